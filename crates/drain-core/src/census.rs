@@ -1,0 +1,249 @@
+//! What is still alive on a container instance.
+//!
+//! The census is the only truth a drain trusts. A task is alive until its **lastStatus** is
+//! STOPPED or DELETED: a task whose desiredStatus is already STOPPED but whose lastStatus is
+//! DEACTIVATING, STOPPING or DEPROVISIONING still has containers inside their stopTimeout (or a
+//! load balancer still deregistering it). `runningTasksCount` and a plain ListTasks miss those;
+//! completing the lifecycle action then kills them mid-shutdown.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::TaskArn;
+
+/// One task as DescribeTasks reports it, before classification.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSnapshot {
+    /// The task.
+    pub arn: TaskArn,
+    /// `service:<name>` for service tasks, `family:<name>` for RunTask / StartTask.
+    pub group: Option<String>,
+    /// Who started it (`ecs-svc/...` for services).
+    pub started_by: Option<String>,
+    /// Where the task is.
+    pub last_status: String,
+    /// Where ECS wants it.
+    pub desired_status: String,
+}
+
+impl TaskSnapshot {
+    /// Alive until lastStatus is STOPPED or DELETED, whatever desiredStatus says.
+    pub fn is_alive(&self) -> bool {
+        !matches!(self.last_status.as_str(), "STOPPED" | "DELETED")
+    }
+
+    /// True once somebody (ECS, an operator, ecs-drain) has asked the task to stop.
+    pub fn is_stopping(&self) -> bool {
+        self.desired_status == "STOPPED"
+    }
+
+    /// The service name when the task belongs to a service (`group` = `service:<name>`).
+    pub fn service_name(&self) -> Option<&str> {
+        self.group.as_deref()?.strip_prefix("service:")
+    }
+}
+
+/// How a service schedules its tasks, from DescribeServices.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceFacts {
+    /// Service name.
+    pub name: String,
+    /// True when the scheduling strategy is DAEMON.
+    pub daemon: bool,
+    /// deploymentConfiguration.minimumHealthyPercent, when reported.
+    pub minimum_healthy_percent: Option<i32>,
+    /// deploymentConfiguration.maximumPercent, when reported.
+    pub maximum_percent: Option<i32>,
+}
+
+impl ServiceFacts {
+    /// A replica service with minimumHealthyPercent 100 and maximumPercent 100 can neither stop
+    /// a task before its replacement runs nor start the replacement first: a draining instance
+    /// hosting one of its tasks never empties.
+    pub fn can_never_move_tasks(&self) -> bool {
+        !self.daemon && self.minimum_healthy_percent == Some(100) && self.maximum_percent == Some(100)
+    }
+}
+
+/// What kind of task this is, which decides when a drain may stop it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskKind {
+    /// A replica service task: ECS moves it; wait.
+    Replica {
+        /// Its service.
+        service: String,
+    },
+    /// A daemon service task: goes last, stopped by ecs-drain once nothing else is alive.
+    Daemon {
+        /// Its service.
+        service: String,
+    },
+    /// A RunTask / StartTask task: ECS leaves it alone; wait up to the deadline.
+    Standalone,
+}
+
+/// A live task and its kind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveTask {
+    /// The task as described.
+    pub snapshot: TaskSnapshot,
+    /// Its kind.
+    pub kind: TaskKind,
+}
+
+/// Alive tasks by kind: what a drain record shows an operator.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliveCounts {
+    /// Service replica tasks alive.
+    pub replica: u32,
+    /// Daemon service tasks alive.
+    pub daemon: u32,
+    /// Standalone tasks alive.
+    pub standalone: u32,
+}
+
+impl AliveCounts {
+    /// All alive tasks.
+    pub fn total(&self) -> u32 {
+        self.replica + self.daemon + self.standalone
+    }
+
+    /// Alive tasks that are not daemon tasks.
+    pub fn non_daemon(&self) -> u32 {
+        self.replica + self.standalone
+    }
+}
+
+/// The alive tasks on one container instance at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Census {
+    /// Every task whose lastStatus is not STOPPED / DELETED.
+    pub alive: Vec<LiveTask>,
+    /// Services with tasks here that can never move them (min 100 % / max 100 %).
+    pub stuck_services: Vec<String>,
+}
+
+impl Census {
+    /// Classifies described tasks: drops the dead ones and gives each live one its kind, using
+    /// the services' scheduling strategy (`services` needs to hold only the services of alive
+    /// tasks; a service missing from it counts as a replica service, the safe reading: replica
+    /// tasks are never stopped by ecs-drain before the deadline).
+    pub fn classify(tasks: Vec<TaskSnapshot>, services: &[ServiceFacts]) -> Census {
+        let mut stuck_services = Vec::new();
+        let alive = tasks
+            .into_iter()
+            .filter(TaskSnapshot::is_alive)
+            .map(|snapshot| {
+                let kind = match snapshot.service_name() {
+                    Some(name) => {
+                        let facts = services.iter().find(|service| service.name == name);
+                        if facts.is_some_and(ServiceFacts::can_never_move_tasks) && !stuck_services.iter().any(|s| s == name) {
+                            stuck_services.push(name.to_owned());
+                        }
+                        if facts.is_some_and(|service| service.daemon) {
+                            TaskKind::Daemon { service: name.to_owned() }
+                        } else {
+                            TaskKind::Replica { service: name.to_owned() }
+                        }
+                    }
+                    None => TaskKind::Standalone,
+                };
+                LiveTask { snapshot, kind }
+            })
+            .collect();
+        Census { alive, stuck_services }
+    }
+
+    /// The service names of alive service tasks, deduplicated, for DescribeServices.
+    pub fn service_names_of(tasks: &[TaskSnapshot]) -> Vec<String> {
+        let mut names: Vec<String> = tasks
+            .iter()
+            .filter(|task| task.is_alive())
+            .filter_map(|task| task.service_name().map(str::to_owned))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Alive tasks by kind.
+    pub fn counts(&self) -> AliveCounts {
+        let mut counts = AliveCounts::default();
+        for task in &self.alive {
+            match task.kind {
+                TaskKind::Replica { .. } => counts.replica += 1,
+                TaskKind::Daemon { .. } => counts.daemon += 1,
+                TaskKind::Standalone => counts.standalone += 1,
+            }
+        }
+        counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(id: &str, group: Option<&str>, last: &str, desired: &str) -> TaskSnapshot {
+        TaskSnapshot {
+            arn: TaskArn::new(format!("arn:aws:ecs:us-east-1:123456789012:task/prod-cluster/{id}")).expect("valid arn"),
+            group: group.map(str::to_owned),
+            started_by: None,
+            last_status: last.to_owned(),
+            desired_status: desired.to_owned(),
+        }
+    }
+
+    fn daemon(name: &str) -> ServiceFacts {
+        ServiceFacts { name: name.to_owned(), daemon: true, minimum_healthy_percent: Some(0), maximum_percent: Some(100) }
+    }
+
+    #[test]
+    fn a_task_shutting_down_inside_its_stop_timeout_is_alive() {
+        for last in ["DEACTIVATING", "STOPPING", "DEPROVISIONING", "RUNNING", "PENDING", "PROVISIONING", "ACTIVATING"] {
+            assert!(task("a", None, last, "STOPPED").is_alive(), "{last} must count as alive");
+        }
+        assert!(!task("a", None, "STOPPED", "STOPPED").is_alive());
+        assert!(!task("a", None, "DELETED", "STOPPED").is_alive());
+    }
+
+    #[test]
+    fn classifies_replica_daemon_and_standalone_tasks() {
+        let census = Census::classify(
+            vec![
+                task("r", Some("service:web"), "RUNNING", "RUNNING"),
+                task("d", Some("service:log-router"), "RUNNING", "RUNNING"),
+                task("s", Some("family:nightly-report"), "RUNNING", "RUNNING"),
+                task("gone", Some("service:web"), "STOPPED", "STOPPED"),
+            ],
+            &[daemon("log-router")],
+        );
+        assert_eq!(census.counts(), AliveCounts { replica: 1, daemon: 1, standalone: 1 });
+    }
+
+    #[test]
+    fn a_service_that_describe_services_did_not_return_counts_as_replica() {
+        let census = Census::classify(vec![task("d", Some("service:unknown"), "RUNNING", "RUNNING")], &[]);
+        assert_eq!(census.counts().replica, 1);
+    }
+
+    #[test]
+    fn reports_services_that_can_never_move_their_tasks() {
+        let pinned = ServiceFacts { name: "pinned".into(), daemon: false, minimum_healthy_percent: Some(100), maximum_percent: Some(100) };
+        let census = Census::classify(
+            vec![task("a", Some("service:pinned"), "RUNNING", "RUNNING"), task("b", Some("service:pinned"), "RUNNING", "RUNNING")],
+            &[pinned],
+        );
+        assert_eq!(census.stuck_services, vec!["pinned".to_owned()]);
+    }
+
+    #[test]
+    fn asks_describe_services_only_for_services_with_alive_tasks() {
+        let tasks = vec![
+            task("a", Some("service:web"), "RUNNING", "RUNNING"),
+            task("b", Some("service:web"), "STOPPING", "STOPPED"),
+            task("c", Some("service:old"), "STOPPED", "STOPPED"),
+            task("d", Some("family:x"), "RUNNING", "RUNNING"),
+        ];
+        assert_eq!(Census::service_names_of(&tasks), vec!["web".to_owned()]);
+    }
+}

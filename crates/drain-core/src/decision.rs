@@ -1,0 +1,263 @@
+//! The drain decision: a pure function of the drain record, the census and the time.
+//!
+//! No I/O, no clock, no environment: every rule here has a plain unit test, and the simulation
+//! runs exactly this code.
+
+use serde::{Deserialize, Serialize};
+
+use crate::census::{AliveCounts, Census, TaskKind};
+use crate::ids::{LifecycleToken, TaskArn};
+use crate::record::{DrainRecord, DrainStatus, LifecycleResult};
+use crate::time::Timestamp;
+
+/// What to do when the graceful phase ends with tasks still alive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeadlinePolicy {
+    /// Stop every task still alive, wait for them (at most one check interval), then CONTINUE.
+    Continue,
+    /// Complete with ABANDON at once (with an instance lifecycle policy that retains abandoned
+    /// instances, the instance is kept for inspection).
+    Abandon,
+}
+
+impl DeadlinePolicy {
+    /// The setting's value (`continue` / `abandon`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadlinePolicy::Continue => "continue",
+            DeadlinePolicy::Abandon => "abandon",
+        }
+    }
+}
+
+/// The knobs of the decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DrainPolicy {
+    /// Length of the graceful phase, in seconds.
+    pub deadline_seconds: i64,
+    /// What happens at the deadline.
+    pub deadline_policy: DeadlinePolicy,
+    /// How long a COMPLETING claim is honoured before another invocation may take it over
+    /// (an invocation that died between claiming and completing). Longer than a Lambda timeout.
+    pub completing_lease_seconds: i64,
+}
+
+impl Default for DrainPolicy {
+    fn default() -> Self {
+        DrainPolicy { deadline_seconds: 3600, deadline_policy: DeadlinePolicy::Continue, completing_lease_seconds: 180 }
+    }
+}
+
+/// Why a drain ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CompletionReason {
+    /// Nothing is alive on the instance.
+    Drained,
+    /// The deadline passed and the policy is abandon.
+    DeadlineAbandoned,
+    /// The deadline passed, remaining tasks were stopped one check interval ago.
+    DeadlineEnforced,
+}
+
+impl CompletionReason {
+    /// A short phrase for logs and the record.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CompletionReason::Drained => "no task alive on the instance",
+            CompletionReason::DeadlineAbandoned => "drain deadline passed, policy abandon",
+            CompletionReason::DeadlineEnforced => "drain deadline passed, remaining tasks were stopped",
+        }
+    }
+}
+
+/// What a drain is waiting for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WaitingOn {
+    /// Replica or standalone tasks still alive; ECS (or their owner) moves them.
+    Tasks,
+    /// Only daemon tasks are left and they have been asked to stop.
+    DaemonsStopping,
+    /// The deadline passed and every remaining task has been asked to stop.
+    DeadlineStops,
+}
+
+/// The decision for one look at a drain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// The drain already ended; nothing to do.
+    Finished {
+        /// How it ended.
+        status: DrainStatus,
+    },
+    /// Another invocation claimed the completion moments ago; leave it to finish.
+    ClaimedElsewhere,
+    /// Work remains; the next STOPPED event (or scheduled check) looks again.
+    Wait {
+        /// What is alive.
+        alive: AliveCounts,
+        /// Why it waits.
+        waiting_on: WaitingOn,
+    },
+    /// Only daemon tasks are left: stop these (the ones not already stopping).
+    StopDaemons {
+        /// Daemon tasks to stop.
+        tasks: Vec<TaskArn>,
+    },
+    /// The deadline passed with policy continue: stop these and note when.
+    EnforceDeadline {
+        /// Tasks to stop (may be empty when all are already stopping).
+        tasks: Vec<TaskArn>,
+    },
+    /// Claim the drain and complete the lifecycle action.
+    Complete {
+        /// CONTINUE or ABANDON.
+        result: LifecycleResult,
+        /// Why.
+        reason: CompletionReason,
+    },
+}
+
+impl Decision {
+    /// A stable short name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Decision::Finished { .. } => "finished",
+            Decision::ClaimedElsewhere => "claimed_elsewhere",
+            Decision::Wait { .. } => "wait",
+            Decision::StopDaemons { .. } => "stop_daemons",
+            Decision::EnforceDeadline { .. } => "enforce_deadline",
+            Decision::Complete { .. } => "complete",
+        }
+    }
+}
+
+/// Decides what one look at a drain should do.
+pub fn decide(record: &DrainRecord, census: &Census, now: Timestamp, policy: &DrainPolicy) -> Decision {
+    match record.status {
+        DrainStatus::Completed | DrainStatus::Expired => return Decision::Finished { status: record.status },
+        DrainStatus::Completing if now.seconds_since(record.updated_at) < policy.completing_lease_seconds => {
+            return Decision::ClaimedElsewhere;
+        }
+        DrainStatus::Completing | DrainStatus::Draining => {}
+    }
+
+    let alive = census.counts();
+    if alive.total() == 0 {
+        return Decision::Complete { result: LifecycleResult::Continue, reason: CompletionReason::Drained };
+    }
+
+    if now >= record.deadline_at {
+        return match policy.deadline_policy {
+            DeadlinePolicy::Abandon => {
+                Decision::Complete { result: LifecycleResult::Abandon, reason: CompletionReason::DeadlineAbandoned }
+            }
+            DeadlinePolicy::Continue => {
+                let not_yet_stopping = not_yet_stopping(census, |_| true);
+                match record.enforced_at {
+                    Some(enforced_at) if now.seconds_since(enforced_at) >= record.check_interval_seconds => {
+                        Decision::Complete { result: LifecycleResult::Continue, reason: CompletionReason::DeadlineEnforced }
+                    }
+                    Some(_) if not_yet_stopping.is_empty() => Decision::Wait { alive, waiting_on: WaitingOn::DeadlineStops },
+                    _ => Decision::EnforceDeadline { tasks: not_yet_stopping },
+                }
+            }
+        };
+    }
+
+    if alive.non_daemon() > 0 {
+        return Decision::Wait { alive, waiting_on: WaitingOn::Tasks };
+    }
+
+    // Only daemon tasks are left: they go last, once nothing they serve remains.
+    let daemons = not_yet_stopping(census, |kind| matches!(kind, TaskKind::Daemon { .. }));
+    if daemons.is_empty() {
+        Decision::Wait { alive, waiting_on: WaitingOn::DaemonsStopping }
+    } else {
+        Decision::StopDaemons { tasks: daemons }
+    }
+}
+
+fn not_yet_stopping(census: &Census, include: impl Fn(&TaskKind) -> bool) -> Vec<TaskArn> {
+    census
+        .alive
+        .iter()
+        .filter(|task| include(&task.kind) && !task.snapshot.is_stopping())
+        .map(|task| task.snapshot.arn.clone())
+        .collect()
+}
+
+/// How a lifecycle notice relates to what the store already holds for the instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// No drain known: start one.
+    Start,
+    /// The same action again (duplicate delivery or a retried invocation): carry on with the
+    /// existing drain; every step is idempotent.
+    Resume,
+    /// The same action, already ended: nothing to do.
+    AlreadyFinished,
+    /// A newer action for an instance whose earlier drain is known (the instance came back,
+    /// e.g. from a warm pool, or the old action is gone): replace the record.
+    Replace,
+    /// An older or unordered action (e.g. an archive replay): never restarts anything.
+    Stale,
+}
+
+/// Decides what a lifecycle notice means given the existing record. A notice with another
+/// token replaces a record only when it is provably newer: its send time is strictly after
+/// the time of the notice that created the record. Without a send time it is stale.
+pub fn admit(existing: Option<&DrainRecord>, token: &LifecycleToken, noticed_at: Option<Timestamp>) -> Admission {
+    let Some(record) = existing else {
+        return Admission::Start;
+    };
+    if &record.token == token {
+        return if record.status.is_terminal() { Admission::AlreadyFinished } else { Admission::Resume };
+    }
+    match noticed_at {
+        Some(at) if at > record.noticed_at => Admission::Replace,
+        _ => Admission::Stale,
+    }
+}
+
+/// Plans the interval between scheduled checks so a heartbeat always lands before the hook's
+/// heartbeat timeout: at least a minute (EventBridge Scheduler's granularity), at most
+/// 15 minutes, and a margin of max(60 s, 20 %) below the timeout.
+pub fn plan_check_interval(heartbeat_timeout_seconds: Option<i64>) -> i64 {
+    const MIN: i64 = 60;
+    const MAX: i64 = 900;
+    match heartbeat_timeout_seconds {
+        Some(timeout) => {
+            let margin = (timeout / 5).max(60);
+            (timeout - margin).clamp(MIN, MAX)
+        }
+        None => 300,
+    }
+}
+
+/// The hook's global timeout: an action waits at most min(48 h, 100 × heartbeat timeout).
+pub fn hook_global_timeout_seconds(heartbeat_timeout_seconds: i64) -> i64 {
+    (heartbeat_timeout_seconds.saturating_mul(100)).min(48 * 3600)
+}
+
+/// The drain deadline: the configured graceful phase, capped so that enforcement (one check
+/// interval) still finishes before the hook's global timeout would end the action on its own.
+pub fn plan_deadline(started_at: Timestamp, deadline_seconds: i64, hook_expires_at: Option<Timestamp>, check_interval_seconds: i64) -> Timestamp {
+    let wanted = started_at.plus_seconds(deadline_seconds.max(0));
+    match hook_expires_at {
+        Some(expires) => {
+            let latest = expires.plus_seconds(-2 * check_interval_seconds).max(started_at);
+            wanted.min(latest)
+        }
+        None => wanted,
+    }
+}
+
+/// When the next scheduled check of a live drain should fire: one interval on, but never past
+/// the deadline while the drain is graceful, so enforcement starts on time.
+pub fn next_check_at(record: &DrainRecord, now: Timestamp) -> Timestamp {
+    let next = now.plus_seconds(record.check_interval_seconds);
+    if now < record.deadline_at { next.min(record.deadline_at) } else { next }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,250 @@
+//! One rule per test. Times are seconds from an arbitrary start.
+
+use super::*;
+use crate::census::{LiveTask, TaskSnapshot};
+use crate::ids::{AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, LifecycleActionRef};
+use crate::record::{DrainStart, DrainStatus};
+
+const START: Timestamp = Timestamp(1_000_000);
+
+fn token(text: &str) -> LifecycleToken {
+    LifecycleToken::new(text).expect("valid token")
+}
+
+fn record() -> DrainRecord {
+    DrainRecord::start(DrainStart {
+        container_instance_arn: ContainerInstanceArn::new("arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc").expect("arn"),
+        cluster_arn: ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod").expect("arn"),
+        action: LifecycleActionRef {
+            hook: HookRef { asg_name: AsgName::new("asg").expect("name"), hook_name: HookName::new("hook").expect("name") },
+            instance_id: Ec2InstanceId::new("i-0123456789abcdef0").expect("id"),
+            token: token("token-1"),
+        },
+        noticed_at: START,
+        started_at: START,
+        heartbeat_timeout_seconds: Some(300),
+        deadline_seconds: 3600,
+        retention_seconds: 86_400,
+    })
+}
+
+fn task(id: &str, kind: TaskKind, last: &str, desired: &str) -> LiveTask {
+    let group = match &kind {
+        TaskKind::Replica { service } | TaskKind::Daemon { service } => Some(format!("service:{service}")),
+        TaskKind::Standalone => Some("family:batch".to_owned()),
+    };
+    LiveTask {
+        snapshot: TaskSnapshot {
+            arn: TaskArn::new(format!("arn:aws:ecs:us-east-1:123456789012:task/prod/{id}")).expect("arn"),
+            group,
+            started_by: None,
+            last_status: last.to_owned(),
+            desired_status: desired.to_owned(),
+        },
+        kind,
+    }
+}
+
+fn replica(id: &str) -> LiveTask {
+    task(id, TaskKind::Replica { service: "web".into() }, "RUNNING", "RUNNING")
+}
+fn daemon(id: &str) -> LiveTask {
+    task(id, TaskKind::Daemon { service: "agent".into() }, "RUNNING", "RUNNING")
+}
+fn standalone(id: &str) -> LiveTask {
+    task(id, TaskKind::Standalone, "RUNNING", "RUNNING")
+}
+fn census(alive: Vec<LiveTask>) -> Census {
+    Census { alive, stuck_services: vec![] }
+}
+fn arn(id: &str) -> TaskArn {
+    TaskArn::new(format!("arn:aws:ecs:us-east-1:123456789012:task/prod/{id}")).expect("arn")
+}
+
+fn policy() -> DrainPolicy {
+    DrainPolicy::default()
+}
+
+#[test]
+fn completes_with_continue_when_nothing_is_alive() {
+    let decision = decide(&record(), &census(vec![]), START.plus_seconds(5), &policy());
+    assert_eq!(decision, Decision::Complete { result: LifecycleResult::Continue, reason: CompletionReason::Drained });
+}
+
+#[test]
+fn waits_while_a_replica_task_runs() {
+    let decision = decide(&record(), &census(vec![replica("r1"), daemon("d1")]), START.plus_seconds(5), &policy());
+    assert_eq!(
+        decision,
+        Decision::Wait { alive: AliveCounts { replica: 1, daemon: 1, standalone: 0 }, waiting_on: WaitingOn::Tasks }
+    );
+}
+
+#[test]
+fn a_task_shutting_down_inside_its_stop_timeout_blocks_completion() {
+    for last in ["DEACTIVATING", "STOPPING", "DEPROVISIONING"] {
+        let stopping = task("r1", TaskKind::Replica { service: "web".into() }, last, "STOPPED");
+        let decision = decide(&record(), &census(vec![stopping]), START.plus_seconds(5), &policy());
+        assert!(matches!(decision, Decision::Wait { waiting_on: WaitingOn::Tasks, .. }), "{last}: {decision:?}");
+    }
+}
+
+#[test]
+fn waits_for_standalone_tasks_before_the_deadline() {
+    let decision = decide(&record(), &census(vec![standalone("s1")]), START.plus_seconds(1800), &policy());
+    assert!(matches!(decision, Decision::Wait { waiting_on: WaitingOn::Tasks, .. }));
+}
+
+#[test]
+fn stops_daemon_tasks_only_when_nothing_else_is_alive() {
+    let decision = decide(&record(), &census(vec![daemon("d1"), daemon("d2")]), START.plus_seconds(5), &policy());
+    assert_eq!(decision, Decision::StopDaemons { tasks: vec![arn("d1"), arn("d2")] });
+}
+
+#[test]
+fn never_stops_daemons_while_a_stopping_replica_is_alive() {
+    let stopping = task("r1", TaskKind::Replica { service: "web".into() }, "STOPPING", "STOPPED");
+    let decision = decide(&record(), &census(vec![stopping, daemon("d1")]), START.plus_seconds(5), &policy());
+    assert!(matches!(decision, Decision::Wait { waiting_on: WaitingOn::Tasks, .. }));
+}
+
+#[test]
+fn does_not_stop_a_daemon_that_is_already_stopping() {
+    let stopping = task("d1", TaskKind::Daemon { service: "agent".into() }, "STOPPING", "STOPPED");
+    let decision = decide(&record(), &census(vec![stopping.clone(), daemon("d2")]), START.plus_seconds(5), &policy());
+    assert_eq!(decision, Decision::StopDaemons { tasks: vec![arn("d2")] });
+    let decision = decide(&record(), &census(vec![stopping]), START.plus_seconds(5), &policy());
+    assert!(matches!(decision, Decision::Wait { waiting_on: WaitingOn::DaemonsStopping, .. }));
+}
+
+#[test]
+fn a_finished_drain_stays_finished_whatever_the_census() {
+    for status in [DrainStatus::Completed, DrainStatus::Expired] {
+        let mut finished = record();
+        finished.status = status;
+        assert_eq!(decide(&finished, &census(vec![]), START, &policy()), Decision::Finished { status });
+        assert_eq!(decide(&finished, &census(vec![daemon("d1")]), START, &policy()), Decision::Finished { status });
+    }
+}
+
+#[test]
+fn leaves_a_fresh_claim_to_the_invocation_that_made_it() {
+    let mut claimed = record();
+    claimed.status = DrainStatus::Completing;
+    claimed.updated_at = START.plus_seconds(100);
+    assert_eq!(decide(&claimed, &census(vec![]), START.plus_seconds(110), &policy()), Decision::ClaimedElsewhere);
+}
+
+#[test]
+fn takes_over_a_claim_whose_invocation_died() {
+    let mut claimed = record();
+    claimed.status = DrainStatus::Completing;
+    claimed.updated_at = START.plus_seconds(100);
+    let later = START.plus_seconds(100 + policy().completing_lease_seconds);
+    assert!(matches!(decide(&claimed, &census(vec![]), later, &policy()), Decision::Complete { .. }));
+}
+
+#[test]
+fn at_the_deadline_stops_everything_still_alive() {
+    let drain = record();
+    let alive = census(vec![replica("r1"), standalone("s1"), daemon("d1")]);
+    let decision = decide(&drain, &alive, drain.deadline_at, &policy());
+    assert_eq!(decision, Decision::EnforceDeadline { tasks: vec![arn("r1"), arn("s1"), arn("d1")] });
+}
+
+#[test]
+fn after_enforcing_waits_one_check_interval_then_continues() {
+    let mut drain = record();
+    drain.enforced_at = Some(drain.deadline_at);
+    let stopping = task("r1", TaskKind::Replica { service: "web".into() }, "STOPPING", "STOPPED");
+    let soon = drain.deadline_at.plus_seconds(drain.check_interval_seconds - 1);
+    assert!(matches!(
+        decide(&drain, &census(vec![stopping.clone()]), soon, &policy()),
+        Decision::Wait { waiting_on: WaitingOn::DeadlineStops, .. }
+    ));
+    let later = drain.deadline_at.plus_seconds(drain.check_interval_seconds);
+    assert_eq!(
+        decide(&drain, &census(vec![stopping]), later, &policy()),
+        Decision::Complete { result: LifecycleResult::Continue, reason: CompletionReason::DeadlineEnforced }
+    );
+}
+
+#[test]
+fn an_abandon_policy_abandons_at_the_deadline() {
+    let drain = record();
+    let abandon = DrainPolicy { deadline_policy: DeadlinePolicy::Abandon, ..policy() };
+    assert_eq!(
+        decide(&drain, &census(vec![standalone("s1")]), drain.deadline_at, &abandon),
+        Decision::Complete { result: LifecycleResult::Abandon, reason: CompletionReason::DeadlineAbandoned }
+    );
+    // Before the deadline the policy changes nothing.
+    assert!(matches!(decide(&drain, &census(vec![standalone("s1")]), START, &abandon), Decision::Wait { .. }));
+}
+
+#[test]
+fn an_empty_instance_completes_with_continue_even_past_the_deadline() {
+    let drain = record();
+    let abandon = DrainPolicy { deadline_policy: DeadlinePolicy::Abandon, ..policy() };
+    assert_eq!(
+        decide(&drain, &census(vec![]), drain.deadline_at.plus_seconds(10), &abandon),
+        Decision::Complete { result: LifecycleResult::Continue, reason: CompletionReason::Drained }
+    );
+}
+
+#[test]
+fn the_same_token_resumes_a_live_drain_and_ignores_a_finished_one() {
+    let drain = record();
+    assert_eq!(admit(Some(&drain), &token("token-1"), Some(START)), Admission::Resume);
+    let mut finished = record();
+    finished.status = DrainStatus::Completed;
+    assert_eq!(admit(Some(&finished), &token("token-1"), Some(START)), Admission::AlreadyFinished);
+    assert_eq!(admit(None, &token("token-1"), None), Admission::Start);
+}
+
+#[test]
+fn an_older_or_undated_token_never_restarts_a_drain() {
+    let mut finished = record();
+    finished.status = DrainStatus::Completed;
+    assert_eq!(admit(Some(&finished), &token("token-0"), Some(START.plus_seconds(-60))), Admission::Stale);
+    assert_eq!(admit(Some(&finished), &token("token-0"), Some(START)), Admission::Stale);
+    assert_eq!(admit(Some(&finished), &token("token-0"), None), Admission::Stale);
+    assert_eq!(admit(Some(&record()), &token("token-0"), Some(START.plus_seconds(-1))), Admission::Stale);
+}
+
+#[test]
+fn a_newer_token_replaces_the_old_drain() {
+    let mut finished = record();
+    finished.status = DrainStatus::Completed;
+    assert_eq!(admit(Some(&finished), &token("token-2"), Some(START.plus_seconds(7200))), Admission::Replace);
+}
+
+#[test]
+fn check_interval_stays_below_the_heartbeat_timeout() {
+    for timeout in [30, 60, 90, 120, 300, 600, 3600, 7200] {
+        let interval = plan_check_interval(Some(timeout));
+        assert!((60..=900).contains(&interval), "{timeout} -> {interval}");
+        if timeout >= 120 {
+            assert!(interval <= timeout - 60, "{timeout} -> {interval}");
+        }
+    }
+    assert_eq!(plan_check_interval(Some(300)), 240);
+    assert_eq!(plan_check_interval(Some(3600)), 900);
+}
+
+#[test]
+fn the_deadline_is_capped_below_the_hook_global_timeout() {
+    // Heartbeat 30 s: the hook gives up after 100 × 30 s = 3000 s, before a 3600 s deadline.
+    let expires = START.plus_seconds(hook_global_timeout_seconds(30));
+    let deadline = plan_deadline(START, 3600, Some(expires), 60);
+    assert_eq!(deadline, START.plus_seconds(3000 - 120));
+    assert_eq!(hook_global_timeout_seconds(7200), 48 * 3600);
+    assert_eq!(plan_deadline(START, 3600, None, 60), START.plus_seconds(3600));
+}
+
+#[test]
+fn the_next_check_lands_on_the_deadline_not_after_it() {
+    let drain = record();
+    let near = drain.deadline_at.plus_seconds(-10);
+    assert_eq!(next_check_at(&drain, near), drain.deadline_at);
+    assert_eq!(next_check_at(&drain, START), START.plus_seconds(drain.check_interval_seconds));
+}

@@ -1,0 +1,428 @@
+//! The use cases both functions run: start a drain from a lifecycle notice, look again when a
+//! task stops, and run a scheduled check. They read facts through the ports, ask
+//! [`crate::decision`] what to do, and apply the answer with conditional writes.
+//!
+//! In [`Mode::DryRun`] (archive replays by default) every read still happens and every write
+//! or mutating call is logged as `would_call` instead of made.
+
+use std::future::Future;
+
+use tracing::{info, warn};
+
+use crate::census::Census;
+use crate::config::Config;
+use crate::decision::{admit, decide, next_check_at, Admission, CompletionReason, Decision, WaitingOn};
+use crate::error::{error_chain, DrainError};
+use crate::event::{TaskStateChange, TerminateNotice};
+use crate::ids::{ContainerInstanceArn, LifecycleActionRef};
+use crate::ports::{ActionOutcome, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
+use crate::record::{CensusSummary, DrainPhase, DrainRecord, DrainStart, DrainStatus, LifecycleResult};
+use crate::time::{Clock, Timestamp};
+
+/// Whether mutations happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Make the calls.
+    Live,
+    /// Log the calls that would be made; mutate nothing.
+    DryRun,
+}
+
+/// The stopped reason ecs-drain gives daemon tasks it stops.
+pub const DAEMON_STOP_REASON: &str = "ecs-drain: only daemon tasks remain on this draining container instance";
+/// The stopped reason ecs-drain gives tasks it stops at the drain deadline.
+pub const DEADLINE_STOP_REASON: &str = "ecs-drain: drain deadline reached before the task left this container instance";
+
+/// What one invocation did, for logs and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The input asked for nothing (another hook, another cluster, not a termination).
+    Ignored {
+        /// Why.
+        reason: String,
+    },
+    /// The instance has no live drain: nothing to do.
+    NotDraining,
+    /// The EC2 instance is not (or no longer) an ECS container instance: completed at once.
+    CompletedUntracked {
+        /// What the completion call found.
+        outcome: ActionOutcome,
+        /// Why no drain was needed.
+        reason: String,
+    },
+    /// The notice's action already ended.
+    AlreadyFinished,
+    /// An older or undated notice for an instance with a known drain: ignored.
+    Stale,
+    /// Another invocation wrote first; it carries the drain on.
+    LostRace,
+    /// The drain was looked at and this decision applied.
+    Decided(Decision),
+    /// The lifecycle action was already gone when ecs-drain acted: the drain is EXPIRED.
+    ActionGone,
+}
+
+/// What started this look at a drain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Trigger {
+    Lifecycle,
+    TaskStopped,
+    Check,
+}
+
+/// The use cases, over one set of ports.
+#[derive(Debug)]
+pub struct Drainer<C, H, S, Q, K> {
+    cluster: C,
+    hooks: H,
+    store: S,
+    scheduler: Q,
+    clock: K,
+    config: Config,
+}
+
+impl<C, H, S, Q, K> Drainer<C, H, S, Q, K>
+where
+    C: Cluster,
+    H: LifecycleHooks,
+    S: DrainStore,
+    Q: CheckScheduler,
+    K: Clock,
+{
+    /// Wires the ports together.
+    pub fn new(cluster: C, hooks: H, store: S, scheduler: Q, clock: K, config: Config) -> Self {
+        Drainer { cluster, hooks, store, scheduler, clock, config }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The mode for an event that may be an archive replay.
+    pub fn mode_for(&self, replay_name: Option<&str>) -> Mode {
+        match (replay_name, self.config.replay_mode) {
+            (Some(_), crate::config::ReplayMode::DryRun) => Mode::DryRun,
+            _ => Mode::Live,
+        }
+    }
+
+    /// on-lifecycle: a terminate lifecycle action arrived.
+    #[tracing::instrument(skip_all, fields(
+        ec2_instance_id = %notice.action.instance_id,
+        asg = %notice.action.hook.asg_name,
+        hook = %notice.action.hook.hook_name,
+        token_prefix = %notice.action.token.prefix(),
+        container_instance_arn = tracing::field::Empty,
+        dry_run = mode == Mode::DryRun,
+    ))]
+    pub async fn on_terminate(&self, notice: &TerminateNotice, mode: Mode) -> Result<Outcome, DrainError> {
+        if !self.config.handles_hook(notice.action.hook.hook_name.as_str()) {
+            let reason = format!("hook {} is not handled by this stack", notice.action.hook.hook_name);
+            info!(decision = "ignored", reason = %reason, "lifecycle action ignored");
+            return Ok(Outcome::Ignored { reason });
+        }
+        let instance = self.cluster.find_container_instance(&self.config.clusters, &notice.action.instance_id).await?;
+        let instance = match instance {
+            None => return self.complete_untracked(&notice.action, mode, "the EC2 instance is not an ECS container instance").await,
+            Some(instance) if instance.is_gone() => {
+                let reason = format!("the container instance is {}", instance.status);
+                return self.complete_untracked(&notice.action, mode, &reason).await;
+            }
+            Some(instance) => instance,
+        };
+        tracing::Span::current().record("container_instance_arn", instance.arn.as_str());
+
+        let existing = self.store.load(&instance.arn).await?;
+        let record = match admit(existing.as_ref(), &notice.action.token, notice.sent_at) {
+            Admission::Stale => {
+                info!(decision = "stale", "lifecycle notice is older than the drain on record; ignored");
+                return Ok(Outcome::Stale);
+            }
+            Admission::AlreadyFinished => {
+                info!(decision = "already_finished", "this lifecycle action's drain already ended");
+                return Ok(Outcome::AlreadyFinished);
+            }
+            Admission::Resume => existing.ok_or_else(|| DrainError::permanent("resume drain", "record vanished"))?,
+            admission @ (Admission::Start | Admission::Replace) => {
+                let record = self.new_record(notice, &instance).await?;
+                let written = match (&existing, admission) {
+                    (Some(old), Admission::Replace) => {
+                        info!(old_token_prefix = %old.token.prefix(), old_status = old.status.as_str(), "a newer lifecycle action replaces the drain on record");
+                        let record = DrainRecord { revision: old.revision + 1, ..record.clone() };
+                        self.effect(mode, "dynamodb:PutItem", "replace drain record", WriteOutcome::Written, self.store.replace(&record, old.revision)).await?
+                    }
+                    _ => self.effect(mode, "dynamodb:PutItem", "insert drain record", WriteOutcome::Written, self.store.insert(&record)).await?,
+                };
+                if written == WriteOutcome::LostRace {
+                    info!(decision = "lost_race", "another invocation recorded this drain first");
+                    return Ok(Outcome::LostRace);
+                }
+                let revision = if admission == Admission::Replace { existing.map_or(0, |old| old.revision + 1) } else { 0 };
+                DrainRecord { revision, ..record }
+            }
+        };
+
+        if instance.status == "ACTIVE" {
+            self.effect(mode, "ecs:UpdateContainerInstancesState", "set DRAINING", (), self.cluster.set_draining(&instance)).await?;
+            info!(cluster = %instance.cluster_arn, "container instance set to DRAINING");
+        } else {
+            info!(status = %instance.status, "container instance already draining");
+        }
+        self.evaluate(record, mode, Trigger::Lifecycle).await
+    }
+
+    /// on-task-stopped: a task stopped somewhere.
+    #[tracing::instrument(skip_all, fields(
+        container_instance_arn = %change.container_instance_arn,
+        task_arn = %change.task_arn,
+        event_version = change.version,
+        dry_run = mode == Mode::DryRun,
+    ))]
+    pub async fn on_task_stopped(&self, change: &TaskStateChange, mode: Mode) -> Result<Outcome, DrainError> {
+        if !self.config.watches_cluster(&change.cluster_arn) {
+            let reason = format!("cluster {} is not watched", change.cluster_arn.name());
+            return Ok(Outcome::Ignored { reason });
+        }
+        match self.store.load(&change.container_instance_arn).await? {
+            Some(record) if !record.status.is_terminal() => self.evaluate(record, mode, Trigger::TaskStopped).await,
+            _ => Ok(Outcome::NotDraining),
+        }
+    }
+
+    /// on-lifecycle: the drain's scheduled check fired.
+    #[tracing::instrument(skip_all, fields(container_instance_arn = %instance, dry_run = mode == Mode::DryRun))]
+    pub async fn on_check(&self, instance: &ContainerInstanceArn, mode: Mode) -> Result<Outcome, DrainError> {
+        match self.store.load(instance).await? {
+            Some(record) if !record.status.is_terminal() => self.evaluate(record, mode, Trigger::Check).await,
+            _ => {
+                self.cancel_check(instance, mode).await;
+                info!(decision = "not_draining", "scheduled check for a drain that has ended");
+                Ok(Outcome::NotDraining)
+            }
+        }
+    }
+
+    async fn new_record(&self, notice: &TerminateNotice, instance: &ContainerInstance) -> Result<DrainRecord, DrainError> {
+        let heartbeat_timeout_seconds = match self.hooks.heartbeat_timeout(&notice.action.hook).await {
+            Ok(timeout) => timeout,
+            Err(error) if error.is_retryable() => return Err(error),
+            Err(error) => {
+                warn!(error = %error_chain(&error), "could not read the hook's heartbeat timeout; checks fall back to every minute");
+                None
+            }
+        };
+        let now = self.clock.now();
+        let mut record = DrainRecord::start(DrainStart {
+            container_instance_arn: instance.arn.clone(),
+            cluster_arn: instance.cluster_arn.clone(),
+            action: notice.action.clone(),
+            noticed_at: notice.sent_at.unwrap_or(now),
+            started_at: now,
+            heartbeat_timeout_seconds,
+            deadline_seconds: self.config.policy.deadline_seconds,
+            retention_seconds: self.config.retention_seconds,
+        });
+        if heartbeat_timeout_seconds.is_none() {
+            // Unknown timeout: the shortest interval keeps a 30 s+ heartbeat timeout safe enough.
+            record.check_interval_seconds = 60;
+        }
+        Ok(record)
+    }
+
+    async fn complete_untracked(&self, action: &LifecycleActionRef, mode: Mode, reason: &str) -> Result<Outcome, DrainError> {
+        let outcome = self
+            .effect(mode, "autoscaling:CompleteLifecycleAction", "CONTINUE (nothing to drain)", ActionOutcome::Done, self.hooks.complete(action, LifecycleResult::Continue))
+            .await?;
+        info!(decision = "complete_untracked", reason, action_outcome = ?outcome, "nothing to drain; lifecycle action completed with CONTINUE");
+        Ok(Outcome::CompletedUntracked { outcome, reason: reason.to_owned() })
+    }
+
+    /// The census: both ListTasks passes described, classified with the services' strategy.
+    async fn census(&self, record: &DrainRecord) -> Result<Census, DrainError> {
+        let tasks = self.cluster.tasks_on(&record.cluster_arn, &record.container_instance_arn).await?;
+        let names = Census::service_names_of(&tasks);
+        let services = if names.is_empty() { Vec::new() } else { self.cluster.services(&record.cluster_arn, &names).await? };
+        Ok(Census::classify(tasks, &services))
+    }
+
+    async fn evaluate(&self, mut record: DrainRecord, mode: Mode, trigger: Trigger) -> Result<Outcome, DrainError> {
+        let census = self.census(&record).await?;
+        let now = self.clock.now();
+        let decision = decide(&record, &census, now, &self.config.policy);
+        let alive = census.counts();
+        info!(
+            decision = decision.name(),
+            trigger = ?trigger,
+            cluster = %record.cluster_arn,
+            ec2_instance_id = %record.ec2_instance_id,
+            token_prefix = %record.token.prefix(),
+            alive_replica = alive.replica,
+            alive_daemon = alive.daemon,
+            alive_standalone = alive.standalone,
+            deadline_at = %record.deadline_at,
+            "drain decision"
+        );
+        if !census.stuck_services.is_empty() {
+            warn!(services = ?census.stuck_services, "services with minimumHealthyPercent 100 and maximumPercent 100 can never move their tasks off this instance; the drain will wait for its deadline");
+        }
+        record.last_census = Some(CensusSummary { taken_at: now, alive, stuck_services: census.stuck_services.clone() });
+
+        match &decision {
+            Decision::Finished { .. } | Decision::ClaimedElsewhere => return Ok(Outcome::Decided(decision)),
+            Decision::Complete { result, reason } => return self.complete(record, *result, *reason, mode).await,
+            Decision::Wait { waiting_on, .. } => {
+                record.reason = Some(waiting_reason(*waiting_on).to_owned());
+            }
+            Decision::StopDaemons { tasks } => {
+                self.effect(mode, "ecs:StopTask", "stop daemon tasks", (), self.cluster.stop_tasks(&record.cluster_arn, tasks, DAEMON_STOP_REASON)).await?;
+                info!(tasks = tasks.len(), "daemon tasks asked to stop");
+                record.daemons_stopped_at.get_or_insert(now);
+                record.reason = Some(waiting_reason(WaitingOn::DaemonsStopping).to_owned());
+            }
+            Decision::EnforceDeadline { tasks } => {
+                if !tasks.is_empty() {
+                    self.effect(mode, "ecs:StopTask", "stop remaining tasks", (), self.cluster.stop_tasks(&record.cluster_arn, tasks, DEADLINE_STOP_REASON)).await?;
+                }
+                warn!(tasks = tasks.len(), "drain deadline reached; remaining tasks asked to stop");
+                record.enforced_at.get_or_insert(now);
+                record.phase = DrainPhase::Enforcing;
+                record.reason = Some(waiting_reason(WaitingOn::DeadlineStops).to_owned());
+            }
+        }
+
+        // Still waiting: keep the hook alive and the next check booked.
+        if trigger == Trigger::Check {
+            match self.effect(mode, "autoscaling:RecordLifecycleActionHeartbeat", "heartbeat", ActionOutcome::Done, self.hooks.heartbeat(&record.action())).await? {
+                ActionOutcome::Done => record.heartbeats_sent += 1,
+                ActionOutcome::NoActiveAction => return self.mark_action_gone(record, mode, now).await,
+            }
+        }
+        let check_is_due = record.next_check_at.is_none_or(|at| at <= now);
+        if self.config.schedule.is_some() && (trigger != Trigger::TaskStopped || check_is_due) {
+            let at = next_check_at(&record, now);
+            self.effect(mode, "scheduler:CreateSchedule", "book the next check", (), self.scheduler.schedule(&record.container_instance_arn, at)).await?;
+            record.next_check_at = Some(at);
+        }
+        self.save(record, mode, now).await?;
+        Ok(Outcome::Decided(decision))
+    }
+
+    async fn complete(&self, record: DrainRecord, result: LifecycleResult, reason: CompletionReason, mode: Mode) -> Result<Outcome, DrainError> {
+        let now = self.clock.now();
+        let mut claimed = record.clone();
+        claimed.status = DrainStatus::Completing;
+        claimed.updated_at = now;
+        claimed.revision = record.revision + 1;
+        let claim = self.effect(mode, "dynamodb:PutItem", "claim the completion", WriteOutcome::Written, self.store.replace(&claimed, record.revision)).await?;
+        if claim == WriteOutcome::LostRace {
+            info!(decision = "lost_race", "another invocation claimed the completion");
+            return Ok(Outcome::LostRace);
+        }
+        let action = claimed.action();
+        let completed = self
+            .effect(mode, "autoscaling:CompleteLifecycleAction", result.as_str(), ActionOutcome::Done, self.hooks.complete(&action, result))
+            .await;
+        let outcome = match completed {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                // Give the claim back so the retry (or the next event) can complete at once.
+                let mut released = claimed.clone();
+                released.status = DrainStatus::Draining;
+                released.revision = claimed.revision + 1;
+                if let Err(release_error) = self.store.replace(&released, claimed.revision).await {
+                    warn!(error = %error_chain(&release_error), "could not release the completion claim; it lapses after the lease");
+                }
+                return Err(error);
+            }
+        };
+        let mut finished = claimed.clone();
+        finished.finished_at = Some(now);
+        finished.updated_at = now;
+        finished.next_check_at = None;
+        finished.revision = claimed.revision + 1;
+        let decision = Decision::Complete { result, reason };
+        match outcome {
+            ActionOutcome::Done => {
+                finished.status = DrainStatus::Completed;
+                finished.result = Some(result);
+                finished.reason = Some(reason.describe().to_owned());
+                info!(decision = "complete", result = result.as_str(), reason = reason.describe(), "lifecycle action completed");
+            }
+            ActionOutcome::NoActiveAction => {
+                finished.status = DrainStatus::Expired;
+                finished.reason = Some("the lifecycle action was already completed or had expired".to_owned());
+                warn!(decision = "action_gone", "no active lifecycle action: it was completed elsewhere or timed out");
+            }
+        }
+        self.effect(mode, "dynamodb:PutItem", finished.status.as_str(), WriteOutcome::Written, self.store.replace(&finished, claimed.revision)).await?;
+        if self.config.schedule.is_some() {
+            self.cancel_check(&finished.container_instance_arn, mode).await;
+        }
+        Ok(if outcome == ActionOutcome::Done { Outcome::Decided(decision) } else { Outcome::ActionGone })
+    }
+
+    async fn mark_action_gone(&self, mut record: DrainRecord, mode: Mode, now: Timestamp) -> Result<Outcome, DrainError> {
+        warn!(decision = "action_gone", "heartbeat found no active lifecycle action; the drain is over");
+        let expected = record.revision;
+        record.status = DrainStatus::Expired;
+        record.reason = Some("the lifecycle action was already completed or had expired".to_owned());
+        record.finished_at = Some(now);
+        record.updated_at = now;
+        record.next_check_at = None;
+        record.revision += 1;
+        self.effect(mode, "dynamodb:PutItem", "EXPIRED", WriteOutcome::Written, self.store.replace(&record, expected)).await?;
+        self.cancel_check(&record.container_instance_arn, mode).await;
+        Ok(Outcome::ActionGone)
+    }
+
+    /// Writes the record's progress; losing the race means a newer look already wrote.
+    async fn save(&self, mut record: DrainRecord, mode: Mode, now: Timestamp) -> Result<(), DrainError> {
+        let expected = record.revision;
+        record.revision += 1;
+        record.updated_at = now;
+        let written = self.effect(mode, "dynamodb:PutItem", "drain progress", WriteOutcome::Written, self.store.replace(&record, expected)).await?;
+        if written == WriteOutcome::LostRace {
+            info!("drain progress not written: a concurrent invocation wrote first");
+        }
+        Ok(())
+    }
+
+    async fn cancel_check(&self, instance: &ContainerInstanceArn, mode: Mode) {
+        if self.config.schedule.is_none() {
+            return;
+        }
+        if let Err(error) = self.effect(mode, "scheduler:DeleteSchedule", "cancel the check", (), self.scheduler.cancel(instance)).await {
+            // A leftover check finds the drain ended and cancels itself again.
+            warn!(error = %error_chain(&error), "could not delete the drain's scheduled check");
+        }
+    }
+
+    async fn effect<T>(
+        &self,
+        mode: Mode,
+        call: &'static str,
+        what: &str,
+        dry_run_result: T,
+        operation: impl Future<Output = Result<T, DrainError>>,
+    ) -> Result<T, DrainError> {
+        match mode {
+            Mode::Live => operation.await,
+            Mode::DryRun => {
+                info!(would_call = call, what, "dry run: call not made");
+                Ok(dry_run_result)
+            }
+        }
+    }
+}
+
+fn waiting_reason(waiting_on: WaitingOn) -> &'static str {
+    match waiting_on {
+        WaitingOn::Tasks => "waiting for replica and standalone tasks to leave the instance",
+        WaitingOn::DaemonsStopping => "waiting for daemon tasks ecs-drain stopped",
+        WaitingOn::DeadlineStops => "deadline passed; waiting for the tasks ecs-drain stopped",
+    }
+}
+
+#[cfg(test)]
+mod tests;

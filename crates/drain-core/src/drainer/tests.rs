@@ -1,0 +1,1 @@
+//! Stories of the use cases over the in-memory ports.

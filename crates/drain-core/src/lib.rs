@@ -1,0 +1,23 @@
+//! ecs-drain's domain: parsing the events AWS delivers, the census of an ECS container
+//! instance, the drain record kept in DynamoDB, the pure drain decision, the ports the AWS
+//! adapters implement (with in-memory implementations), and the use cases both Lambda
+//! functions run.
+//!
+//! Nothing here talks to AWS or reads the process environment: the binaries wire real
+//! adapters in, tests and the simulation wire the in-memory ones.
+
+pub mod census;
+pub mod config;
+pub mod decision;
+pub mod drainer;
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod memory;
+pub mod ports;
+pub mod record;
+pub mod time;
+
+pub use config::Config;
+pub use drainer::Drainer;
+pub use error::DrainError;

@@ -1,0 +1,398 @@
+//! In-memory implementations of every port: real implementations (conditions honoured, errors
+//! where AWS errs), used by unit tests and the simulation. Each keeps a log of the calls made
+//! so tests can count AWS calls per event.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::census::{ServiceFacts, TaskSnapshot};
+use crate::error::DrainError;
+use crate::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, LifecycleToken, TaskArn};
+use crate::ports::{ActionOutcome, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
+use crate::record::{DrainRecord, LifecycleResult};
+use crate::time::Timestamp;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking test thread must not hide the state from the assertions that follow.
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The calls made through in-memory ports, in order (`service:Operation`).
+#[derive(Clone, Debug, Default)]
+pub struct CallLog(Arc<Mutex<Vec<&'static str>>>);
+
+impl CallLog {
+    fn push(&self, call: &'static str) {
+        lock(&self.0).push(call);
+    }
+
+    /// Every call so far.
+    pub fn calls(&self) -> Vec<&'static str> {
+        lock(&self.0).clone()
+    }
+
+    /// How many calls of `operation`.
+    pub fn count(&self, operation: &str) -> usize {
+        lock(&self.0).iter().filter(|call| **call == operation).count()
+    }
+
+    /// Forgets the calls so far.
+    pub fn clear(&self) {
+        lock(&self.0).clear();
+    }
+}
+
+/// A task placed on an in-memory container instance.
+#[derive(Clone, Debug)]
+pub struct PlacedTask {
+    /// Where it runs.
+    pub instance: ContainerInstanceArn,
+    /// Its state.
+    pub snapshot: TaskSnapshot,
+    /// The stopped reason given by whoever stopped it.
+    pub stopped_reason: Option<String>,
+}
+
+/// The in-memory ECS world.
+#[derive(Clone, Debug, Default)]
+pub struct EcsState {
+    /// Container instances.
+    pub instances: Vec<ContainerInstance>,
+    /// Tasks, alive and stopped.
+    pub tasks: Vec<PlacedTask>,
+    /// Services by cluster.
+    pub services: Vec<(ClusterArn, ServiceFacts)>,
+}
+
+/// In-memory ECS. StopTask sets desiredStatus STOPPED and lastStatus STOPPING, as ECS does
+/// while containers get their stopTimeout; the test (or simulation) finishes the stop.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryCluster {
+    state: Arc<Mutex<EcsState>>,
+    log: CallLog,
+}
+
+impl MemoryCluster {
+    /// An empty world writing to `log`.
+    pub fn new(log: CallLog) -> Self {
+        MemoryCluster { state: Arc::default(), log }
+    }
+
+    /// Reads or changes the world.
+    pub fn with_state<R>(&self, change: impl FnOnce(&mut EcsState) -> R) -> R {
+        change(&mut lock(&self.state))
+    }
+
+    /// Adds an ACTIVE container instance.
+    pub fn add_instance(&self, cluster: &ClusterArn, arn: &ContainerInstanceArn, ec2: &Ec2InstanceId) {
+        self.with_state(|state| {
+            state.instances.push(ContainerInstance {
+                arn: arn.clone(),
+                cluster_arn: cluster.clone(),
+                ec2_instance_id: ec2.clone(),
+                status: "ACTIVE".into(),
+            })
+        });
+    }
+
+    /// Adds a service.
+    pub fn add_service(&self, cluster: &ClusterArn, facts: ServiceFacts) {
+        self.with_state(|state| state.services.push((cluster.clone(), facts)));
+    }
+
+    /// Places a RUNNING task on `instance`.
+    pub fn add_task(&self, instance: &ContainerInstanceArn, arn: &TaskArn, group: &str) {
+        self.with_state(|state| {
+            state.tasks.push(PlacedTask {
+                instance: instance.clone(),
+                snapshot: TaskSnapshot {
+                    arn: arn.clone(),
+                    group: Some(group.to_owned()),
+                    started_by: None,
+                    last_status: "RUNNING".into(),
+                    desired_status: "RUNNING".into(),
+                },
+                stopped_reason: None,
+            })
+        });
+    }
+
+    /// Sets a task's lastStatus (and desiredStatus STOPPED once it is shutting down).
+    pub fn set_task_status(&self, arn: &TaskArn, last_status: &str) {
+        self.with_state(|state| {
+            for task in state.tasks.iter_mut().filter(|task| &task.snapshot.arn == arn) {
+                task.snapshot.last_status = last_status.to_owned();
+                if last_status != "RUNNING" && last_status != "PENDING" {
+                    task.snapshot.desired_status = "STOPPED".into();
+                }
+            }
+        });
+    }
+
+    /// The status of the instance on `ec2`.
+    pub fn instance_status(&self, arn: &ContainerInstanceArn) -> Option<String> {
+        self.with_state(|state| state.instances.iter().find(|instance| &instance.arn == arn).map(|instance| instance.status.clone()))
+    }
+
+    /// The stopped reason of a task, if someone stopped it.
+    pub fn stopped_reason(&self, arn: &TaskArn) -> Option<String> {
+        self.with_state(|state| state.tasks.iter().find(|task| &task.snapshot.arn == arn).and_then(|task| task.stopped_reason.clone()))
+    }
+}
+
+impl Cluster for MemoryCluster {
+    async fn find_container_instance(&self, clusters: &[String], ec2: &Ec2InstanceId) -> Result<Option<ContainerInstance>, DrainError> {
+        self.log.push("ecs:ListContainerInstances");
+        Ok(self.with_state(|state| {
+            state
+                .instances
+                .iter()
+                .filter(|instance| {
+                    clusters.is_empty()
+                        || clusters.iter().any(|c| c == instance.cluster_arn.as_str() || c == instance.cluster_arn.name())
+                })
+                .find(|instance| &instance.ec2_instance_id == ec2)
+                .cloned()
+        }))
+    }
+
+    async fn set_draining(&self, target: &ContainerInstance) -> Result<(), DrainError> {
+        self.log.push("ecs:UpdateContainerInstancesState");
+        self.with_state(|state| {
+            let instance = state
+                .instances
+                .iter_mut()
+                .find(|instance| instance.arn == target.arn)
+                .ok_or_else(|| DrainError::permanent("ecs:UpdateContainerInstancesState", "container instance not found"))?;
+            if instance.status == "ACTIVE" || instance.status == "DRAINING" {
+                instance.status = "DRAINING".into();
+                Ok(())
+            } else {
+                Err(DrainError::permanent("ecs:UpdateContainerInstancesState", format!("instance is {}", instance.status)))
+            }
+        })
+    }
+
+    async fn tasks_on(&self, _cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<Vec<TaskSnapshot>, DrainError> {
+        self.log.push("ecs:ListTasks");
+        self.log.push("ecs:ListTasks");
+        let tasks: Vec<TaskSnapshot> = self.with_state(|state| {
+            state.tasks.iter().filter(|task| &task.instance == instance).map(|task| task.snapshot.clone()).collect()
+        });
+        if !tasks.is_empty() {
+            self.log.push("ecs:DescribeTasks");
+        }
+        Ok(tasks)
+    }
+
+    async fn services(&self, cluster: &ClusterArn, names: &[String]) -> Result<Vec<ServiceFacts>, DrainError> {
+        self.log.push("ecs:DescribeServices");
+        Ok(self.with_state(|state| {
+            state
+                .services
+                .iter()
+                .filter(|(owner, facts)| owner == cluster && names.contains(&facts.name))
+                .map(|(_, facts)| facts.clone())
+                .collect()
+        }))
+    }
+
+    async fn stop_tasks(&self, _cluster: &ClusterArn, tasks: &[TaskArn], reason: &str) -> Result<(), DrainError> {
+        for arn in tasks {
+            self.log.push("ecs:StopTask");
+            self.with_state(|state| {
+                for task in state.tasks.iter_mut().filter(|task| &task.snapshot.arn == arn && task.snapshot.last_status != "STOPPED") {
+                    task.snapshot.desired_status = "STOPPED".into();
+                    task.snapshot.last_status = "STOPPING".into();
+                    task.stopped_reason.get_or_insert_with(|| reason.to_owned());
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
+/// One lifecycle action held by the in-memory Auto Scaling group.
+#[derive(Clone, Debug)]
+pub struct MemoryAction {
+    /// The action.
+    pub action: LifecycleActionRef,
+    /// Still waiting for completion.
+    pub active: bool,
+    /// Successful CompleteLifecycleAction calls (must end at 1).
+    pub completions: u32,
+    /// The result sent.
+    pub result: Option<LifecycleResult>,
+    /// Heartbeats recorded.
+    pub heartbeats: u32,
+}
+
+/// In-memory Auto Scaling lifecycle actions.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryHooks {
+    actions: Arc<Mutex<Vec<MemoryAction>>>,
+    timeouts: Arc<Mutex<BTreeMap<(String, String), i64>>>,
+    log: CallLog,
+}
+
+impl MemoryHooks {
+    /// No actions, writing to `log`.
+    pub fn new(log: CallLog) -> Self {
+        MemoryHooks { log, ..MemoryHooks::default() }
+    }
+
+    /// Declares a hook and its heartbeat timeout.
+    pub fn add_hook(&self, hook: &HookRef, heartbeat_timeout_seconds: i64) {
+        lock(&self.timeouts).insert((hook.asg_name.to_string(), hook.hook_name.to_string()), heartbeat_timeout_seconds);
+    }
+
+    /// Starts a lifecycle action (the group began terminating an instance).
+    pub fn begin(&self, action: &LifecycleActionRef) {
+        lock(&self.actions).push(MemoryAction { action: action.clone(), active: true, completions: 0, result: None, heartbeats: 0 });
+    }
+
+    /// Ends an action as if its timeout ran out.
+    pub fn expire(&self, token: &LifecycleToken) {
+        for action in lock(&self.actions).iter_mut().filter(|entry| &entry.action.token == token) {
+            action.active = false;
+        }
+    }
+
+    /// The state of the action with `token`.
+    pub fn action(&self, token: &LifecycleToken) -> Option<MemoryAction> {
+        lock(&self.actions).iter().find(|entry| &entry.action.token == token).cloned()
+    }
+
+    fn act(&self, action: &LifecycleActionRef, change: impl FnOnce(&mut MemoryAction)) -> ActionOutcome {
+        let mut actions = lock(&self.actions);
+        match actions.iter_mut().find(|entry| entry.active && entry.action == *action) {
+            Some(entry) => {
+                change(entry);
+                ActionOutcome::Done
+            }
+            None => ActionOutcome::NoActiveAction,
+        }
+    }
+}
+
+impl LifecycleHooks for MemoryHooks {
+    async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionOutcome, DrainError> {
+        self.log.push("autoscaling:CompleteLifecycleAction");
+        Ok(self.act(action, |entry| {
+            entry.active = false;
+            entry.completions += 1;
+            entry.result = Some(result);
+        }))
+    }
+
+    async fn heartbeat(&self, action: &LifecycleActionRef) -> Result<ActionOutcome, DrainError> {
+        self.log.push("autoscaling:RecordLifecycleActionHeartbeat");
+        Ok(self.act(action, |entry| entry.heartbeats += 1))
+    }
+
+    async fn heartbeat_timeout(&self, hook: &HookRef) -> Result<Option<i64>, DrainError> {
+        self.log.push("autoscaling:DescribeLifecycleHooks");
+        Ok(lock(&self.timeouts).get(&(hook.asg_name.to_string(), hook.hook_name.to_string())).copied())
+    }
+}
+
+/// In-memory drain records with DynamoDB's conditional-write semantics.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryStore {
+    records: Arc<Mutex<BTreeMap<ContainerInstanceArn, DrainRecord>>>,
+    log: CallLog,
+}
+
+impl MemoryStore {
+    /// No records, writing to `log`.
+    pub fn new(log: CallLog) -> Self {
+        MemoryStore { records: Arc::default(), log }
+    }
+
+    /// The stored record (no call logged).
+    pub fn get(&self, instance: &ContainerInstanceArn) -> Option<DrainRecord> {
+        lock(&self.records).get(instance).cloned()
+    }
+
+    /// Every stored record.
+    pub fn all(&self) -> Vec<DrainRecord> {
+        lock(&self.records).values().cloned().collect()
+    }
+}
+
+impl DrainStore for MemoryStore {
+    async fn load(&self, instance: &ContainerInstanceArn) -> Result<Option<DrainRecord>, DrainError> {
+        self.log.push("dynamodb:GetItem");
+        Ok(self.get(instance))
+    }
+
+    async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
+        self.log.push("dynamodb:PutItem");
+        let mut records = lock(&self.records);
+        if records.contains_key(&record.container_instance_arn) {
+            return Ok(WriteOutcome::LostRace);
+        }
+        records.insert(record.container_instance_arn.clone(), record.clone());
+        Ok(WriteOutcome::Written)
+    }
+
+    async fn replace(&self, record: &DrainRecord, expected_revision: u64) -> Result<WriteOutcome, DrainError> {
+        self.log.push("dynamodb:PutItem");
+        let mut records = lock(&self.records);
+        match records.get(&record.container_instance_arn) {
+            Some(stored) if stored.revision == expected_revision => {
+                records.insert(record.container_instance_arn.clone(), record.clone());
+                Ok(WriteOutcome::Written)
+            }
+            _ => Ok(WriteOutcome::LostRace),
+        }
+    }
+}
+
+/// In-memory one-shot schedules.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryScheduler {
+    schedules: Arc<Mutex<BTreeMap<ContainerInstanceArn, Timestamp>>>,
+    log: CallLog,
+}
+
+impl MemoryScheduler {
+    /// No schedules, writing to `log`.
+    pub fn new(log: CallLog) -> Self {
+        MemoryScheduler { schedules: Arc::default(), log }
+    }
+
+    /// When the drain's check fires, if booked.
+    pub fn booked(&self, instance: &ContainerInstanceArn) -> Option<Timestamp> {
+        lock(&self.schedules).get(instance).copied()
+    }
+
+    /// Every booked check.
+    pub fn all(&self) -> Vec<(ContainerInstanceArn, Timestamp)> {
+        lock(&self.schedules).iter().map(|(arn, at)| (arn.clone(), *at)).collect()
+    }
+
+    /// Removes and returns the checks due at or before `now` (the scheduler firing them).
+    pub fn take_due(&self, now: Timestamp) -> Vec<ContainerInstanceArn> {
+        let mut schedules = lock(&self.schedules);
+        let due: Vec<ContainerInstanceArn> = schedules.iter().filter(|(_, at)| **at <= now).map(|(arn, _)| arn.clone()).collect();
+        for arn in &due {
+            schedules.remove(arn);
+        }
+        due
+    }
+}
+
+impl CheckScheduler for MemoryScheduler {
+    async fn schedule(&self, instance: &ContainerInstanceArn, at: Timestamp) -> Result<(), DrainError> {
+        self.log.push("scheduler:CreateSchedule");
+        lock(&self.schedules).insert(instance.clone(), at);
+        Ok(())
+    }
+
+    async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
+        self.log.push("scheduler:DeleteSchedule");
+        lock(&self.schedules).remove(instance);
+        Ok(())
+    }
+}
