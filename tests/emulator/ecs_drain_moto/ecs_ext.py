@@ -1,0 +1,237 @@
+"""ECS patches for moto 5.2.1, so that ecs-drain's ECS calls behave as on AWS.
+
+Each patch replaces one handler of moto's ``EC2ContainerServiceResponse`` (the request layer),
+because moto's backend methods are also used by CloudFormation and must keep their signatures.
+Why each patch exists (all checked against moto 5.2.1's source):
+
+* ListContainerInstances: moto ignores ``filter`` (returns every instance of the cluster, so a
+  lookup by ``ec2InstanceId == i-...`` silently finds the wrong instance), ignores ``status``,
+  and does not paginate. We implement the one cluster-query-language form ecs-drain uses,
+  reject every other form loudly, honour ``status`` and paginate (default page 100, as AWS).
+* ListTasks: moto has no desiredStatus default (AWS: RUNNING), matches the cluster and the
+  container instance by substring, ignores ``serviceName`` and does not paginate.
+* CreateService: moto drops ``deploymentConfiguration``; AWS returns it (with defaults) on
+  DescribeServices, and ecs-drain reads minimumHealthyPercent/maximumPercent from it.
+
+Not patched because moto already matches AWS (proved by tests in tests/emulator): DescribeTasks
+fields (lastStatus, desiredStatus, group, startedBy, containerInstanceArn, stoppedReason),
+DescribeServices ``schedulingStrategy``, StopTask (lastStatus and desiredStatus STOPPED at once,
+stoppedReason kept), RunTask/StartTask ``group`` and ``startedBy``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from typing import Any, Sequence
+
+from moto.core.responses import ActionResult
+from moto.ecs.exceptions import InvalidParameterException
+from moto.ecs.models import EC2ContainerServiceBackend, Task
+from moto.ecs.responses import EC2ContainerServiceResponse
+
+# AWS: "maxResults ... between 1 and 100 ... If this parameter isn't used, then ... returns up
+# to 100 results and a nextToken value if applicable."
+MAX_PAGE = 100
+
+_EC2_ID_FILTER = re.compile(r"^\s*ec2InstanceId\s*==\s*(i-[0-9A-Za-z]+)\s*$")
+
+CONTAINER_INSTANCE_STATUSES = {
+    "ACTIVE",
+    "DRAINING",
+    "REGISTERING",
+    "DEREGISTERING",
+    "REGISTRATION_FAILED",
+}
+TASK_DESIRED_STATUSES = {"RUNNING", "PENDING", "STOPPED"}
+
+
+def parse_container_instance_filter(expression: str | None) -> str | None:
+    """Return the EC2 instance id of an ``ec2InstanceId == i-...`` filter, None for no filter.
+
+    Any other non-empty expression raises InvalidParameterException: silently ignoring a
+    filter is exactly the moto behaviour that makes a wrong lookup pass.
+    """
+    if expression is None or expression.strip() == "":
+        return None
+    match = _EC2_ID_FILTER.match(expression)
+    if not match:
+        raise InvalidParameterException(
+            f"unsupported filter expression in emulator: {expression!r} "
+            "(only 'ec2InstanceId == i-...' is implemented)"
+        )
+    return match.group(1)
+
+
+def paginate(items: Sequence[str], max_results: Any, next_token: str | None) -> tuple[list[str], str | None]:
+    """Slice ``items`` into one page the way ECS List* calls do.
+
+    The token is opaque to clients; it encodes the offset and the last item handed out so
+    that a token from another listing is rejected instead of skipping items silently.
+    """
+    if max_results is None:
+        page_size = MAX_PAGE
+    else:
+        page_size = int(max_results)
+        if not 1 <= page_size <= MAX_PAGE:
+            raise InvalidParameterException(
+                f"maxResults must be between 1 and {MAX_PAGE}, got {page_size}"
+            )
+    start = 0
+    if next_token:
+        try:
+            state = json.loads(base64.urlsafe_b64decode(next_token.encode()).decode())
+            start = int(state["offset"])
+            last = state["last"]
+        except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+            raise InvalidParameterException("Invalid nextToken") from None
+        if not (0 < start <= len(items)) or items[start - 1] != last:
+            raise InvalidParameterException("Invalid nextToken (listing changed or foreign token)")
+    page = list(items[start : start + page_size])
+    token = None
+    end = start + len(page)
+    if end < len(items):
+        token = base64.urlsafe_b64encode(
+            json.dumps({"offset": end, "last": items[end - 1]}).encode()
+        ).decode()
+    return page, token
+
+
+def _same_id(ref: str, arn: str | None) -> bool:
+    """True when ``ref`` (an id or a full ARN) names the resource ``arn``."""
+    if not arn:
+        return False
+    return ref == arn or ref.split("/")[-1] == arn.split("/")[-1]
+
+
+def list_container_instances(self: EC2ContainerServiceResponse) -> ActionResult:
+    """ListContainerInstances with ``filter`` (ec2InstanceId == ...), ``status`` and paging."""
+    backend: EC2ContainerServiceBackend = self.ecs_backend
+    cluster = backend._get_cluster(self._get_param("cluster", "default"))
+    ec2_instance_id = parse_container_instance_filter(self._get_param("filter"))
+    status = self._get_param("status")
+    if status is not None and status not in CONTAINER_INSTANCE_STATUSES:
+        raise InvalidParameterException(f"Invalid container instance status: {status}")
+    instances = backend.container_instances.get(cluster.name, {}).values()
+    arns = sorted(
+        ci.container_instance_arn
+        for ci in instances
+        # AWS: without ``status`` every state except INACTIVE is listed.
+        if (ci.status == status if status else ci.status != "INACTIVE")
+        and (ec2_instance_id is None or ci.ec2_instance_id == ec2_instance_id)
+    )
+    page, token = paginate(arns, self._get_param("maxResults"), self._get_param("nextToken"))
+    return ActionResult({"containerInstanceArns": page, "nextToken": token})
+
+
+def list_tasks(self: EC2ContainerServiceResponse) -> ActionResult:
+    """ListTasks with AWS filter semantics (desiredStatus defaults to RUNNING) and paging."""
+    backend: EC2ContainerServiceBackend = self.ecs_backend
+    cluster = backend._get_cluster(self._get_param("cluster", "default"))
+    container_instance = self._get_param("containerInstance")
+    family = self._get_param("family")
+    started_by = self._get_param("startedBy")
+    service_name = self._get_param("serviceName")
+    desired_status = self._get_param("desiredStatus") or "RUNNING"
+    if desired_status not in TASK_DESIRED_STATUSES:
+        raise InvalidParameterException(f"Invalid desiredStatus: {desired_status}")
+
+    tasks: list[Task] = list(backend.tasks.get(cluster.name, {}).values())
+    if container_instance:
+        tasks = [t for t in tasks if _same_id(container_instance, t.container_instance_arn)]
+    if family:
+        arns = set(backend.list_task_definitions(family))
+        tasks = [t for t in tasks if t.task_definition_arn in arns]
+    if started_by:
+        tasks = [t for t in tasks if t.started_by == started_by]
+    if service_name:
+        # Services launch no tasks in moto; tests place service tasks with
+        # group="service:<name>", which is what ECS sets for a service's tasks.
+        name = service_name.split("/")[-1]
+        tasks = [t for t in tasks if t.group == f"service:{name}"]
+    tasks = [t for t in tasks if t.desired_status == desired_status]
+
+    arns = sorted(t.task_arn for t in tasks)
+    page, token = paginate(arns, self._get_param("maxResults"), self._get_param("nextToken"))
+    return ActionResult({"taskArns": page, "nextToken": token})
+
+
+_original_create_service = EC2ContainerServiceResponse.create_service
+
+
+def create_service(self: EC2ContainerServiceResponse) -> ActionResult:
+    """CreateService that keeps ``deploymentConfiguration`` (AWS defaults when absent)."""
+    result = _original_create_service(self)
+    service = result.result["service"]  # type: ignore[attr-defined]
+    given = self._get_param("deploymentConfiguration") or {}
+    if service.scheduling_strategy == "DAEMON":
+        defaults = {"maximumPercent": 100, "minimumHealthyPercent": 0}
+    else:
+        defaults = {"maximumPercent": 200, "minimumHealthyPercent": 100}
+    service.deployment_configuration = {**defaults, **given}
+    return result
+
+
+def set_task_status(
+    backend: EC2ContainerServiceBackend,
+    cluster_ref: str,
+    task_ref: str,
+    last_status: str,
+    desired_status: str | None = None,
+    stopped_reason: str | None = None,
+) -> Task:
+    """Test-only: put a task into a given state and keep it there.
+
+    Moving to STOPPED goes through moto's own stop_task so the container instance's
+    resources are released exactly as StopTask would. Raises LookupError for an unknown
+    cluster or task and ValueError for an unknown status.
+    """
+    allowed = {"RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"}
+    if last_status not in allowed:
+        raise ValueError(f"lastStatus must be one of {sorted(allowed)}, got {last_status!r}")
+    if desired_status is not None and desired_status not in {"RUNNING", "STOPPED"}:
+        raise ValueError(f"desiredStatus must be RUNNING or STOPPED, got {desired_status!r}")
+    cluster_name = cluster_ref.split("/")[-1]
+    if cluster_name not in backend.clusters:
+        raise LookupError(f"unknown cluster {cluster_ref!r}")
+    task_id = task_ref.split("/")[-1]
+    task = next(
+        (t for t in backend.tasks.get(cluster_name, {}).values() if t.id == task_id),
+        None,
+    )
+    if task is None:
+        raise LookupError(f"unknown task {task_ref!r} in cluster {cluster_name!r}")
+
+    if last_status == "STOPPED" and task.last_status != "STOPPED":
+        backend.stop_task(cluster_name, task.task_arn, stopped_reason or task.stopped_reason)
+    task.last_status = last_status
+    if desired_status is not None:
+        task.desired_status = desired_status
+    elif last_status in {"DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"}:
+        # On AWS a task past RUNNING always has desiredStatus STOPPED.
+        task.desired_status = "STOPPED"
+    if stopped_reason is not None:
+        task.stopped_reason = stopped_reason
+    return task
+
+
+def task_as_json(task: Task) -> dict[str, Any]:
+    return {
+        "taskArn": task.task_arn,
+        "clusterArn": task.cluster_arn,
+        "containerInstanceArn": task.container_instance_arn,
+        "lastStatus": task.last_status,
+        "desiredStatus": task.desired_status,
+        "stoppedReason": task.stopped_reason,
+        "group": task.group,
+        "startedBy": task.started_by,
+        "taskDefinitionArn": task.task_definition_arn,
+    }
+
+
+def install() -> None:
+    EC2ContainerServiceResponse.list_container_instances = list_container_instances  # type: ignore[method-assign]
+    EC2ContainerServiceResponse.list_tasks = list_tasks  # type: ignore[method-assign]
+    EC2ContainerServiceResponse.create_service = create_service  # type: ignore[method-assign]

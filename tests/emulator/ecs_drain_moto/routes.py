@@ -1,0 +1,107 @@
+"""Test-only HTTP endpoints under ``/_ecs_drain/`` (never part of any AWS API).
+
+They let a test do what AWS does by itself and moto cannot (hold a task inside its stop
+timeout, time out a lifecycle action) and read state that AWS only shows in events.
+
+    POST /_ecs_drain/ecs/task-status
+        {"cluster": name|arn, "task": arn|id, "lastStatus": ..., "desiredStatus"?: ...,
+         "stoppedReason"?: ..., "region"?: ..., "accountId"?: ...}
+        -> 200 {"task": {...}} | 400/404 {"error": "..."}
+    GET  /_ecs_drain/autoscaling/lifecycle-actions
+        -> 200 {"lifecycleActions": [{token, asg, hook, instanceId, transition, state, result,
+                 completions, heartbeats, createdAt, completedAt, ...}, ...]}
+    POST /_ecs_drain/autoscaling/expire-lifecycle-actions
+        {"before": epoch seconds} | {} (= all active)
+        -> 200 {"expired": [action, ...]}
+    GET  /_ecs_drain/health -> 200 {"ok": true}
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Flask, Response, request
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ecs.models import ecs_backends
+
+from . import autoscaling_ext, ecs_ext
+
+PREFIX = "/_ecs_drain"
+DEFAULT_REGION = "us-east-1"
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def _body() -> dict[str, Any]:
+    data = request.get_json(force=True, silent=True)
+    if not isinstance(data, dict):
+        raise ValueError("request body must be a JSON object")
+    return data
+
+
+def create_app() -> Flask:
+    app = Flask("ecs_drain_moto")
+
+    @app.get(f"{PREFIX}/health")
+    def health() -> Response:
+        return _json({"ok": True})
+
+    @app.post(f"{PREFIX}/ecs/task-status")
+    def task_status() -> Response:
+        try:
+            body = _body()
+            for key in ("cluster", "task", "lastStatus"):
+                if not isinstance(body.get(key), str) or not body[key]:
+                    raise ValueError(f"missing string field {key!r}")
+            arn = _arn_parts(body["task"]) or _arn_parts(body["cluster"]) or (None, None)
+            region = body.get("region") or arn[0] or DEFAULT_REGION
+            account = body.get("accountId") or arn[1] or DEFAULT_ACCOUNT_ID
+            backend = ecs_backends[account][region]
+            task = ecs_ext.set_task_status(
+                backend,
+                body["cluster"],
+                body["task"],
+                body["lastStatus"],
+                desired_status=body.get("desiredStatus"),
+                stopped_reason=body.get("stoppedReason"),
+            )
+        except ValueError as err:
+            return _json({"error": str(err)}, 400)
+        except LookupError as err:
+            return _json({"error": str(err)}, 404)
+        return _json({"task": ecs_ext.task_as_json(task)})
+
+    @app.get(f"{PREFIX}/autoscaling/lifecycle-actions")
+    def lifecycle_actions() -> Response:
+        actions = sorted(autoscaling_ext.all_actions(), key=lambda a: a.createdAt)
+        return _json({"lifecycleActions": [a.as_json() for a in actions]})
+
+    @app.post(f"{PREFIX}/autoscaling/expire-lifecycle-actions")
+    def expire() -> Response:
+        data = request.get_json(force=True, silent=True) or {}
+        before = data.get("before") if isinstance(data, dict) else None
+        if before is not None and not isinstance(before, (int, float)):
+            return _json({"error": "'before' must be epoch seconds"}, 400)
+        expired = autoscaling_ext.expire_actions(before)
+        return _json({"expired": [a.as_json() for a in expired]})
+
+    @app.errorhandler(404)
+    def not_found(_err: Exception) -> Response:
+        return _json({"error": f"no test endpoint {request.method} {request.path}"}, 404)
+
+    @app.errorhandler(405)
+    def bad_method(_err: Exception) -> Response:
+        return _json({"error": f"method {request.method} not allowed on {request.path}"}, 405)
+
+    return app
+
+
+def _arn_parts(ref: str) -> tuple[str, str] | None:
+    """(region, account) of an ARN (arn:aws:ecs:REGION:ACCOUNT:...), None for a name or id."""
+    parts = ref.split(":")
+    if ref.startswith("arn:") and len(parts) > 5 and parts[3] and parts[4]:
+        return parts[3], parts[4]
+    return None
