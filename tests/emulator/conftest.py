@@ -27,6 +27,7 @@ def start_emulator(workdir: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
     """Start ``python -m ecs_drain_moto --port 0`` and wait for its port file."""
     port_file = workdir / "port"
     log_path = workdir / "emulator.log"
+    port_file.unlink(missing_ok=True)
     env = dict(os.environ, PYTHONPATH=str(HERE))
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(

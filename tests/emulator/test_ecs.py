@@ -249,6 +249,23 @@ def test_standalone_task_group_defaults_to_family(client):
     assert run["containerInstanceArn"] == ci
 
 
+def test_describe_tasks_is_scoped_to_the_cluster_and_reports_missing_tasks(client):
+    prod = Ecs(client, "prod")
+    other = Ecs(client, "other")
+    (_p, ci), = prod.add_instances(1)
+    arn = prod.start(ci)
+    task_id = arn.split("/")[-1]
+    found = prod.ecs.describe_tasks(cluster="prod", tasks=[task_id, arn])
+    assert [t["taskArn"] for t in found["tasks"]] == [arn, arn]
+    assert found["failures"] == []
+    elsewhere = other.ecs.describe_tasks(cluster="other", tasks=[arn])
+    assert elsewhere["tasks"] == []
+    assert elsewhere["failures"] == [{"arn": arn, "reason": "MISSING"}]
+    partial = prod.ecs.describe_tasks(cluster="prod", tasks=[task_id[:8]])
+    assert partial["tasks"] == []
+    assert partial["failures"][0]["reason"] == "MISSING"
+
+
 def test_running_task_does_not_advance_however_often_it_is_described(client):
     world = Ecs(client)
     (_id, ci), = world.add_instances(1)

@@ -1,7 +1,8 @@
 """Launcher: ``python -m ecs_drain_moto --port 0 --port-file PATH``.
 
-Binds 127.0.0.1 only (a free port when --port is 0), writes the port to --port-file
-(atomically, once the server answers), and serves until SIGTERM/SIGINT, then exits 0.
+Binds 127.0.0.1 only (a free port when --port is 0), removes a stale --port-file at once,
+writes the port to it (atomically, once the server answers), and serves until SIGTERM/SIGINT,
+then exits 0.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)
 
+    if args.port_file:
+        # A port file left by an earlier run must not be mistaken for this one's.
+        try:
+            os.unlink(args.port_file)
+        except FileNotFoundError:
+            pass
     if not args.verbose:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_emulator(args.port)

@@ -10,10 +10,12 @@ Why each patch exists (all checked against moto 5.2.1's source):
   reject every other form loudly, honour ``status`` and paginate (default page 100, as AWS).
 * ListTasks: moto has no desiredStatus default (AWS: RUNNING), matches the cluster and the
   container instance by substring, ignores ``serviceName`` and does not paginate.
+* DescribeTasks: moto ignores the cluster (returns tasks of other clusters), matches task ids
+  by substring and never reports ``failures``; AWS scopes to the cluster and answers MISSING.
 * CreateService: moto drops ``deploymentConfiguration``; AWS returns it (with defaults) on
   DescribeServices, and ecs-drain reads minimumHealthyPercent/maximumPercent from it.
 
-Not patched because moto already matches AWS (proved by tests in tests/emulator): DescribeTasks
+Not patched because moto already matches AWS (proved by tests in tests/emulator): the task
 fields (lastStatus, desiredStatus, group, startedBy, containerInstanceArn, stoppedReason),
 DescribeServices ``schedulingStrategy``, StopTask (lastStatus and desiredStatus STOPPED at once,
 stoppedReason kept), RunTask/StartTask ``group`` and ``startedBy``.
@@ -30,7 +32,7 @@ from typing import Any, Sequence
 from moto.core.responses import ActionResult
 from moto.ecs.exceptions import InvalidParameterException
 from moto.ecs.models import EC2ContainerServiceBackend, Task
-from moto.ecs.responses import EC2ContainerServiceResponse
+from moto.ecs.responses import DESCRIBE_TASKS_TAGS, EC2ContainerServiceResponse
 
 # AWS: "maxResults ... between 1 and 100 ... If this parameter isn't used, then ... returns up
 # to 100 results and a nextToken value if applicable."
@@ -158,6 +160,31 @@ def list_tasks(self: EC2ContainerServiceResponse) -> ActionResult:
     return ActionResult({"taskArns": page, "nextToken": token})
 
 
+def describe_tasks(self: EC2ContainerServiceResponse) -> ActionResult:
+    """DescribeTasks scoped to the cluster, exact id match, MISSING failures for the rest."""
+    backend: EC2ContainerServiceBackend = self.ecs_backend
+    cluster = backend._get_cluster(self._get_param("cluster", "default"))
+    refs = self._get_param("tasks", [])
+    if not refs:
+        raise InvalidParameterException("Tasks cannot be empty.")
+    if len(refs) > MAX_PAGE:
+        raise InvalidParameterException(f"At most {MAX_PAGE} tasks per DescribeTasks call, got {len(refs)}")
+    by_id = {t.id: t for t in backend.tasks.get(cluster.name, {}).values()}
+    tasks, failures = [], []
+    for ref in refs:
+        task = by_id.get(ref.split("/")[-1])
+        if task is None:
+            failures.append({"arn": ref, "reason": "MISSING"})
+        else:
+            task.advance()  # kept from moto: the pinned transition makes it a no-op
+            tasks.append(task)
+    if "TAGS" in self._get_param("include", []):
+        self._include_in_response(DESCRIBE_TASKS_TAGS)
+    else:
+        self._exclude_from_response(DESCRIBE_TASKS_TAGS)
+    return ActionResult({"tasks": tasks, "failures": failures})
+
+
 _original_create_service = EC2ContainerServiceResponse.create_service
 
 
@@ -234,4 +261,5 @@ def task_as_json(task: Task) -> dict[str, Any]:
 def install() -> None:
     EC2ContainerServiceResponse.list_container_instances = list_container_instances  # type: ignore[method-assign]
     EC2ContainerServiceResponse.list_tasks = list_tasks  # type: ignore[method-assign]
+    EC2ContainerServiceResponse.describe_tasks = describe_tasks  # type: ignore[method-assign]
     EC2ContainerServiceResponse.create_service = create_service  # type: ignore[method-assign]
