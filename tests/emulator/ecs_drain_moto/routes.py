@@ -81,8 +81,12 @@ def create_app() -> Flask:
 
     @app.post(f"{PREFIX}/autoscaling/expire-lifecycle-actions")
     def expire() -> Response:
-        data = request.get_json(force=True, silent=True) or {}
-        before = data.get("before") if isinstance(data, dict) else None
+        data = request.get_json(force=True, silent=True)
+        if data is None and not request.get_data():
+            data = {}
+        if not isinstance(data, dict):
+            return _json({"error": "request body must be a JSON object (or empty)"}, 400)
+        before = data.get("before")
         if before is not None and not isinstance(before, (int, float)):
             return _json({"error": "'before' must be epoch seconds"}, 400)
         expired = autoscaling_ext.expire_actions(before)
