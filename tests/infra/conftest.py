@@ -1,0 +1,211 @@
+"""Fixtures for the infra tests: the project's moto launcher on 127.0.0.1, boto3 clients with a
+single attempt, the template loaded from infra/template.yaml, and stacks deployed from it.
+
+The emulator is started once per session (``python -m ecs_drain_moto --port 0 --port-file F``
+with PYTHONPATH=tests/emulator) and stopped by the PID this fixture started. Stacks are deployed
+into regions of their own, so tests do not see each other's resources.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import boto3
+import pytest
+from botocore.config import Config
+from cfnlint.decode import cfn_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "infra" / "template.yaml"
+FIXTURES = ROOT / "tests" / "fixtures"
+EMULATOR_DIR = ROOT / "tests" / "emulator"
+
+ACCOUNT = "123456789012"  # moto's default account, the same as the fixtures'
+MAIN_REGION = "us-east-1"  # the fixtures' region
+STACK_NAME = "ecs-drain-test"
+
+# The parameters the brief fixes for the rule-pattern tests (they match tests/fixtures).
+TEST_PARAMETERS = {
+    "ClusterNames": "prod-cluster",
+    "AutoScalingGroupNames": "prod-ecs-asg",
+    "HookName": "ecs-drain-terminate",
+}
+
+# Where `aws cloudformation package` would put the code; the smoke deploy does the same by hand.
+CODE_BUCKET = "ecs-drain-artifacts"
+FUNCTION_CODE = {
+    "OnLifecycleFunction": "../target/lambda/on-lifecycle/bootstrap.zip",
+    "OnTaskStoppedFunction": "../target/lambda/on-task-stopped/bootstrap.zip",
+}
+
+
+def _start_emulator(workdir: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
+    port_file = workdir / "port"
+    log_path = workdir / "emulator.log"
+    env = dict(os.environ, PYTHONPATH=str(EMULATOR_DIR))
+    # moto picks these up for its own signing checks; never real credentials.
+    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ecs_drain_moto", "--port", "0", "--port-file", str(port_file)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    deadline = time.monotonic() + 60
+    while not port_file.exists():
+        if proc.poll() is not None:
+            raise RuntimeError(f"emulator exited with {proc.returncode}:\n{log_path.read_text()}")
+        if time.monotonic() > deadline:
+            _stop_emulator(proc)
+            raise RuntimeError(f"emulator did not start within 60 s:\n{log_path.read_text()}")
+        time.sleep(0.05)
+    return proc, int(port_file.read_text().strip()), log_path
+
+
+def _stop_emulator(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    proc, port, _log = _start_emulator(tmp_path_factory.mktemp("infra-emulator"))
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        req = urllib.request.Request(f"{endpoint}/moto-api/reset", data=b"", method="POST")
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            assert resp.status == 200
+        yield endpoint
+    finally:
+        _stop_emulator(proc)
+
+
+ClientFactory = Callable[..., Any]
+
+
+@pytest.fixture(scope="session")
+def client(emulator: str) -> ClientFactory:
+    """``client("sqs", region)``: a boto3 client for the emulator that tries each call once."""
+    config = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=10, read_timeout=60)
+
+    def make(service: str, region: str = MAIN_REGION) -> Any:
+        return boto3.client(
+            service,
+            region_name=region,
+            endpoint_url=emulator,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=config,
+        )
+
+    return make
+
+
+def load_template() -> dict[str, Any]:
+    """infra/template.yaml as plain JSON-able data (short-form tags expanded to Fn::...)."""
+    return json.loads(json.dumps(cfn_yaml.load(str(TEMPLATE_PATH))))
+
+
+def load_fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def _bootstrap_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        info = zipfile.ZipInfo("bootstrap")
+        info.external_attr = 0o755 << 16
+        zf.writestr(info, "#!/bin/sh\necho 'stand-in for the Rust bootstrap binary'\n")
+    return buf.getvalue()
+
+
+def packaged_template(client: ClientFactory, region: str) -> dict[str, Any]:
+    """What `aws cloudformation package` produces: code zips uploaded, Code -> S3Bucket/S3Key."""
+    template = load_template()
+    s3 = client("s3", region)
+    bucket = f"{CODE_BUCKET}-{region}"
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    for logical_id, local_path in FUNCTION_CODE.items():
+        props = template["Resources"][logical_id]["Properties"]
+        assert props["Code"] == local_path, f"{logical_id}.Code is not the packaged local path"
+        key = f"{logical_id}/bootstrap.zip"
+        s3.put_object(Bucket=bucket, Key=key, Body=_bootstrap_zip())
+        props["Code"] = {"S3Bucket": bucket, "S3Key": key}
+    return template
+
+
+def deploy(client: ClientFactory, region: str, stack_name: str, parameters: dict[str, str]) -> dict[str, Any]:
+    """create_stack into the emulator and wait for a final status; returns describe_stacks' stack."""
+    cfn = client("cloudformation", region)
+    template = packaged_template(client, region)
+    cfn.create_stack(
+        StackName=stack_name,
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+        if not stack["StackStatus"].endswith("_IN_PROGRESS"):
+            return stack
+        if time.monotonic() > deadline:
+            raise AssertionError(f"stack {stack_name} still {stack['StackStatus']} after 60 s")
+        time.sleep(0.2)
+
+
+class Deployed:
+    """A stack deployed into the emulator, with its resources by logical id."""
+
+    def __init__(self, client: ClientFactory, region: str, stack_name: str, parameters: dict[str, str]):
+        self.region = region
+        self.name = stack_name
+        self.parameters = parameters
+        self.stack = deploy(client, region, stack_name, parameters)
+        cfn = client("cloudformation", region)
+        summaries = cfn.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
+        self.resources = {r["LogicalResourceId"]: r for r in summaries}
+        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in self.stack.get("Outputs", [])}
+
+    def physical_id(self, logical_id: str) -> str:
+        return self.resources[logical_id]["PhysicalResourceId"]
+
+
+@pytest.fixture(scope="session")
+def main_stack(client: ClientFactory) -> Deployed:
+    """The template deployed with the fixtures' names (one cluster, one ASG, hooks on)."""
+    return Deployed(client, MAIN_REGION, STACK_NAME, dict(TEST_PARAMETERS, CreateLifecycleHooks="true"))
+
+
+def without_none(items: Any) -> Any:
+    """moto keeps ``AWS::NoValue`` list items as null where CloudFormation drops them."""
+    if isinstance(items, list):
+        return [without_none(i) for i in items if i is not None]
+    if isinstance(items, dict):
+        return {k: without_none(v) for k, v in items.items()}
+    return items
+
+
+def deep_copy(value: Any) -> Any:
+    return copy.deepcopy(value)

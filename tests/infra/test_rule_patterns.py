@@ -1,0 +1,183 @@
+"""The template's EventBridge patterns against the real-shaped events in tests/fixtures/.
+
+TestEventPattern is a stub in moto (it answers {} whatever the input), so the events are routed
+for real: each pattern is taken from the stack deployed with the fixtures' names (ClusterNames=
+prod-cluster, AutoScalingGroupNames=prod-ecs-asg, HookName=ecs-drain-terminate), put on a rule
+of its own with an SQS target in a region with nothing else in it (PutEvents answers HTTP 500
+when a matching rule targets a Lambda function), and each event goes through PutEvents; a
+message on the rule's queue means the pattern matched.
+
+The patterns only use exact values, "$or" and plain lists, which AWS and moto's matcher agree on.
+Near misses are the fixtures with one field edited.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, Callable
+
+import pytest
+
+from conftest import ACCOUNT, Deployed, load_fixture
+
+ROUTE_REGION = "eu-west-1"  # nothing else is deployed here
+
+TERMINATE = load_fixture("lifecycle-terminate-eventbridge.json")
+STOPPED_SERVICE = load_fixture("ecs-task-stopped-service.json")
+
+
+def edited(event: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of ``event`` with the field at dotted ``path`` set to ``value``."""
+    out = copy.deepcopy(event)
+    node = out
+    *parents, leaf = path.split(".")
+    for key in parents:
+        node = node[key]
+    assert leaf in node, f"{path} is not a field of the fixture"
+    assert node[leaf] != value, f"{path} already is {value!r}: not a near miss"
+    node[leaf] = value
+    return out
+
+
+# (case id, event, names of the patterns that must match it)
+CASES: list[tuple[str, dict[str, Any], set[str]]] = [
+    # terminate lifecycle actions
+    ("terminate", TERMINATE, {"lifecycle", "archive"}),
+    ("terminate-replayed", load_fixture("lifecycle-terminate-eventbridge-replayed.json"), {"lifecycle", "archive"}),
+    ("launch-action", load_fixture("lifecycle-launch-eventbridge.json"), set()),
+    ("terminate-other-asg", edited(TERMINATE, "detail.AutoScalingGroupName", "other-asg"), set()),
+    ("terminate-other-hook", edited(TERMINATE, "detail.LifecycleHookName", "other-hook"), set()),
+    (
+        "terminate-ecs-managed-draining-hook",
+        edited(TERMINATE, "detail.LifecycleHookName", "ecs-managed-draining-termination-hook"),
+        set(),
+    ),
+    ("terminate-launch-detail-type", edited(TERMINATE, "detail-type", "EC2 Instance-launch Lifecycle Action"), set()),
+    (
+        "terminate-launching-transition",
+        edited(TERMINATE, "detail.LifecycleTransition", "autoscaling:EC2_INSTANCE_LAUNCHING"),
+        set(),
+    ),
+    ("terminate-other-source", edited(TERMINATE, "source", "aws.ec2"), set()),
+    # ECS task state changes
+    ("stopped-service", STOPPED_SERVICE, {"task-stopped", "archive"}),
+    ("stopped-daemon", load_fixture("ecs-task-stopped-daemon.json"), {"task-stopped", "archive"}),
+    ("stopped-standalone", load_fixture("ecs-task-stopped-standalone.json"), {"task-stopped", "archive"}),
+    ("stopped-other-cluster", load_fixture("ecs-task-stopped-other-cluster.json"), set()),
+    ("running", load_fixture("ecs-task-running-service.json"), set()),
+    ("deactivating", load_fixture("ecs-task-deactivating-service.json"), set()),
+    ("stopped-service-last-status-stopping", edited(STOPPED_SERVICE, "detail.lastStatus", "STOPPING"), set()),
+    (
+        "stopped-same-cluster-name-other-account",
+        edited(STOPPED_SERVICE, "detail.clusterArn", "arn:aws:ecs:us-east-1:210987654321:cluster/prod-cluster"),
+        set(),
+    ),
+    (
+        "stopped-same-cluster-name-other-region",
+        edited(STOPPED_SERVICE, "detail.clusterArn", f"arn:aws:ecs:eu-west-1:{ACCOUNT}:cluster/prod-cluster"),
+        set(),
+    ),
+    (
+        "stopped-cluster-name-prefix",
+        edited(STOPPED_SERVICE, "detail.clusterArn", f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/prod-cluster-2"),
+        set(),
+    ),
+    ("stopped-other-detail-type", edited(STOPPED_SERVICE, "detail-type", "ECS Container Instance State Change"), set()),
+]
+
+Router = Callable[[dict[str, Any]], set[str]]
+
+
+@pytest.fixture(scope="module")
+def patterns(client: Any, main_stack: Deployed) -> dict[str, str]:
+    events = client("events", main_stack.region)
+    archive_name = main_stack.outputs["ArchiveArn"].rsplit("/", 1)[1]
+    return {
+        "lifecycle": events.describe_rule(Name=main_stack.physical_id("LifecycleRule"))["EventPattern"],
+        "task-stopped": events.describe_rule(Name=main_stack.physical_id("TaskStoppedRule"))["EventPattern"],
+        "archive": events.describe_archive(ArchiveName=archive_name)["EventPattern"],
+    }
+
+
+@pytest.fixture(scope="module")
+def route(client: Any, patterns: dict[str, str]) -> Router:
+    events = client("events", ROUTE_REGION)
+    sqs = client("sqs", ROUTE_REGION)
+    assert events.list_rules()["Rules"] == [], f"{ROUTE_REGION} must start empty"
+    queues: dict[str, str] = {}
+    for name, pattern in patterns.items():
+        url = sqs.create_queue(QueueName=f"route-{name}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name=f"route-{name}", EventPattern=pattern, State="ENABLED")
+        events.put_targets(Rule=f"route-{name}", Targets=[{"Id": "queue", "Arn": arn}])
+        queues[name] = url
+
+    def drain(url: str) -> list[dict[str, Any]]:
+        bodies = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+            if not messages:
+                return bodies
+            for m in messages:
+                bodies.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+    def send(event: dict[str, Any]) -> set[str]:
+        for url in queues.values():
+            assert drain(url) == [], "a queue held a message from an earlier case"
+        # PutEvents takes the envelope's source / detail-type / resources and the detail as JSON.
+        result = events.put_events(
+            Entries=[
+                {
+                    "Source": event["source"],
+                    "DetailType": event["detail-type"],
+                    "Detail": json.dumps(event["detail"]),
+                    "Resources": event["resources"],
+                    "EventBusName": "default",
+                }
+            ]
+        )
+        assert result["FailedEntryCount"] == 0, result
+        matched = set()
+        for name, url in queues.items():
+            bodies = drain(url)
+            if bodies:
+                assert len(bodies) == 1, (name, bodies)
+                assert bodies[0]["detail"] == event["detail"], "the queue got some other event"
+                assert bodies[0]["source"] == event["source"]
+                matched.add(name)
+        return matched
+
+    return send
+
+
+def test_patterns_are_what_the_stack_deployed(patterns: dict[str, str]) -> None:
+    lifecycle = json.loads(patterns["lifecycle"])
+    stopped = json.loads(patterns["task-stopped"])
+    assert stopped["detail"]["clusterArn"] == [f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/prod-cluster"]
+    assert lifecycle["detail"]["AutoScalingGroupName"] == ["prod-ecs-asg"]
+    assert lifecycle["detail"]["LifecycleHookName"] == ["ecs-drain-terminate"]
+    assert json.loads(patterns["archive"]) == {"$or": [lifecycle, stopped]}
+
+
+def test_the_router_can_see_a_match_and_a_miss(route: Router) -> None:
+    """Guards the harness itself: a catch-all and a catch-nothing comparison."""
+    assert route(TERMINATE) == {"lifecycle", "archive"}
+    assert route(edited(TERMINATE, "source", "aws.nothing")) == set()
+
+
+@pytest.mark.parametrize(("event", "expected"), [(e, x) for _, e, x in CASES], ids=[c for c, _, _ in CASES])
+def test_pattern_routing(route: Router, event: dict[str, Any], expected: set[str]) -> None:
+    assert route(event) == expected
+
+
+def test_every_fixture_is_a_case() -> None:
+    """A new fixture must be classified here, not silently left out."""
+    from conftest import FIXTURES
+
+    eventbridge_fixtures = {
+        p.name for p in FIXTURES.glob("*.json") if "source" in json.loads(p.read_text())
+    }
+    used = {name for name in eventbridge_fixtures if any(load_fixture(name) == e for _, e, _ in CASES)}
+    assert used == eventbridge_fixtures
