@@ -12,6 +12,7 @@ pub mod decision;
 pub mod drainer;
 pub mod error;
 pub mod event;
+pub mod handler;
 pub mod ids;
 pub mod memory;
 pub mod ports;

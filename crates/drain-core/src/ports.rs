@@ -111,3 +111,32 @@ pub trait CheckScheduler: Send + Sync {
     /// Deletes the drain's check; a missing one is fine.
     fn cancel(&self, instance: &ContainerInstanceArn) -> impl Future<Output = Result<(), DrainError>> + Send;
 }
+
+/// No scheduler configured: the drainer does not book checks (it never calls this when
+/// `Config::schedule` is None), and a stray call does nothing.
+impl<T: CheckScheduler> CheckScheduler for Option<T> {
+    async fn schedule(&self, instance: &ContainerInstanceArn, at: Timestamp) -> Result<(), DrainError> {
+        match self {
+            Some(scheduler) => scheduler.schedule(instance, at).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
+        match self {
+            Some(scheduler) => scheduler.cancel(instance).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Ports shared behind an `Arc` (the binaries keep a handle to set the check target).
+impl<T: CheckScheduler> CheckScheduler for std::sync::Arc<T> {
+    async fn schedule(&self, instance: &ContainerInstanceArn, at: Timestamp) -> Result<(), DrainError> {
+        (**self).schedule(instance, at).await
+    }
+
+    async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
+        (**self).cancel(instance).await
+    }
+}

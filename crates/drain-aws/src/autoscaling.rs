@@ -1,0 +1,84 @@
+//! The Auto Scaling adapter: the lifecycle hook holding an instance.
+
+use aws_sdk_autoscaling::Client;
+use drain_core::ids::{HookRef, LifecycleActionRef};
+use drain_core::ports::{ActionOutcome, LifecycleHooks};
+use drain_core::record::LifecycleResult;
+use drain_core::DrainError;
+
+use crate::error::{classify, code_of, message_of};
+
+/// [`LifecycleHooks`] over the EC2 Auto Scaling API.
+#[derive(Clone, Debug)]
+pub struct AsgLifecycleHooks {
+    client: Client,
+}
+
+impl AsgLifecycleHooks {
+    /// Wraps an Auto Scaling client.
+    pub fn new(client: Client) -> Self {
+        AsgLifecycleHooks { client }
+    }
+}
+
+/// `ValidationError: No active Lifecycle Action found with token ...` is what Auto Scaling
+/// answers once an action was completed or timed out: terminal, never a retry.
+fn no_active_action<E: aws_sdk_autoscaling::error::ProvideErrorMetadata>(
+    error: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> bool {
+    code_of(error) == Some("ValidationError") && message_of(error).is_some_and(|message| message.contains("No active Lifecycle Action found"))
+}
+
+impl LifecycleHooks for AsgLifecycleHooks {
+    async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionOutcome, DrainError> {
+        let sent = self
+            .client
+            .complete_lifecycle_action()
+            .auto_scaling_group_name(action.hook.asg_name.as_str())
+            .lifecycle_hook_name(action.hook.hook_name.as_str())
+            .instance_id(action.instance_id.as_str())
+            .lifecycle_action_token(action.token.expose())
+            .lifecycle_action_result(result.as_str())
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(ActionOutcome::Done),
+            Err(error) if no_active_action(&error) => Ok(ActionOutcome::NoActiveAction),
+            Err(error) => Err(classify("autoscaling:CompleteLifecycleAction", error)),
+        }
+    }
+
+    async fn heartbeat(&self, action: &LifecycleActionRef) -> Result<ActionOutcome, DrainError> {
+        let sent = self
+            .client
+            .record_lifecycle_action_heartbeat()
+            .auto_scaling_group_name(action.hook.asg_name.as_str())
+            .lifecycle_hook_name(action.hook.hook_name.as_str())
+            .instance_id(action.instance_id.as_str())
+            .lifecycle_action_token(action.token.expose())
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(ActionOutcome::Done),
+            Err(error) if no_active_action(&error) => Ok(ActionOutcome::NoActiveAction),
+            Err(error) => Err(classify("autoscaling:RecordLifecycleActionHeartbeat", error)),
+        }
+    }
+
+    async fn heartbeat_timeout(&self, hook: &HookRef) -> Result<Option<i64>, DrainError> {
+        let described = self
+            .client
+            .describe_lifecycle_hooks()
+            .auto_scaling_group_name(hook.asg_name.as_str())
+            .lifecycle_hook_names(hook.hook_name.as_str())
+            .send()
+            .await
+            .map_err(|error| classify("autoscaling:DescribeLifecycleHooks", error))?;
+        Ok(described
+            .lifecycle_hooks()
+            .iter()
+            .find(|found| found.lifecycle_hook_name() == Some(hook.hook_name.as_str()))
+            .and_then(|found| found.heartbeat_timeout())
+            .map(i64::from))
+    }
+}

@@ -1,0 +1,242 @@
+//! The ECS adapter: finding container instances, draining them, and the census.
+
+use aws_sdk_ecs::types::{ContainerInstanceStatus, DesiredStatus, SchedulingStrategy};
+use aws_sdk_ecs::Client;
+use drain_core::census::{ServiceFacts, TaskSnapshot};
+use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, TaskArn};
+use drain_core::ports::{Cluster, ContainerInstance};
+use drain_core::DrainError;
+use tracing::{debug, warn};
+
+use crate::error::{classify, code_of, message_of};
+
+/// ListTasks and DescribeTasks both take at most 100 per call.
+const PAGE: usize = 100;
+/// DescribeServices takes at most 10 services per call.
+const SERVICES_PER_CALL: usize = 10;
+/// StopTask's reason is at most 255 characters.
+const MAX_REASON: usize = 255;
+
+/// [`Cluster`] over the ECS API.
+#[derive(Clone, Debug)]
+pub struct EcsCluster {
+    client: Client,
+}
+
+impl EcsCluster {
+    /// Wraps an ECS client.
+    pub fn new(client: Client) -> Self {
+        EcsCluster { client }
+    }
+
+    async fn all_clusters(&self) -> Result<Vec<String>, DrainError> {
+        self.client
+            .list_clusters()
+            .into_paginator()
+            .page_size(PAGE as i32)
+            .items()
+            .send()
+            .collect::<Result<Vec<String>, _>>()
+            .await
+            .map_err(|error| classify("ecs:ListClusters", error))
+    }
+
+    async fn cluster_arn(&self, cluster: &str, instance: &ContainerInstanceArn) -> Result<ClusterArn, DrainError> {
+        if let Ok(arn) = ClusterArn::new(cluster) {
+            return Ok(arn);
+        }
+        // Long-format container instance ARNs name their cluster: derive its ARN without a call.
+        if let Some((prefix, rest)) = instance.as_str().split_once(":container-instance/") {
+            if let Some((name, _id)) = rest.split_once('/') {
+                if name == cluster {
+                    if let Ok(arn) = ClusterArn::new(format!("{prefix}:cluster/{name}")) {
+                        return Ok(arn);
+                    }
+                }
+            }
+        }
+        let described = self
+            .client
+            .describe_clusters()
+            .clusters(cluster)
+            .send()
+            .await
+            .map_err(|error| classify("ecs:DescribeClusters", error))?;
+        described
+            .clusters()
+            .iter()
+            .find_map(|found| found.cluster_arn())
+            .and_then(|arn| ClusterArn::new(arn).ok())
+            .ok_or_else(|| DrainError::permanent("ecs:DescribeClusters", format!("cluster {cluster} not found")))
+    }
+}
+
+impl Cluster for EcsCluster {
+    async fn find_container_instance(&self, clusters: &[String], ec2: &Ec2InstanceId) -> Result<Option<ContainerInstance>, DrainError> {
+        let clusters = if clusters.is_empty() { self.all_clusters().await? } else { clusters.to_vec() };
+        // The cluster query language matches on the instance id server-side; INACTIVE
+        // instances are not listed by default, which is what we want (nothing to drain).
+        let filter = format!("ec2InstanceId == {ec2}");
+        for cluster in &clusters {
+            let arns = self
+                .client
+                .list_container_instances()
+                .cluster(cluster)
+                .filter(&filter)
+                .into_paginator()
+                .page_size(PAGE as i32)
+                .items()
+                .send()
+                .collect::<Result<Vec<String>, _>>()
+                .await;
+            let arns = match arns {
+                Ok(arns) => arns,
+                Err(error) if code_of(&error) == Some("ClusterNotFoundException") => {
+                    warn!(cluster = %cluster, "configured cluster not found; skipped");
+                    continue;
+                }
+                Err(error) => return Err(classify("ecs:ListContainerInstances", error)),
+            };
+            let Some(arn) = arns.into_iter().next() else { continue };
+            let arn = ContainerInstanceArn::new(arn).map_err(|error| DrainError::Permanent { operation: "ecs:ListContainerInstances", source: Box::new(error) })?;
+            let described = self
+                .client
+                .describe_container_instances()
+                .cluster(cluster)
+                .container_instances(arn.as_str())
+                .send()
+                .await
+                .map_err(|error| classify("ecs:DescribeContainerInstances", error))?;
+            let Some(found) = described.container_instances().first() else { continue };
+            if found.ec2_instance_id() != Some(ec2.as_str()) {
+                // A filter that matched the wrong instance must never drain it.
+                return Err(DrainError::permanent(
+                    "ecs:ListContainerInstances",
+                    format!("filter {filter:?} returned an instance of {:?}", found.ec2_instance_id()),
+                ));
+            }
+            return Ok(Some(ContainerInstance {
+                cluster_arn: self.cluster_arn(cluster, &arn).await?,
+                arn,
+                ec2_instance_id: ec2.clone(),
+                status: found.status().unwrap_or("UNKNOWN").to_owned(),
+            }));
+        }
+        Ok(None)
+    }
+
+    async fn set_draining(&self, instance: &ContainerInstance) -> Result<(), DrainError> {
+        let output = self
+            .client
+            .update_container_instances_state()
+            .cluster(instance.cluster_arn.as_str())
+            .container_instances(instance.arn.as_str())
+            .status(ContainerInstanceStatus::Draining)
+            .send()
+            .await
+            .map_err(|error| classify("ecs:UpdateContainerInstancesState", error))?;
+        match output.failures().first() {
+            None => Ok(()),
+            Some(failure) => Err(DrainError::permanent(
+                "ecs:UpdateContainerInstancesState",
+                format!("{}: {}", failure.reason().unwrap_or("failure"), failure.detail().unwrap_or_default()),
+            )),
+        }
+    }
+
+    async fn tasks_on(&self, cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<Vec<TaskSnapshot>, DrainError> {
+        // RUNNING first, then STOPPED: desiredStatus only ever moves RUNNING → STOPPED, so a task
+        // that flips between the two listings is caught by the first. The other order could
+        // miss it in both.
+        let mut arns: Vec<String> = Vec::new();
+        for desired in [DesiredStatus::Running, DesiredStatus::Stopped] {
+            let page = self
+                .client
+                .list_tasks()
+                .cluster(cluster.as_str())
+                .container_instance(instance.as_str())
+                .desired_status(desired)
+                .into_paginator()
+                .page_size(PAGE as i32)
+                .items()
+                .send()
+                .collect::<Result<Vec<String>, _>>()
+                .await
+                .map_err(|error| classify("ecs:ListTasks", error))?;
+            arns.extend(page);
+        }
+        arns.sort();
+        arns.dedup();
+        let mut tasks = Vec::with_capacity(arns.len());
+        for chunk in arns.chunks(PAGE) {
+            let described = self
+                .client
+                .describe_tasks()
+                .cluster(cluster.as_str())
+                .set_tasks(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|error| classify("ecs:DescribeTasks", error))?;
+            for failure in described.failures() {
+                // MISSING: the task is gone (stopped and expired from ECS); nothing alive.
+                debug!(task = ?failure.arn(), reason = ?failure.reason(), "task not described");
+            }
+            for task in described.tasks() {
+                let Some(arn) = task.task_arn().and_then(|arn| TaskArn::new(arn).ok()) else { continue };
+                tasks.push(TaskSnapshot {
+                    arn,
+                    group: task.group().map(str::to_owned),
+                    started_by: task.started_by().map(str::to_owned),
+                    // A task ECS did not report a status for is treated as alive.
+                    last_status: task.last_status().unwrap_or("UNKNOWN").to_owned(),
+                    desired_status: task.desired_status().unwrap_or("UNKNOWN").to_owned(),
+                });
+            }
+        }
+        Ok(tasks)
+    }
+
+    async fn services(&self, cluster: &ClusterArn, names: &[String]) -> Result<Vec<ServiceFacts>, DrainError> {
+        let mut facts = Vec::with_capacity(names.len());
+        for chunk in names.chunks(SERVICES_PER_CALL) {
+            let described = self
+                .client
+                .describe_services()
+                .cluster(cluster.as_str())
+                .set_services(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|error| classify("ecs:DescribeServices", error))?;
+            for service in described.services() {
+                let Some(name) = service.service_name() else { continue };
+                let deployment = service.deployment_configuration();
+                facts.push(ServiceFacts {
+                    name: name.to_owned(),
+                    daemon: service.scheduling_strategy() == Some(&SchedulingStrategy::Daemon),
+                    minimum_healthy_percent: deployment.and_then(|config| config.minimum_healthy_percent()),
+                    maximum_percent: deployment.and_then(|config| config.maximum_percent()),
+                });
+            }
+        }
+        Ok(facts)
+    }
+
+    async fn stop_tasks(&self, cluster: &ClusterArn, tasks: &[TaskArn], reason: &str) -> Result<(), DrainError> {
+        let reason: String = reason.chars().take(MAX_REASON).collect();
+        for task in tasks {
+            let stopped = self.client.stop_task().cluster(cluster.as_str()).task(task.as_str()).reason(&reason).send().await;
+            match stopped {
+                Ok(_) => {}
+                // Already gone: the goal of stopping it is met.
+                Err(error)
+                    if code_of(&error) == Some("InvalidParameterException")
+                        && message_of(&error).is_some_and(|message| message.contains("not found")) =>
+                {
+                    debug!(task = %task, "task already gone");
+                }
+                Err(error) => return Err(classify("ecs:StopTask", error)),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,136 @@
+//! The EventBridge Scheduler adapter: one one-shot schedule per live drain, invoking the
+//! lifecycle function with a check payload. Not a poll: no drain, no schedule.
+
+use std::sync::OnceLock;
+
+use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target};
+use aws_sdk_scheduler::Client;
+use drain_core::event::CHECK_KEY;
+use drain_core::ids::ContainerInstanceArn;
+use drain_core::ports::CheckScheduler;
+use drain_core::time::Timestamp;
+use drain_core::DrainError;
+
+use crate::error::{classify, code_of};
+
+/// [`CheckScheduler`] over EventBridge Scheduler.
+#[derive(Debug)]
+pub struct EventBridgeCheckScheduler {
+    client: Client,
+    group: String,
+    role_arn: String,
+    target_arn: OnceLock<String>,
+}
+
+impl EventBridgeCheckScheduler {
+    /// Schedules in `group`, invoked with `role_arn`. The target is set with
+    /// [`Self::target`] (from config) or [`Self::default_target`] (the running function).
+    pub fn new(client: Client, group: impl Into<String>, role_arn: impl Into<String>) -> Self {
+        EventBridgeCheckScheduler { client, group: group.into(), role_arn: role_arn.into(), target_arn: OnceLock::new() }
+    }
+
+    /// Fixes what the schedules invoke.
+    pub fn target(self, arn: impl Into<String>) -> Self {
+        let _ = self.target_arn.set(arn.into());
+        self
+    }
+
+    /// Sets the target if none is set yet: the binaries pass the invoked function's ARN.
+    pub fn default_target(&self, arn: &str) {
+        let _ = self.target_arn.set(arn.to_owned());
+    }
+
+    /// The schedule's name: `drain-` and the container instance id (names allow 64 characters
+    /// of `[0-9a-zA-Z-_.]`; ids are 32 hex digits).
+    pub fn schedule_name(instance: &ContainerInstanceArn) -> String {
+        let id: String = instance
+            .as_str()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_' || *c == '.')
+            .take(58)
+            .collect();
+        format!("drain-{id}")
+    }
+
+    fn request_parts(&self, instance: &ContainerInstanceArn, at: Timestamp) -> Result<(String, String, Target, FlexibleTimeWindow), DrainError> {
+        let target_arn = self
+            .target_arn
+            .get()
+            .ok_or_else(|| DrainError::permanent("scheduler:CreateSchedule", "no target ARN for scheduled checks"))?;
+        let input = serde_json::json!({ CHECK_KEY: { "containerInstanceArn": instance.as_str() } }).to_string();
+        let target = Target::builder()
+            .arn(target_arn)
+            .role_arn(&self.role_arn)
+            .input(input)
+            .build()
+            .map_err(|error| DrainError::Permanent { operation: "scheduler:CreateSchedule", source: Box::new(error) })?;
+        let window = FlexibleTimeWindow::builder()
+            .mode(FlexibleTimeWindowMode::Off)
+            .build()
+            .map_err(|error| DrainError::Permanent { operation: "scheduler:CreateSchedule", source: Box::new(error) })?;
+        // `at(...)` takes local time without a zone; the schedule's time zone defaults to UTC.
+        let expression = format!("at({})", at.to_rfc3339().trim_end_matches('Z'));
+        Ok((Self::schedule_name(instance), expression, target, window))
+    }
+}
+
+impl CheckScheduler for EventBridgeCheckScheduler {
+    async fn schedule(&self, instance: &ContainerInstanceArn, at: Timestamp) -> Result<(), DrainError> {
+        let (name, expression, target, window) = self.request_parts(instance, at)?;
+        let created = self
+            .client
+            .create_schedule()
+            .name(&name)
+            .group_name(&self.group)
+            .schedule_expression(&expression)
+            .flexible_time_window(window.clone())
+            .target(target.clone())
+            .action_after_completion(ActionAfterCompletion::Delete)
+            .send()
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            // The drain's schedule exists already: move it.
+            Err(error) if code_of(&error) == Some("ConflictException") => self
+                .client
+                .update_schedule()
+                .name(&name)
+                .group_name(&self.group)
+                .schedule_expression(&expression)
+                .flexible_time_window(window)
+                .target(target)
+                .action_after_completion(ActionAfterCompletion::Delete)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|error| classify("scheduler:UpdateSchedule", error)),
+            Err(error) => Err(classify("scheduler:CreateSchedule", error)),
+        }
+    }
+
+    async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
+        let deleted = self.client.delete_schedule().name(Self::schedule_name(instance)).group_name(&self.group).send().await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(error) if code_of(&error) == Some("ResourceNotFoundException") => Ok(()),
+            Err(error) => Err(classify("scheduler:DeleteSchedule", error)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schedule_name_fits_the_scheduler_rules() {
+        let arn = ContainerInstanceArn::new("arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b")
+            .expect("arn");
+        let name = EventBridgeCheckScheduler::schedule_name(&arn);
+        assert_eq!(name, "drain-3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b");
+        assert!(name.len() <= 64);
+    }
+}

@@ -1,0 +1,23 @@
+//! on-task-stopped: receives ECS Task State Change events with lastStatus STOPPED; for an
+//! instance that is draining, takes the census and completes the lifecycle action once
+//! nothing is alive. For any other instance it makes one keyed DynamoDB read.
+//!
+//! Wiring only: the behaviour lives in `drain_core::handler::handle_task_stopped`.
+
+use drain_aws::app::App;
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let app = App::from_env().await?;
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        match drain_core::handler::handle_task_stopped(&app.drainer, &event.payload).await {
+            Ok(report) => Ok(serde_json::to_value(report).unwrap_or(Value::Null)),
+            Err(error) => Err(Diagnostic { error_type: "TransientAwsError".into(), error_message: drain_core::error::error_chain(&error) }),
+        }
+    }))
+    .await
+}
