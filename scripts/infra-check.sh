@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Validate infra/: cfn-lint (zero errors and zero warnings), checkov (every finding fixed or
+# suppressed in the template with a reason), bash syntax of the deploy scripts, and the pytest
+# tests in tests/infra/ (moto emulator on 127.0.0.1). Exits non-zero if any step fails; runs
+# every step so one report shows all failures.
+#
+# Tools: cfn-lint, moto and pytest come from $ROOT/.venv (scripts/bootstrap-python.sh installs
+# every scripts/requirements-*.txt there). checkov lives in its own venv, .tools/checkov-venv,
+# from infra/requirements-checkov.txt, because it pins an old boto3 the project venv cannot use.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PYTHON="${PYTHON:-python3}"
+VENV="$ROOT/.venv"
+CHECKOV_VENV="$ROOT/.tools/checkov-venv"
+CHECKOV_REQS="$ROOT/infra/requirements-checkov.txt"
+
+log() { printf '\n== infra-check: %s\n' "$*"; }
+die() { printf 'infra-check: %s\n' "$*" >&2; exit 2; }
+
+# ---------------------------------------------------------------- tools
+if [ -x "$ROOT/scripts/bootstrap-python.sh" ]; then
+    "$ROOT/scripts/bootstrap-python.sh" || die "scripts/bootstrap-python.sh failed"
+else
+    # Fallback until/unless the shared bootstrap exists: our own requirements only.
+    [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV" || die "cannot create $VENV"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
+        -r "$ROOT/scripts/requirements-infra.txt" || die "pip install into $VENV failed"
+fi
+
+checkov_stamp="$CHECKOV_VENV/.ecs-drain-requirements.sha256"
+checkov_want="$({ "$PYTHON" -c 'import sys; print(sys.version)'; cat "$CHECKOV_REQS"; } | sha256sum | cut -d' ' -f1)"
+if [ ! -x "$CHECKOV_VENV/bin/checkov" ] || [ "$(cat "$checkov_stamp" 2>/dev/null)" != "$checkov_want" ]; then
+    log "installing checkov into .tools/checkov-venv"
+    rm -rf "$CHECKOV_VENV"
+    mkdir -p "$(dirname "$CHECKOV_VENV")"
+    "$PYTHON" -m venv "$CHECKOV_VENV" || die "cannot create $CHECKOV_VENV"
+    pip_log="$(mktemp)"
+    if ! "$CHECKOV_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
+            -r "$CHECKOV_REQS" >"$pip_log" 2>&1; then
+        cat "$pip_log" >&2
+        rm -f "$pip_log"
+        die "pip install of checkov failed"
+    fi
+    rm -f "$pip_log"
+    printf '%s\n' "$checkov_want" >"$checkov_stamp"
+fi
+
+failed=()
+
+# ---------------------------------------------------------------- cfn-lint
+# Exit status is a bit mask (2 errors, 4 warnings, 8 informational): anything but 0 fails.
+log "cfn-lint $("$VENV/bin/cfn-lint" --version | awk '{print $2}') infra/template.yaml"
+if "$VENV/bin/cfn-lint" --format parseable infra/template.yaml; then
+    echo "cfn-lint: no errors, no warnings"
+else
+    failed+=("cfn-lint")
+fi
+
+# ---------------------------------------------------------------- checkov
+# --skip-download: no calls to the vendor's platform (no network needed or wanted).
+log "checkov $("$CHECKOV_VENV/bin/checkov" --version) on infra/"
+if "$CHECKOV_VENV/bin/checkov" --directory infra --framework cloudformation --skip-download \
+        --quiet --compact; then
+    echo "checkov: no failed checks"
+else
+    failed+=("checkov")
+fi
+
+# ---------------------------------------------------------------- scripts
+log "bash -n infra/*.sh"
+for script in infra/*.sh; do
+    bash -n "$script" || failed+=("bash -n $script")
+done
+
+# ---------------------------------------------------------------- tests
+log "pytest tests/infra"
+if ! "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/infra; then
+    failed+=("pytest tests/infra")
+fi
+
+echo
+if [ "${#failed[@]}" -gt 0 ]; then
+    printf 'infra-check: FAILED: %s\n' "${failed[*]}" >&2
+    exit 1
+fi
+echo "infra-check: all passed (cfn-lint, checkov, scripts, tests/infra)"
