@@ -33,6 +33,9 @@ pub const DAEMON_STOP_REASON: &str = "ecs-drain: only daemon tasks remain on thi
 /// The stopped reason ecs-drain gives tasks it stops at the drain deadline.
 pub const DEADLINE_STOP_REASON: &str = "ecs-drain: drain deadline reached before the task left this container instance";
 
+/// How many times a lost completion claim is retried against a fresher record.
+const CLAIM_RETRIES: usize = 2;
+
 /// What one invocation did, for logs and tests.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -270,7 +273,12 @@ where
 
         match &decision {
             Decision::Finished { .. } | Decision::ClaimedElsewhere => return Ok(Outcome::Decided(decision)),
-            Decision::Complete { result, reason } => return self.complete(record, *result, *reason, mode).await,
+            Decision::Complete { result, reason } => {
+                return match self.complete(record.clone(), *result, *reason, mode).await? {
+                    Outcome::LostRace => self.retry_lost_claim(record, &census, mode).await,
+                    outcome => Ok(outcome),
+                };
+            }
             Decision::Wait { waiting_on, .. } => {
                 record.reason = Some(waiting_reason(*waiting_on).to_owned());
             }
@@ -360,6 +368,30 @@ where
             self.cancel_check(&finished.container_instance_arn, mode).await;
         }
         Ok(if outcome == ActionOutcome::Done { Outcome::Decided(decision) } else { Outcome::ActionGone })
+    }
+
+    /// A lost claim means another invocation wrote after this one read. When that write was
+    /// only progress (the drain is still DRAINING under the same action, e.g. a look whose
+    /// census still saw a task), this invocation's census is the newer one: decide again on the
+    /// fresh record. Giving up here would leave the drain waiting for a STOPPED event that
+    /// already came, or for a check that may never be booked.
+    async fn retry_lost_claim(&self, mine: DrainRecord, census: &Census, mode: Mode) -> Result<Outcome, DrainError> {
+        for _ in 0..CLAIM_RETRIES {
+            let fresh = match self.store.load(&mine.container_instance_arn).await? {
+                Some(fresh) if fresh.status == DrainStatus::Draining && fresh.token == mine.token => fresh,
+                _ => break,
+            };
+            let Decision::Complete { result, reason } = decide(&fresh, census, self.clock.now(), &self.config.policy) else {
+                break;
+            };
+            info!(decision = "retry_claim", "the drain only moved on in progress; claiming the completion again");
+            let fresh = DrainRecord { last_census: mine.last_census.clone(), ..fresh };
+            match self.complete(fresh, result, reason, mode).await? {
+                Outcome::LostRace => continue,
+                outcome => return Ok(outcome),
+            }
+        }
+        Ok(Outcome::LostRace)
     }
 
     async fn mark_action_gone(&self, mut record: DrainRecord, mode: Mode, now: Timestamp) -> Result<Outcome, DrainError> {

@@ -232,6 +232,7 @@ pub struct MemoryAction {
 pub struct MemoryHooks {
     actions: Arc<Mutex<Vec<MemoryAction>>>,
     timeouts: Arc<Mutex<BTreeMap<(String, String), i64>>>,
+    next_complete_error: Arc<Mutex<Option<DrainError>>>,
     log: CallLog,
 }
 
@@ -258,6 +259,12 @@ impl MemoryHooks {
         }
     }
 
+    /// Makes the next CompleteLifecycleAction call fail with `error` and change nothing, as a
+    /// throttled or timed-out call does (fault injection for tests).
+    pub fn fail_next_complete(&self, error: DrainError) {
+        *lock(&self.next_complete_error) = Some(error);
+    }
+
     /// The state of the action with `token`.
     pub fn action(&self, token: &LifecycleToken) -> Option<MemoryAction> {
         lock(&self.actions).iter().find(|entry| &entry.action.token == token).cloned()
@@ -278,6 +285,9 @@ impl MemoryHooks {
 impl LifecycleHooks for MemoryHooks {
     async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionOutcome, DrainError> {
         self.log.push("autoscaling:CompleteLifecycleAction");
+        if let Some(error) = lock(&self.next_complete_error).take() {
+            return Err(error);
+        }
         Ok(self.act(action, |entry| {
             entry.active = false;
             entry.completions += 1;
