@@ -1,2 +1,21 @@
-//! Test support for ecs-drain's integration and end-to-end tests (tests/): starting the local
-//! AWS emulator, building SDK clients pointed at it, loading fixtures.
+//! ecs-drain's test kit: the local AWS emulator (moto in server mode with our extension,
+//! started on 127.0.0.1 from the project's venv), real SDK clients pointed at it, a builder
+//! for a small ECS-on-EC2 world (cluster, Auto Scaling group with a terminate hook, services,
+//! daemon and standalone tasks), and builders for the events AWS would deliver.
+//!
+//! Used by the integration tests in tests/ and by the local demo (`src/bin/demo.rs`).
+
+pub mod emulator;
+pub mod events;
+pub mod world;
+
+pub use emulator::Emulator;
+pub use world::{World, WorldSpec};
+
+/// The project root (where Cargo.toml, scripts/ and tests/ live).
+pub fn project_root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Test-kit failures: setup steps that must work for a test to mean anything.
+pub type KitError = Box<dyn std::error::Error + Send + Sync>;

@@ -240,6 +240,22 @@ def test_start_task_places_on_the_chosen_instance_with_group_and_started_by(clie
     assert task["clusterArn"].endswith(":cluster/prod")
 
 
+def test_described_containers_report_cpu_and_memory_as_strings_like_aws(client, emulator):
+    # boto3 parses leniently; the raw JSON is what a strict SDK (the Rust one) reads.
+    world = Ecs(client)
+    (_id, ci), = world.add_instances(1)
+    arn = world.start(ci)
+    body = json.dumps({"cluster": "prod", "tasks": [arn]}).encode()
+    status, raw = http("POST", emulator + "/", body, {
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": "AmazonEC2ContainerServiceV20141113.DescribeTasks",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261123/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature=x",
+    })
+    assert status == 200, raw
+    container = json.loads(raw)["tasks"][0]["containers"][0]
+    assert (container["cpu"], container["memory"]) == ("16", "16")
+
+
 def test_standalone_task_group_defaults_to_family(client):
     world = Ecs(client)
     (_id, ci), = world.add_instances(1)

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 from moto.core.responses import ActionResult
 from moto.ecs.exceptions import InvalidParameterException
-from moto.ecs.models import EC2ContainerServiceBackend, Task
+from moto.ecs.models import Container, EC2ContainerServiceBackend, Task
 from moto.ecs.responses import DESCRIBE_TASKS_TAGS, EC2ContainerServiceResponse
 
 # AWS: "maxResults ... between 1 and 100 ... If this parameter isn't used, then ... returns up
@@ -258,7 +258,24 @@ def task_as_json(task: Task) -> dict[str, Any]:
     }
 
 
+_original_container_init = Container.__init__
+
+
+def container_init(self: Container, *args: Any, **kwargs: Any) -> None:
+    """Containers report ``cpu`` and ``memory`` as strings, as AWS's DescribeTasks does ("128").
+
+    moto copies the task definition's integers, which the strict Rust SDK refuses to parse
+    (boto3 is lenient and never noticed).
+    """
+    _original_container_init(self, *args, **kwargs)
+    for attribute in ("cpu", "memory"):
+        value = getattr(self, attribute, None)
+        if value is not None:
+            setattr(self, attribute, str(value))
+
+
 def install() -> None:
+    Container.__init__ = container_init  # type: ignore[method-assign]
     EC2ContainerServiceResponse.list_container_instances = list_container_instances  # type: ignore[method-assign]
     EC2ContainerServiceResponse.list_tasks = list_tasks  # type: ignore[method-assign]
     EC2ContainerServiceResponse.describe_tasks = describe_tasks  # type: ignore[method-assign]

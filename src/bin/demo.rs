@@ -1,0 +1,2 @@
+//! The local demo (placeholder until the timeline is written).
+fn main() {}
