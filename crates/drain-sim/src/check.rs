@@ -1,0 +1,281 @@
+//! The properties every run must keep, and the statistics gathered over many runs.
+//!
+//! Safety is judged while the run goes (at each StopTask and CompleteLifecycleAction, see
+//! [`crate::ports`]); liveness, exactly-once and record consistency at the end of the run.
+
+use std::fmt;
+
+use drain_core::memory::MemoryStore;
+use drain_core::record::{DrainStatus, LifecycleResult};
+
+use crate::world::{TaskKind, World};
+
+/// Which property failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViolationKind {
+    /// The instance could go (or a task was stopped) while work was still alive on it.
+    Safety,
+    /// A drain did not end through ecs-drain in time.
+    Liveness,
+    /// CompleteLifecycleAction did not succeed exactly once.
+    ExactlyOnce,
+    /// The drain record disagrees with what happened.
+    Consistency,
+    /// A handler returned an error, or the run did not settle.
+    Harness,
+}
+
+/// One failed check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The property.
+    pub kind: ViolationKind,
+    /// Virtual seconds since the run's start.
+    pub at_seconds: i64,
+    /// What happened.
+    pub message: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "[{:?} at t={}s] {}",
+            self.kind, self.at_seconds, self.message
+        )
+    }
+}
+
+/// How one drain went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DrainSummary {
+    /// The drained instance's index.
+    pub instance: usize,
+    /// The result ecs-drain sent, if it completed the action.
+    pub result: Option<LifecycleResult>,
+    /// The drain reached its deadline (enforced or abandoned).
+    pub hit_deadline: bool,
+    /// Seconds from the drain's start to its completion.
+    pub duration: Option<i64>,
+    /// For drains that emptied: seconds from the last non-daemon task's STOPPED (or the drain's
+    /// start, if later) to the completion.
+    pub delay_after_last_task: Option<i64>,
+}
+
+/// The end-of-run checks: every drain ended through ecs-drain within deadline + one check
+/// interval (plus twice the scheduler's firing latency), CompleteLifecycleAction succeeded exactly once, and the record says COMPLETED
+/// with the result the hook received.
+pub fn final_checks(world: &mut World, store: &MemoryStore) -> Vec<DrainSummary> {
+    let mut summaries = Vec::new();
+    for index in 0..world.actions.len() {
+        let action = world.actions[index].clone();
+        let instance = action.instance;
+        let record = store.get(&world.instances[instance].arn);
+        let fail = |world: &mut World, kind, message: String| {
+            world.violate(kind, format!("ci-{instance}: {message}"))
+        };
+
+        let Some(started) = action.drain_started_at else {
+            fail(
+                world,
+                ViolationKind::Liveness,
+                "the lifecycle notice never reached ecs-drain".into(),
+            );
+            continue;
+        };
+        if let Some((at, which)) = action.timed_out {
+            fail(
+                world,
+                ViolationKind::Liveness,
+                format!(
+                    "the hook's {which} ended the action at t={}s (DefaultResult CONTINUE), not ecs-drain",
+                    at.seconds_since(crate::world::EPOCH)
+                ),
+            );
+        }
+        // Zero completions is the hook's timeout, reported above as liveness.
+        if action.completions > 1 {
+            fail(
+                world,
+                ViolationKind::ExactlyOnce,
+                format!(
+                    "CompleteLifecycleAction succeeded {} times",
+                    action.completions
+                ),
+            );
+        }
+        let Some(record) = record else {
+            fail(world, ViolationKind::Consistency, "no drain record".into());
+            continue;
+        };
+        let deadline = started.plus_seconds(world.scenario.deadline_seconds);
+        if let Some(completed_at) = action.completed_at {
+            // The check at the deadline and the one an interval later may each fire late.
+            let slack = 2 * world.settings.scheduler_latency_max;
+            let latest = deadline.plus_seconds(record.check_interval_seconds + slack);
+            if completed_at > latest {
+                fail(
+                    world,
+                    ViolationKind::Liveness,
+                    format!(
+                        "completed at t={}s, after deadline + one check interval + scheduler latency (t={}s)",
+                        completed_at.seconds_since(crate::world::EPOCH),
+                        latest.seconds_since(crate::world::EPOCH)
+                    ),
+                );
+            }
+        }
+        if record.deadline_at != deadline {
+            fail(
+                world,
+                ViolationKind::Consistency,
+                format!(
+                    "record deadline t={}s, expected t={}s",
+                    record.deadline_at.seconds_since(crate::world::EPOCH),
+                    deadline.seconds_since(crate::world::EPOCH)
+                ),
+            );
+        }
+        if action.completions == 1
+            && (record.status != DrainStatus::Completed || record.result != action.result)
+        {
+            fail(
+                world,
+                ViolationKind::Consistency,
+                format!(
+                    "the record ends {} / {:?} but the hook received {:?}",
+                    record.status.as_str(),
+                    record.result,
+                    action.result
+                ),
+            );
+        }
+
+        let hit_deadline =
+            record.enforced_at.is_some() || action.result == Some(LifecycleResult::Abandon);
+        let last_task_stopped = world
+            .tasks
+            .iter()
+            .filter(|task| task.instance == instance && !matches!(task.kind, TaskKind::Daemon(_)))
+            .filter_map(|task| task.stopped_at)
+            .max()
+            .map_or(started, |at| at.max(started));
+        summaries.push(DrainSummary {
+            instance,
+            result: action.result,
+            hit_deadline,
+            duration: action.completed_at.map(|at| at.seconds_since(started)),
+            delay_after_last_task: action
+                .completed_at
+                .filter(|_| !hit_deadline)
+                .map(|at| at.seconds_since(last_task_stopped)),
+        });
+    }
+    summaries
+}
+
+/// Statistics over many runs.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Seeds run.
+    pub seeds: u64,
+    /// Seeds with a violation (at most the first 20 are kept).
+    pub failed_seeds: Vec<u64>,
+    /// Number of failed seeds.
+    pub failures: u64,
+    /// Drains run.
+    pub drains: u64,
+    /// Drains that reached their deadline.
+    pub deadline_hits: u64,
+    /// Completion delays after the last non-daemon task stopped, for drains that emptied.
+    pub delays: Vec<i64>,
+    /// Lost event copies.
+    pub dropped: u64,
+    /// Extra event copies.
+    pub duplicated: u64,
+    /// Handler invocations.
+    pub invocations: u64,
+    /// Same-instant batches run interleaved.
+    pub concurrent_batches: u64,
+}
+
+impl Summary {
+    /// Adds one run.
+    pub fn add(&mut self, report: &crate::RunReport) {
+        self.seeds += 1;
+        if !report.passed() {
+            self.failures += 1;
+            if self.failed_seeds.len() < 20 {
+                self.failed_seeds.push(report.seed);
+            }
+        }
+        self.drains += report.drains.len() as u64;
+        self.deadline_hits += report
+            .drains
+            .iter()
+            .filter(|drain| drain.hit_deadline)
+            .count() as u64;
+        self.delays.extend(
+            report
+                .drains
+                .iter()
+                .filter_map(|drain| drain.delay_after_last_task),
+        );
+        self.dropped += report.counters.dropped;
+        self.duplicated += report.counters.duplicated;
+        self.invocations += report.counters.invocations;
+        self.concurrent_batches += report.counters.concurrent_batches;
+    }
+
+    /// Merges another summary (from another thread).
+    pub fn merge(&mut self, other: Summary) {
+        self.seeds += other.seeds;
+        self.failures += other.failures;
+        self.failed_seeds.extend(other.failed_seeds);
+        self.failed_seeds.sort_unstable();
+        self.failed_seeds.truncate(20);
+        self.drains += other.drains;
+        self.deadline_hits += other.deadline_hits;
+        self.delays.extend(other.delays);
+        self.dropped += other.dropped;
+        self.duplicated += other.duplicated;
+        self.invocations += other.invocations;
+        self.concurrent_batches += other.concurrent_batches;
+    }
+
+    /// (median, p99, worst) completion delay after the last non-daemon task stopped.
+    pub fn delay_figures(&self) -> Option<(i64, i64, i64)> {
+        let mut delays = self.delays.clone();
+        delays.sort_unstable();
+        let at = |fraction: f64| delays[((delays.len() - 1) as f64 * fraction).round() as usize];
+        (!delays.is_empty()).then(|| (at(0.5), at(0.99), at(1.0)))
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "seeds run:            {}", self.seeds)?;
+        writeln!(
+            f,
+            "failed seeds:         {} {:?}",
+            self.failures, self.failed_seeds
+        )?;
+        writeln!(
+            f,
+            "drains:               {} ({} hit the deadline)",
+            self.drains, self.deadline_hits
+        )?;
+        if let Some((median, p99, worst)) = self.delay_figures() {
+            writeln!(
+                f,
+                "completion delay after the last non-daemon task stopped (virtual s): median {median}, p99 {p99}, worst {worst} (over {} drains that emptied)",
+                self.delays.len()
+            )?;
+        }
+        write!(
+            f,
+            "events: {} handler invocations, {} copies dropped, {} duplicated, {} interleaved batches",
+            self.invocations, self.dropped, self.duplicated, self.concurrent_batches
+        )
+    }
+}

@@ -1,0 +1,190 @@
+//! Deliberately broken port wrappers. They exist to prove the checks have teeth: with one of
+//! these between ecs-drain and the world, some seed must fail. With [`Fault::None`] they pass
+//! every call through untouched.
+
+use drain_core::census::{ServiceFacts, TaskSnapshot};
+use drain_core::error::DrainError;
+use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, TaskArn};
+use drain_core::ports::{CheckScheduler, Cluster, ContainerInstance, DrainStore, WriteOutcome};
+use drain_core::record::DrainRecord;
+use drain_core::time::Timestamp;
+
+/// Which bug to plant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Fault {
+    /// Honest ports.
+    #[default]
+    None,
+    /// The census lists only desiredStatus=RUNNING tasks (ListTasks' default), missing tasks
+    /// still DEACTIVATING / STOPPING inside their stopTimeout: the peer tools' classic bug.
+    CensusIgnoresStopping,
+    /// DescribeServices reports every service as DAEMON, so replicas get stopped early.
+    ServicesLookLikeDaemons,
+    /// Conditional writes always succeed: a stale record goes through.
+    StoreIgnoresRevision,
+    /// CreateSchedule answers OK and books nothing: no heartbeats, no safety net.
+    SchedulerLosesChecks,
+}
+
+impl Fault {
+    /// Every fault, honest first.
+    pub const ALL: [Fault; 5] = [
+        Fault::None,
+        Fault::CensusIgnoresStopping,
+        Fault::ServicesLookLikeDaemons,
+        Fault::StoreIgnoresRevision,
+        Fault::SchedulerLosesChecks,
+    ];
+
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::None => "none",
+            Fault::CensusIgnoresStopping => "census-ignores-stopping",
+            Fault::ServicesLookLikeDaemons => "services-look-like-daemons",
+            Fault::StoreIgnoresRevision => "store-ignores-revision",
+            Fault::SchedulerLosesChecks => "scheduler-loses-checks",
+        }
+    }
+
+    /// Parses a command-line name.
+    pub fn parse(text: &str) -> Option<Fault> {
+        Fault::ALL.into_iter().find(|fault| fault.name() == text)
+    }
+}
+
+/// A [`Cluster`] that may lie about the census.
+#[derive(Clone, Debug)]
+pub struct FaultyCluster<C> {
+    inner: C,
+    fault: Fault,
+}
+
+impl<C> FaultyCluster<C> {
+    /// Wraps `inner`.
+    pub fn new(inner: C, fault: Fault) -> Self {
+        FaultyCluster { inner, fault }
+    }
+}
+
+impl<C: Cluster> Cluster for FaultyCluster<C> {
+    async fn find_container_instance(
+        &self,
+        clusters: &[String],
+        ec2: &Ec2InstanceId,
+    ) -> Result<Option<ContainerInstance>, DrainError> {
+        self.inner.find_container_instance(clusters, ec2).await
+    }
+
+    async fn set_draining(&self, instance: &ContainerInstance) -> Result<(), DrainError> {
+        self.inner.set_draining(instance).await
+    }
+
+    async fn tasks_on(
+        &self,
+        cluster: &ClusterArn,
+        instance: &ContainerInstanceArn,
+    ) -> Result<Vec<TaskSnapshot>, DrainError> {
+        let mut tasks = self.inner.tasks_on(cluster, instance).await?;
+        if self.fault == Fault::CensusIgnoresStopping {
+            tasks.retain(|task| task.desired_status == "RUNNING");
+        }
+        Ok(tasks)
+    }
+
+    async fn services(
+        &self,
+        cluster: &ClusterArn,
+        names: &[String],
+    ) -> Result<Vec<ServiceFacts>, DrainError> {
+        let mut services = self.inner.services(cluster, names).await?;
+        if self.fault == Fault::ServicesLookLikeDaemons {
+            for service in &mut services {
+                service.daemon = true;
+            }
+        }
+        Ok(services)
+    }
+
+    async fn stop_tasks(
+        &self,
+        cluster: &ClusterArn,
+        tasks: &[TaskArn],
+        reason: &str,
+    ) -> Result<(), DrainError> {
+        self.inner.stop_tasks(cluster, tasks, reason).await
+    }
+}
+
+/// A [`DrainStore`] that may ignore the revision condition.
+#[derive(Clone, Debug)]
+pub struct FaultyStore<S> {
+    inner: S,
+    fault: Fault,
+}
+
+impl<S> FaultyStore<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, fault: Fault) -> Self {
+        FaultyStore { inner, fault }
+    }
+}
+
+impl<S: DrainStore> DrainStore for FaultyStore<S> {
+    async fn load(
+        &self,
+        instance: &ContainerInstanceArn,
+    ) -> Result<Option<DrainRecord>, DrainError> {
+        self.inner.load(instance).await
+    }
+
+    async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
+        self.inner.insert(record).await
+    }
+
+    async fn replace(
+        &self,
+        record: &DrainRecord,
+        expected_revision: u64,
+    ) -> Result<WriteOutcome, DrainError> {
+        if self.fault != Fault::StoreIgnoresRevision {
+            return self.inner.replace(record, expected_revision).await;
+        }
+        // Whatever revision is stored now is taken as the expected one: an unconditional put.
+        match self.inner.load(&record.container_instance_arn).await? {
+            Some(stored) => self.inner.replace(record, stored.revision).await,
+            None => self.inner.insert(record).await,
+        }
+    }
+}
+
+/// A [`CheckScheduler`] that may lose every booking.
+#[derive(Clone, Debug)]
+pub struct FaultyScheduler<Q> {
+    inner: Q,
+    fault: Fault,
+}
+
+impl<Q> FaultyScheduler<Q> {
+    /// Wraps `inner`.
+    pub fn new(inner: Q, fault: Fault) -> Self {
+        FaultyScheduler { inner, fault }
+    }
+}
+
+impl<Q: CheckScheduler> CheckScheduler for FaultyScheduler<Q> {
+    async fn schedule(
+        &self,
+        instance: &ContainerInstanceArn,
+        at: Timestamp,
+    ) -> Result<(), DrainError> {
+        if self.fault == Fault::SchedulerLosesChecks {
+            return Ok(());
+        }
+        self.inner.schedule(instance, at).await
+    }
+
+    async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
+        self.inner.cancel(instance).await
+    }
+}

@@ -1,0 +1,380 @@
+//! The drain-core ports over the simulated world: what ECS, Auto Scaling, DynamoDB and
+//! EventBridge Scheduler answer. Every call first yields a random number of times, so two
+//! invocations running "at the same time" interleave between their reads and writes.
+//!
+//! The safety oracles sit here, at the moment of the side effect: a StopTask or a
+//! CompleteLifecycleAction is judged against the true state of the world, not against what
+//! ecs-drain believed.
+
+use drain_core::census::{ServiceFacts, TaskSnapshot};
+use drain_core::error::DrainError;
+use drain_core::ids::{
+    ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn,
+};
+use drain_core::memory::MemoryStore;
+use drain_core::ports::{
+    ActionOutcome, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks,
+    WriteOutcome,
+};
+use drain_core::record::{DrainRecord, LifecycleResult};
+use drain_core::time::Timestamp;
+
+use crate::check::ViolationKind;
+use crate::world::{Event, InstanceStatus, SharedWorld, StopCause, TaskKind, lock, pause};
+
+/// ECS over the simulated world.
+#[derive(Clone, Debug)]
+pub struct SimCluster {
+    world: SharedWorld,
+}
+
+impl SimCluster {
+    /// ECS of `world`.
+    pub fn new(world: SharedWorld) -> SimCluster {
+        SimCluster { world }
+    }
+}
+
+impl Cluster for SimCluster {
+    async fn find_container_instance(
+        &self,
+        clusters: &[String],
+        ec2: &Ec2InstanceId,
+    ) -> Result<Option<ContainerInstance>, DrainError> {
+        pause(&self.world).await;
+        let world = lock(&self.world);
+        let watched = clusters.is_empty()
+            || clusters
+                .iter()
+                .any(|c| c == world.cluster_arn.as_str() || c == world.cluster_arn.name());
+        Ok(world
+            .instances
+            .iter()
+            .position(|instance| watched && &instance.ec2 == ec2)
+            .map(|index| world.container_instance(index)))
+    }
+
+    async fn set_draining(&self, target: &ContainerInstance) -> Result<(), DrainError> {
+        pause(&self.world).await;
+        let mut world = lock(&self.world);
+        let index = world.instance_index(&target.arn).ok_or_else(|| {
+            DrainError::permanent(
+                "ecs:UpdateContainerInstancesState",
+                "container instance not found",
+            )
+        })?;
+        match world.instances[index].status {
+            InstanceStatus::Active => {
+                world.on_draining(index);
+                Ok(())
+            }
+            InstanceStatus::Draining => Ok(()),
+            InstanceStatus::Inactive => Err(DrainError::permanent(
+                "ecs:UpdateContainerInstancesState",
+                "container instance is INACTIVE",
+            )),
+        }
+    }
+
+    async fn tasks_on(
+        &self,
+        _cluster: &ClusterArn,
+        instance: &ContainerInstanceArn,
+    ) -> Result<Vec<TaskSnapshot>, DrainError> {
+        pause(&self.world).await;
+        let world = lock(&self.world);
+        let Some(index) = world.instance_index(instance) else {
+            return Ok(Vec::new());
+        };
+        // Both ListTasks passes (desiredStatus RUNNING and STOPPED) see every task: stopped
+        // tasks stay listed for an hour, longer than any drain here needs them.
+        Ok((0..world.tasks.len())
+            .filter(|&task| world.tasks[task].instance == index)
+            .map(|task| world.snapshot(task))
+            .collect())
+    }
+
+    async fn services(
+        &self,
+        _cluster: &ClusterArn,
+        names: &[String],
+    ) -> Result<Vec<ServiceFacts>, DrainError> {
+        pause(&self.world).await;
+        let world = lock(&self.world);
+        Ok(world
+            .services
+            .iter()
+            .filter(|service| names.contains(&service.name))
+            .map(|service| world.service_facts(service))
+            .collect())
+    }
+
+    async fn stop_tasks(
+        &self,
+        _cluster: &ClusterArn,
+        tasks: &[TaskArn],
+        reason: &str,
+    ) -> Result<(), DrainError> {
+        pause(&self.world).await;
+        let mut world = lock(&self.world);
+        let now = world.now();
+        for arn in tasks {
+            let Some(task) = world.task_index(arn) else {
+                return Err(DrainError::permanent(
+                    "ecs:StopTask",
+                    format!("task {arn} not found"),
+                ));
+            };
+            let instance = world.tasks[task].instance;
+            let before_deadline = world
+                .deadline_of(instance)
+                .is_none_or(|deadline| now < deadline);
+            let stops_something = world.tasks[task].is_alive() && world.tasks[task].desired_running;
+            if before_deadline && stops_something {
+                let alive_non_daemon: Vec<usize> = (0..world.tasks.len())
+                    .filter(|&other| {
+                        let other = &world.tasks[other];
+                        other.instance == instance
+                            && other.is_alive()
+                            && !matches!(other.kind, TaskKind::Daemon(_))
+                    })
+                    .collect();
+                match world.tasks[task].kind {
+                    TaskKind::Daemon(_) if !alive_non_daemon.is_empty() => {
+                        let message = format!(
+                            "ecs-drain stopped {} before the deadline while {} is alive",
+                            world.describe_task(task),
+                            world.describe_task(alive_non_daemon[0])
+                        );
+                        world.violate(ViolationKind::Safety, message);
+                    }
+                    TaskKind::Daemon(_) => {}
+                    TaskKind::Replica(_) | TaskKind::Standalone => {
+                        let message = format!(
+                            "ecs-drain stopped non-daemon {} before the drain deadline",
+                            world.describe_task(task)
+                        );
+                        world.violate(ViolationKind::Safety, message);
+                    }
+                }
+            }
+            world.note(|_| format!("ecs:StopTask {} ({reason})", arn.id()));
+            world.begin_stop(task, StopCause::EcsDrain);
+        }
+        Ok(())
+    }
+}
+
+/// Auto Scaling's lifecycle hook over the simulated world.
+#[derive(Clone, Debug)]
+pub struct SimHooks {
+    world: SharedWorld,
+}
+
+impl SimHooks {
+    /// The hook of `world`.
+    pub fn new(world: SharedWorld) -> SimHooks {
+        SimHooks { world }
+    }
+}
+
+impl LifecycleHooks for SimHooks {
+    async fn complete(
+        &self,
+        action: &LifecycleActionRef,
+        result: LifecycleResult,
+    ) -> Result<ActionOutcome, DrainError> {
+        pause(&self.world).await;
+        let mut world = lock(&self.world);
+        let now = world.now();
+        let Some(index) = world.actions.iter().position(|sim| &sim.action == action) else {
+            world.note(|_| {
+                format!(
+                    "autoscaling:CompleteLifecycleAction {} → no such action",
+                    result.as_str()
+                )
+            });
+            return Ok(ActionOutcome::NoActiveAction);
+        };
+        world.actions[index].complete_calls += 1;
+        let instance = world.actions[index].instance;
+        if !world.actions[index].active {
+            world.note(|_| format!("autoscaling:CompleteLifecycleAction {} ci-{instance} → No active Lifecycle Action found", result.as_str()));
+            return Ok(ActionOutcome::NoActiveAction);
+        }
+        // Safety: before the deadline the instance may go only once nothing is alive on it.
+        let before_deadline = world
+            .deadline_of(instance)
+            .is_none_or(|deadline| now < deadline);
+        if before_deadline {
+            let alive: Vec<usize> = (0..world.tasks.len())
+                .filter(|&task| {
+                    world.tasks[task].instance == instance && world.tasks[task].is_alive()
+                })
+                .collect();
+            if let Some(&task) = alive
+                .iter()
+                .find(|&&task| !matches!(world.tasks[task].kind, TaskKind::Daemon(_)))
+                .or(alive.first())
+            {
+                let message = format!(
+                    "CompleteLifecycleAction {} for ci-{instance} before the drain deadline while {} is alive ({} alive)",
+                    result.as_str(),
+                    world.describe_task(task),
+                    alive.len()
+                );
+                world.violate(ViolationKind::Safety, message);
+            }
+        }
+        let sim = &mut world.actions[index];
+        sim.active = false;
+        sim.completions += 1;
+        sim.result = Some(result);
+        sim.completed_at = Some(now);
+        world.note(|_| {
+            format!(
+                "autoscaling:CompleteLifecycleAction {} ci-{instance} → done",
+                result.as_str()
+            )
+        });
+        world.terminate_instance(instance);
+        Ok(ActionOutcome::Done)
+    }
+
+    async fn heartbeat(&self, action: &LifecycleActionRef) -> Result<ActionOutcome, DrainError> {
+        pause(&self.world).await;
+        let mut world = lock(&self.world);
+        let now = world.now();
+        let timeout = world.scenario.heartbeat_timeout;
+        let Some(index) = world
+            .actions
+            .iter()
+            .position(|sim| &sim.action == action && sim.active)
+        else {
+            world.note(|_| {
+                "autoscaling:RecordLifecycleActionHeartbeat → No active Lifecycle Action found"
+                    .to_owned()
+            });
+            return Ok(ActionOutcome::NoActiveAction);
+        };
+        let sim = &mut world.actions[index];
+        sim.heartbeat_due = now.plus_seconds(timeout).min(sim.global_due);
+        sim.heartbeats += 1;
+        let (due, instance) = (sim.heartbeat_due, sim.instance);
+        world.push(due, Event::HookTimer { action: index });
+        world.note(|_| {
+            format!("autoscaling:RecordLifecycleActionHeartbeat ci-{instance} → timer reset")
+        });
+        Ok(ActionOutcome::Done)
+    }
+
+    async fn heartbeat_timeout(&self, hook: &HookRef) -> Result<Option<i64>, DrainError> {
+        pause(&self.world).await;
+        let world = lock(&self.world);
+        let known = hook.asg_name.as_str() == crate::world::ASG_NAME
+            && hook.hook_name.as_str() == crate::world::HOOK_NAME;
+        Ok(known.then_some(world.scenario.heartbeat_timeout))
+    }
+}
+
+/// DynamoDB: drain-core's in-memory store (real conditional writes), with interleaving points.
+#[derive(Clone, Debug)]
+pub struct SimStore {
+    inner: MemoryStore,
+    world: SharedWorld,
+}
+
+impl SimStore {
+    /// The table of `world`, kept in `inner`.
+    pub fn new(inner: MemoryStore, world: SharedWorld) -> SimStore {
+        SimStore { inner, world }
+    }
+}
+
+impl DrainStore for SimStore {
+    async fn load(
+        &self,
+        instance: &ContainerInstanceArn,
+    ) -> Result<Option<DrainRecord>, DrainError> {
+        pause(&self.world).await;
+        self.inner.load(instance).await
+    }
+
+    async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
+        pause(&self.world).await;
+        self.inner.insert(record).await
+    }
+
+    async fn replace(
+        &self,
+        record: &DrainRecord,
+        expected_revision: u64,
+    ) -> Result<WriteOutcome, DrainError> {
+        pause(&self.world).await;
+        let outcome = self.inner.replace(record, expected_revision).await?;
+        let mut world = lock(&self.world);
+        world.note(|_| {
+            format!(
+                "dynamodb:PutItem {} rev {expected_revision}→{} → {outcome:?}",
+                record.status.as_str(),
+                record.revision
+            )
+        });
+        Ok(outcome)
+    }
+}
+
+/// EventBridge Scheduler: one booking per drain; reliable, but it may fire a few seconds late,
+/// and a booking moved before it fired never fires at its old time.
+#[derive(Clone, Debug)]
+pub struct SimScheduler {
+    world: SharedWorld,
+}
+
+impl SimScheduler {
+    /// The scheduler of `world`.
+    pub fn new(world: SharedWorld) -> SimScheduler {
+        SimScheduler { world }
+    }
+}
+
+impl CheckScheduler for SimScheduler {
+    async fn schedule(
+        &self,
+        instance: &ContainerInstanceArn,
+        at: Timestamp,
+    ) -> Result<(), DrainError> {
+        pause(&self.world).await;
+        let mut world = lock(&self.world);
+        let index = world
+            .instance_index(instance)
+            .ok_or_else(|| DrainError::permanent("scheduler:CreateSchedule", "unknown instance"))?;
+        let booked = at.max(world.now());
+        let latency_max = world.settings.scheduler_latency_max;
+        let latency = world.rng.range(0, latency_max);
+        world.bookings.insert(index, booked);
+        world.push(
+            booked.plus_seconds(latency),
+            Event::CheckFires {
+                instance: index,
+                booked,
+            },
+        );
+        world.note(|_| {
+            format!(
+                "scheduler:CreateSchedule ci-{index} at t={}s",
+                booked.seconds_since(crate::world::EPOCH)
+            )
+        });
+        Ok(())
+    }
+
+    async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
+        pause(&self.world).await;
+        let mut world = lock(&self.world);
+        if let Some(index) = world.instance_index(instance) {
+            world.bookings.remove(&index);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,246 @@
+//! The discrete-event loop: pops everything due at the earliest virtual instant, runs it one by
+//! one or interleaved, and repeats until nothing is left; then the end-of-run checks.
+
+use std::sync::{Arc, Mutex};
+
+use drain_core::drainer::{Drainer, Mode};
+use drain_core::memory::{CallLog, MemoryStore};
+use drain_core::time::ManualClock;
+
+use crate::Settings;
+use crate::check::{DrainSummary, Summary, Violation, ViolationKind, final_checks};
+use crate::exec::{Job, block_on, join_all};
+use crate::faults::{Fault, FaultyCluster, FaultyScheduler, FaultyStore};
+use crate::ports::{SimCluster, SimHooks, SimScheduler, SimStore};
+use crate::rng::Rng;
+use crate::world::{Counters, EPOCH, Event, Scenario, SharedWorld, World, lock, pause};
+
+/// A run gives up (as a harness failure) past this much virtual time.
+const HORIZON_SECONDS: i64 = 7 * 86_400;
+
+type SimDrainer = Drainer<
+    FaultyCluster<SimCluster>,
+    SimHooks,
+    FaultyStore<SimStore>,
+    FaultyScheduler<SimScheduler>,
+    Arc<ManualClock>,
+>;
+
+/// What one seed did.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// The seed.
+    pub seed: u64,
+    /// The planted bug.
+    pub fault: Fault,
+    /// The run's knobs.
+    pub scenario: Scenario,
+    /// Failed checks.
+    pub violations: Vec<Violation>,
+    /// How each drain went.
+    pub drains: Vec<DrainSummary>,
+    /// Counters.
+    pub counters: Counters,
+    /// The event log, when traced.
+    pub trace: Option<Vec<String>>,
+}
+
+impl RunReport {
+    /// No check failed.
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// The command that replays this seed with its event log.
+    pub fn replay_command(&self) -> String {
+        let fault = if self.fault == Fault::None {
+            String::new()
+        } else {
+            format!(" --fault {}", self.fault.name())
+        };
+        format!("cargo run -p drain-sim -- --seed {}{fault}", self.seed)
+    }
+
+    /// The seed, its knobs, the event log, the violations and the replay command.
+    pub fn render(&self) -> String {
+        let mut text = format!(
+            "seed {} (fault: {})\n{:?}\n",
+            self.seed,
+            self.fault.name(),
+            self.scenario
+        );
+        for line in self.trace.iter().flatten() {
+            text.push_str(line);
+            text.push('\n');
+        }
+        for drain in &self.drains {
+            text.push_str(&format!("drain {drain:?}\n"));
+        }
+        if self.passed() {
+            text.push_str("all checks passed\n");
+        }
+        for violation in &self.violations {
+            text.push_str(&format!("{violation}\n"));
+        }
+        text.push_str(&format!("replay: {}\n", self.replay_command()));
+        text
+    }
+}
+
+/// Runs one seed.
+pub fn run_seed(seed: u64, settings: &Settings) -> RunReport {
+    let (world, config) = World::generate(seed, settings);
+    let clock = Arc::clone(&world.clock);
+    let mut interleave = Rng::new(seed ^ 0xA5A5_5A5A_F00D_BEEF);
+    let world: SharedWorld = Arc::new(Mutex::new(world));
+    let store = MemoryStore::new(CallLog::default());
+    let drainer: SimDrainer = Drainer::new(
+        FaultyCluster::new(SimCluster::new(Arc::clone(&world)), settings.fault),
+        SimHooks::new(Arc::clone(&world)),
+        FaultyStore::new(
+            SimStore::new(store.clone(), Arc::clone(&world)),
+            settings.fault,
+        ),
+        FaultyScheduler::new(SimScheduler::new(Arc::clone(&world)), settings.fault),
+        Arc::clone(&clock),
+        config,
+    );
+
+    loop {
+        let Some((at, events)) = lock(&world).pop_due() else {
+            break;
+        };
+        if at.seconds_since(EPOCH) > HORIZON_SECONDS {
+            lock(&world).violate(
+                ViolationKind::Harness,
+                "the run did not settle within the horizon".into(),
+            );
+            break;
+        }
+        clock.set(at);
+        let settled = if events.len() > 1 && interleave.chance(settings.concurrency) {
+            lock(&world).counters.concurrent_batches += 1;
+            let jobs: Vec<Job<'_>> = events
+                .into_iter()
+                .map(|event| Box::pin(step(&world, &drainer, event, true)) as Job<'_>)
+                .collect();
+            join_all(jobs, &mut interleave)
+        } else {
+            events
+                .into_iter()
+                .all(|event| block_on(step(&world, &drainer, event, false)).is_some())
+        };
+        if !settled {
+            lock(&world).violate(
+                ViolationKind::Harness,
+                "an invocation never finished".into(),
+            );
+            break;
+        }
+    }
+
+    let mut world = lock(&world);
+    let drains = final_checks(&mut world, &store);
+    RunReport {
+        seed,
+        fault: settings.fault,
+        scenario: world.scenario.clone(),
+        violations: std::mem::take(&mut world.violations),
+        drains,
+        counters: world.counters.clone(),
+        trace: world.trace.take(),
+    }
+}
+
+/// One event: a world change, or an invocation of ecs-drain.
+async fn step(world: &SharedWorld, drainer: &SimDrainer, event: Event, concurrent: bool) {
+    if !event.invokes_drainer() {
+        if concurrent {
+            pause(world).await;
+        }
+        lock(world).apply(event);
+        return;
+    }
+    let outcome = match event {
+        Event::DeliverNotice { action } => {
+            let notice = {
+                let mut world = lock(world);
+                let now = world.now();
+                world.actions[action].drain_started_at.get_or_insert(now);
+                world.counters.invocations += 1;
+                world.note(|_| format!("deliver lifecycle notice {action} → on_terminate"));
+                world.notice(action)
+            };
+            drainer.on_terminate(&notice, Mode::Live).await
+        }
+        Event::DeliverStopped { task, version } => {
+            let change = {
+                let mut world = lock(world);
+                world.counters.invocations += 1;
+                world.note(|w| {
+                    format!(
+                        "deliver STOPPED task {} v{version} → on_task_stopped",
+                        w.tasks[task].arn.id()
+                    )
+                });
+                world.stopped_event(task, version)
+            };
+            drainer.on_task_stopped(&change, Mode::Live).await
+        }
+        Event::CheckFires { instance, booked } => {
+            let arn = {
+                let mut world = lock(world);
+                if world.bookings.get(&instance) != Some(&booked) {
+                    world.note(|_| {
+                        format!(
+                            "check of ci-{instance} booked at t={}s was moved or cancelled",
+                            booked.seconds_since(EPOCH)
+                        )
+                    });
+                    return;
+                }
+                world.bookings.remove(&instance);
+                world.counters.invocations += 1;
+                world.note(|_| format!("scheduled check ci-{instance} → on_check"));
+                world.instances[instance].arn.clone()
+            };
+            drainer.on_check(&arn, Mode::Live).await
+        }
+        _ => return,
+    };
+    let mut world = lock(world);
+    match outcome {
+        Ok(outcome) => world.note(|_| format!("  ⇒ {outcome:?}")),
+        Err(error) => {
+            let message = format!("handler error: {}", drain_core::error::error_chain(&error));
+            world.violate(ViolationKind::Harness, message);
+        }
+    }
+}
+
+/// Runs seeds `first..first + count` on `threads` threads and sums them up.
+pub fn run_many(first: u64, count: u64, threads: usize, settings: &Settings) -> Summary {
+    let threads = threads.max(1) as u64;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|thread| {
+                scope.spawn(move || {
+                    let mut summary = Summary::default();
+                    let mut seed = first + thread;
+                    while seed < first + count {
+                        summary.add(&run_seed(seed, settings));
+                        seed += threads;
+                    }
+                    summary
+                })
+            })
+            .collect();
+        let mut total = Summary::default();
+        for handle in handles {
+            if let Ok(summary) = handle.join() {
+                total.merge(summary);
+            }
+        }
+        total
+    })
+}

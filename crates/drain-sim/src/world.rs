@@ -1,0 +1,1065 @@
+//! The simulated world: ECS container instances and tasks, the ECS service scheduler, the Auto
+//! Scaling lifecycle hook, the EventBridge bus and the EventBridge Scheduler's one-shot
+//! checks, all advanced by a discrete-event queue on a virtual clock.
+//!
+//! The model follows ARCHITECTURE.md's domain facts: a stopped task goes DEACTIVATING /
+//! STOPPING for up to its stopTimeout before STOPPED; ECS replaces replica tasks of a draining
+//! instance within minimumHealthyPercent / maximumPercent and never places tasks on it;
+//! standalone tasks run to their own end; daemon tasks stop only when someone stops them; the
+//! hook applies its DefaultResult (CONTINUE) when the heartbeat or global timeout runs out.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use drain_core::census::{ServiceFacts, TaskSnapshot};
+use drain_core::config::{Config, ScheduleSettings};
+use drain_core::decision::{DeadlinePolicy, hook_global_timeout_seconds};
+use drain_core::event::{Channel, TaskStateChange, TerminateNotice};
+use drain_core::ids::{
+    AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef,
+    LifecycleActionRef, LifecycleToken, TaskArn,
+};
+use drain_core::ports::ContainerInstance;
+use drain_core::record::LifecycleResult;
+use drain_core::time::{Clock, ManualClock, Timestamp};
+
+use crate::Settings;
+use crate::check::{Violation, ViolationKind};
+use crate::exec::Yield;
+use crate::rng::Rng;
+
+/// When every simulated run starts (virtual time).
+pub const EPOCH: Timestamp = Timestamp(1_800_000_000);
+/// The simulated cluster.
+pub const CLUSTER_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/sim";
+const ARN_PREFIX: &str = "arn:aws:ecs:us-east-1:123456789012";
+/// The Auto Scaling group every instance belongs to.
+pub const ASG_NAME: &str = "sim-asg";
+/// The terminating lifecycle hook ecs-drain handles.
+pub const HOOK_NAME: &str = "ecs-drain-terminate";
+
+/// The world shared by the ports and the event loop.
+pub type SharedWorld = Arc<Mutex<World>>;
+
+/// Locks the world; a panic elsewhere must not hide the state from the checks.
+pub fn lock(world: &SharedWorld) -> MutexGuard<'_, World> {
+    world
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A random number of yields (0–2): where concurrent invocations may interleave.
+pub async fn pause(world: &SharedWorld) {
+    let times = lock(world).rng.below(3) as u32;
+    Yield::times(times).await;
+}
+
+/// An ECS task's lastStatus, as far as the model needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskStatus {
+    /// Placed, containers starting.
+    Pending,
+    /// Running.
+    Running,
+    /// Asked to stop, load balancer deregistering it.
+    Deactivating,
+    /// Containers got SIGTERM and have up to stopTimeout to exit.
+    Stopping,
+    /// Gone.
+    Stopped,
+}
+
+impl TaskStatus {
+    /// The lastStatus ECS reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Pending => "PENDING",
+            TaskStatus::Running => "RUNNING",
+            TaskStatus::Deactivating => "DEACTIVATING",
+            TaskStatus::Stopping => "STOPPING",
+            TaskStatus::Stopped => "STOPPED",
+        }
+    }
+}
+
+/// What a task is, from the model's point of view (the truth ecs-drain must infer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskKind {
+    /// A replica of service `n`.
+    Replica(usize),
+    /// The daemon of service `n`.
+    Daemon(usize),
+    /// A RunTask task.
+    Standalone,
+}
+
+/// Who stopped a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopCause {
+    /// The ECS service scheduler (moving a replica off a draining instance).
+    Scheduler,
+    /// ecs-drain's StopTask.
+    EcsDrain,
+    /// The task's containers finished on their own.
+    Exited,
+    /// The EC2 instance was terminated under it.
+    InstanceTerminated,
+}
+
+/// One simulated task.
+#[derive(Clone, Debug)]
+pub struct SimTask {
+    /// Its ARN.
+    pub arn: TaskArn,
+    /// Index of the instance it runs on.
+    pub instance: usize,
+    /// Its kind.
+    pub kind: TaskKind,
+    /// `service:<name>` or `family:<name>`.
+    pub group: String,
+    /// lastStatus.
+    pub last: TaskStatus,
+    /// desiredStatus is RUNNING.
+    pub desired_running: bool,
+    /// Seconds the containers get between SIGTERM and SIGKILL.
+    pub stop_timeout: i64,
+    /// ECS event `detail.version`.
+    pub version: u64,
+    /// Who stopped it.
+    pub stop_cause: Option<StopCause>,
+    /// When it reached STOPPED.
+    pub stopped_at: Option<Timestamp>,
+}
+
+impl SimTask {
+    /// Alive until lastStatus STOPPED.
+    pub fn is_alive(&self) -> bool {
+        self.last != TaskStatus::Stopped
+    }
+}
+
+/// A container instance's ECS status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstanceStatus {
+    /// Takes new tasks.
+    Active,
+    /// Takes none; ECS moves its replicas away.
+    Draining,
+    /// The EC2 instance is gone.
+    Inactive,
+}
+
+impl InstanceStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            InstanceStatus::Active => "ACTIVE",
+            InstanceStatus::Draining => "DRAINING",
+            InstanceStatus::Inactive => "INACTIVE",
+        }
+    }
+}
+
+/// One container instance.
+#[derive(Clone, Debug)]
+pub struct SimInstance {
+    /// Container instance ARN.
+    pub arn: ContainerInstanceArn,
+    /// EC2 instance id.
+    pub ec2: Ec2InstanceId,
+    /// ECS status.
+    pub status: InstanceStatus,
+}
+
+/// One ECS service.
+#[derive(Clone, Debug)]
+pub struct SimService {
+    /// Name.
+    pub name: String,
+    /// DAEMON scheduling strategy.
+    pub daemon: bool,
+    /// desiredCount (replica services).
+    pub desired: i64,
+    /// deploymentConfiguration.minimumHealthyPercent.
+    pub min_percent: i64,
+    /// deploymentConfiguration.maximumPercent.
+    pub max_percent: i64,
+    /// The task definition's stopTimeout.
+    pub stop_timeout: i64,
+}
+
+/// One lifecycle action: an instance the group is terminating.
+#[derive(Clone, Debug)]
+pub struct SimAction {
+    /// Group, hook, instance, token.
+    pub action: LifecycleActionRef,
+    /// Index of the container instance.
+    pub instance: usize,
+    /// When the group started terminating the instance.
+    pub began_at: Timestamp,
+    /// When the heartbeat timer runs out.
+    pub heartbeat_due: Timestamp,
+    /// When the global timeout runs out.
+    pub global_due: Timestamp,
+    /// Still waiting for CompleteLifecycleAction.
+    pub active: bool,
+    /// When the lifecycle notice first reached ecs-drain (the drain's start).
+    pub drain_started_at: Option<Timestamp>,
+    /// CompleteLifecycleAction calls made for it.
+    pub complete_calls: u32,
+    /// Those that took effect.
+    pub completions: u32,
+    /// The result ecs-drain sent.
+    pub result: Option<LifecycleResult>,
+    /// When ecs-drain completed it.
+    pub completed_at: Option<Timestamp>,
+    /// When the hook's own timeout ended it (DefaultResult CONTINUE), and which timer.
+    pub timed_out: Option<(Timestamp, &'static str)>,
+    /// Heartbeats recorded.
+    pub heartbeats: u32,
+}
+
+/// What happens next in the world.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The group starts terminating an instance.
+    ScaleIn {
+        /// Instance index.
+        instance: usize,
+    },
+    /// An instance refresh launches a new ACTIVE instance.
+    Launch,
+    /// A PENDING task reaches RUNNING.
+    TaskRunning {
+        /// Task index.
+        task: usize,
+    },
+    /// A stopping task moves on (DEACTIVATING → STOPPING → STOPPED).
+    TaskStep {
+        /// Task index.
+        task: usize,
+    },
+    /// A standalone task's containers finish.
+    TaskExits {
+        /// Task index.
+        task: usize,
+    },
+    /// The ECS service scheduler looks at a service.
+    ServiceTick {
+        /// Service index.
+        service: usize,
+    },
+    /// The hook's timers may have run out.
+    HookTimer {
+        /// Action index.
+        action: usize,
+    },
+    /// EventBridge delivers the lifecycle notice to on-lifecycle.
+    DeliverNotice {
+        /// Action index.
+        action: usize,
+    },
+    /// EventBridge delivers a task's STOPPED event to on-task-stopped.
+    DeliverStopped {
+        /// Task index.
+        task: usize,
+        /// The event's `detail.version`.
+        version: u64,
+    },
+    /// EventBridge Scheduler fires a drain's one-shot check.
+    CheckFires {
+        /// Instance index.
+        instance: usize,
+        /// The booked time this firing belongs to.
+        booked: Timestamp,
+    },
+}
+
+impl Event {
+    /// Whether this event invokes ecs-drain (rather than changing the world).
+    pub fn invokes_drainer(&self) -> bool {
+        matches!(
+            self,
+            Event::DeliverNotice { .. } | Event::DeliverStopped { .. } | Event::CheckFires { .. }
+        )
+    }
+}
+
+#[derive(Debug)]
+struct Queued {
+    at: Timestamp,
+    seq: u64,
+    event: Event,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    // Reversed: BinaryHeap is a max-heap and the earliest event must come out first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// The random knobs of one run, drawn from its seed.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The hook's heartbeat timeout.
+    pub heartbeat_timeout: i64,
+    /// Configured graceful phase.
+    pub deadline_seconds: i64,
+    /// Configured deadline policy.
+    pub deadline_policy: DeadlinePolicy,
+    /// Chance each copy of an event is lost.
+    pub drop_rate: f64,
+    /// Chance an event is delivered twice.
+    pub dup_rate: f64,
+    /// Drains in this run.
+    pub drains: usize,
+}
+
+/// Counters for the summary.
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    /// Event copies EventBridge lost.
+    pub dropped: u64,
+    /// Extra copies EventBridge delivered.
+    pub duplicated: u64,
+    /// Handler invocations.
+    pub invocations: u64,
+    /// Batches of same-instant events run interleaved.
+    pub concurrent_batches: u64,
+}
+
+/// Everything that exists in one simulated run.
+#[derive(Debug)]
+pub struct World {
+    /// The run's PRNG (world randomness and interleavings).
+    pub rng: Rng,
+    /// Virtual time, shared with the drainer.
+    pub clock: Arc<ManualClock>,
+    queue: BinaryHeap<Queued>,
+    seq: u64,
+    /// The cluster.
+    pub cluster_arn: ClusterArn,
+    /// Container instances.
+    pub instances: Vec<SimInstance>,
+    /// Services.
+    pub services: Vec<SimService>,
+    /// Tasks, alive and stopped.
+    pub tasks: Vec<SimTask>,
+    /// Lifecycle actions.
+    pub actions: Vec<SimAction>,
+    /// EventBridge Scheduler's booked checks, by instance index.
+    pub bookings: BTreeMap<usize, Timestamp>,
+    /// The run's knobs.
+    pub scenario: Scenario,
+    /// The run's settings.
+    pub settings: Settings,
+    /// What went wrong.
+    pub violations: Vec<Violation>,
+    /// The event log, when tracing.
+    pub trace: Option<Vec<String>>,
+    /// Counters.
+    pub counters: Counters,
+}
+
+impl World {
+    /// Builds the world of `seed`: instances, services, daemons, standalone tasks and the
+    /// scale-in events to come. Returns it with the ecs-drain configuration of the run.
+    pub fn generate(seed: u64, settings: &Settings) -> (World, Config) {
+        let mut rng = Rng::new(seed);
+        let instance_count = rng.range(3, 6) as usize;
+        let drains = rng.range(1, 3.min(instance_count as i64 - 1)) as usize;
+        let scenario = Scenario {
+            heartbeat_timeout: rng.pick(&[120, 300, 600, 900, 3600, 7200]),
+            deadline_seconds: rng.pick(&[600, 900, 1800, 3600]),
+            deadline_policy: if rng.chance(0.2) {
+                DeadlinePolicy::Abandon
+            } else {
+                DeadlinePolicy::Continue
+            },
+            drop_rate: rng.unit() * settings.max_drop_rate,
+            dup_rate: rng.unit() * 0.3,
+            drains,
+        };
+        let mut config = Config::with_table("ecs-drain-sim");
+        config.policy.deadline_seconds = scenario.deadline_seconds;
+        config.policy.deadline_policy = scenario.deadline_policy;
+        config.schedule = Some(ScheduleSettings {
+            group: "ecs-drain".into(),
+            role_arn: "arn:aws:iam::123456789012:role/ecs-drain-scheduler".into(),
+            target_arn: None,
+        });
+        if rng.chance(0.5) {
+            config.clusters = vec!["sim".into()];
+        }
+
+        let mut world = World {
+            rng,
+            clock: Arc::new(ManualClock::new(EPOCH)),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            cluster_arn: ClusterArn::new(CLUSTER_ARN)
+                .unwrap_or_else(|_| unreachable!("constant ARN is valid")),
+            instances: Vec::new(),
+            services: Vec::new(),
+            tasks: Vec::new(),
+            actions: Vec::new(),
+            bookings: BTreeMap::new(),
+            scenario,
+            settings: settings.clone(),
+            violations: Vec::new(),
+            trace: settings.trace.then(Vec::new),
+            counters: Counters::default(),
+        };
+        world.populate(instance_count);
+        (world, config)
+    }
+
+    fn populate(&mut self, instance_count: usize) {
+        for _ in 0..instance_count {
+            self.add_instance();
+        }
+        let replica_services = self.rng.range(1, 3);
+        for index in 0..replica_services {
+            let (min_percent, max_percent) = if self.rng.chance(0.05) {
+                (100, 100) // can never move its tasks: only the deadline ends such a drain
+            } else {
+                self.rng.pick(&[
+                    (100, 200),
+                    (50, 200),
+                    (50, 100),
+                    (0, 100),
+                    (100, 150),
+                    (75, 125),
+                ])
+            };
+            let service = SimService {
+                name: format!("web-{index}"),
+                daemon: false,
+                desired: self.rng.range(1, 4),
+                min_percent,
+                max_percent,
+                stop_timeout: self.rng.pick(&[2, 10, 30, 120]),
+            };
+            let desired = service.desired;
+            self.services.push(service);
+            let service = self.services.len() - 1;
+            for _ in 0..desired {
+                let instance = self.rng.below(instance_count as u64) as usize;
+                self.add_task(instance, TaskKind::Replica(service), TaskStatus::Running);
+            }
+        }
+        let daemon_services = self.rng.pick(&[0, 1, 1, 1, 2]);
+        for index in 0..daemon_services {
+            self.services.push(SimService {
+                name: format!("log-router-{index}"),
+                daemon: true,
+                desired: 0,
+                min_percent: 0,
+                max_percent: 100,
+                stop_timeout: self.rng.pick(&[2, 10, 30, 120]),
+            });
+            let service = self.services.len() - 1;
+            for instance in 0..instance_count {
+                self.add_task(instance, TaskKind::Daemon(service), TaskStatus::Running);
+            }
+        }
+
+        let mut victims: Vec<usize> = (0..instance_count).collect();
+        self.rng.shuffle(&mut victims);
+        victims.truncate(self.scenario.drains);
+        let standalone = self.rng.range(0, 3);
+        for _ in 0..standalone {
+            // Half of them on an instance that will be drained, where they matter.
+            let instance = if self.rng.chance(0.5) {
+                self.rng.pick(&victims)
+            } else {
+                self.rng.below(instance_count as u64) as usize
+            };
+            let task = self.add_task(instance, TaskKind::Standalone, TaskStatus::Running);
+            // Some finish quickly, some long after the drain deadline.
+            let runs_for = self.rng.range(5, 2 * self.scenario.deadline_seconds);
+            self.push(EPOCH.plus_seconds(runs_for), Event::TaskExits { task });
+        }
+
+        let mut at = EPOCH.plus_seconds(self.rng.range(0, 60));
+        for instance in victims {
+            self.push(at, Event::ScaleIn { instance });
+            if !self.rng.chance(0.4) {
+                at = at.plus_seconds(self.rng.range(0, 600)); // 40 %: exactly simultaneous
+            }
+        }
+        if self.rng.chance(0.3) {
+            let at = EPOCH.plus_seconds(self.rng.range(60, 900));
+            self.push(at, Event::Launch);
+        }
+    }
+
+    fn add_instance(&mut self) -> usize {
+        let index = self.instances.len();
+        let arn =
+            ContainerInstanceArn::new(format!("{ARN_PREFIX}:container-instance/sim/{index:032x}"))
+                .unwrap_or_else(|_| unreachable!("generated ARN is valid"));
+        let ec2 = Ec2InstanceId::new(format!("i-{:017x}", 0xe_c2000 + index))
+            .unwrap_or_else(|_| unreachable!("valid id"));
+        self.instances.push(SimInstance {
+            arn,
+            ec2,
+            status: InstanceStatus::Active,
+        });
+        index
+    }
+
+    fn add_task(&mut self, instance: usize, kind: TaskKind, last: TaskStatus) -> usize {
+        let index = self.tasks.len();
+        let arn = TaskArn::new(format!("{ARN_PREFIX}:task/sim/{index:08x}"))
+            .unwrap_or_else(|_| unreachable!("valid ARN"));
+        let (group, stop_timeout) = match kind {
+            TaskKind::Replica(service) | TaskKind::Daemon(service) => (
+                format!("service:{}", self.services[service].name),
+                self.services[service].stop_timeout,
+            ),
+            TaskKind::Standalone => (
+                "family:nightly-report".to_owned(),
+                self.rng.pick(&[2, 30, 120]),
+            ),
+        };
+        self.tasks.push(SimTask {
+            arn,
+            instance,
+            kind,
+            group,
+            last,
+            desired_running: true,
+            stop_timeout,
+            version: 1,
+            stop_cause: None,
+            stopped_at: None,
+        });
+        index
+    }
+
+    /// Virtual now.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Queues `event` at `at`.
+    pub fn push(&mut self, at: Timestamp, event: Event) {
+        self.seq += 1;
+        self.queue.push(Queued {
+            at,
+            seq: self.seq,
+            event,
+        });
+    }
+
+    /// Takes every event due at the earliest queued time.
+    pub fn pop_due(&mut self) -> Option<(Timestamp, Vec<Event>)> {
+        let at = self.queue.peek()?.at;
+        let mut events = Vec::new();
+        while self.queue.peek().is_some_and(|queued| queued.at == at) {
+            if let Some(queued) = self.queue.pop() {
+                events.push(queued.event);
+            }
+        }
+        Some((at, events))
+    }
+
+    /// Adds a line to the event log (built only when tracing).
+    pub fn note(&mut self, line: impl FnOnce(&World) -> String) {
+        if self.trace.is_none() {
+            return;
+        }
+        let text = format!("t={:>6}s  {}", self.now().seconds_since(EPOCH), line(self));
+        if let Some(trace) = self.trace.as_mut() {
+            trace.push(text);
+        }
+    }
+
+    /// Records a failed check.
+    pub fn violate(&mut self, kind: ViolationKind, message: String) {
+        let at = self.now();
+        self.note(|_| format!("VIOLATION {kind:?}: {message}"));
+        self.violations.push(Violation {
+            kind,
+            at_seconds: at.seconds_since(EPOCH),
+            message,
+        });
+    }
+
+    /// Index of the instance with `arn`.
+    pub fn instance_index(&self, arn: &ContainerInstanceArn) -> Option<usize> {
+        self.instances
+            .iter()
+            .position(|instance| &instance.arn == arn)
+    }
+
+    /// Index of the task with `arn`.
+    pub fn task_index(&self, arn: &TaskArn) -> Option<usize> {
+        usize::from_str_radix(arn.id(), 16)
+            .ok()
+            .filter(|index| self.tasks.get(*index).is_some_and(|task| &task.arn == arn))
+    }
+
+    /// The instance as ECS's API shows it.
+    pub fn container_instance(&self, index: usize) -> ContainerInstance {
+        let instance = &self.instances[index];
+        ContainerInstance {
+            arn: instance.arn.clone(),
+            cluster_arn: self.cluster_arn.clone(),
+            ec2_instance_id: instance.ec2.clone(),
+            status: instance.status.as_str().to_owned(),
+        }
+    }
+
+    /// DescribeTasks' view of a task.
+    pub fn snapshot(&self, task: usize) -> TaskSnapshot {
+        let task = &self.tasks[task];
+        TaskSnapshot {
+            arn: task.arn.clone(),
+            group: Some(task.group.clone()),
+            started_by: matches!(task.kind, TaskKind::Replica(_) | TaskKind::Daemon(_))
+                .then(|| "ecs-svc/1234567890".to_owned()),
+            last_status: task.last.as_str().to_owned(),
+            desired_status: if task.desired_running {
+                "RUNNING"
+            } else {
+                "STOPPED"
+            }
+            .to_owned(),
+        }
+    }
+
+    /// DescribeServices' view of a service.
+    pub fn service_facts(&self, service: &SimService) -> ServiceFacts {
+        ServiceFacts {
+            name: service.name.clone(),
+            daemon: service.daemon,
+            minimum_healthy_percent: Some(service.min_percent as i32),
+            maximum_percent: Some(service.max_percent as i32),
+        }
+    }
+
+    /// The live lifecycle action (or the last one) of an instance.
+    pub fn action_of(&self, instance: usize) -> Option<usize> {
+        self.actions
+            .iter()
+            .rposition(|action| action.instance == instance)
+    }
+
+    /// The drain deadline the checks hold ecs-drain to: the drain's start plus the configured
+    /// graceful phase. None when no drain started on the instance.
+    pub fn deadline_of(&self, instance: usize) -> Option<Timestamp> {
+        let action = &self.actions[self.action_of(instance)?];
+        Some(
+            action
+                .drain_started_at?
+                .plus_seconds(self.scenario.deadline_seconds),
+        )
+    }
+
+    /// Alive tasks on an instance.
+    pub fn alive_on(&self, instance: usize) -> impl Iterator<Item = &SimTask> {
+        self.tasks
+            .iter()
+            .filter(move |task| task.instance == instance && task.is_alive())
+    }
+
+    /// A human line for a task.
+    pub fn describe_task(&self, task: usize) -> String {
+        let task = &self.tasks[task];
+        let kind = match task.kind {
+            TaskKind::Replica(service) => format!("replica of {}", self.services[service].name),
+            TaskKind::Daemon(service) => format!("daemon {}", self.services[service].name),
+            TaskKind::Standalone => "standalone".to_owned(),
+        };
+        format!(
+            "task {} ({kind}, {}) on ci-{}",
+            task.arn.id(),
+            task.last.as_str(),
+            task.instance
+        )
+    }
+
+    /// The lifecycle notice of an action, as EventBridge carries it.
+    pub fn notice(&self, action: usize) -> TerminateNotice {
+        let action = &self.actions[action];
+        TerminateNotice {
+            action: action.action.clone(),
+            sent_at: Some(action.began_at),
+            origin: Some("AutoScalingGroup".into()),
+            destination: Some("EC2".into()),
+            channel: Channel::EventBridge,
+            replay_name: None,
+        }
+    }
+
+    /// A task's STOPPED event, as EventBridge carries it.
+    pub fn stopped_event(&self, task: usize, version: u64) -> TaskStateChange {
+        let sim = &self.tasks[task];
+        TaskStateChange {
+            cluster_arn: self.cluster_arn.clone(),
+            container_instance_arn: self.instances[sim.instance].arn.clone(),
+            task_arn: sim.arn.clone(),
+            last_status: "STOPPED".into(),
+            desired_status: Some("STOPPED".into()),
+            group: Some(sim.group.clone()),
+            stopped_reason: Some(format!("{:?}", sim.stop_cause)),
+            version: Some(version),
+            replay_name: None,
+        }
+    }
+
+    /// Applies one world event (not a drainer invocation).
+    pub fn apply(&mut self, event: Event) {
+        let now = self.now();
+        match event {
+            Event::ScaleIn { instance } => self.scale_in(instance),
+            Event::Launch => {
+                let instance = self.add_instance();
+                self.note(|_| format!("instance refresh launches ci-{instance} (ACTIVE)"));
+                for service in 0..self.services.len() {
+                    if self.services[service].daemon {
+                        let task =
+                            self.add_task(instance, TaskKind::Daemon(service), TaskStatus::Pending);
+                        let at = now.plus_seconds(self.rng.range(5, 60));
+                        self.push(at, Event::TaskRunning { task });
+                    } else {
+                        self.tick_soon(service);
+                    }
+                }
+            }
+            Event::TaskRunning { task } => {
+                let sim = &mut self.tasks[task];
+                if sim.last == TaskStatus::Pending && sim.desired_running {
+                    sim.last = TaskStatus::Running;
+                    sim.version += 1;
+                    self.note(|w| format!("{} is RUNNING", w.describe_task(task)));
+                    if let TaskKind::Replica(service) = self.tasks[task].kind {
+                        self.tick_soon(service);
+                    }
+                }
+            }
+            Event::TaskStep { task } => self.step_stop(task),
+            Event::TaskExits { task } => {
+                if self.tasks[task].desired_running && self.tasks[task].is_alive() {
+                    self.note(|w| format!("{} finishes its work", w.describe_task(task)));
+                    self.begin_stop(task, StopCause::Exited);
+                }
+            }
+            Event::ServiceTick { service } => self.service_tick(service),
+            Event::HookTimer { action } => {
+                let sim = &self.actions[action];
+                if sim.active {
+                    let which = if now >= sim.global_due {
+                        Some("global timeout")
+                    } else if now >= sim.heartbeat_due {
+                        Some("heartbeat timeout")
+                    } else {
+                        None
+                    };
+                    if let Some(which) = which {
+                        let instance = sim.instance;
+                        self.actions[action].active = false;
+                        self.actions[action].timed_out = Some((now, which));
+                        self.note(|_| {
+                            format!("hook {which} on ci-{instance}: DefaultResult CONTINUE applied")
+                        });
+                        self.terminate_instance(instance);
+                    }
+                }
+            }
+            Event::DeliverNotice { .. }
+            | Event::DeliverStopped { .. }
+            | Event::CheckFires { .. } => {}
+        }
+    }
+
+    fn scale_in(&mut self, instance: usize) {
+        let now = self.now();
+        let token_bits = self.rng.next_u64();
+        let token = LifecycleToken::new(format!("{token_bits:016x}-sim-{instance}"))
+            .unwrap_or_else(|_| unreachable!("valid token"));
+        let heartbeat_timeout = self.scenario.heartbeat_timeout;
+        let action = SimAction {
+            action: LifecycleActionRef {
+                hook: HookRef {
+                    asg_name: AsgName::new(ASG_NAME).unwrap_or_else(|_| unreachable!("valid name")),
+                    hook_name: HookName::new(HOOK_NAME)
+                        .unwrap_or_else(|_| unreachable!("valid name")),
+                },
+                instance_id: self.instances[instance].ec2.clone(),
+                token,
+            },
+            instance,
+            began_at: now,
+            heartbeat_due: now.plus_seconds(heartbeat_timeout),
+            global_due: now.plus_seconds(hook_global_timeout_seconds(heartbeat_timeout)),
+            active: true,
+            drain_started_at: None,
+            complete_calls: 0,
+            completions: 0,
+            result: None,
+            completed_at: None,
+            timed_out: None,
+            heartbeats: 0,
+        };
+        let (heartbeat_due, global_due) = (action.heartbeat_due, action.global_due);
+        self.actions.push(action);
+        let action = self.actions.len() - 1;
+        self.push(heartbeat_due, Event::HookTimer { action });
+        self.push(global_due, Event::HookTimer { action });
+        self.note(|_| format!("ASG terminates ci-{instance}: lifecycle action {action} begins (heartbeat timeout {heartbeat_timeout}s)"));
+        // Lifecycle notices are best-effort too, but losing every copy is outside ecs-drain's
+        // reach (the hook's timeout is the only remedy): at least one copy arrives.
+        let copies = self.copies();
+        let mut delivered = 0;
+        for copy in 0..copies {
+            let last_chance = copy + 1 == copies && delivered == 0;
+            if !last_chance && self.rng.chance(self.scenario.drop_rate) {
+                self.counters.dropped += 1;
+                self.note(|_| format!("bus drops a copy of lifecycle notice {action}"));
+                continue;
+            }
+            // The first copy comes within seconds; a duplicate may come much later (an
+            // EventBridge retry after a failed or throttled invocation).
+            let delay = if delivered > 0 && self.rng.chance(0.3) {
+                self.rng.range(60, 900)
+            } else {
+                self.rng.range(0, 20)
+            };
+            delivered += 1;
+            self.push(now.plus_seconds(delay), Event::DeliverNotice { action });
+        }
+    }
+
+    fn copies(&mut self) -> u32 {
+        let mut copies = 1;
+        if self.rng.chance(self.scenario.dup_rate) {
+            copies += 1;
+            if self.rng.chance(0.25) {
+                copies += 1;
+            }
+        }
+        self.counters.duplicated += u64::from(copies - 1);
+        copies
+    }
+
+    /// EventBridge publishes a task's STOPPED event: random delay, loss and duplication; a
+    /// duplicate often lands at the very same instant as the original, so the two invocations
+    /// race.
+    fn publish_stopped(&mut self, task: usize) {
+        let now = self.now();
+        let version = self.tasks[task].version;
+        let copies = self.copies();
+        let mut first_delay = None;
+        for _ in 0..copies {
+            if self.rng.chance(self.scenario.drop_rate) {
+                self.counters.dropped += 1;
+                self.note(|w| {
+                    format!(
+                        "bus drops a STOPPED event of task {}",
+                        w.tasks[task].arn.id()
+                    )
+                });
+                continue;
+            }
+            let delay = match first_delay {
+                Some(delay) if self.rng.chance(0.5) => delay,
+                _ => {
+                    let roll = self.rng.unit();
+                    if roll < 0.8 {
+                        self.rng.range(0, 10)
+                    } else if roll < 0.95 {
+                        self.rng.range(10, 60)
+                    } else {
+                        self.rng.range(60, 600) // Lambda async retries
+                    }
+                }
+            };
+            first_delay.get_or_insert(delay);
+            self.push(
+                now.plus_seconds(delay),
+                Event::DeliverStopped { task, version },
+            );
+        }
+    }
+
+    /// Somebody asks a task to stop (StopTask, the service scheduler, or its own end).
+    /// False when it was already stopping or stopped.
+    pub fn begin_stop(&mut self, task: usize, cause: StopCause) -> bool {
+        let now = self.now();
+        let sim = &self.tasks[task];
+        if !sim.desired_running || !sim.is_alive() {
+            return false;
+        }
+        let behind_load_balancer = matches!(sim.kind, TaskKind::Replica(_)) && self.rng.chance(0.5);
+        let (next, delay) = match sim.last {
+            TaskStatus::Pending => (TaskStatus::Stopping, self.rng.range(1, 3)),
+            _ if behind_load_balancer => (TaskStatus::Deactivating, self.rng.range(5, 60)),
+            _ => (TaskStatus::Stopping, self.stop_duration(task)),
+        };
+        let sim = &mut self.tasks[task];
+        sim.desired_running = false;
+        sim.stop_cause = Some(cause);
+        sim.last = next;
+        sim.version += 1;
+        let kind = sim.kind;
+        self.push(now.plus_seconds(delay), Event::TaskStep { task });
+        self.note(|w| format!("{} asked to stop by {cause:?}", w.describe_task(task)));
+        if let TaskKind::Replica(service) = kind {
+            self.tick_soon(service);
+        }
+        true
+    }
+
+    fn stop_duration(&mut self, task: usize) -> i64 {
+        let timeout = self.tasks[task].stop_timeout;
+        // Half the containers exit on SIGTERM; the others use their whole stopTimeout.
+        if self.rng.chance(0.5) {
+            timeout
+        } else {
+            self.rng.range(0, timeout)
+        }
+    }
+
+    fn step_stop(&mut self, task: usize) {
+        let now = self.now();
+        match self.tasks[task].last {
+            TaskStatus::Deactivating => {
+                self.tasks[task].last = TaskStatus::Stopping;
+                self.tasks[task].version += 1;
+                let delay = self.stop_duration(task);
+                self.push(now.plus_seconds(delay), Event::TaskStep { task });
+            }
+            TaskStatus::Stopping => self.mark_stopped(task),
+            TaskStatus::Pending | TaskStatus::Running | TaskStatus::Stopped => {}
+        }
+    }
+
+    fn mark_stopped(&mut self, task: usize) {
+        let now = self.now();
+        let sim = &mut self.tasks[task];
+        sim.last = TaskStatus::Stopped;
+        sim.desired_running = false;
+        sim.stopped_at = Some(now);
+        sim.version += 1;
+        let kind = sim.kind;
+        self.note(|w| format!("{} reached STOPPED", w.describe_task(task)));
+        self.publish_stopped(task);
+        if let TaskKind::Replica(service) = kind {
+            self.tick_soon(service);
+        }
+    }
+
+    /// The EC2 instance goes away: whatever still runs on it dies now.
+    pub fn terminate_instance(&mut self, instance: usize) {
+        self.instances[instance].status = InstanceStatus::Inactive;
+        let alive: Vec<usize> = (0..self.tasks.len())
+            .filter(|&task| self.tasks[task].instance == instance && self.tasks[task].is_alive())
+            .collect();
+        self.note(|_| {
+            format!(
+                "EC2 terminates ci-{instance}; {} task(s) killed",
+                alive.len()
+            )
+        });
+        for task in alive {
+            self.tasks[task]
+                .stop_cause
+                .get_or_insert(StopCause::InstanceTerminated);
+            self.mark_stopped(task);
+        }
+    }
+
+    fn tick_soon(&mut self, service: usize) {
+        let at = self.now().plus_seconds(self.rng.range(1, 10));
+        self.push(at, Event::ServiceTick { service });
+    }
+
+    /// The ECS service scheduler for one replica service: start replacements on ACTIVE
+    /// instances within maximumPercent, stop tasks on draining instances while staying above
+    /// minimumHealthyPercent (or once their replacements run).
+    fn service_tick(&mut self, service: usize) {
+        let now = self.now();
+        let sim = &self.services[service];
+        if sim.daemon {
+            return;
+        }
+        let desired = sim.desired;
+        let floor = (desired * sim.min_percent + 99) / 100;
+        let cap = desired * sim.max_percent / 100;
+        let in_service: Vec<usize> = (0..self.tasks.len())
+            .filter(|&task| {
+                let task = &self.tasks[task];
+                task.kind == TaskKind::Replica(service) && task.desired_running && task.is_alive()
+            })
+            .collect();
+        let on_active = in_service
+            .iter()
+            .filter(|&&task| {
+                self.instances[self.tasks[task].instance].status == InstanceStatus::Active
+            })
+            .count() as i64;
+        let total = in_service.len() as i64;
+        let actives: Vec<usize> = (0..self.instances.len())
+            .filter(|&i| self.instances[i].status == InstanceStatus::Active)
+            .collect();
+        let mut to_start = (desired - on_active).min(cap - total);
+        while to_start > 0 && !actives.is_empty() {
+            let instance = self.rng.pick(&actives);
+            let task = self.add_task(instance, TaskKind::Replica(service), TaskStatus::Pending);
+            self.note(|w| format!("ECS places {}", w.describe_task(task)));
+            let at = now.plus_seconds(self.rng.range(5, 90));
+            self.push(at, Event::TaskRunning { task });
+            to_start -= 1;
+        }
+        let running = |world: &World, task: usize| world.tasks[task].last == TaskStatus::Running;
+        let mut healthy = in_service
+            .iter()
+            .filter(|&&task| running(self, task))
+            .count() as i64;
+        let healthy_elsewhere = in_service
+            .iter()
+            .filter(|&&task| {
+                running(self, task)
+                    && self.instances[self.tasks[task].instance].status == InstanceStatus::Active
+            })
+            .count() as i64;
+        for task in in_service {
+            if self.instances[self.tasks[task].instance].status == InstanceStatus::Active {
+                continue;
+            }
+            let was_running = running(self, task);
+            if !was_running || healthy > floor || healthy_elsewhere >= desired {
+                self.begin_stop(task, StopCause::Scheduler);
+                if was_running {
+                    healthy -= 1;
+                }
+            }
+        }
+    }
+
+    /// ecs-drain set an instance DRAINING: the service scheduler reacts within seconds.
+    pub fn on_draining(&mut self, instance: usize) {
+        self.instances[instance].status = InstanceStatus::Draining;
+        self.note(|_| format!("ci-{instance} is DRAINING"));
+        for service in 0..self.services.len() {
+            if !self.services[service].daemon {
+                self.tick_soon(service);
+            }
+        }
+    }
+}
