@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-use crate::{project_root, KitError};
+use crate::{KitError, project_root};
 
 /// A running emulator; stopped when dropped.
 #[derive(Debug)]
@@ -46,11 +46,11 @@ impl Emulator {
         let mut emulator = Emulator { child, port: 0, workdir };
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
-            if let Ok(text) = std::fs::read_to_string(&port_file) {
-                if let Ok(port) = text.trim().parse::<u16>() {
-                    emulator.port = port;
-                    return Ok(emulator);
-                }
+            if let Ok(text) = std::fs::read_to_string(&port_file)
+                && let Ok(port) = text.trim().parse::<u16>()
+            {
+                emulator.port = port;
+                return Ok(emulator);
             }
             if let Some(status) = emulator.child.try_wait()? {
                 return Err(format!("emulator exited with {status}: {}", emulator.log()).into());
@@ -131,7 +131,11 @@ pub fn sdk_config_for(endpoint: &str, retry: RetryConfig) -> SdkConfig {
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "ecs-drain-tests",
+            "testing",
+            "testing",
+            None,
+            None,
+            "ecs-drain-tests",
         )))
         .retry_config(retry)
         .build()

@@ -1,7 +1,7 @@
 //! The events AWS would deliver, built from the emulator's state in the shapes of the
 //! fixtures in tests/fixtures (which follow the AWS documentation). moto emits no events.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// A lifecycle action as the emulator extension lists it.
 #[derive(Clone, Debug, PartialEq)]

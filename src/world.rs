@@ -3,14 +3,14 @@
 //! lifecycle hook, services and tasks. The test (or the demo) plays the ECS scheduler: ECS in
 //! the emulator moves nothing by itself when an instance drains.
 
-use aws_sdk_autoscaling::Client as AutoScaling;
-use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
-use aws_sdk_dynamodb::Client as DynamoDb;
-use aws_sdk_ecs::types::{ContainerDefinition, DeploymentConfiguration, DesiredStatus, SchedulingStrategy, Task};
-use aws_sdk_ecs::Client as Ecs;
 use aws_config::SdkConfig;
-use drain_core::config::ScheduleSettings;
+use aws_sdk_autoscaling::Client as AutoScaling;
+use aws_sdk_dynamodb::Client as DynamoDb;
+use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use aws_sdk_ecs::Client as Ecs;
+use aws_sdk_ecs::types::{ContainerDefinition, DeploymentConfiguration, DesiredStatus, SchedulingStrategy, Task};
 use drain_core::Config;
+use drain_core::config::ScheduleSettings;
 use serde_json::json;
 
 use crate::events::LifecycleAction;
@@ -141,18 +141,9 @@ impl World {
         }
         for ec2_id in ec2_ids {
             let document = json!({ "instanceId": ec2_id, "region": "us-east-1", "accountId": "123456789012" }).to_string();
-            let registered = world
-                .ecs
-                .register_container_instance()
-                .cluster(&world.cluster)
-                .instance_identity_document(document)
-                .send()
-                .await?;
-            let arn = registered
-                .container_instance()
-                .and_then(|instance| instance.container_instance_arn())
-                .ok_or("no container instance ARN")?
-                .to_owned();
+            let registered = world.ecs.register_container_instance().cluster(&world.cluster).instance_identity_document(document).send().await?;
+            let arn =
+                registered.container_instance().and_then(|instance| instance.container_instance_arn()).ok_or("no container instance ARN")?.to_owned();
             world.instances.push(Instance { ec2_id, container_instance_arn: arn });
         }
         Ok(world)
@@ -206,7 +197,13 @@ impl World {
             .register_task_definition()
             .family(family)
             .container_definitions(
-                ContainerDefinition::builder().name(family).image(format!("public.ecr.aws/example/{family}:1")).cpu(128).memory(128).essential(true).build(),
+                ContainerDefinition::builder()
+                    .name(family)
+                    .image(format!("public.ecr.aws/example/{family}:1"))
+                    .cpu(128)
+                    .memory(128)
+                    .essential(true)
+                    .build(),
             )
             .send()
             .await?;
@@ -217,15 +214,9 @@ impl World {
     /// tasks for it: [`Self::start_service_task`] does.
     pub async fn create_service(&self, name: &str, daemon: bool, minimum_healthy_percent: i32, maximum_percent: i32) -> Result<(), KitError> {
         self.register_task_definition(name).await?;
-        let mut request = self
-            .ecs
-            .create_service()
-            .cluster(&self.cluster)
-            .service_name(name)
-            .task_definition(name)
-            .deployment_configuration(
-                DeploymentConfiguration::builder().minimum_healthy_percent(minimum_healthy_percent).maximum_percent(maximum_percent).build(),
-            );
+        let mut request = self.ecs.create_service().cluster(&self.cluster).service_name(name).task_definition(name).deployment_configuration(
+            DeploymentConfiguration::builder().minimum_healthy_percent(minimum_healthy_percent).maximum_percent(maximum_percent).build(),
+        );
         request = if daemon {
             request.scheduling_strategy(SchedulingStrategy::Daemon)
         } else {

@@ -1,10 +1,10 @@
 //! The Auto Scaling adapter: the lifecycle hook holding an instance.
 
 use aws_sdk_autoscaling::Client;
+use drain_core::DrainError;
 use drain_core::ids::{HookRef, LifecycleActionRef};
 use drain_core::ports::{ActionOutcome, LifecycleHooks};
 use drain_core::record::LifecycleResult;
-use drain_core::DrainError;
 
 use crate::error::{classify, code_of, message_of};
 

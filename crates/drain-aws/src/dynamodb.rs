@@ -6,14 +6,14 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use drain_core::DrainError;
 use drain_core::census::AliveCounts;
 use drain_core::ids::{AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, LifecycleToken};
 use drain_core::ports::{DrainStore, WriteOutcome};
 use drain_core::record::{CensusSummary, DrainPhase, DrainRecord, DrainStatus, LifecycleResult};
 use drain_core::time::Timestamp;
-use drain_core::DrainError;
 
 use crate::error::classify;
 
@@ -64,11 +64,7 @@ impl DrainStore for DynamoDrainStore {
             .send()
             .await
             .map_err(|error| classify("dynamodb:GetItem", error))?;
-        output
-            .item()
-            .map(from_item)
-            .transpose()
-            .map_err(|error| DrainError::Permanent { operation: "dynamodb:GetItem", source: Box::new(error) })
+        output.item().map(from_item).transpose().map_err(|error| DrainError::Permanent { operation: "dynamodb:GetItem", source: Box::new(error) })
     }
 
     async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
@@ -169,9 +165,7 @@ pub fn from_item(item: &Item) -> Result<DrainRecord, ItemError> {
     let number_of = |name: &'static str| optional_number(name)?.ok_or(ItemError::Attribute(name));
     let time_of = |name: &'static str| number_of(name).map(Timestamp);
     let optional_time = |name: &'static str| optional_number(name).map(|n| n.map(Timestamp));
-    let count_of = |name: &'static str| -> Result<u32, ItemError> {
-        Ok(optional_number(name)?.map(|n| u32::try_from(n).unwrap_or(0)).unwrap_or(0))
-    };
+    let count_of = |name: &'static str| -> Result<u32, ItemError> { Ok(optional_number(name)?.map(|n| u32::try_from(n).unwrap_or(0)).unwrap_or(0)) };
 
     let last_census = match optional_time("census_taken_at")? {
         None => None,

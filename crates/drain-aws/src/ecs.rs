@@ -1,11 +1,11 @@
 //! The ECS adapter: finding container instances, draining them, and the census.
 
-use aws_sdk_ecs::types::{ContainerInstanceStatus, DesiredStatus, SchedulingStrategy};
 use aws_sdk_ecs::Client;
+use aws_sdk_ecs::types::{ContainerInstanceStatus, DesiredStatus, SchedulingStrategy};
+use drain_core::DrainError;
 use drain_core::census::{ServiceFacts, TaskSnapshot};
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, TaskArn};
 use drain_core::ports::{Cluster, ContainerInstance};
-use drain_core::DrainError;
 use tracing::{debug, warn};
 
 use crate::error::{classify, code_of, message_of};
@@ -46,22 +46,14 @@ impl EcsCluster {
             return Ok(arn);
         }
         // Long-format container instance ARNs name their cluster: derive its ARN without a call.
-        if let Some((prefix, rest)) = instance.as_str().split_once(":container-instance/") {
-            if let Some((name, _id)) = rest.split_once('/') {
-                if name == cluster {
-                    if let Ok(arn) = ClusterArn::new(format!("{prefix}:cluster/{name}")) {
-                        return Ok(arn);
-                    }
-                }
-            }
+        if let Some((prefix, rest)) = instance.as_str().split_once(":container-instance/")
+            && let Some((name, _id)) = rest.split_once('/')
+            && name == cluster
+            && let Ok(arn) = ClusterArn::new(format!("{prefix}:cluster/{name}"))
+        {
+            return Ok(arn);
         }
-        let described = self
-            .client
-            .describe_clusters()
-            .clusters(cluster)
-            .send()
-            .await
-            .map_err(|error| classify("ecs:DescribeClusters", error))?;
+        let described = self.client.describe_clusters().clusters(cluster).send().await.map_err(|error| classify("ecs:DescribeClusters", error))?;
         described
             .clusters()
             .iter()
@@ -98,7 +90,8 @@ impl Cluster for EcsCluster {
                 Err(error) => return Err(classify("ecs:ListContainerInstances", error)),
             };
             let Some(arn) = arns.into_iter().next() else { continue };
-            let arn = ContainerInstanceArn::new(arn).map_err(|error| DrainError::Permanent { operation: "ecs:ListContainerInstances", source: Box::new(error) })?;
+            let arn = ContainerInstanceArn::new(arn)
+                .map_err(|error| DrainError::Permanent { operation: "ecs:ListContainerInstances", source: Box::new(error) })?;
             let described = self
                 .client
                 .describe_container_instances()

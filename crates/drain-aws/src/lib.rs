@@ -16,4 +16,4 @@ pub use autoscaling::AsgLifecycleHooks;
 pub use dynamodb::DynamoDrainStore;
 pub use ecs::EcsCluster;
 pub use scheduler::EventBridgeCheckScheduler;
-pub use sdk::{load_sdk_config, AwsClients};
+pub use sdk::{AwsClients, load_sdk_config};

@@ -3,13 +3,13 @@
 
 use std::sync::OnceLock;
 
-use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target};
 use aws_sdk_scheduler::Client;
+use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target};
+use drain_core::DrainError;
 use drain_core::event::CHECK_KEY;
 use drain_core::ids::ContainerInstanceArn;
 use drain_core::ports::CheckScheduler;
 use drain_core::time::Timestamp;
-use drain_core::DrainError;
 
 use crate::error::{classify, code_of};
 
@@ -56,10 +56,8 @@ impl EventBridgeCheckScheduler {
     }
 
     fn request_parts(&self, instance: &ContainerInstanceArn, at: Timestamp) -> Result<(String, String, Target, FlexibleTimeWindow), DrainError> {
-        let target_arn = self
-            .target_arn
-            .get()
-            .ok_or_else(|| DrainError::permanent("scheduler:CreateSchedule", "no target ARN for scheduled checks"))?;
+        let target_arn =
+            self.target_arn.get().ok_or_else(|| DrainError::permanent("scheduler:CreateSchedule", "no target ARN for scheduled checks"))?;
         let input = serde_json::json!({ CHECK_KEY: { "containerInstanceArn": instance.as_str() } }).to_string();
         let target = Target::builder()
             .arn(target_arn)

@@ -155,11 +155,7 @@ impl Census {
 
     /// The service names of alive service tasks, deduplicated, for DescribeServices.
     pub fn service_names_of(tasks: &[TaskSnapshot]) -> Vec<String> {
-        let mut names: Vec<String> = tasks
-            .iter()
-            .filter(|task| task.is_alive())
-            .filter_map(|task| task.service_name().map(str::to_owned))
-            .collect();
+        let mut names: Vec<String> = tasks.iter().filter(|task| task.is_alive()).filter_map(|task| task.service_name().map(str::to_owned)).collect();
         names.sort();
         names.dedup();
         names

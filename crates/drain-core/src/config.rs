@@ -130,11 +130,11 @@ impl Config {
             };
         }
         if let Some(value) = get(ENV_RETENTION_DAYS) {
-            let days = value
-                .parse::<i64>()
-                .ok()
-                .filter(|days| (1..=3650).contains(days))
-                .ok_or(ConfigError::Invalid { name: ENV_RETENTION_DAYS, value, expected: "whole days from 1 to 3650" })?;
+            let days = value.parse::<i64>().ok().filter(|days| (1..=3650).contains(days)).ok_or(ConfigError::Invalid {
+                name: ENV_RETENTION_DAYS,
+                value,
+                expected: "whole days from 1 to 3650",
+            })?;
             config.retention_seconds = days * 86_400;
         }
         config.schedule = match (get(ENV_SCHEDULE_GROUP), get(ENV_SCHEDULE_ROLE_ARN)) {

@@ -148,9 +148,7 @@ pub fn decide(record: &DrainRecord, census: &Census, now: Timestamp, policy: &Dr
 
     if now >= record.deadline_at {
         return match policy.deadline_policy {
-            DeadlinePolicy::Abandon => {
-                Decision::Complete { result: LifecycleResult::Abandon, reason: CompletionReason::DeadlineAbandoned }
-            }
+            DeadlinePolicy::Abandon => Decision::Complete { result: LifecycleResult::Abandon, reason: CompletionReason::DeadlineAbandoned },
             DeadlinePolicy::Continue => {
                 let not_yet_stopping = not_yet_stopping(census, |_| true);
                 match record.enforced_at {
@@ -170,20 +168,11 @@ pub fn decide(record: &DrainRecord, census: &Census, now: Timestamp, policy: &Dr
 
     // Only daemon tasks are left: they go last, once nothing they serve remains.
     let daemons = not_yet_stopping(census, |kind| matches!(kind, TaskKind::Daemon { .. }));
-    if daemons.is_empty() {
-        Decision::Wait { alive, waiting_on: WaitingOn::DaemonsStopping }
-    } else {
-        Decision::StopDaemons { tasks: daemons }
-    }
+    if daemons.is_empty() { Decision::Wait { alive, waiting_on: WaitingOn::DaemonsStopping } } else { Decision::StopDaemons { tasks: daemons } }
 }
 
 fn not_yet_stopping(census: &Census, include: impl Fn(&TaskKind) -> bool) -> Vec<TaskArn> {
-    census
-        .alive
-        .iter()
-        .filter(|task| include(&task.kind) && !task.snapshot.is_stopping())
-        .map(|task| task.snapshot.arn.clone())
-        .collect()
+    census.alive.iter().filter(|task| include(&task.kind) && !task.snapshot.is_stopping()).map(|task| task.snapshot.arn.clone()).collect()
 }
 
 /// How a lifecycle notice relates to what the store already holds for the instance.

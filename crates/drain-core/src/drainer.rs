@@ -11,8 +11,8 @@ use tracing::{info, warn};
 
 use crate::census::Census;
 use crate::config::Config;
-use crate::decision::{admit, decide, next_check_at, Admission, CompletionReason, Decision, WaitingOn};
-use crate::error::{error_chain, DrainError};
+use crate::decision::{Admission, CompletionReason, Decision, WaitingOn, admit, decide, next_check_at};
+use crate::error::{DrainError, error_chain};
 use crate::event::{TaskStateChange, TerminateNotice};
 use crate::ids::{ContainerInstanceArn, LifecycleActionRef};
 use crate::ports::{ActionOutcome, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
@@ -153,7 +153,14 @@ where
                     (Some(old), Admission::Replace) => {
                         info!(old_token_prefix = %old.token.prefix(), old_status = old.status.as_str(), "a newer lifecycle action replaces the drain on record");
                         let record = DrainRecord { revision: old.revision + 1, ..record.clone() };
-                        self.effect(mode, "dynamodb:PutItem", "replace drain record", WriteOutcome::Written, self.store.replace(&record, old.revision)).await?
+                        self.effect(
+                            mode,
+                            "dynamodb:PutItem",
+                            "replace drain record",
+                            WriteOutcome::Written,
+                            self.store.replace(&record, old.revision),
+                        )
+                        .await?
                     }
                     _ => self.effect(mode, "dynamodb:PutItem", "insert drain record", WriteOutcome::Written, self.store.insert(&record)).await?,
                 };
@@ -235,7 +242,13 @@ where
 
     async fn complete_untracked(&self, action: &LifecycleActionRef, mode: Mode, reason: &str) -> Result<Outcome, DrainError> {
         let outcome = self
-            .effect(mode, "autoscaling:CompleteLifecycleAction", "CONTINUE (nothing to drain)", ActionOutcome::Done, self.hooks.complete(action, LifecycleResult::Continue))
+            .effect(
+                mode,
+                "autoscaling:CompleteLifecycleAction",
+                "CONTINUE (nothing to drain)",
+                ActionOutcome::Done,
+                self.hooks.complete(action, LifecycleResult::Continue),
+            )
             .await?;
         info!(decision = "complete_untracked", reason, action_outcome = ?outcome, "nothing to drain; lifecycle action completed with CONTINUE");
         Ok(Outcome::CompletedUntracked { outcome, reason: reason.to_owned() })
@@ -283,14 +296,22 @@ where
                 record.reason = Some(waiting_reason(*waiting_on).to_owned());
             }
             Decision::StopDaemons { tasks } => {
-                self.effect(mode, "ecs:StopTask", "stop daemon tasks", (), self.cluster.stop_tasks(&record.cluster_arn, tasks, DAEMON_STOP_REASON)).await?;
+                self.effect(mode, "ecs:StopTask", "stop daemon tasks", (), self.cluster.stop_tasks(&record.cluster_arn, tasks, DAEMON_STOP_REASON))
+                    .await?;
                 info!(tasks = tasks.len(), "daemon tasks asked to stop");
                 record.daemons_stopped_at.get_or_insert(now);
                 record.reason = Some(waiting_reason(WaitingOn::DaemonsStopping).to_owned());
             }
             Decision::EnforceDeadline { tasks } => {
                 if !tasks.is_empty() {
-                    self.effect(mode, "ecs:StopTask", "stop remaining tasks", (), self.cluster.stop_tasks(&record.cluster_arn, tasks, DEADLINE_STOP_REASON)).await?;
+                    self.effect(
+                        mode,
+                        "ecs:StopTask",
+                        "stop remaining tasks",
+                        (),
+                        self.cluster.stop_tasks(&record.cluster_arn, tasks, DEADLINE_STOP_REASON),
+                    )
+                    .await?;
                 }
                 warn!(tasks = tasks.len(), "drain deadline reached; remaining tasks asked to stop");
                 record.enforced_at.get_or_insert(now);
@@ -301,7 +322,10 @@ where
 
         // Still waiting: keep the hook alive and the next check booked.
         if trigger == Trigger::Check {
-            match self.effect(mode, "autoscaling:RecordLifecycleActionHeartbeat", "heartbeat", ActionOutcome::Done, self.hooks.heartbeat(&record.action())).await? {
+            match self
+                .effect(mode, "autoscaling:RecordLifecycleActionHeartbeat", "heartbeat", ActionOutcome::Done, self.hooks.heartbeat(&record.action()))
+                .await?
+            {
                 ActionOutcome::Done => record.heartbeats_sent += 1,
                 ActionOutcome::NoActiveAction => return self.mark_action_gone(record, mode, now).await,
             }
@@ -309,7 +333,8 @@ where
         let check_is_due = record.next_check_at.is_none_or(|at| at <= now);
         if self.config.schedule.is_some() && (trigger != Trigger::TaskStopped || check_is_due) {
             let at = next_check_at(&record, now);
-            self.effect(mode, "scheduler:CreateSchedule", "book the next check", (), self.scheduler.schedule(&record.container_instance_arn, at)).await?;
+            self.effect(mode, "scheduler:CreateSchedule", "book the next check", (), self.scheduler.schedule(&record.container_instance_arn, at))
+                .await?;
             record.next_check_at = Some(at);
         }
         self.save(record, mode, now).await?;
@@ -322,7 +347,9 @@ where
         claimed.status = DrainStatus::Completing;
         claimed.updated_at = now;
         claimed.revision = record.revision + 1;
-        let claim = self.effect(mode, "dynamodb:PutItem", "claim the completion", WriteOutcome::Written, self.store.replace(&claimed, record.revision)).await?;
+        let claim = self
+            .effect(mode, "dynamodb:PutItem", "claim the completion", WriteOutcome::Written, self.store.replace(&claimed, record.revision))
+            .await?;
         if claim == WriteOutcome::LostRace {
             info!(decision = "lost_race", "another invocation claimed the completion");
             return Ok(Outcome::LostRace);
@@ -363,7 +390,8 @@ where
                 warn!(decision = "action_gone", "no active lifecycle action: it was completed elsewhere or timed out");
             }
         }
-        self.effect(mode, "dynamodb:PutItem", finished.status.as_str(), WriteOutcome::Written, self.store.replace(&finished, claimed.revision)).await?;
+        self.effect(mode, "dynamodb:PutItem", finished.status.as_str(), WriteOutcome::Written, self.store.replace(&finished, claimed.revision))
+            .await?;
         if self.config.schedule.is_some() {
             self.cancel_check(&finished.container_instance_arn, mode).await;
         }

@@ -119,18 +119,17 @@ struct LifecycleFields {
 impl LifecycleFields {
     fn into_input(self, channel: Channel, sent_at: Option<Timestamp>, replay_name: Option<String>) -> Result<LifecycleInput, EventError> {
         const WHAT: &str = "lifecycle action";
-        if let Some(event) = self.event.as_deref().filter(|event| !event.is_empty()) {
-            if self.lifecycle_transition.is_none() {
-                return Ok(LifecycleInput::Ignored { reason: format!("auto scaling notification {event} is not a lifecycle action") });
-            }
+        if let Some(event) = self.event.as_deref().filter(|event| !event.is_empty())
+            && self.lifecycle_transition.is_none()
+        {
+            return Ok(LifecycleInput::Ignored { reason: format!("auto scaling notification {event} is not a lifecycle action") });
         }
         let transition = self.lifecycle_transition.ok_or(EventError::MissingField { what: WHAT, field: "LifecycleTransition" })?;
         if transition != TERMINATING_TRANSITION {
             return Ok(LifecycleInput::Ignored { reason: format!("transition {transition} is not a termination") });
         }
-        let required = |value: Option<String>, field: &'static str| {
-            value.filter(|text| !text.is_empty()).ok_or(EventError::MissingField { what: WHAT, field })
-        };
+        let required =
+            |value: Option<String>, field: &'static str| value.filter(|text| !text.is_empty()).ok_or(EventError::MissingField { what: WHAT, field });
         let action = LifecycleActionRef {
             hook: HookRef {
                 asg_name: AsgName::new(required(self.auto_scaling_group_name, "AutoScalingGroupName")?)?,
@@ -140,14 +139,7 @@ impl LifecycleFields {
             token: LifecycleToken::new(required(self.lifecycle_action_token, "LifecycleActionToken")?)?,
         };
         let sent_at = sent_at.or_else(|| self.time.as_deref().and_then(Timestamp::parse_rfc3339));
-        Ok(LifecycleInput::Terminate(TerminateNotice {
-            action,
-            sent_at,
-            origin: self.origin,
-            destination: self.destination,
-            channel,
-            replay_name,
-        }))
+        Ok(LifecycleInput::Terminate(TerminateNotice { action, sent_at, origin: self.origin, destination: self.destination, channel, replay_name }))
     }
 }
 
@@ -174,15 +166,14 @@ pub fn parse_lifecycle_payload(payload: &Value) -> Result<Vec<LifecycleInput>, E
             .records
             .into_iter()
             .map(|record| {
-                let fields: LifecycleFields = serde_json::from_str(&record.sns.message)
-                    .map_err(|source| EventError::Malformed { what: "SNS lifecycle message", source })?;
+                let fields: LifecycleFields =
+                    serde_json::from_str(&record.sns.message).map_err(|source| EventError::Malformed { what: "SNS lifecycle message", source })?;
                 fields.into_input(Channel::Sns, None, None)
             })
             .collect();
     }
     if object.contains_key("detail-type") {
-        let event = EventBridgeEvent::<Value>::deserialize(payload)
-            .map_err(|source| EventError::Malformed { what: "EventBridge event", source })?;
+        let event = EventBridgeEvent::<Value>::deserialize(payload).map_err(|source| EventError::Malformed { what: "EventBridge event", source })?;
         if event.source != "aws.autoscaling" {
             return Err(EventError::UnknownShape(format!("EventBridge event from {} is not an auto scaling event", event.source)));
         }

@@ -7,8 +7,8 @@ use serde_json::Value;
 use tracing::{error, info, warn};
 
 use crate::drainer::{Drainer, Outcome};
-use crate::error::{error_chain, DrainError};
-use crate::event::{parse_lifecycle_payload, parse_task_payload, LifecycleInput, TaskInput};
+use crate::error::{DrainError, error_chain};
+use crate::event::{LifecycleInput, TaskInput, parse_lifecycle_payload, parse_task_payload};
 use crate::ports::{CheckScheduler, Cluster, DrainStore, LifecycleHooks};
 use crate::time::Clock;
 

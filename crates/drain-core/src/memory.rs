@@ -148,8 +148,7 @@ impl Cluster for MemoryCluster {
                 .instances
                 .iter()
                 .filter(|instance| {
-                    clusters.is_empty()
-                        || clusters.iter().any(|c| c == instance.cluster_arn.as_str() || c == instance.cluster_arn.name())
+                    clusters.is_empty() || clusters.iter().any(|c| c == instance.cluster_arn.as_str() || c == instance.cluster_arn.name())
                 })
                 .find(|instance| &instance.ec2_instance_id == ec2)
                 .cloned()
@@ -176,9 +175,8 @@ impl Cluster for MemoryCluster {
     async fn tasks_on(&self, _cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<Vec<TaskSnapshot>, DrainError> {
         self.log.push("ecs:ListTasks");
         self.log.push("ecs:ListTasks");
-        let tasks: Vec<TaskSnapshot> = self.with_state(|state| {
-            state.tasks.iter().filter(|task| &task.instance == instance).map(|task| task.snapshot.clone()).collect()
-        });
+        let tasks: Vec<TaskSnapshot> =
+            self.with_state(|state| state.tasks.iter().filter(|task| &task.instance == instance).map(|task| task.snapshot.clone()).collect());
         if !tasks.is_empty() {
             self.log.push("ecs:DescribeTasks");
         }
@@ -188,12 +186,7 @@ impl Cluster for MemoryCluster {
     async fn services(&self, cluster: &ClusterArn, names: &[String]) -> Result<Vec<ServiceFacts>, DrainError> {
         self.log.push("ecs:DescribeServices");
         Ok(self.with_state(|state| {
-            state
-                .services
-                .iter()
-                .filter(|(owner, facts)| owner == cluster && names.contains(&facts.name))
-                .map(|(_, facts)| facts.clone())
-                .collect()
+            state.services.iter().filter(|(owner, facts)| owner == cluster && names.contains(&facts.name)).map(|(_, facts)| facts.clone()).collect()
         }))
     }
 

@@ -44,11 +44,7 @@ pub trait Cluster: Send + Sync {
     fn set_draining(&self, instance: &ContainerInstance) -> impl Future<Output = Result<(), DrainError>> + Send;
 
     /// Every task listed on the instance with desiredStatus RUNNING or STOPPED, described.
-    fn tasks_on(
-        &self,
-        cluster: &ClusterArn,
-        instance: &ContainerInstanceArn,
-    ) -> impl Future<Output = Result<Vec<TaskSnapshot>, DrainError>> + Send;
+    fn tasks_on(&self, cluster: &ClusterArn, instance: &ContainerInstanceArn) -> impl Future<Output = Result<Vec<TaskSnapshot>, DrainError>> + Send;
 
     /// Scheduling facts of the named services of `cluster`.
     fn services(&self, cluster: &ClusterArn, names: &[String]) -> impl Future<Output = Result<Vec<ServiceFacts>, DrainError>> + Send;
@@ -69,11 +65,7 @@ pub enum ActionOutcome {
 /// The Auto Scaling side: the lifecycle hook holding the instance.
 pub trait LifecycleHooks: Send + Sync {
     /// CompleteLifecycleAction.
-    fn complete(
-        &self,
-        action: &LifecycleActionRef,
-        result: LifecycleResult,
-    ) -> impl Future<Output = Result<ActionOutcome, DrainError>> + Send;
+    fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> impl Future<Output = Result<ActionOutcome, DrainError>> + Send;
 
     /// RecordLifecycleActionHeartbeat.
     fn heartbeat(&self, action: &LifecycleActionRef) -> impl Future<Output = Result<ActionOutcome, DrainError>> + Send;

@@ -202,8 +202,7 @@ impl DrainRecord {
     pub fn start(start: DrainStart) -> DrainRecord {
         use crate::decision::{hook_global_timeout_seconds, plan_check_interval, plan_deadline};
         let check_interval_seconds = plan_check_interval(start.heartbeat_timeout_seconds);
-        let hook_expires_at =
-            start.heartbeat_timeout_seconds.map(|timeout| start.started_at.plus_seconds(hook_global_timeout_seconds(timeout)));
+        let hook_expires_at = start.heartbeat_timeout_seconds.map(|timeout| start.started_at.plus_seconds(hook_global_timeout_seconds(timeout)));
         let deadline_at = plan_deadline(start.started_at, start.deadline_seconds, hook_expires_at, check_interval_seconds);
         let LifecycleActionRef { hook, instance_id, token } = start.action;
         DrainRecord {

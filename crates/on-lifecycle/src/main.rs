@@ -5,7 +5,7 @@
 //! `drain_core::handler::handle_lifecycle`.
 
 use drain_aws::app::App;
-use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 
 #[tokio::main]

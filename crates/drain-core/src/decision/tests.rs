@@ -74,10 +74,7 @@ fn completes_with_continue_when_nothing_is_alive() {
 #[test]
 fn waits_while_a_replica_task_runs() {
     let decision = decide(&record(), &census(vec![replica("r1"), daemon("d1")]), START.plus_seconds(5), &policy());
-    assert_eq!(
-        decision,
-        Decision::Wait { alive: AliveCounts { replica: 1, daemon: 1, standalone: 0 }, waiting_on: WaitingOn::Tasks }
-    );
+    assert_eq!(decision, Decision::Wait { alive: AliveCounts { replica: 1, daemon: 1, standalone: 0 }, waiting_on: WaitingOn::Tasks });
 }
 
 #[test]
@@ -158,10 +155,7 @@ fn after_enforcing_waits_one_check_interval_then_continues() {
     drain.enforced_at = Some(drain.deadline_at);
     let stopping = task("r1", TaskKind::Replica { service: "web".into() }, "STOPPING", "STOPPED");
     let soon = drain.deadline_at.plus_seconds(drain.check_interval_seconds - 1);
-    assert!(matches!(
-        decide(&drain, &census(vec![stopping.clone()]), soon, &policy()),
-        Decision::Wait { waiting_on: WaitingOn::DeadlineStops, .. }
-    ));
+    assert!(matches!(decide(&drain, &census(vec![stopping.clone()]), soon, &policy()), Decision::Wait { waiting_on: WaitingOn::DeadlineStops, .. }));
     let later = drain.deadline_at.plus_seconds(drain.check_interval_seconds);
     assert_eq!(
         decide(&drain, &census(vec![stopping]), later, &policy()),

@@ -2,16 +2,16 @@
 //! parsed from the real-shaped fixtures, asserting the final state of the fake world (drain
 //! record, lifecycle action, container instance, tasks) and the AWS calls it took.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
 
 use super::*;
 use crate::census::{AliveCounts, ServiceFacts};
-use crate::config::{ReplayMode, ScheduleSettings, ECS_MANAGED_DRAINING_HOOK};
+use crate::config::{ECS_MANAGED_DRAINING_HOOK, ReplayMode, ScheduleSettings};
 use crate::decision::DeadlinePolicy;
-use crate::event::{parse_lifecycle_payload, parse_task_payload, LifecycleInput, TaskInput};
+use crate::event::{LifecycleInput, TaskInput, parse_lifecycle_payload, parse_task_payload};
 use crate::ids::{ClusterArn, Ec2InstanceId, HookName, LifecycleToken, TaskArn};
 use crate::memory::{CallLog, MemoryAction, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore};
 use crate::time::ManualClock;
@@ -147,17 +147,16 @@ impl World {
     /// The task reaches lastStatus STOPPED; returns the event ECS sends about it.
     fn task_stops(&self, task: &TaskArn) -> TaskStateChange {
         self.cluster.set_task_status(task, "STOPPED");
-        let group = self.cluster.with_state(|state| {
-            state.tasks.iter().find(|placed| &placed.snapshot.arn == task).and_then(|placed| placed.snapshot.group.clone())
-        });
+        let group = self
+            .cluster
+            .with_state(|state| state.tasks.iter().find(|placed| &placed.snapshot.arn == task).and_then(|placed| placed.snapshot.group.clone()));
         stopped_event(task, group.as_deref().expect("task has a group"))
     }
 
     fn task_status(&self, task: &TaskArn) -> String {
-        self.cluster.with_state(|state| {
-            state.tasks.iter().find(|placed| &placed.snapshot.arn == task).map(|placed| placed.snapshot.last_status.clone())
-        })
-        .expect("task exists")
+        self.cluster
+            .with_state(|state| state.tasks.iter().find(|placed| &placed.snapshot.arn == task).map(|placed| placed.snapshot.last_status.clone()))
+            .expect("task exists")
     }
 
     fn set_instance_status(&self, status: &str) {
@@ -289,10 +288,7 @@ async fn starts_a_drain_for_an_instance_with_running_tasks() {
     // THEN the drain waits for the tasks, with everything a later look needs on record
     assert_eq!(
         outcome,
-        Outcome::Decided(Decision::Wait {
-            alive: AliveCounts { replica: 1, daemon: 0, standalone: 1 },
-            waiting_on: WaitingOn::Tasks
-        })
+        Outcome::Decided(Decision::Wait { alive: AliveCounts { replica: 1, daemon: 0, standalone: 1 }, waiting_on: WaitingOn::Tasks })
     );
     let record = world.record();
     assert_eq!(record.status, DrainStatus::Draining);
@@ -648,13 +644,9 @@ async fn a_replayed_notice_is_a_dry_run_by_default() {
         assert!(world.log.count(read) > 0, "{read} should have been called");
     }
     // ...and nothing is changed
-    for write in [
-        "dynamodb:PutItem",
-        "ecs:UpdateContainerInstancesState",
-        "ecs:StopTask",
-        "autoscaling:CompleteLifecycleAction",
-        "scheduler:CreateSchedule",
-    ] {
+    for write in
+        ["dynamodb:PutItem", "ecs:UpdateContainerInstancesState", "ecs:StopTask", "autoscaling:CompleteLifecycleAction", "scheduler:CreateSchedule"]
+    {
         assert_eq!(world.log.count(write), 0, "{write} must not be called in a dry run");
     }
     assert!(world.store.all().is_empty());
@@ -857,10 +849,7 @@ async fn at_the_deadline_remaining_tasks_are_stopped_then_the_action_continues()
     let outcome = world.fire_next_check().await;
 
     // THEN one interval after enforcing, the action completes with CONTINUE anyway
-    assert_eq!(
-        outcome,
-        Outcome::Decided(Decision::Complete { result: LifecycleResult::Continue, reason: CompletionReason::DeadlineEnforced })
-    );
+    assert_eq!(outcome, Outcome::Decided(Decision::Complete { result: LifecycleResult::Continue, reason: CompletionReason::DeadlineEnforced }));
     assert_eq!(world.task_status(&report), "STOPPING");
     assert_eq!(world.action().completions, 1);
     assert_eq!(world.action().result, Some(LifecycleResult::Continue));
@@ -886,10 +875,7 @@ async fn at_the_deadline_policy_abandon_completes_with_abandon() {
     let outcome = world.fire_next_check().await;
 
     // THEN the action completes with ABANDON and the task is left as it was
-    assert_eq!(
-        outcome,
-        Outcome::Decided(Decision::Complete { result: LifecycleResult::Abandon, reason: CompletionReason::DeadlineAbandoned })
-    );
+    assert_eq!(outcome, Outcome::Decided(Decision::Complete { result: LifecycleResult::Abandon, reason: CompletionReason::DeadlineAbandoned }));
     assert_eq!(world.action().completions, 1);
     assert_eq!(world.action().result, Some(LifecycleResult::Abandon));
     assert_eq!(world.record().status, DrainStatus::Completed);

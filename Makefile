@@ -1,0 +1,28 @@
+# ecs-drain — the two set-up commands of the README, and the rest.
+.PHONY: demo test bench package deploy undeploy fmt
+
+## Local demo: a scale-in drained on the embedded AWS emulator, printed as a timeline.
+demo:
+	bash scripts/bootstrap-python.sh
+	cargo run --quiet --locked -p ecs-drain --bin demo
+
+## Every test (what CI runs).
+test:
+	bash scripts/test.sh
+
+## Benchmarks: print figures, assert nothing about speed.
+bench:
+	bash scripts/bench.sh
+
+## Release zips of both functions (cargo-lambda + zig from PyPI), arm64 unless ARCH=x86_64.
+package:
+	bash scripts/package.sh $(ARCH)
+
+deploy:
+	bash infra/deploy.sh
+
+undeploy:
+	bash infra/undeploy.sh
+
+fmt:
+	cargo fmt --all

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Every test of ecs-drain, as CI runs it (`make test`, `.ci/run`):
+#   rustfmt and clippy (warnings are errors), the Rust unit, integration and end-to-end tests
+#   (against the local AWS emulator on 127.0.0.1), the emulator extension's own tests, and the
+#   infra validation (cfn-lint, checkov, smoke deploy and rule-pattern tests).
+# Installs what it needs itself (scripts/bootstrap-python.sh). Runs every step, then exits
+# non-zero if any failed.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+failed=()
+step() {
+    local name="$1"
+    shift
+    printf '\n==== %s: %s\n' "$name" "$*"
+    if ! "$@"; then
+        failed+=("$name")
+        printf '==== %s FAILED\n' "$name"
+    fi
+}
+
+bash scripts/bootstrap-python.sh || { echo "python bootstrap failed" >&2; exit 2; }
+
+step rustfmt cargo fmt --all --check
+step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
+step rust-tests cargo test --workspace --locked
+step emulator-tests bash scripts/emulator-test.sh
+step infra-check bash scripts/infra-check.sh
+
+if [ "${#failed[@]}" -ne 0 ]; then
+    printf '\nfailed steps: %s\n' "${failed[*]}"
+    exit 1
+fi
+printf '\nevery test step succeeded\n'
