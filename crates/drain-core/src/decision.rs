@@ -241,11 +241,21 @@ pub fn plan_deadline(started_at: Timestamp, deadline_seconds: i64, hook_expires_
     }
 }
 
+/// A check is never booked closer than this to the moment of booking: EventBridge Scheduler
+/// needs a moment, and a one-shot schedule in the past never fires.
+pub const MIN_BOOKING_LEAD_SECONDS: i64 = 30;
+
 /// When the next scheduled check of a live drain should fire: one interval on, but never past
-/// the deadline while the drain is graceful, so enforcement starts on time.
+/// the deadline while the drain is graceful, so enforcement starts on time. A check that would
+/// land just before the deadline is merged into the deadline's, so the one after it is never
+/// booked too close to be reliable.
 pub fn next_check_at(record: &DrainRecord, now: Timestamp) -> Timestamp {
     let next = now.plus_seconds(record.check_interval_seconds);
-    if now < record.deadline_at { next.min(record.deadline_at) } else { next }
+    if now < record.deadline_at && next.plus_seconds(MIN_BOOKING_LEAD_SECONDS) >= record.deadline_at {
+        record.deadline_at
+    } else {
+        next
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use crate::census::Census;
 use crate::config::Config;
-use crate::decision::{Admission, CompletionReason, Decision, WaitingOn, admit, decide, next_check_at};
+use crate::decision::{Admission, CompletionReason, Decision, MIN_BOOKING_LEAD_SECONDS, WaitingOn, admit, decide, next_check_at};
 use crate::error::{DrainError, error_chain};
 use crate::event::{TaskStateChange, TerminateNotice};
 use crate::ids::{ContainerInstanceArn, LifecycleActionRef};
@@ -320,8 +320,13 @@ where
             }
         }
 
-        // Still waiting: keep the hook alive and the next check booked.
-        if trigger == Trigger::Check {
+        // Still waiting: keep the hook alive and the next check booked. Only a check, or a look
+        // that finds the booked check overdue (lost or late), books the next one, and whoever
+        // books it heartbeats first: moving a pending check without a heartbeat would stretch
+        // the heartbeat gap past the hook's timeout (found by the simulation, seeds 47 and 55).
+        let check_overdue = record.next_check_at.is_some_and(|at| at <= now);
+        let first_booking = record.next_check_at.is_none();
+        if trigger == Trigger::Check || check_overdue {
             match self
                 .effect(mode, "autoscaling:RecordLifecycleActionHeartbeat", "heartbeat", ActionOutcome::Done, self.hooks.heartbeat(&record.action()))
                 .await?
@@ -330,9 +335,10 @@ where
                 ActionOutcome::NoActiveAction => return self.mark_action_gone(record, mode, now).await,
             }
         }
-        let check_is_due = record.next_check_at.is_none_or(|at| at <= now);
-        if self.config.schedule.is_some() && (trigger != Trigger::TaskStopped || check_is_due) {
-            let at = next_check_at(&record, now);
+        if self.config.schedule.is_some() && (trigger == Trigger::Check || check_overdue || first_booking) {
+            // The hook's heartbeat timer started when the notice was sent, not when it arrived.
+            let base = if first_booking { record.noticed_at.clamp(now.plus_seconds(-record.check_interval_seconds), now) } else { now };
+            let at = next_check_at(&record, base).max(now.plus_seconds(MIN_BOOKING_LEAD_SECONDS));
             self.effect(mode, "scheduler:CreateSchedule", "book the next check", (), self.scheduler.schedule(&record.container_instance_arn, at))
                 .await?;
             record.next_check_at = Some(at);

@@ -311,7 +311,8 @@ async fn starts_a_drain_for_an_instance_with_running_tasks() {
     assert!(action.active);
     assert_eq!(action.completions, 0);
     // AND the first check is booked one interval on, and noted on the record
-    assert_eq!(world.booked_check(), Some(world.start.plus_seconds(CHECK_INTERVAL)));
+    // (planned from the notice's send time: the hook's heartbeat timer started then)
+    assert_eq!(world.booked_check(), Some(NOTICE_SENT.plus_seconds(CHECK_INTERVAL)));
     assert_eq!(record.next_check_at, world.booked_check());
     assert_eq!(
         world.log.calls(),
@@ -755,7 +756,8 @@ async fn a_scheduled_check_while_tasks_remain_heartbeats_and_books_the_next() {
 
     // THEN the hook gets a heartbeat and the next check is booked one interval on
     assert!(matches!(outcome, Outcome::Decided(Decision::Wait { .. })), "{outcome:?}");
-    let now = world.start.plus_seconds(CHECK_INTERVAL);
+    let now = world.clock.now();
+    assert_eq!(now, NOTICE_SENT.plus_seconds(CHECK_INTERVAL));
     assert_eq!(world.action().heartbeats, 1);
     assert!(world.action().active);
     let record = world.record();
@@ -765,7 +767,7 @@ async fn a_scheduled_check_while_tasks_remain_heartbeats_and_books_the_next() {
     assert_eq!(record.next_check_at, world.booked_check());
 
     // WHEN checks keep firing until the deadline
-    while world.clock.now() < record.deadline_at.plus_seconds(-CHECK_INTERVAL) {
+    while world.booked_check().is_some_and(|at| at < record.deadline_at) {
         world.fire_next_check().await;
     }
 
