@@ -38,7 +38,7 @@ case "$ARCH" in
 esac
 
 cargo lambda build --release "$flag" --output-format zip --lambda-dir "$lambda_dir" \
-    --bin on-lifecycle --bin on-task-stopped --locked
+    -p on-lifecycle -p on-task-stopped --locked
 
 for function in on-lifecycle on-task-stopped; do
     zip="$lambda_dir/$function/bootstrap.zip"
