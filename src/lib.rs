@@ -7,6 +7,7 @@
 
 pub mod emulator;
 pub mod events;
+pub mod runtime_api;
 pub mod world;
 
 pub use emulator::Emulator;
