@@ -1,0 +1,347 @@
+//! `drain-bench`: the in-process benchmarks, over drain-core's in-memory ports.
+//!
+//! - `drain-bench warm`: handler cost per event, warm (what one more event costs a function
+//!   instance that is already running), wall and CPU time, with tracing off and with JSON logs
+//!   formatted into a sink (what the functions do in Lambda).
+//! - `drain-bench scale-memory [--instances N --tasks-per-instance N --drains N --events N]`:
+//!   the full-size scale shape (1,000 instances, 20,000 tasks, 50 drains, 50,000 STOPPED
+//!   events by default) through one warm drainer.
+//!
+//! Build it in release (`cargo build --release -p drain-bench`); `scripts/bench.sh` does.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use drain_bench::measure::{Stats, human, human_ns, process_user_sys, thread_cpu_ns};
+use drain_bench::memory_world::{MemoryDrainer, MemoryWorld};
+use drain_bench::table::Table;
+use drain_core::handler::{Report, handle_lifecycle, handle_task_stopped};
+use drain_core::record::{DrainStatus, LifecycleResult};
+
+type BenchError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Measured rounds per case (after one warm-up round).
+const ROUNDS: usize = 20;
+/// Target length of one round: long enough to average out timer and scheduler noise.
+const ROUND_TARGET: Duration = Duration::from_millis(40);
+
+fn main() -> Result<(), BenchError> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("warm") => warm(),
+        Some("scale-memory") => scale_memory(&args[1..]),
+        _ => Err("usage: drain-bench warm | scale-memory [--instances N] [--tasks-per-instance N] [--drains N] [--events N]".into()),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, BenchError> {
+    // One thread, as in a Lambda function instance handling one event at a time; the
+    // thread's own CPU clock then covers all the handler's work.
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}
+
+/// Per-event wall and CPU time of one round.
+#[derive(Clone, Copy, Debug)]
+struct Round {
+    wall_ns: f64,
+    cpu_ns: f64,
+}
+
+/// Runs `call` in rounds of a calibrated size; returns the rounds and the events run.
+fn measure<F, Fut>(runtime: &tokio::runtime::Runtime, mut call: F) -> Result<(Vec<Round>, usize), BenchError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Report, drain_core::DrainError>>,
+{
+    let mut run = |iterations: usize| -> Result<Round, BenchError> {
+        runtime.block_on(async {
+            let cpu_start = thread_cpu_ns().ok_or("no /proc/thread-self/schedstat")?;
+            let start = Instant::now();
+            for _ in 0..iterations {
+                black_box(call().await?);
+            }
+            let wall = start.elapsed().as_nanos() as f64;
+            let cpu = thread_cpu_ns().ok_or("no /proc/thread-self/schedstat")?.saturating_sub(cpu_start) as f64;
+            Ok::<Round, BenchError>(Round { wall_ns: wall / iterations as f64, cpu_ns: cpu / iterations as f64 })
+        })
+    };
+    let warm_up = run(200)?;
+    let iterations = ((ROUND_TARGET.as_nanos() as f64 / warm_up.wall_ns.max(1.0)) as usize).clamp(50, 200_000);
+    let mut rounds = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        rounds.push(run(iterations)?);
+    }
+    Ok((rounds, 200 + iterations * ROUNDS))
+}
+
+/// What one case measured.
+struct CaseResult {
+    outcome: String,
+    calls: String,
+    rounds: Vec<Round>,
+    rusage_per_event: Duration,
+}
+
+fn calls_per_event(world: &MemoryWorld, events: usize) -> String {
+    let calls = world.log.calls();
+    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for call in &calls {
+        *counts.entry(call).or_default() += 1;
+    }
+    let total = calls.len() as f64 / events as f64;
+    let parts: Vec<String> = counts.iter().map(|(operation, count)| format!("{operation}×{}", fmt_ratio(*count as f64 / events as f64))).collect();
+    format!("{} ({})", fmt_ratio(total), parts.join(", "))
+}
+
+fn fmt_ratio(value: f64) -> String {
+    if (value - value.round()).abs() < 0.005 { format!("{value:.0}") } else { format!("{value:.2}") }
+}
+
+fn self_rusage() -> Duration {
+    process_user_sys(std::process::id()).map(|(user, system)| user + system).unwrap_or_default()
+}
+
+/// (a) STOPPED for an instance that is not draining.
+fn case_unrelated(runtime: &tokio::runtime::Runtime) -> Result<CaseResult, BenchError> {
+    let world = MemoryWorld::new(1, 20)?;
+    world.stop(0, 0)?;
+    let drainer = world.drainer();
+    let event = world.stopped_event(0, 0, 3);
+    let outcome = runtime.block_on(handle_task_stopped(&drainer, &event))?.outcomes.join(",");
+    world.log.clear();
+    let before = self_rusage();
+    let (rounds, events) = measure(runtime, || handle_task_stopped(&drainer, &event))?;
+    let rusage_per_event = (self_rusage() - before) / events as u32;
+    Ok(CaseResult { outcome, calls: calls_per_event(&world, events), rounds, rusage_per_event })
+}
+
+/// (b) STOPPED for a draining instance with 20 tasks (one stopped, 19 alive).
+fn case_draining(runtime: &tokio::runtime::Runtime) -> Result<CaseResult, BenchError> {
+    let world = MemoryWorld::new(1, 20)?;
+    let drainer = world.drainer();
+    let (lifecycle, _) = world.scale_in(0, 0)?;
+    runtime.block_on(handle_lifecycle(&drainer, &lifecycle))?;
+    world.stop(0, 0)?;
+    let event = world.stopped_event(0, 0, 3);
+    let outcome = runtime.block_on(handle_task_stopped(&drainer, &event))?.outcomes.join(",");
+    world.log.clear();
+    let before = self_rusage();
+    let (rounds, events) = measure(runtime, || handle_task_stopped(&drainer, &event))?;
+    let rusage_per_event = (self_rusage() - before) / events as u32;
+    Ok(CaseResult { outcome, calls: calls_per_event(&world, events), rounds, rusage_per_event })
+}
+
+/// (c) A terminate notice for an instance with 20 tasks: each event starts a new drain (a
+/// fresh world per event, built outside the timed loop).
+fn case_lifecycle(runtime: &tokio::runtime::Runtime) -> Result<CaseResult, BenchError> {
+    let prepare = |count: usize| -> Result<Vec<(MemoryWorld, MemoryDrainer, serde_json::Value)>, BenchError> {
+        (0..count)
+            .map(|serial| {
+                let world = MemoryWorld::new(1, 20)?;
+                let drainer = world.drainer();
+                let (event, _) = world.scale_in(0, serial)?;
+                Ok((world, drainer, event))
+            })
+            .collect()
+    };
+    let run = |batch: &[(MemoryWorld, MemoryDrainer, serde_json::Value)]| -> Result<(Round, String), BenchError> {
+        runtime.block_on(async {
+            let cpu_start = thread_cpu_ns().ok_or("no /proc/thread-self/schedstat")?;
+            let start = Instant::now();
+            let mut outcome = String::new();
+            for (_, drainer, event) in batch {
+                outcome = black_box(handle_lifecycle(drainer, event).await?).outcomes.join(",");
+            }
+            let wall = start.elapsed().as_nanos() as f64;
+            let cpu = thread_cpu_ns().ok_or("no /proc/thread-self/schedstat")?.saturating_sub(cpu_start) as f64;
+            let count = batch.len() as f64;
+            Ok::<_, BenchError>((Round { wall_ns: wall / count, cpu_ns: cpu / count }, outcome))
+        })
+    };
+    let warm_up = prepare(100)?;
+    let (first, outcome) = run(&warm_up)?;
+    let calls = calls_per_event(&warm_up[0].0, 1);
+    let iterations = ((ROUND_TARGET.as_nanos() as f64 / first.wall_ns.max(1.0)) as usize).clamp(50, 5_000);
+    let mut rounds = Vec::with_capacity(ROUNDS);
+    let mut spent = Duration::ZERO;
+    for _ in 0..ROUNDS {
+        let batch = prepare(iterations)?;
+        let before = self_rusage();
+        rounds.push(run(&batch)?.0);
+        spent += self_rusage() - before;
+    }
+    Ok(CaseResult { outcome, calls, rounds, rusage_per_event: spent / (iterations * ROUNDS) as u32 })
+}
+
+fn json_logs() -> impl tracing::Subscriber + Send + Sync {
+    // What the functions run with in Lambda (AWS_LAMBDA_LOG_FORMAT=JSON, level INFO), writing
+    // into a sink: the formatting is paid, no I/O is.
+    tracing_subscriber::fmt().json().with_max_level(tracing::Level::INFO).with_writer(std::io::sink).finish()
+}
+
+fn warm() -> Result<(), BenchError> {
+    let runtime = runtime()?;
+    let mut table = Table::new(
+        "Warm handler cost per event (in process, in-memory ports, release build)",
+        &["event", "logs", "outcome", "wall median", "wall p95", "CPU median", "CPU min", "user+sys (rusage)", "port calls / event"],
+    );
+    type Case = fn(&tokio::runtime::Runtime) -> Result<CaseResult, BenchError>;
+    let cases: [(&str, Case); 3] = [
+        ("(a) STOPPED, instance not draining", case_unrelated),
+        ("(b) STOPPED, draining instance, 20 tasks", case_draining),
+        ("(c) terminate notice, instance with 20 tasks", case_lifecycle),
+    ];
+    for (name, case) in cases {
+        for logs in ["off", "JSON → sink"] {
+            let result = if logs == "off" { case(&runtime)? } else { tracing::subscriber::with_default(json_logs(), || case(&runtime))? };
+            let wall = Stats::of(&result.rounds.iter().map(|round| round.wall_ns).collect::<Vec<_>>()).ok_or("no rounds")?;
+            let cpu = Stats::of(&result.rounds.iter().map(|round| round.cpu_ns).collect::<Vec<_>>()).ok_or("no rounds")?;
+            table.row(vec![
+                name.to_owned(),
+                logs.to_owned(),
+                result.outcome,
+                human_ns(wall.median),
+                human_ns(wall.p95),
+                human_ns(cpu.median),
+                human_ns(cpu.min),
+                human(result.rusage_per_event),
+                result.calls,
+            ]);
+        }
+    }
+    table.note(format!(
+        "{ROUNDS} rounds of ~{} ms each after a warm-up round; figures are per event, statistics over the rounds' per-event means. \
+         CPU = the benchmark thread's scheduler clock (/proc/thread-self/schedstat, ns); user+sys = the process's utime+stime (/proc/self/stat, \
+         10 ms ticks) over all rounds divided by the events. The ports are in memory, so this is the handler's own cost: parsing, the \
+         decision, record building, tracing. Each call to AWS adds its network round trip on top (see the AWS-calls table).",
+        ROUND_TARGET.as_millis()
+    ));
+    table.print();
+    Ok(())
+}
+
+fn flag(args: &[String], name: &str, default: usize) -> Result<usize, BenchError> {
+    match args.iter().position(|arg| arg == name) {
+        Some(index) => Ok(args.get(index + 1).ok_or(format!("{name} needs a value"))?.parse()?),
+        None => Ok(default),
+    }
+}
+
+/// The scale shape over the in-memory ports.
+fn scale_memory(args: &[String]) -> Result<(), BenchError> {
+    let instances = flag(args, "--instances", 1_000)?;
+    let per_instance = flag(args, "--tasks-per-instance", 20)?;
+    let drains = flag(args, "--drains", 50)?;
+    let events = flag(args, "--events", 50_000)?;
+    if drains == 0 || drains > instances || per_instance < 2 {
+        return Err("need 1 ≤ drains ≤ instances and at least 2 tasks per instance".into());
+    }
+    let runtime = runtime()?;
+    let build_start = Instant::now();
+    let world = MemoryWorld::new(instances, per_instance)?;
+    let drainer = world.drainer();
+    let build = build_start.elapsed();
+
+    // The draining instances, spread over the cluster.
+    let draining: Vec<usize> = (0..drains).map(|drain| drain * (instances / drains)).collect();
+    let mut tokens = Vec::new();
+    let lifecycle_start = Instant::now();
+    let lifecycle_cpu = thread_cpu_ns().unwrap_or_default();
+    for (serial, index) in draining.iter().enumerate() {
+        let (event, token) = world.scale_in(*index, serial)?;
+        runtime.block_on(handle_lifecycle(&drainer, &event))?;
+        tokens.push(token);
+    }
+    let lifecycle_wall = lifecycle_start.elapsed();
+    let lifecycle_cpu = thread_cpu_ns().unwrap_or_default().saturating_sub(lifecycle_cpu);
+    let lifecycle_calls = world.log.calls().len();
+    world.log.clear();
+
+    // Every task of a draining instance stops once (ECS moving it; the daemon last, after
+    // ecs-drain stopped it); the rest of the events are tasks stopping on other instances,
+    // cycling over a pool of 1,000 pre-built events.
+    let drain_events = drains * per_instance;
+    if events < drain_events {
+        return Err(format!("{events} events cannot carry {drain_events} draining-task stops").into());
+    }
+    let quiet: Vec<usize> = (0..instances).filter(|index| !draining.contains(index)).collect();
+    let pool: Vec<serde_json::Value> =
+        (0..1_000.min(events - drain_events)).map(|n| world.stopped_event(quiet[n % quiet.len()], (n / quiet.len()) % per_instance, 2)).collect();
+    let stride = events / drain_events;
+    let mut next_task = vec![0usize; drains];
+    let mut next_drain = 0usize;
+    let mut handled_drain_events = 0;
+    let mut outcomes: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    let cpu_start = thread_cpu_ns().unwrap_or_default();
+    let rusage_start = self_rusage();
+    let start = Instant::now();
+    runtime.block_on(async {
+        for event_index in 0..events {
+            let report = if event_index % stride == 0 && handled_drain_events < drain_events {
+                // Round-robin over the drains, each drain's tasks in order.
+                while next_task[next_drain] >= per_instance {
+                    next_drain = (next_drain + 1) % drains;
+                }
+                let (drain, task) = (next_drain, next_task[next_drain]);
+                next_task[drain] += 1;
+                next_drain = (next_drain + 1) % drains;
+                handled_drain_events += 1;
+                let index = draining[drain];
+                world.stop(index, task)?;
+                handle_task_stopped(&drainer, &world.stopped_event(index, task, 3)).await?
+            } else {
+                handle_task_stopped(&drainer, &pool[event_index % pool.len()]).await?
+            };
+            for outcome in report.outcomes {
+                *outcomes.entry(outcome).or_default() += 1;
+            }
+        }
+        Ok::<(), BenchError>(())
+    })?;
+    let wall = start.elapsed();
+    let cpu = Duration::from_nanos(thread_cpu_ns().unwrap_or_default().saturating_sub(cpu_start));
+    let rusage = self_rusage() - rusage_start;
+
+    let completed = tokens
+        .iter()
+        .zip(&draining)
+        .filter(|(token, index)| {
+            let action = world.hooks.action(token);
+            let record = world.instance(**index).ok().and_then(|arn| world.store.get(&arn));
+            action.is_some_and(|action| action.completions == 1 && action.result == Some(LifecycleResult::Continue) && !action.active)
+                && record.is_some_and(|record| record.status == DrainStatus::Completed)
+        })
+        .count();
+    let calls = world.log.calls();
+    let mut by_operation: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for call in &calls {
+        *by_operation.entry(call).or_default() += 1;
+    }
+
+    let mut table = Table::new("Scale shape over the in-memory ports (one warm drainer, in process, release build)", &["figure", "value"]);
+    table
+        .row(vec![
+            "parameters".into(),
+            format!("{instances} instances, {} tasks, {drains} simultaneous drains, {events} STOPPED events", instances * per_instance),
+        ])
+        .row(vec!["world build (not timed below)".into(), human(build)])
+        .row(vec![
+            format!("{drains} lifecycle events"),
+            format!("wall {}, CPU {}, {lifecycle_calls} port calls", human(lifecycle_wall), human_ns(lifecycle_cpu as f64)),
+        ])
+        .row(vec!["STOPPED events: wall".into(), human(wall)])
+        .row(vec!["STOPPED events: CPU (thread) / user+sys (rusage)".into(), format!("{} / {}", human(cpu), human(rusage))])
+        .row(vec!["events/s (wall)".into(), format!("{:.0}", events as f64 / wall.as_secs_f64())])
+        .row(vec!["CPU per event (mean)".into(), human_ns(cpu.as_nanos() as f64 / events as f64)])
+        .row(vec!["outcomes".into(), format!("{outcomes:?}")])
+        .row(vec!["port calls during the STOPPED events".into(), format!("{} {by_operation:?}", calls.len())])
+        .row(vec!["drains completed (CONTINUE exactly once, record COMPLETED)".into(), format!("{completed} / {drains}")]);
+    table.note(
+        "Logs off. The in-memory cluster scans every task of the world for each census (ListTasks) and every instance for each lookup: \
+         on this world that scan is a large share of a draining event's cost, and it is a cost of the fake, not of ecs-drain \
+         (ECS answers ListTasks by container instance).",
+    );
+    table.print();
+    Ok(())
+}
