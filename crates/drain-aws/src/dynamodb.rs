@@ -52,6 +52,25 @@ impl DynamoDrainStore {
     }
 }
 
+impl DynamoDrainStore {
+    /// Every record in the table (a paginated Scan), for operators; the handlers never scan.
+    /// Items that do not parse are returned as errors next to the ones that do.
+    pub async fn scan_all(&self) -> Result<Vec<Result<DrainRecord, ItemError>>, DrainError> {
+        let items = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<Item>, _>>()
+            .await
+            .map_err(|error| classify("dynamodb:Scan", error))?;
+        Ok(items.iter().map(from_item).collect())
+    }
+}
+
 impl DrainStore for DynamoDrainStore {
     async fn load(&self, instance: &ContainerInstanceArn) -> Result<Option<DrainRecord>, DrainError> {
         let output = self
