@@ -7,6 +7,7 @@
 
 pub mod emulator;
 pub mod events;
+pub mod proxy;
 pub mod runtime_api;
 pub mod world;
 

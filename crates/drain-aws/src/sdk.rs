@@ -14,21 +14,26 @@ use aws_config::{BehaviorVersion, SdkConfig};
 /// whole (idempotent) handler again later, so long in-invocation retry loops buy nothing.
 pub const SDK_MAX_ATTEMPTS: u32 = 3;
 
-/// Loads the SDK configuration (region, credentials, endpoint) with ecs-drain's retry and
-/// timeout settings: 3 s to connect, 10 s per attempt, 25 s per operation (the functions run
-/// with a 60 s timeout).
+/// The retry settings of every client: standard mode (exponential backoff with full jitter,
+/// retry quota), [`SDK_MAX_ATTEMPTS`] attempts.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(SDK_MAX_ATTEMPTS)
+}
+
+/// The timeouts of every client: 3 s to connect, 10 s per attempt, 25 s per operation (all
+/// attempts and backoff), well inside the functions' 60 s timeout.
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(25))
+        .build()
+}
+
+/// Loads the SDK configuration (region, credentials, endpoint) with ecs-drain's
+/// [`retry_config`] and [`timeout_config`].
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(SDK_MAX_ATTEMPTS))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(10))
-                .operation_timeout(Duration::from_secs(25))
-                .build(),
-        )
-        .load()
-        .await
+    aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config()).timeout_config(timeout_config()).load().await
 }
 
 /// Every client ecs-drain uses, built once from one configuration.
