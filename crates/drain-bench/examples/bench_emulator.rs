@@ -405,11 +405,12 @@ async fn calls() -> BenchResult {
         "Formula (n = tasks listed on the instance, running + stopped; pages(x) = max(1, ceil(x/100))):\n\
          - unrelated STOPPED = GetItem = 1\n\
          - lifecycle (start of a drain) = ListContainerInstances + DescribeContainerInstances + GetItem + DescribeLifecycleHooks + PutItem (insert) \
-         + UpdateContainerInstancesState + census + CreateSchedule + PutItem (progress) = 9 + census\n\
+         + UpdateContainerInstancesState + census + CreateSchedule + PutItem (progress) = 8 + census\n\
          - census = pages(running) + pages(stopped) ListTasks + ceil(n/100) DescribeTasks + DescribeServices (1 per ≤ 10 services, only while a service task is alive)\n\
-         - STOPPED on the draining instance, still waiting = GetItem + census + PutItem = 2 + census (+ StopTask per daemon task when only daemons are left)\n\
+         - STOPPED on the draining instance, still waiting = GetItem + census + PutItem = 2 + census (+ one StopTask per daemon task once only daemons are left)\n\
          - STOPPED that completes = GetItem + census + PutItem (claim) + CompleteLifecycleAction + PutItem (COMPLETED) + DeleteSchedule = 5 + census\n\
-         - a whole drain of N tasks (N < 100) ≈ (9 + 3 + 1) + (N - 1)(2 + 4) + 1 + (5 + 3) = 6N + 16; beyond 100 tasks the census grows by one DescribeTasks per 100.\n\
+         - so a whole drain of N ≤ 100 tasks (N - 1 replicas, 1 daemon; census = 4 while a service task is alive, 3 at the end) = \
+         (8 + 4) + (N - 1)(2 + 4) + 1 + (5 + 3) = 6N + 15; past 100 tasks each census adds one DescribeTasks (and ListTasks page) per 100.\n\
          Scheduled checks (one per heartbeat interval while a drain waits) add GetItem + census + RecordLifecycleActionHeartbeat + CreateSchedule + PutItem each.",
     );
     table.print();
