@@ -25,7 +25,7 @@ async fn finds_the_container_instance_of_an_ec2_instance_among_several() -> Test
     let (_sdk, world) = world(&emulator, "lookup", 3).await?;
     let cluster = EcsCluster::new(world.ecs.clone());
     for target in &world.instances {
-        let found = cluster.find_container_instance(&[world.cluster.clone()], &Ec2InstanceId::new(target.ec2_id.clone())?).await?;
+        let found = cluster.find_container_instance(std::slice::from_ref(&world.cluster), &Ec2InstanceId::new(target.ec2_id.clone())?).await?;
         let found = found.ok_or("not found")?;
         assert_eq!(found.arn.as_str(), target.container_instance_arn);
         assert_eq!(found.cluster_arn.as_str(), world.cluster_arn);
@@ -34,7 +34,7 @@ async fn finds_the_container_instance_of_an_ec2_instance_among_several() -> Test
     // Searching every cluster of the account (no cluster configured) finds it too.
     let found = cluster.find_container_instance(&[], &Ec2InstanceId::new(world.instances[1].ec2_id.clone())?).await?;
     assert_eq!(found.map(|instance| instance.arn.to_string()), Some(world.instances[1].container_instance_arn.clone()));
-    let missing = cluster.find_container_instance(&[world.cluster.clone()], &Ec2InstanceId::new("i-0000000000000dead")?).await?;
+    let missing = cluster.find_container_instance(std::slice::from_ref(&world.cluster), &Ec2InstanceId::new("i-0000000000000dead")?).await?;
     assert_eq!(missing, None);
     Ok(())
 }

@@ -192,24 +192,7 @@ async fn drain_under_faults(emulator: Arc<Emulator>, seed: u64, plan: FaultPlan)
 /// instead runs one drain with exactly those faults (to replay a failing seed's key fault).
 fn plans_to_run() -> Vec<(u64, FaultPlan)> {
     if let Ok(script) = std::env::var("FAULT_SCRIPT") {
-        let faults = script
-            .split(',')
-            .map(|entry| {
-                let (call, fault) = entry.split_once('=').expect("FAULT_SCRIPT entry is operation#n=Fault");
-                let (operation, nth) = call.split_once('#').expect("FAULT_SCRIPT call is operation#n");
-                let fault = match fault {
-                    "Throttle" => Some(Fault::Throttle),
-                    "ServerError" => Some(Fault::ServerError { status: 500 }),
-                    "Reset" => Some(Fault::Reset),
-                    "ServerErrorAfterForward" => Some(Fault::ServerErrorAfterForward),
-                    "ResetAfterForward" => Some(Fault::ResetAfterForward),
-                    _ => None,
-                }
-                .expect("FAULT_SCRIPT fault is Throttle, ServerError, Reset, ServerErrorAfterForward or ResetAfterForward");
-                ScriptedFault { operation: operation.to_owned(), nth: nth.parse().expect("FAULT_SCRIPT n"), fault }
-            })
-            .collect();
-        return vec![(0, FaultPlan::scripted(faults))];
+        return vec![(0, scripted(&script))];
     }
     let seeds: Vec<u64> = match std::env::var("FAULT_SEEDS") {
         Err(_) => SEEDS.to_vec(),
@@ -221,13 +204,55 @@ fn plans_to_run() -> Vec<(u64, FaultPlan)> {
     seeds.into_iter().map(|seed| (seed, FaultPlan::mixed(seed, FAULT_RATE))).collect()
 }
 
+/// A plan with exactly the faults of `script` (`operation#n=Fault,...`).
+fn scripted(script: &str) -> FaultPlan {
+    let faults = script
+        .split(',')
+        .map(|entry| {
+            let (call, fault) = entry.split_once('=').expect("FAULT_SCRIPT entry is operation#n=Fault");
+            let (operation, nth) = call.split_once('#').expect("FAULT_SCRIPT call is operation#n");
+            let fault = match fault {
+                "Throttle" => Some(Fault::Throttle),
+                "ServerError" => Some(Fault::ServerError { status: 500 }),
+                "Reset" => Some(Fault::Reset),
+                "ServerErrorAfterForward" => Some(Fault::ServerErrorAfterForward),
+                "ResetAfterForward" => Some(Fault::ResetAfterForward),
+                _ => None,
+            }
+            .expect("FAULT_SCRIPT fault is Throttle, ServerError, Reset, ServerErrorAfterForward or ResetAfterForward");
+            ScriptedFault { operation: operation.to_owned(), nth: nth.parse().expect("FAULT_SCRIPT n"), fault }
+        })
+        .collect();
+    FaultPlan::scripted(faults)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_drain_completes_once_after_the_daemon_under_injected_aws_faults() -> Result<(), KitError> {
     // GIVEN one emulator, and per seed a world with the standard scenario whose ecs-drain
     // clients go through a proxy faulting 20 % of their calls
+    drains_complete_once_under(plans_to_run()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_that_took_effect_but_whose_answer_was_lost_still_complete_the_drain_once() -> Result<(), KitError> {
+    // GIVEN the drain where AWS applied a write and the answer never came back: the insert of the
+    // record (seed 47 found it: the instance was never set DRAINING), the completion claim (it
+    // stayed COMPLETING), and CompleteLifecycleAction itself (the record said EXPIRED)
+    drains_complete_once_under(vec![
+        (1001, scripted("dynamodb:PutItem#1=ResetAfterForward")),
+        (1002, scripted("dynamodb:PutItem#6=ResetAfterForward")),
+        (1003, scripted("autoscaling:CompleteLifecycleAction#1=ResetAfterForward")),
+        (1004, scripted("autoscaling:CompleteLifecycleAction#1=ServerErrorAfterForward")),
+        (47, FaultPlan::mixed(47, FAULT_RATE)),
+    ])
+    .await
+}
+
+/// Runs the standard drain once per plan, concurrently, and asserts each completed exactly once.
+async fn drains_complete_once_under(plans: Vec<(u64, FaultPlan)>) -> Result<(), KitError> {
     let emulator = Arc::new(Emulator::start()?);
     let mut seeds = tokio::task::JoinSet::new();
-    for (seed, plan) in plans_to_run() {
+    for (seed, plan) in plans {
         seeds.spawn(drain_under_faults(Arc::clone(&emulator), seed, plan));
     }
     // WHEN each seed plays the drain to its end

@@ -6,7 +6,11 @@ use drain_core::ids::{HookRef, LifecycleActionRef};
 use drain_core::ports::{ActionOutcome, LifecycleHooks};
 use drain_core::record::LifecycleResult;
 
-use crate::error::{classify, code_of, message_of};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+
+use crate::error::{classify, code_of, is_throttling, is_transient, message_of};
 
 /// [`LifecycleHooks`] over the EC2 Auto Scaling API.
 #[derive(Clone, Debug)]
@@ -31,20 +35,36 @@ fn no_active_action<E: aws_sdk_autoscaling::error::ProvideErrorMetadata>(
 
 impl LifecycleHooks for AsgLifecycleHooks {
     async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionOutcome, DrainError> {
-        let sent = self
-            .client
-            .complete_lifecycle_action()
-            .auto_scaling_group_name(action.hook.asg_name.as_str())
-            .lifecycle_hook_name(action.hook.hook_name.as_str())
-            .instance_id(action.instance_id.as_str())
-            .lifecycle_action_token(action.token.expose())
-            .lifecycle_action_result(result.as_str())
-            .send()
-            .await;
-        match sent {
-            Ok(_) => Ok(ActionOutcome::Done),
-            Err(error) if no_active_action(&error) => Ok(ActionOutcome::NoActiveAction),
-            Err(error) => Err(classify("autoscaling:CompleteLifecycleAction", error)),
+        // Retried here rather than by the SDK, to know whether an earlier attempt may have taken
+        // effect: after an unclear failure (5xx, reset, timeout) the retry's "No active Lifecycle
+        // Action" most likely means that attempt completed it. Throttling is a clean refusal.
+        let mut unclear_before = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sent = self
+                .client
+                .complete_lifecycle_action()
+                .auto_scaling_group_name(action.hook.asg_name.as_str())
+                .lifecycle_hook_name(action.hook.hook_name.as_str())
+                .instance_id(action.instance_id.as_str())
+                .lifecycle_action_token(action.token.expose())
+                .lifecycle_action_result(result.as_str())
+                .customize()
+                .config_override(aws_sdk_autoscaling::config::Builder::default().retry_config(RetryConfig::disabled()))
+                .send()
+                .await;
+            match sent {
+                Ok(_) => return Ok(ActionOutcome::Done),
+                Err(error) if no_active_action(&error) => {
+                    return Ok(if unclear_before { ActionOutcome::DoneUnconfirmed } else { ActionOutcome::NoActiveAction });
+                }
+                Err(error) if is_transient(&error) && attempt < crate::sdk::SDK_MAX_ATTEMPTS => {
+                    unclear_before |= !is_throttling(&error);
+                    tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                }
+                Err(error) => return Err(classify("autoscaling:CompleteLifecycleAction", error)),
+            }
         }
     }
 

@@ -134,12 +134,16 @@ pub fn to_item(record: &DrainRecord) -> Item {
     if let Some(reason) = &record.reason {
         put("reason", text(reason.as_str()));
     }
+    if let Some(claim_id) = &record.claim_id {
+        put("claim_id", text(claim_id.as_str()));
+    }
     let optional_times = [
         ("hook_expires_at", record.hook_expires_at),
         ("next_check_at", record.next_check_at),
         ("daemons_stopped_at", record.daemons_stopped_at),
         ("enforced_at", record.enforced_at),
         ("finished_at", record.finished_at),
+        ("completion_sent_at", record.completion_sent_at),
     ];
     for (name, value) in optional_times {
         if let Some(at) = value {
@@ -224,6 +228,8 @@ pub fn from_item(item: &Item) -> Result<DrainRecord, ItemError> {
         enforced_at: optional_time("enforced_at")?,
         finished_at: optional_time("finished_at")?,
         last_census,
+        claim_id: item.get("claim_id").and_then(|value| value.as_s().ok()).cloned(),
+        completion_sent_at: optional_time("completion_sent_at")?,
         expires_at: time_of(TTL_ATTRIBUTE)?,
         revision: u64::try_from(number_of("revision")?).map_err(|_| ItemError::Attribute("revision"))?,
     })
@@ -269,6 +275,8 @@ mod tests {
         finished.enforced_at = Some(Timestamp(1_793_648_000));
         finished.finished_at = Some(Timestamp(1_793_648_300));
         finished.heartbeats_sent = 7;
+        finished.claim_id = Some("5d41402abc4b2a76-3".into());
+        finished.completion_sent_at = Some(Timestamp(1_793_648_295));
         finished.revision = 12;
         finished.last_census = Some(CensusSummary {
             taken_at: Timestamp(1_793_648_290),

@@ -44,6 +44,23 @@ where
     }
 }
 
+/// Whether AWS refused the request for its rate: a clean refusal, nothing was done.
+pub fn is_throttling<E>(error: &SdkError<E, HttpResponse>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    match error {
+        SdkError::ServiceError(service) => {
+            service.raw().status().as_u16() == 429
+                || service
+                    .err()
+                    .code()
+                    .is_some_and(|code| code.contains("Throttl") || code.contains("LimitExceeded") || code == "TooManyRequestsException")
+        }
+        _ => false,
+    }
+}
+
 /// The error code AWS answered with, if any.
 pub fn code_of<E>(error: &SdkError<E, HttpResponse>) -> Option<&str>
 where

@@ -251,11 +251,7 @@ pub const MIN_BOOKING_LEAD_SECONDS: i64 = 30;
 /// booked too close to be reliable.
 pub fn next_check_at(record: &DrainRecord, now: Timestamp) -> Timestamp {
     let next = now.plus_seconds(record.check_interval_seconds);
-    if now < record.deadline_at && next.plus_seconds(MIN_BOOKING_LEAD_SECONDS) >= record.deadline_at {
-        record.deadline_at
-    } else {
-        next
-    }
+    if now < record.deadline_at && next.plus_seconds(MIN_BOOKING_LEAD_SECONDS) >= record.deadline_at { record.deadline_at } else { next }
 }
 
 #[cfg(test)]

@@ -165,11 +165,22 @@ where
                     _ => self.effect(mode, "dynamodb:PutItem", "insert drain record", WriteOutcome::Written, self.store.insert(&record)).await?,
                 };
                 if written == WriteOutcome::LostRace {
-                    info!(decision = "lost_race", "another invocation recorded this drain first");
-                    return Ok(Outcome::LostRace);
+                    // Either a concurrent delivery recorded it, or this very write took effect and
+                    // its answer was lost (the SDK's retry then lost to it). Same action: carry on.
+                    match self.store.load(&instance.arn).await? {
+                        Some(current) if current.token == notice.action.token && !current.status.is_terminal() => {
+                            info!(decision = "resume", "the drain was already recorded for this action; carrying on");
+                            current
+                        }
+                        _ => {
+                            info!(decision = "lost_race", "another invocation recorded a drain first");
+                            return Ok(Outcome::LostRace);
+                        }
+                    }
+                } else {
+                    let revision = if admission == Admission::Replace { existing.map_or(0, |old| old.revision + 1) } else { 0 };
+                    DrainRecord { revision, ..record }
                 }
-                let revision = if admission == Admission::Replace { existing.map_or(0, |old| old.revision + 1) } else { 0 };
-                DrainRecord { revision, ..record }
             }
         };
 
@@ -331,7 +342,7 @@ where
                 .effect(mode, "autoscaling:RecordLifecycleActionHeartbeat", "heartbeat", ActionOutcome::Done, self.hooks.heartbeat(&record.action()))
                 .await?
             {
-                ActionOutcome::Done => record.heartbeats_sent += 1,
+                ActionOutcome::Done | ActionOutcome::DoneUnconfirmed => record.heartbeats_sent += 1,
                 ActionOutcome::NoActiveAction => return self.mark_action_gone(record, mode, now).await,
             }
         }
@@ -349,16 +360,27 @@ where
 
     async fn complete(&self, record: DrainRecord, result: LifecycleResult, reason: CompletionReason, mode: Mode) -> Result<Outcome, DrainError> {
         let now = self.clock.now();
+        // A completion may already have been sent for this drain: by an invocation whose claim
+        // lapsed, or by an attempt whose answer was lost.
+        let maybe_sent_before = record.status == DrainStatus::Completing || record.completion_sent_at.is_some();
         let mut claimed = record.clone();
         claimed.status = DrainStatus::Completing;
         claimed.updated_at = now;
         claimed.revision = record.revision + 1;
+        claimed.claim_id = Some(new_claim_id(now));
         let claim = self
             .effect(mode, "dynamodb:PutItem", "claim the completion", WriteOutcome::Written, self.store.replace(&claimed, record.revision))
             .await?;
         if claim == WriteOutcome::LostRace {
-            info!(decision = "lost_race", "another invocation claimed the completion");
-            return Ok(Outcome::LostRace);
+            // The claim may be ours after all: written, answer lost, the SDK's retry then lost.
+            let ours = self.store.load(&record.container_instance_arn).await?.is_some_and(|current| {
+                current.status == DrainStatus::Completing && current.claim_id == claimed.claim_id && current.revision == claimed.revision
+            });
+            if !ours {
+                info!(decision = "lost_race", "another invocation claimed the completion");
+                return Ok(Outcome::LostRace);
+            }
+            info!("the completion claim was written though its answer was lost; carrying on");
         }
         let action = claimed.action();
         let completed = self
@@ -371,6 +393,8 @@ where
                 let mut released = claimed.clone();
                 released.status = DrainStatus::Draining;
                 released.revision = claimed.revision + 1;
+                released.claim_id = None;
+                released.completion_sent_at = Some(now);
                 if let Err(release_error) = self.store.replace(&released, claimed.revision).await {
                     warn!(error = %error_chain(&release_error), "could not release the completion claim; it lapses after the lease");
                 }
@@ -383,12 +407,27 @@ where
         finished.next_check_at = None;
         finished.revision = claimed.revision + 1;
         let decision = Decision::Complete { result, reason };
+        let outcome = match outcome {
+            ActionOutcome::NoActiveAction if maybe_sent_before => ActionOutcome::DoneUnconfirmed,
+            other => other,
+        };
         match outcome {
             ActionOutcome::Done => {
                 finished.status = DrainStatus::Completed;
                 finished.result = Some(result);
                 finished.reason = Some(reason.describe().to_owned());
                 info!(decision = "complete", result = result.as_str(), reason = reason.describe(), "lifecycle action completed");
+            }
+            ActionOutcome::DoneUnconfirmed => {
+                finished.status = DrainStatus::Completed;
+                finished.result = Some(result);
+                finished.reason = Some(format!("{} (confirmed by the action being gone: an earlier answer was lost)", reason.describe()));
+                info!(
+                    decision = "complete",
+                    result = result.as_str(),
+                    reason = reason.describe(),
+                    "lifecycle action completed (answer lost, action gone)"
+                );
             }
             ActionOutcome::NoActiveAction => {
                 finished.status = DrainStatus::Expired;
@@ -401,7 +440,7 @@ where
         if self.config.schedule.is_some() {
             self.cancel_check(&finished.container_instance_arn, mode).await;
         }
-        Ok(if outcome == ActionOutcome::Done { Outcome::Decided(decision) } else { Outcome::ActionGone })
+        Ok(if outcome == ActionOutcome::NoActiveAction { Outcome::ActionGone } else { Outcome::Decided(decision) })
     }
 
     /// A lost claim means another invocation wrote after this one read. When that write was
@@ -480,6 +519,19 @@ where
             }
         }
     }
+}
+
+/// An id unique to one claim: the time, the process and a counter, hashed with this process's
+/// random hasher keys (no extra dependency for randomness).
+fn new_claim_id(now: Timestamp) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_i64(now.epoch_seconds());
+    hasher.write_u32(std::process::id());
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    format!("{:016x}-{}", hasher.finish(), COUNTER.load(Ordering::Relaxed))
 }
 
 fn waiting_reason(waiting_on: WaitingOn) -> &'static str {

@@ -60,6 +60,9 @@ pub enum ActionOutcome {
     Done,
     /// `No active Lifecycle Action found`: completed elsewhere or timed out. Terminal.
     NoActiveAction,
+    /// An earlier attempt's answer was lost (5xx, reset, timeout after sending) and the action
+    /// is gone now: that attempt most likely took effect. Terminal.
+    DoneUnconfirmed,
 }
 
 /// The Auto Scaling side: the lifecycle hook holding the instance.

@@ -169,6 +169,12 @@ pub struct DrainRecord {
     pub finished_at: Option<Timestamp>,
     /// The last census.
     pub last_census: Option<CensusSummary>,
+    /// Who holds the COMPLETING claim: an id unique to the claiming invocation, so a claim
+    /// whose write succeeded but whose answer was lost is still recognised as its own.
+    pub claim_id: Option<String>,
+    /// When CompleteLifecycleAction was last sent without a clear answer: a later
+    /// "No active Lifecycle Action" then most likely means that call took effect.
+    pub completion_sent_at: Option<Timestamp>,
     /// DynamoDB TTL: when the item may be deleted.
     pub expires_at: Timestamp,
     /// Optimistic-concurrency revision; every write requires the revision it read.
@@ -228,6 +234,8 @@ impl DrainRecord {
             enforced_at: None,
             finished_at: None,
             last_census: None,
+            claim_id: None,
+            completion_sent_at: None,
             // Kept at least until the hook could no longer act, then the retention period.
             expires_at: hook_expires_at.unwrap_or(deadline_at).max(deadline_at).plus_seconds(start.retention_seconds),
             revision: 0,
