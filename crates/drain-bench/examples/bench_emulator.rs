@@ -69,7 +69,11 @@ fn bin_dir(args: &[String]) -> PathBuf {
 
 fn binary(dir: &Path, name: &str) -> BenchResult<PathBuf> {
     let path = dir.join(name);
-    if path.is_file() { Ok(path) } else { Err(format!("{} not built: run cargo build --release -p {name}", path.display()).into()) }
+    if !path.is_file() {
+        return Err(format!("{} not built: run cargo build --release -p {name}", path.display()).into());
+    }
+    // The function runs in a working directory of its own: the path must not be relative.
+    Ok(std::fs::canonicalize(path)?)
 }
 
 /// The stack's environment for each function: on-task-stopped does not get the schedule
@@ -440,13 +444,34 @@ async fn rss(args: &[String]) -> BenchResult {
             quiet_tasks.push((index, world.start_service_task("web", index).await?));
         }
     }
-    let (lifecycle_env, task_env) = function_envs(&emulator, &world);
+    let (mut lifecycle_env, mut task_env) = function_envs(&emulator, &world);
+    // `--log-level ERROR` shows what the INFO logs cost (the stack runs at INFO).
+    let log_level = args.iter().position(|arg| arg == "--log-level").and_then(|index| args.get(index + 1)).cloned();
+    if let Some(level) = &log_level {
+        for env in [&mut lifecycle_env, &mut task_env] {
+            env.push(("AWS_LAMBDA_LOG_LEVEL".into(), level.to_uppercase()));
+            env.push(("RUST_LOG".into(), level.to_lowercase()));
+        }
+    }
     let action = world.scale_in(0).await?;
     let instance0 = world.instances[0].container_instance_arn.clone();
 
     let mut table = Table::new(
-        &format!("Peak RSS after {events} mixed events (release host binaries, Runtime API emulator, local AWS emulator)"),
-        &["function", "events (mix)", "errors", "VmHWM after 1st event", "VmHWM after all", "VmRSS at end", "CPU user+sys", "wall", "zip (arm64)"],
+        &format!(
+            "Peak RSS after {events} mixed events (release host binaries, Runtime API emulator, local AWS emulator, logs at {})",
+            log_level.as_deref().unwrap_or("INFO")
+        ),
+        &[
+            "function",
+            "events (mix)",
+            "errors",
+            "VmHWM after 1st event",
+            "VmHWM after all",
+            "VmRSS at end",
+            "CPU user+sys (per event)",
+            "wall",
+            "zip (arm64)",
+        ],
     );
 
     // on-lifecycle: the notice that starts the drain, then duplicates of it (EventBridge and
@@ -472,7 +497,15 @@ async fn rss(args: &[String]) -> BenchResult {
             first_hwm = status_kib(function.pid(), "VmHWM").unwrap_or_default();
         }
     }
-    table.row(memory_row("on-lifecycle", "⅓ EventBridge notice, ⅓ SNS notice, ⅓ scheduled check", errors, first_hwm, &function, start.elapsed()));
+    table.row(memory_row(
+        "on-lifecycle",
+        "⅓ EventBridge notice, ⅓ SNS notice, ⅓ scheduled check",
+        errors,
+        first_hwm,
+        &function,
+        start.elapsed(),
+        events,
+    ));
     drop(function);
 
     // on-task-stopped: 70 % unrelated STOPPED (1 GetItem), 30 % STOPPED on the draining
@@ -507,6 +540,7 @@ async fn rss(args: &[String]) -> BenchResult {
         first_hwm,
         &function,
         start.elapsed(),
+        events,
     ));
     table.note(
         "VmHWM = the kernel's peak resident set of the process (/proc/<pid>/status), read while it still runs. Lambda bills memory by the \
@@ -517,9 +551,11 @@ async fn rss(args: &[String]) -> BenchResult {
     Ok(())
 }
 
-fn memory_row(name: &str, mix: &str, errors: usize, first_hwm: u64, function: &FunctionProcess, wall: Duration) -> Vec<String> {
+fn memory_row(name: &str, mix: &str, errors: usize, first_hwm: u64, function: &FunctionProcess, wall: Duration, events: usize) -> Vec<String> {
     let pid = function.pid();
-    let cpu = process_user_sys(pid).map(|(user, system)| human(user + system)).unwrap_or_else(|| "?".into());
+    let cpu = process_user_sys(pid)
+        .map(|(user, system)| format!("{} ({})", human(user + system), human((user + system) / events.max(1) as u32)))
+        .unwrap_or_else(|| "?".into());
     let zip = project_root().join("target/lambda").join(name).join("bootstrap.zip");
     let zip = match std::fs::metadata(&zip) {
         Ok(meta) => format!("{:.2} MiB", meta.len() as f64 / 1_048_576.0),
@@ -753,15 +789,21 @@ async fn scale(args: &[String]) -> BenchResult {
         .row(vec!["handler failures".into(), failures.to_string()])
         .row(vec!["drains completed (CONTINUE exactly once)".into(), format!("{completed} / {drains}")]);
     let seconds_per_call = wall.as_secs_f64() / total(&stopped_calls).max(1) as f64;
+    let full_calls = 50 * (per_instance * 6 + 15) + (50_000 - 50 * per_instance);
     table.note(format!(
-        "The emulator (moto, one Python process) is the bottleneck: ~{:.1} ms per AWS call here. The full size (1,000 instances, 20,000 tasks, \
-         50 drains, 50,000 events ≈ {} calls plus ~{} calls of setup) would take roughly {:.0} min of event phase alone at this rate, \
-         and moto's ListTasks scans every task of the account per call; run it with `--full`.",
+        "The emulator (moto, one Python process, GIL-bound) sets the pace: ~{:.1} ms of event-phase wall time per AWS call here; the bench \
+         process's own CPU is the debug-profile SDK, the proxy and the driver. Re-booking an overdue check (a drain older than its \
+         check interval) costs RecordLifecycleActionHeartbeat + CreateSchedule (409 Conflict) + UpdateSchedule.",
         seconds_per_call * 1000.0,
-        50 * (per_instance * 6 + 16) + (50_000 - 50 * per_instance),
-        1_000 + 20_000 / 10,
-        (seconds_per_call * (50 * (per_instance * 6 + 16) + (50_000 - 50 * per_instance)) as f64) / 60.0
     ));
+    if !full {
+        table.note(format!(
+            "Scaled down: the full size (1,000 instances, 20,000 tasks, 50 drains, 50,000 events ≈ {full_calls} calls, plus ~3,000 calls of \
+             setup against a 20,000-task moto whose ListTasks scans every task) would need roughly {:.0} min of event phase at this rate \
+             (a measured full run took ~15 min in all); run it with `bash scripts/bench.sh --full`.",
+            seconds_per_call * full_calls as f64 / 60.0
+        ));
+    }
     table.print();
     Ok(())
 }
