@@ -241,9 +241,13 @@ pub fn plan_deadline(started_at: Timestamp, deadline_seconds: i64, hook_expires_
     }
 }
 
-/// A check is never booked closer than this to the moment of booking: EventBridge Scheduler
-/// needs a moment, and a one-shot schedule in the past never fires.
-pub const MIN_BOOKING_LEAD_SECONDS: i64 = 30;
+/// A regular check that would land closer than this before the deadline is merged into the
+/// deadline's check, so the deadline's check is never booked at the last moment.
+pub const DEADLINE_MERGE_SECONDS: i64 = 30;
+
+/// Every check is booked at least this far in the future: a one-shot schedule in the past never
+/// fires. Kept small so a late check near the deadline does not push enforcement past it.
+pub const MIN_BOOKING_LEAD_SECONDS: i64 = 5;
 
 /// When the next scheduled check of a live drain should fire: one interval on, but never past
 /// the deadline while the drain is graceful, so enforcement starts on time. A check that would
@@ -251,7 +255,7 @@ pub const MIN_BOOKING_LEAD_SECONDS: i64 = 30;
 /// booked too close to be reliable.
 pub fn next_check_at(record: &DrainRecord, now: Timestamp) -> Timestamp {
     let next = now.plus_seconds(record.check_interval_seconds);
-    if now < record.deadline_at && next.plus_seconds(MIN_BOOKING_LEAD_SECONDS) >= record.deadline_at { record.deadline_at } else { next }
+    if now < record.deadline_at && next.plus_seconds(DEADLINE_MERGE_SECONDS) >= record.deadline_at { record.deadline_at } else { next }
 }
 
 #[cfg(test)]
