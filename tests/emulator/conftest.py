@@ -6,11 +6,6 @@ starts from an empty account.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -19,45 +14,14 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from ecs_drain_moto import process
+
 HERE = Path(__file__).resolve().parent
 REGION = "us-east-1"
 
 
-def start_emulator(workdir: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
-    """Start ``python -m ecs_drain_moto --port 0`` and wait for its port file."""
-    port_file = workdir / "port"
-    log_path = workdir / "emulator.log"
-    port_file.unlink(missing_ok=True)
-    env = dict(os.environ, PYTHONPATH=str(HERE))
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ecs_drain_moto", "--port", "0", "--port-file", str(port_file)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    deadline = time.monotonic() + 60
-    while not port_file.exists():
-        if proc.poll() is not None:
-            raise RuntimeError(f"emulator exited with {proc.returncode}:\n{log_path.read_text()}")
-        if time.monotonic() > deadline:
-            stop_emulator(proc)
-            raise RuntimeError(f"emulator did not start in 60s:\n{log_path.read_text()}")
-        time.sleep(0.05)
-    return proc, int(port_file.read_text().strip()), log_path
-
-
-def stop_emulator(proc: subprocess.Popen[bytes]) -> int:
-    """Stop the process we started, by its PID: SIGTERM, then SIGKILL after 10 s."""
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-    return proc.returncode
+start_emulator = process.start
+stop_emulator = process.stop
 
 
 @pytest.fixture(scope="session")

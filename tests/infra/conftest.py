@@ -11,9 +11,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -30,6 +27,9 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "infra" / "template.yaml"
 FIXTURES = ROOT / "tests" / "fixtures"
 EMULATOR_DIR = ROOT / "tests" / "emulator"
+sys.path.insert(0, str(EMULATOR_DIR))
+
+from ecs_drain_moto import process  # noqa: E402  (the emulator package lives in tests/emulator)
 
 ACCOUNT = "123456789012"  # moto's default account, the same as the fixtures'
 MAIN_REGION = "us-east-1"  # the fixtures' region
@@ -50,44 +50,9 @@ FUNCTION_CODE = {
 }
 
 
-def _start_emulator(workdir: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
-    port_file = workdir / "port"
-    log_path = workdir / "emulator.log"
-    env = dict(os.environ, PYTHONPATH=str(EMULATOR_DIR))
-    # moto picks these up for its own signing checks; never real credentials.
-    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ecs_drain_moto", "--port", "0", "--port-file", str(port_file)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    deadline = time.monotonic() + 60
-    while not port_file.exists():
-        if proc.poll() is not None:
-            raise RuntimeError(f"emulator exited with {proc.returncode}:\n{log_path.read_text()}")
-        if time.monotonic() > deadline:
-            _stop_emulator(proc)
-            raise RuntimeError(f"emulator did not start within 60 s:\n{log_path.read_text()}")
-        time.sleep(0.05)
-    return proc, int(port_file.read_text().strip()), log_path
-
-
-def _stop_emulator(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proc, port, _log = _start_emulator(tmp_path_factory.mktemp("infra-emulator"))
+    proc, port, _log = process.start(tmp_path_factory.mktemp("infra-emulator"))
     endpoint = f"http://127.0.0.1:{port}"
     try:
         req = urllib.request.Request(f"{endpoint}/moto-api/reset", data=b"", method="POST")
@@ -95,7 +60,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             assert resp.status == 200
         yield endpoint
     finally:
-        _stop_emulator(proc)
+        process.stop(proc)
 
 
 ClientFactory = Callable[..., Any]
