@@ -335,7 +335,9 @@ where
         // that finds the booked check overdue (lost or late), books the next one, and whoever
         // books it heartbeats first: moving a pending check without a heartbeat would stretch
         // the heartbeat gap past the hook's timeout (found by the simulation, seeds 47 and 55).
-        let check_overdue = record.next_check_at.is_some_and(|at| at <= now);
+        // Only a function that books checks (on-lifecycle; on-task-stopped has no schedule settings
+        // and, least privilege, no heartbeat permission) rescues an overdue one.
+        let check_overdue = self.config.schedule.is_some() && record.next_check_at.is_some_and(|at| at <= now);
         let first_booking = record.next_check_at.is_none();
         if trigger == Trigger::Check || check_overdue {
             match self

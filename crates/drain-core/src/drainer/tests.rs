@@ -1002,3 +1002,46 @@ async fn a_transient_completion_error_is_retried_and_completes_on_the_retry() {
     assert_eq!(world.record().status, DrainStatus::Completed);
     assert_eq!(world.log.count("autoscaling:CompleteLifecycleAction"), 2);
 }
+
+#[tokio::test]
+async fn a_stopped_task_finding_the_check_overdue_heartbeats_before_booking_the_next() {
+    // GIVEN a drain whose booked check never fired (lost), and a task still running
+    let world = World::new();
+    let web = world.run_task("web-1", "service:web");
+    world.run_task("web-2", "service:web");
+    world.terminate().await;
+    let booked = world.booked_check().expect("a check is booked");
+    world.scheduler.take_due(booked);
+    world.clock.set(booked.plus_seconds(30));
+
+    // WHEN a task stops after the check was due
+    world.cluster.set_task_status(&web, "STOPPED");
+    world.task_stopped(&stopped_event(&web, "service:web")).await;
+
+    // THEN the hook gets its heartbeat before the next check is booked, one interval on
+    assert_eq!(world.action().heartbeats, 1);
+    assert_eq!(world.booked_check(), Some(booked.plus_seconds(30 + CHECK_INTERVAL)));
+}
+
+#[tokio::test]
+async fn a_function_without_schedule_settings_never_heartbeats_or_books() {
+    // GIVEN a drain started by on-lifecycle (which books checks), whose check is overdue
+    let mut world = World::new();
+    let web = world.run_task("web-1", "service:web");
+    world.run_task("web-2", "service:web");
+    world.terminate().await;
+    let booked = world.booked_check().expect("a check is booked");
+    world.clock.set(booked.plus_seconds(30));
+    world.log.clear();
+
+    // WHEN on-task-stopped, configured as the stack configures it (no schedule settings, no
+    // heartbeat permission), handles a STOPPED event
+    world.config.schedule = None;
+    world.cluster.set_task_status(&web, "STOPPED");
+    world.task_stopped(&stopped_event(&web, "service:web")).await;
+
+    // THEN it leaves the hook and the schedule to on-lifecycle
+    assert_eq!(world.log.count("autoscaling:RecordLifecycleActionHeartbeat"), 0);
+    assert_eq!(world.log.count("scheduler:CreateSchedule"), 0);
+    assert_eq!(world.action().heartbeats, 0);
+}
