@@ -147,12 +147,13 @@ where
                 return Ok(Outcome::AlreadyFinished);
             }
             Admission::Resume => existing.ok_or_else(|| DrainError::permanent("resume drain", "record vanished"))?,
-            admission @ (Admission::Start | Admission::Replace) => {
-                let record = self.new_record(notice, &instance).await?;
-                let written = match (&existing, admission) {
-                    (Some(old), Admission::Replace) => {
+            Admission::Start | Admission::Replace => {
+                // Start: no record yet. Replace: a newer action supersedes the one on record.
+                let record =
+                    DrainRecord { revision: existing.as_ref().map_or(0, |old| old.revision + 1), ..self.new_record(notice, &instance).await? };
+                let write = match &existing {
+                    Some(old) => {
                         info!(old_token_prefix = %old.token.prefix(), old_status = old.status.as_str(), "a newer lifecycle action replaces the drain on record");
-                        let record = DrainRecord { revision: old.revision + 1, ..record.clone() };
                         self.effect(
                             mode,
                             "dynamodb:PutItem",
@@ -162,9 +163,9 @@ where
                         )
                         .await?
                     }
-                    _ => self.effect(mode, "dynamodb:PutItem", "insert drain record", WriteOutcome::Written, self.store.insert(&record)).await?,
+                    None => self.effect(mode, "dynamodb:PutItem", "insert drain record", WriteOutcome::Written, self.store.insert(&record)).await?,
                 };
-                if written == WriteOutcome::LostRace {
+                if write == WriteOutcome::LostRace {
                     // Either a concurrent delivery recorded it, or this very write took effect and
                     // its answer was lost (the SDK's retry then lost to it). Same action: carry on.
                     match self.store.load(&instance.arn).await? {
@@ -178,8 +179,7 @@ where
                         }
                     }
                 } else {
-                    let revision = if admission == Admission::Replace { existing.map_or(0, |old| old.revision + 1) } else { 0 };
-                    DrainRecord { revision, ..record }
+                    record
                 }
             }
         };
