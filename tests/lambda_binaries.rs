@@ -285,3 +285,39 @@ async fn an_invocation_fails_with_a_transient_error_when_aws_is_unreachable_mid_
     eprintln!("two failing invocations took {:?}", started.elapsed());
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_check_the_binary_books_invokes_it_back_and_heartbeats_the_hook() -> TestResult {
+    // GIVEN on-lifecycle running with the stack's schedule settings, and a drain it started
+    let emulator = Emulator::start()?;
+    let (world, action) = world_scaling_in_one_busy_instance(&emulator, "check", 2).await?;
+    let functions = Functions::start(&emulator, &world)?;
+    assert_eq!(outcomes(&respond(&functions.on_lifecycle, &lifecycle_event(&action)).await?), vec!["wait"]);
+
+    // WHEN EventBridge Scheduler fires the schedule the function booked: the same target, the
+    // same input
+    let scheduler = aws_sdk_scheduler::Client::new(&emulator.sdk_config());
+    let instance_id = world.instances[0].container_instance_arn.rsplit('/').next().unwrap_or_default().to_owned();
+    let schedule = scheduler.get_schedule().group_name(&world.schedule_group).name(format!("drain-{instance_id}")).send().await?;
+    let target = schedule.target().ok_or("schedule without target")?;
+    assert!(target.arn().contains(":function:") && target.arn().contains("on-lifecycle"), "the check invokes on-lifecycle itself: {}", target.arn());
+    assert!(schedule.schedule_expression().unwrap_or_default().starts_with("at("), "a one-shot schedule");
+    let payload: Value = serde_json::from_str(target.input().ok_or("schedule without input")?)?;
+    let report = respond(&functions.on_lifecycle, &payload).await?;
+
+    // THEN the binary takes the census, records a heartbeat on the hook, and books the next check
+    assert_eq!(outcomes(&report), vec!["wait"]);
+    let actions = world.lifecycle_actions()?;
+    assert_eq!((actions[0].state.as_str(), actions[0].heartbeats), ("active", 1));
+    let item = world
+        .dynamodb
+        .get_item()
+        .table_name(&world.table)
+        .key("container_instance_arn", AttributeValue::S(world.instances[0].container_instance_arn.clone()))
+        .consistent_read(true)
+        .send()
+        .await?;
+    let heartbeats = item.item().and_then(|item| item.get("heartbeats_sent")).and_then(|value| value.as_n().ok()).cloned();
+    assert_eq!(heartbeats.as_deref(), Some("1"));
+    Ok(())
+}
