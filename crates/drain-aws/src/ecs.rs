@@ -17,6 +17,32 @@ const SERVICES_PER_CALL: usize = 10;
 /// StopTask's reason is at most 255 characters.
 const MAX_REASON: usize = 255;
 
+/// The tasks a DescribeTasks answer describes. MISSING failures are tasks that are gone
+/// (stopped and expired from ECS): nothing alive. Any other failure leaves a task unknown, and an
+/// unknown task may be alive, so the census fails (and the event is retried) rather than miss it.
+fn snapshots_of(described: &aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput) -> Result<Vec<TaskSnapshot>, DrainError> {
+    if let Some(failure) = described.failures().iter().find(|failure| failure.reason() != Some("MISSING")) {
+        return Err(DrainError::transient(
+            "ecs:DescribeTasks",
+            format!("task {:?} not described: {:?} {:?}", failure.arn(), failure.reason(), failure.detail()),
+        ));
+    }
+    Ok(described
+        .tasks()
+        .iter()
+        .filter_map(|task| {
+            Some(TaskSnapshot {
+                arn: TaskArn::new(task.task_arn()?).ok()?,
+                group: task.group().map(str::to_owned),
+                started_by: task.started_by().map(str::to_owned),
+                // A task ECS did not report a status for is treated as alive.
+                last_status: task.last_status().unwrap_or("UNKNOWN").to_owned(),
+                desired_status: task.desired_status().unwrap_or("UNKNOWN").to_owned(),
+            })
+        })
+        .collect())
+}
+
 /// [`Cluster`] over the ECS API.
 #[derive(Clone, Debug)]
 pub struct EcsCluster {
@@ -170,21 +196,7 @@ impl Cluster for EcsCluster {
                 .send()
                 .await
                 .map_err(|error| classify("ecs:DescribeTasks", error))?;
-            for failure in described.failures() {
-                // MISSING: the task is gone (stopped and expired from ECS); nothing alive.
-                debug!(task = ?failure.arn(), reason = ?failure.reason(), "task not described");
-            }
-            for task in described.tasks() {
-                let Some(arn) = task.task_arn().and_then(|arn| TaskArn::new(arn).ok()) else { continue };
-                tasks.push(TaskSnapshot {
-                    arn,
-                    group: task.group().map(str::to_owned),
-                    started_by: task.started_by().map(str::to_owned),
-                    // A task ECS did not report a status for is treated as alive.
-                    last_status: task.last_status().unwrap_or("UNKNOWN").to_owned(),
-                    desired_status: task.desired_status().unwrap_or("UNKNOWN").to_owned(),
-                });
-            }
+            tasks.extend(snapshots_of(&described)?);
         }
         Ok(tasks)
     }
@@ -231,5 +243,40 @@ impl Cluster for EcsCluster {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
+    use aws_sdk_ecs::types::{Failure, Task};
+
+    use super::*;
+
+    const TASK: &str = "arn:aws:ecs:us-east-1:123456789012:task/prod/0d7e5f3a9c1b4e2d8f6a0b3c5d7e9f1a";
+
+    #[test]
+    fn a_task_shutting_down_is_read_with_both_statuses() {
+        let described = DescribeTasksOutput::builder()
+            .tasks(Task::builder().task_arn(TASK).group("service:web").last_status("DEPROVISIONING").desired_status("STOPPED").build())
+            .build();
+        let tasks = snapshots_of(&described).expect("read");
+        assert_eq!(tasks.len(), 1);
+        assert!(tasks[0].is_alive() && tasks[0].is_stopping());
+    }
+
+    #[test]
+    fn a_missing_task_is_gone_but_any_other_failure_fails_the_census() {
+        let missing = DescribeTasksOutput::builder().failures(Failure::builder().arn(TASK).reason("MISSING").build()).build();
+        assert_eq!(snapshots_of(&missing).expect("read"), Vec::new());
+        let unknown = DescribeTasksOutput::builder().failures(Failure::builder().arn(TASK).reason("SERVICE_UNAVAILABLE").build()).build();
+        let error = snapshots_of(&unknown).expect_err("an undescribed task may be alive");
+        assert!(error.is_retryable());
+    }
+
+    #[test]
+    fn a_task_without_a_status_counts_as_alive() {
+        let described = DescribeTasksOutput::builder().tasks(Task::builder().task_arn(TASK).build()).build();
+        assert!(snapshots_of(&described).expect("read")[0].is_alive());
     }
 }
