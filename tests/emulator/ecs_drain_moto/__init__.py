@@ -1,7 +1,7 @@
 """ecs-drain's extension of the moto server (moto 5.2.1), used by the project's tests.
 
-``install()`` patches moto in place (ECS filters/pagination, Auto Scaling lifecycle actions)
-and pins the ECS task state machine; ``server.serve()`` runs moto in server mode on
+``install()`` patches moto in place (ECS filters/pagination, Auto Scaling lifecycle actions,
+IAM evaluated against real resource ARNs while enforcement is on) and pins the ECS task state machine; ``server.serve()`` runs moto in server mode on
 127.0.0.1 with the test-only ``/_ecs_drain/...`` routes. Start it with
 ``PYTHONPATH=tests/emulator .venv/bin/python -m ecs_drain_moto --port 0 --port-file PATH``.
 """
@@ -40,9 +40,10 @@ def install() -> None:
         )
     if _installed:
         return
-    from . import autoscaling_ext, ecs_ext
+    from . import autoscaling_ext, ecs_ext, iam_ext
 
     ecs_ext.install()
     autoscaling_ext.install()
+    iam_ext.install()
     pin_task_transition()
     _installed = True

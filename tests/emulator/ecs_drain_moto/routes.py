@@ -14,6 +14,22 @@ timeout, time out a lifecycle action) and read state that AWS only shows in even
         {"before": epoch seconds} | {} (= all active)
         -> 200 {"expired": [action, ...]}
     GET  /_ecs_drain/health -> 200 {"ok": true}
+
+IAM (iam_ext.py). Enforcement is whole-server; ``POST /moto-api/reset`` turns it off and
+clears the decisions (it also drops every IAM user and role).
+
+    POST /_ecs_drain/iam/admin-user {"userName"?: str = "ecs-drain-admin", "accountId"?: str}
+        -> 200 {"accessKeyId": str, "secretAccessKey": str, "arn": str}
+        (idempotent: the same user and key again; inline Allow * on *)
+    POST /_ecs_drain/iam/enforce {"enabled": bool} -> 200 {"enabled": bool}
+    GET  /_ecs_drain/iam/enforce -> 200 {"enabled": bool}
+    GET  /_ecs_drain/iam/decisions
+        -> 200 {"decisions": [{"principal": caller ARN, "role": role name | null,
+                 "action": "ecs:ListTasks", "resources": [ARN, ...], "allowed": bool,
+                 "denied": first denied resource | null}, ...]}   (request order)
+    DELETE /_ecs_drain/iam/decisions | POST /_ecs_drain/iam/decisions/clear -> 200 {"cleared": n}
+    GET  /_ecs_drain/iam/role-actions?roleName=R[&accountId=A]
+        -> 200 {"actions": [sorted Action strings of the role's Allow statements]} | 404
 """
 
 from __future__ import annotations
@@ -24,8 +40,9 @@ from typing import Any
 from flask import Flask, Response, request
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ecs.models import ecs_backends
+from moto.iam.exceptions import NoSuchEntity, NotFoundException
 
-from . import autoscaling_ext, ecs_ext
+from . import autoscaling_ext, ecs_ext, iam_ext
 
 PREFIX = "/_ecs_drain"
 DEFAULT_REGION = "us-east-1"
@@ -91,6 +108,53 @@ def create_app() -> Flask:
             return _json({"error": "'before' must be epoch seconds"}, 400)
         expired = autoscaling_ext.expire_actions(before)
         return _json({"expired": [a.as_json() for a in expired]})
+
+    @app.post(f"{PREFIX}/iam/admin-user")
+    def admin_user() -> Response:
+        data = request.get_json(force=True, silent=True)
+        if data is None and not request.get_data():
+            data = {}
+        if not isinstance(data, dict):
+            return _json({"error": "request body must be a JSON object (or empty)"}, 400)
+        name = data.get("userName", "ecs-drain-admin")
+        account = data.get("accountId", DEFAULT_ACCOUNT_ID)
+        if not isinstance(name, str) or not name or not isinstance(account, str) or not account:
+            return _json({"error": "'userName' and 'accountId' must be non-empty strings"}, 400)
+        return _json(iam_ext.admin_user(name, account))
+
+    @app.get(f"{PREFIX}/iam/enforce")
+    def enforcement() -> Response:
+        return _json({"enabled": iam_ext.enforcing()})
+
+    @app.post(f"{PREFIX}/iam/enforce")
+    def enforce() -> Response:
+        data = request.get_json(force=True, silent=True)
+        if not isinstance(data, dict) or not isinstance(data.get("enabled"), bool):
+            return _json({"error": 'body must be {"enabled": true|false}'}, 400)
+        return _json({"enabled": iam_ext.set_enforcement(data["enabled"])})
+
+    @app.get(f"{PREFIX}/iam/decisions")
+    def decisions() -> Response:
+        return _json({"decisions": iam_ext.decisions()})
+
+    @app.delete(f"{PREFIX}/iam/decisions")
+    @app.post(f"{PREFIX}/iam/decisions/clear")
+    def clear_decisions() -> Response:
+        count = len(iam_ext.decisions())
+        iam_ext.clear_decisions()
+        return _json({"cleared": count})
+
+    @app.get(f"{PREFIX}/iam/role-actions")
+    def role_actions() -> Response:
+        role = request.args.get("roleName")
+        if not role:
+            return _json({"error": "missing query parameter roleName"}, 400)
+        account = request.args.get("accountId", DEFAULT_ACCOUNT_ID)
+        try:
+            actions = iam_ext.role_actions(role, account)
+        except (NoSuchEntity, NotFoundException) as err:
+            return _json({"error": f"no role {role!r} in account {account}: {err}"}, 404)
+        return _json({"actions": actions})
 
     @app.errorhandler(404)
     def not_found(_err: Exception) -> Response:
