@@ -351,3 +351,58 @@ def test_lifecycle_actions_are_cleared_by_moto_reset(client, emulator):
     assert len(world.actions()) == 1
     assert http("POST", f"{emulator}/moto-api/reset", b"")[0] == 200
     assert world.actions() == []
+
+
+# --- LifecycleState as DescribeAutoScalingInstances and DescribeAutoScalingGroups report it ---
+
+
+def _both_states(world: Asg, instance_id: str) -> tuple[str | None, str | None]:
+    """(DescribeAutoScalingInstances, DescribeAutoScalingGroups) state of one instance."""
+    in_group = {i["InstanceId"]: i["LifecycleState"] for i in world.group()["Instances"]}
+    return world.lifecycle_state(instance_id), in_group.get(instance_id)
+
+
+@pytest.mark.parametrize("result", ["CONTINUE", "ABANDON"])
+def test_lifecycle_state_goes_in_service_wait_then_gone_in_both_apis(client, emulator, result):
+    world = Asg(client, emulator, size=2)
+    victim, bystander = world.instance_ids()
+    assert _both_states(world, victim) == ("InService", "InService")
+    world.terminate(victim)
+    assert _both_states(world, victim) == ("Terminating:Wait", "Terminating:Wait")
+    assert _both_states(world, bystander) == ("InService", "InService")
+    (found,) = world.asg.describe_auto_scaling_instances(InstanceIds=[victim])["AutoScalingInstances"]
+    assert (found["AutoScalingGroupName"], found["LifecycleState"]) == (world.name, "Terminating:Wait")
+    world.heartbeat(InstanceId=victim)
+    assert _both_states(world, victim) == ("Terminating:Wait", "Terminating:Wait")
+    world.complete(result, InstanceId=victim)
+    # The emulator terminates at once once no action is active, so Terminating:Proceed has no
+    # observable duration: the instance leaves both listings as AWS's does after termination.
+    assert _both_states(world, victim) == (None, None)
+    assert world.ec2_state(victim) in {"shutting-down", "terminated"}
+    assert _both_states(world, bystander) == ("InService", "InService")
+
+
+def test_an_expired_action_also_removes_the_instance_from_both_apis(client, emulator):
+    world = Asg(client, emulator, size=2)
+    victim = world.instance_ids()[0]
+    world.terminate(victim)
+    status, _raw = http("POST", f"{emulator}/_ecs_drain/autoscaling/expire-lifecycle-actions", b"{}", {"Content-Type": "application/json"})
+    assert status == 200
+    assert _both_states(world, victim) == (None, None)
+
+
+def test_an_instance_in_no_group_is_not_described(client, emulator):
+    world = Asg(client, emulator, size=1)
+    (stray,) = [i["InstanceId"] for i in world.ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1)["Instances"]]
+    assert world.asg.describe_auto_scaling_instances(InstanceIds=[stray])["AutoScalingInstances"] == []
+
+
+def test_heartbeat_by_an_instance_without_an_action_is_validation_error(client, emulator):
+    world = Asg(client, emulator, size=2)
+    in_service = world.instance_ids()[0]
+    with pytest.raises(ClientError) as err:
+        world.heartbeat(InstanceId=in_service)
+    assert_no_active_action(err, f"No active Lifecycle Action found with instance ID {in_service}")
+    with pytest.raises(ClientError) as err:
+        world.complete(InstanceId=in_service)
+    assert_no_active_action(err, f"No active Lifecycle Action found with instance ID {in_service}")

@@ -106,72 +106,79 @@ def enforcement_off_afterwards(emulator: str) -> Any:
 # --- the world the operations act on --------------------------------------------------------
 
 
+ALL_SERVICES = ("ecs", "autoscaling", "dynamodb", "scheduler")
+
+
 @dataclass
 class World:
-    cluster_arn: str
-    instance_arn: str
-    instance_id: str
-    task_arn: str
-    task_id: str
-    service_arn: str
-    group_arn: str
-    lifecycle_token: str
-    victim: str
+    """What the operations act on; only the parts of the services asked for are built."""
+
+    cluster_arn: str = ""
+    instance_arn: str = ""
+    instance_id: str = ""
+    task_arn: str = ""
+    task_id: str = ""
+    service_arn: str = ""
+    group_arn: str = ""
+    lifecycle_token: str = ""
+    victim: str = ""
 
 
-def build_world(client: Callable[[str], Any]) -> World:
-    ecs, ec2, asg = client("ecs"), client("ec2"), client("autoscaling")
-    cluster_arn = ecs.create_cluster(clusterName="prod")["cluster"]["clusterArn"]
-    ecs.create_cluster(clusterName="other")
-    task_def = ecs.register_task_definition(
-        family="web", containerDefinitions=[{"name": "web", "image": "nginx", "memory": 16, "cpu": 16}]
-    )["taskDefinition"]["taskDefinitionArn"]
-    inst = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1)["Instances"][0]
-    doc = json.dumps({"instanceId": inst["InstanceId"], "region": REGION})
-    instance_arn = ecs.register_container_instance(cluster="prod", instanceIdentityDocument=doc)["containerInstance"]["containerInstanceArn"]
-    task_arn = ecs.start_task(cluster="prod", taskDefinition=task_def, containerInstances=[instance_arn])["tasks"][0]["taskArn"]
-    service_arn = ecs.create_service(cluster="prod", serviceName="web", taskDefinition=task_def, desiredCount=0)["service"]["serviceArn"]
-
-    asg.create_launch_configuration(LaunchConfigurationName="lc", ImageId=AMI, InstanceType="t3.micro")
-    asg.create_auto_scaling_group(
-        AutoScalingGroupName="workers", LaunchConfigurationName="lc", MinSize=0, MaxSize=5, DesiredCapacity=2,
-        AvailabilityZones=[f"{REGION}a"],
-    )
-    asg.put_lifecycle_hook(
-        AutoScalingGroupName="workers", LifecycleHookName=HOOK, LifecycleTransition=TERMINATING,
-        HeartbeatTimeout=300, DefaultResult="CONTINUE",
-    )
-    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["workers"])["AutoScalingGroups"][0]
-    victim = group["Instances"][0]["InstanceId"]
-    asg.terminate_instance_in_auto_scaling_group(InstanceId=victim, ShouldDecrementDesiredCapacity=True)
-    status, raw = http("GET", _base(client) + "/_ecs_drain/autoscaling/lifecycle-actions")
-    assert status == 200
-    token = json.loads(raw)["lifecycleActions"][0]["token"]
-
-    ddb = client("dynamodb")
-    for table in ("drains", "other-table"):
-        ddb.create_table(
-            TableName=table,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
+def build_world(client: Callable[[str], Any], services: tuple[str, ...] = ALL_SERVICES) -> World:
+    world = World()
+    if "ecs" in services:
+        ecs, ec2 = client("ecs"), client("ec2")
+        world.cluster_arn = ecs.create_cluster(clusterName="prod")["cluster"]["clusterArn"]
+        ecs.create_cluster(clusterName="other")
+        task_def = ecs.register_task_definition(
+            family="web", containerDefinitions=[{"name": "web", "image": "nginx", "memory": 16, "cpu": 16}]
+        )["taskDefinition"]["taskDefinitionArn"]
+        inst = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1)["Instances"][0]
+        doc = json.dumps({"instanceId": inst["InstanceId"], "region": REGION})
+        world.instance_arn = ecs.register_container_instance(cluster="prod", instanceIdentityDocument=doc)[
+            "containerInstance"
+        ]["containerInstanceArn"]
+        world.instance_id = world.instance_arn.rsplit("/", 1)[-1]
+        world.task_arn = ecs.start_task(cluster="prod", taskDefinition=task_def, containerInstances=[world.instance_arn])[
+            "tasks"
+        ][0]["taskArn"]
+        world.task_id = world.task_arn.rsplit("/", 1)[-1]
+        world.service_arn = ecs.create_service(cluster="prod", serviceName="web", taskDefinition=task_def, desiredCount=0)[
+            "service"
+        ]["serviceArn"]
+    if "autoscaling" in services:
+        asg = client("autoscaling")
+        asg.create_launch_configuration(LaunchConfigurationName="lc", ImageId=AMI, InstanceType="t3.micro")
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName="workers", LaunchConfigurationName="lc", MinSize=0, MaxSize=5, DesiredCapacity=2,
+            AvailabilityZones=[f"{REGION}a"],
         )
-    ddb.put_item(TableName="drains", Item={"pk": {"S": "existing"}})
-
-    sched = client("scheduler")
-    sched.create_schedule_group(Name=SCHEDULE_GROUP)
-    sched.create_schedule(Name="existing", GroupName=SCHEDULE_GROUP, **schedule_body())
-    return World(
-        cluster_arn=cluster_arn,
-        instance_arn=instance_arn,
-        instance_id=instance_arn.rsplit("/", 1)[-1],
-        task_arn=task_arn,
-        task_id=task_arn.rsplit("/", 1)[-1],
-        service_arn=service_arn,
-        group_arn=group["AutoScalingGroupARN"],
-        lifecycle_token=token,
-        victim=victim,
-    )
+        asg.put_lifecycle_hook(
+            AutoScalingGroupName="workers", LifecycleHookName=HOOK, LifecycleTransition=TERMINATING,
+            HeartbeatTimeout=300, DefaultResult="CONTINUE",
+        )
+        group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["workers"])["AutoScalingGroups"][0]
+        world.group_arn = group["AutoScalingGroupARN"]
+        world.victim = group["Instances"][0]["InstanceId"]
+        asg.terminate_instance_in_auto_scaling_group(InstanceId=world.victim, ShouldDecrementDesiredCapacity=True)
+        status, raw = http("GET", _base(client) + "/_ecs_drain/autoscaling/lifecycle-actions")
+        assert status == 200
+        world.lifecycle_token = json.loads(raw)["lifecycleActions"][0]["token"]
+    if "dynamodb" in services:
+        ddb = client("dynamodb")
+        for table in ("drains", "other-table"):
+            ddb.create_table(
+                TableName=table,
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        ddb.put_item(TableName="drains", Item={"pk": {"S": "existing"}})
+    if "scheduler" in services:
+        sched = client("scheduler")
+        sched.create_schedule_group(Name=SCHEDULE_GROUP)
+        sched.create_schedule(Name="existing", GroupName=SCHEDULE_GROUP, **schedule_body())
+    return world
 
 
 def _base(client: Callable[[str], Any]) -> str:
@@ -217,6 +224,10 @@ class Case:
     wrong_grant: Callable[[World], str]
     code: str
     extra: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def service(self) -> str:
+        return self.action.split(":")[0]
 
 
 CASES = [
@@ -431,7 +442,7 @@ def own_decisions(emulator: str, action: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_allowed_when_the_policy_names_the_exact_resource(case: Case, client, role, emulator) -> None:
-    world = build_world(client)
+    world = build_world(client, (case.service,))
     as_role = role([statement(case.action, case.grant(world)), *case.extra])
     enforce(emulator)
     case.call(as_role, world)
@@ -450,12 +461,12 @@ def test_allowed_when_the_policy_names_the_exact_resource(case: Case, client, ro
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_denied_when_the_policy_names_another_resource(case: Case, client, role, emulator) -> None:
-    world = build_world(client)
+    world = build_world(client, (case.service,))
     as_role = role([statement(case.action, case.wrong_grant(world)), *case.extra])
     enforce(emulator)
     with pytest.raises(ClientError) as err:
         case.call(as_role, world)
-    service = case.action.split(":")[0]
+    service = case.service
     error = err.value.response["Error"]
     assert error["Code"] == case.code
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == DENIED_STATUS[service]
@@ -470,7 +481,7 @@ def test_denied_when_the_policy_names_another_resource(case: Case, client, role,
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_denied_when_the_action_is_not_granted(case: Case, client, role, emulator) -> None:
-    world = build_world(client)
+    world = build_world(client, (case.service,))
     others = [c.action for c in CASES if c.action != case.action]
     as_role = role([statement(others, "*"), *case.extra])
     enforce(emulator)
@@ -483,7 +494,7 @@ def test_denied_when_the_action_is_not_granted(case: Case, client, role, emulato
 
 
 def test_a_denied_update_container_instances_state_changes_nothing(client, role, admin, emulator) -> None:
-    world = build_world(client)
+    world = build_world(client, ("ecs",))
     as_role = role([statement("ecs:UpdateContainerInstancesState", ecs_arn("container-instance", "other/*"))])
     enforce(emulator)
     with pytest.raises(ClientError):
@@ -493,7 +504,7 @@ def test_a_denied_update_container_instances_state_changes_nothing(client, role,
 
 
 def test_a_denied_complete_lifecycle_action_leaves_the_action_active(client, role, emulator) -> None:
-    world = build_world(client)
+    world = build_world(client, ("autoscaling",))
     as_role = role([statement("autoscaling:CompleteLifecycleAction", group_wildcard("other-group"))])
     enforce(emulator)
     with pytest.raises(ClientError):
@@ -503,7 +514,7 @@ def test_a_denied_complete_lifecycle_action_leaves_the_action_active(client, rol
 
 
 def test_a_denied_put_item_writes_nothing(client, role, admin, emulator) -> None:
-    build_world(client)
+    build_world(client, ("dynamodb",))
     as_role = role([statement("dynamodb:PutItem", table_arn("other-table"))])
     enforce(emulator)
     with pytest.raises(ClientError):
@@ -512,7 +523,7 @@ def test_a_denied_put_item_writes_nothing(client, role, admin, emulator) -> None
 
 
 def test_an_allowed_stop_task_stops_the_task(client, role, admin, emulator) -> None:
-    world = build_world(client)
+    world = build_world(client, ("ecs",))
     as_role = role([statement("ecs:StopTask", ecs_arn("task", "prod/*"))])
     enforce(emulator)
     as_role("ecs").stop_task(cluster="prod", task=world.task_arn, reason="drain")
@@ -521,7 +532,7 @@ def test_an_allowed_stop_task_stops_the_task(client, role, admin, emulator) -> N
 
 
 def test_every_resource_of_a_multi_resource_request_must_be_allowed(client, role, emulator) -> None:
-    world = build_world(client)
+    world = build_world(client, ("ecs",))
     ecs = client("ecs")
     inst = client("ec2").run_instances(ImageId=AMI, MinCount=1, MaxCount=1)["Instances"][0]
     doc = json.dumps({"instanceId": inst["InstanceId"], "region": REGION})
@@ -538,7 +549,7 @@ def test_every_resource_of_a_multi_resource_request_must_be_allowed(client, role
 
 
 def test_an_explicit_deny_wins_and_says_so(client, role, emulator) -> None:
-    world = build_world(client)
+    world = build_world(client, ("ecs",))
     as_role = role(
         [
             statement("ecs:DescribeTasks", ecs_arn("task", "prod/*")),
@@ -552,7 +563,7 @@ def test_an_explicit_deny_wins_and_says_so(client, role, emulator) -> None:
 
 
 def test_ecs_cluster_condition_key_is_the_cluster_arn(client, role, emulator) -> None:
-    world = build_world(client)
+    world = build_world(client, ("ecs",))
     on_prod = role(
         [statement("ecs:DescribeTasks", "*", {"StringEquals": {"ecs:cluster": world.cluster_arn}})], name="prod-role"
     )
@@ -579,7 +590,7 @@ def test_default_cluster_and_short_names_expand_to_full_arns(client, role, emula
 
 
 def test_create_schedule_without_pass_role_is_denied_on_the_role(client, role, emulator) -> None:
-    build_world(client)
+    build_world(client, ("scheduler",))
     as_role = role([statement("scheduler:CreateSchedule", schedule_arn(SCHEDULE_GROUP, "*"))])
     enforce(emulator)
     with pytest.raises(ClientError) as err:
@@ -593,7 +604,7 @@ def test_create_schedule_without_pass_role_is_denied_on_the_role(client, role, e
 
 
 def test_pass_role_to_another_service_does_not_cover_scheduler(client, role, emulator) -> None:
-    build_world(client)
+    build_world(client, ("scheduler",))
     as_role = role(
         [
             statement("scheduler:CreateSchedule", schedule_arn(SCHEDULE_GROUP, "*")),
@@ -607,7 +618,7 @@ def test_pass_role_to_another_service_does_not_cover_scheduler(client, role, emu
 
 
 def test_pass_role_of_another_role_is_denied(client, role, emulator) -> None:
-    build_world(client)
+    build_world(client, ("scheduler",))
     as_role = role([statement("scheduler:CreateSchedule", schedule_arn(SCHEDULE_GROUP, "*")), PASS_ROLE])
     enforce(emulator)
     other = f"arn:aws:iam::{ACCOUNT}:role/someone-else"
@@ -627,12 +638,14 @@ def test_schedule_in_the_default_group_is_authorized_on_the_default_group(client
 
 
 def test_a_request_signed_with_the_wrong_secret_is_refused(client, role, emulator) -> None:
-    build_world(client)
-    role([statement("*", "*")])
+    world = build_world(client)
     status, key = control(emulator, "POST", "admin-user", {})
     enforce(emulator)
     for service, call in (
         ("ecs", lambda c: c.list_tasks(cluster="prod")),
+        ("dynamodb", lambda c: c.get_item(TableName="drains", Key={"pk": {"S": "existing"}})),
+        ("autoscaling", lambda c: c.record_lifecycle_action_heartbeat(
+            AutoScalingGroupName="workers", LifecycleHookName=HOOK, LifecycleActionToken=world.lifecycle_token)),
         ("scheduler", lambda c: c.get_schedule(Name="existing", GroupName=SCHEDULE_GROUP)),
     ):
         forged = make_client(emulator, service, {"aws_access_key_id": key["accessKeyId"], "aws_secret_access_key": "not-the-secret"})
@@ -643,7 +656,7 @@ def test_a_request_signed_with_the_wrong_secret_is_refused(client, role, emulato
 
 
 def test_unknown_access_key_is_refused_under_enforcement(client, emulator) -> None:
-    build_world(client)
+    build_world(client, ("autoscaling",))
     enforce(emulator)
     with pytest.raises(ClientError) as err:
         client("autoscaling").describe_auto_scaling_groups()
@@ -690,7 +703,7 @@ def test_get_caller_identity_needs_no_grant(role, emulator) -> None:
 
 
 def test_an_operation_outside_the_table_keeps_moto_behaviour_and_is_recorded(client, role, emulator) -> None:
-    build_world(client)
+    build_world(client, ("ecs",))
     scoped = role([statement("ecs:ListClusters", ecs_arn("cluster", "prod"))], name="scoped")
     star = role([statement("ecs:ListClusters", "*")], name="star")
     enforce(emulator)
@@ -783,7 +796,7 @@ def test_role_created_by_cloudformation_is_evaluated(client, emulator) -> None:
             }
         }
     }
-    build_world(client)
+    build_world(client, ("dynamodb",))
     client("cloudformation").create_stack(StackName="s", TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_NAMED_IAM"])
     creds = client("sts").assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/cfn-role", RoleSessionName="fn-session")["Credentials"]
     ddb = make_client(
@@ -801,3 +814,84 @@ def test_role_created_by_cloudformation_is_evaluated(client, emulator) -> None:
     with pytest.raises(ClientError) as err:
         ddb.put_item(TableName="drains", Item={"pk": {"S": str(uuid.uuid4())}})
     assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+# --- the wire shape of a denial, as the SDKs parse it ---------------------------------------
+
+
+def capture_raw(client_obj: Any) -> list[Any]:
+    """Collect each raw HTTP response the client receives (botocore's after-call event)."""
+    seen: list[Any] = []
+    client_obj.meta.events.register("after-call.*.*", lambda http_response, **_kw: seen.append(http_response))
+    return seen
+
+
+@pytest.mark.parametrize(
+    "service,call,status,content_type,body_check",
+    [
+        (
+            "ecs",
+            lambda c: c.list_container_instances(cluster="prod"),
+            400,
+            "application/x-amz-json-1.1",
+            lambda raw: json.loads(raw)["__type"] == "AccessDeniedException" and "message" in json.loads(raw),
+        ),
+        (
+            "dynamodb",
+            lambda c: c.get_item(TableName="drains", Key={"pk": {"S": "existing"}}),
+            400,
+            "application/x-amz-json-1.0",
+            lambda raw: json.loads(raw)["__type"] == "com.amazon.coral.service#AccessDeniedException"
+            and "Message" in json.loads(raw),
+        ),
+        (
+            "autoscaling",
+            lambda c: c.describe_auto_scaling_groups(),
+            403,
+            "text/xml",
+            lambda raw: raw.startswith('<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
+                                       "<Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: ")
+            and "<RequestId>" in raw,
+        ),
+        (
+            "scheduler",
+            lambda c: c.get_schedule(Name="existing", GroupName=SCHEDULE_GROUP),
+            403,
+            "application/json",
+            lambda raw: list(json.loads(raw)) == ["Message"],
+        ),
+    ],
+    ids=["ecs", "dynamodb", "autoscaling", "scheduler"],
+)
+def test_denial_has_the_protocols_error_shape(service, call, status, content_type, body_check, client, role, emulator) -> None:
+    build_world(client, (service,))
+    as_role = role([statement("sts:GetCallerIdentity", "*")])
+    enforce(emulator)
+    api = as_role(service)
+    raw = capture_raw(api)
+    with pytest.raises(ClientError):
+        call(api)
+    (response,) = raw
+    assert response.status_code == status
+    assert response.headers["Content-Type"] == content_type
+    assert response.headers.get("x-amzn-RequestId")
+    assert body_check(response.content.decode()), response.content
+    if service == "scheduler":
+        assert response.headers["x-amzn-ErrorType"] == "AccessDeniedException"
+
+
+def test_query_protocol_signatures_are_checked_over_the_bytes_sent(client, admin, emulator) -> None:
+    """A form body encoded as the Rust SDK does (space as %20, not Python's +) still verifies."""
+    from urllib.parse import parse_qsl, quote
+
+    asg = admin("autoscaling")
+
+    def percent_encode(request: Any, **_kw: Any) -> None:
+        pairs = parse_qsl(request.body.decode() if isinstance(request.body, bytes) else request.data)
+        request.data = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs)
+
+    asg.meta.events.register("before-sign.auto-scaling.*", percent_encode)
+    build_world(client, ("autoscaling",))
+    enforce(emulator)
+    found = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["a group with spaces", "workers"])
+    assert [g["AutoScalingGroupName"] for g in found["AutoScalingGroups"]] == ["workers"]

@@ -257,15 +257,18 @@ class SigV4Request(IAMRequest):
 
     moto rebuilds the request with ``data=body or data``: for a request with no body (a
     Scheduler GET/DELETE) that is the form-encoding of the query or of the headers, whose
-    hash is not the empty payload the client signed. Form posts (awsQuery) keep moto's way:
-    werkzeug consumes their body into the form, which moto re-encodes.
+    hash is not the empty payload the client signed. Form posts (awsQuery): werkzeug
+    consumes their body into the form, so the server keeps the bytes received
+    (:data:`RAW_FORM_BODY`, set by server.py) and :func:`setup_class` hands them on; moto's
+    re-encoding of the form is only the fallback (it differs from the Rust SDK's encoding of
+    e.g. spaces).
     """
 
     def _create_aws_request(self) -> AWSRequest:
         request = super()._create_aws_request()
         content_type = self._headers.get("Content-Type", "") or ""
-        if not content_type.startswith("application/x-www-form-urlencoded"):
-            request.data = self._body if isinstance(self._body, (bytes, str)) else b""
+        if not self._body and not content_type.startswith("application/x-www-form-urlencoded"):
+            request.data = b""
         return request
 
 
@@ -368,6 +371,10 @@ def denial_response(service: str, message: str) -> TYPE_RESPONSE:
 
 # --- patches ------------------------------------------------------------------------------
 
+#: WSGI environ key under which server.py keeps a form post's body as received.
+RAW_FORM_BODY = "ecs_drain.raw_form_body"
+
+_original_setup_class = BaseResponse.setup_class
 _original_call_action = BaseResponse.call_action
 _original_authorize = ActionAuthenticatorMixin._authenticate_and_authorize_normal_action
 
@@ -412,6 +419,14 @@ def _http_error(response: BaseResponse, err: HTTPException) -> TYPE_RESPONSE:
     )
     headers, body = response._enrich_response(headers, body)
     return status, headers, body
+
+
+def setup_class(self: BaseResponse, request: Any, *args: Any, **kwargs: Any) -> None:
+    """moto's setup_class, keeping the raw form body the server saved for signature checks."""
+    _original_setup_class(self, request, *args, **kwargs)
+    environ = getattr(request, "environ", None)
+    raw = environ.get(RAW_FORM_BODY) if isinstance(environ, dict) else None
+    self._ecs_drain_raw_form = raw  # type: ignore[attr-defined]
 
 
 def call_action(self: BaseResponse) -> TYPE_RESPONSE:
@@ -473,7 +488,7 @@ def _iam_request(response: Any) -> SigV4Request:
         method=response.method,
         path=path,
         data=response.data,
-        body=response.raw_body,
+        body=getattr(response, "_ecs_drain_raw_form", None) or response.raw_body,
         headers=response.headers,
         action=response._get_action(),
     )
@@ -551,5 +566,6 @@ def reset(self: MotoAPIBackend) -> None:
 
 def install() -> None:
     MotoAPIBackend.reset = reset  # type: ignore[method-assign]
+    BaseResponse.setup_class = setup_class  # type: ignore[method-assign]
     BaseResponse.call_action = call_action  # type: ignore[method-assign]
     ActionAuthenticatorMixin._authenticate_and_authorize_normal_action = authorize_normal_action  # type: ignore[method-assign]

@@ -8,6 +8,7 @@ DomainDispatcherApplication (the same place moto routes ``/moto-api/``).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import threading
@@ -19,6 +20,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from . import install
+from .iam_ext import RAW_FORM_BODY
 from .routes import PREFIX, create_app
 
 HOST = "127.0.0.1"
@@ -31,11 +33,30 @@ class EcsDrainDispatcher(DomainDispatcherApplication):
         super().__init__(create_backend_app)
         self.ecs_drain_app = create_app()
 
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        keep_raw_form_body(environ)
+        return super().__call__(environ, start_response)
+
     def get_application(self, environ: dict[str, Any]) -> Flask:
         path = environ.get("PATH_INFO", "")
         if path == PREFIX or path.startswith(PREFIX + "/"):
             return self.ecs_drain_app
         return super().get_application(environ)
+
+
+def keep_raw_form_body(environ: dict[str, Any]) -> None:
+    """Save a form post's bytes before werkzeug parses them away (signature checks need them)."""
+    if not (environ.get("CONTENT_TYPE") or "").startswith("application/x-www-form-urlencoded"):
+        return
+    try:
+        size = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return
+    if size <= 0:
+        return
+    body = environ["wsgi.input"].read(size)
+    environ[RAW_FORM_BODY] = body
+    environ["wsgi.input"] = io.BytesIO(body)
 
 
 def make_emulator(port: int = 0) -> BaseWSGIServer:
