@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from conftest import (
     ACCOUNT,
     MAIN_REGION,
+    TEMPLATE_PATH,
     Deployed,
     load_template,
     without_none,
@@ -35,8 +37,6 @@ SKIPPED_BY_MOTO = {
 
 # With one cluster, one ASG and CreateLifecycleHooks=true these conditions are false.
 ABSENT_BY_CONDITION_MAIN = {
-    "TooManyNamesGuardHandle": "TooManyNames is false (1 cluster, 1 ASG)",
-    "TooManyNamesGuard": "TooManyNames is false (1 cluster, 1 ASG)",
     "LifecycleHook2": "CreateHook2 is false (1 ASG)",
     "LifecycleHook3": "CreateHook3 is false (1 ASG)",
 }
@@ -136,7 +136,7 @@ def test_every_template_resource_is_created_or_explicitly_expected_to_be_skipped
         assert "Condition" in template[logical_id], f"{logical_id} has no Condition"
 
 
-def test_outputs(main_stack: Deployed) -> None:
+def test_outputs(client: Any, main_stack: Deployed) -> None:
     assert set(main_stack.outputs) >= {
         "TableName",
         "ArchiveArn",
@@ -144,7 +144,14 @@ def test_outputs(main_stack: Deployed) -> None:
         "OnTaskStoppedFunctionName",
         "DeadLetterQueueUrl",
         "FailureQueueUrl",
+        "LifecycleRuleArn",
+        "TaskStoppedRuleArn",
+        "ScheduleGroupName",
     }
+    events = client("events")
+    for output, rule in (("LifecycleRuleArn", "LifecycleRule"), ("TaskStoppedRuleArn", "TaskStoppedRule")):
+        assert main_stack.outputs[output] == events.describe_rule(Name=main_stack.physical_id(rule))["Arn"]
+    assert main_stack.outputs["ScheduleGroupName"] == MOTO_SCHEDULE_GROUP
     assert main_stack.outputs["TableName"] == main_stack.physical_id("StateTable")
     assert main_stack.outputs["OnLifecycleFunctionName"] == main_stack.physical_id("OnLifecycleFunction")
     assert main_stack.outputs["OnTaskStoppedFunctionName"] == main_stack.physical_id("OnTaskStoppedFunction")
@@ -167,7 +174,9 @@ def test_table_ttl_pitr_sse_and_retention_in_template() -> None:
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert props["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
-    assert table["DeletionPolicy"] == "Retain" and table["UpdateReplacePolicy"] == "Retain"
+    # A failed create leaves no table behind; a delete or a replacement keeps the drains' state.
+    assert table["DeletionPolicy"] == "RetainExceptOnCreate"
+    assert table["UpdateReplacePolicy"] == "Retain"
 
 
 @pytest.mark.parametrize("logical_id", ["OnLifecycleFunction", "OnTaskStoppedFunction"])
@@ -255,7 +264,7 @@ def test_rule_patterns_resolved(client: Any, main_stack: Deployed) -> None:
     assert stopped == {
         "source": ["aws.ecs"],
         "detail-type": ["ECS Task State Change"],
-        "detail": {"lastStatus": ["STOPPED"], "clusterArn": [CLUSTER_ARN]},
+        "detail": {"lastStatus": ["STOPPED"], "containerInstanceArn": [{"exists": True}], "clusterArn": [CLUSTER_ARN]},
     }
 
 
@@ -432,7 +441,7 @@ def test_every_listed_cluster_and_asg_is_covered(client: Any, region: str, clust
 def test_parameter_ranges_are_enforced_by_the_template() -> None:
     """cfn-lint does not catch range errors, so the template must carry its own bounds."""
     params = load_template()["Parameters"]
-    assert (params["HeartbeatTimeoutSeconds"]["MinValue"], params["HeartbeatTimeoutSeconds"]["MaxValue"]) == (30, 7200)
+    assert (params["HeartbeatTimeoutSeconds"]["MinValue"], params["HeartbeatTimeoutSeconds"]["MaxValue"]) == (120, 7200)
     assert params["HeartbeatTimeoutSeconds"]["Default"] == 300
     assert (params["DrainDeadlineSeconds"]["MinValue"], params["DrainDeadlineSeconds"]["MaxValue"]) == (60, 172800)
     assert params["DrainDeadlineSeconds"]["Default"] == 3600
@@ -441,7 +450,9 @@ def test_parameter_ranges_are_enforced_by_the_template() -> None:
     assert params["ReplayMode"]["Default"] == "dry-run"
     assert params["CreateLifecycleHooks"]["AllowedValues"] == ["true", "false"]
     assert params["MemorySize"]["Default"] == 128
-    assert params["ClusterNames"]["Type"] == params["AutoScalingGroupNames"]["Type"] == "CommaDelimitedList"
+    # Plain strings: on a CommaDelimitedList AllowedPattern applies to each element and cannot
+    # bound the count (see test_name_lists_accept_one_to_three_names).
+    assert params["ClusterNames"]["Type"] == params["AutoScalingGroupNames"]["Type"] == "String"
     assert params["HookName"]["Default"] == "ecs-drain-terminate"
     assert params["LogRetentionDays"]["AllowedValues"] == [
         1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
@@ -507,3 +518,113 @@ def test_dead_letter_queue_policy_scoped_to_the_rules() -> None:
             ]
         }
     }
+
+
+def number_parameter_accepts(param: dict[str, Any], value: int) -> bool:
+    """What CloudFormation does with a Number parameter's MinValue/MaxValue at CreateStack."""
+    return param.get("MinValue", value) <= value <= param.get("MaxValue", value)
+
+
+@pytest.mark.parametrize(("seconds", "accepted"), [(30, False), (60, False), (119, False), (120, True), (7200, True), (7201, False)])
+def test_heartbeat_timeout_boundary(seconds: int, accepted: bool) -> None:
+    """Checks are at least 60 s apart, so a timeout under 120 s could run out between two checks."""
+    param = load_template()["Parameters"]["HeartbeatTimeoutSeconds"]
+    assert number_parameter_accepts(param, seconds) is accepted
+    assert number_parameter_accepts(param, param["Default"])
+
+
+def allowed(param: dict[str, Any], value: str) -> bool:
+    """CloudFormation's AllowedPattern check: the pattern must match the whole value."""
+    return re.fullmatch(param["AllowedPattern"], value) is not None
+
+
+NAME_LIST_CASES = [
+    ("one", True),
+    ("one,two", True),
+    ("one,two,three", True),
+    ("one,two,three,four", False),  # the template has three slots per list
+    ("", False),
+    ("one,", False),
+    (",one", False),
+    ("one,,two", False),
+    ("one, two", False),
+    ("one two", False),
+    ("x" * 255, True),
+    ("x" * 256, False),
+]
+
+
+@pytest.mark.parametrize("name", ["ClusterNames", "AutoScalingGroupNames"])
+@pytest.mark.parametrize(("value", "accepted"), NAME_LIST_CASES)
+def test_name_lists_accept_one_to_three_names(name: str, value: str, accepted: bool) -> None:
+    assert allowed(load_template()["Parameters"][name], value) is accepted
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [("prod_cluster-2", True), ("prod.cluster", False), ("prod/cluster", False), ("arn:aws:ecs:us-east-1:123456789012:cluster/a", False), ("*", False)],
+)
+def test_cluster_names_are_ecs_cluster_names(value: str, accepted: bool) -> None:
+    """ECS cluster names: letters, digits, hyphens, underscores (not ARNs, no wildcards)."""
+    assert allowed(load_template()["Parameters"]["ClusterNames"], value) is accepted
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [("prod-ecs-asg", True), ("eks/ng.1:blue", True), ("asg*", False), ("asg?", False), ('a"b', False), ("a\\b", False), ("a\tb", False)],
+)
+def test_asg_names_cannot_widen_a_policy_or_break_the_archive_pattern(value: str, accepted: bool) -> None:
+    """ASG names go into IAM ARNs (where * and ? are wildcards) and into a JSON string."""
+    assert allowed(load_template()["Parameters"]["AutoScalingGroupNames"], value) is accepted
+
+
+def test_no_wait_condition_guard_is_left() -> None:
+    """The name count is refused at CreateStack by the parameters, not by a failing resource."""
+    resources = load_template()["Resources"]
+    assert not [lid for lid, r in resources.items() if r["Type"].startswith("AWS::CloudFormation::Wait")]
+
+
+def test_lifecycle_hooks_wait_for_the_rule_its_permission_and_the_invoke_config() -> None:
+    """A scale-in during stack creation must not reach a hook before its notice can reach the function."""
+    resources = load_template()["Resources"]
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::AutoScaling::LifecycleHook":
+            assert set(resource["DependsOn"]) == {"LifecycleRule", "LifecycleRulePermission", "OnLifecycleInvokeConfig"}, logical_id
+
+
+def test_schedule_group_is_named_by_cloudformation() -> None:
+    resources = load_template()["Resources"]
+    assert "Name" not in resources["DrainCheckScheduleGroup"].get("Properties", {})
+    assert "-checks" not in TEMPLATE_PATH.read_text(), "a hand-built schedule group name is left in the template"
+
+
+def test_schedule_group_name_is_one_value_everywhere(client: Any, main_stack: Deployed) -> None:
+    """Environment, policy ARN and output name the same group (in moto: the string "None")."""
+    env = client("lambda").get_function_configuration(FunctionName=main_stack.physical_id("OnLifecycleFunction"))[
+        "Environment"
+    ]["Variables"]
+    group = env["ECS_DRAIN_SCHEDULE_GROUP"]
+    assert group == main_stack.outputs["ScheduleGroupName"] == MOTO_SCHEDULE_GROUP
+    g = grants(role_statements(client, main_stack, "OnLifecycleRole"))
+    assert g["scheduler:CreateSchedule"] == {f"arn:aws:scheduler:{MAIN_REGION}:{ACCOUNT}:schedule/{group}/*"}
+
+
+def test_on_task_stopped_reserved_concurrency_is_unset_by_default(client: Any, main_stack: Deployed) -> None:
+    concurrency = client("lambda").get_function_concurrency(FunctionName=main_stack.physical_id("OnTaskStoppedFunction"))
+    assert "ReservedConcurrentExecutions" not in concurrency
+
+
+def test_on_task_stopped_reserved_concurrency_parameter(client: Any) -> None:
+    stack = Deployed(
+        client,
+        "ap-southeast-2",
+        "ecs-drain-reserved",
+        {"ClusterNames": "prod-cluster", "AutoScalingGroupNames": "prod-ecs-asg", "CreateLifecycleHooks": "false",
+         "OnTaskStoppedReservedConcurrency": "5"},
+    )  # fmt: skip
+    assert stack.stack["StackStatus"] == "CREATE_COMPLETE"
+    lam = client("lambda", stack.region)
+    stopped = lam.get_function_concurrency(FunctionName=stack.physical_id("OnTaskStoppedFunction"))
+    assert int(stopped["ReservedConcurrentExecutions"]) == 5
+    # on-lifecycle is not capped by it.
+    assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName=stack.physical_id("OnLifecycleFunction"))
