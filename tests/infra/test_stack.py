@@ -195,10 +195,13 @@ def test_function_configuration(client: Any, main_stack: Deployed, logical_id: s
         "ECS_DRAIN_DEADLINE_SECONDS": "3600",
         "ECS_DRAIN_DEADLINE_POLICY": "continue",
         "ECS_DRAIN_REPLAY_MODE": "dry-run",
+        "ECS_DRAIN_METRICS_NAMESPACE": "ecs-drain",
         "RUST_LOG": "info",
     }
     if logical_id == "OnLifecycleFunction":
         expected["ECS_DRAIN_SCHEDULE_GROUP"] = MOTO_SCHEDULE_GROUP
+        # The schedules' dead-letter queue.
+        expected["ECS_DRAIN_CHECK_DLQ_ARN"] = queue_arn(client, main_stack, "FailureQueueUrl")
         expected["ECS_DRAIN_SCHEDULE_ROLE_ARN"] = f"arn:aws:iam::{ACCOUNT}:role/{main_stack.physical_id('SchedulerRole')}"
     assert env == expected
 
@@ -486,21 +489,114 @@ def test_event_invoke_configs_in_template() -> None:
         assert props["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": ["FailureQueue", "Arn"]}}}
 
 
+# The metric names the functions write in Embedded Metric Format (each also with no dimensions).
+EMF_METRICS = {
+    "DrainsStarted", "DrainsCompleted", "DrainDuration", "DrainsExpired", "DeadlinesEnforced",
+    "StuckServices", "RefusedEvents", "PermanentFailures", "HookSecondsLeft",
+}  # fmt: skip
+NS = {"Ref": "MetricsNamespace"}
+
+
+def alarms() -> dict[str, dict[str, Any]]:
+    return {lid: r for lid, r in load_template()["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+def watched(props: dict[str, Any]) -> tuple[Any, ...]:
+    """(namespace, metric, dimension name, what the dimension names) of an alarm."""
+    dims = props.get("Dimensions", [])
+    assert len(dims) <= 1, props
+    if not dims:
+        return (json.dumps(props["Namespace"]), props["MetricName"], None, None)
+    value = dims[0]["Value"]
+    target = value.get("Ref") or value["Fn::GetAtt"][0]
+    return (json.dumps(props["Namespace"]), props["MetricName"], dims[0]["Name"], target)
+
+
 def test_alarms_in_template() -> None:
-    """moto skips AWS::CloudWatch::Alarm: one on each function's Errors, one on each queue's depth."""
-    alarms = [r["Properties"] for r in load_template()["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
-    watched = set()
-    for a in alarms:
-        dim = a["Dimensions"][0]["Value"]
-        target = dim.get("Ref") or dim["Fn::GetAtt"][0]
-        watched.add((a["Namespace"], a["MetricName"], target))
-        assert a["ComparisonOperator"] == "GreaterThanThreshold" and a["Threshold"] == 0
-    assert watched == {
-        ("AWS/Lambda", "Errors", "OnLifecycleFunction"),
-        ("AWS/Lambda", "Errors", "OnTaskStoppedFunction"),
-        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "DeadLetterQueue"),
-        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "FailureQueue"),
+    """moto skips AWS::CloudWatch::Alarm: every alarm is "> 0 in 5 minutes" on one metric."""
+    found = {}
+    for logical_id, alarm in alarms().items():
+        props = alarm["Properties"]
+        assert props["ComparisonOperator"] == "GreaterThanThreshold" and props["Threshold"] == 0, logical_id
+        assert props["EvaluationPeriods"] == 1 and props["Period"] == 300, logical_id
+        assert props["TreatMissingData"] == "notBreaching", logical_id
+        assert props["AlarmActions"] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+        found[logical_id] = watched(props)
+    lam, sqs, sched, ns = '"AWS/Lambda"', '"AWS/SQS"', '"AWS/Scheduler"', json.dumps(NS)
+    assert found == {
+        "OnLifecycleErrorsAlarm": (lam, "Errors", "FunctionName", "OnLifecycleFunction"),
+        "OnTaskStoppedErrorsAlarm": (lam, "Errors", "FunctionName", "OnTaskStoppedFunction"),
+        "DeadLetterQueueDepthAlarm": (sqs, "ApproximateNumberOfMessagesVisible", "QueueName", "DeadLetterQueue"),
+        "FailureQueueDepthAlarm": (sqs, "ApproximateNumberOfMessagesVisible", "QueueName", "FailureQueue"),
+        # The functions' own metrics, stack-wide (the no-dimension set).
+        "DrainsExpiredAlarm": (ns, "DrainsExpired", None, None),
+        "PermanentFailuresAlarm": (ns, "PermanentFailures", None, None),
+        "DeadlinesEnforcedAlarm": (ns, "DeadlinesEnforced", None, None),
+        "OnLifecycleThrottlesAlarm": (lam, "Throttles", "FunctionName", "OnLifecycleFunction"),
+        "OnTaskStoppedThrottlesAlarm": (lam, "Throttles", "FunctionName", "OnTaskStoppedFunction"),
+        "OnLifecycleAsyncEventsDroppedAlarm": (lam, "AsyncEventsDropped", "FunctionName", "OnLifecycleFunction"),
+        "OnTaskStoppedAsyncEventsDroppedAlarm": (lam, "AsyncEventsDropped", "FunctionName", "OnTaskStoppedFunction"),
+        "CheckInvocationsDroppedAlarm": (sched, "InvocationDroppedCount", "ScheduleGroup", "DrainCheckScheduleGroup"),
+        "CheckTargetErrorsAlarm": (sched, "TargetErrorCount", "ScheduleGroup", "DrainCheckScheduleGroup"),
     }
+    for props in (a["Properties"] for a in alarms().values()):
+        if props["Namespace"] == NS:
+            assert props["MetricName"] in EMF_METRICS
+        statistic = "Maximum" if props["Namespace"] == "AWS/SQS" else "Sum"
+        assert props["Statistic"] == statistic, props
+
+
+def test_deadline_alarm_can_be_turned_off() -> None:
+    template = load_template()
+    param = template["Parameters"]["AlarmOnDeadlineEnforced"]
+    assert (param["Default"], param["AllowedValues"]) == ("true", ["true", "false"])
+    assert alarms()["DeadlinesEnforcedAlarm"]["Condition"] == "AlarmOnDeadline"
+    assert template["Conditions"]["AlarmOnDeadline"] == {"Fn::Equals": [{"Ref": "AlarmOnDeadlineEnforced"}, "true"]}
+    assert [lid for lid, a in alarms().items() if "Condition" in a] == ["DeadlinesEnforcedAlarm"]
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [("ecs-drain", True), ("team/ecs_drain.v2", True), ("AWS/ECS", False), ("ecs drain", False), ('ecs"drain', False),
+     ("", False), ("n" * 255, True), ("n" * 256, False)],
+)  # fmt: skip
+def test_metrics_namespace_parameter(value: str, accepted: bool) -> None:
+    param = load_template()["Parameters"]["MetricsNamespace"]
+    assert param["Default"] == "ecs-drain"
+    assert allowed(param, value) is accepted
+
+
+def dashboard_metrics(body: dict[str, Any]) -> tuple[set[tuple[str, str]], list[str]]:
+    """The (namespace, metric) pairs a dashboard's widgets plot, and its metric-math expressions."""
+    metrics, expressions = set(), []
+    for widget in body["widgets"]:
+        for row in widget["properties"]["metrics"]:
+            if isinstance(row[0], dict):
+                expressions.append(row[0]["expression"])
+            else:
+                metrics.add((row[0], row[1]))
+    return metrics, expressions
+
+
+def test_dashboard(client: Any, main_stack: Deployed) -> None:
+    """moto creates the dashboard with the body resolved: it is JSON and plots the stack's metrics."""
+    name = main_stack.physical_id("DrainDashboard")
+    body = json.loads(client("cloudwatch").get_dashboard(DashboardName=name)["DashboardBody"])
+    metrics, expressions = dashboard_metrics(body)
+    ns_metrics = {m for n, m in metrics if n == "ecs-drain"}
+    assert ns_metrics == EMF_METRICS
+    assert {("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles")} <= metrics
+    titles = [w["properties"]["title"] for w in body["widgets"]]
+    assert any(t.startswith("Drains in flight") for t in titles)
+    # In flight = started - completed - expired (metric math), outcomes by Result.
+    assert "RUNNING_SUM(FILL(started, 0) - FILL(completed, 0) - FILL(expired, 0))" in expressions
+    for result in ("CONTINUE", "ABANDON"):
+        assert any(f'MetricName="DrainsCompleted" Result="{result}"' in e for e in expressions), result
+    duration = [row[2]["stat"] for w in body["widgets"] for row in w["properties"]["metrics"] if row[:2] == ["ecs-drain", "DrainDuration"]]
+    assert duration == ["p50", "p99", "Maximum"]
+    functions = {row[3] for w in body["widgets"] for row in w["properties"]["metrics"] if row[0] == "AWS/Lambda"}
+    assert functions == {main_stack.physical_id("OnLifecycleFunction"), main_stack.physical_id("OnTaskStoppedFunction")}
+    assert all(w["properties"]["region"] == MAIN_REGION for w in body["widgets"])
 
 
 def test_dead_letter_queue_policy_scoped_to_the_rules() -> None:
