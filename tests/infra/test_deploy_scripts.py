@@ -281,3 +281,37 @@ def test_undeploy_deletes_when_no_drain_is_in_flight(client: ClientFactory, real
     assert result.returncode == 0, (result.stdout, result.stderr)
     assert "in flight" not in result.stderr
     assert not stack_exists(client, region, stack)
+
+
+# ------------------------------------------------------------------------------ README replay
+
+
+def readme_block(heading: str) -> str:
+    """The first ```sh block after ``heading`` in infra/README.md."""
+    text = (ROOT / "infra" / "README.md").read_text()
+    after = text[text.index(heading) :]
+    start = after.index("```sh\n") + len("```sh\n")
+    return after[start : after.index("```", start)]
+
+
+def test_readme_replay_command_targets_only_the_stacks_rules(
+    client: ClientFactory, main_stack: Deployed, real_cli: dict[str, str]
+) -> None:
+    """The documented replay, run as written (stack name aside) with the aws CLI against the
+    emulator: it replays the stack's archive onto the default bus, filtered to the two rules."""
+    script = readme_block("## Replaying the archive").replace("ecs-drain-prod", main_stack.name)
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        env=dict(real_cli, AWS_DEFAULT_REGION=main_stack.region),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    replay = client("events", main_stack.region).describe_replay(ReplayName="debug-drain-2026-11-03")
+    assert replay["EventSourceArn"] == main_stack.outputs["ArchiveArn"]
+    assert replay["Destination"] == {
+        "Arn": f"arn:aws:events:{main_stack.region}:123456789012:event-bus/default",
+        "FilterArns": [main_stack.outputs["LifecycleRuleArn"], main_stack.outputs["TaskStoppedRuleArn"]],
+    }
