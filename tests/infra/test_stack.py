@@ -724,3 +724,11 @@ def test_on_task_stopped_reserved_concurrency_parameter(client: Any) -> None:
     assert int(stopped["ReservedConcurrentExecutions"]) == 5
     # on-lifecycle is not capped by it.
     assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName=stack.physical_id("OnLifecycleFunction"))
+
+
+@pytest.mark.parametrize(("value", "accepted"), [("", True), ("5", True), ("9999", True), ("0", False), ("05", False), ("10000", False), ("-1", False), ("ten", False)])
+def test_reserved_concurrency_parameter_values(value: str, accepted: bool) -> None:
+    """Empty = unreserved; 0 would throttle on-task-stopped entirely, so it is refused."""
+    param = load_template()["Parameters"]["OnTaskStoppedReservedConcurrency"]
+    assert param["Default"] == ""
+    assert allowed(param, value) is accepted
