@@ -46,8 +46,6 @@ done
 
 [ -n "$STACK_NAME" ] || die "--stack-name (or ECS_DRAIN_STACK_NAME) is required"
 [ -n "$BUCKET" ] || die "--bucket (or ECS_DRAIN_ARTIFACT_BUCKET) is required: an S3 bucket for the code"
-# The schedule group is "<stack>-checks" and group names are at most 64 characters.
-[ "${#STACK_NAME}" -le 57 ] || die "stack name must be at most 57 characters (schedule group name limit)"
 command -v "$AWS" >/dev/null 2>&1 || die "aws CLI not found (set AWS_CLI to its path)"
 REGION_ARGS=()
 [ -z "$REGION" ] || REGION_ARGS=(--region "$REGION")

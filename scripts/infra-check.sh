@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Validate infra/: cfn-lint (zero errors and zero warnings), checkov (every finding fixed or
-# suppressed in the template with a reason), bash syntax of the deploy scripts, and the pytest
-# tests in tests/infra/ (moto emulator on 127.0.0.1). Exits non-zero if any step fails; runs
+# suppressed in the template with a reason), parliament over the template's IAM policies (every
+# finding explained in infra/parliament-allowlist.yaml), bash syntax of the deploy scripts, and
+# the pytest tests in tests/infra/ (moto emulator on 127.0.0.1). Exits non-zero if any step fails; runs
 # every step so one report shows all failures.
 #
-# Tools: cfn-lint, moto and pytest come from $ROOT/.venv (scripts/bootstrap-python.sh installs
+# Tools: cfn-lint, parliament, moto and pytest come from $ROOT/.venv (scripts/bootstrap-python.sh installs
 # every scripts/requirements-*.txt there). checkov lives in its own venv, .tools/checkov-venv,
 # from infra/requirements-checkov.txt, because it pins an old boto3 the project venv cannot use.
 set -uo pipefail
@@ -68,6 +69,14 @@ else
     failed+=("checkov")
 fi
 
+# ---------------------------------------------------------------- IAM policy linter
+# parliament over every IAM policy of the template, rendered for one representative parameter
+# set; each finding must be explained in infra/parliament-allowlist.yaml.
+log "parliament $("$VENV/bin/python" -m pip show parliament 2>/dev/null | awk '/^Version:/{print $2}') (tests/infra/policy_lint.py)"
+if ! "$VENV/bin/python" tests/infra/policy_lint.py; then
+    failed+=("parliament")
+fi
+
 # ---------------------------------------------------------------- scripts
 log "bash -n infra/*.sh"
 for script in infra/*.sh; do
@@ -85,4 +94,4 @@ if [ "${#failed[@]}" -gt 0 ]; then
     printf 'infra-check: FAILED: %s\n' "${failed[*]}" >&2
     exit 1
 fi
-echo "infra-check: all passed (cfn-lint, checkov, scripts, tests/infra)"
+echo "infra-check: all passed (cfn-lint, checkov, parliament, scripts, tests/infra)"

@@ -7,8 +7,11 @@ of its own with an SQS target in a region with nothing else in it (PutEvents ans
 when a matching rule targets a Lambda function), and each event goes through PutEvents; a
 message on the rule's queue means the pattern matched.
 
-The patterns only use exact values, "$or" and plain lists, which AWS and moto's matcher agree on.
-Near misses are the fixtures with one field edited.
+The patterns use exact values, "$or", plain lists and one `exists` filter (TaskStoppedRule and the
+archive require `detail.containerInstanceArn`, so Fargate tasks never reach on-task-stopped);
+moto's matcher implements `exists` (moto.events.models, `_does_item_match_named_filter`) as AWS
+documents it: the field is present, whatever its value. Near misses are the fixtures with one
+field edited.
 """
 
 from __future__ import annotations
@@ -25,6 +28,30 @@ ROUTE_REGION = "eu-west-1"  # nothing else is deployed here
 
 TERMINATE = load_fixture("lifecycle-terminate-eventbridge.json")
 STOPPED_SERVICE = load_fixture("ecs-task-stopped-service.json")
+STOPPED_FARGATE = load_fixture("ecs-task-stopped-fargate.json")
+
+
+def without(event: dict[str, Any], path: str) -> dict[str, Any]:
+    """A copy of ``event`` without the field at dotted ``path``."""
+    out = copy.deepcopy(event)
+    node = out
+    *parents, leaf = path.split(".")
+    for key in parents:
+        node = node[key]
+    del node[leaf]
+    return out
+
+
+def with_field(event: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of ``event`` with a field it does not have added at dotted ``path``."""
+    out = copy.deepcopy(event)
+    node = out
+    *parents, leaf = path.split(".")
+    for key in parents:
+        node = node[key]
+    assert leaf not in node, f"{path} is already a field of the fixture"
+    node[leaf] = value
+    return out
 
 
 def edited(event: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
@@ -84,6 +111,20 @@ CASES: list[tuple[str, dict[str, Any], set[str]]] = [
         set(),
     ),
     ("stopped-other-detail-type", edited(STOPPED_SERVICE, "detail-type", "ECS Container Instance State Change"), set()),
+    # Fargate: STOPPED in a watched cluster, but on no container instance, so nothing to drain.
+    ("stopped-fargate", STOPPED_FARGATE, set()),
+    ("stopped-service-without-container-instance", without(STOPPED_SERVICE, "detail.containerInstanceArn"), set()),
+    # The same Fargate event with a container instance is matched: the `exists` filter alone
+    # keeps the Fargate task out (cluster, status and type all match).
+    (
+        "stopped-fargate-given-a-container-instance",
+        with_field(
+            STOPPED_FARGATE,
+            "detail.containerInstanceArn",
+            f"arn:aws:ecs:us-east-1:{ACCOUNT}:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b",
+        ),
+        {"task-stopped", "archive"},
+    ),
 ]
 
 Router = Callable[[dict[str, Any]], set[str]]
@@ -156,6 +197,7 @@ def test_patterns_are_what_the_stack_deployed(patterns: dict[str, str]) -> None:
     lifecycle = json.loads(patterns["lifecycle"])
     stopped = json.loads(patterns["task-stopped"])
     assert stopped["detail"]["clusterArn"] == [f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/prod-cluster"]
+    assert stopped["detail"]["containerInstanceArn"] == [{"exists": True}]
     assert lifecycle["detail"]["AutoScalingGroupName"] == ["prod-ecs-asg"]
     assert lifecycle["detail"]["LifecycleHookName"] == ["ecs-drain-terminate"]
     assert json.loads(patterns["archive"]) == {"$or": [lifecycle, stopped]}
