@@ -637,30 +637,50 @@ def test_schedule_in_the_default_group_is_authorized_on_the_default_group(client
 # --- signatures, unknown keys, enforcement off, admin, STS -----------------------------------
 
 
-def test_a_request_signed_with_the_wrong_secret_is_refused(client, role, emulator) -> None:
-    world = build_world(client)
+AUTH_FAILURE_CALLS = {
+    "ecs": lambda c, w: c.list_tasks(cluster="prod", containerInstance=w.instance_id),
+    "dynamodb": lambda c, w: c.get_item(TableName="drains", Key={"pk": {"S": "existing"}}),
+    "autoscaling": lambda c, w: c.record_lifecycle_action_heartbeat(
+        AutoScalingGroupName="workers", LifecycleHookName=HOOK, LifecycleActionToken=w.lifecycle_token
+    ),
+    "scheduler": lambda c, w: c.get_schedule(Name="existing", GroupName=SCHEDULE_GROUP),
+}
+# (status, code) as each service answers a bad signature / an unknown access key.
+BAD_SIGNATURE = {
+    "ecs": (400, "InvalidSignatureException"),
+    "dynamodb": (400, "InvalidSignatureException"),
+    "autoscaling": (403, "SignatureDoesNotMatch"),
+    "scheduler": (403, "InvalidSignatureException"),
+}
+UNKNOWN_KEY = {
+    "ecs": (400, "UnrecognizedClientException"),
+    "dynamodb": (400, "UnrecognizedClientException"),
+    "autoscaling": (403, "InvalidClientTokenId"),
+    "scheduler": (403, "UnrecognizedClientException"),
+}
+
+
+@pytest.mark.parametrize("service", list(AUTH_FAILURE_CALLS))
+def test_a_request_signed_with_the_wrong_secret_is_refused(service, client, emulator) -> None:
+    world = build_world(client, (service,))
     status, key = control(emulator, "POST", "admin-user", {})
     enforce(emulator)
-    for service, call in (
-        ("ecs", lambda c: c.list_tasks(cluster="prod")),
-        ("dynamodb", lambda c: c.get_item(TableName="drains", Key={"pk": {"S": "existing"}})),
-        ("autoscaling", lambda c: c.record_lifecycle_action_heartbeat(
-            AutoScalingGroupName="workers", LifecycleHookName=HOOK, LifecycleActionToken=world.lifecycle_token)),
-        ("scheduler", lambda c: c.get_schedule(Name="existing", GroupName=SCHEDULE_GROUP)),
-    ):
-        forged = make_client(emulator, service, {"aws_access_key_id": key["accessKeyId"], "aws_secret_access_key": "not-the-secret"})
-        with pytest.raises(ClientError) as err:
-            call(forged)
-        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403, service
-        assert "SignatureDoesNotMatch" in str(err.value), service
+    forged = make_client(emulator, service, {"aws_access_key_id": key["accessKeyId"], "aws_secret_access_key": "not-the-secret"})
+    with pytest.raises(ClientError) as err:
+        AUTH_FAILURE_CALLS[service](forged, world)
+    response = err.value.response
+    assert (response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]) == BAD_SIGNATURE[service]
+    assert decisions(emulator) == []
 
 
-def test_unknown_access_key_is_refused_under_enforcement(client, emulator) -> None:
-    build_world(client, ("autoscaling",))
+@pytest.mark.parametrize("service", list(AUTH_FAILURE_CALLS))
+def test_unknown_access_key_is_refused_under_enforcement(service, client, emulator) -> None:
+    world = build_world(client, (service,))
     enforce(emulator)
     with pytest.raises(ClientError) as err:
-        client("autoscaling").describe_auto_scaling_groups()
-    assert err.value.response["Error"]["Code"] == "InvalidClientTokenId"
+        AUTH_FAILURE_CALLS[service](client(service), world)
+    response = err.value.response
+    assert (response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]) == UNKNOWN_KEY[service]
 
 
 def test_enforcement_off_checks_nothing(client, role, emulator) -> None:

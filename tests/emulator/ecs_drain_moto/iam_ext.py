@@ -48,7 +48,7 @@ from botocore.awsrequest import AWSRequest
 from moto import settings
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.common_types import TYPE_RESPONSE
-from moto.core.exceptions import AccessDeniedError
+from moto.core.exceptions import AccessDeniedError, InvalidClientTokenIdError, SignatureDoesNotMatchError
 from moto.core.responses import BaseResponse
 from moto.iam.access_control import (
     AssumedRoleAccessKey,
@@ -57,7 +57,6 @@ from moto.iam.access_control import (
     IAMRequest,
     IAMUserAccessKey,
     PermissionResult,
-    create_access_key,
 )
 from moto.iam.models import Policy, iam_backends
 from moto.moto_api._internal.models import MotoAPIBackend
@@ -346,27 +345,52 @@ def denial_response(service: str, message: str) -> TYPE_RESPONSE:
     ErrorResponse with Code AccessDenied. Scheduler (restJson1): 403 with
     ``x-amzn-ErrorType: AccessDeniedException`` and ``{"Message": ...}``.
     """
+    code = "AccessDenied" if service == "autoscaling" else "AccessDeniedException"
+    return error_response(service, code, message, 400 if service in ("ecs", "dynamodb") else 403)
+
+
+#: What the JSON services answer for an unknown access key and for a bad signature
+#: (awsQuery services say InvalidClientTokenId / SignatureDoesNotMatch, as moto does).
+UNRECOGNIZED_CLIENT = ("UnrecognizedClientException", "The security token included in the request is invalid.")
+INVALID_SIGNATURE = (
+    "InvalidSignatureException",
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+)
+
+
+def error_response(service: str, code: str, message: str, status: int) -> TYPE_RESPONSE:
+    """One error in the service's wire protocol (see :func:`denial_response`)."""
     request_id = str(uuid.uuid4())
     if service == "ecs":
-        body = {"__type": "AccessDeniedException", "message": message}
-        return 400, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": request_id}, json.dumps(body)
+        body = {"__type": code, "message": message}
+        return status, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": request_id}, json.dumps(body)
     if service == "dynamodb":
-        body = {"__type": "com.amazon.coral.service#AccessDeniedException", "Message": message}
-        return 400, {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": request_id}, json.dumps(body)
+        body = {"__type": f"com.amazon.coral.service#{code}", "Message": message}
+        return status, {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": request_id}, json.dumps(body)
     if service == "scheduler":
-        headers = {
-            "Content-Type": "application/json",
-            "x-amzn-ErrorType": "AccessDeniedException",
-            "x-amzn-RequestId": request_id,
-        }
-        return 403, headers, json.dumps({"Message": message})
+        headers = {"Content-Type": "application/json", "x-amzn-ErrorType": code, "x-amzn-RequestId": request_id}
+        return status, headers, json.dumps({"Message": message})
     escaped = message.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     xml = (
         '<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
-        f"<Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{escaped}</Message></Error>"
+        f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{escaped}</Message></Error>"
         f"<RequestId>{request_id}</RequestId></ErrorResponse>"
     )
-    return 403, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, xml
+    return status, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, xml
+
+
+def authentication_failure(service: str, err: HTTPException) -> TYPE_RESPONSE | None:
+    """An unknown key or bad signature in the JSON services' shape; None: keep moto's."""
+    if service == "autoscaling":
+        return None
+    if isinstance(err, InvalidClientTokenIdError):
+        code, message = UNRECOGNIZED_CLIENT
+    elif isinstance(err, SignatureDoesNotMatchError):
+        code, message = INVALID_SIGNATURE
+    else:
+        return None
+    return error_response(service, code, message, 403 if service == "scheduler" else 400)
 
 
 # --- patches ------------------------------------------------------------------------------
@@ -449,7 +473,7 @@ def call_action(self: BaseResponse) -> TYPE_RESPONSE:
         request = _iam_request(self)
         request.check_signature()
     except HTTPException as err:
-        return _http_error(self, err)
+        return authentication_failure(service, err) or _http_error(self, err)
     principal = request._access_key.arn
     policies = _policies(request._access_key)
     denial: tuple[Check, bool] | None = None
