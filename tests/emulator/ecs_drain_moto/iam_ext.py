@@ -20,6 +20,28 @@ What this module does, only while enforcement is on:
 * A denial answers in the protocol's real error shape (:func:`denial_response`).
 * Every authorization while enforcement is on is recorded (:func:`decisions`), in order.
 * Operations not in the table keep moto's behaviour (evaluated against ``*``), recorded too.
+* Unknown keys and bad signatures answer as AWS does per protocol for table operations
+  (JSON services: UnrecognizedClientException / InvalidSignatureException; Auto Scaling:
+  moto's InvalidClientTokenId / SignatureDoesNotMatch). Such requests record no decision.
+
+The table (resource ARNs built from the request with the caller's region and account; ECS
+names and ids expanded as ECS does, cluster default ``default``):
+
+=====================================================  ===========================================  ==============
+operation                                              resource(s)                                  condition keys
+=====================================================  ===========================================  ==============
+ecs:ListContainerInstances                             cluster/<c>                                  -
+ecs:DescribeContainerInstances, UpdateContainer...     each container-instance/<c>/<id>             ecs:cluster
+ecs:ListTasks                                          container-instance/<c>/<id> (none named: /*) ecs:cluster
+ecs:DescribeTasks, ecs:StopTask                        each task/<c>/<id>                           ecs:cluster
+ecs:DescribeServices                                   each service/<c>/<name>                      ecs:cluster
+autoscaling:CompleteLifecycleAction, RecordLifecy...   the group's ARN (unknown group: uuid ``*``)  -
+autoscaling:DescribeLifecycleHooks, DescribeAutoSc...  ``*`` (no resource-level permissions)        -
+dynamodb:Get/Put/Update/DeleteItem, Query, Scan,       table/<t> (Query/Scan with IndexName:        -
+DescribeTable                                          table/<t>/index/<i>)
+scheduler:Create/Update/Delete/GetSchedule             schedule/<group or default>/<name>           -
+iam:PassRole (with Create/UpdateSchedule)              Target.RoleArn                               iam:PassedToService
+=====================================================  ===========================================  ==============
 
 moto evaluator quirks that a policy author must know (moto 5.2.1 ``moto/iam``):
 
@@ -33,6 +55,9 @@ moto evaluator quirks that a policy author must know (moto 5.2.1 ``moto/iam``):
   ``iam:PassedToService`` only.
 * Action names match case-sensitively (AWS: case-insensitively); ``*`` in Action/Resource is a
   wildcard, ``?`` is not.
+* ``sts:AssumeRole`` is authorized on ``*`` and the role's trust policy is not evaluated, which
+  is what lets a test identity assume a Lambda execution role; session expiry is not checked.
+* Enforcement is whole-server; ``POST /moto-api/reset`` turns it off and clears decisions.
 """
 
 from __future__ import annotations
