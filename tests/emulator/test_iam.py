@@ -232,6 +232,23 @@ class Case:
 
 CASES = [
     Case(
+        "ecs:ListClusters",
+        lambda c, w: c("ecs").list_clusters(),
+        lambda w: "*",
+        lambda w: "*",
+        # No resource-level permissions: a grant scoped to a cluster does not cover it.
+        lambda w: w.cluster_arn,
+        "AccessDeniedException",
+    ),
+    Case(
+        "ecs:DescribeClusters",
+        lambda c, w: c("ecs").describe_clusters(clusters=["prod"]),
+        lambda w: w.cluster_arn,
+        lambda w: w.cluster_arn,
+        lambda w: ecs_arn("cluster", "other"),
+        "AccessDeniedException",
+    ),
+    Case(
         "ecs:ListContainerInstances",
         lambda c, w: c("ecs").list_container_instances(cluster="prod"),
         lambda w: w.cluster_arn,
@@ -724,15 +741,17 @@ def test_get_caller_identity_needs_no_grant(role, emulator) -> None:
 
 def test_an_operation_outside_the_table_keeps_moto_behaviour_and_is_recorded(client, role, emulator) -> None:
     build_world(client, ("ecs",))
-    scoped = role([statement("ecs:ListClusters", ecs_arn("cluster", "prod"))], name="scoped")
-    star = role([statement("ecs:ListClusters", "*")], name="star")
+    scoped = role([statement("ecs:ListTaskDefinitions", ecs_arn("task-definition", "web:1"))], name="scoped")
+    star = role([statement("ecs:ListTaskDefinitions", "*")], name="star")
     enforce(emulator)
-    with pytest.raises(ClientError):
-        scoped("ecs").list_clusters()
-    assert len(star("ecs").list_clusters()["clusterArns"]) == 2
+    with pytest.raises(ClientError) as err:
+        scoped("ecs").list_task_definitions()
+    # moto's own denial: an XML 403 whatever the protocol (only table operations are reshaped).
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert len(star("ecs").list_task_definitions()["taskDefinitionArns"]) == 1
     assert [(d["role"], d["action"], d["resources"], d["allowed"]) for d in decisions(emulator)] == [
-        ("scoped", "ecs:ListClusters", ["*"], False),
-        ("star", "ecs:ListClusters", ["*"], True),
+        ("scoped", "ecs:ListTaskDefinitions", ["*"], False),
+        ("star", "ecs:ListTaskDefinitions", ["*"], True),
     ]
 
 
@@ -754,9 +773,9 @@ def test_decisions_are_in_request_order_and_can_be_cleared(client, role, emulato
 
 
 def test_moto_reset_turns_enforcement_off_and_forgets_decisions(role, emulator) -> None:
-    as_role = role([statement("ecs:ListClusters", "*")])
+    as_role = role([statement("ecs:ListTaskDefinitions", "*")])
     enforce(emulator)
-    as_role("ecs").list_clusters()
+    as_role("ecs").list_task_definitions()
     assert decisions(emulator)
     status, _ = http("POST", f"{emulator}/moto-api/reset", b"")
     assert status == 200

@@ -30,6 +30,8 @@ names and ids expanded as ECS does, cluster default ``default``):
 =====================================================  ===========================================  ==============
 operation                                              resource(s)                                  condition keys
 =====================================================  ===========================================  ==============
+ecs:ListClusters                                       ``*`` (no resource-level permissions)        -
+ecs:DescribeClusters                                   each cluster/<c> (none named: default)       -
 ecs:ListContainerInstances                             cluster/<c>                                  -
 ecs:DescribeContainerInstances, UpdateContainer...     each container-instance/<c>/<id>             ecs:cluster
 ecs:ListTasks                                          container-instance/<c>/<id> (none named: /*) ecs:cluster
@@ -182,6 +184,11 @@ def _ecs_checks(op: str, p: Callable[[str], Any], region: str, account: str) -> 
 
     if op == "ListContainerInstances":
         return [Check(action, cluster_arn)]
+    if op == "ListClusters":
+        return [Check(action, "*")]
+    if op == "DescribeClusters":
+        refs = p("clusters") or ["default"]
+        return [Check(action, _ecs_cluster(ref, region, account)[1]) for ref in ([refs] if isinstance(refs, str) else refs)]
     if op in ("DescribeContainerInstances", "UpdateContainerInstancesState"):
         return each("container-instance", p("containerInstances"))
     if op == "ListTasks":
@@ -225,6 +232,8 @@ AUTOSCALING_STAR_OPS = ("DescribeLifecycleHooks", "DescribeAutoScalingInstances"
 #: service -> operations authorized against real resources here.
 OPERATIONS: dict[str, tuple[str, ...]] = {
     "ecs": (
+        "ListClusters",
+        "DescribeClusters",
         "ListContainerInstances",
         "DescribeContainerInstances",
         "UpdateContainerInstancesState",
