@@ -732,6 +732,22 @@ def test_admin_user_is_idempotent_and_works_before_and_after_enforcement(emulato
     assert ecs.list_clusters()["clusterArns"] == []
 
 
+def test_admin_user_can_own_the_fixed_test_key(client, emulator) -> None:
+    """The kit's testing/testing key becomes the admin's: set-up code signs as before."""
+    body = {"userName": "kit", "accessKeyId": "testing", "secretAccessKey": "testing"}
+    first = control(emulator, "POST", "admin-user", body)
+    assert first == (200, {"accessKeyId": "testing", "secretAccessKey": "testing", "arn": f"arn:aws:iam::{ACCOUNT}:user/kit"})
+    assert control(emulator, "POST", "admin-user", body) == first
+    enforce(emulator)
+    client("ecs").create_cluster(clusterName="prod")
+    client("dynamodb").list_tables()
+    assert [(d["principal"], d["allowed"]) for d in decisions(emulator)] == [
+        (f"arn:aws:iam::{ACCOUNT}:user/kit", True),
+        (f"arn:aws:iam::{ACCOUNT}:user/kit", True),
+    ]
+    assert control(emulator, "POST", "admin-user", {"accessKeyId": "only-half"})[0] == 400
+
+
 def test_get_caller_identity_needs_no_grant(role, emulator) -> None:
     as_role = role([])
     enforce(emulator)

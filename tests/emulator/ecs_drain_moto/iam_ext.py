@@ -577,15 +577,30 @@ def authorize_normal_action(self: Any, resource: str = "*") -> None:
 ADMIN_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
 
 
-def admin_user(user_name: str, account_id: str) -> dict[str, str]:
-    """Create (once) an IAM user allowed everything, with one access key; return it."""
+def admin_user(
+    user_name: str, account_id: str, access_key_id: str | None = None, secret_access_key: str | None = None
+) -> dict[str, str]:
+    """Create (once) an IAM user allowed everything, with one access key; return it.
+
+    With ``access_key_id`` (and its secret), the user's key is exactly that pair: a test kit
+    that signs with fixed test credentials (e.g. ``testing``/``testing``) keeps working, as
+    that admin, once enforcement is on.
+    """
     backend = iam_backends[account_id]["aws"]
     user = backend.users.get(user_name)
     if user is None:
         user = backend.create_user(region_name="us-east-1", user_name=user_name)
     backend.put_user_policy(user_name, "ecs-drain-admin", ADMIN_POLICY)
-    keys = [k for k in user.access_keys if k.status == "Active"]
-    key = keys[0] if keys else backend.create_access_key(user_name)
+    active = [k for k in user.access_keys if k.status == "Active"]
+    if access_key_id is None:
+        key = active[0] if active else backend.create_access_key(user_name)
+    else:
+        same = [k for k in active if k.access_key_id == access_key_id]
+        key = same[0] if same else backend.create_access_key(user_name)
+        backend.access_keys.pop(key.access_key_id, None)
+        key.access_key_id = access_key_id
+        key.secret_access_key = secret_access_key or key.secret_access_key
+        backend.access_keys[access_key_id] = key
     return {"accessKeyId": key.access_key_id, "secretAccessKey": key.secret_access_key, "arn": user.arn}
 
 
