@@ -19,10 +19,12 @@ What this module does, only while enforcement is on:
   ``iam:PassRole`` on ``Target.RoleArn`` with ``iam:PassedToService``.
 * A denial answers in the protocol's real error shape (:func:`denial_response`).
 * Every authorization while enforcement is on is recorded (:func:`decisions`), in order.
-* Operations not in the table keep moto's behaviour (evaluated against ``*``), recorded too.
-* Unknown keys and bad signatures answer as AWS does per protocol for table operations
-  (JSON services: UnrecognizedClientException / InvalidSignatureException; Auto Scaling:
-  moto's InvalidClientTokenId / SignatureDoesNotMatch). Such requests record no decision.
+* Other operations of these four services are evaluated as moto does (the action on ``*``),
+  recorded, and denied in the protocol's shape too. Other services (IAM, STS, EC2, ...) keep
+  moto's check and its XML 403, recorded as well.
+* Unknown keys and bad signatures answer as AWS does per protocol (JSON services:
+  UnrecognizedClientException / InvalidSignatureException; Auto Scaling: InvalidClientTokenId
+  / SignatureDoesNotMatch in the awsQuery ErrorResponse). Such requests record no decision.
 
 The table (resource ARNs built from the request with the caller's region and account; ECS
 names and ids expanded as ECS does, cluster default ``default``):
@@ -384,7 +386,7 @@ def denial_response(service: str, message: str) -> TYPE_RESPONSE:
 
 
 #: What the JSON services answer for an unknown access key and for a bad signature
-#: (awsQuery services say InvalidClientTokenId / SignatureDoesNotMatch, as moto does).
+#: (Auto Scaling, awsQuery: InvalidClientTokenId / SignatureDoesNotMatch, same messages).
 UNRECOGNIZED_CLIENT = ("UnrecognizedClientException", "The security token included in the request is invalid.")
 INVALID_SIGNATURE = (
     "InvalidSignatureException",
@@ -415,16 +417,22 @@ def error_response(service: str, code: str, message: str, status: int) -> TYPE_R
 
 
 def authentication_failure(service: str, err: HTTPException) -> TYPE_RESPONSE | None:
-    """An unknown key or bad signature in the JSON services' shape; None: keep moto's."""
-    if service == "autoscaling":
-        return None
+    """An unknown key or bad signature in the service's shape; None: keep moto's.
+
+    moto's own body (``<ErrorResponse><Errors><Error>``, text/html) is not the awsQuery
+    shape: the Rust SDK reads it as an unhandled error with no code.
+    """
     if isinstance(err, InvalidClientTokenIdError):
         code, message = UNRECOGNIZED_CLIENT
+        if service == "autoscaling":
+            code = "InvalidClientTokenId"
     elif isinstance(err, SignatureDoesNotMatchError):
         code, message = INVALID_SIGNATURE
+        if service == "autoscaling":
+            code = "SignatureDoesNotMatch"
     else:
         return None
-    return error_response(service, code, message, 403 if service == "scheduler" else 400)
+    return error_response(service, code, message, 400 if service in ("ecs", "dynamodb") else 403)
 
 
 # --- patches ------------------------------------------------------------------------------
@@ -488,7 +496,7 @@ def setup_class(self: BaseResponse, request: Any, *args: Any, **kwargs: Any) -> 
 
 
 def call_action(self: BaseResponse) -> TYPE_RESPONSE:
-    """moto's call_action, preceded by resource-level authorization for :data:`OPERATIONS`."""
+    """moto's call_action, preceded by our authorization for the services in :data:`OPERATIONS`."""
     service = self.service_name or ""
     if not enforcing() or service not in OPERATIONS:
         return _original_call_action(self)
@@ -502,7 +510,10 @@ def call_action(self: BaseResponse) -> TYPE_RESPONSE:
         _group_arn_lookup(self) if service == "autoscaling" else (lambda _name: None),
     )
     if checks is None:
-        return _original_call_action(self)
+        if not op:
+            return _original_call_action(self)
+        # moto's own evaluation (the action on "*"), answered in the protocol's shape.
+        checks = [Check(f"{service}:{op}", "*")]
     try:
         request = _iam_request(self)
         request.check_signature()
