@@ -406,3 +406,33 @@ def test_heartbeat_by_an_instance_without_an_action_is_validation_error(client, 
     with pytest.raises(ClientError) as err:
         world.complete(InstanceId=in_service)
     assert_no_active_action(err, f"No active Lifecycle Action found with instance ID {in_service}")
+
+
+def test_deleting_the_hook_completes_its_actions_with_continue_and_terminates(client, emulator):
+    # AWS DeleteLifecycleHook: "If there are any outstanding lifecycle actions, they are
+    # completed first (ABANDON for launching instances, CONTINUE for terminating instances)."
+    world = Asg(client, emulator, size=2)
+    victim = world.instance_ids()[0]
+    world.terminate(victim)
+    (action,) = world.actions()
+    world.asg.delete_lifecycle_hook(AutoScalingGroupName=world.name, LifecycleHookName=HOOK)
+    (closed,) = world.actions()
+    assert (closed["state"], closed["result"]) == ("completed", "CONTINUE")
+    assert _both_states(world, victim) == (None, None)
+    assert world.ec2_state(victim) in {"shutting-down", "terminated"}
+    with pytest.raises(ClientError) as err:
+        world.complete(LifecycleActionToken=action["token"])
+    assert_no_active_action(err, f"No active Lifecycle Action found with token {action['token']}")
+
+
+def test_deleting_one_of_two_hooks_keeps_the_instance_waiting_for_the_other(client, emulator):
+    world = Asg(client, emulator, size=2)
+    world.asg.put_lifecycle_hook(
+        AutoScalingGroupName=world.name, LifecycleHookName="second", LifecycleTransition=TERMINATING, HeartbeatTimeout=300
+    )
+    victim = world.instance_ids()[0]
+    world.terminate(victim)
+    world.asg.delete_lifecycle_hook(AutoScalingGroupName=world.name, LifecycleHookName="second")
+    assert _both_states(world, victim) == ("Terminating:Wait", "Terminating:Wait")
+    world.complete(InstanceId=victim)
+    assert _both_states(world, victim) == (None, None)

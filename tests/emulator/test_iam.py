@@ -232,6 +232,23 @@ class Case:
 
 CASES = [
     Case(
+        "ecs:ListClusters",
+        lambda c, w: c("ecs").list_clusters(),
+        lambda w: "*",
+        lambda w: "*",
+        # No resource-level permissions: a grant scoped to a cluster does not cover it.
+        lambda w: w.cluster_arn,
+        "AccessDeniedException",
+    ),
+    Case(
+        "ecs:DescribeClusters",
+        lambda c, w: c("ecs").describe_clusters(clusters=["prod"]),
+        lambda w: w.cluster_arn,
+        lambda w: w.cluster_arn,
+        lambda w: ecs_arn("cluster", "other"),
+        "AccessDeniedException",
+    ),
+    Case(
         "ecs:ListContainerInstances",
         lambda c, w: c("ecs").list_container_instances(cluster="prod"),
         lambda w: w.cluster_arn,
@@ -637,30 +654,56 @@ def test_schedule_in_the_default_group_is_authorized_on_the_default_group(client
 # --- signatures, unknown keys, enforcement off, admin, STS -----------------------------------
 
 
-def test_a_request_signed_with_the_wrong_secret_is_refused(client, role, emulator) -> None:
-    world = build_world(client)
+AUTH_FAILURE_CALLS = {
+    "ecs": lambda c, w: c.list_tasks(cluster="prod", containerInstance=w.instance_id),
+    "dynamodb": lambda c, w: c.get_item(TableName="drains", Key={"pk": {"S": "existing"}}),
+    "autoscaling": lambda c, w: c.record_lifecycle_action_heartbeat(
+        AutoScalingGroupName="workers", LifecycleHookName=HOOK, LifecycleActionToken=w.lifecycle_token
+    ),
+    "scheduler": lambda c, w: c.get_schedule(Name="existing", GroupName=SCHEDULE_GROUP),
+}
+# (status, code) as each service answers a bad signature / an unknown access key.
+BAD_SIGNATURE = {
+    "ecs": (400, "InvalidSignatureException"),
+    "dynamodb": (400, "InvalidSignatureException"),
+    "autoscaling": (403, "SignatureDoesNotMatch"),
+    "scheduler": (403, "InvalidSignatureException"),
+}
+UNKNOWN_KEY = {
+    "ecs": (400, "UnrecognizedClientException"),
+    "dynamodb": (400, "UnrecognizedClientException"),
+    "autoscaling": (403, "InvalidClientTokenId"),
+    "scheduler": (403, "UnrecognizedClientException"),
+}
+
+
+@pytest.mark.parametrize("service", list(AUTH_FAILURE_CALLS))
+def test_a_request_signed_with_the_wrong_secret_is_refused(service, client, emulator) -> None:
+    world = build_world(client, (service,))
     status, key = control(emulator, "POST", "admin-user", {})
     enforce(emulator)
-    for service, call in (
-        ("ecs", lambda c: c.list_tasks(cluster="prod")),
-        ("dynamodb", lambda c: c.get_item(TableName="drains", Key={"pk": {"S": "existing"}})),
-        ("autoscaling", lambda c: c.record_lifecycle_action_heartbeat(
-            AutoScalingGroupName="workers", LifecycleHookName=HOOK, LifecycleActionToken=world.lifecycle_token)),
-        ("scheduler", lambda c: c.get_schedule(Name="existing", GroupName=SCHEDULE_GROUP)),
-    ):
-        forged = make_client(emulator, service, {"aws_access_key_id": key["accessKeyId"], "aws_secret_access_key": "not-the-secret"})
-        with pytest.raises(ClientError) as err:
-            call(forged)
-        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403, service
-        assert "SignatureDoesNotMatch" in str(err.value), service
+    forged = make_client(emulator, service, {"aws_access_key_id": key["accessKeyId"], "aws_secret_access_key": "not-the-secret"})
+    raw = capture_raw(forged)
+    with pytest.raises(ClientError) as err:
+        AUTH_FAILURE_CALLS[service](forged, world)
+    response = err.value.response
+    assert (response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]) == BAD_SIGNATURE[service]
+    assert decisions(emulator) == []
+    if service == "autoscaling":
+        # The awsQuery shape (moto's <Errors> wrapper is not: the Rust SDK reads no code in it).
+        body = raw[0].content.decode()
+        assert body.startswith('<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><Error><Type>Sender</Type>'
+                               "<Code>SignatureDoesNotMatch</Code>"), body
 
 
-def test_unknown_access_key_is_refused_under_enforcement(client, emulator) -> None:
-    build_world(client, ("autoscaling",))
+@pytest.mark.parametrize("service", list(AUTH_FAILURE_CALLS))
+def test_unknown_access_key_is_refused_under_enforcement(service, client, emulator) -> None:
+    world = build_world(client, (service,))
     enforce(emulator)
     with pytest.raises(ClientError) as err:
-        client("autoscaling").describe_auto_scaling_groups()
-    assert err.value.response["Error"]["Code"] == "InvalidClientTokenId"
+        AUTH_FAILURE_CALLS[service](client(service), world)
+    response = err.value.response
+    assert (response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]) == UNKNOWN_KEY[service]
 
 
 def test_enforcement_off_checks_nothing(client, role, emulator) -> None:
@@ -695,6 +738,22 @@ def test_admin_user_is_idempotent_and_works_before_and_after_enforcement(emulato
     assert ecs.list_clusters()["clusterArns"] == []
 
 
+def test_admin_user_can_own_the_fixed_test_key(client, emulator) -> None:
+    """The kit's testing/testing key becomes the admin's: set-up code signs as before."""
+    body = {"userName": "kit", "accessKeyId": "testing", "secretAccessKey": "testing"}
+    first = control(emulator, "POST", "admin-user", body)
+    assert first == (200, {"accessKeyId": "testing", "secretAccessKey": "testing", "arn": f"arn:aws:iam::{ACCOUNT}:user/kit"})
+    assert control(emulator, "POST", "admin-user", body) == first
+    enforce(emulator)
+    client("ecs").create_cluster(clusterName="prod")
+    client("dynamodb").list_tables()
+    assert [(d["principal"], d["allowed"]) for d in decisions(emulator)] == [
+        (f"arn:aws:iam::{ACCOUNT}:user/kit", True),
+        (f"arn:aws:iam::{ACCOUNT}:user/kit", True),
+    ]
+    assert control(emulator, "POST", "admin-user", {"accessKeyId": "only-half"})[0] == 400
+
+
 def test_get_caller_identity_needs_no_grant(role, emulator) -> None:
     as_role = role([])
     enforce(emulator)
@@ -704,15 +763,19 @@ def test_get_caller_identity_needs_no_grant(role, emulator) -> None:
 
 def test_an_operation_outside_the_table_keeps_moto_behaviour_and_is_recorded(client, role, emulator) -> None:
     build_world(client, ("ecs",))
-    scoped = role([statement("ecs:ListClusters", ecs_arn("cluster", "prod"))], name="scoped")
-    star = role([statement("ecs:ListClusters", "*")], name="star")
+    scoped = role([statement("ecs:ListTaskDefinitions", ecs_arn("task-definition", "web:1"))], name="scoped")
+    star = role([statement("ecs:ListTaskDefinitions", "*")], name="star")
     enforce(emulator)
-    with pytest.raises(ClientError):
-        scoped("ecs").list_clusters()
-    assert len(star("ecs").list_clusters()["clusterArns"]) == 2
+    with pytest.raises(ClientError) as err:
+        scoped("ecs").list_task_definitions()
+    # moto evaluates it on "*" (so the scoped grant does not match); the denial has ECS's shape.
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "on resource: * because" in err.value.response["Error"]["Message"]
+    assert len(star("ecs").list_task_definitions()["taskDefinitionArns"]) == 1
     assert [(d["role"], d["action"], d["resources"], d["allowed"]) for d in decisions(emulator)] == [
-        ("scoped", "ecs:ListClusters", ["*"], False),
-        ("star", "ecs:ListClusters", ["*"], True),
+        ("scoped", "ecs:ListTaskDefinitions", ["*"], False),
+        ("star", "ecs:ListTaskDefinitions", ["*"], True),
     ]
 
 
@@ -734,9 +797,9 @@ def test_decisions_are_in_request_order_and_can_be_cleared(client, role, emulato
 
 
 def test_moto_reset_turns_enforcement_off_and_forgets_decisions(role, emulator) -> None:
-    as_role = role([statement("ecs:ListClusters", "*")])
+    as_role = role([statement("ecs:ListTaskDefinitions", "*")])
     enforce(emulator)
-    as_role("ecs").list_clusters()
+    as_role("ecs").list_task_definitions()
     assert decisions(emulator)
     status, _ = http("POST", f"{emulator}/moto-api/reset", b"")
     assert status == 200

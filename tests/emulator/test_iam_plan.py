@@ -32,6 +32,9 @@ def test_ecs_ids_and_names_expand_with_the_request_cluster():
 
 def test_ecs_default_cluster_when_none_is_named():
     default = f"arn:aws:ecs:{R}:{A}:cluster/default"
+    assert ecs("DescribeClusters") == [Check("ecs:DescribeClusters", default)]
+    assert ecs("DescribeClusters", clusters=["prod", CLUSTER]) == [Check("ecs:DescribeClusters", CLUSTER)] * 2
+    assert ecs("ListClusters") == [Check("ecs:ListClusters", "*")]
     assert ecs("ListContainerInstances") == [Check("ecs:ListContainerInstances", default)]
     assert ecs("StopTask", task="t1") == [
         Check("ecs:StopTask", f"arn:aws:ecs:{R}:{A}:task/default/t1", {"ecs:cluster": default})
@@ -55,7 +58,7 @@ def test_list_tasks_is_authorized_on_the_container_instance():
 
 
 def test_operations_outside_the_table_are_left_to_moto():
-    assert ecs("ListClusters") is None
+    assert ecs("ListTaskDefinitions") is None
     assert plan_checks("iam", "GetRole", params(), R, A) is None
     assert plan_checks("sts", "GetCallerIdentity", params(), R, A) is None
 

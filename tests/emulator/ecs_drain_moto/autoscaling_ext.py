@@ -15,6 +15,8 @@ the emulator must model that:
   answering ``ValidationError: No active Lifecycle Action found with token <t>`` (or
   ``... with instance ID <id>``) exactly where AWS does: unknown, completed or expired action,
   or an action of another group / hook.
+* DeleteLifecycleHook completes the hook's outstanding actions with CONTINUE first, as AWS
+  documents, so deleting a hook (or the stack) mid-drain terminates the waiting instances.
 * Test-only helpers (served by routes.py): list every action ever created, and expire actions
   whose heartbeat deadline passed, applying the hook's DefaultResult.
 
@@ -241,6 +243,7 @@ def expire_actions(before: float | None) -> list[LifecycleAction]:
 _original_terminate_instance = AutoScalingBackend.terminate_instance
 _original_set_desired_capacity = FakeAutoScalingGroup.set_desired_capacity
 _original_delete_group = AutoScalingBackend.delete_auto_scaling_group
+_original_delete_hook = AutoScalingBackend.delete_lifecycle_hook
 
 
 def terminate_instance(
@@ -312,6 +315,20 @@ def delete_auto_scaling_group(self: AutoScalingBackend, group_name: str) -> None
         return _original_delete_group(self, group_name)
 
 
+def delete_lifecycle_hook(self: AutoScalingBackend, as_name: str, name: str) -> None:
+    """AWS (DeleteLifecycleHook): outstanding actions are completed first, CONTINUE for a
+    terminating hook; an instance with no other active action is then terminated."""
+    with _lock:
+        _original_delete_hook(self, as_name, name)
+        closed = []
+        for action in _actions(self).values():
+            if action.asg == as_name and action.hook == name and action.state == "active":
+                _close(action, "completed", "CONTINUE")
+                closed.append(action.instanceId)
+        for instance_id in closed:
+            _finish_if_done(self, instance_id)
+
+
 def _complete_response(self: AutoScalingResponse) -> ActionResult:
     complete_lifecycle_action(
         self.autoscaling_backend,
@@ -338,6 +355,7 @@ def _heartbeat_response(self: AutoScalingResponse) -> ActionResult:
 def install() -> None:
     AutoScalingBackend.terminate_instance = terminate_instance  # type: ignore[method-assign]
     AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group  # type: ignore[method-assign]
+    AutoScalingBackend.delete_lifecycle_hook = delete_lifecycle_hook  # type: ignore[method-assign]
     FakeAutoScalingGroup.set_desired_capacity = set_desired_capacity  # type: ignore[method-assign]
     AutoScalingResponse.complete_lifecycle_action = _complete_response  # type: ignore[attr-defined]
     AutoScalingResponse.record_lifecycle_action_heartbeat = _heartbeat_response  # type: ignore[attr-defined]

@@ -19,7 +19,33 @@ What this module does, only while enforcement is on:
   ``iam:PassRole`` on ``Target.RoleArn`` with ``iam:PassedToService``.
 * A denial answers in the protocol's real error shape (:func:`denial_response`).
 * Every authorization while enforcement is on is recorded (:func:`decisions`), in order.
-* Operations not in the table keep moto's behaviour (evaluated against ``*``), recorded too.
+* Other operations of these four services are evaluated as moto does (the action on ``*``),
+  recorded, and denied in the protocol's shape too. Other services (IAM, STS, EC2, ...) keep
+  moto's check and its XML 403, recorded as well.
+* Unknown keys and bad signatures answer as AWS does per protocol (JSON services:
+  UnrecognizedClientException / InvalidSignatureException; Auto Scaling: InvalidClientTokenId
+  / SignatureDoesNotMatch in the awsQuery ErrorResponse). Such requests record no decision.
+
+The table (resource ARNs built from the request with the caller's region and account; ECS
+names and ids expanded as ECS does, cluster default ``default``):
+
+=====================================================  ===========================================  ==============
+operation                                              resource(s)                                  condition keys
+=====================================================  ===========================================  ==============
+ecs:ListClusters                                       ``*`` (no resource-level permissions)        -
+ecs:DescribeClusters                                   each cluster/<c> (none named: default)       -
+ecs:ListContainerInstances                             cluster/<c>                                  -
+ecs:DescribeContainerInstances, UpdateContainer...     each container-instance/<c>/<id>             ecs:cluster
+ecs:ListTasks                                          container-instance/<c>/<id> (none named: /*) ecs:cluster
+ecs:DescribeTasks, ecs:StopTask                        each task/<c>/<id>                           ecs:cluster
+ecs:DescribeServices                                   each service/<c>/<name>                      ecs:cluster
+autoscaling:CompleteLifecycleAction, RecordLifecy...   the group's ARN (unknown group: uuid ``*``)  -
+autoscaling:DescribeLifecycleHooks, DescribeAutoSc...  ``*`` (no resource-level permissions)        -
+dynamodb:Get/Put/Update/DeleteItem, Query, Scan,       table/<t> (Query/Scan with IndexName:        -
+DescribeTable                                          table/<t>/index/<i>)
+scheduler:Create/Update/Delete/GetSchedule             schedule/<group or default>/<name>           -
+iam:PassRole (with Create/UpdateSchedule)              Target.RoleArn                               iam:PassedToService
+=====================================================  ===========================================  ==============
 
 moto evaluator quirks that a policy author must know (moto 5.2.1 ``moto/iam``):
 
@@ -33,6 +59,9 @@ moto evaluator quirks that a policy author must know (moto 5.2.1 ``moto/iam``):
   ``iam:PassedToService`` only.
 * Action names match case-sensitively (AWS: case-insensitively); ``*`` in Action/Resource is a
   wildcard, ``?`` is not.
+* ``sts:AssumeRole`` is authorized on ``*`` and the role's trust policy is not evaluated, which
+  is what lets a test identity assume a Lambda execution role; session expiry is not checked.
+* Enforcement is whole-server; ``POST /moto-api/reset`` turns it off and clears decisions.
 """
 
 from __future__ import annotations
@@ -48,7 +77,7 @@ from botocore.awsrequest import AWSRequest
 from moto import settings
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.common_types import TYPE_RESPONSE
-from moto.core.exceptions import AccessDeniedError
+from moto.core.exceptions import AccessDeniedError, InvalidClientTokenIdError, SignatureDoesNotMatchError
 from moto.core.responses import BaseResponse
 from moto.iam.access_control import (
     AssumedRoleAccessKey,
@@ -57,7 +86,6 @@ from moto.iam.access_control import (
     IAMRequest,
     IAMUserAccessKey,
     PermissionResult,
-    create_access_key,
 )
 from moto.iam.models import Policy, iam_backends
 from moto.moto_api._internal.models import MotoAPIBackend
@@ -158,6 +186,11 @@ def _ecs_checks(op: str, p: Callable[[str], Any], region: str, account: str) -> 
 
     if op == "ListContainerInstances":
         return [Check(action, cluster_arn)]
+    if op == "ListClusters":
+        return [Check(action, "*")]
+    if op == "DescribeClusters":
+        refs = p("clusters") or ["default"]
+        return [Check(action, _ecs_cluster(ref, region, account)[1]) for ref in ([refs] if isinstance(refs, str) else refs)]
     if op in ("DescribeContainerInstances", "UpdateContainerInstancesState"):
         return each("container-instance", p("containerInstances"))
     if op == "ListTasks":
@@ -201,6 +234,8 @@ AUTOSCALING_STAR_OPS = ("DescribeLifecycleHooks", "DescribeAutoScalingInstances"
 #: service -> operations authorized against real resources here.
 OPERATIONS: dict[str, tuple[str, ...]] = {
     "ecs": (
+        "ListClusters",
+        "DescribeClusters",
         "ListContainerInstances",
         "DescribeContainerInstances",
         "UpdateContainerInstancesState",
@@ -346,27 +381,58 @@ def denial_response(service: str, message: str) -> TYPE_RESPONSE:
     ErrorResponse with Code AccessDenied. Scheduler (restJson1): 403 with
     ``x-amzn-ErrorType: AccessDeniedException`` and ``{"Message": ...}``.
     """
+    code = "AccessDenied" if service == "autoscaling" else "AccessDeniedException"
+    return error_response(service, code, message, 400 if service in ("ecs", "dynamodb") else 403)
+
+
+#: What the JSON services answer for an unknown access key and for a bad signature
+#: (Auto Scaling, awsQuery: InvalidClientTokenId / SignatureDoesNotMatch, same messages).
+UNRECOGNIZED_CLIENT = ("UnrecognizedClientException", "The security token included in the request is invalid.")
+INVALID_SIGNATURE = (
+    "InvalidSignatureException",
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+)
+
+
+def error_response(service: str, code: str, message: str, status: int) -> TYPE_RESPONSE:
+    """One error in the service's wire protocol (see :func:`denial_response`)."""
     request_id = str(uuid.uuid4())
     if service == "ecs":
-        body = {"__type": "AccessDeniedException", "message": message}
-        return 400, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": request_id}, json.dumps(body)
+        body = {"__type": code, "message": message}
+        return status, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": request_id}, json.dumps(body)
     if service == "dynamodb":
-        body = {"__type": "com.amazon.coral.service#AccessDeniedException", "Message": message}
-        return 400, {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": request_id}, json.dumps(body)
+        body = {"__type": f"com.amazon.coral.service#{code}", "Message": message}
+        return status, {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": request_id}, json.dumps(body)
     if service == "scheduler":
-        headers = {
-            "Content-Type": "application/json",
-            "x-amzn-ErrorType": "AccessDeniedException",
-            "x-amzn-RequestId": request_id,
-        }
-        return 403, headers, json.dumps({"Message": message})
+        headers = {"Content-Type": "application/json", "x-amzn-ErrorType": code, "x-amzn-RequestId": request_id}
+        return status, headers, json.dumps({"Message": message})
     escaped = message.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     xml = (
         '<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
-        f"<Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{escaped}</Message></Error>"
+        f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{escaped}</Message></Error>"
         f"<RequestId>{request_id}</RequestId></ErrorResponse>"
     )
-    return 403, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, xml
+    return status, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, xml
+
+
+def authentication_failure(service: str, err: HTTPException) -> TYPE_RESPONSE | None:
+    """An unknown key or bad signature in the service's shape; None: keep moto's.
+
+    moto's own body (``<ErrorResponse><Errors><Error>``, text/html) is not the awsQuery
+    shape: the Rust SDK reads it as an unhandled error with no code.
+    """
+    if isinstance(err, InvalidClientTokenIdError):
+        code, message = UNRECOGNIZED_CLIENT
+        if service == "autoscaling":
+            code = "InvalidClientTokenId"
+    elif isinstance(err, SignatureDoesNotMatchError):
+        code, message = INVALID_SIGNATURE
+        if service == "autoscaling":
+            code = "SignatureDoesNotMatch"
+    else:
+        return None
+    return error_response(service, code, message, 400 if service in ("ecs", "dynamodb") else 403)
 
 
 # --- patches ------------------------------------------------------------------------------
@@ -430,7 +496,7 @@ def setup_class(self: BaseResponse, request: Any, *args: Any, **kwargs: Any) -> 
 
 
 def call_action(self: BaseResponse) -> TYPE_RESPONSE:
-    """moto's call_action, preceded by resource-level authorization for :data:`OPERATIONS`."""
+    """moto's call_action, preceded by our authorization for the services in :data:`OPERATIONS`."""
     service = self.service_name or ""
     if not enforcing() or service not in OPERATIONS:
         return _original_call_action(self)
@@ -444,12 +510,15 @@ def call_action(self: BaseResponse) -> TYPE_RESPONSE:
         _group_arn_lookup(self) if service == "autoscaling" else (lambda _name: None),
     )
     if checks is None:
-        return _original_call_action(self)
+        if not op:
+            return _original_call_action(self)
+        # moto's own evaluation (the action on "*"), answered in the protocol's shape.
+        checks = [Check(f"{service}:{op}", "*")]
     try:
         request = _iam_request(self)
         request.check_signature()
     except HTTPException as err:
-        return _http_error(self, err)
+        return authentication_failure(service, err) or _http_error(self, err)
     principal = request._access_key.arn
     policies = _policies(request._access_key)
     denial: tuple[Check, bool] | None = None
@@ -519,15 +588,30 @@ def authorize_normal_action(self: Any, resource: str = "*") -> None:
 ADMIN_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
 
 
-def admin_user(user_name: str, account_id: str) -> dict[str, str]:
-    """Create (once) an IAM user allowed everything, with one access key; return it."""
+def admin_user(
+    user_name: str, account_id: str, access_key_id: str | None = None, secret_access_key: str | None = None
+) -> dict[str, str]:
+    """Create (once) an IAM user allowed everything, with one access key; return it.
+
+    With ``access_key_id`` (and its secret), the user's key is exactly that pair: a test kit
+    that signs with fixed test credentials (e.g. ``testing``/``testing``) keeps working, as
+    that admin, once enforcement is on.
+    """
     backend = iam_backends[account_id]["aws"]
     user = backend.users.get(user_name)
     if user is None:
         user = backend.create_user(region_name="us-east-1", user_name=user_name)
     backend.put_user_policy(user_name, "ecs-drain-admin", ADMIN_POLICY)
-    keys = [k for k in user.access_keys if k.status == "Active"]
-    key = keys[0] if keys else backend.create_access_key(user_name)
+    active = [k for k in user.access_keys if k.status == "Active"]
+    if access_key_id is None:
+        key = active[0] if active else backend.create_access_key(user_name)
+    else:
+        same = [k for k in active if k.access_key_id == access_key_id]
+        key = same[0] if same else backend.create_access_key(user_name)
+        backend.access_keys.pop(key.access_key_id, None)
+        key.access_key_id = access_key_id
+        key.secret_access_key = secret_access_key or key.secret_access_key
+        backend.access_keys[access_key_id] = key
     return {"accessKeyId": key.access_key_id, "secretAccessKey": key.secret_access_key, "arn": user.arn}
 
 

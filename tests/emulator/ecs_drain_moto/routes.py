@@ -18,9 +18,11 @@ timeout, time out a lifecycle action) and read state that AWS only shows in even
 IAM (iam_ext.py). Enforcement is whole-server; ``POST /moto-api/reset`` turns it off and
 clears the decisions (it also drops every IAM user and role).
 
-    POST /_ecs_drain/iam/admin-user {"userName"?: str = "ecs-drain-admin", "accountId"?: str}
+    POST /_ecs_drain/iam/admin-user {"userName"?: str = "ecs-drain-admin", "accountId"?: str,
+                                     "accessKeyId"?: str, "secretAccessKey"?: str}
         -> 200 {"accessKeyId": str, "secretAccessKey": str, "arn": str}
-        (idempotent: the same user and key again; inline Allow * on *)
+        (idempotent: the same user and key again; inline Allow * on *; with accessKeyId and
+         secretAccessKey the key is exactly that pair, e.g. the kit's "testing"/"testing")
     POST /_ecs_drain/iam/enforce {"enabled": bool} -> 200 {"enabled": bool}
     GET  /_ecs_drain/iam/enforce -> 200 {"enabled": bool}
     GET  /_ecs_drain/iam/decisions
@@ -118,9 +120,15 @@ def create_app() -> Flask:
             return _json({"error": "request body must be a JSON object (or empty)"}, 400)
         name = data.get("userName", "ecs-drain-admin")
         account = data.get("accountId", DEFAULT_ACCOUNT_ID)
-        if not isinstance(name, str) or not name or not isinstance(account, str) or not account:
-            return _json({"error": "'userName' and 'accountId' must be non-empty strings"}, 400)
-        return _json(iam_ext.admin_user(name, account))
+        key_id, secret = data.get("accessKeyId"), data.get("secretAccessKey")
+        strings = [name, account] + ([key_id, secret] if key_id is not None or secret is not None else [])
+        if not all(isinstance(v, str) and v for v in strings):
+            return _json(
+                {"error": "'userName', 'accountId', 'accessKeyId' and 'secretAccessKey' must be non-empty "
+                 "strings (the last two together or not at all)"},
+                400,
+            )
+        return _json(iam_ext.admin_user(name, account, key_id, secret))
 
     @app.get(f"{PREFIX}/iam/enforce")
     def enforcement() -> Response:
