@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 
 use crate::{KitError, project_root};
 
@@ -78,9 +79,73 @@ impl Emulator {
     }
 
     /// SDK configuration for the emulator: fixed region and test credentials, and one attempt
-    /// per call so a failure shows at once instead of hiding behind retries.
+    /// per call so a failure shows at once instead of hiding behind retries. (With IAM enforced
+    /// these credentials are refused: use [`Emulator::admin`] and [`Emulator::sdk_config_as`].)
     pub fn sdk_config(&self) -> SdkConfig {
         sdk_config_for(&self.endpoint(), RetryConfig::standard().with_max_attempts(1))
+    }
+
+    /// SDK configuration like [`Emulator::sdk_config`], signing with `credentials`.
+    pub fn sdk_config_as(&self, credentials: &Credentials) -> SdkConfig {
+        sdk_config_signed(&self.endpoint(), RetryConfig::standard().with_max_attempts(1), credentials.clone())
+    }
+
+    /// The test's own set-up identity: an IAM user allowed everything (created once per
+    /// emulator by the extension), so that set-up still works once IAM is enforced.
+    pub fn admin(&self) -> Result<Credentials, KitError> {
+        let answer = self.control("POST", "/_ecs_drain/iam/admin-user", Some(&serde_json::json!({ "userName": "ecs-drain-test-admin" })))?;
+        let key = answer["accessKeyId"].as_str().ok_or("admin-user: no accessKeyId")?;
+        let secret = answer["secretAccessKey"].as_str().ok_or("admin-user: no secretAccessKey")?;
+        Ok(Credentials::new(key, secret, None, None, "ecs-drain-test-admin"))
+    }
+
+    /// Turns IAM enforcement on or off for every request the emulator serves: with it on, a
+    /// request must be signed by a known identity and its policies must allow the action on the
+    /// resources the request touches.
+    pub fn enforce_iam(&self, enabled: bool) -> Result<(), KitError> {
+        let answer = self.control("POST", "/_ecs_drain/iam/enforce", Some(&serde_json::json!({ "enabled": enabled })))?;
+        if answer["enabled"].as_bool() != Some(enabled) {
+            return Err(format!("iam/enforce answered {answer}").into());
+        }
+        Ok(())
+    }
+
+    /// Temporary credentials of `role_arn`, from `sts:AssumeRole` signed by `caller`: what
+    /// Lambda hands a function for its execution role.
+    pub async fn assume_role(&self, caller: &Credentials, role_arn: &str, session: &str) -> Result<Credentials, KitError> {
+        use aws_sdk_dynamodb::config::ProvideCredentials;
+        let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+            .session_name(session)
+            .region(Region::new("us-east-1"))
+            .configure(&self.sdk_config_as(caller))
+            .build()
+            .await;
+        Ok(provider.provide_credentials().await?)
+    }
+
+    /// Every authorization decision the emulator took while IAM was enforced, in order.
+    pub fn iam_decisions(&self) -> Result<Vec<IamDecision>, KitError> {
+        let answer = self.control("GET", "/_ecs_drain/iam/decisions", None)?;
+        let decisions = answer["decisions"].as_array().ok_or("iam/decisions: no decisions")?;
+        Ok(decisions
+            .iter()
+            .map(|decision| IamDecision {
+                role: decision["role"].as_str().map(str::to_owned),
+                action: decision["action"].as_str().unwrap_or_default().to_owned(),
+                resources: decision["resources"]
+                    .as_array()
+                    .map(|all| all.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default(),
+                allowed: decision["allowed"].as_bool().unwrap_or(false),
+            })
+            .collect())
+    }
+
+    /// The IAM actions the policies of role `role_name` grant, as written in them.
+    pub fn role_actions(&self, role_name: &str) -> Result<Vec<String>, KitError> {
+        let answer = self.control("GET", &format!("/_ecs_drain/iam/role-actions?roleName={role_name}"), None)?;
+        let actions = answer["actions"].as_array().ok_or("iam/role-actions: no actions")?;
+        Ok(actions.iter().filter_map(|action| action.as_str().map(str::to_owned)).collect())
     }
 
     /// Environment variables that point a spawned function at the emulator the standard way.
@@ -124,21 +189,36 @@ fn unique() -> u64 {
     NEXT.fetch_add(1, Ordering::SeqCst)
 }
 
-/// SDK configuration for an AWS-protocol endpoint on this machine.
+/// One authorization the emulator took with IAM enforced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IamDecision {
+    /// The assumed role's name, for a role session (None for an IAM user).
+    pub role: Option<String>,
+    /// The IAM action, e.g. `ecs:ListTasks`.
+    pub action: String,
+    /// The resource ARNs it was authorized against.
+    pub resources: Vec<String>,
+    /// Whether the policies allowed it.
+    pub allowed: bool,
+}
+
+/// SDK configuration for an AWS-protocol endpoint on this machine, with the test credentials
+/// (accepted while IAM is not enforced).
 pub fn sdk_config_for(endpoint: &str, retry: RetryConfig) -> SdkConfig {
-    SdkConfig::builder()
+    sdk_config_signed(endpoint, retry, Credentials::new("testing", "testing", None, None, "ecs-drain-tests"))
+}
+
+/// SDK configuration for an AWS-protocol endpoint on this machine, signing with `credentials`.
+pub fn sdk_config_signed(endpoint: &str, retry: RetryConfig, credentials: Credentials) -> SdkConfig {
+    let mut builder = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(aws_sdk_dynamodb::config::Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "ecs-drain-tests",
-        )))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
         .retry_config(retry)
-        .build()
+        .time_source(aws_smithy_async::time::SystemTimeSource::new());
+    builder.set_sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep());
+    builder.build()
 }
 
 /// One HTTP/1.1 request to the emulator's control endpoints on 127.0.0.1, JSON in and out.

@@ -5,12 +5,15 @@
 //!
 //! Used by the integration tests in tests/ and by the local demo (`src/bin/demo.rs`).
 
+pub mod deployed;
 pub mod emulator;
 pub mod events;
 pub mod proxy;
 pub mod runtime_api;
+pub mod stack;
 pub mod world;
 
+pub use deployed::Deployment;
 pub use emulator::Emulator;
 pub use world::{World, WorldSpec};
 

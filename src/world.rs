@@ -25,12 +25,31 @@ pub struct WorldSpec {
     pub instances: usize,
     /// The terminate hook's heartbeat timeout, in seconds.
     pub heartbeat_timeout: i32,
+    /// A drain table that exists already (the deployed stack's); None: the world creates one.
+    pub table: Option<String>,
+    /// The schedule group name the functions are configured with; None: `<name>-checks`.
+    pub schedule_group: Option<String>,
 }
 
 impl WorldSpec {
     /// `instances` instances, heartbeat timeout 300 s.
     pub fn new(name: &str, instances: usize) -> Self {
-        WorldSpec { name: name.to_owned(), instances, heartbeat_timeout: 300 }
+        WorldSpec { name: name.to_owned(), instances, heartbeat_timeout: 300, table: None, schedule_group: None }
+    }
+
+    /// The cluster name the world gets.
+    pub fn cluster_name(&self) -> String {
+        format!("{}-cluster", self.name)
+    }
+
+    /// The Auto Scaling group name the world gets.
+    pub fn group_name(&self) -> String {
+        format!("{}-asg", self.name)
+    }
+
+    /// The terminate hook name the world gets.
+    pub fn hook_name(&self) -> String {
+        format!("{}-terminate", self.name)
     }
 }
 
@@ -83,15 +102,17 @@ impl World {
             autoscaling,
             dynamodb,
             port: emulator.port(),
-            cluster: format!("{name}-cluster"),
+            cluster: spec.cluster_name(),
             cluster_arn: String::new(),
-            asg: format!("{name}-asg"),
-            hook: format!("{name}-terminate"),
-            table: format!("{name}-drains"),
-            schedule_group: format!("{name}-checks"),
+            asg: spec.group_name(),
+            hook: spec.hook_name(),
+            table: spec.table.clone().unwrap_or_else(|| format!("{name}-drains")),
+            schedule_group: spec.schedule_group.clone().unwrap_or_else(|| format!("{name}-checks")),
             instances: Vec::new(),
         };
-        world.create_table().await?;
+        if spec.table.is_none() {
+            world.create_table().await?;
+        }
         let scheduler = aws_sdk_scheduler::Client::new(sdk);
         scheduler.create_schedule_group().name(&world.schedule_group).send().await?;
 

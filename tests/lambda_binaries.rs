@@ -1,15 +1,15 @@
-//! End to end with the built binaries: on-lifecycle and on-task-stopped run as processes
-//! behind the Runtime API emulator (src/runtime_api.rs), with the environment the
-//! CloudFormation stack gives them (infra/template.yaml), pointed at the AWS emulator through
+//! End to end with the built binaries as deployed: infra/template.yaml is deployed into the
+//! emulator, IAM is enforced, and on-lifecycle and on-task-stopped run as processes behind the
+//! Runtime API emulator (src/runtime_api.rs) with the environment the stack gives them and
+//! temporary credentials of their own execution roles, pointed at the AWS emulator through
 //! AWS_ENDPOINT_URL. Each story has its own emulator.
 
 use std::time::Instant;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use drain_core::config::{ENV_SCHEDULE_GROUP, ENV_SCHEDULE_ROLE_ARN};
 use ecs_drain::events::{LifecycleAction, as_replay, lifecycle_event, lifecycle_sns_event, task_state_change_event};
-use ecs_drain::runtime_api::{FunctionProcess, Invocation, function_binary};
-use ecs_drain::{Emulator, KitError, World, WorldSpec, project_root};
+use ecs_drain::runtime_api::{FunctionProcess, Invocation};
+use ecs_drain::{Deployment, KitError, World, WorldSpec, project_root};
 use serde_json::{Value, json};
 
 type TestResult = Result<(), KitError>;
@@ -21,18 +21,9 @@ struct Functions {
 }
 
 impl Functions {
-    /// Both binaries with the stack's environment: on-lifecycle gets the schedule settings,
-    /// on-task-stopped does not (as in the template).
-    fn start(emulator: &Emulator, world: &World) -> Result<Functions, KitError> {
-        let mut env = world.function_env();
-        env.extend(emulator.function_env());
-        env.push(("RUST_LOG".into(), "info".into()));
-        let task_env: Vec<(String, String)> =
-            env.iter().filter(|(name, _)| name != ENV_SCHEDULE_GROUP && name != ENV_SCHEDULE_ROLE_ARN).cloned().collect();
-        Ok(Functions {
-            on_lifecycle: FunctionProcess::spawn(&function_binary("on-lifecycle")?, env)?,
-            on_task_stopped: FunctionProcess::spawn(&function_binary("on-task-stopped")?, task_env)?,
-        })
+    /// Both binaries as the stack deploys them: its environment, its execution roles.
+    async fn start(deployment: &Deployment) -> Result<Functions, KitError> {
+        Ok(Functions { on_lifecycle: deployment.spawn_on_lifecycle().await?, on_task_stopped: deployment.spawn_on_task_stopped().await? })
     }
 }
 
@@ -84,24 +75,25 @@ fn mentions(value: &Value, key: &str, expected: &str) -> bool {
     }
 }
 
-/// A world of `instances` instances with one `web` replica on instance 0, scaled in: the
-/// lifecycle action for instance 0 is active.
-async fn world_scaling_in_one_busy_instance(emulator: &Emulator, name: &str, instances: usize) -> Result<(World, LifecycleAction), KitError> {
-    let world = World::build(emulator, &emulator.sdk_config(), &WorldSpec::new(name, instances)).await?;
+/// The stack deployed for a world of `instances` instances with one `web` replica on
+/// instance 0, scaled in: the lifecycle action for instance 0 is active.
+async fn world_scaling_in_one_busy_instance(name: &str, instances: usize) -> Result<(Deployment, LifecycleAction), KitError> {
+    let deployment = Deployment::start(WorldSpec::new(name, instances)).await?;
+    let world = &deployment.world;
     world.create_service("web", false, 50, 200).await?;
     world.start_service_task("web", 0).await?;
     let action = world.scale_in(0).await?;
-    Ok((world, action))
+    Ok((deployment, action))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_running_binaries_drain_a_scaled_in_instance_and_complete_once_logging_only_the_token_prefix() -> TestResult {
     // GIVEN three instances running web and api replicas and the log-router daemon, a
     // standalone report task on instance 0, and both functions running as Lambda runs them
-    let emulator = Emulator::start()?;
-    let world = World::build(&emulator, &emulator.sdk_config(), &WorldSpec::new("bin-std", 3)).await?;
+    let deployment = Deployment::start(WorldSpec::new("bin-std", 3)).await?;
+    let world = &deployment.world;
     let tasks = world.populate_standard(0).await?;
-    let functions = Functions::start(&emulator, &world)?;
+    let functions = Functions::start(&deployment).await?;
 
     // WHEN the group scales in instance 0 and its lifecycle action reaches on-lifecycle
     let action = world.scale_in(0).await?;
@@ -111,7 +103,7 @@ async fn the_running_binaries_drain_a_scaled_in_instance_and_complete_once_loggi
     assert_eq!(outcomes(&report), ["wait"], "{report}");
     assert_eq!(report["dry_run"], json!(false));
     assert_eq!(world.instance_status(0).await?, "DRAINING");
-    assert_eq!(record_status(&world, 0).await?.as_deref(), Some("DRAINING"));
+    assert_eq!(record_status(world, 0).await?.as_deref(), Some("DRAINING"));
 
     // WHEN ECS replaces each replica elsewhere and the old tasks stop, then the standalone
     // task finishes, each STOPPED event reaching on-task-stopped
@@ -140,7 +132,7 @@ async fn the_running_binaries_drain_a_scaled_in_instance_and_complete_once_loggi
     let actions = world.lifecycle_actions()?;
     assert_eq!(actions.len(), 1);
     assert_eq!((actions[0].state.as_str(), actions[0].result.as_deref(), actions[0].completions), ("completed", Some("CONTINUE"), 1));
-    assert_eq!(record_status(&world, 0).await?.as_deref(), Some("COMPLETED"));
+    assert_eq!(record_status(world, 0).await?.as_deref(), Some("COMPLETED"));
 
     // AND the logs are JSON lines with the decisions and the token prefix, never the token
     let prefix: String = action.token.chars().take(8).collect();
@@ -162,9 +154,9 @@ async fn the_running_binaries_drain_a_scaled_in_instance_and_complete_once_loggi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sns_lifecycle_message_starts_the_drain_and_the_test_notification_changes_nothing() -> TestResult {
     // GIVEN a busy instance being scaled in, the hook notifying through SNS
-    let emulator = Emulator::start()?;
-    let (world, action) = world_scaling_in_one_busy_instance(&emulator, "bin-sns", 2).await?;
-    let functions = Functions::start(&emulator, &world)?;
+    let (deployment, action) = world_scaling_in_one_busy_instance("bin-sns", 2).await?;
+    let world = &deployment.world;
+    let functions = Functions::start(&deployment).await?;
 
     // WHEN the SNS-wrapped lifecycle message reaches on-lifecycle
     let report = respond(&functions.on_lifecycle, &lifecycle_sns_event(&action)).await?;
@@ -172,8 +164,8 @@ async fn an_sns_lifecycle_message_starts_the_drain_and_the_test_notification_cha
     // THEN the drain starts
     assert_eq!(outcomes(&report), ["wait"], "{report}");
     assert_eq!(world.instance_status(0).await?, "DRAINING");
-    assert_eq!(record_status(&world, 0).await?.as_deref(), Some("DRAINING"));
-    let before = snapshot(&world).await?;
+    assert_eq!(record_status(world, 0).await?.as_deref(), Some("DRAINING"));
+    let before = snapshot(world).await?;
 
     // WHEN the hook's TEST_NOTIFICATION arrives through the same topic
     let fixture = std::fs::read_to_string(project_root().join("tests/fixtures/lifecycle-test-notification-sns.json"))?;
@@ -182,17 +174,17 @@ async fn an_sns_lifecycle_message_starts_the_drain_and_the_test_notification_cha
     // THEN it is acknowledged as ignored and changes nothing
     assert_eq!(outcomes(&report), ["ignored"], "{report}");
     assert_eq!(report.get("refused"), None, "{report}");
-    assert_eq!(snapshot(&world).await?, before);
+    assert_eq!(snapshot(world).await?, before);
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_and_unknown_payloads_are_refused_without_changes_and_the_process_keeps_serving() -> TestResult {
     // GIVEN a busy instance being scaled in, and both functions running
-    let emulator = Emulator::start()?;
-    let (world, action) = world_scaling_in_one_busy_instance(&emulator, "bin-bad", 2).await?;
-    let functions = Functions::start(&emulator, &world)?;
-    let before = snapshot(&world).await?;
+    let (deployment, action) = world_scaling_in_one_busy_instance("bin-bad", 2).await?;
+    let world = &deployment.world;
+    let functions = Functions::start(&deployment).await?;
+    let before = snapshot(world).await?;
     let scheduled = json!({
         "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event", "source": "aws.events",
         "account": "123456789012", "time": "2026-11-02T18:43:48Z", "region": "us-east-1",
@@ -225,7 +217,7 @@ async fn malformed_and_unknown_payloads_are_refused_without_changes_and_the_proc
     assert!(garbage.error().is_some(), "{:?}", garbage.result);
 
     // THEN nothing changed, both processes are still up and the next valid event is handled
-    assert_eq!(snapshot(&world).await?, before);
+    assert_eq!(snapshot(world).await?, before);
     assert!(functions.on_lifecycle.is_running() && functions.on_task_stopped.is_running());
     let report = respond(&functions.on_lifecycle, &lifecycle_event(&action)).await?;
     assert_eq!(outcomes(&report), ["wait"], "{report}");
@@ -240,10 +232,10 @@ async fn malformed_and_unknown_payloads_are_refused_without_changes_and_the_proc
 async fn a_replayed_lifecycle_event_is_a_dry_run_by_default() -> TestResult {
     // GIVEN a busy instance being scaled in, and on-lifecycle with the stack's default
     // replay mode (dry-run)
-    let emulator = Emulator::start()?;
-    let (world, action) = world_scaling_in_one_busy_instance(&emulator, "bin-replay", 2).await?;
-    let functions = Functions::start(&emulator, &world)?;
-    let before = snapshot(&world).await?;
+    let (deployment, action) = world_scaling_in_one_busy_instance("bin-replay", 2).await?;
+    let world = &deployment.world;
+    let functions = Functions::start(&deployment).await?;
+    let before = snapshot(world).await?;
 
     // WHEN an archive replay re-sends the lifecycle event
     let report = respond(&functions.on_lifecycle, &as_replay(lifecycle_event(&action), "ecs-drain-2026-11-02")).await?;
@@ -251,17 +243,17 @@ async fn a_replayed_lifecycle_event_is_a_dry_run_by_default() -> TestResult {
     // THEN the report says dry run, the instance stays ACTIVE and no drain is recorded
     assert_eq!(report["dry_run"], json!(true), "{report}");
     assert_eq!(world.instance_status(0).await?, "ACTIVE");
-    assert_eq!(record_status(&world, 0).await?, None);
-    assert_eq!(snapshot(&world).await?, before);
+    assert_eq!(record_status(world, 0).await?, None);
+    assert_eq!(snapshot(world).await?, before);
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invocation_fails_with_a_transient_error_when_aws_is_unreachable_mid_drain() -> TestResult {
     // GIVEN a drain under way: the lifecycle action handled, the web task stopped
-    let emulator = Emulator::start()?;
-    let (world, action) = world_scaling_in_one_busy_instance(&emulator, "bin-down", 2).await?;
-    let functions = Functions::start(&emulator, &world)?;
+    let (deployment, action) = world_scaling_in_one_busy_instance("bin-down", 2).await?;
+    let world = &deployment.world;
+    let functions = Functions::start(&deployment).await?;
     let report = respond(&functions.on_lifecycle, &lifecycle_event(&action)).await?;
     assert_eq!(outcomes(&report), ["wait"], "{report}");
     let web = world.tasks_on(0).await?.into_iter().next().ok_or("no task on instance 0")?;
@@ -270,7 +262,7 @@ async fn an_invocation_fails_with_a_transient_error_when_aws_is_unreachable_mid_
     let stopped = task_state_change_event(&world.describe_task(&web_arn).await?, 2);
 
     // WHEN AWS becomes unreachable (the emulator stops) and the STOPPED event arrives
-    drop(emulator);
+    drop(deployment);
     let started = Instant::now();
     let invocation = functions.on_task_stopped.invoke(&stopped).await?;
 
@@ -289,18 +281,20 @@ async fn an_invocation_fails_with_a_transient_error_when_aws_is_unreachable_mid_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_check_the_binary_books_invokes_it_back_and_heartbeats_the_hook() -> TestResult {
     // GIVEN on-lifecycle running with the stack's schedule settings, and a drain it started
-    let emulator = Emulator::start()?;
-    let (world, action) = world_scaling_in_one_busy_instance(&emulator, "check", 2).await?;
-    let functions = Functions::start(&emulator, &world)?;
+    let (deployment, action) = world_scaling_in_one_busy_instance("check", 2).await?;
+    let world = &deployment.world;
+    let functions = Functions::start(&deployment).await?;
     assert_eq!(outcomes(&respond(&functions.on_lifecycle, &lifecycle_event(&action)).await?), vec!["wait"]);
 
     // WHEN EventBridge Scheduler fires the schedule the function booked: the same target, the
     // same input
-    let scheduler = aws_sdk_scheduler::Client::new(&emulator.sdk_config());
+    let scheduler = aws_sdk_scheduler::Client::new(&deployment.emulator.sdk_config_as(&deployment.admin));
     let instance_id = world.instances[0].container_instance_arn.rsplit('/').next().unwrap_or_default().to_owned();
     let schedule = scheduler.get_schedule().group_name(&world.schedule_group).name(format!("drain-{instance_id}")).send().await?;
     let target = schedule.target().ok_or("schedule without target")?;
-    assert!(target.arn().contains(":function:") && target.arn().contains("on-lifecycle"), "the check invokes on-lifecycle itself: {}", target.arn());
+    assert_eq!(target.arn(), deployment.stack.on_lifecycle()?.arn, "the check invokes the deployed on-lifecycle itself");
+    let scheduler_role = deployment.stack.resources.get("SchedulerRole").ok_or("no SchedulerRole")?;
+    assert_eq!(target.role_arn(), format!("arn:aws:iam::123456789012:role/{scheduler_role}"), "as the stack's scheduler role");
     assert!(schedule.schedule_expression().unwrap_or_default().starts_with("at("), "a one-shot schedule");
     let payload: Value = serde_json::from_str(target.input().ok_or("schedule without input")?)?;
     let report = respond(&functions.on_lifecycle, &payload).await?;

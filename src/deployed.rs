@@ -1,0 +1,86 @@
+//! The functions as deployed: the stack of infra/template.yaml in the emulator, a world built
+//! for its cluster and group, IAM enforced, and each built binary running under temporary
+//! credentials of its own execution role (`sts:AssumeRole`), handed over through the standard
+//! environment variables exactly as Lambda hands them over. The test's own set-up uses a
+//! separate admin identity.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::config::Credentials;
+
+use crate::runtime_api::{FunctionProcess, function_binary};
+use crate::stack::{Stack, StackFunction, StackSpec};
+use crate::{Emulator, KitError, World, WorldSpec};
+
+/// A deployed stack with its world, IAM enforced.
+pub struct Deployment {
+    /// The emulator (IAM enforced).
+    pub emulator: Emulator,
+    /// The test's set-up identity.
+    pub admin: Credentials,
+    /// The deployed stack.
+    pub stack: Stack,
+    /// The world the stack serves, with admin clients.
+    pub world: World,
+    /// Temporary credentials of each function's execution role, by function logical id.
+    role_credentials: BTreeMap<String, Credentials>,
+}
+
+impl Deployment {
+    /// Deploys the stack for a world of `spec` (the template's parameters name the world's
+    /// cluster, group and hook), builds the world as admin, then turns IAM enforcement on.
+    pub async fn start(spec: WorldSpec) -> Result<Deployment, KitError> {
+        Deployment::start_with(spec, |stack| stack).await
+    }
+
+    /// Like [`Deployment::start`], with the stack spec adjusted by `adjust` (e.g. a grant left out).
+    pub async fn start_with(mut spec: WorldSpec, adjust: impl FnOnce(StackSpec) -> StackSpec) -> Result<Deployment, KitError> {
+        let emulator = Emulator::start()?;
+        let admin = emulator.admin()?;
+        let stack_spec = adjust(StackSpec::for_names(&spec.cluster_name(), &spec.group_name(), &spec.hook_name()));
+        let stack = Stack::deploy(&emulator, &format!("{}-stack", spec.name), &stack_spec)?;
+        let on_lifecycle = stack.on_lifecycle()?;
+        spec.table = Some(stack.output("TableName")?.to_owned());
+        spec.schedule_group =
+            Some(on_lifecycle.env(drain_core::config::ENV_SCHEDULE_GROUP).ok_or("on-lifecycle has no schedule group setting")?.to_owned());
+        let world = World::build(&emulator, &emulator.sdk_config_as(&admin), &spec).await?;
+        // The roles trust lambda.amazonaws.com only, so the admin user may not assume them on
+        // AWS; Lambda does. Taking the sessions before enforcement plays Lambda's part (and
+        // steps around moto, whose trust check fails on a Service principal).
+        let mut role_credentials = BTreeMap::new();
+        for (logical, function) in &stack.functions {
+            role_credentials.insert(logical.clone(), emulator.assume_role(&admin, &function.role_arn, &function.name).await?);
+        }
+        emulator.enforce_iam(true)?;
+        Ok(Deployment { emulator, admin, stack, world, role_credentials })
+    }
+
+    /// The environment Lambda would give `function`: the template's variables, its name, the
+    /// emulator as endpoint, and temporary credentials of its execution role.
+    pub fn function_env(&self, function: &StackFunction) -> Result<Vec<(String, String)>, KitError> {
+        let logical = self.stack.functions.iter().find(|(_, deployed)| deployed.arn == function.arn).map(|(logical, _)| logical);
+        let credentials =
+            logical.and_then(|logical| self.role_credentials.get(logical)).ok_or_else(|| format!("no role session for {}", function.name))?;
+        let mut env = function.environment.clone();
+        env.extend([
+            ("AWS_LAMBDA_FUNCTION_NAME".to_owned(), function.name.clone()),
+            ("AWS_ENDPOINT_URL".to_owned(), self.emulator.endpoint()),
+            ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID".to_owned(), credentials.access_key_id().to_owned()),
+            ("AWS_SECRET_ACCESS_KEY".to_owned(), credentials.secret_access_key().to_owned()),
+            ("AWS_SESSION_TOKEN".to_owned(), credentials.session_token().unwrap_or_default().to_owned()),
+            ("AWS_EC2_METADATA_DISABLED".to_owned(), "true".to_owned()),
+        ]);
+        Ok(env)
+    }
+
+    /// on-lifecycle's built binary, running as deployed.
+    pub async fn spawn_on_lifecycle(&self) -> Result<FunctionProcess, KitError> {
+        FunctionProcess::spawn(&function_binary("on-lifecycle")?, self.function_env(self.stack.on_lifecycle()?)?)
+    }
+
+    /// on-task-stopped's built binary, running as deployed.
+    pub async fn spawn_on_task_stopped(&self) -> Result<FunctionProcess, KitError> {
+        FunctionProcess::spawn(&function_binary("on-task-stopped")?, self.function_env(self.stack.on_task_stopped()?)?)
+    }
+}

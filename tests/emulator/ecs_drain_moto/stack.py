@@ -1,0 +1,205 @@
+"""Deploying infra/template.yaml into the emulator, as `infra/deploy.sh` deploys it into AWS.
+
+One implementation for every harness: the infra tests (tests/infra) and the Rust test kit
+(`src/stack.rs`, through the command line below) deploy the stack this way, so the roles, the
+table and the function settings a test runs with are the template's own.
+
+    python -m ecs_drain_moto.stack --endpoint http://127.0.0.1:PORT --region us-east-1 \
+        --stack-name NAME --param ClusterNames=a --param AutoScalingGroupNames=b ...
+
+prints one JSON object: the stack's status, outputs, resources (logical id -> physical id) and,
+per function, its name, ARN, execution role ARN and environment variables.
+
+`aws cloudformation package` uploads the code zips to S3 and rewrites `Code`; here the zips are
+stand-ins (the functions run as local processes, never inside moto).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+ROOT = Path(__file__).resolve().parents[3]
+TEMPLATE_PATH = ROOT / "infra" / "template.yaml"
+CODE_BUCKET = "ecs-drain-artifacts"
+# Where `aws cloudformation package` finds the zips (template paths, relative to infra/).
+FUNCTION_CODE = {
+    "OnLifecycleFunction": "../target/lambda/on-lifecycle/bootstrap.zip",
+    "OnTaskStoppedFunction": "../target/lambda/on-task-stopped/bootstrap.zip",
+}
+
+
+def load_template() -> dict[str, Any]:
+    """infra/template.yaml as plain JSON-able data (short-form tags expanded to Fn::...)."""
+    from cfnlint.decode import cfn_yaml
+
+    return json.loads(json.dumps(cfn_yaml.load(str(TEMPLATE_PATH))))
+
+
+def _stand_in_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        info = zipfile.ZipInfo("bootstrap")
+        info.external_attr = 0o755 << 16
+        zf.writestr(info, "#!/bin/sh\necho 'stand-in for the Rust bootstrap binary'\n")
+    return buf.getvalue()
+
+
+def without_grant(template: dict[str, Any], role: str, action: str) -> None:
+    """Removes `action` from every statement of `role`'s inline policies (a statement left with
+    no action goes): how a test deploys a stack that lacks one permission."""
+    props = template["Resources"][role]["Properties"]
+    found = False
+    for policy in props.get("Policies", []):
+        statements = policy["PolicyDocument"]["Statement"]
+        kept = []
+        for statement in statements:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if action in actions:
+                found = True
+                actions = [a for a in actions if a != action]
+            if actions:
+                statement["Action"] = actions
+                kept.append(statement)
+        policy["PolicyDocument"]["Statement"] = kept
+    if not found:
+        raise ValueError(f"{role} grants no {action}")
+
+
+def packaged_template(make_client: Any, region: str, without: list[tuple[str, str]] = ()) -> dict[str, Any]:
+    """What `aws cloudformation package` produces: code zips uploaded, Code -> S3Bucket/S3Key."""
+    template = load_template()
+    for role, action in without:
+        without_grant(template, role, action)
+    s3 = make_client("s3", region)
+    bucket = f"{CODE_BUCKET}-{region}"
+    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    if bucket not in existing:
+        if region == "us-east-1":
+            s3.create_bucket(Bucket=bucket)
+        else:
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    for logical_id, local_path in FUNCTION_CODE.items():
+        props = template["Resources"][logical_id]["Properties"]
+        if props["Code"] != local_path:
+            raise ValueError(f"{logical_id}.Code is {props['Code']!r}, not the packaged local path {local_path!r}")
+        key = f"{logical_id}/bootstrap.zip"
+        s3.put_object(Bucket=bucket, Key=key, Body=_stand_in_zip())
+        props["Code"] = {"S3Bucket": bucket, "S3Key": key}
+    return template
+
+
+def deploy(
+    make_client: Any,
+    region: str,
+    stack_name: str,
+    parameters: dict[str, str],
+    timeout: float = 60,
+    without: list[tuple[str, str]] = (),
+) -> dict[str, Any]:
+    """create_stack and wait for a final status; returns describe_stacks' stack."""
+    cfn = make_client("cloudformation", region)
+    template = packaged_template(make_client, region, without)
+    cfn.create_stack(
+        StackName=stack_name,
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+        if not stack["StackStatus"].endswith("_IN_PROGRESS"):
+            return stack
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"stack {stack_name} still {stack['StackStatus']} after {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+def describe(make_client: Any, region: str, stack: dict[str, Any]) -> dict[str, Any]:
+    """The deployed stack as the Rust test kit reads it."""
+    cfn = make_client("cloudformation", region)
+    name = stack["StackName"]
+    summaries = cfn.list_stack_resources(StackName=name)["StackResourceSummaries"]
+    resources = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in summaries}
+    lam = make_client("lambda", region)
+    functions = {}
+    for logical_id in FUNCTION_CODE:
+        if logical_id not in resources:
+            continue
+        conf = lam.get_function_configuration(FunctionName=resources[logical_id])
+        functions[logical_id] = {
+            "name": conf["FunctionName"],
+            "arn": conf["FunctionArn"],
+            "role": conf["Role"],
+            "environment": conf.get("Environment", {}).get("Variables", {}),
+        }
+    return {
+        "stackName": name,
+        "status": stack["StackStatus"],
+        "statusReason": stack.get("StackStatusReason"),
+        "outputs": {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
+        "resources": resources,
+        "functions": functions,
+    }
+
+
+def client_factory(endpoint: str) -> Any:
+    config = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=10, read_timeout=60)
+
+    def make(service: str, region: str) -> Any:
+        return boto3.client(
+            service,
+            region_name=region,
+            endpoint_url=endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=config,
+        )
+
+    return make
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ecs_drain_moto.stack", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--endpoint", required=True, help="the emulator, http://127.0.0.1:PORT")
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--stack-name", required=True)
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--without-grant", action="append", default=[], metavar="ROLE=ACTION", help="deploy with ACTION removed from role ROLE (logical id)"
+    )
+    args = parser.parse_args(argv)
+    if not args.endpoint.startswith("http://127.0.0.1:"):
+        parser.error("--endpoint must be the local emulator on 127.0.0.1")
+    parameters = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--param {item!r} is not KEY=VALUE")
+        parameters[key] = value
+    without = []
+    for item in args.without_grant:
+        role, sep, action = item.partition("=")
+        if not sep:
+            parser.error(f"--without-grant {item!r} is not ROLE=ACTION")
+        without.append((role, action))
+    make = client_factory(args.endpoint)
+    stack = deploy(make, args.region, args.stack_name, parameters, without=without)
+    out = describe(make, args.region, stack)
+    json.dump(out, sys.stdout)
+    sys.stdout.write("\n")
+    return 0 if out["status"] == "CREATE_COMPLETE" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
