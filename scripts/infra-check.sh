@@ -7,7 +7,8 @@
 #
 # Tools: cfn-lint, parliament, moto and pytest come from $ROOT/.venv (scripts/bootstrap-python.sh installs
 # every scripts/requirements-*.txt there). checkov lives in its own venv, .tools/checkov-venv,
-# from infra/requirements-checkov.txt, because it pins an old boto3 the project venv cannot use.
+# from infra/requirements-checkov.txt, because it pins an old boto3 the project venv cannot use;
+# the aws CLI the undeploy tests run lives in .tools/awscli-venv (infra/requirements-awscli.txt).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,23 +31,37 @@ else
         -r "$ROOT/scripts/requirements-infra.txt" || die "pip install into $VENV failed"
 fi
 
-checkov_stamp="$CHECKOV_VENV/.ecs-drain-requirements.sha256"
-checkov_want="$({ "$PYTHON" -c 'import sys; print(sys.version)'; cat "$CHECKOV_REQS"; } | sha256sum | cut -d' ' -f1)"
-if [ ! -x "$CHECKOV_VENV/bin/checkov" ] || [ "$(cat "$checkov_stamp" 2>/dev/null)" != "$checkov_want" ]; then
-    log "installing checkov into .tools/checkov-venv"
-    rm -rf "$CHECKOV_VENV"
-    mkdir -p "$(dirname "$CHECKOV_VENV")"
-    "$PYTHON" -m venv "$CHECKOV_VENV" || die "cannot create $CHECKOV_VENV"
+# tool_venv NAME REQUIREMENTS: a venv of its own under .tools/, rebuilt when the requirements
+# (or the interpreter) change.
+tool_venv() {
+    local venv="$ROOT/.tools/$1" reqs="$2"
+    local stamp="$venv/.ecs-drain-requirements.sha256"
+    local want
+    want="$({ "$PYTHON" -c 'import sys; print(sys.version)'; cat "$reqs"; } | sha256sum | cut -d' ' -f1)"
+    if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+        return 0
+    fi
+    log "installing $(basename "$reqs") into .tools/$1"
+    rm -rf "$venv"
+    mkdir -p "$(dirname "$venv")"
+    "$PYTHON" -m venv "$venv" || die "cannot create $venv"
+    local pip_log
     pip_log="$(mktemp)"
-    if ! "$CHECKOV_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
-            -r "$CHECKOV_REQS" >"$pip_log" 2>&1; then
+    if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
+            -r "$reqs" >"$pip_log" 2>&1; then
         cat "$pip_log" >&2
         rm -f "$pip_log"
-        die "pip install of checkov failed"
+        die "pip install of $reqs failed"
     fi
     rm -f "$pip_log"
-    printf '%s\n' "$checkov_want" >"$checkov_stamp"
-fi
+    printf '%s\n' "$want" >"$stamp"
+}
+
+tool_venv checkov-venv "$CHECKOV_REQS"
+# The aws CLI the undeploy tests run (tests/infra/test_deploy_scripts.py): its own venv, since
+# awscli pins a botocore of its own; nothing is taken from the machine.
+tool_venv awscli-venv "$ROOT/infra/requirements-awscli.txt"
+export ECS_DRAIN_AWS_CLI="$ROOT/.tools/awscli-venv/bin/aws"
 
 failed=()
 

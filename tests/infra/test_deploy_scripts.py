@@ -6,7 +6,7 @@ deploy with CAPABILITY_IAM and the parameters from the file, and their refusals 
 mismatch, more names than the template supports, missing bucket).
 
 undeploy.sh's refusal to delete a stack with drains in flight runs the real `aws` CLI (the
-machine's awscli, on PATH) against the moto emulator on 127.0.0.1 (AWS_ENDPOINT_URL), with a
+awscli that scripts/infra-check.sh installs into .tools/awscli-venv, or one on PATH) against the moto emulator on 127.0.0.1 (AWS_ENDPOINT_URL), with a
 stack deployed from the template and drain records written into its table.
 """
 
@@ -190,8 +190,9 @@ def drain_item(region: str, instance: str, ec2: str, status: str, started: str) 
 @pytest.fixture()
 def real_cli(emulator: str, tmp_path: Path) -> dict[str, str]:
     """The environment for the real aws CLI against the emulator (no user config or credentials)."""
-    aws = shutil.which("aws")
-    assert aws, "the aws CLI (awscli) must be on PATH for the undeploy tests"
+    # scripts/infra-check.sh installs the CLI into .tools/awscli-venv and names it here.
+    aws = os.environ.get("ECS_DRAIN_AWS_CLI") or shutil.which("aws")
+    assert aws and os.access(aws, os.X_OK), "the aws CLI is needed: run the undeploy tests through scripts/infra-check.sh"
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ECS_DRAIN_"))}
     environ.update(
         AWS_CLI=aws,
