@@ -1,11 +1,15 @@
 //! The wiring both binaries share: settings from the environment, one SDK configuration, the
-//! adapters, and the drainer over them.
+//! adapters, the drainer over them, and the one place a handler's error becomes the Lambda
+//! error response.
 
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
+use drain_core::handler::{Function, error_response};
 use drain_core::time::SystemClock;
-use drain_core::{Config, Drainer};
+use drain_core::{Config, DrainError, Drainer};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde_json::Value;
 
 use crate::{AsgLifecycleHooks, AwsClients, DynamoDrainStore, EcsCluster, EventBridgeCheckScheduler};
 
@@ -48,5 +52,37 @@ impl App {
         let config = Config::from_lookup(|name| std::env::var(name).ok())?;
         let sdk = crate::load_sdk_config().await;
         Ok(App::new(config, &sdk))
+    }
+}
+
+/// The Lambda error response for a handler's error: `error_type` `DeploymentError` (with what
+/// to fix in the message) or `TransientAwsError`, the message bounded.
+pub fn diagnostic(error: &DrainError, function: Function, config: &Config) -> Diagnostic {
+    let (error_type, error_message) = error_response(error, function, config);
+    Diagnostic { error_type: error_type.to_owned(), error_message }
+}
+
+impl App {
+    /// One on-lifecycle invocation: the handler's report, or the error response.
+    pub async fn on_lifecycle(&self, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+        if let Some(scheduler) = &self.scheduler {
+            // Checks invoke this very function unless a target was configured.
+            scheduler.default_target(&event.context.invoked_function_arn);
+        }
+        let handled = drain_core::handler::handle_lifecycle(&self.drainer, &event.payload).await;
+        self.respond(handled, Function::OnLifecycle)
+    }
+
+    /// One on-task-stopped invocation: the handler's report, or the error response.
+    pub async fn on_task_stopped(&self, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+        let handled = drain_core::handler::handle_task_stopped(&self.drainer, &event.payload).await;
+        self.respond(handled, Function::OnTaskStopped)
+    }
+
+    fn respond(&self, handled: Result<drain_core::handler::Report, DrainError>, function: Function) -> Result<Value, Diagnostic> {
+        match handled {
+            Ok(report) => Ok(serde_json::to_value(report).unwrap_or(Value::Null)),
+            Err(error) => Err(diagnostic(&error, function, self.drainer.config())),
+        }
     }
 }

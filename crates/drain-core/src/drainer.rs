@@ -227,7 +227,8 @@ where
     async fn new_record(&self, notice: &TerminateNotice, instance: &ContainerInstance) -> Result<DrainRecord, DrainError> {
         let heartbeat_timeout_seconds = match self.hooks.heartbeat_timeout(&notice.action.hook).await {
             Ok(timeout) => timeout,
-            Err(error) if error.is_retryable() => return Err(error),
+            // A missing DescribeLifecycleHooks grant is a deployment error: fail loud, not slower checks.
+            Err(error) if error.fails_invocation() => return Err(error),
             Err(error) => {
                 warn!(error = %error_chain(&error), "could not read the hook's heartbeat timeout; checks fall back to every minute");
                 None
