@@ -1,8 +1,10 @@
 //! The wiring both binaries share: settings from the environment, one SDK configuration, the
-//! adapters, the drainer over them, and the one place a handler's error becomes the Lambda
-//! error response.
+//! adapters, the drainer over them, the one place a handler's error becomes the Lambda error
+//! response, and the one place the invocation's metrics are written (EMF lines on stdout).
 
+use std::io::Write;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_config::SdkConfig;
 use drain_core::handler::{Function, error_response};
@@ -10,6 +12,7 @@ use drain_core::time::SystemClock;
 use drain_core::{Config, DrainError, Drainer};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
+use tracing::warn;
 
 use crate::{AsgLifecycleHooks, AwsClients, DynamoDrainStore, EcsCluster, EventBridgeCheckScheduler};
 
@@ -80,9 +83,28 @@ impl App {
     }
 
     fn respond(&self, handled: Result<drain_core::handler::Report, DrainError>, function: Function) -> Result<Value, Diagnostic> {
+        self.write_metrics();
         match handled {
             Ok(report) => Ok(serde_json::to_value(report).unwrap_or(Value::Null)),
             Err(error) => Err(diagnostic(&error, function, self.drainer.config())),
+        }
+    }
+
+    /// Writes what the invocation counted as EMF documents, one JSON object per line straight
+    /// to stdout: not through tracing, whose JSON lines would nest the document under `fields`
+    /// where CloudWatch does not look. Lambda passes a line that is already JSON through as is.
+    fn write_metrics(&self) {
+        let facts = self.drainer.take_facts();
+        if facts.is_empty() {
+            return;
+        }
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX));
+        let mut stdout = std::io::stdout().lock();
+        for document in drain_core::metrics::emf_documents(&self.drainer.config().metrics_namespace, now_ms, &facts) {
+            let line = format!("{document}\n");
+            if let Err(error) = stdout.write_all(line.as_bytes()).and_then(|()| stdout.flush()) {
+                warn!(error = %error, "could not write the invocation's metrics");
+            }
         }
     }
 }

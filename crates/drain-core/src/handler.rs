@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::drainer::{Drainer, Outcome};
 use crate::error::{DeploymentProblem, DrainError, bounded, error_chain};
 use crate::event::{LifecycleInput, TaskInput, parse_lifecycle_payload, parse_task_payload};
+use crate::metrics::Fact;
 use crate::ports::{CheckScheduler, Cluster, DrainStore, LifecycleHooks};
 use crate::time::Clock;
 
@@ -120,7 +121,14 @@ fn refused(reason: String) -> Report {
     Report { outcomes: vec!["refused".into()], dry_run: false, refused: Some(reason) }
 }
 
-fn settle(result: Result<Outcome, DrainError>, report: &mut Report, function: Function, config: &Config) -> Result<(), DrainError> {
+/// Logs and counts a failed or finished input; `Err` when the invocation must fail.
+fn settle(
+    result: Result<Outcome, DrainError>,
+    report: &mut Report,
+    function: Function,
+    config: &Config,
+    note: &dyn Fn(Fact),
+) -> Result<(), DrainError> {
     match result {
         Ok(outcome) => {
             if let Outcome::Ignored { reason } = &outcome {
@@ -135,6 +143,7 @@ fn settle(result: Result<Outcome, DrainError>, report: &mut Report, function: Fu
         }
         Err(failure) => match failure.deployment_problem() {
             Some(problem) => {
+                note(Fact::PermanentFailure);
                 error!(
                     operation = failure.operation(),
                     problem = problem.as_str(),
@@ -145,6 +154,7 @@ fn settle(result: Result<Outcome, DrainError>, report: &mut Report, function: Fu
                 Err(failure)
             }
             None => {
+                note(Fact::PermanentFailure);
                 let reason = bounded(&error_chain(&failure), MAX_ERROR_TEXT);
                 error!(operation = failure.operation(), error = %reason, "permanent failure; acknowledged without retry");
                 report.outcomes.push("failed".into());
@@ -155,7 +165,8 @@ fn settle(result: Result<Outcome, DrainError>, report: &mut Report, function: Fu
     }
 }
 
-/// on-lifecycle: terminate lifecycle actions (EventBridge or SNS) and scheduled checks.
+/// on-lifecycle: terminate lifecycle actions (EventBridge or SNS) and scheduled checks. What it
+/// counted is left in [`Drainer::take_facts`], whether it succeeds or fails.
 pub async fn handle_lifecycle<C, H, S, Q, K>(drainer: &Drainer<C, H, S, Q, K>, payload: &Value) -> Result<Report, DrainError>
 where
     C: Cluster,
@@ -168,6 +179,7 @@ where
         Ok(inputs) => inputs,
         Err(bad) => {
             warn!(reason = %error_chain(&bad), "lifecycle payload refused; nothing changed");
+            drainer.note_fact(Fact::RefusedEvent);
             return Ok(refused(error_chain(&bad)));
         }
     };
@@ -182,12 +194,13 @@ where
             LifecycleInput::Check(check) => drainer.on_check(&check.container_instance_arn, crate::drainer::Mode::Live).await,
             LifecycleInput::Ignored { reason } => Ok(Outcome::Ignored { reason }),
         };
-        settle(result, &mut report, Function::OnLifecycle, drainer.config())?;
+        settle(result, &mut report, Function::OnLifecycle, drainer.config(), &|fact| drainer.note_fact(fact))?;
     }
     Ok(report)
 }
 
-/// on-task-stopped: ECS Task State Change events.
+/// on-task-stopped: ECS Task State Change events. What it counted is left in
+/// [`Drainer::take_facts`], whether it succeeds or fails.
 pub async fn handle_task_stopped<C, H, S, Q, K>(drainer: &Drainer<C, H, S, Q, K>, payload: &Value) -> Result<Report, DrainError>
 where
     C: Cluster,
@@ -200,6 +213,7 @@ where
         Ok(input) => input,
         Err(bad) => {
             warn!(reason = %error_chain(&bad), "task payload refused; nothing changed");
+            drainer.note_fact(Fact::RefusedEvent);
             return Ok(refused(error_chain(&bad)));
         }
     };
@@ -212,6 +226,6 @@ where
         }
         TaskInput::Ignored { reason } => Ok(Outcome::Ignored { reason }),
     };
-    settle(result, &mut report, Function::OnTaskStopped, drainer.config())?;
+    settle(result, &mut report, Function::OnTaskStopped, drainer.config(), &|fact| drainer.note_fact(fact))?;
     Ok(report)
 }

@@ -302,3 +302,16 @@ fn an_error_response_stays_bounded_whatever_aws_answers() {
     let (_, message) = error_response(&error, Function::OnTaskStopped, &Config::with_table("t"));
     assert!(message.len() <= drain_core::handler::MAX_ERROR_TEXT, "{}", message.len());
 }
+
+#[tokio::test]
+async fn permanent_and_deployment_failures_are_counted_for_the_metrics() {
+    let failing = world(Fault::on("dynamodb:GetItem", |operation| DrainError::deployment(operation, DeploymentProblem::AccessDenied, "denied")));
+    let _ = handle_task_stopped(&failing.drainer, &fixture("ecs-task-stopped-service.json")).await;
+    assert_eq!(failing.drainer.take_facts(), vec![drain_core::metrics::Fact::PermanentFailure]);
+    let failing = world(Fault::on("dynamodb:GetItem", |operation| DrainError::permanent(operation, "unexpected")));
+    handle_task_stopped(&failing.drainer, &fixture("ecs-task-stopped-service.json")).await.expect("acknowledged");
+    assert_eq!(failing.drainer.take_facts(), vec![drain_core::metrics::Fact::PermanentFailure]);
+    let failing = world(Fault::on("dynamodb:GetItem", |operation| DrainError::transient(operation, "Throttling")));
+    let _ = handle_task_stopped(&failing.drainer, &fixture("ecs-task-stopped-service.json")).await;
+    assert_eq!(failing.drainer.take_facts(), vec![], "a transient failure is retried, not counted");
+}
