@@ -82,7 +82,7 @@ pub fn deployment_fix(operation: &str, problem: DeploymentProblem, function: Fun
         }
         (DeploymentProblem::Credentials, _) => format!(
             "the function's credentials were not loaded or were refused: check that its execution role (infra/template.yaml {role}) \
-             exists and trusts lambda.amazonaws.com, and that no AWS_ACCESS_KEY_ID or AWS_PROFILE setting overrides it"
+             exists and trusts lambda.amazonaws.com, and that the function's region and endpoint settings are the account's"
         ),
         (DeploymentProblem::MissingResource, "dynamodb") => {
             format!("create the DynamoDB table {table} or set ECS_DRAIN_TABLE to the stack's table (infra/template.yaml StateTable)")
