@@ -72,9 +72,12 @@ where
         Some(code) if CREDENTIALS_CODES.contains(&code) => Some(DeploymentProblem::Credentials),
         // DynamoDB answers ResourceNotFoundException only for a missing table (or index).
         Some("ResourceNotFoundException") if service_name == "dynamodb" => Some(DeploymentProblem::MissingResource),
-        // On Create/Update the missing resource is the group (or the target): DeleteSchedule's
-        // "already gone" never gets here.
-        Some("ResourceNotFoundException") if matches!(operation, "scheduler:CreateSchedule" | "scheduler:UpdateSchedule") => {
+        // On Create the missing resource can only be the group; on Update it is the group unless
+        // the schedule itself just fired and deleted itself (see `schedule_vanished`).
+        // DeleteSchedule's "already gone" never gets here.
+        Some("ResourceNotFoundException")
+            if operation == "scheduler:CreateSchedule" || (operation == "scheduler:UpdateSchedule" && !schedule_vanished(operation, error)) =>
+        {
             Some(DeploymentProblem::MissingResource)
         }
         // The scheduler validates the role, target and group against the account at Create/Update.
@@ -93,6 +96,18 @@ where
         None if status == 403 => Some(DeploymentProblem::AccessDenied),
         None => None,
     }
+}
+
+/// UpdateSchedule right after CreateSchedule answered ConflictException can find the schedule
+/// gone: it fired in between and deleted itself. That is a lost race, worth a retry (which
+/// creates it again), not a deployment error.
+fn schedule_vanished<E>(operation: &str, error: &SdkError<E, HttpResponse>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    operation == "scheduler:UpdateSchedule"
+        && code_of(error) == Some("ResourceNotFoundException")
+        && !message_of(error).is_some_and(|message| message.to_ascii_lowercase().contains("group"))
 }
 
 /// Whether the request never left because the SDK could not load credentials (the provider
@@ -169,7 +184,7 @@ where
 {
     // Before the transient check: credentials that fail to load surface as a dispatch failure.
     let problem = deployment_problem(operation, &error);
-    let transient = is_transient(&error);
+    let transient = is_transient(&error) || schedule_vanished(operation, &error);
     let source = Box::new(Described(error));
     match problem {
         Some(problem) => DrainError::Deployment { operation, problem, source },
@@ -353,6 +368,20 @@ mod tests {
             raw(404, "{}"),
         );
         assert_eq!(problem_of(&classify("scheduler:DeleteSchedule", gone)), None);
+    }
+
+    #[test]
+    fn a_schedule_that_fired_between_create_and_update_is_a_retry_but_a_missing_group_is_not() {
+        let update = |message: &str| {
+            SdkError::service_error(
+                aws_sdk_scheduler::operation::update_schedule::UpdateScheduleError::generic(meta("ResourceNotFoundException", message)),
+                raw(404, "{}"),
+            )
+        };
+        let vanished = classify("scheduler:UpdateSchedule", update("Schedule drain-3f1e2c5a does not exist."));
+        assert!(vanished.is_retryable() && problem_of(&vanished).is_none(), "{vanished:?}");
+        let no_group = classify("scheduler:UpdateSchedule", update("Schedule group ecs-drain-checks does not exist."));
+        assert_eq!(problem_of(&no_group), Some("missing_resource"));
     }
 
     #[test]
