@@ -1,11 +1,18 @@
 //! The wiring both binaries share: settings from the environment, one SDK configuration, the
-//! adapters, and the drainer over them.
+//! adapters, the drainer over them, the one place a handler's error becomes the Lambda error
+//! response, and the one place the invocation's metrics are written (EMF lines on stdout).
 
+use std::io::Write;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_config::SdkConfig;
+use drain_core::handler::{Function, error_response};
 use drain_core::time::SystemClock;
-use drain_core::{Config, Drainer};
+use drain_core::{Config, DrainError, Drainer};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde_json::Value;
+use tracing::warn;
 
 use crate::{AsgLifecycleHooks, AwsClients, DynamoDrainStore, EcsCluster, EventBridgeCheckScheduler};
 
@@ -48,5 +55,56 @@ impl App {
         let config = Config::from_lookup(|name| std::env::var(name).ok())?;
         let sdk = crate::load_sdk_config().await;
         Ok(App::new(config, &sdk))
+    }
+}
+
+/// The Lambda error response for a handler's error: `error_type` `DeploymentError` (with what
+/// to fix in the message) or `TransientAwsError`, the message bounded.
+pub fn diagnostic(error: &DrainError, function: Function, config: &Config) -> Diagnostic {
+    let (error_type, error_message) = error_response(error, function, config);
+    Diagnostic { error_type: error_type.to_owned(), error_message }
+}
+
+impl App {
+    /// One on-lifecycle invocation: the handler's report, or the error response.
+    pub async fn on_lifecycle(&self, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+        if let Some(scheduler) = &self.scheduler {
+            // Checks invoke this very function unless a target was configured.
+            scheduler.default_target(&event.context.invoked_function_arn);
+        }
+        let handled = drain_core::handler::handle_lifecycle(&self.drainer, &event.payload).await;
+        self.respond(handled, Function::OnLifecycle)
+    }
+
+    /// One on-task-stopped invocation: the handler's report, or the error response.
+    pub async fn on_task_stopped(&self, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+        let handled = drain_core::handler::handle_task_stopped(&self.drainer, &event.payload).await;
+        self.respond(handled, Function::OnTaskStopped)
+    }
+
+    fn respond(&self, handled: Result<drain_core::handler::Report, DrainError>, function: Function) -> Result<Value, Diagnostic> {
+        self.write_metrics();
+        match handled {
+            Ok(report) => Ok(serde_json::to_value(report).unwrap_or(Value::Null)),
+            Err(error) => Err(diagnostic(&error, function, self.drainer.config())),
+        }
+    }
+
+    /// Writes what the invocation counted as EMF documents, one JSON object per line straight
+    /// to stdout: not through tracing, whose JSON lines would nest the document under `fields`
+    /// where CloudWatch does not look. Lambda passes a line that is already JSON through as is.
+    fn write_metrics(&self) {
+        let facts = self.drainer.take_facts();
+        if facts.is_empty() {
+            return;
+        }
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX));
+        let mut stdout = std::io::stdout().lock();
+        for document in drain_core::metrics::emf_documents(&self.drainer.config().metrics_namespace, now_ms, &facts) {
+            let line = format!("{document}\n");
+            if let Err(error) = stdout.write_all(line.as_bytes()).and_then(|()| stdout.flush()) {
+                warn!(error = %error, "could not write the invocation's metrics");
+            }
+        }
     }
 }

@@ -4,11 +4,12 @@ use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{ContainerInstanceStatus, DesiredStatus, SchedulingStrategy};
 use drain_core::DrainError;
 use drain_core::census::{ServiceFacts, TaskSnapshot};
+use drain_core::error::DeploymentProblem;
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, TaskArn};
 use drain_core::ports::{Cluster, ContainerInstance};
 use tracing::{debug, warn};
 
-use crate::error::{classify, code_of, message_of};
+use crate::error::{classify, code_of, deployment_error, message_of};
 
 /// ListTasks and DescribeTasks both take at most 100 per call.
 const PAGE: usize = 100;
@@ -91,7 +92,8 @@ impl EcsCluster {
 
 impl Cluster for EcsCluster {
     async fn find_container_instance(&self, clusters: &[String], ec2: &Ec2InstanceId) -> Result<Option<ContainerInstance>, DrainError> {
-        let clusters = if clusters.is_empty() { self.all_clusters().await? } else { clusters.to_vec() };
+        let configured = !clusters.is_empty();
+        let clusters = if configured { clusters.to_vec() } else { self.all_clusters().await? };
         // The cluster query language matches on the instance id server-side; INACTIVE
         // instances are not listed by default, which is what we want (nothing to drain).
         let filter = format!("ec2InstanceId == {ec2}");
@@ -109,9 +111,20 @@ impl Cluster for EcsCluster {
                 .await;
             let arns = match arns {
                 Ok(arns) => arns,
-                Err(error) if code_of(&error) == Some("ClusterNotFoundException") => {
-                    warn!(cluster = %cluster, "configured cluster not found; skipped");
+                // A cluster the account listed a moment ago may have been deleted since: skip it.
+                Err(error) if code_of(&error) == Some("ClusterNotFoundException") && !configured => {
+                    warn!(cluster = %cluster, "cluster not found; skipped");
                     continue;
+                }
+                // A configured cluster that does not exist is a deployment error: the instance
+                // may well be in it, so skipping would let it terminate undrained.
+                Err(error) if code_of(&error) == Some("ClusterNotFoundException") => {
+                    return Err(deployment_error(
+                        "ecs:ListContainerInstances",
+                        DeploymentProblem::MissingResource,
+                        format!("configured cluster {cluster} not found"),
+                        error,
+                    ));
                 }
                 Err(error) => return Err(classify("ecs:ListContainerInstances", error)),
             };

@@ -21,6 +21,10 @@ pub const ENV_SCHEDULE_GROUP: &str = "ECS_DRAIN_SCHEDULE_GROUP";
 pub const ENV_SCHEDULE_ROLE_ARN: &str = "ECS_DRAIN_SCHEDULE_ROLE_ARN";
 /// ARN the scheduled checks invoke; defaults to the running function's own ARN.
 pub const ENV_CHECK_TARGET_ARN: &str = "ECS_DRAIN_CHECK_TARGET_ARN";
+/// CloudWatch namespace of the functions' EMF metrics (default `ecs-drain`).
+pub const ENV_METRICS_NAMESPACE: &str = "ECS_DRAIN_METRICS_NAMESPACE";
+/// The namespace when [`ENV_METRICS_NAMESPACE`] is unset.
+pub const DEFAULT_METRICS_NAMESPACE: &str = "ecs-drain";
 /// Days a finished drain record is kept before DynamoDB TTL removes it (default 14).
 pub const ENV_RETENTION_DAYS: &str = "ECS_DRAIN_RECORD_RETENTION_DAYS";
 
@@ -83,6 +87,8 @@ pub struct Config {
     pub schedule: Option<ScheduleSettings>,
     /// How long finished records are kept, in seconds.
     pub retention_seconds: i64,
+    /// CloudWatch namespace of the EMF metrics.
+    pub metrics_namespace: String,
 }
 
 impl Config {
@@ -96,6 +102,7 @@ impl Config {
             replay_mode: ReplayMode::DryRun,
             schedule: None,
             retention_seconds: 14 * 86_400,
+            metrics_namespace: DEFAULT_METRICS_NAMESPACE.to_owned(),
         }
     }
 
@@ -136,6 +143,18 @@ impl Config {
                 expected: "whole days from 1 to 3650",
             })?;
             config.retention_seconds = days * 86_400;
+        }
+        if let Some(value) = get(ENV_METRICS_NAMESPACE) {
+            // CloudWatch's namespace rules: 1-255 of these characters, and AWS/ is reserved.
+            let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c);
+            if value.len() > 255 || !value.chars().all(allowed) || value.starts_with("AWS/") {
+                return Err(ConfigError::Invalid {
+                    name: ENV_METRICS_NAMESPACE,
+                    value,
+                    expected: "1 to 255 of letters, digits and . - _ / # : or space, not starting with AWS/",
+                });
+            }
+            config.metrics_namespace = value;
         }
         config.schedule = match (get(ENV_SCHEDULE_GROUP), get(ENV_SCHEDULE_ROLE_ARN)) {
             (Some(group), Some(role_arn)) => Some(ScheduleSettings { group, role_arn, target_arn: get(ENV_CHECK_TARGET_ARN) }),
@@ -189,8 +208,10 @@ mod tests {
             (ENV_SCHEDULE_GROUP, "ecs-drain"),
             (ENV_SCHEDULE_ROLE_ARN, "arn:aws:iam::1:role/scheduler"),
             (ENV_RETENTION_DAYS, "3"),
+            (ENV_METRICS_NAMESPACE, "ops/ecs-drain"),
         ])
         .expect("valid");
+        assert_eq!(config.metrics_namespace, "ops/ecs-drain");
         assert_eq!(config.clusters, vec!["prod-cluster".to_owned(), "arn:aws:ecs:us-east-1:1:cluster/batch".to_owned()]);
         assert_eq!(config.policy.deadline_seconds, 900);
         assert_eq!(config.policy.deadline_policy, DeadlinePolicy::Abandon);
@@ -206,6 +227,9 @@ mod tests {
         assert!(from(&[(ENV_TABLE, "t"), (ENV_DEADLINE_POLICY, "kill")]).is_err());
         assert!(from(&[(ENV_TABLE, "t"), (ENV_REPLAY_MODE, "sometimes")]).is_err());
         assert!(from(&[(ENV_TABLE, "t"), (ENV_SCHEDULE_GROUP, "g")]).is_err());
+        assert!(from(&[(ENV_TABLE, "t"), (ENV_METRICS_NAMESPACE, "AWS/Lambda")]).is_err(), "reserved");
+        assert!(from(&[(ENV_TABLE, "t"), (ENV_METRICS_NAMESPACE, "ecs{drain}")]).is_err());
+        assert_eq!(from(&[(ENV_TABLE, "t")]).map(|config| config.metrics_namespace), Ok("ecs-drain".to_owned()));
     }
 
     #[test]

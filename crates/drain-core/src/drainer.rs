@@ -15,6 +15,7 @@ use crate::decision::{Admission, CompletionReason, Decision, MIN_BOOKING_LEAD_SE
 use crate::error::{DrainError, error_chain};
 use crate::event::{TaskStateChange, TerminateNotice};
 use crate::ids::{ContainerInstanceArn, LifecycleActionRef};
+use crate::metrics::{Fact, MAX_FACTS};
 use crate::ports::{ActionOutcome, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
 use crate::record::{CensusSummary, DrainPhase, DrainRecord, DrainStart, DrainStatus, LifecycleResult};
 use crate::time::{Clock, Timestamp};
@@ -82,6 +83,9 @@ pub struct Drainer<C, H, S, Q, K> {
     scheduler: Q,
     clock: K,
     config: Config,
+    /// What the use cases did that an operator counts, until the handler takes it. The
+    /// functions run one invocation at a time per process, so these are one invocation's.
+    facts: std::sync::Mutex<Vec<Fact>>,
 }
 
 impl<C, H, S, Q, K> Drainer<C, H, S, Q, K>
@@ -94,7 +98,27 @@ where
 {
     /// Wires the ports together.
     pub fn new(cluster: C, hooks: H, store: S, scheduler: Q, clock: K, config: Config) -> Self {
-        Drainer { cluster, hooks, store, scheduler, clock, config }
+        Drainer { cluster, hooks, store, scheduler, clock, config, facts: std::sync::Mutex::new(Vec::new()) }
+    }
+
+    /// Records a fact for the metrics (at most [`MAX_FACTS`] until taken).
+    pub fn note_fact(&self, fact: Fact) {
+        let mut facts = self.facts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if facts.len() < MAX_FACTS {
+            facts.push(fact);
+        }
+    }
+
+    /// The facts recorded since the last call.
+    pub fn take_facts(&self) -> Vec<Fact> {
+        std::mem::take(&mut *self.facts.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// A dry run changes nothing, so it counts nothing.
+    fn note(&self, mode: Mode, fact: Fact) {
+        if mode == Mode::Live {
+            self.note_fact(fact);
+        }
     }
 
     /// The settings.
@@ -179,6 +203,7 @@ where
                         }
                     }
                 } else {
+                    self.note(mode, Fact::DrainStarted);
                     record
                 }
             }
@@ -227,7 +252,8 @@ where
     async fn new_record(&self, notice: &TerminateNotice, instance: &ContainerInstance) -> Result<DrainRecord, DrainError> {
         let heartbeat_timeout_seconds = match self.hooks.heartbeat_timeout(&notice.action.hook).await {
             Ok(timeout) => timeout,
-            Err(error) if error.is_retryable() => return Err(error),
+            // A missing DescribeLifecycleHooks grant is a deployment error: fail loud, not slower checks.
+            Err(error) if error.fails_invocation() => return Err(error),
             Err(error) => {
                 warn!(error = %error_chain(&error), "could not read the hook's heartbeat timeout; checks fall back to every minute");
                 None
@@ -291,7 +317,16 @@ where
             "drain decision"
         );
         if !census.stuck_services.is_empty() {
+            // Counted once per drain: the first census that finds them.
+            if record.last_census.as_ref().is_none_or(|last| last.stuck_services.is_empty()) {
+                self.note(mode, Fact::StuckServices);
+            }
             warn!(services = ?census.stuck_services, "services with minimumHealthyPercent 100 and maximumPercent 100 can never move their tasks off this instance; the drain will wait for its deadline");
+        }
+        if trigger == Trigger::Check
+            && let Some(expires_at) = record.hook_expires_at
+        {
+            self.note(mode, Fact::HookSecondsLeft(expires_at.seconds_since(now)));
         }
         record.last_census = Some(CensusSummary { taken_at: now, alive, stuck_services: census.stuck_services.clone() });
 
@@ -325,6 +360,9 @@ where
                     .await?;
                 }
                 warn!(tasks = tasks.len(), "drain deadline reached; remaining tasks asked to stop");
+                if record.enforced_at.is_none() {
+                    self.note(mode, Fact::DeadlineEnforced);
+                }
                 record.enforced_at.get_or_insert(now);
                 record.phase = DrainPhase::Enforcing;
                 record.reason = Some(waiting_reason(WaitingOn::DeadlineStops).to_owned());
@@ -413,6 +451,15 @@ where
             ActionOutcome::NoActiveAction if maybe_sent_before => ActionOutcome::DoneUnconfirmed,
             other => other,
         };
+        self.note(
+            mode,
+            match outcome {
+                ActionOutcome::Done | ActionOutcome::DoneUnconfirmed => {
+                    Fact::DrainCompleted { result, reason, duration_seconds: now.seconds_since(claimed.started_at) }
+                }
+                ActionOutcome::NoActiveAction => Fact::DrainExpired,
+            },
+        );
         match outcome {
             ActionOutcome::Done => {
                 finished.status = DrainStatus::Completed;
@@ -471,6 +518,7 @@ where
 
     async fn mark_action_gone(&self, mut record: DrainRecord, mode: Mode, now: Timestamp) -> Result<Outcome, DrainError> {
         warn!(decision = "action_gone", "heartbeat found no active lifecycle action; the drain is over");
+        self.note(mode, Fact::DrainExpired);
         let expected = record.revision;
         record.status = DrainStatus::Expired;
         record.reason = Some("the lifecycle action was already completed or had expired".to_owned());

@@ -1,14 +1,19 @@
 //! The two Lambda handlers, minus the runtime: raw JSON payload in, a small JSON report out.
 //! Transient failures come back as `Err` (Lambda's async retry runs the idempotent handler
-//! again); bad input and permanent failures are logged with their reason and acknowledged.
+//! again); so do deployment errors, logged once with what to fix, so that the function's
+//! `Errors` metric and the failure queue show them: acknowledging them would let the hook's
+//! default result terminate instances undrained without anyone noticing. Bad input and other
+//! permanent failures are logged with their reason and acknowledged.
 
 use serde::Serialize;
 use serde_json::Value;
 use tracing::{error, info, warn};
 
+use crate::config::Config;
 use crate::drainer::{Drainer, Outcome};
-use crate::error::{DrainError, error_chain};
+use crate::error::{DeploymentProblem, DrainError, bounded, error_chain};
 use crate::event::{LifecycleInput, TaskInput, parse_lifecycle_payload, parse_task_payload};
+use crate::metrics::Fact;
 use crate::ports::{CheckScheduler, Cluster, DrainStore, LifecycleHooks};
 use crate::time::Clock;
 
@@ -39,11 +44,91 @@ pub fn outcome_name(outcome: &Outcome) -> String {
     }
 }
 
+/// The longest error text a log line or an error response carries: AWS messages can be long,
+/// and one line must stay one readable line.
+pub const MAX_ERROR_TEXT: usize = 1024;
+
+/// Which function is running: its execution role is what a missing permission is fixed on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Function {
+    /// on-lifecycle (terminate notices and scheduled checks).
+    OnLifecycle,
+    /// on-task-stopped (ECS Task State Change events).
+    OnTaskStopped,
+}
+
+impl Function {
+    /// The logical id of the function's execution role in infra/template.yaml.
+    pub fn role(self) -> &'static str {
+        match self {
+            Function::OnLifecycle => "OnLifecycleRole",
+            Function::OnTaskStopped => "OnTaskStoppedRole",
+        }
+    }
+}
+
+/// What an operator must change for `operation` to stop failing with `problem`. Pure: the
+/// settings name the resources, `function` names the role.
+pub fn deployment_fix(operation: &str, problem: DeploymentProblem, function: Function, config: &Config) -> String {
+    let role = function.role();
+    let service = operation.split(':').next().unwrap_or_default();
+    let clusters = bounded(&config.clusters.join(","), 200);
+    let group = config.schedule.as_ref().map_or("(unset)", |schedule| schedule.group.as_str());
+    let scheduler_role = config.schedule.as_ref().map_or("(unset)", |schedule| schedule.role_arn.as_str());
+    let table = bounded(&config.table_name, 255);
+    match (problem, service) {
+        (DeploymentProblem::AccessDenied, _) => {
+            format!("grant {operation} to the function's execution role (infra/template.yaml {role})")
+        }
+        (DeploymentProblem::Credentials, _) => format!(
+            "the function's credentials were not loaded or were refused: check that its execution role (infra/template.yaml {role}) \
+             exists and trusts lambda.amazonaws.com, and that the function's region and endpoint settings are the account's"
+        ),
+        (DeploymentProblem::MissingResource, "dynamodb") => {
+            format!("create the DynamoDB table {table} or set ECS_DRAIN_TABLE to the stack's table (infra/template.yaml StateTable)")
+        }
+        (DeploymentProblem::MissingResource, "ecs") => {
+            format!("every cluster in ECS_DRAIN_CLUSTERS ({clusters}) must exist in this account and region: fix the stack parameter ClusterNames")
+        }
+        (DeploymentProblem::MissingResource, "scheduler") => format!(
+            "create the schedule group {group} or set ECS_DRAIN_SCHEDULE_GROUP to the stack's group (infra/template.yaml DrainCheckScheduleGroup)"
+        ),
+        (DeploymentProblem::InvalidSetting, "scheduler") => format!(
+            "check ECS_DRAIN_SCHEDULE_ROLE_ARN ({scheduler_role}: it must exist and trust scheduler.amazonaws.com, infra/template.yaml \
+             SchedulerRole), ECS_DRAIN_SCHEDULE_GROUP ({group}) and ECS_DRAIN_CHECK_TARGET_ARN"
+        ),
+        (DeploymentProblem::InvalidSetting, "dynamodb") => {
+            format!("check ECS_DRAIN_TABLE ({table}): the table must have the partition key container_instance_arn (infra/template.yaml StateTable)")
+        }
+        (DeploymentProblem::MissingResource | DeploymentProblem::InvalidSetting, _) => {
+            format!("check the settings that {operation} is called with (README, Configuration) against the resources of the account")
+        }
+    }
+}
+
+/// The `error_type` and `error_message` of a handler's error response: the class, the failed
+/// operation with its cause, and for a deployment error what to fix. Bounded.
+pub fn error_response(error: &DrainError, function: Function, config: &Config) -> (&'static str, String) {
+    let chain = error_chain(error);
+    let message = match error.deployment_problem() {
+        Some(problem) => format!("{chain} (fix: {})", deployment_fix(error.operation(), problem, function, config)),
+        None => chain,
+    };
+    (error.error_type(), bounded(&message, MAX_ERROR_TEXT))
+}
+
 fn refused(reason: String) -> Report {
     Report { outcomes: vec!["refused".into()], dry_run: false, refused: Some(reason) }
 }
 
-fn settle(result: Result<Outcome, DrainError>, report: &mut Report) -> Result<(), DrainError> {
+/// Logs and counts a failed or finished input; `Err` when the invocation must fail.
+fn settle(
+    result: Result<Outcome, DrainError>,
+    report: &mut Report,
+    function: Function,
+    config: &Config,
+    note: &dyn Fn(Fact),
+) -> Result<(), DrainError> {
     match result {
         Ok(outcome) => {
             if let Outcome::Ignored { reason } = &outcome {
@@ -53,19 +138,35 @@ fn settle(result: Result<Outcome, DrainError>, report: &mut Report) -> Result<()
             Ok(())
         }
         Err(failure) if failure.is_retryable() => {
-            warn!(error = %error_chain(&failure), "transient failure; returning an error so Lambda retries");
+            warn!(error = %bounded(&error_chain(&failure), MAX_ERROR_TEXT), "transient failure; returning an error so Lambda retries");
             Err(failure)
         }
-        Err(failure) => {
-            error!(error = %error_chain(&failure), "permanent failure; acknowledged without retry");
-            report.outcomes.push("failed".into());
-            report.refused = Some(error_chain(&failure));
-            Ok(())
-        }
+        Err(failure) => match failure.deployment_problem() {
+            Some(problem) => {
+                note(Fact::PermanentFailure);
+                error!(
+                    operation = failure.operation(),
+                    problem = problem.as_str(),
+                    fix = %bounded(&deployment_fix(failure.operation(), problem, function, config), MAX_ERROR_TEXT / 2),
+                    error = %bounded(&error_chain(&failure), MAX_ERROR_TEXT),
+                    "the deployment is wrong; failing the invocation so that Lambda retries, the Errors alarm fires and the event reaches the failure queue"
+                );
+                Err(failure)
+            }
+            None => {
+                note(Fact::PermanentFailure);
+                let reason = bounded(&error_chain(&failure), MAX_ERROR_TEXT);
+                error!(operation = failure.operation(), error = %reason, "permanent failure; acknowledged without retry");
+                report.outcomes.push("failed".into());
+                report.refused = Some(reason);
+                Ok(())
+            }
+        },
     }
 }
 
-/// on-lifecycle: terminate lifecycle actions (EventBridge or SNS) and scheduled checks.
+/// on-lifecycle: terminate lifecycle actions (EventBridge or SNS) and scheduled checks. What it
+/// counted is left in [`Drainer::take_facts`], whether it succeeds or fails.
 pub async fn handle_lifecycle<C, H, S, Q, K>(drainer: &Drainer<C, H, S, Q, K>, payload: &Value) -> Result<Report, DrainError>
 where
     C: Cluster,
@@ -78,6 +179,7 @@ where
         Ok(inputs) => inputs,
         Err(bad) => {
             warn!(reason = %error_chain(&bad), "lifecycle payload refused; nothing changed");
+            drainer.note_fact(Fact::RefusedEvent);
             return Ok(refused(error_chain(&bad)));
         }
     };
@@ -92,12 +194,13 @@ where
             LifecycleInput::Check(check) => drainer.on_check(&check.container_instance_arn, crate::drainer::Mode::Live).await,
             LifecycleInput::Ignored { reason } => Ok(Outcome::Ignored { reason }),
         };
-        settle(result, &mut report)?;
+        settle(result, &mut report, Function::OnLifecycle, drainer.config(), &|fact| drainer.note_fact(fact))?;
     }
     Ok(report)
 }
 
-/// on-task-stopped: ECS Task State Change events.
+/// on-task-stopped: ECS Task State Change events. What it counted is left in
+/// [`Drainer::take_facts`], whether it succeeds or fails.
 pub async fn handle_task_stopped<C, H, S, Q, K>(drainer: &Drainer<C, H, S, Q, K>, payload: &Value) -> Result<Report, DrainError>
 where
     C: Cluster,
@@ -110,6 +213,7 @@ where
         Ok(input) => input,
         Err(bad) => {
             warn!(reason = %error_chain(&bad), "task payload refused; nothing changed");
+            drainer.note_fact(Fact::RefusedEvent);
             return Ok(refused(error_chain(&bad)));
         }
     };
@@ -122,6 +226,6 @@ where
         }
         TaskInput::Ignored { reason } => Ok(Outcome::Ignored { reason }),
     };
-    settle(result, &mut report)?;
+    settle(result, &mut report, Function::OnTaskStopped, drainer.config(), &|fact| drainer.note_fact(fact))?;
     Ok(report)
 }

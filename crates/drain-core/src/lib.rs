@@ -15,6 +15,7 @@ pub mod event;
 pub mod handler;
 pub mod ids;
 pub mod memory;
+pub mod metrics;
 pub mod ports;
 pub mod record;
 pub mod time;

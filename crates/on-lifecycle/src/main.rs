@@ -5,7 +5,7 @@
 //! `drain_core::handler::handle_lifecycle`.
 
 use drain_aws::app::App;
-use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
 #[tokio::main]
@@ -13,15 +13,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let app = App::from_env().await?;
     let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        if let Some(scheduler) = &app.scheduler {
-            // Checks invoke this very function unless a target was configured.
-            scheduler.default_target(&event.context.invoked_function_arn);
-        }
-        match drain_core::handler::handle_lifecycle(&app.drainer, &event.payload).await {
-            Ok(report) => Ok(serde_json::to_value(report).unwrap_or(Value::Null)),
-            Err(error) => Err(Diagnostic { error_type: "TransientAwsError".into(), error_message: drain_core::error::error_chain(&error) }),
-        }
-    }))
-    .await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| app.on_lifecycle(event))).await
 }

@@ -5,7 +5,7 @@
 //! Wiring only: the behaviour lives in `drain_core::handler::handle_task_stopped`.
 
 use drain_aws::app::App;
-use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
 #[tokio::main]
@@ -13,11 +13,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let app = App::from_env().await?;
     let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        match drain_core::handler::handle_task_stopped(&app.drainer, &event.payload).await {
-            Ok(report) => Ok(serde_json::to_value(report).unwrap_or(Value::Null)),
-            Err(error) => Err(Diagnostic { error_type: "TransientAwsError".into(), error_message: drain_core::error::error_chain(&error) }),
-        }
-    }))
-    .await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| app.on_task_stopped(event))).await
 }

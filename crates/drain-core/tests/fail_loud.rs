@@ -1,0 +1,317 @@
+//! Fail loud: an error that says the deployment itself is wrong (a missing permission, refused
+//! credentials, a missing table or cluster, a rejected setting) fails the invocation, with the
+//! operation and the fix in the error, and changes nothing; bad input and other permanent
+//! failures are still acknowledged. Over the in-memory ports, one port answering each class.
+
+use std::sync::Arc;
+
+use drain_core::census::{ServiceFacts, TaskSnapshot};
+use drain_core::config::ScheduleSettings;
+use drain_core::error::DeploymentProblem;
+use drain_core::handler::{Function, error_response, handle_lifecycle, handle_task_stopped};
+use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn};
+use drain_core::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore};
+use drain_core::ports::{ActionOutcome, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
+use drain_core::record::{DrainRecord, LifecycleResult};
+use drain_core::time::{ManualClock, Timestamp};
+use drain_core::{Config, DrainError, Drainer};
+use serde_json::{Value, json};
+
+/// The fixtures' identifiers (tests/fixtures/README.md).
+const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster";
+const CONTAINER_INSTANCE: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b";
+const EC2_INSTANCE: &str = "i-0598c7d356eba48d7";
+
+const MUTATING: &[&str] = &[
+    "dynamodb:PutItem",
+    "ecs:UpdateContainerInstancesState",
+    "ecs:StopTask",
+    "autoscaling:CompleteLifecycleAction",
+    "autoscaling:RecordLifecycleActionHeartbeat",
+    "scheduler:CreateSchedule",
+    "scheduler:DeleteSchedule",
+];
+
+const EVERY_PROBLEM: [DeploymentProblem; 4] =
+    [DeploymentProblem::AccessDenied, DeploymentProblem::Credentials, DeploymentProblem::MissingResource, DeploymentProblem::InvalidSetting];
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("fixture json")
+}
+
+/// Which port call fails, and how.
+#[derive(Clone, Default)]
+struct Fault {
+    operation: Option<&'static str>,
+    error: Option<Arc<dyn Fn(&'static str) -> DrainError + Send + Sync>>,
+}
+
+impl Fault {
+    fn on(operation: &'static str, error: impl Fn(&'static str) -> DrainError + Send + Sync + 'static) -> Fault {
+        Fault { operation: Some(operation), error: Some(Arc::new(error)) }
+    }
+
+    fn check(&self, operation: &'static str) -> Result<(), DrainError> {
+        match (&self.operation, &self.error) {
+            (Some(failing), Some(error)) if *failing == operation => Err(error(operation)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The memory ports, each answering the fault for its operation instead of doing it.
+struct Faulty<P> {
+    inner: P,
+    fault: Fault,
+}
+
+impl Cluster for Faulty<MemoryCluster> {
+    async fn find_container_instance(&self, clusters: &[String], ec2: &Ec2InstanceId) -> Result<Option<ContainerInstance>, DrainError> {
+        self.fault.check("ecs:DescribeContainerInstances")?;
+        self.inner.find_container_instance(clusters, ec2).await
+    }
+    async fn set_draining(&self, instance: &ContainerInstance) -> Result<(), DrainError> {
+        self.fault.check("ecs:UpdateContainerInstancesState")?;
+        self.inner.set_draining(instance).await
+    }
+    async fn tasks_on(&self, cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<Vec<TaskSnapshot>, DrainError> {
+        self.fault.check("ecs:ListTasks")?;
+        self.inner.tasks_on(cluster, instance).await
+    }
+    async fn services(&self, cluster: &ClusterArn, names: &[String]) -> Result<Vec<ServiceFacts>, DrainError> {
+        self.inner.services(cluster, names).await
+    }
+    async fn stop_tasks(&self, cluster: &ClusterArn, tasks: &[TaskArn], reason: &str) -> Result<(), DrainError> {
+        self.inner.stop_tasks(cluster, tasks, reason).await
+    }
+}
+
+impl LifecycleHooks for Faulty<MemoryHooks> {
+    async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionOutcome, DrainError> {
+        self.fault.check("autoscaling:CompleteLifecycleAction")?;
+        self.inner.complete(action, result).await
+    }
+    async fn heartbeat(&self, action: &LifecycleActionRef) -> Result<ActionOutcome, DrainError> {
+        self.inner.heartbeat(action).await
+    }
+    async fn heartbeat_timeout(&self, hook: &HookRef) -> Result<Option<i64>, DrainError> {
+        self.fault.check("autoscaling:DescribeLifecycleHooks")?;
+        self.inner.heartbeat_timeout(hook).await
+    }
+}
+
+impl DrainStore for Faulty<MemoryStore> {
+    async fn load(&self, instance: &ContainerInstanceArn) -> Result<Option<DrainRecord>, DrainError> {
+        self.fault.check("dynamodb:GetItem")?;
+        self.inner.load(instance).await
+    }
+    async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
+        self.fault.check("dynamodb:PutItem")?;
+        self.inner.insert(record).await
+    }
+    async fn replace(&self, record: &DrainRecord, expected_revision: u64) -> Result<WriteOutcome, DrainError> {
+        self.fault.check("dynamodb:PutItem")?;
+        self.inner.replace(record, expected_revision).await
+    }
+}
+
+impl CheckScheduler for Faulty<MemoryScheduler> {
+    async fn schedule(&self, instance: &ContainerInstanceArn, at: Timestamp) -> Result<(), DrainError> {
+        self.fault.check("scheduler:CreateSchedule")?;
+        self.inner.schedule(instance, at).await
+    }
+    async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
+        self.inner.cancel(instance).await
+    }
+}
+
+type FaultyDrainer = Drainer<Faulty<MemoryCluster>, Faulty<MemoryHooks>, Faulty<MemoryStore>, Faulty<MemoryScheduler>, Arc<ManualClock>>;
+
+/// The fixtures' world (one ACTIVE container instance held by the fixture's lifecycle action,
+/// scheduled checks on) with `fault` in every port.
+struct World {
+    log: CallLog,
+    cluster: MemoryCluster,
+    hooks: MemoryHooks,
+    store: MemoryStore,
+    drainer: FaultyDrainer,
+    notice: Value,
+}
+
+fn world(fault: Fault) -> World {
+    let log = CallLog::default();
+    let cluster = MemoryCluster::new(log.clone());
+    let hooks = MemoryHooks::new(log.clone());
+    let store = MemoryStore::new(log.clone());
+    let scheduler = MemoryScheduler::new(log.clone());
+    let notice = fixture("lifecycle-terminate-eventbridge.json");
+    let action = drain_core::event::parse_lifecycle_payload(&notice)
+        .expect("fixture parses")
+        .into_iter()
+        .find_map(|input| match input {
+            drain_core::event::LifecycleInput::Terminate(notice) => Some(notice.action),
+            _ => None,
+        })
+        .expect("a terminate notice");
+    let cluster_arn = ClusterArn::new(CLUSTER).expect("arn");
+    cluster.add_instance(&cluster_arn, &ContainerInstanceArn::new(CONTAINER_INSTANCE).expect("arn"), &Ec2InstanceId::new(EC2_INSTANCE).expect("id"));
+    hooks.add_hook(&action.hook, 300);
+    hooks.begin(&action);
+    let config = Config {
+        clusters: vec!["prod-cluster".into()],
+        schedule: Some(ScheduleSettings {
+            group: "ecs-drain-checks".into(),
+            role_arn: "arn:aws:iam::123456789012:role/ecs-drain-scheduler".into(),
+            target_arn: None,
+        }),
+        ..Config::with_table("ecs-drain-state")
+    };
+    let drainer = Drainer::new(
+        Faulty { inner: cluster.clone(), fault: fault.clone() },
+        Faulty { inner: hooks.clone(), fault: fault.clone() },
+        Faulty { inner: store.clone(), fault: fault.clone() },
+        Faulty { inner: scheduler, fault },
+        Arc::new(ManualClock::new(Timestamp(1_793_645_030))),
+        config,
+    );
+    World { log, cluster, hooks, store, drainer, notice }
+}
+
+fn mutations(log: &CallLog) -> Vec<&'static str> {
+    log.calls().into_iter().filter(|call| MUTATING.contains(call)).collect()
+}
+
+#[tokio::test]
+async fn each_deployment_problem_on_a_terminate_notice_fails_the_invocation_and_changes_nothing() {
+    for problem in EVERY_PROBLEM {
+        // GIVEN ECS answering the instance lookup with a deployment error of this class
+        let world = world(Fault::on("ecs:DescribeContainerInstances", move |operation| {
+            DrainError::deployment(operation, problem, format!("AWS said {}", problem.as_str()))
+        }));
+
+        // WHEN the terminate notice arrives
+        let error = handle_lifecycle(&world.drainer, &world.notice).await.expect_err("a deployment error fails the invocation");
+
+        // THEN the invocation fails with that class and operation, and nothing was changed or acknowledged
+        assert_eq!(error.deployment_problem(), Some(problem));
+        assert_eq!(error.operation(), "ecs:DescribeContainerInstances");
+        assert_eq!(mutations(&world.log), Vec::<&str>::new(), "{problem:?}");
+        assert!(world.store.all().is_empty());
+        let held = world.hooks.action(&world.token()).expect("the action was begun");
+        assert!(held.active && held.completions == 0, "the hook still holds the instance");
+    }
+}
+
+impl World {
+    fn token(&self) -> drain_core::ids::LifecycleToken {
+        drain_core::ids::LifecycleToken::new(self.notice["detail"]["LifecycleActionToken"].as_str().expect("token")).expect("token")
+    }
+}
+
+#[tokio::test]
+async fn a_missing_permission_names_the_iam_action_and_the_role_to_grant_it_on() {
+    let world = world(Fault::on("ecs:DescribeContainerInstances", |operation| {
+        DrainError::deployment(
+            operation,
+            DeploymentProblem::AccessDenied,
+            "AccessDeniedException: User is not authorized to perform: ecs:DescribeContainerInstances",
+        )
+    }));
+    let error = handle_lifecycle(&world.drainer, &world.notice).await.expect_err("fails");
+    let (error_type, message) = error_response(&error, Function::OnLifecycle, world.drainer.config());
+    assert_eq!(error_type, "DeploymentError");
+    assert!(message.starts_with("ecs:DescribeContainerInstances failed: access denied: AccessDeniedException"), "{message}");
+    assert!(
+        message.ends_with("(fix: grant ecs:DescribeContainerInstances to the function's execution role (infra/template.yaml OnLifecycleRole))"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn each_deployment_problem_on_a_stopped_task_fails_the_invocation_naming_the_table_or_role() {
+    for problem in EVERY_PROBLEM {
+        let world = world(Fault::on("dynamodb:GetItem", move |operation| DrainError::deployment(operation, problem, "AWS said so")));
+        let error = handle_task_stopped(&world.drainer, &fixture("ecs-task-stopped-service.json")).await.expect_err("fails");
+        assert_eq!(error.deployment_problem(), Some(problem));
+        assert_eq!(mutations(&world.log), Vec::<&str>::new());
+        let (error_type, message) = error_response(&error, Function::OnTaskStopped, world.drainer.config());
+        assert_eq!(error_type, "DeploymentError");
+        let expected = match problem {
+            DeploymentProblem::AccessDenied => "grant dynamodb:GetItem to the function's execution role (infra/template.yaml OnTaskStoppedRole)",
+            DeploymentProblem::Credentials => "infra/template.yaml OnTaskStoppedRole",
+            DeploymentProblem::MissingResource => "create the DynamoDB table ecs-drain-state or set ECS_DRAIN_TABLE",
+            DeploymentProblem::InvalidSetting => "check ECS_DRAIN_TABLE (ecs-drain-state)",
+        };
+        assert!(message.contains(expected), "{problem:?}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_schedule_group_fails_the_invocation_before_the_drain_goes_unwatched() {
+    let world = world(Fault::on("scheduler:CreateSchedule", |operation| {
+        DrainError::deployment(
+            operation,
+            DeploymentProblem::MissingResource,
+            "ResourceNotFoundException: Schedule group ecs-drain-checks does not exist.",
+        )
+    }));
+    // A task is still running, so the drain must book a check.
+    let task = TaskArn::new("arn:aws:ecs:us-east-1:123456789012:task/prod-cluster/0d7e5f3a9c1b4e2d8f6a0b3c5d7e9f1a").expect("arn");
+    world.cluster.add_task(&ContainerInstanceArn::new(CONTAINER_INSTANCE).expect("arn"), &task, "family:batch");
+    let error = handle_lifecycle(&world.drainer, &world.notice).await.expect_err("fails");
+    assert_eq!(error.operation(), "scheduler:CreateSchedule");
+    let (_, message) = error_response(&error, Function::OnLifecycle, world.drainer.config());
+    assert!(message.contains("create the schedule group ecs-drain-checks or set ECS_DRAIN_SCHEDULE_GROUP"), "{message}");
+    // The lifecycle action was not completed: the retry (or the next event) carries the drain on.
+    assert_eq!(world.log.count("autoscaling:CompleteLifecycleAction"), 0);
+}
+
+#[tokio::test]
+async fn a_missing_describe_lifecycle_hooks_grant_fails_loud_instead_of_checking_every_minute() {
+    let world = world(Fault::on("autoscaling:DescribeLifecycleHooks", |operation| {
+        DrainError::deployment(operation, DeploymentProblem::AccessDenied, "AccessDenied")
+    }));
+    let error = handle_lifecycle(&world.drainer, &world.notice).await.expect_err("fails");
+    assert_eq!((error.operation(), error.deployment_problem()), ("autoscaling:DescribeLifecycleHooks", Some(DeploymentProblem::AccessDenied)));
+    assert!(world.store.all().is_empty(), "no drain was recorded");
+}
+
+#[tokio::test]
+async fn a_permanent_failure_about_one_input_is_still_acknowledged() {
+    let world = world(Fault::on("ecs:DescribeContainerInstances", |operation| DrainError::permanent(operation, "unexpected answer")));
+    let report = handle_lifecycle(&world.drainer, &world.notice).await.expect("acknowledged");
+    assert_eq!(report.outcomes, vec!["failed".to_owned()]);
+    assert!(report.refused.is_some_and(|reason| reason.contains("unexpected answer")));
+}
+
+#[tokio::test]
+async fn malformed_input_is_still_refused_and_acknowledged_whatever_the_ports_would_answer() {
+    let world = world(Fault::on("dynamodb:GetItem", |operation| DrainError::deployment(operation, DeploymentProblem::AccessDenied, "denied")));
+    let report =
+        handle_task_stopped(&world.drainer, &json!({"detail-type": "ECS Task State Change", "detail": 7})).await.expect("refused, not failed");
+    assert_eq!(report.outcomes, vec!["refused".to_owned()]);
+    let report = handle_lifecycle(&world.drainer, &fixture("lifecycle-test-notification-sns.json")).await.expect("acknowledged");
+    assert!(!report.outcomes.is_empty());
+    assert_eq!(world.log.calls(), Vec::<&str>::new(), "nothing was called");
+}
+
+#[test]
+fn an_error_response_stays_bounded_whatever_aws_answers() {
+    let error = DrainError::deployment("dynamodb:GetItem", DeploymentProblem::AccessDenied, "x".repeat(10_000));
+    let (_, message) = error_response(&error, Function::OnTaskStopped, &Config::with_table("t"));
+    assert!(message.len() <= drain_core::handler::MAX_ERROR_TEXT, "{}", message.len());
+}
+
+#[tokio::test]
+async fn permanent_and_deployment_failures_are_counted_for_the_metrics() {
+    let failing = world(Fault::on("dynamodb:GetItem", |operation| DrainError::deployment(operation, DeploymentProblem::AccessDenied, "denied")));
+    let _ = handle_task_stopped(&failing.drainer, &fixture("ecs-task-stopped-service.json")).await;
+    assert_eq!(failing.drainer.take_facts(), vec![drain_core::metrics::Fact::PermanentFailure]);
+    let failing = world(Fault::on("dynamodb:GetItem", |operation| DrainError::permanent(operation, "unexpected")));
+    handle_task_stopped(&failing.drainer, &fixture("ecs-task-stopped-service.json")).await.expect("acknowledged");
+    assert_eq!(failing.drainer.take_facts(), vec![drain_core::metrics::Fact::PermanentFailure]);
+    let failing = world(Fault::on("dynamodb:GetItem", |operation| DrainError::transient(operation, "Throttling")));
+    let _ = handle_task_stopped(&failing.drainer, &fixture("ecs-task-stopped-service.json")).await;
+    assert_eq!(failing.drainer.take_facts(), vec![], "a transient failure is retried, not counted");
+}
