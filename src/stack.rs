@@ -72,6 +72,13 @@ impl StackSpec {
         }
     }
 
+    /// The same, with template parameter `key` set to `value`.
+    pub fn with_parameter(mut self, key: &str, value: &str) -> StackSpec {
+        self.parameters.retain(|(name, _)| name != key);
+        self.parameters.push((key.into(), value.into()));
+        self
+    }
+
     /// The same, with `action` removed from role `role` (a logical id of the template).
     pub fn without_grant(mut self, role: &str, action: &str) -> StackSpec {
         self.without_grants.push((role.into(), action.into()));

@@ -4,11 +4,11 @@
 //! namespace `ECS_DRAIN_METRICS_NAMESPACE` names, with the metric names the stack's alarms use.
 //! And a deployment error reaches the runtime as `DeploymentError`, counted and logged once.
 
-use drain_core::config::{ENV_METRICS_NAMESPACE, ENV_SCHEDULE_GROUP, ENV_SCHEDULE_ROLE_ARN, ENV_TABLE};
+use drain_core::config::{ENV_METRICS_NAMESPACE, ENV_TABLE};
 use drain_core::metrics::validate_emf;
 use ecs_drain::events::{lifecycle_event, task_state_change_event};
 use ecs_drain::runtime_api::{FunctionProcess, function_binary};
-use ecs_drain::{Emulator, KitError, World, WorldSpec};
+use ecs_drain::{Deployment, Emulator, KitError, World, WorldSpec};
 use serde_json::{Value, json};
 
 type TestResult = Result<(), KitError>;
@@ -52,15 +52,14 @@ fn metrics_of(line: &Value) -> Vec<(String, String, Value)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_run_by_the_binaries_writes_valid_emf_lines_with_the_alarm_metric_names() -> TestResult {
-    // GIVEN one web replica on instance 0 and both functions running as Lambda runs them
-    let emulator = Emulator::start()?;
-    let world = World::build(&emulator, &emulator.sdk_config(), &WorldSpec::new("emf", 2)).await?;
+    // GIVEN one web replica on instance 0, and both functions running as the stack deploys them
+    // (its MetricsNamespace parameter set, its roles, IAM enforced)
+    let deployment = Deployment::start_with(WorldSpec::new("emf", 2), |stack| stack.with_parameter("MetricsNamespace", NAMESPACE)).await?;
+    let world = &deployment.world;
     world.create_service("web", false, 50, 200).await?;
     let replica = world.start_service_task("web", 0).await?;
-    let lifecycle_env = env(&emulator, &world);
-    let task_env = lifecycle_env.iter().filter(|(name, _)| name != ENV_SCHEDULE_GROUP && name != ENV_SCHEDULE_ROLE_ARN).cloned().collect();
-    let on_lifecycle = FunctionProcess::spawn(&function_binary("on-lifecycle")?, lifecycle_env)?;
-    let on_task_stopped = FunctionProcess::spawn(&function_binary("on-task-stopped")?, task_env)?;
+    let on_lifecycle = deployment.spawn_on_lifecycle().await?;
+    let on_task_stopped = deployment.spawn_on_task_stopped().await?;
 
     // WHEN the group scales instance 0 in
     let action = world.scale_in(0).await?;
