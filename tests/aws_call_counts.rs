@@ -96,7 +96,7 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     // WHEN instance 0 is scaled in and on-lifecycle starts the drain
     let action = world.scale_in(0).await?;
     let lifecycle = lifecycle_event(&action);
-    let report = handle_lifecycle(&app.drainer, &lifecycle).await?;
+    let report = handle_lifecycle(&app.drainer, &lifecycle, &drain_core::decision::verify::FunctionIdentity::default()).await?;
     assert_eq!(report.outcomes, vec!["wait".to_owned()]);
 
     // THEN it costs 12 calls:
@@ -163,7 +163,7 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     );
 
     // WHEN EventBridge delivers the lifecycle event again after the drain ended
-    let report = handle_lifecycle(&app.drainer, &lifecycle).await?;
+    let report = handle_lifecycle(&app.drainer, &lifecycle, &drain_core::decision::verify::FunctionIdentity::default()).await?;
     // THEN finding the instance and reading the record is all it costs
     assert_eq!(report.outcomes, vec!["already_finished".to_owned()]);
     assert_eq!(
@@ -193,7 +193,7 @@ async fn the_census_of_a_busy_instance_describes_its_tasks_in_hundreds() -> Test
 
     // WHEN the instance is scaled in
     let action = world.scale_in(0).await?;
-    let report = handle_lifecycle(&app.drainer, &lifecycle_event(&action)).await?;
+    let report = handle_lifecycle(&app.drainer, &lifecycle_event(&action), &drain_core::decision::verify::FunctionIdentity::default()).await?;
     assert_eq!(report.outcomes, vec!["wait".to_owned()]);
     // THEN the lifecycle costs as in the standard drain, with the census at 110 tasks and no
     // DescribeServices (no service task)

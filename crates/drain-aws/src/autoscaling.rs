@@ -2,8 +2,8 @@
 
 use aws_sdk_autoscaling::Client;
 use drain_core::DrainError;
-use drain_core::ids::{HookRef, LifecycleActionRef};
-use drain_core::ports::{ActionOutcome, LifecycleHooks};
+use drain_core::ids::{Ec2InstanceId, HookRef, LifecycleActionRef};
+use drain_core::ports::{ActionOutcome, AsgInstanceState, LifecycleHooks};
 use drain_core::record::LifecycleResult;
 
 use std::time::Duration;
@@ -83,6 +83,21 @@ impl LifecycleHooks for AsgLifecycleHooks {
             Err(error) if no_active_action(&error) => Ok(ActionOutcome::NoActiveAction),
             Err(error) => Err(classify("autoscaling:RecordLifecycleActionHeartbeat", error)),
         }
+    }
+
+    async fn instance_state(&self, instance: &Ec2InstanceId) -> Result<Option<AsgInstanceState>, DrainError> {
+        let described = self
+            .client
+            .describe_auto_scaling_instances()
+            .instance_ids(instance.as_str())
+            .send()
+            .await
+            .map_err(|error| classify("autoscaling:DescribeAutoScalingInstances", error))?;
+        // The call names one instance: any other in the answer is ignored, not trusted.
+        Ok(described.auto_scaling_instances().iter().find(|found| found.instance_id() == Some(instance.as_str())).map(|found| AsgInstanceState {
+            group: found.auto_scaling_group_name().unwrap_or_default().to_owned(),
+            lifecycle_state: found.lifecycle_state().unwrap_or_default().to_owned(),
+        }))
     }
 
     async fn heartbeat_timeout(&self, hook: &HookRef) -> Result<Option<i64>, DrainError> {

@@ -4,7 +4,7 @@ use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{ContainerInstanceStatus, DesiredStatus, SchedulingStrategy};
 use drain_core::DrainError;
 use drain_core::census::{ServiceFacts, TaskSnapshot};
-use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, TaskArn};
+use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, TaskArn, quoted};
 use drain_core::ports::{Cluster, ContainerInstance};
 use tracing::{debug, warn};
 
@@ -89,6 +89,28 @@ impl EcsCluster {
     }
 }
 
+impl EcsCluster {
+    /// UpdateContainerInstancesState for one instance; a per-instance failure is an error.
+    async fn set_status(&self, instance: &ContainerInstance, status: ContainerInstanceStatus) -> Result<(), DrainError> {
+        let output = self
+            .client
+            .update_container_instances_state()
+            .cluster(instance.cluster_arn.as_str())
+            .container_instances(instance.arn.as_str())
+            .status(status)
+            .send()
+            .await
+            .map_err(|error| classify("ecs:UpdateContainerInstancesState", error))?;
+        match output.failures().first() {
+            None => Ok(()),
+            Some(failure) => Err(DrainError::permanent(
+                "ecs:UpdateContainerInstancesState",
+                format!("{}: {}", quoted(failure.reason().unwrap_or("failure")), quoted(failure.detail().unwrap_or_default())),
+            )),
+        }
+    }
+}
+
 impl Cluster for EcsCluster {
     async fn find_container_instance(&self, clusters: &[String], ec2: &Ec2InstanceId) -> Result<Option<ContainerInstance>, DrainError> {
         let clusters = if clusters.is_empty() { self.all_clusters().await? } else { clusters.to_vec() };
@@ -145,22 +167,11 @@ impl Cluster for EcsCluster {
     }
 
     async fn set_draining(&self, instance: &ContainerInstance) -> Result<(), DrainError> {
-        let output = self
-            .client
-            .update_container_instances_state()
-            .cluster(instance.cluster_arn.as_str())
-            .container_instances(instance.arn.as_str())
-            .status(ContainerInstanceStatus::Draining)
-            .send()
-            .await
-            .map_err(|error| classify("ecs:UpdateContainerInstancesState", error))?;
-        match output.failures().first() {
-            None => Ok(()),
-            Some(failure) => Err(DrainError::permanent(
-                "ecs:UpdateContainerInstancesState",
-                format!("{}: {}", failure.reason().unwrap_or("failure"), failure.detail().unwrap_or_default()),
-            )),
-        }
+        self.set_status(instance, ContainerInstanceStatus::Draining).await
+    }
+
+    async fn set_active(&self, instance: &ContainerInstance) -> Result<(), DrainError> {
+        self.set_status(instance, ContainerInstanceStatus::Active).await
     }
 
     async fn tasks_on(&self, cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<Vec<TaskSnapshot>, DrainError> {

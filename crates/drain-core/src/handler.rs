@@ -3,12 +3,12 @@
 //! again); bad input and permanent failures are logged with their reason and acknowledged.
 
 use serde::Serialize;
-use serde_json::Value;
 use tracing::{error, info, warn};
 
+use crate::decision::verify::FunctionIdentity;
 use crate::drainer::{Drainer, Outcome};
 use crate::error::{DrainError, error_chain};
-use crate::event::{LifecycleInput, TaskInput, parse_lifecycle_payload, parse_task_payload};
+use crate::event::{LifecycleInput, Payload, TaskInput, parse_lifecycle_payload, parse_task_payload};
 use crate::ports::{CheckScheduler, Cluster, DrainStore, LifecycleHooks};
 use crate::time::Clock;
 
@@ -36,6 +36,7 @@ pub fn outcome_name(outcome: &Outcome) -> String {
         Outcome::LostRace => "lost_race".into(),
         Outcome::Decided(decision) => decision.name().into(),
         Outcome::ActionGone => "action_gone".into(),
+        Outcome::Refused { refusal } => format!("refused_{}", refusal.name()),
     }
 }
 
@@ -48,6 +49,9 @@ fn settle(result: Result<Outcome, DrainError>, report: &mut Report) -> Result<()
         Ok(outcome) => {
             if let Outcome::Ignored { reason } = &outcome {
                 info!(reason = %reason, "input ignored");
+            }
+            if let Outcome::Refused { refusal } = &outcome {
+                report.refused = Some(refusal.describe());
             }
             report.outcomes.push(outcome_name(&outcome));
             Ok(())
@@ -65,9 +69,11 @@ fn settle(result: Result<Outcome, DrainError>, report: &mut Report) -> Result<()
     }
 }
 
-/// on-lifecycle: terminate lifecycle actions (EventBridge or SNS) and scheduled checks.
-pub async fn handle_lifecycle<C, H, S, Q, K>(drainer: &Drainer<C, H, S, Q, K>, payload: &Value) -> Result<Report, DrainError>
+/// on-lifecycle: terminate lifecycle actions (EventBridge or SNS) and scheduled checks, at the
+/// function `own` (a notice for another account or region is refused).
+pub async fn handle_lifecycle<C, H, S, Q, K, P>(drainer: &Drainer<C, H, S, Q, K>, payload: &P, own: &FunctionIdentity) -> Result<Report, DrainError>
 where
+    P: Payload + ?Sized,
     C: Cluster,
     H: LifecycleHooks,
     S: DrainStore,
@@ -87,9 +93,9 @@ where
             LifecycleInput::Terminate(notice) => {
                 let mode = drainer.mode_for(notice.replay_name.as_deref());
                 report.dry_run |= mode == crate::drainer::Mode::DryRun;
-                drainer.on_terminate(&notice, mode).await
+                drainer.on_notice(&notice, mode, own).await
             }
-            LifecycleInput::Check(check) => drainer.on_check(&check.container_instance_arn, crate::drainer::Mode::Live).await,
+            LifecycleInput::Check(check) => drainer.on_scheduled_check(&check.container_instance_arn, own).await,
             LifecycleInput::Ignored { reason } => Ok(Outcome::Ignored { reason }),
         };
         settle(result, &mut report)?;
@@ -98,8 +104,9 @@ where
 }
 
 /// on-task-stopped: ECS Task State Change events.
-pub async fn handle_task_stopped<C, H, S, Q, K>(drainer: &Drainer<C, H, S, Q, K>, payload: &Value) -> Result<Report, DrainError>
+pub async fn handle_task_stopped<C, H, S, Q, K, P>(drainer: &Drainer<C, H, S, Q, K>, payload: &P) -> Result<Report, DrainError>
 where
+    P: Payload + ?Sized,
     C: Cluster,
     H: LifecycleHooks,
     S: DrainStore,

@@ -7,14 +7,16 @@
 use drain_aws::app::App;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let app = App::from_env().await?;
     let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        match drain_core::handler::handle_task_stopped(&app.drainer, &event.payload).await {
+    // Raw payload: duplicated keys must still be visible to the parser (drain_core::event).
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| async move {
+        match drain_core::handler::handle_task_stopped(&app.drainer, &*event.payload).await {
             Ok(report) => Ok(serde_json::to_value(report).unwrap_or(Value::Null)),
             Err(error) => Err(Diagnostic { error_type: "TransientAwsError".into(), error_message: drain_core::error::error_chain(&error) }),
         }
