@@ -297,8 +297,9 @@ async fn the_check_the_binary_books_invokes_it_back_and_heartbeats_the_hook() ->
     // WHEN EventBridge Scheduler fires the schedule the function booked: the same target, the
     // same input
     let scheduler = aws_sdk_scheduler::Client::new(&emulator.sdk_config());
-    let instance_id = world.instances[0].container_instance_arn.rsplit('/').next().unwrap_or_default().to_owned();
-    let schedule = scheduler.get_schedule().group_name(&world.schedule_group).name(format!("drain-{instance_id}")).send().await?;
+    let instance = drain_core::ids::ContainerInstanceArn::new(world.instances[0].container_instance_arn.clone())?;
+    let name = drain_aws::EventBridgeCheckScheduler::schedule_name(&instance);
+    let schedule = scheduler.get_schedule().group_name(&world.schedule_group).name(name).send().await?;
     let target = schedule.target().ok_or("schedule without target")?;
     assert!(target.arn().contains(":function:") && target.arn().contains("on-lifecycle"), "the check invokes on-lifecycle itself: {}", target.arn());
     assert!(schedule.schedule_expression().unwrap_or_default().starts_with("at("), "a one-shot schedule");
