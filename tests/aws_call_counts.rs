@@ -99,12 +99,14 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     let report = handle_lifecycle(&app.drainer, &lifecycle, &drain_core::decision::verify::FunctionIdentity::default()).await?;
     assert_eq!(report.outcomes, vec!["wait".to_owned()]);
 
-    // THEN it costs 12 calls:
+    // THEN it costs 13 calls:
     // - ListContainerInstances (filter ec2InstanceId == ..., one configured cluster, one page)
     //   and DescribeContainerInstances (status, and a check the filter matched the right
     //   instance); the cluster ARN comes from the long-format container instance ARN, no call;
-    // - GetItem (any drain on record?), DescribeLifecycleHooks (the heartbeat timeout that
-    //   plans checks and the deadline), PutItem (insert the record, conditional);
+    // - GetItem (any drain on record?), DescribeAutoScalingInstances (Auto Scaling confirms the
+    //   instance is Terminating:Wait in the notice's group before anything changes),
+    //   DescribeLifecycleHooks (the heartbeat timeout that plans checks and the deadline),
+    //   PutItem (insert the record, conditional);
     // - UpdateContainerInstancesState (DRAINING);
     // - the census: 4 tasks listed (4 RUNNING, 0 STOPPED: 2 ListTasks), 1 DescribeTasks,
     //   1 DescribeServices (replica and daemon tasks alive);
@@ -115,6 +117,7 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
             ("ecs:ListContainerInstances", 1),
             ("ecs:DescribeContainerInstances", 1),
             ("dynamodb:GetItem", 1),
+            ("autoscaling:DescribeAutoScalingInstances", 1),
             ("autoscaling:DescribeLifecycleHooks", 1),
             ("dynamodb:PutItem", 2),
             ("ecs:UpdateContainerInstancesState", 1),
@@ -203,6 +206,7 @@ async fn the_census_of_a_busy_instance_describes_its_tasks_in_hundreds() -> Test
             ("ecs:ListContainerInstances", 1),
             ("ecs:DescribeContainerInstances", 1),
             ("dynamodb:GetItem", 1),
+            ("autoscaling:DescribeAutoScalingInstances", 1),
             ("autoscaling:DescribeLifecycleHooks", 1),
             ("dynamodb:PutItem", 2),
             ("ecs:UpdateContainerInstancesState", 1),
