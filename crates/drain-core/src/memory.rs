@@ -273,6 +273,11 @@ impl MemoryHooks {
         lock(&self.instances).insert(instance_id.to_owned(), (group.to_owned(), lifecycle_state.to_owned()));
     }
 
+    /// The lifecycle state Auto Scaling reports for an instance (no call logged).
+    pub fn lifecycle_state(&self, instance_id: &str) -> Option<String> {
+        lock(&self.instances).get(instance_id).map(|(_, state)| state.clone())
+    }
+
     /// Forgets an instance (it left its group, or was terminated).
     pub fn remove_instance(&self, instance_id: &str) {
         lock(&self.instances).remove(instance_id);
