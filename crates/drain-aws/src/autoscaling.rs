@@ -33,6 +33,18 @@ fn no_active_action<E: aws_sdk_autoscaling::error::ProvideErrorMetadata>(
     code_of(error) == Some("ValidationError") && message_of(error).is_some_and(|message| message.contains("No active Lifecycle Action found"))
 }
 
+/// Where the answer of DescribeAutoScalingInstances puts `instance`. The call names one
+/// instance: any other in the answer is ignored, not trusted.
+fn state_of(
+    described: &aws_sdk_autoscaling::operation::describe_auto_scaling_instances::DescribeAutoScalingInstancesOutput,
+    instance: &Ec2InstanceId,
+) -> Option<AsgInstanceState> {
+    described.auto_scaling_instances().iter().find(|found| found.instance_id() == Some(instance.as_str())).map(|found| AsgInstanceState {
+        group: found.auto_scaling_group_name().unwrap_or_default().to_owned(),
+        lifecycle_state: found.lifecycle_state().unwrap_or_default().to_owned(),
+    })
+}
+
 impl LifecycleHooks for AsgLifecycleHooks {
     async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionOutcome, DrainError> {
         // Retried here rather than by the SDK, to know whether an earlier attempt may have taken
@@ -93,11 +105,7 @@ impl LifecycleHooks for AsgLifecycleHooks {
             .send()
             .await
             .map_err(|error| classify("autoscaling:DescribeAutoScalingInstances", error))?;
-        // The call names one instance: any other in the answer is ignored, not trusted.
-        Ok(described.auto_scaling_instances().iter().find(|found| found.instance_id() == Some(instance.as_str())).map(|found| AsgInstanceState {
-            group: found.auto_scaling_group_name().unwrap_or_default().to_owned(),
-            lifecycle_state: found.lifecycle_state().unwrap_or_default().to_owned(),
-        }))
+        Ok(state_of(&described, instance))
     }
 
     async fn heartbeat_timeout(&self, hook: &HookRef) -> Result<Option<i64>, DrainError> {
@@ -115,5 +123,42 @@ impl LifecycleHooks for AsgLifecycleHooks {
             .find(|found| found.lifecycle_hook_name() == Some(hook.hook_name.as_str()))
             .and_then(|found| found.heartbeat_timeout())
             .map(i64::from))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_autoscaling::operation::describe_auto_scaling_instances::DescribeAutoScalingInstancesOutput;
+    use aws_sdk_autoscaling::types::AutoScalingInstanceDetails;
+
+    use super::*;
+
+    fn details(instance: &str, group: &str, state: &str) -> AutoScalingInstanceDetails {
+        AutoScalingInstanceDetails::builder()
+            .instance_id(instance)
+            .auto_scaling_group_name(group)
+            .lifecycle_state(state)
+            .availability_zone("us-east-1b")
+            .health_status("HEALTHY")
+            .protected_from_scale_in(false)
+            .build()
+    }
+
+    #[test]
+    fn the_state_of_the_named_instance_is_read_and_no_other() {
+        let instance = Ec2InstanceId::new("i-0598c7d356eba48d7").expect("id");
+        let described = DescribeAutoScalingInstancesOutput::builder()
+            .auto_scaling_instances(details("i-0123456789abcdef0", "other-asg", "Terminating:Wait"))
+            .auto_scaling_instances(details("i-0598c7d356eba48d7", "prod-ecs-asg", "Warmed:Terminating:Wait"))
+            .build();
+        assert_eq!(
+            state_of(&described, &instance),
+            Some(AsgInstanceState { group: "prod-ecs-asg".into(), lifecycle_state: "Warmed:Terminating:Wait".into() })
+        );
+        let elsewhere = DescribeAutoScalingInstancesOutput::builder()
+            .auto_scaling_instances(details("i-0123456789abcdef0", "prod-ecs-asg", "Terminating:Wait"))
+            .build();
+        assert_eq!(state_of(&elsewhere, &instance), None, "an answer about another instance is not trusted");
+        assert_eq!(state_of(&DescribeAutoScalingInstancesOutput::builder().build(), &instance), None);
     }
 }

@@ -24,7 +24,12 @@ fn snapshots_of(described: &aws_sdk_ecs::operation::describe_tasks::DescribeTask
     if let Some(failure) = described.failures().iter().find(|failure| failure.reason() != Some("MISSING")) {
         return Err(DrainError::transient(
             "ecs:DescribeTasks",
-            format!("task {:?} not described: {:?} {:?}", failure.arn(), failure.reason(), failure.detail()),
+            format!(
+                "task {} not described: {} {}",
+                quoted(failure.arn().unwrap_or_default()),
+                quoted(failure.reason().unwrap_or_default()),
+                quoted(failure.detail().unwrap_or_default())
+            ),
         ));
     }
     Ok(described
@@ -153,7 +158,7 @@ impl Cluster for EcsCluster {
                 // A filter that matched the wrong instance must never drain it.
                 return Err(DrainError::permanent(
                     "ecs:ListContainerInstances",
-                    format!("filter {filter:?} returned an instance of {:?}", found.ec2_instance_id()),
+                    format!("filter {filter:?} returned an instance of {}", quoted(found.ec2_instance_id().unwrap_or_default())),
                 ));
             }
             return Ok(Some(ContainerInstance {
