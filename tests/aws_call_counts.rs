@@ -156,12 +156,19 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     let report = handle_task_stopped(&app.drainer, &task_state_change_event(&world.describe_task(&tasks.daemon).await?, 30)).await?;
     assert_eq!(report.outcomes, vec!["complete".to_owned()]);
     // THEN nothing is alive (4 STOPPED listed, no DescribeServices), and completing costs the
-    // claim PutItem, CompleteLifecycleAction, the COMPLETED PutItem and DeleteSchedule
+    // claim PutItem, CompleteLifecycleAction, the COMPLETED PutItem, and GetSchedule (proof the
+    // schedule checks this ARN) before DeleteSchedule
     assert_eq!(
         take_counts(&proxy, "daemon STOPPED (complete)"),
         with(
             census(0, 4, false),
-            &[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 2), ("autoscaling:CompleteLifecycleAction", 1), ("scheduler:DeleteSchedule", 1)]
+            &[
+                ("dynamodb:GetItem", 1),
+                ("dynamodb:PutItem", 2),
+                ("autoscaling:CompleteLifecycleAction", 1),
+                ("scheduler:GetSchedule", 1),
+                ("scheduler:DeleteSchedule", 1)
+            ]
         )
     );
 

@@ -315,3 +315,39 @@ async fn huge_identifiers_are_refused_in_short_log_lines() -> TestResult {
     assert_log_lines_bounded(&function);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_never_deletes_a_schedule_whose_input_names_another_arn() -> TestResult {
+    // GIVEN a schedule carrying the name a record-less ARN maps to, but checking the live
+    // drain's ARN (what a name collision would look like)
+    let emulator = Emulator::start()?;
+    let world = world_with_a_task(&emulator, "own").await?;
+    let live = ContainerInstanceArn::new(world.instances[0].container_instance_arn.clone())?;
+    let parts = live.parts().ok_or("live ARN parts")?;
+    let stray = ContainerInstanceArn::new(format!("arn:aws:ecs:{}:{}:container-instance/other-cluster/{}", parts.region, parts.account, live.id()))?;
+    let scheduler = aws_sdk_scheduler::Client::new(&emulator.sdk_config());
+    let window = aws_sdk_scheduler::types::FlexibleTimeWindow::builder().mode(aws_sdk_scheduler::types::FlexibleTimeWindowMode::Off).build()?;
+    let target = aws_sdk_scheduler::types::Target::builder()
+        .arn("arn:aws:lambda:us-east-1:123456789012:function:on-lifecycle")
+        .role_arn("arn:aws:iam::123456789012:role/ecs-drain-scheduler")
+        .input(json!({ "ecsDrainCheck": { "containerInstanceArn": live.as_str() } }).to_string())
+        .build()?;
+    scheduler
+        .create_schedule()
+        .name(EventBridgeCheckScheduler::schedule_name(&stray))
+        .group_name(&world.schedule_group)
+        .schedule_expression("at(2030-01-01T00:00:00)")
+        .flexible_time_window(window)
+        .target(target)
+        .send()
+        .await?;
+    let function = on_lifecycle(&emulator, &world)?;
+
+    // WHEN a check for the record-less ARN arrives
+    let report = respond(&function, &json!({ "ecsDrainCheck": { "containerInstanceArn": stray.as_str() } })).await?;
+
+    // THEN it finds no drain and leaves the schedule that is not provably its own
+    assert_eq!(outcomes(&report), ["not_draining"], "{report}");
+    assert!(schedule_exists(&emulator, &world, &stray).await?, "a schedule checking another ARN was deleted");
+    Ok(())
+}
