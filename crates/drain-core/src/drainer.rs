@@ -290,7 +290,9 @@ where
             container_instance_arn: instance.arn.clone(),
             cluster_arn: instance.cluster_arn.clone(),
             action: notice.action.clone(),
-            noticed_at: notice.sent_at.unwrap_or(now),
+            // A send time in the future is not believable (a forged notice would otherwise make
+            // the real, earlier one look stale): no later than now.
+            noticed_at: notice.sent_at.map_or(now, |sent| sent.min(now)),
             started_at: now,
             heartbeat_timeout_seconds,
             deadline_seconds: self.config.policy.deadline_seconds,

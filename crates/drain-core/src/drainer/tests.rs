@@ -1199,3 +1199,16 @@ async fn an_empty_drain_whose_action_never_existed_gives_its_capacity_back_on_co
     assert_eq!(world.record().status, DrainStatus::Expired);
     assert_eq!(world.instance_status(), "ACTIVE");
 }
+
+#[tokio::test]
+async fn a_notice_dated_in_the_future_is_recorded_as_sent_now() {
+    // GIVEN a notice whose send time lies a day ahead
+    let world = World::new();
+    world.run_task("0d7e5f3a9c1b4e2d8f6a0b3c5d7e9f1a", "family:batch");
+    let mut notice = world.notice.clone();
+    notice.sent_at = Some(world.start.plus_seconds(86_400));
+    // WHEN it starts the drain
+    assert!(matches!(world.deliver(&notice).await.expect("handled"), Outcome::Decided(_)));
+    // THEN the record takes it as sent now, so a real later notice is never judged stale by it
+    assert_eq!(world.record().noticed_at, world.start);
+}
