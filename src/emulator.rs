@@ -168,6 +168,10 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
+        // ECS_DRAIN_KEEP_EMULATOR_LOGS=<dir>: keep each emulator's log there (debugging a test).
+        if let Some(dir) = std::env::var_os("ECS_DRAIN_KEEP_EMULATOR_LOGS") {
+            let _ = std::fs::copy(self.workdir.join("emulator.log"), std::path::Path::new(&dir).join(format!("emulator-{}.log", self.port)));
+        }
         // Stop the process we started, by its PID.
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -99,7 +99,7 @@ async fn conditional_writes_let_only_the_first_writer_of_a_revision_win() -> Tes
     let (sdk, world) = world(&emulator, "writes", 2).await?;
     world.populate_standard(0).await?;
     let app = App::new(world.config(), &sdk);
-    handle_lifecycle(&app.drainer, &lifecycle_event(&world.scale_in(0).await?)).await?;
+    handle_lifecycle(&app.drainer, &lifecycle_event(&world.scale_in(0).await?), &drain_core::decision::verify::FunctionIdentity::default()).await?;
     let store = DynamoDrainStore::new(world.dynamodb.clone(), &world.table);
     let instance = ContainerInstanceArn::new(world.instances[0].container_instance_arn.clone())?;
     let record = store.load(&instance).await?.ok_or("no record")?;
@@ -137,7 +137,7 @@ async fn an_instance_that_is_not_in_ecs_is_let_go_at_once_without_a_record() -> 
 
     // WHEN its terminate action arrives (through SNS this time)
     let action = world.scale_in(1).await?;
-    let report = handle_lifecycle(&app.drainer, &lifecycle_sns_event(&action)).await?;
+    let report = handle_lifecycle(&app.drainer, &lifecycle_sns_event(&action), &drain_core::decision::verify::FunctionIdentity::default()).await?;
 
     // THEN the action is completed with CONTINUE at once and no record exists
     assert_eq!(report.outcomes, vec!["completed_untracked".to_owned()]);
@@ -153,7 +153,9 @@ async fn an_already_empty_instance_completes_at_once() -> TestResult {
     let emulator = Emulator::start()?;
     let (sdk, world) = world(&emulator, "empty", 2).await?;
     let app = App::new(world.config(), &sdk);
-    let report = handle_lifecycle(&app.drainer, &lifecycle_event(&world.scale_in(0).await?)).await?;
+    let report =
+        handle_lifecycle(&app.drainer, &lifecycle_event(&world.scale_in(0).await?), &drain_core::decision::verify::FunctionIdentity::default())
+            .await?;
     assert_eq!(report.outcomes, vec!["complete".to_owned()]);
     assert_eq!(world.lifecycle_actions()?[0].completions, 1);
     let store = DynamoDrainStore::new(world.dynamodb.clone(), &world.table);
@@ -174,7 +176,7 @@ async fn replaying_the_archive_in_live_mode_never_restarts_a_finished_drain_or_c
     let app = App::new(config, &sdk);
     let first = world.scale_in(0).await?;
     let mut archive = vec![lifecycle_event(&first)];
-    handle_lifecycle(&app.drainer, &archive[0]).await?;
+    handle_lifecycle(&app.drainer, &archive[0], &drain_core::decision::verify::FunctionIdentity::default()).await?;
     let mut stopped = vec![tasks.standalone.clone(), tasks.daemon.clone()];
     stopped.extend(tasks.replicas.iter().map(|(_, arn)| arn.clone()));
     for (version, arn) in stopped.iter().enumerate() {
@@ -186,13 +188,13 @@ async fn replaying_the_archive_in_live_mode_never_restarts_a_finished_drain_or_c
     assert_eq!(world.lifecycle_actions()?[0].completions, 1);
     let second = world.scale_in(1).await?;
     archive.push(lifecycle_event(&second));
-    handle_lifecycle(&app.drainer, archive.last().ok_or("empty")?).await?;
+    handle_lifecycle(&app.drainer, archive.last().ok_or("empty")?, &drain_core::decision::verify::FunctionIdentity::default()).await?;
 
     // WHEN the whole archive is replayed, newest first, as live events
     for event in archive.iter().rev() {
         let replayed = as_replay(event.clone(), "debug");
         if replayed["source"] == "aws.autoscaling" {
-            handle_lifecycle(&app.drainer, &replayed).await?;
+            handle_lifecycle(&app.drainer, &replayed, &drain_core::decision::verify::FunctionIdentity::default()).await?;
         } else {
             handle_task_stopped(&app.drainer, &replayed).await?;
         }

@@ -96,15 +96,17 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     // WHEN instance 0 is scaled in and on-lifecycle starts the drain
     let action = world.scale_in(0).await?;
     let lifecycle = lifecycle_event(&action);
-    let report = handle_lifecycle(&app.drainer, &lifecycle).await?;
+    let report = handle_lifecycle(&app.drainer, &lifecycle, &drain_core::decision::verify::FunctionIdentity::default()).await?;
     assert_eq!(report.outcomes, vec!["wait".to_owned()]);
 
-    // THEN it costs 12 calls:
+    // THEN it costs 13 calls:
     // - ListContainerInstances (filter ec2InstanceId == ..., one configured cluster, one page)
     //   and DescribeContainerInstances (status, and a check the filter matched the right
     //   instance); the cluster ARN comes from the long-format container instance ARN, no call;
-    // - GetItem (any drain on record?), DescribeLifecycleHooks (the heartbeat timeout that
-    //   plans checks and the deadline), PutItem (insert the record, conditional);
+    // - GetItem (any drain on record?), DescribeAutoScalingInstances (Auto Scaling confirms the
+    //   instance is Terminating:Wait in the notice's group before anything changes),
+    //   DescribeLifecycleHooks (the heartbeat timeout that plans checks and the deadline),
+    //   PutItem (insert the record, conditional);
     // - UpdateContainerInstancesState (DRAINING);
     // - the census: 4 tasks listed (4 RUNNING, 0 STOPPED: 2 ListTasks), 1 DescribeTasks,
     //   1 DescribeServices (replica and daemon tasks alive);
@@ -115,6 +117,7 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
             ("ecs:ListContainerInstances", 1),
             ("ecs:DescribeContainerInstances", 1),
             ("dynamodb:GetItem", 1),
+            ("autoscaling:DescribeAutoScalingInstances", 1),
             ("autoscaling:DescribeLifecycleHooks", 1),
             ("dynamodb:PutItem", 2),
             ("ecs:UpdateContainerInstancesState", 1),
@@ -153,17 +156,24 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     let report = handle_task_stopped(&app.drainer, &task_state_change_event(&world.describe_task(&tasks.daemon).await?, 30)).await?;
     assert_eq!(report.outcomes, vec!["complete".to_owned()]);
     // THEN nothing is alive (4 STOPPED listed, no DescribeServices), and completing costs the
-    // claim PutItem, CompleteLifecycleAction, the COMPLETED PutItem and DeleteSchedule
+    // claim PutItem, CompleteLifecycleAction, the COMPLETED PutItem, and GetSchedule (proof the
+    // schedule checks this ARN) before DeleteSchedule
     assert_eq!(
         take_counts(&proxy, "daemon STOPPED (complete)"),
         with(
             census(0, 4, false),
-            &[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 2), ("autoscaling:CompleteLifecycleAction", 1), ("scheduler:DeleteSchedule", 1)]
+            &[
+                ("dynamodb:GetItem", 1),
+                ("dynamodb:PutItem", 2),
+                ("autoscaling:CompleteLifecycleAction", 1),
+                ("scheduler:GetSchedule", 1),
+                ("scheduler:DeleteSchedule", 1)
+            ]
         )
     );
 
     // WHEN EventBridge delivers the lifecycle event again after the drain ended
-    let report = handle_lifecycle(&app.drainer, &lifecycle).await?;
+    let report = handle_lifecycle(&app.drainer, &lifecycle, &drain_core::decision::verify::FunctionIdentity::default()).await?;
     // THEN finding the instance and reading the record is all it costs
     assert_eq!(report.outcomes, vec!["already_finished".to_owned()]);
     assert_eq!(
@@ -193,7 +203,7 @@ async fn the_census_of_a_busy_instance_describes_its_tasks_in_hundreds() -> Test
 
     // WHEN the instance is scaled in
     let action = world.scale_in(0).await?;
-    let report = handle_lifecycle(&app.drainer, &lifecycle_event(&action)).await?;
+    let report = handle_lifecycle(&app.drainer, &lifecycle_event(&action), &drain_core::decision::verify::FunctionIdentity::default()).await?;
     assert_eq!(report.outcomes, vec!["wait".to_owned()]);
     // THEN the lifecycle costs as in the standard drain, with the census at 110 tasks and no
     // DescribeServices (no service task)
@@ -203,6 +213,7 @@ async fn the_census_of_a_busy_instance_describes_its_tasks_in_hundreds() -> Test
             ("ecs:ListContainerInstances", 1),
             ("ecs:DescribeContainerInstances", 1),
             ("dynamodb:GetItem", 1),
+            ("autoscaling:DescribeAutoScalingInstances", 1),
             ("autoscaling:DescribeLifecycleHooks", 1),
             ("dynamodb:PutItem", 2),
             ("ecs:UpdateContainerInstancesState", 1),

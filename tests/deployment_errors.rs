@@ -5,6 +5,7 @@
 //! (AccessDenied over the wire needs IAM enforcement in the emulator: issue 8, section 1.)
 
 use drain_aws::app::{App, diagnostic};
+use drain_core::decision::verify::FunctionIdentity;
 use drain_core::error::DeploymentProblem;
 use drain_core::handler::{Function, handle_lifecycle, handle_task_stopped};
 use ecs_drain::events::{lifecycle_event, task_state_change_event};
@@ -37,7 +38,8 @@ async fn a_table_that_does_not_exist_fails_both_functions_naming_dynamodb() -> T
 
     // WHEN a terminate notice arrives
     let action = world.scale_in(0).await?;
-    let error = handle_lifecycle(&app.drainer, &lifecycle_event(&action)).await.err().ok_or("the invocation must fail")?;
+    let error =
+        handle_lifecycle(&app.drainer, &lifecycle_event(&action), &FunctionIdentity::default()).await.err().ok_or("the invocation must fail")?;
 
     // THEN it fails as a deployment error of the table read, and says what to fix
     assert_eq!((error.operation(), error.deployment_problem()), ("dynamodb:GetItem", Some(DeploymentProblem::MissingResource)), "{error:?}");
@@ -68,7 +70,8 @@ async fn a_configured_cluster_that_does_not_exist_fails_the_lookup_naming_the_cl
 
     // WHEN a terminate notice arrives
     let action = world.scale_in(0).await?;
-    let error = handle_lifecycle(&app.drainer, &lifecycle_event(&action)).await.err().ok_or("the invocation must fail")?;
+    let error =
+        handle_lifecycle(&app.drainer, &lifecycle_event(&action), &FunctionIdentity::default()).await.err().ok_or("the invocation must fail")?;
 
     // THEN the lookup fails as a deployment error naming the cluster, instead of skipping it
     assert_eq!(

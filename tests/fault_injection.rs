@@ -78,7 +78,9 @@ impl Run {
             let payload = event.clone();
             let joined = tokio::spawn(async move {
                 match function {
-                    Function::OnLifecycle => handle_lifecycle(&app.drainer, &payload).await,
+                    Function::OnLifecycle => {
+                        handle_lifecycle(&app.drainer, &payload, &drain_core::decision::verify::FunctionIdentity::default()).await
+                    }
                     Function::OnTaskStopped => handle_task_stopped(&app.drainer, &payload).await,
                 }
             })

@@ -38,7 +38,7 @@ async fn completes_the_lifecycle_action_once_after_the_last_task_and_then_the_da
     let action = world.scale_in(0).await?;
     assert_eq!(world.lifecycle_state(0).await?.as_deref(), Some("Terminating:Wait"));
     let lifecycle = lifecycle_event(&action);
-    let report = handle_lifecycle(&app.drainer, &lifecycle).await?;
+    let report = handle_lifecycle(&app.drainer, &lifecycle, &drain_core::decision::verify::FunctionIdentity::default()).await?;
 
     // THEN the instance drains, the drain is recorded, and nothing is completed yet
     assert_eq!(report.outcomes, vec!["wait".to_owned()]);
@@ -95,7 +95,7 @@ async fn completes_the_lifecycle_action_once_after_the_last_task_and_then_the_da
     assert_eq!(world.lifecycle_state(0).await?, None, "the instance has left the group");
 
     // WHEN every event is delivered again (EventBridge duplicates)
-    handle_lifecycle(&app.drainer, &lifecycle).await?;
+    handle_lifecycle(&app.drainer, &lifecycle, &drain_core::decision::verify::FunctionIdentity::default()).await?;
     for event in &fed_events {
         handle_task_stopped(&app.drainer, event).await?;
     }

@@ -59,7 +59,7 @@ async fn main() -> Result<(), KitError> {
     let timeline = Timeline { start: Instant::now() };
     let action = world.scale_in(0).await?;
     timeline.line("auto scaling", &format!("scale-in: {} → Terminating:Wait, lifecycle action {}…", draining.ec2_id, &action.token[..8]));
-    let report = handle_lifecycle(&app.drainer, &lifecycle_event(&action)).await?;
+    let report = handle_lifecycle(&app.drainer, &lifecycle_event(&action), &drain_core::decision::verify::FunctionIdentity::default()).await?;
     timeline.line(
         "on-lifecycle",
         &format!(

@@ -879,6 +879,53 @@ def test_role_created_by_cloudformation_is_evaluated(client, emulator) -> None:
     assert err.value.response["Error"]["Code"] == "AccessDeniedException"
 
 
+def test_no_value_items_of_a_cloudformation_role_are_dropped_as_cloudformation_drops_them(client, emulator) -> None:
+    """An `!If [cond, arn, !Ref AWS::NoValue]` item first in a Resource list stays null in moto;
+    CloudFormation drops it, and so must the evaluator (moto's matcher fails on a null)."""
+    table = table_arn("drains")
+    template = {
+        "Conditions": {"Never": {"Fn::Equals": ["a", "b"]}},
+        "Resources": {
+            "Fn": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "RoleName": "cfn-novalue-role",
+                    "AssumeRolePolicyDocument": TRUST,
+                    "Policies": [
+                        {
+                            "PolicyName": "state",
+                            "PolicyDocument": {
+                                "Version": "2012-10-17",
+                                "Statement": [
+                                    {
+                                        "Effect": "Allow",
+                                        "Action": "dynamodb:GetItem",
+                                        "Resource": [{"Fn::If": ["Never", table_arn("other"), {"Ref": "AWS::NoValue"}]}, table],
+                                    }
+                                ],
+                            },
+                        }
+                    ],
+                },
+            }
+        },
+    }
+    build_world(client, ("dynamodb",))
+    client("cloudformation").create_stack(StackName="s-novalue", TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_NAMED_IAM"])
+    creds = client("sts").assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/cfn-novalue-role", RoleSessionName="fn-session")["Credentials"]
+    ddb = make_client(
+        emulator,
+        "dynamodb",
+        {
+            "aws_access_key_id": creds["AccessKeyId"],
+            "aws_secret_access_key": creds["SecretAccessKey"],
+            "aws_session_token": creds["SessionToken"],
+        },
+    )
+    enforce(emulator)
+    assert ddb.get_item(TableName="drains", Key={"pk": {"S": "existing"}})["Item"]
+
+
 # --- the wire shape of a denial, as the SDKs parse it ---------------------------------------
 
 

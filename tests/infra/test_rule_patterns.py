@@ -114,6 +114,18 @@ CASES: list[tuple[str, dict[str, Any], set[str]]] = [
     # Fargate: STOPPED in a watched cluster, but on no container instance, so nothing to drain.
     ("stopped-fargate", STOPPED_FARGATE, set()),
     ("stopped-service-without-container-instance", without(STOPPED_SERVICE, "detail.containerInstanceArn"), set()),
+    # Real shapes added for issue 9 (tests/fixtures/README.md names each source).
+    ("terminate-no-origin", load_fixture("lifecycle-terminate-eventbridge-no-origin.json"), {"lifecycle", "archive"}),
+    ("terminate-from-warm-pool", load_fixture("lifecycle-terminate-eventbridge-from-warm-pool.json"), {"lifecycle", "archive"}),
+    ("terminate-to-warm-pool", load_fixture("lifecycle-terminate-eventbridge-to-warm-pool.json"), {"lifecycle", "archive"}),
+    ("pending", load_fixture("ecs-task-pending-service.json"), set()),
+    ("stopped-old-arn-format", load_fixture("ecs-task-stopped-old-arn-format.json"), {"task-stopped", "archive"}),
+    ("container-instance-state-change", load_fixture("ecs-container-instance-state-change.json"), set()),
+    ("spot-interruption-warning", load_fixture("ec2-spot-interruption-warning.json"), set()),
+    ("rebalance-recommendation", load_fixture("ec2-rebalance-recommendation.json"), set()),
+    ("ec2-instance-state-change", load_fixture("ec2-instance-state-change.json"), set()),
+    ("terminate-successful", load_fixture("autoscaling-terminate-successful.json"), set()),
+    ("scheduled-event", load_fixture("scheduled-event.json"), set()),
     # The same Fargate event with a container instance is matched: the `exists` filter alone
     # keeps the Fargate task out (cluster, status and type all match).
     (

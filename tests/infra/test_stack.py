@@ -53,7 +53,7 @@ CLUSTER_ARN = f"arn:aws:ecs:{MAIN_REGION}:{ACCOUNT}:cluster/prod-cluster"
 NO_RESOURCE_LEVEL_ACTIONS = {"autoscaling:DescribeLifecycleHooks", "autoscaling:DescribeAutoScalingInstances"}
 
 # Grants removed because no code path calls them (issue 8): they must not come back unnoticed.
-NEVER_CALLED = {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "scheduler:GetSchedule", "scheduler:ListSchedules"}
+NEVER_CALLED = {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "scheduler:ListSchedules"}
 
 # What moto's CloudFormation makes of `Ref DrainCheckScheduleGroup`: it skips the resource type,
 # Ref of a skipped resource is Python None, and the template's Fn::Sub mapping form turns that
@@ -356,11 +356,11 @@ def test_on_lifecycle_role_least_privilege(client: Any, main_stack: Deployed) ->
 def test_on_task_stopped_role_least_privilege(client: Any, main_stack: Deployed) -> None:
     statements = role_statements(client, main_stack, "OnTaskStoppedRole")
     g = grants(statements)
-    # No cluster-level ECS grant (it never lists container instances), no scheduler, no PassRole:
-    # on-task-stopped neither books nor cancels checks.
+    # No scheduler, no PassRole: on-task-stopped neither books nor cancels checks. (Its cluster
+    # grant serves one rare path: giving an expired drain's instance back to service.)
     assert_scoped(
         client, main_stack, g, "OnTaskStoppedLogGroup",
-        ["container-instance", "task", "service"], ["prod-cluster"], ["prod-ecs-asg"],
+        ["cluster", "container-instance", "task", "service"], ["prod-cluster"], ["prod-ecs-asg"],
     )  # fmt: skip
     assert not [a for a in g if a.startswith(("scheduler:", "iam:"))], sorted(g)
 
@@ -418,7 +418,10 @@ def test_every_listed_cluster_and_asg_is_covered(client: Any, region: str, clust
     assert lifecycle["autoscaling:RecordLifecycleActionHeartbeat"] == asg_arns(asgs, region)
     stopped = grants(role_statements(client, stack, "OnTaskStoppedRole"))
     assert stopped["ecs:StopTask"] == (
-        ecs_arns("container-instance", clusters, region) | ecs_arns("task", clusters, region) | ecs_arns("service", clusters, region)
+        ecs_arns("cluster", clusters, region)
+        | ecs_arns("container-instance", clusters, region)
+        | ecs_arns("task", clusters, region)
+        | ecs_arns("service", clusters, region)
     )
     assert stopped["autoscaling:CompleteLifecycleAction"] == asg_arns(asgs, region)
 

@@ -7,11 +7,13 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_config::SdkConfig;
+use drain_core::decision::verify::FunctionIdentity;
 use drain_core::handler::{Function, error_response};
 use drain_core::time::SystemClock;
 use drain_core::{Config, DrainError, Drainer};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tracing::warn;
 
 use crate::{AsgLifecycleHooks, AwsClients, DynamoDrainStore, EcsCluster, EventBridgeCheckScheduler};
@@ -26,6 +28,8 @@ pub struct App {
     pub drainer: AwsDrainer,
     /// The scheduled-check adapter, when checks are configured.
     pub scheduler: Option<Arc<EventBridgeCheckScheduler>>,
+    /// The function's own region (the SDK's), against which a notice's `region` is checked.
+    pub region: Option<String>,
 }
 
 impl App {
@@ -47,7 +51,7 @@ impl App {
             SystemClock,
             config,
         );
-        App { drainer, scheduler }
+        App { drainer, scheduler, region: sdk.region().map(ToString::to_string) }
     }
 
     /// Reads the settings from the process environment and loads the SDK configuration.
@@ -67,18 +71,20 @@ pub fn diagnostic(error: &DrainError, function: Function, config: &Config) -> Di
 
 impl App {
     /// One on-lifecycle invocation: the handler's report, or the error response.
-    pub async fn on_lifecycle(&self, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+    pub async fn on_lifecycle(&self, event: LambdaEvent<Box<RawValue>>) -> Result<Value, Diagnostic> {
         if let Some(scheduler) = &self.scheduler {
             // Checks invoke this very function unless a target was configured.
             scheduler.default_target(&event.context.invoked_function_arn);
         }
-        let handled = drain_core::handler::handle_lifecycle(&self.drainer, &event.payload).await;
+        // The function's own account and region, against which a notice's are checked.
+        let own = FunctionIdentity::from_function_arn(&event.context.invoked_function_arn, self.region.as_deref());
+        let handled = drain_core::handler::handle_lifecycle(&self.drainer, &*event.payload, &own).await;
         self.respond(handled, Function::OnLifecycle)
     }
 
     /// One on-task-stopped invocation: the handler's report, or the error response.
-    pub async fn on_task_stopped(&self, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
-        let handled = drain_core::handler::handle_task_stopped(&self.drainer, &event.payload).await;
+    pub async fn on_task_stopped(&self, event: LambdaEvent<Box<RawValue>>) -> Result<Value, Diagnostic> {
+        let handled = drain_core::handler::handle_task_stopped(&self.drainer, &*event.payload).await;
         self.respond(handled, Function::OnTaskStopped)
     }
 

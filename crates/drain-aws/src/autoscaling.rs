@@ -2,8 +2,8 @@
 
 use aws_sdk_autoscaling::Client;
 use drain_core::DrainError;
-use drain_core::ids::{HookRef, LifecycleActionRef};
-use drain_core::ports::{ActionOutcome, LifecycleHooks};
+use drain_core::ids::{Ec2InstanceId, HookRef, LifecycleActionRef};
+use drain_core::ports::{ActionOutcome, AsgInstanceState, LifecycleHooks};
 use drain_core::record::LifecycleResult;
 
 use std::time::Duration;
@@ -31,6 +31,18 @@ fn no_active_action<E: aws_sdk_autoscaling::error::ProvideErrorMetadata>(
     error: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
 ) -> bool {
     code_of(error) == Some("ValidationError") && message_of(error).is_some_and(|message| message.contains("No active Lifecycle Action found"))
+}
+
+/// Where the answer of DescribeAutoScalingInstances puts `instance`. The call names one
+/// instance: any other in the answer is ignored, not trusted.
+fn state_of(
+    described: &aws_sdk_autoscaling::operation::describe_auto_scaling_instances::DescribeAutoScalingInstancesOutput,
+    instance: &Ec2InstanceId,
+) -> Option<AsgInstanceState> {
+    described.auto_scaling_instances().iter().find(|found| found.instance_id() == Some(instance.as_str())).map(|found| AsgInstanceState {
+        group: found.auto_scaling_group_name().unwrap_or_default().to_owned(),
+        lifecycle_state: found.lifecycle_state().unwrap_or_default().to_owned(),
+    })
 }
 
 impl LifecycleHooks for AsgLifecycleHooks {
@@ -85,6 +97,17 @@ impl LifecycleHooks for AsgLifecycleHooks {
         }
     }
 
+    async fn instance_state(&self, instance: &Ec2InstanceId) -> Result<Option<AsgInstanceState>, DrainError> {
+        let described = self
+            .client
+            .describe_auto_scaling_instances()
+            .instance_ids(instance.as_str())
+            .send()
+            .await
+            .map_err(|error| classify("autoscaling:DescribeAutoScalingInstances", error))?;
+        Ok(state_of(&described, instance))
+    }
+
     async fn heartbeat_timeout(&self, hook: &HookRef) -> Result<Option<i64>, DrainError> {
         let described = self
             .client
@@ -100,5 +123,42 @@ impl LifecycleHooks for AsgLifecycleHooks {
             .find(|found| found.lifecycle_hook_name() == Some(hook.hook_name.as_str()))
             .and_then(|found| found.heartbeat_timeout())
             .map(i64::from))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_autoscaling::operation::describe_auto_scaling_instances::DescribeAutoScalingInstancesOutput;
+    use aws_sdk_autoscaling::types::AutoScalingInstanceDetails;
+
+    use super::*;
+
+    fn details(instance: &str, group: &str, state: &str) -> AutoScalingInstanceDetails {
+        AutoScalingInstanceDetails::builder()
+            .instance_id(instance)
+            .auto_scaling_group_name(group)
+            .lifecycle_state(state)
+            .availability_zone("us-east-1b")
+            .health_status("HEALTHY")
+            .protected_from_scale_in(false)
+            .build()
+    }
+
+    #[test]
+    fn the_state_of_the_named_instance_is_read_and_no_other() {
+        let instance = Ec2InstanceId::new("i-0598c7d356eba48d7").expect("id");
+        let described = DescribeAutoScalingInstancesOutput::builder()
+            .auto_scaling_instances(details("i-0123456789abcdef0", "other-asg", "Terminating:Wait"))
+            .auto_scaling_instances(details("i-0598c7d356eba48d7", "prod-ecs-asg", "Warmed:Terminating:Wait"))
+            .build();
+        assert_eq!(
+            state_of(&described, &instance),
+            Some(AsgInstanceState { group: "prod-ecs-asg".into(), lifecycle_state: "Warmed:Terminating:Wait".into() })
+        );
+        let elsewhere = DescribeAutoScalingInstancesOutput::builder()
+            .auto_scaling_instances(details("i-0123456789abcdef0", "prod-ecs-asg", "Terminating:Wait"))
+            .build();
+        assert_eq!(state_of(&elsewhere, &instance), None, "an answer about another instance is not trusted");
+        assert_eq!(state_of(&DescribeAutoScalingInstancesOutput::builder().build(), &instance), None);
     }
 }

@@ -5,7 +5,7 @@ use aws_sdk_ecs::types::{ContainerInstanceStatus, DesiredStatus, SchedulingStrat
 use drain_core::DrainError;
 use drain_core::census::{ServiceFacts, TaskSnapshot};
 use drain_core::error::DeploymentProblem;
-use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, TaskArn};
+use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, TaskArn, quoted};
 use drain_core::ports::{Cluster, ContainerInstance};
 use tracing::{debug, warn};
 
@@ -25,7 +25,12 @@ fn snapshots_of(described: &aws_sdk_ecs::operation::describe_tasks::DescribeTask
     if let Some(failure) = described.failures().iter().find(|failure| failure.reason() != Some("MISSING")) {
         return Err(DrainError::transient(
             "ecs:DescribeTasks",
-            format!("task {:?} not described: {:?} {:?}", failure.arn(), failure.reason(), failure.detail()),
+            format!(
+                "task {} not described: {} {}",
+                quoted(failure.arn().unwrap_or_default()),
+                quoted(failure.reason().unwrap_or_default()),
+                quoted(failure.detail().unwrap_or_default())
+            ),
         ));
     }
     Ok(described
@@ -90,6 +95,28 @@ impl EcsCluster {
     }
 }
 
+impl EcsCluster {
+    /// UpdateContainerInstancesState for one instance; a per-instance failure is an error.
+    async fn set_status(&self, instance: &ContainerInstance, status: ContainerInstanceStatus) -> Result<(), DrainError> {
+        let output = self
+            .client
+            .update_container_instances_state()
+            .cluster(instance.cluster_arn.as_str())
+            .container_instances(instance.arn.as_str())
+            .status(status)
+            .send()
+            .await
+            .map_err(|error| classify("ecs:UpdateContainerInstancesState", error))?;
+        match output.failures().first() {
+            None => Ok(()),
+            Some(failure) => Err(DrainError::permanent(
+                "ecs:UpdateContainerInstancesState",
+                format!("{}: {}", quoted(failure.reason().unwrap_or("failure")), quoted(failure.detail().unwrap_or_default())),
+            )),
+        }
+    }
+}
+
 impl Cluster for EcsCluster {
     async fn find_container_instance(&self, clusters: &[String], ec2: &Ec2InstanceId) -> Result<Option<ContainerInstance>, DrainError> {
         let configured = !clusters.is_empty();
@@ -144,7 +171,7 @@ impl Cluster for EcsCluster {
                 // A filter that matched the wrong instance must never drain it.
                 return Err(DrainError::permanent(
                     "ecs:ListContainerInstances",
-                    format!("filter {filter:?} returned an instance of {:?}", found.ec2_instance_id()),
+                    format!("filter {filter:?} returned an instance of {}", quoted(found.ec2_instance_id().unwrap_or_default())),
                 ));
             }
             return Ok(Some(ContainerInstance {
@@ -158,22 +185,11 @@ impl Cluster for EcsCluster {
     }
 
     async fn set_draining(&self, instance: &ContainerInstance) -> Result<(), DrainError> {
-        let output = self
-            .client
-            .update_container_instances_state()
-            .cluster(instance.cluster_arn.as_str())
-            .container_instances(instance.arn.as_str())
-            .status(ContainerInstanceStatus::Draining)
-            .send()
-            .await
-            .map_err(|error| classify("ecs:UpdateContainerInstancesState", error))?;
-        match output.failures().first() {
-            None => Ok(()),
-            Some(failure) => Err(DrainError::permanent(
-                "ecs:UpdateContainerInstancesState",
-                format!("{}: {}", failure.reason().unwrap_or("failure"), failure.detail().unwrap_or_default()),
-            )),
-        }
+        self.set_status(instance, ContainerInstanceStatus::Draining).await
+    }
+
+    async fn set_active(&self, instance: &ContainerInstance) -> Result<(), DrainError> {
+        self.set_status(instance, ContainerInstanceStatus::Active).await
     }
 
     async fn tasks_on(&self, cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<Vec<TaskSnapshot>, DrainError> {

@@ -11,7 +11,12 @@ use drain_core::ids::ContainerInstanceArn;
 use drain_core::ports::CheckScheduler;
 use drain_core::time::Timestamp;
 
+use tracing::warn;
+
 use crate::error::{classify, code_of};
+
+/// EventBridge Scheduler's longest schedule name.
+const MAX_SCHEDULE_NAME: usize = 64;
 
 /// [`CheckScheduler`] over EventBridge Scheduler.
 #[derive(Debug)]
@@ -40,19 +45,20 @@ impl EventBridgeCheckScheduler {
         let _ = self.target_arn.set(arn.to_owned());
     }
 
-    /// The schedule's name: `drain-` and the container instance id (names allow 64 characters
-    /// of `[0-9a-zA-Z-_.]`; ids are 32 hex digits).
+    /// The schedule's name, derived from the whole container instance ARN so that two ARNs
+    /// never share a schedule: `drain-`, 20 hex digits of the ARN's SHA-256, `-`, and the
+    /// container instance id (cut to fit). Names allow 64 characters of `[0-9a-zA-Z-_.]`; the
+    /// id is validated to `[A-Za-z0-9-]` at the edge. A check that finds no record deletes only
+    /// this name: the schedule of exactly its ARN, never a live drain's of a look-alike ARN.
     pub fn schedule_name(instance: &ContainerInstanceArn) -> String {
-        let id: String = instance
-            .as_str()
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_' || *c == '.')
-            .take(58)
-            .collect();
-        format!("drain-{id}")
+        use sha2::{Digest, Sha256};
+        const PREFIX: &str = "drain-";
+        const HASH_DIGITS: usize = 20;
+        let digest = Sha256::digest(instance.as_str().as_bytes());
+        let hash: String = digest.iter().take(HASH_DIGITS / 2).map(|byte| format!("{byte:02x}")).collect();
+        let room = MAX_SCHEDULE_NAME - PREFIX.len() - HASH_DIGITS - 1;
+        let id: String = instance.id().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(room).collect();
+        format!("{PREFIX}{hash}-{id}")
     }
 
     fn request_parts(&self, instance: &ContainerInstanceArn, at: Timestamp) -> Result<(String, String, Target, FlexibleTimeWindow), DrainError> {
@@ -109,8 +115,22 @@ impl CheckScheduler for EventBridgeCheckScheduler {
         }
     }
 
+    /// Deletes the drain's check, but only a schedule proved to be its own: the one named for
+    /// this ARN whose stored input checks this very ARN. A schedule of the same name checking
+    /// anything else is left alone (and logged).
     async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
-        let deleted = self.client.delete_schedule().name(Self::schedule_name(instance)).group_name(&self.group).send().await;
+        let name = Self::schedule_name(instance);
+        let found = self.client.get_schedule().name(&name).group_name(&self.group).send().await;
+        let input = match found {
+            Ok(schedule) => schedule.target().and_then(|target| target.input()).map(str::to_owned),
+            Err(error) if code_of(&error) == Some("ResourceNotFoundException") => return Ok(()),
+            Err(error) => return Err(classify("scheduler:GetSchedule", error)),
+        };
+        if !checks(input.as_deref(), instance) {
+            warn!(schedule = %name, "a schedule of this drain's name checks another container instance; left alone");
+            return Ok(());
+        }
+        let deleted = self.client.delete_schedule().name(&name).group_name(&self.group).send().await;
         match deleted {
             Ok(_) => Ok(()),
             Err(error) if code_of(&error) == Some("ResourceNotFoundException") => Ok(()),
@@ -119,16 +139,62 @@ impl CheckScheduler for EventBridgeCheckScheduler {
     }
 }
 
+/// Whether a schedule's stored input is the check of exactly `instance`.
+fn checks(input: Option<&str>, instance: &ContainerInstanceArn) -> bool {
+    let stored = input.and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok());
+    stored.as_ref().and_then(|value| value.get(CHECK_KEY)?.get("containerInstanceArn")?.as_str()) == Some(instance.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn arn(text: &str) -> ContainerInstanceArn {
+        ContainerInstanceArn::new(text).expect("valid container instance ARN")
+    }
+
+    fn fits_the_scheduler_rules(name: &str) {
+        assert!(name.len() <= 64 && !name.is_empty(), "{name}");
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')), "{name}");
+    }
+
     #[test]
     fn the_schedule_name_fits_the_scheduler_rules() {
-        let arn = ContainerInstanceArn::new("arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b")
-            .expect("arn");
-        let name = EventBridgeCheckScheduler::schedule_name(&arn);
-        assert_eq!(name, "drain-3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b");
-        assert!(name.len() <= 64);
+        let live = arn("arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b");
+        let name = EventBridgeCheckScheduler::schedule_name(&live);
+        fits_the_scheduler_rules(&name);
+        assert!(name.starts_with("drain-") && name.ends_with("-3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b"), "{name}");
+        assert_eq!(name, EventBridgeCheckScheduler::schedule_name(&live), "stable across invocations");
+        let old_format = arn("arn:aws:ecs:us-east-1:123456789012:container-instance/1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d");
+        fits_the_scheduler_rules(&EventBridgeCheckScheduler::schedule_name(&old_format));
+        let longest = arn(&format!("arn:aws:ecs:us-east-1:123456789012:container-instance/{}/{}", "c".repeat(255), "f".repeat(64)));
+        fits_the_scheduler_rules(&EventBridgeCheckScheduler::schedule_name(&longest));
+    }
+
+    #[test]
+    fn only_a_schedule_whose_input_checks_the_same_arn_is_its_own() {
+        let live = arn("arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b");
+        let input = serde_json::json!({ CHECK_KEY: { "containerInstanceArn": live.as_str() } }).to_string();
+        assert!(checks(Some(&input), &live));
+        let other = arn("arn:aws:ecs:us-east-1:123456789012:container-instance/other-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b");
+        assert!(!checks(Some(&input), &other));
+        assert!(!checks(None, &live));
+        assert!(!checks(Some("not json"), &live));
+        assert!(!checks(Some("{\"ecsDrainCheck\":{}}"), &live));
+    }
+
+    #[test]
+    fn arns_sharing_an_id_never_share_a_schedule() {
+        let id = "3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b";
+        let arns = [
+            format!("arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/{id}"),
+            format!("arn:aws:ecs:us-east-1:123456789012:container-instance/other-cluster/{id}"),
+            format!("arn:aws:ecs:us-east-1:210987654321:container-instance/prod-cluster/{id}"),
+            format!("arn:aws:ecs:eu-west-1:123456789012:container-instance/prod-cluster/{id}"),
+            format!("arn:aws-cn:ecs:cn-north-1:123456789012:container-instance/prod-cluster/{id}"),
+            format!("arn:aws:ecs:us-east-1:123456789012:container-instance/{id}"),
+        ];
+        let names: std::collections::BTreeSet<String> = arns.iter().map(|text| EventBridgeCheckScheduler::schedule_name(&arn(text))).collect();
+        assert_eq!(names.len(), arns.len(), "{names:?}");
     }
 }

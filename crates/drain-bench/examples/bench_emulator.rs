@@ -355,7 +355,7 @@ async fn calls() -> BenchResult {
 
         let action = world.scale_in(0).await?;
         proxy.reset_counts();
-        let report = handle_lifecycle(&app.drainer, &lifecycle_event(&action)).await?;
+        let report = handle_lifecycle(&app.drainer, &lifecycle_event(&action), &drain_core::decision::verify::FunctionIdentity::default()).await?;
         let lifecycle = proxy.counts();
         let predicted = predicted_lifecycle(tasks);
         table.row(vec![
@@ -670,7 +670,9 @@ async fn scale(args: &[String]) -> BenchResult {
         let action = world.scale_in(*index).await?;
         tokens.push(action.token.clone());
         let app = Arc::clone(&app);
-        starting.spawn(async move { handle_lifecycle(&app.drainer, &lifecycle_event(&action)).await });
+        starting.spawn(async move {
+            handle_lifecycle(&app.drainer, &lifecycle_event(&action), &drain_core::decision::verify::FunctionIdentity::default()).await
+        });
     }
     let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
     while let Some(joined) = starting.join_next().await {

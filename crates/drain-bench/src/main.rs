@@ -121,7 +121,7 @@ fn case_draining(runtime: &tokio::runtime::Runtime) -> Result<CaseResult, BenchE
     let world = MemoryWorld::new(1, 20)?;
     let drainer = world.drainer();
     let (lifecycle, _) = world.scale_in(0, 0)?;
-    runtime.block_on(handle_lifecycle(&drainer, &lifecycle))?;
+    runtime.block_on(handle_lifecycle(&drainer, &lifecycle, &drain_core::decision::verify::FunctionIdentity::default()))?;
     world.stop(0, 0)?;
     let event = world.stopped_event(0, 0, 3);
     let outcome = runtime.block_on(handle_task_stopped(&drainer, &event))?.outcomes.join(",");
@@ -151,7 +151,8 @@ fn case_lifecycle(runtime: &tokio::runtime::Runtime) -> Result<CaseResult, Bench
             let start = Instant::now();
             let mut outcome = String::new();
             for (_, drainer, event) in batch {
-                outcome = black_box(handle_lifecycle(drainer, event).await?).outcomes.join(",");
+                outcome =
+                    black_box(handle_lifecycle(drainer, event, &drain_core::decision::verify::FunctionIdentity::default()).await?).outcomes.join(",");
             }
             let wall = start.elapsed().as_nanos() as f64;
             let cpu = thread_cpu_ns().ok_or("no /proc/thread-self/schedstat")?.saturating_sub(cpu_start) as f64;
@@ -264,7 +265,7 @@ fn scale_memory(args: &[String]) -> Result<(), BenchError> {
     let lifecycle_cpu = thread_cpu_ns().unwrap_or_default();
     for (serial, index) in draining.iter().enumerate() {
         let (event, token) = world.scale_in(*index, serial)?;
-        runtime.block_on(handle_lifecycle(&drainer, &event))?;
+        runtime.block_on(handle_lifecycle(&drainer, &event, &drain_core::decision::verify::FunctionIdentity::default()))?;
         tokens.push(token);
     }
     let lifecycle_wall = lifecycle_start.elapsed();

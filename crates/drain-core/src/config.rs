@@ -244,7 +244,7 @@ mod tests {
 
     #[test]
     fn watches_clusters_by_name_or_arn() {
-        let cluster = crate::ids::ClusterArn::new("arn:aws:ecs:us-east-1:1:cluster/prod").expect("arn");
+        let cluster = crate::ids::ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod").expect("arn");
         assert!(Config::with_table("t").watches_cluster(&cluster));
         assert!(Config { clusters: vec!["prod".into()], ..Config::with_table("t") }.watches_cluster(&cluster));
         assert!(!Config { clusters: vec!["staging".into()], ..Config::with_table("t") }.watches_cluster(&cluster));

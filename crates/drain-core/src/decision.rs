@@ -258,5 +258,7 @@ pub fn next_check_at(record: &DrainRecord, now: Timestamp) -> Timestamp {
     if now < record.deadline_at && next.plus_seconds(DEADLINE_MERGE_SECONDS) >= record.deadline_at { record.deadline_at } else { next }
 }
 
+pub mod verify;
+
 #[cfg(test)]
 mod tests;

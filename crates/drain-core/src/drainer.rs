@@ -11,6 +11,7 @@ use tracing::{info, warn};
 
 use crate::census::Census;
 use crate::config::Config;
+use crate::decision::verify::{AfterExpiry, FunctionIdentity, Refusal, after_expiry, expired_undrained, verify_origin, verify_termination};
 use crate::decision::{Admission, CompletionReason, Decision, MIN_BOOKING_LEAD_SECONDS, WaitingOn, admit, decide, next_check_at};
 use crate::error::{DrainError, error_chain};
 use crate::event::{TaskStateChange, TerminateNotice};
@@ -64,6 +65,12 @@ pub enum Outcome {
     Decided(Decision),
     /// The lifecycle action was already gone when ecs-drain acted: the drain is EXPIRED.
     ActionGone,
+    /// The input was not confirmed (Auto Scaling does not report the termination, or it is
+    /// for another account or region): nothing changed.
+    Refused {
+        /// Why.
+        refusal: Refusal,
+    },
 }
 
 /// What started this look at a drain.
@@ -134,7 +141,29 @@ where
         }
     }
 
-    /// on-lifecycle: a terminate lifecycle action arrived.
+    /// on-lifecycle: a terminate lifecycle action arrived at the function `own`. A notice for
+    /// another account or region is refused before anything is read.
+    pub async fn on_notice(&self, notice: &TerminateNotice, mode: Mode, own: &FunctionIdentity) -> Result<Outcome, DrainError> {
+        if let Err(refusal) = verify_origin(notice.account.as_deref(), notice.region.as_deref(), own) {
+            return Ok(refuse(refusal));
+        }
+        // Boxed: the nested use-case futures are deep enough to hit the compiler's layout
+        // recursion limit in the binaries otherwise.
+        Box::pin(self.on_terminate(notice, mode)).await
+    }
+
+    /// on-lifecycle: a scheduled check arrived at the function `own`. A check naming a container
+    /// instance of another account or region is refused before anything is read.
+    pub async fn on_scheduled_check(&self, instance: &ContainerInstanceArn, own: &FunctionIdentity) -> Result<Outcome, DrainError> {
+        let parts = instance.parts();
+        if let Err(refusal) = verify_origin(parts.map(|parts| parts.account), parts.map(|parts| parts.region), own) {
+            return Ok(refuse(refusal));
+        }
+        Box::pin(self.on_check(instance, Mode::Live)).await
+    }
+
+    /// on-lifecycle: a terminate lifecycle action arrived. Nothing changes unless Auto Scaling
+    /// confirms that the instance is in the notice's group and waiting on a terminate hook.
     #[tracing::instrument(skip_all, fields(
         ec2_instance_id = %notice.action.instance_id,
         asg = %notice.action.hook.asg_name,
@@ -151,8 +180,16 @@ where
         }
         let instance = self.cluster.find_container_instance(&self.config.clusters, &notice.action.instance_id).await?;
         let instance = match instance {
-            None => return self.complete_untracked(&notice.action, mode, "the EC2 instance is not an ECS container instance").await,
+            None => {
+                if let Some(refused) = self.unconfirmed(notice).await? {
+                    return Ok(refused);
+                }
+                return self.complete_untracked(&notice.action, mode, "the EC2 instance is not an ECS container instance").await;
+            }
             Some(instance) if instance.is_gone() => {
+                if let Some(refused) = self.unconfirmed(notice).await? {
+                    return Ok(refused);
+                }
                 let reason = format!("the container instance is {}", instance.status);
                 return self.complete_untracked(&notice.action, mode, &reason).await;
             }
@@ -161,7 +198,14 @@ where
         tracing::Span::current().record("container_instance_arn", instance.arn.as_str());
 
         let existing = self.store.load(&instance.arn).await?;
-        let record = match admit(existing.as_ref(), &notice.action.token, notice.sent_at) {
+        let admission = admit(existing.as_ref(), &notice.action.token, notice.sent_at);
+        // Nothing is written below unless Auto Scaling confirms the termination.
+        if matches!(admission, Admission::Start | Admission::Replace | Admission::Resume)
+            && let Some(refused) = self.unconfirmed(notice).await?
+        {
+            return Ok(refused);
+        }
+        let record = match admission {
             Admission::Stale => {
                 info!(decision = "stale", "lifecycle notice is older than the drain on record; ignored");
                 return Ok(Outcome::Stale);
@@ -249,6 +293,14 @@ where
         }
     }
 
+    /// Trust no notice: an SNS message or a direct invoke can name any instance and token.
+    /// Some(refused outcome) unless Auto Scaling reports the instance in the notice's group and
+    /// waiting on a terminate hook.
+    async fn unconfirmed(&self, notice: &TerminateNotice) -> Result<Option<Outcome>, DrainError> {
+        let state = self.hooks.instance_state(&notice.action.instance_id).await?;
+        Ok(verify_termination(&notice.action.hook.asg_name, state.as_ref()).err().map(refuse))
+    }
+
     async fn new_record(&self, notice: &TerminateNotice, instance: &ContainerInstance) -> Result<DrainRecord, DrainError> {
         let heartbeat_timeout_seconds = match self.hooks.heartbeat_timeout(&notice.action.hook).await {
             Ok(timeout) => timeout,
@@ -264,7 +316,9 @@ where
             container_instance_arn: instance.arn.clone(),
             cluster_arn: instance.cluster_arn.clone(),
             action: notice.action.clone(),
-            noticed_at: notice.sent_at.unwrap_or(now),
+            // A send time in the future is not believable (a forged notice would otherwise make
+            // the real, earlier one look stale): no later than now.
+            noticed_at: notice.sent_at.map_or(now, |sent| sent.min(now)),
             started_at: now,
             heartbeat_timeout_seconds,
             deadline_seconds: self.config.policy.deadline_seconds,
@@ -451,15 +505,9 @@ where
             ActionOutcome::NoActiveAction if maybe_sent_before => ActionOutcome::DoneUnconfirmed,
             other => other,
         };
-        self.note(
-            mode,
-            match outcome {
-                ActionOutcome::Done | ActionOutcome::DoneUnconfirmed => {
-                    Fact::DrainCompleted { result, reason, duration_seconds: now.seconds_since(claimed.started_at) }
-                }
-                ActionOutcome::NoActiveAction => Fact::DrainExpired,
-            },
-        );
+        if outcome != ActionOutcome::NoActiveAction {
+            self.note(mode, Fact::DrainCompleted { result, reason, duration_seconds: now.seconds_since(claimed.started_at) });
+        }
         match outcome {
             ActionOutcome::Done => {
                 finished.status = DrainStatus::Completed;
@@ -479,9 +527,22 @@ where
                 );
             }
             ActionOutcome::NoActiveAction => {
-                finished.status = DrainStatus::Expired;
-                finished.reason = Some("the lifecycle action was already completed or had expired".to_owned());
                 warn!(decision = "action_gone", "no active lifecycle action: it was completed elsewhere or timed out");
+                finished.status = DrainStatus::Expired;
+                // The claim is written: a failed follow-up is logged, not retried from here
+                // (a retry would find the claim and could no longer tell what happened).
+                let (reason, undrained) = match self.after_expiry(&finished, mode).await {
+                    Ok(followed) => followed,
+                    Err(error) => {
+                        warn!(error = %error_chain(&error), "could not check whether the expired drain's instance stays in service");
+                        // Unknown: counted as lost, so the alarm looks rather than stays quiet.
+                        ("the lifecycle action was already completed or had expired".to_owned(), true)
+                    }
+                };
+                if undrained {
+                    self.note(mode, Fact::DrainExpired);
+                }
+                finished.reason = Some(reason);
             }
         }
         self.effect(mode, "dynamodb:PutItem", finished.status.as_str(), WriteOutcome::Written, self.store.replace(&finished, claimed.revision))
@@ -518,10 +579,14 @@ where
 
     async fn mark_action_gone(&self, mut record: DrainRecord, mode: Mode, now: Timestamp) -> Result<Outcome, DrainError> {
         warn!(decision = "action_gone", "heartbeat found no active lifecycle action; the drain is over");
-        self.note(mode, Fact::DrainExpired);
+        let (follow_up, undrained) = self.after_expiry(&record, mode).await?;
+        if undrained {
+            // The action existed and the hook ran out first: the instance goes undrained.
+            self.note(mode, Fact::DrainExpired);
+        }
         let expected = record.revision;
         record.status = DrainStatus::Expired;
-        record.reason = Some("the lifecycle action was already completed or had expired".to_owned());
+        record.reason = Some(follow_up);
         record.finished_at = Some(now);
         record.updated_at = now;
         record.next_check_at = None;
@@ -529,6 +594,38 @@ where
         self.effect(mode, "dynamodb:PutItem", "EXPIRED", WriteOutcome::Written, self.store.replace(&record, expected)).await?;
         self.cancel_check(&record.container_instance_arn, mode).await;
         Ok(Outcome::ActionGone)
+    }
+
+    /// The lifecycle action of `record` is gone. If Auto Scaling is not terminating the instance
+    /// (the action never existed, or the instance stays in service), the DRAINING container
+    /// instance would never run tasks again: put it back to ACTIVE. Returns the reason to record.
+    /// What follows an expired drain: the reason recorded, and whether the instance goes
+    /// undrained ([`expired_undrained`]).
+    async fn after_expiry(&self, record: &DrainRecord, mode: Mode) -> Result<(String, bool), DrainError> {
+        let state = self.hooks.instance_state(&record.ec2_instance_id).await?;
+        let undrained = expired_undrained(state.as_ref());
+        // Only an instance that stays needs its container instance looked up.
+        let container = match after_expiry(state.as_ref(), Some("DRAINING")) {
+            AfterExpiry::Leave { .. } => None,
+            AfterExpiry::RestoreActive { .. } => self
+                .cluster
+                .find_container_instance(std::slice::from_ref(&record.cluster_arn.to_string()), &record.ec2_instance_id)
+                .await?
+                .filter(|found| found.arn == record.container_instance_arn),
+        };
+        match after_expiry(state.as_ref(), container.as_ref().map(|found| found.status.as_str())) {
+            AfterExpiry::Leave { reason } => {
+                info!(decision = "leave_instance", reason = %reason, "expired drain: the container instance is left as it is");
+                Ok((reason, undrained))
+            }
+            AfterExpiry::RestoreActive { reason } => {
+                if let Some(container) = &container {
+                    self.effect(mode, "ecs:UpdateContainerInstancesState", "set ACTIVE", (), self.cluster.set_active(container)).await?;
+                }
+                warn!(decision = "restore_active", reason = %reason, "expired drain: the instance stays in service; container instance set back to ACTIVE");
+                Ok((reason, undrained))
+            }
+        }
     }
 
     /// Writes the record's progress; losing the race means a newer look already wrote.
@@ -582,6 +679,12 @@ fn new_claim_id(now: Timestamp) -> String {
     hasher.write_u32(std::process::id());
     hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
     format!("{:016x}-{}", hasher.finish(), COUNTER.load(Ordering::Relaxed))
+}
+
+/// Logs a refused input (with its bounded reason) and says so.
+fn refuse(refusal: Refusal) -> Outcome {
+    warn!(decision = "refused", refusal = refusal.name(), reason = %refusal.describe(), "lifecycle input refused; nothing changed");
+    Outcome::Refused { refusal }
 }
 
 fn waiting_reason(waiting_on: WaitingOn) -> &'static str {

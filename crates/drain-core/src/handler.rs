@@ -6,13 +6,13 @@
 //! permanent failures are logged with their reason and acknowledged.
 
 use serde::Serialize;
-use serde_json::Value;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
+use crate::decision::verify::FunctionIdentity;
 use crate::drainer::{Drainer, Outcome};
 use crate::error::{DeploymentProblem, DrainError, bounded, error_chain};
-use crate::event::{LifecycleInput, TaskInput, parse_lifecycle_payload, parse_task_payload};
+use crate::event::{LifecycleInput, Payload, TaskInput, parse_lifecycle_payload, parse_task_payload};
 use crate::metrics::Fact;
 use crate::ports::{CheckScheduler, Cluster, DrainStore, LifecycleHooks};
 use crate::time::Clock;
@@ -41,6 +41,7 @@ pub fn outcome_name(outcome: &Outcome) -> String {
         Outcome::LostRace => "lost_race".into(),
         Outcome::Decided(decision) => decision.name().into(),
         Outcome::ActionGone => "action_gone".into(),
+        Outcome::Refused { refusal } => format!("refused_{}", refusal.name()),
     }
 }
 
@@ -134,6 +135,9 @@ fn settle(
             if let Outcome::Ignored { reason } = &outcome {
                 info!(reason = %reason, "input ignored");
             }
+            if let Outcome::Refused { refusal } = &outcome {
+                report.refused = Some(refusal.describe());
+            }
             report.outcomes.push(outcome_name(&outcome));
             Ok(())
         }
@@ -165,10 +169,12 @@ fn settle(
     }
 }
 
-/// on-lifecycle: terminate lifecycle actions (EventBridge or SNS) and scheduled checks. What it
-/// counted is left in [`Drainer::take_facts`], whether it succeeds or fails.
-pub async fn handle_lifecycle<C, H, S, Q, K>(drainer: &Drainer<C, H, S, Q, K>, payload: &Value) -> Result<Report, DrainError>
+/// on-lifecycle: terminate lifecycle actions (EventBridge or SNS) and scheduled checks, at the
+/// function `own` (a notice for another account or region is refused). What it counted is left
+/// in [`Drainer::take_facts`], whether it succeeds or fails.
+pub async fn handle_lifecycle<C, H, S, Q, K, P>(drainer: &Drainer<C, H, S, Q, K>, payload: &P, own: &FunctionIdentity) -> Result<Report, DrainError>
 where
+    P: Payload + ?Sized,
     C: Cluster,
     H: LifecycleHooks,
     S: DrainStore,
@@ -189,9 +195,9 @@ where
             LifecycleInput::Terminate(notice) => {
                 let mode = drainer.mode_for(notice.replay_name.as_deref());
                 report.dry_run |= mode == crate::drainer::Mode::DryRun;
-                drainer.on_terminate(&notice, mode).await
+                drainer.on_notice(&notice, mode, own).await
             }
-            LifecycleInput::Check(check) => drainer.on_check(&check.container_instance_arn, crate::drainer::Mode::Live).await,
+            LifecycleInput::Check(check) => drainer.on_scheduled_check(&check.container_instance_arn, own).await,
             LifecycleInput::Ignored { reason } => Ok(Outcome::Ignored { reason }),
         };
         settle(result, &mut report, Function::OnLifecycle, drainer.config(), &|fact| drainer.note_fact(fact))?;
@@ -201,8 +207,9 @@ where
 
 /// on-task-stopped: ECS Task State Change events. What it counted is left in
 /// [`Drainer::take_facts`], whether it succeeds or fails.
-pub async fn handle_task_stopped<C, H, S, Q, K>(drainer: &Drainer<C, H, S, Q, K>, payload: &Value) -> Result<Report, DrainError>
+pub async fn handle_task_stopped<C, H, S, Q, K, P>(drainer: &Drainer<C, H, S, Q, K>, payload: &P) -> Result<Report, DrainError>
 where
+    P: Payload + ?Sized,
     C: Cluster,
     H: LifecycleHooks,
     S: DrainStore,

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::census::{ServiceFacts, TaskSnapshot};
 use crate::error::DrainError;
 use crate::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, LifecycleToken, TaskArn};
-use crate::ports::{ActionOutcome, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
+use crate::ports::{ActionOutcome, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
 use crate::record::{DrainRecord, LifecycleResult};
 use crate::time::Timestamp;
 
@@ -172,6 +172,23 @@ impl Cluster for MemoryCluster {
         })
     }
 
+    async fn set_active(&self, target: &ContainerInstance) -> Result<(), DrainError> {
+        self.log.push("ecs:UpdateContainerInstancesState");
+        self.with_state(|state| {
+            let instance = state
+                .instances
+                .iter_mut()
+                .find(|instance| instance.arn == target.arn)
+                .ok_or_else(|| DrainError::permanent("ecs:UpdateContainerInstancesState", "container instance not found"))?;
+            if instance.status == "ACTIVE" || instance.status == "DRAINING" {
+                instance.status = "ACTIVE".into();
+                Ok(())
+            } else {
+                Err(DrainError::permanent("ecs:UpdateContainerInstancesState", format!("instance is {}", instance.status)))
+            }
+        })
+    }
+
     async fn tasks_on(&self, _cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<Vec<TaskSnapshot>, DrainError> {
         self.log.push("ecs:ListTasks");
         self.log.push("ecs:ListTasks");
@@ -220,10 +237,13 @@ pub struct MemoryAction {
     pub heartbeats: u32,
 }
 
-/// In-memory Auto Scaling lifecycle actions.
+/// In-memory Auto Scaling lifecycle actions, and where the group has each instance: an instance
+/// whose action begins is `Terminating:Wait`, `Terminating:Proceed` once no action holds it.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryHooks {
     actions: Arc<Mutex<Vec<MemoryAction>>>,
+    /// EC2 instance id → (group, lifecycle state).
+    instances: Arc<Mutex<BTreeMap<String, (String, String)>>>,
     timeouts: Arc<Mutex<BTreeMap<(String, String), i64>>>,
     next_complete_error: Arc<Mutex<Option<DrainError>>>,
     log: CallLog,
@@ -240,15 +260,53 @@ impl MemoryHooks {
         lock(&self.timeouts).insert((hook.asg_name.to_string(), hook.hook_name.to_string()), heartbeat_timeout_seconds);
     }
 
-    /// Starts a lifecycle action (the group began terminating an instance).
+    /// Starts a lifecycle action (the group began terminating an instance): the instance is
+    /// `Terminating:Wait` in the action's group.
     pub fn begin(&self, action: &LifecycleActionRef) {
         lock(&self.actions).push(MemoryAction { action: action.clone(), active: true, completions: 0, result: None, heartbeats: 0 });
+        self.set_lifecycle_state(action.instance_id.as_str(), action.hook.asg_name.as_str(), "Terminating:Wait");
     }
 
-    /// Ends an action as if its timeout ran out.
+    /// Puts an instance in `group` in `lifecycle_state` (e.g. `InService`), as Auto Scaling
+    /// would report it.
+    pub fn set_lifecycle_state(&self, instance_id: &str, group: &str, lifecycle_state: &str) {
+        lock(&self.instances).insert(instance_id.to_owned(), (group.to_owned(), lifecycle_state.to_owned()));
+    }
+
+    /// The lifecycle state Auto Scaling reports for an instance (no call logged).
+    pub fn lifecycle_state(&self, instance_id: &str) -> Option<String> {
+        lock(&self.instances).get(instance_id).map(|(_, state)| state.clone())
+    }
+
+    /// Forgets an instance (it left its group, or was terminated).
+    pub fn remove_instance(&self, instance_id: &str) {
+        lock(&self.instances).remove(instance_id);
+    }
+
+    /// Ends an action as if its timeout ran out (the hook's default result applies).
     pub fn expire(&self, token: &LifecycleToken) {
-        for action in lock(&self.actions).iter_mut().filter(|entry| &entry.action.token == token) {
-            action.active = false;
+        let ended: Vec<LifecycleActionRef> = lock(&self.actions)
+            .iter_mut()
+            .filter(|entry| &entry.action.token == token && entry.active)
+            .map(|entry| {
+                entry.active = false;
+                entry.action.clone()
+            })
+            .collect();
+        for action in ended {
+            self.proceed_if_released(&action.instance_id);
+        }
+    }
+
+    /// Once no action holds the instance any more, Auto Scaling moves it on to termination.
+    fn proceed_if_released(&self, instance: &Ec2InstanceId) {
+        let held = lock(&self.actions).iter().any(|entry| entry.active && &entry.action.instance_id == instance);
+        let mut instances = lock(&self.instances);
+        if let Some((_, state)) = instances.get_mut(instance.as_str())
+            && !held
+            && state.ends_with("Terminating:Wait")
+        {
+            *state = state.replace("Terminating:Wait", "Terminating:Proceed");
         }
     }
 
@@ -281,16 +339,25 @@ impl LifecycleHooks for MemoryHooks {
         if let Some(error) = lock(&self.next_complete_error).take() {
             return Err(error);
         }
-        Ok(self.act(action, |entry| {
+        let outcome = self.act(action, |entry| {
             entry.active = false;
             entry.completions += 1;
             entry.result = Some(result);
-        }))
+        });
+        self.proceed_if_released(&action.instance_id);
+        Ok(outcome)
     }
 
     async fn heartbeat(&self, action: &LifecycleActionRef) -> Result<ActionOutcome, DrainError> {
         self.log.push("autoscaling:RecordLifecycleActionHeartbeat");
         Ok(self.act(action, |entry| entry.heartbeats += 1))
+    }
+
+    async fn instance_state(&self, instance: &Ec2InstanceId) -> Result<Option<AsgInstanceState>, DrainError> {
+        self.log.push("autoscaling:DescribeAutoScalingInstances");
+        Ok(lock(&self.instances)
+            .get(instance.as_str())
+            .map(|(group, lifecycle_state)| AsgInstanceState { group: group.clone(), lifecycle_state: lifecycle_state.clone() }))
     }
 
     async fn heartbeat_timeout(&self, hook: &HookRef) -> Result<Option<i64>, DrainError> {

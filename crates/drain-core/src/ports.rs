@@ -43,6 +43,10 @@ pub trait Cluster: Send + Sync {
     /// Sets the instance DRAINING (only called while it is ACTIVE).
     fn set_draining(&self, instance: &ContainerInstance) -> impl Future<Output = Result<(), DrainError>> + Send;
 
+    /// Sets the instance back to ACTIVE (UpdateContainerInstancesState, the same IAM action):
+    /// only called for a DRAINING instance whose lifecycle action turned out not to terminate it.
+    fn set_active(&self, instance: &ContainerInstance) -> impl Future<Output = Result<(), DrainError>> + Send;
+
     /// Every task listed on the instance with desiredStatus RUNNING or STOPPED, described.
     fn tasks_on(&self, cluster: &ClusterArn, instance: &ContainerInstanceArn) -> impl Future<Output = Result<Vec<TaskSnapshot>, DrainError>> + Send;
 
@@ -65,6 +69,15 @@ pub enum ActionOutcome {
     DoneUnconfirmed,
 }
 
+/// Where Auto Scaling has an EC2 instance, as DescribeAutoScalingInstances reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AsgInstanceState {
+    /// The group the instance is in (as Auto Scaling names it, unvalidated).
+    pub group: String,
+    /// `InService`, `Terminating:Wait`, `Warmed:Terminating:Wait`, `Terminating:Proceed`, ...
+    pub lifecycle_state: String,
+}
+
 /// The Auto Scaling side: the lifecycle hook holding the instance.
 pub trait LifecycleHooks: Send + Sync {
     /// CompleteLifecycleAction.
@@ -72,6 +85,10 @@ pub trait LifecycleHooks: Send + Sync {
 
     /// RecordLifecycleActionHeartbeat.
     fn heartbeat(&self, action: &LifecycleActionRef) -> impl Future<Output = Result<ActionOutcome, DrainError>> + Send;
+
+    /// Where Auto Scaling has the instance (DescribeAutoScalingInstances, read-only); None when
+    /// no group holds it. This is what a notice is checked against before anything changes.
+    fn instance_state(&self, instance: &Ec2InstanceId) -> impl Future<Output = Result<Option<AsgInstanceState>, DrainError>> + Send;
 
     /// The hook's heartbeat timeout in seconds (DescribeLifecycleHooks); None if the hook is unknown.
     fn heartbeat_timeout(&self, hook: &HookRef) -> impl Future<Output = Result<Option<i64>, DrainError>> + Send;

@@ -127,7 +127,12 @@ fn run(payload: &Value) -> (CallLog, bool) {
     let log = CallLog::default();
     let drainer = drainer(&log);
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-    let (lifecycle, task) = runtime.block_on(async { (handle_lifecycle(&drainer, payload).await, handle_task_stopped(&drainer, payload).await) });
+    let (lifecycle, task) = runtime.block_on(async {
+        (
+            handle_lifecycle(&drainer, payload, &drain_core::decision::verify::FunctionIdentity::default()).await,
+            handle_task_stopped(&drainer, payload).await,
+        )
+    });
     (log, lifecycle.is_ok() && task.is_ok())
 }
 

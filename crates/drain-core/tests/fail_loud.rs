@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use drain_core::census::{ServiceFacts, TaskSnapshot};
 use drain_core::config::ScheduleSettings;
+use drain_core::decision::verify::FunctionIdentity;
 use drain_core::error::DeploymentProblem;
 use drain_core::handler::{Function, error_response, handle_lifecycle, handle_task_stopped};
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn};
 use drain_core::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore};
-use drain_core::ports::{ActionOutcome, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
+use drain_core::ports::{ActionOutcome, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
 use drain_core::record::{DrainRecord, LifecycleResult};
 use drain_core::time::{ManualClock, Timestamp};
 use drain_core::{Config, DrainError, Drainer};
@@ -85,6 +86,10 @@ impl Cluster for Faulty<MemoryCluster> {
     async fn stop_tasks(&self, cluster: &ClusterArn, tasks: &[TaskArn], reason: &str) -> Result<(), DrainError> {
         self.inner.stop_tasks(cluster, tasks, reason).await
     }
+    async fn set_active(&self, instance: &ContainerInstance) -> Result<(), DrainError> {
+        self.fault.check("ecs:UpdateContainerInstancesState")?;
+        self.inner.set_active(instance).await
+    }
 }
 
 impl LifecycleHooks for Faulty<MemoryHooks> {
@@ -98,6 +103,10 @@ impl LifecycleHooks for Faulty<MemoryHooks> {
     async fn heartbeat_timeout(&self, hook: &HookRef) -> Result<Option<i64>, DrainError> {
         self.fault.check("autoscaling:DescribeLifecycleHooks")?;
         self.inner.heartbeat_timeout(hook).await
+    }
+    async fn instance_state(&self, instance: &Ec2InstanceId) -> Result<Option<AsgInstanceState>, DrainError> {
+        self.fault.check("autoscaling:DescribeAutoScalingInstances")?;
+        self.inner.instance_state(instance).await
     }
 }
 
@@ -191,7 +200,8 @@ async fn each_deployment_problem_on_a_terminate_notice_fails_the_invocation_and_
         }));
 
         // WHEN the terminate notice arrives
-        let error = handle_lifecycle(&world.drainer, &world.notice).await.expect_err("a deployment error fails the invocation");
+        let error =
+            handle_lifecycle(&world.drainer, &world.notice, &FunctionIdentity::default()).await.expect_err("a deployment error fails the invocation");
 
         // THEN the invocation fails with that class and operation, and nothing was changed or acknowledged
         assert_eq!(error.deployment_problem(), Some(problem));
@@ -218,7 +228,7 @@ async fn a_missing_permission_names_the_iam_action_and_the_role_to_grant_it_on()
             "AccessDeniedException: User is not authorized to perform: ecs:DescribeContainerInstances",
         )
     }));
-    let error = handle_lifecycle(&world.drainer, &world.notice).await.expect_err("fails");
+    let error = handle_lifecycle(&world.drainer, &world.notice, &FunctionIdentity::default()).await.expect_err("fails");
     let (error_type, message) = error_response(&error, Function::OnLifecycle, world.drainer.config());
     assert_eq!(error_type, "DeploymentError");
     assert!(message.starts_with("ecs:DescribeContainerInstances failed: access denied: AccessDeniedException"), "{message}");
@@ -259,7 +269,7 @@ async fn a_missing_schedule_group_fails_the_invocation_before_the_drain_goes_unw
     // A task is still running, so the drain must book a check.
     let task = TaskArn::new("arn:aws:ecs:us-east-1:123456789012:task/prod-cluster/0d7e5f3a9c1b4e2d8f6a0b3c5d7e9f1a").expect("arn");
     world.cluster.add_task(&ContainerInstanceArn::new(CONTAINER_INSTANCE).expect("arn"), &task, "family:batch");
-    let error = handle_lifecycle(&world.drainer, &world.notice).await.expect_err("fails");
+    let error = handle_lifecycle(&world.drainer, &world.notice, &FunctionIdentity::default()).await.expect_err("fails");
     assert_eq!(error.operation(), "scheduler:CreateSchedule");
     let (_, message) = error_response(&error, Function::OnLifecycle, world.drainer.config());
     assert!(message.contains("create the schedule group ecs-drain-checks or set ECS_DRAIN_SCHEDULE_GROUP"), "{message}");
@@ -272,7 +282,7 @@ async fn a_missing_describe_lifecycle_hooks_grant_fails_loud_instead_of_checking
     let world = world(Fault::on("autoscaling:DescribeLifecycleHooks", |operation| {
         DrainError::deployment(operation, DeploymentProblem::AccessDenied, "AccessDenied")
     }));
-    let error = handle_lifecycle(&world.drainer, &world.notice).await.expect_err("fails");
+    let error = handle_lifecycle(&world.drainer, &world.notice, &FunctionIdentity::default()).await.expect_err("fails");
     assert_eq!((error.operation(), error.deployment_problem()), ("autoscaling:DescribeLifecycleHooks", Some(DeploymentProblem::AccessDenied)));
     assert!(world.store.all().is_empty(), "no drain was recorded");
 }
@@ -280,7 +290,7 @@ async fn a_missing_describe_lifecycle_hooks_grant_fails_loud_instead_of_checking
 #[tokio::test]
 async fn a_permanent_failure_about_one_input_is_still_acknowledged() {
     let world = world(Fault::on("ecs:DescribeContainerInstances", |operation| DrainError::permanent(operation, "unexpected answer")));
-    let report = handle_lifecycle(&world.drainer, &world.notice).await.expect("acknowledged");
+    let report = handle_lifecycle(&world.drainer, &world.notice, &FunctionIdentity::default()).await.expect("acknowledged");
     assert_eq!(report.outcomes, vec!["failed".to_owned()]);
     assert!(report.refused.is_some_and(|reason| reason.contains("unexpected answer")));
 }
@@ -291,7 +301,8 @@ async fn malformed_input_is_still_refused_and_acknowledged_whatever_the_ports_wo
     let report =
         handle_task_stopped(&world.drainer, &json!({"detail-type": "ECS Task State Change", "detail": 7})).await.expect("refused, not failed");
     assert_eq!(report.outcomes, vec!["refused".to_owned()]);
-    let report = handle_lifecycle(&world.drainer, &fixture("lifecycle-test-notification-sns.json")).await.expect("acknowledged");
+    let report =
+        handle_lifecycle(&world.drainer, &fixture("lifecycle-test-notification-sns.json"), &FunctionIdentity::default()).await.expect("acknowledged");
     assert!(!report.outcomes.is_empty());
     assert_eq!(world.log.calls(), Vec::<&str>::new(), "nothing was called");
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use drain_core::census::ServiceFacts;
 use drain_core::config::ScheduleSettings;
 use drain_core::decision::CompletionReason;
+use drain_core::decision::verify::FunctionIdentity;
 use drain_core::event::CHECK_KEY;
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, LifecycleToken, TaskArn};
@@ -80,11 +81,13 @@ fn world(minimum_healthy_percent: i32, maximum_percent: i32) -> World {
 
 impl World {
     async fn notice(&self) {
-        handle_lifecycle(&self.drainer, &fixture("lifecycle-terminate-eventbridge.json")).await.expect("handled");
+        handle_lifecycle(&self.drainer, &fixture("lifecycle-terminate-eventbridge.json"), &FunctionIdentity::default()).await.expect("handled");
     }
 
     async fn check(&self) {
-        handle_lifecycle(&self.drainer, &json!({ CHECK_KEY: { "containerInstanceArn": CONTAINER_INSTANCE } })).await.expect("handled");
+        handle_lifecycle(&self.drainer, &json!({ CHECK_KEY: { "containerInstanceArn": CONTAINER_INSTANCE } }), &FunctionIdentity::default())
+            .await
+            .expect("handled");
     }
 
     fn record(&self) -> drain_core::record::DrainRecord {
@@ -184,6 +187,6 @@ async fn refused_input_counts_and_a_dry_run_replay_counts_nothing() {
     let world = world(50, 200);
     handle_task_stopped(&world.drainer, &json!({ "detail-type": "ECS Task State Change", "detail": [] })).await.expect("refused");
     assert_eq!(world.facts(), vec![Fact::RefusedEvent]);
-    handle_lifecycle(&world.drainer, &fixture("lifecycle-terminate-eventbridge-replayed.json")).await.expect("dry run");
+    handle_lifecycle(&world.drainer, &fixture("lifecycle-terminate-eventbridge-replayed.json"), &FunctionIdentity::default()).await.expect("dry run");
     assert_eq!(world.facts(), vec![], "a replay in dry-run mode changes nothing and counts nothing");
 }

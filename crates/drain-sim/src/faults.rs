@@ -71,6 +71,10 @@ impl<C: Cluster> Cluster for FaultyCluster<C> {
         self.inner.set_draining(instance).await
     }
 
+    async fn set_active(&self, instance: &ContainerInstance) -> Result<(), DrainError> {
+        self.inner.set_active(instance).await
+    }
+
     async fn tasks_on(&self, cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<Vec<TaskSnapshot>, DrainError> {
         let mut tasks = self.inner.tasks_on(cluster, instance).await?;
         if self.fault == Fault::CensusIgnoresStopping {

@@ -10,7 +10,7 @@ use drain_core::census::{ServiceFacts, TaskSnapshot};
 use drain_core::error::DrainError;
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn};
 use drain_core::memory::MemoryStore;
-use drain_core::ports::{ActionOutcome, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
+use drain_core::ports::{ActionOutcome, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
 use drain_core::record::{DrainRecord, LifecycleResult};
 use drain_core::time::Timestamp;
 
@@ -51,6 +51,25 @@ impl Cluster for SimCluster {
             }
             InstanceStatus::Draining => Ok(()),
             InstanceStatus::Inactive => Err(DrainError::permanent("ecs:UpdateContainerInstancesState", "container instance is INACTIVE")),
+        }
+    }
+
+    async fn set_active(&self, target: &ContainerInstance) -> Result<(), DrainError> {
+        pause(&self.world).await;
+        let mut world = lock(&self.world);
+        let index = world
+            .instance_index(&target.arn)
+            .ok_or_else(|| DrainError::permanent("ecs:UpdateContainerInstancesState", "container instance not found"))?;
+        // Every simulated drain is of an instance the group is really terminating, so giving
+        // its capacity back is a safety violation.
+        let message = format!("ecs-drain set ci-{index} back to ACTIVE while the group terminates it");
+        world.violate(ViolationKind::Safety, message);
+        match world.instances[index].status {
+            InstanceStatus::Inactive => Err(DrainError::permanent("ecs:UpdateContainerInstancesState", "container instance is INACTIVE")),
+            _ => {
+                world.instances[index].status = InstanceStatus::Active;
+                Ok(())
+            }
         }
     }
 
@@ -181,6 +200,23 @@ impl LifecycleHooks for SimHooks {
         world.push(due, Event::HookTimer { action: index });
         world.note(|_| format!("autoscaling:RecordLifecycleActionHeartbeat ci-{instance} → timer reset"));
         Ok(ActionOutcome::Done)
+    }
+
+    async fn instance_state(&self, instance: &Ec2InstanceId) -> Result<Option<AsgInstanceState>, DrainError> {
+        pause(&self.world).await;
+        let world = lock(&self.world);
+        let Some(index) = world.instances.iter().position(|sim| &sim.ec2 == instance) else {
+            return Ok(None);
+        };
+        if world.instances[index].status == InstanceStatus::Inactive {
+            return Ok(None);
+        }
+        let lifecycle_state = match world.action_of(index).map(|action| world.actions[action].active) {
+            Some(true) => "Terminating:Wait",
+            Some(false) => "Terminating:Proceed",
+            None => "InService",
+        };
+        Ok(Some(AsgInstanceState { group: crate::world::ASG_NAME.to_owned(), lifecycle_state: lifecycle_state.to_owned() }))
     }
 
     async fn heartbeat_timeout(&self, hook: &HookRef) -> Result<Option<i64>, DrainError> {

@@ -643,6 +643,8 @@ impl World {
             destination: Some("EC2".into()),
             channel: Channel::EventBridge,
             replay_name: None,
+            account: None,
+            region: None,
         }
     }
 
@@ -726,7 +728,10 @@ impl World {
     fn scale_in(&mut self, instance: usize) {
         let now = self.now();
         let token_bits = self.rng.next_u64();
-        let token = LifecycleToken::new(format!("{token_bits:016x}-sim-{instance}")).unwrap_or_else(|_| unreachable!("valid token"));
+        // UUID form, as Auto Scaling issues tokens: random bits, then the instance index.
+        let (high, low) = (token_bits >> 32, token_bits & 0xffff_ffff);
+        let token = LifecycleToken::new(format!("{high:08x}-{:04x}-4{:03x}-8000-{instance:012x}", low >> 16, low & 0xfff))
+            .unwrap_or_else(|_| unreachable!("valid token"));
         let heartbeat_timeout = self.scenario.heartbeat_timeout;
         let action = SimAction {
             action: LifecycleActionRef {

@@ -6,12 +6,13 @@
 
 use drain_aws::app::App;
 use lambda_runtime::{LambdaEvent, service_fn};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let app = App::from_env().await?;
     let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| app.on_lifecycle(event))).await
+    // Raw payload: duplicated keys must still be visible to the parser (drain_core::event).
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| app.on_lifecycle(event))).await
 }

@@ -311,7 +311,9 @@ def _policies(access_key: IAMUserAccessKey | AssumedRoleAccessKey) -> list[Any]:
     """The caller's policies in a form moto's IAMPolicy accepts.
 
     Roles created by moto's CloudFormation keep inline documents as dicts, which IAMPolicy
-    would read as its internal user-policy record; serialise them.
+    would read as its internal user-policy record; serialise them. They also keep each
+    `AWS::NoValue` list item as null, where CloudFormation drops it: drop it here too (moto's
+    matcher fails on a null Resource).
     """
     out: list[Any] = []
     for policy in access_key.collect_policies():
@@ -319,10 +321,19 @@ def _policies(access_key: IAMUserAccessKey | AssumedRoleAccessKey) -> list[Any]:
             out.append(policy)
         elif isinstance(policy, dict) and "policy_document" in policy:
             document = policy["policy_document"]
-            out.append(document if isinstance(document, str) else json.dumps(document))
+            out.append(document if isinstance(document, str) else json.dumps(_without_no_value(document)))
         else:
-            out.append(json.dumps(policy))
+            out.append(json.dumps(_without_no_value(policy)))
     return out
+
+
+def _without_no_value(value: Any) -> Any:
+    """A CloudFormation-resolved document as CloudFormation would store it: no null list items."""
+    if isinstance(value, list):
+        return [_without_no_value(item) for item in value if item is not None]
+    if isinstance(value, dict):
+        return {key: _without_no_value(item) for key, item in value.items()}
+    return value
 
 
 def evaluate(policies: list[Any], check: Check) -> tuple[bool, bool]:

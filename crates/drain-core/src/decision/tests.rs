@@ -18,7 +18,7 @@ fn record() -> DrainRecord {
         action: LifecycleActionRef {
             hook: HookRef { asg_name: AsgName::new("asg").expect("name"), hook_name: HookName::new("hook").expect("name") },
             instance_id: Ec2InstanceId::new("i-0123456789abcdef0").expect("id"),
-            token: token("token-1"),
+            token: token("00000000-0000-4000-8000-000000000001"),
         },
         noticed_at: START,
         started_at: START,
@@ -188,28 +188,28 @@ fn an_empty_instance_completes_with_continue_even_past_the_deadline() {
 #[test]
 fn the_same_token_resumes_a_live_drain_and_ignores_a_finished_one() {
     let drain = record();
-    assert_eq!(admit(Some(&drain), &token("token-1"), Some(START)), Admission::Resume);
+    assert_eq!(admit(Some(&drain), &token("00000000-0000-4000-8000-000000000001"), Some(START)), Admission::Resume);
     let mut finished = record();
     finished.status = DrainStatus::Completed;
-    assert_eq!(admit(Some(&finished), &token("token-1"), Some(START)), Admission::AlreadyFinished);
-    assert_eq!(admit(None, &token("token-1"), None), Admission::Start);
+    assert_eq!(admit(Some(&finished), &token("00000000-0000-4000-8000-000000000001"), Some(START)), Admission::AlreadyFinished);
+    assert_eq!(admit(None, &token("00000000-0000-4000-8000-000000000001"), None), Admission::Start);
 }
 
 #[test]
 fn an_older_or_undated_token_never_restarts_a_drain() {
     let mut finished = record();
     finished.status = DrainStatus::Completed;
-    assert_eq!(admit(Some(&finished), &token("token-0"), Some(START.plus_seconds(-60))), Admission::Stale);
-    assert_eq!(admit(Some(&finished), &token("token-0"), Some(START)), Admission::Stale);
-    assert_eq!(admit(Some(&finished), &token("token-0"), None), Admission::Stale);
-    assert_eq!(admit(Some(&record()), &token("token-0"), Some(START.plus_seconds(-1))), Admission::Stale);
+    assert_eq!(admit(Some(&finished), &token("00000000-0000-4000-8000-000000000000"), Some(START.plus_seconds(-60))), Admission::Stale);
+    assert_eq!(admit(Some(&finished), &token("00000000-0000-4000-8000-000000000000"), Some(START)), Admission::Stale);
+    assert_eq!(admit(Some(&finished), &token("00000000-0000-4000-8000-000000000000"), None), Admission::Stale);
+    assert_eq!(admit(Some(&record()), &token("00000000-0000-4000-8000-000000000000"), Some(START.plus_seconds(-1))), Admission::Stale);
 }
 
 #[test]
 fn a_newer_token_replaces_the_old_drain() {
     let mut finished = record();
     finished.status = DrainStatus::Completed;
-    assert_eq!(admit(Some(&finished), &token("token-2"), Some(START.plus_seconds(7200))), Admission::Replace);
+    assert_eq!(admit(Some(&finished), &token("00000000-0000-4000-8000-000000000002"), Some(START.plus_seconds(7200))), Admission::Replace);
 }
 
 #[test]

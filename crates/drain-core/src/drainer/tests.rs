@@ -11,6 +11,7 @@ use super::*;
 use crate::census::{AliveCounts, ServiceFacts};
 use crate::config::{ECS_MANAGED_DRAINING_HOOK, ReplayMode, ScheduleSettings};
 use crate::decision::DeadlinePolicy;
+use crate::decision::verify::{FunctionIdentity, Refusal};
 use crate::event::{LifecycleInput, TaskInput, parse_lifecycle_payload, parse_task_payload};
 use crate::ids::{ClusterArn, Ec2InstanceId, HookName, LifecycleToken, TaskArn};
 use crate::memory::{CallLog, MemoryAction, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore};
@@ -319,6 +320,7 @@ async fn starts_a_drain_for_an_instance_with_running_tasks() {
         vec![
             "ecs:ListContainerInstances",
             "dynamodb:GetItem",
+            "autoscaling:DescribeAutoScalingInstances",
             "autoscaling:DescribeLifecycleHooks",
             "dynamodb:PutItem",
             "ecs:UpdateContainerInstancesState",
@@ -539,8 +541,8 @@ async fn a_stale_lifecycle_token_never_restarts_a_finished_drain() {
     world.log.clear();
 
     // WHEN an older action for the instance arrives, and then one with no send time
-    let older = world.notice_with("0ld0ld0l-48eb-45e7-aba6-799ea6093a0f", Some(NOTICE_SENT.plus_seconds(-3600)));
-    let undated = world.notice_with("undated0-48eb-45e7-aba6-799ea6093a0f", None);
+    let older = world.notice_with("01d01d01-48eb-45e7-aba6-799ea6093a0f", Some(NOTICE_SENT.plus_seconds(-3600)));
+    let undated = world.notice_with("0da7ed00-48eb-45e7-aba6-799ea6093a0f", None);
     let older_outcome = world.deliver(&older).await.expect("handled");
     let undated_outcome = world.deliver(&undated).await.expect("handled");
 
@@ -605,7 +607,10 @@ async fn continues_at_once_when_the_instance_is_not_in_ecs() {
     assert_eq!(world.action().completions, 1);
     assert_eq!(world.action().result, Some(LifecycleResult::Continue));
     assert!(world.store.all().is_empty());
-    assert_eq!(world.log.calls(), vec!["ecs:ListContainerInstances", "autoscaling:CompleteLifecycleAction"]);
+    assert_eq!(
+        world.log.calls(),
+        vec!["ecs:ListContainerInstances", "autoscaling:DescribeAutoScalingInstances", "autoscaling:CompleteLifecycleAction"]
+    );
 }
 
 #[tokio::test]
@@ -1044,4 +1049,166 @@ async fn a_function_without_schedule_settings_never_heartbeats_or_books() {
     assert_eq!(world.log.count("autoscaling:RecordLifecycleActionHeartbeat"), 0);
     assert_eq!(world.log.count("scheduler:CreateSchedule"), 0);
     assert_eq!(world.action().heartbeats, 0);
+}
+
+// ---- Trust no notice (issue 9) ----
+
+/// The world after a forged notice: nothing written, nothing drained, nothing completed.
+fn assert_nothing_changed(world: &World) {
+    assert!(world.store.all().is_empty(), "no drain record");
+    assert_eq!(world.instance_status(), "ACTIVE");
+    assert!(world.scheduler.all().is_empty(), "no check booked");
+    for call in world.log.calls() {
+        assert!(
+            matches!(call, "ecs:ListContainerInstances" | "dynamodb:GetItem" | "autoscaling:DescribeAutoScalingInstances"),
+            "only reads, got {call}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_forged_notice_for_an_instance_in_service_changes_nothing() {
+    // GIVEN an instance Auto Scaling reports InService: no action holds it
+    let world = World::new();
+    world.hooks.expire(&world.notice.action.token);
+    world.hooks.set_lifecycle_state(EC2_INSTANCE, "prod-ecs-asg", "InService");
+    world.log.clear();
+
+    // WHEN a well-formed notice with a token Auto Scaling never issued arrives
+    let forged = world.notice_with("d0d0d0d0-1111-4222-8333-444455556666", Some(NOTICE_SENT));
+    let outcome = world.deliver(&forged).await.expect("handled");
+
+    // THEN it is refused with the reason, and the instance keeps running tasks
+    assert!(matches!(&outcome, Outcome::Refused { refusal: Refusal::NotTerminating { state } } if state.contains("InService")), "{outcome:?}");
+    assert_nothing_changed(&world);
+}
+
+#[tokio::test]
+async fn a_notice_naming_another_group_or_an_unknown_instance_changes_nothing() {
+    for (reported_group, expected) in [(Some("other-asg"), "other_group"), (None, "not_in_any_group")] {
+        // GIVEN the instance is terminating in another group, or Auto Scaling does not know it
+        let world = World::new();
+        match reported_group {
+            Some(group) => world.hooks.set_lifecycle_state(EC2_INSTANCE, group, "Terminating:Wait"),
+            None => world.hooks.remove_instance(EC2_INSTANCE),
+        }
+        world.log.clear();
+        // WHEN the notice arrives
+        let outcome = world.terminate().await;
+        // THEN nothing changes
+        assert!(matches!(&outcome, Outcome::Refused { refusal } if refusal.name() == expected), "{outcome:?}");
+        assert_nothing_changed(&world);
+    }
+}
+
+#[tokio::test]
+async fn a_notice_for_an_instance_outside_ecs_is_not_completed_unless_auto_scaling_confirms_it() {
+    // GIVEN an EC2 instance that is not in ECS and that Auto Scaling reports InService
+    let world = World::new();
+    world.cluster.with_state(|state| state.instances.clear());
+    world.hooks.expire(&world.notice.action.token);
+    world.hooks.set_lifecycle_state(EC2_INSTANCE, "prod-ecs-asg", "InService");
+    world.log.clear();
+    // WHEN a notice for it arrives
+    let outcome = world.terminate().await;
+    // THEN CompleteLifecycleAction is never called
+    assert!(matches!(outcome, Outcome::Refused { .. }), "{outcome:?}");
+    assert_eq!(world.log.count("autoscaling:CompleteLifecycleAction"), 0);
+}
+
+#[tokio::test]
+async fn a_notice_for_another_account_or_region_changes_nothing() {
+    let own = FunctionIdentity { account: Some("123456789012".into()), region: Some("us-east-1".into()) };
+    for (account, region, expected) in [("210987654321", "us-east-1", "foreign_account"), ("123456789012", "eu-west-1", "foreign_region")] {
+        // GIVEN a terminating instance of the same id here
+        let world = World::new();
+        world.log.clear();
+        // WHEN a notice for another account or region arrives
+        let mut notice = world.notice.clone();
+        notice.account = Some(account.into());
+        notice.region = Some(region.into());
+        let outcome = world.drainer().on_notice(&notice, Mode::Live, &own).await.expect("handled");
+        // THEN it is refused before anything is read
+        assert!(matches!(&outcome, Outcome::Refused { refusal } if refusal.name() == expected), "{outcome:?}");
+        assert!(world.log.calls().is_empty(), "{:?}", world.log.calls());
+        assert_eq!(world.instance_status(), "ACTIVE");
+    }
+    // AND the function's own notice drains
+    let world = World::new();
+    let outcome = world.drainer().on_notice(&world.notice, Mode::Live, &own).await.expect("handled");
+    assert!(matches!(outcome, Outcome::Decided(_)), "{outcome:?}");
+    assert_eq!(world.instance_status(), "DRAINING");
+}
+
+#[tokio::test]
+async fn an_expired_drain_of_an_instance_that_stays_in_service_gives_its_capacity_back() {
+    // GIVEN a drain that started while the instance was Terminating:Wait, with a task left
+    let world = World::new();
+    world.run_task("0d7e5f3a9c1b4e2d8f6a0b3c5d7e9f1a", "family:batch");
+    assert!(matches!(world.terminate().await, Outcome::Decided(_)));
+    assert_eq!(world.instance_status(), "DRAINING");
+    // AND the action then turns out gone with the instance back in service (it never existed:
+    // a token the group did not issue, or an action abandoned while the instance stays)
+    world.hooks.expire(&world.notice.action.token);
+    world.hooks.set_lifecycle_state(EC2_INSTANCE, "prod-ecs-asg", "InService");
+
+    // WHEN the drain's check fires
+    let outcome = world.fire_next_check().await;
+
+    // THEN the drain is EXPIRED, the container instance ACTIVE again, and the record says why
+    assert_eq!(outcome, Outcome::ActionGone);
+    let record = world.record();
+    assert_eq!(record.status, DrainStatus::Expired);
+    assert_eq!(world.instance_status(), "ACTIVE");
+    assert!(record.reason.as_deref().is_some_and(|reason| reason.contains("put back to ACTIVE") && reason.contains("InService")), "{record:?}");
+}
+
+#[tokio::test]
+async fn an_expired_drain_of_an_instance_being_terminated_is_left_alone() {
+    // GIVEN a drain with a task left, whose action then timed out (the instance proceeds)
+    let world = World::new();
+    world.run_task("0d7e5f3a9c1b4e2d8f6a0b3c5d7e9f1a", "family:batch");
+    assert!(matches!(world.terminate().await, Outcome::Decided(_)));
+    world.hooks.expire(&world.notice.action.token);
+
+    // WHEN the drain's check fires
+    let outcome = world.fire_next_check().await;
+
+    // THEN the drain is EXPIRED and the instance stays DRAINING: it is going away
+    assert_eq!(outcome, Outcome::ActionGone);
+    assert_eq!(world.record().status, DrainStatus::Expired);
+    assert_eq!(world.instance_status(), "DRAINING");
+    assert!(world.record().reason.as_deref().is_some_and(|reason| reason.contains("Terminating:Proceed")), "{:?}", world.record());
+    assert_eq!(world.log.count("ecs:ListContainerInstances"), 1, "no lookup for an instance that goes");
+}
+
+#[tokio::test]
+async fn an_empty_drain_whose_action_never_existed_gives_its_capacity_back_on_completion() {
+    // GIVEN a drain that started with a task left; the action then vanishes, instance InService
+    let world = World::new();
+    let task = world.run_task("0d7e5f3a9c1b4e2d8f6a0b3c5d7e9f1a", "family:batch");
+    assert!(matches!(world.terminate().await, Outcome::Decided(_)));
+    world.hooks.expire(&world.notice.action.token);
+    world.hooks.set_lifecycle_state(EC2_INSTANCE, "prod-ecs-asg", "InService");
+
+    // WHEN the last task stops and the completion finds no action
+    let outcome = world.task_stopped(&world.task_stops(&task)).await;
+
+    // THEN the drain is EXPIRED and the container instance ACTIVE again
+    assert_eq!(outcome, Outcome::ActionGone);
+    assert_eq!(world.record().status, DrainStatus::Expired);
+    assert_eq!(world.instance_status(), "ACTIVE");
+}
+
+#[tokio::test]
+async fn a_notice_dated_in_the_future_is_recorded_as_sent_now() {
+    // GIVEN a notice whose send time lies a day ahead
+    let world = World::new();
+    world.run_task("0d7e5f3a9c1b4e2d8f6a0b3c5d7e9f1a", "family:batch");
+    let mut notice = world.notice.clone();
+    notice.sent_at = Some(world.start.plus_seconds(86_400));
+    // WHEN it starts the drain
+    assert!(matches!(world.deliver(&notice).await.expect("handled"), Outcome::Decided(_)));
+    // THEN the record takes it as sent now, so a real later notice is never judged stale by it
+    assert_eq!(world.record().noticed_at, world.start);
 }
