@@ -299,6 +299,9 @@ async fn the_check_the_binary_books_invokes_it_back_and_heartbeats_the_hook() ->
     assert_eq!(target.arn(), deployment.stack.on_lifecycle()?.arn, "the check invokes the deployed on-lifecycle itself");
     let scheduler_role = deployment.stack.resources.get("SchedulerRole").ok_or("no SchedulerRole")?;
     assert_eq!(target.role_arn(), format!("arn:aws:iam::123456789012:role/{scheduler_role}"), "as the stack's scheduler role");
+    let failure_queue = deployment.stack.on_lifecycle()?.env(drain_core::config::ENV_CHECK_DLQ_ARN).ok_or("no dead-letter setting")?;
+    assert!(failure_queue.starts_with("arn:aws:sqs:") && failure_queue.contains("FailureQueue"), "{failure_queue}");
+    assert_eq!(target.dead_letter_config().and_then(|config| config.arn()), Some(failure_queue), "a dropped check lands in the stack's FailureQueue");
     assert!(schedule.schedule_expression().unwrap_or_default().starts_with("at("), "a one-shot schedule");
     let payload: Value = serde_json::from_str(target.input().ok_or("schedule without input")?)?;
     let report = respond(&functions.on_lifecycle, &payload).await?;

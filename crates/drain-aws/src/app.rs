@@ -37,7 +37,10 @@ impl App {
     pub fn new(config: Config, sdk: &SdkConfig) -> App {
         let clients = AwsClients::new(sdk);
         let scheduler = config.schedule.as_ref().map(|settings| {
-            let scheduler = EventBridgeCheckScheduler::new(clients.scheduler.clone(), &settings.group, &settings.role_arn);
+            let mut scheduler = EventBridgeCheckScheduler::new(clients.scheduler.clone(), &settings.group, &settings.role_arn);
+            if let Some(queue) = &settings.dead_letter_arn {
+                scheduler = scheduler.dead_letter(queue);
+            }
             Arc::new(match &settings.target_arn {
                 Some(arn) => scheduler.target(arn),
                 None => scheduler,

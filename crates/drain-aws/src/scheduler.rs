@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use aws_sdk_scheduler::Client;
-use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target};
+use aws_sdk_scheduler::types::{ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode, Target};
 use drain_core::DrainError;
 use drain_core::event::CHECK_KEY;
 use drain_core::ids::ContainerInstanceArn;
@@ -25,13 +25,21 @@ pub struct EventBridgeCheckScheduler {
     group: String,
     role_arn: String,
     target_arn: OnceLock<String>,
+    dead_letter_arn: Option<String>,
 }
 
 impl EventBridgeCheckScheduler {
     /// Schedules in `group`, invoked with `role_arn`. The target is set with
     /// [`Self::target`] (from config) or [`Self::default_target`] (the running function).
     pub fn new(client: Client, group: impl Into<String>, role_arn: impl Into<String>) -> Self {
-        EventBridgeCheckScheduler { client, group: group.into(), role_arn: role_arn.into(), target_arn: OnceLock::new() }
+        EventBridgeCheckScheduler { client, group: group.into(), role_arn: role_arn.into(), target_arn: OnceLock::new(), dead_letter_arn: None }
+    }
+
+    /// Gives every schedule a dead-letter queue: an invocation the scheduler drops (the target
+    /// refused it, or its retries ran out) lands there instead of vanishing.
+    pub fn dead_letter(mut self, queue_arn: impl Into<String>) -> Self {
+        self.dead_letter_arn = Some(queue_arn.into());
+        self
     }
 
     /// Fixes what the schedules invoke.
@@ -69,6 +77,7 @@ impl EventBridgeCheckScheduler {
             .arn(target_arn)
             .role_arn(&self.role_arn)
             .input(input)
+            .set_dead_letter_config(self.dead_letter_arn.as_ref().map(|arn| DeadLetterConfig::builder().arn(arn).build()))
             .build()
             .map_err(|error| DrainError::Permanent { operation: "scheduler:CreateSchedule", source: Box::new(error) })?;
         let window = FlexibleTimeWindow::builder()

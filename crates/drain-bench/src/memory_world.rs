@@ -102,6 +102,7 @@ impl MemoryWorld {
             group: "bench-checks".into(),
             role_arn: "arn:aws:iam::123456789012:role/ecs-drain-scheduler".into(),
             target_arn: Some("arn:aws:lambda:us-east-1:123456789012:function:ecs-drain-on-lifecycle".into()),
+            dead_letter_arn: None,
         });
         let world = MemoryWorld {
             store: MemoryStore::new(log.clone()),

@@ -21,6 +21,8 @@ pub const ENV_SCHEDULE_GROUP: &str = "ECS_DRAIN_SCHEDULE_GROUP";
 pub const ENV_SCHEDULE_ROLE_ARN: &str = "ECS_DRAIN_SCHEDULE_ROLE_ARN";
 /// ARN the scheduled checks invoke; defaults to the running function's own ARN.
 pub const ENV_CHECK_TARGET_ARN: &str = "ECS_DRAIN_CHECK_TARGET_ARN";
+/// Env var: the SQS queue a check schedule sends its event to when it cannot invoke the target.
+pub const ENV_CHECK_DLQ_ARN: &str = "ECS_DRAIN_CHECK_DLQ_ARN";
 /// CloudWatch namespace of the functions' EMF metrics (default `ecs-drain`).
 pub const ENV_METRICS_NAMESPACE: &str = "ECS_DRAIN_METRICS_NAMESPACE";
 /// The namespace when [`ENV_METRICS_NAMESPACE`] is unset.
@@ -50,6 +52,9 @@ pub struct ScheduleSettings {
     pub role_arn: String,
     /// What the schedule invokes, when not the function itself.
     pub target_arn: Option<String>,
+    /// Where a schedule sends its event when the invocation is dropped (a dead-letter queue), so
+    /// a check that never ran is visible instead of lost.
+    pub dead_letter_arn: Option<String>,
 }
 
 /// Why the settings could not be read.
@@ -157,7 +162,9 @@ impl Config {
             config.metrics_namespace = value;
         }
         config.schedule = match (get(ENV_SCHEDULE_GROUP), get(ENV_SCHEDULE_ROLE_ARN)) {
-            (Some(group), Some(role_arn)) => Some(ScheduleSettings { group, role_arn, target_arn: get(ENV_CHECK_TARGET_ARN) }),
+            (Some(group), Some(role_arn)) => {
+                Some(ScheduleSettings { group, role_arn, target_arn: get(ENV_CHECK_TARGET_ARN), dead_letter_arn: get(ENV_CHECK_DLQ_ARN) })
+            }
             (None, None) => None,
             (Some(_), None) => return Err(ConfigError::Missing(ENV_SCHEDULE_ROLE_ARN)),
             (None, Some(_)) => return Err(ConfigError::Missing(ENV_SCHEDULE_GROUP)),
@@ -207,6 +214,7 @@ mod tests {
             (ENV_REPLAY_MODE, "live"),
             (ENV_SCHEDULE_GROUP, "ecs-drain"),
             (ENV_SCHEDULE_ROLE_ARN, "arn:aws:iam::1:role/scheduler"),
+            (ENV_CHECK_DLQ_ARN, "arn:aws:sqs:us-east-1:1:failures"),
             (ENV_RETENTION_DAYS, "3"),
             (ENV_METRICS_NAMESPACE, "ops/ecs-drain"),
         ])
@@ -217,6 +225,7 @@ mod tests {
         assert_eq!(config.policy.deadline_policy, DeadlinePolicy::Abandon);
         assert_eq!(config.replay_mode, ReplayMode::Live);
         assert_eq!(config.schedule.as_ref().map(|s| s.group.as_str()), Some("ecs-drain"));
+        assert_eq!(config.schedule.as_ref().and_then(|s| s.dead_letter_arn.as_deref()), Some("arn:aws:sqs:us-east-1:1:failures"));
         assert_eq!(config.retention_seconds, 3 * 86_400);
     }
 

@@ -173,6 +173,7 @@ fn world(fault: Fault) -> World {
             group: "ecs-drain-checks".into(),
             role_arn: "arn:aws:iam::123456789012:role/ecs-drain-scheduler".into(),
             target_arn: None,
+            dead_letter_arn: None,
         }),
         ..Config::with_table("ecs-drain-state")
     };

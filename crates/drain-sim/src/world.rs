@@ -393,6 +393,7 @@ impl World {
             group: "ecs-drain".into(),
             role_arn: "arn:aws:iam::123456789012:role/ecs-drain-scheduler".into(),
             target_arn: None,
+            dead_letter_arn: None,
         });
         if rng.chance(0.5) {
             config.clusters = vec!["sim".into()];

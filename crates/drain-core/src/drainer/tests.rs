@@ -108,6 +108,7 @@ impl World {
                     group: "ecs-drain".into(),
                     role_arn: "arn:aws:iam::123456789012:role/ecs-drain-scheduler".into(),
                     target_arn: None,
+                    dead_letter_arn: None,
                 }),
                 ..Config::with_table("ecs-drain")
             },
