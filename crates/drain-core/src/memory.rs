@@ -83,6 +83,25 @@ impl MemoryCluster {
         change(&mut lock(&self.state))
     }
 
+    /// UpdateContainerInstancesState as ECS answers it: ACTIVE and DRAINING move to `status`,
+    /// anything else (INACTIVE, deregistering) is refused.
+    fn set_status(&self, target: &ContainerInstance, status: &str) -> Result<(), DrainError> {
+        self.log.push("ecs:UpdateContainerInstancesState");
+        self.with_state(|state| {
+            let instance = state
+                .instances
+                .iter_mut()
+                .find(|instance| instance.arn == target.arn)
+                .ok_or_else(|| DrainError::permanent("ecs:UpdateContainerInstancesState", "container instance not found"))?;
+            if instance.status == "ACTIVE" || instance.status == "DRAINING" {
+                instance.status = status.into();
+                Ok(())
+            } else {
+                Err(DrainError::permanent("ecs:UpdateContainerInstancesState", format!("instance is {}", instance.status)))
+            }
+        })
+    }
+
     /// Adds an ACTIVE container instance.
     pub fn add_instance(&self, cluster: &ClusterArn, arn: &ContainerInstanceArn, ec2: &Ec2InstanceId) {
         self.with_state(|state| {
@@ -156,37 +175,11 @@ impl Cluster for MemoryCluster {
     }
 
     async fn set_draining(&self, target: &ContainerInstance) -> Result<(), DrainError> {
-        self.log.push("ecs:UpdateContainerInstancesState");
-        self.with_state(|state| {
-            let instance = state
-                .instances
-                .iter_mut()
-                .find(|instance| instance.arn == target.arn)
-                .ok_or_else(|| DrainError::permanent("ecs:UpdateContainerInstancesState", "container instance not found"))?;
-            if instance.status == "ACTIVE" || instance.status == "DRAINING" {
-                instance.status = "DRAINING".into();
-                Ok(())
-            } else {
-                Err(DrainError::permanent("ecs:UpdateContainerInstancesState", format!("instance is {}", instance.status)))
-            }
-        })
+        self.set_status(target, "DRAINING")
     }
 
     async fn set_active(&self, target: &ContainerInstance) -> Result<(), DrainError> {
-        self.log.push("ecs:UpdateContainerInstancesState");
-        self.with_state(|state| {
-            let instance = state
-                .instances
-                .iter_mut()
-                .find(|instance| instance.arn == target.arn)
-                .ok_or_else(|| DrainError::permanent("ecs:UpdateContainerInstancesState", "container instance not found"))?;
-            if instance.status == "ACTIVE" || instance.status == "DRAINING" {
-                instance.status = "ACTIVE".into();
-                Ok(())
-            } else {
-                Err(DrainError::permanent("ecs:UpdateContainerInstancesState", format!("instance is {}", instance.status)))
-            }
-        })
+        self.set_status(target, "ACTIVE")
     }
 
     async fn tasks_on(&self, _cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<Vec<TaskSnapshot>, DrainError> {

@@ -3,6 +3,10 @@
 //! in-memory ports; each is acknowledged (or refused with a reason), and no mutating call is made
 //! unless the payload is still a valid event.
 
+mod support;
+
+use support::{MUTATING, fixture};
+
 use std::sync::Arc;
 
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
@@ -23,21 +27,6 @@ fn drainer(log: &CallLog) -> World {
         Arc::new(ManualClock::new(Timestamp(1_793_645_030))),
         Config::with_table("drains"),
     )
-}
-
-const MUTATING: &[&str] = &[
-    "dynamodb:PutItem",
-    "ecs:UpdateContainerInstancesState",
-    "ecs:StopTask",
-    "autoscaling:CompleteLifecycleAction",
-    "autoscaling:RecordLifecycleActionHeartbeat",
-    "scheduler:CreateSchedule",
-    "scheduler:DeleteSchedule",
-];
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("fixture json")
 }
 
 fn arbitrary_json() -> impl Strategy<Value = Value> {

@@ -3,6 +3,10 @@
 //! operation and the fix in the error, and changes nothing; bad input and other permanent
 //! failures are still acknowledged. Over the in-memory ports, one port answering each class.
 
+mod support;
+
+use support::{MUTATING, fixture};
+
 use std::sync::Arc;
 
 use drain_core::census::{ServiceFacts, TaskSnapshot};
@@ -23,23 +27,8 @@ const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster";
 const CONTAINER_INSTANCE: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b";
 const EC2_INSTANCE: &str = "i-0598c7d356eba48d7";
 
-const MUTATING: &[&str] = &[
-    "dynamodb:PutItem",
-    "ecs:UpdateContainerInstancesState",
-    "ecs:StopTask",
-    "autoscaling:CompleteLifecycleAction",
-    "autoscaling:RecordLifecycleActionHeartbeat",
-    "scheduler:CreateSchedule",
-    "scheduler:DeleteSchedule",
-];
-
 const EVERY_PROBLEM: [DeploymentProblem; 4] =
     [DeploymentProblem::AccessDenied, DeploymentProblem::Credentials, DeploymentProblem::MissingResource, DeploymentProblem::InvalidSetting];
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("fixture json")
-}
 
 /// Which port call fails, and how.
 #[derive(Clone, Default)]

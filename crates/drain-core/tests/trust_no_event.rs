@@ -3,6 +3,10 @@
 //! and no payload, however mangled, changes anything but an instance Auto Scaling reports
 //! `Terminating:Wait` in the notice's group, or writes a log line over 16 KB.
 
+mod support;
+
+use support::{MUTATING, fixture, fixture_text};
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -31,25 +35,6 @@ const IN_SERVICE_CI: &str = "arn:aws:ecs:us-east-1:123456789012:container-instan
 const GROUP: &str = "prod-ecs-asg";
 const HOOK: &str = "ecs-drain-terminate";
 const TOKEN: &str = "630aa23f-48eb-45e7-aba6-799ea6093a0f";
-
-const MUTATING: &[&str] = &[
-    "dynamodb:PutItem",
-    "ecs:UpdateContainerInstancesState",
-    "ecs:StopTask",
-    "autoscaling:CompleteLifecycleAction",
-    "autoscaling:RecordLifecycleActionHeartbeat",
-    "scheduler:CreateSchedule",
-    "scheduler:DeleteSchedule",
-];
-
-fn fixture_text(name: &str) -> String {
-    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).map_err(|error| format!("{path}: {error}")).expect("fixture readable")
-}
-
-fn fixture(name: &str) -> Value {
-    serde_json::from_str(&fixture_text(name)).expect("fixture is JSON")
-}
 
 /// Two ACTIVE container instances; Auto Scaling terminates the first (the fixtures' action) and
 /// keeps the second in service.
