@@ -67,9 +67,9 @@ for key in ("ClusterNames", "AutoScalingGroupNames"):
     value = str(params.get(key, ""))
     names = value.split(",")
     if not value or any(not n or n != n.strip() for n in names):
-        sys.exit(f"deploy: {key} must be 1 to 3 comma-separated names without spaces, got {value!r}")
-    if len(names) > 3:
-        sys.exit(f"deploy: {key} has {len(names)} names; the template supports at most 3")
+        sys.exit(f"deploy: {key} must be 1 to 50 comma-separated names without spaces, got {value!r}")
+    if len(names) > 50:
+        sys.exit(f"deploy: {key} has {len(names)} names; the template supports at most 50")
 for key, value in params.items():
     print(f"{key}={value}")
 EOF
@@ -121,7 +121,7 @@ echo "deploy: deploying stack $STACK_NAME"
 "$AWS" "${REGION_ARGS[@]+"${REGION_ARGS[@]}"}" cloudformation deploy \
     --template-file "$PACKAGED" \
     --stack-name "$STACK_NAME" \
-    --capabilities CAPABILITY_IAM \
+    --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
     --no-fail-on-empty-changeset \
     --parameter-overrides "${PARAMS[@]}"
 

@@ -9,6 +9,7 @@ into regions of their own, so tests do not see each other's resources.
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import json
 import sys
@@ -30,6 +31,7 @@ EMULATOR_DIR = ROOT / "tests" / "emulator"
 sys.path.insert(0, str(EMULATOR_DIR))
 
 from ecs_drain_moto import process  # noqa: E402  (the emulator package lives in tests/emulator)
+from ecs_drain_moto.stack import expand_language_extensions  # noqa: E402
 
 ACCOUNT = "123456789012"  # moto's default account, the same as the fixtures'
 MAIN_REGION = "us-east-1"  # the fixtures' region
@@ -84,9 +86,22 @@ def client(emulator: str) -> ClientFactory:
     return make
 
 
-def load_template() -> dict[str, Any]:
+def load_raw_template() -> dict[str, Any]:
     """infra/template.yaml as plain JSON-able data (short-form tags expanded to Fn::...)."""
     return json.loads(json.dumps(cfn_yaml.load(str(TEMPLATE_PATH))))
+
+
+def load_template(parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    """The template as CloudFormation processes it for ``parameters`` (the fixtures' names by
+    default): AWS::LanguageExtensions applied, so Fn::ForEach is expanded (one lifecycle hook
+    per group) and the Parameters section is the template's own."""
+    return json.loads(_expanded(json.dumps({**TEST_PARAMETERS, **(parameters or {})}, sort_keys=True)))
+
+
+@functools.lru_cache(maxsize=16)
+def _expanded(parameters: str) -> str:
+    # Cached as JSON text (each caller gets its own copy): cfn-lint's transform takes a while.
+    return json.dumps(expand_language_extensions(load_raw_template(), json.loads(parameters), MAIN_REGION))
 
 
 def load_fixture(name: str) -> dict[str, Any]:
@@ -102,9 +117,11 @@ def _bootstrap_zip() -> bytes:
     return buf.getvalue()
 
 
-def packaged_template(client: ClientFactory, region: str) -> dict[str, Any]:
-    """What `aws cloudformation package` produces: code zips uploaded, Code -> S3Bucket/S3Key."""
-    template = load_template()
+def packaged_template(client: ClientFactory, region: str, parameters: dict[str, str]) -> dict[str, Any]:
+    """What `aws cloudformation package` produces: code zips uploaded, Code -> S3Bucket/S3Key;
+    then AWS::LanguageExtensions applied for ``parameters``, as CloudFormation does before it
+    creates anything (moto has no such transform)."""
+    template = load_raw_template()
     s3 = client("s3", region)
     bucket = f"{CODE_BUCKET}-{region}"
     if region == "us-east-1":
@@ -117,13 +134,13 @@ def packaged_template(client: ClientFactory, region: str) -> dict[str, Any]:
         key = f"{logical_id}/bootstrap.zip"
         s3.put_object(Bucket=bucket, Key=key, Body=_bootstrap_zip())
         props["Code"] = {"S3Bucket": bucket, "S3Key": key}
-    return template
+    return expand_language_extensions(template, parameters, region)
 
 
 def deploy(client: ClientFactory, region: str, stack_name: str, parameters: dict[str, str]) -> dict[str, Any]:
     """create_stack into the emulator and wait for a final status; returns describe_stacks' stack."""
     cfn = client("cloudformation", region)
-    template = packaged_template(client, region)
+    template = packaged_template(client, region, parameters)
     cfn.create_stack(
         StackName=stack_name,
         TemplateBody=json.dumps(template),

@@ -12,11 +12,17 @@ per function, its name, ARN, execution role ARN and environment variables.
 
 `aws cloudformation package` uploads the code zips to S3 and rewrites `Code`; here the zips are
 stand-ins (the functions run as local processes, never inside moto).
+
+moto's CloudFormation has no ``AWS::LanguageExtensions``: the template's ``Fn::ForEach`` is
+expanded first with cfn-lint's own implementation of the transform
+(:func:`expand_language_extensions`), for the parameter values of this deployment, as
+CloudFormation expands it before it creates anything.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import io
 import json
 import sys
@@ -43,6 +49,37 @@ def load_template() -> dict[str, Any]:
     from cfnlint.decode import cfn_yaml
 
     return json.loads(json.dumps(cfn_yaml.load(str(TEMPLATE_PATH))))
+
+
+def expand_language_extensions(template: dict[str, Any], parameters: dict[str, str], region: str) -> dict[str, Any]:
+    """``template`` with ``Transform: AWS::LanguageExtensions`` applied for ``parameters``.
+
+    cfn-lint resolves a ``Fn::ForEach`` collection that is a ``Ref`` to a parameter from the
+    parameter's Default, so the deployment's values are set as Defaults for the expansion and
+    the original Parameters section is put back afterwards (CreateStack still validates the
+    values against it).
+    """
+    if template.get("Transform") != "AWS::LanguageExtensions":
+        return template
+    from cfnlint.template import Template
+    from cfnlint.template.transforms._language_extensions import language_extension
+
+    work = copy.deepcopy(template)
+    declared = work.get("Parameters", {})
+    for name, value in parameters.items():
+        if name in declared:
+            declared[name]["Default"] = value
+    matches, expanded = language_extension(Template("template.yaml", work, regions=[region]))
+    if matches or expanded is None:
+        raise ValueError(f"AWS::LanguageExtensions could not be expanded: {[str(m) for m in matches]}")
+    expanded = json.loads(json.dumps(expanded))
+    del expanded["Transform"]
+    # Sections without a Fn::ForEach are kept as written: cfn-lint normalises some of them
+    # (it reorders Fn::Equals operands in Conditions), and a test reads them as written.
+    for section, value in template.items():
+        if section != "Transform" and "Fn::ForEach::" not in json.dumps(value):
+            expanded[section] = copy.deepcopy(value)
+    return expanded
 
 
 def _stand_in_zip() -> bytes:
@@ -75,11 +112,15 @@ def without_grant(template: dict[str, Any], role: str, action: str) -> None:
         raise ValueError(f"{role} grants no {action}")
 
 
-def packaged_template(make_client: Any, region: str, without: list[tuple[str, str]] = ()) -> dict[str, Any]:
-    """What `aws cloudformation package` produces: code zips uploaded, Code -> S3Bucket/S3Key."""
+def packaged_template(
+    make_client: Any, region: str, without: list[tuple[str, str]] = (), parameters: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """What `aws cloudformation package` produces: code zips uploaded, Code -> S3Bucket/S3Key;
+    then the language extensions expanded for ``parameters``."""
     template = load_template()
     for role, action in without:
         without_grant(template, role, action)
+    template = expand_language_extensions(template, parameters or {}, region)
     s3 = make_client("s3", region)
     bucket = f"{CODE_BUCKET}-{region}"
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
@@ -108,7 +149,7 @@ def deploy(
 ) -> dict[str, Any]:
     """create_stack and wait for a final status; returns describe_stacks' stack."""
     cfn = make_client("cloudformation", region)
-    template = packaged_template(make_client, region, without)
+    template = packaged_template(make_client, region, without, parameters)
     cfn.create_stack(
         StackName=stack_name,
         TemplateBody=json.dumps(template),
