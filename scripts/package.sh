@@ -8,8 +8,8 @@
 #
 # Installs what it needs: cargo-lambda and zig (its cross linker) from PyPI into
 # .tools/build-venv (pinned in scripts/packaging-requirements.txt), and the Rust target of the
-# architecture with rustup. Works from an x86_64 or an arm64 Linux host, for either
-# architecture; only Python 3 (with venv), rustup and its toolchain must be there.
+# architecture with rustup. Makes no assumption about the host architecture (tested from x86_64),
+# for either target; only Python 3 (with venv), rustup and its toolchain must be there.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
