@@ -11,8 +11,9 @@
 # trailing Key=Value arguments override it. The code is taken from
 # <lambda-dir>/{on-lifecycle,on-task-stopped}/bootstrap.zip (default: target/lambda, what
 # `cargo lambda build --release --arm64 --output-format zip` writes); its architecture must match
-# the Architecture parameter (checked here). `aws cloudformation package` uploads the zips to the
-# bucket and rewrites the template, then `aws cloudformation deploy` creates or updates the stack.
+# the Architecture parameter (checked here). The zips are uploaded to the bucket (in the stack's
+# region) under <prefix>/<digest of the zips>/, then `aws cloudformation deploy` creates or
+# updates the stack with ArtifactBucket and ArtifactPrefix pointing at them.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -67,9 +68,9 @@ for key in ("ClusterNames", "AutoScalingGroupNames"):
     value = str(params.get(key, ""))
     names = value.split(",")
     if not value or any(not n or n != n.strip() for n in names):
-        sys.exit(f"deploy: {key} must be 1 to 3 comma-separated names without spaces, got {value!r}")
-    if len(names) > 3:
-        sys.exit(f"deploy: {key} has {len(names)} names; the template supports at most 3")
+        sys.exit(f"deploy: {key} must be 1 to 50 comma-separated names without spaces, got {value!r}")
+    if len(names) > 50:
+        sys.exit(f"deploy: {key} has {len(names)} names; the template supports at most 50")
 for key, value in params.items():
     print(f"{key}={value}")
 EOF
@@ -99,31 +100,24 @@ if found != arch:
 EOF
 done
 
-# `package` resolves relative Code paths against the template's folder; for another
-# --lambda-dir, a copy of the template with absolute Code paths goes under build/infra/.
-mkdir -p "$ROOT/build/infra"
-SOURCE_TEMPLATE="$HERE/template.yaml"
-LAMBDA_DIR_ABS="$(cd "$LAMBDA_DIR" && pwd)"
-if [ "$LAMBDA_DIR_ABS" != "$ROOT/target/lambda" ]; then
-    SOURCE_TEMPLATE="$ROOT/build/infra/template-$STACK_NAME.yaml"
-    sed "s#\.\./target/lambda/#$LAMBDA_DIR_ABS/#" "$HERE/template.yaml" >"$SOURCE_TEMPLATE"
-fi
-PACKAGED="$ROOT/build/infra/packaged-$STACK_NAME.yaml"
-
-echo "deploy: packaging code to s3://$BUCKET/$PREFIX"
-"$AWS" "${REGION_ARGS[@]+"${REGION_ARGS[@]}"}" cloudformation package \
-    --template-file "$SOURCE_TEMPLATE" \
-    --s3-bucket "$BUCKET" \
-    --s3-prefix "$PREFIX" \
-    --output-template-file "$PACKAGED"
+# The zips go to s3://$BUCKET/$PREFIX/<digest>/ (in the stack's region: Lambda reads code only
+# from a bucket in its own region); the template names them by parameter. A new digest per build
+# is what makes CloudFormation update the functions' code.
+DIGEST="$(cat "$LAMBDA_DIR/on-lifecycle/bootstrap.zip" "$LAMBDA_DIR/on-task-stopped/bootstrap.zip" | sha256sum | cut -c1-16)"
+KEY_PREFIX="${PREFIX%/}/$DIGEST/"
+echo "deploy: uploading code to s3://$BUCKET/$KEY_PREFIX"
+for fn in on-lifecycle on-task-stopped; do
+    "$AWS" "${REGION_ARGS[@]+"${REGION_ARGS[@]}"}" s3 cp --only-show-errors \
+        "$LAMBDA_DIR/$fn/bootstrap.zip" "s3://$BUCKET/$KEY_PREFIX$fn.zip"
+done
 
 echo "deploy: deploying stack $STACK_NAME"
 "$AWS" "${REGION_ARGS[@]+"${REGION_ARGS[@]}"}" cloudformation deploy \
-    --template-file "$PACKAGED" \
+    --template-file "$HERE/template.yaml" \
     --stack-name "$STACK_NAME" \
-    --capabilities CAPABILITY_IAM \
+    --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
     --no-fail-on-empty-changeset \
-    --parameter-overrides "${PARAMS[@]}"
+    --parameter-overrides "${PARAMS[@]}" "ArtifactBucket=$BUCKET" "ArtifactPrefix=$KEY_PREFIX"
 
 "$AWS" "${REGION_ARGS[@]+"${REGION_ARGS[@]}"}" cloudformation describe-stacks \
     --stack-name "$STACK_NAME" \

@@ -22,6 +22,8 @@ pub struct Deployment {
     pub stack: Stack,
     /// The world the stack serves, with admin clients.
     pub world: World,
+    /// Further worlds built next to it ([`Deployment::start_worlds`]), in the order given.
+    pub others: Vec<World>,
     /// Temporary credentials of each function's execution role, by function logical id.
     role_credentials: BTreeMap<String, Credentials>,
 }
@@ -52,7 +54,45 @@ impl Deployment {
             role_credentials.insert(logical.clone(), emulator.assume_role(&admin, &function.role_arn, &function.name).await?);
         }
         emulator.enforce_iam(true)?;
-        Ok(Deployment { emulator, admin, stack, world, role_credentials })
+        Ok(Deployment { emulator, admin, stack, world, others: Vec::new(), role_credentials })
+    }
+
+    /// A stack deployed as `stack_name` with `stack_spec` (which names the clusters and groups
+    /// it serves), then one world per spec built as admin (the stack's table; the first world
+    /// creates the stack's schedule group, each other one a group of its own), then IAM
+    /// enforced. `world` is the first spec's, `others` the rest: worlds the stack does not name
+    /// are how a test shows what the functions may not touch.
+    pub async fn start_worlds(stack_name: &str, stack_spec: &StackSpec, specs: Vec<WorldSpec>) -> Result<Deployment, KitError> {
+        let emulator = Emulator::start()?;
+        let admin = emulator.admin()?;
+        let stack = Stack::deploy(&emulator, stack_name, stack_spec)?;
+        let on_lifecycle = stack.on_lifecycle()?;
+        let table = stack.output("TableName")?.to_owned();
+        let group = on_lifecycle.env(drain_core::config::ENV_SCHEDULE_GROUP).ok_or("on-lifecycle has no schedule group setting")?.to_owned();
+        let sdk = emulator.sdk_config_as(&admin);
+        let mut worlds = Vec::new();
+        for (position, mut spec) in specs.into_iter().enumerate() {
+            spec.table = Some(table.clone());
+            if position == 0 {
+                spec.schedule_group = Some(group.clone());
+            }
+            worlds.push(World::build(&emulator, &sdk, &spec).await?);
+        }
+        let mut worlds = worlds.into_iter();
+        let world = worlds.next().ok_or("start_worlds needs at least one world")?;
+        let mut role_credentials = BTreeMap::new();
+        for (logical, function) in &stack.functions {
+            role_credentials.insert(logical.clone(), emulator.assume_role(&admin, &function.role_arn, &function.name).await?);
+        }
+        emulator.enforce_iam(true)?;
+        Ok(Deployment { emulator, admin, stack, world, others: worlds.collect(), role_credentials })
+    }
+
+    /// SDK configuration signed with the temporary credentials of `logical_id`'s execution
+    /// role: what that function may do, asked directly.
+    pub fn role_sdk_config(&self, logical_id: &str) -> Result<aws_config::SdkConfig, KitError> {
+        let credentials = self.role_credentials.get(logical_id).ok_or_else(|| format!("no role session for {logical_id}"))?;
+        Ok(self.emulator.sdk_config_as(credentials))
     }
 
     /// The environment Lambda would give `function`: the template's variables, its name, the

@@ -756,10 +756,24 @@ impl Drop for FunctionProcess {
     }
 }
 
-/// The built binary of function `name` (`on-lifecycle`, `on-task-stopped`): builds both
-/// functions once per test process (`cargo build --quiet`, debug profile, like the tests) and
-/// returns `<target dir>/debug/<name>`, honouring `CARGO_TARGET_DIR`. Blocks while building.
+/// The directory of unpacked deployment zips, `<dir>/<function>/bootstrap`, that
+/// [`function_binary`] runs instead of a host build (scripts/test.sh points it at the release
+/// zips, so the shipped artifact is what the end-to-end tests run).
+pub const ENV_FUNCTION_DIR: &str = "ECS_DRAIN_FUNCTION_DIR";
+
+/// The binary of function `name` (`on-lifecycle`, `on-task-stopped`). With
+/// [`ENV_FUNCTION_DIR`] set: `<dir>/<name>/bootstrap`, the `bootstrap` of that function's
+/// unpacked zip (or a wrapper that runs it, e.g. under qemu). Otherwise builds both functions
+/// once per test process (`cargo build --quiet`, debug profile, like the tests) and returns
+/// `<target dir>/debug/<name>`, honouring `CARGO_TARGET_DIR`. Blocks while building.
 pub fn function_binary(name: &str) -> Result<PathBuf, KitError> {
+    if let Some(dir) = std::env::var_os(ENV_FUNCTION_DIR).filter(|dir| !dir.is_empty()) {
+        let path = PathBuf::from(dir).join(name).join("bootstrap");
+        if !path.is_file() {
+            return Err(format!("{ENV_FUNCTION_DIR}: {} is not a file", path.display()).into());
+        }
+        return Ok(path);
+    }
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     BUILT
         .get_or_init(|| {

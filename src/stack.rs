@@ -79,6 +79,12 @@ impl StackSpec {
         self
     }
 
+    /// The parameters that point the stack at several clusters and groups (comma-separated, as
+    /// `ClusterNames` and `AutoScalingGroupNames` take them) and one hook.
+    pub fn for_many(clusters: &[String], groups: &[String], hook: &str) -> StackSpec {
+        StackSpec::for_names(&clusters.join(","), &groups.join(","), hook)
+    }
+
     /// The same, with `action` removed from role `role` (a logical id of the template).
     pub fn without_grant(mut self, role: &str, action: &str) -> StackSpec {
         self.without_grants.push((role.into(), action.into()));

@@ -29,12 +29,15 @@ pub struct WorldSpec {
     pub table: Option<String>,
     /// The schedule group name the functions are configured with; None: `<name>-checks`.
     pub schedule_group: Option<String>,
+    /// The terminate hook's name; None: `<name>-terminate`. Several worlds served by one
+    /// stack share the stack's hook name.
+    pub hook: Option<String>,
 }
 
 impl WorldSpec {
     /// `instances` instances, heartbeat timeout 300 s.
     pub fn new(name: &str, instances: usize) -> Self {
-        WorldSpec { name: name.to_owned(), instances, heartbeat_timeout: 300, table: None, schedule_group: None }
+        WorldSpec { name: name.to_owned(), instances, heartbeat_timeout: 300, table: None, schedule_group: None, hook: None }
     }
 
     /// The cluster name the world gets.
@@ -49,7 +52,7 @@ impl WorldSpec {
 
     /// The terminate hook name the world gets.
     pub fn hook_name(&self) -> String {
-        format!("{}-terminate", self.name)
+        self.hook.clone().unwrap_or_else(|| format!("{}-terminate", self.name))
     }
 }
 

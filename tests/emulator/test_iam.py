@@ -1005,3 +1005,23 @@ def test_query_protocol_signatures_are_checked_over_the_bytes_sent(client, admin
     enforce(emulator)
     found = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["a group with spaces", "workers"])
     assert [g["AutoScalingGroupName"] for g in found["AutoScalingGroups"]] == ["workers"]
+
+
+def test_requested_region_and_resource_account_pin_a_wildcarded_arn(client, role, emulator) -> None:
+    """infra/template.yaml's per-name statements: partition, region and account wildcarded in
+    the ARN, pinned by aws:RequestedRegion and aws:ResourceAccount (with_global_keys)."""
+    world = build_world(client, ("ecs",))
+    pattern = "arn:*:ecs:*:*:task/prod/*"
+
+    def pinned(region: str, account: str) -> dict[str, Any]:
+        return {"StringEquals": {"aws:RequestedRegion": region, "aws:ResourceAccount": account}}
+
+    here = role([statement("ecs:DescribeTasks", pattern, pinned(REGION, ACCOUNT))], name="here-role")
+    other_region = role([statement("ecs:DescribeTasks", pattern, pinned("eu-west-3", ACCOUNT))], name="region-role")
+    other_account = role([statement("ecs:DescribeTasks", pattern, pinned(REGION, "999999999999"))], name="account-role")
+    enforce(emulator)
+    assert here("ecs").describe_tasks(cluster="prod", tasks=[world.task_id])["tasks"]
+    for denied in (other_region, other_account):
+        with pytest.raises(ClientError) as err:
+            denied("ecs").describe_tasks(cluster="prod", tasks=[world.task_id])
+        assert err.value.response["Error"]["Code"] == "AccessDeniedException"

@@ -95,3 +95,16 @@ def test_scheduler_schedule_arn_and_pass_role():
     assert plan_checks("scheduler", "DeleteSchedule", params(Name="d1"), R, A) == [
         Check("scheduler:DeleteSchedule", f"arn:aws:scheduler:{R}:{A}:schedule/default/d1")
     ]
+
+
+def test_global_keys_region_of_the_request_account_of_the_resource():
+    from ecs_drain_moto.iam_ext import with_global_keys
+
+    task = Check("ecs:StopTask", f"arn:aws:ecs:{R}:{A}:task/prod/t1", {"ecs:cluster": CLUSTER})
+    assert with_global_keys(task, R) == Check(
+        task.action, task.resource, {"aws:RequestedRegion": R, "aws:ResourceAccount": A, "ecs:cluster": CLUSTER}
+    )
+    # "*" names no account; an IAM role ARN has no region but an account.
+    assert with_global_keys(Check("ecs:ListClusters", "*"), R).conditions == {"aws:RequestedRegion": R}
+    role = Check("iam:PassRole", f"arn:aws:iam::{A}:role/r", dict(PASSED_TO_SCHEDULER))
+    assert with_global_keys(role, R).conditions == {"aws:RequestedRegion": R, "aws:ResourceAccount": A, **PASSED_TO_SCHEDULER}

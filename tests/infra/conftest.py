@@ -9,12 +9,11 @@ into regions of their own, so tests do not see each other's resources.
 from __future__ import annotations
 
 import copy
-import io
+import functools
 import json
 import sys
 import time
 import urllib.request
-import zipfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -30,6 +29,7 @@ EMULATOR_DIR = ROOT / "tests" / "emulator"
 sys.path.insert(0, str(EMULATOR_DIR))
 
 from ecs_drain_moto import process  # noqa: E402  (the emulator package lives in tests/emulator)
+from ecs_drain_moto.stack import ARTIFACT_PARAMETERS, expand_language_extensions, upload_code  # noqa: E402
 
 ACCOUNT = "123456789012"  # moto's default account, the same as the fixtures'
 MAIN_REGION = "us-east-1"  # the fixtures' region
@@ -41,14 +41,6 @@ TEST_PARAMETERS = {
     "AutoScalingGroupNames": "prod-ecs-asg",
     "HookName": "ecs-drain-terminate",
 }
-
-# Where `aws cloudformation package` would put the code; the smoke deploy does the same by hand.
-CODE_BUCKET = "ecs-drain-artifacts"
-FUNCTION_CODE = {
-    "OnLifecycleFunction": "../target/lambda/on-lifecycle/bootstrap.zip",
-    "OnTaskStoppedFunction": "../target/lambda/on-task-stopped/bootstrap.zip",
-}
-
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -84,46 +76,40 @@ def client(emulator: str) -> ClientFactory:
     return make
 
 
-def load_template() -> dict[str, Any]:
+def load_raw_template() -> dict[str, Any]:
     """infra/template.yaml as plain JSON-able data (short-form tags expanded to Fn::...)."""
     return json.loads(json.dumps(cfn_yaml.load(str(TEMPLATE_PATH))))
+
+
+def load_template(parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    """The template as CloudFormation processes it for ``parameters`` (the fixtures' names by
+    default): AWS::LanguageExtensions applied, so Fn::ForEach is expanded (one lifecycle hook
+    per group) and the Parameters section is the template's own."""
+    return json.loads(_expanded(json.dumps({**TEST_PARAMETERS, **ARTIFACT_PARAMETERS, **(parameters or {})}, sort_keys=True)))
+
+
+@functools.lru_cache(maxsize=16)
+def _expanded(parameters: str) -> str:
+    # Cached as JSON text (each caller gets its own copy): cfn-lint's transform takes a while.
+    return json.dumps(expand_language_extensions(load_raw_template(), json.loads(parameters), MAIN_REGION))
 
 
 def load_fixture(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text())
 
 
-def _bootstrap_zip() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        info = zipfile.ZipInfo("bootstrap")
-        info.external_attr = 0o755 << 16
-        zf.writestr(info, "#!/bin/sh\necho 'stand-in for the Rust bootstrap binary'\n")
-    return buf.getvalue()
-
-
-def packaged_template(client: ClientFactory, region: str) -> dict[str, Any]:
-    """What `aws cloudformation package` produces: code zips uploaded, Code -> S3Bucket/S3Key."""
-    template = load_template()
-    s3 = client("s3", region)
-    bucket = f"{CODE_BUCKET}-{region}"
-    if region == "us-east-1":
-        s3.create_bucket(Bucket=bucket)
-    else:
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
-    for logical_id, local_path in FUNCTION_CODE.items():
-        props = template["Resources"][logical_id]["Properties"]
-        assert props["Code"] == local_path, f"{logical_id}.Code is not the packaged local path"
-        key = f"{logical_id}/bootstrap.zip"
-        s3.put_object(Bucket=bucket, Key=key, Body=_bootstrap_zip())
-        props["Code"] = {"S3Bucket": bucket, "S3Key": key}
-    return template
+def packaged_template(client: ClientFactory, region: str, parameters: dict[str, str]) -> dict[str, Any]:
+    """The template as CloudFormation processes it, with the code zips uploaded where the
+    artifact parameters point (ecs_drain_moto.stack, as deploy.sh uploads them)."""
+    upload_code(client, region)
+    return expand_language_extensions(load_raw_template(), parameters, region)
 
 
 def deploy(client: ClientFactory, region: str, stack_name: str, parameters: dict[str, str]) -> dict[str, Any]:
     """create_stack into the emulator and wait for a final status; returns describe_stacks' stack."""
     cfn = client("cloudformation", region)
-    template = packaged_template(client, region)
+    parameters = {**ARTIFACT_PARAMETERS, **parameters}
+    template = packaged_template(client, region, parameters)
     cfn.create_stack(
         StackName=stack_name,
         TemplateBody=json.dumps(template),

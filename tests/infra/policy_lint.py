@@ -76,6 +76,8 @@ class Renderer:
         if unknown:
             raise RenderError(f"sample parameters the template does not have: {sorted(unknown)}")
         self.parameters.update(parameters)
+        # CommaDelimitedList parameters are lists to Ref (AutoScalingGroupNames).
+        self.lists = {name for name, p in template.get("Parameters", {}).items() if p.get("Type") == "CommaDelimitedList"}
         self._conditions: dict[str, bool] = {}
 
     # ------------------------------------------------------------------ names and attributes
@@ -90,7 +92,8 @@ class Renderer:
         if name in PSEUDO:
             return PSEUDO[name]
         if name in self.parameters:
-            return self.parameters[name]
+            value = self.parameters[name]
+            return value.split(",") if name in self.lists else value
         resource = self.resources.get(name)
         if resource is None:
             raise RenderError(f"Ref to unknown {name}")
@@ -216,6 +219,13 @@ def rendered_policies(template: dict[str, Any] | None = None, renderer: Renderer
     renderer = renderer or Renderer(template, SAMPLE_PARAMETERS)
     out = []
     for logical_id, resource in template["Resources"].items():
+        if logical_id.startswith("Fn::ForEach::"):
+            # Fn::ForEach fragments (the lifecycle hooks) are resources without policies;
+            # one that held a policy would have to be expanded here first.
+            fragment = json.dumps(resource)
+            if "PolicyDocument" in fragment or "AWS::IAM::" in fragment:
+                raise RenderError(f"{logical_id} holds a policy: expand it before rendering")
+            continue
         if "Condition" in resource and not renderer.condition(resource["Condition"]):
             continue
         props = resource.get("Properties", {})

@@ -1,8 +1,8 @@
 """infra/deploy.sh and infra/undeploy.sh, against a stand-in `aws` CLI and against the emulator.
 
 The stub (AWS_CLI=<stub>) records every invocation and answers the one query the scripts read;
-nothing talks to AWS. This checks what the scripts would run: package to the operator's bucket,
-deploy with CAPABILITY_IAM and the parameters from the file, and their refusals (architecture
+nothing talks to AWS. This checks what the scripts would run: upload the zips to the operator's
+bucket, deploy with CAPABILITY_IAM, CAPABILITY_AUTO_EXPAND and the parameters from the file, and their refusals (architecture
 mismatch, more names than the template supports, missing bucket).
 
 undeploy.sh's refusal to delete a stack with drains in flight runs the real `aws` CLI (the
@@ -12,6 +12,7 @@ stack deployed from the template and drain records written into its table.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -31,9 +32,6 @@ import json, os, sys
 args = sys.argv[1:]
 with open(os.environ["STUB_LOG"], "a") as f:
     f.write(json.dumps(args) + "\\n")
-if "package" in args:
-    out = args[args.index("--output-template-file") + 1]
-    open(out, "w").write("packaged: true\\n")
 if "describe-stacks" in args and any("TableName" in a for a in args):
     print("ecs-drain-prod-StateTable-ABC123")
 """
@@ -77,7 +75,7 @@ def calls(env: dict[str, Any]) -> list[list[str]]:
     return [json.loads(line) for line in env["log"].read_text().splitlines()]
 
 
-def test_deploy_packages_then_deploys_with_the_parameters(env: dict[str, Any]) -> None:
+def test_deploy_uploads_the_code_then_deploys_with_the_parameters(env: dict[str, Any]) -> None:
     result = run(
         "deploy.sh",
         ["--stack-name", "ecs-drain-prod", "--bucket", "my-artifacts", "--params",
@@ -86,22 +84,25 @@ def test_deploy_packages_then_deploys_with_the_parameters(env: dict[str, Any]) -
         env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    package, deploy, outputs = calls(env)
-    assert package[:4] == ["--region", "us-east-1", "cloudformation", "package"]
-    assert package[package.index("--s3-bucket") + 1] == "my-artifacts"
-    packaged_source = Path(package[package.index("--template-file") + 1])
-    text = packaged_source.read_text()
-    assert f"Code: {env['lambda_dir']}/on-lifecycle/bootstrap.zip" in text
-    assert f"Code: {env['lambda_dir']}/on-task-stopped/bootstrap.zip" in text
+    upload_lifecycle, upload_stopped, deploy, outputs = calls(env)
+    digest = hashlib.sha256(
+        b"".join((env["lambda_dir"] / fn / "bootstrap.zip").read_bytes() for fn in ("on-lifecycle", "on-task-stopped"))
+    ).hexdigest()[:16]
+    prefix = f"ecs-drain/{digest}/"
+    for upload, fn in ((upload_lifecycle, "on-lifecycle"), (upload_stopped, "on-task-stopped")):
+        assert upload[:4] == ["--region", "us-east-1", "s3", "cp"]
+        assert upload[-2:] == [str(env["lambda_dir"] / fn / "bootstrap.zip"), f"s3://my-artifacts/{prefix}{fn}.zip"]
 
     assert deploy[2:4] == ["cloudformation", "deploy"]
     assert deploy[deploy.index("--stack-name") + 1] == "ecs-drain-prod"
-    assert deploy[deploy.index("--capabilities") + 1] == "CAPABILITY_IAM"
-    assert deploy[deploy.index("--template-file") + 1] == package[package.index("--output-template-file") + 1]
+    # CAPABILITY_AUTO_EXPAND: the template uses the AWS::LanguageExtensions transform.
+    assert deploy[deploy.index("--capabilities") + 1 : deploy.index("--capabilities") + 3] == ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
+    assert deploy[deploy.index("--template-file") + 1] == str(ROOT / "infra" / "template.yaml")
     overrides = deploy[deploy.index("--parameter-overrides") + 1 :]
     example = json.loads((ROOT / "infra" / "parameters.example.json").read_text())
     expected = {k: v for k, v in example.items()}
     expected["ReplayMode"] = "live"  # the command-line override wins
+    expected.update(ArtifactBucket="my-artifacts", ArtifactPrefix=prefix)
     assert dict(kv.split("=", 1) for kv in overrides) == expected
     assert outputs[2:4] == ["cloudformation", "describe-stacks"]
 
@@ -112,7 +113,8 @@ def test_example_parameters_are_template_parameters() -> None:
     params = load_template()["Parameters"]
     example = json.loads((ROOT / "infra" / "parameters.example.json").read_text())
     assert set(example) <= set(params)
-    required = {name for name, p in params.items() if "Default" not in p}
+    # ArtifactBucket / ArtifactPrefix: deploy.sh sets them to where it uploaded the code.
+    required = {name for name, p in params.items() if "Default" not in p} - {"ArtifactBucket"}
     assert required <= set(example)
     for name, value in example.items():
         if "AllowedValues" in params[name]:
@@ -131,15 +133,15 @@ def test_deploy_refuses_code_built_for_another_architecture(env: dict[str, Any])
     assert calls(env) == []
 
 
-def test_deploy_refuses_more_than_three_clusters(env: dict[str, Any]) -> None:
+def test_deploy_refuses_more_than_fifty_clusters(env: dict[str, Any]) -> None:
     result = run(
         "deploy.sh",
         ["--stack-name", "s", "--bucket", "b", "--params", str(ROOT / "infra" / "parameters.example.json"),
-         "--lambda-dir", str(env["lambda_dir"]), "ClusterNames=a,b,c,d"],
+         "--lambda-dir", str(env["lambda_dir"]), "ClusterNames=" + ",".join(f"c{i}" for i in range(51))],
         env,
     )  # fmt: skip
     assert result.returncode != 0
-    assert "at most 3" in result.stderr
+    assert "at most 50" in result.stderr
     assert calls(env) == []
 
 

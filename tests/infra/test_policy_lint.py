@@ -46,8 +46,9 @@ def test_the_sample_takes_every_per_name_branch() -> None:
     """Three clusters and three groups: each name reaches the policies."""
     text = json.dumps(by_name(rendered_policies())["OnLifecycleRole/on-lifecycle"].document)
     for cluster in SAMPLE_PARAMETERS["ClusterNames"].split(","):
-        for kind in ("cluster", "container-instance", "task", "service"):
-            assert f":{kind}/{cluster}" in text, (kind, cluster)
+        # the cluster, and its container instances, tasks and services (*/<name>/*)
+        for pattern in (f":cluster/{cluster}\"", f":*/{cluster}/*\""):
+            assert pattern in text, (pattern, cluster)
     for asg in SAMPLE_PARAMETERS["AutoScalingGroupNames"].split(","):
         assert f"autoScalingGroupName/{asg}" in text
 

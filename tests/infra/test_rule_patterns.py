@@ -7,7 +7,8 @@ of its own with an SQS target in a region with nothing else in it (PutEvents ans
 when a matching rule targets a Lambda function), and each event goes through PutEvents; a
 message on the rule's queue means the pattern matched.
 
-The patterns use exact values, "$or", plain lists and one `exists` filter (TaskStoppedRule and the
+The patterns use exact values, "$or", plain lists, `suffix` filters on clusterArn (moto implements
+`suffix` as AWS documents it) and one `exists` filter (TaskStoppedRule and the
 archive require `detail.containerInstanceArn`, so Fargate tasks never reach on-task-stopped);
 moto's matcher implements `exists` (moto.events.models, `_does_item_match_named_filter`) as AWS
 documents it: the field is present, whatever its value. Near misses are the fixtures with one
@@ -96,13 +97,8 @@ CASES: list[tuple[str, dict[str, Any], set[str]]] = [
     ("deactivating", load_fixture("ecs-task-deactivating-service.json"), set()),
     ("stopped-service-last-status-stopping", edited(STOPPED_SERVICE, "detail.lastStatus", "STOPPING"), set()),
     (
-        "stopped-same-cluster-name-other-account",
-        edited(STOPPED_SERVICE, "detail.clusterArn", "arn:aws:ecs:us-east-1:210987654321:cluster/prod-cluster"),
-        set(),
-    ),
-    (
-        "stopped-same-cluster-name-other-region",
-        edited(STOPPED_SERVICE, "detail.clusterArn", f"arn:aws:ecs:eu-west-1:{ACCOUNT}:cluster/prod-cluster"),
+        "stopped-cluster-name-suffix",
+        edited(STOPPED_SERVICE, "detail.clusterArn", f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/x-prod-cluster"),
         set(),
     ),
     (
@@ -139,7 +135,51 @@ CASES: list[tuple[str, dict[str, Any], set[str]]] = [
     ),
 ]
 
+# Events from another account or region: PutEvents stamps the caller's account and region on
+# the envelope, so these are matched with moto's own matcher (the one its rules use), on the
+# patterns as deployed. A cluster of the same name elsewhere: ECS emits the event in the
+# cluster's own account and region (both fields say so), e.g. forwarded by a cross-account rule.
+ENVELOPE_CASES: list[tuple[str, dict[str, Any], set[str]]] = [
+    (
+        "stopped-same-cluster-name-other-account",
+        edited(
+            edited(STOPPED_SERVICE, "detail.clusterArn", "arn:aws:ecs:us-east-1:210987654321:cluster/prod-cluster"),
+            "account",
+            "210987654321",
+        ),
+        set(),
+    ),
+    (
+        "stopped-same-cluster-name-other-region",
+        edited(
+            edited(STOPPED_SERVICE, "detail.clusterArn", f"arn:aws:ecs:eu-west-1:{ACCOUNT}:cluster/prod-cluster"),
+            "region",
+            "eu-west-1",
+        ),
+        set(),
+    ),
+    ("terminate-other-account", edited(TERMINATE, "account", "210987654321"), set()),
+    ("terminate-other-region", edited(TERMINATE, "region", "eu-west-1"), set()),
+    # and the fixtures themselves, so the matcher is seen to match
+    ("terminate", TERMINATE, {"lifecycle", "archive"}),
+    ("stopped-service", STOPPED_SERVICE, {"task-stopped", "archive"}),
+]
+
 Router = Callable[[dict[str, Any]], set[str]]
+
+
+def in_region(pattern: str, region: str) -> str:
+    """``pattern`` with its ``region`` filters set to ``region``: the router's rules live in
+    ROUTE_REGION, and PutEvents stamps that region on every event it routes."""
+
+    def visit(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: ([region] if k == "region" else visit(v)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [visit(v) for v in node]
+        return node
+
+    return json.dumps(visit(json.loads(pattern)))
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +202,7 @@ def route(client: Any, patterns: dict[str, str]) -> Router:
     for name, pattern in patterns.items():
         url = sqs.create_queue(QueueName=f"route-{name}")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name=f"route-{name}", EventPattern=pattern, State="ENABLED")
+        events.put_rule(Name=f"route-{name}", EventPattern=in_region(pattern, ROUTE_REGION), State="ENABLED")
         events.put_targets(Rule=f"route-{name}", Targets=[{"Id": "queue", "Arn": arn}])
         queues[name] = url
 
@@ -208,7 +248,11 @@ def route(client: Any, patterns: dict[str, str]) -> Router:
 def test_patterns_are_what_the_stack_deployed(patterns: dict[str, str]) -> None:
     lifecycle = json.loads(patterns["lifecycle"])
     stopped = json.loads(patterns["task-stopped"])
-    assert stopped["detail"]["clusterArn"] == [f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/prod-cluster"]
+    # The cluster as a suffix of clusterArn, with the event's account and region pinned: the
+    # exact ARN arn:aws:ecs:us-east-1:ACCOUNT:cluster/prod-cluster (names hold no ":" or "/").
+    assert stopped["detail"]["clusterArn"] == [{"suffix": ":cluster/prod-cluster"}]
+    assert stopped["account"] == lifecycle["account"] == [ACCOUNT]
+    assert stopped["region"] == lifecycle["region"] == ["us-east-1"]
     assert stopped["detail"]["containerInstanceArn"] == [{"exists": True}]
     assert lifecycle["detail"]["AutoScalingGroupName"] == ["prod-ecs-asg"]
     assert lifecycle["detail"]["LifecycleHookName"] == ["ecs-drain-terminate"]
@@ -224,6 +268,13 @@ def test_the_router_can_see_a_match_and_a_miss(route: Router) -> None:
 @pytest.mark.parametrize(("event", "expected"), [(e, x) for _, e, x in CASES], ids=[c for c, _, _ in CASES])
 def test_pattern_routing(route: Router, event: dict[str, Any], expected: set[str]) -> None:
     assert route(event) == expected
+
+
+@pytest.mark.parametrize(("event", "expected"), [(e, x) for _, e, x in ENVELOPE_CASES], ids=[c for c, _, _ in ENVELOPE_CASES])
+def test_account_and_region_are_pinned(patterns: dict[str, str], event: dict[str, Any], expected: set[str]) -> None:
+    from moto.events.models import EventPattern
+
+    assert {name for name, pattern in patterns.items() if EventPattern.load(pattern).matches_event(event)} == expected
 
 
 def test_every_fixture_is_a_case() -> None:

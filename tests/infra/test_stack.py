@@ -35,11 +35,9 @@ SKIPPED_BY_MOTO = {
     "AWS::SQS::QueuePolicy": "moto has no CloudFormation model for SQS queue policies",
 }
 
-# With one cluster, one ASG and CreateLifecycleHooks=true these conditions are false.
-ABSENT_BY_CONDITION_MAIN = {
-    "LifecycleHook2": "CreateHook2 is false (1 ASG)",
-    "LifecycleHook3": "CreateHook3 is false (1 ASG)",
-}
+# With one cluster, one ASG and CreateLifecycleHooks=true no resource is left out by a condition
+# (the hooks are one per group, by Fn::ForEach).
+ABSENT_BY_CONDITION_MAIN: dict[str, str] = {}
 
 CLUSTER_ARN = f"arn:aws:ecs:{MAIN_REGION}:{ACCOUNT}:cluster/prod-cluster"
 
@@ -97,12 +95,26 @@ def grants(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
 
 
 def ecs_arns(kind: str, clusters: list[str], region: str) -> set[str]:
-    suffix = "" if kind == "cluster" else "/*"
-    return {f"arn:aws:ecs:{region}:{ACCOUNT}:{kind}/{c}{suffix}" for c in clusters}
+    """The template's per-cluster ARN patterns: ``cluster`` (the cluster itself) or
+    ``in-cluster`` (its container instances, tasks and services: ``*/<name>/*``). Partition,
+    region and account are wildcards, pinned by the statement's condition (see pinned())."""
+    if kind == "cluster":
+        return {f"arn:*:ecs:*:*:cluster/{c}" for c in clusters}
+    assert kind == "in-cluster", kind
+    return {f"arn:*:ecs:*:*:*/{c}/*" for c in clusters}
 
 
 def asg_arns(asgs: list[str], region: str) -> set[str]:
-    return {f"arn:aws:autoscaling:{region}:{ACCOUNT}:autoScalingGroup:*:autoScalingGroupName/{a}" for a in asgs}
+    return {f"arn:*:autoscaling:*:*:*:autoScalingGroupName/{a}" for a in asgs}
+
+
+def pinned(statements: list[dict[str, Any]], region: str) -> None:
+    """Every statement with a wildcarded ARN is pinned to the stack's region and account."""
+    for st in statements:
+        if any(str(r).startswith("arn:*:") for r in as_list(st["Resource"])):
+            assert st.get("Condition") == {
+                "StringEquals": {"aws:RequestedRegion": region, "aws:ResourceAccount": ACCOUNT}
+            }, st
 
 
 # ------------------------------------------------------------------------------ smoke deploy
@@ -255,7 +267,9 @@ def test_rule_patterns_resolved(client: Any, main_stack: Deployed) -> None:
     events = client("events")
     lifecycle = json.loads(events.describe_rule(Name=main_stack.physical_id("LifecycleRule"))["EventPattern"])
     stopped = json.loads(events.describe_rule(Name=main_stack.physical_id("TaskStoppedRule"))["EventPattern"])
+    pin = {"account": [ACCOUNT], "region": [MAIN_REGION]}
     assert lifecycle == {
+        **pin,
         "source": ["aws.autoscaling"],
         "detail-type": ["EC2 Instance-terminate Lifecycle Action"],
         "detail": {
@@ -264,10 +278,17 @@ def test_rule_patterns_resolved(client: Any, main_stack: Deployed) -> None:
             "LifecycleTransition": ["autoscaling:EC2_INSTANCE_TERMINATING"],
         },
     }
+    # The cluster as a suffix of clusterArn under the pinned account and region: CLUSTER_ARN.
+    assert CLUSTER_ARN.endswith(":cluster/prod-cluster")
     assert stopped == {
+        **pin,
         "source": ["aws.ecs"],
         "detail-type": ["ECS Task State Change"],
-        "detail": {"lastStatus": ["STOPPED"], "containerInstanceArn": [{"exists": True}], "clusterArn": [CLUSTER_ARN]},
+        "detail": {
+            "lastStatus": ["STOPPED"],
+            "containerInstanceArn": [{"exists": True}],
+            "clusterArn": [{"suffix": ":cluster/prod-cluster"}],
+        },
     }
 
 
@@ -311,6 +332,7 @@ def assert_scoped(
     """Every granted action applies only to this stack's named resources, whatever the action."""
     r = stack.region
     ecs = set().union(*(ecs_arns(kind, clusters, r) for kind in ecs_kinds))
+    pinned(role_statements(client, stack, "OnLifecycleRole") + role_statements(client, stack, "OnTaskStoppedRole"), r)
     allowed_by_service = {
         "ecs": ecs,
         "autoscaling": asg_arns(asgs, r),
@@ -333,7 +355,7 @@ def assert_scoped(
         if service == "logs":
             resources = {arn.removesuffix(":*") for arn in resources}
         if service == "ecs":
-            # One statement lists the per-cluster ARNs of every ECS resource type the role
+            # One statement lists the per-cluster patterns of every ECS resource type the role
             # touches; each action authorises one type, so the list grants nothing more.
             assert resources == ecs, action
         else:
@@ -345,7 +367,7 @@ def test_on_lifecycle_role_least_privilege(client: Any, main_stack: Deployed) ->
     g = grants(statements)
     assert_scoped(
         client, main_stack, g, "OnLifecycleLogGroup",
-        ["cluster", "container-instance", "task", "service"], ["prod-cluster"], ["prod-ecs-asg"],
+        ["cluster", "in-cluster"], ["prod-cluster"], ["prod-ecs-asg"],
     )  # fmt: skip
     # iam:PassRole only of the scheduler role, and only to Scheduler.
     pass_role = [s for s in statements if "iam:PassRole" in as_list(s["Action"])]
@@ -360,7 +382,7 @@ def test_on_task_stopped_role_least_privilege(client: Any, main_stack: Deployed)
     # grant serves one rare path: giving an expired drain's instance back to service.)
     assert_scoped(
         client, main_stack, g, "OnTaskStoppedLogGroup",
-        ["cluster", "container-instance", "task", "service"], ["prod-cluster"], ["prod-ecs-asg"],
+        ["cluster", "in-cluster"], ["prod-cluster"], ["prod-ecs-asg"],
     )  # fmt: skip
     assert not [a for a in g if a.startswith(("scheduler:", "iam:"))], sorted(g)
 
@@ -409,26 +431,16 @@ def test_every_listed_cluster_and_asg_is_covered(client: Any, region: str, clust
     assert stack.stack["StackStatus"] == "CREATE_COMPLETE"
 
     lifecycle = grants(role_statements(client, stack, "OnLifecycleRole"))
-    assert lifecycle["ecs:StopTask"] == (
-        ecs_arns("cluster", clusters, region)
-        | ecs_arns("container-instance", clusters, region)
-        | ecs_arns("task", clusters, region)
-        | ecs_arns("service", clusters, region)
-    )
+    assert lifecycle["ecs:StopTask"] == ecs_arns("cluster", clusters, region) | ecs_arns("in-cluster", clusters, region)
     assert lifecycle["autoscaling:RecordLifecycleActionHeartbeat"] == asg_arns(asgs, region)
     stopped = grants(role_statements(client, stack, "OnTaskStoppedRole"))
-    assert stopped["ecs:StopTask"] == (
-        ecs_arns("cluster", clusters, region)
-        | ecs_arns("container-instance", clusters, region)
-        | ecs_arns("task", clusters, region)
-        | ecs_arns("service", clusters, region)
-    )
+    assert stopped["ecs:StopTask"] == ecs_arns("cluster", clusters, region) | ecs_arns("in-cluster", clusters, region)
     assert stopped["autoscaling:CompleteLifecycleAction"] == asg_arns(asgs, region)
 
     events = client("events", region)
-    cluster_arns = sorted(ecs_arns("cluster", clusters, region))
     task_pattern = json.loads(events.describe_rule(Name=stack.physical_id("TaskStoppedRule"))["EventPattern"])
-    assert sorted(task_pattern["detail"]["clusterArn"]) == cluster_arns
+    assert task_pattern["detail"]["clusterArn"] == [{"suffix": f":cluster/{c}"} for c in clusters]
+    assert (task_pattern["account"], task_pattern["region"]) == ([ACCOUNT], [region])
     lifecycle_pattern = json.loads(events.describe_rule(Name=stack.physical_id("LifecycleRule"))["EventPattern"])
     assert lifecycle_pattern["detail"]["AutoScalingGroupName"] == asgs
     archive_name = stack.outputs["ArchiveArn"].rsplit("/", 1)[1]
@@ -456,9 +468,11 @@ def test_parameter_ranges_are_enforced_by_the_template() -> None:
     assert params["ReplayMode"]["Default"] == "dry-run"
     assert params["CreateLifecycleHooks"]["AllowedValues"] == ["true", "false"]
     assert params["MemorySize"]["Default"] == 128
-    # Plain strings: on a CommaDelimitedList AllowedPattern applies to each element and cannot
-    # bound the count (see test_name_lists_accept_one_to_three_names).
-    assert params["ClusterNames"]["Type"] == params["AutoScalingGroupNames"]["Type"] == "String"
+    # ClusterNames is a plain string so that AllowedPattern bounds the count (1-50) and
+    # MaxLength the total; AutoScalingGroupNames is a list, which Fn::ForEach needs for the
+    # hooks, so AllowedPattern applies to each name (test_scale.py).
+    assert params["ClusterNames"]["Type"] == "String"
+    assert params["AutoScalingGroupNames"]["Type"] == "CommaDelimitedList"
     assert params["HookName"]["Default"] == "ecs-drain-terminate"
     assert params["LogRetentionDays"]["AllowedValues"] == [
         1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
@@ -467,17 +481,19 @@ def test_parameter_ranges_are_enforced_by_the_template() -> None:
 
 def test_lifecycle_hooks_in_template() -> None:
     """moto skips AWS::AutoScaling::LifecycleHook, so the hooks are checked on the template."""
-    resources = load_template()["Resources"]
+    groups = ["blue-asg", "green_asg", "red.asg"]
+    resources = load_template({"AutoScalingGroupNames": ",".join(groups)})["Resources"]
     hooks = {lid: r for lid, r in resources.items() if r["Type"] == "AWS::AutoScaling::LifecycleHook"}
-    assert set(hooks) == {"LifecycleHook1", "LifecycleHook2", "LifecycleHook3"}
-    for index, (logical_id, hook) in enumerate(sorted(hooks.items())):
+    # One hook per group (Fn::ForEach), named after the group's letters and digits.
+    assert set(hooks) == {"LifecycleHookblueasg", "LifecycleHookgreenasg", "LifecycleHookredasg"}
+    assert sorted(h["Properties"]["AutoScalingGroupName"] for h in hooks.values()) == groups
+    for hook in hooks.values():
         props = hook["Properties"]
         assert props["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"
         assert props["DefaultResult"] == "CONTINUE"
         assert props["HeartbeatTimeout"] == {"Ref": "HeartbeatTimeoutSeconds"}
         assert props["LifecycleHookName"] == {"Ref": "HookName"}
-        assert props["AutoScalingGroupName"]["Fn::Select"][0] == index
-    assert [hooks[h]["Condition"] for h in sorted(hooks)] == ["CreateHooks", "CreateHook2", "CreateHook3"]
+        assert hook["Condition"] == "CreateHooks"
 
 
 def test_event_invoke_configs_in_template() -> None:
@@ -637,11 +653,27 @@ def allowed(param: dict[str, Any], value: str) -> bool:
     return re.fullmatch(param["AllowedPattern"], value) is not None
 
 
-NAME_LIST_CASES = [
+def list_allowed(param: dict[str, Any], value: str) -> bool:
+    """A CommaDelimitedList's AllowedPattern: CloudFormation matches it against each name."""
+    return all(re.fullmatch(param["AllowedPattern"], item) is not None for item in value.split(","))
+
+
+def cluster_names_accepted(value: str) -> bool:
+    param = load_template()["Parameters"]["ClusterNames"]
+    return allowed(param, value) and len(value) <= param["MaxLength"]
+
+
+def names(count: int, length: int = 3) -> str:
+    return ",".join(f"{i:0{length}d}"[-length:] for i in range(count))
+
+
+CLUSTER_LIST_CASES = [
     ("one", True),
-    ("one,two", True),
-    ("one,two,three", True),
-    ("one,two,three,four", False),  # the template has three slots per list
+    ("one,two,three,four", True),
+    (names(50), True),
+    (names(51), False),  # more than 50 names
+    (names(50, 13), True),  # 50 * 13 + 49 commas = 699 characters
+    (names(50, 14), False),  # 749 characters: over MaxLength (the policy size quota)
     ("", False),
     ("one,", False),
     (",one", False),
@@ -653,10 +685,26 @@ NAME_LIST_CASES = [
 ]
 
 
-@pytest.mark.parametrize("name", ["ClusterNames", "AutoScalingGroupNames"])
-@pytest.mark.parametrize(("value", "accepted"), NAME_LIST_CASES)
-def test_name_lists_accept_one_to_three_names(name: str, value: str, accepted: bool) -> None:
-    assert allowed(load_template()["Parameters"][name], value) is accepted
+@pytest.mark.parametrize(("value", "accepted"), CLUSTER_LIST_CASES)
+def test_cluster_names_accept_one_to_fifty_names_within_the_size_budget(value: str, accepted: bool) -> None:
+    assert cluster_names_accepted(value) is accepted
+
+
+GROUP_LIST_CASES = [
+    ("one", True),
+    (names(50, 40), True),
+    ("", False),
+    ("one,", False),
+    ("one,,two", False),
+    ("one, two", False),
+    ("x" * 40, True),
+    ("x" * 41, False),  # 50 groups of 40 characters is what the policy size quota admits
+]
+
+
+@pytest.mark.parametrize(("value", "accepted"), GROUP_LIST_CASES)
+def test_group_names_are_checked_one_by_one(value: str, accepted: bool) -> None:
+    assert list_allowed(load_template()["Parameters"]["AutoScalingGroupNames"], value) is accepted
 
 
 @pytest.mark.parametrize(
@@ -665,7 +713,7 @@ def test_name_lists_accept_one_to_three_names(name: str, value: str, accepted: b
 )
 def test_cluster_names_are_ecs_cluster_names(value: str, accepted: bool) -> None:
     """ECS cluster names: letters, digits, hyphens, underscores (not ARNs, no wildcards)."""
-    assert allowed(load_template()["Parameters"]["ClusterNames"], value) is accepted
+    assert cluster_names_accepted(value) is accepted
 
 
 @pytest.mark.parametrize(
@@ -674,7 +722,7 @@ def test_cluster_names_are_ecs_cluster_names(value: str, accepted: bool) -> None
 )
 def test_asg_names_cannot_widen_a_policy_or_break_the_archive_pattern(value: str, accepted: bool) -> None:
     """ASG names go into IAM ARNs (where * and ? are wildcards) and into a JSON string."""
-    assert allowed(load_template()["Parameters"]["AutoScalingGroupNames"], value) is accepted
+    assert list_allowed(load_template()["Parameters"]["AutoScalingGroupNames"], value) is accepted
 
 
 def test_no_wait_condition_guard_is_left() -> None:

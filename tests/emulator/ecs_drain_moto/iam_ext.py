@@ -55,8 +55,11 @@ moto evaluator quirks that a policy author must know (moto 5.2.1 ``moto/iam``):
   statement allows it.
 * Only the ``StringEquals`` operator is evaluated; every other operator (``ArnEquals``,
   ``ArnLike``, ``StringLike``, ...) is treated as satisfied. A condition key the request does
-  not supply is treated as satisfied too. We supply ``ecs:cluster`` (the cluster ARN) and
-  ``iam:PassedToService`` only.
+  not supply is treated as satisfied too. We supply ``ecs:cluster`` (the cluster ARN),
+  ``iam:PassedToService`` and, on every check of the table above (:func:`with_global_keys`),
+  the global keys ``aws:RequestedRegion`` (the request's region) and ``aws:ResourceAccount``
+  (the account segment of the resource's ARN; not on ``*``), which infra/template.yaml's
+  per-name statements are pinned with.
 * Action names match case-sensitively (AWS: case-insensitively); ``*`` in Action/Resource is a
   wildcard, ``?`` is not.
 * ``sts:AssumeRole`` is authorized on ``*`` and the role's trust policy is not evaluated, which
@@ -282,6 +285,16 @@ def plan_checks(
     if op in ("CreateSchedule", "UpdateSchedule") and isinstance(target, dict) and target.get("RoleArn"):
         checks.append(Check("iam:PassRole", str(target["RoleArn"]), dict(PASSED_TO_SCHEDULER)))
     return checks
+
+
+def with_global_keys(check: Check, region: str) -> Check:
+    """``check`` with the global condition keys AWS puts in every such request context:
+    ``aws:RequestedRegion`` and, for a resource ARN, ``aws:ResourceAccount`` (pure)."""
+    keys = {"aws:RequestedRegion": region}
+    parts = check.resource.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn" and parts[4]:
+        keys["aws:ResourceAccount"] = parts[4]
+    return Check(check.action, check.resource, {**keys, **check.conditions})
 
 
 # --- the caller and moto's evaluator ------------------------------------------------------
@@ -525,6 +538,7 @@ def call_action(self: BaseResponse) -> TYPE_RESPONSE:
             return _original_call_action(self)
         # moto's own evaluation (the action on "*"), answered in the protocol's shape.
         checks = [Check(f"{service}:{op}", "*")]
+    checks = [with_global_keys(c, self.region) for c in checks]
     try:
         request = _iam_request(self)
         request.check_signature()

@@ -10,13 +10,21 @@ table and the function settings a test runs with are the template's own.
 prints one JSON object: the stack's status, outputs, resources (logical id -> physical id) and,
 per function, its name, ARN, execution role ARN and environment variables.
 
-`aws cloudformation package` uploads the code zips to S3 and rewrites `Code`; here the zips are
-stand-ins (the functions run as local processes, never inside moto).
+As `infra/deploy.sh` does, the code zips are uploaded to the artifact bucket of the stack's
+region (``<ArtifactBucket>-<region>``, ArtifactBucketRegionSuffix=true, the StackSet layout) and
+the template names them by parameter; here the zips are stand-ins (the functions run as local
+processes, never inside moto).
+
+moto's CloudFormation has no ``AWS::LanguageExtensions``: the template's ``Fn::ForEach`` is
+expanded first with cfn-lint's own implementation of the transform
+(:func:`expand_language_extensions`), for the parameter values of this deployment, as
+CloudFormation expands it before it creates anything.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import io
 import json
 import sys
@@ -31,11 +39,14 @@ from botocore.config import Config
 ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE_PATH = ROOT / "infra" / "template.yaml"
 CODE_BUCKET = "ecs-drain-artifacts"
-# Where `aws cloudformation package` finds the zips (template paths, relative to infra/).
+CODE_PREFIX = "ecs-drain/"
+# The key of each function's zip under ArtifactPrefix (the template's Code.S3Key).
 FUNCTION_CODE = {
-    "OnLifecycleFunction": "../target/lambda/on-lifecycle/bootstrap.zip",
-    "OnTaskStoppedFunction": "../target/lambda/on-task-stopped/bootstrap.zip",
+    "OnLifecycleFunction": "on-lifecycle.zip",
+    "OnTaskStoppedFunction": "on-task-stopped.zip",
 }
+# The artifact parameters every deployment here uses (callers may override them).
+ARTIFACT_PARAMETERS = {"ArtifactBucket": CODE_BUCKET, "ArtifactBucketRegionSuffix": "true", "ArtifactPrefix": CODE_PREFIX}
 
 
 def load_template() -> dict[str, Any]:
@@ -43,6 +54,37 @@ def load_template() -> dict[str, Any]:
     from cfnlint.decode import cfn_yaml
 
     return json.loads(json.dumps(cfn_yaml.load(str(TEMPLATE_PATH))))
+
+
+def expand_language_extensions(template: dict[str, Any], parameters: dict[str, str], region: str) -> dict[str, Any]:
+    """``template`` with ``Transform: AWS::LanguageExtensions`` applied for ``parameters``.
+
+    cfn-lint resolves a ``Fn::ForEach`` collection that is a ``Ref`` to a parameter from the
+    parameter's Default, so the deployment's values are set as Defaults for the expansion and
+    the original Parameters section is put back afterwards (CreateStack still validates the
+    values against it).
+    """
+    if template.get("Transform") != "AWS::LanguageExtensions":
+        return template
+    from cfnlint.template import Template
+    from cfnlint.template.transforms._language_extensions import language_extension
+
+    work = copy.deepcopy(template)
+    declared = work.get("Parameters", {})
+    for name, value in parameters.items():
+        if name in declared:
+            declared[name]["Default"] = value
+    matches, expanded = language_extension(Template("template.yaml", work, regions=[region]))
+    if matches or expanded is None:
+        raise ValueError(f"AWS::LanguageExtensions could not be expanded: {[str(m) for m in matches]}")
+    expanded = json.loads(json.dumps(expanded))
+    del expanded["Transform"]
+    # Sections without a Fn::ForEach are kept as written: cfn-lint normalises some of them
+    # (it reorders Fn::Equals operands in Conditions), and a test reads them as written.
+    for section, value in template.items():
+        if section != "Transform" and "Fn::ForEach::" not in json.dumps(value):
+            expanded[section] = copy.deepcopy(value)
+    return expanded
 
 
 def _stand_in_zip() -> bytes:
@@ -75,27 +117,31 @@ def without_grant(template: dict[str, Any], role: str, action: str) -> None:
         raise ValueError(f"{role} grants no {action}")
 
 
-def packaged_template(make_client: Any, region: str, without: list[tuple[str, str]] = ()) -> dict[str, Any]:
-    """What `aws cloudformation package` produces: code zips uploaded, Code -> S3Bucket/S3Key."""
+def upload_code(make_client: Any, region: str, bucket: str = CODE_BUCKET, prefix: str = CODE_PREFIX) -> None:
+    """The function zips (stand-ins) in ``<bucket>-<region>`` under ``prefix``, as deploy.sh
+    uploads them."""
+    s3 = make_client("s3", region)
+    name = f"{bucket}-{region}"
+    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    if name not in existing:
+        if region == "us-east-1":
+            s3.create_bucket(Bucket=name)
+        else:
+            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+    for key in FUNCTION_CODE.values():
+        s3.put_object(Bucket=name, Key=f"{prefix}{key}", Body=_stand_in_zip())
+
+
+def packaged_template(
+    make_client: Any, region: str, without: list[tuple[str, str]] = (), parameters: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The template as deployed: code zips uploaded, the grants a test leaves out removed, the
+    language extensions expanded for ``parameters``."""
     template = load_template()
     for role, action in without:
         without_grant(template, role, action)
-    s3 = make_client("s3", region)
-    bucket = f"{CODE_BUCKET}-{region}"
-    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-    if bucket not in existing:
-        if region == "us-east-1":
-            s3.create_bucket(Bucket=bucket)
-        else:
-            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
-    for logical_id, local_path in FUNCTION_CODE.items():
-        props = template["Resources"][logical_id]["Properties"]
-        if props["Code"] != local_path:
-            raise ValueError(f"{logical_id}.Code is {props['Code']!r}, not the packaged local path {local_path!r}")
-        key = f"{logical_id}/bootstrap.zip"
-        s3.put_object(Bucket=bucket, Key=key, Body=_stand_in_zip())
-        props["Code"] = {"S3Bucket": bucket, "S3Key": key}
-    return template
+    upload_code(make_client, region)
+    return expand_language_extensions(template, {**ARTIFACT_PARAMETERS, **(parameters or {})}, region)
 
 
 def deploy(
@@ -108,7 +154,8 @@ def deploy(
 ) -> dict[str, Any]:
     """create_stack and wait for a final status; returns describe_stacks' stack."""
     cfn = make_client("cloudformation", region)
-    template = packaged_template(make_client, region, without)
+    parameters = {**ARTIFACT_PARAMETERS, **parameters}
+    template = packaged_template(make_client, region, without, parameters)
     cfn.create_stack(
         StackName=stack_name,
         TemplateBody=json.dumps(template),
