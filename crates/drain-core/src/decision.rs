@@ -258,7 +258,10 @@ pub fn next_check_at(record: &DrainRecord, now: Timestamp) -> Timestamp {
     if now < record.deadline_at && next.plus_seconds(DEADLINE_MERGE_SECONDS) >= record.deadline_at { record.deadline_at } else { next }
 }
 
+pub mod upkeep;
 pub mod verify;
+
+pub use upkeep::{Trigger, Upkeep, upkeep};
 
 #[cfg(test)]
 mod tests;

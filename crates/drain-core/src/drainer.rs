@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use crate::census::Census;
 use crate::config::Config;
 use crate::decision::verify::{AfterExpiry, FunctionIdentity, Refusal, after_expiry, expired_undrained, verify_origin, verify_termination};
-use crate::decision::{Admission, CompletionReason, Decision, MIN_BOOKING_LEAD_SECONDS, WaitingOn, admit, decide, next_check_at};
+use crate::decision::{Admission, CompletionReason, Decision, Trigger, WaitingOn, admit, decide, upkeep};
 use crate::error::{DrainError, error_chain};
 use crate::event::{TaskStateChange, TerminateNotice};
 use crate::ids::{ContainerInstanceArn, LifecycleActionRef};
@@ -71,14 +71,6 @@ pub enum Outcome {
         /// Why.
         refusal: Refusal,
     },
-}
-
-/// What started this look at a drain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Trigger {
-    Lifecycle,
-    TaskStopped,
-    Check,
 }
 
 /// The use cases, over one set of ports.
@@ -423,15 +415,9 @@ where
             }
         }
 
-        // Still waiting: keep the hook alive and the next check booked. Only a check, or a look
-        // that finds the booked check overdue (lost or late), books the next one, and whoever
-        // books it heartbeats first: moving a pending check without a heartbeat would stretch
-        // the heartbeat gap past the hook's timeout (found by the simulation, seeds 47 and 55).
-        // Only a function that books checks (on-lifecycle; on-task-stopped has no schedule settings
-        // and, least privilege, no heartbeat permission) rescues an overdue one.
-        let check_overdue = self.config.schedule.is_some() && record.next_check_at.is_some_and(|at| at <= now);
-        let first_booking = record.next_check_at.is_none();
-        if trigger == Trigger::Check || check_overdue {
+        // Still waiting: keep the hook alive and the next check booked (see `decision::upkeep`).
+        let upkeep = upkeep(&record, now, trigger, self.config.schedule.is_some());
+        if upkeep.heartbeat {
             match self
                 .effect(mode, "autoscaling:RecordLifecycleActionHeartbeat", "heartbeat", ActionOutcome::Done, self.hooks.heartbeat(&record.action()))
                 .await?
@@ -440,10 +426,7 @@ where
                 ActionOutcome::NoActiveAction => return self.mark_action_gone(record, mode, now).await,
             }
         }
-        if self.config.schedule.is_some() && (trigger == Trigger::Check || check_overdue || first_booking) {
-            // The hook's heartbeat timer started when the notice was sent, not when it arrived.
-            let base = if first_booking { record.noticed_at.clamp(now.plus_seconds(-record.check_interval_seconds), now) } else { now };
-            let at = next_check_at(&record, base).max(now.plus_seconds(MIN_BOOKING_LEAD_SECONDS));
+        if let Some(at) = upkeep.book_check_at {
             self.effect(mode, "scheduler:CreateSchedule", "book the next check", (), self.scheduler.schedule(&record.container_instance_arn, at))
                 .await?;
             record.next_check_at = Some(at);

@@ -242,3 +242,36 @@ fn the_next_check_lands_on_the_deadline_not_after_it() {
     assert_eq!(next_check_at(&drain, near), drain.deadline_at);
     assert_eq!(next_check_at(&drain, START), START.plus_seconds(drain.check_interval_seconds));
 }
+
+#[test]
+fn upkeep_heartbeats_whoever_books_and_books_within_the_rules() {
+    // The sample drain: interval 240 s (heartbeat timeout 300 s), deadline START + 3600.
+    let deadline = START.plus_seconds(3600);
+    let at = |seconds: i64| START.plus_seconds(seconds);
+    /// What the row shows, trigger, books checks, notice sent, booked check, now.
+    type Look = (&'static str, Trigger, bool, Timestamp, Option<Timestamp>, Timestamp);
+    // ... and the upkeep expected: heartbeat, booking.
+    #[rustfmt::skip]
+    let rows: [(Look, bool, Option<Timestamp>); 14] = [
+        (("first look books one interval after the notice", Trigger::Lifecycle, true, at(0), None, at(0)), false, Some(at(240))),
+        (("first look counts from the send time", Trigger::Lifecycle, true, at(-100), None, at(0)), false, Some(at(140))),
+        (("a long-delayed notice books at the minimum lead", Trigger::Lifecycle, true, at(-1000), None, at(0)), false, Some(at(5))),
+        (("a redelivered notice leaves the booked check", Trigger::Lifecycle, true, at(0), Some(at(240)), at(10)), false, None),
+        (("on-task-stopped never books nor heartbeats", Trigger::TaskStopped, false, at(0), None, at(10)), false, None),
+        (("on-task-stopped leaves an overdue check alone", Trigger::TaskStopped, false, at(0), Some(at(100)), at(200)), false, None),
+        (("a stopped task before the check changes nothing", Trigger::TaskStopped, true, at(0), Some(at(240)), at(100)), false, None),
+        (("a look that finds the check overdue rescues it", Trigger::TaskStopped, true, at(0), Some(at(100)), at(200)), true, Some(at(440))),
+        (("an overdue check found by a notice is rescued too", Trigger::Lifecycle, true, at(0), Some(at(240)), at(240)), true, Some(at(480))),
+        (("a check heartbeats and books the next", Trigger::Check, true, at(0), Some(at(240)), at(240)), true, Some(at(480))),
+        (("a check without schedule settings only heartbeats", Trigger::Check, false, at(0), Some(at(240)), at(240)), true, None),
+        (("a check landing within 30 s of the deadline merges into it", Trigger::Check, true, at(0), Some(at(3100)), deadline.plus_seconds(-250)), true, Some(deadline)),
+        (("the deadline's check is never booked in the past", Trigger::Check, true, at(0), Some(at(3590)), deadline.plus_seconds(-3)), true, Some(deadline.plus_seconds(2))),
+        (("past the deadline checks go on every interval", Trigger::Check, true, at(0), Some(deadline), deadline.plus_seconds(10)), true, Some(deadline.plus_seconds(250))),
+    ];
+    for ((row, trigger, books, noticed_at, next_check, now), heartbeat, booking) in rows {
+        let drain = DrainRecord { noticed_at, next_check_at: next_check, ..record() };
+        assert_eq!(drain.check_interval_seconds, 240);
+        assert_eq!(drain.deadline_at, deadline);
+        assert_eq!(upkeep(&drain, now, trigger, books), Upkeep { heartbeat, book_check_at: booking }, "{row}");
+    }
+}
