@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::census::{AliveCounts, Census, TaskKind};
 use crate::ids::{LifecycleToken, TaskArn};
-use crate::record::{DrainRecord, DrainStatus, LifecycleResult};
+use crate::record::{DrainRecord, DrainStart, DrainStatus, LifecycleResult, StartPlan};
 use crate::time::Timestamp;
 
 /// What to do when the graceful phase ends with tasks still alive.
@@ -210,7 +210,8 @@ pub fn admit(existing: Option<&DrainRecord>, token: &LifecycleToken, noticed_at:
 
 /// Plans the interval between scheduled checks so a heartbeat always lands before the hook's
 /// heartbeat timeout: at least a minute (EventBridge Scheduler's granularity), at most
-/// 15 minutes, and a margin of max(60 s, 20 %) below the timeout.
+/// 15 minutes, and a margin of max(60 s, 20 %) below the timeout. An unknown timeout gets the
+/// shortest interval: it keeps any heartbeat timeout of 30 s or more safe enough.
 pub fn plan_check_interval(heartbeat_timeout_seconds: Option<i64>) -> i64 {
     const MIN: i64 = 60;
     const MAX: i64 = 900;
@@ -219,8 +220,24 @@ pub fn plan_check_interval(heartbeat_timeout_seconds: Option<i64>) -> i64 {
             let margin = (timeout / 5).max(60);
             (timeout - margin).clamp(MIN, MAX)
         }
-        None => 300,
+        None => MIN,
     }
+}
+
+/// Plans a new drain started at `started_at`: the check interval, when the hook gives up on its
+/// own, and the deadline capped below that. (The first check is booked by [`upkeep`], from
+/// when the notice was sent.)
+pub fn plan_start(started_at: Timestamp, heartbeat_timeout_seconds: Option<i64>, deadline_seconds: i64) -> StartPlan {
+    let check_interval_seconds = plan_check_interval(heartbeat_timeout_seconds);
+    let hook_expires_at = heartbeat_timeout_seconds.map(|timeout| started_at.plus_seconds(hook_global_timeout_seconds(timeout)));
+    let deadline_at = plan_deadline(started_at, deadline_seconds, hook_expires_at, check_interval_seconds);
+    StartPlan { check_interval_seconds, hook_expires_at, deadline_at }
+}
+
+/// A new DRAINING record for `start`, planned by [`plan_start`].
+pub fn start_drain(start: DrainStart) -> DrainRecord {
+    let plan = plan_start(start.started_at, start.heartbeat_timeout_seconds, start.deadline_seconds);
+    DrainRecord::start(start, plan)
 }
 
 /// The hook's global timeout: an action waits at most min(48 h, 100 × heartbeat timeout).

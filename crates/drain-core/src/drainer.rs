@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use crate::census::Census;
 use crate::config::Config;
 use crate::decision::verify::{AfterExpiry, FunctionIdentity, Refusal, after_expiry, expired_undrained, verify_origin, verify_termination};
-use crate::decision::{Admission, CompletionReason, Decision, Trigger, WaitingOn, admit, decide, upkeep};
+use crate::decision::{Admission, CompletionReason, Decision, Trigger, WaitingOn, admit, decide, start_drain, upkeep};
 use crate::error::{DrainError, error_chain};
 use crate::event::{TaskStateChange, TerminateNotice};
 use crate::ids::{ContainerInstanceArn, LifecycleActionRef};
@@ -304,7 +304,7 @@ where
             }
         };
         let now = self.clock.now();
-        let mut record = DrainRecord::start(DrainStart {
+        Ok(start_drain(DrainStart {
             container_instance_arn: instance.arn.clone(),
             cluster_arn: instance.cluster_arn.clone(),
             action: notice.action.clone(),
@@ -315,12 +315,7 @@ where
             heartbeat_timeout_seconds,
             deadline_seconds: self.config.policy.deadline_seconds,
             retention_seconds: self.config.retention_seconds,
-        });
-        if heartbeat_timeout_seconds.is_none() {
-            // Unknown timeout: the shortest interval keeps a 30 s+ heartbeat timeout safe enough.
-            record.check_interval_seconds = 60;
-        }
-        Ok(record)
+        }))
     }
 
     async fn complete_untracked(&self, action: &LifecycleActionRef, mode: Mode, reason: &str) -> Result<Outcome, DrainError> {

@@ -196,20 +196,28 @@ pub struct DrainStart {
     pub started_at: Timestamp,
     /// The hook's heartbeat timeout, when DescribeLifecycleHooks told it.
     pub heartbeat_timeout_seconds: Option<i64>,
-    /// The configured graceful phase.
+    /// The configured graceful phase (read by the plan, not by the record).
     pub deadline_seconds: i64,
     /// How long the record is kept after the drain ends (DynamoDB TTL).
     pub retention_seconds: i64,
 }
 
+/// What the decision layer planned for a new drain (`decision::plan_start`): the record only
+/// stores it, so the constructor holds no policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StartPlan {
+    /// The interval between scheduled checks, in seconds.
+    pub check_interval_seconds: i64,
+    /// When the hook itself gives up, when its heartbeat timeout is known.
+    pub hook_expires_at: Option<Timestamp>,
+    /// When the graceful phase ends.
+    pub deadline_at: Timestamp,
+}
+
 impl DrainRecord {
-    /// A new DRAINING record: plans the check interval and the deadline from the hook's
-    /// timeouts (see [`crate::decision::plan_deadline`]).
-    pub fn start(start: DrainStart) -> DrainRecord {
-        use crate::decision::{hook_global_timeout_seconds, plan_check_interval, plan_deadline};
-        let check_interval_seconds = plan_check_interval(start.heartbeat_timeout_seconds);
-        let hook_expires_at = start.heartbeat_timeout_seconds.map(|timeout| start.started_at.plus_seconds(hook_global_timeout_seconds(timeout)));
-        let deadline_at = plan_deadline(start.started_at, start.deadline_seconds, hook_expires_at, check_interval_seconds);
+    /// A new DRAINING record from the start's facts and the plan made for them.
+    pub fn start(start: DrainStart, plan: StartPlan) -> DrainRecord {
+        let StartPlan { check_interval_seconds, hook_expires_at, deadline_at } = plan;
         let LifecycleActionRef { hook, instance_id, token } = start.action;
         DrainRecord {
             container_instance_arn: start.container_instance_arn,

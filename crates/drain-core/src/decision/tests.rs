@@ -3,7 +3,7 @@
 use super::*;
 use crate::census::{LiveTask, TaskSnapshot};
 use crate::ids::{AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, LifecycleActionRef};
-use crate::record::{DrainStart, DrainStatus};
+use crate::record::{DrainStart, DrainStatus, StartPlan};
 
 const START: Timestamp = Timestamp(1_000_000);
 
@@ -12,7 +12,7 @@ fn token(text: &str) -> LifecycleToken {
 }
 
 fn record() -> DrainRecord {
-    DrainRecord::start(DrainStart {
+    start_drain(DrainStart {
         container_instance_arn: ContainerInstanceArn::new("arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc").expect("arn"),
         cluster_arn: ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod").expect("arn"),
         action: LifecycleActionRef {
@@ -274,4 +274,49 @@ fn upkeep_heartbeats_whoever_books_and_books_within_the_rules() {
         assert_eq!(drain.deadline_at, deadline);
         assert_eq!(upkeep(&drain, now, trigger, books), Upkeep { heartbeat, book_check_at: booking }, "{row}");
     }
+}
+
+#[test]
+fn an_unknown_heartbeat_timeout_gets_the_shortest_interval() {
+    assert_eq!(plan_check_interval(None), 60);
+    assert_eq!(plan_check_interval(None), plan_check_interval(Some(30)), "the same interval as the shortest hook timeout");
+}
+
+#[test]
+fn plan_start_plans_interval_hook_expiry_and_deadline() {
+    /// Heartbeat timeout, graceful phase.
+    type Given = (Option<i64>, i64);
+    /// Interval, hook gives up after, deadline after.
+    type Planned = (i64, Option<i64>, i64);
+    let rows: [(Given, Planned); 5] = [
+        ((Some(300), 3600), (240, Some(30_000), 3600)),
+        // 100 × 30 s = 3000 s: the deadline leaves two intervals before the hook gives up.
+        ((Some(30), 3600), (60, Some(3000), 3000 - 120)),
+        ((Some(7200), 7200), (900, Some(48 * 3600), 7200)),
+        ((None, 3600), (60, None, 3600)),
+        ((None, -5), (60, None, 0)),
+    ];
+    for ((timeout, graceful), (interval, expires_after, deadline_after)) in rows {
+        let plan = plan_start(START, timeout, graceful);
+        assert_eq!(
+            plan,
+            StartPlan {
+                check_interval_seconds: interval,
+                hook_expires_at: expires_after.map(|seconds| START.plus_seconds(seconds)),
+                deadline_at: START.plus_seconds(deadline_after),
+            },
+            "{timeout:?} / {graceful}"
+        );
+    }
+}
+
+#[test]
+fn a_started_drain_stores_its_plan() {
+    let drain = record();
+    assert_eq!(
+        StartPlan { check_interval_seconds: drain.check_interval_seconds, hook_expires_at: drain.hook_expires_at, deadline_at: drain.deadline_at },
+        plan_start(START, Some(300), 3600)
+    );
+    assert_eq!((drain.status, drain.next_check_at, drain.revision), (DrainStatus::Draining, None, 0));
+    assert_eq!(drain.expires_at, START.plus_seconds(30_000 + 86_400), "kept until the hook could no longer act, then retained");
 }
