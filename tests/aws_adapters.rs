@@ -6,7 +6,7 @@ use drain_aws::{AsgLifecycleHooks, DynamoDrainStore, EcsCluster};
 use drain_core::config::ReplayMode;
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, LifecycleToken};
-use drain_core::ports::{ActionOutcome, Cluster, DrainStore, LifecycleHooks, WriteOutcome};
+use drain_core::ports::{ActionAnswer, Cluster, DrainStore, LifecycleHooks, WriteOutcome};
 use drain_core::record::{DrainStatus, LifecycleResult};
 use ecs_drain::events::{as_replay, lifecycle_event, lifecycle_sns_event, task_state_change_event};
 use ecs_drain::{Emulator, KitError, World, WorldSpec};
@@ -84,10 +84,11 @@ async fn completing_an_action_twice_answers_no_active_action_the_second_time() -
         token: LifecycleToken::new(action.token.clone())?,
     };
     assert_eq!(hooks.heartbeat_timeout(&record_action.hook).await?, Some(300));
-    assert_eq!(hooks.heartbeat(&record_action).await?, ActionOutcome::Done);
-    assert_eq!(hooks.complete(&record_action, LifecycleResult::Continue).await?, ActionOutcome::Done);
-    assert_eq!(hooks.complete(&record_action, LifecycleResult::Continue).await?, ActionOutcome::NoActiveAction);
-    assert_eq!(hooks.heartbeat(&record_action).await?, ActionOutcome::NoActiveAction);
+    let gone = ActionAnswer::NoActiveAction { after_unclear_attempt: false };
+    assert_eq!(hooks.heartbeat(&record_action).await?, ActionAnswer::Accepted);
+    assert_eq!(hooks.complete(&record_action, LifecycleResult::Continue).await?, ActionAnswer::Accepted);
+    assert_eq!(hooks.complete(&record_action, LifecycleResult::Continue).await?, gone);
+    assert_eq!(hooks.heartbeat(&record_action).await?, gone);
     assert_eq!(world.lifecycle_actions()?[0].completions, 1);
     Ok(())
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::census::{AliveCounts, Census, TaskKind};
 use crate::ids::{LifecycleToken, TaskArn};
+use crate::ports::ActionAnswer;
 use crate::record::{DrainRecord, DrainStart, DrainStatus, LifecycleResult, StartPlan};
 use crate::time::Timestamp;
 
@@ -173,6 +174,33 @@ pub fn decide(record: &DrainRecord, census: &Census, now: Timestamp, policy: &Dr
 
 fn not_yet_stopping(census: &Census, include: impl Fn(&TaskKind) -> bool) -> Vec<TaskArn> {
     census.alive.iter().filter(|task| include(&task.kind) && !task.snapshot.is_stopping()).map(|task| task.snapshot.arn.clone()).collect()
+}
+
+/// What a CompleteLifecycleAction call achieved, as ecs-drain reads Auto Scaling's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActionOutcome {
+    /// The call took effect.
+    Done,
+    /// `No active Lifecycle Action found`: completed elsewhere or timed out. Terminal.
+    NoActiveAction,
+    /// A completion was sent before without a clear answer and the action is gone now: that
+    /// send most likely took effect. Terminal.
+    DoneUnconfirmed,
+}
+
+/// Reads the answer to CompleteLifecycleAction. "No active Lifecycle Action" means ecs-drain's
+/// own completion took effect when one may have been sent before without a clear answer: by an
+/// earlier attempt of this call (the adapter says so), or, for a drain, by an invocation whose
+/// claim lapsed (`Completing`) or whose answer was lost (`completion_sent_at`). Otherwise the
+/// action was completed elsewhere or timed out. `drain` is the record before this claim (None
+/// for an instance with nothing to drain).
+pub fn completion_outcome(answer: ActionAnswer, drain: Option<&DrainRecord>) -> ActionOutcome {
+    let sent_before = drain.is_some_and(|record| record.status == DrainStatus::Completing || record.completion_sent_at.is_some());
+    match answer {
+        ActionAnswer::Accepted => ActionOutcome::Done,
+        ActionAnswer::NoActiveAction { after_unclear_attempt } if after_unclear_attempt || sent_before => ActionOutcome::DoneUnconfirmed,
+        ActionAnswer::NoActiveAction { .. } => ActionOutcome::NoActiveAction,
+    }
 }
 
 /// How a lifecycle notice relates to what the store already holds for the instance.

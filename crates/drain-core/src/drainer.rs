@@ -12,12 +12,14 @@ use tracing::{info, warn};
 use crate::census::Census;
 use crate::config::Config;
 use crate::decision::verify::{AfterExpiry, FunctionIdentity, Refusal, after_expiry, expired_undrained, verify_origin, verify_termination};
-use crate::decision::{Admission, CompletionReason, Decision, Trigger, WaitingOn, admit, decide, start_drain, upkeep};
+use crate::decision::{
+    ActionOutcome, Admission, CompletionReason, Decision, Trigger, WaitingOn, admit, completion_outcome, decide, start_drain, upkeep,
+};
 use crate::error::{DrainError, error_chain};
 use crate::event::{TaskStateChange, TerminateNotice};
 use crate::ids::{ContainerInstanceArn, LifecycleActionRef};
 use crate::metrics::{Fact, MAX_FACTS};
-use crate::ports::{ActionOutcome, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
+use crate::ports::{ActionAnswer, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
 use crate::record::{CensusSummary, DrainPhase, DrainRecord, DrainStart, DrainStatus, LifecycleResult};
 use crate::time::{Clock, Timestamp};
 
@@ -319,15 +321,16 @@ where
     }
 
     async fn complete_untracked(&self, action: &LifecycleActionRef, mode: Mode, reason: &str) -> Result<Outcome, DrainError> {
-        let outcome = self
+        let answer = self
             .effect(
                 mode,
                 "autoscaling:CompleteLifecycleAction",
                 "CONTINUE (nothing to drain)",
-                ActionOutcome::Done,
+                ActionAnswer::Accepted,
                 self.hooks.complete(action, LifecycleResult::Continue),
             )
             .await?;
+        let outcome = completion_outcome(answer, None);
         info!(decision = "complete_untracked", reason, action_outcome = ?outcome, "nothing to drain; lifecycle action completed with CONTINUE");
         Ok(Outcome::CompletedUntracked { outcome, reason: reason.to_owned() })
     }
@@ -414,11 +417,17 @@ where
         let upkeep = upkeep(&record, now, trigger, self.config.schedule.is_some());
         if upkeep.heartbeat {
             match self
-                .effect(mode, "autoscaling:RecordLifecycleActionHeartbeat", "heartbeat", ActionOutcome::Done, self.hooks.heartbeat(&record.action()))
+                .effect(
+                    mode,
+                    "autoscaling:RecordLifecycleActionHeartbeat",
+                    "heartbeat",
+                    ActionAnswer::Accepted,
+                    self.hooks.heartbeat(&record.action()),
+                )
                 .await?
             {
-                ActionOutcome::Done | ActionOutcome::DoneUnconfirmed => record.heartbeats_sent += 1,
-                ActionOutcome::NoActiveAction => return self.mark_action_gone(record, mode, now).await,
+                ActionAnswer::Accepted => record.heartbeats_sent += 1,
+                ActionAnswer::NoActiveAction { .. } => return self.mark_action_gone(record, mode, now).await,
             }
         }
         if let Some(at) = upkeep.book_check_at {
@@ -432,9 +441,6 @@ where
 
     async fn complete(&self, record: DrainRecord, result: LifecycleResult, reason: CompletionReason, mode: Mode) -> Result<Outcome, DrainError> {
         let now = self.clock.now();
-        // A completion may already have been sent for this drain: by an invocation whose claim
-        // lapsed, or by an attempt whose answer was lost.
-        let maybe_sent_before = record.status == DrainStatus::Completing || record.completion_sent_at.is_some();
         let mut claimed = record.clone();
         claimed.status = DrainStatus::Completing;
         claimed.updated_at = now;
@@ -456,10 +462,10 @@ where
         }
         let action = claimed.action();
         let completed = self
-            .effect(mode, "autoscaling:CompleteLifecycleAction", result.as_str(), ActionOutcome::Done, self.hooks.complete(&action, result))
+            .effect(mode, "autoscaling:CompleteLifecycleAction", result.as_str(), ActionAnswer::Accepted, self.hooks.complete(&action, result))
             .await;
-        let outcome = match completed {
-            Ok(outcome) => outcome,
+        let answer = match completed {
+            Ok(answer) => answer,
             Err(error) => {
                 // Give the claim back so the retry (or the next event) can complete at once.
                 let mut released = claimed.clone();
@@ -479,10 +485,8 @@ where
         finished.next_check_at = None;
         finished.revision = claimed.revision + 1;
         let decision = Decision::Complete { result, reason };
-        let outcome = match outcome {
-            ActionOutcome::NoActiveAction if maybe_sent_before => ActionOutcome::DoneUnconfirmed,
-            other => other,
-        };
+        // A completion may already have been sent for this drain (see `completion_outcome`).
+        let outcome = completion_outcome(answer, Some(&record));
         if outcome != ActionOutcome::NoActiveAction {
             self.note(mode, Fact::DrainCompleted { result, reason, duration_seconds: now.seconds_since(claimed.started_at) });
         }

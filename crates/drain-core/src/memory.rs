@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::census::{ServiceFacts, TaskSnapshot};
 use crate::error::DrainError;
 use crate::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, LifecycleToken, TaskArn};
-use crate::ports::{ActionOutcome, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
+use crate::ports::{ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
 use crate::record::{DrainRecord, LifecycleResult};
 use crate::time::Timestamp;
 
@@ -321,20 +321,20 @@ impl MemoryHooks {
         lock(&self.actions).iter().find(|entry| &entry.action.token == token).cloned()
     }
 
-    fn act(&self, action: &LifecycleActionRef, change: impl FnOnce(&mut MemoryAction)) -> ActionOutcome {
+    fn act(&self, action: &LifecycleActionRef, change: impl FnOnce(&mut MemoryAction)) -> ActionAnswer {
         let mut actions = lock(&self.actions);
         match actions.iter_mut().find(|entry| entry.active && entry.action == *action) {
             Some(entry) => {
                 change(entry);
-                ActionOutcome::Done
+                ActionAnswer::Accepted
             }
-            None => ActionOutcome::NoActiveAction,
+            None => ActionAnswer::NoActiveAction { after_unclear_attempt: false },
         }
     }
 }
 
 impl LifecycleHooks for MemoryHooks {
-    async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionOutcome, DrainError> {
+    async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionAnswer, DrainError> {
         self.log.push("autoscaling:CompleteLifecycleAction");
         if let Some(error) = lock(&self.next_complete_error).take() {
             return Err(error);
@@ -348,7 +348,7 @@ impl LifecycleHooks for MemoryHooks {
         Ok(outcome)
     }
 
-    async fn heartbeat(&self, action: &LifecycleActionRef) -> Result<ActionOutcome, DrainError> {
+    async fn heartbeat(&self, action: &LifecycleActionRef) -> Result<ActionAnswer, DrainError> {
         self.log.push("autoscaling:RecordLifecycleActionHeartbeat");
         Ok(self.act(action, |entry| entry.heartbeats += 1))
     }

@@ -57,16 +57,19 @@ pub trait Cluster: Send + Sync {
     fn stop_tasks(&self, cluster: &ClusterArn, tasks: &[TaskArn], reason: &str) -> impl Future<Output = Result<(), DrainError>> + Send;
 }
 
-/// What a lifecycle action call found.
+/// What Auto Scaling answered a lifecycle action call: a fact; the decision layer
+/// (`decision::completion_outcome`) says what it means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ActionOutcome {
+pub enum ActionAnswer {
     /// The call took effect.
-    Done,
-    /// `No active Lifecycle Action found`: completed elsewhere or timed out. Terminal.
-    NoActiveAction,
-    /// An earlier attempt's answer was lost (5xx, reset, timeout after sending) and the action
-    /// is gone now: that attempt most likely took effect. Terminal.
-    DoneUnconfirmed,
+    Accepted,
+    /// `No active Lifecycle Action found`: the action is gone (completed, or timed out).
+    NoActiveAction {
+        /// An earlier attempt of this same call got no clear answer (5xx, reset, timeout after
+        /// sending), so it may have taken effect. Never true for a throttled attempt (a clean
+        /// refusal), nor for a heartbeat.
+        after_unclear_attempt: bool,
+    },
 }
 
 /// Where Auto Scaling has an EC2 instance, as DescribeAutoScalingInstances reports it.
@@ -81,10 +84,10 @@ pub struct AsgInstanceState {
 /// The Auto Scaling side: the lifecycle hook holding the instance.
 pub trait LifecycleHooks: Send + Sync {
     /// CompleteLifecycleAction.
-    fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> impl Future<Output = Result<ActionOutcome, DrainError>> + Send;
+    fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> impl Future<Output = Result<ActionAnswer, DrainError>> + Send;
 
     /// RecordLifecycleActionHeartbeat.
-    fn heartbeat(&self, action: &LifecycleActionRef) -> impl Future<Output = Result<ActionOutcome, DrainError>> + Send;
+    fn heartbeat(&self, action: &LifecycleActionRef) -> impl Future<Output = Result<ActionAnswer, DrainError>> + Send;
 
     /// Where Auto Scaling has the instance (DescribeAutoScalingInstances, read-only); None when
     /// no group holds it. This is what a notice is checked against before anything changes.

@@ -12,7 +12,7 @@ use drain_core::error::DeploymentProblem;
 use drain_core::handler::{Function, error_response, handle_lifecycle, handle_task_stopped};
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn};
 use drain_core::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore};
-use drain_core::ports::{ActionOutcome, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
+use drain_core::ports::{ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
 use drain_core::record::{DrainRecord, LifecycleResult};
 use drain_core::time::{ManualClock, Timestamp};
 use drain_core::{Config, DrainError, Drainer};
@@ -93,11 +93,11 @@ impl Cluster for Faulty<MemoryCluster> {
 }
 
 impl LifecycleHooks for Faulty<MemoryHooks> {
-    async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionOutcome, DrainError> {
+    async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionAnswer, DrainError> {
         self.fault.check("autoscaling:CompleteLifecycleAction")?;
         self.inner.complete(action, result).await
     }
-    async fn heartbeat(&self, action: &LifecycleActionRef) -> Result<ActionOutcome, DrainError> {
+    async fn heartbeat(&self, action: &LifecycleActionRef) -> Result<ActionAnswer, DrainError> {
         self.inner.heartbeat(action).await
     }
     async fn heartbeat_timeout(&self, hook: &HookRef) -> Result<Option<i64>, DrainError> {

@@ -10,7 +10,7 @@ use drain_core::census::{ServiceFacts, TaskSnapshot};
 use drain_core::error::DrainError;
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn};
 use drain_core::memory::MemoryStore;
-use drain_core::ports::{ActionOutcome, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
+use drain_core::ports::{ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
 use drain_core::record::{DrainRecord, LifecycleResult};
 use drain_core::time::Timestamp;
 
@@ -145,19 +145,19 @@ impl SimHooks {
 }
 
 impl LifecycleHooks for SimHooks {
-    async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionOutcome, DrainError> {
+    async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionAnswer, DrainError> {
         pause(&self.world).await;
         let mut world = lock(&self.world);
         let now = world.now();
         let Some(index) = world.actions.iter().position(|sim| &sim.action == action) else {
             world.note(|_| format!("autoscaling:CompleteLifecycleAction {} → no such action", result.as_str()));
-            return Ok(ActionOutcome::NoActiveAction);
+            return Ok(ActionAnswer::NoActiveAction { after_unclear_attempt: false });
         };
         world.actions[index].complete_calls += 1;
         let instance = world.actions[index].instance;
         if !world.actions[index].active {
             world.note(|_| format!("autoscaling:CompleteLifecycleAction {} ci-{instance} → No active Lifecycle Action found", result.as_str()));
-            return Ok(ActionOutcome::NoActiveAction);
+            return Ok(ActionAnswer::NoActiveAction { after_unclear_attempt: false });
         }
         // Safety: before the deadline the instance may go only once nothing is alive on it.
         let before_deadline = world.deadline_of(instance).is_none_or(|deadline| now < deadline);
@@ -181,17 +181,17 @@ impl LifecycleHooks for SimHooks {
         sim.completed_at = Some(now);
         world.note(|_| format!("autoscaling:CompleteLifecycleAction {} ci-{instance} → done", result.as_str()));
         world.schedule_termination(instance);
-        Ok(ActionOutcome::Done)
+        Ok(ActionAnswer::Accepted)
     }
 
-    async fn heartbeat(&self, action: &LifecycleActionRef) -> Result<ActionOutcome, DrainError> {
+    async fn heartbeat(&self, action: &LifecycleActionRef) -> Result<ActionAnswer, DrainError> {
         pause(&self.world).await;
         let mut world = lock(&self.world);
         let now = world.now();
         let timeout = world.scenario.heartbeat_timeout;
         let Some(index) = world.actions.iter().position(|sim| &sim.action == action && sim.active) else {
             world.note(|_| "autoscaling:RecordLifecycleActionHeartbeat → No active Lifecycle Action found".to_owned());
-            return Ok(ActionOutcome::NoActiveAction);
+            return Ok(ActionAnswer::NoActiveAction { after_unclear_attempt: false });
         };
         let sim = &mut world.actions[index];
         sim.heartbeat_due = now.plus_seconds(timeout).min(sim.global_due);
@@ -199,7 +199,7 @@ impl LifecycleHooks for SimHooks {
         let (due, instance) = (sim.heartbeat_due, sim.instance);
         world.push(due, Event::HookTimer { action: index });
         world.note(|_| format!("autoscaling:RecordLifecycleActionHeartbeat ci-{instance} → timer reset"));
-        Ok(ActionOutcome::Done)
+        Ok(ActionAnswer::Accepted)
     }
 
     async fn instance_state(&self, instance: &Ec2InstanceId) -> Result<Option<AsgInstanceState>, DrainError> {

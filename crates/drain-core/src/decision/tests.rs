@@ -320,3 +320,25 @@ fn a_started_drain_stores_its_plan() {
     assert_eq!((drain.status, drain.next_check_at, drain.revision), (DrainStatus::Draining, None, 0));
     assert_eq!(drain.expires_at, START.plus_seconds(30_000 + 86_400), "kept until the hook could no longer act, then retained");
 }
+
+#[test]
+fn no_active_action_after_an_unclear_send_means_the_completion_took_effect() {
+    let gone = |after_unclear_attempt| ActionAnswer::NoActiveAction { after_unclear_attempt };
+    let draining = record();
+    let sent_unclear = DrainRecord { completion_sent_at: Some(START.plus_seconds(60)), ..record() };
+    let lapsed_claim = DrainRecord { status: DrainStatus::Completing, ..record() };
+    #[rustfmt::skip]
+    let rows = [
+        ("accepted, nothing to drain", ActionAnswer::Accepted, None, ActionOutcome::Done),
+        ("accepted after a lapsed claim", ActionAnswer::Accepted, Some(&lapsed_claim), ActionOutcome::Done),
+        ("gone, nothing sent before", gone(false), None, ActionOutcome::NoActiveAction),
+        ("gone, a drain that never sent a completion", gone(false), Some(&draining), ActionOutcome::NoActiveAction),
+        ("gone after this call's unclear attempt", gone(true), None, ActionOutcome::DoneUnconfirmed),
+        ("gone after this call's unclear attempt, for a drain", gone(true), Some(&draining), ActionOutcome::DoneUnconfirmed),
+        ("gone after an earlier invocation's unclear send", gone(false), Some(&sent_unclear), ActionOutcome::DoneUnconfirmed),
+        ("gone after a claim that lapsed mid-completion", gone(false), Some(&lapsed_claim), ActionOutcome::DoneUnconfirmed),
+    ];
+    for (row, answer, drain, outcome) in rows {
+        assert_eq!(completion_outcome(answer, drain), outcome, "{row}");
+    }
+}
