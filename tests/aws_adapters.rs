@@ -60,7 +60,8 @@ async fn the_census_pages_through_more_than_a_hundred_tasks_and_counts_shutting_
     let cluster = EcsCluster::new(world.ecs.clone());
     let tasks = cluster
         .tasks_on(&ClusterArn::new(world.cluster_arn.clone())?, &ContainerInstanceArn::new(world.instances[0].container_instance_arn.clone())?)
-        .await?;
+        .await?
+        .read()?;
 
     // THEN every task is there once, and 100 are alive
     assert_eq!(tasks.len(), 130);

@@ -337,7 +337,7 @@ where
 
     /// The census: both ListTasks passes described, classified with the services' strategy.
     async fn census(&self, record: &DrainRecord) -> Result<Census, DrainError> {
-        let tasks = self.cluster.tasks_on(&record.cluster_arn, &record.container_instance_arn).await?;
+        let tasks = self.cluster.tasks_on(&record.cluster_arn, &record.container_instance_arn).await?.read()?;
         let names = Census::service_names_of(&tasks);
         let services = if names.is_empty() { Vec::new() } else { self.cluster.services(&record.cluster_arn, &names).await? };
         Ok(Census::classify(tasks, &services))

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::census::{ServiceFacts, TaskSnapshot};
+use crate::census::{ServiceFacts, TaskListing, TaskSnapshot};
 use crate::error::DrainError;
 use crate::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, LifecycleToken, TaskArn};
 use crate::ports::{ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
@@ -189,7 +189,7 @@ impl Cluster for MemoryCluster {
         })
     }
 
-    async fn tasks_on(&self, _cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<Vec<TaskSnapshot>, DrainError> {
+    async fn tasks_on(&self, _cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<TaskListing, DrainError> {
         self.log.push("ecs:ListTasks");
         self.log.push("ecs:ListTasks");
         let tasks: Vec<TaskSnapshot> =
@@ -197,7 +197,7 @@ impl Cluster for MemoryCluster {
         if !tasks.is_empty() {
             self.log.push("ecs:DescribeTasks");
         }
-        Ok(tasks)
+        Ok(TaskListing { tasks: tasks.into_iter().map(Into::into).collect(), failures: Vec::new() })
     }
 
     async fn services(&self, cluster: &ClusterArn, names: &[String]) -> Result<Vec<ServiceFacts>, DrainError> {

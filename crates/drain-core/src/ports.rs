@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use crate::census::{ServiceFacts, TaskSnapshot};
+use crate::census::{ServiceFacts, TaskListing};
 use crate::error::DrainError;
 use crate::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn};
 use crate::record::{DrainRecord, LifecycleResult};
@@ -47,8 +47,9 @@ pub trait Cluster: Send + Sync {
     /// only called for a DRAINING instance whose lifecycle action turned out not to terminate it.
     fn set_active(&self, instance: &ContainerInstance) -> impl Future<Output = Result<(), DrainError>> + Send;
 
-    /// Every task listed on the instance with desiredStatus RUNNING or STOPPED, described.
-    fn tasks_on(&self, cluster: &ClusterArn, instance: &ContainerInstanceArn) -> impl Future<Output = Result<Vec<TaskSnapshot>, DrainError>> + Send;
+    /// Every task listed on the instance with desiredStatus RUNNING or STOPPED, described, as
+    /// ECS answered ([`TaskListing::read`] says what the answer means).
+    fn tasks_on(&self, cluster: &ClusterArn, instance: &ContainerInstanceArn) -> impl Future<Output = Result<TaskListing, DrainError>> + Send;
 
     /// Scheduling facts of the named services of `cluster`.
     fn services(&self, cluster: &ClusterArn, names: &[String]) -> impl Future<Output = Result<Vec<ServiceFacts>, DrainError>> + Send;

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use drain_core::census::{ServiceFacts, TaskSnapshot};
+use drain_core::census::{ServiceFacts, TaskListing};
 use drain_core::config::ScheduleSettings;
 use drain_core::decision::verify::FunctionIdentity;
 use drain_core::error::DeploymentProblem;
@@ -76,7 +76,7 @@ impl Cluster for Faulty<MemoryCluster> {
         self.fault.check("ecs:UpdateContainerInstancesState")?;
         self.inner.set_draining(instance).await
     }
-    async fn tasks_on(&self, cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<Vec<TaskSnapshot>, DrainError> {
+    async fn tasks_on(&self, cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<TaskListing, DrainError> {
         self.fault.check("ecs:ListTasks")?;
         self.inner.tasks_on(cluster, instance).await
     }

@@ -6,7 +6,7 @@
 //! CompleteLifecycleAction is judged against the true state of the world, not against what
 //! ecs-drain believed.
 
-use drain_core::census::{ServiceFacts, TaskSnapshot};
+use drain_core::census::{ServiceFacts, TaskListing};
 use drain_core::error::DrainError;
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn};
 use drain_core::memory::MemoryStore;
@@ -73,15 +73,16 @@ impl Cluster for SimCluster {
         }
     }
 
-    async fn tasks_on(&self, _cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<Vec<TaskSnapshot>, DrainError> {
+    async fn tasks_on(&self, _cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<TaskListing, DrainError> {
         pause(&self.world).await;
         let world = lock(&self.world);
         let Some(index) = world.instance_index(instance) else {
-            return Ok(Vec::new());
+            return Ok(TaskListing::default());
         };
         // Both ListTasks passes (desiredStatus RUNNING and STOPPED) see every task: stopped
         // tasks stay listed for an hour, longer than any drain here needs them.
-        Ok((0..world.tasks.len()).filter(|&task| world.tasks[task].instance == index).map(|task| world.snapshot(task)).collect())
+        let tasks = (0..world.tasks.len()).filter(|&task| world.tasks[task].instance == index).map(|task| world.snapshot(task).into()).collect();
+        Ok(TaskListing { tasks, failures: Vec::new() })
     }
 
     async fn services(&self, _cluster: &ClusterArn, names: &[String]) -> Result<Vec<ServiceFacts>, DrainError> {
