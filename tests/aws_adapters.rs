@@ -6,7 +6,7 @@ use drain_aws::{AsgLifecycleHooks, DynamoDrainStore, EcsCluster};
 use drain_core::config::ReplayMode;
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, LifecycleToken};
-use drain_core::ports::{ActionAnswer, Cluster, DrainStore, LifecycleHooks, WriteOutcome};
+use drain_core::ports::{ActionAnswer, Cluster, DrainStore, EcsInstanceStatus, LifecycleHooks, WriteOutcome};
 use drain_core::record::{DrainStatus, LifecycleResult};
 use ecs_drain::events::{as_replay, lifecycle_event, lifecycle_sns_event, task_state_change_event};
 use ecs_drain::{Emulator, KitError, World, WorldSpec};
@@ -29,7 +29,7 @@ async fn finds_the_container_instance_of_an_ec2_instance_among_several() -> Test
         let found = found.ok_or("not found")?;
         assert_eq!(found.arn.as_str(), target.container_instance_arn);
         assert_eq!(found.cluster_arn.as_str(), world.cluster_arn);
-        assert_eq!(found.status, "ACTIVE");
+        assert_eq!(found.status, EcsInstanceStatus::Active);
     }
     // Searching every cluster of the account (no cluster configured) finds it too.
     let found = cluster.find_container_instance(&[], &Ec2InstanceId::new(world.instances[1].ec2_id.clone())?).await?;

@@ -6,7 +6,7 @@ use drain_core::DrainError;
 use drain_core::census::{DescribedTask, ServiceFacts, TaskFailure, TaskListing};
 use drain_core::error::DeploymentProblem;
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, TaskArn, quoted};
-use drain_core::ports::{Cluster, ContainerInstance};
+use drain_core::ports::{Cluster, ContainerInstance, EcsInstanceStatus};
 use tracing::{debug, warn};
 
 use crate::error::{classify, code_of, deployment_error, message_of};
@@ -174,7 +174,7 @@ impl Cluster for EcsCluster {
                 cluster_arn: self.cluster_arn(cluster, &arn).await?,
                 arn,
                 ec2_instance_id: ec2.clone(),
-                status: found.status().unwrap_or("UNKNOWN").to_owned(),
+                status: EcsInstanceStatus::parse(found.status().unwrap_or("UNKNOWN")),
             }));
         }
         Ok(None)

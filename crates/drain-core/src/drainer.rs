@@ -19,7 +19,7 @@ use crate::error::{DrainError, error_chain};
 use crate::event::{TaskStateChange, TerminateNotice};
 use crate::ids::{ContainerInstanceArn, LifecycleActionRef};
 use crate::metrics::{Fact, MAX_FACTS};
-use crate::ports::{ActionAnswer, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
+use crate::ports::{ActionAnswer, CheckScheduler, Cluster, ContainerInstance, DrainStore, EcsInstanceStatus, LifecycleHooks, WriteOutcome};
 use crate::record::{CensusSummary, DrainPhase, DrainRecord, DrainStart, DrainStatus, LifecycleResult};
 use crate::time::{Clock, Timestamp};
 
@@ -247,7 +247,7 @@ where
             }
         };
 
-        if instance.status == "ACTIVE" {
+        if instance.status == EcsInstanceStatus::Active {
             self.effect(mode, "ecs:UpdateContainerInstancesState", "set DRAINING", (), self.cluster.set_draining(&instance)).await?;
             info!(cluster = %instance.cluster_arn, "container instance set to DRAINING");
         } else {
@@ -587,7 +587,7 @@ where
         let state = self.hooks.instance_state(&record.ec2_instance_id).await?;
         let undrained = expired_undrained(state.as_ref());
         // Only an instance that stays needs its container instance looked up.
-        let container = match after_expiry(state.as_ref(), Some("DRAINING")) {
+        let container = match after_expiry(state.as_ref(), Some(&EcsInstanceStatus::Draining)) {
             AfterExpiry::Leave { .. } => None,
             AfterExpiry::RestoreActive { .. } => self
                 .cluster
@@ -595,7 +595,7 @@ where
                 .await?
                 .filter(|found| found.arn == record.container_instance_arn),
         };
-        match after_expiry(state.as_ref(), container.as_ref().map(|found| found.status.as_str())) {
+        match after_expiry(state.as_ref(), container.as_ref().map(|found| &found.status)) {
             AfterExpiry::Leave { reason } => {
                 info!(decision = "leave_instance", reason = %reason, "expired drain: the container instance is left as it is");
                 Ok((reason, undrained))

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::census::{ServiceFacts, TaskListing, TaskSnapshot};
 use crate::error::DrainError;
 use crate::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, LifecycleToken, TaskArn};
-use crate::ports::{ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
+use crate::ports::{
+    ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore, EcsInstanceStatus, LifecycleHooks, WriteOutcome,
+};
 use crate::record::{DrainRecord, LifecycleResult};
 use crate::time::Timestamp;
 
@@ -90,7 +92,7 @@ impl MemoryCluster {
                 arn: arn.clone(),
                 cluster_arn: cluster.clone(),
                 ec2_instance_id: ec2.clone(),
-                status: "ACTIVE".into(),
+                status: EcsInstanceStatus::Active,
             })
         });
     }
@@ -131,7 +133,7 @@ impl MemoryCluster {
 
     /// The status of the instance on `ec2`.
     pub fn instance_status(&self, arn: &ContainerInstanceArn) -> Option<String> {
-        self.with_state(|state| state.instances.iter().find(|instance| &instance.arn == arn).map(|instance| instance.status.clone()))
+        self.with_state(|state| state.instances.iter().find(|instance| &instance.arn == arn).map(|instance| instance.status.as_str().to_owned()))
     }
 
     /// The stopped reason of a task, if someone stopped it.
@@ -163,8 +165,8 @@ impl Cluster for MemoryCluster {
                 .iter_mut()
                 .find(|instance| instance.arn == target.arn)
                 .ok_or_else(|| DrainError::permanent("ecs:UpdateContainerInstancesState", "container instance not found"))?;
-            if instance.status == "ACTIVE" || instance.status == "DRAINING" {
-                instance.status = "DRAINING".into();
+            if matches!(instance.status, EcsInstanceStatus::Active | EcsInstanceStatus::Draining) {
+                instance.status = EcsInstanceStatus::Draining;
                 Ok(())
             } else {
                 Err(DrainError::permanent("ecs:UpdateContainerInstancesState", format!("instance is {}", instance.status)))
@@ -180,8 +182,8 @@ impl Cluster for MemoryCluster {
                 .iter_mut()
                 .find(|instance| instance.arn == target.arn)
                 .ok_or_else(|| DrainError::permanent("ecs:UpdateContainerInstancesState", "container instance not found"))?;
-            if instance.status == "ACTIVE" || instance.status == "DRAINING" {
-                instance.status = "ACTIVE".into();
+            if matches!(instance.status, EcsInstanceStatus::Active | EcsInstanceStatus::Draining) {
+                instance.status = EcsInstanceStatus::Active;
                 Ok(())
             } else {
                 Err(DrainError::permanent("ecs:UpdateContainerInstancesState", format!("instance is {}", instance.status)))

@@ -19,14 +19,70 @@ pub struct ContainerInstance {
     pub cluster_arn: ClusterArn,
     /// The EC2 instance under it.
     pub ec2_instance_id: Ec2InstanceId,
-    /// ACTIVE, DRAINING, INACTIVE, REGISTERING, DEREGISTERING, ...
-    pub status: String,
+    /// Its status, read at the edge.
+    pub status: EcsInstanceStatus,
 }
 
 impl ContainerInstance {
     /// INACTIVE / DEREGISTERING instances run nothing and never will again.
     pub fn is_gone(&self) -> bool {
-        matches!(self.status.as_str(), "INACTIVE" | "DEREGISTERING")
+        matches!(self.status, EcsInstanceStatus::Inactive | EcsInstanceStatus::Deregistering)
+    }
+}
+
+/// Longest unknown status kept (for logs and the record); ECS's own are far shorter.
+const MAX_STATUS_CHARS: usize = 64;
+
+/// A container instance's status, as DescribeContainerInstances names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EcsInstanceStatus {
+    /// `ACTIVE`: accepts tasks.
+    Active,
+    /// `DRAINING`: ECS moves its service tasks away and places nothing new.
+    Draining,
+    /// `REGISTERING`.
+    Registering,
+    /// `DEREGISTERING`.
+    Deregistering,
+    /// `REGISTRATION_FAILED`.
+    RegistrationFailed,
+    /// `INACTIVE`: deregistered.
+    Inactive,
+    /// A status this version does not know (or none reported), kept as text (bounded).
+    Other(String),
+}
+
+impl EcsInstanceStatus {
+    /// Reads ECS's name; anything else is [`EcsInstanceStatus::Other`].
+    pub fn parse(text: &str) -> EcsInstanceStatus {
+        match text {
+            "ACTIVE" => EcsInstanceStatus::Active,
+            "DRAINING" => EcsInstanceStatus::Draining,
+            "REGISTERING" => EcsInstanceStatus::Registering,
+            "DEREGISTERING" => EcsInstanceStatus::Deregistering,
+            "REGISTRATION_FAILED" => EcsInstanceStatus::RegistrationFailed,
+            "INACTIVE" => EcsInstanceStatus::Inactive,
+            other => EcsInstanceStatus::Other(other.chars().take(MAX_STATUS_CHARS).collect()),
+        }
+    }
+
+    /// ECS's name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            EcsInstanceStatus::Active => "ACTIVE",
+            EcsInstanceStatus::Draining => "DRAINING",
+            EcsInstanceStatus::Registering => "REGISTERING",
+            EcsInstanceStatus::Deregistering => "DEREGISTERING",
+            EcsInstanceStatus::RegistrationFailed => "REGISTRATION_FAILED",
+            EcsInstanceStatus::Inactive => "INACTIVE",
+            EcsInstanceStatus::Other(text) => text,
+        }
+    }
+}
+
+impl std::fmt::Display for EcsInstanceStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -154,5 +210,35 @@ impl<T: CheckScheduler> CheckScheduler for std::sync::Arc<T> {
 
     async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
         (**self).cancel(instance).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ecs_instance_statuses_are_read_by_name_and_unknown_ones_kept_bounded() {
+        for name in ["ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED", "INACTIVE"] {
+            let status = EcsInstanceStatus::parse(name);
+            assert!(!matches!(status, EcsInstanceStatus::Other(_)), "{name}");
+            assert_eq!(status.as_str(), name);
+        }
+        assert_eq!(EcsInstanceStatus::parse("draining"), EcsInstanceStatus::Other("draining".into()), "names are case-sensitive");
+        assert_eq!(EcsInstanceStatus::parse(&"X".repeat(10_000)).as_str().len(), MAX_STATUS_CHARS);
+    }
+
+    #[test]
+    fn only_inactive_and_deregistering_instances_are_gone() {
+        let arn = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc";
+        let instance = |status: &str| ContainerInstance {
+            arn: ContainerInstanceArn::new(arn).expect("arn"),
+            cluster_arn: ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod").expect("arn"),
+            ec2_instance_id: Ec2InstanceId::new("i-0123456789abcdef0").expect("id"),
+            status: EcsInstanceStatus::parse(status),
+        };
+        for (status, gone) in [("INACTIVE", true), ("DEREGISTERING", true), ("ACTIVE", false), ("DRAINING", false), ("UNKNOWN", false)] {
+            assert_eq!(instance(status).is_gone(), gone, "{status}");
+        }
     }
 }

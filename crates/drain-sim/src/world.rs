@@ -580,7 +580,7 @@ impl World {
             arn: instance.arn.clone(),
             cluster_arn: self.cluster_arn.clone(),
             ec2_instance_id: instance.ec2.clone(),
-            status: instance.status.as_str().to_owned(),
+            status: drain_core::ports::EcsInstanceStatus::parse(instance.status.as_str()),
         }
     }
 

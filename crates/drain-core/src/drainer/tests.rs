@@ -169,7 +169,7 @@ impl World {
     fn set_instance_status(&self, status: &str) {
         self.cluster.with_state(|state| {
             for instance in state.instances.iter_mut().filter(|instance| instance.arn == self.instance) {
-                instance.status = status.into();
+                instance.status = EcsInstanceStatus::parse(status);
             }
         });
     }
