@@ -441,19 +441,13 @@ where
 
     async fn complete(&self, record: DrainRecord, result: LifecycleResult, reason: CompletionReason, mode: Mode) -> Result<Outcome, DrainError> {
         let now = self.clock.now();
-        let mut claimed = record.clone();
-        claimed.status = DrainStatus::Completing;
-        claimed.updated_at = now;
-        claimed.revision = record.revision + 1;
-        claimed.claim_id = Some(new_claim_id(now));
+        let claimed = record.claimed(now, new_claim_id(now));
         let claim = self
             .effect(mode, "dynamodb:PutItem", "claim the completion", WriteOutcome::Written, self.store.replace(&claimed, record.revision))
             .await?;
         if claim == WriteOutcome::LostRace {
             // The claim may be ours after all: written, answer lost, the SDK's retry then lost.
-            let ours = self.store.load(&record.container_instance_arn).await?.is_some_and(|current| {
-                current.status == DrainStatus::Completing && current.claim_id == claimed.claim_id && current.revision == claimed.revision
-            });
+            let ours = self.store.load(&record.container_instance_arn).await?.is_some_and(|current| current.holds_claim(&claimed));
             if !ours {
                 info!(decision = "lost_race", "another invocation claimed the completion");
                 return Ok(Outcome::LostRace);
@@ -468,52 +462,38 @@ where
             Ok(answer) => answer,
             Err(error) => {
                 // Give the claim back so the retry (or the next event) can complete at once.
-                let mut released = claimed.clone();
-                released.status = DrainStatus::Draining;
-                released.revision = claimed.revision + 1;
-                released.claim_id = None;
-                released.completion_sent_at = Some(now);
-                if let Err(release_error) = self.store.replace(&released, claimed.revision).await {
+                if let Err(release_error) = self.store.replace(&claimed.released(now), claimed.revision).await {
                     warn!(error = %error_chain(&release_error), "could not release the completion claim; it lapses after the lease");
                 }
                 return Err(error);
             }
         };
-        let mut finished = claimed.clone();
-        finished.finished_at = Some(now);
-        finished.updated_at = now;
-        finished.next_check_at = None;
-        finished.revision = claimed.revision + 1;
         let decision = Decision::Complete { result, reason };
         // A completion may already have been sent for this drain (see `completion_outcome`).
         let outcome = completion_outcome(answer, Some(&record));
         if outcome != ActionOutcome::NoActiveAction {
             self.note(mode, Fact::DrainCompleted { result, reason, duration_seconds: now.seconds_since(claimed.started_at) });
         }
-        match outcome {
+        let finished = match outcome {
             ActionOutcome::Done => {
-                finished.status = DrainStatus::Completed;
-                finished.result = Some(result);
-                finished.reason = Some(reason.describe().to_owned());
                 info!(decision = "complete", result = result.as_str(), reason = reason.describe(), "lifecycle action completed");
+                claimed.ended(now, DrainStatus::Completed, Some(result), reason.describe().to_owned())
             }
             ActionOutcome::DoneUnconfirmed => {
-                finished.status = DrainStatus::Completed;
-                finished.result = Some(result);
-                finished.reason = Some(format!("{} (confirmed by the action being gone: an earlier answer was lost)", reason.describe()));
                 info!(
                     decision = "complete",
                     result = result.as_str(),
                     reason = reason.describe(),
                     "lifecycle action completed (answer lost, action gone)"
                 );
+                let why = format!("{} (confirmed by the action being gone: an earlier answer was lost)", reason.describe());
+                claimed.ended(now, DrainStatus::Completed, Some(result), why)
             }
             ActionOutcome::NoActiveAction => {
                 warn!(decision = "action_gone", "no active lifecycle action: it was completed elsewhere or timed out");
-                finished.status = DrainStatus::Expired;
                 // The claim is written: a failed follow-up is logged, not retried from here
                 // (a retry would find the claim and could no longer tell what happened).
-                let (reason, undrained) = match self.after_expiry(&finished, mode).await {
+                let (reason, undrained) = match self.after_expiry(&claimed, mode).await {
                     Ok(followed) => followed,
                     Err(error) => {
                         warn!(error = %error_chain(&error), "could not check whether the expired drain's instance stays in service");
@@ -524,9 +504,9 @@ where
                 if undrained {
                     self.note(mode, Fact::DrainExpired);
                 }
-                finished.reason = Some(reason);
+                claimed.ended(now, DrainStatus::Expired, None, reason)
             }
-        }
+        };
         self.effect(mode, "dynamodb:PutItem", finished.status.as_str(), WriteOutcome::Written, self.store.replace(&finished, claimed.revision))
             .await?;
         if self.config.schedule.is_some() {
@@ -559,21 +539,15 @@ where
         Ok(Outcome::LostRace)
     }
 
-    async fn mark_action_gone(&self, mut record: DrainRecord, mode: Mode, now: Timestamp) -> Result<Outcome, DrainError> {
+    async fn mark_action_gone(&self, record: DrainRecord, mode: Mode, now: Timestamp) -> Result<Outcome, DrainError> {
         warn!(decision = "action_gone", "heartbeat found no active lifecycle action; the drain is over");
         let (follow_up, undrained) = self.after_expiry(&record, mode).await?;
         if undrained {
             // The action existed and the hook ran out first: the instance goes undrained.
             self.note(mode, Fact::DrainExpired);
         }
-        let expected = record.revision;
-        record.status = DrainStatus::Expired;
-        record.reason = Some(follow_up);
-        record.finished_at = Some(now);
-        record.updated_at = now;
-        record.next_check_at = None;
-        record.revision += 1;
-        self.effect(mode, "dynamodb:PutItem", "EXPIRED", WriteOutcome::Written, self.store.replace(&record, expected)).await?;
+        let expired = record.ended(now, DrainStatus::Expired, None, follow_up);
+        self.effect(mode, "dynamodb:PutItem", "EXPIRED", WriteOutcome::Written, self.store.replace(&expired, record.revision)).await?;
         self.cancel_check(&record.container_instance_arn, mode).await;
         Ok(Outcome::ActionGone)
     }
@@ -611,11 +585,10 @@ where
     }
 
     /// Writes the record's progress; losing the race means a newer look already wrote.
-    async fn save(&self, mut record: DrainRecord, mode: Mode, now: Timestamp) -> Result<(), DrainError> {
-        let expected = record.revision;
-        record.revision += 1;
-        record.updated_at = now;
-        let written = self.effect(mode, "dynamodb:PutItem", "drain progress", WriteOutcome::Written, self.store.replace(&record, expected)).await?;
+    async fn save(&self, record: DrainRecord, mode: Mode, now: Timestamp) -> Result<(), DrainError> {
+        let progressed = record.progressed(now);
+        let written =
+            self.effect(mode, "dynamodb:PutItem", "drain progress", WriteOutcome::Written, self.store.replace(&progressed, record.revision)).await?;
         if written == WriteOutcome::LostRace {
             info!("drain progress not written: a concurrent invocation wrote first");
         }
