@@ -6,7 +6,7 @@ use drain_aws::{AsgLifecycleHooks, DynamoDrainStore, EcsCluster};
 use drain_core::config::ReplayMode;
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, LifecycleToken};
-use drain_core::ports::{ActionOutcome, Cluster, DrainStore, LifecycleHooks, WriteOutcome};
+use drain_core::ports::{ActionAnswer, Cluster, DrainStore, EcsInstanceStatus, LifecycleHooks, WriteOutcome};
 use drain_core::record::{DrainStatus, LifecycleResult};
 use ecs_drain::events::{as_replay, lifecycle_event, lifecycle_sns_event, task_state_change_event};
 use ecs_drain::{Emulator, KitError, World, WorldSpec};
@@ -29,7 +29,7 @@ async fn finds_the_container_instance_of_an_ec2_instance_among_several() -> Test
         let found = found.ok_or("not found")?;
         assert_eq!(found.arn.as_str(), target.container_instance_arn);
         assert_eq!(found.cluster_arn.as_str(), world.cluster_arn);
-        assert_eq!(found.status, "ACTIVE");
+        assert_eq!(found.status, EcsInstanceStatus::Active);
     }
     // Searching every cluster of the account (no cluster configured) finds it too.
     let found = cluster.find_container_instance(&[], &Ec2InstanceId::new(world.instances[1].ec2_id.clone())?).await?;
@@ -60,7 +60,8 @@ async fn the_census_pages_through_more_than_a_hundred_tasks_and_counts_shutting_
     let cluster = EcsCluster::new(world.ecs.clone());
     let tasks = cluster
         .tasks_on(&ClusterArn::new(world.cluster_arn.clone())?, &ContainerInstanceArn::new(world.instances[0].container_instance_arn.clone())?)
-        .await?;
+        .await?
+        .read()?;
 
     // THEN every task is there once, and 100 are alive
     assert_eq!(tasks.len(), 130);
@@ -84,10 +85,11 @@ async fn completing_an_action_twice_answers_no_active_action_the_second_time() -
         token: LifecycleToken::new(action.token.clone())?,
     };
     assert_eq!(hooks.heartbeat_timeout(&record_action.hook).await?, Some(300));
-    assert_eq!(hooks.heartbeat(&record_action).await?, ActionOutcome::Done);
-    assert_eq!(hooks.complete(&record_action, LifecycleResult::Continue).await?, ActionOutcome::Done);
-    assert_eq!(hooks.complete(&record_action, LifecycleResult::Continue).await?, ActionOutcome::NoActiveAction);
-    assert_eq!(hooks.heartbeat(&record_action).await?, ActionOutcome::NoActiveAction);
+    let gone = ActionAnswer::NoActiveAction { after_unclear_attempt: false };
+    assert_eq!(hooks.heartbeat(&record_action).await?, ActionAnswer::Accepted);
+    assert_eq!(hooks.complete(&record_action, LifecycleResult::Continue).await?, ActionAnswer::Accepted);
+    assert_eq!(hooks.complete(&record_action, LifecycleResult::Continue).await?, gone);
+    assert_eq!(hooks.heartbeat(&record_action).await?, gone);
     assert_eq!(world.lifecycle_actions()?[0].completions, 1);
     Ok(())
 }

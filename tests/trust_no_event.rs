@@ -7,9 +7,10 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use drain_aws::{DynamoDrainStore, EventBridgeCheckScheduler};
 use drain_core::config::{ENV_SCHEDULE_GROUP, ENV_SCHEDULE_ROLE_ARN};
+use drain_core::decision::start_drain;
 use drain_core::ids::{AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, LifecycleActionRef, LifecycleToken};
 use drain_core::ports::DrainStore;
-use drain_core::record::{DrainRecord, DrainStart};
+use drain_core::record::DrainStart;
 use drain_core::time::{Clock, SystemClock};
 use ecs_drain::events::{LifecycleAction, lifecycle_event, lifecycle_sns_event};
 use ecs_drain::runtime_api::{FunctionProcess, function_binary};
@@ -215,7 +216,7 @@ async fn a_drain_whose_action_never_existed_leaves_the_instance_active() -> Test
         .send()
         .await?;
     let now = SystemClock.now();
-    let record = DrainRecord::start(DrainStart {
+    let record = start_drain(DrainStart {
         container_instance_arn: arn.clone(),
         cluster_arn: ClusterArn::new(world.cluster_arn.clone())?,
         action: LifecycleActionRef {

@@ -3,7 +3,7 @@
 use aws_sdk_autoscaling::Client;
 use drain_core::DrainError;
 use drain_core::ids::{Ec2InstanceId, HookRef, LifecycleActionRef};
-use drain_core::ports::{ActionOutcome, AsgInstanceState, LifecycleHooks};
+use drain_core::ports::{ActionAnswer, AsgInstanceState, LifecycleHooks};
 use drain_core::record::LifecycleResult;
 
 use std::time::Duration;
@@ -46,10 +46,10 @@ fn state_of(
 }
 
 impl LifecycleHooks for AsgLifecycleHooks {
-    async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionOutcome, DrainError> {
-        // Retried here rather than by the SDK, to know whether an earlier attempt may have taken
-        // effect: after an unclear failure (5xx, reset, timeout) the retry's "No active Lifecycle
-        // Action" most likely means that attempt completed it. Throttling is a clean refusal.
+    async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionAnswer, DrainError> {
+        // Retried here rather than by the SDK, to report whether an earlier attempt got no clear
+        // answer (5xx, reset, timeout) and so may have taken effect; drain-core decides what a
+        // later "No active Lifecycle Action" then means. Throttling is a clean refusal.
         let mut unclear_before = false;
         let mut attempt = 0;
         loop {
@@ -67,10 +67,8 @@ impl LifecycleHooks for AsgLifecycleHooks {
                 .send()
                 .await;
             match sent {
-                Ok(_) => return Ok(ActionOutcome::Done),
-                Err(error) if no_active_action(&error) => {
-                    return Ok(if unclear_before { ActionOutcome::DoneUnconfirmed } else { ActionOutcome::NoActiveAction });
-                }
+                Ok(_) => return Ok(ActionAnswer::Accepted),
+                Err(error) if no_active_action(&error) => return Ok(ActionAnswer::NoActiveAction { after_unclear_attempt: unclear_before }),
                 Err(error) if is_transient(&error) && attempt < crate::sdk::SDK_MAX_ATTEMPTS => {
                     unclear_before |= !is_throttling(&error);
                     tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
@@ -80,7 +78,7 @@ impl LifecycleHooks for AsgLifecycleHooks {
         }
     }
 
-    async fn heartbeat(&self, action: &LifecycleActionRef) -> Result<ActionOutcome, DrainError> {
+    async fn heartbeat(&self, action: &LifecycleActionRef) -> Result<ActionAnswer, DrainError> {
         let sent = self
             .client
             .record_lifecycle_action_heartbeat()
@@ -91,8 +89,8 @@ impl LifecycleHooks for AsgLifecycleHooks {
             .send()
             .await;
         match sent {
-            Ok(_) => Ok(ActionOutcome::Done),
-            Err(error) if no_active_action(&error) => Ok(ActionOutcome::NoActiveAction),
+            Ok(_) => Ok(ActionAnswer::Accepted),
+            Err(error) if no_active_action(&error) => Ok(ActionAnswer::NoActiveAction { after_unclear_attempt: false }),
             Err(error) => Err(classify("autoscaling:RecordLifecycleActionHeartbeat", error)),
         }
     }

@@ -237,13 +237,14 @@ pub fn from_item(item: &Item) -> Result<DrainRecord, ItemError> {
 
 #[cfg(test)]
 mod tests {
+    use drain_core::decision::start_drain;
     use drain_core::ids::LifecycleActionRef;
     use drain_core::record::DrainStart;
 
     use super::*;
 
     fn record() -> DrainRecord {
-        DrainRecord::start(DrainStart {
+        start_drain(DrainStart {
             container_instance_arn: ContainerInstanceArn::new("arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc").expect("arn"),
             cluster_arn: ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod").expect("arn"),
             action: LifecycleActionRef {

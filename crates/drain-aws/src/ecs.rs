@@ -1,12 +1,12 @@
 //! The ECS adapter: finding container instances, draining them, and the census.
 
 use aws_sdk_ecs::Client;
-use aws_sdk_ecs::types::{ContainerInstanceStatus, DesiredStatus, SchedulingStrategy};
+use aws_sdk_ecs::types::{ContainerInstanceStatus, DesiredStatus};
 use drain_core::DrainError;
-use drain_core::census::{ServiceFacts, TaskSnapshot};
+use drain_core::census::{DescribedTask, ServiceFacts, TaskFailure, TaskListing};
 use drain_core::error::DeploymentProblem;
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, TaskArn, quoted};
-use drain_core::ports::{Cluster, ContainerInstance};
+use drain_core::ports::{Cluster, ContainerInstance, EcsInstanceStatus};
 use tracing::{debug, warn};
 
 use crate::error::{classify, code_of, deployment_error, message_of};
@@ -18,35 +18,31 @@ const SERVICES_PER_CALL: usize = 10;
 /// StopTask's reason is at most 255 characters.
 const MAX_REASON: usize = 255;
 
-/// The tasks a DescribeTasks answer describes. MISSING failures are tasks that are gone
-/// (stopped and expired from ECS): nothing alive. Any other failure leaves a task unknown, and an
-/// unknown task may be alive, so the census fails (and the event is retried) rather than miss it.
-fn snapshots_of(described: &aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput) -> Result<Vec<TaskSnapshot>, DrainError> {
-    if let Some(failure) = described.failures().iter().find(|failure| failure.reason() != Some("MISSING")) {
-        return Err(DrainError::transient(
-            "ecs:DescribeTasks",
-            format!(
-                "task {} not described: {} {}",
-                quoted(failure.arn().unwrap_or_default()),
-                quoted(failure.reason().unwrap_or_default()),
-                quoted(failure.detail().unwrap_or_default())
-            ),
-        ));
-    }
-    Ok(described
-        .tasks()
-        .iter()
-        .filter_map(|task| {
-            Some(TaskSnapshot {
-                arn: TaskArn::new(task.task_arn()?).ok()?,
+/// What a DescribeTasks answer reports, field by field: drain-core reads it
+/// ([`TaskListing::read`]).
+fn listing_of(described: &aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput) -> TaskListing {
+    TaskListing {
+        tasks: described
+            .tasks()
+            .iter()
+            .map(|task| DescribedTask {
+                arn: task.task_arn().map(str::to_owned),
                 group: task.group().map(str::to_owned),
                 started_by: task.started_by().map(str::to_owned),
-                // A task ECS did not report a status for is treated as alive.
-                last_status: task.last_status().unwrap_or("UNKNOWN").to_owned(),
-                desired_status: task.desired_status().unwrap_or("UNKNOWN").to_owned(),
+                last_status: task.last_status().map(str::to_owned),
+                desired_status: task.desired_status().map(str::to_owned),
             })
-        })
-        .collect())
+            .collect(),
+        failures: described
+            .failures()
+            .iter()
+            .map(|failure| TaskFailure {
+                arn: failure.arn().map(str::to_owned),
+                reason: failure.reason().map(str::to_owned),
+                detail: failure.detail().map(str::to_owned),
+            })
+            .collect(),
+    }
 }
 
 /// [`Cluster`] over the ECS API.
@@ -178,7 +174,7 @@ impl Cluster for EcsCluster {
                 cluster_arn: self.cluster_arn(cluster, &arn).await?,
                 arn,
                 ec2_instance_id: ec2.clone(),
-                status: found.status().unwrap_or("UNKNOWN").to_owned(),
+                status: EcsInstanceStatus::parse(found.status().unwrap_or("UNKNOWN")),
             }));
         }
         Ok(None)
@@ -192,7 +188,7 @@ impl Cluster for EcsCluster {
         self.set_status(instance, ContainerInstanceStatus::Active).await
     }
 
-    async fn tasks_on(&self, cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<Vec<TaskSnapshot>, DrainError> {
+    async fn tasks_on(&self, cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<TaskListing, DrainError> {
         // RUNNING first, then STOPPED: desiredStatus only ever moves RUNNING → STOPPED, so a task
         // that flips between the two listings is caught by the first. The other order could
         // miss it in both.
@@ -215,7 +211,7 @@ impl Cluster for EcsCluster {
         }
         arns.sort();
         arns.dedup();
-        let mut tasks = Vec::with_capacity(arns.len());
+        let mut listing = TaskListing::default();
         for chunk in arns.chunks(PAGE) {
             let described = self
                 .client
@@ -225,9 +221,11 @@ impl Cluster for EcsCluster {
                 .send()
                 .await
                 .map_err(|error| classify("ecs:DescribeTasks", error))?;
-            tasks.extend(snapshots_of(&described)?);
+            let page = listing_of(&described);
+            listing.tasks.extend(page.tasks);
+            listing.failures.extend(page.failures);
         }
-        Ok(tasks)
+        Ok(listing)
     }
 
     async fn services(&self, cluster: &ClusterArn, names: &[String]) -> Result<Vec<ServiceFacts>, DrainError> {
@@ -246,7 +244,7 @@ impl Cluster for EcsCluster {
                 let deployment = service.deployment_configuration();
                 facts.push(ServiceFacts {
                     name: name.to_owned(),
-                    daemon: service.scheduling_strategy() == Some(&SchedulingStrategy::Daemon),
+                    scheduling_strategy: service.scheduling_strategy().map(|strategy| strategy.as_str().to_owned()),
                     minimum_healthy_percent: deployment.and_then(|config| config.minimum_healthy_percent()),
                     maximum_percent: deployment.and_then(|config| config.maximum_percent()),
                 });
@@ -285,27 +283,43 @@ mod tests {
     const TASK: &str = "arn:aws:ecs:us-east-1:123456789012:task/prod/0d7e5f3a9c1b4e2d8f6a0b3c5d7e9f1a";
 
     #[test]
-    fn a_task_shutting_down_is_read_with_both_statuses() {
+    fn a_described_task_is_reported_field_by_field() {
         let described = DescribeTasksOutput::builder()
-            .tasks(Task::builder().task_arn(TASK).group("service:web").last_status("DEPROVISIONING").desired_status("STOPPED").build())
+            .tasks(
+                Task::builder()
+                    .task_arn(TASK)
+                    .group("service:web")
+                    .started_by("ecs-svc/1234567890")
+                    .last_status("DEPROVISIONING")
+                    .desired_status("STOPPED")
+                    .build(),
+            )
             .build();
-        let tasks = snapshots_of(&described).expect("read");
-        assert_eq!(tasks.len(), 1);
-        assert!(tasks[0].is_alive() && tasks[0].is_stopping());
+        let listing = listing_of(&described);
+        assert_eq!(
+            listing.tasks,
+            vec![DescribedTask {
+                arn: Some(TASK.into()),
+                group: Some("service:web".into()),
+                started_by: Some("ecs-svc/1234567890".into()),
+                last_status: Some("DEPROVISIONING".into()),
+                desired_status: Some("STOPPED".into()),
+            }]
+        );
+        assert!(listing.failures.is_empty());
     }
 
     #[test]
-    fn a_missing_task_is_gone_but_any_other_failure_fails_the_census() {
-        let missing = DescribeTasksOutput::builder().failures(Failure::builder().arn(TASK).reason("MISSING").build()).build();
-        assert_eq!(snapshots_of(&missing).expect("read"), Vec::new());
-        let unknown = DescribeTasksOutput::builder().failures(Failure::builder().arn(TASK).reason("SERVICE_UNAVAILABLE").build()).build();
-        let error = snapshots_of(&unknown).expect_err("an undescribed task may be alive");
-        assert!(error.is_retryable());
-    }
-
-    #[test]
-    fn a_task_without_a_status_counts_as_alive() {
-        let described = DescribeTasksOutput::builder().tasks(Task::builder().task_arn(TASK).build()).build();
-        assert!(snapshots_of(&described).expect("read")[0].is_alive());
+    fn failures_and_missing_fields_are_reported_not_interpreted() {
+        let described = DescribeTasksOutput::builder()
+            .tasks(Task::builder().task_arn(TASK).build())
+            .failures(Failure::builder().arn(TASK).reason("SERVICE_UNAVAILABLE").detail("try again").build())
+            .build();
+        let listing = listing_of(&described);
+        assert_eq!(listing.tasks[0].last_status, None, "no status reported: the adapter makes none up");
+        assert_eq!(
+            listing.failures,
+            vec![TaskFailure { arn: Some(TASK.into()), reason: Some("SERVICE_UNAVAILABLE".into()), detail: Some("try again".into()) }]
+        );
     }
 }

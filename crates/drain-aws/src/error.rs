@@ -8,24 +8,19 @@
 use std::error::Error as StdError;
 
 use aws_credential_types::provider::error::CredentialsError;
+use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
 use aws_sdk_ecs::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::retry::{ErrorKind, ProvideErrorKind};
 use drain_core::DrainError;
 use drain_core::error::DeploymentProblem;
 
-/// Error codes AWS services use for throttling and server-side trouble.
-const TRANSIENT_CODES: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestLimitExceeded",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceededException",
-    "TransactionInProgressException",
+/// Server-trouble codes, retried whatever the HTTP status says. The SDK's own classifier
+/// ([`THROTTLING_ERRORS`], [`TRANSIENT_ERRORS`], modeled retryable errors, and 5xx statuses)
+/// covers the rest; these are the server errors an answer can carry with a status that lost
+/// its 5xx (e.g. behind a proxy or in an emulator), and Auto Scaling's `ResourceContention`.
+const SERVER_TROUBLE_CODES: &[&str] = &[
     "ServerException",
     "InternalFailure",
     "InternalServerError",
@@ -34,6 +29,10 @@ const TRANSIENT_CODES: &[&str] = &[
     "ServiceUnavailableException",
     "ResourceContention",
 ];
+
+/// A throttling code the SDK's list lacks, seen from older services: kept so that no answer
+/// that was retried before stops being retried.
+const EXTRA_THROTTLING_CODES: &[&str] = &["RequestLimitExceededException"];
 
 /// Codes meaning the caller lacks a permission. AWS names them per protocol and service.
 const ACCESS_DENIED_CODES: &[&str] = &["AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedException"];
@@ -127,34 +126,40 @@ where
     false
 }
 
-/// Whether an SDK error is worth another try by Lambda's async retry: throttling, 5xx,
-/// timeouts, connection failures and unreadable responses.
+/// Whether an SDK error is worth another try by Lambda's async retry, by the SDK's own
+/// classification: timeouts, connection failures and unreadable responses; errors modeled as
+/// retryable; the SDK's throttling and transient codes; 5xx and 429 statuses.
 pub fn is_transient<E>(error: &SdkError<E, HttpResponse>) -> bool
 where
-    E: ProvideErrorMetadata,
+    E: ProvideErrorMetadata + ProvideErrorKind,
 {
     match error {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
-            status >= 500 || status == 429 || service.err().code().is_some_and(|code| TRANSIENT_CODES.contains(&code))
+            let code = ProvideErrorMetadata::code(service.err());
+            status >= 500
+                || status == 429
+                || service.err().retryable_error_kind().is_some()
+                || code.is_some_and(|code| TRANSIENT_ERRORS.contains(&code) || SERVER_TROUBLE_CODES.contains(&code))
+                || is_throttling(error)
         }
         _ => false,
     }
 }
 
-/// Whether AWS refused the request for its rate: a clean refusal, nothing was done.
+/// Whether AWS refused the request for its rate: a clean refusal, nothing was done. The SDK's
+/// throttling codes, an error modeled as throttling, or status 429.
 pub fn is_throttling<E>(error: &SdkError<E, HttpResponse>) -> bool
 where
-    E: ProvideErrorMetadata,
+    E: ProvideErrorMetadata + ProvideErrorKind,
 {
     match error {
         SdkError::ServiceError(service) => {
             service.raw().status().as_u16() == 429
-                || service
-                    .err()
-                    .code()
-                    .is_some_and(|code| code.contains("Throttl") || code.contains("LimitExceeded") || code == "TooManyRequestsException")
+                || service.err().retryable_error_kind() == Some(ErrorKind::ThrottlingError)
+                || ProvideErrorMetadata::code(service.err())
+                    .is_some_and(|code| THROTTLING_ERRORS.contains(&code) || EXTRA_THROTTLING_CODES.contains(&code))
         }
         _ => false,
     }
@@ -180,7 +185,7 @@ where
 /// answer says the deployment is wrong, else transient or permanent.
 pub fn classify<E>(operation: &'static str, error: SdkError<E, HttpResponse>) -> DrainError
 where
-    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    E: ProvideErrorMetadata + ProvideErrorKind + StdError + Send + Sync + 'static,
 {
     // Before the transient check: credentials that fail to load surface as a dispatch failure.
     let problem = deployment_problem(operation, &error);
@@ -395,5 +400,31 @@ mod tests {
         assert!(throttled.is_retryable() && problem_of(&throttled).is_none());
         let unavailable = classify("dynamodb:GetItem", dynamodb(503, "ServiceUnavailable", "try again"));
         assert!(unavailable.is_retryable());
+    }
+
+    #[test]
+    fn retries_follow_the_sdk_classification_and_throttling_is_told_apart() {
+        // (status, code, transient, throttling)
+        #[rustfmt::skip]
+        let rows = [
+            (400, "ThrottlingException", true, true),
+            (400, "LimitExceededException", true, true),
+            (503, "SlowDown", true, true),
+            (400, "EC2ThrottledException", true, true),
+            (400, "RequestLimitExceeded", true, true),
+            (400, "RequestLimitExceededException", true, true),
+            (400, "ProvisionedThroughputExceededException", true, true),
+            (429, "SomethingNew", true, true),
+            (400, "RequestTimeout", true, false),
+            (400, "ServiceUnavailable", true, false),
+            (500, "ResourceContention", true, false),
+            (502, "", true, false),
+            (400, "ValidationError", false, false),
+            (400, "ClusterNotFoundException", false, false),
+        ];
+        for (status, code, transient, throttling) in rows {
+            let error = ecs(status, code, "answer");
+            assert_eq!((is_transient(&error), is_throttling(&error)), (transient, throttling), "{status} {code}");
+        }
     }
 }

@@ -121,12 +121,22 @@ impl MemoryWorld {
         for service in 0..SERVICES {
             world.cluster.add_service(
                 &world.cluster_arn,
-                ServiceFacts { name: format!("svc-{service}"), daemon: false, minimum_healthy_percent: Some(50), maximum_percent: Some(200) },
+                ServiceFacts {
+                    name: format!("svc-{service}"),
+                    scheduling_strategy: Some("REPLICA".into()),
+                    minimum_healthy_percent: Some(50),
+                    maximum_percent: Some(200),
+                },
             );
         }
         world.cluster.add_service(
             &world.cluster_arn,
-            ServiceFacts { name: DAEMON.to_owned(), daemon: true, minimum_healthy_percent: Some(0), maximum_percent: Some(100) },
+            ServiceFacts {
+                name: DAEMON.to_owned(),
+                scheduling_strategy: Some("DAEMON".into()),
+                minimum_healthy_percent: Some(0),
+                maximum_percent: Some(100),
+            },
         );
         let instance_arns: Vec<ContainerInstanceArn> =
             (0..instances).map(|index| ContainerInstanceArn::new(instance_arn(index))).collect::<Result<_, _>>()?;

@@ -8,9 +8,94 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::TaskArn;
+use crate::error::DrainError;
+use crate::ids::{TaskArn, quoted};
 
-/// One task as DescribeTasks reports it, before classification.
+/// One task exactly as DescribeTasks answered it: every field as reported, or None.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DescribedTask {
+    /// `taskArn`.
+    pub arn: Option<String>,
+    /// `group`.
+    pub group: Option<String>,
+    /// `startedBy`.
+    pub started_by: Option<String>,
+    /// `lastStatus`.
+    pub last_status: Option<String>,
+    /// `desiredStatus`.
+    pub desired_status: Option<String>,
+}
+
+impl From<TaskSnapshot> for DescribedTask {
+    fn from(snapshot: TaskSnapshot) -> DescribedTask {
+        DescribedTask {
+            arn: Some(snapshot.arn.to_string()),
+            group: snapshot.group,
+            started_by: snapshot.started_by,
+            last_status: Some(snapshot.last_status),
+            desired_status: Some(snapshot.desired_status),
+        }
+    }
+}
+
+/// One entry of DescribeTasks' `failures`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskFailure {
+    /// The task it concerns.
+    pub arn: Option<String>,
+    /// `reason` (`MISSING` for a task ECS no longer knows).
+    pub reason: Option<String>,
+    /// `detail`.
+    pub detail: Option<String>,
+}
+
+/// Everything the census calls (ListTasks, then DescribeTasks) answered for one instance.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskListing {
+    /// The described tasks.
+    pub tasks: Vec<DescribedTask>,
+    /// The tasks DescribeTasks could not describe.
+    pub failures: Vec<TaskFailure>,
+}
+
+impl TaskListing {
+    /// Reads the answer. A MISSING failure is a task that is gone (stopped and expired from
+    /// ECS): nothing alive. Any other failure leaves a task unknown, and an unknown task may be
+    /// alive, so the census fails (and the event is retried) rather than miss it. A task without
+    /// a reported status counts as alive; one without a valid ARN cannot be named, so it is
+    /// skipped.
+    pub fn read(self) -> Result<Vec<TaskSnapshot>, DrainError> {
+        if let Some(failure) = self.failures.iter().find(|failure| failure.reason.as_deref() != Some("MISSING")) {
+            return Err(DrainError::transient(
+                "ecs:DescribeTasks",
+                format!(
+                    "task {} not described: {} {}",
+                    quoted(failure.arn.as_deref().unwrap_or_default()),
+                    quoted(failure.reason.as_deref().unwrap_or_default()),
+                    quoted(failure.detail.as_deref().unwrap_or_default())
+                ),
+            ));
+        }
+        Ok(self
+            .tasks
+            .into_iter()
+            .filter_map(|task| {
+                Some(TaskSnapshot {
+                    arn: TaskArn::new(task.arn?).ok()?,
+                    group: task.group,
+                    started_by: task.started_by,
+                    last_status: task.last_status.unwrap_or_else(|| UNKNOWN_STATUS.to_owned()),
+                    desired_status: task.desired_status.unwrap_or_else(|| UNKNOWN_STATUS.to_owned()),
+                })
+            })
+            .collect())
+    }
+}
+
+/// The status a task gets when ECS reported none: neither STOPPED nor DELETED, so alive.
+pub const UNKNOWN_STATUS: &str = "UNKNOWN";
+
+/// One task as the census reads it, before classification.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskSnapshot {
     /// The task.
@@ -47,8 +132,8 @@ impl TaskSnapshot {
 pub struct ServiceFacts {
     /// Service name.
     pub name: String,
-    /// True when the scheduling strategy is DAEMON.
-    pub daemon: bool,
+    /// `schedulingStrategy` as reported (`REPLICA` or `DAEMON`).
+    pub scheduling_strategy: Option<String>,
     /// deploymentConfiguration.minimumHealthyPercent, when reported.
     pub minimum_healthy_percent: Option<i32>,
     /// deploymentConfiguration.maximumPercent, when reported.
@@ -56,11 +141,17 @@ pub struct ServiceFacts {
 }
 
 impl ServiceFacts {
+    /// A DAEMON service runs one task on every instance; any other strategy (or none reported)
+    /// is read as replica, the safe reading: replica tasks are never stopped before the deadline.
+    pub fn is_daemon(&self) -> bool {
+        self.scheduling_strategy.as_deref() == Some("DAEMON")
+    }
+
     /// A replica service with minimumHealthyPercent 100 and maximumPercent 100 can neither stop
     /// a task before its replacement runs nor start the replacement first: a draining instance
     /// hosting one of its tasks never empties.
     pub fn can_never_move_tasks(&self) -> bool {
-        !self.daemon && self.minimum_healthy_percent == Some(100) && self.maximum_percent == Some(100)
+        !self.is_daemon() && self.minimum_healthy_percent == Some(100) && self.maximum_percent == Some(100)
     }
 }
 
@@ -139,7 +230,7 @@ impl Census {
                         if facts.is_some_and(ServiceFacts::can_never_move_tasks) && !stuck_services.iter().any(|s| s == name) {
                             stuck_services.push(name.to_owned());
                         }
-                        if facts.is_some_and(|service| service.daemon) {
+                        if facts.is_some_and(ServiceFacts::is_daemon) {
                             TaskKind::Daemon { service: name.to_owned() }
                         } else {
                             TaskKind::Replica { service: name.to_owned() }
@@ -190,7 +281,87 @@ mod tests {
     }
 
     fn daemon(name: &str) -> ServiceFacts {
-        ServiceFacts { name: name.to_owned(), daemon: true, minimum_healthy_percent: Some(0), maximum_percent: Some(100) }
+        ServiceFacts {
+            name: name.to_owned(),
+            scheduling_strategy: Some("DAEMON".into()),
+            minimum_healthy_percent: Some(0),
+            maximum_percent: Some(100),
+        }
+    }
+
+    const TASK: &str = "arn:aws:ecs:us-east-1:123456789012:task/prod/0d7e5f3a9c1b4e2d8f6a0b3c5d7e9f1a";
+
+    fn described(last: Option<&str>, desired: Option<&str>) -> DescribedTask {
+        DescribedTask {
+            arn: Some(TASK.into()),
+            group: Some("service:web".into()),
+            started_by: None,
+            last_status: last.map(str::to_owned),
+            desired_status: desired.map(str::to_owned),
+        }
+    }
+
+    fn failure(reason: &str) -> TaskFailure {
+        TaskFailure { arn: Some(TASK.into()), reason: Some(reason.into()), detail: None }
+    }
+
+    #[test]
+    fn a_task_shutting_down_is_read_with_both_statuses() {
+        let tasks = TaskListing { tasks: vec![described(Some("DEPROVISIONING"), Some("STOPPED"))], failures: Vec::new() }.read().expect("read");
+        assert_eq!(tasks.len(), 1);
+        assert!(tasks[0].is_alive() && tasks[0].is_stopping());
+    }
+
+    #[test]
+    fn a_missing_task_is_gone_but_any_other_failure_fails_the_census() {
+        let missing = TaskListing { tasks: Vec::new(), failures: vec![failure("MISSING")] };
+        assert_eq!(missing.read().expect("read"), Vec::new());
+        let unknown = TaskListing {
+            tasks: vec![described(Some("RUNNING"), Some("RUNNING"))],
+            failures: vec![failure("MISSING"), failure("SERVICE_UNAVAILABLE")],
+        };
+        let error = unknown.read().expect_err("an undescribed task may be alive");
+        assert!(error.is_retryable());
+        assert!(error.to_string().contains("SERVICE_UNAVAILABLE") || format!("{error:?}").contains("SERVICE_UNAVAILABLE"), "{error:?}");
+        let no_reason = TaskListing { tasks: Vec::new(), failures: vec![TaskFailure::default()] };
+        assert!(no_reason.read().is_err(), "a failure without a reason is not a MISSING one");
+    }
+
+    #[test]
+    fn a_task_without_a_status_counts_as_alive_and_one_without_an_arn_cannot_be_named() {
+        let tasks = TaskListing {
+            tasks: vec![
+                described(None, None),
+                DescribedTask { arn: Some("not-an-arn".into()), ..described(Some("RUNNING"), Some("RUNNING")) },
+                DescribedTask { arn: None, ..described(Some("RUNNING"), Some("RUNNING")) },
+            ],
+            failures: Vec::new(),
+        }
+        .read()
+        .expect("read");
+        assert_eq!(tasks.len(), 1);
+        assert!(tasks[0].is_alive() && !tasks[0].is_stopping());
+        assert_eq!(tasks[0].last_status, UNKNOWN_STATUS);
+    }
+
+    #[test]
+    fn a_snapshot_converts_to_the_answer_it_reads_from() {
+        let snapshot = task("a", Some("service:web"), "STOPPING", "STOPPED");
+        let listing = TaskListing { tasks: vec![snapshot.clone().into()], failures: Vec::new() };
+        assert_eq!(listing.read().expect("read"), vec![snapshot]);
+    }
+
+    #[test]
+    fn only_the_daemon_strategy_makes_a_daemon_service() {
+        for (strategy, daemon) in [(Some("DAEMON"), true), (Some("REPLICA"), false), (None, false), (Some("daemon"), false)] {
+            let facts = ServiceFacts {
+                name: "s".into(),
+                scheduling_strategy: strategy.map(str::to_owned),
+                minimum_healthy_percent: None,
+                maximum_percent: None,
+            };
+            assert_eq!(facts.is_daemon(), daemon, "{strategy:?}");
+        }
     }
 
     #[test]
@@ -224,7 +395,12 @@ mod tests {
 
     #[test]
     fn reports_services_that_can_never_move_their_tasks() {
-        let pinned = ServiceFacts { name: "pinned".into(), daemon: false, minimum_healthy_percent: Some(100), maximum_percent: Some(100) };
+        let pinned = ServiceFacts {
+            name: "pinned".into(),
+            scheduling_strategy: Some("REPLICA".into()),
+            minimum_healthy_percent: Some(100),
+            maximum_percent: Some(100),
+        };
         let census = Census::classify(
             vec![task("a", Some("service:pinned"), "RUNNING", "RUNNING"), task("b", Some("service:pinned"), "RUNNING", "RUNNING")],
             &[pinned],

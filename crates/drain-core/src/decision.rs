@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::census::{AliveCounts, Census, TaskKind};
 use crate::ids::{LifecycleToken, TaskArn};
-use crate::record::{DrainRecord, DrainStatus, LifecycleResult};
+use crate::ports::ActionAnswer;
+use crate::record::{DrainRecord, DrainStart, DrainStatus, LifecycleResult, StartPlan};
 use crate::time::Timestamp;
 
 /// What to do when the graceful phase ends with tasks still alive.
@@ -175,6 +176,33 @@ fn not_yet_stopping(census: &Census, include: impl Fn(&TaskKind) -> bool) -> Vec
     census.alive.iter().filter(|task| include(&task.kind) && !task.snapshot.is_stopping()).map(|task| task.snapshot.arn.clone()).collect()
 }
 
+/// What a CompleteLifecycleAction call achieved, as ecs-drain reads Auto Scaling's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActionOutcome {
+    /// The call took effect.
+    Done,
+    /// `No active Lifecycle Action found`: completed elsewhere or timed out. Terminal.
+    NoActiveAction,
+    /// A completion was sent before without a clear answer and the action is gone now: that
+    /// send most likely took effect. Terminal.
+    DoneUnconfirmed,
+}
+
+/// Reads the answer to CompleteLifecycleAction. "No active Lifecycle Action" means ecs-drain's
+/// own completion took effect when one may have been sent before without a clear answer: by an
+/// earlier attempt of this call (the adapter says so), or, for a drain, by an invocation whose
+/// claim lapsed (`Completing`) or whose answer was lost (`completion_sent_at`). Otherwise the
+/// action was completed elsewhere or timed out. `drain` is the record before this claim (None
+/// for an instance with nothing to drain).
+pub fn completion_outcome(answer: ActionAnswer, drain: Option<&DrainRecord>) -> ActionOutcome {
+    let sent_before = drain.is_some_and(|record| record.status == DrainStatus::Completing || record.completion_sent_at.is_some());
+    match answer {
+        ActionAnswer::Accepted => ActionOutcome::Done,
+        ActionAnswer::NoActiveAction { after_unclear_attempt } if after_unclear_attempt || sent_before => ActionOutcome::DoneUnconfirmed,
+        ActionAnswer::NoActiveAction { .. } => ActionOutcome::NoActiveAction,
+    }
+}
+
 /// How a lifecycle notice relates to what the store already holds for the instance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admission {
@@ -210,7 +238,8 @@ pub fn admit(existing: Option<&DrainRecord>, token: &LifecycleToken, noticed_at:
 
 /// Plans the interval between scheduled checks so a heartbeat always lands before the hook's
 /// heartbeat timeout: at least a minute (EventBridge Scheduler's granularity), at most
-/// 15 minutes, and a margin of max(60 s, 20 %) below the timeout.
+/// 15 minutes, and a margin of max(60 s, 20 %) below the timeout. An unknown timeout gets the
+/// shortest interval: it keeps any heartbeat timeout of 30 s or more safe enough.
 pub fn plan_check_interval(heartbeat_timeout_seconds: Option<i64>) -> i64 {
     const MIN: i64 = 60;
     const MAX: i64 = 900;
@@ -219,8 +248,24 @@ pub fn plan_check_interval(heartbeat_timeout_seconds: Option<i64>) -> i64 {
             let margin = (timeout / 5).max(60);
             (timeout - margin).clamp(MIN, MAX)
         }
-        None => 300,
+        None => MIN,
     }
+}
+
+/// Plans a new drain started at `started_at`: the check interval, when the hook gives up on its
+/// own, and the deadline capped below that. (The first check is booked by [`upkeep`], from
+/// when the notice was sent.)
+pub fn plan_start(started_at: Timestamp, heartbeat_timeout_seconds: Option<i64>, deadline_seconds: i64) -> StartPlan {
+    let check_interval_seconds = plan_check_interval(heartbeat_timeout_seconds);
+    let hook_expires_at = heartbeat_timeout_seconds.map(|timeout| started_at.plus_seconds(hook_global_timeout_seconds(timeout)));
+    let deadline_at = plan_deadline(started_at, deadline_seconds, hook_expires_at, check_interval_seconds);
+    StartPlan { check_interval_seconds, hook_expires_at, deadline_at }
+}
+
+/// A new DRAINING record for `start`, planned by [`plan_start`].
+pub fn start_drain(start: DrainStart) -> DrainRecord {
+    let plan = plan_start(start.started_at, start.heartbeat_timeout_seconds, start.deadline_seconds);
+    DrainRecord::start(start, plan)
 }
 
 /// The hook's global timeout: an action waits at most min(48 h, 100 × heartbeat timeout).
@@ -258,7 +303,10 @@ pub fn next_check_at(record: &DrainRecord, now: Timestamp) -> Timestamp {
     if now < record.deadline_at && next.plus_seconds(DEADLINE_MERGE_SECONDS) >= record.deadline_at { record.deadline_at } else { next }
 }
 
+pub mod upkeep;
 pub mod verify;
+
+pub use upkeep::{Trigger, Upkeep, upkeep};
 
 #[cfg(test)]
 mod tests;

@@ -12,12 +12,14 @@ use tracing::{info, warn};
 use crate::census::Census;
 use crate::config::Config;
 use crate::decision::verify::{AfterExpiry, FunctionIdentity, Refusal, after_expiry, expired_undrained, verify_origin, verify_termination};
-use crate::decision::{Admission, CompletionReason, Decision, MIN_BOOKING_LEAD_SECONDS, WaitingOn, admit, decide, next_check_at};
+use crate::decision::{
+    ActionOutcome, Admission, CompletionReason, Decision, Trigger, WaitingOn, admit, completion_outcome, decide, start_drain, upkeep,
+};
 use crate::error::{DrainError, error_chain};
 use crate::event::{TaskStateChange, TerminateNotice};
 use crate::ids::{ContainerInstanceArn, LifecycleActionRef};
 use crate::metrics::{Fact, MAX_FACTS};
-use crate::ports::{ActionOutcome, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
+use crate::ports::{ActionAnswer, CheckScheduler, Cluster, ContainerInstance, DrainStore, EcsInstanceStatus, LifecycleHooks, WriteOutcome};
 use crate::record::{CensusSummary, DrainPhase, DrainRecord, DrainStart, DrainStatus, LifecycleResult};
 use crate::time::{Clock, Timestamp};
 
@@ -71,14 +73,6 @@ pub enum Outcome {
         /// Why.
         refusal: Refusal,
     },
-}
-
-/// What started this look at a drain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Trigger {
-    Lifecycle,
-    TaskStopped,
-    Check,
 }
 
 /// The use cases, over one set of ports.
@@ -253,7 +247,7 @@ where
             }
         };
 
-        if instance.status == "ACTIVE" {
+        if instance.status == EcsInstanceStatus::Active {
             self.effect(mode, "ecs:UpdateContainerInstancesState", "set DRAINING", (), self.cluster.set_draining(&instance)).await?;
             info!(cluster = %instance.cluster_arn, "container instance set to DRAINING");
         } else {
@@ -312,7 +306,7 @@ where
             }
         };
         let now = self.clock.now();
-        let mut record = DrainRecord::start(DrainStart {
+        Ok(start_drain(DrainStart {
             container_instance_arn: instance.arn.clone(),
             cluster_arn: instance.cluster_arn.clone(),
             action: notice.action.clone(),
@@ -323,31 +317,27 @@ where
             heartbeat_timeout_seconds,
             deadline_seconds: self.config.policy.deadline_seconds,
             retention_seconds: self.config.retention_seconds,
-        });
-        if heartbeat_timeout_seconds.is_none() {
-            // Unknown timeout: the shortest interval keeps a 30 s+ heartbeat timeout safe enough.
-            record.check_interval_seconds = 60;
-        }
-        Ok(record)
+        }))
     }
 
     async fn complete_untracked(&self, action: &LifecycleActionRef, mode: Mode, reason: &str) -> Result<Outcome, DrainError> {
-        let outcome = self
+        let answer = self
             .effect(
                 mode,
                 "autoscaling:CompleteLifecycleAction",
                 "CONTINUE (nothing to drain)",
-                ActionOutcome::Done,
+                ActionAnswer::Accepted,
                 self.hooks.complete(action, LifecycleResult::Continue),
             )
             .await?;
+        let outcome = completion_outcome(answer, None);
         info!(decision = "complete_untracked", reason, action_outcome = ?outcome, "nothing to drain; lifecycle action completed with CONTINUE");
         Ok(Outcome::CompletedUntracked { outcome, reason: reason.to_owned() })
     }
 
     /// The census: both ListTasks passes described, classified with the services' strategy.
     async fn census(&self, record: &DrainRecord) -> Result<Census, DrainError> {
-        let tasks = self.cluster.tasks_on(&record.cluster_arn, &record.container_instance_arn).await?;
+        let tasks = self.cluster.tasks_on(&record.cluster_arn, &record.container_instance_arn).await?.read()?;
         let names = Census::service_names_of(&tasks);
         let services = if names.is_empty() { Vec::new() } else { self.cluster.services(&record.cluster_arn, &names).await? };
         Ok(Census::classify(tasks, &services))
@@ -423,27 +413,24 @@ where
             }
         }
 
-        // Still waiting: keep the hook alive and the next check booked. Only a check, or a look
-        // that finds the booked check overdue (lost or late), books the next one, and whoever
-        // books it heartbeats first: moving a pending check without a heartbeat would stretch
-        // the heartbeat gap past the hook's timeout (found by the simulation, seeds 47 and 55).
-        // Only a function that books checks (on-lifecycle; on-task-stopped has no schedule settings
-        // and, least privilege, no heartbeat permission) rescues an overdue one.
-        let check_overdue = self.config.schedule.is_some() && record.next_check_at.is_some_and(|at| at <= now);
-        let first_booking = record.next_check_at.is_none();
-        if trigger == Trigger::Check || check_overdue {
+        // Still waiting: keep the hook alive and the next check booked (see `decision::upkeep`).
+        let upkeep = upkeep(&record, now, trigger, self.config.schedule.is_some());
+        if upkeep.heartbeat {
             match self
-                .effect(mode, "autoscaling:RecordLifecycleActionHeartbeat", "heartbeat", ActionOutcome::Done, self.hooks.heartbeat(&record.action()))
+                .effect(
+                    mode,
+                    "autoscaling:RecordLifecycleActionHeartbeat",
+                    "heartbeat",
+                    ActionAnswer::Accepted,
+                    self.hooks.heartbeat(&record.action()),
+                )
                 .await?
             {
-                ActionOutcome::Done | ActionOutcome::DoneUnconfirmed => record.heartbeats_sent += 1,
-                ActionOutcome::NoActiveAction => return self.mark_action_gone(record, mode, now).await,
+                ActionAnswer::Accepted => record.heartbeats_sent += 1,
+                ActionAnswer::NoActiveAction { .. } => return self.mark_action_gone(record, mode, now).await,
             }
         }
-        if self.config.schedule.is_some() && (trigger == Trigger::Check || check_overdue || first_booking) {
-            // The hook's heartbeat timer started when the notice was sent, not when it arrived.
-            let base = if first_booking { record.noticed_at.clamp(now.plus_seconds(-record.check_interval_seconds), now) } else { now };
-            let at = next_check_at(&record, base).max(now.plus_seconds(MIN_BOOKING_LEAD_SECONDS));
+        if let Some(at) = upkeep.book_check_at {
             self.effect(mode, "scheduler:CreateSchedule", "book the next check", (), self.scheduler.schedule(&record.container_instance_arn, at))
                 .await?;
             record.next_check_at = Some(at);
@@ -454,22 +441,13 @@ where
 
     async fn complete(&self, record: DrainRecord, result: LifecycleResult, reason: CompletionReason, mode: Mode) -> Result<Outcome, DrainError> {
         let now = self.clock.now();
-        // A completion may already have been sent for this drain: by an invocation whose claim
-        // lapsed, or by an attempt whose answer was lost.
-        let maybe_sent_before = record.status == DrainStatus::Completing || record.completion_sent_at.is_some();
-        let mut claimed = record.clone();
-        claimed.status = DrainStatus::Completing;
-        claimed.updated_at = now;
-        claimed.revision = record.revision + 1;
-        claimed.claim_id = Some(new_claim_id(now));
+        let claimed = record.claimed(now, new_claim_id(now));
         let claim = self
             .effect(mode, "dynamodb:PutItem", "claim the completion", WriteOutcome::Written, self.store.replace(&claimed, record.revision))
             .await?;
         if claim == WriteOutcome::LostRace {
             // The claim may be ours after all: written, answer lost, the SDK's retry then lost.
-            let ours = self.store.load(&record.container_instance_arn).await?.is_some_and(|current| {
-                current.status == DrainStatus::Completing && current.claim_id == claimed.claim_id && current.revision == claimed.revision
-            });
+            let ours = self.store.load(&record.container_instance_arn).await?.is_some_and(|current| current.holds_claim(&claimed));
             if !ours {
                 info!(decision = "lost_race", "another invocation claimed the completion");
                 return Ok(Outcome::LostRace);
@@ -478,60 +456,44 @@ where
         }
         let action = claimed.action();
         let completed = self
-            .effect(mode, "autoscaling:CompleteLifecycleAction", result.as_str(), ActionOutcome::Done, self.hooks.complete(&action, result))
+            .effect(mode, "autoscaling:CompleteLifecycleAction", result.as_str(), ActionAnswer::Accepted, self.hooks.complete(&action, result))
             .await;
-        let outcome = match completed {
-            Ok(outcome) => outcome,
+        let answer = match completed {
+            Ok(answer) => answer,
             Err(error) => {
                 // Give the claim back so the retry (or the next event) can complete at once.
-                let mut released = claimed.clone();
-                released.status = DrainStatus::Draining;
-                released.revision = claimed.revision + 1;
-                released.claim_id = None;
-                released.completion_sent_at = Some(now);
-                if let Err(release_error) = self.store.replace(&released, claimed.revision).await {
+                if let Err(release_error) = self.store.replace(&claimed.released(now), claimed.revision).await {
                     warn!(error = %error_chain(&release_error), "could not release the completion claim; it lapses after the lease");
                 }
                 return Err(error);
             }
         };
-        let mut finished = claimed.clone();
-        finished.finished_at = Some(now);
-        finished.updated_at = now;
-        finished.next_check_at = None;
-        finished.revision = claimed.revision + 1;
         let decision = Decision::Complete { result, reason };
-        let outcome = match outcome {
-            ActionOutcome::NoActiveAction if maybe_sent_before => ActionOutcome::DoneUnconfirmed,
-            other => other,
-        };
+        // A completion may already have been sent for this drain (see `completion_outcome`).
+        let outcome = completion_outcome(answer, Some(&record));
         if outcome != ActionOutcome::NoActiveAction {
             self.note(mode, Fact::DrainCompleted { result, reason, duration_seconds: now.seconds_since(claimed.started_at) });
         }
-        match outcome {
+        let finished = match outcome {
             ActionOutcome::Done => {
-                finished.status = DrainStatus::Completed;
-                finished.result = Some(result);
-                finished.reason = Some(reason.describe().to_owned());
                 info!(decision = "complete", result = result.as_str(), reason = reason.describe(), "lifecycle action completed");
+                claimed.ended(now, DrainStatus::Completed, Some(result), reason.describe().to_owned())
             }
             ActionOutcome::DoneUnconfirmed => {
-                finished.status = DrainStatus::Completed;
-                finished.result = Some(result);
-                finished.reason = Some(format!("{} (confirmed by the action being gone: an earlier answer was lost)", reason.describe()));
                 info!(
                     decision = "complete",
                     result = result.as_str(),
                     reason = reason.describe(),
                     "lifecycle action completed (answer lost, action gone)"
                 );
+                let why = format!("{} (confirmed by the action being gone: an earlier answer was lost)", reason.describe());
+                claimed.ended(now, DrainStatus::Completed, Some(result), why)
             }
             ActionOutcome::NoActiveAction => {
                 warn!(decision = "action_gone", "no active lifecycle action: it was completed elsewhere or timed out");
-                finished.status = DrainStatus::Expired;
                 // The claim is written: a failed follow-up is logged, not retried from here
                 // (a retry would find the claim and could no longer tell what happened).
-                let (reason, undrained) = match self.after_expiry(&finished, mode).await {
+                let (reason, undrained) = match self.after_expiry(&claimed, mode).await {
                     Ok(followed) => followed,
                     Err(error) => {
                         warn!(error = %error_chain(&error), "could not check whether the expired drain's instance stays in service");
@@ -542,9 +504,9 @@ where
                 if undrained {
                     self.note(mode, Fact::DrainExpired);
                 }
-                finished.reason = Some(reason);
+                claimed.ended(now, DrainStatus::Expired, None, reason)
             }
-        }
+        };
         self.effect(mode, "dynamodb:PutItem", finished.status.as_str(), WriteOutcome::Written, self.store.replace(&finished, claimed.revision))
             .await?;
         if self.config.schedule.is_some() {
@@ -577,21 +539,15 @@ where
         Ok(Outcome::LostRace)
     }
 
-    async fn mark_action_gone(&self, mut record: DrainRecord, mode: Mode, now: Timestamp) -> Result<Outcome, DrainError> {
+    async fn mark_action_gone(&self, record: DrainRecord, mode: Mode, now: Timestamp) -> Result<Outcome, DrainError> {
         warn!(decision = "action_gone", "heartbeat found no active lifecycle action; the drain is over");
         let (follow_up, undrained) = self.after_expiry(&record, mode).await?;
         if undrained {
             // The action existed and the hook ran out first: the instance goes undrained.
             self.note(mode, Fact::DrainExpired);
         }
-        let expected = record.revision;
-        record.status = DrainStatus::Expired;
-        record.reason = Some(follow_up);
-        record.finished_at = Some(now);
-        record.updated_at = now;
-        record.next_check_at = None;
-        record.revision += 1;
-        self.effect(mode, "dynamodb:PutItem", "EXPIRED", WriteOutcome::Written, self.store.replace(&record, expected)).await?;
+        let expired = record.ended(now, DrainStatus::Expired, None, follow_up);
+        self.effect(mode, "dynamodb:PutItem", "EXPIRED", WriteOutcome::Written, self.store.replace(&expired, record.revision)).await?;
         self.cancel_check(&record.container_instance_arn, mode).await;
         Ok(Outcome::ActionGone)
     }
@@ -605,7 +561,7 @@ where
         let state = self.hooks.instance_state(&record.ec2_instance_id).await?;
         let undrained = expired_undrained(state.as_ref());
         // Only an instance that stays needs its container instance looked up.
-        let container = match after_expiry(state.as_ref(), Some("DRAINING")) {
+        let container = match after_expiry(state.as_ref(), Some(&EcsInstanceStatus::Draining)) {
             AfterExpiry::Leave { .. } => None,
             AfterExpiry::RestoreActive { .. } => self
                 .cluster
@@ -613,7 +569,7 @@ where
                 .await?
                 .filter(|found| found.arn == record.container_instance_arn),
         };
-        match after_expiry(state.as_ref(), container.as_ref().map(|found| found.status.as_str())) {
+        match after_expiry(state.as_ref(), container.as_ref().map(|found| &found.status)) {
             AfterExpiry::Leave { reason } => {
                 info!(decision = "leave_instance", reason = %reason, "expired drain: the container instance is left as it is");
                 Ok((reason, undrained))
@@ -629,11 +585,10 @@ where
     }
 
     /// Writes the record's progress; losing the race means a newer look already wrote.
-    async fn save(&self, mut record: DrainRecord, mode: Mode, now: Timestamp) -> Result<(), DrainError> {
-        let expected = record.revision;
-        record.revision += 1;
-        record.updated_at = now;
-        let written = self.effect(mode, "dynamodb:PutItem", "drain progress", WriteOutcome::Written, self.store.replace(&record, expected)).await?;
+    async fn save(&self, record: DrainRecord, mode: Mode, now: Timestamp) -> Result<(), DrainError> {
+        let progressed = record.progressed(now);
+        let written =
+            self.effect(mode, "dynamodb:PutItem", "drain progress", WriteOutcome::Written, self.store.replace(&progressed, record.revision)).await?;
         if written == WriteOutcome::LostRace {
             info!("drain progress not written: a concurrent invocation wrote first");
         }

@@ -5,10 +5,12 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::census::{ServiceFacts, TaskSnapshot};
+use crate::census::{ServiceFacts, TaskListing, TaskSnapshot};
 use crate::error::DrainError;
 use crate::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, LifecycleToken, TaskArn};
-use crate::ports::{ActionOutcome, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
+use crate::ports::{
+    ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore, EcsInstanceStatus, LifecycleHooks, WriteOutcome,
+};
 use crate::record::{DrainRecord, LifecycleResult};
 use crate::time::Timestamp;
 
@@ -85,7 +87,7 @@ impl MemoryCluster {
 
     /// UpdateContainerInstancesState as ECS answers it: ACTIVE and DRAINING move to `status`,
     /// anything else (INACTIVE, deregistering) is refused.
-    fn set_status(&self, target: &ContainerInstance, status: &str) -> Result<(), DrainError> {
+    fn set_status(&self, target: &ContainerInstance, status: EcsInstanceStatus) -> Result<(), DrainError> {
         self.log.push("ecs:UpdateContainerInstancesState");
         self.with_state(|state| {
             let instance = state
@@ -93,8 +95,8 @@ impl MemoryCluster {
                 .iter_mut()
                 .find(|instance| instance.arn == target.arn)
                 .ok_or_else(|| DrainError::permanent("ecs:UpdateContainerInstancesState", "container instance not found"))?;
-            if instance.status == "ACTIVE" || instance.status == "DRAINING" {
-                instance.status = status.into();
+            if matches!(instance.status, EcsInstanceStatus::Active | EcsInstanceStatus::Draining) {
+                instance.status = status;
                 Ok(())
             } else {
                 Err(DrainError::permanent("ecs:UpdateContainerInstancesState", format!("instance is {}", instance.status)))
@@ -109,7 +111,7 @@ impl MemoryCluster {
                 arn: arn.clone(),
                 cluster_arn: cluster.clone(),
                 ec2_instance_id: ec2.clone(),
-                status: "ACTIVE".into(),
+                status: EcsInstanceStatus::Active,
             })
         });
     }
@@ -150,7 +152,7 @@ impl MemoryCluster {
 
     /// The status of the instance on `ec2`.
     pub fn instance_status(&self, arn: &ContainerInstanceArn) -> Option<String> {
-        self.with_state(|state| state.instances.iter().find(|instance| &instance.arn == arn).map(|instance| instance.status.clone()))
+        self.with_state(|state| state.instances.iter().find(|instance| &instance.arn == arn).map(|instance| instance.status.as_str().to_owned()))
     }
 
     /// The stopped reason of a task, if someone stopped it.
@@ -175,14 +177,14 @@ impl Cluster for MemoryCluster {
     }
 
     async fn set_draining(&self, target: &ContainerInstance) -> Result<(), DrainError> {
-        self.set_status(target, "DRAINING")
+        self.set_status(target, EcsInstanceStatus::Draining)
     }
 
     async fn set_active(&self, target: &ContainerInstance) -> Result<(), DrainError> {
-        self.set_status(target, "ACTIVE")
+        self.set_status(target, EcsInstanceStatus::Active)
     }
 
-    async fn tasks_on(&self, _cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<Vec<TaskSnapshot>, DrainError> {
+    async fn tasks_on(&self, _cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<TaskListing, DrainError> {
         self.log.push("ecs:ListTasks");
         self.log.push("ecs:ListTasks");
         let tasks: Vec<TaskSnapshot> =
@@ -190,7 +192,7 @@ impl Cluster for MemoryCluster {
         if !tasks.is_empty() {
             self.log.push("ecs:DescribeTasks");
         }
-        Ok(tasks)
+        Ok(TaskListing { tasks: tasks.into_iter().map(Into::into).collect(), failures: Vec::new() })
     }
 
     async fn services(&self, cluster: &ClusterArn, names: &[String]) -> Result<Vec<ServiceFacts>, DrainError> {
@@ -314,20 +316,20 @@ impl MemoryHooks {
         lock(&self.actions).iter().find(|entry| &entry.action.token == token).cloned()
     }
 
-    fn act(&self, action: &LifecycleActionRef, change: impl FnOnce(&mut MemoryAction)) -> ActionOutcome {
+    fn act(&self, action: &LifecycleActionRef, change: impl FnOnce(&mut MemoryAction)) -> ActionAnswer {
         let mut actions = lock(&self.actions);
         match actions.iter_mut().find(|entry| entry.active && entry.action == *action) {
             Some(entry) => {
                 change(entry);
-                ActionOutcome::Done
+                ActionAnswer::Accepted
             }
-            None => ActionOutcome::NoActiveAction,
+            None => ActionAnswer::NoActiveAction { after_unclear_attempt: false },
         }
     }
 }
 
 impl LifecycleHooks for MemoryHooks {
-    async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionOutcome, DrainError> {
+    async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionAnswer, DrainError> {
         self.log.push("autoscaling:CompleteLifecycleAction");
         if let Some(error) = lock(&self.next_complete_error).take() {
             return Err(error);
@@ -341,7 +343,7 @@ impl LifecycleHooks for MemoryHooks {
         Ok(outcome)
     }
 
-    async fn heartbeat(&self, action: &LifecycleActionRef) -> Result<ActionOutcome, DrainError> {
+    async fn heartbeat(&self, action: &LifecycleActionRef) -> Result<ActionAnswer, DrainError> {
         self.log.push("autoscaling:RecordLifecycleActionHeartbeat");
         Ok(self.act(action, |entry| entry.heartbeats += 1))
     }

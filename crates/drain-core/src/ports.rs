@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use crate::census::{ServiceFacts, TaskSnapshot};
+use crate::census::{ServiceFacts, TaskListing};
 use crate::error::DrainError;
 use crate::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn};
 use crate::record::{DrainRecord, LifecycleResult};
@@ -19,14 +19,70 @@ pub struct ContainerInstance {
     pub cluster_arn: ClusterArn,
     /// The EC2 instance under it.
     pub ec2_instance_id: Ec2InstanceId,
-    /// ACTIVE, DRAINING, INACTIVE, REGISTERING, DEREGISTERING, ...
-    pub status: String,
+    /// Its status, read at the edge.
+    pub status: EcsInstanceStatus,
 }
 
 impl ContainerInstance {
     /// INACTIVE / DEREGISTERING instances run nothing and never will again.
     pub fn is_gone(&self) -> bool {
-        matches!(self.status.as_str(), "INACTIVE" | "DEREGISTERING")
+        matches!(self.status, EcsInstanceStatus::Inactive | EcsInstanceStatus::Deregistering)
+    }
+}
+
+/// Longest unknown status kept (for logs and the record); ECS's own are far shorter.
+const MAX_STATUS_CHARS: usize = 64;
+
+/// A container instance's status, as DescribeContainerInstances names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EcsInstanceStatus {
+    /// `ACTIVE`: accepts tasks.
+    Active,
+    /// `DRAINING`: ECS moves its service tasks away and places nothing new.
+    Draining,
+    /// `REGISTERING`.
+    Registering,
+    /// `DEREGISTERING`.
+    Deregistering,
+    /// `REGISTRATION_FAILED`.
+    RegistrationFailed,
+    /// `INACTIVE`: deregistered.
+    Inactive,
+    /// A status this version does not know (or none reported), kept as text (bounded).
+    Other(String),
+}
+
+impl EcsInstanceStatus {
+    /// Reads ECS's name; anything else is [`EcsInstanceStatus::Other`].
+    pub fn parse(text: &str) -> EcsInstanceStatus {
+        match text {
+            "ACTIVE" => EcsInstanceStatus::Active,
+            "DRAINING" => EcsInstanceStatus::Draining,
+            "REGISTERING" => EcsInstanceStatus::Registering,
+            "DEREGISTERING" => EcsInstanceStatus::Deregistering,
+            "REGISTRATION_FAILED" => EcsInstanceStatus::RegistrationFailed,
+            "INACTIVE" => EcsInstanceStatus::Inactive,
+            other => EcsInstanceStatus::Other(other.chars().take(MAX_STATUS_CHARS).collect()),
+        }
+    }
+
+    /// ECS's name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            EcsInstanceStatus::Active => "ACTIVE",
+            EcsInstanceStatus::Draining => "DRAINING",
+            EcsInstanceStatus::Registering => "REGISTERING",
+            EcsInstanceStatus::Deregistering => "DEREGISTERING",
+            EcsInstanceStatus::RegistrationFailed => "REGISTRATION_FAILED",
+            EcsInstanceStatus::Inactive => "INACTIVE",
+            EcsInstanceStatus::Other(text) => text,
+        }
+    }
+}
+
+impl std::fmt::Display for EcsInstanceStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -47,8 +103,9 @@ pub trait Cluster: Send + Sync {
     /// only called for a DRAINING instance whose lifecycle action turned out not to terminate it.
     fn set_active(&self, instance: &ContainerInstance) -> impl Future<Output = Result<(), DrainError>> + Send;
 
-    /// Every task listed on the instance with desiredStatus RUNNING or STOPPED, described.
-    fn tasks_on(&self, cluster: &ClusterArn, instance: &ContainerInstanceArn) -> impl Future<Output = Result<Vec<TaskSnapshot>, DrainError>> + Send;
+    /// Every task listed on the instance with desiredStatus RUNNING or STOPPED, described, as
+    /// ECS answered ([`TaskListing::read`] says what the answer means).
+    fn tasks_on(&self, cluster: &ClusterArn, instance: &ContainerInstanceArn) -> impl Future<Output = Result<TaskListing, DrainError>> + Send;
 
     /// Scheduling facts of the named services of `cluster`.
     fn services(&self, cluster: &ClusterArn, names: &[String]) -> impl Future<Output = Result<Vec<ServiceFacts>, DrainError>> + Send;
@@ -57,16 +114,19 @@ pub trait Cluster: Send + Sync {
     fn stop_tasks(&self, cluster: &ClusterArn, tasks: &[TaskArn], reason: &str) -> impl Future<Output = Result<(), DrainError>> + Send;
 }
 
-/// What a lifecycle action call found.
+/// What Auto Scaling answered a lifecycle action call: a fact; the decision layer
+/// (`decision::completion_outcome`) says what it means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ActionOutcome {
+pub enum ActionAnswer {
     /// The call took effect.
-    Done,
-    /// `No active Lifecycle Action found`: completed elsewhere or timed out. Terminal.
-    NoActiveAction,
-    /// An earlier attempt's answer was lost (5xx, reset, timeout after sending) and the action
-    /// is gone now: that attempt most likely took effect. Terminal.
-    DoneUnconfirmed,
+    Accepted,
+    /// `No active Lifecycle Action found`: the action is gone (completed, or timed out).
+    NoActiveAction {
+        /// An earlier attempt of this same call got no clear answer (5xx, reset, timeout after
+        /// sending), so it may have taken effect. Never true for a throttled attempt (a clean
+        /// refusal), nor for a heartbeat.
+        after_unclear_attempt: bool,
+    },
 }
 
 /// Where Auto Scaling has an EC2 instance, as DescribeAutoScalingInstances reports it.
@@ -81,10 +141,10 @@ pub struct AsgInstanceState {
 /// The Auto Scaling side: the lifecycle hook holding the instance.
 pub trait LifecycleHooks: Send + Sync {
     /// CompleteLifecycleAction.
-    fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> impl Future<Output = Result<ActionOutcome, DrainError>> + Send;
+    fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> impl Future<Output = Result<ActionAnswer, DrainError>> + Send;
 
     /// RecordLifecycleActionHeartbeat.
-    fn heartbeat(&self, action: &LifecycleActionRef) -> impl Future<Output = Result<ActionOutcome, DrainError>> + Send;
+    fn heartbeat(&self, action: &LifecycleActionRef) -> impl Future<Output = Result<ActionAnswer, DrainError>> + Send;
 
     /// Where Auto Scaling has the instance (DescribeAutoScalingInstances, read-only); None when
     /// no group holds it. This is what a notice is checked against before anything changes.
@@ -150,5 +210,35 @@ impl<T: CheckScheduler> CheckScheduler for std::sync::Arc<T> {
 
     async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
         (**self).cancel(instance).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ecs_instance_statuses_are_read_by_name_and_unknown_ones_kept_bounded() {
+        for name in ["ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED", "INACTIVE"] {
+            let status = EcsInstanceStatus::parse(name);
+            assert!(!matches!(status, EcsInstanceStatus::Other(_)), "{name}");
+            assert_eq!(status.as_str(), name);
+        }
+        assert_eq!(EcsInstanceStatus::parse("draining"), EcsInstanceStatus::Other("draining".into()), "names are case-sensitive");
+        assert_eq!(EcsInstanceStatus::parse(&"X".repeat(10_000)).as_str().len(), MAX_STATUS_CHARS);
+    }
+
+    #[test]
+    fn only_inactive_and_deregistering_instances_are_gone() {
+        let arn = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc";
+        let instance = |status: &str| ContainerInstance {
+            arn: ContainerInstanceArn::new(arn).expect("arn"),
+            cluster_arn: ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod").expect("arn"),
+            ec2_instance_id: Ec2InstanceId::new("i-0123456789abcdef0").expect("id"),
+            status: EcsInstanceStatus::parse(status),
+        };
+        for (status, gone) in [("INACTIVE", true), ("DEREGISTERING", true), ("ACTIVE", false), ("DRAINING", false), ("UNKNOWN", false)] {
+            assert_eq!(instance(status).is_gone(), gone, "{status}");
+        }
     }
 }

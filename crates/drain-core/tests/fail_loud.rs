@@ -9,14 +9,14 @@ use support::{MUTATING, fixture};
 
 use std::sync::Arc;
 
-use drain_core::census::{ServiceFacts, TaskSnapshot};
+use drain_core::census::{ServiceFacts, TaskListing};
 use drain_core::config::ScheduleSettings;
 use drain_core::decision::verify::FunctionIdentity;
 use drain_core::error::DeploymentProblem;
 use drain_core::handler::{Function, error_response, handle_lifecycle, handle_task_stopped};
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn};
 use drain_core::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore};
-use drain_core::ports::{ActionOutcome, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
+use drain_core::ports::{ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
 use drain_core::record::{DrainRecord, LifecycleResult};
 use drain_core::time::{ManualClock, Timestamp};
 use drain_core::{Config, DrainError, Drainer};
@@ -65,7 +65,7 @@ impl Cluster for Faulty<MemoryCluster> {
         self.fault.check("ecs:UpdateContainerInstancesState")?;
         self.inner.set_draining(instance).await
     }
-    async fn tasks_on(&self, cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<Vec<TaskSnapshot>, DrainError> {
+    async fn tasks_on(&self, cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<TaskListing, DrainError> {
         self.fault.check("ecs:ListTasks")?;
         self.inner.tasks_on(cluster, instance).await
     }
@@ -82,11 +82,11 @@ impl Cluster for Faulty<MemoryCluster> {
 }
 
 impl LifecycleHooks for Faulty<MemoryHooks> {
-    async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionOutcome, DrainError> {
+    async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionAnswer, DrainError> {
         self.fault.check("autoscaling:CompleteLifecycleAction")?;
         self.inner.complete(action, result).await
     }
-    async fn heartbeat(&self, action: &LifecycleActionRef) -> Result<ActionOutcome, DrainError> {
+    async fn heartbeat(&self, action: &LifecycleActionRef) -> Result<ActionAnswer, DrainError> {
         self.inner.heartbeat(action).await
     }
     async fn heartbeat_timeout(&self, hook: &HookRef) -> Result<Option<i64>, DrainError> {

@@ -55,7 +55,7 @@ fn world(minimum_healthy_percent: i32, maximum_percent: i32) -> World {
     cluster.add_task(&instance, &TaskArn::new(TASK).expect("arn"), "service:web");
     let facts = ServiceFacts {
         name: "web".into(),
-        daemon: false,
+        scheduling_strategy: Some("REPLICA".into()),
         minimum_healthy_percent: Some(minimum_healthy_percent),
         maximum_percent: Some(maximum_percent),
     };

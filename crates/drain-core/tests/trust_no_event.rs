@@ -53,8 +53,15 @@ fn world() -> World {
     for (ci, ec2) in [(TERMINATING_CI, TERMINATING_EC2), (IN_SERVICE_CI, IN_SERVICE_EC2)] {
         cluster.add_instance(&cluster_arn, &ContainerInstanceArn::new(ci).expect("arn"), &Ec2InstanceId::new(ec2).expect("id"));
     }
-    cluster
-        .add_service(&cluster_arn, ServiceFacts { name: "web".into(), daemon: false, minimum_healthy_percent: Some(50), maximum_percent: Some(200) });
+    cluster.add_service(
+        &cluster_arn,
+        ServiceFacts {
+            name: "web".into(),
+            scheduling_strategy: Some("REPLICA".into()),
+            minimum_healthy_percent: Some(50),
+            maximum_percent: Some(200),
+        },
+    );
     let hook = HookRef { asg_name: AsgName::new(GROUP).expect("group"), hook_name: HookName::new(HOOK).expect("hook") };
     hooks.add_hook(&hook, 300);
     hooks.begin(&LifecycleActionRef {

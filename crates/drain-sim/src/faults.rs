@@ -2,7 +2,7 @@
 //! these between ecs-drain and the world, some seed must fail. With [`Fault::None`] they pass
 //! every call through untouched.
 
-use drain_core::census::{ServiceFacts, TaskSnapshot};
+use drain_core::census::{ServiceFacts, TaskListing};
 use drain_core::error::DrainError;
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, TaskArn};
 use drain_core::ports::{CheckScheduler, Cluster, ContainerInstance, DrainStore, WriteOutcome};
@@ -75,19 +75,19 @@ impl<C: Cluster> Cluster for FaultyCluster<C> {
         self.inner.set_active(instance).await
     }
 
-    async fn tasks_on(&self, cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<Vec<TaskSnapshot>, DrainError> {
-        let mut tasks = self.inner.tasks_on(cluster, instance).await?;
+    async fn tasks_on(&self, cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<TaskListing, DrainError> {
+        let mut listing = self.inner.tasks_on(cluster, instance).await?;
         if self.fault == Fault::CensusIgnoresStopping {
-            tasks.retain(|task| task.desired_status == "RUNNING");
+            listing.tasks.retain(|task| task.desired_status.as_deref() == Some("RUNNING"));
         }
-        Ok(tasks)
+        Ok(listing)
     }
 
     async fn services(&self, cluster: &ClusterArn, names: &[String]) -> Result<Vec<ServiceFacts>, DrainError> {
         let mut services = self.inner.services(cluster, names).await?;
         if self.fault == Fault::ServicesLookLikeDaemons {
             for service in &mut services {
-                service.daemon = true;
+                service.scheduling_strategy = Some("DAEMON".to_owned());
             }
         }
         Ok(services)

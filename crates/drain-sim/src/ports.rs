@@ -6,11 +6,11 @@
 //! CompleteLifecycleAction is judged against the true state of the world, not against what
 //! ecs-drain believed.
 
-use drain_core::census::{ServiceFacts, TaskSnapshot};
+use drain_core::census::{ServiceFacts, TaskListing};
 use drain_core::error::DrainError;
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn};
 use drain_core::memory::MemoryStore;
-use drain_core::ports::{ActionOutcome, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
+use drain_core::ports::{ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
 use drain_core::record::{DrainRecord, LifecycleResult};
 use drain_core::time::Timestamp;
 
@@ -73,15 +73,16 @@ impl Cluster for SimCluster {
         }
     }
 
-    async fn tasks_on(&self, _cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<Vec<TaskSnapshot>, DrainError> {
+    async fn tasks_on(&self, _cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<TaskListing, DrainError> {
         pause(&self.world).await;
         let world = lock(&self.world);
         let Some(index) = world.instance_index(instance) else {
-            return Ok(Vec::new());
+            return Ok(TaskListing::default());
         };
         // Both ListTasks passes (desiredStatus RUNNING and STOPPED) see every task: stopped
         // tasks stay listed for an hour, longer than any drain here needs them.
-        Ok((0..world.tasks.len()).filter(|&task| world.tasks[task].instance == index).map(|task| world.snapshot(task)).collect())
+        let tasks = (0..world.tasks.len()).filter(|&task| world.tasks[task].instance == index).map(|task| world.snapshot(task).into()).collect();
+        Ok(TaskListing { tasks, failures: Vec::new() })
     }
 
     async fn services(&self, _cluster: &ClusterArn, names: &[String]) -> Result<Vec<ServiceFacts>, DrainError> {
@@ -145,19 +146,19 @@ impl SimHooks {
 }
 
 impl LifecycleHooks for SimHooks {
-    async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionOutcome, DrainError> {
+    async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionAnswer, DrainError> {
         pause(&self.world).await;
         let mut world = lock(&self.world);
         let now = world.now();
         let Some(index) = world.actions.iter().position(|sim| &sim.action == action) else {
             world.note(|_| format!("autoscaling:CompleteLifecycleAction {} → no such action", result.as_str()));
-            return Ok(ActionOutcome::NoActiveAction);
+            return Ok(ActionAnswer::NoActiveAction { after_unclear_attempt: false });
         };
         world.actions[index].complete_calls += 1;
         let instance = world.actions[index].instance;
         if !world.actions[index].active {
             world.note(|_| format!("autoscaling:CompleteLifecycleAction {} ci-{instance} → No active Lifecycle Action found", result.as_str()));
-            return Ok(ActionOutcome::NoActiveAction);
+            return Ok(ActionAnswer::NoActiveAction { after_unclear_attempt: false });
         }
         // Safety: before the deadline the instance may go only once nothing is alive on it.
         let before_deadline = world.deadline_of(instance).is_none_or(|deadline| now < deadline);
@@ -181,17 +182,17 @@ impl LifecycleHooks for SimHooks {
         sim.completed_at = Some(now);
         world.note(|_| format!("autoscaling:CompleteLifecycleAction {} ci-{instance} → done", result.as_str()));
         world.schedule_termination(instance);
-        Ok(ActionOutcome::Done)
+        Ok(ActionAnswer::Accepted)
     }
 
-    async fn heartbeat(&self, action: &LifecycleActionRef) -> Result<ActionOutcome, DrainError> {
+    async fn heartbeat(&self, action: &LifecycleActionRef) -> Result<ActionAnswer, DrainError> {
         pause(&self.world).await;
         let mut world = lock(&self.world);
         let now = world.now();
         let timeout = world.scenario.heartbeat_timeout;
         let Some(index) = world.actions.iter().position(|sim| &sim.action == action && sim.active) else {
             world.note(|_| "autoscaling:RecordLifecycleActionHeartbeat → No active Lifecycle Action found".to_owned());
-            return Ok(ActionOutcome::NoActiveAction);
+            return Ok(ActionAnswer::NoActiveAction { after_unclear_attempt: false });
         };
         let sim = &mut world.actions[index];
         sim.heartbeat_due = now.plus_seconds(timeout).min(sim.global_due);
@@ -199,7 +200,7 @@ impl LifecycleHooks for SimHooks {
         let (due, instance) = (sim.heartbeat_due, sim.instance);
         world.push(due, Event::HookTimer { action: index });
         world.note(|_| format!("autoscaling:RecordLifecycleActionHeartbeat ci-{instance} → timer reset"));
-        Ok(ActionOutcome::Done)
+        Ok(ActionAnswer::Accepted)
     }
 
     async fn instance_state(&self, instance: &Ec2InstanceId) -> Result<Option<AsgInstanceState>, DrainError> {

@@ -580,7 +580,7 @@ impl World {
             arn: instance.arn.clone(),
             cluster_arn: self.cluster_arn.clone(),
             ec2_instance_id: instance.ec2.clone(),
-            status: instance.status.as_str().to_owned(),
+            status: drain_core::ports::EcsInstanceStatus::parse(instance.status.as_str()),
         }
     }
 
@@ -600,7 +600,7 @@ impl World {
     pub fn service_facts(&self, service: &SimService) -> ServiceFacts {
         ServiceFacts {
             name: service.name.clone(),
-            daemon: service.daemon,
+            scheduling_strategy: Some(if service.daemon { "DAEMON" } else { "REPLICA" }.to_owned()),
             minimum_healthy_percent: Some(service.min_percent as i32),
             maximum_percent: Some(service.max_percent as i32),
         }

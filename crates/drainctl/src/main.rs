@@ -156,13 +156,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 #[cfg(test)]
 mod tests {
     use drain_core::census::AliveCounts;
+    use drain_core::decision::start_drain;
     use drain_core::ids::{AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, LifecycleActionRef, LifecycleToken};
     use drain_core::record::{CensusSummary, DrainStart};
 
     use super::*;
 
     fn waiting() -> DrainRecord {
-        let mut record = DrainRecord::start(DrainStart {
+        let mut record = start_drain(DrainStart {
             container_instance_arn: ContainerInstanceArn::new("arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc").expect("arn"),
             cluster_arn: ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod").expect("arn"),
             action: LifecycleActionRef {

@@ -3,7 +3,7 @@
 use super::*;
 use crate::census::{LiveTask, TaskSnapshot};
 use crate::ids::{AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, LifecycleActionRef};
-use crate::record::{DrainStart, DrainStatus};
+use crate::record::{DrainStart, DrainStatus, StartPlan};
 
 const START: Timestamp = Timestamp(1_000_000);
 
@@ -12,7 +12,7 @@ fn token(text: &str) -> LifecycleToken {
 }
 
 fn record() -> DrainRecord {
-    DrainRecord::start(DrainStart {
+    start_drain(DrainStart {
         container_instance_arn: ContainerInstanceArn::new("arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc").expect("arn"),
         cluster_arn: ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod").expect("arn"),
         action: LifecycleActionRef {
@@ -241,4 +241,104 @@ fn the_next_check_lands_on_the_deadline_not_after_it() {
     let near = drain.deadline_at.plus_seconds(-10);
     assert_eq!(next_check_at(&drain, near), drain.deadline_at);
     assert_eq!(next_check_at(&drain, START), START.plus_seconds(drain.check_interval_seconds));
+}
+
+#[test]
+fn upkeep_heartbeats_whoever_books_and_books_within_the_rules() {
+    // The sample drain: interval 240 s (heartbeat timeout 300 s), deadline START + 3600.
+    let deadline = START.plus_seconds(3600);
+    let at = |seconds: i64| START.plus_seconds(seconds);
+    /// What the row shows, trigger, books checks, notice sent, booked check, now.
+    type Look = (&'static str, Trigger, bool, Timestamp, Option<Timestamp>, Timestamp);
+    // ... and the upkeep expected: heartbeat, booking.
+    #[rustfmt::skip]
+    let rows: [(Look, bool, Option<Timestamp>); 14] = [
+        (("first look books one interval after the notice", Trigger::Lifecycle, true, at(0), None, at(0)), false, Some(at(240))),
+        (("first look counts from the send time", Trigger::Lifecycle, true, at(-100), None, at(0)), false, Some(at(140))),
+        (("a long-delayed notice books at the minimum lead", Trigger::Lifecycle, true, at(-1000), None, at(0)), false, Some(at(5))),
+        (("a redelivered notice leaves the booked check", Trigger::Lifecycle, true, at(0), Some(at(240)), at(10)), false, None),
+        (("on-task-stopped never books nor heartbeats", Trigger::TaskStopped, false, at(0), None, at(10)), false, None),
+        (("on-task-stopped leaves an overdue check alone", Trigger::TaskStopped, false, at(0), Some(at(100)), at(200)), false, None),
+        (("a stopped task before the check changes nothing", Trigger::TaskStopped, true, at(0), Some(at(240)), at(100)), false, None),
+        (("a look that finds the check overdue rescues it", Trigger::TaskStopped, true, at(0), Some(at(100)), at(200)), true, Some(at(440))),
+        (("an overdue check found by a notice is rescued too", Trigger::Lifecycle, true, at(0), Some(at(240)), at(240)), true, Some(at(480))),
+        (("a check heartbeats and books the next", Trigger::Check, true, at(0), Some(at(240)), at(240)), true, Some(at(480))),
+        (("a check without schedule settings only heartbeats", Trigger::Check, false, at(0), Some(at(240)), at(240)), true, None),
+        (("a check landing within 30 s of the deadline merges into it", Trigger::Check, true, at(0), Some(at(3100)), deadline.plus_seconds(-250)), true, Some(deadline)),
+        (("the deadline's check is never booked in the past", Trigger::Check, true, at(0), Some(at(3590)), deadline.plus_seconds(-3)), true, Some(deadline.plus_seconds(2))),
+        (("past the deadline checks go on every interval", Trigger::Check, true, at(0), Some(deadline), deadline.plus_seconds(10)), true, Some(deadline.plus_seconds(250))),
+    ];
+    for ((row, trigger, books, noticed_at, next_check, now), heartbeat, booking) in rows {
+        let drain = DrainRecord { noticed_at, next_check_at: next_check, ..record() };
+        assert_eq!(drain.check_interval_seconds, 240);
+        assert_eq!(drain.deadline_at, deadline);
+        assert_eq!(upkeep(&drain, now, trigger, books), Upkeep { heartbeat, book_check_at: booking }, "{row}");
+    }
+}
+
+#[test]
+fn an_unknown_heartbeat_timeout_gets_the_shortest_interval() {
+    assert_eq!(plan_check_interval(None), 60);
+    assert_eq!(plan_check_interval(None), plan_check_interval(Some(30)), "the same interval as the shortest hook timeout");
+}
+
+#[test]
+fn plan_start_plans_interval_hook_expiry_and_deadline() {
+    /// Heartbeat timeout, graceful phase.
+    type Given = (Option<i64>, i64);
+    /// Interval, hook gives up after, deadline after.
+    type Planned = (i64, Option<i64>, i64);
+    let rows: [(Given, Planned); 5] = [
+        ((Some(300), 3600), (240, Some(30_000), 3600)),
+        // 100 × 30 s = 3000 s: the deadline leaves two intervals before the hook gives up.
+        ((Some(30), 3600), (60, Some(3000), 3000 - 120)),
+        ((Some(7200), 7200), (900, Some(48 * 3600), 7200)),
+        ((None, 3600), (60, None, 3600)),
+        ((None, -5), (60, None, 0)),
+    ];
+    for ((timeout, graceful), (interval, expires_after, deadline_after)) in rows {
+        let plan = plan_start(START, timeout, graceful);
+        assert_eq!(
+            plan,
+            StartPlan {
+                check_interval_seconds: interval,
+                hook_expires_at: expires_after.map(|seconds| START.plus_seconds(seconds)),
+                deadline_at: START.plus_seconds(deadline_after),
+            },
+            "{timeout:?} / {graceful}"
+        );
+    }
+}
+
+#[test]
+fn a_started_drain_stores_its_plan() {
+    let drain = record();
+    assert_eq!(
+        StartPlan { check_interval_seconds: drain.check_interval_seconds, hook_expires_at: drain.hook_expires_at, deadline_at: drain.deadline_at },
+        plan_start(START, Some(300), 3600)
+    );
+    assert_eq!((drain.status, drain.next_check_at, drain.revision), (DrainStatus::Draining, None, 0));
+    assert_eq!(drain.expires_at, START.plus_seconds(30_000 + 86_400), "kept until the hook could no longer act, then retained");
+}
+
+#[test]
+fn no_active_action_after_an_unclear_send_means_the_completion_took_effect() {
+    let gone = |after_unclear_attempt| ActionAnswer::NoActiveAction { after_unclear_attempt };
+    let draining = record();
+    let sent_unclear = DrainRecord { completion_sent_at: Some(START.plus_seconds(60)), ..record() };
+    let lapsed_claim = DrainRecord { status: DrainStatus::Completing, ..record() };
+    #[rustfmt::skip]
+    let rows = [
+        ("accepted, nothing to drain", ActionAnswer::Accepted, None, ActionOutcome::Done),
+        ("accepted after a lapsed claim", ActionAnswer::Accepted, Some(&lapsed_claim), ActionOutcome::Done),
+        ("gone, nothing sent before", gone(false), None, ActionOutcome::NoActiveAction),
+        ("gone, a drain that never sent a completion", gone(false), Some(&draining), ActionOutcome::NoActiveAction),
+        ("gone after this call's unclear attempt", gone(true), None, ActionOutcome::DoneUnconfirmed),
+        ("gone after this call's unclear attempt, for a drain", gone(true), Some(&draining), ActionOutcome::DoneUnconfirmed),
+        ("gone after an earlier invocation's unclear send", gone(false), Some(&sent_unclear), ActionOutcome::DoneUnconfirmed),
+        ("gone after a claim that lapsed mid-completion", gone(false), Some(&lapsed_claim), ActionOutcome::DoneUnconfirmed),
+    ];
+    for (row, answer, drain, outcome) in rows {
+        assert_eq!(completion_outcome(answer, drain), outcome, "{row}");
+    }
 }

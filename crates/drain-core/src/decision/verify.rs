@@ -8,7 +8,7 @@
 //! said and return the verdict; the drainer asks, logs and obeys.
 
 use crate::ids::{AsgName, quoted};
-use crate::ports::AsgInstanceState;
+use crate::ports::{AsgInstanceState, EcsInstanceStatus};
 
 /// The lifecycle states in which a terminate hook holds the instance: the ones where a
 /// terminate lifecycle action can be real and still open.
@@ -147,7 +147,7 @@ pub enum AfterExpiry {
 /// (DescribeAutoScalingInstances) and its container instance's ECS status.
 ///
 /// See also [`expired_undrained`], which says whether the expiry counts as a drain lost.
-pub fn after_expiry(state: Option<&AsgInstanceState>, container_status: Option<&str>) -> AfterExpiry {
+pub fn after_expiry(state: Option<&AsgInstanceState>, container_status: Option<&EcsInstanceStatus>) -> AfterExpiry {
     let Some(state) = state else {
         return AfterExpiry::Leave { reason: "the lifecycle action is gone and the instance has left its group".to_owned() };
     };
@@ -157,11 +157,15 @@ pub fn after_expiry(state: Option<&AsgInstanceState>, container_status: Option<&
         return AfterExpiry::Leave { reason: format!("the lifecycle action is gone and the instance is {} (timed out)", quoted(lifecycle)) };
     }
     match container_status {
-        Some("DRAINING") => AfterExpiry::RestoreActive {
+        Some(EcsInstanceStatus::Draining) => AfterExpiry::RestoreActive {
             reason: format!("the lifecycle action is gone but the instance is {}: the container instance was put back to ACTIVE", quoted(lifecycle)),
         },
         Some(status) => AfterExpiry::Leave {
-            reason: format!("the lifecycle action is gone, the instance is {} and its container instance {}", quoted(lifecycle), quoted(status)),
+            reason: format!(
+                "the lifecycle action is gone, the instance is {} and its container instance {}",
+                quoted(lifecycle),
+                quoted(status.as_str())
+            ),
         },
         None => AfterExpiry::Leave { reason: format!("the lifecycle action is gone, the instance is {}, no container instance", quoted(lifecycle)) },
     }
@@ -259,7 +263,8 @@ mod tests {
             (None, Some("DRAINING"), false),
         ];
         for (reported, status, restore) in table {
-            let follow_up = after_expiry(reported.as_ref(), status);
+            let status = status.map(EcsInstanceStatus::parse);
+            let follow_up = after_expiry(reported.as_ref(), status.as_ref());
             assert_eq!(matches!(follow_up, AfterExpiry::RestoreActive { .. }), restore, "{reported:?} {status:?}: {follow_up:?}");
         }
     }

@@ -142,7 +142,12 @@ impl World {
     }
 
     fn add_daemon_service(&self, name: &str) {
-        let facts = ServiceFacts { name: name.into(), daemon: true, minimum_healthy_percent: Some(0), maximum_percent: Some(100) };
+        let facts = ServiceFacts {
+            name: name.into(),
+            scheduling_strategy: Some("DAEMON".into()),
+            minimum_healthy_percent: Some(0),
+            maximum_percent: Some(100),
+        };
         self.cluster.add_service(&self.cluster_arn, facts);
     }
 
@@ -164,7 +169,7 @@ impl World {
     fn set_instance_status(&self, status: &str) {
         self.cluster.with_state(|state| {
             for instance in state.instances.iter_mut().filter(|instance| instance.arn == self.instance) {
-                instance.status = status.into();
+                instance.status = EcsInstanceStatus::parse(status);
             }
         });
     }
