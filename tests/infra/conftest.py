@@ -12,7 +12,6 @@ import copy
 import functools
 import json
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -29,7 +28,7 @@ EMULATOR_DIR = ROOT / "tests" / "emulator"
 sys.path.insert(0, str(EMULATOR_DIR))
 
 from ecs_drain_moto import process  # noqa: E402  (the emulator package lives in tests/emulator)
-from ecs_drain_moto.stack import ARTIFACT_PARAMETERS, expand_language_extensions, upload_code  # noqa: E402
+from ecs_drain_moto.stack import ARTIFACT_PARAMETERS, expand_language_extensions  # noqa: E402
 
 ACCOUNT = "123456789012"  # moto's default account, the same as the fixtures'
 MAIN_REGION = "us-east-1"  # the fixtures' region
@@ -98,32 +97,12 @@ def load_fixture(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text())
 
 
-def packaged_template(client: ClientFactory, region: str, parameters: dict[str, str]) -> dict[str, Any]:
-    """The template as CloudFormation processes it, with the code zips uploaded where the
-    artifact parameters point (ecs_drain_moto.stack, as deploy.sh uploads them)."""
-    upload_code(client, region)
-    return expand_language_extensions(load_raw_template(), parameters, region)
-
-
 def deploy(client: ClientFactory, region: str, stack_name: str, parameters: dict[str, str]) -> dict[str, Any]:
-    """create_stack into the emulator and wait for a final status; returns describe_stacks' stack."""
-    cfn = client("cloudformation", region)
-    parameters = {**ARTIFACT_PARAMETERS, **parameters}
-    template = packaged_template(client, region, parameters)
-    cfn.create_stack(
-        StackName=stack_name,
-        TemplateBody=json.dumps(template),
-        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-        Capabilities=["CAPABILITY_IAM"],
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
-        if not stack["StackStatus"].endswith("_IN_PROGRESS"):
-            return stack
-        if time.monotonic() > deadline:
-            raise AssertionError(f"stack {stack_name} still {stack['StackStatus']} after 60 s")
-        time.sleep(0.2)
+    """create_stack into the emulator and wait for a final status; returns describe_stacks' stack
+    (the one deployer the Rust test kit uses too: ecs_drain_moto.stack)."""
+    from ecs_drain_moto import stack as deployer
+
+    return deployer.deploy(client, region, stack_name, parameters)
 
 
 class Deployed:
