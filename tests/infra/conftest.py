@@ -28,7 +28,7 @@ EMULATOR_DIR = ROOT / "tests" / "emulator"
 sys.path.insert(0, str(EMULATOR_DIR))
 
 from ecs_drain_moto import process  # noqa: E402  (the emulator package lives in tests/emulator)
-from ecs_drain_moto.stack import ARTIFACT_PARAMETERS, expand_language_extensions  # noqa: E402
+from ecs_drain_moto.stack import ARTIFACT_PARAMETERS, expand_language_extensions, upload_code  # noqa: E402,F401  (upload_code: re-exported for test_stackset)
 
 ACCOUNT = "123456789012"  # moto's default account, the same as the fixtures'
 MAIN_REGION = "us-east-1"  # the fixtures' region
