@@ -36,25 +36,10 @@ impl Deployment {
     }
 
     /// Like [`Deployment::start`], with the stack spec adjusted by `adjust` (e.g. a grant left out).
-    pub async fn start_with(mut spec: WorldSpec, adjust: impl FnOnce(StackSpec) -> StackSpec) -> Result<Deployment, KitError> {
-        let emulator = Emulator::start()?;
-        let admin = emulator.admin()?;
+    pub async fn start_with(spec: WorldSpec, adjust: impl FnOnce(StackSpec) -> StackSpec) -> Result<Deployment, KitError> {
         let stack_spec = adjust(StackSpec::for_names(&spec.cluster_name(), &spec.group_name(), &spec.hook_name()));
-        let stack = Stack::deploy(&emulator, &format!("{}-stack", spec.name), &stack_spec)?;
-        let on_lifecycle = stack.on_lifecycle()?;
-        spec.table = Some(stack.output("TableName")?.to_owned());
-        spec.schedule_group =
-            Some(on_lifecycle.env(drain_core::config::ENV_SCHEDULE_GROUP).ok_or("on-lifecycle has no schedule group setting")?.to_owned());
-        let world = World::build(&emulator, &emulator.sdk_config_as(&admin), &spec).await?;
-        // The roles trust lambda.amazonaws.com only, so the admin user may not assume them on
-        // AWS; Lambda does. Taking the sessions before enforcement plays Lambda's part (and
-        // steps around moto, whose trust check fails on a Service principal).
-        let mut role_credentials = BTreeMap::new();
-        for (logical, function) in &stack.functions {
-            role_credentials.insert(logical.clone(), emulator.assume_role(&admin, &function.role_arn, &function.name).await?);
-        }
-        emulator.enforce_iam(true)?;
-        Ok(Deployment { emulator, admin, stack, world, others: Vec::new(), role_credentials })
+        let stack_name = format!("{}-stack", spec.name);
+        Deployment::start_worlds(&stack_name, &stack_spec, vec![spec]).await
     }
 
     /// A stack deployed as `stack_name` with `stack_spec` (which names the clusters and groups
@@ -80,6 +65,9 @@ impl Deployment {
         }
         let mut worlds = worlds.into_iter();
         let world = worlds.next().ok_or("start_worlds needs at least one world")?;
+        // The roles trust lambda.amazonaws.com only, so the admin user may not assume them on
+        // AWS; Lambda does. Taking the sessions before enforcement plays Lambda's part (and
+        // steps around moto, whose trust check fails on a Service principal).
         let mut role_credentials = BTreeMap::new();
         for (logical, function) in &stack.functions {
             role_credentials.insert(logical.clone(), emulator.assume_role(&admin, &function.role_arn, &function.name).await?);
