@@ -401,3 +401,43 @@ impl World {
         Ok(tasks)
     }
 }
+
+impl World {
+    /// Instance `index` as a drain left it whose lifecycle action never existed (a forged
+    /// notice acted on before notices were verified): its container instance DRAINING and a
+    /// drain on record for lifecycle token `token`. Returns the container instance ARN.
+    pub async fn drain_without_action(&self, index: usize, token: &str) -> Result<drain_core::ids::ContainerInstanceArn, KitError> {
+        use drain_core::decision::start_drain;
+        use drain_core::ids::{AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, LifecycleActionRef, LifecycleToken};
+        use drain_core::ports::DrainStore;
+        use drain_core::record::DrainStart;
+        use drain_core::time::{Clock, SystemClock};
+
+        let instance = &self.instances[index];
+        let arn = ContainerInstanceArn::new(instance.container_instance_arn.clone())?;
+        self.ecs
+            .update_container_instances_state()
+            .cluster(&self.cluster)
+            .container_instances(arn.as_str())
+            .status(aws_sdk_ecs::types::ContainerInstanceStatus::Draining)
+            .send()
+            .await?;
+        let now = SystemClock.now();
+        let record = start_drain(DrainStart {
+            container_instance_arn: arn.clone(),
+            cluster_arn: ClusterArn::new(self.cluster_arn.clone())?,
+            action: LifecycleActionRef {
+                hook: HookRef { asg_name: AsgName::new(self.asg.clone())?, hook_name: HookName::new(self.hook.clone())? },
+                instance_id: Ec2InstanceId::new(instance.ec2_id.clone())?,
+                token: LifecycleToken::new(token)?,
+            },
+            noticed_at: now,
+            started_at: now,
+            heartbeat_timeout_seconds: Some(300),
+            deadline_seconds: 3600,
+            retention_seconds: 86_400,
+        });
+        drain_aws::DynamoDrainStore::new(self.dynamodb.clone(), &self.table).insert(&record).await?;
+        Ok(arn)
+    }
+}

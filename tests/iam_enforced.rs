@@ -172,13 +172,6 @@ async fn a_role_without_the_draining_grant_fails_the_drain_loudly_naming_the_per
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_task_stopped_gives_an_expired_drains_instance_back_to_service_under_its_own_role() -> TestResult {
-    use drain_aws::DynamoDrainStore;
-    use drain_core::decision::start_drain;
-    use drain_core::ids::{AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, LifecycleActionRef, LifecycleToken};
-    use drain_core::ports::DrainStore;
-    use drain_core::record::DrainStart;
-    use drain_core::time::{Clock, SystemClock};
-
     // GIVEN an instance in service whose container instance is DRAINING, with a drain on record
     // for a lifecycle action that does not exist, and one task that just stopped on it (the
     // rare path of on-task-stopped's restore grants), IAM enforced
@@ -186,32 +179,7 @@ async fn on_task_stopped_gives_an_expired_drains_instance_back_to_service_under_
     let world = &deployment.world;
     world.create_service("web", false, 50, 200).await?;
     let web = world.start_service_task("web", 0).await?;
-    let instance = &world.instances[0];
-    let arn = ContainerInstanceArn::new(instance.container_instance_arn.clone())?;
-    world
-        .ecs
-        .update_container_instances_state()
-        .cluster(&world.cluster)
-        .container_instances(arn.as_str())
-        .status(aws_sdk_ecs::types::ContainerInstanceStatus::Draining)
-        .send()
-        .await?;
-    let now = SystemClock.now();
-    let record = start_drain(DrainStart {
-        container_instance_arn: arn.clone(),
-        cluster_arn: ClusterArn::new(world.cluster_arn.clone())?,
-        action: LifecycleActionRef {
-            hook: HookRef { asg_name: AsgName::new(world.asg.clone())?, hook_name: HookName::new(world.hook.clone())? },
-            instance_id: Ec2InstanceId::new(instance.ec2_id.clone())?,
-            token: LifecycleToken::new("d0d0d0d0-1111-4222-8333-444455556666")?,
-        },
-        noticed_at: now,
-        started_at: now,
-        heartbeat_timeout_seconds: Some(300),
-        deadline_seconds: 3600,
-        retention_seconds: 86_400,
-    });
-    DynamoDrainStore::new(world.dynamodb.clone(), &world.table).insert(&record).await?;
+    world.drain_without_action(0, "d0d0d0d0-1111-4222-8333-444455556666").await?;
     world.start_service_task("web", 1).await?;
     world.stop_task(&web, "Task stopped by ECS because the container instance is being drained.").await?;
     let on_task_stopped = deployment.spawn_on_task_stopped().await?;

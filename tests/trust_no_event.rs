@@ -7,10 +7,8 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use drain_aws::{DynamoDrainStore, EventBridgeCheckScheduler};
 use drain_core::config::{ENV_SCHEDULE_GROUP, ENV_SCHEDULE_ROLE_ARN};
-use drain_core::decision::start_drain;
-use drain_core::ids::{AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, LifecycleActionRef, LifecycleToken};
+use drain_core::ids::ContainerInstanceArn;
 use drain_core::ports::DrainStore;
-use drain_core::record::DrainStart;
 use drain_core::time::{Clock, SystemClock};
 use ecs_drain::events::{LifecycleAction, lifecycle_event, lifecycle_sns_event};
 use ecs_drain::runtime_api::{FunctionProcess, function_binary};
@@ -205,32 +203,7 @@ async fn a_drain_whose_action_never_existed_leaves_the_instance_active() -> Test
     // were verified)
     let emulator = Emulator::start()?;
     let world = world_with_a_task(&emulator, "never").await?;
-    let instance = &world.instances[0];
-    let arn = ContainerInstanceArn::new(instance.container_instance_arn.clone())?;
-    world
-        .ecs
-        .update_container_instances_state()
-        .cluster(&world.cluster)
-        .container_instances(arn.as_str())
-        .status(aws_sdk_ecs::types::ContainerInstanceStatus::Draining)
-        .send()
-        .await?;
-    let now = SystemClock.now();
-    let record = start_drain(DrainStart {
-        container_instance_arn: arn.clone(),
-        cluster_arn: ClusterArn::new(world.cluster_arn.clone())?,
-        action: LifecycleActionRef {
-            hook: HookRef { asg_name: AsgName::new(world.asg.clone())?, hook_name: HookName::new(world.hook.clone())? },
-            instance_id: Ec2InstanceId::new(instance.ec2_id.clone())?,
-            token: LifecycleToken::new(FORGED_TOKEN)?,
-        },
-        noticed_at: now,
-        started_at: now,
-        heartbeat_timeout_seconds: Some(300),
-        deadline_seconds: 3600,
-        retention_seconds: 86_400,
-    });
-    DynamoDrainStore::new(world.dynamodb.clone(), &world.table).insert(&record).await?;
+    let arn = world.drain_without_action(0, FORGED_TOKEN).await?;
     let function = on_lifecycle(&emulator, &world)?;
 
     // WHEN its scheduled check fires and the heartbeat finds no such action
