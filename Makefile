@@ -4,7 +4,7 @@
 ## Local demo: a scale-in drained on the embedded AWS emulator, printed as a timeline.
 demo:
 	bash scripts/bootstrap-python.sh
-	cargo run --quiet --locked -p ecs-drain --bin demo
+	cargo run --quiet --locked -p drain-demo --bin demo
 
 ## Every test (what CI runs).
 test:

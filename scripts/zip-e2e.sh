@@ -2,7 +2,7 @@
 # The shipped artifact is what the end-to-end test runs: unpacks the release zips of ARCH
 # (scripts/package.sh ARCH) and runs the built-binaries end-to-end test (tests/lambda_binaries.rs)
 # with each function's `bootstrap` from its zip instead of a host build (ECS_DRAIN_FUNCTION_DIR,
-# read by src/runtime_api.rs's function_binary).
+# read by crates/drain-testkit/src/runtime_api.rs's function_binary).
 #
 #   scripts/zip-e2e.sh [x86_64|arm64]      (default x86_64)
 #
@@ -52,4 +52,4 @@ for function in on-lifecycle on-task-stopped; do
 done
 
 echo "zip-e2e: tests/lambda_binaries.rs with the $ARCH bootstraps from $unpacked"
-ECS_DRAIN_FUNCTION_DIR="$unpacked" cargo test --locked --test lambda_binaries
+ECS_DRAIN_FUNCTION_DIR="$unpacked" cargo test --locked -p drain-testkit --test lambda_binaries

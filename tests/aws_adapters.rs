@@ -6,14 +6,22 @@ use drain_aws::{AsgLifecycleHooks, DynamoDrainStore, EcsCluster};
 use drain_core::config::ReplayMode;
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, LifecycleToken};
-use drain_core::ports::{ActionAnswer, Cluster, DrainStore, EcsInstanceStatus, LifecycleHooks, WriteOutcome};
+use drain_core::ports::{
+    ActionAnswer, Cluster, DrainStore, EcsInstanceStatus, LifecycleHooks, WriteOutcome,
+};
 use drain_core::record::{DrainStatus, LifecycleResult};
-use ecs_drain::events::{as_replay, lifecycle_event, lifecycle_sns_event, task_state_change_event};
-use ecs_drain::{Emulator, KitError, World, WorldSpec};
+use drain_testkit::events::{
+    as_replay, lifecycle_event, lifecycle_sns_event, task_state_change_event,
+};
+use drain_testkit::{Emulator, KitError, World, WorldSpec};
 
 type TestResult = Result<(), KitError>;
 
-async fn world(emulator: &Emulator, name: &str, instances: usize) -> Result<(aws_config::SdkConfig, World), KitError> {
+async fn world(
+    emulator: &Emulator,
+    name: &str,
+    instances: usize,
+) -> Result<(aws_config::SdkConfig, World), KitError> {
     let sdk = emulator.sdk_config();
     let world = World::build(emulator, &sdk, &WorldSpec::new(name, instances)).await?;
     Ok((sdk, world))
@@ -25,22 +33,38 @@ async fn finds_the_container_instance_of_an_ec2_instance_among_several() -> Test
     let (_sdk, world) = world(&emulator, "lookup", 3).await?;
     let cluster = EcsCluster::new(world.ecs.clone());
     for target in &world.instances {
-        let found = cluster.find_container_instance(std::slice::from_ref(&world.cluster), &Ec2InstanceId::new(target.ec2_id.clone())?).await?;
+        let found = cluster
+            .find_container_instance(
+                std::slice::from_ref(&world.cluster),
+                &Ec2InstanceId::new(target.ec2_id.clone())?,
+            )
+            .await?;
         let found = found.ok_or("not found")?;
         assert_eq!(found.arn.as_str(), target.container_instance_arn);
         assert_eq!(found.cluster_arn.as_str(), world.cluster_arn);
         assert_eq!(found.status, EcsInstanceStatus::Active);
     }
     // Searching every cluster of the account (no cluster configured) finds it too.
-    let found = cluster.find_container_instance(&[], &Ec2InstanceId::new(world.instances[1].ec2_id.clone())?).await?;
-    assert_eq!(found.map(|instance| instance.arn.to_string()), Some(world.instances[1].container_instance_arn.clone()));
-    let missing = cluster.find_container_instance(std::slice::from_ref(&world.cluster), &Ec2InstanceId::new("i-0000000000000dead")?).await?;
+    let found = cluster
+        .find_container_instance(&[], &Ec2InstanceId::new(world.instances[1].ec2_id.clone())?)
+        .await?;
+    assert_eq!(
+        found.map(|instance| instance.arn.to_string()),
+        Some(world.instances[1].container_instance_arn.clone())
+    );
+    let missing = cluster
+        .find_container_instance(
+            std::slice::from_ref(&world.cluster),
+            &Ec2InstanceId::new("i-0000000000000dead")?,
+        )
+        .await?;
     assert_eq!(missing, None);
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_census_pages_through_more_than_a_hundred_tasks_and_counts_shutting_down_ones() -> TestResult {
+async fn the_census_pages_through_more_than_a_hundred_tasks_and_counts_shutting_down_ones()
+-> TestResult {
     // GIVEN 130 tasks on one instance: 60 running, 40 shutting down, 30 stopped
     let emulator = Emulator::start()?;
     let (_sdk, world) = world(&emulator, "census", 1).await?;
@@ -50,7 +74,14 @@ async fn the_census_pages_through_more_than_a_hundred_tasks_and_counts_shutting_
         arns.push(world.start_standalone_task("batch", 0).await?);
     }
     for arn in &arns[60..100] {
-        world.hold_task(arn, if arn.ends_with(['0', '1', '2', '3', '4', '5', '6', '7']) { "STOPPING" } else { "DEACTIVATING" })?;
+        world.hold_task(
+            arn,
+            if arn.ends_with(['0', '1', '2', '3', '4', '5', '6', '7']) {
+                "STOPPING"
+            } else {
+                "DEACTIVATING"
+            },
+        )?;
     }
     for arn in &arns[100..] {
         world.stop_task(arn, "done").await?;
@@ -59,14 +90,20 @@ async fn the_census_pages_through_more_than_a_hundred_tasks_and_counts_shutting_
     // WHEN the adapter takes the census
     let cluster = EcsCluster::new(world.ecs.clone());
     let tasks = cluster
-        .tasks_on(&ClusterArn::new(world.cluster_arn.clone())?, &ContainerInstanceArn::new(world.instances[0].container_instance_arn.clone())?)
+        .tasks_on(
+            &ClusterArn::new(world.cluster_arn.clone())?,
+            &ContainerInstanceArn::new(world.instances[0].container_instance_arn.clone())?,
+        )
         .await?
         .read()?;
 
     // THEN every task is there once, and 100 are alive
     assert_eq!(tasks.len(), 130);
     let alive = tasks.iter().filter(|task| task.is_alive()).count();
-    assert_eq!(alive, 100, "desiredStatus STOPPED with lastStatus STOPPING/DEACTIVATING is alive");
+    assert_eq!(
+        alive, 100,
+        "desiredStatus STOPPED with lastStatus STOPPING/DEACTIVATING is alive"
+    );
     Ok(())
 }
 
@@ -84,11 +121,29 @@ async fn completing_an_action_twice_answers_no_active_action_the_second_time() -
         instance_id: Ec2InstanceId::new(action.instance_id.clone())?,
         token: LifecycleToken::new(action.token.clone())?,
     };
-    assert_eq!(hooks.heartbeat_timeout(&record_action.hook).await?, Some(300));
-    let gone = ActionAnswer::NoActiveAction { after_unclear_attempt: false };
-    assert_eq!(hooks.heartbeat(&record_action).await?, ActionAnswer::Accepted);
-    assert_eq!(hooks.complete(&record_action, LifecycleResult::Continue).await?, ActionAnswer::Accepted);
-    assert_eq!(hooks.complete(&record_action, LifecycleResult::Continue).await?, gone);
+    assert_eq!(
+        hooks.heartbeat_timeout(&record_action.hook).await?,
+        Some(300)
+    );
+    let gone = ActionAnswer::NoActiveAction {
+        after_unclear_attempt: false,
+    };
+    assert_eq!(
+        hooks.heartbeat(&record_action).await?,
+        ActionAnswer::Accepted
+    );
+    assert_eq!(
+        hooks
+            .complete(&record_action, LifecycleResult::Continue)
+            .await?,
+        ActionAnswer::Accepted
+    );
+    assert_eq!(
+        hooks
+            .complete(&record_action, LifecycleResult::Continue)
+            .await?,
+        gone
+    );
     assert_eq!(hooks.heartbeat(&record_action).await?, gone);
     assert_eq!(world.lifecycle_actions()?[0].completions, 1);
     Ok(())
@@ -101,7 +156,12 @@ async fn conditional_writes_let_only_the_first_writer_of_a_revision_win() -> Tes
     let (sdk, world) = world(&emulator, "writes", 2).await?;
     world.populate_standard(0).await?;
     let app = App::new(world.config(), &sdk);
-    handle_lifecycle(&app.drainer, &lifecycle_event(&world.scale_in(0).await?), &drain_core::decision::verify::FunctionIdentity::default()).await?;
+    handle_lifecycle(
+        &app.drainer,
+        &lifecycle_event(&world.scale_in(0).await?),
+        &drain_core::decision::verify::FunctionIdentity::default(),
+    )
+    .await?;
     let store = DynamoDrainStore::new(world.dynamodb.clone(), &world.table);
     let instance = ContainerInstanceArn::new(world.instances[0].container_instance_arn.clone())?;
     let record = store.load(&instance).await?.ok_or("no record")?;
@@ -115,10 +175,24 @@ async fn conditional_writes_let_only_the_first_writer_of_a_revision_win() -> Tes
     second.reason = Some("second".into());
 
     // THEN only the first lands; a second insert of the same key loses too
-    assert_eq!(store.replace(&first, record.revision).await?, WriteOutcome::Written);
-    assert_eq!(store.replace(&second, record.revision).await?, WriteOutcome::LostRace);
+    assert_eq!(
+        store.replace(&first, record.revision).await?,
+        WriteOutcome::Written
+    );
+    assert_eq!(
+        store.replace(&second, record.revision).await?,
+        WriteOutcome::LostRace
+    );
     assert_eq!(store.insert(&record).await?, WriteOutcome::LostRace);
-    assert_eq!(store.load(&instance).await?.ok_or("no record")?.reason.as_deref(), Some("first"));
+    assert_eq!(
+        store
+            .load(&instance)
+            .await?
+            .ok_or("no record")?
+            .reason
+            .as_deref(),
+        Some("first")
+    );
     Ok(())
 }
 
@@ -139,14 +213,29 @@ async fn an_instance_that_is_not_in_ecs_is_let_go_at_once_without_a_record() -> 
 
     // WHEN its terminate action arrives (through SNS this time)
     let action = world.scale_in(1).await?;
-    let report = handle_lifecycle(&app.drainer, &lifecycle_sns_event(&action), &drain_core::decision::verify::FunctionIdentity::default()).await?;
+    let report = handle_lifecycle(
+        &app.drainer,
+        &lifecycle_sns_event(&action),
+        &drain_core::decision::verify::FunctionIdentity::default(),
+    )
+    .await?;
 
     // THEN the action is completed with CONTINUE at once and no record exists
     assert_eq!(report.outcomes, vec!["completed_untracked".to_owned()]);
     let actions = world.lifecycle_actions()?;
-    assert_eq!((actions[0].result.as_deref(), actions[0].completions), (Some("CONTINUE"), 1));
+    assert_eq!(
+        (actions[0].result.as_deref(), actions[0].completions),
+        (Some("CONTINUE"), 1)
+    );
     let store = DynamoDrainStore::new(world.dynamodb.clone(), &world.table);
-    assert_eq!(store.load(&ContainerInstanceArn::new(world.instances[1].container_instance_arn.clone())?).await?, None);
+    assert_eq!(
+        store
+            .load(&ContainerInstanceArn::new(
+                world.instances[1].container_instance_arn.clone()
+            )?)
+            .await?,
+        None
+    );
     Ok(())
 }
 
@@ -155,19 +244,28 @@ async fn an_already_empty_instance_completes_at_once() -> TestResult {
     let emulator = Emulator::start()?;
     let (sdk, world) = world(&emulator, "empty", 2).await?;
     let app = App::new(world.config(), &sdk);
-    let report =
-        handle_lifecycle(&app.drainer, &lifecycle_event(&world.scale_in(0).await?), &drain_core::decision::verify::FunctionIdentity::default())
-            .await?;
+    let report = handle_lifecycle(
+        &app.drainer,
+        &lifecycle_event(&world.scale_in(0).await?),
+        &drain_core::decision::verify::FunctionIdentity::default(),
+    )
+    .await?;
     assert_eq!(report.outcomes, vec!["complete".to_owned()]);
     assert_eq!(world.lifecycle_actions()?[0].completions, 1);
     let store = DynamoDrainStore::new(world.dynamodb.clone(), &world.table);
-    let record = store.load(&ContainerInstanceArn::new(world.instances[0].container_instance_arn.clone())?).await?.ok_or("no record")?;
+    let record = store
+        .load(&ContainerInstanceArn::new(
+            world.instances[0].container_instance_arn.clone(),
+        )?)
+        .await?
+        .ok_or("no record")?;
     assert_eq!(record.status, DrainStatus::Completed);
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replaying_the_archive_in_live_mode_never_restarts_a_finished_drain_or_completes_early() -> TestResult {
+async fn replaying_the_archive_in_live_mode_never_restarts_a_finished_drain_or_completes_early()
+-> TestResult {
     // GIVEN a finished drain of instance 0, and instance 1 draining with its tasks still running
     let emulator = Emulator::start()?;
     let (sdk, world) = world(&emulator, "replay", 3).await?;
@@ -178,7 +276,12 @@ async fn replaying_the_archive_in_live_mode_never_restarts_a_finished_drain_or_c
     let app = App::new(config, &sdk);
     let first = world.scale_in(0).await?;
     let mut archive = vec![lifecycle_event(&first)];
-    handle_lifecycle(&app.drainer, &archive[0], &drain_core::decision::verify::FunctionIdentity::default()).await?;
+    handle_lifecycle(
+        &app.drainer,
+        &archive[0],
+        &drain_core::decision::verify::FunctionIdentity::default(),
+    )
+    .await?;
     let mut stopped = vec![tasks.standalone.clone(), tasks.daemon.clone()];
     stopped.extend(tasks.replicas.iter().map(|(_, arn)| arn.clone()));
     for (version, arn) in stopped.iter().enumerate() {
@@ -190,13 +293,23 @@ async fn replaying_the_archive_in_live_mode_never_restarts_a_finished_drain_or_c
     assert_eq!(world.lifecycle_actions()?[0].completions, 1);
     let second = world.scale_in(1).await?;
     archive.push(lifecycle_event(&second));
-    handle_lifecycle(&app.drainer, archive.last().ok_or("empty")?, &drain_core::decision::verify::FunctionIdentity::default()).await?;
+    handle_lifecycle(
+        &app.drainer,
+        archive.last().ok_or("empty")?,
+        &drain_core::decision::verify::FunctionIdentity::default(),
+    )
+    .await?;
 
     // WHEN the whole archive is replayed, newest first, as live events
     for event in archive.iter().rev() {
         let replayed = as_replay(event.clone(), "debug");
         if replayed["source"] == "aws.autoscaling" {
-            handle_lifecycle(&app.drainer, &replayed, &drain_core::decision::verify::FunctionIdentity::default()).await?;
+            handle_lifecycle(
+                &app.drainer,
+                &replayed,
+                &drain_core::decision::verify::FunctionIdentity::default(),
+            )
+            .await?;
         } else {
             handle_task_stopped(&app.drainer, &replayed).await?;
         }
@@ -204,11 +317,30 @@ async fn replaying_the_archive_in_live_mode_never_restarts_a_finished_drain_or_c
 
     // THEN the finished drain stays finished with one completion, and the live one is not completed early
     let actions = world.lifecycle_actions()?;
-    assert_eq!(actions.iter().map(|action| action.completions).collect::<Vec<_>>(), vec![1, 0]);
+    assert_eq!(
+        actions
+            .iter()
+            .map(|action| action.completions)
+            .collect::<Vec<_>>(),
+        vec![1, 0]
+    );
     let store = DynamoDrainStore::new(world.dynamodb.clone(), &world.table);
-    let finished = store.load(&ContainerInstanceArn::new(world.instances[0].container_instance_arn.clone())?).await?.ok_or("no record")?;
-    assert_eq!((finished.status, finished.token.expose()), (DrainStatus::Completed, first.token.as_str()));
-    let live = store.load(&ContainerInstanceArn::new(world.instances[1].container_instance_arn.clone())?).await?.ok_or("no record")?;
+    let finished = store
+        .load(&ContainerInstanceArn::new(
+            world.instances[0].container_instance_arn.clone(),
+        )?)
+        .await?
+        .ok_or("no record")?;
+    assert_eq!(
+        (finished.status, finished.token.expose()),
+        (DrainStatus::Completed, first.token.as_str())
+    );
+    let live = store
+        .load(&ContainerInstanceArn::new(
+            world.instances[1].container_instance_arn.clone(),
+        )?)
+        .await?
+        .ok_or("no record")?;
     assert_eq!(live.status, DrainStatus::Draining);
     Ok(())
 }

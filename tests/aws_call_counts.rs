@@ -11,26 +11,38 @@ use std::collections::BTreeMap;
 use aws_config::retry::RetryConfig;
 use drain_aws::app::App;
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
-use ecs_drain::emulator::sdk_config_for;
-use ecs_drain::events::{lifecycle_event, task_state_change_event};
-use ecs_drain::proxy::{FaultPlan, Proxy};
-use ecs_drain::{Emulator, KitError, World, WorldSpec};
+use drain_testkit::emulator::sdk_config_for;
+use drain_testkit::events::{lifecycle_event, task_state_change_event};
+use drain_testkit::proxy::{FaultPlan, Proxy};
+use drain_testkit::{Emulator, KitError, World, WorldSpec};
 
 type TestResult = Result<(), KitError>;
 
 /// The function-under-test's app, its clients pointed at the proxy.
 fn app_through(proxy: &Proxy, world: &World) -> App {
-    App::new(world.config(), &sdk_config_for(&proxy.endpoint(), RetryConfig::standard().with_max_attempts(1)))
+    App::new(
+        world.config(),
+        &sdk_config_for(
+            &proxy.endpoint(),
+            RetryConfig::standard().with_max_attempts(1),
+        ),
+    )
 }
 
 fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
-    pairs.iter().map(|(operation, count)| ((*operation).to_owned(), *count)).collect()
+    pairs
+        .iter()
+        .map(|(operation, count)| ((*operation).to_owned(), *count))
+        .collect()
 }
 
 /// The counts since the last reset, printed (run with `--nocapture` to see them), then reset.
 fn take_counts(proxy: &Proxy, what: &str) -> BTreeMap<String, u64> {
     let observed = proxy.counts();
-    println!("{what}: {observed:?} ({} calls)", observed.values().sum::<u64>());
+    println!(
+        "{what}: {observed:?} ({} calls)",
+        observed.values().sum::<u64>()
+    );
     proxy.reset_counts();
     observed
 }
@@ -38,9 +50,16 @@ fn take_counts(proxy: &Proxy, what: &str) -> BTreeMap<String, u64> {
 /// The census of one look at a drain: ListTasks once per page of each desiredStatus listing
 /// (at least one call each), DescribeTasks once per 100 tasks listed, DescribeServices once
 /// (≤ 10 services) only when a service task is alive.
-fn census(running_listed: u64, stopped_listed: u64, service_task_alive: bool) -> Vec<(&'static str, u64)> {
+fn census(
+    running_listed: u64,
+    stopped_listed: u64,
+    service_task_alive: bool,
+) -> Vec<(&'static str, u64)> {
     let pages = |listed: u64| listed.div_ceil(100).max(1);
-    let mut calls = vec![("ecs:ListTasks", pages(running_listed) + pages(stopped_listed))];
+    let mut calls = vec![(
+        "ecs:ListTasks",
+        pages(running_listed) + pages(stopped_listed),
+    )];
     let listed = running_listed + stopped_listed;
     if listed > 0 {
         calls.push(("ecs:DescribeTasks", listed.div_ceil(100)));
@@ -51,7 +70,10 @@ fn census(running_listed: u64, stopped_listed: u64, service_task_alive: bool) ->
     calls
 }
 
-fn with(mut calls: Vec<(&'static str, u64)>, more: &[(&'static str, u64)]) -> BTreeMap<String, u64> {
+fn with(
+    mut calls: Vec<(&'static str, u64)>,
+    more: &[(&'static str, u64)],
+) -> BTreeMap<String, u64> {
     for (operation, count) in more {
         match calls.iter_mut().find(|(name, _)| name == operation) {
             Some((_, existing)) => *existing += count,
@@ -65,12 +87,19 @@ fn with(mut calls: Vec<(&'static str, u64)>, more: &[(&'static str, u64)]) -> BT
 async fn a_stopped_event_for_an_instance_that_is_not_draining_costs_one_read() -> TestResult {
     // GIVEN a cluster where nothing drains, and ecs-drain's clients behind the counting proxy
     let emulator = Emulator::start()?;
-    let world = World::build(&emulator, &emulator.sdk_config(), &WorldSpec::new("count-idle", 2)).await?;
+    let world = World::build(
+        &emulator,
+        &emulator.sdk_config(),
+        &WorldSpec::new("count-idle", 2),
+    )
+    .await?;
     world.register_task_definition("nightly-report").await?;
     let proxy = Proxy::start(emulator.port(), FaultPlan::none())?;
     let app = app_through(&proxy, &world);
     let task = world.start_standalone_task("nightly-report", 1).await?;
-    world.stop_task(&task, "Essential container in task exited").await?;
+    world
+        .stop_task(&task, "Essential container in task exited")
+        .await?;
     let event = task_state_change_event(&world.describe_task(&task).await?, 2);
 
     // WHEN its STOPPED event reaches on-task-stopped
@@ -79,7 +108,10 @@ async fn a_stopped_event_for_an_instance_that_is_not_draining_costs_one_read() -
     // THEN one consistent GetItem answered "not draining", and nothing else was called: the
     // cost every task stop in every watched cluster pays
     assert_eq!(report.outcomes, vec!["not_draining".to_owned()]);
-    assert_eq!(take_counts(&proxy, "unrelated STOPPED"), counts(&[("dynamodb:GetItem", 1)]));
+    assert_eq!(
+        take_counts(&proxy, "unrelated STOPPED"),
+        counts(&[("dynamodb:GetItem", 1)])
+    );
     Ok(())
 }
 
@@ -88,7 +120,12 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     // GIVEN the standard scenario (web and api replicas, the log-router daemon, a standalone
     // report task on instance 0) and ecs-drain's clients behind the counting proxy
     let emulator = Emulator::start()?;
-    let world = World::build(&emulator, &emulator.sdk_config(), &WorldSpec::new("count-std", 3)).await?;
+    let world = World::build(
+        &emulator,
+        &emulator.sdk_config(),
+        &WorldSpec::new("count-std", 3),
+    )
+    .await?;
     let tasks = world.populate_standard(0).await?;
     let proxy = Proxy::start(emulator.port(), FaultPlan::none())?;
     let app = app_through(&proxy, &world);
@@ -96,7 +133,12 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     // WHEN instance 0 is scaled in and on-lifecycle starts the drain
     let action = world.scale_in(0).await?;
     let lifecycle = lifecycle_event(&action);
-    let report = handle_lifecycle(&app.drainer, &lifecycle, &drain_core::decision::verify::FunctionIdentity::default()).await?;
+    let report = handle_lifecycle(
+        &app.drainer,
+        &lifecycle,
+        &drain_core::decision::verify::FunctionIdentity::default(),
+    )
+    .await?;
     assert_eq!(report.outcomes, vec!["wait".to_owned()]);
 
     // THEN it costs 13 calls:
@@ -129,31 +171,72 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     // WHEN a replica leaves the instance and its STOPPED event arrives
     let (_, web) = &tasks.replicas[0];
     world.start_service_task("web", 1).await?;
-    world.stop_task(web, "Task stopped by ECS because the container instance is being drained.").await?;
-    let report = handle_task_stopped(&app.drainer, &task_state_change_event(&world.describe_task(web).await?, 11)).await?;
+    world
+        .stop_task(
+            web,
+            "Task stopped by ECS because the container instance is being drained.",
+        )
+        .await?;
+    let report = handle_task_stopped(
+        &app.drainer,
+        &task_state_change_event(&world.describe_task(web).await?, 11),
+    )
+    .await?;
     assert_eq!(report.outcomes, vec!["wait".to_owned()]);
     // THEN: GetItem, the census (4 listed: 3 RUNNING, 1 STOPPED; service tasks alive), and one
     // PutItem of progress; the check booked by on-lifecycle is not due, so no
     // scheduler call
-    assert_eq!(take_counts(&proxy, "replica STOPPED"), with(census(3, 1, true), &[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 1)]));
+    assert_eq!(
+        take_counts(&proxy, "replica STOPPED"),
+        with(
+            census(3, 1, true),
+            &[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 1)]
+        )
+    );
 
     // WHEN the other replica and then the standalone task stop: only the daemon is left
     let (_, api) = &tasks.replicas[1];
     world.start_service_task("api", 2).await?;
-    world.stop_task(api, "Task stopped by ECS because the container instance is being drained.").await?;
-    handle_task_stopped(&app.drainer, &task_state_change_event(&world.describe_task(api).await?, 12)).await?;
+    world
+        .stop_task(
+            api,
+            "Task stopped by ECS because the container instance is being drained.",
+        )
+        .await?;
+    handle_task_stopped(
+        &app.drainer,
+        &task_state_change_event(&world.describe_task(api).await?, 12),
+    )
+    .await?;
     proxy.reset_counts();
-    world.stop_task(&tasks.standalone, "Essential container in task exited").await?;
-    let report = handle_task_stopped(&app.drainer, &task_state_change_event(&world.describe_task(&tasks.standalone).await?, 20)).await?;
+    world
+        .stop_task(&tasks.standalone, "Essential container in task exited")
+        .await?;
+    let report = handle_task_stopped(
+        &app.drainer,
+        &task_state_change_event(&world.describe_task(&tasks.standalone).await?, 20),
+    )
+    .await?;
     assert_eq!(report.outcomes, vec!["stop_daemons".to_owned()]);
     // THEN the same look plus one StopTask for the daemon (1 RUNNING, 3 STOPPED listed)
     assert_eq!(
         take_counts(&proxy, "standalone STOPPED (stop daemons)"),
-        with(census(1, 3, true), &[("dynamodb:GetItem", 1), ("ecs:StopTask", 1), ("dynamodb:PutItem", 1)])
+        with(
+            census(1, 3, true),
+            &[
+                ("dynamodb:GetItem", 1),
+                ("ecs:StopTask", 1),
+                ("dynamodb:PutItem", 1)
+            ]
+        )
     );
 
     // WHEN the daemon's STOPPED event arrives
-    let report = handle_task_stopped(&app.drainer, &task_state_change_event(&world.describe_task(&tasks.daemon).await?, 30)).await?;
+    let report = handle_task_stopped(
+        &app.drainer,
+        &task_state_change_event(&world.describe_task(&tasks.daemon).await?, 30),
+    )
+    .await?;
     assert_eq!(report.outcomes, vec!["complete".to_owned()]);
     // THEN nothing is alive (4 STOPPED listed, no DescribeServices), and completing costs the
     // claim PutItem, CompleteLifecycleAction, the COMPLETED PutItem, and GetSchedule (proof the
@@ -173,12 +256,21 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     );
 
     // WHEN EventBridge delivers the lifecycle event again after the drain ended
-    let report = handle_lifecycle(&app.drainer, &lifecycle, &drain_core::decision::verify::FunctionIdentity::default()).await?;
+    let report = handle_lifecycle(
+        &app.drainer,
+        &lifecycle,
+        &drain_core::decision::verify::FunctionIdentity::default(),
+    )
+    .await?;
     // THEN finding the instance and reading the record is all it costs
     assert_eq!(report.outcomes, vec!["already_finished".to_owned()]);
     assert_eq!(
         take_counts(&proxy, "duplicate lifecycle"),
-        counts(&[("dynamodb:GetItem", 1), ("ecs:DescribeContainerInstances", 1), ("ecs:ListContainerInstances", 1)])
+        counts(&[
+            ("dynamodb:GetItem", 1),
+            ("ecs:DescribeContainerInstances", 1),
+            ("ecs:ListContainerInstances", 1)
+        ])
     );
     Ok(())
 }
@@ -188,7 +280,12 @@ async fn the_census_of_a_busy_instance_describes_its_tasks_in_hundreds() -> Test
     // GIVEN an instance with 59 standalone tasks running and 51 already stopped (110 listed:
     // each desiredStatus listing fits one page, DescribeTasks needs two calls), no services
     let emulator = Emulator::start()?;
-    let world = World::build(&emulator, &emulator.sdk_config(), &WorldSpec::new("count-busy", 2)).await?;
+    let world = World::build(
+        &emulator,
+        &emulator.sdk_config(),
+        &WorldSpec::new("count-busy", 2),
+    )
+    .await?;
     world.register_task_definition("batch").await?;
     let mut running = Vec::new();
     for _ in 0..59 {
@@ -196,14 +293,21 @@ async fn the_census_of_a_busy_instance_describes_its_tasks_in_hundreds() -> Test
     }
     for _ in 0..51 {
         let task = world.start_standalone_task("batch", 0).await?;
-        world.stop_task(&task, "Essential container in task exited").await?;
+        world
+            .stop_task(&task, "Essential container in task exited")
+            .await?;
     }
     let proxy = Proxy::start(emulator.port(), FaultPlan::none())?;
     let app = app_through(&proxy, &world);
 
     // WHEN the instance is scaled in
     let action = world.scale_in(0).await?;
-    let report = handle_lifecycle(&app.drainer, &lifecycle_event(&action), &drain_core::decision::verify::FunctionIdentity::default()).await?;
+    let report = handle_lifecycle(
+        &app.drainer,
+        &lifecycle_event(&action),
+        &drain_core::decision::verify::FunctionIdentity::default(),
+    )
+    .await?;
     assert_eq!(report.outcomes, vec!["wait".to_owned()]);
     // THEN the lifecycle costs as in the standard drain, with the census at 110 tasks and no
     // DescribeServices (no service task)
@@ -224,13 +328,30 @@ async fn the_census_of_a_busy_instance_describes_its_tasks_in_hundreds() -> Test
     assert_eq!(take_counts(&proxy, "lifecycle, 110 tasks"), expected);
 
     // WHEN one of them stops
-    world.stop_task(&running[0], "Essential container in task exited").await?;
-    let report = handle_task_stopped(&app.drainer, &task_state_change_event(&world.describe_task(&running[0]).await?, 2)).await?;
+    world
+        .stop_task(&running[0], "Essential container in task exited")
+        .await?;
+    let report = handle_task_stopped(
+        &app.drainer,
+        &task_state_change_event(&world.describe_task(&running[0]).await?, 2),
+    )
+    .await?;
     assert_eq!(report.outcomes, vec!["wait".to_owned()]);
     // THEN the census formula: 2 ListTasks + ceil(110 / 100) = 2 DescribeTasks, no
     // DescribeServices, plus GetItem and one PutItem of progress
-    let expected = with(census(58, 52, false), &[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 1)]);
-    assert_eq!(expected, counts(&[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 1), ("ecs:DescribeTasks", 2), ("ecs:ListTasks", 2)]));
+    let expected = with(
+        census(58, 52, false),
+        &[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 1)],
+    );
+    assert_eq!(
+        expected,
+        counts(&[
+            ("dynamodb:GetItem", 1),
+            ("dynamodb:PutItem", 1),
+            ("ecs:DescribeTasks", 2),
+            ("ecs:ListTasks", 2)
+        ])
+    );
     assert_eq!(take_counts(&proxy, "STOPPED, 110 tasks"), expected);
     Ok(())
 }

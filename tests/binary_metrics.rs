@@ -6,9 +6,9 @@
 
 use drain_core::config::{ENV_METRICS_NAMESPACE, ENV_TABLE};
 use drain_core::metrics::validate_emf;
-use ecs_drain::events::{lifecycle_event, task_state_change_event};
-use ecs_drain::runtime_api::{FunctionProcess, function_binary};
-use ecs_drain::{Deployment, Emulator, KitError, World, WorldSpec};
+use drain_testkit::events::{lifecycle_event, task_state_change_event};
+use drain_testkit::runtime_api::{FunctionProcess, function_binary};
+use drain_testkit::{Deployment, Emulator, KitError, World, WorldSpec};
 use serde_json::{Value, json};
 
 type TestResult = Result<(), KitError>;
@@ -24,13 +24,24 @@ fn env(emulator: &Emulator, world: &World) -> Vec<(String, String)> {
 
 /// The function's EMF lines so far, each checked against the specification.
 fn emf_lines(function: &FunctionProcess) -> Result<Vec<Value>, KitError> {
-    let lines: Vec<Value> = function.json_logs().into_iter().filter(|line| line.get("_aws").is_some()).collect();
+    let lines: Vec<Value> = function
+        .json_logs()
+        .into_iter()
+        .filter(|line| line.get("_aws").is_some())
+        .collect();
     for line in &lines {
         validate_emf(line).map_err(|problem| format!("{}: {problem}: {line}", function.name()))?;
-        for directive in line["_aws"]["CloudWatchMetrics"].as_array().into_iter().flatten() {
+        for directive in line["_aws"]["CloudWatchMetrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             assert_eq!(directive["Namespace"], json!(NAMESPACE), "{line}");
             let sets = directive["Dimensions"].as_array().ok_or("dimensions")?;
-            assert!(sets.contains(&json!([])), "every metric is also under the empty dimension set: {line}");
+            assert!(
+                sets.contains(&json!([])),
+                "every metric is also under the empty dimension set: {line}"
+            );
         }
     }
     Ok(lines)
@@ -45,16 +56,24 @@ fn metrics_of(line: &Value) -> Vec<(String, String, Value)> {
         .flat_map(|directive| directive["Metrics"].as_array().cloned().unwrap_or_default())
         .map(|metric| {
             let name = metric["Name"].as_str().unwrap_or_default().to_owned();
-            (name.clone(), metric["Unit"].as_str().unwrap_or_default().to_owned(), line[name.as_str()].clone())
+            (
+                name.clone(),
+                metric["Unit"].as_str().unwrap_or_default().to_owned(),
+                line[name.as_str()].clone(),
+            )
         })
         .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_drain_run_by_the_binaries_writes_valid_emf_lines_with_the_alarm_metric_names() -> TestResult {
+async fn a_drain_run_by_the_binaries_writes_valid_emf_lines_with_the_alarm_metric_names()
+-> TestResult {
     // GIVEN one web replica on instance 0, and both functions running as the stack deploys them
     // (its MetricsNamespace parameter set, its roles, IAM enforced)
-    let deployment = Deployment::start_with(WorldSpec::new("emf", 2), |stack| stack.with_parameter("MetricsNamespace", NAMESPACE)).await?;
+    let deployment = Deployment::start_with(WorldSpec::new("emf", 2), |stack| {
+        stack.with_parameter("MetricsNamespace", NAMESPACE)
+    })
+    .await?;
     let world = &deployment.world;
     world.create_service("web", false, 50, 200).await?;
     let replica = world.start_service_task("web", 0).await?;
@@ -63,18 +82,33 @@ async fn a_drain_run_by_the_binaries_writes_valid_emf_lines_with_the_alarm_metri
 
     // WHEN the group scales instance 0 in
     let action = world.scale_in(0).await?;
-    on_lifecycle.invoke(&lifecycle_event(&action)).await?.result.map_err(|error| format!("{:?}", error.document))?;
+    on_lifecycle
+        .invoke(&lifecycle_event(&action))
+        .await?
+        .result
+        .map_err(|error| format!("{:?}", error.document))?;
 
     // THEN on-lifecycle wrote one EMF line counting the drain started
     let lines = emf_lines(&on_lifecycle)?;
     assert_eq!(lines.len(), 1, "{lines:?}");
-    assert_eq!(metrics_of(&lines[0]), vec![("DrainsStarted".to_owned(), "Count".to_owned(), json!(1.0))]);
+    assert_eq!(
+        metrics_of(&lines[0]),
+        vec![("DrainsStarted".to_owned(), "Count".to_owned(), json!(1.0))]
+    );
 
     // WHEN the replica moves and its STOPPED event reaches on-task-stopped
     world.start_service_task("web", 1).await?;
-    world.stop_task(&replica, "Task stopped by ECS because the container instance is being drained.").await?;
+    world
+        .stop_task(
+            &replica,
+            "Task stopped by ECS because the container instance is being drained.",
+        )
+        .await?;
     let report = on_task_stopped
-        .invoke(&task_state_change_event(&world.describe_task(&replica).await?, 5))
+        .invoke(&task_state_change_event(
+            &world.describe_task(&replica).await?,
+            5,
+        ))
         .await?
         .result
         .map_err(|error| format!("{:?}", error.document))?;
@@ -83,32 +117,60 @@ async fn a_drain_run_by_the_binaries_writes_valid_emf_lines_with_the_alarm_metri
     // THEN on-task-stopped wrote one line: the completion by Result and Reason, and its duration
     let lines = emf_lines(&on_task_stopped)?;
     assert_eq!(lines.len(), 1, "{lines:?}");
-    assert_eq!((&lines[0]["Result"], &lines[0]["Reason"]), (&json!("CONTINUE"), &json!("Drained")));
+    assert_eq!(
+        (&lines[0]["Result"], &lines[0]["Reason"]),
+        (&json!("CONTINUE"), &json!("Drained"))
+    );
     let metrics = metrics_of(&lines[0]);
     assert_eq!(
-        metrics.iter().map(|(name, unit, _)| (name.as_str(), unit.as_str())).collect::<Vec<_>>(),
+        metrics
+            .iter()
+            .map(|(name, unit, _)| (name.as_str(), unit.as_str()))
+            .collect::<Vec<_>>(),
         [("DrainsCompleted", "Count"), ("DrainDuration", "Seconds")]
     );
-    assert!(lines[0]["DrainDuration"].as_f64().is_some_and(|seconds| (0.0..600.0).contains(&seconds)), "{}", lines[0]);
+    assert!(
+        lines[0]["DrainDuration"]
+            .as_f64()
+            .is_some_and(|seconds| (0.0..600.0).contains(&seconds)),
+        "{}",
+        lines[0]
+    );
 
     // WHEN a malformed event arrives, and a stopped task on an instance that is not draining
-    on_task_stopped.invoke(&json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "detail": 7})).await?;
+    on_task_stopped
+        .invoke(&json!({"detail-type": "ECS Task State Change", "source": "aws.ecs", "detail": 7}))
+        .await?;
     let other = world.start_service_task("web", 1).await?;
     world.stop_task(&other, "scaled in").await?;
-    on_task_stopped.invoke(&task_state_change_event(&world.describe_task(&other).await?, 3)).await?;
+    on_task_stopped
+        .invoke(&task_state_change_event(
+            &world.describe_task(&other).await?,
+            3,
+        ))
+        .await?;
 
     // THEN the refusal is counted, and the common case writes no metric line at all
     let lines = emf_lines(&on_task_stopped)?;
     assert_eq!(lines.len(), 2, "{lines:?}");
-    assert_eq!(metrics_of(&lines[1]), vec![("RefusedEvents".to_owned(), "Count".to_owned(), json!(1.0))]);
+    assert_eq!(
+        metrics_of(&lines[1]),
+        vec![("RefusedEvents".to_owned(), "Count".to_owned(), json!(1.0))]
+    );
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_table_fails_the_binary_with_deployment_error_logged_once_and_counted() -> TestResult {
+async fn a_missing_table_fails_the_binary_with_deployment_error_logged_once_and_counted()
+-> TestResult {
     // GIVEN on-task-stopped deployed with a table that does not exist
     let emulator = Emulator::start()?;
-    let world = World::build(&emulator, &emulator.sdk_config(), &WorldSpec::new("emf-notable", 1)).await?;
+    let world = World::build(
+        &emulator,
+        &emulator.sdk_config(),
+        &WorldSpec::new("emf-notable", 1),
+    )
+    .await?;
     let mut env = env(&emulator, &world);
     env.push((ENV_TABLE.into(), "ecs-drain-no-such-table".into()));
     let on_task_stopped = FunctionProcess::spawn(&function_binary("on-task-stopped")?, env)?;
@@ -117,25 +179,61 @@ async fn a_missing_table_fails_the_binary_with_deployment_error_logged_once_and_
     world.stop_task(&task, "done").await?;
 
     // WHEN a STOPPED event arrives
-    let invocation = on_task_stopped.invoke(&task_state_change_event(&world.describe_task(&task).await?, 3)).await?;
+    let invocation = on_task_stopped
+        .invoke(&task_state_change_event(
+            &world.describe_task(&task).await?,
+            3,
+        ))
+        .await?;
 
     // THEN the invocation fails as a deployment error saying what to fix
     let error = invocation.error().ok_or("the invocation must fail")?;
     assert_eq!(error.error_type, "DeploymentError", "{:?}", error.document);
-    assert!(error.error_message.contains("create the DynamoDB table ecs-drain-no-such-table"), "{}", error.error_message);
+    assert!(
+        error
+            .error_message
+            .contains("create the DynamoDB table ecs-drain-no-such-table"),
+        "{}",
+        error.error_message
+    );
 
     // AND one ERROR line names the operation, the problem and the fix, and the failure is counted
     let logs = on_task_stopped.json_logs();
     // (lambda_runtime adds its own ERROR line with the error response: bounded, since it is.)
-    assert!(logs.iter().filter(|line| line["level"] == json!("ERROR")).all(|line| line.to_string().len() < 4096));
-    let errors: Vec<&Value> = logs.iter().filter(|line| line["level"] == json!("ERROR") && line["fields"].get("operation").is_some()).collect();
+    assert!(
+        logs.iter()
+            .filter(|line| line["level"] == json!("ERROR"))
+            .all(|line| line.to_string().len() < 4096)
+    );
+    let errors: Vec<&Value> = logs
+        .iter()
+        .filter(|line| line["level"] == json!("ERROR") && line["fields"].get("operation").is_some())
+        .collect();
     assert_eq!(errors.len(), 1, "{errors:?}");
     let fields = &errors[0]["fields"];
-    assert_eq!((&fields["operation"], &fields["problem"]), (&json!("dynamodb:GetItem"), &json!("missing_resource")), "{}", errors[0]);
-    assert!(fields["fix"].as_str().is_some_and(|fix| fix.contains("ECS_DRAIN_TABLE")), "{}", errors[0]);
+    assert_eq!(
+        (&fields["operation"], &fields["problem"]),
+        (&json!("dynamodb:GetItem"), &json!("missing_resource")),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        fields["fix"]
+            .as_str()
+            .is_some_and(|fix| fix.contains("ECS_DRAIN_TABLE")),
+        "{}",
+        errors[0]
+    );
     assert!(errors[0].to_string().len() < 4096, "one bounded line");
     let lines = emf_lines(&on_task_stopped)?;
     assert_eq!(lines.len(), 1);
-    assert_eq!(metrics_of(&lines[0]), vec![("PermanentFailures".to_owned(), "Count".to_owned(), json!(1.0))]);
+    assert_eq!(
+        metrics_of(&lines[0]),
+        vec![(
+            "PermanentFailures".to_owned(),
+            "Count".to_owned(),
+            json!(1.0)
+        )]
+    );
     Ok(())
 }

@@ -8,12 +8,15 @@ use drain_aws::app::{App, diagnostic};
 use drain_core::decision::verify::FunctionIdentity;
 use drain_core::error::DeploymentProblem;
 use drain_core::handler::{Function, handle_lifecycle, handle_task_stopped};
-use ecs_drain::events::{lifecycle_event, task_state_change_event};
-use ecs_drain::{Emulator, KitError, World, WorldSpec};
+use drain_testkit::events::{lifecycle_event, task_state_change_event};
+use drain_testkit::{Emulator, KitError, World, WorldSpec};
 
 type TestResult = Result<(), KitError>;
 
-async fn world(emulator: &Emulator, name: &str) -> Result<(aws_config::SdkConfig, World), KitError> {
+async fn world(
+    emulator: &Emulator,
+    name: &str,
+) -> Result<(aws_config::SdkConfig, World), KitError> {
     let sdk = emulator.sdk_config();
     let world = World::build(emulator, &sdk, &WorldSpec::new(name, 1)).await?;
     Ok((sdk, world))
@@ -23,7 +26,12 @@ async fn world(emulator: &Emulator, name: &str) -> Result<(aws_config::SdkConfig
 async fn untouched(world: &World) -> TestResult {
     assert_eq!(world.instance_status(0).await?, "ACTIVE");
     let actions = world.lifecycle_actions()?;
-    assert!(actions.iter().all(|action| action.state == "active" && action.completions == 0), "{actions:?}");
+    assert!(
+        actions
+            .iter()
+            .all(|action| action.state == "active" && action.completions == 0),
+        "{actions:?}"
+    );
     Ok(())
 }
 
@@ -38,15 +46,35 @@ async fn a_table_that_does_not_exist_fails_both_functions_naming_dynamodb() -> T
 
     // WHEN a terminate notice arrives
     let action = world.scale_in(0).await?;
-    let error =
-        handle_lifecycle(&app.drainer, &lifecycle_event(&action), &FunctionIdentity::default()).await.err().ok_or("the invocation must fail")?;
+    let error = handle_lifecycle(
+        &app.drainer,
+        &lifecycle_event(&action),
+        &FunctionIdentity::default(),
+    )
+    .await
+    .err()
+    .ok_or("the invocation must fail")?;
 
     // THEN it fails as a deployment error of the table read, and says what to fix
-    assert_eq!((error.operation(), error.deployment_problem()), ("dynamodb:GetItem", Some(DeploymentProblem::MissingResource)), "{error:?}");
+    assert_eq!(
+        (error.operation(), error.deployment_problem()),
+        ("dynamodb:GetItem", Some(DeploymentProblem::MissingResource)),
+        "{error:?}"
+    );
     let response = diagnostic(&error, Function::OnLifecycle, app.drainer.config());
     assert_eq!(response.error_type, "DeploymentError");
-    assert!(response.error_message.contains("ResourceNotFoundException"), "{}", response.error_message);
-    assert!(response.error_message.contains("create the DynamoDB table ecs-drain-no-such-table"), "{}", response.error_message);
+    assert!(
+        response.error_message.contains("ResourceNotFoundException"),
+        "{}",
+        response.error_message
+    );
+    assert!(
+        response
+            .error_message
+            .contains("create the DynamoDB table ecs-drain-no-such-table"),
+        "{}",
+        response.error_message
+    );
     untouched(&world).await?;
 
     // AND a stopped task on any instance fails on-task-stopped the same way
@@ -54,13 +82,20 @@ async fn a_table_that_does_not_exist_fails_both_functions_naming_dynamodb() -> T
     let task = world.start_standalone_task("batch", 0).await?;
     world.stop_task(&task, "done").await?;
     let event = task_state_change_event(&world.describe_task(&task).await?, 3);
-    let error = handle_task_stopped(&app.drainer, &event).await.err().ok_or("the invocation must fail")?;
-    assert_eq!((error.operation(), error.deployment_problem()), ("dynamodb:GetItem", Some(DeploymentProblem::MissingResource)));
+    let error = handle_task_stopped(&app.drainer, &event)
+        .await
+        .err()
+        .ok_or("the invocation must fail")?;
+    assert_eq!(
+        (error.operation(), error.deployment_problem()),
+        ("dynamodb:GetItem", Some(DeploymentProblem::MissingResource))
+    );
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_configured_cluster_that_does_not_exist_fails_the_lookup_naming_the_cluster() -> TestResult {
+async fn a_configured_cluster_that_does_not_exist_fails_the_lookup_naming_the_cluster() -> TestResult
+{
     // GIVEN on-lifecycle configured with a cluster that does not exist next to the real one
     let emulator = Emulator::start()?;
     let (sdk, world) = world(&emulator, "nocluster").await?;
@@ -70,19 +105,40 @@ async fn a_configured_cluster_that_does_not_exist_fails_the_lookup_naming_the_cl
 
     // WHEN a terminate notice arrives
     let action = world.scale_in(0).await?;
-    let error =
-        handle_lifecycle(&app.drainer, &lifecycle_event(&action), &FunctionIdentity::default()).await.err().ok_or("the invocation must fail")?;
+    let error = handle_lifecycle(
+        &app.drainer,
+        &lifecycle_event(&action),
+        &FunctionIdentity::default(),
+    )
+    .await
+    .err()
+    .ok_or("the invocation must fail")?;
 
     // THEN the lookup fails as a deployment error naming the cluster, instead of skipping it
     assert_eq!(
         (error.operation(), error.deployment_problem()),
-        ("ecs:ListContainerInstances", Some(DeploymentProblem::MissingResource)),
+        (
+            "ecs:ListContainerInstances",
+            Some(DeploymentProblem::MissingResource)
+        ),
         "{error:?}"
     );
     let response = diagnostic(&error, Function::OnLifecycle, app.drainer.config());
     assert_eq!(response.error_type, "DeploymentError");
-    assert!(response.error_message.contains("configured cluster ecs-drain-no-such-cluster not found"), "{}", response.error_message);
-    assert!(response.error_message.contains("fix the stack parameter ClusterNames"), "{}", response.error_message);
+    assert!(
+        response
+            .error_message
+            .contains("configured cluster ecs-drain-no-such-cluster not found"),
+        "{}",
+        response.error_message
+    );
+    assert!(
+        response
+            .error_message
+            .contains("fix the stack parameter ClusterNames"),
+        "{}",
+        response.error_message
+    );
     untouched(&world).await?;
     Ok(())
 }

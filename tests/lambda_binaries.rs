@@ -1,15 +1,17 @@
 //! End to end with the built binaries as deployed: infra/template.yaml is deployed into the
 //! emulator, IAM is enforced, and on-lifecycle and on-task-stopped run as processes behind the
-//! Runtime API emulator (src/runtime_api.rs) with the environment the stack gives them and
+//! Runtime API emulator (crates/drain-testkit/src/runtime_api.rs) with the environment the stack gives them and
 //! temporary credentials of their own execution roles, pointed at the AWS emulator through
 //! AWS_ENDPOINT_URL. Each story has its own emulator.
 
 use std::time::Instant;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use ecs_drain::events::{LifecycleAction, as_replay, lifecycle_event, lifecycle_sns_event, task_state_change_event};
-use ecs_drain::runtime_api::{FunctionProcess, Invocation};
-use ecs_drain::{Deployment, KitError, World, WorldSpec, project_root};
+use drain_testkit::events::{
+    LifecycleAction, as_replay, lifecycle_event, lifecycle_sns_event, task_state_change_event,
+};
+use drain_testkit::runtime_api::{FunctionProcess, Invocation};
+use drain_testkit::{Deployment, KitError, World, WorldSpec, project_root};
 use serde_json::{Value, json};
 
 type TestResult = Result<(), KitError>;
@@ -23,18 +25,31 @@ struct Functions {
 impl Functions {
     /// Both binaries as the stack deploys them: its environment, its execution roles.
     async fn start(deployment: &Deployment) -> Result<Functions, KitError> {
-        Ok(Functions { on_lifecycle: deployment.spawn_on_lifecycle().await?, on_task_stopped: deployment.spawn_on_task_stopped().await? })
+        Ok(Functions {
+            on_lifecycle: deployment.spawn_on_lifecycle().await?,
+            on_task_stopped: deployment.spawn_on_task_stopped().await?,
+        })
     }
 }
 
 /// Invokes `function` and expects a response (not an error document).
 async fn respond(function: &FunctionProcess, payload: &Value) -> Result<Value, KitError> {
     let invocation: Invocation = function.invoke(payload).await?;
-    invocation.result.map_err(|error| format!("{} answered an error for {payload}: {:?}", function.name(), error.document).into())
+    invocation.result.map_err(|error| {
+        format!(
+            "{} answered an error for {payload}: {:?}",
+            function.name(),
+            error.document
+        )
+        .into()
+    })
 }
 
 fn outcomes(report: &Value) -> Vec<&str> {
-    report["outcomes"].as_array().map(|outcomes| outcomes.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+    report["outcomes"]
+        .as_array()
+        .map(|outcomes| outcomes.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
 }
 
 async fn record_status(world: &World, index: usize) -> Result<Option<String>, KitError> {
@@ -42,11 +57,18 @@ async fn record_status(world: &World, index: usize) -> Result<Option<String>, Ki
         .dynamodb
         .get_item()
         .table_name(&world.table)
-        .key("container_instance_arn", AttributeValue::S(world.instances[index].container_instance_arn.clone()))
+        .key(
+            "container_instance_arn",
+            AttributeValue::S(world.instances[index].container_instance_arn.clone()),
+        )
         .consistent_read(true)
         .send()
         .await?;
-    Ok(item.item().and_then(|item| item.get("status")).and_then(|status| status.as_s().ok()).cloned())
+    Ok(item
+        .item()
+        .and_then(|item| item.get("status"))
+        .and_then(|status| status.as_s().ok())
+        .cloned())
 }
 
 /// What a refused or ignored input must leave untouched.
@@ -62,14 +84,26 @@ async fn snapshot(world: &World) -> Result<Snapshot, KitError> {
     for index in 0..world.instances.len() {
         instance_statuses.push(world.instance_status(index).await?);
     }
-    let scanned = world.dynamodb.scan().table_name(&world.table).consistent_read(true).send().await?;
-    Ok(Snapshot { instance_statuses, lifecycle_actions: world.lifecycle_actions()?, records: scanned.items().len() })
+    let scanned = world
+        .dynamodb
+        .scan()
+        .table_name(&world.table)
+        .consistent_read(true)
+        .send()
+        .await?;
+    Ok(Snapshot {
+        instance_statuses,
+        lifecycle_actions: world.lifecycle_actions()?,
+        records: scanned.items().len(),
+    })
 }
 
 /// Whether `key` holds `expected` anywhere in a JSON log line (fields, span, spans).
 fn mentions(value: &Value, key: &str, expected: &str) -> bool {
     match value {
-        Value::Object(map) => map.iter().any(|(name, inner)| (name == key && inner.as_str() == Some(expected)) || mentions(inner, key, expected)),
+        Value::Object(map) => map.iter().any(|(name, inner)| {
+            (name == key && inner.as_str() == Some(expected)) || mentions(inner, key, expected)
+        }),
         Value::Array(items) => items.iter().any(|inner| mentions(inner, key, expected)),
         _ => false,
     }
@@ -77,7 +111,10 @@ fn mentions(value: &Value, key: &str, expected: &str) -> bool {
 
 /// The stack deployed for a world of `instances` instances with one `web` replica on
 /// instance 0, scaled in: the lifecycle action for instance 0 is active.
-async fn world_scaling_in_one_busy_instance(name: &str, instances: usize) -> Result<(Deployment, LifecycleAction), KitError> {
+async fn world_scaling_in_one_busy_instance(
+    name: &str,
+    instances: usize,
+) -> Result<(Deployment, LifecycleAction), KitError> {
     let deployment = Deployment::start(WorldSpec::new(name, instances)).await?;
     let world = &deployment.world;
     world.create_service("web", false, 50, 200).await?;
@@ -87,7 +124,8 @@ async fn world_scaling_in_one_busy_instance(name: &str, instances: usize) -> Res
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_running_binaries_drain_a_scaled_in_instance_and_complete_once_logging_only_the_token_prefix() -> TestResult {
+async fn the_running_binaries_drain_a_scaled_in_instance_and_complete_once_logging_only_the_token_prefix()
+-> TestResult {
     // GIVEN three instances running web and api replicas and the log-router daemon, a
     // standalone report task on instance 0, and both functions running as Lambda runs them
     let deployment = Deployment::start(WorldSpec::new("bin-std", 3)).await?;
@@ -110,13 +148,28 @@ async fn the_running_binaries_drain_a_scaled_in_instance_and_complete_once_loggi
     let mut version = 10;
     for (position, (service, arn)) in tasks.replicas.iter().enumerate() {
         world.start_service_task(service, 1 + position % 2).await?;
-        world.stop_task(arn, "Task stopped by ECS because the container instance is being drained.").await?;
+        world
+            .stop_task(
+                arn,
+                "Task stopped by ECS because the container instance is being drained.",
+            )
+            .await?;
         version += 1;
-        let report = respond(&functions.on_task_stopped, &task_state_change_event(&world.describe_task(arn).await?, version)).await?;
+        let report = respond(
+            &functions.on_task_stopped,
+            &task_state_change_event(&world.describe_task(arn).await?, version),
+        )
+        .await?;
         assert_eq!(outcomes(&report), ["wait"], "{report}");
     }
-    world.stop_task(&tasks.standalone, "Essential container in task exited").await?;
-    let report = respond(&functions.on_task_stopped, &task_state_change_event(&world.describe_task(&tasks.standalone).await?, 20)).await?;
+    world
+        .stop_task(&tasks.standalone, "Essential container in task exited")
+        .await?;
+    let report = respond(
+        &functions.on_task_stopped,
+        &task_state_change_event(&world.describe_task(&tasks.standalone).await?, 20),
+    )
+    .await?;
 
     // THEN only the daemon is left and it is asked to stop, the action still waiting
     assert_eq!(outcomes(&report), ["stop_daemons"], "{report}");
@@ -125,13 +178,24 @@ async fn the_running_binaries_drain_a_scaled_in_instance_and_complete_once_loggi
     assert_eq!(world.lifecycle_actions()?[0].state, "active");
 
     // WHEN the daemon's STOPPED event arrives
-    let report = respond(&functions.on_task_stopped, &task_state_change_event(&daemon, 30)).await?;
+    let report = respond(
+        &functions.on_task_stopped,
+        &task_state_change_event(&daemon, 30),
+    )
+    .await?;
 
     // THEN the lifecycle action is completed exactly once with CONTINUE and the drain is COMPLETED
     assert_eq!(outcomes(&report), ["complete"], "{report}");
     let actions = world.lifecycle_actions()?;
     assert_eq!(actions.len(), 1);
-    assert_eq!((actions[0].state.as_str(), actions[0].result.as_deref(), actions[0].completions), ("completed", Some("CONTINUE"), 1));
+    assert_eq!(
+        (
+            actions[0].state.as_str(),
+            actions[0].result.as_deref(),
+            actions[0].completions
+        ),
+        ("completed", Some("CONTINUE"), 1)
+    );
     assert_eq!(record_status(world, 0).await?.as_deref(), Some("COMPLETED"));
 
     // AND the logs are JSON lines with the decisions and the token prefix, never the token
@@ -140,19 +204,55 @@ async fn the_running_binaries_drain_a_scaled_in_instance_and_complete_once_loggi
     for function in [&functions.on_lifecycle, &functions.on_task_stopped] {
         let logs = function.logs();
         for line in logs.lines().filter(|line| !line.trim().is_empty()) {
-            assert!(serde_json::from_str::<Value>(line).is_ok_and(|value| value.is_object()), "{}: not a JSON line: {line}", function.name());
+            assert!(
+                serde_json::from_str::<Value>(line).is_ok_and(|value| value.is_object()),
+                "{}: not a JSON line: {line}",
+                function.name()
+            );
         }
-        assert!(!logs.contains(&action.token), "{} logged the full lifecycle token", function.name());
-        assert!(!logs.contains(&rest), "{} logged the secret part of the lifecycle token", function.name());
-        assert!(function.json_logs().iter().any(|line| mentions(line, "token_prefix", &prefix)), "{}: no token prefix in\n{logs}", function.name());
+        assert!(
+            !logs.contains(&action.token),
+            "{} logged the full lifecycle token",
+            function.name()
+        );
+        assert!(
+            !logs.contains(&rest),
+            "{} logged the secret part of the lifecycle token",
+            function.name()
+        );
+        assert!(
+            function
+                .json_logs()
+                .iter()
+                .any(|line| mentions(line, "token_prefix", &prefix)),
+            "{}: no token prefix in\n{logs}",
+            function.name()
+        );
     }
-    assert!(functions.on_lifecycle.json_logs().iter().any(|line| mentions(line, "decision", "wait")), "{}", functions.on_lifecycle.logs());
-    assert!(functions.on_task_stopped.json_logs().iter().any(|line| mentions(line, "decision", "complete")), "{}", functions.on_task_stopped.logs());
+    assert!(
+        functions
+            .on_lifecycle
+            .json_logs()
+            .iter()
+            .any(|line| mentions(line, "decision", "wait")),
+        "{}",
+        functions.on_lifecycle.logs()
+    );
+    assert!(
+        functions
+            .on_task_stopped
+            .json_logs()
+            .iter()
+            .any(|line| mentions(line, "decision", "complete")),
+        "{}",
+        functions.on_task_stopped.logs()
+    );
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_sns_lifecycle_message_starts_the_drain_and_the_test_notification_changes_nothing() -> TestResult {
+async fn an_sns_lifecycle_message_starts_the_drain_and_the_test_notification_changes_nothing()
+-> TestResult {
     // GIVEN a busy instance being scaled in, the hook notifying through SNS
     let (deployment, action) = world_scaling_in_one_busy_instance("bin-sns", 2).await?;
     let world = &deployment.world;
@@ -168,7 +268,9 @@ async fn an_sns_lifecycle_message_starts_the_drain_and_the_test_notification_cha
     let before = snapshot(world).await?;
 
     // WHEN the hook's TEST_NOTIFICATION arrives through the same topic
-    let fixture = std::fs::read_to_string(project_root().join("tests/fixtures/lifecycle-test-notification-sns.json"))?;
+    let fixture = std::fs::read_to_string(
+        project_root().join("tests/fixtures/lifecycle-test-notification-sns.json"),
+    )?;
     let report = respond(&functions.on_lifecycle, &serde_json::from_str(&fixture)?).await?;
 
     // THEN it is acknowledged as ignored and changes nothing
@@ -179,7 +281,8 @@ async fn an_sns_lifecycle_message_starts_the_drain_and_the_test_notification_cha
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_and_unknown_payloads_are_refused_without_changes_and_the_process_keeps_serving() -> TestResult {
+async fn malformed_and_unknown_payloads_are_refused_without_changes_and_the_process_keeps_serving()
+-> TestResult {
     // GIVEN a busy instance being scaled in, and both functions running
     let (deployment, action) = world_scaling_in_one_busy_instance("bin-bad", 2).await?;
     let world = &deployment.world;
@@ -191,7 +294,10 @@ async fn malformed_and_unknown_payloads_are_refused_without_changes_and_the_proc
         "resources": ["arn:aws:events:us-east-1:123456789012:rule/nightly"], "detail": {}
     });
     let mut tokenless = lifecycle_event(&action);
-    tokenless["detail"].as_object_mut().ok_or("no detail")?.remove("LifecycleActionToken");
+    tokenless["detail"]
+        .as_object_mut()
+        .ok_or("no detail")?
+        .remove("LifecycleActionToken");
 
     // WHEN payloads that are not what each function handles arrive
     // (a well-formed EventBridge event of another kind is acknowledged as ignored, issue 9)
@@ -209,14 +315,28 @@ async fn malformed_and_unknown_payloads_are_refused_without_changes_and_the_proc
     for (function, payload, expected) in &cases {
         let report = respond(function, payload).await?;
         // THEN each is acknowledged, a refused one with the reason it was refused
-        assert_eq!(outcomes(&report), [*expected], "{}: {payload} -> {report}", function.name());
+        assert_eq!(
+            outcomes(&report),
+            [*expected],
+            "{}: {payload} -> {report}",
+            function.name()
+        );
         if *expected == "refused" {
-            assert!(report["refused"].as_str().is_some_and(|reason| !reason.is_empty()), "{}: {payload} -> {report}", function.name());
+            assert!(
+                report["refused"]
+                    .as_str()
+                    .is_some_and(|reason| !reason.is_empty()),
+                "{}: {payload} -> {report}",
+                function.name()
+            );
         }
     }
     // AND a body that is not JSON at all is answered by the runtime client as an error
     // (Lambda's Invoke API and EventBridge never deliver one)
-    let garbage = functions.on_lifecycle.invoke_bytes(b"{not json".to_vec()).await?;
+    let garbage = functions
+        .on_lifecycle
+        .invoke_bytes(b"{not json".to_vec())
+        .await?;
     assert!(garbage.error().is_some(), "{:?}", garbage.result);
 
     // THEN nothing changed, both processes are still up and the next valid event is handled
@@ -241,7 +361,11 @@ async fn a_replayed_lifecycle_event_is_a_dry_run_by_default() -> TestResult {
     let before = snapshot(world).await?;
 
     // WHEN an archive replay re-sends the lifecycle event
-    let report = respond(&functions.on_lifecycle, &as_replay(lifecycle_event(&action), "ecs-drain-2026-11-02")).await?;
+    let report = respond(
+        &functions.on_lifecycle,
+        &as_replay(lifecycle_event(&action), "ecs-drain-2026-11-02"),
+    )
+    .await?;
 
     // THEN the report says dry run, the instance stays ACTIVE and no drain is recorded
     assert_eq!(report["dry_run"], json!(true), "{report}");
@@ -252,16 +376,27 @@ async fn a_replayed_lifecycle_event_is_a_dry_run_by_default() -> TestResult {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_invocation_fails_with_a_transient_error_when_aws_is_unreachable_mid_drain() -> TestResult {
+async fn an_invocation_fails_with_a_transient_error_when_aws_is_unreachable_mid_drain() -> TestResult
+{
     // GIVEN a drain under way: the lifecycle action handled, the web task stopped
     let (deployment, action) = world_scaling_in_one_busy_instance("bin-down", 2).await?;
     let world = &deployment.world;
     let functions = Functions::start(&deployment).await?;
     let report = respond(&functions.on_lifecycle, &lifecycle_event(&action)).await?;
     assert_eq!(outcomes(&report), ["wait"], "{report}");
-    let web = world.tasks_on(0).await?.into_iter().next().ok_or("no task on instance 0")?;
+    let web = world
+        .tasks_on(0)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or("no task on instance 0")?;
     let web_arn = web.task_arn().ok_or("no task ARN")?.to_owned();
-    world.stop_task(&web_arn, "Task stopped by ECS because the container instance is being drained.").await?;
+    world
+        .stop_task(
+            &web_arn,
+            "Task stopped by ECS because the container instance is being drained.",
+        )
+        .await?;
     let stopped = task_state_change_event(&world.describe_task(&web_arn).await?, 2);
 
     // WHEN AWS becomes unreachable (the emulator stops) and the STOPPED event arrives
@@ -270,12 +405,26 @@ async fn an_invocation_fails_with_a_transient_error_when_aws_is_unreachable_mid_
     let invocation = functions.on_task_stopped.invoke(&stopped).await?;
 
     // THEN the invocation fails (so Lambda retries it) instead of acknowledging the event
-    let error = invocation.error().ok_or_else(|| format!("expected an error, got {:?}", invocation.result))?;
-    assert_eq!(error.error_type, "TransientAwsError", "{:?}", error.document);
+    let error = invocation
+        .error()
+        .ok_or_else(|| format!("expected an error, got {:?}", invocation.result))?;
+    assert_eq!(
+        error.error_type, "TransientAwsError",
+        "{:?}",
+        error.document
+    );
     assert!(!error.error_message.is_empty());
     // and a redelivered lifecycle event fails the same way
-    let invocation = functions.on_lifecycle.invoke(&lifecycle_event(&action)).await?;
-    assert_eq!(invocation.error().map(|error| error.error_type.as_str()), Some("TransientAwsError"), "{:?}", invocation.result);
+    let invocation = functions
+        .on_lifecycle
+        .invoke(&lifecycle_event(&action))
+        .await?;
+    assert_eq!(
+        invocation.error().map(|error| error.error_type.as_str()),
+        Some("TransientAwsError"),
+        "{:?}",
+        invocation.result
+    );
     assert!(functions.on_task_stopped.is_running() && functions.on_lifecycle.is_running());
     eprintln!("two failing invocations took {:?}", started.elapsed());
     Ok(())
@@ -287,38 +436,88 @@ async fn the_check_the_binary_books_invokes_it_back_and_heartbeats_the_hook() ->
     let (deployment, action) = world_scaling_in_one_busy_instance("check", 2).await?;
     let world = &deployment.world;
     let functions = Functions::start(&deployment).await?;
-    assert_eq!(outcomes(&respond(&functions.on_lifecycle, &lifecycle_event(&action)).await?), vec!["wait"]);
+    assert_eq!(
+        outcomes(&respond(&functions.on_lifecycle, &lifecycle_event(&action)).await?),
+        vec!["wait"]
+    );
 
     // WHEN EventBridge Scheduler fires the schedule the function booked: the same target, the
     // same input
-    let scheduler = aws_sdk_scheduler::Client::new(&deployment.emulator.sdk_config_as(&deployment.admin));
-    let instance = drain_core::ids::ContainerInstanceArn::new(world.instances[0].container_instance_arn.clone())?;
+    let scheduler =
+        aws_sdk_scheduler::Client::new(&deployment.emulator.sdk_config_as(&deployment.admin));
+    let instance = drain_core::ids::ContainerInstanceArn::new(
+        world.instances[0].container_instance_arn.clone(),
+    )?;
     let name = drain_aws::EventBridgeCheckScheduler::schedule_name(&instance);
-    let schedule = scheduler.get_schedule().group_name(&world.schedule_group).name(name).send().await?;
+    let schedule = scheduler
+        .get_schedule()
+        .group_name(&world.schedule_group)
+        .name(name)
+        .send()
+        .await?;
     let target = schedule.target().ok_or("schedule without target")?;
-    assert_eq!(target.arn(), deployment.stack.on_lifecycle()?.arn, "the check invokes the deployed on-lifecycle itself");
-    let scheduler_role = deployment.stack.resources.get("SchedulerRole").ok_or("no SchedulerRole")?;
-    assert_eq!(target.role_arn(), format!("arn:aws:iam::123456789012:role/{scheduler_role}"), "as the stack's scheduler role");
-    let failure_queue = deployment.stack.on_lifecycle()?.env(drain_core::config::ENV_CHECK_DLQ_ARN).ok_or("no dead-letter setting")?;
-    assert!(failure_queue.starts_with("arn:aws:sqs:") && failure_queue.contains("FailureQueue"), "{failure_queue}");
-    assert_eq!(target.dead_letter_config().and_then(|config| config.arn()), Some(failure_queue), "a dropped check lands in the stack's FailureQueue");
-    assert!(schedule.schedule_expression().unwrap_or_default().starts_with("at("), "a one-shot schedule");
+    assert_eq!(
+        target.arn(),
+        deployment.stack.on_lifecycle()?.arn,
+        "the check invokes the deployed on-lifecycle itself"
+    );
+    let scheduler_role = deployment
+        .stack
+        .resources
+        .get("SchedulerRole")
+        .ok_or("no SchedulerRole")?;
+    assert_eq!(
+        target.role_arn(),
+        format!("arn:aws:iam::123456789012:role/{scheduler_role}"),
+        "as the stack's scheduler role"
+    );
+    let failure_queue = deployment
+        .stack
+        .on_lifecycle()?
+        .env(drain_core::config::ENV_CHECK_DLQ_ARN)
+        .ok_or("no dead-letter setting")?;
+    assert!(
+        failure_queue.starts_with("arn:aws:sqs:") && failure_queue.contains("FailureQueue"),
+        "{failure_queue}"
+    );
+    assert_eq!(
+        target.dead_letter_config().and_then(|config| config.arn()),
+        Some(failure_queue),
+        "a dropped check lands in the stack's FailureQueue"
+    );
+    assert!(
+        schedule
+            .schedule_expression()
+            .unwrap_or_default()
+            .starts_with("at("),
+        "a one-shot schedule"
+    );
     let payload: Value = serde_json::from_str(target.input().ok_or("schedule without input")?)?;
     let report = respond(&functions.on_lifecycle, &payload).await?;
 
     // THEN the binary takes the census, records a heartbeat on the hook, and books the next check
     assert_eq!(outcomes(&report), vec!["wait"]);
     let actions = world.lifecycle_actions()?;
-    assert_eq!((actions[0].state.as_str(), actions[0].heartbeats), ("active", 1));
+    assert_eq!(
+        (actions[0].state.as_str(), actions[0].heartbeats),
+        ("active", 1)
+    );
     let item = world
         .dynamodb
         .get_item()
         .table_name(&world.table)
-        .key("container_instance_arn", AttributeValue::S(world.instances[0].container_instance_arn.clone()))
+        .key(
+            "container_instance_arn",
+            AttributeValue::S(world.instances[0].container_instance_arn.clone()),
+        )
         .consistent_read(true)
         .send()
         .await?;
-    let heartbeats = item.item().and_then(|item| item.get("heartbeats_sent")).and_then(|value| value.as_n().ok()).cloned();
+    let heartbeats = item
+        .item()
+        .and_then(|item| item.get("heartbeats_sent"))
+        .and_then(|value| value.as_n().ok())
+        .cloned();
     assert_eq!(heartbeats.as_deref(), Some("1"));
     Ok(())
 }

@@ -8,10 +8,10 @@
 use aws_sdk_autoscaling::Client as AutoScaling;
 use aws_sdk_ecs::Client as Ecs;
 use aws_sdk_ecs::types::ContainerInstanceStatus;
-use ecs_drain::events::{lifecycle_event, task_state_change_event};
-use ecs_drain::runtime_api::Invocation;
-use ecs_drain::stack::StackSpec;
-use ecs_drain::{Deployment, KitError, WorldSpec};
+use drain_testkit::events::{lifecycle_event, task_state_change_event};
+use drain_testkit::runtime_api::Invocation;
+use drain_testkit::stack::StackSpec;
+use drain_testkit::{Deployment, KitError, WorldSpec};
 use serde_json::Value;
 
 type TestResult = Result<(), KitError>;
@@ -26,7 +26,10 @@ fn world_spec(n: usize, instances: usize) -> WorldSpec {
 }
 
 fn outcomes(report: &Value) -> Vec<&str> {
-    report["outcomes"].as_array().map(|outcomes| outcomes.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+    report["outcomes"]
+        .as_array()
+        .map(|outcomes| outcomes.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
 }
 
 /// Whether an SDK error is the service's AccessDenied (ECS: AccessDeniedException; Auto
@@ -43,13 +46,32 @@ async fn ten_clusters_and_groups_drain_the_seventh_and_cannot_touch_an_eleventh(
     let clusters: Vec<String> = (1..=10).map(|n| world_spec(n, 1).cluster_name()).collect();
     let groups: Vec<String> = (1..=10).map(|n| world_spec(n, 1).group_name()).collect();
     let spec = StackSpec::for_many(&clusters, &groups, HOOK);
-    let deployment = Deployment::start_worlds("scale-stack", &spec, vec![world_spec(7, 2), world_spec(11, 1)]).await?;
-    let (seventh, eleventh) = (&deployment.world, deployment.others.first().ok_or("no eleventh world")?);
-    assert_eq!(deployment.stack.on_lifecycle()?.env("ECS_DRAIN_CLUSTERS"), Some(clusters.join(",").as_str()));
+    let deployment = Deployment::start_worlds(
+        "scale-stack",
+        &spec,
+        vec![world_spec(7, 2), world_spec(11, 1)],
+    )
+    .await?;
+    let (seventh, eleventh) = (
+        &deployment.world,
+        deployment.others.first().ok_or("no eleventh world")?,
+    );
+    assert_eq!(
+        deployment.stack.on_lifecycle()?.env("ECS_DRAIN_CLUSTERS"),
+        Some(clusters.join(",").as_str())
+    );
     // The other eight named clusters exist too, empty (a configured cluster that does not exist
     // is a deployment error: the functions fail loudly on it).
-    for cluster in clusters.iter().filter(|cluster| **cluster != seventh.cluster) {
-        seventh.ecs.create_cluster().cluster_name(cluster).send().await?;
+    for cluster in clusters
+        .iter()
+        .filter(|cluster| **cluster != seventh.cluster)
+    {
+        seventh
+            .ecs
+            .create_cluster()
+            .cluster_name(cluster)
+            .send()
+            .await?;
     }
     seventh.create_service("web", false, 50, 200).await?;
     let web = seventh.start_service_task("web", 0).await?;
@@ -61,7 +83,13 @@ async fn ten_clusters_and_groups_drain_the_seventh_and_cannot_touch_an_eleventh(
     // WHEN group 7 scales in instance 0 and its lifecycle action reaches on-lifecycle
     let action = seventh.scale_in(0).await?;
     let invocation: Invocation = on_lifecycle.invoke(&lifecycle_event(&action)).await?;
-    let report = invocation.result.map_err(|error| format!("on-lifecycle failed: {:?}\n{}", error.document, on_lifecycle.logs()))?;
+    let report = invocation.result.map_err(|error| {
+        format!(
+            "on-lifecycle failed: {:?}\n{}",
+            error.document,
+            on_lifecycle.logs()
+        )
+    })?;
 
     // THEN the instance of cluster 7 drains under the stack's own role
     assert_eq!(outcomes(&report), ["wait"], "{report}");
@@ -69,23 +97,58 @@ async fn ten_clusters_and_groups_drain_the_seventh_and_cannot_touch_an_eleventh(
 
     // WHEN ECS replaces the replica elsewhere and the old task's STOPPED event arrives
     seventh.start_service_task("web", 1).await?;
-    seventh.stop_task(&web, "Task stopped by ECS because the container instance is being drained.").await?;
+    seventh
+        .stop_task(
+            &web,
+            "Task stopped by ECS because the container instance is being drained.",
+        )
+        .await?;
     let stopped = task_state_change_event(&seventh.describe_task(&web).await?, 2);
     let invocation: Invocation = on_task_stopped.invoke(&stopped).await?;
-    let report = invocation.result.map_err(|error| format!("on-task-stopped failed: {:?}\n{}", error.document, on_task_stopped.logs()))?;
+    let report = invocation.result.map_err(|error| {
+        format!(
+            "on-task-stopped failed: {:?}\n{}",
+            error.document,
+            on_task_stopped.logs()
+        )
+    })?;
 
     // THEN group 7's lifecycle action is completed once with CONTINUE
     assert_eq!(outcomes(&report), ["complete"], "{report}");
     let actions = seventh.lifecycle_actions()?;
     assert_eq!(actions.len(), 1);
-    assert_eq!((actions[0].state.as_str(), actions[0].result.as_deref(), actions[0].completions), ("completed", Some("CONTINUE"), 1));
+    assert_eq!(
+        (
+            actions[0].state.as_str(),
+            actions[0].result.as_deref(),
+            actions[0].completions
+        ),
+        ("completed", Some("CONTINUE"), 1)
+    );
 
     // AND every call the two roles made was allowed
     let decisions = deployment.emulator.iam_decisions()?;
-    let roles = [deployment.stack.on_lifecycle()?.role_name().to_owned(), deployment.stack.on_task_stopped()?.role_name().to_owned()];
-    let by_roles: Vec<_> = decisions.iter().filter(|decision| decision.role.as_ref().is_some_and(|role| roles.contains(role))).collect();
-    assert!(!by_roles.is_empty(), "no call of the functions was authorized: {decisions:?}");
-    assert!(by_roles.iter().all(|decision| decision.allowed), "{by_roles:?}");
+    let roles = [
+        deployment.stack.on_lifecycle()?.role_name().to_owned(),
+        deployment.stack.on_task_stopped()?.role_name().to_owned(),
+    ];
+    let by_roles: Vec<_> = decisions
+        .iter()
+        .filter(|decision| {
+            decision
+                .role
+                .as_ref()
+                .is_some_and(|role| roles.contains(role))
+        })
+        .collect();
+    assert!(
+        !by_roles.is_empty(),
+        "no call of the functions was authorized: {decisions:?}"
+    );
+    assert!(
+        by_roles.iter().all(|decision| decision.allowed),
+        "{by_roles:?}"
+    );
 
     // WHEN group 11 scales in its instance and that lifecycle action reaches on-lifecycle
     let outside = eleventh.scale_in(0).await?;
@@ -96,16 +159,28 @@ async fn ten_clusters_and_groups_drain_the_seventh_and_cannot_touch_an_eleventh(
     assert_eq!(eleventh.instance_status(0).await?, "ACTIVE");
     let actions = eleventh.lifecycle_actions()?;
     assert_eq!(actions.len(), 1);
-    assert_eq!((actions[0].state.as_str(), actions[0].completions), ("active", 0));
+    assert_eq!(
+        (actions[0].state.as_str(), actions[0].completions),
+        ("active", 0)
+    );
     let record = eleventh
         .dynamodb
         .get_item()
         .table_name(&eleventh.table)
-        .key("container_instance_arn", aws_sdk_dynamodb::types::AttributeValue::S(eleventh.instances[0].container_instance_arn.clone()))
+        .key(
+            "container_instance_arn",
+            aws_sdk_dynamodb::types::AttributeValue::S(
+                eleventh.instances[0].container_instance_arn.clone(),
+            ),
+        )
         .consistent_read(true)
         .send()
         .await?;
-    assert!(record.item().is_none(), "a drain record for cluster 11: {:?}", record.item());
+    assert!(
+        record.item().is_none(),
+        "a drain record for cluster 11: {:?}",
+        record.item()
+    );
 
     // AND the roles themselves may not touch cluster 11 or group 11, while the same calls on
     // cluster 7 and group 7 pass authorization
@@ -118,10 +193,26 @@ async fn ten_clusters_and_groups_drain_the_seventh_and_cannot_touch_an_eleventh(
         .status(ContainerInstanceStatus::Draining)
         .send()
         .await;
-    assert!(drain_eleventh.as_ref().is_err_and(is_access_denied), "{drain_eleventh:?}");
-    let list_eleventh = ecs.list_tasks().cluster(&eleventh.cluster).container_instance(&eleventh.instances[0].container_instance_arn).send().await;
-    assert!(list_eleventh.as_ref().is_err_and(is_access_denied), "{list_eleventh:?}");
-    let list_seventh = ecs.list_tasks().cluster(&seventh.cluster).container_instance(&seventh.instances[1].container_instance_arn).send().await;
+    assert!(
+        drain_eleventh.as_ref().is_err_and(is_access_denied),
+        "{drain_eleventh:?}"
+    );
+    let list_eleventh = ecs
+        .list_tasks()
+        .cluster(&eleventh.cluster)
+        .container_instance(&eleventh.instances[0].container_instance_arn)
+        .send()
+        .await;
+    assert!(
+        list_eleventh.as_ref().is_err_and(is_access_denied),
+        "{list_eleventh:?}"
+    );
+    let list_seventh = ecs
+        .list_tasks()
+        .cluster(&seventh.cluster)
+        .container_instance(&seventh.instances[1].container_instance_arn)
+        .send()
+        .await;
     assert!(list_seventh.is_ok(), "{list_seventh:?}");
     let autoscaling = AutoScaling::new(&deployment.role_sdk_config("OnTaskStoppedFunction")?);
     let complete_eleventh = autoscaling
@@ -132,7 +223,10 @@ async fn ten_clusters_and_groups_drain_the_seventh_and_cannot_touch_an_eleventh(
         .lifecycle_action_result("CONTINUE")
         .send()
         .await;
-    assert!(complete_eleventh.as_ref().is_err_and(is_access_denied), "{complete_eleventh:?}");
+    assert!(
+        complete_eleventh.as_ref().is_err_and(is_access_denied),
+        "{complete_eleventh:?}"
+    );
     assert_eq!(eleventh.lifecycle_actions()?[0].state, "active");
     assert_eq!(eleventh.instance_status(0).await?, "ACTIVE");
     Ok(())

@@ -5,25 +5,38 @@
 
 use drain_aws::app::App;
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
-use ecs_drain::events::{lifecycle_event, task_state_change_event};
-use ecs_drain::{Emulator, World, WorldSpec};
+use drain_testkit::events::{lifecycle_event, task_state_change_event};
+use drain_testkit::{Emulator, World, WorldSpec};
 
-type TestResult = Result<(), ecs_drain::KitError>;
+type TestResult = Result<(), drain_testkit::KitError>;
 
-async fn record_status(world: &World, index: usize) -> Result<Option<String>, ecs_drain::KitError> {
+async fn record_status(
+    world: &World,
+    index: usize,
+) -> Result<Option<String>, drain_testkit::KitError> {
     let item = world
         .dynamodb
         .get_item()
         .table_name(&world.table)
-        .key("container_instance_arn", aws_sdk_dynamodb::types::AttributeValue::S(world.instances[index].container_instance_arn.clone()))
+        .key(
+            "container_instance_arn",
+            aws_sdk_dynamodb::types::AttributeValue::S(
+                world.instances[index].container_instance_arn.clone(),
+            ),
+        )
         .consistent_read(true)
         .send()
         .await?;
-    Ok(item.item().and_then(|item| item.get("status")).and_then(|status| status.as_s().ok()).cloned())
+    Ok(item
+        .item()
+        .and_then(|item| item.get("status"))
+        .and_then(|status| status.as_s().ok())
+        .cloned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn completes_the_lifecycle_action_once_after_the_last_task_and_then_the_daemon_stopped() -> TestResult {
+async fn completes_the_lifecycle_action_once_after_the_last_task_and_then_the_daemon_stopped()
+-> TestResult {
     // GIVEN three instances running web and api replicas and the log-router daemon, and a
     // standalone report task on the instance that will be scaled in.
     let emulator = Emulator::start()?;
@@ -36,9 +49,17 @@ async fn completes_the_lifecycle_action_once_after_the_last_task_and_then_the_da
 
     // WHEN the group scales in instance 0 and the lifecycle action reaches on-lifecycle
     let action = world.scale_in(0).await?;
-    assert_eq!(world.lifecycle_state(0).await?.as_deref(), Some("Terminating:Wait"));
+    assert_eq!(
+        world.lifecycle_state(0).await?.as_deref(),
+        Some("Terminating:Wait")
+    );
     let lifecycle = lifecycle_event(&action);
-    let report = handle_lifecycle(&app.drainer, &lifecycle, &drain_core::decision::verify::FunctionIdentity::default()).await?;
+    let report = handle_lifecycle(
+        &app.drainer,
+        &lifecycle,
+        &drain_core::decision::verify::FunctionIdentity::default(),
+    )
+    .await?;
 
     // THEN the instance drains, the drain is recorded, and nothing is completed yet
     assert_eq!(report.outcomes, vec!["wait".to_owned()]);
@@ -53,10 +74,25 @@ async fn completes_the_lifecycle_action_once_after_the_last_task_and_then_the_da
         world.hold_task(arn, "STOPPING")?;
         // a STOPPED event from elsewhere arrives while this task is still stopping
         let other = world.start_standalone_task("nightly-report", 2).await?;
-        world.stop_task(&other, "Essential container in task exited").await?;
-        let report = handle_task_stopped(&app.drainer, &task_state_change_event(&world.describe_task(&other).await?, 1)).await?;
-        assert_eq!(report.outcomes, vec!["not_draining".to_owned()], "instance 2 is not draining");
-        world.stop_task(arn, "Task stopped by ECS because the container instance is being drained.").await?;
+        world
+            .stop_task(&other, "Essential container in task exited")
+            .await?;
+        let report = handle_task_stopped(
+            &app.drainer,
+            &task_state_change_event(&world.describe_task(&other).await?, 1),
+        )
+        .await?;
+        assert_eq!(
+            report.outcomes,
+            vec!["not_draining".to_owned()],
+            "instance 2 is not draining"
+        );
+        world
+            .stop_task(
+                arn,
+                "Task stopped by ECS because the container instance is being drained.",
+            )
+            .await?;
         version += 1;
         let event = task_state_change_event(&world.describe_task(arn).await?, version);
         let report = handle_task_stopped(&app.drainer, &event).await?;
@@ -66,10 +102,16 @@ async fn completes_the_lifecycle_action_once_after_the_last_task_and_then_the_da
         assert_eq!(world.lifecycle_actions()?[0].completions, 0);
     }
     let daemon = world.describe_task(&tasks.daemon).await?;
-    assert_eq!(daemon.desired_status(), Some("RUNNING"), "the daemon is left alone while the standalone task runs");
+    assert_eq!(
+        daemon.desired_status(),
+        Some("RUNNING"),
+        "the daemon is left alone while the standalone task runs"
+    );
 
     // WHEN the standalone task finishes on its own
-    world.stop_task(&tasks.standalone, "Essential container in task exited").await?;
+    world
+        .stop_task(&tasks.standalone, "Essential container in task exited")
+        .await?;
     let event = task_state_change_event(&world.describe_task(&tasks.standalone).await?, 20);
     let report = handle_task_stopped(&app.drainer, &event).await?;
     fed_events.push(event);
@@ -78,8 +120,19 @@ async fn completes_the_lifecycle_action_once_after_the_last_task_and_then_the_da
     assert_eq!(report.outcomes, vec!["stop_daemons".to_owned()]);
     let daemon = world.describe_task(&tasks.daemon).await?;
     assert_eq!(daemon.desired_status(), Some("STOPPED"));
-    assert!(daemon.stopped_reason().unwrap_or_default().starts_with("ecs-drain"), "{:?}", daemon.stopped_reason());
-    assert_eq!(world.lifecycle_actions()?[0].state, "active", "not completed before the daemon's STOPPED event");
+    assert!(
+        daemon
+            .stopped_reason()
+            .unwrap_or_default()
+            .starts_with("ecs-drain"),
+        "{:?}",
+        daemon.stopped_reason()
+    );
+    assert_eq!(
+        world.lifecycle_actions()?[0].state,
+        "active",
+        "not completed before the daemon's STOPPED event"
+    );
 
     // WHEN the daemon's STOPPED event arrives
     let event = task_state_change_event(&daemon, 30);
@@ -90,17 +143,39 @@ async fn completes_the_lifecycle_action_once_after_the_last_task_and_then_the_da
     assert_eq!(report.outcomes, vec!["complete".to_owned()]);
     let actions = world.lifecycle_actions()?;
     assert_eq!(actions.len(), 1);
-    assert_eq!((actions[0].state.as_str(), actions[0].result.as_deref(), actions[0].completions), ("completed", Some("CONTINUE"), 1));
-    assert_eq!(record_status(&world, 0).await?.as_deref(), Some("COMPLETED"));
-    assert_eq!(world.lifecycle_state(0).await?, None, "the instance has left the group");
+    assert_eq!(
+        (
+            actions[0].state.as_str(),
+            actions[0].result.as_deref(),
+            actions[0].completions
+        ),
+        ("completed", Some("CONTINUE"), 1)
+    );
+    assert_eq!(
+        record_status(&world, 0).await?.as_deref(),
+        Some("COMPLETED")
+    );
+    assert_eq!(
+        world.lifecycle_state(0).await?,
+        None,
+        "the instance has left the group"
+    );
 
     // WHEN every event is delivered again (EventBridge duplicates)
-    handle_lifecycle(&app.drainer, &lifecycle, &drain_core::decision::verify::FunctionIdentity::default()).await?;
+    handle_lifecycle(
+        &app.drainer,
+        &lifecycle,
+        &drain_core::decision::verify::FunctionIdentity::default(),
+    )
+    .await?;
     for event in &fed_events {
         handle_task_stopped(&app.drainer, event).await?;
     }
     // THEN nothing is completed a second time
     assert_eq!(world.lifecycle_actions()?[0].completions, 1);
-    assert_eq!(record_status(&world, 0).await?.as_deref(), Some("COMPLETED"));
+    assert_eq!(
+        record_status(&world, 0).await?.as_deref(),
+        Some("COMPLETED")
+    );
     Ok(())
 }

@@ -14,17 +14,33 @@ use drain_core::ports::DrainStore;
 use drain_core::record::{DrainPhase, DrainStatus};
 use drain_core::time::{Clock, ManualClock, SystemClock};
 use drain_core::{Config, Drainer};
-use ecs_drain::events::lifecycle_event;
-use ecs_drain::{Emulator, KitError, World, WorldSpec};
+use drain_testkit::events::lifecycle_event;
+use drain_testkit::{Emulator, KitError, World, WorldSpec};
 
 type TestResult = Result<(), KitError>;
-type AwsDrainer<'a> = Drainer<EcsCluster, AsgLifecycleHooks, DynamoDrainStore, Option<Arc<EventBridgeCheckScheduler>>, &'a ManualClock>;
+type AwsDrainer<'a> = Drainer<
+    EcsCluster,
+    AsgLifecycleHooks,
+    DynamoDrainStore,
+    Option<Arc<EventBridgeCheckScheduler>>,
+    &'a ManualClock,
+>;
 
 const TARGET: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecs-drain-on-lifecycle";
 
-fn drainer<'a>(world: &World, sdk: &aws_config::SdkConfig, config: Config, clock: &'a ManualClock) -> AwsDrainer<'a> {
+fn drainer<'a>(
+    world: &World,
+    sdk: &aws_config::SdkConfig,
+    config: Config,
+    clock: &'a ManualClock,
+) -> AwsDrainer<'a> {
     let settings: &ScheduleSettings = config.schedule.as_ref().expect("schedule configured");
-    let scheduler = EventBridgeCheckScheduler::new(aws_sdk_scheduler::Client::new(sdk), &settings.group, &settings.role_arn).target(TARGET);
+    let scheduler = EventBridgeCheckScheduler::new(
+        aws_sdk_scheduler::Client::new(sdk),
+        &settings.group,
+        &settings.role_arn,
+    )
+    .target(TARGET);
     Drainer::new(
         EcsCluster::new(world.ecs.clone()),
         AsgLifecycleHooks::new(world.autoscaling.clone()),
@@ -35,28 +51,60 @@ fn drainer<'a>(world: &World, sdk: &aws_config::SdkConfig, config: Config, clock
     )
 }
 
-async fn start_drain(world: &World, drainer: &AwsDrainer<'_>) -> Result<ContainerInstanceArn, KitError> {
+async fn start_drain(
+    world: &World,
+    drainer: &AwsDrainer<'_>,
+) -> Result<ContainerInstanceArn, KitError> {
     let action = world.scale_in(0).await?;
     let inputs = parse_lifecycle_payload(&lifecycle_event(&action))?;
-    let [LifecycleInput::Terminate(notice)] = inputs.as_slice() else { return Err("not a terminate notice".into()) };
+    let [LifecycleInput::Terminate(notice)] = inputs.as_slice() else {
+        return Err("not a terminate notice".into());
+    };
     drainer.on_terminate(notice, Mode::Live).await?;
-    Ok(ContainerInstanceArn::new(world.instances[0].container_instance_arn.clone())?)
+    Ok(ContainerInstanceArn::new(
+        world.instances[0].container_instance_arn.clone(),
+    )?)
 }
 
-async fn schedule_of(sdk: &aws_config::SdkConfig, world: &World, instance: &ContainerInstanceArn) -> Result<Option<(String, String)>, KitError> {
+async fn schedule_of(
+    sdk: &aws_config::SdkConfig,
+    world: &World,
+    instance: &ContainerInstanceArn,
+) -> Result<Option<(String, String)>, KitError> {
     let scheduler = aws_sdk_scheduler::Client::new(sdk);
-    let found = scheduler.get_schedule().group_name(&world.schedule_group).name(EventBridgeCheckScheduler::schedule_name(instance)).send().await;
+    let found = scheduler
+        .get_schedule()
+        .group_name(&world.schedule_group)
+        .name(EventBridgeCheckScheduler::schedule_name(instance))
+        .send()
+        .await;
     match found {
         Ok(schedule) => Ok(Some((
-            schedule.schedule_expression().unwrap_or_default().to_owned(),
-            schedule.target().and_then(|target| target.input()).unwrap_or_default().to_owned(),
+            schedule
+                .schedule_expression()
+                .unwrap_or_default()
+                .to_owned(),
+            schedule
+                .target()
+                .and_then(|target| target.input())
+                .unwrap_or_default()
+                .to_owned(),
         ))),
-        Err(error) if error.as_service_error().is_some_and(|service| service.is_resource_not_found_exception()) => Ok(None),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|service| service.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
         Err(error) => Err(error.into()),
     }
 }
 
-async fn world_with_tasks(emulator: &Emulator, name: &str) -> Result<(aws_config::SdkConfig, World), KitError> {
+async fn world_with_tasks(
+    emulator: &Emulator,
+    name: &str,
+) -> Result<(aws_config::SdkConfig, World), KitError> {
     let sdk = emulator.sdk_config();
     let world = World::build(emulator, &sdk, &WorldSpec::new(name, 3)).await?;
     world.populate_standard(0).await?;
@@ -74,16 +122,30 @@ async fn a_drain_books_a_one_shot_check_that_invokes_the_lifecycle_function() ->
 
     // THEN one schedule exists for it, at one check interval (240 s for a 300 s heartbeat timeout),
     // carrying the check payload for this instance
-    let record = DynamoDrainStore::new(world.dynamodb.clone(), &world.table).load(&instance).await?.ok_or("no record")?;
+    let record = DynamoDrainStore::new(world.dynamodb.clone(), &world.table)
+        .load(&instance)
+        .await?
+        .ok_or("no record")?;
     assert_eq!(record.check_interval_seconds, 240);
     assert_eq!(record.heartbeat_timeout_seconds, Some(300));
     let booked = record.next_check_at.ok_or("no check booked")?;
     assert_eq!(booked, clock.now().plus_seconds(240));
-    let (expression, input) = schedule_of(&sdk, &world, &instance).await?.ok_or("no schedule")?;
-    assert_eq!(expression, format!("at({})", booked.to_rfc3339().trim_end_matches('Z')));
+    let (expression, input) = schedule_of(&sdk, &world, &instance)
+        .await?
+        .ok_or("no schedule")?;
+    assert_eq!(
+        expression,
+        format!("at({})", booked.to_rfc3339().trim_end_matches('Z'))
+    );
     let payload: serde_json::Value = serde_json::from_str(&input)?;
-    assert_eq!(payload["ecsDrainCheck"]["containerInstanceArn"], instance.as_str());
-    assert!(matches!(parse_lifecycle_payload(&payload)?.as_slice(), [LifecycleInput::Check(_)]));
+    assert_eq!(
+        payload["ecsDrainCheck"]["containerInstanceArn"],
+        instance.as_str()
+    );
+    assert!(matches!(
+        parse_lifecycle_payload(&payload)?.as_slice(),
+        [LifecycleInput::Check(_)]
+    ));
     Ok(())
 }
 
@@ -102,15 +164,40 @@ async fn a_check_while_tasks_remain_heartbeats_the_hook_and_moves_the_schedule()
 
     // THEN the hook got a heartbeat, the record counts it, and the next check is booked
     let actions = world.lifecycle_actions()?;
-    assert_eq!((actions[0].state.as_str(), actions[0].heartbeats), ("active", 1));
-    let record = DynamoDrainStore::new(world.dynamodb.clone(), &world.table).load(&instance).await?.ok_or("no record")?;
+    assert_eq!(
+        (actions[0].state.as_str(), actions[0].heartbeats),
+        ("active", 1)
+    );
+    let record = DynamoDrainStore::new(world.dynamodb.clone(), &world.table)
+        .load(&instance)
+        .await?
+        .ok_or("no record")?;
     assert_eq!(record.heartbeats_sent, 1);
     assert_eq!(record.status, DrainStatus::Draining);
     assert_eq!(record.next_check_at, Some(clock.now().plus_seconds(240)));
     let census = record.last_census.ok_or("no census")?;
-    assert_eq!((census.alive.replica, census.alive.daemon, census.alive.standalone), (2, 1, 1));
-    let (expression, _) = schedule_of(&sdk, &world, &instance).await?.ok_or("no schedule")?;
-    assert!(expression.contains(&clock.now().plus_seconds(240).to_rfc3339().trim_end_matches('Z').to_owned()), "{expression}");
+    assert_eq!(
+        (
+            census.alive.replica,
+            census.alive.daemon,
+            census.alive.standalone
+        ),
+        (2, 1, 1)
+    );
+    let (expression, _) = schedule_of(&sdk, &world, &instance)
+        .await?
+        .ok_or("no schedule")?;
+    assert!(
+        expression.contains(
+            &clock
+                .now()
+                .plus_seconds(240)
+                .to_rfc3339()
+                .trim_end_matches('Z')
+                .to_owned()
+        ),
+        "{expression}"
+    );
     Ok(())
 }
 
@@ -129,8 +216,16 @@ async fn at_the_deadline_the_check_stops_what_is_left_and_then_continues() -> Te
 
     // WHEN the checks fire up to and at the deadline
     while clock.now() < deadline {
-        let next = store.load(&instance).await?.ok_or("no record")?.next_check_at.ok_or("no check booked")?;
-        assert!(next <= deadline, "a graceful check is never booked past the deadline");
+        let next = store
+            .load(&instance)
+            .await?
+            .ok_or("no record")?
+            .next_check_at
+            .ok_or("no check booked")?;
+        assert!(
+            next <= deadline,
+            "a graceful check is never booked past the deadline"
+        );
         clock.set(next);
         drainer.on_check(&instance, Mode::Live).await?;
     }
@@ -138,10 +233,18 @@ async fn at_the_deadline_the_check_stops_what_is_left_and_then_continues() -> Te
     // THEN every task left was stopped with the deadline reason, the drain is enforcing
     for task in world.tasks_on(0).await? {
         assert_eq!(task.desired_status(), Some("STOPPED"));
-        assert_eq!(task.stopped_reason(), Some(DEADLINE_STOP_REASON), "{:?}", task.task_arn());
+        assert_eq!(
+            task.stopped_reason(),
+            Some(DEADLINE_STOP_REASON),
+            "{:?}",
+            task.task_arn()
+        );
     }
     let record = store.load(&instance).await?.ok_or("no record")?;
-    assert_eq!((record.phase, record.enforced_at), (DrainPhase::Enforcing, Some(deadline)));
+    assert_eq!(
+        (record.phase, record.enforced_at),
+        (DrainPhase::Enforcing, Some(deadline))
+    );
     assert_eq!(world.lifecycle_actions()?[0].state, "active");
 
     // WHEN the next check fires (the stopped tasks are STOPPED in the emulator)
@@ -150,8 +253,14 @@ async fn at_the_deadline_the_check_stops_what_is_left_and_then_continues() -> Te
 
     // THEN the action is completed with CONTINUE and its schedule is gone
     let actions = world.lifecycle_actions()?;
-    assert_eq!((actions[0].result.as_deref(), actions[0].completions), (Some("CONTINUE"), 1));
-    assert_eq!(store.load(&instance).await?.ok_or("no record")?.status, DrainStatus::Completed);
+    assert_eq!(
+        (actions[0].result.as_deref(), actions[0].completions),
+        (Some("CONTINUE"), 1)
+    );
+    assert_eq!(
+        store.load(&instance).await?.ok_or("no record")?.status,
+        DrainStatus::Completed
+    );
     assert_eq!(schedule_of(&sdk, &world, &instance).await?, None);
     Ok(())
 }
@@ -171,9 +280,20 @@ async fn the_abandon_policy_abandons_at_the_deadline() -> TestResult {
     drainer.on_check(&instance, Mode::Live).await?;
 
     let actions = world.lifecycle_actions()?;
-    assert_eq!((actions[0].result.as_deref(), actions[0].completions), (Some("ABANDON"), 1));
-    let tasks_alive = world.tasks_on(0).await?.iter().filter(|task| task.last_status() != Some("STOPPED")).count();
-    assert_eq!(tasks_alive, 4, "abandon stops nothing: the instance is kept as it is for inspection");
+    assert_eq!(
+        (actions[0].result.as_deref(), actions[0].completions),
+        (Some("ABANDON"), 1)
+    );
+    let tasks_alive = world
+        .tasks_on(0)
+        .await?
+        .iter()
+        .filter(|task| task.last_status() != Some("STOPPED"))
+        .count();
+    assert_eq!(
+        tasks_alive, 4,
+        "abandon stops nothing: the instance is kept as it is for inspection"
+    );
     Ok(())
 }
 
@@ -185,14 +305,21 @@ async fn a_check_after_the_hook_timed_out_ends_the_drain_as_expired() -> TestRes
     let clock = ManualClock::new(SystemClock.now());
     let drainer = drainer(&world, &sdk, world.config(), &clock);
     let instance = start_drain(&world, &drainer).await?;
-    emulator.control("POST", "/_ecs_drain/autoscaling/expire-lifecycle-actions", Some(&serde_json::json!({})))?;
+    emulator.control(
+        "POST",
+        "/_ecs_drain/autoscaling/expire-lifecycle-actions",
+        Some(&serde_json::json!({})),
+    )?;
 
     // WHEN the check fires
     clock.advance(240);
     drainer.on_check(&instance, Mode::Live).await?;
 
     // THEN the record says EXPIRED (terminal, not retried) and the schedule is deleted
-    let record = DynamoDrainStore::new(world.dynamodb.clone(), &world.table).load(&instance).await?.ok_or("no record")?;
+    let record = DynamoDrainStore::new(world.dynamodb.clone(), &world.table)
+        .load(&instance)
+        .await?
+        .ok_or("no record")?;
     assert_eq!(record.status, DrainStatus::Expired);
     assert_eq!(schedule_of(&sdk, &world, &instance).await?, None);
     assert_eq!(world.lifecycle_actions()?[0].completions, 0);

@@ -10,9 +10,9 @@ use drain_core::config::{ENV_SCHEDULE_GROUP, ENV_SCHEDULE_ROLE_ARN};
 use drain_core::ids::ContainerInstanceArn;
 use drain_core::ports::DrainStore;
 use drain_core::time::{Clock, SystemClock};
-use ecs_drain::events::{LifecycleAction, lifecycle_event, lifecycle_sns_event};
-use ecs_drain::runtime_api::{FunctionProcess, function_binary};
-use ecs_drain::{Emulator, KitError, World, WorldSpec};
+use drain_testkit::events::{LifecycleAction, lifecycle_event, lifecycle_sns_event};
+use drain_testkit::runtime_api::{FunctionProcess, function_binary};
+use drain_testkit::{Emulator, KitError, World, WorldSpec};
 use serde_json::{Value, json};
 
 type TestResult = Result<(), KitError>;
@@ -38,9 +38,19 @@ fn on_task_stopped(emulator: &Emulator, world: &World) -> Result<FunctionProcess
 }
 
 async fn respond_bytes(function: &FunctionProcess, payload: Vec<u8>) -> Result<Value, KitError> {
-    let shown = String::from_utf8_lossy(&payload).chars().take(300).collect::<String>();
+    let shown = String::from_utf8_lossy(&payload)
+        .chars()
+        .take(300)
+        .collect::<String>();
     let invocation = function.invoke_bytes(payload).await?;
-    invocation.result.map_err(|error| format!("{} answered an error for {shown}: {:?}", function.name(), error.document).into())
+    invocation.result.map_err(|error| {
+        format!(
+            "{} answered an error for {shown}: {:?}",
+            function.name(),
+            error.document
+        )
+        .into()
+    })
 }
 
 async fn respond(function: &FunctionProcess, payload: &Value) -> Result<Value, KitError> {
@@ -48,7 +58,10 @@ async fn respond(function: &FunctionProcess, payload: &Value) -> Result<Value, K
 }
 
 fn outcomes(report: &Value) -> Vec<&str> {
-    report["outcomes"].as_array().map(|outcomes| outcomes.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+    report["outcomes"]
+        .as_array()
+        .map(|outcomes| outcomes.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
 }
 
 /// What a refused input must leave untouched: ECS statuses, lifecycle actions, drain records
@@ -66,10 +79,27 @@ async fn snapshot(emulator: &Emulator, world: &World) -> Result<Snapshot, KitErr
     for index in 0..world.instances.len() {
         instance_statuses.push(world.instance_status(index).await?);
     }
-    let scanned = world.dynamodb.scan().table_name(&world.table).consistent_read(true).send().await?;
+    let scanned = world
+        .dynamodb
+        .scan()
+        .table_name(&world.table)
+        .consistent_read(true)
+        .send()
+        .await?;
     let scheduler = aws_sdk_scheduler::Client::new(&emulator.sdk_config());
-    let schedules = scheduler.list_schedules().group_name(&world.schedule_group).send().await?.schedules().len();
-    Ok(Snapshot { instance_statuses, lifecycle_actions: world.lifecycle_actions()?, records: scanned.items().len(), schedules })
+    let schedules = scheduler
+        .list_schedules()
+        .group_name(&world.schedule_group)
+        .send()
+        .await?
+        .schedules()
+        .len();
+    Ok(Snapshot {
+        instance_statuses,
+        lifecycle_actions: world.lifecycle_actions()?,
+        records: scanned.items().len(),
+        schedules,
+    })
 }
 
 /// A notice for instance `index` that Auto Scaling never sent.
@@ -90,16 +120,36 @@ fn forged_action(world: &World, index: usize) -> LifecycleAction {
 /// Every log line the function wrote, each at most 16 KB.
 fn assert_log_lines_bounded(function: &FunctionProcess) {
     for line in function.logs().lines() {
-        assert!(line.len() <= 16 * 1024, "a log line of {} bytes: {}…", line.len(), line.chars().take(200).collect::<String>());
+        assert!(
+            line.len() <= 16 * 1024,
+            "a log line of {} bytes: {}…",
+            line.len(),
+            line.chars().take(200).collect::<String>()
+        );
     }
 }
 
-async fn schedule_exists(emulator: &Emulator, world: &World, instance: &ContainerInstanceArn) -> Result<bool, KitError> {
+async fn schedule_exists(
+    emulator: &Emulator,
+    world: &World,
+    instance: &ContainerInstanceArn,
+) -> Result<bool, KitError> {
     let scheduler = aws_sdk_scheduler::Client::new(&emulator.sdk_config());
-    let found = scheduler.get_schedule().group_name(&world.schedule_group).name(EventBridgeCheckScheduler::schedule_name(instance)).send().await;
+    let found = scheduler
+        .get_schedule()
+        .group_name(&world.schedule_group)
+        .name(EventBridgeCheckScheduler::schedule_name(instance))
+        .send()
+        .await;
     match found {
         Ok(_) => Ok(true),
-        Err(error) if error.as_service_error().is_some_and(|service| service.is_resource_not_found_exception()) => Ok(false),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|service| service.is_resource_not_found_exception()) =>
+        {
+            Ok(false)
+        }
         Err(error) => Err(error.into()),
     }
 }
@@ -116,7 +166,10 @@ async fn a_forged_notice_for_an_instance_in_service_changes_nothing() -> TestRes
     // GIVEN an instance in service running a task, Auto Scaling terminating nothing
     let emulator = Emulator::start()?;
     let world = world_with_a_task(&emulator, "forged").await?;
-    assert_eq!(world.lifecycle_state(0).await?.as_deref(), Some("InService"));
+    assert_eq!(
+        world.lifecycle_state(0).await?.as_deref(),
+        Some("InService")
+    );
     let function = on_lifecycle(&emulator, &world)?;
     let before = snapshot(&emulator, &world).await?;
 
@@ -127,7 +180,12 @@ async fn a_forged_notice_for_an_instance_in_service_changes_nothing() -> TestRes
         let report = respond(&function, &payload).await?;
         // THEN it is refused with the reason Auto Scaling gave, and nothing changed
         assert_eq!(outcomes(&report), ["refused_not_terminating"], "{report}");
-        assert!(report["refused"].as_str().is_some_and(|reason| reason.contains("InService")), "{report}");
+        assert!(
+            report["refused"]
+                .as_str()
+                .is_some_and(|reason| reason.contains("InService")),
+            "{report}"
+        );
         assert_eq!(snapshot(&emulator, &world).await?, before);
     }
     assert_eq!(world.instance_status(0).await?, "ACTIVE");
@@ -145,7 +203,10 @@ async fn a_notice_for_another_account_or_region_changes_nothing() -> TestResult 
     let before = snapshot(&emulator, &world).await?;
 
     // WHEN its notice arrives carrying another account, then another region
-    for (field, value, expected) in [("account", "210987654321", "refused_foreign_account"), ("region", "eu-west-1", "refused_foreign_region")] {
+    for (field, value, expected) in [
+        ("account", "210987654321", "refused_foreign_account"),
+        ("region", "eu-west-1", "refused_foreign_region"),
+    ] {
         let mut event = lifecycle_event(&action);
         event[field] = json!(value);
         let report = respond(&function, &event).await?;
@@ -167,31 +228,74 @@ async fn a_check_for_a_colliding_arn_leaves_the_live_drains_schedule_alone() -> 
     let world = world_with_a_task(&emulator, "collide").await?;
     let action = world.scale_in(0).await?;
     let function = on_lifecycle(&emulator, &world)?;
-    assert_eq!(outcomes(&respond(&function, &lifecycle_event(&action)).await?), ["wait"]);
+    assert_eq!(
+        outcomes(&respond(&function, &lifecycle_event(&action)).await?),
+        ["wait"]
+    );
     let live = ContainerInstanceArn::new(world.instances[0].container_instance_arn.clone())?;
-    assert!(schedule_exists(&emulator, &world, &live).await?, "the live drain's check is booked");
+    assert!(
+        schedule_exists(&emulator, &world, &live).await?,
+        "the live drain's check is booked"
+    );
 
     // WHEN checks arrive for ARNs with the same container instance id: another cluster, the
     // old format without a cluster, and another account (refused before any read)
     let id = live.id().to_owned();
     let parts = live.parts().ok_or("live ARN parts")?;
     let colliding = [
-        (format!("arn:aws:ecs:{}:{}:container-instance/other-cluster/{id}", parts.region, parts.account), "not_draining"),
-        (format!("arn:aws:ecs:{}:{}:container-instance/{id}", parts.region, parts.account), "not_draining"),
-        (format!("arn:aws:ecs:{}:210987654321:container-instance/{}", parts.region, parts.path), "refused_foreign_account"),
+        (
+            format!(
+                "arn:aws:ecs:{}:{}:container-instance/other-cluster/{id}",
+                parts.region, parts.account
+            ),
+            "not_draining",
+        ),
+        (
+            format!(
+                "arn:aws:ecs:{}:{}:container-instance/{id}",
+                parts.region, parts.account
+            ),
+            "not_draining",
+        ),
+        (
+            format!(
+                "arn:aws:ecs:{}:210987654321:container-instance/{}",
+                parts.region, parts.path
+            ),
+            "refused_foreign_account",
+        ),
     ];
     for (arn, expected) in colliding {
-        let report = respond(&function, &json!({ "ecsDrainCheck": { "containerInstanceArn": arn } })).await?;
+        let report = respond(
+            &function,
+            &json!({ "ecsDrainCheck": { "containerInstanceArn": arn } }),
+        )
+        .await?;
         assert_eq!(outcomes(&report), [expected], "{arn}: {report}");
         // THEN the live drain's schedule is still there, its record still DRAINING
-        assert!(schedule_exists(&emulator, &world, &live).await?, "the check for {arn} deleted the live drain's schedule");
+        assert!(
+            schedule_exists(&emulator, &world, &live).await?,
+            "the check for {arn} deleted the live drain's schedule"
+        );
     }
-    let record = DynamoDrainStore::new(world.dynamodb.clone(), &world.table).load(&live).await?.ok_or("no record")?;
+    let record = DynamoDrainStore::new(world.dynamodb.clone(), &world.table)
+        .load(&live)
+        .await?
+        .ok_or("no record")?;
     assert_eq!(record.status.as_str(), "DRAINING");
     // AND a check payload with a NUL in the ARN is refused outright, naming the field
-    let report = respond(&function, &json!({ "ecsDrainCheck": { "containerInstanceArn": format!("{live}\u{0}") } })).await?;
+    let report = respond(
+        &function,
+        &json!({ "ecsDrainCheck": { "containerInstanceArn": format!("{live}\u{0}") } }),
+    )
+    .await?;
     assert_eq!(outcomes(&report), ["refused"], "{report}");
-    assert!(report["refused"].as_str().is_some_and(|reason| reason.contains("containerInstanceArn")), "{report}");
+    assert!(
+        report["refused"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("containerInstanceArn")),
+        "{report}"
+    );
     assert!(schedule_exists(&emulator, &world, &live).await?);
     Ok(())
 }
@@ -207,7 +311,11 @@ async fn a_drain_whose_action_never_existed_leaves_the_instance_active() -> Test
     let function = on_lifecycle(&emulator, &world)?;
 
     // WHEN its scheduled check fires and the heartbeat finds no such action
-    let report = respond(&function, &json!({ "ecsDrainCheck": { "containerInstanceArn": arn.as_str() } })).await?;
+    let report = respond(
+        &function,
+        &json!({ "ecsDrainCheck": { "containerInstanceArn": arn.as_str() } }),
+    )
+    .await?;
 
     // THEN the drain is EXPIRED, saying why, and the container instance runs tasks again
     assert_eq!(outcomes(&report), ["action_gone"], "{report}");
@@ -220,9 +328,18 @@ async fn a_drain_whose_action_never_existed_leaves_the_instance_active() -> Test
         .consistent_read(true)
         .send()
         .await?;
-    let stored = DynamoDrainStore::new(world.dynamodb.clone(), &world.table).load(&arn).await?.ok_or("no record")?;
+    let stored = DynamoDrainStore::new(world.dynamodb.clone(), &world.table)
+        .load(&arn)
+        .await?
+        .ok_or("no record")?;
     assert_eq!(stored.status.as_str(), "EXPIRED", "{item:?}");
-    assert!(stored.reason.as_deref().is_some_and(|reason| reason.contains("ACTIVE") && reason.contains("InService")), "{stored:?}");
+    assert!(
+        stored
+            .reason
+            .as_deref()
+            .is_some_and(|reason| reason.contains("ACTIVE") && reason.contains("InService")),
+        "{stored:?}"
+    );
     Ok(())
 }
 
@@ -238,16 +355,28 @@ async fn duplicated_keys_are_refused_in_every_channel_by_both_functions() -> Tes
 
     // WHEN its notice arrives with a key given twice (the last value a valid terminate)
     let event = lifecycle_event(&action).to_string();
-    let twice_detail_type = event.replacen(r#""detail-type":"#, r#""detail-type":"EC2 Instance-launch Lifecycle Action","detail-type":"#, 1);
-    let twice_transition =
-        event.replacen(r#""LifecycleTransition":"#, r#""LifecycleTransition":"autoscaling:EC2_INSTANCE_LAUNCHING","LifecycleTransition":"#, 1);
+    let twice_detail_type = event.replacen(
+        r#""detail-type":"#,
+        r#""detail-type":"EC2 Instance-launch Lifecycle Action","detail-type":"#,
+        1,
+    );
+    let twice_transition = event.replacen(
+        r#""LifecycleTransition":"#,
+        r#""LifecycleTransition":"autoscaling:EC2_INSTANCE_LAUNCHING","LifecycleTransition":"#,
+        1,
+    );
     assert_ne!(twice_detail_type, event);
     assert_ne!(twice_transition, event);
     for payload in [twice_detail_type, twice_transition] {
         let report = respond_bytes(&lifecycle, payload.clone().into_bytes()).await?;
         // THEN it is refused naming the key, and nothing changed
         assert_eq!(outcomes(&report), ["refused"], "{report}");
-        assert!(report["refused"].as_str().is_some_and(|reason| reason.contains("duplicate key")), "{report}");
+        assert!(
+            report["refused"]
+                .as_str()
+                .is_some_and(|reason| reason.contains("duplicate key")),
+            "{report}"
+        );
         let report = respond_bytes(&tasks, payload.into_bytes()).await?;
         assert_eq!(outcomes(&report), ["refused"], "{report}");
     }
@@ -273,7 +402,10 @@ async fn huge_identifiers_are_refused_in_short_log_lines() -> TestResult {
     // WHEN notices arrive whose identifiers are megabytes long or full of control characters
     for (field, value) in [
         ("EC2InstanceId", format!("i-{}", "a".repeat(5_000_000))),
-        ("AutoScalingGroupName", format!("{}\n\u{1b}[2J", "g".repeat(1_000_000))),
+        (
+            "AutoScalingGroupName",
+            format!("{}\n\u{1b}[2J", "g".repeat(1_000_000)),
+        ),
         ("LifecycleHookName", "h\u{0}".repeat(100_000)),
         ("LifecycleActionToken", "t".repeat(2_000_000)),
     ] {
@@ -283,7 +415,11 @@ async fn huge_identifiers_are_refused_in_short_log_lines() -> TestResult {
         // THEN each is refused naming the field, in a short reason and short log lines
         assert_eq!(outcomes(&report), ["refused"], "{field}");
         let reason = report["refused"].as_str().unwrap_or_default();
-        assert!(reason.contains(field) && reason.len() < 2_000, "{field}: {} bytes", reason.len());
+        assert!(
+            reason.contains(field) && reason.len() < 2_000,
+            "{field}: {} bytes",
+            reason.len()
+        );
     }
     assert_eq!(snapshot(&emulator, &world).await?, before);
     assert_log_lines_bounded(&function);
@@ -298,9 +434,16 @@ async fn a_check_never_deletes_a_schedule_whose_input_names_another_arn() -> Tes
     let world = world_with_a_task(&emulator, "own").await?;
     let live = ContainerInstanceArn::new(world.instances[0].container_instance_arn.clone())?;
     let parts = live.parts().ok_or("live ARN parts")?;
-    let stray = ContainerInstanceArn::new(format!("arn:aws:ecs:{}:{}:container-instance/other-cluster/{}", parts.region, parts.account, live.id()))?;
+    let stray = ContainerInstanceArn::new(format!(
+        "arn:aws:ecs:{}:{}:container-instance/other-cluster/{}",
+        parts.region,
+        parts.account,
+        live.id()
+    ))?;
     let scheduler = aws_sdk_scheduler::Client::new(&emulator.sdk_config());
-    let window = aws_sdk_scheduler::types::FlexibleTimeWindow::builder().mode(aws_sdk_scheduler::types::FlexibleTimeWindowMode::Off).build()?;
+    let window = aws_sdk_scheduler::types::FlexibleTimeWindow::builder()
+        .mode(aws_sdk_scheduler::types::FlexibleTimeWindowMode::Off)
+        .build()?;
     let target = aws_sdk_scheduler::types::Target::builder()
         .arn("arn:aws:lambda:us-east-1:123456789012:function:on-lifecycle")
         .role_arn("arn:aws:iam::123456789012:role/ecs-drain-scheduler")
@@ -318,10 +461,17 @@ async fn a_check_never_deletes_a_schedule_whose_input_names_another_arn() -> Tes
     let function = on_lifecycle(&emulator, &world)?;
 
     // WHEN a check for the record-less ARN arrives
-    let report = respond(&function, &json!({ "ecsDrainCheck": { "containerInstanceArn": stray.as_str() } })).await?;
+    let report = respond(
+        &function,
+        &json!({ "ecsDrainCheck": { "containerInstanceArn": stray.as_str() } }),
+    )
+    .await?;
 
     // THEN it finds no drain and leaves the schedule that is not provably its own
     assert_eq!(outcomes(&report), ["not_draining"], "{report}");
-    assert!(schedule_exists(&emulator, &world, &stray).await?, "a schedule checking another ARN was deleted");
+    assert!(
+        schedule_exists(&emulator, &world, &stray).await?,
+        "a schedule checking another ARN was deleted"
+    );
     Ok(())
 }

@@ -16,10 +16,18 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use tracing::warn;
 
-use crate::{AsgLifecycleHooks, AwsClients, DynamoDrainStore, EcsCluster, EventBridgeCheckScheduler};
+use crate::{
+    AsgLifecycleHooks, AwsClients, DynamoDrainStore, EcsCluster, EventBridgeCheckScheduler,
+};
 
 /// The drainer over the AWS adapters.
-pub type AwsDrainer = Drainer<EcsCluster, AsgLifecycleHooks, DynamoDrainStore, Option<Arc<EventBridgeCheckScheduler>>, SystemClock>;
+pub type AwsDrainer = Drainer<
+    EcsCluster,
+    AsgLifecycleHooks,
+    DynamoDrainStore,
+    Option<Arc<EventBridgeCheckScheduler>>,
+    SystemClock,
+>;
 
 /// The drainer and a handle on its scheduler (to set the check target on first invocation).
 #[derive(Debug)]
@@ -37,7 +45,11 @@ impl App {
     pub fn new(config: Config, sdk: &SdkConfig) -> App {
         let clients = AwsClients::new(sdk);
         let scheduler = config.schedule.as_ref().map(|settings| {
-            let mut scheduler = EventBridgeCheckScheduler::new(clients.scheduler.clone(), &settings.group, &settings.role_arn);
+            let mut scheduler = EventBridgeCheckScheduler::new(
+                clients.scheduler.clone(),
+                &settings.group,
+                &settings.role_arn,
+            );
             if let Some(queue) = &settings.dead_letter_arn {
                 scheduler = scheduler.dead_letter(queue);
             }
@@ -54,7 +66,11 @@ impl App {
             SystemClock,
             config,
         );
-        App { drainer, scheduler, region: sdk.region().map(ToString::to_string) }
+        App {
+            drainer,
+            scheduler,
+            region: sdk.region().map(ToString::to_string),
+        }
     }
 
     /// Reads the settings from the process environment and loads the SDK configuration.
@@ -69,29 +85,47 @@ impl App {
 /// to fix in the message) or `TransientAwsError`, the message bounded.
 pub fn diagnostic(error: &DrainError, function: Function, config: &Config) -> Diagnostic {
     let (error_type, error_message) = error_response(error, function, config);
-    Diagnostic { error_type: error_type.to_owned(), error_message }
+    Diagnostic {
+        error_type: error_type.to_owned(),
+        error_message,
+    }
 }
 
 impl App {
     /// One on-lifecycle invocation: the handler's report, or the error response.
-    pub async fn on_lifecycle(&self, event: LambdaEvent<Box<RawValue>>) -> Result<Value, Diagnostic> {
+    pub async fn on_lifecycle(
+        &self,
+        event: LambdaEvent<Box<RawValue>>,
+    ) -> Result<Value, Diagnostic> {
         if let Some(scheduler) = &self.scheduler {
             // Checks invoke this very function unless a target was configured.
             scheduler.default_target(&event.context.invoked_function_arn);
         }
         // The function's own account and region, against which a notice's are checked.
-        let own = FunctionIdentity::from_function_arn(&event.context.invoked_function_arn, self.region.as_deref());
-        let handled = drain_core::handler::handle_lifecycle(&self.drainer, &*event.payload, &own).await;
+        let own = FunctionIdentity::from_function_arn(
+            &event.context.invoked_function_arn,
+            self.region.as_deref(),
+        );
+        let handled =
+            drain_core::handler::handle_lifecycle(&self.drainer, &*event.payload, &own).await;
         self.respond(handled, Function::OnLifecycle)
     }
 
     /// One on-task-stopped invocation: the handler's report, or the error response.
-    pub async fn on_task_stopped(&self, event: LambdaEvent<Box<RawValue>>) -> Result<Value, Diagnostic> {
-        let handled = drain_core::handler::handle_task_stopped(&self.drainer, &*event.payload).await;
+    pub async fn on_task_stopped(
+        &self,
+        event: LambdaEvent<Box<RawValue>>,
+    ) -> Result<Value, Diagnostic> {
+        let handled =
+            drain_core::handler::handle_task_stopped(&self.drainer, &*event.payload).await;
         self.respond(handled, Function::OnTaskStopped)
     }
 
-    fn respond(&self, handled: Result<drain_core::handler::Report, DrainError>, function: Function) -> Result<Value, Diagnostic> {
+    fn respond(
+        &self,
+        handled: Result<drain_core::handler::Report, DrainError>,
+        function: Function,
+    ) -> Result<Value, Diagnostic> {
         self.write_metrics();
         match handled {
             Ok(report) => Ok(serde_json::to_value(report).unwrap_or(Value::Null)),
@@ -107,11 +141,22 @@ impl App {
         if facts.is_empty() {
             return;
         }
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX));
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| {
+                i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+            });
         let mut stdout = std::io::stdout().lock();
-        for document in drain_core::metrics::emf_documents(&self.drainer.config().metrics_namespace, now_ms, &facts) {
+        for document in drain_core::metrics::emf_documents(
+            &self.drainer.config().metrics_namespace,
+            now_ms,
+            &facts,
+        ) {
             let line = format!("{document}\n");
-            if let Err(error) = stdout.write_all(line.as_bytes()).and_then(|()| stdout.flush()) {
+            if let Err(error) = stdout
+                .write_all(line.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
                 warn!(error = %error, "could not write the invocation's metrics");
             }
         }

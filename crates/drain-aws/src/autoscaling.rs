@@ -28,9 +28,14 @@ impl AsgLifecycleHooks {
 /// `ValidationError: No active Lifecycle Action found with token ...` is what Auto Scaling
 /// answers once an action was completed or timed out: terminal, never a retry.
 fn no_active_action<E: aws_sdk_autoscaling::error::ProvideErrorMetadata>(
-    error: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+    error: &aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
 ) -> bool {
-    code_of(error) == Some("ValidationError") && message_of(error).is_some_and(|message| message.contains("No active Lifecycle Action found"))
+    code_of(error) == Some("ValidationError")
+        && message_of(error)
+            .is_some_and(|message| message.contains("No active Lifecycle Action found"))
 }
 
 /// Where the answer of DescribeAutoScalingInstances puts `instance`. The call names one
@@ -39,14 +44,25 @@ fn state_of(
     described: &aws_sdk_autoscaling::operation::describe_auto_scaling_instances::DescribeAutoScalingInstancesOutput,
     instance: &Ec2InstanceId,
 ) -> Option<AsgInstanceState> {
-    described.auto_scaling_instances().iter().find(|found| found.instance_id() == Some(instance.as_str())).map(|found| AsgInstanceState {
-        group: found.auto_scaling_group_name().unwrap_or_default().to_owned(),
-        lifecycle_state: found.lifecycle_state().unwrap_or_default().to_owned(),
-    })
+    described
+        .auto_scaling_instances()
+        .iter()
+        .find(|found| found.instance_id() == Some(instance.as_str()))
+        .map(|found| AsgInstanceState {
+            group: found
+                .auto_scaling_group_name()
+                .unwrap_or_default()
+                .to_owned(),
+            lifecycle_state: found.lifecycle_state().unwrap_or_default().to_owned(),
+        })
 }
 
 impl LifecycleHooks for AsgLifecycleHooks {
-    async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionAnswer, DrainError> {
+    async fn complete(
+        &self,
+        action: &LifecycleActionRef,
+        result: LifecycleResult,
+    ) -> Result<ActionAnswer, DrainError> {
         // Retried here rather than by the SDK, to report whether an earlier attempt got no clear
         // answer (5xx, reset, timeout) and so may have taken effect; drain-core decides what a
         // later "No active Lifecycle Action" then means. Throttling is a clean refusal.
@@ -63,12 +79,19 @@ impl LifecycleHooks for AsgLifecycleHooks {
                 .lifecycle_action_token(action.token.expose())
                 .lifecycle_action_result(result.as_str())
                 .customize()
-                .config_override(aws_sdk_autoscaling::config::Builder::default().retry_config(RetryConfig::disabled()))
+                .config_override(
+                    aws_sdk_autoscaling::config::Builder::default()
+                        .retry_config(RetryConfig::disabled()),
+                )
                 .send()
                 .await;
             match sent {
                 Ok(_) => return Ok(ActionAnswer::Accepted),
-                Err(error) if no_active_action(&error) => return Ok(ActionAnswer::NoActiveAction { after_unclear_attempt: unclear_before }),
+                Err(error) if no_active_action(&error) => {
+                    return Ok(ActionAnswer::NoActiveAction {
+                        after_unclear_attempt: unclear_before,
+                    });
+                }
                 Err(error) if is_transient(&error) && attempt < crate::sdk::SDK_MAX_ATTEMPTS => {
                     unclear_before |= !is_throttling(&error);
                     tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
@@ -90,12 +113,20 @@ impl LifecycleHooks for AsgLifecycleHooks {
             .await;
         match sent {
             Ok(_) => Ok(ActionAnswer::Accepted),
-            Err(error) if no_active_action(&error) => Ok(ActionAnswer::NoActiveAction { after_unclear_attempt: false }),
-            Err(error) => Err(classify("autoscaling:RecordLifecycleActionHeartbeat", error)),
+            Err(error) if no_active_action(&error) => Ok(ActionAnswer::NoActiveAction {
+                after_unclear_attempt: false,
+            }),
+            Err(error) => Err(classify(
+                "autoscaling:RecordLifecycleActionHeartbeat",
+                error,
+            )),
         }
     }
 
-    async fn instance_state(&self, instance: &Ec2InstanceId) -> Result<Option<AsgInstanceState>, DrainError> {
+    async fn instance_state(
+        &self,
+        instance: &Ec2InstanceId,
+    ) -> Result<Option<AsgInstanceState>, DrainError> {
         let described = self
             .client
             .describe_auto_scaling_instances()
@@ -146,17 +177,42 @@ mod tests {
     fn the_state_of_the_named_instance_is_read_and_no_other() {
         let instance = Ec2InstanceId::new("i-0598c7d356eba48d7").expect("id");
         let described = DescribeAutoScalingInstancesOutput::builder()
-            .auto_scaling_instances(details("i-0123456789abcdef0", "other-asg", "Terminating:Wait"))
-            .auto_scaling_instances(details("i-0598c7d356eba48d7", "prod-ecs-asg", "Warmed:Terminating:Wait"))
+            .auto_scaling_instances(details(
+                "i-0123456789abcdef0",
+                "other-asg",
+                "Terminating:Wait",
+            ))
+            .auto_scaling_instances(details(
+                "i-0598c7d356eba48d7",
+                "prod-ecs-asg",
+                "Warmed:Terminating:Wait",
+            ))
             .build();
         assert_eq!(
             state_of(&described, &instance),
-            Some(AsgInstanceState { group: "prod-ecs-asg".into(), lifecycle_state: "Warmed:Terminating:Wait".into() })
+            Some(AsgInstanceState {
+                group: "prod-ecs-asg".into(),
+                lifecycle_state: "Warmed:Terminating:Wait".into()
+            })
         );
         let elsewhere = DescribeAutoScalingInstancesOutput::builder()
-            .auto_scaling_instances(details("i-0123456789abcdef0", "prod-ecs-asg", "Terminating:Wait"))
+            .auto_scaling_instances(details(
+                "i-0123456789abcdef0",
+                "prod-ecs-asg",
+                "Terminating:Wait",
+            ))
             .build();
-        assert_eq!(state_of(&elsewhere, &instance), None, "an answer about another instance is not trusted");
-        assert_eq!(state_of(&DescribeAutoScalingInstancesOutput::builder().build(), &instance), None);
+        assert_eq!(
+            state_of(&elsewhere, &instance),
+            None,
+            "an answer about another instance is not trusted"
+        );
+        assert_eq!(
+            state_of(
+                &DescribeAutoScalingInstancesOutput::builder().build(),
+                &instance
+            ),
+            None
+        );
     }
 }

@@ -10,7 +10,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use drain_core::DrainError;
 use drain_core::census::AliveCounts;
-use drain_core::ids::{AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, LifecycleToken};
+use drain_core::ids::{
+    AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, LifecycleToken,
+};
 use drain_core::ports::{DrainStore, WriteOutcome};
 use drain_core::record::{CensusSummary, DrainPhase, DrainRecord, DrainStatus, LifecycleResult};
 use drain_core::time::Timestamp;
@@ -34,17 +36,34 @@ pub struct DynamoDrainStore {
 impl DynamoDrainStore {
     /// Records in `table`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoDrainStore { client, table: table.into() }
+        DynamoDrainStore {
+            client,
+            table: table.into(),
+        }
     }
 
-    async fn put(&self, record: &DrainRecord, condition: &str, values: Option<(&str, AttributeValue)>) -> Result<WriteOutcome, DrainError> {
-        let mut request = self.client.put_item().table_name(&self.table).set_item(Some(to_item(record))).condition_expression(condition);
+    async fn put(
+        &self,
+        record: &DrainRecord,
+        condition: &str,
+        values: Option<(&str, AttributeValue)>,
+    ) -> Result<WriteOutcome, DrainError> {
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(record)))
+            .condition_expression(condition);
         if let Some((name, value)) = values {
             request = request.expression_attribute_values(name, value);
         }
         match request.send().await {
             Ok(_) => Ok(WriteOutcome::Written),
-            Err(error) if error.as_service_error().is_some_and(|service| service.is_conditional_check_failed_exception()) => {
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|service| service.is_conditional_check_failed_exception()) =>
+            {
                 Ok(WriteOutcome::LostRace)
             }
             Err(error) => Err(classify("dynamodb:PutItem", error)),
@@ -72,7 +91,10 @@ impl DynamoDrainStore {
 }
 
 impl DrainStore for DynamoDrainStore {
-    async fn load(&self, instance: &ContainerInstanceArn) -> Result<Option<DrainRecord>, DrainError> {
+    async fn load(
+        &self,
+        instance: &ContainerInstanceArn,
+    ) -> Result<Option<DrainRecord>, DrainError> {
         let output = self
             .client
             .get_item()
@@ -83,15 +105,32 @@ impl DrainStore for DynamoDrainStore {
             .send()
             .await
             .map_err(|error| classify("dynamodb:GetItem", error))?;
-        output.item().map(from_item).transpose().map_err(|error| DrainError::Permanent { operation: "dynamodb:GetItem", source: Box::new(error) })
+        output
+            .item()
+            .map(from_item)
+            .transpose()
+            .map_err(|error| DrainError::Permanent {
+                operation: "dynamodb:GetItem",
+                source: Box::new(error),
+            })
     }
 
     async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
-        self.put(record, "attribute_not_exists(container_instance_arn)", None).await
+        self.put(record, "attribute_not_exists(container_instance_arn)", None)
+            .await
     }
 
-    async fn replace(&self, record: &DrainRecord, expected_revision: u64) -> Result<WriteOutcome, DrainError> {
-        self.put(record, "revision = :expected", Some((":expected", number(expected_revision as i64)))).await
+    async fn replace(
+        &self,
+        record: &DrainRecord,
+        expected_revision: u64,
+    ) -> Result<WriteOutcome, DrainError> {
+        self.put(
+            record,
+            "revision = :expected",
+            Some((":expected", number(expected_revision as i64))),
+        )
+        .await
     }
 }
 
@@ -124,7 +163,10 @@ pub fn to_item(record: &DrainRecord) -> Item {
     // Readable twins of the times an operator looks at first.
     put("started", text(record.started_at.to_rfc3339()));
     put("deadline", text(record.deadline_at.to_rfc3339()));
-    put("check_interval_seconds", number(record.check_interval_seconds));
+    put(
+        "check_interval_seconds",
+        number(record.check_interval_seconds),
+    );
     put("heartbeats_sent", number(i64::from(record.heartbeats_sent)));
     put(TTL_ATTRIBUTE, number(record.expires_at.epoch_seconds()));
     put("revision", number(record.revision as i64));
@@ -157,9 +199,21 @@ pub fn to_item(record: &DrainRecord) -> Item {
         put("census_taken_at", number(census.taken_at.epoch_seconds()));
         put("alive_replica", number(i64::from(census.alive.replica)));
         put("alive_daemon", number(i64::from(census.alive.daemon)));
-        put("alive_standalone", number(i64::from(census.alive.standalone)));
+        put(
+            "alive_standalone",
+            number(i64::from(census.alive.standalone)),
+        );
         if !census.stuck_services.is_empty() {
-            put("stuck_services", AttributeValue::L(census.stuck_services.iter().map(|name| text(name.as_str())).collect()));
+            put(
+                "stuck_services",
+                AttributeValue::L(
+                    census
+                        .stuck_services
+                        .iter()
+                        .map(|name| text(name.as_str()))
+                        .collect(),
+                ),
+            );
         }
     }
     item
@@ -178,27 +232,50 @@ pub enum ItemError {
 
 /// The record in an item.
 pub fn from_item(item: &Item) -> Result<DrainRecord, ItemError> {
-    let text_of = |name: &'static str| item.get(name).and_then(|value| value.as_s().ok()).cloned().ok_or(ItemError::Attribute(name));
+    let text_of = |name: &'static str| {
+        item.get(name)
+            .and_then(|value| value.as_s().ok())
+            .cloned()
+            .ok_or(ItemError::Attribute(name))
+    };
     let optional_number = |name: &'static str| -> Result<Option<i64>, ItemError> {
         match item.get(name) {
             None => Ok(None),
-            Some(value) => value.as_n().ok().and_then(|n| n.parse::<i64>().ok()).map(Some).ok_or(ItemError::Attribute(name)),
+            Some(value) => value
+                .as_n()
+                .ok()
+                .and_then(|n| n.parse::<i64>().ok())
+                .map(Some)
+                .ok_or(ItemError::Attribute(name)),
         }
     };
     let number_of = |name: &'static str| optional_number(name)?.ok_or(ItemError::Attribute(name));
     let time_of = |name: &'static str| number_of(name).map(Timestamp);
     let optional_time = |name: &'static str| optional_number(name).map(|n| n.map(Timestamp));
-    let count_of = |name: &'static str| -> Result<u32, ItemError> { Ok(optional_number(name)?.map(|n| u32::try_from(n).unwrap_or(0)).unwrap_or(0)) };
+    let count_of = |name: &'static str| -> Result<u32, ItemError> {
+        Ok(optional_number(name)?
+            .map(|n| u32::try_from(n).unwrap_or(0))
+            .unwrap_or(0))
+    };
 
     let last_census = match optional_time("census_taken_at")? {
         None => None,
         Some(taken_at) => Some(CensusSummary {
             taken_at,
-            alive: AliveCounts { replica: count_of("alive_replica")?, daemon: count_of("alive_daemon")?, standalone: count_of("alive_standalone")? },
+            alive: AliveCounts {
+                replica: count_of("alive_replica")?,
+                daemon: count_of("alive_daemon")?,
+                standalone: count_of("alive_standalone")?,
+            },
             stuck_services: item
                 .get("stuck_services")
                 .and_then(|value| value.as_l().ok())
-                .map(|names| names.iter().filter_map(|name| name.as_s().ok().cloned()).collect())
+                .map(|names| {
+                    names
+                        .iter()
+                        .filter_map(|name| name.as_s().ok().cloned())
+                        .collect()
+                })
                 .unwrap_or_default(),
         }),
     };
@@ -206,15 +283,24 @@ pub fn from_item(item: &Item) -> Result<DrainRecord, ItemError> {
         container_instance_arn: ContainerInstanceArn::new(text_of(KEY)?)?,
         cluster_arn: ClusterArn::new(text_of("cluster_arn")?)?,
         ec2_instance_id: Ec2InstanceId::new(text_of("ec2_instance_id")?)?,
-        hook: HookRef { asg_name: AsgName::new(text_of("asg_name")?)?, hook_name: HookName::new(text_of("hook_name")?)? },
+        hook: HookRef {
+            asg_name: AsgName::new(text_of("asg_name")?)?,
+            hook_name: HookName::new(text_of("hook_name")?)?,
+        },
         token: LifecycleToken::new(text_of("lifecycle_token")?)?,
         status: DrainStatus::parse(&text_of("status")?).ok_or(ItemError::Attribute("status"))?,
         phase: DrainPhase::parse(&text_of("phase")?).ok_or(ItemError::Attribute("phase"))?,
         result: match item.get("result") {
             None => None,
-            Some(_) => Some(LifecycleResult::parse(&text_of("result")?).ok_or(ItemError::Attribute("result"))?),
+            Some(_) => Some(
+                LifecycleResult::parse(&text_of("result")?)
+                    .ok_or(ItemError::Attribute("result"))?,
+            ),
         },
-        reason: item.get("reason").and_then(|value| value.as_s().ok()).cloned(),
+        reason: item
+            .get("reason")
+            .and_then(|value| value.as_s().ok())
+            .cloned(),
         noticed_at: time_of("noticed_at")?,
         started_at: time_of("started_at")?,
         updated_at: time_of("updated_at")?,
@@ -228,10 +314,14 @@ pub fn from_item(item: &Item) -> Result<DrainRecord, ItemError> {
         enforced_at: optional_time("enforced_at")?,
         finished_at: optional_time("finished_at")?,
         last_census,
-        claim_id: item.get("claim_id").and_then(|value| value.as_s().ok()).cloned(),
+        claim_id: item
+            .get("claim_id")
+            .and_then(|value| value.as_s().ok())
+            .cloned(),
         completion_sent_at: optional_time("completion_sent_at")?,
         expires_at: time_of(TTL_ATTRIBUTE)?,
-        revision: u64::try_from(number_of("revision")?).map_err(|_| ItemError::Attribute("revision"))?,
+        revision: u64::try_from(number_of("revision")?)
+            .map_err(|_| ItemError::Attribute("revision"))?,
     })
 }
 
@@ -245,10 +335,17 @@ mod tests {
 
     fn record() -> DrainRecord {
         start_drain(DrainStart {
-            container_instance_arn: ContainerInstanceArn::new("arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc").expect("arn"),
-            cluster_arn: ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod").expect("arn"),
+            container_instance_arn: ContainerInstanceArn::new(
+                "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc",
+            )
+            .expect("arn"),
+            cluster_arn: ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod")
+                .expect("arn"),
             action: LifecycleActionRef {
-                hook: HookRef { asg_name: AsgName::new("asg").expect("name"), hook_name: HookName::new("hook").expect("name") },
+                hook: HookRef {
+                    asg_name: AsgName::new("asg").expect("name"),
+                    hook_name: HookName::new("hook").expect("name"),
+                },
                 instance_id: Ec2InstanceId::new("i-0123456789abcdef0").expect("id"),
                 token: LifecycleToken::new("630aa23f-48eb-45e7-aba6-799ea6093a0f").expect("token"),
             },
@@ -263,7 +360,10 @@ mod tests {
     #[test]
     fn a_fresh_record_round_trips_through_an_item() {
         let original = record();
-        assert_eq!(from_item(&to_item(&original)).expect("reads back"), original);
+        assert_eq!(
+            from_item(&to_item(&original)).expect("reads back"),
+            original
+        );
     }
 
     #[test]
@@ -281,16 +381,26 @@ mod tests {
         finished.revision = 12;
         finished.last_census = Some(CensusSummary {
             taken_at: Timestamp(1_793_648_290),
-            alive: AliveCounts { replica: 1, daemon: 2, standalone: 3 },
+            alive: AliveCounts {
+                replica: 1,
+                daemon: 2,
+                standalone: 3,
+            },
             stuck_services: vec!["pinned".into()],
         });
-        assert_eq!(from_item(&to_item(&finished)).expect("reads back"), finished);
+        assert_eq!(
+            from_item(&to_item(&finished)).expect("reads back"),
+            finished
+        );
     }
 
     #[test]
     fn an_item_missing_its_status_is_refused_by_name() {
         let mut item = to_item(&record());
         item.remove("status");
-        assert_eq!(from_item(&item).expect_err("refused").to_string(), "drain record attribute status is missing or malformed");
+        assert_eq!(
+            from_item(&item).expect_err("refused").to_string(),
+            "drain record attribute status is missing or malformed"
+        );
     }
 }

@@ -20,7 +20,9 @@ const MAX_REASON: usize = 255;
 
 /// What a DescribeTasks answer reports, field by field: drain-core reads it
 /// ([`TaskListing::read`]).
-fn listing_of(described: &aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput) -> TaskListing {
+fn listing_of(
+    described: &aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput,
+) -> TaskListing {
     TaskListing {
         tasks: described
             .tasks()
@@ -69,7 +71,11 @@ impl EcsCluster {
             .map_err(|error| classify("ecs:ListClusters", error))
     }
 
-    async fn cluster_arn(&self, cluster: &str, instance: &ContainerInstanceArn) -> Result<ClusterArn, DrainError> {
+    async fn cluster_arn(
+        &self,
+        cluster: &str,
+        instance: &ContainerInstanceArn,
+    ) -> Result<ClusterArn, DrainError> {
         if let Ok(arn) = ClusterArn::new(cluster) {
             return Ok(arn);
         }
@@ -81,19 +87,34 @@ impl EcsCluster {
         {
             return Ok(arn);
         }
-        let described = self.client.describe_clusters().clusters(cluster).send().await.map_err(|error| classify("ecs:DescribeClusters", error))?;
+        let described = self
+            .client
+            .describe_clusters()
+            .clusters(cluster)
+            .send()
+            .await
+            .map_err(|error| classify("ecs:DescribeClusters", error))?;
         described
             .clusters()
             .iter()
             .find_map(|found| found.cluster_arn())
             .and_then(|arn| ClusterArn::new(arn).ok())
-            .ok_or_else(|| DrainError::permanent("ecs:DescribeClusters", format!("cluster {cluster} not found")))
+            .ok_or_else(|| {
+                DrainError::permanent(
+                    "ecs:DescribeClusters",
+                    format!("cluster {cluster} not found"),
+                )
+            })
     }
 }
 
 impl EcsCluster {
     /// UpdateContainerInstancesState for one instance; a per-instance failure is an error.
-    async fn set_status(&self, instance: &ContainerInstance, status: ContainerInstanceStatus) -> Result<(), DrainError> {
+    async fn set_status(
+        &self,
+        instance: &ContainerInstance,
+        status: ContainerInstanceStatus,
+    ) -> Result<(), DrainError> {
         let output = self
             .client
             .update_container_instances_state()
@@ -107,16 +128,28 @@ impl EcsCluster {
             None => Ok(()),
             Some(failure) => Err(DrainError::permanent(
                 "ecs:UpdateContainerInstancesState",
-                format!("{}: {}", quoted(failure.reason().unwrap_or("failure")), quoted(failure.detail().unwrap_or_default())),
+                format!(
+                    "{}: {}",
+                    quoted(failure.reason().unwrap_or("failure")),
+                    quoted(failure.detail().unwrap_or_default())
+                ),
             )),
         }
     }
 }
 
 impl Cluster for EcsCluster {
-    async fn find_container_instance(&self, clusters: &[String], ec2: &Ec2InstanceId) -> Result<Option<ContainerInstance>, DrainError> {
+    async fn find_container_instance(
+        &self,
+        clusters: &[String],
+        ec2: &Ec2InstanceId,
+    ) -> Result<Option<ContainerInstance>, DrainError> {
         let configured = !clusters.is_empty();
-        let clusters = if configured { clusters.to_vec() } else { self.all_clusters().await? };
+        let clusters = if configured {
+            clusters.to_vec()
+        } else {
+            self.all_clusters().await?
+        };
         // The cluster query language matches on the instance id server-side; INACTIVE
         // instances are not listed by default, which is what we want (nothing to drain).
         let filter = format!("ec2InstanceId == {ec2}");
@@ -135,7 +168,9 @@ impl Cluster for EcsCluster {
             let arns = match arns {
                 Ok(arns) => arns,
                 // A cluster the account listed a moment ago may have been deleted since: skip it.
-                Err(error) if code_of(&error) == Some("ClusterNotFoundException") && !configured => {
+                Err(error)
+                    if code_of(&error) == Some("ClusterNotFoundException") && !configured =>
+                {
                     warn!(cluster = %cluster, "cluster not found; skipped");
                     continue;
                 }
@@ -151,9 +186,13 @@ impl Cluster for EcsCluster {
                 }
                 Err(error) => return Err(classify("ecs:ListContainerInstances", error)),
             };
-            let Some(arn) = arns.into_iter().next() else { continue };
-            let arn = ContainerInstanceArn::new(arn)
-                .map_err(|error| DrainError::Permanent { operation: "ecs:ListContainerInstances", source: Box::new(error) })?;
+            let Some(arn) = arns.into_iter().next() else {
+                continue;
+            };
+            let arn = ContainerInstanceArn::new(arn).map_err(|error| DrainError::Permanent {
+                operation: "ecs:ListContainerInstances",
+                source: Box::new(error),
+            })?;
             let described = self
                 .client
                 .describe_container_instances()
@@ -162,12 +201,17 @@ impl Cluster for EcsCluster {
                 .send()
                 .await
                 .map_err(|error| classify("ecs:DescribeContainerInstances", error))?;
-            let Some(found) = described.container_instances().first() else { continue };
+            let Some(found) = described.container_instances().first() else {
+                continue;
+            };
             if found.ec2_instance_id() != Some(ec2.as_str()) {
                 // A filter that matched the wrong instance must never drain it.
                 return Err(DrainError::permanent(
                     "ecs:ListContainerInstances",
-                    format!("filter {filter:?} returned an instance of {}", quoted(found.ec2_instance_id().unwrap_or_default())),
+                    format!(
+                        "filter {filter:?} returned an instance of {}",
+                        quoted(found.ec2_instance_id().unwrap_or_default())
+                    ),
                 ));
             }
             return Ok(Some(ContainerInstance {
@@ -181,14 +225,20 @@ impl Cluster for EcsCluster {
     }
 
     async fn set_draining(&self, instance: &ContainerInstance) -> Result<(), DrainError> {
-        self.set_status(instance, ContainerInstanceStatus::Draining).await
+        self.set_status(instance, ContainerInstanceStatus::Draining)
+            .await
     }
 
     async fn set_active(&self, instance: &ContainerInstance) -> Result<(), DrainError> {
-        self.set_status(instance, ContainerInstanceStatus::Active).await
+        self.set_status(instance, ContainerInstanceStatus::Active)
+            .await
     }
 
-    async fn tasks_on(&self, cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<TaskListing, DrainError> {
+    async fn tasks_on(
+        &self,
+        cluster: &ClusterArn,
+        instance: &ContainerInstanceArn,
+    ) -> Result<TaskListing, DrainError> {
         // RUNNING first, then STOPPED: desiredStatus only ever moves RUNNING → STOPPED, so a task
         // that flips between the two listings is caught by the first. The other order could
         // miss it in both.
@@ -228,7 +278,11 @@ impl Cluster for EcsCluster {
         Ok(listing)
     }
 
-    async fn services(&self, cluster: &ClusterArn, names: &[String]) -> Result<Vec<ServiceFacts>, DrainError> {
+    async fn services(
+        &self,
+        cluster: &ClusterArn,
+        names: &[String],
+    ) -> Result<Vec<ServiceFacts>, DrainError> {
         let mut facts = Vec::with_capacity(names.len());
         for chunk in names.chunks(SERVICES_PER_CALL) {
             let described = self
@@ -240,12 +294,17 @@ impl Cluster for EcsCluster {
                 .await
                 .map_err(|error| classify("ecs:DescribeServices", error))?;
             for service in described.services() {
-                let Some(name) = service.service_name() else { continue };
+                let Some(name) = service.service_name() else {
+                    continue;
+                };
                 let deployment = service.deployment_configuration();
                 facts.push(ServiceFacts {
                     name: name.to_owned(),
-                    scheduling_strategy: service.scheduling_strategy().map(|strategy| strategy.as_str().to_owned()),
-                    minimum_healthy_percent: deployment.and_then(|config| config.minimum_healthy_percent()),
+                    scheduling_strategy: service
+                        .scheduling_strategy()
+                        .map(|strategy| strategy.as_str().to_owned()),
+                    minimum_healthy_percent: deployment
+                        .and_then(|config| config.minimum_healthy_percent()),
                     maximum_percent: deployment.and_then(|config| config.maximum_percent()),
                 });
             }
@@ -253,16 +312,29 @@ impl Cluster for EcsCluster {
         Ok(facts)
     }
 
-    async fn stop_tasks(&self, cluster: &ClusterArn, tasks: &[TaskArn], reason: &str) -> Result<(), DrainError> {
+    async fn stop_tasks(
+        &self,
+        cluster: &ClusterArn,
+        tasks: &[TaskArn],
+        reason: &str,
+    ) -> Result<(), DrainError> {
         let reason: String = reason.chars().take(MAX_REASON).collect();
         for task in tasks {
-            let stopped = self.client.stop_task().cluster(cluster.as_str()).task(task.as_str()).reason(&reason).send().await;
+            let stopped = self
+                .client
+                .stop_task()
+                .cluster(cluster.as_str())
+                .task(task.as_str())
+                .reason(&reason)
+                .send()
+                .await;
             match stopped {
                 Ok(_) => {}
                 // Already gone: the goal of stopping it is met.
                 Err(error)
                     if code_of(&error) == Some("InvalidParameterException")
-                        && message_of(&error).is_some_and(|message| message.contains("not found")) =>
+                        && message_of(&error)
+                            .is_some_and(|message| message.contains("not found")) =>
                 {
                     debug!(task = %task, "task already gone");
                 }
@@ -280,7 +352,8 @@ mod tests {
 
     use super::*;
 
-    const TASK: &str = "arn:aws:ecs:us-east-1:123456789012:task/prod/0d7e5f3a9c1b4e2d8f6a0b3c5d7e9f1a";
+    const TASK: &str =
+        "arn:aws:ecs:us-east-1:123456789012:task/prod/0d7e5f3a9c1b4e2d8f6a0b3c5d7e9f1a";
 
     #[test]
     fn a_described_task_is_reported_field_by_field() {
@@ -313,13 +386,26 @@ mod tests {
     fn failures_and_missing_fields_are_reported_not_interpreted() {
         let described = DescribeTasksOutput::builder()
             .tasks(Task::builder().task_arn(TASK).build())
-            .failures(Failure::builder().arn(TASK).reason("SERVICE_UNAVAILABLE").detail("try again").build())
+            .failures(
+                Failure::builder()
+                    .arn(TASK)
+                    .reason("SERVICE_UNAVAILABLE")
+                    .detail("try again")
+                    .build(),
+            )
             .build();
         let listing = listing_of(&described);
-        assert_eq!(listing.tasks[0].last_status, None, "no status reported: the adapter makes none up");
+        assert_eq!(
+            listing.tasks[0].last_status, None,
+            "no status reported: the adapter makes none up"
+        );
         assert_eq!(
             listing.failures,
-            vec![TaskFailure { arn: Some(TASK.into()), reason: Some("SERVICE_UNAVAILABLE".into()), detail: Some("try again".into()) }]
+            vec![TaskFailure {
+                arn: Some(TASK.into()),
+                reason: Some("SERVICE_UNAVAILABLE".into()),
+                detail: Some("try again".into())
+            }]
         );
     }
 }

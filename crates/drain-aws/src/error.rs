@@ -35,7 +35,12 @@ const SERVER_TROUBLE_CODES: &[&str] = &[
 const EXTRA_THROTTLING_CODES: &[&str] = &["RequestLimitExceededException"];
 
 /// Codes meaning the caller lacks a permission. AWS names them per protocol and service.
-const ACCESS_DENIED_CODES: &[&str] = &["AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedException"];
+const ACCESS_DENIED_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnauthorizedException",
+];
 
 /// Codes meaning AWS refused the caller's credentials or signature.
 const CREDENTIALS_CODES: &[&str] = &[
@@ -54,14 +59,19 @@ const CREDENTIALS_CODES: &[&str] = &[
 /// What is wrong with the deployment, if AWS's answer to `operation` says so: a missing
 /// permission, refused or missing credentials, a missing table or schedule group, or a setting
 /// the scheduler rejects. `None` for everything else (including throttling and 5xx).
-pub fn deployment_problem<E>(operation: &str, error: &SdkError<E, HttpResponse>) -> Option<DeploymentProblem>
+pub fn deployment_problem<E>(
+    operation: &str,
+    error: &SdkError<E, HttpResponse>,
+) -> Option<DeploymentProblem>
 where
     E: ProvideErrorMetadata + StdError + 'static,
 {
     if credentials_not_loaded(error) {
         return Some(DeploymentProblem::Credentials);
     }
-    let SdkError::ServiceError(service) = error else { return None };
+    let SdkError::ServiceError(service) = error else {
+        return None;
+    };
     let status = service.raw().status().as_u16();
     let code = service.err().code();
     let message = service.err().message().unwrap_or_default();
@@ -70,22 +80,34 @@ where
         Some(code) if ACCESS_DENIED_CODES.contains(&code) => Some(DeploymentProblem::AccessDenied),
         Some(code) if CREDENTIALS_CODES.contains(&code) => Some(DeploymentProblem::Credentials),
         // DynamoDB answers ResourceNotFoundException only for a missing table (or index).
-        Some("ResourceNotFoundException") if service_name == "dynamodb" => Some(DeploymentProblem::MissingResource),
+        Some("ResourceNotFoundException") if service_name == "dynamodb" => {
+            Some(DeploymentProblem::MissingResource)
+        }
         // On Create the missing resource can only be the group; on Update it is the group unless
         // the schedule itself just fired and deleted itself (see `schedule_vanished`).
         // DeleteSchedule's "already gone" never gets here.
         Some("ResourceNotFoundException")
-            if operation == "scheduler:CreateSchedule" || (operation == "scheduler:UpdateSchedule" && !schedule_vanished(operation, error)) =>
+            if operation == "scheduler:CreateSchedule"
+                || (operation == "scheduler:UpdateSchedule"
+                    && !schedule_vanished(operation, error)) =>
         {
             Some(DeploymentProblem::MissingResource)
         }
         // The scheduler validates the role, target and group against the account at Create/Update.
-        Some("ValidationException") if matches!(operation, "scheduler:CreateSchedule" | "scheduler:UpdateSchedule") => {
+        Some("ValidationException")
+            if matches!(
+                operation,
+                "scheduler:CreateSchedule" | "scheduler:UpdateSchedule"
+            ) =>
+        {
             Some(DeploymentProblem::InvalidSetting)
         }
         // A table whose key is not ours, or a table name AWS refuses: both come from the settings.
         Some("ValidationException")
-            if service_name == "dynamodb" && (message.contains("key element") || message.contains("schema") || message.contains("tableName")) =>
+            if service_name == "dynamodb"
+                && (message.contains("key element")
+                    || message.contains("schema")
+                    || message.contains("tableName")) =>
         {
             Some(DeploymentProblem::InvalidSetting)
         }
@@ -134,14 +156,18 @@ where
     E: ProvideErrorMetadata + ProvideErrorKind,
 {
     match error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
             let code = ProvideErrorMetadata::code(service.err());
             status >= 500
                 || status == 429
                 || service.err().retryable_error_kind().is_some()
-                || code.is_some_and(|code| TRANSIENT_ERRORS.contains(&code) || SERVER_TROUBLE_CODES.contains(&code))
+                || code.is_some_and(|code| {
+                    TRANSIENT_ERRORS.contains(&code) || SERVER_TROUBLE_CODES.contains(&code)
+                })
                 || is_throttling(error)
         }
         _ => false,
@@ -158,8 +184,9 @@ where
         SdkError::ServiceError(service) => {
             service.raw().status().as_u16() == 429
                 || service.err().retryable_error_kind() == Some(ErrorKind::ThrottlingError)
-                || ProvideErrorMetadata::code(service.err())
-                    .is_some_and(|code| THROTTLING_ERRORS.contains(&code) || EXTRA_THROTTLING_CODES.contains(&code))
+                || ProvideErrorMetadata::code(service.err()).is_some_and(|code| {
+                    THROTTLING_ERRORS.contains(&code) || EXTRA_THROTTLING_CODES.contains(&code)
+                })
         }
         _ => false,
     }
@@ -170,7 +197,9 @@ pub fn code_of<E>(error: &SdkError<E, HttpResponse>) -> Option<&str>
 where
     E: ProvideErrorMetadata,
 {
-    error.as_service_error().and_then(ProvideErrorMetadata::code)
+    error
+        .as_service_error()
+        .and_then(ProvideErrorMetadata::code)
 }
 
 /// The message AWS answered with, if any.
@@ -178,7 +207,9 @@ pub fn message_of<E>(error: &SdkError<E, HttpResponse>) -> Option<&str>
 where
     E: ProvideErrorMetadata,
 {
-    error.as_service_error().and_then(ProvideErrorMetadata::message)
+    error
+        .as_service_error()
+        .and_then(ProvideErrorMetadata::message)
 }
 
 /// Wraps an SDK error of `operation`, keeping it as the source: a deployment error when AWS's
@@ -192,7 +223,11 @@ where
     let transient = is_transient(&error) || schedule_vanished(operation, &error);
     let source = Box::new(Described(error));
     match problem {
-        Some(problem) => DrainError::Deployment { operation, problem, source },
+        Some(problem) => DrainError::Deployment {
+            operation,
+            problem,
+            source,
+        },
         None if transient => DrainError::Transient { operation, source },
         None => DrainError::Permanent { operation, source },
     }
@@ -209,7 +244,14 @@ pub fn deployment_error<E>(
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
-    DrainError::Deployment { operation, problem, source: Box::new(InContext { context: context.into(), source: Described(error) }) }
+    DrainError::Deployment {
+        operation,
+        problem,
+        source: Box::new(InContext {
+            context: context.into(),
+            source: Described(error),
+        }),
+    }
 }
 
 /// What the adapter knew about a failure, over the SDK's error.
@@ -260,7 +302,10 @@ mod tests {
 
     /// The raw answer the SDK keeps with a service error: status and body as AWS sent them.
     fn raw(status: u16, body: &'static str) -> HttpResponse {
-        HttpResponse::new(StatusCode::try_from(status).expect("status"), SdkBody::from(body))
+        HttpResponse::new(
+            StatusCode::try_from(status).expect("status"),
+            SdkBody::from(body),
+        )
     }
 
     fn meta(code: &str, message: &str) -> ErrorMetadata {
@@ -268,11 +313,21 @@ mod tests {
     }
 
     fn dynamodb(status: u16, code: &str, message: &str) -> SdkError<GetItemError, HttpResponse> {
-        SdkError::service_error(GetItemError::generic(meta(code, message)), raw(status, "{}"))
+        SdkError::service_error(
+            GetItemError::generic(meta(code, message)),
+            raw(status, "{}"),
+        )
     }
 
-    fn ecs(status: u16, code: &str, message: &str) -> SdkError<ListContainerInstancesError, HttpResponse> {
-        SdkError::service_error(ListContainerInstancesError::generic(meta(code, message)), raw(status, "{}"))
+    fn ecs(
+        status: u16,
+        code: &str,
+        message: &str,
+    ) -> SdkError<ListContainerInstancesError, HttpResponse> {
+        SdkError::service_error(
+            ListContainerInstancesError::generic(meta(code, message)),
+            raw(status, "{}"),
+        )
     }
 
     fn problem_of(error: &DrainError) -> Option<&'static str> {
@@ -293,7 +348,10 @@ mod tests {
             assert_eq!(problem_of(&error), Some("access_denied"), "{code}");
             assert!(error.fails_invocation() && !error.is_retryable());
             assert_eq!(error.operation(), "ecs:DescribeContainerInstances");
-            assert!(drain_core::error::error_chain(&error).contains(code), "{code}: the cause is kept");
+            assert!(
+                drain_core::error::error_chain(&error).contains(code),
+                "{code}: the cause is kept"
+            );
         }
     }
 
@@ -302,15 +360,28 @@ mod tests {
         // moto answers a denial in XML for every protocol; a JSON protocol then has no code.
         let unreadable = SdkError::service_error(
             GetItemError::generic(ErrorMetadata::builder().build()),
-            raw(403, "<ErrorResponse><Error><Code>AccessDenied</Code></Error></ErrorResponse>"),
+            raw(
+                403,
+                "<ErrorResponse><Error><Code>AccessDenied</Code></Error></ErrorResponse>",
+            ),
         );
-        assert_eq!(problem_of(&classify("dynamodb:GetItem", unreadable)), Some("access_denied"));
+        assert_eq!(
+            problem_of(&classify("dynamodb:GetItem", unreadable)),
+            Some("access_denied")
+        );
     }
 
     #[test]
     fn refused_credentials_are_a_deployment_error() {
         for code in CREDENTIALS_CODES {
-            let error = classify("dynamodb:GetItem", dynamodb(400, code, "The security token included in the request is invalid."));
+            let error = classify(
+                "dynamodb:GetItem",
+                dynamodb(
+                    400,
+                    code,
+                    "The security token included in the request is invalid.",
+                ),
+            );
             assert_eq!(problem_of(&error), Some("credentials"), "{code}");
         }
     }
@@ -323,7 +394,9 @@ mod tests {
         where
             Self: 'a,
         {
-            future::ProvideCredentials::ready(Err(CredentialsError::not_loaded("no providers in chain provided credentials")))
+            future::ProvideCredentials::ready(Err(CredentialsError::not_loaded(
+                "no providers in chain provided credentials",
+            )))
         }
     }
 
@@ -339,8 +412,16 @@ mod tests {
             .retry_config(aws_config::retry::RetryConfig::disabled())
             .build();
         let client = aws_sdk_dynamodb::Client::from_conf(config);
-        let failed = client.get_item().table_name("drains").send().await.expect_err("no credentials");
-        assert!(is_transient(&failed), "the SDK reports it as a dispatch failure: {failed:?}");
+        let failed = client
+            .get_item()
+            .table_name("drains")
+            .send()
+            .await
+            .expect_err("no credentials");
+        assert!(
+            is_transient(&failed),
+            "the SDK reports it as a dispatch failure: {failed:?}"
+        );
         let error = classify("dynamodb:GetItem", failed);
         assert_eq!(problem_of(&error), Some("credentials"), "{error:?}");
         assert!(error.fails_invocation());
@@ -348,57 +429,137 @@ mod tests {
 
     #[test]
     fn a_missing_table_is_a_missing_resource() {
-        let error = classify("dynamodb:PutItem", dynamodb(400, "ResourceNotFoundException", "Requested resource not found"));
+        let error = classify(
+            "dynamodb:PutItem",
+            dynamodb(
+                400,
+                "ResourceNotFoundException",
+                "Requested resource not found",
+            ),
+        );
         assert_eq!(problem_of(&error), Some("missing_resource"));
     }
 
     #[test]
     fn a_table_with_another_key_is_an_invalid_setting_but_other_validation_errors_stay_permanent() {
-        let wrong_key = dynamodb(400, "ValidationException", "The provided key element does not match the schema");
-        assert_eq!(problem_of(&classify("dynamodb:GetItem", wrong_key)), Some("invalid_setting"));
-        let other = classify("dynamodb:PutItem", dynamodb(400, "ValidationException", "Item size has exceeded the maximum allowed size"));
+        let wrong_key = dynamodb(
+            400,
+            "ValidationException",
+            "The provided key element does not match the schema",
+        );
+        assert_eq!(
+            problem_of(&classify("dynamodb:GetItem", wrong_key)),
+            Some("invalid_setting")
+        );
+        let other = classify(
+            "dynamodb:PutItem",
+            dynamodb(
+                400,
+                "ValidationException",
+                "Item size has exceeded the maximum allowed size",
+            ),
+        );
         assert_eq!(problem_of(&other), None);
-        assert!(!other.fails_invocation(), "about this one item: logged and acknowledged");
+        assert!(
+            !other.fails_invocation(),
+            "about this one item: logged and acknowledged"
+        );
     }
 
     #[test]
-    fn the_scheduler_rejecting_the_group_or_role_is_a_deployment_error_but_a_schedule_already_gone_is_not() {
-        let create = |code: &str, message: &str| SdkError::service_error(CreateScheduleError::generic(meta(code, message)), raw(400, "{}"));
-        let missing_group = create("ResourceNotFoundException", "Schedule group ecs-drain-checks does not exist.");
-        assert_eq!(problem_of(&classify("scheduler:CreateSchedule", missing_group)), Some("missing_resource"));
-        let bad_role = create("ValidationException", "The execution role you provide must allow AWS EventBridge Scheduler to assume the role.");
-        assert_eq!(problem_of(&classify("scheduler:UpdateSchedule", bad_role)), Some("invalid_setting"));
+    fn the_scheduler_rejecting_the_group_or_role_is_a_deployment_error_but_a_schedule_already_gone_is_not()
+     {
+        let create = |code: &str, message: &str| {
+            SdkError::service_error(
+                CreateScheduleError::generic(meta(code, message)),
+                raw(400, "{}"),
+            )
+        };
+        let missing_group = create(
+            "ResourceNotFoundException",
+            "Schedule group ecs-drain-checks does not exist.",
+        );
+        assert_eq!(
+            problem_of(&classify("scheduler:CreateSchedule", missing_group)),
+            Some("missing_resource")
+        );
+        let bad_role = create(
+            "ValidationException",
+            "The execution role you provide must allow AWS EventBridge Scheduler to assume the role.",
+        );
+        assert_eq!(
+            problem_of(&classify("scheduler:UpdateSchedule", bad_role)),
+            Some("invalid_setting")
+        );
         let gone = SdkError::service_error(
-            DeleteScheduleError::generic(meta("ResourceNotFoundException", "Schedule drain-x does not exist.")),
+            DeleteScheduleError::generic(meta(
+                "ResourceNotFoundException",
+                "Schedule drain-x does not exist.",
+            )),
             raw(404, "{}"),
         );
-        assert_eq!(problem_of(&classify("scheduler:DeleteSchedule", gone)), None);
+        assert_eq!(
+            problem_of(&classify("scheduler:DeleteSchedule", gone)),
+            None
+        );
     }
 
     #[test]
     fn a_schedule_that_fired_between_create_and_update_is_a_retry_but_a_missing_group_is_not() {
         let update = |message: &str| {
             SdkError::service_error(
-                aws_sdk_scheduler::operation::update_schedule::UpdateScheduleError::generic(meta("ResourceNotFoundException", message)),
+                aws_sdk_scheduler::operation::update_schedule::UpdateScheduleError::generic(meta(
+                    "ResourceNotFoundException",
+                    message,
+                )),
                 raw(404, "{}"),
             )
         };
-        let vanished = classify("scheduler:UpdateSchedule", update("Schedule drain-3f1e2c5a does not exist."));
-        assert!(vanished.is_retryable() && problem_of(&vanished).is_none(), "{vanished:?}");
-        let no_group = classify("scheduler:UpdateSchedule", update("Schedule group ecs-drain-checks does not exist."));
+        let vanished = classify(
+            "scheduler:UpdateSchedule",
+            update("Schedule drain-3f1e2c5a does not exist."),
+        );
+        assert!(
+            vanished.is_retryable() && problem_of(&vanished).is_none(),
+            "{vanished:?}"
+        );
+        let no_group = classify(
+            "scheduler:UpdateSchedule",
+            update("Schedule group ecs-drain-checks does not exist."),
+        );
         assert_eq!(problem_of(&no_group), Some("missing_resource"));
     }
 
     #[test]
     fn domain_answers_and_throttling_are_not_deployment_errors() {
-        let cluster_gone = classify("ecs:ListTasks", ecs(400, "ClusterNotFoundException", "Cluster not found."));
-        assert_eq!(problem_of(&cluster_gone), None, "only a configured cluster missing is the deployment's fault");
+        let cluster_gone = classify(
+            "ecs:ListTasks",
+            ecs(400, "ClusterNotFoundException", "Cluster not found."),
+        );
+        assert_eq!(
+            problem_of(&cluster_gone),
+            None,
+            "only a configured cluster missing is the deployment's fault"
+        );
         assert!(!cluster_gone.fails_invocation());
-        let no_action = classify("autoscaling:CompleteLifecycleAction", ecs(400, "ValidationError", "No active Lifecycle Action found with token x"));
+        let no_action = classify(
+            "autoscaling:CompleteLifecycleAction",
+            ecs(
+                400,
+                "ValidationError",
+                "No active Lifecycle Action found with token x",
+            ),
+        );
         assert_eq!(problem_of(&no_action), None);
-        let throttled = classify("ecs:ListTasks", ecs(400, "ThrottlingException", "Rate exceeded"));
+        let throttled = classify(
+            "ecs:ListTasks",
+            ecs(400, "ThrottlingException", "Rate exceeded"),
+        );
         assert!(throttled.is_retryable() && problem_of(&throttled).is_none());
-        let unavailable = classify("dynamodb:GetItem", dynamodb(503, "ServiceUnavailable", "try again"));
+        let unavailable = classify(
+            "dynamodb:GetItem",
+            dynamodb(503, "ServiceUnavailable", "try again"),
+        );
         assert!(unavailable.is_retryable());
     }
 
@@ -424,7 +585,11 @@ mod tests {
         ];
         for (status, code, transient, throttling) in rows {
             let error = ecs(status, code, "answer");
-            assert_eq!((is_transient(&error), is_throttling(&error)), (transient, throttling), "{status} {code}");
+            assert_eq!(
+                (is_transient(&error), is_throttling(&error)),
+                (transient, throttling),
+                "{status} {code}"
+            );
         }
     }
 }

@@ -4,7 +4,9 @@
 use std::sync::OnceLock;
 
 use aws_sdk_scheduler::Client;
-use aws_sdk_scheduler::types::{ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode, Target};
+use aws_sdk_scheduler::types::{
+    ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode, Target,
+};
 use drain_core::DrainError;
 use drain_core::event::CHECK_KEY;
 use drain_core::ids::ContainerInstanceArn;
@@ -32,7 +34,13 @@ impl EventBridgeCheckScheduler {
     /// Schedules in `group`, invoked with `role_arn`. The target is set with
     /// [`Self::target`] (from config) or [`Self::default_target`] (the running function).
     pub fn new(client: Client, group: impl Into<String>, role_arn: impl Into<String>) -> Self {
-        EventBridgeCheckScheduler { client, group: group.into(), role_arn: role_arn.into(), target_arn: OnceLock::new(), dead_letter_arn: None }
+        EventBridgeCheckScheduler {
+            client,
+            group: group.into(),
+            role_arn: role_arn.into(),
+            target_arn: OnceLock::new(),
+            dead_letter_arn: None,
+        }
     }
 
     /// Gives every schedule a dead-letter queue: an invocation the scheduler drops (the target
@@ -63,27 +71,55 @@ impl EventBridgeCheckScheduler {
         const PREFIX: &str = "drain-";
         const HASH_DIGITS: usize = 20;
         let digest = Sha256::digest(instance.as_str().as_bytes());
-        let hash: String = digest.iter().take(HASH_DIGITS / 2).map(|byte| format!("{byte:02x}")).collect();
+        let hash: String = digest
+            .iter()
+            .take(HASH_DIGITS / 2)
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
         let room = MAX_SCHEDULE_NAME - PREFIX.len() - HASH_DIGITS - 1;
-        let id: String = instance.id().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(room).collect();
+        let id: String = instance
+            .id()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(room)
+            .collect();
         format!("{PREFIX}{hash}-{id}")
     }
 
-    fn request_parts(&self, instance: &ContainerInstanceArn, at: Timestamp) -> Result<(String, String, Target, FlexibleTimeWindow), DrainError> {
-        let target_arn =
-            self.target_arn.get().ok_or_else(|| DrainError::permanent("scheduler:CreateSchedule", "no target ARN for scheduled checks"))?;
-        let input = serde_json::json!({ CHECK_KEY: { "containerInstanceArn": instance.as_str() } }).to_string();
+    fn request_parts(
+        &self,
+        instance: &ContainerInstanceArn,
+        at: Timestamp,
+    ) -> Result<(String, String, Target, FlexibleTimeWindow), DrainError> {
+        let target_arn = self.target_arn.get().ok_or_else(|| {
+            DrainError::permanent(
+                "scheduler:CreateSchedule",
+                "no target ARN for scheduled checks",
+            )
+        })?;
+        let input = serde_json::json!({ CHECK_KEY: { "containerInstanceArn": instance.as_str() } })
+            .to_string();
         let target = Target::builder()
             .arn(target_arn)
             .role_arn(&self.role_arn)
             .input(input)
-            .set_dead_letter_config(self.dead_letter_arn.as_ref().map(|arn| DeadLetterConfig::builder().arn(arn).build()))
+            .set_dead_letter_config(
+                self.dead_letter_arn
+                    .as_ref()
+                    .map(|arn| DeadLetterConfig::builder().arn(arn).build()),
+            )
             .build()
-            .map_err(|error| DrainError::Permanent { operation: "scheduler:CreateSchedule", source: Box::new(error) })?;
+            .map_err(|error| DrainError::Permanent {
+                operation: "scheduler:CreateSchedule",
+                source: Box::new(error),
+            })?;
         let window = FlexibleTimeWindow::builder()
             .mode(FlexibleTimeWindowMode::Off)
             .build()
-            .map_err(|error| DrainError::Permanent { operation: "scheduler:CreateSchedule", source: Box::new(error) })?;
+            .map_err(|error| DrainError::Permanent {
+                operation: "scheduler:CreateSchedule",
+                source: Box::new(error),
+            })?;
         // `at(...)` takes local time without a zone; the schedule's time zone defaults to UTC.
         let expression = format!("at({})", at.to_rfc3339().trim_end_matches('Z'));
         Ok((Self::schedule_name(instance), expression, target, window))
@@ -91,7 +127,11 @@ impl EventBridgeCheckScheduler {
 }
 
 impl CheckScheduler for EventBridgeCheckScheduler {
-    async fn schedule(&self, instance: &ContainerInstanceArn, at: Timestamp) -> Result<(), DrainError> {
+    async fn schedule(
+        &self,
+        instance: &ContainerInstanceArn,
+        at: Timestamp,
+    ) -> Result<(), DrainError> {
         let (name, expression, target, window) = self.request_parts(instance, at)?;
         let created = self
             .client
@@ -129,9 +169,18 @@ impl CheckScheduler for EventBridgeCheckScheduler {
     /// anything else is left alone (and logged).
     async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
         let name = Self::schedule_name(instance);
-        let found = self.client.get_schedule().name(&name).group_name(&self.group).send().await;
+        let found = self
+            .client
+            .get_schedule()
+            .name(&name)
+            .group_name(&self.group)
+            .send()
+            .await;
         let input = match found {
-            Ok(schedule) => schedule.target().and_then(|target| target.input()).map(str::to_owned),
+            Ok(schedule) => schedule
+                .target()
+                .and_then(|target| target.input())
+                .map(str::to_owned),
             Err(error) if code_of(&error) == Some("ResourceNotFoundException") => return Ok(()),
             Err(error) => return Err(classify("scheduler:GetSchedule", error)),
         };
@@ -139,7 +188,13 @@ impl CheckScheduler for EventBridgeCheckScheduler {
             warn!(schedule = %name, "a schedule of this drain's name checks another container instance; left alone");
             return Ok(());
         }
-        let deleted = self.client.delete_schedule().name(&name).group_name(&self.group).send().await;
+        let deleted = self
+            .client
+            .delete_schedule()
+            .name(&name)
+            .group_name(&self.group)
+            .send()
+            .await;
         match deleted {
             Ok(_) => Ok(()),
             Err(error) if code_of(&error) == Some("ResourceNotFoundException") => Ok(()),
@@ -151,7 +206,10 @@ impl CheckScheduler for EventBridgeCheckScheduler {
 /// Whether a schedule's stored input is the check of exactly `instance`.
 fn checks(input: Option<&str>, instance: &ContainerInstanceArn) -> bool {
     let stored = input.and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok());
-    stored.as_ref().and_then(|value| value.get(CHECK_KEY)?.get("containerInstanceArn")?.as_str()) == Some(instance.as_str())
+    stored
+        .as_ref()
+        .and_then(|value| value.get(CHECK_KEY)?.get("containerInstanceArn")?.as_str())
+        == Some(instance.as_str())
 }
 
 #[cfg(test)]
@@ -164,28 +222,52 @@ mod tests {
 
     fn fits_the_scheduler_rules(name: &str) {
         assert!(name.len() <= 64 && !name.is_empty(), "{name}");
-        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')), "{name}");
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')),
+            "{name}"
+        );
     }
 
     #[test]
     fn the_schedule_name_fits_the_scheduler_rules() {
-        let live = arn("arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b");
+        let live = arn(
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b",
+        );
         let name = EventBridgeCheckScheduler::schedule_name(&live);
         fits_the_scheduler_rules(&name);
-        assert!(name.starts_with("drain-") && name.ends_with("-3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b"), "{name}");
-        assert_eq!(name, EventBridgeCheckScheduler::schedule_name(&live), "stable across invocations");
-        let old_format = arn("arn:aws:ecs:us-east-1:123456789012:container-instance/1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d");
+        assert!(
+            name.starts_with("drain-") && name.ends_with("-3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b"),
+            "{name}"
+        );
+        assert_eq!(
+            name,
+            EventBridgeCheckScheduler::schedule_name(&live),
+            "stable across invocations"
+        );
+        let old_format = arn(
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d",
+        );
         fits_the_scheduler_rules(&EventBridgeCheckScheduler::schedule_name(&old_format));
-        let longest = arn(&format!("arn:aws:ecs:us-east-1:123456789012:container-instance/{}/{}", "c".repeat(255), "f".repeat(64)));
+        let longest = arn(&format!(
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/{}/{}",
+            "c".repeat(255),
+            "f".repeat(64)
+        ));
         fits_the_scheduler_rules(&EventBridgeCheckScheduler::schedule_name(&longest));
     }
 
     #[test]
     fn only_a_schedule_whose_input_checks_the_same_arn_is_its_own() {
-        let live = arn("arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b");
-        let input = serde_json::json!({ CHECK_KEY: { "containerInstanceArn": live.as_str() } }).to_string();
+        let live = arn(
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b",
+        );
+        let input =
+            serde_json::json!({ CHECK_KEY: { "containerInstanceArn": live.as_str() } }).to_string();
         assert!(checks(Some(&input), &live));
-        let other = arn("arn:aws:ecs:us-east-1:123456789012:container-instance/other-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b");
+        let other = arn(
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/other-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b",
+        );
         assert!(!checks(Some(&input), &other));
         assert!(!checks(None, &live));
         assert!(!checks(Some("not json"), &live));
@@ -203,7 +285,10 @@ mod tests {
             format!("arn:aws-cn:ecs:cn-north-1:123456789012:container-instance/prod-cluster/{id}"),
             format!("arn:aws:ecs:us-east-1:123456789012:container-instance/{id}"),
         ];
-        let names: std::collections::BTreeSet<String> = arns.iter().map(|text| EventBridgeCheckScheduler::schedule_name(&arn(text))).collect();
+        let names: std::collections::BTreeSet<String> = arns
+            .iter()
+            .map(|text| EventBridgeCheckScheduler::schedule_name(&arn(text)))
+            .collect();
         assert_eq!(names.len(), arns.len(), "{names:?}");
     }
 }

@@ -33,7 +33,11 @@ pub fn timeout_config() -> TimeoutConfig {
 /// Loads the SDK configuration (region, credentials, endpoint) with ecs-drain's
 /// [`retry_config`] and [`timeout_config`].
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config()).timeout_config(timeout_config()).load().await
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(retry_config())
+        .timeout_config(timeout_config())
+        .load()
+        .await
 }
 
 /// Every client ecs-drain uses, built once from one configuration.

@@ -23,15 +23,17 @@ use std::time::{Duration, Instant};
 use aws_config::retry::RetryConfig;
 use aws_sdk_ecs::types::Task;
 use drain_aws::app::App;
-use drain_bench::measure::{Stats, human, human_kib, human_ns, process_cpu_ns, process_user_sys, status_kib};
+use drain_bench::measure::{
+    Stats, human, human_kib, human_ns, process_cpu_ns, process_user_sys, status_kib,
+};
 use drain_bench::table::Table;
 use drain_core::config::{ENV_SCHEDULE_GROUP, ENV_SCHEDULE_ROLE_ARN};
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
-use ecs_drain::emulator::sdk_config_for;
-use ecs_drain::events::{lifecycle_event, lifecycle_sns_event, task_state_change_event};
-use ecs_drain::proxy::{FaultPlan, Proxy};
-use ecs_drain::runtime_api::FunctionProcess;
-use ecs_drain::{Emulator, KitError, World, WorldSpec, project_root};
+use drain_testkit::emulator::sdk_config_for;
+use drain_testkit::events::{lifecycle_event, lifecycle_sns_event, task_state_change_event};
+use drain_testkit::proxy::{FaultPlan, Proxy};
+use drain_testkit::runtime_api::FunctionProcess;
+use drain_testkit::{Emulator, KitError, World, WorldSpec, project_root};
 use serde_json::{Value, json};
 
 type BenchResult<T = ()> = Result<T, KitError>;
@@ -51,7 +53,10 @@ async fn main() -> BenchResult {
 
 fn flag(args: &[String], name: &str, default: usize) -> BenchResult<usize> {
     match args.iter().position(|arg| arg == name) {
-        Some(index) => Ok(args.get(index + 1).ok_or(format!("{name} needs a value"))?.parse()?),
+        Some(index) => Ok(args
+            .get(index + 1)
+            .ok_or(format!("{name} needs a value"))?
+            .parse()?),
         None => Ok(default),
     }
 }
@@ -63,14 +68,20 @@ fn bin_dir(args: &[String]) -> PathBuf {
     {
         return PathBuf::from(dir);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR").filter(|dir| !dir.is_empty()).map_or_else(|| project_root().join("target"), PathBuf::from);
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|dir| !dir.is_empty())
+        .map_or_else(|| project_root().join("target"), PathBuf::from);
     target.join("release")
 }
 
 fn binary(dir: &Path, name: &str) -> BenchResult<PathBuf> {
     let path = dir.join(name);
     if !path.is_file() {
-        return Err(format!("{} not built: run cargo build --release -p {name}", path.display()).into());
+        return Err(format!(
+            "{} not built: run cargo build --release -p {name}",
+            path.display()
+        )
+        .into());
     }
     // The function runs in a working directory of its own: the path must not be relative.
     Ok(std::fs::canonicalize(path)?)
@@ -84,19 +95,36 @@ type Env = Vec<(String, String)>;
 fn function_envs(emulator: &Emulator, world: &World) -> (Env, Env) {
     let mut lifecycle = world.function_env();
     lifecycle.extend(emulator.function_env());
-    let task = lifecycle.iter().filter(|(name, _)| name != ENV_SCHEDULE_GROUP && name != ENV_SCHEDULE_ROLE_ARN).cloned().collect();
+    let task = lifecycle
+        .iter()
+        .filter(|(name, _)| name != ENV_SCHEDULE_GROUP && name != ENV_SCHEDULE_ROLE_ARN)
+        .cloned()
+        .collect();
     (lifecycle, task)
 }
 
 fn outcomes(response: Option<&Value>) -> String {
     response
         .and_then(|report| report["outcomes"].as_array())
-        .map(|outcomes| outcomes.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
+        .map(|outcomes| {
+            outcomes
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .unwrap_or_else(|| "error".into())
 }
 
 /// A STOPPED task as DescribeTasks would show it, without asking the emulator.
-fn stopped_task(world: &World, arn: &str, instance: &str, group: &str, started_by: Option<&str>, reason: &str) -> Task {
+fn stopped_task(
+    world: &World,
+    arn: &str,
+    instance: &str,
+    group: &str,
+    started_by: Option<&str>,
+    reason: &str,
+) -> Task {
     let family = group.rsplit(':').next().unwrap_or_default();
     Task::builder()
         .task_arn(arn)
@@ -106,7 +134,9 @@ fn stopped_task(world: &World, arn: &str, instance: &str, group: &str, started_b
         .set_started_by(started_by.map(str::to_owned))
         .last_status("STOPPED")
         .desired_status("STOPPED")
-        .task_definition_arn(format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{family}:1"))
+        .task_definition_arn(format!(
+            "arn:aws:ecs:us-east-1:123456789012:task-definition/{family}:1"
+        ))
         .stopped_reason(reason)
         .build()
 }
@@ -146,7 +176,12 @@ async fn cold_start(args: &[String]) -> BenchResult {
     let emulator = Emulator::start()?;
     // One fresh instance to scale in per on-lifecycle start, each running a replica task and a
     // daemon task (the first invocation then takes the whole start-of-drain path).
-    let world = World::build(&emulator, &emulator.sdk_config(), &WorldSpec::new("cold", starts + 1)).await?;
+    let world = World::build(
+        &emulator,
+        &emulator.sdk_config(),
+        &WorldSpec::new("cold", starts + 1),
+    )
+    .await?;
     world.create_service("web", false, 50, 200).await?;
     world.create_service("log-router", true, 0, 100).await?;
     world.register_task_definition("nightly-report").await?;
@@ -154,13 +189,19 @@ async fn cold_start(args: &[String]) -> BenchResult {
         world.start_service_task("web", index).await?;
         world.start_service_task("log-router", index).await?;
     }
-    let report = world.start_standalone_task("nightly-report", starts).await?;
-    world.stop_task(&report, "Essential container in task exited").await?;
+    let report = world
+        .start_standalone_task("nightly-report", starts)
+        .await?;
+    world
+        .stop_task(&report, "Essential container in task exited")
+        .await?;
     let unrelated = task_state_change_event(&world.describe_task(&report).await?, 2);
     let (lifecycle_env, task_env) = function_envs(&emulator, &world);
 
     let mut table = Table::new(
-        &format!("Cold start: release host binaries under the Runtime API emulator, {starts} starts each"),
+        &format!(
+            "Cold start: release host binaries under the Runtime API emulator, {starts} starts each"
+        ),
         &[
             "function",
             "first event",
@@ -174,7 +215,10 @@ async fn cold_start(args: &[String]) -> BenchResult {
         ],
     );
     let mut warm_row = None;
-    for (name, path) in [("on-task-stopped", &on_task_stopped), ("on-lifecycle", &on_lifecycle)] {
+    for (name, path) in [
+        ("on-task-stopped", &on_task_stopped),
+        ("on-lifecycle", &on_lifecycle),
+    ] {
         let mut samples = Vec::new();
         for start in 0..starts {
             let sample = if name == "on-task-stopped" {
@@ -185,7 +229,8 @@ async fn cold_start(args: &[String]) -> BenchResult {
             };
             samples.push(sample);
         }
-        let stats = |pick: &dyn Fn(&Start) -> f64| Stats::of(&samples.iter().map(pick).collect::<Vec<_>>());
+        let stats =
+            |pick: &dyn Fn(&Start) -> f64| Stats::of(&samples.iter().map(pick).collect::<Vec<_>>());
         let init = stats(&|start| start.init.as_nanos() as f64).ok_or("no starts")?;
         let first = stats(&|start| start.first.as_nanos() as f64).ok_or("no starts")?;
         let cpu = stats(&|start| start.cpu_ns as f64).ok_or("no starts")?;
@@ -194,7 +239,11 @@ async fn cold_start(args: &[String]) -> BenchResult {
         seen.dedup();
         table.row(vec![
             name.into(),
-            if name == "on-task-stopped" { "unrelated STOPPED (1 GetItem)".into() } else { "terminate notice, 2 tasks (12 calls)".into() },
+            if name == "on-task-stopped" {
+                "unrelated STOPPED (1 GetItem)".into()
+            } else {
+                "terminate notice, 2 tasks (12 calls)".into()
+            },
             seen.join(" / "),
             human_ns(init.median),
             human_ns(init.p95),
@@ -250,14 +299,23 @@ fn add(counts: &mut Counts, operation: &str, count: u64) {
 fn census(counts: &mut Counts, running: u64, stopped: u64, service_alive: bool) {
     let pages = |listed: u64| listed.div_ceil(100).max(1);
     add(counts, "ecs:ListTasks", pages(running) + pages(stopped));
-    add(counts, "ecs:DescribeTasks", (running + stopped).div_ceil(100));
+    add(
+        counts,
+        "ecs:DescribeTasks",
+        (running + stopped).div_ceil(100),
+    );
     add(counts, "ecs:DescribeServices", u64::from(service_alive));
 }
 
 /// The lifecycle event that starts a drain of `tasks` running tasks.
 fn predicted_lifecycle(tasks: u64) -> Counts {
     let mut counts = Counts::new();
-    for operation in ["ecs:ListContainerInstances", "ecs:DescribeContainerInstances", "dynamodb:GetItem", "autoscaling:DescribeLifecycleHooks"] {
+    for operation in [
+        "ecs:ListContainerInstances",
+        "ecs:DescribeContainerInstances",
+        "dynamodb:GetItem",
+        "autoscaling:DescribeLifecycleHooks",
+    ] {
         add(&mut counts, operation, 1);
     }
     add(&mut counts, "dynamodb:PutItem", 2);
@@ -301,29 +359,59 @@ fn total(counts: &Counts) -> u64 {
 }
 
 fn short(counts: &Counts) -> String {
-    counts.iter().map(|(operation, count)| format!("{}×{count}", operation.split(':').nth(1).unwrap_or(operation))).collect::<Vec<_>>().join(" ")
+    counts
+        .iter()
+        .map(|(operation, count)| {
+            format!(
+                "{}×{count}",
+                operation.split(':').nth(1).unwrap_or(operation)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn verdict(observed: &Counts, predicted: &Counts) -> String {
-    if observed == predicted { "yes".into() } else { format!("NO: observed {}", short(observed)) }
+    if observed == predicted {
+        "yes".into()
+    } else {
+        format!("NO: observed {}", short(observed))
+    }
 }
 
 async fn calls() -> BenchResult {
     let emulator = Emulator::start()?;
     let proxy = Proxy::start(emulator.port(), FaultPlan::none())?;
     // One attempt per call: a retry would be counted as a call and hide a failure.
-    let through_proxy = sdk_config_for(&proxy.endpoint(), RetryConfig::standard().with_max_attempts(1));
+    let through_proxy = sdk_config_for(
+        &proxy.endpoint(),
+        RetryConfig::standard().with_max_attempts(1),
+    );
     let mut table = Table::new(
         "AWS calls per event (real adapters → counting proxy → emulator)",
-        &["event", "outcome", "calls observed", "formula", "formula matches", "by operation (observed)"],
+        &[
+            "event",
+            "outcome",
+            "calls observed",
+            "formula",
+            "formula matches",
+            "by operation (observed)",
+        ],
     );
 
     // An unrelated STOPPED event.
-    let world = World::build(&emulator, &emulator.sdk_config(), &WorldSpec::new("calls-idle", 2)).await?;
+    let world = World::build(
+        &emulator,
+        &emulator.sdk_config(),
+        &WorldSpec::new("calls-idle", 2),
+    )
+    .await?;
     world.register_task_definition("nightly-report").await?;
     let app = App::new(world.config(), &through_proxy);
     let task = world.start_standalone_task("nightly-report", 1).await?;
-    world.stop_task(&task, "Essential container in task exited").await?;
+    world
+        .stop_task(&task, "Essential container in task exited")
+        .await?;
     let event = task_state_change_event(&world.describe_task(&task).await?, 2);
     proxy.reset_counts();
     let report = handle_task_stopped(&app.drainer, &event).await?;
@@ -342,7 +430,8 @@ async fn calls() -> BenchResult {
     let mut per_event = Vec::new();
     for tasks in [5u64, 20, 150] {
         let name = format!("calls-{tasks}");
-        let world = World::build(&emulator, &emulator.sdk_config(), &WorldSpec::new(&name, 2)).await?;
+        let world =
+            World::build(&emulator, &emulator.sdk_config(), &WorldSpec::new(&name, 2)).await?;
         world.create_service("web", false, 50, 200).await?;
         world.create_service("log-router", true, 0, 100).await?;
         let mut replicas = Vec::new();
@@ -355,7 +444,12 @@ async fn calls() -> BenchResult {
 
         let action = world.scale_in(0).await?;
         proxy.reset_counts();
-        let report = handle_lifecycle(&app.drainer, &lifecycle_event(&action), &drain_core::decision::verify::FunctionIdentity::default()).await?;
+        let report = handle_lifecycle(
+            &app.drainer,
+            &lifecycle_event(&action),
+            &drain_core::decision::verify::FunctionIdentity::default(),
+        )
+        .await?;
         let lifecycle = proxy.counts();
         let predicted = predicted_lifecycle(tasks);
         table.row(vec![
@@ -371,31 +465,61 @@ async fn calls() -> BenchResult {
         let mut last_outcomes = Vec::new();
         for (version, arn) in replicas.iter().enumerate() {
             world.stop_task(arn, MOVED).await?;
-            let task = stopped_task(&world, arn, &instance, "service:web", Some("ecs-svc/0000000000000023757"), MOVED);
-            let report = handle_task_stopped(&app.drainer, &task_state_change_event(&task, version as i64 + 2)).await?;
+            let task = stopped_task(
+                &world,
+                arn,
+                &instance,
+                "service:web",
+                Some("ecs-svc/0000000000000023757"),
+                MOVED,
+            );
+            let report = handle_task_stopped(
+                &app.drainer,
+                &task_state_change_event(&task, version as i64 + 2),
+            )
+            .await?;
             last_outcomes = report.outcomes;
             if version == 0 {
                 per_event.push((tasks, proxy.counts()));
             }
         }
-        let task = stopped_task(&world, &daemon, &instance, "service:log-router", None, drain_core::drainer::DAEMON_STOP_REASON);
+        let task = stopped_task(
+            &world,
+            &daemon,
+            &instance,
+            "service:log-router",
+            None,
+            drain_core::drainer::DAEMON_STOP_REASON,
+        );
         let report = handle_task_stopped(&app.drainer, &task_state_change_event(&task, 9)).await?;
         let stopped = proxy.counts();
         let predicted_stopped = predicted_stopped_events(tasks - 1);
         table.row(vec![
             format!("all {tasks} STOPPED events of that drain"),
-            format!("{} … {}", last_outcomes.join(","), report.outcomes.join(",")),
+            format!(
+                "{} … {}",
+                last_outcomes.join(","),
+                report.outcomes.join(",")
+            ),
             total(&stopped).to_string(),
             total(&predicted_stopped).to_string(),
             verdict(&stopped, &predicted_stopped),
             short(&stopped),
         ]);
         let whole = merged(&lifecycle, &stopped);
-        let completed =
-            world.lifecycle_actions()?.iter().filter(|found| found.token == action.token && found.result.as_deref() == Some("CONTINUE")).count();
+        let completed = world
+            .lifecycle_actions()?
+            .iter()
+            .filter(|found| {
+                found.token == action.token && found.result.as_deref() == Some("CONTINUE")
+            })
+            .count();
         table.row(vec![
             format!("whole drain of {tasks} tasks"),
-            format!("completed CONTINUE: {}", if completed == 1 { "yes" } else { "NO" }),
+            format!(
+                "completed CONTINUE: {}",
+                if completed == 1 { "yes" } else { "NO" }
+            ),
             total(&whole).to_string(),
             total(&merged(&predicted, &predicted_stopped)).to_string(),
             verdict(&whole, &merged(&predicted, &predicted_stopped)),
@@ -403,7 +527,11 @@ async fn calls() -> BenchResult {
         ]);
     }
     for (tasks, first) in per_event {
-        table.note(format!("first STOPPED event of the {tasks}-task drain alone: {} calls ({})", total(&first), short(&first)));
+        table.note(format!(
+            "first STOPPED event of the {tasks}-task drain alone: {} calls ({})",
+            total(&first),
+            short(&first)
+        ));
     }
     table.note(
         "Formula (n = tasks listed on the instance, running + stopped; pages(x) = max(1, ceil(x/100))):\n\
@@ -446,7 +574,11 @@ async fn rss(args: &[String]) -> BenchResult {
     }
     let (mut lifecycle_env, mut task_env) = function_envs(&emulator, &world);
     // `--log-level ERROR` shows what the INFO logs cost (the stack runs at INFO).
-    let log_level = args.iter().position(|arg| arg == "--log-level").and_then(|index| args.get(index + 1)).cloned();
+    let log_level = args
+        .iter()
+        .position(|arg| arg == "--log-level")
+        .and_then(|index| args.get(index + 1))
+        .cloned();
     if let Some(level) = &log_level {
         for env in [&mut lifecycle_env, &mut task_env] {
             env.push(("AWS_LAMBDA_LOG_LEVEL".into(), level.to_uppercase()));
@@ -516,16 +648,33 @@ async fn rss(args: &[String]) -> BenchResult {
         .iter()
         .map(|(index, arn)| {
             let instance = &world.instances[*index].container_instance_arn;
-            task_state_change_event(&stopped_task(&world, arn, instance, "service:web", None, MOVED), 2)
+            task_state_change_event(
+                &stopped_task(&world, arn, instance, "service:web", None, MOVED),
+                2,
+            )
         })
         .collect();
     world.stop_task(&draining_tasks[0], MOVED).await?;
-    let draining_event = task_state_change_event(&stopped_task(&world, &draining_tasks[0], &instance0, "service:web", None, MOVED), 2);
+    let draining_event = task_state_change_event(
+        &stopped_task(
+            &world,
+            &draining_tasks[0],
+            &instance0,
+            "service:web",
+            None,
+            MOVED,
+        ),
+        2,
+    );
     let start = Instant::now();
     let mut errors = 0;
     let mut first_hwm = 0;
     for event in 0..events {
-        let payload = if event % 10 < 3 { &draining_event } else { &quiet_events[event % quiet_events.len()] };
+        let payload = if event % 10 < 3 {
+            &draining_event
+        } else {
+            &quiet_events[event % quiet_events.len()]
+        };
         if function.invoke(payload).await?.error().is_some() {
             errors += 1;
         }
@@ -551,12 +700,29 @@ async fn rss(args: &[String]) -> BenchResult {
     Ok(())
 }
 
-fn memory_row(name: &str, mix: &str, errors: usize, first_hwm: u64, function: &FunctionProcess, wall: Duration, events: usize) -> Vec<String> {
+fn memory_row(
+    name: &str,
+    mix: &str,
+    errors: usize,
+    first_hwm: u64,
+    function: &FunctionProcess,
+    wall: Duration,
+    events: usize,
+) -> Vec<String> {
     let pid = function.pid();
     let cpu = process_user_sys(pid)
-        .map(|(user, system)| format!("{} ({})", human(user + system), human((user + system) / events.max(1) as u32)))
+        .map(|(user, system)| {
+            format!(
+                "{} ({})",
+                human(user + system),
+                human((user + system) / events.max(1) as u32)
+            )
+        })
         .unwrap_or_else(|| "?".into());
-    let zip = project_root().join("target/lambda").join(name).join("bootstrap.zip");
+    let zip = project_root()
+        .join("target/lambda")
+        .join(name)
+        .join("bootstrap.zip");
     let zip = match std::fs::metadata(&zip) {
         Ok(meta) => format!("{:.2} MiB", meta.len() as f64 / 1_048_576.0),
         Err(_) => "not built".into(),
@@ -589,18 +755,27 @@ fn slot_group(slot: usize, per_instance: usize) -> (String, Option<String>) {
         ("service:agent".into(), None)
     } else {
         let service = format!("svc-{}", slot % SERVICES);
-        ("service:".to_owned() + &service, Some(format!("ecs-svc/{:019}", slot % SERVICES)))
+        (
+            "service:".to_owned() + &service,
+            Some(format!("ecs-svc/{:019}", slot % SERVICES)),
+        )
     }
 }
 
 async fn place_tasks(world: &World, per_instance: usize) -> BenchResult<Placement> {
     for service in 0..SERVICES {
-        world.create_service(&format!("svc-{service}"), false, 50, 200).await?;
+        world
+            .create_service(&format!("svc-{service}"), false, 50, 200)
+            .await?;
     }
     world.create_service("agent", true, 0, 100).await?;
     let mut tasks = vec![Vec::with_capacity(per_instance); world.instances.len()];
-    let index_of: BTreeMap<&str, usize> =
-        world.instances.iter().enumerate().map(|(index, instance)| (instance.container_instance_arn.as_str(), index)).collect();
+    let index_of: BTreeMap<&str, usize> = world
+        .instances
+        .iter()
+        .enumerate()
+        .map(|(index, instance)| (instance.container_instance_arn.as_str(), index))
+        .collect();
     for slot in 0..per_instance {
         let (group, started_by) = slot_group(slot, per_instance);
         let family = group.trim_start_matches("service:").to_owned();
@@ -611,13 +786,21 @@ async fn place_tasks(world: &World, per_instance: usize) -> BenchResult<Placemen
                 .start_task()
                 .cluster(&world.cluster)
                 .task_definition(&family)
-                .set_container_instances(Some(chunk.iter().map(|instance| instance.container_instance_arn.clone()).collect()))
+                .set_container_instances(Some(
+                    chunk
+                        .iter()
+                        .map(|instance| instance.container_instance_arn.clone())
+                        .collect(),
+                ))
                 .group(&group)
                 .set_started_by(started_by.clone())
                 .send()
                 .await?;
             for task in started.tasks() {
-                let index = task.container_instance_arn().and_then(|arn| index_of.get(arn)).ok_or("StartTask placed a task nowhere")?;
+                let index = task
+                    .container_instance_arn()
+                    .and_then(|arn| index_of.get(arn))
+                    .ok_or("StartTask placed a task nowhere")?;
                 tasks[*index].push(task.task_arn().ok_or("task without ARN")?.to_owned());
             }
         }
@@ -627,7 +810,11 @@ async fn place_tasks(world: &World, per_instance: usize) -> BenchResult<Placemen
 
 async fn scale(args: &[String]) -> BenchResult {
     let full = args.iter().any(|arg| arg == "--full");
-    let (instances, drains, events) = if full { (1_000, 50, 50_000) } else { (100, 10, 5_000) };
+    let (instances, drains, events) = if full {
+        (1_000, 50, 50_000)
+    } else {
+        (100, 10, 5_000)
+    };
     let instances = flag(args, "--instances", instances)?;
     let per_instance = flag(args, "--tasks-per-instance", 20)?;
     let drains = flag(args, "--drains", drains)?;
@@ -639,20 +826,34 @@ async fn scale(args: &[String]) -> BenchResult {
 
     let setup_start = Instant::now();
     let emulator = Emulator::start()?;
-    let world = World::build(&emulator, &emulator.sdk_config(), &WorldSpec::new("scale", instances)).await?;
+    let world = World::build(
+        &emulator,
+        &emulator.sdk_config(),
+        &WorldSpec::new("scale", instances),
+    )
+    .await?;
     let placement = place_tasks(&world, per_instance).await?;
     let setup = setup_start.elapsed();
     let proxy = Proxy::start(emulator.port(), FaultPlan::none())?;
     // The functions' own retry policy (3 attempts): a busy emulator may throttle nothing, but a
     // slow answer must not fail the run.
-    let app = Arc::new(App::new(world.config(), &sdk_config_for(&proxy.endpoint(), RetryConfig::standard().with_max_attempts(3))));
+    let app = Arc::new(App::new(
+        world.config(),
+        &sdk_config_for(
+            &proxy.endpoint(),
+            RetryConfig::standard().with_max_attempts(3),
+        ),
+    ));
 
     // What the emulator sustains: sequential keyed reads through the proxy, the cost of an
     // unrelated STOPPED event.
     let probe_event = {
         let arn = &placement.tasks[instances - 1][0];
         let instance = &world.instances[instances - 1].container_instance_arn;
-        task_state_change_event(&stopped_task(&world, arn, instance, "service:svc-0", None, MOVED), 2)
+        task_state_change_event(
+            &stopped_task(&world, arn, instance, "service:svc-0", None, MOVED),
+            2,
+        )
     };
     let probe_start = Instant::now();
     for _ in 0..200 {
@@ -662,7 +863,9 @@ async fn scale(args: &[String]) -> BenchResult {
     proxy.reset_counts();
 
     // The drains start: one lifecycle event each, concurrently.
-    let draining: Vec<usize> = (0..drains).map(|drain| drain * (instances / drains)).collect();
+    let draining: Vec<usize> = (0..drains)
+        .map(|drain| drain * (instances / drains))
+        .collect();
     let lifecycle_start = Instant::now();
     let mut tokens = Vec::new();
     let mut starting = tokio::task::JoinSet::new();
@@ -671,7 +874,12 @@ async fn scale(args: &[String]) -> BenchResult {
         tokens.push(action.token.clone());
         let app = Arc::clone(&app);
         starting.spawn(async move {
-            handle_lifecycle(&app.drainer, &lifecycle_event(&action), &drain_core::decision::verify::FunctionIdentity::default()).await
+            handle_lifecycle(
+                &app.drainer,
+                &lifecycle_event(&action),
+                &drain_core::decision::verify::FunctionIdentity::default(),
+            )
+            .await
         });
     }
     let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
@@ -691,12 +899,23 @@ async fn scale(args: &[String]) -> BenchResult {
     let placement = Arc::new(placement);
     let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let unrelated = events - drains * per_instance;
-    let quiet: Arc<Vec<usize>> = Arc::new((0..instances).filter(|index| !draining.contains(index)).collect());
-    let cpu_start = process_user_sys(std::process::id()).map(|(user, system)| user + system).unwrap_or_default();
+    let quiet: Arc<Vec<usize>> = Arc::new(
+        (0..instances)
+            .filter(|index| !draining.contains(index))
+            .collect(),
+    );
+    let cpu_start = process_user_sys(std::process::id())
+        .map(|(user, system)| user + system)
+        .unwrap_or_default();
     let start = Instant::now();
     let mut running = tokio::task::JoinSet::new();
     for index in draining.iter().copied() {
-        let (app, world, placement, permits) = (Arc::clone(&app), Arc::clone(&world), Arc::clone(&placement), Arc::clone(&permits));
+        let (app, world, placement, permits) = (
+            Arc::clone(&app),
+            Arc::clone(&world),
+            Arc::clone(&placement),
+            Arc::clone(&permits),
+        );
         running.spawn(async move {
             let mut seen = Vec::new();
             let instance = world.instances[index].container_instance_arn.clone();
@@ -706,8 +925,22 @@ async fn scale(args: &[String]) -> BenchResult {
                 if !daemon {
                     world.stop_task(arn, MOVED).await?; // ECS moving the task: not counted
                 }
-                let reason = if daemon { drain_core::drainer::DAEMON_STOP_REASON } else { MOVED };
-                let event = task_state_change_event(&stopped_task(&world, arn, &instance, &group, started_by.as_deref(), reason), 3);
+                let reason = if daemon {
+                    drain_core::drainer::DAEMON_STOP_REASON
+                } else {
+                    MOVED
+                };
+                let event = task_state_change_event(
+                    &stopped_task(
+                        &world,
+                        arn,
+                        &instance,
+                        &group,
+                        started_by.as_deref(),
+                        reason,
+                    ),
+                    3,
+                );
                 let _permit = permits.acquire().await?;
                 seen.extend(handle_task_stopped(&app.drainer, &event).await?.outcomes);
             }
@@ -716,8 +949,14 @@ async fn scale(args: &[String]) -> BenchResult {
     }
     let next = Arc::new(AtomicUsize::new(0));
     for _ in 0..concurrency {
-        let (app, world, placement, permits, quiet, next) =
-            (Arc::clone(&app), Arc::clone(&world), Arc::clone(&placement), Arc::clone(&permits), Arc::clone(&quiet), Arc::clone(&next));
+        let (app, world, placement, permits, quiet, next) = (
+            Arc::clone(&app),
+            Arc::clone(&world),
+            Arc::clone(&placement),
+            Arc::clone(&permits),
+            Arc::clone(&quiet),
+            Arc::clone(&next),
+        );
         running.spawn(async move {
             let mut seen = Vec::new();
             loop {
@@ -729,8 +968,17 @@ async fn scale(args: &[String]) -> BenchResult {
                 let slot = (n / quiet.len()) % (per_instance - 1);
                 let (group, started_by) = slot_group(slot, per_instance);
                 let instance = &world.instances[index].container_instance_arn;
-                let event =
-                    task_state_change_event(&stopped_task(&world, &placement.tasks[index][slot], instance, &group, started_by.as_deref(), MOVED), 2);
+                let event = task_state_change_event(
+                    &stopped_task(
+                        &world,
+                        &placement.tasks[index][slot],
+                        instance,
+                        &group,
+                        started_by.as_deref(),
+                        MOVED,
+                    ),
+                    2,
+                );
                 let _permit = permits.acquire().await?;
                 seen.extend(handle_task_stopped(&app.drainer, &event).await?.outcomes);
             }
@@ -751,7 +999,10 @@ async fn scale(args: &[String]) -> BenchResult {
         }
     }
     let wall = start.elapsed();
-    let cpu = process_user_sys(std::process::id()).map(|(user, system)| user + system).unwrap_or_default().saturating_sub(cpu_start);
+    let cpu = process_user_sys(std::process::id())
+        .map(|(user, system)| user + system)
+        .unwrap_or_default()
+        .saturating_sub(cpu_start);
     let stopped_calls = proxy.counts();
 
     let actions = world.lifecycle_actions()?;
@@ -759,7 +1010,10 @@ async fn scale(args: &[String]) -> BenchResult {
         .iter()
         .filter(|token| {
             actions.iter().any(|action| {
-                &action.token == *token && action.state == "completed" && action.result.as_deref() == Some("CONTINUE") && action.completions == 1
+                &action.token == *token
+                    && action.state == "completed"
+                    && action.result.as_deref() == Some("CONTINUE")
+                    && action.completions == 1
             })
         })
         .count();
@@ -767,7 +1021,11 @@ async fn scale(args: &[String]) -> BenchResult {
     let mut table = Table::new(
         &format!(
             "Scale run through the warm handler (in process, real adapters → counting proxy → local emulator){}",
-            if full { ", FULL size" } else { ", scaled-down default" }
+            if full {
+                ", FULL size"
+            } else {
+                ", scaled-down default"
+            }
         ),
         &["figure", "value"],
     );

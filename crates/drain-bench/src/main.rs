@@ -38,7 +38,9 @@ fn main() -> Result<(), BenchError> {
 fn runtime() -> Result<tokio::runtime::Runtime, BenchError> {
     // One thread, as in a Lambda function instance handling one event at a time; the
     // thread's own CPU clock then covers all the handler's work.
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// Per-event wall and CPU time of one round.
@@ -49,7 +51,10 @@ struct Round {
 }
 
 /// Runs `call` in rounds of a calibrated size; returns the rounds and the events run.
-fn measure<F, Fut>(runtime: &tokio::runtime::Runtime, mut call: F) -> Result<(Vec<Round>, usize), BenchError>
+fn measure<F, Fut>(
+    runtime: &tokio::runtime::Runtime,
+    mut call: F,
+) -> Result<(Vec<Round>, usize), BenchError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Report, drain_core::DrainError>>,
@@ -62,12 +67,18 @@ where
                 black_box(call().await?);
             }
             let wall = start.elapsed().as_nanos() as f64;
-            let cpu = thread_cpu_ns().ok_or("no /proc/thread-self/schedstat")?.saturating_sub(cpu_start) as f64;
-            Ok::<Round, BenchError>(Round { wall_ns: wall / iterations as f64, cpu_ns: cpu / iterations as f64 })
+            let cpu = thread_cpu_ns()
+                .ok_or("no /proc/thread-self/schedstat")?
+                .saturating_sub(cpu_start) as f64;
+            Ok::<Round, BenchError>(Round {
+                wall_ns: wall / iterations as f64,
+                cpu_ns: cpu / iterations as f64,
+            })
         })
     };
     let warm_up = run(200)?;
-    let iterations = ((ROUND_TARGET.as_nanos() as f64 / warm_up.wall_ns.max(1.0)) as usize).clamp(50, 200_000);
+    let iterations =
+        ((ROUND_TARGET.as_nanos() as f64 / warm_up.wall_ns.max(1.0)) as usize).clamp(50, 200_000);
     let mut rounds = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
         rounds.push(run(iterations)?);
@@ -90,16 +101,27 @@ fn calls_per_event(world: &MemoryWorld, events: usize) -> String {
         *counts.entry(call).or_default() += 1;
     }
     let total = calls.len() as f64 / events as f64;
-    let parts: Vec<String> = counts.iter().map(|(operation, count)| format!("{operation}×{}", fmt_ratio(*count as f64 / events as f64))).collect();
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(operation, count)| {
+            format!("{operation}×{}", fmt_ratio(*count as f64 / events as f64))
+        })
+        .collect();
     format!("{} ({})", fmt_ratio(total), parts.join(", "))
 }
 
 fn fmt_ratio(value: f64) -> String {
-    if (value - value.round()).abs() < 0.005 { format!("{value:.0}") } else { format!("{value:.2}") }
+    if (value - value.round()).abs() < 0.005 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+    }
 }
 
 fn self_rusage() -> Duration {
-    process_user_sys(std::process::id()).map(|(user, system)| user + system).unwrap_or_default()
+    process_user_sys(std::process::id())
+        .map(|(user, system)| user + system)
+        .unwrap_or_default()
 }
 
 /// (a) STOPPED for an instance that is not draining.
@@ -108,12 +130,20 @@ fn case_unrelated(runtime: &tokio::runtime::Runtime) -> Result<CaseResult, Bench
     world.stop(0, 0)?;
     let drainer = world.drainer();
     let event = world.stopped_event(0, 0, 3);
-    let outcome = runtime.block_on(handle_task_stopped(&drainer, &event))?.outcomes.join(",");
+    let outcome = runtime
+        .block_on(handle_task_stopped(&drainer, &event))?
+        .outcomes
+        .join(",");
     world.log.clear();
     let before = self_rusage();
     let (rounds, events) = measure(runtime, || handle_task_stopped(&drainer, &event))?;
     let rusage_per_event = (self_rusage() - before) / events as u32;
-    Ok(CaseResult { outcome, calls: calls_per_event(&world, events), rounds, rusage_per_event })
+    Ok(CaseResult {
+        outcome,
+        calls: calls_per_event(&world, events),
+        rounds,
+        rusage_per_event,
+    })
 }
 
 /// (b) STOPPED for a draining instance with 20 tasks (one stopped, 19 alive).
@@ -121,30 +151,43 @@ fn case_draining(runtime: &tokio::runtime::Runtime) -> Result<CaseResult, BenchE
     let world = MemoryWorld::new(1, 20)?;
     let drainer = world.drainer();
     let (lifecycle, _) = world.scale_in(0, 0)?;
-    runtime.block_on(handle_lifecycle(&drainer, &lifecycle, &drain_core::decision::verify::FunctionIdentity::default()))?;
+    runtime.block_on(handle_lifecycle(
+        &drainer,
+        &lifecycle,
+        &drain_core::decision::verify::FunctionIdentity::default(),
+    ))?;
     world.stop(0, 0)?;
     let event = world.stopped_event(0, 0, 3);
-    let outcome = runtime.block_on(handle_task_stopped(&drainer, &event))?.outcomes.join(",");
+    let outcome = runtime
+        .block_on(handle_task_stopped(&drainer, &event))?
+        .outcomes
+        .join(",");
     world.log.clear();
     let before = self_rusage();
     let (rounds, events) = measure(runtime, || handle_task_stopped(&drainer, &event))?;
     let rusage_per_event = (self_rusage() - before) / events as u32;
-    Ok(CaseResult { outcome, calls: calls_per_event(&world, events), rounds, rusage_per_event })
+    Ok(CaseResult {
+        outcome,
+        calls: calls_per_event(&world, events),
+        rounds,
+        rusage_per_event,
+    })
 }
 
 /// (c) A terminate notice for an instance with 20 tasks: each event starts a new drain (a
 /// fresh world per event, built outside the timed loop).
 fn case_lifecycle(runtime: &tokio::runtime::Runtime) -> Result<CaseResult, BenchError> {
-    let prepare = |count: usize| -> Result<Vec<(MemoryWorld, MemoryDrainer, serde_json::Value)>, BenchError> {
-        (0..count)
-            .map(|serial| {
-                let world = MemoryWorld::new(1, 20)?;
-                let drainer = world.drainer();
-                let (event, _) = world.scale_in(0, serial)?;
-                Ok((world, drainer, event))
-            })
-            .collect()
-    };
+    let prepare =
+        |count: usize| -> Result<Vec<(MemoryWorld, MemoryDrainer, serde_json::Value)>, BenchError> {
+            (0..count)
+                .map(|serial| {
+                    let world = MemoryWorld::new(1, 20)?;
+                    let drainer = world.drainer();
+                    let (event, _) = world.scale_in(0, serial)?;
+                    Ok((world, drainer, event))
+                })
+                .collect()
+        };
     let run = |batch: &[(MemoryWorld, MemoryDrainer, serde_json::Value)]| -> Result<(Round, String), BenchError> {
         runtime.block_on(async {
             let cpu_start = thread_cpu_ns().ok_or("no /proc/thread-self/schedstat")?;
@@ -163,7 +206,8 @@ fn case_lifecycle(runtime: &tokio::runtime::Runtime) -> Result<CaseResult, Bench
     let warm_up = prepare(100)?;
     let (first, outcome) = run(&warm_up)?;
     let calls = calls_per_event(&warm_up[0].0, 1);
-    let iterations = ((ROUND_TARGET.as_nanos() as f64 / first.wall_ns.max(1.0)) as usize).clamp(50, 5_000);
+    let iterations =
+        ((ROUND_TARGET.as_nanos() as f64 / first.wall_ns.max(1.0)) as usize).clamp(50, 5_000);
     let mut rounds = Vec::with_capacity(ROUNDS);
     let mut spent = Duration::ZERO;
     for _ in 0..ROUNDS {
@@ -172,32 +216,72 @@ fn case_lifecycle(runtime: &tokio::runtime::Runtime) -> Result<CaseResult, Bench
         rounds.push(run(&batch)?.0);
         spent += self_rusage() - before;
     }
-    Ok(CaseResult { outcome, calls, rounds, rusage_per_event: spent / (iterations * ROUNDS) as u32 })
+    Ok(CaseResult {
+        outcome,
+        calls,
+        rounds,
+        rusage_per_event: spent / (iterations * ROUNDS) as u32,
+    })
 }
 
 fn json_logs() -> impl tracing::Subscriber + Send + Sync {
     // What the functions run with in Lambda (AWS_LAMBDA_LOG_FORMAT=JSON, level INFO), writing
     // into a sink: the formatting is paid, no I/O is.
-    tracing_subscriber::fmt().json().with_max_level(tracing::Level::INFO).with_writer(std::io::sink).finish()
+    tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::sink)
+        .finish()
 }
 
 fn warm() -> Result<(), BenchError> {
     let runtime = runtime()?;
     let mut table = Table::new(
         "Warm handler cost per event (in process, in-memory ports, release build)",
-        &["event", "logs", "outcome", "wall median", "wall p95", "CPU median", "CPU min", "user+sys (rusage)", "port calls / event"],
+        &[
+            "event",
+            "logs",
+            "outcome",
+            "wall median",
+            "wall p95",
+            "CPU median",
+            "CPU min",
+            "user+sys (rusage)",
+            "port calls / event",
+        ],
     );
     type Case = fn(&tokio::runtime::Runtime) -> Result<CaseResult, BenchError>;
     let cases: [(&str, Case); 3] = [
         ("(a) STOPPED, instance not draining", case_unrelated),
         ("(b) STOPPED, draining instance, 20 tasks", case_draining),
-        ("(c) terminate notice, instance with 20 tasks", case_lifecycle),
+        (
+            "(c) terminate notice, instance with 20 tasks",
+            case_lifecycle,
+        ),
     ];
     for (name, case) in cases {
         for logs in ["off", "JSON → sink"] {
-            let result = if logs == "off" { case(&runtime)? } else { tracing::subscriber::with_default(json_logs(), || case(&runtime))? };
-            let wall = Stats::of(&result.rounds.iter().map(|round| round.wall_ns).collect::<Vec<_>>()).ok_or("no rounds")?;
-            let cpu = Stats::of(&result.rounds.iter().map(|round| round.cpu_ns).collect::<Vec<_>>()).ok_or("no rounds")?;
+            let result = if logs == "off" {
+                case(&runtime)?
+            } else {
+                tracing::subscriber::with_default(json_logs(), || case(&runtime))?
+            };
+            let wall = Stats::of(
+                &result
+                    .rounds
+                    .iter()
+                    .map(|round| round.wall_ns)
+                    .collect::<Vec<_>>(),
+            )
+            .ok_or("no rounds")?;
+            let cpu = Stats::of(
+                &result
+                    .rounds
+                    .iter()
+                    .map(|round| round.cpu_ns)
+                    .collect::<Vec<_>>(),
+            )
+            .ok_or("no rounds")?;
             table.row(vec![
                 name.to_owned(),
                 logs.to_owned(),
@@ -224,7 +308,10 @@ fn warm() -> Result<(), BenchError> {
 
 fn flag(args: &[String], name: &str, default: usize) -> Result<usize, BenchError> {
     match args.iter().position(|arg| arg == name) {
-        Some(index) => Ok(args.get(index + 1).ok_or(format!("{name} needs a value"))?.parse()?),
+        Some(index) => Ok(args
+            .get(index + 1)
+            .ok_or(format!("{name} needs a value"))?
+            .parse()?),
         None => Ok(default),
     }
 }
@@ -259,17 +346,25 @@ fn scale_memory(args: &[String]) -> Result<(), BenchError> {
     let build = build_start.elapsed();
 
     // The draining instances, spread over the cluster.
-    let draining: Vec<usize> = (0..drains).map(|drain| drain * (instances / drains)).collect();
+    let draining: Vec<usize> = (0..drains)
+        .map(|drain| drain * (instances / drains))
+        .collect();
     let mut tokens = Vec::new();
     let lifecycle_start = Instant::now();
     let lifecycle_cpu = thread_cpu_ns().unwrap_or_default();
     for (serial, index) in draining.iter().enumerate() {
         let (event, token) = world.scale_in(*index, serial)?;
-        runtime.block_on(handle_lifecycle(&drainer, &event, &drain_core::decision::verify::FunctionIdentity::default()))?;
+        runtime.block_on(handle_lifecycle(
+            &drainer,
+            &event,
+            &drain_core::decision::verify::FunctionIdentity::default(),
+        ))?;
         tokens.push(token);
     }
     let lifecycle_wall = lifecycle_start.elapsed();
-    let lifecycle_cpu = thread_cpu_ns().unwrap_or_default().saturating_sub(lifecycle_cpu);
+    let lifecycle_cpu = thread_cpu_ns()
+        .unwrap_or_default()
+        .saturating_sub(lifecycle_cpu);
     let lifecycle_calls = world.log.calls().len();
     world.log.clear();
 
@@ -278,11 +373,16 @@ fn scale_memory(args: &[String]) -> Result<(), BenchError> {
     // cycling over a pool of 1,000 pre-built events.
     let drain_events = drains * per_instance;
     if events < drain_events {
-        return Err(format!("{events} events cannot carry {drain_events} draining-task stops").into());
+        return Err(
+            format!("{events} events cannot carry {drain_events} draining-task stops").into(),
+        );
     }
-    let quiet: Vec<usize> = (0..instances).filter(|index| !draining.contains(index)).collect();
-    let pool: Vec<serde_json::Value> =
-        (0..1_000.min(events - drain_events)).map(|n| world.stopped_event(quiet[n % quiet.len()], (n / quiet.len()) % per_instance, 2)).collect();
+    let quiet: Vec<usize> = (0..instances)
+        .filter(|index| !draining.contains(index))
+        .collect();
+    let pool: Vec<serde_json::Value> = (0..1_000.min(events - drain_events))
+        .map(|n| world.stopped_event(quiet[n % quiet.len()], (n / quiet.len()) % per_instance, 2))
+        .collect();
     let stride = events / drain_events;
     let mut next_task = vec![0usize; drains];
     let mut next_drain = 0usize;
@@ -326,7 +426,11 @@ fn scale_memory(args: &[String]) -> Result<(), BenchError> {
         Ok::<(), BenchError>(())
     })?;
     let wall = start.elapsed();
-    let cpu = Duration::from_nanos(thread_cpu_ns().unwrap_or_default().saturating_sub(cpu_start));
+    let cpu = Duration::from_nanos(
+        thread_cpu_ns()
+            .unwrap_or_default()
+            .saturating_sub(cpu_start),
+    );
     let rusage = self_rusage() - rusage_start;
     let handler_wall = wall.saturating_sub(outside.wall);
     let handler_cpu = cpu.saturating_sub(Duration::from_nanos(outside.cpu_ns));
@@ -338,18 +442,28 @@ fn scale_memory(args: &[String]) -> Result<(), BenchError> {
         .zip(&draining)
         .filter(|(token, index)| {
             let action = world.hooks.action(token);
-            let record = world.instance(**index).ok().and_then(|arn| world.store.get(&arn));
-            action.is_some_and(|action| action.completions == 1 && action.result == Some(LifecycleResult::Continue) && !action.active)
-                && record.is_some_and(|record| record.status == DrainStatus::Completed)
+            let record = world
+                .instance(**index)
+                .ok()
+                .and_then(|arn| world.store.get(&arn));
+            action.is_some_and(|action| {
+                action.completions == 1
+                    && action.result == Some(LifecycleResult::Continue)
+                    && !action.active
+            }) && record.is_some_and(|record| record.status == DrainStatus::Completed)
         })
         .count();
     let calls = world.log.calls();
-    let mut by_operation: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    let mut by_operation: std::collections::BTreeMap<&str, usize> =
+        std::collections::BTreeMap::new();
     for call in &calls {
         *by_operation.entry(call).or_default() += 1;
     }
 
-    let mut table = Table::new("Scale shape over the in-memory ports (one warm drainer, in process, release build)", &["figure", "value"]);
+    let mut table = Table::new(
+        "Scale shape over the in-memory ports (one warm drainer, in process, release build)",
+        &["figure", "value"],
+    );
     table
         .row(vec![
             "parameters".into(),

@@ -66,7 +66,15 @@ pub fn clock_tick() -> Duration {
 /// A `/proc/<pid>/status` memory line in KiB, e.g. `VmHWM` (peak resident set) or `VmRSS`.
 pub fn status_kib(pid: u32, key: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix(':')?.trim().strip_suffix("kB")?.trim().parse().ok())
+    status.lines().find_map(|line| {
+        line.strip_prefix(key)?
+            .strip_prefix(':')?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 /// Order statistics of a set of samples.
@@ -95,9 +103,20 @@ impl Stats {
         let mut sorted = samples.to_vec();
         sorted.sort_by(f64::total_cmp);
         let count = sorted.len();
-        let median = if count % 2 == 1 { sorted[count / 2] } else { (sorted[count / 2 - 1] + sorted[count / 2]) / 2.0 };
+        let median = if count % 2 == 1 {
+            sorted[count / 2]
+        } else {
+            (sorted[count / 2 - 1] + sorted[count / 2]) / 2.0
+        };
         let rank = ((0.95 * count as f64).ceil() as usize).clamp(1, count);
-        Some(Stats { count, median, p95: sorted[rank - 1], min: sorted[0], max: sorted[count - 1], mean: sorted.iter().sum::<f64>() / count as f64 })
+        Some(Stats {
+            count,
+            median,
+            p95: sorted[rank - 1],
+            min: sorted[0],
+            max: sorted[count - 1],
+            mean: sorted.iter().sum::<f64>() / count as f64,
+        })
     }
 }
 
@@ -132,8 +151,14 @@ mod tests {
     fn median_and_nearest_rank_p95() {
         let samples: Vec<f64> = (1..=20).map(f64::from).collect();
         let stats = Stats::of(&samples).expect("samples");
-        assert_eq!((stats.median, stats.p95, stats.min, stats.max), (10.5, 19.0, 1.0, 20.0));
-        assert_eq!(Stats::of(&[3.0]).map(|stats| (stats.median, stats.p95)), Some((3.0, 3.0)));
+        assert_eq!(
+            (stats.median, stats.p95, stats.min, stats.max),
+            (10.5, 19.0, 1.0, 20.0)
+        );
+        assert_eq!(
+            Stats::of(&[3.0]).map(|stats| (stats.median, stats.p95)),
+            Some((3.0, 3.0))
+        );
         assert_eq!(Stats::of(&[]), None);
     }
 

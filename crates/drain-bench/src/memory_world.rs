@@ -35,13 +35,15 @@ pub const DAEMON: &str = "agent";
 pub const NOTICE_SENT: Timestamp = Timestamp(1_793_645_028);
 
 const TASK_FIXTURE: &str = include_str!("../../../tests/fixtures/ecs-task-stopped-service.json");
-const LIFECYCLE_FIXTURE: &str = include_str!("../../../tests/fixtures/lifecycle-terminate-eventbridge.json");
+const LIFECYCLE_FIXTURE: &str =
+    include_str!("../../../tests/fixtures/lifecycle-terminate-eventbridge.json");
 
 /// Something in the world could not be built.
 pub type WorldError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The drainer over the in-memory ports.
-pub type MemoryDrainer = Drainer<MemoryCluster, MemoryHooks, MemoryStore, MemoryScheduler, Arc<ManualClock>>;
+pub type MemoryDrainer =
+    Drainer<MemoryCluster, MemoryHooks, MemoryStore, MemoryScheduler, Arc<ManualClock>>;
 
 /// The account.
 #[derive(Debug)]
@@ -101,7 +103,9 @@ impl MemoryWorld {
         config.schedule = Some(ScheduleSettings {
             group: "bench-checks".into(),
             role_arn: "arn:aws:iam::123456789012:role/ecs-drain-scheduler".into(),
-            target_arn: Some("arn:aws:lambda:us-east-1:123456789012:function:ecs-drain-on-lifecycle".into()),
+            target_arn: Some(
+                "arn:aws:lambda:us-east-1:123456789012:function:ecs-drain-on-lifecycle".into(),
+            ),
             dead_letter_arn: None,
         });
         let world = MemoryWorld {
@@ -138,16 +142,25 @@ impl MemoryWorld {
                 maximum_percent: Some(100),
             },
         );
-        let instance_arns: Vec<ContainerInstanceArn> =
-            (0..instances).map(|index| ContainerInstanceArn::new(instance_arn(index))).collect::<Result<_, _>>()?;
+        let instance_arns: Vec<ContainerInstanceArn> = (0..instances)
+            .map(|index| ContainerInstanceArn::new(instance_arn(index)))
+            .collect::<Result<_, _>>()?;
         for (index, arn) in instance_arns.iter().enumerate() {
-            world.cluster.add_instance(&world.cluster_arn, arn, &Ec2InstanceId::new(ec2_id(index))?);
+            world.cluster.add_instance(
+                &world.cluster_arn,
+                arn,
+                &Ec2InstanceId::new(ec2_id(index))?,
+            );
         }
         // One push per task under one lock: building a 20,000-task world stays instant.
         let mut tasks = Vec::with_capacity(instances * tasks_per_instance);
         for (index, arn) in instance_arns.iter().enumerate() {
             for task in 0..tasks_per_instance {
-                tasks.push((arn.clone(), TaskArn::new(task_arn(index, task))?, world.group(task)));
+                tasks.push((
+                    arn.clone(),
+                    TaskArn::new(task_arn(index, task))?,
+                    world.group(task),
+                ));
             }
         }
         for (instance, task, group) in tasks {
@@ -170,7 +183,11 @@ impl MemoryWorld {
 
     /// The `group` of task `task` (the last task of an instance is the daemon's).
     pub fn group(&self, task: usize) -> String {
-        if task + 1 == self.tasks_per_instance { format!("service:{DAEMON}") } else { format!("service:svc-{}", task % SERVICES) }
+        if task + 1 == self.tasks_per_instance {
+            format!("service:{DAEMON}")
+        } else {
+            format!("service:svc-{}", task % SERVICES)
+        }
     }
 
     /// Whether task `task` is an instance's daemon task.
@@ -180,7 +197,11 @@ impl MemoryWorld {
 
     /// Scales instance `index` in: the group starts a lifecycle action (token unique per
     /// `serial`); returns the EventBridge event that announces it, and its token.
-    pub fn scale_in(&self, index: usize, serial: usize) -> Result<(Value, LifecycleToken), WorldError> {
+    pub fn scale_in(
+        &self,
+        index: usize,
+        serial: usize,
+    ) -> Result<(Value, LifecycleToken), WorldError> {
         let mut event = self.lifecycle_template.clone();
         let token = format!("{serial:08x}-0000-4000-8000-{index:012x}");
         event["id"] = json!(format!("lifecycle-{token}"));
@@ -218,7 +239,8 @@ impl MemoryWorld {
 
     /// ECS finishes stopping task `task` of instance `index` (lastStatus STOPPED).
     pub fn stop(&self, index: usize, task: usize) -> Result<(), WorldError> {
-        self.cluster.set_task_status(&TaskArn::new(task_arn(index, task))?, "STOPPED");
+        self.cluster
+            .set_task_status(&TaskArn::new(task_arn(index, task))?, "STOPPED");
         Ok(())
     }
 

@@ -13,7 +13,11 @@ pub struct Table {
 impl Table {
     /// An empty table with a title and column names.
     pub fn new(title: &str, header: &[&str]) -> Table {
-        Table { title: title.to_owned(), header: header.iter().map(|cell| (*cell).to_owned()).collect(), ..Table::default() }
+        Table {
+            title: title.to_owned(),
+            header: header.iter().map(|cell| (*cell).to_owned()).collect(),
+            ..Table::default()
+        }
     }
 
     /// Adds a row.
@@ -30,7 +34,10 @@ impl Table {
 
     /// The table as Markdown-compatible text.
     pub fn render(&self) -> String {
-        let columns = self.header.len().max(self.rows.iter().map(Vec::len).max().unwrap_or(0));
+        let columns = self
+            .header
+            .len()
+            .max(self.rows.iter().map(Vec::len).max().unwrap_or(0));
         let mut widths = vec![0; columns];
         for row in std::iter::once(&self.header).chain(&self.rows) {
             for (index, cell) in row.iter().enumerate() {
@@ -48,7 +55,14 @@ impl Table {
         };
         let mut out = format!("\n### {}\n\n", self.title);
         out.push_str(&line(&self.header));
-        out.push_str(&format!("|{}|\n", widths.iter().map(|width| "-".repeat(width + 2)).collect::<Vec<_>>().join("|")));
+        out.push_str(&format!(
+            "|{}|\n",
+            widths
+                .iter()
+                .map(|width| "-".repeat(width + 2))
+                .collect::<Vec<_>>()
+                .join("|")
+        ));
         for row in &self.rows {
             out.push_str(&line(row));
         }

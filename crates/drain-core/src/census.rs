@@ -65,7 +65,11 @@ impl TaskListing {
     /// a reported status counts as alive; one without a valid ARN cannot be named, so it is
     /// skipped.
     pub fn read(self) -> Result<Vec<TaskSnapshot>, DrainError> {
-        if let Some(failure) = self.failures.iter().find(|failure| failure.reason.as_deref() != Some("MISSING")) {
+        if let Some(failure) = self
+            .failures
+            .iter()
+            .find(|failure| failure.reason.as_deref() != Some("MISSING"))
+        {
             return Err(DrainError::transient(
                 "ecs:DescribeTasks",
                 format!(
@@ -84,8 +88,12 @@ impl TaskListing {
                     arn: TaskArn::new(task.arn?).ok()?,
                     group: task.group,
                     started_by: task.started_by,
-                    last_status: task.last_status.unwrap_or_else(|| UNKNOWN_STATUS.to_owned()),
-                    desired_status: task.desired_status.unwrap_or_else(|| UNKNOWN_STATUS.to_owned()),
+                    last_status: task
+                        .last_status
+                        .unwrap_or_else(|| UNKNOWN_STATUS.to_owned()),
+                    desired_status: task
+                        .desired_status
+                        .unwrap_or_else(|| UNKNOWN_STATUS.to_owned()),
                 })
             })
             .collect())
@@ -151,7 +159,9 @@ impl ServiceFacts {
     /// a task before its replacement runs nor start the replacement first: a draining instance
     /// hosting one of its tasks never empties.
     pub fn can_never_move_tasks(&self) -> bool {
-        !self.is_daemon() && self.minimum_healthy_percent == Some(100) && self.maximum_percent == Some(100)
+        !self.is_daemon()
+            && self.minimum_healthy_percent == Some(100)
+            && self.maximum_percent == Some(100)
     }
 }
 
@@ -227,13 +237,19 @@ impl Census {
                 let kind = match snapshot.service_name() {
                     Some(name) => {
                         let facts = services.iter().find(|service| service.name == name);
-                        if facts.is_some_and(ServiceFacts::can_never_move_tasks) && !stuck_services.iter().any(|s| s == name) {
+                        if facts.is_some_and(ServiceFacts::can_never_move_tasks)
+                            && !stuck_services.iter().any(|s| s == name)
+                        {
                             stuck_services.push(name.to_owned());
                         }
                         if facts.is_some_and(ServiceFacts::is_daemon) {
-                            TaskKind::Daemon { service: name.to_owned() }
+                            TaskKind::Daemon {
+                                service: name.to_owned(),
+                            }
                         } else {
-                            TaskKind::Replica { service: name.to_owned() }
+                            TaskKind::Replica {
+                                service: name.to_owned(),
+                            }
                         }
                     }
                     None => TaskKind::Standalone,
@@ -241,12 +257,19 @@ impl Census {
                 LiveTask { snapshot, kind }
             })
             .collect();
-        Census { alive, stuck_services }
+        Census {
+            alive,
+            stuck_services,
+        }
     }
 
     /// The service names of alive service tasks, deduplicated, for DescribeServices.
     pub fn service_names_of(tasks: &[TaskSnapshot]) -> Vec<String> {
-        let mut names: Vec<String> = tasks.iter().filter(|task| task.is_alive()).filter_map(|task| task.service_name().map(str::to_owned)).collect();
+        let mut names: Vec<String> = tasks
+            .iter()
+            .filter(|task| task.is_alive())
+            .filter_map(|task| task.service_name().map(str::to_owned))
+            .collect();
         names.sort();
         names.dedup();
         names
@@ -272,7 +295,10 @@ mod tests {
 
     fn task(id: &str, group: Option<&str>, last: &str, desired: &str) -> TaskSnapshot {
         TaskSnapshot {
-            arn: TaskArn::new(format!("arn:aws:ecs:us-east-1:123456789012:task/prod-cluster/{id}")).expect("valid arn"),
+            arn: TaskArn::new(format!(
+                "arn:aws:ecs:us-east-1:123456789012:task/prod-cluster/{id}"
+            ))
+            .expect("valid arn"),
             group: group.map(str::to_owned),
             started_by: None,
             last_status: last.to_owned(),
@@ -289,7 +315,8 @@ mod tests {
         }
     }
 
-    const TASK: &str = "arn:aws:ecs:us-east-1:123456789012:task/prod/0d7e5f3a9c1b4e2d8f6a0b3c5d7e9f1a";
+    const TASK: &str =
+        "arn:aws:ecs:us-east-1:123456789012:task/prod/0d7e5f3a9c1b4e2d8f6a0b3c5d7e9f1a";
 
     fn described(last: Option<&str>, desired: Option<&str>) -> DescribedTask {
         DescribedTask {
@@ -302,29 +329,53 @@ mod tests {
     }
 
     fn failure(reason: &str) -> TaskFailure {
-        TaskFailure { arn: Some(TASK.into()), reason: Some(reason.into()), detail: None }
+        TaskFailure {
+            arn: Some(TASK.into()),
+            reason: Some(reason.into()),
+            detail: None,
+        }
     }
 
     #[test]
     fn a_task_shutting_down_is_read_with_both_statuses() {
-        let tasks = TaskListing { tasks: vec![described(Some("DEPROVISIONING"), Some("STOPPED"))], failures: Vec::new() }.read().expect("read");
+        let tasks = TaskListing {
+            tasks: vec![described(Some("DEPROVISIONING"), Some("STOPPED"))],
+            failures: Vec::new(),
+        }
+        .read()
+        .expect("read");
         assert_eq!(tasks.len(), 1);
         assert!(tasks[0].is_alive() && tasks[0].is_stopping());
     }
 
     #[test]
     fn a_missing_task_is_gone_but_any_other_failure_fails_the_census() {
-        let missing = TaskListing { tasks: Vec::new(), failures: vec![failure("MISSING")] };
+        let missing = TaskListing {
+            tasks: Vec::new(),
+            failures: vec![failure("MISSING")],
+        };
         assert_eq!(missing.read().expect("read"), Vec::new());
         let unknown = TaskListing {
             tasks: vec![described(Some("RUNNING"), Some("RUNNING"))],
             failures: vec![failure("MISSING"), failure("SERVICE_UNAVAILABLE")],
         };
-        let error = unknown.read().expect_err("an undescribed task may be alive");
+        let error = unknown
+            .read()
+            .expect_err("an undescribed task may be alive");
         assert!(error.is_retryable());
-        assert!(error.to_string().contains("SERVICE_UNAVAILABLE") || format!("{error:?}").contains("SERVICE_UNAVAILABLE"), "{error:?}");
-        let no_reason = TaskListing { tasks: Vec::new(), failures: vec![TaskFailure::default()] };
-        assert!(no_reason.read().is_err(), "a failure without a reason is not a MISSING one");
+        assert!(
+            error.to_string().contains("SERVICE_UNAVAILABLE")
+                || format!("{error:?}").contains("SERVICE_UNAVAILABLE"),
+            "{error:?}"
+        );
+        let no_reason = TaskListing {
+            tasks: Vec::new(),
+            failures: vec![TaskFailure::default()],
+        };
+        assert!(
+            no_reason.read().is_err(),
+            "a failure without a reason is not a MISSING one"
+        );
     }
 
     #[test]
@@ -332,8 +383,14 @@ mod tests {
         let tasks = TaskListing {
             tasks: vec![
                 described(None, None),
-                DescribedTask { arn: Some("not-an-arn".into()), ..described(Some("RUNNING"), Some("RUNNING")) },
-                DescribedTask { arn: None, ..described(Some("RUNNING"), Some("RUNNING")) },
+                DescribedTask {
+                    arn: Some("not-an-arn".into()),
+                    ..described(Some("RUNNING"), Some("RUNNING"))
+                },
+                DescribedTask {
+                    arn: None,
+                    ..described(Some("RUNNING"), Some("RUNNING"))
+                },
             ],
             failures: Vec::new(),
         }
@@ -347,13 +404,21 @@ mod tests {
     #[test]
     fn a_snapshot_converts_to_the_answer_it_reads_from() {
         let snapshot = task("a", Some("service:web"), "STOPPING", "STOPPED");
-        let listing = TaskListing { tasks: vec![snapshot.clone().into()], failures: Vec::new() };
+        let listing = TaskListing {
+            tasks: vec![snapshot.clone().into()],
+            failures: Vec::new(),
+        };
         assert_eq!(listing.read().expect("read"), vec![snapshot]);
     }
 
     #[test]
     fn only_the_daemon_strategy_makes_a_daemon_service() {
-        for (strategy, daemon) in [(Some("DAEMON"), true), (Some("REPLICA"), false), (None, false), (Some("daemon"), false)] {
+        for (strategy, daemon) in [
+            (Some("DAEMON"), true),
+            (Some("REPLICA"), false),
+            (None, false),
+            (Some("daemon"), false),
+        ] {
             let facts = ServiceFacts {
                 name: "s".into(),
                 scheduling_strategy: strategy.map(str::to_owned),
@@ -366,8 +431,19 @@ mod tests {
 
     #[test]
     fn a_task_shutting_down_inside_its_stop_timeout_is_alive() {
-        for last in ["DEACTIVATING", "STOPPING", "DEPROVISIONING", "RUNNING", "PENDING", "PROVISIONING", "ACTIVATING"] {
-            assert!(task("a", None, last, "STOPPED").is_alive(), "{last} must count as alive");
+        for last in [
+            "DEACTIVATING",
+            "STOPPING",
+            "DEPROVISIONING",
+            "RUNNING",
+            "PENDING",
+            "PROVISIONING",
+            "ACTIVATING",
+        ] {
+            assert!(
+                task("a", None, last, "STOPPED").is_alive(),
+                "{last} must count as alive"
+            );
         }
         assert!(!task("a", None, "STOPPED", "STOPPED").is_alive());
         assert!(!task("a", None, "DELETED", "STOPPED").is_alive());
@@ -384,12 +460,22 @@ mod tests {
             ],
             &[daemon("log-router")],
         );
-        assert_eq!(census.counts(), AliveCounts { replica: 1, daemon: 1, standalone: 1 });
+        assert_eq!(
+            census.counts(),
+            AliveCounts {
+                replica: 1,
+                daemon: 1,
+                standalone: 1
+            }
+        );
     }
 
     #[test]
     fn a_service_that_describe_services_did_not_return_counts_as_replica() {
-        let census = Census::classify(vec![task("d", Some("service:unknown"), "RUNNING", "RUNNING")], &[]);
+        let census = Census::classify(
+            vec![task("d", Some("service:unknown"), "RUNNING", "RUNNING")],
+            &[],
+        );
         assert_eq!(census.counts().replica, 1);
     }
 
@@ -402,7 +488,10 @@ mod tests {
             maximum_percent: Some(100),
         };
         let census = Census::classify(
-            vec![task("a", Some("service:pinned"), "RUNNING", "RUNNING"), task("b", Some("service:pinned"), "RUNNING", "RUNNING")],
+            vec![
+                task("a", Some("service:pinned"), "RUNNING", "RUNNING"),
+                task("b", Some("service:pinned"), "RUNNING", "RUNNING"),
+            ],
             &[pinned],
         );
         assert_eq!(census.stuck_services, vec!["pinned".to_owned()]);

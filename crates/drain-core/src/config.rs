@@ -113,11 +113,21 @@ impl Config {
 
     /// Reads the settings through `lookup` (e.g. `|name| std::env::var(name).ok()`).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let get = |name: &str| lookup(name).map(|value| value.trim().to_owned()).filter(|value| !value.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|value| value.trim().to_owned())
+                .filter(|value| !value.is_empty())
+        };
         let table_name = get(ENV_TABLE).ok_or(ConfigError::Missing(ENV_TABLE))?;
         let mut config = Config::with_table(table_name);
         config.clusters = get(ENV_CLUSTERS)
-            .map(|list| list.split(',').map(str::trim).filter(|name| !name.is_empty()).map(str::to_owned).collect())
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|name| !name.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default();
         config.hook_name = get(ENV_HOOK_NAME);
         if let Some(value) = get(ENV_DEADLINE_SECONDS) {
@@ -125,28 +135,48 @@ impl Config {
                 .parse::<i64>()
                 .ok()
                 .filter(|seconds| (60..=172_800).contains(seconds))
-                .ok_or(ConfigError::Invalid { name: ENV_DEADLINE_SECONDS, value, expected: "whole seconds from 60 to 172800" })?;
+                .ok_or(ConfigError::Invalid {
+                    name: ENV_DEADLINE_SECONDS,
+                    value,
+                    expected: "whole seconds from 60 to 172800",
+                })?;
         }
         if let Some(value) = get(ENV_DEADLINE_POLICY) {
             config.policy.deadline_policy = match value.to_ascii_lowercase().as_str() {
                 "continue" => DeadlinePolicy::Continue,
                 "abandon" => DeadlinePolicy::Abandon,
-                _ => return Err(ConfigError::Invalid { name: ENV_DEADLINE_POLICY, value, expected: "continue or abandon" }),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: ENV_DEADLINE_POLICY,
+                        value,
+                        expected: "continue or abandon",
+                    });
+                }
             };
         }
         if let Some(value) = get(ENV_REPLAY_MODE) {
             config.replay_mode = match value.to_ascii_lowercase().as_str() {
                 "dry-run" | "dryrun" | "dry_run" => ReplayMode::DryRun,
                 "live" => ReplayMode::Live,
-                _ => return Err(ConfigError::Invalid { name: ENV_REPLAY_MODE, value, expected: "dry-run or live" }),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: ENV_REPLAY_MODE,
+                        value,
+                        expected: "dry-run or live",
+                    });
+                }
             };
         }
         if let Some(value) = get(ENV_RETENTION_DAYS) {
-            let days = value.parse::<i64>().ok().filter(|days| (1..=3650).contains(days)).ok_or(ConfigError::Invalid {
-                name: ENV_RETENTION_DAYS,
-                value,
-                expected: "whole days from 1 to 3650",
-            })?;
+            let days = value
+                .parse::<i64>()
+                .ok()
+                .filter(|days| (1..=3650).contains(days))
+                .ok_or(ConfigError::Invalid {
+                    name: ENV_RETENTION_DAYS,
+                    value,
+                    expected: "whole days from 1 to 3650",
+                })?;
             config.retention_seconds = days * 86_400;
         }
         if let Some(value) = get(ENV_METRICS_NAMESPACE) {
@@ -162,9 +192,12 @@ impl Config {
             config.metrics_namespace = value;
         }
         config.schedule = match (get(ENV_SCHEDULE_GROUP), get(ENV_SCHEDULE_ROLE_ARN)) {
-            (Some(group), Some(role_arn)) => {
-                Some(ScheduleSettings { group, role_arn, target_arn: get(ENV_CHECK_TARGET_ARN), dead_letter_arn: get(ENV_CHECK_DLQ_ARN) })
-            }
+            (Some(group), Some(role_arn)) => Some(ScheduleSettings {
+                group,
+                role_arn,
+                target_arn: get(ENV_CHECK_TARGET_ARN),
+                dead_letter_arn: get(ENV_CHECK_DLQ_ARN),
+            }),
             (None, None) => None,
             (Some(_), None) => return Err(ConfigError::Missing(ENV_SCHEDULE_ROLE_ARN)),
             (None, Some(_)) => return Err(ConfigError::Missing(ENV_SCHEDULE_GROUP)),
@@ -174,12 +207,20 @@ impl Config {
 
     /// Whether ecs-drain handles lifecycle actions of `hook_name`.
     pub fn handles_hook(&self, hook_name: &str) -> bool {
-        hook_name != ECS_MANAGED_DRAINING_HOOK && self.hook_name.as_deref().is_none_or(|wanted| wanted == hook_name)
+        hook_name != ECS_MANAGED_DRAINING_HOOK
+            && self
+                .hook_name
+                .as_deref()
+                .is_none_or(|wanted| wanted == hook_name)
     }
 
     /// Whether `cluster_arn` is one of the configured clusters (always, when none are).
     pub fn watches_cluster(&self, cluster_arn: &crate::ids::ClusterArn) -> bool {
-        self.clusters.is_empty() || self.clusters.iter().any(|entry| entry == cluster_arn.as_str() || entry == cluster_arn.name())
+        self.clusters.is_empty()
+            || self
+                .clusters
+                .iter()
+                .any(|entry| entry == cluster_arn.as_str() || entry == cluster_arn.name())
     }
 }
 
@@ -190,7 +231,10 @@ mod tests {
     use super::*;
 
     fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -207,7 +251,10 @@ mod tests {
     fn reads_every_setting() {
         let config = from(&[
             (ENV_TABLE, "drains"),
-            (ENV_CLUSTERS, " prod-cluster, arn:aws:ecs:us-east-1:1:cluster/batch ,"),
+            (
+                ENV_CLUSTERS,
+                " prod-cluster, arn:aws:ecs:us-east-1:1:cluster/batch ,",
+            ),
             (ENV_HOOK_NAME, "ecs-drain-terminate"),
             (ENV_DEADLINE_SECONDS, "900"),
             (ENV_DEADLINE_POLICY, "abandon"),
@@ -220,25 +267,50 @@ mod tests {
         ])
         .expect("valid");
         assert_eq!(config.metrics_namespace, "ops/ecs-drain");
-        assert_eq!(config.clusters, vec!["prod-cluster".to_owned(), "arn:aws:ecs:us-east-1:1:cluster/batch".to_owned()]);
+        assert_eq!(
+            config.clusters,
+            vec![
+                "prod-cluster".to_owned(),
+                "arn:aws:ecs:us-east-1:1:cluster/batch".to_owned()
+            ]
+        );
         assert_eq!(config.policy.deadline_seconds, 900);
         assert_eq!(config.policy.deadline_policy, DeadlinePolicy::Abandon);
         assert_eq!(config.replay_mode, ReplayMode::Live);
-        assert_eq!(config.schedule.as_ref().map(|s| s.group.as_str()), Some("ecs-drain"));
-        assert_eq!(config.schedule.as_ref().and_then(|s| s.dead_letter_arn.as_deref()), Some("arn:aws:sqs:us-east-1:1:failures"));
+        assert_eq!(
+            config.schedule.as_ref().map(|s| s.group.as_str()),
+            Some("ecs-drain")
+        );
+        assert_eq!(
+            config
+                .schedule
+                .as_ref()
+                .and_then(|s| s.dead_letter_arn.as_deref()),
+            Some("arn:aws:sqs:us-east-1:1:failures")
+        );
         assert_eq!(config.retention_seconds, 3 * 86_400);
     }
 
     #[test]
     fn refuses_values_out_of_range_with_the_variable_named() {
         let error = from(&[(ENV_TABLE, "t"), (ENV_DEADLINE_SECONDS, "5")]).expect_err("too short");
-        assert!(error.to_string().starts_with("ECS_DRAIN_DEADLINE_SECONDS is \"5\""));
+        assert!(
+            error
+                .to_string()
+                .starts_with("ECS_DRAIN_DEADLINE_SECONDS is \"5\"")
+        );
         assert!(from(&[(ENV_TABLE, "t"), (ENV_DEADLINE_POLICY, "kill")]).is_err());
         assert!(from(&[(ENV_TABLE, "t"), (ENV_REPLAY_MODE, "sometimes")]).is_err());
         assert!(from(&[(ENV_TABLE, "t"), (ENV_SCHEDULE_GROUP, "g")]).is_err());
-        assert!(from(&[(ENV_TABLE, "t"), (ENV_METRICS_NAMESPACE, "AWS/Lambda")]).is_err(), "reserved");
+        assert!(
+            from(&[(ENV_TABLE, "t"), (ENV_METRICS_NAMESPACE, "AWS/Lambda")]).is_err(),
+            "reserved"
+        );
         assert!(from(&[(ENV_TABLE, "t"), (ENV_METRICS_NAMESPACE, "ecs{drain}")]).is_err());
-        assert_eq!(from(&[(ENV_TABLE, "t")]).map(|config| config.metrics_namespace), Ok("ecs-drain".to_owned()));
+        assert_eq!(
+            from(&[(ENV_TABLE, "t")]).map(|config| config.metrics_namespace),
+            Ok("ecs-drain".to_owned())
+        );
     }
 
     #[test]
@@ -246,16 +318,33 @@ mod tests {
         let any = Config::with_table("t");
         assert!(any.handles_hook("my-hook"));
         assert!(!any.handles_hook(ECS_MANAGED_DRAINING_HOOK));
-        let one = Config { hook_name: Some("ecs-drain-terminate".into()), ..Config::with_table("t") };
+        let one = Config {
+            hook_name: Some("ecs-drain-terminate".into()),
+            ..Config::with_table("t")
+        };
         assert!(one.handles_hook("ecs-drain-terminate"));
         assert!(!one.handles_hook("other"));
     }
 
     #[test]
     fn watches_clusters_by_name_or_arn() {
-        let cluster = crate::ids::ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod").expect("arn");
+        let cluster =
+            crate::ids::ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod")
+                .expect("arn");
         assert!(Config::with_table("t").watches_cluster(&cluster));
-        assert!(Config { clusters: vec!["prod".into()], ..Config::with_table("t") }.watches_cluster(&cluster));
-        assert!(!Config { clusters: vec!["staging".into()], ..Config::with_table("t") }.watches_cluster(&cluster));
+        assert!(
+            Config {
+                clusters: vec!["prod".into()],
+                ..Config::with_table("t")
+            }
+            .watches_cluster(&cluster)
+        );
+        assert!(
+            !Config {
+                clusters: vec!["staging".into()],
+                ..Config::with_table("t")
+            }
+            .watches_cluster(&cluster)
+        );
     }
 }

@@ -45,7 +45,11 @@ pub struct DrainPolicy {
 
 impl Default for DrainPolicy {
     fn default() -> Self {
-        DrainPolicy { deadline_seconds: 3600, deadline_policy: DeadlinePolicy::Continue, completing_lease_seconds: 180 }
+        DrainPolicy {
+            deadline_seconds: 3600,
+            deadline_policy: DeadlinePolicy::Continue,
+            completing_lease_seconds: 180,
+        }
     }
 }
 
@@ -66,7 +70,9 @@ impl CompletionReason {
         match self {
             CompletionReason::Drained => "no task alive on the instance",
             CompletionReason::DeadlineAbandoned => "drain deadline passed, policy abandon",
-            CompletionReason::DeadlineEnforced => "drain deadline passed, remaining tasks were stopped",
+            CompletionReason::DeadlineEnforced => {
+                "drain deadline passed, remaining tasks were stopped"
+            }
         }
     }
 }
@@ -133,10 +139,21 @@ impl Decision {
 }
 
 /// Decides what one look at a drain should do.
-pub fn decide(record: &DrainRecord, census: &Census, now: Timestamp, policy: &DrainPolicy) -> Decision {
+pub fn decide(
+    record: &DrainRecord,
+    census: &Census,
+    now: Timestamp,
+    policy: &DrainPolicy,
+) -> Decision {
     match record.status {
-        DrainStatus::Completed | DrainStatus::Expired => return Decision::Finished { status: record.status },
-        DrainStatus::Completing if now.seconds_since(record.updated_at) < policy.completing_lease_seconds => {
+        DrainStatus::Completed | DrainStatus::Expired => {
+            return Decision::Finished {
+                status: record.status,
+            };
+        }
+        DrainStatus::Completing
+            if now.seconds_since(record.updated_at) < policy.completing_lease_seconds =>
+        {
             return Decision::ClaimedElsewhere;
         }
         DrainStatus::Completing | DrainStatus::Draining => {}
@@ -144,36 +161,67 @@ pub fn decide(record: &DrainRecord, census: &Census, now: Timestamp, policy: &Dr
 
     let alive = census.counts();
     if alive.total() == 0 {
-        return Decision::Complete { result: LifecycleResult::Continue, reason: CompletionReason::Drained };
+        return Decision::Complete {
+            result: LifecycleResult::Continue,
+            reason: CompletionReason::Drained,
+        };
     }
 
     if now >= record.deadline_at {
         return match policy.deadline_policy {
-            DeadlinePolicy::Abandon => Decision::Complete { result: LifecycleResult::Abandon, reason: CompletionReason::DeadlineAbandoned },
+            DeadlinePolicy::Abandon => Decision::Complete {
+                result: LifecycleResult::Abandon,
+                reason: CompletionReason::DeadlineAbandoned,
+            },
             DeadlinePolicy::Continue => {
                 let not_yet_stopping = not_yet_stopping(census, |_| true);
                 match record.enforced_at {
-                    Some(enforced_at) if now.seconds_since(enforced_at) >= record.check_interval_seconds => {
-                        Decision::Complete { result: LifecycleResult::Continue, reason: CompletionReason::DeadlineEnforced }
+                    Some(enforced_at)
+                        if now.seconds_since(enforced_at) >= record.check_interval_seconds =>
+                    {
+                        Decision::Complete {
+                            result: LifecycleResult::Continue,
+                            reason: CompletionReason::DeadlineEnforced,
+                        }
                     }
-                    Some(_) if not_yet_stopping.is_empty() => Decision::Wait { alive, waiting_on: WaitingOn::DeadlineStops },
-                    _ => Decision::EnforceDeadline { tasks: not_yet_stopping },
+                    Some(_) if not_yet_stopping.is_empty() => Decision::Wait {
+                        alive,
+                        waiting_on: WaitingOn::DeadlineStops,
+                    },
+                    _ => Decision::EnforceDeadline {
+                        tasks: not_yet_stopping,
+                    },
                 }
             }
         };
     }
 
     if alive.non_daemon() > 0 {
-        return Decision::Wait { alive, waiting_on: WaitingOn::Tasks };
+        return Decision::Wait {
+            alive,
+            waiting_on: WaitingOn::Tasks,
+        };
     }
 
     // Only daemon tasks are left: they go last, once nothing they serve remains.
     let daemons = not_yet_stopping(census, |kind| matches!(kind, TaskKind::Daemon { .. }));
-    if daemons.is_empty() { Decision::Wait { alive, waiting_on: WaitingOn::DaemonsStopping } } else { Decision::StopDaemons { tasks: daemons } }
+    if daemons.is_empty() {
+        Decision::Wait {
+            alive,
+            waiting_on: WaitingOn::DaemonsStopping,
+        }
+    } else {
+        Decision::StopDaemons { tasks: daemons }
+    }
 }
 
 fn not_yet_stopping(census: &Census, include: impl Fn(&TaskKind) -> bool) -> Vec<TaskArn> {
-    census.alive.iter().filter(|task| include(&task.kind) && !task.snapshot.is_stopping()).map(|task| task.snapshot.arn.clone()).collect()
+    census
+        .alive
+        .iter()
+        .filter(|task| include(&task.kind) && !task.snapshot.is_stopping())
+        .map(|task| task.snapshot.arn.clone())
+        .collect()
 }
 
 /// What a CompleteLifecycleAction call achieved, as ecs-drain reads Auto Scaling's answer.
@@ -195,10 +243,14 @@ pub enum ActionOutcome {
 /// action was completed elsewhere or timed out. `drain` is the record before this claim (None
 /// for an instance with nothing to drain).
 pub fn completion_outcome(answer: ActionAnswer, drain: Option<&DrainRecord>) -> ActionOutcome {
-    let sent_before = drain.is_some_and(|record| record.status == DrainStatus::Completing || record.completion_sent_at.is_some());
+    let sent_before = drain.is_some_and(|record| {
+        record.status == DrainStatus::Completing || record.completion_sent_at.is_some()
+    });
     match answer {
         ActionAnswer::Accepted => ActionOutcome::Done,
-        ActionAnswer::NoActiveAction { after_unclear_attempt } if after_unclear_attempt || sent_before => ActionOutcome::DoneUnconfirmed,
+        ActionAnswer::NoActiveAction {
+            after_unclear_attempt,
+        } if after_unclear_attempt || sent_before => ActionOutcome::DoneUnconfirmed,
         ActionAnswer::NoActiveAction { .. } => ActionOutcome::NoActiveAction,
     }
 }
@@ -223,12 +275,20 @@ pub enum Admission {
 /// Decides what a lifecycle notice means given the existing record. A notice with another
 /// token replaces a record only when it is provably newer: its send time is strictly after
 /// the time of the notice that created the record. Without a send time it is stale.
-pub fn admit(existing: Option<&DrainRecord>, token: &LifecycleToken, noticed_at: Option<Timestamp>) -> Admission {
+pub fn admit(
+    existing: Option<&DrainRecord>,
+    token: &LifecycleToken,
+    noticed_at: Option<Timestamp>,
+) -> Admission {
     let Some(record) = existing else {
         return Admission::Start;
     };
     if &record.token == token {
-        return if record.status.is_terminal() { Admission::AlreadyFinished } else { Admission::Resume };
+        return if record.status.is_terminal() {
+            Admission::AlreadyFinished
+        } else {
+            Admission::Resume
+        };
     }
     match noticed_at {
         Some(at) if at > record.noticed_at => Admission::Replace,
@@ -255,16 +315,34 @@ pub fn plan_check_interval(heartbeat_timeout_seconds: Option<i64>) -> i64 {
 /// Plans a new drain started at `started_at`: the check interval, when the hook gives up on its
 /// own, and the deadline capped below that. (The first check is booked by [`upkeep`], from
 /// when the notice was sent.)
-pub fn plan_start(started_at: Timestamp, heartbeat_timeout_seconds: Option<i64>, deadline_seconds: i64) -> StartPlan {
+pub fn plan_start(
+    started_at: Timestamp,
+    heartbeat_timeout_seconds: Option<i64>,
+    deadline_seconds: i64,
+) -> StartPlan {
     let check_interval_seconds = plan_check_interval(heartbeat_timeout_seconds);
-    let hook_expires_at = heartbeat_timeout_seconds.map(|timeout| started_at.plus_seconds(hook_global_timeout_seconds(timeout)));
-    let deadline_at = plan_deadline(started_at, deadline_seconds, hook_expires_at, check_interval_seconds);
-    StartPlan { check_interval_seconds, hook_expires_at, deadline_at }
+    let hook_expires_at = heartbeat_timeout_seconds
+        .map(|timeout| started_at.plus_seconds(hook_global_timeout_seconds(timeout)));
+    let deadline_at = plan_deadline(
+        started_at,
+        deadline_seconds,
+        hook_expires_at,
+        check_interval_seconds,
+    );
+    StartPlan {
+        check_interval_seconds,
+        hook_expires_at,
+        deadline_at,
+    }
 }
 
 /// A new DRAINING record for `start`, planned by [`plan_start`].
 pub fn start_drain(start: DrainStart) -> DrainRecord {
-    let plan = plan_start(start.started_at, start.heartbeat_timeout_seconds, start.deadline_seconds);
+    let plan = plan_start(
+        start.started_at,
+        start.heartbeat_timeout_seconds,
+        start.deadline_seconds,
+    );
     DrainRecord::start(start, plan)
 }
 
@@ -275,11 +353,18 @@ pub fn hook_global_timeout_seconds(heartbeat_timeout_seconds: i64) -> i64 {
 
 /// The drain deadline: the configured graceful phase, capped so that enforcement (one check
 /// interval) still finishes before the hook's global timeout would end the action on its own.
-pub fn plan_deadline(started_at: Timestamp, deadline_seconds: i64, hook_expires_at: Option<Timestamp>, check_interval_seconds: i64) -> Timestamp {
+pub fn plan_deadline(
+    started_at: Timestamp,
+    deadline_seconds: i64,
+    hook_expires_at: Option<Timestamp>,
+    check_interval_seconds: i64,
+) -> Timestamp {
     let wanted = started_at.plus_seconds(deadline_seconds.max(0));
     match hook_expires_at {
         Some(expires) => {
-            let latest = expires.plus_seconds(-2 * check_interval_seconds).max(started_at);
+            let latest = expires
+                .plus_seconds(-2 * check_interval_seconds)
+                .max(started_at);
             wanted.min(latest)
         }
         None => wanted,
@@ -300,7 +385,11 @@ pub const MIN_BOOKING_LEAD_SECONDS: i64 = 5;
 /// booked too close to be reliable.
 pub fn next_check_at(record: &DrainRecord, now: Timestamp) -> Timestamp {
     let next = now.plus_seconds(record.check_interval_seconds);
-    if now < record.deadline_at && next.plus_seconds(DEADLINE_MERGE_SECONDS) >= record.deadline_at { record.deadline_at } else { next }
+    if now < record.deadline_at && next.plus_seconds(DEADLINE_MERGE_SECONDS) >= record.deadline_at {
+        record.deadline_at
+    } else {
+        next
+    }
 }
 
 pub mod upkeep;

@@ -11,16 +11,25 @@ use tracing::{info, warn};
 
 use crate::census::Census;
 use crate::config::Config;
-use crate::decision::verify::{AfterExpiry, FunctionIdentity, Refusal, after_expiry, expired_undrained, verify_origin, verify_termination};
+use crate::decision::verify::{
+    AfterExpiry, FunctionIdentity, Refusal, after_expiry, expired_undrained, verify_origin,
+    verify_termination,
+};
 use crate::decision::{
-    ActionOutcome, Admission, CompletionReason, Decision, Trigger, WaitingOn, admit, completion_outcome, decide, start_drain, upkeep,
+    ActionOutcome, Admission, CompletionReason, Decision, Trigger, WaitingOn, admit,
+    completion_outcome, decide, start_drain, upkeep,
 };
 use crate::error::{DrainError, error_chain};
 use crate::event::{TaskStateChange, TerminateNotice};
 use crate::ids::{ContainerInstanceArn, LifecycleActionRef};
 use crate::metrics::{Fact, MAX_FACTS};
-use crate::ports::{ActionAnswer, CheckScheduler, Cluster, ContainerInstance, DrainStore, EcsInstanceStatus, LifecycleHooks, WriteOutcome};
-use crate::record::{CensusSummary, DrainPhase, DrainRecord, DrainStart, DrainStatus, LifecycleResult};
+use crate::ports::{
+    ActionAnswer, CheckScheduler, Cluster, ContainerInstance, DrainStore, EcsInstanceStatus,
+    LifecycleHooks, WriteOutcome,
+};
+use crate::record::{
+    CensusSummary, DrainPhase, DrainRecord, DrainStart, DrainStatus, LifecycleResult,
+};
 use crate::time::{Clock, Timestamp};
 
 /// Whether mutations happen.
@@ -33,9 +42,11 @@ pub enum Mode {
 }
 
 /// The stopped reason ecs-drain gives daemon tasks it stops.
-pub const DAEMON_STOP_REASON: &str = "ecs-drain: only daemon tasks remain on this draining container instance";
+pub const DAEMON_STOP_REASON: &str =
+    "ecs-drain: only daemon tasks remain on this draining container instance";
 /// The stopped reason ecs-drain gives tasks it stops at the drain deadline.
-pub const DEADLINE_STOP_REASON: &str = "ecs-drain: drain deadline reached before the task left this container instance";
+pub const DEADLINE_STOP_REASON: &str =
+    "ecs-drain: drain deadline reached before the task left this container instance";
 
 /// How many times a lost completion claim is retried against a fresher record.
 const CLAIM_RETRIES: usize = 2;
@@ -99,12 +110,23 @@ where
 {
     /// Wires the ports together.
     pub fn new(cluster: C, hooks: H, store: S, scheduler: Q, clock: K, config: Config) -> Self {
-        Drainer { cluster, hooks, store, scheduler, clock, config, facts: std::sync::Mutex::new(Vec::new()) }
+        Drainer {
+            cluster,
+            hooks,
+            store,
+            scheduler,
+            clock,
+            config,
+            facts: std::sync::Mutex::new(Vec::new()),
+        }
     }
 
     /// Records a fact for the metrics (at most [`MAX_FACTS`] until taken).
     pub fn note_fact(&self, fact: Fact) {
-        let mut facts = self.facts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut facts = self
+            .facts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if facts.len() < MAX_FACTS {
             facts.push(fact);
         }
@@ -112,7 +134,12 @@ where
 
     /// The facts recorded since the last call.
     pub fn take_facts(&self) -> Vec<Fact> {
-        std::mem::take(&mut *self.facts.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+        std::mem::take(
+            &mut *self
+                .facts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// A dry run changes nothing, so it counts nothing.
@@ -137,8 +164,15 @@ where
 
     /// on-lifecycle: a terminate lifecycle action arrived at the function `own`. A notice for
     /// another account or region is refused before anything is read.
-    pub async fn on_notice(&self, notice: &TerminateNotice, mode: Mode, own: &FunctionIdentity) -> Result<Outcome, DrainError> {
-        if let Err(refusal) = verify_origin(notice.account.as_deref(), notice.region.as_deref(), own) {
+    pub async fn on_notice(
+        &self,
+        notice: &TerminateNotice,
+        mode: Mode,
+        own: &FunctionIdentity,
+    ) -> Result<Outcome, DrainError> {
+        if let Err(refusal) =
+            verify_origin(notice.account.as_deref(), notice.region.as_deref(), own)
+        {
             return Ok(refuse(refusal));
         }
         // Boxed: the nested use-case futures are deep enough to hit the compiler's layout
@@ -148,9 +182,17 @@ where
 
     /// on-lifecycle: a scheduled check arrived at the function `own`. A check naming a container
     /// instance of another account or region is refused before anything is read.
-    pub async fn on_scheduled_check(&self, instance: &ContainerInstanceArn, own: &FunctionIdentity) -> Result<Outcome, DrainError> {
+    pub async fn on_scheduled_check(
+        &self,
+        instance: &ContainerInstanceArn,
+        own: &FunctionIdentity,
+    ) -> Result<Outcome, DrainError> {
         let parts = instance.parts();
-        if let Err(refusal) = verify_origin(parts.map(|parts| parts.account), parts.map(|parts| parts.region), own) {
+        if let Err(refusal) = verify_origin(
+            parts.map(|parts| parts.account),
+            parts.map(|parts| parts.region),
+            own,
+        ) {
             return Ok(refuse(refusal));
         }
         Box::pin(self.on_check(instance, Mode::Live)).await
@@ -166,19 +208,38 @@ where
         container_instance_arn = tracing::field::Empty,
         dry_run = mode == Mode::DryRun,
     ))]
-    pub async fn on_terminate(&self, notice: &TerminateNotice, mode: Mode) -> Result<Outcome, DrainError> {
-        if !self.config.handles_hook(notice.action.hook.hook_name.as_str()) {
-            let reason = format!("hook {} is not handled by this stack", notice.action.hook.hook_name);
+    pub async fn on_terminate(
+        &self,
+        notice: &TerminateNotice,
+        mode: Mode,
+    ) -> Result<Outcome, DrainError> {
+        if !self
+            .config
+            .handles_hook(notice.action.hook.hook_name.as_str())
+        {
+            let reason = format!(
+                "hook {} is not handled by this stack",
+                notice.action.hook.hook_name
+            );
             info!(decision = "ignored", reason = %reason, "lifecycle action ignored");
             return Ok(Outcome::Ignored { reason });
         }
-        let instance = self.cluster.find_container_instance(&self.config.clusters, &notice.action.instance_id).await?;
+        let instance = self
+            .cluster
+            .find_container_instance(&self.config.clusters, &notice.action.instance_id)
+            .await?;
         let instance = match instance {
             None => {
                 if let Some(refused) = self.unconfirmed(notice).await? {
                     return Ok(refused);
                 }
-                return self.complete_untracked(&notice.action, mode, "the EC2 instance is not an ECS container instance").await;
+                return self
+                    .complete_untracked(
+                        &notice.action,
+                        mode,
+                        "the EC2 instance is not an ECS container instance",
+                    )
+                    .await;
             }
             Some(instance) if instance.is_gone() => {
                 if let Some(refused) = self.unconfirmed(notice).await? {
@@ -194,25 +255,37 @@ where
         let existing = self.store.load(&instance.arn).await?;
         let admission = admit(existing.as_ref(), &notice.action.token, notice.sent_at);
         // Nothing is written below unless Auto Scaling confirms the termination.
-        if matches!(admission, Admission::Start | Admission::Replace | Admission::Resume)
-            && let Some(refused) = self.unconfirmed(notice).await?
+        if matches!(
+            admission,
+            Admission::Start | Admission::Replace | Admission::Resume
+        ) && let Some(refused) = self.unconfirmed(notice).await?
         {
             return Ok(refused);
         }
         let record = match admission {
             Admission::Stale => {
-                info!(decision = "stale", "lifecycle notice is older than the drain on record; ignored");
+                info!(
+                    decision = "stale",
+                    "lifecycle notice is older than the drain on record; ignored"
+                );
                 return Ok(Outcome::Stale);
             }
             Admission::AlreadyFinished => {
-                info!(decision = "already_finished", "this lifecycle action's drain already ended");
+                info!(
+                    decision = "already_finished",
+                    "this lifecycle action's drain already ended"
+                );
                 return Ok(Outcome::AlreadyFinished);
             }
-            Admission::Resume => existing.ok_or_else(|| DrainError::permanent("resume drain", "record vanished"))?,
+            Admission::Resume => {
+                existing.ok_or_else(|| DrainError::permanent("resume drain", "record vanished"))?
+            }
             Admission::Start | Admission::Replace => {
                 // Start: no record yet. Replace: a newer action supersedes the one on record.
-                let record =
-                    DrainRecord { revision: existing.as_ref().map_or(0, |old| old.revision + 1), ..self.new_record(notice, &instance).await? };
+                let record = DrainRecord {
+                    revision: existing.as_ref().map_or(0, |old| old.revision + 1),
+                    ..self.new_record(notice, &instance).await?
+                };
                 let write = match &existing {
                     Some(old) => {
                         info!(old_token_prefix = %old.token.prefix(), old_status = old.status.as_str(), "a newer lifecycle action replaces the drain on record");
@@ -225,18 +298,36 @@ where
                         )
                         .await?
                     }
-                    None => self.effect(mode, "dynamodb:PutItem", "insert drain record", WriteOutcome::Written, self.store.insert(&record)).await?,
+                    None => {
+                        self.effect(
+                            mode,
+                            "dynamodb:PutItem",
+                            "insert drain record",
+                            WriteOutcome::Written,
+                            self.store.insert(&record),
+                        )
+                        .await?
+                    }
                 };
                 if write == WriteOutcome::LostRace {
                     // Either a concurrent delivery recorded it, or this very write took effect and
                     // its answer was lost (the SDK's retry then lost to it). Same action: carry on.
                     match self.store.load(&instance.arn).await? {
-                        Some(current) if current.token == notice.action.token && !current.status.is_terminal() => {
-                            info!(decision = "resume", "the drain was already recorded for this action; carrying on");
+                        Some(current)
+                            if current.token == notice.action.token
+                                && !current.status.is_terminal() =>
+                        {
+                            info!(
+                                decision = "resume",
+                                "the drain was already recorded for this action; carrying on"
+                            );
                             current
                         }
                         _ => {
-                            info!(decision = "lost_race", "another invocation recorded a drain first");
+                            info!(
+                                decision = "lost_race",
+                                "another invocation recorded a drain first"
+                            );
                             return Ok(Outcome::LostRace);
                         }
                     }
@@ -248,7 +339,14 @@ where
         };
 
         if instance.status == EcsInstanceStatus::Active {
-            self.effect(mode, "ecs:UpdateContainerInstancesState", "set DRAINING", (), self.cluster.set_draining(&instance)).await?;
+            self.effect(
+                mode,
+                "ecs:UpdateContainerInstancesState",
+                "set DRAINING",
+                (),
+                self.cluster.set_draining(&instance),
+            )
+            .await?;
             info!(cluster = %instance.cluster_arn, "container instance set to DRAINING");
         } else {
             info!(status = %instance.status, "container instance already draining");
@@ -263,25 +361,40 @@ where
         event_version = change.version,
         dry_run = mode == Mode::DryRun,
     ))]
-    pub async fn on_task_stopped(&self, change: &TaskStateChange, mode: Mode) -> Result<Outcome, DrainError> {
+    pub async fn on_task_stopped(
+        &self,
+        change: &TaskStateChange,
+        mode: Mode,
+    ) -> Result<Outcome, DrainError> {
         if !self.config.watches_cluster(&change.cluster_arn) {
             let reason = format!("cluster {} is not watched", change.cluster_arn.name());
             return Ok(Outcome::Ignored { reason });
         }
         match self.store.load(&change.container_instance_arn).await? {
-            Some(record) if !record.status.is_terminal() => self.evaluate(record, mode, Trigger::TaskStopped).await,
+            Some(record) if !record.status.is_terminal() => {
+                self.evaluate(record, mode, Trigger::TaskStopped).await
+            }
             _ => Ok(Outcome::NotDraining),
         }
     }
 
     /// on-lifecycle: the drain's scheduled check fired.
     #[tracing::instrument(skip_all, fields(container_instance_arn = %instance, dry_run = mode == Mode::DryRun))]
-    pub async fn on_check(&self, instance: &ContainerInstanceArn, mode: Mode) -> Result<Outcome, DrainError> {
+    pub async fn on_check(
+        &self,
+        instance: &ContainerInstanceArn,
+        mode: Mode,
+    ) -> Result<Outcome, DrainError> {
         match self.store.load(instance).await? {
-            Some(record) if !record.status.is_terminal() => self.evaluate(record, mode, Trigger::Check).await,
+            Some(record) if !record.status.is_terminal() => {
+                self.evaluate(record, mode, Trigger::Check).await
+            }
             _ => {
                 self.cancel_check(instance, mode).await;
-                info!(decision = "not_draining", "scheduled check for a drain that has ended");
+                info!(
+                    decision = "not_draining",
+                    "scheduled check for a drain that has ended"
+                );
                 Ok(Outcome::NotDraining)
             }
         }
@@ -291,12 +404,27 @@ where
     /// Some(refused outcome) unless Auto Scaling reports the instance in the notice's group and
     /// waiting on a terminate hook.
     async fn unconfirmed(&self, notice: &TerminateNotice) -> Result<Option<Outcome>, DrainError> {
-        let state = self.hooks.instance_state(&notice.action.instance_id).await?;
-        Ok(verify_termination(&notice.action.hook.asg_name, state.as_ref()).err().map(refuse))
+        let state = self
+            .hooks
+            .instance_state(&notice.action.instance_id)
+            .await?;
+        Ok(
+            verify_termination(&notice.action.hook.asg_name, state.as_ref())
+                .err()
+                .map(refuse),
+        )
     }
 
-    async fn new_record(&self, notice: &TerminateNotice, instance: &ContainerInstance) -> Result<DrainRecord, DrainError> {
-        let heartbeat_timeout_seconds = match self.hooks.heartbeat_timeout(&notice.action.hook).await {
+    async fn new_record(
+        &self,
+        notice: &TerminateNotice,
+        instance: &ContainerInstance,
+    ) -> Result<DrainRecord, DrainError> {
+        let heartbeat_timeout_seconds = match self
+            .hooks
+            .heartbeat_timeout(&notice.action.hook)
+            .await
+        {
             Ok(timeout) => timeout,
             // A missing DescribeLifecycleHooks grant is a deployment error: fail loud, not slower checks.
             Err(error) if error.fails_invocation() => return Err(error),
@@ -320,7 +448,12 @@ where
         }))
     }
 
-    async fn complete_untracked(&self, action: &LifecycleActionRef, mode: Mode, reason: &str) -> Result<Outcome, DrainError> {
+    async fn complete_untracked(
+        &self,
+        action: &LifecycleActionRef,
+        mode: Mode,
+        reason: &str,
+    ) -> Result<Outcome, DrainError> {
         let answer = self
             .effect(
                 mode,
@@ -332,18 +465,34 @@ where
             .await?;
         let outcome = completion_outcome(answer, None);
         info!(decision = "complete_untracked", reason, action_outcome = ?outcome, "nothing to drain; lifecycle action completed with CONTINUE");
-        Ok(Outcome::CompletedUntracked { outcome, reason: reason.to_owned() })
+        Ok(Outcome::CompletedUntracked {
+            outcome,
+            reason: reason.to_owned(),
+        })
     }
 
     /// The census: both ListTasks passes described, classified with the services' strategy.
     async fn census(&self, record: &DrainRecord) -> Result<Census, DrainError> {
-        let tasks = self.cluster.tasks_on(&record.cluster_arn, &record.container_instance_arn).await?.read()?;
+        let tasks = self
+            .cluster
+            .tasks_on(&record.cluster_arn, &record.container_instance_arn)
+            .await?
+            .read()?;
         let names = Census::service_names_of(&tasks);
-        let services = if names.is_empty() { Vec::new() } else { self.cluster.services(&record.cluster_arn, &names).await? };
+        let services = if names.is_empty() {
+            Vec::new()
+        } else {
+            self.cluster.services(&record.cluster_arn, &names).await?
+        };
         Ok(Census::classify(tasks, &services))
     }
 
-    async fn evaluate(&self, mut record: DrainRecord, mode: Mode, trigger: Trigger) -> Result<Outcome, DrainError> {
+    async fn evaluate(
+        &self,
+        mut record: DrainRecord,
+        mode: Mode,
+        trigger: Trigger,
+    ) -> Result<Outcome, DrainError> {
         let census = self.census(&record).await?;
         let now = self.clock.now();
         let decision = decide(&record, &census, now, &self.config.policy);
@@ -362,7 +511,11 @@ where
         );
         if !census.stuck_services.is_empty() {
             // Counted once per drain: the first census that finds them.
-            if record.last_census.as_ref().is_none_or(|last| last.stuck_services.is_empty()) {
+            if record
+                .last_census
+                .as_ref()
+                .is_none_or(|last| last.stuck_services.is_empty())
+            {
                 self.note(mode, Fact::StuckServices);
             }
             warn!(services = ?census.stuck_services, "services with minimumHealthyPercent 100 and maximumPercent 100 can never move their tasks off this instance; the drain will wait for its deadline");
@@ -372,12 +525,21 @@ where
         {
             self.note(mode, Fact::HookSecondsLeft(expires_at.seconds_since(now)));
         }
-        record.last_census = Some(CensusSummary { taken_at: now, alive, stuck_services: census.stuck_services.clone() });
+        record.last_census = Some(CensusSummary {
+            taken_at: now,
+            alive,
+            stuck_services: census.stuck_services.clone(),
+        });
 
         match &decision {
-            Decision::Finished { .. } | Decision::ClaimedElsewhere => return Ok(Outcome::Decided(decision)),
+            Decision::Finished { .. } | Decision::ClaimedElsewhere => {
+                return Ok(Outcome::Decided(decision));
+            }
             Decision::Complete { result, reason } => {
-                return match self.complete(record.clone(), *result, *reason, mode).await? {
+                return match self
+                    .complete(record.clone(), *result, *reason, mode)
+                    .await?
+                {
                     Outcome::LostRace => self.retry_lost_claim(record, &census, mode).await,
                     outcome => Ok(outcome),
                 };
@@ -386,8 +548,15 @@ where
                 record.reason = Some(waiting_reason(*waiting_on).to_owned());
             }
             Decision::StopDaemons { tasks } => {
-                self.effect(mode, "ecs:StopTask", "stop daemon tasks", (), self.cluster.stop_tasks(&record.cluster_arn, tasks, DAEMON_STOP_REASON))
-                    .await?;
+                self.effect(
+                    mode,
+                    "ecs:StopTask",
+                    "stop daemon tasks",
+                    (),
+                    self.cluster
+                        .stop_tasks(&record.cluster_arn, tasks, DAEMON_STOP_REASON),
+                )
+                .await?;
                 info!(tasks = tasks.len(), "daemon tasks asked to stop");
                 record.daemons_stopped_at.get_or_insert(now);
                 record.reason = Some(waiting_reason(WaitingOn::DaemonsStopping).to_owned());
@@ -399,11 +568,15 @@ where
                         "ecs:StopTask",
                         "stop remaining tasks",
                         (),
-                        self.cluster.stop_tasks(&record.cluster_arn, tasks, DEADLINE_STOP_REASON),
+                        self.cluster
+                            .stop_tasks(&record.cluster_arn, tasks, DEADLINE_STOP_REASON),
                     )
                     .await?;
                 }
-                warn!(tasks = tasks.len(), "drain deadline reached; remaining tasks asked to stop");
+                warn!(
+                    tasks = tasks.len(),
+                    "drain deadline reached; remaining tasks asked to stop"
+                );
                 if record.enforced_at.is_none() {
                     self.note(mode, Fact::DeadlineEnforced);
                 }
@@ -427,42 +600,79 @@ where
                 .await?
             {
                 ActionAnswer::Accepted => record.heartbeats_sent += 1,
-                ActionAnswer::NoActiveAction { .. } => return self.mark_action_gone(record, mode, now).await,
+                ActionAnswer::NoActiveAction { .. } => {
+                    return self.mark_action_gone(record, mode, now).await;
+                }
             }
         }
         if let Some(at) = upkeep.book_check_at {
-            self.effect(mode, "scheduler:CreateSchedule", "book the next check", (), self.scheduler.schedule(&record.container_instance_arn, at))
-                .await?;
+            self.effect(
+                mode,
+                "scheduler:CreateSchedule",
+                "book the next check",
+                (),
+                self.scheduler.schedule(&record.container_instance_arn, at),
+            )
+            .await?;
             record.next_check_at = Some(at);
         }
         self.save(record, mode, now).await?;
         Ok(Outcome::Decided(decision))
     }
 
-    async fn complete(&self, record: DrainRecord, result: LifecycleResult, reason: CompletionReason, mode: Mode) -> Result<Outcome, DrainError> {
+    async fn complete(
+        &self,
+        record: DrainRecord,
+        result: LifecycleResult,
+        reason: CompletionReason,
+        mode: Mode,
+    ) -> Result<Outcome, DrainError> {
         let now = self.clock.now();
         let claimed = record.claimed(now, new_claim_id(now));
         let claim = self
-            .effect(mode, "dynamodb:PutItem", "claim the completion", WriteOutcome::Written, self.store.replace(&claimed, record.revision))
+            .effect(
+                mode,
+                "dynamodb:PutItem",
+                "claim the completion",
+                WriteOutcome::Written,
+                self.store.replace(&claimed, record.revision),
+            )
             .await?;
         if claim == WriteOutcome::LostRace {
             // The claim may be ours after all: written, answer lost, the SDK's retry then lost.
-            let ours = self.store.load(&record.container_instance_arn).await?.is_some_and(|current| current.holds_claim(&claimed));
+            let ours = self
+                .store
+                .load(&record.container_instance_arn)
+                .await?
+                .is_some_and(|current| current.holds_claim(&claimed));
             if !ours {
-                info!(decision = "lost_race", "another invocation claimed the completion");
+                info!(
+                    decision = "lost_race",
+                    "another invocation claimed the completion"
+                );
                 return Ok(Outcome::LostRace);
             }
             info!("the completion claim was written though its answer was lost; carrying on");
         }
         let action = claimed.action();
         let completed = self
-            .effect(mode, "autoscaling:CompleteLifecycleAction", result.as_str(), ActionAnswer::Accepted, self.hooks.complete(&action, result))
+            .effect(
+                mode,
+                "autoscaling:CompleteLifecycleAction",
+                result.as_str(),
+                ActionAnswer::Accepted,
+                self.hooks.complete(&action, result),
+            )
             .await;
         let answer = match completed {
             Ok(answer) => answer,
             Err(error) => {
                 // Give the claim back so the retry (or the next event) can complete at once.
-                if let Err(release_error) = self.store.replace(&claimed.released(now), claimed.revision).await {
+                if let Err(release_error) = self
+                    .store
+                    .replace(&claimed.released(now), claimed.revision)
+                    .await
+                {
                     warn!(error = %error_chain(&release_error), "could not release the completion claim; it lapses after the lease");
                 }
                 return Err(error);
@@ -472,12 +682,29 @@ where
         // A completion may already have been sent for this drain (see `completion_outcome`).
         let outcome = completion_outcome(answer, Some(&record));
         if outcome != ActionOutcome::NoActiveAction {
-            self.note(mode, Fact::DrainCompleted { result, reason, duration_seconds: now.seconds_since(claimed.started_at) });
+            self.note(
+                mode,
+                Fact::DrainCompleted {
+                    result,
+                    reason,
+                    duration_seconds: now.seconds_since(claimed.started_at),
+                },
+            );
         }
         let finished = match outcome {
             ActionOutcome::Done => {
-                info!(decision = "complete", result = result.as_str(), reason = reason.describe(), "lifecycle action completed");
-                claimed.ended(now, DrainStatus::Completed, Some(result), reason.describe().to_owned())
+                info!(
+                    decision = "complete",
+                    result = result.as_str(),
+                    reason = reason.describe(),
+                    "lifecycle action completed"
+                );
+                claimed.ended(
+                    now,
+                    DrainStatus::Completed,
+                    Some(result),
+                    reason.describe().to_owned(),
+                )
             }
             ActionOutcome::DoneUnconfirmed => {
                 info!(
@@ -486,11 +713,17 @@ where
                     reason = reason.describe(),
                     "lifecycle action completed (answer lost, action gone)"
                 );
-                let why = format!("{} (confirmed by the action being gone: an earlier answer was lost)", reason.describe());
+                let why = format!(
+                    "{} (confirmed by the action being gone: an earlier answer was lost)",
+                    reason.describe()
+                );
                 claimed.ended(now, DrainStatus::Completed, Some(result), why)
             }
             ActionOutcome::NoActiveAction => {
-                warn!(decision = "action_gone", "no active lifecycle action: it was completed elsewhere or timed out");
+                warn!(
+                    decision = "action_gone",
+                    "no active lifecycle action: it was completed elsewhere or timed out"
+                );
                 // The claim is written: a failed follow-up is logged, not retried from here
                 // (a retry would find the claim and could no longer tell what happened).
                 let (reason, undrained) = match self.after_expiry(&claimed, mode).await {
@@ -498,7 +731,10 @@ where
                     Err(error) => {
                         warn!(error = %error_chain(&error), "could not check whether the expired drain's instance stays in service");
                         // Unknown: counted as lost, so the alarm looks rather than stays quiet.
-                        ("the lifecycle action was already completed or had expired".to_owned(), true)
+                        (
+                            "the lifecycle action was already completed or had expired".to_owned(),
+                            true,
+                        )
                     }
                 };
                 if undrained {
@@ -507,12 +743,23 @@ where
                 claimed.ended(now, DrainStatus::Expired, None, reason)
             }
         };
-        self.effect(mode, "dynamodb:PutItem", finished.status.as_str(), WriteOutcome::Written, self.store.replace(&finished, claimed.revision))
-            .await?;
+        self.effect(
+            mode,
+            "dynamodb:PutItem",
+            finished.status.as_str(),
+            WriteOutcome::Written,
+            self.store.replace(&finished, claimed.revision),
+        )
+        .await?;
         if self.config.schedule.is_some() {
-            self.cancel_check(&finished.container_instance_arn, mode).await;
+            self.cancel_check(&finished.container_instance_arn, mode)
+                .await;
         }
-        Ok(if outcome == ActionOutcome::NoActiveAction { Outcome::ActionGone } else { Outcome::Decided(decision) })
+        Ok(if outcome == ActionOutcome::NoActiveAction {
+            Outcome::ActionGone
+        } else {
+            Outcome::Decided(decision)
+        })
     }
 
     /// A lost claim means another invocation wrote after this one read. When that write was
@@ -520,17 +767,34 @@ where
     /// census still saw a task), this invocation's census is the newer one: decide again on the
     /// fresh record. Giving up here would leave the drain waiting for a STOPPED event that
     /// already came, or for a check that may never be booked.
-    async fn retry_lost_claim(&self, mine: DrainRecord, census: &Census, mode: Mode) -> Result<Outcome, DrainError> {
+    async fn retry_lost_claim(
+        &self,
+        mine: DrainRecord,
+        census: &Census,
+        mode: Mode,
+    ) -> Result<Outcome, DrainError> {
         for _ in 0..CLAIM_RETRIES {
             let fresh = match self.store.load(&mine.container_instance_arn).await? {
-                Some(fresh) if fresh.status == DrainStatus::Draining && fresh.token == mine.token => fresh,
+                Some(fresh)
+                    if fresh.status == DrainStatus::Draining && fresh.token == mine.token =>
+                {
+                    fresh
+                }
                 _ => break,
             };
-            let Decision::Complete { result, reason } = decide(&fresh, census, self.clock.now(), &self.config.policy) else {
+            let Decision::Complete { result, reason } =
+                decide(&fresh, census, self.clock.now(), &self.config.policy)
+            else {
                 break;
             };
-            info!(decision = "retry_claim", "the drain only moved on in progress; claiming the completion again");
-            let fresh = DrainRecord { last_census: mine.last_census.clone(), ..fresh };
+            info!(
+                decision = "retry_claim",
+                "the drain only moved on in progress; claiming the completion again"
+            );
+            let fresh = DrainRecord {
+                last_census: mine.last_census.clone(),
+                ..fresh
+            };
             match self.complete(fresh, result, reason, mode).await? {
                 Outcome::LostRace => continue,
                 outcome => return Ok(outcome),
@@ -539,16 +803,32 @@ where
         Ok(Outcome::LostRace)
     }
 
-    async fn mark_action_gone(&self, record: DrainRecord, mode: Mode, now: Timestamp) -> Result<Outcome, DrainError> {
-        warn!(decision = "action_gone", "heartbeat found no active lifecycle action; the drain is over");
+    async fn mark_action_gone(
+        &self,
+        record: DrainRecord,
+        mode: Mode,
+        now: Timestamp,
+    ) -> Result<Outcome, DrainError> {
+        warn!(
+            decision = "action_gone",
+            "heartbeat found no active lifecycle action; the drain is over"
+        );
         let (follow_up, undrained) = self.after_expiry(&record, mode).await?;
         if undrained {
             // The action existed and the hook ran out first: the instance goes undrained.
             self.note(mode, Fact::DrainExpired);
         }
         let expired = record.ended(now, DrainStatus::Expired, None, follow_up);
-        self.effect(mode, "dynamodb:PutItem", "EXPIRED", WriteOutcome::Written, self.store.replace(&expired, record.revision)).await?;
-        self.cancel_check(&record.container_instance_arn, mode).await;
+        self.effect(
+            mode,
+            "dynamodb:PutItem",
+            "EXPIRED",
+            WriteOutcome::Written,
+            self.store.replace(&expired, record.revision),
+        )
+        .await?;
+        self.cancel_check(&record.container_instance_arn, mode)
+            .await;
         Ok(Outcome::ActionGone)
     }
 
@@ -557,7 +837,11 @@ where
     /// instance would never run tasks again: put it back to ACTIVE. Returns the reason to record.
     /// What follows an expired drain: the reason recorded, and whether the instance goes
     /// undrained ([`expired_undrained`]).
-    async fn after_expiry(&self, record: &DrainRecord, mode: Mode) -> Result<(String, bool), DrainError> {
+    async fn after_expiry(
+        &self,
+        record: &DrainRecord,
+        mode: Mode,
+    ) -> Result<(String, bool), DrainError> {
         let state = self.hooks.instance_state(&record.ec2_instance_id).await?;
         let undrained = expired_undrained(state.as_ref());
         // Only an instance that stays needs its container instance looked up.
@@ -565,18 +849,31 @@ where
             AfterExpiry::Leave { .. } => None,
             AfterExpiry::RestoreActive { .. } => self
                 .cluster
-                .find_container_instance(std::slice::from_ref(&record.cluster_arn.to_string()), &record.ec2_instance_id)
+                .find_container_instance(
+                    std::slice::from_ref(&record.cluster_arn.to_string()),
+                    &record.ec2_instance_id,
+                )
                 .await?
                 .filter(|found| found.arn == record.container_instance_arn),
         };
-        match after_expiry(state.as_ref(), container.as_ref().map(|found| &found.status)) {
+        match after_expiry(
+            state.as_ref(),
+            container.as_ref().map(|found| &found.status),
+        ) {
             AfterExpiry::Leave { reason } => {
                 info!(decision = "leave_instance", reason = %reason, "expired drain: the container instance is left as it is");
                 Ok((reason, undrained))
             }
             AfterExpiry::RestoreActive { reason } => {
                 if let Some(container) = &container {
-                    self.effect(mode, "ecs:UpdateContainerInstancesState", "set ACTIVE", (), self.cluster.set_active(container)).await?;
+                    self.effect(
+                        mode,
+                        "ecs:UpdateContainerInstancesState",
+                        "set ACTIVE",
+                        (),
+                        self.cluster.set_active(container),
+                    )
+                    .await?;
                 }
                 warn!(decision = "restore_active", reason = %reason, "expired drain: the instance stays in service; container instance set back to ACTIVE");
                 Ok((reason, undrained))
@@ -585,10 +882,22 @@ where
     }
 
     /// Writes the record's progress; losing the race means a newer look already wrote.
-    async fn save(&self, record: DrainRecord, mode: Mode, now: Timestamp) -> Result<(), DrainError> {
+    async fn save(
+        &self,
+        record: DrainRecord,
+        mode: Mode,
+        now: Timestamp,
+    ) -> Result<(), DrainError> {
         let progressed = record.progressed(now);
-        let written =
-            self.effect(mode, "dynamodb:PutItem", "drain progress", WriteOutcome::Written, self.store.replace(&progressed, record.revision)).await?;
+        let written = self
+            .effect(
+                mode,
+                "dynamodb:PutItem",
+                "drain progress",
+                WriteOutcome::Written,
+                self.store.replace(&progressed, record.revision),
+            )
+            .await?;
         if written == WriteOutcome::LostRace {
             info!("drain progress not written: a concurrent invocation wrote first");
         }
@@ -599,7 +908,16 @@ where
         if self.config.schedule.is_none() {
             return;
         }
-        if let Err(error) = self.effect(mode, "scheduler:DeleteSchedule", "cancel the check", (), self.scheduler.cancel(instance)).await {
+        if let Err(error) = self
+            .effect(
+                mode,
+                "scheduler:DeleteSchedule",
+                "cancel the check",
+                (),
+                self.scheduler.cancel(instance),
+            )
+            .await
+        {
             // A leftover check finds the drain ended and cancels itself again.
             warn!(error = %error_chain(&error), "could not delete the drain's scheduled check");
         }
@@ -633,7 +951,11 @@ fn new_claim_id(now: Timestamp) -> String {
     hasher.write_i64(now.epoch_seconds());
     hasher.write_u32(std::process::id());
     hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    format!("{:016x}-{}", hasher.finish(), COUNTER.load(Ordering::Relaxed))
+    format!(
+        "{:016x}-{}",
+        hasher.finish(),
+        COUNTER.load(Ordering::Relaxed)
+    )
 }
 
 /// Logs a refused input (with its bounded reason) and says so.

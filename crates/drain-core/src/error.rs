@@ -95,7 +95,10 @@ impl DrainError {
     /// finally reaches the failure queue) rather than log and acknowledge: transient failures
     /// and deployment errors.
     pub fn fails_invocation(&self) -> bool {
-        matches!(self, DrainError::Transient { .. } | DrainError::Deployment { .. })
+        matches!(
+            self,
+            DrainError::Transient { .. } | DrainError::Deployment { .. }
+        )
     }
 
     /// What is wrong with the deployment, if this is a deployment error.
@@ -109,7 +112,9 @@ impl DrainError {
     /// The operation that failed.
     pub fn operation(&self) -> &'static str {
         match self {
-            DrainError::Transient { operation, .. } | DrainError::Permanent { operation, .. } | DrainError::Deployment { operation, .. } => operation,
+            DrainError::Transient { operation, .. }
+            | DrainError::Permanent { operation, .. }
+            | DrainError::Deployment { operation, .. } => operation,
         }
     }
 
@@ -125,17 +130,31 @@ impl DrainError {
 
     /// A transient failure of `operation` with a plain message (used by in-memory ports).
     pub fn transient(operation: &'static str, message: impl Into<String>) -> DrainError {
-        DrainError::Transient { operation, source: message.into().into() }
+        DrainError::Transient {
+            operation,
+            source: message.into().into(),
+        }
     }
 
     /// A permanent failure of `operation` with a plain message.
     pub fn permanent(operation: &'static str, message: impl Into<String>) -> DrainError {
-        DrainError::Permanent { operation, source: message.into().into() }
+        DrainError::Permanent {
+            operation,
+            source: message.into().into(),
+        }
     }
 
     /// A deployment error of `operation` with a plain message (used by in-memory ports).
-    pub fn deployment(operation: &'static str, problem: DeploymentProblem, message: impl Into<String>) -> DrainError {
-        DrainError::Deployment { operation, problem, source: message.into().into() }
+    pub fn deployment(
+        operation: &'static str,
+        problem: DeploymentProblem,
+        message: impl Into<String>,
+    ) -> DrainError {
+        DrainError::Deployment {
+            operation,
+            problem,
+            source: message.into().into(),
+        }
     }
 }
 
@@ -176,7 +195,10 @@ mod tests {
     fn the_chain_names_the_operation_and_keeps_the_cause() {
         let error = DrainError::transient("ecs:ListTasks", "ThrottlingException: Rate exceeded");
         assert!(error.is_retryable());
-        assert_eq!(error_chain(&error), "ecs:ListTasks failed with a transient error: ThrottlingException: Rate exceeded");
+        assert_eq!(
+            error_chain(&error),
+            "ecs:ListTasks failed with a transient error: ThrottlingException: Rate exceeded"
+        );
         assert!(!DrainError::permanent("ecs:StopTask", "AccessDenied").is_retryable());
     }
 
@@ -184,14 +206,32 @@ mod tests {
     fn each_class_has_its_reaction_and_error_type() {
         let transient = DrainError::transient("ecs:ListTasks", "Throttling");
         let permanent = DrainError::permanent("ecs:StopTask", "unexpected answer");
-        let deployment = DrainError::deployment("dynamodb:GetItem", DeploymentProblem::MissingResource, "ResourceNotFoundException");
-        assert_eq!(
-            [&transient, &permanent, &deployment].map(|error| (error.fails_invocation(), error.is_retryable(), error.error_type())),
-            [(true, true, "TransientAwsError"), (false, false, "PermanentError"), (true, false, "DeploymentError")]
+        let deployment = DrainError::deployment(
+            "dynamodb:GetItem",
+            DeploymentProblem::MissingResource,
+            "ResourceNotFoundException",
         );
-        assert_eq!(deployment.deployment_problem(), Some(DeploymentProblem::MissingResource));
+        assert_eq!(
+            [&transient, &permanent, &deployment].map(|error| (
+                error.fails_invocation(),
+                error.is_retryable(),
+                error.error_type()
+            )),
+            [
+                (true, true, "TransientAwsError"),
+                (false, false, "PermanentError"),
+                (true, false, "DeploymentError")
+            ]
+        );
+        assert_eq!(
+            deployment.deployment_problem(),
+            Some(DeploymentProblem::MissingResource)
+        );
         assert_eq!(permanent.deployment_problem(), None);
-        assert_eq!(error_chain(&deployment), "dynamodb:GetItem failed: a resource named in the settings does not exist: ResourceNotFoundException");
+        assert_eq!(
+            error_chain(&deployment),
+            "dynamodb:GetItem failed: a resource named in the settings does not exist: ResourceNotFoundException"
+        );
     }
 
     #[test]

@@ -17,7 +17,8 @@ use serde_json::{Map, Value};
 use tracing::warn;
 
 use crate::ids::{
-    AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, InvalidId, LifecycleActionRef, LifecycleToken, TaskArn, quoted,
+    AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, InvalidId,
+    LifecycleActionRef, LifecycleToken, TaskArn, quoted,
 };
 use crate::time::Timestamp;
 
@@ -199,7 +200,10 @@ impl<'de> Visitor<'de> for StrictVisitor {
         let mut object = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             if object.contains_key(&key) {
-                return Err(de::Error::custom(format_args!("duplicate key {}", quoted(&key))));
+                return Err(de::Error::custom(format_args!(
+                    "duplicate key {}",
+                    quoted(&key)
+                )));
             }
             let Strict(value) = map.next_value()?;
             object.insert(key, value);
@@ -211,7 +215,9 @@ impl<'de> Visitor<'de> for StrictVisitor {
 /// Parses JSON text, refusing a duplicated key at any depth (serde_json's recursion limit
 /// refuses absurd nesting).
 pub fn parse_json(what: &'static str, text: &str) -> Result<Value, EventError> {
-    serde_json::from_str::<Strict>(text).map(|Strict(value)| value).map_err(|source| EventError::InvalidJson { what, source })
+    serde_json::from_str::<Strict>(text)
+        .map(|Strict(value)| value)
+        .map_err(|source| EventError::InvalidJson { what, source })
 }
 
 /// How the notice arrived.
@@ -276,20 +282,40 @@ struct Fields<'a, 'w> {
 }
 
 impl<'a, 'w> Fields<'a, 'w> {
-    fn new(what: &'static str, value: &'a Value, warnings: &'w mut Vec<FieldWarning>) -> Result<Fields<'a, 'w>, EventError> {
+    fn new(
+        what: &'static str,
+        value: &'a Value,
+        warnings: &'w mut Vec<FieldWarning>,
+    ) -> Result<Fields<'a, 'w>, EventError> {
         match value.as_object() {
-            Some(object) => Ok(Fields { what, object, warnings }),
-            None => Err(EventError::UnknownShape(format!("{what} is not a JSON object"))),
+            Some(object) => Ok(Fields {
+                what,
+                object,
+                warnings,
+            }),
+            None => Err(EventError::UnknownShape(format!(
+                "{what} is not a JSON object"
+            ))),
         }
     }
 
     /// A required string: absent, null or empty is missing; another type is refused.
     fn required(&self, field: &'static str) -> Result<&'a str, EventError> {
         match self.object.get(field) {
-            None | Some(Value::Null) => Err(EventError::MissingField { what: self.what, field }),
-            Some(Value::String(text)) if text.is_empty() => Err(EventError::MissingField { what: self.what, field }),
+            None | Some(Value::Null) => Err(EventError::MissingField {
+                what: self.what,
+                field,
+            }),
+            Some(Value::String(text)) if text.is_empty() => Err(EventError::MissingField {
+                what: self.what,
+                field,
+            }),
             Some(Value::String(text)) => Ok(text),
-            Some(_) => Err(EventError::WrongType { what: self.what, field, expected: "a string" }),
+            Some(_) => Err(EventError::WrongType {
+                what: self.what,
+                field,
+                expected: "a string",
+            }),
         }
     }
 
@@ -299,7 +325,11 @@ impl<'a, 'w> Fields<'a, 'w> {
         match self.object.get(field) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(text)) => Ok(Some(text)),
-            Some(_) => Err(EventError::WrongType { what: self.what, field, expected: "a string" }),
+            Some(_) => Err(EventError::WrongType {
+                what: self.what,
+                field,
+                expected: "a string",
+            }),
         }
     }
 
@@ -326,7 +356,12 @@ impl<'a, 'w> Fields<'a, 'w> {
     }
 
     /// An optional field of any JSON type but this one.
-    fn optional_kind(&mut self, field: &'static str, fits: fn(&Value) -> bool, problem: &'static str) {
+    fn optional_kind(
+        &mut self,
+        field: &'static str,
+        fits: fn(&Value) -> bool,
+        problem: &'static str,
+    ) {
         if let Some(value) = self.object.get(field)
             && !value.is_null()
             && !fits(value)
@@ -336,12 +371,24 @@ impl<'a, 'w> Fields<'a, 'w> {
     }
 
     /// A required identifier, refused naming the field when invalid.
-    fn id<T>(&self, field: &'static str, make: fn(String) -> Result<T, InvalidId>) -> Result<T, EventError> {
-        make(self.required(field)?.to_owned()).map_err(|source| EventError::InvalidField { what: self.what, field, source })
+    fn id<T>(
+        &self,
+        field: &'static str,
+        make: fn(String) -> Result<T, InvalidId>,
+    ) -> Result<T, EventError> {
+        make(self.required(field)?.to_owned()).map_err(|source| EventError::InvalidField {
+            what: self.what,
+            field,
+            source,
+        })
     }
 
     fn warn(&mut self, field: &'static str, problem: &'static str) {
-        self.warnings.push(FieldWarning { what: self.what, field, problem });
+        self.warnings.push(FieldWarning {
+            what: self.what,
+            field,
+            problem,
+        });
     }
 }
 
@@ -366,7 +413,11 @@ struct Envelope {
 }
 
 /// Lifecycle fields, shared by the EventBridge detail and the SNS message.
-fn lifecycle_input(mut fields: Fields<'_, '_>, envelope: Envelope, detail_type: Option<&str>) -> Result<LifecycleInput, EventError> {
+fn lifecycle_input(
+    mut fields: Fields<'_, '_>,
+    envelope: Envelope,
+    detail_type: Option<&str>,
+) -> Result<LifecycleInput, EventError> {
     let transition = match fields.object.get("LifecycleTransition") {
         None | Some(Value::Null) => None,
         Some(_) => Some(fields.required("LifecycleTransition")?),
@@ -375,9 +426,17 @@ fn lifecycle_input(mut fields: Fields<'_, '_>, envelope: Envelope, detail_type: 
     if transition.is_none()
         && let Some(event) = fields.optional("Event").filter(|event| !event.is_empty())
     {
-        return Ok(LifecycleInput::Ignored { reason: format!("auto scaling notification {} is not a lifecycle action", quoted(event)) });
+        return Ok(LifecycleInput::Ignored {
+            reason: format!(
+                "auto scaling notification {} is not a lifecycle action",
+                quoted(event)
+            ),
+        });
     }
-    let transition = transition.ok_or(EventError::MissingField { what: fields.what, field: "LifecycleTransition" })?;
+    let transition = transition.ok_or(EventError::MissingField {
+        what: fields.what,
+        field: "LifecycleTransition",
+    })?;
     let expected = match detail_type {
         Some(TERMINATE_DETAIL_TYPE) => Some(TERMINATING_TRANSITION),
         Some(_) => Some(LAUNCHING_TRANSITION),
@@ -386,13 +445,21 @@ fn lifecycle_input(mut fields: Fields<'_, '_>, envelope: Envelope, detail_type: 
     if let (Some(expected), Some(detail_type)) = (expected, detail_type)
         && transition != expected
     {
-        return Err(EventError::Disagree { detail_type: quoted(detail_type), transition: quoted(transition) });
+        return Err(EventError::Disagree {
+            detail_type: quoted(detail_type),
+            transition: quoted(transition),
+        });
     }
     if transition != TERMINATING_TRANSITION {
-        return Ok(LifecycleInput::Ignored { reason: format!("transition {} is not a termination", quoted(transition)) });
+        return Ok(LifecycleInput::Ignored {
+            reason: format!("transition {} is not a termination", quoted(transition)),
+        });
     }
     let action = LifecycleActionRef {
-        hook: HookRef { asg_name: fields.id("AutoScalingGroupName", AsgName::new)?, hook_name: fields.id("LifecycleHookName", HookName::new)? },
+        hook: HookRef {
+            asg_name: fields.id("AutoScalingGroupName", AsgName::new)?,
+            hook_name: fields.id("LifecycleHookName", HookName::new)?,
+        },
         instance_id: fields.id("EC2InstanceId", Ec2InstanceId::new)?,
         token: fields.id("LifecycleActionToken", LifecycleToken::new)?,
     };
@@ -429,19 +496,41 @@ struct EventBridgeEnvelope<'a> {
     replay_name: Option<String>,
 }
 
-fn eventbridge_envelope<'a>(value: &'a Value, warnings: &mut Vec<FieldWarning>) -> Result<EventBridgeEnvelope<'a>, EventError> {
+fn eventbridge_envelope<'a>(
+    value: &'a Value,
+    warnings: &mut Vec<FieldWarning>,
+) -> Result<EventBridgeEnvelope<'a>, EventError> {
     let mut fields = Fields::new("EventBridge event", value, warnings)?;
     let source = fields.required("source")?;
     let detail_type = fields.required("detail-type")?;
     let detail = match fields.object.get("detail") {
-        None | Some(Value::Null) => return Err(EventError::MissingField { what: fields.what, field: "detail" }),
+        None | Some(Value::Null) => {
+            return Err(EventError::MissingField {
+                what: fields.what,
+                field: "detail",
+            });
+        }
         Some(detail) if detail.is_object() => detail,
-        Some(_) => return Err(EventError::WrongType { what: fields.what, field: "detail", expected: "an object" }),
+        Some(_) => {
+            return Err(EventError::WrongType {
+                what: fields.what,
+                field: "detail",
+                expected: "an object",
+            });
+        }
     };
     let time = fields.optional_time("time");
     fields.optional_kind("id", Value::is_string, "not a string");
     fields.optional_kind("version", Value::is_string, "not a string");
-    fields.optional_kind("resources", |value| value.as_array().is_some_and(|items| items.iter().all(Value::is_string)), "not a list of strings");
+    fields.optional_kind(
+        "resources",
+        |value| {
+            value
+                .as_array()
+                .is_some_and(|items| items.iter().all(Value::is_string))
+        },
+        "not a list of strings",
+    );
     let account = fields.strict_optional("account")?.map(str::to_owned);
     let region = fields.strict_optional("region")?.map(str::to_owned);
     // A malformed replay-name still marks a replay: dropping it would turn a dry run live.
@@ -453,7 +542,15 @@ fn eventbridge_envelope<'a>(value: &'a Value, warnings: &mut Vec<FieldWarning>) 
             Some("<malformed replay-name>".to_owned())
         }
     };
-    Ok(EventBridgeEnvelope { source, detail_type, detail, time, account, region, replay_name })
+    Ok(EventBridgeEnvelope {
+        source,
+        detail_type,
+        detail,
+        time,
+        account,
+        region,
+        replay_name,
+    })
 }
 
 fn sns_records(records: &Value) -> Result<Vec<&Value>, EventError> {
@@ -463,64 +560,108 @@ fn sns_records(records: &Value) -> Result<Vec<&Value>, EventError> {
     if records.is_empty() {
         return Err(EventError::EmptyRecords);
     }
-    let is_sns =
-        |record: &Value| record.get("EventSource").and_then(Value::as_str) == Some("aws:sns") && record.get("Sns").is_some_and(Value::is_object);
+    let is_sns = |record: &Value| {
+        record.get("EventSource").and_then(Value::as_str) == Some("aws:sns")
+            && record.get("Sns").is_some_and(Value::is_object)
+    };
     if !records.iter().all(is_sns) {
-        return Err(EventError::UnknownShape("Records hold something other than SNS records".into()));
+        return Err(EventError::UnknownShape(
+            "Records hold something other than SNS records".into(),
+        ));
     }
     Ok(records.iter().collect())
 }
 
-fn sns_lifecycle_input(record: &Value, warnings: &mut Vec<FieldWarning>) -> Result<LifecycleInput, EventError> {
+fn sns_lifecycle_input(
+    record: &Value,
+    warnings: &mut Vec<FieldWarning>,
+) -> Result<LifecycleInput, EventError> {
     let sns = record.get("Sns").unwrap_or(&Value::Null);
     let mut envelope = Fields::new("SNS record", sns, warnings)?;
     let message_text = envelope.required("Message")?;
     let sent_at = envelope.optional_time("Timestamp");
     let message = parse_json("SNS lifecycle message", message_text)?;
     let fields = Fields::new("SNS lifecycle message", &message, warnings)?;
-    lifecycle_input(fields, Envelope { channel: Channel::Sns, sent_at, replay_name: None, account: None, region: None }, None)
+    lifecycle_input(
+        fields,
+        Envelope {
+            channel: Channel::Sns,
+            sent_at,
+            replay_name: None,
+            account: None,
+            region: None,
+        },
+        None,
+    )
 }
 
-fn check_request(check: &Value, warnings: &mut Vec<FieldWarning>) -> Result<LifecycleInput, EventError> {
+fn check_request(
+    check: &Value,
+    warnings: &mut Vec<FieldWarning>,
+) -> Result<LifecycleInput, EventError> {
     let fields = Fields::new("scheduled check", check, warnings)?;
     let container_instance_arn = fields.id("containerInstanceArn", ContainerInstanceArn::new)?;
-    Ok(LifecycleInput::Check(CheckRequest { container_instance_arn }))
+    Ok(LifecycleInput::Check(CheckRequest {
+        container_instance_arn,
+    }))
 }
 
 fn log_warnings(warnings: &[FieldWarning]) {
     for warning in warnings {
-        warn!(payload = warning.what, field = warning.field, problem = warning.problem, "malformed optional field ignored");
+        warn!(
+            payload = warning.what,
+            field = warning.field,
+            problem = warning.problem,
+            "malformed optional field ignored"
+        );
     }
 }
 
 /// Parses whatever the lifecycle function was invoked with (an EventBridge lifecycle event,
 /// an SNS event carrying lifecycle messages, one input per record, or a scheduled check) and
 /// logs a warning per malformed optional field.
-pub fn parse_lifecycle_payload<P: Payload + ?Sized>(payload: &P) -> Result<Vec<LifecycleInput>, EventError> {
+pub fn parse_lifecycle_payload<P: Payload + ?Sized>(
+    payload: &P,
+) -> Result<Vec<LifecycleInput>, EventError> {
     let (inputs, warnings) = parse_lifecycle_payload_with_warnings(payload)?;
     log_warnings(&warnings);
     Ok(inputs)
 }
 
 /// [`parse_lifecycle_payload`], returning the warnings instead of logging them.
-pub fn parse_lifecycle_payload_with_warnings<P: Payload + ?Sized>(payload: &P) -> Result<(Vec<LifecycleInput>, Vec<FieldWarning>), EventError> {
+pub fn parse_lifecycle_payload_with_warnings<P: Payload + ?Sized>(
+    payload: &P,
+) -> Result<(Vec<LifecycleInput>, Vec<FieldWarning>), EventError> {
     let value = parse_json("the payload", &payload.json_text())?;
     let mut warnings = Vec::new();
     let Some(object) = value.as_object() else {
-        return Err(EventError::UnknownShape("the payload is not a JSON object".into()));
+        return Err(EventError::UnknownShape(
+            "the payload is not a JSON object".into(),
+        ));
     };
     if let Some(check) = object.get(CHECK_KEY) {
         return Ok((vec![check_request(check, &mut warnings)?], warnings));
     }
     if let Some(records) = object.get("Records") {
-        let inputs = sns_records(records)?.into_iter().map(|record| sns_lifecycle_input(record, &mut warnings)).collect::<Result<_, _>>()?;
+        let inputs = sns_records(records)?
+            .into_iter()
+            .map(|record| sns_lifecycle_input(record, &mut warnings))
+            .collect::<Result<_, _>>()?;
         return Ok((inputs, warnings));
     }
     if object.contains_key("detail-type") {
         let event = eventbridge_envelope(&value, &mut warnings)?;
-        let lifecycle = event.source == "aws.autoscaling" && matches!(event.detail_type, TERMINATE_DETAIL_TYPE | LAUNCH_DETAIL_TYPE);
+        let lifecycle = event.source == "aws.autoscaling"
+            && matches!(
+                event.detail_type,
+                TERMINATE_DETAIL_TYPE | LAUNCH_DETAIL_TYPE
+            );
         if !lifecycle {
-            let reason = format!("EventBridge event {} from {} is not a lifecycle action", quoted(event.detail_type), quoted(event.source));
+            let reason = format!(
+                "EventBridge event {} from {} is not a lifecycle action",
+                quoted(event.detail_type),
+                quoted(event.source)
+            );
             return Ok((vec![LifecycleInput::Ignored { reason }], warnings));
         }
         let detail_type = event.detail_type;
@@ -535,7 +676,9 @@ pub fn parse_lifecycle_payload_with_warnings<P: Payload + ?Sized>(payload: &P) -
         let input = lifecycle_input(fields, envelope, Some(detail_type))?;
         return Ok((vec![input], warnings));
     }
-    Err(EventError::UnknownShape("neither an EventBridge event, an SNS event nor a scheduled check".into()))
+    Err(EventError::UnknownShape(
+        "neither an EventBridge event, an SNS event nor a scheduled check".into(),
+    ))
 }
 
 /// An ECS task state change on an EC2 container instance.
@@ -586,7 +729,9 @@ pub fn parse_task_payload<P: Payload + ?Sized>(payload: &P) -> Result<TaskInput,
 }
 
 /// [`parse_task_payload`], returning the warnings instead of logging them.
-pub fn parse_task_payload_with_warnings<P: Payload + ?Sized>(payload: &P) -> Result<(TaskInput, Vec<FieldWarning>), EventError> {
+pub fn parse_task_payload_with_warnings<P: Payload + ?Sized>(
+    payload: &P,
+) -> Result<(TaskInput, Vec<FieldWarning>), EventError> {
     const WHAT: &str = "ECS task state change";
     let value = parse_json("the payload", &payload.json_text())?;
     let mut warnings = Vec::new();
@@ -595,17 +740,34 @@ pub fn parse_task_payload_with_warnings<P: Payload + ?Sized>(payload: &P) -> Res
     }
     let event = eventbridge_envelope(&value, &mut warnings)?;
     if event.source != "aws.ecs" || event.detail_type != TASK_STATE_CHANGE_DETAIL_TYPE {
-        let reason = format!("EventBridge event {} from {} is not an ECS task state change", quoted(event.detail_type), quoted(event.source));
+        let reason = format!(
+            "EventBridge event {} from {} is not an ECS task state change",
+            quoted(event.detail_type),
+            quoted(event.source)
+        );
         return Ok((TaskInput::Ignored { reason }, warnings));
     }
     let replay_name = event.replay_name;
     let mut fields = Fields::new(WHAT, event.detail, &mut warnings)?;
     let last_status = fields.required("lastStatus")?;
     if last_status != "STOPPED" {
-        return Ok((TaskInput::Ignored { reason: format!("task lastStatus is {}, not STOPPED", quoted(last_status)) }, warnings));
+        return Ok((
+            TaskInput::Ignored {
+                reason: format!("task lastStatus is {}, not STOPPED", quoted(last_status)),
+            },
+            warnings,
+        ));
     }
-    if fields.strict_optional("containerInstanceArn")?.is_none_or(str::is_empty) {
-        return Ok((TaskInput::Ignored { reason: "task ran on no container instance (Fargate)".into() }, warnings));
+    if fields
+        .strict_optional("containerInstanceArn")?
+        .is_none_or(str::is_empty)
+    {
+        return Ok((
+            TaskInput::Ignored {
+                reason: "task ran on no container instance (Fargate)".into(),
+            },
+            warnings,
+        ));
     }
     let change = TaskStateChange {
         cluster_arn: fields.id("clusterArn", ClusterArn::new)?,
@@ -636,7 +798,8 @@ mod tests {
 
     fn fixture(name: &str) -> Value {
         let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("read {path}: {error}"));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("read {path}: {error}"));
         serde_json::from_str(&text).unwrap_or_else(|error| panic!("parse {path}: {error}"))
     }
 
@@ -649,12 +812,21 @@ mod tests {
 
     #[test]
     fn reads_the_eventbridge_terminate_action() {
-        let notice = terminate(parse_lifecycle_payload(&fixture("lifecycle-terminate-eventbridge.json")).expect("parses"));
+        let notice = terminate(
+            parse_lifecycle_payload(&fixture("lifecycle-terminate-eventbridge.json"))
+                .expect("parses"),
+        );
         assert_eq!(notice.action.instance_id.as_str(), "i-0598c7d356eba48d7");
         assert_eq!(notice.action.hook.asg_name.as_str(), "prod-ecs-asg");
         assert_eq!(notice.action.hook.hook_name.as_str(), "ecs-drain-terminate");
-        assert_eq!(notice.action.token.expose(), "630aa23f-48eb-45e7-aba6-799ea6093a0f");
-        assert_eq!(notice.sent_at, Timestamp::parse_rfc3339("2026-11-02T18:43:48Z"));
+        assert_eq!(
+            notice.action.token.expose(),
+            "630aa23f-48eb-45e7-aba6-799ea6093a0f"
+        );
+        assert_eq!(
+            notice.sent_at,
+            Timestamp::parse_rfc3339("2026-11-02T18:43:48Z")
+        );
         assert_eq!(notice.channel, Channel::EventBridge);
         assert_eq!(notice.replay_name, None);
         assert_eq!(notice.destination.as_deref(), Some("EC2"));
@@ -662,25 +834,45 @@ mod tests {
 
     #[test]
     fn reads_the_same_action_wrapped_in_sns() {
-        let notice = terminate(parse_lifecycle_payload(&fixture("lifecycle-terminate-sns.json")).expect("parses"));
+        let notice = terminate(
+            parse_lifecycle_payload(&fixture("lifecycle-terminate-sns.json")).expect("parses"),
+        );
         assert_eq!(notice.action.instance_id.as_str(), "i-0598c7d356eba48d7");
-        assert_eq!(notice.action.token.expose(), "71514b9d-6a40-4b26-8523-05e7ee35fa40");
+        assert_eq!(
+            notice.action.token.expose(),
+            "71514b9d-6a40-4b26-8523-05e7ee35fa40"
+        );
         assert_eq!(notice.channel, Channel::Sns);
-        assert_eq!(notice.sent_at, Timestamp::parse_rfc3339("2026-11-02T18:43:48Z"));
+        assert_eq!(
+            notice.sent_at,
+            Timestamp::parse_rfc3339("2026-11-02T18:43:48Z")
+        );
     }
 
     #[test]
     fn notes_the_replay_name_of_a_replayed_event() {
-        let notice = terminate(parse_lifecycle_payload(&fixture("lifecycle-terminate-eventbridge-replayed.json")).expect("parses"));
-        assert_eq!(notice.replay_name.as_deref(), Some("debug-drain-2026-11-03"));
+        let notice = terminate(
+            parse_lifecycle_payload(&fixture("lifecycle-terminate-eventbridge-replayed.json"))
+                .expect("parses"),
+        );
+        assert_eq!(
+            notice.replay_name.as_deref(),
+            Some("debug-drain-2026-11-03")
+        );
     }
 
     #[test]
     fn ignores_the_test_notification_and_launch_actions() {
-        let inputs = parse_lifecycle_payload(&fixture("lifecycle-test-notification-sns.json")).expect("parses");
-        assert!(matches!(inputs.as_slice(), [LifecycleInput::Ignored { reason }] if reason.contains("TEST_NOTIFICATION")));
-        let inputs = parse_lifecycle_payload(&fixture("lifecycle-launch-eventbridge.json")).expect("parses");
-        assert!(matches!(inputs.as_slice(), [LifecycleInput::Ignored { reason }] if reason.contains("LAUNCHING")));
+        let inputs = parse_lifecycle_payload(&fixture("lifecycle-test-notification-sns.json"))
+            .expect("parses");
+        assert!(
+            matches!(inputs.as_slice(), [LifecycleInput::Ignored { reason }] if reason.contains("TEST_NOTIFICATION"))
+        );
+        let inputs =
+            parse_lifecycle_payload(&fixture("lifecycle-launch-eventbridge.json")).expect("parses");
+        assert!(
+            matches!(inputs.as_slice(), [LifecycleInput::Ignored { reason }] if reason.contains("LAUNCHING"))
+        );
     }
 
     #[test]
@@ -706,13 +898,28 @@ mod tests {
             assert!(!error.to_string().is_empty());
         }
         let mut missing_token = fixture("lifecycle-terminate-eventbridge.json");
-        missing_token["detail"].as_object_mut().expect("object").remove("LifecycleActionToken");
+        missing_token["detail"]
+            .as_object_mut()
+            .expect("object")
+            .remove("LifecycleActionToken");
         let error = parse_lifecycle_payload(&missing_token).expect_err("must be refused");
-        assert_eq!(error.to_string(), "lifecycle action detail lacks LifecycleActionToken");
+        assert_eq!(
+            error.to_string(),
+            "lifecycle action detail lacks LifecycleActionToken"
+        );
         let mut bad_instance = fixture("lifecycle-terminate-eventbridge.json");
         bad_instance["detail"]["EC2InstanceId"] = Value::from("not-an-instance");
         let error = parse_lifecycle_payload(&bad_instance).expect_err("must be refused");
-        assert!(matches!(error, EventError::InvalidField { field: "EC2InstanceId", .. }), "{error}");
+        assert!(
+            matches!(
+                error,
+                EventError::InvalidField {
+                    field: "EC2InstanceId",
+                    ..
+                }
+            ),
+            "{error}"
+        );
     }
 
     #[test]
@@ -722,29 +929,53 @@ mod tests {
             ("ecs-task-stopped-daemon.json", "service:log-router"),
             ("ecs-task-stopped-standalone.json", "family:nightly-report"),
         ] {
-            let TaskInput::Stopped(change) = parse_task_payload(&fixture(name)).expect("parses") else {
+            let TaskInput::Stopped(change) = parse_task_payload(&fixture(name)).expect("parses")
+            else {
                 panic!("{name} should be a stopped task");
             };
             assert_eq!(change.group.as_deref(), Some(group));
             assert_eq!(change.cluster_arn.name(), "prod-cluster");
-            assert!(change.container_instance_arn.as_str().ends_with("/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b"));
+            assert!(
+                change
+                    .container_instance_arn
+                    .as_str()
+                    .ends_with("/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b")
+            );
             assert_eq!(change.version, Some(5));
         }
     }
 
     #[test]
     fn ignores_tasks_that_have_not_stopped_yet() {
-        for name in ["ecs-task-running-service.json", "ecs-task-deactivating-service.json"] {
-            assert!(matches!(parse_task_payload(&fixture(name)), Ok(TaskInput::Ignored { .. })), "{name}");
+        for name in [
+            "ecs-task-running-service.json",
+            "ecs-task-deactivating-service.json",
+        ] {
+            assert!(
+                matches!(
+                    parse_task_payload(&fixture(name)),
+                    Ok(TaskInput::Ignored { .. })
+                ),
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn ignores_fargate_tasks_and_refuses_other_events() {
         let mut fargate = fixture("ecs-task-stopped-service.json");
-        fargate["detail"].as_object_mut().expect("object").remove("containerInstanceArn");
-        assert!(matches!(parse_task_payload(&fargate), Ok(TaskInput::Ignored { .. })));
-        assert!(matches!(parse_task_payload(&fixture("lifecycle-terminate-eventbridge.json")), Ok(TaskInput::Ignored { .. })));
+        fargate["detail"]
+            .as_object_mut()
+            .expect("object")
+            .remove("containerInstanceArn");
+        assert!(matches!(
+            parse_task_payload(&fargate),
+            Ok(TaskInput::Ignored { .. })
+        ));
+        assert!(matches!(
+            parse_task_payload(&fixture("lifecycle-terminate-eventbridge.json")),
+            Ok(TaskInput::Ignored { .. })
+        ));
         assert!(parse_task_payload(&serde_json::json!({"x": 1})).is_err());
     }
 }

@@ -12,7 +12,9 @@ use crate::config::Config;
 use crate::decision::verify::FunctionIdentity;
 use crate::drainer::{Drainer, Outcome};
 use crate::error::{DeploymentProblem, DrainError, bounded, error_chain};
-use crate::event::{LifecycleInput, Payload, TaskInput, parse_lifecycle_payload, parse_task_payload};
+use crate::event::{
+    LifecycleInput, Payload, TaskInput, parse_lifecycle_payload, parse_task_payload,
+};
 use crate::metrics::Fact;
 use crate::ports::{CheckScheduler, Cluster, DrainStore, LifecycleHooks};
 use crate::time::Clock;
@@ -70,26 +72,43 @@ impl Function {
 
 /// What an operator must change for `operation` to stop failing with `problem`. Pure: the
 /// settings name the resources, `function` names the role.
-pub fn deployment_fix(operation: &str, problem: DeploymentProblem, function: Function, config: &Config) -> String {
+pub fn deployment_fix(
+    operation: &str,
+    problem: DeploymentProblem,
+    function: Function,
+    config: &Config,
+) -> String {
     let role = function.role();
     let service = operation.split(':').next().unwrap_or_default();
     let clusters = bounded(&config.clusters.join(","), 200);
-    let group = config.schedule.as_ref().map_or("(unset)", |schedule| schedule.group.as_str());
-    let scheduler_role = config.schedule.as_ref().map_or("(unset)", |schedule| schedule.role_arn.as_str());
+    let group = config
+        .schedule
+        .as_ref()
+        .map_or("(unset)", |schedule| schedule.group.as_str());
+    let scheduler_role = config
+        .schedule
+        .as_ref()
+        .map_or("(unset)", |schedule| schedule.role_arn.as_str());
     let table = bounded(&config.table_name, 255);
     match (problem, service) {
         (DeploymentProblem::AccessDenied, _) => {
-            format!("grant {operation} to the function's execution role (infra/template.yaml {role})")
+            format!(
+                "grant {operation} to the function's execution role (infra/template.yaml {role})"
+            )
         }
         (DeploymentProblem::Credentials, _) => format!(
             "the function's credentials were not loaded or were refused: check that its execution role (infra/template.yaml {role}) \
              exists and trusts lambda.amazonaws.com, and that the function's region and endpoint settings are the account's"
         ),
         (DeploymentProblem::MissingResource, "dynamodb") => {
-            format!("create the DynamoDB table {table} or set ECS_DRAIN_TABLE to the stack's table (infra/template.yaml StateTable)")
+            format!(
+                "create the DynamoDB table {table} or set ECS_DRAIN_TABLE to the stack's table (infra/template.yaml StateTable)"
+            )
         }
         (DeploymentProblem::MissingResource, "ecs") => {
-            format!("every cluster in ECS_DRAIN_CLUSTERS ({clusters}) must exist in this account and region: fix the stack parameter ClusterNames")
+            format!(
+                "every cluster in ECS_DRAIN_CLUSTERS ({clusters}) must exist in this account and region: fix the stack parameter ClusterNames"
+            )
         }
         (DeploymentProblem::MissingResource, "scheduler") => format!(
             "create the schedule group {group} or set ECS_DRAIN_SCHEDULE_GROUP to the stack's group (infra/template.yaml DrainCheckScheduleGroup)"
@@ -99,27 +118,42 @@ pub fn deployment_fix(operation: &str, problem: DeploymentProblem, function: Fun
              SchedulerRole), ECS_DRAIN_SCHEDULE_GROUP ({group}) and ECS_DRAIN_CHECK_TARGET_ARN"
         ),
         (DeploymentProblem::InvalidSetting, "dynamodb") => {
-            format!("check ECS_DRAIN_TABLE ({table}): the table must have the partition key container_instance_arn (infra/template.yaml StateTable)")
+            format!(
+                "check ECS_DRAIN_TABLE ({table}): the table must have the partition key container_instance_arn (infra/template.yaml StateTable)"
+            )
         }
         (DeploymentProblem::MissingResource | DeploymentProblem::InvalidSetting, _) => {
-            format!("check the settings that {operation} is called with (README, Configuration) against the resources of the account")
+            format!(
+                "check the settings that {operation} is called with (README, Configuration) against the resources of the account"
+            )
         }
     }
 }
 
 /// The `error_type` and `error_message` of a handler's error response: the class, the failed
 /// operation with its cause, and for a deployment error what to fix. Bounded.
-pub fn error_response(error: &DrainError, function: Function, config: &Config) -> (&'static str, String) {
+pub fn error_response(
+    error: &DrainError,
+    function: Function,
+    config: &Config,
+) -> (&'static str, String) {
     let chain = error_chain(error);
     let message = match error.deployment_problem() {
-        Some(problem) => format!("{chain} (fix: {})", deployment_fix(error.operation(), problem, function, config)),
+        Some(problem) => format!(
+            "{chain} (fix: {})",
+            deployment_fix(error.operation(), problem, function, config)
+        ),
         None => chain,
     };
     (error.error_type(), bounded(&message, MAX_ERROR_TEXT))
 }
 
 fn refused(reason: String) -> Report {
-    Report { outcomes: vec!["refused".into()], dry_run: false, refused: Some(reason) }
+    Report {
+        outcomes: vec!["refused".into()],
+        dry_run: false,
+        refused: Some(reason),
+    }
 }
 
 /// Logs and counts a failed or finished input; `Err` when the invocation must fail.
@@ -172,7 +206,11 @@ fn settle(
 /// on-lifecycle: terminate lifecycle actions (EventBridge or SNS) and scheduled checks, at the
 /// function `own` (a notice for another account or region is refused). What it counted is left
 /// in [`Drainer::take_facts`], whether it succeeds or fails.
-pub async fn handle_lifecycle<C, H, S, Q, K, P>(drainer: &Drainer<C, H, S, Q, K>, payload: &P, own: &FunctionIdentity) -> Result<Report, DrainError>
+pub async fn handle_lifecycle<C, H, S, Q, K, P>(
+    drainer: &Drainer<C, H, S, Q, K>,
+    payload: &P,
+    own: &FunctionIdentity,
+) -> Result<Report, DrainError>
 where
     P: Payload + ?Sized,
     C: Cluster,
@@ -189,7 +227,11 @@ where
             return Ok(refused(error_chain(&bad)));
         }
     };
-    let mut report = Report { outcomes: Vec::new(), dry_run: false, refused: None };
+    let mut report = Report {
+        outcomes: Vec::new(),
+        dry_run: false,
+        refused: None,
+    };
     for input in inputs {
         let result = match input {
             LifecycleInput::Terminate(notice) => {
@@ -197,17 +239,30 @@ where
                 report.dry_run |= mode == crate::drainer::Mode::DryRun;
                 drainer.on_notice(&notice, mode, own).await
             }
-            LifecycleInput::Check(check) => drainer.on_scheduled_check(&check.container_instance_arn, own).await,
+            LifecycleInput::Check(check) => {
+                drainer
+                    .on_scheduled_check(&check.container_instance_arn, own)
+                    .await
+            }
             LifecycleInput::Ignored { reason } => Ok(Outcome::Ignored { reason }),
         };
-        settle(result, &mut report, Function::OnLifecycle, drainer.config(), &|fact| drainer.note_fact(fact))?;
+        settle(
+            result,
+            &mut report,
+            Function::OnLifecycle,
+            drainer.config(),
+            &|fact| drainer.note_fact(fact),
+        )?;
     }
     Ok(report)
 }
 
 /// on-task-stopped: ECS Task State Change events. What it counted is left in
 /// [`Drainer::take_facts`], whether it succeeds or fails.
-pub async fn handle_task_stopped<C, H, S, Q, K, P>(drainer: &Drainer<C, H, S, Q, K>, payload: &P) -> Result<Report, DrainError>
+pub async fn handle_task_stopped<C, H, S, Q, K, P>(
+    drainer: &Drainer<C, H, S, Q, K>,
+    payload: &P,
+) -> Result<Report, DrainError>
 where
     P: Payload + ?Sized,
     C: Cluster,
@@ -224,7 +279,11 @@ where
             return Ok(refused(error_chain(&bad)));
         }
     };
-    let mut report = Report { outcomes: Vec::new(), dry_run: false, refused: None };
+    let mut report = Report {
+        outcomes: Vec::new(),
+        dry_run: false,
+        refused: None,
+    };
     let result = match input {
         TaskInput::Stopped(change) => {
             let mode = drainer.mode_for(change.replay_name.as_deref());
@@ -233,6 +292,12 @@ where
         }
         TaskInput::Ignored { reason } => Ok(Outcome::Ignored { reason }),
     };
-    settle(result, &mut report, Function::OnTaskStopped, drainer.config(), &|fact| drainer.note_fact(fact))?;
+    settle(
+        result,
+        &mut report,
+        Function::OnTaskStopped,
+        drainer.config(),
+        &|fact| drainer.note_fact(fact),
+    )?;
     Ok(report)
 }

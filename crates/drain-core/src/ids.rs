@@ -14,7 +14,11 @@ pub const QUOTE_LIMIT: usize = 200;
 pub fn quoted(value: &str) -> String {
     let length = value.chars().count();
     let head: String = value.chars().take(QUOTE_LIMIT).collect();
-    if length > QUOTE_LIMIT { format!("{head:?}… ({length} characters)") } else { format!("{head:?}") }
+    if length > QUOTE_LIMIT {
+        format!("{head:?}… ({length} characters)")
+    } else {
+        format!("{head:?}")
+    }
 }
 
 /// Why a string was refused as an identifier. It keeps only a bounded, escaped quote of the
@@ -33,7 +37,11 @@ pub struct InvalidId {
 
 impl InvalidId {
     fn of(kind: &'static str, value: &str, expected: &'static str) -> InvalidId {
-        InvalidId { kind, value: quoted(value), expected }
+        InvalidId {
+            kind,
+            value: quoted(value),
+            expected,
+        }
     }
 }
 
@@ -89,9 +97,12 @@ fn is_hex(value: &str) -> bool {
 
 /// EC2 instance ids: `i-` and 8 (older) or 17 lowercase hex digits.
 fn valid_instance_id(value: &str) -> bool {
-    value
-        .strip_prefix("i-")
-        .is_some_and(|digits| matches!(digits.len(), 8 | 17) && digits.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    value.strip_prefix("i-").is_some_and(|digits| {
+        matches!(digits.len(), 8 | 17)
+            && digits
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 /// Characters that render as nothing (or reorder text) and so let two names that look the
@@ -114,13 +125,18 @@ fn valid_group_name(value: &str) -> bool {
 
 /// Lifecycle hook names: 1–255 of `[A-Za-z0-9\-_\/]`.
 fn valid_hook_name(value: &str) -> bool {
-    (1..=255).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'/'))
+    (1..=255).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'/'))
 }
 
 /// Lifecycle action tokens: a UUID, 36 characters, `8-4-4-4-12` hex digits.
 fn valid_token(value: &str) -> bool {
     let groups: Vec<&str> = value.split('-').collect();
-    value.len() == 36 && groups.iter().map(|group| group.len()).eq([8, 4, 4, 4, 12]) && groups.iter().all(|group| is_hex(group))
+    value.len() == 36
+        && groups.iter().map(|group| group.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|group| is_hex(group))
 }
 
 /// The parts of an ECS ARN: `arn:<partition>:ecs:<region>:<account>:<resource>`.
@@ -143,9 +159,11 @@ const MAX_ECS_ARN: usize = 512;
 
 fn valid_partition(value: &str) -> bool {
     value == "aws"
-        || value
-            .strip_prefix("aws-")
-            .is_some_and(|rest| !rest.is_empty() && rest.len() <= 16 && rest.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
+        || value.strip_prefix("aws-").is_some_and(|rest| {
+            !rest.is_empty()
+                && rest.len() <= 16
+                && rest.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+        })
 }
 
 /// Region codes such as `us-east-1`, `us-gov-west-1`, `cn-north-1`, `eusc-de-east-1`.
@@ -158,7 +176,9 @@ fn valid_region(value: &str) -> bool {
         && parts.len() >= 3
         && (1..=2).contains(&last.len())
         && last.bytes().all(|b| b.is_ascii_digit())
-        && first_parts.iter().all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase()))
+        && first_parts
+            .iter()
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
 fn valid_account(value: &str) -> bool {
@@ -167,12 +187,18 @@ fn valid_account(value: &str) -> bool {
 
 /// ECS cluster names: 1–255 letters, digits, hyphens and underscores.
 fn valid_cluster_name(value: &str) -> bool {
-    (1..=255).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (1..=255).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Container instance and task ids: 32 hex digits today, a UUID in old-format ARNs.
 fn valid_resource_id(value: &str) -> bool {
-    (1..=64).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// Splits an ECS ARN of `resource_type`, checking partition, service, region and account.
@@ -181,13 +207,22 @@ pub fn ecs_arn_parts<'a>(value: &'a str, resource_type: &str) -> Option<EcsArnPa
         return None;
     }
     let mut fields = value.splitn(6, ':');
-    let (Some("arn"), Some(partition), Some("ecs"), Some(region), Some(account), Some(resource)) =
-        (fields.next(), fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
-    else {
+    let (Some("arn"), Some(partition), Some("ecs"), Some(region), Some(account), Some(resource)) = (
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+    ) else {
         return None;
     };
     let (kind, path) = resource.split_once('/')?;
-    (kind == resource_type && valid_partition(partition) && valid_region(region) && valid_account(account)).then_some(EcsArnParts {
+    (kind == resource_type
+        && valid_partition(partition)
+        && valid_region(region)
+        && valid_account(account))
+    .then_some(EcsArnParts {
         partition,
         region,
         account,
@@ -267,7 +302,9 @@ impl ContainerInstanceArn {
 impl ClusterArn {
     /// The cluster's name, the part after `cluster/`.
     pub fn name(&self) -> &str {
-        self.0.rsplit_once(":cluster/").map_or(self.0.as_str(), |(_, name)| name)
+        self.0
+            .rsplit_once(":cluster/")
+            .map_or(self.0.as_str(), |(_, name)| name)
     }
 }
 
@@ -307,7 +344,11 @@ impl LifecycleToken {
 
     /// The first 8 characters, safe to log.
     pub fn prefix(&self) -> &str {
-        let end = self.0.char_indices().nth(8).map_or(self.0.len(), |(index, _)| index);
+        let end = self
+            .0
+            .char_indices()
+            .nth(8)
+            .map_or(self.0.len(), |(index, _)| index);
         &self.0[..end]
     }
 }
@@ -363,7 +404,8 @@ mod tests {
 
     #[test]
     fn token_shows_only_its_prefix_in_logs() {
-        let token = LifecycleToken::new("630aa23f-48eb-45e7-aba6-799ea6093a0f").expect("valid token");
+        let token =
+            LifecycleToken::new("630aa23f-48eb-45e7-aba6-799ea6093a0f").expect("valid token");
         assert_eq!(format!("{token}"), "630aa23f…");
         assert_eq!(format!("{token:?}"), "LifecycleToken(630aa23f…)");
         assert!(!format!("{token:?}").contains("799ea6093a0f"));
@@ -373,12 +415,20 @@ mod tests {
     #[test]
     fn ids_refuse_values_of_another_kind() {
         assert!(Ec2InstanceId::new("i-0598c7d356eba48d7").is_ok());
-        assert!(Ec2InstanceId::new("arn:aws:ecs:us-east-1:123456789012:container-instance/c/x").is_err());
+        assert!(
+            Ec2InstanceId::new("arn:aws:ecs:us-east-1:123456789012:container-instance/c/x")
+                .is_err()
+        );
         assert!(Ec2InstanceId::new("i-").is_err());
         assert!(ContainerInstanceArn::new("i-0598c7d356eba48d7").is_err());
-        assert!(ContainerInstanceArn::new("arn:aws:ecs:us-east-1:123456789012:container-instance/c/x").is_ok());
+        assert!(
+            ContainerInstanceArn::new("arn:aws:ecs:us-east-1:123456789012:container-instance/c/x")
+                .is_ok()
+        );
         assert!(TaskArn::new("arn:aws:ecs:us-east-1:123456789012:task/c/abc").is_ok());
-        assert!(TaskArn::new("arn:aws:ecs:us-east-1:123456789012:container-instance/c/abc").is_err());
+        assert!(
+            TaskArn::new("arn:aws:ecs:us-east-1:123456789012:container-instance/c/abc").is_err()
+        );
         assert!(ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:task/c").is_err());
         assert!(LifecycleToken::new("has space").is_err());
         assert!(LifecycleToken::new("").is_err());
@@ -389,9 +439,15 @@ mod tests {
         for valid in ["i-0598c7d356eba48d7", "i-1a2b3c4d"] {
             assert!(Ec2InstanceId::new(valid).is_ok(), "{valid}");
         }
-        for invalid in
-            ["i-0598c7d356eba48d", "i-0598c7d356eba48d7a", "i-1a2b3c4", "i-0598C7D356EBA48D7", "i-0598c7d356eba48g7", "i-1a2b3c4d\0", "x-1a2b3c4d"]
-        {
+        for invalid in [
+            "i-0598c7d356eba48d",
+            "i-0598c7d356eba48d7a",
+            "i-1a2b3c4",
+            "i-0598C7D356EBA48D7",
+            "i-0598c7d356eba48g7",
+            "i-1a2b3c4d\0",
+            "x-1a2b3c4d",
+        ] {
             assert!(Ec2InstanceId::new(invalid).is_err(), "{invalid:?}");
         }
     }
@@ -399,7 +455,10 @@ mod tests {
     #[test]
     fn group_and_hook_names_follow_the_api_reference() {
         assert!(AsgName::new("prod-ecs-asg").is_ok());
-        assert!(AsgName::new("grupo de producción").is_ok(), "the API allows any printable unicode");
+        assert!(
+            AsgName::new("grupo de producción").is_ok(),
+            "the API allows any printable unicode"
+        );
         assert!(AsgName::new("a".repeat(255)).is_ok());
         for invalid in [
             String::new(),
@@ -413,7 +472,14 @@ mod tests {
             assert!(AsgName::new(invalid.clone()).is_err(), "{invalid:?}");
         }
         assert!(HookName::new("ecs-drain/terminate_1").is_ok());
-        for invalid in [String::new(), "h".repeat(256), "has space".into(), "hook\0".into(), "hoök".into(), "hook:1".into()] {
+        for invalid in [
+            String::new(),
+            "h".repeat(256),
+            "has space".into(),
+            "hook\0".into(),
+            "hoök".into(),
+            "hook:1".into(),
+        ] {
             assert!(HookName::new(invalid.clone()).is_err(), "{invalid:?}");
         }
     }
@@ -431,7 +497,10 @@ mod tests {
             "g30aa23f-48eb-45e7-aba6-799ea6093a0f",
         ] {
             let error = LifecycleToken::new(invalid).expect_err(invalid);
-            assert!(!error.to_string().contains("630aa23f"), "a refused token is never quoted: {error}");
+            assert!(
+                !error.to_string().contains("630aa23f"),
+                "a refused token is never quoted: {error}"
+            );
         }
     }
 
@@ -458,10 +527,22 @@ mod tests {
         ] {
             assert!(ContainerInstanceArn::new(invalid).is_err(), "{invalid:?}");
         }
-        assert!(TaskArn::new("arn:aws:ecs:us-east-1:123456789012:task/1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d").is_ok(), "old format");
-        let arn = ContainerInstanceArn::new("arn:aws:ecs:eu-west-1:123456789012:container-instance/prod/3f1e").expect("valid");
+        assert!(
+            TaskArn::new(
+                "arn:aws:ecs:us-east-1:123456789012:task/1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d"
+            )
+            .is_ok(),
+            "old format"
+        );
+        let arn = ContainerInstanceArn::new(
+            "arn:aws:ecs:eu-west-1:123456789012:container-instance/prod/3f1e",
+        )
+        .expect("valid");
         let parts = arn.parts().expect("parts");
-        assert_eq!((parts.partition, parts.region, parts.account, arn.id()), ("aws", "eu-west-1", "123456789012", "3f1e"));
+        assert_eq!(
+            (parts.partition, parts.region, parts.account, arn.id()),
+            ("aws", "eu-west-1", "123456789012", "3f1e")
+        );
     }
 
     #[test]
@@ -473,12 +554,16 @@ mod tests {
         assert!(message.contains("5000002 characters"), "{message}");
         let controls = "\u{1b}[2J\0\n".repeat(1_000);
         let message = AsgName::new(controls).expect_err("controls").to_string();
-        assert!(message.len() < 16 * 1024 && !message.contains('\n') && !message.contains('\u{1b}'), "{message}");
+        assert!(
+            message.len() < 16 * 1024 && !message.contains('\n') && !message.contains('\u{1b}'),
+            "{message}"
+        );
     }
 
     #[test]
     fn cluster_name_comes_from_the_arn() {
-        let arn = ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster").expect("valid");
+        let arn = ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster")
+            .expect("valid");
         assert_eq!(arn.name(), "prod-cluster");
     }
 }

@@ -7,16 +7,22 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::census::{ServiceFacts, TaskListing, TaskSnapshot};
 use crate::error::DrainError;
-use crate::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, LifecycleToken, TaskArn};
+use crate::ids::{
+    ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, LifecycleToken,
+    TaskArn,
+};
 use crate::ports::{
-    ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore, EcsInstanceStatus, LifecycleHooks, WriteOutcome,
+    ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore,
+    EcsInstanceStatus, LifecycleHooks, WriteOutcome,
 };
 use crate::record::{DrainRecord, LifecycleResult};
 use crate::time::Timestamp;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panicking test thread must not hide the state from the assertions that follow.
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The calls made through in-memory ports, in order (`service:Operation`).
@@ -35,7 +41,10 @@ impl CallLog {
 
     /// How many calls of `operation`.
     pub fn count(&self, operation: &str) -> usize {
-        lock(&self.0).iter().filter(|call| **call == operation).count()
+        lock(&self.0)
+            .iter()
+            .filter(|call| **call == operation)
+            .count()
     }
 
     /// Forgets the calls so far.
@@ -77,7 +86,10 @@ pub struct MemoryCluster {
 impl MemoryCluster {
     /// An empty world writing to `log`.
     pub fn new(log: CallLog) -> Self {
-        MemoryCluster { state: Arc::default(), log }
+        MemoryCluster {
+            state: Arc::default(),
+            log,
+        }
     }
 
     /// Reads or changes the world.
@@ -87,25 +99,45 @@ impl MemoryCluster {
 
     /// UpdateContainerInstancesState as ECS answers it: ACTIVE and DRAINING move to `status`,
     /// anything else (INACTIVE, deregistering) is refused.
-    fn set_status(&self, target: &ContainerInstance, status: EcsInstanceStatus) -> Result<(), DrainError> {
+    fn set_status(
+        &self,
+        target: &ContainerInstance,
+        status: EcsInstanceStatus,
+    ) -> Result<(), DrainError> {
         self.log.push("ecs:UpdateContainerInstancesState");
         self.with_state(|state| {
             let instance = state
                 .instances
                 .iter_mut()
                 .find(|instance| instance.arn == target.arn)
-                .ok_or_else(|| DrainError::permanent("ecs:UpdateContainerInstancesState", "container instance not found"))?;
-            if matches!(instance.status, EcsInstanceStatus::Active | EcsInstanceStatus::Draining) {
+                .ok_or_else(|| {
+                    DrainError::permanent(
+                        "ecs:UpdateContainerInstancesState",
+                        "container instance not found",
+                    )
+                })?;
+            if matches!(
+                instance.status,
+                EcsInstanceStatus::Active | EcsInstanceStatus::Draining
+            ) {
                 instance.status = status;
                 Ok(())
             } else {
-                Err(DrainError::permanent("ecs:UpdateContainerInstancesState", format!("instance is {}", instance.status)))
+                Err(DrainError::permanent(
+                    "ecs:UpdateContainerInstancesState",
+                    format!("instance is {}", instance.status),
+                ))
             }
         })
     }
 
     /// Adds an ACTIVE container instance.
-    pub fn add_instance(&self, cluster: &ClusterArn, arn: &ContainerInstanceArn, ec2: &Ec2InstanceId) {
+    pub fn add_instance(
+        &self,
+        cluster: &ClusterArn,
+        arn: &ContainerInstanceArn,
+        ec2: &Ec2InstanceId,
+    ) {
         self.with_state(|state| {
             state.instances.push(ContainerInstance {
                 arn: arn.clone(),
@@ -141,7 +173,11 @@ impl MemoryCluster {
     /// Sets a task's lastStatus (and desiredStatus STOPPED once it is shutting down).
     pub fn set_task_status(&self, arn: &TaskArn, last_status: &str) {
         self.with_state(|state| {
-            for task in state.tasks.iter_mut().filter(|task| &task.snapshot.arn == arn) {
+            for task in state
+                .tasks
+                .iter_mut()
+                .filter(|task| &task.snapshot.arn == arn)
+            {
                 task.snapshot.last_status = last_status.to_owned();
                 if last_status != "RUNNING" && last_status != "PENDING" {
                     task.snapshot.desired_status = "STOPPED".into();
@@ -152,24 +188,43 @@ impl MemoryCluster {
 
     /// The status of the instance on `ec2`.
     pub fn instance_status(&self, arn: &ContainerInstanceArn) -> Option<String> {
-        self.with_state(|state| state.instances.iter().find(|instance| &instance.arn == arn).map(|instance| instance.status.as_str().to_owned()))
+        self.with_state(|state| {
+            state
+                .instances
+                .iter()
+                .find(|instance| &instance.arn == arn)
+                .map(|instance| instance.status.as_str().to_owned())
+        })
     }
 
     /// The stopped reason of a task, if someone stopped it.
     pub fn stopped_reason(&self, arn: &TaskArn) -> Option<String> {
-        self.with_state(|state| state.tasks.iter().find(|task| &task.snapshot.arn == arn).and_then(|task| task.stopped_reason.clone()))
+        self.with_state(|state| {
+            state
+                .tasks
+                .iter()
+                .find(|task| &task.snapshot.arn == arn)
+                .and_then(|task| task.stopped_reason.clone())
+        })
     }
 }
 
 impl Cluster for MemoryCluster {
-    async fn find_container_instance(&self, clusters: &[String], ec2: &Ec2InstanceId) -> Result<Option<ContainerInstance>, DrainError> {
+    async fn find_container_instance(
+        &self,
+        clusters: &[String],
+        ec2: &Ec2InstanceId,
+    ) -> Result<Option<ContainerInstance>, DrainError> {
         self.log.push("ecs:ListContainerInstances");
         Ok(self.with_state(|state| {
             state
                 .instances
                 .iter()
                 .filter(|instance| {
-                    clusters.is_empty() || clusters.iter().any(|c| c == instance.cluster_arn.as_str() || c == instance.cluster_arn.name())
+                    clusters.is_empty()
+                        || clusters.iter().any(|c| {
+                            c == instance.cluster_arn.as_str() || c == instance.cluster_arn.name()
+                        })
                 })
                 .find(|instance| &instance.ec2_instance_id == ec2)
                 .cloned()
@@ -184,29 +239,58 @@ impl Cluster for MemoryCluster {
         self.set_status(target, EcsInstanceStatus::Active)
     }
 
-    async fn tasks_on(&self, _cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<TaskListing, DrainError> {
+    async fn tasks_on(
+        &self,
+        _cluster: &ClusterArn,
+        instance: &ContainerInstanceArn,
+    ) -> Result<TaskListing, DrainError> {
         self.log.push("ecs:ListTasks");
         self.log.push("ecs:ListTasks");
-        let tasks: Vec<TaskSnapshot> =
-            self.with_state(|state| state.tasks.iter().filter(|task| &task.instance == instance).map(|task| task.snapshot.clone()).collect());
+        let tasks: Vec<TaskSnapshot> = self.with_state(|state| {
+            state
+                .tasks
+                .iter()
+                .filter(|task| &task.instance == instance)
+                .map(|task| task.snapshot.clone())
+                .collect()
+        });
         if !tasks.is_empty() {
             self.log.push("ecs:DescribeTasks");
         }
-        Ok(TaskListing { tasks: tasks.into_iter().map(Into::into).collect(), failures: Vec::new() })
+        Ok(TaskListing {
+            tasks: tasks.into_iter().map(Into::into).collect(),
+            failures: Vec::new(),
+        })
     }
 
-    async fn services(&self, cluster: &ClusterArn, names: &[String]) -> Result<Vec<ServiceFacts>, DrainError> {
+    async fn services(
+        &self,
+        cluster: &ClusterArn,
+        names: &[String],
+    ) -> Result<Vec<ServiceFacts>, DrainError> {
         self.log.push("ecs:DescribeServices");
         Ok(self.with_state(|state| {
-            state.services.iter().filter(|(owner, facts)| owner == cluster && names.contains(&facts.name)).map(|(_, facts)| facts.clone()).collect()
+            state
+                .services
+                .iter()
+                .filter(|(owner, facts)| owner == cluster && names.contains(&facts.name))
+                .map(|(_, facts)| facts.clone())
+                .collect()
         }))
     }
 
-    async fn stop_tasks(&self, _cluster: &ClusterArn, tasks: &[TaskArn], reason: &str) -> Result<(), DrainError> {
+    async fn stop_tasks(
+        &self,
+        _cluster: &ClusterArn,
+        tasks: &[TaskArn],
+        reason: &str,
+    ) -> Result<(), DrainError> {
         for arn in tasks {
             self.log.push("ecs:StopTask");
             self.with_state(|state| {
-                for task in state.tasks.iter_mut().filter(|task| &task.snapshot.arn == arn && task.snapshot.last_status != "STOPPED") {
+                for task in state.tasks.iter_mut().filter(|task| {
+                    &task.snapshot.arn == arn && task.snapshot.last_status != "STOPPED"
+                }) {
                     task.snapshot.desired_status = "STOPPED".into();
                     task.snapshot.last_status = "STOPPING".into();
                     task.stopped_reason.get_or_insert_with(|| reason.to_owned());
@@ -247,30 +331,51 @@ pub struct MemoryHooks {
 impl MemoryHooks {
     /// No actions, writing to `log`.
     pub fn new(log: CallLog) -> Self {
-        MemoryHooks { log, ..MemoryHooks::default() }
+        MemoryHooks {
+            log,
+            ..MemoryHooks::default()
+        }
     }
 
     /// Declares a hook and its heartbeat timeout.
     pub fn add_hook(&self, hook: &HookRef, heartbeat_timeout_seconds: i64) {
-        lock(&self.timeouts).insert((hook.asg_name.to_string(), hook.hook_name.to_string()), heartbeat_timeout_seconds);
+        lock(&self.timeouts).insert(
+            (hook.asg_name.to_string(), hook.hook_name.to_string()),
+            heartbeat_timeout_seconds,
+        );
     }
 
     /// Starts a lifecycle action (the group began terminating an instance): the instance is
     /// `Terminating:Wait` in the action's group.
     pub fn begin(&self, action: &LifecycleActionRef) {
-        lock(&self.actions).push(MemoryAction { action: action.clone(), active: true, completions: 0, result: None, heartbeats: 0 });
-        self.set_lifecycle_state(action.instance_id.as_str(), action.hook.asg_name.as_str(), "Terminating:Wait");
+        lock(&self.actions).push(MemoryAction {
+            action: action.clone(),
+            active: true,
+            completions: 0,
+            result: None,
+            heartbeats: 0,
+        });
+        self.set_lifecycle_state(
+            action.instance_id.as_str(),
+            action.hook.asg_name.as_str(),
+            "Terminating:Wait",
+        );
     }
 
     /// Puts an instance in `group` in `lifecycle_state` (e.g. `InService`), as Auto Scaling
     /// would report it.
     pub fn set_lifecycle_state(&self, instance_id: &str, group: &str, lifecycle_state: &str) {
-        lock(&self.instances).insert(instance_id.to_owned(), (group.to_owned(), lifecycle_state.to_owned()));
+        lock(&self.instances).insert(
+            instance_id.to_owned(),
+            (group.to_owned(), lifecycle_state.to_owned()),
+        );
     }
 
     /// The lifecycle state Auto Scaling reports for an instance (no call logged).
     pub fn lifecycle_state(&self, instance_id: &str) -> Option<String> {
-        lock(&self.instances).get(instance_id).map(|(_, state)| state.clone())
+        lock(&self.instances)
+            .get(instance_id)
+            .map(|(_, state)| state.clone())
     }
 
     /// Forgets an instance (it left its group, or was terminated).
@@ -295,7 +400,9 @@ impl MemoryHooks {
 
     /// Once no action holds the instance any more, Auto Scaling moves it on to termination.
     fn proceed_if_released(&self, instance: &Ec2InstanceId) {
-        let held = lock(&self.actions).iter().any(|entry| entry.active && &entry.action.instance_id == instance);
+        let held = lock(&self.actions)
+            .iter()
+            .any(|entry| entry.active && &entry.action.instance_id == instance);
         let mut instances = lock(&self.instances);
         if let Some((_, state)) = instances.get_mut(instance.as_str())
             && !held
@@ -313,23 +420,39 @@ impl MemoryHooks {
 
     /// The state of the action with `token`.
     pub fn action(&self, token: &LifecycleToken) -> Option<MemoryAction> {
-        lock(&self.actions).iter().find(|entry| &entry.action.token == token).cloned()
+        lock(&self.actions)
+            .iter()
+            .find(|entry| &entry.action.token == token)
+            .cloned()
     }
 
-    fn act(&self, action: &LifecycleActionRef, change: impl FnOnce(&mut MemoryAction)) -> ActionAnswer {
+    fn act(
+        &self,
+        action: &LifecycleActionRef,
+        change: impl FnOnce(&mut MemoryAction),
+    ) -> ActionAnswer {
         let mut actions = lock(&self.actions);
-        match actions.iter_mut().find(|entry| entry.active && entry.action == *action) {
+        match actions
+            .iter_mut()
+            .find(|entry| entry.active && entry.action == *action)
+        {
             Some(entry) => {
                 change(entry);
                 ActionAnswer::Accepted
             }
-            None => ActionAnswer::NoActiveAction { after_unclear_attempt: false },
+            None => ActionAnswer::NoActiveAction {
+                after_unclear_attempt: false,
+            },
         }
     }
 }
 
 impl LifecycleHooks for MemoryHooks {
-    async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionAnswer, DrainError> {
+    async fn complete(
+        &self,
+        action: &LifecycleActionRef,
+        result: LifecycleResult,
+    ) -> Result<ActionAnswer, DrainError> {
         self.log.push("autoscaling:CompleteLifecycleAction");
         if let Some(error) = lock(&self.next_complete_error).take() {
             return Err(error);
@@ -348,16 +471,24 @@ impl LifecycleHooks for MemoryHooks {
         Ok(self.act(action, |entry| entry.heartbeats += 1))
     }
 
-    async fn instance_state(&self, instance: &Ec2InstanceId) -> Result<Option<AsgInstanceState>, DrainError> {
+    async fn instance_state(
+        &self,
+        instance: &Ec2InstanceId,
+    ) -> Result<Option<AsgInstanceState>, DrainError> {
         self.log.push("autoscaling:DescribeAutoScalingInstances");
         Ok(lock(&self.instances)
             .get(instance.as_str())
-            .map(|(group, lifecycle_state)| AsgInstanceState { group: group.clone(), lifecycle_state: lifecycle_state.clone() }))
+            .map(|(group, lifecycle_state)| AsgInstanceState {
+                group: group.clone(),
+                lifecycle_state: lifecycle_state.clone(),
+            }))
     }
 
     async fn heartbeat_timeout(&self, hook: &HookRef) -> Result<Option<i64>, DrainError> {
         self.log.push("autoscaling:DescribeLifecycleHooks");
-        Ok(lock(&self.timeouts).get(&(hook.asg_name.to_string(), hook.hook_name.to_string())).copied())
+        Ok(lock(&self.timeouts)
+            .get(&(hook.asg_name.to_string(), hook.hook_name.to_string()))
+            .copied())
     }
 }
 
@@ -371,7 +502,10 @@ pub struct MemoryStore {
 impl MemoryStore {
     /// No records, writing to `log`.
     pub fn new(log: CallLog) -> Self {
-        MemoryStore { records: Arc::default(), log }
+        MemoryStore {
+            records: Arc::default(),
+            log,
+        }
     }
 
     /// The stored record (no call logged).
@@ -386,7 +520,10 @@ impl MemoryStore {
 }
 
 impl DrainStore for MemoryStore {
-    async fn load(&self, instance: &ContainerInstanceArn) -> Result<Option<DrainRecord>, DrainError> {
+    async fn load(
+        &self,
+        instance: &ContainerInstanceArn,
+    ) -> Result<Option<DrainRecord>, DrainError> {
         self.log.push("dynamodb:GetItem");
         Ok(self.get(instance))
     }
@@ -401,7 +538,11 @@ impl DrainStore for MemoryStore {
         Ok(WriteOutcome::Written)
     }
 
-    async fn replace(&self, record: &DrainRecord, expected_revision: u64) -> Result<WriteOutcome, DrainError> {
+    async fn replace(
+        &self,
+        record: &DrainRecord,
+        expected_revision: u64,
+    ) -> Result<WriteOutcome, DrainError> {
         self.log.push("dynamodb:PutItem");
         let mut records = lock(&self.records);
         match records.get(&record.container_instance_arn) {
@@ -424,7 +565,10 @@ pub struct MemoryScheduler {
 impl MemoryScheduler {
     /// No schedules, writing to `log`.
     pub fn new(log: CallLog) -> Self {
-        MemoryScheduler { schedules: Arc::default(), log }
+        MemoryScheduler {
+            schedules: Arc::default(),
+            log,
+        }
     }
 
     /// When the drain's check fires, if booked.
@@ -434,13 +578,20 @@ impl MemoryScheduler {
 
     /// Every booked check.
     pub fn all(&self) -> Vec<(ContainerInstanceArn, Timestamp)> {
-        lock(&self.schedules).iter().map(|(arn, at)| (arn.clone(), *at)).collect()
+        lock(&self.schedules)
+            .iter()
+            .map(|(arn, at)| (arn.clone(), *at))
+            .collect()
     }
 
     /// Removes and returns the checks due at or before `now` (the scheduler firing them).
     pub fn take_due(&self, now: Timestamp) -> Vec<ContainerInstanceArn> {
         let mut schedules = lock(&self.schedules);
-        let due: Vec<ContainerInstanceArn> = schedules.iter().filter(|(_, at)| **at <= now).map(|(arn, _)| arn.clone()).collect();
+        let due: Vec<ContainerInstanceArn> = schedules
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(arn, _)| arn.clone())
+            .collect();
         for arn in &due {
             schedules.remove(arn);
         }
@@ -449,7 +600,11 @@ impl MemoryScheduler {
 }
 
 impl CheckScheduler for MemoryScheduler {
-    async fn schedule(&self, instance: &ContainerInstanceArn, at: Timestamp) -> Result<(), DrainError> {
+    async fn schedule(
+        &self,
+        instance: &ContainerInstanceArn,
+        at: Timestamp,
+    ) -> Result<(), DrainError> {
         self.log.push("scheduler:CreateSchedule");
         lock(&self.schedules).insert(instance.clone(), at);
         Ok(())

@@ -112,18 +112,40 @@ fn reason_name(reason: CompletionReason) -> &'static str {
 }
 
 fn count(name: &'static str) -> Sample {
-    Sample { name, unit: Unit::Count, value: 1.0, dimensions: Vec::new() }
+    Sample {
+        name,
+        unit: Unit::Count,
+        value: 1.0,
+        dimensions: Vec::new(),
+    }
 }
 
 /// The metrics a fact yields. Pure.
 pub fn samples_of(fact: &Fact) -> Vec<Sample> {
     match *fact {
         Fact::DrainStarted => vec![count(DRAINS_STARTED)],
-        Fact::DrainCompleted { result, reason, duration_seconds } => {
-            let dimensions = vec![(DIMENSION_RESULT, result.as_str()), (DIMENSION_REASON, reason_name(reason))];
+        Fact::DrainCompleted {
+            result,
+            reason,
+            duration_seconds,
+        } => {
+            let dimensions = vec![
+                (DIMENSION_RESULT, result.as_str()),
+                (DIMENSION_REASON, reason_name(reason)),
+            ];
             let mut samples = vec![
-                Sample { name: DRAINS_COMPLETED, unit: Unit::Count, value: 1.0, dimensions: dimensions.clone() },
-                Sample { name: DRAIN_DURATION, unit: Unit::Seconds, value: duration_seconds.max(0) as f64, dimensions },
+                Sample {
+                    name: DRAINS_COMPLETED,
+                    unit: Unit::Count,
+                    value: 1.0,
+                    dimensions: dimensions.clone(),
+                },
+                Sample {
+                    name: DRAIN_DURATION,
+                    unit: Unit::Seconds,
+                    value: duration_seconds.max(0) as f64,
+                    dimensions,
+                },
             ];
             // An abandon at the deadline is the deadline enforced too; a stop-and-continue
             // deadline was already counted when the tasks were stopped.
@@ -136,7 +158,12 @@ pub fn samples_of(fact: &Fact) -> Vec<Sample> {
         Fact::DeadlineEnforced => vec![count(DEADLINES_ENFORCED)],
         Fact::StuckServices => vec![count(STUCK_SERVICES)],
         Fact::HookSecondsLeft(seconds) => {
-            vec![Sample { name: HOOK_SECONDS_LEFT, unit: Unit::Seconds, value: seconds.max(0) as f64, dimensions: Vec::new() }]
+            vec![Sample {
+                name: HOOK_SECONDS_LEFT,
+                unit: Unit::Seconds,
+                value: seconds.max(0) as f64,
+                dimensions: Vec::new(),
+            }]
         }
         Fact::RefusedEvent => vec![count(REFUSED_EVENTS)],
         Fact::PermanentFailure => vec![count(PERMANENT_FAILURES)],
@@ -153,10 +180,16 @@ struct Group {
 
 impl Group {
     fn add(&mut self, sample: &Sample) {
-        match self.metrics.iter_mut().find(|(name, _, _)| *name == sample.name) {
+        match self
+            .metrics
+            .iter_mut()
+            .find(|(name, _, _)| *name == sample.name)
+        {
             Some((_, Unit::Count, values)) => values[0] += sample.value,
             Some((_, _, values)) => values.push(sample.value),
-            None => self.metrics.push((sample.name, sample.unit, vec![sample.value])),
+            None => self
+                .metrics
+                .push((sample.name, sample.unit, vec![sample.value])),
         }
     }
 }
@@ -173,21 +206,32 @@ pub fn emf_documents(namespace: &str, timestamp_ms: i64, facts: &[Fact]) -> Vec<
         let index = if sample.dimensions.is_empty() {
             0
         } else {
-            match groups.iter().position(|group| group.dimensions == sample.dimensions) {
+            match groups
+                .iter()
+                .position(|group| group.dimensions == sample.dimensions)
+            {
                 Some(index) => index,
                 None if groups[0].dimensions.is_empty() => {
                     groups[0].dimensions = sample.dimensions.clone();
                     0
                 }
                 None => {
-                    groups.push(Group { dimensions: sample.dimensions.clone(), metrics: Vec::new() });
+                    groups.push(Group {
+                        dimensions: sample.dimensions.clone(),
+                        metrics: Vec::new(),
+                    });
                     groups.len() - 1
                 }
             }
         };
         groups[index].add(&sample);
     }
-    groups.into_iter().filter(|group| !group.metrics.is_empty()).take(MAX_DOCUMENTS).map(|group| document(namespace, timestamp_ms, &group)).collect()
+    groups
+        .into_iter()
+        .filter(|group| !group.metrics.is_empty())
+        .take(MAX_DOCUMENTS)
+        .map(|group| document(namespace, timestamp_ms, &group))
+        .collect()
 }
 
 fn document(namespace: &str, timestamp_ms: i64, group: &Group) -> Value {
@@ -205,7 +249,9 @@ fn document(namespace: &str, timestamp_ms: i64, group: &Group) -> Value {
     let plain: Vec<Value> = group
         .metrics
         .iter()
-        .filter(|(name, _, _)| group.dimensions.is_empty() || !matches!(*name, DRAINS_COMPLETED | DRAIN_DURATION))
+        .filter(|(name, _, _)| {
+            group.dimensions.is_empty() || !matches!(*name, DRAINS_COMPLETED | DRAIN_DURATION)
+        })
         .map(|(name, unit, _)| definition(name, *unit))
         .collect();
     let mut directives = Vec::new();
@@ -214,10 +260,15 @@ fn document(namespace: &str, timestamp_ms: i64, group: &Group) -> Value {
     }
     if !dimensioned.is_empty() {
         let keys: Vec<&str> = group.dimensions.iter().map(|(key, _)| *key).collect();
-        directives.push(json!({ "Namespace": namespace, "Dimensions": [[], keys], "Metrics": dimensioned }));
+        directives.push(
+            json!({ "Namespace": namespace, "Dimensions": [[], keys], "Metrics": dimensioned }),
+        );
     }
     let mut root = Map::new();
-    root.insert("_aws".into(), json!({ "Timestamp": timestamp_ms, "CloudWatchMetrics": directives }));
+    root.insert(
+        "_aws".into(),
+        json!({ "Timestamp": timestamp_ms, "CloudWatchMetrics": directives }),
+    );
     for (key, value) in &group.dimensions {
         root.insert((*key).into(), Value::from(*value));
     }
@@ -271,53 +322,101 @@ const CLOUDWATCH_UNITS: &[&str] = &[
 /// the binaries at link time).
 pub fn validate_emf(line: &Value) -> Result<(), String> {
     let root = line.as_object().ok_or("an EMF document is a JSON object")?;
-    let aws = root.get("_aws").and_then(Value::as_object).ok_or("_aws must be an object")?;
-    let timestamp = aws.get("Timestamp").and_then(Value::as_i64).ok_or("_aws.Timestamp must be an integer number")?;
+    let aws = root
+        .get("_aws")
+        .and_then(Value::as_object)
+        .ok_or("_aws must be an object")?;
+    let timestamp = aws
+        .get("Timestamp")
+        .and_then(Value::as_i64)
+        .ok_or("_aws.Timestamp must be an integer number")?;
     // Milliseconds since the epoch: between 2001 and 2286 that is 13 digits.
     if !(1_000_000_000_000..10_000_000_000_000).contains(&timestamp) {
-        return Err(format!("_aws.Timestamp {timestamp} is not milliseconds since the epoch"));
+        return Err(format!(
+            "_aws.Timestamp {timestamp} is not milliseconds since the epoch"
+        ));
     }
-    let directives = aws.get("CloudWatchMetrics").and_then(Value::as_array).ok_or("_aws.CloudWatchMetrics must be an array")?;
+    let directives = aws
+        .get("CloudWatchMetrics")
+        .and_then(Value::as_array)
+        .ok_or("_aws.CloudWatchMetrics must be an array")?;
     if directives.is_empty() {
         return Err("_aws.CloudWatchMetrics is empty".into());
     }
     for directive in directives {
-        let namespace = directive.get("Namespace").and_then(Value::as_str).ok_or("a directive needs a Namespace string")?;
+        let namespace = directive
+            .get("Namespace")
+            .and_then(Value::as_str)
+            .ok_or("a directive needs a Namespace string")?;
         if namespace.is_empty() || namespace.len() > 1024 {
-            return Err(format!("Namespace {namespace:?} must be 1 to 1024 characters"));
+            return Err(format!(
+                "Namespace {namespace:?} must be 1 to 1024 characters"
+            ));
         }
-        let dimension_sets = directive.get("Dimensions").and_then(Value::as_array).ok_or("a directive needs a Dimensions array")?;
+        let dimension_sets = directive
+            .get("Dimensions")
+            .and_then(Value::as_array)
+            .ok_or("a directive needs a Dimensions array")?;
         for set in dimension_sets {
-            let keys = set.as_array().ok_or("each entry of Dimensions must be an array (a dimension set)")?;
+            let keys = set
+                .as_array()
+                .ok_or("each entry of Dimensions must be an array (a dimension set)")?;
             if keys.len() > 30 {
-                return Err(format!("a dimension set has {} keys; at most 30", keys.len()));
+                return Err(format!(
+                    "a dimension set has {} keys; at most 30",
+                    keys.len()
+                ));
             }
             for key in keys {
                 let key = key.as_str().ok_or("dimension keys are strings")?;
                 match root.get(key) {
                     Some(Value::String(value)) if !value.is_empty() && value.len() <= 1024 => {}
-                    _ => return Err(format!("dimension {key} must be a top-level string member of 1 to 1024 characters")),
+                    _ => {
+                        return Err(format!(
+                            "dimension {key} must be a top-level string member of 1 to 1024 characters"
+                        ));
+                    }
                 }
             }
         }
-        let metrics = directive.get("Metrics").and_then(Value::as_array).ok_or("a directive needs a Metrics array")?;
+        let metrics = directive
+            .get("Metrics")
+            .and_then(Value::as_array)
+            .ok_or("a directive needs a Metrics array")?;
         if metrics.is_empty() || metrics.len() > 100 {
-            return Err(format!("a directive has {} metrics; 1 to 100", metrics.len()));
+            return Err(format!(
+                "a directive has {} metrics; 1 to 100",
+                metrics.len()
+            ));
         }
         for metric in metrics {
-            let name = metric.get("Name").and_then(Value::as_str).ok_or("a metric needs a Name string")?;
+            let name = metric
+                .get("Name")
+                .and_then(Value::as_str)
+                .ok_or("a metric needs a Name string")?;
             if name.is_empty() || name.len() > 1024 {
                 return Err(format!("metric name {name:?} must be 1 to 1024 characters"));
             }
             match metric.get("Unit") {
                 None => {}
                 Some(Value::String(unit)) if CLOUDWATCH_UNITS.contains(&unit.as_str()) => {}
-                Some(other) => return Err(format!("metric {name} has unit {other}, not a CloudWatch unit")),
+                Some(other) => {
+                    return Err(format!(
+                        "metric {name} has unit {other}, not a CloudWatch unit"
+                    ));
+                }
             }
             match root.get(name) {
                 Some(Value::Number(_)) => {}
-                Some(Value::Array(values)) if !values.is_empty() && values.len() <= 100 && values.iter().all(Value::is_number) => {}
-                other => return Err(format!("metric {name} must be a top-level number (or up to 100 numbers), found {other:?}")),
+                Some(Value::Array(values))
+                    if !values.is_empty()
+                        && values.len() <= 100
+                        && values.iter().all(Value::is_number) => {}
+                other => {
+                    return Err(format!(
+                        "metric {name} must be a top-level number (or up to 100 numbers), found {other:?}"
+                    ));
+                }
             }
         }
     }
@@ -331,46 +430,125 @@ mod tests {
     const NOW_MS: i64 = 1_793_645_030_123;
 
     /// A sample as the table writes it: name, unit, value, dimensions.
-    type Row = (&'static str, &'static str, f64, Vec<(&'static str, &'static str)>);
+    type Row = (
+        &'static str,
+        &'static str,
+        f64,
+        Vec<(&'static str, &'static str)>,
+    );
 
     fn names(fact: Fact) -> Vec<Row> {
-        samples_of(&fact).into_iter().map(|sample| (sample.name, sample.unit.as_str(), sample.value, sample.dimensions)).collect()
+        samples_of(&fact)
+            .into_iter()
+            .map(|sample| {
+                (
+                    sample.name,
+                    sample.unit.as_str(),
+                    sample.value,
+                    sample.dimensions,
+                )
+            })
+            .collect()
     }
 
     #[test]
     fn each_fact_yields_its_metrics() {
-        let completed = |result, reason| Fact::DrainCompleted { result, reason, duration_seconds: 312 };
+        let completed = |result, reason| Fact::DrainCompleted {
+            result,
+            reason,
+            duration_seconds: 312,
+        };
         let table: Vec<(Fact, Vec<Row>)> = vec![
-            (Fact::DrainStarted, vec![("DrainsStarted", "Count", 1.0, vec![])]),
+            (
+                Fact::DrainStarted,
+                vec![("DrainsStarted", "Count", 1.0, vec![])],
+            ),
             (
                 completed(LifecycleResult::Continue, CompletionReason::Drained),
                 vec![
-                    ("DrainsCompleted", "Count", 1.0, vec![("Result", "CONTINUE"), ("Reason", "Drained")]),
-                    ("DrainDuration", "Seconds", 312.0, vec![("Result", "CONTINUE"), ("Reason", "Drained")]),
+                    (
+                        "DrainsCompleted",
+                        "Count",
+                        1.0,
+                        vec![("Result", "CONTINUE"), ("Reason", "Drained")],
+                    ),
+                    (
+                        "DrainDuration",
+                        "Seconds",
+                        312.0,
+                        vec![("Result", "CONTINUE"), ("Reason", "Drained")],
+                    ),
                 ],
             ),
             (
-                completed(LifecycleResult::Continue, CompletionReason::DeadlineEnforced),
+                completed(
+                    LifecycleResult::Continue,
+                    CompletionReason::DeadlineEnforced,
+                ),
                 vec![
-                    ("DrainsCompleted", "Count", 1.0, vec![("Result", "CONTINUE"), ("Reason", "DeadlineEnforced")]),
-                    ("DrainDuration", "Seconds", 312.0, vec![("Result", "CONTINUE"), ("Reason", "DeadlineEnforced")]),
+                    (
+                        "DrainsCompleted",
+                        "Count",
+                        1.0,
+                        vec![("Result", "CONTINUE"), ("Reason", "DeadlineEnforced")],
+                    ),
+                    (
+                        "DrainDuration",
+                        "Seconds",
+                        312.0,
+                        vec![("Result", "CONTINUE"), ("Reason", "DeadlineEnforced")],
+                    ),
                 ],
             ),
             (
-                completed(LifecycleResult::Abandon, CompletionReason::DeadlineAbandoned),
+                completed(
+                    LifecycleResult::Abandon,
+                    CompletionReason::DeadlineAbandoned,
+                ),
                 vec![
-                    ("DrainsCompleted", "Count", 1.0, vec![("Result", "ABANDON"), ("Reason", "DeadlineAbandoned")]),
-                    ("DrainDuration", "Seconds", 312.0, vec![("Result", "ABANDON"), ("Reason", "DeadlineAbandoned")]),
+                    (
+                        "DrainsCompleted",
+                        "Count",
+                        1.0,
+                        vec![("Result", "ABANDON"), ("Reason", "DeadlineAbandoned")],
+                    ),
+                    (
+                        "DrainDuration",
+                        "Seconds",
+                        312.0,
+                        vec![("Result", "ABANDON"), ("Reason", "DeadlineAbandoned")],
+                    ),
                     ("DeadlinesEnforced", "Count", 1.0, vec![]),
                 ],
             ),
-            (Fact::DrainExpired, vec![("DrainsExpired", "Count", 1.0, vec![])]),
-            (Fact::DeadlineEnforced, vec![("DeadlinesEnforced", "Count", 1.0, vec![])]),
-            (Fact::StuckServices, vec![("StuckServices", "Count", 1.0, vec![])]),
-            (Fact::HookSecondsLeft(5400), vec![("HookSecondsLeft", "Seconds", 5400.0, vec![])]),
-            (Fact::HookSecondsLeft(-3), vec![("HookSecondsLeft", "Seconds", 0.0, vec![])]),
-            (Fact::RefusedEvent, vec![("RefusedEvents", "Count", 1.0, vec![])]),
-            (Fact::PermanentFailure, vec![("PermanentFailures", "Count", 1.0, vec![])]),
+            (
+                Fact::DrainExpired,
+                vec![("DrainsExpired", "Count", 1.0, vec![])],
+            ),
+            (
+                Fact::DeadlineEnforced,
+                vec![("DeadlinesEnforced", "Count", 1.0, vec![])],
+            ),
+            (
+                Fact::StuckServices,
+                vec![("StuckServices", "Count", 1.0, vec![])],
+            ),
+            (
+                Fact::HookSecondsLeft(5400),
+                vec![("HookSecondsLeft", "Seconds", 5400.0, vec![])],
+            ),
+            (
+                Fact::HookSecondsLeft(-3),
+                vec![("HookSecondsLeft", "Seconds", 0.0, vec![])],
+            ),
+            (
+                Fact::RefusedEvent,
+                vec![("RefusedEvents", "Count", 1.0, vec![])],
+            ),
+            (
+                Fact::PermanentFailure,
+                vec![("PermanentFailures", "Count", 1.0, vec![])],
+            ),
         ];
         for (fact, expected) in table {
             assert_eq!(names(fact), expected, "{fact:?}");
@@ -386,7 +564,11 @@ mod tests {
     fn one_invocation_is_one_document_with_every_metric_under_the_empty_dimension_set() {
         let facts = [
             Fact::HookSecondsLeft(5400),
-            Fact::DrainCompleted { result: LifecycleResult::Continue, reason: CompletionReason::Drained, duration_seconds: 312 },
+            Fact::DrainCompleted {
+                result: LifecycleResult::Continue,
+                reason: CompletionReason::Drained,
+                duration_seconds: 312,
+            },
         ];
         let documents = emf_documents("ecs-drain", NOW_MS, &facts);
         assert_eq!(documents.len(), 1);
@@ -417,7 +599,12 @@ mod tests {
 
     #[test]
     fn counts_add_up_and_durations_are_listed() {
-        let facts = [Fact::RefusedEvent, Fact::RefusedEvent, Fact::HookSecondsLeft(60), Fact::HookSecondsLeft(120)];
+        let facts = [
+            Fact::RefusedEvent,
+            Fact::RefusedEvent,
+            Fact::HookSecondsLeft(60),
+            Fact::HookSecondsLeft(120),
+        ];
         let documents = emf_documents("ops/ecs-drain", NOW_MS, &facts);
         assert_eq!(documents.len(), 1);
         assert_eq!(documents[0]["RefusedEvents"], json!(2.0));
@@ -427,25 +614,54 @@ mod tests {
 
     #[test]
     fn completions_with_other_dimensions_get_a_document_each_and_the_number_is_bounded() {
-        let completed = |result, reason| Fact::DrainCompleted { result, reason, duration_seconds: 10 };
+        let completed = |result, reason| Fact::DrainCompleted {
+            result,
+            reason,
+            duration_seconds: 10,
+        };
         let mut facts = vec![
             Fact::DrainStarted,
             completed(LifecycleResult::Continue, CompletionReason::Drained),
-            completed(LifecycleResult::Abandon, CompletionReason::DeadlineAbandoned),
+            completed(
+                LifecycleResult::Abandon,
+                CompletionReason::DeadlineAbandoned,
+            ),
             completed(LifecycleResult::Continue, CompletionReason::Drained),
         ];
         let documents = emf_documents("ecs-drain", NOW_MS, &facts);
         assert_eq!(documents.len(), 2);
-        assert_eq!((&documents[0]["Reason"], &documents[0]["DrainsCompleted"]), (&json!("Drained"), &json!(2.0)));
-        assert_eq!((&documents[1]["Reason"], &documents[1]["DrainsCompleted"]), (&json!("DeadlineAbandoned"), &json!(1.0)));
+        assert_eq!(
+            (&documents[0]["Reason"], &documents[0]["DrainsCompleted"]),
+            (&json!("Drained"), &json!(2.0))
+        );
+        assert_eq!(
+            (&documents[1]["Reason"], &documents[1]["DrainsCompleted"]),
+            (&json!("DeadlineAbandoned"), &json!(1.0))
+        );
         assert_eq!(documents[0]["DrainsStarted"], json!(1.0));
-        assert!(documents.iter().all(|document| validate_emf(document).is_ok()));
+        assert!(
+            documents
+                .iter()
+                .all(|document| validate_emf(document).is_ok())
+        );
         facts.extend(std::iter::repeat_n(Fact::PermanentFailure, 1000));
-        facts.push(completed(LifecycleResult::Continue, CompletionReason::DeadlineEnforced));
+        facts.push(completed(
+            LifecycleResult::Continue,
+            CompletionReason::DeadlineEnforced,
+        ));
         let documents = emf_documents("ecs-drain", NOW_MS, &facts);
         assert!(documents.len() <= MAX_DOCUMENTS);
-        assert_eq!(documents[0]["PermanentFailures"], json!((MAX_FACTS - 4) as f64), "facts beyond the bound are dropped");
-        assert!(documents.iter().all(|document| document.to_string().len() < 4096), "a line stays small");
+        assert_eq!(
+            documents[0]["PermanentFailures"],
+            json!((MAX_FACTS - 4) as f64),
+            "facts beyond the bound are dropped"
+        );
+        assert!(
+            documents
+                .iter()
+                .all(|document| document.to_string().len() < 4096),
+            "a line stays small"
+        );
     }
 
     #[test]
@@ -457,10 +673,21 @@ mod tests {
             change(&mut document);
             validate_emf(&document)
         };
-        assert!(broken(&|d| d["_aws"]["Timestamp"] = json!(NOW_MS / 1000)).is_err(), "seconds, not milliseconds");
+        assert!(
+            broken(&|d| d["_aws"]["Timestamp"] = json!(NOW_MS / 1000)).is_err(),
+            "seconds, not milliseconds"
+        );
         assert!(broken(&|d| d["_aws"]["CloudWatchMetrics"][0]["Namespace"] = Value::Null).is_err());
-        assert!(broken(&|d| d["_aws"]["CloudWatchMetrics"][0]["Dimensions"] = json!(["Result"])).is_err(), "an array of arrays");
-        assert!(broken(&|d| d["_aws"]["CloudWatchMetrics"][0]["Dimensions"] = json!([["Result"]])).is_err(), "no Result member");
+        assert!(
+            broken(&|d| d["_aws"]["CloudWatchMetrics"][0]["Dimensions"] = json!(["Result"]))
+                .is_err(),
+            "an array of arrays"
+        );
+        assert!(
+            broken(&|d| d["_aws"]["CloudWatchMetrics"][0]["Dimensions"] = json!([["Result"]]))
+                .is_err(),
+            "no Result member"
+        );
         let thirty_one: Vec<String> = (0..31).map(|i| format!("d{i}")).collect();
         assert!(
             broken(&|d| {
@@ -471,8 +698,14 @@ mod tests {
             })
             .is_err()
         );
-        assert!(broken(&|d| d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] = json!("Drains")).is_err());
-        assert!(broken(&|d| d["DrainsStarted"] = json!("1")).is_err(), "a value is a number");
+        assert!(
+            broken(&|d| d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] = json!("Drains"))
+                .is_err()
+        );
+        assert!(
+            broken(&|d| d["DrainsStarted"] = json!("1")).is_err(),
+            "a value is a number"
+        );
         assert!(
             broken(&|d| {
                 if let Some(root) = d.as_object_mut() {

@@ -6,7 +6,9 @@ use std::future::Future;
 
 use crate::census::{ServiceFacts, TaskListing};
 use crate::error::DrainError;
-use crate::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn};
+use crate::ids::{
+    ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn,
+};
 use crate::record::{DrainRecord, LifecycleResult};
 use crate::time::Timestamp;
 
@@ -26,7 +28,10 @@ pub struct ContainerInstance {
 impl ContainerInstance {
     /// INACTIVE / DEREGISTERING instances run nothing and never will again.
     pub fn is_gone(&self) -> bool {
-        matches!(self.status, EcsInstanceStatus::Inactive | EcsInstanceStatus::Deregistering)
+        matches!(
+            self.status,
+            EcsInstanceStatus::Inactive | EcsInstanceStatus::Deregistering
+        )
     }
 }
 
@@ -97,21 +102,40 @@ pub trait Cluster: Send + Sync {
     ) -> impl Future<Output = Result<Option<ContainerInstance>, DrainError>> + Send;
 
     /// Sets the instance DRAINING (only called while it is ACTIVE).
-    fn set_draining(&self, instance: &ContainerInstance) -> impl Future<Output = Result<(), DrainError>> + Send;
+    fn set_draining(
+        &self,
+        instance: &ContainerInstance,
+    ) -> impl Future<Output = Result<(), DrainError>> + Send;
 
     /// Sets the instance back to ACTIVE (UpdateContainerInstancesState, the same IAM action):
     /// only called for a DRAINING instance whose lifecycle action turned out not to terminate it.
-    fn set_active(&self, instance: &ContainerInstance) -> impl Future<Output = Result<(), DrainError>> + Send;
+    fn set_active(
+        &self,
+        instance: &ContainerInstance,
+    ) -> impl Future<Output = Result<(), DrainError>> + Send;
 
     /// Every task listed on the instance with desiredStatus RUNNING or STOPPED, described, as
     /// ECS answered ([`TaskListing::read`] says what the answer means).
-    fn tasks_on(&self, cluster: &ClusterArn, instance: &ContainerInstanceArn) -> impl Future<Output = Result<TaskListing, DrainError>> + Send;
+    fn tasks_on(
+        &self,
+        cluster: &ClusterArn,
+        instance: &ContainerInstanceArn,
+    ) -> impl Future<Output = Result<TaskListing, DrainError>> + Send;
 
     /// Scheduling facts of the named services of `cluster`.
-    fn services(&self, cluster: &ClusterArn, names: &[String]) -> impl Future<Output = Result<Vec<ServiceFacts>, DrainError>> + Send;
+    fn services(
+        &self,
+        cluster: &ClusterArn,
+        names: &[String],
+    ) -> impl Future<Output = Result<Vec<ServiceFacts>, DrainError>> + Send;
 
     /// Stops the tasks with `reason` (shown in the ECS console as the stopped reason).
-    fn stop_tasks(&self, cluster: &ClusterArn, tasks: &[TaskArn], reason: &str) -> impl Future<Output = Result<(), DrainError>> + Send;
+    fn stop_tasks(
+        &self,
+        cluster: &ClusterArn,
+        tasks: &[TaskArn],
+        reason: &str,
+    ) -> impl Future<Output = Result<(), DrainError>> + Send;
 }
 
 /// What Auto Scaling answered a lifecycle action call: a fact; the decision layer
@@ -141,17 +165,30 @@ pub struct AsgInstanceState {
 /// The Auto Scaling side: the lifecycle hook holding the instance.
 pub trait LifecycleHooks: Send + Sync {
     /// CompleteLifecycleAction.
-    fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> impl Future<Output = Result<ActionAnswer, DrainError>> + Send;
+    fn complete(
+        &self,
+        action: &LifecycleActionRef,
+        result: LifecycleResult,
+    ) -> impl Future<Output = Result<ActionAnswer, DrainError>> + Send;
 
     /// RecordLifecycleActionHeartbeat.
-    fn heartbeat(&self, action: &LifecycleActionRef) -> impl Future<Output = Result<ActionAnswer, DrainError>> + Send;
+    fn heartbeat(
+        &self,
+        action: &LifecycleActionRef,
+    ) -> impl Future<Output = Result<ActionAnswer, DrainError>> + Send;
 
     /// Where Auto Scaling has the instance (DescribeAutoScalingInstances, read-only); None when
     /// no group holds it. This is what a notice is checked against before anything changes.
-    fn instance_state(&self, instance: &Ec2InstanceId) -> impl Future<Output = Result<Option<AsgInstanceState>, DrainError>> + Send;
+    fn instance_state(
+        &self,
+        instance: &Ec2InstanceId,
+    ) -> impl Future<Output = Result<Option<AsgInstanceState>, DrainError>> + Send;
 
     /// The hook's heartbeat timeout in seconds (DescribeLifecycleHooks); None if the hook is unknown.
-    fn heartbeat_timeout(&self, hook: &HookRef) -> impl Future<Output = Result<Option<i64>, DrainError>> + Send;
+    fn heartbeat_timeout(
+        &self,
+        hook: &HookRef,
+    ) -> impl Future<Output = Result<Option<i64>, DrainError>> + Send;
 }
 
 /// What a conditional write did.
@@ -166,28 +203,49 @@ pub enum WriteOutcome {
 /// The drain records.
 pub trait DrainStore: Send + Sync {
     /// The record of an instance, if any (one keyed read).
-    fn load(&self, instance: &ContainerInstanceArn) -> impl Future<Output = Result<Option<DrainRecord>, DrainError>> + Send;
+    fn load(
+        &self,
+        instance: &ContainerInstanceArn,
+    ) -> impl Future<Output = Result<Option<DrainRecord>, DrainError>> + Send;
 
     /// Writes a new record, only if none exists for the instance.
-    fn insert(&self, record: &DrainRecord) -> impl Future<Output = Result<WriteOutcome, DrainError>> + Send;
+    fn insert(
+        &self,
+        record: &DrainRecord,
+    ) -> impl Future<Output = Result<WriteOutcome, DrainError>> + Send;
 
     /// Writes `record`, only if the stored record's revision is still `expected_revision`.
-    fn replace(&self, record: &DrainRecord, expected_revision: u64) -> impl Future<Output = Result<WriteOutcome, DrainError>> + Send;
+    fn replace(
+        &self,
+        record: &DrainRecord,
+        expected_revision: u64,
+    ) -> impl Future<Output = Result<WriteOutcome, DrainError>> + Send;
 }
 
 /// One-shot scheduled checks, one per live drain.
 pub trait CheckScheduler: Send + Sync {
     /// Creates or moves the drain's check to `at`.
-    fn schedule(&self, instance: &ContainerInstanceArn, at: Timestamp) -> impl Future<Output = Result<(), DrainError>> + Send;
+    fn schedule(
+        &self,
+        instance: &ContainerInstanceArn,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), DrainError>> + Send;
 
     /// Deletes the drain's check; a missing one is fine.
-    fn cancel(&self, instance: &ContainerInstanceArn) -> impl Future<Output = Result<(), DrainError>> + Send;
+    fn cancel(
+        &self,
+        instance: &ContainerInstanceArn,
+    ) -> impl Future<Output = Result<(), DrainError>> + Send;
 }
 
 /// No scheduler configured: the drainer does not book checks (it never calls this when
 /// `Config::schedule` is None), and a stray call does nothing.
 impl<T: CheckScheduler> CheckScheduler for Option<T> {
-    async fn schedule(&self, instance: &ContainerInstanceArn, at: Timestamp) -> Result<(), DrainError> {
+    async fn schedule(
+        &self,
+        instance: &ContainerInstanceArn,
+        at: Timestamp,
+    ) -> Result<(), DrainError> {
         match self {
             Some(scheduler) => scheduler.schedule(instance, at).await,
             None => Ok(()),
@@ -204,7 +262,11 @@ impl<T: CheckScheduler> CheckScheduler for Option<T> {
 
 /// Ports shared behind an `Arc` (the binaries keep a handle to set the check target).
 impl<T: CheckScheduler> CheckScheduler for std::sync::Arc<T> {
-    async fn schedule(&self, instance: &ContainerInstanceArn, at: Timestamp) -> Result<(), DrainError> {
+    async fn schedule(
+        &self,
+        instance: &ContainerInstanceArn,
+        at: Timestamp,
+    ) -> Result<(), DrainError> {
         (**self).schedule(instance, at).await
     }
 
@@ -219,13 +281,27 @@ mod tests {
 
     #[test]
     fn ecs_instance_statuses_are_read_by_name_and_unknown_ones_kept_bounded() {
-        for name in ["ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED", "INACTIVE"] {
+        for name in [
+            "ACTIVE",
+            "DRAINING",
+            "REGISTERING",
+            "DEREGISTERING",
+            "REGISTRATION_FAILED",
+            "INACTIVE",
+        ] {
             let status = EcsInstanceStatus::parse(name);
             assert!(!matches!(status, EcsInstanceStatus::Other(_)), "{name}");
             assert_eq!(status.as_str(), name);
         }
-        assert_eq!(EcsInstanceStatus::parse("draining"), EcsInstanceStatus::Other("draining".into()), "names are case-sensitive");
-        assert_eq!(EcsInstanceStatus::parse(&"X".repeat(10_000)).as_str().len(), MAX_STATUS_CHARS);
+        assert_eq!(
+            EcsInstanceStatus::parse("draining"),
+            EcsInstanceStatus::Other("draining".into()),
+            "names are case-sensitive"
+        );
+        assert_eq!(
+            EcsInstanceStatus::parse(&"X".repeat(10_000)).as_str().len(),
+            MAX_STATUS_CHARS
+        );
     }
 
     #[test]
@@ -233,11 +309,18 @@ mod tests {
         let arn = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc";
         let instance = |status: &str| ContainerInstance {
             arn: ContainerInstanceArn::new(arn).expect("arn"),
-            cluster_arn: ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod").expect("arn"),
+            cluster_arn: ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod")
+                .expect("arn"),
             ec2_instance_id: Ec2InstanceId::new("i-0123456789abcdef0").expect("id"),
             status: EcsInstanceStatus::parse(status),
         };
-        for (status, gone) in [("INACTIVE", true), ("DEREGISTERING", true), ("ACTIVE", false), ("DRAINING", false), ("UNKNOWN", false)] {
+        for (status, gone) in [
+            ("INACTIVE", true),
+            ("DEREGISTERING", true),
+            ("ACTIVE", false),
+            ("DRAINING", false),
+            ("UNKNOWN", false),
+        ] {
             assert_eq!(instance(status).is_gone(), gone, "{status}");
         }
     }

@@ -6,7 +6,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::census::AliveCounts;
-use crate::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, LifecycleToken};
+use crate::ids::{
+    ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, LifecycleToken,
+};
 use crate::time::Timestamp;
 
 /// Where a drain is in its life.
@@ -217,8 +219,16 @@ pub struct StartPlan {
 impl DrainRecord {
     /// A new DRAINING record from the start's facts and the plan made for them.
     pub fn start(start: DrainStart, plan: StartPlan) -> DrainRecord {
-        let StartPlan { check_interval_seconds, hook_expires_at, deadline_at } = plan;
-        let LifecycleActionRef { hook, instance_id, token } = start.action;
+        let StartPlan {
+            check_interval_seconds,
+            hook_expires_at,
+            deadline_at,
+        } = plan;
+        let LifecycleActionRef {
+            hook,
+            instance_id,
+            token,
+        } = start.action;
         DrainRecord {
             container_instance_arn: start.container_instance_arn,
             cluster_arn: start.cluster_arn,
@@ -245,36 +255,60 @@ impl DrainRecord {
             claim_id: None,
             completion_sent_at: None,
             // Kept at least until the hook could no longer act, then the retention period.
-            expires_at: hook_expires_at.unwrap_or(deadline_at).max(deadline_at).plus_seconds(start.retention_seconds),
+            expires_at: hook_expires_at
+                .unwrap_or(deadline_at)
+                .max(deadline_at)
+                .plus_seconds(start.retention_seconds),
             revision: 0,
         }
     }
 
     /// The next revision of this record, written at `now` (progress of a look).
     pub fn progressed(&self, now: Timestamp) -> DrainRecord {
-        DrainRecord { revision: self.revision + 1, updated_at: now, ..self.clone() }
+        DrainRecord {
+            revision: self.revision + 1,
+            updated_at: now,
+            ..self.clone()
+        }
     }
 
     /// The COMPLETING claim of this drain by the invocation `claim_id`.
     pub fn claimed(&self, now: Timestamp, claim_id: String) -> DrainRecord {
-        DrainRecord { status: DrainStatus::Completing, claim_id: Some(claim_id), ..self.progressed(now) }
+        DrainRecord {
+            status: DrainStatus::Completing,
+            claim_id: Some(claim_id),
+            ..self.progressed(now)
+        }
     }
 
     /// Whether `self` (as stored now) is exactly the claim `claim` wrote: a claim whose write
     /// took effect though its answer was lost.
     pub fn holds_claim(&self, claim: &DrainRecord) -> bool {
-        self.status == DrainStatus::Completing && self.claim_id == claim.claim_id && self.revision == claim.revision
+        self.status == DrainStatus::Completing
+            && self.claim_id == claim.claim_id
+            && self.revision == claim.revision
     }
 
     /// The claim given back after CompleteLifecycleAction failed at `now` without a clear
     /// answer: DRAINING again, with the send noted (`completion_sent_at`).
     pub fn released(&self, now: Timestamp) -> DrainRecord {
-        DrainRecord { status: DrainStatus::Draining, claim_id: None, completion_sent_at: Some(now), ..self.progressed(now) }
+        DrainRecord {
+            status: DrainStatus::Draining,
+            claim_id: None,
+            completion_sent_at: Some(now),
+            ..self.progressed(now)
+        }
     }
 
     /// The drain ended at `now` with `status` (COMPLETED or EXPIRED), the result sent (if any)
     /// and why: no check is booked any more.
-    pub fn ended(&self, now: Timestamp, status: DrainStatus, result: Option<LifecycleResult>, reason: String) -> DrainRecord {
+    pub fn ended(
+        &self,
+        now: Timestamp,
+        status: DrainStatus,
+        result: Option<LifecycleResult>,
+        reason: String,
+    ) -> DrainRecord {
         DrainRecord {
             status,
             result: result.or(self.result),
@@ -287,7 +321,11 @@ impl DrainRecord {
 
     /// The lifecycle action this drain holds.
     pub fn action(&self) -> LifecycleActionRef {
-        LifecycleActionRef { hook: self.hook.clone(), instance_id: self.ec2_instance_id.clone(), token: self.token.clone() }
+        LifecycleActionRef {
+            hook: self.hook.clone(),
+            instance_id: self.ec2_instance_id.clone(),
+            token: self.token.clone(),
+        }
     }
 }
 
@@ -297,7 +335,12 @@ mod tests {
 
     #[test]
     fn stored_names_round_trip() {
-        for status in [DrainStatus::Draining, DrainStatus::Completing, DrainStatus::Completed, DrainStatus::Expired] {
+        for status in [
+            DrainStatus::Draining,
+            DrainStatus::Completing,
+            DrainStatus::Completed,
+            DrainStatus::Expired,
+        ] {
             assert_eq!(DrainStatus::parse(status.as_str()), Some(status));
         }
         for phase in [DrainPhase::Graceful, DrainPhase::Enforcing] {
@@ -321,15 +364,20 @@ mod tests {
         let id = |text: &str| text.to_owned();
         DrainRecord::start(
             DrainStart {
-                container_instance_arn: ContainerInstanceArn::new(id("arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc")).expect("arn"),
-                cluster_arn: ClusterArn::new(id("arn:aws:ecs:us-east-1:123456789012:cluster/prod")).expect("arn"),
+                container_instance_arn: ContainerInstanceArn::new(id(
+                    "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc",
+                ))
+                .expect("arn"),
+                cluster_arn: ClusterArn::new(id("arn:aws:ecs:us-east-1:123456789012:cluster/prod"))
+                    .expect("arn"),
                 action: LifecycleActionRef {
                     hook: HookRef {
                         asg_name: crate::ids::AsgName::new("asg").expect("name"),
                         hook_name: crate::ids::HookName::new("hook").expect("name"),
                     },
                     instance_id: Ec2InstanceId::new("i-0123456789abcdef0").expect("id"),
-                    token: LifecycleToken::new("00000000-0000-4000-8000-000000000001").expect("token"),
+                    token: LifecycleToken::new("00000000-0000-4000-8000-000000000001")
+                        .expect("token"),
                 },
                 noticed_at: Timestamp(1_000_000),
                 started_at: Timestamp(1_000_000),
@@ -337,29 +385,54 @@ mod tests {
                 deadline_seconds: 3600,
                 retention_seconds: 86_400,
             },
-            StartPlan { check_interval_seconds: 60, hook_expires_at: None, deadline_at: Timestamp(1_003_600) },
+            StartPlan {
+                check_interval_seconds: 60,
+                hook_expires_at: None,
+                deadline_at: Timestamp(1_003_600),
+            },
         )
     }
 
     #[test]
     fn the_record_stores_its_plan_and_expires_after_the_deadline_and_retention() {
         let record = sample();
-        assert_eq!((record.check_interval_seconds, record.deadline_at, record.hook_expires_at), (60, Timestamp(1_003_600), None));
+        assert_eq!(
+            (
+                record.check_interval_seconds,
+                record.deadline_at,
+                record.hook_expires_at
+            ),
+            (60, Timestamp(1_003_600), None)
+        );
         assert_eq!(record.expires_at, Timestamp(1_003_600 + 86_400));
-        assert_eq!((record.status, record.phase, record.revision), (DrainStatus::Draining, DrainPhase::Graceful, 0));
+        assert_eq!(
+            (record.status, record.phase, record.revision),
+            (DrainStatus::Draining, DrainPhase::Graceful, 0)
+        );
     }
 
     #[test]
     fn a_claim_is_recognised_as_its_own_and_given_back_with_the_send_noted() {
         let now = Timestamp(1_000_500);
         let claim = sample().claimed(now, "c-1".into());
-        assert_eq!((claim.status, claim.revision, claim.updated_at), (DrainStatus::Completing, 1, now));
+        assert_eq!(
+            (claim.status, claim.revision, claim.updated_at),
+            (DrainStatus::Completing, 1, now)
+        );
         assert!(claim.holds_claim(&claim));
-        assert!(!sample().claimed(now, "c-2".into()).holds_claim(&claim), "another invocation's claim");
+        assert!(
+            !sample().claimed(now, "c-2".into()).holds_claim(&claim),
+            "another invocation's claim"
+        );
         assert!(!claim.progressed(now).holds_claim(&claim), "a later write");
         let released = claim.released(now);
         assert_eq!(
-            (released.status, released.claim_id.clone(), released.completion_sent_at, released.revision),
+            (
+                released.status,
+                released.claim_id.clone(),
+                released.completion_sent_at,
+                released.revision
+            ),
             (DrainStatus::Draining, None, Some(now), 2)
         );
     }
@@ -367,14 +440,38 @@ mod tests {
     #[test]
     fn an_ended_drain_books_no_check_and_keeps_a_result_only_when_one_was_sent() {
         let now = Timestamp(1_000_900);
-        let waiting = DrainRecord { next_check_at: Some(Timestamp(1_000_960)), ..sample() };
-        let completed = waiting.ended(now, DrainStatus::Completed, Some(LifecycleResult::Continue), "drained".into());
-        assert_eq!(
-            (completed.status, completed.result, completed.finished_at, completed.next_check_at),
-            (DrainStatus::Completed, Some(LifecycleResult::Continue), Some(now), None)
+        let waiting = DrainRecord {
+            next_check_at: Some(Timestamp(1_000_960)),
+            ..sample()
+        };
+        let completed = waiting.ended(
+            now,
+            DrainStatus::Completed,
+            Some(LifecycleResult::Continue),
+            "drained".into(),
         );
-        assert_eq!((completed.revision, completed.reason.as_deref()), (1, Some("drained")));
+        assert_eq!(
+            (
+                completed.status,
+                completed.result,
+                completed.finished_at,
+                completed.next_check_at
+            ),
+            (
+                DrainStatus::Completed,
+                Some(LifecycleResult::Continue),
+                Some(now),
+                None
+            )
+        );
+        assert_eq!(
+            (completed.revision, completed.reason.as_deref()),
+            (1, Some("drained"))
+        );
         let expired = waiting.ended(now, DrainStatus::Expired, None, "gone".into());
-        assert_eq!((expired.status, expired.result, expired.next_check_at), (DrainStatus::Expired, None, None));
+        assert_eq!(
+            (expired.status, expired.result, expired.next_check_at),
+            (DrainStatus::Expired, None, None)
+        );
     }
 }

@@ -7,7 +7,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 /// A point in time, in seconds since the Unix epoch (UTC).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
 
@@ -32,7 +34,12 @@ impl Timestamp {
     pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
         let text = text.trim();
         let bytes = text.as_bytes();
-        if bytes.len() < 20 || bytes[4] != b'-' || bytes[7] != b'-' || bytes[13] != b':' || bytes[16] != b':' {
+        if bytes.len() < 20
+            || bytes[4] != b'-'
+            || bytes[7] != b'-'
+            || bytes[13] != b':'
+            || bytes[16] != b':'
+        {
             return None;
         }
         if bytes[10] != b'T' && bytes[10] != b't' && bytes[10] != b' ' {
@@ -41,7 +48,12 @@ impl Timestamp {
         let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
         let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
         let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
-        if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        if !(1..=12).contains(&month)
+            || !(1..=31).contains(&day)
+            || hour > 23
+            || minute > 59
+            || second > 60
+        {
             return None;
         }
         let mut rest = &text[19..];
@@ -63,7 +75,9 @@ impl Timestamp {
             _ => return None,
         };
         let days = days_from_civil(year, month, day);
-        Some(Timestamp(days * 86_400 + hour * 3600 + minute * 60 + second - offset))
+        Some(Timestamp(
+            days * 86_400 + hour * 3600 + minute * 60 + second - offset,
+        ))
     }
 
     /// Formats as `YYYY-MM-DDTHH:MM:SSZ`.
@@ -71,7 +85,12 @@ impl Timestamp {
         let days = self.0.div_euclid(86_400);
         let secs = self.0.rem_euclid(86_400);
         let (year, month, day) = civil_from_days(days);
-        format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, (secs % 3600) / 60, secs % 60)
+        format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+            secs / 3600,
+            (secs % 3600) / 60,
+            secs % 60
+        )
     }
 }
 
@@ -118,7 +137,10 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|elapsed| elapsed.as_secs() as i64).unwrap_or(0);
+        let seconds = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_secs() as i64)
+            .unwrap_or(0);
         Timestamp(seconds)
     }
 }
@@ -132,7 +154,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock standing at `start`.
     pub fn new(start: Timestamp) -> Self {
-        ManualClock { seconds: AtomicI64::new(start.0) }
+        ManualClock {
+            seconds: AtomicI64::new(start.0),
+        }
     }
 
     /// Moves the clock forward by `seconds`.
@@ -170,15 +194,33 @@ mod tests {
 
     #[test]
     fn parses_aws_event_timestamps_with_and_without_fractions() {
-        assert_eq!(Timestamp::parse_rfc3339("1970-01-01T00:00:00Z"), Some(Timestamp(0)));
-        assert_eq!(Timestamp::parse_rfc3339("2026-11-02T18:43:48Z"), Some(Timestamp(1_793_645_028)));
-        assert_eq!(Timestamp::parse_rfc3339("2026-11-02T18:43:48.533Z"), Some(Timestamp(1_793_645_028)));
-        assert_eq!(Timestamp::parse_rfc3339("2026-11-02T19:43:48+01:00"), Some(Timestamp(1_793_645_028)));
+        assert_eq!(
+            Timestamp::parse_rfc3339("1970-01-01T00:00:00Z"),
+            Some(Timestamp(0))
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-11-02T18:43:48Z"),
+            Some(Timestamp(1_793_645_028))
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-11-02T18:43:48.533Z"),
+            Some(Timestamp(1_793_645_028))
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-11-02T19:43:48+01:00"),
+            Some(Timestamp(1_793_645_028))
+        );
     }
 
     #[test]
     fn rejects_text_that_is_not_a_timestamp() {
-        for bad in ["", "yesterday", "2026-13-02T18:43:48Z", "2026-11-02 18:43", "2026-11-02T18:43:48"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-02T18:43:48Z",
+            "2026-11-02 18:43",
+            "2026-11-02T18:43:48",
+        ] {
             assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad}");
         }
     }

@@ -34,9 +34,18 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
         "[ -~]{0,12}".prop_map(Value::from),
-        prop_oneof![Just("aws.autoscaling"), Just("aws.ecs"), Just("STOPPED"), Just("detail-type"), Just("Records")].prop_map(Value::from),
+        prop_oneof![
+            Just("aws.autoscaling"),
+            Just("aws.ecs"),
+            Just("STOPPED"),
+            Just("detail-type"),
+            Just("Records")
+        ]
+        .prop_map(Value::from),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
         prop_oneof![
@@ -72,15 +81,27 @@ fn mutated_fixture() -> impl Strategy<Value = Value> {
         Just("ecs-task-stopped-service.json"),
         Just("ecs-task-stopped-daemon.json"),
     ];
-    let replacement = prop_oneof![Just(Value::Null), Just(json!(42)), Just(json!([])), Just(json!({})), Just(json!("")), Just(json!("x y"))];
-    (names, any::<prop::sample::Index>(), prop::option::of(replacement)).prop_map(|(name, index, replacement)| {
-        let mut value = fixture(name);
-        let mut paths = Vec::new();
-        collect_paths(&value, &mut Vec::new(), &mut paths);
-        let path = index.get(&paths).clone();
-        mutate(&mut value, &path, replacement);
-        value
-    })
+    let replacement = prop_oneof![
+        Just(Value::Null),
+        Just(json!(42)),
+        Just(json!([])),
+        Just(json!({})),
+        Just(json!("")),
+        Just(json!("x y"))
+    ];
+    (
+        names,
+        any::<prop::sample::Index>(),
+        prop::option::of(replacement),
+    )
+        .prop_map(|(name, index, replacement)| {
+            let mut value = fixture(name);
+            let mut paths = Vec::new();
+            collect_paths(&value, &mut Vec::new(), &mut paths);
+            let path = index.get(&paths).clone();
+            mutate(&mut value, &path, replacement);
+            value
+        })
 }
 
 fn collect_paths(value: &Value, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
@@ -95,7 +116,9 @@ fn collect_paths(value: &Value, prefix: &mut Vec<String>, out: &mut Vec<Vec<Stri
 }
 
 fn mutate(value: &mut Value, path: &[String], replacement: Option<Value>) {
-    let Some((last, parents)) = path.split_last() else { return };
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
     let mut target = value;
     for key in parents {
         target = &mut target[key.as_str()];
@@ -115,10 +138,17 @@ fn mutate(value: &mut Value, path: &[String], replacement: Option<Value>) {
 fn run(payload: &Value) -> (CallLog, bool) {
     let log = CallLog::default();
     let drainer = drainer(&log);
-    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     let (lifecycle, task) = runtime.block_on(async {
         (
-            handle_lifecycle(&drainer, payload, &drain_core::decision::verify::FunctionIdentity::default()).await,
+            handle_lifecycle(
+                &drainer,
+                payload,
+                &drain_core::decision::verify::FunctionIdentity::default(),
+            )
+            .await,
             handle_task_stopped(&drainer, payload).await,
         )
     });

@@ -14,9 +14,14 @@ use drain_core::config::ScheduleSettings;
 use drain_core::decision::verify::FunctionIdentity;
 use drain_core::error::DeploymentProblem;
 use drain_core::handler::{Function, error_response, handle_lifecycle, handle_task_stopped};
-use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn};
+use drain_core::ids::{
+    ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn,
+};
 use drain_core::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore};
-use drain_core::ports::{ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
+use drain_core::ports::{
+    ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore,
+    LifecycleHooks, WriteOutcome,
+};
 use drain_core::record::{DrainRecord, LifecycleResult};
 use drain_core::time::{ManualClock, Timestamp};
 use drain_core::{Config, DrainError, Drainer};
@@ -27,8 +32,12 @@ const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster";
 const CONTAINER_INSTANCE: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b";
 const EC2_INSTANCE: &str = "i-0598c7d356eba48d7";
 
-const EVERY_PROBLEM: [DeploymentProblem; 4] =
-    [DeploymentProblem::AccessDenied, DeploymentProblem::Credentials, DeploymentProblem::MissingResource, DeploymentProblem::InvalidSetting];
+const EVERY_PROBLEM: [DeploymentProblem; 4] = [
+    DeploymentProblem::AccessDenied,
+    DeploymentProblem::Credentials,
+    DeploymentProblem::MissingResource,
+    DeploymentProblem::InvalidSetting,
+];
 
 /// Which port call fails, and how.
 #[derive(Clone, Default)]
@@ -38,8 +47,14 @@ struct Fault {
 }
 
 impl Fault {
-    fn on(operation: &'static str, error: impl Fn(&'static str) -> DrainError + Send + Sync + 'static) -> Fault {
-        Fault { operation: Some(operation), error: Some(Arc::new(error)) }
+    fn on(
+        operation: &'static str,
+        error: impl Fn(&'static str) -> DrainError + Send + Sync + 'static,
+    ) -> Fault {
+        Fault {
+            operation: Some(operation),
+            error: Some(Arc::new(error)),
+        }
     }
 
     fn check(&self, operation: &'static str) -> Result<(), DrainError> {
@@ -57,7 +72,11 @@ struct Faulty<P> {
 }
 
 impl Cluster for Faulty<MemoryCluster> {
-    async fn find_container_instance(&self, clusters: &[String], ec2: &Ec2InstanceId) -> Result<Option<ContainerInstance>, DrainError> {
+    async fn find_container_instance(
+        &self,
+        clusters: &[String],
+        ec2: &Ec2InstanceId,
+    ) -> Result<Option<ContainerInstance>, DrainError> {
         self.fault.check("ecs:DescribeContainerInstances")?;
         self.inner.find_container_instance(clusters, ec2).await
     }
@@ -65,14 +84,27 @@ impl Cluster for Faulty<MemoryCluster> {
         self.fault.check("ecs:UpdateContainerInstancesState")?;
         self.inner.set_draining(instance).await
     }
-    async fn tasks_on(&self, cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<TaskListing, DrainError> {
+    async fn tasks_on(
+        &self,
+        cluster: &ClusterArn,
+        instance: &ContainerInstanceArn,
+    ) -> Result<TaskListing, DrainError> {
         self.fault.check("ecs:ListTasks")?;
         self.inner.tasks_on(cluster, instance).await
     }
-    async fn services(&self, cluster: &ClusterArn, names: &[String]) -> Result<Vec<ServiceFacts>, DrainError> {
+    async fn services(
+        &self,
+        cluster: &ClusterArn,
+        names: &[String],
+    ) -> Result<Vec<ServiceFacts>, DrainError> {
         self.inner.services(cluster, names).await
     }
-    async fn stop_tasks(&self, cluster: &ClusterArn, tasks: &[TaskArn], reason: &str) -> Result<(), DrainError> {
+    async fn stop_tasks(
+        &self,
+        cluster: &ClusterArn,
+        tasks: &[TaskArn],
+        reason: &str,
+    ) -> Result<(), DrainError> {
         self.inner.stop_tasks(cluster, tasks, reason).await
     }
     async fn set_active(&self, instance: &ContainerInstance) -> Result<(), DrainError> {
@@ -82,7 +114,11 @@ impl Cluster for Faulty<MemoryCluster> {
 }
 
 impl LifecycleHooks for Faulty<MemoryHooks> {
-    async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionAnswer, DrainError> {
+    async fn complete(
+        &self,
+        action: &LifecycleActionRef,
+        result: LifecycleResult,
+    ) -> Result<ActionAnswer, DrainError> {
         self.fault.check("autoscaling:CompleteLifecycleAction")?;
         self.inner.complete(action, result).await
     }
@@ -93,14 +129,21 @@ impl LifecycleHooks for Faulty<MemoryHooks> {
         self.fault.check("autoscaling:DescribeLifecycleHooks")?;
         self.inner.heartbeat_timeout(hook).await
     }
-    async fn instance_state(&self, instance: &Ec2InstanceId) -> Result<Option<AsgInstanceState>, DrainError> {
-        self.fault.check("autoscaling:DescribeAutoScalingInstances")?;
+    async fn instance_state(
+        &self,
+        instance: &Ec2InstanceId,
+    ) -> Result<Option<AsgInstanceState>, DrainError> {
+        self.fault
+            .check("autoscaling:DescribeAutoScalingInstances")?;
         self.inner.instance_state(instance).await
     }
 }
 
 impl DrainStore for Faulty<MemoryStore> {
-    async fn load(&self, instance: &ContainerInstanceArn) -> Result<Option<DrainRecord>, DrainError> {
+    async fn load(
+        &self,
+        instance: &ContainerInstanceArn,
+    ) -> Result<Option<DrainRecord>, DrainError> {
         self.fault.check("dynamodb:GetItem")?;
         self.inner.load(instance).await
     }
@@ -108,14 +151,22 @@ impl DrainStore for Faulty<MemoryStore> {
         self.fault.check("dynamodb:PutItem")?;
         self.inner.insert(record).await
     }
-    async fn replace(&self, record: &DrainRecord, expected_revision: u64) -> Result<WriteOutcome, DrainError> {
+    async fn replace(
+        &self,
+        record: &DrainRecord,
+        expected_revision: u64,
+    ) -> Result<WriteOutcome, DrainError> {
         self.fault.check("dynamodb:PutItem")?;
         self.inner.replace(record, expected_revision).await
     }
 }
 
 impl CheckScheduler for Faulty<MemoryScheduler> {
-    async fn schedule(&self, instance: &ContainerInstanceArn, at: Timestamp) -> Result<(), DrainError> {
+    async fn schedule(
+        &self,
+        instance: &ContainerInstanceArn,
+        at: Timestamp,
+    ) -> Result<(), DrainError> {
         self.fault.check("scheduler:CreateSchedule")?;
         self.inner.schedule(instance, at).await
     }
@@ -124,7 +175,13 @@ impl CheckScheduler for Faulty<MemoryScheduler> {
     }
 }
 
-type FaultyDrainer = Drainer<Faulty<MemoryCluster>, Faulty<MemoryHooks>, Faulty<MemoryStore>, Faulty<MemoryScheduler>, Arc<ManualClock>>;
+type FaultyDrainer = Drainer<
+    Faulty<MemoryCluster>,
+    Faulty<MemoryHooks>,
+    Faulty<MemoryStore>,
+    Faulty<MemoryScheduler>,
+    Arc<ManualClock>,
+>;
 
 /// The fixtures' world (one ACTIVE container instance held by the fixture's lifecycle action,
 /// scheduled checks on) with `fault` in every port.
@@ -153,7 +210,11 @@ fn world(fault: Fault) -> World {
         })
         .expect("a terminate notice");
     let cluster_arn = ClusterArn::new(CLUSTER).expect("arn");
-    cluster.add_instance(&cluster_arn, &ContainerInstanceArn::new(CONTAINER_INSTANCE).expect("arn"), &Ec2InstanceId::new(EC2_INSTANCE).expect("id"));
+    cluster.add_instance(
+        &cluster_arn,
+        &ContainerInstanceArn::new(CONTAINER_INSTANCE).expect("arn"),
+        &Ec2InstanceId::new(EC2_INSTANCE).expect("id"),
+    );
     hooks.add_hook(&action.hook, 300);
     hooks.begin(&action);
     let config = Config {
@@ -167,45 +228,82 @@ fn world(fault: Fault) -> World {
         ..Config::with_table("ecs-drain-state")
     };
     let drainer = Drainer::new(
-        Faulty { inner: cluster.clone(), fault: fault.clone() },
-        Faulty { inner: hooks.clone(), fault: fault.clone() },
-        Faulty { inner: store.clone(), fault: fault.clone() },
-        Faulty { inner: scheduler, fault },
+        Faulty {
+            inner: cluster.clone(),
+            fault: fault.clone(),
+        },
+        Faulty {
+            inner: hooks.clone(),
+            fault: fault.clone(),
+        },
+        Faulty {
+            inner: store.clone(),
+            fault: fault.clone(),
+        },
+        Faulty {
+            inner: scheduler,
+            fault,
+        },
         Arc::new(ManualClock::new(Timestamp(1_793_645_030))),
         config,
     );
-    World { log, cluster, hooks, store, drainer, notice }
+    World {
+        log,
+        cluster,
+        hooks,
+        store,
+        drainer,
+        notice,
+    }
 }
 
 fn mutations(log: &CallLog) -> Vec<&'static str> {
-    log.calls().into_iter().filter(|call| MUTATING.contains(call)).collect()
+    log.calls()
+        .into_iter()
+        .filter(|call| MUTATING.contains(call))
+        .collect()
 }
 
 #[tokio::test]
 async fn each_deployment_problem_on_a_terminate_notice_fails_the_invocation_and_changes_nothing() {
     for problem in EVERY_PROBLEM {
         // GIVEN ECS answering the instance lookup with a deployment error of this class
-        let world = world(Fault::on("ecs:DescribeContainerInstances", move |operation| {
-            DrainError::deployment(operation, problem, format!("AWS said {}", problem.as_str()))
-        }));
+        let world = world(Fault::on(
+            "ecs:DescribeContainerInstances",
+            move |operation| {
+                DrainError::deployment(operation, problem, format!("AWS said {}", problem.as_str()))
+            },
+        ));
 
         // WHEN the terminate notice arrives
-        let error =
-            handle_lifecycle(&world.drainer, &world.notice, &FunctionIdentity::default()).await.expect_err("a deployment error fails the invocation");
+        let error = handle_lifecycle(&world.drainer, &world.notice, &FunctionIdentity::default())
+            .await
+            .expect_err("a deployment error fails the invocation");
 
         // THEN the invocation fails with that class and operation, and nothing was changed or acknowledged
         assert_eq!(error.deployment_problem(), Some(problem));
         assert_eq!(error.operation(), "ecs:DescribeContainerInstances");
         assert_eq!(mutations(&world.log), Vec::<&str>::new(), "{problem:?}");
         assert!(world.store.all().is_empty());
-        let held = world.hooks.action(&world.token()).expect("the action was begun");
-        assert!(held.active && held.completions == 0, "the hook still holds the instance");
+        let held = world
+            .hooks
+            .action(&world.token())
+            .expect("the action was begun");
+        assert!(
+            held.active && held.completions == 0,
+            "the hook still holds the instance"
+        );
     }
 }
 
 impl World {
     fn token(&self) -> drain_core::ids::LifecycleToken {
-        drain_core::ids::LifecycleToken::new(self.notice["detail"]["LifecycleActionToken"].as_str().expect("token")).expect("token")
+        drain_core::ids::LifecycleToken::new(
+            self.notice["detail"]["LifecycleActionToken"]
+                .as_str()
+                .expect("token"),
+        )
+        .expect("token")
     }
 }
 
@@ -218,10 +316,18 @@ async fn a_missing_permission_names_the_iam_action_and_the_role_to_grant_it_on()
             "AccessDeniedException: User is not authorized to perform: ecs:DescribeContainerInstances",
         )
     }));
-    let error = handle_lifecycle(&world.drainer, &world.notice, &FunctionIdentity::default()).await.expect_err("fails");
-    let (error_type, message) = error_response(&error, Function::OnLifecycle, world.drainer.config());
+    let error = handle_lifecycle(&world.drainer, &world.notice, &FunctionIdentity::default())
+        .await
+        .expect_err("fails");
+    let (error_type, message) =
+        error_response(&error, Function::OnLifecycle, world.drainer.config());
     assert_eq!(error_type, "DeploymentError");
-    assert!(message.starts_with("ecs:DescribeContainerInstances failed: access denied: AccessDeniedException"), "{message}");
+    assert!(
+        message.starts_with(
+            "ecs:DescribeContainerInstances failed: access denied: AccessDeniedException"
+        ),
+        "{message}"
+    );
     assert!(
         message.ends_with("(fix: grant ecs:DescribeContainerInstances to the function's execution role (infra/template.yaml OnLifecycleRole))"),
         "{message}"
@@ -231,16 +337,25 @@ async fn a_missing_permission_names_the_iam_action_and_the_role_to_grant_it_on()
 #[tokio::test]
 async fn each_deployment_problem_on_a_stopped_task_fails_the_invocation_naming_the_table_or_role() {
     for problem in EVERY_PROBLEM {
-        let world = world(Fault::on("dynamodb:GetItem", move |operation| DrainError::deployment(operation, problem, "AWS said so")));
-        let error = handle_task_stopped(&world.drainer, &fixture("ecs-task-stopped-service.json")).await.expect_err("fails");
+        let world = world(Fault::on("dynamodb:GetItem", move |operation| {
+            DrainError::deployment(operation, problem, "AWS said so")
+        }));
+        let error = handle_task_stopped(&world.drainer, &fixture("ecs-task-stopped-service.json"))
+            .await
+            .expect_err("fails");
         assert_eq!(error.deployment_problem(), Some(problem));
         assert_eq!(mutations(&world.log), Vec::<&str>::new());
-        let (error_type, message) = error_response(&error, Function::OnTaskStopped, world.drainer.config());
+        let (error_type, message) =
+            error_response(&error, Function::OnTaskStopped, world.drainer.config());
         assert_eq!(error_type, "DeploymentError");
         let expected = match problem {
-            DeploymentProblem::AccessDenied => "grant dynamodb:GetItem to the function's execution role (infra/template.yaml OnTaskStoppedRole)",
+            DeploymentProblem::AccessDenied => {
+                "grant dynamodb:GetItem to the function's execution role (infra/template.yaml OnTaskStoppedRole)"
+            }
             DeploymentProblem::Credentials => "infra/template.yaml OnTaskStoppedRole",
-            DeploymentProblem::MissingResource => "create the DynamoDB table ecs-drain-state or set ECS_DRAIN_TABLE",
+            DeploymentProblem::MissingResource => {
+                "create the DynamoDB table ecs-drain-state or set ECS_DRAIN_TABLE"
+            }
             DeploymentProblem::InvalidSetting => "check ECS_DRAIN_TABLE (ecs-drain-state)",
         };
         assert!(message.contains(expected), "{problem:?}: {message}");
@@ -257,62 +372,131 @@ async fn a_missing_schedule_group_fails_the_invocation_before_the_drain_goes_unw
         )
     }));
     // A task is still running, so the drain must book a check.
-    let task = TaskArn::new("arn:aws:ecs:us-east-1:123456789012:task/prod-cluster/0d7e5f3a9c1b4e2d8f6a0b3c5d7e9f1a").expect("arn");
-    world.cluster.add_task(&ContainerInstanceArn::new(CONTAINER_INSTANCE).expect("arn"), &task, "family:batch");
-    let error = handle_lifecycle(&world.drainer, &world.notice, &FunctionIdentity::default()).await.expect_err("fails");
+    let task = TaskArn::new(
+        "arn:aws:ecs:us-east-1:123456789012:task/prod-cluster/0d7e5f3a9c1b4e2d8f6a0b3c5d7e9f1a",
+    )
+    .expect("arn");
+    world.cluster.add_task(
+        &ContainerInstanceArn::new(CONTAINER_INSTANCE).expect("arn"),
+        &task,
+        "family:batch",
+    );
+    let error = handle_lifecycle(&world.drainer, &world.notice, &FunctionIdentity::default())
+        .await
+        .expect_err("fails");
     assert_eq!(error.operation(), "scheduler:CreateSchedule");
     let (_, message) = error_response(&error, Function::OnLifecycle, world.drainer.config());
-    assert!(message.contains("create the schedule group ecs-drain-checks or set ECS_DRAIN_SCHEDULE_GROUP"), "{message}");
+    assert!(
+        message
+            .contains("create the schedule group ecs-drain-checks or set ECS_DRAIN_SCHEDULE_GROUP"),
+        "{message}"
+    );
     // The lifecycle action was not completed: the retry (or the next event) carries the drain on.
     assert_eq!(world.log.count("autoscaling:CompleteLifecycleAction"), 0);
 }
 
 #[tokio::test]
 async fn a_missing_describe_lifecycle_hooks_grant_fails_loud_instead_of_checking_every_minute() {
-    let world = world(Fault::on("autoscaling:DescribeLifecycleHooks", |operation| {
-        DrainError::deployment(operation, DeploymentProblem::AccessDenied, "AccessDenied")
-    }));
-    let error = handle_lifecycle(&world.drainer, &world.notice, &FunctionIdentity::default()).await.expect_err("fails");
-    assert_eq!((error.operation(), error.deployment_problem()), ("autoscaling:DescribeLifecycleHooks", Some(DeploymentProblem::AccessDenied)));
+    let world = world(Fault::on(
+        "autoscaling:DescribeLifecycleHooks",
+        |operation| {
+            DrainError::deployment(operation, DeploymentProblem::AccessDenied, "AccessDenied")
+        },
+    ));
+    let error = handle_lifecycle(&world.drainer, &world.notice, &FunctionIdentity::default())
+        .await
+        .expect_err("fails");
+    assert_eq!(
+        (error.operation(), error.deployment_problem()),
+        (
+            "autoscaling:DescribeLifecycleHooks",
+            Some(DeploymentProblem::AccessDenied)
+        )
+    );
     assert!(world.store.all().is_empty(), "no drain was recorded");
 }
 
 #[tokio::test]
 async fn a_permanent_failure_about_one_input_is_still_acknowledged() {
-    let world = world(Fault::on("ecs:DescribeContainerInstances", |operation| DrainError::permanent(operation, "unexpected answer")));
-    let report = handle_lifecycle(&world.drainer, &world.notice, &FunctionIdentity::default()).await.expect("acknowledged");
+    let world = world(Fault::on("ecs:DescribeContainerInstances", |operation| {
+        DrainError::permanent(operation, "unexpected answer")
+    }));
+    let report = handle_lifecycle(&world.drainer, &world.notice, &FunctionIdentity::default())
+        .await
+        .expect("acknowledged");
     assert_eq!(report.outcomes, vec!["failed".to_owned()]);
-    assert!(report.refused.is_some_and(|reason| reason.contains("unexpected answer")));
+    assert!(
+        report
+            .refused
+            .is_some_and(|reason| reason.contains("unexpected answer"))
+    );
 }
 
 #[tokio::test]
 async fn malformed_input_is_still_refused_and_acknowledged_whatever_the_ports_would_answer() {
-    let world = world(Fault::on("dynamodb:GetItem", |operation| DrainError::deployment(operation, DeploymentProblem::AccessDenied, "denied")));
-    let report =
-        handle_task_stopped(&world.drainer, &json!({"detail-type": "ECS Task State Change", "detail": 7})).await.expect("refused, not failed");
+    let world = world(Fault::on("dynamodb:GetItem", |operation| {
+        DrainError::deployment(operation, DeploymentProblem::AccessDenied, "denied")
+    }));
+    let report = handle_task_stopped(
+        &world.drainer,
+        &json!({"detail-type": "ECS Task State Change", "detail": 7}),
+    )
+    .await
+    .expect("refused, not failed");
     assert_eq!(report.outcomes, vec!["refused".to_owned()]);
-    let report =
-        handle_lifecycle(&world.drainer, &fixture("lifecycle-test-notification-sns.json"), &FunctionIdentity::default()).await.expect("acknowledged");
+    let report = handle_lifecycle(
+        &world.drainer,
+        &fixture("lifecycle-test-notification-sns.json"),
+        &FunctionIdentity::default(),
+    )
+    .await
+    .expect("acknowledged");
     assert!(!report.outcomes.is_empty());
     assert_eq!(world.log.calls(), Vec::<&str>::new(), "nothing was called");
 }
 
 #[test]
 fn an_error_response_stays_bounded_whatever_aws_answers() {
-    let error = DrainError::deployment("dynamodb:GetItem", DeploymentProblem::AccessDenied, "x".repeat(10_000));
+    let error = DrainError::deployment(
+        "dynamodb:GetItem",
+        DeploymentProblem::AccessDenied,
+        "x".repeat(10_000),
+    );
     let (_, message) = error_response(&error, Function::OnTaskStopped, &Config::with_table("t"));
-    assert!(message.len() <= drain_core::handler::MAX_ERROR_TEXT, "{}", message.len());
+    assert!(
+        message.len() <= drain_core::handler::MAX_ERROR_TEXT,
+        "{}",
+        message.len()
+    );
 }
 
 #[tokio::test]
 async fn permanent_and_deployment_failures_are_counted_for_the_metrics() {
-    let failing = world(Fault::on("dynamodb:GetItem", |operation| DrainError::deployment(operation, DeploymentProblem::AccessDenied, "denied")));
+    let failing = world(Fault::on("dynamodb:GetItem", |operation| {
+        DrainError::deployment(operation, DeploymentProblem::AccessDenied, "denied")
+    }));
     let _ = handle_task_stopped(&failing.drainer, &fixture("ecs-task-stopped-service.json")).await;
-    assert_eq!(failing.drainer.take_facts(), vec![drain_core::metrics::Fact::PermanentFailure]);
-    let failing = world(Fault::on("dynamodb:GetItem", |operation| DrainError::permanent(operation, "unexpected")));
-    handle_task_stopped(&failing.drainer, &fixture("ecs-task-stopped-service.json")).await.expect("acknowledged");
-    assert_eq!(failing.drainer.take_facts(), vec![drain_core::metrics::Fact::PermanentFailure]);
-    let failing = world(Fault::on("dynamodb:GetItem", |operation| DrainError::transient(operation, "Throttling")));
+    assert_eq!(
+        failing.drainer.take_facts(),
+        vec![drain_core::metrics::Fact::PermanentFailure]
+    );
+    let failing = world(Fault::on("dynamodb:GetItem", |operation| {
+        DrainError::permanent(operation, "unexpected")
+    }));
+    handle_task_stopped(&failing.drainer, &fixture("ecs-task-stopped-service.json"))
+        .await
+        .expect("acknowledged");
+    assert_eq!(
+        failing.drainer.take_facts(),
+        vec![drain_core::metrics::Fact::PermanentFailure]
+    );
+    let failing = world(Fault::on("dynamodb:GetItem", |operation| {
+        DrainError::transient(operation, "Throttling")
+    }));
     let _ = handle_task_stopped(&failing.drainer, &fixture("ecs-task-stopped-service.json")).await;
-    assert_eq!(failing.drainer.take_facts(), vec![], "a transient failure is retried, not counted");
+    assert_eq!(
+        failing.drainer.take_facts(),
+        vec![],
+        "a transient failure is retried, not counted"
+    );
 }

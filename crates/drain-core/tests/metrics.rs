@@ -22,7 +22,8 @@ const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster";
 const CONTAINER_INSTANCE: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b";
 const EC2_INSTANCE: &str = "i-0598c7d356eba48d7";
 /// The task of the ecs-task-stopped-service.json fixture (service web).
-const TASK: &str = "arn:aws:ecs:us-east-1:123456789012:task/prod-cluster/c13b4cb40f1f4fe4a2971f76ae5a47ad";
+const TASK: &str =
+    "arn:aws:ecs:us-east-1:123456789012:task/prod-cluster/c13b4cb40f1f4fe4a2971f76ae5a47ad";
 /// The lifecycle fixture's hook heartbeat timeout, as the world's hook is set up.
 const HEARTBEAT_TIMEOUT: i64 = 300;
 /// Two seconds after the lifecycle fixture's `time`.
@@ -51,7 +52,11 @@ fn world(minimum_healthy_percent: i32, maximum_percent: i32) -> World {
     let clock = Arc::new(ManualClock::new(START));
     let cluster_arn = ClusterArn::new(CLUSTER).expect("arn");
     let instance = ContainerInstanceArn::new(CONTAINER_INSTANCE).expect("arn");
-    cluster.add_instance(&cluster_arn, &instance, &Ec2InstanceId::new(EC2_INSTANCE).expect("id"));
+    cluster.add_instance(
+        &cluster_arn,
+        &instance,
+        &Ec2InstanceId::new(EC2_INSTANCE).expect("id"),
+    );
     cluster.add_task(&instance, &TaskArn::new(TASK).expect("arn"), "service:web");
     let facts = ServiceFacts {
         name: "web".into(),
@@ -60,7 +65,12 @@ fn world(minimum_healthy_percent: i32, maximum_percent: i32) -> World {
         maximum_percent: Some(maximum_percent),
     };
     cluster.add_service(&cluster_arn, facts);
-    let action = match drain_core::event::parse_lifecycle_payload(&fixture("lifecycle-terminate-eventbridge.json")).expect("parses").pop() {
+    let action = match drain_core::event::parse_lifecycle_payload(&fixture(
+        "lifecycle-terminate-eventbridge.json",
+    ))
+    .expect("parses")
+    .pop()
+    {
         Some(drain_core::event::LifecycleInput::Terminate(notice)) => Some(notice.action),
         _ => None,
     }
@@ -76,19 +86,43 @@ fn world(minimum_healthy_percent: i32, maximum_percent: i32) -> World {
         }),
         ..Config::with_table("ecs-drain-state")
     };
-    let drainer = Drainer::new(cluster.clone(), hooks.clone(), store.clone(), MemoryScheduler::new(log), Arc::clone(&clock), config);
-    World { cluster, hooks, store, clock, drainer, instance }
+    let drainer = Drainer::new(
+        cluster.clone(),
+        hooks.clone(),
+        store.clone(),
+        MemoryScheduler::new(log),
+        Arc::clone(&clock),
+        config,
+    );
+    World {
+        cluster,
+        hooks,
+        store,
+        clock,
+        drainer,
+        instance,
+    }
 }
 
 impl World {
     async fn notice(&self) {
-        handle_lifecycle(&self.drainer, &fixture("lifecycle-terminate-eventbridge.json"), &FunctionIdentity::default()).await.expect("handled");
+        handle_lifecycle(
+            &self.drainer,
+            &fixture("lifecycle-terminate-eventbridge.json"),
+            &FunctionIdentity::default(),
+        )
+        .await
+        .expect("handled");
     }
 
     async fn check(&self) {
-        handle_lifecycle(&self.drainer, &json!({ CHECK_KEY: { "containerInstanceArn": CONTAINER_INSTANCE } }), &FunctionIdentity::default())
-            .await
-            .expect("handled");
+        handle_lifecycle(
+            &self.drainer,
+            &json!({ CHECK_KEY: { "containerInstanceArn": CONTAINER_INSTANCE } }),
+            &FunctionIdentity::default(),
+        )
+        .await
+        .expect("handled");
     }
 
     fn record(&self) -> drain_core::record::DrainRecord {
@@ -113,58 +147,100 @@ async fn a_drain_counts_its_start_and_its_completion_with_result_reason_and_dura
 
     // WHEN the task stops 300 s later
     world.clock.advance(300);
-    world.cluster.set_task_status(&TaskArn::new(TASK).expect("arn"), "STOPPED");
-    handle_task_stopped(&world.drainer, &fixture("ecs-task-stopped-service.json")).await.expect("handled");
+    world
+        .cluster
+        .set_task_status(&TaskArn::new(TASK).expect("arn"), "STOPPED");
+    handle_task_stopped(&world.drainer, &fixture("ecs-task-stopped-service.json"))
+        .await
+        .expect("handled");
 
     // THEN one completion is counted: CONTINUE, Drained, 300 s
     assert_eq!(
         world.facts(),
-        vec![Fact::DrainCompleted { result: LifecycleResult::Continue, reason: CompletionReason::Drained, duration_seconds: 300 }]
+        vec![Fact::DrainCompleted {
+            result: LifecycleResult::Continue,
+            reason: CompletionReason::Drained,
+            duration_seconds: 300
+        }]
     );
     let documents = emf_documents(
         "ecs-drain",
         1_793_645_330_000,
-        &[Fact::DrainCompleted { result: LifecycleResult::Continue, reason: CompletionReason::Drained, duration_seconds: 300 }],
+        &[Fact::DrainCompleted {
+            result: LifecycleResult::Continue,
+            reason: CompletionReason::Drained,
+            duration_seconds: 300,
+        }],
     );
     assert_eq!(
-        (&documents[0]["Result"], &documents[0]["Reason"], &documents[0]["DrainDuration"]),
+        (
+            &documents[0]["Result"],
+            &documents[0]["Reason"],
+            &documents[0]["DrainDuration"]
+        ),
         (&json!("CONTINUE"), &json!("Drained"), &json!(300.0))
     );
     // A stopped task on an instance that is not draining counts nothing (the common case).
-    handle_task_stopped(&world.drainer, &fixture("ecs-task-stopped-service.json")).await.expect("handled");
+    handle_task_stopped(&world.drainer, &fixture("ecs-task-stopped-service.json"))
+        .await
+        .expect("handled");
     assert_eq!(world.facts(), vec![]);
 }
 
 #[tokio::test]
-async fn stuck_services_count_once_per_drain_checks_report_the_hook_time_left_and_a_deadline_counts_once() {
+async fn stuck_services_count_once_per_drain_checks_report_the_hook_time_left_and_a_deadline_counts_once()
+ {
     // GIVEN a service with minimumHealthyPercent 100 and maximumPercent 100: it can never move
     let world = world(100, 100);
     world.notice().await;
     assert_eq!(world.facts(), vec![Fact::DrainStarted, Fact::StuckServices]);
-    let hook_expires_at = world.record().hook_expires_at.expect("the hook's timeout is known");
+    let hook_expires_at = world
+        .record()
+        .hook_expires_at
+        .expect("the hook's timeout is known");
 
     // WHEN a check runs: the hook's time left is reported, the stuck service is not counted again
     world.clock.advance(240);
     world.check().await;
-    assert_eq!(world.facts(), vec![Fact::HookSecondsLeft(hook_expires_at.seconds_since(world.clock.now()))]);
+    assert_eq!(
+        world.facts(),
+        vec![Fact::HookSecondsLeft(
+            hook_expires_at.seconds_since(world.clock.now())
+        )]
+    );
 
     // WHEN checks run past the deadline: the deadline is enforced and counted once
     world.clock.set(world.record().deadline_at.plus_seconds(1));
     world.check().await;
     let facts = world.facts();
-    assert_eq!(facts.iter().filter(|fact| **fact == Fact::DeadlineEnforced).count(), 1, "{facts:?}");
+    assert_eq!(
+        facts
+            .iter()
+            .filter(|fact| **fact == Fact::DeadlineEnforced)
+            .count(),
+        1,
+        "{facts:?}"
+    );
     world.clock.advance(10);
     world.check().await;
-    assert!(!world.facts().contains(&Fact::DeadlineEnforced), "counted once per drain");
+    assert!(
+        !world.facts().contains(&Fact::DeadlineEnforced),
+        "counted once per drain"
+    );
 
     // AND the completion one interval later is counted with the reason DeadlineEnforced
     world.clock.advance(world.record().check_interval_seconds);
     world.check().await;
     let facts = world.facts();
     assert!(
-        facts
-            .iter()
-            .any(|fact| matches!(fact, Fact::DrainCompleted { reason: CompletionReason::DeadlineEnforced, result: LifecycleResult::Continue, .. })),
+        facts.iter().any(|fact| matches!(
+            fact,
+            Fact::DrainCompleted {
+                reason: CompletionReason::DeadlineEnforced,
+                result: LifecycleResult::Continue,
+                ..
+            }
+        )),
         "{facts:?}"
     );
     assert!(!facts.contains(&Fact::DeadlineEnforced));
@@ -175,8 +251,12 @@ async fn an_action_gone_before_completion_counts_as_expired() {
     let world = world(50, 200);
     world.notice().await;
     world.facts();
-    let token = LifecycleToken::new(fixture("lifecycle-terminate-eventbridge.json")["detail"]["LifecycleActionToken"].as_str().expect("token"))
-        .expect("token");
+    let token = LifecycleToken::new(
+        fixture("lifecycle-terminate-eventbridge.json")["detail"]["LifecycleActionToken"]
+            .as_str()
+            .expect("token"),
+    )
+    .expect("token");
     world.hooks.expire(&token);
     world.clock.advance(240);
     world.check().await;
@@ -186,8 +266,23 @@ async fn an_action_gone_before_completion_counts_as_expired() {
 #[tokio::test]
 async fn refused_input_counts_and_a_dry_run_replay_counts_nothing() {
     let world = world(50, 200);
-    handle_task_stopped(&world.drainer, &json!({ "detail-type": "ECS Task State Change", "detail": [] })).await.expect("refused");
+    handle_task_stopped(
+        &world.drainer,
+        &json!({ "detail-type": "ECS Task State Change", "detail": [] }),
+    )
+    .await
+    .expect("refused");
     assert_eq!(world.facts(), vec![Fact::RefusedEvent]);
-    handle_lifecycle(&world.drainer, &fixture("lifecycle-terminate-eventbridge-replayed.json"), &FunctionIdentity::default()).await.expect("dry run");
-    assert_eq!(world.facts(), vec![], "a replay in dry-run mode changes nothing and counts nothing");
+    handle_lifecycle(
+        &world.drainer,
+        &fixture("lifecycle-terminate-eventbridge-replayed.json"),
+        &FunctionIdentity::default(),
+    )
+    .await
+    .expect("dry run");
+    assert_eq!(
+        world.facts(),
+        vec![],
+        "a replay in dry-run mode changes nothing and counts nothing"
+    );
 }

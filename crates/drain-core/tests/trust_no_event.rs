@@ -13,17 +13,22 @@ use std::sync::{Arc, Mutex};
 use drain_core::census::ServiceFacts;
 use drain_core::decision::verify::FunctionIdentity;
 use drain_core::event::{
-    Channel, EventError, LifecycleInput, TaskInput, parse_lifecycle_payload, parse_lifecycle_payload_with_warnings, parse_task_payload,
+    Channel, EventError, LifecycleInput, TaskInput, parse_lifecycle_payload,
+    parse_lifecycle_payload_with_warnings, parse_task_payload,
 };
 use drain_core::handler::{Report, handle_lifecycle, handle_task_stopped};
-use drain_core::ids::{AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, LifecycleActionRef, LifecycleToken};
+use drain_core::ids::{
+    AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef,
+    LifecycleActionRef, LifecycleToken,
+};
 use drain_core::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore};
 use drain_core::time::{ManualClock, Timestamp};
 use drain_core::{Config, Drainer};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-type MemoryDrainer = Drainer<MemoryCluster, MemoryHooks, MemoryStore, MemoryScheduler, Arc<ManualClock>>;
+type MemoryDrainer =
+    Drainer<MemoryCluster, MemoryHooks, MemoryStore, MemoryScheduler, Arc<ManualClock>>;
 
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster";
 /// The fixtures' instance: Auto Scaling is terminating it (its action is the fixture's).
@@ -50,8 +55,15 @@ fn world() -> World {
     let cluster = MemoryCluster::new(log.clone());
     let hooks = MemoryHooks::new(log.clone());
     let cluster_arn = ClusterArn::new(CLUSTER).expect("cluster");
-    for (ci, ec2) in [(TERMINATING_CI, TERMINATING_EC2), (IN_SERVICE_CI, IN_SERVICE_EC2)] {
-        cluster.add_instance(&cluster_arn, &ContainerInstanceArn::new(ci).expect("arn"), &Ec2InstanceId::new(ec2).expect("id"));
+    for (ci, ec2) in [
+        (TERMINATING_CI, TERMINATING_EC2),
+        (IN_SERVICE_CI, IN_SERVICE_EC2),
+    ] {
+        cluster.add_instance(
+            &cluster_arn,
+            &ContainerInstanceArn::new(ci).expect("arn"),
+            &Ec2InstanceId::new(ec2).expect("id"),
+        );
     }
     cluster.add_service(
         &cluster_arn,
@@ -62,7 +74,10 @@ fn world() -> World {
             maximum_percent: Some(200),
         },
     );
-    let hook = HookRef { asg_name: AsgName::new(GROUP).expect("group"), hook_name: HookName::new(HOOK).expect("hook") };
+    let hook = HookRef {
+        asg_name: AsgName::new(GROUP).expect("group"),
+        hook_name: HookName::new(HOOK).expect("hook"),
+    };
     hooks.add_hook(&hook, 300);
     hooks.begin(&LifecycleActionRef {
         hook,
@@ -76,13 +91,24 @@ fn world() -> World {
         MemoryStore::new(log.clone()),
         MemoryScheduler::new(log.clone()),
         Arc::new(ManualClock::new(Timestamp(1_793_645_030))),
-        Config { replay_mode: drain_core::config::ReplayMode::Live, ..Config::with_table("drains") },
+        Config {
+            replay_mode: drain_core::config::ReplayMode::Live,
+            ..Config::with_table("drains")
+        },
     );
-    World { log, cluster, hooks, drainer }
+    World {
+        log,
+        cluster,
+        hooks,
+        drainer,
+    }
 }
 
 fn own() -> FunctionIdentity {
-    FunctionIdentity { account: Some("123456789012".into()), region: Some("us-east-1".into()) }
+    FunctionIdentity {
+        account: Some("123456789012".into()),
+        region: Some("us-east-1".into()),
+    }
 }
 
 #[derive(Clone, Default)]
@@ -90,7 +116,10 @@ struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Captured {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(bytes);
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(bytes);
         Ok(bytes.len())
     }
 
@@ -104,14 +133,36 @@ impl Write for Captured {
 fn run_both(world: &World, payload: &str) -> (Report, Report, Vec<String>) {
     let captured = Captured::default();
     let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt().json().with_max_level(tracing::Level::INFO).with_writer(move || writer.clone()).finish();
-    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     let (lifecycle, task) = tracing::subscriber::with_default(subscriber, || {
-        runtime.block_on(async { (handle_lifecycle(&world.drainer, payload, &own()).await, handle_task_stopped(&world.drainer, payload).await) })
+        runtime.block_on(async {
+            (
+                handle_lifecycle(&world.drainer, payload, &own()).await,
+                handle_task_stopped(&world.drainer, payload).await,
+            )
+        })
     });
-    let bytes = captured.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-    let lines = String::from_utf8_lossy(&bytes).lines().map(str::to_owned).collect();
-    (lifecycle.expect("in-memory ports never fail"), task.expect("in-memory ports never fail"), lines)
+    let bytes = captured
+        .0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let lines = String::from_utf8_lossy(&bytes)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    (
+        lifecycle.expect("in-memory ports never fail"),
+        task.expect("in-memory ports never fail"),
+        lines,
+    )
 }
 
 #[test]
@@ -122,33 +173,68 @@ fn every_real_shape_is_read_as_aws_means_it() {
         "lifecycle-terminate-eventbridge-to-warm-pool.json",
         "lifecycle-terminate-sns-url-casing-attributes.json",
     ] {
-        let inputs = parse_lifecycle_payload(&fixture_text(name)).unwrap_or_else(|error| panic!("{name}: {error}"));
-        let [LifecycleInput::Terminate(notice)] = inputs.as_slice() else { panic!("{name}: {inputs:?}") };
-        assert_eq!(notice.action.instance_id.as_str(), TERMINATING_EC2, "{name}");
+        let inputs = parse_lifecycle_payload(&fixture_text(name))
+            .unwrap_or_else(|error| panic!("{name}: {error}"));
+        let [LifecycleInput::Terminate(notice)] = inputs.as_slice() else {
+            panic!("{name}: {inputs:?}")
+        };
+        assert_eq!(
+            notice.action.instance_id.as_str(),
+            TERMINATING_EC2,
+            "{name}"
+        );
         assert_eq!(notice.account.as_deref(), Some("123456789012"), "{name}");
-        assert!(notice.sent_at.is_some(), "{name}: fractional seconds are read");
+        assert!(
+            notice.sent_at.is_some(),
+            "{name}: fractional seconds are read"
+        );
         if name.contains("sns") {
             assert_eq!(notice.channel, Channel::Sns);
         } else {
             assert_eq!(notice.region.as_deref(), Some("us-east-1"));
         }
     }
-    let from_pool = parse_lifecycle_payload(&fixture_text("lifecycle-terminate-eventbridge-from-warm-pool.json")).expect("parses");
+    let from_pool = parse_lifecycle_payload(&fixture_text(
+        "lifecycle-terminate-eventbridge-from-warm-pool.json",
+    ))
+    .expect("parses");
     assert!(
         matches!(&from_pool[..], [LifecycleInput::Terminate(notice)] if notice.origin.as_deref() == Some("WarmPool") && notice.sent_at == Timestamp::parse_rfc3339("2026-11-02T18:43:48Z"))
     );
-    let no_origin = parse_lifecycle_payload(&fixture_text("lifecycle-terminate-eventbridge-no-origin.json")).expect("parses");
-    assert!(matches!(&no_origin[..], [LifecycleInput::Terminate(notice)] if notice.origin.is_none() && notice.destination.is_none()));
+    let no_origin = parse_lifecycle_payload(&fixture_text(
+        "lifecycle-terminate-eventbridge-no-origin.json",
+    ))
+    .expect("parses");
+    assert!(
+        matches!(&no_origin[..], [LifecycleInput::Terminate(notice)] if notice.origin.is_none() && notice.destination.is_none())
+    );
 
-    let TaskInput::Stopped(old) = parse_task_payload(&fixture_text("ecs-task-stopped-old-arn-format.json")).expect("parses") else {
+    let TaskInput::Stopped(old) =
+        parse_task_payload(&fixture_text("ecs-task-stopped-old-arn-format.json")).expect("parses")
+    else {
         panic!("old-format ARNs are a stopped task")
     };
-    assert_eq!(old.container_instance_arn.id(), "b54a2a04-046f-4331-9d74-3f6d7f6ca315");
-    for name in ["ecs-task-stopped-fargate.json", "ecs-task-pending-service.json", "ecs-task-running-service.json"] {
-        assert!(matches!(parse_task_payload(&fixture_text(name)), Ok(TaskInput::Ignored { .. })), "{name}");
+    assert_eq!(
+        old.container_instance_arn.id(),
+        "b54a2a04-046f-4331-9d74-3f6d7f6ca315"
+    );
+    for name in [
+        "ecs-task-stopped-fargate.json",
+        "ecs-task-pending-service.json",
+        "ecs-task-running-service.json",
+    ] {
+        assert!(
+            matches!(
+                parse_task_payload(&fixture_text(name)),
+                Ok(TaskInput::Ignored { .. })
+            ),
+            "{name}"
+        );
     }
     let check = parse_lifecycle_payload(&fixture_text("scheduled-check.json")).expect("parses");
-    assert!(matches!(&check[..], [LifecycleInput::Check(request)] if request.container_instance_arn.as_str() == TERMINATING_CI));
+    assert!(
+        matches!(&check[..], [LifecycleInput::Check(request)] if request.container_instance_arn.as_str() == TERMINATING_CI)
+    );
 }
 
 #[test]
@@ -165,10 +251,26 @@ fn events_of_other_kinds_reach_either_function_and_change_nothing() {
     ] {
         let world = world();
         let (lifecycle, task, _) = run_both(&world, &fixture_text(name));
-        assert_eq!(lifecycle.outcomes, vec!["ignored".to_owned()], "{name}: {lifecycle:?}");
-        assert_eq!(task.outcomes, vec!["ignored".to_owned()], "{name}: {task:?}");
-        assert_eq!((lifecycle.refused, task.refused), (None, None), "{name}: acknowledged, not refused");
-        assert!(world.log.calls().is_empty(), "{name}: {:?}", world.log.calls());
+        assert_eq!(
+            lifecycle.outcomes,
+            vec!["ignored".to_owned()],
+            "{name}: {lifecycle:?}"
+        );
+        assert_eq!(
+            task.outcomes,
+            vec!["ignored".to_owned()],
+            "{name}: {task:?}"
+        );
+        assert_eq!(
+            (lifecycle.refused, task.refused),
+            (None, None),
+            "{name}: acknowledged, not refused"
+        );
+        assert!(
+            world.log.calls().is_empty(),
+            "{name}: {:?}",
+            world.log.calls()
+        );
     }
 }
 
@@ -191,7 +293,10 @@ fn a_duplicated_key_is_refused_in_every_channel() {
         fixture_text("scheduled-check.json").replacen("\"containerInstanceArn\":", "\"containerInstanceArn\":\"x\",\"containerInstanceArn\":", 1),
     ];
     for payload in doubled {
-        assert!(payload.matches("duplicate").count() == 0, "test payloads carry no such word");
+        assert!(
+            payload.matches("duplicate").count() == 0,
+            "test payloads carry no such word"
+        );
         let world = world();
         let (lifecycle, task, _) = run_both(&world, &payload);
         // on-task-stopped never opens an SNS message: it refuses the envelope as not its kind.
@@ -210,7 +315,8 @@ fn the_detail_type_and_the_transition_must_agree() {
     let mut launch_carrying_terminate = fixture("lifecycle-terminate-eventbridge.json");
     launch_carrying_terminate["detail-type"] = json!("EC2 Instance-launch Lifecycle Action");
     let mut terminate_carrying_launch = fixture("lifecycle-terminate-eventbridge.json");
-    terminate_carrying_launch["detail"]["LifecycleTransition"] = json!("autoscaling:EC2_INSTANCE_LAUNCHING");
+    terminate_carrying_launch["detail"]["LifecycleTransition"] =
+        json!("autoscaling:EC2_INSTANCE_LAUNCHING");
     for payload in [launch_carrying_terminate, terminate_carrying_launch] {
         let error = parse_lifecycle_payload(&payload).expect_err("refused");
         assert!(matches!(error, EventError::Disagree { .. }), "{error}");
@@ -219,20 +325,40 @@ fn the_detail_type_and_the_transition_must_agree() {
     // A detail-type merely ending in "Lifecycle Action" is not a lifecycle action.
     let mut lookalike = fixture("lifecycle-terminate-eventbridge.json");
     lookalike["detail-type"] = json!("EC2 Instance-reboot Lifecycle Action");
-    assert!(matches!(parse_lifecycle_payload(&lookalike).expect("acknowledged").as_slice(), [LifecycleInput::Ignored { .. }]));
+    assert!(matches!(
+        parse_lifecycle_payload(&lookalike)
+            .expect("acknowledged")
+            .as_slice(),
+        [LifecycleInput::Ignored { .. }]
+    ));
 }
 
 #[test]
 fn records_make_an_sns_event_only_when_they_are_sns_records() {
     for (payload, expected) in [
         (json!({"Records": []}), "SNS event has no records"),
-        (json!({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]}), "Records hold something other than SNS records"),
-        (json!({"Records": [{"EventSource": "aws:sns"}]}), "Records hold something other than SNS records"),
+        (
+            json!({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]}),
+            "Records hold something other than SNS records",
+        ),
+        (
+            json!({"Records": [{"EventSource": "aws:sns"}]}),
+            "Records hold something other than SNS records",
+        ),
     ] {
         let world = world();
         let (lifecycle, _, lines) = run_both(&world, &payload.to_string());
-        assert!(lifecycle.refused.as_deref().is_some_and(|reason| reason.contains(expected)), "{lifecycle:?}");
-        assert!(lines.iter().any(|line| line.contains(expected)), "the refusal is logged: {lines:?}");
+        assert!(
+            lifecycle
+                .refused
+                .as_deref()
+                .is_some_and(|reason| reason.contains(expected)),
+            "{lifecycle:?}"
+        );
+        assert!(
+            lines.iter().any(|line| line.contains(expected)),
+            "the refusal is logged: {lines:?}"
+        );
     }
 }
 
@@ -245,24 +371,45 @@ fn malformed_optional_fields_are_ignored_with_a_warning_naming_them_and_required
     payload["resources"] = json!("not a list");
     payload["detail"]["Origin"] = json!(5);
     payload["detail"]["Destination"] = json!("Moon");
-    let (inputs, warnings) = parse_lifecycle_payload_with_warnings(&payload).expect("still a notice");
-    assert!(matches!(inputs.as_slice(), [LifecycleInput::Terminate(notice)] if notice.sent_at.is_none() && notice.origin.is_none()));
+    let (inputs, warnings) =
+        parse_lifecycle_payload_with_warnings(&payload).expect("still a notice");
+    assert!(
+        matches!(inputs.as_slice(), [LifecycleInput::Terminate(notice)] if notice.sent_at.is_none() && notice.origin.is_none())
+    );
     let fields: Vec<&str> = warnings.iter().map(|warning| warning.field).collect();
-    for field in ["time", "id", "version", "resources", "Origin", "Destination"] {
+    for field in [
+        "time",
+        "id",
+        "version",
+        "resources",
+        "Origin",
+        "Destination",
+    ] {
         assert!(fields.contains(&field), "{field} not named in {warnings:?}");
     }
     // A malformed replay-name still marks a replay (a dry run by default).
     let mut replayed = fixture("lifecycle-terminate-eventbridge.json");
     replayed["replay-name"] = json!(["x"]);
     let inputs = parse_lifecycle_payload(&replayed).expect("still a notice");
-    assert!(matches!(inputs.as_slice(), [LifecycleInput::Terminate(notice)] if notice.replay_name.is_some()));
+    assert!(
+        matches!(inputs.as_slice(), [LifecycleInput::Terminate(notice)] if notice.replay_name.is_some())
+    );
 
-    for field in ["LifecycleActionToken", "AutoScalingGroupName", "LifecycleHookName", "EC2InstanceId", "LifecycleTransition"] {
+    for field in [
+        "LifecycleActionToken",
+        "AutoScalingGroupName",
+        "LifecycleHookName",
+        "EC2InstanceId",
+        "LifecycleTransition",
+    ] {
         for wrong in [json!(7), json!(["x"]), json!(""), Value::Null] {
             let mut payload = fixture("lifecycle-terminate-eventbridge.json");
             payload["detail"][field] = wrong.clone();
             let error = parse_lifecycle_payload(&payload).expect_err("refused");
-            assert!(error.to_string().contains(field), "{field} = {wrong}: {error}");
+            assert!(
+                error.to_string().contains(field),
+                "{field} = {wrong}: {error}"
+            );
         }
     }
     for field in ["account", "region", "source", "detail-type", "detail"] {
@@ -340,7 +487,9 @@ fn replace_everywhere(payload: &mut Value, field: &str, value: &Value) {
                 replace_everywhere(child, field, value);
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(|item| replace_everywhere(item, field, value)),
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| replace_everywhere(item, field, value)),
         _ => {}
     }
 }

@@ -38,7 +38,11 @@ pub struct Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "[{:?} at t={}s] {}", self.kind, self.at_seconds, self.message)
+        write!(
+            f,
+            "[{:?} at t={}s] {}",
+            self.kind, self.at_seconds, self.message
+        )
     }
 }
 
@@ -67,10 +71,16 @@ pub fn final_checks(world: &mut World, store: &MemoryStore) -> Vec<DrainSummary>
         let action = world.actions[index].clone();
         let instance = action.instance;
         let record = store.get(&world.instances[instance].arn);
-        let fail = |world: &mut World, kind, message: String| world.violate(kind, format!("ci-{instance}: {message}"));
+        let fail = |world: &mut World, kind, message: String| {
+            world.violate(kind, format!("ci-{instance}: {message}"))
+        };
 
         let Some(started) = action.drain_started_at else {
-            fail(world, ViolationKind::Liveness, "the lifecycle notice never reached ecs-drain".into());
+            fail(
+                world,
+                ViolationKind::Liveness,
+                "the lifecycle notice never reached ecs-drain".into(),
+            );
             continue;
         };
         if let Some((at, which)) = action.timed_out {
@@ -85,7 +95,14 @@ pub fn final_checks(world: &mut World, store: &MemoryStore) -> Vec<DrainSummary>
         }
         // Zero completions is the hook's timeout, reported above as liveness.
         if action.completions > 1 {
-            fail(world, ViolationKind::ExactlyOnce, format!("CompleteLifecycleAction succeeded {} times", action.completions));
+            fail(
+                world,
+                ViolationKind::ExactlyOnce,
+                format!(
+                    "CompleteLifecycleAction succeeded {} times",
+                    action.completions
+                ),
+            );
         }
         let Some(record) = record else {
             fail(world, ViolationKind::Consistency, "no drain record".into());
@@ -119,15 +136,23 @@ pub fn final_checks(world: &mut World, store: &MemoryStore) -> Vec<DrainSummary>
                 ),
             );
         }
-        if action.completions == 1 && (record.status != DrainStatus::Completed || record.result != action.result) {
+        if action.completions == 1
+            && (record.status != DrainStatus::Completed || record.result != action.result)
+        {
             fail(
                 world,
                 ViolationKind::Consistency,
-                format!("the record ends {} / {:?} but the hook received {:?}", record.status.as_str(), record.result, action.result),
+                format!(
+                    "the record ends {} / {:?} but the hook received {:?}",
+                    record.status.as_str(),
+                    record.result,
+                    action.result
+                ),
             );
         }
 
-        let hit_deadline = record.enforced_at.is_some() || action.result == Some(LifecycleResult::Abandon);
+        let hit_deadline =
+            record.enforced_at.is_some() || action.result == Some(LifecycleResult::Abandon);
         let last_task_stopped = world
             .tasks
             .iter()
@@ -140,7 +165,10 @@ pub fn final_checks(world: &mut World, store: &MemoryStore) -> Vec<DrainSummary>
             result: action.result,
             hit_deadline,
             duration: action.completed_at.map(|at| at.seconds_since(started)),
-            delay_after_last_task: action.completed_at.filter(|_| !hit_deadline).map(|at| at.seconds_since(last_task_stopped)),
+            delay_after_last_task: action
+                .completed_at
+                .filter(|_| !hit_deadline)
+                .map(|at| at.seconds_since(last_task_stopped)),
         });
     }
     summaries
@@ -182,8 +210,17 @@ impl Summary {
             }
         }
         self.drains += report.drains.len() as u64;
-        self.deadline_hits += report.drains.iter().filter(|drain| drain.hit_deadline).count() as u64;
-        self.delays.extend(report.drains.iter().filter_map(|drain| drain.delay_after_last_task));
+        self.deadline_hits += report
+            .drains
+            .iter()
+            .filter(|drain| drain.hit_deadline)
+            .count() as u64;
+        self.delays.extend(
+            report
+                .drains
+                .iter()
+                .filter_map(|drain| drain.delay_after_last_task),
+        );
         self.dropped += report.counters.dropped;
         self.duplicated += report.counters.duplicated;
         self.invocations += report.counters.invocations;
@@ -218,8 +255,16 @@ impl Summary {
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "seeds run:            {}", self.seeds)?;
-        writeln!(f, "failed seeds:         {} {:?}", self.failures, self.failed_seeds)?;
-        writeln!(f, "drains:               {} ({} hit the deadline)", self.drains, self.deadline_hits)?;
+        writeln!(
+            f,
+            "failed seeds:         {} {:?}",
+            self.failures, self.failed_seeds
+        )?;
+        writeln!(
+            f,
+            "drains:               {} ({} hit the deadline)",
+            self.drains, self.deadline_hits
+        )?;
         if let Some((median, p99, worst)) = self.delay_figures() {
             writeln!(
                 f,

@@ -98,7 +98,10 @@ mod tests {
         let log = log.into_inner();
         assert_eq!(log.len(), 4);
         // Both read before either writes: the interleaving a conditional write must survive.
-        assert!(log[0].ends_with("read") && log[1].ends_with("read"), "{log:?}");
+        assert!(
+            log[0].ends_with("read") && log[1].ends_with("read"),
+            "{log:?}"
+        );
     }
 
     #[test]

@@ -28,8 +28,13 @@ pub enum Fault {
 
 impl Fault {
     /// Every fault, honest first.
-    pub const ALL: [Fault; 5] =
-        [Fault::None, Fault::CensusIgnoresStopping, Fault::ServicesLookLikeDaemons, Fault::StoreIgnoresRevision, Fault::SchedulerLosesChecks];
+    pub const ALL: [Fault; 5] = [
+        Fault::None,
+        Fault::CensusIgnoresStopping,
+        Fault::ServicesLookLikeDaemons,
+        Fault::StoreIgnoresRevision,
+        Fault::SchedulerLosesChecks,
+    ];
 
     /// The command-line name.
     pub fn name(self) -> &'static str {
@@ -63,7 +68,11 @@ impl<C> FaultyCluster<C> {
 }
 
 impl<C: Cluster> Cluster for FaultyCluster<C> {
-    async fn find_container_instance(&self, clusters: &[String], ec2: &Ec2InstanceId) -> Result<Option<ContainerInstance>, DrainError> {
+    async fn find_container_instance(
+        &self,
+        clusters: &[String],
+        ec2: &Ec2InstanceId,
+    ) -> Result<Option<ContainerInstance>, DrainError> {
         self.inner.find_container_instance(clusters, ec2).await
     }
 
@@ -75,15 +84,25 @@ impl<C: Cluster> Cluster for FaultyCluster<C> {
         self.inner.set_active(instance).await
     }
 
-    async fn tasks_on(&self, cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<TaskListing, DrainError> {
+    async fn tasks_on(
+        &self,
+        cluster: &ClusterArn,
+        instance: &ContainerInstanceArn,
+    ) -> Result<TaskListing, DrainError> {
         let mut listing = self.inner.tasks_on(cluster, instance).await?;
         if self.fault == Fault::CensusIgnoresStopping {
-            listing.tasks.retain(|task| task.desired_status.as_deref() == Some("RUNNING"));
+            listing
+                .tasks
+                .retain(|task| task.desired_status.as_deref() == Some("RUNNING"));
         }
         Ok(listing)
     }
 
-    async fn services(&self, cluster: &ClusterArn, names: &[String]) -> Result<Vec<ServiceFacts>, DrainError> {
+    async fn services(
+        &self,
+        cluster: &ClusterArn,
+        names: &[String],
+    ) -> Result<Vec<ServiceFacts>, DrainError> {
         let mut services = self.inner.services(cluster, names).await?;
         if self.fault == Fault::ServicesLookLikeDaemons {
             for service in &mut services {
@@ -93,7 +112,12 @@ impl<C: Cluster> Cluster for FaultyCluster<C> {
         Ok(services)
     }
 
-    async fn stop_tasks(&self, cluster: &ClusterArn, tasks: &[TaskArn], reason: &str) -> Result<(), DrainError> {
+    async fn stop_tasks(
+        &self,
+        cluster: &ClusterArn,
+        tasks: &[TaskArn],
+        reason: &str,
+    ) -> Result<(), DrainError> {
         self.inner.stop_tasks(cluster, tasks, reason).await
     }
 }
@@ -113,7 +137,10 @@ impl<S> FaultyStore<S> {
 }
 
 impl<S: DrainStore> DrainStore for FaultyStore<S> {
-    async fn load(&self, instance: &ContainerInstanceArn) -> Result<Option<DrainRecord>, DrainError> {
+    async fn load(
+        &self,
+        instance: &ContainerInstanceArn,
+    ) -> Result<Option<DrainRecord>, DrainError> {
         self.inner.load(instance).await
     }
 
@@ -121,7 +148,11 @@ impl<S: DrainStore> DrainStore for FaultyStore<S> {
         self.inner.insert(record).await
     }
 
-    async fn replace(&self, record: &DrainRecord, expected_revision: u64) -> Result<WriteOutcome, DrainError> {
+    async fn replace(
+        &self,
+        record: &DrainRecord,
+        expected_revision: u64,
+    ) -> Result<WriteOutcome, DrainError> {
         if self.fault != Fault::StoreIgnoresRevision {
             return self.inner.replace(record, expected_revision).await;
         }
@@ -148,7 +179,11 @@ impl<Q> FaultyScheduler<Q> {
 }
 
 impl<Q: CheckScheduler> CheckScheduler for FaultyScheduler<Q> {
-    async fn schedule(&self, instance: &ContainerInstanceArn, at: Timestamp) -> Result<(), DrainError> {
+    async fn schedule(
+        &self,
+        instance: &ContainerInstanceArn,
+        at: Timestamp,
+    ) -> Result<(), DrainError> {
         if self.fault == Fault::SchedulerLosesChecks {
             return Ok(());
         }

@@ -43,6 +43,12 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { max_drop_rate: 0.10, concurrency: 0.5, scheduler_latency_max: 5, fault: Fault::None, trace: false }
+        Settings {
+            max_drop_rate: 0.10,
+            concurrency: 0.5,
+            scheduler_latency_max: 5,
+            fault: Fault::None,
+            trace: false,
+        }
     }
 }

@@ -8,9 +8,14 @@
 
 use drain_core::census::{ServiceFacts, TaskListing};
 use drain_core::error::DrainError;
-use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn};
+use drain_core::ids::{
+    ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn,
+};
 use drain_core::memory::MemoryStore;
-use drain_core::ports::{ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore, LifecycleHooks, WriteOutcome};
+use drain_core::ports::{
+    ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore,
+    LifecycleHooks, WriteOutcome,
+};
 use drain_core::record::{DrainRecord, LifecycleResult};
 use drain_core::time::Timestamp;
 
@@ -31,41 +36,65 @@ impl SimCluster {
 }
 
 impl Cluster for SimCluster {
-    async fn find_container_instance(&self, clusters: &[String], ec2: &Ec2InstanceId) -> Result<Option<ContainerInstance>, DrainError> {
+    async fn find_container_instance(
+        &self,
+        clusters: &[String],
+        ec2: &Ec2InstanceId,
+    ) -> Result<Option<ContainerInstance>, DrainError> {
         pause(&self.world).await;
         let world = lock(&self.world);
-        let watched = clusters.is_empty() || clusters.iter().any(|c| c == world.cluster_arn.as_str() || c == world.cluster_arn.name());
-        Ok(world.instances.iter().position(|instance| watched && &instance.ec2 == ec2).map(|index| world.container_instance(index)))
+        let watched = clusters.is_empty()
+            || clusters
+                .iter()
+                .any(|c| c == world.cluster_arn.as_str() || c == world.cluster_arn.name());
+        Ok(world
+            .instances
+            .iter()
+            .position(|instance| watched && &instance.ec2 == ec2)
+            .map(|index| world.container_instance(index)))
     }
 
     async fn set_draining(&self, target: &ContainerInstance) -> Result<(), DrainError> {
         pause(&self.world).await;
         let mut world = lock(&self.world);
-        let index = world
-            .instance_index(&target.arn)
-            .ok_or_else(|| DrainError::permanent("ecs:UpdateContainerInstancesState", "container instance not found"))?;
+        let index = world.instance_index(&target.arn).ok_or_else(|| {
+            DrainError::permanent(
+                "ecs:UpdateContainerInstancesState",
+                "container instance not found",
+            )
+        })?;
         match world.instances[index].status {
             InstanceStatus::Active => {
                 world.on_draining(index);
                 Ok(())
             }
             InstanceStatus::Draining => Ok(()),
-            InstanceStatus::Inactive => Err(DrainError::permanent("ecs:UpdateContainerInstancesState", "container instance is INACTIVE")),
+            InstanceStatus::Inactive => Err(DrainError::permanent(
+                "ecs:UpdateContainerInstancesState",
+                "container instance is INACTIVE",
+            )),
         }
     }
 
     async fn set_active(&self, target: &ContainerInstance) -> Result<(), DrainError> {
         pause(&self.world).await;
         let mut world = lock(&self.world);
-        let index = world
-            .instance_index(&target.arn)
-            .ok_or_else(|| DrainError::permanent("ecs:UpdateContainerInstancesState", "container instance not found"))?;
+        let index = world.instance_index(&target.arn).ok_or_else(|| {
+            DrainError::permanent(
+                "ecs:UpdateContainerInstancesState",
+                "container instance not found",
+            )
+        })?;
         // Every simulated drain is of an instance the group is really terminating, so giving
         // its capacity back is a safety violation.
-        let message = format!("ecs-drain set ci-{index} back to ACTIVE while the group terminates it");
+        let message =
+            format!("ecs-drain set ci-{index} back to ACTIVE while the group terminates it");
         world.violate(ViolationKind::Safety, message);
         match world.instances[index].status {
-            InstanceStatus::Inactive => Err(DrainError::permanent("ecs:UpdateContainerInstancesState", "container instance is INACTIVE")),
+            InstanceStatus::Inactive => Err(DrainError::permanent(
+                "ecs:UpdateContainerInstancesState",
+                "container instance is INACTIVE",
+            )),
             _ => {
                 world.instances[index].status = InstanceStatus::Active;
                 Ok(())
@@ -73,7 +102,11 @@ impl Cluster for SimCluster {
         }
     }
 
-    async fn tasks_on(&self, _cluster: &ClusterArn, instance: &ContainerInstanceArn) -> Result<TaskListing, DrainError> {
+    async fn tasks_on(
+        &self,
+        _cluster: &ClusterArn,
+        instance: &ContainerInstanceArn,
+    ) -> Result<TaskListing, DrainError> {
         pause(&self.world).await;
         let world = lock(&self.world);
         let Some(index) = world.instance_index(instance) else {
@@ -81,32 +114,59 @@ impl Cluster for SimCluster {
         };
         // Both ListTasks passes (desiredStatus RUNNING and STOPPED) see every task: stopped
         // tasks stay listed for an hour, longer than any drain here needs them.
-        let tasks = (0..world.tasks.len()).filter(|&task| world.tasks[task].instance == index).map(|task| world.snapshot(task).into()).collect();
-        Ok(TaskListing { tasks, failures: Vec::new() })
+        let tasks = (0..world.tasks.len())
+            .filter(|&task| world.tasks[task].instance == index)
+            .map(|task| world.snapshot(task).into())
+            .collect();
+        Ok(TaskListing {
+            tasks,
+            failures: Vec::new(),
+        })
     }
 
-    async fn services(&self, _cluster: &ClusterArn, names: &[String]) -> Result<Vec<ServiceFacts>, DrainError> {
+    async fn services(
+        &self,
+        _cluster: &ClusterArn,
+        names: &[String],
+    ) -> Result<Vec<ServiceFacts>, DrainError> {
         pause(&self.world).await;
         let world = lock(&self.world);
-        Ok(world.services.iter().filter(|service| names.contains(&service.name)).map(|service| world.service_facts(service)).collect())
+        Ok(world
+            .services
+            .iter()
+            .filter(|service| names.contains(&service.name))
+            .map(|service| world.service_facts(service))
+            .collect())
     }
 
-    async fn stop_tasks(&self, _cluster: &ClusterArn, tasks: &[TaskArn], reason: &str) -> Result<(), DrainError> {
+    async fn stop_tasks(
+        &self,
+        _cluster: &ClusterArn,
+        tasks: &[TaskArn],
+        reason: &str,
+    ) -> Result<(), DrainError> {
         pause(&self.world).await;
         let mut world = lock(&self.world);
         let now = world.now();
         for arn in tasks {
             let Some(task) = world.task_index(arn) else {
-                return Err(DrainError::permanent("ecs:StopTask", format!("task {arn} not found")));
+                return Err(DrainError::permanent(
+                    "ecs:StopTask",
+                    format!("task {arn} not found"),
+                ));
             };
             let instance = world.tasks[task].instance;
-            let before_deadline = world.deadline_of(instance).is_none_or(|deadline| now < deadline);
+            let before_deadline = world
+                .deadline_of(instance)
+                .is_none_or(|deadline| now < deadline);
             let stops_something = world.tasks[task].is_alive() && world.tasks[task].desired_running;
             if before_deadline && stops_something {
                 let alive_non_daemon: Vec<usize> = (0..world.tasks.len())
                     .filter(|&other| {
                         let other = &world.tasks[other];
-                        other.instance == instance && other.is_alive() && !matches!(other.kind, TaskKind::Daemon(_))
+                        other.instance == instance
+                            && other.is_alive()
+                            && !matches!(other.kind, TaskKind::Daemon(_))
                     })
                     .collect();
                 match world.tasks[task].kind {
@@ -120,7 +180,10 @@ impl Cluster for SimCluster {
                     }
                     TaskKind::Daemon(_) => {}
                     TaskKind::Replica(_) | TaskKind::Standalone => {
-                        let message = format!("ecs-drain stopped non-daemon {} before the drain deadline", world.describe_task(task));
+                        let message = format!(
+                            "ecs-drain stopped non-daemon {} before the drain deadline",
+                            world.describe_task(task)
+                        );
                         world.violate(ViolationKind::Safety, message);
                     }
                 }
@@ -146,26 +209,48 @@ impl SimHooks {
 }
 
 impl LifecycleHooks for SimHooks {
-    async fn complete(&self, action: &LifecycleActionRef, result: LifecycleResult) -> Result<ActionAnswer, DrainError> {
+    async fn complete(
+        &self,
+        action: &LifecycleActionRef,
+        result: LifecycleResult,
+    ) -> Result<ActionAnswer, DrainError> {
         pause(&self.world).await;
         let mut world = lock(&self.world);
         let now = world.now();
         let Some(index) = world.actions.iter().position(|sim| &sim.action == action) else {
-            world.note(|_| format!("autoscaling:CompleteLifecycleAction {} → no such action", result.as_str()));
-            return Ok(ActionAnswer::NoActiveAction { after_unclear_attempt: false });
+            world.note(|_| {
+                format!(
+                    "autoscaling:CompleteLifecycleAction {} → no such action",
+                    result.as_str()
+                )
+            });
+            return Ok(ActionAnswer::NoActiveAction {
+                after_unclear_attempt: false,
+            });
         };
         world.actions[index].complete_calls += 1;
         let instance = world.actions[index].instance;
         if !world.actions[index].active {
             world.note(|_| format!("autoscaling:CompleteLifecycleAction {} ci-{instance} → No active Lifecycle Action found", result.as_str()));
-            return Ok(ActionAnswer::NoActiveAction { after_unclear_attempt: false });
+            return Ok(ActionAnswer::NoActiveAction {
+                after_unclear_attempt: false,
+            });
         }
         // Safety: before the deadline the instance may go only once nothing is alive on it.
-        let before_deadline = world.deadline_of(instance).is_none_or(|deadline| now < deadline);
+        let before_deadline = world
+            .deadline_of(instance)
+            .is_none_or(|deadline| now < deadline);
         if before_deadline {
-            let alive: Vec<usize> =
-                (0..world.tasks.len()).filter(|&task| world.tasks[task].instance == instance && world.tasks[task].is_alive()).collect();
-            if let Some(&task) = alive.iter().find(|&&task| !matches!(world.tasks[task].kind, TaskKind::Daemon(_))).or(alive.first()) {
+            let alive: Vec<usize> = (0..world.tasks.len())
+                .filter(|&task| {
+                    world.tasks[task].instance == instance && world.tasks[task].is_alive()
+                })
+                .collect();
+            if let Some(&task) = alive
+                .iter()
+                .find(|&&task| !matches!(world.tasks[task].kind, TaskKind::Daemon(_)))
+                .or(alive.first())
+            {
                 let message = format!(
                     "CompleteLifecycleAction {} for ci-{instance} before the drain deadline while {} is alive ({} alive)",
                     result.as_str(),
@@ -180,7 +265,12 @@ impl LifecycleHooks for SimHooks {
         sim.completions += 1;
         sim.result = Some(result);
         sim.completed_at = Some(now);
-        world.note(|_| format!("autoscaling:CompleteLifecycleAction {} ci-{instance} → done", result.as_str()));
+        world.note(|_| {
+            format!(
+                "autoscaling:CompleteLifecycleAction {} ci-{instance} → done",
+                result.as_str()
+            )
+        });
         world.schedule_termination(instance);
         Ok(ActionAnswer::Accepted)
     }
@@ -190,20 +280,34 @@ impl LifecycleHooks for SimHooks {
         let mut world = lock(&self.world);
         let now = world.now();
         let timeout = world.scenario.heartbeat_timeout;
-        let Some(index) = world.actions.iter().position(|sim| &sim.action == action && sim.active) else {
-            world.note(|_| "autoscaling:RecordLifecycleActionHeartbeat → No active Lifecycle Action found".to_owned());
-            return Ok(ActionAnswer::NoActiveAction { after_unclear_attempt: false });
+        let Some(index) = world
+            .actions
+            .iter()
+            .position(|sim| &sim.action == action && sim.active)
+        else {
+            world.note(|_| {
+                "autoscaling:RecordLifecycleActionHeartbeat → No active Lifecycle Action found"
+                    .to_owned()
+            });
+            return Ok(ActionAnswer::NoActiveAction {
+                after_unclear_attempt: false,
+            });
         };
         let sim = &mut world.actions[index];
         sim.heartbeat_due = now.plus_seconds(timeout).min(sim.global_due);
         sim.heartbeats += 1;
         let (due, instance) = (sim.heartbeat_due, sim.instance);
         world.push(due, Event::HookTimer { action: index });
-        world.note(|_| format!("autoscaling:RecordLifecycleActionHeartbeat ci-{instance} → timer reset"));
+        world.note(|_| {
+            format!("autoscaling:RecordLifecycleActionHeartbeat ci-{instance} → timer reset")
+        });
         Ok(ActionAnswer::Accepted)
     }
 
-    async fn instance_state(&self, instance: &Ec2InstanceId) -> Result<Option<AsgInstanceState>, DrainError> {
+    async fn instance_state(
+        &self,
+        instance: &Ec2InstanceId,
+    ) -> Result<Option<AsgInstanceState>, DrainError> {
         pause(&self.world).await;
         let world = lock(&self.world);
         let Some(index) = world.instances.iter().position(|sim| &sim.ec2 == instance) else {
@@ -212,18 +316,25 @@ impl LifecycleHooks for SimHooks {
         if world.instances[index].status == InstanceStatus::Inactive {
             return Ok(None);
         }
-        let lifecycle_state = match world.action_of(index).map(|action| world.actions[action].active) {
+        let lifecycle_state = match world
+            .action_of(index)
+            .map(|action| world.actions[action].active)
+        {
             Some(true) => "Terminating:Wait",
             Some(false) => "Terminating:Proceed",
             None => "InService",
         };
-        Ok(Some(AsgInstanceState { group: crate::world::ASG_NAME.to_owned(), lifecycle_state: lifecycle_state.to_owned() }))
+        Ok(Some(AsgInstanceState {
+            group: crate::world::ASG_NAME.to_owned(),
+            lifecycle_state: lifecycle_state.to_owned(),
+        }))
     }
 
     async fn heartbeat_timeout(&self, hook: &HookRef) -> Result<Option<i64>, DrainError> {
         pause(&self.world).await;
         let world = lock(&self.world);
-        let known = hook.asg_name.as_str() == crate::world::ASG_NAME && hook.hook_name.as_str() == crate::world::HOOK_NAME;
+        let known = hook.asg_name.as_str() == crate::world::ASG_NAME
+            && hook.hook_name.as_str() == crate::world::HOOK_NAME;
         Ok(known.then_some(world.scenario.heartbeat_timeout))
     }
 }
@@ -243,7 +354,10 @@ impl SimStore {
 }
 
 impl DrainStore for SimStore {
-    async fn load(&self, instance: &ContainerInstanceArn) -> Result<Option<DrainRecord>, DrainError> {
+    async fn load(
+        &self,
+        instance: &ContainerInstanceArn,
+    ) -> Result<Option<DrainRecord>, DrainError> {
         pause(&self.world).await;
         self.inner.load(instance).await
     }
@@ -253,11 +367,21 @@ impl DrainStore for SimStore {
         self.inner.insert(record).await
     }
 
-    async fn replace(&self, record: &DrainRecord, expected_revision: u64) -> Result<WriteOutcome, DrainError> {
+    async fn replace(
+        &self,
+        record: &DrainRecord,
+        expected_revision: u64,
+    ) -> Result<WriteOutcome, DrainError> {
         pause(&self.world).await;
         let outcome = self.inner.replace(record, expected_revision).await?;
         let mut world = lock(&self.world);
-        world.note(|_| format!("dynamodb:PutItem {} rev {expected_revision}→{} → {outcome:?}", record.status.as_str(), record.revision));
+        world.note(|_| {
+            format!(
+                "dynamodb:PutItem {} rev {expected_revision}→{} → {outcome:?}",
+                record.status.as_str(),
+                record.revision
+            )
+        });
         Ok(outcome)
     }
 }
@@ -277,16 +401,33 @@ impl SimScheduler {
 }
 
 impl CheckScheduler for SimScheduler {
-    async fn schedule(&self, instance: &ContainerInstanceArn, at: Timestamp) -> Result<(), DrainError> {
+    async fn schedule(
+        &self,
+        instance: &ContainerInstanceArn,
+        at: Timestamp,
+    ) -> Result<(), DrainError> {
         pause(&self.world).await;
         let mut world = lock(&self.world);
-        let index = world.instance_index(instance).ok_or_else(|| DrainError::permanent("scheduler:CreateSchedule", "unknown instance"))?;
+        let index = world
+            .instance_index(instance)
+            .ok_or_else(|| DrainError::permanent("scheduler:CreateSchedule", "unknown instance"))?;
         let booked = at.max(world.now());
         let latency_max = world.settings.scheduler_latency_max;
         let latency = world.rng.range(0, latency_max);
         world.bookings.insert(index, booked);
-        world.push(booked.plus_seconds(latency), Event::CheckFires { instance: index, booked });
-        world.note(|_| format!("scheduler:CreateSchedule ci-{index} at t={}s", booked.seconds_since(crate::world::EPOCH)));
+        world.push(
+            booked.plus_seconds(latency),
+            Event::CheckFires {
+                instance: index,
+                booked,
+            },
+        );
+        world.note(|_| {
+            format!(
+                "scheduler:CreateSchedule ci-{index} at t={}s",
+                booked.seconds_since(crate::world::EPOCH)
+            )
+        });
         Ok(())
     }
 

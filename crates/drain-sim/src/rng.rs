@@ -10,7 +10,9 @@ pub struct Rng {
 impl Rng {
     /// A generator whose whole sequence is fixed by `seed`.
     pub fn new(seed: u64) -> Rng {
-        Rng { state: seed ^ 0x5DEE_CE66_D1CE_4E5B }
+        Rng {
+            state: seed ^ 0x5DEE_CE66_D1CE_4E5B,
+        }
     }
 
     /// The next 64 random bits.
@@ -24,7 +26,11 @@ impl Rng {
 
     /// A number in `0..bound` (0 when `bound` is 0). The modulo bias is irrelevant here.
     pub fn below(&mut self, bound: u64) -> u64 {
-        if bound == 0 { 0 } else { self.next_u64() % bound }
+        if bound == 0 {
+            0
+        } else {
+            self.next_u64() % bound
+        }
     }
 
     /// A number in `low..=high`.

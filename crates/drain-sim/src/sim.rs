@@ -18,7 +18,13 @@ use crate::world::{Counters, EPOCH, Event, Scenario, SharedWorld, World, lock, p
 /// A run gives up (as a harness failure) past this much virtual time.
 const HORIZON_SECONDS: i64 = 7 * 86_400;
 
-type SimDrainer = Drainer<FaultyCluster<SimCluster>, SimHooks, FaultyStore<SimStore>, FaultyScheduler<SimScheduler>, Arc<ManualClock>>;
+type SimDrainer = Drainer<
+    FaultyCluster<SimCluster>,
+    SimHooks,
+    FaultyStore<SimStore>,
+    FaultyScheduler<SimScheduler>,
+    Arc<ManualClock>,
+>;
 
 /// What one seed did.
 #[derive(Clone, Debug)]
@@ -47,13 +53,22 @@ impl RunReport {
 
     /// The command that replays this seed with its event log.
     pub fn replay_command(&self) -> String {
-        let fault = if self.fault == Fault::None { String::new() } else { format!(" --fault {}", self.fault.name()) };
+        let fault = if self.fault == Fault::None {
+            String::new()
+        } else {
+            format!(" --fault {}", self.fault.name())
+        };
         format!("cargo run -p drain-sim -- --seed {}{fault}", self.seed)
     }
 
     /// The seed, its knobs, the event log, the violations and the replay command.
     pub fn render(&self) -> String {
-        let mut text = format!("seed {} (fault: {})\n{:?}\n", self.seed, self.fault.name(), self.scenario);
+        let mut text = format!(
+            "seed {} (fault: {})\n{:?}\n",
+            self.seed,
+            self.fault.name(),
+            self.scenario
+        );
         for line in self.trace.iter().flatten() {
             text.push_str(line);
             text.push('\n');
@@ -82,7 +97,10 @@ pub fn run_seed(seed: u64, settings: &Settings) -> RunReport {
     let drainer: SimDrainer = Drainer::new(
         FaultyCluster::new(SimCluster::new(Arc::clone(&world)), settings.fault),
         SimHooks::new(Arc::clone(&world)),
-        FaultyStore::new(SimStore::new(store.clone(), Arc::clone(&world)), settings.fault),
+        FaultyStore::new(
+            SimStore::new(store.clone(), Arc::clone(&world)),
+            settings.fault,
+        ),
         FaultyScheduler::new(SimScheduler::new(Arc::clone(&world)), settings.fault),
         Arc::clone(&clock),
         config,
@@ -93,19 +111,30 @@ pub fn run_seed(seed: u64, settings: &Settings) -> RunReport {
             break;
         };
         if at.seconds_since(EPOCH) > HORIZON_SECONDS {
-            lock(&world).violate(ViolationKind::Harness, "the run did not settle within the horizon".into());
+            lock(&world).violate(
+                ViolationKind::Harness,
+                "the run did not settle within the horizon".into(),
+            );
             break;
         }
         clock.set(at);
         let settled = if events.len() > 1 && interleave.chance(settings.concurrency) {
             lock(&world).counters.concurrent_batches += 1;
-            let jobs: Vec<Job<'_>> = events.into_iter().map(|event| Box::pin(step(&world, &drainer, event, true)) as Job<'_>).collect();
+            let jobs: Vec<Job<'_>> = events
+                .into_iter()
+                .map(|event| Box::pin(step(&world, &drainer, event, true)) as Job<'_>)
+                .collect();
             join_all(jobs, &mut interleave)
         } else {
-            events.into_iter().all(|event| block_on(step(&world, &drainer, event, false)).is_some())
+            events
+                .into_iter()
+                .all(|event| block_on(step(&world, &drainer, event, false)).is_some())
         };
         if !settled {
-            lock(&world).violate(ViolationKind::Harness, "an invocation never finished".into());
+            lock(&world).violate(
+                ViolationKind::Harness,
+                "an invocation never finished".into(),
+            );
             break;
         }
     }
@@ -148,7 +177,12 @@ async fn step(world: &SharedWorld, drainer: &SimDrainer, event: Event, concurren
             let change = {
                 let mut world = lock(world);
                 world.counters.invocations += 1;
-                world.note(|w| format!("deliver STOPPED task {} v{version} → on_task_stopped", w.tasks[task].arn.id()));
+                world.note(|w| {
+                    format!(
+                        "deliver STOPPED task {} v{version} → on_task_stopped",
+                        w.tasks[task].arn.id()
+                    )
+                });
                 world.stopped_event(task, version)
             };
             drainer.on_task_stopped(&change, Mode::Live).await
@@ -157,7 +191,12 @@ async fn step(world: &SharedWorld, drainer: &SimDrainer, event: Event, concurren
             let arn = {
                 let mut world = lock(world);
                 if world.bookings.get(&instance) != Some(&booked) {
-                    world.note(|_| format!("check of ci-{instance} booked at t={}s was moved or cancelled", booked.seconds_since(EPOCH)));
+                    world.note(|_| {
+                        format!(
+                            "check of ci-{instance} booked at t={}s was moved or cancelled",
+                            booked.seconds_since(EPOCH)
+                        )
+                    });
                     return;
                 }
                 world.bookings.remove(&instance);

@@ -16,7 +16,10 @@ use drain_core::census::{ServiceFacts, TaskSnapshot};
 use drain_core::config::{Config, ScheduleSettings};
 use drain_core::decision::{DeadlinePolicy, hook_global_timeout_seconds};
 use drain_core::event::{Channel, TaskStateChange, TerminateNotice};
-use drain_core::ids::{AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, LifecycleActionRef, LifecycleToken, TaskArn};
+use drain_core::ids::{
+    AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef,
+    LifecycleActionRef, LifecycleToken, TaskArn,
+};
 use drain_core::ports::ContainerInstance;
 use drain_core::record::LifecycleResult;
 use drain_core::time::{Clock, ManualClock, Timestamp};
@@ -41,7 +44,9 @@ pub type SharedWorld = Arc<Mutex<World>>;
 
 /// Locks the world; a panic elsewhere must not hide the state from the checks.
 pub fn lock(world: &SharedWorld) -> MutexGuard<'_, World> {
-    world.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    world
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A random number of yields (0–2): where concurrent invocations may interleave.
@@ -279,7 +284,10 @@ pub enum Event {
 impl Event {
     /// Whether this event invokes ecs-drain (rather than changing the world).
     pub fn invokes_drainer(&self) -> bool {
-        matches!(self, Event::DeliverNotice { .. } | Event::DeliverStopped { .. } | Event::CheckFires { .. })
+        matches!(
+            self,
+            Event::DeliverNotice { .. } | Event::DeliverStopped { .. } | Event::CheckFires { .. }
+        )
     }
 }
 
@@ -381,7 +389,11 @@ impl World {
         let scenario = Scenario {
             heartbeat_timeout: rng.pick(&[120, 300, 600, 900, 3600, 7200]),
             deadline_seconds: rng.pick(&[600, 900, 1800, 3600]),
-            deadline_policy: if rng.chance(0.2) { DeadlinePolicy::Abandon } else { DeadlinePolicy::Continue },
+            deadline_policy: if rng.chance(0.2) {
+                DeadlinePolicy::Abandon
+            } else {
+                DeadlinePolicy::Continue
+            },
             drop_rate: rng.unit() * settings.max_drop_rate,
             dup_rate: rng.unit() * 0.3,
             drains,
@@ -404,7 +416,8 @@ impl World {
             clock: Arc::new(ManualClock::new(EPOCH)),
             queue: BinaryHeap::new(),
             seq: 0,
-            cluster_arn: ClusterArn::new(CLUSTER_ARN).unwrap_or_else(|_| unreachable!("constant ARN is valid")),
+            cluster_arn: ClusterArn::new(CLUSTER_ARN)
+                .unwrap_or_else(|_| unreachable!("constant ARN is valid")),
             instances: Vec::new(),
             services: Vec::new(),
             tasks: Vec::new(),
@@ -429,7 +442,14 @@ impl World {
             let (min_percent, max_percent) = if self.rng.chance(0.05) {
                 (100, 100) // can never move its tasks: only the deadline ends such a drain
             } else {
-                self.rng.pick(&[(100, 200), (50, 200), (50, 100), (0, 100), (100, 150), (75, 125)])
+                self.rng.pick(&[
+                    (100, 200),
+                    (50, 200),
+                    (50, 100),
+                    (0, 100),
+                    (100, 150),
+                    (75, 125),
+                ])
             };
             let service = SimService {
                 name: format!("web-{index}"),
@@ -469,7 +489,11 @@ impl World {
         let standalone = self.rng.range(0, 3);
         for _ in 0..standalone {
             // Half of them on an instance that will be drained, where they matter.
-            let instance = if self.rng.chance(0.5) { self.rng.pick(&victims) } else { self.rng.below(instance_count as u64) as usize };
+            let instance = if self.rng.chance(0.5) {
+                self.rng.pick(&victims)
+            } else {
+                self.rng.below(instance_count as u64) as usize
+            };
             let task = self.add_task(instance, TaskKind::Standalone, TaskStatus::Running);
             // Some finish quickly, some long after the drain deadline.
             let runs_for = self.rng.range(5, 2 * self.scenario.deadline_seconds);
@@ -491,21 +515,32 @@ impl World {
 
     fn add_instance(&mut self) -> usize {
         let index = self.instances.len();
-        let arn = ContainerInstanceArn::new(format!("{ARN_PREFIX}:container-instance/sim/{index:032x}"))
-            .unwrap_or_else(|_| unreachable!("generated ARN is valid"));
-        let ec2 = Ec2InstanceId::new(format!("i-{:017x}", 0xe_c2000 + index)).unwrap_or_else(|_| unreachable!("valid id"));
-        self.instances.push(SimInstance { arn, ec2, status: InstanceStatus::Active });
+        let arn =
+            ContainerInstanceArn::new(format!("{ARN_PREFIX}:container-instance/sim/{index:032x}"))
+                .unwrap_or_else(|_| unreachable!("generated ARN is valid"));
+        let ec2 = Ec2InstanceId::new(format!("i-{:017x}", 0xe_c2000 + index))
+            .unwrap_or_else(|_| unreachable!("valid id"));
+        self.instances.push(SimInstance {
+            arn,
+            ec2,
+            status: InstanceStatus::Active,
+        });
         index
     }
 
     fn add_task(&mut self, instance: usize, kind: TaskKind, last: TaskStatus) -> usize {
         let index = self.tasks.len();
-        let arn = TaskArn::new(format!("{ARN_PREFIX}:task/sim/{index:08x}")).unwrap_or_else(|_| unreachable!("valid ARN"));
+        let arn = TaskArn::new(format!("{ARN_PREFIX}:task/sim/{index:08x}"))
+            .unwrap_or_else(|_| unreachable!("valid ARN"));
         let (group, stop_timeout) = match kind {
-            TaskKind::Replica(service) | TaskKind::Daemon(service) => {
-                (format!("service:{}", self.services[service].name), self.services[service].stop_timeout)
-            }
-            TaskKind::Standalone => ("family:nightly-report".to_owned(), self.rng.pick(&[2, 30, 120])),
+            TaskKind::Replica(service) | TaskKind::Daemon(service) => (
+                format!("service:{}", self.services[service].name),
+                self.services[service].stop_timeout,
+            ),
+            TaskKind::Standalone => (
+                "family:nightly-report".to_owned(),
+                self.rng.pick(&[2, 30, 120]),
+            ),
         };
         self.tasks.push(SimTask {
             arn,
@@ -530,7 +565,11 @@ impl World {
     /// Queues `event` at `at`.
     pub fn push(&mut self, at: Timestamp, event: Event) {
         self.seq += 1;
-        self.queue.push(Queued { at, seq: self.seq, event });
+        self.queue.push(Queued {
+            at,
+            seq: self.seq,
+            event,
+        });
     }
 
     /// Takes every event due at the earliest queued time.
@@ -560,17 +599,25 @@ impl World {
     pub fn violate(&mut self, kind: ViolationKind, message: String) {
         let at = self.now();
         self.note(|_| format!("VIOLATION {kind:?}: {message}"));
-        self.violations.push(Violation { kind, at_seconds: at.seconds_since(EPOCH), message });
+        self.violations.push(Violation {
+            kind,
+            at_seconds: at.seconds_since(EPOCH),
+            message,
+        });
     }
 
     /// Index of the instance with `arn`.
     pub fn instance_index(&self, arn: &ContainerInstanceArn) -> Option<usize> {
-        self.instances.iter().position(|instance| &instance.arn == arn)
+        self.instances
+            .iter()
+            .position(|instance| &instance.arn == arn)
     }
 
     /// Index of the task with `arn`.
     pub fn task_index(&self, arn: &TaskArn) -> Option<usize> {
-        usize::from_str_radix(arn.id(), 16).ok().filter(|index| self.tasks.get(*index).is_some_and(|task| &task.arn == arn))
+        usize::from_str_radix(arn.id(), 16)
+            .ok()
+            .filter(|index| self.tasks.get(*index).is_some_and(|task| &task.arn == arn))
     }
 
     /// The instance as ECS's API shows it.
@@ -590,9 +637,15 @@ impl World {
         TaskSnapshot {
             arn: task.arn.clone(),
             group: Some(task.group.clone()),
-            started_by: matches!(task.kind, TaskKind::Replica(_) | TaskKind::Daemon(_)).then(|| "ecs-svc/1234567890".to_owned()),
+            started_by: matches!(task.kind, TaskKind::Replica(_) | TaskKind::Daemon(_))
+                .then(|| "ecs-svc/1234567890".to_owned()),
             last_status: task.last.as_str().to_owned(),
-            desired_status: if task.desired_running { "RUNNING" } else { "STOPPED" }.to_owned(),
+            desired_status: if task.desired_running {
+                "RUNNING"
+            } else {
+                "STOPPED"
+            }
+            .to_owned(),
         }
     }
 
@@ -608,19 +661,27 @@ impl World {
 
     /// The live lifecycle action (or the last one) of an instance.
     pub fn action_of(&self, instance: usize) -> Option<usize> {
-        self.actions.iter().rposition(|action| action.instance == instance)
+        self.actions
+            .iter()
+            .rposition(|action| action.instance == instance)
     }
 
     /// The drain deadline the checks hold ecs-drain to: the drain's start plus the configured
     /// graceful phase. None when no drain started on the instance.
     pub fn deadline_of(&self, instance: usize) -> Option<Timestamp> {
         let action = &self.actions[self.action_of(instance)?];
-        Some(action.drain_started_at?.plus_seconds(self.scenario.deadline_seconds))
+        Some(
+            action
+                .drain_started_at?
+                .plus_seconds(self.scenario.deadline_seconds),
+        )
     }
 
     /// Alive tasks on an instance.
     pub fn alive_on(&self, instance: usize) -> impl Iterator<Item = &SimTask> {
-        self.tasks.iter().filter(move |task| task.instance == instance && task.is_alive())
+        self.tasks
+            .iter()
+            .filter(move |task| task.instance == instance && task.is_alive())
     }
 
     /// A human line for a task.
@@ -631,7 +692,12 @@ impl World {
             TaskKind::Daemon(service) => format!("daemon {}", self.services[service].name),
             TaskKind::Standalone => "standalone".to_owned(),
         };
-        format!("task {} ({kind}, {}) on ci-{}", task.arn.id(), task.last.as_str(), task.instance)
+        format!(
+            "task {} ({kind}, {}) on ci-{}",
+            task.arn.id(),
+            task.last.as_str(),
+            task.instance
+        )
     }
 
     /// The lifecycle notice of an action, as EventBridge carries it.
@@ -675,7 +741,8 @@ impl World {
                 self.note(|_| format!("instance refresh launches ci-{instance} (ACTIVE)"));
                 for service in 0..self.services.len() {
                     if self.services[service].daemon {
-                        let task = self.add_task(instance, TaskKind::Daemon(service), TaskStatus::Pending);
+                        let task =
+                            self.add_task(instance, TaskKind::Daemon(service), TaskStatus::Pending);
                         let at = now.plus_seconds(self.rng.range(5, 60));
                         self.push(at, Event::TaskRunning { task });
                     } else {
@@ -716,13 +783,17 @@ impl World {
                         let instance = sim.instance;
                         self.actions[action].active = false;
                         self.actions[action].timed_out = Some((now, which));
-                        self.note(|_| format!("hook {which} on ci-{instance}: DefaultResult CONTINUE applied"));
+                        self.note(|_| {
+                            format!("hook {which} on ci-{instance}: DefaultResult CONTINUE applied")
+                        });
                         self.schedule_termination(instance);
                     }
                 }
             }
             Event::InstanceGone { instance } => self.terminate_instance(instance),
-            Event::DeliverNotice { .. } | Event::DeliverStopped { .. } | Event::CheckFires { .. } => {}
+            Event::DeliverNotice { .. }
+            | Event::DeliverStopped { .. }
+            | Event::CheckFires { .. } => {}
         }
     }
 
@@ -731,14 +802,19 @@ impl World {
         let token_bits = self.rng.next_u64();
         // UUID form, as Auto Scaling issues tokens: random bits, then the instance index.
         let (high, low) = (token_bits >> 32, token_bits & 0xffff_ffff);
-        let token = LifecycleToken::new(format!("{high:08x}-{:04x}-4{:03x}-8000-{instance:012x}", low >> 16, low & 0xfff))
-            .unwrap_or_else(|_| unreachable!("valid token"));
+        let token = LifecycleToken::new(format!(
+            "{high:08x}-{:04x}-4{:03x}-8000-{instance:012x}",
+            low >> 16,
+            low & 0xfff
+        ))
+        .unwrap_or_else(|_| unreachable!("valid token"));
         let heartbeat_timeout = self.scenario.heartbeat_timeout;
         let action = SimAction {
             action: LifecycleActionRef {
                 hook: HookRef {
                     asg_name: AsgName::new(ASG_NAME).unwrap_or_else(|_| unreachable!("valid name")),
-                    hook_name: HookName::new(HOOK_NAME).unwrap_or_else(|_| unreachable!("valid name")),
+                    hook_name: HookName::new(HOOK_NAME)
+                        .unwrap_or_else(|_| unreachable!("valid name")),
                 },
                 instance_id: self.instances[instance].ec2.clone(),
                 token,
@@ -775,7 +851,11 @@ impl World {
             }
             // The first copy comes within seconds; a duplicate may come much later (an
             // EventBridge retry after a failed or throttled invocation).
-            let delay = if delivered > 0 && self.rng.chance(0.3) { self.rng.range(60, 900) } else { self.rng.range(0, 20) };
+            let delay = if delivered > 0 && self.rng.chance(0.3) {
+                self.rng.range(60, 900)
+            } else {
+                self.rng.range(0, 20)
+            };
             delivered += 1;
             self.push(now.plus_seconds(delay), Event::DeliverNotice { action });
         }
@@ -804,7 +884,12 @@ impl World {
         for _ in 0..copies {
             if self.rng.chance(self.scenario.drop_rate) {
                 self.counters.dropped += 1;
-                self.note(|w| format!("bus drops a STOPPED event of task {}", w.tasks[task].arn.id()));
+                self.note(|w| {
+                    format!(
+                        "bus drops a STOPPED event of task {}",
+                        w.tasks[task].arn.id()
+                    )
+                });
                 continue;
             }
             let delay = match first_delay {
@@ -821,7 +906,10 @@ impl World {
                 }
             };
             first_delay.get_or_insert(delay);
-            self.push(now.plus_seconds(delay), Event::DeliverStopped { task, version });
+            self.push(
+                now.plus_seconds(delay),
+                Event::DeliverStopped { task, version },
+            );
         }
     }
 
@@ -856,7 +944,11 @@ impl World {
     fn stop_duration(&mut self, task: usize) -> i64 {
         let timeout = self.tasks[task].stop_timeout;
         // Half the containers exit on SIGTERM; the others use their whole stopTimeout.
-        if self.rng.chance(0.5) { timeout } else { self.rng.range(0, timeout) }
+        if self.rng.chance(0.5) {
+            timeout
+        } else {
+            self.rng.range(0, timeout)
+        }
     }
 
     fn step_stop(&mut self, task: usize) {
@@ -897,10 +989,19 @@ impl World {
     /// The EC2 instance goes away: whatever still runs on it dies now.
     pub fn terminate_instance(&mut self, instance: usize) {
         self.instances[instance].status = InstanceStatus::Inactive;
-        let alive: Vec<usize> = (0..self.tasks.len()).filter(|&task| self.tasks[task].instance == instance && self.tasks[task].is_alive()).collect();
-        self.note(|_| format!("EC2 terminates ci-{instance}; {} task(s) killed", alive.len()));
+        let alive: Vec<usize> = (0..self.tasks.len())
+            .filter(|&task| self.tasks[task].instance == instance && self.tasks[task].is_alive())
+            .collect();
+        self.note(|_| {
+            format!(
+                "EC2 terminates ci-{instance}; {} task(s) killed",
+                alive.len()
+            )
+        });
         for task in alive {
-            self.tasks[task].stop_cause.get_or_insert(StopCause::InstanceTerminated);
+            self.tasks[task]
+                .stop_cause
+                .get_or_insert(StopCause::InstanceTerminated);
             self.mark_stopped(task);
         }
     }
@@ -928,9 +1029,16 @@ impl World {
                 task.kind == TaskKind::Replica(service) && task.desired_running && task.is_alive()
             })
             .collect();
-        let on_active = in_service.iter().filter(|&&task| self.instances[self.tasks[task].instance].status == InstanceStatus::Active).count() as i64;
+        let on_active = in_service
+            .iter()
+            .filter(|&&task| {
+                self.instances[self.tasks[task].instance].status == InstanceStatus::Active
+            })
+            .count() as i64;
         let total = in_service.len() as i64;
-        let actives: Vec<usize> = (0..self.instances.len()).filter(|&i| self.instances[i].status == InstanceStatus::Active).collect();
+        let actives: Vec<usize> = (0..self.instances.len())
+            .filter(|&i| self.instances[i].status == InstanceStatus::Active)
+            .collect();
         let mut to_start = (desired - on_active).min(cap - total);
         while to_start > 0 && !actives.is_empty() {
             let instance = self.rng.pick(&actives);
@@ -941,10 +1049,16 @@ impl World {
             to_start -= 1;
         }
         let running = |world: &World, task: usize| world.tasks[task].last == TaskStatus::Running;
-        let mut healthy = in_service.iter().filter(|&&task| running(self, task)).count() as i64;
+        let mut healthy = in_service
+            .iter()
+            .filter(|&&task| running(self, task))
+            .count() as i64;
         let healthy_elsewhere = in_service
             .iter()
-            .filter(|&&task| running(self, task) && self.instances[self.tasks[task].instance].status == InstanceStatus::Active)
+            .filter(|&&task| {
+                running(self, task)
+                    && self.instances[self.tasks[task].instance].status == InstanceStatus::Active
+            })
             .count() as i64;
         for task in in_service {
             if self.instances[self.tasks[task].instance].status == InstanceStatus::Active {

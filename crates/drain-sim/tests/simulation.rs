@@ -8,7 +8,10 @@
 use drain_sim::{Fault, RunReport, Settings, ViolationKind, run_many, run_seed};
 
 fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|value| value.trim().parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(default)
 }
 
 fn threads() -> usize {
@@ -16,9 +19,24 @@ fn threads() -> usize {
 }
 
 /// The first failing seed in `seeds` under `settings`, replayed with its event log.
-fn first_failure(settings: &Settings, seeds: std::ops::Range<u64>, wanted: ViolationKind) -> Option<RunReport> {
-    let seed = seeds.into_iter().find(|&seed| run_seed(seed, settings).violations.iter().any(|v| v.kind == wanted))?;
-    Some(run_seed(seed, &Settings { trace: true, ..settings.clone() }))
+fn first_failure(
+    settings: &Settings,
+    seeds: std::ops::Range<u64>,
+    wanted: ViolationKind,
+) -> Option<RunReport> {
+    let seed = seeds.into_iter().find(|&seed| {
+        run_seed(seed, settings)
+            .violations
+            .iter()
+            .any(|v| v.kind == wanted)
+    })?;
+    Some(run_seed(
+        seed,
+        &Settings {
+            trace: true,
+            ..settings.clone()
+        },
+    ))
 }
 
 #[test]
@@ -27,9 +45,19 @@ fn every_seed_keeps_safety_liveness_and_exactly_once() {
     let first = env_number("ECS_DRAIN_SIM_START", 0);
     let started = std::time::Instant::now();
     let summary = run_many(first, count, threads(), &Settings::default());
-    eprintln!("{summary}\nwall time {:.1?} on {} thread(s)", started.elapsed(), threads());
+    eprintln!(
+        "{summary}\nwall time {:.1?} on {} thread(s)",
+        started.elapsed(),
+        threads()
+    );
     if let Some(&seed) = summary.failed_seeds.first() {
-        let report = run_seed(seed, &Settings { trace: true, ..Settings::default() });
+        let report = run_seed(
+            seed,
+            &Settings {
+                trace: true,
+                ..Settings::default()
+            },
+        );
         eprintln!("{}", report.render());
     }
     assert_eq!(summary.seeds, count);
@@ -39,46 +67,104 @@ fn every_seed_keeps_safety_liveness_and_exactly_once() {
         summary.failures,
         summary.failed_seeds
     );
-    assert!(summary.drains >= count, "every seed drains at least one instance");
-    assert!(summary.concurrent_batches > 0 && summary.dropped > 0 && summary.duplicated > 0, "the bus and the interleaving were exercised");
+    assert!(
+        summary.drains >= count,
+        "every seed drains at least one instance"
+    );
+    assert!(
+        summary.concurrent_batches > 0 && summary.dropped > 0 && summary.duplicated > 0,
+        "the bus and the interleaving were exercised"
+    );
 }
 
 #[test]
 fn a_census_that_misses_stopping_tasks_completes_too_early() {
-    let settings = Settings { fault: Fault::CensusIgnoresStopping, ..Settings::default() };
-    let report = first_failure(&settings, 0..200, ViolationKind::Safety).expect("some seed must catch the planted bug");
+    let settings = Settings {
+        fault: Fault::CensusIgnoresStopping,
+        ..Settings::default()
+    };
+    let report = first_failure(&settings, 0..200, ViolationKind::Safety)
+        .expect("some seed must catch the planted bug");
     let text = report.render();
     assert!(text.contains("CompleteLifecycleAction"), "{text}");
-    assert!(text.contains(&format!("replay: cargo run -p drain-sim -- --seed {} --fault census-ignores-stopping", report.seed)), "{text}");
-    assert!(report.trace.as_ref().is_some_and(|trace| trace.len() > 10), "the replay carries the event log");
+    assert!(
+        text.contains(&format!(
+            "replay: cargo run -p drain-sim -- --seed {} --fault census-ignores-stopping",
+            report.seed
+        )),
+        "{text}"
+    );
+    assert!(
+        report.trace.as_ref().is_some_and(|trace| trace.len() > 10),
+        "the replay carries the event log"
+    );
 }
 
 #[test]
 fn replicas_taken_for_daemons_are_stopped_before_their_time() {
-    let settings = Settings { fault: Fault::ServicesLookLikeDaemons, ..Settings::default() };
-    let report = first_failure(&settings, 0..200, ViolationKind::Safety).expect("some seed must catch the planted bug");
-    assert!(report.violations.iter().any(|v| v.message.contains("stopped non-daemon")), "{}", report.render());
+    let settings = Settings {
+        fault: Fault::ServicesLookLikeDaemons,
+        ..Settings::default()
+    };
+    let report = first_failure(&settings, 0..200, ViolationKind::Safety)
+        .expect("some seed must catch the planted bug");
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.message.contains("stopped non-daemon")),
+        "{}",
+        report.render()
+    );
 }
 
 #[test]
 fn a_store_that_lets_a_stale_record_through_is_caught() {
-    let settings = Settings { fault: Fault::StoreIgnoresRevision, ..Settings::default() };
-    let report = first_failure(&settings, 0..500, ViolationKind::Consistency).expect("some seed must catch the planted bug");
-    assert!(report.violations.iter().any(|v| v.message.contains("record ends EXPIRED")), "{}", report.render());
+    let settings = Settings {
+        fault: Fault::StoreIgnoresRevision,
+        ..Settings::default()
+    };
+    let report = first_failure(&settings, 0..500, ViolationKind::Consistency)
+        .expect("some seed must catch the planted bug");
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.message.contains("record ends EXPIRED")),
+        "{}",
+        report.render()
+    );
 }
 
 #[test]
 fn a_scheduler_that_loses_checks_lets_the_hook_time_out() {
-    let settings = Settings { fault: Fault::SchedulerLosesChecks, ..Settings::default() };
-    let report = first_failure(&settings, 0..200, ViolationKind::Liveness).expect("some seed must catch the planted bug");
-    assert!(report.violations.iter().any(|v| v.message.contains("DefaultResult CONTINUE")), "{}", report.render());
+    let settings = Settings {
+        fault: Fault::SchedulerLosesChecks,
+        ..Settings::default()
+    };
+    let report = first_failure(&settings, 0..200, ViolationKind::Liveness)
+        .expect("some seed must catch the planted bug");
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.message.contains("DefaultResult CONTINUE")),
+        "{}",
+        report.render()
+    );
 }
 
 #[test]
 fn a_seed_replays_bit_for_bit() {
-    let settings = Settings { trace: true, ..Settings::default() };
+    let settings = Settings {
+        trace: true,
+        ..Settings::default()
+    };
     for seed in [1, 2, 3, 5664] {
-        assert_eq!(run_seed(seed, &settings).render(), run_seed(seed, &settings).render());
+        assert_eq!(
+            run_seed(seed, &settings).render(),
+            run_seed(seed, &settings).render()
+        );
     }
 }
 
@@ -87,7 +173,13 @@ fn a_seed_replays_bit_for_bit() {
 /// t=149 with a daemon and two standalone tasks still running.
 #[test]
 fn a_stopped_event_near_check_time_does_not_skip_the_heartbeat() {
-    let report = run_seed(55, &Settings { trace: true, ..Settings::default() });
+    let report = run_seed(
+        55,
+        &Settings {
+            trace: true,
+            ..Settings::default()
+        },
+    );
     assert!(report.passed(), "{}", report.render());
 }
 
@@ -96,6 +188,13 @@ fn a_stopped_event_near_check_time_does_not_skip_the_heartbeat() {
 /// the action at t=304.
 #[test]
 fn a_late_duplicate_lifecycle_notice_does_not_skip_the_heartbeat() {
-    let report = run_seed(47, &Settings { trace: true, scheduler_latency_max: 0, ..Settings::default() });
+    let report = run_seed(
+        47,
+        &Settings {
+            trace: true,
+            scheduler_latency_max: 0,
+            ..Settings::default()
+        },
+    );
     assert!(report.passed(), "{}", report.render());
 }

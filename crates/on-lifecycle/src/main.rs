@@ -14,5 +14,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let app = App::from_env().await?;
     let app = &app;
     // Raw payload: duplicated keys must still be visible to the parser (drain_core::event).
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| app.on_lifecycle(event))).await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
+        app.on_lifecycle(event)
+    }))
+    .await
 }

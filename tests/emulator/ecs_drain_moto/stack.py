@@ -1,7 +1,7 @@
 """Deploying infra/template.yaml into the emulator, as `infra/deploy.sh` deploys it into AWS.
 
 One implementation for every harness: the infra tests (tests/infra) and the Rust test kit
-(`src/stack.rs`, through the command line below) deploy the stack this way, so the roles, the
+(`crates/drain-testkit/src/stack.rs`, through the command line below) deploy the stack this way, so the roles, the
 table and the function settings a test runs with are the template's own.
 
     python -m ecs_drain_moto.stack --endpoint http://127.0.0.1:PORT --region us-east-1 \

@@ -2,7 +2,9 @@
 
 use super::*;
 use crate::census::{LiveTask, TaskSnapshot};
-use crate::ids::{AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, LifecycleActionRef};
+use crate::ids::{
+    AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, LifecycleActionRef,
+};
 use crate::record::{DrainStart, DrainStatus, StartPlan};
 
 const START: Timestamp = Timestamp(1_000_000);
@@ -13,10 +15,17 @@ fn token(text: &str) -> LifecycleToken {
 
 fn record() -> DrainRecord {
     start_drain(DrainStart {
-        container_instance_arn: ContainerInstanceArn::new("arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc").expect("arn"),
-        cluster_arn: ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod").expect("arn"),
+        container_instance_arn: ContainerInstanceArn::new(
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc",
+        )
+        .expect("arn"),
+        cluster_arn: ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod")
+            .expect("arn"),
         action: LifecycleActionRef {
-            hook: HookRef { asg_name: AsgName::new("asg").expect("name"), hook_name: HookName::new("hook").expect("name") },
+            hook: HookRef {
+                asg_name: AsgName::new("asg").expect("name"),
+                hook_name: HookName::new("hook").expect("name"),
+            },
             instance_id: Ec2InstanceId::new("i-0123456789abcdef0").expect("id"),
             token: token("00000000-0000-4000-8000-000000000001"),
         },
@@ -30,12 +39,15 @@ fn record() -> DrainRecord {
 
 fn task(id: &str, kind: TaskKind, last: &str, desired: &str) -> LiveTask {
     let group = match &kind {
-        TaskKind::Replica { service } | TaskKind::Daemon { service } => Some(format!("service:{service}")),
+        TaskKind::Replica { service } | TaskKind::Daemon { service } => {
+            Some(format!("service:{service}"))
+        }
         TaskKind::Standalone => Some("family:batch".to_owned()),
     };
     LiveTask {
         snapshot: TaskSnapshot {
-            arn: TaskArn::new(format!("arn:aws:ecs:us-east-1:123456789012:task/prod/{id}")).expect("arn"),
+            arn: TaskArn::new(format!("arn:aws:ecs:us-east-1:123456789012:task/prod/{id}"))
+                .expect("arn"),
             group,
             started_by: None,
             last_status: last.to_owned(),
@@ -46,16 +58,33 @@ fn task(id: &str, kind: TaskKind, last: &str, desired: &str) -> LiveTask {
 }
 
 fn replica(id: &str) -> LiveTask {
-    task(id, TaskKind::Replica { service: "web".into() }, "RUNNING", "RUNNING")
+    task(
+        id,
+        TaskKind::Replica {
+            service: "web".into(),
+        },
+        "RUNNING",
+        "RUNNING",
+    )
 }
 fn daemon(id: &str) -> LiveTask {
-    task(id, TaskKind::Daemon { service: "agent".into() }, "RUNNING", "RUNNING")
+    task(
+        id,
+        TaskKind::Daemon {
+            service: "agent".into(),
+        },
+        "RUNNING",
+        "RUNNING",
+    )
 }
 fn standalone(id: &str) -> LiveTask {
     task(id, TaskKind::Standalone, "RUNNING", "RUNNING")
 }
 fn census(alive: Vec<LiveTask>) -> Census {
-    Census { alive, stuck_services: vec![] }
+    Census {
+        alive,
+        stuck_services: vec![],
+    }
 }
 fn arn(id: &str) -> TaskArn {
     TaskArn::new(format!("arn:aws:ecs:us-east-1:123456789012:task/prod/{id}")).expect("arn")
@@ -68,50 +97,159 @@ fn policy() -> DrainPolicy {
 #[test]
 fn completes_with_continue_when_nothing_is_alive() {
     let decision = decide(&record(), &census(vec![]), START.plus_seconds(5), &policy());
-    assert_eq!(decision, Decision::Complete { result: LifecycleResult::Continue, reason: CompletionReason::Drained });
+    assert_eq!(
+        decision,
+        Decision::Complete {
+            result: LifecycleResult::Continue,
+            reason: CompletionReason::Drained
+        }
+    );
 }
 
 #[test]
 fn waits_while_a_replica_task_runs() {
-    let decision = decide(&record(), &census(vec![replica("r1"), daemon("d1")]), START.plus_seconds(5), &policy());
-    assert_eq!(decision, Decision::Wait { alive: AliveCounts { replica: 1, daemon: 1, standalone: 0 }, waiting_on: WaitingOn::Tasks });
+    let decision = decide(
+        &record(),
+        &census(vec![replica("r1"), daemon("d1")]),
+        START.plus_seconds(5),
+        &policy(),
+    );
+    assert_eq!(
+        decision,
+        Decision::Wait {
+            alive: AliveCounts {
+                replica: 1,
+                daemon: 1,
+                standalone: 0
+            },
+            waiting_on: WaitingOn::Tasks
+        }
+    );
 }
 
 #[test]
 fn a_task_shutting_down_inside_its_stop_timeout_blocks_completion() {
     for last in ["DEACTIVATING", "STOPPING", "DEPROVISIONING"] {
-        let stopping = task("r1", TaskKind::Replica { service: "web".into() }, last, "STOPPED");
-        let decision = decide(&record(), &census(vec![stopping]), START.plus_seconds(5), &policy());
-        assert!(matches!(decision, Decision::Wait { waiting_on: WaitingOn::Tasks, .. }), "{last}: {decision:?}");
+        let stopping = task(
+            "r1",
+            TaskKind::Replica {
+                service: "web".into(),
+            },
+            last,
+            "STOPPED",
+        );
+        let decision = decide(
+            &record(),
+            &census(vec![stopping]),
+            START.plus_seconds(5),
+            &policy(),
+        );
+        assert!(
+            matches!(
+                decision,
+                Decision::Wait {
+                    waiting_on: WaitingOn::Tasks,
+                    ..
+                }
+            ),
+            "{last}: {decision:?}"
+        );
     }
 }
 
 #[test]
 fn waits_for_standalone_tasks_before_the_deadline() {
-    let decision = decide(&record(), &census(vec![standalone("s1")]), START.plus_seconds(1800), &policy());
-    assert!(matches!(decision, Decision::Wait { waiting_on: WaitingOn::Tasks, .. }));
+    let decision = decide(
+        &record(),
+        &census(vec![standalone("s1")]),
+        START.plus_seconds(1800),
+        &policy(),
+    );
+    assert!(matches!(
+        decision,
+        Decision::Wait {
+            waiting_on: WaitingOn::Tasks,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn stops_daemon_tasks_only_when_nothing_else_is_alive() {
-    let decision = decide(&record(), &census(vec![daemon("d1"), daemon("d2")]), START.plus_seconds(5), &policy());
-    assert_eq!(decision, Decision::StopDaemons { tasks: vec![arn("d1"), arn("d2")] });
+    let decision = decide(
+        &record(),
+        &census(vec![daemon("d1"), daemon("d2")]),
+        START.plus_seconds(5),
+        &policy(),
+    );
+    assert_eq!(
+        decision,
+        Decision::StopDaemons {
+            tasks: vec![arn("d1"), arn("d2")]
+        }
+    );
 }
 
 #[test]
 fn never_stops_daemons_while_a_stopping_replica_is_alive() {
-    let stopping = task("r1", TaskKind::Replica { service: "web".into() }, "STOPPING", "STOPPED");
-    let decision = decide(&record(), &census(vec![stopping, daemon("d1")]), START.plus_seconds(5), &policy());
-    assert!(matches!(decision, Decision::Wait { waiting_on: WaitingOn::Tasks, .. }));
+    let stopping = task(
+        "r1",
+        TaskKind::Replica {
+            service: "web".into(),
+        },
+        "STOPPING",
+        "STOPPED",
+    );
+    let decision = decide(
+        &record(),
+        &census(vec![stopping, daemon("d1")]),
+        START.plus_seconds(5),
+        &policy(),
+    );
+    assert!(matches!(
+        decision,
+        Decision::Wait {
+            waiting_on: WaitingOn::Tasks,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn does_not_stop_a_daemon_that_is_already_stopping() {
-    let stopping = task("d1", TaskKind::Daemon { service: "agent".into() }, "STOPPING", "STOPPED");
-    let decision = decide(&record(), &census(vec![stopping.clone(), daemon("d2")]), START.plus_seconds(5), &policy());
-    assert_eq!(decision, Decision::StopDaemons { tasks: vec![arn("d2")] });
-    let decision = decide(&record(), &census(vec![stopping]), START.plus_seconds(5), &policy());
-    assert!(matches!(decision, Decision::Wait { waiting_on: WaitingOn::DaemonsStopping, .. }));
+    let stopping = task(
+        "d1",
+        TaskKind::Daemon {
+            service: "agent".into(),
+        },
+        "STOPPING",
+        "STOPPED",
+    );
+    let decision = decide(
+        &record(),
+        &census(vec![stopping.clone(), daemon("d2")]),
+        START.plus_seconds(5),
+        &policy(),
+    );
+    assert_eq!(
+        decision,
+        Decision::StopDaemons {
+            tasks: vec![arn("d2")]
+        }
+    );
+    let decision = decide(
+        &record(),
+        &census(vec![stopping]),
+        START.plus_seconds(5),
+        &policy(),
+    );
+    assert!(matches!(
+        decision,
+        Decision::Wait {
+            waiting_on: WaitingOn::DaemonsStopping,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -119,8 +257,14 @@ fn a_finished_drain_stays_finished_whatever_the_census() {
     for status in [DrainStatus::Completed, DrainStatus::Expired] {
         let mut finished = record();
         finished.status = status;
-        assert_eq!(decide(&finished, &census(vec![]), START, &policy()), Decision::Finished { status });
-        assert_eq!(decide(&finished, &census(vec![daemon("d1")]), START, &policy()), Decision::Finished { status });
+        assert_eq!(
+            decide(&finished, &census(vec![]), START, &policy()),
+            Decision::Finished { status }
+        );
+        assert_eq!(
+            decide(&finished, &census(vec![daemon("d1")]), START, &policy()),
+            Decision::Finished { status }
+        );
     }
 }
 
@@ -129,7 +273,15 @@ fn leaves_a_fresh_claim_to_the_invocation_that_made_it() {
     let mut claimed = record();
     claimed.status = DrainStatus::Completing;
     claimed.updated_at = START.plus_seconds(100);
-    assert_eq!(decide(&claimed, &census(vec![]), START.plus_seconds(110), &policy()), Decision::ClaimedElsewhere);
+    assert_eq!(
+        decide(
+            &claimed,
+            &census(vec![]),
+            START.plus_seconds(110),
+            &policy()
+        ),
+        Decision::ClaimedElsewhere
+    );
 }
 
 #[test]
@@ -138,7 +290,10 @@ fn takes_over_a_claim_whose_invocation_died() {
     claimed.status = DrainStatus::Completing;
     claimed.updated_at = START.plus_seconds(100);
     let later = START.plus_seconds(100 + policy().completing_lease_seconds);
-    assert!(matches!(decide(&claimed, &census(vec![]), later, &policy()), Decision::Complete { .. }));
+    assert!(matches!(
+        decide(&claimed, &census(vec![]), later, &policy()),
+        Decision::Complete { .. }
+    ));
 }
 
 #[test]
@@ -146,70 +301,170 @@ fn at_the_deadline_stops_everything_still_alive() {
     let drain = record();
     let alive = census(vec![replica("r1"), standalone("s1"), daemon("d1")]);
     let decision = decide(&drain, &alive, drain.deadline_at, &policy());
-    assert_eq!(decision, Decision::EnforceDeadline { tasks: vec![arn("r1"), arn("s1"), arn("d1")] });
+    assert_eq!(
+        decision,
+        Decision::EnforceDeadline {
+            tasks: vec![arn("r1"), arn("s1"), arn("d1")]
+        }
+    );
 }
 
 #[test]
 fn after_enforcing_waits_one_check_interval_then_continues() {
     let mut drain = record();
     drain.enforced_at = Some(drain.deadline_at);
-    let stopping = task("r1", TaskKind::Replica { service: "web".into() }, "STOPPING", "STOPPED");
-    let soon = drain.deadline_at.plus_seconds(drain.check_interval_seconds - 1);
-    assert!(matches!(decide(&drain, &census(vec![stopping.clone()]), soon, &policy()), Decision::Wait { waiting_on: WaitingOn::DeadlineStops, .. }));
+    let stopping = task(
+        "r1",
+        TaskKind::Replica {
+            service: "web".into(),
+        },
+        "STOPPING",
+        "STOPPED",
+    );
+    let soon = drain
+        .deadline_at
+        .plus_seconds(drain.check_interval_seconds - 1);
+    assert!(matches!(
+        decide(&drain, &census(vec![stopping.clone()]), soon, &policy()),
+        Decision::Wait {
+            waiting_on: WaitingOn::DeadlineStops,
+            ..
+        }
+    ));
     let later = drain.deadline_at.plus_seconds(drain.check_interval_seconds);
     assert_eq!(
         decide(&drain, &census(vec![stopping]), later, &policy()),
-        Decision::Complete { result: LifecycleResult::Continue, reason: CompletionReason::DeadlineEnforced }
+        Decision::Complete {
+            result: LifecycleResult::Continue,
+            reason: CompletionReason::DeadlineEnforced
+        }
     );
 }
 
 #[test]
 fn an_abandon_policy_abandons_at_the_deadline() {
     let drain = record();
-    let abandon = DrainPolicy { deadline_policy: DeadlinePolicy::Abandon, ..policy() };
+    let abandon = DrainPolicy {
+        deadline_policy: DeadlinePolicy::Abandon,
+        ..policy()
+    };
     assert_eq!(
-        decide(&drain, &census(vec![standalone("s1")]), drain.deadline_at, &abandon),
-        Decision::Complete { result: LifecycleResult::Abandon, reason: CompletionReason::DeadlineAbandoned }
+        decide(
+            &drain,
+            &census(vec![standalone("s1")]),
+            drain.deadline_at,
+            &abandon
+        ),
+        Decision::Complete {
+            result: LifecycleResult::Abandon,
+            reason: CompletionReason::DeadlineAbandoned
+        }
     );
     // Before the deadline the policy changes nothing.
-    assert!(matches!(decide(&drain, &census(vec![standalone("s1")]), START, &abandon), Decision::Wait { .. }));
+    assert!(matches!(
+        decide(&drain, &census(vec![standalone("s1")]), START, &abandon),
+        Decision::Wait { .. }
+    ));
 }
 
 #[test]
 fn an_empty_instance_completes_with_continue_even_past_the_deadline() {
     let drain = record();
-    let abandon = DrainPolicy { deadline_policy: DeadlinePolicy::Abandon, ..policy() };
+    let abandon = DrainPolicy {
+        deadline_policy: DeadlinePolicy::Abandon,
+        ..policy()
+    };
     assert_eq!(
-        decide(&drain, &census(vec![]), drain.deadline_at.plus_seconds(10), &abandon),
-        Decision::Complete { result: LifecycleResult::Continue, reason: CompletionReason::Drained }
+        decide(
+            &drain,
+            &census(vec![]),
+            drain.deadline_at.plus_seconds(10),
+            &abandon
+        ),
+        Decision::Complete {
+            result: LifecycleResult::Continue,
+            reason: CompletionReason::Drained
+        }
     );
 }
 
 #[test]
 fn the_same_token_resumes_a_live_drain_and_ignores_a_finished_one() {
     let drain = record();
-    assert_eq!(admit(Some(&drain), &token("00000000-0000-4000-8000-000000000001"), Some(START)), Admission::Resume);
+    assert_eq!(
+        admit(
+            Some(&drain),
+            &token("00000000-0000-4000-8000-000000000001"),
+            Some(START)
+        ),
+        Admission::Resume
+    );
     let mut finished = record();
     finished.status = DrainStatus::Completed;
-    assert_eq!(admit(Some(&finished), &token("00000000-0000-4000-8000-000000000001"), Some(START)), Admission::AlreadyFinished);
-    assert_eq!(admit(None, &token("00000000-0000-4000-8000-000000000001"), None), Admission::Start);
+    assert_eq!(
+        admit(
+            Some(&finished),
+            &token("00000000-0000-4000-8000-000000000001"),
+            Some(START)
+        ),
+        Admission::AlreadyFinished
+    );
+    assert_eq!(
+        admit(None, &token("00000000-0000-4000-8000-000000000001"), None),
+        Admission::Start
+    );
 }
 
 #[test]
 fn an_older_or_undated_token_never_restarts_a_drain() {
     let mut finished = record();
     finished.status = DrainStatus::Completed;
-    assert_eq!(admit(Some(&finished), &token("00000000-0000-4000-8000-000000000000"), Some(START.plus_seconds(-60))), Admission::Stale);
-    assert_eq!(admit(Some(&finished), &token("00000000-0000-4000-8000-000000000000"), Some(START)), Admission::Stale);
-    assert_eq!(admit(Some(&finished), &token("00000000-0000-4000-8000-000000000000"), None), Admission::Stale);
-    assert_eq!(admit(Some(&record()), &token("00000000-0000-4000-8000-000000000000"), Some(START.plus_seconds(-1))), Admission::Stale);
+    assert_eq!(
+        admit(
+            Some(&finished),
+            &token("00000000-0000-4000-8000-000000000000"),
+            Some(START.plus_seconds(-60))
+        ),
+        Admission::Stale
+    );
+    assert_eq!(
+        admit(
+            Some(&finished),
+            &token("00000000-0000-4000-8000-000000000000"),
+            Some(START)
+        ),
+        Admission::Stale
+    );
+    assert_eq!(
+        admit(
+            Some(&finished),
+            &token("00000000-0000-4000-8000-000000000000"),
+            None
+        ),
+        Admission::Stale
+    );
+    assert_eq!(
+        admit(
+            Some(&record()),
+            &token("00000000-0000-4000-8000-000000000000"),
+            Some(START.plus_seconds(-1))
+        ),
+        Admission::Stale
+    );
 }
 
 #[test]
 fn a_newer_token_replaces_the_old_drain() {
     let mut finished = record();
     finished.status = DrainStatus::Completed;
-    assert_eq!(admit(Some(&finished), &token("00000000-0000-4000-8000-000000000002"), Some(START.plus_seconds(7200))), Admission::Replace);
+    assert_eq!(
+        admit(
+            Some(&finished),
+            &token("00000000-0000-4000-8000-000000000002"),
+            Some(START.plus_seconds(7200))
+        ),
+        Admission::Replace
+    );
 }
 
 #[test]
@@ -232,7 +487,10 @@ fn the_deadline_is_capped_below_the_hook_global_timeout() {
     let deadline = plan_deadline(START, 3600, Some(expires), 60);
     assert_eq!(deadline, START.plus_seconds(3000 - 120));
     assert_eq!(hook_global_timeout_seconds(7200), 48 * 3600);
-    assert_eq!(plan_deadline(START, 3600, None, 60), START.plus_seconds(3600));
+    assert_eq!(
+        plan_deadline(START, 3600, None, 60),
+        START.plus_seconds(3600)
+    );
 }
 
 #[test]
@@ -240,7 +498,10 @@ fn the_next_check_lands_on_the_deadline_not_after_it() {
     let drain = record();
     let near = drain.deadline_at.plus_seconds(-10);
     assert_eq!(next_check_at(&drain, near), drain.deadline_at);
-    assert_eq!(next_check_at(&drain, START), START.plus_seconds(drain.check_interval_seconds));
+    assert_eq!(
+        next_check_at(&drain, START),
+        START.plus_seconds(drain.check_interval_seconds)
+    );
 }
 
 #[test]
@@ -249,7 +510,14 @@ fn upkeep_heartbeats_whoever_books_and_books_within_the_rules() {
     let deadline = START.plus_seconds(3600);
     let at = |seconds: i64| START.plus_seconds(seconds);
     /// What the row shows, trigger, books checks, notice sent, booked check, now.
-    type Look = (&'static str, Trigger, bool, Timestamp, Option<Timestamp>, Timestamp);
+    type Look = (
+        &'static str,
+        Trigger,
+        bool,
+        Timestamp,
+        Option<Timestamp>,
+        Timestamp,
+    );
     // ... and the upkeep expected: heartbeat, booking.
     #[rustfmt::skip]
     let rows: [(Look, bool, Option<Timestamp>); 14] = [
@@ -269,17 +537,32 @@ fn upkeep_heartbeats_whoever_books_and_books_within_the_rules() {
         (("past the deadline checks go on every interval", Trigger::Check, true, at(0), Some(deadline), deadline.plus_seconds(10)), true, Some(deadline.plus_seconds(250))),
     ];
     for ((row, trigger, books, noticed_at, next_check, now), heartbeat, booking) in rows {
-        let drain = DrainRecord { noticed_at, next_check_at: next_check, ..record() };
+        let drain = DrainRecord {
+            noticed_at,
+            next_check_at: next_check,
+            ..record()
+        };
         assert_eq!(drain.check_interval_seconds, 240);
         assert_eq!(drain.deadline_at, deadline);
-        assert_eq!(upkeep(&drain, now, trigger, books), Upkeep { heartbeat, book_check_at: booking }, "{row}");
+        assert_eq!(
+            upkeep(&drain, now, trigger, books),
+            Upkeep {
+                heartbeat,
+                book_check_at: booking
+            },
+            "{row}"
+        );
     }
 }
 
 #[test]
 fn an_unknown_heartbeat_timeout_gets_the_shortest_interval() {
     assert_eq!(plan_check_interval(None), 60);
-    assert_eq!(plan_check_interval(None), plan_check_interval(Some(30)), "the same interval as the shortest hook timeout");
+    assert_eq!(
+        plan_check_interval(None),
+        plan_check_interval(Some(30)),
+        "the same interval as the shortest hook timeout"
+    );
 }
 
 #[test]
@@ -314,19 +597,38 @@ fn plan_start_plans_interval_hook_expiry_and_deadline() {
 fn a_started_drain_stores_its_plan() {
     let drain = record();
     assert_eq!(
-        StartPlan { check_interval_seconds: drain.check_interval_seconds, hook_expires_at: drain.hook_expires_at, deadline_at: drain.deadline_at },
+        StartPlan {
+            check_interval_seconds: drain.check_interval_seconds,
+            hook_expires_at: drain.hook_expires_at,
+            deadline_at: drain.deadline_at
+        },
         plan_start(START, Some(300), 3600)
     );
-    assert_eq!((drain.status, drain.next_check_at, drain.revision), (DrainStatus::Draining, None, 0));
-    assert_eq!(drain.expires_at, START.plus_seconds(30_000 + 86_400), "kept until the hook could no longer act, then retained");
+    assert_eq!(
+        (drain.status, drain.next_check_at, drain.revision),
+        (DrainStatus::Draining, None, 0)
+    );
+    assert_eq!(
+        drain.expires_at,
+        START.plus_seconds(30_000 + 86_400),
+        "kept until the hook could no longer act, then retained"
+    );
 }
 
 #[test]
 fn no_active_action_after_an_unclear_send_means_the_completion_took_effect() {
-    let gone = |after_unclear_attempt| ActionAnswer::NoActiveAction { after_unclear_attempt };
+    let gone = |after_unclear_attempt| ActionAnswer::NoActiveAction {
+        after_unclear_attempt,
+    };
     let draining = record();
-    let sent_unclear = DrainRecord { completion_sent_at: Some(START.plus_seconds(60)), ..record() };
-    let lapsed_claim = DrainRecord { status: DrainStatus::Completing, ..record() };
+    let sent_unclear = DrainRecord {
+        completion_sent_at: Some(START.plus_seconds(60)),
+        ..record()
+    };
+    let lapsed_claim = DrainRecord {
+        status: DrainStatus::Completing,
+        ..record()
+    };
     #[rustfmt::skip]
     let rows = [
         ("accepted, nothing to drain", ActionAnswer::Accepted, None, ActionOutcome::Done),

@@ -39,15 +39,30 @@ pub struct Upkeep {
 /// first check, based on when the notice was sent: the hook's heartbeat timer started then,
 /// not when the notice arrived. Every booking is at least [`MIN_BOOKING_LEAD_SECONDS`] ahead,
 /// since a one-shot schedule in the past never fires.
-pub fn upkeep(record: &DrainRecord, now: Timestamp, trigger: Trigger, books_checks: bool) -> Upkeep {
+pub fn upkeep(
+    record: &DrainRecord,
+    now: Timestamp,
+    trigger: Trigger,
+    books_checks: bool,
+) -> Upkeep {
     let check_overdue = books_checks && record.next_check_at.is_some_and(|at| at <= now);
     let first_booking = record.next_check_at.is_none();
     let heartbeat = trigger == Trigger::Check || check_overdue;
     let book = books_checks && (heartbeat || first_booking);
     let book_check_at = book.then(|| {
         // max/min rather than clamp: a corrupt stored interval must not panic the handler.
-        let base = if first_booking { record.noticed_at.max(now.plus_seconds(-record.check_interval_seconds)).min(now) } else { now };
+        let base = if first_booking {
+            record
+                .noticed_at
+                .max(now.plus_seconds(-record.check_interval_seconds))
+                .min(now)
+        } else {
+            now
+        };
         next_check_at(record, base).max(now.plus_seconds(MIN_BOOKING_LEAD_SECONDS))
     });
-    Upkeep { heartbeat, book_check_at }
+    Upkeep {
+        heartbeat,
+        book_check_at,
+    }
 }

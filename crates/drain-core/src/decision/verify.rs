@@ -28,14 +28,22 @@ impl FunctionIdentity {
     /// The identity of the function whose ARN is `invoked_function_arn`
     /// (`arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]`), with the
     /// region from the SDK configuration when known. Parts that do not parse stay unknown.
-    pub fn from_function_arn(invoked_function_arn: &str, sdk_region: Option<&str>) -> FunctionIdentity {
+    pub fn from_function_arn(
+        invoked_function_arn: &str,
+        sdk_region: Option<&str>,
+    ) -> FunctionIdentity {
         let parts: Vec<&str> = invoked_function_arn.splitn(7, ':').collect();
         let (arn_region, arn_account) = match parts.as_slice() {
             ["arn", _, "lambda", region, account, "function", _] => (Some(*region), Some(*account)),
             _ => (None, None),
         };
-        let account = arn_account.filter(|account| account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).map(str::to_owned);
-        let region = sdk_region.or(arn_region).filter(|region| !region.is_empty()).map(str::to_owned);
+        let account = arn_account
+            .filter(|account| account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
+            .map(str::to_owned);
+        let region = sdk_region
+            .or(arn_region)
+            .filter(|region| !region.is_empty())
+            .map(str::to_owned);
         FunctionIdentity { account, region }
     }
 }
@@ -86,42 +94,69 @@ impl Refusal {
     /// The reason in words, for the log line and the report.
     pub fn describe(&self) -> String {
         match self {
-            Refusal::ForeignAccount { notice, own } => format!("the notice is for account {notice}, this function runs in {own}"),
-            Refusal::ForeignRegion { notice, own } => format!("the notice is for region {notice}, this function runs in {own}"),
-            Refusal::NotInAnyGroup => "auto scaling reports the instance in no group (unknown or already gone)".to_owned(),
-            Refusal::OtherGroup { actual } => format!("auto scaling reports the instance in group {actual}, not the notice's"),
-            Refusal::NotTerminating { state } => format!("auto scaling reports the instance {state}, not waiting on a terminate hook"),
+            Refusal::ForeignAccount { notice, own } => {
+                format!("the notice is for account {notice}, this function runs in {own}")
+            }
+            Refusal::ForeignRegion { notice, own } => {
+                format!("the notice is for region {notice}, this function runs in {own}")
+            }
+            Refusal::NotInAnyGroup => {
+                "auto scaling reports the instance in no group (unknown or already gone)".to_owned()
+            }
+            Refusal::OtherGroup { actual } => {
+                format!("auto scaling reports the instance in group {actual}, not the notice's")
+            }
+            Refusal::NotTerminating { state } => format!(
+                "auto scaling reports the instance {state}, not waiting on a terminate hook"
+            ),
         }
     }
 }
 
 /// The notice's `account` and `region`, when it carries them, must be the function's own: a
 /// notice for another account or region would otherwise drain a local instance of the same id.
-pub fn verify_origin(notice_account: Option<&str>, notice_region: Option<&str>, own: &FunctionIdentity) -> Result<(), Refusal> {
+pub fn verify_origin(
+    notice_account: Option<&str>,
+    notice_region: Option<&str>,
+    own: &FunctionIdentity,
+) -> Result<(), Refusal> {
     if let (Some(notice), Some(own)) = (notice_account, own.account.as_deref())
         && notice != own
     {
-        return Err(Refusal::ForeignAccount { notice: quoted(notice), own: own.to_owned() });
+        return Err(Refusal::ForeignAccount {
+            notice: quoted(notice),
+            own: own.to_owned(),
+        });
     }
     if let (Some(notice), Some(own)) = (notice_region, own.region.as_deref())
         && notice != own
     {
-        return Err(Refusal::ForeignRegion { notice: quoted(notice), own: own.to_owned() });
+        return Err(Refusal::ForeignRegion {
+            notice: quoted(notice),
+            own: own.to_owned(),
+        });
     }
     Ok(())
 }
 
 /// The instance must be in the notice's group and held by a terminate hook, as Auto Scaling
 /// reports it, before ecs-drain sets it DRAINING or completes its lifecycle action.
-pub fn verify_termination(claimed_group: &AsgName, state: Option<&AsgInstanceState>) -> Result<(), Refusal> {
+pub fn verify_termination(
+    claimed_group: &AsgName,
+    state: Option<&AsgInstanceState>,
+) -> Result<(), Refusal> {
     let Some(state) = state else {
         return Err(Refusal::NotInAnyGroup);
     };
     if state.group != claimed_group.as_str() {
-        return Err(Refusal::OtherGroup { actual: quoted(&state.group) });
+        return Err(Refusal::OtherGroup {
+            actual: quoted(&state.group),
+        });
     }
     if !TERMINATE_WAIT_STATES.contains(&state.lifecycle_state.as_str()) {
-        return Err(Refusal::NotTerminating { state: quoted(&state.lifecycle_state) });
+        return Err(Refusal::NotTerminating {
+            state: quoted(&state.lifecycle_state),
+        });
     }
     Ok(())
 }
@@ -147,18 +182,31 @@ pub enum AfterExpiry {
 /// (DescribeAutoScalingInstances) and its container instance's ECS status.
 ///
 /// See also [`expired_undrained`], which says whether the expiry counts as a drain lost.
-pub fn after_expiry(state: Option<&AsgInstanceState>, container_status: Option<&EcsInstanceStatus>) -> AfterExpiry {
+pub fn after_expiry(
+    state: Option<&AsgInstanceState>,
+    container_status: Option<&EcsInstanceStatus>,
+) -> AfterExpiry {
     let Some(state) = state else {
-        return AfterExpiry::Leave { reason: "the lifecycle action is gone and the instance has left its group".to_owned() };
+        return AfterExpiry::Leave {
+            reason: "the lifecycle action is gone and the instance has left its group".to_owned(),
+        };
     };
     let lifecycle = state.lifecycle_state.as_str();
     // Terminating:*, Terminated and the warm pool's Warmed:Terminating*: it is going away.
     if lifecycle.starts_with("Terminat") || lifecycle.starts_with("Warmed:Terminat") {
-        return AfterExpiry::Leave { reason: format!("the lifecycle action is gone and the instance is {} (timed out)", quoted(lifecycle)) };
+        return AfterExpiry::Leave {
+            reason: format!(
+                "the lifecycle action is gone and the instance is {} (timed out)",
+                quoted(lifecycle)
+            ),
+        };
     }
     match container_status {
         Some(EcsInstanceStatus::Draining) => AfterExpiry::RestoreActive {
-            reason: format!("the lifecycle action is gone but the instance is {}: the container instance was put back to ACTIVE", quoted(lifecycle)),
+            reason: format!(
+                "the lifecycle action is gone but the instance is {}: the container instance was put back to ACTIVE",
+                quoted(lifecycle)
+            ),
         },
         Some(status) => AfterExpiry::Leave {
             reason: format!(
@@ -167,7 +215,12 @@ pub fn after_expiry(state: Option<&AsgInstanceState>, container_status: Option<&
                 quoted(status.as_str())
             ),
         },
-        None => AfterExpiry::Leave { reason: format!("the lifecycle action is gone, the instance is {}, no container instance", quoted(lifecycle)) },
+        None => AfterExpiry::Leave {
+            reason: format!(
+                "the lifecycle action is gone, the instance is {}, no container instance",
+                quoted(lifecycle)
+            ),
+        },
     }
 }
 
@@ -175,7 +228,10 @@ pub fn after_expiry(state: Option<&AsgInstanceState>, container_status: Option<&
 /// undrained: it has left its group or is terminating. An action that never existed for an
 /// instance that stays is not a lost drain (the expired-drains metric counts only the former).
 pub fn expired_undrained(state: Option<&AsgInstanceState>) -> bool {
-    state.is_none_or(|state| state.lifecycle_state.starts_with("Terminat") || state.lifecycle_state.starts_with("Warmed:Terminat"))
+    state.is_none_or(|state| {
+        state.lifecycle_state.starts_with("Terminat")
+            || state.lifecycle_state.starts_with("Warmed:Terminat")
+    })
 }
 
 #[cfg(test)]
@@ -198,7 +254,10 @@ mod tests {
     }
 
     fn state(group: &str, lifecycle_state: &str) -> AsgInstanceState {
-        AsgInstanceState { group: group.to_owned(), lifecycle_state: lifecycle_state.to_owned() }
+        AsgInstanceState {
+            group: group.to_owned(),
+            lifecycle_state: lifecycle_state.to_owned(),
+        }
     }
 
     fn group() -> AsgName {
@@ -209,44 +268,115 @@ mod tests {
     fn only_an_instance_waiting_on_a_terminate_hook_of_the_named_group_passes() {
         let table: [(Option<AsgInstanceState>, Result<(), &str>); 11] = [
             (Some(state("prod-ecs-asg", "Terminating:Wait")), Ok(())),
-            (Some(state("prod-ecs-asg", "Warmed:Terminating:Wait")), Ok(())),
-            (Some(state("prod-ecs-asg", "InService")), Err("not_terminating")),
-            (Some(state("prod-ecs-asg", "Terminating:Proceed")), Err("not_terminating")),
-            (Some(state("prod-ecs-asg", "Terminated")), Err("not_terminating")),
-            (Some(state("prod-ecs-asg", "Pending:Wait")), Err("not_terminating")),
-            (Some(state("prod-ecs-asg", "Standby")), Err("not_terminating")),
-            (Some(state("prod-ecs-asg", "Warmed:Running")), Err("not_terminating")),
-            (Some(state("other-asg", "Terminating:Wait")), Err("other_group")),
-            (Some(state("prod-ecs-asg ", "Terminating:Wait")), Err("other_group")),
+            (
+                Some(state("prod-ecs-asg", "Warmed:Terminating:Wait")),
+                Ok(()),
+            ),
+            (
+                Some(state("prod-ecs-asg", "InService")),
+                Err("not_terminating"),
+            ),
+            (
+                Some(state("prod-ecs-asg", "Terminating:Proceed")),
+                Err("not_terminating"),
+            ),
+            (
+                Some(state("prod-ecs-asg", "Terminated")),
+                Err("not_terminating"),
+            ),
+            (
+                Some(state("prod-ecs-asg", "Pending:Wait")),
+                Err("not_terminating"),
+            ),
+            (
+                Some(state("prod-ecs-asg", "Standby")),
+                Err("not_terminating"),
+            ),
+            (
+                Some(state("prod-ecs-asg", "Warmed:Running")),
+                Err("not_terminating"),
+            ),
+            (
+                Some(state("other-asg", "Terminating:Wait")),
+                Err("other_group"),
+            ),
+            (
+                Some(state("prod-ecs-asg ", "Terminating:Wait")),
+                Err("other_group"),
+            ),
             (None, Err("not_in_any_group")),
         ];
         for (reported, expected) in table {
-            let verdict = verify_termination(&group(), reported.as_ref()).map_err(|refusal| refusal.name());
+            let verdict =
+                verify_termination(&group(), reported.as_ref()).map_err(|refusal| refusal.name());
             assert_eq!(verdict, expected, "{reported:?}");
         }
     }
 
     #[test]
     fn a_notice_for_another_account_or_region_is_refused() {
-        let own = FunctionIdentity { account: Some("123456789012".into()), region: Some("us-east-1".into()) };
-        assert_eq!(verify_origin(Some("123456789012"), Some("us-east-1"), &own), Ok(()));
+        let own = FunctionIdentity {
+            account: Some("123456789012".into()),
+            region: Some("us-east-1".into()),
+        };
+        assert_eq!(
+            verify_origin(Some("123456789012"), Some("us-east-1"), &own),
+            Ok(())
+        );
         assert_eq!(verify_origin(None, None, &own), Ok(()));
-        assert_eq!(verify_origin(Some("210987654321"), Some("us-east-1"), &own).map_err(|r| r.name()), Err("foreign_account"));
-        assert_eq!(verify_origin(Some("123456789012"), Some("eu-west-1"), &own).map_err(|r| r.name()), Err("foreign_region"));
+        assert_eq!(
+            verify_origin(Some("210987654321"), Some("us-east-1"), &own).map_err(|r| r.name()),
+            Err("foreign_account")
+        );
+        assert_eq!(
+            verify_origin(Some("123456789012"), Some("eu-west-1"), &own).map_err(|r| r.name()),
+            Err("foreign_region")
+        );
         // Unknown own parts cannot be compared.
-        assert_eq!(verify_origin(Some("210987654321"), Some("eu-west-1"), &FunctionIdentity::default()), Ok(()));
+        assert_eq!(
+            verify_origin(
+                Some("210987654321"),
+                Some("eu-west-1"),
+                &FunctionIdentity::default()
+            ),
+            Ok(())
+        );
         let long = "9".repeat(100_000);
         let refusal = verify_origin(Some(&long), None, &own).expect_err("foreign");
-        assert!(refusal.describe().len() < 1_000, "the quoted value is bounded");
+        assert!(
+            refusal.describe().len() < 1_000,
+            "the quoted value is bounded"
+        );
     }
 
     #[test]
     fn the_function_identity_comes_from_its_arn_and_the_sdk_region() {
-        let identity = FunctionIdentity::from_function_arn("arn:aws:lambda:eu-west-1:123456789012:function:on-lifecycle", None);
-        assert_eq!(identity, FunctionIdentity { account: Some("123456789012".into()), region: Some("eu-west-1".into()) });
-        let identity = FunctionIdentity::from_function_arn("arn:aws:lambda:eu-west-1:123456789012:function:on-lifecycle:live", Some("us-east-1"));
-        assert_eq!(identity, FunctionIdentity { account: Some("123456789012".into()), region: Some("us-east-1".into()) });
-        assert_eq!(FunctionIdentity::from_function_arn("not an arn", None), FunctionIdentity::default());
+        let identity = FunctionIdentity::from_function_arn(
+            "arn:aws:lambda:eu-west-1:123456789012:function:on-lifecycle",
+            None,
+        );
+        assert_eq!(
+            identity,
+            FunctionIdentity {
+                account: Some("123456789012".into()),
+                region: Some("eu-west-1".into())
+            }
+        );
+        let identity = FunctionIdentity::from_function_arn(
+            "arn:aws:lambda:eu-west-1:123456789012:function:on-lifecycle:live",
+            Some("us-east-1"),
+        );
+        assert_eq!(
+            identity,
+            FunctionIdentity {
+                account: Some("123456789012".into()),
+                region: Some("us-east-1".into())
+            }
+        );
+        assert_eq!(
+            FunctionIdentity::from_function_arn("not an arn", None),
+            FunctionIdentity::default()
+        );
     }
 
     #[test]
@@ -257,15 +387,31 @@ mod tests {
             (Some(state("g", "Warmed:Running")), Some("DRAINING"), true),
             (Some(state("g", "InService")), Some("ACTIVE"), false),
             (Some(state("g", "InService")), None, false),
-            (Some(state("g", "Terminating:Wait")), Some("DRAINING"), false),
-            (Some(state("g", "Terminating:Proceed")), Some("DRAINING"), false),
-            (Some(state("g", "Warmed:Terminating:Proceed")), Some("DRAINING"), false),
+            (
+                Some(state("g", "Terminating:Wait")),
+                Some("DRAINING"),
+                false,
+            ),
+            (
+                Some(state("g", "Terminating:Proceed")),
+                Some("DRAINING"),
+                false,
+            ),
+            (
+                Some(state("g", "Warmed:Terminating:Proceed")),
+                Some("DRAINING"),
+                false,
+            ),
             (None, Some("DRAINING"), false),
         ];
         for (reported, status, restore) in table {
             let status = status.map(EcsInstanceStatus::parse);
             let follow_up = after_expiry(reported.as_ref(), status.as_ref());
-            assert_eq!(matches!(follow_up, AfterExpiry::RestoreActive { .. }), restore, "{reported:?} {status:?}: {follow_up:?}");
+            assert_eq!(
+                matches!(follow_up, AfterExpiry::RestoreActive { .. }),
+                restore,
+                "{reported:?} {status:?}: {follow_up:?}"
+            );
         }
     }
 }

@@ -14,7 +14,9 @@ use crate::decision::DeadlinePolicy;
 use crate::decision::verify::{FunctionIdentity, Refusal};
 use crate::event::{LifecycleInput, TaskInput, parse_lifecycle_payload, parse_task_payload};
 use crate::ids::{ClusterArn, Ec2InstanceId, HookName, LifecycleToken, TaskArn};
-use crate::memory::{CallLog, MemoryAction, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore};
+use crate::memory::{
+    CallLog, MemoryAction, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
+};
 use crate::time::ManualClock;
 
 /// The fixtures' identifiers (see tests/fixtures/README.md).
@@ -30,12 +32,17 @@ const DEADLINE: i64 = 3600;
 /// The lifecycle fixture's `time` (2026-11-02T18:43:48Z).
 const NOTICE_SENT: Timestamp = Timestamp(1_793_645_028);
 
-type MemoryDrainer<S = MemoryStore> = Drainer<MemoryCluster, MemoryHooks, S, MemoryScheduler, Arc<ManualClock>>;
+type MemoryDrainer<S = MemoryStore> =
+    Drainer<MemoryCluster, MemoryHooks, S, MemoryScheduler, Arc<ManualClock>>;
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).map_err(|error| format!("{path}: {error}")).expect("fixture readable");
-    serde_json::from_str(&text).map_err(|error| format!("{path}: {error}")).expect("fixture is JSON")
+    let text = std::fs::read_to_string(&path)
+        .map_err(|error| format!("{path}: {error}"))
+        .expect("fixture readable");
+    serde_json::from_str(&text)
+        .map_err(|error| format!("{path}: {error}"))
+        .expect("fixture is JSON")
 }
 
 fn terminate_notice(payload: &Value) -> TerminateNotice {
@@ -63,7 +70,10 @@ fn token(text: &str) -> LifecycleToken {
 }
 
 fn task_arn(id: &str) -> TaskArn {
-    TaskArn::new(format!("arn:aws:ecs:us-east-1:123456789012:task/prod-cluster/{id}")).expect("valid task arn")
+    TaskArn::new(format!(
+        "arn:aws:ecs:us-east-1:123456789012:task/prod-cluster/{id}"
+    ))
+    .expect("valid task arn")
 }
 
 /// A STOPPED event for `task`: the service fixture with the task's ARN and group put in.
@@ -113,13 +123,18 @@ impl World {
                 ..Config::with_table("ecs-drain")
             },
             cluster_arn: ClusterArn::new(CLUSTER).expect("valid cluster arn"),
-            instance: ContainerInstanceArn::new(CONTAINER_INSTANCE).expect("valid container instance arn"),
+            instance: ContainerInstanceArn::new(CONTAINER_INSTANCE)
+                .expect("valid container instance arn"),
             notice: terminate_notice(&fixture("lifecycle-terminate-eventbridge.json")),
             start: NOTICE_SENT.plus_seconds(2),
         };
         let ec2 = Ec2InstanceId::new(EC2_INSTANCE).expect("valid instance id");
-        world.cluster.add_instance(&world.cluster_arn, &world.instance, &ec2);
-        world.hooks.add_hook(&world.notice.action.hook, HEARTBEAT_TIMEOUT);
+        world
+            .cluster
+            .add_instance(&world.cluster_arn, &world.instance, &ec2);
+        world
+            .hooks
+            .add_hook(&world.notice.action.hook, HEARTBEAT_TIMEOUT);
         world.hooks.begin(&world.notice.action);
         world
     }
@@ -131,7 +146,14 @@ impl World {
 
     /// A drainer whose store is `store` (a wrapper around the world's store).
     fn drainer_over<S: DrainStore>(&self, store: S) -> MemoryDrainer<S> {
-        Drainer::new(self.cluster.clone(), self.hooks.clone(), store, self.scheduler.clone(), Arc::clone(&self.clock), self.config.clone())
+        Drainer::new(
+            self.cluster.clone(),
+            self.hooks.clone(),
+            store,
+            self.scheduler.clone(),
+            Arc::clone(&self.clock),
+            self.config.clone(),
+        )
     }
 
     /// Places a RUNNING task with `group` on the instance.
@@ -154,28 +176,44 @@ impl World {
     /// The task reaches lastStatus STOPPED; returns the event ECS sends about it.
     fn task_stops(&self, task: &TaskArn) -> TaskStateChange {
         self.cluster.set_task_status(task, "STOPPED");
-        let group = self
-            .cluster
-            .with_state(|state| state.tasks.iter().find(|placed| &placed.snapshot.arn == task).and_then(|placed| placed.snapshot.group.clone()));
+        let group = self.cluster.with_state(|state| {
+            state
+                .tasks
+                .iter()
+                .find(|placed| &placed.snapshot.arn == task)
+                .and_then(|placed| placed.snapshot.group.clone())
+        });
         stopped_event(task, group.as_deref().expect("task has a group"))
     }
 
     fn task_status(&self, task: &TaskArn) -> String {
         self.cluster
-            .with_state(|state| state.tasks.iter().find(|placed| &placed.snapshot.arn == task).map(|placed| placed.snapshot.last_status.clone()))
+            .with_state(|state| {
+                state
+                    .tasks
+                    .iter()
+                    .find(|placed| &placed.snapshot.arn == task)
+                    .map(|placed| placed.snapshot.last_status.clone())
+            })
             .expect("task exists")
     }
 
     fn set_instance_status(&self, status: &str) {
         self.cluster.with_state(|state| {
-            for instance in state.instances.iter_mut().filter(|instance| instance.arn == self.instance) {
+            for instance in state
+                .instances
+                .iter_mut()
+                .filter(|instance| instance.arn == self.instance)
+            {
                 instance.status = EcsInstanceStatus::parse(status);
             }
         });
     }
 
     fn instance_status(&self) -> String {
-        self.cluster.instance_status(&self.instance).expect("instance exists")
+        self.cluster
+            .instance_status(&self.instance)
+            .expect("instance exists")
     }
 
     /// The fixture notice with another token and send time (a later or earlier action).
@@ -194,12 +232,16 @@ impl World {
     }
 
     fn record(&self) -> DrainRecord {
-        self.store.get(&self.instance).expect("a drain record exists")
+        self.store
+            .get(&self.instance)
+            .expect("a drain record exists")
     }
 
     /// The fixture notice's lifecycle action as the group holds it.
     fn action(&self) -> MemoryAction {
-        self.hooks.action(&self.notice.action.token).expect("the action was begun")
+        self.hooks
+            .action(&self.notice.action.token)
+            .expect("the action was begun")
     }
 
     fn booked_check(&self) -> Option<Timestamp> {
@@ -208,16 +250,23 @@ impl World {
 
     async fn deliver(&self, notice: &TerminateNotice) -> Result<Outcome, DrainError> {
         let drainer = self.drainer();
-        drainer.on_terminate(notice, drainer.mode_for(notice.replay_name.as_deref())).await
+        drainer
+            .on_terminate(notice, drainer.mode_for(notice.replay_name.as_deref()))
+            .await
     }
 
     async fn terminate(&self) -> Outcome {
-        self.deliver(&self.notice).await.expect("lifecycle notice handled")
+        self.deliver(&self.notice)
+            .await
+            .expect("lifecycle notice handled")
     }
 
     async fn task_stopped(&self, change: &TaskStateChange) -> Outcome {
         let drainer = self.drainer();
-        drainer.on_task_stopped(change, drainer.mode_for(change.replay_name.as_deref())).await.expect("task event handled")
+        drainer
+            .on_task_stopped(change, drainer.mode_for(change.replay_name.as_deref()))
+            .await
+            .expect("task event handled")
     }
 
     /// Moves the clock to the booked check and lets the scheduler fire it.
@@ -225,7 +274,10 @@ impl World {
         let at = self.booked_check().expect("a check is booked");
         self.clock.set(at);
         assert_eq!(self.scheduler.take_due(at), vec![self.instance.clone()]);
-        self.drainer().on_check(&self.instance, Mode::Live).await.expect("check handled")
+        self.drainer()
+            .on_check(&self.instance, Mode::Live)
+            .await
+            .expect("check handled")
     }
 }
 
@@ -238,7 +290,10 @@ fn is_complete(outcome: &Outcome, expected: LifecycleResult) -> bool {
 struct YieldingStore(MemoryStore);
 
 impl DrainStore for YieldingStore {
-    async fn load(&self, instance: &ContainerInstanceArn) -> Result<Option<DrainRecord>, DrainError> {
+    async fn load(
+        &self,
+        instance: &ContainerInstanceArn,
+    ) -> Result<Option<DrainRecord>, DrainError> {
         tokio::task::yield_now().await;
         self.0.load(instance).await
     }
@@ -248,7 +303,11 @@ impl DrainStore for YieldingStore {
         self.0.insert(record).await
     }
 
-    async fn replace(&self, record: &DrainRecord, expected_revision: u64) -> Result<WriteOutcome, DrainError> {
+    async fn replace(
+        &self,
+        record: &DrainRecord,
+        expected_revision: u64,
+    ) -> Result<WriteOutcome, DrainError> {
         tokio::task::yield_now().await;
         self.0.replace(record, expected_revision).await
     }
@@ -262,7 +321,10 @@ struct ProgressRaceStore {
 }
 
 impl DrainStore for ProgressRaceStore {
-    async fn load(&self, instance: &ContainerInstanceArn) -> Result<Option<DrainRecord>, DrainError> {
+    async fn load(
+        &self,
+        instance: &ContainerInstanceArn,
+    ) -> Result<Option<DrainRecord>, DrainError> {
         self.inner.load(instance).await
     }
 
@@ -270,13 +332,23 @@ impl DrainStore for ProgressRaceStore {
         self.inner.insert(record).await
     }
 
-    async fn replace(&self, record: &DrainRecord, expected_revision: u64) -> Result<WriteOutcome, DrainError> {
+    async fn replace(
+        &self,
+        record: &DrainRecord,
+        expected_revision: u64,
+    ) -> Result<WriteOutcome, DrainError> {
         if record.status == DrainStatus::Completing && !self.raced.swap(true, Ordering::SeqCst) {
-            let mut other = self.inner.get(&record.container_instance_arn).expect("the record exists");
+            let mut other = self
+                .inner
+                .get(&record.container_instance_arn)
+                .expect("the record exists");
             let read = other.revision;
             other.revision += 1;
             other.reason = Some("a concurrent look still saw a task alive".into());
-            assert_eq!(self.inner.replace(&other, read).await?, WriteOutcome::Written);
+            assert_eq!(
+                self.inner.replace(&other, read).await?,
+                WriteOutcome::Written
+            );
         }
         self.inner.replace(record, expected_revision).await
     }
@@ -295,7 +367,14 @@ async fn starts_a_drain_for_an_instance_with_running_tasks() {
     // THEN the drain waits for the tasks, with everything a later look needs on record
     assert_eq!(
         outcome,
-        Outcome::Decided(Decision::Wait { alive: AliveCounts { replica: 1, daemon: 0, standalone: 1 }, waiting_on: WaitingOn::Tasks })
+        Outcome::Decided(Decision::Wait {
+            alive: AliveCounts {
+                replica: 1,
+                daemon: 0,
+                standalone: 1
+            },
+            waiting_on: WaitingOn::Tasks
+        })
     );
     let record = world.record();
     assert_eq!(record.status, DrainStatus::Draining);
@@ -310,8 +389,17 @@ async fn starts_a_drain_for_an_instance_with_running_tasks() {
     assert_eq!(record.heartbeat_timeout_seconds, Some(HEARTBEAT_TIMEOUT));
     assert_eq!(record.check_interval_seconds, CHECK_INTERVAL);
     assert_eq!(record.deadline_at, world.start.plus_seconds(DEADLINE));
-    assert_eq!(record.hook_expires_at, Some(world.start.plus_seconds(100 * HEARTBEAT_TIMEOUT)));
-    assert_eq!(record.last_census.as_ref().map(|census| census.alive.total()), Some(2));
+    assert_eq!(
+        record.hook_expires_at,
+        Some(world.start.plus_seconds(100 * HEARTBEAT_TIMEOUT))
+    );
+    assert_eq!(
+        record
+            .last_census
+            .as_ref()
+            .map(|census| census.alive.total()),
+        Some(2)
+    );
     // AND the instance is DRAINING while the lifecycle action still holds it
     assert_eq!(world.instance_status(), "DRAINING");
     let action = world.action();
@@ -319,7 +407,10 @@ async fn starts_a_drain_for_an_instance_with_running_tasks() {
     assert_eq!(action.completions, 0);
     // AND the first check is booked one interval on, and noted on the record
     // (planned from the notice's send time: the hook's heartbeat timer started then)
-    assert_eq!(world.booked_check(), Some(NOTICE_SENT.plus_seconds(CHECK_INTERVAL)));
+    assert_eq!(
+        world.booked_check(),
+        Some(NOTICE_SENT.plus_seconds(CHECK_INTERVAL))
+    );
     assert_eq!(record.next_check_at, world.booked_check());
     assert_eq!(
         world.log.calls(),
@@ -367,7 +458,10 @@ async fn completes_at_once_when_the_instance_is_already_empty() {
     let outcome = world.terminate().await;
 
     // THEN the action is completed once, with CONTINUE, and the drain is over
-    assert!(is_complete(&outcome, LifecycleResult::Continue), "{outcome:?}");
+    assert!(
+        is_complete(&outcome, LifecycleResult::Continue),
+        "{outcome:?}"
+    );
     let action = world.action();
     assert!(!action.active);
     assert_eq!(action.completions, 1);
@@ -376,7 +470,10 @@ async fn completes_at_once_when_the_instance_is_already_empty() {
     let record = world.record();
     assert_eq!(record.status, DrainStatus::Completed);
     assert_eq!(record.result, Some(LifecycleResult::Continue));
-    assert_eq!(record.reason.as_deref(), Some(CompletionReason::Drained.describe()));
+    assert_eq!(
+        record.reason.as_deref(),
+        Some(CompletionReason::Drained.describe())
+    );
     assert_eq!(record.finished_at, Some(world.start));
     assert_eq!(record.next_check_at, None);
     // AND no check is left behind
@@ -397,7 +494,10 @@ async fn completes_only_when_the_last_task_has_stopped() {
     // WHEN web-1 stops
     let outcome = world.task_stopped(&world.task_stops(&web_1)).await;
     // THEN the drain keeps waiting
-    assert!(matches!(outcome, Outcome::Decided(Decision::Wait { .. })), "{outcome:?}");
+    assert!(
+        matches!(outcome, Outcome::Decided(Decision::Wait { .. })),
+        "{outcome:?}"
+    );
     assert!(world.action().active);
 
     // WHEN web-2 is deregistering from its load balancer and the standalone task stops
@@ -406,13 +506,22 @@ async fn completes_only_when_the_last_task_has_stopped() {
     // THEN a task shutting down still counts as alive
     assert_eq!(
         outcome,
-        Outcome::Decided(Decision::Wait { alive: AliveCounts { replica: 1, daemon: 0, standalone: 0 }, waiting_on: WaitingOn::Tasks })
+        Outcome::Decided(Decision::Wait {
+            alive: AliveCounts {
+                replica: 1,
+                daemon: 0,
+                standalone: 0
+            },
+            waiting_on: WaitingOn::Tasks
+        })
     );
     assert!(world.action().active);
 
     // WHEN web-2 is inside its stop timeout and a duplicate event for report-1 arrives
     world.cluster.set_task_status(&web_2, "STOPPING");
-    world.task_stopped(&stopped_event(&report, "family:nightly-report")).await;
+    world
+        .task_stopped(&stopped_event(&report, "family:nightly-report"))
+        .await;
     // THEN still nothing completes
     assert!(world.action().active);
     assert_eq!(world.log.count("autoscaling:CompleteLifecycleAction"), 0);
@@ -422,7 +531,10 @@ async fn completes_only_when_the_last_task_has_stopped() {
     let outcome = world.task_stopped(&world.task_stops(&web_2)).await;
 
     // THEN the action completes with CONTINUE, once, and the check is cancelled
-    assert!(is_complete(&outcome, LifecycleResult::Continue), "{outcome:?}");
+    assert!(
+        is_complete(&outcome, LifecycleResult::Continue),
+        "{outcome:?}"
+    );
     assert_eq!(world.action().completions, 1);
     assert_eq!(world.action().result, Some(LifecycleResult::Continue));
     assert_eq!(world.record().status, DrainStatus::Completed);
@@ -454,7 +566,9 @@ async fn a_stopped_task_after_the_drain_ended_costs_one_read() {
     world.log.clear();
 
     // WHEN a late STOPPED event for the instance arrives
-    let outcome = world.task_stopped(&stopped_event(&task_arn("late-1"), "service:web")).await;
+    let outcome = world
+        .task_stopped(&stopped_event(&task_arn("late-1"), "service:web"))
+        .await;
 
     // THEN it reads the record and stops there
     assert_eq!(outcome, Outcome::NotDraining);
@@ -472,7 +586,14 @@ async fn stops_daemon_tasks_last_and_completes_once_they_have_stopped() {
     let outcome = world.terminate().await;
     assert_eq!(
         outcome,
-        Outcome::Decided(Decision::Wait { alive: AliveCounts { replica: 1, daemon: 1, standalone: 0 }, waiting_on: WaitingOn::Tasks })
+        Outcome::Decided(Decision::Wait {
+            alive: AliveCounts {
+                replica: 1,
+                daemon: 1,
+                standalone: 0
+            },
+            waiting_on: WaitingOn::Tasks
+        })
     );
     // THEN the daemon is left alone while the replica runs
     assert_eq!(world.task_status(&daemon), "RUNNING");
@@ -482,9 +603,17 @@ async fn stops_daemon_tasks_last_and_completes_once_they_have_stopped() {
     let outcome = world.task_stopped(&world.task_stops(&web)).await;
 
     // THEN ecs-drain stops the daemon task, with its reason, and waits for it
-    assert_eq!(outcome, Outcome::Decided(Decision::StopDaemons { tasks: vec![daemon.clone()] }));
+    assert_eq!(
+        outcome,
+        Outcome::Decided(Decision::StopDaemons {
+            tasks: vec![daemon.clone()]
+        })
+    );
     assert_eq!(world.log.count("ecs:StopTask"), 1);
-    assert_eq!(world.cluster.stopped_reason(&daemon).as_deref(), Some(DAEMON_STOP_REASON));
+    assert_eq!(
+        world.cluster.stopped_reason(&daemon).as_deref(),
+        Some(DAEMON_STOP_REASON)
+    );
     assert_eq!(world.task_status(&daemon), "STOPPING");
     assert!(world.action().active);
     let record = world.record();
@@ -498,7 +627,10 @@ async fn stops_daemon_tasks_last_and_completes_once_they_have_stopped() {
     let outcome = world.task_stopped(&change).await;
 
     // THEN the action completes with CONTINUE, and the daemon was asked to stop only once
-    assert!(is_complete(&outcome, LifecycleResult::Continue), "{outcome:?}");
+    assert!(
+        is_complete(&outcome, LifecycleResult::Continue),
+        "{outcome:?}"
+    );
     assert_eq!(world.action().completions, 1);
     assert_eq!(world.record().status, DrainStatus::Completed);
     assert_eq!(world.log.count("ecs:StopTask"), 1);
@@ -517,7 +649,10 @@ async fn a_duplicate_lifecycle_notice_neither_restarts_nor_completes_twice() {
     let outcome = world.terminate().await;
 
     // THEN the existing drain carries on: same start, not re-inserted, instance untouched
-    assert!(matches!(outcome, Outcome::Decided(Decision::Wait { .. })), "{outcome:?}");
+    assert!(
+        matches!(outcome, Outcome::Decided(Decision::Wait { .. })),
+        "{outcome:?}"
+    );
     let record = world.record();
     assert_eq!(record.started_at, first.started_at);
     assert_eq!(record.deadline_at, first.deadline_at);
@@ -534,7 +669,10 @@ async fn a_duplicate_lifecycle_notice_neither_restarts_nor_completes_twice() {
     assert_eq!(outcome, Outcome::AlreadyFinished);
     assert_eq!(world.action().completions, 1);
     assert_eq!(world.record().status, DrainStatus::Completed);
-    assert_eq!(world.log.calls(), vec!["ecs:ListContainerInstances", "dynamodb:GetItem"]);
+    assert_eq!(
+        world.log.calls(),
+        vec!["ecs:ListContainerInstances", "dynamodb:GetItem"]
+    );
 }
 
 #[tokio::test]
@@ -547,7 +685,10 @@ async fn a_stale_lifecycle_token_never_restarts_a_finished_drain() {
     world.log.clear();
 
     // WHEN an older action for the instance arrives, and then one with no send time
-    let older = world.notice_with("01d01d01-48eb-45e7-aba6-799ea6093a0f", Some(NOTICE_SENT.plus_seconds(-3600)));
+    let older = world.notice_with(
+        "01d01d01-48eb-45e7-aba6-799ea6093a0f",
+        Some(NOTICE_SENT.plus_seconds(-3600)),
+    );
     let undated = world.notice_with("0da7ed00-48eb-45e7-aba6-799ea6093a0f", None);
     let older_outcome = world.deliver(&older).await.expect("handled");
     let undated_outcome = world.deliver(&undated).await.expect("handled");
@@ -574,12 +715,18 @@ async fn a_newer_lifecycle_token_after_completion_starts_a_new_drain() {
 
     // WHEN a newer action for the instance arrives an hour later
     world.clock.advance(3600);
-    let newer = world.notice_with("9e3c5a71-0b2d-4f6e-8a9c-1d2e3f4a5b6c", Some(NOTICE_SENT.plus_seconds(3600)));
+    let newer = world.notice_with(
+        "9e3c5a71-0b2d-4f6e-8a9c-1d2e3f4a5b6c",
+        Some(NOTICE_SENT.plus_seconds(3600)),
+    );
     world.hooks.begin(&newer.action);
     let outcome = world.deliver(&newer).await.expect("handled");
 
     // THEN it replaces the record with a new drain of the new action
-    assert!(matches!(outcome, Outcome::Decided(Decision::Wait { .. })), "{outcome:?}");
+    assert!(
+        matches!(outcome, Outcome::Decided(Decision::Wait { .. })),
+        "{outcome:?}"
+    );
     let record = world.record();
     assert_eq!(record.token, newer.action.token);
     assert_eq!(record.status, DrainStatus::Draining);
@@ -609,13 +756,26 @@ async fn continues_at_once_when_the_instance_is_not_in_ecs() {
     let outcome = world.terminate().await;
 
     // THEN the action completes with CONTINUE and no drain is recorded
-    assert!(matches!(outcome, Outcome::CompletedUntracked { outcome: ActionOutcome::Done, .. }), "{outcome:?}");
+    assert!(
+        matches!(
+            outcome,
+            Outcome::CompletedUntracked {
+                outcome: ActionOutcome::Done,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
     assert_eq!(world.action().completions, 1);
     assert_eq!(world.action().result, Some(LifecycleResult::Continue));
     assert!(world.store.all().is_empty());
     assert_eq!(
         world.log.calls(),
-        vec!["ecs:ListContainerInstances", "autoscaling:DescribeAutoScalingInstances", "autoscaling:CompleteLifecycleAction"]
+        vec![
+            "ecs:ListContainerInstances",
+            "autoscaling:DescribeAutoScalingInstances",
+            "autoscaling:CompleteLifecycleAction"
+        ]
     );
 }
 
@@ -629,7 +789,10 @@ async fn continues_at_once_when_the_container_instance_is_inactive() {
     let outcome = world.terminate().await;
 
     // THEN the action completes with CONTINUE, nothing is drained or recorded
-    assert!(matches!(&outcome, Outcome::CompletedUntracked { reason, .. } if reason.contains("INACTIVE")), "{outcome:?}");
+    assert!(
+        matches!(&outcome, Outcome::CompletedUntracked { reason, .. } if reason.contains("INACTIVE")),
+        "{outcome:?}"
+    );
     assert_eq!(world.action().completions, 1);
     assert_eq!(world.action().result, Some(LifecycleResult::Continue));
     assert!(world.store.all().is_empty());
@@ -647,19 +810,41 @@ async fn a_replayed_notice_is_a_dry_run_by_default() {
     // WHEN the terminate event is replayed from an archive
     let replayed = terminate_notice(&fixture("lifecycle-terminate-eventbridge-replayed.json"));
     assert!(replayed.replay_name.is_some());
-    assert_eq!(world.drainer().mode_for(replayed.replay_name.as_deref()), Mode::DryRun);
+    assert_eq!(
+        world.drainer().mode_for(replayed.replay_name.as_deref()),
+        Mode::DryRun
+    );
     let outcome = world.deliver(&replayed).await.expect("handled");
 
     // THEN the decision is made from real reads...
-    assert_eq!(outcome, Outcome::Decided(Decision::StopDaemons { tasks: vec![daemon.clone()] }));
-    for read in ["ecs:ListContainerInstances", "dynamodb:GetItem", "ecs:ListTasks", "ecs:DescribeTasks", "ecs:DescribeServices"] {
+    assert_eq!(
+        outcome,
+        Outcome::Decided(Decision::StopDaemons {
+            tasks: vec![daemon.clone()]
+        })
+    );
+    for read in [
+        "ecs:ListContainerInstances",
+        "dynamodb:GetItem",
+        "ecs:ListTasks",
+        "ecs:DescribeTasks",
+        "ecs:DescribeServices",
+    ] {
         assert!(world.log.count(read) > 0, "{read} should have been called");
     }
     // ...and nothing is changed
-    for write in
-        ["dynamodb:PutItem", "ecs:UpdateContainerInstancesState", "ecs:StopTask", "autoscaling:CompleteLifecycleAction", "scheduler:CreateSchedule"]
-    {
-        assert_eq!(world.log.count(write), 0, "{write} must not be called in a dry run");
+    for write in [
+        "dynamodb:PutItem",
+        "ecs:UpdateContainerInstancesState",
+        "ecs:StopTask",
+        "autoscaling:CompleteLifecycleAction",
+        "scheduler:CreateSchedule",
+    ] {
+        assert_eq!(
+            world.log.count(write),
+            0,
+            "{write} must not be called in a dry run"
+        );
     }
     assert!(world.store.all().is_empty());
     assert_eq!(world.instance_status(), "ACTIVE");
@@ -685,7 +870,10 @@ async fn a_replayed_stopped_task_does_not_complete_a_live_drain_by_default() {
     let outcome = world.task_stopped(&change).await;
 
     // THEN it says it would complete, but the action and the record are untouched
-    assert!(is_complete(&outcome, LifecycleResult::Continue), "{outcome:?}");
+    assert!(
+        is_complete(&outcome, LifecycleResult::Continue),
+        "{outcome:?}"
+    );
     assert!(world.action().active);
     assert_eq!(world.action().completions, 0);
     assert_eq!(world.record(), before);
@@ -701,14 +889,25 @@ async fn a_replayed_notice_acts_when_live_replay_is_allowed() {
 
     // WHEN the terminate event is replayed from an archive
     let replayed = terminate_notice(&fixture("lifecycle-terminate-eventbridge-replayed.json"));
-    assert_eq!(world.drainer().mode_for(replayed.replay_name.as_deref()), Mode::Live);
+    assert_eq!(
+        world.drainer().mode_for(replayed.replay_name.as_deref()),
+        Mode::Live
+    );
     let outcome = world.deliver(&replayed).await.expect("handled");
 
     // THEN it drains like a live event
-    assert_eq!(outcome, Outcome::Decided(Decision::StopDaemons { tasks: vec![daemon.clone()] }));
+    assert_eq!(
+        outcome,
+        Outcome::Decided(Decision::StopDaemons {
+            tasks: vec![daemon.clone()]
+        })
+    );
     assert_eq!(world.record().status, DrainStatus::Draining);
     assert_eq!(world.instance_status(), "DRAINING");
-    assert_eq!(world.cluster.stopped_reason(&daemon).as_deref(), Some(DAEMON_STOP_REASON));
+    assert_eq!(
+        world.cluster.stopped_reason(&daemon).as_deref(),
+        Some(DAEMON_STOP_REASON)
+    );
     assert!(world.booked_check().is_some());
 }
 
@@ -724,11 +923,17 @@ async fn two_concurrent_stopped_events_for_the_last_tasks_complete_once() {
 
     // WHEN both events are handled concurrently, interleaving at every DynamoDB call
     let drainer = world.drainer_over(YieldingStore(world.store.clone()));
-    let (one, two) = tokio::join!(drainer.on_task_stopped(&first, Mode::Live), drainer.on_task_stopped(&second, Mode::Live));
+    let (one, two) = tokio::join!(
+        drainer.on_task_stopped(&first, Mode::Live),
+        drainer.on_task_stopped(&second, Mode::Live)
+    );
     let outcomes = [one.expect("handled"), two.expect("handled")];
 
     // THEN exactly one of them completes the action; the other loses the claim
-    let completions = outcomes.iter().filter(|outcome| is_complete(outcome, LifecycleResult::Continue)).count();
+    let completions = outcomes
+        .iter()
+        .filter(|outcome| is_complete(outcome, LifecycleResult::Continue))
+        .count();
     assert_eq!(completions, 1, "{outcomes:?}");
     assert!(outcomes.contains(&Outcome::LostRace), "{outcomes:?}");
     assert_eq!(world.action().completions, 1);
@@ -746,11 +951,21 @@ async fn a_concurrent_progress_write_does_not_strand_the_completion() {
 
     // WHEN another invocation (whose census still saw the task) writes progress between this
     // invocation's read and its completion claim
-    let store = ProgressRaceStore { inner: world.store.clone(), raced: AtomicBool::new(false) };
-    let outcome = world.drainer_over(store).on_task_stopped(&change, Mode::Live).await.expect("handled");
+    let store = ProgressRaceStore {
+        inner: world.store.clone(),
+        raced: AtomicBool::new(false),
+    };
+    let outcome = world
+        .drainer_over(store)
+        .on_task_stopped(&change, Mode::Live)
+        .await
+        .expect("handled");
 
     // THEN this invocation, whose census is the newer one, still completes the action
-    assert!(is_complete(&outcome, LifecycleResult::Continue), "{outcome:?}");
+    assert!(
+        is_complete(&outcome, LifecycleResult::Continue),
+        "{outcome:?}"
+    );
     assert_eq!(world.action().completions, 1);
     assert_eq!(world.record().status, DrainStatus::Completed);
 }
@@ -766,7 +981,10 @@ async fn a_scheduled_check_while_tasks_remain_heartbeats_and_books_the_next() {
     let outcome = world.fire_next_check().await;
 
     // THEN the hook gets a heartbeat and the next check is booked one interval on
-    assert!(matches!(outcome, Outcome::Decided(Decision::Wait { .. })), "{outcome:?}");
+    assert!(
+        matches!(outcome, Outcome::Decided(Decision::Wait { .. })),
+        "{outcome:?}"
+    );
     let now = world.clock.now();
     assert_eq!(now, NOTICE_SENT.plus_seconds(CHECK_INTERVAL));
     assert_eq!(world.action().heartbeats, 1);
@@ -778,7 +996,10 @@ async fn a_scheduled_check_while_tasks_remain_heartbeats_and_books_the_next() {
     assert_eq!(record.next_check_at, world.booked_check());
 
     // WHEN checks keep firing until the deadline
-    while world.booked_check().is_some_and(|at| at < record.deadline_at) {
+    while world
+        .booked_check()
+        .is_some_and(|at| at < record.deadline_at)
+    {
         world.fire_next_check().await;
     }
 
@@ -818,11 +1039,18 @@ async fn a_check_for_an_ended_drain_cancels_itself() {
     world.log.clear();
 
     // WHEN the check fires
-    let outcome = world.drainer().on_check(&world.instance, Mode::Live).await.expect("handled");
+    let outcome = world
+        .drainer()
+        .on_check(&world.instance, Mode::Live)
+        .await
+        .expect("handled");
 
     // THEN it reads, finds the drain over, and deletes its schedule
     assert_eq!(outcome, Outcome::NotDraining);
-    assert_eq!(world.log.calls(), vec!["dynamodb:GetItem", "scheduler:DeleteSchedule"]);
+    assert_eq!(
+        world.log.calls(),
+        vec!["dynamodb:GetItem", "scheduler:DeleteSchedule"]
+    );
 }
 
 #[tokio::test]
@@ -844,9 +1072,15 @@ async fn at_the_deadline_remaining_tasks_are_stopped_then_the_action_continues()
 
     // THEN the check at the deadline stops every remaining task with the deadline reason
     assert_eq!(world.clock.now(), deadline);
-    assert!(matches!(&outcome, Outcome::Decided(Decision::EnforceDeadline { tasks }) if tasks.len() == 3), "{outcome:?}");
+    assert!(
+        matches!(&outcome, Outcome::Decided(Decision::EnforceDeadline { tasks }) if tasks.len() == 3),
+        "{outcome:?}"
+    );
     for task in [&web, &report, &daemon] {
-        assert_eq!(world.cluster.stopped_reason(task).as_deref(), Some(DEADLINE_STOP_REASON));
+        assert_eq!(
+            world.cluster.stopped_reason(task).as_deref(),
+            Some(DEADLINE_STOP_REASON)
+        );
         assert_eq!(world.task_status(task), "STOPPING");
     }
     let record = world.record();
@@ -854,7 +1088,10 @@ async fn at_the_deadline_remaining_tasks_are_stopped_then_the_action_continues()
     assert_eq!(record.enforced_at, Some(deadline));
     assert_eq!(record.status, DrainStatus::Draining);
     assert!(world.action().active);
-    assert_eq!(world.booked_check(), Some(deadline.plus_seconds(CHECK_INTERVAL)));
+    assert_eq!(
+        world.booked_check(),
+        Some(deadline.plus_seconds(CHECK_INTERVAL))
+    );
 
     // WHEN two of them stop but the standalone task is still inside its stop timeout
     world.cluster.set_task_status(&web, "STOPPED");
@@ -862,13 +1099,22 @@ async fn at_the_deadline_remaining_tasks_are_stopped_then_the_action_continues()
     let outcome = world.fire_next_check().await;
 
     // THEN one interval after enforcing, the action completes with CONTINUE anyway
-    assert_eq!(outcome, Outcome::Decided(Decision::Complete { result: LifecycleResult::Continue, reason: CompletionReason::DeadlineEnforced }));
+    assert_eq!(
+        outcome,
+        Outcome::Decided(Decision::Complete {
+            result: LifecycleResult::Continue,
+            reason: CompletionReason::DeadlineEnforced
+        })
+    );
     assert_eq!(world.task_status(&report), "STOPPING");
     assert_eq!(world.action().completions, 1);
     assert_eq!(world.action().result, Some(LifecycleResult::Continue));
     let record = world.record();
     assert_eq!(record.status, DrainStatus::Completed);
-    assert_eq!(record.reason.as_deref(), Some(CompletionReason::DeadlineEnforced.describe()));
+    assert_eq!(
+        record.reason.as_deref(),
+        Some(CompletionReason::DeadlineEnforced.describe())
+    );
     assert_eq!(world.booked_check(), None);
     // AND each task was asked to stop exactly once
     assert_eq!(world.log.count("ecs:StopTask"), 3);
@@ -884,11 +1130,21 @@ async fn at_the_deadline_policy_abandon_completes_with_abandon() {
     let deadline = world.record().deadline_at;
 
     // WHEN the scheduled check runs at the deadline
-    world.scheduler.schedule(&world.instance, deadline).await.expect("booked");
+    world
+        .scheduler
+        .schedule(&world.instance, deadline)
+        .await
+        .expect("booked");
     let outcome = world.fire_next_check().await;
 
     // THEN the action completes with ABANDON and the task is left as it was
-    assert_eq!(outcome, Outcome::Decided(Decision::Complete { result: LifecycleResult::Abandon, reason: CompletionReason::DeadlineAbandoned }));
+    assert_eq!(
+        outcome,
+        Outcome::Decided(Decision::Complete {
+            result: LifecycleResult::Abandon,
+            reason: CompletionReason::DeadlineAbandoned
+        })
+    );
     assert_eq!(world.action().completions, 1);
     assert_eq!(world.action().result, Some(LifecycleResult::Abandon));
     assert_eq!(world.record().status, DrainStatus::Completed);
@@ -904,7 +1160,10 @@ async fn the_ecs_managed_draining_hook_is_left_to_ecs() {
     world.run_task("web-1", "service:web");
 
     // WHEN ECS managed draining's own hook sends a terminate action
-    let outcome = world.deliver(&world.notice_for_hook(ECS_MANAGED_DRAINING_HOOK)).await.expect("handled");
+    let outcome = world
+        .deliver(&world.notice_for_hook(ECS_MANAGED_DRAINING_HOOK))
+        .await
+        .expect("handled");
 
     // THEN it is ignored without a single call
     assert!(matches!(outcome, Outcome::Ignored { .. }), "{outcome:?}");
@@ -919,7 +1178,10 @@ async fn a_hook_other_than_the_configured_one_is_ignored() {
     world.config.hook_name = Some(FIXTURE_HOOK.into());
 
     // WHEN another hook of the group sends a terminate action
-    let outcome = world.deliver(&world.notice_for_hook("backup-before-terminate")).await.expect("handled");
+    let outcome = world
+        .deliver(&world.notice_for_hook("backup-before-terminate"))
+        .await
+        .expect("handled");
 
     // THEN it is ignored without a single call
     assert!(matches!(outcome, Outcome::Ignored { .. }), "{outcome:?}");
@@ -969,7 +1231,11 @@ async fn a_completion_claim_left_by_a_crashed_invocation_is_taken_over_after_the
     claimed.status = DrainStatus::Completing;
     claimed.updated_at = world.clock.now();
     claimed.revision += 1;
-    world.store.replace(&claimed, claimed.revision - 1).await.expect("claimed");
+    world
+        .store
+        .replace(&claimed, claimed.revision - 1)
+        .await
+        .expect("claimed");
 
     // WHEN the STOPPED event arrives within the lease
     let outcome = world.task_stopped(&change).await;
@@ -983,7 +1249,10 @@ async fn a_completion_claim_left_by_a_crashed_invocation_is_taken_over_after_the
     let outcome = world.fire_next_check().await;
 
     // THEN it takes the claim over and completes the action, once
-    assert!(is_complete(&outcome, LifecycleResult::Continue), "{outcome:?}");
+    assert!(
+        is_complete(&outcome, LifecycleResult::Continue),
+        "{outcome:?}"
+    );
     assert_eq!(world.action().completions, 1);
     assert_eq!(world.record().status, DrainStatus::Completed);
 }
@@ -992,10 +1261,16 @@ async fn a_completion_claim_left_by_a_crashed_invocation_is_taken_over_after_the
 async fn a_transient_completion_error_is_retried_and_completes_on_the_retry() {
     // GIVEN an empty instance, and Auto Scaling throttling the next completion
     let world = World::new();
-    world.hooks.fail_next_complete(DrainError::transient("autoscaling:CompleteLifecycleAction", "Throttling: Rate exceeded"));
+    world.hooks.fail_next_complete(DrainError::transient(
+        "autoscaling:CompleteLifecycleAction",
+        "Throttling: Rate exceeded",
+    ));
 
     // WHEN the terminate lifecycle action arrives
-    let error = world.deliver(&world.notice).await.expect_err("the completion failed");
+    let error = world
+        .deliver(&world.notice)
+        .await
+        .expect_err("the completion failed");
 
     // THEN the handler fails retryably, and the claim is given back
     assert!(error.is_retryable());
@@ -1008,7 +1283,10 @@ async fn a_transient_completion_error_is_retried_and_completes_on_the_retry() {
     let outcome = world.terminate().await;
 
     // THEN the retry completes the action, once
-    assert!(is_complete(&outcome, LifecycleResult::Continue), "{outcome:?}");
+    assert!(
+        is_complete(&outcome, LifecycleResult::Continue),
+        "{outcome:?}"
+    );
     assert_eq!(world.action().completions, 1);
     assert_eq!(world.record().status, DrainStatus::Completed);
     assert_eq!(world.log.count("autoscaling:CompleteLifecycleAction"), 2);
@@ -1027,11 +1305,16 @@ async fn a_stopped_task_finding_the_check_overdue_heartbeats_before_booking_the_
 
     // WHEN a task stops after the check was due
     world.cluster.set_task_status(&web, "STOPPED");
-    world.task_stopped(&stopped_event(&web, "service:web")).await;
+    world
+        .task_stopped(&stopped_event(&web, "service:web"))
+        .await;
 
     // THEN the hook gets its heartbeat before the next check is booked, one interval on
     assert_eq!(world.action().heartbeats, 1);
-    assert_eq!(world.booked_check(), Some(booked.plus_seconds(30 + CHECK_INTERVAL)));
+    assert_eq!(
+        world.booked_check(),
+        Some(booked.plus_seconds(30 + CHECK_INTERVAL))
+    );
 }
 
 #[tokio::test]
@@ -1049,10 +1332,17 @@ async fn a_function_without_schedule_settings_never_heartbeats_or_books() {
     // heartbeat permission), handles a STOPPED event
     world.config.schedule = None;
     world.cluster.set_task_status(&web, "STOPPED");
-    world.task_stopped(&stopped_event(&web, "service:web")).await;
+    world
+        .task_stopped(&stopped_event(&web, "service:web"))
+        .await;
 
     // THEN it leaves the hook and the schedule to on-lifecycle
-    assert_eq!(world.log.count("autoscaling:RecordLifecycleActionHeartbeat"), 0);
+    assert_eq!(
+        world
+            .log
+            .count("autoscaling:RecordLifecycleActionHeartbeat"),
+        0
+    );
     assert_eq!(world.log.count("scheduler:CreateSchedule"), 0);
     assert_eq!(world.action().heartbeats, 0);
 }
@@ -1066,7 +1356,12 @@ fn assert_nothing_changed(world: &World) {
     assert!(world.scheduler.all().is_empty(), "no check booked");
     for call in world.log.calls() {
         assert!(
-            matches!(call, "ecs:ListContainerInstances" | "dynamodb:GetItem" | "autoscaling:DescribeAutoScalingInstances"),
+            matches!(
+                call,
+                "ecs:ListContainerInstances"
+                    | "dynamodb:GetItem"
+                    | "autoscaling:DescribeAutoScalingInstances"
+            ),
             "only reads, got {call}"
         );
     }
@@ -1077,7 +1372,9 @@ async fn a_forged_notice_for_an_instance_in_service_changes_nothing() {
     // GIVEN an instance Auto Scaling reports InService: no action holds it
     let world = World::new();
     world.hooks.expire(&world.notice.action.token);
-    world.hooks.set_lifecycle_state(EC2_INSTANCE, "prod-ecs-asg", "InService");
+    world
+        .hooks
+        .set_lifecycle_state(EC2_INSTANCE, "prod-ecs-asg", "InService");
     world.log.clear();
 
     // WHEN a well-formed notice with a token Auto Scaling never issued arrives
@@ -1085,24 +1382,35 @@ async fn a_forged_notice_for_an_instance_in_service_changes_nothing() {
     let outcome = world.deliver(&forged).await.expect("handled");
 
     // THEN it is refused with the reason, and the instance keeps running tasks
-    assert!(matches!(&outcome, Outcome::Refused { refusal: Refusal::NotTerminating { state } } if state.contains("InService")), "{outcome:?}");
+    assert!(
+        matches!(&outcome, Outcome::Refused { refusal: Refusal::NotTerminating { state } } if state.contains("InService")),
+        "{outcome:?}"
+    );
     assert_nothing_changed(&world);
 }
 
 #[tokio::test]
 async fn a_notice_naming_another_group_or_an_unknown_instance_changes_nothing() {
-    for (reported_group, expected) in [(Some("other-asg"), "other_group"), (None, "not_in_any_group")] {
+    for (reported_group, expected) in [
+        (Some("other-asg"), "other_group"),
+        (None, "not_in_any_group"),
+    ] {
         // GIVEN the instance is terminating in another group, or Auto Scaling does not know it
         let world = World::new();
         match reported_group {
-            Some(group) => world.hooks.set_lifecycle_state(EC2_INSTANCE, group, "Terminating:Wait"),
+            Some(group) => world
+                .hooks
+                .set_lifecycle_state(EC2_INSTANCE, group, "Terminating:Wait"),
             None => world.hooks.remove_instance(EC2_INSTANCE),
         }
         world.log.clear();
         // WHEN the notice arrives
         let outcome = world.terminate().await;
         // THEN nothing changes
-        assert!(matches!(&outcome, Outcome::Refused { refusal } if refusal.name() == expected), "{outcome:?}");
+        assert!(
+            matches!(&outcome, Outcome::Refused { refusal } if refusal.name() == expected),
+            "{outcome:?}"
+        );
         assert_nothing_changed(&world);
     }
 }
@@ -1113,7 +1421,9 @@ async fn a_notice_for_an_instance_outside_ecs_is_not_completed_unless_auto_scali
     let world = World::new();
     world.cluster.with_state(|state| state.instances.clear());
     world.hooks.expire(&world.notice.action.token);
-    world.hooks.set_lifecycle_state(EC2_INSTANCE, "prod-ecs-asg", "InService");
+    world
+        .hooks
+        .set_lifecycle_state(EC2_INSTANCE, "prod-ecs-asg", "InService");
     world.log.clear();
     // WHEN a notice for it arrives
     let outcome = world.terminate().await;
@@ -1124,8 +1434,14 @@ async fn a_notice_for_an_instance_outside_ecs_is_not_completed_unless_auto_scali
 
 #[tokio::test]
 async fn a_notice_for_another_account_or_region_changes_nothing() {
-    let own = FunctionIdentity { account: Some("123456789012".into()), region: Some("us-east-1".into()) };
-    for (account, region, expected) in [("210987654321", "us-east-1", "foreign_account"), ("123456789012", "eu-west-1", "foreign_region")] {
+    let own = FunctionIdentity {
+        account: Some("123456789012".into()),
+        region: Some("us-east-1".into()),
+    };
+    for (account, region, expected) in [
+        ("210987654321", "us-east-1", "foreign_account"),
+        ("123456789012", "eu-west-1", "foreign_region"),
+    ] {
         // GIVEN a terminating instance of the same id here
         let world = World::new();
         world.log.clear();
@@ -1133,15 +1449,26 @@ async fn a_notice_for_another_account_or_region_changes_nothing() {
         let mut notice = world.notice.clone();
         notice.account = Some(account.into());
         notice.region = Some(region.into());
-        let outcome = world.drainer().on_notice(&notice, Mode::Live, &own).await.expect("handled");
+        let outcome = world
+            .drainer()
+            .on_notice(&notice, Mode::Live, &own)
+            .await
+            .expect("handled");
         // THEN it is refused before anything is read
-        assert!(matches!(&outcome, Outcome::Refused { refusal } if refusal.name() == expected), "{outcome:?}");
+        assert!(
+            matches!(&outcome, Outcome::Refused { refusal } if refusal.name() == expected),
+            "{outcome:?}"
+        );
         assert!(world.log.calls().is_empty(), "{:?}", world.log.calls());
         assert_eq!(world.instance_status(), "ACTIVE");
     }
     // AND the function's own notice drains
     let world = World::new();
-    let outcome = world.drainer().on_notice(&world.notice, Mode::Live, &own).await.expect("handled");
+    let outcome = world
+        .drainer()
+        .on_notice(&world.notice, Mode::Live, &own)
+        .await
+        .expect("handled");
     assert!(matches!(outcome, Outcome::Decided(_)), "{outcome:?}");
     assert_eq!(world.instance_status(), "DRAINING");
 }
@@ -1156,7 +1483,9 @@ async fn an_expired_drain_of_an_instance_that_stays_in_service_gives_its_capacit
     // AND the action then turns out gone with the instance back in service (it never existed:
     // a token the group did not issue, or an action abandoned while the instance stays)
     world.hooks.expire(&world.notice.action.token);
-    world.hooks.set_lifecycle_state(EC2_INSTANCE, "prod-ecs-asg", "InService");
+    world
+        .hooks
+        .set_lifecycle_state(EC2_INSTANCE, "prod-ecs-asg", "InService");
 
     // WHEN the drain's check fires
     let outcome = world.fire_next_check().await;
@@ -1166,7 +1495,12 @@ async fn an_expired_drain_of_an_instance_that_stays_in_service_gives_its_capacit
     let record = world.record();
     assert_eq!(record.status, DrainStatus::Expired);
     assert_eq!(world.instance_status(), "ACTIVE");
-    assert!(record.reason.as_deref().is_some_and(|reason| reason.contains("put back to ACTIVE") && reason.contains("InService")), "{record:?}");
+    assert!(
+        record.reason.as_deref().is_some_and(
+            |reason| reason.contains("put back to ACTIVE") && reason.contains("InService")
+        ),
+        "{record:?}"
+    );
 }
 
 #[tokio::test]
@@ -1184,8 +1518,20 @@ async fn an_expired_drain_of_an_instance_being_terminated_is_left_alone() {
     assert_eq!(outcome, Outcome::ActionGone);
     assert_eq!(world.record().status, DrainStatus::Expired);
     assert_eq!(world.instance_status(), "DRAINING");
-    assert!(world.record().reason.as_deref().is_some_and(|reason| reason.contains("Terminating:Proceed")), "{:?}", world.record());
-    assert_eq!(world.log.count("ecs:ListContainerInstances"), 1, "no lookup for an instance that goes");
+    assert!(
+        world
+            .record()
+            .reason
+            .as_deref()
+            .is_some_and(|reason| reason.contains("Terminating:Proceed")),
+        "{:?}",
+        world.record()
+    );
+    assert_eq!(
+        world.log.count("ecs:ListContainerInstances"),
+        1,
+        "no lookup for an instance that goes"
+    );
 }
 
 #[tokio::test]
@@ -1195,7 +1541,9 @@ async fn an_empty_drain_whose_action_never_existed_gives_its_capacity_back_on_co
     let task = world.run_task("0d7e5f3a9c1b4e2d8f6a0b3c5d7e9f1a", "family:batch");
     assert!(matches!(world.terminate().await, Outcome::Decided(_)));
     world.hooks.expire(&world.notice.action.token);
-    world.hooks.set_lifecycle_state(EC2_INSTANCE, "prod-ecs-asg", "InService");
+    world
+        .hooks
+        .set_lifecycle_state(EC2_INSTANCE, "prod-ecs-asg", "InService");
 
     // WHEN the last task stops and the completion finds no action
     let outcome = world.task_stopped(&world.task_stops(&task)).await;
@@ -1214,7 +1562,10 @@ async fn a_notice_dated_in_the_future_is_recorded_as_sent_now() {
     let mut notice = world.notice.clone();
     notice.sent_at = Some(world.start.plus_seconds(86_400));
     // WHEN it starts the drain
-    assert!(matches!(world.deliver(&notice).await.expect("handled"), Outcome::Decided(_)));
+    assert!(matches!(
+        world.deliver(&notice).await.expect("handled"),
+        Outcome::Decided(_)
+    ));
     // THEN the record takes it as sent now, so a real later notice is never judged stale by it
     assert_eq!(world.record().noticed_at, world.start);
 }

@@ -19,7 +19,9 @@ pub const MUTATING: &[&str] = &[
 /// The text of fixture `name` (tests/fixtures at the workspace root).
 pub fn fixture_text(name: &str) -> String {
     let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).map_err(|error| format!("{path}: {error}")).expect("fixture readable")
+    std::fs::read_to_string(&path)
+        .map_err(|error| format!("{path}: {error}"))
+        .expect("fixture readable")
 }
 
 /// Fixture `name` as JSON.

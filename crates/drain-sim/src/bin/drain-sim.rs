@@ -21,7 +21,9 @@ fn main() -> ExitCode {
             ("--start", Some(v)) => v.parse().ok().map(|n| start = n),
             ("--fault", Some(v)) => Fault::parse(v).map(|fault| settings.fault = fault),
             ("--drop-rate", Some(v)) => v.parse().ok().map(|p| settings.max_drop_rate = p),
-            ("--scheduler-latency", Some(v)) => v.parse().ok().map(|s| settings.scheduler_latency_max = s),
+            ("--scheduler-latency", Some(v)) => {
+                v.parse().ok().map(|s| settings.scheduler_latency_max = s)
+            }
             _ => None,
         };
         if parsed.is_none() {
@@ -35,17 +37,30 @@ fn main() -> ExitCode {
             settings.trace = true;
             let report = run_seed(seed, &settings);
             println!("{}", report.render());
-            if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+            if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         (None, Some(count)) => {
             let threads = std::thread::available_parallelism().map_or(1, usize::from);
             let started = std::time::Instant::now();
             let summary = run_many(start, count, threads, &settings);
             println!("{summary}");
-            println!("wall time: {:.1?} on {threads} thread(s)", started.elapsed());
+            println!(
+                "wall time: {:.1?} on {threads} thread(s)",
+                started.elapsed()
+            );
             if let Some(&first) = summary.failed_seeds.first() {
-                let fault = if settings.fault == Fault::None { String::new() } else { format!(" --fault {}", settings.fault.name()) };
-                println!("replay the first failure: cargo run -p drain-sim -- --seed {first}{fault}");
+                let fault = if settings.fault == Fault::None {
+                    String::new()
+                } else {
+                    format!(" --fault {}", settings.fault.name())
+                };
+                println!(
+                    "replay the first failure: cargo run -p drain-sim -- --seed {first}{fault}"
+                );
                 return ExitCode::FAILURE;
             }
             ExitCode::SUCCESS

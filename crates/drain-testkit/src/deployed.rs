@@ -36,8 +36,15 @@ impl Deployment {
     }
 
     /// Like [`Deployment::start`], with the stack spec adjusted by `adjust` (e.g. a grant left out).
-    pub async fn start_with(spec: WorldSpec, adjust: impl FnOnce(StackSpec) -> StackSpec) -> Result<Deployment, KitError> {
-        let stack_spec = adjust(StackSpec::for_names(&spec.cluster_name(), &spec.group_name(), &spec.hook_name()));
+    pub async fn start_with(
+        spec: WorldSpec,
+        adjust: impl FnOnce(StackSpec) -> StackSpec,
+    ) -> Result<Deployment, KitError> {
+        let stack_spec = adjust(StackSpec::for_names(
+            &spec.cluster_name(),
+            &spec.group_name(),
+            &spec.hook_name(),
+        ));
         let stack_name = format!("{}-stack", spec.name);
         Deployment::start_worlds(&stack_name, &stack_spec, vec![spec]).await
     }
@@ -47,13 +54,20 @@ impl Deployment {
     /// creates the stack's schedule group, each other one a group of its own), then IAM
     /// enforced. `world` is the first spec's, `others` the rest: worlds the stack does not name
     /// are how a test shows what the functions may not touch.
-    pub async fn start_worlds(stack_name: &str, stack_spec: &StackSpec, specs: Vec<WorldSpec>) -> Result<Deployment, KitError> {
+    pub async fn start_worlds(
+        stack_name: &str,
+        stack_spec: &StackSpec,
+        specs: Vec<WorldSpec>,
+    ) -> Result<Deployment, KitError> {
         let emulator = Emulator::start()?;
         let admin = emulator.admin()?;
         let stack = Stack::deploy(&emulator, stack_name, stack_spec)?;
         let on_lifecycle = stack.on_lifecycle()?;
         let table = stack.output("TableName")?.to_owned();
-        let group = on_lifecycle.env(drain_core::config::ENV_SCHEDULE_GROUP).ok_or("on-lifecycle has no schedule group setting")?.to_owned();
+        let group = on_lifecycle
+            .env(drain_core::config::ENV_SCHEDULE_GROUP)
+            .ok_or("on-lifecycle has no schedule group setting")?
+            .to_owned();
         let sdk = emulator.sdk_config_as(&admin);
         let mut worlds = Vec::new();
         for (position, mut spec) in specs.into_iter().enumerate() {
@@ -64,39 +78,74 @@ impl Deployment {
             worlds.push(World::build(&emulator, &sdk, &spec).await?);
         }
         let mut worlds = worlds.into_iter();
-        let world = worlds.next().ok_or("start_worlds needs at least one world")?;
+        let world = worlds
+            .next()
+            .ok_or("start_worlds needs at least one world")?;
         // The roles trust lambda.amazonaws.com only, so the admin user may not assume them on
         // AWS; Lambda does. Taking the sessions before enforcement plays Lambda's part (and
         // steps around moto, whose trust check fails on a Service principal).
         let mut role_credentials = BTreeMap::new();
         for (logical, function) in &stack.functions {
-            role_credentials.insert(logical.clone(), emulator.assume_role(&admin, &function.role_arn, &function.name).await?);
+            role_credentials.insert(
+                logical.clone(),
+                emulator
+                    .assume_role(&admin, &function.role_arn, &function.name)
+                    .await?,
+            );
         }
         emulator.enforce_iam(true)?;
-        Ok(Deployment { emulator, admin, stack, world, others: worlds.collect(), role_credentials })
+        Ok(Deployment {
+            emulator,
+            admin,
+            stack,
+            world,
+            others: worlds.collect(),
+            role_credentials,
+        })
     }
 
     /// SDK configuration signed with the temporary credentials of `logical_id`'s execution
     /// role: what that function may do, asked directly.
     pub fn role_sdk_config(&self, logical_id: &str) -> Result<aws_config::SdkConfig, KitError> {
-        let credentials = self.role_credentials.get(logical_id).ok_or_else(|| format!("no role session for {logical_id}"))?;
+        let credentials = self
+            .role_credentials
+            .get(logical_id)
+            .ok_or_else(|| format!("no role session for {logical_id}"))?;
         Ok(self.emulator.sdk_config_as(credentials))
     }
 
     /// The environment Lambda would give `function`: the template's variables, its name, the
     /// emulator as endpoint, and temporary credentials of its execution role.
-    pub fn function_env(&self, function: &StackFunction) -> Result<Vec<(String, String)>, KitError> {
-        let logical = self.stack.functions.iter().find(|(_, deployed)| deployed.arn == function.arn).map(|(logical, _)| logical);
-        let credentials =
-            logical.and_then(|logical| self.role_credentials.get(logical)).ok_or_else(|| format!("no role session for {}", function.name))?;
+    pub fn function_env(
+        &self,
+        function: &StackFunction,
+    ) -> Result<Vec<(String, String)>, KitError> {
+        let logical = self
+            .stack
+            .functions
+            .iter()
+            .find(|(_, deployed)| deployed.arn == function.arn)
+            .map(|(logical, _)| logical);
+        let credentials = logical
+            .and_then(|logical| self.role_credentials.get(logical))
+            .ok_or_else(|| format!("no role session for {}", function.name))?;
         let mut env = function.environment.clone();
         env.extend([
             ("AWS_LAMBDA_FUNCTION_NAME".to_owned(), function.name.clone()),
             ("AWS_ENDPOINT_URL".to_owned(), self.emulator.endpoint()),
             ("AWS_REGION".to_owned(), "us-east-1".to_owned()),
-            ("AWS_ACCESS_KEY_ID".to_owned(), credentials.access_key_id().to_owned()),
-            ("AWS_SECRET_ACCESS_KEY".to_owned(), credentials.secret_access_key().to_owned()),
-            ("AWS_SESSION_TOKEN".to_owned(), credentials.session_token().unwrap_or_default().to_owned()),
+            (
+                "AWS_ACCESS_KEY_ID".to_owned(),
+                credentials.access_key_id().to_owned(),
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY".to_owned(),
+                credentials.secret_access_key().to_owned(),
+            ),
+            (
+                "AWS_SESSION_TOKEN".to_owned(),
+                credentials.session_token().unwrap_or_default().to_owned(),
+            ),
             ("AWS_EC2_METADATA_DISABLED".to_owned(), "true".to_owned()),
         ]);
         Ok(env)
@@ -104,11 +153,17 @@ impl Deployment {
 
     /// on-lifecycle's built binary, running as deployed.
     pub async fn spawn_on_lifecycle(&self) -> Result<FunctionProcess, KitError> {
-        FunctionProcess::spawn(&function_binary("on-lifecycle")?, self.function_env(self.stack.on_lifecycle()?)?)
+        FunctionProcess::spawn(
+            &function_binary("on-lifecycle")?,
+            self.function_env(self.stack.on_lifecycle()?)?,
+        )
     }
 
     /// on-task-stopped's built binary, running as deployed.
     pub async fn spawn_on_task_stopped(&self) -> Result<FunctionProcess, KitError> {
-        FunctionProcess::spawn(&function_binary("on-task-stopped")?, self.function_env(self.stack.on_task_stopped()?)?)
+        FunctionProcess::spawn(
+            &function_binary("on-task-stopped")?,
+            self.function_env(self.stack.on_task_stopped()?)?,
+        )
     }
 }

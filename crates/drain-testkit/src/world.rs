@@ -6,9 +6,13 @@
 use aws_config::SdkConfig;
 use aws_sdk_autoscaling::Client as AutoScaling;
 use aws_sdk_dynamodb::Client as DynamoDb;
-use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
 use aws_sdk_ecs::Client as Ecs;
-use aws_sdk_ecs::types::{ContainerDefinition, DeploymentConfiguration, DesiredStatus, SchedulingStrategy, Task};
+use aws_sdk_ecs::types::{
+    ContainerDefinition, DeploymentConfiguration, DesiredStatus, SchedulingStrategy, Task,
+};
 use drain_core::Config;
 use drain_core::config::ScheduleSettings;
 use serde_json::json;
@@ -37,7 +41,14 @@ pub struct WorldSpec {
 impl WorldSpec {
     /// `instances` instances, heartbeat timeout 300 s.
     pub fn new(name: &str, instances: usize) -> Self {
-        WorldSpec { name: name.to_owned(), instances, heartbeat_timeout: 300, table: None, schedule_group: None, hook: None }
+        WorldSpec {
+            name: name.to_owned(),
+            instances,
+            heartbeat_timeout: 300,
+            table: None,
+            schedule_group: None,
+            hook: None,
+        }
     }
 
     /// The cluster name the world gets.
@@ -52,7 +63,9 @@ impl WorldSpec {
 
     /// The terminate hook name the world gets.
     pub fn hook_name(&self) -> String {
-        self.hook.clone().unwrap_or_else(|| format!("{}-terminate", self.name))
+        self.hook
+            .clone()
+            .unwrap_or_else(|| format!("{}-terminate", self.name))
     }
 }
 
@@ -95,7 +108,11 @@ pub struct World {
 impl World {
     /// Creates the drain table, the group with its hook, the cluster and its container
     /// instances.
-    pub async fn build(emulator: &Emulator, sdk: &SdkConfig, spec: &WorldSpec) -> Result<World, KitError> {
+    pub async fn build(
+        emulator: &Emulator,
+        sdk: &SdkConfig,
+        spec: &WorldSpec,
+    ) -> Result<World, KitError> {
         let ecs = Ecs::new(sdk);
         let autoscaling = AutoScaling::new(sdk);
         let dynamodb = DynamoDb::new(sdk);
@@ -109,15 +126,25 @@ impl World {
             cluster_arn: String::new(),
             asg: spec.group_name(),
             hook: spec.hook_name(),
-            table: spec.table.clone().unwrap_or_else(|| format!("{name}-drains")),
-            schedule_group: spec.schedule_group.clone().unwrap_or_else(|| format!("{name}-checks")),
+            table: spec
+                .table
+                .clone()
+                .unwrap_or_else(|| format!("{name}-drains")),
+            schedule_group: spec
+                .schedule_group
+                .clone()
+                .unwrap_or_else(|| format!("{name}-checks")),
             instances: Vec::new(),
         };
         if spec.table.is_none() {
             world.create_table().await?;
         }
         let scheduler = aws_sdk_scheduler::Client::new(sdk);
-        scheduler.create_schedule_group().name(&world.schedule_group).send().await?;
+        scheduler
+            .create_schedule_group()
+            .name(&world.schedule_group)
+            .send()
+            .await?;
 
         let launch_configuration = format!("{name}-lc");
         world
@@ -151,24 +178,63 @@ impl World {
             .send()
             .await?;
 
-        let created = world.ecs.create_cluster().cluster_name(&world.cluster).send().await?;
-        world.cluster_arn = created.cluster().and_then(|cluster| cluster.cluster_arn()).ok_or("no cluster ARN")?.to_owned();
+        let created = world
+            .ecs
+            .create_cluster()
+            .cluster_name(&world.cluster)
+            .send()
+            .await?;
+        world.cluster_arn = created
+            .cluster()
+            .and_then(|cluster| cluster.cluster_arn())
+            .ok_or("no cluster ARN")?
+            .to_owned();
 
-        let groups = world.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(&world.asg).send().await?;
+        let groups = world
+            .autoscaling
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(&world.asg)
+            .send()
+            .await?;
         let ec2_ids: Vec<String> = groups
             .auto_scaling_groups()
             .first()
-            .map(|group| group.instances().iter().filter_map(|instance| instance.instance_id().map(str::to_owned)).collect())
+            .map(|group| {
+                group
+                    .instances()
+                    .iter()
+                    .filter_map(|instance| instance.instance_id().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
         if ec2_ids.len() != spec.instances {
-            return Err(format!("group launched {} instances, expected {}", ec2_ids.len(), spec.instances).into());
+            return Err(format!(
+                "group launched {} instances, expected {}",
+                ec2_ids.len(),
+                spec.instances
+            )
+            .into());
         }
         for ec2_id in ec2_ids {
-            let document = json!({ "instanceId": ec2_id, "region": "us-east-1", "accountId": "123456789012" }).to_string();
-            let registered = world.ecs.register_container_instance().cluster(&world.cluster).instance_identity_document(document).send().await?;
-            let arn =
-                registered.container_instance().and_then(|instance| instance.container_instance_arn()).ok_or("no container instance ARN")?.to_owned();
-            world.instances.push(Instance { ec2_id, container_instance_arn: arn });
+            let document =
+                json!({ "instanceId": ec2_id, "region": "us-east-1", "accountId": "123456789012" })
+                    .to_string();
+            let registered = world
+                .ecs
+                .register_container_instance()
+                .cluster(&world.cluster)
+                .instance_identity_document(document)
+                .send()
+                .await?;
+            let arn = registered
+                .container_instance()
+                .and_then(|instance| instance.container_instance_arn())
+                .ok_or("no container instance ARN")?
+                .to_owned();
+            world.instances.push(Instance {
+                ec2_id,
+                container_instance_arn: arn,
+            });
         }
         Ok(world)
     }
@@ -179,9 +245,17 @@ impl World {
             .table_name(&self.table)
             .billing_mode(BillingMode::PayPerRequest)
             .attribute_definitions(
-                AttributeDefinition::builder().attribute_name("container_instance_arn").attribute_type(ScalarAttributeType::S).build()?,
+                AttributeDefinition::builder()
+                    .attribute_name("container_instance_arn")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()?,
             )
-            .key_schema(KeySchemaElement::builder().attribute_name("container_instance_arn").key_type(KeyType::Hash).build()?)
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("container_instance_arn")
+                    .key_type(KeyType::Hash)
+                    .build()?,
+            )
             .send()
             .await?;
         Ok(())
@@ -195,7 +269,9 @@ impl World {
         config.schedule = Some(ScheduleSettings {
             group: self.schedule_group.clone(),
             role_arn: "arn:aws:iam::123456789012:role/ecs-drain-scheduler".into(),
-            target_arn: Some("arn:aws:lambda:us-east-1:123456789012:function:ecs-drain-on-lifecycle".into()),
+            target_arn: Some(
+                "arn:aws:lambda:us-east-1:123456789012:function:ecs-drain-on-lifecycle".into(),
+            ),
             dead_letter_arn: None,
         });
         config
@@ -212,7 +288,10 @@ impl World {
             (ENV_DEADLINE_POLICY.into(), "continue".into()),
             (ENV_REPLAY_MODE.into(), "dry-run".into()),
             (ENV_SCHEDULE_GROUP.into(), self.schedule_group.clone()),
-            (ENV_SCHEDULE_ROLE_ARN.into(), "arn:aws:iam::123456789012:role/ecs-drain-scheduler".into()),
+            (
+                ENV_SCHEDULE_ROLE_ARN.into(),
+                "arn:aws:iam::123456789012:role/ecs-drain-scheduler".into(),
+            ),
         ]
     }
 
@@ -237,15 +316,32 @@ impl World {
 
     /// Creates a service (REPLICA or DAEMON) with its deployment limits. The emulator starts no
     /// tasks for it: [`Self::start_service_task`] does.
-    pub async fn create_service(&self, name: &str, daemon: bool, minimum_healthy_percent: i32, maximum_percent: i32) -> Result<(), KitError> {
+    pub async fn create_service(
+        &self,
+        name: &str,
+        daemon: bool,
+        minimum_healthy_percent: i32,
+        maximum_percent: i32,
+    ) -> Result<(), KitError> {
         self.register_task_definition(name).await?;
-        let mut request = self.ecs.create_service().cluster(&self.cluster).service_name(name).task_definition(name).deployment_configuration(
-            DeploymentConfiguration::builder().minimum_healthy_percent(minimum_healthy_percent).maximum_percent(maximum_percent).build(),
-        );
+        let mut request = self
+            .ecs
+            .create_service()
+            .cluster(&self.cluster)
+            .service_name(name)
+            .task_definition(name)
+            .deployment_configuration(
+                DeploymentConfiguration::builder()
+                    .minimum_healthy_percent(minimum_healthy_percent)
+                    .maximum_percent(maximum_percent)
+                    .build(),
+            );
         request = if daemon {
             request.scheduling_strategy(SchedulingStrategy::Daemon)
         } else {
-            request.scheduling_strategy(SchedulingStrategy::Replica).desired_count(self.instances.len() as i32)
+            request
+                .scheduling_strategy(SchedulingStrategy::Replica)
+                .desired_count(self.instances.len() as i32)
         };
         request.send().await?;
         Ok(())
@@ -253,16 +349,37 @@ impl World {
 
     /// Starts a task of `service` on instance `index`, as the service scheduler would
     /// (`group` = `service:<name>`, `startedBy` = a deployment id).
-    pub async fn start_service_task(&self, service: &str, index: usize) -> Result<String, KitError> {
-        self.start_task(service, index, &format!("service:{service}"), Some(&format!("ecs-svc/{:019}", service.len() * 7919))).await
+    pub async fn start_service_task(
+        &self,
+        service: &str,
+        index: usize,
+    ) -> Result<String, KitError> {
+        self.start_task(
+            service,
+            index,
+            &format!("service:{service}"),
+            Some(&format!("ecs-svc/{:019}", service.len() * 7919)),
+        )
+        .await
     }
 
     /// Starts a standalone task of `family` on instance `index` (`group` = `family:<name>`).
-    pub async fn start_standalone_task(&self, family: &str, index: usize) -> Result<String, KitError> {
-        self.start_task(family, index, &format!("family:{family}"), None).await
+    pub async fn start_standalone_task(
+        &self,
+        family: &str,
+        index: usize,
+    ) -> Result<String, KitError> {
+        self.start_task(family, index, &format!("family:{family}"), None)
+            .await
     }
 
-    async fn start_task(&self, definition: &str, index: usize, group: &str, started_by: Option<&str>) -> Result<String, KitError> {
+    async fn start_task(
+        &self,
+        definition: &str,
+        index: usize,
+        group: &str,
+        started_by: Option<&str>,
+    ) -> Result<String, KitError> {
         let instance = self.instances.get(index).ok_or("no such instance")?;
         let mut request = self
             .ecs
@@ -275,7 +392,12 @@ impl World {
             request = request.started_by(started_by);
         }
         let started = request.send().await?;
-        Ok(started.tasks().first().and_then(|task| task.task_arn()).ok_or("StartTask returned no task")?.to_owned())
+        Ok(started
+            .tasks()
+            .first()
+            .and_then(|task| task.task_arn())
+            .ok_or("StartTask returned no task")?
+            .to_owned())
     }
 
     /// Every task listed on instance `index` (desiredStatus RUNNING and STOPPED), described.
@@ -283,19 +405,38 @@ impl World {
         let instance = &self.instances[index].container_instance_arn;
         let mut arns = Vec::new();
         for desired in [DesiredStatus::Running, DesiredStatus::Stopped] {
-            let listed = self.ecs.list_tasks().cluster(&self.cluster).container_instance(instance).desired_status(desired).send().await?;
+            let listed = self
+                .ecs
+                .list_tasks()
+                .cluster(&self.cluster)
+                .container_instance(instance)
+                .desired_status(desired)
+                .send()
+                .await?;
             arns.extend(listed.task_arns().iter().cloned());
         }
         if arns.is_empty() {
             return Ok(Vec::new());
         }
-        let described = self.ecs.describe_tasks().cluster(&self.cluster).set_tasks(Some(arns)).send().await?;
+        let described = self
+            .ecs
+            .describe_tasks()
+            .cluster(&self.cluster)
+            .set_tasks(Some(arns))
+            .send()
+            .await?;
         Ok(described.tasks().to_vec())
     }
 
     /// One task, described.
     pub async fn describe_task(&self, arn: &str) -> Result<Task, KitError> {
-        let described = self.ecs.describe_tasks().cluster(&self.cluster).tasks(arn).send().await?;
+        let described = self
+            .ecs
+            .describe_tasks()
+            .cluster(&self.cluster)
+            .tasks(arn)
+            .send()
+            .await?;
         Ok(described.tasks().first().ok_or("task not found")?.clone())
     }
 
@@ -306,14 +447,22 @@ impl World {
             self.port,
             "POST",
             "/_ecs_drain/ecs/task-status",
-            Some(&json!({ "cluster": self.cluster, "task": arn, "lastStatus": last_status, "desiredStatus": "STOPPED" })),
+            Some(
+                &json!({ "cluster": self.cluster, "task": arn, "lastStatus": last_status, "desiredStatus": "STOPPED" }),
+            ),
         )?;
         Ok(())
     }
 
     /// StopTask through the API (lastStatus STOPPED at once in the emulator).
     pub async fn stop_task(&self, arn: &str, reason: &str) -> Result<(), KitError> {
-        self.ecs.stop_task().cluster(&self.cluster).task(arn).reason(reason).send().await?;
+        self.ecs
+            .stop_task()
+            .cluster(&self.cluster)
+            .task(arn)
+            .reason(reason)
+            .send()
+            .await?;
         Ok(())
     }
 
@@ -326,14 +475,24 @@ impl World {
             .container_instances(&self.instances[index].container_instance_arn)
             .send()
             .await?;
-        Ok(described.container_instances().first().and_then(|instance| instance.status()).unwrap_or("MISSING").to_owned())
+        Ok(described
+            .container_instances()
+            .first()
+            .and_then(|instance| instance.status())
+            .unwrap_or("MISSING")
+            .to_owned())
     }
 
     /// Scales the group in by terminating instance `index`: the instance enters
     /// Terminating:Wait and the hook's lifecycle action starts. Returns that action.
     pub async fn scale_in(&self, index: usize) -> Result<LifecycleAction, KitError> {
         let ec2_id = &self.instances[index].ec2_id;
-        self.autoscaling.terminate_instance_in_auto_scaling_group().instance_id(ec2_id).should_decrement_desired_capacity(true).send().await?;
+        self.autoscaling
+            .terminate_instance_in_auto_scaling_group()
+            .instance_id(ec2_id)
+            .should_decrement_desired_capacity(true)
+            .send()
+            .await?;
         self.lifecycle_actions()?
             .into_iter()
             .rev()
@@ -343,22 +502,43 @@ impl World {
 
     /// Every lifecycle action the emulator has seen for this world's group.
     pub fn lifecycle_actions(&self) -> Result<Vec<LifecycleAction>, KitError> {
-        let listed = crate::emulator::control_request(self.port, "GET", "/_ecs_drain/autoscaling/lifecycle-actions", None)?;
+        let listed = crate::emulator::control_request(
+            self.port,
+            "GET",
+            "/_ecs_drain/autoscaling/lifecycle-actions",
+            None,
+        )?;
         Ok(listed["lifecycleActions"]
             .as_array()
-            .map(|actions| actions.iter().filter_map(LifecycleAction::from_json).filter(|action| action.asg == self.asg).collect())
+            .map(|actions| {
+                actions
+                    .iter()
+                    .filter_map(LifecycleAction::from_json)
+                    .filter(|action| action.asg == self.asg)
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
     /// The lifecycle state of an instance in the group (InService, Terminating:Wait, ...), or
     /// None once it left the group.
     pub async fn lifecycle_state(&self, index: usize) -> Result<Option<String>, KitError> {
-        let groups = self.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(&self.asg).send().await?;
+        let groups = self
+            .autoscaling
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(&self.asg)
+            .send()
+            .await?;
         let ec2_id = &self.instances[index].ec2_id;
         Ok(groups
             .auto_scaling_groups()
             .first()
-            .and_then(|group| group.instances().iter().find(|instance| instance.instance_id() == Some(ec2_id.as_str())))
+            .and_then(|group| {
+                group
+                    .instances()
+                    .iter()
+                    .find(|instance| instance.instance_id() == Some(ec2_id.as_str()))
+            })
             .and_then(|instance| instance.lifecycle_state())
             .map(|state| state.as_str().to_owned()))
     }
@@ -384,7 +564,11 @@ impl World {
         self.create_service("api", false, 100, 200).await?;
         self.create_service("log-router", true, 0, 100).await?;
         self.register_task_definition("nightly-report").await?;
-        let mut tasks = StandardTasks { replicas: Vec::new(), daemon: String::new(), standalone: String::new() };
+        let mut tasks = StandardTasks {
+            replicas: Vec::new(),
+            daemon: String::new(),
+            standalone: String::new(),
+        };
         for index in 0..self.instances.len() {
             for service in ["web", "api"] {
                 let arn = self.start_service_task(service, index).await?;
@@ -397,7 +581,9 @@ impl World {
                 tasks.daemon = daemon;
             }
         }
-        tasks.standalone = self.start_standalone_task("nightly-report", draining).await?;
+        tasks.standalone = self
+            .start_standalone_task("nightly-report", draining)
+            .await?;
         Ok(tasks)
     }
 }
@@ -406,9 +592,16 @@ impl World {
     /// Instance `index` as a drain left it whose lifecycle action never existed (a forged
     /// notice acted on before notices were verified): its container instance DRAINING and a
     /// drain on record for lifecycle token `token`. Returns the container instance ARN.
-    pub async fn drain_without_action(&self, index: usize, token: &str) -> Result<drain_core::ids::ContainerInstanceArn, KitError> {
+    pub async fn drain_without_action(
+        &self,
+        index: usize,
+        token: &str,
+    ) -> Result<drain_core::ids::ContainerInstanceArn, KitError> {
         use drain_core::decision::start_drain;
-        use drain_core::ids::{AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, LifecycleActionRef, LifecycleToken};
+        use drain_core::ids::{
+            AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef,
+            LifecycleActionRef, LifecycleToken,
+        };
         use drain_core::ports::DrainStore;
         use drain_core::record::DrainStart;
         use drain_core::time::{Clock, SystemClock};
@@ -427,7 +620,10 @@ impl World {
             container_instance_arn: arn.clone(),
             cluster_arn: ClusterArn::new(self.cluster_arn.clone())?,
             action: LifecycleActionRef {
-                hook: HookRef { asg_name: AsgName::new(self.asg.clone())?, hook_name: HookName::new(self.hook.clone())? },
+                hook: HookRef {
+                    asg_name: AsgName::new(self.asg.clone())?,
+                    hook_name: HookName::new(self.hook.clone())?,
+                },
                 instance_id: Ec2InstanceId::new(instance.ec2_id.clone())?,
                 token: LifecycleToken::new(token)?,
             },
@@ -437,7 +633,9 @@ impl World {
             deadline_seconds: 3600,
             retention_seconds: 86_400,
         });
-        drain_aws::DynamoDrainStore::new(self.dynamodb.clone(), &self.table).insert(&record).await?;
+        drain_aws::DynamoDrainStore::new(self.dynamodb.clone(), &self.table)
+            .insert(&record)
+            .await?;
         Ok(arn)
     }
 }

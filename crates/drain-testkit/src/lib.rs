@@ -3,7 +3,7 @@
 //! for a small ECS-on-EC2 world (cluster, Auto Scaling group with a terminate hook, services,
 //! daemon and standalone tasks), and builders for the events AWS would deliver.
 //!
-//! Used by the integration tests in tests/ and by the local demo (`src/bin/demo.rs`).
+//! Used by the integration tests in tests/ and by the local demo (`crates/drain-demo`).
 
 pub mod deployed;
 pub mod emulator;
@@ -19,7 +19,7 @@ pub use world::{World, WorldSpec};
 
 /// The project root (where Cargo.toml, scripts/ and tests/ live).
 pub fn project_root() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 
 /// Test-kit failures: setup steps that must work for a test to mean anything.

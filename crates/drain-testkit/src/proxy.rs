@@ -21,7 +21,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
+};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::KitError;
@@ -51,7 +53,10 @@ pub enum Fault {
 impl Fault {
     /// Whether the emulator saw (and applied) the call.
     pub fn forwarded(self) -> bool {
-        matches!(self, Fault::ServerErrorAfterForward | Fault::ResetAfterForward)
+        matches!(
+            self,
+            Fault::ServerErrorAfterForward | Fault::ResetAfterForward
+        )
     }
 }
 
@@ -122,7 +127,10 @@ impl FaultPlan {
 
     /// Only the scripted faults.
     pub fn scripted(faults: Vec<ScriptedFault>) -> FaultPlan {
-        FaultPlan { scripted: faults, ..FaultPlan::none() }
+        FaultPlan {
+            scripted: faults,
+            ..FaultPlan::none()
+        }
     }
 }
 
@@ -180,22 +188,39 @@ impl Proxy {
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
-        let shared = Arc::new(Shared { upstream_port, state: Mutex::new(State::new(plan)), request_ids: AtomicU64::new(1) });
+        let shared = Arc::new(Shared {
+            upstream_port,
+            state: Mutex::new(State::new(plan)),
+            request_ids: AtomicU64::new(1),
+        });
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().thread_name("ecs-drain-proxy").build()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("ecs-drain-proxy")
+            .build()?;
         let serving = Arc::clone(&shared);
-        let thread = std::thread::Builder::new().name("ecs-drain-proxy".into()).spawn(move || {
-            runtime.block_on(async move {
-                let Ok(listener) = TcpListener::from_std(listener) else { return };
-                tokio::select! {
-                    _ = stopped => {}
-                    () = accept_loop(listener, serving) => {}
-                }
-            });
-            // Connections still open die with the runtime.
-            runtime.shutdown_background();
-        })?;
-        Ok(Proxy { port, shared, shutdown: Some(shutdown), thread: Some(thread) })
+        let thread = std::thread::Builder::new()
+            .name("ecs-drain-proxy".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let Ok(listener) = TcpListener::from_std(listener) else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = stopped => {}
+                        () = accept_loop(listener, serving) => {}
+                    }
+                });
+                // Connections still open die with the runtime.
+                runtime.shutdown_background();
+            })?;
+        Ok(Proxy {
+            port,
+            shared,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
     }
 
     /// `http://127.0.0.1:<port>`, for `sdk_config_for`.
@@ -223,7 +248,10 @@ impl Proxy {
     pub fn set_plan(&self, plan: FaultPlan) {
         let mut state = self.shared.state();
         let counts = std::mem::take(&mut state.counts);
-        *state = State { counts, ..State::new(plan) };
+        *state = State {
+            counts,
+            ..State::new(plan)
+        };
     }
 
     /// How many faults were injected since the plan was set.
@@ -250,7 +278,14 @@ impl Drop for Proxy {
 
 impl State {
     fn new(plan: FaultPlan) -> State {
-        State { rng: SplitMix64(plan.seed), plan, calls: 0, calls_by_operation: BTreeMap::new(), counts: BTreeMap::new(), faults: Vec::new() }
+        State {
+            rng: SplitMix64(plan.seed),
+            plan,
+            calls: 0,
+            calls_by_operation: BTreeMap::new(),
+            counts: BTreeMap::new(),
+            faults: Vec::new(),
+        }
     }
 
     /// Counts the call and draws its fate. The draws happen for every call, exempt or not,
@@ -259,7 +294,10 @@ impl State {
         *self.counts.entry(operation.to_owned()).or_default() += 1;
         self.calls += 1;
         let nth = {
-            let seen = self.calls_by_operation.entry(operation.to_owned()).or_default();
+            let seen = self
+                .calls_by_operation
+                .entry(operation.to_owned())
+                .or_default();
             *seen += 1;
             *seen
         };
@@ -268,7 +306,11 @@ impl State {
         let delay_roll = self.rng.unit();
         let delay_amount = self.rng.unit();
         let plan = &self.plan;
-        let scripted = plan.scripted.iter().find(|scripted| scripted.operation == operation && scripted.nth == nth).map(|scripted| scripted.fault);
+        let scripted = plan
+            .scripted
+            .iter()
+            .find(|scripted| scripted.operation == operation && scripted.nth == nth)
+            .map(|scripted| scripted.fault);
         if scripted.is_none() && plan.exempt.contains(operation) {
             return Verdict::default();
         }
@@ -279,7 +321,9 @@ impl State {
             }
             edge += plan.server_error;
             if roll < edge {
-                return Some(Fault::ServerError { status: if kind < 0.5 { 500 } else { 503 } });
+                return Some(Fault::ServerError {
+                    status: if kind < 0.5 { 500 } else { 503 },
+                });
             }
             edge += plan.reset;
             if roll < edge {
@@ -287,15 +331,31 @@ impl State {
             }
             edge += plan.after_forward;
             if roll < edge {
-                return Some(if kind < 0.5 { Fault::ServerErrorAfterForward } else { Fault::ResetAfterForward });
+                return Some(if kind < 0.5 {
+                    Fault::ServerErrorAfterForward
+                } else {
+                    Fault::ResetAfterForward
+                });
             }
             None
         });
-        let delay = if delay_roll < plan.latency { plan.max_latency.mul_f64(delay_amount) } else { Duration::ZERO };
+        let delay = if delay_roll < plan.latency {
+            plan.max_latency.mul_f64(delay_amount)
+        } else {
+            Duration::ZERO
+        };
         if let Some(fault) = fault {
-            self.faults.push(InjectedFault { call: self.calls, operation: operation.to_owned(), fault });
+            self.faults.push(InjectedFault {
+                call: self.calls,
+                operation: operation.to_owned(),
+                fault,
+            });
         }
-        Verdict { fault, delay, variant: kind < 0.5 }
+        Verdict {
+            fault,
+            delay,
+            variant: kind < 0.5,
+        }
     }
 }
 
@@ -305,7 +365,10 @@ impl Shared {
     }
 
     fn request_id(&self) -> String {
-        format!("00000000-0000-4000-8000-{:012x}", self.request_ids.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "00000000-0000-4000-8000-{:012x}",
+            self.request_ids.fetch_add(1, Ordering::Relaxed)
+        )
     }
 }
 
@@ -353,14 +416,21 @@ struct Head {
 
 impl Head {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
     }
 
     fn has_token(&self, name: &str, token: &str) -> bool {
         self.headers
             .iter()
             .filter(|(key, _)| key.eq_ignore_ascii_case(name))
-            .any(|(_, value)| value.split(',').any(|part| part.trim().eq_ignore_ascii_case(token)))
+            .any(|(_, value)| {
+                value
+                    .split(',')
+                    .any(|part| part.trim().eq_ignore_ascii_case(token))
+            })
     }
 
     fn framing(&self) -> io::Result<Framing> {
@@ -368,7 +438,11 @@ impl Head {
             return Ok(Framing::Chunked);
         }
         match self.header("content-length") {
-            Some(length) => length.trim().parse().map(Framing::Length).map_err(|_| invalid("bad content-length")),
+            Some(length) => length
+                .trim()
+                .parse()
+                .map(Framing::Length)
+                .map_err(|_| invalid("bad content-length")),
             None => Ok(Framing::UntilClose),
         }
     }
@@ -378,7 +452,10 @@ impl Head {
     fn encode(&self, skip: &[&str], extra: &[(&str, String)]) -> Vec<u8> {
         let mut out = format!("{}\r\n", self.start);
         for (key, value) in &self.headers {
-            let hop = ["connection", "keep-alive"].iter().chain(skip).any(|name| key.eq_ignore_ascii_case(name));
+            let hop = ["connection", "keep-alive"]
+                .iter()
+                .chain(skip)
+                .any(|name| key.eq_ignore_ascii_case(name));
             if !hop {
                 out.push_str(&format!("{key}: {value}\r\n"));
             }
@@ -410,7 +487,11 @@ async fn read_head<R: AsyncBufRead + Unpin>(reader: &mut R) -> io::Result<Option
         let mut line = Vec::new();
         let read = reader.read_until(b'\n', &mut line).await?;
         if read == 0 {
-            return if lines.is_empty() && size == 0 { Ok(None) } else { Err(io::ErrorKind::UnexpectedEof.into()) };
+            return if lines.is_empty() && size == 0 {
+                Ok(None)
+            } else {
+                Err(io::ErrorKind::UnexpectedEof.into())
+            };
         }
         size += read;
         if size > MAX_HEAD {
@@ -429,14 +510,23 @@ async fn read_head<R: AsyncBufRead + Unpin>(reader: &mut R) -> io::Result<Option
     let start = lines.remove(0);
     let headers = lines
         .into_iter()
-        .map(|line| line.split_once(':').map(|(key, value)| (key.trim().to_owned(), value.trim().to_owned())).ok_or_else(|| invalid("bad header")))
+        .map(|line| {
+            line.split_once(':')
+                .map(|(key, value)| (key.trim().to_owned(), value.trim().to_owned()))
+                .ok_or_else(|| invalid("bad header"))
+        })
         .collect::<io::Result<Vec<_>>>()?;
     Ok(Some(Head { start, headers }))
 }
 
 /// Reads a body, copying its bytes exactly as framed to `raw` (when given) and its decoded
 /// content to `decoded`.
-async fn read_body<R, W>(reader: &mut R, framing: Framing, mut raw: Option<&mut W>, decoded: &mut Vec<u8>) -> io::Result<()>
+async fn read_body<R, W>(
+    reader: &mut R,
+    framing: Framing,
+    mut raw: Option<&mut W>,
+    decoded: &mut Vec<u8>,
+) -> io::Result<()>
 where
     R: AsyncBufRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -466,7 +556,8 @@ where
             }
             let text = std::str::from_utf8(&line).map_err(|_| invalid("bad chunk size"))?;
             let size_text = text.split(';').next().unwrap_or_default().trim();
-            let size = usize::from_str_radix(size_text, 16).map_err(|_| invalid("bad chunk size"))?;
+            let size =
+                usize::from_str_radix(size_text, 16).map_err(|_| invalid("bad chunk size"))?;
             if size == 0 {
                 // Trailers, up to the empty line.
                 loop {
@@ -517,20 +608,50 @@ struct Call {
 fn classify_call(method: &str, path: &str, head: &Head, body: &[u8]) -> Call {
     let service = signing_service(head);
     if path.starts_with("/_ecs_drain") || path.starts_with("/moto-api") {
-        return Call { operation: None, protocol: Protocol::RestJson, service };
+        return Call {
+            operation: None,
+            protocol: Protocol::RestJson,
+            service,
+        };
     }
     if let Some(target) = head.header("x-amz-target") {
         let (prefix, operation) = target.split_once('.').unwrap_or(("", target));
-        let service = if service.is_empty() { service_of_target(prefix) } else { service };
-        return Call { operation: Some(format!("{service}:{operation}")), protocol: Protocol::Json, service };
+        let service = if service.is_empty() {
+            service_of_target(prefix)
+        } else {
+            service
+        };
+        return Call {
+            operation: Some(format!("{service}:{operation}")),
+            protocol: Protocol::Json,
+            service,
+        };
     }
-    let form = head.header("content-type").is_some_and(|kind| kind.starts_with("application/x-www-form-urlencoded"));
+    let form = head
+        .header("content-type")
+        .is_some_and(|kind| kind.starts_with("application/x-www-form-urlencoded"));
     if form && let Some(action) = form_action(body) {
-        let service = if service.is_empty() { "query".to_owned() } else { service };
-        return Call { operation: Some(format!("{service}:{action}")), protocol: Protocol::Query, service };
+        let service = if service.is_empty() {
+            "query".to_owned()
+        } else {
+            service
+        };
+        return Call {
+            operation: Some(format!("{service}:{action}")),
+            protocol: Protocol::Query,
+            service,
+        };
     }
-    let service = if service.is_empty() { "rest".to_owned() } else { service };
-    Call { operation: Some(format!("{service}:{}", rest_operation(method, path))), protocol: Protocol::RestJson, service }
+    let service = if service.is_empty() {
+        "rest".to_owned()
+    } else {
+        service
+    };
+    Call {
+        operation: Some(format!("{service}:{}", rest_operation(method, path))),
+        protocol: Protocol::RestJson,
+        service,
+    }
 }
 
 /// The service of the SigV4 credential scope: `Credential=AKID/date/region/SERVICE/aws4_request`.
@@ -555,13 +676,18 @@ fn service_of_target(prefix: &str) -> String {
 
 fn form_action(body: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?;
-    text.split('&').find_map(|pair| pair.strip_prefix("Action=")).map(str::to_owned)
+    text.split('&')
+        .find_map(|pair| pair.strip_prefix("Action="))
+        .map(str::to_owned)
 }
 
 /// EventBridge Scheduler's REST routes; anything else is named by method and first segment.
 fn rest_operation(method: &str, path: &str) -> String {
     let path = path.split('?').next().unwrap_or_default();
-    let segments: Vec<&str> = path.split('/').filter(|segment| !segment.is_empty()).collect();
+    let segments: Vec<&str> = path
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .collect();
     let named = match (segments.first().copied(), segments.len() > 1, method) {
         (Some("schedules"), true, "POST") => "CreateSchedule",
         (Some("schedules"), true, "PUT") => "UpdateSchedule",
@@ -575,13 +701,24 @@ fn rest_operation(method: &str, path: &str) -> String {
         (Some("tags"), true, "GET") => "ListTagsForResource",
         (Some("tags"), true, "POST") => "TagResource",
         (Some("tags"), true, "DELETE") => "UntagResource",
-        _ => return format!("{method} /{}", segments.first().copied().unwrap_or_default()),
+        _ => {
+            return format!(
+                "{method} /{}",
+                segments.first().copied().unwrap_or_default()
+            );
+        }
     };
     named.to_owned()
 }
 
 /// An error response as the service would send it.
-fn error_response(call: &Call, request: &Head, fault: Fault, variant: bool, request_id: &str) -> Vec<u8> {
+fn error_response(
+    call: &Call,
+    request: &Head,
+    fault: Fault,
+    variant: bool,
+    request_id: &str,
+) -> Vec<u8> {
     let (status, code, message) = match fault {
         Fault::Throttle => match (call.protocol, call.service.as_str()) {
             (Protocol::Json, "dynamodb") if variant => (
@@ -593,10 +730,19 @@ fn error_response(call: &Call, request: &Head, fault: Fault, variant: bool, requ
             (Protocol::RestJson, _) => (429, "ThrottlingException", "Rate exceeded"),
             (Protocol::Json, _) => (400, "ThrottlingException", "Rate exceeded"),
         },
-        Fault::ServerError { status: 503 } => (503, "ServiceUnavailable", "Service is unavailable. Please try again later."),
-        Fault::ServerError { .. } | Fault::ServerErrorAfterForward | Fault::Reset | Fault::ResetAfterForward => {
-            (500, "InternalFailure", "The request processing has failed because of an unknown error, exception or failure.")
-        }
+        Fault::ServerError { status: 503 } => (
+            503,
+            "ServiceUnavailable",
+            "Service is unavailable. Please try again later.",
+        ),
+        Fault::ServerError { .. }
+        | Fault::ServerErrorAfterForward
+        | Fault::Reset
+        | Fault::ResetAfterForward => (
+            500,
+            "InternalFailure",
+            "The request processing has failed because of an unknown error, exception or failure.",
+        ),
     };
     let reason = match status {
         400 => "Bad Request",
@@ -607,9 +753,20 @@ fn error_response(call: &Call, request: &Head, fault: Fault, variant: bool, requ
     let (content_type, body, extra) = match call.protocol {
         Protocol::Json => {
             // DynamoDB qualifies __type with its namespace; the SDK keeps what follows '#'.
-            let kind = if call.service == "dynamodb" { format!("com.amazonaws.dynamodb.v20120810#{code}") } else { code.to_owned() };
-            let content_type = request.header("content-type").unwrap_or("application/x-amz-json-1.1").to_owned();
-            (content_type, serde_json::json!({ "__type": kind, "message": message }).to_string(), None)
+            let kind = if call.service == "dynamodb" {
+                format!("com.amazonaws.dynamodb.v20120810#{code}")
+            } else {
+                code.to_owned()
+            };
+            let content_type = request
+                .header("content-type")
+                .unwrap_or("application/x-amz-json-1.1")
+                .to_owned();
+            (
+                content_type,
+                serde_json::json!({ "__type": kind, "message": message }).to_string(),
+                None,
+            )
         }
         Protocol::Query => {
             let side = if status >= 500 { "Receiver" } else { "Sender" };
@@ -618,12 +775,16 @@ fn error_response(call: &Call, request: &Head, fault: Fault, variant: bool, requ
             );
             ("text/xml".to_owned(), body, None)
         }
-        Protocol::RestJson => {
-            ("application/json".to_owned(), serde_json::json!({ "Message": message }).to_string(), Some(("x-amzn-ErrorType", code.to_owned())))
-        }
+        Protocol::RestJson => (
+            "application/json".to_owned(),
+            serde_json::json!({ "Message": message }).to_string(),
+            Some(("x-amzn-ErrorType", code.to_owned())),
+        ),
     };
-    let mut head =
-        format!("HTTP/1.1 {status} {reason}\r\nx-amzn-RequestId: {request_id}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n", body.len());
+    let mut head = format!(
+        "HTTP/1.1 {status} {reason}\r\nx-amzn-RequestId: {request_id}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     if let Some((name, value)) = extra {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -639,7 +800,9 @@ async fn serve_connection(client: TcpStream, shared: &Shared) -> io::Result<()> 
     let (read_half, mut write_half) = client.into_split();
     let mut reader = BufReader::new(read_half);
     loop {
-        let Some(request) = read_head(&mut reader).await? else { return Ok(()) };
+        let Some(request) = read_head(&mut reader).await? else {
+            return Ok(());
+        };
         let mut parts = request.start.split_whitespace();
         let method = parts.next().unwrap_or_default().to_owned();
         let path = parts.next().unwrap_or_default().to_owned();
@@ -647,7 +810,9 @@ async fn serve_connection(client: TcpStream, shared: &Shared) -> io::Result<()> 
         let client_closes = request.has_token("connection", "close") || version == "HTTP/1.0";
 
         if request.has_token("expect", "100-continue") {
-            write_half.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
+            write_half
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .await?;
         }
         let framing = match request.framing()? {
             Framing::UntilClose => Framing::Length(0), // a request without framing has no body
@@ -668,16 +833,50 @@ async fn serve_connection(client: TcpStream, shared: &Shared) -> io::Result<()> 
         match verdict.fault {
             Some(Fault::Reset) => return reset(write_half.reunite(reader.into_inner())),
             Some(fault @ (Fault::Throttle | Fault::ServerError { .. })) => {
-                write_half.write_all(&error_response(&call, &request, fault, verdict.variant, &shared.request_id())).await?;
+                write_half
+                    .write_all(&error_response(
+                        &call,
+                        &request,
+                        fault,
+                        verdict.variant,
+                        &shared.request_id(),
+                    ))
+                    .await?;
             }
             Some(fault @ (Fault::ServerErrorAfterForward | Fault::ResetAfterForward)) => {
-                forward(shared, &request, &method, &raw_body, &mut tokio::io::sink(), false).await?;
+                forward(
+                    shared,
+                    &request,
+                    &method,
+                    &raw_body,
+                    &mut tokio::io::sink(),
+                    false,
+                )
+                .await?;
                 if fault == Fault::ResetAfterForward {
                     return reset(write_half.reunite(reader.into_inner()));
                 }
-                write_half.write_all(&error_response(&call, &request, fault, verdict.variant, &shared.request_id())).await?;
+                write_half
+                    .write_all(&error_response(
+                        &call,
+                        &request,
+                        fault,
+                        verdict.variant,
+                        &shared.request_id(),
+                    ))
+                    .await?;
             }
-            None => forward(shared, &request, &method, &raw_body, &mut write_half, client_closes).await?,
+            None => {
+                forward(
+                    shared,
+                    &request,
+                    &method,
+                    &raw_body,
+                    &mut write_half,
+                    client_closes,
+                )
+                .await?
+            }
         }
         write_half.flush().await?;
         if client_closes {
@@ -715,8 +914,15 @@ async fn forward<W: AsyncWrite + Unpin>(
 
     let mut reader = BufReader::new(upstream);
     let response = loop {
-        let head = read_head(&mut reader).await?.ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
-        let status: u16 = head.start.split_whitespace().nth(1).and_then(|code| code.parse().ok()).ok_or_else(|| invalid("bad status line"))?;
+        let head = read_head(&mut reader)
+            .await?
+            .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+        let status: u16 = head
+            .start
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| invalid("bad status line"))?;
         // Interim responses are the proxy's business (Expect was stripped): skip them.
         if (100..200).contains(&status) && status != 101 {
             continue;
@@ -727,19 +933,31 @@ async fn forward<W: AsyncWrite + Unpin>(
     let connection = if client_closes { "close" } else { "keep-alive" };
     let no_body = method == "HEAD" || status == 204 || status == 304;
     if no_body {
-        out.write_all(&head.encode(&[], &[("Connection", connection.to_owned())])).await?;
+        out.write_all(&head.encode(&[], &[("Connection", connection.to_owned())]))
+            .await?;
         return Ok(());
     }
     match head.framing()? {
         Framing::UntilClose => {
             let mut body = Vec::new();
-            read_body(&mut reader, Framing::UntilClose, None::<&mut tokio::io::Sink>, &mut body).await?;
-            let extra = [("Content-Length", body.len().to_string()), ("Connection", connection.to_owned())];
-            out.write_all(&head.encode(&["content-length"], &extra)).await?;
+            read_body(
+                &mut reader,
+                Framing::UntilClose,
+                None::<&mut tokio::io::Sink>,
+                &mut body,
+            )
+            .await?;
+            let extra = [
+                ("Content-Length", body.len().to_string()),
+                ("Connection", connection.to_owned()),
+            ];
+            out.write_all(&head.encode(&["content-length"], &extra))
+                .await?;
             out.write_all(&body).await?;
         }
         framing => {
-            out.write_all(&head.encode(&[], &[("Connection", connection.to_owned())])).await?;
+            out.write_all(&head.encode(&[], &[("Connection", connection.to_owned())]))
+                .await?;
             let mut decoded = Vec::new();
             read_body(&mut reader, framing, Some(out), &mut decoded).await?;
         }
@@ -752,61 +970,143 @@ mod tests {
     use super::*;
 
     fn head(headers: &[(&str, &str)]) -> Head {
-        Head { start: "POST / HTTP/1.1".into(), headers: headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect() }
+        Head {
+            start: "POST / HTTP/1.1".into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
     }
 
     const ECS_AUTH: &str = "AWS4-HMAC-SHA256 Credential=testing/20261102/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature=0";
 
     #[test]
     fn names_json_query_and_rest_calls() {
-        let ecs = head(&[("Authorization", ECS_AUTH), ("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.ListTasks")]);
-        assert_eq!(classify_call("POST", "/", &ecs, b"{}").operation.as_deref(), Some("ecs:ListTasks"));
+        let ecs = head(&[
+            ("Authorization", ECS_AUTH),
+            (
+                "X-Amz-Target",
+                "AmazonEC2ContainerServiceV20141113.ListTasks",
+            ),
+        ]);
+        assert_eq!(
+            classify_call("POST", "/", &ecs, b"{}").operation.as_deref(),
+            Some("ecs:ListTasks")
+        );
         let dynamodb = head(&[("X-Amz-Target", "DynamoDB_20120810.GetItem")]);
-        assert_eq!(classify_call("POST", "/", &dynamodb, b"{}").operation.as_deref(), Some("dynamodb:GetItem"));
+        assert_eq!(
+            classify_call("POST", "/", &dynamodb, b"{}")
+                .operation
+                .as_deref(),
+            Some("dynamodb:GetItem")
+        );
         let query = head(&[
-            ("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20261102/us-east-1/autoscaling/aws4_request, SignedHeaders=host, Signature=0"),
+            (
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=testing/20261102/us-east-1/autoscaling/aws4_request, SignedHeaders=host, Signature=0",
+            ),
             ("Content-Type", "application/x-www-form-urlencoded"),
         ]);
-        let call = classify_call("POST", "/", &query, b"Action=CompleteLifecycleAction&Version=2011-01-01");
-        assert_eq!((call.operation.as_deref(), call.protocol), (Some("autoscaling:CompleteLifecycleAction"), Protocol::Query));
-        let rest = head(&[("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20261102/us-east-1/scheduler/aws4_request, SignedHeaders=host")]);
-        assert_eq!(classify_call("DELETE", "/schedules/drain-1?groupName=g", &rest, b"").operation.as_deref(), Some("scheduler:DeleteSchedule"));
-        assert_eq!(classify_call("POST", "/schedules/drain-1", &rest, b"{}").operation.as_deref(), Some("scheduler:CreateSchedule"));
-        assert_eq!(classify_call("GET", "/moto-api/reset", &rest, b"").operation, None);
+        let call = classify_call(
+            "POST",
+            "/",
+            &query,
+            b"Action=CompleteLifecycleAction&Version=2011-01-01",
+        );
+        assert_eq!(
+            (call.operation.as_deref(), call.protocol),
+            (Some("autoscaling:CompleteLifecycleAction"), Protocol::Query)
+        );
+        let rest = head(&[(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20261102/us-east-1/scheduler/aws4_request, SignedHeaders=host",
+        )]);
+        assert_eq!(
+            classify_call("DELETE", "/schedules/drain-1?groupName=g", &rest, b"")
+                .operation
+                .as_deref(),
+            Some("scheduler:DeleteSchedule")
+        );
+        assert_eq!(
+            classify_call("POST", "/schedules/drain-1", &rest, b"{}")
+                .operation
+                .as_deref(),
+            Some("scheduler:CreateSchedule")
+        );
+        assert_eq!(
+            classify_call("GET", "/moto-api/reset", &rest, b"").operation,
+            None
+        );
     }
 
     #[test]
     fn the_same_seed_injects_the_same_faults() {
         let draw = |seed| {
             let mut state = State::new(FaultPlan::mixed(seed, 0.5));
-            (0..200).map(|_| state.decide("ecs:ListTasks").fault).collect::<Vec<_>>()
+            (0..200)
+                .map(|_| state.decide("ecs:ListTasks").fault)
+                .collect::<Vec<_>>()
         };
         assert_eq!(draw(7), draw(7));
         assert_ne!(draw(7), draw(8));
         let faults = draw(7).iter().filter(|fault| fault.is_some()).count();
-        assert!((60..140).contains(&faults), "about half of 200 calls faulted, got {faults}");
+        assert!(
+            (60..140).contains(&faults),
+            "about half of 200 calls faulted, got {faults}"
+        );
     }
 
     #[test]
     fn exempt_operations_are_never_faulted_and_scripted_faults_always_are() {
         let mut plan = FaultPlan::mixed(1, 1.0);
         plan.exempt.insert("dynamodb:GetItem".into());
-        plan.scripted.push(ScriptedFault { operation: "dynamodb:GetItem".into(), nth: 3, fault: Fault::ResetAfterForward });
+        plan.scripted.push(ScriptedFault {
+            operation: "dynamodb:GetItem".into(),
+            nth: 3,
+            fault: Fault::ResetAfterForward,
+        });
         let mut state = State::new(plan);
-        let faults: Vec<_> = (0..5).map(|_| state.decide("dynamodb:GetItem").fault).collect();
-        assert_eq!(faults, vec![None, None, Some(Fault::ResetAfterForward), None, None]);
+        let faults: Vec<_> = (0..5)
+            .map(|_| state.decide("dynamodb:GetItem").fault)
+            .collect();
+        assert_eq!(
+            faults,
+            vec![None, None, Some(Fault::ResetAfterForward), None, None]
+        );
         assert_eq!(state.counts["dynamodb:GetItem"], 5);
     }
 
     #[test]
     fn throttling_has_each_protocols_shape() {
-        let query = Call { operation: Some("autoscaling:X".into()), protocol: Protocol::Query, service: "autoscaling".into() };
-        let text = String::from_utf8(error_response(&query, &head(&[]), Fault::Throttle, false, "rid")).expect("utf8");
+        let query = Call {
+            operation: Some("autoscaling:X".into()),
+            protocol: Protocol::Query,
+            service: "autoscaling".into(),
+        };
+        let text = String::from_utf8(error_response(
+            &query,
+            &head(&[]),
+            Fault::Throttle,
+            false,
+            "rid",
+        ))
+        .expect("utf8");
         assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
         assert!(text.contains("<Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>rid</RequestId>"));
-        let json = Call { operation: Some("ecs:ListTasks".into()), protocol: Protocol::Json, service: "ecs".into() };
-        let text = String::from_utf8(error_response(&json, &head(&[("Content-Type", "application/x-amz-json-1.1")]), Fault::Throttle, false, "r"))
-            .expect("utf8");
+        let json = Call {
+            operation: Some("ecs:ListTasks".into()),
+            protocol: Protocol::Json,
+            service: "ecs".into(),
+        };
+        let text = String::from_utf8(error_response(
+            &json,
+            &head(&[("Content-Type", "application/x-amz-json-1.1")]),
+            Fault::Throttle,
+            false,
+            "r",
+        ))
+        .expect("utf8");
         assert!(
             text.contains("Content-Type: application/x-amz-json-1.1")
                 && text.ends_with(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#)

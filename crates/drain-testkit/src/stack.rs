@@ -30,7 +30,10 @@ impl StackFunction {
 
     /// The value of one of its environment variables.
     pub fn env(&self, name: &str) -> Option<&str> {
-        self.environment.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+        self.environment
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
     }
 }
 
@@ -99,29 +102,54 @@ impl Stack {
         let root = project_root();
         let mut command = Command::new(root.join(".venv/bin/python"));
         command
-            .args(["-m", "ecs_drain_moto.stack", "--endpoint", &emulator.endpoint(), "--stack-name", name])
+            .args([
+                "-m",
+                "ecs_drain_moto.stack",
+                "--endpoint",
+                &emulator.endpoint(),
+                "--stack-name",
+                name,
+            ])
             .env("PYTHONPATH", root.join("tests/emulator"))
             .env("PYTHONDONTWRITEBYTECODE", "1");
         for (key, value) in &spec.parameters {
             command.arg("--param").arg(format!("{key}={value}"));
         }
         for (role, action) in &spec.without_grants {
-            command.arg("--without-grant").arg(format!("{role}={action}"));
+            command
+                .arg("--without-grant")
+                .arg(format!("{role}={action}"));
         }
         let output = command.output()?;
-        let described: Value = serde_json::from_slice(&output.stdout)
-            .map_err(|error| format!("stack deploy printed no JSON ({error}): {}", String::from_utf8_lossy(&output.stderr)))?;
+        let described: Value = serde_json::from_slice(&output.stdout).map_err(|error| {
+            format!(
+                "stack deploy printed no JSON ({error}): {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })?;
         if !output.status.success() {
-            return Err(format!("stack {name} did not deploy: {described} {}", String::from_utf8_lossy(&output.stderr)).into());
+            return Err(format!(
+                "stack {name} did not deploy: {described} {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+            .into());
         }
         let strings = |value: &Value| -> BTreeMap<String, String> {
             value
                 .as_object()
-                .map(|map| map.iter().filter(|(key, _)| !key.is_empty()).map(|(key, value)| (key.clone(), scalar(value))).collect())
+                .map(|map| {
+                    map.iter()
+                        .filter(|(key, _)| !key.is_empty())
+                        .map(|(key, value)| (key.clone(), scalar(value)))
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         let mut functions = BTreeMap::new();
-        for (logical, function) in described["functions"].as_object().ok_or("stack deploy: no functions")? {
+        for (logical, function) in described["functions"]
+            .as_object()
+            .ok_or("stack deploy: no functions")?
+        {
             functions.insert(
                 logical.clone(),
                 StackFunction {
@@ -132,12 +160,19 @@ impl Stack {
                 },
             );
         }
-        Ok(Stack { name: name.to_owned(), outputs: strings(&described["outputs"]), resources: strings(&described["resources"]), functions })
+        Ok(Stack {
+            name: name.to_owned(),
+            outputs: strings(&described["outputs"]),
+            resources: strings(&described["resources"]),
+            functions,
+        })
     }
 
     /// A function by logical id.
     pub fn function(&self, logical_id: &str) -> Result<&StackFunction, KitError> {
-        self.functions.get(logical_id).ok_or_else(|| format!("stack {} has no function {logical_id}", self.name).into())
+        self.functions
+            .get(logical_id)
+            .ok_or_else(|| format!("stack {} has no function {logical_id}", self.name).into())
     }
 
     /// on-lifecycle as deployed.
@@ -152,7 +187,10 @@ impl Stack {
 
     /// An output by key.
     pub fn output(&self, key: &str) -> Result<&str, KitError> {
-        self.outputs.get(key).map(String::as_str).ok_or_else(|| format!("stack {} has no output {key}", self.name).into())
+        self.outputs
+            .get(key)
+            .map(String::as_str)
+            .ok_or_else(|| format!("stack {} has no output {key}", self.name).into())
     }
 }
 

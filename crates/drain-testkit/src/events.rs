@@ -134,7 +134,11 @@ pub fn task_state_change_event(task: &aws_sdk_ecs::types::Task, version: i64) ->
     }
     if let Some(reason) = task.stopped_reason().filter(|reason| !reason.is_empty()) {
         detail["stoppedReason"] = json!(reason);
-        detail["stopCode"] = json!(if reason.starts_with("ecs-drain") { "UserInitiated" } else { "ServiceSchedulerInitiated" });
+        detail["stopCode"] = json!(if reason.starts_with("ecs-drain") {
+            "UserInitiated"
+        } else {
+            "ServiceSchedulerInitiated"
+        });
     }
     json!({
         "version": "0",

@@ -69,7 +69,8 @@ pub struct Invocation {
 impl Invocation {
     /// Time inside the function: delivery to response (what Lambda bills as duration).
     pub fn duration(&self) -> Duration {
-        self.completed_at.saturating_duration_since(self.delivered_at)
+        self.completed_at
+            .saturating_duration_since(self.delivered_at)
     }
 
     /// Time from queueing to response, including waiting for the function to poll.
@@ -128,7 +129,9 @@ struct Shared {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panicking connection task must not take the emulator down with it.
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The Runtime API server alone (no process): [`FunctionProcess`] wraps it, and tests of
@@ -148,7 +151,9 @@ impl RuntimeApi {
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let shared = Arc::new(Shared {
             function_arn: function_arn.to_owned(),
             queue: Mutex::new(VecDeque::new()),
@@ -161,24 +166,33 @@ impl RuntimeApi {
         });
         let (shutdown, mut stopped) = oneshot::channel::<()>();
         let serving = shared.clone();
-        let thread = std::thread::Builder::new().name(format!("runtime-api-{port}")).spawn(move || {
-            runtime.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
-                loop {
-                    tokio::select! {
-                        _ = &mut stopped => break,
-                        accepted = listener.accept() => {
-                            if let Ok((stream, _)) = accepted {
-                                serving.connections.fetch_add(1, Ordering::SeqCst);
-                                tokio::spawn(serve_connection(stream, serving.clone()));
+        let thread = std::thread::Builder::new()
+            .name(format!("runtime-api-{port}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                        return;
+                    };
+                    loop {
+                        tokio::select! {
+                            _ = &mut stopped => break,
+                            accepted = listener.accept() => {
+                                if let Ok((stream, _)) = accepted {
+                                    serving.connections.fetch_add(1, Ordering::SeqCst);
+                                    tokio::spawn(serve_connection(stream, serving.clone()));
+                                }
                             }
                         }
                     }
-                }
-            });
-            // Dropping the runtime here cancels every open connection.
-        })?;
-        Ok(RuntimeApi { port, shared, shutdown: Some(shutdown), thread: Some(thread) })
+                });
+                // Dropping the runtime here cancels every open connection.
+            })?;
+        Ok(RuntimeApi {
+            port,
+            shared,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
     }
 
     /// `127.0.0.1:<port>`, the value of `AWS_LAMBDA_RUNTIME_API`.
@@ -214,18 +228,31 @@ impl RuntimeApi {
 
     /// Queues an invocation and waits up to `timeout` for the function's answer.
     pub async fn invoke(&self, payload: &Value, timeout: Duration) -> Result<Invocation, KitError> {
-        self.invoke_watching(serde_json::to_vec(payload)?, timeout, || None).await
+        self.invoke_watching(serde_json::to_vec(payload)?, timeout, || None)
+            .await
     }
 
     /// [`Self::invoke`], giving up early when `gone` reports why the function cannot answer
     /// (checked every 50 ms).
-    async fn invoke_watching(&self, payload: Vec<u8>, timeout: Duration, gone: impl Fn() -> Option<String>) -> Result<Invocation, KitError> {
+    async fn invoke_watching(
+        &self,
+        payload: Vec<u8>,
+        timeout: Duration,
+        gone: impl Fn() -> Option<String>,
+    ) -> Result<Invocation, KitError> {
         let request_id = new_request_id();
         let queued_at = Instant::now();
         let deadline = queued_at + timeout;
         let (done, mut answer) = oneshot::channel();
-        let deadline_epoch_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() + timeout.as_millis();
-        lock(&self.shared.queue).push_back(Queued { request_id: request_id.clone(), payload, deadline_epoch_ms, trace_id: new_trace_id(), done });
+        let deadline_epoch_ms =
+            SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() + timeout.as_millis();
+        lock(&self.shared.queue).push_back(Queued {
+            request_id: request_id.clone(),
+            payload,
+            deadline_epoch_ms,
+            trace_id: new_trace_id(),
+            done,
+        });
         self.shared.queued.notify_one();
         loop {
             match tokio::time::timeout(Duration::from_millis(50), &mut answer).await {
@@ -238,12 +265,18 @@ impl RuntimeApi {
                         completed_at: completion.completed_at,
                     });
                 }
-                Ok(Err(_)) => return Err("the runtime API emulator stopped before the function answered".into()),
+                Ok(Err(_)) => {
+                    return Err(
+                        "the runtime API emulator stopped before the function answered".into(),
+                    );
+                }
                 Err(_) => {
                     let failure = if let Some(reason) = gone() {
                         Some(reason)
                     } else if Instant::now() >= deadline {
-                        Some(format!("invocation {request_id} timed out after {timeout:?}"))
+                        Some(format!(
+                            "invocation {request_id} timed out after {timeout:?}"
+                        ))
                     } else {
                         None
                     };
@@ -283,8 +316,14 @@ fn new_request_id() -> String {
 fn new_trace_id() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let serial = NEXT.fetch_add(1, Ordering::SeqCst);
-    let epoch = SystemTime::now().duration_since(UNIX_EPOCH).map(|elapsed| elapsed.as_secs()).unwrap_or_default();
-    format!("Root=1-{epoch:08x}-{:012x}{serial:012x};Parent={serial:016x};Sampled=0", std::process::id())
+    let epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or_default();
+    format!(
+        "Root=1-{epoch:08x}-{:012x}{serial:012x};Parent={serial:016x};Sampled=0",
+        std::process::id()
+    )
 }
 
 /// One parsed HTTP/1.1 request.
@@ -299,11 +338,15 @@ struct Request {
 
 impl Request {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
     }
 
     fn wants_close(&self) -> bool {
-        self.header("connection").is_some_and(|value| value.eq_ignore_ascii_case("close"))
+        self.header("connection")
+            .is_some_and(|value| value.eq_ignore_ascii_case("close"))
     }
 }
 
@@ -317,7 +360,11 @@ struct Response {
 
 impl Response {
     fn json(status: u16, body: &Value) -> Response {
-        Response { status, headers: Vec::new(), body: body.to_string().into_bytes() }
+        Response {
+            status,
+            headers: Vec::new(),
+            body: body.to_string().into_bytes(),
+        }
     }
 
     fn accepted() -> Response {
@@ -325,7 +372,10 @@ impl Response {
     }
 
     fn error(status: u16, error_type: &str, message: &str) -> Response {
-        Response::json(status, &serde_json::json!({ "errorType": error_type, "errorMessage": message }))
+        Response::json(
+            status,
+            &serde_json::json!({ "errorType": error_type, "errorMessage": message }),
+        )
     }
 }
 
@@ -350,17 +400,23 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
             Ok(Some(request)) => request,
             Ok(None) => return,
             Err(error) => {
-                let _ = write_response(&mut write, &Response::error(400, "InvalidRequest", &error.to_string()), true).await;
+                let _ = write_response(
+                    &mut write,
+                    &Response::error(400, "InvalidRequest", &error.to_string()),
+                    true,
+                )
+                .await;
                 return;
             }
         };
         let close = request.wants_close();
-        let written = if request.method == "GET" && request.path == format!("{PREFIX}/invocation/next") {
-            deliver_next(&mut reader, &mut write, &shared, close).await
-        } else {
-            let response = route(&request, &shared);
-            write_response(&mut write, &response, close).await
-        };
+        let written =
+            if request.method == "GET" && request.path == format!("{PREFIX}/invocation/next") {
+                deliver_next(&mut reader, &mut write, &shared, close).await
+            } else {
+                let response = route(&request, &shared);
+                write_response(&mut write, &response, close).await
+            };
         if written.is_err() || close {
             return;
         }
@@ -368,7 +424,12 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
 }
 
 /// The long poll: waits for a queued invocation (or for the client to hang up), then sends it.
-async fn deliver_next(reader: &mut BufReader<OwnedReadHalf>, write: &mut OwnedWriteHalf, shared: &Shared, close: bool) -> io::Result<()> {
+async fn deliver_next(
+    reader: &mut BufReader<OwnedReadHalf>,
+    write: &mut OwnedWriteHalf,
+    shared: &Shared,
+    close: bool,
+) -> io::Result<()> {
     shared.next_polls.fetch_add(1, Ordering::SeqCst);
     let _ = shared.first_next_at.set(Instant::now());
     let queued = loop {
@@ -388,8 +449,14 @@ async fn deliver_next(reader: &mut BufReader<OwnedReadHalf>, write: &mut OwnedWr
         status: 200,
         headers: vec![
             ("Lambda-Runtime-Aws-Request-Id", queued.request_id.clone()),
-            ("Lambda-Runtime-Deadline-Ms", queued.deadline_epoch_ms.to_string()),
-            ("Lambda-Runtime-Invoked-Function-Arn", shared.function_arn.clone()),
+            (
+                "Lambda-Runtime-Deadline-Ms",
+                queued.deadline_epoch_ms.to_string(),
+            ),
+            (
+                "Lambda-Runtime-Invoked-Function-Arn",
+                shared.function_arn.clone(),
+            ),
             ("Lambda-Runtime-Trace-Id", queued.trace_id.clone()),
         ],
         body: queued.payload.clone(),
@@ -397,7 +464,13 @@ async fn deliver_next(reader: &mut BufReader<OwnedReadHalf>, write: &mut OwnedWr
     let delivered_at = Instant::now();
     match write_response(write, &response, close).await {
         Ok(()) => {
-            lock(&shared.in_flight).insert(queued.request_id, InFlight { delivered_at, done: queued.done });
+            lock(&shared.in_flight).insert(
+                queued.request_id,
+                InFlight {
+                    delivered_at,
+                    done: queued.done,
+                },
+            );
             Ok(())
         }
         Err(error) => {
@@ -414,36 +487,59 @@ fn route(request: &Request, shared: &Shared) -> Response {
         return Response::error(404, "NotFound", &format!("no route for {}", request.path));
     };
     if request.method != "POST" {
-        return Response::error(405, "MethodNotAllowed", &format!("{} {}", request.method, request.path));
+        return Response::error(
+            405,
+            "MethodNotAllowed",
+            &format!("{} {}", request.method, request.path),
+        );
     }
     if rest == "/init/error" {
         *lock(&shared.init_error) = Some(function_error(request));
         return Response::accepted();
     }
-    let Some((request_id, kind)) = rest.strip_prefix("/invocation/").and_then(|tail| tail.split_once('/')) else {
+    let Some((request_id, kind)) = rest
+        .strip_prefix("/invocation/")
+        .and_then(|tail| tail.split_once('/'))
+    else {
         return Response::error(404, "NotFound", &format!("no route for {}", request.path));
     };
     let result = match kind {
-        "response" => {
-            Ok(serde_json::from_slice(&request.body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&request.body).into_owned())))
-        }
+        "response" => Ok(serde_json::from_slice(&request.body).unwrap_or_else(|_| {
+            Value::String(String::from_utf8_lossy(&request.body).into_owned())
+        })),
         "error" => Err(function_error(request)),
         _ => return Response::error(404, "NotFound", &format!("no route for {}", request.path)),
     };
     let Some(in_flight) = lock(&shared.in_flight).remove(request_id) else {
-        return Response::error(400, "InvalidRequestID", &format!("no invocation {request_id} is waiting for an answer"));
+        return Response::error(
+            400,
+            "InvalidRequestID",
+            &format!("no invocation {request_id} is waiting for an answer"),
+        );
     };
-    let _ = in_flight.done.send(Completion { result, delivered_at: in_flight.delivered_at, completed_at: Instant::now() });
+    let _ = in_flight.done.send(Completion {
+        result,
+        delivered_at: in_flight.delivered_at,
+        completed_at: Instant::now(),
+    });
     Response::accepted()
 }
 
 fn function_error(request: &Request) -> FunctionError {
-    let document: Value =
-        serde_json::from_slice(&request.body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&request.body).into_owned()));
+    let document: Value = serde_json::from_slice(&request.body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&request.body).into_owned()));
     FunctionError {
-        error_type: document["errorType"].as_str().unwrap_or_default().to_owned(),
-        error_message: document["errorMessage"].as_str().unwrap_or_default().to_owned(),
-        header_error_type: request.header("lambda-runtime-function-error-type").map(str::to_owned),
+        error_type: document["errorType"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        error_message: document["errorMessage"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        header_error_type: request
+            .header("lambda-runtime-function-error-type")
+            .map(str::to_owned),
         document,
     }
 }
@@ -455,27 +551,42 @@ fn bad(message: impl Into<String>) -> io::Error {
 /// Reads one CRLF-terminated line without its terminator; None at a clean end of stream.
 async fn read_line(reader: &mut BufReader<OwnedReadHalf>) -> io::Result<Option<String>> {
     let mut line = Vec::new();
-    let read = (&mut *reader).take(MAX_LINE as u64 + 2).read_until(b'\n', &mut line).await?;
+    let read = (&mut *reader)
+        .take(MAX_LINE as u64 + 2)
+        .read_until(b'\n', &mut line)
+        .await?;
     if read == 0 {
         return Ok(None);
     }
     if !line.ends_with(b"\n") {
         return Err(bad("line too long or truncated"));
     }
-    while line.last().is_some_and(|byte| *byte == b'\n' || *byte == b'\r') {
+    while line
+        .last()
+        .is_some_and(|byte| *byte == b'\n' || *byte == b'\r')
+    {
         line.pop();
     }
-    String::from_utf8(line).map(Some).map_err(|_| bad("line is not UTF-8"))
+    String::from_utf8(line)
+        .map(Some)
+        .map_err(|_| bad("line is not UTF-8"))
 }
 
 /// Reads header (or trailer) lines up to the empty line.
-async fn read_headers(reader: &mut BufReader<OwnedReadHalf>, headers: &mut Vec<(String, String)>) -> io::Result<()> {
+async fn read_headers(
+    reader: &mut BufReader<OwnedReadHalf>,
+    headers: &mut Vec<(String, String)>,
+) -> io::Result<()> {
     loop {
-        let line = read_line(reader).await?.ok_or_else(|| bad("connection closed inside the headers"))?;
+        let line = read_line(reader)
+            .await?
+            .ok_or_else(|| bad("connection closed inside the headers"))?;
         if line.is_empty() {
             return Ok(());
         }
-        let (name, value) = line.split_once(':').ok_or_else(|| bad(format!("malformed header line {line:?}")))?;
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| bad(format!("malformed header line {line:?}")))?;
         headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
         if headers.len() > 200 {
             return Err(bad("too many headers"));
@@ -494,7 +605,8 @@ async fn read_request(reader: &mut BufReader<OwnedReadHalf>) -> io::Result<Optio
         }
     };
     let mut parts = line.split_whitespace();
-    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
         return Err(bad(format!("malformed request line {line:?}")));
     };
     if !version.starts_with("HTTP/1.") {
@@ -506,13 +618,22 @@ async fn read_request(reader: &mut BufReader<OwnedReadHalf>) -> io::Result<Optio
         None => target,
     };
     let path = path.split('?').next().unwrap_or(path).to_owned();
-    let mut request = Request { method: method.to_owned(), path, headers: Vec::new(), body: Vec::new() };
+    let mut request = Request {
+        method: method.to_owned(),
+        path,
+        headers: Vec::new(),
+        body: Vec::new(),
+    };
     read_headers(reader, &mut request.headers).await?;
-    let chunked = request.header("transfer-encoding").is_some_and(|value| value.to_ascii_lowercase().contains("chunked"));
+    let chunked = request
+        .header("transfer-encoding")
+        .is_some_and(|value| value.to_ascii_lowercase().contains("chunked"));
     if chunked {
         request.body = read_chunked(reader, &mut request.headers).await?;
     } else if let Some(length) = request.header("content-length") {
-        let length: usize = length.parse().map_err(|_| bad(format!("bad Content-Length {length:?}")))?;
+        let length: usize = length
+            .parse()
+            .map_err(|_| bad(format!("bad Content-Length {length:?}")))?;
         if length > MAX_BODY {
             return Err(bad(format!("body of {length} bytes is too large")));
         }
@@ -523,12 +644,18 @@ async fn read_request(reader: &mut BufReader<OwnedReadHalf>) -> io::Result<Optio
 }
 
 /// A chunked body; its trailers (e.g. streaming error trailers) join the headers.
-async fn read_chunked(reader: &mut BufReader<OwnedReadHalf>, headers: &mut Vec<(String, String)>) -> io::Result<Vec<u8>> {
+async fn read_chunked(
+    reader: &mut BufReader<OwnedReadHalf>,
+    headers: &mut Vec<(String, String)>,
+) -> io::Result<Vec<u8>> {
     let mut body = Vec::new();
     loop {
-        let line = read_line(reader).await?.ok_or_else(|| bad("connection closed inside a chunked body"))?;
+        let line = read_line(reader)
+            .await?
+            .ok_or_else(|| bad("connection closed inside a chunked body"))?;
         let size = line.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size, 16).map_err(|_| bad(format!("bad chunk size {line:?}")))?;
+        let size =
+            usize::from_str_radix(size, 16).map_err(|_| bad(format!("bad chunk size {line:?}")))?;
         if size == 0 {
             read_headers(reader, headers).await?;
             return Ok(body);
@@ -546,7 +673,11 @@ async fn read_chunked(reader: &mut BufReader<OwnedReadHalf>, headers: &mut Vec<(
     }
 }
 
-async fn write_response(write: &mut OwnedWriteHalf, response: &Response, close: bool) -> io::Result<()> {
+async fn write_response(
+    write: &mut OwnedWriteHalf,
+    response: &Response,
+    close: bool,
+) -> io::Result<()> {
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
         response.status,
@@ -589,20 +720,37 @@ impl FunctionProcess {
     /// `AWS_REGION=us-east-1`, log group and stream names, `LAMBDA_TASK_ROOT`, `TZ`, `PATH`.
     /// Nothing of the test's own environment is passed on.
     pub fn spawn(binary: &Path, env: Vec<(String, String)>) -> Result<FunctionProcess, KitError> {
-        let stem = binary.file_stem().and_then(|stem| stem.to_str()).unwrap_or("function");
+        let stem = binary
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .unwrap_or("function");
         let name = env
             .iter()
             .rev()
             .find(|(key, _)| key == "AWS_LAMBDA_FUNCTION_NAME")
             .map(|(_, value)| value.clone())
             .unwrap_or_else(|| format!("ecs-drain-{stem}"));
-        let region = env.iter().rev().find(|(key, _)| key == "AWS_REGION").map_or("us-east-1", |(_, value)| value.as_str()).to_owned();
-        let api = RuntimeApi::start(&format!("arn:aws:lambda:{region}:123456789012:function:{name}"))?;
-        let workdir = std::env::temp_dir().join(format!("ecs-drain-function-{}-{}-{}", std::process::id(), api.port(), name));
+        let region = env
+            .iter()
+            .rev()
+            .find(|(key, _)| key == "AWS_REGION")
+            .map_or("us-east-1", |(_, value)| value.as_str())
+            .to_owned();
+        let api = RuntimeApi::start(&format!(
+            "arn:aws:lambda:{region}:123456789012:function:{name}"
+        ))?;
+        let workdir = std::env::temp_dir().join(format!(
+            "ecs-drain-function-{}-{}-{}",
+            std::process::id(),
+            api.port(),
+            name
+        ));
         std::fs::create_dir_all(&workdir)?;
         let log_path = workdir.join("function.log");
         let log = std::fs::File::create(&log_path)?;
-        let task_root = binary.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let task_root = binary
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         let mut standard: Vec<(String, String)> = [
             ("PATH", "/usr/local/bin:/usr/bin:/bin".to_owned()),
             ("LANG", "en_US.UTF-8".to_owned()),
@@ -616,7 +764,10 @@ impl FunctionProcess {
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
             ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".to_owned()),
             ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
-            ("AWS_LAMBDA_LOG_STREAM_NAME", format!("2026/11/02/[$LATEST]{:032x}", api.port())),
+            (
+                "AWS_LAMBDA_LOG_STREAM_NAME",
+                format!("2026/11/02/[$LATEST]{:032x}", api.port()),
+            ),
             ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
             ("AWS_LAMBDA_LOG_LEVEL", "INFO".to_owned()),
             ("RUST_LOG", "info".to_owned()),
@@ -636,7 +787,15 @@ impl FunctionProcess {
             .stderr(log)
             .spawn()
             .map_err(|error| format!("cannot start {}: {error}", binary.display()))?;
-        Ok(FunctionProcess { api, child: Mutex::new(child), name, workdir, log_path, spawned_at: Instant::now(), timeout: DEFAULT_TIMEOUT })
+        Ok(FunctionProcess {
+            api,
+            child: Mutex::new(child),
+            name,
+            workdir,
+            log_path,
+            spawned_at: Instant::now(),
+            timeout: DEFAULT_TIMEOUT,
+        })
     }
 
     /// The same process with another invocation timeout (default [`DEFAULT_TIMEOUT`]).
@@ -654,15 +813,24 @@ impl FunctionProcess {
     /// Invokes the function with a raw body, e.g. bytes that are not JSON (Lambda's Invoke
     /// API would refuse them; this shows what the runtime client does with them).
     pub async fn invoke_bytes(&self, payload: Vec<u8>) -> Result<Invocation, KitError> {
-        self.api.invoke_watching(payload, self.timeout, || self.gone()).await
+        self.api
+            .invoke_watching(payload, self.timeout, || self.gone())
+            .await
     }
 
     /// Why the function can no longer answer, if it cannot.
     fn gone(&self) -> Option<String> {
         if let Some(error) = self.api.init_error() {
-            return Some(format!("{} failed its init: {} {}\n{}", self.name, error.error_type, error.error_message, self.log_tail()));
+            return Some(format!(
+                "{} failed its init: {} {}\n{}",
+                self.name,
+                error.error_type,
+                error.error_message,
+                self.log_tail()
+            ));
         }
-        self.exit_status().map(|status| format!("{} exited with {status}\n{}", self.name, self.log_tail()))
+        self.exit_status()
+            .map(|status| format!("{} exited with {status}\n{}", self.name, self.log_tail()))
     }
 
     /// The exit status, once the process has exited.
@@ -712,7 +880,12 @@ impl FunctionProcess {
                 return Err(reason.into());
             }
             if Instant::now() >= deadline {
-                return Err(format!("{} did not poll for an invocation within {timeout:?}\n{}", self.name, self.log_tail()).into());
+                return Err(format!(
+                    "{} did not poll for an invocation within {timeout:?}\n{}",
+                    self.name,
+                    self.log_tail()
+                )
+                .into());
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
@@ -726,7 +899,11 @@ impl FunctionProcess {
     /// The log lines that are JSON objects (with `AWS_LAMBDA_LOG_FORMAT=JSON`, every
     /// tracing event), in order.
     pub fn json_logs(&self) -> Vec<Value> {
-        self.logs().lines().filter_map(|line| serde_json::from_str::<Value>(line).ok()).filter(Value::is_object).collect()
+        self.logs()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(Value::is_object)
+            .collect()
     }
 
     /// Where the log file is (kept when a test panics).
@@ -744,12 +921,20 @@ impl FunctionProcess {
 
 impl Drop for FunctionProcess {
     fn drop(&mut self) {
-        let child = self.child.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let child = self
+            .child
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Kill the process we started, by its PID.
         let _ = child.kill();
         let _ = child.wait();
         if std::thread::panicking() {
-            eprintln!("{} log kept at {}\n{}", self.name, self.log_path.display(), self.log_tail());
+            eprintln!(
+                "{} log kept at {}\n{}",
+                self.name,
+                self.log_path.display(),
+                self.log_tail()
+            );
         } else {
             let _ = std::fs::remove_dir_all(&self.workdir);
         }
@@ -779,11 +964,22 @@ pub fn function_binary(name: &str) -> Result<PathBuf, KitError> {
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
             let status = Command::new(&cargo)
-                .args(["build", "--quiet", "-p", "on-lifecycle", "-p", "on-task-stopped"])
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "on-lifecycle",
+                    "-p",
+                    "on-task-stopped",
+                ])
                 .current_dir(project_root())
                 .status()
                 .map_err(|error| format!("cannot run {cargo}: {error}"))?;
-            if status.success() { Ok(()) } else { Err(format!("cargo build of the functions failed with {status}")) }
+            if status.success() {
+                Ok(())
+            } else {
+                Err(format!("cargo build of the functions failed with {status}"))
+            }
         })
         .clone()?;
     let path = target_dir().join("debug").join(name);
@@ -795,7 +991,10 @@ pub fn function_binary(name: &str) -> Result<PathBuf, KitError> {
 
 /// Cargo's target directory for this workspace.
 fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR").or_else(|| std::env::var_os("CARGO_BUILD_TARGET_DIR")).filter(|dir| !dir.is_empty()) {
+    match std::env::var_os("CARGO_TARGET_DIR")
+        .or_else(|| std::env::var_os("CARGO_BUILD_TARGET_DIR"))
+        .filter(|dir| !dir.is_empty())
+    {
         Some(dir) => project_root().join(dir),
         None => project_root().join("target"),
     }
@@ -829,21 +1028,41 @@ mod tests {
     }
 
     fn header<'a>(head: &'a str, name: &str) -> &'a str {
-        head.lines().find_map(|line| line.split_once(':').filter(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.trim())).unwrap()
+        head.lines()
+            .find_map(|line| {
+                line.split_once(':')
+                    .filter(|(key, _)| key.eq_ignore_ascii_case(name))
+                    .map(|(_, value)| value.trim())
+            })
+            .unwrap()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn delivers_an_invocation_and_takes_a_chunked_response_on_a_kept_alive_connection() {
         // GIVEN the emulator and a client long-polling for the next invocation
-        let api = Arc::new(RuntimeApi::start("arn:aws:lambda:us-east-1:123456789012:function:fake").unwrap());
+        let api = Arc::new(
+            RuntimeApi::start("arn:aws:lambda:us-east-1:123456789012:function:fake").unwrap(),
+        );
         let client = tokio::spawn({
             let address = api.address();
             async move {
                 let mut stream = BufReader::new(TcpStream::connect(address).await.unwrap());
-                let (head, event) = exchange(&mut stream, "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n").await;
+                let (head, event) = exchange(
+                    &mut stream,
+                    "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n",
+                )
+                .await;
                 let id = header(&head, "lambda-runtime-aws-request-id").to_owned();
-                assert!(header(&head, "lambda-runtime-deadline-ms").parse::<u128>().unwrap() > 0);
-                assert!(header(&head, "lambda-runtime-invoked-function-arn").ends_with(":function:fake"));
+                assert!(
+                    header(&head, "lambda-runtime-deadline-ms")
+                        .parse::<u128>()
+                        .unwrap()
+                        > 0
+                );
+                assert!(
+                    header(&head, "lambda-runtime-invoked-function-arn")
+                        .ends_with(":function:fake")
+                );
                 assert!(header(&head, "lambda-runtime-trace-id").starts_with("Root=1-"));
                 assert_eq!(event, r#"{"ping":1}"#);
                 // WHEN it answers with a chunked body on the same connection
@@ -859,10 +1078,16 @@ mod tests {
         });
 
         // THEN the invoker gets the response document and timing marks in order
-        let invocation = api.invoke(&json!({"ping": 1}), Duration::from_secs(10)).await.unwrap();
+        let invocation = api
+            .invoke(&json!({"ping": 1}), Duration::from_secs(10))
+            .await
+            .unwrap();
         client.await.unwrap();
         assert_eq!(invocation.response(), Some(&json!({"pong": 2})));
-        assert!(invocation.queued_at <= invocation.delivered_at && invocation.delivered_at <= invocation.completed_at);
+        assert!(
+            invocation.queued_at <= invocation.delivered_at
+                && invocation.delivered_at <= invocation.completed_at
+        );
         assert!(api.first_next_at().is_some());
         assert_eq!(api.next_polls(), 1);
     }
@@ -874,25 +1099,45 @@ mod tests {
         let address = api.address();
         let client = tokio::spawn(async move {
             let mut stream = BufReader::new(TcpStream::connect(address).await.unwrap());
-            let (head, _) = exchange(&mut stream, "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n\r\n").await;
+            let (head, _) = exchange(
+                &mut stream,
+                "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n\r\n",
+            )
+            .await;
             let id = header(&head, "lambda-runtime-aws-request-id").to_owned();
             let body = r#"{"errorType":"TransientAwsError","errorMessage":"boom"}"#;
             let raw = format!(
                 "POST /2018-06-01/runtime/invocation/{id}/error HTTP/1.1\r\nLambda-Runtime-Function-Error-Type: unhandled\r\nContent-Length: {}\r\n\r\n{body}",
                 body.len()
             );
-            assert!(exchange(&mut stream, &raw).await.0.starts_with("HTTP/1.1 202"));
+            assert!(
+                exchange(&mut stream, &raw)
+                    .await
+                    .0
+                    .starts_with("HTTP/1.1 202")
+            );
             let raw = "POST /2018-06-01/runtime/init/error HTTP/1.1\r\nContent-Length: 44\r\nConnection: close\r\n\r\n{\"errorType\":\"Init\",\"errorMessage\":\"no env\"}";
-            assert!(exchange(&mut stream, raw).await.0.starts_with("HTTP/1.1 202"));
+            assert!(
+                exchange(&mut stream, raw)
+                    .await
+                    .0
+                    .starts_with("HTTP/1.1 202")
+            );
         });
 
         // WHEN the function fails the invocation
-        let invocation = api.invoke(&json!({}), Duration::from_secs(10)).await.unwrap();
+        let invocation = api
+            .invoke(&json!({}), Duration::from_secs(10))
+            .await
+            .unwrap();
         client.await.unwrap();
 
         // THEN the error document comes back, and the init error is kept
         let error = invocation.error().unwrap();
-        assert_eq!((error.error_type.as_str(), error.error_message.as_str()), ("TransientAwsError", "boom"));
+        assert_eq!(
+            (error.error_type.as_str(), error.error_message.as_str()),
+            ("TransientAwsError", "boom")
+        );
         assert_eq!(error.header_error_type.as_deref(), Some("unhandled"));
         assert_eq!(api.init_error().unwrap().error_type, "Init");
     }
@@ -900,7 +1145,10 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_unanswered_invocation_times_out() {
         let api = RuntimeApi::start("arn:aws:lambda:us-east-1:123456789012:function:fake").unwrap();
-        let failure = api.invoke(&json!({}), Duration::from_millis(200)).await.unwrap_err();
+        let failure = api
+            .invoke(&json!({}), Duration::from_millis(200))
+            .await
+            .unwrap_err();
         assert!(failure.to_string().contains("timed out"), "{failure}");
     }
 }

@@ -27,11 +27,17 @@ impl Emulator {
     pub fn start() -> Result<Emulator, KitError> {
         let root = project_root();
         let python = root.join(".venv/bin/python");
-        let status = Command::new("bash").arg(root.join("scripts/bootstrap-python.sh")).status()?;
+        let status = Command::new("bash")
+            .arg(root.join("scripts/bootstrap-python.sh"))
+            .status()?;
         if !status.success() {
             return Err(format!("scripts/bootstrap-python.sh failed with {status}").into());
         }
-        let workdir = std::env::temp_dir().join(format!("ecs-drain-emulator-{}-{}", std::process::id(), unique()));
+        let workdir = std::env::temp_dir().join(format!(
+            "ecs-drain-emulator-{}-{}",
+            std::process::id(),
+            unique()
+        ));
         std::fs::create_dir_all(&workdir)?;
         let port_file = workdir.join("port");
         let log = std::fs::File::create(workdir.join("emulator.log"))?;
@@ -44,7 +50,11 @@ impl Emulator {
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;
-        let mut emulator = Emulator { child, port: 0, workdir };
+        let mut emulator = Emulator {
+            child,
+            port: 0,
+            workdir,
+        };
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             if let Ok(text) = std::fs::read_to_string(&port_file)
@@ -57,7 +67,9 @@ impl Emulator {
                 return Err(format!("emulator exited with {status}: {}", emulator.log()).into());
             }
             if Instant::now() > deadline {
-                return Err(format!("emulator did not start within 90 s: {}", emulator.log()).into());
+                return Err(
+                    format!("emulator did not start within 90 s: {}", emulator.log()).into(),
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -82,28 +94,53 @@ impl Emulator {
     /// per call so a failure shows at once instead of hiding behind retries. (With IAM enforced
     /// these credentials are refused: use [`Emulator::admin`] and [`Emulator::sdk_config_as`].)
     pub fn sdk_config(&self) -> SdkConfig {
-        sdk_config_for(&self.endpoint(), RetryConfig::standard().with_max_attempts(1))
+        sdk_config_for(
+            &self.endpoint(),
+            RetryConfig::standard().with_max_attempts(1),
+        )
     }
 
     /// SDK configuration like [`Emulator::sdk_config`], signing with `credentials`.
     pub fn sdk_config_as(&self, credentials: &Credentials) -> SdkConfig {
-        sdk_config_signed(&self.endpoint(), RetryConfig::standard().with_max_attempts(1), credentials.clone())
+        sdk_config_signed(
+            &self.endpoint(),
+            RetryConfig::standard().with_max_attempts(1),
+            credentials.clone(),
+        )
     }
 
     /// The test's own set-up identity: an IAM user allowed everything (created once per
     /// emulator by the extension), so that set-up still works once IAM is enforced.
     pub fn admin(&self) -> Result<Credentials, KitError> {
-        let answer = self.control("POST", "/_ecs_drain/iam/admin-user", Some(&serde_json::json!({ "userName": "ecs-drain-test-admin" })))?;
-        let key = answer["accessKeyId"].as_str().ok_or("admin-user: no accessKeyId")?;
-        let secret = answer["secretAccessKey"].as_str().ok_or("admin-user: no secretAccessKey")?;
-        Ok(Credentials::new(key, secret, None, None, "ecs-drain-test-admin"))
+        let answer = self.control(
+            "POST",
+            "/_ecs_drain/iam/admin-user",
+            Some(&serde_json::json!({ "userName": "ecs-drain-test-admin" })),
+        )?;
+        let key = answer["accessKeyId"]
+            .as_str()
+            .ok_or("admin-user: no accessKeyId")?;
+        let secret = answer["secretAccessKey"]
+            .as_str()
+            .ok_or("admin-user: no secretAccessKey")?;
+        Ok(Credentials::new(
+            key,
+            secret,
+            None,
+            None,
+            "ecs-drain-test-admin",
+        ))
     }
 
     /// Turns IAM enforcement on or off for every request the emulator serves: with it on, a
     /// request must be signed by a known identity and its policies must allow the action on the
     /// resources the request touches.
     pub fn enforce_iam(&self, enabled: bool) -> Result<(), KitError> {
-        let answer = self.control("POST", "/_ecs_drain/iam/enforce", Some(&serde_json::json!({ "enabled": enabled })))?;
+        let answer = self.control(
+            "POST",
+            "/_ecs_drain/iam/enforce",
+            Some(&serde_json::json!({ "enabled": enabled })),
+        )?;
         if answer["enabled"].as_bool() != Some(enabled) {
             return Err(format!("iam/enforce answered {answer}").into());
         }
@@ -112,7 +149,12 @@ impl Emulator {
 
     /// Temporary credentials of `role_arn`, from `sts:AssumeRole` signed by `caller`: what
     /// Lambda hands a function for its execution role.
-    pub async fn assume_role(&self, caller: &Credentials, role_arn: &str, session: &str) -> Result<Credentials, KitError> {
+    pub async fn assume_role(
+        &self,
+        caller: &Credentials,
+        role_arn: &str,
+        session: &str,
+    ) -> Result<Credentials, KitError> {
         use aws_sdk_dynamodb::config::ProvideCredentials;
         let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
             .session_name(session)
@@ -126,7 +168,9 @@ impl Emulator {
     /// Every authorization decision the emulator took while IAM was enforced, in order.
     pub fn iam_decisions(&self) -> Result<Vec<IamDecision>, KitError> {
         let answer = self.control("GET", "/_ecs_drain/iam/decisions", None)?;
-        let decisions = answer["decisions"].as_array().ok_or("iam/decisions: no decisions")?;
+        let decisions = answer["decisions"]
+            .as_array()
+            .ok_or("iam/decisions: no decisions")?;
         Ok(decisions
             .iter()
             .map(|decision| IamDecision {
@@ -134,7 +178,11 @@ impl Emulator {
                 action: decision["action"].as_str().unwrap_or_default().to_owned(),
                 resources: decision["resources"]
                     .as_array()
-                    .map(|all| all.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect())
+                    .map(|all| {
+                        all.iter()
+                            .filter_map(|r| r.as_str().map(str::to_owned))
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 allowed: decision["allowed"].as_bool().unwrap_or(false),
             })
@@ -143,9 +191,18 @@ impl Emulator {
 
     /// The IAM actions the policies of role `role_name` grant, as written in them.
     pub fn role_actions(&self, role_name: &str) -> Result<Vec<String>, KitError> {
-        let answer = self.control("GET", &format!("/_ecs_drain/iam/role-actions?roleName={role_name}"), None)?;
-        let actions = answer["actions"].as_array().ok_or("iam/role-actions: no actions")?;
-        Ok(actions.iter().filter_map(|action| action.as_str().map(str::to_owned)).collect())
+        let answer = self.control(
+            "GET",
+            &format!("/_ecs_drain/iam/role-actions?roleName={role_name}"),
+            None,
+        )?;
+        let actions = answer["actions"]
+            .as_array()
+            .ok_or("iam/role-actions: no actions")?;
+        Ok(actions
+            .iter()
+            .filter_map(|action| action.as_str().map(str::to_owned))
+            .collect())
     }
 
     /// Environment variables that point a spawned function at the emulator the standard way.
@@ -161,7 +218,12 @@ impl Emulator {
 
     /// A JSON request to one of the extension's test-only endpoints (`/_ecs_drain/...`) or
     /// moto's own (`/moto-api/...`).
-    pub fn control(&self, method: &str, path: &str, body: Option<&serde_json::Value>) -> Result<serde_json::Value, KitError> {
+    pub fn control(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, KitError> {
         control_request(self.port, method, path, body)
     }
 }
@@ -170,10 +232,16 @@ impl Drop for Emulator {
     fn drop(&mut self) {
         // ECS_DRAIN_KEEP_EMULATOR_LOGS=<dir>: keep each emulator's log there (debugging a test).
         if let Some(dir) = std::env::var_os("ECS_DRAIN_KEEP_EMULATOR_LOGS") {
-            let _ = std::fs::copy(self.workdir.join("emulator.log"), std::path::Path::new(&dir).join(format!("emulator-{}.log", self.port)));
+            let _ = std::fs::copy(
+                self.workdir.join("emulator.log"),
+                std::path::Path::new(&dir).join(format!("emulator-{}.log", self.port)),
+            );
         }
         // Stop the process we started, by its PID.
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -209,11 +277,19 @@ pub struct IamDecision {
 /// SDK configuration for an AWS-protocol endpoint on this machine, with the test credentials
 /// (accepted while IAM is not enforced).
 pub fn sdk_config_for(endpoint: &str, retry: RetryConfig) -> SdkConfig {
-    sdk_config_signed(endpoint, retry, Credentials::new("testing", "testing", None, None, "ecs-drain-tests"))
+    sdk_config_signed(
+        endpoint,
+        retry,
+        Credentials::new("testing", "testing", None, None, "ecs-drain-tests"),
+    )
 }
 
 /// SDK configuration for an AWS-protocol endpoint on this machine, signing with `credentials`.
-pub fn sdk_config_signed(endpoint: &str, retry: RetryConfig, credentials: Credentials) -> SdkConfig {
+pub fn sdk_config_signed(
+    endpoint: &str,
+    retry: RetryConfig,
+    credentials: Credentials,
+) -> SdkConfig {
     let mut builder = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
@@ -227,7 +303,12 @@ pub fn sdk_config_signed(endpoint: &str, retry: RetryConfig, credentials: Creden
 
 /// One HTTP/1.1 request to the emulator's control endpoints on 127.0.0.1, JSON in and out.
 /// (The AWS APIs themselves are only ever called through the real SDK clients.)
-pub fn control_request(port: u16, method: &str, path: &str, body: Option<&serde_json::Value>) -> Result<serde_json::Value, KitError> {
+pub fn control_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<serde_json::Value, KitError> {
     let payload = body.map(serde_json::Value::to_string).unwrap_or_default();
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -238,9 +319,22 @@ pub fn control_request(port: u16, method: &str, path: &str, body: Option<&serde_
     )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
-    let (head, body) = response.split_once("\r\n\r\n").ok_or("malformed HTTP response")?;
-    let status: u16 = head.split_whitespace().nth(1).and_then(|code| code.parse().ok()).ok_or("no HTTP status")?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_owned() };
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or("malformed HTTP response")?;
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or("no HTTP status")?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
     if !(200..300).contains(&status) {
         return Err(format!("{method} {path} answered {status}: {body}").into());
     }
@@ -254,7 +348,9 @@ fn dechunk(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;
     while let Some((size, tail)) = rest.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if size == 0 || tail.len() < size {
             break;
         }

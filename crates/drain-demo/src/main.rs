@@ -1,0 +1,231 @@
+//! The local demo (`make demo`): starts the embedded AWS emulator on 127.0.0.1, builds a
+//! cluster of three container instances in an Auto Scaling group with a terminate hook, scales
+//! one instance in, and drains it with ecs-drain's real handlers and AWS adapters while this
+//! program plays the ECS scheduler. Prints the drain as a timeline.
+
+use std::time::Instant;
+
+use drain_aws::DynamoDrainStore;
+use drain_aws::app::App;
+use drain_core::handler::{Report, handle_lifecycle, handle_task_stopped};
+use drain_core::ids::ContainerInstanceArn;
+use drain_core::ports::DrainStore;
+use drain_testkit::events::{lifecycle_event, task_state_change_event};
+use drain_testkit::{Emulator, KitError, World, WorldSpec};
+
+struct Timeline {
+    start: Instant,
+}
+
+impl Timeline {
+    fn line(&self, actor: &str, text: &str) {
+        println!(
+            "  t+{:>5.2}s  {actor:<16} {text}",
+            self.start.elapsed().as_secs_f64()
+        );
+    }
+}
+
+fn short(arn: &str) -> String {
+    arn.rsplit('/')
+        .next()
+        .unwrap_or(arn)
+        .chars()
+        .take(8)
+        .collect()
+}
+
+async fn census_line(store: &DynamoDrainStore, instance: &str) -> Result<String, KitError> {
+    let record = store
+        .load(&ContainerInstanceArn::new(instance)?)
+        .await?
+        .ok_or("no drain record")?;
+    let census = record.last_census.map(|census| {
+        format!(
+            "alive: {} replica, {} daemon, {} standalone",
+            census.alive.replica, census.alive.daemon, census.alive.standalone
+        )
+    });
+    Ok(format!(
+        "record {} — {}",
+        record.status.as_str(),
+        census.unwrap_or_else(|| "no census yet".into())
+    ))
+}
+
+fn outcome(report: &Report) -> String {
+    report.outcomes.join(", ")
+}
+
+#[tokio::main]
+async fn main() -> Result<(), KitError> {
+    println!(
+        "ecs-drain demo: draining one ECS container instance before its Auto Scaling group terminates it\n"
+    );
+    let emulator = Emulator::start()?;
+    let sdk = emulator.sdk_config();
+    let world = World::build(&emulator, &sdk, &WorldSpec::new("demo", 3)).await?;
+    let tasks = world.populate_standard(0).await?;
+    let app = App::new(world.config(), &sdk);
+    let store = DynamoDrainStore::new(world.dynamodb.clone(), &world.table);
+    let draining = &world.instances[0];
+
+    println!(
+        "AWS emulator : {} (moto 5.2.1 + ecs-drain extension, 127.0.0.1 only)",
+        emulator.endpoint()
+    );
+    println!(
+        "cluster      : {} with 3 container instances in Auto Scaling group {}",
+        world.cluster, world.asg
+    );
+    println!(
+        "hook         : {} (terminating, heartbeat 300 s, default result CONTINUE)",
+        world.hook
+    );
+    println!("services     : web (replica), api (replica), log-router (daemon) on every instance");
+    println!(
+        "standalone   : nightly-report on {}, the instance that will be scaled in\n",
+        draining.ec2_id
+    );
+
+    let timeline = Timeline {
+        start: Instant::now(),
+    };
+    let action = world.scale_in(0).await?;
+    timeline.line(
+        "auto scaling",
+        &format!(
+            "scale-in: {} → Terminating:Wait, lifecycle action {}…",
+            draining.ec2_id,
+            &action.token[..8]
+        ),
+    );
+    let report = handle_lifecycle(
+        &app.drainer,
+        &lifecycle_event(&action),
+        &drain_core::decision::verify::FunctionIdentity::default(),
+    )
+    .await?;
+    timeline.line(
+        "on-lifecycle",
+        &format!(
+            "container instance {} → {}; decision: {}",
+            short(&draining.container_instance_arn),
+            world.instance_status(0).await?,
+            outcome(&report)
+        ),
+    );
+    timeline.line(
+        "",
+        &census_line(&store, &draining.container_instance_arn).await?,
+    );
+
+    let mut version = 2;
+    for (position, (service, arn)) in tasks.replicas.iter().enumerate() {
+        let target = 1 + position % 2;
+        let replacement = world.start_service_task(service, target).await?;
+        timeline.line(
+            "ecs scheduler",
+            &format!(
+                "{service}: replacement {} RUNNING on {}",
+                short(&replacement),
+                world.instances[target].ec2_id
+            ),
+        );
+        world.hold_task(arn, "STOPPING")?;
+        timeline.line(
+            "ecs scheduler",
+            &format!(
+                "{service}: old task {} STOPPING (containers inside their stopTimeout)",
+                short(arn)
+            ),
+        );
+        world
+            .stop_task(
+                arn,
+                "Task stopped by ECS because the container instance is being drained.",
+            )
+            .await?;
+        version += 1;
+        let report = handle_task_stopped(
+            &app.drainer,
+            &task_state_change_event(&world.describe_task(arn).await?, version),
+        )
+        .await?;
+        timeline.line(
+            "on-task-stopped",
+            &format!(
+                "{service} task {} STOPPED; decision: {}",
+                short(arn),
+                outcome(&report)
+            ),
+        );
+        timeline.line(
+            "",
+            &census_line(&store, &draining.container_instance_arn).await?,
+        );
+    }
+
+    world
+        .stop_task(&tasks.standalone, "Essential container in task exited")
+        .await?;
+    let report = handle_task_stopped(
+        &app.drainer,
+        &task_state_change_event(&world.describe_task(&tasks.standalone).await?, 9),
+    )
+    .await?;
+    timeline.line(
+        "on-task-stopped",
+        &format!(
+            "nightly-report {} finished; decision: {}",
+            short(&tasks.standalone),
+            outcome(&report)
+        ),
+    );
+    let daemon = world.describe_task(&tasks.daemon).await?;
+    timeline.line(
+        "",
+        &format!(
+            "log-router {} asked to stop: \"{}\"",
+            short(&tasks.daemon),
+            daemon.stopped_reason().unwrap_or_default()
+        ),
+    );
+
+    let report = handle_task_stopped(&app.drainer, &task_state_change_event(&daemon, 12)).await?;
+    timeline.line(
+        "on-task-stopped",
+        &format!(
+            "log-router {} STOPPED; decision: {}",
+            short(&tasks.daemon),
+            outcome(&report)
+        ),
+    );
+    let completed = world
+        .lifecycle_actions()?
+        .into_iter()
+        .find(|entry| entry.token == action.token)
+        .ok_or("action vanished")?;
+    timeline.line(
+        "auto scaling",
+        &format!(
+            "lifecycle action {}… {} with {} ({} completion); instance {}",
+            &action.token[..8],
+            completed.state,
+            completed.result.as_deref().unwrap_or("-"),
+            completed.completions,
+            match world.lifecycle_state(0).await? {
+                Some(state) => format!("still {state}"),
+                None => "terminated".to_owned(),
+            }
+        ),
+    );
+    timeline.line(
+        "",
+        &census_line(&store, &draining.container_instance_arn).await?,
+    );
+    println!(
+        "\nNo task was cut short: the hook completed only after the last task, then the daemon, had STOPPED."
+    );
+    Ok(())
+}
