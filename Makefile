@@ -2,9 +2,11 @@
 .PHONY: demo test bench package deploy undeploy fmt
 
 ## Local demo: a scale-in drained on the embedded AWS emulator, printed as a timeline.
+## KEEP=1: then leave the emulator and the world up (one drain done, one in flight) and print
+## the drainctl commands to try against it, until Ctrl-C.
 demo:
-	bash scripts/bootstrap-python.sh
-	cargo run --quiet --locked -p drain-demo --bin demo
+	bash scripts/bootstrap-python.sh --progress
+	cargo run --quiet --locked -p drain-demo --bin demo $(if $(filter 1 yes true,$(KEEP)),-- --keep)
 
 ## Every test (what CI runs).
 test:

@@ -2,6 +2,10 @@
 //! cluster of three container instances in an Auto Scaling group with a terminate hook, scales
 //! one instance in, and drains it with ecs-drain's real handlers and AWS adapters while this
 //! program plays the ECS scheduler. Prints the drain as a timeline.
+//!
+//! With `--keep` (`make demo KEEP=1`) it then scales a second instance in and leaves that drain
+//! in flight, prints the endpoint, environment and drainctl commands to try against this world,
+//! and keeps the emulator up until Ctrl-C (or SIGTERM), when it stops the emulator it started.
 
 use std::time::Instant;
 
@@ -59,6 +63,7 @@ fn outcome(report: &Report) -> String {
 
 #[tokio::main]
 async fn main() -> Result<(), KitError> {
+    let keep = keep_requested(std::env::args().skip(1))?;
     println!(
         "ecs-drain demo: draining one ECS container instance before its Auto Scaling group terminates it\n"
     );
@@ -227,5 +232,119 @@ async fn main() -> Result<(), KitError> {
     println!(
         "\nNo task was cut short: the hook completed only after the last task, then the daemon, had STOPPED."
     );
+    if keep {
+        playground(&emulator, &world, &app).await?;
+    }
+    Ok(())
+}
+
+/// Whether the arguments ask for the playground: none, or `--keep` (anything else is refused,
+/// so a typo does not silently run the plain demo).
+fn keep_requested(mut args: impl Iterator<Item = String>) -> Result<bool, KitError> {
+    match (args.next(), args.next()) {
+        (None, _) => Ok(false),
+        (Some(flag), None) if flag == "--keep" => Ok(true),
+        (Some(flag), _) => Err(format!("usage: demo [--keep] (unexpected {flag:?})").into()),
+    }
+}
+
+/// `make demo KEEP=1`: a second drain left in flight, what to try against the world, and the
+/// emulator kept up until the operator stops the demo.
+async fn playground(emulator: &Emulator, world: &World, app: &App) -> Result<(), KitError> {
+    let waiting = &world.instances[1];
+    let action = world.scale_in(1).await?;
+    let notice = lifecycle_event(&action);
+    let report = handle_lifecycle(
+        &app.drainer,
+        &notice,
+        &drain_core::decision::verify::FunctionIdentity::default(),
+    )
+    .await?;
+    // The notice as EventBridge delivered it, for `drainctl explain --event`; in a directory
+    // of our own, removed when the demo stops.
+    let dir = std::env::temp_dir().join(format!("ecs-drain-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let notice_file = dir.join("lifecycle-notice.json");
+    std::fs::write(&notice_file, serde_json::to_string_pretty(&notice)?)?;
+
+    let done = &world.instances[0].ec2_id;
+    let live = &waiting.ec2_id;
+    let endpoint = emulator.endpoint();
+    println!(
+        "\nKEEP=1: a second drain is left in flight: {live} ({}) — decision: {}.",
+        short(&waiting.container_instance_arn),
+        outcome(&report)
+    );
+    println!(
+        "The emulator stays up at {endpoint} until Ctrl-C. From another shell in this checkout:\n
+  export AWS_ENDPOINT_URL={endpoint} AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \\
+         AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true
+  export ECS_DRAIN_TABLE={}
+  cargo install --path crates/drainctl    # or: alias drainctl='cargo run -q -p drainctl --'\n",
+        world.table
+    );
+    let commands = [
+        (
+            "drainctl status".to_owned(),
+            format!("both drains: {done} COMPLETED, {live} DRAINING"),
+        ),
+        (
+            "drainctl status --active --output json".to_owned(),
+            "the live one, as JSON".to_owned(),
+        ),
+        (
+            format!("drainctl explain {done}"),
+            "how the finished drain went".to_owned(),
+        ),
+        (
+            format!("drainctl explain {live}"),
+            "what the live drain waits for".to_owned(),
+        ),
+        (
+            format!("drainctl explain --event {}", notice_file.display()),
+            "its notice, decided again, read-only".to_owned(),
+        ),
+        (
+            format!(
+                "drainctl doctor --cluster {} --asg {}",
+                world.cluster, world.asg
+            ),
+            "preflight findings".to_owned(),
+        ),
+        (
+            format!("drainctl extend {live} --by 30m"),
+            "a later deadline".to_owned(),
+        ),
+        (
+            format!("drainctl force-complete {live} --result CONTINUE"),
+            "finish it now".to_owned(),
+        ),
+    ];
+    let width = commands
+        .iter()
+        .map(|(command, _)| command.len())
+        .max()
+        .unwrap_or(0);
+    for (command, what) in &commands {
+        println!("  {command:<width$}  # {what}");
+    }
+    println!(
+        "\n  table {}, cluster {}, group {}, hook {}\n  (the CLI of issue 13; a drainctl that lacks a command says so)",
+        world.table, world.cluster, world.asg, world.hook
+    );
+    wait_for_stop().await?;
+    println!("\nstopping the emulator (pid {})", emulator.pid());
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Returns on Ctrl-C (SIGINT) or SIGTERM.
+async fn wait_for_stop() -> Result<(), KitError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted?,
+        _ = terminate.recv() => {}
+    }
     Ok(())
 }

@@ -85,6 +85,11 @@ impl Emulator {
         self.port
     }
 
+    /// The emulator process's PID (the demo's playground names the process it will stop).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The emulator's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.workdir.join("emulator.log")).unwrap_or_default()
