@@ -348,3 +348,32 @@ async fn wait_for_stop() -> Result<(), KitError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::keep_requested;
+
+    fn args(list: &[&str]) -> impl Iterator<Item = String> {
+        list.iter()
+            .map(|arg| (*arg).to_owned())
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn no_argument_runs_the_plain_demo() {
+        assert!(!keep_requested(args(&[])).unwrap());
+    }
+
+    #[test]
+    fn keep_asks_for_the_playground() {
+        assert!(keep_requested(args(&["--keep"])).unwrap());
+    }
+
+    #[test]
+    fn anything_else_is_refused_rather_than_ignored() {
+        for wrong in [&["--kep"][..], &["keep"], &["--keep", "--keep"], &["-k"]] {
+            assert!(keep_requested(args(wrong)).is_err(), "{wrong:?}");
+        }
+    }
+}
