@@ -959,6 +959,120 @@ mod tests {
         );
     }
 
+    /// A stand-in emulator for the wire test: hyper's server answering `{}` to every call and
+    /// counting the calls it saw. (The integration tests use the real emulator.)
+    async fn counting_upstream() -> (u16, Arc<AtomicU64>) {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let seen = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&seen);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let counter = Arc::clone(&counter);
+                let service = service_fn(move |request: Request<Incoming>| {
+                    let counter = Arc::clone(&counter);
+                    async move {
+                        let _ = request.into_body().collect().await;
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{}"))))
+                    }
+                });
+                tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+            }
+        });
+        (port, seen)
+    }
+
+    /// One ListTasks call to the proxy on a connection of its own: its status and body, or
+    /// the I/O error that ended the connection.
+    async fn list_tasks(port: u16) -> Result<(StatusCode, String), io::ErrorKind> {
+        let stream = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(connection);
+        let request = Request::builder()
+            .method("POST")
+            .uri("/")
+            .header("host", format!("127.0.0.1:{port}"))
+            .header("authorization", ECS_AUTH)
+            .header(
+                "x-amz-target",
+                "AmazonEC2ContainerServiceV20141113.ListTasks",
+            )
+            .header("content-type", "application/x-amz-json-1.1")
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .expect("request");
+        let io_kind = |error: hyper::Error| {
+            std::error::Error::source(&error)
+                .and_then(|cause| cause.downcast_ref::<io::Error>())
+                .map_or(io::ErrorKind::Other, io::Error::kind)
+        };
+        let response = sender.send_request(request).await.map_err(io_kind)?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(io_kind)?
+            .to_bytes();
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn resets_refuses_and_relays_on_the_wire_before_and_after_forwarding() {
+        // GIVEN a proxy scripted to reset the 1st ListTasks, reset the 2nd after forwarding,
+        // answer the 3rd with a 500 after forwarding, and relay the 4th
+        let (upstream, seen) = counting_upstream().await;
+        let script = [
+            Fault::Reset,
+            Fault::ResetAfterForward,
+            Fault::ServerErrorAfterForward,
+        ];
+        let proxy = Proxy::start(
+            upstream,
+            FaultPlan::scripted(
+                script
+                    .iter()
+                    .zip(1..)
+                    .map(|(fault, nth)| ScriptedFault {
+                        operation: "ecs:ListTasks".into(),
+                        nth,
+                        fault: *fault,
+                    })
+                    .collect(),
+            ),
+        )
+        .expect("proxy");
+
+        // WHEN four calls go through it, THEN the client sees a TCP reset the emulator never
+        // heard of, a reset of a call it applied, a 500 in ECS's error shape for one it
+        // applied, and the emulator's own answer
+        assert_eq!(
+            list_tasks(proxy.port()).await,
+            Err(io::ErrorKind::ConnectionReset)
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            list_tasks(proxy.port()).await,
+            Err(io::ErrorKind::ConnectionReset)
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+        let (status, body) = list_tasks(proxy.port()).await.expect("an answer");
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(body.contains(r#""__type":"InternalFailure""#), "{body}");
+        assert_eq!(seen.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            list_tasks(proxy.port()).await,
+            Ok((StatusCode::OK, "{}".to_owned()))
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+        assert_eq!(proxy.counts()["ecs:ListTasks"], 4);
+        assert_eq!(proxy.faults_injected(), 3);
+    }
+
     #[test]
     fn the_same_seed_injects_the_same_faults() {
         let draw = |seed| {
