@@ -37,11 +37,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
-use std::io;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -436,7 +433,7 @@ type Upstream = Client<HttpConnector, Full<Bytes>>;
 /// Headers that belong to one connection (RFC 9110 §7.6.1), not to the call: hyper frames
 /// each side itself, so these are dropped when the call is relayed. `Expect` too: the proxy
 /// already holds the whole body when it forwards.
-const HOP_BY_HOP: [&str; 9] = [
+const HOP_BY_HOP: [&str; 8] = [
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -445,7 +442,6 @@ const HOP_BY_HOP: [&str; 9] = [
     "trailer",
     "upgrade",
     "expect",
-    "proxy-authorization",
 ];
 
 /// How the connection to the client must end, instead of with an answer.
@@ -465,62 +461,6 @@ impl Abort {
     }
 }
 
-/// The client's side of one connection: a `TcpStream` that, once flagged, closes with a
-/// reset (zero linger) when hyper drops it, so the client sees what a dying server sends.
-#[derive(Debug)]
-struct ClientStream {
-    stream: TcpStream,
-    abort: Arc<Abort>,
-}
-
-impl Drop for ClientStream {
-    fn drop(&mut self) {
-        if self.abort.reset.load(Ordering::SeqCst) {
-            let _ = self.stream.set_zero_linger();
-        }
-    }
-}
-
-impl tokio::io::AsyncRead for ClientStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
-    }
-}
-
-impl tokio::io::AsyncWrite for ClientStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
-    }
-}
-
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
         match listener.accept().await {
@@ -537,10 +477,6 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 async fn serve_connection(client: TcpStream, shared: Arc<Shared>) {
     let _ = client.set_nodelay(true);
     let abort = Arc::new(Abort::default());
-    let stream = ClientStream {
-        stream: client,
-        abort: Arc::clone(&abort),
-    };
     let service = {
         let abort = Arc::clone(&abort);
         service_fn(move |request| {
@@ -549,12 +485,18 @@ async fn serve_connection(client: TcpStream, shared: Arc<Shared>) {
             async move { Ok::<_, Infallible>(relay(request, &shared, &abort).await) }
         })
     };
-    let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    let mut connection = http1::Builder::new().serve_connection(TokioIo::new(client), service);
     tokio::select! {
         // A broken connection only ends itself: the client sees it as a reset or a close.
-        _ = connection => {}
-        // Dropping the connection drops the stream: closed, or reset when flagged.
-        () = abort.requested.notified() => {}
+        _ = &mut connection => {}
+        () = abort.requested.notified() => {
+            // Take the socket back from hyper, unanswered: closed with zero linger it sends
+            // RST, what the client of a server that died mid-call receives.
+            let stream = connection.into_parts().io.into_inner();
+            if abort.reset.load(Ordering::SeqCst) {
+                let _ = stream.set_zero_linger();
+            }
+        }
     }
 }
 
@@ -873,6 +815,8 @@ fn error_response(
 
 #[cfg(test)]
 mod tests {
+    use std::io;
+
     use super::*;
 
     fn head(headers: &[(&'static str, &'static str)]) -> HeaderMap {
