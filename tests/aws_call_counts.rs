@@ -1,6 +1,7 @@
 //! What each event costs in AWS calls: the real handlers and adapters, their clients going
 //! through the counting proxy (no faults, one attempt per call), the test's own setup talking
-//! to the emulator directly so it is not counted.
+//! to the emulator directly so it is not counted. One story runs the built binary as a process
+//! behind the same proxy, which is why the counting is a proxy at all (src/proxy.rs).
 //!
 //! The costs follow from the flow in ARCHITECTURE.md; a change here is a change in what every
 //! drain pays (and in how close a busy cluster gets to the ECS and DynamoDB rate limits), so

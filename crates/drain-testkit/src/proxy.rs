@@ -551,14 +551,13 @@ async fn relay(request: Request<Incoming>, shared: &Shared, abort: &Abort) -> Re
                 strip_hop_by_hop(&mut head.headers);
                 Response::from_parts(head, body.boxed())
             }
-            // The emulator is unreachable: the client sees the connection close, as before
-            // any answer from a server that went away.
+            // The emulator is unreachable: the client sees its connection close unanswered.
             Err(_) => abort.now(false).await,
         },
     }
 }
 
-/// The path of a request target (hyper gives origin-form, proxies may send absolute-form).
+/// The path and query of a request target, whether sent in origin-form or absolute-form.
 fn path_of(uri: &Uri) -> &str {
     uri.path_and_query()
         .map_or_else(|| uri.path(), |path| path.as_str())
