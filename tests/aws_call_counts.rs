@@ -1,12 +1,14 @@
 //! What each event costs in AWS calls: the real handlers and adapters, their clients going
 //! through the counting proxy (no faults, one attempt per call), the test's own setup talking
-//! to the emulator directly so it is not counted.
+//! to the emulator directly so it is not counted. One story runs the built binary as a process
+//! behind the same proxy, which is why the counting is a proxy at all (src/proxy.rs).
 //!
 //! The costs follow from the flow in ARCHITECTURE.md; a change here is a change in what every
 //! drain pays (and in how close a busy cluster gets to the ECS and DynamoDB rate limits), so
 //! the counts are exact.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use drain_aws::app::App;
@@ -14,6 +16,7 @@ use drain_core::handler::{handle_lifecycle, handle_task_stopped};
 use drain_testkit::emulator::sdk_config_for;
 use drain_testkit::events::{lifecycle_event, task_state_change_event};
 use drain_testkit::proxy::{FaultPlan, Proxy};
+use drain_testkit::runtime_api::{FunctionProcess, function_binary};
 use drain_testkit::{Emulator, KitError, World, WorldSpec};
 
 type TestResult = Result<(), KitError>;
@@ -110,6 +113,46 @@ async fn a_stopped_event_for_an_instance_that_is_not_draining_costs_one_read() -
     assert_eq!(report.outcomes, vec!["not_draining".to_owned()]);
     assert_eq!(
         take_counts(&proxy, "unrelated STOPPED"),
+        counts(&[("dynamodb:GetItem", 1)])
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_built_binary_pays_the_same_read_through_the_proxy() -> TestResult {
+    // GIVEN the built on-task-stopped as a process of its own, its AWS endpoint the counting
+    // proxy (the reason the proxy is a proxy: no hook inside the test process reaches it)
+    let emulator = Emulator::start()?;
+    let world = World::build(
+        &emulator,
+        &emulator.sdk_config(),
+        &WorldSpec::new("count-binary", 2),
+    )
+    .await?;
+    world.register_task_definition("nightly-report").await?;
+    let proxy = Proxy::start(emulator.port(), FaultPlan::none())?;
+    let mut env = world.function_env();
+    env.extend(emulator.function_env());
+    env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint()));
+    let function = FunctionProcess::spawn(&function_binary("on-task-stopped")?, env)?;
+    function.wait_ready(Duration::from_secs(30)).await?;
+    proxy.reset_counts();
+    let task = world.start_standalone_task("nightly-report", 1).await?;
+    world
+        .stop_task(&task, "Essential container in task exited")
+        .await?;
+    let event = task_state_change_event(&world.describe_task(&task).await?, 2);
+
+    // WHEN its STOPPED event is invoked over the Runtime API
+    let invocation = function.invoke(&event).await?;
+
+    // THEN it answered like the in-process handler, with the one GetItem counted at the proxy
+    let report = invocation
+        .response()
+        .ok_or("on-task-stopped answered an error")?;
+    assert_eq!(report["outcomes"], serde_json::json!(["not_draining"]));
+    assert_eq!(
+        take_counts(&proxy, "unrelated STOPPED, built binary"),
         counts(&[("dynamodb:GetItem", 1)])
     );
     Ok(())

@@ -1,8 +1,6 @@
 //! The local AWS emulator: moto server 5.2.1 with the ecs_drain_moto extension, bound to
 //! 127.0.0.1 on a free port, started from the project's venv and stopped by its PID.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,6 +8,12 @@ use std::time::{Duration, Instant};
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::CONTENT_TYPE;
+use hyper::{Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 
 use crate::{KitError, project_root};
 
@@ -306,8 +310,10 @@ pub fn sdk_config_signed(
     builder.build()
 }
 
-/// One HTTP/1.1 request to the emulator's control endpoints on 127.0.0.1, JSON in and out.
-/// (The AWS APIs themselves are only ever called through the real SDK clients.)
+/// One HTTP/1.1 request to the emulator's control endpoints on 127.0.0.1, JSON in and out,
+/// with hyper's client. (The AWS APIs themselves are only ever called through the real SDK
+/// clients.) Blocking, like the world setup that calls it from sync and async code alike: it
+/// runs on a thread and runtime of its own, so it never blocks inside the caller's runtime.
 pub fn control_request(
     port: u16,
     method: &str,
@@ -315,52 +321,41 @@ pub fn control_request(
     body: Option<&serde_json::Value>,
 ) -> Result<serde_json::Value, KitError> {
     let payload = body.map(serde_json::Value::to_string).unwrap_or_default();
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
-        payload.len()
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .ok_or("malformed HTTP response")?;
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or("no HTTP status")?;
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    if !(200..300).contains(&status) {
-        return Err(format!("{method} {path} answered {status}: {body}").into());
+    let request = Request::builder()
+        .method(method)
+        .uri(format!("http://127.0.0.1:{port}{path}"))
+        .header(CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(payload)))?;
+    let (status, body) = std::thread::scope(|scope| {
+        scope
+            .spawn(|| -> Result<(StatusCode, Bytes), KitError> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async {
+                    let client = Client::builder(TokioExecutor::new())
+                        .pool_max_idle_per_host(0)
+                        .build_http();
+                    let exchange = async {
+                        let response = client.request(request).await?;
+                        let status = response.status();
+                        let body = response.into_body().collect().await?.to_bytes();
+                        Ok::<_, KitError>((status, body))
+                    };
+                    tokio::time::timeout(Duration::from_secs(30), exchange)
+                        .await
+                        .map_err(|_| format!("{method} {path}: no answer within 30 s"))?
+                })
+            })
+            .join()
+            .map_err(|_| format!("{method} {path}: the request thread panicked"))?
+    })?;
+    let body = String::from_utf8_lossy(&body);
+    if !status.is_success() {
+        return Err(format!("{method} {path} answered {}: {body}", status.as_u16()).into());
     }
     if body.trim().is_empty() {
         return Ok(serde_json::Value::Null);
     }
     Ok(serde_json::from_str(&body)?)
-}
-
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if size == 0 || tail.len() < size {
-            break;
-        }
-        out.push_str(&tail[..size]);
-        rest = tail[size..].trim_start_matches("\r\n");
-    }
-    out
 }

@@ -14,22 +14,48 @@
 //!
 //! The emulator's control endpoints (`/_ecs_drain/...`, `/moto-api/...`) pass through
 //! uncounted and unfaulted.
+//!
+//! # Why a proxy, and not the SDK's interceptor and HTTP connector
+//!
+//! Today's users (tests/aws_call_counts.rs, tests/fault_injection.rs, the bench example)
+//! point an in-process `App` at [`Proxy::endpoint`], so the SDK's extension points could
+//! serve them too; the proxy stays for three reasons:
+//! - ecs-drain's `App` builds its clients from an `SdkConfig`, which carries an HTTP client
+//!   but no interceptors: naming calls by interceptor would mean a test hook in drain-aws;
+//! - a reset or a 500 after forwarding happens on the SDK's own pooled hyper connection, so
+//!   its real transport and retry path meet it; a connector wrapper could only hand back a
+//!   made-up `ConnectorError` from above that transport;
+//! - it sees any client the same way, including a built function binary run as a process
+//!   ([`crate::runtime_api::FunctionProcess`]) with `AWS_ENDPOINT_URL` set to the proxy, whose
+//!   SDK lives in another address space where no in-process hook reaches, and which must not
+//!   ship test code in its zip.
+//!
+//! Its transport is hyper's HTTP/1.1 server towards the clients and hyper-util's client
+//! towards the emulator (the versions the SDK already locks); this module keeps only what is
+//! ecs-drain's own: naming the call, the seeded verdict, each protocol's error shape, and
+//! ending a connection with a reset.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use tokio::io::{
-    AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
-};
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{HeaderMap, Request, Response, StatusCode, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 
 use crate::KitError;
-
-/// Longest request or response head the proxy accepts.
-const MAX_HEAD: usize = 64 * 1024;
 
 /// What can go wrong with one call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,6 +183,7 @@ pub struct Proxy {
 #[derive(Debug)]
 struct Shared {
     upstream_port: u16,
+    upstream: Upstream,
     state: Mutex<State>,
     request_ids: AtomicU64,
 }
@@ -188,8 +215,14 @@ impl Proxy {
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
+        // A fresh connection per call, as a client of the emulator that keeps none idle: a
+        // pooled connection the emulator closed would fail a call the proxy did not fault.
+        let upstream = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .build_http();
         let shared = Arc::new(Shared {
             upstream_port,
+            upstream,
             state: Mutex::new(State::new(plan)),
             request_ids: AtomicU64::new(1),
         });
@@ -391,198 +424,169 @@ impl SplitMix64 {
     }
 }
 
+/// The body of every answer the proxy gives: the emulator's, streamed, or an injected error.
+type ProxyBody = BoxBody<Bytes, hyper::Error>;
+
+/// The proxy's client for the emulator.
+type Upstream = Client<HttpConnector, Full<Bytes>>;
+
+/// Headers that belong to one connection (RFC 9110 §7.6.1), not to the call: hyper frames
+/// each side itself, so these are dropped when the call is relayed. `Expect` too: the proxy
+/// already holds the whole body when it forwards.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+];
+
+/// How the connection to the client must end, instead of with an answer.
+#[derive(Debug, Default)]
+struct Abort {
+    requested: Notify,
+    /// A reset (RST) rather than a clean close.
+    reset: AtomicBool,
+}
+
+impl Abort {
+    /// Asks the connection task to drop the connection; never returns, so no answer is sent.
+    async fn now(&self, reset: bool) -> Response<ProxyBody> {
+        self.reset.store(reset, Ordering::SeqCst);
+        self.requested.notify_one();
+        std::future::pending().await
+    }
+}
+
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
         match listener.accept().await {
             Ok((client, _)) => {
-                let shared = Arc::clone(&shared);
-                tokio::spawn(async move {
-                    // A broken connection only ends itself: the client sees it as a reset.
-                    let _ = serve_connection(client, &shared).await;
-                });
+                tokio::spawn(serve_connection(client, Arc::clone(&shared)));
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
         }
     }
 }
 
-/// One parsed HTTP/1.1 message head.
-#[derive(Clone, Debug)]
-struct Head {
-    /// Request line or status line.
-    start: String,
-    headers: Vec<(String, String)>,
-}
-
-impl Head {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    }
-
-    fn has_token(&self, name: &str, token: &str) -> bool {
-        self.headers
-            .iter()
-            .filter(|(key, _)| key.eq_ignore_ascii_case(name))
-            .any(|(_, value)| {
-                value
-                    .split(',')
-                    .any(|part| part.trim().eq_ignore_ascii_case(token))
-            })
-    }
-
-    fn framing(&self) -> io::Result<Framing> {
-        if self.has_token("transfer-encoding", "chunked") {
-            return Ok(Framing::Chunked);
-        }
-        match self.header("content-length") {
-            Some(length) => length
-                .trim()
-                .parse()
-                .map(Framing::Length)
-                .map_err(|_| invalid("bad content-length")),
-            None => Ok(Framing::UntilClose),
-        }
-    }
-
-    /// The head as bytes, with hop-by-hop `Connection` / `Keep-Alive` headers (and any in
-    /// `skip`) left out and `extra` added.
-    fn encode(&self, skip: &[&str], extra: &[(&str, String)]) -> Vec<u8> {
-        let mut out = format!("{}\r\n", self.start);
-        for (key, value) in &self.headers {
-            let hop = ["connection", "keep-alive"]
-                .iter()
-                .chain(skip)
-                .any(|name| key.eq_ignore_ascii_case(name));
-            if !hop {
-                out.push_str(&format!("{key}: {value}\r\n"));
-            }
-        }
-        for (key, value) in extra {
-            out.push_str(&format!("{key}: {value}\r\n"));
-        }
-        out.push_str("\r\n");
-        out.into_bytes()
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Framing {
-    Length(usize),
-    Chunked,
-    UntilClose,
-}
-
-fn invalid(message: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, message.to_owned())
-}
-
-/// Reads a head; `None` on a clean end of stream before any byte.
-async fn read_head<R: AsyncBufRead + Unpin>(reader: &mut R) -> io::Result<Option<Head>> {
-    let mut lines = Vec::new();
-    let mut size = 0;
-    loop {
-        let mut line = Vec::new();
-        let read = reader.read_until(b'\n', &mut line).await?;
-        if read == 0 {
-            return if lines.is_empty() && size == 0 {
-                Ok(None)
-            } else {
-                Err(io::ErrorKind::UnexpectedEof.into())
-            };
-        }
-        size += read;
-        if size > MAX_HEAD {
-            return Err(invalid("head too large"));
-        }
-        let text = String::from_utf8(line).map_err(|_| invalid("head is not UTF-8"))?;
-        let text = text.trim_end_matches(['\r', '\n']);
-        if text.is_empty() {
-            if lines.is_empty() {
-                continue; // tolerate stray CRLF between messages
-            }
-            break;
-        }
-        lines.push(text.to_owned());
-    }
-    let start = lines.remove(0);
-    let headers = lines
-        .into_iter()
-        .map(|line| {
-            line.split_once(':')
-                .map(|(key, value)| (key.trim().to_owned(), value.trim().to_owned()))
-                .ok_or_else(|| invalid("bad header"))
+/// Serves one client connection with hyper's HTTP/1.1 server (keep-alive, both body
+/// framings, `Expect: 100-continue`), until the client leaves or a fault ends it.
+async fn serve_connection(client: TcpStream, shared: Arc<Shared>) {
+    let _ = client.set_nodelay(true);
+    let abort = Arc::new(Abort::default());
+    let service = {
+        let abort = Arc::clone(&abort);
+        service_fn(move |request| {
+            let shared = Arc::clone(&shared);
+            let abort = Arc::clone(&abort);
+            async move { Ok::<_, Infallible>(relay(request, &shared, &abort).await) }
         })
-        .collect::<io::Result<Vec<_>>>()?;
-    Ok(Some(Head { start, headers }))
+    };
+    let mut connection = http1::Builder::new().serve_connection(TokioIo::new(client), service);
+    tokio::select! {
+        // A broken connection only ends itself: the client sees it as a reset or a close.
+        _ = &mut connection => {}
+        () = abort.requested.notified() => {
+            // Take the socket back from hyper, unanswered: closed with zero linger it sends
+            // RST, what the client of a server that died mid-call receives.
+            let stream = connection.into_parts().io.into_inner();
+            if abort.reset.load(Ordering::SeqCst) {
+                let _ = stream.set_zero_linger();
+            }
+        }
+    }
 }
 
-/// Reads a body, copying its bytes exactly as framed to `raw` (when given) and its decoded
-/// content to `decoded`.
-async fn read_body<R, W>(
-    reader: &mut R,
-    framing: Framing,
-    mut raw: Option<&mut W>,
-    decoded: &mut Vec<u8>,
-) -> io::Result<()>
-where
-    R: AsyncBufRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    match framing {
-        Framing::Length(length) => {
-            let start = decoded.len();
-            decoded.resize(start + length, 0);
-            reader.read_exact(&mut decoded[start..]).await?;
-            if let Some(raw) = raw.as_mut() {
-                raw.write_all(&decoded[start..]).await?;
+/// One call: counted, then faulted or forwarded as its verdict says.
+async fn relay(request: Request<Incoming>, shared: &Shared, abort: &Abort) -> Response<ProxyBody> {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = body.collect().await.map(|collected| collected.to_bytes()) else {
+        return abort.now(false).await;
+    };
+    let call = classify_call(
+        parts.method.as_str(),
+        path_of(&parts.uri),
+        &parts.headers,
+        &body,
+    );
+    let verdict = match &call.operation {
+        Some(operation) => shared.state().decide(operation),
+        None => Verdict::default(),
+    };
+    if !verdict.delay.is_zero() {
+        tokio::time::sleep(verdict.delay).await;
+    }
+    let fault_answer = |fault| {
+        error_response(
+            &call,
+            &parts.headers,
+            fault,
+            verdict.variant,
+            &shared.request_id(),
+        )
+    };
+    match verdict.fault {
+        Some(Fault::Reset) => abort.now(true).await,
+        Some(fault @ (Fault::Throttle | Fault::ServerError { .. })) => fault_answer(fault),
+        Some(fault @ (Fault::ServerErrorAfterForward | Fault::ResetAfterForward)) => {
+            // The emulator must have applied the call before the client hears of a failure.
+            let applied = match forward(shared, &parts, body).await {
+                Ok(response) => response.into_body().collect().await.is_ok(),
+                Err(_) => false,
+            };
+            if !applied {
+                return abort.now(false).await;
             }
+            if fault == Fault::ResetAfterForward {
+                return abort.now(true).await;
+            }
+            fault_answer(fault)
         }
-        Framing::UntilClose => {
-            reader.read_to_end(decoded).await?;
-            if let Some(raw) = raw.as_mut() {
-                raw.write_all(decoded).await?;
+        None => match forward(shared, &parts, body).await {
+            Ok(response) => {
+                let (mut head, body) = response.into_parts();
+                strip_hop_by_hop(&mut head.headers);
+                Response::from_parts(head, body.boxed())
             }
-        }
-        Framing::Chunked => loop {
-            let mut line = Vec::new();
-            if reader.read_until(b'\n', &mut line).await? == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            if let Some(raw) = raw.as_mut() {
-                raw.write_all(&line).await?;
-            }
-            let text = std::str::from_utf8(&line).map_err(|_| invalid("bad chunk size"))?;
-            let size_text = text.split(';').next().unwrap_or_default().trim();
-            let size =
-                usize::from_str_radix(size_text, 16).map_err(|_| invalid("bad chunk size"))?;
-            if size == 0 {
-                // Trailers, up to the empty line.
-                loop {
-                    let mut trailer = Vec::new();
-                    if reader.read_until(b'\n', &mut trailer).await? == 0 {
-                        return Err(io::ErrorKind::UnexpectedEof.into());
-                    }
-                    if let Some(raw) = raw.as_mut() {
-                        raw.write_all(&trailer).await?;
-                    }
-                    if trailer == b"\r\n" || trailer == b"\n" {
-                        return Ok(());
-                    }
-                }
-            }
-            let mut chunk = vec![0; size + 2];
-            reader.read_exact(&mut chunk).await?;
-            if let Some(raw) = raw.as_mut() {
-                raw.write_all(&chunk).await?;
-            }
-            chunk.truncate(size);
-            decoded.extend_from_slice(&chunk);
+            // The emulator is unreachable: the client sees its connection close unanswered.
+            Err(_) => abort.now(false).await,
         },
     }
-    Ok(())
+}
+
+/// The path and query of a request target, whether sent in origin-form or absolute-form.
+fn path_of(uri: &Uri) -> &str {
+    uri.path_and_query()
+        .map_or_else(|| uri.path(), |path| path.as_str())
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// Sends the call to the emulator with its headers as signed (Host included) and its body.
+async fn forward(
+    shared: &Shared,
+    request: &hyper::http::request::Parts,
+    body: Bytes,
+) -> Result<Response<Incoming>, KitError> {
+    let uri: Uri = format!(
+        "http://127.0.0.1:{}{}",
+        shared.upstream_port,
+        path_of(&request.uri)
+    )
+    .parse()?;
+    let mut upstream = Request::new(Full::new(body));
+    *upstream.method_mut() = request.method.clone();
+    *upstream.uri_mut() = uri;
+    *upstream.headers_mut() = request.headers.clone();
+    strip_hop_by_hop(upstream.headers_mut());
+    Ok(shared.upstream.request(upstream).await?)
 }
 
 /// How the SDK encoded the call, which decides the shape of an injected error.
@@ -605,7 +609,7 @@ struct Call {
     service: String,
 }
 
-fn classify_call(method: &str, path: &str, head: &Head, body: &[u8]) -> Call {
+fn classify_call(method: &str, path: &str, head: &HeaderMap, body: &[u8]) -> Call {
     let service = signing_service(head);
     if path.starts_with("/_ecs_drain") || path.starts_with("/moto-api") {
         return Call {
@@ -614,7 +618,7 @@ fn classify_call(method: &str, path: &str, head: &Head, body: &[u8]) -> Call {
             service,
         };
     }
-    if let Some(target) = head.header("x-amz-target") {
+    if let Some(target) = header(head, "x-amz-target") {
         let (prefix, operation) = target.split_once('.').unwrap_or(("", target));
         let service = if service.is_empty() {
             service_of_target(prefix)
@@ -627,8 +631,7 @@ fn classify_call(method: &str, path: &str, head: &Head, body: &[u8]) -> Call {
             service,
         };
     }
-    let form = head
-        .header("content-type")
+    let form = header(head, "content-type")
         .is_some_and(|kind| kind.starts_with("application/x-www-form-urlencoded"));
     if form && let Some(action) = form_action(body) {
         let service = if service.is_empty() {
@@ -655,13 +658,18 @@ fn classify_call(method: &str, path: &str, head: &Head, body: &[u8]) -> Call {
 }
 
 /// The service of the SigV4 credential scope: `Credential=AKID/date/region/SERVICE/aws4_request`.
-fn signing_service(head: &Head) -> String {
-    head.header("authorization")
+fn signing_service(head: &HeaderMap) -> String {
+    header(head, "authorization")
         .and_then(|auth| auth.split("Credential=").nth(1))
         .and_then(|credential| credential.split([',', ' ']).next())
         .and_then(|scope| scope.split('/').nth(3))
         .map(str::to_owned)
         .unwrap_or_default()
+}
+
+/// A header's value, if it is text.
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
 }
 
 fn service_of_target(prefix: &str) -> String {
@@ -714,24 +722,32 @@ fn rest_operation(method: &str, path: &str) -> String {
 /// An error response as the service would send it.
 fn error_response(
     call: &Call,
-    request: &Head,
+    request: &HeaderMap,
     fault: Fault,
     variant: bool,
     request_id: &str,
-) -> Vec<u8> {
+) -> Response<ProxyBody> {
     let (status, code, message) = match fault {
         Fault::Throttle => match (call.protocol, call.service.as_str()) {
             (Protocol::Json, "dynamodb") if variant => (
-                400,
+                StatusCode::BAD_REQUEST,
                 "ProvisionedThroughputExceededException",
                 "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.",
             ),
-            (Protocol::Query, _) => (400, "Throttling", "Rate exceeded"),
-            (Protocol::RestJson, _) => (429, "ThrottlingException", "Rate exceeded"),
-            (Protocol::Json, _) => (400, "ThrottlingException", "Rate exceeded"),
+            (Protocol::Query, _) => (StatusCode::BAD_REQUEST, "Throttling", "Rate exceeded"),
+            (Protocol::RestJson, _) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "ThrottlingException",
+                "Rate exceeded",
+            ),
+            (Protocol::Json, _) => (
+                StatusCode::BAD_REQUEST,
+                "ThrottlingException",
+                "Rate exceeded",
+            ),
         },
         Fault::ServerError { status: 503 } => (
-            503,
+            StatusCode::SERVICE_UNAVAILABLE,
             "ServiceUnavailable",
             "Service is unavailable. Please try again later.",
         ),
@@ -739,18 +755,12 @@ fn error_response(
         | Fault::ServerErrorAfterForward
         | Fault::Reset
         | Fault::ResetAfterForward => (
-            500,
+            StatusCode::INTERNAL_SERVER_ERROR,
             "InternalFailure",
             "The request processing has failed because of an unknown error, exception or failure.",
         ),
     };
-    let reason = match status {
-        400 => "Bad Request",
-        429 => "Too Many Requests",
-        503 => "Service Unavailable",
-        _ => "Internal Server Error",
-    };
-    let (content_type, body, extra) = match call.protocol {
+    let (content_type, body, error_type) = match call.protocol {
         Protocol::Json => {
             // DynamoDB qualifies __type with its namespace; the SDK keeps what follows '#'.
             let kind = if call.service == "dynamodb" {
@@ -759,9 +769,9 @@ fn error_response(
                 code.to_owned()
             };
             let content_type = request
-                .header("content-type")
-                .unwrap_or("application/x-amz-json-1.1")
-                .to_owned();
+                .get(CONTENT_TYPE)
+                .cloned()
+                .unwrap_or_else(|| HeaderValue::from_static("application/x-amz-json-1.1"));
             (
                 content_type,
                 serde_json::json!({ "__type": kind, "message": message }).to_string(),
@@ -769,214 +779,66 @@ fn error_response(
             )
         }
         Protocol::Query => {
-            let side = if status >= 500 { "Receiver" } else { "Sender" };
+            let side = if status.is_server_error() {
+                "Receiver"
+            } else {
+                "Sender"
+            };
             let body = format!(
                 "<ErrorResponse xmlns=\"https://autoscaling.amazonaws.com/doc/2011-01-01/\"><Error><Type>{side}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
             );
-            ("text/xml".to_owned(), body, None)
+            (HeaderValue::from_static("text/xml"), body, None)
         }
         Protocol::RestJson => (
-            "application/json".to_owned(),
+            HeaderValue::from_static("application/json"),
             serde_json::json!({ "Message": message }).to_string(),
-            Some(("x-amzn-ErrorType", code.to_owned())),
+            Some(HeaderValue::from_static(code)),
         ),
     };
-    let mut head = format!(
-        "HTTP/1.1 {status} {reason}\r\nx-amzn-RequestId: {request_id}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
-        body.len()
+    let mut response = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|never| match never {})
+            .boxed(),
     );
-    if let Some((name, value)) = extra {
-        head.push_str(&format!("{name}: {value}\r\n"));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    if let Ok(request_id) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-RequestId", request_id);
     }
-    head.push_str("\r\n");
-    let mut out = head.into_bytes();
-    out.extend_from_slice(body.as_bytes());
-    out
-}
-
-/// Serves one client connection, request after request (keep-alive).
-async fn serve_connection(client: TcpStream, shared: &Shared) -> io::Result<()> {
-    client.set_nodelay(true)?;
-    let (read_half, mut write_half) = client.into_split();
-    let mut reader = BufReader::new(read_half);
-    loop {
-        let Some(request) = read_head(&mut reader).await? else {
-            return Ok(());
-        };
-        let mut parts = request.start.split_whitespace();
-        let method = parts.next().unwrap_or_default().to_owned();
-        let path = parts.next().unwrap_or_default().to_owned();
-        let version = parts.next().unwrap_or("HTTP/1.1").to_owned();
-        let client_closes = request.has_token("connection", "close") || version == "HTTP/1.0";
-
-        if request.has_token("expect", "100-continue") {
-            write_half
-                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-                .await?;
-        }
-        let framing = match request.framing()? {
-            Framing::UntilClose => Framing::Length(0), // a request without framing has no body
-            framing => framing,
-        };
-        let mut raw_body: Vec<u8> = Vec::new();
-        let mut body = Vec::new();
-        read_body(&mut reader, framing, Some(&mut raw_body), &mut body).await?;
-
-        let call = classify_call(&method, &path, &request, &body);
-        let verdict = match &call.operation {
-            Some(operation) => shared.state().decide(operation),
-            None => Verdict::default(),
-        };
-        if !verdict.delay.is_zero() {
-            tokio::time::sleep(verdict.delay).await;
-        }
-        match verdict.fault {
-            Some(Fault::Reset) => return reset(write_half.reunite(reader.into_inner())),
-            Some(fault @ (Fault::Throttle | Fault::ServerError { .. })) => {
-                write_half
-                    .write_all(&error_response(
-                        &call,
-                        &request,
-                        fault,
-                        verdict.variant,
-                        &shared.request_id(),
-                    ))
-                    .await?;
-            }
-            Some(fault @ (Fault::ServerErrorAfterForward | Fault::ResetAfterForward)) => {
-                forward(
-                    shared,
-                    &request,
-                    &method,
-                    &raw_body,
-                    &mut tokio::io::sink(),
-                    false,
-                )
-                .await?;
-                if fault == Fault::ResetAfterForward {
-                    return reset(write_half.reunite(reader.into_inner()));
-                }
-                write_half
-                    .write_all(&error_response(
-                        &call,
-                        &request,
-                        fault,
-                        verdict.variant,
-                        &shared.request_id(),
-                    ))
-                    .await?;
-            }
-            None => {
-                forward(
-                    shared,
-                    &request,
-                    &method,
-                    &raw_body,
-                    &mut write_half,
-                    client_closes,
-                )
-                .await?
-            }
-        }
-        write_half.flush().await?;
-        if client_closes {
-            return Ok(());
-        }
+    headers.insert(CONTENT_TYPE, content_type);
+    if let Some(error_type) = error_type {
+        headers.insert("x-amzn-ErrorType", error_type);
     }
-}
-
-/// Closes with RST (zero linger), so the client sees a reset rather than a clean close.
-fn reset(stream: Result<TcpStream, tokio::net::tcp::ReuniteError>) -> io::Result<()> {
-    if let Ok(stream) = stream {
-        stream.set_zero_linger()?;
-        drop(stream);
-    }
-    Ok(())
-}
-
-/// Sends the request to the emulator on a fresh connection and relays the response to `out`:
-/// status line, headers (hop-by-hop ones replaced) and the body exactly as framed, streamed
-/// as it arrives. A body delimited by the emulator closing is re-framed with Content-Length.
-async fn forward<W: AsyncWrite + Unpin>(
-    shared: &Shared,
-    request: &Head,
-    method: &str,
-    raw_body: &[u8],
-    out: &mut W,
-    client_closes: bool,
-) -> io::Result<()> {
-    let mut upstream = TcpStream::connect(("127.0.0.1", shared.upstream_port)).await?;
-    upstream.set_nodelay(true)?;
-    let mut bytes = request.encode(&["expect"], &[("Connection", "close".to_owned())]);
-    bytes.extend_from_slice(raw_body);
-    upstream.write_all(&bytes).await?;
-    upstream.flush().await?;
-
-    let mut reader = BufReader::new(upstream);
-    let response = loop {
-        let head = read_head(&mut reader)
-            .await?
-            .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
-        let status: u16 = head
-            .start
-            .split_whitespace()
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .ok_or_else(|| invalid("bad status line"))?;
-        // Interim responses are the proxy's business (Expect was stripped): skip them.
-        if (100..200).contains(&status) && status != 101 {
-            continue;
-        }
-        break (head, status);
-    };
-    let (head, status) = response;
-    let connection = if client_closes { "close" } else { "keep-alive" };
-    let no_body = method == "HEAD" || status == 204 || status == 304;
-    if no_body {
-        out.write_all(&head.encode(&[], &[("Connection", connection.to_owned())]))
-            .await?;
-        return Ok(());
-    }
-    match head.framing()? {
-        Framing::UntilClose => {
-            let mut body = Vec::new();
-            read_body(
-                &mut reader,
-                Framing::UntilClose,
-                None::<&mut tokio::io::Sink>,
-                &mut body,
-            )
-            .await?;
-            let extra = [
-                ("Content-Length", body.len().to_string()),
-                ("Connection", connection.to_owned()),
-            ];
-            out.write_all(&head.encode(&["content-length"], &extra))
-                .await?;
-            out.write_all(&body).await?;
-        }
-        framing => {
-            out.write_all(&head.encode(&[], &[("Connection", connection.to_owned())]))
-                .await?;
-            let mut decoded = Vec::new();
-            read_body(&mut reader, framing, Some(out), &mut decoded).await?;
-        }
-    }
-    Ok(())
+    response
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io;
+
     use super::*;
 
-    fn head(headers: &[(&str, &str)]) -> Head {
-        Head {
-            start: "POST / HTTP/1.1".into(),
-            headers: headers
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-        }
+    fn head(headers: &[(&'static str, &'static str)]) -> HeaderMap {
+        headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    hyper::header::HeaderName::from_static(name),
+                    HeaderValue::from_static(value),
+                )
+            })
+            .collect()
+    }
+
+    /// An injected answer's status, headers and body.
+    async fn answer(response: Response<ProxyBody>) -> (StatusCode, HeaderMap, String) {
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("a full body").to_bytes();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8(body.to_vec()).expect("utf8"),
+        )
     }
 
     const ECS_AUTH: &str = "AWS4-HMAC-SHA256 Credential=testing/20261102/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature=0";
@@ -984,9 +846,9 @@ mod tests {
     #[test]
     fn names_json_query_and_rest_calls() {
         let ecs = head(&[
-            ("Authorization", ECS_AUTH),
+            ("authorization", ECS_AUTH),
             (
-                "X-Amz-Target",
+                "x-amz-target",
                 "AmazonEC2ContainerServiceV20141113.ListTasks",
             ),
         ]);
@@ -994,7 +856,7 @@ mod tests {
             classify_call("POST", "/", &ecs, b"{}").operation.as_deref(),
             Some("ecs:ListTasks")
         );
-        let dynamodb = head(&[("X-Amz-Target", "DynamoDB_20120810.GetItem")]);
+        let dynamodb = head(&[("x-amz-target", "DynamoDB_20120810.GetItem")]);
         assert_eq!(
             classify_call("POST", "/", &dynamodb, b"{}")
                 .operation
@@ -1003,10 +865,10 @@ mod tests {
         );
         let query = head(&[
             (
-                "Authorization",
+                "authorization",
                 "AWS4-HMAC-SHA256 Credential=testing/20261102/us-east-1/autoscaling/aws4_request, SignedHeaders=host, Signature=0",
             ),
-            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("content-type", "application/x-www-form-urlencoded"),
         ]);
         let call = classify_call(
             "POST",
@@ -1019,7 +881,7 @@ mod tests {
             (Some("autoscaling:CompleteLifecycleAction"), Protocol::Query)
         );
         let rest = head(&[(
-            "Authorization",
+            "authorization",
             "AWS4-HMAC-SHA256 Credential=testing/20261102/us-east-1/scheduler/aws4_request, SignedHeaders=host",
         )]);
         assert_eq!(
@@ -1038,6 +900,120 @@ mod tests {
             classify_call("GET", "/moto-api/reset", &rest, b"").operation,
             None
         );
+    }
+
+    /// A stand-in emulator for the wire test: hyper's server answering `{}` to every call and
+    /// counting the calls it saw. (The integration tests use the real emulator.)
+    async fn counting_upstream() -> (u16, Arc<AtomicU64>) {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let seen = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&seen);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let counter = Arc::clone(&counter);
+                let service = service_fn(move |request: Request<Incoming>| {
+                    let counter = Arc::clone(&counter);
+                    async move {
+                        let _ = request.into_body().collect().await;
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{}"))))
+                    }
+                });
+                tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+            }
+        });
+        (port, seen)
+    }
+
+    /// One ListTasks call to the proxy on a connection of its own: its status and body, or
+    /// the I/O error that ended the connection.
+    async fn list_tasks(port: u16) -> Result<(StatusCode, String), io::ErrorKind> {
+        let stream = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(connection);
+        let request = Request::builder()
+            .method("POST")
+            .uri("/")
+            .header("host", format!("127.0.0.1:{port}"))
+            .header("authorization", ECS_AUTH)
+            .header(
+                "x-amz-target",
+                "AmazonEC2ContainerServiceV20141113.ListTasks",
+            )
+            .header("content-type", "application/x-amz-json-1.1")
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .expect("request");
+        let io_kind = |error: hyper::Error| {
+            std::error::Error::source(&error)
+                .and_then(|cause| cause.downcast_ref::<io::Error>())
+                .map_or(io::ErrorKind::Other, io::Error::kind)
+        };
+        let response = sender.send_request(request).await.map_err(io_kind)?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(io_kind)?
+            .to_bytes();
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn resets_refuses_and_relays_on_the_wire_before_and_after_forwarding() {
+        // GIVEN a proxy scripted to reset the 1st ListTasks, reset the 2nd after forwarding,
+        // answer the 3rd with a 500 after forwarding, and relay the 4th
+        let (upstream, seen) = counting_upstream().await;
+        let script = [
+            Fault::Reset,
+            Fault::ResetAfterForward,
+            Fault::ServerErrorAfterForward,
+        ];
+        let proxy = Proxy::start(
+            upstream,
+            FaultPlan::scripted(
+                script
+                    .iter()
+                    .zip(1..)
+                    .map(|(fault, nth)| ScriptedFault {
+                        operation: "ecs:ListTasks".into(),
+                        nth,
+                        fault: *fault,
+                    })
+                    .collect(),
+            ),
+        )
+        .expect("proxy");
+
+        // WHEN four calls go through it, THEN the client sees a TCP reset the emulator never
+        // heard of, a reset of a call it applied, a 500 in ECS's error shape for one it
+        // applied, and the emulator's own answer
+        assert_eq!(
+            list_tasks(proxy.port()).await,
+            Err(io::ErrorKind::ConnectionReset)
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            list_tasks(proxy.port()).await,
+            Err(io::ErrorKind::ConnectionReset)
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+        let (status, body) = list_tasks(proxy.port()).await.expect("an answer");
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(body.contains(r#""__type":"InternalFailure""#), "{body}");
+        assert_eq!(seen.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            list_tasks(proxy.port()).await,
+            Ok((StatusCode::OK, "{}".to_owned()))
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+        assert_eq!(proxy.counts()["ecs:ListTasks"], 4);
+        assert_eq!(proxy.faults_injected(), 3);
     }
 
     #[test]
@@ -1077,39 +1053,59 @@ mod tests {
         assert_eq!(state.counts["dynamodb:GetItem"], 5);
     }
 
-    #[test]
-    fn throttling_has_each_protocols_shape() {
+    #[tokio::test]
+    async fn throttling_has_each_protocols_shape() {
         let query = Call {
             operation: Some("autoscaling:X".into()),
             protocol: Protocol::Query,
             service: "autoscaling".into(),
         };
-        let text = String::from_utf8(error_response(
+        let (status, headers, body) = answer(error_response(
             &query,
             &head(&[]),
             Fault::Throttle,
             false,
             "rid",
         ))
-        .expect("utf8");
-        assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
-        assert!(text.contains("<Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>rid</RequestId>"));
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(headers["content-type"], "text/xml");
+        assert_eq!(headers["x-amzn-requestid"], "rid");
+        assert!(body.contains("<Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>rid</RequestId>"), "{body}");
         let json = Call {
             operation: Some("ecs:ListTasks".into()),
             protocol: Protocol::Json,
             service: "ecs".into(),
         };
-        let text = String::from_utf8(error_response(
+        let (status, headers, body) = answer(error_response(
             &json,
-            &head(&[("Content-Type", "application/x-amz-json-1.1")]),
+            &head(&[("content-type", "application/x-amz-json-1.1")]),
             Fault::Throttle,
             false,
             "r",
         ))
-        .expect("utf8");
-        assert!(
-            text.contains("Content-Type: application/x-amz-json-1.1")
-                && text.ends_with(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#)
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(headers["content-type"], "application/x-amz-json-1.1");
+        assert_eq!(
+            body,
+            r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#
         );
+        let rest = Call {
+            operation: Some("scheduler:CreateSchedule".into()),
+            protocol: Protocol::RestJson,
+            service: "scheduler".into(),
+        };
+        let (status, headers, body) = answer(error_response(
+            &rest,
+            &head(&[]),
+            Fault::Throttle,
+            false,
+            "r",
+        ))
+        .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(headers["x-amzn-errortype"], "ThrottlingException");
+        assert_eq!(body, r#"{"Message":"Rate exceeded"}"#);
     }
 }

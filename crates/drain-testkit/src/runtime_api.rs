@@ -8,31 +8,41 @@
 //! waits for the function's answer) and carry timing marks for cold-start measurements.
 //!
 //! The server runs on its own thread with its own single-threaded tokio runtime, so it
-//! outlives no test runtime and can be used from synchronous code too. HTTP is parsed by
-//! hand: request line, headers, then a body framed by `Content-Length` or
-//! `Transfer-Encoding: chunked` (lambda_runtime's hyper client sends buffered responses with
-//! `Content-Length`, streaming responses chunked with trailers); connections are kept alive.
+//! outlives no test runtime and can be used from synchronous code too. The transport is
+//! hyper's HTTP/1.1 server (the hyper the SDK and `lambda_runtime` already lock): it frames
+//! the bodies (`lambda_runtime` sends buffered answers with `Content-Length`, streamed ones
+//! chunked with trailers), keeps connections alive and answers malformed requests; this
+//! module only routes the four paths and keeps the invocation bookkeeping.
+//!
+//! Why not `cargo lambda watch`: it builds and starts the function itself, one emulator for
+//! every function, so a test could not run the shipped zip's `bootstrap`, give each process
+//! its own clean environment, kill it by PID, read its log alone, or time its init from spawn
+//! to first poll; those are what [`FunctionProcess`] is for.
 
 use std::collections::{HashMap, VecDeque};
-use std::io;
+use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::CONTENT_TYPE;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{HeaderMap, Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, oneshot};
 
 use crate::{KitError, project_root};
 
 /// The API version prefix of every Runtime API path.
 const PREFIX: &str = "/2018-06-01/runtime";
-/// Longest request line or header line accepted.
-const MAX_LINE: usize = 64 * 1024;
 /// Largest request body accepted (Lambda's synchronous response limit is 6 MB).
 const MAX_BODY: usize = 8 * 1024 * 1024;
 /// The timeout the stack gives both functions (infra/template.yaml, `Timeout: 60`).
@@ -326,110 +336,58 @@ fn new_trace_id() -> String {
     )
 }
 
-/// One parsed HTTP/1.1 request.
-#[derive(Debug)]
-struct Request {
-    method: String,
-    path: String,
-    /// Header and trailer names lowercased.
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
+/// The body of every response the emulator sends: one buffered document.
+type ResponseBody = Full<Bytes>;
 
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
-
-    fn wants_close(&self) -> bool {
-        self.header("connection")
-            .is_some_and(|value| value.eq_ignore_ascii_case("close"))
-    }
-}
-
-/// A response about to be written.
-#[derive(Debug)]
-struct Response {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn json(status: u16, body: &Value) -> Response {
-        Response {
-            status,
-            headers: Vec::new(),
-            body: body.to_string().into_bytes(),
-        }
-    }
-
-    fn accepted() -> Response {
-        Response::json(202, &serde_json::json!({ "status": "OK" }))
-    }
-
-    fn error(status: u16, error_type: &str, message: &str) -> Response {
-        Response::json(
-            status,
-            &serde_json::json!({ "errorType": error_type, "errorMessage": message }),
-        )
-    }
-}
-
-fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        202 => "Accepted",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        413 => "Payload Too Large",
-        _ => "Status",
-    }
-}
-
+/// Serves one connection with hyper's HTTP/1.1 server (keep-alive, `Content-Length` and
+/// chunked bodies with trailers, `Connection: close`, malformed requests answered with 400).
 async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
-    let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read);
-    loop {
-        let request = match read_request(&mut reader).await {
-            Ok(Some(request)) => request,
-            Ok(None) => return,
-            Err(error) => {
-                let _ = write_response(
-                    &mut write,
-                    &Response::error(400, "InvalidRequest", &error.to_string()),
-                    true,
-                )
-                .await;
-                return;
-            }
-        };
-        let close = request.wants_close();
-        let written =
-            if request.method == "GET" && request.path == format!("{PREFIX}/invocation/next") {
-                deliver_next(&mut reader, &mut write, &shared, close).await
-            } else {
-                let response = route(&request, &shared);
-                write_response(&mut write, &response, close).await
-            };
-        if written.is_err() || close {
-            return;
-        }
-    }
+    let service = service_fn(move |request| {
+        let shared = Arc::clone(&shared);
+        async move { Ok::<_, Infallible>(handle(request, &shared).await) }
+    });
+    // A broken connection only ends itself; the function's runtime client reconnects.
+    let _ = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
-/// The long poll: waits for a queued invocation (or for the client to hang up), then sends it.
-async fn deliver_next(
-    reader: &mut BufReader<OwnedReadHalf>,
-    write: &mut OwnedWriteHalf,
-    shared: &Shared,
-    close: bool,
-) -> io::Result<()> {
+async fn handle(request: Request<Incoming>, shared: &Shared) -> Response<ResponseBody> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    if parts.method == Method::GET && path == format!("{PREFIX}/invocation/next") {
+        return deliver_next(shared).await;
+    }
+    let collected = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => collected,
+        Err(error) if error.is::<LengthLimitError>() => {
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestTooLarge",
+                &format!("the body is larger than {MAX_BODY} bytes"),
+            );
+        }
+        Err(error) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                &error.to_string(),
+            );
+        }
+    };
+    // A streamed response's trailers (e.g. its error type) count as headers.
+    let mut headers = parts.headers;
+    if let Some(trailers) = collected.trailers() {
+        headers.extend(trailers.clone());
+    }
+    let body = collected.to_bytes();
+    route(&parts.method, path, &headers, &body, shared)
+}
+
+/// The long poll: waits for a queued invocation, then sends it. When the function hangs up
+/// while it waits, hyper drops this future before anything was taken from the queue.
+async fn deliver_next(shared: &Shared) -> Response<ResponseBody> {
     shared.next_polls.fetch_add(1, Ordering::SeqCst);
     let _ = shared.first_next_at.set(Instant::now());
     let queued = loop {
@@ -439,80 +397,89 @@ async fn deliver_next(
         if let Some(queued) = lock(&shared.queue).pop_front() {
             break queued;
         }
-        tokio::select! {
-            _ = &mut notified => {}
-            // The client sends nothing while it long-polls: readable means it hung up.
-            _ = reader.fill_buf() => return Err(io::Error::new(io::ErrorKind::ConnectionAborted, "client left during long poll")),
-        }
+        notified.await;
     };
-    let response = Response {
-        status: 200,
-        headers: vec![
-            ("Lambda-Runtime-Aws-Request-Id", queued.request_id.clone()),
-            (
-                "Lambda-Runtime-Deadline-Ms",
-                queued.deadline_epoch_ms.to_string(),
-            ),
-            (
-                "Lambda-Runtime-Invoked-Function-Arn",
-                shared.function_arn.clone(),
-            ),
-            ("Lambda-Runtime-Trace-Id", queued.trace_id.clone()),
-        ],
-        body: queued.payload.clone(),
-    };
-    let delivered_at = Instant::now();
-    match write_response(write, &response, close).await {
-        Ok(()) => {
+    let response = Response::builder()
+        .status(StatusCode::OK)
+        .header(CONTENT_TYPE, "application/json")
+        .header("Lambda-Runtime-Aws-Request-Id", queued.request_id.as_str())
+        .header(
+            "Lambda-Runtime-Deadline-Ms",
+            queued.deadline_epoch_ms.to_string(),
+        )
+        .header(
+            "Lambda-Runtime-Invoked-Function-Arn",
+            shared.function_arn.as_str(),
+        )
+        .header("Lambda-Runtime-Trace-Id", queued.trace_id.as_str())
+        .body(Full::new(Bytes::from(queued.payload)));
+    match response {
+        Ok(response) => {
+            // Delivered once hyper has it: the function's next request is its answer.
             lock(&shared.in_flight).insert(
                 queued.request_id,
                 InFlight {
-                    delivered_at,
+                    delivered_at: Instant::now(),
                     done: queued.done,
                 },
             );
-            Ok(())
+            response
         }
         Err(error) => {
-            // Not delivered: the next poll gets it.
-            lock(&shared.queue).push_front(queued);
-            shared.queued.notify_one();
-            Err(error)
+            // A header value that HTTP cannot carry (a function ARN set by the caller): the
+            // invoker learns it through its oneshot being dropped, the poller gets a 500.
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InvalidInvocation",
+                &error.to_string(),
+            )
         }
     }
 }
 
-fn route(request: &Request, shared: &Shared) -> Response {
-    let Some(rest) = request.path.strip_prefix(PREFIX) else {
-        return Response::error(404, "NotFound", &format!("no route for {}", request.path));
+fn route(
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    shared: &Shared,
+) -> Response<ResponseBody> {
+    let not_found = || {
+        error_response(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("no route for {path}"),
+        )
     };
-    if request.method != "POST" {
-        return Response::error(
-            405,
+    let Some(rest) = path.strip_prefix(PREFIX) else {
+        return not_found();
+    };
+    if method != Method::POST {
+        return error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
             "MethodNotAllowed",
-            &format!("{} {}", request.method, request.path),
+            &format!("{method} {path}"),
         );
     }
     if rest == "/init/error" {
-        *lock(&shared.init_error) = Some(function_error(request));
-        return Response::accepted();
+        *lock(&shared.init_error) = Some(function_error(headers, body));
+        return accepted();
     }
     let Some((request_id, kind)) = rest
         .strip_prefix("/invocation/")
         .and_then(|tail| tail.split_once('/'))
     else {
-        return Response::error(404, "NotFound", &format!("no route for {}", request.path));
+        return not_found();
     };
     let result = match kind {
-        "response" => Ok(serde_json::from_slice(&request.body).unwrap_or_else(|_| {
-            Value::String(String::from_utf8_lossy(&request.body).into_owned())
-        })),
-        "error" => Err(function_error(request)),
-        _ => return Response::error(404, "NotFound", &format!("no route for {}", request.path)),
+        "response" => Ok(serde_json::from_slice(body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))),
+        "error" => Err(function_error(headers, body)),
+        _ => return not_found(),
     };
     let Some(in_flight) = lock(&shared.in_flight).remove(request_id) else {
-        return Response::error(
-            400,
+        return error_response(
+            StatusCode::BAD_REQUEST,
             "InvalidRequestID",
             &format!("no invocation {request_id} is waiting for an answer"),
         );
@@ -522,12 +489,12 @@ fn route(request: &Request, shared: &Shared) -> Response {
         delivered_at: in_flight.delivered_at,
         completed_at: Instant::now(),
     });
-    Response::accepted()
+    accepted()
 }
 
-fn function_error(request: &Request) -> FunctionError {
-    let document: Value = serde_json::from_slice(&request.body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&request.body).into_owned()));
+fn function_error(headers: &HeaderMap, body: &[u8]) -> FunctionError {
+    let document: Value = serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
     FunctionError {
         error_type: document["errorType"]
             .as_str()
@@ -537,164 +504,33 @@ fn function_error(request: &Request) -> FunctionError {
             .as_str()
             .unwrap_or_default()
             .to_owned(),
-        header_error_type: request
-            .header("lambda-runtime-function-error-type")
+        header_error_type: headers
+            .get("lambda-runtime-function-error-type")
+            .and_then(|value| value.to_str().ok())
             .map(str::to_owned),
         document,
     }
 }
 
-fn bad(message: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, message.into())
-}
-
-/// Reads one CRLF-terminated line without its terminator; None at a clean end of stream.
-async fn read_line(reader: &mut BufReader<OwnedReadHalf>) -> io::Result<Option<String>> {
-    let mut line = Vec::new();
-    let read = (&mut *reader)
-        .take(MAX_LINE as u64 + 2)
-        .read_until(b'\n', &mut line)
-        .await?;
-    if read == 0 {
-        return Ok(None);
-    }
-    if !line.ends_with(b"\n") {
-        return Err(bad("line too long or truncated"));
-    }
-    while line
-        .last()
-        .is_some_and(|byte| *byte == b'\n' || *byte == b'\r')
-    {
-        line.pop();
-    }
-    String::from_utf8(line)
-        .map(Some)
-        .map_err(|_| bad("line is not UTF-8"))
-}
-
-/// Reads header (or trailer) lines up to the empty line.
-async fn read_headers(
-    reader: &mut BufReader<OwnedReadHalf>,
-    headers: &mut Vec<(String, String)>,
-) -> io::Result<()> {
-    loop {
-        let line = read_line(reader)
-            .await?
-            .ok_or_else(|| bad("connection closed inside the headers"))?;
-        if line.is_empty() {
-            return Ok(());
-        }
-        let (name, value) = line
-            .split_once(':')
-            .ok_or_else(|| bad(format!("malformed header line {line:?}")))?;
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-        if headers.len() > 200 {
-            return Err(bad("too many headers"));
-        }
-    }
-}
-
-/// Reads one request; None when the client closed the connection between requests.
-async fn read_request(reader: &mut BufReader<OwnedReadHalf>) -> io::Result<Option<Request>> {
-    let line = loop {
-        match read_line(reader).await? {
-            None => return Ok(None),
-            // Tolerate stray empty lines between requests (RFC 9112 §2.2).
-            Some(line) if line.is_empty() => continue,
-            Some(line) => break line,
-        }
-    };
-    let mut parts = line.split_whitespace();
-    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad(format!("malformed request line {line:?}")));
-    };
-    if !version.starts_with("HTTP/1.") {
-        return Err(bad(format!("unsupported protocol {version}")));
-    }
-    // hyper sends origin-form targets; accept absolute-form too.
-    let path = match target.split_once("://") {
-        Some((_, rest)) => rest.find('/').map_or("/", |start| &rest[start..]),
-        None => target,
-    };
-    let path = path.split('?').next().unwrap_or(path).to_owned();
-    let mut request = Request {
-        method: method.to_owned(),
-        path,
-        headers: Vec::new(),
-        body: Vec::new(),
-    };
-    read_headers(reader, &mut request.headers).await?;
-    let chunked = request
-        .header("transfer-encoding")
-        .is_some_and(|value| value.to_ascii_lowercase().contains("chunked"));
-    if chunked {
-        request.body = read_chunked(reader, &mut request.headers).await?;
-    } else if let Some(length) = request.header("content-length") {
-        let length: usize = length
-            .parse()
-            .map_err(|_| bad(format!("bad Content-Length {length:?}")))?;
-        if length > MAX_BODY {
-            return Err(bad(format!("body of {length} bytes is too large")));
-        }
-        request.body = vec![0; length];
-        reader.read_exact(&mut request.body).await?;
-    }
-    Ok(Some(request))
-}
-
-/// A chunked body; its trailers (e.g. streaming error trailers) join the headers.
-async fn read_chunked(
-    reader: &mut BufReader<OwnedReadHalf>,
-    headers: &mut Vec<(String, String)>,
-) -> io::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let line = read_line(reader)
-            .await?
-            .ok_or_else(|| bad("connection closed inside a chunked body"))?;
-        let size = line.split(';').next().unwrap_or_default().trim();
-        let size =
-            usize::from_str_radix(size, 16).map_err(|_| bad(format!("bad chunk size {line:?}")))?;
-        if size == 0 {
-            read_headers(reader, headers).await?;
-            return Ok(body);
-        }
-        if body.len() + size > MAX_BODY {
-            return Err(bad("chunked body is too large"));
-        }
-        let start = body.len();
-        body.resize(start + size, 0);
-        reader.read_exact(&mut body[start..]).await?;
-        let end = read_line(reader).await?;
-        if end.as_deref() != Some("") {
-            return Err(bad("chunk not followed by CRLF"));
-        }
-    }
-}
-
-async fn write_response(
-    write: &mut OwnedWriteHalf,
-    response: &Response,
-    close: bool,
-) -> io::Result<()> {
-    let mut head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        response.status,
-        reason_phrase(response.status),
-        response.body.len()
+fn json_response(status: StatusCode, body: &Value) -> Response<ResponseBody> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
     );
-    for (name, value) in &response.headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if close {
-        head.push_str("Connection: close\r\n");
-    }
-    head.push_str("\r\n");
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(&response.body);
-    write.write_all(&bytes).await?;
-    write.flush().await
+    response
+}
+
+fn accepted() -> Response<ResponseBody> {
+    json_response(StatusCode::ACCEPTED, &serde_json::json!({ "status": "OK" }))
+}
+
+fn error_response(status: StatusCode, error_type: &str, message: &str) -> Response<ResponseBody> {
+    json_response(
+        status,
+        &serde_json::json!({ "errorType": error_type, "errorMessage": message }),
+    )
 }
 
 /// A function binary running against its own [`RuntimeApi`], as Lambda would run it: clean
@@ -1002,39 +838,81 @@ fn target_dir() -> PathBuf {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use serde_json::json;
-    use tokio::io::AsyncWriteExt;
+    use std::collections::VecDeque;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
 
-    /// Sends raw HTTP on one connection and reads one response (head, body).
-    async fn exchange(stream: &mut BufReader<TcpStream>, raw: &str) -> (String, String) {
-        stream.get_mut().write_all(raw.as_bytes()).await.unwrap();
-        let mut head = String::new();
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            stream.read_line(&mut line).await.unwrap();
-            if line == "\r\n" {
-                break;
-            }
-            if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = value.trim().parse().unwrap();
-            }
-            head.push_str(&line);
+    use super::*;
+    use hyper::body::{Body, Frame};
+    use hyper::client::conn::http1::SendRequest;
+    use serde_json::json;
+
+    /// A request body of given frames with no length, so hyper sends it chunked (and its
+    /// trailers, when the request declares them).
+    struct Frames(VecDeque<Frame<Bytes>>);
+
+    impl Body for Frames {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            Poll::Ready(self.0.pop_front().map(Ok))
         }
-        let mut body = vec![0; length];
-        stream.read_exact(&mut body).await.unwrap();
-        (head, String::from_utf8(body).unwrap())
     }
 
-    fn header<'a>(head: &'a str, name: &str) -> &'a str {
-        head.lines()
-            .find_map(|line| {
-                line.split_once(':')
-                    .filter(|(key, _)| key.eq_ignore_ascii_case(name))
-                    .map(|(_, value)| value.trim())
-            })
+    fn frames(data: &[&str], trailers: Option<(&'static str, &'static str)>) -> Frames {
+        let mut frames: VecDeque<Frame<Bytes>> = data
+            .iter()
+            .map(|part| Frame::data(Bytes::from(part.to_string())))
+            .collect();
+        if let Some((name, value)) = trailers {
+            let mut map = HeaderMap::new();
+            map.insert(name, hyper::header::HeaderValue::from_static(value));
+            frames.push_back(Frame::trailers(map));
+        }
+        Frames(frames)
+    }
+
+    /// One HTTP/1.1 connection to the emulator, as the function's runtime client keeps it.
+    async fn connect(address: String) -> SendRequest<Frames> {
+        let stream = TcpStream::connect(address).await.unwrap();
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        sender
+    }
+
+    /// Sends one request on the connection; returns the status, headers and body.
+    async fn exchange(
+        sender: &mut SendRequest<Frames>,
+        request: Request<Frames>,
+    ) -> (StatusCode, HeaderMap, String) {
+        sender.ready().await.unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8(body.to_vec()).unwrap(),
+        )
+    }
+
+    fn request(method: Method, path: &str, body: Frames) -> Request<Frames> {
+        Request::builder()
+            .method(method)
+            .uri(format!("/2018-06-01/runtime{path}"))
+            .header("Host", "127.0.0.1")
+            .body(body)
             .unwrap()
+    }
+
+    fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+        headers.get(name).unwrap().to_str().unwrap()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1046,12 +924,13 @@ mod tests {
         let client = tokio::spawn({
             let address = api.address();
             async move {
-                let mut stream = BufReader::new(TcpStream::connect(address).await.unwrap());
-                let (head, event) = exchange(
-                    &mut stream,
-                    "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n",
+                let mut sender = connect(address).await;
+                let (status, head, event) = exchange(
+                    &mut sender,
+                    request(Method::GET, "/invocation/next", frames(&[], None)),
                 )
                 .await;
+                assert_eq!(status, StatusCode::OK);
                 let id = header(&head, "lambda-runtime-aws-request-id").to_owned();
                 assert!(
                     header(&head, "lambda-runtime-deadline-ms")
@@ -1066,14 +945,34 @@ mod tests {
                 assert!(header(&head, "lambda-runtime-trace-id").starts_with("Root=1-"));
                 assert_eq!(event, r#"{"ping":1}"#);
                 // WHEN it answers with a chunked body on the same connection
-                let raw = format!(
-                    "POST /2018-06-01/runtime/invocation/{id}/response HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{{\"pon\r\n5;ext=1\r\ng\":2}}\r\n0\r\n\r\n"
-                );
-                let (head, _) = exchange(&mut stream, &raw).await;
-                assert!(head.starts_with("HTTP/1.1 202"), "{head}");
+                let (status, _, _) = exchange(
+                    &mut sender,
+                    request(
+                        Method::POST,
+                        &format!("/invocation/{id}/response"),
+                        frames(&["{\"pon", "g\":2}"], None),
+                    ),
+                )
+                .await;
+                assert_eq!(status, StatusCode::ACCEPTED);
                 // and an answer for an unknown id is refused
-                let (head, _) = exchange(&mut stream, "POST /2018-06-01/runtime/invocation/nope/error HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}").await;
-                assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+                let (status, _, body) = exchange(
+                    &mut sender,
+                    request(
+                        Method::POST,
+                        "/invocation/nope/error",
+                        frames(&["{}"], None),
+                    ),
+                )
+                .await;
+                assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+                // and so is a path the Runtime API does not have
+                let (status, _, _) = exchange(
+                    &mut sender,
+                    request(Method::GET, "/invocation/nope/response", frames(&[], None)),
+                )
+                .await;
+                assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
             }
         });
 
@@ -1090,6 +989,7 @@ mod tests {
         );
         assert!(api.first_next_at().is_some());
         assert_eq!(api.next_polls(), 1);
+        assert_eq!(api.connections(), 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1098,31 +998,40 @@ mod tests {
         let api = RuntimeApi::start("arn:aws:lambda:us-east-1:123456789012:function:fake").unwrap();
         let address = api.address();
         let client = tokio::spawn(async move {
-            let mut stream = BufReader::new(TcpStream::connect(address).await.unwrap());
-            let (head, _) = exchange(
-                &mut stream,
-                "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n\r\n",
+            let mut sender = connect(address).await;
+            let (_, head, _) = exchange(
+                &mut sender,
+                request(Method::GET, "/invocation/next", frames(&[], None)),
             )
             .await;
             let id = header(&head, "lambda-runtime-aws-request-id").to_owned();
-            let body = r#"{"errorType":"TransientAwsError","errorMessage":"boom"}"#;
-            let raw = format!(
-                "POST /2018-06-01/runtime/invocation/{id}/error HTTP/1.1\r\nLambda-Runtime-Function-Error-Type: unhandled\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
+            let mut error = request(
+                Method::POST,
+                &format!("/invocation/{id}/error"),
+                frames(
+                    &[r#"{"errorType":"TransientAwsError","errorMessage":"boom"}"#],
+                    None,
+                ),
             );
-            assert!(
-                exchange(&mut stream, &raw)
-                    .await
-                    .0
-                    .starts_with("HTTP/1.1 202")
+            error.headers_mut().insert(
+                "Lambda-Runtime-Function-Error-Type",
+                hyper::header::HeaderValue::from_static("unhandled"),
             );
-            let raw = "POST /2018-06-01/runtime/init/error HTTP/1.1\r\nContent-Length: 44\r\nConnection: close\r\n\r\n{\"errorType\":\"Init\",\"errorMessage\":\"no env\"}";
-            assert!(
-                exchange(&mut stream, raw)
-                    .await
-                    .0
-                    .starts_with("HTTP/1.1 202")
+            assert_eq!(exchange(&mut sender, error).await.0, StatusCode::ACCEPTED);
+            // The init error comes chunked with its type in a trailer, as a streamed body.
+            let mut init = request(
+                Method::POST,
+                "/init/error",
+                frames(
+                    &[r#"{"errorType":"Init","#, r#""errorMessage":"no env"}"#],
+                    Some(("lambda-runtime-function-error-type", "Runtime.InitError")),
+                ),
             );
+            init.headers_mut().insert(
+                hyper::header::TRAILER,
+                hyper::header::HeaderValue::from_static("Lambda-Runtime-Function-Error-Type"),
+            );
+            assert_eq!(exchange(&mut sender, init).await.0, StatusCode::ACCEPTED);
         });
 
         // WHEN the function fails the invocation
@@ -1132,14 +1041,18 @@ mod tests {
             .unwrap();
         client.await.unwrap();
 
-        // THEN the error document comes back, and the init error is kept
+        // THEN the error document comes back, and the init error is kept with its trailer
         let error = invocation.error().unwrap();
         assert_eq!(
             (error.error_type.as_str(), error.error_message.as_str()),
             ("TransientAwsError", "boom")
         );
         assert_eq!(error.header_error_type.as_deref(), Some("unhandled"));
-        assert_eq!(api.init_error().unwrap().error_type, "Init");
+        let init = api.init_error().unwrap();
+        assert_eq!(
+            (init.error_type.as_str(), init.header_error_type.as_deref()),
+            ("Init", Some("Runtime.InitError"))
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
