@@ -49,8 +49,9 @@ lifecycle", "Use lifecycle hooks with a warm pool", "Warm pool example events an
   ``origin`` / ``destination``), and expire actions whose heartbeat deadline passed, applying
   the hook's DefaultResult.
 
-Not modelled: the 48 h global timeout firing by itself (time never advances on its own here;
-tests expire actions explicitly), instance refresh, shrinking a pool by terminating pool
+Instance refresh is modelled on top of this in refresh_ext.py. Not modelled: the 48 h global
+timeout firing by itself (time never advances on its own here; tests expire actions
+explicitly), shrinking a pool by terminating pool
 instances (``Warmed:Terminating:Wait``), events/notifications (tests build them from the
 actions listed, in the documented shapes).
 """
@@ -61,7 +62,7 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from moto.autoscaling.exceptions import ValidationError
 from moto.autoscaling.models import (
@@ -92,6 +93,18 @@ GROUP_STATES = {PENDING_WAIT, IN_SERVICE}
 MAX_GLOBAL_TIMEOUT = 48 * 3600
 
 _lock = threading.RLock()
+# Called with the backend after every change of an instance's lifecycle (refresh_ext listens).
+_listeners: list[Callable[[AutoScalingBackend], None]] = []
+
+
+def on_change(listener: Callable[[AutoScalingBackend], None]) -> None:
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
+def _changed(backend: AutoScalingBackend) -> None:
+    for listener in _listeners:
+        listener(backend)
 
 
 @dataclass
@@ -427,6 +440,7 @@ def complete_lifecycle_action(
                 if other.instanceId == action.instanceId and other.state == "active":
                     _close(other, "completed", "ABANDON")
         _settle(backend, action.instanceId)
+        _changed(backend)
         return action
 
 
@@ -462,6 +476,8 @@ def expire_actions(before: float | None) -> list[LifecycleAction]:
                     mine.append(action)
             for action in mine:
                 _settle(backend, action.instanceId)  # type: ignore[arg-type]
+            if mine:
+                _changed(backend)  # type: ignore[arg-type]
             expired.extend(mine)
     return expired
 
@@ -506,7 +522,9 @@ def terminate_instance(
             if state.instance.id == instance_id
         ]
         if not found or not _terminating_hooks(self, found[0][0].name):
-            return _original_terminate_instance(self, instance_id, should_decrement)
+            activity = _original_terminate_instance(self, instance_id, should_decrement)
+            _changed(self)
+            return activity
         group, state = found[0]
         if state.lifecycle_state.startswith("Terminating"):
             raise ValidationError(
@@ -519,6 +537,7 @@ def terminate_instance(
         else:
             # AWS launches the replacement while the old instance waits.
             group.set_desired_capacity(group.desired_capacity)
+        _changed(self)
         return TerminateInstanceActivity(state.instance, original_size)
 
 
@@ -539,7 +558,9 @@ def set_desired_capacity(self: FakeAutoScalingGroup, new_capacity: int | None) -
             and not getattr(self, "_ecs_drain_deleting", False)
         )
         if not modelled:
-            return _original_set_desired_capacity(self, new_capacity)
+            _original_set_desired_capacity(self, new_capacity)
+            _changed(backend)
+            return
         target = (self.min_size if new_capacity is None else new_capacity) or 0
         self.desired_capacity = target
         current = [s for s in self.instance_states if s.lifecycle_state in GROUP_STATES]
@@ -561,6 +582,7 @@ def set_desired_capacity(self: FakeAutoScalingGroup, new_capacity: int | None) -
         if self.name in backend.autoscaling_groups:
             backend.update_attached_elbs(self.name)
             backend.update_attached_target_groups(self.name)
+        _changed(backend)
 
 
 def delete_auto_scaling_group(self: AutoScalingBackend, group_name: str) -> None:
@@ -576,6 +598,7 @@ def delete_auto_scaling_group(self: AutoScalingBackend, group_name: str) -> None
                 _terminate(group, state)
             for state in [s for s in group.instance_states if s.lifecycle_state != IN_SERVICE]:
                 _terminate(group, state)
+            _changed(self)
         return _original_delete_group(self, group_name)
 
 
@@ -591,6 +614,7 @@ def delete_lifecycle_hook(self: AutoScalingBackend, as_name: str, name: str) -> 
                 closed.append(action.instanceId)
         for instance_id in closed:
             _settle(self, instance_id)
+        _changed(self)
 
 
 def describe_auto_scaling_instances(self: AutoScalingBackend, instance_ids: list[str]) -> list[InstanceState]:
