@@ -8,6 +8,7 @@
 pub mod deployed;
 pub mod emulator;
 pub mod events;
+pub mod fleet;
 pub mod proxy;
 pub mod runtime_api;
 pub mod stack;
