@@ -28,6 +28,9 @@ RefreshPreferences API reference):
   lifecycle), Failed when the group is deleted. A second StartInstanceRefresh while one is in
   progress answers ``InstanceRefreshInProgress``; CancelInstanceRefresh without one answers
   ``ActiveInstanceRefreshNotFound``.
+* A launch-first batch's surge instances sit above the desired capacity until their old
+  counterparts go; a SetDesiredCapacity in that window scales them in like any surplus (AWS
+  would not). Tests do not scale a group mid-refresh.
 * Preferences and options this model does not implement (checkpoints, SkipMatching,
   AutoRollback, alarms, bake time, a DesiredConfiguration, a Strategy other than Rolling,
   ScaleInProtectedInstances / StandbyInstances) are refused with a ValidationError naming
