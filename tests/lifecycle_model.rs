@@ -154,6 +154,7 @@ fn facts(notice: &LaunchNotice, registration: Option<Registration>) -> LaunchFac
         origin: notice.origin,
         destination: notice.destination,
         noticed_at: notice.sent_at.unwrap_or(Timestamp(0)),
+        heartbeat_timeout_seconds: Some(300),
         registration,
         daemon_services: Vec::new(),
         tasks: Vec::new(),

@@ -14,6 +14,10 @@
 use std::collections::BTreeSet;
 
 use crate::census::TaskSnapshot;
+use crate::decision::{
+    DEADLINE_MERGE_SECONDS, MIN_BOOKING_LEAD_SECONDS, hook_global_timeout_seconds,
+    plan_check_interval, plan_deadline,
+};
 use crate::event::fleet::Placement;
 use crate::ids::ClusterArn;
 use crate::ports::EcsInstanceStatus;
@@ -85,6 +89,8 @@ pub struct LaunchFacts {
     pub destination: Option<Placement>,
     /// When the pending launch was first noticed (its deadline counts from here).
     pub noticed_at: Timestamp,
+    /// The launch hook's heartbeat timeout (DescribeLifecycleHooks), when known.
+    pub heartbeat_timeout_seconds: Option<i64>,
     /// The container instance, or `None` when none is registered for the EC2 instance yet.
     pub registration: Option<Registration>,
     /// The daemon services of the registration's cluster (names), when daemons are required.
@@ -176,10 +182,51 @@ impl LaunchDecision {
     }
 }
 
-/// When the deadline policy of a launch noticed at `noticed_at` applies.
-pub fn launch_deadline(noticed_at: Timestamp, policy: &LaunchPolicy) -> Timestamp {
-    // A negative setting must not put the deadline before the notice.
-    noticed_at.plus_seconds(policy.deadline_seconds.max(0))
+/// The timing of a pending launch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LaunchPlan {
+    /// Seconds between the pending launch's safety-net checks, each heartbeating the hook, so
+    /// the hook's heartbeat timeout never applies its DefaultResult before our deadline does.
+    pub check_interval_seconds: i64,
+    /// When the deadline policy applies: the configured deadline, capped so that completing
+    /// still happens before the hook's global timeout (min(48 h, 100 × heartbeat timeout))
+    /// would end the action on its own.
+    pub deadline: Timestamp,
+}
+
+/// Plans a pending launch noticed at `noticed_at` with the same timing rules as a drain.
+pub fn plan_launch(
+    noticed_at: Timestamp,
+    heartbeat_timeout_seconds: Option<i64>,
+    policy: &LaunchPolicy,
+) -> LaunchPlan {
+    let check_interval_seconds = plan_check_interval(heartbeat_timeout_seconds);
+    let hook_expires_at = heartbeat_timeout_seconds
+        .map(|timeout| noticed_at.plus_seconds(hook_global_timeout_seconds(timeout)));
+    LaunchPlan {
+        check_interval_seconds,
+        // plan_deadline keeps a negative setting from putting the deadline before the notice.
+        deadline: plan_deadline(
+            noticed_at,
+            policy.deadline_seconds,
+            hook_expires_at,
+            check_interval_seconds,
+        ),
+    }
+}
+
+/// When the next safety-net check of a pending launch fires after a look at `now` leaves it
+/// waiting: one interval on, but never past the deadline (a check that would land just before
+/// it is merged into the deadline's), and never less than [`MIN_BOOKING_LEAD_SECONDS`] ahead.
+/// The look that books it heartbeats the hook first, as for drains.
+pub fn next_launch_check_at(plan: &LaunchPlan, now: Timestamp) -> Timestamp {
+    let next = now.plus_seconds(plan.check_interval_seconds);
+    let at = if now < plan.deadline && next.plus_seconds(DEADLINE_MERGE_SECONDS) >= plan.deadline {
+        plan.deadline
+    } else {
+        next
+    };
+    at.max(now.plus_seconds(MIN_BOOKING_LEAD_SECONDS))
 }
 
 /// The daemon services without a RUNNING task on the instance, sorted and without repeats.
@@ -206,7 +253,7 @@ pub fn missing_daemons(daemon_services: &[String], tasks: &[TaskSnapshot]) -> Ve
 /// deadline (an instance in service must never stay DRAINING); readiness wins over the
 /// deadline (a ready instance is never abandoned); only then does the deadline apply.
 pub fn decide_launch(facts: &LaunchFacts, policy: &LaunchPolicy, now: Timestamp) -> LaunchDecision {
-    let deadline = launch_deadline(facts.noticed_at, policy);
+    let deadline = plan_launch(facts.noticed_at, facts.heartbeat_timeout_seconds, policy).deadline;
     let on_deadline = |reason| LaunchDecision::Complete {
         result: policy.deadline_policy.result(),
         reason,

@@ -38,6 +38,7 @@ fn new_launch(registration: Option<Registration>) -> LaunchFacts {
         origin: Some(Placement::Ec2),
         destination: Some(Placement::AutoScalingGroup),
         noticed_at: NOTICED,
+        heartbeat_timeout_seconds: Some(300),
         registration,
         daemon_services: Vec::new(),
         tasks: Vec::new(),
@@ -310,11 +311,49 @@ fn a_negative_deadline_setting_never_precedes_the_notice() {
         deadline_seconds: -5,
         ..LaunchPolicy::default()
     };
-    assert_eq!(launch_deadline(NOTICED, &policy), NOTICED);
+    assert_eq!(plan_launch(NOTICED, Some(300), &policy).deadline, NOTICED);
     assert_eq!(
-        launch_deadline(NOTICED, &LaunchPolicy::default()),
+        plan_launch(NOTICED, Some(300), &LaunchPolicy::default()).deadline,
         NOTICED.plus_seconds(900)
     );
+}
+
+#[test]
+fn launch_checks_heartbeat_before_the_hook_times_out_and_land_on_the_deadline() {
+    let policy = LaunchPolicy::default(); // 900 s
+    // A 300 s heartbeat timeout: checks every 240 s (margin 60 s), so the hook never applies
+    // its DefaultResult before our deadline policy does.
+    let plan = plan_launch(NOTICED, Some(300), &policy);
+    assert_eq!(plan.check_interval_seconds, 240);
+    assert_eq!(
+        next_launch_check_at(&plan, NOTICED),
+        NOTICED.plus_seconds(240)
+    );
+    assert_eq!(
+        next_launch_check_at(&plan, NOTICED.plus_seconds(480)),
+        NOTICED.plus_seconds(720)
+    );
+    // 720 + 240 would pass the deadline: the next check is the deadline's own.
+    assert_eq!(
+        next_launch_check_at(&plan, NOTICED.plus_seconds(720)),
+        plan.deadline
+    );
+    // Past the deadline (the completion failed and is retried): never in the past.
+    assert_eq!(
+        next_launch_check_at(&plan, NOTICED.plus_seconds(950)),
+        NOTICED.plus_seconds(950 + 240)
+    );
+    // A hook whose global timeout (100 x 30 s) ends before the configured deadline caps it.
+    let short = plan_launch(
+        NOTICED,
+        Some(30),
+        &LaunchPolicy {
+            deadline_seconds: 7200,
+            ..policy
+        },
+    );
+    assert!(short.deadline < NOTICED.plus_seconds(3000), "{short:?}");
+    assert!(short.deadline > NOTICED);
 }
 
 #[test]
