@@ -122,6 +122,12 @@ CASES: list[tuple[str, dict[str, Any], set[str]]] = [
     ("ec2-instance-state-change", load_fixture("ec2-instance-state-change.json"), set()),
     ("terminate-successful", load_fixture("autoscaling-terminate-successful.json"), set()),
     ("scheduled-event", load_fixture("scheduled-event.json"), set()),
+    # Issue 12 fixtures: no rule of the stack routes launch actions or Spot warnings yet (the
+    # wiring of issue 12 adds them and moves these to the patterns that must match).
+    ("launch-ecs-drain-hook", load_fixture("lifecycle-launch-eventbridge-ecs-drain.json"), set()),
+    ("launch-from-warm-pool", load_fixture("lifecycle-launch-eventbridge-from-warm-pool.json"), set()),
+    ("launch-to-warm-pool", load_fixture("lifecycle-launch-eventbridge-to-warm-pool.json"), set()),
+    ("spot-interruption-warning-hibernate", load_fixture("ec2-spot-interruption-warning-hibernate.json"), set()),
     # The same Fargate event with a container instance is matched: the `exists` filter alone
     # keeps the Fargate task out (cluster, status and type all match).
     (

@@ -22,6 +22,8 @@ use crate::ids::{
 };
 use crate::time::Timestamp;
 
+pub mod fleet;
+
 /// The EventBridge detail-type of a terminate lifecycle action.
 pub const TERMINATE_DETAIL_TYPE: &str = "EC2 Instance-terminate Lifecycle Action";
 /// The EventBridge detail-type of a launch lifecycle action.

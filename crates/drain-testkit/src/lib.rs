@@ -1,13 +1,16 @@
 //! ecs-drain's test kit: the local AWS emulator (moto in server mode with our extension,
 //! started on 127.0.0.1 from the project's venv), real SDK clients pointed at it, a builder
 //! for a small ECS-on-EC2 world (cluster, Auto Scaling group with a terminate hook, services,
-//! daemon and standalone tasks), and builders for the events AWS would deliver.
+//! daemon and standalone tasks), and builders for the events AWS would deliver (terminate
+//! actions and task state changes in `events`; launch and warm-pool actions, Spot warnings,
+//! rebalance recommendations and container instance controls in `fleet`).
 //!
 //! Used by the integration tests in tests/ and by the local demo (`crates/drain-demo`).
 
 pub mod deployed;
 pub mod emulator;
 pub mod events;
+pub mod fleet;
 pub mod proxy;
 pub mod runtime_api;
 pub mod stack;

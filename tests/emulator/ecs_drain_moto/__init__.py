@@ -40,10 +40,11 @@ def install() -> None:
         )
     if _installed:
         return
-    from . import autoscaling_ext, ecs_ext, events_ext, iam_ext
+    from . import autoscaling_ext, ecs_ext, events_ext, iam_ext, refresh_ext
 
     ecs_ext.install()
     autoscaling_ext.install()
+    refresh_ext.install()
     iam_ext.install()
     events_ext.install()
     pin_task_transition()

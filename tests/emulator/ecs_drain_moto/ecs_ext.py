@@ -14,6 +14,17 @@ Why each patch exists (all checked against moto 5.2.1's source):
   by substring and never reports ``failures``; AWS scopes to the cluster and answers MISSING.
 * CreateService: moto drops ``deploymentConfiguration``; AWS returns it (with defaults) on
   DescribeServices, and ecs-drain reads minimumHealthyPercent/maximumPercent from it.
+* Container instance lifecycle: moto registers every instance ACTIVE with its agent connected
+  and lets UpdateContainerInstancesState set ACTIVE / DRAINING from any status. AWS documents
+  REGISTERING → ACTIVE | REGISTRATION_FAILED, ACTIVE ⇄ DRAINING (the only change the API
+  makes: "a container instance can't be changed to DRAINING until it has reached an ACTIVE
+  status"; any other status is an error), → DEREGISTERING → INACTIVE, and an agent that
+  connects and disconnects on its own. RegisterContainerInstance here starts an instance in the
+  status and agent state set by the test (``/_ecs_drain/ecs/registration``, default ACTIVE and
+  connected, moto's behaviour); the API refuses to change an instance that is not ACTIVE or
+  DRAINING; the test moves an instance along the documented transitions only
+  (:func:`set_container_instance_state`) and every change bumps the instance's ``version``, as
+  the ``ECS Container Instance State Change`` event's ``version`` does.
 
 Not patched because moto already matches AWS (proved by tests in tests/emulator): the task
 fields (lastStatus, desiredStatus, group, startedBy, containerInstanceArn, stoppedReason),
@@ -274,7 +285,139 @@ def container_init(self: Container, *args: Any, **kwargs: Any) -> None:
             setattr(self, attribute, str(value))
 
 
+# Documented container instance status changes a test may make (ACTIVE <-> DRAINING is the
+# API's, UpdateContainerInstancesState, so tests go through it).
+TEST_TRANSITIONS = {
+    "REGISTERING": {"ACTIVE", "REGISTRATION_FAILED"},
+    "ACTIVE": {"DEREGISTERING"},
+    "DRAINING": {"DEREGISTERING"},
+    "REGISTRATION_FAILED": {"INACTIVE"},
+    "DEREGISTERING": {"INACTIVE"},
+}
+INITIAL_STATUSES = {"ACTIVE", "REGISTERING"}
+
+
+def registration_defaults(backend: EC2ContainerServiceBackend) -> dict[str, Any]:
+    """How RegisterContainerInstance starts an instance in this backend (reset with it)."""
+    return backend.__dict__.setdefault("_ecs_drain_registration", {"status": "ACTIVE", "agentConnected": True})
+
+
+def set_registration_defaults(backend: EC2ContainerServiceBackend, status: str, agent_connected: bool) -> dict[str, Any]:
+    if status not in INITIAL_STATUSES:
+        raise ValueError(f"a registration starts ACTIVE or REGISTERING, not {status!r}")
+    defaults = registration_defaults(backend)
+    defaults.update(status=status, agentConnected=agent_connected)
+    return dict(defaults)
+
+
+def _bump(container_instance: Any) -> None:
+    container_instance.version = getattr(container_instance, "version", 1) + 1
+
+
+_original_register = EC2ContainerServiceBackend.register_container_instance
+
+
+def register_container_instance(self: EC2ContainerServiceBackend, cluster_str: str, ec2_instance_id: str) -> Any:
+    container_instance = _original_register(self, cluster_str, ec2_instance_id)
+    defaults = registration_defaults(self)
+    container_instance.status = defaults["status"]
+    container_instance.agent_connected = defaults["agentConnected"]
+    container_instance.version = 1
+    return container_instance
+
+
+_original_update_state = EC2ContainerServiceBackend.update_container_instances_state
+
+
+def update_container_instances_state(
+    self: EC2ContainerServiceBackend, cluster_str: str, list_container_instance_ids: list[str], status: str
+) -> Any:
+    """UpdateContainerInstancesState only between ACTIVE and DRAINING, bumping ``version``."""
+    cluster = self._get_cluster(cluster_str)
+    instances = self.container_instances.get(cluster.name, {})
+    for ref in list_container_instance_ids:
+        found = instances.get(ref.split("/")[-1])
+        if found is not None and found.status not in {"ACTIVE", "DRAINING"}:
+            raise InvalidParameterException(
+                f"Container instance {found.container_instance_arn} is {found.status}: "
+                "only ACTIVE and DRAINING container instances can change status"
+            )
+    changed_before = {ref.split("/")[-1]: getattr(instances.get(ref.split("/")[-1]), "status", None) for ref in list_container_instance_ids}
+    updated, failures = _original_update_state(self, cluster_str, list_container_instance_ids, status)
+    for container_instance in updated:
+        if changed_before.get(container_instance.container_instance_arn.split("/")[-1]) != container_instance.status:
+            _bump(container_instance)
+    return updated, failures
+
+
+def find_container_instance(
+    backend: EC2ContainerServiceBackend, cluster_ref: str, container_instance: str | None, ec2_instance_id: str | None
+) -> Any:
+    """A container instance by ARN / id or by EC2 instance id; LookupError when absent."""
+    cluster_name = cluster_ref.split("/")[-1]
+    if cluster_name not in backend.clusters:
+        raise LookupError(f"unknown cluster {cluster_ref!r}")
+    for candidate in backend.container_instances.get(cluster_name, {}).values():
+        if container_instance and _same_id(container_instance, candidate.container_instance_arn):
+            return candidate
+        if ec2_instance_id and candidate.ec2_instance_id == ec2_instance_id:
+            return candidate
+    raise LookupError(
+        f"no container instance {container_instance or ec2_instance_id!r} in cluster {cluster_name!r}"
+    )
+
+
+def set_container_instance_state(
+    backend: EC2ContainerServiceBackend,
+    cluster_ref: str,
+    container_instance: str | None,
+    ec2_instance_id: str | None,
+    status: str | None,
+    agent_connected: bool | None,
+) -> Any:
+    """Test-only: what ECS and its agent do by themselves (register, connect, fail, deregister).
+
+    Refuses (ValueError) a status change AWS does not document, ACTIVE <-> DRAINING (the
+    API's), and an agent change on an INACTIVE instance.
+    """
+    found = find_container_instance(backend, cluster_ref, container_instance, ec2_instance_id)
+    changed = False
+    if status is not None and status != found.status:
+        if status not in TEST_TRANSITIONS.get(found.status, set()):
+            raise ValueError(
+                f"container instance status cannot go {found.status} -> {status} "
+                f"(allowed: {sorted(TEST_TRANSITIONS.get(found.status, set()))}; "
+                "ACTIVE <-> DRAINING is UpdateContainerInstancesState's)"
+            )
+        found.status = status
+        changed = True
+    if agent_connected is not None and agent_connected != found.agent_connected:
+        if found.status == "INACTIVE":
+            raise ValueError("an INACTIVE container instance has no agent to connect")
+        found.agent_connected = agent_connected
+        changed = True
+    if changed:
+        _bump(found)
+    return found
+
+
+def container_instance_as_json(container_instance: Any, cluster_arn: str) -> dict[str, Any]:
+    """The fields an ``ECS Container Instance State Change`` event's detail carries."""
+    return {
+        "containerInstanceArn": container_instance.container_instance_arn,
+        "clusterArn": cluster_arn,
+        "ec2InstanceId": container_instance.ec2_instance_id,
+        "status": container_instance.status,
+        "agentConnected": container_instance.agent_connected,
+        "version": getattr(container_instance, "version", 1),
+        "runningTasksCount": container_instance.running_tasks_count,
+        "pendingTasksCount": container_instance.pending_tasks_count,
+    }
+
+
 def install() -> None:
+    EC2ContainerServiceBackend.register_container_instance = register_container_instance  # type: ignore[method-assign]
+    EC2ContainerServiceBackend.update_container_instances_state = update_container_instances_state  # type: ignore[method-assign]
     Container.__init__ = container_init  # type: ignore[method-assign]
     EC2ContainerServiceResponse.list_container_instances = list_container_instances  # type: ignore[method-assign]
     EC2ContainerServiceResponse.list_tasks = list_tasks  # type: ignore[method-assign]

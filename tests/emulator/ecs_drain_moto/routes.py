@@ -7,9 +7,21 @@ timeout, time out a lifecycle action) and read state that AWS only shows in even
         {"cluster": name|arn, "task": arn|id, "lastStatus": ..., "desiredStatus"?: ...,
          "stoppedReason"?: ..., "region"?: ..., "accountId"?: ...}
         -> 200 {"task": {...}} | 400/404 {"error": "..."}
+    POST /_ecs_drain/ecs/registration
+        {"status": "ACTIVE"|"REGISTERING", "agentConnected": bool, "region"?, "accountId"?}
+        -> 200 {"registration": {...}}: how RegisterContainerInstance starts instances from now
+        on (until /moto-api/reset; default ACTIVE and connected)
+    POST /_ecs_drain/ecs/container-instance
+        {"cluster": name|arn, "containerInstance"?: arn|id, "ec2InstanceId"?: "i-...",
+         "status"?: documented next status, "agentConnected"?: bool, "region"?, "accountId"?}
+        -> 200 {"containerInstance": {containerInstanceArn, clusterArn, ec2InstanceId, status,
+                 agentConnected, version, runningTasksCount, pendingTasksCount}}
+           | 400 (undocumented transition) | 404
+        (no status / agentConnected: just reads it)
     GET  /_ecs_drain/autoscaling/lifecycle-actions
-        -> 200 {"lifecycleActions": [{token, asg, hook, instanceId, transition, state, result,
-                 completions, heartbeats, createdAt, completedAt, ...}, ...]}
+        -> 200 {"lifecycleActions": [{token, asg, hook, instanceId, transition, origin,
+                 destination, lifecycleState, state, result, completions, heartbeats,
+                 createdAt, completedAt, ...}, ...]}
     POST /_ecs_drain/autoscaling/expire-lifecycle-actions
         {"before": epoch seconds} | {} (= all active)
         -> 200 {"expired": [action, ...]}
@@ -93,6 +105,41 @@ def create_app() -> Flask:
             return _json({"error": str(err)}, 404)
         return _json({"task": ecs_ext.task_as_json(task)})
 
+    @app.post(f"{PREFIX}/ecs/registration")
+    def registration() -> Response:
+        try:
+            body = _body()
+            if not isinstance(body.get("status"), str) or not isinstance(body.get("agentConnected"), bool):
+                raise ValueError('body must be {"status": "ACTIVE"|"REGISTERING", "agentConnected": bool}')
+            backend = _ecs_backend(body, None)
+            defaults = ecs_ext.set_registration_defaults(backend, body["status"], body["agentConnected"])
+        except ValueError as err:
+            return _json({"error": str(err)}, 400)
+        return _json({"registration": defaults})
+
+    @app.post(f"{PREFIX}/ecs/container-instance")
+    def container_instance() -> Response:
+        try:
+            body = _body()
+            if not isinstance(body.get("cluster"), str) or not body["cluster"]:
+                raise ValueError("missing string field 'cluster'")
+            ref, ec2_id = body.get("containerInstance"), body.get("ec2InstanceId")
+            if not (isinstance(ref, str) and ref) and not (isinstance(ec2_id, str) and ec2_id):
+                raise ValueError("give 'containerInstance' or 'ec2InstanceId'")
+            status, agent = body.get("status"), body.get("agentConnected")
+            if status is not None and not isinstance(status, str):
+                raise ValueError("'status' must be a string")
+            if agent is not None and not isinstance(agent, bool):
+                raise ValueError("'agentConnected' must be true or false")
+            backend = _ecs_backend(body, ref if isinstance(ref, str) else body["cluster"])
+            found = ecs_ext.set_container_instance_state(backend, body["cluster"], ref, ec2_id, status, agent)
+            cluster_arn = backend.clusters[body["cluster"].split("/")[-1]].arn
+        except ValueError as err:
+            return _json({"error": str(err)}, 400)
+        except LookupError as err:
+            return _json({"error": str(err)}, 404)
+        return _json({"containerInstance": ecs_ext.container_instance_as_json(found, cluster_arn)})
+
     @app.get(f"{PREFIX}/autoscaling/lifecycle-actions")
     def lifecycle_actions() -> Response:
         actions = sorted(autoscaling_ext.all_actions(), key=lambda a: a.createdAt)
@@ -173,6 +220,13 @@ def create_app() -> Flask:
         return _json({"error": f"method {request.method} not allowed on {request.path}"}, 405)
 
     return app
+
+
+def _ecs_backend(body: dict[str, Any], ref: str | None) -> Any:
+    arn = (_arn_parts(ref) if ref else None) or _arn_parts(str(body.get("cluster", ""))) or (None, None)
+    region = body.get("region") or arn[0] or DEFAULT_REGION
+    account = body.get("accountId") or arn[1] or DEFAULT_ACCOUNT_ID
+    return ecs_backends[account][region]
 
 
 def _arn_parts(ref: str) -> tuple[str, str] | None:

@@ -1,0 +1,320 @@
+//! Launch readiness: when a launch lifecycle action may complete, and with which result.
+//!
+//! The Auto Scaling group marks a launched instance InService (and an instance refresh moves
+//! on to the next old instance) as soon as the launch action completes, so ecs-drain holds it
+//! until the capacity is really there: the instance's container instance registered ACTIVE
+//! with its agent connected in a watched cluster, and, when the operator asks, every daemon
+//! service of the cluster running a task on it. An instance returning from the warm pool that
+//! ecs-drain drained when it was scaled in is set back to ACTIVE first, or it would serve in
+//! the group while ECS places nothing on it.
+//!
+//! Pure: the facts come in, the decision goes out; the caller looks again when ECS reports a
+//! container instance state change or the pending launch's one-shot check fires.
+
+use std::collections::BTreeSet;
+
+use crate::census::TaskSnapshot;
+use crate::decision::{
+    DEADLINE_MERGE_SECONDS, MIN_BOOKING_LEAD_SECONDS, hook_global_timeout_seconds,
+    plan_check_interval, plan_deadline,
+};
+use crate::event::fleet::Placement;
+use crate::ids::ClusterArn;
+use crate::ports::EcsInstanceStatus;
+use crate::record::LifecycleResult;
+use crate::time::Timestamp;
+
+/// What a launch action completes with when its deadline passes before the instance is ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LaunchDeadlinePolicy {
+    /// ABANDON: the group terminates the instance and launches a replacement.
+    Abandon,
+    /// CONTINUE: put the instance in service anyway.
+    Continue,
+}
+
+impl LaunchDeadlinePolicy {
+    /// The lifecycle result this policy completes with.
+    pub fn result(self) -> LifecycleResult {
+        match self {
+            LaunchDeadlinePolicy::Abandon => LifecycleResult::Abandon,
+            LaunchDeadlinePolicy::Continue => LifecycleResult::Continue,
+        }
+    }
+}
+
+/// The operator's launch settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LaunchPolicy {
+    /// How long after the launch notice the instance may take to become ready, in seconds.
+    pub deadline_seconds: i64,
+    /// What happens at the deadline.
+    pub deadline_policy: LaunchDeadlinePolicy,
+    /// Also wait until every daemon service of the cluster runs a task on the instance.
+    pub require_daemons: bool,
+}
+
+impl Default for LaunchPolicy {
+    fn default() -> Self {
+        LaunchPolicy {
+            deadline_seconds: 900,
+            deadline_policy: LaunchDeadlinePolicy::Abandon,
+            require_daemons: false,
+        }
+    }
+}
+
+/// The container instance ECS reports on the launched EC2 instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registration {
+    /// Its cluster.
+    pub cluster_arn: ClusterArn,
+    /// Whether ecs-drain watches that cluster ([`crate::Config::watches_cluster`]).
+    pub watched: bool,
+    /// Its status.
+    pub status: EcsInstanceStatus,
+    /// `agentConnected`.
+    pub agent_connected: bool,
+    /// ecs-drain's own drain set it DRAINING (a drain record of this container instance that
+    /// ecs-drain started), as opposed to an operator or another tool.
+    pub drained_by_ecs_drain: bool,
+}
+
+/// Everything the launch decision looks at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LaunchFacts {
+    /// The notice's `Origin`.
+    pub origin: Option<Placement>,
+    /// The notice's `Destination`.
+    pub destination: Option<Placement>,
+    /// When the pending launch was first noticed (its deadline counts from here).
+    pub noticed_at: Timestamp,
+    /// The launch hook's heartbeat timeout (DescribeLifecycleHooks), when known.
+    pub heartbeat_timeout_seconds: Option<i64>,
+    /// The container instance, or `None` when none is registered for the EC2 instance yet.
+    pub registration: Option<Registration>,
+    /// The daemon services of the registration's cluster (names), when daemons are required.
+    pub daemon_services: Vec<String>,
+    /// The tasks on the container instance (any status), when daemons are required.
+    pub tasks: Vec<TaskSnapshot>,
+}
+
+/// Why a launch action completes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LaunchCompletion {
+    /// ACTIVE, agent connected, and the required daemons running.
+    Ready,
+    /// The instance is launched into the warm pool, not into service: ECS places nothing on
+    /// it there (ECS_WARM_POOLS_CHECK keeps its agent from registering), nothing to wait for.
+    EntersWarmPool,
+    /// The instance joined a cluster ecs-drain does not watch.
+    UnwatchedCluster {
+        /// That cluster.
+        cluster_arn: ClusterArn,
+    },
+    /// ECS reports REGISTRATION_FAILED: the instance will never join, the deadline policy
+    /// applies at once.
+    RegistrationFailed,
+    /// The launch deadline passed first; the deadline policy applies.
+    DeadlinePassed,
+}
+
+impl LaunchCompletion {
+    /// A stable short name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LaunchCompletion::Ready => "ready",
+            LaunchCompletion::EntersWarmPool => "enters_warm_pool",
+            LaunchCompletion::UnwatchedCluster { .. } => "unwatched_cluster",
+            LaunchCompletion::RegistrationFailed => "registration_failed",
+            LaunchCompletion::DeadlinePassed => "deadline_passed",
+        }
+    }
+}
+
+/// What a pending launch still waits for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LaunchWaitingOn {
+    /// No container instance yet, or one still REGISTERING (or in a status this version does
+    /// not know).
+    Registration,
+    /// ACTIVE, but its agent is not connected.
+    AgentConnection,
+    /// DRAINING, and not by ecs-drain: an operator's choice, left alone; the deadline decides.
+    DrainedByOthers,
+    /// These daemon services have no RUNNING task on the instance yet.
+    Daemons {
+        /// Their names, sorted.
+        missing: Vec<String>,
+    },
+}
+
+/// The launch decision for one look.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LaunchDecision {
+    /// Complete the launch action.
+    Complete {
+        /// CONTINUE or ABANDON.
+        result: LifecycleResult,
+        /// Why.
+        reason: LaunchCompletion,
+    },
+    /// The instance is back from the warm pool and still DRAINING from ecs-drain's drain: set
+    /// its container instance ACTIVE, then look again (the next look completes once ready).
+    Reactivate,
+    /// Not ready yet: keep the action pending until the next state change or the check.
+    Wait {
+        /// What is missing.
+        waiting_on: LaunchWaitingOn,
+        /// When the deadline policy applies.
+        deadline: Timestamp,
+    },
+}
+
+impl LaunchDecision {
+    /// A stable short name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LaunchDecision::Complete { .. } => "complete",
+            LaunchDecision::Reactivate => "reactivate",
+            LaunchDecision::Wait { .. } => "wait",
+        }
+    }
+}
+
+/// The timing of a pending launch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LaunchPlan {
+    /// Seconds between the pending launch's safety-net checks, each heartbeating the hook, so
+    /// the hook's heartbeat timeout never applies its DefaultResult before our deadline does.
+    pub check_interval_seconds: i64,
+    /// When the deadline policy applies: the configured deadline, capped so that completing
+    /// still happens before the hook's global timeout (min(48 h, 100 × heartbeat timeout))
+    /// would end the action on its own.
+    pub deadline: Timestamp,
+}
+
+/// Plans a pending launch noticed at `noticed_at` with the same timing rules as a drain.
+pub fn plan_launch(
+    noticed_at: Timestamp,
+    heartbeat_timeout_seconds: Option<i64>,
+    policy: &LaunchPolicy,
+) -> LaunchPlan {
+    let check_interval_seconds = plan_check_interval(heartbeat_timeout_seconds);
+    let hook_expires_at = heartbeat_timeout_seconds
+        .map(|timeout| noticed_at.plus_seconds(hook_global_timeout_seconds(timeout)));
+    LaunchPlan {
+        check_interval_seconds,
+        // plan_deadline keeps a negative setting from putting the deadline before the notice.
+        deadline: plan_deadline(
+            noticed_at,
+            policy.deadline_seconds,
+            hook_expires_at,
+            check_interval_seconds,
+        ),
+    }
+}
+
+/// When the next safety-net check of a pending launch fires after a look at `now` leaves it
+/// waiting: one interval on, but never past the deadline (a check that would land just before
+/// it is merged into the deadline's), and never less than [`MIN_BOOKING_LEAD_SECONDS`] ahead.
+/// The look that books it heartbeats the hook first, as for drains.
+pub fn next_launch_check_at(plan: &LaunchPlan, now: Timestamp) -> Timestamp {
+    let next = now.plus_seconds(plan.check_interval_seconds);
+    let at = if now < plan.deadline && next.plus_seconds(DEADLINE_MERGE_SECONDS) >= plan.deadline {
+        plan.deadline
+    } else {
+        next
+    };
+    at.max(now.plus_seconds(MIN_BOOKING_LEAD_SECONDS))
+}
+
+/// The daemon services without a RUNNING task on the instance, sorted and without repeats.
+pub fn missing_daemons(daemon_services: &[String], tasks: &[TaskSnapshot]) -> Vec<String> {
+    let running: BTreeSet<&str> = tasks
+        .iter()
+        .filter(|task| task.last_status == "RUNNING")
+        .filter_map(TaskSnapshot::service_name)
+        .collect();
+    daemon_services
+        .iter()
+        .map(String::as_str)
+        .filter(|service| !running.contains(service))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Decides one look at a pending launch at `now`.
+///
+/// Order matters: an instance going into the warm pool or into an unwatched cluster is
+/// completed at once; a warm-pool return ecs-drain drained is reactivated even past the
+/// deadline (an instance in service must never stay DRAINING); readiness wins over the
+/// deadline (a ready instance is never abandoned); only then does the deadline apply.
+pub fn decide_launch(facts: &LaunchFacts, policy: &LaunchPolicy, now: Timestamp) -> LaunchDecision {
+    let deadline = plan_launch(facts.noticed_at, facts.heartbeat_timeout_seconds, policy).deadline;
+    let on_deadline = |reason| LaunchDecision::Complete {
+        result: policy.deadline_policy.result(),
+        reason,
+    };
+    if facts.destination == Some(Placement::WarmPool) {
+        return LaunchDecision::Complete {
+            result: LifecycleResult::Continue,
+            reason: LaunchCompletion::EntersWarmPool,
+        };
+    }
+    let waiting_on = match &facts.registration {
+        None => LaunchWaitingOn::Registration,
+        Some(registration) if !registration.watched => {
+            return LaunchDecision::Complete {
+                result: LifecycleResult::Continue,
+                reason: LaunchCompletion::UnwatchedCluster {
+                    cluster_arn: registration.cluster_arn.clone(),
+                },
+            };
+        }
+        Some(registration) => match registration.status {
+            EcsInstanceStatus::Draining
+                if facts.origin == Some(Placement::WarmPool)
+                    && registration.drained_by_ecs_drain =>
+            {
+                return LaunchDecision::Reactivate;
+            }
+            EcsInstanceStatus::Draining => LaunchWaitingOn::DrainedByOthers,
+            EcsInstanceStatus::RegistrationFailed => {
+                return on_deadline(LaunchCompletion::RegistrationFailed);
+            }
+            EcsInstanceStatus::Active if !registration.agent_connected => {
+                LaunchWaitingOn::AgentConnection
+            }
+            EcsInstanceStatus::Active => {
+                let missing = if policy.require_daemons {
+                    missing_daemons(&facts.daemon_services, &facts.tasks)
+                } else {
+                    Vec::new()
+                };
+                if missing.is_empty() {
+                    return LaunchDecision::Complete {
+                        result: LifecycleResult::Continue,
+                        reason: LaunchCompletion::Ready,
+                    };
+                }
+                LaunchWaitingOn::Daemons { missing }
+            }
+            // REGISTERING, or INACTIVE / DEREGISTERING left over while the agent registers
+            // anew, or a status this version does not know: not ready, not hopeless.
+            _ => LaunchWaitingOn::Registration,
+        },
+    };
+    if now >= deadline {
+        return on_deadline(LaunchCompletion::DeadlinePassed);
+    }
+    LaunchDecision::Wait {
+        waiting_on,
+        deadline,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,367 @@
+//! Table tests of launch readiness: one row per rule, each naming the story it tells.
+
+use super::*;
+use crate::ids::TaskArn;
+
+const NOTICED: Timestamp = Timestamp(2_000_000);
+
+fn cluster(name: &str) -> ClusterArn {
+    ClusterArn::new(format!("arn:aws:ecs:us-east-1:123456789012:cluster/{name}")).expect("arn")
+}
+
+fn registered(status: &str, agent_connected: bool) -> Option<Registration> {
+    Some(Registration {
+        cluster_arn: cluster("prod"),
+        watched: true,
+        status: EcsInstanceStatus::parse(status),
+        agent_connected,
+        drained_by_ecs_drain: false,
+    })
+}
+
+fn task(group: &str, last_status: &str) -> TaskSnapshot {
+    TaskSnapshot {
+        arn: TaskArn::new(format!(
+            "arn:aws:ecs:us-east-1:123456789012:task/prod/{:032x}",
+            group.len() * 7 + last_status.len()
+        ))
+        .expect("arn"),
+        group: Some(group.to_owned()),
+        started_by: None,
+        last_status: last_status.to_owned(),
+        desired_status: "RUNNING".to_owned(),
+    }
+}
+
+fn new_launch(registration: Option<Registration>) -> LaunchFacts {
+    LaunchFacts {
+        origin: Some(Placement::Ec2),
+        destination: Some(Placement::AutoScalingGroup),
+        noticed_at: NOTICED,
+        heartbeat_timeout_seconds: Some(300),
+        registration,
+        daemon_services: Vec::new(),
+        tasks: Vec::new(),
+    }
+}
+
+fn policy(deadline_policy: LaunchDeadlinePolicy, require_daemons: bool) -> LaunchPolicy {
+    LaunchPolicy {
+        deadline_seconds: 600,
+        deadline_policy,
+        require_daemons,
+    }
+}
+
+const ABANDON: LaunchDeadlinePolicy = LaunchDeadlinePolicy::Abandon;
+const CONTINUE: LaunchDeadlinePolicy = LaunchDeadlinePolicy::Continue;
+
+fn complete(result: LifecycleResult, reason: LaunchCompletion) -> LaunchDecision {
+    LaunchDecision::Complete { result, reason }
+}
+
+fn wait(waiting_on: LaunchWaitingOn) -> LaunchDecision {
+    LaunchDecision::Wait {
+        waiting_on,
+        deadline: NOTICED.plus_seconds(600),
+    }
+}
+
+#[test]
+fn launch_readiness_table() {
+    use LifecycleResult::{Abandon, Continue};
+    let before = NOTICED.plus_seconds(30);
+    let at_deadline = NOTICED.plus_seconds(600);
+    let mut unwatched = registered("ACTIVE", true);
+    if let Some(registration) = unwatched.as_mut() {
+        registration.cluster_arn = cluster("batch");
+        registration.watched = false;
+    }
+    let mut into_pool = new_launch(None);
+    into_pool.destination = Some(Placement::WarmPool);
+    let rows: Vec<(&str, LaunchFacts, LaunchPolicy, Timestamp, LaunchDecision)> = vec![
+        (
+            "not registered yet: wait for the registration",
+            new_launch(None),
+            policy(ABANDON, false),
+            before,
+            wait(LaunchWaitingOn::Registration),
+        ),
+        (
+            "still REGISTERING: wait",
+            new_launch(registered("REGISTERING", false)),
+            policy(ABANDON, false),
+            before,
+            wait(LaunchWaitingOn::Registration),
+        ),
+        (
+            "ACTIVE but the agent is not connected: wait",
+            new_launch(registered("ACTIVE", false)),
+            policy(ABANDON, false),
+            before,
+            wait(LaunchWaitingOn::AgentConnection),
+        ),
+        (
+            "ACTIVE with its agent connected: CONTINUE",
+            new_launch(registered("ACTIVE", true)),
+            policy(ABANDON, false),
+            before,
+            complete(Continue, LaunchCompletion::Ready),
+        ),
+        (
+            "ready exactly at the deadline: CONTINUE, never abandoned",
+            new_launch(registered("ACTIVE", true)),
+            policy(ABANDON, false),
+            at_deadline,
+            complete(Continue, LaunchCompletion::Ready),
+        ),
+        (
+            "never joined by the deadline, policy abandon: ABANDON",
+            new_launch(None),
+            policy(ABANDON, false),
+            at_deadline,
+            complete(Abandon, LaunchCompletion::DeadlinePassed),
+        ),
+        (
+            "agent never connected by the deadline, policy continue: CONTINUE",
+            new_launch(registered("ACTIVE", false)),
+            policy(CONTINUE, false),
+            at_deadline,
+            complete(Continue, LaunchCompletion::DeadlinePassed),
+        ),
+        (
+            "REGISTRATION_FAILED: the deadline policy at once",
+            new_launch(registered("REGISTRATION_FAILED", false)),
+            policy(ABANDON, false),
+            before,
+            complete(Abandon, LaunchCompletion::RegistrationFailed),
+        ),
+        (
+            "joined a cluster ecs-drain does not watch: CONTINUE at once with the cluster",
+            new_launch(unwatched),
+            policy(ABANDON, true),
+            before,
+            complete(
+                Continue,
+                LaunchCompletion::UnwatchedCluster {
+                    cluster_arn: cluster("batch"),
+                },
+            ),
+        ),
+        (
+            "launched into the warm pool: CONTINUE at once",
+            into_pool,
+            policy(ABANDON, true),
+            before,
+            complete(Continue, LaunchCompletion::EntersWarmPool),
+        ),
+        (
+            "an old INACTIVE registration while the agent registers anew: wait",
+            new_launch(registered("INACTIVE", false)),
+            policy(ABANDON, false),
+            before,
+            wait(LaunchWaitingOn::Registration),
+        ),
+        (
+            "a status this version does not know: wait",
+            new_launch(registered("PROVISIONING_SOMEHOW", true)),
+            policy(ABANDON, false),
+            before,
+            wait(LaunchWaitingOn::Registration),
+        ),
+        (
+            "a new instance DRAINING by an operator is left alone: wait",
+            new_launch(registered("DRAINING", true)),
+            policy(ABANDON, false),
+            before,
+            wait(LaunchWaitingOn::DrainedByOthers),
+        ),
+    ];
+    for (story, facts, policy, now, expected) in rows {
+        assert_eq!(decide_launch(&facts, &policy, now), expected, "{story}");
+    }
+}
+
+#[test]
+fn daemon_readiness_table() {
+    let daemons = vec!["log-router".to_owned(), "node-exporter".to_owned()];
+    let before = NOTICED.plus_seconds(30);
+    let with_tasks = |tasks: Vec<TaskSnapshot>| LaunchFacts {
+        daemon_services: daemons.clone(),
+        tasks,
+        ..new_launch(registered("ACTIVE", true))
+    };
+    let rows: Vec<(&str, LaunchFacts, bool, LaunchDecision)> = vec![
+        (
+            "no daemon task yet: wait naming both",
+            with_tasks(vec![]),
+            true,
+            wait(LaunchWaitingOn::Daemons {
+                missing: daemons.clone(),
+            }),
+        ),
+        (
+            "one daemon RUNNING, the other PENDING: wait for the other",
+            with_tasks(vec![
+                task("service:log-router", "RUNNING"),
+                task("service:node-exporter", "PENDING"),
+            ]),
+            true,
+            wait(LaunchWaitingOn::Daemons {
+                missing: vec!["node-exporter".to_owned()],
+            }),
+        ),
+        (
+            "a standalone task of the same family name does not count",
+            with_tasks(vec![
+                task("service:log-router", "RUNNING"),
+                task("family:node-exporter", "RUNNING"),
+            ]),
+            true,
+            wait(LaunchWaitingOn::Daemons {
+                missing: vec!["node-exporter".to_owned()],
+            }),
+        ),
+        (
+            "both daemons RUNNING: CONTINUE",
+            with_tasks(vec![
+                task("service:log-router", "RUNNING"),
+                task("service:node-exporter", "RUNNING"),
+            ]),
+            true,
+            complete(LifecycleResult::Continue, LaunchCompletion::Ready),
+        ),
+        (
+            "daemons not required: ACTIVE and connected is enough",
+            with_tasks(vec![]),
+            false,
+            complete(LifecycleResult::Continue, LaunchCompletion::Ready),
+        ),
+    ];
+    for (story, facts, require_daemons, expected) in rows {
+        let policy = policy(ABANDON, require_daemons);
+        assert_eq!(decide_launch(&facts, &policy, before), expected, "{story}");
+    }
+}
+
+#[test]
+fn warm_pool_return_table() {
+    let back = |status: &str, agent: bool, ours: bool| LaunchFacts {
+        origin: Some(Placement::WarmPool),
+        destination: Some(Placement::AutoScalingGroup),
+        registration: registered(status, agent).map(|registration| Registration {
+            drained_by_ecs_drain: ours,
+            ..registration
+        }),
+        ..new_launch(None)
+    };
+    let before = NOTICED.plus_seconds(30);
+    let past = NOTICED.plus_seconds(601);
+    let rows: Vec<(&str, LaunchFacts, Timestamp, LaunchDecision)> = vec![
+        (
+            "back from the pool, DRAINING from ecs-drain's drain: set ACTIVE",
+            back("DRAINING", false, true),
+            before,
+            LaunchDecision::Reactivate,
+        ),
+        (
+            "set ACTIVE even past the deadline: it must not serve DRAINING",
+            back("DRAINING", true, true),
+            past,
+            LaunchDecision::Reactivate,
+        ),
+        (
+            "back from the pool, DRAINING by an operator: left alone",
+            back("DRAINING", true, false),
+            before,
+            wait(LaunchWaitingOn::DrainedByOthers),
+        ),
+        (
+            "reactivated, agent not reconnected yet: wait",
+            back("ACTIVE", false, true),
+            before,
+            wait(LaunchWaitingOn::AgentConnection),
+        ),
+        (
+            "reactivated and connected: CONTINUE",
+            back("ACTIVE", true, true),
+            before,
+            complete(LifecycleResult::Continue, LaunchCompletion::Ready),
+        ),
+    ];
+    for (story, facts, now, expected) in rows {
+        assert_eq!(
+            decide_launch(&facts, &policy(ABANDON, false), now),
+            expected,
+            "{story}"
+        );
+    }
+    // Only a return from the pool is reactivated: a new instance's DRAINING is never undone.
+    let mut not_from_pool = back("DRAINING", true, true);
+    not_from_pool.origin = Some(Placement::Ec2);
+    assert_eq!(
+        decide_launch(&not_from_pool, &policy(ABANDON, false), before),
+        wait(LaunchWaitingOn::DrainedByOthers)
+    );
+}
+
+#[test]
+fn a_negative_deadline_setting_never_precedes_the_notice() {
+    let policy = LaunchPolicy {
+        deadline_seconds: -5,
+        ..LaunchPolicy::default()
+    };
+    assert_eq!(plan_launch(NOTICED, Some(300), &policy).deadline, NOTICED);
+    assert_eq!(
+        plan_launch(NOTICED, Some(300), &LaunchPolicy::default()).deadline,
+        NOTICED.plus_seconds(900)
+    );
+}
+
+#[test]
+fn launch_checks_heartbeat_before_the_hook_times_out_and_land_on_the_deadline() {
+    let policy = LaunchPolicy::default(); // 900 s
+    // A 300 s heartbeat timeout: checks every 240 s (margin 60 s), so the hook never applies
+    // its DefaultResult before our deadline policy does.
+    let plan = plan_launch(NOTICED, Some(300), &policy);
+    assert_eq!(plan.check_interval_seconds, 240);
+    assert_eq!(
+        next_launch_check_at(&plan, NOTICED),
+        NOTICED.plus_seconds(240)
+    );
+    assert_eq!(
+        next_launch_check_at(&plan, NOTICED.plus_seconds(480)),
+        NOTICED.plus_seconds(720)
+    );
+    // 720 + 240 would pass the deadline: the next check is the deadline's own.
+    assert_eq!(
+        next_launch_check_at(&plan, NOTICED.plus_seconds(720)),
+        plan.deadline
+    );
+    // Past the deadline (the completion failed and is retried): never in the past.
+    assert_eq!(
+        next_launch_check_at(&plan, NOTICED.plus_seconds(950)),
+        NOTICED.plus_seconds(950 + 240)
+    );
+    // A hook whose global timeout (100 x 30 s) ends before the configured deadline caps it.
+    let short = plan_launch(
+        NOTICED,
+        Some(30),
+        &LaunchPolicy {
+            deadline_seconds: 7200,
+            ..policy
+        },
+    );
+    assert!(short.deadline < NOTICED.plus_seconds(3000), "{short:?}");
+    assert!(short.deadline > NOTICED);
+}
+
+#[test]
+fn names_are_stable() {
+    assert_eq!(LaunchDecision::Reactivate.name(), "reactivate");
+    assert_eq!(LaunchCompletion::DeadlinePassed.name(), "deadline_passed");
+    assert_eq!(
+        LaunchDeadlinePolicy::Abandon.result(),
+        LifecycleResult::Abandon
+    );
+}

@@ -1,0 +1,283 @@
+//! Early drains: what a Spot interruption warning (and, when enabled, a rebalance
+//! recommendation) does to an instance before any lifecycle action exists, and how a terminate
+//! action for the same instance joins that drain (one drain, one completion).
+//!
+//! A Spot warning comes about two minutes before EC2 interrupts the instance (none for
+//! hibernation, which begins at once: EC2 user guide, "Spot Instance interruption notices"),
+//! so the instance is set DRAINING at once and the drain's deadline is the warning's horizon.
+//! Replica services whose minimumHealthyPercent is 100 or more stop a task only after its
+//! replacement runs, which rarely fits in two minutes (the ECS documentation warns of it): they
+//! are named so the operator can see why tasks were cut off.
+
+use crate::census::ServiceFacts;
+use crate::event::fleet::{InstanceAction, RebalanceRecommendation, SpotInterruption};
+use crate::ids::ClusterArn;
+use crate::ports::EcsInstanceStatus;
+use crate::time::Timestamp;
+
+/// How long EC2 waits between a Spot interruption warning and the interruption.
+pub const SPOT_WARNING_LEAD_SECONDS: i64 = 120;
+
+/// Why ecs-drain drains an instance ahead of any lifecycle action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EarlyDrainKind {
+    /// A Spot interruption warning: the instance goes away at the horizon whatever we do.
+    Interruption,
+    /// A rebalance recommendation: elevated risk, no interruption scheduled.
+    Rebalance,
+}
+
+impl EarlyDrainKind {
+    /// A stable short name for the record, logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EarlyDrainKind::Interruption => "interruption",
+            EarlyDrainKind::Rebalance => "rebalance",
+        }
+    }
+}
+
+/// An early-drain notice, whichever event it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EarlyNotice {
+    /// What it announces.
+    pub kind: EarlyDrainKind,
+    /// The interruption behaviour (Spot warnings only).
+    pub action: Option<InstanceAction>,
+    /// When EC2 sent it, if the event said.
+    pub sent_at: Option<Timestamp>,
+}
+
+impl From<&SpotInterruption> for EarlyNotice {
+    fn from(warning: &SpotInterruption) -> Self {
+        EarlyNotice {
+            kind: EarlyDrainKind::Interruption,
+            action: Some(warning.action),
+            sent_at: warning.sent_at,
+        }
+    }
+}
+
+impl From<&RebalanceRecommendation> for EarlyNotice {
+    fn from(recommendation: &RebalanceRecommendation) -> Self {
+        EarlyNotice {
+            kind: EarlyDrainKind::Rebalance,
+            action: None,
+            sent_at: recommendation.sent_at,
+        }
+    }
+}
+
+/// The operator's settings for early drains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EarlyDrainPolicy {
+    /// Drain on rebalance recommendations too (default off: most never become interruptions).
+    pub drain_on_rebalance: bool,
+    /// The deadline of a rebalance drain, in seconds (it has no horizon of its own).
+    pub rebalance_deadline_seconds: i64,
+}
+
+impl Default for EarlyDrainPolicy {
+    fn default() -> Self {
+        EarlyDrainPolicy {
+            drain_on_rebalance: false,
+            rebalance_deadline_seconds: 3600,
+        }
+    }
+}
+
+/// The container instance on the EC2 instance the notice names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EarlyInstance {
+    /// Its cluster.
+    pub cluster_arn: ClusterArn,
+    /// Whether ecs-drain watches that cluster.
+    pub watched: bool,
+    /// Its status.
+    pub status: EcsInstanceStatus,
+}
+
+/// A drain record that already exists for the container instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExistingDrain {
+    /// Its deadline.
+    pub deadline: Timestamp,
+    /// It has completed (or expired): the instance is on its way out.
+    pub finished: bool,
+}
+
+/// Why an early-drain notice changes nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EarlyIgnore {
+    /// A rebalance recommendation while rebalance draining is off.
+    RebalanceDisabled,
+    /// No container instance on the EC2 instance in the clusters searched.
+    NotAnEcsInstance,
+    /// The instance belongs to a cluster ecs-drain does not watch.
+    UnwatchedCluster {
+        /// That cluster.
+        cluster_arn: ClusterArn,
+    },
+    /// INACTIVE / DEREGISTERING (or a status ECS cannot drain from): nothing to move.
+    NotDrainable {
+        /// The status seen.
+        status: EcsInstanceStatus,
+    },
+    /// The instance's drain already finished.
+    DrainFinished,
+}
+
+/// The decision for an early-drain notice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EarlyDecision {
+    /// Nothing to do, and why.
+    Ignore(EarlyIgnore),
+    /// Record a new drain without a lifecycle action (the group's terminate action, if one
+    /// comes, joins it).
+    Start {
+        /// Interruption or rebalance.
+        kind: EarlyDrainKind,
+        /// The drain's deadline.
+        deadline: Timestamp,
+        /// Set the container instance DRAINING (false when it already is).
+        set_draining: bool,
+        /// Replica services on the instance that cannot move within the horizon.
+        immovable_services: Vec<String>,
+    },
+    /// A drain already runs (a terminate action came first): keep it, move its deadline to
+    /// the earlier of the two.
+    Join {
+        /// The joined drain's deadline.
+        deadline: Timestamp,
+        /// The deadline moved earlier.
+        tightened: bool,
+        /// As for [`EarlyDecision::Start`].
+        immovable_services: Vec<String>,
+    },
+}
+
+/// When a drain for this notice must be over.
+///
+/// A Spot warning's clock starts when EC2 sent it (a late delivery does not buy time), never
+/// later than `now` (a clock ahead of ours does not either); hibernation has no lead time.
+pub fn early_deadline(
+    notice: &EarlyNotice,
+    policy: &EarlyDrainPolicy,
+    now: Timestamp,
+) -> Timestamp {
+    let sent = notice.sent_at.map_or(now, |sent| sent.min(now));
+    match notice.kind {
+        EarlyDrainKind::Interruption => match notice.action {
+            Some(InstanceAction::Hibernate) => sent,
+            _ => sent.plus_seconds(SPOT_WARNING_LEAD_SECONDS),
+        },
+        EarlyDrainKind::Rebalance => sent.plus_seconds(policy.rebalance_deadline_seconds.max(0)),
+    }
+}
+
+/// Replica services that stop a task only after its replacement runs (minimumHealthyPercent
+/// 100 or more), sorted, without repeats: they cannot be counted on to move within a Spot
+/// warning's two minutes.
+pub fn immovable_within_horizon(services: &[ServiceFacts]) -> Vec<String> {
+    let mut names: Vec<String> = services
+        .iter()
+        .filter(|service| !service.is_daemon())
+        .filter(|service| {
+            service
+                .minimum_healthy_percent
+                .is_some_and(|min| min >= 100)
+        })
+        .map(|service| service.name.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Decides what an early-drain notice does at `now`.
+///
+/// `services` are the services with tasks on the instance (DescribeServices); they matter only
+/// for interruptions.
+pub fn decide_early_drain(
+    notice: &EarlyNotice,
+    instance: Option<&EarlyInstance>,
+    existing: Option<&ExistingDrain>,
+    services: &[ServiceFacts],
+    policy: &EarlyDrainPolicy,
+    now: Timestamp,
+) -> EarlyDecision {
+    if notice.kind == EarlyDrainKind::Rebalance && !policy.drain_on_rebalance {
+        return EarlyDecision::Ignore(EarlyIgnore::RebalanceDisabled);
+    }
+    let Some(instance) = instance else {
+        return EarlyDecision::Ignore(EarlyIgnore::NotAnEcsInstance);
+    };
+    if !instance.watched {
+        return EarlyDecision::Ignore(EarlyIgnore::UnwatchedCluster {
+            cluster_arn: instance.cluster_arn.clone(),
+        });
+    }
+    let immovable_services = match notice.kind {
+        EarlyDrainKind::Interruption => immovable_within_horizon(services),
+        EarlyDrainKind::Rebalance => Vec::new(),
+    };
+    let deadline = early_deadline(notice, policy, now);
+    if let Some(existing) = existing {
+        if existing.finished {
+            return EarlyDecision::Ignore(EarlyIgnore::DrainFinished);
+        }
+        return EarlyDecision::Join {
+            deadline: existing.deadline.min(deadline),
+            tightened: deadline < existing.deadline,
+            immovable_services,
+        };
+    }
+    let set_draining = match &instance.status {
+        EcsInstanceStatus::Active => true,
+        // Drained by hand or by another tool: the drain carries on from there.
+        EcsInstanceStatus::Draining => false,
+        status => {
+            return EarlyDecision::Ignore(EarlyIgnore::NotDrainable {
+                status: status.clone(),
+            });
+        }
+    };
+    EarlyDecision::Start {
+        kind: notice.kind,
+        deadline,
+        set_draining,
+        immovable_services,
+    }
+}
+
+/// How a terminate lifecycle action meets an early drain of the same instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TerminateJoin {
+    /// Attach the action to the running drain, whose deadline becomes this one; its
+    /// completion completes the action (one drain, one completion).
+    Attach {
+        /// The earlier of the early drain's deadline and the one planned for the action.
+        deadline: Timestamp,
+    },
+    /// The early drain already finished with nothing to complete (no action existed then):
+    /// complete this action at once, CONTINUE.
+    CompleteAtOnce,
+}
+
+/// The terminate action's side of the meeting: `planned_deadline` is the deadline a fresh
+/// drain for this action would get.
+pub fn terminate_meets_early_drain(
+    early: &ExistingDrain,
+    planned_deadline: Timestamp,
+) -> TerminateJoin {
+    if early.finished {
+        TerminateJoin::CompleteAtOnce
+    } else {
+        TerminateJoin::Attach {
+            deadline: early.deadline.min(planned_deadline),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,187 @@
+//! The instance-lifecycle side of the emulator for tests: launch and warm-pool lifecycle
+//! actions as the extension lists them (with `Origin` / `Destination`), the events AWS would
+//! deliver for them and for Spot interruptions and rebalance recommendations (the shapes of
+//! tests/fixtures, which follow the AWS documentation), and the test-only controls of a
+//! container instance's registration and agent.
+
+use drain_core::time::Timestamp;
+use serde_json::{Value, json};
+
+use crate::KitError;
+use crate::emulator::control_request;
+
+/// A lifecycle action of either transition, as `GET /_ecs_drain/autoscaling/lifecycle-actions`
+/// lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FleetAction {
+    /// The token.
+    pub token: String,
+    /// The group.
+    pub asg: String,
+    /// The hook.
+    pub hook: String,
+    /// The instance.
+    pub instance_id: String,
+    /// `autoscaling:EC2_INSTANCE_LAUNCHING` or `autoscaling:EC2_INSTANCE_TERMINATING`.
+    pub transition: String,
+    /// EC2 | AutoScalingGroup | WarmPool.
+    pub origin: String,
+    /// EC2 | AutoScalingGroup | WarmPool.
+    pub destination: String,
+    /// The wait state it holds the instance in (Pending:Wait, Warmed:Pending:Wait, ...).
+    pub lifecycle_state: String,
+    /// active | completed | expired.
+    pub state: String,
+    /// CONTINUE / ABANDON once completed or expired.
+    pub result: Option<String>,
+    /// Creation time (epoch seconds).
+    pub created_at: f64,
+}
+
+impl FleetAction {
+    /// Reads one listed action.
+    pub fn from_json(value: &Value) -> Option<FleetAction> {
+        let text = |key: &str| value[key].as_str().map(str::to_owned);
+        Some(FleetAction {
+            token: text("token")?,
+            asg: text("asg")?,
+            hook: text("hook")?,
+            instance_id: text("instanceId")?,
+            transition: text("transition")?,
+            origin: text("origin")?,
+            destination: text("destination")?,
+            lifecycle_state: text("lifecycleState")?,
+            state: text("state")?,
+            result: text("result"),
+            created_at: value["createdAt"].as_f64().unwrap_or(0.0),
+        })
+    }
+
+    /// Whether this is a launch action.
+    pub fn is_launch(&self) -> bool {
+        self.transition == "autoscaling:EC2_INSTANCE_LAUNCHING"
+    }
+}
+
+/// Every lifecycle action of group `asg`, oldest first.
+pub fn fleet_actions(port: u16, asg: &str) -> Result<Vec<FleetAction>, KitError> {
+    let listed = control_request(
+        port,
+        "GET",
+        "/_ecs_drain/autoscaling/lifecycle-actions",
+        None,
+    )?;
+    let actions = listed["lifecycleActions"]
+        .as_array()
+        .ok_or("lifecycle-actions answered no list")?;
+    actions
+        .iter()
+        .map(|value| {
+            FleetAction::from_json(value)
+                .ok_or_else(|| KitError::from(format!("unreadable lifecycle action {value}")))
+        })
+        .filter(|action| action.as_ref().map_or(true, |action| action.asg == asg))
+        .collect()
+}
+
+fn iso(epoch: f64) -> String {
+    Timestamp(epoch as i64).to_rfc3339()
+}
+
+/// The EventBridge lifecycle action event for `action` (launch or terminate), with the
+/// `Origin` / `Destination` the emulator gave it.
+pub fn lifecycle_action_event(action: &FleetAction) -> Value {
+    let detail_type = if action.is_launch() {
+        "EC2 Instance-launch Lifecycle Action"
+    } else {
+        "EC2 Instance-terminate Lifecycle Action"
+    };
+    json!({
+        "version": "0",
+        "id": format!("lifecycle-{}", action.token),
+        "detail-type": detail_type,
+        "source": "aws.autoscaling",
+        "account": "123456789012",
+        "time": iso(action.created_at),
+        "region": "us-east-1",
+        "resources": [format!("arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:00000000-0000-0000-0000-000000000000:autoScalingGroupName/{}", action.asg)],
+        "detail": {
+            "LifecycleActionToken": action.token,
+            "AutoScalingGroupName": action.asg,
+            "LifecycleHookName": action.hook,
+            "EC2InstanceId": action.instance_id,
+            "LifecycleTransition": action.transition,
+            "NotificationMetadata": "",
+            "Origin": action.origin,
+            "Destination": action.destination
+        }
+    })
+}
+
+/// An "EC2 Spot Instance Interruption Warning" for `instance_id` (`instance_action`:
+/// terminate, stop or hibernate) sent at `sent_at`.
+pub fn spot_interruption_event(
+    instance_id: &str,
+    instance_action: &str,
+    sent_at: Timestamp,
+) -> Value {
+    json!({
+        "version": "0",
+        "id": format!("spot-{instance_id}"),
+        "detail-type": "EC2 Spot Instance Interruption Warning",
+        "source": "aws.ec2",
+        "account": "123456789012",
+        "time": sent_at.to_rfc3339(),
+        "region": "us-east-1",
+        "resources": [format!("arn:aws:ec2:us-east-1a:instance/{instance_id}")],
+        "detail": { "instance-id": instance_id, "instance-action": instance_action }
+    })
+}
+
+/// An "EC2 Instance Rebalance Recommendation" for `instance_id` sent at `sent_at`.
+pub fn rebalance_event(instance_id: &str, sent_at: Timestamp) -> Value {
+    json!({
+        "version": "0",
+        "id": format!("rebalance-{instance_id}"),
+        "detail-type": "EC2 Instance Rebalance Recommendation",
+        "source": "aws.ec2",
+        "account": "123456789012",
+        "time": sent_at.to_rfc3339(),
+        "region": "us-east-1",
+        "resources": [format!("arn:aws:ec2:us-east-1a:instance/{instance_id}")],
+        "detail": { "instance-id": instance_id }
+    })
+}
+
+/// How RegisterContainerInstance starts instances from now on (`REGISTERING` or `ACTIVE`).
+pub fn set_registration(port: u16, status: &str, agent_connected: bool) -> Result<(), KitError> {
+    let body = json!({ "status": status, "agentConnected": agent_connected });
+    control_request(port, "POST", "/_ecs_drain/ecs/registration", Some(&body))?;
+    Ok(())
+}
+
+/// What ECS and the agent do by themselves to the container instance on `ec2_id`: a documented
+/// status change and/or the agent connecting or disconnecting. Returns the instance as the
+/// emulator reports it (status, agentConnected, version, ...).
+pub fn set_container_instance(
+    port: u16,
+    cluster: &str,
+    ec2_id: &str,
+    status: Option<&str>,
+    agent_connected: Option<bool>,
+) -> Result<Value, KitError> {
+    let mut body = json!({ "cluster": cluster, "ec2InstanceId": ec2_id });
+    if let Some(status) = status {
+        body["status"] = Value::from(status);
+    }
+    if let Some(agent_connected) = agent_connected {
+        body["agentConnected"] = Value::from(agent_connected);
+    }
+    let answer = control_request(
+        port,
+        "POST",
+        "/_ecs_drain/ecs/container-instance",
+        Some(&body),
+    )?;
+    Ok(answer["containerInstance"].clone())
+}
