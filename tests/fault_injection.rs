@@ -17,6 +17,7 @@ use drain_core::handler::{Report, handle_lifecycle, handle_task_stopped};
 use drain_core::ids::ContainerInstanceArn;
 use drain_core::ports::DrainStore;
 use drain_core::record::{DrainStatus, LifecycleResult};
+use drain_core::testing::Rng;
 use drain_testkit::emulator::sdk_config_for;
 use drain_testkit::events::{lifecycle_event, task_state_change_event};
 use drain_testkit::proxy::{Fault, FaultPlan, Proxy, ScriptedFault};
@@ -44,7 +45,8 @@ struct Run {
     world: World,
     proxy: Proxy,
     app: Arc<App>,
-    rng: u64,
+    /// Which events EventBridge delivers twice; a stream of its own, apart from the proxy's.
+    rng: Rng,
     log: Vec<String>,
     panics: Vec<String>,
     delivered: Vec<(Function, String, Value)>,
@@ -70,20 +72,11 @@ impl Run {
             world,
             proxy,
             app,
-            rng: seed ^ 0x5EED_F0D0_B1E5,
+            rng: Rng::new(seed ^ 0x5EED_F0D0_B1E5),
             log: Vec::new(),
             panics: Vec::new(),
             delivered: Vec::new(),
         })
-    }
-
-    fn chance(&mut self, probability: f64) -> bool {
-        // splitmix64 step, independent of the proxy's RNG
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64 <= probability
     }
 
     /// One asynchronous invocation as Lambda runs it: while the handler returns Err, the same
@@ -132,7 +125,7 @@ impl Run {
     /// An event through EventBridge: invoked, and sometimes invoked again as a duplicate.
     async fn deliver(&mut self, function: Function, label: &str, event: Value) {
         self.invoke(function, label, &event).await;
-        if self.chance(DUPLICATE_RATE) {
+        if self.rng.chance(DUPLICATE_RATE) {
             self.invoke(function, &format!("{label} (duplicate)"), &event)
                 .await;
         }

@@ -29,6 +29,7 @@ use drain_bench::measure::{
 use drain_bench::table::Table;
 use drain_core::config::{ENV_SCHEDULE_GROUP, ENV_SCHEDULE_ROLE_ARN};
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
+use drain_core::testing::calls::{self, CallCounts, merged, total};
 use drain_testkit::emulator::sdk_config_for;
 use drain_testkit::events::{lifecycle_event, lifecycle_sns_event, task_state_change_event};
 use drain_testkit::proxy::{FaultPlan, Proxy};
@@ -285,77 +286,13 @@ async fn cold_start(args: &[String]) -> BenchResult {
 // ---------------------------------------------------------------------------------------------
 // 3. AWS calls per event
 
-type Counts = BTreeMap<String, u64>;
+// What each event should cost comes from the call-cost model the call-count test checks at
+// the wire (drain_core::testing::calls); this part reports it next to what was observed.
+type Counts = CallCounts;
 
-fn add(counts: &mut Counts, operation: &str, count: u64) {
-    if count > 0 {
-        *counts.entry(operation.to_owned()).or_default() += count;
-    }
-}
-
-/// The census of one look: ListTasks once per page of each desiredStatus listing (≥ 1 each),
-/// DescribeTasks once per 100 tasks listed, DescribeServices once when a service task is alive
-/// (≤ 10 services).
-fn census(counts: &mut Counts, running: u64, stopped: u64, service_alive: bool) {
-    let pages = |listed: u64| listed.div_ceil(100).max(1);
-    add(counts, "ecs:ListTasks", pages(running) + pages(stopped));
-    add(
-        counts,
-        "ecs:DescribeTasks",
-        (running + stopped).div_ceil(100),
-    );
-    add(counts, "ecs:DescribeServices", u64::from(service_alive));
-}
-
-/// The lifecycle event that starts a drain of `tasks` running tasks.
+/// The terminate notice that starts a drain of `tasks` running tasks.
 fn predicted_lifecycle(tasks: u64) -> Counts {
-    let mut counts = Counts::new();
-    for operation in [
-        "ecs:ListContainerInstances",
-        "ecs:DescribeContainerInstances",
-        "dynamodb:GetItem",
-        "autoscaling:DescribeLifecycleHooks",
-    ] {
-        add(&mut counts, operation, 1);
-    }
-    add(&mut counts, "dynamodb:PutItem", 2);
-    add(&mut counts, "ecs:UpdateContainerInstancesState", 1);
-    add(&mut counts, "scheduler:CreateSchedule", 1);
-    census(&mut counts, tasks, 0, tasks > 0);
-    counts
-}
-
-/// Every STOPPED event of a drain of `replicas` replica tasks and one daemon task, replicas
-/// stopping one by one, then the daemon ecs-drain stops.
-fn predicted_stopped_events(replicas: u64) -> Counts {
-    let total = replicas + 1;
-    let mut counts = Counts::new();
-    for stopped in 1..=replicas {
-        add(&mut counts, "dynamodb:GetItem", 1);
-        census(&mut counts, total - stopped, stopped, true);
-        add(&mut counts, "dynamodb:PutItem", 1);
-        if stopped == replicas {
-            add(&mut counts, "ecs:StopTask", 1); // only the daemon is left: ecs-drain stops it
-        }
-    }
-    add(&mut counts, "dynamodb:GetItem", 1);
-    census(&mut counts, 0, total, false);
-    add(&mut counts, "dynamodb:PutItem", 2); // the completion claim and the COMPLETED record
-    add(&mut counts, "autoscaling:CompleteLifecycleAction", 1);
-    add(&mut counts, "scheduler:DeleteSchedule", 1);
-    counts
-}
-
-fn merged(a: &Counts, b: &Counts) -> Counts {
-    let mut out = a.clone();
-    for (operation, count) in b {
-        add(&mut out, operation, *count);
-    }
-    out
-}
-
-fn total(counts: &Counts) -> u64 {
-    counts.values().sum()
+    calls::drain_start(&calls::census(tasks, 0, tasks > 0))
 }
 
 fn short(counts: &Counts) -> String {
@@ -416,7 +353,7 @@ async fn calls() -> BenchResult {
     proxy.reset_counts();
     let report = handle_task_stopped(&app.drainer, &event).await?;
     let observed = proxy.counts();
-    let predicted: Counts = [("dynamodb:GetItem".to_owned(), 1)].into();
+    let predicted = calls::unrelated_stopped();
     table.row(vec![
         "STOPPED, instance not draining".into(),
         report.outcomes.join(","),
@@ -493,7 +430,7 @@ async fn calls() -> BenchResult {
         );
         let report = handle_task_stopped(&app.drainer, &task_state_change_event(&task, 9)).await?;
         let stopped = proxy.counts();
-        let predicted_stopped = predicted_stopped_events(tasks - 1);
+        let predicted_stopped = calls::stopped_events_of_a_drain(tasks - 1);
         table.row(vec![
             format!("all {tasks} STOPPED events of that drain"),
             format!(
@@ -534,16 +471,23 @@ async fn calls() -> BenchResult {
         ));
     }
     table.note(
-        "Formula (n = tasks listed on the instance, running + stopped; pages(x) = max(1, ceil(x/100))):\n\
+        "Formula (drain_core::testing::calls; n = tasks listed on the instance, running + \
+         stopped; pages(x) = max(1, ceil(x/100))):\n\
          - unrelated STOPPED = GetItem = 1\n\
-         - lifecycle (start of a drain) = ListContainerInstances + DescribeContainerInstances + GetItem + DescribeLifecycleHooks + PutItem (insert) \
-         + UpdateContainerInstancesState + census + CreateSchedule + PutItem (progress) = 8 + census\n\
-         - census = pages(running) + pages(stopped) ListTasks + ceil(n/100) DescribeTasks + DescribeServices (1 per ≤ 10 services, only while a service task is alive)\n\
-         - STOPPED on the draining instance, still waiting = GetItem + census + PutItem = 2 + census (+ one StopTask per daemon task once only daemons are left)\n\
-         - STOPPED that completes = GetItem + census + PutItem (claim) + CompleteLifecycleAction + PutItem (COMPLETED) + DeleteSchedule = 5 + census\n\
-         - so a whole drain of N ≤ 100 tasks (N - 1 replicas, 1 daemon; census = 4 while a service task is alive, 3 at the end) = \
-         (8 + 4) + (N - 1)(2 + 4) + 1 + (5 + 3) = 6N + 15; past 100 tasks each census adds one DescribeTasks (and ListTasks page) per 100.\n\
-         Scheduled checks (one per heartbeat interval while a drain waits) add GetItem + census + RecordLifecycleActionHeartbeat + CreateSchedule + PutItem each.",
+         - lifecycle (start of a drain) = ListContainerInstances + DescribeContainerInstances + \
+         GetItem + DescribeAutoScalingInstances + DescribeLifecycleHooks + PutItem (insert) + \
+         UpdateContainerInstancesState + census + CreateSchedule + PutItem (progress) = 9 + census\n\
+         - census = pages(running) + pages(stopped) ListTasks + ceil(n/100) DescribeTasks + \
+         DescribeServices (1 per ≤ 10 services, only while a service task is alive)\n\
+         - STOPPED on the draining instance, still waiting = GetItem + census + PutItem = \
+         2 + census (+ one StopTask per daemon task once only daemons are left)\n\
+         - STOPPED that completes = GetItem + census + PutItem (claim) + CompleteLifecycleAction + \
+         PutItem (COMPLETED) + GetSchedule + DeleteSchedule = 6 + census\n\
+         - so a whole drain of N ≤ 100 tasks (N - 1 replicas, 1 daemon; census = 4 while a \
+         service task is alive, 3 at the end) = (9 + 4) + (N - 1)(2 + 4) + 1 + (6 + 3) = 6N + 17; \
+         past 100 tasks each census adds one DescribeTasks (and ListTasks page) per 100.\n\
+         Scheduled checks (one per heartbeat interval while a drain waits) add GetItem + census + \
+         RecordLifecycleActionHeartbeat + CreateSchedule + PutItem each.",
     );
     table.print();
     Ok(())

@@ -1,5 +1,5 @@
 //! The ports: narrow, role-named interfaces to the outside world. Each has one AWS adapter
-//! (crate `drain-aws`) and one in-memory implementation ([`crate::memory`]). No SDK type
+//! (crate `drain-aws`) and one in-memory implementation (`testing::memory`, feature `test-util`). No SDK type
 //! crosses them.
 
 use std::future::Future;

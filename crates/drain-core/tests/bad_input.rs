@@ -10,8 +10,11 @@ use support::{MUTATING, fixture};
 use std::sync::Arc;
 
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
-use drain_core::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore};
-use drain_core::time::{ManualClock, Timestamp};
+use drain_core::testing::ManualClock;
+use drain_core::testing::memory::{
+    CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
+};
+use drain_core::time::Timestamp;
 use drain_core::{Config, Drainer};
 use proptest::prelude::*;
 use serde_json::{Value, json};

@@ -17,13 +17,16 @@ use drain_core::handler::{Function, error_response, handle_lifecycle, handle_tas
 use drain_core::ids::{
     ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn,
 };
-use drain_core::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore};
 use drain_core::ports::{
     ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore,
     LifecycleHooks, WriteOutcome,
 };
 use drain_core::record::{DrainRecord, LifecycleResult};
-use drain_core::time::{ManualClock, Timestamp};
+use drain_core::testing::ManualClock;
+use drain_core::testing::memory::{
+    CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
+};
+use drain_core::time::Timestamp;
 use drain_core::{Config, DrainError, Drainer};
 use serde_json::{Value, json};
 

@@ -11,10 +11,13 @@ use drain_core::decision::verify::FunctionIdentity;
 use drain_core::event::CHECK_KEY;
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, LifecycleToken, TaskArn};
-use drain_core::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore};
 use drain_core::metrics::{Fact, emf_documents, validate_emf};
 use drain_core::record::LifecycleResult;
-use drain_core::time::{Clock, ManualClock, Timestamp};
+use drain_core::testing::ManualClock;
+use drain_core::testing::memory::{
+    CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
+};
+use drain_core::time::{Clock, Timestamp};
 use drain_core::{Config, Drainer};
 use serde_json::{Value, json};
 

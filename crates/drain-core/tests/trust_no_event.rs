@@ -21,8 +21,11 @@ use drain_core::ids::{
     AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef,
     LifecycleActionRef, LifecycleToken,
 };
-use drain_core::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore};
-use drain_core::time::{ManualClock, Timestamp};
+use drain_core::testing::ManualClock;
+use drain_core::testing::memory::{
+    CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
+};
+use drain_core::time::Timestamp;
 use drain_core::{Config, Drainer};
 use proptest::prelude::*;
 use serde_json::{Value, json};

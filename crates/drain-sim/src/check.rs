@@ -5,8 +5,8 @@
 
 use std::fmt;
 
-use drain_core::memory::MemoryStore;
 use drain_core::record::{DrainStatus, LifecycleResult};
+use drain_core::testing::memory::MemoryStore;
 
 use crate::world::{TaskKind, World};
 

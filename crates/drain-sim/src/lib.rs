@@ -18,7 +18,6 @@ pub mod check;
 pub mod exec;
 pub mod faults;
 pub mod ports;
-pub mod rng;
 pub mod sim;
 pub mod world;
 

@@ -11,12 +11,12 @@ use drain_core::error::DrainError;
 use drain_core::ids::{
     ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn,
 };
-use drain_core::memory::MemoryStore;
 use drain_core::ports::{
     ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore,
     LifecycleHooks, WriteOutcome,
 };
 use drain_core::record::{DrainRecord, LifecycleResult};
+use drain_core::testing::memory::MemoryStore;
 use drain_core::time::Timestamp;
 
 use crate::check::ViolationKind;

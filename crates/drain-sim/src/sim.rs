@@ -4,16 +4,16 @@
 use std::sync::{Arc, Mutex};
 
 use drain_core::drainer::{Drainer, Mode};
-use drain_core::memory::{CallLog, MemoryStore};
-use drain_core::time::ManualClock;
+use drain_core::testing::ManualClock;
+use drain_core::testing::memory::{CallLog, MemoryStore};
 
 use crate::Settings;
 use crate::check::{DrainSummary, Summary, Violation, ViolationKind, final_checks};
 use crate::exec::{Job, block_on, join_all};
 use crate::faults::{Fault, FaultyCluster, FaultyScheduler, FaultyStore};
 use crate::ports::{SimCluster, SimHooks, SimScheduler, SimStore};
-use crate::rng::Rng;
 use crate::world::{Counters, EPOCH, Event, Scenario, SharedWorld, World, lock, pause};
+use drain_core::testing::Rng;
 
 /// A run gives up (as a harness failure) past this much virtual time.
 const HORIZON_SECONDS: i64 = 7 * 86_400;

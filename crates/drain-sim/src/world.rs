@@ -22,12 +22,13 @@ use drain_core::ids::{
 };
 use drain_core::ports::ContainerInstance;
 use drain_core::record::LifecycleResult;
-use drain_core::time::{Clock, ManualClock, Timestamp};
+use drain_core::testing::ManualClock;
+use drain_core::time::{Clock, Timestamp};
 
 use crate::Settings;
 use crate::check::{Violation, ViolationKind};
 use crate::exec::Yield;
-use crate::rng::Rng;
+use drain_core::testing::Rng;
 
 /// When every simulated run starts (virtual time).
 pub const EPOCH: Timestamp = Timestamp(1_800_000_000);
