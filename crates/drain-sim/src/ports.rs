@@ -19,7 +19,7 @@ use drain_core::record::{DrainRecord, LifecycleResult};
 use drain_core::testing::memory::MemoryStore;
 use drain_core::time::Timestamp;
 
-use crate::check::ViolationKind;
+use crate::violation::ViolationKind;
 use crate::world::{Event, InstanceStatus, SharedWorld, StopCause, TaskKind, lock, pause};
 
 /// ECS over the simulated world.

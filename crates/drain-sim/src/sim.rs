@@ -8,10 +8,11 @@ use drain_core::testing::ManualClock;
 use drain_core::testing::memory::{CallLog, MemoryStore};
 
 use crate::Settings;
-use crate::check::{DrainSummary, Summary, Violation, ViolationKind, final_checks};
+use crate::check::{DrainSummary, Summary, final_checks};
 use crate::exec::{Job, block_on, join_all};
 use crate::faults::{Fault, FaultyCluster, FaultyScheduler, FaultyStore};
 use crate::ports::{SimCluster, SimHooks, SimScheduler, SimStore};
+use crate::violation::{Violation, ViolationKind};
 use crate::world::{Counters, EPOCH, Event, Scenario, SharedWorld, World, lock, pause};
 use drain_core::testing::Rng;
 

@@ -26,8 +26,8 @@ use drain_core::testing::ManualClock;
 use drain_core::time::{Clock, Timestamp};
 
 use crate::Settings;
-use crate::check::{Violation, ViolationKind};
 use crate::exec::Yield;
+use crate::violation::{Violation, ViolationKind};
 use drain_core::testing::Rng;
 
 /// When every simulated run starts (virtual time).
