@@ -17,12 +17,12 @@ use drain_core::testing::calls::{
 use drain_testkit::emulator::sdk_config_for;
 use drain_testkit::events::{lifecycle_event, task_state_change_event};
 use drain_testkit::proxy::{FaultPlan, Proxy};
-use drain_testkit::{Emulator, KitError, World, WorldSpec};
+use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 
 type TestResult = Result<(), KitError>;
 
 /// The function-under-test's app, its clients pointed at the proxy.
-fn app_through(proxy: &Proxy, world: &World) -> App {
+fn app_through(proxy: &Proxy, world: &EmulatorWorld) -> App {
     App::new(
         world.config(),
         &sdk_config_for(
@@ -47,7 +47,7 @@ fn take_counts(proxy: &Proxy, what: &str) -> CallCounts {
 async fn a_stopped_event_for_an_instance_that_is_not_draining_costs_one_read() -> TestResult {
     // GIVEN a cluster where nothing drains, and ecs-drain's clients behind the counting proxy
     let emulator = Emulator::start()?;
-    let world = World::build(
+    let world = EmulatorWorld::build(
         &emulator,
         &emulator.sdk_config(),
         &WorldSpec::new("count-idle", 2),
@@ -80,7 +80,7 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     // GIVEN the standard scenario (web and api replicas, the log-router daemon, a standalone
     // report task on instance 0) and ecs-drain's clients behind the counting proxy
     let emulator = Emulator::start()?;
-    let world = World::build(
+    let world = EmulatorWorld::build(
         &emulator,
         &emulator.sdk_config(),
         &WorldSpec::new("count-std", 3),
@@ -206,7 +206,7 @@ async fn the_census_of_a_busy_instance_describes_its_tasks_in_hundreds() -> Test
     // GIVEN an instance with 59 standalone tasks running and 51 already stopped (110 listed:
     // each desiredStatus listing fits one page, DescribeTasks needs two calls), no services
     let emulator = Emulator::start()?;
-    let world = World::build(
+    let world = EmulatorWorld::build(
         &emulator,
         &emulator.sdk_config(),
         &WorldSpec::new("count-busy", 2),

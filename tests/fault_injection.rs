@@ -21,7 +21,7 @@ use drain_core::testing::Rng;
 use drain_testkit::emulator::sdk_config_for;
 use drain_testkit::events::{lifecycle_event, task_state_change_event};
 use drain_testkit::proxy::{Fault, FaultPlan, Proxy, ScriptedFault};
-use drain_testkit::{Emulator, KitError, World, WorldSpec};
+use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 use serde_json::Value;
 
 /// Seeds run in the normal test run; `FAULT_SEEDS=7` or `FAULT_SEEDS=1..40` runs others.
@@ -42,7 +42,7 @@ enum Function {
 /// One seed's drain: its world, the function's app behind its proxy, and what happened.
 struct Run {
     seed: u64,
-    world: World,
+    world: EmulatorWorld,
     proxy: Proxy,
     app: Arc<App>,
     /// Which events EventBridge delivers twice; a stream of its own, apart from the proxy's.
@@ -54,7 +54,7 @@ struct Run {
 
 impl Run {
     async fn new(emulator: &Emulator, seed: u64, plan: FaultPlan) -> Result<Run, KitError> {
-        let world = World::build(
+        let world = EmulatorWorld::build(
             emulator,
             &emulator.sdk_config(),
             &WorldSpec::new(&format!("faults-{seed}"), 3),

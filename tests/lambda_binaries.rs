@@ -11,7 +11,7 @@ use drain_testkit::events::{
     LifecycleAction, as_replay, lifecycle_event, lifecycle_sns_event, task_state_change_event,
 };
 use drain_testkit::runtime_api::{FunctionProcess, Invocation};
-use drain_testkit::{Deployment, KitError, World, WorldSpec, project_root};
+use drain_testkit::{Deployment, EmulatorWorld, KitError, WorldSpec, project_root};
 use serde_json::{Value, json};
 
 type TestResult = Result<(), KitError>;
@@ -52,7 +52,7 @@ fn outcomes(report: &Value) -> Vec<&str> {
         .unwrap_or_default()
 }
 
-async fn record_status(world: &World, index: usize) -> Result<Option<String>, KitError> {
+async fn record_status(world: &EmulatorWorld, index: usize) -> Result<Option<String>, KitError> {
     let item = world
         .dynamodb
         .get_item()
@@ -79,7 +79,7 @@ struct Snapshot {
     records: usize,
 }
 
-async fn snapshot(world: &World) -> Result<Snapshot, KitError> {
+async fn snapshot(world: &EmulatorWorld) -> Result<Snapshot, KitError> {
     let mut instance_statuses = Vec::new();
     for index in 0..world.instances.len() {
         instance_statuses.push(world.instance_status(index).await?);

@@ -34,7 +34,7 @@ use drain_testkit::emulator::sdk_config_for;
 use drain_testkit::events::{lifecycle_event, lifecycle_sns_event, task_state_change_event};
 use drain_testkit::proxy::{FaultPlan, Proxy};
 use drain_testkit::runtime_api::FunctionProcess;
-use drain_testkit::{Emulator, KitError, World, WorldSpec, project_root};
+use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec, project_root};
 use serde_json::{Value, json};
 
 type BenchResult<T = ()> = Result<T, KitError>;
@@ -93,7 +93,7 @@ fn binary(dir: &Path, name: &str) -> BenchResult<PathBuf> {
 /// A process environment.
 type Env = Vec<(String, String)>;
 
-fn function_envs(emulator: &Emulator, world: &World) -> (Env, Env) {
+fn function_envs(emulator: &Emulator, world: &EmulatorWorld) -> (Env, Env) {
     let mut lifecycle = world.function_env();
     lifecycle.extend(emulator.function_env());
     let task = lifecycle
@@ -119,7 +119,7 @@ fn outcomes(response: Option<&Value>) -> String {
 
 /// A STOPPED task as DescribeTasks would show it, without asking the emulator.
 fn stopped_task(
-    world: &World,
+    world: &EmulatorWorld,
     arn: &str,
     instance: &str,
     group: &str,
@@ -177,7 +177,7 @@ async fn cold_start(args: &[String]) -> BenchResult {
     let emulator = Emulator::start()?;
     // One fresh instance to scale in per on-lifecycle start, each running a replica task and a
     // daemon task (the first invocation then takes the whole start-of-drain path).
-    let world = World::build(
+    let world = EmulatorWorld::build(
         &emulator,
         &emulator.sdk_config(),
         &WorldSpec::new("cold", starts + 1),
@@ -337,7 +337,7 @@ async fn calls() -> BenchResult {
     );
 
     // An unrelated STOPPED event.
-    let world = World::build(
+    let world = EmulatorWorld::build(
         &emulator,
         &emulator.sdk_config(),
         &WorldSpec::new("calls-idle", 2),
@@ -368,7 +368,8 @@ async fn calls() -> BenchResult {
     for tasks in [5u64, 20, 150] {
         let name = format!("calls-{tasks}");
         let world =
-            World::build(&emulator, &emulator.sdk_config(), &WorldSpec::new(&name, 2)).await?;
+            EmulatorWorld::build(&emulator, &emulator.sdk_config(), &WorldSpec::new(&name, 2))
+                .await?;
         world.create_service("web", false, 50, 200).await?;
         world.create_service("log-router", true, 0, 100).await?;
         let mut replicas = Vec::new();
@@ -500,7 +501,8 @@ async fn rss(args: &[String]) -> BenchResult {
     let events = flag(args, "--events", 1_000)?;
     let dir = bin_dir(args);
     let emulator = Emulator::start()?;
-    let world = World::build(&emulator, &emulator.sdk_config(), &WorldSpec::new("rss", 4)).await?;
+    let world =
+        EmulatorWorld::build(&emulator, &emulator.sdk_config(), &WorldSpec::new("rss", 4)).await?;
     world.create_service("web", false, 50, 200).await?;
     world.create_service("log-router", true, 0, 100).await?;
     // Instance 0 drains with 20 tasks (19 replicas, 1 daemon); instances 1..3 run tasks whose
@@ -706,7 +708,7 @@ fn slot_group(slot: usize, per_instance: usize) -> (String, Option<String>) {
     }
 }
 
-async fn place_tasks(world: &World, per_instance: usize) -> BenchResult<Placement> {
+async fn place_tasks(world: &EmulatorWorld, per_instance: usize) -> BenchResult<Placement> {
     for service in 0..SERVICES {
         world
             .create_service(&format!("svc-{service}"), false, 50, 200)
@@ -770,7 +772,7 @@ async fn scale(args: &[String]) -> BenchResult {
 
     let setup_start = Instant::now();
     let emulator = Emulator::start()?;
-    let world = World::build(
+    let world = EmulatorWorld::build(
         &emulator,
         &emulator.sdk_config(),
         &WorldSpec::new("scale", instances),

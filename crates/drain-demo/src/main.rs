@@ -11,7 +11,7 @@ use drain_core::handler::{Report, handle_lifecycle, handle_task_stopped};
 use drain_core::ids::ContainerInstanceArn;
 use drain_core::ports::DrainStore;
 use drain_testkit::events::{lifecycle_event, task_state_change_event};
-use drain_testkit::{Emulator, KitError, World, WorldSpec};
+use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 
 struct Timeline {
     start: Instant,
@@ -64,7 +64,7 @@ async fn main() -> Result<(), KitError> {
     );
     let emulator = Emulator::start()?;
     let sdk = emulator.sdk_config();
-    let world = World::build(&emulator, &sdk, &WorldSpec::new("demo", 3)).await?;
+    let world = EmulatorWorld::build(&emulator, &sdk, &WorldSpec::new("demo", 3)).await?;
     let tasks = world.populate_standard(0).await?;
     let app = App::new(world.config(), &sdk);
     let store = DynamoDrainStore::new(world.dynamodb.clone(), &world.table);
