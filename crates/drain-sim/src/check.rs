@@ -9,7 +9,7 @@ use drain_core::record::{DrainStatus, LifecycleResult};
 use drain_core::testing::memory::MemoryStore;
 
 use crate::violation::ViolationKind;
-use crate::world::{TaskKind, World};
+use crate::world::{SimWorld, TaskKind};
 
 /// How one drain went.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,13 +30,13 @@ pub struct DrainSummary {
 /// The end-of-run checks: every drain ended through ecs-drain within deadline + one check
 /// interval (plus twice the scheduler's firing latency), CompleteLifecycleAction succeeded exactly once, and the record says COMPLETED
 /// with the result the hook received.
-pub fn final_checks(world: &mut World, store: &MemoryStore) -> Vec<DrainSummary> {
+pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSummary> {
     let mut summaries = Vec::new();
     for index in 0..world.actions.len() {
         let action = world.actions[index].clone();
         let instance = action.instance;
         let record = store.get(&world.instances[instance].arn);
-        let fail = |world: &mut World, kind, message: String| {
+        let fail = |world: &mut SimWorld, kind, message: String| {
             world.violate(kind, format!("ci-{instance}: {message}"))
         };
 

@@ -20,17 +20,17 @@ use drain_core::testing::memory::MemoryStore;
 use drain_core::time::Timestamp;
 
 use crate::violation::ViolationKind;
-use crate::world::{Event, InstanceStatus, SharedWorld, StopCause, TaskKind, lock, pause};
+use crate::world::{Event, InstanceStatus, SharedSimWorld, StopCause, TaskKind, lock, pause};
 
 /// ECS over the simulated world.
 #[derive(Clone, Debug)]
 pub struct SimCluster {
-    world: SharedWorld,
+    world: SharedSimWorld,
 }
 
 impl SimCluster {
     /// ECS of `world`.
-    pub fn new(world: SharedWorld) -> SimCluster {
+    pub fn new(world: SharedSimWorld) -> SimCluster {
         SimCluster { world }
     }
 }
@@ -198,12 +198,12 @@ impl Cluster for SimCluster {
 /// Auto Scaling's lifecycle hook over the simulated world.
 #[derive(Clone, Debug)]
 pub struct SimHooks {
-    world: SharedWorld,
+    world: SharedSimWorld,
 }
 
 impl SimHooks {
     /// The hook of `world`.
-    pub fn new(world: SharedWorld) -> SimHooks {
+    pub fn new(world: SharedSimWorld) -> SimHooks {
         SimHooks { world }
     }
 }
@@ -343,12 +343,12 @@ impl LifecycleHooks for SimHooks {
 #[derive(Clone, Debug)]
 pub struct SimStore {
     inner: MemoryStore,
-    world: SharedWorld,
+    world: SharedSimWorld,
 }
 
 impl SimStore {
     /// The table of `world`, kept in `inner`.
-    pub fn new(inner: MemoryStore, world: SharedWorld) -> SimStore {
+    pub fn new(inner: MemoryStore, world: SharedSimWorld) -> SimStore {
         SimStore { inner, world }
     }
 }
@@ -390,12 +390,12 @@ impl DrainStore for SimStore {
 /// and a booking moved before it fired never fires at its old time.
 #[derive(Clone, Debug)]
 pub struct SimScheduler {
-    world: SharedWorld,
+    world: SharedSimWorld,
 }
 
 impl SimScheduler {
     /// The scheduler of `world`.
-    pub fn new(world: SharedWorld) -> SimScheduler {
+    pub fn new(world: SharedSimWorld) -> SimScheduler {
         SimScheduler { world }
     }
 }

@@ -41,17 +41,17 @@ pub const ASG_NAME: &str = "sim-asg";
 pub const HOOK_NAME: &str = "ecs-drain-terminate";
 
 /// The world shared by the ports and the event loop.
-pub type SharedWorld = Arc<Mutex<World>>;
+pub type SharedSimWorld = Arc<Mutex<SimWorld>>;
 
 /// Locks the world; a panic elsewhere must not hide the state from the checks.
-pub fn lock(world: &SharedWorld) -> MutexGuard<'_, World> {
+pub fn lock(world: &SharedSimWorld) -> MutexGuard<'_, SimWorld> {
     world
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A random number of yields (0–2): where concurrent invocations may interleave.
-pub async fn pause(world: &SharedWorld) {
+pub async fn pause(world: &SharedSimWorld) {
     let times = lock(world).rng.below(3) as u32;
     Yield::times(times).await;
 }
@@ -349,7 +349,7 @@ pub struct Counters {
 
 /// Everything that exists in one simulated run.
 #[derive(Debug)]
-pub struct World {
+pub struct SimWorld {
     /// The run's PRNG (world randomness and interleavings).
     pub rng: Rng,
     /// Virtual time, shared with the drainer.
@@ -380,10 +380,10 @@ pub struct World {
     pub counters: Counters,
 }
 
-impl World {
+impl SimWorld {
     /// Builds the world of `seed`: instances, services, daemons, standalone tasks and the
     /// scale-in events to come. Returns it with the ecs-drain configuration of the run.
-    pub fn generate(seed: u64, settings: &Settings) -> (World, Config) {
+    pub fn generate(seed: u64, settings: &Settings) -> (SimWorld, Config) {
         let mut rng = Rng::new(seed);
         let instance_count = rng.range(3, 6) as usize;
         let drains = rng.range(1, 3.min(instance_count as i64 - 1)) as usize;
@@ -412,7 +412,7 @@ impl World {
             config.clusters = vec!["sim".into()];
         }
 
-        let mut world = World {
+        let mut world = SimWorld {
             rng,
             clock: Arc::new(ManualClock::new(EPOCH)),
             queue: BinaryHeap::new(),
@@ -586,7 +586,7 @@ impl World {
     }
 
     /// Adds a line to the event log (built only when tracing).
-    pub fn note(&mut self, line: impl FnOnce(&World) -> String) {
+    pub fn note(&mut self, line: impl FnOnce(&SimWorld) -> String) {
         if self.trace.is_none() {
             return;
         }
@@ -1049,7 +1049,7 @@ impl World {
             self.push(at, Event::TaskRunning { task });
             to_start -= 1;
         }
-        let running = |world: &World, task: usize| world.tasks[task].last == TaskStatus::Running;
+        let running = |world: &SimWorld, task: usize| world.tasks[task].last == TaskStatus::Running;
         let mut healthy = in_service
             .iter()
             .filter(|&&task| running(self, task))
