@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use drain_core::census::{ServiceFacts, TaskSnapshot};
+use drain_core::census::{SchedulingStrategy, ServiceFacts, TaskSnapshot};
 use drain_core::config::{Config, ScheduleSettings};
 use drain_core::decision::{DeadlinePolicy, hook_global_timeout_seconds};
 use drain_core::event::{Channel, TaskStateChange, TerminateNotice};
@@ -654,7 +654,11 @@ impl SimWorld {
     pub fn service_facts(&self, service: &SimService) -> ServiceFacts {
         ServiceFacts {
             name: service.name.clone(),
-            scheduling_strategy: Some(if service.daemon { "DAEMON" } else { "REPLICA" }.to_owned()),
+            scheduling_strategy: Some(if service.daemon {
+                SchedulingStrategy::Daemon
+            } else {
+                SchedulingStrategy::Replica
+            }),
             minimum_healthy_percent: Some(service.min_percent as i32),
             maximum_percent: Some(service.max_percent as i32),
         }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::census::{ServiceFacts, TaskListing, TaskSnapshot};
+use crate::census::{ServiceFacts, TaskListing, TaskSnapshot, TaskStatus};
 use crate::error::DrainError;
 use crate::ids::{
     ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, LifecycleToken,
@@ -179,7 +179,7 @@ impl MemoryCluster {
                 .filter(|task| &task.snapshot.arn == arn)
             {
                 task.snapshot.last_status = last_status.to_owned();
-                if last_status != "RUNNING" && last_status != "PENDING" {
+                if !TaskStatus::parse(last_status).is_starting_or_running() {
                     task.snapshot.desired_status = "STOPPED".into();
                 }
             }
@@ -288,9 +288,11 @@ impl Cluster for MemoryCluster {
         for arn in tasks {
             self.log.push("ecs:StopTask");
             self.with_state(|state| {
-                for task in state.tasks.iter_mut().filter(|task| {
-                    &task.snapshot.arn == arn && task.snapshot.last_status != "STOPPED"
-                }) {
+                for task in state
+                    .tasks
+                    .iter_mut()
+                    .filter(|task| &task.snapshot.arn == arn && !task.snapshot.last().is_gone())
+                {
                     task.snapshot.desired_status = "STOPPED".into();
                     task.snapshot.last_status = "STOPPING".into();
                     task.stopped_reason.get_or_insert_with(|| reason.to_owned());
