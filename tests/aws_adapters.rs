@@ -315,7 +315,8 @@ async fn replaying_the_archive_in_live_mode_never_restarts_a_finished_drain_or_c
         }
     }
 
-    // THEN the finished drain stays finished with one completion, and the live one is not completed early
+    // THEN the finished drain stays finished with one completion, and the live one is not completed
+    // early
     let actions = world.lifecycle_actions()?;
     assert_eq!(
         actions

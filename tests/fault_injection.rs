@@ -324,8 +324,12 @@ fn scripted(script: &str) -> FaultPlan {
     let faults = script
         .split(',')
         .map(|entry| {
-            let (call, fault) = entry.split_once('=').expect("FAULT_SCRIPT entry is operation#n=Fault");
-            let (operation, nth) = call.split_once('#').expect("FAULT_SCRIPT call is operation#n");
+            let (call, fault) = entry
+                .split_once('=')
+                .expect("FAULT_SCRIPT entry is operation#n=Fault");
+            let (operation, nth) = call
+                .split_once('#')
+                .expect("FAULT_SCRIPT call is operation#n");
             let fault = match fault {
                 "Throttle" => Some(Fault::Throttle),
                 "ServerError" => Some(Fault::ServerError { status: 500 }),
@@ -334,8 +338,15 @@ fn scripted(script: &str) -> FaultPlan {
                 "ResetAfterForward" => Some(Fault::ResetAfterForward),
                 _ => None,
             }
-            .expect("FAULT_SCRIPT fault is Throttle, ServerError, Reset, ServerErrorAfterForward or ResetAfterForward");
-            ScriptedFault { operation: operation.to_owned(), nth: nth.parse().expect("FAULT_SCRIPT n"), fault }
+            .expect(
+                "FAULT_SCRIPT fault is Throttle, ServerError, Reset, ServerErrorAfterForward or \
+                 ResetAfterForward",
+            );
+            ScriptedFault {
+                operation: operation.to_owned(),
+                nth: nth.parse().expect("FAULT_SCRIPT n"),
+                fault,
+            }
         })
         .collect();
     FaultPlan::scripted(faults)

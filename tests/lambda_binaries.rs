@@ -1,6 +1,7 @@
 //! End to end with the built binaries as deployed: infra/template.yaml is deployed into the
 //! emulator, IAM is enforced, and on-lifecycle and on-task-stopped run as processes behind the
-//! Runtime API emulator (crates/drain-testkit/src/runtime_api.rs) with the environment the stack gives them and
+//! Runtime API emulator (crates/drain-testkit/src/runtime_api.rs) with the environment the stack
+//! gives them and
 //! temporary credentials of their own execution roles, pointed at the AWS emulator through
 //! AWS_ENDPOINT_URL. Each story has its own emulator.
 

@@ -48,7 +48,11 @@ async fn main() -> BenchResult {
         Some("calls") => calls().await,
         Some("rss") => rss(rest).await,
         Some("scale") => scale(rest).await,
-        _ => Err("usage: bench-emulator cold-start | calls | rss | scale [--full] (see the module docs for flags)".into()),
+        _ => Err(
+            "usage: bench-emulator cold-start | calls | rss | scale [--full] (see the module docs \
+             for flags)"
+                .into(),
+        ),
     }
 }
 
@@ -267,17 +271,20 @@ async fn cold_start(args: &[String]) -> BenchResult {
     }
     if let Some(warm) = warm_row {
         table.note(format!(
-            "For comparison, on-task-stopped's 2nd..{}th invocation of the same event in one process (warm): median {}, p95 {}.",
+            "For comparison, on-task-stopped's 2nd..{}th invocation of the same event in one \
+             process (warm): median {}, p95 {}.",
             starts + 1,
             human_ns(warm.median),
             human_ns(warm.p95)
         ));
     }
     table.note(
-        "init = process spawn → its first GET /2018-06-01/runtime/invocation/next (tracing set up, settings read, SDK config loaded, \
-         clients built). 1st invocation = event delivered → response posted; it includes the SDK's first connection to the emulator \
-         (plain HTTP on 127.0.0.1: no DNS, no TLS handshake, unlike real AWS) and moto's own time per call. CPU = all threads of the \
-         process (/proc/<pid>/task/*/schedstat) from spawn to the first response. Host (x86_64) release build, not the arm64 zip.",
+        "init = process spawn → its first GET /2018-06-01/runtime/invocation/next (tracing set up, \
+         settings read, SDK config loaded, clients built). 1st invocation = event delivered → \
+         response posted; it includes the SDK's first connection to the emulator (plain HTTP on \
+         127.0.0.1: no DNS, no TLS handshake, unlike real AWS) and moto's own time per call. CPU = \
+         all threads of the process (/proc/<pid>/task/*/schedstat) from spawn to the first \
+         response. Host (x86_64) release build, not the arm64 zip.",
     );
     table.print();
     Ok(())
@@ -472,21 +479,22 @@ async fn calls() -> BenchResult {
         ));
     }
     table.note(
-        "Formula (drain_core::testing::calls; n = tasks listed on the instance, running + \
-         stopped; pages(x) = max(1, ceil(x/100))):\n\
+        "Formula (drain_core::testing::calls; n = tasks listed on the instance, running + stopped; \
+         pages(x) = max(1, ceil(x/100))):\n\
          - unrelated STOPPED = GetItem = 1\n\
          - lifecycle (start of a drain) = ListContainerInstances + DescribeContainerInstances + \
          GetItem + DescribeAutoScalingInstances + DescribeLifecycleHooks + PutItem (insert) + \
-         UpdateContainerInstancesState + census + CreateSchedule + PutItem (progress) = 9 + census\n\
+         UpdateContainerInstancesState + census + CreateSchedule + PutItem (progress) = 9 + \
+         census\n\
          - census = pages(running) + pages(stopped) ListTasks + ceil(n/100) DescribeTasks + \
          DescribeServices (1 per ≤ 10 services, only while a service task is alive)\n\
-         - STOPPED on the draining instance, still waiting = GetItem + census + PutItem = \
-         2 + census (+ one StopTask per daemon task once only daemons are left)\n\
+         - STOPPED on the draining instance, still waiting = GetItem + census + PutItem = 2 + \
+         census (+ one StopTask per daemon task once only daemons are left)\n\
          - STOPPED that completes = GetItem + census + PutItem (claim) + CompleteLifecycleAction + \
          PutItem (COMPLETED) + GetSchedule + DeleteSchedule = 6 + census\n\
-         - so a whole drain of N ≤ 100 tasks (N - 1 replicas, 1 daemon; census = 4 while a \
-         service task is alive, 3 at the end) = (9 + 4) + (N - 1)(2 + 4) + 1 + (6 + 3) = 6N + 17; \
-         past 100 tasks each census adds one DescribeTasks (and ListTasks page) per 100.\n\
+         - so a whole drain of N ≤ 100 tasks (N - 1 replicas, 1 daemon; census = 4 while a service \
+         task is alive, 3 at the end) = (9 + 4) + (N - 1)(2 + 4) + 1 + (6 + 3) = 6N + 17; past 100 \
+         tasks each census adds one DescribeTasks (and ListTasks page) per 100.\n\
          Scheduled checks (one per heartbeat interval while a drain waits) add GetItem + census + \
          RecordLifecycleActionHeartbeat + CreateSchedule + PutItem each.",
     );
@@ -536,7 +544,8 @@ async fn rss(args: &[String]) -> BenchResult {
 
     let mut table = Table::new(
         &format!(
-            "Peak RSS after {events} mixed events (release host binaries, Runtime API emulator, local AWS emulator, logs at {})",
+            "Peak RSS after {events} mixed events (release host binaries, Runtime API emulator, \
+             local AWS emulator, logs at {})",
             log_level.as_deref().unwrap_or("INFO")
         ),
         &[
@@ -638,9 +647,10 @@ async fn rss(args: &[String]) -> BenchResult {
         events,
     ));
     table.note(
-        "VmHWM = the kernel's peak resident set of the process (/proc/<pid>/status), read while it still runs. Lambda bills memory by the \
-         configured size (the stack sets 128 MB); this is the headroom figure. Zip = target/lambda/<fn>/bootstrap.zip from \
-         `bash scripts/package.sh arm64`, if present.",
+        "VmHWM = the kernel's peak resident set of the process (/proc/<pid>/status), read while it \
+         still runs. Lambda bills memory by the configured size (the stack sets 128 MB); this is \
+         the headroom figure. Zip = target/lambda/<fn>/bootstrap.zip from `bash scripts/package.sh \
+         arm64`, if present.",
     );
     table.print();
     Ok(())
@@ -767,7 +777,11 @@ async fn scale(args: &[String]) -> BenchResult {
     let events = flag(args, "--events", events)?;
     let concurrency = flag(args, "--concurrency", 8)?;
     if drains == 0 || drains > instances || per_instance < 2 || events < drains * per_instance {
-        return Err("need 1 ≤ drains ≤ instances, ≥ 2 tasks per instance, and events ≥ drains × tasks per instance".into());
+        return Err(
+            "need 1 ≤ drains ≤ instances, ≥ 2 tasks per instance, and events ≥ drains × tasks per \
+             instance"
+                .into(),
+        );
     }
 
     let setup_start = Instant::now();
@@ -966,7 +980,8 @@ async fn scale(args: &[String]) -> BenchResult {
 
     let mut table = Table::new(
         &format!(
-            "Scale run through the warm handler (in process, real adapters → counting proxy → local emulator){}",
+            "Scale run through the warm handler (in process, real adapters → counting proxy → \
+             local emulator){}",
             if full {
                 ", FULL size"
             } else {
@@ -979,33 +994,72 @@ async fn scale(args: &[String]) -> BenchResult {
         .row(vec![
             "parameters".into(),
             format!(
-                "{instances} instances, {} tasks, {drains} simultaneous drains, {events} STOPPED events ({} on draining instances, {unrelated} unrelated), {concurrency} concurrent handlers",
+                "{instances} instances, {} tasks, {drains} simultaneous drains, {events} STOPPED \
+                 events ({} on draining instances, {unrelated} unrelated), {concurrency} \
+                 concurrent handlers",
                 instances * per_instance,
                 drains * per_instance
             ),
         ])
-        .row(vec!["setup (emulator start, world, tasks; not counted)".into(), human(setup)])
-        .row(vec!["emulator capacity probe: sequential unrelated STOPPED events/s".into(), format!("{probe_rate:.0}")])
-        .row(vec![format!("{drains} lifecycle events"), format!("{} wall, {} AWS calls", human(lifecycle_wall), total(&lifecycle_calls))])
+        .row(vec![
+            "setup (emulator start, world, tasks; not counted)".into(),
+            human(setup),
+        ])
+        .row(vec![
+            "emulator capacity probe: sequential unrelated STOPPED events/s".into(),
+            format!("{probe_rate:.0}"),
+        ])
+        .row(vec![
+            format!("{drains} lifecycle events"),
+            format!(
+                "{} wall, {} AWS calls",
+                human(lifecycle_wall),
+                total(&lifecycle_calls)
+            ),
+        ])
         .row(vec!["STOPPED events: wall".into(), human(wall)])
-        .row(vec!["STOPPED events/s".into(), format!("{:.0}", events as f64 / wall.as_secs_f64())])
-        .row(vec!["bench process CPU user+sys (handler + SDK + proxy + driver; moto excluded)".into(), format!("{} ({} per event)", human(cpu), human_ns(cpu.as_nanos() as f64 / events as f64))])
-        .row(vec!["AWS calls during the STOPPED events".into(), format!("{} ({:.2} per event): {}", total(&stopped_calls), total(&stopped_calls) as f64 / events as f64, short(&stopped_calls))])
+        .row(vec![
+            "STOPPED events/s".into(),
+            format!("{:.0}", events as f64 / wall.as_secs_f64()),
+        ])
+        .row(vec![
+            "bench process CPU user+sys (handler + SDK + proxy + driver; moto excluded)".into(),
+            format!(
+                "{} ({} per event)",
+                human(cpu),
+                human_ns(cpu.as_nanos() as f64 / events as f64)
+            ),
+        ])
+        .row(vec![
+            "AWS calls during the STOPPED events".into(),
+            format!(
+                "{} ({:.2} per event): {}",
+                total(&stopped_calls),
+                total(&stopped_calls) as f64 / events as f64,
+                short(&stopped_calls)
+            ),
+        ])
         .row(vec!["outcomes".into(), format!("{outcomes:?}")])
         .row(vec!["handler failures".into(), failures.to_string()])
-        .row(vec!["drains completed (CONTINUE exactly once)".into(), format!("{completed} / {drains}")]);
+        .row(vec![
+            "drains completed (CONTINUE exactly once)".into(),
+            format!("{completed} / {drains}"),
+        ]);
     let seconds_per_call = wall.as_secs_f64() / total(&stopped_calls).max(1) as f64;
     let full_calls = 50 * (per_instance * 6 + 15) + (50_000 - 50 * per_instance);
     table.note(format!(
-        "The emulator (moto, one Python process, GIL-bound) sets the pace: ~{:.1} ms of event-phase wall time per AWS call here; the bench \
-         process's own CPU is the debug-profile SDK, the proxy and the driver. Re-booking an overdue check (a drain older than its \
-         check interval) costs RecordLifecycleActionHeartbeat + CreateSchedule (409 Conflict) + UpdateSchedule.",
+        "The emulator (moto, one Python process, GIL-bound) sets the pace: ~{:.1} ms of \
+         event-phase wall time per AWS call here; the bench process's own CPU is the debug-profile \
+         SDK, the proxy and the driver. Re-booking an overdue check (a drain older than its check \
+         interval) costs RecordLifecycleActionHeartbeat + CreateSchedule (409 Conflict) + \
+         UpdateSchedule.",
         seconds_per_call * 1000.0,
     ));
     if !full {
         table.note(format!(
-            "Scaled down: the full size (1,000 instances, 20,000 tasks, 50 drains, 50,000 events ≈ {full_calls} calls, plus ~3,000 calls of \
-             setup against a 20,000-task moto whose ListTasks scans every task) would need roughly {:.0} min of event phase at this rate \
+            "Scaled down: the full size (1,000 instances, 20,000 tasks, 50 drains, 50,000 events ≈ \
+             {full_calls} calls, plus ~3,000 calls of setup against a 20,000-task moto whose \
+             ListTasks scans every task) would need roughly {:.0} min of event phase at this rate \
              (a measured full run took ~15 min in all); run it with `bash scripts/bench.sh --full`.",
             seconds_per_call * full_calls as f64 / 60.0
         ));

@@ -31,7 +31,11 @@ fn main() -> Result<(), BenchError> {
     match args.first().map(String::as_str) {
         Some("warm") => warm(),
         Some("scale-memory") => scale_memory(&args[1..]),
-        _ => Err("usage: drain-bench warm | scale-memory [--instances N] [--tasks-per-instance N] [--drains N] [--events N]".into()),
+        _ => Err(
+            "usage: drain-bench warm | scale-memory [--instances N] [--tasks-per-instance N] \
+             [--drains N] [--events N]"
+                .into(),
+        ),
     }
 }
 
@@ -296,10 +300,12 @@ fn warm() -> Result<(), BenchError> {
         }
     }
     table.note(format!(
-        "{ROUNDS} rounds of ~{} ms each after a warm-up round; figures are per event, statistics over the rounds' per-event means. \
-         CPU = the benchmark thread's scheduler clock (/proc/thread-self/schedstat, ns); user+sys = the process's utime+stime (/proc/self/stat, \
-         10 ms ticks) over all rounds divided by the events. The ports are in memory, so this is the handler's own cost: parsing, the \
-         decision, record building, tracing. Each call to AWS adds its network round trip on top (see the AWS-calls table).",
+        "{ROUNDS} rounds of ~{} ms each after a warm-up round; figures are per event, statistics \
+         over the rounds' per-event means. CPU = the benchmark thread's scheduler clock \
+         (/proc/thread-self/schedstat, ns); user+sys = the process's utime+stime (/proc/self/stat, \
+         10 ms ticks) over all rounds divided by the events. The ports are in memory, so this is \
+         the handler's own cost: parsing, the decision, record building, tracing. Each call to AWS \
+         adds its network round trip on top (see the AWS-calls table).",
         ROUND_TARGET.as_millis()
     ));
     table.print();
@@ -467,22 +473,47 @@ fn scale_memory(args: &[String]) -> Result<(), BenchError> {
     table
         .row(vec![
             "parameters".into(),
-            format!("{instances} instances, {} tasks, {drains} simultaneous drains, {events} STOPPED events", instances * per_instance),
+            format!(
+                "{instances} instances, {} tasks, {drains} simultaneous drains, {events} STOPPED \
+                 events",
+                instances * per_instance
+            ),
         ])
         .row(vec!["world build (not timed below)".into(), human(build)])
         .row(vec![
             format!("{drains} lifecycle events"),
-            format!("wall {}, CPU {}, {lifecycle_calls} port calls", human(lifecycle_wall), human_ns(lifecycle_cpu as f64)),
+            format!(
+                "wall {}, CPU {}, {lifecycle_calls} port calls",
+                human(lifecycle_wall),
+                human_ns(lifecycle_cpu as f64)
+            ),
         ])
-        .row(vec!["STOPPED events: wall, whole loop / handler only".into(), format!("{} / {}", human(wall), human(handler_wall))])
+        .row(vec![
+            "STOPPED events: wall, whole loop / handler only".into(),
+            format!("{} / {}", human(wall), human(handler_wall)),
+        ])
         .row(vec![
             "STOPPED events: CPU, whole loop (thread / user+sys) / handler only".into(),
-            format!("{} / {} / {}", human(cpu), human(rusage), human(handler_cpu)),
+            format!(
+                "{} / {} / {}",
+                human(cpu),
+                human(rusage),
+                human(handler_cpu)
+            ),
         ])
-        .row(vec!["events/s (handler wall time)".into(), format!("{:.0}", events as f64 / handler_wall.as_secs_f64())])
-        .row(vec!["handler CPU per event, mean over all events".into(), human_ns(handler_cpu.as_nanos() as f64 / events as f64)])
         .row(vec![
-            format!("handler CPU per event: {drain_events} on draining instances / {unrelated} unrelated"),
+            "events/s (handler wall time)".into(),
+            format!("{:.0}", events as f64 / handler_wall.as_secs_f64()),
+        ])
+        .row(vec![
+            "handler CPU per event, mean over all events".into(),
+            human_ns(handler_cpu.as_nanos() as f64 / events as f64),
+        ])
+        .row(vec![
+            format!(
+                "handler CPU per event: {drain_events} on draining instances / {unrelated} \
+                 unrelated"
+            ),
             format!(
                 "{} / {}",
                 human_ns(draining_cost.cpu_ns as f64 / drain_events as f64),
@@ -490,13 +521,21 @@ fn scale_memory(args: &[String]) -> Result<(), BenchError> {
             ),
         ])
         .row(vec!["outcomes".into(), format!("{outcomes:?}")])
-        .row(vec!["port calls during the STOPPED events".into(), format!("{} {by_operation:?}", calls.len())])
-        .row(vec!["drains completed (CONTINUE exactly once, record COMPLETED)".into(), format!("{completed} / {drains}")]);
+        .row(vec![
+            "port calls during the STOPPED events".into(),
+            format!("{} {by_operation:?}", calls.len()),
+        ])
+        .row(vec![
+            "drains completed (CONTINUE exactly once, record COMPLETED)".into(),
+            format!("{completed} / {drains}"),
+        ]);
     table.note(
-        "Logs off. \"handler only\" takes out the time the fake ECS spends stopping each draining task (it scans all tasks). The in-memory \
-         cluster also scans every task of the world for each census (ListTasks) and every instance for each lookup, inside the handler's \
-         time: on this world that scan is most of a draining event's cost, and it is a cost of the fake, not of ecs-drain (ECS answers \
-         ListTasks by container instance). The unrelated events (one keyed read each) show the handler's own per-event cost.",
+        "Logs off. \"handler only\" takes out the time the fake ECS spends stopping each draining \
+         task (it scans all tasks). The in-memory cluster also scans every task of the world for \
+         each census (ListTasks) and every instance for each lookup, inside the handler's time: on \
+         this world that scan is most of a draining event's cost, and it is a cost of the fake, \
+         not of ecs-drain (ECS answers ListTasks by container instance). The unrelated events (one \
+         keyed read each) show the handler's own per-event cost.",
     );
     table.print();
     Ok(())

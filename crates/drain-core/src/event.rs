@@ -32,7 +32,8 @@ pub const TASK_STATE_CHANGE_DETAIL_TYPE: &str = "ECS Task State Change";
 pub const TERMINATING_TRANSITION: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
 /// The launching transition.
 pub const LAUNCHING_TRANSITION: &str = "autoscaling:EC2_INSTANCE_LAUNCHING";
-/// The top-level key of the scheduled check payload ecs-drain sends itself via EventBridge Scheduler.
+/// The top-level key of the scheduled check payload ecs-drain sends itself via EventBridge
+/// Scheduler.
 pub const CHECK_KEY: &str = "ecsDrainCheck";
 
 /// How many characters of free text (a stopped reason, a task group) a parsed event keeps.

@@ -507,8 +507,10 @@ mod tests {
     #[test]
     fn ecs_arns_name_partition_region_account_and_resource_type() {
         for valid in [
-            "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b",
-            "arn:aws:ecs:us-east-1:123456789012:container-instance/1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d",
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/\
+             3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b",
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/1a2b3c4d-5e6f-7a8b-9c0d-\
+             1e2f3a4b5c6d",
             "arn:aws-cn:ecs:cn-north-1:123456789012:container-instance/c/3f1e",
             "arn:aws-us-gov:ecs:us-gov-west-1:123456789012:container-instance/c/3f1e",
         ] {

@@ -373,7 +373,8 @@ pub fn validate_emf(line: &Value) -> Result<(), String> {
                     Some(Value::String(value)) if !value.is_empty() && value.len() <= 1024 => {}
                     _ => {
                         return Err(format!(
-                            "dimension {key} must be a top-level string member of 1 to 1024 characters"
+                            "dimension {key} must be a top-level string member of 1 to 1024 \
+                             characters"
                         ));
                     }
                 }
@@ -414,7 +415,8 @@ pub fn validate_emf(line: &Value) -> Result<(), String> {
                         && values.iter().all(Value::is_number) => {}
                 other => {
                     return Err(format!(
-                        "metric {name} must be a top-level number (or up to 100 numbers), found {other:?}"
+                        "metric {name} must be a top-level number (or up to 100 numbers), found \
+                         {other:?}"
                     ));
                 }
             }

@@ -32,7 +32,8 @@ use serde_json::{Value, json};
 
 /// The fixtures' identifiers (tests/fixtures/README.md).
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster";
-const CONTAINER_INSTANCE: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b";
+const CONTAINER_INSTANCE: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-\
+                                  cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b";
 const EC2_INSTANCE: &str = "i-0598c7d356eba48d7";
 
 const EVERY_PROBLEM: [DeploymentProblem; 4] = [
@@ -283,7 +284,8 @@ async fn each_deployment_problem_on_a_terminate_notice_fails_the_invocation_and_
             .await
             .expect_err("a deployment error fails the invocation");
 
-        // THEN the invocation fails with that class and operation, and nothing was changed or acknowledged
+        // THEN the invocation fails with that class and operation, and nothing was changed or
+        // acknowledged
         assert_eq!(error.deployment_problem(), Some(problem));
         assert_eq!(error.operation(), "ecs:DescribeContainerInstances");
         assert_eq!(mutations(&world.log), Vec::<&str>::new(), "{problem:?}");
@@ -316,7 +318,8 @@ async fn a_missing_permission_names_the_iam_action_and_the_role_to_grant_it_on()
         DrainError::deployment(
             operation,
             DeploymentProblem::AccessDenied,
-            "AccessDeniedException: User is not authorized to perform: ecs:DescribeContainerInstances",
+            "AccessDeniedException: User is not authorized to perform: \
+             ecs:DescribeContainerInstances",
         )
     }));
     let error = handle_lifecycle(&world.drainer, &world.notice, &FunctionIdentity::default())
@@ -332,7 +335,10 @@ async fn a_missing_permission_names_the_iam_action_and_the_role_to_grant_it_on()
         "{message}"
     );
     assert!(
-        message.ends_with("(fix: grant ecs:DescribeContainerInstances to the function's execution role (infra/template.yaml OnLifecycleRole))"),
+        message.ends_with(
+            "(fix: grant ecs:DescribeContainerInstances to the function's execution role \
+             (infra/template.yaml OnLifecycleRole))"
+        ),
         "{message}"
     );
 }
@@ -353,7 +359,8 @@ async fn each_deployment_problem_on_a_stopped_task_fails_the_invocation_naming_t
         assert_eq!(error_type, "DeploymentError");
         let expected = match problem {
             DeploymentProblem::AccessDenied => {
-                "grant dynamodb:GetItem to the function's execution role (infra/template.yaml OnTaskStoppedRole)"
+                "grant dynamodb:GetItem to the function's execution role (infra/template.yaml \
+                 OnTaskStoppedRole)"
             }
             DeploymentProblem::Credentials => "infra/template.yaml OnTaskStoppedRole",
             DeploymentProblem::MissingResource => {

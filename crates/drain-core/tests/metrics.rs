@@ -22,7 +22,8 @@ use drain_core::{Config, Drainer};
 use serde_json::{Value, json};
 
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster";
-const CONTAINER_INSTANCE: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b";
+const CONTAINER_INSTANCE: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-\
+                                  cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b";
 const EC2_INSTANCE: &str = "i-0598c7d356eba48d7";
 /// The task of the ecs-task-stopped-service.json fixture (service web).
 const TASK: &str =

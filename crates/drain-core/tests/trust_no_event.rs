@@ -36,10 +36,12 @@ type MemoryDrainer =
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster";
 /// The fixtures' instance: Auto Scaling is terminating it (its action is the fixture's).
 const TERMINATING_EC2: &str = "i-0598c7d356eba48d7";
-const TERMINATING_CI: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b";
+const TERMINATING_CI: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/\
+                              3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b";
 /// Another instance of the same group and cluster, in service.
 const IN_SERVICE_EC2: &str = "i-0123456789abcdef0";
-const IN_SERVICE_CI: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+const IN_SERVICE_CI: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/\
+                             0a1b2c3d4e5f60718293a4b5c6d7e8f9";
 const GROUP: &str = "prod-ecs-asg";
 const HOOK: &str = "ecs-drain-terminate";
 const TOKEN: &str = "630aa23f-48eb-45e7-aba6-799ea6093a0f";
@@ -283,17 +285,34 @@ fn a_duplicated_key_is_refused_in_every_channel() {
     let sns = fixture_text("lifecycle-terminate-sns.json");
     let task = fixture_text("ecs-task-stopped-service.json");
     let doubled = [
-        eventbridge.replacen("\"detail-type\":", "\"detail-type\": \"EC2 Instance-launch Lifecycle Action\", \"detail-type\":", 1),
+        eventbridge.replacen(
+            "\"detail-type\":",
+            "\"detail-type\": \"EC2 Instance-launch Lifecycle Action\", \"detail-type\":",
+            1,
+        ),
         eventbridge.replacen(
             "\"LifecycleTransition\":",
-            "\"LifecycleTransition\": \"autoscaling:EC2_INSTANCE_LAUNCHING\", \"LifecycleTransition\":",
+            "\"LifecycleTransition\": \"autoscaling:EC2_INSTANCE_LAUNCHING\", \
+             \"LifecycleTransition\":",
             1,
         ),
         eventbridge.replacen("\"region\":", "\"region\": \"eu-west-1\", \"region\":", 1),
-        sns.replacen("\\\"EC2InstanceId\\\":", "\\\"EC2InstanceId\\\":\\\"i-0123456789abcdef0\\\",\\\"EC2InstanceId\\\":", 1),
+        sns.replacen(
+            "\\\"EC2InstanceId\\\":",
+            "\\\"EC2InstanceId\\\":\\\"i-0123456789abcdef0\\\",\\\"EC2InstanceId\\\":",
+            1,
+        ),
         sns.replacen("\"Message\":", "\"Message\": \"{}\", \"Message\":", 1),
-        task.replacen("\"lastStatus\": \"STOPPED\"", "\"lastStatus\": \"RUNNING\", \"lastStatus\": \"STOPPED\"", 1),
-        fixture_text("scheduled-check.json").replacen("\"containerInstanceArn\":", "\"containerInstanceArn\":\"x\",\"containerInstanceArn\":", 1),
+        task.replacen(
+            "\"lastStatus\": \"STOPPED\"",
+            "\"lastStatus\": \"RUNNING\", \"lastStatus\": \"STOPPED\"",
+            1,
+        ),
+        fixture_text("scheduled-check.json").replacen(
+            "\"containerInstanceArn\":",
+            "\"containerInstanceArn\":\"x\",\"containerInstanceArn\":",
+            1,
+        ),
     ];
     for payload in doubled {
         assert!(

@@ -60,7 +60,8 @@ fn outcome(report: &Report) -> String {
 #[tokio::main]
 async fn main() -> Result<(), KitError> {
     println!(
-        "ecs-drain demo: draining one ECS container instance before its Auto Scaling group terminates it\n"
+        "ecs-drain demo: draining one ECS container instance before its Auto Scaling group \
+         terminates it\n"
     );
     let emulator = Emulator::start()?;
     let sdk = emulator.sdk_config();
@@ -225,7 +226,8 @@ async fn main() -> Result<(), KitError> {
         &census_line(&store, &draining.container_instance_arn).await?,
     );
     println!(
-        "\nNo task was cut short: the hook completed only after the last task, then the daemon, had STOPPED."
+        "\nNo task was cut short: the hook completed only after the last task, then the daemon, \
+         had STOPPED."
     );
     Ok(())
 }

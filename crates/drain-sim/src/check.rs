@@ -28,7 +28,8 @@ pub struct DrainSummary {
 }
 
 /// The end-of-run checks: every drain ended through ecs-drain within deadline + one check
-/// interval (plus twice the scheduler's firing latency), CompleteLifecycleAction succeeded exactly once, and the record says COMPLETED
+/// interval (plus twice the scheduler's firing latency), CompleteLifecycleAction succeeded exactly
+/// once, and the record says COMPLETED
 /// with the result the hook received.
 pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSummary> {
     let mut summaries = Vec::new();
@@ -53,7 +54,8 @@ pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSumma
                 world,
                 ViolationKind::Liveness,
                 format!(
-                    "the hook's {which} ended the action at t={}s (DefaultResult CONTINUE), not ecs-drain",
+                    "the hook's {which} ended the action at t={}s (DefaultResult CONTINUE), not \
+                     ecs-drain",
                     at.seconds_since(crate::world::EPOCH)
                 ),
             );
@@ -83,7 +85,8 @@ pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSumma
                     world,
                     ViolationKind::Liveness,
                     format!(
-                        "completed at t={}s, after deadline + one check interval + scheduler latency (t={}s)",
+                        "completed at t={}s, after deadline + one check interval + scheduler \
+                         latency (t={}s)",
                         completed_at.seconds_since(crate::world::EPOCH),
                         latest.seconds_since(crate::world::EPOCH)
                     ),
@@ -233,13 +236,15 @@ impl fmt::Display for Summary {
         if let Some((median, p99, worst)) = self.delay_figures() {
             writeln!(
                 f,
-                "completion delay after the last non-daemon task stopped (virtual s): median {median}, p99 {p99}, worst {worst} (over {} drains that emptied)",
+                "completion delay after the last non-daemon task stopped (virtual s): median \
+                 {median}, p99 {p99}, worst {worst} (over {} drains that emptied)",
                 self.delays.len()
             )?;
         }
         write!(
             f,
-            "events: {} handler invocations, {} copies dropped, {} duplicated, {} interleaved batches",
+            "events: {} handler invocations, {} copies dropped, {} duplicated, {} interleaved \
+             batches",
             self.invocations, self.dropped, self.duplicated, self.concurrent_batches
         )
     }

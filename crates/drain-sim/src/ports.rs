@@ -231,7 +231,13 @@ impl LifecycleHooks for SimHooks {
         world.actions[index].complete_calls += 1;
         let instance = world.actions[index].instance;
         if !world.actions[index].active {
-            world.note(|_| format!("autoscaling:CompleteLifecycleAction {} ci-{instance} → No active Lifecycle Action found", result.as_str()));
+            world.note(|_| {
+                format!(
+                    "autoscaling:CompleteLifecycleAction {} ci-{instance} → No active Lifecycle \
+                     Action found",
+                    result.as_str()
+                )
+            });
             return Ok(ActionAnswer::NoActiveAction {
                 after_unclear_attempt: false,
             });
@@ -252,7 +258,8 @@ impl LifecycleHooks for SimHooks {
                 .or(alive.first())
             {
                 let message = format!(
-                    "CompleteLifecycleAction {} for ci-{instance} before the drain deadline while {} is alive ({} alive)",
+                    "CompleteLifecycleAction {} for ci-{instance} before the drain deadline while \
+                     {} is alive ({} alive)",
                     result.as_str(),
                     world.describe_task(task),
                     alive.len()

@@ -842,7 +842,12 @@ impl SimWorld {
         let action = self.actions.len() - 1;
         self.push(heartbeat_due, Event::HookTimer { action });
         self.push(global_due, Event::HookTimer { action });
-        self.note(|_| format!("ASG terminates ci-{instance}: lifecycle action {action} begins (heartbeat timeout {heartbeat_timeout}s)"));
+        self.note(|_| {
+            format!(
+                "ASG terminates ci-{instance}: lifecycle action {action} begins (heartbeat timeout \
+                 {heartbeat_timeout}s)"
+            )
+        });
         // Lifecycle notices are best-effort too, but losing every copy is outside ecs-drain's
         // reach (the hook's timeout is the only remedy): at least one copy arrives.
         let copies = self.copies();

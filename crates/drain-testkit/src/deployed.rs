@@ -35,7 +35,8 @@ impl Deployment {
         Deployment::start_with(spec, |stack| stack).await
     }
 
-    /// Like [`Deployment::start`], with the stack spec adjusted by `adjust` (e.g. a grant left out).
+    /// Like [`Deployment::start`], with the stack spec adjusted by `adjust` (e.g. a grant left
+    /// out).
     pub async fn start_with(
         spec: WorldSpec,
         adjust: impl FnOnce(StackSpec) -> StackSpec,
