@@ -290,7 +290,8 @@ async fn malformed_and_unknown_payloads_are_refused_without_changes_and_the_proc
     let functions = Functions::start(&deployment).await?;
     let before = snapshot(world).await?;
     let scheduled = json!({
-        "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event", "source": "aws.events",
+        "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event", "source": "aws.events",
         "account": "123456789012", "time": "2026-11-02T18:43:48Z", "region": "us-east-1",
         "resources": ["arn:aws:events:us-east-1:123456789012:rule/nightly"], "detail": {}
     });

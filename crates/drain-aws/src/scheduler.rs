@@ -185,7 +185,10 @@ impl CheckScheduler for EventBridgeCheckScheduler {
             Err(error) => return Err(classify("scheduler:GetSchedule", error)),
         };
         if !checks(input.as_deref(), instance) {
-            warn!(schedule = %name, "a schedule of this drain's name checks another container instance; left alone");
+            warn!(
+                schedule = %name,
+                "a schedule of this drain's name checks another container instance; left alone"
+            );
             return Ok(());
         }
         let deleted = self

@@ -1060,7 +1060,8 @@ async fn scale(args: &[String]) -> BenchResult {
             "Scaled down: the full size (1,000 instances, 20,000 tasks, 50 drains, 50,000 events ≈ \
              {full_calls} calls, plus ~3,000 calls of setup against a 20,000-task moto whose \
              ListTasks scans every task) would need roughly {:.0} min of event phase at this rate \
-             (a measured full run took ~15 min in all); run it with `bash scripts/bench.sh --full`.",
+             (a measured full run took ~15 min in all); run it with \
+             `bash scripts/bench.sh --full`.",
             seconds_per_call * full_calls as f64 / 60.0
         ));
     }

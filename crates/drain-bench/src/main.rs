@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use drain_bench::measure::{Stats, human, human_ns, process_user_sys, thread_cpu_ns};
 use drain_bench::memory_world::{MemoryDrainer, MemoryWorld};
 use drain_bench::table::Table;
+use drain_core::decision::verify::FunctionIdentity;
 use drain_core::handler::{Report, handle_lifecycle, handle_task_stopped};
 use drain_core::record::{DrainStatus, LifecycleResult};
 
@@ -158,7 +159,7 @@ fn case_draining(runtime: &tokio::runtime::Runtime) -> Result<CaseResult, BenchE
     runtime.block_on(handle_lifecycle(
         &drainer,
         &lifecycle,
-        &drain_core::decision::verify::FunctionIdentity::default(),
+        &FunctionIdentity::default(),
     ))?;
     world.stop(0, 0)?;
     let event = world.stopped_event(0, 0, 3);
@@ -178,33 +179,46 @@ fn case_draining(runtime: &tokio::runtime::Runtime) -> Result<CaseResult, BenchE
     })
 }
 
+/// One prepared event of the lifecycle case: its own world, the drainer over it, the notice.
+type Prepared = (MemoryWorld, MemoryDrainer, serde_json::Value);
+
 /// (c) A terminate notice for an instance with 20 tasks: each event starts a new drain (a
 /// fresh world per event, built outside the timed loop).
 fn case_lifecycle(runtime: &tokio::runtime::Runtime) -> Result<CaseResult, BenchError> {
-    let prepare =
-        |count: usize| -> Result<Vec<(MemoryWorld, MemoryDrainer, serde_json::Value)>, BenchError> {
-            (0..count)
-                .map(|serial| {
-                    let world = MemoryWorld::new(1, 20)?;
-                    let drainer = world.drainer();
-                    let (event, _) = world.scale_in(0, serial)?;
-                    Ok((world, drainer, event))
-                })
-                .collect()
-        };
-    let run = |batch: &[(MemoryWorld, MemoryDrainer, serde_json::Value)]| -> Result<(Round, String), BenchError> {
+    let prepare = |count: usize| -> Result<Vec<Prepared>, BenchError> {
+        (0..count)
+            .map(|serial| {
+                let world = MemoryWorld::new(1, 20)?;
+                let drainer = world.drainer();
+                let (event, _) = world.scale_in(0, serial)?;
+                Ok((world, drainer, event))
+            })
+            .collect()
+    };
+    let run = |batch: &[Prepared]| -> Result<(Round, String), BenchError> {
         runtime.block_on(async {
             let cpu_start = thread_cpu_ns().ok_or("no /proc/thread-self/schedstat")?;
             let start = Instant::now();
             let mut outcome = String::new();
             for (_, drainer, event) in batch {
-                outcome =
-                    black_box(handle_lifecycle(drainer, event, &drain_core::decision::verify::FunctionIdentity::default()).await?).outcomes.join(",");
+                outcome = black_box(
+                    handle_lifecycle(drainer, event, &FunctionIdentity::default()).await?,
+                )
+                .outcomes
+                .join(",");
             }
             let wall = start.elapsed().as_nanos() as f64;
-            let cpu = thread_cpu_ns().ok_or("no /proc/thread-self/schedstat")?.saturating_sub(cpu_start) as f64;
+            let cpu = thread_cpu_ns()
+                .ok_or("no /proc/thread-self/schedstat")?
+                .saturating_sub(cpu_start) as f64;
             let count = batch.len() as f64;
-            Ok::<_, BenchError>((Round { wall_ns: wall / count, cpu_ns: cpu / count }, outcome))
+            Ok::<_, BenchError>((
+                Round {
+                    wall_ns: wall / count,
+                    cpu_ns: cpu / count,
+                },
+                outcome,
+            ))
         })
     };
     let warm_up = prepare(100)?;
@@ -363,7 +377,7 @@ fn scale_memory(args: &[String]) -> Result<(), BenchError> {
         runtime.block_on(handle_lifecycle(
             &drainer,
             &event,
-            &drain_core::decision::verify::FunctionIdentity::default(),
+            &FunctionIdentity::default(),
         ))?;
         tokens.push(token);
     }

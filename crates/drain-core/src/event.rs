@@ -866,20 +866,24 @@ mod tests {
     fn ignores_the_test_notification_and_launch_actions() {
         let inputs = parse_lifecycle_payload(&fixture("lifecycle-test-notification-sns.json"))
             .expect("parses");
-        assert!(
-            matches!(inputs.as_slice(), [LifecycleInput::Ignored { reason }] if reason.contains("TEST_NOTIFICATION"))
-        );
+        assert!(matches!(
+            inputs.as_slice(),
+            [LifecycleInput::Ignored { reason }] if reason.contains("TEST_NOTIFICATION")
+        ));
         let inputs =
             parse_lifecycle_payload(&fixture("lifecycle-launch-eventbridge.json")).expect("parses");
-        assert!(
-            matches!(inputs.as_slice(), [LifecycleInput::Ignored { reason }] if reason.contains("LAUNCHING"))
-        );
+        assert!(matches!(
+            inputs.as_slice(),
+            [LifecycleInput::Ignored { reason }] if reason.contains("LAUNCHING")
+        ));
     }
 
     #[test]
     fn reads_a_scheduled_check() {
         let payload = serde_json::json!({ "ecsDrainCheck": {
-            "containerInstanceArn": "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e" } });
+            "containerInstanceArn":
+                "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e"
+        } });
         let inputs = parse_lifecycle_payload(&payload).expect("parses");
         assert!(matches!(inputs.as_slice(), [LifecycleInput::Check(_)]));
     }

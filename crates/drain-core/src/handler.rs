@@ -183,7 +183,10 @@ fn settle(
             Ok(())
         }
         Err(failure) if failure.is_retryable() => {
-            warn!(error = %bounded(&error_chain(&failure), MAX_ERROR_TEXT), "transient failure; returning an error so Lambda retries");
+            warn!(
+                error = %bounded(&error_chain(&failure), MAX_ERROR_TEXT),
+                "transient failure; returning an error so Lambda retries"
+            );
             Err(failure)
         }
         Err(failure) => match failure.deployment_problem() {
@@ -192,7 +195,10 @@ fn settle(
                 error!(
                     operation = failure.operation(),
                     problem = problem.as_str(),
-                    fix = %bounded(&deployment_fix(failure.operation(), problem, function, config), MAX_ERROR_TEXT / 2),
+                    fix = %bounded(
+                        &deployment_fix(failure.operation(), problem, function, config),
+                        MAX_ERROR_TEXT / 2
+                    ),
                     error = %bounded(&error_chain(&failure), MAX_ERROR_TEXT),
                     "the deployment is wrong; failing the invocation so that Lambda retries, the \
                      Errors alarm fires and the event reaches the failure queue"
@@ -202,7 +208,11 @@ fn settle(
             None => {
                 note(Fact::PermanentFailure);
                 let reason = bounded(&error_chain(&failure), MAX_ERROR_TEXT);
-                error!(operation = failure.operation(), error = %reason, "permanent failure; acknowledged without retry");
+                error!(
+                    operation = failure.operation(),
+                    error = %reason,
+                    "permanent failure; acknowledged without retry"
+                );
                 report.outcomes.push("failed".into());
                 report.refused = Some(reason);
                 Ok(())

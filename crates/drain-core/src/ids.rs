@@ -109,9 +109,25 @@ fn valid_instance_id(value: &str) -> bool {
 /// same differ: zero-width spaces and joiners, bidirectional controls, the byte order mark,
 /// the soft hyphen, and the non-characters the API's XML string pattern excludes.
 fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}' | '\u{180E}'
-        | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FEFF}' | '\u{FFA0}'
-        | '\u{FFF0}'..='\u{FFFF}' | '\u{E0000}'..='\u{E007F}')
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFFF}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
 }
 
 /// Auto Scaling group names: 1–255 characters of the API's XML string pattern, and none of

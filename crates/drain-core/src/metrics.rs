@@ -582,11 +582,18 @@ mod tests {
                 "_aws": {
                     "Timestamp": NOW_MS,
                     "CloudWatchMetrics": [
-                        { "Namespace": "ecs-drain", "Dimensions": [[]], "Metrics": [{ "Name": "HookSecondsLeft", "Unit": "Seconds" }] },
+                        {
+                            "Namespace": "ecs-drain",
+                            "Dimensions": [[]],
+                            "Metrics": [{ "Name": "HookSecondsLeft", "Unit": "Seconds" }]
+                        },
                         {
                             "Namespace": "ecs-drain",
                             "Dimensions": [[], ["Result", "Reason"]],
-                            "Metrics": [{ "Name": "DrainsCompleted", "Unit": "Count" }, { "Name": "DrainDuration", "Unit": "Seconds" }]
+                            "Metrics": [
+                                { "Name": "DrainsCompleted", "Unit": "Count" },
+                                { "Name": "DrainDuration", "Unit": "Seconds" }
+                            ]
                         }
                     ]
                 },

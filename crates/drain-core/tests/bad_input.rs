@@ -166,7 +166,10 @@ proptest! {
         let (log, acknowledged) = run(&payload);
         prop_assert!(acknowledged, "in-memory ports never fail, so every input is acknowledged");
         let calls = log.calls();
-        prop_assert!(calls.iter().all(|call| !MUTATING.contains(call)), "mutating call for {payload}: {calls:?}");
+        prop_assert!(
+            calls.iter().all(|call| !MUTATING.contains(call)),
+            "mutating call for {payload}: {calls:?}"
+        );
     }
 
     #[test]
@@ -175,7 +178,13 @@ proptest! {
         // most complete an unknown instance's action with CONTINUE, and never touches state.
         let (log, acknowledged) = run(&payload);
         prop_assert!(acknowledged);
-        let writes = log.calls().into_iter().filter(|call| *call != "autoscaling:CompleteLifecycleAction" && MUTATING.contains(call)).count();
+        let writes = log
+            .calls()
+            .into_iter()
+            .filter(|call| {
+                *call != "autoscaling:CompleteLifecycleAction" && MUTATING.contains(call)
+            })
+            .count();
         prop_assert_eq!(writes, 0);
     }
 }

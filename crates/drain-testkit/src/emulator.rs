@@ -316,7 +316,8 @@ pub fn control_request(
         stream,
         "{method} {path} HTTP/1.1\r\n\
          Host: 127.0.0.1:{port}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+         Content-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{payload}",
         payload.len()
     )?;
     let mut response = String::new();

@@ -57,8 +57,11 @@ pub fn lifecycle_event(action: &LifecycleAction) -> Value {
         "account": "123456789012",
         "time": iso(action.created_at),
         "region": "us-east-1",
-        "resources": [format!("arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:\
-                               00000000-0000-0000-0000-000000000000:autoScalingGroupName/{}", action.asg)],
+        "resources": [format!(
+            "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:\
+             00000000-0000-0000-0000-000000000000:autoScalingGroupName/{}",
+            action.asg
+        )],
         "detail": {
             "LifecycleActionToken": action.token,
             "AutoScalingGroupName": action.asg,
@@ -97,7 +100,10 @@ pub fn lifecycle_sns_event(action: &LifecycleAction) -> Value {
             "Type": "Notification",
             "MessageId": format!("message-{}", action.token),
             "TopicArn": "arn:aws:sns:us-east-1:123456789012:ecs-drain-lifecycle",
-            "Subject": format!("Auto Scaling:  Lifecycle action 'TERMINATING' for instance {} in progress.", action.instance_id),
+            "Subject": format!(
+                "Auto Scaling:  Lifecycle action 'TERMINATING' for instance {} in progress.",
+                action.instance_id
+            ),
             "Message": message.to_string(),
             "Timestamp": iso(action.created_at),
             "SignatureVersion": "1",

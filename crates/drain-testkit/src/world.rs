@@ -447,9 +447,12 @@ impl EmulatorWorld {
             self.port,
             "POST",
             "/_ecs_drain/ecs/task-status",
-            Some(
-                &json!({ "cluster": self.cluster, "task": arn, "lastStatus": last_status, "desiredStatus": "STOPPED" }),
-            ),
+            Some(&json!({
+                "cluster": self.cluster,
+                "task": arn,
+                "lastStatus": last_status,
+                "desiredStatus": "STOPPED"
+            })),
         )?;
         Ok(())
     }
