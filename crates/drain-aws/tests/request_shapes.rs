@@ -151,6 +151,26 @@ async fn the_census_lists_running_then_stopped_tasks_and_describes_them_a_hundre
     }
 }
 
+/// ListContainerInstances naming the sample container instance.
+fn listed_instance() -> ListContainerInstancesOutput {
+    ListContainerInstancesOutput::builder()
+        .container_instance_arns(sample::CONTAINER_INSTANCE_ARN)
+        .build()
+}
+
+/// DescribeContainerInstances: the sample container instance runs on `ec2`, in `status`.
+fn described_instance(ec2: &str, status: &str) -> DescribeContainerInstancesOutput {
+    DescribeContainerInstancesOutput::builder()
+        .container_instances(
+            aws_sdk_ecs::types::ContainerInstance::builder()
+                .container_instance_arn(sample::CONTAINER_INSTANCE_ARN)
+                .ec2_instance_id(ec2)
+                .status(status)
+                .build(),
+        )
+        .build()
+}
+
 #[tokio::test]
 async fn an_instance_is_found_by_the_ec2_instance_id_filter_and_confirmed_by_describing_it() {
     // GIVEN a configured cluster whose filter query finds the sample instance, DRAINING
@@ -159,27 +179,13 @@ async fn an_instance_is_found_by_the_ec2_instance_id_filter_and_confirmed_by_des
             request.cluster() == Some("prod")
                 && request.filter() == Some("ec2InstanceId == i-0123456789abcdef0")
         })
-        .then_output(|| {
-            ListContainerInstancesOutput::builder()
-                .container_instance_arns(sample::CONTAINER_INSTANCE_ARN)
-                .build()
-        });
+        .then_output(listed_instance);
     let describe = mock!(aws_sdk_ecs::Client::describe_container_instances)
         .match_requests(|request| {
             request.cluster() == Some("prod")
                 && request.container_instances() == [sample::CONTAINER_INSTANCE_ARN]
         })
-        .then_output(|| {
-            DescribeContainerInstancesOutput::builder()
-                .container_instances(
-                    aws_sdk_ecs::types::ContainerInstance::builder()
-                        .container_instance_arn(sample::CONTAINER_INSTANCE_ARN)
-                        .ec2_instance_id(sample::EC2_INSTANCE_ID)
-                        .status("DRAINING")
-                        .build(),
-                )
-                .build()
-        });
+        .then_output(|| described_instance(sample::EC2_INSTANCE_ID, "DRAINING"));
     let ecs = mock_client!(aws_sdk_ecs, RuleMode::Sequential, [&list, &describe]);
 
     // WHEN on-lifecycle looks the EC2 instance up
@@ -204,22 +210,9 @@ async fn an_instance_is_found_by_the_ec2_instance_id_filter_and_confirmed_by_des
 async fn a_filter_that_matched_another_instance_is_refused_not_drained() {
     // GIVEN a cluster whose answer to the filter is an instance of another EC2 instance (a
     // cluster that ignores the query language, as the emulator once did)
-    let list = mock!(aws_sdk_ecs::Client::list_container_instances).then_output(|| {
-        ListContainerInstancesOutput::builder()
-            .container_instance_arns(sample::CONTAINER_INSTANCE_ARN)
-            .build()
-    });
-    let describe = mock!(aws_sdk_ecs::Client::describe_container_instances).then_output(|| {
-        DescribeContainerInstancesOutput::builder()
-            .container_instances(
-                aws_sdk_ecs::types::ContainerInstance::builder()
-                    .container_instance_arn(sample::CONTAINER_INSTANCE_ARN)
-                    .ec2_instance_id("i-0fedcba9876543210")
-                    .status("ACTIVE")
-                    .build(),
-            )
-            .build()
-    });
+    let list = mock!(aws_sdk_ecs::Client::list_container_instances).then_output(listed_instance);
+    let describe = mock!(aws_sdk_ecs::Client::describe_container_instances)
+        .then_output(|| described_instance("i-0fedcba9876543210", "ACTIVE"));
     let ecs = mock_client!(aws_sdk_ecs, RuleMode::Sequential, [&list, &describe]);
 
     // WHEN on-lifecycle looks the sample EC2 instance up

@@ -10,7 +10,6 @@ use support::{MUTATING, fixture};
 use std::sync::Arc;
 
 use drain_core::census::{ServiceFacts, TaskListing};
-use drain_core::config::ScheduleSettings;
 use drain_core::decision::verify::FunctionIdentity;
 use drain_core::error::DeploymentProblem;
 use drain_core::handler::{Function, error_response, handle_lifecycle, handle_task_stopped};
@@ -26,6 +25,7 @@ use drain_core::testing::ManualClock;
 use drain_core::testing::memory::{
     CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
 };
+use drain_core::testing::sample;
 use drain_core::time::Timestamp;
 use drain_core::{Config, DrainError, Drainer};
 use serde_json::{Value, json};
@@ -223,13 +223,7 @@ fn world(fault: Fault) -> World {
     hooks.begin(&action);
     let config = Config {
         clusters: vec!["prod-cluster".into()],
-        schedule: Some(ScheduleSettings {
-            group: "ecs-drain-checks".into(),
-            role_arn: "arn:aws:iam::123456789012:role/ecs-drain-scheduler".into(),
-            target_arn: None,
-            dead_letter_arn: None,
-        }),
-        ..Config::with_table("ecs-drain-state")
+        ..sample::config()
     };
     let drainer = Drainer::new(
         Faulty {

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use drain_core::Drainer;
 use drain_core::census::ServiceFacts;
-use drain_core::config::ScheduleSettings;
 use drain_core::decision::CompletionReason;
 use drain_core::decision::verify::FunctionIdentity;
 use drain_core::event::CHECK_KEY;
@@ -17,8 +17,8 @@ use drain_core::testing::ManualClock;
 use drain_core::testing::memory::{
     CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
 };
+use drain_core::testing::sample;
 use drain_core::time::{Clock, Timestamp};
-use drain_core::{Config, Drainer};
 use serde_json::{Value, json};
 
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster";
@@ -81,15 +81,7 @@ fn world(minimum_healthy_percent: i32, maximum_percent: i32) -> World {
     .expect("a terminate notice");
     hooks.add_hook(&action.hook, HEARTBEAT_TIMEOUT);
     hooks.begin(&action);
-    let config = Config {
-        schedule: Some(ScheduleSettings {
-            group: "ecs-drain-checks".into(),
-            role_arn: "arn:aws:iam::123456789012:role/ecs-drain-scheduler".into(),
-            target_arn: None,
-            dead_letter_arn: None,
-        }),
-        ..Config::with_table("ecs-drain-state")
-    };
+    let config = sample::config();
     let drainer = Drainer::new(
         cluster.clone(),
         hooks.clone(),

@@ -1,6 +1,7 @@
 //! One sample drain, the same everywhere a test needs "some drain": the instance, cluster,
 //! hook and token of a production-shaped ARN set, started at a round time.
 
+use crate::config::{Config, ScheduleSettings};
 use crate::decision::start_drain;
 use crate::ids::{
     AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef,
@@ -50,6 +51,26 @@ pub fn lifecycle_action() -> LifecycleActionRef {
         },
         instance_id: Ec2InstanceId::new(EC2_INSTANCE_ID).expect("the sample id is valid"),
         token: LifecycleToken::new(LIFECYCLE_TOKEN).expect("the sample token is valid"),
+    }
+}
+
+/// The sample deployment's check schedules: group `ecs-drain-checks`, the stack's scheduler
+/// role, the function itself as target, no dead-letter queue.
+pub fn schedule_settings() -> ScheduleSettings {
+    ScheduleSettings {
+        group: "ecs-drain-checks".into(),
+        role_arn: "arn:aws:iam::123456789012:role/ecs-drain-scheduler".into(),
+        target_arn: None,
+        dead_letter_arn: None,
+    }
+}
+
+/// The sample deployment's settings: table `ecs-drain-state`, every cluster watched, checks
+/// scheduled with [`schedule_settings`], the default drain policy.
+pub fn config() -> Config {
+    Config {
+        schedule: Some(schedule_settings()),
+        ..Config::with_table("ecs-drain-state")
     }
 }
 
