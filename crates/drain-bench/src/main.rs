@@ -19,6 +19,7 @@ use drain_bench::table::Table;
 use drain_core::decision::verify::FunctionIdentity;
 use drain_core::handler::{Report, handle_lifecycle, handle_task_stopped};
 use drain_core::record::{DrainStatus, LifecycleResult};
+use drain_core::testing::calls;
 
 type BenchError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -100,12 +101,8 @@ struct CaseResult {
 }
 
 fn calls_per_event(world: &MemoryWorld, events: usize) -> String {
-    let calls = world.log.calls();
-    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for call in &calls {
-        *counts.entry(call).or_default() += 1;
-    }
-    let total = calls.len() as f64 / events as f64;
+    let counts = world.log.counts();
+    let total = calls::total(&counts) as f64 / events as f64;
     let parts: Vec<String> = counts
         .iter()
         .map(|(operation, count)| {
@@ -473,12 +470,7 @@ fn scale_memory(args: &[String]) -> Result<(), BenchError> {
             }) && record.is_some_and(|record| record.status == DrainStatus::Completed)
         })
         .count();
-    let calls = world.log.calls();
-    let mut by_operation: std::collections::BTreeMap<&str, usize> =
-        std::collections::BTreeMap::new();
-    for call in &calls {
-        *by_operation.entry(call).or_default() += 1;
-    }
+    let by_operation = world.log.counts();
 
     let mut table = Table::new(
         "Scale shape over the in-memory ports (one warm drainer, in process, release build)",
@@ -537,7 +529,7 @@ fn scale_memory(args: &[String]) -> Result<(), BenchError> {
         .row(vec!["outcomes".into(), format!("{outcomes:?}")])
         .row(vec![
             "port calls during the STOPPED events".into(),
-            format!("{} {by_operation:?}", calls.len()),
+            format!("{} {by_operation:?}", calls::total(&by_operation)),
         ])
         .row(vec![
             "drains completed (CONTINUE exactly once, record COMPLETED)".into(),

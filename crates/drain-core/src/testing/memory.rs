@@ -16,6 +16,7 @@ use crate::ports::{
     EcsInstanceStatus, LifecycleHooks, WriteOutcome,
 };
 use crate::record::{DrainRecord, LifecycleResult};
+use crate::testing::calls::{CallCounts, add};
 use crate::time::Timestamp;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -37,6 +38,16 @@ impl CallLog {
     /// Every call so far.
     pub fn calls(&self) -> Vec<&'static str> {
         lock(&self.0).clone()
+    }
+
+    /// The calls so far per operation, in the call-cost model's form (so a test can compare
+    /// them with [`crate::testing::calls`]).
+    pub fn counts(&self) -> CallCounts {
+        let mut counts = CallCounts::new();
+        for call in lock(&self.0).iter() {
+            add(&mut counts, call, 1);
+        }
+        counts
     }
 
     /// How many calls of `operation`.
@@ -616,5 +627,33 @@ impl CheckScheduler for MemoryScheduler {
         self.log.push("scheduler:DeleteSchedule");
         lock(&self.schedules).remove(instance);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::calls::counts;
+    use crate::testing::sample;
+
+    #[tokio::test]
+    async fn the_call_log_counts_calls_per_operation_as_the_cost_model_does() {
+        let log = CallLog::default();
+        let store = MemoryStore::new(log.clone());
+        let record = sample::drain_record();
+        let instance = &record.container_instance_arn;
+        assert!(matches!(store.load(instance).await, Ok(None)));
+        assert!(matches!(
+            store.insert(&record).await,
+            Ok(WriteOutcome::Written)
+        ));
+        assert!(matches!(
+            store.insert(&record).await,
+            Ok(WriteOutcome::LostRace)
+        ));
+        assert_eq!(
+            log.counts(),
+            counts(&[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 2)])
+        );
     }
 }
