@@ -13,7 +13,7 @@ use drain_core::record::{DrainStatus, LifecycleResult};
 use drain_testkit::events::{
     as_replay, lifecycle_event, lifecycle_sns_event, task_state_change_event,
 };
-use drain_testkit::{Emulator, KitError, World, WorldSpec};
+use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 
 type TestResult = Result<(), KitError>;
 
@@ -21,9 +21,9 @@ async fn world(
     emulator: &Emulator,
     name: &str,
     instances: usize,
-) -> Result<(aws_config::SdkConfig, World), KitError> {
+) -> Result<(aws_config::SdkConfig, EmulatorWorld), KitError> {
     let sdk = emulator.sdk_config();
-    let world = World::build(emulator, &sdk, &WorldSpec::new(name, instances)).await?;
+    let world = EmulatorWorld::build(emulator, &sdk, &WorldSpec::new(name, instances)).await?;
     Ok((sdk, world))
 }
 
@@ -315,7 +315,8 @@ async fn replaying_the_archive_in_live_mode_never_restarts_a_finished_drain_or_c
         }
     }
 
-    // THEN the finished drain stays finished with one completion, and the live one is not completed early
+    // THEN the finished drain stays finished with one completion, and the live one is not completed
+    // early
     let actions = world.lifecycle_actions()?;
     assert_eq!(
         actions

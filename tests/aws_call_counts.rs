@@ -1,11 +1,12 @@
 //! What each event costs in AWS calls: the real handlers and adapters, their clients going
 //! through the counting proxy (no faults, one attempt per call), the test's own setup talking
 //! to the emulator directly so it is not counted. One story runs the built binary as a process
-//! behind the same proxy, which is why the counting is a proxy at all (src/proxy.rs).
+//! behind the same proxy, which is why the counting is a proxy at all (crates/drain-testkit/src/proxy.rs).
 //!
-//! The costs follow from the flow in ARCHITECTURE.md; a change here is a change in what every
-//! drain pays (and in how close a busy cluster gets to the ECS and DynamoDB rate limits), so
-//! the counts are exact.
+//! The costs follow from the flow in ARCHITECTURE.md and are predicted by the call-cost model
+//! (`drain_core::testing::calls`, which the benchmark reports from too); a change there is a
+//! change in what every drain pays (and in how close a busy cluster gets to the ECS and
+//! DynamoDB rate limits), so the counts are exact.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -13,16 +14,20 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use drain_aws::app::App;
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
+use drain_core::testing::calls::{
+    CallCounts, census, counts, drain_start, notice_after_the_end, stopped_completing,
+    stopped_while_waiting, total, unrelated_stopped,
+};
 use drain_testkit::emulator::sdk_config_for;
 use drain_testkit::events::{lifecycle_event, task_state_change_event};
 use drain_testkit::proxy::{FaultPlan, Proxy};
 use drain_testkit::runtime_api::{FunctionProcess, function_binary};
-use drain_testkit::{Emulator, KitError, World, WorldSpec};
+use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 
 type TestResult = Result<(), KitError>;
 
 /// The function-under-test's app, its clients pointed at the proxy.
-fn app_through(proxy: &Proxy, world: &World) -> App {
+fn app_through(proxy: &Proxy, world: &EmulatorWorld) -> App {
     App::new(
         world.config(),
         &sdk_config_for(
@@ -32,15 +37,8 @@ fn app_through(proxy: &Proxy, world: &World) -> App {
     )
 }
 
-fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
-    pairs
-        .iter()
-        .map(|(operation, count)| ((*operation).to_owned(), *count))
-        .collect()
-}
-
 /// The counts since the last reset, printed (run with `--nocapture` to see them), then reset.
-fn take_counts(proxy: &Proxy, what: &str) -> BTreeMap<String, u64> {
+fn take_counts(proxy: &Proxy, what: &str) -> CallCounts {
     let observed = proxy.counts();
     println!(
         "{what}: {observed:?} ({} calls)",
@@ -50,47 +48,11 @@ fn take_counts(proxy: &Proxy, what: &str) -> BTreeMap<String, u64> {
     observed
 }
 
-/// The census of one look at a drain: ListTasks once per page of each desiredStatus listing
-/// (at least one call each), DescribeTasks once per 100 tasks listed, DescribeServices once
-/// (≤ 10 services) only when a service task is alive.
-fn census(
-    running_listed: u64,
-    stopped_listed: u64,
-    service_task_alive: bool,
-) -> Vec<(&'static str, u64)> {
-    let pages = |listed: u64| listed.div_ceil(100).max(1);
-    let mut calls = vec![(
-        "ecs:ListTasks",
-        pages(running_listed) + pages(stopped_listed),
-    )];
-    let listed = running_listed + stopped_listed;
-    if listed > 0 {
-        calls.push(("ecs:DescribeTasks", listed.div_ceil(100)));
-    }
-    if service_task_alive {
-        calls.push(("ecs:DescribeServices", 1));
-    }
-    calls
-}
-
-fn with(
-    mut calls: Vec<(&'static str, u64)>,
-    more: &[(&'static str, u64)],
-) -> BTreeMap<String, u64> {
-    for (operation, count) in more {
-        match calls.iter_mut().find(|(name, _)| name == operation) {
-            Some((_, existing)) => *existing += count,
-            None => calls.push((operation, *count)),
-        }
-    }
-    counts(&calls)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_event_for_an_instance_that_is_not_draining_costs_one_read() -> TestResult {
     // GIVEN a cluster where nothing drains, and ecs-drain's clients behind the counting proxy
     let emulator = Emulator::start()?;
-    let world = World::build(
+    let world = EmulatorWorld::build(
         &emulator,
         &emulator.sdk_config(),
         &WorldSpec::new("count-idle", 2),
@@ -113,7 +75,7 @@ async fn a_stopped_event_for_an_instance_that_is_not_draining_costs_one_read() -
     assert_eq!(report.outcomes, vec!["not_draining".to_owned()]);
     assert_eq!(
         take_counts(&proxy, "unrelated STOPPED"),
-        counts(&[("dynamodb:GetItem", 1)])
+        unrelated_stopped()
     );
     Ok(())
 }
@@ -123,7 +85,7 @@ async fn the_built_binary_pays_the_same_read_through_the_proxy() -> TestResult {
     // GIVEN the built on-task-stopped as a process of its own, its AWS endpoint the counting
     // proxy (the reason the proxy is a proxy: no hook inside the test process reaches it)
     let emulator = Emulator::start()?;
-    let world = World::build(
+    let world = EmulatorWorld::build(
         &emulator,
         &emulator.sdk_config(),
         &WorldSpec::new("count-binary", 2),
@@ -163,7 +125,7 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     // GIVEN the standard scenario (web and api replicas, the log-router daemon, a standalone
     // report task on instance 0) and ecs-drain's clients behind the counting proxy
     let emulator = Emulator::start()?;
-    let world = World::build(
+    let world = EmulatorWorld::build(
         &emulator,
         &emulator.sdk_config(),
         &WorldSpec::new("count-std", 3),
@@ -196,19 +158,8 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     // - the census: 4 tasks listed (4 RUNNING, 0 STOPPED: 2 ListTasks), 1 DescribeTasks,
     //   1 DescribeServices (replica and daemon tasks alive);
     // - CreateSchedule (the drain's first check) and PutItem (progress: census, next check).
-    let expected = with(
-        census(4, 0, true),
-        &[
-            ("ecs:ListContainerInstances", 1),
-            ("ecs:DescribeContainerInstances", 1),
-            ("dynamodb:GetItem", 1),
-            ("autoscaling:DescribeAutoScalingInstances", 1),
-            ("autoscaling:DescribeLifecycleHooks", 1),
-            ("dynamodb:PutItem", 2),
-            ("ecs:UpdateContainerInstancesState", 1),
-            ("scheduler:CreateSchedule", 1),
-        ],
-    );
+    let expected = drain_start(&census(4, 0, true));
+    assert_eq!(total(&expected), 13);
     assert_eq!(take_counts(&proxy, "lifecycle"), expected);
 
     // WHEN a replica leaves the instance and its STOPPED event arrives
@@ -231,10 +182,7 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     // scheduler call
     assert_eq!(
         take_counts(&proxy, "replica STOPPED"),
-        with(
-            census(3, 1, true),
-            &[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 1)]
-        )
+        stopped_while_waiting(&census(3, 1, true), 0)
     );
 
     // WHEN the other replica and then the standalone task stop: only the daemon is left
@@ -264,14 +212,7 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     // THEN the same look plus one StopTask for the daemon (1 RUNNING, 3 STOPPED listed)
     assert_eq!(
         take_counts(&proxy, "standalone STOPPED (stop daemons)"),
-        with(
-            census(1, 3, true),
-            &[
-                ("dynamodb:GetItem", 1),
-                ("ecs:StopTask", 1),
-                ("dynamodb:PutItem", 1)
-            ]
-        )
+        stopped_while_waiting(&census(1, 3, true), 1)
     );
 
     // WHEN the daemon's STOPPED event arrives
@@ -286,16 +227,7 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     // schedule checks this ARN) before DeleteSchedule
     assert_eq!(
         take_counts(&proxy, "daemon STOPPED (complete)"),
-        with(
-            census(0, 4, false),
-            &[
-                ("dynamodb:GetItem", 1),
-                ("dynamodb:PutItem", 2),
-                ("autoscaling:CompleteLifecycleAction", 1),
-                ("scheduler:GetSchedule", 1),
-                ("scheduler:DeleteSchedule", 1)
-            ]
-        )
+        stopped_completing(&census(0, 4, false))
     );
 
     // WHEN EventBridge delivers the lifecycle event again after the drain ended
@@ -309,11 +241,7 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     assert_eq!(report.outcomes, vec!["already_finished".to_owned()]);
     assert_eq!(
         take_counts(&proxy, "duplicate lifecycle"),
-        counts(&[
-            ("dynamodb:GetItem", 1),
-            ("ecs:DescribeContainerInstances", 1),
-            ("ecs:ListContainerInstances", 1)
-        ])
+        notice_after_the_end()
     );
     Ok(())
 }
@@ -323,7 +251,7 @@ async fn the_census_of_a_busy_instance_describes_its_tasks_in_hundreds() -> Test
     // GIVEN an instance with 59 standalone tasks running and 51 already stopped (110 listed:
     // each desiredStatus listing fits one page, DescribeTasks needs two calls), no services
     let emulator = Emulator::start()?;
-    let world = World::build(
+    let world = EmulatorWorld::build(
         &emulator,
         &emulator.sdk_config(),
         &WorldSpec::new("count-busy", 2),
@@ -354,19 +282,7 @@ async fn the_census_of_a_busy_instance_describes_its_tasks_in_hundreds() -> Test
     assert_eq!(report.outcomes, vec!["wait".to_owned()]);
     // THEN the lifecycle costs as in the standard drain, with the census at 110 tasks and no
     // DescribeServices (no service task)
-    let expected = with(
-        census(59, 51, false),
-        &[
-            ("ecs:ListContainerInstances", 1),
-            ("ecs:DescribeContainerInstances", 1),
-            ("dynamodb:GetItem", 1),
-            ("autoscaling:DescribeAutoScalingInstances", 1),
-            ("autoscaling:DescribeLifecycleHooks", 1),
-            ("dynamodb:PutItem", 2),
-            ("ecs:UpdateContainerInstancesState", 1),
-            ("scheduler:CreateSchedule", 1),
-        ],
-    );
+    let expected = drain_start(&census(59, 51, false));
     assert_eq!(expected["ecs:DescribeTasks"], 2);
     assert_eq!(take_counts(&proxy, "lifecycle, 110 tasks"), expected);
 
@@ -382,10 +298,7 @@ async fn the_census_of_a_busy_instance_describes_its_tasks_in_hundreds() -> Test
     assert_eq!(report.outcomes, vec!["wait".to_owned()]);
     // THEN the census formula: 2 ListTasks + ceil(110 / 100) = 2 DescribeTasks, no
     // DescribeServices, plus GetItem and one PutItem of progress
-    let expected = with(
-        census(58, 52, false),
-        &[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 1)],
-    );
+    let expected = stopped_while_waiting(&census(58, 52, false), 0);
     assert_eq!(
         expected,
         counts(&[

@@ -8,14 +8,14 @@ use drain_core::config::{ENV_METRICS_NAMESPACE, ENV_TABLE};
 use drain_core::metrics::validate_emf;
 use drain_testkit::events::{lifecycle_event, task_state_change_event};
 use drain_testkit::runtime_api::{FunctionProcess, function_binary};
-use drain_testkit::{Deployment, Emulator, KitError, World, WorldSpec};
+use drain_testkit::{Deployment, Emulator, EmulatorWorld, KitError, WorldSpec};
 use serde_json::{Value, json};
 
 type TestResult = Result<(), KitError>;
 
 const NAMESPACE: &str = "ecs-drain-test";
 
-fn env(emulator: &Emulator, world: &World) -> Vec<(String, String)> {
+fn env(emulator: &Emulator, world: &EmulatorWorld) -> Vec<(String, String)> {
     let mut env = world.function_env();
     env.extend(emulator.function_env());
     env.push((ENV_METRICS_NAMESPACE.into(), NAMESPACE.into()));
@@ -165,7 +165,7 @@ async fn a_missing_table_fails_the_binary_with_deployment_error_logged_once_and_
 -> TestResult {
     // GIVEN on-task-stopped deployed with a table that does not exist
     let emulator = Emulator::start()?;
-    let world = World::build(
+    let world = EmulatorWorld::build(
         &emulator,
         &emulator.sdk_config(),
         &WorldSpec::new("emf-notable", 1),

@@ -9,21 +9,21 @@ use drain_core::decision::verify::FunctionIdentity;
 use drain_core::error::DeploymentProblem;
 use drain_core::handler::{Function, handle_lifecycle, handle_task_stopped};
 use drain_testkit::events::{lifecycle_event, task_state_change_event};
-use drain_testkit::{Emulator, KitError, World, WorldSpec};
+use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 
 type TestResult = Result<(), KitError>;
 
 async fn world(
     emulator: &Emulator,
     name: &str,
-) -> Result<(aws_config::SdkConfig, World), KitError> {
+) -> Result<(aws_config::SdkConfig, EmulatorWorld), KitError> {
     let sdk = emulator.sdk_config();
-    let world = World::build(emulator, &sdk, &WorldSpec::new(name, 1)).await?;
+    let world = EmulatorWorld::build(emulator, &sdk, &WorldSpec::new(name, 1)).await?;
     Ok((sdk, world))
 }
 
 /// Nothing happened to the instance: still ACTIVE, its lifecycle action still waiting.
-async fn untouched(world: &World) -> TestResult {
+async fn untouched(world: &EmulatorWorld) -> TestResult {
     assert_eq!(world.instance_status(0).await?, "ACTIVE");
     let actions = world.lifecycle_actions()?;
     assert!(

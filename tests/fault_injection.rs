@@ -17,10 +17,11 @@ use drain_core::handler::{Report, handle_lifecycle, handle_task_stopped};
 use drain_core::ids::ContainerInstanceArn;
 use drain_core::ports::DrainStore;
 use drain_core::record::{DrainStatus, LifecycleResult};
+use drain_core::testing::Rng;
 use drain_testkit::emulator::sdk_config_for;
 use drain_testkit::events::{lifecycle_event, task_state_change_event};
 use drain_testkit::proxy::{Fault, FaultPlan, Proxy, ScriptedFault};
-use drain_testkit::{Emulator, KitError, World, WorldSpec};
+use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 use serde_json::Value;
 
 /// Seeds run in the normal test run; `FAULT_SEEDS=7` or `FAULT_SEEDS=1..40` runs others.
@@ -41,10 +42,11 @@ enum Function {
 /// One seed's drain: its world, the function's app behind its proxy, and what happened.
 struct Run {
     seed: u64,
-    world: World,
+    world: EmulatorWorld,
     proxy: Proxy,
     app: Arc<App>,
-    rng: u64,
+    /// Which events EventBridge delivers twice; a stream of its own, apart from the proxy's.
+    rng: Rng,
     log: Vec<String>,
     panics: Vec<String>,
     delivered: Vec<(Function, String, Value)>,
@@ -52,7 +54,7 @@ struct Run {
 
 impl Run {
     async fn new(emulator: &Emulator, seed: u64, plan: FaultPlan) -> Result<Run, KitError> {
-        let world = World::build(
+        let world = EmulatorWorld::build(
             emulator,
             &emulator.sdk_config(),
             &WorldSpec::new(&format!("faults-{seed}"), 3),
@@ -70,20 +72,11 @@ impl Run {
             world,
             proxy,
             app,
-            rng: seed ^ 0x5EED_F0D0_B1E5,
+            rng: Rng::new(seed ^ 0x5EED_F0D0_B1E5),
             log: Vec::new(),
             panics: Vec::new(),
             delivered: Vec::new(),
         })
-    }
-
-    fn chance(&mut self, probability: f64) -> bool {
-        // splitmix64 step, independent of the proxy's RNG
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64 <= probability
     }
 
     /// One asynchronous invocation as Lambda runs it: while the handler returns Err, the same
@@ -132,7 +125,7 @@ impl Run {
     /// An event through EventBridge: invoked, and sometimes invoked again as a duplicate.
     async fn deliver(&mut self, function: Function, label: &str, event: Value) {
         self.invoke(function, label, &event).await;
-        if self.chance(DUPLICATE_RATE) {
+        if self.rng.chance(DUPLICATE_RATE) {
             self.invoke(function, &format!("{label} (duplicate)"), &event)
                 .await;
         }
@@ -331,8 +324,12 @@ fn scripted(script: &str) -> FaultPlan {
     let faults = script
         .split(',')
         .map(|entry| {
-            let (call, fault) = entry.split_once('=').expect("FAULT_SCRIPT entry is operation#n=Fault");
-            let (operation, nth) = call.split_once('#').expect("FAULT_SCRIPT call is operation#n");
+            let (call, fault) = entry
+                .split_once('=')
+                .expect("FAULT_SCRIPT entry is operation#n=Fault");
+            let (operation, nth) = call
+                .split_once('#')
+                .expect("FAULT_SCRIPT call is operation#n");
             let fault = match fault {
                 "Throttle" => Some(Fault::Throttle),
                 "ServerError" => Some(Fault::ServerError { status: 500 }),
@@ -341,8 +338,15 @@ fn scripted(script: &str) -> FaultPlan {
                 "ResetAfterForward" => Some(Fault::ResetAfterForward),
                 _ => None,
             }
-            .expect("FAULT_SCRIPT fault is Throttle, ServerError, Reset, ServerErrorAfterForward or ResetAfterForward");
-            ScriptedFault { operation: operation.to_owned(), nth: nth.parse().expect("FAULT_SCRIPT n"), fault }
+            .expect(
+                "FAULT_SCRIPT fault is Throttle, ServerError, Reset, ServerErrorAfterForward or \
+                 ResetAfterForward",
+            );
+            ScriptedFault {
+                operation: operation.to_owned(),
+                nth: nth.parse().expect("FAULT_SCRIPT n"),
+                fault,
+            }
         })
         .collect();
     FaultPlan::scripted(faults)

@@ -1,6 +1,7 @@
 //! End to end with the built binaries as deployed: infra/template.yaml is deployed into the
 //! emulator, IAM is enforced, and on-lifecycle and on-task-stopped run as processes behind the
-//! Runtime API emulator (crates/drain-testkit/src/runtime_api.rs) with the environment the stack gives them and
+//! Runtime API emulator (crates/drain-testkit/src/runtime_api.rs) with the environment the stack
+//! gives them and
 //! temporary credentials of their own execution roles, pointed at the AWS emulator through
 //! AWS_ENDPOINT_URL. Each story has its own emulator.
 
@@ -11,7 +12,7 @@ use drain_testkit::events::{
     LifecycleAction, as_replay, lifecycle_event, lifecycle_sns_event, task_state_change_event,
 };
 use drain_testkit::runtime_api::{FunctionProcess, Invocation};
-use drain_testkit::{Deployment, KitError, World, WorldSpec, project_root};
+use drain_testkit::{Deployment, EmulatorWorld, KitError, WorldSpec, project_root};
 use serde_json::{Value, json};
 
 type TestResult = Result<(), KitError>;
@@ -52,7 +53,7 @@ fn outcomes(report: &Value) -> Vec<&str> {
         .unwrap_or_default()
 }
 
-async fn record_status(world: &World, index: usize) -> Result<Option<String>, KitError> {
+async fn record_status(world: &EmulatorWorld, index: usize) -> Result<Option<String>, KitError> {
     let item = world
         .dynamodb
         .get_item()
@@ -79,7 +80,7 @@ struct Snapshot {
     records: usize,
 }
 
-async fn snapshot(world: &World) -> Result<Snapshot, KitError> {
+async fn snapshot(world: &EmulatorWorld) -> Result<Snapshot, KitError> {
     let mut instance_statuses = Vec::new();
     for index in 0..world.instances.len() {
         instance_statuses.push(world.instance_status(index).await?);
@@ -289,7 +290,8 @@ async fn malformed_and_unknown_payloads_are_refused_without_changes_and_the_proc
     let functions = Functions::start(&deployment).await?;
     let before = snapshot(world).await?;
     let scheduled = json!({
-        "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event", "source": "aws.events",
+        "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event", "source": "aws.events",
         "account": "123456789012", "time": "2026-11-02T18:43:48Z", "region": "us-east-1",
         "resources": ["arn:aws:events:us-east-1:123456789012:rule/nightly"], "detail": {}
     });

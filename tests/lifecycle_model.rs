@@ -25,14 +25,14 @@ use drain_testkit::fleet::{
     FleetAction, fleet_actions, lifecycle_action_event, set_container_instance, set_registration,
     spot_interruption_event,
 };
-use drain_testkit::{Emulator, KitError, World, WorldSpec};
+use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 use serde_json::json;
 
 type TestResult = Result<(), KitError>;
 
 const LAUNCH_HOOK: &str = "ecs-drain-launch";
 
-async fn add_launch_hook(world: &World) -> TestResult {
+async fn add_launch_hook(world: &EmulatorWorld) -> TestResult {
     world
         .autoscaling
         .put_lifecycle_hook()
@@ -57,7 +57,7 @@ async fn set_desired(autoscaling: &AutoScaling, asg: &str, desired: i32) -> Test
 }
 
 /// The one active action of `transition` kind in the group.
-fn active_action(world: &World, launch: bool) -> Result<FleetAction, KitError> {
+fn active_action(world: &EmulatorWorld, launch: bool) -> Result<FleetAction, KitError> {
     let mut found: Vec<FleetAction> = fleet_actions(world.port, &world.asg)?
         .into_iter()
         .filter(|action| action.state == "active" && action.is_launch() == launch)
@@ -75,7 +75,11 @@ fn launch_notice(action: &FleetAction) -> Result<LaunchNotice, KitError> {
     }
 }
 
-async fn complete(world: &World, action: &FleetAction, result: LifecycleResult) -> TestResult {
+async fn complete(
+    world: &EmulatorWorld,
+    action: &FleetAction,
+    result: LifecycleResult,
+) -> TestResult {
     world
         .autoscaling
         .complete_lifecycle_action()
@@ -114,7 +118,7 @@ async fn register(ecs: &Ecs, cluster: &str, ec2_id: &str) -> TestResult {
 
 /// What ECS reports about the container instance on `ec2_id`, as launch readiness reads it.
 async fn registration(
-    world: &World,
+    world: &EmulatorWorld,
     ec2_id: &str,
     drained_by_ecs_drain: bool,
 ) -> Result<Option<Registration>, KitError> {
@@ -172,7 +176,7 @@ fn ready() -> LaunchDecision {
 async fn a_launch_waits_for_registration_and_agent_and_an_instance_that_never_joins_is_abandoned()
 -> TestResult {
     let emulator = Emulator::start()?;
-    let world = World::build(
+    let world = EmulatorWorld::build(
         &emulator,
         &emulator.sdk_config(),
         &WorldSpec::new("launch", 1),
@@ -265,7 +269,7 @@ async fn a_launch_waits_for_registration_and_agent_and_an_instance_that_never_jo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_warm_pool_round_trip_ends_with_the_container_instance_active() -> TestResult {
     let emulator = Emulator::start()?;
-    let world = World::build(
+    let world = EmulatorWorld::build(
         &emulator,
         &emulator.sdk_config(),
         &WorldSpec::new("warm", 2),
@@ -385,7 +389,7 @@ async fn a_warm_pool_round_trip_ends_with_the_container_instance_active() -> Tes
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spot_warning_drains_at_once_and_the_terminate_action_joins_that_drain() -> TestResult {
     let emulator = Emulator::start()?;
-    let world = World::build(
+    let world = EmulatorWorld::build(
         &emulator,
         &emulator.sdk_config(),
         &WorldSpec::new("spot", 1),

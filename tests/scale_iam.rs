@@ -18,7 +18,8 @@ type TestResult = Result<(), KitError>;
 
 const HOOK: &str = "scale-terminate";
 
-/// World `n` of the test: cluster `scale<n>-cluster`, group `scale<n>-asg`, the shared hook.
+/// EmulatorWorld `n` of the test: cluster `scale<n>-cluster`, group `scale<n>-asg`, the shared
+/// hook.
 fn world_spec(n: usize, instances: usize) -> WorldSpec {
     let mut spec = WorldSpec::new(&format!("scale{n}"), instances);
     spec.hook = Some(HOOK.to_owned());

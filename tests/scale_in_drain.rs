@@ -6,12 +6,12 @@
 use drain_aws::app::App;
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
 use drain_testkit::events::{lifecycle_event, task_state_change_event};
-use drain_testkit::{Emulator, World, WorldSpec};
+use drain_testkit::{Emulator, EmulatorWorld, WorldSpec};
 
 type TestResult = Result<(), drain_testkit::KitError>;
 
 async fn record_status(
-    world: &World,
+    world: &EmulatorWorld,
     index: usize,
 ) -> Result<Option<String>, drain_testkit::KitError> {
     let item = world
@@ -41,7 +41,7 @@ async fn completes_the_lifecycle_action_once_after_the_last_task_and_then_the_da
     // standalone report task on the instance that will be scaled in.
     let emulator = Emulator::start()?;
     let sdk = emulator.sdk_config();
-    let world = World::build(&emulator, &sdk, &WorldSpec::new("e2e", 3)).await?;
+    let world = EmulatorWorld::build(&emulator, &sdk, &WorldSpec::new("e2e", 3)).await?;
     let tasks = world.populate_standard(0).await?;
     let app = App::new(world.config(), &sdk);
     let mut version = 10;

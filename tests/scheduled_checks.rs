@@ -12,10 +12,11 @@ use drain_core::event::{LifecycleInput, parse_lifecycle_payload};
 use drain_core::ids::ContainerInstanceArn;
 use drain_core::ports::DrainStore;
 use drain_core::record::{DrainPhase, DrainStatus};
-use drain_core::time::{Clock, ManualClock, SystemClock};
+use drain_core::testing::ManualClock;
+use drain_core::time::{Clock, SystemClock};
 use drain_core::{Config, Drainer};
 use drain_testkit::events::lifecycle_event;
-use drain_testkit::{Emulator, KitError, World, WorldSpec};
+use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 
 type TestResult = Result<(), KitError>;
 type AwsDrainer<'a> = Drainer<
@@ -29,7 +30,7 @@ type AwsDrainer<'a> = Drainer<
 const TARGET: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecs-drain-on-lifecycle";
 
 fn drainer<'a>(
-    world: &World,
+    world: &EmulatorWorld,
     sdk: &aws_config::SdkConfig,
     config: Config,
     clock: &'a ManualClock,
@@ -52,7 +53,7 @@ fn drainer<'a>(
 }
 
 async fn start_drain(
-    world: &World,
+    world: &EmulatorWorld,
     drainer: &AwsDrainer<'_>,
 ) -> Result<ContainerInstanceArn, KitError> {
     let action = world.scale_in(0).await?;
@@ -68,7 +69,7 @@ async fn start_drain(
 
 async fn schedule_of(
     sdk: &aws_config::SdkConfig,
-    world: &World,
+    world: &EmulatorWorld,
     instance: &ContainerInstanceArn,
 ) -> Result<Option<(String, String)>, KitError> {
     let scheduler = aws_sdk_scheduler::Client::new(sdk);
@@ -104,9 +105,9 @@ async fn schedule_of(
 async fn world_with_tasks(
     emulator: &Emulator,
     name: &str,
-) -> Result<(aws_config::SdkConfig, World), KitError> {
+) -> Result<(aws_config::SdkConfig, EmulatorWorld), KitError> {
     let sdk = emulator.sdk_config();
-    let world = World::build(emulator, &sdk, &WorldSpec::new(name, 3)).await?;
+    let world = EmulatorWorld::build(emulator, &sdk, &WorldSpec::new(name, 3)).await?;
     world.populate_standard(0).await?;
     Ok((sdk, world))
 }

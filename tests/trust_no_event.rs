@@ -12,7 +12,7 @@ use drain_core::ports::DrainStore;
 use drain_core::time::{Clock, SystemClock};
 use drain_testkit::events::{LifecycleAction, lifecycle_event, lifecycle_sns_event};
 use drain_testkit::runtime_api::{FunctionProcess, function_binary};
-use drain_testkit::{Emulator, KitError, World, WorldSpec};
+use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 use serde_json::{Value, json};
 
 type TestResult = Result<(), KitError>;
@@ -21,7 +21,7 @@ type TestResult = Result<(), KitError>;
 const FORGED_TOKEN: &str = "d0d0d0d0-1111-4222-8333-444455556666";
 
 /// on-lifecycle with the stack's environment (schedule settings included).
-fn on_lifecycle(emulator: &Emulator, world: &World) -> Result<FunctionProcess, KitError> {
+fn on_lifecycle(emulator: &Emulator, world: &EmulatorWorld) -> Result<FunctionProcess, KitError> {
     let mut env = world.function_env();
     env.extend(emulator.function_env());
     env.push(("RUST_LOG".into(), "info".into()));
@@ -29,7 +29,10 @@ fn on_lifecycle(emulator: &Emulator, world: &World) -> Result<FunctionProcess, K
 }
 
 /// on-task-stopped as the stack runs it: no schedule settings.
-fn on_task_stopped(emulator: &Emulator, world: &World) -> Result<FunctionProcess, KitError> {
+fn on_task_stopped(
+    emulator: &Emulator,
+    world: &EmulatorWorld,
+) -> Result<FunctionProcess, KitError> {
     let mut env = world.function_env();
     env.extend(emulator.function_env());
     env.push(("RUST_LOG".into(), "info".into()));
@@ -74,7 +77,7 @@ struct Snapshot {
     schedules: usize,
 }
 
-async fn snapshot(emulator: &Emulator, world: &World) -> Result<Snapshot, KitError> {
+async fn snapshot(emulator: &Emulator, world: &EmulatorWorld) -> Result<Snapshot, KitError> {
     let mut instance_statuses = Vec::new();
     for index in 0..world.instances.len() {
         instance_statuses.push(world.instance_status(index).await?);
@@ -103,7 +106,7 @@ async fn snapshot(emulator: &Emulator, world: &World) -> Result<Snapshot, KitErr
 }
 
 /// A notice for instance `index` that Auto Scaling never sent.
-fn forged_action(world: &World, index: usize) -> LifecycleAction {
+fn forged_action(world: &EmulatorWorld, index: usize) -> LifecycleAction {
     LifecycleAction {
         token: FORGED_TOKEN.into(),
         asg: world.asg.clone(),
@@ -131,7 +134,7 @@ fn assert_log_lines_bounded(function: &FunctionProcess) {
 
 async fn schedule_exists(
     emulator: &Emulator,
-    world: &World,
+    world: &EmulatorWorld,
     instance: &ContainerInstanceArn,
 ) -> Result<bool, KitError> {
     let scheduler = aws_sdk_scheduler::Client::new(&emulator.sdk_config());
@@ -154,8 +157,9 @@ async fn schedule_exists(
     }
 }
 
-async fn world_with_a_task(emulator: &Emulator, name: &str) -> Result<World, KitError> {
-    let world = World::build(emulator, &emulator.sdk_config(), &WorldSpec::new(name, 2)).await?;
+async fn world_with_a_task(emulator: &Emulator, name: &str) -> Result<EmulatorWorld, KitError> {
+    let world =
+        EmulatorWorld::build(emulator, &emulator.sdk_config(), &WorldSpec::new(name, 2)).await?;
     world.create_service("web", false, 50, 200).await?;
     world.start_service_task("web", 0).await?;
     Ok(world)

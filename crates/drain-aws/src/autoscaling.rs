@@ -1,6 +1,7 @@
 //! The Auto Scaling adapter: the lifecycle hook holding an instance.
 
 use aws_sdk_autoscaling::Client;
+use aws_sdk_autoscaling::operation::describe_auto_scaling_instances as describe_instances;
 use drain_core::DrainError;
 use drain_core::ids::{Ec2InstanceId, HookRef, LifecycleActionRef};
 use drain_core::ports::{ActionAnswer, AsgInstanceState, LifecycleHooks};
@@ -41,7 +42,7 @@ fn no_active_action<E: aws_sdk_autoscaling::error::ProvideErrorMetadata>(
 /// Where the answer of DescribeAutoScalingInstances puts `instance`. The call names one
 /// instance: any other in the answer is ignored, not trusted.
 fn state_of(
-    described: &aws_sdk_autoscaling::operation::describe_auto_scaling_instances::DescribeAutoScalingInstancesOutput,
+    described: &describe_instances::DescribeAutoScalingInstancesOutput,
     instance: &Ec2InstanceId,
 ) -> Option<AsgInstanceState> {
     described
@@ -157,7 +158,6 @@ impl LifecycleHooks for AsgLifecycleHooks {
 
 #[cfg(test)]
 mod tests {
-    use aws_sdk_autoscaling::operation::describe_auto_scaling_instances::DescribeAutoScalingInstancesOutput;
     use aws_sdk_autoscaling::types::AutoScalingInstanceDetails;
 
     use super::*;
@@ -176,7 +176,7 @@ mod tests {
     #[test]
     fn the_state_of_the_named_instance_is_read_and_no_other() {
         let instance = Ec2InstanceId::new("i-0598c7d356eba48d7").expect("id");
-        let described = DescribeAutoScalingInstancesOutput::builder()
+        let described = describe_instances::DescribeAutoScalingInstancesOutput::builder()
             .auto_scaling_instances(details(
                 "i-0123456789abcdef0",
                 "other-asg",
@@ -195,7 +195,7 @@ mod tests {
                 lifecycle_state: "Warmed:Terminating:Wait".into()
             })
         );
-        let elsewhere = DescribeAutoScalingInstancesOutput::builder()
+        let elsewhere = describe_instances::DescribeAutoScalingInstancesOutput::builder()
             .auto_scaling_instances(details(
                 "i-0123456789abcdef0",
                 "prod-ecs-asg",
@@ -209,7 +209,7 @@ mod tests {
         );
         assert_eq!(
             state_of(
-                &DescribeAutoScalingInstancesOutput::builder().build(),
+                &describe_instances::DescribeAutoScalingInstancesOutput::builder().build(),
                 &instance
             ),
             None

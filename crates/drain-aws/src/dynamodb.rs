@@ -327,34 +327,13 @@ pub fn from_item(item: &Item) -> Result<DrainRecord, ItemError> {
 
 #[cfg(test)]
 mod tests {
-    use drain_core::decision::start_drain;
-    use drain_core::ids::LifecycleActionRef;
-    use drain_core::record::DrainStart;
+    use drain_core::testing::sample;
 
     use super::*;
 
+    /// The sample drain as on-lifecycle first writes it.
     fn record() -> DrainRecord {
-        start_drain(DrainStart {
-            container_instance_arn: ContainerInstanceArn::new(
-                "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc",
-            )
-            .expect("arn"),
-            cluster_arn: ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod")
-                .expect("arn"),
-            action: LifecycleActionRef {
-                hook: HookRef {
-                    asg_name: AsgName::new("asg").expect("name"),
-                    hook_name: HookName::new("hook").expect("name"),
-                },
-                instance_id: Ec2InstanceId::new("i-0123456789abcdef0").expect("id"),
-                token: LifecycleToken::new("630aa23f-48eb-45e7-aba6-799ea6093a0f").expect("token"),
-            },
-            noticed_at: Timestamp(1_793_645_028),
-            started_at: Timestamp(1_793_645_030),
-            heartbeat_timeout_seconds: Some(300),
-            deadline_seconds: 3600,
-            retention_seconds: 86_400,
-        })
+        sample::drain_record()
     }
 
     #[test]

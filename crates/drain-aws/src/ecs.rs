@@ -3,7 +3,9 @@
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{ContainerInstanceStatus, DesiredStatus};
 use drain_core::DrainError;
-use drain_core::census::{DescribedTask, ServiceFacts, TaskFailure, TaskListing};
+use drain_core::census::{
+    DescribedTask, SchedulingStrategy, ServiceFacts, TaskFailure, TaskListing,
+};
 use drain_core::error::DeploymentProblem;
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, TaskArn, quoted};
 use drain_core::ports::{Cluster, ContainerInstance, EcsInstanceStatus};
@@ -302,7 +304,7 @@ impl Cluster for EcsCluster {
                     name: name.to_owned(),
                     scheduling_strategy: service
                         .scheduling_strategy()
-                        .map(|strategy| strategy.as_str().to_owned()),
+                        .map(|strategy| SchedulingStrategy::from(strategy.as_str())),
                     minimum_healthy_percent: deployment
                         .and_then(|config| config.minimum_healthy_percent()),
                     maximum_percent: deployment.and_then(|config| config.maximum_percent()),

@@ -342,7 +342,8 @@ mod tests {
                 ecs(
                     400,
                     code,
-                    "User: arn:aws:sts::123456789012:assumed-role/on-lifecycle/x is not authorized to perform: ecs:DescribeContainerInstances",
+                    "User: arn:aws:sts::123456789012:assumed-role/on-lifecycle/x is not authorized \
+                     to perform: ecs:DescribeContainerInstances",
                 ),
             );
             assert_eq!(problem_of(&error), Some("access_denied"), "{code}");
@@ -485,7 +486,8 @@ mod tests {
         );
         let bad_role = create(
             "ValidationException",
-            "The execution role you provide must allow AWS EventBridge Scheduler to assume the role.",
+            "The execution role you provide must allow AWS EventBridge Scheduler to assume the \
+             role.",
         );
         assert_eq!(
             problem_of(&classify("scheduler:UpdateSchedule", bad_role)),

@@ -185,7 +185,10 @@ impl CheckScheduler for EventBridgeCheckScheduler {
             Err(error) => return Err(classify("scheduler:GetSchedule", error)),
         };
         if !checks(input.as_deref(), instance) {
-            warn!(schedule = %name, "a schedule of this drain's name checks another container instance; left alone");
+            warn!(
+                schedule = %name,
+                "a schedule of this drain's name checks another container instance; left alone"
+            );
             return Ok(());
         }
         let deleted = self
@@ -232,7 +235,8 @@ mod tests {
     #[test]
     fn the_schedule_name_fits_the_scheduler_rules() {
         let live = arn(
-            "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b",
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/\
+             3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b",
         );
         let name = EventBridgeCheckScheduler::schedule_name(&live);
         fits_the_scheduler_rules(&name);
@@ -246,7 +250,8 @@ mod tests {
             "stable across invocations"
         );
         let old_format = arn(
-            "arn:aws:ecs:us-east-1:123456789012:container-instance/1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d",
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/1a2b3c4d-5e6f-7a8b-9c0d-\
+             1e2f3a4b5c6d",
         );
         fits_the_scheduler_rules(&EventBridgeCheckScheduler::schedule_name(&old_format));
         let longest = arn(&format!(
@@ -260,13 +265,15 @@ mod tests {
     #[test]
     fn only_a_schedule_whose_input_checks_the_same_arn_is_its_own() {
         let live = arn(
-            "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b",
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/\
+             3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b",
         );
         let input =
             serde_json::json!({ CHECK_KEY: { "containerInstanceArn": live.as_str() } }).to_string();
         assert!(checks(Some(&input), &live));
         let other = arn(
-            "arn:aws:ecs:us-east-1:123456789012:container-instance/other-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b",
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/other-cluster/\
+             3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b",
         );
         assert!(!checks(Some(&input), &other));
         assert!(!checks(None, &live));

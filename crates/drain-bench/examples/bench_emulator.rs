@@ -29,11 +29,12 @@ use drain_bench::measure::{
 use drain_bench::table::Table;
 use drain_core::config::{ENV_SCHEDULE_GROUP, ENV_SCHEDULE_ROLE_ARN};
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
+use drain_core::testing::calls::{self, CallCounts, merged, total};
 use drain_testkit::emulator::sdk_config_for;
 use drain_testkit::events::{lifecycle_event, lifecycle_sns_event, task_state_change_event};
 use drain_testkit::proxy::{FaultPlan, Proxy};
 use drain_testkit::runtime_api::FunctionProcess;
-use drain_testkit::{Emulator, KitError, World, WorldSpec, project_root};
+use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec, project_root};
 use serde_json::{Value, json};
 
 type BenchResult<T = ()> = Result<T, KitError>;
@@ -47,7 +48,11 @@ async fn main() -> BenchResult {
         Some("calls") => calls().await,
         Some("rss") => rss(rest).await,
         Some("scale") => scale(rest).await,
-        _ => Err("usage: bench-emulator cold-start | calls | rss | scale [--full] (see the module docs for flags)".into()),
+        _ => Err(
+            "usage: bench-emulator cold-start | calls | rss | scale [--full] (see the module docs \
+             for flags)"
+                .into(),
+        ),
     }
 }
 
@@ -92,7 +97,7 @@ fn binary(dir: &Path, name: &str) -> BenchResult<PathBuf> {
 /// A process environment.
 type Env = Vec<(String, String)>;
 
-fn function_envs(emulator: &Emulator, world: &World) -> (Env, Env) {
+fn function_envs(emulator: &Emulator, world: &EmulatorWorld) -> (Env, Env) {
     let mut lifecycle = world.function_env();
     lifecycle.extend(emulator.function_env());
     let task = lifecycle
@@ -118,7 +123,7 @@ fn outcomes(response: Option<&Value>) -> String {
 
 /// A STOPPED task as DescribeTasks would show it, without asking the emulator.
 fn stopped_task(
-    world: &World,
+    world: &EmulatorWorld,
     arn: &str,
     instance: &str,
     group: &str,
@@ -176,7 +181,7 @@ async fn cold_start(args: &[String]) -> BenchResult {
     let emulator = Emulator::start()?;
     // One fresh instance to scale in per on-lifecycle start, each running a replica task and a
     // daemon task (the first invocation then takes the whole start-of-drain path).
-    let world = World::build(
+    let world = EmulatorWorld::build(
         &emulator,
         &emulator.sdk_config(),
         &WorldSpec::new("cold", starts + 1),
@@ -266,17 +271,20 @@ async fn cold_start(args: &[String]) -> BenchResult {
     }
     if let Some(warm) = warm_row {
         table.note(format!(
-            "For comparison, on-task-stopped's 2nd..{}th invocation of the same event in one process (warm): median {}, p95 {}.",
+            "For comparison, on-task-stopped's 2nd..{}th invocation of the same event in one \
+             process (warm): median {}, p95 {}.",
             starts + 1,
             human_ns(warm.median),
             human_ns(warm.p95)
         ));
     }
     table.note(
-        "init = process spawn → its first GET /2018-06-01/runtime/invocation/next (tracing set up, settings read, SDK config loaded, \
-         clients built). 1st invocation = event delivered → response posted; it includes the SDK's first connection to the emulator \
-         (plain HTTP on 127.0.0.1: no DNS, no TLS handshake, unlike real AWS) and moto's own time per call. CPU = all threads of the \
-         process (/proc/<pid>/task/*/schedstat) from spawn to the first response. Host (x86_64) release build, not the arm64 zip.",
+        "init = process spawn → its first GET /2018-06-01/runtime/invocation/next (tracing set up, \
+         settings read, SDK config loaded, clients built). 1st invocation = event delivered → \
+         response posted; it includes the SDK's first connection to the emulator (plain HTTP on \
+         127.0.0.1: no DNS, no TLS handshake, unlike real AWS) and moto's own time per call. CPU = \
+         all threads of the process (/proc/<pid>/task/*/schedstat) from spawn to the first \
+         response. Host (x86_64) release build, not the arm64 zip.",
     );
     table.print();
     Ok(())
@@ -285,77 +293,13 @@ async fn cold_start(args: &[String]) -> BenchResult {
 // ---------------------------------------------------------------------------------------------
 // 3. AWS calls per event
 
-type Counts = BTreeMap<String, u64>;
+// What each event should cost comes from the call-cost model the call-count test checks at
+// the wire (drain_core::testing::calls); this part reports it next to what was observed.
+type Counts = CallCounts;
 
-fn add(counts: &mut Counts, operation: &str, count: u64) {
-    if count > 0 {
-        *counts.entry(operation.to_owned()).or_default() += count;
-    }
-}
-
-/// The census of one look: ListTasks once per page of each desiredStatus listing (≥ 1 each),
-/// DescribeTasks once per 100 tasks listed, DescribeServices once when a service task is alive
-/// (≤ 10 services).
-fn census(counts: &mut Counts, running: u64, stopped: u64, service_alive: bool) {
-    let pages = |listed: u64| listed.div_ceil(100).max(1);
-    add(counts, "ecs:ListTasks", pages(running) + pages(stopped));
-    add(
-        counts,
-        "ecs:DescribeTasks",
-        (running + stopped).div_ceil(100),
-    );
-    add(counts, "ecs:DescribeServices", u64::from(service_alive));
-}
-
-/// The lifecycle event that starts a drain of `tasks` running tasks.
+/// The terminate notice that starts a drain of `tasks` running tasks.
 fn predicted_lifecycle(tasks: u64) -> Counts {
-    let mut counts = Counts::new();
-    for operation in [
-        "ecs:ListContainerInstances",
-        "ecs:DescribeContainerInstances",
-        "dynamodb:GetItem",
-        "autoscaling:DescribeLifecycleHooks",
-    ] {
-        add(&mut counts, operation, 1);
-    }
-    add(&mut counts, "dynamodb:PutItem", 2);
-    add(&mut counts, "ecs:UpdateContainerInstancesState", 1);
-    add(&mut counts, "scheduler:CreateSchedule", 1);
-    census(&mut counts, tasks, 0, tasks > 0);
-    counts
-}
-
-/// Every STOPPED event of a drain of `replicas` replica tasks and one daemon task, replicas
-/// stopping one by one, then the daemon ecs-drain stops.
-fn predicted_stopped_events(replicas: u64) -> Counts {
-    let total = replicas + 1;
-    let mut counts = Counts::new();
-    for stopped in 1..=replicas {
-        add(&mut counts, "dynamodb:GetItem", 1);
-        census(&mut counts, total - stopped, stopped, true);
-        add(&mut counts, "dynamodb:PutItem", 1);
-        if stopped == replicas {
-            add(&mut counts, "ecs:StopTask", 1); // only the daemon is left: ecs-drain stops it
-        }
-    }
-    add(&mut counts, "dynamodb:GetItem", 1);
-    census(&mut counts, 0, total, false);
-    add(&mut counts, "dynamodb:PutItem", 2); // the completion claim and the COMPLETED record
-    add(&mut counts, "autoscaling:CompleteLifecycleAction", 1);
-    add(&mut counts, "scheduler:DeleteSchedule", 1);
-    counts
-}
-
-fn merged(a: &Counts, b: &Counts) -> Counts {
-    let mut out = a.clone();
-    for (operation, count) in b {
-        add(&mut out, operation, *count);
-    }
-    out
-}
-
-fn total(counts: &Counts) -> u64 {
-    counts.values().sum()
+    calls::drain_start(&calls::census(tasks, 0, tasks > 0))
 }
 
 fn short(counts: &Counts) -> String {
@@ -400,7 +344,7 @@ async fn calls() -> BenchResult {
     );
 
     // An unrelated STOPPED event.
-    let world = World::build(
+    let world = EmulatorWorld::build(
         &emulator,
         &emulator.sdk_config(),
         &WorldSpec::new("calls-idle", 2),
@@ -416,7 +360,7 @@ async fn calls() -> BenchResult {
     proxy.reset_counts();
     let report = handle_task_stopped(&app.drainer, &event).await?;
     let observed = proxy.counts();
-    let predicted: Counts = [("dynamodb:GetItem".to_owned(), 1)].into();
+    let predicted = calls::unrelated_stopped();
     table.row(vec![
         "STOPPED, instance not draining".into(),
         report.outcomes.join(","),
@@ -431,7 +375,8 @@ async fn calls() -> BenchResult {
     for tasks in [5u64, 20, 150] {
         let name = format!("calls-{tasks}");
         let world =
-            World::build(&emulator, &emulator.sdk_config(), &WorldSpec::new(&name, 2)).await?;
+            EmulatorWorld::build(&emulator, &emulator.sdk_config(), &WorldSpec::new(&name, 2))
+                .await?;
         world.create_service("web", false, 50, 200).await?;
         world.create_service("log-router", true, 0, 100).await?;
         let mut replicas = Vec::new();
@@ -493,7 +438,7 @@ async fn calls() -> BenchResult {
         );
         let report = handle_task_stopped(&app.drainer, &task_state_change_event(&task, 9)).await?;
         let stopped = proxy.counts();
-        let predicted_stopped = predicted_stopped_events(tasks - 1);
+        let predicted_stopped = calls::stopped_events_of_a_drain(tasks - 1);
         table.row(vec![
             format!("all {tasks} STOPPED events of that drain"),
             format!(
@@ -534,16 +479,24 @@ async fn calls() -> BenchResult {
         ));
     }
     table.note(
-        "Formula (n = tasks listed on the instance, running + stopped; pages(x) = max(1, ceil(x/100))):\n\
+        "Formula (drain_core::testing::calls; n = tasks listed on the instance, running + stopped; \
+         pages(x) = max(1, ceil(x/100))):\n\
          - unrelated STOPPED = GetItem = 1\n\
-         - lifecycle (start of a drain) = ListContainerInstances + DescribeContainerInstances + GetItem + DescribeLifecycleHooks + PutItem (insert) \
-         + UpdateContainerInstancesState + census + CreateSchedule + PutItem (progress) = 8 + census\n\
-         - census = pages(running) + pages(stopped) ListTasks + ceil(n/100) DescribeTasks + DescribeServices (1 per ≤ 10 services, only while a service task is alive)\n\
-         - STOPPED on the draining instance, still waiting = GetItem + census + PutItem = 2 + census (+ one StopTask per daemon task once only daemons are left)\n\
-         - STOPPED that completes = GetItem + census + PutItem (claim) + CompleteLifecycleAction + PutItem (COMPLETED) + DeleteSchedule = 5 + census\n\
-         - so a whole drain of N ≤ 100 tasks (N - 1 replicas, 1 daemon; census = 4 while a service task is alive, 3 at the end) = \
-         (8 + 4) + (N - 1)(2 + 4) + 1 + (5 + 3) = 6N + 15; past 100 tasks each census adds one DescribeTasks (and ListTasks page) per 100.\n\
-         Scheduled checks (one per heartbeat interval while a drain waits) add GetItem + census + RecordLifecycleActionHeartbeat + CreateSchedule + PutItem each.",
+         - lifecycle (start of a drain) = ListContainerInstances + DescribeContainerInstances + \
+         GetItem + DescribeAutoScalingInstances + DescribeLifecycleHooks + PutItem (insert) + \
+         UpdateContainerInstancesState + census + CreateSchedule + PutItem (progress) = 9 + \
+         census\n\
+         - census = pages(running) + pages(stopped) ListTasks + ceil(n/100) DescribeTasks + \
+         DescribeServices (1 per ≤ 10 services, only while a service task is alive)\n\
+         - STOPPED on the draining instance, still waiting = GetItem + census + PutItem = 2 + \
+         census (+ one StopTask per daemon task once only daemons are left)\n\
+         - STOPPED that completes = GetItem + census + PutItem (claim) + CompleteLifecycleAction + \
+         PutItem (COMPLETED) + GetSchedule + DeleteSchedule = 6 + census\n\
+         - so a whole drain of N ≤ 100 tasks (N - 1 replicas, 1 daemon; census = 4 while a service \
+         task is alive, 3 at the end) = (9 + 4) + (N - 1)(2 + 4) + 1 + (6 + 3) = 6N + 17; past 100 \
+         tasks each census adds one DescribeTasks (and ListTasks page) per 100.\n\
+         Scheduled checks (one per heartbeat interval while a drain waits) add GetItem + census + \
+         RecordLifecycleActionHeartbeat + CreateSchedule + PutItem each.",
     );
     table.print();
     Ok(())
@@ -556,7 +509,8 @@ async fn rss(args: &[String]) -> BenchResult {
     let events = flag(args, "--events", 1_000)?;
     let dir = bin_dir(args);
     let emulator = Emulator::start()?;
-    let world = World::build(&emulator, &emulator.sdk_config(), &WorldSpec::new("rss", 4)).await?;
+    let world =
+        EmulatorWorld::build(&emulator, &emulator.sdk_config(), &WorldSpec::new("rss", 4)).await?;
     world.create_service("web", false, 50, 200).await?;
     world.create_service("log-router", true, 0, 100).await?;
     // Instance 0 drains with 20 tasks (19 replicas, 1 daemon); instances 1..3 run tasks whose
@@ -590,7 +544,8 @@ async fn rss(args: &[String]) -> BenchResult {
 
     let mut table = Table::new(
         &format!(
-            "Peak RSS after {events} mixed events (release host binaries, Runtime API emulator, local AWS emulator, logs at {})",
+            "Peak RSS after {events} mixed events (release host binaries, Runtime API emulator, \
+             local AWS emulator, logs at {})",
             log_level.as_deref().unwrap_or("INFO")
         ),
         &[
@@ -692,9 +647,10 @@ async fn rss(args: &[String]) -> BenchResult {
         events,
     ));
     table.note(
-        "VmHWM = the kernel's peak resident set of the process (/proc/<pid>/status), read while it still runs. Lambda bills memory by the \
-         configured size (the stack sets 128 MB); this is the headroom figure. Zip = target/lambda/<fn>/bootstrap.zip from \
-         `bash scripts/package.sh arm64`, if present.",
+        "VmHWM = the kernel's peak resident set of the process (/proc/<pid>/status), read while it \
+         still runs. Lambda bills memory by the configured size (the stack sets 128 MB); this is \
+         the headroom figure. Zip = target/lambda/<fn>/bootstrap.zip from `bash scripts/package.sh \
+         arm64`, if present.",
     );
     table.print();
     Ok(())
@@ -762,7 +718,7 @@ fn slot_group(slot: usize, per_instance: usize) -> (String, Option<String>) {
     }
 }
 
-async fn place_tasks(world: &World, per_instance: usize) -> BenchResult<Placement> {
+async fn place_tasks(world: &EmulatorWorld, per_instance: usize) -> BenchResult<Placement> {
     for service in 0..SERVICES {
         world
             .create_service(&format!("svc-{service}"), false, 50, 200)
@@ -821,12 +777,16 @@ async fn scale(args: &[String]) -> BenchResult {
     let events = flag(args, "--events", events)?;
     let concurrency = flag(args, "--concurrency", 8)?;
     if drains == 0 || drains > instances || per_instance < 2 || events < drains * per_instance {
-        return Err("need 1 ≤ drains ≤ instances, ≥ 2 tasks per instance, and events ≥ drains × tasks per instance".into());
+        return Err(
+            "need 1 ≤ drains ≤ instances, ≥ 2 tasks per instance, and events ≥ drains × tasks per \
+             instance"
+                .into(),
+        );
     }
 
     let setup_start = Instant::now();
     let emulator = Emulator::start()?;
-    let world = World::build(
+    let world = EmulatorWorld::build(
         &emulator,
         &emulator.sdk_config(),
         &WorldSpec::new("scale", instances),
@@ -1020,7 +980,8 @@ async fn scale(args: &[String]) -> BenchResult {
 
     let mut table = Table::new(
         &format!(
-            "Scale run through the warm handler (in process, real adapters → counting proxy → local emulator){}",
+            "Scale run through the warm handler (in process, real adapters → counting proxy → \
+             local emulator){}",
             if full {
                 ", FULL size"
             } else {
@@ -1033,34 +994,74 @@ async fn scale(args: &[String]) -> BenchResult {
         .row(vec![
             "parameters".into(),
             format!(
-                "{instances} instances, {} tasks, {drains} simultaneous drains, {events} STOPPED events ({} on draining instances, {unrelated} unrelated), {concurrency} concurrent handlers",
+                "{instances} instances, {} tasks, {drains} simultaneous drains, {events} STOPPED \
+                 events ({} on draining instances, {unrelated} unrelated), {concurrency} \
+                 concurrent handlers",
                 instances * per_instance,
                 drains * per_instance
             ),
         ])
-        .row(vec!["setup (emulator start, world, tasks; not counted)".into(), human(setup)])
-        .row(vec!["emulator capacity probe: sequential unrelated STOPPED events/s".into(), format!("{probe_rate:.0}")])
-        .row(vec![format!("{drains} lifecycle events"), format!("{} wall, {} AWS calls", human(lifecycle_wall), total(&lifecycle_calls))])
+        .row(vec![
+            "setup (emulator start, world, tasks; not counted)".into(),
+            human(setup),
+        ])
+        .row(vec![
+            "emulator capacity probe: sequential unrelated STOPPED events/s".into(),
+            format!("{probe_rate:.0}"),
+        ])
+        .row(vec![
+            format!("{drains} lifecycle events"),
+            format!(
+                "{} wall, {} AWS calls",
+                human(lifecycle_wall),
+                total(&lifecycle_calls)
+            ),
+        ])
         .row(vec!["STOPPED events: wall".into(), human(wall)])
-        .row(vec!["STOPPED events/s".into(), format!("{:.0}", events as f64 / wall.as_secs_f64())])
-        .row(vec!["bench process CPU user+sys (handler + SDK + proxy + driver; moto excluded)".into(), format!("{} ({} per event)", human(cpu), human_ns(cpu.as_nanos() as f64 / events as f64))])
-        .row(vec!["AWS calls during the STOPPED events".into(), format!("{} ({:.2} per event): {}", total(&stopped_calls), total(&stopped_calls) as f64 / events as f64, short(&stopped_calls))])
+        .row(vec![
+            "STOPPED events/s".into(),
+            format!("{:.0}", events as f64 / wall.as_secs_f64()),
+        ])
+        .row(vec![
+            "bench process CPU user+sys (handler + SDK + proxy + driver; moto excluded)".into(),
+            format!(
+                "{} ({} per event)",
+                human(cpu),
+                human_ns(cpu.as_nanos() as f64 / events as f64)
+            ),
+        ])
+        .row(vec![
+            "AWS calls during the STOPPED events".into(),
+            format!(
+                "{} ({:.2} per event): {}",
+                total(&stopped_calls),
+                total(&stopped_calls) as f64 / events as f64,
+                short(&stopped_calls)
+            ),
+        ])
         .row(vec!["outcomes".into(), format!("{outcomes:?}")])
         .row(vec!["handler failures".into(), failures.to_string()])
-        .row(vec!["drains completed (CONTINUE exactly once)".into(), format!("{completed} / {drains}")]);
+        .row(vec![
+            "drains completed (CONTINUE exactly once)".into(),
+            format!("{completed} / {drains}"),
+        ]);
     let seconds_per_call = wall.as_secs_f64() / total(&stopped_calls).max(1) as f64;
     let full_calls = 50 * (per_instance * 6 + 15) + (50_000 - 50 * per_instance);
     table.note(format!(
-        "The emulator (moto, one Python process, GIL-bound) sets the pace: ~{:.1} ms of event-phase wall time per AWS call here; the bench \
-         process's own CPU is the debug-profile SDK, the proxy and the driver. Re-booking an overdue check (a drain older than its \
-         check interval) costs RecordLifecycleActionHeartbeat + CreateSchedule (409 Conflict) + UpdateSchedule.",
+        "The emulator (moto, one Python process, GIL-bound) sets the pace: ~{:.1} ms of \
+         event-phase wall time per AWS call here; the bench process's own CPU is the debug-profile \
+         SDK, the proxy and the driver. Re-booking an overdue check (a drain older than its check \
+         interval) costs RecordLifecycleActionHeartbeat + CreateSchedule (409 Conflict) + \
+         UpdateSchedule.",
         seconds_per_call * 1000.0,
     ));
     if !full {
         table.note(format!(
-            "Scaled down: the full size (1,000 instances, 20,000 tasks, 50 drains, 50,000 events ≈ {full_calls} calls, plus ~3,000 calls of \
-             setup against a 20,000-task moto whose ListTasks scans every task) would need roughly {:.0} min of event phase at this rate \
-             (a measured full run took ~15 min in all); run it with `bash scripts/bench.sh --full`.",
+            "Scaled down: the full size (1,000 instances, 20,000 tasks, 50 drains, 50,000 events ≈ \
+             {full_calls} calls, plus ~3,000 calls of setup against a 20,000-task moto whose \
+             ListTasks scans every task) would need roughly {:.0} min of event phase at this rate \
+             (a measured full run took ~15 min in all); run it with \
+             `bash scripts/bench.sh --full`.",
             seconds_per_call * full_calls as f64 / 60.0
         ));
     }

@@ -16,8 +16,10 @@ use std::time::{Duration, Instant};
 use drain_bench::measure::{Stats, human, human_ns, process_user_sys, thread_cpu_ns};
 use drain_bench::memory_world::{MemoryDrainer, MemoryWorld};
 use drain_bench::table::Table;
+use drain_core::decision::verify::FunctionIdentity;
 use drain_core::handler::{Report, handle_lifecycle, handle_task_stopped};
 use drain_core::record::{DrainStatus, LifecycleResult};
+use drain_core::testing::calls;
 
 type BenchError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -31,7 +33,11 @@ fn main() -> Result<(), BenchError> {
     match args.first().map(String::as_str) {
         Some("warm") => warm(),
         Some("scale-memory") => scale_memory(&args[1..]),
-        _ => Err("usage: drain-bench warm | scale-memory [--instances N] [--tasks-per-instance N] [--drains N] [--events N]".into()),
+        _ => Err(
+            "usage: drain-bench warm | scale-memory [--instances N] [--tasks-per-instance N] \
+             [--drains N] [--events N]"
+                .into(),
+        ),
     }
 }
 
@@ -95,12 +101,8 @@ struct CaseResult {
 }
 
 fn calls_per_event(world: &MemoryWorld, events: usize) -> String {
-    let calls = world.log.calls();
-    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for call in &calls {
-        *counts.entry(call).or_default() += 1;
-    }
-    let total = calls.len() as f64 / events as f64;
+    let counts = world.log.counts();
+    let total = calls::total(&counts) as f64 / events as f64;
     let parts: Vec<String> = counts
         .iter()
         .map(|(operation, count)| {
@@ -154,7 +156,7 @@ fn case_draining(runtime: &tokio::runtime::Runtime) -> Result<CaseResult, BenchE
     runtime.block_on(handle_lifecycle(
         &drainer,
         &lifecycle,
-        &drain_core::decision::verify::FunctionIdentity::default(),
+        &FunctionIdentity::default(),
     ))?;
     world.stop(0, 0)?;
     let event = world.stopped_event(0, 0, 3);
@@ -174,33 +176,46 @@ fn case_draining(runtime: &tokio::runtime::Runtime) -> Result<CaseResult, BenchE
     })
 }
 
+/// One prepared event of the lifecycle case: its own world, the drainer over it, the notice.
+type Prepared = (MemoryWorld, MemoryDrainer, serde_json::Value);
+
 /// (c) A terminate notice for an instance with 20 tasks: each event starts a new drain (a
 /// fresh world per event, built outside the timed loop).
 fn case_lifecycle(runtime: &tokio::runtime::Runtime) -> Result<CaseResult, BenchError> {
-    let prepare =
-        |count: usize| -> Result<Vec<(MemoryWorld, MemoryDrainer, serde_json::Value)>, BenchError> {
-            (0..count)
-                .map(|serial| {
-                    let world = MemoryWorld::new(1, 20)?;
-                    let drainer = world.drainer();
-                    let (event, _) = world.scale_in(0, serial)?;
-                    Ok((world, drainer, event))
-                })
-                .collect()
-        };
-    let run = |batch: &[(MemoryWorld, MemoryDrainer, serde_json::Value)]| -> Result<(Round, String), BenchError> {
+    let prepare = |count: usize| -> Result<Vec<Prepared>, BenchError> {
+        (0..count)
+            .map(|serial| {
+                let world = MemoryWorld::new(1, 20)?;
+                let drainer = world.drainer();
+                let (event, _) = world.scale_in(0, serial)?;
+                Ok((world, drainer, event))
+            })
+            .collect()
+    };
+    let run = |batch: &[Prepared]| -> Result<(Round, String), BenchError> {
         runtime.block_on(async {
             let cpu_start = thread_cpu_ns().ok_or("no /proc/thread-self/schedstat")?;
             let start = Instant::now();
             let mut outcome = String::new();
             for (_, drainer, event) in batch {
-                outcome =
-                    black_box(handle_lifecycle(drainer, event, &drain_core::decision::verify::FunctionIdentity::default()).await?).outcomes.join(",");
+                outcome = black_box(
+                    handle_lifecycle(drainer, event, &FunctionIdentity::default()).await?,
+                )
+                .outcomes
+                .join(",");
             }
             let wall = start.elapsed().as_nanos() as f64;
-            let cpu = thread_cpu_ns().ok_or("no /proc/thread-self/schedstat")?.saturating_sub(cpu_start) as f64;
+            let cpu = thread_cpu_ns()
+                .ok_or("no /proc/thread-self/schedstat")?
+                .saturating_sub(cpu_start) as f64;
             let count = batch.len() as f64;
-            Ok::<_, BenchError>((Round { wall_ns: wall / count, cpu_ns: cpu / count }, outcome))
+            Ok::<_, BenchError>((
+                Round {
+                    wall_ns: wall / count,
+                    cpu_ns: cpu / count,
+                },
+                outcome,
+            ))
         })
     };
     let warm_up = prepare(100)?;
@@ -296,10 +311,12 @@ fn warm() -> Result<(), BenchError> {
         }
     }
     table.note(format!(
-        "{ROUNDS} rounds of ~{} ms each after a warm-up round; figures are per event, statistics over the rounds' per-event means. \
-         CPU = the benchmark thread's scheduler clock (/proc/thread-self/schedstat, ns); user+sys = the process's utime+stime (/proc/self/stat, \
-         10 ms ticks) over all rounds divided by the events. The ports are in memory, so this is the handler's own cost: parsing, the \
-         decision, record building, tracing. Each call to AWS adds its network round trip on top (see the AWS-calls table).",
+        "{ROUNDS} rounds of ~{} ms each after a warm-up round; figures are per event, statistics \
+         over the rounds' per-event means. CPU = the benchmark thread's scheduler clock \
+         (/proc/thread-self/schedstat, ns); user+sys = the process's utime+stime (/proc/self/stat, \
+         10 ms ticks) over all rounds divided by the events. The ports are in memory, so this is \
+         the handler's own cost: parsing, the decision, record building, tracing. Each call to AWS \
+         adds its network round trip on top (see the AWS-calls table).",
         ROUND_TARGET.as_millis()
     ));
     table.print();
@@ -357,7 +374,7 @@ fn scale_memory(args: &[String]) -> Result<(), BenchError> {
         runtime.block_on(handle_lifecycle(
             &drainer,
             &event,
-            &drain_core::decision::verify::FunctionIdentity::default(),
+            &FunctionIdentity::default(),
         ))?;
         tokens.push(token);
     }
@@ -453,12 +470,7 @@ fn scale_memory(args: &[String]) -> Result<(), BenchError> {
             }) && record.is_some_and(|record| record.status == DrainStatus::Completed)
         })
         .count();
-    let calls = world.log.calls();
-    let mut by_operation: std::collections::BTreeMap<&str, usize> =
-        std::collections::BTreeMap::new();
-    for call in &calls {
-        *by_operation.entry(call).or_default() += 1;
-    }
+    let by_operation = world.log.counts();
 
     let mut table = Table::new(
         "Scale shape over the in-memory ports (one warm drainer, in process, release build)",
@@ -467,22 +479,47 @@ fn scale_memory(args: &[String]) -> Result<(), BenchError> {
     table
         .row(vec![
             "parameters".into(),
-            format!("{instances} instances, {} tasks, {drains} simultaneous drains, {events} STOPPED events", instances * per_instance),
+            format!(
+                "{instances} instances, {} tasks, {drains} simultaneous drains, {events} STOPPED \
+                 events",
+                instances * per_instance
+            ),
         ])
         .row(vec!["world build (not timed below)".into(), human(build)])
         .row(vec![
             format!("{drains} lifecycle events"),
-            format!("wall {}, CPU {}, {lifecycle_calls} port calls", human(lifecycle_wall), human_ns(lifecycle_cpu as f64)),
+            format!(
+                "wall {}, CPU {}, {lifecycle_calls} port calls",
+                human(lifecycle_wall),
+                human_ns(lifecycle_cpu as f64)
+            ),
         ])
-        .row(vec!["STOPPED events: wall, whole loop / handler only".into(), format!("{} / {}", human(wall), human(handler_wall))])
+        .row(vec![
+            "STOPPED events: wall, whole loop / handler only".into(),
+            format!("{} / {}", human(wall), human(handler_wall)),
+        ])
         .row(vec![
             "STOPPED events: CPU, whole loop (thread / user+sys) / handler only".into(),
-            format!("{} / {} / {}", human(cpu), human(rusage), human(handler_cpu)),
+            format!(
+                "{} / {} / {}",
+                human(cpu),
+                human(rusage),
+                human(handler_cpu)
+            ),
         ])
-        .row(vec!["events/s (handler wall time)".into(), format!("{:.0}", events as f64 / handler_wall.as_secs_f64())])
-        .row(vec!["handler CPU per event, mean over all events".into(), human_ns(handler_cpu.as_nanos() as f64 / events as f64)])
         .row(vec![
-            format!("handler CPU per event: {drain_events} on draining instances / {unrelated} unrelated"),
+            "events/s (handler wall time)".into(),
+            format!("{:.0}", events as f64 / handler_wall.as_secs_f64()),
+        ])
+        .row(vec![
+            "handler CPU per event, mean over all events".into(),
+            human_ns(handler_cpu.as_nanos() as f64 / events as f64),
+        ])
+        .row(vec![
+            format!(
+                "handler CPU per event: {drain_events} on draining instances / {unrelated} \
+                 unrelated"
+            ),
             format!(
                 "{} / {}",
                 human_ns(draining_cost.cpu_ns as f64 / drain_events as f64),
@@ -490,13 +527,21 @@ fn scale_memory(args: &[String]) -> Result<(), BenchError> {
             ),
         ])
         .row(vec!["outcomes".into(), format!("{outcomes:?}")])
-        .row(vec!["port calls during the STOPPED events".into(), format!("{} {by_operation:?}", calls.len())])
-        .row(vec!["drains completed (CONTINUE exactly once, record COMPLETED)".into(), format!("{completed} / {drains}")]);
+        .row(vec![
+            "port calls during the STOPPED events".into(),
+            format!("{} {by_operation:?}", calls::total(&by_operation)),
+        ])
+        .row(vec![
+            "drains completed (CONTINUE exactly once, record COMPLETED)".into(),
+            format!("{completed} / {drains}"),
+        ]);
     table.note(
-        "Logs off. \"handler only\" takes out the time the fake ECS spends stopping each draining task (it scans all tasks). The in-memory \
-         cluster also scans every task of the world for each census (ListTasks) and every instance for each lookup, inside the handler's \
-         time: on this world that scan is most of a draining event's cost, and it is a cost of the fake, not of ecs-drain (ECS answers \
-         ListTasks by container instance). The unrelated events (one keyed read each) show the handler's own per-event cost.",
+        "Logs off. \"handler only\" takes out the time the fake ECS spends stopping each draining \
+         task (it scans all tasks). The in-memory cluster also scans every task of the world for \
+         each census (ListTasks) and every instance for each lookup, inside the handler's time: on \
+         this world that scan is most of a draining event's cost, and it is a cost of the fake, \
+         not of ecs-drain (ECS answers ListTasks by container instance). The unrelated events (one \
+         keyed read each) show the handler's own per-event cost.",
     );
     table.print();
     Ok(())

@@ -15,8 +15,11 @@ use drain_core::config::ScheduleSettings;
 use drain_core::drainer::Drainer;
 use drain_core::event::{LifecycleInput, parse_lifecycle_payload};
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, LifecycleToken, TaskArn};
-use drain_core::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore};
-use drain_core::time::{ManualClock, Timestamp};
+use drain_core::testing::ManualClock;
+use drain_core::testing::memory::{
+    CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
+};
+use drain_core::time::Timestamp;
 use serde_json::{Value, json};
 
 /// The cluster's name.

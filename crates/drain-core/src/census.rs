@@ -103,6 +103,96 @@ impl TaskListing {
 /// The status a task gets when ECS reported none: neither STOPPED nor DELETED, so alive.
 pub const UNKNOWN_STATUS: &str = "UNKNOWN";
 
+/// A task status as ECS reports it; lastStatus and desiredStatus share this vocabulary
+/// (Amazon ECS Developer Guide, "Task lifecycle"). Parsed once, here, so that no other module
+/// compares status text; a status ECS adds later is kept as [`TaskStatus::Other`] and, not
+/// being STOPPED or DELETED, counts as alive.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TaskStatus {
+    /// PROVISIONING: ECS is attaching resources (an awsvpc network interface) before launch.
+    Provisioning,
+    /// PENDING: waiting on the container agent.
+    Pending,
+    /// ACTIVATING: being registered with load balancers, service discovery.
+    Activating,
+    /// RUNNING.
+    Running,
+    /// DEACTIVATING: being deregistered from load balancers before its containers stop.
+    Deactivating,
+    /// STOPPING: containers got SIGTERM and run inside their stopTimeout.
+    Stopping,
+    /// DEPROVISIONING: resources being detached after the containers stopped.
+    Deprovisioning,
+    /// STOPPED: gone.
+    Stopped,
+    /// DELETED: gone, and forgotten by ECS.
+    Deleted,
+    /// Any other text, or none ([`UNKNOWN_STATUS`]): alive, the safe reading.
+    Other(String),
+}
+
+impl TaskStatus {
+    /// Reads ECS's text (exact, upper case, as the API writes it).
+    pub fn parse(text: &str) -> TaskStatus {
+        match text {
+            "PROVISIONING" => TaskStatus::Provisioning,
+            "PENDING" => TaskStatus::Pending,
+            "ACTIVATING" => TaskStatus::Activating,
+            "RUNNING" => TaskStatus::Running,
+            "DEACTIVATING" => TaskStatus::Deactivating,
+            "STOPPING" => TaskStatus::Stopping,
+            "DEPROVISIONING" => TaskStatus::Deprovisioning,
+            "STOPPED" => TaskStatus::Stopped,
+            "DELETED" => TaskStatus::Deleted,
+            other => TaskStatus::Other(other.to_owned()),
+        }
+    }
+
+    /// The text ECS uses for it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            TaskStatus::Provisioning => "PROVISIONING",
+            TaskStatus::Pending => "PENDING",
+            TaskStatus::Activating => "ACTIVATING",
+            TaskStatus::Running => "RUNNING",
+            TaskStatus::Deactivating => "DEACTIVATING",
+            TaskStatus::Stopping => "STOPPING",
+            TaskStatus::Deprovisioning => "DEPROVISIONING",
+            TaskStatus::Stopped => "STOPPED",
+            TaskStatus::Deleted => "DELETED",
+            TaskStatus::Other(text) => text,
+        }
+    }
+
+    /// STOPPED or DELETED: nothing of the task is left on the instance.
+    pub fn is_gone(&self) -> bool {
+        matches!(self, TaskStatus::Stopped | TaskStatus::Deleted)
+    }
+
+    /// Not yet past RUNNING (PROVISIONING, PENDING, ACTIVATING, RUNNING).
+    pub fn is_starting_or_running(&self) -> bool {
+        matches!(
+            self,
+            TaskStatus::Provisioning
+                | TaskStatus::Pending
+                | TaskStatus::Activating
+                | TaskStatus::Running
+        )
+    }
+}
+
+impl From<&str> for TaskStatus {
+    fn from(text: &str) -> TaskStatus {
+        TaskStatus::parse(text)
+    }
+}
+
+impl std::fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One task as the census reads it, before classification.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskSnapshot {
@@ -119,19 +209,68 @@ pub struct TaskSnapshot {
 }
 
 impl TaskSnapshot {
+    /// Where the task is (its lastStatus, parsed).
+    pub fn last(&self) -> TaskStatus {
+        TaskStatus::parse(&self.last_status)
+    }
+
+    /// Where ECS wants it (its desiredStatus, parsed).
+    pub fn desired(&self) -> TaskStatus {
+        TaskStatus::parse(&self.desired_status)
+    }
+
     /// Alive until lastStatus is STOPPED or DELETED, whatever desiredStatus says.
     pub fn is_alive(&self) -> bool {
-        !matches!(self.last_status.as_str(), "STOPPED" | "DELETED")
+        !self.last().is_gone()
     }
 
     /// True once somebody (ECS, an operator, ecs-drain) has asked the task to stop.
     pub fn is_stopping(&self) -> bool {
-        self.desired_status == "STOPPED"
+        self.desired() == TaskStatus::Stopped
     }
 
     /// The service name when the task belongs to a service (`group` = `service:<name>`).
     pub fn service_name(&self) -> Option<&str> {
         self.group.as_deref()?.strip_prefix("service:")
+    }
+}
+
+/// A service's `schedulingStrategy`, parsed where DescribeServices' answer is read. Kept as
+/// ECS's text on the wire (serde), and any other text as [`SchedulingStrategy::Other`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum SchedulingStrategy {
+    /// REPLICA: ECS keeps a desired count and moves tasks off a draining instance.
+    Replica,
+    /// DAEMON: one task on every instance; ECS never moves it.
+    Daemon,
+    /// Any other text (matched exactly: `daemon` is not DAEMON).
+    Other(String),
+}
+
+impl From<&str> for SchedulingStrategy {
+    fn from(text: &str) -> SchedulingStrategy {
+        match text {
+            "REPLICA" => SchedulingStrategy::Replica,
+            "DAEMON" => SchedulingStrategy::Daemon,
+            other => SchedulingStrategy::Other(other.to_owned()),
+        }
+    }
+}
+
+impl From<String> for SchedulingStrategy {
+    fn from(text: String) -> SchedulingStrategy {
+        SchedulingStrategy::from(text.as_str())
+    }
+}
+
+impl From<SchedulingStrategy> for String {
+    fn from(strategy: SchedulingStrategy) -> String {
+        match strategy {
+            SchedulingStrategy::Replica => "REPLICA".to_owned(),
+            SchedulingStrategy::Daemon => "DAEMON".to_owned(),
+            SchedulingStrategy::Other(text) => text,
+        }
     }
 }
 
@@ -141,7 +280,7 @@ pub struct ServiceFacts {
     /// Service name.
     pub name: String,
     /// `schedulingStrategy` as reported (`REPLICA` or `DAEMON`).
-    pub scheduling_strategy: Option<String>,
+    pub scheduling_strategy: Option<SchedulingStrategy>,
     /// deploymentConfiguration.minimumHealthyPercent, when reported.
     pub minimum_healthy_percent: Option<i32>,
     /// deploymentConfiguration.maximumPercent, when reported.
@@ -152,7 +291,7 @@ impl ServiceFacts {
     /// A DAEMON service runs one task on every instance; any other strategy (or none reported)
     /// is read as replica, the safe reading: replica tasks are never stopped before the deadline.
     pub fn is_daemon(&self) -> bool {
-        self.scheduling_strategy.as_deref() == Some("DAEMON")
+        self.scheduling_strategy == Some(SchedulingStrategy::Daemon)
     }
 
     /// A replica service with minimumHealthyPercent 100 and maximumPercent 100 can neither stop
@@ -412,6 +551,44 @@ mod tests {
     }
 
     #[test]
+    fn every_task_status_reads_back_as_the_text_ecs_wrote() {
+        for text in [
+            "PROVISIONING",
+            "PENDING",
+            "ACTIVATING",
+            "RUNNING",
+            "DEACTIVATING",
+            "STOPPING",
+            "DEPROVISIONING",
+            "STOPPED",
+            "DELETED",
+            UNKNOWN_STATUS,
+            "stopped",
+        ] {
+            assert_eq!(TaskStatus::parse(text).as_str(), text);
+        }
+        assert_eq!(
+            TaskStatus::parse("stopped"),
+            TaskStatus::Other("stopped".into()),
+            "exact text only: a lower-case STOPPED is not trusted as gone"
+        );
+        assert!(TaskStatus::Deleted.is_gone() && !TaskStatus::Deprovisioning.is_gone());
+    }
+
+    #[test]
+    fn a_scheduling_strategy_keeps_its_ecs_text_on_the_wire() {
+        for text in ["DAEMON", "REPLICA", "SOMETHING_NEW"] {
+            let strategy = SchedulingStrategy::from(text);
+            let json = serde_json::to_string(&strategy).expect("serialises");
+            assert_eq!(json, format!("\"{text}\""));
+            assert_eq!(
+                serde_json::from_str::<SchedulingStrategy>(&json).expect("reads back"),
+                strategy
+            );
+        }
+    }
+
+    #[test]
     fn only_the_daemon_strategy_makes_a_daemon_service() {
         for (strategy, daemon) in [
             (Some("DAEMON"), true),
@@ -421,7 +598,7 @@ mod tests {
         ] {
             let facts = ServiceFacts {
                 name: "s".into(),
-                scheduling_strategy: strategy.map(str::to_owned),
+                scheduling_strategy: strategy.map(SchedulingStrategy::from),
                 minimum_healthy_percent: None,
                 maximum_percent: None,
             };

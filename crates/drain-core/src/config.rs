@@ -186,7 +186,8 @@ impl Config {
                 return Err(ConfigError::Invalid {
                     name: ENV_METRICS_NAMESPACE,
                     value,
-                    expected: "1 to 255 of letters, digits and . - _ / # : or space, not starting with AWS/",
+                    expected: "1 to 255 of letters, digits and . - _ / # : or space, not starting \
+                               with AWS/",
                 });
             }
             config.metrics_namespace = value;

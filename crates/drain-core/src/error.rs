@@ -230,7 +230,8 @@ mod tests {
         assert_eq!(permanent.deployment_problem(), None);
         assert_eq!(
             error_chain(&deployment),
-            "dynamodb:GetItem failed: a resource named in the settings does not exist: ResourceNotFoundException"
+            "dynamodb:GetItem failed: a resource named in the settings does not exist: \
+             ResourceNotFoundException"
         );
     }
 

@@ -34,7 +34,8 @@ pub const TASK_STATE_CHANGE_DETAIL_TYPE: &str = "ECS Task State Change";
 pub const TERMINATING_TRANSITION: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
 /// The launching transition.
 pub const LAUNCHING_TRANSITION: &str = "autoscaling:EC2_INSTANCE_LAUNCHING";
-/// The top-level key of the scheduled check payload ecs-drain sends itself via EventBridge Scheduler.
+/// The top-level key of the scheduled check payload ecs-drain sends itself via EventBridge
+/// Scheduler.
 pub const CHECK_KEY: &str = "ecsDrainCheck";
 
 /// How many characters of free text (a stopped reason, a task group) a parsed event keeps.
@@ -867,20 +868,24 @@ mod tests {
     fn ignores_the_test_notification_and_launch_actions() {
         let inputs = parse_lifecycle_payload(&fixture("lifecycle-test-notification-sns.json"))
             .expect("parses");
-        assert!(
-            matches!(inputs.as_slice(), [LifecycleInput::Ignored { reason }] if reason.contains("TEST_NOTIFICATION"))
-        );
+        assert!(matches!(
+            inputs.as_slice(),
+            [LifecycleInput::Ignored { reason }] if reason.contains("TEST_NOTIFICATION")
+        ));
         let inputs =
             parse_lifecycle_payload(&fixture("lifecycle-launch-eventbridge.json")).expect("parses");
-        assert!(
-            matches!(inputs.as_slice(), [LifecycleInput::Ignored { reason }] if reason.contains("LAUNCHING"))
-        );
+        assert!(matches!(
+            inputs.as_slice(),
+            [LifecycleInput::Ignored { reason }] if reason.contains("LAUNCHING")
+        ));
     }
 
     #[test]
     fn reads_a_scheduled_check() {
         let payload = serde_json::json!({ "ecsDrainCheck": {
-            "containerInstanceArn": "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e" } });
+            "containerInstanceArn":
+                "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e"
+        } });
         let inputs = parse_lifecycle_payload(&payload).expect("parses");
         assert!(matches!(inputs.as_slice(), [LifecycleInput::Check(_)]));
     }

@@ -97,34 +97,41 @@ pub fn deployment_fix(
             )
         }
         (DeploymentProblem::Credentials, _) => format!(
-            "the function's credentials were not loaded or were refused: check that its execution role (infra/template.yaml {role}) \
-             exists and trusts lambda.amazonaws.com, and that the function's region and endpoint settings are the account's"
+            "the function's credentials were not loaded or were refused: check that its execution \
+             role (infra/template.yaml {role}) exists and trusts lambda.amazonaws.com, and that \
+             the function's region and endpoint settings are the account's"
         ),
         (DeploymentProblem::MissingResource, "dynamodb") => {
             format!(
-                "create the DynamoDB table {table} or set ECS_DRAIN_TABLE to the stack's table (infra/template.yaml StateTable)"
+                "create the DynamoDB table {table} or set ECS_DRAIN_TABLE to the stack's table \
+                 (infra/template.yaml StateTable)"
             )
         }
         (DeploymentProblem::MissingResource, "ecs") => {
             format!(
-                "every cluster in ECS_DRAIN_CLUSTERS ({clusters}) must exist in this account and region: fix the stack parameter ClusterNames"
+                "every cluster in ECS_DRAIN_CLUSTERS ({clusters}) must exist in this account and \
+                 region: fix the stack parameter ClusterNames"
             )
         }
         (DeploymentProblem::MissingResource, "scheduler") => format!(
-            "create the schedule group {group} or set ECS_DRAIN_SCHEDULE_GROUP to the stack's group (infra/template.yaml DrainCheckScheduleGroup)"
+            "create the schedule group {group} or set ECS_DRAIN_SCHEDULE_GROUP to the stack's \
+             group (infra/template.yaml DrainCheckScheduleGroup)"
         ),
         (DeploymentProblem::InvalidSetting, "scheduler") => format!(
-            "check ECS_DRAIN_SCHEDULE_ROLE_ARN ({scheduler_role}: it must exist and trust scheduler.amazonaws.com, infra/template.yaml \
-             SchedulerRole), ECS_DRAIN_SCHEDULE_GROUP ({group}) and ECS_DRAIN_CHECK_TARGET_ARN"
+            "check ECS_DRAIN_SCHEDULE_ROLE_ARN ({scheduler_role}: it must exist and trust \
+             scheduler.amazonaws.com, infra/template.yaml SchedulerRole), ECS_DRAIN_SCHEDULE_GROUP \
+             ({group}) and ECS_DRAIN_CHECK_TARGET_ARN"
         ),
         (DeploymentProblem::InvalidSetting, "dynamodb") => {
             format!(
-                "check ECS_DRAIN_TABLE ({table}): the table must have the partition key container_instance_arn (infra/template.yaml StateTable)"
+                "check ECS_DRAIN_TABLE ({table}): the table must have the partition key \
+                 container_instance_arn (infra/template.yaml StateTable)"
             )
         }
         (DeploymentProblem::MissingResource | DeploymentProblem::InvalidSetting, _) => {
             format!(
-                "check the settings that {operation} is called with (README, Configuration) against the resources of the account"
+                "check the settings that {operation} is called with (README, Configuration) \
+                 against the resources of the account"
             )
         }
     }
@@ -176,7 +183,10 @@ fn settle(
             Ok(())
         }
         Err(failure) if failure.is_retryable() => {
-            warn!(error = %bounded(&error_chain(&failure), MAX_ERROR_TEXT), "transient failure; returning an error so Lambda retries");
+            warn!(
+                error = %bounded(&error_chain(&failure), MAX_ERROR_TEXT),
+                "transient failure; returning an error so Lambda retries"
+            );
             Err(failure)
         }
         Err(failure) => match failure.deployment_problem() {
@@ -185,16 +195,24 @@ fn settle(
                 error!(
                     operation = failure.operation(),
                     problem = problem.as_str(),
-                    fix = %bounded(&deployment_fix(failure.operation(), problem, function, config), MAX_ERROR_TEXT / 2),
+                    fix = %bounded(
+                        &deployment_fix(failure.operation(), problem, function, config),
+                        MAX_ERROR_TEXT / 2
+                    ),
                     error = %bounded(&error_chain(&failure), MAX_ERROR_TEXT),
-                    "the deployment is wrong; failing the invocation so that Lambda retries, the Errors alarm fires and the event reaches the failure queue"
+                    "the deployment is wrong; failing the invocation so that Lambda retries, the \
+                     Errors alarm fires and the event reaches the failure queue"
                 );
                 Err(failure)
             }
             None => {
                 note(Fact::PermanentFailure);
                 let reason = bounded(&error_chain(&failure), MAX_ERROR_TEXT);
-                error!(operation = failure.operation(), error = %reason, "permanent failure; acknowledged without retry");
+                error!(
+                    operation = failure.operation(),
+                    error = %reason,
+                    "permanent failure; acknowledged without retry"
+                );
                 report.outcomes.push("failed".into());
                 report.refused = Some(reason);
                 Ok(())

@@ -109,9 +109,25 @@ fn valid_instance_id(value: &str) -> bool {
 /// same differ: zero-width spaces and joiners, bidirectional controls, the byte order mark,
 /// the soft hyphen, and the non-characters the API's XML string pattern excludes.
 fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}' | '\u{180E}'
-        | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FEFF}' | '\u{FFA0}'
-        | '\u{FFF0}'..='\u{FFFF}' | '\u{E0000}'..='\u{E007F}')
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFFF}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
 }
 
 /// Auto Scaling group names: 1–255 characters of the API's XML string pattern, and none of
@@ -507,8 +523,10 @@ mod tests {
     #[test]
     fn ecs_arns_name_partition_region_account_and_resource_type() {
         for valid in [
-            "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b",
-            "arn:aws:ecs:us-east-1:123456789012:container-instance/1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d",
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/\
+             3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b",
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/1a2b3c4d-5e6f-7a8b-9c0d-\
+             1e2f3a4b5c6d",
             "arn:aws-cn:ecs:cn-north-1:123456789012:container-instance/c/3f1e",
             "arn:aws-us-gov:ecs:us-gov-west-1:123456789012:container-instance/c/3f1e",
         ] {

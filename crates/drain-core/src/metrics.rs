@@ -373,7 +373,8 @@ pub fn validate_emf(line: &Value) -> Result<(), String> {
                     Some(Value::String(value)) if !value.is_empty() && value.len() <= 1024 => {}
                     _ => {
                         return Err(format!(
-                            "dimension {key} must be a top-level string member of 1 to 1024 characters"
+                            "dimension {key} must be a top-level string member of 1 to 1024 \
+                             characters"
                         ));
                     }
                 }
@@ -414,7 +415,8 @@ pub fn validate_emf(line: &Value) -> Result<(), String> {
                         && values.iter().all(Value::is_number) => {}
                 other => {
                     return Err(format!(
-                        "metric {name} must be a top-level number (or up to 100 numbers), found {other:?}"
+                        "metric {name} must be a top-level number (or up to 100 numbers), found \
+                         {other:?}"
                     ));
                 }
             }
@@ -580,11 +582,18 @@ mod tests {
                 "_aws": {
                     "Timestamp": NOW_MS,
                     "CloudWatchMetrics": [
-                        { "Namespace": "ecs-drain", "Dimensions": [[]], "Metrics": [{ "Name": "HookSecondsLeft", "Unit": "Seconds" }] },
+                        {
+                            "Namespace": "ecs-drain",
+                            "Dimensions": [[]],
+                            "Metrics": [{ "Name": "HookSecondsLeft", "Unit": "Seconds" }]
+                        },
                         {
                             "Namespace": "ecs-drain",
                             "Dimensions": [[], ["Result", "Reason"]],
-                            "Metrics": [{ "Name": "DrainsCompleted", "Unit": "Count" }, { "Name": "DrainDuration", "Unit": "Seconds" }]
+                            "Metrics": [
+                                { "Name": "DrainsCompleted", "Unit": "Count" },
+                                { "Name": "DrainDuration", "Unit": "Seconds" }
+                            ]
                         }
                     ]
                 },

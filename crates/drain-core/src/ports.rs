@@ -1,5 +1,6 @@
 //! The ports: narrow, role-named interfaces to the outside world. Each has one AWS adapter
-//! (crate `drain-aws`) and one in-memory implementation ([`crate::memory`]). No SDK type
+//! (crate `drain-aws`) and one in-memory implementation (`testing::memory`, feature `test-util`).
+//! No SDK type
 //! crosses them.
 
 use std::future::Future;
@@ -184,7 +185,8 @@ pub trait LifecycleHooks: Send + Sync {
         instance: &Ec2InstanceId,
     ) -> impl Future<Output = Result<Option<AsgInstanceState>, DrainError>> + Send;
 
-    /// The hook's heartbeat timeout in seconds (DescribeLifecycleHooks); None if the hook is unknown.
+    /// The hook's heartbeat timeout in seconds (DescribeLifecycleHooks); None if the hook is
+    /// unknown.
     fn heartbeat_timeout(
         &self,
         hook: &HookRef,

@@ -4,7 +4,6 @@
 //! an integer keeps the decision function exact and the simulation deterministic.
 
 use std::fmt;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 /// A point in time, in seconds since the Unix epoch (UTC).
 #[derive(
@@ -125,7 +124,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 }
 
 /// Where "now" comes from. The AWS binaries use [`SystemClock`]; tests and the simulation use
-/// [`ManualClock`] so that time only moves when they say so.
+/// `testing::ManualClock` (feature `test-util`) so that time only moves when they say so.
 pub trait Clock: Send + Sync {
     /// The current time.
     fn now(&self) -> Timestamp;
@@ -142,37 +141,6 @@ impl Clock for SystemClock {
             .map(|elapsed| elapsed.as_secs() as i64)
             .unwrap_or(0);
         Timestamp(seconds)
-    }
-}
-
-/// A clock that only moves when told to; shared by reference between the world and handlers.
-#[derive(Debug, Default)]
-pub struct ManualClock {
-    seconds: AtomicI64,
-}
-
-impl ManualClock {
-    /// A clock standing at `start`.
-    pub fn new(start: Timestamp) -> Self {
-        ManualClock {
-            seconds: AtomicI64::new(start.0),
-        }
-    }
-
-    /// Moves the clock forward by `seconds`.
-    pub fn advance(&self, seconds: i64) {
-        self.seconds.fetch_add(seconds, Ordering::SeqCst);
-    }
-
-    /// Sets the clock to `at`.
-    pub fn set(&self, at: Timestamp) {
-        self.seconds.store(at.0, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Timestamp {
-        Timestamp(self.seconds.load(Ordering::SeqCst))
     }
 }
 

@@ -10,8 +10,11 @@ use support::{MUTATING, fixture};
 use std::sync::Arc;
 
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
-use drain_core::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore};
-use drain_core::time::{ManualClock, Timestamp};
+use drain_core::testing::ManualClock;
+use drain_core::testing::memory::{
+    CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
+};
+use drain_core::time::Timestamp;
 use drain_core::{Config, Drainer};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -163,7 +166,10 @@ proptest! {
         let (log, acknowledged) = run(&payload);
         prop_assert!(acknowledged, "in-memory ports never fail, so every input is acknowledged");
         let calls = log.calls();
-        prop_assert!(calls.iter().all(|call| !MUTATING.contains(call)), "mutating call for {payload}: {calls:?}");
+        prop_assert!(
+            calls.iter().all(|call| !MUTATING.contains(call)),
+            "mutating call for {payload}: {calls:?}"
+        );
     }
 
     #[test]
@@ -172,7 +178,13 @@ proptest! {
         // most complete an unknown instance's action with CONTINUE, and never touches state.
         let (log, acknowledged) = run(&payload);
         prop_assert!(acknowledged);
-        let writes = log.calls().into_iter().filter(|call| *call != "autoscaling:CompleteLifecycleAction" && MUTATING.contains(call)).count();
+        let writes = log
+            .calls()
+            .into_iter()
+            .filter(|call| {
+                *call != "autoscaling:CompleteLifecycleAction" && MUTATING.contains(call)
+            })
+            .count();
         prop_assert_eq!(writes, 0);
     }
 }

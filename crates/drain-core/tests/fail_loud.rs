@@ -10,26 +10,30 @@ use support::{MUTATING, fixture};
 use std::sync::Arc;
 
 use drain_core::census::{ServiceFacts, TaskListing};
-use drain_core::config::ScheduleSettings;
 use drain_core::decision::verify::FunctionIdentity;
 use drain_core::error::DeploymentProblem;
 use drain_core::handler::{Function, error_response, handle_lifecycle, handle_task_stopped};
 use drain_core::ids::{
     ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn,
 };
-use drain_core::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore};
 use drain_core::ports::{
     ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore,
     LifecycleHooks, WriteOutcome,
 };
 use drain_core::record::{DrainRecord, LifecycleResult};
-use drain_core::time::{ManualClock, Timestamp};
+use drain_core::testing::ManualClock;
+use drain_core::testing::memory::{
+    CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
+};
+use drain_core::testing::sample;
+use drain_core::time::Timestamp;
 use drain_core::{Config, DrainError, Drainer};
 use serde_json::{Value, json};
 
 /// The fixtures' identifiers (tests/fixtures/README.md).
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster";
-const CONTAINER_INSTANCE: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b";
+const CONTAINER_INSTANCE: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-\
+                                  cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b";
 const EC2_INSTANCE: &str = "i-0598c7d356eba48d7";
 
 const EVERY_PROBLEM: [DeploymentProblem; 4] = [
@@ -219,13 +223,7 @@ fn world(fault: Fault) -> World {
     hooks.begin(&action);
     let config = Config {
         clusters: vec!["prod-cluster".into()],
-        schedule: Some(ScheduleSettings {
-            group: "ecs-drain-checks".into(),
-            role_arn: "arn:aws:iam::123456789012:role/ecs-drain-scheduler".into(),
-            target_arn: None,
-            dead_letter_arn: None,
-        }),
-        ..Config::with_table("ecs-drain-state")
+        ..sample::config()
     };
     let drainer = Drainer::new(
         Faulty {
@@ -280,7 +278,8 @@ async fn each_deployment_problem_on_a_terminate_notice_fails_the_invocation_and_
             .await
             .expect_err("a deployment error fails the invocation");
 
-        // THEN the invocation fails with that class and operation, and nothing was changed or acknowledged
+        // THEN the invocation fails with that class and operation, and nothing was changed or
+        // acknowledged
         assert_eq!(error.deployment_problem(), Some(problem));
         assert_eq!(error.operation(), "ecs:DescribeContainerInstances");
         assert_eq!(mutations(&world.log), Vec::<&str>::new(), "{problem:?}");
@@ -313,7 +312,8 @@ async fn a_missing_permission_names_the_iam_action_and_the_role_to_grant_it_on()
         DrainError::deployment(
             operation,
             DeploymentProblem::AccessDenied,
-            "AccessDeniedException: User is not authorized to perform: ecs:DescribeContainerInstances",
+            "AccessDeniedException: User is not authorized to perform: \
+             ecs:DescribeContainerInstances",
         )
     }));
     let error = handle_lifecycle(&world.drainer, &world.notice, &FunctionIdentity::default())
@@ -329,7 +329,10 @@ async fn a_missing_permission_names_the_iam_action_and_the_role_to_grant_it_on()
         "{message}"
     );
     assert!(
-        message.ends_with("(fix: grant ecs:DescribeContainerInstances to the function's execution role (infra/template.yaml OnLifecycleRole))"),
+        message.ends_with(
+            "(fix: grant ecs:DescribeContainerInstances to the function's execution role \
+             (infra/template.yaml OnLifecycleRole))"
+        ),
         "{message}"
     );
 }
@@ -350,7 +353,8 @@ async fn each_deployment_problem_on_a_stopped_task_fails_the_invocation_naming_t
         assert_eq!(error_type, "DeploymentError");
         let expected = match problem {
             DeploymentProblem::AccessDenied => {
-                "grant dynamodb:GetItem to the function's execution role (infra/template.yaml OnTaskStoppedRole)"
+                "grant dynamodb:GetItem to the function's execution role (infra/template.yaml \
+                 OnTaskStoppedRole)"
             }
             DeploymentProblem::Credentials => "infra/template.yaml OnTaskStoppedRole",
             DeploymentProblem::MissingResource => {

@@ -4,22 +4,26 @@
 
 use std::sync::Arc;
 
+use drain_core::Drainer;
 use drain_core::census::ServiceFacts;
-use drain_core::config::ScheduleSettings;
 use drain_core::decision::CompletionReason;
 use drain_core::decision::verify::FunctionIdentity;
 use drain_core::event::CHECK_KEY;
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, LifecycleToken, TaskArn};
-use drain_core::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore};
 use drain_core::metrics::{Fact, emf_documents, validate_emf};
 use drain_core::record::LifecycleResult;
-use drain_core::time::{Clock, ManualClock, Timestamp};
-use drain_core::{Config, Drainer};
+use drain_core::testing::ManualClock;
+use drain_core::testing::memory::{
+    CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
+};
+use drain_core::testing::sample;
+use drain_core::time::{Clock, Timestamp};
 use serde_json::{Value, json};
 
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster";
-const CONTAINER_INSTANCE: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b";
+const CONTAINER_INSTANCE: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-\
+                                  cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b";
 const EC2_INSTANCE: &str = "i-0598c7d356eba48d7";
 /// The task of the ecs-task-stopped-service.json fixture (service web).
 const TASK: &str =
@@ -77,15 +81,7 @@ fn world(minimum_healthy_percent: i32, maximum_percent: i32) -> World {
     .expect("a terminate notice");
     hooks.add_hook(&action.hook, HEARTBEAT_TIMEOUT);
     hooks.begin(&action);
-    let config = Config {
-        schedule: Some(ScheduleSettings {
-            group: "ecs-drain-checks".into(),
-            role_arn: "arn:aws:iam::123456789012:role/ecs-drain-scheduler".into(),
-            target_arn: None,
-            dead_letter_arn: None,
-        }),
-        ..Config::with_table("ecs-drain-state")
-    };
+    let config = sample::config();
     let drainer = Drainer::new(
         cluster.clone(),
         hooks.clone(),

@@ -21,8 +21,11 @@ use drain_core::ids::{
     AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef,
     LifecycleActionRef, LifecycleToken,
 };
-use drain_core::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore};
-use drain_core::time::{ManualClock, Timestamp};
+use drain_core::testing::ManualClock;
+use drain_core::testing::memory::{
+    CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
+};
+use drain_core::time::Timestamp;
 use drain_core::{Config, Drainer};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -33,10 +36,12 @@ type MemoryDrainer =
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster";
 /// The fixtures' instance: Auto Scaling is terminating it (its action is the fixture's).
 const TERMINATING_EC2: &str = "i-0598c7d356eba48d7";
-const TERMINATING_CI: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b";
+const TERMINATING_CI: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/\
+                              3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b";
 /// Another instance of the same group and cluster, in service.
 const IN_SERVICE_EC2: &str = "i-0123456789abcdef0";
-const IN_SERVICE_CI: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+const IN_SERVICE_CI: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/\
+                             0a1b2c3d4e5f60718293a4b5c6d7e8f9";
 const GROUP: &str = "prod-ecs-asg";
 const HOOK: &str = "ecs-drain-terminate";
 const TOKEN: &str = "630aa23f-48eb-45e7-aba6-799ea6093a0f";
@@ -198,16 +203,21 @@ fn every_real_shape_is_read_as_aws_means_it() {
         "lifecycle-terminate-eventbridge-from-warm-pool.json",
     ))
     .expect("parses");
-    assert!(
-        matches!(&from_pool[..], [LifecycleInput::Terminate(notice)] if notice.origin.as_deref() == Some("WarmPool") && notice.sent_at == Timestamp::parse_rfc3339("2026-11-02T18:43:48Z"))
-    );
+    assert!(matches!(
+        &from_pool[..],
+        [LifecycleInput::Terminate(notice)]
+            if notice.origin.as_deref() == Some("WarmPool")
+                && notice.sent_at == Timestamp::parse_rfc3339("2026-11-02T18:43:48Z")
+    ));
     let no_origin = parse_lifecycle_payload(&fixture_text(
         "lifecycle-terminate-eventbridge-no-origin.json",
     ))
     .expect("parses");
-    assert!(
-        matches!(&no_origin[..], [LifecycleInput::Terminate(notice)] if notice.origin.is_none() && notice.destination.is_none())
-    );
+    assert!(matches!(
+        &no_origin[..],
+        [LifecycleInput::Terminate(notice)]
+            if notice.origin.is_none() && notice.destination.is_none()
+    ));
 
     let TaskInput::Stopped(old) =
         parse_task_payload(&fixture_text("ecs-task-stopped-old-arn-format.json")).expect("parses")
@@ -232,9 +242,11 @@ fn every_real_shape_is_read_as_aws_means_it() {
         );
     }
     let check = parse_lifecycle_payload(&fixture_text("scheduled-check.json")).expect("parses");
-    assert!(
-        matches!(&check[..], [LifecycleInput::Check(request)] if request.container_instance_arn.as_str() == TERMINATING_CI)
-    );
+    assert!(matches!(
+        &check[..],
+        [LifecycleInput::Check(request)]
+            if request.container_instance_arn.as_str() == TERMINATING_CI
+    ));
 }
 
 #[test]
@@ -280,17 +292,34 @@ fn a_duplicated_key_is_refused_in_every_channel() {
     let sns = fixture_text("lifecycle-terminate-sns.json");
     let task = fixture_text("ecs-task-stopped-service.json");
     let doubled = [
-        eventbridge.replacen("\"detail-type\":", "\"detail-type\": \"EC2 Instance-launch Lifecycle Action\", \"detail-type\":", 1),
+        eventbridge.replacen(
+            "\"detail-type\":",
+            "\"detail-type\": \"EC2 Instance-launch Lifecycle Action\", \"detail-type\":",
+            1,
+        ),
         eventbridge.replacen(
             "\"LifecycleTransition\":",
-            "\"LifecycleTransition\": \"autoscaling:EC2_INSTANCE_LAUNCHING\", \"LifecycleTransition\":",
+            "\"LifecycleTransition\": \"autoscaling:EC2_INSTANCE_LAUNCHING\", \
+             \"LifecycleTransition\":",
             1,
         ),
         eventbridge.replacen("\"region\":", "\"region\": \"eu-west-1\", \"region\":", 1),
-        sns.replacen("\\\"EC2InstanceId\\\":", "\\\"EC2InstanceId\\\":\\\"i-0123456789abcdef0\\\",\\\"EC2InstanceId\\\":", 1),
+        sns.replacen(
+            "\\\"EC2InstanceId\\\":",
+            "\\\"EC2InstanceId\\\":\\\"i-0123456789abcdef0\\\",\\\"EC2InstanceId\\\":",
+            1,
+        ),
         sns.replacen("\"Message\":", "\"Message\": \"{}\", \"Message\":", 1),
-        task.replacen("\"lastStatus\": \"STOPPED\"", "\"lastStatus\": \"RUNNING\", \"lastStatus\": \"STOPPED\"", 1),
-        fixture_text("scheduled-check.json").replacen("\"containerInstanceArn\":", "\"containerInstanceArn\":\"x\",\"containerInstanceArn\":", 1),
+        task.replacen(
+            "\"lastStatus\": \"STOPPED\"",
+            "\"lastStatus\": \"RUNNING\", \"lastStatus\": \"STOPPED\"",
+            1,
+        ),
+        fixture_text("scheduled-check.json").replacen(
+            "\"containerInstanceArn\":",
+            "\"containerInstanceArn\":\"x\",\"containerInstanceArn\":",
+            1,
+        ),
     ];
     for payload in doubled {
         assert!(
@@ -373,9 +402,11 @@ fn malformed_optional_fields_are_ignored_with_a_warning_naming_them_and_required
     payload["detail"]["Destination"] = json!("Moon");
     let (inputs, warnings) =
         parse_lifecycle_payload_with_warnings(&payload).expect("still a notice");
-    assert!(
-        matches!(inputs.as_slice(), [LifecycleInput::Terminate(notice)] if notice.sent_at.is_none() && notice.origin.is_none())
-    );
+    assert!(matches!(
+        inputs.as_slice(),
+        [LifecycleInput::Terminate(notice)]
+            if notice.sent_at.is_none() && notice.origin.is_none()
+    ));
     let fields: Vec<&str> = warnings.iter().map(|warning| warning.field).collect();
     for field in [
         "time",
@@ -391,9 +422,10 @@ fn malformed_optional_fields_are_ignored_with_a_warning_naming_them_and_required
     let mut replayed = fixture("lifecycle-terminate-eventbridge.json");
     replayed["replay-name"] = json!(["x"]);
     let inputs = parse_lifecycle_payload(&replayed).expect("still a notice");
-    assert!(
-        matches!(inputs.as_slice(), [LifecycleInput::Terminate(notice)] if notice.replay_name.is_some())
-    );
+    assert!(matches!(
+        inputs.as_slice(),
+        [LifecycleInput::Terminate(notice)] if notice.replay_name.is_some()
+    ));
 
     for field in [
         "LifecycleActionToken",
@@ -500,7 +532,8 @@ fn names_the_terminating_instance(payload: &str) -> bool {
     parse_lifecycle_payload(payload).is_ok_and(|inputs| {
         inputs.iter().any(|input| {
             matches!(input, LifecycleInput::Terminate(notice)
-                if notice.action.instance_id.as_str() == TERMINATING_EC2 && notice.action.hook.asg_name.as_str() == GROUP)
+                if notice.action.instance_id.as_str() == TERMINATING_EC2
+                    && notice.action.hook.asg_name.as_str() == GROUP)
         })
     })
 }
@@ -524,18 +557,30 @@ proptest! {
         // Refused with a bounded reason, or handled.
         for report in [&lifecycle, &task] {
             if let Some(reason) = &report.refused {
-                prop_assert!(!reason.is_empty() && reason.len() <= 4 * 1024, "reason of {} bytes", reason.len());
+                prop_assert!(
+                    !reason.is_empty() && reason.len() <= 4 * 1024,
+                    "reason of {} bytes",
+                    reason.len()
+                );
             }
         }
         // The instance in service is never touched.
-        let status = world.cluster.instance_status(&ContainerInstanceArn::new(IN_SERVICE_CI).expect("arn"));
+        let status = world
+            .cluster
+            .instance_status(&ContainerInstanceArn::new(IN_SERVICE_CI).expect("arn"));
         prop_assert_eq!(status.as_deref(), Some("ACTIVE"));
         let state = world.hooks.lifecycle_state(IN_SERVICE_EC2);
         prop_assert_eq!(state.as_deref(), Some("InService"));
         // Nothing changes at all unless the payload names the terminating instance in its group.
         let mutated = world.log.calls().into_iter().filter(|call| MUTATING.contains(call)).count();
         if !names_the_terminating_instance(&text) {
-            prop_assert_eq!(mutated, 0, "{} changed something: {:?}", text.chars().take(300).collect::<String>(), world.log.calls());
+            prop_assert_eq!(
+                mutated,
+                0,
+                "{} changed something: {:?}",
+                text.chars().take(300).collect::<String>(),
+                world.log.calls()
+            );
         }
         // No log line over 16 KB, spans included.
         for line in &lines {

@@ -15,7 +15,7 @@ use drain_core::handler::{Report, handle_lifecycle, handle_task_stopped};
 use drain_core::ids::ContainerInstanceArn;
 use drain_core::ports::DrainStore;
 use drain_testkit::events::{lifecycle_event, task_state_change_event};
-use drain_testkit::{Emulator, KitError, World, WorldSpec};
+use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 
 struct Timeline {
     start: Instant,
@@ -65,11 +65,12 @@ fn outcome(report: &Report) -> String {
 async fn main() -> Result<(), KitError> {
     let keep = keep_requested(std::env::args().skip(1))?;
     println!(
-        "ecs-drain demo: draining one ECS container instance before its Auto Scaling group terminates it\n"
+        "ecs-drain demo: draining one ECS container instance before its Auto Scaling group \
+         terminates it\n"
     );
     let emulator = Emulator::start()?;
     let sdk = emulator.sdk_config();
-    let world = World::build(&emulator, &sdk, &WorldSpec::new("demo", 3)).await?;
+    let world = EmulatorWorld::build(&emulator, &sdk, &WorldSpec::new("demo", 3)).await?;
     let tasks = world.populate_standard(0).await?;
     let app = App::new(world.config(), &sdk);
     let store = DynamoDrainStore::new(world.dynamodb.clone(), &world.table);
@@ -230,7 +231,8 @@ async fn main() -> Result<(), KitError> {
         &census_line(&store, &draining.container_instance_arn).await?,
     );
     println!(
-        "\nNo task was cut short: the hook completed only after the last task, then the daemon, had STOPPED."
+        "\nNo task was cut short: the hook completed only after the last task, then the daemon, \
+         had STOPPED."
     );
     if keep {
         playground(&emulator, &world, &app).await?;
@@ -250,7 +252,7 @@ fn keep_requested(mut args: impl Iterator<Item = String>) -> Result<bool, KitErr
 
 /// `make demo KEEP=1`: a second drain left in flight, what to try against the world, and the
 /// emulator kept up until the operator stops the demo.
-async fn playground(emulator: &Emulator, world: &World, app: &App) -> Result<(), KitError> {
+async fn playground(emulator: &Emulator, world: &EmulatorWorld, app: &App) -> Result<(), KitError> {
     let waiting = &world.instances[1];
     let action = world.scale_in(1).await?;
     let notice = lifecycle_event(&action);

@@ -5,46 +5,11 @@
 
 use std::fmt;
 
-use drain_core::memory::MemoryStore;
 use drain_core::record::{DrainStatus, LifecycleResult};
+use drain_core::testing::memory::MemoryStore;
 
-use crate::world::{TaskKind, World};
-
-/// Which property failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ViolationKind {
-    /// The instance could go (or a task was stopped) while work was still alive on it.
-    Safety,
-    /// A drain did not end through ecs-drain in time.
-    Liveness,
-    /// CompleteLifecycleAction did not succeed exactly once.
-    ExactlyOnce,
-    /// The drain record disagrees with what happened.
-    Consistency,
-    /// A handler returned an error, or the run did not settle.
-    Harness,
-}
-
-/// One failed check.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    /// The property.
-    pub kind: ViolationKind,
-    /// Virtual seconds since the run's start.
-    pub at_seconds: i64,
-    /// What happened.
-    pub message: String,
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "[{:?} at t={}s] {}",
-            self.kind, self.at_seconds, self.message
-        )
-    }
-}
+use crate::violation::ViolationKind;
+use crate::world::{SimWorld, TaskKind};
 
 /// How one drain went.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,15 +28,16 @@ pub struct DrainSummary {
 }
 
 /// The end-of-run checks: every drain ended through ecs-drain within deadline + one check
-/// interval (plus twice the scheduler's firing latency), CompleteLifecycleAction succeeded exactly once, and the record says COMPLETED
+/// interval (plus twice the scheduler's firing latency), CompleteLifecycleAction succeeded exactly
+/// once, and the record says COMPLETED
 /// with the result the hook received.
-pub fn final_checks(world: &mut World, store: &MemoryStore) -> Vec<DrainSummary> {
+pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSummary> {
     let mut summaries = Vec::new();
     for index in 0..world.actions.len() {
         let action = world.actions[index].clone();
         let instance = action.instance;
         let record = store.get(&world.instances[instance].arn);
-        let fail = |world: &mut World, kind, message: String| {
+        let fail = |world: &mut SimWorld, kind, message: String| {
             world.violate(kind, format!("ci-{instance}: {message}"))
         };
 
@@ -88,7 +54,8 @@ pub fn final_checks(world: &mut World, store: &MemoryStore) -> Vec<DrainSummary>
                 world,
                 ViolationKind::Liveness,
                 format!(
-                    "the hook's {which} ended the action at t={}s (DefaultResult CONTINUE), not ecs-drain",
+                    "the hook's {which} ended the action at t={}s (DefaultResult CONTINUE), not \
+                     ecs-drain",
                     at.seconds_since(crate::world::EPOCH)
                 ),
             );
@@ -118,7 +85,8 @@ pub fn final_checks(world: &mut World, store: &MemoryStore) -> Vec<DrainSummary>
                     world,
                     ViolationKind::Liveness,
                     format!(
-                        "completed at t={}s, after deadline + one check interval + scheduler latency (t={}s)",
+                        "completed at t={}s, after deadline + one check interval + scheduler \
+                         latency (t={}s)",
                         completed_at.seconds_since(crate::world::EPOCH),
                         latest.seconds_since(crate::world::EPOCH)
                     ),
@@ -268,13 +236,15 @@ impl fmt::Display for Summary {
         if let Some((median, p99, worst)) = self.delay_figures() {
             writeln!(
                 f,
-                "completion delay after the last non-daemon task stopped (virtual s): median {median}, p99 {p99}, worst {worst} (over {} drains that emptied)",
+                "completion delay after the last non-daemon task stopped (virtual s): median \
+                 {median}, p99 {p99}, worst {worst} (over {} drains that emptied)",
                 self.delays.len()
             )?;
         }
         write!(
             f,
-            "events: {} handler invocations, {} copies dropped, {} duplicated, {} interleaved batches",
+            "events: {} handler invocations, {} copies dropped, {} duplicated, {} interleaved \
+             batches",
             self.invocations, self.dropped, self.duplicated, self.concurrent_batches
         )
     }

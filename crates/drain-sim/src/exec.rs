@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use crate::rng::Rng;
+use drain_core::testing::Rng;
 
 /// Polls after which a run is declared stuck (a future waiting on something that never comes).
 const MAX_POLLS: usize = 100_000;

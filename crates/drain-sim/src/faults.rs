@@ -2,7 +2,7 @@
 //! these between ecs-drain and the world, some seed must fail. With [`Fault::None`] they pass
 //! every call through untouched.
 
-use drain_core::census::{ServiceFacts, TaskListing};
+use drain_core::census::{SchedulingStrategy, ServiceFacts, TaskListing, TaskStatus};
 use drain_core::error::DrainError;
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, TaskArn};
 use drain_core::ports::{CheckScheduler, Cluster, ContainerInstance, DrainStore, WriteOutcome};
@@ -91,9 +91,9 @@ impl<C: Cluster> Cluster for FaultyCluster<C> {
     ) -> Result<TaskListing, DrainError> {
         let mut listing = self.inner.tasks_on(cluster, instance).await?;
         if self.fault == Fault::CensusIgnoresStopping {
-            listing
-                .tasks
-                .retain(|task| task.desired_status.as_deref() == Some("RUNNING"));
+            listing.tasks.retain(|task| {
+                task.desired_status.as_deref().map(TaskStatus::parse) == Some(TaskStatus::Running)
+            });
         }
         Ok(listing)
     }
@@ -106,7 +106,7 @@ impl<C: Cluster> Cluster for FaultyCluster<C> {
         let mut services = self.inner.services(cluster, names).await?;
         if self.fault == Fault::ServicesLookLikeDaemons {
             for service in &mut services {
-                service.scheduling_strategy = Some("DAEMON".to_owned());
+                service.scheduling_strategy = Some(SchedulingStrategy::Daemon);
             }
         }
         Ok(services)

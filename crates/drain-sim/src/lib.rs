@@ -18,13 +18,14 @@ pub mod check;
 pub mod exec;
 pub mod faults;
 pub mod ports;
-pub mod rng;
 pub mod sim;
+pub mod violation;
 pub mod world;
 
-pub use check::{Summary, Violation, ViolationKind};
+pub use check::Summary;
 pub use faults::Fault;
 pub use sim::{RunReport, run_many, run_seed};
+pub use violation::{Violation, ViolationKind};
 
 /// Knobs of the harness itself (the world's own knobs are drawn from each seed).
 #[derive(Clone, Debug)]

@@ -11,26 +11,26 @@ use drain_core::error::DrainError;
 use drain_core::ids::{
     ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn,
 };
-use drain_core::memory::MemoryStore;
 use drain_core::ports::{
     ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore,
     LifecycleHooks, WriteOutcome,
 };
 use drain_core::record::{DrainRecord, LifecycleResult};
+use drain_core::testing::memory::MemoryStore;
 use drain_core::time::Timestamp;
 
-use crate::check::ViolationKind;
-use crate::world::{Event, InstanceStatus, SharedWorld, StopCause, TaskKind, lock, pause};
+use crate::violation::ViolationKind;
+use crate::world::{Event, InstanceStatus, SharedSimWorld, StopCause, TaskKind, lock, pause};
 
 /// ECS over the simulated world.
 #[derive(Clone, Debug)]
 pub struct SimCluster {
-    world: SharedWorld,
+    world: SharedSimWorld,
 }
 
 impl SimCluster {
     /// ECS of `world`.
-    pub fn new(world: SharedWorld) -> SimCluster {
+    pub fn new(world: SharedSimWorld) -> SimCluster {
         SimCluster { world }
     }
 }
@@ -198,12 +198,12 @@ impl Cluster for SimCluster {
 /// Auto Scaling's lifecycle hook over the simulated world.
 #[derive(Clone, Debug)]
 pub struct SimHooks {
-    world: SharedWorld,
+    world: SharedSimWorld,
 }
 
 impl SimHooks {
     /// The hook of `world`.
-    pub fn new(world: SharedWorld) -> SimHooks {
+    pub fn new(world: SharedSimWorld) -> SimHooks {
         SimHooks { world }
     }
 }
@@ -231,7 +231,13 @@ impl LifecycleHooks for SimHooks {
         world.actions[index].complete_calls += 1;
         let instance = world.actions[index].instance;
         if !world.actions[index].active {
-            world.note(|_| format!("autoscaling:CompleteLifecycleAction {} ci-{instance} → No active Lifecycle Action found", result.as_str()));
+            world.note(|_| {
+                format!(
+                    "autoscaling:CompleteLifecycleAction {} ci-{instance} → No active Lifecycle \
+                     Action found",
+                    result.as_str()
+                )
+            });
             return Ok(ActionAnswer::NoActiveAction {
                 after_unclear_attempt: false,
             });
@@ -252,7 +258,8 @@ impl LifecycleHooks for SimHooks {
                 .or(alive.first())
             {
                 let message = format!(
-                    "CompleteLifecycleAction {} for ci-{instance} before the drain deadline while {} is alive ({} alive)",
+                    "CompleteLifecycleAction {} for ci-{instance} before the drain deadline while \
+                     {} is alive ({} alive)",
                     result.as_str(),
                     world.describe_task(task),
                     alive.len()
@@ -343,12 +350,12 @@ impl LifecycleHooks for SimHooks {
 #[derive(Clone, Debug)]
 pub struct SimStore {
     inner: MemoryStore,
-    world: SharedWorld,
+    world: SharedSimWorld,
 }
 
 impl SimStore {
     /// The table of `world`, kept in `inner`.
-    pub fn new(inner: MemoryStore, world: SharedWorld) -> SimStore {
+    pub fn new(inner: MemoryStore, world: SharedSimWorld) -> SimStore {
         SimStore { inner, world }
     }
 }
@@ -390,12 +397,12 @@ impl DrainStore for SimStore {
 /// and a booking moved before it fired never fires at its old time.
 #[derive(Clone, Debug)]
 pub struct SimScheduler {
-    world: SharedWorld,
+    world: SharedSimWorld,
 }
 
 impl SimScheduler {
     /// The scheduler of `world`.
-    pub fn new(world: SharedWorld) -> SimScheduler {
+    pub fn new(world: SharedSimWorld) -> SimScheduler {
         SimScheduler { world }
     }
 }

@@ -4,16 +4,17 @@
 use std::sync::{Arc, Mutex};
 
 use drain_core::drainer::{Drainer, Mode};
-use drain_core::memory::{CallLog, MemoryStore};
-use drain_core::time::ManualClock;
+use drain_core::testing::ManualClock;
+use drain_core::testing::memory::{CallLog, MemoryStore};
 
 use crate::Settings;
-use crate::check::{DrainSummary, Summary, Violation, ViolationKind, final_checks};
+use crate::check::{DrainSummary, Summary, final_checks};
 use crate::exec::{Job, block_on, join_all};
 use crate::faults::{Fault, FaultyCluster, FaultyScheduler, FaultyStore};
 use crate::ports::{SimCluster, SimHooks, SimScheduler, SimStore};
-use crate::rng::Rng;
-use crate::world::{Counters, EPOCH, Event, Scenario, SharedWorld, World, lock, pause};
+use crate::violation::{Violation, ViolationKind};
+use crate::world::{Counters, EPOCH, Event, Scenario, SharedSimWorld, SimWorld, lock, pause};
+use drain_core::testing::Rng;
 
 /// A run gives up (as a harness failure) past this much virtual time.
 const HORIZON_SECONDS: i64 = 7 * 86_400;
@@ -89,10 +90,10 @@ impl RunReport {
 
 /// Runs one seed.
 pub fn run_seed(seed: u64, settings: &Settings) -> RunReport {
-    let (world, config) = World::generate(seed, settings);
+    let (world, config) = SimWorld::generate(seed, settings);
     let clock = Arc::clone(&world.clock);
     let mut interleave = Rng::new(seed ^ 0xA5A5_5A5A_F00D_BEEF);
-    let world: SharedWorld = Arc::new(Mutex::new(world));
+    let world: SharedSimWorld = Arc::new(Mutex::new(world));
     let store = MemoryStore::new(CallLog::default());
     let drainer: SimDrainer = Drainer::new(
         FaultyCluster::new(SimCluster::new(Arc::clone(&world)), settings.fault),
@@ -153,7 +154,7 @@ pub fn run_seed(seed: u64, settings: &Settings) -> RunReport {
 }
 
 /// One event: a world change, or an invocation of ecs-drain.
-async fn step(world: &SharedWorld, drainer: &SimDrainer, event: Event, concurrent: bool) {
+async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concurrent: bool) {
     if !event.invokes_drainer() {
         if concurrent {
             pause(world).await;

@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use drain_core::census::{ServiceFacts, TaskSnapshot};
+use drain_core::census::{SchedulingStrategy, ServiceFacts, TaskSnapshot};
 use drain_core::config::{Config, ScheduleSettings};
 use drain_core::decision::{DeadlinePolicy, hook_global_timeout_seconds};
 use drain_core::event::{Channel, TaskStateChange, TerminateNotice};
@@ -22,12 +22,13 @@ use drain_core::ids::{
 };
 use drain_core::ports::ContainerInstance;
 use drain_core::record::LifecycleResult;
-use drain_core::time::{Clock, ManualClock, Timestamp};
+use drain_core::testing::ManualClock;
+use drain_core::time::{Clock, Timestamp};
 
 use crate::Settings;
-use crate::check::{Violation, ViolationKind};
 use crate::exec::Yield;
-use crate::rng::Rng;
+use crate::violation::{Violation, ViolationKind};
+use drain_core::testing::Rng;
 
 /// When every simulated run starts (virtual time).
 pub const EPOCH: Timestamp = Timestamp(1_800_000_000);
@@ -40,17 +41,17 @@ pub const ASG_NAME: &str = "sim-asg";
 pub const HOOK_NAME: &str = "ecs-drain-terminate";
 
 /// The world shared by the ports and the event loop.
-pub type SharedWorld = Arc<Mutex<World>>;
+pub type SharedSimWorld = Arc<Mutex<SimWorld>>;
 
 /// Locks the world; a panic elsewhere must not hide the state from the checks.
-pub fn lock(world: &SharedWorld) -> MutexGuard<'_, World> {
+pub fn lock(world: &SharedSimWorld) -> MutexGuard<'_, SimWorld> {
     world
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A random number of yields (0–2): where concurrent invocations may interleave.
-pub async fn pause(world: &SharedWorld) {
+pub async fn pause(world: &SharedSimWorld) {
     let times = lock(world).rng.below(3) as u32;
     Yield::times(times).await;
 }
@@ -348,7 +349,7 @@ pub struct Counters {
 
 /// Everything that exists in one simulated run.
 #[derive(Debug)]
-pub struct World {
+pub struct SimWorld {
     /// The run's PRNG (world randomness and interleavings).
     pub rng: Rng,
     /// Virtual time, shared with the drainer.
@@ -379,10 +380,10 @@ pub struct World {
     pub counters: Counters,
 }
 
-impl World {
+impl SimWorld {
     /// Builds the world of `seed`: instances, services, daemons, standalone tasks and the
     /// scale-in events to come. Returns it with the ecs-drain configuration of the run.
-    pub fn generate(seed: u64, settings: &Settings) -> (World, Config) {
+    pub fn generate(seed: u64, settings: &Settings) -> (SimWorld, Config) {
         let mut rng = Rng::new(seed);
         let instance_count = rng.range(3, 6) as usize;
         let drains = rng.range(1, 3.min(instance_count as i64 - 1)) as usize;
@@ -411,7 +412,7 @@ impl World {
             config.clusters = vec!["sim".into()];
         }
 
-        let mut world = World {
+        let mut world = SimWorld {
             rng,
             clock: Arc::new(ManualClock::new(EPOCH)),
             queue: BinaryHeap::new(),
@@ -585,7 +586,7 @@ impl World {
     }
 
     /// Adds a line to the event log (built only when tracing).
-    pub fn note(&mut self, line: impl FnOnce(&World) -> String) {
+    pub fn note(&mut self, line: impl FnOnce(&SimWorld) -> String) {
         if self.trace.is_none() {
             return;
         }
@@ -653,7 +654,11 @@ impl World {
     pub fn service_facts(&self, service: &SimService) -> ServiceFacts {
         ServiceFacts {
             name: service.name.clone(),
-            scheduling_strategy: Some(if service.daemon { "DAEMON" } else { "REPLICA" }.to_owned()),
+            scheduling_strategy: Some(if service.daemon {
+                SchedulingStrategy::Daemon
+            } else {
+                SchedulingStrategy::Replica
+            }),
             minimum_healthy_percent: Some(service.min_percent as i32),
             maximum_percent: Some(service.max_percent as i32),
         }
@@ -837,7 +842,12 @@ impl World {
         let action = self.actions.len() - 1;
         self.push(heartbeat_due, Event::HookTimer { action });
         self.push(global_due, Event::HookTimer { action });
-        self.note(|_| format!("ASG terminates ci-{instance}: lifecycle action {action} begins (heartbeat timeout {heartbeat_timeout}s)"));
+        self.note(|_| {
+            format!(
+                "ASG terminates ci-{instance}: lifecycle action {action} begins (heartbeat timeout \
+                 {heartbeat_timeout}s)"
+            )
+        });
         // Lifecycle notices are best-effort too, but losing every copy is outside ecs-drain's
         // reach (the hook's timeout is the only remedy): at least one copy arrives.
         let copies = self.copies();
@@ -1048,7 +1058,7 @@ impl World {
             self.push(at, Event::TaskRunning { task });
             to_start -= 1;
         }
-        let running = |world: &World, task: usize| world.tasks[task].last == TaskStatus::Running;
+        let running = |world: &SimWorld, task: usize| world.tasks[task].last == TaskStatus::Running;
         let mut healthy = in_service
             .iter()
             .filter(|&&task| running(self, task))

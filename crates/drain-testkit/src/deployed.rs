@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::config::Credentials;
 
 use crate::runtime_api::{FunctionProcess, function_binary};
 use crate::stack::{Stack, StackFunction, StackSpec};
-use crate::{Emulator, KitError, World, WorldSpec};
+use crate::{Emulator, EmulatorWorld, KitError, WorldSpec};
 
 /// A deployed stack with its world, IAM enforced.
 pub struct Deployment {
@@ -21,9 +21,9 @@ pub struct Deployment {
     /// The deployed stack.
     pub stack: Stack,
     /// The world the stack serves, with admin clients.
-    pub world: World,
+    pub world: EmulatorWorld,
     /// Further worlds built next to it ([`Deployment::start_worlds`]), in the order given.
-    pub others: Vec<World>,
+    pub others: Vec<EmulatorWorld>,
     /// Temporary credentials of each function's execution role, by function logical id.
     role_credentials: BTreeMap<String, Credentials>,
 }
@@ -35,7 +35,8 @@ impl Deployment {
         Deployment::start_with(spec, |stack| stack).await
     }
 
-    /// Like [`Deployment::start`], with the stack spec adjusted by `adjust` (e.g. a grant left out).
+    /// Like [`Deployment::start`], with the stack spec adjusted by `adjust` (e.g. a grant left
+    /// out).
     pub async fn start_with(
         spec: WorldSpec,
         adjust: impl FnOnce(StackSpec) -> StackSpec,
@@ -75,7 +76,7 @@ impl Deployment {
             if position == 0 {
                 spec.schedule_group = Some(group.clone());
             }
-            worlds.push(World::build(&emulator, &sdk, &spec).await?);
+            worlds.push(EmulatorWorld::build(&emulator, &sdk, &spec).await?);
         }
         let mut worlds = worlds.into_iter();
         let world = worlds

@@ -57,7 +57,11 @@ pub fn lifecycle_event(action: &LifecycleAction) -> Value {
         "account": "123456789012",
         "time": iso(action.created_at),
         "region": "us-east-1",
-        "resources": [format!("arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:00000000-0000-0000-0000-000000000000:autoScalingGroupName/{}", action.asg)],
+        "resources": [format!(
+            "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:\
+             00000000-0000-0000-0000-000000000000:autoScalingGroupName/{}",
+            action.asg
+        )],
         "detail": {
             "LifecycleActionToken": action.token,
             "AutoScalingGroupName": action.asg,
@@ -90,17 +94,22 @@ pub fn lifecycle_sns_event(action: &LifecycleAction) -> Value {
     json!({"Records": [{
         "EventSource": "aws:sns",
         "EventVersion": "1.0",
-        "EventSubscriptionArn": "arn:aws:sns:us-east-1:123456789012:ecs-drain-lifecycle:2bcfbf39-05c3-41de-beaa-fcfcc21c8f55",
+        "EventSubscriptionArn": "arn:aws:sns:us-east-1:123456789012:ecs-drain-lifecycle:2bcfbf39-\
+                                 05c3-41de-beaa-fcfcc21c8f55",
         "Sns": {
             "Type": "Notification",
             "MessageId": format!("message-{}", action.token),
             "TopicArn": "arn:aws:sns:us-east-1:123456789012:ecs-drain-lifecycle",
-            "Subject": format!("Auto Scaling:  Lifecycle action 'TERMINATING' for instance {} in progress.", action.instance_id),
+            "Subject": format!(
+                "Auto Scaling:  Lifecycle action 'TERMINATING' for instance {} in progress.",
+                action.instance_id
+            ),
             "Message": message.to_string(),
             "Timestamp": iso(action.created_at),
             "SignatureVersion": "1",
             "Signature": "EXAMPLE",
-            "SigningCertUrl": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000000000000000000000.pem",
+            "SigningCertUrl": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-\
+                               0000000000000000000000.pem",
             "UnsubscribeUrl": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
             "MessageAttributes": {}
         }

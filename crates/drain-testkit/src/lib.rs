@@ -18,7 +18,7 @@ pub mod world;
 
 pub use deployed::Deployment;
 pub use emulator::Emulator;
-pub use world::{World, WorldSpec};
+pub use world::{EmulatorWorld, WorldSpec};
 
 /// The project root (where Cargo.toml, scripts/ and tests/ live).
 pub fn project_root() -> std::path::PathBuf {

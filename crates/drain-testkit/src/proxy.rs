@@ -35,6 +35,7 @@
 //! ecs-drain's own: naming the call, the seeded verdict, each protocol's error shape, and
 //! ending a connection with a reset.
 
+use drain_core::testing::Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -191,7 +192,7 @@ struct Shared {
 #[derive(Debug)]
 struct State {
     plan: FaultPlan,
-    rng: SplitMix64,
+    rng: Rng,
     calls: u64,
     calls_by_operation: BTreeMap<String, u64>,
     counts: BTreeMap<String, u64>,
@@ -312,7 +313,7 @@ impl Drop for Proxy {
 impl State {
     fn new(plan: FaultPlan) -> State {
         State {
-            rng: SplitMix64(plan.seed),
+            rng: Rng::new(plan.seed),
             plan,
             calls: 0,
             calls_by_operation: BTreeMap::new(),
@@ -402,25 +403,6 @@ impl Shared {
             "00000000-0000-4000-8000-{:012x}",
             self.request_ids.fetch_add(1, Ordering::Relaxed)
         )
-    }
-}
-
-/// splitmix64: small, seedable, good enough to spread faults.
-#[derive(Clone, Debug)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

@@ -80,7 +80,7 @@ pub struct Instance {
 
 /// The built world.
 #[derive(Debug)]
-pub struct World {
+pub struct EmulatorWorld {
     /// ECS client.
     pub ecs: Ecs,
     /// Auto Scaling client.
@@ -105,19 +105,19 @@ pub struct World {
     pub instances: Vec<Instance>,
 }
 
-impl World {
+impl EmulatorWorld {
     /// Creates the drain table, the group with its hook, the cluster and its container
     /// instances.
     pub async fn build(
         emulator: &Emulator,
         sdk: &SdkConfig,
         spec: &WorldSpec,
-    ) -> Result<World, KitError> {
+    ) -> Result<EmulatorWorld, KitError> {
         let ecs = Ecs::new(sdk);
         let autoscaling = AutoScaling::new(sdk);
         let dynamodb = DynamoDb::new(sdk);
         let name = &spec.name;
-        let mut world = World {
+        let mut world = EmulatorWorld {
             ecs,
             autoscaling,
             dynamodb,
@@ -447,9 +447,12 @@ impl World {
             self.port,
             "POST",
             "/_ecs_drain/ecs/task-status",
-            Some(
-                &json!({ "cluster": self.cluster, "task": arn, "lastStatus": last_status, "desiredStatus": "STOPPED" }),
-            ),
+            Some(&json!({
+                "cluster": self.cluster,
+                "task": arn,
+                "lastStatus": last_status,
+                "desiredStatus": "STOPPED"
+            })),
         )?;
         Ok(())
     }
@@ -555,7 +558,7 @@ pub struct StandardTasks {
     pub standalone: String,
 }
 
-impl World {
+impl EmulatorWorld {
     /// The standard scenario: two replica services (`web`, `api`) with one task on every
     /// instance, one daemon service (`log-router`) with one task on every instance, and one
     /// standalone task (`nightly-report`) on instance `draining`.
@@ -588,7 +591,7 @@ impl World {
     }
 }
 
-impl World {
+impl EmulatorWorld {
     /// Instance `index` as a drain left it whose lifecycle action never existed (a forged
     /// notice acted on before notices were verified): its container instance DRAINING and a
     /// drain on record for lifecycle token `token`. Returns the container instance ARN.

@@ -14,10 +14,10 @@ use crate::decision::DeadlinePolicy;
 use crate::decision::verify::{FunctionIdentity, Refusal};
 use crate::event::{LifecycleInput, TaskInput, parse_lifecycle_payload, parse_task_payload};
 use crate::ids::{ClusterArn, Ec2InstanceId, HookName, LifecycleToken, TaskArn};
-use crate::memory::{
+use crate::testing::ManualClock;
+use crate::testing::memory::{
     CallLog, MemoryAction, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
 };
-use crate::time::ManualClock;
 
 /// The fixtures' identifiers (see tests/fixtures/README.md).
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster";

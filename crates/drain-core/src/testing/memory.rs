@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::census::{ServiceFacts, TaskListing, TaskSnapshot};
+use crate::census::{ServiceFacts, TaskListing, TaskSnapshot, TaskStatus};
 use crate::error::DrainError;
 use crate::ids::{
     ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, LifecycleToken,
@@ -16,6 +16,7 @@ use crate::ports::{
     EcsInstanceStatus, LifecycleHooks, WriteOutcome,
 };
 use crate::record::{DrainRecord, LifecycleResult};
+use crate::testing::calls::{CallCounts, add};
 use crate::time::Timestamp;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -37,6 +38,16 @@ impl CallLog {
     /// Every call so far.
     pub fn calls(&self) -> Vec<&'static str> {
         lock(&self.0).clone()
+    }
+
+    /// The calls so far per operation, in the call-cost model's form (so a test can compare
+    /// them with [`crate::testing::calls`]).
+    pub fn counts(&self) -> CallCounts {
+        let mut counts = CallCounts::new();
+        for call in lock(&self.0).iter() {
+            add(&mut counts, call, 1);
+        }
+        counts
     }
 
     /// How many calls of `operation`.
@@ -179,7 +190,7 @@ impl MemoryCluster {
                 .filter(|task| &task.snapshot.arn == arn)
             {
                 task.snapshot.last_status = last_status.to_owned();
-                if last_status != "RUNNING" && last_status != "PENDING" {
+                if !TaskStatus::parse(last_status).is_starting_or_running() {
                     task.snapshot.desired_status = "STOPPED".into();
                 }
             }
@@ -288,9 +299,11 @@ impl Cluster for MemoryCluster {
         for arn in tasks {
             self.log.push("ecs:StopTask");
             self.with_state(|state| {
-                for task in state.tasks.iter_mut().filter(|task| {
-                    &task.snapshot.arn == arn && task.snapshot.last_status != "STOPPED"
-                }) {
+                for task in state
+                    .tasks
+                    .iter_mut()
+                    .filter(|task| &task.snapshot.arn == arn && !task.snapshot.last().is_gone())
+                {
                     task.snapshot.desired_status = "STOPPED".into();
                     task.snapshot.last_status = "STOPPING".into();
                     task.stopped_reason.get_or_insert_with(|| reason.to_owned());
@@ -614,5 +627,33 @@ impl CheckScheduler for MemoryScheduler {
         self.log.push("scheduler:DeleteSchedule");
         lock(&self.schedules).remove(instance);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::calls::counts;
+    use crate::testing::sample;
+
+    #[tokio::test]
+    async fn the_call_log_counts_calls_per_operation_as_the_cost_model_does() {
+        let log = CallLog::default();
+        let store = MemoryStore::new(log.clone());
+        let record = sample::drain_record();
+        let instance = &record.container_instance_arn;
+        assert!(matches!(store.load(instance).await, Ok(None)));
+        assert!(matches!(
+            store.insert(&record).await,
+            Ok(WriteOutcome::Written)
+        ));
+        assert!(matches!(
+            store.insert(&record).await,
+            Ok(WriteOutcome::LostRace)
+        ));
+        assert_eq!(
+            log.counts(),
+            counts(&[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 2)])
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! The simulation's only source of randomness: SplitMix64, seeded per run, so a seed replays
-//! the same world, the same event deliveries and the same interleavings bit for bit.
+//! The one seeded random number generator of the tests, the simulation and the test kit:
+//! SplitMix64, so a seed replays the same world, the same event deliveries, the same
+//! interleavings and the same injected faults bit for bit.
 
 /// A small, fast, seedable PRNG (SplitMix64). Not for cryptography.
 #[derive(Clone, Debug)]
