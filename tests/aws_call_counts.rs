@@ -8,7 +8,6 @@
 //! change in what every drain pays (and in how close a busy cluster gets to the ECS and
 //! DynamoDB rate limits), so the counts are exact.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;

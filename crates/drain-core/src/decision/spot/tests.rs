@@ -36,7 +36,7 @@ fn rebalance() -> EarlyNotice {
 fn service(name: &str, strategy: &str, min: Option<i32>) -> ServiceFacts {
     ServiceFacts {
         name: name.to_owned(),
-        scheduling_strategy: Some(strategy.to_owned()),
+        scheduling_strategy: Some(strategy.into()),
         minimum_healthy_percent: min,
         maximum_percent: Some(200),
     }
