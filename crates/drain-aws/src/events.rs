@@ -69,6 +69,36 @@ impl DrainNotifier for EventBridgeNotifier {
     }
 }
 
+/// The notifier the binaries wire in: EventBridge when drain events are on
+/// ([`drain_core::notify::events_enabled`]), nothing when off.
+#[derive(Clone, Debug)]
+pub enum DrainEventsNotifier {
+    /// `ECS_DRAIN_EVENTS=on` (the default).
+    On(EventBridgeNotifier),
+    /// `ECS_DRAIN_EVENTS=off`: publishes nothing, makes no call.
+    Off,
+}
+
+impl DrainEventsNotifier {
+    /// EventBridge on the default bus when `enabled`, else nothing.
+    pub fn new(client: Client, enabled: bool) -> Self {
+        if enabled {
+            DrainEventsNotifier::On(EventBridgeNotifier::new(client))
+        } else {
+            DrainEventsNotifier::Off
+        }
+    }
+}
+
+impl DrainNotifier for DrainEventsNotifier {
+    async fn publish(&self, event: &DrainEvent) -> Result<(), NotifyError> {
+        match self {
+            DrainEventsNotifier::On(notifier) => notifier.publish(event).await,
+            DrainEventsNotifier::Off => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +166,18 @@ mod tests {
             matches!(&error, NotifyError::Refused { code, message } if code == "InternalFailure" && message == "try again"),
             "{error:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn with_events_off_nothing_is_called() {
+        let accepted = mock!(Client::put_events)
+            .then_output(|| PutEventsOutput::builder().failed_entry_count(0).build());
+        let client = mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&accepted]);
+        DrainEventsNotifier::new(client, false)
+            .publish(&event())
+            .await
+            .expect("off publishes nothing");
+        assert_eq!(accepted.num_calls(), 0);
     }
 
     #[tokio::test]

@@ -16,6 +16,6 @@ pub mod sdk;
 pub use autoscaling::AsgLifecycleHooks;
 pub use dynamodb::DynamoDrainStore;
 pub use ecs::EcsCluster;
-pub use events::EventBridgeNotifier;
+pub use events::{DrainEventsNotifier, EventBridgeNotifier};
 pub use scheduler::EventBridgeCheckScheduler;
 pub use sdk::{AwsClients, load_sdk_config};

@@ -519,6 +519,43 @@ impl NotifyError {
     }
 }
 
+impl NotifyError {
+    /// The error and its causes on one line, capped at [`MAX_ERROR_CHARS`] characters: what
+    /// the warning of a failed publish logs.
+    pub fn describe(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(error) = cause {
+            text.push_str(": ");
+            text.push_str(&error.to_string());
+            cause = error.source();
+        }
+        capped(&text, MAX_ERROR_CHARS)
+    }
+}
+
+/// Longest error text [`NotifyError::describe`] gives.
+pub const MAX_ERROR_CHARS: usize = 512;
+
+/// Publishes `event` through `notifier`, best effort: a failure is logged (one bounded
+/// warning naming the transition and the instance) and answered `false`, for the caller to
+/// count as [`crate::metrics::EVENTS_NOT_PUBLISHED`]. Never fails and never panics.
+pub async fn publish_best_effort(notifier: &impl DrainNotifier, event: &DrainEvent) -> bool {
+    match notifier.publish(event).await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::warn!(
+                transition = event.detail.transition.as_str(),
+                ec2_instance_id = %event.detail.ec2_instance_id,
+                container_instance_arn = %event.detail.container_instance_arn,
+                error = %error.describe(),
+                "drain event not published"
+            );
+            false
+        }
+    }
+}
+
 /// Publishes drain events. Best effort: the caller counts an error
 /// ([`crate::metrics::EVENTS_NOT_PUBLISHED`]) and logs it, and the drain goes on.
 pub trait DrainNotifier: Send + Sync {

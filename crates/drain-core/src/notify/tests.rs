@@ -261,3 +261,83 @@ async fn the_memory_notifier_keeps_what_it_published_and_can_fail() {
     assert_eq!(notifier.published(), vec![started]);
     NoNotifier.publish(&expired).await.expect("no-op");
 }
+
+#[tokio::test]
+async fn best_effort_publishing_answers_whether_it_published_and_never_fails() {
+    let notifier = MemoryNotifier::new();
+    let event = drain_started(&subject(), times(), WaitingTasks::none(), START);
+    assert!(publish_best_effort(&notifier, &event).await);
+    notifier.set_failing(true);
+    assert!(!publish_best_effort(&notifier, &event).await);
+    assert_eq!(notifier.published().len(), 1);
+}
+
+#[test]
+fn a_failure_is_described_with_its_causes_on_one_bounded_line() {
+    let cause: crate::error::BoxError = "x".repeat(5000).into();
+    let error = NotifyError::Call { source: cause };
+    let text = error.describe();
+    assert!(text.starts_with("events:PutEvents failed: xxx"), "{text}");
+    assert_eq!(text.chars().count(), MAX_ERROR_CHARS);
+    assert_eq!(
+        NotifyError::refused("ThrottlingException", "slow down").describe(),
+        "EventBridge refused the entry: ThrottlingException: slow down"
+    );
+}
+
+#[test]
+fn a_census_is_summarized_by_kind_and_task_group() {
+    use crate::census::{LiveTask, TaskKind, TaskSnapshot};
+    use crate::ids::TaskArn;
+    let live = |id: &str, group: &str, kind: TaskKind| LiveTask {
+        snapshot: TaskSnapshot {
+            arn: TaskArn::new(format!("arn:aws:ecs:us-east-1:123456789012:task/prod/{id}"))
+                .expect("arn"),
+            group: Some(group.to_owned()),
+            started_by: None,
+            last_status: "RUNNING".to_owned(),
+            desired_status: "RUNNING".to_owned(),
+        },
+        kind,
+    };
+    let tasks = [
+        live(
+            "a",
+            "service:web",
+            TaskKind::Replica {
+                service: "web".to_owned(),
+            },
+        ),
+        live(
+            "b",
+            "service:agent",
+            TaskKind::Daemon {
+                service: "agent".to_owned(),
+            },
+        ),
+        live("c", "family:batch", TaskKind::Standalone),
+    ];
+    let waiting = WaitingTasks::of_live_tasks(&tasks);
+    assert_eq!(
+        (
+            waiting.total,
+            waiting.replica,
+            waiting.daemon,
+            waiting.standalone
+        ),
+        (3, 1, 1, 1)
+    );
+    let kinds: Vec<(&str, WaitingKind)> = waiting
+        .groups
+        .iter()
+        .map(|g| (g.group.as_str(), g.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("family:batch", WaitingKind::Standalone),
+            ("service:agent", WaitingKind::Daemon),
+            ("service:web", WaitingKind::Replica),
+        ]
+    );
+}
