@@ -35,6 +35,15 @@ const RARE_ACTIONS: &[(&str, &str)] = &[
     ("OnTaskStoppedFunction", "ecs:UpdateContainerInstancesState"),
 ];
 
+/// Granted for drain events (issue 13; tests/drain_events.rs publishes under both roles), but
+/// not yet called by the functions: the Drainer does not publish yet. Left out of the
+/// comparison, and the tour must not see them called: once the Drainer publishes, this test
+/// fails until the entry is removed, and the tour then proves the grant like any other.
+const AWAITING_WIRING: &[(&str, &str)] = &[
+    ("OnLifecycleFunction", "events:PutEvents"),
+    ("OnTaskStoppedFunction", "events:PutEvents"),
+];
+
 async fn respond(function: &FunctionProcess, payload: &Value) -> Result<Value, KitError> {
     let invocation = function.invoke(payload).await?;
     invocation.result.map_err(|error| {
@@ -242,8 +251,28 @@ async fn the_actions_each_function_calls_are_exactly_the_actions_its_role_grants
                 "{logical}: rare-path action {action} is not granted"
             );
         }
+        let awaiting: BTreeSet<&str> = AWAITING_WIRING
+            .iter()
+            .filter(|(of, _)| *of == logical)
+            .map(|(_, action)| *action)
+            .collect();
+        for action in &awaiting {
+            assert!(
+                all_granted.iter().any(|granted| granted == action),
+                "{logical}: {action} is not granted"
+            );
+            assert!(
+                !decisions
+                    .iter()
+                    .any(|decision| decision.role.as_deref() == Some(role)
+                        && decision.action == *action),
+                "{logical} now calls {action}: remove it from AWAITING_WIRING"
+            );
+        }
         let compared = |action: &String| {
-            !PLATFORM_ACTIONS.contains(&action.as_str()) && !rare.contains(action.as_str())
+            !PLATFORM_ACTIONS.contains(&action.as_str())
+                && !rare.contains(action.as_str())
+                && !awaiting.contains(action.as_str())
         };
         let observed: BTreeSet<String> = decisions
             .iter()

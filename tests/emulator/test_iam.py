@@ -209,6 +209,17 @@ def group_wildcard(name: str) -> str:
     return f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:*:autoScalingGroupName/{name}"
 
 
+def bus_arn(name: str) -> str:
+    return f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}"
+
+
+def put_drain_event(events: Any, source: str = "ecs-drain", **entry: Any) -> dict[str, Any]:
+    """One drain-event-shaped entry on the default bus (or ``EventBusName`` in ``entry``)."""
+    return events.put_events(
+        Entries=[{"Source": source, "DetailType": "ECS Drain Started", "Detail": json.dumps({"schemaVersion": 1}), **entry}]
+    )
+
+
 PASS_ROLE = statement("iam:PassRole", SCHEDULER_ROLE, {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}})
 
 
@@ -446,11 +457,19 @@ CASES = [
         lambda w: schedule_arn("other-group", "*"),
         "AccessDeniedException",
     ),
+    Case(
+        "events:PutEvents",
+        lambda c, w: put_drain_event(c("events")),
+        lambda w: bus_arn("default"),
+        lambda w: bus_arn("default"),
+        lambda w: bus_arn("other-bus"),
+        "AccessDeniedException",
+    ),
 ]
 IDS = [c.action for c in CASES]
 # The same cases one after the other on one world: the ones that end what others use, last.
 IN_SEQUENCE = sorted(CASES, key=lambda c: c.action in ("autoscaling:CompleteLifecycleAction", "scheduler:DeleteSchedule"))
-DENIED_STATUS = {"ecs": 400, "dynamodb": 400, "autoscaling": 403, "scheduler": 403}
+DENIED_STATUS = {"ecs": 400, "dynamodb": 400, "autoscaling": 403, "scheduler": 403, "events": 400}
 
 
 def own_decisions(emulator: str, action: str) -> list[dict[str, Any]]:
@@ -1025,3 +1044,36 @@ def test_requested_region_and_resource_account_pin_a_wildcarded_arn(client, role
         with pytest.raises(ClientError) as err:
             denied("ecs").describe_tasks(cluster="prod", tasks=[world.task_id])
         assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+# --- events:PutEvents: the bus and the source ---------------------------------------------------
+
+DRAIN_EVENTS_GRANT = statement("events:PutEvents", bus_arn("default"), {"StringEquals": {"events:source": "ecs-drain"}})
+
+
+def test_put_events_with_the_stacks_grant_publishes_as_ecs_drain(client, role, emulator) -> None:
+    as_role = role([DRAIN_EVENTS_GRANT])
+    enforce(emulator)
+    answer = put_drain_event(as_role("events"))
+    assert answer["FailedEntryCount"] == 0 and answer["Entries"][0]["EventId"]
+    assert [(d["resources"], d["allowed"]) for d in own_decisions(emulator, "events:PutEvents")] == [([bus_arn("default")], True)]
+
+
+def test_put_events_under_another_source_is_denied_by_the_source_condition(client, role, emulator) -> None:
+    as_role = role([DRAIN_EVENTS_GRANT])
+    enforce(emulator)
+    with pytest.raises(ClientError) as err:
+        put_drain_event(as_role("events"), source="aws.autoscaling")
+    assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert [(d["allowed"], d["denied"]) for d in own_decisions(emulator, "events:PutEvents")] == [(False, bus_arn("default"))]
+
+
+def test_put_events_on_another_bus_by_arn_is_denied(client, role, emulator) -> None:
+    client("events").create_event_bus(Name="other-bus")
+    as_role = role([DRAIN_EVENTS_GRANT])
+    enforce(emulator)
+    with pytest.raises(ClientError) as err:
+        put_drain_event(as_role("events"), EventBusName=bus_arn("other-bus"))
+    assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert own_decisions(emulator, "events:PutEvents")[0]["denied"] == bus_arn("other-bus")

@@ -108,3 +108,20 @@ def test_global_keys_region_of_the_request_account_of_the_resource():
     assert with_global_keys(Check("ecs:ListClusters", "*"), R).conditions == {"aws:RequestedRegion": R}
     role = Check("iam:PassRole", f"arn:aws:iam::{A}:role/r", dict(PASSED_TO_SCHEDULER))
     assert with_global_keys(role, R).conditions == {"aws:RequestedRegion": R, "aws:ResourceAccount": A, **PASSED_TO_SCHEDULER}
+
+
+def test_events_put_events_is_authorized_on_each_entrys_bus_with_its_source():
+    entries = [
+        {"Source": "ecs-drain", "DetailType": "ECS Drain Started", "Detail": "{}"},
+        {"Source": "ecs-drain", "DetailType": "ECS Drain Started", "Detail": "{}", "EventBusName": "default"},
+        {"Source": "ecs-drain", "DetailType": "ECS Drain Expired", "Detail": "{}",
+         "EventBusName": f"arn:aws:events:{R}:{A}:event-bus/other"},
+    ]  # fmt: skip
+    assert plan_checks("events", "PutEvents", params(Entries=entries), R, A) == [
+        Check("events:PutEvents", f"arn:aws:events:{R}:{A}:event-bus/default",
+              {"events:source": "ecs-drain", "events:detail-type": "ECS Drain Started"}),
+        Check("events:PutEvents", f"arn:aws:events:{R}:{A}:event-bus/other",
+              {"events:source": "ecs-drain", "events:detail-type": "ECS Drain Expired"}),
+    ]  # fmt: skip
+    # Other EventBridge operations are left to moto's own check.
+    assert plan_checks("events", "PutRule", params(Name="r"), R, A) is None

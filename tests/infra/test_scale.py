@@ -137,11 +137,15 @@ def test_group_patterns_grant_the_named_groups_here_and_nothing_else(sample_poli
 
 def test_no_statement_depends_on_a_condition_key_an_action_may_lack() -> None:
     """Only aws:RequestedRegion (in every request) pins the wildcarded patterns: a key that some
-    action's request context lacks (aws:ResourceAccount) would deny that action on AWS."""
+    action's request context lacks (aws:ResourceAccount) would deny that action on AWS.
+    events:source is in every PutEvents request (each entry's Source is required) and is the
+    only action it is granted with."""
     for name, doc in role_policies(",".join(CLUSTERS), ",".join(GROUPS)).items():
         for statement in doc.get("Statement", []) if isinstance(doc, dict) else []:
             for keys in statement.get("Condition", {}).values():
-                assert set(keys) <= {"aws:RequestedRegion", "iam:PassedToService", "aws:SourceAccount", "aws:SourceArn"}, (name, statement)
+                if "events:source" in keys:
+                    assert statement["Action"] in ("events:PutEvents", ["events:PutEvents"]), (name, statement)
+                assert set(keys) <= {"aws:RequestedRegion", "iam:PassedToService", "aws:SourceAccount", "aws:SourceArn", "events:source"}, (name, statement)
 
 
 def test_the_evaluator_sees_the_pins() -> None:

@@ -209,6 +209,7 @@ def test_function_configuration(client: Any, main_stack: Deployed, logical_id: s
         "ECS_DRAIN_DEADLINE_POLICY": "continue",
         "ECS_DRAIN_REPLAY_MODE": "dry-run",
         "ECS_DRAIN_METRICS_NAMESPACE": "ecs-drain",
+        "ECS_DRAIN_EVENTS": "on",
         "RUST_LOG": "info",
     }
     if logical_id == "OnLifecycleFunction":
@@ -344,6 +345,8 @@ def assert_scoped(
         # OnFailure destination with the execution role.
         "logs": {log_group_arn(stack, log_group)},
         "sqs": {queue_arn(client, stack, "FailureQueueUrl")},
+        # Drain events, on the default bus only (DrainEvents=on, the default).
+        "events": {default_bus_arn(r)},
     }
     assert not set(g) & NEVER_CALLED, f"grants nothing calls: {set(g) & NEVER_CALLED}"
     for action, resources in g.items():
@@ -361,6 +364,43 @@ def assert_scoped(
             assert resources == ecs, action
         else:
             assert resources == allowed_by_service[service], action
+
+
+def default_bus_arn(region: str) -> str:
+    return f"arn:aws:events:{region}:{ACCOUNT}:event-bus/default"
+
+
+def drain_event_statements(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [s for s in statements if "events:PutEvents" in as_list(s["Action"])]
+
+
+@pytest.mark.parametrize("role", ["OnLifecycleRole", "OnTaskStoppedRole"])
+def test_both_roles_publish_drain_events_only_as_ecs_drain_on_the_default_bus(client: Any, main_stack: Deployed, role: str) -> None:
+    put = drain_event_statements(role_statements(client, main_stack, role))
+    assert len(put) == 1, put
+    assert as_list(put[0]["Action"]) == ["events:PutEvents"]
+    assert as_list(put[0]["Resource"]) == [default_bus_arn(main_stack.region)]
+    assert put[0]["Condition"] == {"StringEquals": {"events:source": "ecs-drain"}}
+
+
+def test_drain_events_can_be_turned_off(client: Any) -> None:
+    param = load_template()["Parameters"]["DrainEvents"]
+    assert (param["Default"], param["AllowedValues"]) == ("on", ["on", "off"])
+    stack = Deployed(
+        client,
+        "eu-central-1",
+        "ecs-drain-no-events",
+        {"ClusterNames": "prod-cluster", "AutoScalingGroupNames": "prod-ecs-asg", "CreateLifecycleHooks": "false",
+         "DrainEvents": "off"},
+    )  # fmt: skip
+    assert stack.stack["StackStatus"] == "CREATE_COMPLETE", stack.stack.get("StackStatusReason")
+    lam = client("lambda", stack.region)
+    for function, role in [("OnLifecycleFunction", "OnLifecycleRole"), ("OnTaskStoppedFunction", "OnTaskStoppedRole")]:
+        env = lam.get_function_configuration(FunctionName=stack.physical_id(function))["Environment"]["Variables"]
+        assert env["ECS_DRAIN_EVENTS"] == "off"
+        statements = role_statements(client, stack, role)
+        assert statements, role
+        assert drain_event_statements(statements) == [], role
 
 
 def test_on_lifecycle_role_least_privilege(client: Any, main_stack: Deployed) -> None:

@@ -9,11 +9,13 @@ pub mod autoscaling;
 pub mod dynamodb;
 pub mod ecs;
 pub mod error;
+pub mod events;
 pub mod scheduler;
 pub mod sdk;
 
 pub use autoscaling::AsgLifecycleHooks;
 pub use dynamodb::DynamoDrainStore;
 pub use ecs::EcsCluster;
+pub use events::{DrainEventsNotifier, EventBridgeNotifier};
 pub use scheduler::EventBridgeCheckScheduler;
 pub use sdk::{AwsClients, load_sdk_config};

@@ -51,6 +51,8 @@ pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     /// EventBridge Scheduler.
     pub scheduler: aws_sdk_scheduler::Client,
+    /// EventBridge (drain events).
+    pub events: aws_sdk_eventbridge::Client,
 }
 
 impl AwsClients {
@@ -61,6 +63,7 @@ impl AwsClients {
             autoscaling: aws_sdk_autoscaling::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             scheduler: aws_sdk_scheduler::Client::new(config),
+            events: aws_sdk_eventbridge::Client::new(config),
         }
     }
 }

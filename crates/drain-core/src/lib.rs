@@ -15,6 +15,7 @@ pub mod event;
 pub mod handler;
 pub mod ids;
 pub mod metrics;
+pub mod notify;
 pub mod ports;
 pub mod record;
 #[cfg(any(test, feature = "test-util"))]

@@ -31,6 +31,8 @@ pub const REFUSED_EVENTS: &str = "RefusedEvents";
 pub const PERMANENT_FAILURES: &str = "PermanentFailures";
 /// Seconds left before the hook's global timeout, on each scheduled check.
 pub const HOOK_SECONDS_LEFT: &str = "HookSecondsLeft";
+/// A drain event could not be published to EventBridge (best effort: the drain went on).
+pub const EVENTS_NOT_PUBLISHED: &str = "EventsNotPublished";
 
 /// The dimension of a completion's lifecycle result (`CONTINUE` / `ABANDON`).
 pub const DIMENSION_RESULT: &str = "Result";

@@ -19,7 +19,7 @@ What this module does, only while enforcement is on:
   ``iam:PassRole`` on ``Target.RoleArn`` with ``iam:PassedToService``.
 * A denial answers in the protocol's real error shape (:func:`denial_response`).
 * Every authorization while enforcement is on is recorded (:func:`decisions`), in order.
-* Other operations of these four services are evaluated as moto does (the action on ``*``),
+* Other operations of these five services are evaluated as moto does (the action on ``*``),
   recorded, and denied in the protocol's shape too. Other services (IAM, STS, EC2, ...) keep
   moto's check and its XML 403, recorded as well.
 * Unknown keys and bad signatures answer as AWS does per protocol (JSON services:
@@ -45,6 +45,8 @@ dynamodb:Get/Put/Update/DeleteItem, Query, Scan,       table/<t> (Query/Scan wit
 DescribeTable                                          table/<t>/index/<i>)
 scheduler:Create/Update/Delete/GetSchedule             schedule/<group or default>/<name>           -
 iam:PassRole (with Create/UpdateSchedule)              Target.RoleArn                               iam:PassedToService
+events:PutEvents                                       each entry's event-bus/<name> (default)      events:source,
+                                                                                                    events:detail-type
 =====================================================  ===========================================  ==============
 
 moto evaluator quirks that a policy author must know (moto 5.2.1 ``moto/iam``):
@@ -250,7 +252,33 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     "autoscaling": AUTOSCALING_GROUP_OPS + AUTOSCALING_STAR_OPS,
     "dynamodb": ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "DescribeTable"),
     "scheduler": ("CreateSchedule", "UpdateSchedule", "DeleteSchedule", "GetSchedule"),
+    "events": ("PutEvents",),
 }
+
+
+def event_bus_arn(bus: str | None, region: str, account: str) -> str:
+    """The bus an entry names (name or ARN; none: ``default``) as an ARN."""
+    if bus and bus.startswith("arn:"):
+        return bus
+    return f"arn:{get_partition(region)}:events:{region}:{account}:event-bus/{bus or 'default'}"
+
+
+def _events_checks(p: Callable[[str], Any], region: str, account: str) -> list[Check]:
+    """PutEvents: each entry's bus, with the entry's ``events:source`` and ``events:detail-type``."""
+    entries = p("Entries")
+    checks: list[Check] = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        conditions = {}
+        if entry.get("Source") is not None:
+            conditions["events:source"] = str(entry["Source"])
+        if entry.get("DetailType") is not None:
+            conditions["events:detail-type"] = str(entry["DetailType"])
+        check = Check("events:PutEvents", event_bus_arn(entry.get("EventBusName"), region, account), conditions)
+        if check not in checks:
+            checks.append(check)
+    return checks
 
 
 def plan_checks(
@@ -279,6 +307,8 @@ def plan_checks(
             return [Check(f"autoscaling:{op}", "*")]
         name = param("AutoScalingGroupName") or ""
         return [Check(f"autoscaling:{op}", autoscaling_group_arn(name, region, account, group_arn(name)))]
+    if service == "events":
+        return _events_checks(param, region, account)
     # scheduler
     checks = [Check(f"scheduler:{op}", _schedule_arn(param("GroupName"), param("Name") or "", region, account))]
     target = param("Target")
@@ -406,7 +436,7 @@ def denial_response(service: str, message: str) -> TYPE_RESPONSE:
     ``x-amzn-ErrorType: AccessDeniedException`` and ``{"Message": ...}``.
     """
     code = "AccessDenied" if service == "autoscaling" else "AccessDeniedException"
-    return error_response(service, code, message, 400 if service in ("ecs", "dynamodb") else 403)
+    return error_response(service, code, message, 400 if service in JSON_1_1 + ("dynamodb",) else 403)
 
 
 #: What the JSON services answer for an unknown access key and for a bad signature
@@ -419,10 +449,14 @@ INVALID_SIGNATURE = (
 )
 
 
+#: The awsJson1_1 services of :data:`OPERATIONS`: errors as ``{"__type", "message"}``, 400.
+JSON_1_1 = ("ecs", "events")
+
+
 def error_response(service: str, code: str, message: str, status: int) -> TYPE_RESPONSE:
     """One error in the service's wire protocol (see :func:`denial_response`)."""
     request_id = str(uuid.uuid4())
-    if service == "ecs":
+    if service in JSON_1_1:
         body = {"__type": code, "message": message}
         return status, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": request_id}, json.dumps(body)
     if service == "dynamodb":
@@ -456,7 +490,7 @@ def authentication_failure(service: str, err: HTTPException) -> TYPE_RESPONSE | 
             code = "SignatureDoesNotMatch"
     else:
         return None
-    return error_response(service, code, message, 400 if service in ("ecs", "dynamodb") else 403)
+    return error_response(service, code, message, 400 if service in JSON_1_1 + ("dynamodb",) else 403)
 
 
 # --- patches ------------------------------------------------------------------------------

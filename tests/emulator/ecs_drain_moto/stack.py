@@ -98,21 +98,31 @@ def _stand_in_zip() -> bytes:
 
 def without_grant(template: dict[str, Any], role: str, action: str) -> None:
     """Removes `action` from every statement of `role`'s inline policies (a statement left with
-    no action goes): how a test deploys a stack that lacks one permission."""
+    no action goes): how a test deploys a stack that lacks one permission. A conditional
+    statement (``Fn::If`` of a statement and ``AWS::NoValue``) is edited inside its branches."""
     props = template["Resources"][role]["Properties"]
     found = False
+
+    def edited(statement: Any) -> Any:
+        """The statement without `action`; None when nothing is left of it."""
+        nonlocal found
+        if isinstance(statement, dict) and "Fn::If" in statement:
+            condition, *branches = statement["Fn::If"]
+            kept_branches = [edited(branch) for branch in branches]
+            return {"Fn::If": [condition, *(b if b is not None else {"Ref": "AWS::NoValue"} for b in kept_branches)]}
+        if not isinstance(statement, dict) or "Action" not in statement:
+            return statement
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if action in actions:
+            found = True
+            actions = [a for a in actions if a != action]
+        if not actions:
+            return None
+        return {**statement, "Action": actions}
+
     for policy in props.get("Policies", []):
         statements = policy["PolicyDocument"]["Statement"]
-        kept = []
-        for statement in statements:
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            if action in actions:
-                found = True
-                actions = [a for a in actions if a != action]
-            if actions:
-                statement["Action"] = actions
-                kept.append(statement)
-        policy["PolicyDocument"]["Statement"] = kept
+        policy["PolicyDocument"]["Statement"] = [e for e in (edited(st) for st in statements) if e is not None]
     if not found:
         raise ValueError(f"{role} grants no {action}")
 

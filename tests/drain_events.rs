@@ -1,0 +1,481 @@
+//! Drain events over the wire: each transition is published through the real EventBridge
+//! adapter into the emulator's default bus, routed by rules (one for every drain event, and
+//! the documented example rule for `stuck` and `expired`) to SQS queues, read back with the
+//! real SQS client, and every message is checked against docs/drain-events.schema.json. Then
+//! the same under the stack's own execution roles with IAM enforced, and with the stack's
+//! DrainEvents parameter off.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use drain_aws::EventBridgeNotifier;
+use drain_core::notify::{
+    DrainEvent, DrainNotifier, DrainSubject, DrainTimes, Enforcement, NotifyError, StuckCause,
+    WaitingKind, WaitingTasks, deadline_enforced, drain_completed, drain_expired, drain_started,
+    drain_stuck,
+};
+use drain_core::record::LifecycleResult;
+use drain_core::time::Timestamp;
+use drain_testkit::stack::StackSpec;
+use drain_testkit::{Deployment, Emulator, KitError, World, WorldSpec, project_root};
+use serde_json::Value;
+
+type TestResult = Result<(), KitError>;
+
+/// The README's and docs/drain-events.md's example rule pattern.
+const EXAMPLE_PATTERN: &str = "docs/examples/drain-events-stuck-or-expired.pattern.json";
+/// A rule for every drain event.
+const ALL_DRAIN_EVENTS: &str = r#"{"source":["ecs-drain"]}"#;
+
+fn example_pattern() -> Result<String, KitError> {
+    Ok(std::fs::read_to_string(
+        project_root().join(EXAMPLE_PATTERN),
+    )?)
+}
+
+fn subject_of(world: &World) -> DrainSubject {
+    DrainSubject {
+        ec2_instance_id: world.instances[0].ec2_id.clone(),
+        container_instance_arn: world.instances[0].container_instance_arn.clone(),
+        cluster_arn: world.cluster_arn.clone(),
+        auto_scaling_group_name: world.asg.clone(),
+        lifecycle_hook_name: world.hook.clone(),
+    }
+}
+
+/// One event of each transition (both kinds of deadline enforcement), as a drain of the
+/// world's first instance would publish them.
+fn every_transition(subject: &DrainSubject) -> Vec<DrainEvent> {
+    let start = Timestamp(1_795_000_000);
+    let times = DrainTimes {
+        started_at: start,
+        deadline_at: start.plus_seconds(3600),
+        hook_expires_at: Some(start.plus_seconds(30_000)),
+    };
+    let waiting = WaitingTasks::summarize([
+        (WaitingKind::Replica, Some("service:web")),
+        (WaitingKind::Replica, Some("service:web")),
+        (WaitingKind::Daemon, Some("service:log-router")),
+        (WaitingKind::Standalone, Some("family:batch")),
+    ]);
+    vec![
+        drain_started(subject, times, waiting.clone(), start),
+        drain_stuck(
+            subject,
+            times,
+            StuckCause::ServicesCannotMove,
+            &["web".to_owned()],
+            waiting.clone(),
+            start.plus_seconds(60),
+        ),
+        deadline_enforced(
+            subject,
+            times,
+            Enforcement::StopTasks,
+            4,
+            waiting.clone(),
+            start.plus_seconds(3600),
+        ),
+        deadline_enforced(
+            subject,
+            times,
+            Enforcement::Abandon,
+            0,
+            waiting.clone(),
+            start.plus_seconds(3600),
+        ),
+        drain_completed(
+            subject,
+            times,
+            LifecycleResult::Continue,
+            "no task alive on the instance",
+            start.plus_seconds(3700),
+        ),
+        drain_expired(subject, times, waiting, start.plus_seconds(30_000)),
+    ]
+}
+
+/// A queue that receives what a rule with `pattern` on the default bus matches, with the queue
+/// policy EventBridge needs (sqs:SendMessage from that rule only). Returns the queue URL.
+async fn routed_queue(sdk: &SdkConfig, name: &str, pattern: &str) -> Result<String, KitError> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await?
+        .queue_url()
+        .ok_or("no queue URL")?
+        .to_owned();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes()
+        .and_then(|attributes| attributes.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .ok_or("no queue ARN")?
+        .clone();
+    let rule_arn = events
+        .put_rule()
+        .name(format!("{name}-rule"))
+        .event_pattern(pattern)
+        .send()
+        .await?
+        .rule_arn()
+        .ok_or("no rule ARN")?
+        .to_owned();
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+        }],
+    });
+    sqs.set_queue_attributes()
+        .queue_url(&url)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::Policy,
+            policy.to_string(),
+        )
+        .send()
+        .await?;
+    let target = aws_sdk_eventbridge::types::Target::builder()
+        .id("queue")
+        .arn(&queue_arn)
+        .build()?;
+    let put = events
+        .put_targets()
+        .rule(format!("{name}-rule"))
+        .targets(target)
+        .send()
+        .await?;
+    if put.failed_entry_count() != 0 {
+        return Err(format!("put_targets failed: {put:?}").into());
+    }
+    Ok(url)
+}
+
+/// Every message in the queue, each parsed as JSON: receives until `expected` arrived, then
+/// once more so that an extra message would be seen too. Bounded: 20 receives at most.
+async fn received(sdk: &SdkConfig, url: &str, expected: usize) -> Result<Vec<Value>, KitError> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut messages = Vec::new();
+    let mut settled = false;
+    for _ in 0..20 {
+        let answer = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await?;
+        let batch = answer.messages();
+        for message in batch {
+            messages.push(serde_json::from_str::<Value>(
+                message.body().ok_or("message without body")?,
+            )?);
+            if let Some(handle) = message.receipt_handle() {
+                sqs.delete_message()
+                    .queue_url(url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await?;
+            }
+        }
+        if messages.len() >= expected {
+            if settled && batch.is_empty() {
+                break;
+            }
+            settled = true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(messages)
+}
+
+/// Runs tests/emulator/check_json_schema.py (jsonschema, draft 2020-12) over `documents`
+/// against docs/drain-events.schema.json: (all valid, one verdict line per document).
+fn schema_verdicts(documents: &[Value]) -> Result<(bool, Vec<String>), KitError> {
+    let root = project_root();
+    let mut child = Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("tests/emulator/check_json_schema.py"))
+        .arg(root.join("docs/drain-events.schema.json"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    {
+        let mut stdin = child.stdin.take().ok_or("no stdin")?;
+        for document in documents {
+            writeln!(stdin, "{document}")?;
+        }
+    }
+    let output = child.wait_with_output()?;
+    let verdicts: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    match output.status.code() {
+        Some(0) => Ok((true, verdicts)),
+        Some(1) => Ok((false, verdicts)),
+        _ => Err(format!(
+            "the schema check could not run ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into()),
+    }
+}
+
+/// The published detail of each event, as JSON.
+fn details(events: &[DrainEvent]) -> Result<Vec<Value>, KitError> {
+    events
+        .iter()
+        .map(|event| Ok(serde_json::from_str(&event.detail_json())?))
+        .collect()
+}
+
+fn sorted(mut values: Vec<Value>) -> Vec<Value> {
+    values.sort_by_key(Value::to_string);
+    values
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_transition_reaches_a_queue_through_a_rule_and_matches_the_documented_schema()
+-> TestResult {
+    // GIVEN the emulator with a world (its first instance is the drain's subject), a rule for
+    // every drain event and the documented stuck-or-expired rule, each to a queue
+    let emulator = Emulator::start()?;
+    let sdk = emulator.sdk_config();
+    let world = World::build(&emulator, &sdk, &WorldSpec::new("events-wire", 1)).await?;
+    let everything = routed_queue(&sdk, "all-drain-events", ALL_DRAIN_EVENTS).await?;
+    let paging = routed_queue(&sdk, "stuck-or-expired", &example_pattern()?).await?;
+    let events = every_transition(&subject_of(&world));
+
+    // WHEN each transition is published through the EventBridge adapter
+    let notifier = EventBridgeNotifier::new(aws_sdk_eventbridge::Client::new(&sdk));
+    for event in &events {
+        notifier.publish(event).await?;
+    }
+
+    // THEN the catch-all queue holds every event once, as sent: source, detail-type, the
+    // container instance as resource, the detail unchanged
+    let all = received(&sdk, &everything, events.len()).await?;
+    assert_eq!(all.len(), events.len(), "{all:#?}");
+    for message in &all {
+        assert_eq!(message["source"], "ecs-drain");
+        assert_eq!(
+            message["resources"],
+            serde_json::json!([world.instances[0].container_instance_arn])
+        );
+    }
+    let mut sent_types: Vec<&str> = events.iter().map(|event| event.detail_type).collect();
+    let mut got_types: Vec<&str> = all
+        .iter()
+        .filter_map(|message| message["detail-type"].as_str())
+        .collect();
+    sent_types.sort_unstable();
+    got_types.sort_unstable();
+    assert_eq!(got_types, sent_types);
+    assert_eq!(
+        sorted(
+            all.iter()
+                .map(|message| message["detail"].clone())
+                .collect()
+        ),
+        sorted(details(&events)?)
+    );
+
+    // AND the example rule routed exactly the stuck and expired events
+    let paged = received(&sdk, &paging, 2).await?;
+    let mut paged_types: Vec<&str> = paged
+        .iter()
+        .filter_map(|message| message["detail-type"].as_str())
+        .collect();
+    paged_types.sort_unstable();
+    assert_eq!(paged_types, ["ECS Drain Expired", "ECS Drain Stuck"]);
+
+    // AND every delivered message matches docs/drain-events.schema.json
+    let (valid, verdicts) = schema_verdicts(&all)?;
+    assert!(valid, "{verdicts:#?}");
+    assert_eq!(verdicts.len(), all.len());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schema_refuses_what_a_consumer_could_not_rely_on() -> TestResult {
+    // GIVEN a well-formed delivered event (the envelope EventBridge adds, the detail as sent)
+    let subject = DrainSubject {
+        ec2_instance_id: "i-0123456789abcdef0".to_owned(),
+        container_instance_arn:
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+                .to_owned(),
+        cluster_arn: "arn:aws:ecs:us-east-1:123456789012:cluster/prod".to_owned(),
+        auto_scaling_group_name: "prod-ecs".to_owned(),
+        lifecycle_hook_name: "ecs-drain".to_owned(),
+    };
+    let event = &every_transition(&subject)[1];
+    let good = serde_json::json!({
+        "version": "0",
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": event.detail_type,
+        "source": event.source,
+        "account": "123456789012",
+        "time": event.time.to_rfc3339(),
+        "region": "us-east-1",
+        "resources": event.resources,
+        "detail": serde_json::from_str::<Value>(&event.detail_json())?,
+    });
+    // WHEN it is checked, and so are copies broken the ways a consumer would trip on
+    let mut broken = Vec::new();
+    for (path, value) in [
+        ("/detail/schemaVersion", serde_json::json!(2)),
+        ("/detail/transition", serde_json::json!("expired")),
+        ("/detail/stuckCause", Value::Null),
+        ("/detail/occurredAt", serde_json::json!("yesterday")),
+        ("/detail/waiting/total", serde_json::json!(-1)),
+        ("/source", serde_json::json!("aws.ecs")),
+    ] {
+        let mut copy = good.clone();
+        *copy.pointer_mut(path).ok_or(path)? = value;
+        broken.push(copy);
+    }
+    let mut unknown = good.clone();
+    unknown["detail"]["undocumented"] = serde_json::json!(true);
+    broken.push(unknown);
+    let mut missing = good.clone();
+    missing["detail"]
+        .as_object_mut()
+        .ok_or("detail")?
+        .remove("waiting");
+    broken.push(missing);
+
+    // THEN the good one passes and every broken one fails
+    let (valid, verdicts) = schema_verdicts(std::slice::from_ref(&good))?;
+    assert!(valid, "{verdicts:?}");
+    for document in &broken {
+        let (valid, verdicts) = schema_verdicts(std::slice::from_ref(document))?;
+        assert!(!valid, "accepted: {document}");
+        assert_ne!(verdicts, ["ok"]);
+    }
+    Ok(())
+}
+
+#[test]
+fn the_documented_example_rule_is_the_tested_one() -> TestResult {
+    // The pattern file is what the wire test routes with; the docs must show it verbatim.
+    let pattern = example_pattern()?;
+    let parsed: Value = serde_json::from_str(&pattern)?;
+    assert_eq!(parsed["source"], serde_json::json!(["ecs-drain"]));
+    let doc = std::fs::read_to_string(project_root().join("docs/drain-events.md"))?;
+    assert!(
+        doc.contains(pattern.trim()),
+        "docs/drain-events.md does not show {EXAMPLE_PATTERN} verbatim"
+    );
+    let readme = std::fs::read_to_string(project_root().join("README.md"))?;
+    assert!(readme.contains("docs/drain-events.md"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_functions_roles_publish_drain_events_under_iam_and_only_as_ecs_drain() -> TestResult {
+    // GIVEN the stack deployed (DrainEvents on, the default) with IAM enforced, and a queue
+    // behind the documented example rule set up by the admin
+    let deployment = Deployment::start(WorldSpec::new("events-iam", 1)).await?;
+    let admin = deployment.emulator.sdk_config_as(&deployment.admin);
+    let queue = routed_queue(&admin, "stuck-or-expired", &example_pattern()?).await?;
+    let events = every_transition(&subject_of(&deployment.world));
+    let stuck = &events[1];
+    let expired = &events[5];
+
+    // WHEN each function's execution role publishes through the adapter
+    for (logical, event) in [
+        ("OnLifecycleFunction", stuck),
+        ("OnTaskStoppedFunction", expired),
+    ] {
+        let role = deployment.role_sdk_config(logical)?;
+        EventBridgeNotifier::new(aws_sdk_eventbridge::Client::new(&role))
+            .publish(event)
+            .await
+            .map_err(|error| format!("{logical}: {error:?}"))?;
+    }
+
+    // THEN both calls were authorized on the default bus and the events arrived, valid
+    let decisions = deployment.emulator.iam_decisions()?;
+    for logical in ["OnLifecycleFunction", "OnTaskStoppedFunction"] {
+        let role = deployment.stack.function(logical)?.role_name().to_owned();
+        let put: Vec<_> = decisions
+            .iter()
+            .filter(|d| d.role.as_deref() == Some(role.as_str()) && d.action == "events:PutEvents")
+            .collect();
+        assert_eq!(put.len(), 1, "{logical}: {put:?}");
+        assert!(put[0].allowed, "{put:?}");
+    }
+    let delivered = received(&admin, &queue, 2).await?;
+    assert_eq!(delivered.len(), 2, "{delivered:#?}");
+    let (valid, verdicts) = schema_verdicts(&delivered)?;
+    assert!(valid, "{verdicts:#?}");
+
+    // AND the role cannot publish as another source (the grant's events:source condition)
+    let role = deployment.role_sdk_config("OnLifecycleFunction")?;
+    let spoofed = aws_sdk_eventbridge::Client::new(&role)
+        .put_events()
+        .entries(
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .source("aws.autoscaling")
+                .detail_type("EC2 Instance-terminate Lifecycle Action")
+                .detail("{}")
+                .build(),
+        )
+        .send()
+        .await;
+    let error = spoofed.expect_err("another source is denied");
+    assert_eq!(
+        error.as_service_error().and_then(|e| e.meta().code()),
+        Some("AccessDeniedException"),
+        "{error:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_drain_events_off_the_roles_may_not_publish_and_the_failure_is_a_value() -> TestResult
+{
+    // GIVEN the stack deployed with DrainEvents=off, IAM enforced
+    let deployment = Deployment::start_with(WorldSpec::new("events-off", 1), |stack: StackSpec| {
+        stack.with_parameter("DrainEvents", "off")
+    })
+    .await?;
+    let on_lifecycle = deployment.stack.on_lifecycle()?;
+    assert_eq!(
+        on_lifecycle.env(drain_core::notify::ENV_EVENTS),
+        Some("off")
+    );
+
+    // WHEN on-lifecycle's role publishes anyway
+    let role = deployment.role_sdk_config("OnLifecycleFunction")?;
+    let events = every_transition(&subject_of(&deployment.world));
+    let outcome = EventBridgeNotifier::new(aws_sdk_eventbridge::Client::new(&role))
+        .publish(&events[0])
+        .await;
+
+    // THEN the publish fails as a value the caller counts (no grant), naming the cause
+    let error = outcome.expect_err("no events:PutEvents grant");
+    assert!(matches!(error, NotifyError::Call { .. }), "{error:?}");
+    let cause = std::error::Error::source(&error).map(|cause| format!("{cause:?}"));
+    assert!(
+        cause
+            .as_deref()
+            .is_some_and(|text| text.contains("AccessDeniedException")),
+        "{cause:?}"
+    );
+    Ok(())
+}
