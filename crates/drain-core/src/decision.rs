@@ -392,6 +392,7 @@ pub fn next_check_at(record: &DrainRecord, now: Timestamp) -> Timestamp {
     }
 }
 
+pub mod operator;
 pub mod upkeep;
 pub mod verify;
 

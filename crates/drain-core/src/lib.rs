@@ -16,6 +16,7 @@ pub mod handler;
 pub mod ids;
 pub mod memory;
 pub mod metrics;
+pub mod operator;
 pub mod ports;
 pub mod record;
 pub mod time;
