@@ -1,0 +1,141 @@
+//! The AWS side of drainctl: the SDK configuration (standard region and profile resolution,
+//! `--region` and `--profile` on top), the stack's outputs, and the caller's identity.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use drain_aws::error::classify;
+use drain_aws::sdk::{retry_config, timeout_config};
+
+use crate::failure::{Exit, Failure};
+
+/// The stack outputs drainctl reads (infra/template.yaml, Outputs).
+pub(crate) const OUTPUT_TABLE: &str = "TableName";
+
+/// Loads the SDK configuration; a missing region is a configuration error said at once rather
+/// than an obscure endpoint failure on the first call.
+pub(crate) async fn sdk_config(
+    region: Option<&str>,
+    profile: Option<&str>,
+) -> Result<SdkConfig, Failure> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(retry_config())
+        .timeout_config(timeout_config());
+    if let Some(profile) = profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = region {
+        loader = loader.region(Region::new(region.to_owned()));
+    }
+    let sdk = loader.load().await;
+    if sdk.region().is_none() {
+        return Err(Failure::new(
+            Exit::Aws,
+            "no AWS region is configured",
+            "pass --region, set AWS_REGION, or set region in the profile",
+        ));
+    }
+    Ok(sdk)
+}
+
+/// What drainctl works on: the table, and for replay the archive and the rules.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Names {
+    /// The drain table.
+    pub(crate) table: String,
+}
+
+/// The names from `--stack-name`'s outputs (DescribeStacks), or the table given directly.
+pub(crate) async fn names(
+    sdk: &SdkConfig,
+    table: Option<&str>,
+    stack: Option<&str>,
+) -> Result<Names, Failure> {
+    let Some(stack) = stack else {
+        return match table {
+            Some(table) => Ok(Names {
+                table: table.to_owned(),
+            }),
+            None => Err(Failure::new(
+                Exit::Usage,
+                "no drain table named",
+                "pass --stack-name (the ecs-drain stack) or --table, or set ECS_DRAIN_TABLE",
+            )),
+        };
+    };
+    let client = aws_sdk_cloudformation::Client::new(sdk);
+    let answer = client.describe_stacks().stack_name(stack).send().await;
+    let described = match answer {
+        Ok(described) => described,
+        // CloudFormation answers a missing stack with a ValidationError.
+        Err(error)
+            if error
+                .as_service_error()
+                .and_then(|service| {
+                    aws_sdk_cloudformation::error::ProvideErrorMetadata::message(service)
+                })
+                .is_some_and(|message| message.contains("does not exist")) =>
+        {
+            return Err(Failure::new(
+                Exit::Aws,
+                format!("stack {stack} does not exist in this region"),
+                "check --stack-name and --region (or --profile)",
+            ));
+        }
+        Err(error) => {
+            return Err(Failure::aws(
+                &classify("cloudformation:DescribeStacks", error),
+                &format!("stack {stack}"),
+            ));
+        }
+    };
+    let outputs: Vec<(String, String)> = described
+        .stacks()
+        .first()
+        .map(|found| {
+            found
+                .outputs()
+                .iter()
+                .filter_map(|output| {
+                    Some((
+                        output.output_key()?.to_owned(),
+                        output.output_value()?.to_owned(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let output = |key: &str| {
+        outputs
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value.clone())
+    };
+    let table = match (table, output(OUTPUT_TABLE)) {
+        // An explicit --table wins over the stack's.
+        (Some(table), _) => table.to_owned(),
+        (None, Some(table)) => table,
+        (None, None) => {
+            return Err(Failure::new(
+                Exit::Aws,
+                format!("stack {stack} has no {OUTPUT_TABLE} output"),
+                "is it an ecs-drain stack? pass --table instead",
+            ));
+        }
+    };
+    Ok(Names { table })
+}
+
+/// The caller's identity ARN (STS GetCallerIdentity): who an audit entry names.
+pub(crate) async fn caller_arn(sdk: &SdkConfig) -> Result<String, Failure> {
+    let answer = aws_sdk_sts::Client::new(sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|error| Failure::aws(&classify("sts:GetCallerIdentity", error), "identity"))?;
+    answer.arn().map(str::to_owned).ok_or_else(|| {
+        Failure::new(
+            Exit::Aws,
+            "sts:GetCallerIdentity answered without an ARN",
+            "run with --debug",
+        )
+    })
+}
