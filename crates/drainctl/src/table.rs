@@ -40,17 +40,19 @@ pub(crate) fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
 /// `at` relative to `now`: `3 min ago`, `in 57 min`.
 pub(crate) fn ago(now: Timestamp, at: Timestamp) -> String {
     let seconds = now.seconds_since(at);
-    let (value, unit) = if seconds.abs() >= 3600 {
-        (seconds.abs() / 3600, "h")
-    } else if seconds.abs() >= 60 {
-        (seconds.abs() / 60, "min")
+    let size = seconds.abs();
+    let amount = if size >= 3600 {
+        // Hours alone would round 1 h 59 min down to "1 h".
+        format!("{} h {} min", size / 3600, size % 3600 / 60)
+    } else if size >= 60 {
+        format!("{} min", size / 60)
     } else {
-        (seconds.abs(), "s")
+        format!("{size} s")
     };
     if seconds >= 0 {
-        format!("{value} {unit} ago")
+        format!("{amount} ago")
     } else {
-        format!("in {value} {unit}")
+        format!("in {amount}")
     }
 }
 
@@ -78,6 +80,6 @@ mod tests {
         let now = Timestamp(10_000);
         assert_eq!(ago(now, Timestamp(9_970)), "30 s ago");
         assert_eq!(ago(now, Timestamp(10_000 + 3_420)), "in 57 min");
-        assert_eq!(ago(now, Timestamp(10_000 - 7_300)), "2 h ago");
+        assert_eq!(ago(now, Timestamp(10_000 - 7_300)), "2 h 1 min ago");
     }
 }
