@@ -393,6 +393,7 @@ pub fn next_check_at(record: &DrainRecord, now: Timestamp) -> Timestamp {
 }
 
 pub mod operator;
+pub mod preflight;
 pub mod upkeep;
 pub mod verify;
 
