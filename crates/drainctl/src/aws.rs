@@ -41,6 +41,18 @@ pub(crate) async fn sdk_config(
 pub(crate) struct Names {
     /// The drain table.
     pub(crate) table: String,
+    /// The stack's parameters (HookName, DeadlinePolicy, ...), when a stack was named.
+    pub(crate) parameters: Vec<(String, String)>,
+}
+
+impl Names {
+    /// A stack parameter's value.
+    pub(crate) fn parameter(&self, key: &str) -> Option<&str> {
+        self.parameters
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value.as_str())
+    }
 }
 
 /// The names from `--stack-name`'s outputs (DescribeStacks), or the table given directly.
@@ -53,6 +65,7 @@ pub(crate) async fn names(
         return match table {
             Some(table) => Ok(Names {
                 table: table.to_owned(),
+                parameters: Vec::new(),
             }),
             None => Err(Failure::new(
                 Exit::Usage,
@@ -87,6 +100,22 @@ pub(crate) async fn names(
             ));
         }
     };
+    let parameters: Vec<(String, String)> = described
+        .stacks()
+        .first()
+        .map(|found| {
+            found
+                .parameters()
+                .iter()
+                .filter_map(|parameter| {
+                    Some((
+                        parameter.parameter_key()?.to_owned(),
+                        parameter.parameter_value()?.to_owned(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let outputs: Vec<(String, String)> = described
         .stacks()
         .first()
@@ -121,7 +150,7 @@ pub(crate) async fn names(
             ));
         }
     };
-    Ok(Names { table })
+    Ok(Names { table, parameters })
 }
 
 /// The caller's identity ARN (STS GetCallerIdentity): who an audit entry names.

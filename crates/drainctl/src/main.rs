@@ -6,6 +6,7 @@
 //! (`--debug` for the cause chain) and the exit code says what kind of failure it was.
 
 mod aws;
+mod doctor;
 mod explain;
 mod failure;
 mod operate;
@@ -117,6 +118,19 @@ enum Command {
         #[arg(long, value_parser = parse_duration)]
         by: i64,
     },
+    /// Read-only preflight of a cluster and its groups; exits 4 when it finds problems.
+    Doctor {
+        /// The cluster (name or ARN).
+        #[arg(long)]
+        cluster: String,
+        /// An Auto Scaling group to check (repeatable); default: the groups of the cluster's
+        /// instances.
+        #[arg(long = "asg")]
+        groups: Vec<String>,
+        /// ecs-drain's hook name (default: the stack's HookName, else any terminate hook).
+        #[arg(long)]
+        hook: Option<String>,
+    },
     /// Stop draining: the instance is set ACTIVE again, then the action completes.
     Cancel {
         /// `i-...`, the container instance id, or its ARN.
@@ -210,6 +224,30 @@ pub(crate) fn find(records: Vec<DrainRecord>, instance: &str) -> Result<DrainRec
 
 async fn run(cli: &Cli) -> Result<Exit, Failure> {
     let sdk: SdkConfig = aws::sdk_config(cli.region.as_deref(), cli.profile.as_deref()).await?;
+    if let Command::Doctor {
+        cluster,
+        groups,
+        hook,
+    } = &cli.command
+    {
+        // doctor reads no drain table: only the stack's parameters, when one is named.
+        let names = match &cli.stack_name {
+            Some(stack) => aws::names(&sdk, Some("-"), Some(stack)).await?,
+            None => aws::Names::default(),
+        };
+        let scope = doctor::Scope {
+            cluster,
+            groups,
+            hook: hook.as_deref(),
+        };
+        return doctor::doctor(cli.output, &sdk, &names, scope).await;
+    }
+    on_table(cli, &sdk).await
+}
+
+/// The commands that read (and write) the drain table.
+async fn on_table(cli: &Cli, sdk: &SdkConfig) -> Result<Exit, Failure> {
+    let sdk = sdk.clone();
     let names = aws::names(&sdk, cli.table.as_deref(), cli.stack_name.as_deref()).await?;
     let store = DynamoDrainStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names.table);
     match &cli.command {
@@ -267,6 +305,8 @@ async fn run(cli: &Cli) -> Result<Exit, Failure> {
             let action = drain_core::decision::operator::OperatorAction::Extend { by_seconds: *by };
             operate::act(cli.output, &sdk, &store, &names.table, instance, action).await
         }
+        // Needs no table: run() answered it before.
+        Command::Doctor { .. } => Ok(Exit::Ok),
         Command::Cancel { instance, result } => {
             let action = drain_core::decision::operator::OperatorAction::Cancel {
                 result: (*result).into(),
