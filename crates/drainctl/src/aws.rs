@@ -9,6 +9,10 @@ use crate::failure::{Exit, Failure};
 
 /// The stack outputs drainctl reads (infra/template.yaml, Outputs).
 pub(crate) const OUTPUT_TABLE: &str = "TableName";
+/// The archive StartReplay replays.
+pub(crate) const OUTPUT_ARCHIVE: &str = "ArchiveArn";
+/// The rules whose events a replay re-delivers (StartReplay's FilterArns).
+pub(crate) const OUTPUT_RULES: [&str; 2] = ["LifecycleRuleArn", "TaskStoppedRuleArn"];
 
 /// Loads the SDK configuration; a missing region is a configuration error said at once rather
 /// than an obscure endpoint failure on the first call.
@@ -43,6 +47,10 @@ pub(crate) struct Names {
     pub(crate) table: String,
     /// The stack's parameters (HookName, DeadlinePolicy, ...), when a stack was named.
     pub(crate) parameters: Vec<(String, String)>,
+    /// The stack's event archive, when a stack was named.
+    pub(crate) archive: Option<String>,
+    /// The stack's rules, when a stack was named.
+    pub(crate) rules: Vec<String>,
 }
 
 impl Names {
@@ -65,7 +73,7 @@ pub(crate) async fn names(
         return match table {
             Some(table) => Ok(Names {
                 table: table.to_owned(),
-                parameters: Vec::new(),
+                ..Names::default()
             }),
             None => Err(Failure::new(
                 Exit::Usage,
@@ -150,7 +158,12 @@ pub(crate) async fn names(
             ));
         }
     };
-    Ok(Names { table, parameters })
+    Ok(Names {
+        table,
+        parameters,
+        archive: output(OUTPUT_ARCHIVE),
+        rules: OUTPUT_RULES.iter().filter_map(|key| output(key)).collect(),
+    })
 }
 
 /// The caller's identity ARN (STS GetCallerIdentity): who an audit entry names.

@@ -10,6 +10,7 @@ mod doctor;
 mod explain;
 mod failure;
 mod operate;
+mod replay;
 mod status;
 mod table;
 
@@ -131,6 +132,18 @@ enum Command {
         #[arg(long)]
         hook: Option<String>,
     },
+    /// Replay the stack's archived events of a time window to its rules (dry run unless --live).
+    Replay {
+        /// First event time (RFC 3339).
+        #[arg(long, value_parser = replay::parse_time)]
+        from: drain_core::time::Timestamp,
+        /// Last event time (RFC 3339).
+        #[arg(long, value_parser = replay::parse_time)]
+        to: drain_core::time::Timestamp,
+        /// Start the replay and follow it to its end (else only say what would be replayed).
+        #[arg(long)]
+        live: bool,
+    },
     /// Stop draining: the instance is set ACTIVE again, then the action completes.
     Cancel {
         /// `i-...`, the container instance id, or its ARN.
@@ -242,6 +255,18 @@ async fn run(cli: &Cli) -> Result<Exit, Failure> {
         };
         return doctor::doctor(cli.output, &sdk, &names, scope).await;
     }
+    if let Command::Replay { from, to, live } = &cli.command {
+        let names = match &cli.stack_name {
+            Some(stack) => aws::names(&sdk, Some("-"), Some(stack)).await?,
+            None => aws::Names::default(),
+        };
+        let window = replay::Window {
+            from: *from,
+            to: *to,
+            live: *live,
+        };
+        return replay::replay(cli.output, &sdk, &names, window).await;
+    }
     on_table(cli, &sdk).await
 }
 
@@ -305,8 +330,8 @@ async fn on_table(cli: &Cli, sdk: &SdkConfig) -> Result<Exit, Failure> {
             let action = drain_core::decision::operator::OperatorAction::Extend { by_seconds: *by };
             operate::act(cli.output, &sdk, &store, &names.table, instance, action).await
         }
-        // Needs no table: run() answered it before.
-        Command::Doctor { .. } => Ok(Exit::Ok),
+        // Need no table: run() answered them before.
+        Command::Doctor { .. } | Command::Replay { .. } => Ok(Exit::Ok),
         Command::Cancel { instance, result } => {
             let action = drain_core::decision::operator::OperatorAction::Cancel {
                 result: (*result).into(),
