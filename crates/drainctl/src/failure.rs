@@ -88,7 +88,7 @@ impl Failure {
                     ),
                     DeploymentProblem::AccessDenied => (
                         format!("{operation}: access denied"),
-                        "attach the stack's drainctl policy (DrainctlReadOnlyPolicyArn or DrainctlOperatorPolicyArn) to your role".to_owned(),
+                        "attach the stack's drainctl policies to your identity (outputs DrainctlReadOnlyPolicyArn; DrainctlOperatorPolicyArn to act; DrainctlCancelPolicyArn to cancel)".to_owned(),
                     ),
                     DeploymentProblem::InvalidSetting => (
                         format!("{operation}: AWS rejected a setting"),
