@@ -40,11 +40,12 @@ pub(crate) async fn sdk_config(
     Ok(sdk)
 }
 
-/// What drainctl works on: the table, and for replay the archive and the rules.
+/// What the stack tells drainctl: the table, the archive and rules for replay, the parameters
+/// for doctor. Empty without `--stack-name`.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Names {
-    /// The drain table.
-    pub(crate) table: String,
+    /// The drain table (the stack's TableName output).
+    pub(crate) table: Option<String>,
     /// The stack's parameters (HookName, DeadlinePolicy, ...), when a stack was named.
     pub(crate) parameters: Vec<(String, String)>,
     /// The stack's event archive, when a stack was named.
@@ -63,25 +64,8 @@ impl Names {
     }
 }
 
-/// The names from `--stack-name`'s outputs (DescribeStacks), or the table given directly.
-pub(crate) async fn names(
-    sdk: &SdkConfig,
-    table: Option<&str>,
-    stack: Option<&str>,
-) -> Result<Names, Failure> {
-    let Some(stack) = stack else {
-        return match table {
-            Some(table) => Ok(Names {
-                table: table.to_owned(),
-                ..Names::default()
-            }),
-            None => Err(Failure::new(
-                Exit::Usage,
-                "no drain table named",
-                "pass --stack-name (the ecs-drain stack) or --table, or set ECS_DRAIN_TABLE",
-            )),
-        };
-    };
+/// The names in stack `stack`'s outputs and its parameters (CloudFormation DescribeStacks).
+pub(crate) async fn from_stack(sdk: &SdkConfig, stack: &str) -> Result<Names, Failure> {
     let client = aws_sdk_cloudformation::Client::new(sdk);
     let answer = client.describe_stacks().stack_name(stack).send().await;
     let described = match answer {
@@ -90,9 +74,7 @@ pub(crate) async fn names(
         Err(error)
             if error
                 .as_service_error()
-                .and_then(|service| {
-                    aws_sdk_cloudformation::error::ProvideErrorMetadata::message(service)
-                })
+                .and_then(aws_sdk_cloudformation::error::ProvideErrorMetadata::message)
                 .is_some_and(|message| message.contains("does not exist")) =>
         {
             return Err(Failure::new(
@@ -108,58 +90,33 @@ pub(crate) async fn names(
             ));
         }
     };
-    let parameters: Vec<(String, String)> = described
-        .stacks()
-        .first()
-        .map(|found| {
-            found
-                .parameters()
-                .iter()
-                .filter_map(|parameter| {
-                    Some((
-                        parameter.parameter_key()?.to_owned(),
-                        parameter.parameter_value()?.to_owned(),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let outputs: Vec<(String, String)> = described
-        .stacks()
-        .first()
-        .map(|found| {
-            found
-                .outputs()
-                .iter()
-                .filter_map(|output| {
-                    Some((
-                        output.output_key()?.to_owned(),
-                        output.output_value()?.to_owned(),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let output = |key: &str| {
-        outputs
-            .iter()
-            .find(|(name, _)| name == key)
-            .map(|(_, value)| value.clone())
+    let Some(found) = described.stacks().first() else {
+        return Err(Failure::new(
+            Exit::Aws,
+            format!("stack {stack} does not exist in this region"),
+            "check --stack-name and --region (or --profile)",
+        ));
     };
-    let table = match (table, output(OUTPUT_TABLE)) {
-        // An explicit --table wins over the stack's.
-        (Some(table), _) => table.to_owned(),
-        (None, Some(table)) => table,
-        (None, None) => {
-            return Err(Failure::new(
-                Exit::Aws,
-                format!("stack {stack} has no {OUTPUT_TABLE} output"),
-                "is it an ecs-drain stack? pass --table instead",
-            ));
-        }
+    let parameters: Vec<(String, String)> = found
+        .parameters()
+        .iter()
+        .filter_map(|parameter| {
+            Some((
+                parameter.parameter_key()?.to_owned(),
+                parameter.parameter_value()?.to_owned(),
+            ))
+        })
+        .collect();
+    let output = |key: &str| {
+        found
+            .outputs()
+            .iter()
+            .find(|output| output.output_key() == Some(key))
+            .and_then(|output| output.output_value())
+            .map(str::to_owned)
     };
     Ok(Names {
-        table,
+        table: output(OUTPUT_TABLE),
         parameters,
         archive: output(OUTPUT_ARCHIVE),
         rules: OUTPUT_RULES.iter().filter_map(|key| output(key)).collect(),

@@ -20,6 +20,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use clap::{Parser, Subcommand, ValueEnum};
 use drain_aws::DynamoDrainStore;
+use drain_core::decision::operator::OperatorAction;
 use drain_core::record::{DrainRecord, LifecycleResult};
 use drain_core::time::{Clock, SystemClock};
 use serde_json::Value;
@@ -237,44 +238,22 @@ pub(crate) fn find(records: Vec<DrainRecord>, instance: &str) -> Result<DrainRec
 
 async fn run(cli: &Cli) -> Result<Exit, Failure> {
     let sdk: SdkConfig = aws::sdk_config(cli.region.as_deref(), cli.profile.as_deref()).await?;
-    if let Command::Doctor {
-        cluster,
-        groups,
-        hook,
-    } = &cli.command
-    {
-        // doctor reads no drain table: only the stack's parameters, when one is named.
-        let names = match &cli.stack_name {
-            Some(stack) => aws::names(&sdk, Some("-"), Some(stack)).await?,
-            None => aws::Names::default(),
+    let names = match &cli.stack_name {
+        Some(stack) => aws::from_stack(&sdk, stack).await?,
+        None => aws::Names::default(),
+    };
+    // The drain table: --table (or ECS_DRAIN_TABLE) wins over the stack's.
+    let table =
+        || {
+            cli.table.clone().or_else(|| names.table.clone()).ok_or_else(|| {
+            Failure::new(
+                Exit::Usage,
+                "no drain table named",
+                "pass --stack-name (the ecs-drain stack) or --table, or set ECS_DRAIN_TABLE",
+            )
+        })
         };
-        let scope = doctor::Scope {
-            cluster,
-            groups,
-            hook: hook.as_deref(),
-        };
-        return doctor::doctor(cli.output, &sdk, &names, scope).await;
-    }
-    if let Command::Replay { from, to, live } = &cli.command {
-        let names = match &cli.stack_name {
-            Some(stack) => aws::names(&sdk, Some("-"), Some(stack)).await?,
-            None => aws::Names::default(),
-        };
-        let window = replay::Window {
-            from: *from,
-            to: *to,
-            live: *live,
-        };
-        return replay::replay(cli.output, &sdk, &names, window).await;
-    }
-    on_table(cli, &sdk).await
-}
-
-/// The commands that read (and write) the drain table.
-async fn on_table(cli: &Cli, sdk: &SdkConfig) -> Result<Exit, Failure> {
-    let sdk = sdk.clone();
-    let names = aws::names(&sdk, cli.table.as_deref(), cli.stack_name.as_deref()).await?;
-    let store = DynamoDrainStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names.table);
+    let store = |table: &str| DynamoDrainStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     match &cli.command {
         Command::Status {
             watch,
@@ -282,15 +261,17 @@ async fn on_table(cli: &Cli, sdk: &SdkConfig) -> Result<Exit, Failure> {
             cluster,
             active,
         } => {
+            let table = table()?;
+            let store = store(&table);
             let filter = status::Filter {
                 cluster: cluster.clone(),
                 active: *active,
             };
             if *watch {
-                return watch_status(cli.output, &store, &names.table, &filter, *interval).await;
+                return watch_status(cli.output, &store, &table, &filter, *interval).await;
             }
             let now = SystemClock.now();
-            let shown = status::select(records(&store, &names.table).await?, &filter);
+            let shown = status::select(records(&store, &table).await?, &filter);
             let exit = if status::any_overdue(&shown, now) {
                 Exit::Findings
             } else {
@@ -306,8 +287,9 @@ async fn on_table(cli: &Cli, sdk: &SdkConfig) -> Result<Exit, Failure> {
             Ok(exit)
         }
         Command::Explain { instance } => {
+            let table = table()?;
             let now = SystemClock.now();
-            let record = find(records(&store, &names.table).await?, instance)?;
+            let record = find(records(&store(&table), &table).await?, instance)?;
             let story = explain::explain(&record, now);
             let mut json = status::json(&record, now);
             json["story"] = Value::from(story.clone());
@@ -321,22 +303,44 @@ async fn on_table(cli: &Cli, sdk: &SdkConfig) -> Result<Exit, Failure> {
             Ok(Exit::Ok)
         }
         Command::ForceComplete { instance, result } => {
-            let action = drain_core::decision::operator::OperatorAction::ForceComplete {
+            let table = table()?;
+            let action = OperatorAction::ForceComplete {
                 result: (*result).into(),
             };
-            operate::act(cli.output, &sdk, &store, &names.table, instance, action).await
+            operate::act(cli.output, &sdk, &store(&table), &table, instance, action).await
         }
         Command::Extend { instance, by } => {
-            let action = drain_core::decision::operator::OperatorAction::Extend { by_seconds: *by };
-            operate::act(cli.output, &sdk, &store, &names.table, instance, action).await
+            let table = table()?;
+            let action = OperatorAction::Extend { by_seconds: *by };
+            operate::act(cli.output, &sdk, &store(&table), &table, instance, action).await
         }
-        // Need no table: run() answered them before.
-        Command::Doctor { .. } | Command::Replay { .. } => Ok(Exit::Ok),
         Command::Cancel { instance, result } => {
-            let action = drain_core::decision::operator::OperatorAction::Cancel {
+            let table = table()?;
+            let action = OperatorAction::Cancel {
                 result: (*result).into(),
             };
-            operate::act(cli.output, &sdk, &store, &names.table, instance, action).await
+            operate::act(cli.output, &sdk, &store(&table), &table, instance, action).await
+        }
+        Command::Doctor {
+            cluster,
+            groups,
+            hook,
+        } => {
+            // doctor reads no drain table: only the stack's parameters, when one is named.
+            let scope = doctor::Scope {
+                cluster,
+                groups,
+                hook: hook.as_deref(),
+            };
+            doctor::doctor(cli.output, &sdk, &names, scope).await
+        }
+        Command::Replay { from, to, live } => {
+            let window = replay::Window {
+                from: *from,
+                to: *to,
+                live: *live,
+            };
+            replay::replay(cli.output, &sdk, &names, window).await
         }
     }
 }
