@@ -31,6 +31,7 @@ READS = {
     "ecs:DescribeTaskDefinition",
     "ecs:ListContainerInstances",
     "ecs:DescribeContainerInstances",
+    "elasticloadbalancing:DescribeTargetGroupAttributes",
     "autoscaling:DescribeAutoScalingInstances",
     "autoscaling:DescribeAutoScalingGroups",
     "autoscaling:DescribeLifecycleHooks",

@@ -56,6 +56,7 @@ NO_RESOURCE_LEVEL_ACTIONS = {
     "autoscaling:DescribeAutoScalingGroups",
     "ecs:ListServices",
     "ecs:DescribeTaskDefinition",
+    "elasticloadbalancing:DescribeTargetGroupAttributes",
 }
 
 # Grants removed because no code path calls them (issue 8): they must not come back unnoticed.

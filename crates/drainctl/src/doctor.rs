@@ -1,6 +1,6 @@
 //! `drainctl doctor`: a read-only preflight of a cluster and its Auto Scaling groups. This
-//! module only reads facts (ECS, Auto Scaling, the stack's parameters); the rules are
-//! drain-core's `decision::preflight`.
+//! module only reads facts (ECS, ELBv2 target group attributes, Auto Scaling, the stack's
+//! parameters); the rules are drain-core's `decision::preflight`.
 
 use std::collections::BTreeSet;
 
@@ -41,7 +41,41 @@ fn resource(resources: &[Resource], name: &str) -> i64 {
         .map_or(0, |resource| i64::from(resource.integer_value()))
 }
 
-async fn services(ecs: &aws_sdk_ecs::Client, cluster: &str) -> Result<Vec<ServiceCheck>, Failure> {
+/// The longest deregistration delay of `target_groups` (ELBv2 DescribeTargetGroupAttributes),
+/// None when there are none.
+async fn deregistration_delay(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    target_groups: &[String],
+) -> Result<Option<i64>, Failure> {
+    let mut longest = None;
+    for arn in target_groups {
+        let described = elb
+            .describe_target_group_attributes()
+            .target_group_arn(arn)
+            .send()
+            .await
+            .map_err(|error| {
+                Failure::aws(
+                    &classify("elasticloadbalancing:DescribeTargetGroupAttributes", error),
+                    &format!("target group {arn}"),
+                )
+            })?;
+        let delay = described
+            .attributes()
+            .iter()
+            .find(|attribute| attribute.key() == Some("deregistration_delay.timeout_seconds"))
+            .and_then(|attribute| attribute.value())
+            .and_then(|value| value.parse::<i64>().ok());
+        longest = longest.max(delay);
+    }
+    Ok(longest)
+}
+
+async fn services(
+    ecs: &aws_sdk_ecs::Client,
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    cluster: &str,
+) -> Result<Vec<ServiceCheck>, Failure> {
     let subject = format!("cluster {cluster}");
     let arns: Vec<String> = ecs
         .list_services()
@@ -66,6 +100,11 @@ async fn services(ecs: &aws_sdk_ecs::Client, cluster: &str) -> Result<Vec<Servic
                 Some(task_definition) => longest_stop_timeout(ecs, task_definition).await?,
                 None => DEFAULT_STOP_TIMEOUT_SECONDS,
             };
+            let target_groups: Vec<String> = service
+                .load_balancers()
+                .iter()
+                .filter_map(|balancer| balancer.target_group_arn().map(str::to_owned))
+                .collect();
             let deployment = service.deployment_configuration();
             checks.push(ServiceCheck {
                 name: service.service_name().unwrap_or_default().to_owned(),
@@ -80,7 +119,9 @@ async fn services(ecs: &aws_sdk_ecs::Client, cluster: &str) -> Result<Vec<Servic
                     .unwrap_or(200),
                 longest_stop_timeout_seconds: stop_timeout,
                 load_balanced: !service.load_balancers().is_empty(),
-                deregistration_delay_seconds: None,
+                // A classic load balancer (loadBalancerName) has no target group to read: the
+                // rule then assumes ELBv2's default.
+                deregistration_delay_seconds: deregistration_delay(elb, &target_groups).await?,
             });
         }
     }
@@ -256,10 +297,9 @@ pub(crate) async fn doctor(
 ) -> Result<Exit, Failure> {
     let ecs = aws_sdk_ecs::Client::new(sdk);
     let autoscaling = aws_sdk_autoscaling::Client::new(sdk);
-    let mut notes = vec![
-        "load balancer deregistration delays are not read: ELBv2's default (300 s) is assumed for load-balanced services".to_owned(),
-    ];
-    let services = services(&ecs, scope.cluster).await?;
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(sdk);
+    let mut notes = Vec::new();
+    let services = services(&ecs, &elb, scope.cluster).await?;
     let rooms = instances(&ecs, scope.cluster).await?;
     let group_names = if scope.groups.is_empty() {
         group_names(&autoscaling, &rooms).await?

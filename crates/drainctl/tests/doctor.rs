@@ -104,6 +104,76 @@ async fn service(world: &World, name: &str, min: i32, max: i32) -> TestResult {
     Ok(())
 }
 
+/// The emulator's default VPC, asked with boto3 (the Rust tests have no EC2 client).
+fn default_vpc(emulator: &Emulator) -> Result<String, KitError> {
+    let root = drain_testkit::project_root();
+    let output = Command::new(root.join(".venv/bin/python"))
+        .args([
+            "-c",
+            "import sys, boto3; ec2 = boto3.client('ec2', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing'); print(ec2.describe_vpcs(Filters=[{'Name': 'is-default', 'Values': ['true']}])['Vpcs'][0]['VpcId'])",
+            &emulator.endpoint(),
+        ])
+        .output()?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned().into());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// A replica service of `name` behind a new target group whose deregistration delay is
+/// `delay` seconds.
+async fn balanced_service(
+    emulator: &Emulator,
+    world: &World,
+    name: &str,
+    delay: i32,
+) -> TestResult {
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&emulator.sdk_config());
+    let created = elb
+        .create_target_group()
+        .name(format!("{name}-tg"))
+        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+        .port(80)
+        .vpc_id(default_vpc(emulator)?)
+        .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Instance)
+        .send()
+        .await?;
+    let arn = created
+        .target_groups()
+        .first()
+        .and_then(|group| group.target_group_arn())
+        .ok_or("no target group ARN")?
+        .to_owned();
+    elb.modify_target_group_attributes()
+        .target_group_arn(&arn)
+        .attributes(
+            aws_sdk_elasticloadbalancingv2::types::TargetGroupAttribute::builder()
+                .key("deregistration_delay.timeout_seconds")
+                .value(delay.to_string())
+                .build(),
+        )
+        .send()
+        .await?;
+    family(world, name, 256, 256, None).await?;
+    world
+        .ecs
+        .create_service()
+        .cluster(&world.cluster)
+        .service_name(name)
+        .task_definition(name)
+        .desired_count(2)
+        .load_balancers(
+            aws_sdk_ecs::types::LoadBalancer::builder()
+                .target_group_arn(arn)
+                .container_name(name)
+                .container_port(80)
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(())
+}
+
 /// A world of two instances with a movable service `web`: healthy as built.
 async fn healthy(emulator: &Emulator, name: &str) -> Result<World, KitError> {
     let world = World::build(emulator, &emulator.sdk_config(), &WorldSpec::new(name, 2)).await?;
@@ -169,6 +239,23 @@ async fn doctor_passes_a_healthy_cluster_and_finds_each_service_and_room_problem
             .is_some_and(|fix| fix.contains("660")),
         "{report}"
     );
+
+    // a load balancer that keeps deregistering tasks for 600 s: longer than the heartbeat
+    let world = healthy(&emulator, "doc-lb").await?;
+    balanced_service(&emulator, &world, "slow-lb", 600).await?;
+    let (codes, _, report) = findings(&emulator, &world, &[])?;
+    assert_eq!(codes, vec!["heartbeat_too_short".to_owned()], "{report}");
+    assert!(
+        report["findings"][0]["problem"]
+            .as_str()
+            .is_some_and(|problem| problem.contains("630 s") && !problem.contains("assumed")),
+        "the delay read, not assumed: {report}"
+    );
+    // ... and one of 30 s is read as such (ELBv2's 300 s default would be a finding)
+    let world = healthy(&emulator, "doc-lb-fast").await?;
+    balanced_service(&emulator, &world, "fast-lb", 30).await?;
+    let (codes, exit, report) = findings(&emulator, &world, &[])?;
+    assert_eq!((codes, exit), (Vec::<String>::new(), Some(0)), "{report}");
 
     // no room: each instance runs a task using most of its CPU
     let world = healthy(&emulator, "doc-room").await?;
