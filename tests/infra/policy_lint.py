@@ -42,6 +42,7 @@ PSEUDO = {
     "AWS::Region": REGION,
     "AWS::AccountId": ACCOUNT,
     "AWS::StackName": STACK,
+    "AWS::StackId": f"arn:{PARTITION}:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK}/5f1b9a60-2f0e-11f1-9c3e-0a1b2c3d4e5f",
     "AWS::URLSuffix": "amazonaws.com",
 }
 NO_VALUE = object()  # AWS::NoValue: the property or list item is dropped
@@ -115,6 +116,7 @@ class Renderer:
             "AWS::SQS::Queue": f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{physical}",
             "AWS::Lambda::Function": f"arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:{physical}",
             "AWS::Events::Rule": f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:rule/{physical}",
+            "AWS::Events::Archive": f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:archive/{physical}",
             "AWS::Scheduler::ScheduleGroup": f"arn:{PARTITION}:scheduler:{REGION}:{ACCOUNT}:schedule-group/{physical}",
         }
         if rtype == "AWS::Logs::LogGroup" and attribute == "Arn":
@@ -214,7 +216,7 @@ class RenderedPolicy:
 
 def rendered_policies(template: dict[str, Any] | None = None, renderer: Renderer | None = None) -> list[RenderedPolicy]:
     """Every IAM policy document in the template (roles' inline and trust policies,
-    AWS::IAM::Policy, queue policies), rendered with the sample parameters (or ``renderer``)."""
+    AWS::IAM::Policy and ManagedPolicy, queue policies), rendered with the sample parameters (or ``renderer``)."""
     template = template or load_template()
     renderer = renderer or Renderer(template, SAMPLE_PARAMETERS)
     out = []
@@ -236,7 +238,7 @@ def rendered_policies(template: dict[str, Any] | None = None, renderer: Renderer
             for policy in props.get("Policies", []):
                 out.append(RenderedPolicy(f"{logical_id}/{policy['PolicyName']}", "identity",
                                           renderer.render(policy["PolicyDocument"])))  # fmt: skip
-        elif rtype == "AWS::IAM::Policy":
+        elif rtype in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
             out.append(RenderedPolicy(logical_id, "identity", renderer.render(props["PolicyDocument"])))
         elif "PolicyDocument" in props:
             out.append(RenderedPolicy(logical_id, "resource", renderer.render(props["PolicyDocument"])))

@@ -39,6 +39,9 @@ def test_every_policy_of_the_template_is_rendered() -> None:
         "SchedulerRole/AssumeRolePolicyDocument",
         "SchedulerInvokePolicy",
         "DeadLetterQueuePolicy",
+        "DrainctlReadOnlyPolicy",
+        "DrainctlOperatorPolicy",
+        "DrainctlCancelPolicy",
     }
 
 

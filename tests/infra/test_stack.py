@@ -48,7 +48,16 @@ CLUSTER_ARN = f"arn:aws:ecs:{MAIN_REGION}:{ACCOUNT}:cluster/prod-cluster"
 # Actions without resource-level permissions (the Service Authorization Reference lists no
 # resource type for them), so "*" is the only Resource IAM honours; every other action must be
 # scoped to named resources.
-NO_RESOURCE_LEVEL_ACTIONS = {"autoscaling:DescribeLifecycleHooks", "autoscaling:DescribeAutoScalingInstances"}
+NO_RESOURCE_LEVEL_ACTIONS = {
+    "autoscaling:DescribeLifecycleHooks",
+    "autoscaling:DescribeAutoScalingInstances",
+    # drainctl doctor's reads (DrainctlReadOnlyPolicy): no resource type in the Service
+    # Authorization Reference either.
+    "autoscaling:DescribeAutoScalingGroups",
+    "ecs:ListServices",
+    "ecs:DescribeTaskDefinition",
+    "elasticloadbalancing:DescribeTargetGroupAttributes",
+}
 
 # Grants removed because no code path calls them (issue 8): they must not come back unnoticed.
 NEVER_CALLED = {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "scheduler:ListSchedules"}

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use drain_core::DrainError;
 use drain_core::census::AliveCounts;
+use drain_core::decision::operator::AuditEntry;
 use drain_core::ids::{
     AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, LifecycleToken,
 };
@@ -216,7 +217,46 @@ pub fn to_item(record: &DrainRecord) -> Item {
             );
         }
     }
+    if !record.audit.is_empty() {
+        put("audit", audit_to_attribute(&record.audit));
+    }
     item
+}
+
+/// Operator actions (drainctl) as a list of maps `{who, at, what}`.
+fn audit_to_attribute(audit: &[AuditEntry]) -> AttributeValue {
+    AttributeValue::L(
+        audit
+            .iter()
+            .map(|entry| {
+                AttributeValue::M(Item::from([
+                    ("who".to_owned(), text(entry.who.as_str())),
+                    ("at".to_owned(), number(entry.at.epoch_seconds())),
+                    ("what".to_owned(), text(entry.what.as_str())),
+                ]))
+            })
+            .collect(),
+    )
+}
+
+fn audit_from_attribute(value: Option<&AttributeValue>) -> Result<Vec<AuditEntry>, ItemError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let malformed = ItemError::Attribute("audit");
+    let entries = value.as_l().map_err(|_| ItemError::Attribute("audit"))?;
+    entries
+        .iter()
+        .map(|entry| {
+            let map = entry.as_m().ok()?;
+            Some(AuditEntry {
+                who: map.get("who")?.as_s().ok()?.clone(),
+                at: Timestamp(map.get("at")?.as_n().ok()?.parse().ok()?),
+                what: map.get("what")?.as_s().ok()?.clone(),
+            })
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or(malformed)
 }
 
 /// Why an item could not be read as a record.
@@ -322,6 +362,7 @@ pub fn from_item(item: &Item) -> Result<DrainRecord, ItemError> {
         expires_at: time_of(TTL_ATTRIBUTE)?,
         revision: u64::try_from(number_of("revision")?)
             .map_err(|_| ItemError::Attribute("revision"))?,
+        audit: audit_from_attribute(item.get("audit"))?,
     })
 }
 
@@ -358,6 +399,11 @@ mod tests {
         finished.claim_id = Some("5d41402abc4b2a76-3".into());
         finished.completion_sent_at = Some(Timestamp(1_793_648_295));
         finished.revision = 12;
+        finished.audit = vec![AuditEntry {
+            who: "arn:aws:iam::123456789012:user/alice".into(),
+            at: Timestamp(1_793_648_299),
+            what: "force-complete ABANDON".into(),
+        }];
         finished.last_census = Some(CensusSummary {
             taken_at: Timestamp(1_793_648_290),
             alive: AliveCounts {

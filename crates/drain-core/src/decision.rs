@@ -395,6 +395,8 @@ pub fn next_check_at(record: &DrainRecord, now: Timestamp) -> Timestamp {
 pub mod coexistence;
 pub mod launch;
 pub mod spot;
+pub mod operator;
+pub mod preflight;
 pub mod upkeep;
 pub mod verify;
 

@@ -16,6 +16,7 @@ pub mod handler;
 pub mod ids;
 pub mod metrics;
 pub mod notify;
+pub mod operator;
 pub mod ports;
 pub mod record;
 #[cfg(any(test, feature = "test-util"))]

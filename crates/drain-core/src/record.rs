@@ -181,6 +181,9 @@ pub struct DrainRecord {
     pub expires_at: Timestamp,
     /// Optimistic-concurrency revision; every write requires the revision it read.
     pub revision: u64,
+    /// What operators did to this drain (drainctl), oldest first.
+    #[serde(default)]
+    pub audit: Vec<crate::decision::operator::AuditEntry>,
 }
 
 /// The facts a new drain starts from.
@@ -260,6 +263,7 @@ impl DrainRecord {
                 .max(deadline_at)
                 .plus_seconds(start.retention_seconds),
             revision: 0,
+            audit: Vec::new(),
         }
     }
 

@@ -1,266 +1,466 @@
-//! drainctl: what ecs-drain is doing, read from its DynamoDB table.
+//! drainctl: what ecs-drain is doing, and the few things an operator may do about it.
 //!
-//! `drainctl status` lists every drain; `drainctl explain <instance>` tells, in words, why a
-//! drain is still waiting (or how it ended). Reads only; it never changes a drain.
+//! `status` lists the drains, `explain` tells one drain's story, `force-complete`, `extend`
+//! and `cancel` act on a drain through drain-core's operator use case (conditional writes, an
+//! audit entry each). Every command takes `--output json`; errors are one line with a hint
+//! (`--debug` for the cause chain) and the exit code says what kind of failure it was.
 
-use clap::{Parser, Subcommand};
+mod aws;
+mod doctor;
+mod explain;
+mod failure;
+mod operate;
+mod replay;
+mod status;
+mod table;
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use clap::{Parser, Subcommand, ValueEnum};
 use drain_aws::DynamoDrainStore;
-use drain_core::record::{DrainRecord, DrainStatus};
-use drain_core::time::{Clock, SystemClock, Timestamp};
+use drain_core::decision::operator::OperatorAction;
+use drain_core::record::{DrainRecord, LifecycleResult};
+use drain_core::time::{Clock, SystemClock};
+use serde_json::Value;
+
+use crate::failure::{Exit, Failure};
 
 /// ecs-drain operator CLI.
 #[derive(Debug, Parser)]
 #[command(name = "drainctl", version, about)]
 struct Cli {
-    /// The drain table (the stack's TableName output).
-    #[arg(long, env = "ECS_DRAIN_TABLE")]
-    table: String,
+    /// The drain table (the stack's TableName output); overrides the stack's.
+    #[arg(long, global = true, env = "ECS_DRAIN_TABLE")]
+    table: Option<String>,
+    /// The ecs-drain CloudFormation stack: its outputs name the table, archive and rules.
+    #[arg(long, global = true, env = "ECS_DRAIN_STACK")]
+    stack_name: Option<String>,
+    /// AWS region (else the SDK's standard resolution: AWS_REGION, the profile, ...).
+    #[arg(long, global = true)]
+    region: Option<String>,
+    /// AWS shared-config profile (else AWS_PROFILE or the default profile).
+    #[arg(long, global = true)]
+    profile: Option<String>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
+    output: Output,
+    /// Print the full cause of an error.
+    #[arg(long, global = true)]
+    debug: bool,
     /// What to do.
     #[command(subcommand)]
     command: Command,
 }
 
+/// How results are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Output {
+    /// Aligned columns and sentences.
+    Table,
+    /// One JSON document.
+    Json,
+}
+
+/// The lifecycle result an operator completes with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "SCREAMING_SNAKE_CASE")]
+enum ResultArg {
+    /// Proceed (terminate the instance).
+    Continue,
+    /// Abandon (with an instance retention policy, the instance is kept).
+    Abandon,
+}
+
+impl From<ResultArg> for LifecycleResult {
+    fn from(result: ResultArg) -> LifecycleResult {
+        match result {
+            ResultArg::Continue => LifecycleResult::Continue,
+            ResultArg::Abandon => LifecycleResult::Abandon,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// One line per drain, live ones first.
-    Status,
-    /// Why a drain is waiting or how it ended: by EC2 instance id or container instance ARN.
+    /// One row per drain, live ones first; exits 4 when a drain is overdue.
+    Status {
+        /// Redraw every --interval seconds (on a terminal), or print rows as they change.
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between looks with --watch.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+        interval: u64,
+        /// Only this cluster (name or ARN).
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Only live drains.
+        #[arg(long)]
+        active: bool,
+    },
+    /// The story of one drain: by EC2 instance id, container instance id or ARN.
     Explain {
-        /// `i-...` or the container instance ARN.
+        /// `i-...`, the container instance id, or its ARN.
         instance: String,
+    },
+    /// Complete the lifecycle action now.
+    ForceComplete {
+        /// `i-...`, the container instance id, or its ARN.
+        instance: String,
+        /// The result to send.
+        #[arg(long, value_enum, default_value_t = ResultArg::Continue)]
+        result: ResultArg,
+    },
+    /// Move the drain deadline later.
+    Extend {
+        /// `i-...`, the container instance id, or its ARN.
+        instance: String,
+        /// How much later: `90s`, `30m`, `1h30m`, or seconds.
+        #[arg(long, value_parser = parse_duration)]
+        by: i64,
+    },
+    /// Read-only preflight of a cluster and its groups; exits 4 when it finds problems.
+    Doctor {
+        /// The cluster (name or ARN).
+        #[arg(long)]
+        cluster: String,
+        /// An Auto Scaling group to check (repeatable); default: the groups of the cluster's
+        /// instances.
+        #[arg(long = "asg")]
+        groups: Vec<String>,
+        /// ecs-drain's hook name (default: the stack's HookName, else any terminate hook).
+        #[arg(long)]
+        hook: Option<String>,
+    },
+    /// Replay the stack's archived events of a time window to its rules (dry run unless --live).
+    Replay {
+        /// First event time (RFC 3339).
+        #[arg(long, value_parser = replay::parse_time)]
+        from: drain_core::time::Timestamp,
+        /// Last event time (RFC 3339).
+        #[arg(long, value_parser = replay::parse_time)]
+        to: drain_core::time::Timestamp,
+        /// Start the replay and follow it to its end (else only say what would be replayed).
+        #[arg(long)]
+        live: bool,
+    },
+    /// Stop draining: the instance is set ACTIVE again, then the action completes.
+    Cancel {
+        /// `i-...`, the container instance id, or its ARN.
+        instance: String,
+        /// The result to send (ABANDON keeps the instance under a retention policy).
+        #[arg(long, value_enum, default_value_t = ResultArg::Abandon)]
+        result: ResultArg,
     },
 }
 
-fn ago(now: Timestamp, at: Timestamp) -> String {
-    let seconds = now.seconds_since(at);
-    let (value, unit) = if seconds.abs() >= 3600 {
-        (seconds / 3600, "h")
-    } else if seconds.abs() >= 60 {
-        (seconds / 60, "min")
-    } else {
-        (seconds, "s")
-    };
-    if seconds >= 0 {
-        format!("{value} {unit} ago")
-    } else {
-        format!("in {} {unit}", -value)
+/// `90s`, `30m`, `2h`, `1h30m` or plain seconds, as seconds.
+fn parse_duration(text: &str) -> Result<i64, String> {
+    let invalid = || format!("{text:?} is not a duration like 90s, 30m, 1h30m");
+    if let Ok(seconds) = text.parse::<i64>() {
+        return (seconds > 0).then_some(seconds).ok_or_else(invalid);
+    }
+    let mut total: i64 = 0;
+    let mut digits = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(invalid()),
+        };
+        let value: i64 = digits.parse().map_err(|_| invalid())?;
+        total = value
+            .checked_mul(unit)
+            .and_then(|part| total.checked_add(part))
+            .ok_or_else(invalid)?;
+        digits.clear();
+    }
+    if !digits.is_empty() || total <= 0 {
+        return Err(invalid());
+    }
+    Ok(total)
+}
+
+/// What a command prints: a table (text) and the same as JSON.
+pub(crate) struct Printed {
+    text: String,
+    json: Value,
+}
+
+pub(crate) fn print(output: Output, printed: &Printed) {
+    match output {
+        Output::Table => println!("{}", printed.text),
+        Output::Json => println!("{}", printed.json),
     }
 }
 
-fn status_line(record: &DrainRecord, now: Timestamp) -> String {
-    let census = record
-        .last_census
-        .as_ref()
-        .map(|census| {
-            format!(
-                "{}r/{}d/{}s",
-                census.alive.replica, census.alive.daemon, census.alive.standalone
-            )
-        })
-        .unwrap_or_else(|| "-".into());
-    format!(
-        "{:<20} {:<11} {:<9} {:>9} {:>4} {:<16} {}",
-        record.ec2_instance_id,
-        record.status.as_str(),
-        record.phase.as_str(),
-        census,
-        record.heartbeats_sent,
-        ago(now, record.deadline_at),
-        record.cluster_arn.name()
-    )
-}
-
-/// The explanation of one drain, in plain sentences.
-fn explain(record: &DrainRecord, now: Timestamp) -> Vec<String> {
-    let mut lines = vec![
-        format!(
-            "instance {} ({}) in cluster {}",
-            record.ec2_instance_id,
-            record.container_instance_arn,
-            record.cluster_arn.name()
-        ),
-        format!(
-            "held by hook {} of group {} (token {}), drain started {}",
-            record.hook.hook_name,
-            record.hook.asg_name,
-            record.token,
-            ago(now, record.started_at)
-        ),
-    ];
-    match record.status {
-        DrainStatus::Completed | DrainStatus::Expired => lines.push(format!(
-            "{}: {} ({}), {}",
-            record.status.as_str(),
-            record.reason.as_deref().unwrap_or("no reason recorded"),
-            record
-                .result
-                .map_or("no result sent", |result| result.as_str()),
-            record
-                .finished_at
-                .map_or_else(String::new, |at| ago(now, at))
-        )),
-        DrainStatus::Draining | DrainStatus::Completing => {
-            lines.push(format!(
-                "{} — {}",
-                record.status.as_str(),
-                record.reason.as_deref().unwrap_or("waiting")
-            ));
-            if let Some(census) = &record.last_census {
-                lines.push(format!(
-                    "last census {}: {} replica, {} daemon, {} standalone task(s) alive",
-                    ago(now, census.taken_at),
-                    census.alive.replica,
-                    census.alive.daemon,
-                    census.alive.standalone
-                ));
-                if !census.stuck_services.is_empty() {
-                    lines.push(format!(
-                        "services {} have minimumHealthyPercent 100 and maximumPercent 100: ECS can never move their tasks; the drain waits for its deadline",
-                        census.stuck_services.join(", ")
-                    ));
-                }
-            }
-            lines.push(format!(
-                "phase {}, deadline {} ({}), {} heartbeat(s) sent, next check {}",
-                record.phase.as_str(),
-                record.deadline_at,
-                ago(now, record.deadline_at),
-                record.heartbeats_sent,
-                record
-                    .next_check_at
-                    .map_or_else(|| "not booked".to_owned(), |at| ago(now, at))
-            ));
-            if let Some(expires) = record.hook_expires_at {
-                lines.push(format!("the hook itself gives up {}", ago(now, expires)));
-            }
+pub(crate) async fn records(
+    store: &DynamoDrainStore,
+    table: &str,
+) -> Result<Vec<DrainRecord>, Failure> {
+    let items = store
+        .scan_all()
+        .await
+        .map_err(|error| Failure::aws(&error, &format!("table {table}")))?;
+    let mut records = Vec::new();
+    for item in items {
+        match item {
+            Ok(record) => records.push(record),
+            Err(error) => eprintln!("drainctl: skipped an unreadable item: {error}"),
         }
     }
-    lines
+    Ok(records)
+}
+
+/// The one drain `instance` names, or exit 3.
+pub(crate) fn find(records: Vec<DrainRecord>, instance: &str) -> Result<DrainRecord, Failure> {
+    let mut found: Vec<DrainRecord> = records
+        .into_iter()
+        .filter(|record| explain::matches(record, instance))
+        .collect();
+    // The newest drain of the instance is the one an operator means.
+    found.sort_by_key(|record| std::cmp::Reverse(record.started_at));
+    found.into_iter().next().ok_or_else(|| {
+        Failure::new(
+            Exit::NotFound,
+            format!("no drain recorded for {instance}"),
+            "drainctl status lists the recorded drains (records expire after the retention period)",
+        )
+    })
+}
+
+async fn run(cli: &Cli) -> Result<Exit, Failure> {
+    let sdk: SdkConfig = aws::sdk_config(cli.region.as_deref(), cli.profile.as_deref()).await?;
+    let names = match &cli.stack_name {
+        Some(stack) => aws::from_stack(&sdk, stack).await?,
+        None => aws::Names::default(),
+    };
+    // The drain table: --table (or ECS_DRAIN_TABLE) wins over the stack's.
+    let table =
+        || {
+            cli.table.clone().or_else(|| names.table.clone()).ok_or_else(|| {
+            Failure::new(
+                Exit::Usage,
+                "no drain table named",
+                "pass --stack-name (the ecs-drain stack) or --table, or set ECS_DRAIN_TABLE",
+            )
+        })
+        };
+    let store = |table: &str| DynamoDrainStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    match &cli.command {
+        Command::Status {
+            watch,
+            interval,
+            cluster,
+            active,
+        } => {
+            let table = table()?;
+            let store = store(&table);
+            let filter = status::Filter {
+                cluster: cluster.clone(),
+                active: *active,
+            };
+            if *watch {
+                return watch_status(cli.output, &store, &table, &filter, *interval).await;
+            }
+            let now = SystemClock.now();
+            let shown = status::select(records(&store, &table).await?, &filter);
+            let exit = if status::any_overdue(&shown, now) {
+                Exit::Findings
+            } else {
+                Exit::Ok
+            };
+            print(
+                cli.output,
+                &Printed {
+                    text: status::table(&shown, now),
+                    json: Value::Array(shown.iter().map(|r| status::json(r, now)).collect()),
+                },
+            );
+            Ok(exit)
+        }
+        Command::Explain { instance } => {
+            let table = table()?;
+            let now = SystemClock.now();
+            let record = find(records(&store(&table), &table).await?, instance)?;
+            let story = explain::explain(&record, now);
+            let mut json = status::json(&record, now);
+            json["story"] = Value::from(story.clone());
+            print(
+                cli.output,
+                &Printed {
+                    text: story.join("\n"),
+                    json,
+                },
+            );
+            Ok(Exit::Ok)
+        }
+        Command::ForceComplete { instance, result } => {
+            let table = table()?;
+            let action = OperatorAction::ForceComplete {
+                result: (*result).into(),
+            };
+            operate::act(cli.output, &sdk, &store(&table), &table, instance, action).await
+        }
+        Command::Extend { instance, by } => {
+            let table = table()?;
+            let action = OperatorAction::Extend { by_seconds: *by };
+            operate::act(cli.output, &sdk, &store(&table), &table, instance, action).await
+        }
+        Command::Cancel { instance, result } => {
+            let table = table()?;
+            let action = OperatorAction::Cancel {
+                result: (*result).into(),
+            };
+            operate::act(cli.output, &sdk, &store(&table), &table, instance, action).await
+        }
+        Command::Doctor {
+            cluster,
+            groups,
+            hook,
+        } => {
+            // doctor reads no drain table: only the stack's parameters, when one is named.
+            let scope = doctor::Scope {
+                cluster,
+                groups,
+                hook: hook.as_deref(),
+            };
+            doctor::doctor(cli.output, &sdk, &names, scope).await
+        }
+        Command::Replay { from, to, live } => {
+            let window = replay::Window {
+                from: *from,
+                to: *to,
+                live: *live,
+            };
+            replay::replay(cli.output, &sdk, &names, window).await
+        }
+    }
+}
+
+/// `status --watch`: on a terminal, redraws the table every `interval`; otherwise prints the
+/// header once and then each row that changed (a script reads changes, not screens).
+async fn watch_status(
+    output: Output,
+    store: &DynamoDrainStore,
+    table: &str,
+    filter: &status::Filter,
+    interval: u64,
+) -> Result<Exit, Failure> {
+    let terminal = std::io::stdout().is_terminal();
+    let mut last: std::collections::BTreeMap<String, String> = Default::default();
+    let mut first = true;
+    loop {
+        let now = SystemClock.now();
+        let shown = status::select(records(store, table).await?, filter);
+        if terminal && output == Output::Table {
+            // Clear the screen and home the cursor, then draw the whole table.
+            print!("\x1b[2J\x1b[H");
+            println!("{}", status::table(&shown, now));
+        } else {
+            if first && output == Output::Table {
+                println!("{}", table::render(&status::HEADERS, &[]));
+            }
+            for record in &shown {
+                let key = record.container_instance_arn.to_string();
+                let row = status::row(record, now);
+                // Compare what changed, not the relative times that tick every look.
+                let fingerprint = format!("{:?}{:?}", row[1..5].to_vec(), row[6..].to_vec());
+                if last.get(&key) != Some(&fingerprint) {
+                    match output {
+                        Output::Table => println!(
+                            "{}",
+                            table::render(&status::HEADERS, &[row])
+                                .lines()
+                                .nth(1)
+                                .unwrap_or_default()
+                        ),
+                        Output::Json => println!("{}", status::json(record, now)),
+                    }
+                    last.insert(key, fingerprint);
+                }
+            }
+        }
+        first = false;
+        tokio::time::sleep(Duration::from_secs(interval)).await;
+    }
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn main() -> std::process::ExitCode {
+    // clap exits 2 on a usage error and 0 for --help / --version.
     let cli = Cli::parse();
-    let sdk = drain_aws::load_sdk_config().await;
-    let store = DynamoDrainStore::new(aws_sdk_dynamodb::Client::new(&sdk), &cli.table);
-    let now = SystemClock.now();
-    let mut records = Vec::new();
-    for item in store.scan_all().await? {
-        match item {
-            Ok(record) => records.push(record),
-            Err(error) => eprintln!("skipped an unreadable item: {error}"),
-        }
-    }
-    match cli.command {
-        Command::Status => {
-            records.sort_by_key(|record| {
-                (
-                    record.status.is_terminal(),
-                    std::cmp::Reverse(record.started_at),
-                )
-            });
-            println!(
-                "{:<20} {:<11} {:<9} {:>9} {:>4} {:<16} CLUSTER",
-                "EC2 INSTANCE", "STATUS", "PHASE", "ALIVE", "HB", "DEADLINE"
-            );
-            for record in &records {
-                println!("{}", status_line(record, now));
+    let exit = match run(&cli).await {
+        Ok(exit) => exit,
+        Err(failure) => {
+            eprintln!("{}", failure.line());
+            if cli.debug
+                && let Some(detail) = &failure.detail
+            {
+                eprintln!("drainctl: cause: {detail}");
             }
+            failure.exit
         }
-        Command::Explain { instance } => {
-            let found: Vec<&DrainRecord> = records
-                .iter()
-                .filter(|record| {
-                    record.ec2_instance_id.as_str() == instance
-                        || record.container_instance_arn.as_str() == instance
-                })
-                .collect();
-            if found.is_empty() {
-                return Err(format!("no drain recorded for {instance}").into());
-            }
-            for record in found {
-                for line in explain(record, now) {
-                    println!("{line}");
-                }
-            }
-        }
-    }
-    Ok(())
+    };
+    std::process::ExitCode::from(exit as u8)
 }
 
 #[cfg(test)]
 mod tests {
-    use drain_core::census::AliveCounts;
-    use drain_core::decision::start_drain;
-    use drain_core::ids::{
-        AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef,
-        LifecycleActionRef, LifecycleToken,
-    };
-    use drain_core::record::{CensusSummary, DrainStart};
-
     use super::*;
 
-    fn waiting() -> DrainRecord {
-        let mut record = start_drain(DrainStart {
-            container_instance_arn: ContainerInstanceArn::new(
-                "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc",
-            )
-            .expect("arn"),
-            cluster_arn: ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod")
-                .expect("arn"),
-            action: LifecycleActionRef {
-                hook: HookRef {
-                    asg_name: AsgName::new("asg").expect("name"),
-                    hook_name: HookName::new("hook").expect("name"),
-                },
-                instance_id: Ec2InstanceId::new("i-0123456789abcdef0").expect("id"),
-                token: LifecycleToken::new("630aa23f-48eb-45e7-aba6-799ea6093a0f").expect("token"),
-            },
-            noticed_at: Timestamp(1_000_000),
-            started_at: Timestamp(1_000_000),
-            heartbeat_timeout_seconds: Some(300),
-            deadline_seconds: 3600,
-            retention_seconds: 86_400,
-        });
-        record.last_census = Some(CensusSummary {
-            taken_at: Timestamp(1_000_100),
-            alive: AliveCounts {
-                replica: 2,
-                daemon: 1,
-                standalone: 0,
-            },
-            stuck_services: vec!["pinned".into()],
-        });
-        record.reason =
-            Some("waiting for replica and standalone tasks to leave the instance".into());
-        record
+    #[test]
+    fn durations_read_as_people_write_them() {
+        for (text, seconds) in [
+            ("90", 90),
+            ("90s", 90),
+            ("30m", 1800),
+            ("1h30m", 5400),
+            ("2d", 172_800),
+        ] {
+            assert_eq!(parse_duration(text), Ok(seconds), "{text}");
+        }
+        for text in ["", "0", "-5", "5x", "m", "10m5"] {
+            assert!(parse_duration(text).is_err(), "{text}");
+        }
     }
 
     #[test]
-    fn explains_what_a_waiting_drain_waits_for_without_the_whole_token() {
-        let text = explain(&waiting(), Timestamp(1_000_160)).join("\n");
-        assert!(text.contains("2 replica, 1 daemon, 0 standalone"), "{text}");
-        assert!(
-            text.contains("pinned have minimumHealthyPercent 100"),
-            "{text}"
-        );
-        assert!(
-            text.contains("deadline 1970-01-12T14:46:40Z (in 57 min)"),
-            "{text}"
-        );
-        assert!(text.contains("token 630aa23f…"), "{text}");
-        assert!(
-            !text.contains("799ea6093a0f"),
-            "the token is a credential: {text}"
-        );
+    fn options_may_come_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "drainctl",
+            "status",
+            "--table",
+            "t",
+            "--output",
+            "json",
+            "--region",
+            "eu-west-1",
+            "--active",
+        ])
+        .expect("parses");
+        assert_eq!(cli.table.as_deref(), Some("t"));
+        assert_eq!(cli.output, Output::Json);
+        assert_eq!(cli.region.as_deref(), Some("eu-west-1"));
     }
 
     #[test]
-    fn a_status_line_shows_counts_heartbeats_and_time_to_the_deadline() {
-        let line = status_line(&waiting(), Timestamp(1_000_160));
-        assert!(
-            line.starts_with("i-0123456789abcdef0 DRAINING    GRACEFUL   2r/1d/0s    0 in 57 min"),
-            "{line}"
-        );
+    fn a_result_is_named_as_auto_scaling_names_it() {
+        let cli = Cli::try_parse_from(["drainctl", "force-complete", "i-1", "--result", "ABANDON"])
+            .expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::ForceComplete {
+                result: ResultArg::Abandon,
+                ..
+            }
+        ));
     }
 }

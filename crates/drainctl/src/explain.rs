@@ -1,0 +1,276 @@
+//! `drainctl explain`: the story of one drain in plain sentences — when each phase began,
+//! what it waits for, what the deadline stopped, and what operators did.
+
+use drain_core::decision::operator::overdue;
+use drain_core::record::{DrainRecord, DrainStatus};
+use drain_core::time::Timestamp;
+
+use crate::status::{lease_seconds, outcome};
+use crate::table::{ago, render};
+
+/// Whether `wanted` (an EC2 instance id, a container instance id or its ARN) names `record`.
+pub(crate) fn matches(record: &DrainRecord, wanted: &str) -> bool {
+    record.ec2_instance_id.as_str() == wanted
+        || record.container_instance_arn.as_str() == wanted
+        || record.container_instance_arn.id() == wanted
+}
+
+fn when(now: Timestamp, at: Timestamp) -> String {
+    format!("{} ({})", at.to_rfc3339(), ago(now, at))
+}
+
+/// The explanation of one drain, in plain sentences.
+pub(crate) fn explain(record: &DrainRecord, now: Timestamp) -> Vec<String> {
+    let mut lines = vec![
+        format!(
+            "instance {} ({}) in cluster {}",
+            record.ec2_instance_id,
+            record.container_instance_arn,
+            record.cluster_arn.name()
+        ),
+        format!(
+            "held by hook {} of group {} (token {})",
+            record.hook.hook_name, record.hook.asg_name, record.token
+        ),
+        format!(
+            "notice sent {}, drain started {}",
+            when(now, record.noticed_at),
+            when(now, record.started_at)
+        ),
+    ];
+    if let Some(at) = record.daemons_stopped_at {
+        lines.push(format!(
+            "only daemon tasks were left: ecs-drain stopped them {}",
+            when(now, at)
+        ));
+    }
+    if let Some(at) = record.enforced_at {
+        lines.push(format!(
+            "the deadline {} passed: ecs-drain stopped every task still alive {}",
+            record.deadline_at.to_rfc3339(),
+            when(now, at)
+        ));
+    }
+    if let Some(at) = record.completion_sent_at {
+        lines.push(format!(
+            "CompleteLifecycleAction was sent without a clear answer {}",
+            when(now, at)
+        ));
+    }
+    if let Some(census) = &record.last_census {
+        lines.push(format!(
+            "last census {}: {} replica, {} daemon, {} standalone task(s) alive",
+            ago(now, census.taken_at),
+            census.alive.replica,
+            census.alive.daemon,
+            census.alive.standalone
+        ));
+        if !census.stuck_services.is_empty() {
+            lines.push(format!(
+                "services {} have minimumHealthyPercent 100 and maximumPercent 100: ECS can never move their tasks; the drain waits for its deadline",
+                census.stuck_services.join(", ")
+            ));
+        }
+    }
+    match record.status {
+        DrainStatus::Completed | DrainStatus::Expired => lines.push(format!(
+            "{} {}: {} ({})",
+            record.status.as_str(),
+            record
+                .finished_at
+                .map_or_else(String::new, |at| when(now, at)),
+            outcome(record),
+            record
+                .result
+                .map_or("no result sent", |result| result.as_str()),
+        )),
+        DrainStatus::Draining | DrainStatus::Completing => {
+            lines.push(format!(
+                "{} — {}",
+                record.status.as_str(),
+                record.reason.as_deref().unwrap_or("waiting")
+            ));
+            if let Some(late) = overdue(record, now, lease_seconds()) {
+                lines.push(format!("OVERDUE: {}", late.describe(now)));
+            }
+            lines.push(format!(
+                "phase {}, deadline {}, {} heartbeat(s) sent, next check {}",
+                record.phase.as_str(),
+                when(now, record.deadline_at),
+                record.heartbeats_sent,
+                record
+                    .next_check_at
+                    .map_or_else(|| "not booked".to_owned(), |at| when(now, at))
+            ));
+            if let Some(expires) = record.hook_expires_at {
+                lines.push(format!("the hook itself gives up {}", when(now, expires)));
+            }
+        }
+    }
+    for entry in &record.audit {
+        lines.push(format!(
+            "operator {} did \"{}\" {}",
+            entry.who,
+            entry.what,
+            when(now, entry.at)
+        ));
+    }
+    lines
+}
+
+// INTEGRATOR (issue 11): the alive set another engineer is adding to `DrainRecord` should be
+// mapped to `AliveTask` rows and passed to `waiting_for`; explain prints the result under a
+// "waiting for" heading. Until then explain shows the census counts only.
+
+/// One task a drain waits for, as explain shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AliveTask {
+    /// The service (`service:web`) or family (`family:report`) the task belongs to.
+    pub(crate) group: String,
+    /// The task id (the last segment of its ARN).
+    pub(crate) task_id: String,
+    /// Its lastStatus.
+    pub(crate) last_status: String,
+    /// Since when it has had that status (or was first seen alive).
+    pub(crate) since: Timestamp,
+}
+
+/// The "waiting for" section: one aligned row per task, longest-waiting first.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn waiting_for(tasks: &[AliveTask], now: Timestamp) -> Vec<String> {
+    if tasks.is_empty() {
+        return Vec::new();
+    }
+    let mut sorted: Vec<&AliveTask> = tasks.iter().collect();
+    sorted.sort_by_key(|task| (task.since, task.task_id.clone()));
+    let rows: Vec<Vec<String>> = sorted
+        .iter()
+        .map(|task| {
+            vec![
+                task.group.clone(),
+                task.task_id.chars().take(12).collect(),
+                task.last_status.clone(),
+                format!("for {}", ago(now, task.since).trim_end_matches(" ago")),
+            ]
+        })
+        .collect();
+    let mut lines = vec!["waiting for:".to_owned()];
+    lines.extend(
+        render(&["GROUP", "TASK", "LAST STATUS", "SINCE"], &rows)
+            .lines()
+            .map(|line| format!("  {line}")),
+    );
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use drain_core::decision::operator::AuditEntry;
+    use drain_core::record::LifecycleResult;
+
+    use super::*;
+    use crate::status::tests::waiting;
+
+    #[test]
+    fn explains_what_a_waiting_drain_waits_for_without_the_whole_token() {
+        let text = explain(&waiting(), Timestamp(1_000_160)).join("\n");
+        assert!(text.contains("2 replica, 1 daemon, 0 standalone"), "{text}");
+        assert!(
+            text.contains("pinned have minimumHealthyPercent 100"),
+            "{text}"
+        );
+        assert!(
+            text.contains("deadline 1970-01-12T14:46:40Z (in 57 min)"),
+            "{text}"
+        );
+        assert!(text.contains("token 630aa23f…"), "{text}");
+        assert!(
+            !text.contains("799ea6093a0f"),
+            "the token is a credential: {text}"
+        );
+        assert!(!text.contains("OVERDUE"), "{text}");
+    }
+
+    #[test]
+    fn a_drain_ended_by_its_deadline_says_so_and_not_that_nothing_was_alive() {
+        let mut record = waiting();
+        record.enforced_at = Some(Timestamp(1_003_600));
+        let record = record.ended(
+            Timestamp(1_003_700),
+            DrainStatus::Completed,
+            Some(LifecycleResult::Continue),
+            "no task alive on the instance".into(),
+        );
+        let text = explain(&record, Timestamp(1_003_900)).join("\n");
+        assert!(
+            text.contains("ecs-drain stopped every task still alive 1970-01-12T14:46:40Z"),
+            "{text}"
+        );
+        assert!(
+            text.contains("COMPLETED 1970-01-12T14:48:20Z (3 min ago): the deadline passed"),
+            "{text}"
+        );
+        assert!(!text.contains("deadline in"), "{text}");
+    }
+
+    #[test]
+    fn an_overdue_drain_and_the_operators_actions_are_told() {
+        let mut record = waiting();
+        record.audit.push(AuditEntry {
+            who: "arn:aws:iam::123456789012:user/alice".into(),
+            at: Timestamp(1_000_500),
+            what: "extend by 600 s".into(),
+        });
+        let text = explain(&record, Timestamp(1_000_700)).join("\n");
+        assert!(
+            text.contains("OVERDUE: check due 460 s ago never ran"),
+            "{text}"
+        );
+        assert!(
+            text.contains("operator arn:aws:iam::123456789012:user/alice did \"extend by 600 s\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_instance_is_found_by_instance_id_container_instance_id_or_arn() {
+        let record = waiting();
+        for wanted in [
+            "i-0123456789abcdef0",
+            "abc",
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc",
+        ] {
+            assert!(matches(&record, wanted), "{wanted}");
+        }
+        assert!(!matches(&record, "i-0000000000000000"));
+    }
+
+    #[test]
+    fn waiting_for_lists_the_tasks_longest_waiting_first() {
+        let tasks = [
+            AliveTask {
+                group: "service:web".into(),
+                task_id: "0a1b2c3d4e5f60718293a4b5c6d7e8f9".into(),
+                last_status: "RUNNING".into(),
+                since: Timestamp(900),
+            },
+            AliveTask {
+                group: "family:nightly-report".into(),
+                task_id: "ffeeddccbbaa".into(),
+                last_status: "STOPPING".into(),
+                since: Timestamp(400),
+            },
+        ];
+        let lines = waiting_for(&tasks, Timestamp(1_000));
+        assert_eq!(
+            lines,
+            vec![
+                "waiting for:",
+                "  GROUP                  TASK          LAST STATUS  SINCE",
+                "  family:nightly-report  ffeeddccbbaa  STOPPING     for 10 min",
+                "  service:web            0a1b2c3d4e5f  RUNNING      for 1 min",
+            ]
+        );
+        assert!(waiting_for(&[], Timestamp(1_000)).is_empty());
+    }
+}

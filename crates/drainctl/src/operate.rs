@@ -1,0 +1,92 @@
+//! `force-complete`, `extend`, `cancel`: drain-core's operator use case over the AWS adapters,
+//! signed by the caller's identity (STS GetCallerIdentity) in the record's audit trail.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_config::SdkConfig;
+use drain_aws::{AsgLifecycleHooks, DynamoDrainStore, EcsCluster};
+use drain_core::decision::operator::OperatorAction;
+use drain_core::operator::{Operator, OperatorError};
+use drain_core::time::{Clock, SystemClock};
+
+use crate::failure::{Exit, Failure};
+use crate::status::lease_seconds;
+use crate::{Output, Printed, find, print, records};
+
+/// A claim id no invocation uses: `drainctl-<pid>-<nanos>`.
+fn claim_id() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    format!("drainctl-{}-{nanos}", std::process::id())
+}
+
+/// Runs `action` on the drain `instance` names and prints the record as written.
+pub(crate) async fn act(
+    output: Output,
+    sdk: &SdkConfig,
+    store: &DynamoDrainStore,
+    table: &str,
+    instance: &str,
+    action: OperatorAction,
+) -> Result<Exit, Failure> {
+    let record = find(records(store, table).await?, instance)?;
+    let who = crate::aws::caller_arn(sdk).await?;
+    let cluster = EcsCluster::new(aws_sdk_ecs::Client::new(sdk));
+    let hooks = AsgLifecycleHooks::new(aws_sdk_autoscaling::Client::new(sdk));
+    let operator = Operator {
+        cluster: &cluster,
+        hooks: &hooks,
+        store,
+        lease_seconds: lease_seconds(),
+    };
+    let now = SystemClock.now();
+    let written = operator
+        .act(
+            &record.container_instance_arn,
+            action,
+            &who,
+            now,
+            claim_id(),
+        )
+        .await
+        .map_err(|error| match error {
+            OperatorError::NotFound(_) => Failure::new(
+                Exit::NotFound,
+                format!("no drain recorded for {instance}"),
+                "drainctl status lists the recorded drains",
+            ),
+            OperatorError::Refused(refusal) => Failure::new(
+                Exit::Aws,
+                format!("{} refused: {refusal}", action.describe()),
+                "drainctl explain tells the drain's state",
+            ),
+            OperatorError::Changed => Failure::new(
+                Exit::Aws,
+                "the drain changed while drainctl wrote it",
+                "look again (drainctl explain) and retry",
+            ),
+            OperatorError::Aws(error) => Failure::aws(&error, &format!("table {table}")),
+        })?;
+    let text = format!(
+        "{}: {} by {who}; now {} {}, deadline {}{}",
+        written.ec2_instance_id,
+        action.describe(),
+        written.status.as_str(),
+        written.phase.as_str(),
+        written.deadline_at.to_rfc3339(),
+        written
+            .reason
+            .as_deref()
+            .filter(|_| written.status.is_terminal())
+            .map_or_else(String::new, |reason| format!(" ({reason})")),
+    );
+    print(
+        output,
+        &Printed {
+            text,
+            json: crate::status::json(&written, now),
+        },
+    );
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,329 @@
+//! `drainctl status`: one aligned row (or JSON object) per drain, live ones first, overdue
+//! ones flagged, finished ones with their end, result and reason.
+
+use drain_core::decision::DrainPolicy;
+use drain_core::decision::operator::{Overdue, overdue};
+use drain_core::record::{DrainPhase, DrainRecord, DrainStatus};
+use drain_core::time::Timestamp;
+use serde_json::{Value, json};
+
+use crate::table::{ago, render};
+
+/// Longest reason shown in a status row; `explain` shows it whole.
+const MAX_NOTE_CHARS: usize = 80;
+
+/// The functions' COMPLETING lease, which decides when a claim counts as stalled.
+pub(crate) fn lease_seconds() -> i64 {
+    DrainPolicy::default().completing_lease_seconds
+}
+
+/// Which drains to show.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Filter {
+    /// A cluster name or ARN.
+    pub(crate) cluster: Option<String>,
+    /// Live drains only.
+    pub(crate) active: bool,
+}
+
+impl Filter {
+    fn keeps(&self, record: &DrainRecord) -> bool {
+        let cluster_matches = self.cluster.as_deref().is_none_or(|cluster| {
+            record.cluster_arn.as_str() == cluster || record.cluster_arn.name() == cluster
+        });
+        cluster_matches && !(self.active && record.status.is_terminal())
+    }
+}
+
+/// The drains `filter` keeps, live first, newest first within each.
+pub(crate) fn select(mut records: Vec<DrainRecord>, filter: &Filter) -> Vec<DrainRecord> {
+    records.retain(|record| filter.keeps(record));
+    records.sort_by_key(|record| {
+        (
+            record.status.is_terminal(),
+            std::cmp::Reverse(record.started_at),
+        )
+    });
+    records
+}
+
+/// How a finished drain ended, in words: the recorded reason, corrected when the deadline
+/// (not the tasks leaving) is what emptied the instance.
+pub(crate) fn outcome(record: &DrainRecord) -> String {
+    let reason = record.reason.as_deref().unwrap_or("no reason recorded");
+    match (record.status, record.enforced_at) {
+        (DrainStatus::Completed, Some(at)) => format!(
+            "the deadline passed: ecs-drain stopped the tasks still alive at {}, then {reason}",
+            at.to_rfc3339()
+        ),
+        _ => reason.to_owned(),
+    }
+}
+
+fn cut(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        text.to_owned()
+    } else {
+        let head: String = text.chars().take(limit).collect();
+        format!("{head}…")
+    }
+}
+
+fn alive(record: &DrainRecord) -> String {
+    record.last_census.as_ref().map_or_else(
+        || "-".to_owned(),
+        |census| {
+            format!(
+                "{}r/{}d/{}s",
+                census.alive.replica, census.alive.daemon, census.alive.standalone
+            )
+        },
+    )
+}
+
+/// The column headers of [`row`].
+pub(crate) const HEADERS: [&str; 9] = [
+    "EC2 INSTANCE",
+    "STATUS",
+    "PHASE",
+    "ALIVE",
+    "HB",
+    "WHEN",
+    "RESULT",
+    "CLUSTER",
+    "NOTE",
+];
+
+/// One drain's row.
+pub(crate) fn row(record: &DrainRecord, now: Timestamp) -> Vec<String> {
+    let late = overdue(record, now, lease_seconds());
+    let status = if late.is_some() {
+        "OVERDUE"
+    } else {
+        record.status.as_str()
+    };
+    let (when, note) = if record.status.is_terminal() {
+        (
+            record.finished_at.map_or_else(
+                || "ended".to_owned(),
+                |at| format!("ended {}", ago(now, at)),
+            ),
+            outcome(record),
+        )
+    } else {
+        (
+            format!("deadline {}", ago(now, record.deadline_at)),
+            late.map_or_else(
+                || record.reason.clone().unwrap_or_default(),
+                |late| late.describe(now),
+            ),
+        )
+    };
+    vec![
+        record.ec2_instance_id.to_string(),
+        status.to_owned(),
+        record.phase.as_str().to_owned(),
+        alive(record),
+        record.heartbeats_sent.to_string(),
+        when,
+        record
+            .result
+            .map_or_else(|| "-".to_owned(), |result| result.as_str().to_owned()),
+        record.cluster_arn.name().to_owned(),
+        cut(&note, MAX_NOTE_CHARS),
+    ]
+}
+
+/// The table of `records`.
+pub(crate) fn table(records: &[DrainRecord], now: Timestamp) -> String {
+    let rows: Vec<Vec<String>> = records.iter().map(|record| row(record, now)).collect();
+    render(&HEADERS, &rows)
+}
+
+fn time(at: Option<Timestamp>) -> Value {
+    at.map_or(Value::Null, |at| Value::String(at.to_rfc3339()))
+}
+
+/// One drain as JSON (times in RFC 3339, the token never).
+pub(crate) fn json(record: &DrainRecord, now: Timestamp) -> Value {
+    let late: Option<Overdue> = overdue(record, now, lease_seconds());
+    json!({
+        "ec2_instance_id": record.ec2_instance_id.as_str(),
+        "container_instance_arn": record.container_instance_arn.as_str(),
+        "cluster": record.cluster_arn.name(),
+        "cluster_arn": record.cluster_arn.as_str(),
+        "auto_scaling_group": record.hook.asg_name.as_str(),
+        "hook": record.hook.hook_name.as_str(),
+        "status": record.status.as_str(),
+        "phase": record.phase.as_str(),
+        "overdue": late.map(|late| json!({
+            "detail": late,
+            "description": late.describe(now),
+        })),
+        "alive": record.last_census.as_ref().map(|census| json!({
+            "replica": census.alive.replica,
+            "daemon": census.alive.daemon,
+            "standalone": census.alive.standalone,
+            "taken_at": census.taken_at.to_rfc3339(),
+            "stuck_services": census.stuck_services,
+        })),
+        "heartbeats_sent": record.heartbeats_sent,
+        "started_at": record.started_at.to_rfc3339(),
+        "deadline_at": record.deadline_at.to_rfc3339(),
+        "next_check_at": time(record.next_check_at),
+        "hook_expires_at": time(record.hook_expires_at),
+        "enforced_at": time(record.enforced_at),
+        "daemons_stopped_at": time(record.daemons_stopped_at),
+        "finished_at": time(record.finished_at),
+        "result": record.result.map(|result| result.as_str()),
+        "reason": record.reason,
+        "outcome": record.status.is_terminal().then(|| outcome(record)),
+        "enforcing": record.phase == DrainPhase::Enforcing,
+        "audit": record.audit.iter().map(|entry| json!({
+            "who": entry.who,
+            "at": entry.at.to_rfc3339(),
+            "what": entry.what,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Whether any of `records` is overdue (status exits 4 then).
+pub(crate) fn any_overdue(records: &[DrainRecord], now: Timestamp) -> bool {
+    records
+        .iter()
+        .any(|record| overdue(record, now, lease_seconds()).is_some())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use drain_core::census::AliveCounts;
+    use drain_core::decision::start_drain;
+    use drain_core::ids::{
+        AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef,
+        LifecycleActionRef, LifecycleToken,
+    };
+    use drain_core::record::{CensusSummary, DrainStart, LifecycleResult};
+
+    use super::*;
+
+    /// A drain started at 1 000 000 with a census at 1 000 100 and a check booked at 1 000 240.
+    pub(crate) fn waiting() -> DrainRecord {
+        let mut record = start_drain(DrainStart {
+            container_instance_arn: ContainerInstanceArn::new(
+                "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc",
+            )
+            .expect("arn"),
+            cluster_arn: ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod")
+                .expect("arn"),
+            action: LifecycleActionRef {
+                hook: HookRef {
+                    asg_name: AsgName::new("asg").expect("name"),
+                    hook_name: HookName::new("hook").expect("name"),
+                },
+                instance_id: Ec2InstanceId::new("i-0123456789abcdef0").expect("id"),
+                token: LifecycleToken::new("630aa23f-48eb-45e7-aba6-799ea6093a0f").expect("token"),
+            },
+            noticed_at: Timestamp(1_000_000),
+            started_at: Timestamp(1_000_000),
+            heartbeat_timeout_seconds: Some(300),
+            deadline_seconds: 3600,
+            retention_seconds: 86_400,
+        });
+        record.last_census = Some(CensusSummary {
+            taken_at: Timestamp(1_000_100),
+            alive: AliveCounts {
+                replica: 2,
+                daemon: 1,
+                standalone: 0,
+            },
+            stuck_services: vec!["pinned".into()],
+        });
+        record.updated_at = Timestamp(1_000_100);
+        record.next_check_at = Some(Timestamp(1_000_240));
+        record.reason =
+            Some("waiting for replica and standalone tasks to leave the instance".into());
+        record
+    }
+
+    #[test]
+    fn a_live_row_shows_counts_heartbeats_and_time_to_the_deadline() {
+        let row = row(&waiting(), Timestamp(1_000_160));
+        assert_eq!(
+            row[..7],
+            [
+                "i-0123456789abcdef0",
+                "DRAINING",
+                "GRACEFUL",
+                "2r/1d/0s",
+                "0",
+                "deadline in 57 min",
+                "-"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_drain_whose_check_never_ran_is_overdue() {
+        let now = Timestamp(1_000_240 + 300);
+        let row = row(&waiting(), now);
+        assert_eq!(row[1], "OVERDUE");
+        assert!(row[8].contains("check due 300 s ago never ran"), "{row:?}");
+        assert!(any_overdue(&[waiting()], now));
+        assert!(!any_overdue(&[waiting()], Timestamp(1_000_200)));
+    }
+
+    #[test]
+    fn a_finished_drain_shows_its_end_and_how_the_deadline_emptied_it() {
+        let mut record = waiting();
+        record.enforced_at = Some(Timestamp(1_003_600));
+        let record = record.ended(
+            Timestamp(1_003_700),
+            DrainStatus::Completed,
+            Some(LifecycleResult::Continue),
+            "no task alive on the instance".into(),
+        );
+        let row = row(&record, Timestamp(1_003_900));
+        assert_eq!(row[1], "COMPLETED");
+        assert_eq!(row[5], "ended 3 min ago");
+        assert_eq!(row[6], "CONTINUE");
+        assert!(
+            row[8].starts_with("the deadline passed: ecs-drain stopped"),
+            "{row:?}"
+        );
+        assert!(
+            !row.iter().any(|cell| cell.contains("deadline in")),
+            "{row:?}"
+        );
+    }
+
+    #[test]
+    fn filters_keep_a_cluster_by_name_or_arn_and_live_drains() {
+        let live = waiting();
+        let ended = waiting().ended(
+            Timestamp(1_000_500),
+            DrainStatus::Expired,
+            None,
+            "gone".into(),
+        );
+        let by_name = Filter {
+            cluster: Some("prod".into()),
+            active: false,
+        };
+        assert_eq!(select(vec![ended.clone(), live.clone()], &by_name).len(), 2);
+        assert_eq!(
+            select(vec![ended.clone(), live.clone()], &by_name)[0].status,
+            DrainStatus::Draining,
+            "live first"
+        );
+        let other = Filter {
+            cluster: Some("arn:aws:ecs:us-east-1:123456789012:cluster/other".into()),
+            active: false,
+        };
+        assert!(select(vec![live.clone()], &other).is_empty());
+        let active = Filter {
+            cluster: None,
+            active: true,
+        };
+        assert_eq!(select(vec![ended, live], &active).len(), 1);
+    }
+}
