@@ -19,7 +19,7 @@ use drain_core::notify::{
 use drain_core::record::LifecycleResult;
 use drain_core::time::Timestamp;
 use drain_testkit::stack::StackSpec;
-use drain_testkit::{Deployment, Emulator, KitError, World, WorldSpec, project_root};
+use drain_testkit::{Deployment, Emulator, EmulatorWorld, KitError, WorldSpec, project_root};
 use serde_json::Value;
 
 type TestResult = Result<(), KitError>;
@@ -35,7 +35,7 @@ fn example_pattern() -> Result<String, KitError> {
     )?)
 }
 
-fn subject_of(world: &World) -> DrainSubject {
+fn subject_of(world: &EmulatorWorld) -> DrainSubject {
     DrainSubject {
         ec2_instance_id: world.instances[0].ec2_id.clone(),
         container_instance_arn: world.instances[0].container_instance_arn.clone(),
@@ -255,7 +255,7 @@ async fn every_transition_reaches_a_queue_through_a_rule_and_matches_the_documen
     // every drain event and the documented stuck-or-expired rule, each to a queue
     let emulator = Emulator::start()?;
     let sdk = emulator.sdk_config();
-    let world = World::build(&emulator, &sdk, &WorldSpec::new("events-wire", 1)).await?;
+    let world = EmulatorWorld::build(&emulator, &sdk, &WorldSpec::new("events-wire", 1)).await?;
     let everything = routed_queue(&sdk, "all-drain-events", ALL_DRAIN_EVENTS).await?;
     let paging = routed_queue(&sdk, "stuck-or-expired", &example_pattern()?).await?;
     let events = every_transition(&subject_of(&world));

@@ -394,9 +394,9 @@ pub fn next_check_at(record: &DrainRecord, now: Timestamp) -> Timestamp {
 
 pub mod coexistence;
 pub mod launch;
-pub mod spot;
 pub mod operator;
 pub mod preflight;
+pub mod spot;
 pub mod upkeep;
 pub mod verify;
 

@@ -120,7 +120,7 @@ mod tests {
     use crate::ids::{
         AsgName, ClusterArn, Ec2InstanceId, HookName, HookRef, LifecycleActionRef, LifecycleToken,
     };
-    use crate::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryStore};
+    use crate::testing::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryStore};
     use crate::record::{DrainStart, DrainStatus, LifecycleResult};
 
     const WHO: &str = "arn:aws:iam::123456789012:user/alice";

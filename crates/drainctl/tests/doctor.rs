@@ -5,7 +5,7 @@ use std::process::{Command, Output, Stdio};
 
 use aws_sdk_ecs::types::{ContainerDefinition, DeploymentConfiguration, SchedulingStrategy};
 use drain_testkit::stack::{Stack, StackSpec};
-use drain_testkit::{Emulator, KitError, World, WorldSpec};
+use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 use serde_json::Value;
 
 type TestResult = Result<(), KitError>;
@@ -32,7 +32,7 @@ fn doctor(emulator: &Emulator, args: &[&str]) -> Result<Output, KitError> {
 /// The finding codes doctor printed as JSON, and its exit code.
 fn findings(
     emulator: &Emulator,
-    world: &World,
+    world: &EmulatorWorld,
     extra: &[&str],
 ) -> Result<(Vec<String>, Option<i32>, Value), KitError> {
     let mut args = vec!["--cluster", world.cluster.as_str(), "--output", "json"];
@@ -58,7 +58,7 @@ fn findings(
 
 /// A task definition of one container with these needs.
 async fn family(
-    world: &World,
+    world: &EmulatorWorld,
     name: &str,
     cpu: i32,
     memory: i32,
@@ -84,7 +84,7 @@ async fn family(
 }
 
 /// A replica service of `family` with these deployment limits.
-async fn service(world: &World, name: &str, min: i32, max: i32) -> TestResult {
+async fn service(world: &EmulatorWorld, name: &str, min: i32, max: i32) -> TestResult {
     world
         .ecs
         .create_service()
@@ -124,7 +124,7 @@ fn default_vpc(emulator: &Emulator) -> Result<String, KitError> {
 /// `delay` seconds.
 async fn balanced_service(
     emulator: &Emulator,
-    world: &World,
+    world: &EmulatorWorld,
     name: &str,
     delay: i32,
 ) -> TestResult {
@@ -175,8 +175,9 @@ async fn balanced_service(
 }
 
 /// A world of two instances with a movable service `web`: healthy as built.
-async fn healthy(emulator: &Emulator, name: &str) -> Result<World, KitError> {
-    let world = World::build(emulator, &emulator.sdk_config(), &WorldSpec::new(name, 2)).await?;
+async fn healthy(emulator: &Emulator, name: &str) -> Result<EmulatorWorld, KitError> {
+    let world =
+        EmulatorWorld::build(emulator, &emulator.sdk_config(), &WorldSpec::new(name, 2)).await?;
     family(&world, "web", 256, 256, None).await?;
     service(&world, "web", 50, 200).await?;
     Ok(world)

@@ -12,7 +12,7 @@ use drain_core::ports::{DrainStore, WriteOutcome};
 use drain_core::record::DrainRecord;
 use drain_core::time::{Clock, SystemClock};
 use drain_testkit::events::lifecycle_event;
-use drain_testkit::{Emulator, KitError, World, WorldSpec};
+use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 use serde_json::Value;
 
 type TestResult = Result<(), KitError>;
@@ -20,7 +20,7 @@ type TestResult = Result<(), KitError>;
 /// The world after instance 0 was scaled in and on-lifecycle started its drain.
 struct Drained {
     emulator: Emulator,
-    world: World,
+    world: EmulatorWorld,
 }
 
 async fn drained(name: &str) -> Result<Drained, KitError> {
@@ -31,7 +31,7 @@ async fn drained(name: &str) -> Result<Drained, KitError> {
 
 async fn drained_in(emulator: Emulator, spec: WorldSpec) -> Result<Drained, KitError> {
     let sdk = emulator.sdk_config();
-    let world = World::build(&emulator, &sdk, &spec).await?;
+    let world = EmulatorWorld::build(&emulator, &sdk, &spec).await?;
     world.populate_standard(0).await?;
     let app = App::new(world.config(), &sdk);
     let action = world.scale_in(0).await?;
