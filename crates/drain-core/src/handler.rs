@@ -16,8 +16,7 @@ use crate::event::{
     LifecycleInput, Payload, TaskInput, parse_lifecycle_payload, parse_task_payload,
 };
 use crate::metrics::Fact;
-use crate::ports::{CheckScheduler, Cluster, DrainStore, LifecycleHooks};
-use crate::time::Clock;
+use crate::ports::Ports;
 
 /// What one invocation did, returned as the function's response (visible in `invoke` output
 /// and in Lambda destinations).
@@ -206,18 +205,14 @@ fn settle(
 /// on-lifecycle: terminate lifecycle actions (EventBridge or SNS) and scheduled checks, at the
 /// function `own` (a notice for another account or region is refused). What it counted is left
 /// in [`Drainer::take_facts`], whether it succeeds or fails.
-pub async fn handle_lifecycle<C, H, S, Q, K, P>(
-    drainer: &Drainer<C, H, S, Q, K>,
+pub async fn handle_lifecycle<D, P>(
+    drainer: &Drainer<D>,
     payload: &P,
     own: &FunctionIdentity,
 ) -> Result<Report, DrainError>
 where
     P: Payload + ?Sized,
-    C: Cluster,
-    H: LifecycleHooks,
-    S: DrainStore,
-    Q: CheckScheduler,
-    K: Clock,
+    D: Ports,
 {
     let inputs = match parse_lifecycle_payload(payload) {
         Ok(inputs) => inputs,
@@ -259,17 +254,13 @@ where
 
 /// on-task-stopped: ECS Task State Change events. What it counted is left in
 /// [`Drainer::take_facts`], whether it succeeds or fails.
-pub async fn handle_task_stopped<C, H, S, Q, K, P>(
-    drainer: &Drainer<C, H, S, Q, K>,
+pub async fn handle_task_stopped<D, P>(
+    drainer: &Drainer<D>,
     payload: &P,
 ) -> Result<Report, DrainError>
 where
     P: Payload + ?Sized,
-    C: Cluster,
-    H: LifecycleHooks,
-    S: DrainStore,
-    Q: CheckScheduler,
-    K: Clock,
+    D: Ports,
 {
     let input = match parse_task_payload(payload) {
         Ok(input) => input,

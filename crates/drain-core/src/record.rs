@@ -113,6 +113,30 @@ impl LifecycleResult {
     }
 }
 
+/// Why a drain ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CompletionReason {
+    /// Nothing is alive on the instance.
+    Drained,
+    /// The deadline passed and the policy is abandon.
+    DeadlineAbandoned,
+    /// The deadline passed, remaining tasks were stopped one check interval ago.
+    DeadlineEnforced,
+}
+
+impl CompletionReason {
+    /// A short phrase for logs and the record.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CompletionReason::Drained => "no task alive on the instance",
+            CompletionReason::DeadlineAbandoned => "drain deadline passed, policy abandon",
+            CompletionReason::DeadlineEnforced => {
+                "drain deadline passed, remaining tasks were stopped"
+            }
+        }
+    }
+}
+
 /// The last census a drain saw, for operators asking "why is this instance still waiting?".
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CensusSummary {

@@ -20,7 +20,7 @@ use drain_core::ids::{
 use drain_core::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore};
 use drain_core::ports::{
     ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore,
-    LifecycleHooks, WriteOutcome,
+    LifecycleHooks, PortSet, WriteOutcome,
 };
 use drain_core::record::{DrainRecord, LifecycleResult};
 use drain_core::time::{ManualClock, Timestamp};
@@ -176,11 +176,13 @@ impl CheckScheduler for Faulty<MemoryScheduler> {
 }
 
 type FaultyDrainer = Drainer<
-    Faulty<MemoryCluster>,
-    Faulty<MemoryHooks>,
-    Faulty<MemoryStore>,
-    Faulty<MemoryScheduler>,
-    Arc<ManualClock>,
+    PortSet<
+        Faulty<MemoryCluster>,
+        Faulty<MemoryHooks>,
+        Faulty<MemoryStore>,
+        Faulty<MemoryScheduler>,
+        Arc<ManualClock>,
+    >,
 >;
 
 /// The fixtures' world (one ACTIVE container instance held by the fixture's lifecycle action,
@@ -228,23 +230,25 @@ fn world(fault: Fault) -> World {
         ..Config::with_table("ecs-drain-state")
     };
     let drainer = Drainer::new(
-        Faulty {
-            inner: cluster.clone(),
-            fault: fault.clone(),
+        PortSet {
+            cluster: Faulty {
+                inner: cluster.clone(),
+                fault: fault.clone(),
+            },
+            hooks: Faulty {
+                inner: hooks.clone(),
+                fault: fault.clone(),
+            },
+            store: Faulty {
+                inner: store.clone(),
+                fault: fault.clone(),
+            },
+            scheduler: Faulty {
+                inner: scheduler,
+                fault,
+            },
+            clock: Arc::new(ManualClock::new(Timestamp(1_793_645_030))),
         },
-        Faulty {
-            inner: hooks.clone(),
-            fault: fault.clone(),
-        },
-        Faulty {
-            inner: store.clone(),
-            fault: fault.clone(),
-        },
-        Faulty {
-            inner: scheduler,
-            fault,
-        },
-        Arc::new(ManualClock::new(Timestamp(1_793_645_030))),
         config,
     );
     World {

@@ -22,13 +22,14 @@ use drain_core::ids::{
     LifecycleActionRef, LifecycleToken,
 };
 use drain_core::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore};
+use drain_core::ports::PortSet;
 use drain_core::time::{ManualClock, Timestamp};
 use drain_core::{Config, Drainer};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
 type MemoryDrainer =
-    Drainer<MemoryCluster, MemoryHooks, MemoryStore, MemoryScheduler, Arc<ManualClock>>;
+    Drainer<PortSet<MemoryCluster, MemoryHooks, MemoryStore, MemoryScheduler, Arc<ManualClock>>>;
 
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster";
 /// The fixtures' instance: Auto Scaling is terminating it (its action is the fixture's).
@@ -86,11 +87,13 @@ fn world() -> World {
     });
     hooks.set_lifecycle_state(IN_SERVICE_EC2, GROUP, "InService");
     let drainer = Drainer::new(
-        cluster.clone(),
-        hooks.clone(),
-        MemoryStore::new(log.clone()),
-        MemoryScheduler::new(log.clone()),
-        Arc::new(ManualClock::new(Timestamp(1_793_645_030))),
+        PortSet {
+            cluster: cluster.clone(),
+            hooks: hooks.clone(),
+            store: MemoryStore::new(log.clone()),
+            scheduler: MemoryScheduler::new(log.clone()),
+            clock: Arc::new(ManualClock::new(Timestamp(1_793_645_030))),
+        },
         Config {
             replay_mode: drain_core::config::ReplayMode::Live,
             ..Config::with_table("drains")

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use drain_core::drainer::{Drainer, Mode};
 use drain_core::memory::{CallLog, MemoryStore};
+use drain_core::ports::PortSet;
 use drain_core::time::ManualClock;
 
 use crate::Settings;
@@ -19,11 +20,13 @@ use crate::world::{Counters, EPOCH, Event, Scenario, SharedWorld, World, lock, p
 const HORIZON_SECONDS: i64 = 7 * 86_400;
 
 type SimDrainer = Drainer<
-    FaultyCluster<SimCluster>,
-    SimHooks,
-    FaultyStore<SimStore>,
-    FaultyScheduler<SimScheduler>,
-    Arc<ManualClock>,
+    PortSet<
+        FaultyCluster<SimCluster>,
+        SimHooks,
+        FaultyStore<SimStore>,
+        FaultyScheduler<SimScheduler>,
+        Arc<ManualClock>,
+    >,
 >;
 
 /// What one seed did.
@@ -95,14 +98,16 @@ pub fn run_seed(seed: u64, settings: &Settings) -> RunReport {
     let world: SharedWorld = Arc::new(Mutex::new(world));
     let store = MemoryStore::new(CallLog::default());
     let drainer: SimDrainer = Drainer::new(
-        FaultyCluster::new(SimCluster::new(Arc::clone(&world)), settings.fault),
-        SimHooks::new(Arc::clone(&world)),
-        FaultyStore::new(
-            SimStore::new(store.clone(), Arc::clone(&world)),
-            settings.fault,
-        ),
-        FaultyScheduler::new(SimScheduler::new(Arc::clone(&world)), settings.fault),
-        Arc::clone(&clock),
+        PortSet {
+            cluster: FaultyCluster::new(SimCluster::new(Arc::clone(&world)), settings.fault),
+            hooks: SimHooks::new(Arc::clone(&world)),
+            store: FaultyStore::new(
+                SimStore::new(store.clone(), Arc::clone(&world)),
+                settings.fault,
+            ),
+            scheduler: FaultyScheduler::new(SimScheduler::new(Arc::clone(&world)), settings.fault),
+            clock: Arc::clone(&clock),
+        },
         config,
     );
 

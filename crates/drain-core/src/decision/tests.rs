@@ -6,6 +6,7 @@ use crate::ids::{
     AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, LifecycleActionRef,
 };
 use crate::record::{DrainStart, DrainStatus, StartPlan};
+use recovery::ClaimRetry;
 
 const START: Timestamp = Timestamp(1_000_000);
 
@@ -642,5 +643,220 @@ fn no_active_action_after_an_unclear_send_means_the_completion_took_effect() {
     ];
     for (row, answer, drain, outcome) in rows {
         assert_eq!(completion_outcome(answer, drain), outcome, "{row}");
+    }
+}
+
+#[test]
+fn a_lost_start_carries_on_only_with_a_live_drain_of_the_same_action() {
+    let mine = token("00000000-0000-4000-8000-000000000001");
+    let other = token("00000000-0000-4000-8000-000000000002");
+    let ended = DrainRecord {
+        status: DrainStatus::Completed,
+        ..record()
+    };
+    let claimed = DrainRecord {
+        status: DrainStatus::Completing,
+        ..record()
+    };
+    #[rustfmt::skip]
+    let rows = [
+        ("nothing stored (the winner's record vanished)", None, &mine, recovery::AfterLostWrite::GiveUp),
+        ("the same action, draining", Some(record()), &mine, recovery::AfterLostWrite::CarryOn),
+        ("the same action, being completed", Some(claimed), &mine, recovery::AfterLostWrite::CarryOn),
+        ("the same action, already ended", Some(ended), &mine, recovery::AfterLostWrite::GiveUp),
+        ("another action won", Some(record()), &other, recovery::AfterLostWrite::GiveUp),
+    ];
+    for (row, current, token, expected) in rows {
+        assert_eq!(
+            recovery::after_lost_start(current.as_ref(), token),
+            expected,
+            "{row}"
+        );
+    }
+}
+
+#[test]
+fn a_lost_claim_is_ours_only_when_the_stored_record_is_exactly_that_claim() {
+    let now = START.plus_seconds(120);
+    let claim = record().claimed(now, "c-1".into());
+    let rows = [
+        (
+            "the claim itself",
+            Some(claim.clone()),
+            recovery::AfterLostWrite::CarryOn,
+        ),
+        (
+            "another invocation's claim",
+            Some(record().claimed(now, "c-2".into())),
+            recovery::AfterLostWrite::GiveUp,
+        ),
+        (
+            "a later write over the claim",
+            Some(claim.progressed(now)),
+            recovery::AfterLostWrite::GiveUp,
+        ),
+        (
+            "plain progress",
+            Some(record().progressed(now)),
+            recovery::AfterLostWrite::GiveUp,
+        ),
+        ("nothing stored", None, recovery::AfterLostWrite::GiveUp),
+    ];
+    for (row, current, expected) in rows {
+        assert_eq!(
+            recovery::after_lost_claim(current.as_ref(), &claim),
+            expected,
+            "{row}"
+        );
+    }
+}
+
+#[test]
+fn a_lost_claim_is_retried_only_over_progress_of_the_same_drain() {
+    let now = START.plus_seconds(120);
+    let mine = record();
+    let progressed = record().progressed(now);
+    let claimed = record().claimed(now, "c-2".into());
+    let ended = record().ended(now, DrainStatus::Completed, None, "done".into());
+    let other_action = DrainRecord {
+        token: token("00000000-0000-4000-8000-000000000002"),
+        ..record().progressed(now)
+    };
+    let drained = ClaimRetry::Claim {
+        result: LifecycleResult::Continue,
+        reason: CompletionReason::Drained,
+    };
+    #[rustfmt::skip]
+    let rows = [
+        ("progress, my census is empty", Some(&progressed), census(vec![]), drained),
+        ("progress, my census still sees a task", Some(&progressed), census(vec![replica("r1")]), ClaimRetry::GiveUp),
+        ("another invocation claimed", Some(&claimed), census(vec![]), ClaimRetry::GiveUp),
+        ("the drain ended", Some(&ended), census(vec![]), ClaimRetry::GiveUp),
+        ("another action's drain", Some(&other_action), census(vec![]), ClaimRetry::GiveUp),
+        ("the record vanished", None, census(vec![]), ClaimRetry::GiveUp),
+    ];
+    for (row, fresh, census, expected) in rows {
+        assert_eq!(
+            recovery::retry_claim(&mine, fresh, &census, now, &policy()),
+            expected,
+            "{row}"
+        );
+    }
+}
+
+/// A row of the look-facts table: the record, census, decision and trigger, then the facts.
+type LookRow<'a> = (
+    &'a str,
+    &'a DrainRecord,
+    &'a Census,
+    &'a Decision,
+    Trigger,
+    Vec<crate::metrics::Fact>,
+    Vec<crate::metrics::Fact>,
+);
+
+#[test]
+fn stuck_services_and_the_deadline_count_once_per_drain() {
+    use crate::metrics::Fact;
+    let now = START.plus_seconds(600);
+    let stuck = Census {
+        alive: vec![replica("r1")],
+        stuck_services: vec!["web".into()],
+    };
+    let seen_stuck = DrainRecord {
+        last_census: Some(crate::record::CensusSummary {
+            taken_at: START,
+            alive: AliveCounts::default(),
+            stuck_services: vec!["web".into()],
+        }),
+        ..record()
+    };
+    let enforced = DrainRecord {
+        enforced_at: Some(START),
+        ..record()
+    };
+    let hooked = DrainRecord {
+        hook_expires_at: Some(START.plus_seconds(1_000)),
+        ..record()
+    };
+    let wait = Decision::Wait {
+        alive: AliveCounts::default(),
+        waiting_on: WaitingOn::Tasks,
+    };
+    let enforce = Decision::EnforceDeadline { tasks: vec![] };
+    #[rustfmt::skip]
+    let rows: [LookRow<'_>; 7] = [
+        ("first census finding stuck services", &record(), &stuck, &wait, Trigger::TaskStopped, vec![Fact::StuckServices], vec![]),
+        ("stuck services seen before", &seen_stuck, &stuck, &wait, Trigger::TaskStopped, vec![], vec![]),
+        ("nothing stuck", &record(), &census(vec![replica("r1")]), &wait, Trigger::TaskStopped, vec![], vec![]),
+        ("a check reports the hook's time left", &hooked, &census(vec![]), &wait, Trigger::Check, vec![Fact::HookSecondsLeft(400)], vec![]),
+        ("only a check reports it", &hooked, &census(vec![]), &wait, Trigger::TaskStopped, vec![], vec![]),
+        ("first enforcement", &record(), &census(vec![]), &enforce, Trigger::TaskStopped, vec![], vec![Fact::DeadlineEnforced]),
+        ("enforced before", &enforced, &census(vec![]), &enforce, Trigger::TaskStopped, vec![], vec![]),
+    ];
+    for (row, before, census, decision, trigger, decided, applied) in rows {
+        assert_eq!(
+            facts::look_facts(before, census, decision, trigger, now),
+            facts::LookFacts { decided, applied },
+            "{row}"
+        );
+    }
+}
+
+#[test]
+fn a_completion_counts_unless_the_action_was_gone_and_an_expiry_only_when_undrained() {
+    use crate::metrics::Fact;
+    let now = START.plus_seconds(90);
+    let completed = Some(Fact::DrainCompleted {
+        result: LifecycleResult::Continue,
+        reason: CompletionReason::Drained,
+        duration_seconds: 90,
+    });
+    let rows = [
+        (ActionOutcome::Done, completed),
+        (ActionOutcome::DoneUnconfirmed, completed),
+        (ActionOutcome::NoActiveAction, None),
+    ];
+    for (outcome, expected) in rows {
+        assert_eq!(
+            facts::completion_fact(
+                outcome,
+                LifecycleResult::Continue,
+                CompletionReason::Drained,
+                START,
+                now
+            ),
+            expected,
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(facts::expiry_fact(true), Some(Fact::DrainExpired));
+    assert_eq!(facts::expiry_fact(false), None);
+}
+
+#[test]
+fn only_a_lifecycle_notice_that_writes_or_resumes_needs_confirmation_and_only_active_is_set_draining()
+ {
+    let rows = [
+        (Admission::Start, true),
+        (Admission::Resume, true),
+        (Admission::Replace, true),
+        (Admission::AlreadyFinished, false),
+        (Admission::Stale, false),
+    ];
+    for (admission, expected) in rows {
+        assert_eq!(admission.needs_confirmation(), expected, "{admission:?}");
+    }
+    for (status, expected) in [
+        ("ACTIVE", true),
+        ("DRAINING", false),
+        ("REGISTERING", false),
+        ("INACTIVE", false),
+    ] {
+        assert_eq!(
+            sets_draining(&EcsInstanceStatus::parse(status)),
+            expected,
+            "{status}"
+        );
     }
 }

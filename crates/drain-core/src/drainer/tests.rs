@@ -17,6 +17,7 @@ use crate::ids::{ClusterArn, Ec2InstanceId, HookName, LifecycleToken, TaskArn};
 use crate::memory::{
     CallLog, MemoryAction, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
 };
+use crate::ports::PortSet;
 use crate::time::ManualClock;
 
 /// The fixtures' identifiers (see tests/fixtures/README.md).
@@ -33,7 +34,7 @@ const DEADLINE: i64 = 3600;
 const NOTICE_SENT: Timestamp = Timestamp(1_793_645_028);
 
 type MemoryDrainer<S = MemoryStore> =
-    Drainer<MemoryCluster, MemoryHooks, S, MemoryScheduler, Arc<ManualClock>>;
+    Drainer<PortSet<MemoryCluster, MemoryHooks, S, MemoryScheduler, Arc<ManualClock>>>;
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -147,11 +148,13 @@ impl World {
     /// A drainer whose store is `store` (a wrapper around the world's store).
     fn drainer_over<S: DrainStore>(&self, store: S) -> MemoryDrainer<S> {
         Drainer::new(
-            self.cluster.clone(),
-            self.hooks.clone(),
-            store,
-            self.scheduler.clone(),
-            Arc::clone(&self.clock),
+            PortSet {
+                cluster: self.cluster.clone(),
+                hooks: self.hooks.clone(),
+                store,
+                scheduler: self.scheduler.clone(),
+                clock: Arc::clone(&self.clock),
+            },
             self.config.clone(),
         )
     }
