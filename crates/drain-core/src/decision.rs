@@ -42,6 +42,8 @@ pub struct DrainPolicy {
     /// How long a COMPLETING claim is honoured before another invocation may take it over
     /// (an invocation that died between claiming and completing). Longer than a Lambda timeout.
     pub completing_lease_seconds: i64,
+    /// When a look takes a census (see `look::census_needed`).
+    pub census_rule: look::CensusRule,
 }
 
 impl Default for DrainPolicy {
@@ -50,6 +52,7 @@ impl Default for DrainPolicy {
             deadline_seconds: 3600,
             deadline_policy: DeadlinePolicy::Continue,
             completing_lease_seconds: 180,
+            census_rule: look::CensusRule::WhenNeeded,
         }
     }
 }
@@ -398,6 +401,7 @@ pub fn next_check_at(record: &DrainRecord, now: Timestamp) -> Timestamp {
 }
 
 pub mod facts;
+pub mod look;
 pub mod recovery;
 pub mod start;
 pub mod upkeep;

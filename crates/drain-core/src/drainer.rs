@@ -12,6 +12,7 @@ use tracing::{info, warn};
 use crate::census::Census;
 use crate::config::Config;
 use crate::decision::facts::{completion_fact, expiry_fact, look_facts};
+use crate::decision::look::{CensusReason, Look, alive_set, census_needed, services_to_describe};
 use crate::decision::recovery::{
     AfterLostWrite, ClaimRetry, after_lost_claim, after_lost_start, retry_claim,
 };
@@ -26,14 +27,14 @@ use crate::decision::{
 };
 use crate::error::{DrainError, error_chain};
 use crate::event::{TaskStateChange, TerminateNotice};
-use crate::ids::{ContainerInstanceArn, LifecycleActionRef};
+use crate::ids::{ContainerInstanceArn, LifecycleActionRef, TaskArn};
 use crate::metrics::{Fact, MAX_FACTS};
 use crate::ports::{
     ActionAnswer, CheckScheduler, Cluster, ContainerInstance, DrainStore, EcsInstanceStatus,
     LifecycleHooks, Ports, WriteOutcome,
 };
 use crate::record::{
-    CensusSummary, DrainPhase, DrainRecord, DrainStart, DrainStatus, LifecycleResult,
+    AliveSet, CensusSummary, DrainPhase, DrainRecord, DrainStart, DrainStatus, LifecycleResult,
 };
 use crate::time::{Clock, Timestamp};
 
@@ -52,6 +53,9 @@ pub const DAEMON_STOP_REASON: &str =
 /// The stopped reason ecs-drain gives tasks it stops at the drain deadline.
 pub const DEADLINE_STOP_REASON: &str =
     "ecs-drain: drain deadline reached before the task left this container instance";
+
+/// At most this many waiting tasks are named in one log line.
+const MAX_LOGGED_TASKS: usize = 5;
 
 /// How many times a lost completion claim is retried against a fresher record.
 const CLAIM_RETRIES: usize = 2;
@@ -365,7 +369,7 @@ impl<P: Ports> Drainer<P> {
         } else {
             info!(status = %instance.status, "container instance already draining");
         }
-        self.evaluate(record, mode, Trigger::Lifecycle).await
+        self.evaluate(record, mode, Trigger::Lifecycle, None).await
     }
 
     /// on-task-stopped: a task stopped somewhere.
@@ -386,7 +390,8 @@ impl<P: Ports> Drainer<P> {
         }
         match self.store().load(&change.container_instance_arn).await? {
             Some(record) if !record.status.is_terminal() => {
-                self.evaluate(record, mode, Trigger::TaskStopped).await
+                self.evaluate(record, mode, Trigger::TaskStopped, Some(&change.task_arn))
+                    .await
             }
             _ => Ok(Outcome::NotDraining),
         }
@@ -401,7 +406,7 @@ impl<P: Ports> Drainer<P> {
     ) -> Result<Outcome, DrainError> {
         match self.store().load(instance).await? {
             Some(record) if !record.status.is_terminal() => {
-                self.evaluate(record, mode, Trigger::Check).await
+                self.evaluate(record, mode, Trigger::Check, None).await
             }
             _ => {
                 self.cancel_check(instance, mode).await;
@@ -480,28 +485,102 @@ impl<P: Ports> Drainer<P> {
     }
 
     /// The census: both ListTasks passes described, classified with the services' strategy.
-    async fn census(&self, record: &DrainRecord) -> Result<Census, DrainError> {
+    /// Services the drain has not looked up yet are described (see
+    /// [`services_to_describe`]); the facts it knows are kept in `record`.
+    async fn census(&self, record: &mut DrainRecord) -> Result<Census, DrainError> {
         let tasks = self
             .cluster()
             .tasks_on(&record.cluster_arn, &record.container_instance_arn)
             .await?
             .read()?;
-        let names = Census::service_names_of(&tasks);
-        let services = if names.is_empty() {
-            Vec::new()
-        } else {
-            self.cluster().services(&record.cluster_arn, &names).await?
-        };
-        Ok(Census::classify(tasks, &services))
+        let names = services_to_describe(&Census::service_names_of(&tasks), &record.service_kinds);
+        if !names.is_empty() {
+            let described = self.cluster().services(&record.cluster_arn, &names).await?;
+            record.service_kinds.extend(described);
+        }
+        Ok(Census::classify(tasks, &record.service_kinds))
     }
 
+    /// One look at a live drain: a census when [`census_needed`] says so, else the alive set
+    /// updated from the STOPPED event alone. `stopped` is the task of a STOPPED event.
     async fn evaluate(
+        &self,
+        record: DrainRecord,
+        mode: Mode,
+        trigger: Trigger,
+        stopped: Option<&TaskArn>,
+    ) -> Result<Outcome, DrainError> {
+        let now = self.now();
+        match census_needed(
+            &record,
+            trigger,
+            stopped,
+            now,
+            self.config.policy.census_rule,
+        ) {
+            Look::Census(reason) => self.look_with_census(record, mode, trigger, reason).await,
+            Look::Skip { alive } => {
+                self.look_without_census(record, alive, mode, trigger, now)
+                    .await
+            }
+        }
+    }
+
+    /// A STOPPED event of a known task with replica or standalone tasks left: one conditional
+    /// write, no ECS call. If another invocation wrote first, its record may still hold the
+    /// task: look again on the fresh record with a census, which is the truth.
+    async fn look_without_census(
+        &self,
+        mut record: DrainRecord,
+        alive: AliveSet,
+        mode: Mode,
+        trigger: Trigger,
+        now: Timestamp,
+    ) -> Result<Outcome, DrainError> {
+        let counts = alive.counts();
+        info!(
+            decision = "wait",
+            census = "skipped",
+            trigger = ?trigger,
+            cluster = %record.cluster_arn,
+            ec2_instance_id = %record.ec2_instance_id,
+            token_prefix = %record.token.prefix(),
+            alive_replica = counts.replica,
+            alive_daemon = counts.daemon,
+            alive_standalone = counts.standalone,
+            waiting = %alive.summary(now, MAX_LOGGED_TASKS),
+            census_taken_at = %alive.taken_at,
+            "drain decision"
+        );
+        record.alive = Some(alive);
+        record.reason = Some(WaitingOn::Tasks.describe().to_owned());
+        let decision = Decision::Wait {
+            alive: counts,
+            waiting_on: WaitingOn::Tasks,
+        };
+        if let Some(outcome) = self
+            .keep_waiting(record.clone(), decision, mode, trigger, now)
+            .await?
+        {
+            return Ok(outcome);
+        }
+        match self.store().load(&record.container_instance_arn).await? {
+            Some(fresh) if !fresh.status.is_terminal() => {
+                self.look_with_census(fresh, mode, trigger, CensusReason::UnknownTask)
+                    .await
+            }
+            _ => Ok(Outcome::NotDraining),
+        }
+    }
+
+    async fn look_with_census(
         &self,
         mut record: DrainRecord,
         mode: Mode,
         trigger: Trigger,
+        census_reason: CensusReason,
     ) -> Result<Outcome, DrainError> {
-        let census = self.census(&record).await?;
+        let census = self.census(&mut record).await?;
         let now = self.now();
         let decision = decide(&record, &census, now, &self.config.policy);
         let alive = census.counts();
@@ -514,6 +593,7 @@ impl<P: Ports> Drainer<P> {
             alive_replica = alive.replica,
             alive_daemon = alive.daemon,
             alive_standalone = alive.standalone,
+            census = census_reason.name(),
             deadline_at = %record.deadline_at,
             "drain decision"
         );
@@ -527,6 +607,11 @@ impl<P: Ports> Drainer<P> {
             alive,
             stuck_services: census.stuck_services.clone(),
         });
+        let set = alive_set(&census, record.alive.as_ref(), now);
+        if !set.tasks.is_empty() {
+            info!(waiting = %set.summary(now, MAX_LOGGED_TASKS), truncated = set.truncated, "tasks the drain waits for");
+        }
+        record.alive = Some(set);
 
         match &decision {
             Decision::Finished { .. } | Decision::ClaimedElsewhere => {
@@ -581,7 +666,23 @@ impl<P: Ports> Drainer<P> {
             }
         }
 
-        // Still waiting: keep the hook alive and the next check booked (see `decision::upkeep`).
+        // A lost progress write: a newer look already wrote, and it carries the drain on.
+        Ok(self
+            .keep_waiting(record, decision.clone(), mode, trigger, now)
+            .await?
+            .unwrap_or(Outcome::Decided(decision)))
+    }
+
+    /// Still waiting: keep the hook alive and the next check booked (see `decision::upkeep`),
+    /// then write the progress. None when that write lost to a concurrent invocation's.
+    async fn keep_waiting(
+        &self,
+        mut record: DrainRecord,
+        decision: Decision,
+        mode: Mode,
+        trigger: Trigger,
+        now: Timestamp,
+    ) -> Result<Option<Outcome>, DrainError> {
         let upkeep = upkeep(&record, now, trigger, self.config.schedule.is_some());
         if upkeep.heartbeat {
             match self
@@ -596,7 +697,7 @@ impl<P: Ports> Drainer<P> {
             {
                 ActionAnswer::Accepted => record.heartbeats_sent += 1,
                 ActionAnswer::NoActiveAction { .. } => {
-                    return self.mark_action_gone(record, mode, now).await;
+                    return self.mark_action_gone(record, mode, now).await.map(Some);
                 }
             }
         }
@@ -612,8 +713,10 @@ impl<P: Ports> Drainer<P> {
             .await?;
             record.next_check_at = Some(at);
         }
-        self.save(record, mode, now).await?;
-        Ok(Outcome::Decided(decision))
+        Ok(match self.save(record, mode, now).await? {
+            WriteOutcome::Written => Some(Outcome::Decided(decision)),
+            WriteOutcome::LostRace => None,
+        })
     }
 
     async fn complete(
@@ -775,6 +878,8 @@ impl<P: Ports> Drainer<P> {
             );
             let fresh = DrainRecord {
                 last_census: mine.last_census.clone(),
+                alive: mine.alive.clone(),
+                service_kinds: mine.service_kinds.clone(),
                 ..fresh
             };
             match self.complete(fresh, result, reason, mode).await? {
@@ -866,7 +971,7 @@ impl<P: Ports> Drainer<P> {
         record: DrainRecord,
         mode: Mode,
         now: Timestamp,
-    ) -> Result<(), DrainError> {
+    ) -> Result<WriteOutcome, DrainError> {
         let progressed = record.progressed(now);
         let written = self
             .effect(
@@ -880,7 +985,7 @@ impl<P: Ports> Drainer<P> {
         if written == WriteOutcome::LostRace {
             info!("drain progress not written: a concurrent invocation wrote first");
         }
-        Ok(())
+        Ok(written)
     }
 
     async fn cancel_check(&self, instance: &ContainerInstanceArn, mode: Mode) {

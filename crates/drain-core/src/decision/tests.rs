@@ -860,3 +860,178 @@ fn only_a_lifecycle_notice_that_writes_or_resumes_needs_confirmation_and_only_ac
         );
     }
 }
+
+fn alive_task(id: &str, kind: crate::record::AliveKind) -> crate::record::AliveTask {
+    crate::record::AliveTask {
+        task_arn: arn(id),
+        group: Some("service:web".into()),
+        kind,
+        last_status: "RUNNING".into(),
+        alive_since: START,
+    }
+}
+
+/// A row of the census table: the record, the trigger and its task, the rule, the answer.
+type CensusRow<'a> = (
+    &'a str,
+    &'a DrainRecord,
+    Trigger,
+    Option<&'a TaskArn>,
+    look::CensusRule,
+    look::Look,
+);
+
+#[test]
+fn a_census_is_taken_exactly_when_the_set_cannot_be_trusted_or_something_may_act() {
+    use crate::record::{AliveKind, AliveSet};
+    use look::{CensusReason as Why, CensusRule, Look, census_needed};
+    let now = START.plus_seconds(30);
+    let set = |tasks: Vec<crate::record::AliveTask>| AliveSet {
+        taken_at: START.plus_seconds(10),
+        tasks,
+        truncated: 0,
+    };
+    let two_replicas = set(vec![
+        alive_task("r1", AliveKind::Replica),
+        alive_task("r2", AliveKind::Replica),
+    ]);
+    let with = |alive: AliveSet| DrainRecord {
+        alive: Some(alive),
+        ..record()
+    };
+    let waiting = with(two_replicas.clone());
+    let stale = with(AliveSet {
+        taken_at: now.plus_seconds(-(look::MAX_CENSUS_AGE_SECONDS + 1)),
+        ..two_replicas.clone()
+    });
+    let just_fresh = with(AliveSet {
+        taken_at: now.plus_seconds(-look::MAX_CENSUS_AGE_SECONDS),
+        ..two_replicas.clone()
+    });
+    let truncated = with(AliveSet {
+        truncated: 1,
+        ..two_replicas.clone()
+    });
+    let replica_and_daemon = with(set(vec![
+        alive_task("r1", AliveKind::Replica),
+        alive_task("d1", AliveKind::Daemon),
+    ]));
+    let standalone_left = with(set(vec![
+        alive_task("r1", AliveKind::Replica),
+        alive_task("s1", AliveKind::Standalone),
+    ]));
+    let past_deadline = DrainRecord {
+        deadline_at: now,
+        ..waiting.clone()
+    };
+    let claimed = DrainRecord {
+        status: DrainStatus::Completing,
+        ..waiting.clone()
+    };
+    let (r1, x9) = (arn("r1"), arn("x9"));
+    let uncounted = record();
+    let last_replica = with(set(vec![alive_task("r1", AliveKind::Replica)]));
+    let skip_to = |left: &[&str], taken_at: Timestamp| {
+        let mut alive = AliveSet {
+            taken_at,
+            ..two_replicas.clone()
+        };
+        alive.tasks.retain(|task| {
+            left.iter()
+                .any(|id| task.task_arn.as_str().ends_with(&format!("/{id}")))
+        });
+        Look::Skip { alive }
+    };
+    #[rustfmt::skip]
+    let rows: Vec<CensusRow<'_>> = vec![
+        ("a known replica stopped, another replica left", &waiting, Trigger::TaskStopped, Some(&r1), CensusRule::WhenNeeded, skip_to(&["r2"], two_replicas.taken_at)),
+        ("the rule before issue 11", &waiting, Trigger::TaskStopped, Some(&r1), CensusRule::EveryLook, Look::Census(Why::EveryLook)),
+        ("drain start (after DRAINING is set)", &waiting, Trigger::Lifecycle, None, CensusRule::WhenNeeded, Look::Census(Why::DrainStart)),
+        ("every scheduled check", &waiting, Trigger::Check, None, CensusRule::WhenNeeded, Look::Census(Why::ScheduledCheck)),
+        ("the instance's task counts changed", &waiting, Trigger::InstanceChanged, None, CensusRule::WhenNeeded, Look::Census(Why::InstanceChanged)),
+        ("a task the set does not know", &waiting, Trigger::TaskStopped, Some(&x9), CensusRule::WhenNeeded, Look::Census(Why::UnknownTask)),
+        ("no census yet", &uncounted, Trigger::TaskStopped, Some(&r1), CensusRule::WhenNeeded, Look::Census(Why::NoAliveSet)),
+        ("the census is older than the bound", &stale, Trigger::TaskStopped, Some(&r1), CensusRule::WhenNeeded, Look::Census(Why::StaleSet)),
+        ("the census is exactly the bound old", &just_fresh, Trigger::TaskStopped, Some(&r1), CensusRule::WhenNeeded, skip_to(&["r2"], now.plus_seconds(-look::MAX_CENSUS_AGE_SECONDS))),
+        ("the set was truncated", &truncated, Trigger::TaskStopped, Some(&r1), CensusRule::WhenNeeded, Look::Census(Why::IncompleteSet)),
+        ("only a daemon would be left", &replica_and_daemon, Trigger::TaskStopped, Some(&r1), CensusRule::WhenNeeded, Look::Census(Why::OnlyDaemonsLeft)),
+        ("nothing would be left", &last_replica, Trigger::TaskStopped, Some(&r1), CensusRule::WhenNeeded, Look::Census(Why::OnlyDaemonsLeft)),
+        ("the deadline passed", &past_deadline, Trigger::TaskStopped, Some(&r1), CensusRule::WhenNeeded, Look::Census(Why::DeadlinePassed)),
+        ("a claim is held (it may have lapsed)", &claimed, Trigger::TaskStopped, Some(&r1), CensusRule::WhenNeeded, Look::Census(Why::NotDraining)),
+        ("a STOPPED look without a task", &waiting, Trigger::TaskStopped, None, CensusRule::WhenNeeded, Look::Census(Why::UnknownTask)),
+    ];
+    for (row, record, trigger, stopped, rule, expected) in rows {
+        assert_eq!(
+            census_needed(record, trigger, stopped, now, rule),
+            expected,
+            "{row}"
+        );
+    }
+    // A standalone task left keeps the drain waiting without a census, like a replica.
+    let Look::Skip { alive } = census_needed(
+        &standalone_left,
+        Trigger::TaskStopped,
+        Some(&r1),
+        now,
+        CensusRule::WhenNeeded,
+    ) else {
+        panic!("a standalone task left needs no census");
+    };
+    assert_eq!(alive.counts().standalone, 1);
+}
+
+#[test]
+fn the_alive_set_keeps_each_task_since_it_was_first_seen_and_counts_what_it_cannot_keep() {
+    use crate::record::MAX_ALIVE_TASKS;
+    let first = look::alive_set(&census(vec![replica("r1")]), None, START);
+    let later = START.plus_seconds(60);
+    let second = look::alive_set(
+        &census(vec![replica("r1"), daemon("d1")]),
+        Some(&first),
+        later,
+    );
+    let since: Vec<(String, Timestamp)> = second
+        .tasks
+        .iter()
+        .map(|task| (short(&task.task_arn), task.alive_since))
+        .collect();
+    assert_eq!(
+        since,
+        vec![("r1".to_owned(), START), ("d1".to_owned(), later)]
+    );
+    assert_eq!(
+        (second.taken_at, second.counts().daemon, second.truncated),
+        (later, 1, 0)
+    );
+    let many: Vec<LiveTask> = (0..MAX_ALIVE_TASKS + 3)
+        .map(|n| replica(&format!("r{n}")))
+        .collect();
+    let bounded = look::alive_set(&census(many), None, START);
+    assert_eq!(
+        (bounded.tasks.len(), bounded.truncated),
+        (MAX_ALIVE_TASKS, 3)
+    );
+    assert!(bounded.summary(START, 5).ends_with("and 998 more"));
+}
+
+fn short(task: &TaskArn) -> String {
+    task.as_str()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn services_already_looked_up_are_not_described_again() {
+    let known = [crate::census::ServiceFacts {
+        name: "web".into(),
+        scheduling_strategy: Some("REPLICA".into()),
+        minimum_healthy_percent: None,
+        maximum_percent: None,
+    }];
+    let names = ["agent".to_owned(), "web".to_owned()];
+    assert_eq!(look::services_to_describe(&names, &known), vec!["agent"]);
+    assert!(look::services_to_describe(&names[1..], &known).is_empty());
+    assert_eq!(look::services_to_describe(&names, &[]), names.to_vec());
+}

@@ -18,6 +18,8 @@ pub enum Trigger {
     TaskStopped,
     /// The drain's scheduled check fired.
     Check,
+    /// ECS reported that the instance's running or pending task counts changed.
+    InstanceChanged,
 }
 
 /// What a look that leaves the drain waiting does to keep it alive.

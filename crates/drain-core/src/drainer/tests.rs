@@ -932,13 +932,24 @@ async fn two_concurrent_stopped_events_for_the_last_tasks_complete_once() {
     );
     let outcomes = [one.expect("handled"), two.expect("handled")];
 
-    // THEN exactly one of them completes the action; the other loses the claim
+    // THEN exactly one of them completes the action; the other loses the claim, or (the first
+    // of the two, for a task the record knows with another still alive) only updated the set
     let completions = outcomes
         .iter()
         .filter(|outcome| is_complete(outcome, LifecycleResult::Continue))
         .count();
     assert_eq!(completions, 1, "{outcomes:?}");
-    assert!(outcomes.contains(&Outcome::LostRace), "{outcomes:?}");
+    assert!(
+        outcomes.iter().any(|outcome| matches!(
+            outcome,
+            Outcome::LostRace
+                | Outcome::Decided(Decision::Wait {
+                    waiting_on: WaitingOn::Tasks,
+                    ..
+                })
+        )),
+        "{outcomes:?}"
+    );
     assert_eq!(world.action().completions, 1);
     assert_eq!(world.log.count("autoscaling:CompleteLifecycleAction"), 1);
     assert_eq!(world.record().status, DrainStatus::Completed);
@@ -1571,4 +1582,75 @@ async fn a_notice_dated_in_the_future_is_recorded_as_sent_now() {
     ));
     // THEN the record takes it as sent now, so a real later notice is never judged stale by it
     assert_eq!(world.record().noticed_at, world.start);
+}
+
+#[tokio::test]
+async fn a_stopped_event_for_a_known_task_with_tasks_left_makes_no_ecs_call() {
+    // GIVEN a drain whose census saw two web tasks and a daemon
+    let world = World::new();
+    world.add_daemon_service("log-router");
+    let web_1 = world.run_task("web-1", "service:web");
+    let web_2 = world.run_task("web-2", "service:web");
+    world.run_task("d-1", "service:log-router");
+    world.terminate().await;
+    let alive = world.record().alive.expect("the start's census is kept");
+    assert_eq!(
+        (alive.counts().replica, alive.counts().daemon),
+        (2, 1),
+        "{alive:?}"
+    );
+
+    // WHEN the first web task stops
+    world.log.clear();
+    world.clock.advance(5);
+    let first = world.task_stops(&web_1);
+    let outcome = world.task_stopped(&first).await;
+
+    // THEN the drain keeps waiting on one read and one conditional write, no ECS call
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Decided(Decision::Wait {
+                waiting_on: WaitingOn::Tasks,
+                ..
+            })
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        world.log.calls(),
+        vec!["dynamodb:GetItem", "dynamodb:PutItem"]
+    );
+    let record = world.record();
+    let alive = record.alive.expect("set kept");
+    assert!(!alive.knows(&web_1) && alive.knows(&web_2), "{alive:?}");
+
+    // WHEN the last web task stops: only the daemon would be left, so a census confirms it,
+    // without describing the services again (looked up once per drain)
+    world.log.clear();
+    let second = world.task_stops(&web_2);
+    let outcome = world.task_stopped(&second).await;
+    assert!(
+        matches!(outcome, Outcome::Decided(Decision::StopDaemons { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(world.log.count("ecs:ListTasks"), 2);
+    assert_eq!(world.log.count("ecs:DescribeServices"), 0);
+}
+
+#[tokio::test]
+async fn today_s_rule_takes_a_census_on_every_stopped_event() {
+    // GIVEN a drain of two web tasks, run with the census rule before issue 11
+    let mut world = World::new();
+    world.config.policy.census_rule = crate::decision::look::CensusRule::EveryLook;
+    let web_1 = world.run_task("web-1", "service:web");
+    world.run_task("web-2", "service:web");
+    world.terminate().await;
+
+    // WHEN the first task stops THEN it takes a full census
+    world.log.clear();
+    let first = world.task_stops(&web_1);
+    world.task_stopped(&first).await;
+    assert_eq!(world.log.count("ecs:ListTasks"), 2);
+    assert_eq!(world.log.count("ecs:DescribeTasks"), 1);
 }
