@@ -407,7 +407,7 @@ pub mod start;
 pub mod upkeep;
 pub mod verify;
 
-pub use upkeep::{Trigger, Upkeep, upkeep};
+pub use upkeep::{Trigger, Upkeep, guard_claim, upkeep, upkeep_while_claimed};
 
 #[cfg(test)]
 mod tests;

@@ -23,7 +23,8 @@ use crate::decision::verify::{
 };
 use crate::decision::{
     ActionOutcome, Admission, CompletionReason, Decision, Trigger, WaitingOn, admit,
-    completion_outcome, decide, sets_draining, start_drain, upkeep,
+    completion_outcome, decide, guard_claim, sets_draining, start_drain, upkeep,
+    upkeep_while_claimed,
 };
 use crate::error::{DrainError, error_chain};
 use crate::event::{TaskStateChange, TerminateNotice};
@@ -614,7 +615,9 @@ impl<P: Ports> Drainer<P> {
         record.alive = Some(set);
 
         match &decision {
-            Decision::Finished { .. } | Decision::ClaimedElsewhere => {
+            Decision::Finished { .. } => return Ok(Outcome::Decided(decision)),
+            Decision::ClaimedElsewhere => {
+                self.keep_claim_watched(&record, mode, trigger, now).await?;
                 return Ok(Outcome::Decided(decision));
             }
             Decision::Complete { result, reason } => {
@@ -719,6 +722,48 @@ impl<P: Ports> Drainer<P> {
         })
     }
 
+    /// Another invocation holds a fresh claim: no record write, but the check stays booked
+    /// (see [`upkeep_while_claimed`]).
+    async fn keep_claim_watched(
+        &self,
+        record: &DrainRecord,
+        mode: Mode,
+        trigger: Trigger,
+        now: Timestamp,
+    ) -> Result<(), DrainError> {
+        let upkeep = upkeep_while_claimed(
+            record,
+            now,
+            trigger,
+            self.config.schedule.is_some(),
+            self.config.policy.completing_lease_seconds,
+        );
+        if upkeep.heartbeat {
+            // Either answer books the check: an action found gone may have been completed by a
+            // holder that died before recording it, and the check after the lease records it.
+            self.effect(
+                mode,
+                "autoscaling:RecordLifecycleActionHeartbeat",
+                "heartbeat",
+                ActionAnswer::Accepted,
+                self.hooks().heartbeat(&record.action()),
+            )
+            .await?;
+        }
+        if let Some(at) = upkeep.book_check_at {
+            self.effect(
+                mode,
+                "scheduler:CreateSchedule",
+                "book the check that takes over a lapsed claim",
+                (),
+                self.scheduler()
+                    .schedule(&record.container_instance_arn, at),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     async fn complete(
         &self,
         record: DrainRecord,
@@ -727,6 +772,22 @@ impl<P: Ports> Drainer<P> {
         mode: Mode,
     ) -> Result<Outcome, DrainError> {
         let now = self.now();
+        if let Some(at) = guard_claim(
+            &record,
+            now,
+            self.config.schedule.is_some(),
+            self.config.policy.completing_lease_seconds,
+        ) {
+            self.effect(
+                mode,
+                "scheduler:CreateSchedule",
+                "book the check that takes over a lapsed claim",
+                (),
+                self.scheduler()
+                    .schedule(&record.container_instance_arn, at),
+            )
+            .await?;
+        }
         let claimed = record.claimed(now, new_claim_id(now));
         let claim = self
             .effect(

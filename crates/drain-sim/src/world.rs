@@ -272,6 +272,12 @@ pub enum Event {
         /// Instance index.
         instance: usize,
     },
+    /// A task ECS placed on the instance in the moments before DRAINING took effect shows up
+    /// (a placement decided while the instance was still ACTIVE).
+    LatePlacement {
+        /// Instance index.
+        instance: usize,
+    },
     /// EventBridge Scheduler fires a drain's one-shot check.
     CheckFires {
         /// Instance index.
@@ -331,6 +337,13 @@ pub struct Scenario {
     pub dup_rate: f64,
     /// Drains in this run.
     pub drains: usize,
+    /// Chance a task reaches STOPPED without ECS emitting any event for it.
+    pub silent_rate: f64,
+    /// Chance an invocation dies between two of its calls (Lambda timeout, out of memory);
+    /// Lambda then retries the event.
+    pub crash_rate: f64,
+    /// Chance a drained instance gets a task placed just before DRAINING took effect.
+    pub late_placement_rate: f64,
 }
 
 /// Counters for the summary.
@@ -344,6 +357,10 @@ pub struct Counters {
     pub invocations: u64,
     /// Batches of same-instant events run interleaved.
     pub concurrent_batches: u64,
+    /// Invocations that died between two of their calls.
+    pub crashes: u64,
+    /// Tasks that stopped without any STOPPED event.
+    pub silent_stops: u64,
 }
 
 /// Everything that exists in one simulated run.
@@ -397,6 +414,9 @@ impl World {
             drop_rate: rng.unit() * settings.max_drop_rate,
             dup_rate: rng.unit() * 0.3,
             drains,
+            silent_rate: rng.unit() * 0.05,
+            crash_rate: rng.unit() * 0.05,
+            late_placement_rate: rng.unit() * 0.5,
         };
         let mut config = Config::with_table("ecs-drain-sim");
         config.policy.deadline_seconds = scenario.deadline_seconds;
@@ -791,6 +811,7 @@ impl World {
                 }
             }
             Event::InstanceGone { instance } => self.terminate_instance(instance),
+            Event::LatePlacement { instance } => self.late_placement(instance),
             Event::DeliverNotice { .. }
             | Event::DeliverStopped { .. }
             | Event::CheckFires { .. } => {}
@@ -861,6 +882,31 @@ impl World {
         }
     }
 
+    /// A task ECS placed before the instance turned DRAINING appears on it now: a replica
+    /// (which the service scheduler then moves) or a standalone task (which runs its course).
+    fn late_placement(&mut self, instance: usize) {
+        if self.instances[instance].status != InstanceStatus::Draining {
+            return;
+        }
+        let now = self.now();
+        let replicas: Vec<usize> = (0..self.services.len())
+            .filter(|&service| !self.services[service].daemon)
+            .collect();
+        if !replicas.is_empty() && self.rng.chance(0.5) {
+            let service = self.rng.pick(&replicas);
+            let task = self.add_task(instance, TaskKind::Replica(service), TaskStatus::Pending);
+            self.note(|w| format!("late placement: {}", w.describe_task(task)));
+            let at = now.plus_seconds(self.rng.range(5, 30));
+            self.push(at, Event::TaskRunning { task });
+            self.tick_soon(service);
+        } else {
+            let task = self.add_task(instance, TaskKind::Standalone, TaskStatus::Running);
+            self.note(|w| format!("late placement: {}", w.describe_task(task)));
+            let runs_for = self.rng.range(5, self.scenario.deadline_seconds);
+            self.push(now.plus_seconds(runs_for), Event::TaskExits { task });
+        }
+    }
+
     fn copies(&mut self) -> u32 {
         let mut copies = 1;
         if self.rng.chance(self.scenario.dup_rate) {
@@ -879,6 +925,17 @@ impl World {
     fn publish_stopped(&mut self, task: usize) {
         let now = self.now();
         let version = self.tasks[task].version;
+        if self.rng.chance(self.scenario.silent_rate) {
+            // ECS's events are best effort: some tasks stop without one.
+            self.counters.silent_stops += 1;
+            self.note(|w| {
+                format!(
+                    "no STOPPED event at all for task {}",
+                    w.tasks[task].arn.id()
+                )
+            });
+            return;
+        }
         let copies = self.copies();
         let mut first_delay = None;
         for _ in 0..copies {
@@ -1078,6 +1135,10 @@ impl World {
     pub fn on_draining(&mut self, instance: usize) {
         self.instances[instance].status = InstanceStatus::Draining;
         self.note(|_| format!("ci-{instance} is DRAINING"));
+        if self.rng.chance(self.scenario.late_placement_rate) {
+            let at = self.now().plus_seconds(self.rng.range(0, 3));
+            self.push(at, Event::LatePlacement { instance });
+        }
         for service in 0..self.services.len() {
             if !self.services[service].daemon {
                 self.tick_soon(service);

@@ -155,6 +155,20 @@ fn a_scheduler_that_loses_checks_lets_the_hook_time_out() {
 }
 
 #[test]
+fn a_policy_that_completes_on_a_stale_alive_set_is_caught() {
+    // The census answered from the record's set: tasks placed in the moments before DRAINING
+    // took effect are never seen, so the drain completes (or stops daemons) next to them.
+    let settings = Settings {
+        fault: Fault::CensusTrustsTheSet,
+        ..Settings::default()
+    };
+    let report = first_failure(&settings, 0..500, ViolationKind::Safety)
+        .expect("some seed must catch the planted bug");
+    let text = report.render();
+    assert!(text.contains("late placement"), "{text}");
+}
+
+#[test]
 fn a_seed_replays_bit_for_bit() {
     let settings = Settings {
         trace: true,

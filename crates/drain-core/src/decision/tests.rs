@@ -1035,3 +1035,74 @@ fn services_already_looked_up_are_not_described_again() {
     assert!(look::services_to_describe(&names[1..], &known).is_empty());
     assert_eq!(look::services_to_describe(&names, &[]), names.to_vec());
 }
+
+#[test]
+fn a_look_that_finds_a_fresh_claim_keeps_a_check_booked_for_when_it_lapses() {
+    let lease = policy().completing_lease_seconds;
+    let claimed_at = START.plus_seconds(100);
+    let claimed = DrainRecord {
+        status: DrainStatus::Completing,
+        updated_at: claimed_at,
+        next_check_at: Some(START.plus_seconds(400)),
+        check_interval_seconds: 240,
+        ..record()
+    };
+    let now = claimed_at.plus_seconds(10);
+    let lapse = claimed_at.plus_seconds(lease + 1);
+    let overdue = DrainRecord {
+        next_check_at: Some(now),
+        ..claimed.clone()
+    };
+    let short_interval = DrainRecord {
+        check_interval_seconds: 60,
+        ..claimed.clone()
+    };
+    #[rustfmt::skip]
+    let rows = [
+        ("a check was consumed: heartbeat, book for the lapse", &claimed, Trigger::Check, true, Upkeep { heartbeat: true, book_check_at: Some(lapse) }),
+        ("a STOPPED event, the check still ahead: nothing", &claimed, Trigger::TaskStopped, true, Upkeep { heartbeat: false, book_check_at: None }),
+        ("a STOPPED event, the check overdue: book", &overdue, Trigger::TaskStopped, true, Upkeep { heartbeat: false, book_check_at: Some(lapse) }),
+        ("no scheduler: heartbeat only", &claimed, Trigger::Check, false, Upkeep { heartbeat: true, book_check_at: None }),
+        ("a heartbeat timeout shorter than the lease: one interval on", &short_interval, Trigger::Check, true, Upkeep { heartbeat: true, book_check_at: Some(now.plus_seconds(60)) }),
+    ];
+    for (row, record, trigger, books, expected) in rows {
+        assert_eq!(
+            upkeep_while_claimed(record, now, trigger, books, lease),
+            expected,
+            "{row}"
+        );
+    }
+}
+
+#[test]
+fn a_claim_without_a_booked_check_books_one_first() {
+    let now = START.plus_seconds(5);
+    let lease = policy().completing_lease_seconds;
+    let unbooked = DrainRecord {
+        check_interval_seconds: 240,
+        ..record()
+    };
+    let booked = DrainRecord {
+        next_check_at: Some(START.plus_seconds(240)),
+        ..record()
+    };
+    assert_eq!(
+        guard_claim(&unbooked, now, true, lease),
+        Some(now.plus_seconds(lease + 1))
+    );
+    assert_eq!(
+        guard_claim(
+            &DrainRecord {
+                check_interval_seconds: 60,
+                ..unbooked.clone()
+            },
+            now,
+            true,
+            lease
+        ),
+        Some(now.plus_seconds(60)),
+        "within the heartbeat timeout"
+    );
+    assert_eq!(guard_claim(&booked, now, true, lease), None);
+    assert_eq!(guard_claim(&unbooked, now, false, lease), None);
+}

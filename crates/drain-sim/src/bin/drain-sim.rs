@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use drain_sim::{Fault, Settings, run_many, run_seed};
 
 const USAGE: &str = "usage: drain-sim [--seed N | --seeds N [--start S]] [--fault NAME] [--drop-rate P] [--scheduler-latency SECONDS]
-faults: none, census-ignores-stopping, services-look-like-daemons, store-ignores-revision, scheduler-loses-checks";
+faults: none, census-ignores-stopping, services-look-like-daemons, store-ignores-revision, scheduler-loses-checks, census-trusts-the-set";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
