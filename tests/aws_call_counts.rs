@@ -49,11 +49,12 @@ fn take_counts(proxy: &Proxy, what: &str) -> BTreeMap<String, u64> {
 
 /// The census of one look at a drain: ListTasks once per page of each desiredStatus listing
 /// (at least one call each), DescribeTasks once per 100 tasks listed, DescribeServices once
-/// (≤ 10 services) only when a service task is alive.
+/// (≤ 10 services) only when a service task is alive whose service the drain has not looked up
+/// yet (services are looked up once per drain).
 fn census(
     running_listed: u64,
     stopped_listed: u64,
-    service_task_alive: bool,
+    new_service_alive: bool,
 ) -> Vec<(&'static str, u64)> {
     let pages = |listed: u64| listed.div_ceil(100).max(1);
     let mut calls = vec![(
@@ -64,7 +65,7 @@ fn census(
     if listed > 0 {
         calls.push(("ecs:DescribeTasks", listed.div_ceil(100)));
     }
-    if service_task_alive {
+    if new_service_alive {
         calls.push(("ecs:DescribeServices", 1));
     }
     calls
@@ -183,15 +184,12 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     )
     .await?;
     assert_eq!(report.outcomes, vec!["wait".to_owned()]);
-    // THEN: GetItem, the census (4 listed: 3 RUNNING, 1 STOPPED; service tasks alive), and one
-    // PutItem of progress; the check booked by on-lifecycle is not due, so no
-    // scheduler call
+    // THEN: GetItem and one conditional PutItem of the alive set, no ECS call: the record
+    // knows the task, and replica and standalone tasks are left (issue 11); the check booked by
+    // on-lifecycle is not due, so no scheduler call
     assert_eq!(
         take_counts(&proxy, "replica STOPPED"),
-        with(
-            census(3, 1, true),
-            &[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 1)]
-        )
+        counts(&[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 1)])
     );
 
     // WHEN the other replica and then the standalone task stop: only the daemon is left
@@ -208,7 +206,11 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
         &task_state_change_event(&world.describe_task(api).await?, 12),
     )
     .await?;
-    proxy.reset_counts();
+    // (the same: the standalone task is still there)
+    assert_eq!(
+        take_counts(&proxy, "second replica STOPPED"),
+        counts(&[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 1)])
+    );
     world
         .stop_task(&tasks.standalone, "Essential container in task exited")
         .await?;
@@ -218,11 +220,12 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     )
     .await?;
     assert_eq!(report.outcomes, vec!["stop_daemons".to_owned()]);
-    // THEN the same look plus one StopTask for the daemon (1 RUNNING, 3 STOPPED listed)
+    // THEN only the daemon would be left: a census confirms it (1 RUNNING, 3 STOPPED listed;
+    // the services were looked up at the start), then one StopTask for the daemon
     assert_eq!(
         take_counts(&proxy, "standalone STOPPED (stop daemons)"),
         with(
-            census(1, 3, true),
+            census(1, 3, false),
             &[
                 ("dynamodb:GetItem", 1),
                 ("ecs:StopTask", 1),
@@ -337,10 +340,37 @@ async fn the_census_of_a_busy_instance_describes_its_tasks_in_hundreds() -> Test
     )
     .await?;
     assert_eq!(report.outcomes, vec!["wait".to_owned()]);
+    // THEN the record knows the task and 58 others are alive: GetItem and one PutItem of the
+    // alive set (59 tasks kept in the item), no census
+    assert_eq!(
+        take_counts(&proxy, "STOPPED, 110 tasks"),
+        counts(&[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 1)])
+    );
+
+    // WHEN the same drain runs under the census rule before issue 11 (ECS_DRAIN_CENSUS_RULE=
+    // every-look), and the next task stops
+    let mut config = world.config();
+    config.policy.census_rule = drain_core::decision::look::CensusRule::EveryLook;
+    let every_look = App::new(
+        config,
+        &sdk_config_for(
+            &proxy.endpoint(),
+            RetryConfig::standard().with_max_attempts(1),
+        ),
+    );
+    world
+        .stop_task(&running[1], "Essential container in task exited")
+        .await?;
+    let report = handle_task_stopped(
+        &every_look.drainer,
+        &task_state_change_event(&world.describe_task(&running[1]).await?, 2),
+    )
+    .await?;
+    assert_eq!(report.outcomes, vec!["wait".to_owned()]);
     // THEN the census formula: 2 ListTasks + ceil(110 / 100) = 2 DescribeTasks, no
     // DescribeServices, plus GetItem and one PutItem of progress
     let expected = with(
-        census(58, 52, false),
+        census(57, 53, false),
         &[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 1)],
     );
     assert_eq!(
@@ -352,6 +382,9 @@ async fn the_census_of_a_busy_instance_describes_its_tasks_in_hundreds() -> Test
             ("ecs:ListTasks", 2)
         ])
     );
-    assert_eq!(take_counts(&proxy, "STOPPED, 110 tasks"), expected);
+    assert_eq!(
+        take_counts(&proxy, "STOPPED, 110 tasks, every look"),
+        expected
+    );
     Ok(())
 }
