@@ -12,7 +12,9 @@ use tracing::{info, warn};
 use crate::census::Census;
 use crate::config::Config;
 use crate::decision::facts::{completion_fact, expiry_fact, look_facts};
-use crate::decision::look::{CensusReason, Look, alive_set, census_needed, services_to_describe};
+use crate::decision::look::{
+    CensusReason, Cue, Look, alive_set, census_needed, services_to_describe,
+};
 use crate::decision::recovery::{
     AfterLostWrite, ClaimRetry, after_lost_claim, after_lost_start, retry_claim,
 };
@@ -27,8 +29,8 @@ use crate::decision::{
     upkeep_while_claimed,
 };
 use crate::error::{DrainError, error_chain};
-use crate::event::{TaskStateChange, TerminateNotice};
-use crate::ids::{ContainerInstanceArn, LifecycleActionRef, TaskArn};
+use crate::event::{InstanceStateChange, TaskStateChange, TerminateNotice};
+use crate::ids::{ContainerInstanceArn, LifecycleActionRef};
 use crate::metrics::{Fact, MAX_FACTS};
 use crate::ports::{
     ActionAnswer, CheckScheduler, Cluster, ContainerInstance, DrainStore, EcsInstanceStatus,
@@ -370,7 +372,7 @@ impl<P: Ports> Drainer<P> {
         } else {
             info!(status = %instance.status, "container instance already draining");
         }
-        self.evaluate(record, mode, Trigger::Lifecycle, None).await
+        self.evaluate(record, mode, Cue::Lifecycle).await
     }
 
     /// on-task-stopped: a task stopped somewhere.
@@ -391,8 +393,37 @@ impl<P: Ports> Drainer<P> {
         }
         match self.store().load(&change.container_instance_arn).await? {
             Some(record) if !record.status.is_terminal() => {
-                self.evaluate(record, mode, Trigger::TaskStopped, Some(&change.task_arn))
+                self.evaluate(record, mode, Cue::TaskStopped(&change.task_arn))
                     .await
+            }
+            _ => Ok(Outcome::NotDraining),
+        }
+    }
+
+    /// on-task-stopped: a DRAINING container instance changed (a second, independent prompt
+    /// beside STOPPED events: it catches a drain whose last STOPPED event was lost). An instance
+    /// with no live drain costs one keyed read.
+    #[tracing::instrument(skip_all, fields(
+        container_instance_arn = %change.container_instance_arn,
+        tasks = ?change.tasks,
+        event_version = change.version,
+        dry_run = mode == Mode::DryRun,
+    ))]
+    pub async fn on_instance_changed(
+        &self,
+        change: &InstanceStateChange,
+        mode: Mode,
+    ) -> Result<Outcome, DrainError> {
+        if !self.config.watches_cluster(&change.cluster_arn) {
+            let reason = format!("cluster {} is not watched", change.cluster_arn.name());
+            return Ok(Outcome::Ignored { reason });
+        }
+        match self.store().load(&change.container_instance_arn).await? {
+            Some(record) if !record.status.is_terminal() => {
+                let cue = Cue::InstanceChanged {
+                    tasks: change.tasks,
+                };
+                self.evaluate(record, mode, cue).await
             }
             _ => Ok(Outcome::NotDraining),
         }
@@ -407,7 +438,7 @@ impl<P: Ports> Drainer<P> {
     ) -> Result<Outcome, DrainError> {
         match self.store().load(instance).await? {
             Some(record) if !record.status.is_terminal() => {
-                self.evaluate(record, mode, Trigger::Check, None).await
+                self.evaluate(record, mode, Cue::Check).await
             }
             _ => {
                 self.cancel_check(instance, mode).await;
@@ -503,23 +534,37 @@ impl<P: Ports> Drainer<P> {
     }
 
     /// One look at a live drain: a census when [`census_needed`] says so, else the alive set
-    /// updated from the STOPPED event alone. `stopped` is the task of a STOPPED event.
+    /// updated from the STOPPED event alone (or, for an instance change, nothing at all).
     async fn evaluate(
         &self,
         record: DrainRecord,
         mode: Mode,
-        trigger: Trigger,
-        stopped: Option<&TaskArn>,
+        cue: Cue<'_>,
     ) -> Result<Outcome, DrainError> {
         let now = self.now();
-        match census_needed(
-            &record,
-            trigger,
-            stopped,
-            now,
-            self.config.policy.census_rule,
-        ) {
+        let trigger = cue.trigger();
+        match census_needed(&record, cue, now, self.config.policy.census_rule) {
             Look::Census(reason) => self.look_with_census(record, mode, trigger, reason).await,
+            Look::Unchanged => {
+                let alive = record
+                    .alive
+                    .as_ref()
+                    .map(AliveSet::counts)
+                    .unwrap_or_default();
+                info!(
+                    decision = "wait",
+                    census = "skipped",
+                    trigger = ?trigger,
+                    alive_replica = alive.replica,
+                    alive_daemon = alive.daemon,
+                    alive_standalone = alive.standalone,
+                    "drain decision: the instance change tells nothing new"
+                );
+                Ok(Outcome::Decided(Decision::Wait {
+                    alive,
+                    waiting_on: WaitingOn::Tasks,
+                }))
+            }
             Look::Skip { alive } => {
                 self.look_without_census(record, alive, mode, trigger, now)
                     .await

@@ -252,7 +252,8 @@ where
     Ok(report)
 }
 
-/// on-task-stopped: ECS Task State Change events. What it counted is left in
+/// on-task-stopped: ECS Task State Change events, and ECS Container Instance State Change
+/// events of DRAINING instances. What it counted is left in
 /// [`Drainer::take_facts`], whether it succeeds or fails.
 pub async fn handle_task_stopped<D, P>(
     drainer: &Drainer<D>,
@@ -280,6 +281,11 @@ where
             let mode = drainer.mode_for(change.replay_name.as_deref());
             report.dry_run = mode == crate::drainer::Mode::DryRun;
             drainer.on_task_stopped(&change, mode).await
+        }
+        TaskInput::InstanceChanged(change) => {
+            let mode = drainer.mode_for(change.replay_name.as_deref());
+            report.dry_run = mode == crate::drainer::Mode::DryRun;
+            drainer.on_instance_changed(&change, mode).await
         }
         TaskInput::Ignored { reason } => Ok(Outcome::Ignored { reason }),
     };

@@ -26,6 +26,39 @@ use crate::time::Timestamp;
 /// takes ten minutes: five more censuses). The scheduled check censuses in any case.
 pub const MAX_CENSUS_AGE_SECONDS: i64 = 120;
 
+/// An instance state change without task counts takes a census only when the last one is at
+/// least this old: such events come with every task placed or stopped, and the census they
+/// prompt is there to catch a lost STOPPED event, not to repeat one taken seconds ago.
+pub const INSTANCE_CHANGE_MIN_AGE_SECONDS: i64 = 30;
+
+/// What prompted a look, with what it tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cue<'a> {
+    /// A lifecycle notice (the drain's start, or a redelivery).
+    Lifecycle,
+    /// The drain's scheduled check.
+    Check,
+    /// This task reached STOPPED.
+    TaskStopped(&'a TaskArn),
+    /// The instance changed; `tasks` is its running + pending task count, when reported.
+    InstanceChanged {
+        /// runningTasksCount + pendingTasksCount.
+        tasks: Option<u32>,
+    },
+}
+
+impl Cue<'_> {
+    /// The trigger this cue is (for the upkeep rules and the logs).
+    pub fn trigger(self) -> Trigger {
+        match self {
+            Cue::Lifecycle => Trigger::Lifecycle,
+            Cue::Check => Trigger::Check,
+            Cue::TaskStopped(_) => Trigger::TaskStopped,
+            Cue::InstanceChanged { .. } => Trigger::InstanceChanged,
+        }
+    }
+}
+
 /// Which census rule a deployment runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CensusRule {
@@ -64,7 +97,8 @@ pub enum CensusReason {
     DrainStart,
     /// The drain's scheduled check.
     ScheduledCheck,
-    /// The instance's task counts changed (ECS Container Instance State Change).
+    /// An instance state change reports more tasks than the set holds (one it does not know),
+    /// or, without counts, the census is [`INSTANCE_CHANGE_MIN_AGE_SECONDS`] old.
     InstanceChanged,
     /// The drain is not plainly DRAINING (a claim may have lapsed): let the census decide.
     NotDraining,
@@ -78,7 +112,8 @@ pub enum CensusReason {
     DeadlinePassed,
     /// A task the set does not know stopped (placed after the census, or never seen).
     UnknownTask,
-    /// Only daemon tasks or nothing would be left: confirm before stopping daemons or completing.
+    /// Only daemon tasks or nothing would be left (or an instance state change counts no more
+    /// tasks than the set's daemons): confirm before stopping daemons or completing.
     OnlyDaemonsLeft,
 }
 
@@ -112,28 +147,21 @@ pub enum Look {
         /// The set once the stopped task left.
         alive: AliveSet,
     },
+    /// No census and nothing to write: the instance state change tells nothing the set does not.
+    Unchanged,
 }
 
-/// Decides whether a look at `record` at `now` needs a census. `stopped` is the task whose
-/// STOPPED event triggered the look (None for other triggers).
-pub fn census_needed(
-    record: &DrainRecord,
-    trigger: Trigger,
-    stopped: Option<&TaskArn>,
-    now: Timestamp,
-    rule: CensusRule,
-) -> Look {
+/// Decides whether a look at `record` at `now`, prompted by `cue`, needs a census.
+pub fn census_needed(record: &DrainRecord, cue: Cue<'_>, now: Timestamp, rule: CensusRule) -> Look {
     let census = |reason| Look::Census(reason);
     if rule == CensusRule::EveryLook {
         return census(CensusReason::EveryLook);
     }
-    let stopped = match (trigger, stopped) {
-        (Trigger::Lifecycle, _) => return census(CensusReason::DrainStart),
-        (Trigger::Check, _) => return census(CensusReason::ScheduledCheck),
-        (Trigger::InstanceChanged, _) => return census(CensusReason::InstanceChanged),
-        (Trigger::TaskStopped, None) => return census(CensusReason::UnknownTask),
-        (Trigger::TaskStopped, Some(stopped)) => stopped,
-    };
+    match cue {
+        Cue::Lifecycle => return census(CensusReason::DrainStart),
+        Cue::Check => return census(CensusReason::ScheduledCheck),
+        Cue::TaskStopped(_) | Cue::InstanceChanged { .. } => {}
+    }
     if record.status != DrainStatus::Draining {
         return census(CensusReason::NotDraining);
     }
@@ -143,20 +171,35 @@ pub fn census_needed(
     if alive.truncated > 0 {
         return census(CensusReason::IncompleteSet);
     }
-    if now.seconds_since(alive.taken_at) > MAX_CENSUS_AGE_SECONDS {
+    let age = now.seconds_since(alive.taken_at);
+    if age > MAX_CENSUS_AGE_SECONDS {
         return census(CensusReason::StaleSet);
     }
     if now >= record.deadline_at {
         return census(CensusReason::DeadlinePassed);
     }
-    if !alive.knows(stopped) {
-        return census(CensusReason::UnknownTask);
+    let daemons = alive.counts().daemon;
+    match cue {
+        Cue::TaskStopped(stopped) if !alive.knows(stopped) => census(CensusReason::UnknownTask),
+        Cue::TaskStopped(stopped) => {
+            let left = alive.without(stopped);
+            if left.counts().non_daemon() == 0 {
+                census(CensusReason::OnlyDaemonsLeft)
+            } else {
+                Look::Skip { alive: left }
+            }
+        }
+        Cue::InstanceChanged { tasks: Some(tasks) } if tasks <= daemons => {
+            census(CensusReason::OnlyDaemonsLeft)
+        }
+        Cue::InstanceChanged { tasks: Some(tasks) } if tasks as usize > alive.tasks.len() => {
+            census(CensusReason::InstanceChanged)
+        }
+        Cue::InstanceChanged { tasks: None } if age >= INSTANCE_CHANGE_MIN_AGE_SECONDS => {
+            census(CensusReason::InstanceChanged)
+        }
+        Cue::InstanceChanged { .. } | Cue::Lifecycle | Cue::Check => Look::Unchanged,
     }
-    let left = alive.without(stopped);
-    if left.counts().non_daemon() == 0 {
-        return census(CensusReason::OnlyDaemonsLeft);
-    }
-    Look::Skip { alive: left }
 }
 
 /// What the record keeps of a census taken at `now`: every alive task (up to

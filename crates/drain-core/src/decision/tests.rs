@@ -875,8 +875,7 @@ fn alive_task(id: &str, kind: crate::record::AliveKind) -> crate::record::AliveT
 type CensusRow<'a> = (
     &'a str,
     &'a DrainRecord,
-    Trigger,
-    Option<&'a TaskArn>,
+    look::Cue<'a>,
     look::CensusRule,
     look::Look,
 );
@@ -884,7 +883,7 @@ type CensusRow<'a> = (
 #[test]
 fn a_census_is_taken_exactly_when_the_set_cannot_be_trusted_or_something_may_act() {
     use crate::record::{AliveKind, AliveSet};
-    use look::{CensusReason as Why, CensusRule, Look, census_needed};
+    use look::{CensusReason as Why, CensusRule, Cue, Look, census_needed};
     let now = START.plus_seconds(30);
     let set = |tasks: Vec<crate::record::AliveTask>| AliveSet {
         taken_at: START.plus_seconds(10),
@@ -944,34 +943,35 @@ fn a_census_is_taken_exactly_when_the_set_cannot_be_trusted_or_something_may_act
     };
     #[rustfmt::skip]
     let rows: Vec<CensusRow<'_>> = vec![
-        ("a known replica stopped, another replica left", &waiting, Trigger::TaskStopped, Some(&r1), CensusRule::WhenNeeded, skip_to(&["r2"], two_replicas.taken_at)),
-        ("the rule before issue 11", &waiting, Trigger::TaskStopped, Some(&r1), CensusRule::EveryLook, Look::Census(Why::EveryLook)),
-        ("drain start (after DRAINING is set)", &waiting, Trigger::Lifecycle, None, CensusRule::WhenNeeded, Look::Census(Why::DrainStart)),
-        ("every scheduled check", &waiting, Trigger::Check, None, CensusRule::WhenNeeded, Look::Census(Why::ScheduledCheck)),
-        ("the instance's task counts changed", &waiting, Trigger::InstanceChanged, None, CensusRule::WhenNeeded, Look::Census(Why::InstanceChanged)),
-        ("a task the set does not know", &waiting, Trigger::TaskStopped, Some(&x9), CensusRule::WhenNeeded, Look::Census(Why::UnknownTask)),
-        ("no census yet", &uncounted, Trigger::TaskStopped, Some(&r1), CensusRule::WhenNeeded, Look::Census(Why::NoAliveSet)),
-        ("the census is older than the bound", &stale, Trigger::TaskStopped, Some(&r1), CensusRule::WhenNeeded, Look::Census(Why::StaleSet)),
-        ("the census is exactly the bound old", &just_fresh, Trigger::TaskStopped, Some(&r1), CensusRule::WhenNeeded, skip_to(&["r2"], now.plus_seconds(-look::MAX_CENSUS_AGE_SECONDS))),
-        ("the set was truncated", &truncated, Trigger::TaskStopped, Some(&r1), CensusRule::WhenNeeded, Look::Census(Why::IncompleteSet)),
-        ("only a daemon would be left", &replica_and_daemon, Trigger::TaskStopped, Some(&r1), CensusRule::WhenNeeded, Look::Census(Why::OnlyDaemonsLeft)),
-        ("nothing would be left", &last_replica, Trigger::TaskStopped, Some(&r1), CensusRule::WhenNeeded, Look::Census(Why::OnlyDaemonsLeft)),
-        ("the deadline passed", &past_deadline, Trigger::TaskStopped, Some(&r1), CensusRule::WhenNeeded, Look::Census(Why::DeadlinePassed)),
-        ("a claim is held (it may have lapsed)", &claimed, Trigger::TaskStopped, Some(&r1), CensusRule::WhenNeeded, Look::Census(Why::NotDraining)),
-        ("a STOPPED look without a task", &waiting, Trigger::TaskStopped, None, CensusRule::WhenNeeded, Look::Census(Why::UnknownTask)),
+        ("a known replica stopped, another replica left", &waiting, Cue::TaskStopped(&r1), CensusRule::WhenNeeded, skip_to(&["r2"], two_replicas.taken_at)),
+        ("the rule before issue 11", &waiting, Cue::TaskStopped(&r1), CensusRule::EveryLook, Look::Census(Why::EveryLook)),
+        ("drain start (after DRAINING is set)", &waiting, Cue::Lifecycle, CensusRule::WhenNeeded, Look::Census(Why::DrainStart)),
+        ("every scheduled check", &waiting, Cue::Check, CensusRule::WhenNeeded, Look::Census(Why::ScheduledCheck)),
+        ("an instance change counting the set's tasks", &waiting, Cue::InstanceChanged { tasks: Some(2) }, CensusRule::WhenNeeded, Look::Unchanged),
+        ("an instance change counting a replica and the daemon", &replica_and_daemon, Cue::InstanceChanged { tasks: Some(2) }, CensusRule::WhenNeeded, Look::Unchanged),
+        ("an instance change counting only the daemons", &replica_and_daemon, Cue::InstanceChanged { tasks: Some(1) }, CensusRule::WhenNeeded, Look::Census(Why::OnlyDaemonsLeft)),
+        ("an instance change counting nothing", &waiting, Cue::InstanceChanged { tasks: Some(0) }, CensusRule::WhenNeeded, Look::Census(Why::OnlyDaemonsLeft)),
+        ("an instance change counting a task the set does not know", &waiting, Cue::InstanceChanged { tasks: Some(3) }, CensusRule::WhenNeeded, Look::Census(Why::InstanceChanged)),
+        ("an instance change without counts, census fresh", &waiting, Cue::InstanceChanged { tasks: None }, CensusRule::WhenNeeded, Look::Unchanged),
+        ("an instance change without counts, census older than 30 s", &just_fresh, Cue::InstanceChanged { tasks: None }, CensusRule::WhenNeeded, Look::Census(Why::InstanceChanged)),
+        ("an instance change under the old rule", &waiting, Cue::InstanceChanged { tasks: Some(2) }, CensusRule::EveryLook, Look::Census(Why::EveryLook)),
+        ("a task the set does not know", &waiting, Cue::TaskStopped(&x9), CensusRule::WhenNeeded, Look::Census(Why::UnknownTask)),
+        ("no census yet", &uncounted, Cue::TaskStopped(&r1), CensusRule::WhenNeeded, Look::Census(Why::NoAliveSet)),
+        ("the census is older than the bound", &stale, Cue::TaskStopped(&r1), CensusRule::WhenNeeded, Look::Census(Why::StaleSet)),
+        ("the census is exactly the bound old", &just_fresh, Cue::TaskStopped(&r1), CensusRule::WhenNeeded, skip_to(&["r2"], now.plus_seconds(-look::MAX_CENSUS_AGE_SECONDS))),
+        ("the set was truncated", &truncated, Cue::TaskStopped(&r1), CensusRule::WhenNeeded, Look::Census(Why::IncompleteSet)),
+        ("only a daemon would be left", &replica_and_daemon, Cue::TaskStopped(&r1), CensusRule::WhenNeeded, Look::Census(Why::OnlyDaemonsLeft)),
+        ("nothing would be left", &last_replica, Cue::TaskStopped(&r1), CensusRule::WhenNeeded, Look::Census(Why::OnlyDaemonsLeft)),
+        ("the deadline passed", &past_deadline, Cue::TaskStopped(&r1), CensusRule::WhenNeeded, Look::Census(Why::DeadlinePassed)),
+        ("a claim is held (it may have lapsed)", &claimed, Cue::TaskStopped(&r1), CensusRule::WhenNeeded, Look::Census(Why::NotDraining)),
     ];
-    for (row, record, trigger, stopped, rule, expected) in rows {
-        assert_eq!(
-            census_needed(record, trigger, stopped, now, rule),
-            expected,
-            "{row}"
-        );
+    for (row, record, cue, rule, expected) in rows {
+        assert_eq!(census_needed(record, cue, now, rule), expected, "{row}");
     }
     // A standalone task left keeps the drain waiting without a census, like a replica.
     let Look::Skip { alive } = census_needed(
         &standalone_left,
-        Trigger::TaskStopped,
-        Some(&r1),
+        Cue::TaskStopped(&r1),
         now,
         CensusRule::WhenNeeded,
     ) else {

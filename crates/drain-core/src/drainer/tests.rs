@@ -61,7 +61,7 @@ fn terminate_notice(payload: &Value) -> TerminateNotice {
 fn stopped_task(payload: &Value) -> TaskStateChange {
     match parse_task_payload(payload).expect("task fixture parses") {
         TaskInput::Stopped(change) => Some(change),
-        TaskInput::Ignored { .. } => None,
+        TaskInput::Ignored { .. } | TaskInput::InstanceChanged(_) => None,
     }
     .expect("a stopped task")
 }
@@ -1654,4 +1654,50 @@ async fn today_s_rule_takes_a_census_on_every_stopped_event() {
     world.task_stopped(&first).await;
     assert_eq!(world.log.count("ecs:ListTasks"), 2);
     assert_eq!(world.log.count("ecs:DescribeTasks"), 1);
+}
+
+#[tokio::test]
+async fn an_instance_change_catches_a_lost_stopped_event() {
+    // GIVEN a drain waiting for one web task next to a daemon
+    let world = World::new();
+    world.add_daemon_service("log-router");
+    let web = world.run_task("web-1", "service:web");
+    world.run_task("d-1", "service:log-router");
+    world.terminate().await;
+    let change = |tasks| crate::event::InstanceStateChange {
+        cluster_arn: world.cluster_arn.clone(),
+        container_instance_arn: world.instance.clone(),
+        tasks: Some(tasks),
+        version: Some(2),
+        replay_name: None,
+    };
+
+    // WHEN the instance reports both tasks still there
+    world.log.clear();
+    let outcome = world
+        .drainer()
+        .on_instance_changed(&change(2), Mode::Live)
+        .await
+        .expect("handled");
+    // THEN it tells nothing new: one read, nothing written
+    assert!(
+        matches!(outcome, Outcome::Decided(Decision::Wait { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(world.log.calls(), vec!["dynamodb:GetItem"]);
+
+    // WHEN the web task stops, its STOPPED event is lost, and the instance reports one task
+    world.cluster.set_task_status(&web, "STOPPED");
+    world.log.clear();
+    let outcome = world
+        .drainer()
+        .on_instance_changed(&change(1), Mode::Live)
+        .await
+        .expect("handled");
+    // THEN only the daemon can be left: a census confirms it and the daemon is stopped
+    assert!(
+        matches!(outcome, Outcome::Decided(Decision::StopDaemons { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(world.log.count("ecs:ListTasks"), 2);
 }
