@@ -35,6 +35,8 @@ pub struct Settings {
     pub concurrency: f64,
     /// How late (seconds) EventBridge Scheduler may fire a check.
     pub scheduler_latency_max: i64,
+    /// The highest chance an invocation dies between two of its calls that a seed may draw.
+    pub max_crash_rate: f64,
     /// The planted bug, if any.
     pub fault: Fault,
     /// Keep the event log (costly: used to replay a failing seed).
@@ -47,6 +49,7 @@ impl Default for Settings {
             max_drop_rate: 0.10,
             concurrency: 0.5,
             scheduler_latency_max: 5,
+            max_crash_rate: 0.05,
             fault: Fault::None,
             trace: false,
         }

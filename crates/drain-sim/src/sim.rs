@@ -210,6 +210,21 @@ async fn step(world: &SharedWorld, drainer: &SimDrainer, event: Event, concurren
                 };
                 Some(drainer.on_task_stopped(&change, Mode::Live).await)
             }
+            Event::DeliverInstanceChange {
+                instance,
+                tasks,
+                version,
+            } => {
+                let change = {
+                    let mut world = lock(world);
+                    world.counters.invocations += 1;
+                    world.note(|_| {
+                        format!("deliver instance change ci-{instance} ({tasks} tasks) → on_instance_changed")
+                    });
+                    world.instance_change(instance, tasks, version)
+                };
+                Some(drainer.on_instance_changed(&change, Mode::Live).await)
+            }
             Event::CheckFires { instance, booked } => {
                 let arn = {
                     let mut world = lock(world);

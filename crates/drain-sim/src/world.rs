@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use drain_core::census::{ServiceFacts, TaskSnapshot};
 use drain_core::config::{Config, ScheduleSettings};
 use drain_core::decision::{DeadlinePolicy, hook_global_timeout_seconds};
-use drain_core::event::{Channel, TaskStateChange, TerminateNotice};
+use drain_core::event::{Channel, InstanceStateChange, TaskStateChange, TerminateNotice};
 use drain_core::ids::{
     AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef,
     LifecycleActionRef, LifecycleToken, TaskArn,
@@ -272,6 +272,16 @@ pub enum Event {
         /// Instance index.
         instance: usize,
     },
+    /// EventBridge delivers an "ECS Container Instance State Change" of a DRAINING instance
+    /// (the only ones the rule routes) to on-task-stopped.
+    DeliverInstanceChange {
+        /// Instance index.
+        instance: usize,
+        /// runningTasksCount + pendingTasksCount when ECS emitted it.
+        tasks: u32,
+        /// The event's `detail.version`.
+        version: u64,
+    },
     /// A task ECS placed on the instance in the moments before DRAINING took effect shows up
     /// (a placement decided while the instance was still ACTIVE).
     LatePlacement {
@@ -292,7 +302,10 @@ impl Event {
     pub fn invokes_drainer(&self) -> bool {
         matches!(
             self,
-            Event::DeliverNotice { .. } | Event::DeliverStopped { .. } | Event::CheckFires { .. }
+            Event::DeliverNotice { .. }
+                | Event::DeliverStopped { .. }
+                | Event::DeliverInstanceChange { .. }
+                | Event::CheckFires { .. }
         )
     }
 }
@@ -382,6 +395,8 @@ pub struct World {
     pub tasks: Vec<SimTask>,
     /// Lifecycle actions.
     pub actions: Vec<SimAction>,
+    /// Each container instance's `detail.version` of its state change events.
+    pub instance_versions: Vec<u64>,
     /// EventBridge Scheduler's booked checks, by instance index.
     pub bookings: BTreeMap<usize, Timestamp>,
     /// The run's knobs.
@@ -415,7 +430,7 @@ impl World {
             dup_rate: rng.unit() * 0.3,
             drains,
             silent_rate: rng.unit() * 0.05,
-            crash_rate: rng.unit() * 0.05,
+            crash_rate: rng.unit() * settings.max_crash_rate,
             late_placement_rate: rng.unit() * 0.5,
         };
         let mut config = Config::with_table("ecs-drain-sim");
@@ -442,6 +457,7 @@ impl World {
             services: Vec::new(),
             tasks: Vec::new(),
             actions: Vec::new(),
+            instance_versions: Vec::new(),
             bookings: BTreeMap::new(),
             scenario,
             settings: settings.clone(),
@@ -540,6 +556,7 @@ impl World {
                 .unwrap_or_else(|_| unreachable!("generated ARN is valid"));
         let ec2 = Ec2InstanceId::new(format!("i-{:017x}", 0xe_c2000 + index))
             .unwrap_or_else(|_| unreachable!("valid id"));
+        self.instance_versions.push(1);
         self.instances.push(SimInstance {
             arn,
             ec2,
@@ -736,6 +753,24 @@ impl World {
     }
 
     /// A task's STOPPED event, as EventBridge carries it.
+    /// The "ECS Container Instance State Change" of instance `instance` with `tasks` running
+    /// or pending.
+    pub fn instance_change(
+        &self,
+        instance: usize,
+        tasks: u32,
+        version: u64,
+    ) -> InstanceStateChange {
+        InstanceStateChange {
+            cluster_arn: self.cluster_arn.clone(),
+            container_instance_arn: self.instances[instance].arn.clone(),
+            tasks: Some(tasks),
+            version: Some(version),
+            replay_name: None,
+        }
+    }
+
+    /// The "ECS Task State Change" of task `task` at `version`.
     pub fn stopped_event(&self, task: usize, version: u64) -> TaskStateChange {
         let sim = &self.tasks[task];
         TaskStateChange {
@@ -814,6 +849,7 @@ impl World {
             Event::LatePlacement { instance } => self.late_placement(instance),
             Event::DeliverNotice { .. }
             | Event::DeliverStopped { .. }
+            | Event::DeliverInstanceChange { .. }
             | Event::CheckFires { .. } => {}
         }
     }
@@ -905,6 +941,46 @@ impl World {
             let runs_for = self.rng.range(5, self.scenario.deadline_seconds);
             self.push(now.plus_seconds(runs_for), Event::TaskExits { task });
         }
+    }
+
+    /// ECS publishes a container instance state change when a task's stop releases the
+    /// instance's resources; the rule routes only those of DRAINING instances. Lost and delayed
+    /// on their own, independently of the task's STOPPED event. The count is the RUNNING and
+    /// PENDING tasks (a task still shutting down is not counted: the reading that lets the
+    /// count drop earliest).
+    fn publish_instance_change(&mut self, instance: usize) {
+        if self.instances[instance].status != InstanceStatus::Draining {
+            return;
+        }
+        self.instance_versions[instance] += 1;
+        let version = self.instance_versions[instance];
+        let tasks = self
+            .tasks
+            .iter()
+            .filter(|task| {
+                task.instance == instance
+                    && matches!(task.last, TaskStatus::Running | TaskStatus::Pending)
+            })
+            .count() as u32;
+        if self.rng.chance(self.scenario.drop_rate) {
+            self.counters.dropped += 1;
+            self.note(|_| format!("bus drops an instance change of ci-{instance}"));
+            return;
+        }
+        let delay = if self.rng.chance(0.9) {
+            self.rng.range(0, 10)
+        } else {
+            self.rng.range(10, 120)
+        };
+        let at = self.now().plus_seconds(delay);
+        self.push(
+            at,
+            Event::DeliverInstanceChange {
+                instance,
+                tasks,
+                version,
+            },
+        );
     }
 
     fn copies(&mut self) -> u32 {
@@ -1032,6 +1108,8 @@ impl World {
         let kind = sim.kind;
         self.note(|w| format!("{} reached STOPPED", w.describe_task(task)));
         self.publish_stopped(task);
+        let instance = self.tasks[task].instance;
+        self.publish_instance_change(instance);
         if let TaskKind::Replica(service) = kind {
             self.tick_soon(service);
         }
