@@ -37,6 +37,8 @@ pub struct Settings {
     pub scheduler_latency_max: i64,
     /// The highest chance an invocation dies between two of its calls that a seed may draw.
     pub max_crash_rate: f64,
+    /// The census rule ecs-drain runs (`every-look` is the rule before issue 11).
+    pub census_rule: drain_core::decision::look::CensusRule,
     /// The planted bug, if any.
     pub fault: Fault,
     /// Keep the event log (costly: used to replay a failing seed).
@@ -50,6 +52,7 @@ impl Default for Settings {
             concurrency: 0.5,
             scheduler_latency_max: 5,
             max_crash_rate: 0.05,
+            census_rule: drain_core::decision::look::CensusRule::WhenNeeded,
             fault: Fault::None,
             trace: false,
         }

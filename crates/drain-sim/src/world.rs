@@ -436,6 +436,7 @@ impl World {
         let mut config = Config::with_table("ecs-drain-sim");
         config.policy.deadline_seconds = scenario.deadline_seconds;
         config.policy.deadline_policy = scenario.deadline_policy;
+        config.policy.census_rule = settings.census_rule;
         config.schedule = Some(ScheduleSettings {
             group: "ecs-drain".into(),
             role_arn: "arn:aws:iam::123456789012:role/ecs-drain-scheduler".into(),

@@ -1061,7 +1061,7 @@ fn a_look_that_finds_a_fresh_claim_keeps_a_check_booked_for_when_it_lapses() {
     let rows = [
         ("a check was consumed: heartbeat, book for the lapse", &claimed, Trigger::Check, true, Upkeep { heartbeat: true, book_check_at: Some(lapse) }),
         ("a STOPPED event, the check still ahead: nothing", &claimed, Trigger::TaskStopped, true, Upkeep { heartbeat: false, book_check_at: None }),
-        ("a STOPPED event, the check overdue: book", &overdue, Trigger::TaskStopped, true, Upkeep { heartbeat: false, book_check_at: Some(lapse) }),
+        ("a STOPPED event, the check seemingly overdue: never moved without a heartbeat", &overdue, Trigger::TaskStopped, true, Upkeep { heartbeat: false, book_check_at: None }),
         ("no scheduler: heartbeat only", &claimed, Trigger::Check, false, Upkeep { heartbeat: true, book_check_at: None }),
         ("a heartbeat timeout shorter than the lease: one interval on", &short_interval, Trigger::Check, true, Upkeep { heartbeat: true, book_check_at: Some(now.plus_seconds(60)) }),
     ];

@@ -71,8 +71,9 @@ pub fn upkeep(
 
 /// The upkeep of a look that finds another invocation's fresh COMPLETING claim. It writes no
 /// record (the claim's holder writes next, conditionally on its claim), but a booking function
-/// keeps the safety net the holder may never get to use: a check consumed by this look, or one
-/// overdue, is booked again for just after the claim's lease lapses, so a claim whose invocation
+/// keeps the safety net the holder may never get to use: a check consumed by this look is
+/// booked again for just after the claim's lease lapses (or one interval on, whichever comes
+/// first), so a claim whose invocation
 /// died between claiming and completing is taken over by that check. A check heartbeats as
 /// always, keeping the hook alive until then.
 pub fn upkeep_while_claimed(
@@ -82,9 +83,11 @@ pub fn upkeep_while_claimed(
     books_checks: bool,
     lease_seconds: i64,
 ) -> Upkeep {
+    // Only the check itself rebooks: the record's `next_check_at` is not kept up to date while
+    // claimed, and any other look moving the booked check later without a heartbeat would
+    // stretch the heartbeat gap past the hook's timeout (the seeds 47 and 55 bug class).
     let check_consumed = trigger == Trigger::Check;
-    let check_overdue = record.next_check_at.is_none_or(|at| at <= now);
-    let book = books_checks && (check_consumed || check_overdue);
+    let book = books_checks && check_consumed;
     // No later than one interval on: the hook's heartbeat timeout may be shorter than the lease.
     let lapses_at = record
         .updated_at
