@@ -8,7 +8,8 @@ when a matching rule targets a Lambda function), and each event goes through Put
 message on the rule's queue means the pattern matched.
 
 The patterns use exact values, "$or", plain lists, `suffix` filters on clusterArn (moto implements
-`suffix` as AWS documents it) and one `exists` filter (TaskStoppedRule and the
+`suffix` as AWS documents it), one `numeric` filter (InstanceDrainingRule: runningTasksCount <= 5;
+the cases at 5 and 6 show moto's matcher applies it) and one `exists` filter (TaskStoppedRule and the
 archive require `detail.containerInstanceArn`, so Fargate tasks never reach on-task-stopped);
 moto's matcher implements `exists` (moto.events.models, `_does_item_match_named_filter`) as AWS
 documents it: the field is present, whatever its value. Near misses are the fixtures with one
@@ -30,7 +31,7 @@ ROUTE_REGION = "eu-west-1"  # nothing else is deployed here
 TERMINATE = load_fixture("lifecycle-terminate-eventbridge.json")
 STOPPED_SERVICE = load_fixture("ecs-task-stopped-service.json")
 STOPPED_FARGATE = load_fixture("ecs-task-stopped-fargate.json")
-INSTANCE_CHANGE = load_fixture("ecs-container-instance-state-change.json")
+INSTANCE_CHANGE = load_fixture("ecs-container-instance-state-change-counts.json")
 
 
 def without(event: dict[str, Any], path: str) -> dict[str, Any]:
@@ -118,12 +119,11 @@ CASES: list[tuple[str, dict[str, Any], set[str]]] = [
     ("pending", load_fixture("ecs-task-pending-service.json"), set()),
     ("stopped-old-arn-format", load_fixture("ecs-task-stopped-old-arn-format.json"), {"task-stopped", "archive"}),
     # DRAINING container instances of the watched cluster (issue 11's second prompt)
-    ("container-instance-state-change", INSTANCE_CHANGE, {"instance-draining", "archive"}),
-    (
-        "container-instance-state-change-counts",
-        load_fixture("ecs-container-instance-state-change-counts.json"),
-        {"instance-draining", "archive"},
-    ),
+    ("container-instance-state-change-counts", INSTANCE_CHANGE, {"instance-draining", "archive"}),
+    ("container-instance-five-running", edited(INSTANCE_CHANGE, "detail.runningTasksCount", 5), {"instance-draining", "archive"}),
+    # a busier draining instance, or an event without the count, is archived but invokes nothing
+    ("container-instance-six-running", edited(INSTANCE_CHANGE, "detail.runningTasksCount", 6), {"archive"}),
+    ("container-instance-state-change-no-counts", load_fixture("ecs-container-instance-state-change.json"), {"archive"}),
     ("container-instance-active", edited(INSTANCE_CHANGE, "detail.status", "ACTIVE"), set()),
     ("container-instance-inactive", edited(INSTANCE_CHANGE, "detail.status", "INACTIVE"), set()),
     # (archived whatever the cluster: the archive's pattern leaves the cluster list out)
@@ -279,7 +279,11 @@ def test_patterns_are_what_the_stack_deployed(patterns: dict[str, str]) -> None:
     assert lifecycle["detail"]["AutoScalingGroupName"] == ["prod-ecs-asg"]
     assert lifecycle["detail"]["LifecycleHookName"] == ["ecs-drain-terminate"]
     draining = json.loads(patterns["instance-draining"])
-    assert draining["detail"] == {"status": ["DRAINING"], "clusterArn": [{"suffix": ":cluster/prod-cluster"}]}
+    assert draining["detail"] == {
+        "status": ["DRAINING"],
+        "runningTasksCount": [{"numeric": ["<=", 5]}],
+        "clusterArn": [{"suffix": ":cluster/prod-cluster"}],
+    }
     assert draining["account"] == [ACCOUNT] and draining["region"] == ["us-east-1"]
     # The archive keeps DRAINING instance changes of every cluster (the cluster list would take
     # its pattern past the size limit at 50 clusters).
