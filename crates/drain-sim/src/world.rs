@@ -39,6 +39,9 @@ pub const ASG_NAME: &str = "sim-asg";
 /// The terminating lifecycle hook ecs-drain handles.
 pub const HOOK_NAME: &str = "ecs-drain-terminate";
 
+/// InstanceDrainingRule's filter (infra/template.yaml): runningTasksCount at most this.
+const INSTANCE_RULE_MAX_RUNNING: u32 = 5;
+
 /// The world shared by the ports and the event loop.
 pub type SharedWorld = Arc<Mutex<World>>;
 
@@ -963,6 +966,9 @@ impl World {
                     && matches!(task.last, TaskStatus::Running | TaskStatus::Pending)
             })
             .count() as u32;
+        if tasks > INSTANCE_RULE_MAX_RUNNING {
+            return; // the rule routes only instances down to a few tasks
+        }
         if self.rng.chance(self.scenario.drop_rate) {
             self.counters.dropped += 1;
             self.note(|_| format!("bus drops an instance change of ci-{instance}"));
