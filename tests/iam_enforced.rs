@@ -33,6 +33,10 @@ const RARE_ACTIONS: &[(&str, &str)] = &[
     ("OnTaskStoppedFunction", "ecs:ListContainerInstances"),
     ("OnTaskStoppedFunction", "ecs:DescribeContainerInstances"),
     ("OnTaskStoppedFunction", "ecs:UpdateContainerInstancesState"),
+    // on-task-stopped describing a service the drain has not looked up yet: services are looked
+    // up once per drain (issue 11), by on-lifecycle's first census in the tour, so only a
+    // service whose first task shows up after that census is described here.
+    ("OnTaskStoppedFunction", "ecs:DescribeServices"),
 ];
 
 async fn respond(function: &FunctionProcess, payload: &Value) -> Result<Value, KitError> {

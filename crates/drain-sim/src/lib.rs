@@ -37,6 +37,9 @@ pub struct Settings {
     pub scheduler_latency_max: i64,
     /// The highest chance an invocation dies between two of its calls that a seed may draw.
     pub max_crash_rate: f64,
+    /// Seconds after DRAINING a task placed just before it may stay invisible to ListTasks
+    /// (0: listed at once). Used by the planted-bug test of a policy that trusts a stale set.
+    pub late_visibility_max: i64,
     /// The census rule ecs-drain runs (`every-look` is the rule before issue 11).
     pub census_rule: drain_core::decision::look::CensusRule,
     /// The planted bug, if any.
@@ -52,6 +55,7 @@ impl Default for Settings {
             concurrency: 0.5,
             scheduler_latency_max: 5,
             max_crash_rate: 0.05,
+            late_visibility_max: 0,
             census_rule: drain_core::decision::look::CensusRule::WhenNeeded,
             fault: Fault::None,
             trace: false,

@@ -1221,8 +1221,17 @@ impl World {
         self.instances[instance].status = InstanceStatus::Draining;
         self.note(|_| format!("ci-{instance} is DRAINING"));
         if self.rng.chance(self.scenario.late_placement_rate) {
-            let at = self.now().plus_seconds(self.rng.range(0, 3));
-            self.push(at, Event::LatePlacement { instance });
+            // A placement ECS committed just before DRAINING took effect is listed by the census
+            // that follows set_draining. `late_visibility_max` > 0 instead lets ListTasks show it
+            // only seconds later (eventual consistency): no census can see it before then, so a
+            // drain that empties in those seconds may complete next to it, whatever the policy.
+            let late = self.settings.late_visibility_max;
+            if late > 0 {
+                let at = self.now().plus_seconds(self.rng.range(1, late + 1));
+                self.push(at, Event::LatePlacement { instance });
+            } else {
+                self.late_placement(instance);
+            }
         }
         for service in 0..self.services.len() {
             if !self.services[service].daemon {
