@@ -176,9 +176,9 @@ async fn step(world: &SharedWorld, drainer: &SimDrainer, event: Event, concurren
         let mut world = lock(world);
         let rate = match event {
             Event::CheckFires { .. } => 0.0,
-            // Likewise a notice whose first invocation dies before it books the first check:
-            // the hook must outlast Lambda's retry (up to three minutes here).
-            Event::DeliverNotice { .. } if world.scenario.heartbeat_timeout < 300 => 0.0,
+            // Likewise a notice whose invocations die before one books the first check: the
+            // hook must outlast Lambda's two retries (up to three minutes each here).
+            Event::DeliverNotice { .. } if world.scenario.heartbeat_timeout < 600 => 0.0,
             _ => world.scenario.crash_rate,
         };
         world.rng.chance(rate).then(|| world.rng.below(12) as u32)
