@@ -14,8 +14,8 @@ use aws_config::retry::RetryConfig;
 use drain_aws::app::App;
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
 use drain_core::testing::calls::{
-    CallCounts, census, counts, drain_start, notice_after_the_end, stopped_completing,
-    stopped_while_waiting, total, unrelated_stopped,
+    CallCounts, census, counts, drain_start, merged, notice_after_the_end, stopped_completing,
+    total, unrelated_stopped,
 };
 use drain_testkit::emulator::sdk_config_for;
 use drain_testkit::events::{lifecycle_event, task_state_change_event};
@@ -176,12 +176,12 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     )
     .await?;
     assert_eq!(report.outcomes, vec!["wait".to_owned()]);
-    // THEN: GetItem, the census (4 listed: 3 RUNNING, 1 STOPPED; service tasks alive), and one
-    // PutItem of progress; the check booked by on-lifecycle is not due, so no
-    // scheduler call
+    // THEN: GetItem and one conditional PutItem of the alive set, no ECS call: the record
+    // knows the task, and replica and standalone tasks are left (issue 11); the check booked by
+    // on-lifecycle is not due, so no scheduler call
     assert_eq!(
         take_counts(&proxy, "replica STOPPED"),
-        stopped_while_waiting(&census(3, 1, true), 0)
+        counts(&[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 1)])
     );
 
     // WHEN the other replica and then the standalone task stop: only the daemon is left
@@ -198,7 +198,11 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
         &task_state_change_event(&world.describe_task(api).await?, 12),
     )
     .await?;
-    proxy.reset_counts();
+    // (the same: the standalone task is still there)
+    assert_eq!(
+        take_counts(&proxy, "second replica STOPPED"),
+        counts(&[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 1)])
+    );
     world
         .stop_task(&tasks.standalone, "Essential container in task exited")
         .await?;
@@ -208,10 +212,18 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     )
     .await?;
     assert_eq!(report.outcomes, vec!["stop_daemons".to_owned()]);
-    // THEN the same look plus one StopTask for the daemon (1 RUNNING, 3 STOPPED listed)
+    // THEN only the daemon would be left: a census confirms it (1 RUNNING, 3 STOPPED listed;
+    // the services were looked up at the start), then one StopTask for the daemon
     assert_eq!(
         take_counts(&proxy, "standalone STOPPED (stop daemons)"),
-        stopped_while_waiting(&census(1, 3, true), 1)
+        merged(
+            &census(1, 3, false),
+            &counts(&[
+                ("dynamodb:GetItem", 1),
+                ("ecs:StopTask", 1),
+                ("dynamodb:PutItem", 1),
+            ]),
+        )
     );
 
     // WHEN the daemon's STOPPED event arrives
@@ -295,9 +307,39 @@ async fn the_census_of_a_busy_instance_describes_its_tasks_in_hundreds() -> Test
     )
     .await?;
     assert_eq!(report.outcomes, vec!["wait".to_owned()]);
+    // THEN the record knows the task and 58 others are alive: GetItem and one PutItem of the
+    // alive set (59 tasks kept in the item), no census
+    assert_eq!(
+        take_counts(&proxy, "STOPPED, 110 tasks"),
+        counts(&[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 1)])
+    );
+
+    // WHEN the same drain runs under the census rule before issue 11 (ECS_DRAIN_CENSUS_RULE=
+    // every-look), and the next task stops
+    let mut config = world.config();
+    config.policy.census_rule = drain_core::decision::look::CensusRule::EveryLook;
+    let every_look = App::new(
+        config,
+        &sdk_config_for(
+            &proxy.endpoint(),
+            RetryConfig::standard().with_max_attempts(1),
+        ),
+    );
+    world
+        .stop_task(&running[1], "Essential container in task exited")
+        .await?;
+    let report = handle_task_stopped(
+        &every_look.drainer,
+        &task_state_change_event(&world.describe_task(&running[1]).await?, 2),
+    )
+    .await?;
+    assert_eq!(report.outcomes, vec!["wait".to_owned()]);
     // THEN the census formula: 2 ListTasks + ceil(110 / 100) = 2 DescribeTasks, no
     // DescribeServices, plus GetItem and one PutItem of progress
-    let expected = stopped_while_waiting(&census(58, 52, false), 0);
+    let expected = merged(
+        &census(57, 53, false),
+        &counts(&[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 1)]),
+    );
     assert_eq!(
         expected,
         counts(&[
@@ -307,6 +349,9 @@ async fn the_census_of_a_busy_instance_describes_its_tasks_in_hundreds() -> Test
             ("ecs:ListTasks", 2)
         ])
     );
-    assert_eq!(take_counts(&proxy, "STOPPED, 110 tasks"), expected);
+    assert_eq!(
+        take_counts(&proxy, "STOPPED, 110 tasks, every look"),
+        expected
+    );
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! is changed: the instance stays ACTIVE and its lifecycle action stays open for the retry.
 //! (AccessDenied over the wire needs IAM enforcement in the emulator: issue 8, section 1.)
 
-use drain_aws::app::{App, diagnostic};
+use drain_aws::app::{App, FailedInvocation};
 use drain_core::decision::verify::FunctionIdentity;
 use drain_core::error::DeploymentProblem;
 use drain_core::handler::{Function, handle_lifecycle, handle_task_stopped};
@@ -61,19 +61,21 @@ async fn a_table_that_does_not_exist_fails_both_functions_naming_dynamodb() -> T
         ("dynamodb:GetItem", Some(DeploymentProblem::MissingResource)),
         "{error:?}"
     );
-    let response = diagnostic(&error, Function::OnLifecycle, app.drainer.config());
-    assert_eq!(response.error_type, "DeploymentError");
+    let response = FailedInvocation::new(&error, Function::OnLifecycle, app.drainer.config());
+    assert_eq!(response.error_type(), "DeploymentError");
     assert!(
-        response.error_message.contains("ResourceNotFoundException"),
+        response
+            .error_message()
+            .contains("ResourceNotFoundException"),
         "{}",
-        response.error_message
+        response.error_message()
     );
     assert!(
         response
-            .error_message
+            .error_message()
             .contains("create the DynamoDB table ecs-drain-no-such-table"),
         "{}",
-        response.error_message
+        response.error_message()
     );
     untouched(&world).await?;
 
@@ -123,21 +125,21 @@ async fn a_configured_cluster_that_does_not_exist_fails_the_lookup_naming_the_cl
         ),
         "{error:?}"
     );
-    let response = diagnostic(&error, Function::OnLifecycle, app.drainer.config());
-    assert_eq!(response.error_type, "DeploymentError");
+    let response = FailedInvocation::new(&error, Function::OnLifecycle, app.drainer.config());
+    assert_eq!(response.error_type(), "DeploymentError");
     assert!(
         response
-            .error_message
+            .error_message()
             .contains("configured cluster ecs-drain-no-such-cluster not found"),
         "{}",
-        response.error_message
+        response.error_message()
     );
     assert!(
         response
-            .error_message
+            .error_message()
             .contains("fix the stack parameter ClusterNames"),
         "{}",
-        response.error_message
+        response.error_message()
     );
     untouched(&world).await?;
     Ok(())

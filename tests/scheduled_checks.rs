@@ -10,7 +10,7 @@ use drain_core::decision::DeadlinePolicy;
 use drain_core::drainer::{DEADLINE_STOP_REASON, Mode};
 use drain_core::event::{LifecycleInput, parse_lifecycle_payload};
 use drain_core::ids::ContainerInstanceArn;
-use drain_core::ports::DrainStore;
+use drain_core::ports::{DrainStore, PortSet};
 use drain_core::record::{DrainPhase, DrainStatus};
 use drain_core::testing::ManualClock;
 use drain_core::time::{Clock, SystemClock};
@@ -20,11 +20,13 @@ use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 
 type TestResult = Result<(), KitError>;
 type AwsDrainer<'a> = Drainer<
-    EcsCluster,
-    AsgLifecycleHooks,
-    DynamoDrainStore,
-    Option<Arc<EventBridgeCheckScheduler>>,
-    &'a ManualClock,
+    PortSet<
+        EcsCluster,
+        AsgLifecycleHooks,
+        DynamoDrainStore,
+        Option<Arc<EventBridgeCheckScheduler>>,
+        &'a ManualClock,
+    >,
 >;
 
 const TARGET: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecs-drain-on-lifecycle";
@@ -43,11 +45,13 @@ fn drainer<'a>(
     )
     .target(TARGET);
     Drainer::new(
-        EcsCluster::new(world.ecs.clone()),
-        AsgLifecycleHooks::new(world.autoscaling.clone()),
-        DynamoDrainStore::new(world.dynamodb.clone(), &world.table),
-        Some(Arc::new(scheduler)),
-        clock,
+        PortSet {
+            cluster: EcsCluster::new(world.ecs.clone()),
+            hooks: AsgLifecycleHooks::new(world.autoscaling.clone()),
+            store: DynamoDrainStore::new(world.dynamodb.clone(), &world.table),
+            scheduler: Some(Arc::new(scheduler)),
+            clock,
+        },
         config,
     )
 }

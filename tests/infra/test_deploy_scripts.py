@@ -316,5 +316,9 @@ def test_readme_replay_command_targets_only_the_stacks_rules(
     assert replay["EventSourceArn"] == main_stack.outputs["ArchiveArn"]
     assert replay["Destination"] == {
         "Arn": f"arn:aws:events:{main_stack.region}:123456789012:event-bus/default",
-        "FilterArns": [main_stack.outputs["LifecycleRuleArn"], main_stack.outputs["TaskStoppedRuleArn"]],
+        "FilterArns": [
+            main_stack.outputs["LifecycleRuleArn"],
+            main_stack.outputs["TaskStoppedRuleArn"],
+            main_stack.outputs["InstanceDrainingRuleArn"],
+        ],
     }

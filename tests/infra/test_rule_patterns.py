@@ -8,7 +8,8 @@ when a matching rule targets a Lambda function), and each event goes through Put
 message on the rule's queue means the pattern matched.
 
 The patterns use exact values, "$or", plain lists, `suffix` filters on clusterArn (moto implements
-`suffix` as AWS documents it) and one `exists` filter (TaskStoppedRule and the
+`suffix` as AWS documents it), one `numeric` filter (InstanceDrainingRule: runningTasksCount <= 5;
+the cases at 5 and 6 show moto's matcher applies it) and one `exists` filter (TaskStoppedRule and the
 archive require `detail.containerInstanceArn`, so Fargate tasks never reach on-task-stopped);
 moto's matcher implements `exists` (moto.events.models, `_does_item_match_named_filter`) as AWS
 documents it: the field is present, whatever its value. Near misses are the fixtures with one
@@ -30,6 +31,7 @@ ROUTE_REGION = "eu-west-1"  # nothing else is deployed here
 TERMINATE = load_fixture("lifecycle-terminate-eventbridge.json")
 STOPPED_SERVICE = load_fixture("ecs-task-stopped-service.json")
 STOPPED_FARGATE = load_fixture("ecs-task-stopped-fargate.json")
+INSTANCE_CHANGE = load_fixture("ecs-container-instance-state-change-counts.json")
 
 
 def without(event: dict[str, Any], path: str) -> dict[str, Any]:
@@ -116,7 +118,26 @@ CASES: list[tuple[str, dict[str, Any], set[str]]] = [
     ("terminate-to-warm-pool", load_fixture("lifecycle-terminate-eventbridge-to-warm-pool.json"), {"lifecycle", "archive"}),
     ("pending", load_fixture("ecs-task-pending-service.json"), set()),
     ("stopped-old-arn-format", load_fixture("ecs-task-stopped-old-arn-format.json"), {"task-stopped", "archive"}),
-    ("container-instance-state-change", load_fixture("ecs-container-instance-state-change.json"), set()),
+    # DRAINING container instances of the watched cluster (issue 11's second prompt)
+    ("container-instance-state-change-counts", INSTANCE_CHANGE, {"instance-draining", "archive"}),
+    ("container-instance-five-running", edited(INSTANCE_CHANGE, "detail.runningTasksCount", 5), {"instance-draining", "archive"}),
+    # a busier draining instance, or an event without the count, is archived but invokes nothing
+    ("container-instance-six-running", edited(INSTANCE_CHANGE, "detail.runningTasksCount", 6), {"archive"}),
+    ("container-instance-state-change-no-counts", load_fixture("ecs-container-instance-state-change.json"), {"archive"}),
+    ("container-instance-active", edited(INSTANCE_CHANGE, "detail.status", "ACTIVE"), set()),
+    ("container-instance-inactive", edited(INSTANCE_CHANGE, "detail.status", "INACTIVE"), set()),
+    # (archived whatever the cluster: the archive's pattern leaves the cluster list out)
+    (
+        "container-instance-other-cluster",
+        edited(INSTANCE_CHANGE, "detail.clusterArn", f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/other-cluster"),
+        {"archive"},
+    ),
+    (
+        "container-instance-cluster-name-prefix",
+        edited(INSTANCE_CHANGE, "detail.clusterArn", f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/prod-cluster-2"),
+        {"archive"},
+    ),
+    ("container-instance-other-detail-type", edited(INSTANCE_CHANGE, "detail-type", "ECS Task State Change"), set()),
     ("spot-interruption-warning", load_fixture("ec2-spot-interruption-warning.json"), set()),
     ("rebalance-recommendation", load_fixture("ec2-rebalance-recommendation.json"), set()),
     ("ec2-instance-state-change", load_fixture("ec2-instance-state-change.json"), set()),
@@ -195,6 +216,7 @@ def patterns(client: Any, main_stack: Deployed) -> dict[str, str]:
     return {
         "lifecycle": events.describe_rule(Name=main_stack.physical_id("LifecycleRule"))["EventPattern"],
         "task-stopped": events.describe_rule(Name=main_stack.physical_id("TaskStoppedRule"))["EventPattern"],
+        "instance-draining": events.describe_rule(Name=main_stack.physical_id("InstanceDrainingRule"))["EventPattern"],
         "archive": events.describe_archive(ArchiveName=archive_name)["EventPattern"],
     }
 
@@ -262,7 +284,16 @@ def test_patterns_are_what_the_stack_deployed(patterns: dict[str, str]) -> None:
     assert stopped["detail"]["containerInstanceArn"] == [{"exists": True}]
     assert lifecycle["detail"]["AutoScalingGroupName"] == ["prod-ecs-asg"]
     assert lifecycle["detail"]["LifecycleHookName"] == ["ecs-drain-terminate"]
-    assert json.loads(patterns["archive"]) == {"$or": [lifecycle, stopped]}
+    draining = json.loads(patterns["instance-draining"])
+    assert draining["detail"] == {
+        "status": ["DRAINING"],
+        "runningTasksCount": [{"numeric": ["<=", 5]}],
+        "clusterArn": [{"suffix": ":cluster/prod-cluster"}],
+    }
+    assert draining["account"] == [ACCOUNT] and draining["region"] == ["us-east-1"]
+    # The archive keeps DRAINING instance changes of every cluster (the cluster list would take
+    # its pattern past the size limit at 50 clusters).
+    assert json.loads(patterns["archive"]) == {"$or": [lifecycle, stopped, {**draining, "detail": {"status": ["DRAINING"]}}]}
 
 
 def test_the_router_can_see_a_match_and_a_miss(route: Router) -> None:

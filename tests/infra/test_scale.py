@@ -174,8 +174,13 @@ def test_fifty_clusters_and_fifty_groups_deploy(client: Any) -> None:
     assert task_pattern["detail"]["clusterArn"] == [{"suffix": f":cluster/{c}"} for c in clusters]
     lifecycle_pattern = json.loads(events.describe_rule(Name=stack.physical_id("LifecycleRule"))["EventPattern"])
     assert lifecycle_pattern["detail"]["AutoScalingGroupName"] == groups
+    draining_pattern = json.loads(events.describe_rule(Name=stack.physical_id("InstanceDrainingRule"))["EventPattern"])
+    assert draining_pattern["detail"]["clusterArn"] == task_pattern["detail"]["clusterArn"]
     archive_name = stack.outputs["ArchiveArn"].rsplit("/", 1)[1]
-    assert json.loads(events.describe_archive(ArchiveName=archive_name)["EventPattern"]) == {"$or": [lifecycle_pattern, task_pattern]}
+    archive_pattern = events.describe_archive(ArchiveName=archive_name)["EventPattern"]
+    any_cluster = {**draining_pattern, "detail": {"status": ["DRAINING"]}}
+    assert json.loads(archive_pattern) == {"$or": [lifecycle_pattern, task_pattern, any_cluster]}
+    print(f"archive pattern at 50 clusters and 50 groups: {len(archive_pattern)} characters")
     # one hook per group in what CloudFormation creates (moto skips the type: the expanded template)
     expanded = load_template({"ClusterNames": ",".join(clusters), "AutoScalingGroupNames": ",".join(groups)})
     hooks = [r["Properties"]["AutoScalingGroupName"] for r in expanded["Resources"].values() if r["Type"] == "AWS::AutoScaling::LifecycleHook"]

@@ -168,10 +168,15 @@ def test_outputs(client: Any, main_stack: Deployed) -> None:
         "FailureQueueUrl",
         "LifecycleRuleArn",
         "TaskStoppedRuleArn",
+        "InstanceDrainingRuleArn",
         "ScheduleGroupName",
     }
     events = client("events")
-    for output, rule in (("LifecycleRuleArn", "LifecycleRule"), ("TaskStoppedRuleArn", "TaskStoppedRule")):
+    for output, rule in (
+        ("LifecycleRuleArn", "LifecycleRule"),
+        ("TaskStoppedRuleArn", "TaskStoppedRule"),
+        ("InstanceDrainingRuleArn", "InstanceDrainingRule"),
+    ):
         assert main_stack.outputs[output] == events.describe_rule(Name=main_stack.physical_id(rule))["Arn"]
     assert main_stack.outputs["ScheduleGroupName"] == MOTO_SCHEDULE_GROUP
     assert main_stack.outputs["TableName"] == main_stack.physical_id("StateTable")
@@ -249,7 +254,11 @@ def test_function_architecture_and_logging_in_template(logical_id: str) -> None:
 
 @pytest.mark.parametrize(
     ("rule", "function"),
-    [("LifecycleRule", "OnLifecycleFunction"), ("TaskStoppedRule", "OnTaskStoppedFunction")],
+    [
+        ("LifecycleRule", "OnLifecycleFunction"),
+        ("TaskStoppedRule", "OnTaskStoppedFunction"),
+        ("InstanceDrainingRule", "OnTaskStoppedFunction"),
+    ],
 )
 def test_rule_target_retry_dead_letter_and_permission(client: Any, main_stack: Deployed, rule: str, function: str) -> None:
     events = client("events")
@@ -266,12 +275,17 @@ def test_rule_target_retry_dead_letter_and_permission(client: Any, main_stack: D
     assert targets[0]["RetryPolicy"] == {"MaximumRetryAttempts": 20, "MaximumEventAgeInSeconds": 3600}
     assert targets[0]["DeadLetterConfig"] == {"Arn": dlq_arn}
 
+    # One statement per rule feeding the function (on-task-stopped has two), each for its rule only.
     policy = json.loads(client("lambda").get_policy(FunctionName=main_stack.physical_id(function))["Policy"])
-    statements = policy["Statement"]
+    statements = [
+        statement
+        for statement in policy["Statement"]
+        if statement["Condition"]["ArnLike"]["AWS:SourceArn"] == described["Arn"]
+    ]
     assert len(statements) == 1
+    assert len(policy["Statement"]) == (2 if function == "OnTaskStoppedFunction" else 1)
     assert statements[0]["Principal"] == {"Service": "events.amazonaws.com"}
     assert statements[0]["Action"] == "lambda:InvokeFunction"
-    assert statements[0]["Condition"]["ArnLike"]["AWS:SourceArn"] == described["Arn"]
 
 
 def test_rule_patterns_resolved(client: Any, main_stack: Deployed) -> None:
@@ -311,7 +325,9 @@ def test_archive_on_default_bus_with_both_patterns(client: Any, main_stack: Depl
     assert archive["RetentionDays"] == 30
     lifecycle = json.loads(events.describe_rule(Name=main_stack.physical_id("LifecycleRule"))["EventPattern"])
     stopped = json.loads(events.describe_rule(Name=main_stack.physical_id("TaskStoppedRule"))["EventPattern"])
-    assert json.loads(archive["EventPattern"]) == {"$or": [lifecycle, stopped]}
+    draining = json.loads(events.describe_rule(Name=main_stack.physical_id("InstanceDrainingRule"))["EventPattern"])
+    any_cluster = {**draining, "detail": {"status": ["DRAINING"]}}
+    assert json.loads(archive["EventPattern"]) == {"$or": [lifecycle, stopped, any_cluster]}
 
 
 def test_queues_encrypted(client: Any, main_stack: Deployed) -> None:
@@ -494,8 +510,11 @@ def test_every_listed_cluster_and_asg_is_covered(client: Any, region: str, clust
     lifecycle_pattern = json.loads(events.describe_rule(Name=stack.physical_id("LifecycleRule"))["EventPattern"])
     assert lifecycle_pattern["detail"]["AutoScalingGroupName"] == asgs
     archive_name = stack.outputs["ArchiveArn"].rsplit("/", 1)[1]
+    draining_pattern = json.loads(events.describe_rule(Name=stack.physical_id("InstanceDrainingRule"))["EventPattern"])
+    assert draining_pattern["detail"]["clusterArn"] == task_pattern["detail"]["clusterArn"]
     archive_pattern = json.loads(events.describe_archive(ArchiveName=archive_name)["EventPattern"])
-    assert archive_pattern == {"$or": [lifecycle_pattern, task_pattern]}
+    any_cluster = {**draining_pattern, "detail": {"status": ["DRAINING"]}}
+    assert archive_pattern == {"$or": [lifecycle_pattern, task_pattern, any_cluster]}
 
     env = client("lambda", region).get_function_configuration(FunctionName=stack.physical_id("OnTaskStoppedFunction"))[
         "Environment"

@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_config::SdkConfig;
 use drain_core::decision::verify::FunctionIdentity;
 use drain_core::handler::{Function, error_response};
+use drain_core::ports::PortSet;
 use drain_core::time::SystemClock;
 use drain_core::{Config, DrainError, Drainer};
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -22,11 +23,13 @@ use crate::{
 
 /// The drainer over the AWS adapters.
 pub type AwsDrainer = Drainer<
-    EcsCluster,
-    AsgLifecycleHooks,
-    DynamoDrainStore,
-    Option<Arc<EventBridgeCheckScheduler>>,
-    SystemClock,
+    PortSet<
+        EcsCluster,
+        AsgLifecycleHooks,
+        DynamoDrainStore,
+        Option<Arc<EventBridgeCheckScheduler>>,
+        SystemClock,
+    >,
 >;
 
 /// The drainer and a handle on its scheduler (to set the check target on first invocation).
@@ -59,11 +62,13 @@ impl App {
             })
         });
         let drainer = Drainer::new(
-            EcsCluster::new(clients.ecs.clone()),
-            AsgLifecycleHooks::new(clients.autoscaling.clone()),
-            DynamoDrainStore::new(clients.dynamodb.clone(), &config.table_name),
-            scheduler.clone(),
-            SystemClock,
+            PortSet {
+                cluster: EcsCluster::new(clients.ecs.clone()),
+                hooks: AsgLifecycleHooks::new(clients.autoscaling.clone()),
+                store: DynamoDrainStore::new(clients.dynamodb.clone(), &config.table_name),
+                scheduler: scheduler.clone(),
+                clock: SystemClock,
+            },
             config,
         );
         App {
@@ -81,22 +86,52 @@ impl App {
     }
 }
 
-/// The Lambda error response for a handler's error: `error_type` `DeploymentError` (with what
-/// to fix in the message) or `TransientAwsError`, the message bounded.
-pub fn diagnostic(error: &DrainError, function: Function, config: &Config) -> Diagnostic {
-    let (error_type, error_message) = error_response(error, function, config);
-    Diagnostic {
-        error_type: error_type.to_owned(),
-        error_message,
+/// A handler's error, read into the Lambda error response where the failing function and the
+/// settings (which name what to fix) are known: `error_type` `DeploymentError` (with what to fix
+/// in the message) or `TransientAwsError`, the message bounded. Both functions return it, and
+/// the runtime turns it into the response through `From`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedInvocation {
+    error_type: &'static str,
+    error_message: String,
+}
+
+impl FailedInvocation {
+    /// The response for `error` of `function` deployed with `config`.
+    pub fn new(error: &DrainError, function: Function, config: &Config) -> FailedInvocation {
+        let (error_type, error_message) = error_response(error, function, config);
+        FailedInvocation {
+            error_type,
+            error_message,
+        }
+    }
+
+    /// `DeploymentError`, `TransientAwsError` or `PermanentError`.
+    pub fn error_type(&self) -> &str {
+        self.error_type
+    }
+
+    /// The failed operation with its cause and, for a deployment error, what to fix.
+    pub fn error_message(&self) -> &str {
+        &self.error_message
+    }
+}
+
+impl From<FailedInvocation> for Diagnostic {
+    fn from(failed: FailedInvocation) -> Diagnostic {
+        Diagnostic {
+            error_type: failed.error_type.to_owned(),
+            error_message: failed.error_message,
+        }
     }
 }
 
 impl App {
-    /// One on-lifecycle invocation: the handler's report, or the error response.
+    /// One on-lifecycle invocation: the handler's report, or the error for the error response.
     pub async fn on_lifecycle(
         &self,
         event: LambdaEvent<Box<RawValue>>,
-    ) -> Result<Value, Diagnostic> {
+    ) -> Result<Value, FailedInvocation> {
         if let Some(scheduler) = &self.scheduler {
             // Checks invoke this very function unless a target was configured.
             scheduler.default_target(&event.context.invoked_function_arn);
@@ -111,11 +146,11 @@ impl App {
         self.respond(handled, Function::OnLifecycle)
     }
 
-    /// One on-task-stopped invocation: the handler's report, or the error response.
+    /// One on-task-stopped invocation: the handler's report, or the error for the error response.
     pub async fn on_task_stopped(
         &self,
         event: LambdaEvent<Box<RawValue>>,
-    ) -> Result<Value, Diagnostic> {
+    ) -> Result<Value, FailedInvocation> {
         let handled =
             drain_core::handler::handle_task_stopped(&self.drainer, &*event.payload).await;
         self.respond(handled, Function::OnTaskStopped)
@@ -125,11 +160,15 @@ impl App {
         &self,
         handled: Result<drain_core::handler::Report, DrainError>,
         function: Function,
-    ) -> Result<Value, Diagnostic> {
+    ) -> Result<Value, FailedInvocation> {
         self.write_metrics();
         match handled {
             Ok(report) => Ok(serde_json::to_value(report).unwrap_or(Value::Null)),
-            Err(error) => Err(diagnostic(&error, function, self.drainer.config())),
+            Err(error) => Err(FailedInvocation::new(
+                &error,
+                function,
+                self.drainer.config(),
+            )),
         }
     }
 
@@ -160,5 +199,39 @@ impl App {
                 warn!(error = %error, "could not write the invocation's metrics");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use drain_core::error::DeploymentProblem;
+
+    use super::*;
+
+    #[test]
+    fn a_failed_invocation_becomes_the_error_response_with_what_to_fix() {
+        let error = DrainError::Deployment {
+            operation: "dynamodb:GetItem",
+            problem: DeploymentProblem::MissingResource,
+            source: "ResourceNotFoundException: table drains".into(),
+        };
+        let config = Config::with_table("drains");
+        let failed = FailedInvocation::new(&error, Function::OnTaskStopped, &config);
+        let response = Diagnostic::from(failed.clone());
+        assert_eq!(response.error_type, "DeploymentError");
+        assert_eq!(response.error_message, failed.error_message());
+        assert!(
+            response.error_message.contains("ResourceNotFoundException")
+                && response.error_message.contains("fix:"),
+            "{}",
+            response.error_message
+        );
+        let transient = DrainError::transient("ecs:ListTasks", "Throttling");
+        let response = Diagnostic::from(FailedInvocation::new(
+            &transient,
+            Function::OnLifecycle,
+            &config,
+        ));
+        assert_eq!(response.error_type, "TransientAwsError");
     }
 }

@@ -9,13 +9,17 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use drain_core::DrainError;
-use drain_core::census::AliveCounts;
+use drain_core::census::{AliveCounts, SchedulingStrategy, ServiceFacts};
 use drain_core::decision::operator::AuditEntry;
 use drain_core::ids::{
     AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, LifecycleToken,
+    TaskArn,
 };
 use drain_core::ports::{DrainStore, WriteOutcome};
-use drain_core::record::{CensusSummary, DrainPhase, DrainRecord, DrainStatus, LifecycleResult};
+use drain_core::record::{
+    AliveKind, AliveSet, AliveTask, CensusSummary, DrainPhase, DrainRecord, DrainStatus,
+    LifecycleResult,
+};
 use drain_core::time::Timestamp;
 
 use crate::error::classify;
@@ -220,6 +224,21 @@ pub fn to_item(record: &DrainRecord) -> Item {
     if !record.audit.is_empty() {
         put("audit", audit_to_attribute(&record.audit));
     }
+    if let Some(alive) = &record.alive {
+        put_alive_set(&mut item, alive, &record.cluster_arn);
+    }
+    if !record.service_kinds.is_empty() {
+        item.insert(
+            "service_kinds".to_owned(),
+            AttributeValue::L(
+                record
+                    .service_kinds
+                    .iter()
+                    .map(|facts| text(service_line(facts)))
+                    .collect(),
+            ),
+        );
+    }
     item
 }
 
@@ -257,6 +276,210 @@ fn audit_from_attribute(value: Option<&AttributeValue>) -> Result<Vec<AuditEntry
         })
         .collect::<Option<Vec<_>>>()
         .ok_or(malformed)
+}
+
+/// The start every task ARN of the cluster shares (`arn:...:task/`): kept once, not per task.
+fn task_prefix(cluster: &ClusterArn) -> Option<String> {
+    cluster
+        .as_str()
+        .split_once(":cluster/")
+        .map(|(account, _)| format!("{account}:task/"))
+}
+
+/// Placeholder for a value ECS did not report.
+const NONE: &str = "-";
+
+/// The alive set, compactly: `alive_groups` lists each service or family once, and
+/// `alive_tasks` holds one line per task, `<task> <group index> <kind> <lastStatus>
+/// <alive since>`, the task ARN without the cluster's common prefix. About 70 bytes a task:
+/// the 1,000 tasks a record keeps at most take about 70 KB of DynamoDB's 400 KB item.
+fn put_alive_set(item: &mut Item, alive: &AliveSet, cluster: &ClusterArn) {
+    let prefix = task_prefix(cluster);
+    let mut groups: Vec<&str> = Vec::new();
+    let mut lines = String::new();
+    for task in &alive.tasks {
+        let group = match task.group.as_deref() {
+            None => NONE.to_owned(),
+            Some(group) => match groups.iter().position(|known| *known == group) {
+                Some(index) => index.to_string(),
+                None => {
+                    groups.push(group);
+                    (groups.len() - 1).to_string()
+                }
+            },
+        };
+        let arn = task.task_arn.as_str();
+        let short = prefix
+            .as_deref()
+            .and_then(|prefix| arn.strip_prefix(prefix))
+            .unwrap_or(arn);
+        if !lines.is_empty() {
+            lines.push('\n');
+        }
+        lines.push_str(&format!(
+            "{short} {group} {} {} {}",
+            task.kind.as_str(),
+            one_word(&task.last_status),
+            task.alive_since.epoch_seconds()
+        ));
+    }
+    item.insert(
+        "alive_taken_at".to_owned(),
+        number(alive.taken_at.epoch_seconds()),
+    );
+    if alive.truncated > 0 {
+        item.insert(
+            "alive_truncated".to_owned(),
+            number(i64::from(alive.truncated)),
+        );
+    }
+    if !groups.is_empty() {
+        item.insert(
+            "alive_groups".to_owned(),
+            AttributeValue::L(groups.into_iter().map(text).collect()),
+        );
+    }
+    if !lines.is_empty() {
+        item.insert("alive_tasks".to_owned(), text(lines));
+    }
+}
+
+/// A lastStatus as one word (ECS's are; anything else must not break the line format).
+fn one_word(status: &str) -> String {
+    let word: String = status
+        .chars()
+        .map(|c| if c.is_whitespace() { '_' } else { c })
+        .collect();
+    if word.is_empty() {
+        drain_core::census::UNKNOWN_STATUS.to_owned()
+    } else {
+        word
+    }
+}
+
+/// Reads [`put_alive_set`]'s attributes back; None when the record has no census yet.
+fn alive_set_of(item: &Item, cluster: &ClusterArn) -> Result<Option<AliveSet>, ItemError> {
+    let number = |name: &'static str| -> Result<Option<i64>, ItemError> {
+        item.get(name)
+            .map(|value| {
+                value
+                    .as_n()
+                    .ok()
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .ok_or(ItemError::Attribute(name))
+            })
+            .transpose()
+    };
+    let Some(taken_at) = number("alive_taken_at")? else {
+        return Ok(None);
+    };
+    let truncated = u32::try_from(number("alive_truncated")?.unwrap_or(0))
+        .map_err(|_| ItemError::Attribute("alive_truncated"))?;
+    let groups: Vec<String> = match item.get("alive_groups") {
+        None => Vec::new(),
+        Some(value) => value
+            .as_l()
+            .map_err(|_| ItemError::Attribute("alive_groups"))?
+            .iter()
+            .map(|group| group.as_s().cloned())
+            .collect::<Result<_, _>>()
+            .map_err(|_| ItemError::Attribute("alive_groups"))?,
+    };
+    let lines = match item.get("alive_tasks") {
+        None => "",
+        Some(value) => value
+            .as_s()
+            .map_err(|_| ItemError::Attribute("alive_tasks"))?
+            .as_str(),
+    };
+    let prefix = task_prefix(cluster);
+    let bad = || ItemError::Attribute("alive_tasks");
+    let tasks = lines
+        .lines()
+        .map(|line| {
+            let mut fields = line.split(' ');
+            let (Some(short), Some(group), Some(kind), Some(status), Some(since), None) = (
+                fields.next(),
+                fields.next(),
+                fields.next(),
+                fields.next(),
+                fields.next(),
+                fields.next(),
+            ) else {
+                return Err(bad());
+            };
+            let arn = match &prefix {
+                Some(prefix) if !short.starts_with("arn:") => format!("{prefix}{short}"),
+                _ => short.to_owned(),
+            };
+            Ok(AliveTask {
+                task_arn: TaskArn::new(arn)?,
+                group: match group {
+                    NONE => None,
+                    index => Some(
+                        index
+                            .parse::<usize>()
+                            .ok()
+                            .and_then(|index| groups.get(index))
+                            .cloned()
+                            .ok_or_else(bad)?,
+                    ),
+                },
+                kind: AliveKind::parse(kind).ok_or_else(bad)?,
+                last_status: status.to_owned(),
+                alive_since: Timestamp(since.parse().map_err(|_| bad())?),
+            })
+        })
+        .collect::<Result<Vec<_>, ItemError>>()?;
+    Ok(Some(AliveSet {
+        taken_at: Timestamp(taken_at),
+        tasks,
+        truncated,
+    }))
+}
+
+/// One service's scheduling facts as `<name> <strategy> <min %> <max %>` (`-` for unreported).
+fn service_line(facts: &ServiceFacts) -> String {
+    let or_none = |value: Option<i32>| value.map_or_else(|| NONE.to_owned(), |v| v.to_string());
+    format!(
+        "{} {} {} {}",
+        facts.name,
+        facts
+            .scheduling_strategy
+            .as_ref()
+            .map_or(NONE, SchedulingStrategy::as_str),
+        or_none(facts.minimum_healthy_percent),
+        or_none(facts.maximum_percent)
+    )
+}
+
+fn service_facts_of(item: &Item) -> Result<Vec<ServiceFacts>, ItemError> {
+    let bad = || ItemError::Attribute("service_kinds");
+    let Some(value) = item.get("service_kinds") else {
+        return Ok(Vec::new());
+    };
+    value
+        .as_l()
+        .map_err(|_| bad())?
+        .iter()
+        .map(|line| {
+            let line = line.as_s().map_err(|_| bad())?;
+            let fields: Vec<&str> = line.split(' ').collect();
+            let [name, strategy, min, max] = fields.as_slice() else {
+                return Err(bad());
+            };
+            let percent = |text: &str| match text {
+                NONE => Ok(None),
+                n => n.parse::<i32>().map(Some).map_err(|_| bad()),
+            };
+            Ok(ServiceFacts {
+                name: (*name).to_owned(),
+                scheduling_strategy: (*strategy != NONE).then(|| (*strategy).into()),
+                minimum_healthy_percent: percent(min)?,
+                maximum_percent: percent(max)?,
+            })
+        })
+        .collect()
 }
 
 /// Why an item could not be read as a record.
@@ -319,9 +542,12 @@ pub fn from_item(item: &Item) -> Result<DrainRecord, ItemError> {
                 .unwrap_or_default(),
         }),
     };
+    let cluster_arn = ClusterArn::new(text_of("cluster_arn")?)?;
     Ok(DrainRecord {
         container_instance_arn: ContainerInstanceArn::new(text_of(KEY)?)?,
-        cluster_arn: ClusterArn::new(text_of("cluster_arn")?)?,
+        alive: alive_set_of(item, &cluster_arn)?,
+        service_kinds: service_facts_of(item)?,
+        cluster_arn,
         ec2_instance_id: Ec2InstanceId::new(text_of("ec2_instance_id")?)?,
         hook: HookRef {
             asg_name: AsgName::new(text_of("asg_name")?)?,
@@ -416,6 +642,117 @@ mod tests {
         assert_eq!(
             from_item(&to_item(&finished)).expect("reads back"),
             finished
+        );
+    }
+
+    fn alive_task(id: usize, group: Option<&str>, kind: AliveKind) -> AliveTask {
+        AliveTask {
+            task_arn: TaskArn::new(format!(
+                "arn:aws:ecs:us-east-1:123456789012:task/prod/{id:032x}"
+            ))
+            .expect("arn"),
+            group: group.map(str::to_owned),
+            kind,
+            last_status: "RUNNING".into(),
+            alive_since: Timestamp(1_793_645_031 + id as i64),
+        }
+    }
+
+    #[test]
+    fn the_alive_set_and_service_kinds_round_trip_through_an_item() {
+        let mut waiting = record();
+        let mut other_format = alive_task(3, None, AliveKind::Standalone);
+        // A task ARN of the old short format (no cluster name) keeps its whole ARN.
+        other_format.task_arn =
+            TaskArn::new("arn:aws:ecs:us-east-1:123456789012:task/0123456789abcdef").expect("arn");
+        waiting.alive = Some(AliveSet {
+            taken_at: Timestamp(1_793_645_100),
+            tasks: vec![
+                alive_task(1, Some("service:web"), AliveKind::Replica),
+                AliveTask {
+                    last_status: "DEACTIVATING".into(),
+                    ..alive_task(2, Some("service:web"), AliveKind::Replica)
+                },
+                alive_task(4, Some("family:batch"), AliveKind::Standalone),
+                alive_task(5, Some("service:agent"), AliveKind::Daemon),
+                other_format,
+            ],
+            truncated: 2,
+        });
+        waiting.service_kinds = vec![
+            ServiceFacts {
+                name: "web".into(),
+                scheduling_strategy: Some("REPLICA".into()),
+                minimum_healthy_percent: Some(100),
+                maximum_percent: Some(200),
+            },
+            ServiceFacts {
+                name: "agent".into(),
+                scheduling_strategy: Some("DAEMON".into()),
+                minimum_healthy_percent: None,
+                maximum_percent: None,
+            },
+        ];
+        assert_eq!(from_item(&to_item(&waiting)).expect("reads back"), waiting);
+        let emptied = DrainRecord {
+            alive: Some(AliveSet {
+                taken_at: Timestamp(1_793_645_200),
+                tasks: vec![],
+                truncated: 0,
+            }),
+            ..record()
+        };
+        assert_eq!(from_item(&to_item(&emptied)).expect("reads back"), emptied);
+    }
+
+    #[test]
+    fn a_record_of_a_thousand_tasks_stays_far_below_the_item_limit() {
+        let mut waiting = record();
+        let groups = [
+            "service:web-frontend",
+            "service:checkout-api",
+            "family:nightly-batch",
+        ];
+        waiting.alive = Some(AliveSet {
+            taken_at: Timestamp(1_793_645_100),
+            tasks: (0..drain_core::record::MAX_ALIVE_TASKS)
+                .map(|id| alive_task(id, Some(groups[id % 3]), AliveKind::Replica))
+                .collect(),
+            truncated: 0,
+        });
+        // DynamoDB counts an item as its attribute names plus their values.
+        let size: usize = to_item(&waiting)
+            .iter()
+            .map(|(name, value)| {
+                name.len()
+                    + match value {
+                        AttributeValue::S(text) | AttributeValue::N(text) => text.len(),
+                        AttributeValue::L(list) => list
+                            .iter()
+                            .map(|entry| entry.as_s().map_or(8, String::len) + 3)
+                            .sum(),
+                        _ => 8,
+                    }
+            })
+            .sum();
+        assert!(size < 100_000, "{size} bytes at 1,000 tasks");
+        assert_eq!(from_item(&to_item(&waiting)).expect("reads back"), waiting);
+    }
+
+    #[test]
+    fn a_malformed_alive_line_is_refused_by_name() {
+        let mut item = to_item(&DrainRecord {
+            alive: Some(AliveSet {
+                taken_at: Timestamp(1_793_645_100),
+                tasks: vec![alive_task(1, Some("service:web"), AliveKind::Replica)],
+                truncated: 0,
+            }),
+            ..record()
+        });
+        item.insert("alive_tasks".into(), text("prod/abc 7 replica RUNNING 1"));
+        assert_eq!(
+            from_item(&item).expect_err("refused").to_string(),
+            "drain record attribute alive_tasks is missing or malformed"
         );
     }
 

@@ -3,7 +3,8 @@
 //! - `drain-bench warm`: handler cost per event, warm (what one more event costs a function
 //!   instance that is already running), wall and CPU time, with tracing off and with JSON logs
 //!   formatted into a sink (what the functions do in Lambda).
-//! - `drain-bench scale-memory [--instances N --tasks-per-instance N --drains N --events N]`:
+//! - `drain-bench scale-memory [--instances N --tasks-per-instance N --drains N --events N
+//!   --census-rule when-needed|every-look]`:
 //!   the full-size scale shape (1,000 instances, 20,000 tasks, 50 drains, 50,000 STOPPED
 //!   events by default) through one warm drainer.
 //!
@@ -35,7 +36,7 @@ fn main() -> Result<(), BenchError> {
         Some("scale-memory") => scale_memory(&args[1..]),
         _ => Err(
             "usage: drain-bench warm | scale-memory [--instances N] [--tasks-per-instance N] \
-             [--drains N] [--events N]"
+             [--drains N] [--events N] [--census-rule when-needed|every-look]"
                 .into(),
         ),
     }
@@ -358,7 +359,13 @@ fn scale_memory(args: &[String]) -> Result<(), BenchError> {
     }
     let runtime = runtime()?;
     let build_start = Instant::now();
-    let world = MemoryWorld::new(instances, per_instance)?;
+    let mut world = MemoryWorld::new(instances, per_instance)?;
+    // `--census-rule every-look` runs the rule before issue 11 (a census per event), to compare.
+    if let Some(index) = args.iter().position(|arg| arg == "--census-rule") {
+        let value = args.get(index + 1).ok_or("--census-rule needs a value")?;
+        world.config.policy.census_rule = drain_core::decision::look::CensusRule::parse(value)
+            .ok_or("--census-rule is when-needed or every-look")?;
+    }
     let drainer = world.drainer();
     let build = build_start.elapsed();
 

@@ -15,6 +15,7 @@ use drain_core::config::ScheduleSettings;
 use drain_core::drainer::Drainer;
 use drain_core::event::{LifecycleInput, parse_lifecycle_payload};
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, LifecycleToken, TaskArn};
+use drain_core::ports::PortSet;
 use drain_core::testing::ManualClock;
 use drain_core::testing::memory::{
     CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
@@ -46,7 +47,7 @@ pub type WorldError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The drainer over the in-memory ports.
 pub type MemoryDrainer =
-    Drainer<MemoryCluster, MemoryHooks, MemoryStore, MemoryScheduler, Arc<ManualClock>>;
+    Drainer<PortSet<MemoryCluster, MemoryHooks, MemoryStore, MemoryScheduler, Arc<ManualClock>>>;
 
 /// The account.
 #[derive(Debug)]
@@ -175,11 +176,13 @@ impl MemoryWorld {
     /// A drainer over the world's ports (what one warm function instance holds).
     pub fn drainer(&self) -> MemoryDrainer {
         Drainer::new(
-            self.cluster.clone(),
-            self.hooks.clone(),
-            self.store.clone(),
-            self.scheduler.clone(),
-            Arc::clone(&self.clock),
+            PortSet {
+                cluster: self.cluster.clone(),
+                hooks: self.hooks.clone(),
+                store: self.store.clone(),
+                scheduler: self.scheduler.clone(),
+                clock: Arc::clone(&self.clock),
+            },
             self.config.clone(),
         )
     }

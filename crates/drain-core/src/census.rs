@@ -248,6 +248,17 @@ pub enum SchedulingStrategy {
     Other(String),
 }
 
+impl SchedulingStrategy {
+    /// The text ECS uses for the strategy (the text it sent, for one ecs-drain does not know).
+    pub fn as_str(&self) -> &str {
+        match self {
+            SchedulingStrategy::Replica => "REPLICA",
+            SchedulingStrategy::Daemon => "DAEMON",
+            SchedulingStrategy::Other(text) => text,
+        }
+    }
+}
+
 impl From<&str> for SchedulingStrategy {
     fn from(text: &str) -> SchedulingStrategy {
         match text {

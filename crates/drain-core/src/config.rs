@@ -1,6 +1,7 @@
 //! Settings, read once at start-up from a lookup function (the process environment in the
 //! binaries, a map in tests). The README's configuration table lists the same names.
 
+use crate::decision::look::CensusRule;
 use crate::decision::{DeadlinePolicy, DrainPolicy};
 
 /// DynamoDB table of drain records (required).
@@ -13,6 +14,9 @@ pub const ENV_HOOK_NAME: &str = "ECS_DRAIN_HOOK_NAME";
 pub const ENV_DEADLINE_SECONDS: &str = "ECS_DRAIN_DEADLINE_SECONDS";
 /// `continue` (default) or `abandon`.
 pub const ENV_DEADLINE_POLICY: &str = "ECS_DRAIN_DEADLINE_POLICY";
+/// `when-needed` (default) or `every-look`: when a look at a drain takes a census. `every-look`
+/// is the rule before issue 11 (a census per STOPPED event), kept to compare costs.
+pub const ENV_CENSUS_RULE: &str = "ECS_DRAIN_CENSUS_RULE";
 /// `dry-run` (default) or `live`: how archive replays are handled.
 pub const ENV_REPLAY_MODE: &str = "ECS_DRAIN_REPLAY_MODE";
 /// EventBridge Scheduler group for per-drain checks; unset disables scheduled checks.
@@ -153,6 +157,14 @@ impl Config {
                     });
                 }
             };
+        }
+        if let Some(value) = get(ENV_CENSUS_RULE) {
+            config.policy.census_rule =
+                CensusRule::parse(&value.to_ascii_lowercase()).ok_or(ConfigError::Invalid {
+                    name: ENV_CENSUS_RULE,
+                    value,
+                    expected: "when-needed or every-look",
+                })?;
         }
         if let Some(value) = get(ENV_REPLAY_MODE) {
             config.replay_mode = match value.to_ascii_lowercase().as_str() {
@@ -301,6 +313,18 @@ mod tests {
                 .starts_with("ECS_DRAIN_DEADLINE_SECONDS is \"5\"")
         );
         assert!(from(&[(ENV_TABLE, "t"), (ENV_DEADLINE_POLICY, "kill")]).is_err());
+        assert!(from(&[(ENV_TABLE, "t"), (ENV_CENSUS_RULE, "sometimes")]).is_err());
+        assert_eq!(
+            from(&[(ENV_TABLE, "t"), (ENV_CENSUS_RULE, "every-look")])
+                .expect("valid")
+                .policy
+                .census_rule,
+            CensusRule::EveryLook
+        );
+        assert_eq!(
+            from(&[(ENV_TABLE, "t")]).expect("valid").policy.census_rule,
+            CensusRule::WhenNeeded
+        );
         assert!(from(&[(ENV_TABLE, "t"), (ENV_REPLAY_MODE, "sometimes")]).is_err());
         assert!(from(&[(ENV_TABLE, "t"), (ENV_SCHEDULE_GROUP, "g")]).is_err());
         assert!(

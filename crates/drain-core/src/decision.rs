@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::census::{AliveCounts, Census, TaskKind};
 use crate::ids::{LifecycleToken, TaskArn};
-use crate::ports::ActionAnswer;
+use crate::ports::{ActionAnswer, EcsInstanceStatus};
+pub use crate::record::CompletionReason;
 use crate::record::{DrainRecord, DrainStart, DrainStatus, LifecycleResult, StartPlan};
 use crate::time::Timestamp;
 
@@ -41,6 +42,8 @@ pub struct DrainPolicy {
     /// How long a COMPLETING claim is honoured before another invocation may take it over
     /// (an invocation that died between claiming and completing). Longer than a Lambda timeout.
     pub completing_lease_seconds: i64,
+    /// When a look takes a census (see `look::census_needed`).
+    pub census_rule: look::CensusRule,
 }
 
 impl Default for DrainPolicy {
@@ -49,30 +52,7 @@ impl Default for DrainPolicy {
             deadline_seconds: 3600,
             deadline_policy: DeadlinePolicy::Continue,
             completing_lease_seconds: 180,
-        }
-    }
-}
-
-/// Why a drain ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CompletionReason {
-    /// Nothing is alive on the instance.
-    Drained,
-    /// The deadline passed and the policy is abandon.
-    DeadlineAbandoned,
-    /// The deadline passed, remaining tasks were stopped one check interval ago.
-    DeadlineEnforced,
-}
-
-impl CompletionReason {
-    /// A short phrase for logs and the record.
-    pub fn describe(self) -> &'static str {
-        match self {
-            CompletionReason::Drained => "no task alive on the instance",
-            CompletionReason::DeadlineAbandoned => "drain deadline passed, policy abandon",
-            CompletionReason::DeadlineEnforced => {
-                "drain deadline passed, remaining tasks were stopped"
-            }
+            census_rule: look::CensusRule::WhenNeeded,
         }
     }
 }
@@ -86,6 +66,17 @@ pub enum WaitingOn {
     DaemonsStopping,
     /// The deadline passed and every remaining task has been asked to stop.
     DeadlineStops,
+}
+
+impl WaitingOn {
+    /// What the drain waits for, in words (the record's `reason` while it waits).
+    pub fn describe(self) -> &'static str {
+        match self {
+            WaitingOn::Tasks => "waiting for replica and standalone tasks to leave the instance",
+            WaitingOn::DaemonsStopping => "waiting for daemon tasks ecs-drain stopped",
+            WaitingOn::DeadlineStops => "deadline passed; waiting for the tasks ecs-drain stopped",
+        }
+    }
 }
 
 /// The decision for one look at a drain.
@@ -272,6 +263,23 @@ pub enum Admission {
     Stale,
 }
 
+impl Admission {
+    /// Whether the admission writes or resumes a drain, so Auto Scaling must first confirm that
+    /// the instance is in the notice's group and waiting on a terminate hook.
+    pub fn needs_confirmation(self) -> bool {
+        matches!(
+            self,
+            Admission::Start | Admission::Replace | Admission::Resume
+        )
+    }
+}
+
+/// Only an ACTIVE container instance is set DRAINING: a DRAINING one already is, and any other
+/// status is not one UpdateContainerInstancesState moves to DRAINING.
+pub fn sets_draining(status: &EcsInstanceStatus) -> bool {
+    *status == EcsInstanceStatus::Active
+}
+
 /// Decides what a lifecycle notice means given the existing record. A notice with another
 /// token replaces a record only when it is provably newer: its send time is strictly after
 /// the time of the notice that created the record. Without a send time it is stale.
@@ -393,14 +401,18 @@ pub fn next_check_at(record: &DrainRecord, now: Timestamp) -> Timestamp {
 }
 
 pub mod coexistence;
+pub mod facts;
 pub mod launch;
+pub mod look;
 pub mod operator;
 pub mod preflight;
+pub mod recovery;
 pub mod spot;
+pub mod start;
 pub mod upkeep;
 pub mod verify;
 
-pub use upkeep::{Trigger, Upkeep, upkeep};
+pub use upkeep::{Trigger, Upkeep, guard_claim, upkeep, upkeep_while_claimed};
 
 #[cfg(test)]
 mod tests;

@@ -11,24 +11,33 @@ use tracing::{info, warn};
 
 use crate::census::Census;
 use crate::config::Config;
+use crate::decision::facts::{completion_fact, expiry_fact, look_facts};
+use crate::decision::look::{
+    CensusReason, Cue, Look, alive_set, census_needed, services_to_describe,
+};
+use crate::decision::recovery::{
+    AfterLostWrite, ClaimRetry, after_lost_claim, after_lost_start, retry_claim,
+};
+use crate::decision::start::{HeartbeatTimeout, believable_notice_time, heartbeat_timeout};
 use crate::decision::verify::{
     AfterExpiry, FunctionIdentity, Refusal, after_expiry, expired_undrained, verify_origin,
     verify_termination,
 };
 use crate::decision::{
     ActionOutcome, Admission, CompletionReason, Decision, Trigger, WaitingOn, admit,
-    completion_outcome, decide, start_drain, upkeep,
+    completion_outcome, decide, guard_claim, sets_draining, start_drain, upkeep,
+    upkeep_while_claimed,
 };
 use crate::error::{DrainError, error_chain};
-use crate::event::{TaskStateChange, TerminateNotice};
+use crate::event::{InstanceStateChange, TaskStateChange, TerminateNotice};
 use crate::ids::{ContainerInstanceArn, LifecycleActionRef};
 use crate::metrics::{Fact, MAX_FACTS};
 use crate::ports::{
     ActionAnswer, CheckScheduler, Cluster, ContainerInstance, DrainStore, EcsInstanceStatus,
-    LifecycleHooks, WriteOutcome,
+    LifecycleHooks, Ports, WriteOutcome,
 };
 use crate::record::{
-    CensusSummary, DrainPhase, DrainRecord, DrainStart, DrainStatus, LifecycleResult,
+    AliveSet, CensusSummary, DrainPhase, DrainRecord, DrainStart, DrainStatus, LifecycleResult,
 };
 use crate::time::{Clock, Timestamp};
 
@@ -47,6 +56,9 @@ pub const DAEMON_STOP_REASON: &str =
 /// The stopped reason ecs-drain gives tasks it stops at the drain deadline.
 pub const DEADLINE_STOP_REASON: &str =
     "ecs-drain: drain deadline reached before the task left this container instance";
+
+/// At most this many waiting tasks are named in one log line.
+const MAX_LOGGED_TASKS: usize = 5;
 
 /// How many times a lost completion claim is retried against a fresher record.
 const CLAIM_RETRIES: usize = 2;
@@ -86,36 +98,21 @@ pub enum Outcome {
     },
 }
 
-/// The use cases, over one set of ports.
+/// The use cases, over one bundle of ports.
 #[derive(Debug)]
-pub struct Drainer<C, H, S, Q, K> {
-    cluster: C,
-    hooks: H,
-    store: S,
-    scheduler: Q,
-    clock: K,
+pub struct Drainer<P> {
+    ports: P,
     config: Config,
     /// What the use cases did that an operator counts, until the handler takes it. The
     /// functions run one invocation at a time per process, so these are one invocation's.
     facts: std::sync::Mutex<Vec<Fact>>,
 }
 
-impl<C, H, S, Q, K> Drainer<C, H, S, Q, K>
-where
-    C: Cluster,
-    H: LifecycleHooks,
-    S: DrainStore,
-    Q: CheckScheduler,
-    K: Clock,
-{
-    /// Wires the ports together.
-    pub fn new(cluster: C, hooks: H, store: S, scheduler: Q, clock: K, config: Config) -> Self {
+impl<P: Ports> Drainer<P> {
+    /// The use cases over `ports`, with these settings.
+    pub fn new(ports: P, config: Config) -> Self {
         Drainer {
-            cluster,
-            hooks,
-            store,
-            scheduler,
-            clock,
+            ports,
             config,
             facts: std::sync::Mutex::new(Vec::new()),
         }
@@ -143,10 +140,35 @@ where
     }
 
     /// A dry run changes nothing, so it counts nothing.
-    fn note(&self, mode: Mode, fact: Fact) {
+    fn note(&self, mode: Mode, facts: impl IntoIterator<Item = Fact>) {
         if mode == Mode::Live {
-            self.note_fact(fact);
+            facts.into_iter().for_each(|fact| self.note_fact(fact));
         }
+    }
+
+    /// The ports this drainer runs over.
+    pub fn ports(&self) -> &P {
+        &self.ports
+    }
+
+    fn cluster(&self) -> &P::Cluster {
+        self.ports.cluster()
+    }
+
+    fn hooks(&self) -> &P::Hooks {
+        self.ports.hooks()
+    }
+
+    fn store(&self) -> &P::Store {
+        self.ports.store()
+    }
+
+    fn scheduler(&self) -> &P::Scheduler {
+        self.ports.scheduler()
+    }
+
+    fn now(&self) -> Timestamp {
+        self.ports.clock().now()
     }
 
     /// The settings.
@@ -225,7 +247,7 @@ where
             return Ok(Outcome::Ignored { reason });
         }
         let instance = self
-            .cluster
+            .cluster()
             .find_container_instance(&self.config.clusters, &notice.action.instance_id)
             .await?;
         let instance = match instance {
@@ -252,13 +274,11 @@ where
         };
         tracing::Span::current().record("container_instance_arn", instance.arn.as_str());
 
-        let existing = self.store.load(&instance.arn).await?;
+        let existing = self.store().load(&instance.arn).await?;
         let admission = admit(existing.as_ref(), &notice.action.token, notice.sent_at);
         // Nothing is written below unless Auto Scaling confirms the termination.
-        if matches!(
-            admission,
-            Admission::Start | Admission::Replace | Admission::Resume
-        ) && let Some(refused) = self.unconfirmed(notice).await?
+        if admission.needs_confirmation()
+            && let Some(refused) = self.unconfirmed(notice).await?
         {
             return Ok(refused);
         }
@@ -294,7 +314,7 @@ where
                             "dynamodb:PutItem",
                             "replace drain record",
                             WriteOutcome::Written,
-                            self.store.replace(&record, old.revision),
+                            self.store().replace(&record, old.revision),
                         )
                         .await?
                     }
@@ -304,7 +324,7 @@ where
                             "dynamodb:PutItem",
                             "insert drain record",
                             WriteOutcome::Written,
-                            self.store.insert(&record),
+                            self.store().insert(&record),
                         )
                         .await?
                     }
@@ -312,11 +332,12 @@ where
                 if write == WriteOutcome::LostRace {
                     // Either a concurrent delivery recorded it, or this very write took effect and
                     // its answer was lost (the SDK's retry then lost to it). Same action: carry on.
-                    match self.store.load(&instance.arn).await? {
-                        Some(current)
-                            if current.token == notice.action.token
-                                && !current.status.is_terminal() =>
-                        {
+                    let current = self.store().load(&instance.arn).await?;
+                    match (
+                        after_lost_start(current.as_ref(), &notice.action.token),
+                        current,
+                    ) {
+                        (AfterLostWrite::CarryOn, Some(current)) => {
                             info!(
                                 decision = "resume",
                                 "the drain was already recorded for this action; carrying on"
@@ -332,26 +353,26 @@ where
                         }
                     }
                 } else {
-                    self.note(mode, Fact::DrainStarted);
+                    self.note(mode, [Fact::DrainStarted]);
                     record
                 }
             }
         };
 
-        if instance.status == EcsInstanceStatus::Active {
+        if sets_draining(&instance.status) {
             self.effect(
                 mode,
                 "ecs:UpdateContainerInstancesState",
                 "set DRAINING",
                 (),
-                self.cluster.set_draining(&instance),
+                self.cluster().set_draining(&instance),
             )
             .await?;
             info!(cluster = %instance.cluster_arn, "container instance set to DRAINING");
         } else {
             info!(status = %instance.status, "container instance already draining");
         }
-        self.evaluate(record, mode, Trigger::Lifecycle).await
+        self.evaluate(record, mode, Cue::Lifecycle).await
     }
 
     /// on-task-stopped: a task stopped somewhere.
@@ -370,9 +391,39 @@ where
             let reason = format!("cluster {} is not watched", change.cluster_arn.name());
             return Ok(Outcome::Ignored { reason });
         }
-        match self.store.load(&change.container_instance_arn).await? {
+        match self.store().load(&change.container_instance_arn).await? {
             Some(record) if !record.status.is_terminal() => {
-                self.evaluate(record, mode, Trigger::TaskStopped).await
+                self.evaluate(record, mode, Cue::TaskStopped(&change.task_arn))
+                    .await
+            }
+            _ => Ok(Outcome::NotDraining),
+        }
+    }
+
+    /// on-task-stopped: a DRAINING container instance changed (a second, independent prompt
+    /// beside STOPPED events: it catches a drain whose last STOPPED event was lost). An instance
+    /// with no live drain costs one keyed read.
+    #[tracing::instrument(skip_all, fields(
+        container_instance_arn = %change.container_instance_arn,
+        tasks = ?change.tasks,
+        event_version = change.version,
+        dry_run = mode == Mode::DryRun,
+    ))]
+    pub async fn on_instance_changed(
+        &self,
+        change: &InstanceStateChange,
+        mode: Mode,
+    ) -> Result<Outcome, DrainError> {
+        if !self.config.watches_cluster(&change.cluster_arn) {
+            let reason = format!("cluster {} is not watched", change.cluster_arn.name());
+            return Ok(Outcome::Ignored { reason });
+        }
+        match self.store().load(&change.container_instance_arn).await? {
+            Some(record) if !record.status.is_terminal() => {
+                let cue = Cue::InstanceChanged {
+                    tasks: change.tasks,
+                };
+                self.evaluate(record, mode, cue).await
             }
             _ => Ok(Outcome::NotDraining),
         }
@@ -385,9 +436,9 @@ where
         instance: &ContainerInstanceArn,
         mode: Mode,
     ) -> Result<Outcome, DrainError> {
-        match self.store.load(instance).await? {
+        match self.store().load(instance).await? {
             Some(record) if !record.status.is_terminal() => {
-                self.evaluate(record, mode, Trigger::Check).await
+                self.evaluate(record, mode, Cue::Check).await
             }
             _ => {
                 self.cancel_check(instance, mode).await;
@@ -405,7 +456,7 @@ where
     /// waiting on a terminate hook.
     async fn unconfirmed(&self, notice: &TerminateNotice) -> Result<Option<Outcome>, DrainError> {
         let state = self
-            .hooks
+            .hooks()
             .instance_state(&notice.action.instance_id)
             .await?;
         Ok(
@@ -420,27 +471,21 @@ where
         notice: &TerminateNotice,
         instance: &ContainerInstance,
     ) -> Result<DrainRecord, DrainError> {
-        let heartbeat_timeout_seconds = match self
-            .hooks
-            .heartbeat_timeout(&notice.action.hook)
-            .await
-        {
-            Ok(timeout) => timeout,
-            // A missing DescribeLifecycleHooks grant is a deployment error: fail loud, not slower checks.
-            Err(error) if error.fails_invocation() => return Err(error),
-            Err(error) => {
+        let answer = self.hooks().heartbeat_timeout(&notice.action.hook).await;
+        let heartbeat_timeout_seconds = match heartbeat_timeout(answer) {
+            HeartbeatTimeout::Known(timeout) => timeout,
+            HeartbeatTimeout::Fail(error) => return Err(error),
+            HeartbeatTimeout::FallBack(error) => {
                 warn!(error = %error_chain(&error), "could not read the hook's heartbeat timeout; checks fall back to every minute");
                 None
             }
         };
-        let now = self.clock.now();
+        let now = self.now();
         Ok(start_drain(DrainStart {
             container_instance_arn: instance.arn.clone(),
             cluster_arn: instance.cluster_arn.clone(),
             action: notice.action.clone(),
-            // A send time in the future is not believable (a forged notice would otherwise make
-            // the real, earlier one look stale): no later than now.
-            noticed_at: notice.sent_at.map_or(now, |sent| sent.min(now)),
+            noticed_at: believable_notice_time(notice.sent_at, now),
             started_at: now,
             heartbeat_timeout_seconds,
             deadline_seconds: self.config.policy.deadline_seconds,
@@ -460,7 +505,7 @@ where
                 "autoscaling:CompleteLifecycleAction",
                 "CONTINUE (nothing to drain)",
                 ActionAnswer::Accepted,
-                self.hooks.complete(action, LifecycleResult::Continue),
+                self.hooks().complete(action, LifecycleResult::Continue),
             )
             .await?;
         let outcome = completion_outcome(answer, None);
@@ -472,29 +517,117 @@ where
     }
 
     /// The census: both ListTasks passes described, classified with the services' strategy.
-    async fn census(&self, record: &DrainRecord) -> Result<Census, DrainError> {
+    /// Services the drain has not looked up yet are described (see
+    /// [`services_to_describe`]); the facts it knows are kept in `record`.
+    async fn census(&self, record: &mut DrainRecord) -> Result<Census, DrainError> {
         let tasks = self
-            .cluster
+            .cluster()
             .tasks_on(&record.cluster_arn, &record.container_instance_arn)
             .await?
             .read()?;
-        let names = Census::service_names_of(&tasks);
-        let services = if names.is_empty() {
-            Vec::new()
-        } else {
-            self.cluster.services(&record.cluster_arn, &names).await?
-        };
-        Ok(Census::classify(tasks, &services))
+        let names = services_to_describe(&Census::service_names_of(&tasks), &record.service_kinds);
+        if !names.is_empty() {
+            let described = self.cluster().services(&record.cluster_arn, &names).await?;
+            record.service_kinds.extend(described);
+        }
+        Ok(Census::classify(tasks, &record.service_kinds))
     }
 
+    /// One look at a live drain: a census when [`census_needed`] says so, else the alive set
+    /// updated from the STOPPED event alone (or, for an instance change, nothing at all).
     async fn evaluate(
+        &self,
+        record: DrainRecord,
+        mode: Mode,
+        cue: Cue<'_>,
+    ) -> Result<Outcome, DrainError> {
+        let now = self.now();
+        let trigger = cue.trigger();
+        match census_needed(&record, cue, now, self.config.policy.census_rule) {
+            Look::Census(reason) => self.look_with_census(record, mode, trigger, reason).await,
+            Look::Unchanged => {
+                let alive = record
+                    .alive
+                    .as_ref()
+                    .map(AliveSet::counts)
+                    .unwrap_or_default();
+                info!(
+                    decision = "wait",
+                    census = "skipped",
+                    trigger = ?trigger,
+                    alive_replica = alive.replica,
+                    alive_daemon = alive.daemon,
+                    alive_standalone = alive.standalone,
+                    "drain decision: the instance change tells nothing new"
+                );
+                Ok(Outcome::Decided(Decision::Wait {
+                    alive,
+                    waiting_on: WaitingOn::Tasks,
+                }))
+            }
+            Look::Skip { alive } => {
+                self.look_without_census(record, alive, mode, trigger, now)
+                    .await
+            }
+        }
+    }
+
+    /// A STOPPED event of a known task with replica or standalone tasks left: one conditional
+    /// write, no ECS call. If another invocation wrote first, its record may still hold the
+    /// task: look again on the fresh record with a census, which is the truth.
+    async fn look_without_census(
+        &self,
+        mut record: DrainRecord,
+        alive: AliveSet,
+        mode: Mode,
+        trigger: Trigger,
+        now: Timestamp,
+    ) -> Result<Outcome, DrainError> {
+        let counts = alive.counts();
+        info!(
+            decision = "wait",
+            census = "skipped",
+            trigger = ?trigger,
+            cluster = %record.cluster_arn,
+            ec2_instance_id = %record.ec2_instance_id,
+            token_prefix = %record.token.prefix(),
+            alive_replica = counts.replica,
+            alive_daemon = counts.daemon,
+            alive_standalone = counts.standalone,
+            waiting = %alive.summary(now, MAX_LOGGED_TASKS),
+            census_taken_at = %alive.taken_at,
+            "drain decision"
+        );
+        record.alive = Some(alive);
+        record.reason = Some(WaitingOn::Tasks.describe().to_owned());
+        let decision = Decision::Wait {
+            alive: counts,
+            waiting_on: WaitingOn::Tasks,
+        };
+        if let Some(outcome) = self
+            .keep_waiting(record.clone(), decision, mode, trigger, now)
+            .await?
+        {
+            return Ok(outcome);
+        }
+        match self.store().load(&record.container_instance_arn).await? {
+            Some(fresh) if !fresh.status.is_terminal() => {
+                self.look_with_census(fresh, mode, trigger, CensusReason::UnknownTask)
+                    .await
+            }
+            _ => Ok(Outcome::NotDraining),
+        }
+    }
+
+    async fn look_with_census(
         &self,
         mut record: DrainRecord,
         mode: Mode,
         trigger: Trigger,
+        census_reason: CensusReason,
     ) -> Result<Outcome, DrainError> {
-        let census = self.census(&record).await?;
-        let now = self.clock.now();
+        let census = self.census(&mut record).await?;
+        let now = self.now();
         let decision = decide(&record, &census, now, &self.config.policy);
         let alive = census.counts();
         info!(
@@ -506,33 +639,30 @@ where
             alive_replica = alive.replica,
             alive_daemon = alive.daemon,
             alive_standalone = alive.standalone,
+            census = census_reason.name(),
             deadline_at = %record.deadline_at,
             "drain decision"
         );
+        let facts = look_facts(&record, &census, &decision, trigger, now);
+        self.note(mode, facts.decided);
         if !census.stuck_services.is_empty() {
-            // Counted once per drain: the first census that finds them.
-            if record
-                .last_census
-                .as_ref()
-                .is_none_or(|last| last.stuck_services.is_empty())
-            {
-                self.note(mode, Fact::StuckServices);
-            }
             warn!(services = ?census.stuck_services, "services with minimumHealthyPercent 100 and maximumPercent 100 can never move their tasks off this instance; the drain will wait for its deadline");
-        }
-        if trigger == Trigger::Check
-            && let Some(expires_at) = record.hook_expires_at
-        {
-            self.note(mode, Fact::HookSecondsLeft(expires_at.seconds_since(now)));
         }
         record.last_census = Some(CensusSummary {
             taken_at: now,
             alive,
             stuck_services: census.stuck_services.clone(),
         });
+        let set = alive_set(&census, record.alive.as_ref(), now);
+        if !set.tasks.is_empty() {
+            info!(waiting = %set.summary(now, MAX_LOGGED_TASKS), truncated = set.truncated, "tasks the drain waits for");
+        }
+        record.alive = Some(set);
 
         match &decision {
-            Decision::Finished { .. } | Decision::ClaimedElsewhere => {
+            Decision::Finished { .. } => return Ok(Outcome::Decided(decision)),
+            Decision::ClaimedElsewhere => {
+                self.keep_claim_watched(&record, mode, trigger, now).await?;
                 return Ok(Outcome::Decided(decision));
             }
             Decision::Complete { result, reason } => {
@@ -545,7 +675,7 @@ where
                 };
             }
             Decision::Wait { waiting_on, .. } => {
-                record.reason = Some(waiting_reason(*waiting_on).to_owned());
+                record.reason = Some(waiting_on.describe().to_owned());
             }
             Decision::StopDaemons { tasks } => {
                 self.effect(
@@ -553,13 +683,13 @@ where
                     "ecs:StopTask",
                     "stop daemon tasks",
                     (),
-                    self.cluster
+                    self.cluster()
                         .stop_tasks(&record.cluster_arn, tasks, DAEMON_STOP_REASON),
                 )
                 .await?;
                 info!(tasks = tasks.len(), "daemon tasks asked to stop");
                 record.daemons_stopped_at.get_or_insert(now);
-                record.reason = Some(waiting_reason(WaitingOn::DaemonsStopping).to_owned());
+                record.reason = Some(WaitingOn::DaemonsStopping.describe().to_owned());
             }
             Decision::EnforceDeadline { tasks } => {
                 if !tasks.is_empty() {
@@ -568,7 +698,7 @@ where
                         "ecs:StopTask",
                         "stop remaining tasks",
                         (),
-                        self.cluster
+                        self.cluster()
                             .stop_tasks(&record.cluster_arn, tasks, DEADLINE_STOP_REASON),
                     )
                     .await?;
@@ -577,16 +707,30 @@ where
                     tasks = tasks.len(),
                     "drain deadline reached; remaining tasks asked to stop"
                 );
-                if record.enforced_at.is_none() {
-                    self.note(mode, Fact::DeadlineEnforced);
-                }
+                self.note(mode, facts.applied.iter().cloned());
                 record.enforced_at.get_or_insert(now);
                 record.phase = DrainPhase::Enforcing;
-                record.reason = Some(waiting_reason(WaitingOn::DeadlineStops).to_owned());
+                record.reason = Some(WaitingOn::DeadlineStops.describe().to_owned());
             }
         }
 
-        // Still waiting: keep the hook alive and the next check booked (see `decision::upkeep`).
+        // A lost progress write: a newer look already wrote, and it carries the drain on.
+        Ok(self
+            .keep_waiting(record, decision.clone(), mode, trigger, now)
+            .await?
+            .unwrap_or(Outcome::Decided(decision)))
+    }
+
+    /// Still waiting: keep the hook alive and the next check booked (see `decision::upkeep`),
+    /// then write the progress. None when that write lost to a concurrent invocation's.
+    async fn keep_waiting(
+        &self,
+        mut record: DrainRecord,
+        decision: Decision,
+        mode: Mode,
+        trigger: Trigger,
+        now: Timestamp,
+    ) -> Result<Option<Outcome>, DrainError> {
         let upkeep = upkeep(&record, now, trigger, self.config.schedule.is_some());
         if upkeep.heartbeat {
             match self
@@ -595,13 +739,13 @@ where
                     "autoscaling:RecordLifecycleActionHeartbeat",
                     "heartbeat",
                     ActionAnswer::Accepted,
-                    self.hooks.heartbeat(&record.action()),
+                    self.hooks().heartbeat(&record.action()),
                 )
                 .await?
             {
                 ActionAnswer::Accepted => record.heartbeats_sent += 1,
                 ActionAnswer::NoActiveAction { .. } => {
-                    return self.mark_action_gone(record, mode, now).await;
+                    return self.mark_action_gone(record, mode, now).await.map(Some);
                 }
             }
         }
@@ -611,13 +755,58 @@ where
                 "scheduler:CreateSchedule",
                 "book the next check",
                 (),
-                self.scheduler.schedule(&record.container_instance_arn, at),
+                self.scheduler()
+                    .schedule(&record.container_instance_arn, at),
             )
             .await?;
             record.next_check_at = Some(at);
         }
-        self.save(record, mode, now).await?;
-        Ok(Outcome::Decided(decision))
+        Ok(match self.save(record, mode, now).await? {
+            WriteOutcome::Written => Some(Outcome::Decided(decision)),
+            WriteOutcome::LostRace => None,
+        })
+    }
+
+    /// Another invocation holds a fresh claim: no record write, but the check stays booked
+    /// (see [`upkeep_while_claimed`]).
+    async fn keep_claim_watched(
+        &self,
+        record: &DrainRecord,
+        mode: Mode,
+        trigger: Trigger,
+        now: Timestamp,
+    ) -> Result<(), DrainError> {
+        let upkeep = upkeep_while_claimed(
+            record,
+            now,
+            trigger,
+            self.config.schedule.is_some(),
+            self.config.policy.completing_lease_seconds,
+        );
+        if upkeep.heartbeat {
+            // Either answer books the check: an action found gone may have been completed by a
+            // holder that died before recording it, and the check after the lease records it.
+            self.effect(
+                mode,
+                "autoscaling:RecordLifecycleActionHeartbeat",
+                "heartbeat",
+                ActionAnswer::Accepted,
+                self.hooks().heartbeat(&record.action()),
+            )
+            .await?;
+        }
+        if let Some(at) = upkeep.book_check_at {
+            self.effect(
+                mode,
+                "scheduler:CreateSchedule",
+                "book the check that takes over a lapsed claim",
+                (),
+                self.scheduler()
+                    .schedule(&record.container_instance_arn, at),
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     async fn complete(
@@ -627,7 +816,23 @@ where
         reason: CompletionReason,
         mode: Mode,
     ) -> Result<Outcome, DrainError> {
-        let now = self.clock.now();
+        let now = self.now();
+        if let Some(at) = guard_claim(
+            &record,
+            now,
+            self.config.schedule.is_some(),
+            self.config.policy.completing_lease_seconds,
+        ) {
+            self.effect(
+                mode,
+                "scheduler:CreateSchedule",
+                "book the check that takes over a lapsed claim",
+                (),
+                self.scheduler()
+                    .schedule(&record.container_instance_arn, at),
+            )
+            .await?;
+        }
         let claimed = record.claimed(now, new_claim_id(now));
         let claim = self
             .effect(
@@ -635,24 +840,24 @@ where
                 "dynamodb:PutItem",
                 "claim the completion",
                 WriteOutcome::Written,
-                self.store.replace(&claimed, record.revision),
+                self.store().replace(&claimed, record.revision),
             )
             .await?;
         if claim == WriteOutcome::LostRace {
             // The claim may be ours after all: written, answer lost, the SDK's retry then lost.
-            let ours = self
-                .store
-                .load(&record.container_instance_arn)
-                .await?
-                .is_some_and(|current| current.holds_claim(&claimed));
-            if !ours {
-                info!(
-                    decision = "lost_race",
-                    "another invocation claimed the completion"
-                );
-                return Ok(Outcome::LostRace);
+            let current = self.store().load(&record.container_instance_arn).await?;
+            match after_lost_claim(current.as_ref(), &claimed) {
+                AfterLostWrite::GiveUp => {
+                    info!(
+                        decision = "lost_race",
+                        "another invocation claimed the completion"
+                    );
+                    return Ok(Outcome::LostRace);
+                }
+                AfterLostWrite::CarryOn => info!(
+                    "the completion claim was written though its answer was lost; carrying on"
+                ),
             }
-            info!("the completion claim was written though its answer was lost; carrying on");
         }
         let action = claimed.action();
         let completed = self
@@ -661,7 +866,7 @@ where
                 "autoscaling:CompleteLifecycleAction",
                 result.as_str(),
                 ActionAnswer::Accepted,
-                self.hooks.complete(&action, result),
+                self.hooks().complete(&action, result),
             )
             .await;
         let answer = match completed {
@@ -669,7 +874,7 @@ where
             Err(error) => {
                 // Give the claim back so the retry (or the next event) can complete at once.
                 if let Err(release_error) = self
-                    .store
+                    .store()
                     .replace(&claimed.released(now), claimed.revision)
                     .await
                 {
@@ -681,16 +886,10 @@ where
         let decision = Decision::Complete { result, reason };
         // A completion may already have been sent for this drain (see `completion_outcome`).
         let outcome = completion_outcome(answer, Some(&record));
-        if outcome != ActionOutcome::NoActiveAction {
-            self.note(
-                mode,
-                Fact::DrainCompleted {
-                    result,
-                    reason,
-                    duration_seconds: now.seconds_since(claimed.started_at),
-                },
-            );
-        }
+        self.note(
+            mode,
+            completion_fact(outcome, result, reason, claimed.started_at, now),
+        );
         let finished = match outcome {
             ActionOutcome::Done => {
                 info!(
@@ -737,9 +936,7 @@ where
                         )
                     }
                 };
-                if undrained {
-                    self.note(mode, Fact::DrainExpired);
-                }
+                self.note(mode, expiry_fact(undrained));
                 claimed.ended(now, DrainStatus::Expired, None, reason)
             }
         };
@@ -748,7 +945,7 @@ where
             "dynamodb:PutItem",
             finished.status.as_str(),
             WriteOutcome::Written,
-            self.store.replace(&finished, claimed.revision),
+            self.store().replace(&finished, claimed.revision),
         )
         .await?;
         if self.config.schedule.is_some() {
@@ -762,11 +959,7 @@ where
         })
     }
 
-    /// A lost claim means another invocation wrote after this one read. When that write was
-    /// only progress (the drain is still DRAINING under the same action, e.g. a look whose
-    /// census still saw a task), this invocation's census is the newer one: decide again on the
-    /// fresh record. Giving up here would leave the drain waiting for a STOPPED event that
-    /// already came, or for a check that may never be booked.
+    /// A lost claim: claim again on the fresh record when [`retry_claim`] says so.
     async fn retry_lost_claim(
         &self,
         mine: DrainRecord,
@@ -774,17 +967,15 @@ where
         mode: Mode,
     ) -> Result<Outcome, DrainError> {
         for _ in 0..CLAIM_RETRIES {
-            let fresh = match self.store.load(&mine.container_instance_arn).await? {
-                Some(fresh)
-                    if fresh.status == DrainStatus::Draining && fresh.token == mine.token =>
-                {
-                    fresh
-                }
-                _ => break,
-            };
-            let Decision::Complete { result, reason } =
-                decide(&fresh, census, self.clock.now(), &self.config.policy)
-            else {
+            let fresh = self.store().load(&mine.container_instance_arn).await?;
+            let retry = retry_claim(
+                &mine,
+                fresh.as_ref(),
+                census,
+                self.now(),
+                &self.config.policy,
+            );
+            let (ClaimRetry::Claim { result, reason }, Some(fresh)) = (retry, fresh) else {
                 break;
             };
             info!(
@@ -793,6 +984,8 @@ where
             );
             let fresh = DrainRecord {
                 last_census: mine.last_census.clone(),
+                alive: mine.alive.clone(),
+                service_kinds: mine.service_kinds.clone(),
                 ..fresh
             };
             match self.complete(fresh, result, reason, mode).await? {
@@ -814,17 +1007,14 @@ where
             "heartbeat found no active lifecycle action; the drain is over"
         );
         let (follow_up, undrained) = self.after_expiry(&record, mode).await?;
-        if undrained {
-            // The action existed and the hook ran out first: the instance goes undrained.
-            self.note(mode, Fact::DrainExpired);
-        }
+        self.note(mode, expiry_fact(undrained));
         let expired = record.ended(now, DrainStatus::Expired, None, follow_up);
         self.effect(
             mode,
             "dynamodb:PutItem",
             "EXPIRED",
             WriteOutcome::Written,
-            self.store.replace(&expired, record.revision),
+            self.store().replace(&expired, record.revision),
         )
         .await?;
         self.cancel_check(&record.container_instance_arn, mode)
@@ -842,13 +1032,13 @@ where
         record: &DrainRecord,
         mode: Mode,
     ) -> Result<(String, bool), DrainError> {
-        let state = self.hooks.instance_state(&record.ec2_instance_id).await?;
+        let state = self.hooks().instance_state(&record.ec2_instance_id).await?;
         let undrained = expired_undrained(state.as_ref());
         // Only an instance that stays needs its container instance looked up.
         let container = match after_expiry(state.as_ref(), Some(&EcsInstanceStatus::Draining)) {
             AfterExpiry::Leave { .. } => None,
             AfterExpiry::RestoreActive { .. } => self
-                .cluster
+                .cluster()
                 .find_container_instance(
                     std::slice::from_ref(&record.cluster_arn.to_string()),
                     &record.ec2_instance_id,
@@ -871,7 +1061,7 @@ where
                         "ecs:UpdateContainerInstancesState",
                         "set ACTIVE",
                         (),
-                        self.cluster.set_active(container),
+                        self.cluster().set_active(container),
                     )
                     .await?;
                 }
@@ -887,7 +1077,7 @@ where
         record: DrainRecord,
         mode: Mode,
         now: Timestamp,
-    ) -> Result<(), DrainError> {
+    ) -> Result<WriteOutcome, DrainError> {
         let progressed = record.progressed(now);
         let written = self
             .effect(
@@ -895,13 +1085,13 @@ where
                 "dynamodb:PutItem",
                 "drain progress",
                 WriteOutcome::Written,
-                self.store.replace(&progressed, record.revision),
+                self.store().replace(&progressed, record.revision),
             )
             .await?;
         if written == WriteOutcome::LostRace {
             info!("drain progress not written: a concurrent invocation wrote first");
         }
-        Ok(())
+        Ok(written)
     }
 
     async fn cancel_check(&self, instance: &ContainerInstanceArn, mode: Mode) {
@@ -914,7 +1104,7 @@ where
                 "scheduler:DeleteSchedule",
                 "cancel the check",
                 (),
-                self.scheduler.cancel(instance),
+                self.scheduler().cancel(instance),
             )
             .await
         {
@@ -962,14 +1152,6 @@ fn new_claim_id(now: Timestamp) -> String {
 fn refuse(refusal: Refusal) -> Outcome {
     warn!(decision = "refused", refusal = refusal.name(), reason = %refusal.describe(), "lifecycle input refused; nothing changed");
     Outcome::Refused { refusal }
-}
-
-fn waiting_reason(waiting_on: WaitingOn) -> &'static str {
-    match waiting_on {
-        WaitingOn::Tasks => "waiting for replica and standalone tasks to leave the instance",
-        WaitingOn::DaemonsStopping => "waiting for daemon tasks ecs-drain stopped",
-        WaitingOn::DeadlineStops => "deadline passed; waiting for the tasks ecs-drain stopped",
-    }
 }
 
 #[cfg(test)]

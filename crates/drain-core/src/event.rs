@@ -30,6 +30,9 @@ pub const TERMINATE_DETAIL_TYPE: &str = "EC2 Instance-terminate Lifecycle Action
 pub const LAUNCH_DETAIL_TYPE: &str = "EC2 Instance-launch Lifecycle Action";
 /// The EventBridge detail-type of ECS task state changes.
 pub const TASK_STATE_CHANGE_DETAIL_TYPE: &str = "ECS Task State Change";
+/// EventBridge `detail-type` of ECS container instance state changes (a task placed or
+/// stopped changes the instance's resources and task counts).
+pub const INSTANCE_STATE_CHANGE_DETAIL_TYPE: &str = "ECS Container Instance State Change";
 /// The terminating transition.
 pub const TERMINATING_TRANSITION: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
 /// The launching transition.
@@ -707,11 +710,30 @@ pub struct TaskStateChange {
     pub replay_name: Option<String>,
 }
 
+/// An EventBridge "ECS Container Instance State Change" of a DRAINING instance: what
+/// on-task-stopped takes as a second, independent prompt to look at a drain (its `detail` is
+/// the ContainerInstance object of DescribeContainerInstances).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceStateChange {
+    /// The cluster.
+    pub cluster_arn: ClusterArn,
+    /// The container instance.
+    pub container_instance_arn: ContainerInstanceArn,
+    /// `runningTasksCount` + `pendingTasksCount`, when the event carries both.
+    pub tasks: Option<u32>,
+    /// `detail.version`.
+    pub version: Option<u64>,
+    /// The archive replay that re-sent this event, if any.
+    pub replay_name: Option<String>,
+}
+
 /// What the task function was given.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TaskInput {
     /// A task stopped on a container instance.
     Stopped(TaskStateChange),
+    /// A DRAINING container instance changed (its tasks or resources).
+    InstanceChanged(InstanceStateChange),
     /// Nothing to do, and why.
     Ignored {
         /// Why.
@@ -719,12 +741,52 @@ pub enum TaskInput {
     },
 }
 
+/// Reads the `detail` of a container instance state change. Only a DRAINING instance can be one
+/// ecs-drain drains (the rule routes no other); any other status is acknowledged and ignored.
+fn instance_state_change(
+    detail: &Value,
+    replay_name: Option<String>,
+    warnings: &mut Vec<FieldWarning>,
+) -> Result<TaskInput, EventError> {
+    let mut fields = Fields::new("ECS container instance state change", detail, warnings)?;
+    let status = fields.required("status")?;
+    if status != "DRAINING" {
+        return Ok(TaskInput::Ignored {
+            reason: format!(
+                "container instance status is {}, not DRAINING",
+                quoted(status)
+            ),
+        });
+    }
+    let count = |fields: &mut Fields<'_, '_>, field: &'static str| match fields.object.get(field) {
+        None | Some(Value::Null) => None,
+        Some(value) => {
+            let count = value.as_u64().and_then(|n| u32::try_from(n).ok());
+            if count.is_none() {
+                fields.warn(field, "not a whole number");
+            }
+            count
+        }
+    };
+    let running = count(&mut fields, "runningTasksCount");
+    let pending = count(&mut fields, "pendingTasksCount");
+    let version = count(&mut fields, "version").map(u64::from);
+    Ok(TaskInput::InstanceChanged(InstanceStateChange {
+        cluster_arn: fields.id("clusterArn", ClusterArn::new)?,
+        container_instance_arn: fields.id("containerInstanceArn", ContainerInstanceArn::new)?,
+        tasks: running.zip(pending).map(|(r, p)| r.saturating_add(p)),
+        version,
+        replay_name,
+    }))
+}
+
 fn bounded_text(text: Option<&str>) -> Option<String> {
     text.map(|text| text.chars().take(TEXT_LIMIT).collect())
 }
 
-/// Parses an EventBridge "ECS Task State Change" event (any other EventBridge event is
-/// acknowledged and ignored) and logs a warning per malformed optional field.
+/// Parses an EventBridge "ECS Task State Change" event, or an "ECS Container Instance State
+/// Change" of a DRAINING instance (any other EventBridge event is acknowledged and ignored), and
+/// logs a warning per malformed optional field.
 pub fn parse_task_payload<P: Payload + ?Sized>(payload: &P) -> Result<TaskInput, EventError> {
     let (input, warnings) = parse_task_payload_with_warnings(payload)?;
     log_warnings(&warnings);
@@ -742,6 +804,11 @@ pub fn parse_task_payload_with_warnings<P: Payload + ?Sized>(
         return Err(EventError::UnknownShape("not an EventBridge event".into()));
     }
     let event = eventbridge_envelope(&value, &mut warnings)?;
+    if event.source == "aws.ecs" && event.detail_type == INSTANCE_STATE_CHANGE_DETAIL_TYPE {
+        let replay_name = event.replay_name;
+        let input = instance_state_change(event.detail, replay_name, &mut warnings)?;
+        return Ok((input, warnings));
+    }
     if event.source != "aws.ecs" || event.detail_type != TASK_STATE_CHANGE_DETAIL_TYPE {
         let reason = format!(
             "EventBridge event {} from {} is not an ECS task state change",

@@ -16,8 +16,7 @@ use crate::event::{
     LifecycleInput, Payload, TaskInput, parse_lifecycle_payload, parse_task_payload,
 };
 use crate::metrics::Fact;
-use crate::ports::{CheckScheduler, Cluster, DrainStore, LifecycleHooks};
-use crate::time::Clock;
+use crate::ports::Ports;
 
 /// What one invocation did, returned as the function's response (visible in `invoke` output
 /// and in Lambda destinations).
@@ -224,18 +223,14 @@ fn settle(
 /// on-lifecycle: terminate lifecycle actions (EventBridge or SNS) and scheduled checks, at the
 /// function `own` (a notice for another account or region is refused). What it counted is left
 /// in [`Drainer::take_facts`], whether it succeeds or fails.
-pub async fn handle_lifecycle<C, H, S, Q, K, P>(
-    drainer: &Drainer<C, H, S, Q, K>,
+pub async fn handle_lifecycle<D, P>(
+    drainer: &Drainer<D>,
     payload: &P,
     own: &FunctionIdentity,
 ) -> Result<Report, DrainError>
 where
     P: Payload + ?Sized,
-    C: Cluster,
-    H: LifecycleHooks,
-    S: DrainStore,
-    Q: CheckScheduler,
-    K: Clock,
+    D: Ports,
 {
     let inputs = match parse_lifecycle_payload(payload) {
         Ok(inputs) => inputs,
@@ -275,19 +270,16 @@ where
     Ok(report)
 }
 
-/// on-task-stopped: ECS Task State Change events. What it counted is left in
+/// on-task-stopped: ECS Task State Change events, and ECS Container Instance State Change
+/// events of DRAINING instances. What it counted is left in
 /// [`Drainer::take_facts`], whether it succeeds or fails.
-pub async fn handle_task_stopped<C, H, S, Q, K, P>(
-    drainer: &Drainer<C, H, S, Q, K>,
+pub async fn handle_task_stopped<D, P>(
+    drainer: &Drainer<D>,
     payload: &P,
 ) -> Result<Report, DrainError>
 where
     P: Payload + ?Sized,
-    C: Cluster,
-    H: LifecycleHooks,
-    S: DrainStore,
-    Q: CheckScheduler,
-    K: Clock,
+    D: Ports,
 {
     let input = match parse_task_payload(payload) {
         Ok(input) => input,
@@ -307,6 +299,11 @@ where
             let mode = drainer.mode_for(change.replay_name.as_deref());
             report.dry_run = mode == crate::drainer::Mode::DryRun;
             drainer.on_task_stopped(&change, mode).await
+        }
+        TaskInput::InstanceChanged(change) => {
+            let mode = drainer.mode_for(change.replay_name.as_deref());
+            report.dry_run = mode == crate::drainer::Mode::DryRun;
+            drainer.on_instance_changed(&change, mode).await
         }
         TaskInput::Ignored { reason } => Ok(Outcome::Ignored { reason }),
     };

@@ -9,8 +9,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::decision::CompletionReason;
-use crate::record::LifecycleResult;
+use crate::record::{CompletionReason, LifecycleResult};
 
 /// A drain started: a new drain record was written for a terminate notice.
 pub const DRAINS_STARTED: &str = "DrainsStarted";

@@ -120,8 +120,8 @@ mod tests {
     use crate::ids::{
         AsgName, ClusterArn, Ec2InstanceId, HookName, HookRef, LifecycleActionRef, LifecycleToken,
     };
-    use crate::testing::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryStore};
     use crate::record::{DrainStart, DrainStatus, LifecycleResult};
+    use crate::testing::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryStore};
 
     const WHO: &str = "arn:aws:iam::123456789012:user/alice";
 

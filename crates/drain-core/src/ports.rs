@@ -11,7 +11,7 @@ use crate::ids::{
     ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn,
 };
 use crate::record::{DrainRecord, LifecycleResult};
-use crate::time::Timestamp;
+use crate::time::{Clock, Timestamp};
 
 /// An ECS container instance as ListContainerInstances / DescribeContainerInstances report it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -274,6 +274,78 @@ impl<T: CheckScheduler> CheckScheduler for std::sync::Arc<T> {
 
     async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
         (**self).cancel(instance).await
+    }
+}
+
+/// The five ports a [`crate::Drainer`] runs over, as one bundle: one type parameter names a
+/// whole deployment (AWS, in-memory, simulated) instead of five.
+pub trait Ports: Send + Sync {
+    /// The ECS side.
+    type Cluster: Cluster;
+    /// The Auto Scaling side.
+    type Hooks: LifecycleHooks;
+    /// The drain records.
+    type Store: DrainStore;
+    /// The scheduled checks.
+    type Scheduler: CheckScheduler;
+    /// Where "now" comes from.
+    type Clock: Clock;
+
+    /// The ECS side.
+    fn cluster(&self) -> &Self::Cluster;
+    /// The Auto Scaling side.
+    fn hooks(&self) -> &Self::Hooks;
+    /// The drain records.
+    fn store(&self) -> &Self::Store;
+    /// The scheduled checks.
+    fn scheduler(&self) -> &Self::Scheduler;
+    /// Where "now" comes from.
+    fn clock(&self) -> &Self::Clock;
+}
+
+/// The ports as five plain values: the bundle every deployment builds.
+#[derive(Clone, Debug)]
+pub struct PortSet<C, H, S, Q, K> {
+    /// The ECS side.
+    pub cluster: C,
+    /// The Auto Scaling side.
+    pub hooks: H,
+    /// The drain records.
+    pub store: S,
+    /// The scheduled checks.
+    pub scheduler: Q,
+    /// Where "now" comes from.
+    pub clock: K,
+}
+
+impl<C, H, S, Q, K> Ports for PortSet<C, H, S, Q, K>
+where
+    C: Cluster,
+    H: LifecycleHooks,
+    S: DrainStore,
+    Q: CheckScheduler,
+    K: Clock,
+{
+    type Cluster = C;
+    type Hooks = H;
+    type Store = S;
+    type Scheduler = Q;
+    type Clock = K;
+
+    fn cluster(&self) -> &C {
+        &self.cluster
+    }
+    fn hooks(&self) -> &H {
+        &self.hooks
+    }
+    fn store(&self) -> &S {
+        &self.store
+    }
+    fn scheduler(&self) -> &Q {
+        &self.scheduler
+    }
+    fn clock(&self) -> &K {
+        &self.clock
     }
 }
 

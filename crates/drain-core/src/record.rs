@@ -5,9 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::census::AliveCounts;
+use crate::census::{AliveCounts, ServiceFacts};
 use crate::ids::{
     ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, LifecycleToken,
+    TaskArn,
 };
 use crate::time::Timestamp;
 
@@ -113,6 +114,30 @@ impl LifecycleResult {
     }
 }
 
+/// Why a drain ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CompletionReason {
+    /// Nothing is alive on the instance.
+    Drained,
+    /// The deadline passed and the policy is abandon.
+    DeadlineAbandoned,
+    /// The deadline passed, remaining tasks were stopped one check interval ago.
+    DeadlineEnforced,
+}
+
+impl CompletionReason {
+    /// A short phrase for logs and the record.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CompletionReason::Drained => "no task alive on the instance",
+            CompletionReason::DeadlineAbandoned => "drain deadline passed, policy abandon",
+            CompletionReason::DeadlineEnforced => {
+                "drain deadline passed, remaining tasks were stopped"
+            }
+        }
+    }
+}
+
 /// The last census a drain saw, for operators asking "why is this instance still waiting?".
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CensusSummary {
@@ -122,6 +147,137 @@ pub struct CensusSummary {
     pub alive: AliveCounts,
     /// Services that can never move their tasks (min 100 % / max 100 %).
     pub stuck_services: Vec<String>,
+}
+
+/// At most this many alive tasks are kept in a record. ECS places far fewer tasks on one
+/// instance in practice (the ENI, port and memory limits stop it well before), so a real drain
+/// keeps its whole set; a set this large still stores in about 70 KB, far below DynamoDB's
+/// 400 KB item limit. Tasks past the bound are counted in [`AliveSet::truncated`], and an
+/// incomplete set is never trusted to skip a census.
+pub const MAX_ALIVE_TASKS: usize = 1_000;
+
+/// What kind of task an alive task is, which decides when a drain may stop it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AliveKind {
+    /// A replica service task: ECS moves it.
+    Replica,
+    /// A daemon service task: stopped by ecs-drain last.
+    Daemon,
+    /// A RunTask / StartTask task: waited for up to the deadline.
+    Standalone,
+}
+
+impl AliveKind {
+    /// The name shown to operators.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AliveKind::Replica => "replica",
+            AliveKind::Daemon => "daemon",
+            AliveKind::Standalone => "standalone",
+        }
+    }
+
+    /// Parses [`AliveKind::as_str`].
+    pub fn parse(text: &str) -> Option<AliveKind> {
+        match text {
+            "replica" => Some(AliveKind::Replica),
+            "daemon" => Some(AliveKind::Daemon),
+            "standalone" => Some(AliveKind::Standalone),
+            _ => None,
+        }
+    }
+}
+
+/// One task a drain waits for, as its censuses saw it: what an operator asking "why is this
+/// instance still draining?" reads (`drainctl explain` / `status`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliveTask {
+    /// The task.
+    pub task_arn: TaskArn,
+    /// `service:<name>` or `family:<name>`, as ECS reported it (None when it reported none).
+    pub group: Option<String>,
+    /// Replica, daemon or standalone.
+    pub kind: AliveKind,
+    /// Its lastStatus at the last census (RUNNING, DEACTIVATING, STOPPING, ...).
+    pub last_status: String,
+    /// The first census that saw it alive during this drain.
+    pub alive_since: Timestamp,
+}
+
+/// The first 8 characters of a task's id (the last part of its ARN): enough to find it in the
+/// console, short enough for a log line.
+pub fn short_task_id(task: &TaskArn) -> &str {
+    let id = task.as_str().rsplit('/').next().unwrap_or_default();
+    id.get(..8).unwrap_or(id)
+}
+
+/// The tasks alive on the instance at the drain's last census, kept up to date by STOPPED
+/// events between censuses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliveSet {
+    /// When the census it comes from was taken.
+    pub taken_at: Timestamp,
+    /// The tasks (at most [`MAX_ALIVE_TASKS`]).
+    pub tasks: Vec<AliveTask>,
+    /// Alive tasks the census found past the bound, not kept.
+    pub truncated: u32,
+}
+
+impl AliveSet {
+    /// Whether `task` is in the set.
+    pub fn knows(&self, task: &TaskArn) -> bool {
+        self.tasks.iter().any(|alive| &alive.task_arn == task)
+    }
+
+    /// The set once `task` stopped.
+    pub fn without(&self, task: &TaskArn) -> AliveSet {
+        AliveSet {
+            tasks: self
+                .tasks
+                .iter()
+                .filter(|alive| &alive.task_arn != task)
+                .cloned()
+                .collect(),
+            ..self.clone()
+        }
+    }
+
+    /// The first `max` tasks for a log line or a report, each as `group/short-id lastStatus
+    /// for Ns`, then how many more: bounded whatever the set holds.
+    pub fn summary(&self, now: Timestamp, max: usize) -> String {
+        let mut parts: Vec<String> = self
+            .tasks
+            .iter()
+            .take(max)
+            .map(|task| {
+                format!(
+                    "{}/{} {} for {}s",
+                    crate::ids::quoted(task.group.as_deref().unwrap_or("-")),
+                    short_task_id(&task.task_arn),
+                    crate::ids::quoted(&task.last_status),
+                    now.seconds_since(task.alive_since).max(0)
+                )
+            })
+            .collect();
+        let more = self.tasks.len().saturating_sub(max) + self.truncated as usize;
+        if more > 0 {
+            parts.push(format!("and {more} more"));
+        }
+        parts.join(", ")
+    }
+
+    /// Alive tasks by kind (the kept ones).
+    pub fn counts(&self) -> AliveCounts {
+        let mut counts = AliveCounts::default();
+        for task in &self.tasks {
+            match task.kind {
+                AliveKind::Replica => counts.replica += 1,
+                AliveKind::Daemon => counts.daemon += 1,
+                AliveKind::Standalone => counts.standalone += 1,
+            }
+        }
+        counts
+    }
 }
 
 /// One drain of one container instance.
@@ -171,6 +327,12 @@ pub struct DrainRecord {
     pub finished_at: Option<Timestamp>,
     /// The last census.
     pub last_census: Option<CensusSummary>,
+    /// The tasks the drain waits for: the last census's alive tasks, less those whose STOPPED
+    /// event came since. None before the first census.
+    pub alive: Option<AliveSet>,
+    /// The scheduling facts of the services seen on the instance, looked up once per drain
+    /// (a service's scheduling strategy cannot change).
+    pub service_kinds: Vec<ServiceFacts>,
     /// Who holds the COMPLETING claim: an id unique to the claiming invocation, so a claim
     /// whose write succeeded but whose answer was lost is still recognised as its own.
     pub claim_id: Option<String>,
@@ -255,6 +417,8 @@ impl DrainRecord {
             enforced_at: None,
             finished_at: None,
             last_census: None,
+            alive: None,
+            service_kinds: Vec::new(),
             claim_id: None,
             completion_sent_at: None,
             // Kept at least until the hook could no longer act, then the retention period.

@@ -10,6 +10,7 @@ use support::{MUTATING, fixture};
 use std::sync::Arc;
 
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
+use drain_core::ports::PortSet;
 use drain_core::testing::ManualClock;
 use drain_core::testing::memory::{
     CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
@@ -19,15 +20,18 @@ use drain_core::{Config, Drainer};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-type World = Drainer<MemoryCluster, MemoryHooks, MemoryStore, MemoryScheduler, Arc<ManualClock>>;
+type World =
+    Drainer<PortSet<MemoryCluster, MemoryHooks, MemoryStore, MemoryScheduler, Arc<ManualClock>>>;
 
 fn drainer(log: &CallLog) -> World {
     Drainer::new(
-        MemoryCluster::new(log.clone()),
-        MemoryHooks::new(log.clone()),
-        MemoryStore::new(log.clone()),
-        MemoryScheduler::new(log.clone()),
-        Arc::new(ManualClock::new(Timestamp(1_793_645_030))),
+        PortSet {
+            cluster: MemoryCluster::new(log.clone()),
+            hooks: MemoryHooks::new(log.clone()),
+            store: MemoryStore::new(log.clone()),
+            scheduler: MemoryScheduler::new(log.clone()),
+            clock: Arc::new(ManualClock::new(Timestamp(1_793_645_030))),
+        },
         Config::with_table("drains"),
     )
 }

@@ -18,7 +18,7 @@ use drain_core::ids::{
 };
 use drain_core::ports::{
     ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore,
-    LifecycleHooks, WriteOutcome,
+    LifecycleHooks, PortSet, WriteOutcome,
 };
 use drain_core::record::{DrainRecord, LifecycleResult};
 use drain_core::testing::ManualClock;
@@ -180,11 +180,13 @@ impl CheckScheduler for Faulty<MemoryScheduler> {
 }
 
 type FaultyDrainer = Drainer<
-    Faulty<MemoryCluster>,
-    Faulty<MemoryHooks>,
-    Faulty<MemoryStore>,
-    Faulty<MemoryScheduler>,
-    Arc<ManualClock>,
+    PortSet<
+        Faulty<MemoryCluster>,
+        Faulty<MemoryHooks>,
+        Faulty<MemoryStore>,
+        Faulty<MemoryScheduler>,
+        Arc<ManualClock>,
+    >,
 >;
 
 /// The fixtures' world (one ACTIVE container instance held by the fixture's lifecycle action,
@@ -226,23 +228,25 @@ fn world(fault: Fault) -> World {
         ..sample::config()
     };
     let drainer = Drainer::new(
-        Faulty {
-            inner: cluster.clone(),
-            fault: fault.clone(),
+        PortSet {
+            cluster: Faulty {
+                inner: cluster.clone(),
+                fault: fault.clone(),
+            },
+            hooks: Faulty {
+                inner: hooks.clone(),
+                fault: fault.clone(),
+            },
+            store: Faulty {
+                inner: store.clone(),
+                fault: fault.clone(),
+            },
+            scheduler: Faulty {
+                inner: scheduler,
+                fault,
+            },
+            clock: Arc::new(ManualClock::new(Timestamp(1_793_645_030))),
         },
-        Faulty {
-            inner: hooks.clone(),
-            fault: fault.clone(),
-        },
-        Faulty {
-            inner: store.clone(),
-            fault: fault.clone(),
-        },
-        Faulty {
-            inner: scheduler,
-            fault,
-        },
-        Arc::new(ManualClock::new(Timestamp(1_793_645_030))),
         config,
     );
     World {

@@ -12,6 +12,7 @@ use drain_core::event::CHECK_KEY;
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, LifecycleToken, TaskArn};
 use drain_core::metrics::{Fact, emf_documents, validate_emf};
+use drain_core::ports::PortSet;
 use drain_core::record::LifecycleResult;
 use drain_core::testing::ManualClock;
 use drain_core::testing::memory::{
@@ -43,7 +44,9 @@ struct World {
     hooks: MemoryHooks,
     store: MemoryStore,
     clock: Arc<ManualClock>,
-    drainer: Drainer<MemoryCluster, MemoryHooks, MemoryStore, MemoryScheduler, Arc<ManualClock>>,
+    drainer: Drainer<
+        PortSet<MemoryCluster, MemoryHooks, MemoryStore, MemoryScheduler, Arc<ManualClock>>,
+    >,
     instance: ContainerInstanceArn,
 }
 
@@ -83,11 +86,13 @@ fn world(minimum_healthy_percent: i32, maximum_percent: i32) -> World {
     hooks.begin(&action);
     let config = sample::config();
     let drainer = Drainer::new(
-        cluster.clone(),
-        hooks.clone(),
-        store.clone(),
-        MemoryScheduler::new(log),
-        Arc::clone(&clock),
+        PortSet {
+            cluster: cluster.clone(),
+            hooks: hooks.clone(),
+            store: store.clone(),
+            scheduler: MemoryScheduler::new(log),
+            clock: Arc::clone(&clock),
+        },
         config,
     );
     World {

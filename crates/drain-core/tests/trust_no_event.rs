@@ -21,6 +21,7 @@ use drain_core::ids::{
     AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef,
     LifecycleActionRef, LifecycleToken,
 };
+use drain_core::ports::PortSet;
 use drain_core::testing::ManualClock;
 use drain_core::testing::memory::{
     CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
@@ -31,7 +32,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 type MemoryDrainer =
-    Drainer<MemoryCluster, MemoryHooks, MemoryStore, MemoryScheduler, Arc<ManualClock>>;
+    Drainer<PortSet<MemoryCluster, MemoryHooks, MemoryStore, MemoryScheduler, Arc<ManualClock>>>;
 
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster";
 /// The fixtures' instance: Auto Scaling is terminating it (its action is the fixture's).
@@ -91,11 +92,13 @@ fn world() -> World {
     });
     hooks.set_lifecycle_state(IN_SERVICE_EC2, GROUP, "InService");
     let drainer = Drainer::new(
-        cluster.clone(),
-        hooks.clone(),
-        MemoryStore::new(log.clone()),
-        MemoryScheduler::new(log.clone()),
-        Arc::new(ManualClock::new(Timestamp(1_793_645_030))),
+        PortSet {
+            cluster: cluster.clone(),
+            hooks: hooks.clone(),
+            store: MemoryStore::new(log.clone()),
+            scheduler: MemoryScheduler::new(log.clone()),
+            clock: Arc::new(ManualClock::new(Timestamp(1_793_645_030))),
+        },
         Config {
             replay_mode: drain_core::config::ReplayMode::Live,
             ..Config::with_table("drains")
@@ -252,7 +255,6 @@ fn every_real_shape_is_read_as_aws_means_it() {
 #[test]
 fn events_of_other_kinds_reach_either_function_and_change_nothing() {
     for name in [
-        "ecs-container-instance-state-change.json",
         "ec2-spot-interruption-warning.json",
         "ec2-rebalance-recommendation.json",
         "ec2-instance-state-change.json",
@@ -284,6 +286,47 @@ fn events_of_other_kinds_reach_either_function_and_change_nothing() {
             world.log.calls()
         );
     }
+}
+
+#[test]
+fn a_draining_instance_s_state_change_without_a_drain_costs_one_read_and_changes_nothing() {
+    for name in [
+        "ecs-container-instance-state-change.json",
+        "ecs-container-instance-state-change-counts.json",
+    ] {
+        let world = world();
+        let (lifecycle, task, _) = run_both(&world, &fixture_text(name));
+        assert_eq!(lifecycle.outcomes, vec!["ignored".to_owned()], "{name}");
+        assert_eq!(task.outcomes, vec!["not_draining".to_owned()], "{name}");
+        assert_eq!(world.log.calls(), vec!["dynamodb:GetItem"], "{name}");
+    }
+    let TaskInput::InstanceChanged(change) = parse_task_payload(&fixture_text(
+        "ecs-container-instance-state-change-counts.json",
+    ))
+    .expect("parses") else {
+        panic!("an instance state change");
+    };
+    assert_eq!(
+        (
+            change.tasks,
+            change.version,
+            change.container_instance_arn.as_str()
+        ),
+        (Some(1), Some(14802), TERMINATING_CI)
+    );
+    let TaskInput::InstanceChanged(change) =
+        parse_task_payload(&fixture_text("ecs-container-instance-state-change.json"))
+            .expect("parses")
+    else {
+        panic!("an instance state change");
+    };
+    assert_eq!(change.tasks, None, "no counts in the documented example");
+    let active = fixture_text("ecs-container-instance-state-change.json")
+        .replace("\"status\": \"DRAINING\"", "\"status\": \"ACTIVE\"");
+    assert!(matches!(
+        parse_task_payload(&active),
+        Ok(TaskInput::Ignored { .. })
+    ));
 }
 
 #[test]

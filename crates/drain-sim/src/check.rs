@@ -75,10 +75,32 @@ pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSumma
             fail(world, ViolationKind::Consistency, "no drain record".into());
             continue;
         };
-        let deadline = started.plus_seconds(world.scenario.deadline_seconds);
+        // The drain starts at the first delivery that wrote its record: a delivery whose
+        // invocation died before the write is retried, and the retry starts it.
+        if record.started_at < started {
+            fail(
+                world,
+                ViolationKind::Consistency,
+                format!(
+                    "the record started at t={}s, before the notice first arrived (t={}s)",
+                    record.started_at.seconds_since(crate::world::EPOCH),
+                    started.seconds_since(crate::world::EPOCH)
+                ),
+            );
+        }
+        let deadline = record
+            .started_at
+            .plus_seconds(world.scenario.deadline_seconds);
         if let Some(completed_at) = action.completed_at {
             // The check at the deadline and the one an interval later may each fire late.
-            let slack = 2 * world.settings.scheduler_latency_max;
+            // An invocation that died holding the completion claim is taken over once its lease
+            // lapsed, after Lambda's retry (up to three minutes) or the next check.
+            let crash_slack = if world.counters.crashes > 0 {
+                record.check_interval_seconds.max(180) + 180
+            } else {
+                0
+            };
+            let slack = 2 * world.settings.scheduler_latency_max + crash_slack;
             let latest = deadline.plus_seconds(record.check_interval_seconds + slack);
             if completed_at > latest {
                 fail(

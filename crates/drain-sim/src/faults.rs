@@ -7,6 +7,7 @@ use drain_core::error::DrainError;
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, TaskArn};
 use drain_core::ports::{CheckScheduler, Cluster, ContainerInstance, DrainStore, WriteOutcome};
 use drain_core::record::DrainRecord;
+use drain_core::testing::memory::MemoryStore;
 use drain_core::time::Timestamp;
 
 /// Which bug to plant.
@@ -24,16 +25,21 @@ pub enum Fault {
     StoreIgnoresRevision,
     /// CreateSchedule answers OK and books nothing: no heartbeats, no safety net.
     SchedulerLosesChecks,
+    /// The census only looks at the tasks the record's alive set already knows: a policy that
+    /// stops daemons or completes on a stale set (tasks placed after the first census are
+    /// never seen).
+    CensusTrustsTheSet,
 }
 
 impl Fault {
     /// Every fault, honest first.
-    pub const ALL: [Fault; 5] = [
+    pub const ALL: [Fault; 6] = [
         Fault::None,
         Fault::CensusIgnoresStopping,
         Fault::ServicesLookLikeDaemons,
         Fault::StoreIgnoresRevision,
         Fault::SchedulerLosesChecks,
+        Fault::CensusTrustsTheSet,
     ];
 
     /// The command-line name.
@@ -44,6 +50,7 @@ impl Fault {
             Fault::ServicesLookLikeDaemons => "services-look-like-daemons",
             Fault::StoreIgnoresRevision => "store-ignores-revision",
             Fault::SchedulerLosesChecks => "scheduler-loses-checks",
+            Fault::CensusTrustsTheSet => "census-trusts-the-set",
         }
     }
 
@@ -58,12 +65,26 @@ impl Fault {
 pub struct FaultyCluster<C> {
     inner: C,
     fault: Fault,
+    /// The drain records, for [`Fault::CensusTrustsTheSet`].
+    records: Option<MemoryStore>,
 }
 
 impl<C> FaultyCluster<C> {
     /// Wraps `inner`.
     pub fn new(inner: C, fault: Fault) -> Self {
-        FaultyCluster { inner, fault }
+        FaultyCluster {
+            inner,
+            fault,
+            records: None,
+        }
+    }
+
+    /// Lets [`Fault::CensusTrustsTheSet`] read the drain records.
+    pub fn reading(self, records: MemoryStore) -> Self {
+        FaultyCluster {
+            records: Some(records),
+            ..self
+        }
     }
 }
 
@@ -90,6 +111,20 @@ impl<C: Cluster> Cluster for FaultyCluster<C> {
         instance: &ContainerInstanceArn,
     ) -> Result<TaskListing, DrainError> {
         let mut listing = self.inner.tasks_on(cluster, instance).await?;
+        let known = match (self.fault, &self.records) {
+            (Fault::CensusTrustsTheSet, Some(records)) => {
+                records.get(instance).and_then(|record| record.alive)
+            }
+            _ => None,
+        };
+        if let Some(known) = known {
+            // Only the tasks the set already knows are looked at.
+            listing.tasks.retain(|task| {
+                task.arn
+                    .as_deref()
+                    .is_some_and(|arn| known.tasks.iter().any(|t| t.task_arn.as_str() == arn))
+            });
+        }
         if self.fault == Fault::CensusIgnoresStopping {
             listing.tasks.retain(|task| {
                 task.desired_status.as_deref().map(TaskStatus::parse) == Some(TaskStatus::Running)

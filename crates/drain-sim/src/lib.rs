@@ -36,6 +36,13 @@ pub struct Settings {
     pub concurrency: f64,
     /// How late (seconds) EventBridge Scheduler may fire a check.
     pub scheduler_latency_max: i64,
+    /// The highest chance an invocation dies between two of its calls that a seed may draw.
+    pub max_crash_rate: f64,
+    /// Seconds after DRAINING a task placed just before it may stay invisible to ListTasks
+    /// (0: listed at once). Used by the planted-bug test of a policy that trusts a stale set.
+    pub late_visibility_max: i64,
+    /// The census rule ecs-drain runs (`every-look` is the rule before issue 11).
+    pub census_rule: drain_core::decision::look::CensusRule,
     /// The planted bug, if any.
     pub fault: Fault,
     /// Keep the event log (costly: used to replay a failing seed).
@@ -48,6 +55,9 @@ impl Default for Settings {
             max_drop_rate: 0.10,
             concurrency: 0.5,
             scheduler_latency_max: 5,
+            max_crash_rate: 0.05,
+            late_visibility_max: 0,
+            census_rule: drain_core::decision::look::CensusRule::WhenNeeded,
             fault: Fault::None,
             trace: false,
         }

@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use drain_core::drainer::{Drainer, Mode};
+use drain_core::ports::PortSet;
 use drain_core::testing::ManualClock;
 use drain_core::testing::memory::{CallLog, MemoryStore};
 
@@ -20,11 +21,13 @@ use drain_core::testing::Rng;
 const HORIZON_SECONDS: i64 = 7 * 86_400;
 
 type SimDrainer = Drainer<
-    FaultyCluster<SimCluster>,
-    SimHooks,
-    FaultyStore<SimStore>,
-    FaultyScheduler<SimScheduler>,
-    Arc<ManualClock>,
+    PortSet<
+        FaultyCluster<SimCluster>,
+        SimHooks,
+        FaultyStore<SimStore>,
+        FaultyScheduler<SimScheduler>,
+        Arc<ManualClock>,
+    >,
 >;
 
 /// What one seed did.
@@ -96,14 +99,17 @@ pub fn run_seed(seed: u64, settings: &Settings) -> RunReport {
     let world: SharedSimWorld = Arc::new(Mutex::new(world));
     let store = MemoryStore::new(CallLog::default());
     let drainer: SimDrainer = Drainer::new(
-        FaultyCluster::new(SimCluster::new(Arc::clone(&world)), settings.fault),
-        SimHooks::new(Arc::clone(&world)),
-        FaultyStore::new(
-            SimStore::new(store.clone(), Arc::clone(&world)),
-            settings.fault,
-        ),
-        FaultyScheduler::new(SimScheduler::new(Arc::clone(&world)), settings.fault),
-        Arc::clone(&clock),
+        PortSet {
+            cluster: FaultyCluster::new(SimCluster::new(Arc::clone(&world)), settings.fault)
+                .reading(store.clone()),
+            hooks: SimHooks::new(Arc::clone(&world)),
+            store: FaultyStore::new(
+                SimStore::new(store.clone(), Arc::clone(&world)),
+                settings.fault,
+            ),
+            scheduler: FaultyScheduler::new(SimScheduler::new(Arc::clone(&world)), settings.fault),
+            clock: Arc::clone(&clock),
+        },
         config,
     );
 
@@ -162,52 +168,114 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
         lock(world).apply(event);
         return;
     }
-    let outcome = match event {
-        Event::DeliverNotice { action } => {
-            let notice = {
-                let mut world = lock(world);
-                let now = world.now();
-                world.actions[action].drain_started_at.get_or_insert(now);
-                world.counters.invocations += 1;
-                world.note(|_| format!("deliver lifecycle notice {action} → on_terminate"));
-                world.notice(action)
-            };
-            drainer.on_terminate(&notice, Mode::Live).await
-        }
-        Event::DeliverStopped { task, version } => {
-            let change = {
-                let mut world = lock(world);
-                world.counters.invocations += 1;
-                world.note(|w| {
-                    format!(
-                        "deliver STOPPED task {} v{version} → on_task_stopped",
-                        w.tasks[task].arn.id()
-                    )
-                });
-                world.stopped_event(task, version)
-            };
-            drainer.on_task_stopped(&change, Mode::Live).await
-        }
-        Event::CheckFires { instance, booked } => {
-            let arn = {
-                let mut world = lock(world);
-                if world.bookings.get(&instance) != Some(&booked) {
-                    world.note(|_| {
+    // Some invocations die between two of their calls (Lambda's timeout, out of memory):
+    // dropped at a yield point, which every port call passes before it acts.
+    // Scheduled checks are left out: a check that dies before its heartbeat waits for Lambda's
+    // retry (a minute or more), longer than the margin a short heartbeat timeout leaves (one
+    // minute at 120 s), and no drain logic can heartbeat without being invoked.
+    let dies_after = {
+        let mut world = lock(world);
+        let rate = match event {
+            Event::CheckFires { .. } => 0.0,
+            // Likewise a notice whose invocations die before one books the first check: the
+            // hook must outlast Lambda's two retries (up to three minutes each here).
+            Event::DeliverNotice { .. } if world.scenario.heartbeat_timeout < 600 => 0.0,
+            _ => world.scenario.crash_rate,
+        };
+        world.rng.chance(rate).then(|| world.rng.below(12) as u32)
+    };
+    let invocation = async {
+        match event {
+            Event::DeliverNotice { action } => {
+                let notice = {
+                    let mut world = lock(world);
+                    let now = world.now();
+                    world.actions[action].drain_started_at.get_or_insert(now);
+                    world.counters.invocations += 1;
+                    world.note(|_| format!("deliver lifecycle notice {action} → on_terminate"));
+                    world.notice(action)
+                };
+                Some(drainer.on_terminate(&notice, Mode::Live).await)
+            }
+            Event::DeliverStopped { task, version } => {
+                let change = {
+                    let mut world = lock(world);
+                    world.counters.invocations += 1;
+                    world.note(|w| {
                         format!(
-                            "check of ci-{instance} booked at t={}s was moved or cancelled",
-                            booked.seconds_since(EPOCH)
+                            "deliver STOPPED task {} v{version} → on_task_stopped",
+                            w.tasks[task].arn.id()
                         )
                     });
-                    return;
-                }
-                world.bookings.remove(&instance);
-                world.counters.invocations += 1;
-                world.note(|_| format!("scheduled check ci-{instance} → on_check"));
-                world.instances[instance].arn.clone()
-            };
-            drainer.on_check(&arn, Mode::Live).await
+                    world.stopped_event(task, version)
+                };
+                Some(drainer.on_task_stopped(&change, Mode::Live).await)
+            }
+            Event::DeliverInstanceChange {
+                instance,
+                tasks,
+                version,
+            } => {
+                let change = {
+                    let mut world = lock(world);
+                    world.counters.invocations += 1;
+                    world.note(|_| {
+                        format!("deliver instance change ci-{instance} ({tasks} tasks) → on_instance_changed")
+                    });
+                    world.instance_change(instance, tasks, version)
+                };
+                Some(drainer.on_instance_changed(&change, Mode::Live).await)
+            }
+            Event::CheckFires { instance, booked } => {
+                let arn = {
+                    let mut world = lock(world);
+                    if world.bookings.get(&instance) != Some(&booked) {
+                        world.note(|_| {
+                            format!(
+                                "check of ci-{instance} booked at t={}s was moved or cancelled",
+                                booked.seconds_since(EPOCH)
+                            )
+                        });
+                        return None;
+                    }
+                    world.bookings.remove(&instance);
+                    world.counters.invocations += 1;
+                    world.note(|_| format!("scheduled check ci-{instance} → on_check"));
+                    world.instances[instance].arn.clone()
+                };
+                Some(drainer.on_check(&arn, Mode::Live).await)
+            }
+            _ => None,
         }
-        _ => return,
+    };
+    let outcome = match dies_after {
+        None => invocation.await,
+        Some(polls) => match (DiesAfter {
+            inner: Box::pin(invocation),
+            polls,
+        })
+        .await
+        {
+            Some(outcome) => outcome,
+            None => {
+                let mut world = lock(world);
+                world.counters.crashes += 1;
+                world.note(|_| {
+                    format!("  ⇒ the invocation dies after {polls} polls; Lambda retries it")
+                });
+                // Lambda retries a failed asynchronous invocation after about one, then two minutes.
+                let at = world.now().plus_seconds(world.rng.range(60, 180));
+                if let Event::CheckFires { instance, booked } = event {
+                    // The retried check is still this booking unless one was made since.
+                    world.bookings.entry(instance).or_insert(booked);
+                }
+                world.push(at, event);
+                return;
+            }
+        },
+    };
+    let Some(outcome) = outcome else {
+        return;
     };
     let mut world = lock(world);
     match outcome {
@@ -244,4 +312,25 @@ pub fn run_many(first: u64, count: u64, threads: usize, settings: &Settings) -> 
         }
         total
     })
+}
+
+/// Polls an invocation at most `polls` times, then drops it where it stands: None when it died.
+struct DiesAfter<F> {
+    inner: std::pin::Pin<Box<F>>,
+    polls: u32,
+}
+
+impl<F: std::future::Future> std::future::Future for DiesAfter<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        if self.polls == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.polls -= 1;
+        self.inner.as_mut().poll(cx).map(Some)
+    }
 }

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use drain_core::census::{SchedulingStrategy, ServiceFacts, TaskSnapshot};
 use drain_core::config::{Config, ScheduleSettings};
 use drain_core::decision::{DeadlinePolicy, hook_global_timeout_seconds};
-use drain_core::event::{Channel, TaskStateChange, TerminateNotice};
+use drain_core::event::{Channel, InstanceStateChange, TaskStateChange, TerminateNotice};
 use drain_core::ids::{
     AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef,
     LifecycleActionRef, LifecycleToken, TaskArn,
@@ -39,6 +39,9 @@ const ARN_PREFIX: &str = "arn:aws:ecs:us-east-1:123456789012";
 pub const ASG_NAME: &str = "sim-asg";
 /// The terminating lifecycle hook ecs-drain handles.
 pub const HOOK_NAME: &str = "ecs-drain-terminate";
+
+/// InstanceDrainingRule's filter (infra/template.yaml): runningTasksCount at most this.
+const INSTANCE_RULE_MAX_RUNNING: u32 = 5;
 
 /// The world shared by the ports and the event loop.
 pub type SharedSimWorld = Arc<Mutex<SimWorld>>;
@@ -273,6 +276,22 @@ pub enum Event {
         /// Instance index.
         instance: usize,
     },
+    /// EventBridge delivers an "ECS Container Instance State Change" of a DRAINING instance
+    /// (the only ones the rule routes) to on-task-stopped.
+    DeliverInstanceChange {
+        /// Instance index.
+        instance: usize,
+        /// runningTasksCount + pendingTasksCount when ECS emitted it.
+        tasks: u32,
+        /// The event's `detail.version`.
+        version: u64,
+    },
+    /// A task ECS placed on the instance in the moments before DRAINING took effect shows up
+    /// (a placement decided while the instance was still ACTIVE).
+    LatePlacement {
+        /// Instance index.
+        instance: usize,
+    },
     /// EventBridge Scheduler fires a drain's one-shot check.
     CheckFires {
         /// Instance index.
@@ -287,7 +306,10 @@ impl Event {
     pub fn invokes_drainer(&self) -> bool {
         matches!(
             self,
-            Event::DeliverNotice { .. } | Event::DeliverStopped { .. } | Event::CheckFires { .. }
+            Event::DeliverNotice { .. }
+                | Event::DeliverStopped { .. }
+                | Event::DeliverInstanceChange { .. }
+                | Event::CheckFires { .. }
         )
     }
 }
@@ -332,6 +354,13 @@ pub struct Scenario {
     pub dup_rate: f64,
     /// Drains in this run.
     pub drains: usize,
+    /// Chance a task reaches STOPPED without ECS emitting any event for it.
+    pub silent_rate: f64,
+    /// Chance an invocation dies between two of its calls (Lambda timeout, out of memory);
+    /// Lambda then retries the event.
+    pub crash_rate: f64,
+    /// Chance a drained instance gets a task placed just before DRAINING took effect.
+    pub late_placement_rate: f64,
 }
 
 /// Counters for the summary.
@@ -345,6 +374,10 @@ pub struct Counters {
     pub invocations: u64,
     /// Batches of same-instant events run interleaved.
     pub concurrent_batches: u64,
+    /// Invocations that died between two of their calls.
+    pub crashes: u64,
+    /// Tasks that stopped without any STOPPED event.
+    pub silent_stops: u64,
 }
 
 /// Everything that exists in one simulated run.
@@ -366,6 +399,8 @@ pub struct SimWorld {
     pub tasks: Vec<SimTask>,
     /// Lifecycle actions.
     pub actions: Vec<SimAction>,
+    /// Each container instance's `detail.version` of its state change events.
+    pub instance_versions: Vec<u64>,
     /// EventBridge Scheduler's booked checks, by instance index.
     pub bookings: BTreeMap<usize, Timestamp>,
     /// The run's knobs.
@@ -398,10 +433,14 @@ impl SimWorld {
             drop_rate: rng.unit() * settings.max_drop_rate,
             dup_rate: rng.unit() * 0.3,
             drains,
+            silent_rate: rng.unit() * 0.05,
+            crash_rate: rng.unit() * settings.max_crash_rate,
+            late_placement_rate: rng.unit() * 0.5,
         };
         let mut config = Config::with_table("ecs-drain-sim");
         config.policy.deadline_seconds = scenario.deadline_seconds;
         config.policy.deadline_policy = scenario.deadline_policy;
+        config.policy.census_rule = settings.census_rule;
         config.schedule = Some(ScheduleSettings {
             group: "ecs-drain".into(),
             role_arn: "arn:aws:iam::123456789012:role/ecs-drain-scheduler".into(),
@@ -423,6 +462,7 @@ impl SimWorld {
             services: Vec::new(),
             tasks: Vec::new(),
             actions: Vec::new(),
+            instance_versions: Vec::new(),
             bookings: BTreeMap::new(),
             scenario,
             settings: settings.clone(),
@@ -521,6 +561,7 @@ impl SimWorld {
                 .unwrap_or_else(|_| unreachable!("generated ARN is valid"));
         let ec2 = Ec2InstanceId::new(format!("i-{:017x}", 0xe_c2000 + index))
             .unwrap_or_else(|_| unreachable!("valid id"));
+        self.instance_versions.push(1);
         self.instances.push(SimInstance {
             arn,
             ec2,
@@ -721,6 +762,24 @@ impl SimWorld {
     }
 
     /// A task's STOPPED event, as EventBridge carries it.
+    /// The "ECS Container Instance State Change" of instance `instance` with `tasks` running
+    /// or pending.
+    pub fn instance_change(
+        &self,
+        instance: usize,
+        tasks: u32,
+        version: u64,
+    ) -> InstanceStateChange {
+        InstanceStateChange {
+            cluster_arn: self.cluster_arn.clone(),
+            container_instance_arn: self.instances[instance].arn.clone(),
+            tasks: Some(tasks),
+            version: Some(version),
+            replay_name: None,
+        }
+    }
+
+    /// The "ECS Task State Change" of task `task` at `version`.
     pub fn stopped_event(&self, task: usize, version: u64) -> TaskStateChange {
         let sim = &self.tasks[task];
         TaskStateChange {
@@ -796,8 +855,10 @@ impl SimWorld {
                 }
             }
             Event::InstanceGone { instance } => self.terminate_instance(instance),
+            Event::LatePlacement { instance } => self.late_placement(instance),
             Event::DeliverNotice { .. }
             | Event::DeliverStopped { .. }
+            | Event::DeliverInstanceChange { .. }
             | Event::CheckFires { .. } => {}
         }
     }
@@ -871,6 +932,74 @@ impl SimWorld {
         }
     }
 
+    /// A task ECS placed before the instance turned DRAINING appears on it now: a replica
+    /// (which the service scheduler then moves) or a standalone task (which runs its course).
+    fn late_placement(&mut self, instance: usize) {
+        if self.instances[instance].status != InstanceStatus::Draining {
+            return;
+        }
+        let now = self.now();
+        let replicas: Vec<usize> = (0..self.services.len())
+            .filter(|&service| !self.services[service].daemon)
+            .collect();
+        if !replicas.is_empty() && self.rng.chance(0.5) {
+            let service = self.rng.pick(&replicas);
+            let task = self.add_task(instance, TaskKind::Replica(service), TaskStatus::Pending);
+            self.note(|w| format!("late placement: {}", w.describe_task(task)));
+            let at = now.plus_seconds(self.rng.range(5, 30));
+            self.push(at, Event::TaskRunning { task });
+            self.tick_soon(service);
+        } else {
+            let task = self.add_task(instance, TaskKind::Standalone, TaskStatus::Running);
+            self.note(|w| format!("late placement: {}", w.describe_task(task)));
+            let runs_for = self.rng.range(5, self.scenario.deadline_seconds);
+            self.push(now.plus_seconds(runs_for), Event::TaskExits { task });
+        }
+    }
+
+    /// ECS publishes a container instance state change when a task's stop releases the
+    /// instance's resources; the rule routes only those of DRAINING instances. Lost and delayed
+    /// on their own, independently of the task's STOPPED event. The count is the RUNNING and
+    /// PENDING tasks (a task still shutting down is not counted: the reading that lets the
+    /// count drop earliest).
+    fn publish_instance_change(&mut self, instance: usize) {
+        if self.instances[instance].status != InstanceStatus::Draining {
+            return;
+        }
+        self.instance_versions[instance] += 1;
+        let version = self.instance_versions[instance];
+        let tasks = self
+            .tasks
+            .iter()
+            .filter(|task| {
+                task.instance == instance
+                    && matches!(task.last, TaskStatus::Running | TaskStatus::Pending)
+            })
+            .count() as u32;
+        if tasks > INSTANCE_RULE_MAX_RUNNING {
+            return; // the rule routes only instances down to a few tasks
+        }
+        if self.rng.chance(self.scenario.drop_rate) {
+            self.counters.dropped += 1;
+            self.note(|_| format!("bus drops an instance change of ci-{instance}"));
+            return;
+        }
+        let delay = if self.rng.chance(0.9) {
+            self.rng.range(0, 10)
+        } else {
+            self.rng.range(10, 120)
+        };
+        let at = self.now().plus_seconds(delay);
+        self.push(
+            at,
+            Event::DeliverInstanceChange {
+                instance,
+                tasks,
+                version,
+            },
+        );
+    }
+
     fn copies(&mut self) -> u32 {
         let mut copies = 1;
         if self.rng.chance(self.scenario.dup_rate) {
@@ -889,6 +1018,17 @@ impl SimWorld {
     fn publish_stopped(&mut self, task: usize) {
         let now = self.now();
         let version = self.tasks[task].version;
+        if self.rng.chance(self.scenario.silent_rate) {
+            // ECS's events are best effort: some tasks stop without one.
+            self.counters.silent_stops += 1;
+            self.note(|w| {
+                format!(
+                    "no STOPPED event at all for task {}",
+                    w.tasks[task].arn.id()
+                )
+            });
+            return;
+        }
         let copies = self.copies();
         let mut first_delay = None;
         for _ in 0..copies {
@@ -985,6 +1125,8 @@ impl SimWorld {
         let kind = sim.kind;
         self.note(|w| format!("{} reached STOPPED", w.describe_task(task)));
         self.publish_stopped(task);
+        let instance = self.tasks[task].instance;
+        self.publish_instance_change(instance);
         if let TaskKind::Replica(service) = kind {
             self.tick_soon(service);
         }
@@ -1088,6 +1230,19 @@ impl SimWorld {
     pub fn on_draining(&mut self, instance: usize) {
         self.instances[instance].status = InstanceStatus::Draining;
         self.note(|_| format!("ci-{instance} is DRAINING"));
+        if self.rng.chance(self.scenario.late_placement_rate) {
+            // A placement ECS committed just before DRAINING took effect is listed by the census
+            // that follows set_draining. `late_visibility_max` > 0 instead lets ListTasks show it
+            // only seconds later (eventual consistency): no census can see it before then, so a
+            // drain that empties in those seconds may complete next to it, whatever the policy.
+            let late = self.settings.late_visibility_max;
+            if late > 0 {
+                let at = self.now().plus_seconds(self.rng.range(1, late + 1));
+                self.push(at, Event::LatePlacement { instance });
+            } else {
+                self.late_placement(instance);
+            }
+        }
         for service in 0..self.services.len() {
             if !self.services[service].daemon {
                 self.tick_soon(service);

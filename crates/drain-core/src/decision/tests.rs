@@ -6,6 +6,7 @@ use crate::ids::{
     AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, LifecycleActionRef,
 };
 use crate::record::{DrainStart, DrainStatus, StartPlan};
+use recovery::ClaimRetry;
 
 const START: Timestamp = Timestamp(1_000_000);
 
@@ -643,4 +644,465 @@ fn no_active_action_after_an_unclear_send_means_the_completion_took_effect() {
     for (row, answer, drain, outcome) in rows {
         assert_eq!(completion_outcome(answer, drain), outcome, "{row}");
     }
+}
+
+#[test]
+fn a_lost_start_carries_on_only_with_a_live_drain_of_the_same_action() {
+    let mine = token("00000000-0000-4000-8000-000000000001");
+    let other = token("00000000-0000-4000-8000-000000000002");
+    let ended = DrainRecord {
+        status: DrainStatus::Completed,
+        ..record()
+    };
+    let claimed = DrainRecord {
+        status: DrainStatus::Completing,
+        ..record()
+    };
+    #[rustfmt::skip]
+    let rows = [
+        ("nothing stored (the winner's record vanished)", None, &mine, recovery::AfterLostWrite::GiveUp),
+        ("the same action, draining", Some(record()), &mine, recovery::AfterLostWrite::CarryOn),
+        ("the same action, being completed", Some(claimed), &mine, recovery::AfterLostWrite::CarryOn),
+        ("the same action, already ended", Some(ended), &mine, recovery::AfterLostWrite::GiveUp),
+        ("another action won", Some(record()), &other, recovery::AfterLostWrite::GiveUp),
+    ];
+    for (row, current, token, expected) in rows {
+        assert_eq!(
+            recovery::after_lost_start(current.as_ref(), token),
+            expected,
+            "{row}"
+        );
+    }
+}
+
+#[test]
+fn a_lost_claim_is_ours_only_when_the_stored_record_is_exactly_that_claim() {
+    let now = START.plus_seconds(120);
+    let claim = record().claimed(now, "c-1".into());
+    let rows = [
+        (
+            "the claim itself",
+            Some(claim.clone()),
+            recovery::AfterLostWrite::CarryOn,
+        ),
+        (
+            "another invocation's claim",
+            Some(record().claimed(now, "c-2".into())),
+            recovery::AfterLostWrite::GiveUp,
+        ),
+        (
+            "a later write over the claim",
+            Some(claim.progressed(now)),
+            recovery::AfterLostWrite::GiveUp,
+        ),
+        (
+            "plain progress",
+            Some(record().progressed(now)),
+            recovery::AfterLostWrite::GiveUp,
+        ),
+        ("nothing stored", None, recovery::AfterLostWrite::GiveUp),
+    ];
+    for (row, current, expected) in rows {
+        assert_eq!(
+            recovery::after_lost_claim(current.as_ref(), &claim),
+            expected,
+            "{row}"
+        );
+    }
+}
+
+#[test]
+fn a_lost_claim_is_retried_only_over_progress_of_the_same_drain() {
+    let now = START.plus_seconds(120);
+    let mine = record();
+    let progressed = record().progressed(now);
+    let claimed = record().claimed(now, "c-2".into());
+    let ended = record().ended(now, DrainStatus::Completed, None, "done".into());
+    let other_action = DrainRecord {
+        token: token("00000000-0000-4000-8000-000000000002"),
+        ..record().progressed(now)
+    };
+    let drained = ClaimRetry::Claim {
+        result: LifecycleResult::Continue,
+        reason: CompletionReason::Drained,
+    };
+    #[rustfmt::skip]
+    let rows = [
+        ("progress, my census is empty", Some(&progressed), census(vec![]), drained),
+        ("progress, my census still sees a task", Some(&progressed), census(vec![replica("r1")]), ClaimRetry::GiveUp),
+        ("another invocation claimed", Some(&claimed), census(vec![]), ClaimRetry::GiveUp),
+        ("the drain ended", Some(&ended), census(vec![]), ClaimRetry::GiveUp),
+        ("another action's drain", Some(&other_action), census(vec![]), ClaimRetry::GiveUp),
+        ("the record vanished", None, census(vec![]), ClaimRetry::GiveUp),
+    ];
+    for (row, fresh, census, expected) in rows {
+        assert_eq!(
+            recovery::retry_claim(&mine, fresh, &census, now, &policy()),
+            expected,
+            "{row}"
+        );
+    }
+}
+
+/// A row of the look-facts table: the record, census, decision and trigger, then the facts.
+type LookRow<'a> = (
+    &'a str,
+    &'a DrainRecord,
+    &'a Census,
+    &'a Decision,
+    Trigger,
+    Vec<crate::metrics::Fact>,
+    Vec<crate::metrics::Fact>,
+);
+
+#[test]
+fn stuck_services_and_the_deadline_count_once_per_drain() {
+    use crate::metrics::Fact;
+    let now = START.plus_seconds(600);
+    let stuck = Census {
+        alive: vec![replica("r1")],
+        stuck_services: vec!["web".into()],
+    };
+    let seen_stuck = DrainRecord {
+        last_census: Some(crate::record::CensusSummary {
+            taken_at: START,
+            alive: AliveCounts::default(),
+            stuck_services: vec!["web".into()],
+        }),
+        ..record()
+    };
+    let enforced = DrainRecord {
+        enforced_at: Some(START),
+        ..record()
+    };
+    let hooked = DrainRecord {
+        hook_expires_at: Some(START.plus_seconds(1_000)),
+        ..record()
+    };
+    let wait = Decision::Wait {
+        alive: AliveCounts::default(),
+        waiting_on: WaitingOn::Tasks,
+    };
+    let enforce = Decision::EnforceDeadline { tasks: vec![] };
+    #[rustfmt::skip]
+    let rows: [LookRow<'_>; 7] = [
+        ("first census finding stuck services", &record(), &stuck, &wait, Trigger::TaskStopped, vec![Fact::StuckServices], vec![]),
+        ("stuck services seen before", &seen_stuck, &stuck, &wait, Trigger::TaskStopped, vec![], vec![]),
+        ("nothing stuck", &record(), &census(vec![replica("r1")]), &wait, Trigger::TaskStopped, vec![], vec![]),
+        ("a check reports the hook's time left", &hooked, &census(vec![]), &wait, Trigger::Check, vec![Fact::HookSecondsLeft(400)], vec![]),
+        ("only a check reports it", &hooked, &census(vec![]), &wait, Trigger::TaskStopped, vec![], vec![]),
+        ("first enforcement", &record(), &census(vec![]), &enforce, Trigger::TaskStopped, vec![], vec![Fact::DeadlineEnforced]),
+        ("enforced before", &enforced, &census(vec![]), &enforce, Trigger::TaskStopped, vec![], vec![]),
+    ];
+    for (row, before, census, decision, trigger, decided, applied) in rows {
+        assert_eq!(
+            facts::look_facts(before, census, decision, trigger, now),
+            facts::LookFacts { decided, applied },
+            "{row}"
+        );
+    }
+}
+
+#[test]
+fn a_completion_counts_unless_the_action_was_gone_and_an_expiry_only_when_undrained() {
+    use crate::metrics::Fact;
+    let now = START.plus_seconds(90);
+    let completed = Some(Fact::DrainCompleted {
+        result: LifecycleResult::Continue,
+        reason: CompletionReason::Drained,
+        duration_seconds: 90,
+    });
+    let rows = [
+        (ActionOutcome::Done, completed),
+        (ActionOutcome::DoneUnconfirmed, completed),
+        (ActionOutcome::NoActiveAction, None),
+    ];
+    for (outcome, expected) in rows {
+        assert_eq!(
+            facts::completion_fact(
+                outcome,
+                LifecycleResult::Continue,
+                CompletionReason::Drained,
+                START,
+                now
+            ),
+            expected,
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(facts::expiry_fact(true), Some(Fact::DrainExpired));
+    assert_eq!(facts::expiry_fact(false), None);
+}
+
+#[test]
+fn only_a_lifecycle_notice_that_writes_or_resumes_needs_confirmation_and_only_active_is_set_draining()
+ {
+    let rows = [
+        (Admission::Start, true),
+        (Admission::Resume, true),
+        (Admission::Replace, true),
+        (Admission::AlreadyFinished, false),
+        (Admission::Stale, false),
+    ];
+    for (admission, expected) in rows {
+        assert_eq!(admission.needs_confirmation(), expected, "{admission:?}");
+    }
+    for (status, expected) in [
+        ("ACTIVE", true),
+        ("DRAINING", false),
+        ("REGISTERING", false),
+        ("INACTIVE", false),
+    ] {
+        assert_eq!(
+            sets_draining(&EcsInstanceStatus::parse(status)),
+            expected,
+            "{status}"
+        );
+    }
+}
+
+fn alive_task(id: &str, kind: crate::record::AliveKind) -> crate::record::AliveTask {
+    crate::record::AliveTask {
+        task_arn: arn(id),
+        group: Some("service:web".into()),
+        kind,
+        last_status: "RUNNING".into(),
+        alive_since: START,
+    }
+}
+
+/// A row of the census table: the record, the trigger and its task, the rule, the answer.
+type CensusRow<'a> = (
+    &'a str,
+    &'a DrainRecord,
+    look::Cue<'a>,
+    look::CensusRule,
+    look::Look,
+);
+
+#[test]
+fn a_census_is_taken_exactly_when_the_set_cannot_be_trusted_or_something_may_act() {
+    use crate::record::{AliveKind, AliveSet};
+    use look::{CensusReason as Why, CensusRule, Cue, Look, census_needed};
+    let now = START.plus_seconds(30);
+    let set = |tasks: Vec<crate::record::AliveTask>| AliveSet {
+        taken_at: START.plus_seconds(10),
+        tasks,
+        truncated: 0,
+    };
+    let two_replicas = set(vec![
+        alive_task("r1", AliveKind::Replica),
+        alive_task("r2", AliveKind::Replica),
+    ]);
+    let with = |alive: AliveSet| DrainRecord {
+        alive: Some(alive),
+        ..record()
+    };
+    let waiting = with(two_replicas.clone());
+    let stale = with(AliveSet {
+        taken_at: now.plus_seconds(-(look::MAX_CENSUS_AGE_SECONDS + 1)),
+        ..two_replicas.clone()
+    });
+    let just_fresh = with(AliveSet {
+        taken_at: now.plus_seconds(-look::MAX_CENSUS_AGE_SECONDS),
+        ..two_replicas.clone()
+    });
+    let truncated = with(AliveSet {
+        truncated: 1,
+        ..two_replicas.clone()
+    });
+    let replica_and_daemon = with(set(vec![
+        alive_task("r1", AliveKind::Replica),
+        alive_task("d1", AliveKind::Daemon),
+    ]));
+    let standalone_left = with(set(vec![
+        alive_task("r1", AliveKind::Replica),
+        alive_task("s1", AliveKind::Standalone),
+    ]));
+    let past_deadline = DrainRecord {
+        deadline_at: now,
+        ..waiting.clone()
+    };
+    let claimed = DrainRecord {
+        status: DrainStatus::Completing,
+        ..waiting.clone()
+    };
+    let (r1, x9) = (arn("r1"), arn("x9"));
+    let uncounted = record();
+    let last_replica = with(set(vec![alive_task("r1", AliveKind::Replica)]));
+    let skip_to = |left: &[&str], taken_at: Timestamp| {
+        let mut alive = AliveSet {
+            taken_at,
+            ..two_replicas.clone()
+        };
+        alive.tasks.retain(|task| {
+            left.iter()
+                .any(|id| task.task_arn.as_str().ends_with(&format!("/{id}")))
+        });
+        Look::Skip { alive }
+    };
+    #[rustfmt::skip]
+    let rows: Vec<CensusRow<'_>> = vec![
+        ("a known replica stopped, another replica left", &waiting, Cue::TaskStopped(&r1), CensusRule::WhenNeeded, skip_to(&["r2"], two_replicas.taken_at)),
+        ("the rule before issue 11", &waiting, Cue::TaskStopped(&r1), CensusRule::EveryLook, Look::Census(Why::EveryLook)),
+        ("drain start (after DRAINING is set)", &waiting, Cue::Lifecycle, CensusRule::WhenNeeded, Look::Census(Why::DrainStart)),
+        ("every scheduled check", &waiting, Cue::Check, CensusRule::WhenNeeded, Look::Census(Why::ScheduledCheck)),
+        ("an instance change counting the set's tasks", &waiting, Cue::InstanceChanged { tasks: Some(2) }, CensusRule::WhenNeeded, Look::Unchanged),
+        ("an instance change counting a replica and the daemon", &replica_and_daemon, Cue::InstanceChanged { tasks: Some(2) }, CensusRule::WhenNeeded, Look::Unchanged),
+        ("an instance change counting only the daemons", &replica_and_daemon, Cue::InstanceChanged { tasks: Some(1) }, CensusRule::WhenNeeded, Look::Census(Why::OnlyDaemonsLeft)),
+        ("an instance change counting nothing", &waiting, Cue::InstanceChanged { tasks: Some(0) }, CensusRule::WhenNeeded, Look::Census(Why::OnlyDaemonsLeft)),
+        ("an instance change counting a task the set does not know", &waiting, Cue::InstanceChanged { tasks: Some(3) }, CensusRule::WhenNeeded, Look::Census(Why::InstanceChanged)),
+        ("an instance change without counts, census fresh", &waiting, Cue::InstanceChanged { tasks: None }, CensusRule::WhenNeeded, Look::Unchanged),
+        ("an instance change without counts, census older than 30 s", &just_fresh, Cue::InstanceChanged { tasks: None }, CensusRule::WhenNeeded, Look::Census(Why::InstanceChanged)),
+        ("an instance change under the old rule", &waiting, Cue::InstanceChanged { tasks: Some(2) }, CensusRule::EveryLook, Look::Census(Why::EveryLook)),
+        ("a task the set does not know", &waiting, Cue::TaskStopped(&x9), CensusRule::WhenNeeded, Look::Census(Why::UnknownTask)),
+        ("no census yet", &uncounted, Cue::TaskStopped(&r1), CensusRule::WhenNeeded, Look::Census(Why::NoAliveSet)),
+        ("the census is older than the bound", &stale, Cue::TaskStopped(&r1), CensusRule::WhenNeeded, Look::Census(Why::StaleSet)),
+        ("the census is exactly the bound old", &just_fresh, Cue::TaskStopped(&r1), CensusRule::WhenNeeded, skip_to(&["r2"], now.plus_seconds(-look::MAX_CENSUS_AGE_SECONDS))),
+        ("the set was truncated", &truncated, Cue::TaskStopped(&r1), CensusRule::WhenNeeded, Look::Census(Why::IncompleteSet)),
+        ("only a daemon would be left", &replica_and_daemon, Cue::TaskStopped(&r1), CensusRule::WhenNeeded, Look::Census(Why::OnlyDaemonsLeft)),
+        ("nothing would be left", &last_replica, Cue::TaskStopped(&r1), CensusRule::WhenNeeded, Look::Census(Why::OnlyDaemonsLeft)),
+        ("the deadline passed", &past_deadline, Cue::TaskStopped(&r1), CensusRule::WhenNeeded, Look::Census(Why::DeadlinePassed)),
+        ("a claim is held (it may have lapsed)", &claimed, Cue::TaskStopped(&r1), CensusRule::WhenNeeded, Look::Census(Why::NotDraining)),
+    ];
+    for (row, record, cue, rule, expected) in rows {
+        assert_eq!(census_needed(record, cue, now, rule), expected, "{row}");
+    }
+    // A standalone task left keeps the drain waiting without a census, like a replica.
+    let Look::Skip { alive } = census_needed(
+        &standalone_left,
+        Cue::TaskStopped(&r1),
+        now,
+        CensusRule::WhenNeeded,
+    ) else {
+        panic!("a standalone task left needs no census");
+    };
+    assert_eq!(alive.counts().standalone, 1);
+}
+
+#[test]
+fn the_alive_set_keeps_each_task_since_it_was_first_seen_and_counts_what_it_cannot_keep() {
+    use crate::record::MAX_ALIVE_TASKS;
+    let first = look::alive_set(&census(vec![replica("r1")]), None, START);
+    let later = START.plus_seconds(60);
+    let second = look::alive_set(
+        &census(vec![replica("r1"), daemon("d1")]),
+        Some(&first),
+        later,
+    );
+    let since: Vec<(String, Timestamp)> = second
+        .tasks
+        .iter()
+        .map(|task| (short(&task.task_arn), task.alive_since))
+        .collect();
+    assert_eq!(
+        since,
+        vec![("r1".to_owned(), START), ("d1".to_owned(), later)]
+    );
+    assert_eq!(
+        (second.taken_at, second.counts().daemon, second.truncated),
+        (later, 1, 0)
+    );
+    let many: Vec<LiveTask> = (0..MAX_ALIVE_TASKS + 3)
+        .map(|n| replica(&format!("r{n}")))
+        .collect();
+    let bounded = look::alive_set(&census(many), None, START);
+    assert_eq!(
+        (bounded.tasks.len(), bounded.truncated),
+        (MAX_ALIVE_TASKS, 3)
+    );
+    assert!(bounded.summary(START, 5).ends_with("and 998 more"));
+}
+
+fn short(task: &TaskArn) -> String {
+    task.as_str()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn services_already_looked_up_are_not_described_again() {
+    let known = [crate::census::ServiceFacts {
+        name: "web".into(),
+        scheduling_strategy: Some("REPLICA".into()),
+        minimum_healthy_percent: None,
+        maximum_percent: None,
+    }];
+    let names = ["agent".to_owned(), "web".to_owned()];
+    assert_eq!(look::services_to_describe(&names, &known), vec!["agent"]);
+    assert!(look::services_to_describe(&names[1..], &known).is_empty());
+    assert_eq!(look::services_to_describe(&names, &[]), names.to_vec());
+}
+
+#[test]
+fn a_look_that_finds_a_fresh_claim_keeps_a_check_booked_for_when_it_lapses() {
+    let lease = policy().completing_lease_seconds;
+    let claimed_at = START.plus_seconds(100);
+    let claimed = DrainRecord {
+        status: DrainStatus::Completing,
+        updated_at: claimed_at,
+        next_check_at: Some(START.plus_seconds(400)),
+        check_interval_seconds: 240,
+        ..record()
+    };
+    let now = claimed_at.plus_seconds(10);
+    let lapse = claimed_at.plus_seconds(lease + 1);
+    let overdue = DrainRecord {
+        next_check_at: Some(now),
+        ..claimed.clone()
+    };
+    let short_interval = DrainRecord {
+        check_interval_seconds: 60,
+        ..claimed.clone()
+    };
+    #[rustfmt::skip]
+    let rows = [
+        ("a check was consumed: heartbeat, book for the lapse", &claimed, Trigger::Check, true, Upkeep { heartbeat: true, book_check_at: Some(lapse) }),
+        ("a STOPPED event, the check still ahead: nothing", &claimed, Trigger::TaskStopped, true, Upkeep { heartbeat: false, book_check_at: None }),
+        ("a STOPPED event, the check seemingly overdue: never moved without a heartbeat", &overdue, Trigger::TaskStopped, true, Upkeep { heartbeat: false, book_check_at: None }),
+        ("no scheduler: heartbeat only", &claimed, Trigger::Check, false, Upkeep { heartbeat: true, book_check_at: None }),
+        ("a heartbeat timeout shorter than the lease: one interval on", &short_interval, Trigger::Check, true, Upkeep { heartbeat: true, book_check_at: Some(now.plus_seconds(60)) }),
+    ];
+    for (row, record, trigger, books, expected) in rows {
+        assert_eq!(
+            upkeep_while_claimed(record, now, trigger, books, lease),
+            expected,
+            "{row}"
+        );
+    }
+}
+
+#[test]
+fn a_claim_without_a_booked_check_books_one_first() {
+    let now = START.plus_seconds(5);
+    let lease = policy().completing_lease_seconds;
+    let unbooked = DrainRecord {
+        check_interval_seconds: 240,
+        ..record()
+    };
+    let booked = DrainRecord {
+        next_check_at: Some(START.plus_seconds(240)),
+        ..record()
+    };
+    assert_eq!(
+        guard_claim(&unbooked, now, true, lease),
+        Some(now.plus_seconds(lease + 1))
+    );
+    assert_eq!(
+        guard_claim(
+            &DrainRecord {
+                check_interval_seconds: 60,
+                ..unbooked.clone()
+            },
+            now,
+            true,
+            lease
+        ),
+        Some(now.plus_seconds(60)),
+        "within the heartbeat timeout"
+    );
+    assert_eq!(guard_claim(&booked, now, true, lease), None);
+    assert_eq!(guard_claim(&unbooked, now, false, lease), None);
 }

@@ -18,6 +18,8 @@ pub enum Trigger {
     TaskStopped,
     /// The drain's scheduled check fired.
     Check,
+    /// ECS reported that the instance's running or pending task counts changed.
+    InstanceChanged,
 }
 
 /// What a look that leaves the drain waiting does to keep it alive.
@@ -65,4 +67,53 @@ pub fn upkeep(
         heartbeat,
         book_check_at,
     }
+}
+
+/// The upkeep of a look that finds another invocation's fresh COMPLETING claim. It writes no
+/// record (the claim's holder writes next, conditionally on its claim), but a booking function
+/// keeps the safety net the holder may never get to use: a check consumed by this look is
+/// booked again for just after the claim's lease lapses (or one interval on, whichever comes
+/// first), so a claim whose invocation
+/// died between claiming and completing is taken over by that check. A check heartbeats as
+/// always, keeping the hook alive until then.
+pub fn upkeep_while_claimed(
+    record: &DrainRecord,
+    now: Timestamp,
+    trigger: Trigger,
+    books_checks: bool,
+    lease_seconds: i64,
+) -> Upkeep {
+    // Only the check itself rebooks: the record's `next_check_at` is not kept up to date while
+    // claimed, and any other look moving the booked check later without a heartbeat would
+    // stretch the heartbeat gap past the hook's timeout (the seeds 47 and 55 bug class).
+    let check_consumed = trigger == Trigger::Check;
+    let book = books_checks && check_consumed;
+    // No later than one interval on: the hook's heartbeat timeout may be shorter than the lease.
+    let lapses_at = record
+        .updated_at
+        .plus_seconds(lease_seconds.max(0) + 1)
+        .min(now.plus_seconds(record.check_interval_seconds));
+    Upkeep {
+        heartbeat: check_consumed,
+        book_check_at: book.then(|| lapses_at.max(now.plus_seconds(MIN_BOOKING_LEAD_SECONDS))),
+    }
+}
+
+/// Before claiming a completion, a booking function makes sure a check is booked: a drain
+/// that completes on its first look has none yet, and if the invocation dies between its claim
+/// and its final write, that check (just after the claim's lease) is what takes the claim over
+/// and records how the drain ended. The completion deletes it as usual.
+pub fn guard_claim(
+    record: &DrainRecord,
+    now: Timestamp,
+    books_checks: bool,
+    lease_seconds: i64,
+) -> Option<Timestamp> {
+    (books_checks && record.next_check_at.is_none()).then(|| {
+        now.plus_seconds(
+            (lease_seconds.max(0) + 1)
+                .min(record.check_interval_seconds)
+                .max(MIN_BOOKING_LEAD_SECONDS),
+        )
+    })
 }

@@ -14,6 +14,7 @@ use crate::decision::DeadlinePolicy;
 use crate::decision::verify::{FunctionIdentity, Refusal};
 use crate::event::{LifecycleInput, TaskInput, parse_lifecycle_payload, parse_task_payload};
 use crate::ids::{ClusterArn, Ec2InstanceId, HookName, LifecycleToken, TaskArn};
+use crate::ports::PortSet;
 use crate::testing::ManualClock;
 use crate::testing::memory::{
     CallLog, MemoryAction, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
@@ -33,7 +34,7 @@ const DEADLINE: i64 = 3600;
 const NOTICE_SENT: Timestamp = Timestamp(1_793_645_028);
 
 type MemoryDrainer<S = MemoryStore> =
-    Drainer<MemoryCluster, MemoryHooks, S, MemoryScheduler, Arc<ManualClock>>;
+    Drainer<PortSet<MemoryCluster, MemoryHooks, S, MemoryScheduler, Arc<ManualClock>>>;
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -60,7 +61,7 @@ fn terminate_notice(payload: &Value) -> TerminateNotice {
 fn stopped_task(payload: &Value) -> TaskStateChange {
     match parse_task_payload(payload).expect("task fixture parses") {
         TaskInput::Stopped(change) => Some(change),
-        TaskInput::Ignored { .. } => None,
+        TaskInput::Ignored { .. } | TaskInput::InstanceChanged(_) => None,
     }
     .expect("a stopped task")
 }
@@ -147,11 +148,13 @@ impl World {
     /// A drainer whose store is `store` (a wrapper around the world's store).
     fn drainer_over<S: DrainStore>(&self, store: S) -> MemoryDrainer<S> {
         Drainer::new(
-            self.cluster.clone(),
-            self.hooks.clone(),
-            store,
-            self.scheduler.clone(),
-            Arc::clone(&self.clock),
+            PortSet {
+                cluster: self.cluster.clone(),
+                hooks: self.hooks.clone(),
+                store,
+                scheduler: self.scheduler.clone(),
+                clock: Arc::clone(&self.clock),
+            },
             self.config.clone(),
         )
     }
@@ -476,9 +479,10 @@ async fn completes_at_once_when_the_instance_is_already_empty() {
     );
     assert_eq!(record.finished_at, Some(world.start));
     assert_eq!(record.next_check_at, None);
-    // AND no check is left behind
+    // AND no check is left behind: the one booked before the claim (to take over a claim
+    // whose invocation dies before recording the end) is deleted with the completion
     assert_eq!(world.booked_check(), None);
-    assert_eq!(world.log.count("scheduler:CreateSchedule"), 0);
+    assert_eq!(world.log.count("scheduler:CreateSchedule"), 1);
     assert_eq!(world.log.count("scheduler:DeleteSchedule"), 1);
 }
 
@@ -929,13 +933,24 @@ async fn two_concurrent_stopped_events_for_the_last_tasks_complete_once() {
     );
     let outcomes = [one.expect("handled"), two.expect("handled")];
 
-    // THEN exactly one of them completes the action; the other loses the claim
+    // THEN exactly one of them completes the action; the other loses the claim, or (the first
+    // of the two, for a task the record knows with another still alive) only updated the set
     let completions = outcomes
         .iter()
         .filter(|outcome| is_complete(outcome, LifecycleResult::Continue))
         .count();
     assert_eq!(completions, 1, "{outcomes:?}");
-    assert!(outcomes.contains(&Outcome::LostRace), "{outcomes:?}");
+    assert!(
+        outcomes.iter().any(|outcome| matches!(
+            outcome,
+            Outcome::LostRace
+                | Outcome::Decided(Decision::Wait {
+                    waiting_on: WaitingOn::Tasks,
+                    ..
+                })
+        )),
+        "{outcomes:?}"
+    );
     assert_eq!(world.action().completions, 1);
     assert_eq!(world.log.count("autoscaling:CompleteLifecycleAction"), 1);
     assert_eq!(world.record().status, DrainStatus::Completed);
@@ -1568,4 +1583,121 @@ async fn a_notice_dated_in_the_future_is_recorded_as_sent_now() {
     ));
     // THEN the record takes it as sent now, so a real later notice is never judged stale by it
     assert_eq!(world.record().noticed_at, world.start);
+}
+
+#[tokio::test]
+async fn a_stopped_event_for_a_known_task_with_tasks_left_makes_no_ecs_call() {
+    // GIVEN a drain whose census saw two web tasks and a daemon
+    let world = World::new();
+    world.add_daemon_service("log-router");
+    let web_1 = world.run_task("web-1", "service:web");
+    let web_2 = world.run_task("web-2", "service:web");
+    world.run_task("d-1", "service:log-router");
+    world.terminate().await;
+    let alive = world.record().alive.expect("the start's census is kept");
+    assert_eq!(
+        (alive.counts().replica, alive.counts().daemon),
+        (2, 1),
+        "{alive:?}"
+    );
+
+    // WHEN the first web task stops
+    world.log.clear();
+    world.clock.advance(5);
+    let first = world.task_stops(&web_1);
+    let outcome = world.task_stopped(&first).await;
+
+    // THEN the drain keeps waiting on one read and one conditional write, no ECS call
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Decided(Decision::Wait {
+                waiting_on: WaitingOn::Tasks,
+                ..
+            })
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        world.log.calls(),
+        vec!["dynamodb:GetItem", "dynamodb:PutItem"]
+    );
+    let record = world.record();
+    let alive = record.alive.expect("set kept");
+    assert!(!alive.knows(&web_1) && alive.knows(&web_2), "{alive:?}");
+
+    // WHEN the last web task stops: only the daemon would be left, so a census confirms it,
+    // without describing the services again (looked up once per drain)
+    world.log.clear();
+    let second = world.task_stops(&web_2);
+    let outcome = world.task_stopped(&second).await;
+    assert!(
+        matches!(outcome, Outcome::Decided(Decision::StopDaemons { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(world.log.count("ecs:ListTasks"), 2);
+    assert_eq!(world.log.count("ecs:DescribeServices"), 0);
+}
+
+#[tokio::test]
+async fn today_s_rule_takes_a_census_on_every_stopped_event() {
+    // GIVEN a drain of two web tasks, run with the census rule before issue 11
+    let mut world = World::new();
+    world.config.policy.census_rule = crate::decision::look::CensusRule::EveryLook;
+    let web_1 = world.run_task("web-1", "service:web");
+    world.run_task("web-2", "service:web");
+    world.terminate().await;
+
+    // WHEN the first task stops THEN it takes a full census
+    world.log.clear();
+    let first = world.task_stops(&web_1);
+    world.task_stopped(&first).await;
+    assert_eq!(world.log.count("ecs:ListTasks"), 2);
+    assert_eq!(world.log.count("ecs:DescribeTasks"), 1);
+}
+
+#[tokio::test]
+async fn an_instance_change_catches_a_lost_stopped_event() {
+    // GIVEN a drain waiting for one web task next to a daemon
+    let world = World::new();
+    world.add_daemon_service("log-router");
+    let web = world.run_task("web-1", "service:web");
+    world.run_task("d-1", "service:log-router");
+    world.terminate().await;
+    let change = |tasks| crate::event::InstanceStateChange {
+        cluster_arn: world.cluster_arn.clone(),
+        container_instance_arn: world.instance.clone(),
+        tasks: Some(tasks),
+        version: Some(2),
+        replay_name: None,
+    };
+
+    // WHEN the instance reports both tasks still there
+    world.log.clear();
+    let outcome = world
+        .drainer()
+        .on_instance_changed(&change(2), Mode::Live)
+        .await
+        .expect("handled");
+    // THEN it tells nothing new: one read, nothing written
+    assert!(
+        matches!(outcome, Outcome::Decided(Decision::Wait { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(world.log.calls(), vec!["dynamodb:GetItem"]);
+
+    // WHEN the web task stops, its STOPPED event is lost, and the instance reports one task
+    world.cluster.set_task_status(&web, "STOPPED");
+    world.log.clear();
+    let outcome = world
+        .drainer()
+        .on_instance_changed(&change(1), Mode::Live)
+        .await
+        .expect("handled");
+    // THEN only the daemon can be left: a census confirms it and the daemon is stopped
+    assert!(
+        matches!(outcome, Outcome::Decided(Decision::StopDaemons { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(world.log.count("ecs:ListTasks"), 2);
 }

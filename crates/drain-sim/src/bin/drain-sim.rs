@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use drain_sim::{Fault, Settings, run_many, run_seed};
 
 const USAGE: &str = "usage: drain-sim [--seed N | --seeds N [--start S]] [--fault NAME] \
-                     [--drop-rate P] [--scheduler-latency SECONDS]
+                     [--drop-rate P] [--crash-rate P] [--census-rule when-needed|every-look] \
+                     [--late-visibility SECONDS] [--scheduler-latency SECONDS]
 faults: none, census-ignores-stopping, services-look-like-daemons, store-ignores-revision, \
-                     scheduler-loses-checks";
+                     scheduler-loses-checks, census-trusts-the-set";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -23,6 +24,12 @@ fn main() -> ExitCode {
             ("--start", Some(v)) => v.parse().ok().map(|n| start = n),
             ("--fault", Some(v)) => Fault::parse(v).map(|fault| settings.fault = fault),
             ("--drop-rate", Some(v)) => v.parse().ok().map(|p| settings.max_drop_rate = p),
+            ("--crash-rate", Some(v)) => v.parse().ok().map(|p| settings.max_crash_rate = p),
+            ("--late-visibility", Some(v)) => {
+                v.parse().ok().map(|s| settings.late_visibility_max = s)
+            }
+            ("--census-rule", Some(v)) => drain_core::decision::look::CensusRule::parse(v)
+                .map(|rule| settings.census_rule = rule),
             ("--scheduler-latency", Some(v)) => {
                 v.parse().ok().map(|s| settings.scheduler_latency_max = s)
             }
