@@ -2,7 +2,7 @@
 //! what it waits for, what the deadline stopped, and what operators did.
 
 use drain_core::decision::operator::overdue;
-use drain_core::record::{DrainRecord, DrainStatus};
+use drain_core::record::{AliveKind, AliveSet, DrainRecord, DrainStatus};
 use drain_core::time::Timestamp;
 
 use crate::status::{lease_seconds, outcome};
@@ -107,6 +107,17 @@ pub(crate) fn explain(record: &DrainRecord, now: Timestamp) -> Vec<String> {
             }
         }
     }
+    if !record.status.is_terminal()
+        && let Some(alive) = &record.alive
+    {
+        lines.extend(waiting_for(&alive_rows(alive), now));
+        if alive.truncated > 0 {
+            lines.push(format!(
+                "  ... and {} more alive tasks the record does not keep",
+                alive.truncated
+            ));
+        }
+    }
     for entry in &record.audit {
         lines.push(format!(
             "operator {} did \"{}\" {}",
@@ -118,9 +129,33 @@ pub(crate) fn explain(record: &DrainRecord, now: Timestamp) -> Vec<String> {
     lines
 }
 
-// INTEGRATOR (issue 11): the alive set another engineer is adding to `DrainRecord` should be
-// mapped to `AliveTask` rows and passed to `waiting_for`; explain prints the result under a
-// "waiting for" heading. Until then explain shows the census counts only.
+/// The rows of the record's alive set (the tasks its last census saw, kept up to date by
+/// STOPPED events): a daemon's group is marked, since ecs-drain stops those itself, last.
+fn alive_rows(alive: &AliveSet) -> Vec<AliveTask> {
+    alive
+        .tasks
+        .iter()
+        .map(|task| {
+            let group = task.group.clone().unwrap_or_else(|| "-".to_owned());
+            AliveTask {
+                group: if task.kind == AliveKind::Daemon {
+                    format!("{group} (daemon)")
+                } else {
+                    group
+                },
+                task_id: task
+                    .task_arn
+                    .as_str()
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+                last_status: task.last_status.clone(),
+                since: task.alive_since,
+            }
+        })
+        .collect()
+}
 
 /// One task a drain waits for, as explain shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,7 +171,6 @@ pub(crate) struct AliveTask {
 }
 
 /// The "waiting for" section: one aligned row per task, longest-waiting first.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn waiting_for(tasks: &[AliveTask], now: Timestamp) -> Vec<String> {
     if tasks.is_empty() {
         return Vec::new();
@@ -170,6 +204,50 @@ mod tests {
 
     use super::*;
     use crate::status::tests::waiting;
+
+    #[test]
+    fn explain_lists_the_tasks_a_draining_record_still_waits_for() {
+        let mut record = waiting();
+        record.alive = Some(AliveSet {
+            taken_at: Timestamp(900),
+            tasks: vec![
+                drain_core::record::AliveTask {
+                    task_arn: drain_core::ids::TaskArn::new(
+                        "arn:aws:ecs:us-east-1:123456789012:task/prod/0a1b2c3d4e5f67890",
+                    )
+                    .expect("arn"),
+                    group: Some("service:web".to_owned()),
+                    kind: AliveKind::Replica,
+                    last_status: "RUNNING".to_owned(),
+                    alive_since: Timestamp(700),
+                },
+                drain_core::record::AliveTask {
+                    task_arn: drain_core::ids::TaskArn::new(
+                        "arn:aws:ecs:us-east-1:123456789012:task/prod/ffee00112233",
+                    )
+                    .expect("arn"),
+                    group: Some("service:log-router".to_owned()),
+                    kind: AliveKind::Daemon,
+                    last_status: "RUNNING".to_owned(),
+                    alive_since: Timestamp(650),
+                },
+            ],
+            truncated: 2,
+        });
+        let lines = explain(&record, Timestamp(1_000));
+        let at = lines
+            .iter()
+            .position(|line| line == "waiting for:")
+            .expect("a waiting-for section");
+        assert!(
+            lines[at + 2].contains("service:log-router (daemon)"),
+            "{lines:?}"
+        );
+        assert!(lines[at + 2].contains("ffee00112233"), "{lines:?}");
+        assert!(lines[at + 3].contains("service:web"), "{lines:?}");
+        assert!(lines[at + 3].contains("0a1b2c3d4e5f"), "{lines:?}");
+        assert!(lines.iter().any(|line| line.contains("2 more alive tasks")));
+    }
 
     #[test]
     fn explains_what_a_waiting_drain_waits_for_without_the_whole_token() {
