@@ -4,7 +4,7 @@ use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{ContainerInstanceStatus, DesiredStatus};
 use drain_core::DrainError;
 use drain_core::census::{
-    DescribedTask, SchedulingStrategy, ServiceFacts, TaskFailure, TaskListing,
+    DescribedTask, SchedulingStrategy, ServiceFacts, TaskFailure, TaskListing, TaskStatus,
 };
 use drain_core::error::DeploymentProblem;
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, TaskArn, quoted};
@@ -20,8 +20,8 @@ const SERVICES_PER_CALL: usize = 10;
 /// StopTask's reason is at most 255 characters.
 const MAX_REASON: usize = 255;
 
-/// What a DescribeTasks answer reports, field by field: drain-core reads it
-/// ([`TaskListing::read`]).
+/// What a DescribeTasks answer reports, field by field (the statuses parsed, nothing
+/// interpreted): drain-core reads it ([`TaskListing::read`]).
 fn listing_of(
     described: &aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput,
 ) -> TaskListing {
@@ -33,8 +33,8 @@ fn listing_of(
                 arn: task.task_arn().map(str::to_owned),
                 group: task.group().map(str::to_owned),
                 started_by: task.started_by().map(str::to_owned),
-                last_status: task.last_status().map(str::to_owned),
-                desired_status: task.desired_status().map(str::to_owned),
+                last_status: task.last_status().map(TaskStatus::parse),
+                desired_status: task.desired_status().map(TaskStatus::parse),
             })
             .collect(),
         failures: described
@@ -377,8 +377,8 @@ mod tests {
                 arn: Some(TASK.into()),
                 group: Some("service:web".into()),
                 started_by: Some("ecs-svc/1234567890".into()),
-                last_status: Some("DEPROVISIONING".into()),
-                desired_status: Some("STOPPED".into()),
+                last_status: Some(TaskStatus::Deprovisioning),
+                desired_status: Some(TaskStatus::Stopped),
             }]
         );
         assert!(listing.failures.is_empty());

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::DrainError;
 use crate::ids::{TaskArn, quoted};
 
-/// One task exactly as DescribeTasks answered it: every field as reported, or None.
+/// One task exactly as DescribeTasks answered it: every field as reported, or None. The
+/// statuses are parsed by the adapter that read the answer, so no later module compares text.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DescribedTask {
     /// `taskArn`.
@@ -21,9 +22,9 @@ pub struct DescribedTask {
     /// `startedBy`.
     pub started_by: Option<String>,
     /// `lastStatus`.
-    pub last_status: Option<String>,
+    pub last_status: Option<TaskStatus>,
     /// `desiredStatus`.
-    pub desired_status: Option<String>,
+    pub desired_status: Option<TaskStatus>,
 }
 
 impl From<TaskSnapshot> for DescribedTask {
@@ -88,12 +89,8 @@ impl TaskListing {
                     arn: TaskArn::new(task.arn?).ok()?,
                     group: task.group,
                     started_by: task.started_by,
-                    last_status: task
-                        .last_status
-                        .unwrap_or_else(|| UNKNOWN_STATUS.to_owned()),
-                    desired_status: task
-                        .desired_status
-                        .unwrap_or_else(|| UNKNOWN_STATUS.to_owned()),
+                    last_status: task.last_status.unwrap_or_else(TaskStatus::unknown),
+                    desired_status: task.desired_status.unwrap_or_else(TaskStatus::unknown),
                 })
             })
             .collect())
@@ -106,8 +103,9 @@ pub const UNKNOWN_STATUS: &str = "UNKNOWN";
 /// A task status as ECS reports it; lastStatus and desiredStatus share this vocabulary
 /// (Amazon ECS Developer Guide, "Task lifecycle"). Parsed once, here, so that no other module
 /// compares status text; a status ECS adds later is kept as [`TaskStatus::Other`] and, not
-/// being STOPPED or DELETED, counts as alive.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// being STOPPED or DELETED, counts as alive. Kept as ECS's text on the wire (serde).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
 pub enum TaskStatus {
     /// PROVISIONING: ECS is attaching resources (an awsvpc network interface) before launch.
     Provisioning,
@@ -146,6 +144,11 @@ impl TaskStatus {
             "DELETED" => TaskStatus::Deleted,
             other => TaskStatus::Other(other.to_owned()),
         }
+    }
+
+    /// The status of a task ECS reported none for ([`UNKNOWN_STATUS`]): alive.
+    pub fn unknown() -> TaskStatus {
+        TaskStatus::Other(UNKNOWN_STATUS.to_owned())
     }
 
     /// The text ECS uses for it.
@@ -187,6 +190,21 @@ impl From<&str> for TaskStatus {
     }
 }
 
+impl From<String> for TaskStatus {
+    fn from(text: String) -> TaskStatus {
+        TaskStatus::parse(&text)
+    }
+}
+
+impl From<TaskStatus> for String {
+    fn from(status: TaskStatus) -> String {
+        match status {
+            TaskStatus::Other(text) => text,
+            known => known.as_str().to_owned(),
+        }
+    }
+}
+
 impl std::fmt::Display for TaskStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -202,31 +220,21 @@ pub struct TaskSnapshot {
     pub group: Option<String>,
     /// Who started it (`ecs-svc/...` for services).
     pub started_by: Option<String>,
-    /// Where the task is.
-    pub last_status: String,
-    /// Where ECS wants it.
-    pub desired_status: String,
+    /// Where the task is (lastStatus).
+    pub last_status: TaskStatus,
+    /// Where ECS wants it (desiredStatus).
+    pub desired_status: TaskStatus,
 }
 
 impl TaskSnapshot {
-    /// Where the task is (its lastStatus, parsed).
-    pub fn last(&self) -> TaskStatus {
-        TaskStatus::parse(&self.last_status)
-    }
-
-    /// Where ECS wants it (its desiredStatus, parsed).
-    pub fn desired(&self) -> TaskStatus {
-        TaskStatus::parse(&self.desired_status)
-    }
-
     /// Alive until lastStatus is STOPPED or DELETED, whatever desiredStatus says.
     pub fn is_alive(&self) -> bool {
-        !self.last().is_gone()
+        !self.last_status.is_gone()
     }
 
     /// True once somebody (ECS, an operator, ecs-drain) has asked the task to stop.
     pub fn is_stopping(&self) -> bool {
-        self.desired() == TaskStatus::Stopped
+        self.desired_status == TaskStatus::Stopped
     }
 
     /// The service name when the task belongs to a service (`group` = `service:<name>`).
@@ -451,8 +459,8 @@ mod tests {
             .expect("valid arn"),
             group: group.map(str::to_owned),
             started_by: None,
-            last_status: last.to_owned(),
-            desired_status: desired.to_owned(),
+            last_status: TaskStatus::parse(last),
+            desired_status: TaskStatus::parse(desired),
         }
     }
 
@@ -473,8 +481,8 @@ mod tests {
             arn: Some(TASK.into()),
             group: Some("service:web".into()),
             started_by: None,
-            last_status: last.map(str::to_owned),
-            desired_status: desired.map(str::to_owned),
+            last_status: last.map(TaskStatus::parse),
+            desired_status: desired.map(TaskStatus::parse),
         }
     }
 
@@ -548,7 +556,7 @@ mod tests {
         .expect("read");
         assert_eq!(tasks.len(), 1);
         assert!(tasks[0].is_alive() && !tasks[0].is_stopping());
-        assert_eq!(tasks[0].last_status, UNKNOWN_STATUS);
+        assert_eq!(tasks[0].last_status.as_str(), UNKNOWN_STATUS);
     }
 
     #[test]
@@ -577,6 +585,16 @@ mod tests {
             "stopped",
         ] {
             assert_eq!(TaskStatus::parse(text).as_str(), text);
+            let json = serde_json::to_string(&TaskStatus::parse(text)).expect("serialises");
+            assert_eq!(
+                json,
+                format!("\"{text}\""),
+                "kept as ECS's text on the wire"
+            );
+            assert_eq!(
+                serde_json::from_str::<TaskStatus>(&json).expect("reads back"),
+                TaskStatus::parse(text)
+            );
         }
         assert_eq!(
             TaskStatus::parse("stopped"),

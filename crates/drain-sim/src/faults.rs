@@ -126,9 +126,9 @@ impl<C: Cluster> Cluster for FaultyCluster<C> {
             });
         }
         if self.fault == Fault::CensusIgnoresStopping {
-            listing.tasks.retain(|task| {
-                task.desired_status.as_deref().map(TaskStatus::parse) == Some(TaskStatus::Running)
-            });
+            listing
+                .tasks
+                .retain(|task| task.desired_status == Some(TaskStatus::Running));
         }
         Ok(listing)
     }

@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use drain_core::census::{SchedulingStrategy, ServiceFacts, TaskSnapshot};
+use drain_core::census::{self, SchedulingStrategy, ServiceFacts, TaskSnapshot};
 use drain_core::config::{Config, ScheduleSettings};
 use drain_core::decision::{DeadlinePolicy, hook_global_timeout_seconds};
 use drain_core::event::{Channel, InstanceStateChange, TaskStateChange, TerminateNotice};
@@ -83,6 +83,17 @@ impl TaskStatus {
             TaskStatus::Deactivating => "DEACTIVATING",
             TaskStatus::Stopping => "STOPPING",
             TaskStatus::Stopped => "STOPPED",
+        }
+    }
+
+    /// The lastStatus as DescribeTasks reports it, already parsed (as the ECS adapter does).
+    pub fn reported(self) -> census::TaskStatus {
+        match self {
+            TaskStatus::Pending => census::TaskStatus::Pending,
+            TaskStatus::Running => census::TaskStatus::Running,
+            TaskStatus::Deactivating => census::TaskStatus::Deactivating,
+            TaskStatus::Stopping => census::TaskStatus::Stopping,
+            TaskStatus::Stopped => census::TaskStatus::Stopped,
         }
     }
 }
@@ -681,13 +692,12 @@ impl SimWorld {
             group: Some(task.group.clone()),
             started_by: matches!(task.kind, TaskKind::Replica(_) | TaskKind::Daemon(_))
                 .then(|| "ecs-svc/1234567890".to_owned()),
-            last_status: task.last.as_str().to_owned(),
+            last_status: task.last.reported(),
             desired_status: if task.desired_running {
-                "RUNNING"
+                census::TaskStatus::Running
             } else {
-                "STOPPED"
-            }
-            .to_owned(),
+                census::TaskStatus::Stopped
+            },
         }
     }
 

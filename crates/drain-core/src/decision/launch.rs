@@ -13,7 +13,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::census::TaskSnapshot;
+use crate::census::{TaskSnapshot, TaskStatus};
 use crate::decision::{
     DEADLINE_MERGE_SECONDS, MIN_BOOKING_LEAD_SECONDS, hook_global_timeout_seconds,
     plan_check_interval, plan_deadline,
@@ -233,7 +233,7 @@ pub fn next_launch_check_at(plan: &LaunchPlan, now: Timestamp) -> Timestamp {
 pub fn missing_daemons(daemon_services: &[String], tasks: &[TaskSnapshot]) -> Vec<String> {
     let running: BTreeSet<&str> = tasks
         .iter()
-        .filter(|task| task.last_status == "RUNNING")
+        .filter(|task| task.last_status == TaskStatus::Running)
         .filter_map(TaskSnapshot::service_name)
         .collect();
     daemon_services

@@ -223,7 +223,7 @@ pub fn alive_set(census: &Census, previous: Option<&AliveSet>, now: Timestamp) -
                 TaskKind::Daemon { .. } => AliveKind::Daemon,
                 TaskKind::Standalone => AliveKind::Standalone,
             },
-            last_status: task.snapshot.last_status.clone(),
+            last_status: task.snapshot.last_status.as_str().to_owned(),
             alive_since: since(&task.snapshot.arn),
         })
         .collect();

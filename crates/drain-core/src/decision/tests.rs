@@ -1,7 +1,7 @@
 //! One rule per test. Times are seconds from an arbitrary start.
 
 use super::*;
-use crate::census::{LiveTask, TaskSnapshot};
+use crate::census::{LiveTask, TaskSnapshot, TaskStatus};
 use crate::ids::{
     AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, LifecycleActionRef,
 };
@@ -51,8 +51,8 @@ fn task(id: &str, kind: TaskKind, last: &str, desired: &str) -> LiveTask {
                 .expect("arn"),
             group,
             started_by: None,
-            last_status: last.to_owned(),
-            desired_status: desired.to_owned(),
+            last_status: TaskStatus::parse(last),
+            desired_status: TaskStatus::parse(desired),
         },
         kind,
     }

@@ -196,7 +196,7 @@ impl World {
                     .tasks
                     .iter()
                     .find(|placed| &placed.snapshot.arn == task)
-                    .map(|placed| placed.snapshot.last_status.clone())
+                    .map(|placed| placed.snapshot.last_status.as_str().to_owned())
             })
             .expect("task exists")
     }

@@ -295,8 +295,8 @@ fn a_census_is_summarized_by_kind_and_task_group() {
                 .expect("arn"),
             group: Some(group.to_owned()),
             started_by: None,
-            last_status: "RUNNING".to_owned(),
-            desired_status: "RUNNING".to_owned(),
+            last_status: crate::census::TaskStatus::Running,
+            desired_status: crate::census::TaskStatus::Running,
         },
         kind,
     };

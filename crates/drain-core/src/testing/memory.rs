@@ -173,8 +173,8 @@ impl MemoryCluster {
                     arn: arn.clone(),
                     group: Some(group.to_owned()),
                     started_by: None,
-                    last_status: "RUNNING".into(),
-                    desired_status: "RUNNING".into(),
+                    last_status: TaskStatus::Running,
+                    desired_status: TaskStatus::Running,
                 },
                 stopped_reason: None,
             })
@@ -189,9 +189,9 @@ impl MemoryCluster {
                 .iter_mut()
                 .filter(|task| &task.snapshot.arn == arn)
             {
-                task.snapshot.last_status = last_status.to_owned();
-                if !TaskStatus::parse(last_status).is_starting_or_running() {
-                    task.snapshot.desired_status = "STOPPED".into();
+                task.snapshot.last_status = TaskStatus::parse(last_status);
+                if !task.snapshot.last_status.is_starting_or_running() {
+                    task.snapshot.desired_status = TaskStatus::Stopped;
                 }
             }
         });
@@ -299,13 +299,11 @@ impl Cluster for MemoryCluster {
         for arn in tasks {
             self.log.push("ecs:StopTask");
             self.with_state(|state| {
-                for task in state
-                    .tasks
-                    .iter_mut()
-                    .filter(|task| &task.snapshot.arn == arn && !task.snapshot.last().is_gone())
-                {
-                    task.snapshot.desired_status = "STOPPED".into();
-                    task.snapshot.last_status = "STOPPING".into();
+                for task in state.tasks.iter_mut().filter(|task| {
+                    &task.snapshot.arn == arn && !task.snapshot.last_status.is_gone()
+                }) {
+                    task.snapshot.desired_status = TaskStatus::Stopped;
+                    task.snapshot.last_status = TaskStatus::Stopping;
                     task.stopped_reason.get_or_insert_with(|| reason.to_owned());
                 }
             });

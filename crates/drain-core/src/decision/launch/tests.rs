@@ -28,8 +28,8 @@ fn task(group: &str, last_status: &str) -> TaskSnapshot {
         .expect("arn"),
         group: Some(group.to_owned()),
         started_by: None,
-        last_status: last_status.to_owned(),
-        desired_status: "RUNNING".to_owned(),
+        last_status: TaskStatus::parse(last_status),
+        desired_status: TaskStatus::Running,
     }
 }
 
