@@ -4,7 +4,7 @@ use aws_sdk_autoscaling::Client;
 use aws_sdk_autoscaling::operation::describe_auto_scaling_instances as describe_instances;
 use drain_core::DrainError;
 use drain_core::ids::{Ec2InstanceId, HookRef, LifecycleActionRef};
-use drain_core::ports::{ActionAnswer, AsgInstanceState, LifecycleHooks};
+use drain_core::ports::{ActionAnswer, AsgInstanceState, LifecycleHooks, LifecycleState};
 use drain_core::record::LifecycleResult;
 
 use std::time::Duration;
@@ -54,7 +54,7 @@ fn state_of(
                 .auto_scaling_group_name()
                 .unwrap_or_default()
                 .to_owned(),
-            lifecycle_state: found.lifecycle_state().unwrap_or_default().to_owned(),
+            lifecycle_state: LifecycleState::parse(found.lifecycle_state().unwrap_or_default()),
         })
 }
 
@@ -192,7 +192,7 @@ mod tests {
             state_of(&described, &instance),
             Some(AsgInstanceState {
                 group: "prod-ecs-asg".into(),
-                lifecycle_state: "Warmed:Terminating:Wait".into()
+                lifecycle_state: LifecycleState::WarmedTerminatingWait
             })
         );
         let elsewhere = describe_instances::DescribeAutoScalingInstancesOutput::builder()

@@ -160,7 +160,111 @@ pub struct AsgInstanceState {
     /// The group the instance is in (as Auto Scaling names it, unvalidated).
     pub group: String,
     /// `InService`, `Terminating:Wait`, `Warmed:Terminating:Wait`, `Terminating:Proceed`, ...
-    pub lifecycle_state: String,
+    pub lifecycle_state: LifecycleState,
+}
+
+/// An instance's `LifecycleState` as Auto Scaling reports it (Amazon EC2 Auto Scaling User
+/// Guide, "Amazon EC2 Auto Scaling instance lifecycle"). Parsed once, where the answer is
+/// read, so that the rules compare variants, not text. Only the states a rule needs have a
+/// variant; any other text is kept as [`LifecycleState::Other`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum LifecycleState {
+    /// InService.
+    InService,
+    /// Terminating: on its way to a terminate hook or termination.
+    Terminating,
+    /// Terminating:Wait: a terminate lifecycle hook holds the instance.
+    TerminatingWait,
+    /// Terminating:Proceed: the hook was completed (or timed out); termination goes on.
+    TerminatingProceed,
+    /// Terminated.
+    Terminated,
+    /// Warmed:Terminating: a warm-pool instance being terminated.
+    WarmedTerminating,
+    /// Warmed:Terminating:Wait: a terminate lifecycle hook holds the warm-pool instance.
+    WarmedTerminatingWait,
+    /// Warmed:Terminating:Proceed.
+    WarmedTerminatingProceed,
+    /// Warmed:Terminated.
+    WarmedTerminated,
+    /// Any other text (matched exactly), or none (empty).
+    Other(String),
+}
+
+impl LifecycleState {
+    /// Reads Auto Scaling's text (exact, as the API writes it).
+    pub fn parse(text: &str) -> LifecycleState {
+        match text {
+            "InService" => LifecycleState::InService,
+            "Terminating" => LifecycleState::Terminating,
+            "Terminating:Wait" => LifecycleState::TerminatingWait,
+            "Terminating:Proceed" => LifecycleState::TerminatingProceed,
+            "Terminated" => LifecycleState::Terminated,
+            "Warmed:Terminating" => LifecycleState::WarmedTerminating,
+            "Warmed:Terminating:Wait" => LifecycleState::WarmedTerminatingWait,
+            "Warmed:Terminating:Proceed" => LifecycleState::WarmedTerminatingProceed,
+            "Warmed:Terminated" => LifecycleState::WarmedTerminated,
+            other => LifecycleState::Other(other.to_owned()),
+        }
+    }
+
+    /// The text Auto Scaling uses for it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            LifecycleState::InService => "InService",
+            LifecycleState::Terminating => "Terminating",
+            LifecycleState::TerminatingWait => "Terminating:Wait",
+            LifecycleState::TerminatingProceed => "Terminating:Proceed",
+            LifecycleState::Terminated => "Terminated",
+            LifecycleState::WarmedTerminating => "Warmed:Terminating",
+            LifecycleState::WarmedTerminatingWait => "Warmed:Terminating:Wait",
+            LifecycleState::WarmedTerminatingProceed => "Warmed:Terminating:Proceed",
+            LifecycleState::WarmedTerminated => "Warmed:Terminated",
+            LifecycleState::Other(text) => text,
+        }
+    }
+
+    /// A terminate hook holds the instance (Terminating:Wait, Warmed:Terminating:Wait): the
+    /// only states in which a terminate lifecycle action can be real and still open.
+    pub fn is_terminate_wait(&self) -> bool {
+        matches!(
+            self,
+            LifecycleState::TerminatingWait | LifecycleState::WarmedTerminatingWait
+        )
+    }
+
+    /// The instance is going away or gone: any Terminating* / Terminated state, warm pool or
+    /// not. A state Auto Scaling adds later in that family (its text starts `Terminat` or
+    /// `Warmed:Terminat`) is read the same way, the safe reading: a dying instance is never
+    /// given back to ECS as capacity.
+    pub fn is_going_away(&self) -> bool {
+        match self {
+            LifecycleState::Terminating
+            | LifecycleState::TerminatingWait
+            | LifecycleState::TerminatingProceed
+            | LifecycleState::Terminated
+            | LifecycleState::WarmedTerminating
+            | LifecycleState::WarmedTerminatingWait
+            | LifecycleState::WarmedTerminatingProceed
+            | LifecycleState::WarmedTerminated => true,
+            LifecycleState::InService => false,
+            LifecycleState::Other(text) => {
+                text.starts_with("Terminat") || text.starts_with("Warmed:Terminat")
+            }
+        }
+    }
+}
+
+impl From<&str> for LifecycleState {
+    fn from(text: &str) -> LifecycleState {
+        LifecycleState::parse(text)
+    }
+}
+
+impl std::fmt::Display for LifecycleState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The Auto Scaling side: the lifecycle hook holding the instance.

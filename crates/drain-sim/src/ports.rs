@@ -13,7 +13,7 @@ use drain_core::ids::{
 };
 use drain_core::ports::{
     ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore,
-    LifecycleHooks, WriteOutcome,
+    LifecycleHooks, LifecycleState, WriteOutcome,
 };
 use drain_core::record::{DrainRecord, LifecycleResult};
 use drain_core::testing::memory::MemoryStore;
@@ -327,13 +327,13 @@ impl LifecycleHooks for SimHooks {
             .action_of(index)
             .map(|action| world.actions[action].active)
         {
-            Some(true) => "Terminating:Wait",
-            Some(false) => "Terminating:Proceed",
-            None => "InService",
+            Some(true) => LifecycleState::TerminatingWait,
+            Some(false) => LifecycleState::TerminatingProceed,
+            None => LifecycleState::InService,
         };
         Ok(Some(AsgInstanceState {
             group: crate::world::ASG_NAME.to_owned(),
-            lifecycle_state: lifecycle_state.to_owned(),
+            lifecycle_state,
         }))
     }
 

@@ -10,10 +10,6 @@
 use crate::ids::{AsgName, quoted};
 use crate::ports::{AsgInstanceState, EcsInstanceStatus};
 
-/// The lifecycle states in which a terminate hook holds the instance: the ones where a
-/// terminate lifecycle action can be real and still open.
-pub const TERMINATE_WAIT_STATES: [&str; 2] = ["Terminating:Wait", "Warmed:Terminating:Wait"];
-
 /// The function's own account and region, against which a notice's `account` / `region` are
 /// checked. A part left `None` is unknown (no check is possible for it).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -153,9 +149,9 @@ pub fn verify_termination(
             actual: quoted(&state.group),
         });
     }
-    if !TERMINATE_WAIT_STATES.contains(&state.lifecycle_state.as_str()) {
+    if !state.lifecycle_state.is_terminate_wait() {
         return Err(Refusal::NotTerminating {
-            state: quoted(&state.lifecycle_state),
+            state: quoted(state.lifecycle_state.as_str()),
         });
     }
     Ok(())
@@ -193,7 +189,7 @@ pub fn after_expiry(
     };
     let lifecycle = state.lifecycle_state.as_str();
     // Terminating:*, Terminated and the warm pool's Warmed:Terminating*: it is going away.
-    if lifecycle.starts_with("Terminat") || lifecycle.starts_with("Warmed:Terminat") {
+    if state.lifecycle_state.is_going_away() {
         return AfterExpiry::Leave {
             reason: format!(
                 "the lifecycle action is gone and the instance is {} (timed out)",
@@ -228,15 +224,13 @@ pub fn after_expiry(
 /// undrained: it has left its group or is terminating. An action that never existed for an
 /// instance that stays is not a lost drain (the expired-drains metric counts only the former).
 pub fn expired_undrained(state: Option<&AsgInstanceState>) -> bool {
-    state.is_none_or(|state| {
-        state.lifecycle_state.starts_with("Terminat")
-            || state.lifecycle_state.starts_with("Warmed:Terminat")
-    })
+    state.is_none_or(|state| state.lifecycle_state.is_going_away())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::LifecycleState;
 
     #[test]
     fn an_expiry_counts_as_a_lost_drain_only_when_the_instance_goes() {
@@ -256,8 +250,34 @@ mod tests {
     fn state(group: &str, lifecycle_state: &str) -> AsgInstanceState {
         AsgInstanceState {
             group: group.to_owned(),
-            lifecycle_state: lifecycle_state.to_owned(),
+            lifecycle_state: LifecycleState::parse(lifecycle_state),
         }
+    }
+
+    #[test]
+    fn every_lifecycle_state_reads_back_as_the_text_auto_scaling_wrote() {
+        for text in [
+            "InService",
+            "Terminating",
+            "Terminating:Wait",
+            "Terminating:Proceed",
+            "Terminated",
+            "Warmed:Terminating",
+            "Warmed:Terminating:Wait",
+            "Warmed:Terminating:Proceed",
+            "Warmed:Terminated",
+            "Standby",
+            "",
+        ] {
+            assert_eq!(LifecycleState::parse(text).as_str(), text);
+        }
+        assert_eq!(
+            LifecycleState::parse("terminating:wait"),
+            LifecycleState::Other("terminating:wait".into()),
+            "exact text only"
+        );
+        assert!(LifecycleState::parse("Terminating:Retained").is_going_away());
+        assert!(!LifecycleState::parse("Warmed:Running").is_going_away());
     }
 
     fn group() -> AsgName {

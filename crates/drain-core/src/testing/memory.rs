@@ -13,7 +13,7 @@ use crate::ids::{
 };
 use crate::ports::{
     ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore,
-    EcsInstanceStatus, LifecycleHooks, WriteOutcome,
+    EcsInstanceStatus, LifecycleHooks, LifecycleState, WriteOutcome,
 };
 use crate::record::{DrainRecord, LifecycleResult};
 use crate::testing::calls::{CallCounts, add};
@@ -491,7 +491,7 @@ impl LifecycleHooks for MemoryHooks {
             .get(instance.as_str())
             .map(|(group, lifecycle_state)| AsgInstanceState {
                 group: group.clone(),
-                lifecycle_state: lifecycle_state.clone(),
+                lifecycle_state: LifecycleState::parse(lifecycle_state),
             }))
     }
 
