@@ -528,30 +528,13 @@ mod tests {
         assert!(DrainStatus::Expired.is_terminal());
     }
 
+    /// The sample drain without a heartbeat timeout, with its plan given here: the record
+    /// alone, not the planning rules, is under test.
     fn sample() -> DrainRecord {
-        let id = |text: &str| text.to_owned();
         DrainRecord::start(
             DrainStart {
-                container_instance_arn: ContainerInstanceArn::new(id(
-                    "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc",
-                ))
-                .expect("arn"),
-                cluster_arn: ClusterArn::new(id("arn:aws:ecs:us-east-1:123456789012:cluster/prod"))
-                    .expect("arn"),
-                action: LifecycleActionRef {
-                    hook: HookRef {
-                        asg_name: crate::ids::AsgName::new("asg").expect("name"),
-                        hook_name: crate::ids::HookName::new("hook").expect("name"),
-                    },
-                    instance_id: Ec2InstanceId::new("i-0123456789abcdef0").expect("id"),
-                    token: LifecycleToken::new("00000000-0000-4000-8000-000000000001")
-                        .expect("token"),
-                },
-                noticed_at: Timestamp(1_000_000),
-                started_at: Timestamp(1_000_000),
                 heartbeat_timeout_seconds: None,
-                deadline_seconds: 3600,
-                retention_seconds: 86_400,
+                ..crate::testing::sample::drain_start()
             },
             StartPlan {
                 check_interval_seconds: 60,

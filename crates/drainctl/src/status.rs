@@ -198,36 +198,21 @@ pub(crate) fn any_overdue(records: &[DrainRecord], now: Timestamp) -> bool {
 pub(crate) mod tests {
     use drain_core::census::AliveCounts;
     use drain_core::decision::start_drain;
-    use drain_core::ids::{
-        AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef,
-        LifecycleActionRef, LifecycleToken,
-    };
+    use drain_core::ids::{LifecycleActionRef, LifecycleToken};
     use drain_core::record::{CensusSummary, DrainStart, LifecycleResult};
+    use drain_core::testing::sample;
 
     use super::*;
 
     /// A drain started at 1 000 000 with a census at 1 000 100 and a check booked at 1 000 240.
     pub(crate) fn waiting() -> DrainRecord {
+        // The sample drain with the token of the fixtures' notice, whose prefix explain shows.
         let mut record = start_drain(DrainStart {
-            container_instance_arn: ContainerInstanceArn::new(
-                "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc",
-            )
-            .expect("arn"),
-            cluster_arn: ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod")
-                .expect("arn"),
             action: LifecycleActionRef {
-                hook: HookRef {
-                    asg_name: AsgName::new("asg").expect("name"),
-                    hook_name: HookName::new("hook").expect("name"),
-                },
-                instance_id: Ec2InstanceId::new("i-0123456789abcdef0").expect("id"),
                 token: LifecycleToken::new("630aa23f-48eb-45e7-aba6-799ea6093a0f").expect("token"),
+                ..sample::lifecycle_action()
             },
-            noticed_at: Timestamp(1_000_000),
-            started_at: Timestamp(1_000_000),
-            heartbeat_timeout_seconds: Some(300),
-            deadline_seconds: 3600,
-            retention_seconds: 86_400,
+            ..sample::drain_start()
         });
         record.last_census = Some(CensusSummary {
             taken_at: Timestamp(1_000_100),

@@ -2,40 +2,19 @@
 
 use super::*;
 use crate::census::{LiveTask, TaskSnapshot, TaskStatus};
-use crate::ids::{
-    AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, LifecycleActionRef,
-};
-use crate::record::{DrainStart, DrainStatus, StartPlan};
+use crate::record::{DrainStatus, StartPlan};
 use recovery::ClaimRetry;
 
-const START: Timestamp = Timestamp(1_000_000);
+/// When the sample drain started.
+const START: Timestamp = crate::testing::sample::STARTED_AT;
 
 fn token(text: &str) -> LifecycleToken {
     LifecycleToken::new(text).expect("valid token")
 }
 
+/// The sample drain (started at [`START`], a 300-second heartbeat timeout, a one-hour deadline).
 fn record() -> DrainRecord {
-    start_drain(DrainStart {
-        container_instance_arn: ContainerInstanceArn::new(
-            "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc",
-        )
-        .expect("arn"),
-        cluster_arn: ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod")
-            .expect("arn"),
-        action: LifecycleActionRef {
-            hook: HookRef {
-                asg_name: AsgName::new("asg").expect("name"),
-                hook_name: HookName::new("hook").expect("name"),
-            },
-            instance_id: Ec2InstanceId::new("i-0123456789abcdef0").expect("id"),
-            token: token("00000000-0000-4000-8000-000000000001"),
-        },
-        noticed_at: START,
-        started_at: START,
-        heartbeat_timeout_seconds: Some(300),
-        deadline_seconds: 3600,
-        retention_seconds: 86_400,
-    })
+    crate::testing::sample::drain_record()
 }
 
 fn task(id: &str, kind: TaskKind, last: &str, desired: &str) -> LiveTask {
