@@ -12,12 +12,20 @@ structure: version, id, detail-type, source, account, time, region, resources, d
 5.2.1 renders a target's input without a transformer through a default template that leaves
 ``account`` out; :data:`WHOLE_EVENT_TEMPLATE` puts it back, so a consumer's schema check sees
 the envelope AWS delivers.
+
+And StartReplay (EventBridge API reference, StartReplay and ReplayDestination): only the events
+that occurred between ``EventStartTime`` and ``EventEndTime`` are replayed, and when the
+destination names ``FilterArns`` only those rules receive them. moto 5.2.1
+(``Replay.replay_events``) replays the whole archive to every rule on the bus, so a test of
+`drainctl replay` could not see a wrong window or a missing rule. :func:`replayed` applies both
+filters, and the patch routes each event only to the rules it keeps.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from datetime import datetime
+from typing import Any, Iterable
 
 _installed = False
 
@@ -38,6 +46,49 @@ WHOLE_EVENT_TEMPLATE = (
 )
 
 
+def _epoch(value: Any) -> float | None:
+    """A time as moto keeps it (epoch seconds, an ISO 8601 text or a datetime), in epoch seconds."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+def replayed(
+    events: Iterable[dict[str, Any]],
+    rule_arns: Iterable[str],
+    start: Any,
+    end: Any,
+    filter_arns: list[str] | None,
+) -> list[tuple[dict[str, Any], list[str]]]:
+    """Each archived event inside the window with the rules it is replayed to (pure).
+
+    The window is inclusive at both ends; an event whose time cannot be read is left out, as it
+    cannot be shown to lie inside the window. No ``FilterArns`` means every rule on the bus.
+    """
+    low, high = _epoch(start), _epoch(end)
+    rules = [arn for arn in rule_arns if not filter_arns or arn in filter_arns]
+    kept = []
+    for event in events:
+        at = _epoch(event.get("time"))
+        if at is None or low is None or high is None or not low <= at <= high:
+            continue
+        kept.append((event, rules))
+    return kept
+
+
 def install() -> None:
     global _installed
     if _installed:
@@ -55,4 +106,21 @@ def install() -> None:
         return original(cls, resource_name, cloudformation_json, *args, **kwargs)
 
     Rule.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)  # type: ignore[method-assign]
+
+    from moto.events.models import Replay, ReplayState, events_backends
+    from moto.moto_api._internal import mock_random as random
+    from moto.core.utils import unix_time
+
+    def replay_events(self: Any, archive: Any) -> None:
+        bus_name = self.destination["Arn"].split("/")[-1]
+        bus = events_backends[self.account_id][self.region].describe_event_bus(bus_name)
+        rules = {rule.arn: rule for rule in bus.rules.values()}
+        filter_arns = self.destination.get("FilterArns") or None
+        for event, arns in replayed(archive.events, rules, self.event_start_time, self.event_end_time, filter_arns):
+            for arn in arns:
+                rules[arn].send_to_targets(dict(event, **{"id": str(random.uuid4()), "replay-name": self.name}), transform_input=False)
+        self.state = ReplayState.COMPLETED
+        self.end_time = unix_time()
+
+    Replay.replay_events = replay_events  # type: ignore[method-assign]
     _installed = True
