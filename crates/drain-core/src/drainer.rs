@@ -30,7 +30,7 @@ use crate::decision::{
 };
 use crate::error::{DrainError, error_chain};
 use crate::event::{InstanceStateChange, TaskStateChange, TerminateNotice};
-use crate::ids::{ContainerInstanceArn, LifecycleActionRef};
+use crate::ids::{ClusterArn, ContainerInstanceArn, LifecycleActionRef};
 use crate::metrics::{Fact, MAX_FACTS};
 use crate::ports::{
     ActionAnswer, CheckScheduler, Cluster, ContainerInstance, DrainStore, EcsInstanceStatus,
@@ -387,17 +387,14 @@ impl<P: Ports> Drainer<P> {
         change: &TaskStateChange,
         mode: Mode,
     ) -> Result<Outcome, DrainError> {
-        if !self.config.watches_cluster(&change.cluster_arn) {
-            let reason = format!("cluster {} is not watched", change.cluster_arn.name());
-            return Ok(Outcome::Ignored { reason });
-        }
-        match self.store().load(&change.container_instance_arn).await? {
-            Some(record) if !record.status.is_terminal() => {
-                self.evaluate(record, mode, Cue::TaskStopped(&change.task_arn))
-                    .await
-            }
-            _ => Ok(Outcome::NotDraining),
-        }
+        let cue = Cue::TaskStopped(&change.task_arn);
+        Box::pin(self.look_if_draining(
+            &change.cluster_arn,
+            &change.container_instance_arn,
+            cue,
+            mode,
+        ))
+        .await
     }
 
     /// on-task-stopped: a DRAINING container instance changed (a second, independent prompt
@@ -414,17 +411,33 @@ impl<P: Ports> Drainer<P> {
         change: &InstanceStateChange,
         mode: Mode,
     ) -> Result<Outcome, DrainError> {
-        if !self.config.watches_cluster(&change.cluster_arn) {
-            let reason = format!("cluster {} is not watched", change.cluster_arn.name());
+        let cue = Cue::InstanceChanged {
+            tasks: change.tasks,
+        };
+        Box::pin(self.look_if_draining(
+            &change.cluster_arn,
+            &change.container_instance_arn,
+            cue,
+            mode,
+        ))
+        .await
+    }
+
+    /// on-task-stopped's two prompts: a look at the instance's drain if one is live, else one
+    /// keyed read (nothing at all for a cluster this stack does not watch).
+    async fn look_if_draining(
+        &self,
+        cluster: &ClusterArn,
+        instance: &ContainerInstanceArn,
+        cue: Cue<'_>,
+        mode: Mode,
+    ) -> Result<Outcome, DrainError> {
+        if !self.config.watches_cluster(cluster) {
+            let reason = format!("cluster {} is not watched", cluster.name());
             return Ok(Outcome::Ignored { reason });
         }
-        match self.store().load(&change.container_instance_arn).await? {
-            Some(record) if !record.status.is_terminal() => {
-                let cue = Cue::InstanceChanged {
-                    tasks: change.tasks,
-                };
-                self.evaluate(record, mode, cue).await
-            }
+        match self.store().load(instance).await? {
+            Some(record) if !record.status.is_terminal() => self.evaluate(record, mode, cue).await,
             _ => Ok(Outcome::NotDraining),
         }
     }
