@@ -388,13 +388,8 @@ impl<P: Ports> Drainer<P> {
         mode: Mode,
     ) -> Result<Outcome, DrainError> {
         let cue = Cue::TaskStopped(&change.task_arn);
-        Box::pin(self.look_if_draining(
-            &change.cluster_arn,
-            &change.container_instance_arn,
-            cue,
-            mode,
-        ))
-        .await
+        let (cluster, instance) = (&change.cluster_arn, &change.container_instance_arn);
+        Box::pin(self.look_if_draining(cluster, instance, cue, mode)).await
     }
 
     /// on-task-stopped: a DRAINING container instance changed (a second, independent prompt
@@ -414,13 +409,8 @@ impl<P: Ports> Drainer<P> {
         let cue = Cue::InstanceChanged {
             tasks: change.tasks,
         };
-        Box::pin(self.look_if_draining(
-            &change.cluster_arn,
-            &change.container_instance_arn,
-            cue,
-            mode,
-        ))
-        .await
+        let (cluster, instance) = (&change.cluster_arn, &change.container_instance_arn);
+        Box::pin(self.look_if_draining(cluster, instance, cue, mode)).await
     }
 
     /// on-task-stopped's two prompts: a look at the instance's drain if one is live, else one
@@ -763,13 +753,11 @@ impl<P: Ports> Drainer<P> {
             }
         }
         if let Some(at) = upkeep.book_check_at {
-            self.effect(
-                mode,
-                "scheduler:CreateSchedule",
+            self.book_check(
+                &record.container_instance_arn,
+                at,
                 "book the next check",
-                (),
-                self.scheduler()
-                    .schedule(&record.container_instance_arn, at),
+                mode,
             )
             .await?;
             record.next_check_at = Some(at);
@@ -809,13 +797,11 @@ impl<P: Ports> Drainer<P> {
             .await?;
         }
         if let Some(at) = upkeep.book_check_at {
-            self.effect(
-                mode,
-                "scheduler:CreateSchedule",
+            self.book_check(
+                &record.container_instance_arn,
+                at,
                 "book the check that takes over a lapsed claim",
-                (),
-                self.scheduler()
-                    .schedule(&record.container_instance_arn, at),
+                mode,
             )
             .await?;
         }
@@ -836,13 +822,11 @@ impl<P: Ports> Drainer<P> {
             self.config.schedule.is_some(),
             self.config.policy.completing_lease_seconds,
         ) {
-            self.effect(
-                mode,
-                "scheduler:CreateSchedule",
+            self.book_check(
+                &record.container_instance_arn,
+                at,
                 "book the check that takes over a lapsed claim",
-                (),
-                self.scheduler()
-                    .schedule(&record.container_instance_arn, at),
+                mode,
             )
             .await?;
         }
@@ -1105,6 +1089,24 @@ impl<P: Ports> Drainer<P> {
             info!("drain progress not written: a concurrent invocation wrote first");
         }
         Ok(written)
+    }
+
+    /// Books (creates or moves) the drain's check at `at`; `what` says why, for the logs.
+    async fn book_check(
+        &self,
+        instance: &ContainerInstanceArn,
+        at: Timestamp,
+        what: &str,
+        mode: Mode,
+    ) -> Result<(), DrainError> {
+        self.effect(
+            mode,
+            "scheduler:CreateSchedule",
+            what,
+            (),
+            self.scheduler().schedule(instance, at),
+        )
+        .await
     }
 
     async fn cancel_check(&self, instance: &ContainerInstanceArn, mode: Mode) {
