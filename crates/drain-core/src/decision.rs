@@ -320,20 +320,6 @@ pub fn plan_check_interval(heartbeat_timeout_seconds: Option<i64>) -> i64 {
     }
 }
 
-/// A drain's scheduled checks are at most this far apart, whatever the hook's heartbeat
-/// timeout allows.
-///
-/// The check is the only prompt that never gets lost: when the last STOPPED event of a drain
-/// and the instance state change of the same stop are both lost (or a task stops without
-/// either), the drain waits for its next check. At the 15-minute interval a long heartbeat
-/// timeout allows, that wait set the simulation's completion-delay tail (p99 128 s of
-/// ecs-drain's own delay, worst 904 s); at 5 minutes the p99 drops to 117 s and the worst to
-/// 358 s (20,000 seeds, long-mode loss rates), for about 9 % more invocations, nearly all of
-/// them checks of drains that wait on a task for their whole deadline. A check costs one
-/// census (three ECS reads for a small instance): one every five minutes per draining
-/// instance stays far below any ECS rate limit. Launch checks keep their own interval.
-pub const MAX_DRAIN_CHECK_INTERVAL_SECONDS: i64 = 300;
-
 /// Plans a new drain started at `started_at`: the check interval, when the hook gives up on its
 /// own, and the deadline capped below that. (The first check is booked by [`upkeep`], from
 /// when the notice was sent.)
@@ -342,8 +328,7 @@ pub fn plan_start(
     heartbeat_timeout_seconds: Option<i64>,
     deadline_seconds: i64,
 ) -> StartPlan {
-    let check_interval_seconds =
-        plan_check_interval(heartbeat_timeout_seconds).min(MAX_DRAIN_CHECK_INTERVAL_SECONDS);
+    let check_interval_seconds = plan_check_interval(heartbeat_timeout_seconds);
     let hook_expires_at = heartbeat_timeout_seconds
         .map(|timeout| started_at.plus_seconds(hook_global_timeout_seconds(timeout)));
     let deadline_at = plan_deadline(
