@@ -134,26 +134,36 @@ fn self_rusage() -> Duration {
         .unwrap_or_default()
 }
 
+/// One STOPPED event handled once (its outcome), then measured over and over.
+fn stopped_case(
+    runtime: &tokio::runtime::Runtime,
+    world: &MemoryWorld,
+    drainer: &MemoryDrainer,
+    event: &serde_json::Value,
+) -> Result<CaseResult, BenchError> {
+    let outcome = runtime
+        .block_on(handle_task_stopped(drainer, event))?
+        .outcomes
+        .join(",");
+    world.log.clear();
+    let before = self_rusage();
+    let (rounds, events) = measure(runtime, || handle_task_stopped(drainer, event))?;
+    let rusage_per_event = (self_rusage() - before) / events as u32;
+    Ok(CaseResult {
+        outcome,
+        calls: calls_per_event(world, events),
+        rounds,
+        rusage_per_event,
+    })
+}
+
 /// (a) STOPPED for an instance that is not draining.
 fn case_unrelated(runtime: &tokio::runtime::Runtime) -> Result<CaseResult, BenchError> {
     let world = MemoryWorld::new(1, 20)?;
     world.stop(0, 0)?;
     let drainer = world.drainer();
     let event = world.stopped_event(0, 0, 3);
-    let outcome = runtime
-        .block_on(handle_task_stopped(&drainer, &event))?
-        .outcomes
-        .join(",");
-    world.log.clear();
-    let before = self_rusage();
-    let (rounds, events) = measure(runtime, || handle_task_stopped(&drainer, &event))?;
-    let rusage_per_event = (self_rusage() - before) / events as u32;
-    Ok(CaseResult {
-        outcome,
-        calls: calls_per_event(&world, events),
-        rounds,
-        rusage_per_event,
-    })
+    stopped_case(runtime, &world, &drainer, &event)
 }
 
 /// (b) STOPPED for a draining instance with 20 tasks (one stopped, 19 alive).
@@ -168,20 +178,7 @@ fn case_draining(runtime: &tokio::runtime::Runtime) -> Result<CaseResult, BenchE
     ))?;
     world.stop(0, 0)?;
     let event = world.stopped_event(0, 0, 3);
-    let outcome = runtime
-        .block_on(handle_task_stopped(&drainer, &event))?
-        .outcomes
-        .join(",");
-    world.log.clear();
-    let before = self_rusage();
-    let (rounds, events) = measure(runtime, || handle_task_stopped(&drainer, &event))?;
-    let rusage_per_event = (self_rusage() - before) / events as u32;
-    Ok(CaseResult {
-        outcome,
-        calls: calls_per_event(&world, events),
-        rounds,
-        rusage_per_event,
-    })
+    stopped_case(runtime, &world, &drainer, &event)
 }
 
 /// One prepared event of the lifecycle case: its own world, the drainer over it, the notice.
