@@ -371,38 +371,21 @@ fn the_same_token_resumes_a_live_drain_and_ignores_a_finished_one() {
 fn an_older_or_undated_token_never_restarts_a_drain() {
     let mut finished = record();
     finished.status = DrainStatus::Completed;
-    assert_eq!(
-        admit(
-            Some(&finished),
-            &token("00000000-0000-4000-8000-000000000000"),
-            Some(START.plus_seconds(-60))
-        ),
-        Admission::Stale
-    );
-    assert_eq!(
-        admit(
-            Some(&finished),
-            &token("00000000-0000-4000-8000-000000000000"),
-            Some(START)
-        ),
-        Admission::Stale
-    );
-    assert_eq!(
-        admit(
-            Some(&finished),
-            &token("00000000-0000-4000-8000-000000000000"),
-            None
-        ),
-        Admission::Stale
-    );
-    assert_eq!(
-        admit(
-            Some(&record()),
-            &token("00000000-0000-4000-8000-000000000000"),
-            Some(START.plus_seconds(-1))
-        ),
-        Admission::Stale
-    );
+    let other = token("00000000-0000-4000-8000-000000000000");
+    let rows = [
+        (&finished, Some(START.plus_seconds(-60))),
+        (&finished, Some(START)),
+        (&finished, None),
+        (&record(), Some(START.plus_seconds(-1))),
+    ];
+    for (existing, sent) in rows {
+        assert_eq!(
+            admit(Some(existing), &other, sent),
+            Admission::Stale,
+            "{:?} / {sent:?}",
+            existing.status
+        );
+    }
 }
 
 #[test]
