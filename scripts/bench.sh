@@ -9,7 +9,8 @@
 #
 # Parts: cold (cold start), warm (warm handler cost), calls (AWS calls per event), rss (peak RSS
 # and zip sizes), scale (scale run against the emulator), scale-memory (full-size shape over the
-# in-memory ports). Everything talks to 127.0.0.1 only.
+# in-memory ports), scale-calls (the same shape's AWS and ECS calls under both census rules).
+# Everything talks to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +21,7 @@ for arg in "$@"; do
         *) echo "usage: $0 [--full]" >&2; exit 2 ;;
     esac
 done
-parts="${BENCH_PARTS:-cold warm calls rss scale scale-memory}"
+parts="${BENCH_PARTS:-cold warm calls rss scale scale-memory scale-calls}"
 target="${CARGO_TARGET_DIR:-target}"
 out_dir="$target/bench"
 mkdir -p "$out_dir"
@@ -74,6 +75,7 @@ for part in $parts; do
         rss) run_part rss "$emulated" rss --events "${BENCH_EVENTS:-1000}" --bin-dir "$target/release" ;;
         scale) run_part scale "$emulated" scale $full ;;
         scale-memory) run_part scale-memory "$bench" scale-memory ;;
+        scale-calls) run_part scale-calls "$bench" scale-calls ;;
         *) echo "unknown bench part: $part" >&2; failed="$failed $part" ;;
     esac
 done

@@ -14,8 +14,8 @@ use aws_config::retry::RetryConfig;
 use drain_aws::app::App;
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
 use drain_core::testing::calls::{
-    CallCounts, census, counts, drain_start, merged, notice_after_the_end, stopped_completing,
-    total, unrelated_stopped,
+    CallCounts, census, counts, drain_start, ecs_only, merged, notice_after_the_end,
+    stopped_completing, stopped_known_task, total, unrelated_stopped,
 };
 use drain_testkit::emulator::sdk_config_for;
 use drain_testkit::events::{lifecycle_event, task_state_change_event};
@@ -159,7 +159,8 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     // - CreateSchedule (the drain's first check) and PutItem (progress: census, next check).
     let expected = drain_start(&census(4, 0, true));
     assert_eq!(total(&expected), 13);
-    assert_eq!(take_counts(&proxy, "lifecycle"), expected);
+    let mut whole = take_counts(&proxy, "lifecycle");
+    assert_eq!(whole, expected);
 
     // WHEN a replica leaves the instance and its STOPPED event arrives
     let (_, web) = &tasks.replicas[0];
@@ -179,10 +180,9 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     // THEN: GetItem and one conditional PutItem of the alive set, no ECS call: the record
     // knows the task, and replica and standalone tasks are left (issue 11); the check booked by
     // on-lifecycle is not due, so no scheduler call
-    assert_eq!(
-        take_counts(&proxy, "replica STOPPED"),
-        counts(&[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 1)])
-    );
+    let observed = take_counts(&proxy, "replica STOPPED");
+    assert_eq!(observed, stopped_known_task());
+    whole = merged(&whole, &observed);
 
     // WHEN the other replica and then the standalone task stop: only the daemon is left
     let (_, api) = &tasks.replicas[1];
@@ -199,10 +199,9 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     )
     .await?;
     // (the same: the standalone task is still there)
-    assert_eq!(
-        take_counts(&proxy, "second replica STOPPED"),
-        counts(&[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 1)])
-    );
+    let observed = take_counts(&proxy, "second replica STOPPED");
+    assert_eq!(observed, stopped_known_task());
+    whole = merged(&whole, &observed);
     world
         .stop_task(&tasks.standalone, "Essential container in task exited")
         .await?;
@@ -214,8 +213,9 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     assert_eq!(report.outcomes, vec!["stop_daemons".to_owned()]);
     // THEN only the daemon would be left: a census confirms it (1 RUNNING, 3 STOPPED listed;
     // the services were looked up at the start), then one StopTask for the daemon
+    let observed = take_counts(&proxy, "standalone STOPPED (stop daemons)");
     assert_eq!(
-        take_counts(&proxy, "standalone STOPPED (stop daemons)"),
+        observed,
         merged(
             &census(1, 3, false),
             &counts(&[
@@ -225,6 +225,7 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
             ]),
         )
     );
+    whole = merged(&whole, &observed);
 
     // WHEN the daemon's STOPPED event arrives
     let report = handle_task_stopped(
@@ -236,9 +237,18 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     // THEN nothing is alive (4 STOPPED listed, no DescribeServices), and completing costs the
     // claim PutItem, CompleteLifecycleAction, the COMPLETED PutItem, and GetSchedule (proof the
     // schedule checks this ARN) before DeleteSchedule
+    let observed = take_counts(&proxy, "daemon STOPPED (complete)");
+    assert_eq!(observed, stopped_completing(&census(0, 4, false)));
+    whole = merged(&whole, &observed);
+
+    // THEN the whole drain of these 4 tasks cost exactly the sum: 13 + 2 + 2 + 6 + 9 = 32
+    // calls (2N + 24), 14 of them ECS calls (issue 11: one census at the start, one before
+    // stopping the daemon, one before completing)
+    assert_eq!(total(&whole), 2 * 4 + 24);
+    assert_eq!(total(&ecs_only(&whole)), 14);
     assert_eq!(
-        take_counts(&proxy, "daemon STOPPED (complete)"),
-        stopped_completing(&census(0, 4, false))
+        whole["ecs:DescribeServices"], 1,
+        "services looked up once per drain"
     );
 
     // WHEN EventBridge delivers the lifecycle event again after the drain ended
@@ -311,7 +321,7 @@ async fn the_census_of_a_busy_instance_describes_its_tasks_in_hundreds() -> Test
     // alive set (59 tasks kept in the item), no census
     assert_eq!(
         take_counts(&proxy, "STOPPED, 110 tasks"),
-        counts(&[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 1)])
+        stopped_known_task()
     );
 
     // WHEN the same drain runs under the census rule before issue 11 (ECS_DRAIN_CENSUS_RULE=

@@ -8,6 +8,10 @@
 //!   the full-size scale shape (1,000 instances, 20,000 tasks, 50 drains, 50,000 STOPPED
 //!   events by default) through one warm drainer.
 //!
+//! - `drain-bench scale-calls [the same sizes]`: the same shape under both census rules, side
+//!   by side: AWS and ECS calls in all, and the peak of ECS calls per second on a virtual
+//!   timeline (counts, not timings).
+//!
 //! Build it in release (`cargo build --release -p drain-bench`); `scripts/bench.sh` does.
 
 use std::future::Future;
@@ -17,6 +21,7 @@ use std::time::{Duration, Instant};
 use drain_bench::measure::{Stats, human, human_ns, process_user_sys, thread_cpu_ns};
 use drain_bench::memory_world::{MemoryDrainer, MemoryWorld};
 use drain_bench::table::Table;
+use drain_core::decision::look::CensusRule;
 use drain_core::decision::verify::FunctionIdentity;
 use drain_core::handler::{Report, handle_lifecycle, handle_task_stopped};
 use drain_core::record::{DrainStatus, LifecycleResult};
@@ -33,10 +38,12 @@ fn main() -> Result<(), BenchError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("warm") => warm(),
-        Some("scale-memory") => scale_memory(&args[1..]),
+        Some("scale-memory") => scale_memory(&args[1..], None).map(|_| ()),
+        Some("scale-calls") => scale_calls(&args[1..]),
         _ => Err(
             "usage: drain-bench warm | scale-memory [--instances N] [--tasks-per-instance N] \
-             [--drains N] [--events N] [--census-rule when-needed|every-look]"
+             [--drains N] [--events N] [--census-rule when-needed|every-look] | scale-calls \
+             [the same sizes]"
                 .into(),
         ),
     }
@@ -127,26 +134,36 @@ fn self_rusage() -> Duration {
         .unwrap_or_default()
 }
 
+/// One STOPPED event handled once (its outcome), then measured over and over.
+fn stopped_case(
+    runtime: &tokio::runtime::Runtime,
+    world: &MemoryWorld,
+    drainer: &MemoryDrainer,
+    event: &serde_json::Value,
+) -> Result<CaseResult, BenchError> {
+    let outcome = runtime
+        .block_on(handle_task_stopped(drainer, event))?
+        .outcomes
+        .join(",");
+    world.log.clear();
+    let before = self_rusage();
+    let (rounds, events) = measure(runtime, || handle_task_stopped(drainer, event))?;
+    let rusage_per_event = (self_rusage() - before) / events as u32;
+    Ok(CaseResult {
+        outcome,
+        calls: calls_per_event(world, events),
+        rounds,
+        rusage_per_event,
+    })
+}
+
 /// (a) STOPPED for an instance that is not draining.
 fn case_unrelated(runtime: &tokio::runtime::Runtime) -> Result<CaseResult, BenchError> {
     let world = MemoryWorld::new(1, 20)?;
     world.stop(0, 0)?;
     let drainer = world.drainer();
     let event = world.stopped_event(0, 0, 3);
-    let outcome = runtime
-        .block_on(handle_task_stopped(&drainer, &event))?
-        .outcomes
-        .join(",");
-    world.log.clear();
-    let before = self_rusage();
-    let (rounds, events) = measure(runtime, || handle_task_stopped(&drainer, &event))?;
-    let rusage_per_event = (self_rusage() - before) / events as u32;
-    Ok(CaseResult {
-        outcome,
-        calls: calls_per_event(&world, events),
-        rounds,
-        rusage_per_event,
-    })
+    stopped_case(runtime, &world, &drainer, &event)
 }
 
 /// (b) STOPPED for a draining instance with 20 tasks (one stopped, 19 alive).
@@ -161,20 +178,7 @@ fn case_draining(runtime: &tokio::runtime::Runtime) -> Result<CaseResult, BenchE
     ))?;
     world.stop(0, 0)?;
     let event = world.stopped_event(0, 0, 3);
-    let outcome = runtime
-        .block_on(handle_task_stopped(&drainer, &event))?
-        .outcomes
-        .join(",");
-    world.log.clear();
-    let before = self_rusage();
-    let (rounds, events) = measure(runtime, || handle_task_stopped(&drainer, &event))?;
-    let rusage_per_event = (self_rusage() - before) / events as u32;
-    Ok(CaseResult {
-        outcome,
-        calls: calls_per_event(&world, events),
-        rounds,
-        rusage_per_event,
-    })
+    stopped_case(runtime, &world, &drainer, &event)
 }
 
 /// One prepared event of the lifecycle case: its own world, the drainer over it, the notice.
@@ -349,7 +353,89 @@ impl std::ops::AddAssign<(Duration, u64)> for Cost {
 }
 
 /// The scale shape over the in-memory ports.
-fn scale_memory(args: &[String]) -> Result<(), BenchError> {
+/// What one scale run cost in calls, event by event on a virtual timeline: the notices all in
+/// the first second (a scale-in of that many instances at once), then the STOPPED events
+/// evenly over [`SCALE_SECONDS`] in the run's order.
+#[derive(Debug, Default)]
+struct ScaleCalls {
+    /// Every call of the run, per operation (notices and STOPPED events).
+    all: calls::CallCounts,
+    /// ECS calls of the notices, all in the first second.
+    lifecycle_ecs: u64,
+    /// ECS calls per virtual second of the STOPPED events.
+    ecs_per_second: std::collections::BTreeMap<u64, u64>,
+}
+
+/// The virtual seconds the STOPPED events of a scale run are spread over: about what the
+/// full-size run took against the emulator (BENCHMARKS.md §5), and what an instance refresh of
+/// 50 instances takes.
+const SCALE_SECONDS: u64 = 600;
+
+/// The calls logged since the last look, added to `into`; the ECS ones returned.
+fn take_calls(world: &MemoryWorld, into: &mut calls::CallCounts) -> u64 {
+    let taken = world.log.counts();
+    world.log.clear();
+    let ecs = calls::total(&calls::ecs_only(&taken));
+    *into = calls::merged(into, &taken);
+    ecs
+}
+
+/// `scale-calls`: the scale shape under both census rules, in calls only.
+fn scale_calls(args: &[String]) -> Result<(), BenchError> {
+    let mut table = Table::new(
+        "Scale shape, calls under both census rules (in-memory ports, virtual timeline)",
+        &[
+            "census rule",
+            "AWS calls",
+            "ECS calls",
+            "ECS calls of the notices (1st second)",
+            "ECS calls/s over the STOPPED events: mean / peak",
+            "drains completed",
+        ],
+    );
+    for rule in [CensusRule::WhenNeeded, CensusRule::EveryLook] {
+        let mut counted = ScaleCalls::default();
+        let completed = scale_memory_with(args, Some(rule), Some(&mut counted))?;
+        table.row(vec![
+            rule.as_str().into(),
+            calls::total(&counted.all).to_string(),
+            calls::total(&calls::ecs_only(&counted.all)).to_string(),
+            counted.lifecycle_ecs.to_string(),
+            format!(
+                "{:.1} / {}",
+                counted.ecs_per_second.values().sum::<u64>() as f64 / SCALE_SECONDS as f64,
+                counted
+                    .ecs_per_second
+                    .values()
+                    .max()
+                    .copied()
+                    .unwrap_or_default()
+            ),
+            completed,
+        ]);
+    }
+    table.note(format!(
+        "Counts of port calls (the in-memory ports log each call the real adapters would make). The \
+         notices all arrive in the first second; the STOPPED events then arrive evenly over \
+         {SCALE_SECONDS} virtual seconds in the run's order (the draining instances' events \
+         interleaved with the unrelated ones), and the peak is the most ECS calls in one of those \
+         seconds."
+    ));
+    table.print();
+    Ok(())
+}
+
+fn scale_memory(args: &[String], counted: Option<&mut ScaleCalls>) -> Result<String, BenchError> {
+    scale_memory_with(args, None, counted)
+}
+
+/// The scale run; with `counted`, the calls are taken after every event (which costs time: the
+/// timings are then not printed) and `rule` overrides `--census-rule`.
+fn scale_memory_with(
+    args: &[String],
+    rule: Option<CensusRule>,
+    mut counted: Option<&mut ScaleCalls>,
+) -> Result<String, BenchError> {
     let instances = flag(args, "--instances", 1_000)?;
     let per_instance = flag(args, "--tasks-per-instance", 20)?;
     let drains = flag(args, "--drains", 50)?;
@@ -363,8 +449,11 @@ fn scale_memory(args: &[String]) -> Result<(), BenchError> {
     // `--census-rule every-look` runs the rule before issue 11 (a census per event), to compare.
     if let Some(index) = args.iter().position(|arg| arg == "--census-rule") {
         let value = args.get(index + 1).ok_or("--census-rule needs a value")?;
-        world.config.policy.census_rule = drain_core::decision::look::CensusRule::parse(value)
-            .ok_or("--census-rule is when-needed or every-look")?;
+        world.config.policy.census_rule =
+            CensusRule::parse(value).ok_or("--census-rule is when-needed or every-look")?;
+    }
+    if let Some(rule) = rule {
+        world.config.policy.census_rule = rule;
     }
     let drainer = world.drainer();
     let build = build_start.elapsed();
@@ -390,6 +479,9 @@ fn scale_memory(args: &[String]) -> Result<(), BenchError> {
         .unwrap_or_default()
         .saturating_sub(lifecycle_cpu);
     let lifecycle_calls = world.log.calls().len();
+    if let Some(counted) = counted.as_deref_mut() {
+        counted.lifecycle_ecs = take_calls(&world, &mut counted.all);
+    }
     world.log.clear();
 
     // Every task of a draining instance stops once (ECS moving it; the daemon last, after
@@ -446,6 +538,11 @@ fn scale_memory(args: &[String]) -> Result<(), BenchError> {
             for outcome in report.outcomes {
                 *outcomes.entry(outcome).or_default() += 1;
             }
+            if let Some(counted) = counted.as_deref_mut() {
+                let ecs = take_calls(&world, &mut counted.all);
+                let second = event_index as u64 * SCALE_SECONDS / events as u64;
+                *counted.ecs_per_second.entry(second).or_default() += ecs;
+            }
         }
         Ok::<(), BenchError>(())
     })?;
@@ -478,6 +575,10 @@ fn scale_memory(args: &[String]) -> Result<(), BenchError> {
         })
         .count();
     let by_operation = world.log.counts();
+    let completed = format!("{completed} / {drains}");
+    if counted.is_some() {
+        return Ok(completed);
+    }
 
     let mut table = Table::new(
         "Scale shape over the in-memory ports (one warm drainer, in process, release build)",
@@ -540,7 +641,7 @@ fn scale_memory(args: &[String]) -> Result<(), BenchError> {
         ])
         .row(vec![
             "drains completed (CONTINUE exactly once, record COMPLETED)".into(),
-            format!("{completed} / {drains}"),
+            completed.clone(),
         ]);
     table.note(
         "Logs off. \"handler only\" takes out the time the fake ECS spends stopping each draining \
@@ -551,5 +652,5 @@ fn scale_memory(args: &[String]) -> Result<(), BenchError> {
          keyed read each) show the handler's own per-event cost.",
     );
     table.print();
-    Ok(())
+    Ok(completed)
 }

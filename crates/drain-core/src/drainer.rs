@@ -30,7 +30,7 @@ use crate::decision::{
 };
 use crate::error::{DrainError, error_chain};
 use crate::event::{InstanceStateChange, TaskStateChange, TerminateNotice};
-use crate::ids::{ContainerInstanceArn, LifecycleActionRef};
+use crate::ids::{ClusterArn, ContainerInstanceArn, LifecycleActionRef};
 use crate::metrics::{Fact, MAX_FACTS};
 use crate::ports::{
     ActionAnswer, CheckScheduler, Cluster, ContainerInstance, DrainStore, EcsInstanceStatus,
@@ -387,17 +387,9 @@ impl<P: Ports> Drainer<P> {
         change: &TaskStateChange,
         mode: Mode,
     ) -> Result<Outcome, DrainError> {
-        if !self.config.watches_cluster(&change.cluster_arn) {
-            let reason = format!("cluster {} is not watched", change.cluster_arn.name());
-            return Ok(Outcome::Ignored { reason });
-        }
-        match self.store().load(&change.container_instance_arn).await? {
-            Some(record) if !record.status.is_terminal() => {
-                self.evaluate(record, mode, Cue::TaskStopped(&change.task_arn))
-                    .await
-            }
-            _ => Ok(Outcome::NotDraining),
-        }
+        let cue = Cue::TaskStopped(&change.task_arn);
+        let (cluster, instance) = (&change.cluster_arn, &change.container_instance_arn);
+        Box::pin(self.look_if_draining(cluster, instance, cue, mode)).await
     }
 
     /// on-task-stopped: a DRAINING container instance changed (a second, independent prompt
@@ -414,17 +406,28 @@ impl<P: Ports> Drainer<P> {
         change: &InstanceStateChange,
         mode: Mode,
     ) -> Result<Outcome, DrainError> {
-        if !self.config.watches_cluster(&change.cluster_arn) {
-            let reason = format!("cluster {} is not watched", change.cluster_arn.name());
+        let cue = Cue::InstanceChanged {
+            tasks: change.tasks,
+        };
+        let (cluster, instance) = (&change.cluster_arn, &change.container_instance_arn);
+        Box::pin(self.look_if_draining(cluster, instance, cue, mode)).await
+    }
+
+    /// on-task-stopped's two prompts: a look at the instance's drain if one is live, else one
+    /// keyed read (nothing at all for a cluster this stack does not watch).
+    async fn look_if_draining(
+        &self,
+        cluster: &ClusterArn,
+        instance: &ContainerInstanceArn,
+        cue: Cue<'_>,
+        mode: Mode,
+    ) -> Result<Outcome, DrainError> {
+        if !self.config.watches_cluster(cluster) {
+            let reason = format!("cluster {} is not watched", cluster.name());
             return Ok(Outcome::Ignored { reason });
         }
-        match self.store().load(&change.container_instance_arn).await? {
-            Some(record) if !record.status.is_terminal() => {
-                let cue = Cue::InstanceChanged {
-                    tasks: change.tasks,
-                };
-                self.evaluate(record, mode, cue).await
-            }
+        match self.store().load(instance).await? {
+            Some(record) if !record.status.is_terminal() => self.evaluate(record, mode, cue).await,
             _ => Ok(Outcome::NotDraining),
         }
     }
@@ -750,13 +753,11 @@ impl<P: Ports> Drainer<P> {
             }
         }
         if let Some(at) = upkeep.book_check_at {
-            self.effect(
-                mode,
-                "scheduler:CreateSchedule",
+            self.book_check(
+                &record.container_instance_arn,
+                at,
                 "book the next check",
-                (),
-                self.scheduler()
-                    .schedule(&record.container_instance_arn, at),
+                mode,
             )
             .await?;
             record.next_check_at = Some(at);
@@ -796,13 +797,11 @@ impl<P: Ports> Drainer<P> {
             .await?;
         }
         if let Some(at) = upkeep.book_check_at {
-            self.effect(
-                mode,
-                "scheduler:CreateSchedule",
+            self.book_check(
+                &record.container_instance_arn,
+                at,
                 "book the check that takes over a lapsed claim",
-                (),
-                self.scheduler()
-                    .schedule(&record.container_instance_arn, at),
+                mode,
             )
             .await?;
         }
@@ -823,13 +822,11 @@ impl<P: Ports> Drainer<P> {
             self.config.schedule.is_some(),
             self.config.policy.completing_lease_seconds,
         ) {
-            self.effect(
-                mode,
-                "scheduler:CreateSchedule",
+            self.book_check(
+                &record.container_instance_arn,
+                at,
                 "book the check that takes over a lapsed claim",
-                (),
-                self.scheduler()
-                    .schedule(&record.container_instance_arn, at),
+                mode,
             )
             .await?;
         }
@@ -1092,6 +1089,24 @@ impl<P: Ports> Drainer<P> {
             info!("drain progress not written: a concurrent invocation wrote first");
         }
         Ok(written)
+    }
+
+    /// Books (creates or moves) the drain's check at `at`; `what` says why, for the logs.
+    async fn book_check(
+        &self,
+        instance: &ContainerInstanceArn,
+        at: Timestamp,
+        what: &str,
+        mode: Mode,
+    ) -> Result<(), DrainError> {
+        self.effect(
+            mode,
+            "scheduler:CreateSchedule",
+            what,
+            (),
+            self.scheduler().schedule(instance, at),
+        )
+        .await
     }
 
     async fn cancel_check(&self, instance: &ContainerInstanceArn, mode: Mode) {

@@ -9,7 +9,8 @@ use drain_core::record::{DrainStatus, LifecycleResult};
 use drain_core::testing::memory::MemoryStore;
 
 use crate::violation::ViolationKind;
-use crate::world::{SimWorld, TaskKind};
+use crate::world::{SimWorld, StopCause, TaskKind};
+use drain_core::time::Timestamp;
 
 /// How one drain went.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +26,10 @@ pub struct DrainSummary {
     /// For drains that emptied: seconds from the last non-daemon task's STOPPED (or the drain's
     /// start, if later) to the completion.
     pub delay_after_last_task: Option<i64>,
+    /// The part of [`DrainSummary::delay_after_last_task`] that is ecs-drain's: without the
+    /// seconds the daemon tasks it stopped took to reach STOPPED (their containers' own
+    /// stopTimeout, ECS's time, not ecs-drain's).
+    pub own_delay_after_last_task: Option<i64>,
 }
 
 /// The end-of-run checks: every drain ended through ecs-drain within deadline + one check
@@ -150,18 +155,55 @@ pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSumma
             .filter_map(|task| task.stopped_at)
             .max()
             .map_or(started, |at| at.max(started));
+        let delay_after_last_task = action
+            .completed_at
+            .filter(|_| !hit_deadline)
+            .map(|at| at.seconds_since(last_task_stopped));
+        let own_delay_after_last_task =
+            action
+                .completed_at
+                .filter(|_| !hit_deadline)
+                .map(|completed| {
+                    let stopping = daemon_stopping(world, instance);
+                    completed.seconds_since(last_task_stopped)
+                        - stopping.map_or(0, |(asked, done)| {
+                            overlap((asked, done), (last_task_stopped, completed))
+                        })
+                });
         summaries.push(DrainSummary {
             instance,
             result: action.result,
             hit_deadline,
             duration: action.completed_at.map(|at| at.seconds_since(started)),
-            delay_after_last_task: action
-                .completed_at
-                .filter(|_| !hit_deadline)
-                .map(|at| at.seconds_since(last_task_stopped)),
+            delay_after_last_task,
+            own_delay_after_last_task,
         });
     }
     summaries
+}
+
+/// From the first StopTask ecs-drain sent a daemon task of `instance` to the last of those
+/// daemon tasks reaching STOPPED: the daemons' own shutdown, ECS's time.
+fn daemon_stopping(world: &SimWorld, instance: usize) -> Option<(Timestamp, Timestamp)> {
+    let stopped_by_us = || {
+        world.tasks.iter().filter(move |task| {
+            task.instance == instance
+                && matches!(task.kind, TaskKind::Daemon(_))
+                && task.stop_cause == Some(StopCause::EcsDrain)
+        })
+    };
+    let asked = stopped_by_us()
+        .filter_map(|task| task.stop_asked_at)
+        .min()?;
+    let done = stopped_by_us().filter_map(|task| task.stopped_at).max()?;
+    Some((asked, done))
+}
+
+/// Seconds two time spans share.
+fn overlap(a: (Timestamp, Timestamp), b: (Timestamp, Timestamp)) -> i64 {
+    let start = a.0.max(b.0);
+    let end = a.1.min(b.1);
+    end.seconds_since(start).max(0)
 }
 
 /// Statistics over many runs.
@@ -179,6 +221,9 @@ pub struct Summary {
     pub deadline_hits: u64,
     /// Completion delays after the last non-daemon task stopped, for drains that emptied.
     pub delays: Vec<i64>,
+    /// The same delays without the daemons' own shutdown (see
+    /// [`DrainSummary::own_delay_after_last_task`]).
+    pub own_delays: Vec<i64>,
     /// Lost event copies.
     pub dropped: u64,
     /// Extra event copies.
@@ -211,6 +256,12 @@ impl Summary {
                 .iter()
                 .filter_map(|drain| drain.delay_after_last_task),
         );
+        self.own_delays.extend(
+            report
+                .drains
+                .iter()
+                .filter_map(|drain| drain.own_delay_after_last_task),
+        );
         self.dropped += report.counters.dropped;
         self.duplicated += report.counters.duplicated;
         self.invocations += report.counters.invocations;
@@ -227,6 +278,7 @@ impl Summary {
         self.drains += other.drains;
         self.deadline_hits += other.deadline_hits;
         self.delays.extend(other.delays);
+        self.own_delays.extend(other.own_delays);
         self.dropped += other.dropped;
         self.duplicated += other.duplicated;
         self.invocations += other.invocations;
@@ -235,11 +287,21 @@ impl Summary {
 
     /// (median, p99, worst) completion delay after the last non-daemon task stopped.
     pub fn delay_figures(&self) -> Option<(i64, i64, i64)> {
-        let mut delays = self.delays.clone();
-        delays.sort_unstable();
-        let at = |fraction: f64| delays[((delays.len() - 1) as f64 * fraction).round() as usize];
-        (!delays.is_empty()).then(|| (at(0.5), at(0.99), at(1.0)))
+        figures(&self.delays)
     }
+
+    /// (median, p99, worst) of the part of that delay that is ecs-drain's own.
+    pub fn own_delay_figures(&self) -> Option<(i64, i64, i64)> {
+        figures(&self.own_delays)
+    }
+}
+
+/// (median, p99, worst) of `values`.
+fn figures(values: &[i64]) -> Option<(i64, i64, i64)> {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let at = |fraction: f64| sorted[((sorted.len() - 1) as f64 * fraction).round() as usize];
+    (!sorted.is_empty()).then(|| (at(0.5), at(0.99), at(1.0)))
 }
 
 impl fmt::Display for Summary {
@@ -261,6 +323,13 @@ impl fmt::Display for Summary {
                 "completion delay after the last non-daemon task stopped (virtual s): median \
                  {median}, p99 {p99}, worst {worst} (over {} drains that emptied)",
                 self.delays.len()
+            )?;
+        }
+        if let Some((median, p99, worst)) = self.own_delay_figures() {
+            writeln!(
+                f,
+                "  of which ecs-drain's own (without the daemons' shutdown): median {median}, \
+                 p99 {p99}, worst {worst}"
             )?;
         }
         write!(

@@ -35,6 +35,19 @@ impl SimCluster {
     }
 }
 
+/// The index of the container instance an UpdateContainerInstancesState call names.
+fn state_change_target(
+    world: &crate::world::SimWorld,
+    target: &ContainerInstance,
+) -> Result<usize, DrainError> {
+    world.instance_index(&target.arn).ok_or_else(|| {
+        DrainError::permanent(
+            "ecs:UpdateContainerInstancesState",
+            "container instance not found",
+        )
+    })
+}
+
 impl Cluster for SimCluster {
     async fn find_container_instance(
         &self,
@@ -57,12 +70,7 @@ impl Cluster for SimCluster {
     async fn set_draining(&self, target: &ContainerInstance) -> Result<(), DrainError> {
         pause(&self.world).await;
         let mut world = lock(&self.world);
-        let index = world.instance_index(&target.arn).ok_or_else(|| {
-            DrainError::permanent(
-                "ecs:UpdateContainerInstancesState",
-                "container instance not found",
-            )
-        })?;
+        let index = state_change_target(&world, target)?;
         match world.instances[index].status {
             InstanceStatus::Active => {
                 world.on_draining(index);
@@ -79,12 +87,7 @@ impl Cluster for SimCluster {
     async fn set_active(&self, target: &ContainerInstance) -> Result<(), DrainError> {
         pause(&self.world).await;
         let mut world = lock(&self.world);
-        let index = world.instance_index(&target.arn).ok_or_else(|| {
-            DrainError::permanent(
-                "ecs:UpdateContainerInstancesState",
-                "container instance not found",
-            )
-        })?;
+        let index = state_change_target(&world, target)?;
         // Every simulated drain is of an instance the group is really terminating, so giving
         // its capacity back is a safety violation.
         let message =

@@ -145,6 +145,8 @@ pub struct SimTask {
     pub stop_cause: Option<StopCause>,
     /// When it reached STOPPED.
     pub stopped_at: Option<Timestamp>,
+    /// When it was first asked to stop (desiredStatus STOPPED).
+    pub stop_asked_at: Option<Timestamp>,
 }
 
 impl SimTask {
@@ -606,6 +608,7 @@ impl SimWorld {
             version: 1,
             stop_cause: None,
             stopped_at: None,
+            stop_asked_at: None,
         });
         index
     }
@@ -1090,6 +1093,7 @@ impl SimWorld {
         let sim = &mut self.tasks[task];
         sim.desired_running = false;
         sim.stop_cause = Some(cause);
+        sim.stop_asked_at = Some(now);
         sim.last = next;
         sim.version += 1;
         let kind = sim.kind;

@@ -70,6 +70,25 @@ fn arn(id: &str) -> TaskArn {
     TaskArn::new(format!("arn:aws:ecs:us-east-1:123456789012:task/prod/{id}")).expect("arn")
 }
 
+/// `decide` on the sample record and `census`, `seconds` after the drain started.
+fn decide_after(census: Census, seconds: i64) -> Decision {
+    decide(&record(), &census, START.plus_seconds(seconds), &policy())
+}
+
+/// The drain keeps waiting for its tasks.
+fn assert_waits_on_tasks(decision: &Decision) {
+    assert!(
+        matches!(
+            decision,
+            Decision::Wait {
+                waiting_on: WaitingOn::Tasks,
+                ..
+            }
+        ),
+        "{decision:?}"
+    );
+}
+
 fn policy() -> DrainPolicy {
     DrainPolicy::default()
 }
@@ -88,12 +107,7 @@ fn completes_with_continue_when_nothing_is_alive() {
 
 #[test]
 fn waits_while_a_replica_task_runs() {
-    let decision = decide(
-        &record(),
-        &census(vec![replica("r1"), daemon("d1")]),
-        START.plus_seconds(5),
-        &policy(),
-    );
+    let decision = decide_after(census(vec![replica("r1"), daemon("d1")]), 5);
     assert_eq!(
         decision,
         Decision::Wait {
@@ -118,12 +132,7 @@ fn a_task_shutting_down_inside_its_stop_timeout_blocks_completion() {
             last,
             "STOPPED",
         );
-        let decision = decide(
-            &record(),
-            &census(vec![stopping]),
-            START.plus_seconds(5),
-            &policy(),
-        );
+        let decision = decide_after(census(vec![stopping]), 5);
         assert!(
             matches!(
                 decision,
@@ -139,29 +148,13 @@ fn a_task_shutting_down_inside_its_stop_timeout_blocks_completion() {
 
 #[test]
 fn waits_for_standalone_tasks_before_the_deadline() {
-    let decision = decide(
-        &record(),
-        &census(vec![standalone("s1")]),
-        START.plus_seconds(1800),
-        &policy(),
-    );
-    assert!(matches!(
-        decision,
-        Decision::Wait {
-            waiting_on: WaitingOn::Tasks,
-            ..
-        }
-    ));
+    let decision = decide_after(census(vec![standalone("s1")]), 1800);
+    assert_waits_on_tasks(&decision);
 }
 
 #[test]
 fn stops_daemon_tasks_only_when_nothing_else_is_alive() {
-    let decision = decide(
-        &record(),
-        &census(vec![daemon("d1"), daemon("d2")]),
-        START.plus_seconds(5),
-        &policy(),
-    );
+    let decision = decide_after(census(vec![daemon("d1"), daemon("d2")]), 5);
     assert_eq!(
         decision,
         Decision::StopDaemons {
@@ -180,19 +173,8 @@ fn never_stops_daemons_while_a_stopping_replica_is_alive() {
         "STOPPING",
         "STOPPED",
     );
-    let decision = decide(
-        &record(),
-        &census(vec![stopping, daemon("d1")]),
-        START.plus_seconds(5),
-        &policy(),
-    );
-    assert!(matches!(
-        decision,
-        Decision::Wait {
-            waiting_on: WaitingOn::Tasks,
-            ..
-        }
-    ));
+    let decision = decide_after(census(vec![stopping, daemon("d1")]), 5);
+    assert_waits_on_tasks(&decision);
 }
 
 #[test]
@@ -205,24 +187,14 @@ fn does_not_stop_a_daemon_that_is_already_stopping() {
         "STOPPING",
         "STOPPED",
     );
-    let decision = decide(
-        &record(),
-        &census(vec![stopping.clone(), daemon("d2")]),
-        START.plus_seconds(5),
-        &policy(),
-    );
+    let decision = decide_after(census(vec![stopping.clone(), daemon("d2")]), 5);
     assert_eq!(
         decision,
         Decision::StopDaemons {
             tasks: vec![arn("d2")]
         }
     );
-    let decision = decide(
-        &record(),
-        &census(vec![stopping]),
-        START.plus_seconds(5),
-        &policy(),
-    );
+    let decision = decide_after(census(vec![stopping]), 5);
     assert!(matches!(
         decision,
         Decision::Wait {
@@ -399,38 +371,21 @@ fn the_same_token_resumes_a_live_drain_and_ignores_a_finished_one() {
 fn an_older_or_undated_token_never_restarts_a_drain() {
     let mut finished = record();
     finished.status = DrainStatus::Completed;
-    assert_eq!(
-        admit(
-            Some(&finished),
-            &token("00000000-0000-4000-8000-000000000000"),
-            Some(START.plus_seconds(-60))
-        ),
-        Admission::Stale
-    );
-    assert_eq!(
-        admit(
-            Some(&finished),
-            &token("00000000-0000-4000-8000-000000000000"),
-            Some(START)
-        ),
-        Admission::Stale
-    );
-    assert_eq!(
-        admit(
-            Some(&finished),
-            &token("00000000-0000-4000-8000-000000000000"),
-            None
-        ),
-        Admission::Stale
-    );
-    assert_eq!(
-        admit(
-            Some(&record()),
-            &token("00000000-0000-4000-8000-000000000000"),
-            Some(START.plus_seconds(-1))
-        ),
-        Admission::Stale
-    );
+    let other = token("00000000-0000-4000-8000-000000000000");
+    let rows = [
+        (&finished, Some(START.plus_seconds(-60))),
+        (&finished, Some(START)),
+        (&finished, None),
+        (&record(), Some(START.plus_seconds(-1))),
+    ];
+    for (existing, sent) in rows {
+        assert_eq!(
+            admit(Some(existing), &other, sent),
+            Admission::Stale,
+            "{:?} / {sent:?}",
+            existing.status
+        );
+    }
 }
 
 #[test]

@@ -240,6 +240,14 @@ impl World {
             .expect("a drain record exists")
     }
 
+    /// The look completed the action with `result`, the only completion, and the record says
+    /// COMPLETED.
+    fn assert_completed_once(&self, outcome: &Outcome, result: LifecycleResult) {
+        assert!(is_complete(outcome, result), "{outcome:?}");
+        assert_eq!(self.action().completions, 1);
+        assert_eq!(self.record().status, DrainStatus::Completed);
+    }
+
     /// The fixture notice's lifecycle action as the group holds it.
     fn action(&self) -> MemoryAction {
         self.hooks
@@ -631,12 +639,7 @@ async fn stops_daemon_tasks_last_and_completes_once_they_have_stopped() {
     let outcome = world.task_stopped(&change).await;
 
     // THEN the action completes with CONTINUE, and the daemon was asked to stop only once
-    assert!(
-        is_complete(&outcome, LifecycleResult::Continue),
-        "{outcome:?}"
-    );
-    assert_eq!(world.action().completions, 1);
-    assert_eq!(world.record().status, DrainStatus::Completed);
+    world.assert_completed_once(&outcome, LifecycleResult::Continue);
     assert_eq!(world.log.count("ecs:StopTask"), 1);
 }
 
@@ -977,12 +980,7 @@ async fn a_concurrent_progress_write_does_not_strand_the_completion() {
         .expect("handled");
 
     // THEN this invocation, whose census is the newer one, still completes the action
-    assert!(
-        is_complete(&outcome, LifecycleResult::Continue),
-        "{outcome:?}"
-    );
-    assert_eq!(world.action().completions, 1);
-    assert_eq!(world.record().status, DrainStatus::Completed);
+    world.assert_completed_once(&outcome, LifecycleResult::Continue);
 }
 
 #[tokio::test]
@@ -1264,12 +1262,7 @@ async fn a_completion_claim_left_by_a_crashed_invocation_is_taken_over_after_the
     let outcome = world.fire_next_check().await;
 
     // THEN it takes the claim over and completes the action, once
-    assert!(
-        is_complete(&outcome, LifecycleResult::Continue),
-        "{outcome:?}"
-    );
-    assert_eq!(world.action().completions, 1);
-    assert_eq!(world.record().status, DrainStatus::Completed);
+    world.assert_completed_once(&outcome, LifecycleResult::Continue);
 }
 
 #[tokio::test]
@@ -1298,12 +1291,7 @@ async fn a_transient_completion_error_is_retried_and_completes_on_the_retry() {
     let outcome = world.terminate().await;
 
     // THEN the retry completes the action, once
-    assert!(
-        is_complete(&outcome, LifecycleResult::Continue),
-        "{outcome:?}"
-    );
-    assert_eq!(world.action().completions, 1);
-    assert_eq!(world.record().status, DrainStatus::Completed);
+    world.assert_completed_once(&outcome, LifecycleResult::Continue);
     assert_eq!(world.log.count("autoscaling:CompleteLifecycleAction"), 2);
 }
 

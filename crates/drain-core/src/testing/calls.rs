@@ -5,11 +5,19 @@
 //!
 //! Census formula (n = tasks listed on the instance, running + stopped;
 //! pages(x) = max(1, ceil(x / 100))): pages(running) + pages(stopped) ListTasks,
-//! ceil(n / 100) DescribeTasks, and one DescribeServices (≤ 10 services) only while a service
-//! task is alive. A whole drain of N ≤ 100 tasks (N - 1 replicas, one daemon) therefore costs
-//! 13 + 6 (N - 1) + 1 + 9 = 6N + 17 calls.
+//! ceil(n / 100) DescribeTasks, and one DescribeServices (≤ 10 services) only for services the
+//! drain has not looked up yet (so once per drain).
+//!
+//! A whole drain of N tasks (N - 1 replicas of one service, one daemon) under the default
+//! census rule ([`CensusRule::WhenNeeded`]): the notice (13 calls up to 100 tasks), N - 2
+//! STOPPED events of known replicas at GetItem + PutItem each, the last replica's event that
+//! confirms only the daemon is left and stops it (6), and the daemon's event that completes
+//! (9): 13 + 2 (N - 2) + 6 + 9 = **2N + 24** up to 100 tasks, 14 of them ECS calls. Under
+//! [`CensusRule::EveryLook`] every STOPPED event takes a census: 5N + 18.
 
 use std::collections::BTreeMap;
+
+use crate::decision::look::CensusRule;
 
 /// Calls per operation (`service:Operation` → count), as the counting proxy reports them.
 pub type CallCounts = BTreeMap<String, u64>;
@@ -128,20 +136,51 @@ pub fn notice_after_the_end() -> CallCounts {
     ])
 }
 
+/// A STOPPED event of a task the drain's alive set knows, with replica or standalone tasks
+/// left: GetItem and one conditional PutItem of the set, no ECS call.
+pub fn stopped_known_task() -> CallCounts {
+    counts(&[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 1)])
+}
+
+/// The calls of `ecs:` operations alone.
+pub fn ecs_only(counts: &CallCounts) -> CallCounts {
+    counts
+        .iter()
+        .filter(|(operation, _)| operation.starts_with("ecs:"))
+        .map(|(operation, count)| (operation.clone(), *count))
+        .collect()
+}
+
 /// Every STOPPED event of a drain of `replicas` replica tasks of one service and one daemon
-/// task: the replicas stop one by one (after the last one only the daemon is left and
-/// ecs-drain stops it), then the daemon's STOPPED event completes the drain.
-pub fn stopped_events_of_a_drain(replicas: u64) -> CallCounts {
+/// task under `rule`: the replicas stop one by one (after the last one only the daemon is left
+/// and ecs-drain stops it), then the daemon's STOPPED event completes the drain. The service
+/// kinds were looked up by the drain's first census, so no later census describes services.
+///
+/// Under [`CensusRule::WhenNeeded`] the alive set knows every replica: their events cost
+/// [`stopped_known_task`] each, except the last one's, which confirms with a census that only
+/// the daemon is left before stopping it.
+pub fn stopped_events_of_a_drain(replicas: u64, rule: CensusRule) -> CallCounts {
     let listed = replicas + 1;
     let mut out = CallCounts::new();
     for stopped in 1..=replicas {
-        let daemons_stopped = u64::from(stopped == replicas);
-        out = merged(
-            &out,
-            &stopped_while_waiting(&census(listed - stopped, stopped, true), daemons_stopped),
-        );
+        let last = stopped == replicas;
+        let event = if rule == CensusRule::WhenNeeded && !last {
+            stopped_known_task()
+        } else {
+            stopped_while_waiting(&census(listed - stopped, stopped, false), u64::from(last))
+        };
+        out = merged(&out, &event);
     }
     merged(&out, &stopped_completing(&census(0, listed, false)))
+}
+
+/// A whole drain of `tasks` tasks (`tasks - 1` replicas of one service, one daemon) under
+/// `rule`: the notice with its census, then every STOPPED event.
+pub fn whole_drain(tasks: u64, rule: CensusRule) -> CallCounts {
+    merged(
+        &drain_start(&census(tasks, 0, tasks > 0)),
+        &stopped_events_of_a_drain(tasks.saturating_sub(1), rule),
+    )
 }
 
 #[cfg(test)]
@@ -166,16 +205,39 @@ mod tests {
     }
 
     #[test]
-    fn a_whole_drain_of_up_to_a_hundred_tasks_costs_six_calls_per_task_and_seventeen() {
+    fn a_whole_drain_of_up_to_a_hundred_tasks_costs_two_calls_per_task_and_twenty_four() {
         for tasks in [2u64, 5, 20, 100] {
-            let whole = merged(
-                &drain_start(&census(tasks, 0, true)),
-                &stopped_events_of_a_drain(tasks - 1),
-            );
-            assert_eq!(total(&whole), 6 * tasks + 17, "{tasks} tasks");
+            let whole = whole_drain(tasks, CensusRule::WhenNeeded);
+            assert_eq!(total(&whole), 2 * tasks + 24, "{tasks} tasks");
+            assert_eq!(total(&ecs_only(&whole)), 14, "{tasks} tasks: ECS calls");
             assert_eq!(whole["autoscaling:CompleteLifecycleAction"], 1);
             assert_eq!(whole["ecs:StopTask"], 1, "the daemon, once");
+            assert_eq!(whole["ecs:DescribeServices"], 1, "services looked up once");
         }
+    }
+
+    #[test]
+    fn every_look_costs_a_census_per_event() {
+        for tasks in [2u64, 5, 20, 100] {
+            let whole = whole_drain(tasks, CensusRule::EveryLook);
+            // GetItem + census (2 ListTasks, 1 DescribeTasks) + PutItem per replica event; the
+            // services were looked up once, by the notice's census
+            assert_eq!(total(&whole), 5 * tasks + 18, "{tasks} tasks");
+        }
+    }
+
+    #[test]
+    fn past_a_hundred_tasks_each_census_lists_and_describes_in_hundreds() {
+        // 150 tasks: the notice's census lists 150 running (2 pages) and describes 150 (2
+        // calls); the two confirming censuses list 149-150 stopped (2 pages) and describe 150.
+        let whole = whole_drain(150, CensusRule::WhenNeeded);
+        assert_eq!(whole["ecs:ListTasks"], 3 + 3 + 3);
+        assert_eq!(whole["ecs:DescribeTasks"], 2 + 2 + 2);
+        assert_eq!(total(&whole), 2 * 150 + 30);
+        let whole = whole_drain(1_000, CensusRule::WhenNeeded);
+        assert_eq!(whole["ecs:ListTasks"], 11 * 3);
+        assert_eq!(whole["ecs:DescribeTasks"], 10 * 3);
+        assert_eq!(total(&whole), 2 * 1_000 + 78);
     }
 
     #[test]
