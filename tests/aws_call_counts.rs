@@ -235,16 +235,16 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     .await?;
     assert_eq!(report.outcomes, vec!["complete".to_owned()]);
     // THEN nothing is alive (4 STOPPED listed, no DescribeServices), and completing costs the
-    // claim PutItem, CompleteLifecycleAction, the COMPLETED PutItem, and GetSchedule (proof the
-    // schedule checks this ARN) before DeleteSchedule
+    // claim PutItem, CompleteLifecycleAction, the COMPLETED PutItem, and DeleteSchedule of the
+    // drain's check (no read first: the schedule's name is derived from this very ARN)
     let observed = take_counts(&proxy, "daemon STOPPED (complete)");
     assert_eq!(observed, stopped_completing(&census(0, 4, false)));
     whole = merged(&whole, &observed);
 
-    // THEN the whole drain of these 4 tasks cost exactly the sum: 13 + 2 + 2 + 6 + 9 = 32
-    // calls (2N + 24), 14 of them ECS calls (issue 11: one census at the start, one before
+    // THEN the whole drain of these 4 tasks cost exactly the sum: 13 + 2 + 2 + 6 + 8 = 31
+    // calls (2N + 23), 14 of them ECS calls (issue 11: one census at the start, one before
     // stopping the daemon, one before completing)
-    assert_eq!(total(&whole), 2 * 4 + 24);
+    assert_eq!(total(&whole), 2 * 4 + 23);
     assert_eq!(total(&ecs_only(&whole)), 14);
     assert_eq!(
         whole["ecs:DescribeServices"], 1,
