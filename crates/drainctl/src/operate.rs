@@ -1,10 +1,12 @@
 //! `force-complete`, `extend`, `cancel`: drain-core's operator use case over the AWS adapters,
-//! signed by the caller's identity (STS GetCallerIdentity) in the record's audit trail.
+//! signed by the caller's identity (STS GetCallerIdentity) in the record's audit trail. A drain
+//! an operator ends has its booked check deleted when the schedule group is known (the stack's
+//! ScheduleGroupName output, or `--schedule-group`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_config::SdkConfig;
-use drain_aws::{AsgLifecycleHooks, DynamoDrainStore, EcsCluster};
+use drain_aws::{AsgLifecycleHooks, DynamoDrainStore, EcsCluster, EventBridgeCheckScheduler};
 use drain_core::decision::operator::OperatorAction;
 use drain_core::operator::{Operator, OperatorError};
 use drain_core::time::{Clock, SystemClock};
@@ -21,12 +23,14 @@ fn claim_id() -> String {
     format!("drainctl-{}-{nanos}", std::process::id())
 }
 
-/// Runs `action` on the drain `instance` names and prints the record as written.
+/// Runs `action` on the drain `instance` names and prints the record as written; the checks of
+/// drains live in `schedule_group`, when known.
 pub(crate) async fn act(
     output: Output,
     sdk: &SdkConfig,
     store: &DynamoDrainStore,
     table: &str,
+    schedule_group: Option<&str>,
     instance: &str,
     action: OperatorAction,
 ) -> Result<Exit, Failure> {
@@ -34,10 +38,15 @@ pub(crate) async fn act(
     let who = crate::aws::caller_arn(sdk).await?;
     let cluster = EcsCluster::new(aws_sdk_ecs::Client::new(sdk));
     let hooks = AsgLifecycleHooks::new(aws_sdk_autoscaling::Client::new(sdk));
+    // Only deletes are made: the scheduler role is what a new schedule would need, never used.
+    let scheduler = schedule_group.map(|group| {
+        EventBridgeCheckScheduler::new(aws_sdk_scheduler::Client::new(sdk), group, "")
+    });
     let operator = Operator {
         cluster: &cluster,
         hooks: &hooks,
         store,
+        scheduler: scheduler.as_ref(),
         lease_seconds: lease_seconds(),
     };
     let now = SystemClock.now();
@@ -68,10 +77,14 @@ pub(crate) async fn act(
             ),
             OperatorError::Aws(error) => Failure::aws(&error, &format!("table {table}")),
         })?;
+    // The audit entry as written: the action and what became of the booked check.
+    let what = written
+        .audit
+        .last()
+        .map_or_else(|| action.describe(), |entry| entry.what.clone());
     let text = format!(
-        "{}: {} by {who}; now {} {}, deadline {}{}",
+        "{}: {what} by {who}; now {} {}, deadline {}{}",
         written.ec2_instance_id,
-        action.describe(),
         written.status.as_str(),
         written.phase.as_str(),
         written.deadline_at.to_rfc3339(),

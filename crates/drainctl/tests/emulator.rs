@@ -154,6 +154,39 @@ async fn status_and_explain_show_the_real_drain_in_both_formats_and_options_go_a
         drains[0]["alive"]["replica"].as_u64() >= Some(1),
         "{drains}"
     );
+    // ... with the tasks it waits for: the standard world's four on instance 0
+    let waiting = drains[0]["waiting"]["tasks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut groups: Vec<&str> = waiting
+        .iter()
+        .filter_map(|task| task["group"].as_str())
+        .collect();
+    groups.sort_unstable();
+    assert_eq!(
+        groups,
+        vec![
+            "family:nightly-report",
+            "service:api",
+            "service:log-router (daemon)",
+            "service:web"
+        ],
+        "{drains}"
+    );
+    assert!(
+        waiting
+            .iter()
+            .all(|task| task["last_status"] == "RUNNING"
+                && task["waiting_seconds"].as_i64() >= Some(0)),
+        "{drains}"
+    );
+    assert_eq!(drains[0]["waiting"]["more"], 0);
+    // the table names the two longest-waiting and counts the rest
+    assert!(
+        lines[1].contains(" RUNNING for ") && lines[1].contains("+2 more"),
+        "{text}"
+    );
 
     // filters: another cluster shows nothing
     let output = run(
@@ -390,6 +423,12 @@ async fn force_complete_completes_the_action_once_and_signs_the_audit_with_the_c
     let ec2 = drained.world.instances[0].ec2_id.as_str();
     let caller = caller_arn(&drained).await?;
 
+    let group = drained.world.schedule_group.as_str();
+    assert_eq!(
+        schedules(&drained).await?.len(),
+        1,
+        "the drain's check is booked"
+    );
     let output = run(
         &endpoint,
         &[
@@ -399,13 +438,20 @@ async fn force_complete_completes_the_action_once_and_signs_the_audit_with_the_c
             "ABANDON",
             "--table",
             table,
+            "--schedule-group",
+            group,
         ],
     )?;
     assert_eq!(code(&output), Some(0), "{}", stderr(&output));
     assert!(
-        stdout(&output).contains("force-complete ABANDON"),
+        stdout(&output).contains("force-complete ABANDON; booked check deleted"),
         "{}",
         stdout(&output)
+    );
+    assert_eq!(
+        schedules(&drained).await?,
+        Vec::<String>::new(),
+        "the ended drain's check is gone"
     );
     let actions = drained.world.lifecycle_actions()?;
     assert_eq!(
@@ -420,12 +466,17 @@ async fn force_complete_completes_the_action_once_and_signs_the_audit_with_the_c
     assert_eq!(record.status.as_str(), "COMPLETED");
     assert_eq!(record.audit.len(), 1);
     assert_eq!(record.audit[0].who, caller);
-    assert_eq!(record.audit[0].what, "force-complete ABANDON");
+    assert_eq!(
+        record.audit[0].what,
+        "force-complete ABANDON; booked check deleted"
+    );
 
     // the story tells who did it, status shows the end
     let output = run(&endpoint, &["explain", ec2, "--table", table])?;
     assert!(
-        stdout(&output).contains(&format!("operator {caller} did \"force-complete ABANDON\"")),
+        stdout(&output).contains(&format!(
+            "operator {caller} did \"force-complete ABANDON; booked check deleted\""
+        )),
         "{}",
         stdout(&output)
     );
@@ -448,6 +499,20 @@ async fn force_complete_completes_the_action_once_and_signs_the_audit_with_the_c
     assert_one_line_error(&output, "refused: the drain already ended (COMPLETED)");
     assert_eq!(drained.world.lifecycle_actions()?[0].completions, 1);
     Ok(())
+}
+
+/// The names of the checks booked in the world's schedule group.
+async fn schedules(drained: &Drained) -> Result<Vec<String>, KitError> {
+    let listed = aws_sdk_scheduler::Client::new(&drained.emulator.sdk_config())
+        .list_schedules()
+        .group_name(&drained.world.schedule_group)
+        .send()
+        .await?;
+    Ok(listed
+        .schedules()
+        .iter()
+        .filter_map(|schedule| schedule.name().map(str::to_owned))
+        .collect())
 }
 
 /// The identity of the test credentials, as STS tells it.
@@ -510,7 +575,16 @@ async fn extend_moves_the_deadline_and_cancel_reactivates_the_instance_then_comp
             .iter()
             .map(|entry| entry.what.as_str())
             .collect::<Vec<_>>(),
-        vec!["extend by 1800 s", "cancel: ACTIVE again, complete ABANDON"]
+        vec![
+            "extend by 1800 s",
+            "cancel: ACTIVE again, complete ABANDON; booked check left (schedule group unknown): \
+             it finds the drain ended"
+        ]
+    );
+    assert_eq!(
+        schedules(&drained).await?.len(),
+        1,
+        "no group named: the check is left"
     );
     Ok(())
 }

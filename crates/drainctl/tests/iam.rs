@@ -1,11 +1,15 @@
 //! drainctl's managed policies from infra/template.yaml, with IAM enforced in the emulator: an
 //! on-call user holding only DrainctlReadOnlyPolicy can read status, explain and doctor but
 //! cannot act (one line naming the policy to attach); with DrainctlOperatorPolicy added it
-//! can extend but not cancel (the claim is given back); with DrainctlCancelPolicy too it
-//! cancels (the instance set ACTIVE, the action completed).
+//! can extend but not cancel (the claim is given back, the drain's check stays booked); with
+//! DrainctlCancelPolicy too it cancels (the instance set ACTIVE, the action completed, the
+//! drain's check deleted), and the check grant reaches the stack's schedule group only.
 
-use std::process::{Command, Output, Stdio};
+mod common;
 
+use std::process::Output;
+
+use aws_sdk_scheduler::types::{FlexibleTimeWindow, FlexibleTimeWindowMode, Target};
 use drain_aws::app::App;
 use drain_testkit::events::lifecycle_event;
 use drain_testkit::{Deployment, KitError, WorldSpec};
@@ -17,21 +21,12 @@ fn drainctl(
     key: &(String, String),
     args: &[&str],
 ) -> Result<Output, KitError> {
-    Ok(Command::new(env!("CARGO_BIN_EXE_drainctl"))
-        .env_clear()
-        .env("AWS_ENDPOINT_URL", deployment.emulator.endpoint())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/aws-credentials",
-        )
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", &key.0)
-        .env("AWS_SECRET_ACCESS_KEY", &key.1)
-        .stdin(Stdio::null())
-        .args(args)
-        .output()?)
+    common::drainctl(
+        &deployment.emulator.endpoint(),
+        Some((&key.0, &key.1)),
+        &[],
+        args,
+    )
 }
 
 fn stderr(output: &Output) -> String {
@@ -70,6 +65,13 @@ async fn the_read_only_policy_reads_and_the_operator_policy_acts() -> TestResult
     );
     let table = world.table.as_str();
     let ec2 = world.instances[0].ec2_id.as_str();
+    let stack = deployment.stack.name.as_str();
+    assert_eq!(
+        deployment.stack.output("ScheduleGroupName")?,
+        world.schedule_group,
+        "the stack names the group its functions book checks in"
+    );
+    assert_eq!(checks(&admin, &world.schedule_group).await?.len(), 1);
 
     // THEN it reads
     let output = drainctl(&deployment, &key, &["status", "--table", table])?;
@@ -111,7 +113,11 @@ async fn the_read_only_policy_reads_and_the_operator_policy_acts() -> TestResult
         &["extend", ec2, "--by", "10m", "--table", table],
     )?;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let output = drainctl(&deployment, &key, &["cancel", ec2, "--table", table])?;
+    let output = drainctl(
+        &deployment,
+        &key,
+        &["cancel", ec2, "--table", table, "--stack-name", stack],
+    )?;
     assert_eq!(output.status.code(), Some(1));
     let text = stderr(&output);
     assert!(
@@ -130,6 +136,11 @@ async fn the_read_only_policy_reads_and_the_operator_policy_acts() -> TestResult
         drains[0]["status"], "DRAINING",
         "the claim was given back: {drains}"
     );
+    assert_eq!(
+        checks(&admin, &world.schedule_group).await?.len(),
+        1,
+        "the drain goes on, and so does its check"
+    );
 
     // WHEN the cancel policy is attached as well, cancel works end to end
     iam.attach_user_policy()
@@ -137,7 +148,11 @@ async fn the_read_only_policy_reads_and_the_operator_policy_acts() -> TestResult
         .policy_arn(deployment.stack.output("DrainctlCancelPolicyArn")?)
         .send()
         .await?;
-    let output = drainctl(&deployment, &key, &["cancel", ec2, "--table", table])?;
+    let output = drainctl(
+        &deployment,
+        &key,
+        &["cancel", ec2, "--table", table, "--stack-name", stack],
+    )?;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(world.instance_status(0).await?, "ACTIVE");
     let actions = world.lifecycle_actions()?;
@@ -145,5 +160,90 @@ async fn the_read_only_policy_reads_and_the_operator_policy_acts() -> TestResult
         (actions[0].state.as_str(), actions[0].result.as_deref()),
         ("completed", Some("ABANDON"))
     );
+    // ... with the drain's check deleted, as its audit entry says
+    assert_eq!(
+        checks(&admin, &world.schedule_group).await?,
+        Vec::<String>::new()
+    );
+    let output = drainctl(
+        &deployment,
+        &key,
+        &["status", "--table", table, "--output", "json"],
+    )?;
+    let drains: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    // (the refused attempt before it stays on the record too)
+    assert_eq!(
+        drains[0]["audit"]
+            .as_array()
+            .and_then(|audit| audit.last())
+            .map(|entry| entry["what"].clone()),
+        Some(serde_json::json!(
+            "cancel: ACTIVE again, complete ABANDON; booked check deleted"
+        )),
+        "{drains}"
+    );
+
+    // AND the check grant is the stack's group's only: a schedule of another group can be
+    // neither read nor deleted with it
+    let scheduler = aws_sdk_scheduler::Client::new(&admin);
+    scheduler
+        .create_schedule_group()
+        .name("other-checks")
+        .send()
+        .await?;
+    scheduler
+        .create_schedule()
+        .name("not-ecs-drains")
+        .group_name("other-checks")
+        .schedule_expression("at(2030-01-01T00:00:00)")
+        .flexible_time_window(
+            FlexibleTimeWindow::builder()
+                .mode(FlexibleTimeWindowMode::Off)
+                .build()?,
+        )
+        .target(
+            Target::builder()
+                .arn("arn:aws:lambda:us-east-1:123456789012:function:someone-elses")
+                .role_arn("arn:aws:iam::123456789012:role/someone-elses")
+                .build()?,
+        )
+        .send()
+        .await?;
+    let oncall = aws_sdk_scheduler::Client::new(&deployment.emulator.sdk_config_as(
+        &aws_credential_types::Credentials::new(&key.0, &key.1, None, None, "oncall"),
+    ));
+    let denied = oncall
+        .delete_schedule()
+        .name("not-ecs-drains")
+        .group_name("other-checks")
+        .send()
+        .await;
+    assert!(
+        denied
+            .as_ref()
+            .err()
+            .and_then(|error| error.as_service_error())
+            .and_then(aws_sdk_scheduler::error::ProvideErrorMetadata::code)
+            .is_some_and(|code| code.contains("AccessDenied")),
+        "{denied:?}"
+    );
+    assert_eq!(
+        checks(&admin, "other-checks").await?,
+        vec!["not-ecs-drains"]
+    );
     Ok(())
+}
+
+/// The schedules of `group`, listed as admin.
+async fn checks(admin: &aws_config::SdkConfig, group: &str) -> Result<Vec<String>, KitError> {
+    let listed = aws_sdk_scheduler::Client::new(admin)
+        .list_schedules()
+        .group_name(group)
+        .send()
+        .await?;
+    Ok(listed
+        .schedules()
+        .iter()
+        .filter_map(|schedule| schedule.name().map(str::to_owned))
+        .collect())
 }
