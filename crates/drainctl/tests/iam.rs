@@ -65,7 +65,7 @@ async fn the_read_only_policy_reads_and_the_operator_policy_acts() -> TestResult
     );
     let table = world.table.as_str();
     let ec2 = world.instances[0].ec2_id.as_str();
-    let stack = deployment.stack.name.as_str();
+    let group = world.schedule_group.as_str();
     assert_eq!(
         deployment.stack.output("ScheduleGroupName")?,
         world.schedule_group,
@@ -116,7 +116,7 @@ async fn the_read_only_policy_reads_and_the_operator_policy_acts() -> TestResult
     let output = drainctl(
         &deployment,
         &key,
-        &["cancel", ec2, "--table", table, "--stack-name", stack],
+        &["cancel", ec2, "--table", table, "--schedule-group", group],
     )?;
     assert_eq!(output.status.code(), Some(1));
     let text = stderr(&output);
@@ -151,7 +151,7 @@ async fn the_read_only_policy_reads_and_the_operator_policy_acts() -> TestResult
     let output = drainctl(
         &deployment,
         &key,
-        &["cancel", ec2, "--table", table, "--stack-name", stack],
+        &["cancel", ec2, "--table", table, "--schedule-group", group],
     )?;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(world.instance_status(0).await?, "ACTIVE");
