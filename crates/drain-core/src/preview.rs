@@ -34,6 +34,18 @@ use crate::ports::{
 use crate::record::{DrainRecord, LifecycleResult, short_task_id};
 use crate::time::{Clock, Timestamp};
 
+/// Every operation through which the ports change something, as IAM names it: what a
+/// read-only port set records instead of making.
+pub const MUTATING_OPERATIONS: [&str; 7] = [
+    "ecs:UpdateContainerInstancesState",
+    "ecs:StopTask",
+    "autoscaling:CompleteLifecycleAction",
+    "autoscaling:RecordLifecycleActionHeartbeat",
+    "dynamodb:PutItem",
+    "scheduler:CreateSchedule",
+    "scheduler:DeleteSchedule",
+];
+
 /// Tasks named in one recorded StopTask entry; the count is always whole.
 const MAX_NAMED_TASKS: usize = 10;
 

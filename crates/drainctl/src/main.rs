@@ -266,11 +266,19 @@ async fn run(cli: &Cli) -> Result<Exit, Failure> {
         })
         };
     let store = |table: &str| DynamoDrainStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
-    // The checks' group: --schedule-group (or ECS_DRAIN_SCHEDULE_GROUP) wins over the stack's.
-    let schedule_group = cli
-        .schedule_group
-        .clone()
-        .or_else(|| names.schedule_group.clone());
+    // What an operator action runs on; the checks' group: --schedule-group (or
+    // ECS_DRAIN_SCHEDULE_GROUP) wins over the stack's.
+    let on = || -> Result<operate::Scope<'_>, Failure> {
+        Ok(operate::Scope {
+            output: cli.output,
+            sdk: &sdk,
+            table: table()?,
+            schedule_group: cli
+                .schedule_group
+                .clone()
+                .or_else(|| names.schedule_group.clone()),
+        })
+    };
     match &cli.command {
         Command::Status {
             watch,
@@ -341,50 +349,20 @@ async fn run(cli: &Cli) -> Result<Exit, Failure> {
             Ok(Exit::Ok)
         }
         Command::ForceComplete { instance, result } => {
-            let table = table()?;
             let action = OperatorAction::ForceComplete {
                 result: (*result).into(),
             };
-            operate::act(
-                cli.output,
-                &sdk,
-                &store(&table),
-                &table,
-                schedule_group.as_deref(),
-                instance,
-                action,
-            )
-            .await
+            operate::act(&on()?, instance, action).await
         }
         Command::Extend { instance, by } => {
-            let table = table()?;
             let action = OperatorAction::Extend { by_seconds: *by };
-            operate::act(
-                cli.output,
-                &sdk,
-                &store(&table),
-                &table,
-                schedule_group.as_deref(),
-                instance,
-                action,
-            )
-            .await
+            operate::act(&on()?, instance, action).await
         }
         Command::Cancel { instance, result } => {
-            let table = table()?;
             let action = OperatorAction::Cancel {
                 result: (*result).into(),
             };
-            operate::act(
-                cli.output,
-                &sdk,
-                &store(&table),
-                &table,
-                schedule_group.as_deref(),
-                instance,
-                action,
-            )
-            .await
+            operate::act(&on()?, instance, action).await
         }
         Command::Doctor {
             cluster,

@@ -23,23 +23,38 @@ fn claim_id() -> String {
     format!("drainctl-{}-{nanos}", std::process::id())
 }
 
-/// Runs `action` on the drain `instance` names and prints the record as written; the checks of
-/// drains live in `schedule_group`, when known.
+/// Where an operator action runs.
+pub(crate) struct Scope<'a> {
+    /// How to print the result.
+    pub(crate) output: Output,
+    /// The SDK configuration.
+    pub(crate) sdk: &'a SdkConfig,
+    /// The drain table.
+    pub(crate) table: String,
+    /// The group of the drains' checks, when known.
+    pub(crate) schedule_group: Option<String>,
+}
+
+/// Runs `action` on the drain `instance` names and prints the record as written.
 pub(crate) async fn act(
-    output: Output,
-    sdk: &SdkConfig,
-    store: &DynamoDrainStore,
-    table: &str,
-    schedule_group: Option<&str>,
+    scope: &Scope<'_>,
     instance: &str,
     action: OperatorAction,
 ) -> Result<Exit, Failure> {
+    let Scope {
+        output,
+        sdk,
+        table,
+        schedule_group,
+    } = scope;
+    let table = table.as_str();
+    let store = &DynamoDrainStore::new(aws_sdk_dynamodb::Client::new(sdk), table);
     let record = find(records(store, table).await?, instance)?;
     let who = crate::aws::caller_arn(sdk).await?;
     let cluster = EcsCluster::new(aws_sdk_ecs::Client::new(sdk));
     let hooks = AsgLifecycleHooks::new(aws_sdk_autoscaling::Client::new(sdk));
     // Only deletes are made: the scheduler role is what a new schedule would need, never used.
-    let scheduler = schedule_group.map(|group| {
+    let scheduler = schedule_group.as_deref().map(|group| {
         EventBridgeCheckScheduler::new(aws_sdk_scheduler::Client::new(sdk), group, "")
     });
     let operator = Operator {
@@ -95,7 +110,7 @@ pub(crate) async fn act(
             .map_or_else(String::new, |reason| format!(" ({reason})")),
     );
     print(
-        output,
+        *output,
         &Printed {
             text,
             json: crate::status::json(&written, now),

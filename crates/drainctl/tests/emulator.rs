@@ -2,6 +2,8 @@
 //! on-lifecycle handler and AWS adapters started it), every command's output, exit code and
 //! effect on AWS, and the error paths operators meet first.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -12,6 +14,7 @@ use drain_core::ports::{DrainStore, WriteOutcome};
 use drain_core::record::DrainRecord;
 use drain_core::time::{Clock, SystemClock};
 use drain_testkit::events::lifecycle_event;
+use drain_testkit::world::schedule_names;
 use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 use serde_json::Value;
 
@@ -45,21 +48,9 @@ async fn drained_in(emulator: Emulator, spec: WorldSpec) -> Result<Drained, KitE
     Ok(Drained { emulator, world })
 }
 
-/// The environment of an operator's shell pointed at the emulator, and nothing else from ours
-/// (no profile, no instance metadata).
+/// drainctl in an operator's shell pointed at the emulator, without region or credentials.
 fn base(endpoint: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_drainctl"));
-    command
-        .env_clear()
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/aws-credentials",
-        )
-        .stdin(Stdio::null());
-    command
+    common::shell(endpoint)
 }
 
 fn with_credentials(mut command: Command) -> Command {
@@ -71,7 +62,7 @@ fn with_credentials(mut command: Command) -> Command {
 }
 
 fn run(endpoint: &str, args: &[&str]) -> Result<Output, KitError> {
-    Ok(with_credentials(base(endpoint)).args(args).output()?)
+    common::drainctl(endpoint, None, &[], args)
 }
 
 fn stdout(output: &Output) -> String {
@@ -425,7 +416,7 @@ async fn force_complete_completes_the_action_once_and_signs_the_audit_with_the_c
 
     let group = drained.world.schedule_group.as_str();
     assert_eq!(
-        schedules(&drained).await?.len(),
+        booked(&drained).await?.len(),
         1,
         "the drain's check is booked"
     );
@@ -449,7 +440,7 @@ async fn force_complete_completes_the_action_once_and_signs_the_audit_with_the_c
         stdout(&output)
     );
     assert_eq!(
-        schedules(&drained).await?,
+        booked(&drained).await?,
         Vec::<String>::new(),
         "the ended drain's check is gone"
     );
@@ -502,17 +493,12 @@ async fn force_complete_completes_the_action_once_and_signs_the_audit_with_the_c
 }
 
 /// The names of the checks booked in the world's schedule group.
-async fn schedules(drained: &Drained) -> Result<Vec<String>, KitError> {
-    let listed = aws_sdk_scheduler::Client::new(&drained.emulator.sdk_config())
-        .list_schedules()
-        .group_name(&drained.world.schedule_group)
-        .send()
-        .await?;
-    Ok(listed
-        .schedules()
-        .iter()
-        .filter_map(|schedule| schedule.name().map(str::to_owned))
-        .collect())
+async fn booked(drained: &Drained) -> Result<Vec<String>, KitError> {
+    schedule_names(
+        &drained.emulator.sdk_config(),
+        &drained.world.schedule_group,
+    )
+    .await
 }
 
 /// The identity of the test credentials, as STS tells it.
@@ -582,7 +568,7 @@ async fn extend_moves_the_deadline_and_cancel_reactivates_the_instance_then_comp
         ]
     );
     assert_eq!(
-        schedules(&drained).await?.len(),
+        booked(&drained).await?.len(),
         1,
         "no group named: the check is left"
     );

@@ -16,24 +16,15 @@ use drain_core::decision::verify::FunctionIdentity;
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
 use drain_core::ids::ContainerInstanceArn;
 use drain_core::ports::DrainStore;
+use drain_core::preview::MUTATING_OPERATIONS;
 use drain_testkit::emulator::sdk_config_for;
 use drain_testkit::events::{lifecycle_event, task_state_change_event};
 use drain_testkit::proxy::{FaultPlan, Proxy};
+use drain_testkit::world::schedule_names;
 use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 use serde_json::Value;
 
 type TestResult = Result<(), KitError>;
-
-/// The operations that change something.
-const MUTATING: [&str; 7] = [
-    "ecs:UpdateContainerInstancesState",
-    "ecs:StopTask",
-    "autoscaling:CompleteLifecycleAction",
-    "autoscaling:RecordLifecycleActionHeartbeat",
-    "dynamodb:PutItem",
-    "scheduler:CreateSchedule",
-    "scheduler:DeleteSchedule",
-];
 
 /// What the world looks like to an operator: the drain record, the container instance's
 /// status, the lifecycle action and the booked checks.
@@ -53,20 +44,11 @@ async fn snapshot(world: &EmulatorWorld, sdk: &SdkConfig) -> Result<Snapshot, Ki
         .await?
         .map(|record| (record.status.as_str().to_owned(), record.revision));
     let action = &world.lifecycle_actions()?[0];
-    let listed = aws_sdk_scheduler::Client::new(sdk)
-        .list_schedules()
-        .group_name(&world.schedule_group)
-        .send()
-        .await?;
     Ok(Snapshot {
         record,
         instance: world.instance_status(0).await?,
         action: (action.state.clone(), action.heartbeats, action.completions),
-        schedules: listed
-            .schedules()
-            .iter()
-            .filter_map(|schedule| schedule.name().map(str::to_owned))
-            .collect(),
+        schedules: schedule_names(sdk, &world.schedule_group).await?,
     })
 }
 
@@ -100,7 +82,7 @@ fn mutations(proxy: &Proxy) -> BTreeMap<String, u64> {
     let counts = proxy
         .counts()
         .into_iter()
-        .filter(|(operation, _)| MUTATING.contains(&operation.as_str()))
+        .filter(|(operation, _)| MUTATING_OPERATIONS.contains(&operation.as_str()))
         .collect();
     proxy.reset_counts();
     counts

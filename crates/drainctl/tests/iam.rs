@@ -12,6 +12,7 @@ use std::process::Output;
 use aws_sdk_scheduler::types::{FlexibleTimeWindow, FlexibleTimeWindowMode, Target};
 use drain_aws::app::App;
 use drain_testkit::events::lifecycle_event;
+use drain_testkit::world::schedule_names;
 use drain_testkit::{Deployment, KitError, WorldSpec};
 
 type TestResult = Result<(), KitError>;
@@ -27,6 +28,20 @@ fn drainctl(
         &[],
         args,
     )
+}
+
+/// `status --output json` as the on-call user.
+fn status(
+    deployment: &Deployment,
+    key: &(String, String),
+    table: &str,
+) -> Result<serde_json::Value, KitError> {
+    let output = drainctl(
+        deployment,
+        key,
+        &["status", "--table", table, "--output", "json"],
+    )?;
+    Ok(serde_json::from_slice(&output.stdout)?)
 }
 
 fn stderr(output: &Output) -> String {
@@ -71,7 +86,10 @@ async fn the_read_only_policy_reads_and_the_operator_policy_acts() -> TestResult
         world.schedule_group,
         "the stack names the group its functions book checks in"
     );
-    assert_eq!(checks(&admin, &world.schedule_group).await?.len(), 1);
+    assert_eq!(
+        schedule_names(&admin, &world.schedule_group).await?.len(),
+        1
+    );
 
     // THEN it reads
     let output = drainctl(&deployment, &key, &["status", "--table", table])?;
@@ -126,18 +144,13 @@ async fn the_read_only_policy_reads_and_the_operator_policy_acts() -> TestResult
         "{text}"
     );
     assert_eq!(world.lifecycle_actions()?[0].state, "active");
-    let output = drainctl(
-        &deployment,
-        &key,
-        &["status", "--table", table, "--output", "json"],
-    )?;
-    let drains: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let drains = status(&deployment, &key, table)?;
     assert_eq!(
         drains[0]["status"], "DRAINING",
         "the claim was given back: {drains}"
     );
     assert_eq!(
-        checks(&admin, &world.schedule_group).await?.len(),
+        schedule_names(&admin, &world.schedule_group).await?.len(),
         1,
         "the drain goes on, and so does its check"
     );
@@ -162,15 +175,10 @@ async fn the_read_only_policy_reads_and_the_operator_policy_acts() -> TestResult
     );
     // ... with the drain's check deleted, as its audit entry says
     assert_eq!(
-        checks(&admin, &world.schedule_group).await?,
+        schedule_names(&admin, &world.schedule_group).await?,
         Vec::<String>::new()
     );
-    let output = drainctl(
-        &deployment,
-        &key,
-        &["status", "--table", table, "--output", "json"],
-    )?;
-    let drains: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let drains = status(&deployment, &key, table)?;
     // (the refused attempt before it stays on the record too)
     assert_eq!(
         drains[0]["audit"]
@@ -228,22 +236,8 @@ async fn the_read_only_policy_reads_and_the_operator_policy_acts() -> TestResult
         "{denied:?}"
     );
     assert_eq!(
-        checks(&admin, "other-checks").await?,
+        schedule_names(&admin, "other-checks").await?,
         vec!["not-ecs-drains"]
     );
     Ok(())
-}
-
-/// The schedules of `group`, listed as admin.
-async fn checks(admin: &aws_config::SdkConfig, group: &str) -> Result<Vec<String>, KitError> {
-    let listed = aws_sdk_scheduler::Client::new(admin)
-        .list_schedules()
-        .group_name(group)
-        .send()
-        .await?;
-    Ok(listed
-        .schedules()
-        .iter()
-        .filter_map(|schedule| schedule.name().map(str::to_owned))
-        .collect())
 }

@@ -28,17 +28,6 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&text).expect("fixture is JSON")
 }
 
-/// The operations that change something, as the in-memory ports log them.
-const MUTATING: [&str; 7] = [
-    "ecs:UpdateContainerInstancesState",
-    "ecs:StopTask",
-    "autoscaling:CompleteLifecycleAction",
-    "autoscaling:RecordLifecycleActionHeartbeat",
-    "dynamodb:PutItem",
-    "scheduler:CreateSchedule",
-    "scheduler:DeleteSchedule",
-];
-
 type Memory = PortSet<MemoryCluster, MemoryHooks, MemoryStore, MemoryScheduler, Arc<ManualClock>>;
 
 /// The fixtures' instance ACTIVE with one replica task of `web`, held by the fixture notice's
@@ -99,7 +88,7 @@ fn mutations(log: &CallLog) -> Vec<&'static str> {
     let mut calls: Vec<&'static str> = log
         .calls()
         .into_iter()
-        .filter(|call| MUTATING.contains(call))
+        .filter(|call| MUTATING_OPERATIONS.contains(call))
         .collect();
     // The memory port logs one StopTask per task; a preview names a batch in one entry.
     calls.dedup_by(|a, b| *a == "ecs:StopTask" && a == b);

@@ -6,15 +6,10 @@ use std::process::{Command, Output, Stdio};
 
 use drain_testkit::KitError;
 
-/// drainctl with `args`, signed with `key` (access key id, secret; None: the emulator's test
-/// credentials), its AWS endpoint `endpoint`, with `env` added to its environment.
-pub(crate) fn drainctl(
-    endpoint: &str,
-    key: Option<(&str, &str)>,
-    env: &[(String, String)],
-    args: &[&str],
-) -> Result<Output, KitError> {
-    Ok(Command::new(env!("CARGO_BIN_EXE_drainctl"))
+/// drainctl in that shell, its AWS endpoint `endpoint`, with neither region nor credentials.
+pub(crate) fn shell(endpoint: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_drainctl"));
+    command
         .env_clear()
         .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -23,11 +18,24 @@ pub(crate) fn drainctl(
             "AWS_SHARED_CREDENTIALS_FILE",
             "/nonexistent/aws-credentials",
         )
+        .stdin(Stdio::null());
+    command
+}
+
+/// drainctl with `args`, in region us-east-1, signed with `key` (access key id, secret; None:
+/// the emulator's test credentials), its AWS endpoint `endpoint`, with `env` added to its
+/// environment.
+pub(crate) fn drainctl(
+    endpoint: &str,
+    key: Option<(&str, &str)>,
+    env: &[(String, String)],
+    args: &[&str],
+) -> Result<Output, KitError> {
+    Ok(shell(endpoint)
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", key.map_or("testing", |key| key.0))
         .env("AWS_SECRET_ACCESS_KEY", key.map_or("testing", |key| key.1))
         .envs(env.iter().map(|(name, value)| (name, value)))
-        .stdin(Stdio::null())
         .args(args)
         .output()?)
 }
