@@ -302,6 +302,38 @@ mod tests {
     }
 
     #[test]
+    fn the_decision_the_record_and_each_call_are_printed_in_order() {
+        let previewed = Preview {
+            function: Function::OnTaskStopped,
+            report: drain_core::handler::Report {
+                outcomes: vec!["wait".into()],
+                dry_run: false,
+                refused: None,
+            },
+            calls: vec![WouldCall {
+                operation: "dynamodb:PutItem",
+                detail: "drain record over revision 2: DRAINING GRACEFUL (revision 3)".into(),
+            }],
+            record: Some(crate::status::tests::waiting()),
+        };
+        let printed = printed(&previewed, drain_core::time::Timestamp(1_000_160));
+        assert_eq!(
+            printed.text.lines().collect::<Vec<_>>(),
+            vec![
+                "on-task-stopped would decide: wait",
+                "the drain record it would leave: DRAINING GRACEFUL (waiting for replica and \
+                 standalone tasks to leave the instance)",
+                "calls it would make, in order:",
+                "  1. dynamodb:PutItem  drain record over revision 2: DRAINING GRACEFUL (revision 3)",
+                "nothing was changed: explain --event only reads",
+            ]
+        );
+        assert_eq!(printed.json["calls"][0]["operation"], "dynamodb:PutItem");
+        assert_eq!(printed.json["record"]["status"], "DRAINING");
+        assert_eq!(printed.json["outcomes"], json!(["wait"]));
+    }
+
+    #[test]
     fn a_missing_or_malformed_file_is_a_usage_error_naming_it() {
         let missing = read_event(Path::new("/nonexistent/event.json")).expect_err("missing");
         assert_eq!(missing.exit, Exit::Usage);
