@@ -57,9 +57,10 @@ async fn the_read_only_policy_reads_and_the_operator_policy_acts() -> TestResult
     world.populate_standard(0).await?;
     let app = App::new(world.config(), &admin);
     let action = world.scale_in(0).await?;
+    let notice = lifecycle_event(&action);
     drain_core::handler::handle_lifecycle(
         &app.drainer,
-        &lifecycle_event(&action),
+        &notice,
         &drain_core::decision::verify::FunctionIdentity::default(),
     )
     .await?;
@@ -106,6 +107,23 @@ async fn the_read_only_policy_reads_and_the_operator_policy_acts() -> TestResult
         matches!(output.status.code(), Some(0 | 4)),
         "doctor could read everything it needs: {}",
         stderr(&output)
+    );
+    // ... including explain --event: the census reads and the rest of what the functions read
+    let file = std::env::temp_dir().join(format!("drainctl-iam-{}.json", std::process::id()));
+    std::fs::write(&file, notice.to_string())?;
+    let file = file.to_string_lossy().into_owned();
+    let output = common::drainctl(
+        &deployment.emulator.endpoint(),
+        Some((&key.0, &key.1)),
+        &world.function_env(),
+        &["explain", "--event", &file, "--output", "json"],
+    )?;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let explained: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(
+        explained["outcomes"],
+        serde_json::json!(["wait"]),
+        "{explained}"
     );
     // ... but may not act, and is told which policy to attach
     let output = drainctl(&deployment, &key, &["cancel", ec2, "--table", table])?;
