@@ -31,6 +31,8 @@ READS = {
     "ecs:DescribeTaskDefinition",
     "ecs:ListContainerInstances",
     "ecs:DescribeContainerInstances",
+    "ecs:ListTasks",  # explain --event: the census the functions take
+    "ecs:DescribeTasks",
     "elasticloadbalancing:DescribeTargetGroupAttributes",
     "autoscaling:DescribeAutoScalingInstances",
     "autoscaling:DescribeAutoScalingGroups",
@@ -42,6 +44,8 @@ WRITES = {
     "autoscaling:CompleteLifecycleAction",  # force-complete, cancel
     "events:StartReplay",  # replay --live
     "events:DescribeReplay",  # following it
+    "scheduler:GetSchedule",  # force-complete, cancel: the ended drain's check, read first
+    "scheduler:DeleteSchedule",  # ... and deleted
 }
 CANCELS = {"ecs:UpdateContainerInstancesState"}  # cancel only
 
@@ -70,6 +74,8 @@ ECS_READS = [
     ("ListContainerInstances", lambda c: {"cluster": c}),
     ("DescribeContainerInstances", lambda c: {"cluster": c, "containerInstances": ["0f1e2d3c4b5a69788796a5b4c3d2e1f0"]}),
     ("DescribeServices", lambda c: {"cluster": c, "services": ["web"]}),
+    ("ListTasks", lambda c: {"cluster": c, "containerInstance": "0f1e2d3c4b5a69788796a5b4c3d2e1f0"}),
+    ("DescribeTasks", lambda c: {"cluster": c, "tasks": ["9a8b7c6d5e4f30211203f4e5d6c7b8a9"]}),
 ]
 REACTIVATE = ("UpdateContainerInstancesState", lambda c: {"cluster": c, "containerInstances": ["0f1e2d3c4b5a69788796a5b4c3d2e1f0"]})
 

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod notify;
 pub mod operator;
 pub mod ports;
+pub mod preview;
 pub mod record;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

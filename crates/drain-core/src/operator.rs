@@ -5,12 +5,13 @@
 //! A lost race is reported, never retried: the operator looks again and decides again.
 
 use crate::decision::operator::{
-    OperatorAction, OperatorPlan, OperatorRefusal, operator_completed, plan_operator,
+    BookedCheck, OperatorAction, OperatorPlan, OperatorRefusal, operator_completed, plan_operator,
 };
-use crate::error::DrainError;
+use crate::error::{DrainError, error_chain};
 use crate::ids::ContainerInstanceArn;
 use crate::ports::{
-    Cluster, ContainerInstance, DrainStore, EcsInstanceStatus, LifecycleHooks, WriteOutcome,
+    CheckScheduler, Cluster, ContainerInstance, DrainStore, EcsInstanceStatus, LifecycleHooks,
+    WriteOutcome,
 };
 use crate::record::DrainRecord;
 use crate::time::Timestamp;
@@ -34,18 +35,21 @@ pub enum OperatorError {
 
 /// The ports an operator action uses, and the functions' COMPLETING lease.
 #[derive(Debug)]
-pub struct Operator<'a, C, H, S> {
+pub struct Operator<'a, C, H, S, Q> {
     /// ECS (cancel sets the instance ACTIVE again).
     pub cluster: &'a C,
     /// Auto Scaling (the completion).
     pub hooks: &'a H,
     /// The drain records.
     pub store: &'a S,
+    /// The drains' scheduled checks (an ended drain's is deleted); None when the schedule
+    /// group is not known.
+    pub scheduler: Option<&'a Q>,
     /// How long an invocation's COMPLETING claim is honoured (the functions' setting).
     pub lease_seconds: i64,
 }
 
-impl<C: Cluster, H: LifecycleHooks, S: DrainStore> Operator<'_, C, H, S> {
+impl<C: Cluster, H: LifecycleHooks, S: DrainStore, Q: CheckScheduler> Operator<'_, C, H, S, Q> {
     /// Runs `action` by `who` at `now` on the drain of `instance`; `claim_id` names the
     /// completion claim. Returns the record as written last.
     pub async fn act(
@@ -97,10 +101,25 @@ impl<C: Cluster, H: LifecycleHooks, S: DrainStore> Operator<'_, C, H, S> {
                         return Err(error.into());
                     }
                 };
-                let ended = operator_completed(&claim, action, result, answer, now);
+                // The drain is over: its booked check has nothing left to do. Deleted before
+                // the last write so that the audit entry says what became of it.
+                let check = self.delete_check(&claim.container_instance_arn).await;
+                let ended = operator_completed(&claim, action, result, answer, &check, now);
                 self.write(&ended, claim.revision).await?;
                 Ok(ended)
             }
+        }
+    }
+
+    /// Deletes the drain's check; a failure is recorded, never fatal (the action is done, and
+    /// a leftover check finds the drain ended and deletes itself).
+    async fn delete_check(&self, instance: &ContainerInstanceArn) -> BookedCheck {
+        let Some(scheduler) = self.scheduler else {
+            return BookedCheck::GroupUnknown;
+        };
+        match scheduler.cancel(instance).await {
+            Ok(()) => BookedCheck::Deleted,
+            Err(error) => BookedCheck::NotDeleted(error_chain(&error)),
         }
     }
 
@@ -116,50 +135,36 @@ impl<C: Cluster, H: LifecycleHooks, S: DrainStore> Operator<'_, C, H, S> {
 mod tests {
     use super::*;
     use crate::decision::operator::AuditEntry;
-    use crate::decision::start_drain;
-    use crate::ids::{
-        AsgName, ClusterArn, Ec2InstanceId, HookName, HookRef, LifecycleActionRef, LifecycleToken,
+    use crate::record::{DrainStatus, LifecycleResult};
+    use crate::testing::memory::{
+        CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
     };
-    use crate::record::{DrainStart, DrainStatus, LifecycleResult};
-    use crate::testing::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryStore};
+    use crate::testing::sample;
 
     const WHO: &str = "arn:aws:iam::123456789012:user/alice";
+
+    /// `seconds` after the sample drain started.
+    fn at(seconds: i64) -> Timestamp {
+        sample::STARTED_AT.plus_seconds(seconds)
+    }
 
     struct Fake {
         cluster: MemoryCluster,
         hooks: MemoryHooks,
         store: MemoryStore,
+        scheduler: MemoryScheduler,
         record: DrainRecord,
     }
 
+    /// The sample drain on record, its action begun, its check booked.
     async fn fake() -> Fake {
         let log = CallLog::default();
-        let record = start_drain(DrainStart {
-            container_instance_arn: ContainerInstanceArn::new(
-                "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc",
-            )
-            .expect("arn"),
-            cluster_arn: ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod")
-                .expect("arn"),
-            action: LifecycleActionRef {
-                hook: HookRef {
-                    asg_name: AsgName::new("asg").expect("name"),
-                    hook_name: HookName::new("hook").expect("name"),
-                },
-                instance_id: Ec2InstanceId::new("i-0123456789abcdef0").expect("id"),
-                token: LifecycleToken::new("630aa23f-48eb-45e7-aba6-799ea6093a0f").expect("token"),
-            },
-            noticed_at: Timestamp(1_000),
-            started_at: Timestamp(1_000),
-            heartbeat_timeout_seconds: Some(300),
-            deadline_seconds: 3600,
-            retention_seconds: 86_400,
-        });
         let fake = Fake {
             cluster: MemoryCluster::new(log.clone()),
             hooks: MemoryHooks::new(log.clone()),
-            store: MemoryStore::new(log),
-            record,
+            store: MemoryStore::new(log.clone()),
+            scheduler: MemoryScheduler::new(log),
+            record: sample::drain_record(),
         };
         fake.cluster.add_instance(
             &fake.record.cluster_arn,
@@ -171,34 +176,60 @@ mod tests {
             fake.store.insert(&fake.record).await.ok(),
             Some(WriteOutcome::Written)
         );
+        assert!(
+            fake.scheduler
+                .schedule(&fake.record.container_instance_arn, at(240))
+                .await
+                .is_ok()
+        );
         fake
     }
 
     impl Fake {
-        fn operator(&self) -> Operator<'_, MemoryCluster, MemoryHooks, MemoryStore> {
+        fn operator(
+            &self,
+        ) -> Operator<'_, MemoryCluster, MemoryHooks, MemoryStore, MemoryScheduler> {
             Operator {
                 cluster: &self.cluster,
                 hooks: &self.hooks,
                 store: &self.store,
+                scheduler: Some(&self.scheduler),
                 lease_seconds: 180,
             }
+        }
+
+        /// `action` by WHO at `at(seconds)` on the sample drain.
+        async fn act(
+            &self,
+            action: OperatorAction,
+            seconds: i64,
+        ) -> Result<DrainRecord, OperatorError> {
+            self.operator()
+                .act(
+                    &self.record.container_instance_arn,
+                    action,
+                    WHO,
+                    at(seconds),
+                    format!("op-{seconds}"),
+                )
+                .await
+        }
+
+        fn booked(&self) -> Option<Timestamp> {
+            self.scheduler.booked(&self.record.container_instance_arn)
         }
     }
 
     #[tokio::test]
-    async fn force_complete_completes_the_action_once_and_records_the_operator() {
+    async fn force_complete_completes_the_action_once_deletes_the_check_and_records_it() {
         let fake = fake().await;
         let arn = fake.record.container_instance_arn.clone();
         let done = fake
-            .operator()
             .act(
-                &arn,
                 OperatorAction::ForceComplete {
                     result: LifecycleResult::Abandon,
                 },
-                WHO,
-                Timestamp(2_000),
-                "op-1".into(),
+                1_000,
             )
             .await
             .expect("completed");
@@ -214,21 +245,18 @@ mod tests {
             stored.audit,
             vec![AuditEntry {
                 who: WHO.into(),
-                at: Timestamp(2_000),
-                what: "force-complete ABANDON".into()
+                at: at(1_000),
+                what: "force-complete ABANDON; booked check deleted".into()
             }]
         );
+        assert_eq!(fake.booked(), None, "the ended drain's check is deleted");
         // a second force-complete is refused, and completes nothing again
         let again = fake
-            .operator()
             .act(
-                &arn,
                 OperatorAction::ForceComplete {
                     result: LifecycleResult::Continue,
                 },
-                WHO,
-                Timestamp(2_010),
-                "op-2".into(),
+                1_010,
             )
             .await;
         assert!(
@@ -245,6 +273,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn without_a_known_schedule_group_the_check_is_left_and_the_audit_says_so() {
+        let fake = fake().await;
+        let operator = Operator::<_, _, _, MemoryScheduler> {
+            scheduler: None,
+            ..fake.operator()
+        };
+        let done = operator
+            .act(
+                &fake.record.container_instance_arn,
+                OperatorAction::ForceComplete {
+                    result: LifecycleResult::Continue,
+                },
+                WHO,
+                at(1_000),
+                "op".into(),
+            )
+            .await
+            .expect("completed");
+        assert_eq!(
+            done.audit[0].what,
+            "force-complete CONTINUE; booked check left (schedule group unknown): it finds the \
+             drain ended"
+        );
+        assert_eq!(fake.booked(), Some(at(240)));
+    }
+
+    #[tokio::test]
     async fn cancel_sets_the_instance_active_before_completing() {
         let fake = fake().await;
         let arn = fake.record.container_instance_arn.clone();
@@ -253,15 +308,12 @@ mod tests {
                 instance.status = EcsInstanceStatus::Draining;
             }
         });
-        fake.operator()
+        let done = fake
             .act(
-                &arn,
                 OperatorAction::Cancel {
                     result: LifecycleResult::Abandon,
                 },
-                WHO,
-                Timestamp(2_000),
-                "op".into(),
+                1_000,
             )
             .await
             .expect("cancelled");
@@ -273,10 +325,15 @@ mod tests {
             fake.hooks.action(&fake.record.token).and_then(|a| a.result),
             Some(LifecycleResult::Abandon)
         );
+        assert_eq!(fake.booked(), None);
+        assert_eq!(
+            done.audit[0].what,
+            "cancel: ACTIVE again, complete ABANDON; booked check deleted"
+        );
     }
 
     #[tokio::test]
-    async fn a_failed_completion_gives_the_claim_back_noting_the_send() {
+    async fn a_failed_completion_gives_the_claim_back_noting_the_send_and_keeps_the_check() {
         let fake = fake().await;
         let arn = fake.record.container_instance_arn.clone();
         fake.hooks.fail_next_complete(DrainError::Transient {
@@ -284,39 +341,33 @@ mod tests {
             source: "connection reset".into(),
         });
         let failed = fake
-            .operator()
             .act(
-                &arn,
                 OperatorAction::ForceComplete {
                     result: LifecycleResult::Continue,
                 },
-                WHO,
-                Timestamp(2_000),
-                "op".into(),
+                1_000,
             )
             .await;
         assert!(matches!(failed, Err(OperatorError::Aws(_))), "{failed:?}");
         let stored = fake.store.get(&arn).expect("stored");
         assert_eq!(
             (stored.status, stored.claim_id, stored.completion_sent_at),
-            (DrainStatus::Draining, None, Some(Timestamp(2_000)))
+            (DrainStatus::Draining, None, Some(at(1_000)))
         );
         assert_eq!(stored.audit.len(), 1, "the attempt stays on the record");
+        assert_eq!(
+            fake.booked(),
+            Some(at(240)),
+            "the drain goes on: so does its check"
+        );
     }
 
     #[tokio::test]
-    async fn extend_writes_the_new_deadline_and_an_unknown_instance_is_not_found() {
+    async fn extend_writes_the_new_deadline_keeps_the_check_and_an_unknown_instance_is_not_found() {
         let fake = fake().await;
         let arn = fake.record.container_instance_arn.clone();
         let extended = fake
-            .operator()
-            .act(
-                &arn,
-                OperatorAction::Extend { by_seconds: 1_800 },
-                WHO,
-                Timestamp(2_000),
-                "op".into(),
-            )
+            .act(OperatorAction::Extend { by_seconds: 1_800 }, 1_000)
             .await
             .expect("extended");
         assert_eq!(
@@ -324,6 +375,7 @@ mod tests {
             Some(fake.record.deadline_at.plus_seconds(1_800))
         );
         assert_eq!(extended.revision, 1);
+        assert_eq!(fake.booked(), Some(at(240)));
         let other = ContainerInstanceArn::new(
             "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/other",
         )
@@ -334,7 +386,7 @@ mod tests {
                 &other,
                 OperatorAction::Extend { by_seconds: 60 },
                 WHO,
-                Timestamp(2_000),
+                at(1_000),
                 "op".into(),
             )
             .await;

@@ -642,3 +642,21 @@ impl EmulatorWorld {
         Ok(arn)
     }
 }
+
+/// The names of the schedules in `group` (EventBridge Scheduler ListSchedules with `sdk`): the
+/// drains' booked checks, when `group` is a world's schedule group.
+pub async fn schedule_names(
+    sdk: &aws_config::SdkConfig,
+    group: &str,
+) -> Result<Vec<String>, KitError> {
+    let listed = aws_sdk_scheduler::Client::new(sdk)
+        .list_schedules()
+        .group_name(group)
+        .send()
+        .await?;
+    Ok(listed
+        .schedules()
+        .iter()
+        .filter_map(|schedule| schedule.name().map(str::to_owned))
+        .collect())
+}

@@ -11,6 +11,8 @@ use crate::failure::{Exit, Failure};
 pub(crate) const OUTPUT_TABLE: &str = "TableName";
 /// The archive StartReplay replays.
 pub(crate) const OUTPUT_ARCHIVE: &str = "ArchiveArn";
+/// The group of the drains' scheduled checks (an ended drain's is deleted).
+pub(crate) const OUTPUT_SCHEDULE_GROUP: &str = "ScheduleGroupName";
 /// The rules whose events a replay re-delivers (StartReplay's FilterArns).
 pub(crate) const OUTPUT_RULES: [&str; 2] = ["LifecycleRuleArn", "TaskStoppedRuleArn"];
 
@@ -52,6 +54,8 @@ pub(crate) struct Names {
     pub(crate) archive: Option<String>,
     /// The stack's rules, when a stack was named.
     pub(crate) rules: Vec<String>,
+    /// The schedule group of the drains' checks, when a stack was named.
+    pub(crate) schedule_group: Option<String>,
 }
 
 impl Names {
@@ -120,6 +124,7 @@ pub(crate) async fn from_stack(sdk: &SdkConfig, stack: &str) -> Result<Names, Fa
         parameters,
         archive: output(OUTPUT_ARCHIVE),
         rules: OUTPUT_RULES.iter().filter_map(|key| output(key)).collect(),
+        schedule_group: output(OUTPUT_SCHEDULE_GROUP),
     })
 }
 

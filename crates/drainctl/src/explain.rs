@@ -107,16 +107,12 @@ pub(crate) fn explain(record: &DrainRecord, now: Timestamp) -> Vec<String> {
             }
         }
     }
-    if !record.status.is_terminal()
-        && let Some(alive) = &record.alive
-    {
-        lines.extend(waiting_for(&alive_rows(alive), now));
-        if alive.truncated > 0 {
-            lines.push(format!(
-                "  ... and {} more alive tasks the record does not keep",
-                alive.truncated
-            ));
-        }
+    let (waiting, truncated) = waiting_tasks(record);
+    lines.extend(waiting_for(&waiting, now));
+    if truncated > 0 {
+        lines.push(format!(
+            "  ... and {truncated} more alive tasks the record does not keep"
+        ));
     }
     for entry in &record.audit {
         lines.push(format!(
@@ -127,6 +123,19 @@ pub(crate) fn explain(record: &DrainRecord, now: Timestamp) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// The tasks a live drain waits for, longest-waiting first, and how many more alive tasks the
+/// record does not keep; nothing for a finished drain or one without a census yet.
+pub(crate) fn waiting_tasks(record: &DrainRecord) -> (Vec<AliveTask>, u32) {
+    match &record.alive {
+        Some(alive) if !record.status.is_terminal() => {
+            let mut tasks = alive_rows(alive);
+            tasks.sort_by(|a, b| (a.since, &a.task_id).cmp(&(b.since, &b.task_id)));
+            (tasks, alive.truncated)
+        }
+        _ => (Vec::new(), 0),
+    }
 }
 
 /// The rows of the record's alive set (the tasks its last census saw, kept up to date by
@@ -200,41 +209,13 @@ pub(crate) fn waiting_for(tasks: &[AliveTask], now: Timestamp) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use drain_core::decision::operator::AuditEntry;
-    use drain_core::record::LifecycleResult;
 
     use super::*;
-    use crate::status::tests::waiting;
+    use crate::status::tests::{ended_by_deadline, waiting, with_alive_tasks};
 
     #[test]
     fn explain_lists_the_tasks_a_draining_record_still_waits_for() {
-        let mut record = waiting();
-        record.alive = Some(AliveSet {
-            taken_at: Timestamp(900),
-            tasks: vec![
-                drain_core::record::AliveTask {
-                    task_arn: drain_core::ids::TaskArn::new(
-                        "arn:aws:ecs:us-east-1:123456789012:task/prod/0a1b2c3d4e5f67890",
-                    )
-                    .expect("arn"),
-                    group: Some("service:web".to_owned()),
-                    kind: AliveKind::Replica,
-                    last_status: "RUNNING".to_owned(),
-                    alive_since: Timestamp(700),
-                },
-                drain_core::record::AliveTask {
-                    task_arn: drain_core::ids::TaskArn::new(
-                        "arn:aws:ecs:us-east-1:123456789012:task/prod/ffee00112233",
-                    )
-                    .expect("arn"),
-                    group: Some("service:log-router".to_owned()),
-                    kind: AliveKind::Daemon,
-                    last_status: "RUNNING".to_owned(),
-                    alive_since: Timestamp(650),
-                },
-            ],
-            truncated: 2,
-        });
-        let lines = explain(&record, Timestamp(1_000));
+        let lines = explain(&with_alive_tasks(), Timestamp(1_000_160));
         let at = lines
             .iter()
             .position(|line| line == "waiting for:")
@@ -246,6 +227,7 @@ mod tests {
         assert!(lines[at + 2].contains("ffee00112233"), "{lines:?}");
         assert!(lines[at + 3].contains("service:web"), "{lines:?}");
         assert!(lines[at + 3].contains("0a1b2c3d4e5f"), "{lines:?}");
+        assert!(lines[at + 4].contains("family:report"), "{lines:?}");
         assert!(lines.iter().any(|line| line.contains("2 more alive tasks")));
     }
 
@@ -271,15 +253,7 @@ mod tests {
 
     #[test]
     fn a_drain_ended_by_its_deadline_says_so_and_not_that_nothing_was_alive() {
-        let mut record = waiting();
-        record.enforced_at = Some(Timestamp(1_003_600));
-        let record = record.ended(
-            Timestamp(1_003_700),
-            DrainStatus::Completed,
-            Some(LifecycleResult::Continue),
-            "no task alive on the instance".into(),
-        );
-        let text = explain(&record, Timestamp(1_003_900)).join("\n");
+        let text = explain(&ended_by_deadline(), Timestamp(1_003_900)).join("\n");
         assert!(
             text.contains("ecs-drain stopped every task still alive 1970-01-12T14:46:40Z"),
             "{text}"

@@ -1,13 +1,14 @@
 //! drainctl: what ecs-drain is doing, and the few things an operator may do about it.
 //!
-//! `status` lists the drains, `explain` tells one drain's story, `force-complete`, `extend`
-//! and `cancel` act on a drain through drain-core's operator use case (conditional writes, an
-//! audit entry each). Every command takes `--output json`; errors are one line with a hint
+//! `status` lists the drains, `explain` tells one drain's story (or, with `--event`, what the
+//! functions would do with one event, read-only), `force-complete`, `extend` and `cancel` act
+//! on a drain through drain-core's operator use case (conditional writes, an audit entry each). Every command takes `--output json`; errors are one line with a hint
 //! (`--debug` for the cause chain) and the exit code says what kind of failure it was.
 
 mod aws;
 mod doctor;
 mod explain;
+mod explain_event;
 mod failure;
 mod operate;
 mod replay;
@@ -37,6 +38,10 @@ struct Cli {
     /// The ecs-drain CloudFormation stack: its outputs name the table, archive and rules.
     #[arg(long, global = true, env = "ECS_DRAIN_STACK")]
     stack_name: Option<String>,
+    /// The schedule group of the drains' checks (the stack's ScheduleGroupName output);
+    /// overrides the stack's.
+    #[arg(long, global = true, env = "ECS_DRAIN_SCHEDULE_GROUP")]
+    schedule_group: Option<String>,
     /// AWS region (else the SDK's standard resolution: AWS_REGION, the profile, ...).
     #[arg(long, global = true)]
     region: Option<String>,
@@ -99,10 +104,17 @@ enum Command {
         #[arg(long)]
         active: bool,
     },
-    /// The story of one drain: by EC2 instance id, container instance id or ARN.
+    /// The story of one drain: by EC2 instance id, container instance id or ARN. With
+    /// `--event FILE`: what the functions would decide and call for that event, read-only.
     Explain {
         /// `i-...`, the container instance id, or its ARN.
-        instance: String,
+        #[arg(required_unless_present = "event", conflicts_with = "event")]
+        instance: Option<String>,
+        /// A captured or archived event (EventBridge, SNS-wrapped, a scheduled check, or a
+        /// failure-queue record): run the functions' decision code on it against the live
+        /// state, making no change.
+        #[arg(long, value_name = "FILE")]
+        event: Option<std::path::PathBuf>,
     },
     /// Complete the lifecycle action now.
     ForceComplete {
@@ -254,6 +266,19 @@ async fn run(cli: &Cli) -> Result<Exit, Failure> {
         })
         };
     let store = |table: &str| DynamoDrainStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    // What an operator action runs on; the checks' group: --schedule-group (or
+    // ECS_DRAIN_SCHEDULE_GROUP) wins over the stack's.
+    let on = || -> Result<operate::Scope<'_>, Failure> {
+        Ok(operate::Scope {
+            output: cli.output,
+            sdk: &sdk,
+            table: table()?,
+            schedule_group: cli
+                .schedule_group
+                .clone()
+                .or_else(|| names.schedule_group.clone()),
+        })
+    };
     match &cli.command {
         Command::Status {
             watch,
@@ -286,7 +311,28 @@ async fn run(cli: &Cli) -> Result<Exit, Failure> {
             );
             Ok(exit)
         }
-        Command::Explain { instance } => {
+        Command::Explain {
+            event: Some(path), ..
+        } => {
+            let settings = explain_event::Settings {
+                table: cli.table.as_deref(),
+                schedule_group: cli.schedule_group.as_deref(),
+                names: &names,
+            };
+            explain_event::explain_event(cli.output, &sdk, settings, path).await
+        }
+        Command::Explain {
+            instance: None,
+            event: None,
+        } => Err(Failure::new(
+            Exit::Usage,
+            "explain needs an instance or --event FILE",
+            "drainctl explain i-0123456789abcdef0, or drainctl explain --event event.json",
+        )),
+        Command::Explain {
+            instance: Some(instance),
+            event: None,
+        } => {
             let table = table()?;
             let now = SystemClock.now();
             let record = find(records(&store(&table), &table).await?, instance)?;
@@ -303,23 +349,20 @@ async fn run(cli: &Cli) -> Result<Exit, Failure> {
             Ok(Exit::Ok)
         }
         Command::ForceComplete { instance, result } => {
-            let table = table()?;
             let action = OperatorAction::ForceComplete {
                 result: (*result).into(),
             };
-            operate::act(cli.output, &sdk, &store(&table), &table, instance, action).await
+            operate::act(&on()?, instance, action).await
         }
         Command::Extend { instance, by } => {
-            let table = table()?;
             let action = OperatorAction::Extend { by_seconds: *by };
-            operate::act(cli.output, &sdk, &store(&table), &table, instance, action).await
+            operate::act(&on()?, instance, action).await
         }
         Command::Cancel { instance, result } => {
-            let table = table()?;
             let action = OperatorAction::Cancel {
                 result: (*result).into(),
             };
-            operate::act(cli.output, &sdk, &store(&table), &table, instance, action).await
+            operate::act(&on()?, instance, action).await
         }
         Command::Doctor {
             cluster,
@@ -372,7 +415,13 @@ async fn watch_status(
                 let key = record.container_instance_arn.to_string();
                 let row = status::row(record, now);
                 // Compare what changed, not the relative times that tick every look.
-                let fingerprint = format!("{:?}{:?}", row[1..5].to_vec(), row[6..].to_vec());
+                let fingerprint: Vec<&String> = row
+                    .iter()
+                    .enumerate()
+                    .filter(|(column, _)| !status::TICKING_COLUMNS.contains(column))
+                    .map(|(_, cell)| cell)
+                    .collect();
+                let fingerprint = format!("{fingerprint:?}");
                 if last.get(&key) != Some(&fingerprint) {
                     match output {
                         Output::Table => println!(

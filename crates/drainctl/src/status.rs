@@ -1,5 +1,6 @@
 //! `drainctl status`: one aligned row (or JSON object) per drain, live ones first, overdue
-//! ones flagged, finished ones with their end, result and reason.
+//! ones flagged, finished ones with their end, result and reason, live ones with the tasks
+//! they wait for (from the record's alive set; capped, the rest counted).
 
 use drain_core::decision::DrainPolicy;
 use drain_core::decision::operator::{Overdue, overdue};
@@ -7,10 +8,62 @@ use drain_core::record::{DrainPhase, DrainRecord, DrainStatus};
 use drain_core::time::Timestamp;
 use serde_json::{Value, json};
 
+use crate::explain::{AliveTask, waiting_tasks};
 use crate::table::{ago, render};
 
 /// Longest reason shown in a status row; `explain` shows it whole.
 const MAX_NOTE_CHARS: usize = 80;
+
+/// Waiting tasks named in a status row, and in a drain's JSON; `explain` names them all.
+const MAX_ROW_TASKS: usize = 2;
+const MAX_JSON_TASKS: usize = 20;
+
+/// How long `task` has waited, in the table's words (`5 min`).
+fn waited(task: &AliveTask, now: Timestamp) -> String {
+    ago(now, task.since).trim_end_matches(" ago").to_owned()
+}
+
+/// The WAITING cell: the longest-waiting tasks as `group task lastStatus for T`, then `+N more`.
+fn waiting_cell(record: &DrainRecord, now: Timestamp) -> String {
+    let (tasks, truncated) = waiting_tasks(record);
+    if tasks.is_empty() && truncated == 0 {
+        return "-".to_owned();
+    }
+    let mut cell: Vec<String> = tasks
+        .iter()
+        .take(MAX_ROW_TASKS)
+        .map(|task| {
+            format!(
+                "{} {} {} for {}",
+                task.group,
+                task.task_id.chars().take(8).collect::<String>(),
+                task.last_status,
+                waited(task, now)
+            )
+        })
+        .collect();
+    let more = tasks.len().saturating_sub(MAX_ROW_TASKS) + truncated as usize;
+    if more > 0 {
+        cell.push(format!("+{more} more"));
+    }
+    cell.join(", ")
+}
+
+/// The waiting tasks as JSON: at most [`MAX_JSON_TASKS`], and how many more.
+fn waiting_json(record: &DrainRecord, now: Timestamp) -> Value {
+    let (tasks, truncated) = waiting_tasks(record);
+    let more = tasks.len().saturating_sub(MAX_JSON_TASKS) + truncated as usize;
+    json!({
+        "tasks": tasks.iter().take(MAX_JSON_TASKS).map(|task| json!({
+            "group": task.group,
+            "task_id": task.task_id,
+            "last_status": task.last_status,
+            "since": task.since.to_rfc3339(),
+            "waiting_seconds": now.seconds_since(task.since).max(0),
+        })).collect::<Vec<_>>(),
+        "more": more,
+    })
+}
 
 /// The functions' COMPLETING lease, which decides when a claim counts as stalled.
 pub(crate) fn lease_seconds() -> i64 {
@@ -82,7 +135,7 @@ fn alive(record: &DrainRecord) -> String {
 }
 
 /// The column headers of [`row`].
-pub(crate) const HEADERS: [&str; 9] = [
+pub(crate) const HEADERS: [&str; 10] = [
     "EC2 INSTANCE",
     "STATUS",
     "PHASE",
@@ -91,8 +144,13 @@ pub(crate) const HEADERS: [&str; 9] = [
     "WHEN",
     "RESULT",
     "CLUSTER",
+    "WAITING",
     "NOTE",
 ];
+
+/// The columns whose text changes only with time (WHEN, WAITING): `status --watch` leaves them
+/// out when it compares looks.
+pub(crate) const TICKING_COLUMNS: [usize; 2] = [5, 8];
 
 /// One drain's row.
 pub(crate) fn row(record: &DrainRecord, now: Timestamp) -> Vec<String> {
@@ -130,6 +188,7 @@ pub(crate) fn row(record: &DrainRecord, now: Timestamp) -> Vec<String> {
             .result
             .map_or_else(|| "-".to_owned(), |result| result.as_str().to_owned()),
         record.cluster_arn.name().to_owned(),
+        waiting_cell(record, now),
         cut(&note, MAX_NOTE_CHARS),
     ]
 }
@@ -167,6 +226,7 @@ pub(crate) fn json(record: &DrainRecord, now: Timestamp) -> Value {
             "taken_at": census.taken_at.to_rfc3339(),
             "stuck_services": census.stuck_services,
         })),
+        "waiting": waiting_json(record, now),
         "heartbeats_sent": record.heartbeats_sent,
         "started_at": record.started_at.to_rfc3339(),
         "deadline_at": record.deadline_at.to_rfc3339(),
@@ -198,8 +258,11 @@ pub(crate) fn any_overdue(records: &[DrainRecord], now: Timestamp) -> bool {
 pub(crate) mod tests {
     use drain_core::census::AliveCounts;
     use drain_core::decision::start_drain;
+    use drain_core::ids::TaskArn;
     use drain_core::ids::{LifecycleActionRef, LifecycleToken};
-    use drain_core::record::{CensusSummary, DrainStart, LifecycleResult};
+    use drain_core::record::{
+        AliveKind, AliveSet, AliveTask, CensusSummary, DrainStart, LifecycleResult,
+    };
     use drain_core::testing::sample;
 
     use super::*;
@@ -252,27 +315,98 @@ pub(crate) mod tests {
         let now = Timestamp(1_000_240 + 300);
         let row = row(&waiting(), now);
         assert_eq!(row[1], "OVERDUE");
-        assert!(row[8].contains("check due 300 s ago never ran"), "{row:?}");
+        assert!(row[9].contains("check due 300 s ago never ran"), "{row:?}");
         assert!(any_overdue(&[waiting()], now));
         assert!(!any_overdue(&[waiting()], Timestamp(1_000_200)));
     }
 
-    #[test]
-    fn a_finished_drain_shows_its_end_and_how_the_deadline_emptied_it() {
+    /// [`waiting`] once its deadline stopped the tasks (at 1 003 600) and it completed (at
+    /// 1 003 700).
+    pub(crate) fn ended_by_deadline() -> DrainRecord {
         let mut record = waiting();
         record.enforced_at = Some(Timestamp(1_003_600));
-        let record = record.ended(
+        record.ended(
             Timestamp(1_003_700),
             DrainStatus::Completed,
             Some(LifecycleResult::Continue),
             "no task alive on the instance".into(),
+        )
+    }
+
+    /// [`waiting`] with three tasks in its alive set and two more it does not keep.
+    pub(crate) fn with_alive_tasks() -> DrainRecord {
+        let task = |id: &str, group: &str, kind, since| AliveTask {
+            task_arn: TaskArn::new(format!("arn:aws:ecs:us-east-1:123456789012:task/prod/{id}"))
+                .expect("arn"),
+            group: Some(group.to_owned()),
+            kind,
+            last_status: "RUNNING".to_owned(),
+            alive_since: Timestamp(since),
+        };
+        DrainRecord {
+            alive: Some(AliveSet {
+                taken_at: Timestamp(1_000_100),
+                tasks: vec![
+                    task(
+                        "0a1b2c3d4e5f67890",
+                        "service:web",
+                        AliveKind::Replica,
+                        1_000_050,
+                    ),
+                    task(
+                        "ffee00112233",
+                        "service:log-router",
+                        AliveKind::Daemon,
+                        999_000,
+                    ),
+                    task(
+                        "77aa88bb99cc",
+                        "family:report",
+                        AliveKind::Standalone,
+                        1_000_090,
+                    ),
+                ],
+                truncated: 2,
+            }),
+            ..waiting()
+        }
+    }
+
+    #[test]
+    fn a_live_row_and_its_json_name_the_longest_waiting_tasks_and_count_the_rest() {
+        let now = Timestamp(1_000_160);
+        let record = with_alive_tasks();
+        let row = row(&record, now);
+        assert_eq!(
+            row[8],
+            "service:log-router (daemon) ffee0011 RUNNING for 19 min, service:web 0a1b2c3d \
+             RUNNING for 1 min, +3 more"
         );
+        let json = json(&record, now);
+        assert_eq!(json["waiting"]["more"], 2);
+        assert_eq!(
+            json["waiting"]["tasks"][0]["group"],
+            "service:log-router (daemon)"
+        );
+        assert_eq!(json["waiting"]["tasks"][1]["task_id"], "0a1b2c3d4e5f67890");
+        assert_eq!(json["waiting"]["tasks"][1]["waiting_seconds"], 110);
+        assert_eq!(json["waiting"]["tasks"][2]["last_status"], "RUNNING");
+        // a drain without a census, and a finished one, wait for nothing
+        assert_eq!(super::row(&waiting(), now)[8], "-");
+        let ended = with_alive_tasks().ended(now, DrainStatus::Completed, None, "done".into());
+        assert_eq!(super::row(&ended, now)[8], "-");
+        assert_eq!(super::json(&ended, now)["waiting"]["tasks"], json!([]));
+    }
+
+    #[test]
+    fn a_finished_drain_shows_its_end_and_how_the_deadline_emptied_it() {
+        let record = ended_by_deadline();
         let row = row(&record, Timestamp(1_003_900));
         assert_eq!(row[1], "COMPLETED");
         assert_eq!(row[5], "ended 3 min ago");
         assert_eq!(row[6], "CONTINUE");
         assert!(
-            row[8].starts_with("the deadline passed: ecs-drain stopped"),
+            row[9].starts_with("the deadline passed: ecs-drain stopped"),
             "{row:?}"
         );
         assert!(

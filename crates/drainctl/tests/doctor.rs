@@ -1,7 +1,9 @@
 //! `drainctl doctor` as the built binary over clusters crafted in the emulator, one problem
 //! each, and one healthy cluster it must pass.
 
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::{Command, Output};
 
 use aws_sdk_ecs::types::{ContainerDefinition, DeploymentConfiguration, SchedulingStrategy};
 use drain_testkit::stack::{Stack, StackSpec};
@@ -11,22 +13,9 @@ use serde_json::Value;
 type TestResult = Result<(), KitError>;
 
 fn doctor(emulator: &Emulator, args: &[&str]) -> Result<Output, KitError> {
-    Ok(Command::new(env!("CARGO_BIN_EXE_drainctl"))
-        .env_clear()
-        .env("AWS_ENDPOINT_URL", emulator.endpoint())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/aws-credentials",
-        )
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .stdin(Stdio::null())
-        .arg("doctor")
-        .args(args)
-        .output()?)
+    let mut all = vec!["doctor"];
+    all.extend_from_slice(args);
+    common::drainctl(&emulator.endpoint(), None, &[], &all)
 }
 
 /// The finding codes doctor printed as JSON, and its exit code.
@@ -169,6 +158,26 @@ async fn balanced_service(
                 .container_port(80)
                 .build(),
         )
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// Puts terminate hook `name` on the world's group with this timeout and default result.
+async fn put_terminate_hook(
+    world: &EmulatorWorld,
+    name: &str,
+    heartbeat_timeout: i32,
+    default_result: &str,
+) -> Result<(), KitError> {
+    world
+        .autoscaling
+        .put_lifecycle_hook()
+        .auto_scaling_group_name(&world.asg)
+        .lifecycle_hook_name(name)
+        .lifecycle_transition("autoscaling:EC2_INSTANCE_TERMINATING")
+        .heartbeat_timeout(heartbeat_timeout)
+        .default_result(default_result)
         .send()
         .await?;
     Ok(())
@@ -320,31 +329,19 @@ async fn doctor_finds_each_hook_problem_and_abandon_without_retention() -> TestR
 
     // ECS managed draining on the same group
     let world = healthy(&emulator, "doc-managed").await?;
-    world
-        .autoscaling
-        .put_lifecycle_hook()
-        .auto_scaling_group_name(&world.asg)
-        .lifecycle_hook_name("ecs-managed-draining-termination-hook")
-        .lifecycle_transition("autoscaling:EC2_INSTANCE_TERMINATING")
-        .heartbeat_timeout(3600)
-        .default_result("CONTINUE")
-        .send()
-        .await?;
+    put_terminate_hook(
+        &world,
+        "ecs-managed-draining-termination-hook",
+        3600,
+        "CONTINUE",
+    )
+    .await?;
     let (codes, _, report) = findings(&emulator, &world, &[])?;
     assert_eq!(codes, vec!["managed_draining_too".to_owned()], "{report}");
 
     // a default result of ABANDON
     let world = healthy(&emulator, "doc-abandon").await?;
-    world
-        .autoscaling
-        .put_lifecycle_hook()
-        .auto_scaling_group_name(&world.asg)
-        .lifecycle_hook_name(&world.hook)
-        .lifecycle_transition("autoscaling:EC2_INSTANCE_TERMINATING")
-        .heartbeat_timeout(300)
-        .default_result("ABANDON")
-        .send()
-        .await?;
+    put_terminate_hook(&world, &world.hook, 300, "ABANDON").await?;
     let (codes, _, report) = findings(&emulator, &world, &[])?;
     assert_eq!(codes, vec!["hook_default_result".to_owned()], "{report}");
 

@@ -2,6 +2,8 @@
 //! on-lifecycle handler and AWS adapters started it), every command's output, exit code and
 //! effect on AWS, and the error paths operators meet first.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -12,6 +14,7 @@ use drain_core::ports::{DrainStore, WriteOutcome};
 use drain_core::record::DrainRecord;
 use drain_core::time::{Clock, SystemClock};
 use drain_testkit::events::lifecycle_event;
+use drain_testkit::world::schedule_names;
 use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 use serde_json::Value;
 
@@ -45,21 +48,9 @@ async fn drained_in(emulator: Emulator, spec: WorldSpec) -> Result<Drained, KitE
     Ok(Drained { emulator, world })
 }
 
-/// The environment of an operator's shell pointed at the emulator, and nothing else from ours
-/// (no profile, no instance metadata).
+/// drainctl in an operator's shell pointed at the emulator, without region or credentials.
 fn base(endpoint: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_drainctl"));
-    command
-        .env_clear()
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/aws-credentials",
-        )
-        .stdin(Stdio::null());
-    command
+    common::shell(endpoint)
 }
 
 fn with_credentials(mut command: Command) -> Command {
@@ -71,7 +62,7 @@ fn with_credentials(mut command: Command) -> Command {
 }
 
 fn run(endpoint: &str, args: &[&str]) -> Result<Output, KitError> {
-    Ok(with_credentials(base(endpoint)).args(args).output()?)
+    common::drainctl(endpoint, None, &[], args)
 }
 
 fn stdout(output: &Output) -> String {
@@ -153,6 +144,39 @@ async fn status_and_explain_show_the_real_drain_in_both_formats_and_options_go_a
     assert!(
         drains[0]["alive"]["replica"].as_u64() >= Some(1),
         "{drains}"
+    );
+    // ... with the tasks it waits for: the standard world's four on instance 0
+    let waiting = drains[0]["waiting"]["tasks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut groups: Vec<&str> = waiting
+        .iter()
+        .filter_map(|task| task["group"].as_str())
+        .collect();
+    groups.sort_unstable();
+    assert_eq!(
+        groups,
+        vec![
+            "family:nightly-report",
+            "service:api",
+            "service:log-router (daemon)",
+            "service:web"
+        ],
+        "{drains}"
+    );
+    assert!(
+        waiting
+            .iter()
+            .all(|task| task["last_status"] == "RUNNING"
+                && task["waiting_seconds"].as_i64() >= Some(0)),
+        "{drains}"
+    );
+    assert_eq!(drains[0]["waiting"]["more"], 0);
+    // the table names the two longest-waiting and counts the rest
+    assert!(
+        lines[1].contains(" RUNNING for ") && lines[1].contains("+2 more"),
+        "{text}"
     );
 
     // filters: another cluster shows nothing
@@ -390,6 +414,12 @@ async fn force_complete_completes_the_action_once_and_signs_the_audit_with_the_c
     let ec2 = drained.world.instances[0].ec2_id.as_str();
     let caller = caller_arn(&drained).await?;
 
+    let group = drained.world.schedule_group.as_str();
+    assert_eq!(
+        booked(&drained).await?.len(),
+        1,
+        "the drain's check is booked"
+    );
     let output = run(
         &endpoint,
         &[
@@ -399,13 +429,20 @@ async fn force_complete_completes_the_action_once_and_signs_the_audit_with_the_c
             "ABANDON",
             "--table",
             table,
+            "--schedule-group",
+            group,
         ],
     )?;
     assert_eq!(code(&output), Some(0), "{}", stderr(&output));
     assert!(
-        stdout(&output).contains("force-complete ABANDON"),
+        stdout(&output).contains("force-complete ABANDON; booked check deleted"),
         "{}",
         stdout(&output)
+    );
+    assert_eq!(
+        booked(&drained).await?,
+        Vec::<String>::new(),
+        "the ended drain's check is gone"
     );
     let actions = drained.world.lifecycle_actions()?;
     assert_eq!(
@@ -420,12 +457,17 @@ async fn force_complete_completes_the_action_once_and_signs_the_audit_with_the_c
     assert_eq!(record.status.as_str(), "COMPLETED");
     assert_eq!(record.audit.len(), 1);
     assert_eq!(record.audit[0].who, caller);
-    assert_eq!(record.audit[0].what, "force-complete ABANDON");
+    assert_eq!(
+        record.audit[0].what,
+        "force-complete ABANDON; booked check deleted"
+    );
 
     // the story tells who did it, status shows the end
     let output = run(&endpoint, &["explain", ec2, "--table", table])?;
     assert!(
-        stdout(&output).contains(&format!("operator {caller} did \"force-complete ABANDON\"")),
+        stdout(&output).contains(&format!(
+            "operator {caller} did \"force-complete ABANDON; booked check deleted\""
+        )),
         "{}",
         stdout(&output)
     );
@@ -448,6 +490,15 @@ async fn force_complete_completes_the_action_once_and_signs_the_audit_with_the_c
     assert_one_line_error(&output, "refused: the drain already ended (COMPLETED)");
     assert_eq!(drained.world.lifecycle_actions()?[0].completions, 1);
     Ok(())
+}
+
+/// The names of the checks booked in the world's schedule group.
+async fn booked(drained: &Drained) -> Result<Vec<String>, KitError> {
+    schedule_names(
+        &drained.emulator.sdk_config(),
+        &drained.world.schedule_group,
+    )
+    .await
 }
 
 /// The identity of the test credentials, as STS tells it.
@@ -510,7 +561,16 @@ async fn extend_moves_the_deadline_and_cancel_reactivates_the_instance_then_comp
             .iter()
             .map(|entry| entry.what.as_str())
             .collect::<Vec<_>>(),
-        vec!["extend by 1800 s", "cancel: ACTIVE again, complete ABANDON"]
+        vec![
+            "extend by 1800 s",
+            "cancel: ACTIVE again, complete ABANDON; booked check left (schedule group unknown): \
+             it finds the drain ended"
+        ]
+    );
+    assert_eq!(
+        booked(&drained).await?.len(),
+        1,
+        "no group named: the check is left"
     );
     Ok(())
 }

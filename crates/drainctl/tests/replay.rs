@@ -6,7 +6,9 @@
 //! (it ignores FilterArns and the window), so what is checked here is what drainctl asked for
 //! and that it followed the replay to its end; the archive is empty, so no function runs.
 
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::Output;
 
 use drain_testkit::stack::{Stack, StackSpec};
 use drain_testkit::{Emulator, KitError};
@@ -18,21 +20,7 @@ const FROM: &str = "2026-12-02T01:00:00Z";
 const TO: &str = "2026-12-02T02:00:00Z";
 
 fn drainctl(emulator: &Emulator, args: &[&str]) -> Result<Output, KitError> {
-    Ok(Command::new(env!("CARGO_BIN_EXE_drainctl"))
-        .env_clear()
-        .env("AWS_ENDPOINT_URL", emulator.endpoint())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/aws-credentials",
-        )
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .stdin(Stdio::null())
-        .args(args)
-        .output()?)
+    common::drainctl(&emulator.endpoint(), None, &[], args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,31 +98,20 @@ async fn replay_is_a_dry_run_unless_live_and_then_replays_the_archive_to_the_sta
     )?;
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("pass --stack-name"));
-    let output = drainctl(
-        &emulator,
-        &[
-            "replay",
-            "--stack-name",
-            "ecs-drain-replay",
-            "--from",
-            TO,
-            "--to",
-            FROM,
-        ],
-    )?;
-    assert_eq!(output.status.code(), Some(2));
-    let output = drainctl(
-        &emulator,
-        &[
-            "replay",
-            "--stack-name",
-            "ecs-drain-replay",
-            "--from",
-            "yesterday",
-            "--to",
-            TO,
-        ],
-    )?;
-    assert_eq!(output.status.code(), Some(2));
+    for (from, to) in [(TO, FROM), ("yesterday", TO)] {
+        let output = drainctl(
+            &emulator,
+            &[
+                "replay",
+                "--stack-name",
+                "ecs-drain-replay",
+                "--from",
+                from,
+                "--to",
+                to,
+            ],
+        )?;
+        assert_eq!(output.status.code(), Some(2), "--from {from} --to {to}");
+    }
     Ok(())
 }

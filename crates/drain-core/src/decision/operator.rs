@@ -266,14 +266,54 @@ pub fn plan_operator(
     }
 }
 
-/// The record once the completion of `claim` (sent with `result` by `action`) was answered.
+/// What became of the drain's booked check when an operator ended the drain: an ended drain
+/// has nothing left to check, and a check left booked fires later only to find that out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BookedCheck {
+    /// Deleted, or there was none.
+    Deleted,
+    /// The schedule group is not known (no stack named): the check, if one is booked, fires,
+    /// finds the drain ended and deletes itself.
+    GroupUnknown,
+    /// The delete failed (the reason, bounded); the check fires, finds the drain ended and
+    /// deletes itself.
+    NotDeleted(String),
+}
+
+impl BookedCheck {
+    /// A few words for the audit entry.
+    pub fn describe(&self) -> String {
+        match self {
+            BookedCheck::Deleted => "booked check deleted".to_owned(),
+            BookedCheck::GroupUnknown => {
+                "booked check left (schedule group unknown): it finds the drain ended".to_owned()
+            }
+            BookedCheck::NotDeleted(why) => format!(
+                "booked check not deleted ({}): it finds the drain ended",
+                crate::error::bounded(why, MAX_CHECK_REASON_CHARS)
+            ),
+        }
+    }
+}
+
+/// Longest reason a failed check delete leaves in the audit entry.
+const MAX_CHECK_REASON_CHARS: usize = 200;
+
+/// The record once the completion of `claim` (sent with `result` by `action`) was answered,
+/// and what became of its booked check (noted in the operator's audit entry).
 pub fn operator_completed(
     claim: &DrainRecord,
     action: OperatorAction,
     result: LifecycleResult,
     answer: ActionAnswer,
+    check: &BookedCheck,
     now: Timestamp,
 ) -> DrainRecord {
+    let mut claim = claim.clone();
+    if let Some(entry) = claim.audit.last_mut() {
+        entry.what = format!("{}; {}", entry.what, check.describe());
+    }
+    let claim = &claim;
     let who = claim
         .audit
         .last()
@@ -300,39 +340,15 @@ pub fn operator_completed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decision::start_drain;
-    use crate::ids::{
-        AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef,
-        LifecycleActionRef, LifecycleToken,
-    };
-    use crate::record::DrainStart;
+    use crate::testing::sample;
 
-    const START: Timestamp = Timestamp(1_000_000);
+    const START: Timestamp = sample::STARTED_AT;
     const WHO: &str = "arn:aws:sts::123456789012:assumed-role/oncall/alice";
 
-    /// A drain started at START: deadline START+3600, hook gives up at START+30000 (100 × 300 s).
+    /// The sample drain started at START: deadline START+3600, hook gives up at START+30000
+    /// (100 × 300 s).
     fn drain() -> DrainRecord {
-        start_drain(DrainStart {
-            container_instance_arn: ContainerInstanceArn::new(
-                "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/abc",
-            )
-            .expect("arn"),
-            cluster_arn: ClusterArn::new("arn:aws:ecs:us-east-1:123456789012:cluster/prod")
-                .expect("arn"),
-            action: LifecycleActionRef {
-                hook: HookRef {
-                    asg_name: AsgName::new("asg").expect("name"),
-                    hook_name: HookName::new("hook").expect("name"),
-                },
-                instance_id: Ec2InstanceId::new("i-0123456789abcdef0").expect("id"),
-                token: LifecycleToken::new("630aa23f-48eb-45e7-aba6-799ea6093a0f").expect("token"),
-            },
-            noticed_at: START,
-            started_at: START,
-            heartbeat_timeout_seconds: Some(300),
-            deadline_seconds: 3600,
-            retention_seconds: 86_400,
-        })
+        sample::drain_record()
     }
 
     fn at(seconds: i64) -> Timestamp {
@@ -561,6 +577,7 @@ mod tests {
             action,
             LifecycleResult::Abandon,
             ActionAnswer::Accepted,
+            &BookedCheck::Deleted,
             at(201),
         );
         assert_eq!(
@@ -578,8 +595,18 @@ mod tests {
             ActionAnswer::NoActiveAction {
                 after_unclear_attempt: false,
             },
+            &BookedCheck::NotDeleted("scheduler:DeleteSchedule: access denied".into()),
             at(201),
         );
         assert_eq!((gone.status, gone.result), (DrainStatus::Expired, None));
+        assert_eq!(
+            done.audit[0].what,
+            "force-complete ABANDON; booked check deleted"
+        );
+        assert_eq!(
+            gone.audit[0].what,
+            "force-complete ABANDON; booked check not deleted (scheduler:DeleteSchedule: access \
+             denied): it finds the drain ended"
+        );
     }
 }
