@@ -125,3 +125,18 @@ def test_events_put_events_is_authorized_on_each_entrys_bus_with_its_source():
     ]  # fmt: skip
     # Other EventBridge operations are left to moto's own check.
     assert plan_checks("events", "PutRule", params(Name="r"), R, A) is None
+
+
+def test_describe_stacks_by_name_is_authorized_on_the_stacks_id():
+    stack_id = f"arn:aws:cloudformation:{R}:{A}:stack/ecs-drain-prod/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    known = {"ecs-drain-prod": stack_id}.get
+    assert plan_checks("cloudformation", "DescribeStacks", params(StackName="ecs-drain-prod"), R, A, stack_id=known) == [
+        Check("cloudformation:DescribeStacks", stack_id)
+    ]
+    assert plan_checks("cloudformation", "DescribeStacks", params(StackName=stack_id), R, A) == [
+        Check("cloudformation:DescribeStacks", stack_id)
+    ]
+    assert plan_checks("cloudformation", "DescribeStacks", params(StackName="gone"), R, A, stack_id=known) == [
+        Check("cloudformation:DescribeStacks", f"arn:aws:cloudformation:{R}:{A}:stack/gone/*")
+    ]
+    assert plan_checks("cloudformation", "DescribeStacks", params(), R, A) == [Check("cloudformation:DescribeStacks", "*")]

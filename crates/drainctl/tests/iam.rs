@@ -173,7 +173,9 @@ async fn the_read_only_policy_reads_and_the_operator_policy_acts() -> TestResult
         "the drain goes on, and so does its check"
     );
 
-    // WHEN the cancel policy is attached as well, cancel works end to end
+    // WHEN the cancel policy is attached as well, cancel works end to end, finding the table
+    // and the schedule group from the stack by its name (DescribeStacks is granted on the
+    // stack's id, which AWS authorizes a request by name against)
     iam.attach_user_policy()
         .user_name("oncall")
         .policy_arn(deployment.stack.output("DrainctlCancelPolicyArn")?)
@@ -182,7 +184,7 @@ async fn the_read_only_policy_reads_and_the_operator_policy_acts() -> TestResult
     let output = drainctl(
         &deployment,
         &key,
-        &["cancel", ec2, "--table", table, "--schedule-group", group],
+        &["cancel", ec2, "--stack-name", &deployment.stack.name],
     )?;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(world.instance_status(0).await?, "ACTIVE");

@@ -253,7 +253,23 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     "dynamodb": ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "DescribeTable"),
     "scheduler": ("CreateSchedule", "UpdateSchedule", "DeleteSchedule", "GetSchedule"),
     "events": ("PutEvents",),
+    "cloudformation": ("DescribeStacks",),
 }
+
+
+def stack_arn(ref: str, region: str, account: str, known_id: str | None) -> str:
+    """The stack a request names (name or stack id) as the ARN IAM evaluates.
+
+    AWS authorizes a stack operation against the stack's ARN (its stack id,
+    ``arn:aws:cloudformation:<region>:<account>:stack/<name>/<uuid>``) even when the request
+    names the stack by name, so a grant on ``AWS::StackId`` covers ``--stack-name``. A name
+    that names no live stack keeps the ``/*`` an ARN pattern would have.
+    """
+    if ref.startswith("arn:"):
+        return ref
+    if known_id:
+        return known_id
+    return f"arn:{get_partition(region)}:cloudformation:{region}:{account}:stack/{ref}/*"
 
 
 def event_bus_arn(bus: str | None, region: str, account: str) -> str:
@@ -288,12 +304,13 @@ def plan_checks(
     region: str,
     account: str,
     group_arn: Callable[[str], str | None] = lambda _name: None,
+    stack_id: Callable[[str], str | None] = lambda _name: None,
 ) -> list[Check] | None:
     """The checks AWS makes for one request, None for an operation not in :data:`OPERATIONS`.
 
     ``param`` reads a request parameter by its API member name (``cluster``, ``TableName``,
     ``GroupName``, ``Target``, ``Name``, ...); ``group_arn`` looks up an Auto Scaling group's
-    real ARN. An empty list means the request names nothing to authorize (AWS rejects such
+    real ARN; ``stack_id`` a live stack's id by its name. An empty list means the request names nothing to authorize (AWS rejects such
     requests by validation, which moto then does).
     """
     if op not in OPERATIONS.get(service, ()):
@@ -309,6 +326,11 @@ def plan_checks(
         return [Check(f"autoscaling:{op}", autoscaling_group_arn(name, region, account, group_arn(name)))]
     if service == "events":
         return _events_checks(param, region, account)
+    if service == "cloudformation":
+        ref = param("StackName")
+        if not ref:
+            return [Check(f"cloudformation:{op}", "*")]
+        return [Check(f"cloudformation:{op}", stack_arn(str(ref), region, account, stack_id(str(ref))))]
     # scheduler
     checks = [Check(f"scheduler:{op}", _schedule_arn(param("GroupName"), param("Name") or "", region, account))]
     target = param("Target")
@@ -536,6 +558,19 @@ def _group_arn_lookup(response: BaseResponse) -> Callable[[str], str | None]:
     return lookup
 
 
+def _stack_id_lookup(response: BaseResponse) -> Callable[[str], str | None]:
+    def lookup(name: str) -> str | None:
+        from moto.cloudformation.models import cloudformation_backends
+
+        backend = cloudformation_backends[response.current_account][response.region]
+        for stack in backend.stacks.values():
+            if stack.name == name and stack.status != "DELETE_COMPLETE":
+                return str(stack.stack_id)
+        return None
+
+    return lookup
+
+
 def _http_error(response: BaseResponse, err: HTTPException) -> TYPE_RESPONSE:
     """moto's own rendering of an authentication failure (as its call_action does)."""
     status, headers, body = response._transform_response(
@@ -566,6 +601,7 @@ def call_action(self: BaseResponse) -> TYPE_RESPONSE:
         self.region,
         self.current_account,
         _group_arn_lookup(self) if service == "autoscaling" else (lambda _name: None),
+        _stack_id_lookup(self) if service == "cloudformation" else (lambda _name: None),
     )
     if checks is None:
         if not op:
