@@ -5,75 +5,13 @@
 //! while the stack's default leaves rebalance draining off, and a group that also carries ECS
 //! managed draining's hook is warned about once while that hook's action is left alone.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use drain_core::time::{Clock, SystemClock};
 use drain_testkit::events::{lifecycle_event, task_state_change_event};
 use drain_testkit::fleet::{rebalance_event, spot_interruption_event};
-use drain_testkit::runtime_api::FunctionProcess;
-use drain_testkit::{Deployment, EmulatorWorld, KitError, WorldSpec};
-use serde_json::Value;
+use drain_testkit::invoke::{metric_total, outcomes, record_text, respond};
+use drain_testkit::{Deployment, KitError, WorldSpec};
 
 type TestResult = Result<(), KitError>;
-
-/// Invokes `function` and expects a response (not an error document).
-async fn respond(function: &FunctionProcess, payload: &Value) -> Result<Value, KitError> {
-    let invocation = function.invoke(payload).await?;
-    invocation.result.map_err(|error| {
-        format!(
-            "{} answered an error for {payload}: {:?}",
-            function.name(),
-            error.document
-        )
-        .into()
-    })
-}
-
-fn outcomes(report: &Value) -> Vec<String> {
-    report["outcomes"]
-        .as_array()
-        .map(|outcomes| {
-            outcomes
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The drain record's attribute `name` for instance `index`, if any.
-async fn record_text(
-    world: &EmulatorWorld,
-    index: usize,
-    name: &str,
-) -> Result<Option<String>, KitError> {
-    let item = world
-        .dynamodb
-        .get_item()
-        .table_name(&world.table)
-        .key(
-            "container_instance_arn",
-            AttributeValue::S(world.instances[index].container_instance_arn.clone()),
-        )
-        .consistent_read(true)
-        .send()
-        .await?;
-    Ok(item
-        .item()
-        .and_then(|item| item.get(name))
-        .and_then(|value| value.as_s().ok())
-        .cloned())
-}
-
-/// How many times on-lifecycle's EMF lines so far counted `metric`.
-fn metric_count(function: &FunctionProcess, metric: &str) -> f64 {
-    function
-        .json_logs()
-        .into_iter()
-        .filter(|line| line.get("_aws").is_some())
-        .filter_map(|line| line.get(metric).and_then(Value::as_f64))
-        .sum()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spot_warning_then_the_terminate_action_make_one_drain_and_one_completion() -> TestResult
@@ -101,7 +39,7 @@ async fn a_spot_warning_then_the_terminate_action_make_one_drain_and_one_complet
     );
     assert!(world.lifecycle_actions()?.is_empty());
     assert_eq!(
-        metric_count(&on_lifecycle, "InterruptionDrainsStarted"),
+        metric_total(&on_lifecycle, "InterruptionDrainsStarted"),
         1.0
     );
 
@@ -220,7 +158,7 @@ async fn a_group_with_ecs_managed_draining_is_warned_about_once_and_its_hook_lef
     }
 
     // THEN the drain warned once, as a metric
-    assert_eq!(metric_count(&on_lifecycle, "ManagedDrainingCoexists"), 1.0);
+    assert_eq!(metric_total(&on_lifecycle, "ManagedDrainingCoexists"), 1.0);
     assert!(
         on_lifecycle
             .logs()

@@ -320,29 +320,10 @@ impl<P: Ports> Drainer<P> {
                     revision: existing.as_ref().map_or(0, |old| old.revision + 1),
                     ..self.new_record(notice, &instance).await?
                 };
-                let write = match &existing {
-                    Some(old) => {
-                        info!(old_token_prefix = %old.token.prefix(), old_status = old.status.as_str(), "a newer lifecycle action replaces the drain on record");
-                        self.effect(
-                            mode,
-                            "dynamodb:PutItem",
-                            "replace drain record",
-                            WriteOutcome::Written,
-                            self.store().replace(&record, old.revision),
-                        )
-                        .await?
-                    }
-                    None => {
-                        self.effect(
-                            mode,
-                            "dynamodb:PutItem",
-                            "insert drain record",
-                            WriteOutcome::Written,
-                            self.store().insert(&record),
-                        )
-                        .await?
-                    }
-                };
+                if let Some(old) = &existing {
+                    info!(old_token_prefix = %old.token.prefix(), old_status = old.status.as_str(), "a newer lifecycle action replaces the drain on record");
+                }
+                let write = self.write_new(&record, existing.as_ref(), mode).await?;
                 if write == WriteOutcome::LostRace {
                     // Either a concurrent delivery recorded it, or this very write took effect and
                     // its answer was lost (the SDK's retry then lost to it). Same action: carry on.
@@ -377,15 +358,7 @@ impl<P: Ports> Drainer<P> {
         };
 
         if sets_draining(&instance.status) {
-            self.effect(
-                mode,
-                "ecs:UpdateContainerInstancesState",
-                "set DRAINING",
-                (),
-                self.cluster().set_draining(&instance),
-            )
-            .await?;
-            info!(cluster = %instance.cluster_arn, "container instance set to DRAINING");
+            self.set_draining(&instance, mode).await?;
         } else {
             info!(status = %instance.status, "container instance already draining");
         }
@@ -1143,6 +1116,56 @@ impl<P: Ports> Drainer<P> {
             // A leftover check finds the drain ended and cancels itself again.
             warn!(error = %error_chain(&error), "could not delete the drain's scheduled check");
         }
+    }
+
+    /// Writes a new drain record: an insert, or a replacement of the finished or superseded
+    /// record `old` (conditional on its revision).
+    async fn write_new(
+        &self,
+        record: &DrainRecord,
+        old: Option<&DrainRecord>,
+        mode: Mode,
+    ) -> Result<WriteOutcome, DrainError> {
+        match old {
+            Some(old) => {
+                self.effect(
+                    mode,
+                    "dynamodb:PutItem",
+                    "replace drain record",
+                    WriteOutcome::Written,
+                    self.store().replace(record, old.revision),
+                )
+                .await
+            }
+            None => {
+                self.effect(
+                    mode,
+                    "dynamodb:PutItem",
+                    "insert drain record",
+                    WriteOutcome::Written,
+                    self.store().insert(record),
+                )
+                .await
+            }
+        }
+    }
+
+    /// UpdateContainerInstancesState DRAINING (an ACTIVE instance: see [`sets_draining`]).
+    async fn set_draining(
+        &self,
+        instance: &ContainerInstance,
+        mode: Mode,
+    ) -> Result<(), DrainError> {
+        self.effect(
+            mode,
+            "ecs:UpdateContainerInstancesState",
+            "set DRAINING",
+            (),
+            self.cluster().set_draining(instance),
+        )
+        .await?;
+        info!(cluster = %instance.cluster_arn, "container instance set to DRAINING");
+        Ok(())
     }
 
     async fn effect<T>(

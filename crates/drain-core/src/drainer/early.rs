@@ -177,30 +177,11 @@ impl<P: Ports> Drainer<P> {
         mode: Mode,
     ) -> Result<Outcome, DrainError> {
         let mut record = self.early_record(&start, instance)?;
-        let write = match &finished {
+        if let Some(old) = &finished {
             // A finished drain of an instance back in service: this one replaces it.
-            Some(old) => {
-                record.revision = old.revision + 1;
-                self.effect(
-                    mode,
-                    "dynamodb:PutItem",
-                    "replace drain record",
-                    WriteOutcome::Written,
-                    self.store().replace(&record, old.revision),
-                )
-                .await?
-            }
-            None => {
-                self.effect(
-                    mode,
-                    "dynamodb:PutItem",
-                    "insert drain record",
-                    WriteOutcome::Written,
-                    self.store().insert(&record),
-                )
-                .await?
-            }
-        };
+            record.revision = old.revision + 1;
+        }
+        let write = self.write_new(&record, finished.as_ref(), mode).await?;
         if write == WriteOutcome::LostRace {
             // A duplicate delivery (or the terminate action) recorded a drain first: it goes on.
             info!(
@@ -212,15 +193,7 @@ impl<P: Ports> Drainer<P> {
         self.note(mode, [Fact::EarlyDrainStarted(start.kind)]);
         info!(decision = "early_drain", kind = start.kind.as_str(), deadline_at = %start.deadline, "drain started ahead of any lifecycle action");
         if start.set_draining {
-            self.effect(
-                mode,
-                "ecs:UpdateContainerInstancesState",
-                "set DRAINING",
-                (),
-                self.cluster().set_draining(instance),
-            )
-            .await?;
-            info!(cluster = %instance.cluster_arn, "container instance set to DRAINING");
+            self.set_draining(instance, mode).await?;
         }
         if start.kind == EarlyDrainKind::Interruption {
             // The census describes the services on the instance; the record keeps their facts.
@@ -407,14 +380,7 @@ impl<P: Ports> Drainer<P> {
             joined
         };
         if sets_draining(&instance.status) {
-            self.effect(
-                mode,
-                "ecs:UpdateContainerInstancesState",
-                "set DRAINING",
-                (),
-                self.cluster().set_draining(instance),
-            )
-            .await?;
+            self.set_draining(instance, mode).await?;
         }
         self.evaluate(record, mode, Cue::Lifecycle).await
     }
