@@ -553,16 +553,7 @@ pub fn from_item(item: &Item) -> Result<DrainRecord, ItemError> {
                 daemon: count_of("alive_daemon")?,
                 standalone: count_of("alive_standalone")?,
             },
-            stuck_services: item
-                .get("stuck_services")
-                .and_then(|value| value.as_l().ok())
-                .map(|names| {
-                    names
-                        .iter()
-                        .filter_map(|name| name.as_s().ok().cloned())
-                        .collect()
-                })
-                .unwrap_or_default(),
+            stuck_services: names_of(item, "stuck_services"),
         }),
     };
     let cluster_arn = ClusterArn::new(text_of("cluster_arn")?)?;
@@ -619,17 +610,21 @@ pub fn from_item(item: &Item) -> Result<DrainRecord, ItemError> {
         },
         awaiting_action: flag_of(item, "awaiting_action")?,
         coexistence_warned: flag_of(item, "coexistence_warned")?,
-        immovable_services: item
-            .get("immovable_services")
-            .and_then(|value| value.as_l().ok())
-            .map(|names| {
-                names
-                    .iter()
-                    .filter_map(|name| name.as_s().ok().cloned())
-                    .collect()
-            })
-            .unwrap_or_default(),
+        immovable_services: names_of(item, "immovable_services"),
     })
+}
+
+/// A list of names (service names), empty when the attribute is absent.
+fn names_of(item: &Item, attribute: &str) -> Vec<String> {
+    item.get(attribute)
+        .and_then(|value| value.as_l().ok())
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|name| name.as_s().ok().cloned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A boolean attribute that may be absent (false).
