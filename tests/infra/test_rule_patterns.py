@@ -32,6 +32,7 @@ TERMINATE = load_fixture("lifecycle-terminate-eventbridge.json")
 STOPPED_SERVICE = load_fixture("ecs-task-stopped-service.json")
 STOPPED_FARGATE = load_fixture("ecs-task-stopped-fargate.json")
 INSTANCE_CHANGE = load_fixture("ecs-container-instance-state-change-counts.json")
+SPOT_WARNING = load_fixture("ec2-spot-interruption-warning.json")
 
 
 def without(event: dict[str, Any], path: str) -> dict[str, Any]:
@@ -138,17 +139,23 @@ CASES: list[tuple[str, dict[str, Any], set[str]]] = [
         {"archive"},
     ),
     ("container-instance-other-detail-type", edited(INSTANCE_CHANGE, "detail-type", "ECS Task State Change"), set()),
-    ("spot-interruption-warning", load_fixture("ec2-spot-interruption-warning.json"), set()),
+    # Spot warnings go to on-lifecycle (not archived: a replayed warning's horizon has passed);
+    # rebalance recommendations only with DrainOnRebalance=true (off in this stack).
+    ("spot-interruption-warning", SPOT_WARNING, {"spot-warning"}),
+    ("spot-interruption-warning-stop", edited(SPOT_WARNING, "detail.instance-action", "stop"), {"spot-warning"}),
+    ("spot-interruption-warning-unknown-action", edited(SPOT_WARNING, "detail.instance-action", "reboot"), set()),
+    ("spot-interruption-warning-other-source", edited(SPOT_WARNING, "source", "aws.autoscaling"), set()),
+    ("spot-interruption-warning-not-an-instance", edited(SPOT_WARNING, "detail.instance-id", "sir-0123abcd"), set()),
     ("rebalance-recommendation", load_fixture("ec2-rebalance-recommendation.json"), set()),
     ("ec2-instance-state-change", load_fixture("ec2-instance-state-change.json"), set()),
     ("terminate-successful", load_fixture("autoscaling-terminate-successful.json"), set()),
     ("scheduled-event", load_fixture("scheduled-event.json"), set()),
-    # Issue 12 fixtures: no rule of the stack routes launch actions or Spot warnings yet (the
-    # wiring of issue 12 adds them and moves these to the patterns that must match).
+    # Issue 12 fixtures: no rule of the stack routes launch actions yet (the wiring of issue 12
+    # adds them and moves these to the patterns that must match).
     ("launch-ecs-drain-hook", load_fixture("lifecycle-launch-eventbridge-ecs-drain.json"), set()),
     ("launch-from-warm-pool", load_fixture("lifecycle-launch-eventbridge-from-warm-pool.json"), set()),
     ("launch-to-warm-pool", load_fixture("lifecycle-launch-eventbridge-to-warm-pool.json"), set()),
-    ("spot-interruption-warning-hibernate", load_fixture("ec2-spot-interruption-warning-hibernate.json"), set()),
+    ("spot-interruption-warning-hibernate", load_fixture("ec2-spot-interruption-warning-hibernate.json"), {"spot-warning"}),
     # The same Fargate event with a container instance is matched: the `exists` filter alone
     # keeps the Fargate task out (cluster, status and type all match).
     (
@@ -187,9 +194,12 @@ ENVELOPE_CASES: list[tuple[str, dict[str, Any], set[str]]] = [
     ),
     ("terminate-other-account", edited(TERMINATE, "account", "210987654321"), set()),
     ("terminate-other-region", edited(TERMINATE, "region", "eu-west-1"), set()),
+    ("spot-interruption-warning-other-account", edited(SPOT_WARNING, "account", "210987654321"), set()),
+    ("spot-interruption-warning-other-region", edited(SPOT_WARNING, "region", "eu-west-1"), set()),
     # and the fixtures themselves, so the matcher is seen to match
     ("terminate", TERMINATE, {"lifecycle", "archive"}),
     ("stopped-service", STOPPED_SERVICE, {"task-stopped", "archive"}),
+    ("spot-interruption-warning", SPOT_WARNING, {"spot-warning"}),
 ]
 
 Router = Callable[[dict[str, Any]], set[str]]
@@ -217,6 +227,7 @@ def patterns(client: Any, main_stack: Deployed) -> dict[str, str]:
         "lifecycle": events.describe_rule(Name=main_stack.physical_id("LifecycleRule"))["EventPattern"],
         "task-stopped": events.describe_rule(Name=main_stack.physical_id("TaskStoppedRule"))["EventPattern"],
         "instance-draining": events.describe_rule(Name=main_stack.physical_id("InstanceDrainingRule"))["EventPattern"],
+        "spot-warning": events.describe_rule(Name=main_stack.physical_id("SpotWarningRule"))["EventPattern"],
         "archive": events.describe_archive(ArchiveName=archive_name)["EventPattern"],
     }
 

@@ -37,7 +37,11 @@ SKIPPED_BY_MOTO = {
 
 # With one cluster, one ASG and CreateLifecycleHooks=true no resource is left out by a condition
 # (the hooks are one per group, by Fn::ForEach).
-ABSENT_BY_CONDITION_MAIN: dict[str, str] = {}
+# Created only with DrainOnRebalance=true (the main stack keeps the default, false).
+ABSENT_BY_CONDITION_MAIN: dict[str, str] = {
+    "RebalanceRule": "DrainOnRebalance",
+    "RebalanceRulePermission": "DrainOnRebalance",
+}
 
 CLUSTER_ARN = f"arn:aws:ecs:{MAIN_REGION}:{ACCOUNT}:cluster/prod-cluster"
 
@@ -231,6 +235,7 @@ def test_function_configuration(client: Any, main_stack: Deployed, logical_id: s
         # The schedules' dead-letter queue.
         expected["ECS_DRAIN_CHECK_DLQ_ARN"] = queue_arn(client, main_stack, "FailureQueueUrl")
         expected["ECS_DRAIN_SCHEDULE_ROLE_ARN"] = f"arn:aws:iam::{ACCOUNT}:role/{main_stack.physical_id('SchedulerRole')}"
+        expected["ECS_DRAIN_ON_REBALANCE"] = "false"
     assert env == expected
 
 
@@ -258,6 +263,7 @@ def test_function_architecture_and_logging_in_template(logical_id: str) -> None:
         ("LifecycleRule", "OnLifecycleFunction"),
         ("TaskStoppedRule", "OnTaskStoppedFunction"),
         ("InstanceDrainingRule", "OnTaskStoppedFunction"),
+        ("SpotWarningRule", "OnLifecycleFunction"),
     ],
 )
 def test_rule_target_retry_dead_letter_and_permission(client: Any, main_stack: Deployed, rule: str, function: str) -> None:
@@ -272,10 +278,12 @@ def test_rule_target_retry_dead_letter_and_permission(client: Any, main_stack: D
     )["Attributes"]["QueueArn"]
     assert len(targets) == 1
     assert targets[0]["Arn"] == fn_arn
-    assert targets[0]["RetryPolicy"] == {"MaximumRetryAttempts": 20, "MaximumEventAgeInSeconds": 3600}
+    # A Spot warning is worth acting on for its two minutes only.
+    retry = (2, 120) if rule == "SpotWarningRule" else (20, 3600)
+    assert targets[0]["RetryPolicy"] == {"MaximumRetryAttempts": retry[0], "MaximumEventAgeInSeconds": retry[1]}
     assert targets[0]["DeadLetterConfig"] == {"Arn": dlq_arn}
 
-    # One statement per rule feeding the function (on-task-stopped has two), each for its rule only.
+    # One statement per rule feeding the function (two each), each for its rule only.
     policy = json.loads(client("lambda").get_policy(FunctionName=main_stack.physical_id(function))["Policy"])
     statements = [
         statement
@@ -283,7 +291,7 @@ def test_rule_target_retry_dead_letter_and_permission(client: Any, main_stack: D
         if statement["Condition"]["ArnLike"]["AWS:SourceArn"] == described["Arn"]
     ]
     assert len(statements) == 1
-    assert len(policy["Statement"]) == (2 if function == "OnTaskStoppedFunction" else 1)
+    assert len(policy["Statement"]) == 2
     assert statements[0]["Principal"] == {"Service": "events.amazonaws.com"}
     assert statements[0]["Action"] == "lambda:InvokeFunction"
 
@@ -426,6 +434,49 @@ def test_drain_events_can_be_turned_off(client: Any) -> None:
         statements = role_statements(client, stack, role)
         assert statements, role
         assert drain_event_statements(statements) == [], role
+
+
+def test_spot_warning_rule_pattern(client: Any, main_stack: Deployed) -> None:
+    events = client("events")
+    pattern = json.loads(events.describe_rule(Name=main_stack.physical_id("SpotWarningRule"))["EventPattern"])
+    assert pattern == {
+        "account": [ACCOUNT],
+        "region": [MAIN_REGION],
+        "source": ["aws.ec2"],
+        "detail-type": ["EC2 Spot Instance Interruption Warning"],
+        "detail": {"instance-id": [{"prefix": "i-"}], "instance-action": ["terminate", "stop", "hibernate"]},
+    }
+    env = client("lambda").get_function_configuration(FunctionName=main_stack.physical_id("OnLifecycleFunction"))
+    assert env["Environment"]["Variables"]["ECS_DRAIN_ON_REBALANCE"] == "false"
+
+
+def test_rebalance_recommendations_are_routed_only_when_enabled(client: Any) -> None:
+    param = load_template()["Parameters"]["DrainOnRebalance"]
+    assert (param["Default"], param["AllowedValues"]) == ("false", ["true", "false"])
+    stack = Deployed(
+        client,
+        "eu-west-2",
+        "ecs-drain-rebalance",
+        {"ClusterNames": "prod-cluster", "AutoScalingGroupNames": "prod-ecs-asg", "CreateLifecycleHooks": "false",
+         "DrainOnRebalance": "true"},
+    )  # fmt: skip
+    assert stack.stack["StackStatus"] == "CREATE_COMPLETE", stack.stack.get("StackStatusReason")
+    events = client("events", stack.region)
+    rule = events.describe_rule(Name=stack.physical_id("RebalanceRule"))
+    assert json.loads(rule["EventPattern"]) == {
+        "account": [ACCOUNT],
+        "region": [stack.region],
+        "source": ["aws.ec2"],
+        "detail-type": ["EC2 Instance Rebalance Recommendation"],
+        "detail": {"instance-id": [{"prefix": "i-"}]},
+    }
+    (target,) = events.list_targets_by_rule(Rule=stack.physical_id("RebalanceRule"))["Targets"]
+    fn = stack.physical_id("OnLifecycleFunction")
+    assert target["Arn"].endswith(f":function:{fn}")
+    lam = client("lambda", stack.region)
+    assert lam.get_function_configuration(FunctionName=fn)["Environment"]["Variables"]["ECS_DRAIN_ON_REBALANCE"] == "true"
+    policy = json.loads(lam.get_policy(FunctionName=fn)["Policy"])
+    assert rule["Arn"] in {statement["Condition"]["ArnLike"]["AWS:SourceArn"] for statement in policy["Statement"]}
 
 
 def test_on_lifecycle_role_least_privilege(client: Any, main_stack: Deployed) -> None:
@@ -699,6 +750,8 @@ def test_dead_letter_queue_policy_scoped_to_the_rules() -> None:
             "aws:SourceArn": [
                 {"Fn::GetAtt": ["LifecycleRule", "Arn"]},
                 {"Fn::GetAtt": ["TaskStoppedRule", "Arn"]},
+                {"Fn::GetAtt": ["SpotWarningRule", "Arn"]},
+                {"Fn::If": ["DrainOnRebalanceRecommendations", {"Fn::GetAtt": ["RebalanceRule", "Arn"]}, {"Ref": "AWS::NoValue"}]},
             ]
         }
     }

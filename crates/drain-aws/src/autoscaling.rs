@@ -4,7 +4,9 @@ use aws_sdk_autoscaling::Client;
 use aws_sdk_autoscaling::operation::describe_auto_scaling_instances as describe_instances;
 use drain_core::DrainError;
 use drain_core::ids::{Ec2InstanceId, HookRef, LifecycleActionRef};
-use drain_core::ports::{ActionAnswer, AsgInstanceState, LifecycleHooks, LifecycleState};
+use drain_core::ports::{
+    ActionAnswer, AsgInstanceState, GroupHooks, LifecycleHooks, LifecycleState,
+};
 use drain_core::record::LifecycleResult;
 
 use std::time::Duration;
@@ -139,22 +141,39 @@ impl LifecycleHooks for AsgLifecycleHooks {
     }
 
     async fn heartbeat_timeout(&self, hook: &HookRef) -> Result<Option<i64>, DrainError> {
+        Ok(self.group_hooks(hook).await?.heartbeat_timeout_seconds)
+    }
+
+    /// One DescribeLifecycleHooks for the whole group (no name filter): the drain's hook's
+    /// timeout and every hook's name, so coexistence with ECS managed draining costs no call.
+    async fn group_hooks(&self, hook: &HookRef) -> Result<GroupHooks, DrainError> {
         let described = self
             .client
             .describe_lifecycle_hooks()
             .auto_scaling_group_name(hook.asg_name.as_str())
-            .lifecycle_hook_names(hook.hook_name.as_str())
             .send()
             .await
             .map_err(|error| classify("autoscaling:DescribeLifecycleHooks", error))?;
-        Ok(described
-            .lifecycle_hooks()
-            .iter()
-            .find(|found| found.lifecycle_hook_name() == Some(hook.hook_name.as_str()))
-            .and_then(|found| found.heartbeat_timeout())
-            .map(i64::from))
+        Ok(GroupHooks {
+            heartbeat_timeout_seconds: described
+                .lifecycle_hooks()
+                .iter()
+                .find(|found| found.lifecycle_hook_name() == Some(hook.hook_name.as_str()))
+                .and_then(|found| found.heartbeat_timeout())
+                .map(i64::from),
+            hook_names: described
+                .lifecycle_hooks()
+                .iter()
+                .filter_map(|found| found.lifecycle_hook_name())
+                .take(MAX_GROUP_HOOKS)
+                .map(str::to_owned)
+                .collect(),
+        })
     }
 }
+
+/// Auto Scaling allows 50 lifecycle hooks per group; more in an answer is not believed.
+const MAX_GROUP_HOOKS: usize = 50;
 
 #[cfg(test)]
 mod tests {

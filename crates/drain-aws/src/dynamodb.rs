@@ -17,7 +17,7 @@ use drain_core::ids::{
 };
 use drain_core::ports::{DrainStore, WriteOutcome};
 use drain_core::record::{
-    AliveKind, AliveSet, AliveTask, CensusSummary, DrainPhase, DrainRecord, DrainStatus,
+    AliveKind, AliveSet, AliveTask, CensusSummary, DrainKind, DrainPhase, DrainRecord, DrainStatus,
     LifecycleResult,
 };
 use drain_core::time::Timestamp;
@@ -223,6 +223,29 @@ pub fn to_item(record: &DrainRecord) -> Item {
     }
     if !record.audit.is_empty() {
         put("audit", audit_to_attribute(&record.audit));
+    }
+    // Early-drain attributes, written only when set: a lifecycle drain's item is unchanged,
+    // and an item without them reads back as a lifecycle drain.
+    if record.kind != DrainKind::Lifecycle {
+        put("drain_kind", text(record.kind.as_str()));
+    }
+    if record.awaiting_action {
+        put("awaiting_action", AttributeValue::Bool(true));
+    }
+    if record.coexistence_warned {
+        put("coexistence_warned", AttributeValue::Bool(true));
+    }
+    if !record.immovable_services.is_empty() {
+        put(
+            "immovable_services",
+            AttributeValue::L(
+                record
+                    .immovable_services
+                    .iter()
+                    .map(|name| text(name.as_str()))
+                    .collect(),
+            ),
+        );
     }
     if let Some(alive) = &record.alive {
         put_alive_set(&mut item, alive, &record.cluster_arn);
@@ -530,16 +553,7 @@ pub fn from_item(item: &Item) -> Result<DrainRecord, ItemError> {
                 daemon: count_of("alive_daemon")?,
                 standalone: count_of("alive_standalone")?,
             },
-            stuck_services: item
-                .get("stuck_services")
-                .and_then(|value| value.as_l().ok())
-                .map(|names| {
-                    names
-                        .iter()
-                        .filter_map(|name| name.as_s().ok().cloned())
-                        .collect()
-                })
-                .unwrap_or_default(),
+            stuck_services: names_of(item, "stuck_services"),
         }),
     };
     let cluster_arn = ClusterArn::new(text_of("cluster_arn")?)?;
@@ -589,7 +603,39 @@ pub fn from_item(item: &Item) -> Result<DrainRecord, ItemError> {
         revision: u64::try_from(number_of("revision")?)
             .map_err(|_| ItemError::Attribute("revision"))?,
         audit: audit_from_attribute(item.get("audit"))?,
+        kind: match item.get("drain_kind") {
+            None => DrainKind::Lifecycle,
+            Some(_) => DrainKind::parse(&text_of("drain_kind")?)
+                .ok_or(ItemError::Attribute("drain_kind"))?,
+        },
+        awaiting_action: flag_of(item, "awaiting_action")?,
+        coexistence_warned: flag_of(item, "coexistence_warned")?,
+        immovable_services: names_of(item, "immovable_services"),
     })
+}
+
+/// A list of names (service names), empty when the attribute is absent.
+fn names_of(item: &Item, attribute: &str) -> Vec<String> {
+    item.get(attribute)
+        .and_then(|value| value.as_l().ok())
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|name| name.as_s().ok().cloned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A boolean attribute that may be absent (false).
+fn flag_of(item: &Item, name: &'static str) -> Result<bool, ItemError> {
+    match item.get(name) {
+        None => Ok(false),
+        Some(value) => value
+            .as_bool()
+            .copied()
+            .map_err(|_| ItemError::Attribute(name)),
+    }
 }
 
 #[cfg(test)]
@@ -610,6 +656,44 @@ mod tests {
             from_item(&to_item(&original)).expect("reads back"),
             original
         );
+    }
+
+    #[test]
+    fn an_early_drain_round_trips_and_an_item_without_its_attributes_is_a_lifecycle_drain() {
+        let early = DrainRecord {
+            kind: DrainKind::Interruption,
+            awaiting_action: true,
+            coexistence_warned: true,
+            immovable_services: vec!["web".into(), "cache".into()],
+            token: LifecycleToken::none_yet(),
+            ..record()
+        };
+        let item = to_item(&early);
+        assert_eq!(
+            item.get("drain_kind").and_then(|value| value.as_s().ok()),
+            Some(&"interruption".to_owned())
+        );
+        assert_eq!(from_item(&item).expect("reads back"), early);
+        let lifecycle = to_item(&record());
+        for name in [
+            "drain_kind",
+            "awaiting_action",
+            "coexistence_warned",
+            "immovable_services",
+        ] {
+            assert!(
+                !lifecycle.contains_key(name),
+                "{name} written for a lifecycle drain"
+            );
+        }
+        let read = from_item(&lifecycle).expect("reads back");
+        assert_eq!(
+            (read.kind, read.awaiting_action, read.coexistence_warned),
+            (DrainKind::Lifecycle, false, false)
+        );
+        let mut bad = item.clone();
+        bad.insert("drain_kind".into(), text("spot"));
+        assert!(from_item(&bad).is_err(), "an unknown kind is refused");
     }
 
     #[test]

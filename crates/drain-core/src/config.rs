@@ -34,6 +34,9 @@ pub const DEFAULT_METRICS_NAMESPACE: &str = "ecs-drain";
 /// Days a finished drain record is kept before DynamoDB TTL removes it (default 14).
 pub const ENV_RETENTION_DAYS: &str = "ECS_DRAIN_RECORD_RETENTION_DAYS";
 
+/// `true` to drain on EC2 Instance Rebalance Recommendations too (default `false`).
+pub const ENV_DRAIN_ON_REBALANCE: &str = "ECS_DRAIN_ON_REBALANCE";
+
 /// The hook ECS managed instance draining installs on capacity-provider groups; ECS drains
 /// those instances itself, so ecs-drain never handles it.
 pub const ECS_MANAGED_DRAINING_HOOK: &str = "ecs-managed-draining-termination-hook";
@@ -98,6 +101,8 @@ pub struct Config {
     pub retention_seconds: i64,
     /// CloudWatch namespace of the EMF metrics.
     pub metrics_namespace: String,
+    /// Drain on rebalance recommendations (Spot interruption warnings always drain).
+    pub drain_on_rebalance: bool,
 }
 
 impl Config {
@@ -112,6 +117,7 @@ impl Config {
             schedule: None,
             retention_seconds: 14 * 86_400,
             metrics_namespace: DEFAULT_METRICS_NAMESPACE.to_owned(),
+            drain_on_rebalance: false,
         }
     }
 
@@ -203,6 +209,19 @@ impl Config {
                 });
             }
             config.metrics_namespace = value;
+        }
+        if let Some(value) = get(ENV_DRAIN_ON_REBALANCE) {
+            config.drain_on_rebalance = match value.to_ascii_lowercase().as_str() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: ENV_DRAIN_ON_REBALANCE,
+                        value,
+                        expected: "true or false",
+                    });
+                }
+            };
         }
         config.schedule = match (get(ENV_SCHEDULE_GROUP), get(ENV_SCHEDULE_ROLE_ARN)) {
             (Some(group), Some(role_arn)) => Some(ScheduleSettings {
@@ -336,6 +355,23 @@ mod tests {
             from(&[(ENV_TABLE, "t")]).map(|config| config.metrics_namespace),
             Ok("ecs-drain".to_owned())
         );
+    }
+
+    #[test]
+    fn rebalance_draining_is_off_unless_set_true() {
+        assert!(!from(&[(ENV_TABLE, "t")]).expect("valid").drain_on_rebalance);
+        assert!(
+            from(&[(ENV_TABLE, "t"), (ENV_DRAIN_ON_REBALANCE, "TRUE")])
+                .expect("valid")
+                .drain_on_rebalance
+        );
+        assert!(
+            !from(&[(ENV_TABLE, "t"), (ENV_DRAIN_ON_REBALANCE, "false")])
+                .expect("valid")
+                .drain_on_rebalance
+        );
+        let error = from(&[(ENV_TABLE, "t"), (ENV_DRAIN_ON_REBALANCE, "yes")]).expect_err("bad");
+        assert!(error.to_string().starts_with("ECS_DRAIN_ON_REBALANCE is"));
     }
 
     #[test]

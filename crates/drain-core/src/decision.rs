@@ -66,6 +66,9 @@ pub enum WaitingOn {
     DaemonsStopping,
     /// The deadline passed and every remaining task has been asked to stop.
     DeadlineStops,
+    /// An early drain with nothing left to move: no lifecycle action exists yet to complete
+    /// (see `spot::awaiting`).
+    LifecycleAction,
 }
 
 impl WaitingOn {
@@ -75,6 +78,9 @@ impl WaitingOn {
             WaitingOn::Tasks => "waiting for replica and standalone tasks to leave the instance",
             WaitingOn::DaemonsStopping => "waiting for daemon tasks ecs-drain stopped",
             WaitingOn::DeadlineStops => "deadline passed; waiting for the tasks ecs-drain stopped",
+            WaitingOn::LifecycleAction => {
+                "no lifecycle action yet; waiting for the group's terminate action"
+            }
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::decision::look::{
 use crate::decision::recovery::{
     AfterLostWrite, ClaimRetry, after_lost_claim, after_lost_start, retry_claim,
 };
+use crate::decision::spot::awaiting::{AwaitingLook, awaiting_look};
 use crate::decision::start::{HeartbeatTimeout, believable_notice_time, heartbeat_timeout};
 use crate::decision::verify::{
     AfterExpiry, FunctionIdentity, Refusal, after_expiry, expired_undrained, verify_origin,
@@ -86,6 +87,14 @@ pub enum Outcome {
     Stale,
     /// Another invocation wrote first; it carries the drain on.
     LostRace,
+    /// An early notice (Spot warning, rebalance) for an instance whose drain already runs:
+    /// kept, its deadline moved to the notice's horizon when that is earlier.
+    Joined {
+        /// The drain's deadline moved earlier.
+        deadline_moved: bool,
+    },
+    /// An early drain that no lifecycle action joined in time ended without a completion.
+    EndedWithoutAction,
     /// The drain was looked at and this decision applied.
     Decided(Decision),
     /// The lifecycle action was already gone when ecs-drain acted: the drain is EXPIRED.
@@ -275,6 +284,11 @@ impl<P: Ports> Drainer<P> {
         tracing::Span::current().record("container_instance_arn", instance.arn.as_str());
 
         let existing = self.store().load(&instance.arn).await?;
+        if let Some(early) = existing.as_ref().filter(|record| record.awaiting_action) {
+            return self
+                .terminate_joins_early(notice, &instance, early.clone(), mode)
+                .await;
+        }
         let admission = admit(existing.as_ref(), &notice.action.token, notice.sent_at);
         // Nothing is written below unless Auto Scaling confirms the termination.
         if admission.needs_confirmation()
@@ -306,29 +320,10 @@ impl<P: Ports> Drainer<P> {
                     revision: existing.as_ref().map_or(0, |old| old.revision + 1),
                     ..self.new_record(notice, &instance).await?
                 };
-                let write = match &existing {
-                    Some(old) => {
-                        info!(old_token_prefix = %old.token.prefix(), old_status = old.status.as_str(), "a newer lifecycle action replaces the drain on record");
-                        self.effect(
-                            mode,
-                            "dynamodb:PutItem",
-                            "replace drain record",
-                            WriteOutcome::Written,
-                            self.store().replace(&record, old.revision),
-                        )
-                        .await?
-                    }
-                    None => {
-                        self.effect(
-                            mode,
-                            "dynamodb:PutItem",
-                            "insert drain record",
-                            WriteOutcome::Written,
-                            self.store().insert(&record),
-                        )
-                        .await?
-                    }
-                };
+                if let Some(old) = &existing {
+                    info!(old_token_prefix = %old.token.prefix(), old_status = old.status.as_str(), "a newer lifecycle action replaces the drain on record");
+                }
+                let write = self.write_new(&record, existing.as_ref(), mode).await?;
                 if write == WriteOutcome::LostRace {
                     // Either a concurrent delivery recorded it, or this very write took effect and
                     // its answer was lost (the SDK's retry then lost to it). Same action: carry on.
@@ -354,21 +349,16 @@ impl<P: Ports> Drainer<P> {
                     }
                 } else {
                     self.note(mode, [Fact::DrainStarted]);
+                    if record.coexistence_warned {
+                        self.note(mode, [Fact::ManagedDrainingCoexists]);
+                    }
                     record
                 }
             }
         };
 
         if sets_draining(&instance.status) {
-            self.effect(
-                mode,
-                "ecs:UpdateContainerInstancesState",
-                "set DRAINING",
-                (),
-                self.cluster().set_draining(&instance),
-            )
-            .await?;
-            info!(cluster = %instance.cluster_arn, "container instance set to DRAINING");
+            self.set_draining(&instance, mode).await?;
         } else {
             info!(status = %instance.status, "container instance already draining");
         }
@@ -474,7 +464,12 @@ impl<P: Ports> Drainer<P> {
         notice: &TerminateNotice,
         instance: &ContainerInstance,
     ) -> Result<DrainRecord, DrainError> {
-        let answer = self.hooks().heartbeat_timeout(&notice.action.hook).await;
+        let answer = self.hooks().group_hooks(&notice.action.hook).await;
+        let hook_names = answer
+            .as_ref()
+            .map(|hooks| hooks.hook_names.clone())
+            .unwrap_or_default();
+        let answer = answer.map(|hooks| hooks.heartbeat_timeout_seconds);
         let heartbeat_timeout_seconds = match heartbeat_timeout(answer) {
             HeartbeatTimeout::Known(timeout) => timeout,
             HeartbeatTimeout::Fail(error) => return Err(error),
@@ -484,7 +479,8 @@ impl<P: Ports> Drainer<P> {
             }
         };
         let now = self.now();
-        Ok(start_drain(DrainStart {
+        let coexistence_warned = self.warn_coexistence(&hook_names, false);
+        let record = start_drain(DrainStart {
             container_instance_arn: instance.arn.clone(),
             cluster_arn: instance.cluster_arn.clone(),
             action: notice.action.clone(),
@@ -493,7 +489,11 @@ impl<P: Ports> Drainer<P> {
             heartbeat_timeout_seconds,
             deadline_seconds: self.config.policy.deadline_seconds,
             retention_seconds: self.config.retention_seconds,
-        }))
+        });
+        Ok(DrainRecord {
+            coexistence_warned,
+            ..record
+        })
     }
 
     async fn complete_untracked(
@@ -632,6 +632,11 @@ impl<P: Ports> Drainer<P> {
         let census = self.census(&mut record).await?;
         let now = self.now();
         let decision = decide(&record, &census, now, &self.config.policy);
+        // An early drain has no lifecycle action to complete yet (decision::spot::awaiting).
+        let decision = match awaiting_look(&record, decision, census.counts(), now) {
+            AwaitingLook::Proceed(decision) => decision,
+            AwaitingLook::End => return self.end_awaiting(record, mode).await,
+        };
         let alive = census.counts();
         info!(
             decision = decision.name(),
@@ -1128,6 +1133,56 @@ impl<P: Ports> Drainer<P> {
         }
     }
 
+    /// Writes a new drain record: an insert, or a replacement of the finished or superseded
+    /// record `old` (conditional on its revision).
+    async fn write_new(
+        &self,
+        record: &DrainRecord,
+        old: Option<&DrainRecord>,
+        mode: Mode,
+    ) -> Result<WriteOutcome, DrainError> {
+        match old {
+            Some(old) => {
+                self.effect(
+                    mode,
+                    "dynamodb:PutItem",
+                    "replace drain record",
+                    WriteOutcome::Written,
+                    self.store().replace(record, old.revision),
+                )
+                .await
+            }
+            None => {
+                self.effect(
+                    mode,
+                    "dynamodb:PutItem",
+                    "insert drain record",
+                    WriteOutcome::Written,
+                    self.store().insert(record),
+                )
+                .await
+            }
+        }
+    }
+
+    /// UpdateContainerInstancesState DRAINING (an ACTIVE instance: see [`sets_draining`]).
+    async fn set_draining(
+        &self,
+        instance: &ContainerInstance,
+        mode: Mode,
+    ) -> Result<(), DrainError> {
+        self.effect(
+            mode,
+            "ecs:UpdateContainerInstancesState",
+            "set DRAINING",
+            (),
+            self.cluster().set_draining(instance),
+        )
+        .await?;
+        info!(cluster = %instance.cluster_arn, "container instance set to DRAINING");
+        Ok(())
+    }
+
     async fn effect<T>(
         &self,
         mode: Mode,
@@ -1168,6 +1223,8 @@ fn refuse(refusal: Refusal) -> Outcome {
     warn!(decision = "refused", refusal = refusal.name(), reason = %refusal.describe(), "lifecycle input refused; nothing changed");
     Outcome::Refused { refusal }
 }
+
+mod early;
 
 #[cfg(test)]
 mod tests;

@@ -273,6 +273,10 @@ pub enum LifecycleInput {
     Terminate(TerminateNotice),
     /// Look at this drain again.
     Check(CheckRequest),
+    /// An EC2 Spot Instance Interruption Warning: drain ahead of any lifecycle action.
+    SpotWarning(fleet::SpotInterruption),
+    /// An EC2 Instance Rebalance Recommendation (drained only when enabled).
+    Rebalance(fleet::RebalanceRecommendation),
     /// Nothing to do, and why (test notification, another transition, another event).
     Ignored {
         /// Why.
@@ -657,6 +661,18 @@ pub fn parse_lifecycle_payload_with_warnings<P: Payload + ?Sized>(
     }
     if object.contains_key("detail-type") {
         let event = eventbridge_envelope(&value, &mut warnings)?;
+        let early = match fleet::ec2_notice(&event, &mut warnings)? {
+            Some(fleet::FleetInput::SpotInterruption(warning)) => {
+                Some(LifecycleInput::SpotWarning(warning))
+            }
+            Some(fleet::FleetInput::Rebalance(recommendation)) => {
+                Some(LifecycleInput::Rebalance(recommendation))
+            }
+            Some(_) | None => None,
+        };
+        if let Some(early) = early {
+            return Ok((vec![early], warnings));
+        }
         let lifecycle = event.source == "aws.autoscaling"
             && matches!(
                 event.detail_type,

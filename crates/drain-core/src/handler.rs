@@ -40,6 +40,8 @@ pub fn outcome_name(outcome: &Outcome) -> String {
         Outcome::AlreadyFinished => "already_finished".into(),
         Outcome::Stale => "stale".into(),
         Outcome::LostRace => "lost_race".into(),
+        Outcome::Joined { .. } => "joined".into(),
+        Outcome::EndedWithoutAction => "ended_without_action".into(),
         Outcome::Decided(decision) => decision.name().into(),
         Outcome::ActionGone => "action_gone".into(),
         Outcome::Refused { refusal } => format!("refused_{}", refusal.name()),
@@ -256,6 +258,16 @@ where
                 drainer
                     .on_scheduled_check(&check.container_instance_arn, own)
                     .await
+            }
+            LifecycleInput::SpotWarning(warning) => {
+                report.dry_run |= drainer.mode_for(warning.replay_name.as_deref())
+                    == crate::drainer::Mode::DryRun;
+                drainer.on_spot_warning(&warning, own).await
+            }
+            LifecycleInput::Rebalance(recommendation) => {
+                report.dry_run |= drainer.mode_for(recommendation.replay_name.as_deref())
+                    == crate::drainer::Mode::DryRun;
+                drainer.on_rebalance(&recommendation, own).await
             }
             LifecycleInput::Ignored { reason } => Ok(Outcome::Ignored { reason }),
         };

@@ -147,6 +147,9 @@ fn valid_hook_name(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'/'))
 }
 
+/// The placeholder token of a drain that no lifecycle action holds yet.
+const NO_ACTION_YET: &str = "00000000-0000-0000-0000-000000000000";
+
 /// Lifecycle action tokens: a UUID, 36 characters, `8-4-4-4-12` hex digits.
 fn valid_token(value: &str) -> bool {
     let groups: Vec<&str> = value.split('-').collect();
@@ -351,6 +354,17 @@ impl LifecycleToken {
                 expected: "a UUID: 36 characters, 8-4-4-4-12 hex digits",
             })
         }
+    }
+
+    /// The all-zero UUID, which Auto Scaling never issues (its tokens are random UUIDs): the
+    /// placeholder a drain started ahead of any lifecycle action holds until one joins it.
+    pub fn none_yet() -> Self {
+        LifecycleToken(NO_ACTION_YET.to_owned())
+    }
+
+    /// Whether this is the [`LifecycleToken::none_yet`] placeholder.
+    pub fn is_none_yet(&self) -> bool {
+        self.0 == NO_ACTION_YET
     }
 
     /// The whole token, for the one call that needs it (CompleteLifecycleAction / heartbeat).

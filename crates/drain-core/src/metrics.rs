@@ -9,6 +9,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::decision::spot::EarlyDrainKind;
 use crate::record::{CompletionReason, LifecycleResult};
 
 /// A drain started: a new drain record was written for a terminate notice.
@@ -33,6 +34,15 @@ pub const HOOK_SECONDS_LEFT: &str = "HookSecondsLeft";
 /// A drain event could not be published to EventBridge (best effort: the drain went on).
 pub const EVENTS_NOT_PUBLISHED: &str = "EventsNotPublished";
 
+/// A drain started on a Spot interruption warning, ahead of any lifecycle action.
+pub const INTERRUPTION_DRAINS_STARTED: &str = "InterruptionDrainsStarted";
+/// A drain started on a rebalance recommendation, ahead of any lifecycle action.
+pub const REBALANCE_DRAINS_STARTED: &str = "RebalanceDrainsStarted";
+/// An interruption drain found replica services that cannot move within the two-minute
+/// horizon (minimumHealthyPercent 100 or more), once per drain.
+pub const IMMOVABLE_WITHIN_HORIZON: &str = "ServicesImmovableWithinHorizon";
+/// A drained group also carries ECS managed draining's hook (once per drain).
+pub const MANAGED_DRAINING_COEXISTS: &str = "ManagedDrainingCoexists";
 /// The dimension of a completion's lifecycle result (`CONTINUE` / `ABANDON`).
 pub const DIMENSION_RESULT: &str = "Result";
 /// The dimension of a completion's reason (`Drained`, `DeadlineEnforced`, `DeadlineAbandoned`).
@@ -70,6 +80,12 @@ pub enum Fact {
     RefusedEvent,
     /// An input failed permanently or with a deployment error.
     PermanentFailure,
+    /// A drain started ahead of any lifecycle action.
+    EarlyDrainStarted(EarlyDrainKind),
+    /// An interruption drain found services that cannot move within its horizon.
+    ImmovableWithinHorizon,
+    /// The drained group also carries ECS managed draining's hook.
+    ManagedDrainingCoexists,
 }
 
 /// A CloudWatch unit ecs-drain uses.
@@ -168,6 +184,12 @@ pub fn samples_of(fact: &Fact) -> Vec<Sample> {
         }
         Fact::RefusedEvent => vec![count(REFUSED_EVENTS)],
         Fact::PermanentFailure => vec![count(PERMANENT_FAILURES)],
+        Fact::EarlyDrainStarted(kind) => match kind {
+            EarlyDrainKind::Interruption => vec![count(INTERRUPTION_DRAINS_STARTED)],
+            EarlyDrainKind::Rebalance => vec![count(REBALANCE_DRAINS_STARTED)],
+        },
+        Fact::ImmovableWithinHorizon => vec![count(IMMOVABLE_WITHIN_HORIZON)],
+        Fact::ManagedDrainingCoexists => vec![count(MANAGED_DRAINING_COEXISTS)],
     }
 }
 
@@ -531,6 +553,22 @@ mod tests {
             (
                 Fact::DeadlineEnforced,
                 vec![("DeadlinesEnforced", "Count", 1.0, vec![])],
+            ),
+            (
+                Fact::EarlyDrainStarted(EarlyDrainKind::Interruption),
+                vec![("InterruptionDrainsStarted", "Count", 1.0, vec![])],
+            ),
+            (
+                Fact::EarlyDrainStarted(EarlyDrainKind::Rebalance),
+                vec![("RebalanceDrainsStarted", "Count", 1.0, vec![])],
+            ),
+            (
+                Fact::ImmovableWithinHorizon,
+                vec![("ServicesImmovableWithinHorizon", "Count", 1.0, vec![])],
+            ),
+            (
+                Fact::ManagedDrainingCoexists,
+                vec![("ManagedDrainingCoexists", "Count", 1.0, vec![])],
             ),
             (
                 Fact::StuckServices,

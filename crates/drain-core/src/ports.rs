@@ -295,6 +295,30 @@ pub trait LifecycleHooks: Send + Sync {
         &self,
         hook: &HookRef,
     ) -> impl Future<Output = Result<Option<i64>, DrainError>> + Send;
+
+    /// The heartbeat timeout of `hook` and the names of every hook of its group, from one
+    /// DescribeLifecycleHooks call for the whole group (the call a new drain makes anyway).
+    /// The default asks [`LifecycleHooks::heartbeat_timeout`] and knows no other hook.
+    fn group_hooks(
+        &self,
+        hook: &HookRef,
+    ) -> impl Future<Output = Result<GroupHooks, DrainError>> + Send {
+        async move {
+            Ok(GroupHooks {
+                heartbeat_timeout_seconds: self.heartbeat_timeout(hook).await?,
+                hook_names: Vec::new(),
+            })
+        }
+    }
+}
+
+/// What DescribeLifecycleHooks tells about a drain's group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupHooks {
+    /// The drain's hook's heartbeat timeout, in seconds (None: the hook is not listed).
+    pub heartbeat_timeout_seconds: Option<i64>,
+    /// The names of the group's hooks (at most the 50 Auto Scaling allows per group).
+    pub hook_names: Vec<String>,
 }
 
 /// What a conditional write did.

@@ -12,6 +12,9 @@ use crate::ids::{
 };
 use crate::time::Timestamp;
 
+mod kind;
+pub use kind::DrainKind;
+
 /// Where a drain is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -346,6 +349,20 @@ pub struct DrainRecord {
     /// What operators did to this drain (drainctl), oldest first.
     #[serde(default)]
     pub audit: Vec<crate::decision::operator::AuditEntry>,
+    /// What started the drain (absent in older records: a lifecycle action).
+    #[serde(default)]
+    pub kind: DrainKind,
+    /// No lifecycle action holds the instance yet (an early drain): `hook` and `token` are
+    /// placeholders ([`LifecycleToken::none_yet`]) until the group's terminate action joins.
+    #[serde(default)]
+    pub awaiting_action: bool,
+    /// Replica services that cannot move within an interruption's horizon
+    /// (minimumHealthyPercent of 100 or more), recorded once.
+    #[serde(default)]
+    pub immovable_services: Vec<String>,
+    /// The drain already warned that the group also carries ECS managed draining's hook.
+    #[serde(default)]
+    pub coexistence_warned: bool,
 }
 
 /// The facts a new drain starts from.
@@ -428,6 +445,10 @@ impl DrainRecord {
                 .plus_seconds(start.retention_seconds),
             revision: 0,
             audit: Vec::new(),
+            kind: DrainKind::Lifecycle,
+            awaiting_action: false,
+            immovable_services: Vec::new(),
+            coexistence_warned: false,
         }
     }
 

@@ -253,9 +253,23 @@ fn every_real_shape_is_read_as_aws_means_it() {
 }
 
 #[test]
+fn a_spot_warning_is_on_lifecycle_s_alone() {
+    // on-lifecycle drains on it (issue 12: drainer/early.rs); on-task-stopped ignores it.
+    let world = world();
+    let (lifecycle, task, _) =
+        run_both(&world, &fixture_text("ec2-spot-interruption-warning.json"));
+    assert_ne!(
+        lifecycle.outcomes,
+        vec!["ignored".to_owned()],
+        "{lifecycle:?}"
+    );
+    assert_eq!(task.outcomes, vec!["ignored".to_owned()], "{task:?}");
+}
+
+#[test]
 fn events_of_other_kinds_reach_either_function_and_change_nothing() {
+    // (A rebalance recommendation is ignored while rebalance draining is off, the default.)
     for name in [
-        "ec2-spot-interruption-warning.json",
         "ec2-rebalance-recommendation.json",
         "ec2-instance-state-change.json",
         "autoscaling-terminate-successful.json",

@@ -11,6 +11,7 @@ pub mod deployed;
 pub mod emulator;
 pub mod events;
 pub mod fleet;
+pub mod invoke;
 pub mod proxy;
 pub mod runtime_api;
 pub mod stack;

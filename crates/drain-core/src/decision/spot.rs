@@ -127,6 +127,28 @@ pub enum EarlyIgnore {
     DrainFinished,
 }
 
+impl EarlyIgnore {
+    /// Why, in words (bounded: a status is at most what ECS reports, cut by the parser).
+    pub fn describe(&self) -> String {
+        match self {
+            EarlyIgnore::RebalanceDisabled => {
+                "rebalance recommendations are not drained (ECS_DRAIN_ON_REBALANCE is not true)"
+                    .to_owned()
+            }
+            EarlyIgnore::NotAnEcsInstance => {
+                "the EC2 instance is not a container instance of the clusters searched".to_owned()
+            }
+            EarlyIgnore::UnwatchedCluster { cluster_arn } => {
+                format!("cluster {} is not watched", cluster_arn.name())
+            }
+            EarlyIgnore::NotDrainable { status } => {
+                format!("the container instance is {status}: nothing to drain")
+            }
+            EarlyIgnore::DrainFinished => "the instance's drain already finished".to_owned(),
+        }
+    }
+}
+
 /// The decision for an early-drain notice.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EarlyDecision {
@@ -222,6 +244,10 @@ pub fn decide_early_drain(
         EarlyDrainKind::Rebalance => Vec::new(),
     };
     let deadline = early_deadline(notice, policy, now);
+    // A finished drain of an instance that is ACTIVE again (back from a warm pool, or put
+    // back in service) is history: this notice starts a new drain over it.
+    let existing = existing
+        .filter(|existing| !(existing.finished && instance.status == EcsInstanceStatus::Active));
     if let Some(existing) = existing {
         if existing.finished {
             return EarlyDecision::Ignore(EarlyIgnore::DrainFinished);
@@ -259,9 +285,10 @@ pub enum TerminateJoin {
         /// The earlier of the early drain's deadline and the one planned for the action.
         deadline: Timestamp,
     },
-    /// The early drain already finished with nothing to complete (no action existed then):
-    /// complete this action at once, CONTINUE.
-    CompleteAtOnce,
+    /// The early drain already ended with nothing to complete (no action came in time): this
+    /// action starts a drain of its own over the record, whose first census completes it at
+    /// once when nothing is alive (the census, not the old record, is the proof).
+    StartAfresh,
 }
 
 /// The terminate action's side of the meeting: `planned_deadline` is the deadline a fresh
@@ -271,13 +298,15 @@ pub fn terminate_meets_early_drain(
     planned_deadline: Timestamp,
 ) -> TerminateJoin {
     if early.finished {
-        TerminateJoin::CompleteAtOnce
+        TerminateJoin::StartAfresh
     } else {
         TerminateJoin::Attach {
             deadline: early.deadline.min(planned_deadline),
         }
     }
 }
+
+pub mod awaiting;
 
 #[cfg(test)]
 mod tests;

@@ -49,8 +49,11 @@ pub fn upkeep(
 ) -> Upkeep {
     let check_overdue = books_checks && record.next_check_at.is_some_and(|at| at <= now);
     let first_booking = record.next_check_at.is_none();
-    let heartbeat = trigger == Trigger::Check || check_overdue;
-    let book = books_checks && (heartbeat || first_booking);
+    let rebook = trigger == Trigger::Check || check_overdue;
+    // An early drain has no lifecycle action to heartbeat until the terminate action joins;
+    // its checks are booked all the same (they end it if no action ever comes).
+    let heartbeat = rebook && !record.awaiting_action;
+    let book = books_checks && (rebook || first_booking);
     let book_check_at = book.then(|| {
         // max/min rather than clamp: a corrupt stored interval must not panic the handler.
         let base = if first_booking {

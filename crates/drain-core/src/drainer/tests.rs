@@ -1689,3 +1689,5 @@ async fn an_instance_change_catches_a_lost_stopped_event() {
     );
     assert_eq!(world.log.count("ecs:ListTasks"), 2);
 }
+
+mod early;

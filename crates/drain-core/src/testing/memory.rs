@@ -13,7 +13,7 @@ use crate::ids::{
 };
 use crate::ports::{
     ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore,
-    EcsInstanceStatus, LifecycleHooks, LifecycleState, WriteOutcome,
+    EcsInstanceStatus, GroupHooks, LifecycleHooks, LifecycleState, WriteOutcome,
 };
 use crate::record::{DrainRecord, LifecycleResult};
 use crate::testing::calls::{CallCounts, add};
@@ -500,6 +500,21 @@ impl LifecycleHooks for MemoryHooks {
         Ok(lock(&self.timeouts)
             .get(&(hook.asg_name.to_string(), hook.hook_name.to_string()))
             .copied())
+    }
+
+    async fn group_hooks(&self, hook: &HookRef) -> Result<GroupHooks, DrainError> {
+        self.log.push("autoscaling:DescribeLifecycleHooks");
+        let timeouts = lock(&self.timeouts);
+        Ok(GroupHooks {
+            heartbeat_timeout_seconds: timeouts
+                .get(&(hook.asg_name.to_string(), hook.hook_name.to_string()))
+                .copied(),
+            hook_names: timeouts
+                .keys()
+                .filter(|(group, _)| group == hook.asg_name.as_str())
+                .map(|(_, name)| name.clone())
+                .collect(),
+        })
     }
 }
 

@@ -166,6 +166,19 @@ fn early_drain_table() {
             EarlyDecision::Ignore(EarlyIgnore::DrainFinished),
         ),
         (
+            "a finished drain of an instance ACTIVE again (back from a warm pool): a new drain",
+            spot(InstanceAction::Terminate),
+            Some(instance("ACTIVE", true)),
+            Some(done),
+            EarlyDrainPolicy::default(),
+            EarlyDecision::Start {
+                kind: EarlyDrainKind::Interruption,
+                deadline: SENT.plus_seconds(120),
+                set_draining: true,
+                immovable_services: flagged.clone(),
+            },
+        ),
+        (
             "not an ECS instance: ignored",
             spot(InstanceAction::Terminate),
             None,
@@ -277,7 +290,7 @@ fn a_terminate_action_joins_the_early_drain() {
     };
     assert_eq!(
         terminate_meets_early_drain(&finished, SENT.plus_seconds(3600)),
-        TerminateJoin::CompleteAtOnce
+        TerminateJoin::StartAfresh
     );
 }
 

@@ -1,0 +1,445 @@
+//! Stories of early drains over the in-memory ports: a Spot interruption warning (the
+//! fixture `ec2-spot-interruption-warning.json`, sent two minutes before the lifecycle
+//! fixture), a rebalance recommendation, the group's terminate action joining them, and a
+//! group that also carries ECS managed draining's hook.
+
+use super::*;
+use crate::decision::spot::EarlyDrainKind;
+use crate::decision::spot::awaiting::ACTION_WAIT_SECONDS;
+use crate::event::fleet::{RebalanceRecommendation, SpotInterruption};
+use crate::ids::{AsgName, HookRef};
+use crate::record::DrainKind;
+
+/// The warning fixture's `time` (2026-11-02T18:41:48Z): the horizon is the lifecycle
+/// fixture's send time.
+const WARNING_SENT: Timestamp = Timestamp(1_793_645_028 - 120);
+
+fn own() -> FunctionIdentity {
+    FunctionIdentity {
+        account: Some("123456789012".into()),
+        region: Some("us-east-1".into()),
+    }
+}
+
+fn spot_warning(payload: &Value) -> SpotInterruption {
+    match parse_lifecycle_payload(payload)
+        .expect("warning parses")
+        .pop()
+    {
+        Some(LifecycleInput::SpotWarning(warning)) => Some(warning),
+        _ => None,
+    }
+    .expect("a Spot warning")
+}
+
+fn recommendation() -> RebalanceRecommendation {
+    match parse_lifecycle_payload(&fixture("ec2-rebalance-recommendation.json"))
+        .expect("recommendation parses")
+        .pop()
+    {
+        Some(LifecycleInput::Rebalance(recommendation)) => Some(recommendation),
+        _ => None,
+    }
+    .expect("a rebalance recommendation")
+}
+
+fn service(name: &str, minimum_healthy_percent: i32) -> ServiceFacts {
+    ServiceFacts {
+        name: name.into(),
+        scheduling_strategy: Some("REPLICA".into()),
+        minimum_healthy_percent: Some(minimum_healthy_percent),
+        maximum_percent: Some(200),
+    }
+}
+
+/// The world before the group acts: the instance is InService (the lifecycle action the
+/// world begins is only delivered later), the clock a second after the warning.
+fn before_the_group_acts() -> World {
+    let world = World::new();
+    world
+        .hooks
+        .set_lifecycle_state(EC2_INSTANCE, "prod-ecs-asg", "InService");
+    world.clock.set(WARNING_SENT.plus_seconds(1));
+    world
+}
+
+#[tokio::test]
+async fn a_spot_warning_drains_at_once_and_the_terminate_action_joins_for_one_completion() {
+    // GIVEN an instance running a service that keeps 100 % healthy and one that does not
+    let world = before_the_group_acts();
+    world
+        .cluster
+        .add_service(&world.cluster_arn, service("web", 100));
+    world
+        .cluster
+        .add_service(&world.cluster_arn, service("api", 50));
+    let web = world.run_task("web-1", "service:web");
+    let api = world.run_task("api-1", "service:api");
+    let warning = spot_warning(&fixture("ec2-spot-interruption-warning.json"));
+
+    // WHEN the Spot interruption warning arrives
+    let drainer = world.drainer();
+    let outcome = drainer
+        .on_spot_warning(&warning, &own())
+        .await
+        .expect("warning handled");
+
+    // THEN the instance is DRAINING at once and the drain waits for its tasks, with the
+    // two-minute horizon as its deadline and the service that cannot move in time named
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Decided(Decision::Wait {
+                waiting_on: WaitingOn::Tasks,
+                ..
+            })
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(world.instance_status(), "DRAINING");
+    let record = world.record();
+    assert_eq!(
+        (record.kind, record.awaiting_action, record.deadline_at),
+        (
+            DrainKind::Interruption,
+            true,
+            WARNING_SENT.plus_seconds(120)
+        )
+    );
+    assert!(record.token.is_none_yet());
+    assert_eq!(record.immovable_services, vec!["web".to_owned()]);
+    let facts = drainer.take_facts();
+    assert!(facts.contains(&Fact::EarlyDrainStarted(EarlyDrainKind::Interruption)));
+    assert!(facts.contains(&Fact::ImmovableWithinHorizon));
+    // AND no lifecycle call was made: there is no action yet
+    assert_eq!(
+        world
+            .log
+            .count("autoscaling:RecordLifecycleActionHeartbeat"),
+        0
+    );
+    assert_eq!(world.log.count("autoscaling:CompleteLifecycleAction"), 0);
+    assert!(world.booked_check().is_some());
+
+    // WHEN the warning is delivered again
+    let again = world
+        .drainer()
+        .on_spot_warning(&warning, &own())
+        .await
+        .expect("duplicate handled");
+    // THEN nothing changes
+    assert_eq!(
+        again,
+        Outcome::Joined {
+            deadline_moved: false
+        }
+    );
+    assert_eq!(world.record().revision, record.revision);
+
+    // WHEN both tasks stop before any lifecycle action exists
+    world.task_stopped(&world.task_stops(&web)).await;
+    let last = world.task_stopped(&world.task_stops(&api)).await;
+    // THEN the drain records that nothing is alive and waits for the action
+    assert!(
+        matches!(
+            last,
+            Outcome::Decided(Decision::Wait {
+                waiting_on: WaitingOn::LifecycleAction,
+                ..
+            })
+        ),
+        "{last:?}"
+    );
+    assert_eq!(world.record().status, DrainStatus::Draining);
+    assert_eq!(world.log.count("autoscaling:CompleteLifecycleAction"), 0);
+
+    // WHEN the group's terminate action for the instance arrives
+    world
+        .hooks
+        .set_lifecycle_state(EC2_INSTANCE, "prod-ecs-asg", "Terminating:Wait");
+    world.clock.set(world.start);
+    let joined = world.terminate().await;
+    // THEN it joins the drain, which completes at once: one drain, one completion
+    assert!(
+        is_complete(&joined, LifecycleResult::Continue),
+        "{joined:?}"
+    );
+    let record = world.record();
+    assert_eq!(record.status, DrainStatus::Completed);
+    assert_eq!(record.token, world.notice.action.token);
+    assert_eq!(record.hook, world.notice.action.hook);
+    assert_eq!(
+        (record.kind, record.awaiting_action),
+        (DrainKind::Interruption, false)
+    );
+    assert_eq!(record.started_at, WARNING_SENT.plus_seconds(1));
+    assert_eq!(world.action().completions, 1);
+    assert_eq!(world.store.all().len(), 1);
+
+    // WHEN the terminate action and the warning are delivered again
+    assert_eq!(world.terminate().await, Outcome::AlreadyFinished);
+    let late = world
+        .drainer()
+        .on_spot_warning(&warning, &own())
+        .await
+        .expect("late warning handled");
+    // THEN nothing changes
+    assert!(matches!(late, Outcome::Ignored { .. }), "{late:?}");
+    assert_eq!(world.action().completions, 1);
+}
+
+#[tokio::test]
+async fn a_terminate_action_joining_a_draining_early_drain_keeps_the_horizon() {
+    // GIVEN an early drain still waiting for a task
+    let world = before_the_group_acts();
+    world.run_task("web-1", "service:web");
+    let warning = spot_warning(&fixture("ec2-spot-interruption-warning.json"));
+    world
+        .drainer()
+        .on_spot_warning(&warning, &own())
+        .await
+        .expect("warning handled");
+    // WHEN the terminate action arrives before the horizon (its own deadline would be an
+    // hour on)
+    world
+        .hooks
+        .set_lifecycle_state(EC2_INSTANCE, "prod-ecs-asg", "Terminating:Wait");
+    world.clock.set(WARNING_SENT.plus_seconds(30));
+    let outcome = world.terminate().await;
+    // THEN the drain goes on with the action's token and the earlier deadline, the horizon
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Decided(Decision::Wait {
+                waiting_on: WaitingOn::Tasks,
+                ..
+            })
+        ),
+        "{outcome:?}"
+    );
+    let record = world.record();
+    assert_eq!(record.token, world.notice.action.token);
+    assert!(!record.awaiting_action);
+    assert_eq!(record.deadline_at, WARNING_SENT.plus_seconds(120));
+    assert_eq!(record.heartbeat_timeout_seconds, Some(HEARTBEAT_TIMEOUT));
+    // AND the checks heartbeat the action, stop what is left at the horizon, then complete
+    let mut outcomes = Vec::new();
+    while world.action().active && outcomes.len() < 5 {
+        outcomes.push(world.fire_next_check().await);
+    }
+    assert!(
+        outcomes
+            .iter()
+            .any(|outcome| matches!(outcome, Outcome::Decided(Decision::EnforceDeadline { .. }))),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .last()
+            .is_some_and(|outcome| is_complete(outcome, LifecycleResult::Continue)),
+        "{outcomes:?}"
+    );
+    assert!(world.action().heartbeats >= 1);
+    assert_eq!(world.action().completions, 1);
+}
+
+#[tokio::test]
+async fn a_warning_for_a_drain_already_running_moves_its_deadline_to_the_horizon() {
+    // GIVEN a drain started by the terminate action, waiting for a task
+    let world = World::new();
+    world.run_task("web-1", "service:web");
+    world.terminate().await;
+    let booked = world.booked_check().expect("check booked");
+    // WHEN a Spot warning sent after it arrives
+    let mut payload = fixture("ec2-spot-interruption-warning.json");
+    payload["time"] = Value::from("2026-11-02T18:43:58Z");
+    let warning = spot_warning(&payload);
+    world.clock.set(NOTICE_SENT.plus_seconds(11));
+    let outcome = world
+        .drainer()
+        .on_spot_warning(&warning, &own())
+        .await
+        .expect("warning handled");
+    // THEN the drain is kept, its deadline and its check pulled to the warning's horizon
+    assert_eq!(
+        outcome,
+        Outcome::Joined {
+            deadline_moved: true
+        }
+    );
+    let horizon = NOTICE_SENT.plus_seconds(10 + 120);
+    let record = world.record();
+    assert_eq!(
+        (record.deadline_at, record.kind),
+        (horizon, DrainKind::Lifecycle)
+    );
+    assert_eq!(world.booked_check(), Some(horizon));
+    assert!(horizon < booked);
+    assert_eq!(record.token, world.notice.action.token);
+}
+
+#[tokio::test]
+async fn late_and_foreign_warnings_change_nothing() {
+    let warning = spot_warning(&fixture("ec2-spot-interruption-warning.json"));
+    for (story, status, clusters) in [
+        ("the instance is gone", "INACTIVE", Vec::new()),
+        ("another cluster", "ACTIVE", vec!["batch".to_owned()]),
+    ] {
+        // GIVEN an instance ecs-drain may not drain
+        let mut world = before_the_group_acts();
+        world.set_instance_status(status);
+        world.config.clusters = clusters;
+        // WHEN a warning for it arrives
+        let outcome = world
+            .drainer()
+            .on_spot_warning(&warning, &own())
+            .await
+            .expect("handled");
+        // THEN it is ignored with a reason and nothing is written
+        assert!(
+            matches!(outcome, Outcome::Ignored { .. }),
+            "{story}: {outcome:?}"
+        );
+        assert!(world.store.all().is_empty(), "{story}");
+        assert_eq!(world.instance_status(), status, "{story}");
+    }
+}
+
+#[tokio::test]
+async fn a_rebalance_recommendation_is_ignored_unless_enabled() {
+    // GIVEN the default settings
+    let world = before_the_group_acts();
+    world.log.clear();
+    // WHEN a rebalance recommendation arrives
+    let outcome = world
+        .drainer()
+        .on_rebalance(&recommendation(), &own())
+        .await
+        .expect("handled");
+    // THEN it is ignored, saying why, before any call
+    let Outcome::Ignored { reason } = outcome else {
+        unreachable!("ignored: {outcome:?}");
+    };
+    assert!(reason.contains("ECS_DRAIN_ON_REBALANCE"), "{reason}");
+    assert!(world.log.calls().is_empty(), "{:?}", world.log.calls());
+    assert_eq!(world.instance_status(), "ACTIVE");
+}
+
+#[tokio::test]
+async fn a_rebalance_drain_no_action_joins_ends_and_gives_the_instance_back() {
+    // GIVEN rebalance draining on, a two-minute graceful phase, an instance with a task
+    let mut world = before_the_group_acts();
+    world.config.drain_on_rebalance = true;
+    world.config.policy.deadline_seconds = 120;
+    world.clock.set(Timestamp(1_793_644_202 + 1));
+    let web = world.run_task("web-1", "service:web");
+    // WHEN the recommendation arrives
+    let drainer = world.drainer();
+    drainer
+        .on_rebalance(&recommendation(), &own())
+        .await
+        .expect("handled");
+    // THEN the instance drains, with the graceful phase as the deadline
+    assert_eq!(world.instance_status(), "DRAINING");
+    let record = world.record();
+    assert_eq!(record.kind, DrainKind::Rebalance);
+    assert_eq!(record.deadline_at, Timestamp(1_793_644_202 + 120));
+    assert!(record.immovable_services.is_empty());
+    assert_eq!(
+        drainer.take_facts(),
+        vec![Fact::EarlyDrainStarted(EarlyDrainKind::Rebalance)]
+    );
+    // WHEN no terminate action ever comes: checks run past the deadline and the wait
+    let mut ended = None;
+    for _ in 0..20 {
+        let outcome = world.fire_next_check().await;
+        if outcome == Outcome::EndedWithoutAction {
+            ended = Some(world.clock.now());
+            break;
+        }
+    }
+    // THEN the task was never stopped, and the drain ended once the wait ran out
+    let ended = ended.expect("the drain ended");
+    assert!(ended >= record.deadline_at.plus_seconds(ACTION_WAIT_SECONDS));
+    assert_eq!(world.task_status(&web), "RUNNING");
+    // AND the instance, still in service, is ACTIVE again; no lifecycle call was made
+    assert_eq!(world.instance_status(), "ACTIVE");
+    let record = world.record();
+    assert_eq!(
+        (record.status, record.result),
+        (DrainStatus::Completed, None)
+    );
+    assert_eq!(world.booked_check(), None);
+    assert_eq!(
+        world
+            .log
+            .count("autoscaling:RecordLifecycleActionHeartbeat"),
+        0
+    );
+    assert_eq!(world.log.count("autoscaling:CompleteLifecycleAction"), 0);
+}
+
+#[tokio::test]
+async fn a_group_with_the_managed_draining_hook_is_warned_about_once_per_drain() {
+    // GIVEN the group also carries ECS managed draining's hook
+    let world = World::new();
+    let managed = HookRef {
+        asg_name: AsgName::new("prod-ecs-asg").expect("name"),
+        hook_name: HookName::new(ECS_MANAGED_DRAINING_HOOK).expect("name"),
+    };
+    world.hooks.add_hook(&managed, 3600);
+    world.run_task("web-1", "service:web");
+    // WHEN the terminate action arrives, twice
+    let drainer = world.drainer();
+    drainer
+        .on_terminate(&world.notice, Mode::Live)
+        .await
+        .expect("handled");
+    drainer
+        .on_terminate(&world.notice, Mode::Live)
+        .await
+        .expect("duplicate handled");
+    // THEN the drain warned once, and says so on its record
+    let facts = drainer.take_facts();
+    assert_eq!(
+        facts
+            .iter()
+            .filter(|fact| **fact == Fact::ManagedDrainingCoexists)
+            .count(),
+        1,
+        "{facts:?}"
+    );
+    assert!(world.record().coexistence_warned);
+    // AND reading the group's hooks took the one DescribeLifecycleHooks call a drain makes
+    assert_eq!(world.log.count("autoscaling:DescribeLifecycleHooks"), 1);
+    // WHEN the managed hook's own action for the instance arrives
+    let mut theirs = world.notice_for_hook(ECS_MANAGED_DRAINING_HOOK);
+    theirs.action.token = token("7e3c1d2b-9a8f-4e6d-b5c4-a3b2c1d0e9f8");
+    world.hooks.begin(&theirs.action);
+    world.log.clear();
+    let outcome = world.deliver(&theirs).await.expect("handled");
+    // THEN ecs-drain leaves it to ECS: ignored, untouched, nothing read
+    assert!(matches!(outcome, Outcome::Ignored { .. }), "{outcome:?}");
+    let action = world.hooks.action(&theirs.action.token).expect("begun");
+    assert_eq!(
+        (action.active, action.completions, action.heartbeats),
+        (true, 0, 0)
+    );
+    assert!(world.log.calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_group_without_the_managed_hook_is_not_warned_about() {
+    let world = World::new();
+    let drainer = world.drainer();
+    drainer
+        .on_terminate(&world.notice, Mode::Live)
+        .await
+        .expect("handled");
+    assert!(
+        !drainer
+            .take_facts()
+            .contains(&Fact::ManagedDrainingCoexists)
+    );
+    assert!(!world.record().coexistence_warned);
+}
