@@ -13,7 +13,6 @@ use drain_core::ids::ContainerInstanceArn;
 use drain_core::ports::CheckScheduler;
 use drain_core::time::Timestamp;
 
-use tracing::warn;
 
 use crate::error::{classify, code_of};
 
