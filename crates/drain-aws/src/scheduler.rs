@@ -9,7 +9,8 @@ use aws_sdk_scheduler::types::{
 };
 use drain_core::DrainError;
 use drain_core::event::CHECK_KEY;
-use drain_core::ids::ContainerInstanceArn;
+use drain_core::event::launch::LAUNCH_CHECK_KEY;
+use drain_core::ids::{ContainerInstanceArn, Ec2InstanceId};
 use drain_core::ports::CheckScheduler;
 use drain_core::time::Timestamp;
 
@@ -86,19 +87,23 @@ impl EventBridgeCheckScheduler {
         format!("{PREFIX}{hash}-{id}")
     }
 
+    /// The name of a pending launch's check: `launch-` and the EC2 instance id (validated to
+    /// `i-` and hex digits at the edge, so at most 26 characters).
+    pub fn launch_schedule_name(instance: &Ec2InstanceId) -> String {
+        format!("launch-{instance}")
+    }
+
     fn request_parts(
         &self,
-        instance: &ContainerInstanceArn,
+        input: String,
         at: Timestamp,
-    ) -> Result<(String, String, Target, FlexibleTimeWindow), DrainError> {
+    ) -> Result<(String, Target, FlexibleTimeWindow), DrainError> {
         let target_arn = self.target_arn.get().ok_or_else(|| {
             DrainError::permanent(
                 "scheduler:CreateSchedule",
                 "no target ARN for scheduled checks",
             )
         })?;
-        let input = serde_json::json!({ CHECK_KEY: { "containerInstanceArn": instance.as_str() } })
-            .to_string();
         let target = Target::builder()
             .arn(target_arn)
             .role_arn(&self.role_arn)
@@ -122,21 +127,17 @@ impl EventBridgeCheckScheduler {
             })?;
         // `at(...)` takes local time without a zone; the schedule's time zone defaults to UTC.
         let expression = format!("at({})", at.to_rfc3339().trim_end_matches('Z'));
-        Ok((Self::schedule_name(instance), expression, target, window))
+        Ok((expression, target, window))
     }
-}
 
-impl CheckScheduler for EventBridgeCheckScheduler {
-    async fn schedule(
-        &self,
-        instance: &ContainerInstanceArn,
-        at: Timestamp,
-    ) -> Result<(), DrainError> {
-        let (name, expression, target, window) = self.request_parts(instance, at)?;
+    /// Creates the one-shot schedule `name` invoking the function with `input` at `at`, or
+    /// moves it there when it exists.
+    async fn book(&self, name: &str, input: String, at: Timestamp) -> Result<(), DrainError> {
+        let (expression, target, window) = self.request_parts(input, at)?;
         let created = self
             .client
             .create_schedule()
-            .name(&name)
+            .name(name)
             .group_name(&self.group)
             .schedule_expression(&expression)
             .flexible_time_window(window.clone())
@@ -146,11 +147,11 @@ impl CheckScheduler for EventBridgeCheckScheduler {
             .await;
         match created {
             Ok(_) => Ok(()),
-            // The drain's schedule exists already: move it.
+            // The schedule exists already: move it.
             Err(error) if code_of(&error) == Some("ConflictException") => self
                 .client
                 .update_schedule()
-                .name(&name)
+                .name(name)
                 .group_name(&self.group)
                 .schedule_expression(&expression)
                 .flexible_time_window(window)
@@ -164,15 +165,17 @@ impl CheckScheduler for EventBridgeCheckScheduler {
         }
     }
 
-    /// Deletes the drain's check, but only a schedule proved to be its own: the one named for
-    /// this ARN whose stored input checks this very ARN. A schedule of the same name checking
-    /// anything else is left alone (and logged).
-    async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
-        let name = Self::schedule_name(instance);
+    /// Deletes the schedule `name`, but only when its stored input is the one `is_own`
+    /// recognises; a schedule of the same name checking anything else is left alone (logged).
+    async fn unbook(
+        &self,
+        name: &str,
+        is_own: impl Fn(Option<&str>) -> bool,
+    ) -> Result<(), DrainError> {
         let found = self
             .client
             .get_schedule()
-            .name(&name)
+            .name(name)
             .group_name(&self.group)
             .send()
             .await;
@@ -184,17 +187,17 @@ impl CheckScheduler for EventBridgeCheckScheduler {
             Err(error) if code_of(&error) == Some("ResourceNotFoundException") => return Ok(()),
             Err(error) => return Err(classify("scheduler:GetSchedule", error)),
         };
-        if !checks(input.as_deref(), instance) {
+        if !is_own(input.as_deref()) {
             warn!(
                 schedule = %name,
-                "a schedule of this drain's name checks another container instance; left alone"
+                "a schedule of this name checks something else; left alone"
             );
             return Ok(());
         }
         let deleted = self
             .client
             .delete_schedule()
-            .name(&name)
+            .name(name)
             .group_name(&self.group)
             .send()
             .await;
@@ -206,13 +209,59 @@ impl CheckScheduler for EventBridgeCheckScheduler {
     }
 }
 
+impl CheckScheduler for EventBridgeCheckScheduler {
+    async fn schedule(
+        &self,
+        instance: &ContainerInstanceArn,
+        at: Timestamp,
+    ) -> Result<(), DrainError> {
+        let input = serde_json::json!({ CHECK_KEY: { "containerInstanceArn": instance.as_str() } })
+            .to_string();
+        self.book(&Self::schedule_name(instance), input, at).await
+    }
+
+    /// Deletes the drain's check, but only a schedule proved to be its own: the one named for
+    /// this ARN whose stored input checks this very ARN.
+    async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
+        self.unbook(&Self::schedule_name(instance), |input| {
+            checks(input, instance)
+        })
+        .await
+    }
+
+    async fn schedule_launch(
+        &self,
+        instance: &Ec2InstanceId,
+        at: Timestamp,
+    ) -> Result<(), DrainError> {
+        let input = serde_json::json!({ LAUNCH_CHECK_KEY: { "ec2InstanceId": instance.as_str() } })
+            .to_string();
+        self.book(&Self::launch_schedule_name(instance), input, at)
+            .await
+    }
+
+    async fn cancel_launch(&self, instance: &Ec2InstanceId) -> Result<(), DrainError> {
+        self.unbook(&Self::launch_schedule_name(instance), |input| {
+            checks_launch(input, instance)
+        })
+        .await
+    }
+}
+
 /// Whether a schedule's stored input is the check of exactly `instance`.
 fn checks(input: Option<&str>, instance: &ContainerInstanceArn) -> bool {
-    let stored = input.and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok());
-    stored
-        .as_ref()
-        .and_then(|value| value.get(CHECK_KEY)?.get("containerInstanceArn")?.as_str())
-        == Some(instance.as_str())
+    stored_field(input, CHECK_KEY, "containerInstanceArn").as_deref() == Some(instance.as_str())
+}
+
+/// Whether a schedule's stored input is the launch check of exactly `instance`.
+fn checks_launch(input: Option<&str>, instance: &Ec2InstanceId) -> bool {
+    stored_field(input, LAUNCH_CHECK_KEY, "ec2InstanceId").as_deref() == Some(instance.as_str())
+}
+
+/// `input[key][field]` of a schedule's stored JSON input, when it is a string.
+fn stored_field(input: Option<&str>, key: &str, field: &str) -> Option<String> {
+    let stored = serde_json::from_str::<serde_json::Value>(input?).ok()?;
+    stored.get(key)?.get(field)?.as_str().map(str::to_owned)
 }
 
 #[cfg(test)]

@@ -4,6 +4,12 @@
 use crate::decision::look::CensusRule;
 use crate::decision::{DeadlinePolicy, DrainPolicy};
 
+mod launch;
+pub use launch::{
+    ENV_LAUNCH_DEADLINE_POLICY, ENV_LAUNCH_DEADLINE_SECONDS, ENV_LAUNCH_HOOK_NAME,
+    ENV_LAUNCH_WAIT_FOR_DAEMONS, LaunchSettings,
+};
+
 /// DynamoDB table of drain records (required).
 pub const ENV_TABLE: &str = "ECS_DRAIN_TABLE";
 /// Comma-separated cluster names or ARNs to look for instances in; empty means every cluster.
@@ -98,6 +104,8 @@ pub struct Config {
     pub retention_seconds: i64,
     /// CloudWatch namespace of the EMF metrics.
     pub metrics_namespace: String,
+    /// Launch readiness, when a launch hook is configured.
+    pub launch: Option<LaunchSettings>,
 }
 
 impl Config {
@@ -112,6 +120,7 @@ impl Config {
             schedule: None,
             retention_seconds: 14 * 86_400,
             metrics_namespace: DEFAULT_METRICS_NAMESPACE.to_owned(),
+            launch: None,
         }
     }
 
@@ -204,6 +213,7 @@ impl Config {
             }
             config.metrics_namespace = value;
         }
+        config.launch = launch::launch_settings(&get)?;
         config.schedule = match (get(ENV_SCHEDULE_GROUP), get(ENV_SCHEDULE_ROLE_ARN)) {
             (Some(group), Some(role_arn)) => Some(ScheduleSettings {
                 group,

@@ -11,6 +11,8 @@ use serde_json::{Map, Value, json};
 
 use crate::record::{CompletionReason, LifecycleResult};
 
+pub mod launch;
+
 /// A drain started: a new drain record was written for a terminate notice.
 pub const DRAINS_STARTED: &str = "DrainsStarted";
 /// A lifecycle action was completed (dimensions `Result`, `Reason`).
@@ -70,6 +72,8 @@ pub enum Fact {
     RefusedEvent,
     /// An input failed permanently or with a deployment error.
     PermanentFailure,
+    /// Launch readiness counted this.
+    Launch(launch::LaunchFact),
 }
 
 /// A CloudWatch unit ecs-drain uses.
@@ -168,6 +172,7 @@ pub fn samples_of(fact: &Fact) -> Vec<Sample> {
         }
         Fact::RefusedEvent => vec![count(REFUSED_EVENTS)],
         Fact::PermanentFailure => vec![count(PERMANENT_FAILURES)],
+        Fact::Launch(fact) => launch::samples_of(&fact),
     }
 }
 
