@@ -72,3 +72,32 @@ def test_the_list_services_grant_names_the_clusters_and_fits_at_fifty() -> None:
     assert statement["Action"] == "ecs:ListServices"
     assert len(statement["Condition"]["ArnLike"]["ecs:cluster"]) == 50
     assert len(json.dumps(policy.document, separators=(",", ":"))) <= MANAGED_POLICY_QUOTA
+
+
+def test_the_instance_joined_rule_routes_only_ready_or_failed_registrations() -> None:
+    from moto.events.models import EventPattern
+
+    from conftest import FIXTURES
+
+    params = {"ClusterNames": "prod-cluster", "AutoScalingGroupNames": "prod-ecs-asg", "LaunchReadiness": "on"}
+    template, renderer = expanded(params)
+    pattern = EventPattern.load(renderer.render(template["Resources"]["InstanceJoinedRule"]["Properties"]["EventPattern"]))
+
+    def fixture(name: str) -> dict[str, Any]:
+        return json.loads((FIXTURES / name).read_text())
+
+    def renamed(event: dict[str, Any]) -> dict[str, Any]:
+        # the renderer's sample account and region, as the rule pins them
+        return {**event, "account": renderer.ref("AWS::AccountId"), "region": renderer.ref("AWS::Region")}
+
+    active = renamed(fixture("ecs-container-instance-state-change-active.json"))
+    assert pattern.matches_event(active)
+    # an instance of a cluster the stack does not watch is routed too (completed at once)
+    other = {**active, "detail": {**active["detail"], "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/batch"}}
+    assert pattern.matches_event(other)
+    failed = {**active, "detail": {**active["detail"], "status": "REGISTRATION_FAILED", "agentConnected": False}}
+    assert pattern.matches_event(failed)
+    assert not pattern.matches_event(renamed(fixture("ecs-container-instance-state-change-registering.json")))
+    disconnected = {**active, "detail": {**active["detail"], "agentConnected": False}}
+    assert not pattern.matches_event(disconnected)
+    assert not pattern.matches_event(renamed(fixture("ecs-container-instance-state-change.json")))

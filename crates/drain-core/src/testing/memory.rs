@@ -611,12 +611,13 @@ impl DrainStore for MemoryStore {
 
     async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
         self.log.push("dynamodb:PutItem");
-        let mut records = lock(&self.records);
-        if records.contains_key(&record.container_instance_arn) {
-            return Ok(WriteOutcome::LostRace);
-        }
-        records.insert(record.container_instance_arn.clone(), record.clone());
-        Ok(WriteOutcome::Written)
+        Ok(put_if(
+            &self.records,
+            &record.container_instance_arn,
+            record,
+            None,
+            |r| r.revision,
+        ))
     }
 
     async fn replace(
@@ -625,14 +626,13 @@ impl DrainStore for MemoryStore {
         expected_revision: u64,
     ) -> Result<WriteOutcome, DrainError> {
         self.log.push("dynamodb:PutItem");
-        let mut records = lock(&self.records);
-        match records.get(&record.container_instance_arn) {
-            Some(stored) if stored.revision == expected_revision => {
-                records.insert(record.container_instance_arn.clone(), record.clone());
-                Ok(WriteOutcome::Written)
-            }
-            _ => Ok(WriteOutcome::LostRace),
-        }
+        Ok(put_if(
+            &self.records,
+            &record.container_instance_arn,
+            record,
+            Some(expected_revision),
+            |r| r.revision,
+        ))
     }
 
     async fn load_launch(
@@ -645,12 +645,13 @@ impl DrainStore for MemoryStore {
 
     async fn insert_launch(&self, record: &LaunchRecord) -> Result<WriteOutcome, DrainError> {
         self.log.push("dynamodb:PutItem");
-        let mut launches = lock(&self.launches);
-        if launches.contains_key(&record.instance_id) {
-            return Ok(WriteOutcome::LostRace);
-        }
-        launches.insert(record.instance_id.clone(), record.clone());
-        Ok(WriteOutcome::Written)
+        Ok(put_if(
+            &self.launches,
+            &record.instance_id,
+            record,
+            None,
+            |r| r.revision,
+        ))
     }
 
     async fn replace_launch(
@@ -659,15 +660,36 @@ impl DrainStore for MemoryStore {
         expected_revision: u64,
     ) -> Result<WriteOutcome, DrainError> {
         self.log.push("dynamodb:PutItem");
-        let mut launches = lock(&self.launches);
-        match launches.get(&record.instance_id) {
-            Some(stored) if stored.revision == expected_revision => {
-                launches.insert(record.instance_id.clone(), record.clone());
-                Ok(WriteOutcome::Written)
-            }
-            _ => Ok(WriteOutcome::LostRace),
-        }
+        Ok(put_if(
+            &self.launches,
+            &record.instance_id,
+            record,
+            Some(expected_revision),
+            |r| r.revision,
+        ))
     }
+}
+
+/// DynamoDB's conditional put: with no expected revision, only if no item has the key; with
+/// one, only if the stored item's revision is that one.
+fn put_if<K: Ord + Clone, R: Clone>(
+    items: &Mutex<BTreeMap<K, R>>,
+    key: &K,
+    record: &R,
+    expected_revision: Option<u64>,
+    revision_of: fn(&R) -> u64,
+) -> WriteOutcome {
+    let mut items = lock(items);
+    let holds = match (items.get(key), expected_revision) {
+        (None, None) => true,
+        (Some(stored), Some(expected)) => revision_of(stored) == expected,
+        _ => false,
+    };
+    if !holds {
+        return WriteOutcome::LostRace;
+    }
+    items.insert(key.clone(), record.clone());
+    WriteOutcome::Written
 }
 
 /// In-memory one-shot schedules.
