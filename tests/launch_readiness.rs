@@ -288,3 +288,95 @@ async fn a_warm_pool_round_trip_ends_with_the_container_instance_active() -> Tes
     assert_eq!(record["reactivated"], json!(true));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_launch_that_never_joins_is_abandoned_at_its_deadline_and_replaced() -> TestResult {
+    use drain_aws::{AsgLifecycleHooks, DynamoDrainStore, EcsCluster};
+    use drain_core::Drainer;
+    use drain_core::drainer::{LaunchOutcome, Mode, Outcome};
+    use drain_core::ids::Ec2InstanceId;
+    use drain_core::ports::PortSet;
+    use drain_core::record::LifecycleResult;
+    use drain_core::testing::ManualClock;
+    use std::sync::Arc;
+
+    let emulator = Emulator::start()?;
+    let sdk = emulator.sdk_config();
+    let world = EmulatorWorld::build(&emulator, &sdk, &WorldSpec::new("never", 1)).await?;
+    add_launch_hook(&world).await?;
+    set_registration(world.port, "REGISTERING", false)?;
+    // The real adapters, with a clock the test moves to the deadline (no scheduler: the test
+    // fires the check itself).
+    let mut config = app(&world, &sdk).drainer.config().clone();
+    config.schedule = None;
+    let clock = Arc::new(ManualClock::new(now()));
+    let drainer = Drainer::new(
+        PortSet {
+            cluster: EcsCluster::new(world.ecs.clone()),
+            hooks: AsgLifecycleHooks::new(world.autoscaling.clone()),
+            store: DynamoDrainStore::new(world.dynamodb.clone(), &world.table),
+            scheduler: None::<drain_aws::EventBridgeCheckScheduler>,
+            clock: Arc::clone(&clock),
+        },
+        config,
+    );
+
+    // GIVEN a scale-out whose new instance's agent never registers
+    set_desired(&world.autoscaling, &world.asg, 2).await?;
+    let action = active(&world, true)?;
+    let report = handle_lifecycle(
+        &drainer,
+        &lifecycle_action_event(&action),
+        &FunctionIdentity::default(),
+    )
+    .await?;
+    assert_eq!(report.outcomes, vec!["launch_waiting"]);
+    let record = launch_record(&world, &action.instance_id)
+        .await?
+        .ok_or("no launch record")?;
+    let deadline = record["deadline"].as_i64().ok_or("no deadline")?;
+
+    // WHEN the check runs a second before the deadline THEN it still waits
+    let ec2_id = Ec2InstanceId::new(action.instance_id.clone())?;
+    clock.set(Timestamp(deadline - 1));
+    let outcome = drainer.on_launch_check(&ec2_id, Mode::Live).await?;
+    assert!(
+        matches!(outcome, Outcome::Launch(LaunchOutcome::Waiting { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(by_token(&world, &action.token)?.state, "active");
+
+    // WHEN the check runs at the deadline THEN the action is ABANDONed: the group terminates the
+    // instance and launches a replacement
+    clock.set(Timestamp(deadline));
+    let outcome = drainer.on_launch_check(&ec2_id, Mode::Live).await?;
+    assert!(
+        matches!(
+            &outcome,
+            Outcome::Launch(LaunchOutcome::Completed {
+                result: LifecycleResult::Abandon,
+                ..
+            })
+        ),
+        "{outcome:?}"
+    );
+    let done = by_token(&world, &action.token)?;
+    assert_eq!(
+        (done.state.as_str(), done.result.as_deref()),
+        ("completed", Some("ABANDON"))
+    );
+    assert_eq!(
+        asg_state(&world.autoscaling, &action.instance_id).await?,
+        None
+    );
+    let replacement = active(&world, true)?;
+    assert_ne!(replacement.instance_id, action.instance_id);
+    let record = launch_record(&world, &action.instance_id)
+        .await?
+        .ok_or("no launch record")?;
+    assert_eq!(
+        (record["status"].clone(), record["reason"].clone()),
+        (json!("COMPLETED"), json!("deadline_passed"))
+    );
+    Ok(())
+}

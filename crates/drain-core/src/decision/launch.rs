@@ -321,11 +321,23 @@ pub fn decide_launch(facts: &LaunchFacts, policy: &LaunchPolicy, now: Timestamp)
 /// Whether a launch notice starts, resumes or replaces the pending launch on record, by the
 /// drains' rule ([`crate::decision::admit_action`]): the same token resumes (or is already
 /// finished), a newer notice with another token replaces it, an older or undated one is stale.
+///
+/// One difference: a notice with another token sent in the same second as a finished launch
+/// replaces it. An instance entering the warm pool has its launch action completed at once,
+/// and it may come back from the pool within that second (event times have whole seconds);
+/// a finished launch has nothing a replacement could clobber.
 pub fn admit_launch(
     existing: Option<&LaunchRecord>,
     token: &LifecycleToken,
     noticed_at: Option<Timestamp>,
 ) -> Admission {
+    if let (Some(record), Some(at)) = (existing, noticed_at)
+        && record.status.is_terminal()
+        && &record.action.token != token
+        && at == record.noticed_at
+    {
+        return Admission::Replace;
+    }
     admit_action(
         existing.map(|record| {
             (
