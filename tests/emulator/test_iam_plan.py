@@ -125,3 +125,15 @@ def test_events_put_events_is_authorized_on_each_entrys_bus_with_its_source():
     ]  # fmt: skip
     # Other EventBridge operations are left to moto's own check.
     assert plan_checks("events", "PutRule", params(Name="r"), R, A) is None
+
+
+def test_list_services_is_planned_on_star_with_the_cluster_condition_key() -> None:
+    """ListServices authorises no resource type; the cluster is the ecs:cluster key (launch readiness)."""
+    from ecs_drain_moto.iam_ext import OPERATIONS, _ecs_checks
+
+    assert "ListServices" in OPERATIONS["ecs"]
+    params = {"cluster": "prod-cluster", "schedulingStrategy": "DAEMON"}
+    (check,) = _ecs_checks("ListServices", params.get, "us-east-1", "123456789012")
+    assert check.action == "ecs:ListServices"
+    assert check.resource == "*"
+    assert check.conditions["ecs:cluster"] == "arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster"
