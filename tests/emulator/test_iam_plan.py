@@ -140,3 +140,13 @@ def test_describe_stacks_by_name_is_authorized_on_the_stacks_id():
         Check("cloudformation:DescribeStacks", f"arn:aws:cloudformation:{R}:{A}:stack/gone/*")
     ]
     assert plan_checks("cloudformation", "DescribeStacks", params(), R, A) == [Check("cloudformation:DescribeStacks", "*")]
+def test_list_services_is_planned_on_star_with_the_cluster_condition_key() -> None:
+    """ListServices authorises no resource type; the cluster is the ecs:cluster key (launch readiness)."""
+    from ecs_drain_moto.iam_ext import OPERATIONS, _ecs_checks
+
+    assert "ListServices" in OPERATIONS["ecs"]
+    params = {"cluster": "prod-cluster", "schedulingStrategy": "DAEMON"}
+    (check,) = _ecs_checks("ListServices", params.get, "us-east-1", "123456789012")
+    assert check.action == "ecs:ListServices"
+    assert check.resource == "*"
+    assert check.conditions["ecs:cluster"] == "arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster"

@@ -36,6 +36,8 @@ SAMPLE_PARAMETERS = {
     "ClusterNames": "blue,green,red",
     "AutoScalingGroupNames": "blue-asg,green-asg,red-asg",
     "AlarmTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:ecs-drain-alarms",
+    # Launch readiness on, so that its ListServices statement is linted too.
+    "LaunchReadiness": "on",
 }
 PSEUDO = {
     "AWS::Partition": PARTITION,

@@ -42,6 +42,8 @@ def test_every_policy_of_the_template_is_rendered() -> None:
         "DrainctlReadOnlyPolicy",
         "DrainctlOperatorPolicy",
         "DrainctlCancelPolicy",
+        # LaunchReadiness=on in the sample (policy_lint.SAMPLE_PARAMETERS)
+        "OnLifecycleLaunchPolicy",
     }
 
 

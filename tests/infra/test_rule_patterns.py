@@ -125,6 +125,10 @@ CASES: list[tuple[str, dict[str, Any], set[str]]] = [
     # a busier draining instance, or an event without the count, is archived but invokes nothing
     ("container-instance-six-running", edited(INSTANCE_CHANGE, "detail.runningTasksCount", 6), {"archive"}),
     ("container-instance-state-change-no-counts", load_fixture("ecs-container-instance-state-change.json"), {"archive"}),
+    # Launch readiness is off in the deployed stack: no rule of it exists, and the archive keeps
+    # only DRAINING changes (InstanceJoinedRule's own pattern: tests/infra/test_launch_readiness.py).
+    ("container-instance-registering", load_fixture("ecs-container-instance-state-change-registering.json"), set()),
+    ("container-instance-active", load_fixture("ecs-container-instance-state-change-active.json"), set()),
     ("container-instance-active", edited(INSTANCE_CHANGE, "detail.status", "ACTIVE"), set()),
     ("container-instance-inactive", edited(INSTANCE_CHANGE, "detail.status", "INACTIVE"), set()),
     # (archived whatever the cluster: the archive's pattern leaves the cluster list out)

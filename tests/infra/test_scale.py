@@ -183,5 +183,13 @@ def test_fifty_clusters_and_fifty_groups_deploy(client: Any) -> None:
     print(f"archive pattern at 50 clusters and 50 groups: {len(archive_pattern)} characters")
     # one hook per group in what CloudFormation creates (moto skips the type: the expanded template)
     expanded = load_template({"ClusterNames": ",".join(clusters), "AutoScalingGroupNames": ",".join(groups)})
-    hooks = [r["Properties"]["AutoScalingGroupName"] for r in expanded["Resources"].values() if r["Type"] == "AWS::AutoScaling::LifecycleHook"]
-    assert sorted(hooks) == sorted(groups)
+    def hooks_of(transition: str) -> list[str]:
+        return [
+            r["Properties"]["AutoScalingGroupName"]
+            for r in expanded["Resources"].values()
+            if r["Type"] == "AWS::AutoScaling::LifecycleHook" and r["Properties"]["LifecycleTransition"] == transition
+        ]
+
+    assert sorted(hooks_of("autoscaling:EC2_INSTANCE_TERMINATING")) == sorted(groups)
+    # the launch hooks (LaunchReadiness=on only, condition CreateLaunchHooksOn): one per group too
+    assert sorted(hooks_of("autoscaling:EC2_INSTANCE_LAUNCHING")) == sorted(groups)

@@ -35,12 +35,19 @@ SKIPPED_BY_MOTO = {
     "AWS::SQS::QueuePolicy": "moto has no CloudFormation model for SQS queue policies",
 }
 
-# With one cluster, one ASG and CreateLifecycleHooks=true no resource is left out by a condition
-# (the hooks are one per group, by Fn::ForEach).
-# Created only with DrainOnRebalance=true (the main stack keeps the default, false).
+# With one cluster, one ASG and CreateLifecycleHooks=true only these resources are left out by a
+# condition (the hooks are one per group, by Fn::ForEach). The rebalance rule is created only with
+# DrainOnRebalance=true (the main stack keeps the default, false).
 ABSENT_BY_CONDITION_MAIN: dict[str, str] = {
     "RebalanceRule": "DrainOnRebalance",
     "RebalanceRulePermission": "DrainOnRebalance",
+    # LaunchReadiness is off by default (tests/infra/test_launch_readiness.py turns it on).
+    "LaunchRule": "LaunchReadinessOn",
+    "InstanceJoinedRule": "LaunchReadinessOn",
+    "LaunchRulePermission": "LaunchReadinessOn",
+    "InstanceJoinedRulePermission": "LaunchReadinessOn",
+    "OnLifecycleLaunchPolicy": "LaunchReadinessOn",
+    "LaunchDeadlinesPassedAlarm": "LaunchReadinessOn",
 }
 
 CLUSTER_ARN = f"arn:aws:ecs:{MAIN_REGION}:{ACCOUNT}:cluster/prod-cluster"
@@ -231,6 +238,11 @@ def test_function_configuration(client: Any, main_stack: Deployed, logical_id: s
         "RUST_LOG": "info",
     }
     if logical_id == "OnLifecycleFunction":
+        # Launch readiness off: an empty hook name is read as unset.
+        expected["ECS_DRAIN_LAUNCH_HOOK_NAME"] = ""
+        expected["ECS_DRAIN_LAUNCH_DEADLINE_SECONDS"] = "900"
+        expected["ECS_DRAIN_LAUNCH_DEADLINE_POLICY"] = "ABANDON"
+        expected["ECS_DRAIN_LAUNCH_WAIT_FOR_DAEMONS"] = "false"
         expected["ECS_DRAIN_SCHEDULE_GROUP"] = MOTO_SCHEDULE_GROUP
         # The schedules' dead-letter queue.
         expected["ECS_DRAIN_CHECK_DLQ_ARN"] = queue_arn(client, main_stack, "FailureQueueUrl")
@@ -603,7 +615,10 @@ def test_lifecycle_hooks_in_template() -> None:
     """moto skips AWS::AutoScaling::LifecycleHook, so the hooks are checked on the template."""
     groups = ["blue-asg", "green_asg", "red.asg"]
     resources = load_template({"AutoScalingGroupNames": ",".join(groups)})["Resources"]
-    hooks = {lid: r for lid, r in resources.items() if r["Type"] == "AWS::AutoScaling::LifecycleHook"}
+    hooks = {lid: r for lid, r in resources.items() if r["Type"] == "AWS::AutoScaling::LifecycleHook"
+             and r["Properties"]["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"}  # fmt: skip
+    launch = {lid for lid, r in resources.items() if r["Type"] == "AWS::AutoScaling::LifecycleHook"} - set(hooks)
+    assert launch == {"LaunchHookblueasg", "LaunchHookgreenasg", "LaunchHookredasg"}
     # One hook per group (Fn::ForEach), named after the group's letters and digits.
     assert set(hooks) == {"LifecycleHookblueasg", "LifecycleHookgreenasg", "LifecycleHookredasg"}
     assert sorted(h["Properties"]["AutoScalingGroupName"] for h in hooks.values()) == groups
@@ -632,6 +647,11 @@ def test_event_invoke_configs_in_template() -> None:
 EMF_METRICS = {
     "DrainsStarted", "DrainsCompleted", "DrainDuration", "DrainsExpired", "DeadlinesEnforced",
     "StuckServices", "RefusedEvents", "PermanentFailures", "HookSecondsLeft",
+}  # fmt: skip
+# Launch readiness's metrics (not on the dashboard yet).
+LAUNCH_EMF_METRICS = {
+    "LaunchesStarted", "LaunchesCompleted", "LaunchDuration", "LaunchDeadlinesPassed", "LaunchesExpired",
+    "InstancesReactivated",
 }  # fmt: skip
 NS = {"Ref": "MetricsNamespace"}
 
@@ -677,10 +697,11 @@ def test_alarms_in_template() -> None:
         "OnTaskStoppedAsyncEventsDroppedAlarm": (lam, "AsyncEventsDropped", "FunctionName", "OnTaskStoppedFunction"),
         "CheckInvocationsDroppedAlarm": (sched, "InvocationDroppedCount", "ScheduleGroup", "DrainCheckScheduleGroup"),
         "CheckTargetErrorsAlarm": (sched, "TargetErrorCount", "ScheduleGroup", "DrainCheckScheduleGroup"),
+        "LaunchDeadlinesPassedAlarm": (ns, "LaunchDeadlinesPassed", None, None),
     }
     for props in (a["Properties"] for a in alarms().values()):
         if props["Namespace"] == NS:
-            assert props["MetricName"] in EMF_METRICS
+            assert props["MetricName"] in EMF_METRICS | LAUNCH_EMF_METRICS
         statistic = "Maximum" if props["Namespace"] == "AWS/SQS" else "Sum"
         assert props["Statistic"] == statistic, props
 
@@ -691,7 +712,8 @@ def test_deadline_alarm_can_be_turned_off() -> None:
     assert (param["Default"], param["AllowedValues"]) == ("true", ["true", "false"])
     assert alarms()["DeadlinesEnforcedAlarm"]["Condition"] == "AlarmOnDeadline"
     assert template["Conditions"]["AlarmOnDeadline"] == {"Fn::Equals": [{"Ref": "AlarmOnDeadlineEnforced"}, "true"]}
-    assert [lid for lid, a in alarms().items() if "Condition" in a] == ["DeadlinesEnforcedAlarm"]
+    conditional = {lid: a["Condition"] for lid, a in alarms().items() if "Condition" in a}
+    assert conditional == {"DeadlinesEnforcedAlarm": "AlarmOnDeadline", "LaunchDeadlinesPassedAlarm": "LaunchReadinessOn"}
 
 
 @pytest.mark.parametrize(
@@ -857,7 +879,15 @@ def test_lifecycle_hooks_wait_for_the_rule_its_permission_and_the_invoke_config(
     """A scale-in during stack creation must not reach a hook before its notice can reach the function."""
     resources = load_template()["Resources"]
     for logical_id, resource in resources.items():
-        if resource["Type"] == "AWS::AutoScaling::LifecycleHook":
+        if resource["Type"] != "AWS::AutoScaling::LifecycleHook":
+            continue
+        if resource["Properties"]["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_LAUNCHING":
+            # a launch hook also waits for the state-change rule and the ListServices grant
+            assert set(resource["DependsOn"]) == {
+                "LaunchRule", "LaunchRulePermission", "InstanceJoinedRulePermission", "OnLifecycleLaunchPolicy",
+                "OnLifecycleInvokeConfig",
+            }, logical_id  # fmt: skip
+        else:
             assert set(resource["DependsOn"]) == {"LifecycleRule", "LifecycleRulePermission", "OnLifecycleInvokeConfig"}, logical_id
 
 

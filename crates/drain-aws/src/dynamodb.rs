@@ -15,6 +15,7 @@ use drain_core::ids::{
     AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef, LifecycleToken,
     TaskArn,
 };
+use drain_core::launch_record::LaunchRecord;
 use drain_core::ports::{DrainStore, WriteOutcome};
 use drain_core::record::{
     AliveKind, AliveSet, AliveTask, CensusSummary, DrainKind, DrainPhase, DrainRecord, DrainStatus,
@@ -30,6 +31,8 @@ pub const KEY: &str = "container_instance_arn";
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
 type Item = HashMap<String, AttributeValue>;
+
+mod launch;
 
 /// [`DrainStore`] over a DynamoDB table.
 #[derive(Clone, Debug)]
@@ -49,7 +52,7 @@ impl DynamoDrainStore {
 
     async fn put(
         &self,
-        record: &DrainRecord,
+        item: Item,
         condition: &str,
         values: Option<(&str, AttributeValue)>,
     ) -> Result<WriteOutcome, DrainError> {
@@ -57,7 +60,7 @@ impl DynamoDrainStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(record)))
+            .set_item(Some(item))
             .condition_expression(condition);
         if let Some((name, value)) = values {
             request = request.expression_attribute_values(name, value);
@@ -77,8 +80,24 @@ impl DynamoDrainStore {
 }
 
 impl DynamoDrainStore {
-    /// Every record in the table (a paginated Scan), for operators; the handlers never scan.
-    /// Items that do not parse are returned as errors next to the ones that do.
+    /// The item under `key`, read consistently.
+    async fn get(&self, key: String) -> Result<Option<Item>, DrainError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(key))
+            // The revision read must be the latest, or every conditional write would lose.
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| classify("dynamodb:GetItem", error))?;
+        Ok(output.item)
+    }
+
+    /// Every drain record in the table (a paginated Scan), for operators; the handlers never
+    /// scan. Items that do not parse are returned as errors next to the ones that do; launch
+    /// records (their own key prefix) are left out.
     pub async fn scan_all(&self) -> Result<Vec<Result<DrainRecord, ItemError>>, DrainError> {
         let items = self
             .client
@@ -91,7 +110,11 @@ impl DynamoDrainStore {
             .collect::<Result<Vec<Item>, _>>()
             .await
             .map_err(|error| classify("dynamodb:Scan", error))?;
-        Ok(items.iter().map(from_item).collect())
+        Ok(items
+            .iter()
+            .filter(|item| !launch::is_launch_item(item))
+            .map(from_item)
+            .collect())
     }
 }
 
@@ -100,18 +123,11 @@ impl DrainStore for DynamoDrainStore {
         &self,
         instance: &ContainerInstanceArn,
     ) -> Result<Option<DrainRecord>, DrainError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(KEY, AttributeValue::S(instance.to_string()))
-            // The revision read must be the latest, or every conditional write would lose.
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|error| classify("dynamodb:GetItem", error))?;
-        output
-            .item()
+        // Boxed: one more inline layer puts the task function's future past the compiler's
+        // layout recursion limit.
+        Box::pin(self.get(instance.to_string()))
+            .await?
+            .as_ref()
             .map(from_item)
             .transpose()
             .map_err(|error| DrainError::Permanent {
@@ -121,8 +137,12 @@ impl DrainStore for DynamoDrainStore {
     }
 
     async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
-        self.put(record, "attribute_not_exists(container_instance_arn)", None)
-            .await
+        self.put(
+            to_item(record),
+            "attribute_not_exists(container_instance_arn)",
+            None,
+        )
+        .await
     }
 
     async fn replace(
@@ -131,7 +151,43 @@ impl DrainStore for DynamoDrainStore {
         expected_revision: u64,
     ) -> Result<WriteOutcome, DrainError> {
         self.put(
-            record,
+            to_item(record),
+            "revision = :expected",
+            Some((":expected", number(expected_revision as i64))),
+        )
+        .await
+    }
+
+    async fn load_launch(
+        &self,
+        instance: &Ec2InstanceId,
+    ) -> Result<Option<LaunchRecord>, DrainError> {
+        let item = self.get(LaunchRecord::key(instance)).await?;
+        item.as_ref()
+            .map(launch::from_item)
+            .transpose()
+            .map_err(|error| DrainError::Permanent {
+                operation: "dynamodb:GetItem",
+                source: Box::new(error),
+            })
+    }
+
+    async fn insert_launch(&self, record: &LaunchRecord) -> Result<WriteOutcome, DrainError> {
+        self.put(
+            launch::to_item(record)?,
+            "attribute_not_exists(container_instance_arn)",
+            None,
+        )
+        .await
+    }
+
+    async fn replace_launch(
+        &self,
+        record: &LaunchRecord,
+        expected_revision: u64,
+    ) -> Result<WriteOutcome, DrainError> {
+        self.put(
+            launch::to_item(record)?,
             "revision = :expected",
             Some((":expected", number(expected_revision as i64))),
         )

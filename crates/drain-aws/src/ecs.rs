@@ -221,6 +221,7 @@ impl Cluster for EcsCluster {
                 arn,
                 ec2_instance_id: ec2.clone(),
                 status: EcsInstanceStatus::parse(found.status().unwrap_or("UNKNOWN")),
+                agent_connected: found.agent_connected(),
             }));
         }
         Ok(None)
@@ -312,6 +313,28 @@ impl Cluster for EcsCluster {
             }
         }
         Ok(facts)
+    }
+
+    async fn daemon_services(&self, cluster: &ClusterArn) -> Result<Vec<String>, DrainError> {
+        let arns = self
+            .client
+            .list_services()
+            .cluster(cluster.as_str())
+            .scheduling_strategy(aws_sdk_ecs::types::SchedulingStrategy::Daemon)
+            .into_paginator()
+            .page_size(PAGE as i32)
+            .items()
+            .send()
+            .collect::<Result<Vec<String>, _>>()
+            .await
+            .map_err(|error| classify("ecs:ListServices", error))?;
+        // `arn:...:service/<cluster>/<name>` (or the old `service/<name>`): the name is last,
+        // and it is what a task's `group` (`service:<name>`) carries.
+        Ok(arns
+            .iter()
+            .filter_map(|arn| arn.rsplit('/').next())
+            .map(str::to_owned)
+            .collect())
     }
 
     async fn stop_tasks(

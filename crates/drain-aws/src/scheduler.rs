@@ -9,10 +9,10 @@ use aws_sdk_scheduler::types::{
 };
 use drain_core::DrainError;
 use drain_core::event::CHECK_KEY;
-use drain_core::ids::ContainerInstanceArn;
+use drain_core::event::launch::LAUNCH_CHECK_KEY;
+use drain_core::ids::{ContainerInstanceArn, Ec2InstanceId};
 use drain_core::ports::CheckScheduler;
 use drain_core::time::Timestamp;
-
 
 use crate::error::{classify, code_of};
 
@@ -85,19 +85,23 @@ impl EventBridgeCheckScheduler {
         format!("{PREFIX}{hash}-{id}")
     }
 
+    /// The name of a pending launch's check: `launch-` and the EC2 instance id (validated to
+    /// `i-` and hex digits at the edge, so at most 26 characters).
+    pub fn launch_schedule_name(instance: &Ec2InstanceId) -> String {
+        format!("launch-{instance}")
+    }
+
     fn request_parts(
         &self,
-        instance: &ContainerInstanceArn,
+        input: String,
         at: Timestamp,
-    ) -> Result<(String, String, Target, FlexibleTimeWindow), DrainError> {
+    ) -> Result<(String, Target, FlexibleTimeWindow), DrainError> {
         let target_arn = self.target_arn.get().ok_or_else(|| {
             DrainError::permanent(
                 "scheduler:CreateSchedule",
                 "no target ARN for scheduled checks",
             )
         })?;
-        let input = serde_json::json!({ CHECK_KEY: { "containerInstanceArn": instance.as_str() } })
-            .to_string();
         let target = Target::builder()
             .arn(target_arn)
             .role_arn(&self.role_arn)
@@ -121,21 +125,17 @@ impl EventBridgeCheckScheduler {
             })?;
         // `at(...)` takes local time without a zone; the schedule's time zone defaults to UTC.
         let expression = format!("at({})", at.to_rfc3339().trim_end_matches('Z'));
-        Ok((Self::schedule_name(instance), expression, target, window))
+        Ok((expression, target, window))
     }
-}
 
-impl CheckScheduler for EventBridgeCheckScheduler {
-    async fn schedule(
-        &self,
-        instance: &ContainerInstanceArn,
-        at: Timestamp,
-    ) -> Result<(), DrainError> {
-        let (name, expression, target, window) = self.request_parts(instance, at)?;
+    /// Creates the one-shot schedule `name` invoking the function with `input` at `at`, or
+    /// moves it there when it exists.
+    async fn book(&self, name: &str, input: String, at: Timestamp) -> Result<(), DrainError> {
+        let (expression, target, window) = self.request_parts(input, at)?;
         let created = self
             .client
             .create_schedule()
-            .name(&name)
+            .name(name)
             .group_name(&self.group)
             .schedule_expression(&expression)
             .flexible_time_window(window.clone())
@@ -145,11 +145,11 @@ impl CheckScheduler for EventBridgeCheckScheduler {
             .await;
         match created {
             Ok(_) => Ok(()),
-            // The drain's schedule exists already: move it.
+            // The schedule exists already: move it.
             Err(error) if code_of(&error) == Some("ConflictException") => self
                 .client
                 .update_schedule()
-                .name(&name)
+                .name(name)
                 .group_name(&self.group)
                 .schedule_expression(&expression)
                 .flexible_time_window(window)
@@ -163,15 +163,15 @@ impl CheckScheduler for EventBridgeCheckScheduler {
         }
     }
 
-    /// Deletes the drain's check: the schedule named for this very ARN (see
-    /// [`Self::schedule_name`]: 80 bits of the ARN's SHA-256 and its id, so no other ARN shares
-    /// the name in the stack's own group). One call, no read first: a missing schedule is fine.
-    async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
-        let name = Self::schedule_name(instance);
+    /// Deletes the schedule `name`; a missing one is fine. One call, no read first: both kinds
+    /// of name are derived from the very thing they check (see [`Self::schedule_name`] and
+    /// [`Self::launch_schedule_name`]), so in the stack's own group no other drain or launch
+    /// has that name.
+    async fn unbook(&self, name: &str) -> Result<(), DrainError> {
         let deleted = self
             .client
             .delete_schedule()
-            .name(&name)
+            .name(name)
             .group_name(&self.group)
             .send()
             .await;
@@ -180,6 +180,37 @@ impl CheckScheduler for EventBridgeCheckScheduler {
             Err(error) if code_of(&error) == Some("ResourceNotFoundException") => Ok(()),
             Err(error) => Err(classify("scheduler:DeleteSchedule", error)),
         }
+    }
+}
+
+impl CheckScheduler for EventBridgeCheckScheduler {
+    async fn schedule(
+        &self,
+        instance: &ContainerInstanceArn,
+        at: Timestamp,
+    ) -> Result<(), DrainError> {
+        let input = serde_json::json!({ CHECK_KEY: { "containerInstanceArn": instance.as_str() } })
+            .to_string();
+        self.book(&Self::schedule_name(instance), input, at).await
+    }
+
+    async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
+        self.unbook(&Self::schedule_name(instance)).await
+    }
+
+    async fn schedule_launch(
+        &self,
+        instance: &Ec2InstanceId,
+        at: Timestamp,
+    ) -> Result<(), DrainError> {
+        let input = serde_json::json!({ LAUNCH_CHECK_KEY: { "ec2InstanceId": instance.as_str() } })
+            .to_string();
+        self.book(&Self::launch_schedule_name(instance), input, at)
+            .await
+    }
+
+    async fn cancel_launch(&self, instance: &Ec2InstanceId) -> Result<(), DrainError> {
+        self.unbook(&Self::launch_schedule_name(instance)).await
     }
 }
 

@@ -248,6 +248,7 @@ async fn draining_names_one_instance_of_its_cluster_and_the_draining_status() {
             cluster_arn: cluster(),
             ec2_instance_id: Ec2InstanceId::new(sample::EC2_INSTANCE_ID).expect("id"),
             status: EcsInstanceStatus::Active,
+            agent_connected: true,
         })
         .await
         .expect("set DRAINING");

@@ -4,6 +4,12 @@
 use crate::decision::look::CensusRule;
 use crate::decision::{DeadlinePolicy, DrainPolicy};
 
+mod launch;
+pub use launch::{
+    ENV_LAUNCH_DEADLINE_POLICY, ENV_LAUNCH_DEADLINE_SECONDS, ENV_LAUNCH_HOOK_NAME,
+    ENV_LAUNCH_WAIT_FOR_DAEMONS, LaunchSettings,
+};
+
 /// DynamoDB table of drain records (required).
 pub const ENV_TABLE: &str = "ECS_DRAIN_TABLE";
 /// Comma-separated cluster names or ARNs to look for instances in; empty means every cluster.
@@ -103,6 +109,8 @@ pub struct Config {
     pub metrics_namespace: String,
     /// Drain on rebalance recommendations (Spot interruption warnings always drain).
     pub drain_on_rebalance: bool,
+    /// Launch readiness, when a launch hook is configured.
+    pub launch: Option<LaunchSettings>,
 }
 
 impl Config {
@@ -118,6 +126,7 @@ impl Config {
             retention_seconds: 14 * 86_400,
             metrics_namespace: DEFAULT_METRICS_NAMESPACE.to_owned(),
             drain_on_rebalance: false,
+            launch: None,
         }
     }
 
@@ -223,6 +232,7 @@ impl Config {
                 }
             };
         }
+        config.launch = launch::launch_settings(&get)?;
         config.schedule = match (get(ENV_SCHEDULE_GROUP), get(ENV_SCHEDULE_ROLE_ARN)) {
             (Some(group), Some(role_arn)) => Some(ScheduleSettings {
                 group,

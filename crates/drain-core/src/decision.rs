@@ -294,18 +294,38 @@ pub fn admit(
     token: &LifecycleToken,
     noticed_at: Option<Timestamp>,
 ) -> Admission {
-    let Some(record) = existing else {
+    admit_action(
+        existing.map(|record| {
+            (
+                &record.token,
+                record.status.is_terminal(),
+                record.noticed_at,
+            )
+        }),
+        token,
+        noticed_at,
+    )
+}
+
+/// [`admit`]'s rule over what any record of a lifecycle action keeps (drain or launch): the
+/// recorded token, whether the record is finished, and when its notice was sent.
+pub fn admit_action(
+    recorded: Option<(&LifecycleToken, bool, Timestamp)>,
+    token: &LifecycleToken,
+    noticed_at: Option<Timestamp>,
+) -> Admission {
+    let Some((recorded_token, finished, recorded_at)) = recorded else {
         return Admission::Start;
     };
-    if &record.token == token {
-        return if record.status.is_terminal() {
+    if recorded_token == token {
+        return if finished {
             Admission::AlreadyFinished
         } else {
             Admission::Resume
         };
     }
     match noticed_at {
-        Some(at) if at > record.noticed_at => Admission::Replace,
+        Some(at) if at > recorded_at => Admission::Replace,
         _ => Admission::Stale,
     }
 }

@@ -42,6 +42,9 @@ use crate::record::{
 };
 use crate::time::{Clock, Timestamp};
 
+mod launch;
+pub use launch::LaunchOutcome;
+
 /// Whether mutations happen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -105,6 +108,8 @@ pub enum Outcome {
         /// Why.
         refusal: Refusal,
     },
+    /// A pending launch was looked at (launch readiness).
+    Launch(LaunchOutcome),
 }
 
 /// The use cases, over one bundle of ports.

@@ -23,6 +23,7 @@ use crate::ids::{
 use crate::time::Timestamp;
 
 pub mod fleet;
+pub mod launch;
 
 /// The EventBridge detail-type of a terminate lifecycle action.
 pub const TERMINATE_DETAIL_TYPE: &str = "EC2 Instance-terminate Lifecycle Action";
@@ -277,6 +278,12 @@ pub enum LifecycleInput {
     SpotWarning(fleet::SpotInterruption),
     /// An EC2 Instance Rebalance Recommendation (drained only when enabled).
     Rebalance(fleet::RebalanceRecommendation),
+    /// A launch lifecycle action (launch readiness and warm-pool returns).
+    Launch(fleet::LaunchNotice),
+    /// A container instance changed: look at its EC2 instance's pending launch, if any.
+    InstanceJoined(launch::ContainerInstanceChange),
+    /// Look at this EC2 instance's pending launch again.
+    LaunchCheck(Ec2InstanceId),
     /// Nothing to do, and why (test notification, another transition, another event).
     Ignored {
         /// Why.
@@ -460,6 +467,11 @@ fn lifecycle_input(
             transition: quoted(transition),
         });
     }
+    if transition == LAUNCHING_TRANSITION {
+        return Ok(LifecycleInput::Launch(fleet::launch_notice(
+            fields, envelope,
+        )?));
+    }
     if transition != TERMINATING_TRANSITION {
         return Ok(LifecycleInput::Ignored {
             reason: format!("transition {} is not a termination", quoted(transition)),
@@ -563,6 +575,26 @@ fn eventbridge_envelope<'a>(
     })
 }
 
+/// The envelope, detail-type and detail of an EventBridge lifecycle action (terminate or
+/// launch, from Auto Scaling), or None for any other event.
+fn lifecycle_parts<'a>(event: &EventBridgeEnvelope<'a>) -> Option<(Envelope, &'a str, &'a Value)> {
+    let lifecycle = event.source == "aws.autoscaling"
+        && matches!(
+            event.detail_type,
+            TERMINATE_DETAIL_TYPE | LAUNCH_DETAIL_TYPE
+        );
+    lifecycle.then(|| {
+        let envelope = Envelope {
+            channel: Channel::EventBridge,
+            sent_at: event.time,
+            replay_name: event.replay_name.clone(),
+            account: event.account.clone(),
+            region: event.region.clone(),
+        };
+        (envelope, event.detail_type, event.detail)
+    })
+}
+
 fn sns_records(records: &Value) -> Result<Vec<&Value>, EventError> {
     let Some(records) = records.as_array() else {
         return Err(EventError::UnknownShape("Records is not a list".into()));
@@ -652,6 +684,10 @@ pub fn parse_lifecycle_payload_with_warnings<P: Payload + ?Sized>(
     if let Some(check) = object.get(CHECK_KEY) {
         return Ok((vec![check_request(check, &mut warnings)?], warnings));
     }
+    if let Some(check) = object.get(launch::LAUNCH_CHECK_KEY) {
+        let instance = launch::launch_check(check, &mut warnings)?;
+        return Ok((vec![LifecycleInput::LaunchCheck(instance)], warnings));
+    }
     if let Some(records) = object.get("Records") {
         let inputs = sns_records(records)?
             .into_iter()
@@ -673,28 +709,21 @@ pub fn parse_lifecycle_payload_with_warnings<P: Payload + ?Sized>(
         if let Some(early) = early {
             return Ok((vec![early], warnings));
         }
-        let lifecycle = event.source == "aws.autoscaling"
-            && matches!(
-                event.detail_type,
-                TERMINATE_DETAIL_TYPE | LAUNCH_DETAIL_TYPE
-            );
-        if !lifecycle {
+        if event.source == "aws.ecs" && event.detail_type == INSTANCE_STATE_CHANGE_DETAIL_TYPE {
+            let replay_name = event.replay_name;
+            let change =
+                launch::container_instance_change(event.detail, replay_name, &mut warnings)?;
+            return Ok((vec![LifecycleInput::InstanceJoined(change)], warnings));
+        }
+        let Some((envelope, detail_type, detail)) = lifecycle_parts(&event) else {
             let reason = format!(
                 "EventBridge event {} from {} is not a lifecycle action",
                 quoted(event.detail_type),
                 quoted(event.source)
             );
             return Ok((vec![LifecycleInput::Ignored { reason }], warnings));
-        }
-        let detail_type = event.detail_type;
-        let envelope = Envelope {
-            channel: Channel::EventBridge,
-            sent_at: event.time,
-            replay_name: event.replay_name,
-            account: event.account,
-            region: event.region,
         };
-        let fields = Fields::new("lifecycle action detail", event.detail, &mut warnings)?;
+        let fields = Fields::new("lifecycle action detail", detail, &mut warnings)?;
         let input = lifecycle_input(fields, envelope, Some(detail_type))?;
         return Ok((vec![input], warnings));
     }
@@ -948,7 +977,7 @@ mod tests {
     }
 
     #[test]
-    fn ignores_the_test_notification_and_launch_actions() {
+    fn ignores_the_test_notification_and_reads_launch_actions_as_launches() {
         let inputs = parse_lifecycle_payload(&fixture("lifecycle-test-notification-sns.json"))
             .expect("parses");
         assert!(matches!(
@@ -957,9 +986,10 @@ mod tests {
         ));
         let inputs =
             parse_lifecycle_payload(&fixture("lifecycle-launch-eventbridge.json")).expect("parses");
+        // Which launch hook ecs-drain serves is decided after parsing (drainer::launch).
         assert!(matches!(
             inputs.as_slice(),
-            [LifecycleInput::Ignored { reason }] if reason.contains("LAUNCHING")
+            [LifecycleInput::Launch(notice)] if notice.action.hook.hook_name.as_str() == "warm-up-hook"
         ));
     }
 

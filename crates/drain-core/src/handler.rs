@@ -45,6 +45,7 @@ pub fn outcome_name(outcome: &Outcome) -> String {
         Outcome::Decided(decision) => decision.name().into(),
         Outcome::ActionGone => "action_gone".into(),
         Outcome::Refused { refusal } => format!("refused_{}", refusal.name()),
+        Outcome::Launch(launch) => launch.name().into(),
     }
 }
 
@@ -268,6 +269,19 @@ where
                 report.dry_run |= drainer.mode_for(recommendation.replay_name.as_deref())
                     == crate::drainer::Mode::DryRun;
                 drainer.on_rebalance(&recommendation, own).await
+            }
+            LifecycleInput::Launch(notice) => {
+                let mode = drainer.mode_for(notice.replay_name.as_deref());
+                report.dry_run |= mode == crate::drainer::Mode::DryRun;
+                Box::pin(drainer.on_launch(&notice, mode, own)).await
+            }
+            LifecycleInput::InstanceJoined(change) => {
+                let mode = drainer.mode_for(change.replay_name.as_deref());
+                report.dry_run |= mode == crate::drainer::Mode::DryRun;
+                Box::pin(drainer.on_instance_joined(&change, mode)).await
+            }
+            LifecycleInput::LaunchCheck(instance) => {
+                Box::pin(drainer.on_launch_check(&instance, crate::drainer::Mode::Live)).await
             }
             LifecycleInput::Ignored { reason } => Ok(Outcome::Ignored { reason }),
         };

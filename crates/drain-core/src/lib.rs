@@ -14,6 +14,7 @@ pub mod error;
 pub mod event;
 pub mod handler;
 pub mod ids;
+pub mod launch_record;
 pub mod metrics;
 pub mod notify;
 pub mod operator;

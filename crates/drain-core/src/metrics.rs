@@ -12,6 +12,8 @@ use serde_json::{Map, Value, json};
 use crate::decision::spot::EarlyDrainKind;
 use crate::record::{CompletionReason, LifecycleResult};
 
+pub mod launch;
+
 /// A drain started: a new drain record was written for a terminate notice.
 pub const DRAINS_STARTED: &str = "DrainsStarted";
 /// A lifecycle action was completed (dimensions `Result`, `Reason`).
@@ -86,6 +88,8 @@ pub enum Fact {
     ImmovableWithinHorizon,
     /// The drained group also carries ECS managed draining's hook.
     ManagedDrainingCoexists,
+    /// Launch readiness counted this.
+    Launch(launch::LaunchFact),
 }
 
 /// A CloudWatch unit ecs-drain uses.
@@ -190,6 +194,7 @@ pub fn samples_of(fact: &Fact) -> Vec<Sample> {
         },
         Fact::ImmovableWithinHorizon => vec![count(IMMOVABLE_WITHIN_HORIZON)],
         Fact::ManagedDrainingCoexists => vec![count(MANAGED_DRAINING_COEXISTS)],
+        Fact::Launch(fact) => launch::samples_of(&fact),
     }
 }
 

@@ -82,6 +82,8 @@ impl<C: Cluster, H: LifecycleHooks, S: DrainStore, Q: CheckScheduler> Operator<'
                         cluster_arn: claim.cluster_arn.clone(),
                         ec2_instance_id: claim.ec2_instance_id.clone(),
                         status: EcsInstanceStatus::Draining,
+                        // Not read by set_active: only the ARN and cluster go on the wire.
+                        agent_connected: false,
                     };
                     if let Err(error) = self.cluster.set_active(&container_instance).await {
                         // Nothing was sent to Auto Scaling: give the claim back as it was.

@@ -10,6 +10,7 @@ use crate::error::DrainError;
 use crate::ids::{
     ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn,
 };
+use crate::launch_record::LaunchRecord;
 use crate::record::{DrainRecord, LifecycleResult};
 use crate::time::{Clock, Timestamp};
 
@@ -24,6 +25,8 @@ pub struct ContainerInstance {
     pub ec2_instance_id: Ec2InstanceId,
     /// Its status, read at the edge.
     pub status: EcsInstanceStatus,
+    /// `agentConnected`: whether its ECS agent is connected (false when ECS does not say).
+    pub agent_connected: bool,
 }
 
 impl ContainerInstance {
@@ -137,6 +140,23 @@ pub trait Cluster: Send + Sync {
         tasks: &[TaskArn],
         reason: &str,
     ) -> impl Future<Output = Result<(), DrainError>> + Send;
+
+    /// The names of the cluster's daemon services (ListServices, schedulingStrategy DAEMON):
+    /// what launch readiness waits for when the operator asks for daemons. Only launch
+    /// readiness calls it; a port that cannot answer says so as a permanent error.
+    fn daemon_services(
+        &self,
+        cluster: &ClusterArn,
+    ) -> impl Future<Output = Result<Vec<String>, DrainError>> + Send {
+        let _ = cluster;
+        std::future::ready(Err(unsupported("ecs:ListServices")))
+    }
+}
+
+/// What a port without launch support answers when launch readiness calls it: a permanent
+/// error naming the call, never a silent success.
+fn unsupported(operation: &'static str) -> DrainError {
+    DrainError::permanent(operation, "this port does not support launch readiness")
 }
 
 /// What Auto Scaling answered a lifecycle action call: a fact; the decision layer
@@ -187,6 +207,10 @@ pub enum LifecycleState {
     WarmedTerminatingProceed,
     /// Warmed:Terminated.
     WarmedTerminated,
+    /// Pending:Wait: a launch lifecycle hook holds the new instance.
+    PendingWait,
+    /// Warmed:Pending:Wait: a launch lifecycle hook holds an instance entering the warm pool.
+    WarmedPendingWait,
     /// Any other text (matched exactly), or none (empty).
     Other(String),
 }
@@ -204,6 +228,8 @@ impl LifecycleState {
             "Warmed:Terminating:Wait" => LifecycleState::WarmedTerminatingWait,
             "Warmed:Terminating:Proceed" => LifecycleState::WarmedTerminatingProceed,
             "Warmed:Terminated" => LifecycleState::WarmedTerminated,
+            "Pending:Wait" => LifecycleState::PendingWait,
+            "Warmed:Pending:Wait" => LifecycleState::WarmedPendingWait,
             other => LifecycleState::Other(other.to_owned()),
         }
     }
@@ -220,6 +246,8 @@ impl LifecycleState {
             LifecycleState::WarmedTerminatingWait => "Warmed:Terminating:Wait",
             LifecycleState::WarmedTerminatingProceed => "Warmed:Terminating:Proceed",
             LifecycleState::WarmedTerminated => "Warmed:Terminated",
+            LifecycleState::PendingWait => "Pending:Wait",
+            LifecycleState::WarmedPendingWait => "Warmed:Pending:Wait",
             LifecycleState::Other(text) => text,
         }
     }
@@ -230,6 +258,15 @@ impl LifecycleState {
         matches!(
             self,
             LifecycleState::TerminatingWait | LifecycleState::WarmedTerminatingWait
+        )
+    }
+
+    /// A launch hook holds the instance (Pending:Wait, Warmed:Pending:Wait): the only states in
+    /// which a launch lifecycle action can be real and still open.
+    pub fn is_launch_wait(&self) -> bool {
+        matches!(
+            self,
+            LifecycleState::PendingWait | LifecycleState::WarmedPendingWait
         )
     }
 
@@ -247,7 +284,9 @@ impl LifecycleState {
             | LifecycleState::WarmedTerminatingWait
             | LifecycleState::WarmedTerminatingProceed
             | LifecycleState::WarmedTerminated => true,
-            LifecycleState::InService => false,
+            LifecycleState::InService
+            | LifecycleState::PendingWait
+            | LifecycleState::WarmedPendingWait => false,
             LifecycleState::Other(text) => {
                 text.starts_with("Terminat") || text.starts_with("Warmed:Terminat")
             }
@@ -350,6 +389,36 @@ pub trait DrainStore: Send + Sync {
         record: &DrainRecord,
         expected_revision: u64,
     ) -> impl Future<Output = Result<WriteOutcome, DrainError>> + Send;
+
+    /// The pending launch of an EC2 instance, if any (one keyed read). Launch records live in
+    /// the same table under their own key ([`LaunchRecord::key`]), so a launch and a drain of
+    /// the same instance never touch each other's item.
+    fn load_launch(
+        &self,
+        instance: &Ec2InstanceId,
+    ) -> impl Future<Output = Result<Option<LaunchRecord>, DrainError>> + Send {
+        let _ = instance;
+        std::future::ready(Err(unsupported("dynamodb:GetItem")))
+    }
+
+    /// Writes a new launch record, only if none exists for the instance.
+    fn insert_launch(
+        &self,
+        record: &LaunchRecord,
+    ) -> impl Future<Output = Result<WriteOutcome, DrainError>> + Send {
+        let _ = record;
+        std::future::ready(Err(unsupported("dynamodb:PutItem")))
+    }
+
+    /// Writes a launch record, only if the stored one's revision is still `expected_revision`.
+    fn replace_launch(
+        &self,
+        record: &LaunchRecord,
+        expected_revision: u64,
+    ) -> impl Future<Output = Result<WriteOutcome, DrainError>> + Send {
+        let _ = (record, expected_revision);
+        std::future::ready(Err(unsupported("dynamodb:PutItem")))
+    }
 }
 
 /// One-shot scheduled checks, one per live drain.
@@ -366,6 +435,25 @@ pub trait CheckScheduler: Send + Sync {
         &self,
         instance: &ContainerInstanceArn,
     ) -> impl Future<Output = Result<(), DrainError>> + Send;
+
+    /// Creates or moves the pending launch's one-shot check of `instance` to `at`.
+    fn schedule_launch(
+        &self,
+        instance: &Ec2InstanceId,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), DrainError>> + Send {
+        let _ = (instance, at);
+        std::future::ready(Err(unsupported("scheduler:CreateSchedule")))
+    }
+
+    /// Deletes the pending launch's check; a missing one is fine.
+    fn cancel_launch(
+        &self,
+        instance: &Ec2InstanceId,
+    ) -> impl Future<Output = Result<(), DrainError>> + Send {
+        let _ = instance;
+        std::future::ready(Err(unsupported("scheduler:DeleteSchedule")))
+    }
 }
 
 /// No scheduler configured: the drainer does not book checks (it never calls this when
@@ -388,6 +476,24 @@ impl<T: CheckScheduler> CheckScheduler for Option<T> {
             None => Ok(()),
         }
     }
+
+    async fn schedule_launch(
+        &self,
+        instance: &Ec2InstanceId,
+        at: Timestamp,
+    ) -> Result<(), DrainError> {
+        match self {
+            Some(scheduler) => scheduler.schedule_launch(instance, at).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn cancel_launch(&self, instance: &Ec2InstanceId) -> Result<(), DrainError> {
+        match self {
+            Some(scheduler) => scheduler.cancel_launch(instance).await,
+            None => Ok(()),
+        }
+    }
 }
 
 /// Ports shared behind an `Arc` (the binaries keep a handle to set the check target).
@@ -402,6 +508,18 @@ impl<T: CheckScheduler> CheckScheduler for std::sync::Arc<T> {
 
     async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
         (**self).cancel(instance).await
+    }
+
+    async fn schedule_launch(
+        &self,
+        instance: &Ec2InstanceId,
+        at: Timestamp,
+    ) -> Result<(), DrainError> {
+        (**self).schedule_launch(instance, at).await
+    }
+
+    async fn cancel_launch(&self, instance: &Ec2InstanceId) -> Result<(), DrainError> {
+        (**self).cancel_launch(instance).await
     }
 }
 
@@ -515,6 +633,7 @@ mod tests {
                 .expect("arn"),
             ec2_instance_id: Ec2InstanceId::new("i-0123456789abcdef0").expect("id"),
             status: EcsInstanceStatus::parse(status),
+            agent_connected: true,
         };
         for (status, gone) in [
             ("INACTIVE", true),

@@ -684,6 +684,8 @@ impl SimWorld {
             cluster_arn: self.cluster_arn.clone(),
             ec2_instance_id: instance.ec2.clone(),
             status: drain_core::ports::EcsInstanceStatus::parse(instance.status.as_str()),
+            // The simulated agents never disconnect: the drain model does not read it.
+            agent_connected: true,
         }
     }
 

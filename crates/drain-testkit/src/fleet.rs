@@ -185,3 +185,20 @@ pub fn set_container_instance(
     )?;
     Ok(answer["containerInstance"].clone())
 }
+
+/// The "ECS Container Instance State Change" EventBridge delivers for `instance` (the detail
+/// [`set_container_instance`] returns, the shape of
+/// tests/fixtures/ecs-container-instance-state-change-active.json) sent at `sent_at`.
+pub fn container_instance_state_change_event(instance: &Value, sent_at: Timestamp) -> Value {
+    json!({
+        "version": "0",
+        "id": format!("instance-change-{}-{}", instance["ec2InstanceId"].as_str().unwrap_or_default(), instance["version"]),
+        "detail-type": "ECS Container Instance State Change",
+        "source": "aws.ecs",
+        "account": "123456789012",
+        "time": sent_at.to_rfc3339(),
+        "region": "us-east-1",
+        "resources": [instance["containerInstanceArn"].clone()],
+        "detail": instance
+    })
+}

@@ -4,6 +4,10 @@
 //!
 //! Wiring only: the behaviour lives in `drain_core::handler::handle_task_stopped`.
 
+// The drain and launch use-case futures nest deeper than the default limit of 128 layout
+// queries allows for the handler's future.
+#![recursion_limit = "256"]
+
 use drain_aws::app::App;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::value::RawValue;

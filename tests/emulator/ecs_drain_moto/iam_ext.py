@@ -39,6 +39,7 @@ ecs:DescribeContainerInstances, UpdateContainer...     each container-instance/<
 ecs:ListTasks                                          container-instance/<c>/<id> (none named: /*) ecs:cluster
 ecs:DescribeTasks, ecs:StopTask                        each task/<c>/<id>                           ecs:cluster
 ecs:DescribeServices                                   each service/<c>/<name>                      ecs:cluster
+ecs:ListServices                                       ``*`` (no resource-level permissions)        ecs:cluster
 autoscaling:CompleteLifecycleAction, RecordLifecy...   the group's ARN (unknown group: uuid ``*``)  -
 autoscaling:DescribeLifecycleHooks, DescribeAutoSc...  ``*`` (no resource-level permissions)        -
 dynamodb:Get/Put/Update/DeleteItem, Query, Scan,       table/<t> (Query/Scan with IndexName:        -
@@ -211,6 +212,9 @@ def _ecs_checks(op: str, p: Callable[[str], Any], region: str, account: str) -> 
         return each("task", [p("task")] if p("task") else [])
     if op == "DescribeServices":
         return each("service", p("services"))
+    if op == "ListServices":
+        # The reference lists no resource type, only the ecs:cluster condition key.
+        return [Check(action, "*", on_cluster)]
     raise KeyError(op)
 
 
@@ -248,6 +252,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "DescribeTasks",
         "StopTask",
         "DescribeServices",
+        "ListServices",
     ),
     "autoscaling": AUTOSCALING_GROUP_OPS + AUTOSCALING_STAR_OPS,
     "dynamodb": ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "DescribeTable"),

@@ -14,12 +14,14 @@
 use std::collections::BTreeSet;
 
 use crate::census::{TaskSnapshot, TaskStatus};
+use crate::decision::{Admission, admit_action};
 use crate::decision::{
     DEADLINE_MERGE_SECONDS, MIN_BOOKING_LEAD_SECONDS, hook_global_timeout_seconds,
     plan_check_interval, plan_deadline,
 };
 use crate::event::fleet::Placement;
-use crate::ids::ClusterArn;
+use crate::ids::{ClusterArn, LifecycleActionRef, LifecycleToken};
+use crate::launch_record::{LaunchRecord, LaunchStatus};
 use crate::ports::EcsInstanceStatus;
 use crate::record::LifecycleResult;
 use crate::time::Timestamp;
@@ -313,6 +315,83 @@ pub fn decide_launch(facts: &LaunchFacts, policy: &LaunchPolicy, now: Timestamp)
     LaunchDecision::Wait {
         waiting_on,
         deadline,
+    }
+}
+
+/// Whether a launch notice starts, resumes or replaces the pending launch on record, by the
+/// drains' rule ([`crate::decision::admit_action`]): the same token resumes (or is already
+/// finished), a newer notice with another token replaces it, an older or undated one is stale.
+///
+/// One difference: a notice with another token sent in the same second as a finished launch
+/// replaces it. An instance entering the warm pool has its launch action completed at once,
+/// and it may come back from the pool within that second (event times have whole seconds);
+/// a finished launch has nothing a replacement could clobber.
+pub fn admit_launch(
+    existing: Option<&LaunchRecord>,
+    token: &LifecycleToken,
+    noticed_at: Option<Timestamp>,
+) -> Admission {
+    if let (Some(record), Some(at)) = (existing, noticed_at)
+        && record.status.is_terminal()
+        && &record.action.token != token
+        && at == record.noticed_at
+    {
+        return Admission::Replace;
+    }
+    admit_action(
+        existing.map(|record| {
+            (
+                &record.action.token,
+                record.status.is_terminal(),
+                record.noticed_at,
+            )
+        }),
+        token,
+        noticed_at,
+    )
+}
+
+/// What a new pending launch records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LaunchStart {
+    /// The action.
+    pub action: LifecycleActionRef,
+    /// The notice's `Origin`.
+    pub origin: Option<Placement>,
+    /// The notice's `Destination`.
+    pub destination: Option<Placement>,
+    /// When the notice was sent (believable).
+    pub noticed_at: Timestamp,
+    /// Now.
+    pub started_at: Timestamp,
+    /// The hook's heartbeat timeout, when known.
+    pub heartbeat_timeout_seconds: Option<i64>,
+    /// How long finished records are kept, in seconds.
+    pub retention_seconds: i64,
+}
+
+/// The record of a new pending launch, its deadline planned by [`plan_launch`].
+pub fn start_launch(start: LaunchStart, policy: &LaunchPolicy) -> LaunchRecord {
+    let plan = plan_launch(start.noticed_at, start.heartbeat_timeout_seconds, policy);
+    LaunchRecord {
+        instance_id: start.action.instance_id.clone(),
+        action: start.action,
+        origin: start.origin,
+        destination: start.destination,
+        status: LaunchStatus::Pending,
+        noticed_at: start.noticed_at,
+        started_at: start.started_at,
+        updated_at: start.started_at,
+        heartbeat_timeout_seconds: start.heartbeat_timeout_seconds,
+        deadline: plan.deadline,
+        next_check_at: None,
+        container_instance_arn: None,
+        cluster_arn: None,
+        reactivated: false,
+        result: None,
+        reason: None,
+        revision: 0,
+        expires_at: plan.deadline.plus_seconds(start.retention_seconds),
     }
 }
 

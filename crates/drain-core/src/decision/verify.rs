@@ -8,7 +8,7 @@
 //! said and return the verdict; the drainer asks, logs and obeys.
 
 use crate::ids::{AsgName, quoted};
-use crate::ports::{AsgInstanceState, EcsInstanceStatus};
+use crate::ports::{AsgInstanceState, EcsInstanceStatus, LifecycleState};
 
 /// The function's own account and region, against which a notice's `account` / `region` are
 /// checked. A part left `None` is unknown (no check is possible for it).
@@ -73,6 +73,11 @@ pub enum Refusal {
         /// Its lifecycle state (bounded for logs).
         state: String,
     },
+    /// The instance is not waiting on a launch hook.
+    NotLaunching {
+        /// Its lifecycle state (bounded for logs).
+        state: String,
+    },
 }
 
 impl Refusal {
@@ -84,6 +89,7 @@ impl Refusal {
             Refusal::NotInAnyGroup => "not_in_any_group",
             Refusal::OtherGroup { .. } => "other_group",
             Refusal::NotTerminating { .. } => "not_terminating",
+            Refusal::NotLaunching { .. } => "not_launching",
         }
     }
 
@@ -105,6 +111,9 @@ impl Refusal {
             Refusal::NotTerminating { state } => format!(
                 "auto scaling reports the instance {state}, not waiting on a terminate hook"
             ),
+            Refusal::NotLaunching { state } => {
+                format!("auto scaling reports the instance {state}, not waiting on a launch hook")
+            }
         }
     }
 }
@@ -141,6 +150,35 @@ pub fn verify_termination(
     claimed_group: &AsgName,
     state: Option<&AsgInstanceState>,
 ) -> Result<(), Refusal> {
+    verify_group(
+        claimed_group,
+        state,
+        LifecycleState::is_terminate_wait,
+        |state| Refusal::NotTerminating { state },
+    )
+}
+
+/// The instance must be in the notice's group and held by a launch hook (Pending:Wait, or
+/// Warmed:Pending:Wait), as Auto Scaling reports it, before ecs-drain records a pending launch.
+pub fn verify_launch(
+    claimed_group: &AsgName,
+    state: Option<&AsgInstanceState>,
+) -> Result<(), Refusal> {
+    verify_group(
+        claimed_group,
+        state,
+        LifecycleState::is_launch_wait,
+        |state| Refusal::NotLaunching { state },
+    )
+}
+
+/// In the claimed group, and in a state `holds` accepts; `refuse` names any other state.
+fn verify_group(
+    claimed_group: &AsgName,
+    state: Option<&AsgInstanceState>,
+    holds: fn(&LifecycleState) -> bool,
+    refuse: fn(String) -> Refusal,
+) -> Result<(), Refusal> {
     let Some(state) = state else {
         return Err(Refusal::NotInAnyGroup);
     };
@@ -149,10 +187,8 @@ pub fn verify_termination(
             actual: quoted(&state.group),
         });
     }
-    if !state.lifecycle_state.is_terminate_wait() {
-        return Err(Refusal::NotTerminating {
-            state: quoted(state.lifecycle_state.as_str()),
-        });
+    if !holds(&state.lifecycle_state) {
+        return Err(refuse(quoted(state.lifecycle_state.as_str())));
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::{
     Channel, Envelope, EventBridgeEnvelope, EventError, FieldWarning, Fields, LAUNCH_DETAIL_TYPE,
-    LAUNCHING_TRANSITION, Payload, TERMINATE_DETAIL_TYPE, TerminateNotice, eventbridge_envelope,
+    LAUNCHING_TRANSITION, Payload, TerminateNotice, eventbridge_envelope, lifecycle_parts,
     log_warnings, parse_json, sns_records,
 };
 use crate::ids::{
@@ -400,28 +400,15 @@ pub fn parse_fleet_payload_with_warnings<P: Payload + ?Sized>(
     if let Some(input) = ec2_notice(&event, &mut warnings)? {
         return Ok((vec![input], warnings));
     }
-    let lifecycle = event.source == "aws.autoscaling"
-        && matches!(
-            event.detail_type,
-            TERMINATE_DETAIL_TYPE | LAUNCH_DETAIL_TYPE
-        );
-    if !lifecycle {
+    let Some((envelope, detail_type, detail)) = lifecycle_parts(&event) else {
         let reason = format!(
             "EventBridge event {} from {} is not a launch action or an EC2 notice",
             quoted(event.detail_type),
             quoted(event.source)
         );
         return Ok((vec![FleetInput::Other { reason }], warnings));
-    }
-    let detail_type = event.detail_type;
-    let envelope = Envelope {
-        channel: Channel::EventBridge,
-        sent_at: event.time,
-        replay_name: event.replay_name,
-        account: event.account,
-        region: event.region,
     };
-    let fields = Fields::new("lifecycle action detail", event.detail, &mut warnings)?;
+    let fields = Fields::new("lifecycle action detail", detail, &mut warnings)?;
     let input = lifecycle_message(fields, envelope, Some(detail_type))?;
     Ok((vec![input], warnings))
 }

@@ -5,12 +5,13 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::census::{ServiceFacts, TaskListing, TaskSnapshot, TaskStatus};
+use crate::census::{SchedulingStrategy, ServiceFacts, TaskListing, TaskSnapshot, TaskStatus};
 use crate::error::DrainError;
 use crate::ids::{
     ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, LifecycleToken,
     TaskArn,
 };
+use crate::launch_record::LaunchRecord;
 use crate::ports::{
     ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore,
     EcsInstanceStatus, GroupHooks, LifecycleHooks, LifecycleState, WriteOutcome,
@@ -155,6 +156,31 @@ impl MemoryCluster {
                 cluster_arn: cluster.clone(),
                 ec2_instance_id: ec2.clone(),
                 status: EcsInstanceStatus::Active,
+                agent_connected: true,
+            })
+        });
+    }
+
+    /// Registers a container instance in `status` with its agent connected or not (the ECS
+    /// agent of a launched instance registering), or changes the one registered on `ec2`.
+    pub fn register(
+        &self,
+        cluster: &ClusterArn,
+        arn: &ContainerInstanceArn,
+        ec2: &Ec2InstanceId,
+        status: EcsInstanceStatus,
+        agent_connected: bool,
+    ) {
+        self.with_state(|state| {
+            state
+                .instances
+                .retain(|instance| &instance.ec2_instance_id != ec2);
+            state.instances.push(ContainerInstance {
+                arn: arn.clone(),
+                cluster_arn: cluster.clone(),
+                ec2_instance_id: ec2.clone(),
+                status,
+                agent_connected,
             })
         });
     }
@@ -290,6 +316,21 @@ impl Cluster for MemoryCluster {
         }))
     }
 
+    async fn daemon_services(&self, cluster: &ClusterArn) -> Result<Vec<String>, DrainError> {
+        self.log.push("ecs:ListServices");
+        Ok(self.with_state(|state| {
+            state
+                .services
+                .iter()
+                .filter(|(owner, facts)| {
+                    owner == cluster
+                        && facts.scheduling_strategy == Some(SchedulingStrategy::Daemon)
+                })
+                .map(|(_, facts)| facts.name.clone())
+                .collect()
+        }))
+    }
+
     async fn stop_tasks(
         &self,
         _cluster: &ClusterArn,
@@ -370,6 +411,23 @@ impl MemoryHooks {
             action.instance_id.as_str(),
             action.hook.asg_name.as_str(),
             "Terminating:Wait",
+        );
+    }
+
+    /// Starts a launch lifecycle action: the instance is `Pending:Wait` in the action's group
+    /// (`Warmed:Pending:Wait` when it enters the warm pool).
+    pub fn begin_launch(&self, action: &LifecycleActionRef, lifecycle_state: &str) {
+        lock(&self.actions).push(MemoryAction {
+            action: action.clone(),
+            active: true,
+            completions: 0,
+            result: None,
+            heartbeats: 0,
+        });
+        self.set_lifecycle_state(
+            action.instance_id.as_str(),
+            action.hook.asg_name.as_str(),
+            lifecycle_state,
         );
     }
 
@@ -518,10 +576,11 @@ impl LifecycleHooks for MemoryHooks {
     }
 }
 
-/// In-memory drain records with DynamoDB's conditional-write semantics.
+/// In-memory drain and launch records with DynamoDB's conditional-write semantics.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryStore {
     records: Arc<Mutex<BTreeMap<ContainerInstanceArn, DrainRecord>>>,
+    launches: Arc<Mutex<BTreeMap<Ec2InstanceId, LaunchRecord>>>,
     log: CallLog,
 }
 
@@ -530,8 +589,19 @@ impl MemoryStore {
     pub fn new(log: CallLog) -> Self {
         MemoryStore {
             records: Arc::default(),
+            launches: Arc::default(),
             log,
         }
+    }
+
+    /// The stored launch record (no call logged).
+    pub fn launch(&self, instance: &Ec2InstanceId) -> Option<LaunchRecord> {
+        lock(&self.launches).get(instance).cloned()
+    }
+
+    /// Stores a drain record as it is, unconditionally (test set-up, no call logged).
+    pub fn put(&self, record: DrainRecord) {
+        lock(&self.records).insert(record.container_instance_arn.clone(), record);
     }
 
     /// The stored record (no call logged).
@@ -556,12 +626,13 @@ impl DrainStore for MemoryStore {
 
     async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
         self.log.push("dynamodb:PutItem");
-        let mut records = lock(&self.records);
-        if records.contains_key(&record.container_instance_arn) {
-            return Ok(WriteOutcome::LostRace);
-        }
-        records.insert(record.container_instance_arn.clone(), record.clone());
-        Ok(WriteOutcome::Written)
+        Ok(put_if(
+            &self.records,
+            &record.container_instance_arn,
+            record,
+            None,
+            |r| r.revision,
+        ))
     }
 
     async fn replace(
@@ -570,21 +641,77 @@ impl DrainStore for MemoryStore {
         expected_revision: u64,
     ) -> Result<WriteOutcome, DrainError> {
         self.log.push("dynamodb:PutItem");
-        let mut records = lock(&self.records);
-        match records.get(&record.container_instance_arn) {
-            Some(stored) if stored.revision == expected_revision => {
-                records.insert(record.container_instance_arn.clone(), record.clone());
-                Ok(WriteOutcome::Written)
-            }
-            _ => Ok(WriteOutcome::LostRace),
-        }
+        Ok(put_if(
+            &self.records,
+            &record.container_instance_arn,
+            record,
+            Some(expected_revision),
+            |r| r.revision,
+        ))
     }
+
+    async fn load_launch(
+        &self,
+        instance: &Ec2InstanceId,
+    ) -> Result<Option<LaunchRecord>, DrainError> {
+        self.log.push("dynamodb:GetItem");
+        Ok(self.launch(instance))
+    }
+
+    async fn insert_launch(&self, record: &LaunchRecord) -> Result<WriteOutcome, DrainError> {
+        self.log.push("dynamodb:PutItem");
+        Ok(put_if(
+            &self.launches,
+            &record.instance_id,
+            record,
+            None,
+            |r| r.revision,
+        ))
+    }
+
+    async fn replace_launch(
+        &self,
+        record: &LaunchRecord,
+        expected_revision: u64,
+    ) -> Result<WriteOutcome, DrainError> {
+        self.log.push("dynamodb:PutItem");
+        Ok(put_if(
+            &self.launches,
+            &record.instance_id,
+            record,
+            Some(expected_revision),
+            |r| r.revision,
+        ))
+    }
+}
+
+/// DynamoDB's conditional put: with no expected revision, only if no item has the key; with
+/// one, only if the stored item's revision is that one.
+fn put_if<K: Ord + Clone, R: Clone>(
+    items: &Mutex<BTreeMap<K, R>>,
+    key: &K,
+    record: &R,
+    expected_revision: Option<u64>,
+    revision_of: fn(&R) -> u64,
+) -> WriteOutcome {
+    let mut items = lock(items);
+    let holds = match (items.get(key), expected_revision) {
+        (None, None) => true,
+        (Some(stored), Some(expected)) => revision_of(stored) == expected,
+        _ => false,
+    };
+    if !holds {
+        return WriteOutcome::LostRace;
+    }
+    items.insert(key.clone(), record.clone());
+    WriteOutcome::Written
 }
 
 /// In-memory one-shot schedules.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryScheduler {
     schedules: Arc<Mutex<BTreeMap<ContainerInstanceArn, Timestamp>>>,
+    launches: Arc<Mutex<BTreeMap<Ec2InstanceId, Timestamp>>>,
     log: CallLog,
 }
 
@@ -593,8 +720,28 @@ impl MemoryScheduler {
     pub fn new(log: CallLog) -> Self {
         MemoryScheduler {
             schedules: Arc::default(),
+            launches: Arc::default(),
             log,
         }
+    }
+
+    /// When the pending launch's check fires, if booked.
+    pub fn launch_booked(&self, instance: &Ec2InstanceId) -> Option<Timestamp> {
+        lock(&self.launches).get(instance).copied()
+    }
+
+    /// Removes and returns the launch checks due at or before `now`.
+    pub fn take_due_launches(&self, now: Timestamp) -> Vec<Ec2InstanceId> {
+        let mut launches = lock(&self.launches);
+        let due: Vec<Ec2InstanceId> = launches
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &due {
+            launches.remove(id);
+        }
+        due
     }
 
     /// When the drain's check fires, if booked.
@@ -639,6 +786,22 @@ impl CheckScheduler for MemoryScheduler {
     async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
         self.log.push("scheduler:DeleteSchedule");
         lock(&self.schedules).remove(instance);
+        Ok(())
+    }
+
+    async fn schedule_launch(
+        &self,
+        instance: &Ec2InstanceId,
+        at: Timestamp,
+    ) -> Result<(), DrainError> {
+        self.log.push("scheduler:CreateSchedule");
+        lock(&self.launches).insert(instance.clone(), at);
+        Ok(())
+    }
+
+    async fn cancel_launch(&self, instance: &Ec2InstanceId) -> Result<(), DrainError> {
+        self.log.push("scheduler:DeleteSchedule");
+        lock(&self.launches).remove(instance);
         Ok(())
     }
 }

@@ -365,3 +365,52 @@ fn names_are_stable() {
         LifecycleResult::Abandon
     );
 }
+
+#[test]
+fn launch_admission_follows_the_drains_rule_and_a_same_second_return_replaces_a_finished_launch() {
+    let start = LaunchStart {
+        action: crate::testing::sample::lifecycle_action(),
+        origin: None,
+        destination: Some(Placement::WarmPool),
+        noticed_at: NOTICED,
+        started_at: NOTICED,
+        heartbeat_timeout_seconds: Some(300),
+        retention_seconds: 86_400,
+    };
+    let pending = start_launch(start, &LaunchPolicy::default());
+    let same = pending.action.token.clone();
+    let other = LifecycleToken::new("00000000-0000-4000-8000-0000000000ff").expect("token");
+    assert_eq!(admit_launch(None, &same, Some(NOTICED)), Admission::Start);
+    assert_eq!(admit_launch(Some(&pending), &same, None), Admission::Resume);
+    // another token in the same second while the first is live: stale, as for drains
+    assert_eq!(
+        admit_launch(Some(&pending), &other, Some(NOTICED)),
+        Admission::Stale
+    );
+    assert_eq!(
+        admit_launch(Some(&pending), &other, Some(NOTICED.plus_seconds(1))),
+        Admission::Replace
+    );
+    let finished = LaunchRecord {
+        status: LaunchStatus::Completed,
+        ..pending
+    };
+    assert_eq!(
+        admit_launch(Some(&finished), &same, Some(NOTICED)),
+        Admission::AlreadyFinished
+    );
+    // back from the warm pool in the second its entry completed: a new launch
+    assert_eq!(
+        admit_launch(Some(&finished), &other, Some(NOTICED)),
+        Admission::Replace
+    );
+    // an older notice never restarts a finished launch
+    assert_eq!(
+        admit_launch(Some(&finished), &other, Some(NOTICED.plus_seconds(-1))),
+        Admission::Stale
+    );
+    assert_eq!(
+        admit_launch(Some(&finished), &other, None),
+        Admission::Stale
+    );
+}

@@ -1,0 +1,663 @@
+//! Launch readiness, the use case: hold a launch lifecycle action until the new instance's
+//! container instance is ACTIVE with its agent connected in a watched cluster (and, when asked,
+//! runs every daemon service), then complete it with CONTINUE; at the deadline apply the
+//! operator's result. A warm-pool return that ecs-drain drained is set ACTIVE first.
+//!
+//! What prompts a look: the launch notice itself, ECS's "ECS Container Instance State Change"
+//! (an instance with no pending launch costs one keyed read) and the pending launch's one-shot
+//! scheduled check, the safety net when an event is lost. The rules are
+//! [`crate::decision::launch`]'s; this file reads facts, asks, and applies the answer with
+//! conditional writes, as the drains do.
+
+use tracing::{info, warn};
+
+use super::{Drainer, Mode, Outcome, refuse};
+use crate::decision::launch::{
+    LaunchCompletion, LaunchDecision, LaunchFacts, LaunchPolicy, LaunchStart, LaunchWaitingOn,
+    Registration, admit_launch, decide_launch, next_launch_check_at, plan_launch, start_launch,
+};
+use crate::decision::start::{HeartbeatTimeout, believable_notice_time, heartbeat_timeout};
+use crate::decision::verify::{FunctionIdentity, verify_launch, verify_origin};
+use crate::decision::{ActionOutcome, Admission};
+use crate::error::{DrainError, error_chain};
+use crate::event::fleet::{LaunchNotice, Placement};
+use crate::event::launch::ContainerInstanceChange;
+use crate::ids::Ec2InstanceId;
+use crate::launch_record::{LaunchRecord, LaunchStatus};
+use crate::metrics::Fact;
+use crate::metrics::launch::LaunchFact;
+use crate::ports::{
+    ActionAnswer, CheckScheduler, Cluster, ContainerInstance, DrainStore, EcsInstanceStatus,
+    LifecycleHooks, Ports, WriteOutcome,
+};
+use crate::record::LifecycleResult;
+use crate::time::Timestamp;
+
+/// What a look at a pending launch did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LaunchOutcome {
+    /// Not ready yet: the action stays pending.
+    Waiting {
+        /// What is missing.
+        waiting_on: LaunchWaitingOn,
+    },
+    /// The launch action was completed.
+    Completed {
+        /// CONTINUE or ABANDON.
+        result: LifecycleResult,
+        /// Why.
+        reason: LaunchCompletion,
+        /// What Auto Scaling answered.
+        action: ActionOutcome,
+    },
+    /// The launch action was gone (completed elsewhere, or timed out) when ecs-drain acted.
+    Expired,
+    /// The EC2 instance has no pending launch: nothing to do.
+    NoPendingLaunch,
+}
+
+impl LaunchOutcome {
+    /// A stable short name for logs and the function's report.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LaunchOutcome::Waiting { .. } => "launch_waiting",
+            LaunchOutcome::Completed {
+                result: LifecycleResult::Continue,
+                ..
+            } => "launch_continued",
+            LaunchOutcome::Completed {
+                result: LifecycleResult::Abandon,
+                ..
+            } => "launch_abandoned",
+            LaunchOutcome::Expired => "launch_expired",
+            LaunchOutcome::NoPendingLaunch => "no_pending_launch",
+        }
+    }
+}
+
+/// What prompted a look: it decides whether the hook is heartbeated and the check rebooked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Prompt {
+    /// The launch notice.
+    Notice,
+    /// A container instance state change.
+    Change,
+    /// The pending launch's scheduled check.
+    Check,
+}
+
+impl<P: Ports> Drainer<P> {
+    /// on-lifecycle: a launch lifecycle action arrived at the function `own`. A notice for
+    /// another account or region is refused before anything is read; a hook other than the
+    /// configured launch hook (or launch readiness off) is ignored.
+    pub async fn on_launch(
+        &self,
+        notice: &LaunchNotice,
+        mode: Mode,
+        own: &FunctionIdentity,
+    ) -> Result<Outcome, DrainError> {
+        if let Err(refusal) =
+            verify_origin(notice.account.as_deref(), notice.region.as_deref(), own)
+        {
+            return Ok(refuse(refusal));
+        }
+        Box::pin(self.on_launch_notice(notice, mode)).await
+    }
+
+    #[tracing::instrument(skip_all, fields(
+        ec2_instance_id = %notice.action.instance_id,
+        asg = %notice.action.hook.asg_name,
+        hook = %notice.action.hook.hook_name,
+        token_prefix = %notice.action.token.prefix(),
+        origin = notice.origin.map(Placement::as_str),
+        dry_run = mode == Mode::DryRun,
+    ))]
+    async fn on_launch_notice(
+        &self,
+        notice: &LaunchNotice,
+        mode: Mode,
+    ) -> Result<Outcome, DrainError> {
+        let Some(settings) = self.config.launch.as_ref() else {
+            return Ok(ignored(
+                "launch readiness is off (no launch hook configured)",
+            ));
+        };
+        if notice.action.hook.hook_name.as_str() != settings.hook_name {
+            return Ok(ignored(&format!(
+                "hook {} is not this stack's launch hook",
+                notice.action.hook.hook_name
+            )));
+        }
+        let instance = &notice.action.instance_id;
+        let existing = self.store().load_launch(instance).await?;
+        let record = match admit_launch(existing.as_ref(), &notice.action.token, notice.sent_at) {
+            Admission::Stale => {
+                info!(
+                    decision = "stale",
+                    "launch notice older than the launch on record"
+                );
+                return Ok(Outcome::Stale);
+            }
+            Admission::AlreadyFinished => {
+                info!(
+                    decision = "already_finished",
+                    "this launch action already ended"
+                );
+                return Ok(Outcome::AlreadyFinished);
+            }
+            Admission::Resume => {
+                existing.ok_or_else(|| DrainError::permanent("resume launch", "record vanished"))?
+            }
+            Admission::Start | Admission::Replace => {
+                // Trust no notice: nothing is written unless Auto Scaling holds the instance
+                // on a launch hook in the notice's group.
+                let state = self.hooks().instance_state(instance).await?;
+                if let Err(refusal) = verify_launch(&notice.action.hook.asg_name, state.as_ref()) {
+                    return Ok(refuse(refusal));
+                }
+                match self
+                    .record_launch(notice, existing.as_ref(), &settings.policy, mode)
+                    .await?
+                {
+                    Some(record) => record,
+                    None => return Ok(Outcome::LostRace),
+                }
+            }
+        };
+        self.look_at_launch(record, None, Prompt::Notice, mode)
+            .await
+    }
+
+    /// Writes the new pending launch (replacing an older one); None when another invocation
+    /// recorded another action first.
+    async fn record_launch(
+        &self,
+        notice: &LaunchNotice,
+        existing: Option<&LaunchRecord>,
+        policy: &LaunchPolicy,
+        mode: Mode,
+    ) -> Result<Option<LaunchRecord>, DrainError> {
+        let heartbeat_timeout_seconds = match heartbeat_timeout(
+            self.hooks().heartbeat_timeout(&notice.action.hook).await,
+        ) {
+            HeartbeatTimeout::Known(timeout) => timeout,
+            HeartbeatTimeout::Fail(error) => return Err(error),
+            HeartbeatTimeout::FallBack(error) => {
+                warn!(error = %error_chain(&error), "could not read the launch hook's heartbeat timeout; checks fall back to every minute");
+                None
+            }
+        };
+        let now = self.now();
+        let record = LaunchRecord {
+            revision: existing.map_or(0, |old| old.revision + 1),
+            ..start_launch(
+                LaunchStart {
+                    action: notice.action.clone(),
+                    origin: notice.origin,
+                    destination: notice.destination,
+                    noticed_at: believable_notice_time(notice.sent_at, now),
+                    started_at: now,
+                    heartbeat_timeout_seconds,
+                    retention_seconds: self.config.retention_seconds,
+                },
+                policy,
+            )
+        };
+        let write = match existing {
+            Some(old) => {
+                self.effect(
+                    mode,
+                    "dynamodb:PutItem",
+                    "replace launch record",
+                    WriteOutcome::Written,
+                    self.store().replace_launch(&record, old.revision),
+                )
+                .await?
+            }
+            None => {
+                self.effect(
+                    mode,
+                    "dynamodb:PutItem",
+                    "insert launch record",
+                    WriteOutcome::Written,
+                    self.store().insert_launch(&record),
+                )
+                .await?
+            }
+        };
+        if write == WriteOutcome::Written {
+            self.note(mode, [Fact::Launch(LaunchFact::Started)]);
+            info!(deadline = %record.deadline.to_rfc3339(), "pending launch recorded");
+            return Ok(Some(record));
+        }
+        // A concurrent delivery of the same action, or this very write answered late: carry on.
+        let current = self.store().load_launch(&record.instance_id).await?;
+        Ok(current.filter(|current| {
+            current.action.token == notice.action.token && !current.status.is_terminal()
+        }))
+    }
+
+    /// on-lifecycle: ECS reports a container instance change. Only an EC2 instance with a
+    /// pending launch is looked at; any other costs one keyed read.
+    #[tracing::instrument(skip_all, fields(
+        ec2_instance_id = %change.ec2_instance_id,
+        container_instance_arn = %change.container_instance_arn,
+        status = %change.status,
+        agent_connected = change.agent_connected,
+        event_version = change.version,
+        dry_run = mode == Mode::DryRun,
+    ))]
+    pub async fn on_instance_joined(
+        &self,
+        change: &ContainerInstanceChange,
+        mode: Mode,
+    ) -> Result<Outcome, DrainError> {
+        if self.config.launch.is_none() {
+            return Ok(ignored(
+                "launch readiness is off (no launch hook configured)",
+            ));
+        }
+        match self.store().load_launch(&change.ec2_instance_id).await? {
+            Some(record) if !record.status.is_terminal() => {
+                Box::pin(self.look_at_launch(record, Some(change), Prompt::Change, mode)).await
+            }
+            _ => Ok(Outcome::Launch(LaunchOutcome::NoPendingLaunch)),
+        }
+    }
+
+    /// on-lifecycle: a pending launch's scheduled check fired.
+    #[tracing::instrument(skip_all, fields(ec2_instance_id = %instance, dry_run = mode == Mode::DryRun))]
+    pub async fn on_launch_check(
+        &self,
+        instance: &Ec2InstanceId,
+        mode: Mode,
+    ) -> Result<Outcome, DrainError> {
+        match self.store().load_launch(instance).await? {
+            Some(record) if !record.status.is_terminal() && self.config.launch.is_some() => {
+                Box::pin(self.look_at_launch(record, None, Prompt::Check, mode)).await
+            }
+            _ => {
+                self.cancel_launch_check(instance, mode).await;
+                info!(
+                    decision = "no_pending_launch",
+                    "scheduled check of a launch that ended"
+                );
+                Ok(Outcome::Launch(LaunchOutcome::NoPendingLaunch))
+            }
+        }
+    }
+
+    /// One look: the facts, the decision, its effect. A reactivation is followed by one more
+    /// look, which sees the container instance ACTIVE.
+    async fn look_at_launch(
+        &self,
+        mut record: LaunchRecord,
+        mut change: Option<&ContainerInstanceChange>,
+        prompt: Prompt,
+        mode: Mode,
+    ) -> Result<Outcome, DrainError> {
+        let policy = self
+            .config
+            .launch
+            .as_ref()
+            .map(|settings| settings.policy)
+            .unwrap_or_default();
+        loop {
+            let now = self.now();
+            let (registration, found) = self.registration(&record, change).await?;
+            if let Some(found) = &found {
+                record.container_instance_arn = Some(found.arn.clone());
+                record.cluster_arn = Some(found.cluster_arn.clone());
+            }
+            let (daemon_services, tasks) = match (&found, policy.require_daemons) {
+                (Some(found), true)
+                    if found.status == EcsInstanceStatus::Active && found.agent_connected =>
+                {
+                    let daemons = self.cluster().daemon_services(&found.cluster_arn).await?;
+                    let tasks = if daemons.is_empty() {
+                        Vec::new()
+                    } else {
+                        self.cluster()
+                            .tasks_on(&found.cluster_arn, &found.arn)
+                            .await?
+                            .read()?
+                    };
+                    (daemons, tasks)
+                }
+                _ => (Vec::new(), Vec::new()),
+            };
+            let facts = LaunchFacts {
+                origin: record.origin,
+                destination: record.destination,
+                noticed_at: record.noticed_at,
+                heartbeat_timeout_seconds: record.heartbeat_timeout_seconds,
+                registration,
+                daemon_services,
+                tasks,
+            };
+            let decision = decide_launch(&facts, &policy, now);
+            match decision {
+                LaunchDecision::Complete { result, reason } => {
+                    return self
+                        .complete_launch(record, result, reason, mode, now)
+                        .await;
+                }
+                LaunchDecision::Reactivate if !record.reactivated => {
+                    let Some(found) = found else {
+                        return Err(DrainError::permanent(
+                            "ecs:UpdateContainerInstancesState",
+                            "reactivation without a container instance",
+                        ));
+                    };
+                    let mut next = record.next(now);
+                    next.reactivated = true;
+                    if self.save_launch(&next, record.revision, mode).await?
+                        == WriteOutcome::LostRace
+                    {
+                        info!(
+                            decision = "lost_race",
+                            "another invocation moved the launch first"
+                        );
+                        return Ok(Outcome::LostRace);
+                    }
+                    self.effect(
+                        mode,
+                        "ecs:UpdateContainerInstancesState",
+                        "set ACTIVE (back from the warm pool)",
+                        (),
+                        self.cluster().set_active(&found),
+                    )
+                    .await?;
+                    self.note(mode, [Fact::Launch(LaunchFact::Reactivated)]);
+                    info!(container_instance_arn = %found.arn, "container instance back from the warm pool set ACTIVE");
+                    record = next;
+                    // The event described the instance before the change: read it afresh.
+                    change = None;
+                    if mode == Mode::DryRun {
+                        return Ok(Outcome::Launch(LaunchOutcome::Waiting {
+                            waiting_on: LaunchWaitingOn::Registration,
+                        }));
+                    }
+                }
+                // Reactivated once already and still DRAINING: someone set it so again; the
+                // deadline decides, as for any instance drained by others.
+                LaunchDecision::Reactivate => {
+                    return self
+                        .keep_launch_waiting(
+                            record,
+                            LaunchWaitingOn::DrainedByOthers,
+                            &policy,
+                            prompt,
+                            mode,
+                            now,
+                        )
+                        .await;
+                }
+                LaunchDecision::Wait { waiting_on, .. } => {
+                    return self
+                        .keep_launch_waiting(record, waiting_on, &policy, prompt, mode, now)
+                        .await;
+                }
+            }
+        }
+    }
+
+    /// The container instance on the launch's EC2 instance: read in the watched clusters; one
+    /// the event reports in an unwatched cluster is taken from the event (no call). Whether
+    /// ecs-drain drained it is read from its drain record only when that can matter.
+    async fn registration(
+        &self,
+        record: &LaunchRecord,
+        change: Option<&ContainerInstanceChange>,
+    ) -> Result<(Option<Registration>, Option<ContainerInstance>), DrainError> {
+        if let Some(change) = change
+            && change.ec2_instance_id == record.instance_id
+            && !self.config.watches_cluster(&change.cluster_arn)
+        {
+            let registration = Registration {
+                cluster_arn: change.cluster_arn.clone(),
+                watched: false,
+                status: change.status.clone(),
+                agent_connected: change.agent_connected,
+                drained_by_ecs_drain: false,
+            };
+            return Ok((Some(registration), None));
+        }
+        let found = self
+            .cluster()
+            .find_container_instance(&self.config.clusters, &record.instance_id)
+            .await?;
+        let Some(found) = found else {
+            return Ok((None, None));
+        };
+        let drained_by_ecs_drain = if found.status == EcsInstanceStatus::Draining
+            && record.origin == Some(Placement::WarmPool)
+        {
+            self.store()
+                .load(&found.arn)
+                .await?
+                .is_some_and(|drain| drain.ec2_instance_id == record.instance_id)
+        } else {
+            false
+        };
+        let registration = Registration {
+            cluster_arn: found.cluster_arn.clone(),
+            watched: true,
+            status: found.status.clone(),
+            agent_connected: found.agent_connected,
+            drained_by_ecs_drain,
+        };
+        Ok((Some(registration), Some(found)))
+    }
+
+    /// Not ready: heartbeat on a check, book the next check unless one is booked ahead, and
+    /// write the record only when something it keeps changed.
+    async fn keep_launch_waiting(
+        &self,
+        record: LaunchRecord,
+        waiting_on: LaunchWaitingOn,
+        policy: &LaunchPolicy,
+        prompt: Prompt,
+        mode: Mode,
+        now: Timestamp,
+    ) -> Result<Outcome, DrainError> {
+        info!(decision = "launch_waiting", waiting_on = ?waiting_on, "launch not ready yet");
+        let mut next = record.next(now);
+        if prompt == Prompt::Check {
+            let answer = self
+                .effect(
+                    mode,
+                    "autoscaling:RecordLifecycleActionHeartbeat",
+                    "heartbeat the launch hook",
+                    ActionAnswer::Accepted,
+                    self.hooks().heartbeat(&record.action),
+                )
+                .await?;
+            if let ActionAnswer::NoActiveAction { .. } = answer {
+                return self.expire_launch(record, mode, now).await;
+            }
+        }
+        let booked_ahead = record.next_check_at.is_some_and(|at| at > now);
+        if self.config.schedule.is_some() && (prompt != Prompt::Change || !booked_ahead) {
+            let plan = plan_launch(record.noticed_at, record.heartbeat_timeout_seconds, policy);
+            let at = next_launch_check_at(&plan, now);
+            self.effect(
+                mode,
+                "scheduler:CreateSchedule",
+                "book the launch's next check",
+                (),
+                self.scheduler().schedule_launch(&record.instance_id, at),
+            )
+            .await?;
+            next.next_check_at = Some(at);
+        }
+        let unchanged = LaunchRecord {
+            revision: record.revision,
+            updated_at: record.updated_at,
+            ..next.clone()
+        } == record;
+        // A state change of a pending launch whose check is booked writes nothing when it learned
+        // nothing new; a notice always writes (its record may be new to this look).
+        if (!unchanged || prompt != Prompt::Change)
+            && self.save_launch(&next, record.revision, mode).await? == WriteOutcome::LostRace
+        {
+            return Ok(Outcome::LostRace);
+        }
+        Ok(Outcome::Launch(LaunchOutcome::Waiting { waiting_on }))
+    }
+
+    /// Claims the completion, completes the action, records the end.
+    async fn complete_launch(
+        &self,
+        record: LaunchRecord,
+        result: LifecycleResult,
+        reason: LaunchCompletion,
+        mode: Mode,
+        now: Timestamp,
+    ) -> Result<Outcome, DrainError> {
+        let sent_before = record.status == LaunchStatus::Completing;
+        let mut claim = record.next(now);
+        claim.status = LaunchStatus::Completing;
+        claim.result = Some(result);
+        claim.reason = Some(reason.name().to_owned());
+        if self.save_launch(&claim, record.revision, mode).await? == WriteOutcome::LostRace {
+            info!(
+                decision = "lost_race",
+                "another invocation claimed the launch first"
+            );
+            return Ok(Outcome::LostRace);
+        }
+        let answer = self
+            .effect(
+                mode,
+                "autoscaling:CompleteLifecycleAction",
+                result.as_str(),
+                ActionAnswer::Accepted,
+                self.hooks().complete(&claim.action, result),
+            )
+            .await?;
+        let action = match answer {
+            ActionAnswer::Accepted => ActionOutcome::Done,
+            ActionAnswer::NoActiveAction {
+                after_unclear_attempt,
+            } if after_unclear_attempt || sent_before => ActionOutcome::DoneUnconfirmed,
+            ActionAnswer::NoActiveAction { .. } => ActionOutcome::NoActiveAction,
+        };
+        let mut done = claim.next(now);
+        done.status = match action {
+            ActionOutcome::NoActiveAction => LaunchStatus::Expired,
+            ActionOutcome::Done | ActionOutcome::DoneUnconfirmed => LaunchStatus::Completed,
+        };
+        done.next_check_at = None;
+        // The claim is ours: a lost race here only means a retry of this very write landed.
+        self.save_launch(&done, claim.revision, mode).await?;
+        self.cancel_launch_check(&record.instance_id, mode).await;
+        if action == ActionOutcome::NoActiveAction {
+            self.note(mode, [Fact::Launch(LaunchFact::Expired)]);
+            info!(
+                decision = "launch_expired",
+                "the launch action was already gone"
+            );
+            return Ok(Outcome::Launch(LaunchOutcome::Expired));
+        }
+        let mut facts = vec![Fact::Launch(LaunchFact::Completed {
+            result,
+            reason: reason.name(),
+            duration_seconds: now.seconds_since(record.noticed_at),
+        })];
+        if matches!(
+            reason,
+            LaunchCompletion::DeadlinePassed | LaunchCompletion::RegistrationFailed
+        ) {
+            facts.push(Fact::Launch(LaunchFact::DeadlinePassed));
+        }
+        self.note(mode, facts);
+        match &reason {
+            LaunchCompletion::UnwatchedCluster { cluster_arn } => info!(
+                decision = "launch_completed",
+                result = result.as_str(),
+                reason = reason.name(),
+                cluster = %cluster_arn,
+                "the instance joined a cluster ecs-drain does not watch; launch action completed"
+            ),
+            _ => info!(
+                decision = "launch_completed",
+                result = result.as_str(),
+                reason = reason.name(),
+                "launch action completed"
+            ),
+        }
+        Ok(Outcome::Launch(LaunchOutcome::Completed {
+            result,
+            reason,
+            action,
+        }))
+    }
+
+    /// The action was gone at a heartbeat: the launch record ends EXPIRED.
+    async fn expire_launch(
+        &self,
+        record: LaunchRecord,
+        mode: Mode,
+        now: Timestamp,
+    ) -> Result<Outcome, DrainError> {
+        let mut done = record.next(now);
+        done.status = LaunchStatus::Expired;
+        done.next_check_at = None;
+        if self.save_launch(&done, record.revision, mode).await? == WriteOutcome::LostRace {
+            return Ok(Outcome::LostRace);
+        }
+        self.cancel_launch_check(&record.instance_id, mode).await;
+        self.note(mode, [Fact::Launch(LaunchFact::Expired)]);
+        info!(
+            decision = "launch_expired",
+            "the launch action was already gone"
+        );
+        Ok(Outcome::Launch(LaunchOutcome::Expired))
+    }
+
+    async fn save_launch(
+        &self,
+        record: &LaunchRecord,
+        expected_revision: u64,
+        mode: Mode,
+    ) -> Result<WriteOutcome, DrainError> {
+        self.effect(
+            mode,
+            "dynamodb:PutItem",
+            "update launch record",
+            WriteOutcome::Written,
+            self.store().replace_launch(record, expected_revision),
+        )
+        .await
+    }
+
+    async fn cancel_launch_check(&self, instance: &Ec2InstanceId, mode: Mode) {
+        if self.config.schedule.is_none() {
+            return;
+        }
+        if let Err(error) = self
+            .effect(
+                mode,
+                "scheduler:DeleteSchedule",
+                "cancel the launch's check",
+                (),
+                self.scheduler().cancel_launch(instance),
+            )
+            .await
+        {
+            // A leftover check finds the launch ended and cancels itself again.
+            warn!(error = %error_chain(&error), "could not delete the launch's scheduled check");
+        }
+    }
+}
+
+fn ignored(reason: &str) -> Outcome {
+    info!(decision = "ignored", reason, "launch input ignored");
+    Outcome::Ignored {
+        reason: reason.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,678 @@
+//! Stories of launch readiness over the in-memory ports, driven by the real-shaped fixtures
+//! (tests/fixtures/README.md names their sources): one launch per test, asserting the final
+//! state of the fake world (launch record, lifecycle action, container instance, checks).
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::*;
+use crate::Config;
+use crate::census::{SchedulingStrategy, ServiceFacts};
+use crate::config::{LaunchSettings, ScheduleSettings};
+use crate::decision::launch::LaunchDeadlinePolicy;
+use crate::decision::verify::Refusal;
+use crate::event::{LifecycleInput, parse_lifecycle_payload};
+use crate::handler::handle_lifecycle;
+use crate::ids::{ClusterArn, ContainerInstanceArn, TaskArn};
+use crate::ports::PortSet;
+use crate::testing::ManualClock;
+use crate::testing::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore};
+use crate::time::Clock;
+
+const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster";
+const OTHER_CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/batch";
+/// The container instance of the state-change fixtures (REGISTERING, then ACTIVE).
+const NEW_CONTAINER_INSTANCE: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/7a6b5c4d3e2f41a0b9c8d7e6f5a4b3c2";
+/// The container instance of the warm-pool fixtures' instance i-0598c7d356eba48d7.
+const WARM_CONTAINER_INSTANCE: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b";
+const HEARTBEAT_TIMEOUT: i64 = 300;
+/// lifecycle-launch-eventbridge-ecs-drain.json's `time` (2026-11-02T18:40:02Z).
+const LAUNCH_SENT: Timestamp = Timestamp(1_793_644_802);
+
+type MemoryDrainer =
+    Drainer<PortSet<MemoryCluster, MemoryHooks, MemoryStore, MemoryScheduler, Arc<ManualClock>>>;
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("fixture readable");
+    serde_json::from_str(&text).expect("fixture is JSON")
+}
+
+fn only_input(payload: &Value) -> LifecycleInput {
+    let mut inputs = parse_lifecycle_payload(payload).expect("fixture parses");
+    assert_eq!(inputs.len(), 1, "{inputs:?}");
+    inputs.remove(0)
+}
+
+fn launch_notice(name: &str) -> LaunchNotice {
+    match only_input(&fixture(name)) {
+        LifecycleInput::Launch(notice) => notice,
+        other => panic!("{name} is not a launch notice: {other:?}"),
+    }
+}
+
+fn instance_change(name: &str) -> ContainerInstanceChange {
+    match only_input(&fixture(name)) {
+        LifecycleInput::InstanceJoined(change) => change,
+        other => panic!("{name} is not a container instance change: {other:?}"),
+    }
+}
+
+/// The fake account: launch readiness on for hook `ecs-drain-launch` (deadline 900 s,
+/// ABANDON), cluster `prod-cluster` watched, checks enabled, the launch fixture's action begun.
+struct World {
+    log: CallLog,
+    cluster: MemoryCluster,
+    hooks: MemoryHooks,
+    store: MemoryStore,
+    scheduler: MemoryScheduler,
+    clock: Arc<ManualClock>,
+    config: Config,
+    notice: LaunchNotice,
+}
+
+impl World {
+    fn new() -> World {
+        let log = CallLog::default();
+        let notice = launch_notice("lifecycle-launch-eventbridge-ecs-drain.json");
+        let world = World {
+            cluster: MemoryCluster::new(log.clone()),
+            hooks: MemoryHooks::new(log.clone()),
+            store: MemoryStore::new(log.clone()),
+            scheduler: MemoryScheduler::new(log.clone()),
+            log,
+            clock: Arc::new(ManualClock::new(LAUNCH_SENT.plus_seconds(1))),
+            config: Config {
+                clusters: vec!["prod-cluster".into()],
+                schedule: Some(ScheduleSettings {
+                    group: "ecs-drain".into(),
+                    role_arn: "arn:aws:iam::123456789012:role/ecs-drain-scheduler".into(),
+                    target_arn: None,
+                    dead_letter_arn: None,
+                }),
+                launch: Some(LaunchSettings {
+                    hook_name: "ecs-drain-launch".into(),
+                    policy: LaunchPolicy::default(),
+                }),
+                ..Config::with_table("ecs-drain")
+            },
+            notice,
+        };
+        world
+            .hooks
+            .add_hook(&world.notice.action.hook, HEARTBEAT_TIMEOUT);
+        world
+            .hooks
+            .begin_launch(&world.notice.action, "Pending:Wait");
+        world
+    }
+
+    fn drainer(&self) -> MemoryDrainer {
+        Drainer::new(
+            PortSet {
+                cluster: self.cluster.clone(),
+                hooks: self.hooks.clone(),
+                store: self.store.clone(),
+                scheduler: self.scheduler.clone(),
+                clock: Arc::clone(&self.clock),
+            },
+            self.config.clone(),
+        )
+    }
+
+    fn own() -> FunctionIdentity {
+        FunctionIdentity {
+            account: Some("123456789012".into()),
+            region: Some("us-east-1".into()),
+        }
+    }
+
+    async fn notify(&self, notice: &LaunchNotice) -> Outcome {
+        self.drainer()
+            .on_launch(notice, Mode::Live, &World::own())
+            .await
+            .expect("launch notice handled")
+    }
+
+    async fn change(&self, name: &str) -> Outcome {
+        self.drainer()
+            .on_instance_joined(&instance_change(name), Mode::Live)
+            .await
+            .expect("state change handled")
+    }
+
+    /// The agent registers the new instance as the state-change fixture of `status` says.
+    fn register(&self, status: EcsInstanceStatus, agent_connected: bool) {
+        self.cluster.register(
+            &ClusterArn::new(CLUSTER).expect("arn"),
+            &ContainerInstanceArn::new(NEW_CONTAINER_INSTANCE).expect("arn"),
+            &self.notice.action.instance_id,
+            status,
+            agent_connected,
+        );
+    }
+
+    fn action_result(&self, notice: &LaunchNotice) -> (bool, u32, Option<LifecycleResult>) {
+        let action = self.hooks.action(&notice.action.token).expect("action");
+        (action.active, action.completions, action.result)
+    }
+}
+
+fn waiting(waiting_on: LaunchWaitingOn) -> Outcome {
+    Outcome::Launch(LaunchOutcome::Waiting { waiting_on })
+}
+
+#[tokio::test]
+async fn a_launch_completes_continue_only_once_its_agent_is_connected() {
+    let world = World::new();
+    // GIVEN the launch notice of a new instance whose agent has not registered yet
+    assert_eq!(
+        world.notify(&world.notice).await,
+        waiting(LaunchWaitingOn::Registration)
+    );
+    let record = world
+        .store
+        .launch(&world.notice.action.instance_id)
+        .expect("recorded");
+    assert_eq!(record.status, LaunchStatus::Pending);
+    assert_eq!(record.deadline, LAUNCH_SENT.plus_seconds(900));
+    assert!(
+        world
+            .scheduler
+            .launch_booked(&world.notice.action.instance_id)
+            .is_some(),
+        "the safety-net check is booked"
+    );
+    // WHEN ECS reports it REGISTERING, then ACTIVE with its agent still disconnected
+    world.register(EcsInstanceStatus::Registering, false);
+    assert_eq!(
+        world
+            .change("ecs-container-instance-state-change-registering.json")
+            .await,
+        waiting(LaunchWaitingOn::Registration)
+    );
+    world.register(EcsInstanceStatus::Active, false);
+    assert_eq!(
+        world
+            .change("ecs-container-instance-state-change-registering.json")
+            .await,
+        waiting(LaunchWaitingOn::AgentConnection)
+    );
+    assert_eq!(
+        world.action_result(&world.notice),
+        (true, 0, None),
+        "still held"
+    );
+    // THEN the state change that shows it ACTIVE and connected completes it with CONTINUE
+    world.register(EcsInstanceStatus::Active, true);
+    let outcome = world
+        .change("ecs-container-instance-state-change-active.json")
+        .await;
+    assert!(
+        matches!(
+            &outcome,
+            Outcome::Launch(LaunchOutcome::Completed {
+                result: LifecycleResult::Continue,
+                reason: LaunchCompletion::Ready,
+                action: ActionOutcome::Done
+            })
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        world.action_result(&world.notice),
+        (false, 1, Some(LifecycleResult::Continue))
+    );
+    let record = world
+        .store
+        .launch(&world.notice.action.instance_id)
+        .expect("kept");
+    assert_eq!(record.status, LaunchStatus::Completed);
+    assert_eq!(record.reason.as_deref(), Some("ready"));
+    assert_eq!(
+        record
+            .container_instance_arn
+            .as_ref()
+            .map(ContainerInstanceArn::as_str),
+        Some(NEW_CONTAINER_INSTANCE)
+    );
+    assert_eq!(
+        world
+            .scheduler
+            .launch_booked(&world.notice.action.instance_id),
+        None
+    );
+    let facts = world.drainer().take_facts();
+    assert!(facts.is_empty(), "facts are per drainer: {facts:?}");
+}
+
+#[tokio::test]
+async fn a_duplicate_notice_resumes_and_a_finished_one_changes_nothing() {
+    let world = World::new();
+    world.register(EcsInstanceStatus::Registering, false);
+    world.notify(&world.notice).await;
+    assert_eq!(
+        world.notify(&world.notice).await,
+        waiting(LaunchWaitingOn::Registration),
+        "the same action again resumes the pending launch"
+    );
+    assert_eq!(
+        world
+            .store
+            .launch(&world.notice.action.instance_id)
+            .map(|r| r.started_at),
+        Some(LAUNCH_SENT.plus_seconds(1)),
+        "never recorded anew"
+    );
+    world.register(EcsInstanceStatus::Active, true);
+    world
+        .change("ecs-container-instance-state-change-active.json")
+        .await;
+    world.log.clear();
+    assert_eq!(world.notify(&world.notice).await, Outcome::AlreadyFinished);
+    assert_eq!(world.log.calls(), vec!["dynamodb:GetItem"]);
+    assert_eq!(world.action_result(&world.notice).1, 1, "completed once");
+}
+
+#[tokio::test]
+async fn an_unrelated_state_change_costs_one_keyed_read() {
+    let world = World::new();
+    let outcome = world
+        .change("ecs-container-instance-state-change.json")
+        .await;
+    assert_eq!(outcome, Outcome::Launch(LaunchOutcome::NoPendingLaunch));
+    assert_eq!(world.log.calls(), vec!["dynamodb:GetItem"]);
+}
+
+#[tokio::test]
+async fn a_launch_that_never_joins_is_abandoned_at_its_deadline() {
+    let world = World::new();
+    world.notify(&world.notice).await;
+    let drainer = world.drainer();
+    let instance = world.notice.action.instance_id.clone();
+    // The scheduler plays the checks: each heartbeats the hook and books the next.
+    let mut outcome = None;
+    for _ in 0..20 {
+        let Some(at) = world.scheduler.launch_booked(&instance) else {
+            break;
+        };
+        world.clock.set(at);
+        assert_eq!(
+            world.scheduler.take_due_launches(at),
+            vec![instance.clone()]
+        );
+        outcome = Some(
+            drainer
+                .on_launch_check(&instance, Mode::Live)
+                .await
+                .expect("check"),
+        );
+    }
+    assert!(
+        matches!(
+            &outcome,
+            Some(Outcome::Launch(LaunchOutcome::Completed {
+                result: LifecycleResult::Abandon,
+                reason: LaunchCompletion::DeadlinePassed,
+                ..
+            }))
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        world.clock.now(),
+        LAUNCH_SENT.plus_seconds(900),
+        "at the deadline exactly"
+    );
+    let (active, completions, result) = world.action_result(&world.notice);
+    assert_eq!(
+        (active, completions, result),
+        (false, 1, Some(LifecycleResult::Abandon))
+    );
+    assert!(
+        world
+            .hooks
+            .action(&world.notice.action.token)
+            .expect("action")
+            .heartbeats
+            >= 3
+    );
+    let facts = drainer.take_facts();
+    assert!(
+        facts.contains(&Fact::Launch(LaunchFact::DeadlinePassed)),
+        "{facts:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_deadline_policy_continue_puts_a_silent_instance_in_service() {
+    let mut world = World::new();
+    world.config.launch = Some(LaunchSettings {
+        hook_name: "ecs-drain-launch".into(),
+        policy: LaunchPolicy {
+            deadline_seconds: 120,
+            deadline_policy: LaunchDeadlinePolicy::Continue,
+            require_daemons: false,
+        },
+    });
+    world.notify(&world.notice).await;
+    world.clock.set(LAUNCH_SENT.plus_seconds(120));
+    let outcome = world
+        .drainer()
+        .on_launch_check(&world.notice.action.instance_id, Mode::Live)
+        .await
+        .expect("check");
+    assert!(
+        matches!(
+            &outcome,
+            Outcome::Launch(LaunchOutcome::Completed {
+                result: LifecycleResult::Continue,
+                reason: LaunchCompletion::DeadlinePassed,
+                ..
+            })
+        ),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_instance_joining_an_unwatched_cluster_is_completed_at_once_with_the_reason() {
+    let world = World::new();
+    world.notify(&world.notice).await;
+    let mut event = fixture("ecs-container-instance-state-change-active.json");
+    event["detail"]["clusterArn"] = Value::from(OTHER_CLUSTER);
+    event["detail"]["containerInstanceArn"] = Value::from(
+        "arn:aws:ecs:us-east-1:123456789012:container-instance/batch/7a6b5c4d3e2f41a0b9c8d7e6f5a4b3c2",
+    );
+    let LifecycleInput::InstanceJoined(change) = only_input(&event) else {
+        panic!("a state change");
+    };
+    world.log.clear();
+    let outcome = world
+        .drainer()
+        .on_instance_joined(&change, Mode::Live)
+        .await
+        .expect("handled");
+    assert!(
+        matches!(&outcome, Outcome::Launch(LaunchOutcome::Completed { result: LifecycleResult::Continue, reason: LaunchCompletion::UnwatchedCluster { cluster_arn }, .. }) if cluster_arn.as_str() == OTHER_CLUSTER),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        world.log.count("ecs:ListContainerInstances"),
+        0,
+        "the event says enough"
+    );
+    let record = world
+        .store
+        .launch(&world.notice.action.instance_id)
+        .expect("kept");
+    assert_eq!(record.reason.as_deref(), Some("unwatched_cluster"));
+}
+
+#[tokio::test]
+async fn daemons_are_waited_for_when_asked() {
+    let mut world = World::new();
+    world.config.launch = Some(LaunchSettings {
+        hook_name: "ecs-drain-launch".into(),
+        policy: LaunchPolicy {
+            require_daemons: true,
+            ..LaunchPolicy::default()
+        },
+    });
+    let cluster = ClusterArn::new(CLUSTER).expect("arn");
+    world.cluster.add_service(
+        &cluster,
+        ServiceFacts {
+            name: "log-router".into(),
+            scheduling_strategy: Some(SchedulingStrategy::Daemon),
+            minimum_healthy_percent: Some(0),
+            maximum_percent: Some(100),
+        },
+    );
+    world.register(EcsInstanceStatus::Active, true);
+    assert_eq!(
+        world.notify(&world.notice).await,
+        waiting(LaunchWaitingOn::Daemons {
+            missing: vec!["log-router".into()]
+        })
+    );
+    let task = TaskArn::new(
+        "arn:aws:ecs:us-east-1:123456789012:task/prod-cluster/0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a",
+    )
+    .expect("arn");
+    world.cluster.add_task(
+        &ContainerInstanceArn::new(NEW_CONTAINER_INSTANCE).expect("arn"),
+        &task,
+        "service:log-router",
+    );
+    let outcome = world
+        .change("ecs-container-instance-state-change-active.json")
+        .await;
+    assert!(
+        matches!(
+            &outcome,
+            Outcome::Launch(LaunchOutcome::Completed {
+                result: LifecycleResult::Continue,
+                reason: LaunchCompletion::Ready,
+                ..
+            })
+        ),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_notice_auto_scaling_does_not_hold_on_a_launch_hook_is_refused() {
+    let world = World::new();
+    world.hooks.set_lifecycle_state(
+        world.notice.action.instance_id.as_str(),
+        "prod-ecs-asg",
+        "InService",
+    );
+    let outcome = world.notify(&world.notice).await;
+    assert!(
+        matches!(&outcome, Outcome::Refused { refusal: Refusal::NotLaunching { state } } if state.contains("InService")),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        world.store.launch(&world.notice.action.instance_id),
+        None,
+        "nothing written"
+    );
+}
+
+#[tokio::test]
+async fn another_hook_or_launch_readiness_off_is_ignored() {
+    let mut world = World::new();
+    let other = launch_notice("lifecycle-launch-eventbridge.json");
+    assert!(matches!(
+        world.notify(&other).await,
+        Outcome::Ignored { .. }
+    ));
+    world.config.launch = None;
+    assert!(matches!(
+        world.notify(&world.notice).await,
+        Outcome::Ignored { .. }
+    ));
+    assert!(world.log.calls().is_empty(), "{:?}", world.log.calls());
+}
+
+#[tokio::test]
+async fn a_warm_pool_round_trip_ends_with_the_container_instance_active() {
+    let mut world = World::new();
+    let cluster = ClusterArn::new(CLUSTER).expect("arn");
+    let warm = ContainerInstanceArn::new(WARM_CONTAINER_INSTANCE).expect("arn");
+    // GIVEN an instance scaled in to the warm pool: its terminate action drains it as today
+    let terminate = match only_input(&fixture(
+        "lifecycle-terminate-eventbridge-to-warm-pool.json",
+    )) {
+        LifecycleInput::Terminate(notice) => notice,
+        other => panic!("{other:?}"),
+    };
+    assert!(terminate.goes_to_warm_pool());
+    world
+        .cluster
+        .add_instance(&cluster, &warm, &terminate.action.instance_id);
+    world
+        .hooks
+        .add_hook(&terminate.action.hook, HEARTBEAT_TIMEOUT);
+    world.hooks.begin(&terminate.action);
+    world.clock.set(Timestamp(1_793_645_030));
+    let drained = world
+        .drainer()
+        .on_notice(&terminate, Mode::Live, &World::own())
+        .await
+        .expect("terminate handled");
+    assert!(matches!(drained, Outcome::Decided(_)), "{drained:?}");
+    assert_eq!(
+        world.cluster.instance_status(&warm).as_deref(),
+        Some("DRAINING")
+    );
+    assert_eq!(
+        world
+            .hooks
+            .action(&terminate.action.token)
+            .map(|a| a.result),
+        Some(Some(LifecycleResult::Continue)),
+        "nothing ran on it: completed at once"
+    );
+    // In the warm pool the instance is stopped: its agent disconnects.
+    world.cluster.register(
+        &cluster,
+        &warm,
+        &terminate.action.instance_id,
+        EcsInstanceStatus::Draining,
+        false,
+    );
+    // WHEN it comes back (launch action, Origin WarmPool) and its agent reconnects
+    let back = launch_notice("lifecycle-launch-eventbridge-from-warm-pool.json");
+    assert!(back.returns_from_warm_pool());
+    world.hooks.begin_launch(&back.action, "Pending:Wait");
+    world.clock.set(Timestamp(1_793_646_312));
+    world.config.launch = world.config.launch.clone();
+    let outcome = world.notify(&back).await;
+    // THEN ecs-drain sets it ACTIVE (it drained it) and completes once the agent is connected
+    assert_eq!(
+        world.cluster.instance_status(&warm).as_deref(),
+        Some("ACTIVE")
+    );
+    assert_eq!(outcome, waiting(LaunchWaitingOn::AgentConnection));
+    world.cluster.register(
+        &cluster,
+        &warm,
+        &back.action.instance_id,
+        EcsInstanceStatus::Active,
+        true,
+    );
+    let mut event = fixture("ecs-container-instance-state-change-active.json");
+    event["detail"]["containerInstanceArn"] = Value::from(WARM_CONTAINER_INSTANCE);
+    event["detail"]["ec2InstanceId"] = Value::from(back.action.instance_id.as_str());
+    let LifecycleInput::InstanceJoined(change) = only_input(&event) else {
+        panic!("a state change");
+    };
+    let outcome = world
+        .drainer()
+        .on_instance_joined(&change, Mode::Live)
+        .await
+        .expect("ok");
+    assert!(
+        matches!(
+            &outcome,
+            Outcome::Launch(LaunchOutcome::Completed {
+                result: LifecycleResult::Continue,
+                reason: LaunchCompletion::Ready,
+                ..
+            })
+        ),
+        "{outcome:?}"
+    );
+    let record = world.store.launch(&back.action.instance_id).expect("kept");
+    assert!(record.reactivated);
+    assert_eq!(
+        world.cluster.instance_status(&warm).as_deref(),
+        Some("ACTIVE")
+    );
+    let drain = world
+        .store
+        .get(&warm)
+        .expect("the drain record is untouched");
+    assert_eq!(
+        drain.token, terminate.action.token,
+        "launch and drain never clobber"
+    );
+}
+
+#[tokio::test]
+async fn a_draining_instance_ecs_drain_did_not_drain_is_left_alone() {
+    let world = World::new();
+    let back = launch_notice("lifecycle-launch-eventbridge-from-warm-pool.json");
+    let cluster = ClusterArn::new(CLUSTER).expect("arn");
+    let warm = ContainerInstanceArn::new(WARM_CONTAINER_INSTANCE).expect("arn");
+    world.cluster.register(
+        &cluster,
+        &warm,
+        &back.action.instance_id,
+        EcsInstanceStatus::Draining,
+        true,
+    );
+    world.hooks.begin_launch(&back.action, "Pending:Wait");
+    world.clock.set(Timestamp(1_793_646_312));
+    assert_eq!(
+        world.notify(&back).await,
+        waiting(LaunchWaitingOn::DrainedByOthers)
+    );
+    assert_eq!(
+        world.cluster.instance_status(&warm).as_deref(),
+        Some("DRAINING")
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_launch_is_a_dry_run_that_writes_nothing() {
+    let world = World::new();
+    let mut payload = fixture("lifecycle-launch-eventbridge-ecs-drain.json");
+    payload["replay-name"] = Value::from("rehearsal");
+    world.register(EcsInstanceStatus::Active, true);
+    let report = handle_lifecycle(&world.drainer(), &payload, &World::own())
+        .await
+        .expect("handled");
+    assert!(report.dry_run);
+    assert_eq!(report.outcomes, vec!["launch_continued"]);
+    assert_eq!(world.store.launch(&world.notice.action.instance_id), None);
+    assert_eq!(world.action_result(&world.notice), (true, 0, None));
+}
+
+#[tokio::test]
+async fn the_handler_routes_launches_state_changes_and_launch_checks() {
+    let world = World::new();
+    let drainer = world.drainer();
+    let own = World::own();
+    let report = handle_lifecycle(
+        &drainer,
+        &fixture("lifecycle-launch-eventbridge-ecs-drain.json"),
+        &own,
+    )
+    .await
+    .expect("launch");
+    assert_eq!(report.outcomes, vec!["launch_waiting"]);
+    world.register(EcsInstanceStatus::Active, false);
+    let report = handle_lifecycle(
+        &drainer,
+        &fixture("ecs-container-instance-state-change-registering.json"),
+        &own,
+    )
+    .await
+    .expect("change");
+    assert_eq!(report.outcomes, vec!["launch_waiting"]);
+    world.register(EcsInstanceStatus::Active, true);
+    let check = serde_json::json!({ "ecsDrainLaunchCheck": { "ec2InstanceId": world.notice.action.instance_id.as_str() } });
+    let report = handle_lifecycle(&drainer, &check, &own)
+        .await
+        .expect("check");
+    assert_eq!(report.outcomes, vec!["launch_continued"]);
+    let report = handle_lifecycle(&drainer, &check, &own)
+        .await
+        .expect("check again");
+    assert_eq!(report.outcomes, vec!["no_pending_launch"]);
+}
