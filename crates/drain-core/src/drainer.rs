@@ -11,6 +11,7 @@ use tracing::{info, warn};
 
 use crate::census::Census;
 use crate::config::Config;
+use crate::decision::announce::{completion_announcements, look_announcements};
 use crate::decision::facts::{completion_fact, expiry_fact, look_facts};
 use crate::decision::look::{
     CensusReason, Cue, Look, alive_set, census_needed, services_to_describe,
@@ -106,6 +107,8 @@ pub struct Drainer<P> {
     /// What the use cases did that an operator counts, until the handler takes it. The
     /// functions run one invocation at a time per process, so these are one invocation's.
     facts: std::sync::Mutex<Vec<Fact>>,
+    /// The drain events to publish after the invocation (see `announce`), likewise.
+    events: std::sync::Mutex<Vec<crate::notify::DrainEvent>>,
 }
 
 impl<P: Ports> Drainer<P> {
@@ -115,6 +118,7 @@ impl<P: Ports> Drainer<P> {
             ports,
             config,
             facts: std::sync::Mutex::new(Vec::new()),
+            events: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -645,6 +649,8 @@ impl<P: Ports> Drainer<P> {
         );
         let facts = look_facts(&record, &census, &decision, trigger, now);
         self.note(mode, facts.decided);
+        let announced = look_announcements(&record, &census, &decision);
+        self.announce(mode, &record, Some(&census), announced.decided, now);
         if !census.stuck_services.is_empty() {
             warn!(services = ?census.stuck_services, "services with minimumHealthyPercent 100 and maximumPercent 100 can never move their tasks off this instance; the drain will wait for its deadline");
         }
@@ -708,6 +714,7 @@ impl<P: Ports> Drainer<P> {
                     "drain deadline reached; remaining tasks asked to stop"
                 );
                 self.note(mode, facts.applied.iter().cloned());
+                self.announce(mode, &record, Some(&census), announced.applied, now);
                 record.enforced_at.get_or_insert(now);
                 record.phase = DrainPhase::Enforcing;
                 record.reason = Some(WaitingOn::DeadlineStops.describe().to_owned());
@@ -890,6 +897,8 @@ impl<P: Ports> Drainer<P> {
             mode,
             completion_fact(outcome, result, reason, claimed.started_at, now),
         );
+        let announced = completion_announcements(outcome, result, reason);
+        self.announce(mode, &claimed, None, announced, now);
         let finished = match outcome {
             ActionOutcome::Done => {
                 info!(
@@ -1009,6 +1018,13 @@ impl<P: Ports> Drainer<P> {
         let (follow_up, undrained) = self.after_expiry(&record, mode).await?;
         self.note(mode, expiry_fact(undrained));
         let expired = record.ended(now, DrainStatus::Expired, None, follow_up);
+        self.announce(
+            mode,
+            &record,
+            None,
+            [crate::decision::announce::Announcement::Expired],
+            now,
+        );
         self.effect(
             mode,
             "dynamodb:PutItem",
@@ -1154,5 +1170,6 @@ fn refuse(refusal: Refusal) -> Outcome {
     Outcome::Refused { refusal }
 }
 
+mod announce;
 #[cfg(test)]
 mod tests;

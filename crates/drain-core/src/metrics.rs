@@ -70,6 +70,8 @@ pub enum Fact {
     RefusedEvent,
     /// An input failed permanently or with a deployment error.
     PermanentFailure,
+    /// A drain event was not published (best effort: the drain went on).
+    EventsNotPublished,
 }
 
 /// A CloudWatch unit ecs-drain uses.
@@ -168,6 +170,7 @@ pub fn samples_of(fact: &Fact) -> Vec<Sample> {
         }
         Fact::RefusedEvent => vec![count(REFUSED_EVENTS)],
         Fact::PermanentFailure => vec![count(PERMANENT_FAILURES)],
+        Fact::EventsNotPublished => vec![count(EVENTS_NOT_PUBLISHED)],
     }
 }
 
@@ -551,6 +554,10 @@ mod tests {
             (
                 Fact::PermanentFailure,
                 vec![("PermanentFailures", "Count", 1.0, vec![])],
+            ),
+            (
+                Fact::EventsNotPublished,
+                vec![("EventsNotPublished", "Count", 1.0, vec![])],
             ),
         ];
         for (fact, expected) in table {
