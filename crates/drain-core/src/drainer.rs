@@ -232,6 +232,7 @@ impl<P: Ports> Drainer<P> {
         hook = %notice.action.hook.hook_name,
         token_prefix = %notice.action.token.prefix(),
         container_instance_arn = tracing::field::Empty,
+        cluster = tracing::field::Empty,
         dry_run = mode == Mode::DryRun,
     ))]
     pub async fn on_terminate(
@@ -277,6 +278,7 @@ impl<P: Ports> Drainer<P> {
             Some(instance) => instance,
         };
         tracing::Span::current().record("container_instance_arn", instance.arn.as_str());
+        tracing::Span::current().record("cluster", instance.cluster_arn.as_str());
 
         let existing = self.store().load(&instance.arn).await?;
         let admission = admit(existing.as_ref(), &notice.action.token, notice.sent_at);
@@ -382,6 +384,9 @@ impl<P: Ports> Drainer<P> {
     /// on-task-stopped: a task stopped somewhere.
     #[tracing::instrument(skip_all, fields(
         container_instance_arn = %change.container_instance_arn,
+        cluster = %change.cluster_arn,
+        ec2_instance_id = tracing::field::Empty,
+        token_prefix = tracing::field::Empty,
         task_arn = %change.task_arn,
         event_version = change.version,
         dry_run = mode == Mode::DryRun,
@@ -409,6 +414,9 @@ impl<P: Ports> Drainer<P> {
     /// with no live drain costs one keyed read.
     #[tracing::instrument(skip_all, fields(
         container_instance_arn = %change.container_instance_arn,
+        cluster = %change.cluster_arn,
+        ec2_instance_id = tracing::field::Empty,
+        token_prefix = tracing::field::Empty,
         tasks = ?change.tasks,
         event_version = change.version,
         dry_run = mode == Mode::DryRun,
@@ -434,13 +442,24 @@ impl<P: Ports> Drainer<P> {
     }
 
     /// on-lifecycle: the drain's scheduled check fired.
-    #[tracing::instrument(skip_all, fields(container_instance_arn = %instance, dry_run = mode == Mode::DryRun))]
+    #[tracing::instrument(skip_all, fields(
+        container_instance_arn = %instance,
+        cluster = tracing::field::Empty,
+        ec2_instance_id = tracing::field::Empty,
+        token_prefix = tracing::field::Empty,
+        dry_run = mode == Mode::DryRun,
+    ))]
     pub async fn on_check(
         &self,
         instance: &ContainerInstanceArn,
         mode: Mode,
     ) -> Result<Outcome, DrainError> {
-        match self.store().load(instance).await? {
+        let loaded = self.store().load(instance).await?;
+        if let Some(record) = &loaded {
+            // An ended drain's line names it too.
+            crate::logs::record_drain(&tracing::Span::current(), record);
+        }
+        match loaded {
             Some(record) if !record.status.is_terminal() => {
                 self.evaluate(record, mode, Cue::Check).await
             }
@@ -545,6 +564,8 @@ impl<P: Ports> Drainer<P> {
         mode: Mode,
         cue: Cue<'_>,
     ) -> Result<Outcome, DrainError> {
+        // Every line of the look names the drain under the same keys (crate::logs).
+        crate::logs::record_drain(&tracing::Span::current(), &record);
         let now = self.now();
         let trigger = cue.trigger();
         match census_needed(&record, cue, now, self.config.policy.census_rule) {
@@ -599,6 +620,7 @@ impl<P: Ports> Drainer<P> {
             alive_daemon = counts.daemon,
             alive_standalone = counts.standalone,
             waiting = %alive.summary(now, MAX_LOGGED_TASKS),
+            waiting_tasks = %crate::logs::waiting_tasks(&alive, now, MAX_LOGGED_TASKS),
             census_taken_at = %alive.taken_at,
             "drain decision"
         );
@@ -652,7 +674,7 @@ impl<P: Ports> Drainer<P> {
         let announced = look_announcements(&record, &census, &decision);
         self.announce(mode, &record, Some(&census), announced.decided, now);
         if !census.stuck_services.is_empty() {
-            warn!(services = ?census.stuck_services, "services with minimumHealthyPercent 100 and maximumPercent 100 can never move their tasks off this instance; the drain will wait for its deadline");
+            warn!(services = %crate::logs::services(&census.stuck_services), "services with minimumHealthyPercent 100 and maximumPercent 100 can never move their tasks off this instance; the drain will wait for its deadline");
         }
         record.last_census = Some(CensusSummary {
             taken_at: now,
@@ -661,7 +683,7 @@ impl<P: Ports> Drainer<P> {
         });
         let set = alive_set(&census, record.alive.as_ref(), now);
         if !set.tasks.is_empty() {
-            info!(waiting = %set.summary(now, MAX_LOGGED_TASKS), truncated = set.truncated, "tasks the drain waits for");
+            info!(waiting = %set.summary(now, MAX_LOGGED_TASKS), waiting_tasks = %crate::logs::waiting_tasks(&set, now, MAX_LOGGED_TASKS), truncated = set.truncated, "tasks the drain waits for");
         }
         record.alive = Some(set);
 
@@ -693,7 +715,8 @@ impl<P: Ports> Drainer<P> {
                         .stop_tasks(&record.cluster_arn, tasks, DAEMON_STOP_REASON),
                 )
                 .await?;
-                info!(tasks = tasks.len(), "daemon tasks asked to stop");
+                let (task_arns, task_arns_omitted) = crate::logs::task_arns(tasks);
+                info!(tasks = tasks.len(), task_arns = %task_arns, task_arns_omitted, "daemon tasks asked to stop");
                 record.daemons_stopped_at.get_or_insert(now);
                 record.reason = Some(WaitingOn::DaemonsStopping.describe().to_owned());
             }
@@ -709,8 +732,11 @@ impl<P: Ports> Drainer<P> {
                     )
                     .await?;
                 }
+                let (task_arns, task_arns_omitted) = crate::logs::task_arns(tasks);
                 warn!(
                     tasks = tasks.len(),
+                    task_arns = %task_arns,
+                    task_arns_omitted,
                     "drain deadline reached; remaining tasks asked to stop"
                 );
                 self.note(mode, facts.applied.iter().cloned());

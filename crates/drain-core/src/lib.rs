@@ -14,6 +14,7 @@ pub mod error;
 pub mod event;
 pub mod handler;
 pub mod ids;
+pub mod logs;
 pub mod metrics;
 pub mod notify;
 pub mod operator;
