@@ -550,18 +550,11 @@ impl PublishedDrain {
 
     /// The web replica moves to instance 1 and its STOPPED event reaches on-task-stopped.
     async fn web_moves(&self) -> Result<Vec<String>, KitError> {
-        let world = &self.deployment.world;
-        world.start_service_task("web", 1).await?;
-        world
-            .stop_task(
-                &self.web,
-                "Task stopped by ECS because the container instance is being drained.",
-            )
+        let event = self
+            .deployment
+            .world
+            .replica_moves("web", &self.web, 1, 2)
             .await?;
-        let event = drain_testkit::events::task_state_change_event(
-            &world.describe_task(&self.web).await?,
-            2,
-        );
         Self::outcomes(&self.on_task_stopped, &event).await
     }
 

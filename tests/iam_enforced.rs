@@ -132,21 +132,11 @@ async fn the_actions_each_function_calls_are_exactly_the_actions_its_role_grants
         ["wait"],
         "a second check re-books an existing schedule"
     );
-    let mut version = 10;
     for (position, (service, arn)) in tasks.replicas.iter().enumerate() {
-        world.start_service_task(service, 1 + position % 2).await?;
-        world
-            .stop_task(
-                arn,
-                "Task stopped by ECS because the container instance is being drained.",
-            )
+        let event = world
+            .replica_moves(service, arn, 1 + position % 2, 11 + position as i64)
             .await?;
-        version += 1;
-        respond(
-            &on_task_stopped,
-            &task_state_change_event(&world.describe_task(arn).await?, version),
-        )
-        .await?;
+        respond(&on_task_stopped, &event).await?;
     }
     world
         .stop_task(&tasks.standalone, "Essential container in task exited")

@@ -136,17 +136,10 @@ async fn every_decision_line_names_the_drain_and_the_readme_queries_find_their_f
     );
     let check = deployment.booked_check_input(0).await?;
     assert_eq!(outcomes(&on_lifecycle, &check).await?, ["wait"]);
-    let mut version = 10;
     for (position, (service, arn)) in tasks.replicas.iter().enumerate() {
-        world.start_service_task(service, 1 + position % 2).await?;
-        world
-            .stop_task(
-                arn,
-                "Task stopped by ECS because the container instance is being drained.",
-            )
+        let event = world
+            .replica_moves(service, arn, 1 + position % 2, 11 + position as i64)
             .await?;
-        version += 1;
-        let event = task_state_change_event(&world.describe_task(arn).await?, version);
         assert_eq!(outcomes(&on_task_stopped, &event).await?, ["wait"]);
     }
     world

@@ -276,10 +276,15 @@ impl World {
 
     /// Moves the clock to the booked check and lets the scheduler fire it.
     async fn fire_next_check(&self) -> Outcome {
+        self.fire_next_check_with(&self.drainer()).await
+    }
+
+    /// [`World::fire_next_check`] through `drainer` (one warm function across steps).
+    async fn fire_next_check_with(&self, drainer: &MemoryDrainer) -> Outcome {
         let at = self.booked_check().expect("a check is booked");
         self.clock.set(at);
         assert_eq!(self.scheduler.take_due(at), vec![self.instance.clone()]);
-        self.drainer()
+        drainer
             .on_check(&self.instance, Mode::Live)
             .await
             .expect("check handled")

@@ -15,13 +15,15 @@ fn transitions(drainer: &MemoryDrainer) -> Vec<Transition> {
 
 /// Lets the booked check fire through `drainer`.
 async fn check(world: &World, drainer: &MemoryDrainer) -> Outcome {
-    let at = world.booked_check().expect("a check is booked");
-    world.clock.set(at);
-    assert_eq!(world.scheduler.take_due(at), vec![world.instance.clone()]);
+    world.fire_next_check_with(drainer).await
+}
+
+/// The world's terminate notice, live, through `drainer`.
+async fn terminate(world: &World, drainer: &MemoryDrainer) -> Outcome {
     drainer
-        .on_check(&world.instance, Mode::Live)
+        .on_terminate(&world.notice, Mode::Live)
         .await
-        .expect("check handled")
+        .expect("handled")
 }
 
 #[tokio::test]
@@ -34,10 +36,7 @@ async fn a_drain_announces_its_start_once_and_its_completion_once() {
     let drainer = world.drainer();
 
     // WHEN the lifecycle action arrives
-    drainer
-        .on_terminate(&world.notice, Mode::Live)
-        .await
-        .expect("handled");
+    terminate(&world, &drainer).await;
 
     // THEN one started event names the drain and the tasks of its first census
     let events = drainer.take_events();
@@ -66,10 +65,7 @@ async fn a_drain_announces_its_start_once_and_its_completion_once() {
     );
 
     // WHEN the notice is delivered again, a check runs and a task stops, the drain waiting
-    drainer
-        .on_terminate(&world.notice, Mode::Live)
-        .await
-        .expect("handled");
+    terminate(&world, &drainer).await;
     check(&world, &drainer).await;
     let change = world.task_stops(&web);
     drainer
@@ -115,10 +111,7 @@ async fn a_drain_announces_its_start_once_and_its_completion_once() {
 async fn an_empty_instance_announces_start_and_completion_in_one_invocation() {
     let world = World::new();
     let drainer = world.drainer();
-    drainer
-        .on_terminate(&world.notice, Mode::Live)
-        .await
-        .expect("handled");
+    terminate(&world, &drainer).await;
     assert_eq!(
         transitions(&drainer),
         [Transition::Started, Transition::Completed]
@@ -134,10 +127,7 @@ async fn the_deadline_is_announced_once_with_the_tasks_it_stopped_then_the_compl
     world.run_task("report-1", "family:nightly-report");
     let daemon = world.run_task("d-1", "service:log-router");
     let drainer = world.drainer();
-    drainer
-        .on_terminate(&world.notice, Mode::Live)
-        .await
-        .expect("handled");
+    terminate(&world, &drainer).await;
     assert_eq!(transitions(&drainer), [Transition::Started]);
     let deadline = world.record().deadline_at;
 
@@ -177,10 +167,7 @@ async fn an_abandon_at_the_deadline_announces_the_enforcement_and_the_completion
     world.config.policy.deadline_policy = DeadlinePolicy::Abandon;
     world.run_task("web-1", "service:web");
     let drainer = world.drainer();
-    drainer
-        .on_terminate(&world.notice, Mode::Live)
-        .await
-        .expect("handled");
+    terminate(&world, &drainer).await;
     drainer.take_events();
     let deadline = world.record().deadline_at;
     world
@@ -216,10 +203,7 @@ async fn services_that_can_never_move_are_announced_once_per_drain() {
     let drainer = world.drainer();
 
     // WHEN the drain starts, then a check looks again
-    drainer
-        .on_terminate(&world.notice, Mode::Live)
-        .await
-        .expect("handled");
+    terminate(&world, &drainer).await;
     let events = drainer.take_events();
     check(&world, &drainer).await;
 
@@ -238,10 +222,7 @@ async fn an_expired_action_is_announced_with_what_was_still_alive() {
     let world = World::new();
     world.run_task("web-1", "service:web");
     let drainer = world.drainer();
-    drainer
-        .on_terminate(&world.notice, Mode::Live)
-        .await
-        .expect("handled");
+    terminate(&world, &drainer).await;
     drainer.take_events();
     world.hooks.expire(&world.notice.action.token);
     assert_eq!(check(&world, &drainer).await, Outcome::ActionGone);
