@@ -18,6 +18,14 @@ async fn check(world: &World, drainer: &MemoryDrainer) -> Outcome {
     world.fire_next_check_with(drainer).await
 }
 
+/// A STOPPED event, live, through `drainer`.
+async fn stopped(drainer: &MemoryDrainer, change: &TaskStateChange) -> Outcome {
+    drainer
+        .on_task_stopped(change, Mode::Live)
+        .await
+        .expect("handled")
+}
+
 /// The world's terminate notice, live, through `drainer`.
 async fn terminate(world: &World, drainer: &MemoryDrainer) -> Outcome {
     drainer
@@ -68,19 +76,13 @@ async fn a_drain_announces_its_start_once_and_its_completion_once() {
     terminate(&world, &drainer).await;
     check(&world, &drainer).await;
     let change = world.task_stops(&web);
-    drainer
-        .on_task_stopped(&change, Mode::Live)
-        .await
-        .expect("handled");
+    stopped(&drainer, &change).await;
     // THEN nothing more is announced: the record says the drain started
     assert_eq!(transitions(&drainer), []);
 
     // WHEN the last task stops
     let change = world.task_stops(&report);
-    let outcome = drainer
-        .on_task_stopped(&change, Mode::Live)
-        .await
-        .expect("handled");
+    let outcome = stopped(&drainer, &change).await;
 
     // THEN the completion is announced with its result and reason, waiting for nothing
     assert!(
@@ -100,10 +102,7 @@ async fn a_drain_announces_its_start_once_and_its_completion_once() {
     assert_eq!(completed.occurred_at, world.clock.now().to_rfc3339());
 
     // AND the same STOPPED event again, after the end, announces nothing
-    drainer
-        .on_task_stopped(&change, Mode::Live)
-        .await
-        .expect("handled");
+    stopped(&drainer, &change).await;
     assert_eq!(transitions(&drainer), []);
 }
 
