@@ -137,12 +137,12 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     // WHEN instance 0 is scaled in and on-lifecycle starts the drain
     let action = world.scale_in(0).await?;
     let lifecycle = lifecycle_event(&action);
-    let report = handle_lifecycle(
-        &app.drainer,
-        &lifecycle,
-        &drain_core::decision::verify::FunctionIdentity::default(),
-    )
-    .await?;
+    let report = app
+        .handle_lifecycle(
+            &lifecycle,
+            &drain_core::decision::verify::FunctionIdentity::default(),
+        )
+        .await?;
     assert_eq!(report.outcomes, vec!["wait".to_owned()]);
 
     // THEN it costs 13 calls:
@@ -159,8 +159,12 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     // - CreateSchedule (the drain's first check) and PutItem (progress: census, next check).
     let expected = drain_start(&census(4, 0, true));
     assert_eq!(total(&expected), 13);
+    // - and after the handler, one PutEvents: the drain's started event (issue 13)
     let mut whole = take_counts(&proxy, "lifecycle");
-    assert_eq!(whole, expected);
+    assert_eq!(
+        whole,
+        merged(&expected, &counts(&[("events:PutEvents", 1)]))
+    );
 
     // WHEN a replica leaves the instance and its STOPPED event arrives
     let (_, web) = &tasks.replicas[0];
@@ -171,11 +175,12 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
             "Task stopped by ECS because the container instance is being drained.",
         )
         .await?;
-    let report = handle_task_stopped(
-        &app.drainer,
-        &task_state_change_event(&world.describe_task(web).await?, 11),
-    )
-    .await?;
+    let report = app
+        .handle_task_stopped(&task_state_change_event(
+            &world.describe_task(web).await?,
+            11,
+        ))
+        .await?;
     assert_eq!(report.outcomes, vec!["wait".to_owned()]);
     // THEN: GetItem and one conditional PutItem of the alive set, no ECS call: the record
     // knows the task, and replica and standalone tasks are left (issue 11); the check booked by
@@ -193,10 +198,10 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
             "Task stopped by ECS because the container instance is being drained.",
         )
         .await?;
-    handle_task_stopped(
-        &app.drainer,
-        &task_state_change_event(&world.describe_task(api).await?, 12),
-    )
+    app.handle_task_stopped(&task_state_change_event(
+        &world.describe_task(api).await?,
+        12,
+    ))
     .await?;
     // (the same: the standalone task is still there)
     let observed = take_counts(&proxy, "second replica STOPPED");
@@ -205,11 +210,12 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     world
         .stop_task(&tasks.standalone, "Essential container in task exited")
         .await?;
-    let report = handle_task_stopped(
-        &app.drainer,
-        &task_state_change_event(&world.describe_task(&tasks.standalone).await?, 20),
-    )
-    .await?;
+    let report = app
+        .handle_task_stopped(&task_state_change_event(
+            &world.describe_task(&tasks.standalone).await?,
+            20,
+        ))
+        .await?;
     assert_eq!(report.outcomes, vec!["stop_daemons".to_owned()]);
     // THEN only the daemon would be left: a census confirms it (1 RUNNING, 3 STOPPED listed;
     // the services were looked up at the start), then one StopTask for the daemon
@@ -228,23 +234,33 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     whole = merged(&whole, &observed);
 
     // WHEN the daemon's STOPPED event arrives
-    let report = handle_task_stopped(
-        &app.drainer,
-        &task_state_change_event(&world.describe_task(&tasks.daemon).await?, 30),
-    )
-    .await?;
+    let report = app
+        .handle_task_stopped(&task_state_change_event(
+            &world.describe_task(&tasks.daemon).await?,
+            30,
+        ))
+        .await?;
     assert_eq!(report.outcomes, vec!["complete".to_owned()]);
     // THEN nothing is alive (4 STOPPED listed, no DescribeServices), and completing costs the
     // claim PutItem, CompleteLifecycleAction, the COMPLETED PutItem, and DeleteSchedule of the
-    // drain's check (no read first: the schedule's name is derived from this very ARN)
+    // drain's check (no read first: the schedule's name is derived from this very ARN); then
+    // one PutEvents, the completed event
     let observed = take_counts(&proxy, "daemon STOPPED (complete)");
-    assert_eq!(observed, stopped_completing(&census(0, 4, false)));
+    assert_eq!(
+        observed,
+        merged(
+            &stopped_completing(&census(0, 4, false)),
+            &counts(&[("events:PutEvents", 1)])
+        )
+    );
     whole = merged(&whole, &observed);
 
     // THEN the whole drain of these 4 tasks cost exactly the sum: 13 + 2 + 2 + 6 + 8 = 31
-    // calls (2N + 23), 14 of them ECS calls (issue 11: one census at the start, one before
-    // stopping the daemon, one before completing)
-    assert_eq!(total(&whole), 2 * 4 + 23);
+    // calls of the drain's own (2N + 23), 14 of them ECS calls (issue 11: one census at the
+    // start, one before stopping the daemon, one before completing), and two PutEvents, the
+    // started and completed drain events (issue 13; none with DrainEvents=off)
+    assert_eq!(whole["events:PutEvents"], 2);
+    assert_eq!(total(&whole), 2 * 4 + 23 + 2);
     assert_eq!(total(&ecs_only(&whole)), 14);
     assert_eq!(
         whole["ecs:DescribeServices"], 1,
@@ -252,12 +268,12 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     );
 
     // WHEN EventBridge delivers the lifecycle event again after the drain ended
-    let report = handle_lifecycle(
-        &app.drainer,
-        &lifecycle,
-        &drain_core::decision::verify::FunctionIdentity::default(),
-    )
-    .await?;
+    let report = app
+        .handle_lifecycle(
+            &lifecycle,
+            &drain_core::decision::verify::FunctionIdentity::default(),
+        )
+        .await?;
     // THEN finding the instance and reading the record is all it costs
     assert_eq!(report.outcomes, vec!["already_finished".to_owned()]);
     assert_eq!(

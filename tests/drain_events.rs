@@ -3,7 +3,8 @@
 //! the documented example rule for `stuck` and `expired`) to SQS queues, read back with the
 //! real SQS client, and every message is checked against docs/drain-events.schema.json. Then
 //! the same under the stack's own execution roles with IAM enforced, and with the stack's
-//! DrainEvents parameter off.
+//! DrainEvents parameter off; last, the built binaries publishing a real drain's events (a
+//! scale-in, a deadline, events off, a denied publish).
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -13,8 +14,8 @@ use aws_config::SdkConfig;
 use drain_aws::EventBridgeNotifier;
 use drain_core::notify::{
     DrainEvent, DrainNotifier, DrainSubject, DrainTimes, Enforcement, NotifyError, StuckCause,
-    WaitingKind, WaitingTasks, deadline_enforced, drain_completed, drain_expired, drain_started,
-    drain_stuck,
+    Transition, WaitingKind, WaitingTasks, deadline_enforced, drain_completed, drain_expired,
+    drain_started, drain_stuck,
 };
 use drain_core::record::LifecycleResult;
 use drain_core::time::Timestamp;
@@ -477,5 +478,313 @@ async fn with_drain_events_off_the_roles_may_not_publish_and_the_failure_is_a_va
             .is_some_and(|text| text.contains("AccessDeniedException")),
         "{cause:?}"
     );
+    Ok(())
+}
+
+/// A drain the built binaries run (issue 13 §2): the stack deployed for two instances with
+/// IAM enforced (`customize` changes the stack), one `web` replica on instance 0, a queue behind
+/// a rule for every drain event, and both functions running under their own roles.
+struct PublishedDrain {
+    deployment: Deployment,
+    queue: String,
+    on_lifecycle: drain_testkit::runtime_api::FunctionProcess,
+    on_task_stopped: drain_testkit::runtime_api::FunctionProcess,
+    web: String,
+}
+
+impl PublishedDrain {
+    async fn start(
+        name: &str,
+        customize: impl FnOnce(StackSpec) -> StackSpec,
+    ) -> Result<PublishedDrain, KitError> {
+        let deployment = Deployment::start_with(WorldSpec::new(name, 2), customize).await?;
+        let world = &deployment.world;
+        world.create_service("web", false, 50, 200).await?;
+        let web = world.start_service_task("web", 0).await?;
+        let admin = deployment.emulator.sdk_config_as(&deployment.admin);
+        let queue = routed_queue(&admin, &format!("{name}-events"), ALL_DRAIN_EVENTS).await?;
+        Ok(PublishedDrain {
+            on_lifecycle: deployment.spawn_on_lifecycle().await?,
+            on_task_stopped: deployment.spawn_on_task_stopped().await?,
+            deployment,
+            queue,
+            web,
+        })
+    }
+
+    /// Invokes `function` with `payload`; its outcomes (an error answer is an error).
+    async fn outcomes(
+        function: &drain_testkit::runtime_api::FunctionProcess,
+        payload: &Value,
+    ) -> Result<Vec<String>, KitError> {
+        let invocation = function.invoke(payload).await?;
+        let report = invocation.response().ok_or_else(|| {
+            format!(
+                "{} answered an error: {:?}\n{}",
+                function.name(),
+                invocation.result,
+                function.logs()
+            )
+        })?;
+        Ok(report["outcomes"]
+            .as_array()
+            .map(|outcomes| {
+                outcomes
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Scales in instance 0: on-lifecycle starts the drain.
+    async fn scale_in(&self) -> Result<Vec<String>, KitError> {
+        let action = self.deployment.world.scale_in(0).await?;
+        Self::outcomes(
+            &self.on_lifecycle,
+            &drain_testkit::events::lifecycle_event(&action),
+        )
+        .await
+    }
+
+    /// The web replica moves to instance 1 and its STOPPED event reaches on-task-stopped.
+    async fn web_moves(&self) -> Result<Vec<String>, KitError> {
+        let event = self
+            .deployment
+            .world
+            .replica_moves("web", &self.web, 1, 2)
+            .await?;
+        Self::outcomes(&self.on_task_stopped, &event).await
+    }
+
+    /// What reached the queue, ordered by `detail.occurredAt` then drain order.
+    async fn delivered(&self, expected: usize) -> Result<Vec<Value>, KitError> {
+        let admin = self
+            .deployment
+            .emulator
+            .sdk_config_as(&self.deployment.admin);
+        let mut messages = received(&admin, &self.queue, expected).await?;
+        let order = |message: &Value| {
+            let transition = message["detail"]["transition"].as_str().unwrap_or_default();
+            (
+                message["detail"]["occurredAt"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                Transition::ALL
+                    .iter()
+                    .position(|t| t.as_str() == transition),
+            )
+        };
+        messages.sort_by_key(order);
+        Ok(messages)
+    }
+
+    /// The PutEvents calls the IAM log saw from `logical`'s role: (allowed) each.
+    fn put_events_by(&self, logical: &str) -> Result<Vec<bool>, KitError> {
+        let role = self
+            .deployment
+            .stack
+            .function(logical)?
+            .role_name()
+            .to_owned();
+        Ok(self
+            .deployment
+            .emulator
+            .iam_decisions()?
+            .into_iter()
+            .filter(|d| d.role.as_deref() == Some(role.as_str()) && d.action == "events:PutEvents")
+            .map(|d| d.allowed)
+            .collect())
+    }
+}
+
+fn detail_types(messages: &[Value]) -> Vec<&str> {
+    messages
+        .iter()
+        .filter_map(|message| message["detail-type"].as_str())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scale_in_drain_by_the_built_binaries_publishes_started_then_completed() -> TestResult {
+    // GIVEN the deployed stack (DrainEvents on, the default) and a busy instance
+    let drain = PublishedDrain::start("published", |stack| stack).await?;
+    let world = &drain.deployment.world;
+
+    // WHEN the group scales it in and its replica moves away
+    assert_eq!(drain.scale_in().await?, ["wait"]);
+    assert_eq!(drain.web_moves().await?, ["complete"]);
+
+    // THEN the default bus routed exactly two events to the queue: started (on-lifecycle, with
+    // the first census) and completed (on-task-stopped), about this drain
+    let messages = drain.delivered(2).await?;
+    assert_eq!(
+        detail_types(&messages),
+        ["ECS Drain Started", "ECS Drain Completed"],
+        "{messages:#?}"
+    );
+    for message in &messages {
+        let detail = &message["detail"];
+        assert_eq!(message["source"], "ecs-drain");
+        assert_eq!(detail["ec2InstanceId"], world.instances[0].ec2_id.as_str());
+        assert_eq!(
+            detail["containerInstanceArn"],
+            world.instances[0].container_instance_arn.as_str()
+        );
+        assert_eq!(detail["clusterArn"], world.cluster_arn.as_str());
+        assert_eq!(detail["autoScalingGroupName"], world.asg.as_str());
+        assert_eq!(detail["lifecycleHookName"], world.hook.as_str());
+    }
+    let started = &messages[0]["detail"];
+    assert_eq!(started["waiting"]["total"], 1);
+    assert_eq!(started["waiting"]["groups"][0]["group"], "service:web");
+    let completed = &messages[1]["detail"];
+    assert_eq!(completed["result"], "CONTINUE");
+    assert_eq!(completed["reason"], "no task alive on the instance");
+    assert_eq!(completed["startedAt"], started["startedAt"]);
+
+    // AND both match docs/drain-events.schema.json, each role published once, allowed
+    let (valid, verdicts) = schema_verdicts(&messages)?;
+    assert!(valid, "{verdicts:#?}");
+    assert_eq!(drain.put_events_by("OnLifecycleFunction")?, [true]);
+    assert_eq!(drain.put_events_by("OnTaskStoppedFunction")?, [true]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_past_its_deadline_publishes_deadline_enforced_with_the_tasks_stopped() -> TestResult
+{
+    // GIVEN a drain the built on-lifecycle started, whose replica never leaves
+    let drain = PublishedDrain::start("deadline-event", |stack| stack).await?;
+    let world = &drain.deployment.world;
+    assert_eq!(drain.scale_in().await?, ["wait"]);
+
+    // WHEN its deadline has passed (moved back on the record: a real deadline is at least a
+    // minute away) and the booked check fires
+    let past = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        - 5;
+    world
+        .dynamodb
+        .update_item()
+        .table_name(&world.table)
+        .key(
+            "container_instance_arn",
+            aws_sdk_dynamodb::types::AttributeValue::S(
+                world.instances[0].container_instance_arn.clone(),
+            ),
+        )
+        .update_expression("SET deadline_at = :past")
+        .expression_attribute_values(
+            ":past",
+            aws_sdk_dynamodb::types::AttributeValue::N(past.to_string()),
+        )
+        .send()
+        .await?;
+    let check = drain.deployment.booked_check_input(0).await?;
+    assert_eq!(
+        PublishedDrain::outcomes(&drain.on_lifecycle, &check).await?,
+        ["enforce_deadline"]
+    );
+
+    // THEN after started, one deadline-enforced event says the one task was stopped
+    let messages = drain.delivered(2).await?;
+    assert_eq!(
+        detail_types(&messages),
+        ["ECS Drain Started", "ECS Drain Deadline Enforced"],
+        "{messages:#?}"
+    );
+    let enforced = &messages[1]["detail"];
+    assert_eq!(enforced["enforcement"], "stop-tasks");
+    assert_eq!(enforced["tasksStopped"], 1);
+    assert_eq!(enforced["waiting"]["replica"], 1);
+    assert_eq!(
+        world.describe_task(&drain.web).await?.stopped_reason(),
+        Some(drain_core::drainer::DEADLINE_STOP_REASON)
+    );
+    let (valid, verdicts) = schema_verdicts(&messages)?;
+    assert!(valid, "{verdicts:#?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_drain_events_off_a_drain_publishes_nothing() -> TestResult {
+    // GIVEN the stack deployed with DrainEvents=off
+    let drain =
+        PublishedDrain::start("quiet", |stack| stack.with_parameter("DrainEvents", "off")).await?;
+
+    // WHEN a whole drain runs
+    assert_eq!(drain.scale_in().await?, ["wait"]);
+    assert_eq!(drain.web_moves().await?, ["complete"]);
+
+    // THEN no function called PutEvents and the queue stays empty
+    assert_eq!(
+        drain.put_events_by("OnLifecycleFunction")?,
+        Vec::<bool>::new()
+    );
+    assert_eq!(
+        drain.put_events_by("OnTaskStoppedFunction")?,
+        Vec::<bool>::new()
+    );
+    assert_eq!(drain.delivered(0).await?, Vec::<Value>::new());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_publish_leaves_the_drain_completing_and_is_counted() -> TestResult {
+    // GIVEN the stack deployed without events:PutEvents in on-lifecycle's role
+    let drain = PublishedDrain::start("denied-events", |stack| {
+        stack.without_grant("OnLifecycleRole", "events:PutEvents")
+    })
+    .await?;
+    let world = &drain.deployment.world;
+
+    // WHEN the group scales in an idle instance: on-lifecycle completes it at once
+    let action = world.scale_in(1).await?;
+    let outcomes = PublishedDrain::outcomes(
+        &drain.on_lifecycle,
+        &drain_testkit::events::lifecycle_event(&action),
+    )
+    .await?;
+
+    // THEN the invocation succeeded and the action was completed, though the publish was denied
+    assert_eq!(outcomes, ["complete"]);
+    let completed: Vec<_> = world
+        .lifecycle_actions()?
+        .into_iter()
+        .filter(|listed| listed.instance_id == world.instances[1].ec2_id)
+        .map(|listed| (listed.state, listed.result))
+        .collect();
+    assert_eq!(
+        completed,
+        [("completed".to_owned(), Some("CONTINUE".to_owned()))]
+    );
+    assert_eq!(drain.put_events_by("OnLifecycleFunction")?, [false]);
+    // AND the function logged one bounded warning and counted both events (started and
+    // completed, one batch) in the EventsNotPublished metric of its EMF line
+    let logs = drain.on_lifecycle.json_logs();
+    let warnings: Vec<&Value> = logs
+        .iter()
+        .filter(|line| line["fields"]["message"] == "drain events not published")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{logs:#?}");
+    assert_eq!(warnings[0]["fields"]["not_published"], 2);
+    assert!(
+        warnings[0]["fields"]["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("AccessDenied")),
+        "{:?}",
+        warnings[0]
+    );
+    let counted: Vec<&Value> = logs
+        .iter()
+        .filter(|line| line.get("_aws").is_some())
+        .filter_map(|line| line.get(drain_core::metrics::EVENTS_NOT_PUBLISHED))
+        .collect();
+    assert_eq!(counted, [&serde_json::json!(2.0)], "{logs:#?}");
+    assert_eq!(drain.delivered(0).await?, Vec::<Value>::new());
     Ok(())
 }

@@ -445,34 +445,9 @@ async fn the_check_the_binary_books_invokes_it_back_and_heartbeats_the_hook() ->
 
     // WHEN EventBridge Scheduler fires the schedule the function booked: the same target, the
     // same input
-    let scheduler =
-        aws_sdk_scheduler::Client::new(&deployment.emulator.sdk_config_as(&deployment.admin));
-    let instance = drain_core::ids::ContainerInstanceArn::new(
-        world.instances[0].container_instance_arn.clone(),
-    )?;
-    let name = drain_aws::EventBridgeCheckScheduler::schedule_name(&instance);
-    let schedule = scheduler
-        .get_schedule()
-        .group_name(&world.schedule_group)
-        .name(name)
-        .send()
-        .await?;
+    // (booked_check: its target is the deployed on-lifecycle, as the stack's scheduler role)
+    let schedule = deployment.booked_check(0).await?;
     let target = schedule.target().ok_or("schedule without target")?;
-    assert_eq!(
-        target.arn(),
-        deployment.stack.on_lifecycle()?.arn,
-        "the check invokes the deployed on-lifecycle itself"
-    );
-    let scheduler_role = deployment
-        .stack
-        .resources
-        .get("SchedulerRole")
-        .ok_or("no SchedulerRole")?;
-    assert_eq!(
-        target.role_arn(),
-        format!("arn:aws:iam::123456789012:role/{scheduler_role}"),
-        "as the stack's scheduler role"
-    );
     let failure_queue = deployment
         .stack
         .on_lifecycle()?

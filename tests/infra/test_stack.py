@@ -646,7 +646,7 @@ def test_event_invoke_configs_in_template() -> None:
 # The metric names the functions write in Embedded Metric Format (each also with no dimensions).
 EMF_METRICS = {
     "DrainsStarted", "DrainsCompleted", "DrainDuration", "DrainsExpired", "DeadlinesEnforced",
-    "StuckServices", "RefusedEvents", "PermanentFailures", "HookSecondsLeft",
+    "StuckServices", "RefusedEvents", "PermanentFailures", "HookSecondsLeft", "EventsNotPublished",
 }  # fmt: skip
 # Launch readiness's metrics (not on the dashboard yet).
 LAUNCH_EMF_METRICS = {

@@ -1,6 +1,7 @@
 //! The wiring both binaries share: settings from the environment, one SDK configuration, the
 //! adapters, the drainer over them, the one place a handler's error becomes the Lambda error
-//! response, and the one place the invocation's metrics are written (EMF lines on stdout).
+//! response, the one place the invocation's drain events are published (best effort, after
+//! the handler) and the one place its metrics are written (EMF lines on stdout).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_config::SdkConfig;
 use drain_core::decision::verify::FunctionIdentity;
+use drain_core::event::Payload;
 use drain_core::handler::{Function, error_response};
 use drain_core::ports::PortSet;
 use drain_core::time::SystemClock;
@@ -18,7 +20,8 @@ use serde_json::value::RawValue;
 use tracing::warn;
 
 use crate::{
-    AsgLifecycleHooks, AwsClients, DynamoDrainStore, EcsCluster, EventBridgeCheckScheduler,
+    AsgLifecycleHooks, AwsClients, DrainEventsNotifier, DynamoDrainStore, EcsCluster,
+    EventBridgeCheckScheduler,
 };
 
 /// The drainer over the AWS adapters.
@@ -41,11 +44,19 @@ pub struct App {
     pub scheduler: Option<Arc<EventBridgeCheckScheduler>>,
     /// The function's own region (the SDK's), against which a notice's `region` is checked.
     pub region: Option<String>,
+    /// Where the drain events the drainer queued go after each invocation.
+    pub notifier: DrainEventsNotifier,
 }
 
 impl App {
-    /// Builds every adapter once from `config` and `sdk`.
+    /// Builds every adapter once from `config` and `sdk`, drain events on.
     pub fn new(config: Config, sdk: &SdkConfig) -> App {
+        App::with_events(config, sdk, true)
+    }
+
+    /// Builds every adapter once from `config` and `sdk`; drain events are published when
+    /// `events` (`ECS_DRAIN_EVENTS`), their client built at the first publish.
+    pub fn with_events(config: Config, sdk: &SdkConfig, events: bool) -> App {
         let clients = AwsClients::new(sdk);
         let scheduler = config.schedule.as_ref().map(|settings| {
             let mut scheduler = EventBridgeCheckScheduler::new(
@@ -75,14 +86,16 @@ impl App {
             drainer,
             scheduler,
             region: sdk.region().map(ToString::to_string),
+            notifier: DrainEventsNotifier::lazy(sdk, events),
         }
     }
 
     /// Reads the settings from the process environment and loads the SDK configuration.
     pub async fn from_env() -> Result<App, drain_core::config::ConfigError> {
         let config = Config::from_lookup(|name| std::env::var(name).ok())?;
+        let events = drain_core::notify::events_enabled(|name| std::env::var(name).ok())?;
         let sdk = crate::load_sdk_config().await;
-        Ok(App::new(config, &sdk))
+        Ok(App::with_events(config, &sdk, events))
     }
 }
 
@@ -141,9 +154,57 @@ impl App {
             &event.context.invoked_function_arn,
             self.region.as_deref(),
         );
-        let handled =
-            drain_core::handler::handle_lifecycle(&self.drainer, &*event.payload, &own).await;
+        let handled = self.handle_lifecycle(&*event.payload, &own).await;
         self.respond(handled, Function::OnLifecycle)
+    }
+
+    /// The on-lifecycle handler, then the drain events it queued published: what an
+    /// invocation runs, without the Lambda event around the payload.
+    pub async fn handle_lifecycle<P: Payload + ?Sized>(
+        &self,
+        payload: &P,
+        own: &FunctionIdentity,
+    ) -> Result<drain_core::handler::Report, DrainError> {
+        // Boxed, like the drainer's use cases: the binaries' future layout stays within the
+        // compiler's recursion limit.
+        let handled = Box::pin(drain_core::handler::handle_lifecycle(
+            &self.drainer,
+            payload,
+            own,
+        ))
+        .await;
+        self.publish_events().await;
+        handled
+    }
+
+    /// The on-task-stopped handler, then the drain events it queued published.
+    pub async fn handle_task_stopped<P: Payload + ?Sized>(
+        &self,
+        payload: &P,
+    ) -> Result<drain_core::handler::Report, DrainError> {
+        let handled = Box::pin(drain_core::handler::handle_task_stopped(
+            &self.drainer,
+            payload,
+        ))
+        .await;
+        self.publish_events().await;
+        handled
+    }
+
+    /// Publishes what the drainer queued, best effort, in one PutEvents call (or more for
+    /// more than [`drain_core::notify::MAX_BATCH_ENTRIES`] events): whether the handler
+    /// succeeded or failed, since the transitions it queued did happen. An event not
+    /// published is logged and counted (`EventsNotPublished`); it never fails the invocation.
+    pub async fn publish_events(&self) {
+        let events = self.drainer.take_events();
+        if events.is_empty() {
+            return;
+        }
+        let not_published = drain_core::notify::publish_best_effort(&self.notifier, &events).await;
+        for _ in 0..not_published {
+            self.drainer
+                .note_fact(drain_core::metrics::Fact::EventsNotPublished);
+        }
     }
 
     /// One on-task-stopped invocation: the handler's report, or the error for the error response.
@@ -151,8 +212,7 @@ impl App {
         &self,
         event: LambdaEvent<Box<RawValue>>,
     ) -> Result<Value, FailedInvocation> {
-        let handled =
-            drain_core::handler::handle_task_stopped(&self.drainer, &*event.payload).await;
+        let handled = self.handle_task_stopped(&*event.payload).await;
         self.respond(handled, Function::OnTaskStopped)
     }
 

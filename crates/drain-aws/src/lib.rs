@@ -10,6 +10,7 @@ pub mod dynamodb;
 pub mod ecs;
 pub mod error;
 pub mod events;
+pub mod logging;
 pub mod scheduler;
 pub mod sdk;
 

@@ -40,7 +40,9 @@ pub async fn load_sdk_config() -> SdkConfig {
         .await
 }
 
-/// Every client ecs-drain uses, built once from one configuration.
+/// Every client a drain uses on every path, built once from one configuration (the
+/// EventBridge client of drain events is built at its first use, see
+/// [`crate::events::DrainEventsNotifier::lazy`]).
 #[derive(Clone, Debug)]
 pub struct AwsClients {
     /// ECS.
@@ -51,8 +53,6 @@ pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     /// EventBridge Scheduler.
     pub scheduler: aws_sdk_scheduler::Client,
-    /// EventBridge (drain events).
-    pub events: aws_sdk_eventbridge::Client,
 }
 
 impl AwsClients {
@@ -63,7 +63,6 @@ impl AwsClients {
             autoscaling: aws_sdk_autoscaling::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             scheduler: aws_sdk_scheduler::Client::new(config),
-            events: aws_sdk_eventbridge::Client::new(config),
         }
     }
 }

@@ -426,6 +426,7 @@ pub fn next_check_at(record: &DrainRecord, now: Timestamp) -> Timestamp {
     }
 }
 
+pub mod announce;
 pub mod coexistence;
 pub mod facts;
 pub mod launch;

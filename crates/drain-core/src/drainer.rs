@@ -11,6 +11,7 @@ use tracing::{info, warn};
 
 use crate::census::Census;
 use crate::config::Config;
+use crate::decision::announce::{completion_announcements, look_announcements};
 use crate::decision::facts::{completion_fact, expiry_fact, look_facts};
 use crate::decision::look::{
     CensusReason, Cue, Look, alive_set, census_needed, services_to_describe,
@@ -120,6 +121,8 @@ pub struct Drainer<P> {
     /// What the use cases did that an operator counts, until the handler takes it. The
     /// functions run one invocation at a time per process, so these are one invocation's.
     facts: std::sync::Mutex<Vec<Fact>>,
+    /// The drain events to publish after the invocation (see `announce`), likewise.
+    events: std::sync::Mutex<Vec<crate::notify::DrainEvent>>,
 }
 
 impl<P: Ports> Drainer<P> {
@@ -129,6 +132,7 @@ impl<P: Ports> Drainer<P> {
             ports,
             config,
             facts: std::sync::Mutex::new(Vec::new()),
+            events: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -242,6 +246,7 @@ impl<P: Ports> Drainer<P> {
         hook = %notice.action.hook.hook_name,
         token_prefix = %notice.action.token.prefix(),
         container_instance_arn = tracing::field::Empty,
+        cluster = tracing::field::Empty,
         dry_run = mode == Mode::DryRun,
     ))]
     pub async fn on_terminate(
@@ -287,6 +292,7 @@ impl<P: Ports> Drainer<P> {
             Some(instance) => instance,
         };
         tracing::Span::current().record("container_instance_arn", instance.arn.as_str());
+        tracing::Span::current().record("cluster", instance.cluster_arn.as_str());
 
         let existing = self.store().load(&instance.arn).await?;
         if let Some(early) = existing.as_ref().filter(|record| record.awaiting_action) {
@@ -373,6 +379,9 @@ impl<P: Ports> Drainer<P> {
     /// on-task-stopped: a task stopped somewhere.
     #[tracing::instrument(skip_all, fields(
         container_instance_arn = %change.container_instance_arn,
+        cluster = %change.cluster_arn,
+        ec2_instance_id = tracing::field::Empty,
+        token_prefix = tracing::field::Empty,
         task_arn = %change.task_arn,
         event_version = change.version,
         dry_run = mode == Mode::DryRun,
@@ -392,6 +401,9 @@ impl<P: Ports> Drainer<P> {
     /// with no live drain costs one keyed read.
     #[tracing::instrument(skip_all, fields(
         container_instance_arn = %change.container_instance_arn,
+        cluster = %change.cluster_arn,
+        ec2_instance_id = tracing::field::Empty,
+        token_prefix = tracing::field::Empty,
         tasks = ?change.tasks,
         event_version = change.version,
         dry_run = mode == Mode::DryRun,
@@ -428,13 +440,24 @@ impl<P: Ports> Drainer<P> {
     }
 
     /// on-lifecycle: the drain's scheduled check fired.
-    #[tracing::instrument(skip_all, fields(container_instance_arn = %instance, dry_run = mode == Mode::DryRun))]
+    #[tracing::instrument(skip_all, fields(
+        container_instance_arn = %instance,
+        cluster = tracing::field::Empty,
+        ec2_instance_id = tracing::field::Empty,
+        token_prefix = tracing::field::Empty,
+        dry_run = mode == Mode::DryRun,
+    ))]
     pub async fn on_check(
         &self,
         instance: &ContainerInstanceArn,
         mode: Mode,
     ) -> Result<Outcome, DrainError> {
-        match self.store().load(instance).await? {
+        let loaded = self.store().load(instance).await?;
+        if let Some(record) = &loaded {
+            // An ended drain's line names it too.
+            crate::logs::record_drain(&tracing::Span::current(), record);
+        }
+        match loaded {
             Some(record) if !record.status.is_terminal() => {
                 self.evaluate(record, mode, Cue::Check).await
             }
@@ -549,6 +572,8 @@ impl<P: Ports> Drainer<P> {
         mode: Mode,
         cue: Cue<'_>,
     ) -> Result<Outcome, DrainError> {
+        // Every line of the look names the drain under the same keys (crate::logs).
+        crate::logs::record_drain(&tracing::Span::current(), &record);
         let now = self.now();
         let trigger = cue.trigger();
         match census_needed(&record, cue, now, self.config.policy.census_rule) {
@@ -603,6 +628,7 @@ impl<P: Ports> Drainer<P> {
             alive_daemon = counts.daemon,
             alive_standalone = counts.standalone,
             waiting = %alive.summary(now, MAX_LOGGED_TASKS),
+            waiting_tasks = %crate::logs::waiting_tasks(&alive, now, MAX_LOGGED_TASKS),
             census_taken_at = %alive.taken_at,
             "drain decision"
         );
@@ -658,8 +684,10 @@ impl<P: Ports> Drainer<P> {
         );
         let facts = look_facts(&record, &census, &decision, trigger, now);
         self.note(mode, facts.decided);
+        let announced = look_announcements(&record, &census, &decision);
+        self.announce(mode, &record, Some(&census), announced.decided, now);
         if !census.stuck_services.is_empty() {
-            warn!(services = ?census.stuck_services, "services with minimumHealthyPercent 100 and maximumPercent 100 can never move their tasks off this instance; the drain will wait for its deadline");
+            warn!(services = %crate::logs::services(&census.stuck_services), "services with minimumHealthyPercent 100 and maximumPercent 100 can never move their tasks off this instance; the drain will wait for its deadline");
         }
         record.last_census = Some(CensusSummary {
             taken_at: now,
@@ -668,7 +696,7 @@ impl<P: Ports> Drainer<P> {
         });
         let set = alive_set(&census, record.alive.as_ref(), now);
         if !set.tasks.is_empty() {
-            info!(waiting = %set.summary(now, MAX_LOGGED_TASKS), truncated = set.truncated, "tasks the drain waits for");
+            info!(waiting = %set.summary(now, MAX_LOGGED_TASKS), waiting_tasks = %crate::logs::waiting_tasks(&set, now, MAX_LOGGED_TASKS), truncated = set.truncated, "tasks the drain waits for");
         }
         record.alive = Some(set);
 
@@ -700,7 +728,8 @@ impl<P: Ports> Drainer<P> {
                         .stop_tasks(&record.cluster_arn, tasks, DAEMON_STOP_REASON),
                 )
                 .await?;
-                info!(tasks = tasks.len(), "daemon tasks asked to stop");
+                let (task_arns, task_arns_omitted) = crate::logs::task_arns(tasks);
+                info!(tasks = tasks.len(), task_arns = %task_arns, task_arns_omitted, "daemon tasks asked to stop");
                 record.daemons_stopped_at.get_or_insert(now);
                 record.reason = Some(WaitingOn::DaemonsStopping.describe().to_owned());
             }
@@ -716,11 +745,15 @@ impl<P: Ports> Drainer<P> {
                     )
                     .await?;
                 }
+                let (task_arns, task_arns_omitted) = crate::logs::task_arns(tasks);
                 warn!(
                     tasks = tasks.len(),
+                    task_arns = %task_arns,
+                    task_arns_omitted,
                     "drain deadline reached; remaining tasks asked to stop"
                 );
                 self.note(mode, facts.applied.iter().cloned());
+                self.announce(mode, &record, Some(&census), announced.applied, now);
                 record.enforced_at.get_or_insert(now);
                 record.phase = DrainPhase::Enforcing;
                 record.reason = Some(WaitingOn::DeadlineStops.describe().to_owned());
@@ -897,6 +930,8 @@ impl<P: Ports> Drainer<P> {
             mode,
             completion_fact(outcome, result, reason, claimed.started_at, now),
         );
+        let announced = completion_announcements(outcome, result, reason);
+        self.announce(mode, &claimed, None, announced, now);
         let finished = match outcome {
             ActionOutcome::Done => {
                 info!(
@@ -1016,6 +1051,13 @@ impl<P: Ports> Drainer<P> {
         let (follow_up, undrained) = self.after_expiry(&record, mode).await?;
         self.note(mode, expiry_fact(undrained));
         let expired = record.ended(now, DrainStatus::Expired, None, follow_up);
+        self.announce(
+            mode,
+            &record,
+            None,
+            [crate::decision::announce::Announcement::Expired],
+            now,
+        );
         self.effect(
             mode,
             "dynamodb:PutItem",
@@ -1229,7 +1271,7 @@ fn refuse(refusal: Refusal) -> Outcome {
     Outcome::Refused { refusal }
 }
 
+mod announce;
 mod early;
-
 #[cfg(test)]
 mod tests;

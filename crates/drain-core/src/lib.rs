@@ -15,6 +15,7 @@ pub mod event;
 pub mod handler;
 pub mod ids;
 pub mod launch_record;
+pub mod logs;
 pub mod metrics;
 pub mod notify;
 pub mod operator;

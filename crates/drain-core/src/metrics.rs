@@ -90,6 +90,8 @@ pub enum Fact {
     ManagedDrainingCoexists,
     /// Launch readiness counted this.
     Launch(launch::LaunchFact),
+    /// A drain event was not published (best effort: the drain went on).
+    EventsNotPublished,
 }
 
 /// A CloudWatch unit ecs-drain uses.
@@ -195,6 +197,7 @@ pub fn samples_of(fact: &Fact) -> Vec<Sample> {
         Fact::ImmovableWithinHorizon => vec![count(IMMOVABLE_WITHIN_HORIZON)],
         Fact::ManagedDrainingCoexists => vec![count(MANAGED_DRAINING_COEXISTS)],
         Fact::Launch(fact) => launch::samples_of(&fact),
+        Fact::EventsNotPublished => vec![count(EVENTS_NOT_PUBLISHED)],
     }
 }
 
@@ -594,6 +597,10 @@ mod tests {
             (
                 Fact::PermanentFailure,
                 vec![("PermanentFailures", "Count", 1.0, vec![])],
+            ),
+            (
+                Fact::EventsNotPublished,
+                vec![("EventsNotPublished", "Count", 1.0, vec![])],
             ),
         ];
         for (fact, expected) in table {

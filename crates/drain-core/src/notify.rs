@@ -537,23 +537,68 @@ impl NotifyError {
 /// Longest error text [`NotifyError::describe`] gives.
 pub const MAX_ERROR_CHARS: usize = 512;
 
-/// Publishes `event` through `notifier`, best effort: a failure is logged (one bounded
-/// warning naming the transition and the instance) and answered `false`, for the caller to
-/// count as [`crate::metrics::EVENTS_NOT_PUBLISHED`]. Never fails and never panics.
-pub async fn publish_best_effort(notifier: &impl DrainNotifier, event: &DrainEvent) -> bool {
-    match notifier.publish(event).await {
-        Ok(()) => true,
-        Err(error) => {
+/// Most entries one PutEvents call takes.
+pub const MAX_BATCH_ENTRIES: usize = 10;
+/// Most bytes one PutEvents call takes (its entries counted as in [`DrainEvent::entry_bytes`]).
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+/// `events` cut into PutEvents batches, in order: at most [`MAX_BATCH_ENTRIES`] entries and
+/// [`MAX_BATCH_BYTES`] bytes each (an entry is far smaller, see [`MAX_ENTRY_BYTES`]). A drain
+/// step's few events are one batch. Pure.
+pub fn batches(events: &[DrainEvent]) -> Vec<&[DrainEvent]> {
+    let mut batches = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (index, event) in events.iter().enumerate() {
+        let size = event.entry_bytes();
+        let full = index - start == MAX_BATCH_ENTRIES || bytes + size > MAX_BATCH_BYTES;
+        if full && index > start {
+            batches.push(&events[start..index]);
+            start = index;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if start < events.len() {
+        batches.push(&events[start..]);
+    }
+    batches
+}
+
+/// A batch that was not wholly published.
+#[derive(Debug, thiserror::Error)]
+#[error("{not_published} drain event(s) not published")]
+pub struct BatchError {
+    /// How many of the batch's events were not published.
+    pub not_published: u32,
+    /// The first failure, for the log line.
+    #[source]
+    pub first: NotifyError,
+}
+
+/// Publishes `events` through `notifier`, best effort, one call per batch ([`batches`]): a
+/// failure is logged (one bounded warning per batch, naming the transitions of the first
+/// event and the instance) and counted in the answer, how many events were not published,
+/// for the caller to count as [`crate::metrics::EVENTS_NOT_PUBLISHED`]. Never fails and
+/// never panics.
+pub async fn publish_best_effort(notifier: &impl DrainNotifier, events: &[DrainEvent]) -> u32 {
+    let mut not_published = 0u32;
+    for batch in batches(events) {
+        if let Err(error) = notifier.publish_batch(batch).await {
+            let first = batch.first().map(|event| &event.detail);
             tracing::warn!(
-                transition = event.detail.transition.as_str(),
-                ec2_instance_id = %event.detail.ec2_instance_id,
-                container_instance_arn = %event.detail.container_instance_arn,
-                error = %error.describe(),
-                "drain event not published"
+                not_published = error.not_published,
+                transition = first.map(|detail| detail.transition.as_str()),
+                ec2_instance_id = first.map(|detail| detail.ec2_instance_id.as_str()),
+                container_instance_arn =
+                    first.map(|detail| detail.container_instance_arn.as_str()),
+                error = %error.first.describe(),
+                "drain events not published"
             );
-            false
+            not_published = not_published.saturating_add(error.not_published);
         }
     }
+    not_published
 }
 
 /// Publishes drain events. Best effort: the caller counts an error
@@ -561,6 +606,31 @@ pub async fn publish_best_effort(notifier: &impl DrainNotifier, event: &DrainEve
 pub trait DrainNotifier: Send + Sync {
     /// Publishes one event.
     fn publish(&self, event: &DrainEvent) -> impl Future<Output = Result<(), NotifyError>> + Send;
+
+    /// Publishes one batch (at most [`MAX_BATCH_ENTRIES`] events, [`MAX_BATCH_BYTES`] bytes).
+    /// By default one event at a time; an adapter sends the batch in one call.
+    fn publish_batch(
+        &self,
+        events: &[DrainEvent],
+    ) -> impl Future<Output = Result<(), BatchError>> + Send {
+        async move {
+            let mut failure: Option<BatchError> = None;
+            for event in events {
+                if let Err(error) = self.publish(event).await {
+                    match &mut failure {
+                        Some(failed) => failed.not_published += 1,
+                        None => {
+                            failure = Some(BatchError {
+                                not_published: 1,
+                                first: error,
+                            });
+                        }
+                    }
+                }
+            }
+            failure.map_or(Ok(()), Err)
+        }
+    }
 }
 
 /// The notifier when [`ENV_EVENTS`] is off: publishes nothing.

@@ -152,6 +152,66 @@ impl Deployment {
         Ok(env)
     }
 
+    /// The check schedule on-lifecycle booked for instance `index` of the world, read as
+    /// admin, once it is known to invoke the deployed on-lifecycle as the stack's scheduler
+    /// role (an error otherwise): what EventBridge Scheduler would fire.
+    pub async fn booked_check(
+        &self,
+        index: usize,
+    ) -> Result<aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput, KitError> {
+        let scheduler = aws_sdk_scheduler::Client::new(&self.emulator.sdk_config_as(&self.admin));
+        let instance = drain_core::ids::ContainerInstanceArn::new(
+            self.world
+                .instances
+                .get(index)
+                .ok_or_else(|| format!("no instance {index}"))?
+                .container_instance_arn
+                .clone(),
+        )?;
+        let schedule = scheduler
+            .get_schedule()
+            .group_name(&self.world.schedule_group)
+            .name(drain_aws::EventBridgeCheckScheduler::schedule_name(
+                &instance,
+            ))
+            .send()
+            .await?;
+        let target = schedule.target().ok_or("schedule without target")?;
+        let on_lifecycle = &self.stack.on_lifecycle()?.arn;
+        if target.arn() != on_lifecycle {
+            return Err(format!(
+                "the check invokes {}, not the deployed on-lifecycle {on_lifecycle}",
+                target.arn()
+            )
+            .into());
+        }
+        let scheduler_role = self
+            .stack
+            .resources
+            .get("SchedulerRole")
+            .ok_or("no SchedulerRole")?;
+        let role = format!("arn:aws:iam::123456789012:role/{scheduler_role}");
+        if target.role_arn() != role {
+            return Err(format!(
+                "the check runs as {}, not the stack's {role}",
+                target.role_arn()
+            )
+            .into());
+        }
+        Ok(schedule)
+    }
+
+    /// The input of the check booked for instance `index` ([`Deployment::booked_check`]):
+    /// the payload EventBridge Scheduler sends on-lifecycle.
+    pub async fn booked_check_input(&self, index: usize) -> Result<serde_json::Value, KitError> {
+        let schedule = self.booked_check(index).await?;
+        let input = schedule
+            .target()
+            .and_then(|target| target.input())
+            .ok_or("schedule without input")?;
+        Ok(serde_json::from_str(input)?)
+    }
+
     /// on-lifecycle's built binary, running as deployed.
     pub async fn spawn_on_lifecycle(&self) -> Result<FunctionProcess, KitError> {
         FunctionProcess::spawn(

@@ -18,6 +18,10 @@ use drain_core::config::ScheduleSettings;
 use serde_json::json;
 
 use crate::events::LifecycleAction;
+
+/// The stopped reason ECS gives a task it moves off a draining container instance.
+pub const DRAINED_REASON: &str =
+    "Task stopped by ECS because the container instance is being drained.";
 use crate::{Emulator, KitError};
 
 /// What to build.
@@ -467,6 +471,24 @@ impl EmulatorWorld {
             .send()
             .await?;
         Ok(())
+    }
+
+    /// ECS moves replica `arn` of `service` off a draining instance: a new task starts on
+    /// instance `to`, then `arn` is stopped with the draining reason. Returns the STOPPED
+    /// event ECS sends about it (`version` is the event's).
+    pub async fn replica_moves(
+        &self,
+        service: &str,
+        arn: &str,
+        to: usize,
+        version: i64,
+    ) -> Result<serde_json::Value, KitError> {
+        self.start_service_task(service, to).await?;
+        self.stop_task(arn, DRAINED_REASON).await?;
+        Ok(crate::events::task_state_change_event(
+            &self.describe_task(arn).await?,
+            version,
+        ))
     }
 
     /// The container instance's status (ACTIVE / DRAINING / ...).

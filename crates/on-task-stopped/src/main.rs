@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    drain_aws::logging::init_subscriber();
     let app = App::from_env().await?;
     let app = &app;
     // Raw payload: duplicated keys must still be visible to the parser (drain_core::event).

@@ -30,11 +30,7 @@ pub fn look_facts(
     now: Timestamp,
 ) -> LookFacts {
     let mut decided = Vec::new();
-    let first_stuck = before
-        .last_census
-        .as_ref()
-        .is_none_or(|last| last.stuck_services.is_empty());
-    if !census.stuck_services.is_empty() && first_stuck {
+    if crate::decision::announce::first_finds_stuck_services(before, census) {
         decided.push(Fact::StuckServices);
     }
     if let (Trigger::Check, Some(expires_at)) = (trigger, before.hook_expires_at) {

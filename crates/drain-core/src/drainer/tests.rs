@@ -20,6 +20,8 @@ use crate::testing::memory::{
     CallLog, MemoryAction, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
 };
 
+mod announce;
+
 /// The fixtures' identifiers (see tests/fixtures/README.md).
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster";
 const CONTAINER_INSTANCE: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b";
@@ -282,10 +284,15 @@ impl World {
 
     /// Moves the clock to the booked check and lets the scheduler fire it.
     async fn fire_next_check(&self) -> Outcome {
+        self.fire_next_check_with(&self.drainer()).await
+    }
+
+    /// [`World::fire_next_check`] through `drainer` (one warm function across steps).
+    async fn fire_next_check_with(&self, drainer: &MemoryDrainer) -> Outcome {
         let at = self.booked_check().expect("a check is booked");
         self.clock.set(at);
         assert_eq!(self.scheduler.take_due(at), vec![self.instance.clone()]);
-        self.drainer()
+        drainer
             .on_check(&self.instance, Mode::Live)
             .await
             .expect("check handled")

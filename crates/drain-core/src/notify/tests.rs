@@ -263,13 +263,39 @@ async fn the_memory_notifier_keeps_what_it_published_and_can_fail() {
 }
 
 #[tokio::test]
-async fn best_effort_publishing_answers_whether_it_published_and_never_fails() {
+async fn best_effort_publishing_answers_how_many_were_not_published_and_never_fails() {
     let notifier = MemoryNotifier::new();
-    let event = drain_started(&subject(), times(), WaitingTasks::none(), START);
-    assert!(publish_best_effort(&notifier, &event).await);
+    let started = drain_started(&subject(), times(), WaitingTasks::none(), START);
+    let expired = drain_expired(&subject(), times(), WaitingTasks::none(), START);
+    let both = [started.clone(), expired];
+    assert_eq!(publish_best_effort(&notifier, &both).await, 0);
     notifier.set_failing(true);
-    assert!(!publish_best_effort(&notifier, &event).await);
-    assert_eq!(notifier.published().len(), 1);
+    assert_eq!(publish_best_effort(&notifier, &both).await, 2);
+    assert_eq!(publish_best_effort(&notifier, &[]).await, 0);
+    assert_eq!(notifier.published(), both.to_vec());
+}
+
+#[test]
+fn batches_hold_at_most_ten_entries_and_256_kb_in_order() {
+    let event = drain_started(&subject(), times(), WaitingTasks::none(), START);
+    let sizes = |events: &[DrainEvent]| -> Vec<usize> {
+        batches(events).iter().map(|batch| batch.len()).collect()
+    };
+    assert_eq!(sizes(&[]), Vec::<usize>::new());
+    assert_eq!(sizes(&vec![event.clone(); 3]), [3]);
+    assert_eq!(sizes(&vec![event.clone(); 10]), [10]);
+    assert_eq!(sizes(&vec![event.clone(); 23]), [10, 10, 3]);
+    // Entries of about 100 KB: two fit in 256 KB, a third does not.
+    let mut large = event.clone();
+    large.resources = vec!["r".repeat(100 * 1024)];
+    let mixed = [large.clone(), large.clone(), large.clone(), event.clone()];
+    assert_eq!(sizes(&mixed), [2, 2]);
+    for batch in batches(&mixed) {
+        let bytes: usize = batch.iter().map(DrainEvent::entry_bytes).sum();
+        assert!(bytes <= MAX_BATCH_BYTES, "{bytes}");
+    }
+    let flat: Vec<&DrainEvent> = batches(&mixed).into_iter().flatten().collect();
+    assert_eq!(flat, mixed.iter().collect::<Vec<_>>());
 }
 
 #[test]
