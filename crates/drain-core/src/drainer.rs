@@ -684,7 +684,12 @@ impl<P: Ports> Drainer<P> {
         );
         let facts = look_facts(&record, &census, &decision, trigger, now);
         self.note(mode, facts.decided);
-        let announced = look_announcements(&record, &census, &decision);
+        let overdue = crate::decision::operator::overdue(
+            &record,
+            now,
+            self.config.policy.completing_lease_seconds,
+        );
+        let announced = look_announcements(&record, &census, &decision, overdue);
         self.announce(mode, &record, Some(&census), announced.decided, now);
         if !census.stuck_services.is_empty() {
             warn!(services = %crate::logs::services(&census.stuck_services), "services with minimumHealthyPercent 100 and maximumPercent 100 can never move their tasks off this instance; the drain will wait for its deadline");
@@ -1162,21 +1167,27 @@ impl<P: Ports> Drainer<P> {
     }
 
     async fn cancel_check(&self, instance: &ContainerInstanceArn, mode: Mode) {
+        self.cancel_booked(mode, "the drain's", self.scheduler().cancel(instance))
+            .await;
+    }
+
+    /// Deletes a booked check (`whose`: the drain's or the launch's) with `cancel`, when checks
+    /// are configured. A failure is only logged: a leftover check finds what it checks ended
+    /// and cancels itself again.
+    pub(super) async fn cancel_booked(
+        &self,
+        mode: Mode,
+        whose: &'static str,
+        cancel: impl Future<Output = Result<(), DrainError>>,
+    ) {
         if self.config.schedule.is_none() {
             return;
         }
         if let Err(error) = self
-            .effect(
-                mode,
-                "scheduler:DeleteSchedule",
-                "cancel the check",
-                (),
-                self.scheduler().cancel(instance),
-            )
+            .effect(mode, "scheduler:DeleteSchedule", "cancel the check", (), cancel)
             .await
         {
-            // A leftover check finds the drain ended and cancels itself again.
-            warn!(error = %error_chain(&error), "could not delete the drain's scheduled check");
+            warn!(error = %error_chain(&error), whose, "could not delete the scheduled check");
         }
     }
 

@@ -5,6 +5,7 @@
 //! does not announce it again once its record was written.
 
 use crate::census::Census;
+use crate::decision::operator::Overdue;
 use crate::decision::{ActionOutcome, Decision};
 use crate::notify::Enforcement;
 use crate::record::{CompletionReason, DrainRecord, LifecycleResult};
@@ -16,6 +17,9 @@ pub enum Announcement {
     Started,
     /// The census found services that can never move their tasks, for the first time.
     StuckServices,
+    /// The look found the drain overdue (`decision::operator::overdue`, as `drainctl status`
+    /// shows it): a check or the deadline was missed and nothing happened until this look.
+    StuckOverdue(Overdue),
     /// The graceful phase ended.
     DeadlineEnforced {
         /// Tasks stopped, or the action abandoned.
@@ -54,13 +58,20 @@ pub fn first_finds_stuck_services(before: &DrainRecord, census: &Census) -> bool
             .is_none_or(|last| last.stuck_services.is_empty())
 }
 
-/// What a look at `before` (the record as read) with `census` and `decision` announces.
+/// What a look at `before` (the record as read) with `census` and `decision` announces;
+/// `overdue` is whether `before` was overdue when the look began. An overdue drain is
+/// announced by the look that finds it so (the late check itself, or the first look after a
+/// missed one); that look's writes end it, so each missed check or deadline is announced once.
 pub fn look_announcements(
     before: &DrainRecord,
     census: &Census,
     decision: &Decision,
+    overdue: Option<Overdue>,
 ) -> LookAnnouncements {
     let mut decided = Vec::new();
+    if let Some(overdue) = overdue {
+        decided.push(Announcement::StuckOverdue(overdue));
+    }
     // The record keeps a census summary from the first census on: none means this is it.
     if before.last_census.is_none() {
         decided.push(Announcement::Started);
@@ -216,11 +227,22 @@ mod tests {
         ];
         for (case, before, census, decision, expected) in table {
             assert_eq!(
-                look_announcements(&before, &census, &decision),
+                look_announcements(&before, &census, &decision, None),
                 expected,
                 "{case}"
             );
         }
+    }
+
+    #[test]
+    fn a_look_that_finds_the_drain_overdue_announces_it_stuck_first() {
+        let before = after_census(&[]);
+        let due = before.started_at;
+        let late = Overdue::CheckLate { due };
+        let announced = look_announcements(&before, &census(&[]), &wait(), Some(late));
+        assert_eq!(announced.decided, vec![Announcement::StuckOverdue(late)]);
+        let on_time = look_announcements(&before, &census(&[]), &wait(), None);
+        assert!(on_time.decided.is_empty(), "{on_time:?}");
     }
 
     #[test]

@@ -78,6 +78,18 @@ fn event_of(
             waiting(),
             now,
         ),
+        Announcement::StuckOverdue(overdue) => {
+            let mut event = notify::drain_stuck(
+                &subject,
+                times,
+                StuckCause::Overdue,
+                &[],
+                waiting(),
+                now,
+            );
+            event.detail.reason = Some(overdue.describe(now));
+            event
+        }
         Announcement::DeadlineEnforced {
             enforcement,
             tasks_stopped,

@@ -633,22 +633,8 @@ impl<P: Ports> Drainer<P> {
     }
 
     async fn cancel_launch_check(&self, instance: &Ec2InstanceId, mode: Mode) {
-        if self.config.schedule.is_none() {
-            return;
-        }
-        if let Err(error) = self
-            .effect(
-                mode,
-                "scheduler:DeleteSchedule",
-                "cancel the launch's check",
-                (),
-                self.scheduler().cancel_launch(instance),
-            )
-            .await
-        {
-            // A leftover check finds the launch ended and cancels itself again.
-            warn!(error = %error_chain(&error), "could not delete the launch's scheduled check");
-        }
+        self.cancel_booked(mode, "the launch's", self.scheduler().cancel_launch(instance))
+            .await;
     }
 }
 
