@@ -242,9 +242,9 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
         .await?;
     assert_eq!(report.outcomes, vec!["complete".to_owned()]);
     // THEN nothing is alive (4 STOPPED listed, no DescribeServices), and completing costs the
-    // claim PutItem, CompleteLifecycleAction, the COMPLETED PutItem, and DeleteSchedule of the
-    // drain's check (no read first: the schedule's name is derived from this very ARN); then
-    // one PutEvents, the completed event
+    // claim PutItem, CompleteLifecycleAction, the COMPLETED PutItem, and GetSchedule (proof the
+    // schedule checks this ARN, issue 9) before DeleteSchedule; then one PutEvents, the
+    // completed event
     let observed = take_counts(&proxy, "daemon STOPPED (complete)");
     assert_eq!(
         observed,
@@ -255,12 +255,12 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     );
     whole = merged(&whole, &observed);
 
-    // THEN the whole drain of these 4 tasks cost exactly the sum: 13 + 2 + 2 + 6 + 8 = 31
-    // calls of the drain's own (2N + 23), 14 of them ECS calls (issue 11: one census at the
+    // THEN the whole drain of these 4 tasks cost exactly the sum: 13 + 2 + 2 + 6 + 9 = 32
+    // calls of the drain's own (2N + 24), 14 of them ECS calls (issue 11: one census at the
     // start, one before stopping the daemon, one before completing), and two PutEvents, the
     // started and completed drain events (issue 13; none with DrainEvents=off)
     assert_eq!(whole["events:PutEvents"], 2);
-    assert_eq!(total(&whole), 2 * 4 + 23 + 2);
+    assert_eq!(total(&whole), 2 * 4 + 24 + 2);
     assert_eq!(total(&ecs_only(&whole)), 14);
     assert_eq!(
         whole["ecs:DescribeServices"], 1,

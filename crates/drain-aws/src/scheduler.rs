@@ -14,6 +14,8 @@ use drain_core::ids::{ContainerInstanceArn, Ec2InstanceId};
 use drain_core::ports::CheckScheduler;
 use drain_core::time::Timestamp;
 
+use tracing::warn;
+
 use crate::error::{classify, code_of};
 
 /// EventBridge Scheduler's longest schedule name.
@@ -163,11 +165,35 @@ impl EventBridgeCheckScheduler {
         }
     }
 
-    /// Deletes the schedule `name`; a missing one is fine. One call, no read first: both kinds
-    /// of name are derived from the very thing they check (see [`Self::schedule_name`] and
-    /// [`Self::launch_schedule_name`]), so in the stack's own group no other drain or launch
-    /// has that name.
-    async fn unbook(&self, name: &str) -> Result<(), DrainError> {
+    /// Deletes the schedule `name`, but only when its stored input is the one `is_own`
+    /// recognises; a schedule of the same name checking anything else is left alone (logged).
+    async fn unbook(
+        &self,
+        name: &str,
+        is_own: impl Fn(Option<&str>) -> bool,
+    ) -> Result<(), DrainError> {
+        let found = self
+            .client
+            .get_schedule()
+            .name(name)
+            .group_name(&self.group)
+            .send()
+            .await;
+        let input = match found {
+            Ok(schedule) => schedule
+                .target()
+                .and_then(|target| target.input())
+                .map(str::to_owned),
+            Err(error) if code_of(&error) == Some("ResourceNotFoundException") => return Ok(()),
+            Err(error) => return Err(classify("scheduler:GetSchedule", error)),
+        };
+        if !is_own(input.as_deref()) {
+            warn!(
+                schedule = %name,
+                "a schedule of this name checks something else; left alone"
+            );
+            return Ok(());
+        }
         let deleted = self
             .client
             .delete_schedule()
@@ -194,8 +220,13 @@ impl CheckScheduler for EventBridgeCheckScheduler {
         self.book(&Self::schedule_name(instance), input, at).await
     }
 
+    /// Deletes the drain's check, but only a schedule proved to be its own: the one named for
+    /// this ARN whose stored input checks this very ARN.
     async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
-        self.unbook(&Self::schedule_name(instance)).await
+        self.unbook(&Self::schedule_name(instance), |input| {
+            checks(input, instance)
+        })
+        .await
     }
 
     async fn schedule_launch(
@@ -210,8 +241,27 @@ impl CheckScheduler for EventBridgeCheckScheduler {
     }
 
     async fn cancel_launch(&self, instance: &Ec2InstanceId) -> Result<(), DrainError> {
-        self.unbook(&Self::launch_schedule_name(instance)).await
+        self.unbook(&Self::launch_schedule_name(instance), |input| {
+            checks_launch(input, instance)
+        })
+        .await
     }
+}
+
+/// Whether a schedule's stored input is the check of exactly `instance`.
+fn checks(input: Option<&str>, instance: &ContainerInstanceArn) -> bool {
+    stored_field(input, CHECK_KEY, "containerInstanceArn").as_deref() == Some(instance.as_str())
+}
+
+/// Whether a schedule's stored input is the launch check of exactly `instance`.
+fn checks_launch(input: Option<&str>, instance: &Ec2InstanceId) -> bool {
+    stored_field(input, LAUNCH_CHECK_KEY, "ec2InstanceId").as_deref() == Some(instance.as_str())
+}
+
+/// `input[key][field]` of a schedule's stored JSON input, when it is a string.
+fn stored_field(input: Option<&str>, key: &str, field: &str) -> Option<String> {
+    let stored = serde_json::from_str::<serde_json::Value>(input?).ok()?;
+    stored.get(key)?.get(field)?.as_str().map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -259,6 +309,25 @@ mod tests {
             "f".repeat(64)
         ));
         fits_the_scheduler_rules(&EventBridgeCheckScheduler::schedule_name(&longest));
+    }
+
+    #[test]
+    fn only_a_schedule_whose_input_checks_the_same_arn_is_its_own() {
+        let live = arn(
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-cluster/\
+             3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b",
+        );
+        let input =
+            serde_json::json!({ CHECK_KEY: { "containerInstanceArn": live.as_str() } }).to_string();
+        assert!(checks(Some(&input), &live));
+        let other = arn(
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/other-cluster/\
+             3f1e2c5a7b9d4e6f8a0b1c2d3e4f5a6b",
+        );
+        assert!(!checks(Some(&input), &other));
+        assert!(!checks(None, &live));
+        assert!(!checks(Some("not json"), &live));
+        assert!(!checks(Some("{\"ecsDrainCheck\":{}}"), &live));
     }
 
     #[test]

@@ -482,11 +482,11 @@ async fn calls() -> BenchResult {
          GetItem + PutItem = 2, no ECS call\n\
          - STOPPED that leaves only daemons = GetItem + census + StopTask per daemon + PutItem\n\
          - STOPPED that completes = GetItem + census + PutItem (claim) + CompleteLifecycleAction + \
-         PutItem (COMPLETED) + DeleteSchedule = 5 + census\n\
+         PutItem (COMPLETED) + GetSchedule + DeleteSchedule = 6 + census\n\
          - so a whole drain of N ≤ 100 tasks (N - 1 replicas, 1 daemon) = (9 + 4) + 2(N - 2) + \
-         (3 + 3) + (5 + 3) = 2N + 23, 14 of them ECS calls; past 100 tasks each of its three \
+         (3 + 3) + (6 + 3) = 2N + 24, 14 of them ECS calls; past 100 tasks each of its three \
          censuses adds one DescribeTasks and one ListTasks page per 100 tasks. Every look \
-         (ECS_DRAIN_CENSUS_RULE=every-look) = 5N + 17 up to 100 tasks.\n\
+         (ECS_DRAIN_CENSUS_RULE=every-look) = 5N + 18 up to 100 tasks.\n\
          Scheduled checks (one per check interval, at most 900 s, while a drain waits) add GetItem + census + \
          RecordLifecycleActionHeartbeat + CreateSchedule + PutItem each.",
     );
@@ -497,7 +497,7 @@ async fn calls() -> BenchResult {
          GetItem and one conditional PutItem (2N); the rest is fixed: the notice's 11 calls besides \
          its census and progress write, three censuses (the start; the confirmations before \
          stopping the daemons and before completing), one StopTask, and the completion's \
-         CompleteLifecycleAction, COMPLETED write and DeleteSchedule.",
+         CompleteLifecycleAction, COMPLETED write, GetSchedule and DeleteSchedule.",
     );
     side_by_side.print();
     Ok(())

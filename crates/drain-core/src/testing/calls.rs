@@ -12,8 +12,8 @@
 //! census rule ([`CensusRule::WhenNeeded`]): the notice (13 calls up to 100 tasks), N - 2
 //! STOPPED events of known replicas at GetItem + PutItem each, the last replica's event that
 //! confirms only the daemon is left and stops it (6), and the daemon's event that completes
-//! (8): 13 + 2 (N - 2) + 6 + 8 = **2N + 23** up to 100 tasks, 14 of them ECS calls. Under
-//! [`CensusRule::EveryLook`] every STOPPED event takes a census: 5N + 17.
+//! (9): 13 + 2 (N - 2) + 6 + 9 = **2N + 24** up to 100 tasks, 14 of them ECS calls. Under
+//! [`CensusRule::EveryLook`] every STOPPED event takes a census: 5N + 18.
 
 use std::collections::BTreeMap;
 
@@ -111,7 +111,8 @@ pub fn stopped_while_waiting(census: &CallCounts, daemons_stopped: u64) -> CallC
 }
 
 /// The STOPPED event that completes a drain: GetItem, the census, the claim PutItem,
-/// CompleteLifecycleAction, the COMPLETED PutItem, and DeleteSchedule of the drain's check.
+/// CompleteLifecycleAction, the COMPLETED PutItem, and GetSchedule (proof the schedule checks
+/// this instance) before DeleteSchedule.
 pub fn stopped_completing(census: &CallCounts) -> CallCounts {
     merged(
         census,
@@ -119,6 +120,7 @@ pub fn stopped_completing(census: &CallCounts) -> CallCounts {
             ("dynamodb:GetItem", 1),
             ("dynamodb:PutItem", 2),
             ("autoscaling:CompleteLifecycleAction", 1),
+            ("scheduler:GetSchedule", 1),
             ("scheduler:DeleteSchedule", 1),
         ]),
     )
@@ -206,7 +208,7 @@ mod tests {
     fn a_whole_drain_of_up_to_a_hundred_tasks_costs_two_calls_per_task_and_twenty_four() {
         for tasks in [2u64, 5, 20, 100] {
             let whole = whole_drain(tasks, CensusRule::WhenNeeded);
-            assert_eq!(total(&whole), 2 * tasks + 23, "{tasks} tasks");
+            assert_eq!(total(&whole), 2 * tasks + 24, "{tasks} tasks");
             assert_eq!(total(&ecs_only(&whole)), 14, "{tasks} tasks: ECS calls");
             assert_eq!(whole["autoscaling:CompleteLifecycleAction"], 1);
             assert_eq!(whole["ecs:StopTask"], 1, "the daemon, once");
@@ -220,7 +222,7 @@ mod tests {
             let whole = whole_drain(tasks, CensusRule::EveryLook);
             // GetItem + census (2 ListTasks, 1 DescribeTasks) + PutItem per replica event; the
             // services were looked up once, by the notice's census
-            assert_eq!(total(&whole), 5 * tasks + 17, "{tasks} tasks");
+            assert_eq!(total(&whole), 5 * tasks + 18, "{tasks} tasks");
         }
     }
 
@@ -231,11 +233,11 @@ mod tests {
         let whole = whole_drain(150, CensusRule::WhenNeeded);
         assert_eq!(whole["ecs:ListTasks"], 3 + 3 + 3);
         assert_eq!(whole["ecs:DescribeTasks"], 2 + 2 + 2);
-        assert_eq!(total(&whole), 2 * 150 + 29);
+        assert_eq!(total(&whole), 2 * 150 + 30);
         let whole = whole_drain(1_000, CensusRule::WhenNeeded);
         assert_eq!(whole["ecs:ListTasks"], 11 * 3);
         assert_eq!(whole["ecs:DescribeTasks"], 10 * 3);
-        assert_eq!(total(&whole), 2 * 1_000 + 77);
+        assert_eq!(total(&whole), 2 * 1_000 + 78);
     }
 
     #[test]
