@@ -1184,7 +1184,13 @@ impl<P: Ports> Drainer<P> {
             return;
         }
         if let Err(error) = self
-            .effect(mode, "scheduler:DeleteSchedule", "cancel the check", (), cancel)
+            .effect(
+                mode,
+                "scheduler:DeleteSchedule",
+                "cancel the check",
+                (),
+                cancel,
+            )
             .await
         {
             warn!(error = %error_chain(&error), whose, "could not delete the scheduled check");

@@ -79,14 +79,8 @@ fn event_of(
             now,
         ),
         Announcement::StuckOverdue(overdue) => {
-            let mut event = notify::drain_stuck(
-                &subject,
-                times,
-                StuckCause::Overdue,
-                &[],
-                waiting(),
-                now,
-            );
+            let mut event =
+                notify::drain_stuck(&subject, times, StuckCause::Overdue, &[], waiting(), now);
             event.detail.reason = Some(overdue.describe(now));
             event
         }

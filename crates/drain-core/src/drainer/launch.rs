@@ -633,8 +633,12 @@ impl<P: Ports> Drainer<P> {
     }
 
     async fn cancel_launch_check(&self, instance: &Ec2InstanceId, mode: Mode) {
-        self.cancel_booked(mode, "the launch's", self.scheduler().cancel_launch(instance))
-            .await;
+        self.cancel_booked(
+            mode,
+            "the launch's",
+            self.scheduler().cancel_launch(instance),
+        )
+        .await;
     }
 }
 

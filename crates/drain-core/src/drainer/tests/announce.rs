@@ -168,7 +168,12 @@ async fn an_abandon_at_the_deadline_announces_the_enforcement_and_the_completion
     let drainer = world.drainer();
     terminate(&world, &drainer).await;
     drainer.take_events();
-    let deadline = world.record().deadline_at;
+    // (the drain's check booked at its deadline, as the record says: a check on time, not an
+    // overdue one, which would announce itself stuck first)
+    let mut record = world.record();
+    let deadline = record.deadline_at;
+    record.next_check_at = Some(deadline);
+    world.store.put(record);
     world
         .scheduler
         .schedule(&world.instance, deadline)
@@ -253,4 +258,42 @@ async fn a_dry_run_announces_nothing() {
 
     // THEN nothing is queued to publish
     assert_eq!(transitions(&drainer), []);
+}
+
+#[tokio::test]
+async fn a_check_that_runs_long_after_it_was_due_announces_the_drain_stuck_overdue() {
+    // GIVEN a drain whose booked check did not run (a broken scheduler) until its deadline
+    let mut world = World::new();
+    world.config.policy.deadline_policy = DeadlinePolicy::Abandon;
+    world.run_task("web-1", "service:web");
+    let drainer = world.drainer();
+    terminate(&world, &drainer).await;
+    drainer.take_events();
+    let record = world.record();
+    let due = record.next_check_at.expect("a check is booked");
+    world
+        .scheduler
+        .schedule(&world.instance, record.deadline_at)
+        .await
+        .expect("booked");
+
+    // WHEN it finally runs
+    check(&world, &drainer).await;
+
+    // THEN the first event says the drain was stuck, overdue, and since when, before the
+    // deadline's own events
+    let events = drainer.take_events();
+    let stuck = &events.first().expect("events").detail;
+    assert_eq!(stuck.transition, Transition::Stuck);
+    assert_eq!(stuck.stuck_cause, Some(StuckCause::Overdue));
+    let late = record.deadline_at.seconds_since(due);
+    assert_eq!(
+        stuck.reason.as_deref(),
+        Some(format!("check due {late} s ago never ran (scheduler or its role?)").as_str())
+    );
+    let rest: Vec<_> = events[1..]
+        .iter()
+        .map(|event| event.detail.transition)
+        .collect();
+    assert_eq!(rest, [Transition::DeadlineEnforced, Transition::Completed]);
 }
