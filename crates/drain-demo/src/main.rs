@@ -277,13 +277,17 @@ async fn playground(emulator: &Emulator, world: &EmulatorWorld, app: &App) -> Re
         short(&waiting.container_instance_arn),
         outcome(&report)
     );
+    // The functions' own settings (table first), so that `explain --event` decides as they do.
+    let settings: String = world
+        .function_env()
+        .iter()
+        .map(|(name, value)| format!("  export {name}={value}\n"))
+        .collect();
     println!(
         "The emulator stays up at {endpoint} until Ctrl-C. From another shell in this checkout:\n
   export AWS_ENDPOINT_URL={endpoint} AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \\
          AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true
-  export ECS_DRAIN_TABLE={}
-  cargo install --path crates/drainctl    # or: alias drainctl='cargo run -q -p drainctl --'\n",
-        world.table
+{settings}  cargo install --path crates/drainctl    # or: alias drainctl='cargo run -q -p drainctl --'\n"
     );
     let commands = [
         (
