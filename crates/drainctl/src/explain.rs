@@ -2,7 +2,7 @@
 //! what it waits for, what the deadline stopped, and what operators did.
 
 use drain_core::decision::operator::overdue;
-use drain_core::record::{AliveKind, AliveSet, DrainRecord, DrainStatus};
+use drain_core::record::{AliveKind, AliveSet, DrainKind, DrainRecord, DrainStatus};
 use drain_core::time::Timestamp;
 
 use crate::status::{lease_seconds, outcome};
@@ -17,6 +17,40 @@ pub(crate) fn matches(record: &DrainRecord, wanted: &str) -> bool {
 
 fn when(now: Timestamp, at: Timestamp) -> String {
     format!("{} ({})", at.to_rfc3339(), ago(now, at))
+}
+
+/// What a drain started ahead of any lifecycle action adds to its story: its kind, whether
+/// the group's terminate action has joined yet, and the services that cannot move in time.
+fn early_story(record: &DrainRecord) -> Vec<String> {
+    let mut lines = Vec::new();
+    match record.kind {
+        DrainKind::Lifecycle => {}
+        DrainKind::Interruption => lines.push(format!(
+            "started by a Spot interruption warning: EC2 reclaims the instance at the two-minute \
+             horizon, the drain's deadline {}",
+            record.deadline_at.to_rfc3339()
+        )),
+        DrainKind::Rebalance => lines.push(
+            "started by a rebalance recommendation (ECS_DRAIN_ON_REBALANCE): no interruption is \
+             scheduled yet"
+                .to_owned(),
+        ),
+    }
+    if record.awaiting_action {
+        lines.push(
+            "no lifecycle action holds the instance yet: the group's terminate action joins this \
+             drain when it comes (the hook and token above are placeholders)"
+                .to_owned(),
+        );
+    }
+    if !record.immovable_services.is_empty() {
+        lines.push(format!(
+            "services {} have minimumHealthyPercent of 100 or more: they cannot move their tasks \
+             within the two minutes",
+            record.immovable_services.join(", ")
+        ));
+    }
+    lines
 }
 
 /// The explanation of one drain, in plain sentences.
@@ -38,6 +72,7 @@ pub(crate) fn explain(record: &DrainRecord, now: Timestamp) -> Vec<String> {
             when(now, record.started_at)
         ),
     ];
+    lines.extend(early_story(record));
     if let Some(at) = record.daemons_stopped_at {
         lines.push(format!(
             "only daemon tasks were left: ecs-drain stopped them {}",
@@ -212,6 +247,30 @@ mod tests {
 
     use super::*;
     use crate::status::tests::{ended_by_deadline, waiting, with_alive_tasks};
+
+    #[test]
+    fn an_interruption_drain_says_what_started_it_and_what_cannot_move_in_time() {
+        let mut record = waiting();
+        record.kind = DrainKind::Interruption;
+        record.awaiting_action = true;
+        record.immovable_services = vec!["payments".to_owned(), "search".to_owned()];
+        let text = explain(&record, Timestamp(1_000_160)).join("\n");
+        assert!(
+            text.contains("started by a Spot interruption warning"),
+            "{text}"
+        );
+        assert!(
+            text.contains("no lifecycle action holds the instance yet"),
+            "{text}"
+        );
+        assert!(
+            text.contains("services payments, search have minimumHealthyPercent of 100 or more"),
+            "{text}"
+        );
+        let lifecycle = explain(&waiting(), Timestamp(1_000_160)).join("\n");
+        assert!(!lifecycle.contains("started by"), "{lifecycle}");
+        assert!(!lifecycle.contains("no lifecycle action"), "{lifecycle}");
+    }
 
     #[test]
     fn explain_lists_the_tasks_a_draining_record_still_waits_for() {
