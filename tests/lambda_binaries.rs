@@ -11,7 +11,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use drain_testkit::events::{
     LifecycleAction, as_replay, lifecycle_event, lifecycle_sns_event, task_state_change_event,
 };
-use drain_testkit::runtime_api::{FunctionProcess, Invocation};
+use drain_testkit::invoke::{outcomes, record_text, respond};
+use drain_testkit::runtime_api::FunctionProcess;
 use drain_testkit::{Deployment, EmulatorWorld, KitError, WorldSpec, project_root};
 use serde_json::{Value, json};
 
@@ -33,43 +34,9 @@ impl Functions {
     }
 }
 
-/// Invokes `function` and expects a response (not an error document).
-async fn respond(function: &FunctionProcess, payload: &Value) -> Result<Value, KitError> {
-    let invocation: Invocation = function.invoke(payload).await?;
-    invocation.result.map_err(|error| {
-        format!(
-            "{} answered an error for {payload}: {:?}",
-            function.name(),
-            error.document
-        )
-        .into()
-    })
-}
-
-fn outcomes(report: &Value) -> Vec<&str> {
-    report["outcomes"]
-        .as_array()
-        .map(|outcomes| outcomes.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default()
-}
-
+/// The `status` attribute of instance `index`'s drain record, if any.
 async fn record_status(world: &EmulatorWorld, index: usize) -> Result<Option<String>, KitError> {
-    let item = world
-        .dynamodb
-        .get_item()
-        .table_name(&world.table)
-        .key(
-            "container_instance_arn",
-            AttributeValue::S(world.instances[index].container_instance_arn.clone()),
-        )
-        .consistent_read(true)
-        .send()
-        .await?;
-    Ok(item
-        .item()
-        .and_then(|item| item.get("status"))
-        .and_then(|status| status.as_s().ok())
-        .cloned())
+    record_text(world, index, "status").await
 }
 
 /// What a refused or ignored input must leave untouched.

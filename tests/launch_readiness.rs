@@ -4,7 +4,6 @@
 //! fields AWS sends. The events are built from the emulator's state in the documented shapes
 //! (tests/fixtures/README.md names the sources).
 
-use aws_sdk_autoscaling::Client as AutoScaling;
 use drain_aws::app::App;
 use drain_core::config::LaunchSettings;
 use drain_core::decision::launch::LaunchPolicy;
@@ -12,39 +11,13 @@ use drain_core::decision::verify::FunctionIdentity;
 use drain_core::handler::handle_lifecycle;
 use drain_core::time::Timestamp;
 use drain_testkit::fleet::{
-    FleetAction, container_instance_state_change_event, fleet_actions, lifecycle_action_event,
-    set_container_instance, set_registration,
+    FleetAction, LAUNCH_HOOK, add_launch_hook, asg_state, container_instance_state_change_event,
+    fleet_actions, lifecycle_action_event, set_container_instance, set_desired, set_registration,
 };
 use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 use serde_json::{Value, json};
 
 type TestResult = Result<(), KitError>;
-
-const LAUNCH_HOOK: &str = "ecs-drain-launch";
-
-async fn add_launch_hook(world: &EmulatorWorld) -> TestResult {
-    world
-        .autoscaling
-        .put_lifecycle_hook()
-        .auto_scaling_group_name(&world.asg)
-        .lifecycle_hook_name(LAUNCH_HOOK)
-        .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
-        .heartbeat_timeout(300)
-        .default_result("ABANDON")
-        .send()
-        .await?;
-    Ok(())
-}
-
-async fn set_desired(autoscaling: &AutoScaling, asg: &str, desired: i32) -> TestResult {
-    autoscaling
-        .set_desired_capacity()
-        .auto_scaling_group_name(asg)
-        .desired_capacity(desired)
-        .send()
-        .await?;
-    Ok(())
-}
 
 fn actions(world: &EmulatorWorld, launch: bool) -> Result<Vec<FleetAction>, KitError> {
     Ok(fleet_actions(world.port, &world.asg)?
@@ -69,19 +42,6 @@ fn by_token(world: &EmulatorWorld, token: &str) -> Result<FleetAction, KitError>
         .into_iter()
         .find(|action| action.token == token)
         .ok_or_else(|| "action not listed".into())
-}
-
-async fn asg_state(autoscaling: &AutoScaling, ec2_id: &str) -> Result<Option<String>, KitError> {
-    let described = autoscaling
-        .describe_auto_scaling_instances()
-        .instance_ids(ec2_id)
-        .send()
-        .await?;
-    Ok(described
-        .auto_scaling_instances()
-        .first()
-        .and_then(|instance| instance.lifecycle_state())
-        .map(str::to_owned))
 }
 
 /// The launch record as stored (the `launch` attribute's JSON under `launch#<id>`).

@@ -4,7 +4,6 @@
 //! shapes, parsed by drain-core and decided by its pure launch / early-drain rules. Each test
 //! applies the decision by hand, as the wiring will, and asserts the emulator's final state.
 
-use aws_sdk_autoscaling::Client as AutoScaling;
 use aws_sdk_ecs::Client as Ecs;
 use drain_aws::EcsCluster;
 use drain_core::decision::launch::{
@@ -22,39 +21,13 @@ use drain_core::ports::{Cluster, EcsInstanceStatus};
 use drain_core::record::LifecycleResult;
 use drain_core::time::Timestamp;
 use drain_testkit::fleet::{
-    FleetAction, fleet_actions, lifecycle_action_event, set_container_instance, set_registration,
-    spot_interruption_event,
+    FleetAction, LAUNCH_HOOK, add_launch_hook, asg_state, fleet_actions, lifecycle_action_event,
+    set_container_instance, set_desired, set_registration, spot_interruption_event,
 };
 use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 use serde_json::json;
 
 type TestResult = Result<(), KitError>;
-
-const LAUNCH_HOOK: &str = "ecs-drain-launch";
-
-async fn add_launch_hook(world: &EmulatorWorld) -> TestResult {
-    world
-        .autoscaling
-        .put_lifecycle_hook()
-        .auto_scaling_group_name(&world.asg)
-        .lifecycle_hook_name(LAUNCH_HOOK)
-        .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
-        .heartbeat_timeout(300)
-        .default_result("ABANDON")
-        .send()
-        .await?;
-    Ok(())
-}
-
-async fn set_desired(autoscaling: &AutoScaling, asg: &str, desired: i32) -> TestResult {
-    autoscaling
-        .set_desired_capacity()
-        .auto_scaling_group_name(asg)
-        .desired_capacity(desired)
-        .send()
-        .await?;
-    Ok(())
-}
 
 /// The one active action of `transition` kind in the group.
 fn active_action(world: &EmulatorWorld, launch: bool) -> Result<FleetAction, KitError> {
@@ -90,19 +63,6 @@ async fn complete(
         .send()
         .await?;
     Ok(())
-}
-
-async fn asg_state(autoscaling: &AutoScaling, ec2_id: &str) -> Result<Option<String>, KitError> {
-    let described = autoscaling
-        .describe_auto_scaling_instances()
-        .instance_ids(ec2_id)
-        .send()
-        .await?;
-    Ok(described
-        .auto_scaling_instances()
-        .first()
-        .and_then(|instance| instance.lifecycle_state())
-        .map(str::to_owned))
 }
 
 async fn register(ecs: &Ecs, cluster: &str, ec2_id: &str) -> TestResult {

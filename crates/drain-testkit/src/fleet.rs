@@ -7,8 +7,8 @@
 use drain_core::time::Timestamp;
 use serde_json::{Value, json};
 
-use crate::KitError;
 use crate::emulator::control_request;
+use crate::{EmulatorWorld, KitError};
 
 /// A lifecycle action of either transition, as `GET /_ecs_drain/autoscaling/lifecycle-actions`
 /// lists it.
@@ -201,4 +201,54 @@ pub fn container_instance_state_change_event(instance: &Value, sent_at: Timestam
         "resources": [instance["containerInstanceArn"].clone()],
         "detail": instance
     })
+}
+
+/// The launch hook the launch-readiness tests put on the group.
+pub const LAUNCH_HOOK: &str = "ecs-drain-launch";
+
+/// Puts the launch hook [`LAUNCH_HOOK`] on the world's group (default result ABANDON).
+pub async fn add_launch_hook(world: &EmulatorWorld) -> Result<(), KitError> {
+    world
+        .autoscaling
+        .put_lifecycle_hook()
+        .auto_scaling_group_name(&world.asg)
+        .lifecycle_hook_name(LAUNCH_HOOK)
+        .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
+        .heartbeat_timeout(300)
+        .default_result("ABANDON")
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// Sets the group's desired capacity (the emulator opens the launch or terminate actions).
+pub async fn set_desired(
+    autoscaling: &aws_sdk_autoscaling::Client,
+    asg: &str,
+    desired: i32,
+) -> Result<(), KitError> {
+    autoscaling
+        .set_desired_capacity()
+        .auto_scaling_group_name(asg)
+        .desired_capacity(desired)
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// The instance's Auto Scaling lifecycle state, if the group has it.
+pub async fn asg_state(
+    autoscaling: &aws_sdk_autoscaling::Client,
+    ec2_id: &str,
+) -> Result<Option<String>, KitError> {
+    let described = autoscaling
+        .describe_auto_scaling_instances()
+        .instance_ids(ec2_id)
+        .send()
+        .await?;
+    Ok(described
+        .auto_scaling_instances()
+        .first()
+        .and_then(|instance| instance.lifecycle_state())
+        .map(str::to_owned))
 }
