@@ -476,17 +476,8 @@ fn alive_set_of(item: &Item, cluster: &ClusterArn) -> Result<Option<AliveSet>, I
     let tasks = lines
         .lines()
         .map(|line| {
-            let mut fields = line.split(' ');
-            let (Some(short), Some(group), Some(kind), Some(status), Some(since), None) = (
-                fields.next(),
-                fields.next(),
-                fields.next(),
-                fields.next(),
-                fields.next(),
-                fields.next(),
-            ) else {
-                return Err(bad());
-            };
+            let [short, group, kind, status, since] =
+                drain_core::ids::exactly(line.split(' ')).ok_or_else(bad)?;
             let arn = match &prefix {
                 Some(prefix) if !short.starts_with("arn:") => format!("{prefix}{short}"),
                 _ => short.to_owned(),

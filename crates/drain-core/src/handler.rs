@@ -10,17 +10,17 @@ use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::decision::verify::FunctionIdentity;
-use crate::drainer::{Drainer, Outcome};
+use crate::drainer::{Drainer, Mode, Outcome};
 use crate::error::{DeploymentProblem, DrainError, bounded, error_chain};
 use crate::event::{
-    LifecycleInput, Payload, TaskInput, parse_lifecycle_payload, parse_task_payload,
+    EventError, LifecycleInput, Payload, TaskInput, parse_lifecycle_payload, parse_task_payload,
 };
 use crate::metrics::Fact;
 use crate::ports::Ports;
 
 /// What one invocation did, returned as the function's response (visible in `invoke` output
 /// and in Lambda destinations).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
     /// One line per input handled: the outcome's name.
     pub outcomes: Vec<String>,
@@ -165,6 +165,28 @@ fn refused(reason: String) -> Report {
     }
 }
 
+/// The parsed payload, or the report of a refused one: logged with its reason (`what` names
+/// the payload) and counted, with nothing changed.
+fn parsed_or_refused<T, D: Ports>(
+    drainer: &Drainer<D>,
+    parsed: Result<T, EventError>,
+    what: &str,
+) -> Result<T, Report> {
+    parsed.map_err(|bad| {
+        warn!(reason = %error_chain(&bad), "{what} payload refused; nothing changed");
+        drainer.note_fact(Fact::RefusedEvent);
+        refused(error_chain(&bad))
+    })
+}
+
+/// The mode for an input that an archive replay named `replay_name` may have re-sent; a dry
+/// run marks the whole report.
+fn mode_of<D: Ports>(drainer: &Drainer<D>, replay_name: Option<&str>, report: &mut Report) -> Mode {
+    let mode = drainer.mode_for(replay_name);
+    report.dry_run |= mode == Mode::DryRun;
+    mode
+}
+
 /// Logs and counts a failed or finished input; `Err` when the invocation must fail.
 fn settle(
     result: Result<Outcome, DrainError>,
@@ -235,24 +257,15 @@ where
     P: Payload + ?Sized,
     D: Ports,
 {
-    let inputs = match parse_lifecycle_payload(payload) {
+    let inputs = match parsed_or_refused(drainer, parse_lifecycle_payload(payload), "lifecycle") {
         Ok(inputs) => inputs,
-        Err(bad) => {
-            warn!(reason = %error_chain(&bad), "lifecycle payload refused; nothing changed");
-            drainer.note_fact(Fact::RefusedEvent);
-            return Ok(refused(error_chain(&bad)));
-        }
+        Err(refused) => return Ok(refused),
     };
-    let mut report = Report {
-        outcomes: Vec::new(),
-        dry_run: false,
-        refused: None,
-    };
+    let mut report = Report::default();
     for input in inputs {
         let result = match input {
             LifecycleInput::Terminate(notice) => {
-                let mode = drainer.mode_for(notice.replay_name.as_deref());
-                report.dry_run |= mode == crate::drainer::Mode::DryRun;
+                let mode = mode_of(drainer, notice.replay_name.as_deref(), &mut report);
                 drainer.on_notice(&notice, mode, own).await
             }
             LifecycleInput::Check(check) => {
@@ -261,27 +274,23 @@ where
                     .await
             }
             LifecycleInput::SpotWarning(warning) => {
-                report.dry_run |= drainer.mode_for(warning.replay_name.as_deref())
-                    == crate::drainer::Mode::DryRun;
+                mode_of(drainer, warning.replay_name.as_deref(), &mut report);
                 drainer.on_spot_warning(&warning, own).await
             }
             LifecycleInput::Rebalance(recommendation) => {
-                report.dry_run |= drainer.mode_for(recommendation.replay_name.as_deref())
-                    == crate::drainer::Mode::DryRun;
+                mode_of(drainer, recommendation.replay_name.as_deref(), &mut report);
                 drainer.on_rebalance(&recommendation, own).await
             }
             LifecycleInput::Launch(notice) => {
-                let mode = drainer.mode_for(notice.replay_name.as_deref());
-                report.dry_run |= mode == crate::drainer::Mode::DryRun;
+                let mode = mode_of(drainer, notice.replay_name.as_deref(), &mut report);
                 Box::pin(drainer.on_launch(&notice, mode, own)).await
             }
             LifecycleInput::InstanceJoined(change) => {
-                let mode = drainer.mode_for(change.replay_name.as_deref());
-                report.dry_run |= mode == crate::drainer::Mode::DryRun;
+                let mode = mode_of(drainer, change.replay_name.as_deref(), &mut report);
                 Box::pin(drainer.on_instance_joined(&change, mode)).await
             }
             LifecycleInput::LaunchCheck(instance) => {
-                Box::pin(drainer.on_launch_check(&instance, crate::drainer::Mode::Live)).await
+                Box::pin(drainer.on_launch_check(&instance, Mode::Live)).await
             }
             LifecycleInput::Ignored { reason } => Ok(Outcome::Ignored { reason }),
         };
@@ -307,28 +316,18 @@ where
     P: Payload + ?Sized,
     D: Ports,
 {
-    let input = match parse_task_payload(payload) {
+    let input = match parsed_or_refused(drainer, parse_task_payload(payload), "task") {
         Ok(input) => input,
-        Err(bad) => {
-            warn!(reason = %error_chain(&bad), "task payload refused; nothing changed");
-            drainer.note_fact(Fact::RefusedEvent);
-            return Ok(refused(error_chain(&bad)));
-        }
+        Err(refused) => return Ok(refused),
     };
-    let mut report = Report {
-        outcomes: Vec::new(),
-        dry_run: false,
-        refused: None,
-    };
+    let mut report = Report::default();
     let result = match input {
         TaskInput::Stopped(change) => {
-            let mode = drainer.mode_for(change.replay_name.as_deref());
-            report.dry_run = mode == crate::drainer::Mode::DryRun;
+            let mode = mode_of(drainer, change.replay_name.as_deref(), &mut report);
             drainer.on_task_stopped(&change, mode).await
         }
         TaskInput::InstanceChanged(change) => {
-            let mode = drainer.mode_for(change.replay_name.as_deref());
-            report.dry_run = mode == crate::drainer::Mode::DryRun;
+            let mode = mode_of(drainer, change.replay_name.as_deref(), &mut report);
             drainer.on_instance_changed(&change, mode).await
         }
         TaskInput::Ignored { reason } => Ok(Outcome::Ignored { reason }),

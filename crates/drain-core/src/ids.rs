@@ -220,20 +220,24 @@ fn valid_resource_id(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
+/// The `N` fields of `fields`, or None when it holds fewer or more.
+pub fn exactly<'a, const N: usize>(
+    mut fields: impl Iterator<Item = &'a str>,
+) -> Option<[&'a str; N]> {
+    let mut out = [""; N];
+    for slot in &mut out {
+        *slot = fields.next()?;
+    }
+    fields.next().is_none().then_some(out)
+}
+
 /// Splits an ECS ARN of `resource_type`, checking partition, service, region and account.
 pub fn ecs_arn_parts<'a>(value: &'a str, resource_type: &str) -> Option<EcsArnParts<'a>> {
     if value.len() > MAX_ECS_ARN {
         return None;
     }
-    let mut fields = value.splitn(6, ':');
-    let (Some("arn"), Some(partition), Some("ecs"), Some(region), Some(account), Some(resource)) = (
-        fields.next(),
-        fields.next(),
-        fields.next(),
-        fields.next(),
-        fields.next(),
-        fields.next(),
-    ) else {
+    let Some(["arn", partition, "ecs", region, account, resource]) = exactly(value.splitn(6, ':'))
+    else {
         return None;
     };
     let (kind, path) = resource.split_once('/')?;
@@ -431,6 +435,13 @@ pub struct LifecycleActionRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exactly_takes_all_the_fields_or_none() {
+        assert_eq!(exactly::<3>("a b c".split(' ')), Some(["a", "b", "c"]));
+        assert_eq!(exactly::<3>("a b".split(' ')), None);
+        assert_eq!(exactly::<3>("a b c d".split(' ')), None);
+    }
 
     #[test]
     fn token_shows_only_its_prefix_in_logs() {

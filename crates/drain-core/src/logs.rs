@@ -8,7 +8,7 @@
 use std::fmt;
 
 use crate::ids::TaskArn;
-use crate::record::{AliveSet, DrainRecord, short_task_id};
+use crate::record::{AliveSet, DrainRecord};
 use crate::time::Timestamp;
 
 /// The keys that name a drain on every decision line: the EC2 instance, the container
@@ -83,25 +83,8 @@ pub fn services(names: &[String]) -> JsonArray {
 /// `group/short-id lastStatus for Ns` (the form of [`AliveSet::summary`]), then `and N more`
 /// when the set holds more (or the census found more than it kept).
 pub fn waiting_tasks(set: &AliveSet, now: Timestamp, max: usize) -> JsonArray {
-    let mut items: Vec<String> = set
-        .tasks
-        .iter()
-        .take(max)
-        .map(|task| {
-            format!(
-                "{}/{} {} for {}s",
-                task.group.as_deref().unwrap_or("-"),
-                short_task_id(&task.task_arn),
-                task.last_status,
-                now.seconds_since(task.alive_since).max(0)
-            )
-        })
-        .collect();
-    let more = set.tasks.len().saturating_sub(max) + set.truncated as usize;
-    if more > 0 {
-        items.push(format!("and {more} more"));
-    }
-    json_array(items, max + 1).0
+    // A JSON array escapes what it holds: the values are shown as they are.
+    json_array(set.lines(now, max, str::to_owned), max + 1).0
 }
 
 /// Records the drain's [`DRAIN_KEYS`] on `span` (a use case's span, which declares them).

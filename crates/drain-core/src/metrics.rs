@@ -143,6 +143,31 @@ fn count(name: &'static str) -> Sample {
     }
 }
 
+/// A completion's two samples, `count_name` 1 and `duration_name` in seconds, both with the
+/// `Result` and `Reason` dimensions (drains and launches report completions alike).
+fn completion_samples(
+    (count_name, duration_name): (&'static str, &'static str),
+    result: &'static str,
+    reason: &'static str,
+    duration_seconds: i64,
+) -> Vec<Sample> {
+    let dimensions = vec![(DIMENSION_RESULT, result), (DIMENSION_REASON, reason)];
+    vec![
+        Sample {
+            name: count_name,
+            unit: Unit::Count,
+            value: 1.0,
+            dimensions: dimensions.clone(),
+        },
+        Sample {
+            name: duration_name,
+            unit: Unit::Seconds,
+            value: duration_seconds.max(0) as f64,
+            dimensions,
+        },
+    ]
+}
+
 /// The metrics a fact yields. Pure.
 pub fn samples_of(fact: &Fact) -> Vec<Sample> {
     match *fact {
@@ -152,24 +177,12 @@ pub fn samples_of(fact: &Fact) -> Vec<Sample> {
             reason,
             duration_seconds,
         } => {
-            let dimensions = vec![
-                (DIMENSION_RESULT, result.as_str()),
-                (DIMENSION_REASON, reason_name(reason)),
-            ];
-            let mut samples = vec![
-                Sample {
-                    name: DRAINS_COMPLETED,
-                    unit: Unit::Count,
-                    value: 1.0,
-                    dimensions: dimensions.clone(),
-                },
-                Sample {
-                    name: DRAIN_DURATION,
-                    unit: Unit::Seconds,
-                    value: duration_seconds.max(0) as f64,
-                    dimensions,
-                },
-            ];
+            let mut samples = completion_samples(
+                (DRAINS_COMPLETED, DRAIN_DURATION),
+                result.as_str(),
+                reason_name(reason),
+                duration_seconds,
+            );
             // An abandon at the deadline is the deadline enforced too; a stop-and-continue
             // deadline was already counted when the tasks were stopped.
             if reason == CompletionReason::DeadlineAbandoned {

@@ -248,25 +248,32 @@ impl AliveSet {
     /// The first `max` tasks for a log line or a report, each as `group/short-id lastStatus
     /// for Ns`, then how many more: bounded whatever the set holds.
     pub fn summary(&self, now: Timestamp, max: usize) -> String {
-        let mut parts: Vec<String> = self
+        self.lines(now, max, crate::ids::quoted).join(", ")
+    }
+
+    /// The first `max` tasks, each as `group/short-id lastStatus for Ns` with the group and
+    /// status shown by `show`, then `and N more` when the set holds more (or the census found
+    /// more than it kept).
+    pub fn lines(&self, now: Timestamp, max: usize, show: fn(&str) -> String) -> Vec<String> {
+        let mut lines: Vec<String> = self
             .tasks
             .iter()
             .take(max)
             .map(|task| {
                 format!(
                     "{}/{} {} for {}s",
-                    crate::ids::quoted(task.group.as_deref().unwrap_or("-")),
+                    show(task.group.as_deref().unwrap_or("-")),
                     short_task_id(&task.task_arn),
-                    crate::ids::quoted(&task.last_status),
+                    show(&task.last_status),
                     now.seconds_since(task.alive_since).max(0)
                 )
             })
             .collect();
         let more = self.tasks.len().saturating_sub(max) + self.truncated as usize;
         if more > 0 {
-            parts.push(format!("and {more} more"));
+            lines.push(format!("and {more} more"));
         }
-        parts.join(", ")
+        lines
     }
 
     /// Alive tasks by kind (the kept ones).

@@ -682,26 +682,24 @@ def delete_warm_pool(self: AutoScalingBackend, group_name: str) -> None:
         _original_delete_warm_pool(self, group_name)
 
 
+def _action_params(self: AutoScalingResponse) -> dict[str, Any]:
+    """The parameters naming one lifecycle action, shared by Complete and RecordHeartbeat."""
+    return {
+        "asg": self._get_param("AutoScalingGroupName"),
+        "hook": self._get_param("LifecycleHookName"),
+        "token": self._get_param("LifecycleActionToken"),
+        "instance_id": self._get_param("InstanceId"),
+    }
+
+
 def _complete_response(self: AutoScalingResponse) -> ActionResult:
-    complete_lifecycle_action(
-        self.autoscaling_backend,
-        asg=self._get_param("AutoScalingGroupName"),
-        hook=self._get_param("LifecycleHookName"),
-        token=self._get_param("LifecycleActionToken"),
-        instance_id=self._get_param("InstanceId"),
-        result=self._get_param("LifecycleActionResult"),
-    )
+    result = self._get_param("LifecycleActionResult")
+    complete_lifecycle_action(self.autoscaling_backend, **_action_params(self), result=result)
     return EmptyResult()
 
 
 def _heartbeat_response(self: AutoScalingResponse) -> ActionResult:
-    record_heartbeat(
-        self.autoscaling_backend,
-        asg=self._get_param("AutoScalingGroupName"),
-        hook=self._get_param("LifecycleHookName"),
-        token=self._get_param("LifecycleActionToken"),
-        instance_id=self._get_param("InstanceId"),
-    )
+    record_heartbeat(self.autoscaling_backend, **_action_params(self))
     return EmptyResult()
 
 

@@ -1,7 +1,7 @@
 //! The metrics of launch readiness: what a pending launch reports and the CloudWatch metric
 //! each fact yields. `LaunchDeadlinesPassed` carries the stack's launch alarm.
 
-use super::{DIMENSION_REASON, DIMENSION_RESULT, Sample, Unit, count};
+use super::{Sample, completion_samples, count};
 use crate::record::LifecycleResult;
 
 /// A pending launch was recorded for a launch action.
@@ -47,26 +47,12 @@ pub fn samples_of(fact: &LaunchFact) -> Vec<Sample> {
             result,
             reason,
             duration_seconds,
-        } => {
-            let dimensions = vec![
-                (DIMENSION_RESULT, result.as_str()),
-                (DIMENSION_REASON, reason),
-            ];
-            vec![
-                Sample {
-                    name: LAUNCHES_COMPLETED,
-                    unit: Unit::Count,
-                    value: 1.0,
-                    dimensions: dimensions.clone(),
-                },
-                Sample {
-                    name: LAUNCH_DURATION,
-                    unit: Unit::Seconds,
-                    value: duration_seconds.max(0) as f64,
-                    dimensions,
-                },
-            ]
-        }
+        } => completion_samples(
+            (LAUNCHES_COMPLETED, LAUNCH_DURATION),
+            result.as_str(),
+            reason,
+            duration_seconds,
+        ),
         LaunchFact::DeadlinePassed => vec![count(LAUNCH_DEADLINES_PASSED)],
         LaunchFact::Expired => vec![count(LAUNCHES_EXPIRED)],
         LaunchFact::Reactivated => vec![count(INSTANCES_REACTIVATED)],
