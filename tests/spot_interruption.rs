@@ -1,7 +1,7 @@
 //! Spot interruptions end to end with the built binaries as deployed (infra/template.yaml in
 //! the emulator, IAM enforced, each function under its own execution role): a Spot warning
 //! drains the instance before any lifecycle action, the group's terminate action joins that
-//! drain (one drain, one completion), a rebalance recommendation is ignored with its reason
+//! drain (one drain, one completion), a warning past its horizon drains nothing, a rebalance recommendation is ignored with its reason
 //! while the stack's default leaves rebalance draining off, and a group that also carries ECS
 //! managed draining's hook is warned about once while that hook's action is left alone.
 
@@ -96,6 +96,41 @@ async fn a_spot_warning_then_the_terminate_action_make_one_drain_and_one_complet
     assert_eq!(outcomes(&report), vec!["ignored"], "{report}");
     // THEN there is still one completion
     assert_eq!(world.lifecycle_actions()?[0].completions, 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_spot_warning_for_a_live_instance_drains_nothing() -> TestResult {
+    // GIVEN the deployed stack, and a web replica on its live instance
+    let deployment = Deployment::start(WorldSpec::new("spot-stale", 1)).await?;
+    let world = &deployment.world;
+    world.create_service("web", false, 50, 200).await?;
+    let web = world.start_service_task("web", 0).await?;
+    let on_lifecycle = deployment.spawn_on_lifecycle().await?;
+
+    // WHEN a warning for it sent ten minutes ago arrives (an archive replay, a late copy, a
+    // direct invoke: its horizon passed long ago and the instance is still there)
+    let sent = SystemClock.now().plus_seconds(-600);
+    let warning = spot_interruption_event(&world.instances[0].ec2_id, "terminate", sent);
+    let report = respond(&on_lifecycle, &warning).await?;
+
+    // THEN it is refused as history, with its reason logged
+    assert_eq!(outcomes(&report), vec!["refused_stale_notice"], "{report}");
+    assert!(
+        on_lifecycle.logs().contains("past its 120 s horizon"),
+        "the reason is logged"
+    );
+    // AND the instance keeps serving: ACTIVE, its task running, no drain on record
+    assert_eq!(world.instance_status(0).await?, "ACTIVE");
+    assert_eq!(
+        world.describe_task(&web).await?.last_status(),
+        Some("RUNNING")
+    );
+    assert_eq!(record_text(world, 0, "status").await?, None);
+    assert_eq!(
+        metric_total(&on_lifecycle, "InterruptionDrainsStarted"),
+        0.0
+    );
     Ok(())
 }
 

@@ -216,6 +216,133 @@ pub fn immovable_within_horizon(services: &[ServiceFacts]) -> Vec<String> {
     names
 }
 
+/// How far a notice's `time` may lie past its horizon, or ahead of the function's clock, and
+/// still be believed. `time` has one-second granularity and both EventBridge's and Lambda's
+/// clocks are kept by AWS's time sync service, so seconds cover an honest difference; more than
+/// this is a notice that did not come straight from EC2.
+pub const CLOCK_SKEW_SECONDS: i64 = 10;
+
+/// How long a rebalance recommendation is believed at most. A recommendation has no horizon,
+/// but the stack's `RebalanceRule` gives up delivering one after an hour (its target's
+/// `MaximumEventAgeInSeconds`), so an older one reached the function some other way: an
+/// archive replay, a re-sent copy, a direct invoke. Its risk may well be over by then (the
+/// instance was interrupted, or rebalanced away through the terminate hook, which drains it).
+pub const REBALANCE_BELIEVED_SECONDS: i64 = 3600;
+
+/// Why an early notice's own `time` says it is not about the instance's present.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UnbelievedNotice {
+    /// No readable `time`: EventBridge always sets one, so only a hand-made payload lacks it,
+    /// and its age cannot be known.
+    Undated {
+        /// Interruption or rebalance.
+        kind: EarlyDrainKind,
+    },
+    /// Sent further ahead of the function's clock than clock skew explains.
+    Ahead {
+        /// Interruption or rebalance.
+        kind: EarlyDrainKind,
+        /// Seconds the notice's `time` lies ahead of `now`.
+        ahead_seconds: i64,
+    },
+    /// Older than its horizon: history. A Spot warning this old means the instance is gone,
+    /// or it was never interrupted; a drain for it would start past its deadline and stop
+    /// every task of a live instance at once.
+    Stale {
+        /// Interruption or rebalance.
+        kind: EarlyDrainKind,
+        /// Seconds since the notice's `time`.
+        age_seconds: i64,
+        /// The horizon it is past, in seconds.
+        horizon_seconds: i64,
+    },
+}
+
+impl UnbelievedNotice {
+    /// A stable short name for logs and the invocation report.
+    pub fn name(&self) -> &'static str {
+        match self {
+            UnbelievedNotice::Undated { .. } => "undated_notice",
+            UnbelievedNotice::Ahead { .. } => "notice_ahead_of_clock",
+            UnbelievedNotice::Stale { .. } => "stale_notice",
+        }
+    }
+
+    /// Why, in words (bounded: a fixed text and at most three numbers).
+    pub fn describe(&self) -> String {
+        match self {
+            UnbelievedNotice::Undated { kind } => {
+                format!(
+                    "the {} notice has no readable time: its age cannot be known",
+                    kind.as_str()
+                )
+            }
+            UnbelievedNotice::Ahead {
+                kind,
+                ahead_seconds,
+            } => format!(
+                "the {} notice is dated {ahead_seconds} s ahead of this function's clock                  (more than the {CLOCK_SKEW_SECONDS} s skew allowed)",
+                kind.as_str()
+            ),
+            UnbelievedNotice::Stale {
+                kind,
+                age_seconds,
+                horizon_seconds,
+            } => format!(
+                "the {} notice is {age_seconds} s old, past its {horizon_seconds} s horizon:                  history, not the instance's present",
+                kind.as_str()
+            ),
+        }
+    }
+}
+
+/// How long after its `time` a notice of `kind` still speaks for the instance: a Spot
+/// warning, its two-minute lead (hibernation included: the instance is hibernated by then); a
+/// rebalance recommendation, [`REBALANCE_BELIEVED_SECONDS`] or its drain's deadline if that is
+/// shorter (an older one would start a drain already over).
+pub fn notice_horizon_seconds(kind: EarlyDrainKind, policy: &EarlyDrainPolicy) -> i64 {
+    match kind {
+        EarlyDrainKind::Interruption => SPOT_WARNING_LEAD_SECONDS,
+        EarlyDrainKind::Rebalance => REBALANCE_BELIEVED_SECONDS
+            .min(policy.rebalance_deadline_seconds)
+            .max(0),
+    }
+}
+
+/// Whether an early notice's `time` may be believed at `now`, before anything is read for it.
+///
+/// An archive replay, a late redelivery or a direct invoke can name any instance; the time is
+/// the one claim that can be checked without a call. A time ahead of `now` within the skew
+/// counts as `now` (as [`crate::decision::start::believable_notice_time`] has it), so a
+/// notice can never buy time by being dated later.
+pub fn believe_early_notice(
+    notice: &EarlyNotice,
+    policy: &EarlyDrainPolicy,
+    now: Timestamp,
+) -> Result<(), UnbelievedNotice> {
+    let kind = notice.kind;
+    let Some(sent) = notice.sent_at else {
+        return Err(UnbelievedNotice::Undated { kind });
+    };
+    let ahead_seconds = sent.seconds_since(now);
+    if ahead_seconds > CLOCK_SKEW_SECONDS {
+        return Err(UnbelievedNotice::Ahead {
+            kind,
+            ahead_seconds,
+        });
+    }
+    let age_seconds = now.seconds_since(sent.min(now));
+    let horizon_seconds = notice_horizon_seconds(kind, policy);
+    if age_seconds > horizon_seconds.saturating_add(CLOCK_SKEW_SECONDS) {
+        return Err(UnbelievedNotice::Stale {
+            kind,
+            age_seconds,
+            horizon_seconds,
+        });
+    }
+    Ok(())
+}
+
 /// Decides what an early-drain notice does at `now`.
 ///
 /// `services` are the services with tasks on the instance (DescribeServices); they matter only

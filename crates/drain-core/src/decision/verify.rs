@@ -7,6 +7,7 @@
 //! on a terminate hook (DescribeAutoScalingInstances). These functions take what Auto Scaling
 //! said and return the verdict; the drainer asks, logs and obeys.
 
+use crate::decision::spot::UnbelievedNotice;
 use crate::ids::{AsgName, quoted};
 use crate::ports::{AsgInstanceState, EcsInstanceStatus, LifecycleState};
 
@@ -78,6 +79,9 @@ pub enum Refusal {
         /// Its lifecycle state (bounded for logs).
         state: String,
     },
+    /// An early notice (Spot warning, rebalance recommendation) whose own time says it is not
+    /// about the instance's present (`decision::spot::believe_early_notice`).
+    Unbelieved(UnbelievedNotice),
 }
 
 impl Refusal {
@@ -90,6 +94,7 @@ impl Refusal {
             Refusal::OtherGroup { .. } => "other_group",
             Refusal::NotTerminating { .. } => "not_terminating",
             Refusal::NotLaunching { .. } => "not_launching",
+            Refusal::Unbelieved(why) => why.name(),
         }
     }
 
@@ -114,6 +119,7 @@ impl Refusal {
             Refusal::NotLaunching { state } => {
                 format!("auto scaling reports the instance {state}, not waiting on a launch hook")
             }
+            Refusal::Unbelieved(why) => why.describe(),
         }
     }
 }

@@ -13,11 +13,11 @@ use crate::decision::plan_check_interval;
 use crate::decision::spot::awaiting::after_awaiting;
 use crate::decision::spot::{
     EarlyDecision, EarlyDrainKind, EarlyDrainPolicy, EarlyIgnore, EarlyInstance, EarlyNotice,
-    ExistingDrain, TerminateJoin, decide_early_drain, immovable_within_horizon,
-    terminate_meets_early_drain,
+    ExistingDrain, TerminateJoin, believe_early_notice, decide_early_drain,
+    immovable_within_horizon, terminate_meets_early_drain,
 };
 use crate::decision::start::believable_notice_time;
-use crate::decision::verify::{AfterExpiry, FunctionIdentity, verify_origin};
+use crate::decision::verify::{AfterExpiry, FunctionIdentity, Refusal, verify_origin};
 use crate::decision::{MIN_BOOKING_LEAD_SECONDS, sets_draining};
 use crate::error::DrainError;
 use crate::event::TerminateNotice;
@@ -112,6 +112,10 @@ impl<P: Ports> Drainer<P> {
             decide_early_drain(&early.notice, None, None, &[], &policy, now)
         {
             return Ok(ignore_early(&why));
+        }
+        // Nor for one whose own time says it is history (or from no clock of AWS's).
+        if let Err(why) = believe_early_notice(&early.notice, &policy, now) {
+            return Ok(refuse(Refusal::Unbelieved(why)));
         }
         let found = self
             .cluster()

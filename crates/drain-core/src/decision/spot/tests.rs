@@ -315,3 +315,180 @@ fn notices_convert_from_the_parsed_events() {
     assert_eq!(EarlyNotice::from(&recommendation), rebalance());
     assert_eq!(EarlyDrainKind::Interruption.as_str(), "interruption");
 }
+
+#[test]
+fn an_early_notice_is_believed_only_within_its_horizon_and_the_clock_skew() {
+    let off = EarlyDrainPolicy::default();
+    let long_graceful_phase = EarlyDrainPolicy {
+        rebalance_deadline_seconds: 172_800,
+        ..on()
+    };
+    let undated = |notice: EarlyNotice| EarlyNotice {
+        sent_at: None,
+        ..notice
+    };
+    let stale = |kind, age_seconds, horizon_seconds| {
+        Err(UnbelievedNotice::Stale {
+            kind,
+            age_seconds,
+            horizon_seconds,
+        })
+    };
+    let interruption = EarlyDrainKind::Interruption;
+    let rebalance_kind = EarlyDrainKind::Rebalance;
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(
+        &str,
+        EarlyNotice,
+        EarlyDrainPolicy,
+        i64,
+        Result<(), UnbelievedNotice>,
+    )> = vec![
+        (
+            "a warning just sent",
+            spot(InstanceAction::Terminate),
+            off,
+            1,
+            Ok(()),
+        ),
+        (
+            "a warning at its horizon",
+            spot(InstanceAction::Terminate),
+            off,
+            120,
+            Ok(()),
+        ),
+        (
+            "a warning at its horizon plus the skew",
+            spot(InstanceAction::Terminate),
+            off,
+            130,
+            Ok(()),
+        ),
+        (
+            "a warning a second past horizon and skew: history",
+            spot(InstanceAction::Terminate),
+            off,
+            131,
+            stale(interruption, 131, 120),
+        ),
+        (
+            "a warning replayed from the archive a day later",
+            spot(InstanceAction::Stop),
+            off,
+            86_400,
+            stale(interruption, 86_400, 120),
+        ),
+        (
+            "hibernation is judged by the same two minutes",
+            spot(InstanceAction::Hibernate),
+            off,
+            200,
+            stale(interruption, 200, 120),
+        ),
+        (
+            "dated ahead within the skew: counts as sent now",
+            spot(InstanceAction::Terminate),
+            off,
+            -10,
+            Ok(()),
+        ),
+        (
+            "dated ahead beyond the skew: not believed",
+            spot(InstanceAction::Terminate),
+            off,
+            -11,
+            Err(UnbelievedNotice::Ahead {
+                kind: interruption,
+                ahead_seconds: 11,
+            }),
+        ),
+        (
+            "a warning without a time",
+            undated(spot(InstanceAction::Terminate)),
+            off,
+            0,
+            Err(UnbelievedNotice::Undated { kind: interruption }),
+        ),
+        (
+            "a recommendation half an hour old (deadline 1800 s)",
+            rebalance(),
+            on(),
+            1810,
+            Ok(()),
+        ),
+        (
+            "a recommendation older than its drain's deadline",
+            rebalance(),
+            on(),
+            1811,
+            stale(rebalance_kind, 1811, 1800),
+        ),
+        (
+            "a recommendation an hour old, long graceful phase",
+            rebalance(),
+            long_graceful_phase,
+            3610,
+            Ok(()),
+        ),
+        (
+            "a recommendation past the stack's delivery window, long graceful phase",
+            rebalance(),
+            long_graceful_phase,
+            3611,
+            stale(rebalance_kind, 3611, 3600),
+        ),
+        (
+            "a recommendation without a time",
+            undated(rebalance()),
+            on(),
+            0,
+            Err(UnbelievedNotice::Undated {
+                kind: rebalance_kind,
+            }),
+        ),
+    ];
+    for (story, notice, policy, age, expected) in rows {
+        let now = SENT.plus_seconds(age);
+        assert_eq!(
+            believe_early_notice(&notice, &policy, now),
+            expected,
+            "{story}"
+        );
+    }
+}
+
+#[test]
+fn an_unbelieved_notice_says_why_in_a_bounded_line() {
+    let reasons = [
+        UnbelievedNotice::Undated {
+            kind: EarlyDrainKind::Interruption,
+        },
+        UnbelievedNotice::Ahead {
+            kind: EarlyDrainKind::Rebalance,
+            ahead_seconds: i64::MAX,
+        },
+        UnbelievedNotice::Stale {
+            kind: EarlyDrainKind::Interruption,
+            age_seconds: i64::MAX,
+            horizon_seconds: 120,
+        },
+    ];
+    let names: Vec<&str> = reasons.iter().map(UnbelievedNotice::name).collect();
+    assert_eq!(
+        names,
+        ["undated_notice", "notice_ahead_of_clock", "stale_notice"]
+    );
+    for reason in &reasons {
+        let text = reason.describe();
+        assert!(text.len() < 160, "{text}");
+        assert!(
+            text.contains(if matches!(reason, UnbelievedNotice::Ahead { .. }) {
+                "rebalance"
+            } else {
+                "interruption"
+            }),
+            "{text}"
+        );
+    }
+}

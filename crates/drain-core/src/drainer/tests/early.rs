@@ -4,8 +4,8 @@
 //! group that also carries ECS managed draining's hook.
 
 use super::*;
-use crate::decision::spot::EarlyDrainKind;
 use crate::decision::spot::awaiting::ACTION_WAIT_SECONDS;
+use crate::decision::spot::{EarlyDrainKind, UnbelievedNotice};
 use crate::event::fleet::{RebalanceRecommendation, SpotInterruption};
 use crate::ids::{AsgName, HookRef};
 use crate::record::DrainKind;
@@ -303,6 +303,138 @@ async fn late_and_foreign_warnings_change_nothing() {
         assert!(world.store.all().is_empty(), "{story}");
         assert_eq!(world.instance_status(), status, "{story}");
     }
+}
+
+#[tokio::test]
+async fn a_spot_warning_older_than_its_horizon_drains_nothing() {
+    // GIVEN a live instance with a task, and the clock five minutes past a warning's time
+    // (an archive replay, a late redelivery or a direct invoke of an old warning)
+    let world = before_the_group_acts();
+    let web = world.run_task("web-1", "service:web");
+    world.clock.set(WARNING_SENT.plus_seconds(300));
+    world.log.clear();
+    let warning = spot_warning(&fixture("ec2-spot-interruption-warning.json"));
+    // WHEN it arrives
+    let outcome = world
+        .drainer()
+        .on_spot_warning(&warning, &own())
+        .await
+        .expect("handled");
+    // THEN it is refused as history, before any call: no drain, the instance and its task
+    // untouched (a drain would start past its deadline and stop the task at once)
+    assert_eq!(
+        outcome,
+        Outcome::Refused {
+            refusal: Refusal::Unbelieved(UnbelievedNotice::Stale {
+                kind: EarlyDrainKind::Interruption,
+                age_seconds: 300,
+                horizon_seconds: 120,
+            })
+        }
+    );
+    assert!(world.log.calls().is_empty(), "{:?}", world.log.calls());
+    assert!(world.store.all().is_empty());
+    assert_eq!(world.instance_status(), "ACTIVE");
+    assert_eq!(world.task_status(&web), "RUNNING");
+}
+
+#[tokio::test]
+async fn a_stale_warning_leaves_a_running_drain_s_deadline_alone() {
+    // GIVEN a drain started by the terminate action, waiting for a task
+    let world = World::new();
+    world.run_task("web-1", "service:web");
+    world.terminate().await;
+    let before = world.record();
+    let booked = world.booked_check();
+    // WHEN a warning sent two minutes before the action arrives 131 s after it was sent
+    let warning = spot_warning(&fixture("ec2-spot-interruption-warning.json"));
+    world.clock.set(WARNING_SENT.plus_seconds(131));
+    let outcome = world
+        .drainer()
+        .on_spot_warning(&warning, &own())
+        .await
+        .expect("handled");
+    // THEN it is refused: the drain keeps its deadline and its check (a horizon already
+    // past would have ended the graceful phase at once)
+    assert!(
+        matches!(
+            &outcome,
+            Outcome::Refused {
+                refusal: Refusal::Unbelieved(UnbelievedNotice::Stale { .. })
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(world.record(), before);
+    assert_eq!(world.booked_check(), booked);
+}
+
+#[tokio::test]
+async fn a_warning_from_no_believable_clock_drains_nothing() {
+    let mut ahead = fixture("ec2-spot-interruption-warning.json");
+    ahead["time"] = Value::from("2026-11-02T18:43:48Z");
+    let mut undated = fixture("ec2-spot-interruption-warning.json");
+    undated
+        .as_object_mut()
+        .expect("an event object")
+        .remove("time");
+    for (story, payload, expected) in [
+        (
+            "dated two minutes ahead of the clock",
+            ahead,
+            "notice_ahead_of_clock",
+        ),
+        ("without a time", undated, "undated_notice"),
+    ] {
+        // GIVEN a live instance, the clock a second after the fixture's time
+        let world = before_the_group_acts();
+        world.log.clear();
+        // WHEN the warning arrives
+        let outcome = world
+            .drainer()
+            .on_spot_warning(&spot_warning(&payload), &own())
+            .await
+            .expect("handled");
+        // THEN it is refused with its reason, before any call
+        assert!(
+            matches!(&outcome, Outcome::Refused { refusal } if refusal.name() == expected),
+            "{story}: {outcome:?}"
+        );
+        assert!(world.log.calls().is_empty(), "{story}");
+        assert_eq!(world.instance_status(), "ACTIVE", "{story}");
+    }
+}
+
+#[tokio::test]
+async fn a_rebalance_recommendation_past_the_stack_s_delivery_window_drains_nothing() {
+    // GIVEN rebalance draining on with a long graceful phase, the clock an hour and a minute
+    // past the recommendation's time
+    let mut world = before_the_group_acts();
+    world.config.drain_on_rebalance = true;
+    world.config.policy.deadline_seconds = 7200;
+    world.clock.set(Timestamp(1_793_644_202 + 3660));
+    world.log.clear();
+    // WHEN it arrives
+    let outcome = world
+        .drainer()
+        .on_rebalance(&recommendation(), &own())
+        .await
+        .expect("handled");
+    // THEN it is refused as history: the instance keeps serving
+    assert!(
+        matches!(
+            &outcome,
+            Outcome::Refused {
+                refusal: Refusal::Unbelieved(UnbelievedNotice::Stale {
+                    kind: EarlyDrainKind::Rebalance,
+                    ..
+                })
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert!(world.log.calls().is_empty(), "{:?}", world.log.calls());
+    assert_eq!(world.instance_status(), "ACTIVE");
 }
 
 #[tokio::test]
