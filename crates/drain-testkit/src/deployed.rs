@@ -159,7 +159,6 @@ impl Deployment {
         &self,
         index: usize,
     ) -> Result<aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput, KitError> {
-        let scheduler = aws_sdk_scheduler::Client::new(&self.emulator.sdk_config_as(&self.admin));
         let instance = drain_core::ids::ContainerInstanceArn::new(
             self.world
                 .instances
@@ -168,12 +167,36 @@ impl Deployment {
                 .container_instance_arn
                 .clone(),
         )?;
+        self.verified_schedule(&drain_aws::EventBridgeCheckScheduler::schedule_name(
+            &instance,
+        ))
+        .await
+    }
+
+    /// The check on-lifecycle booked for the pending launch of EC2 instance `ec2_id`, verified
+    /// as [`Deployment::booked_check`] verifies a drain's.
+    pub async fn booked_launch_check(
+        &self,
+        ec2_id: &str,
+    ) -> Result<aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput, KitError> {
+        let instance = drain_core::ids::Ec2InstanceId::new(ec2_id.to_owned())?;
+        self.verified_schedule(&drain_aws::EventBridgeCheckScheduler::launch_schedule_name(
+            &instance,
+        ))
+        .await
+    }
+
+    /// Schedule `name` of the world's group, read as admin, once it is known to invoke the
+    /// deployed on-lifecycle as the stack's scheduler role.
+    async fn verified_schedule(
+        &self,
+        name: &str,
+    ) -> Result<aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput, KitError> {
+        let scheduler = aws_sdk_scheduler::Client::new(&self.emulator.sdk_config_as(&self.admin));
         let schedule = scheduler
             .get_schedule()
             .group_name(&self.world.schedule_group)
-            .name(drain_aws::EventBridgeCheckScheduler::schedule_name(
-                &instance,
-            ))
+            .name(name)
             .send()
             .await?;
         let target = schedule.target().ok_or("schedule without target")?;

@@ -36,6 +36,10 @@ pub struct FleetAction {
     pub result: Option<String>,
     /// Creation time (epoch seconds).
     pub created_at: f64,
+    /// When it was completed or expired (epoch seconds, emulator time).
+    pub completed_at: Option<f64>,
+    /// Successful CompleteLifecycleAction calls.
+    pub completions: u64,
 }
 
 impl FleetAction {
@@ -54,6 +58,8 @@ impl FleetAction {
             state: text("state")?,
             result: text("result"),
             created_at: value["createdAt"].as_f64().unwrap_or(0.0),
+            completed_at: value["completedAt"].as_f64(),
+            completions: value["completions"].as_u64().unwrap_or(0),
         })
     }
 

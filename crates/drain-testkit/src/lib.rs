@@ -3,10 +3,12 @@
 //! for a small ECS-on-EC2 world (cluster, Auto Scaling group with a terminate hook, services,
 //! daemon and standalone tasks), and builders for the events AWS would deliver (terminate
 //! actions and task state changes in `events`; launch and warm-pool actions, Spot warnings,
-//! rebalance recommendations and container instance controls in `fleet`).
+//! rebalance recommendations and container instance controls in `fleet`; AWS's events from
+//! the emulator's records, routed by the deployed stack's rules, in `delivery`).
 //!
 //! Used by the integration tests in tests/ and by the local demo (`crates/drain-demo`).
 
+pub mod delivery;
 pub mod deployed;
 pub mod emulator;
 pub mod events;

@@ -252,11 +252,15 @@ def _disconnect_agent(backend: AutoScalingBackend, instance_id: str) -> None:
     """A stopped EC2 instance's ECS agent is not connected (ECS cannot reach it)."""
     from moto.ecs.models import ecs_backends
 
+    from . import ecs_ext
+
     ecs = ecs_backends[backend.account_id][backend.region_name]
     for instances in ecs.container_instances.values():
         for container_instance in instances.values():
-            if container_instance.ec2_instance_id == instance_id:
+            if container_instance.ec2_instance_id == instance_id and container_instance.agent_connected:
                 container_instance.agent_connected = False
+                ecs_ext._bump(container_instance)
+                ecs_ext.record_instance_change(ecs, container_instance, "agent")
 
 
 def _terminate(group: FakeAutoScalingGroup, state: InstanceState) -> None:

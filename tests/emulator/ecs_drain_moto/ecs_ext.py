@@ -25,6 +25,14 @@ Why each patch exists (all checked against moto 5.2.1's source):
   DRAINING; the test moves an instance along the documented transitions only
   (:func:`set_container_instance_state`) and every change bumps the instance's ``version``, as
   the ``ECS Container Instance State Change`` event's ``version`` does.
+* Placing or stopping a task (StartTask, RunTask, StopTask) changes the container instance's
+  available resources, which AWS reports as a container instance state change (ECS developer
+  guide, "Amazon ECS container instance state change events": the first scenarios listed), so
+  those bump its ``version`` too.
+* A change log (test-only, ``GET /_ecs_drain/ecs/changes``): every container instance change
+  above and every task placed or stopped, in order, with the emulator's time. AWS shows these
+  only as events (moto emits none); a test reads the order of what happened from here rather
+  than from the functions' own logs.
 
 Not patched because moto already matches AWS (proved by tests in tests/emulator): the task
 fields (lastStatus, desiredStatus, group, startedBy, containerInstanceArn, stoppedReason),
@@ -38,6 +46,7 @@ import base64
 import binascii
 import json
 import re
+import time
 from typing import Any, Sequence
 
 from moto.core.responses import ActionResult
@@ -323,6 +332,7 @@ def register_container_instance(self: EC2ContainerServiceBackend, cluster_str: s
     container_instance.status = defaults["status"]
     container_instance.agent_connected = defaults["agentConnected"]
     container_instance.version = 1
+    record_instance_change(self, container_instance, "RegisterContainerInstance")
     return container_instance
 
 
@@ -347,6 +357,7 @@ def update_container_instances_state(
     for container_instance in updated:
         if changed_before.get(container_instance.container_instance_arn.split("/")[-1]) != container_instance.status:
             _bump(container_instance)
+            record_instance_change(self, container_instance, "UpdateContainerInstancesState")
     return updated, failures
 
 
@@ -398,6 +409,7 @@ def set_container_instance_state(
         changed = True
     if changed:
         _bump(found)
+        record_instance_change(backend, found, "ecs")
     return found
 
 
@@ -415,7 +427,86 @@ def container_instance_as_json(container_instance: Any, cluster_arn: str) -> dic
     }
 
 
+def changes(backend: EC2ContainerServiceBackend) -> list[dict[str, Any]]:
+    """The backend's change log, oldest first (kept on the backend, so reset with it)."""
+    return backend.__dict__.setdefault("_ecs_drain_changes", [])
+
+
+def _cluster_arn_of(backend: EC2ContainerServiceBackend, container_instance: Any) -> str | None:
+    for name, instances in backend.container_instances.items():
+        if any(candidate is container_instance for candidate in instances.values()):
+            cluster = backend.clusters.get(name)
+            return cluster.arn if cluster is not None else None
+    return None
+
+
+def record_instance_change(backend: EC2ContainerServiceBackend, container_instance: Any, cause: str) -> None:
+    """Logs a container instance as it is after a change (the detail of the state change event
+    AWS would send), with the emulator's time and what made the change."""
+    entry = container_instance_as_json(container_instance, _cluster_arn_of(backend, container_instance) or "")
+    changes(backend).append({"at": time.time(), "kind": "containerInstance", "cause": cause, **entry})
+
+
+def _record_task(backend: EC2ContainerServiceBackend, task: Task, cause: str) -> None:
+    changes(backend).append(
+        {
+            "at": time.time(),
+            "kind": "task",
+            "cause": cause,
+            "taskArn": task.task_arn,
+            "clusterArn": task.cluster_arn,
+            "containerInstanceArn": task.container_instance_arn,
+            "group": task.group,
+            "lastStatus": task.last_status,
+        }
+    )
+
+
+def _resources_changed(backend: EC2ContainerServiceBackend, tasks: list[Task], cause: str) -> None:
+    """Each task's placement or stop, then its container instance's new version (its available
+    resources changed)."""
+    for task in tasks:
+        _record_task(backend, task, cause)
+        if not task.container_instance_arn:
+            continue
+        for instances in backend.container_instances.values():
+            found = instances.get(task.container_instance_arn.split("/")[-1])
+            if found is not None:
+                _bump(found)
+                record_instance_change(backend, found, cause)
+
+
+_original_start_task = EC2ContainerServiceBackend.start_task
+_original_run_task = EC2ContainerServiceBackend.run_task
+_original_stop_task = EC2ContainerServiceBackend.stop_task
+
+
+def start_task(self: EC2ContainerServiceBackend, *args: Any, **kwargs: Any) -> list[Task]:
+    tasks = _original_start_task(self, *args, **kwargs)
+    _resources_changed(self, tasks, "StartTask")
+    return tasks
+
+
+def run_task(self: EC2ContainerServiceBackend, *args: Any, **kwargs: Any) -> list[Task]:
+    tasks = _original_run_task(self, *args, **kwargs)
+    _resources_changed(self, tasks, "RunTask")
+    return tasks
+
+
+def stop_task(self: EC2ContainerServiceBackend, cluster_str: str, task_str: str, reason: str) -> Task:
+    already_stopped = {
+        t.task_arn for ts in self.tasks.values() for t in ts.values() if t.last_status == "STOPPED"
+    }
+    task = _original_stop_task(self, cluster_str, task_str, reason)
+    if task.task_arn not in already_stopped:
+        _resources_changed(self, [task], "StopTask")
+    return task
+
+
 def install() -> None:
+    EC2ContainerServiceBackend.start_task = start_task  # type: ignore[method-assign]
+    EC2ContainerServiceBackend.run_task = run_task  # type: ignore[method-assign]
+    EC2ContainerServiceBackend.stop_task = stop_task  # type: ignore[method-assign]
     EC2ContainerServiceBackend.register_container_instance = register_container_instance  # type: ignore[method-assign]
     EC2ContainerServiceBackend.update_container_instances_state = update_container_instances_state  # type: ignore[method-assign]
     Container.__init__ = container_init  # type: ignore[method-assign]

@@ -19,6 +19,14 @@ destination names ``FilterArns`` only those rules receive them. moto 5.2.1
 (``Replay.replay_events``) replays the whole archive to every rule on the bus, so a test of
 `drainctl replay` could not see a wrong window or a missing rule. :func:`replayed` applies both
 filters, and the patch routes each event only to the rules it keeps.
+
+And delivering AWS's own events (test-only, ``POST /_ecs_drain/events/matching-targets``):
+AWS services put their events (``aws.autoscaling``, ``aws.ecs``, ``aws.ec2``) on the account's
+default bus themselves, and PutEvents refuses those sources to anyone else, so a test cannot
+send them through the API. moto emits none. :func:`matching_targets` answers which enabled
+rules of the bus match such an event (moto's own pattern matcher, the one PutEvents uses) and
+their targets, so that a test delivers it exactly where the deployed rules would, and nowhere
+else.
 """
 
 from __future__ import annotations
@@ -87,6 +95,38 @@ def replayed(
             continue
         kept.append((event, rules))
     return kept
+
+
+def matching_targets(event: dict[str, Any], bus_name: str = "default") -> list[dict[str, Any]]:
+    """The targets of every ENABLED rule on ``bus_name`` (in the event's account and region)
+    whose pattern matches ``event``, in rule-name order, each with the rule's ``managedBy``
+    (set for an archive's own rule); LookupError for an unknown bus."""
+    from moto.events.models import events_backends
+
+    account, region = event.get("account"), event.get("region")
+    if not isinstance(account, str) or not isinstance(region, str):
+        raise ValueError("the event needs its 'account' and 'region' fields")
+    bus = events_backends[account][region].event_buses.get(bus_name)
+    if bus is None:
+        raise LookupError(f"no event bus {bus_name!r} in {account}/{region}")
+    found = []
+    for name in sorted(bus.rules):
+        rule = bus.rules[name]
+        if rule.state != "ENABLED" or rule.scheduled_expression or not rule.event_pattern.matches_event(event):
+            continue
+        for target in rule.targets:
+            found.append(
+                {
+                    "rule": rule.name,
+                    "ruleArn": rule.arn,
+                    "targetId": target["Id"],
+                    "arn": target["Arn"],
+                    # Set on rules EventBridge keeps for itself (an archive's): their target is
+                    # EventBridge, not a consumer.
+                    "managedBy": rule.managed_by,
+                }
+            )
+    return found
 
 
 def install() -> None:

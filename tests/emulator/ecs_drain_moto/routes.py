@@ -18,6 +18,17 @@ timeout, time out a lifecycle action) and read state that AWS only shows in even
                  agentConnected, version, runningTasksCount, pendingTasksCount}}
            | 400 (undocumented transition) | 404
         (no status / agentConnected: just reads it)
+    GET  /_ecs_drain/ecs/changes
+        -> 200 {"changes": [{"at": epoch seconds, "kind": "containerInstance", "cause": ...,
+                 containerInstanceArn, clusterArn, ec2InstanceId, status, agentConnected,
+                 version, runningTasksCount, pendingTasksCount}
+                | {"at", "kind": "task", "cause": "StartTask"|"RunTask"|"StopTask", taskArn,
+                   clusterArn, containerInstanceArn, group, lastStatus}, ...]}   (oldest first)
+    POST /_ecs_drain/events/matching-targets
+        {"event": {an EventBridge event with account and region}, "eventBusName"?: "default"}
+        -> 200 {"targets": [{rule, ruleArn, targetId, arn, managedBy}, ...]}: where the bus's enabled
+           rules deliver an event an AWS service puts there (events_ext.matching_targets)
+           | 400 | 404 (no such bus)
     GET  /_ecs_drain/autoscaling/lifecycle-actions
         -> 200 {"lifecycleActions": [{token, asg, hook, instanceId, transition, origin,
                  destination, lifecycleState, state, result, completions, heartbeats,
@@ -56,7 +67,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ecs.models import ecs_backends
 from moto.iam.exceptions import NoSuchEntity, NotFoundException
 
-from . import autoscaling_ext, ecs_ext, iam_ext
+from . import autoscaling_ext, ecs_ext, events_ext, iam_ext
 
 PREFIX = "/_ecs_drain"
 DEFAULT_REGION = "us-east-1"
@@ -139,6 +150,25 @@ def create_app() -> Flask:
         except LookupError as err:
             return _json({"error": str(err)}, 404)
         return _json({"containerInstance": ecs_ext.container_instance_as_json(found, cluster_arn)})
+
+    @app.get(f"{PREFIX}/ecs/changes")
+    def ecs_changes() -> Response:
+        found = [entry for _account, _region, backend in ecs_backends.iter_backends() for entry in ecs_ext.changes(backend)]
+        return _json({"changes": sorted(found, key=lambda entry: entry["at"])})
+
+    @app.post(f"{PREFIX}/events/matching-targets")
+    def matching_targets() -> Response:
+        try:
+            body = _body()
+            event, bus = body.get("event"), body.get("eventBusName", "default")
+            if not isinstance(event, dict) or not isinstance(bus, str):
+                raise ValueError('body must be {"event": {...}, "eventBusName"?: str}')
+            targets = events_ext.matching_targets(event, bus)
+        except ValueError as err:
+            return _json({"error": str(err)}, 400)
+        except LookupError as err:
+            return _json({"error": str(err)}, 404)
+        return _json({"targets": targets})
 
     @app.get(f"{PREFIX}/autoscaling/lifecycle-actions")
     def lifecycle_actions() -> Response:
