@@ -760,23 +760,35 @@ def test_dashboard(client: Any, main_stack: Deployed) -> None:
     assert all(w["properties"]["region"] == MAIN_REGION for w in body["widgets"])
 
 
-def test_dead_letter_queue_policy_scoped_to_the_rules() -> None:
-    """moto skips AWS::SQS::QueuePolicy, so it is checked on the template."""
-    policy = load_template()["Resources"]["DeadLetterQueuePolicy"]["Properties"]
+def test_dead_letter_queue_policy_admits_every_rule_that_dead_letters_to_it_and_no_other() -> None:
+    """moto skips AWS::SQS::QueuePolicy, so it is checked on the template. A rule whose target
+    names DeadLetterQueue but whose ARN the policy omits loses its dead letters on AWS
+    (InvocationsFailedToBeSentToDlq), so the list is derived from the rules, with each rule's own
+    Condition, rather than written out again."""
+    resources = load_template()["Resources"]
+    policy = resources["DeadLetterQueuePolicy"]["Properties"]
     assert policy["Queues"] == [{"Ref": "DeadLetterQueue"}]
     (statement,) = policy["PolicyDocument"]["Statement"]
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
     assert statement["Action"] == "sqs:SendMessage"
-    assert statement["Condition"] == {
-        "ArnEquals": {
-            "aws:SourceArn": [
-                {"Fn::GetAtt": ["LifecycleRule", "Arn"]},
-                {"Fn::GetAtt": ["TaskStoppedRule", "Arn"]},
-                {"Fn::GetAtt": ["SpotWarningRule", "Arn"]},
-                {"Fn::If": ["DrainOnRebalanceRecommendations", {"Fn::GetAtt": ["RebalanceRule", "Arn"]}, {"Ref": "AWS::NoValue"}]},
-            ]
-        }
-    }
+    assert statement["Resource"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    (condition,) = statement["Condition"].items()
+    assert condition[0] == "ArnEquals"
+    (listed,) = condition[1].values()
+
+    def arn_entry(logical_id: str) -> Any:
+        arn = {"Fn::GetAtt": [logical_id, "Arn"]}
+        rule_condition = resources[logical_id].get("Condition")
+        return arn if rule_condition is None else {"Fn::If": [rule_condition, arn, {"Ref": "AWS::NoValue"}]}
+
+    dead_lettering = [
+        logical_id
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::Events::Rule"
+        and any(target.get("DeadLetterConfig", {}).get("Arn") == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]} for target in resource["Properties"].get("Targets", []))
+    ]
+    assert len(dead_lettering) >= 7, dead_lettering
+    assert sorted(map(repr, listed)) == sorted(repr(arn_entry(logical_id)) for logical_id in dead_lettering)
 
 
 def number_parameter_accepts(param: dict[str, Any], value: int) -> bool:
