@@ -13,8 +13,14 @@ pub(crate) const OUTPUT_TABLE: &str = "TableName";
 pub(crate) const OUTPUT_ARCHIVE: &str = "ArchiveArn";
 /// The group of the drains' scheduled checks (an ended drain's is deleted).
 pub(crate) const OUTPUT_SCHEDULE_GROUP: &str = "ScheduleGroupName";
-/// The rules whose events a replay re-delivers (StartReplay's FilterArns).
-pub(crate) const OUTPUT_RULES: [&str; 2] = ["LifecycleRuleArn", "TaskStoppedRuleArn"];
+/// The rules whose events a replay re-delivers (StartReplay's FilterArns): every rule whose
+/// events the archive keeps. Without InstanceDrainingRuleArn a replay would re-deliver the
+/// STOPPED events but not the DRAINING instances' state changes that prompt a look.
+pub(crate) const OUTPUT_RULES: [&str; 3] = [
+    "LifecycleRuleArn",
+    "TaskStoppedRuleArn",
+    "InstanceDrainingRuleArn",
+];
 
 /// Loads the SDK configuration; a missing region is a configuration error said at once rather
 /// than an obscure endpoint failure on the first call.

@@ -134,10 +134,12 @@ fn alive(record: &DrainRecord) -> String {
     )
 }
 
-/// The column headers of [`row`].
-pub(crate) const HEADERS: [&str; 10] = [
+/// The column headers of [`row`]. KIND tells a terminate drain from an early one (a Spot
+/// interruption warning's two-minute drain, a rebalance recommendation's).
+pub(crate) const HEADERS: [&str; 11] = [
     "EC2 INSTANCE",
     "STATUS",
+    "KIND",
     "PHASE",
     "ALIVE",
     "HB",
@@ -150,7 +152,7 @@ pub(crate) const HEADERS: [&str; 10] = [
 
 /// The columns whose text changes only with time (WHEN, WAITING): `status --watch` leaves them
 /// out when it compares looks.
-pub(crate) const TICKING_COLUMNS: [usize; 2] = [5, 8];
+pub(crate) const TICKING_COLUMNS: [usize; 2] = [6, 9];
 
 /// One drain's row.
 pub(crate) fn row(record: &DrainRecord, now: Timestamp) -> Vec<String> {
@@ -180,6 +182,7 @@ pub(crate) fn row(record: &DrainRecord, now: Timestamp) -> Vec<String> {
     vec![
         record.ec2_instance_id.to_string(),
         status.to_owned(),
+        record.kind.as_str().to_owned(),
         record.phase.as_str().to_owned(),
         alive(record),
         record.heartbeats_sent.to_string(),
@@ -214,6 +217,7 @@ pub(crate) fn json(record: &DrainRecord, now: Timestamp) -> Value {
         "auto_scaling_group": record.hook.asg_name.as_str(),
         "hook": record.hook.hook_name.as_str(),
         "status": record.status.as_str(),
+        "kind": record.kind.as_str(),
         "phase": record.phase.as_str(),
         "overdue": late.map(|late| json!({
             "detail": late,
@@ -261,7 +265,7 @@ pub(crate) mod tests {
     use drain_core::ids::TaskArn;
     use drain_core::ids::{LifecycleActionRef, LifecycleToken};
     use drain_core::record::{
-        AliveKind, AliveSet, AliveTask, CensusSummary, DrainStart, LifecycleResult,
+        AliveKind, AliveSet, AliveTask, CensusSummary, DrainKind, DrainStart, LifecycleResult,
     };
     use drain_core::testing::sample;
 
@@ -293,14 +297,44 @@ pub(crate) mod tests {
         record
     }
 
+    /// The cell of `row` under `header`.
+    fn cell<'a>(row: &'a [String], header: &str) -> &'a str {
+        let column = HEADERS
+            .iter()
+            .position(|name| *name == header)
+            .expect("a column of HEADERS");
+        &row[column]
+    }
+
+    #[test]
+    fn the_ticking_columns_are_when_and_waiting() {
+        assert_eq!(
+            TICKING_COLUMNS.map(|column| HEADERS[column]),
+            ["WHEN", "WAITING"]
+        );
+    }
+
+    #[test]
+    fn a_spot_interruption_drain_says_its_kind_in_its_row_and_json() {
+        let record = DrainRecord {
+            kind: DrainKind::Interruption,
+            ..waiting()
+        };
+        let now = Timestamp(1_000_160);
+        assert_eq!(cell(&row(&record, now), "KIND"), "interruption");
+        assert_eq!(json(&record, now)["kind"], "interruption");
+        assert_eq!(json(&waiting(), now)["kind"], "lifecycle");
+    }
+
     #[test]
     fn a_live_row_shows_counts_heartbeats_and_time_to_the_deadline() {
         let row = row(&waiting(), Timestamp(1_000_160));
         assert_eq!(
-            row[..7],
+            row[..8],
             [
                 "i-0123456789abcdef0",
                 "DRAINING",
+                "lifecycle",
                 "GRACEFUL",
                 "2r/1d/0s",
                 "0",
@@ -315,7 +349,10 @@ pub(crate) mod tests {
         let now = Timestamp(1_000_240 + 300);
         let row = row(&waiting(), now);
         assert_eq!(row[1], "OVERDUE");
-        assert!(row[9].contains("check due 300 s ago never ran"), "{row:?}");
+        assert!(
+            cell(&row, "NOTE").contains("check due 300 s ago never ran"),
+            "{row:?}"
+        );
         assert!(any_overdue(&[waiting()], now));
         assert!(!any_overdue(&[waiting()], Timestamp(1_000_200)));
     }
@@ -378,7 +415,7 @@ pub(crate) mod tests {
         let record = with_alive_tasks();
         let row = row(&record, now);
         assert_eq!(
-            row[8],
+            cell(&row, "WAITING"),
             "service:log-router (daemon) ffee0011 RUNNING for 19 min, service:web 0a1b2c3d \
              RUNNING for 1 min, +3 more"
         );
@@ -392,9 +429,9 @@ pub(crate) mod tests {
         assert_eq!(json["waiting"]["tasks"][1]["waiting_seconds"], 110);
         assert_eq!(json["waiting"]["tasks"][2]["last_status"], "RUNNING");
         // a drain without a census, and a finished one, wait for nothing
-        assert_eq!(super::row(&waiting(), now)[8], "-");
+        assert_eq!(cell(&super::row(&waiting(), now), "WAITING"), "-");
         let ended = with_alive_tasks().ended(now, DrainStatus::Completed, None, "done".into());
-        assert_eq!(super::row(&ended, now)[8], "-");
+        assert_eq!(cell(&super::row(&ended, now), "WAITING"), "-");
         assert_eq!(super::json(&ended, now)["waiting"]["tasks"], json!([]));
     }
 
@@ -403,10 +440,10 @@ pub(crate) mod tests {
         let record = ended_by_deadline();
         let row = row(&record, Timestamp(1_003_900));
         assert_eq!(row[1], "COMPLETED");
-        assert_eq!(row[5], "ended 3 min ago");
-        assert_eq!(row[6], "CONTINUE");
+        assert_eq!(cell(&row, "WHEN"), "ended 3 min ago");
+        assert_eq!(cell(&row, "RESULT"), "CONTINUE");
         assert!(
-            row[9].starts_with("the deadline passed: ecs-drain stopped"),
+            cell(&row, "NOTE").starts_with("the deadline passed: ecs-drain stopped"),
             "{row:?}"
         );
         assert!(

@@ -83,7 +83,8 @@ async fn replay_is_a_dry_run_unless_live_and_then_replays_the_archive_to_the_sta
         destination.filter_arns(),
         [
             stack.output("LifecycleRuleArn")?.to_owned(),
-            stack.output("TaskStoppedRuleArn")?.to_owned()
+            stack.output("TaskStoppedRuleArn")?.to_owned(),
+            stack.output("InstanceDrainingRuleArn")?.to_owned()
         ]
     );
     assert_eq!(
