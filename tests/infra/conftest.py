@@ -128,6 +128,15 @@ def main_stack(client: ClientFactory) -> Deployed:
     return Deployed(client, MAIN_REGION, STACK_NAME, dict(TEST_PARAMETERS, CreateLifecycleHooks="true"))
 
 
+def archived_pattern(lifecycle: dict[str, Any], stopped: dict[str, Any], draining: dict[str, Any]) -> dict[str, Any]:
+    """The archive's pattern as the template builds it from the three rules' deployed patterns:
+    the lifecycle actions of the hook in any group, the STOPPED events as routed, and the
+    DRAINING instance changes of any cluster (the name lists would pass 4,096 characters)."""
+    any_group = {**lifecycle, "detail": {k: v for k, v in lifecycle["detail"].items() if k != "AutoScalingGroupName"}}
+    any_cluster = {**draining, "detail": {"status": ["DRAINING"]}}
+    return {"$or": [any_group, stopped, any_cluster]}
+
+
 def without_none(items: Any) -> Any:
     """moto keeps ``AWS::NoValue`` list items as null where CloudFormation drops them."""
     if isinstance(items, list):

@@ -101,3 +101,33 @@ def test_the_instance_joined_rule_routes_only_ready_or_failed_registrations() ->
     disconnected = {**active, "detail": {**active["detail"], "agentConnected": False}}
     assert not pattern.matches_event(disconnected)
     assert not pattern.matches_event(renamed(fixture("ecs-container-instance-state-change.json")))
+
+
+def test_the_archive_keeps_launch_actions_only_with_launch_readiness_on() -> None:
+    """A replay can only bring back what the archive kept: with launch readiness on, the launch
+    actions of the launch hook (a new instance, a warm-pool return) are archived beside the
+    terminate actions; off, the archive's pattern is the three drain rules' alone."""
+    from moto.events.models import EventPattern
+
+    from conftest import FIXTURES
+
+    def fixture(name: str) -> dict[str, Any]:
+        return json.loads((FIXTURES / name).read_text())
+
+    base = {"ClusterNames": "prod-cluster", "AutoScalingGroupNames": "prod-ecs-asg"}
+    launch = fixture("lifecycle-launch-eventbridge-ecs-drain.json")
+    warm_return = fixture("lifecycle-launch-eventbridge-from-warm-pool.json")
+    terminate = fixture("lifecycle-terminate-eventbridge.json")
+    other_hook = {**launch, "detail": {**launch["detail"], "LifecycleHookName": "someone-elses-hook"}}
+    for launch_readiness, launches_kept in (("on", True), ("off", False)):
+        template, renderer = expanded({**base, "LaunchReadiness": launch_readiness})
+        archive = EventPattern.load(renderer.render(template["Resources"]["EventArchive"]["Properties"]["EventPattern"]))
+
+        def renamed(event: dict[str, Any]) -> dict[str, Any]:
+            # the renderer's sample account and region, as the archive pins them
+            return {**event, "account": renderer.ref("AWS::AccountId"), "region": renderer.ref("AWS::Region")}
+
+        assert archive.matches_event(renamed(terminate)), launch_readiness
+        assert archive.matches_event(renamed(launch)) is launches_kept, launch_readiness
+        assert archive.matches_event(renamed(warm_return)) is launches_kept, launch_readiness
+        assert not archive.matches_event(renamed(other_hook)), launch_readiness

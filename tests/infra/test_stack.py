@@ -21,6 +21,7 @@ from conftest import (
     MAIN_REGION,
     TEMPLATE_PATH,
     Deployed,
+    archived_pattern,
     load_template,
     without_none,
 )
@@ -346,8 +347,7 @@ def test_archive_on_default_bus_with_both_patterns(client: Any, main_stack: Depl
     lifecycle = json.loads(events.describe_rule(Name=main_stack.physical_id("LifecycleRule"))["EventPattern"])
     stopped = json.loads(events.describe_rule(Name=main_stack.physical_id("TaskStoppedRule"))["EventPattern"])
     draining = json.loads(events.describe_rule(Name=main_stack.physical_id("InstanceDrainingRule"))["EventPattern"])
-    any_cluster = {**draining, "detail": {"status": ["DRAINING"]}}
-    assert json.loads(archive["EventPattern"]) == {"$or": [lifecycle, stopped, any_cluster]}
+    assert json.loads(archive["EventPattern"]) == archived_pattern(lifecycle, stopped, draining)
 
 
 def test_queues_encrypted(client: Any, main_stack: Deployed) -> None:
@@ -576,8 +576,7 @@ def test_every_listed_cluster_and_asg_is_covered(client: Any, region: str, clust
     draining_pattern = json.loads(events.describe_rule(Name=stack.physical_id("InstanceDrainingRule"))["EventPattern"])
     assert draining_pattern["detail"]["clusterArn"] == task_pattern["detail"]["clusterArn"]
     archive_pattern = json.loads(events.describe_archive(ArchiveName=archive_name)["EventPattern"])
-    any_cluster = {**draining_pattern, "detail": {"status": ["DRAINING"]}}
-    assert archive_pattern == {"$or": [lifecycle_pattern, task_pattern, any_cluster]}
+    assert archive_pattern == archived_pattern(lifecycle_pattern, task_pattern, draining_pattern)
 
     env = client("lambda", region).get_function_configuration(FunctionName=stack.physical_id("OnTaskStoppedFunction"))[
         "Environment"

@@ -16,10 +16,12 @@ pub(crate) const OUTPUT_SCHEDULE_GROUP: &str = "ScheduleGroupName";
 /// The rules whose events a replay re-delivers (StartReplay's FilterArns): every rule whose
 /// events the archive keeps. Without InstanceDrainingRuleArn a replay would re-deliver the
 /// STOPPED events but not the DRAINING instances' state changes that prompt a look.
-pub(crate) const OUTPUT_RULES: [&str; 3] = [
+/// LaunchRuleArn is an output only with LaunchReadiness on; an absent output is left out.
+pub(crate) const OUTPUT_RULES: [&str; 4] = [
     "LifecycleRuleArn",
     "TaskStoppedRuleArn",
     "InstanceDrainingRuleArn",
+    "LaunchRuleArn",
 ];
 
 /// Loads the SDK configuration; a missing region is a configuration error said at once rather

@@ -116,3 +116,54 @@ async fn replay_is_a_dry_run_unless_live_and_then_replays_the_archive_to_the_sta
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_of_a_launch_readiness_stack_re_delivers_its_launch_actions_too() -> TestResult {
+    // GIVEN a stack with launch readiness on, whose archive keeps the launch actions
+    let emulator = Emulator::start()?;
+    let stack = Stack::deploy(
+        &emulator,
+        "ecs-drain-rl",
+        &StackSpec::for_names("replay-cluster", "replay-asg", "ecs-drain-terminate")
+            .with_parameter("LaunchReadiness", "on")
+            .with_parameter("CreateLaunchHooks", "false"),
+    )?;
+    // WHEN an operator replays a window of it
+    let output = drainctl(
+        &emulator,
+        &[
+            "replay",
+            "--stack-name",
+            "ecs-drain-rl",
+            "--from",
+            FROM,
+            "--to",
+            TO,
+            "--live",
+            "--output",
+            "json",
+        ],
+    )?;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // THEN the replay re-delivers to the launch rule as well as the three drain rules
+    let report: Value = serde_json::from_slice(&output.stdout)?;
+    let name = report["replay"].as_str().ok_or("no replay name")?;
+    let events = aws_sdk_eventbridge::Client::new(&emulator.sdk_config());
+    let replay = events.describe_replay().replay_name(name).send().await?;
+    let destination = replay.destination().ok_or("no destination")?;
+    assert_eq!(
+        destination.filter_arns(),
+        [
+            stack.output("LifecycleRuleArn")?.to_owned(),
+            stack.output("TaskStoppedRuleArn")?.to_owned(),
+            stack.output("InstanceDrainingRuleArn")?.to_owned(),
+            stack.output("LaunchRuleArn")?.to_owned()
+        ]
+    );
+    Ok(())
+}
