@@ -222,7 +222,29 @@ pub fn plan_launch(
 /// it is merged into the deadline's), and never less than [`MIN_BOOKING_LEAD_SECONDS`] ahead.
 /// The look that books it heartbeats the hook first, as for drains.
 pub fn next_launch_check_at(plan: &LaunchPlan, now: Timestamp) -> Timestamp {
-    let next = now.plus_seconds(plan.check_interval_seconds);
+    launch_check_after(plan, now, now)
+}
+
+/// When the first safety-net check of a pending launch fires: one interval after the launch
+/// notice was sent (`noticed_at`, the lifecycle action's start, when the hook's heartbeat timer
+/// started), not after `now`: a late or redelivered notice must not push the first check, and
+/// so the first heartbeat, past the hook's heartbeat timeout. Merged into the deadline and
+/// never less than [`MIN_BOOKING_LEAD_SECONDS`] ahead, as [`next_launch_check_at`].
+pub fn first_launch_check_at(
+    plan: &LaunchPlan,
+    noticed_at: Timestamp,
+    now: Timestamp,
+) -> Timestamp {
+    // max/min rather than clamp: a corrupt stored interval must not panic the handler.
+    let base = noticed_at
+        .max(now.plus_seconds(-plan.check_interval_seconds))
+        .min(now);
+    launch_check_after(plan, base, now)
+}
+
+/// One interval after `base`, merged into the deadline, at least the booking lead after `now`.
+fn launch_check_after(plan: &LaunchPlan, base: Timestamp, now: Timestamp) -> Timestamp {
+    let next = base.plus_seconds(plan.check_interval_seconds);
     let at = if now < plan.deadline && next.plus_seconds(DEADLINE_MERGE_SECONDS) >= plan.deadline {
         plan.deadline
     } else {

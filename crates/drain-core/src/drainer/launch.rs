@@ -14,7 +14,8 @@ use tracing::{info, warn};
 use super::{Drainer, Mode, Outcome, refuse};
 use crate::decision::launch::{
     LaunchCompletion, LaunchDecision, LaunchFacts, LaunchPolicy, LaunchStart, LaunchWaitingOn,
-    Registration, admit_launch, decide_launch, next_launch_check_at, plan_launch, start_launch,
+    Registration, admit_launch, decide_launch, first_launch_check_at, next_launch_check_at,
+    plan_launch, start_launch,
 };
 use crate::decision::start::{HeartbeatTimeout, believable_notice_time, heartbeat_timeout};
 use crate::decision::verify::{FunctionIdentity, verify_launch, verify_origin};
@@ -480,7 +481,11 @@ impl<P: Ports> Drainer<P> {
         let booked_ahead = record.next_check_at.is_some_and(|at| at > now);
         if self.config.schedule.is_some() && (prompt != Prompt::Change || !booked_ahead) {
             let plan = plan_launch(record.noticed_at, record.heartbeat_timeout_seconds, policy);
-            let at = next_launch_check_at(&plan, now);
+            // The first check counts from the notice: the hook's heartbeat timer started then.
+            let at = match record.next_check_at {
+                None => first_launch_check_at(&plan, record.noticed_at, now),
+                Some(_) => next_launch_check_at(&plan, now),
+            };
             self.effect(
                 mode,
                 "scheduler:CreateSchedule",

@@ -357,6 +357,47 @@ fn launch_checks_heartbeat_before_the_hook_times_out_and_land_on_the_deadline() 
 }
 
 #[test]
+fn the_first_launch_check_counts_from_the_notice_not_from_its_handling() {
+    let policy = LaunchPolicy::default(); // 900 s
+    let plan = plan_launch(NOTICED, Some(300), &policy); // checks every 240 s
+    // (seconds after the notice it is handled, seconds after the notice the first check fires)
+    let table = [
+        // handled at once: one interval on
+        (0, 240),
+        (1, 240),
+        // handled late: still one interval after the action began, before its 300 s timeout
+        (200, 240),
+        // so late that the interval is nearly over: never less than the booking lead ahead
+        (238, 243),
+        // later than one interval: as soon as can be booked, not one interval after handling
+        (400, 405),
+        // a send time ahead of the clock counts as now (believable_notice_time's rule)
+        (-30, 240 - 30),
+    ];
+    for (handled, expected) in table {
+        let now = NOTICED.plus_seconds(handled);
+        assert_eq!(
+            first_launch_check_at(&plan, NOTICED, now),
+            NOTICED.plus_seconds(expected),
+            "handled {handled} s after the notice"
+        );
+    }
+    // Close to the deadline the first check is the deadline's own, as later ones.
+    let short = plan_launch(
+        NOTICED,
+        Some(300),
+        &LaunchPolicy {
+            deadline_seconds: 250,
+            ..policy
+        },
+    );
+    assert_eq!(
+        first_launch_check_at(&short, NOTICED, NOTICED),
+        short.deadline
+    );
+}
+
+#[test]
 fn names_are_stable() {
     assert_eq!(LaunchDecision::Reactivate.name(), "reactivate");
     assert_eq!(LaunchCompletion::DeadlinePassed.name(), "deadline_passed");

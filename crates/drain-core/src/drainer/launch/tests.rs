@@ -676,3 +676,24 @@ async fn the_handler_routes_launches_state_changes_and_launch_checks() {
         .expect("check again");
     assert_eq!(report.outcomes, vec!["no_pending_launch"]);
 }
+
+#[tokio::test]
+async fn a_late_launch_notice_books_its_first_check_from_when_the_action_began() {
+    let world = World::new();
+    // GIVEN a launch notice handled 200 s after Auto Scaling sent it (a slow or redelivered
+    // event): the hook's 300 s heartbeat timer runs since the action began
+    world.clock.set(LAUNCH_SENT.plus_seconds(200));
+    // WHEN it is handled
+    assert_eq!(
+        world.notify(&world.notice).await,
+        waiting(LaunchWaitingOn::Registration)
+    );
+    // THEN the first check (which heartbeats) fires one interval (240 s) after the action
+    // began, before the hook times out, not one interval after the late handling
+    let booked = world
+        .scheduler
+        .launch_booked(&world.notice.action.instance_id)
+        .expect("the safety-net check is booked");
+    assert_eq!(booked, LAUNCH_SENT.plus_seconds(240));
+    assert!(booked < LAUNCH_SENT.plus_seconds(HEARTBEAT_TIMEOUT));
+}
