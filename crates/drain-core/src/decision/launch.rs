@@ -14,6 +14,7 @@
 use std::collections::BTreeSet;
 
 use crate::census::{TaskSnapshot, TaskStatus};
+use crate::decision::upkeep::Upkeep;
 use crate::decision::{Admission, admit_action};
 use crate::decision::{
     DEADLINE_MERGE_SECONDS, MIN_BOOKING_LEAD_SECONDS, hook_global_timeout_seconds,
@@ -251,6 +252,61 @@ fn launch_check_after(plan: &LaunchPlan, base: Timestamp, now: Timestamp) -> Tim
         next
     };
     at.max(now.plus_seconds(MIN_BOOKING_LEAD_SECONDS))
+}
+
+/// What prompted a look at a pending launch: it decides whether the hook is heartbeated and
+/// the check rebooked ([`launch_upkeep`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LaunchPrompt {
+    /// The launch notice (the first look, or a redelivery).
+    Notice,
+    /// A container instance state change.
+    Change,
+    /// The pending launch's scheduled check.
+    Check,
+}
+
+/// What a look that leaves a pending launch waiting does to keep it alive, decided once per
+/// look at `now`; `books_checks` is whether checks are configured.
+///
+/// A check heartbeats and books the next one. A notice always books (its record may be new to
+/// this look); a state change books only when no check is booked ahead (the booked one was
+/// lost or is late). Whoever moves the check later than the hook would stay alive without a
+/// heartbeat heartbeats first, or the hook applies its default result before the check fires.
+pub fn launch_upkeep(
+    record: &LaunchRecord,
+    policy: &LaunchPolicy,
+    now: Timestamp,
+    prompt: LaunchPrompt,
+    books_checks: bool,
+) -> Upkeep {
+    let plan = plan_launch(record.noticed_at, record.heartbeat_timeout_seconds, policy);
+    let booked_ahead = record.next_check_at.is_some_and(|at| at > now);
+    let book = books_checks && (prompt != LaunchPrompt::Change || !booked_ahead);
+    let book_check_at = book.then(|| match record.next_check_at {
+        None => first_launch_check_at(&plan, record.noticed_at, now),
+        Some(_) => next_launch_check_at(&plan, now),
+    });
+    let heartbeat = prompt == LaunchPrompt::Check
+        || book_check_at.is_some_and(|at| at > launch_hook_alive_until(record, &plan));
+    Upkeep {
+        heartbeat,
+        book_check_at,
+    }
+}
+
+/// The latest the record proves the launch hook alive without another heartbeat: its heartbeat
+/// timeout after the notice or, once a check is booked, after one interval before that check
+/// (every booking heartbeats when [`launch_upkeep`] says so, so the hook was heartbeated no
+/// earlier). An unknown timeout counts as one check interval, the shortest one planned.
+fn launch_hook_alive_until(record: &LaunchRecord, plan: &LaunchPlan) -> Timestamp {
+    let timeout = record
+        .heartbeat_timeout_seconds
+        .unwrap_or(plan.check_interval_seconds);
+    let reset = record.next_check_at.map_or(record.noticed_at, |booked| {
+        booked.plus_seconds(-plan.check_interval_seconds)
+    });
+    reset.plus_seconds(timeout)
 }
 
 /// The daemon services without a RUNNING task on the instance, sorted and without repeats.

@@ -13,9 +13,8 @@ use tracing::{info, warn};
 
 use super::{Drainer, Mode, Outcome, refuse};
 use crate::decision::launch::{
-    LaunchCompletion, LaunchDecision, LaunchFacts, LaunchPolicy, LaunchStart, LaunchWaitingOn,
-    Registration, admit_launch, decide_launch, first_launch_check_at, next_launch_check_at,
-    plan_launch, start_launch,
+    LaunchCompletion, LaunchDecision, LaunchFacts, LaunchPolicy, LaunchPrompt, LaunchStart,
+    LaunchWaitingOn, Registration, admit_launch, decide_launch, launch_upkeep, start_launch,
 };
 use crate::decision::start::{HeartbeatTimeout, believable_notice_time, heartbeat_timeout};
 use crate::decision::verify::{FunctionIdentity, verify_launch, verify_origin};
@@ -74,17 +73,6 @@ impl LaunchOutcome {
             LaunchOutcome::NoPendingLaunch => "no_pending_launch",
         }
     }
-}
-
-/// What prompted a look: it decides whether the hook is heartbeated and the check rebooked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Prompt {
-    /// The launch notice.
-    Notice,
-    /// A container instance state change.
-    Change,
-    /// The pending launch's scheduled check.
-    Check,
 }
 
 impl<P: Ports> Drainer<P> {
@@ -165,7 +153,7 @@ impl<P: Ports> Drainer<P> {
                 }
             }
         };
-        self.look_at_launch(record, None, Prompt::Notice, mode)
+        self.look_at_launch(record, None, LaunchPrompt::Notice, mode)
             .await
     }
 
@@ -260,7 +248,8 @@ impl<P: Ports> Drainer<P> {
         }
         match self.store().load_launch(&change.ec2_instance_id).await? {
             Some(record) if !record.status.is_terminal() => {
-                Box::pin(self.look_at_launch(record, Some(change), Prompt::Change, mode)).await
+                Box::pin(self.look_at_launch(record, Some(change), LaunchPrompt::Change, mode))
+                    .await
             }
             _ => Ok(Outcome::Launch(LaunchOutcome::NoPendingLaunch)),
         }
@@ -275,7 +264,7 @@ impl<P: Ports> Drainer<P> {
     ) -> Result<Outcome, DrainError> {
         match self.store().load_launch(instance).await? {
             Some(record) if !record.status.is_terminal() && self.config.launch.is_some() => {
-                Box::pin(self.look_at_launch(record, None, Prompt::Check, mode)).await
+                Box::pin(self.look_at_launch(record, None, LaunchPrompt::Check, mode)).await
             }
             _ => {
                 self.cancel_launch_check(instance, mode).await;
@@ -294,7 +283,7 @@ impl<P: Ports> Drainer<P> {
         &self,
         mut record: LaunchRecord,
         mut change: Option<&ContainerInstanceChange>,
-        prompt: Prompt,
+        prompt: LaunchPrompt,
         mode: Mode,
     ) -> Result<Outcome, DrainError> {
         let policy = self
@@ -451,20 +440,21 @@ impl<P: Ports> Drainer<P> {
         Ok((Some(registration), Some(found)))
     }
 
-    /// Not ready: heartbeat on a check, book the next check unless one is booked ahead, and
-    /// write the record only when something it keeps changed.
+    /// Not ready: heartbeat and book the next check as [`launch_upkeep`] says, and write the
+    /// record only when something it keeps changed.
     async fn keep_launch_waiting(
         &self,
         record: LaunchRecord,
         waiting_on: LaunchWaitingOn,
         policy: &LaunchPolicy,
-        prompt: Prompt,
+        prompt: LaunchPrompt,
         mode: Mode,
         now: Timestamp,
     ) -> Result<Outcome, DrainError> {
         info!(decision = "launch_waiting", waiting_on = ?waiting_on, "launch not ready yet");
         let mut next = record.next(now);
-        if prompt == Prompt::Check {
+        let upkeep = launch_upkeep(&record, policy, now, prompt, self.config.schedule.is_some());
+        if upkeep.heartbeat {
             let answer = self
                 .effect(
                     mode,
@@ -478,14 +468,7 @@ impl<P: Ports> Drainer<P> {
                 return self.expire_launch(record, mode, now).await;
             }
         }
-        let booked_ahead = record.next_check_at.is_some_and(|at| at > now);
-        if self.config.schedule.is_some() && (prompt != Prompt::Change || !booked_ahead) {
-            let plan = plan_launch(record.noticed_at, record.heartbeat_timeout_seconds, policy);
-            // The first check counts from the notice: the hook's heartbeat timer started then.
-            let at = match record.next_check_at {
-                None => first_launch_check_at(&plan, record.noticed_at, now),
-                Some(_) => next_launch_check_at(&plan, now),
-            };
+        if let Some(at) = upkeep.book_check_at {
             self.effect(
                 mode,
                 "scheduler:CreateSchedule",
@@ -503,7 +486,7 @@ impl<P: Ports> Drainer<P> {
         } == record;
         // A state change of a pending launch whose check is booked writes nothing when it learned
         // nothing new; a notice always writes (its record may be new to this look).
-        if (!unchanged || prompt != Prompt::Change)
+        if (!unchanged || prompt != LaunchPrompt::Change)
             && self.save_launch(&next, record.revision, mode).await? == WriteOutcome::LostRace
         {
             return Ok(Outcome::LostRace);

@@ -397,6 +397,137 @@ fn the_first_launch_check_counts_from_the_notice_not_from_its_handling() {
     );
 }
 
+/// A pending launch noticed at `NOTICED` (300 s heartbeat timeout), its check booked at
+/// `booked` seconds after the notice (None: not yet).
+fn pending(booked: Option<i64>, heartbeat_timeout_seconds: Option<i64>) -> LaunchRecord {
+    let action = LifecycleActionRef {
+        hook: crate::ids::HookRef {
+            asg_name: crate::ids::AsgName::new("prod-ecs-asg").expect("group"),
+            hook_name: crate::ids::HookName::new("ecs-drain-launch").expect("hook"),
+        },
+        instance_id: crate::ids::Ec2InstanceId::new("i-0123456789abcdef0").expect("id"),
+        token: LifecycleToken::new("d0c9b1a8-2c41-4d4b-9f7e-3a1b2c3d4e5f").expect("token"),
+    };
+    let record = start_launch(
+        LaunchStart {
+            action,
+            origin: Some(Placement::Ec2),
+            destination: Some(Placement::AutoScalingGroup),
+            noticed_at: NOTICED,
+            started_at: NOTICED,
+            heartbeat_timeout_seconds,
+            retention_seconds: 86_400,
+        },
+        &LaunchPolicy::default(),
+    );
+    LaunchRecord {
+        next_check_at: booked.map(|at| NOTICED.plus_seconds(at)),
+        ..record
+    }
+}
+
+#[test]
+fn a_look_heartbeats_before_it_moves_the_check_past_the_hook_timeout() {
+    use LaunchPrompt::{Change, Check, Notice};
+    let policy = LaunchPolicy::default(); // 900 s; 300 s timeout: checks every 240 s
+    // (story, prompt, booked check, heartbeat timeout, look at, heartbeat, check booked at)
+    let table = [
+        (
+            "the first look books from the notice, inside the timeout",
+            Notice,
+            None,
+            Some(300),
+            1,
+            false,
+            Some(240),
+        ),
+        (
+            "a late first look books one interval after the notice",
+            Notice,
+            None,
+            Some(300),
+            200,
+            false,
+            Some(240),
+        ),
+        (
+            "a first look too late to book inside the timeout heartbeats",
+            Notice,
+            None,
+            Some(300),
+            298,
+            true,
+            Some(303),
+        ),
+        (
+            "a redelivered notice moving the check past the timeout heartbeats",
+            Notice,
+            Some(240),
+            Some(300),
+            200,
+            true,
+            Some(440),
+        ),
+        (
+            "a redelivered notice moving it only within the timeout does not",
+            Notice,
+            Some(240),
+            Some(300),
+            50,
+            false,
+            Some(290),
+        ),
+        (
+            "a state change leaves a check booked ahead alone",
+            Change,
+            Some(240),
+            Some(300),
+            200,
+            false,
+            None,
+        ),
+        (
+            "a state change rebooking a lost check heartbeats first",
+            Change,
+            Some(240),
+            Some(300),
+            250,
+            true,
+            Some(490),
+        ),
+        (
+            "a check always heartbeats and books the next",
+            Check,
+            Some(240),
+            Some(300),
+            240,
+            true,
+            Some(480),
+        ),
+        (
+            "an unknown timeout counts as one interval",
+            Notice,
+            Some(60),
+            None,
+            30,
+            true,
+            Some(90),
+        ),
+    ];
+    for (story, prompt, booked, timeout, at, heartbeat, book) in table {
+        let record = pending(booked, timeout);
+        let upkeep = launch_upkeep(&record, &policy, NOTICED.plus_seconds(at), prompt, true);
+        assert_eq!(
+            (upkeep.heartbeat, upkeep.book_check_at),
+            (heartbeat, book.map(|at| NOTICED.plus_seconds(at))),
+            "{story}"
+        );
+    }
+    // Without checks configured nothing is booked, so nothing needs a heartbeat.
+    let upkeep = launch_upkeep(&pending(None, Some(300)), &policy, NOTICED, Notice, false);
+    assert_eq!((upkeep.heartbeat, upkeep.book_check_at), (false, None));
+}
+
 #[test]
 fn names_are_stable() {
     assert_eq!(LaunchDecision::Reactivate.name(), "reactivate");

@@ -697,3 +697,34 @@ async fn a_late_launch_notice_books_its_first_check_from_when_the_action_began()
     assert_eq!(booked, LAUNCH_SENT.plus_seconds(240));
     assert!(booked < LAUNCH_SENT.plus_seconds(HEARTBEAT_TIMEOUT));
 }
+
+#[tokio::test]
+async fn a_look_that_moves_the_check_past_the_hook_timeout_heartbeats_first() {
+    let world = World::new();
+    let instance = world.notice.action.instance_id.clone();
+    // GIVEN a pending launch whose first check (which heartbeats) is booked 240 s after the
+    // action began, inside the hook's 300 s heartbeat timeout
+    world.notify(&world.notice).await;
+    assert_eq!(
+        world.scheduler.launch_booked(&instance),
+        Some(LAUNCH_SENT.plus_seconds(240))
+    );
+    // WHEN the notice is delivered again at 200 s and the look moves the check to 440 s,
+    // past when the hook would time out without a heartbeat
+    world.clock.set(LAUNCH_SENT.plus_seconds(200));
+    assert_eq!(
+        world.notify(&world.notice).await,
+        waiting(LaunchWaitingOn::Registration)
+    );
+    assert_eq!(
+        world.scheduler.launch_booked(&instance),
+        Some(LAUNCH_SENT.plus_seconds(440))
+    );
+    // THEN the look heartbeated the hook first, so it stays alive until that check
+    let action = world
+        .hooks
+        .action(&world.notice.action.token)
+        .expect("action");
+    assert!(action.active);
+    assert_eq!(action.heartbeats, 1);
+}
