@@ -339,6 +339,18 @@ impl<P: Ports> Drainer<P> {
                             "reactivation without a container instance",
                         ));
                     };
+                    // ACTIVE first, recorded second: an invocation dying between the two leaves
+                    // the record saying "not yet", so the next look sets it ACTIVE again (the
+                    // call is idempotent); the other order could leave it DRAINING in service.
+                    self.effect(
+                        mode,
+                        "ecs:UpdateContainerInstancesState",
+                        "set ACTIVE (back from the warm pool)",
+                        (),
+                        self.cluster().set_active(&found),
+                    )
+                    .await?;
+                    info!(container_instance_arn = %found.arn, "container instance back from the warm pool set ACTIVE");
                     let mut next = record.next(now);
                     next.reactivated = true;
                     if self.save_launch(&next, record.revision, mode).await?
@@ -350,16 +362,7 @@ impl<P: Ports> Drainer<P> {
                         );
                         return Ok(Outcome::LostRace);
                     }
-                    self.effect(
-                        mode,
-                        "ecs:UpdateContainerInstancesState",
-                        "set ACTIVE (back from the warm pool)",
-                        (),
-                        self.cluster().set_active(&found),
-                    )
-                    .await?;
                     self.note(mode, [Fact::Launch(LaunchFact::Reactivated)]);
-                    info!(container_instance_arn = %found.arn, "container instance back from the warm pool set ACTIVE");
                     record = next;
                     // The event described the instance before the change: read it afresh.
                     change = None;

@@ -12,7 +12,7 @@ use crate::census::{SchedulingStrategy, ServiceFacts};
 use crate::config::{LaunchSettings, ScheduleSettings};
 use crate::decision::launch::LaunchDeadlinePolicy;
 use crate::decision::verify::Refusal;
-use crate::event::{LifecycleInput, parse_lifecycle_payload};
+use crate::event::{LifecycleInput, TerminateNotice, parse_lifecycle_payload};
 use crate::handler::handle_lifecycle;
 use crate::ids::{ClusterArn, ContainerInstanceArn, TaskArn};
 use crate::ports::PortSet;
@@ -112,6 +112,23 @@ impl World {
         Drainer::new(
             PortSet {
                 cluster: self.cluster.clone(),
+                hooks: self.hooks.clone(),
+                store: self.store.clone(),
+                scheduler: self.scheduler.clone(),
+                clock: Arc::clone(&self.clock),
+            },
+            self.config.clone(),
+        )
+    }
+
+    /// A drainer whose ECS port is `cluster` (a wrapper around the world's).
+    fn drainer_over<C: Cluster>(
+        &self,
+        cluster: C,
+    ) -> Drainer<PortSet<C, MemoryHooks, MemoryStore, MemoryScheduler, Arc<ManualClock>>> {
+        Drainer::new(
+            PortSet {
+                cluster,
                 hooks: self.hooks.clone(),
                 store: self.store.clone(),
                 scheduler: self.scheduler.clone(),
@@ -498,12 +515,14 @@ async fn another_hook_or_launch_readiness_off_is_ignored() {
     assert!(world.log.calls().is_empty(), "{:?}", world.log.calls());
 }
 
-#[tokio::test]
-async fn a_warm_pool_round_trip_ends_with_the_container_instance_active() {
-    let mut world = World::new();
+/// An instance scaled in to the warm pool: its terminate action drained it as today (DRAINING,
+/// completed at once with nothing running), and in the pool its agent disconnected. Returns its
+/// cluster, container instance and terminate notice.
+async fn drained_into_the_warm_pool(
+    world: &World,
+) -> (ClusterArn, ContainerInstanceArn, TerminateNotice) {
     let cluster = ClusterArn::new(CLUSTER).expect("arn");
     let warm = ContainerInstanceArn::new(WARM_CONTAINER_INSTANCE).expect("arn");
-    // GIVEN an instance scaled in to the warm pool: its terminate action drains it as today
     let terminate = match only_input(&fixture(
         "lifecycle-terminate-eventbridge-to-warm-pool.json",
     )) {
@@ -545,6 +564,14 @@ async fn a_warm_pool_round_trip_ends_with_the_container_instance_active() {
         EcsInstanceStatus::Draining,
         false,
     );
+    (cluster, warm, terminate)
+}
+
+#[tokio::test]
+async fn a_warm_pool_round_trip_ends_with_the_container_instance_active() {
+    let mut world = World::new();
+    // GIVEN an instance ecs-drain drained into the warm pool
+    let (cluster, warm, terminate) = drained_into_the_warm_pool(&world).await;
     // WHEN it comes back (launch action, Origin WarmPool) and its agent reconnects
     let back = launch_notice("lifecycle-launch-eventbridge-from-warm-pool.json");
     assert!(back.returns_from_warm_pool());
@@ -727,4 +754,113 @@ async fn a_look_that_moves_the_check_past_the_hook_timeout_heartbeats_first() {
         .expect("action");
     assert!(action.active);
     assert_eq!(action.heartbeats, 1);
+}
+
+/// The world's ECS, except that its next UpdateContainerInstancesState to ACTIVE fails (the
+/// invocation dies there, as a timed-out Lambda does) and changes nothing.
+struct ActivationFails {
+    inner: MemoryCluster,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+impl Cluster for ActivationFails {
+    async fn find_container_instance(
+        &self,
+        clusters: &[String],
+        ec2_instance_id: &Ec2InstanceId,
+    ) -> Result<Option<ContainerInstance>, DrainError> {
+        self.inner
+            .find_container_instance(clusters, ec2_instance_id)
+            .await
+    }
+
+    async fn set_draining(&self, instance: &ContainerInstance) -> Result<(), DrainError> {
+        self.inner.set_draining(instance).await
+    }
+
+    async fn set_active(&self, instance: &ContainerInstance) -> Result<(), DrainError> {
+        if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(DrainError::transient(
+                "ecs:UpdateContainerInstancesState",
+                "the invocation timed out",
+            ));
+        }
+        self.inner.set_active(instance).await
+    }
+
+    async fn tasks_on(
+        &self,
+        cluster: &ClusterArn,
+        instance: &ContainerInstanceArn,
+    ) -> Result<crate::census::TaskListing, DrainError> {
+        self.inner.tasks_on(cluster, instance).await
+    }
+
+    async fn services(
+        &self,
+        cluster: &ClusterArn,
+        names: &[String],
+    ) -> Result<Vec<ServiceFacts>, DrainError> {
+        self.inner.services(cluster, names).await
+    }
+
+    async fn stop_tasks(
+        &self,
+        cluster: &ClusterArn,
+        tasks: &[TaskArn],
+        reason: &str,
+    ) -> Result<(), DrainError> {
+        self.inner.stop_tasks(cluster, tasks, reason).await
+    }
+
+    async fn daemon_services(&self, cluster: &ClusterArn) -> Result<Vec<String>, DrainError> {
+        self.inner.daemon_services(cluster).await
+    }
+}
+
+#[tokio::test]
+async fn a_warm_pool_return_that_dies_before_setting_active_is_reactivated_on_redelivery() {
+    let world = World::new();
+    // GIVEN an instance ecs-drain drained into the warm pool, back with its launch action
+    let (_, warm, _) = drained_into_the_warm_pool(&world).await;
+    let back = launch_notice("lifecycle-launch-eventbridge-from-warm-pool.json");
+    world.hooks.begin_launch(&back.action, "Pending:Wait");
+    world.clock.set(Timestamp(1_793_646_312));
+    // WHEN the first look's invocation dies setting the container instance ACTIVE
+    let dying = world.drainer_over(ActivationFails {
+        inner: world.cluster.clone(),
+        failed: std::sync::atomic::AtomicBool::new(false),
+    });
+    let died = dying.on_launch(&back, Mode::Live, &World::own()).await;
+    assert!(died.is_err(), "{died:?}");
+    // THEN the record does not say it was reactivated
+    let record = world
+        .store
+        .launch(&back.action.instance_id)
+        .expect("recorded");
+    assert!(!record.reactivated);
+    assert_eq!(
+        world.cluster.instance_status(&warm).as_deref(),
+        Some("DRAINING")
+    );
+    // AND the redelivered notice sets it ACTIVE, so it does not stay DRAINING in service
+    world.clock.set(Timestamp(1_793_646_320));
+    assert_eq!(
+        dying
+            .on_launch(&back, Mode::Live, &World::own())
+            .await
+            .expect("handled"),
+        waiting(LaunchWaitingOn::AgentConnection)
+    );
+    assert_eq!(
+        world.cluster.instance_status(&warm).as_deref(),
+        Some("ACTIVE")
+    );
+    assert!(
+        world
+            .store
+            .launch(&back.action.instance_id)
+            .expect("kept")
+            .reactivated
+    );
 }
