@@ -24,7 +24,7 @@ use crate::event::fleet::Placement;
 use crate::ids::{ClusterArn, LifecycleActionRef, LifecycleToken};
 use crate::launch_record::{LaunchRecord, LaunchStatus};
 use crate::ports::EcsInstanceStatus;
-use crate::record::LifecycleResult;
+use crate::record::{DrainRecord, LifecycleResult};
 use crate::time::Timestamp;
 
 /// What a launch action completes with when its deadline passes before the instance is ready.
@@ -394,6 +394,22 @@ pub fn decide_launch(facts: &LaunchFacts, policy: &LaunchPolicy, now: Timestamp)
         waiting_on,
         deadline,
     }
+}
+
+/// Why a warm-pool return ends the drain its terminate action left open (the record's reason).
+pub const WARM_RETURN_ENDS_DRAIN: &str =
+    "the instance came back from the warm pool: the terminate action of this drain is over";
+
+/// Whether the pending launch `launch` ends the drain on record for its container instance: a
+/// return from the warm pool means the terminate action that sent the instance there is over,
+/// so that drain, if it is still open (its action timed out, or its last write was lost), is
+/// history. Left open, its check would look at an instance back in service, and a later
+/// terminate would meet a stale drain. A drain noticed after the launch is not this one's.
+pub fn warm_return_ends_drain(launch: &LaunchRecord, drain: &DrainRecord) -> bool {
+    launch.origin == Some(Placement::WarmPool)
+        && !drain.status.is_terminal()
+        && drain.ec2_instance_id == launch.instance_id
+        && drain.noticed_at <= launch.noticed_at
 }
 
 /// Whether a launch notice starts, resumes or replaces the pending launch on record, by the

@@ -14,7 +14,8 @@ use tracing::{info, warn};
 use super::{Drainer, Mode, Outcome, refuse};
 use crate::decision::launch::{
     LaunchCompletion, LaunchDecision, LaunchFacts, LaunchPolicy, LaunchPrompt, LaunchStart,
-    LaunchWaitingOn, Registration, admit_launch, decide_launch, launch_upkeep, start_launch,
+    LaunchWaitingOn, Registration, WARM_RETURN_ENDS_DRAIN, admit_launch, decide_launch,
+    launch_upkeep, start_launch, warm_return_ends_drain,
 };
 use crate::decision::start::{HeartbeatTimeout, believable_notice_time, heartbeat_timeout};
 use crate::decision::verify::{FunctionIdentity, verify_launch, verify_origin};
@@ -30,7 +31,7 @@ use crate::ports::{
     ActionAnswer, CheckScheduler, Cluster, ContainerInstance, DrainStore, EcsInstanceStatus,
     LifecycleHooks, Ports, WriteOutcome,
 };
-use crate::record::LifecycleResult;
+use crate::record::{DrainRecord, DrainStatus, LifecycleResult};
 use crate::time::Timestamp;
 
 /// What a look at a pending launch did.
@@ -294,7 +295,10 @@ impl<P: Ports> Drainer<P> {
             .unwrap_or_default();
         loop {
             let now = self.now();
-            let (registration, found) = self.registration(&record, change).await?;
+            let (registration, found, drain) = self.registration(&record, change).await?;
+            if let Some(drain) = drain.filter(|drain| warm_return_ends_drain(&record, drain)) {
+                self.end_drain_left_open(drain, mode, now).await?;
+            }
             if let Some(found) = &found {
                 record.container_instance_arn = Some(found.arn.clone());
                 record.cluster_arn = Some(found.cluster_arn.clone());
@@ -397,12 +401,20 @@ impl<P: Ports> Drainer<P> {
 
     /// The container instance on the launch's EC2 instance: read in the watched clusters; one
     /// the event reports in an unwatched cluster is taken from the event (no call). Whether
-    /// ecs-drain drained it is read from its drain record only when that can matter.
+    /// ecs-drain drained it is read from its drain record (returned too) only for a warm-pool
+    /// return, where it can matter.
     async fn registration(
         &self,
         record: &LaunchRecord,
         change: Option<&ContainerInstanceChange>,
-    ) -> Result<(Option<Registration>, Option<ContainerInstance>), DrainError> {
+    ) -> Result<
+        (
+            Option<Registration>,
+            Option<ContainerInstance>,
+            Option<DrainRecord>,
+        ),
+        DrainError,
+    > {
         if let Some(change) = change
             && change.ec2_instance_id == record.instance_id
             && !self.config.watches_cluster(&change.cluster_arn)
@@ -414,25 +426,26 @@ impl<P: Ports> Drainer<P> {
                 agent_connected: change.agent_connected,
                 drained_by_ecs_drain: false,
             };
-            return Ok((Some(registration), None));
+            return Ok((Some(registration), None, None));
         }
         let found = self
             .cluster()
             .find_container_instance(&self.config.clusters, &record.instance_id)
             .await?;
         let Some(found) = found else {
-            return Ok((None, None));
+            return Ok((None, None, None));
         };
-        let drained_by_ecs_drain = if found.status == EcsInstanceStatus::Draining
-            && record.origin == Some(Placement::WarmPool)
-        {
-            self.store()
-                .load(&found.arn)
-                .await?
-                .is_some_and(|drain| drain.ec2_instance_id == record.instance_id)
+        // Only a warm-pool return reads the drain record: whether ecs-drain drained the
+        // instance, and whether that drain was left open (see `warm_return_ends_drain`).
+        let drain = if record.origin == Some(Placement::WarmPool) {
+            self.store().load(&found.arn).await?
         } else {
-            false
+            None
         };
+        let drained_by_ecs_drain = found.status == EcsInstanceStatus::Draining
+            && drain
+                .as_ref()
+                .is_some_and(|drain| drain.ec2_instance_id == record.instance_id);
         let registration = Registration {
             cluster_arn: found.cluster_arn.clone(),
             watched: true,
@@ -440,7 +453,7 @@ impl<P: Ports> Drainer<P> {
             agent_connected: found.agent_connected,
             drained_by_ecs_drain,
         };
-        Ok((Some(registration), Some(found)))
+        Ok((Some(registration), Some(found), drain))
     }
 
     /// Not ready: heartbeat and book the next check as [`launch_upkeep`] says, and write the
@@ -605,6 +618,45 @@ impl<P: Ports> Drainer<P> {
             "the launch action was already gone"
         );
         Ok(Outcome::Launch(LaunchOutcome::Expired))
+    }
+
+    /// Ends the drain a warm-pool return's terminate action left open: EXPIRED (the action is
+    /// over, and not by ecs-drain's completion), its check deleted. A lost race is left to the
+    /// next look, which reads the drain afresh.
+    async fn end_drain_left_open(
+        &self,
+        drain: DrainRecord,
+        mode: Mode,
+        now: Timestamp,
+    ) -> Result<(), DrainError> {
+        let ended = drain.ended(
+            now,
+            DrainStatus::Expired,
+            None,
+            WARM_RETURN_ENDS_DRAIN.to_owned(),
+        );
+        let write = self
+            .effect(
+                mode,
+                "dynamodb:PutItem",
+                "end the drain left open",
+                WriteOutcome::Written,
+                self.store().replace(&ended, drain.revision),
+            )
+            .await?;
+        if write == WriteOutcome::LostRace {
+            info!("the drain left open was written meanwhile; the next look ends it");
+            return Ok(());
+        }
+        info!(
+            decision = "drain_ended",
+            container_instance_arn = %drain.container_instance_arn,
+            drain_token_prefix = %drain.token.prefix(),
+            reason = WARM_RETURN_ENDS_DRAIN,
+            "the drain of the terminate action that sent the instance to the warm pool ended"
+        );
+        self.cancel_check(&drain.container_instance_arn, mode).await;
+        Ok(())
     }
 
     async fn save_launch(

@@ -529,6 +529,78 @@ fn a_look_heartbeats_before_it_moves_the_check_past_the_hook_timeout() {
 }
 
 #[test]
+fn a_warm_pool_return_ends_only_the_older_drain_its_instance_left_open() {
+    use crate::record::{DrainRecord, DrainStart, DrainStatus};
+    let back = LaunchRecord {
+        origin: Some(Placement::WarmPool),
+        ..pending(None, Some(300))
+    };
+    let drain = |noticed: i64, status: DrainStatus, instance: &str| -> DrainRecord {
+        let mut action = back.action.clone();
+        action.instance_id = crate::ids::Ec2InstanceId::new(instance).expect("id");
+        DrainRecord {
+            status,
+            ..crate::decision::start_drain(DrainStart {
+                container_instance_arn: crate::ids::ContainerInstanceArn::new(
+                    "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/3f1e2c5a",
+                )
+                .expect("arn"),
+                cluster_arn: cluster("prod"),
+                action,
+                noticed_at: NOTICED.plus_seconds(noticed),
+                started_at: NOTICED.plus_seconds(noticed),
+                heartbeat_timeout_seconds: Some(300),
+                deadline_seconds: 3600,
+                retention_seconds: 86_400,
+            })
+        }
+    };
+    let own = back.instance_id.as_str().to_owned();
+    // (story, launch, drain, ends it)
+    let table = [
+        (
+            "the terminate-to-warm-pool drain left DRAINING",
+            back.clone(),
+            drain(-1200, DrainStatus::Draining, &own),
+            true,
+        ),
+        (
+            "a claim left COMPLETING",
+            back.clone(),
+            drain(-1200, DrainStatus::Completing, &own),
+            true,
+        ),
+        (
+            "an ended drain stays as it ended",
+            back.clone(),
+            drain(-1200, DrainStatus::Completed, &own),
+            false,
+        ),
+        (
+            "a drain noticed after the return is a new one",
+            back.clone(),
+            drain(30, DrainStatus::Draining, &own),
+            false,
+        ),
+        (
+            "a drain of another EC2 instance",
+            back.clone(),
+            drain(-1200, DrainStatus::Draining, "i-0fedcba9876543210"),
+            false,
+        ),
+        (
+            "a launch not from the warm pool",
+            pending(None, Some(300)),
+            drain(-1200, DrainStatus::Draining, &own),
+            false,
+        ),
+    ];
+    for (story, launch, drain, ends) in table {
+        assert_eq!(warm_return_ends_drain(&launch, &drain), ends, "{story}");
+    }
+}
+
+#[test]
 fn names_are_stable() {
     assert_eq!(LaunchDecision::Reactivate.name(), "reactivate");
     assert_eq!(LaunchCompletion::DeadlinePassed.name(), "deadline_passed");

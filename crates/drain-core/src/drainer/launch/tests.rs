@@ -864,3 +864,93 @@ async fn a_warm_pool_return_that_dies_before_setting_active_is_reactivated_on_re
             .reactivated
     );
 }
+
+#[tokio::test]
+async fn a_warm_pool_return_ends_the_drain_its_terminate_action_left_open() {
+    let world = World::new();
+    let cluster = ClusterArn::new(CLUSTER).expect("arn");
+    let warm = ContainerInstanceArn::new(WARM_CONTAINER_INSTANCE).expect("arn");
+    let terminate = match only_input(&fixture(
+        "lifecycle-terminate-eventbridge-to-warm-pool.json",
+    )) {
+        LifecycleInput::Terminate(notice) => notice,
+        other => panic!("{other:?}"),
+    };
+    // GIVEN an instance scaled in to the warm pool while a task still ran on it: its drain
+    // waits, and its terminate action times out (the check that would have seen it was lost)
+    world
+        .cluster
+        .add_instance(&cluster, &warm, &terminate.action.instance_id);
+    let task = TaskArn::new("arn:aws:ecs:us-east-1:123456789012:task/prod-cluster/0a1b2c3d4e5f")
+        .expect("arn");
+    world.cluster.add_task(&warm, &task, "service:web");
+    world
+        .hooks
+        .add_hook(&terminate.action.hook, HEARTBEAT_TIMEOUT);
+    world.hooks.begin(&terminate.action);
+    world.clock.set(Timestamp(1_793_645_030));
+    let drained = world
+        .drainer()
+        .on_notice(&terminate, Mode::Live, &World::own())
+        .await
+        .expect("terminate handled");
+    assert!(
+        matches!(
+            drained,
+            Outcome::Decided(crate::decision::Decision::Wait { .. })
+        ),
+        "{drained:?}"
+    );
+    world.hooks.expire(&terminate.action.token);
+    world.cluster.set_task_status(&task, "STOPPED");
+    world.cluster.register(
+        &cluster,
+        &warm,
+        &terminate.action.instance_id,
+        EcsInstanceStatus::Draining,
+        false,
+    );
+    assert!(world.scheduler.booked(&warm).is_some());
+    // WHEN it comes back from the warm pool (launch action, Origin WarmPool)
+    let back = launch_notice("lifecycle-launch-eventbridge-from-warm-pool.json");
+    world.hooks.begin_launch(&back.action, "Pending:Wait");
+    world.clock.set(Timestamp(1_793_646_312));
+    assert_eq!(
+        world.notify(&back).await,
+        waiting(LaunchWaitingOn::AgentConnection)
+    );
+    // THEN the drain of its old terminate action is over, its check deleted, and the instance
+    // is ACTIVE
+    let drain = world.store.get(&warm).expect("the drain record is kept");
+    assert_eq!(drain.token, terminate.action.token);
+    assert_eq!(drain.status, crate::record::DrainStatus::Expired);
+    assert!(
+        drain
+            .reason
+            .as_deref()
+            .is_some_and(|why| why.contains("warm pool")),
+        "{:?}",
+        drain.reason
+    );
+    assert_eq!(world.scheduler.booked(&warm), None);
+    assert_eq!(
+        world.cluster.instance_status(&warm).as_deref(),
+        Some("ACTIVE")
+    );
+    // AND a later terminate of the same instance starts a drain of its own
+    let mut later = terminate.clone();
+    later.action.token =
+        crate::ids::LifecycleToken::new("5e0c2b1a-9f8e-4d7c-b6a5-43210fedcba9").expect("token");
+    later.sent_at = Some(Timestamp(1_793_647_000));
+    world.hooks.begin(&later.action);
+    world.clock.set(Timestamp(1_793_647_001));
+    let outcome = world
+        .drainer()
+        .on_notice(&later, Mode::Live, &World::own())
+        .await
+        .expect("later terminate handled");
+    assert!(matches!(outcome, Outcome::Decided(_)), "{outcome:?}");
+    let fresh = world.store.get(&warm).expect("recorded");
+    assert_eq!(fresh.token, later.action.token);
+    assert_eq!(fresh.started_at, Timestamp(1_793_647_001));
+}
