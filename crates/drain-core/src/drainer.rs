@@ -796,7 +796,20 @@ impl<P: Ports> Drainer<P> {
             {
                 ActionAnswer::Accepted => record.heartbeats_sent += 1,
                 ActionAnswer::NoActiveAction { .. } => {
-                    return self.mark_action_gone(record, mode, now).await.map(Some);
+                    // The one rule for an action found gone: a completion sent before whose
+                    // answer was unclear was done. The heartbeat's own retry tells nothing.
+                    let gone = ActionAnswer::NoActiveAction {
+                        after_unclear_attempt: false,
+                    };
+                    let ended = match completion_outcome(gone, Some(&record)) {
+                        ActionOutcome::DoneUnconfirmed => {
+                            self.mark_completed_unconfirmed(record, mode, now).await
+                        }
+                        ActionOutcome::Done | ActionOutcome::NoActiveAction => {
+                            self.mark_action_gone(record, mode, now).await
+                        }
+                    };
+                    return ended.map(Some);
                 }
             }
         }
@@ -1041,6 +1054,37 @@ impl<P: Ports> Drainer<P> {
             }
         }
         Ok(Outcome::LostRace)
+    }
+
+    /// A heartbeat found no active action after a completion was sent whose answer was lost:
+    /// that completion was done, so the drain ends COMPLETED.
+    async fn mark_completed_unconfirmed(
+        &self,
+        record: DrainRecord,
+        mode: Mode,
+        now: Timestamp,
+    ) -> Result<Outcome, DrainError> {
+        info!(
+            decision = "complete",
+            "heartbeat found no active lifecycle action after a completion whose answer was \
+             lost: that completion was done"
+        );
+        let why = "the lifecycle action is gone after a completion whose answer was lost: that \
+                   completion was done";
+        let completed = record.ended(now, DrainStatus::Completed, None, why.to_owned());
+        self.effect(
+            mode,
+            "dynamodb:PutItem",
+            "COMPLETED",
+            WriteOutcome::Written,
+            self.store().replace(&completed, record.revision),
+        )
+        .await?;
+        self.cancel_check(&record.container_instance_arn, mode)
+            .await;
+        Ok(Outcome::Decided(Decision::Finished {
+            status: DrainStatus::Completed,
+        }))
     }
 
     async fn mark_action_gone(

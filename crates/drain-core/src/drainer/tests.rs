@@ -1698,3 +1698,4 @@ async fn an_instance_change_catches_a_lost_stopped_event() {
 }
 
 mod early;
+mod races;
