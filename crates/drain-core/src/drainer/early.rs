@@ -10,6 +10,7 @@ use super::{Drainer, Mode, Outcome, refuse};
 use crate::decision::coexistence::{Coexistence, managed_draining_coexistence};
 use crate::decision::look::Cue;
 use crate::decision::plan_check_interval;
+use crate::decision::recovery::{JOIN_RETRIES, JoinRetry, after_lost_join};
 use crate::decision::spot::awaiting::after_awaiting;
 use crate::decision::spot::{
     EarlyDecision, EarlyDrainKind, EarlyDrainPolicy, EarlyIgnore, EarlyInstance, EarlyNotice,
@@ -329,42 +330,75 @@ impl<P: Ports> Drainer<P> {
             return Ok(refused);
         }
         let fresh = self.new_record(notice, instance).await?;
-        let known = ExistingDrain {
-            deadline: early.deadline_at,
-            finished: early.status.is_terminal(),
-        };
-        let joined = match terminate_meets_early_drain(&known, fresh.deadline_at) {
-            TerminateJoin::Attach { deadline } => DrainRecord {
-                hook: fresh.hook.clone(),
-                token: fresh.token.clone(),
-                noticed_at: fresh.noticed_at,
-                heartbeat_timeout_seconds: fresh.heartbeat_timeout_seconds,
-                check_interval_seconds: fresh.check_interval_seconds,
-                hook_expires_at: fresh.hook_expires_at,
-                deadline_at: deadline,
-                expires_at: early.expires_at.max(fresh.expires_at),
-                awaiting_action: false,
-                coexistence_warned: fresh.coexistence_warned,
-                ..early.progressed(self.now())
-            },
-            TerminateJoin::StartAfresh => DrainRecord {
-                kind: early.kind,
-                revision: early.revision + 1,
-                ..fresh.clone()
-            },
-        };
-        let write = self
-            .effect(
-                mode,
-                "dynamodb:PutItem",
-                "join the early drain",
-                WriteOutcome::Written,
-                self.store().replace(&joined, early.revision),
-            )
-            .await?;
-        let record = if write == WriteOutcome::LostRace {
-            match self.store().load(&instance.arn).await? {
-                Some(current) if current.token == notice.action.token => current,
+        let mut early = early;
+        let mut retries = 0;
+        let record = loop {
+            let known = ExistingDrain {
+                deadline: early.deadline_at,
+                finished: early.status.is_terminal(),
+            };
+            let joined = match terminate_meets_early_drain(&known, fresh.deadline_at) {
+                TerminateJoin::Attach { deadline } => DrainRecord {
+                    hook: fresh.hook.clone(),
+                    token: fresh.token.clone(),
+                    noticed_at: fresh.noticed_at,
+                    heartbeat_timeout_seconds: fresh.heartbeat_timeout_seconds,
+                    check_interval_seconds: fresh.check_interval_seconds,
+                    hook_expires_at: fresh.hook_expires_at,
+                    deadline_at: deadline,
+                    expires_at: early.expires_at.max(fresh.expires_at),
+                    awaiting_action: false,
+                    coexistence_warned: fresh.coexistence_warned,
+                    ..early.progressed(self.now())
+                },
+                TerminateJoin::StartAfresh => DrainRecord {
+                    kind: early.kind,
+                    revision: early.revision + 1,
+                    ..fresh.clone()
+                },
+            };
+            let write = self
+                .effect(
+                    mode,
+                    "dynamodb:PutItem",
+                    "join the early drain",
+                    WriteOutcome::Written,
+                    self.store().replace(&joined, early.revision),
+                )
+                .await?;
+            if write == WriteOutcome::Written {
+                if known.finished {
+                    self.note(mode, [Fact::DrainStarted]);
+                }
+                if fresh.coexistence_warned {
+                    self.note(mode, [Fact::ManagedDrainingCoexists]);
+                }
+                info!(decision = "joined", kind = early.kind.as_str(), deadline_at = %joined.deadline_at, "the terminate action joins the early drain");
+                break joined;
+            }
+            let current = self.store().load(&instance.arn).await?;
+            match (
+                after_lost_join(current.as_ref(), &notice.action.token, retries),
+                current,
+            ) {
+                (JoinRetry::CarryOn, Some(current)) => break current,
+                (JoinRetry::Retry, Some(current)) => {
+                    retries += 1;
+                    info!(
+                        retry = retries,
+                        "the early drain moved on meanwhile; joining it again"
+                    );
+                    early = current;
+                }
+                (JoinRetry::Exhausted, _) => {
+                    return Err(DrainError::transient(
+                        "dynamodb:PutItem",
+                        format!(
+                            "joining the early drain lost the conditional write, then lost it \
+                             again on each of {JOIN_RETRIES} retries; the delivery is retried"
+                        ),
+                    ));
+                }
                 _ => {
                     info!(
                         decision = "lost_race",
@@ -373,15 +407,6 @@ impl<P: Ports> Drainer<P> {
                     return Ok(Outcome::LostRace);
                 }
             }
-        } else {
-            if known.finished {
-                self.note(mode, [Fact::DrainStarted]);
-            }
-            if fresh.coexistence_warned {
-                self.note(mode, [Fact::ManagedDrainingCoexists]);
-            }
-            info!(decision = "joined", kind = early.kind.as_str(), deadline_at = %joined.deadline_at, "the terminate action joins the early drain");
-            joined
         };
         if sets_draining(&instance.status) {
             self.set_draining(instance, mode).await?;

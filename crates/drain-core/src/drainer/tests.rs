@@ -1698,4 +1698,4 @@ async fn an_instance_change_catches_a_lost_stopped_event() {
 }
 
 mod early;
-mod races;
+mod lost_answer;

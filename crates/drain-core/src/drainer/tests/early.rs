@@ -575,3 +575,122 @@ async fn a_group_without_the_managed_hook_is_not_warned_about() {
     );
     assert!(!world.record().coexistence_warned);
 }
+
+/// A store in which a concurrent look writes the early drain's progress just before each of
+/// the first `races` attempts of the terminate action to join it.
+struct JoinRaceStore {
+    inner: MemoryStore,
+    races: std::sync::atomic::AtomicUsize,
+}
+
+impl JoinRaceStore {
+    fn new(inner: &MemoryStore, races: usize) -> JoinRaceStore {
+        JoinRaceStore {
+            inner: inner.clone(),
+            races: std::sync::atomic::AtomicUsize::new(races),
+        }
+    }
+}
+
+impl DrainStore for JoinRaceStore {
+    async fn load(
+        &self,
+        instance: &ContainerInstanceArn,
+    ) -> Result<Option<DrainRecord>, DrainError> {
+        self.inner.load(instance).await
+    }
+
+    async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
+        self.inner.insert(record).await
+    }
+
+    async fn replace(
+        &self,
+        record: &DrainRecord,
+        expected_revision: u64,
+    ) -> Result<WriteOutcome, DrainError> {
+        let stored = self.inner.get(&record.container_instance_arn);
+        let joining =
+            !record.awaiting_action && stored.as_ref().is_some_and(|stored| stored.awaiting_action);
+        if let Some(stored) = stored.filter(|_| joining)
+            && self
+                .races
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                    left.checked_sub(1)
+                })
+                .is_ok()
+        {
+            let progress = stored.progressed(stored.updated_at);
+            assert_eq!(
+                self.inner.replace(&progress, stored.revision).await?,
+                WriteOutcome::Written
+            );
+        }
+        self.inner.replace(record, expected_revision).await
+    }
+}
+
+/// An early drain (the Spot warning) waiting for a task, and the group's terminate action
+/// begun for the instance 30 s after the warning.
+async fn early_drain_then_the_group_acts() -> World {
+    let world = before_the_group_acts();
+    world.run_task("web-1", "service:web");
+    let warning = spot_warning(&fixture("ec2-spot-interruption-warning.json"));
+    world
+        .drainer()
+        .on_spot_warning(&warning, &own())
+        .await
+        .expect("warning handled");
+    assert!(world.record().awaiting_action);
+    world
+        .hooks
+        .set_lifecycle_state(EC2_INSTANCE, "prod-ecs-asg", "Terminating:Wait");
+    world.clock.set(WARNING_SENT.plus_seconds(30));
+    world
+}
+
+#[tokio::test]
+async fn a_terminate_action_losing_its_join_to_a_concurrent_look_joins_again() {
+    // GIVEN an early drain whose progress a concurrent look writes just as the terminate
+    // action joins it
+    let world = early_drain_then_the_group_acts().await;
+    let drainer = world.drainer_over(JoinRaceStore::new(&world.store, 1));
+    // WHEN the terminate action arrives
+    let outcome = drainer
+        .on_terminate(&world.notice, Mode::Live)
+        .await
+        .expect("terminate handled");
+    // THEN it re-reads the drain and joins it: one drain, holding the action
+    assert!(
+        matches!(outcome, Outcome::Decided(Decision::Wait { .. })),
+        "{outcome:?}"
+    );
+    let record = world.record();
+    assert_eq!(record.token, world.notice.action.token);
+    assert!(!record.awaiting_action);
+    assert_eq!(record.deadline_at, WARNING_SENT.plus_seconds(120));
+}
+
+#[tokio::test]
+async fn a_terminate_action_losing_its_join_again_and_again_fails_with_a_bounded_reason() {
+    // GIVEN an early drain that a concurrent writer moves on before every join attempt
+    let world = early_drain_then_the_group_acts().await;
+    let drainer = world.drainer_over(JoinRaceStore::new(&world.store, usize::MAX));
+    world.log.clear();
+    // WHEN the terminate action arrives
+    let error = drainer
+        .on_terminate(&world.notice, Mode::Live)
+        .await
+        .expect_err("the join keeps losing");
+    // THEN after three retries it fails retryably (the event is delivered again), saying why
+    // in a bounded reason, and the early drain is not clobbered
+    assert!(error.is_retryable(), "{error}");
+    let reason = error_chain(&error);
+    assert!(reason.contains("each of 3 retries"), "{reason}");
+    assert!(reason.len() < 300, "{reason}");
+    // Each of the four attempts: the concurrent write, then the join that loses to it.
+    assert_eq!(world.log.count("dynamodb:PutItem"), 2 * 4);
+    let record = world.record();
+    assert!(record.awaiting_action);
+    assert!(record.token.is_none_yet());
+}

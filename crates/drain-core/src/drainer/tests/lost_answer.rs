@@ -1,5 +1,5 @@
-//! Stories of lost answers and lost races around one drain: a completion whose answer was
-//! lost, and the terminate action meeting an early drain written concurrently.
+//! Stories of lost answers around one drain: a completion that landed though its answer was
+//! lost, and what a later call finding the action gone makes of it.
 
 use super::*;
 use crate::ports::{AsgInstanceState, GroupHooks};
