@@ -14,7 +14,7 @@ use crate::decision::recovery::{JOIN_RETRIES, JoinRetry, after_lost_join};
 use crate::decision::spot::awaiting::after_awaiting;
 use crate::decision::spot::{
     EarlyDecision, EarlyDrainKind, EarlyDrainPolicy, EarlyIgnore, EarlyInstance, EarlyNotice,
-    ExistingDrain, TerminateJoin, believe_early_notice, decide_early_drain,
+    ExistingDrain, TerminateJoin, believe_early_notice, decide_early_drain, early_join_rewrites,
     immovable_within_horizon, terminate_meets_early_drain,
 };
 use crate::decision::start::believable_notice_time;
@@ -261,16 +261,19 @@ impl<P: Ports> Drainer<P> {
     }
 
     /// A drain already runs for the instance (a terminate action came first, or this notice
-    /// is a duplicate): keep it, with the earlier deadline, and book its check for it.
+    /// is a duplicate): keep it, with the earlier deadline, and book its check for it; a drain
+    /// whose completion is under way is left as it is ([`early_join_rewrites`]).
     async fn early_joins_drain(
         &self,
         record: DrainRecord,
         deadline: Timestamp,
         mode: Mode,
     ) -> Result<Outcome, DrainError> {
-        if deadline >= record.deadline_at {
+        let rewrites = early_join_rewrites(record.status, record.completion_sent_at.is_some());
+        if deadline >= record.deadline_at || !rewrites {
             info!(
                 decision = "joined",
+                completing = !rewrites,
                 "the instance's drain already runs; nothing changes"
             );
             return Ok(Outcome::Joined {

@@ -295,6 +295,36 @@ fn a_terminate_action_joins_the_early_drain() {
 }
 
 #[test]
+fn an_early_notice_rewrites_a_joined_drain_only_before_its_completion_is_under_way() {
+    let rows = [
+        ("draining", DrainStatus::Draining, false, true),
+        (
+            "draining, a completion sent with an unclear answer",
+            DrainStatus::Draining,
+            true,
+            false,
+        ),
+        (
+            "claimed for completion",
+            DrainStatus::Completing,
+            false,
+            false,
+        ),
+        (
+            "claimed again after an unclear send",
+            DrainStatus::Completing,
+            true,
+            false,
+        ),
+        ("completed", DrainStatus::Completed, true, false),
+        ("expired", DrainStatus::Expired, false, false),
+    ];
+    for (row, status, sent, rewrites) in rows {
+        assert_eq!(early_join_rewrites(status, sent), rewrites, "{row}");
+    }
+}
+
+#[test]
 fn notices_convert_from_the_parsed_events() {
     let warning = SpotInterruption {
         instance_id: crate::ids::Ec2InstanceId::new("i-0598c7d356eba48d7").expect("id"),

@@ -694,3 +694,36 @@ async fn a_terminate_action_losing_its_join_again_and_again_fails_with_a_bounded
     assert!(record.awaiting_action);
     assert!(record.token.is_none_yet());
 }
+
+#[tokio::test]
+async fn a_warning_for_a_drain_whose_completion_was_sent_leaves_it_alone() {
+    // GIVEN a drain of an empty instance whose completion was sent, its answer unclear (the
+    // claim was given back noting the send)
+    let world = World::new();
+    world.hooks.fail_next_complete(DrainError::transient(
+        "autoscaling:CompleteLifecycleAction",
+        "the answer timed out",
+    ));
+    let failed = world.deliver(&world.notice).await;
+    assert!(failed.is_err(), "{failed:?}");
+    let sent = world.record();
+    assert!(sent.completion_sent_at.is_some());
+    // WHEN a Spot warning sent after it arrives, its horizon earlier than the drain's deadline
+    let mut payload = fixture("ec2-spot-interruption-warning.json");
+    payload["time"] = Value::from("2026-11-02T18:43:58Z");
+    let warning = spot_warning(&payload);
+    world.clock.set(NOTICE_SENT.plus_seconds(11));
+    let outcome = world
+        .drainer()
+        .on_spot_warning(&warning, &own())
+        .await
+        .expect("warning handled");
+    // THEN the drain is not rewritten: whoever finishes the completion writes next
+    assert_eq!(
+        outcome,
+        Outcome::Joined {
+            deadline_moved: false
+        }
+    );
+    assert_eq!(world.record(), sent);
+}
