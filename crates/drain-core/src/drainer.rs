@@ -20,6 +20,7 @@ use crate::decision::recovery::{
     AfterLostWrite, ClaimRetry, after_lost_claim, after_lost_start, retry_claim,
 };
 use crate::decision::spot::awaiting::{AwaitingLook, awaiting_look};
+use crate::decision::spot::terminate_joins_drain;
 use crate::decision::start::{HeartbeatTimeout, believable_notice_time, heartbeat_timeout};
 use crate::decision::verify::{
     AfterExpiry, FunctionIdentity, Refusal, after_expiry, expired_undrained, verify_origin,
@@ -295,7 +296,10 @@ impl<P: Ports> Drainer<P> {
         tracing::Span::current().record("cluster", instance.cluster_arn.as_str());
 
         let existing = self.store().load(&instance.arn).await?;
-        if let Some(early) = existing.as_ref().filter(|record| record.awaiting_action) {
+        if let Some(early) = existing
+            .as_ref()
+            .filter(|record| terminate_joins_drain(record))
+        {
             return self
                 .terminate_joins_early(notice, &instance, early.clone(), mode)
                 .await;
@@ -339,6 +343,13 @@ impl<P: Ports> Drainer<P> {
                     // Either a concurrent delivery recorded it, or this very write took effect and
                     // its answer was lost (the SDK's retry then lost to it). Same action: carry on.
                     let current = self.store().load(&instance.arn).await?;
+                    if let Some(early) = current.clone().filter(terminate_joins_drain) {
+                        // A Spot warning handled at the same moment recorded its drain first.
+                        info!("an early drain was recorded first; the terminate action joins it");
+                        return self
+                            .join_early(notice, &instance, early, &record, mode)
+                            .await;
+                    }
                     match (
                         after_lost_start(current.as_ref(), &notice.action.token),
                         current,

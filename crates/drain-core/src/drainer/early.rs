@@ -333,6 +333,20 @@ impl<P: Ports> Drainer<P> {
             return Ok(refused);
         }
         let fresh = self.new_record(notice, instance).await?;
+        self.join_early(notice, instance, early, &fresh, mode).await
+    }
+
+    /// Attaches the confirmed terminate action (`fresh`: the drain it would start) to the
+    /// early drain `early`, or starts its drain over one that ended; a lost write joins the
+    /// stored drain again ([`after_lost_join`]).
+    pub(super) async fn join_early(
+        &self,
+        notice: &TerminateNotice,
+        instance: &ContainerInstance,
+        early: DrainRecord,
+        fresh: &DrainRecord,
+        mode: Mode,
+    ) -> Result<Outcome, DrainError> {
         let mut early = early;
         let mut retries = 0;
         let record = loop {

@@ -727,3 +727,83 @@ async fn a_warning_for_a_drain_whose_completion_was_sent_leaves_it_alone() {
     );
     assert_eq!(world.record(), sent);
 }
+
+/// A store in which a Spot warning's invocation inserts its early drain (`early`) just before
+/// the first insert of a drain holding a lifecycle action.
+struct EarlyInsertRace {
+    inner: MemoryStore,
+    early: std::sync::Mutex<Option<DrainRecord>>,
+}
+
+impl DrainStore for EarlyInsertRace {
+    async fn load(
+        &self,
+        instance: &ContainerInstanceArn,
+    ) -> Result<Option<DrainRecord>, DrainError> {
+        self.inner.load(instance).await
+    }
+
+    async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
+        let early = self
+            .early
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .filter(|_| !record.awaiting_action);
+        if let Some(early) = early {
+            assert_eq!(self.inner.insert(&early).await?, WriteOutcome::Written);
+        }
+        self.inner.insert(record).await
+    }
+
+    async fn replace(
+        &self,
+        record: &DrainRecord,
+        expected_revision: u64,
+    ) -> Result<WriteOutcome, DrainError> {
+        self.inner.replace(record, expected_revision).await
+    }
+}
+
+#[tokio::test]
+async fn a_terminate_action_whose_insert_loses_to_a_spot_warning_s_joins_its_drain() {
+    // GIVEN the early drain a Spot warning starts for the instance (recorded by another
+    // invocation: taken from a world of its own)
+    let elsewhere = before_the_group_acts();
+    elsewhere.run_task("web-1", "service:web");
+    let warning = spot_warning(&fixture("ec2-spot-interruption-warning.json"));
+    elsewhere
+        .drainer()
+        .on_spot_warning(&warning, &own())
+        .await
+        .expect("warning handled");
+    let early = elsewhere.record();
+    assert!(early.awaiting_action);
+    // AND the group's terminate action, handled at the same moment, its insert losing to that
+    // early drain's
+    let world = World::new();
+    world.run_task("web-1", "service:web");
+    let mut notice = world.notice.clone();
+    notice.sent_at = Some(WARNING_SENT.plus_seconds(30));
+    world.clock.set(WARNING_SENT.plus_seconds(30));
+    let drainer = world.drainer_over(EarlyInsertRace {
+        inner: world.store.clone(),
+        early: std::sync::Mutex::new(Some(early)),
+    });
+    // WHEN it finds the early drain there
+    let outcome = drainer
+        .on_terminate(&notice, Mode::Live)
+        .await
+        .expect("terminate handled");
+    // THEN it joins it: one drain, holding the action, with the warning's horizon
+    assert!(
+        matches!(outcome, Outcome::Decided(Decision::Wait { .. })),
+        "{outcome:?}"
+    );
+    let record = world.record();
+    assert_eq!(record.token, world.notice.action.token);
+    assert!(!record.awaiting_action);
+    assert_eq!(record.kind, DrainKind::Interruption);
+    assert_eq!(record.deadline_at, WARNING_SENT.plus_seconds(120));
+    assert_eq!(world.instance_status(), "DRAINING");
+}
