@@ -311,25 +311,10 @@ impl<P: Ports> Drainer<P> {
         {
             return Ok(refused);
         }
-        let record = match admission {
-            Admission::Stale => {
-                info!(
-                    decision = "stale",
-                    "lifecycle notice is older than the drain on record; ignored"
-                );
-                return Ok(Outcome::Stale);
-            }
-            Admission::AlreadyFinished => {
-                info!(
-                    decision = "already_finished",
-                    "this lifecycle action's drain already ended"
-                );
-                return Ok(Outcome::AlreadyFinished);
-            }
-            Admission::Resume => {
-                existing.ok_or_else(|| DrainError::permanent("resume drain", "record vanished"))?
-            }
-            Admission::Start | Admission::Replace => {
+        let record = match admitted(admission, existing.as_ref(), Kept::Drain)? {
+            Admitted::Done(outcome) => return Ok(outcome),
+            Admitted::Resume(record) => record,
+            Admitted::Write => {
                 // Start: no record yet. Replace: a newer action supersedes the one on record.
                 let record = DrainRecord {
                     revision: existing.as_ref().map_or(0, |old| old.revision + 1),
@@ -1335,6 +1320,72 @@ fn new_claim_id(now: Timestamp) -> String {
         hasher.finish(),
         COUNTER.load(Ordering::Relaxed)
     )
+}
+
+/// The kind of record a lifecycle action keeps, for [`admitted`]'s logs and error.
+#[derive(Clone, Copy)]
+enum Kept {
+    Drain,
+    Launch,
+}
+
+impl Kept {
+    fn name(self) -> &'static str {
+        match self {
+            Kept::Drain => "drain",
+            Kept::Launch => "launch",
+        }
+    }
+
+    fn resume_operation(self) -> &'static str {
+        match self {
+            Kept::Drain => "resume drain",
+            Kept::Launch => "resume launch",
+        }
+    }
+}
+
+/// What an [`Admission`] leaves to the use case once the arms that a drain and a pending launch
+/// handle alike are applied.
+enum Admitted<R> {
+    /// The notice ends here (stale, or its action already ended), with this outcome.
+    Done(Outcome),
+    /// The same action again: carry on with the record on file.
+    Resume(R),
+    /// Start a record, or replace the one on file: the use case's own arm.
+    Write,
+}
+
+/// Applies the arms of `admission` every lifecycle action shares: a stale notice and an ended
+/// action are logged and end here, a resumed action carries on with `existing` (the record on
+/// file, of the `kept` kind).
+fn admitted<R: Clone>(
+    admission: Admission,
+    existing: Option<&R>,
+    kept: Kept,
+) -> Result<Admitted<R>, DrainError> {
+    let kind = kept.name();
+    match admission {
+        Admission::Stale => {
+            info!(
+                decision = "stale",
+                "lifecycle notice is older than the {kind} on record; ignored"
+            );
+            Ok(Admitted::Done(Outcome::Stale))
+        }
+        Admission::AlreadyFinished => {
+            info!(
+                decision = "already_finished",
+                "this lifecycle action's {kind} already ended"
+            );
+            Ok(Admitted::Done(Outcome::AlreadyFinished))
+        }
+        Admission::Resume => existing
+            .cloned()
+            .map(Admitted::Resume)
+            .ok_or_else(|| DrainError::permanent(kept.resume_operation(), "record vanished")),
+        Admission::Start | Admission::Replace => Ok(Admitted::Write),
+    }
 }
 
 /// Logs a refused input (with its bounded reason) and says so.

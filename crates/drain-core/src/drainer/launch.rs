@@ -11,7 +11,7 @@
 
 use tracing::{info, warn};
 
-use super::{Drainer, Mode, Outcome, refuse};
+use super::{Admitted, Drainer, Kept, Mode, Outcome, admitted, refuse};
 use crate::decision::launch::{
     LaunchCompletion, LaunchDecision, LaunchFacts, LaunchPolicy, LaunchPrompt, LaunchStart,
     LaunchWaitingOn, Registration, WARM_RETURN_ENDS_DRAIN, admit_launch, decide_launch,
@@ -19,7 +19,7 @@ use crate::decision::launch::{
 };
 use crate::decision::start::{HeartbeatTimeout, believable_notice_time, heartbeat_timeout};
 use crate::decision::verify::{FunctionIdentity, verify_launch, verify_origin};
-use crate::decision::{ActionOutcome, Admission};
+use crate::decision::ActionOutcome;
 use crate::error::{DrainError, error_chain};
 use crate::event::fleet::{LaunchNotice, Placement};
 use crate::event::launch::ContainerInstanceChange;
@@ -120,25 +120,11 @@ impl<P: Ports> Drainer<P> {
         }
         let instance = &notice.action.instance_id;
         let existing = self.store().load_launch(instance).await?;
-        let record = match admit_launch(existing.as_ref(), &notice.action.token, notice.sent_at) {
-            Admission::Stale => {
-                info!(
-                    decision = "stale",
-                    "launch notice older than the launch on record"
-                );
-                return Ok(Outcome::Stale);
-            }
-            Admission::AlreadyFinished => {
-                info!(
-                    decision = "already_finished",
-                    "this launch action already ended"
-                );
-                return Ok(Outcome::AlreadyFinished);
-            }
-            Admission::Resume => {
-                existing.ok_or_else(|| DrainError::permanent("resume launch", "record vanished"))?
-            }
-            Admission::Start | Admission::Replace => {
+        let admission = admit_launch(existing.as_ref(), &notice.action.token, notice.sent_at);
+        let record = match admitted(admission, existing.as_ref(), Kept::Launch)? {
+            Admitted::Done(outcome) => return Ok(outcome),
+            Admitted::Resume(record) => record,
+            Admitted::Write => {
                 // Trust no notice: nothing is written unless Auto Scaling holds the instance
                 // on a launch hook in the notice's group.
                 let state = self.hooks().instance_state(instance).await?;
