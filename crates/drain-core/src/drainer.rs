@@ -211,14 +211,26 @@ impl<P: Ports> Drainer<P> {
         mode: Mode,
         own: &FunctionIdentity,
     ) -> Result<Outcome, DrainError> {
-        if let Err(refusal) =
-            verify_origin(notice.account.as_deref(), notice.region.as_deref(), own)
-        {
+        let (account, region) = (notice.account.as_deref(), notice.region.as_deref());
+        let use_case = Box::pin(self.on_terminate(notice, mode));
+        self.from_own_origin(account, region, own, use_case).await
+    }
+
+    /// Runs `use_case` for an input from `account` and `region`, unless they are not the
+    /// function `own`'s: then the input is refused before anything is read (a future does
+    /// nothing until awaited). Callers box the use case: the nested use-case futures are deep
+    /// enough to hit the compiler's layout recursion limit in the binaries otherwise.
+    async fn from_own_origin(
+        &self,
+        account: Option<&str>,
+        region: Option<&str>,
+        own: &FunctionIdentity,
+        use_case: impl Future<Output = Result<Outcome, DrainError>>,
+    ) -> Result<Outcome, DrainError> {
+        if let Err(refusal) = verify_origin(account, region, own) {
             return Ok(refuse(refusal));
         }
-        // Boxed: the nested use-case futures are deep enough to hit the compiler's layout
-        // recursion limit in the binaries otherwise.
-        Box::pin(self.on_terminate(notice, mode)).await
+        use_case.await
     }
 
     /// on-lifecycle: a scheduled check arrived at the function `own`. A check naming a container
@@ -229,14 +241,12 @@ impl<P: Ports> Drainer<P> {
         own: &FunctionIdentity,
     ) -> Result<Outcome, DrainError> {
         let parts = instance.parts();
-        if let Err(refusal) = verify_origin(
+        let (account, region) = (
             parts.map(|parts| parts.account),
             parts.map(|parts| parts.region),
-            own,
-        ) {
-            return Ok(refuse(refusal));
-        }
-        Box::pin(self.on_check(instance, Mode::Live)).await
+        );
+        let use_case = Box::pin(self.on_check(instance, Mode::Live));
+        self.from_own_origin(account, region, own, use_case).await
     }
 
     /// on-lifecycle: a terminate lifecycle action arrived. Nothing changes unless Auto Scaling

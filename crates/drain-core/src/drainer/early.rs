@@ -18,7 +18,7 @@ use crate::decision::spot::{
     immovable_within_horizon, terminate_meets_early_drain,
 };
 use crate::decision::start::believable_notice_time;
-use crate::decision::verify::{AfterExpiry, FunctionIdentity, Refusal, verify_origin};
+use crate::decision::verify::{AfterExpiry, FunctionIdentity, Refusal};
 use crate::decision::{MIN_BOOKING_LEAD_SECONDS, sets_draining};
 use crate::error::DrainError;
 use crate::event::TerminateNotice;
@@ -45,9 +45,25 @@ const NO_GROUP_YET: &str = "-";
 struct Early<'a> {
     notice: EarlyNotice,
     instance_id: &'a Ec2InstanceId,
-    account: Option<&'a str>,
-    region: Option<&'a str>,
     replay_name: Option<&'a str>,
+}
+
+/// Hands an early notice event (a Spot warning or a rebalance recommendation: the same fields
+/// under the same names) to [`Drainer::on_early`], unless it is from another account or region.
+macro_rules! handle_early {
+    ($drainer:expr, $event:expr, $own:expr) => {{
+        let event = $event;
+        let early = Early {
+            notice: EarlyNotice::from(event),
+            instance_id: &event.instance_id,
+            replay_name: event.replay_name.as_deref(),
+        };
+        let (account, region) = (event.account.as_deref(), event.region.as_deref());
+        let use_case = Box::pin($drainer.on_early(early));
+        $drainer
+            .from_own_origin(account, region, $own, use_case)
+            .await
+    }};
 }
 
 impl<P: Ports> Drainer<P> {
@@ -57,14 +73,7 @@ impl<P: Ports> Drainer<P> {
         warning: &SpotInterruption,
         own: &FunctionIdentity,
     ) -> Result<Outcome, DrainError> {
-        let early = Early {
-            notice: EarlyNotice::from(warning),
-            instance_id: &warning.instance_id,
-            account: warning.account.as_deref(),
-            region: warning.region.as_deref(),
-            replay_name: warning.replay_name.as_deref(),
-        };
-        Box::pin(self.on_early(early, own)).await
+        handle_early!(self, warning, own)
     }
 
     /// on-lifecycle: an EC2 Instance Rebalance Recommendation arrived at the function `own`
@@ -74,14 +83,7 @@ impl<P: Ports> Drainer<P> {
         recommendation: &RebalanceRecommendation,
         own: &FunctionIdentity,
     ) -> Result<Outcome, DrainError> {
-        let early = Early {
-            notice: EarlyNotice::from(recommendation),
-            instance_id: &recommendation.instance_id,
-            account: recommendation.account.as_deref(),
-            region: recommendation.region.as_deref(),
-            replay_name: recommendation.replay_name.as_deref(),
-        };
-        Box::pin(self.on_early(early, own)).await
+        handle_early!(self, recommendation, own)
     }
 
     fn early_policy(&self) -> EarlyDrainPolicy {
@@ -97,14 +99,7 @@ impl<P: Ports> Drainer<P> {
         kind = early.notice.kind.as_str(),
         container_instance_arn = tracing::field::Empty,
     ))]
-    async fn on_early(
-        &self,
-        early: Early<'_>,
-        own: &FunctionIdentity,
-    ) -> Result<Outcome, DrainError> {
-        if let Err(refusal) = verify_origin(early.account, early.region, own) {
-            return Ok(refuse(refusal));
-        }
+    async fn on_early(&self, early: Early<'_>) -> Result<Outcome, DrainError> {
         let mode = self.mode_for(early.replay_name);
         let policy = self.early_policy();
         let now = self.now();

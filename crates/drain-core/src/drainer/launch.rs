@@ -12,14 +12,14 @@
 use tracing::{info, warn};
 
 use super::{Admitted, Drainer, Kept, Mode, Outcome, admitted, refuse};
+use crate::decision::ActionOutcome;
 use crate::decision::launch::{
     LaunchCompletion, LaunchDecision, LaunchFacts, LaunchPolicy, LaunchPrompt, LaunchStart,
     LaunchWaitingOn, Registration, WARM_RETURN_ENDS_DRAIN, admit_launch, decide_launch,
     launch_upkeep, start_launch, warm_return_ends_drain,
 };
 use crate::decision::start::{HeartbeatTimeout, believable_notice_time, heartbeat_timeout};
-use crate::decision::verify::{FunctionIdentity, verify_launch, verify_origin};
-use crate::decision::ActionOutcome;
+use crate::decision::verify::{FunctionIdentity, verify_launch};
 use crate::error::{DrainError, error_chain};
 use crate::event::fleet::{LaunchNotice, Placement};
 use crate::event::launch::ContainerInstanceChange;
@@ -86,12 +86,9 @@ impl<P: Ports> Drainer<P> {
         mode: Mode,
         own: &FunctionIdentity,
     ) -> Result<Outcome, DrainError> {
-        if let Err(refusal) =
-            verify_origin(notice.account.as_deref(), notice.region.as_deref(), own)
-        {
-            return Ok(refuse(refusal));
-        }
-        Box::pin(self.on_launch_notice(notice, mode)).await
+        let (account, region) = (notice.account.as_deref(), notice.region.as_deref());
+        let use_case = Box::pin(self.on_launch_notice(notice, mode));
+        self.from_own_origin(account, region, own, use_case).await
     }
 
     #[tracing::instrument(skip_all, fields(
