@@ -1128,9 +1128,8 @@ impl<P: Ports> Drainer<P> {
 
     /// The lifecycle action of `record` is gone. If Auto Scaling is not terminating the instance
     /// (the action never existed, or the instance stays in service), the DRAINING container
-    /// instance would never run tasks again: put it back to ACTIVE. Returns the reason to record.
-    /// What follows an expired drain: the reason recorded, and whether the instance goes
-    /// undrained ([`expired_undrained`]).
+    /// instance would never run tasks again: put it back to ACTIVE. Returns the reason to record
+    /// and whether the instance goes undrained ([`expired_undrained`]).
     async fn after_expiry(
         &self,
         record: &DrainRecord,
@@ -1138,8 +1137,31 @@ impl<P: Ports> Drainer<P> {
     ) -> Result<(String, bool), DrainError> {
         let state = self.hooks().instance_state(&record.ec2_instance_id).await?;
         let undrained = expired_undrained(state.as_ref());
-        // Only an instance that stays needs its container instance looked up.
-        let container = match after_expiry(state.as_ref(), Some(&EcsInstanceStatus::Draining)) {
+        let rule = |status: Option<&EcsInstanceStatus>| after_expiry(state.as_ref(), status);
+        match self.restore_active_if_staying(record, mode, rule).await? {
+            AfterExpiry::Leave { reason } => {
+                info!(decision = "leave_instance", reason = %reason, "expired drain: the container instance is left as it is");
+                Ok((reason, undrained))
+            }
+            AfterExpiry::RestoreActive { reason } => {
+                warn!(decision = "restore_active", reason = %reason, "expired drain: the instance stays in service; container instance set back to ACTIVE");
+                Ok((reason, undrained))
+            }
+        }
+    }
+
+    /// A drain that ends without ecs-drain's completion (expired, or an early drain no action
+    /// joined): `rule`, given the container instance's status, says whether an instance that
+    /// stays in service gets its DRAINING container instance back to ACTIVE. The container
+    /// instance is looked up only when that can matter (the rule asked with DRAINING), then set
+    /// ACTIVE when the rule says so for what was found. Returns the rule's answer.
+    async fn restore_active_if_staying(
+        &self,
+        record: &DrainRecord,
+        mode: Mode,
+        rule: impl Fn(Option<&EcsInstanceStatus>) -> AfterExpiry,
+    ) -> Result<AfterExpiry, DrainError> {
+        let container = match rule(Some(&EcsInstanceStatus::Draining)) {
             AfterExpiry::Leave { .. } => None,
             AfterExpiry::RestoreActive { .. } => self
                 .cluster()
@@ -1150,29 +1172,18 @@ impl<P: Ports> Drainer<P> {
                 .await?
                 .filter(|found| found.arn == record.container_instance_arn),
         };
-        match after_expiry(
-            state.as_ref(),
-            container.as_ref().map(|found| &found.status),
-        ) {
-            AfterExpiry::Leave { reason } => {
-                info!(decision = "leave_instance", reason = %reason, "expired drain: the container instance is left as it is");
-                Ok((reason, undrained))
-            }
-            AfterExpiry::RestoreActive { reason } => {
-                if let Some(container) = &container {
-                    self.effect(
-                        mode,
-                        "ecs:UpdateContainerInstancesState",
-                        "set ACTIVE",
-                        (),
-                        self.cluster().set_active(container),
-                    )
-                    .await?;
-                }
-                warn!(decision = "restore_active", reason = %reason, "expired drain: the instance stays in service; container instance set back to ACTIVE");
-                Ok((reason, undrained))
-            }
+        let after = rule(container.as_ref().map(|found| &found.status));
+        if let (AfterExpiry::RestoreActive { .. }, Some(container)) = (&after, &container) {
+            self.effect(
+                mode,
+                "ecs:UpdateContainerInstancesState",
+                "set ACTIVE",
+                (),
+                self.cluster().set_active(container),
+            )
+            .await?;
         }
+        Ok(after)
     }
 
     /// Writes the record's progress; losing the race means a newer look already wrote.

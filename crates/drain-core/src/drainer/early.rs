@@ -434,41 +434,11 @@ impl<P: Ports> Drainer<P> {
         mode: Mode,
     ) -> Result<Outcome, DrainError> {
         let state = self.hooks().instance_state(&record.ec2_instance_id).await?;
-        let container = match after_awaiting(
-            record.kind,
-            state.as_ref(),
-            Some(&EcsInstanceStatus::Draining),
-        ) {
-            AfterExpiry::Leave { .. } => None,
-            AfterExpiry::RestoreActive { .. } => self
-                .cluster()
-                .find_container_instance(
-                    std::slice::from_ref(&record.cluster_arn.to_string()),
-                    &record.ec2_instance_id,
-                )
-                .await?
-                .filter(|found| found.arn == record.container_instance_arn),
+        let rule = |status: Option<&EcsInstanceStatus>| {
+            after_awaiting(record.kind, state.as_ref(), status)
         };
-        let reason = match after_awaiting(
-            record.kind,
-            state.as_ref(),
-            container.as_ref().map(|found| &found.status),
-        ) {
-            AfterExpiry::Leave { reason } => reason,
-            AfterExpiry::RestoreActive { reason } => {
-                if let Some(container) = &container {
-                    self.effect(
-                        mode,
-                        "ecs:UpdateContainerInstancesState",
-                        "set ACTIVE",
-                        (),
-                        self.cluster().set_active(container),
-                    )
-                    .await?;
-                }
-                reason
-            }
-        };
+        let (AfterExpiry::Leave { reason } | AfterExpiry::RestoreActive { reason }) =
+            self.restore_active_if_staying(&record, mode, rule).await?;
         warn!(decision = "ended_without_action", reason = %reason, "no lifecycle action joined the early drain");
         let now = self.now();
         let ended = record.ended(now, DrainStatus::Completed, None, reason);
