@@ -899,13 +899,7 @@ impl<P: Ports> Drainer<P> {
         }
         let claimed = record.claimed(now, new_claim_id(now));
         let claim = self
-            .effect(
-                mode,
-                "dynamodb:PutItem",
-                "claim the completion",
-                WriteOutcome::Written,
-                self.store().replace(&claimed, record.revision),
-            )
+            .replace_drain(mode, "claim the completion", &claimed, record.revision)
             .await?;
         if claim == WriteOutcome::LostRace {
             // The claim may be ours after all: written, answer lost, the SDK's retry then lost.
@@ -1006,14 +1000,8 @@ impl<P: Ports> Drainer<P> {
                 claimed.ended(now, DrainStatus::Expired, None, reason)
             }
         };
-        self.effect(
-            mode,
-            "dynamodb:PutItem",
-            finished.status.as_str(),
-            WriteOutcome::Written,
-            self.store().replace(&finished, claimed.revision),
-        )
-        .await?;
+        self.replace_drain(mode, finished.status.as_str(), &finished, claimed.revision)
+            .await?;
         if self.config.schedule.is_some() {
             self.cancel_check(&finished.container_instance_arn, mode)
                 .await;
@@ -1078,14 +1066,8 @@ impl<P: Ports> Drainer<P> {
         let why = "the lifecycle action is gone after a completion whose answer was lost: that \
                    completion was done";
         let completed = record.ended(now, DrainStatus::Completed, None, why.to_owned());
-        self.effect(
-            mode,
-            "dynamodb:PutItem",
-            "COMPLETED",
-            WriteOutcome::Written,
-            self.store().replace(&completed, record.revision),
-        )
-        .await?;
+        self.replace_drain(mode, "COMPLETED", &completed, record.revision)
+            .await?;
         self.cancel_check(&record.container_instance_arn, mode)
             .await;
         Ok(Outcome::Decided(Decision::Finished {
@@ -1113,14 +1095,8 @@ impl<P: Ports> Drainer<P> {
             [crate::decision::announce::Announcement::Expired],
             now,
         );
-        self.effect(
-            mode,
-            "dynamodb:PutItem",
-            "EXPIRED",
-            WriteOutcome::Written,
-            self.store().replace(&expired, record.revision),
-        )
-        .await?;
+        self.replace_drain(mode, "EXPIRED", &expired, record.revision)
+            .await?;
         self.cancel_check(&record.container_instance_arn, mode)
             .await;
         Ok(Outcome::ActionGone)
@@ -1195,18 +1171,31 @@ impl<P: Ports> Drainer<P> {
     ) -> Result<WriteOutcome, DrainError> {
         let progressed = record.progressed(now);
         let written = self
-            .effect(
-                mode,
-                "dynamodb:PutItem",
-                "drain progress",
-                WriteOutcome::Written,
-                self.store().replace(&progressed, record.revision),
-            )
+            .replace_drain(mode, "drain progress", &progressed, record.revision)
             .await?;
         if written == WriteOutcome::LostRace {
             info!("drain progress not written: a concurrent invocation wrote first");
         }
         Ok(written)
+    }
+
+    /// Writes `record` if the stored drain record is still at `expected_revision` (a lost race
+    /// is a value); `what` names the write for the logs (a dry run only logs it).
+    async fn replace_drain(
+        &self,
+        mode: Mode,
+        what: &str,
+        record: &DrainRecord,
+        expected_revision: u64,
+    ) -> Result<WriteOutcome, DrainError> {
+        self.effect(
+            mode,
+            "dynamodb:PutItem",
+            what,
+            WriteOutcome::Written,
+            self.store().replace(record, expected_revision),
+        )
+        .await
     }
 
     /// Books (creates or moves) the drain's check at `at`; `what` says why, for the logs.
@@ -1268,14 +1257,8 @@ impl<P: Ports> Drainer<P> {
     ) -> Result<WriteOutcome, DrainError> {
         match old {
             Some(old) => {
-                self.effect(
-                    mode,
-                    "dynamodb:PutItem",
-                    "replace drain record",
-                    WriteOutcome::Written,
-                    self.store().replace(record, old.revision),
-                )
-                .await
+                self.replace_drain(mode, "replace drain record", record, old.revision)
+                    .await
             }
             None => {
                 self.effect(

@@ -297,13 +297,7 @@ impl<P: Ports> Drainer<P> {
             }
         }
         let write = self
-            .effect(
-                mode,
-                "dynamodb:PutItem",
-                "earlier deadline",
-                WriteOutcome::Written,
-                self.store().replace(&joined, record.revision),
-            )
+            .replace_drain(mode, "earlier deadline", &joined, record.revision)
             .await?;
         if write == WriteOutcome::LostRace {
             return Ok(Outcome::LostRace);
@@ -370,13 +364,7 @@ impl<P: Ports> Drainer<P> {
                 },
             };
             let write = self
-                .effect(
-                    mode,
-                    "dynamodb:PutItem",
-                    "join the early drain",
-                    WriteOutcome::Written,
-                    self.store().replace(&joined, early.revision),
-                )
+                .replace_drain(mode, "join the early drain", &joined, early.revision)
                 .await?;
             if write == WriteOutcome::Written {
                 if known.finished {
@@ -443,13 +431,7 @@ impl<P: Ports> Drainer<P> {
         let now = self.now();
         let ended = record.ended(now, DrainStatus::Completed, None, reason);
         let write = self
-            .effect(
-                mode,
-                "dynamodb:PutItem",
-                "end the early drain",
-                WriteOutcome::Written,
-                self.store().replace(&ended, record.revision),
-            )
+            .replace_drain(mode, "end the early drain", &ended, record.revision)
             .await?;
         if write == WriteOutcome::LostRace {
             // The terminate action joined meanwhile: its drain goes on.

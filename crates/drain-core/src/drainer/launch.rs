@@ -619,13 +619,7 @@ impl<P: Ports> Drainer<P> {
             WARM_RETURN_ENDS_DRAIN.to_owned(),
         );
         let write = self
-            .effect(
-                mode,
-                "dynamodb:PutItem",
-                "end the drain left open",
-                WriteOutcome::Written,
-                self.store().replace(&ended, drain.revision),
-            )
+            .replace_drain(mode, "end the drain left open", &ended, drain.revision)
             .await?;
         if write == WriteOutcome::LostRace {
             info!("the drain left open was written meanwhile; the next look ends it");
