@@ -139,10 +139,7 @@ impl<P: Ports> Drainer<P> {
 
     /// Records a fact for the metrics (at most [`MAX_FACTS`] until taken).
     pub fn note_fact(&self, fact: Fact) {
-        let mut facts = self
-            .facts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut facts = locked(&self.facts);
         if facts.len() < MAX_FACTS {
             facts.push(fact);
         }
@@ -150,12 +147,7 @@ impl<P: Ports> Drainer<P> {
 
     /// The facts recorded since the last call.
     pub fn take_facts(&self) -> Vec<Fact> {
-        std::mem::take(
-            &mut *self
-                .facts
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+        std::mem::take(&mut *locked(&self.facts))
     }
 
     /// A dry run changes nothing, so it counts nothing.
@@ -1390,6 +1382,14 @@ fn admitted<R: Clone>(
             .ok_or_else(|| DrainError::permanent(kept.resume_operation(), "record vanished")),
         Admission::Start | Admission::Replace => Ok(Admitted::Write),
     }
+}
+
+/// The value `mutex` guards, even if a thread panicked holding it: the queues it guards here
+/// (facts, events) stay whole whatever the panic interrupted, and a handler never panics.
+fn locked<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Logs a refused input (with its bounded reason) and says so.

@@ -540,12 +540,7 @@ impl<P: Ports> Drainer<P> {
         self.save_launch(&done, claim.revision, mode).await?;
         self.cancel_launch_check(&record.instance_id, mode).await;
         if action == ActionOutcome::NoActiveAction {
-            self.note(mode, [Fact::Launch(LaunchFact::Expired)]);
-            info!(
-                decision = "launch_expired",
-                "the launch action was already gone"
-            );
-            return Ok(Outcome::Launch(LaunchOutcome::Expired));
+            return Ok(self.launch_expired(mode));
         }
         let mut facts = vec![Fact::Launch(LaunchFact::Completed {
             result,
@@ -595,12 +590,17 @@ impl<P: Ports> Drainer<P> {
             return Ok(Outcome::LostRace);
         }
         self.cancel_launch_check(&record.instance_id, mode).await;
+        Ok(self.launch_expired(mode))
+    }
+
+    /// The launch action was found gone and the launch record says EXPIRED: counted, logged.
+    fn launch_expired(&self, mode: Mode) -> Outcome {
         self.note(mode, [Fact::Launch(LaunchFact::Expired)]);
         info!(
             decision = "launch_expired",
             "the launch action was already gone"
         );
-        Ok(Outcome::Launch(LaunchOutcome::Expired))
+        Outcome::Launch(LaunchOutcome::Expired)
     }
 
     /// Ends the drain a warm-pool return's terminate action left open: EXPIRED (the action is
