@@ -205,14 +205,14 @@ impl<P: Ports> Drainer<P> {
     ) -> Result<Outcome, DrainError> {
         let (account, region) = (notice.account.as_deref(), notice.region.as_deref());
         let use_case = Box::pin(self.on_terminate(notice, mode));
-        self.from_own_origin(account, region, own, use_case).await
+        self.if_own_origin(account, region, own, use_case).await
     }
 
     /// Runs `use_case` for an input from `account` and `region`, unless they are not the
     /// function `own`'s: then the input is refused before anything is read (a future does
     /// nothing until awaited). Callers box the use case: the nested use-case futures are deep
     /// enough to hit the compiler's layout recursion limit in the binaries otherwise.
-    async fn from_own_origin(
+    async fn if_own_origin(
         &self,
         account: Option<&str>,
         region: Option<&str>,
@@ -238,7 +238,7 @@ impl<P: Ports> Drainer<P> {
             parts.map(|parts| parts.region),
         );
         let use_case = Box::pin(self.on_check(instance, Mode::Live));
-        self.from_own_origin(account, region, own, use_case).await
+        self.if_own_origin(account, region, own, use_case).await
     }
 
     /// on-lifecycle: a terminate lifecycle action arrived. Nothing changes unless Auto Scaling
@@ -799,14 +799,8 @@ impl<P: Ports> Drainer<P> {
                     let gone = ActionAnswer::NoActiveAction {
                         after_unclear_attempt: false,
                     };
-                    let ended = match completion_outcome(gone, Some(&record)) {
-                        ActionOutcome::DoneUnconfirmed => {
-                            self.mark_completed_unconfirmed(record, mode, now).await
-                        }
-                        ActionOutcome::Done | ActionOutcome::NoActiveAction => {
-                            self.mark_action_gone(record, mode, now).await
-                        }
-                    };
+                    let gone = completion_outcome(gone, Some(&record));
+                    let ended = self.end_at_gone_heartbeat(record, gone, mode, now).await;
                     return ended.map(Some);
                 }
             }
@@ -1042,56 +1036,51 @@ impl<P: Ports> Drainer<P> {
         Ok(Outcome::LostRace)
     }
 
-    /// A heartbeat found no active action after a completion was sent whose answer was lost:
-    /// that completion was done, so the drain ends COMPLETED.
-    async fn mark_completed_unconfirmed(
+    /// A heartbeat found no active lifecycle action: the drain is over. After a completion
+    /// whose answer was lost (`gone` is [`ActionOutcome::DoneUnconfirmed`]) that completion was
+    /// done, and the drain ends COMPLETED; else the action expired, and so does the drain.
+    async fn end_at_gone_heartbeat(
         &self,
         record: DrainRecord,
+        gone: ActionOutcome,
         mode: Mode,
         now: Timestamp,
     ) -> Result<Outcome, DrainError> {
-        info!(
-            decision = "complete",
-            "heartbeat found no active lifecycle action after a completion whose answer was \
-             lost: that completion was done"
-        );
-        let why = "the lifecycle action is gone after a completion whose answer was lost: that \
-                   completion was done";
-        let completed = record.ended(now, DrainStatus::Completed, None, why.to_owned());
-        self.replace_drain(mode, "COMPLETED", &completed, record.revision)
+        let (ended, outcome) = if gone == ActionOutcome::DoneUnconfirmed {
+            info!(
+                decision = "complete",
+                "heartbeat found no active lifecycle action after a completion whose answer was \
+                 lost: that completion was done"
+            );
+            let why = "the lifecycle action is gone after a completion whose answer was lost: \
+                       that completion was done";
+            let completed = record.ended(now, DrainStatus::Completed, None, why.to_owned());
+            let finished = Decision::Finished {
+                status: DrainStatus::Completed,
+            };
+            (completed, Outcome::Decided(finished))
+        } else {
+            warn!(
+                decision = "action_gone",
+                "heartbeat found no active lifecycle action; the drain is over"
+            );
+            let (follow_up, undrained) = self.after_expiry(&record, mode).await?;
+            self.note(mode, expiry_fact(undrained));
+            let expired = record.ended(now, DrainStatus::Expired, None, follow_up);
+            self.announce(
+                mode,
+                &record,
+                None,
+                [crate::decision::announce::Announcement::Expired],
+                now,
+            );
+            (expired, Outcome::ActionGone)
+        };
+        self.replace_drain(mode, ended.status.as_str(), &ended, record.revision)
             .await?;
         self.cancel_check(&record.container_instance_arn, mode)
             .await;
-        Ok(Outcome::Decided(Decision::Finished {
-            status: DrainStatus::Completed,
-        }))
-    }
-
-    async fn mark_action_gone(
-        &self,
-        record: DrainRecord,
-        mode: Mode,
-        now: Timestamp,
-    ) -> Result<Outcome, DrainError> {
-        warn!(
-            decision = "action_gone",
-            "heartbeat found no active lifecycle action; the drain is over"
-        );
-        let (follow_up, undrained) = self.after_expiry(&record, mode).await?;
-        self.note(mode, expiry_fact(undrained));
-        let expired = record.ended(now, DrainStatus::Expired, None, follow_up);
-        self.announce(
-            mode,
-            &record,
-            None,
-            [crate::decision::announce::Announcement::Expired],
-            now,
-        );
-        self.replace_drain(mode, "EXPIRED", &expired, record.revision)
-            .await?;
-        self.cancel_check(&record.container_instance_arn, mode)
-            .await;
-        Ok(Outcome::ActionGone)
+        Ok(outcome)
     }
 
     /// The lifecycle action of `record` is gone. If Auto Scaling is not terminating the instance
@@ -1142,14 +1131,9 @@ impl<P: Ports> Drainer<P> {
         };
         let after = rule(container.as_ref().map(|found| &found.status));
         if let (AfterExpiry::RestoreActive { .. }, Some(container)) = (&after, &container) {
-            self.effect(
-                mode,
-                "ecs:UpdateContainerInstancesState",
-                "set ACTIVE",
-                (),
-                self.cluster().set_active(container),
-            )
-            .await?;
+            let update = self.cluster().set_active(container);
+            self.update_instance_state(mode, "set ACTIVE", update)
+                .await?;
         }
         Ok(after)
     }
@@ -1171,6 +1155,18 @@ impl<P: Ports> Drainer<P> {
         Ok(written)
     }
 
+    /// A conditional DynamoDB write (`write`, of a drain or launch record), made live or only
+    /// logged in a dry run (as written); `what` names it for the logs.
+    async fn put_item(
+        &self,
+        mode: Mode,
+        what: &str,
+        write: impl Future<Output = Result<WriteOutcome, DrainError>>,
+    ) -> Result<WriteOutcome, DrainError> {
+        self.effect(mode, "dynamodb:PutItem", what, WriteOutcome::Written, write)
+            .await
+    }
+
     /// Writes `record` if the stored drain record is still at `expected_revision` (a lost race
     /// is a value); `what` names the write for the logs (a dry run only logs it).
     async fn replace_drain(
@@ -1180,14 +1176,8 @@ impl<P: Ports> Drainer<P> {
         record: &DrainRecord,
         expected_revision: u64,
     ) -> Result<WriteOutcome, DrainError> {
-        self.effect(
-            mode,
-            "dynamodb:PutItem",
-            what,
-            WriteOutcome::Written,
-            self.store().replace(record, expected_revision),
-        )
-        .await
+        self.put_item(mode, what, self.store().replace(record, expected_revision))
+            .await
     }
 
     /// Books (creates or moves) the drain's check at `at`; `what` says why, for the logs.
@@ -1253,14 +1243,8 @@ impl<P: Ports> Drainer<P> {
                     .await
             }
             None => {
-                self.effect(
-                    mode,
-                    "dynamodb:PutItem",
-                    "insert drain record",
-                    WriteOutcome::Written,
-                    self.store().insert(record),
-                )
-                .await
+                self.put_item(mode, "insert drain record", self.store().insert(record))
+                    .await
             }
         }
     }
@@ -1271,16 +1255,23 @@ impl<P: Ports> Drainer<P> {
         instance: &ContainerInstance,
         mode: Mode,
     ) -> Result<(), DrainError> {
-        self.effect(
-            mode,
-            "ecs:UpdateContainerInstancesState",
-            "set DRAINING",
-            (),
-            self.cluster().set_draining(instance),
-        )
-        .await?;
+        let update = self.cluster().set_draining(instance);
+        self.update_instance_state(mode, "set DRAINING", update)
+            .await?;
         info!(cluster = %instance.cluster_arn, "container instance set to DRAINING");
         Ok(())
+    }
+
+    /// UpdateContainerInstancesState (`update`, to DRAINING or back to ACTIVE), made live or
+    /// only logged in a dry run; `what` names it for the logs.
+    async fn update_instance_state(
+        &self,
+        mode: Mode,
+        what: &str,
+        update: impl Future<Output = Result<(), DrainError>>,
+    ) -> Result<(), DrainError> {
+        self.effect(mode, "ecs:UpdateContainerInstancesState", what, (), update)
+            .await
     }
 
     async fn effect<T>(

@@ -61,7 +61,7 @@ macro_rules! handle_early {
         let (account, region) = (event.account.as_deref(), event.region.as_deref());
         let use_case = Box::pin($drainer.on_early(early));
         $drainer
-            .from_own_origin(account, region, $own, use_case)
+            .if_own_origin(account, region, $own, use_case)
             .await
     }};
 }

@@ -88,7 +88,7 @@ impl<P: Ports> Drainer<P> {
     ) -> Result<Outcome, DrainError> {
         let (account, region) = (notice.account.as_deref(), notice.region.as_deref());
         let use_case = Box::pin(self.on_launch_notice(notice, mode));
-        self.from_own_origin(account, region, own, use_case).await
+        self.if_own_origin(account, region, own, use_case).await
     }
 
     #[tracing::instrument(skip_all, fields(
@@ -178,21 +178,17 @@ impl<P: Ports> Drainer<P> {
         };
         let write = match existing {
             Some(old) => {
-                self.effect(
+                self.put_item(
                     mode,
-                    "dynamodb:PutItem",
                     "replace launch record",
-                    WriteOutcome::Written,
                     self.store().replace_launch(&record, old.revision),
                 )
                 .await?
             }
             None => {
-                self.effect(
+                self.put_item(
                     mode,
-                    "dynamodb:PutItem",
                     "insert launch record",
-                    WriteOutcome::Written,
                     self.store().insert_launch(&record),
                 )
                 .await?
@@ -329,12 +325,11 @@ impl<P: Ports> Drainer<P> {
                     // ACTIVE first, recorded second: an invocation dying between the two leaves
                     // the record saying "not yet", so the next look sets it ACTIVE again (the
                     // call is idempotent); the other order could leave it DRAINING in service.
-                    self.effect(
+                    let update = self.cluster().set_active(&found);
+                    self.update_instance_state(
                         mode,
-                        "ecs:UpdateContainerInstancesState",
                         "set ACTIVE (back from the warm pool)",
-                        (),
-                        self.cluster().set_active(&found),
+                        update,
                     )
                     .await?;
                     info!(container_instance_arn = %found.arn, "container instance back from the warm pool set ACTIVE");
@@ -642,11 +637,9 @@ impl<P: Ports> Drainer<P> {
         expected_revision: u64,
         mode: Mode,
     ) -> Result<WriteOutcome, DrainError> {
-        self.effect(
+        self.put_item(
             mode,
-            "dynamodb:PutItem",
             "update launch record",
-            WriteOutcome::Written,
             self.store().replace_launch(record, expected_revision),
         )
         .await

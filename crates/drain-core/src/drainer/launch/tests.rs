@@ -757,7 +757,8 @@ async fn a_look_that_moves_the_check_past_the_hook_timeout_heartbeats_first() {
 }
 
 /// The world's ECS, except that its next UpdateContainerInstancesState to ACTIVE fails (the
-/// invocation dies there, as a timed-out Lambda does) and changes nothing.
+/// invocation dies there, as a timed-out Lambda does) and changes nothing. (No daemon
+/// services: the launches it serves do not wait for daemons.)
 struct ActivationFails {
     inner: MemoryCluster,
     failed: std::sync::atomic::AtomicBool,
@@ -811,10 +812,6 @@ impl Cluster for ActivationFails {
         reason: &str,
     ) -> Result<(), DrainError> {
         self.inner.stop_tasks(cluster, tasks, reason).await
-    }
-
-    async fn daemon_services(&self, cluster: &ClusterArn) -> Result<Vec<String>, DrainError> {
-        self.inner.daemon_services(cluster).await
     }
 }
 
