@@ -9,7 +9,7 @@
 
 use crate::decision::spot::UnbelievedNotice;
 use crate::ids::{AsgName, quoted};
-use crate::ports::{AsgInstanceState, EcsInstanceStatus, LifecycleState};
+use crate::ports::{AsgInstanceState, EcsInstanceStatus};
 
 /// The function's own account and region, against which a notice's `account` / `region` are
 /// checked. A part left `None` is unknown (no check is possible for it).
