@@ -23,10 +23,11 @@ use std::time::{Duration, Instant};
 use aws_config::retry::RetryConfig;
 use aws_sdk_ecs::types::Task;
 use drain_aws::app::App;
+use drain_bench::args::flag;
 use drain_bench::measure::{
     Stats, human, human_kib, human_ns, process_cpu_ns, process_user_sys, status_kib,
 };
-use drain_bench::table::Table;
+use drain_bench::table::{Table, scale_parameters};
 use drain_core::config::{ENV_SCHEDULE_GROUP, ENV_SCHEDULE_ROLE_ARN};
 use drain_core::decision::look::CensusRule;
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
@@ -54,16 +55,6 @@ async fn main() -> BenchResult {
              for flags)"
                 .into(),
         ),
-    }
-}
-
-fn flag(args: &[String], name: &str, default: usize) -> BenchResult<usize> {
-    match args.iter().position(|arg| arg == name) {
-        Some(index) => Ok(args
-            .get(index + 1)
-            .ok_or(format!("{name} needs a value"))?
-            .parse()?),
-        None => Ok(default),
     }
 }
 
@@ -1079,73 +1070,69 @@ async fn scale(args: &[String]) -> BenchResult {
         })
         .count();
 
-    let mut table = Table::new(
-        &format!(
-            "Scale run through the warm handler (in process, real adapters → counting proxy → \
+    let mut table = Table::figures(&format!(
+        "Scale run through the warm handler (in process, real adapters → counting proxy → \
              local emulator){}",
-            if full {
-                ", FULL size"
-            } else {
-                ", scaled-down default"
-            }
-        ),
-        &["figure", "value"],
-    );
+        if full {
+            ", FULL size"
+        } else {
+            ", scaled-down default"
+        }
+    ));
     table
-        .row(vec![
-            "parameters".into(),
+        .figure(
+            "parameters",
             format!(
-                "{instances} instances, {} tasks, {drains} simultaneous drains, {events} STOPPED \
-                 events ({} on draining instances, {unrelated} unrelated), {concurrency} \
-                 concurrent handlers",
-                instances * per_instance,
+                "{} ({} on draining instances, {unrelated} unrelated), {concurrency} concurrent \
+                 handlers",
+                scale_parameters(instances, instances * per_instance, drains, events),
                 drains * per_instance
             ),
-        ])
-        .row(vec![
-            "setup (emulator start, world, tasks; not counted)".into(),
+        )
+        .figure(
+            "setup (emulator start, world, tasks; not counted)",
             human(setup),
-        ])
-        .row(vec![
-            "emulator capacity probe: sequential unrelated STOPPED events/s".into(),
+        )
+        .figure(
+            "emulator capacity probe: sequential unrelated STOPPED events/s",
             format!("{probe_rate:.0}"),
-        ])
-        .row(vec![
+        )
+        .figure(
             format!("{drains} lifecycle events"),
             format!(
                 "{} wall, {} AWS calls",
                 human(lifecycle_wall),
                 total(&lifecycle_calls)
             ),
-        ])
-        .row(vec!["STOPPED events: wall".into(), human(wall)])
-        .row(vec![
-            "STOPPED events/s".into(),
+        )
+        .figure("STOPPED events: wall", human(wall))
+        .figure(
+            "STOPPED events/s",
             format!("{:.0}", events as f64 / wall.as_secs_f64()),
-        ])
-        .row(vec![
-            "bench process CPU user+sys (handler + SDK + proxy + driver; moto excluded)".into(),
+        )
+        .figure(
+            "bench process CPU user+sys (handler + SDK + proxy + driver; moto excluded)",
             format!(
                 "{} ({} per event)",
                 human(cpu),
                 human_ns(cpu.as_nanos() as f64 / events as f64)
             ),
-        ])
-        .row(vec![
-            "AWS calls during the STOPPED events".into(),
+        )
+        .figure(
+            "AWS calls during the STOPPED events",
             format!(
                 "{} ({:.2} per event): {}",
                 total(&stopped_calls),
                 total(&stopped_calls) as f64 / events as f64,
                 short(&stopped_calls)
             ),
-        ])
-        .row(vec!["outcomes".into(), format!("{outcomes:?}")])
-        .row(vec!["handler failures".into(), failures.to_string()])
-        .row(vec![
-            "drains completed (CONTINUE exactly once)".into(),
+        )
+        .figure("outcomes", format!("{outcomes:?}"))
+        .figure("handler failures", failures.to_string())
+        .figure(
+            "drains completed (CONTINUE exactly once)",
             format!("{completed} / {drains}"),
-        ]);
+        );
     let seconds_per_call = wall.as_secs_f64() / total(&stopped_calls).max(1) as f64;
     let full_calls = 50 * (per_instance * 6 + 15) + (50_000 - 50 * per_instance);
     table.note(format!(
