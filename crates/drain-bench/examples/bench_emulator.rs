@@ -660,31 +660,18 @@ async fn rss(args: &[String]) -> BenchResult {
     let bridge = lifecycle_event(&action);
     let sns = lifecycle_sns_event(&action);
     let check = json!({ "ecsDrainCheck": { "containerInstanceArn": instance0 } });
-    let start = Instant::now();
-    let mut errors = 0;
-    let mut first_hwm = 0;
-    for event in 0..events {
-        let payload = match event % 3 {
+    let row = memory_row(
+        "on-lifecycle",
+        "⅓ EventBridge notice, ⅓ SNS notice, ⅓ scheduled check",
+        &function,
+        events,
+        |event| match event % 3 {
             0 => &bridge,
             1 => &sns,
             _ => &check,
-        };
-        if function.invoke(payload).await?.error().is_some() {
-            errors += 1;
-        }
-        if event == 0 {
-            first_hwm = status_kib(function.pid(), "VmHWM").unwrap_or_default();
-        }
-    }
-    table.row(memory_row(
-        "on-lifecycle",
-        "⅓ EventBridge notice, ⅓ SNS notice, ⅓ scheduled check",
-        errors,
-        first_hwm,
-        &function,
-        start.elapsed(),
-        events,
-    ));
+        },
+    );
+    table.row(row.await?);
     drop(function);
 
     // on-task-stopped: 70 % unrelated STOPPED (1 GetItem), 30 % STOPPED on the draining
@@ -713,31 +700,20 @@ async fn rss(args: &[String]) -> BenchResult {
         ),
         2,
     );
-    let start = Instant::now();
-    let mut errors = 0;
-    let mut first_hwm = 0;
-    for event in 0..events {
-        let payload = if event % 10 < 3 {
-            &draining_event
-        } else {
-            &quiet_events[event % quiet_events.len()]
-        };
-        if function.invoke(payload).await?.error().is_some() {
-            errors += 1;
-        }
-        if event == 0 {
-            first_hwm = status_kib(function.pid(), "VmHWM").unwrap_or_default();
-        }
-    }
-    table.row(memory_row(
+    let row = memory_row(
         "on-task-stopped",
         "70 % unrelated STOPPED, 30 % STOPPED on a draining 20-task instance",
-        errors,
-        first_hwm,
         &function,
-        start.elapsed(),
         events,
-    ));
+        |event| {
+            if event % 10 < 3 {
+                &draining_event
+            } else {
+                &quiet_events[event % quiet_events.len()]
+            }
+        },
+    );
+    table.row(row.await?);
     table.note(
         "VmHWM = the kernel's peak resident set of the process (/proc/<pid>/status), read while it \
          still runs. Lambda bills memory by the configured size (the stack sets 128 MB); this is \
@@ -748,15 +724,27 @@ async fn rss(args: &[String]) -> BenchResult {
     Ok(())
 }
 
-fn memory_row(
+/// Invokes `function` with `payload(event)` for each of `events` events, then its row of the
+/// memory table (`name` is the function's, `mix` says what the payloads are).
+async fn memory_row<'a>(
     name: &str,
     mix: &str,
-    errors: usize,
-    first_hwm: u64,
     function: &FunctionProcess,
-    wall: Duration,
     events: usize,
-) -> Vec<String> {
+    payload: impl Fn(usize) -> &'a Value,
+) -> BenchResult<Vec<String>> {
+    let start = Instant::now();
+    let mut errors = 0;
+    let mut first_hwm = 0;
+    for event in 0..events {
+        if function.invoke(payload(event)).await?.error().is_some() {
+            errors += 1;
+        }
+        if event == 0 {
+            first_hwm = status_kib(function.pid(), "VmHWM").unwrap_or_default();
+        }
+    }
+    let wall = start.elapsed();
     let pid = function.pid();
     let cpu = process_user_sys(pid)
         .map(|(user, system)| {
@@ -775,7 +763,7 @@ fn memory_row(
         Ok(meta) => format!("{:.2} MiB", meta.len() as f64 / 1_048_576.0),
         Err(_) => "not built".into(),
     };
-    vec![
+    Ok(vec![
         name.into(),
         mix.into(),
         errors.to_string(),
@@ -785,7 +773,7 @@ fn memory_row(
         cpu,
         human(wall),
         zip,
-    ]
+    ])
 }
 
 // ---------------------------------------------------------------------------------------------

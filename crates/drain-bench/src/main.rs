@@ -287,22 +287,11 @@ fn warm() -> Result<(), BenchError> {
             } else {
                 tracing::subscriber::with_default(json_logs(), || case(&runtime))?
             };
-            let wall = Stats::of(
-                &result
-                    .rounds
-                    .iter()
-                    .map(|round| round.wall_ns)
-                    .collect::<Vec<_>>(),
-            )
-            .ok_or("no rounds")?;
-            let cpu = Stats::of(
-                &result
-                    .rounds
-                    .iter()
-                    .map(|round| round.cpu_ns)
-                    .collect::<Vec<_>>(),
-            )
-            .ok_or("no rounds")?;
+            let stats = |of: fn(&Round) -> f64| {
+                Stats::of(&result.rounds.iter().map(of).collect::<Vec<_>>()).ok_or("no rounds")
+            };
+            let wall = stats(|round| round.wall_ns)?;
+            let cpu = stats(|round| round.cpu_ns)?;
             table.row(vec![
                 name.to_owned(),
                 logs.to_owned(),
