@@ -307,6 +307,19 @@ fn short(counts: &Counts) -> String {
         .join(" ")
 }
 
+/// A row of the calls table: what was sent, its outcome, the calls observed against those
+/// predicted, and the operations observed.
+fn calls_row(what: String, outcome: &str, observed: &Counts, predicted: &Counts) -> Vec<String> {
+    vec![
+        what,
+        outcome.to_owned(),
+        total(observed).to_string(),
+        total(predicted).to_string(),
+        verdict(observed, predicted),
+        short(observed),
+    ]
+}
+
 fn verdict(observed: &Counts, predicted: &Counts) -> String {
     if observed == predicted {
         "yes".into()
@@ -406,22 +419,18 @@ async fn calls() -> BenchResult {
             let predicted_stopped = calls::stopped_events_of_a_drain(tasks - 1, rule);
             let predicted = calls::whole_drain(tasks, rule);
             if rule == CensusRule::WhenNeeded {
-                table.row(vec![
+                table.row(calls_row(
                     format!("terminate notice, {tasks} tasks"),
-                    drain.first_outcome.clone(),
-                    total(&drain.lifecycle).to_string(),
-                    total(&predicted_start).to_string(),
-                    verdict(&drain.lifecycle, &predicted_start),
-                    short(&drain.lifecycle),
-                ]);
-                table.row(vec![
+                    &drain.first_outcome,
+                    &drain.lifecycle,
+                    &predicted_start,
+                ));
+                table.row(calls_row(
                     format!("all {tasks} STOPPED events of that drain"),
-                    drain.last_outcomes.clone(),
-                    total(&drain.stopped).to_string(),
-                    total(&predicted_stopped).to_string(),
-                    verdict(&drain.stopped, &predicted_stopped),
-                    short(&drain.stopped),
-                ]);
+                    &drain.last_outcomes,
+                    &drain.stopped,
+                    &predicted_stopped,
+                ));
                 per_event.push((tasks, drain.first_stopped.clone()));
             }
             let whole = merged(&drain.lifecycle, &drain.stopped);
