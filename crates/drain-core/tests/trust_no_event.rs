@@ -484,13 +484,7 @@ fn malformed_optional_fields_are_ignored_with_a_warning_naming_them_and_required
         [LifecycleInput::Terminate(notice)] if notice.replay_name.is_some()
     ));
 
-    for field in [
-        "LifecycleActionToken",
-        "AutoScalingGroupName",
-        "LifecycleHookName",
-        "EC2InstanceId",
-        "LifecycleTransition",
-    ] {
+    for field in drain_core::testing::sample::LIFECYCLE_ACTION_FIELDS {
         for wrong in [json!(7), json!(["x"]), json!(""), Value::Null] {
             let mut payload = fixture("lifecycle-terminate-eventbridge.json");
             payload["detail"][field] = wrong.clone();
