@@ -14,7 +14,7 @@ use crate::ids::{
 use crate::launch_record::LaunchRecord;
 use crate::ports::{
     ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore,
-    EcsInstanceStatus, GroupHooks, LifecycleHooks, LifecycleState, WriteOutcome,
+    EcsInstanceStatus, GroupHooks, LifecycleHooks, LifecycleState, PortSet, WriteOutcome,
 };
 use crate::record::{DrainRecord, LifecycleResult};
 use crate::testing::calls::{CallCounts, add};
@@ -842,6 +842,24 @@ impl CheckScheduler for MemoryScheduler {
 
     async fn cancel_launch(&self, instance: &Ec2InstanceId) -> Result<(), DrainError> {
         self.unbook(&self.launches, instance)
+    }
+}
+
+/// The in-memory port set over these ports (clones share their state) and `clock`: what a
+/// drainer over an in-memory world is built on.
+pub fn port_set<K>(
+    cluster: &MemoryCluster,
+    hooks: &MemoryHooks,
+    store: &MemoryStore,
+    scheduler: &MemoryScheduler,
+    clock: K,
+) -> PortSet<MemoryCluster, MemoryHooks, MemoryStore, MemoryScheduler, K> {
+    PortSet {
+        cluster: cluster.clone(),
+        hooks: hooks.clone(),
+        store: store.clone(),
+        scheduler: scheduler.clone(),
+        clock,
     }
 }
 
