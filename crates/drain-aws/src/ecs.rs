@@ -20,6 +20,20 @@ const SERVICES_PER_CALL: usize = 10;
 /// StopTask's reason is at most 255 characters.
 const MAX_REASON: usize = 255;
 
+/// Every item of a paginated ECS listing `request`, asked for `PAGE` per call: the future of
+/// the SDK's answer, the error left for the caller to read. A macro because each listing's
+/// paginator is its own type, with no trait in common.
+macro_rules! every_item {
+    ($request:expr) => {
+        $request
+            .into_paginator()
+            .page_size(PAGE as i32)
+            .items()
+            .send()
+            .collect::<Result<Vec<String>, _>>()
+    };
+}
+
 /// What a DescribeTasks answer reports, field by field (the statuses parsed, nothing
 /// interpreted): drain-core reads it ([`TaskListing::read`]).
 fn listing_of(
@@ -62,13 +76,7 @@ impl EcsCluster {
     }
 
     async fn all_clusters(&self) -> Result<Vec<String>, DrainError> {
-        self.client
-            .list_clusters()
-            .into_paginator()
-            .page_size(PAGE as i32)
-            .items()
-            .send()
-            .collect::<Result<Vec<String>, _>>()
+        every_item!(self.client.list_clusters())
             .await
             .map_err(|error| classify("ecs:ListClusters", error))
     }
@@ -156,17 +164,12 @@ impl Cluster for EcsCluster {
         // instances are not listed by default, which is what we want (nothing to drain).
         let filter = format!("ec2InstanceId == {ec2}");
         for cluster in &clusters {
-            let arns = self
+            let request = self
                 .client
                 .list_container_instances()
                 .cluster(cluster)
-                .filter(&filter)
-                .into_paginator()
-                .page_size(PAGE as i32)
-                .items()
-                .send()
-                .collect::<Result<Vec<String>, _>>()
-                .await;
+                .filter(&filter);
+            let arns = every_item!(request).await;
             let arns = match arns {
                 Ok(arns) => arns,
                 // A cluster the account listed a moment ago may have been deleted since: skip it.
@@ -247,17 +250,13 @@ impl Cluster for EcsCluster {
         // miss it in both.
         let mut arns: Vec<String> = Vec::new();
         for desired in [DesiredStatus::Running, DesiredStatus::Stopped] {
-            let page = self
+            let request = self
                 .client
                 .list_tasks()
                 .cluster(cluster.as_str())
                 .container_instance(instance.as_str())
-                .desired_status(desired)
-                .into_paginator()
-                .page_size(PAGE as i32)
-                .items()
-                .send()
-                .collect::<Result<Vec<String>, _>>()
+                .desired_status(desired);
+            let page = every_item!(request)
                 .await
                 .map_err(|error| classify("ecs:ListTasks", error))?;
             arns.extend(page);
@@ -316,16 +315,12 @@ impl Cluster for EcsCluster {
     }
 
     async fn daemon_services(&self, cluster: &ClusterArn) -> Result<Vec<String>, DrainError> {
-        let arns = self
+        let request = self
             .client
             .list_services()
             .cluster(cluster.as_str())
-            .scheduling_strategy(aws_sdk_ecs::types::SchedulingStrategy::Daemon)
-            .into_paginator()
-            .page_size(PAGE as i32)
-            .items()
-            .send()
-            .collect::<Result<Vec<String>, _>>()
+            .scheduling_strategy(aws_sdk_ecs::types::SchedulingStrategy::Daemon);
+        let arns = every_item!(request)
             .await
             .map_err(|error| classify("ecs:ListServices", error))?;
         // `arn:...:service/<cluster>/<name>` (or the old `service/<name>`): the name is last,

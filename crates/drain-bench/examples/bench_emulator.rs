@@ -23,10 +23,11 @@ use std::time::{Duration, Instant};
 use aws_config::retry::RetryConfig;
 use aws_sdk_ecs::types::Task;
 use drain_aws::app::App;
+use drain_bench::args::flag;
 use drain_bench::measure::{
     Stats, human, human_kib, human_ns, process_cpu_ns, process_user_sys, status_kib,
 };
-use drain_bench::table::Table;
+use drain_bench::table::{Table, scale_parameters};
 use drain_core::config::{ENV_SCHEDULE_GROUP, ENV_SCHEDULE_ROLE_ARN};
 use drain_core::decision::look::CensusRule;
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
@@ -54,16 +55,6 @@ async fn main() -> BenchResult {
              for flags)"
                 .into(),
         ),
-    }
-}
-
-fn flag(args: &[String], name: &str, default: usize) -> BenchResult<usize> {
-    match args.iter().position(|arg| arg == name) {
-        Some(index) => Ok(args
-            .get(index + 1)
-            .ok_or(format!("{name} needs a value"))?
-            .parse()?),
-        None => Ok(default),
     }
 }
 
@@ -316,6 +307,19 @@ fn short(counts: &Counts) -> String {
         .join(" ")
 }
 
+/// A row of the calls table: what was sent, its outcome, the calls observed against those
+/// predicted, and the operations observed.
+fn calls_row(what: String, outcome: &str, observed: &Counts, predicted: &Counts) -> Vec<String> {
+    vec![
+        what,
+        outcome.to_owned(),
+        total(observed).to_string(),
+        total(predicted).to_string(),
+        verdict(observed, predicted),
+        short(observed),
+    ]
+}
+
 fn verdict(observed: &Counts, predicted: &Counts) -> String {
     if observed == predicted {
         "yes".into()
@@ -415,22 +419,18 @@ async fn calls() -> BenchResult {
             let predicted_stopped = calls::stopped_events_of_a_drain(tasks - 1, rule);
             let predicted = calls::whole_drain(tasks, rule);
             if rule == CensusRule::WhenNeeded {
-                table.row(vec![
+                table.row(calls_row(
                     format!("terminate notice, {tasks} tasks"),
-                    drain.first_outcome.clone(),
-                    total(&drain.lifecycle).to_string(),
-                    total(&predicted_start).to_string(),
-                    verdict(&drain.lifecycle, &predicted_start),
-                    short(&drain.lifecycle),
-                ]);
-                table.row(vec![
+                    &drain.first_outcome,
+                    &drain.lifecycle,
+                    &predicted_start,
+                ));
+                table.row(calls_row(
                     format!("all {tasks} STOPPED events of that drain"),
-                    drain.last_outcomes.clone(),
-                    total(&drain.stopped).to_string(),
-                    total(&predicted_stopped).to_string(),
-                    verdict(&drain.stopped, &predicted_stopped),
-                    short(&drain.stopped),
-                ]);
+                    &drain.last_outcomes,
+                    &drain.stopped,
+                    &predicted_stopped,
+                ));
                 per_event.push((tasks, drain.first_stopped.clone()));
             }
             let whole = merged(&drain.lifecycle, &drain.stopped);
@@ -669,31 +669,18 @@ async fn rss(args: &[String]) -> BenchResult {
     let bridge = lifecycle_event(&action);
     let sns = lifecycle_sns_event(&action);
     let check = json!({ "ecsDrainCheck": { "containerInstanceArn": instance0 } });
-    let start = Instant::now();
-    let mut errors = 0;
-    let mut first_hwm = 0;
-    for event in 0..events {
-        let payload = match event % 3 {
+    let row = memory_row(
+        "on-lifecycle",
+        "⅓ EventBridge notice, ⅓ SNS notice, ⅓ scheduled check",
+        &function,
+        events,
+        |event| match event % 3 {
             0 => &bridge,
             1 => &sns,
             _ => &check,
-        };
-        if function.invoke(payload).await?.error().is_some() {
-            errors += 1;
-        }
-        if event == 0 {
-            first_hwm = status_kib(function.pid(), "VmHWM").unwrap_or_default();
-        }
-    }
-    table.row(memory_row(
-        "on-lifecycle",
-        "⅓ EventBridge notice, ⅓ SNS notice, ⅓ scheduled check",
-        errors,
-        first_hwm,
-        &function,
-        start.elapsed(),
-        events,
-    ));
+        },
+    );
+    table.row(row.await?);
     drop(function);
 
     // on-task-stopped: 70 % unrelated STOPPED (1 GetItem), 30 % STOPPED on the draining
@@ -722,31 +709,20 @@ async fn rss(args: &[String]) -> BenchResult {
         ),
         2,
     );
-    let start = Instant::now();
-    let mut errors = 0;
-    let mut first_hwm = 0;
-    for event in 0..events {
-        let payload = if event % 10 < 3 {
-            &draining_event
-        } else {
-            &quiet_events[event % quiet_events.len()]
-        };
-        if function.invoke(payload).await?.error().is_some() {
-            errors += 1;
-        }
-        if event == 0 {
-            first_hwm = status_kib(function.pid(), "VmHWM").unwrap_or_default();
-        }
-    }
-    table.row(memory_row(
+    let row = memory_row(
         "on-task-stopped",
         "70 % unrelated STOPPED, 30 % STOPPED on a draining 20-task instance",
-        errors,
-        first_hwm,
         &function,
-        start.elapsed(),
         events,
-    ));
+        |event| {
+            if event % 10 < 3 {
+                &draining_event
+            } else {
+                &quiet_events[event % quiet_events.len()]
+            }
+        },
+    );
+    table.row(row.await?);
     table.note(
         "VmHWM = the kernel's peak resident set of the process (/proc/<pid>/status), read while it \
          still runs. Lambda bills memory by the configured size (the stack sets 128 MB); this is \
@@ -757,15 +733,27 @@ async fn rss(args: &[String]) -> BenchResult {
     Ok(())
 }
 
-fn memory_row(
+/// Invokes `function` with `payload(event)` for each of `events` events, then its row of the
+/// memory table (`name` is the function's, `mix` says what the payloads are).
+async fn memory_row<'a>(
     name: &str,
     mix: &str,
-    errors: usize,
-    first_hwm: u64,
     function: &FunctionProcess,
-    wall: Duration,
     events: usize,
-) -> Vec<String> {
+    payload: impl Fn(usize) -> &'a Value,
+) -> BenchResult<Vec<String>> {
+    let start = Instant::now();
+    let mut errors = 0;
+    let mut first_hwm = 0;
+    for event in 0..events {
+        if function.invoke(payload(event)).await?.error().is_some() {
+            errors += 1;
+        }
+        if event == 0 {
+            first_hwm = status_kib(function.pid(), "VmHWM").unwrap_or_default();
+        }
+    }
+    let wall = start.elapsed();
     let pid = function.pid();
     let cpu = process_user_sys(pid)
         .map(|(user, system)| {
@@ -784,7 +772,7 @@ fn memory_row(
         Ok(meta) => format!("{:.2} MiB", meta.len() as f64 / 1_048_576.0),
         Err(_) => "not built".into(),
     };
-    vec![
+    Ok(vec![
         name.into(),
         mix.into(),
         errors.to_string(),
@@ -794,7 +782,7 @@ fn memory_row(
         cpu,
         human(wall),
         zip,
-    ]
+    ])
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1079,73 +1067,69 @@ async fn scale(args: &[String]) -> BenchResult {
         })
         .count();
 
-    let mut table = Table::new(
-        &format!(
-            "Scale run through the warm handler (in process, real adapters → counting proxy → \
+    let mut table = Table::figures(&format!(
+        "Scale run through the warm handler (in process, real adapters → counting proxy → \
              local emulator){}",
-            if full {
-                ", FULL size"
-            } else {
-                ", scaled-down default"
-            }
-        ),
-        &["figure", "value"],
-    );
+        if full {
+            ", FULL size"
+        } else {
+            ", scaled-down default"
+        }
+    ));
     table
-        .row(vec![
-            "parameters".into(),
+        .figure(
+            "parameters",
             format!(
-                "{instances} instances, {} tasks, {drains} simultaneous drains, {events} STOPPED \
-                 events ({} on draining instances, {unrelated} unrelated), {concurrency} \
-                 concurrent handlers",
-                instances * per_instance,
+                "{} ({} on draining instances, {unrelated} unrelated), {concurrency} concurrent \
+                 handlers",
+                scale_parameters(instances, instances * per_instance, drains, events),
                 drains * per_instance
             ),
-        ])
-        .row(vec![
-            "setup (emulator start, world, tasks; not counted)".into(),
+        )
+        .figure(
+            "setup (emulator start, world, tasks; not counted)",
             human(setup),
-        ])
-        .row(vec![
-            "emulator capacity probe: sequential unrelated STOPPED events/s".into(),
+        )
+        .figure(
+            "emulator capacity probe: sequential unrelated STOPPED events/s",
             format!("{probe_rate:.0}"),
-        ])
-        .row(vec![
+        )
+        .figure(
             format!("{drains} lifecycle events"),
             format!(
                 "{} wall, {} AWS calls",
                 human(lifecycle_wall),
                 total(&lifecycle_calls)
             ),
-        ])
-        .row(vec!["STOPPED events: wall".into(), human(wall)])
-        .row(vec![
-            "STOPPED events/s".into(),
+        )
+        .figure("STOPPED events: wall", human(wall))
+        .figure(
+            "STOPPED events/s",
             format!("{:.0}", events as f64 / wall.as_secs_f64()),
-        ])
-        .row(vec![
-            "bench process CPU user+sys (handler + SDK + proxy + driver; moto excluded)".into(),
+        )
+        .figure(
+            "bench process CPU user+sys (handler + SDK + proxy + driver; moto excluded)",
             format!(
                 "{} ({} per event)",
                 human(cpu),
                 human_ns(cpu.as_nanos() as f64 / events as f64)
             ),
-        ])
-        .row(vec![
-            "AWS calls during the STOPPED events".into(),
+        )
+        .figure(
+            "AWS calls during the STOPPED events",
             format!(
                 "{} ({:.2} per event): {}",
                 total(&stopped_calls),
                 total(&stopped_calls) as f64 / events as f64,
                 short(&stopped_calls)
             ),
-        ])
-        .row(vec!["outcomes".into(), format!("{outcomes:?}")])
-        .row(vec!["handler failures".into(), failures.to_string()])
-        .row(vec![
-            "drains completed (CONTINUE exactly once)".into(),
+        )
+        .figure("outcomes", format!("{outcomes:?}"))
+        .figure("handler failures", failures.to_string())
+        .figure(
+            "drains completed (CONTINUE exactly once)",
             format!("{completed} / {drains}"),
-        ]);
+        );
     let seconds_per_call = wall.as_secs_f64() / total(&stopped_calls).max(1) as f64;
     let full_calls = 50 * (per_instance * 6 + 15) + (50_000 - 50 * per_instance);
     table.note(format!(

@@ -6,6 +6,7 @@
 //! what a loop, `Instant` and the kernel's per-thread CPU clock already give. Benchmarks print
 //! figures; nothing here asserts a timing.
 
+pub mod args;
 pub mod measure;
 pub mod memory_world;
 pub mod table;

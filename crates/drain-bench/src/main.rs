@@ -18,9 +18,10 @@ use std::future::Future;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use drain_bench::args::flag;
 use drain_bench::measure::{Stats, human, human_ns, process_user_sys, thread_cpu_ns};
 use drain_bench::memory_world::{MemoryDrainer, MemoryWorld};
-use drain_bench::table::Table;
+use drain_bench::table::{Table, scale_parameters};
 use drain_core::decision::look::CensusRule;
 use drain_core::decision::verify::FunctionIdentity;
 use drain_core::handler::{Report, handle_lifecycle, handle_task_stopped};
@@ -286,22 +287,11 @@ fn warm() -> Result<(), BenchError> {
             } else {
                 tracing::subscriber::with_default(json_logs(), || case(&runtime))?
             };
-            let wall = Stats::of(
-                &result
-                    .rounds
-                    .iter()
-                    .map(|round| round.wall_ns)
-                    .collect::<Vec<_>>(),
-            )
-            .ok_or("no rounds")?;
-            let cpu = Stats::of(
-                &result
-                    .rounds
-                    .iter()
-                    .map(|round| round.cpu_ns)
-                    .collect::<Vec<_>>(),
-            )
-            .ok_or("no rounds")?;
+            let stats = |of: fn(&Round) -> f64| {
+                Stats::of(&result.rounds.iter().map(of).collect::<Vec<_>>()).ok_or("no rounds")
+            };
+            let wall = stats(|round| round.wall_ns)?;
+            let cpu = stats(|round| round.cpu_ns)?;
             table.row(vec![
                 name.to_owned(),
                 logs.to_owned(),
@@ -326,16 +316,6 @@ fn warm() -> Result<(), BenchError> {
     ));
     table.print();
     Ok(())
-}
-
-fn flag(args: &[String], name: &str, default: usize) -> Result<usize, BenchError> {
-    match args.iter().position(|arg| arg == name) {
-        Some(index) => Ok(args
-            .get(index + 1)
-            .ok_or(format!("{name} needs a value"))?
-            .parse()?),
-        None => Ok(default),
-    }
 }
 
 /// Wall and CPU time spent in some part of a loop.
@@ -580,50 +560,45 @@ fn scale_memory_with(
         return Ok(completed);
     }
 
-    let mut table = Table::new(
+    let mut table = Table::figures(
         "Scale shape over the in-memory ports (one warm drainer, in process, release build)",
-        &["figure", "value"],
     );
     table
-        .row(vec![
-            "parameters".into(),
-            format!(
-                "{instances} instances, {} tasks, {drains} simultaneous drains, {events} STOPPED \
-                 events",
-                instances * per_instance
-            ),
-        ])
-        .row(vec!["world build (not timed below)".into(), human(build)])
-        .row(vec![
+        .figure(
+            "parameters",
+            scale_parameters(instances, instances * per_instance, drains, events),
+        )
+        .figure("world build (not timed below)", human(build))
+        .figure(
             format!("{drains} lifecycle events"),
             format!(
                 "wall {}, CPU {}, {lifecycle_calls} port calls",
                 human(lifecycle_wall),
                 human_ns(lifecycle_cpu as f64)
             ),
-        ])
-        .row(vec![
-            "STOPPED events: wall, whole loop / handler only".into(),
+        )
+        .figure(
+            "STOPPED events: wall, whole loop / handler only",
             format!("{} / {}", human(wall), human(handler_wall)),
-        ])
-        .row(vec![
-            "STOPPED events: CPU, whole loop (thread / user+sys) / handler only".into(),
+        )
+        .figure(
+            "STOPPED events: CPU, whole loop (thread / user+sys) / handler only",
             format!(
                 "{} / {} / {}",
                 human(cpu),
                 human(rusage),
                 human(handler_cpu)
             ),
-        ])
-        .row(vec![
-            "events/s (handler wall time)".into(),
+        )
+        .figure(
+            "events/s (handler wall time)",
             format!("{:.0}", events as f64 / handler_wall.as_secs_f64()),
-        ])
-        .row(vec![
-            "handler CPU per event, mean over all events".into(),
+        )
+        .figure(
+            "handler CPU per event, mean over all events",
             human_ns(handler_cpu.as_nanos() as f64 / events as f64),
-        ])
-        .row(vec![
+        )
+        .figure(
             format!(
                 "handler CPU per event: {drain_events} on draining instances / {unrelated} \
                  unrelated"
@@ -633,16 +608,16 @@ fn scale_memory_with(
                 human_ns(draining_cost.cpu_ns as f64 / drain_events as f64),
                 human_ns(unrelated_cpu.as_nanos() as f64 / unrelated.max(1) as f64)
             ),
-        ])
-        .row(vec!["outcomes".into(), format!("{outcomes:?}")])
-        .row(vec![
-            "port calls during the STOPPED events".into(),
+        )
+        .figure("outcomes", format!("{outcomes:?}"))
+        .figure(
+            "port calls during the STOPPED events",
             format!("{} {by_operation:?}", calls::total(&by_operation)),
-        ])
-        .row(vec![
-            "drains completed (CONTINUE exactly once, record COMPLETED)".into(),
+        )
+        .figure(
+            "drains completed (CONTINUE exactly once, record COMPLETED)",
             completed.clone(),
-        ]);
+        );
     table.note(
         "Logs off. \"handler only\" takes out the time the fake ECS spends stopping each draining \
          task (it scans all tasks). The in-memory cluster also scans every task of the world for \

@@ -18,7 +18,7 @@ use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, Lifecycle
 use drain_core::ports::PortSet;
 use drain_core::testing::ManualClock;
 use drain_core::testing::memory::{
-    CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
+    CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore, port_set,
 };
 use drain_core::time::Timestamp;
 use serde_json::{Value, json};
@@ -175,16 +175,14 @@ impl MemoryWorld {
 
     /// A drainer over the world's ports (what one warm function instance holds).
     pub fn drainer(&self) -> MemoryDrainer {
-        Drainer::new(
-            PortSet {
-                cluster: self.cluster.clone(),
-                hooks: self.hooks.clone(),
-                store: self.store.clone(),
-                scheduler: self.scheduler.clone(),
-                clock: Arc::clone(&self.clock),
-            },
-            self.config.clone(),
-        )
+        let ports = port_set(
+            &self.cluster,
+            &self.hooks,
+            &self.store,
+            &self.scheduler,
+            Arc::clone(&self.clock),
+        );
+        Drainer::new(ports, self.config.clone())
     }
 
     /// The `group` of task `task` (the last task of an instance is the daemon's).

@@ -20,6 +20,16 @@ impl Table {
         }
     }
 
+    /// An empty two-column table of named figures (`figure`, `value`).
+    pub fn figures(title: &str) -> Table {
+        Table::new(title, &["figure", "value"])
+    }
+
+    /// Adds a row naming one figure.
+    pub fn figure(&mut self, name: impl Into<String>, value: impl Into<String>) -> &mut Table {
+        self.row(vec![name.into(), value.into()])
+    }
+
     /// Adds a row.
     pub fn row(&mut self, cells: Vec<String>) -> &mut Table {
         self.rows.push(cells);
@@ -76,6 +86,13 @@ impl Table {
     pub fn print(&self) {
         println!("{}", self.render());
     }
+}
+
+/// The size of a scale run, as both scale benchmarks state it first.
+pub fn scale_parameters(instances: usize, tasks: usize, drains: usize, events: usize) -> String {
+    format!(
+        "{instances} instances, {tasks} tasks, {drains} simultaneous drains, {events} STOPPED events"
+    )
 }
 
 #[cfg(test)]

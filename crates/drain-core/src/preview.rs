@@ -4,6 +4,8 @@
 //! mutating call is recorded as a [`WouldCall`] and never made. The wrappers hold no path to
 //! the inner ports' mutating methods, so a preview cannot change anything whatever the
 //! decision code asks for: read-only by construction, not by a mode flag the code must honour.
+//! (That is why they are written out here and not built on the tests' pass-through wrapper,
+//! `testing::layer::Layered`, which holds exactly that path and is not compiled into drainctl.)
 //! [`preview`] runs the functions' own handlers ([`crate::handler`]) over such a port set, so
 //! the decision is the one the function would reach with the same event and the same state.
 //!

@@ -9,19 +9,13 @@ use support::{MUTATING, fixture};
 
 use std::sync::Arc;
 
-use drain_core::census::{ServiceFacts, TaskListing};
 use drain_core::decision::verify::FunctionIdentity;
 use drain_core::error::DeploymentProblem;
 use drain_core::handler::{Function, error_response, handle_lifecycle, handle_task_stopped};
-use drain_core::ids::{
-    ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn,
-};
-use drain_core::ports::{
-    ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore,
-    LifecycleHooks, PortSet, WriteOutcome,
-};
-use drain_core::record::{DrainRecord, LifecycleResult};
+use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, TaskArn};
+use drain_core::ports::PortSet;
 use drain_core::testing::ManualClock;
+use drain_core::testing::layer::{Layer, Layered};
 use drain_core::testing::memory::{
     CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
 };
@@ -60,131 +54,25 @@ impl Fault {
             error: Some(Arc::new(error)),
         }
     }
+}
 
-    fn check(&self, operation: &'static str) -> Result<(), DrainError> {
+/// Put in front of each memory port: the call standing for the failing operation answers the
+/// fault instead of being made.
+impl Layer for Fault {
+    async fn before(&self, operations: &'static [&'static str]) -> Result<(), DrainError> {
         match (&self.operation, &self.error) {
-            (Some(failing), Some(error)) if *failing == operation => Err(error(operation)),
+            (Some(failing), Some(error)) if operations.contains(failing) => Err(error(failing)),
             _ => Ok(()),
         }
     }
 }
 
-/// The memory ports, each answering the fault for its operation instead of doing it.
-struct Faulty<P> {
-    inner: P,
-    fault: Fault,
-}
-
-impl Cluster for Faulty<MemoryCluster> {
-    async fn find_container_instance(
-        &self,
-        clusters: &[String],
-        ec2: &Ec2InstanceId,
-    ) -> Result<Option<ContainerInstance>, DrainError> {
-        self.fault.check("ecs:DescribeContainerInstances")?;
-        self.inner.find_container_instance(clusters, ec2).await
-    }
-    async fn set_draining(&self, instance: &ContainerInstance) -> Result<(), DrainError> {
-        self.fault.check("ecs:UpdateContainerInstancesState")?;
-        self.inner.set_draining(instance).await
-    }
-    async fn tasks_on(
-        &self,
-        cluster: &ClusterArn,
-        instance: &ContainerInstanceArn,
-    ) -> Result<TaskListing, DrainError> {
-        self.fault.check("ecs:ListTasks")?;
-        self.inner.tasks_on(cluster, instance).await
-    }
-    async fn services(
-        &self,
-        cluster: &ClusterArn,
-        names: &[String],
-    ) -> Result<Vec<ServiceFacts>, DrainError> {
-        self.inner.services(cluster, names).await
-    }
-    async fn stop_tasks(
-        &self,
-        cluster: &ClusterArn,
-        tasks: &[TaskArn],
-        reason: &str,
-    ) -> Result<(), DrainError> {
-        self.inner.stop_tasks(cluster, tasks, reason).await
-    }
-    async fn set_active(&self, instance: &ContainerInstance) -> Result<(), DrainError> {
-        self.fault.check("ecs:UpdateContainerInstancesState")?;
-        self.inner.set_active(instance).await
-    }
-}
-
-impl LifecycleHooks for Faulty<MemoryHooks> {
-    async fn complete(
-        &self,
-        action: &LifecycleActionRef,
-        result: LifecycleResult,
-    ) -> Result<ActionAnswer, DrainError> {
-        self.fault.check("autoscaling:CompleteLifecycleAction")?;
-        self.inner.complete(action, result).await
-    }
-    async fn heartbeat(&self, action: &LifecycleActionRef) -> Result<ActionAnswer, DrainError> {
-        self.inner.heartbeat(action).await
-    }
-    async fn heartbeat_timeout(&self, hook: &HookRef) -> Result<Option<i64>, DrainError> {
-        self.fault.check("autoscaling:DescribeLifecycleHooks")?;
-        self.inner.heartbeat_timeout(hook).await
-    }
-    async fn instance_state(
-        &self,
-        instance: &Ec2InstanceId,
-    ) -> Result<Option<AsgInstanceState>, DrainError> {
-        self.fault
-            .check("autoscaling:DescribeAutoScalingInstances")?;
-        self.inner.instance_state(instance).await
-    }
-}
-
-impl DrainStore for Faulty<MemoryStore> {
-    async fn load(
-        &self,
-        instance: &ContainerInstanceArn,
-    ) -> Result<Option<DrainRecord>, DrainError> {
-        self.fault.check("dynamodb:GetItem")?;
-        self.inner.load(instance).await
-    }
-    async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
-        self.fault.check("dynamodb:PutItem")?;
-        self.inner.insert(record).await
-    }
-    async fn replace(
-        &self,
-        record: &DrainRecord,
-        expected_revision: u64,
-    ) -> Result<WriteOutcome, DrainError> {
-        self.fault.check("dynamodb:PutItem")?;
-        self.inner.replace(record, expected_revision).await
-    }
-}
-
-impl CheckScheduler for Faulty<MemoryScheduler> {
-    async fn schedule(
-        &self,
-        instance: &ContainerInstanceArn,
-        at: Timestamp,
-    ) -> Result<(), DrainError> {
-        self.fault.check("scheduler:CreateSchedule")?;
-        self.inner.schedule(instance, at).await
-    }
-    async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
-        self.inner.cancel(instance).await
-    }
-}
-
 type FaultyDrainer = Drainer<
     PortSet<
-        Faulty<MemoryCluster>,
-        Faulty<MemoryHooks>,
-        Faulty<MemoryStore>,
-        Faulty<MemoryScheduler>,
+        Layered<MemoryCluster, Fault>,
+        Layered<MemoryHooks, Fault>,
+        Layered<MemoryStore, Fault>,
+        Layered<MemoryScheduler, Fault>,
         Arc<ManualClock>,
     >,
 >;
@@ -229,22 +117,10 @@ fn world(fault: Fault) -> World {
     };
     let drainer = Drainer::new(
         PortSet {
-            cluster: Faulty {
-                inner: cluster.clone(),
-                fault: fault.clone(),
-            },
-            hooks: Faulty {
-                inner: hooks.clone(),
-                fault: fault.clone(),
-            },
-            store: Faulty {
-                inner: store.clone(),
-                fault: fault.clone(),
-            },
-            scheduler: Faulty {
-                inner: scheduler,
-                fault,
-            },
+            cluster: Layered::new(cluster.clone(), fault.clone()),
+            hooks: Layered::new(hooks.clone(), fault.clone()),
+            store: Layered::new(store.clone(), fault.clone()),
+            scheduler: Layered::new(scheduler, fault),
             clock: Arc::new(ManualClock::new(Timestamp(1_793_645_030))),
         },
         config,

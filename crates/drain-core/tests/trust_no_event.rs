@@ -202,25 +202,22 @@ fn every_real_shape_is_read_as_aws_means_it() {
             assert_eq!(notice.region.as_deref(), Some("us-east-1"));
         }
     }
-    let from_pool = parse_lifecycle_payload(&fixture_text(
-        "lifecycle-terminate-eventbridge-from-warm-pool.json",
-    ))
-    .expect("parses");
-    assert!(matches!(
-        &from_pool[..],
-        [LifecycleInput::Terminate(notice)]
-            if notice.origin.as_deref() == Some("WarmPool")
-                && notice.sent_at == Timestamp::parse_rfc3339("2026-11-02T18:43:48Z")
-    ));
-    let no_origin = parse_lifecycle_payload(&fixture_text(
-        "lifecycle-terminate-eventbridge-no-origin.json",
-    ))
-    .expect("parses");
-    assert!(matches!(
-        &no_origin[..],
-        [LifecycleInput::Terminate(notice)]
-            if notice.origin.is_none() && notice.destination.is_none()
-    ));
+    // Each of these fixtures is one terminate notice.
+    let terminate_of = |name: &str| {
+        let inputs = parse_lifecycle_payload(&fixture_text(name)).expect("parses");
+        match <[LifecycleInput; 1]>::try_from(inputs) {
+            Ok([LifecycleInput::Terminate(notice)]) => notice,
+            other => panic!("{name}: {other:?}"),
+        }
+    };
+    let from_pool = terminate_of("lifecycle-terminate-eventbridge-from-warm-pool.json");
+    assert_eq!(from_pool.origin.as_deref(), Some("WarmPool"));
+    assert_eq!(
+        from_pool.sent_at,
+        Timestamp::parse_rfc3339("2026-11-02T18:43:48Z")
+    );
+    let no_origin = terminate_of("lifecycle-terminate-eventbridge-no-origin.json");
+    assert!(no_origin.origin.is_none() && no_origin.destination.is_none());
 
     let TaskInput::Stopped(old) =
         parse_task_payload(&fixture_text("ecs-task-stopped-old-arn-format.json")).expect("parses")
@@ -484,13 +481,7 @@ fn malformed_optional_fields_are_ignored_with_a_warning_naming_them_and_required
         [LifecycleInput::Terminate(notice)] if notice.replay_name.is_some()
     ));
 
-    for field in [
-        "LifecycleActionToken",
-        "AutoScalingGroupName",
-        "LifecycleHookName",
-        "EC2InstanceId",
-        "LifecycleTransition",
-    ] {
+    for field in drain_core::testing::sample::LIFECYCLE_ACTION_FIELDS {
         for wrong in [json!(7), json!(["x"]), json!(""), Value::Null] {
             let mut payload = fixture("lifecycle-terminate-eventbridge.json");
             payload["detail"][field] = wrong.clone();

@@ -5,6 +5,7 @@ mod common;
 
 use std::process::{Command, Output};
 
+use aws_sdk_ecs::operation::create_service::builders::CreateServiceFluentBuilder;
 use aws_sdk_ecs::types::{ContainerDefinition, DeploymentConfiguration, SchedulingStrategy};
 use drain_testkit::stack::{Stack, StackSpec};
 use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
@@ -72,16 +73,22 @@ async fn family(
     Ok(())
 }
 
-/// A replica service of `family` with these deployment limits.
-async fn service(world: &EmulatorWorld, name: &str, min: i32, max: i32) -> TestResult {
+/// The CreateService request of service `name` in the world's cluster: two tasks of the task
+/// definition of the same name.
+fn two_tasks_of(world: &EmulatorWorld, name: &str) -> CreateServiceFluentBuilder {
     world
         .ecs
         .create_service()
         .cluster(&world.cluster)
         .service_name(name)
         .task_definition(name)
-        .scheduling_strategy(SchedulingStrategy::Replica)
         .desired_count(2)
+}
+
+/// A replica service of `family` with these deployment limits.
+async fn service(world: &EmulatorWorld, name: &str, min: i32, max: i32) -> TestResult {
+    two_tasks_of(world, name)
+        .scheduling_strategy(SchedulingStrategy::Replica)
         .deployment_configuration(
             DeploymentConfiguration::builder()
                 .minimum_healthy_percent(min)
@@ -144,13 +151,7 @@ async fn balanced_service(
         .send()
         .await?;
     family(world, name, 256, 256, None).await?;
-    world
-        .ecs
-        .create_service()
-        .cluster(&world.cluster)
-        .service_name(name)
-        .task_definition(name)
-        .desired_count(2)
+    two_tasks_of(world, name)
         .load_balancers(
             aws_sdk_ecs::types::LoadBalancer::builder()
                 .target_group_arn(arn)

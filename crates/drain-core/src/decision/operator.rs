@@ -48,24 +48,20 @@ pub enum Overdue {
 impl Overdue {
     /// A few words for the status table and explain.
     pub fn describe(self, now: Timestamp) -> String {
-        match self {
-            Overdue::DeadlinePassed { deadline } => format!(
-                "deadline passed {} s ago and nothing happened",
-                now.seconds_since(deadline)
-            ),
-            Overdue::CheckLate { due } => format!(
-                "check due {} s ago never ran (scheduler or its role?)",
-                now.seconds_since(due)
-            ),
-            Overdue::NoCheckBooked { since } => format!(
-                "no check booked and no change for {} s",
-                now.seconds_since(since)
-            ),
-            Overdue::CompletionStalled { since } => format!(
-                "completion claimed {} s ago never finished",
-                now.seconds_since(since)
-            ),
-        }
+        let (what, since, after) = match self {
+            Overdue::DeadlinePassed { deadline } => {
+                ("deadline passed", deadline, " ago and nothing happened")
+            }
+            Overdue::CheckLate { due } => {
+                ("check due", due, " ago never ran (scheduler or its role?)")
+            }
+            Overdue::NoCheckBooked { since } => ("no check booked and no change for", since, ""),
+            Overdue::CompletionStalled { since } => {
+                ("completion claimed", since, " ago never finished")
+            }
+        };
+        // The seconds always follow `what`; `after` carries its own leading space.
+        format!("{what} {} s{after}", now.seconds_since(since))
     }
 }
 
@@ -405,6 +401,32 @@ mod tests {
         ];
         for (name, record, now, expected) in cases {
             assert_eq!(overdue(&record, at(now), 180), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn each_overdue_reading_says_what_is_late_and_by_how_many_seconds() {
+        let now = at(1_000);
+        let table = [
+            (
+                Overdue::DeadlinePassed { deadline: at(400) },
+                "deadline passed 600 s ago and nothing happened",
+            ),
+            (
+                Overdue::CheckLate { due: at(700) },
+                "check due 300 s ago never ran (scheduler or its role?)",
+            ),
+            (
+                Overdue::NoCheckBooked { since: at(100) },
+                "no check booked and no change for 900 s",
+            ),
+            (
+                Overdue::CompletionStalled { since: at(990) },
+                "completion claimed 10 s ago never finished",
+            ),
+        ];
+        for (overdue, words) in table {
+            assert_eq!(overdue.describe(now), words, "{overdue:?}");
         }
     }
 

@@ -9,7 +9,7 @@
 
 use crate::decision::spot::UnbelievedNotice;
 use crate::ids::{AsgName, quoted};
-use crate::ports::{AsgInstanceState, EcsInstanceStatus, LifecycleState};
+use crate::ports::{AsgInstanceState, EcsInstanceStatus};
 
 /// The function's own account and region, against which a notice's `account` / `region` are
 /// checked. A part left `None` is unknown (no check is possible for it).
@@ -156,12 +156,7 @@ pub fn verify_termination(
     claimed_group: &AsgName,
     state: Option<&AsgInstanceState>,
 ) -> Result<(), Refusal> {
-    verify_group(
-        claimed_group,
-        state,
-        LifecycleState::is_terminate_wait,
-        |state| Refusal::NotTerminating { state },
-    )
+    verify_group(claimed_group, state, Hook::Terminate)
 }
 
 /// The instance must be in the notice's group and held by a launch hook (Pending:Wait, or
@@ -170,20 +165,21 @@ pub fn verify_launch(
     claimed_group: &AsgName,
     state: Option<&AsgInstanceState>,
 ) -> Result<(), Refusal> {
-    verify_group(
-        claimed_group,
-        state,
-        LifecycleState::is_launch_wait,
-        |state| Refusal::NotLaunching { state },
-    )
+    verify_group(claimed_group, state, Hook::Launch)
 }
 
-/// In the claimed group, and in a state `holds` accepts; `refuse` names any other state.
+/// The kind of lifecycle hook that must hold the instance.
+#[derive(Clone, Copy)]
+enum Hook {
+    Launch,
+    Terminate,
+}
+
+/// In the claimed group, and waiting on a `hook` of that kind; any other state is refused.
 fn verify_group(
     claimed_group: &AsgName,
     state: Option<&AsgInstanceState>,
-    holds: fn(&LifecycleState) -> bool,
-    refuse: fn(String) -> Refusal,
+    hook: Hook,
 ) -> Result<(), Refusal> {
     let Some(state) = state else {
         return Err(Refusal::NotInAnyGroup);
@@ -193,8 +189,17 @@ fn verify_group(
             actual: quoted(&state.group),
         });
     }
-    if !holds(&state.lifecycle_state) {
-        return Err(refuse(quoted(state.lifecycle_state.as_str())));
+    let lifecycle_state = &state.lifecycle_state;
+    let (holds, refuse): (bool, fn(String) -> Refusal) = match hook {
+        Hook::Launch => (lifecycle_state.is_launch_wait(), |state| {
+            Refusal::NotLaunching { state }
+        }),
+        Hook::Terminate => (lifecycle_state.is_terminate_wait(), |state| {
+            Refusal::NotTerminating { state }
+        }),
+    };
+    if !holds {
+        return Err(refuse(quoted(lifecycle_state.as_str())));
     }
     Ok(())
 }
@@ -328,51 +333,41 @@ mod tests {
 
     #[test]
     fn only_an_instance_waiting_on_a_terminate_hook_of_the_named_group_passes() {
-        let table: [(Option<AsgInstanceState>, Result<(), &str>); 11] = [
-            (Some(state("prod-ecs-asg", "Terminating:Wait")), Ok(())),
-            (
-                Some(state("prod-ecs-asg", "Warmed:Terminating:Wait")),
-                Ok(()),
-            ),
-            (
-                Some(state("prod-ecs-asg", "InService")),
-                Err("not_terminating"),
-            ),
-            (
-                Some(state("prod-ecs-asg", "Terminating:Proceed")),
-                Err("not_terminating"),
-            ),
-            (
-                Some(state("prod-ecs-asg", "Terminated")),
-                Err("not_terminating"),
-            ),
-            (
-                Some(state("prod-ecs-asg", "Pending:Wait")),
-                Err("not_terminating"),
-            ),
-            (
-                Some(state("prod-ecs-asg", "Standby")),
-                Err("not_terminating"),
-            ),
-            (
-                Some(state("prod-ecs-asg", "Warmed:Running")),
-                Err("not_terminating"),
-            ),
-            (
-                Some(state("other-asg", "Terminating:Wait")),
-                Err("other_group"),
-            ),
-            (
-                Some(state("prod-ecs-asg ", "Terminating:Wait")),
-                Err("other_group"),
-            ),
-            (None, Err("not_in_any_group")),
+        // (group, lifecycle state) as Auto Scaling reports them, by the verdict they get.
+        let passing = [
+            ("prod-ecs-asg", "Terminating:Wait"),
+            ("prod-ecs-asg", "Warmed:Terminating:Wait"),
         ];
-        for (reported, expected) in table {
-            let verdict =
-                verify_termination(&group(), reported.as_ref()).map_err(|refusal| refusal.name());
-            assert_eq!(verdict, expected, "{reported:?}");
+        let not_terminating = [
+            "InService",
+            "Terminating:Proceed",
+            "Terminated",
+            "Pending:Wait",
+            "Standby",
+            "Warmed:Running",
+        ]
+        .map(|lifecycle_state| ("prod-ecs-asg", lifecycle_state));
+        let other_group = [
+            ("other-asg", "Terminating:Wait"),
+            ("prod-ecs-asg ", "Terminating:Wait"),
+        ];
+        let table = [
+            (&passing[..], Ok(())),
+            (&not_terminating[..], Err("not_terminating")),
+            (&other_group[..], Err("other_group")),
+        ];
+        for (reports, expected) in table {
+            for &(group_name, lifecycle_state) in reports {
+                let reported = state(group_name, lifecycle_state);
+                let verdict =
+                    verify_termination(&group(), Some(&reported)).map_err(|refusal| refusal.name());
+                assert_eq!(verdict, expected, "{reported:?}");
+            }
         }
+        assert_eq!(
+            verify_termination(&group(), None).map_err(|refusal| refusal.name()),
+            Err("not_in_any_group")
+        );
     }
 
     #[test]

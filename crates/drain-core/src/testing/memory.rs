@@ -14,7 +14,7 @@ use crate::ids::{
 use crate::launch_record::LaunchRecord;
 use crate::ports::{
     ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore,
-    EcsInstanceStatus, GroupHooks, LifecycleHooks, LifecycleState, WriteOutcome,
+    EcsInstanceStatus, GroupHooks, LifecycleHooks, LifecycleState, PortSet, WriteOutcome,
 };
 use crate::record::{DrainRecord, LifecycleResult};
 use crate::testing::calls::{CallCounts, add};
@@ -107,6 +107,16 @@ impl MemoryCluster {
     /// Reads or changes the world.
     pub fn with_state<R>(&self, change: impl FnOnce(&mut EcsState) -> R) -> R {
         change(&mut lock(&self.state))
+    }
+
+    /// An ECS read: logs `operation` and answers what `read` finds in the world.
+    fn answer<R>(
+        &self,
+        operation: &'static str,
+        read: impl FnOnce(&EcsState) -> R,
+    ) -> Result<R, DrainError> {
+        self.log.push(operation);
+        Ok(read(&lock(&self.state)))
     }
 
     /// UpdateContainerInstancesState as ECS answers it: ACTIVE and DRAINING move to `status`,
@@ -252,8 +262,7 @@ impl Cluster for MemoryCluster {
         clusters: &[String],
         ec2: &Ec2InstanceId,
     ) -> Result<Option<ContainerInstance>, DrainError> {
-        self.log.push("ecs:ListContainerInstances");
-        Ok(self.with_state(|state| {
+        self.answer("ecs:ListContainerInstances", |state| {
             state
                 .instances
                 .iter()
@@ -265,7 +274,7 @@ impl Cluster for MemoryCluster {
                 })
                 .find(|instance| &instance.ec2_instance_id == ec2)
                 .cloned()
-        }))
+        })
     }
 
     async fn set_draining(&self, target: &ContainerInstance) -> Result<(), DrainError> {
@@ -305,20 +314,18 @@ impl Cluster for MemoryCluster {
         cluster: &ClusterArn,
         names: &[String],
     ) -> Result<Vec<ServiceFacts>, DrainError> {
-        self.log.push("ecs:DescribeServices");
-        Ok(self.with_state(|state| {
+        self.answer("ecs:DescribeServices", |state| {
             state
                 .services
                 .iter()
                 .filter(|(owner, facts)| owner == cluster && names.contains(&facts.name))
                 .map(|(_, facts)| facts.clone())
                 .collect()
-        }))
+        })
     }
 
     async fn daemon_services(&self, cluster: &ClusterArn) -> Result<Vec<String>, DrainError> {
-        self.log.push("ecs:ListServices");
-        Ok(self.with_state(|state| {
+        self.answer("ecs:ListServices", |state| {
             state
                 .services
                 .iter()
@@ -328,7 +335,7 @@ impl Cluster for MemoryCluster {
                 })
                 .map(|(_, facts)| facts.name.clone())
                 .collect()
-        }))
+        })
     }
 
     async fn stop_tasks(
@@ -400,23 +407,17 @@ impl MemoryHooks {
     /// Starts a lifecycle action (the group began terminating an instance): the instance is
     /// `Terminating:Wait` in the action's group.
     pub fn begin(&self, action: &LifecycleActionRef) {
-        lock(&self.actions).push(MemoryAction {
-            action: action.clone(),
-            active: true,
-            completions: 0,
-            result: None,
-            heartbeats: 0,
-        });
-        self.set_lifecycle_state(
-            action.instance_id.as_str(),
-            action.hook.asg_name.as_str(),
-            "Terminating:Wait",
-        );
+        self.start(action, "Terminating:Wait");
     }
 
     /// Starts a launch lifecycle action: the instance is `Pending:Wait` in the action's group
     /// (`Warmed:Pending:Wait` when it enters the warm pool).
     pub fn begin_launch(&self, action: &LifecycleActionRef, lifecycle_state: &str) {
+        self.start(action, lifecycle_state);
+    }
+
+    /// An active action holding its instance in `lifecycle_state`.
+    fn start(&self, action: &LifecycleActionRef, lifecycle_state: &str) {
         lock(&self.actions).push(MemoryAction {
             action: action.clone(),
             active: true,
@@ -576,11 +577,76 @@ impl LifecycleHooks for MemoryHooks {
     }
 }
 
+/// A record kept in a [`Table`]: its key, and the revision its conditional writes compare.
+trait Item: Clone {
+    /// The key the record is stored under.
+    type Key: Ord + Clone;
+    fn key(&self) -> &Self::Key;
+    fn revision(&self) -> u64;
+}
+
+/// Implements [`Item`] for a record stored under its field `$key` of type `$key_type`.
+macro_rules! item {
+    ($record:ty, $key:ident: $key_type:ty) => {
+        impl Item for $record {
+            type Key = $key_type;
+            fn key(&self) -> &$key_type {
+                &self.$key
+            }
+            fn revision(&self) -> u64 {
+                self.revision
+            }
+        }
+    };
+}
+
+item!(DrainRecord, container_instance_arn: ContainerInstanceArn);
+item!(LaunchRecord, instance_id: Ec2InstanceId);
+
+/// One kind of record, keyed, with DynamoDB's conditional put: the one home of the write
+/// condition for drain and launch records alike.
+#[derive(Debug)]
+struct Table<R: Item>(Arc<Mutex<BTreeMap<R::Key, R>>>);
+
+impl<R: Item> Clone for Table<R> {
+    fn clone(&self) -> Self {
+        Table(Arc::clone(&self.0))
+    }
+}
+
+impl<R: Item> Default for Table<R> {
+    fn default() -> Self {
+        Table(Arc::default())
+    }
+}
+
+impl<R: Item> Table<R> {
+    fn get(&self, key: &R::Key) -> Option<R> {
+        lock(&self.0).get(key).cloned()
+    }
+
+    /// With no expected revision, writes only if no item has the key; with one, only if the
+    /// stored item's revision is that one.
+    fn put_if(&self, record: &R, expected_revision: Option<u64>) -> WriteOutcome {
+        let mut items = lock(&self.0);
+        let holds = match (items.get(record.key()), expected_revision) {
+            (None, None) => true,
+            (Some(stored), Some(expected)) => stored.revision() == expected,
+            _ => false,
+        };
+        if !holds {
+            return WriteOutcome::LostRace;
+        }
+        items.insert(record.key().clone(), record.clone());
+        WriteOutcome::Written
+    }
+}
+
 /// In-memory drain and launch records with DynamoDB's conditional-write semantics.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryStore {
-    records: Arc<Mutex<BTreeMap<ContainerInstanceArn, DrainRecord>>>,
-    launches: Arc<Mutex<BTreeMap<Ec2InstanceId, LaunchRecord>>>,
+    records: Table<DrainRecord>,
+    launches: Table<LaunchRecord>,
     log: CallLog,
 }
 
@@ -588,30 +654,46 @@ impl MemoryStore {
     /// No records, writing to `log`.
     pub fn new(log: CallLog) -> Self {
         MemoryStore {
-            records: Arc::default(),
-            launches: Arc::default(),
             log,
+            ..MemoryStore::default()
         }
     }
 
     /// The stored launch record (no call logged).
     pub fn launch(&self, instance: &Ec2InstanceId) -> Option<LaunchRecord> {
-        lock(&self.launches).get(instance).cloned()
+        self.launches.get(instance)
     }
 
     /// Stores a drain record as it is, unconditionally (test set-up, no call logged).
     pub fn put(&self, record: DrainRecord) {
-        lock(&self.records).insert(record.container_instance_arn.clone(), record);
+        lock(&self.records.0).insert(record.container_instance_arn.clone(), record);
     }
 
     /// The stored record (no call logged).
     pub fn get(&self, instance: &ContainerInstanceArn) -> Option<DrainRecord> {
-        lock(&self.records).get(instance).cloned()
+        self.records.get(instance)
     }
 
     /// Every stored record.
     pub fn all(&self) -> Vec<DrainRecord> {
-        lock(&self.records).values().cloned().collect()
+        lock(&self.records.0).values().cloned().collect()
+    }
+
+    /// GetItem on `table`.
+    fn read<R: Item>(&self, table: &Table<R>, key: &R::Key) -> Result<Option<R>, DrainError> {
+        self.log.push("dynamodb:GetItem");
+        Ok(table.get(key))
+    }
+
+    /// The conditional PutItem on `table`.
+    fn write<R: Item>(
+        &self,
+        table: &Table<R>,
+        record: &R,
+        expected_revision: Option<u64>,
+    ) -> Result<WriteOutcome, DrainError> {
+        self.log.push("dynamodb:PutItem");
+        Ok(table.put_if(record, expected_revision))
     }
 }
 
@@ -620,19 +702,22 @@ impl DrainStore for MemoryStore {
         &self,
         instance: &ContainerInstanceArn,
     ) -> Result<Option<DrainRecord>, DrainError> {
-        self.log.push("dynamodb:GetItem");
-        Ok(self.get(instance))
+        self.read(&self.records, instance)
+    }
+
+    async fn load_launch(
+        &self,
+        instance: &Ec2InstanceId,
+    ) -> Result<Option<LaunchRecord>, DrainError> {
+        self.read(&self.launches, instance)
     }
 
     async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
-        self.log.push("dynamodb:PutItem");
-        Ok(put_if(
-            &self.records,
-            &record.container_instance_arn,
-            record,
-            None,
-            |r| r.revision,
-        ))
+        self.write(&self.records, record, None)
+    }
+
+    async fn insert_launch(&self, record: &LaunchRecord) -> Result<WriteOutcome, DrainError> {
+        self.write(&self.launches, record, None)
     }
 
     async fn replace(
@@ -640,33 +725,7 @@ impl DrainStore for MemoryStore {
         record: &DrainRecord,
         expected_revision: u64,
     ) -> Result<WriteOutcome, DrainError> {
-        self.log.push("dynamodb:PutItem");
-        Ok(put_if(
-            &self.records,
-            &record.container_instance_arn,
-            record,
-            Some(expected_revision),
-            |r| r.revision,
-        ))
-    }
-
-    async fn load_launch(
-        &self,
-        instance: &Ec2InstanceId,
-    ) -> Result<Option<LaunchRecord>, DrainError> {
-        self.log.push("dynamodb:GetItem");
-        Ok(self.launch(instance))
-    }
-
-    async fn insert_launch(&self, record: &LaunchRecord) -> Result<WriteOutcome, DrainError> {
-        self.log.push("dynamodb:PutItem");
-        Ok(put_if(
-            &self.launches,
-            &record.instance_id,
-            record,
-            None,
-            |r| r.revision,
-        ))
+        self.write(&self.records, record, Some(expected_revision))
     }
 
     async fn replace_launch(
@@ -674,44 +733,32 @@ impl DrainStore for MemoryStore {
         record: &LaunchRecord,
         expected_revision: u64,
     ) -> Result<WriteOutcome, DrainError> {
-        self.log.push("dynamodb:PutItem");
-        Ok(put_if(
-            &self.launches,
-            &record.instance_id,
-            record,
-            Some(expected_revision),
-            |r| r.revision,
-        ))
+        self.write(&self.launches, record, Some(expected_revision))
     }
 }
 
-/// DynamoDB's conditional put: with no expected revision, only if no item has the key; with
-/// one, only if the stored item's revision is that one.
-fn put_if<K: Ord + Clone, R: Clone>(
-    items: &Mutex<BTreeMap<K, R>>,
-    key: &K,
-    record: &R,
-    expected_revision: Option<u64>,
-    revision_of: fn(&R) -> u64,
-) -> WriteOutcome {
-    let mut items = lock(items);
-    let holds = match (items.get(key), expected_revision) {
-        (None, None) => true,
-        (Some(stored), Some(expected)) => revision_of(stored) == expected,
-        _ => false,
-    };
-    if !holds {
-        return WriteOutcome::LostRace;
+/// One-shot checks keyed by `K`, each with the time it fires.
+type Bookings<K> = Arc<Mutex<BTreeMap<K, Timestamp>>>;
+
+/// Removes and returns the bookings due at or before `now` (the scheduler firing them).
+fn take_due<K: Ord + Clone>(bookings: &Bookings<K>, now: Timestamp) -> Vec<K> {
+    let mut bookings = lock(bookings);
+    let due: Vec<K> = bookings
+        .iter()
+        .filter(|(_, at)| **at <= now)
+        .map(|(key, _)| key.clone())
+        .collect();
+    for key in &due {
+        bookings.remove(key);
     }
-    items.insert(key.clone(), record.clone());
-    WriteOutcome::Written
+    due
 }
 
 /// In-memory one-shot schedules.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryScheduler {
-    schedules: Arc<Mutex<BTreeMap<ContainerInstanceArn, Timestamp>>>,
-    launches: Arc<Mutex<BTreeMap<Ec2InstanceId, Timestamp>>>,
+    schedules: Bookings<ContainerInstanceArn>,
+    launches: Bookings<Ec2InstanceId>,
     log: CallLog,
 }
 
@@ -719,9 +766,8 @@ impl MemoryScheduler {
     /// No schedules, writing to `log`.
     pub fn new(log: CallLog) -> Self {
         MemoryScheduler {
-            schedules: Arc::default(),
-            launches: Arc::default(),
             log,
+            ..MemoryScheduler::default()
         }
     }
 
@@ -732,16 +778,7 @@ impl MemoryScheduler {
 
     /// Removes and returns the launch checks due at or before `now`.
     pub fn take_due_launches(&self, now: Timestamp) -> Vec<Ec2InstanceId> {
-        let mut launches = lock(&self.launches);
-        let due: Vec<Ec2InstanceId> = launches
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in &due {
-            launches.remove(id);
-        }
-        due
+        take_due(&self.launches, now)
     }
 
     /// When the drain's check fires, if booked.
@@ -759,16 +796,26 @@ impl MemoryScheduler {
 
     /// Removes and returns the checks due at or before `now` (the scheduler firing them).
     pub fn take_due(&self, now: Timestamp) -> Vec<ContainerInstanceArn> {
-        let mut schedules = lock(&self.schedules);
-        let due: Vec<ContainerInstanceArn> = schedules
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(arn, _)| arn.clone())
-            .collect();
-        for arn in &due {
-            schedules.remove(arn);
-        }
-        due
+        take_due(&self.schedules, now)
+    }
+
+    /// CreateSchedule: books (or moves) the check of `key` in `bookings`.
+    fn book<K: Ord + Clone>(
+        &self,
+        bookings: &Bookings<K>,
+        key: &K,
+        at: Timestamp,
+    ) -> Result<(), DrainError> {
+        self.log.push("scheduler:CreateSchedule");
+        lock(bookings).insert(key.clone(), at);
+        Ok(())
+    }
+
+    /// DeleteSchedule: forgets the check of `key` in `bookings` (a missing one is fine).
+    fn unbook<K: Ord>(&self, bookings: &Bookings<K>, key: &K) -> Result<(), DrainError> {
+        self.log.push("scheduler:DeleteSchedule");
+        lock(bookings).remove(key);
+        Ok(())
     }
 }
 
@@ -778,15 +825,7 @@ impl CheckScheduler for MemoryScheduler {
         instance: &ContainerInstanceArn,
         at: Timestamp,
     ) -> Result<(), DrainError> {
-        self.log.push("scheduler:CreateSchedule");
-        lock(&self.schedules).insert(instance.clone(), at);
-        Ok(())
-    }
-
-    async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
-        self.log.push("scheduler:DeleteSchedule");
-        lock(&self.schedules).remove(instance);
-        Ok(())
+        self.book(&self.schedules, instance, at)
     }
 
     async fn schedule_launch(
@@ -794,15 +833,33 @@ impl CheckScheduler for MemoryScheduler {
         instance: &Ec2InstanceId,
         at: Timestamp,
     ) -> Result<(), DrainError> {
-        self.log.push("scheduler:CreateSchedule");
-        lock(&self.launches).insert(instance.clone(), at);
-        Ok(())
+        self.book(&self.launches, instance, at)
+    }
+
+    async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
+        self.unbook(&self.schedules, instance)
     }
 
     async fn cancel_launch(&self, instance: &Ec2InstanceId) -> Result<(), DrainError> {
-        self.log.push("scheduler:DeleteSchedule");
-        lock(&self.launches).remove(instance);
-        Ok(())
+        self.unbook(&self.launches, instance)
+    }
+}
+
+/// The in-memory port set over these ports (clones share their state) and `clock`: what a
+/// drainer over an in-memory world is built on.
+pub fn port_set<K>(
+    cluster: &MemoryCluster,
+    hooks: &MemoryHooks,
+    store: &MemoryStore,
+    scheduler: &MemoryScheduler,
+    clock: K,
+) -> PortSet<MemoryCluster, MemoryHooks, MemoryStore, MemoryScheduler, K> {
+    PortSet {
+        cluster: cluster.clone(),
+        hooks: hooks.clone(),
+        store: store.clone(),
+        scheduler: scheduler.clone(),
+        clock,
     }
 }
 

@@ -26,6 +26,16 @@ pub const EC2_INSTANCE_ID: &str = "i-0123456789abcdef0";
 /// The sample lifecycle action's token (36 characters, UUID form, as Auto Scaling sends it).
 pub const LIFECYCLE_TOKEN: &str = "00000000-0000-4000-8000-000000000001";
 
+/// The fields every lifecycle action's `detail` must carry, by the name Auto Scaling gives
+/// them: what a test breaks one at a time to see the notice refused.
+pub const LIFECYCLE_ACTION_FIELDS: [&str; 5] = [
+    "LifecycleActionToken",
+    "AutoScalingGroupName",
+    "LifecycleHookName",
+    "EC2InstanceId",
+    "LifecycleTransition",
+];
+
 /// The facts that start the sample drain: a 300-second heartbeat timeout, a one-hour deadline
 /// and a day of retention. Change a field to tell a story about it.
 pub fn drain_start() -> DrainStart {
