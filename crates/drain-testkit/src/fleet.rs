@@ -258,3 +258,48 @@ pub async fn asg_state(
         .and_then(|instance| instance.lifecycle_state())
         .map(str::to_owned))
 }
+
+/// Starts an instance refresh of the world's group; with `preferences` (minimum and maximum
+/// healthy percentage), else AWS's defaults. Returns its id.
+pub async fn start_instance_refresh(
+    world: &EmulatorWorld,
+    preferences: Option<(i32, i32)>,
+) -> Result<String, KitError> {
+    let mut request = world
+        .autoscaling
+        .start_instance_refresh()
+        .auto_scaling_group_name(&world.asg);
+    if let Some((min, max)) = preferences {
+        request = request.preferences(
+            aws_sdk_autoscaling::types::RefreshPreferences::builder()
+                .min_healthy_percentage(min)
+                .max_healthy_percentage(max)
+                .build(),
+        );
+    }
+    let started = request.send().await?;
+    Ok(started
+        .instance_refresh_id()
+        .ok_or("no instance refresh id")?
+        .to_owned())
+}
+
+/// The status of the world's group's instance refresh `id` (Pending, InProgress, Successful,
+/// ...), if the group has it.
+pub async fn instance_refresh_status(
+    world: &EmulatorWorld,
+    id: &str,
+) -> Result<Option<String>, KitError> {
+    let described = world
+        .autoscaling
+        .describe_instance_refreshes()
+        .auto_scaling_group_name(&world.asg)
+        .instance_refresh_ids(id)
+        .send()
+        .await?;
+    Ok(described
+        .instance_refreshes()
+        .first()
+        .and_then(|refresh| refresh.status())
+        .map(|status| status.as_str().to_owned()))
+}

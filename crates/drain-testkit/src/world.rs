@@ -220,27 +220,39 @@ impl EmulatorWorld {
             .into());
         }
         for ec2_id in ec2_ids {
-            let document =
-                json!({ "instanceId": ec2_id, "region": "us-east-1", "accountId": "123456789012" })
-                    .to_string();
-            let registered = world
-                .ecs
-                .register_container_instance()
-                .cluster(&world.cluster)
-                .instance_identity_document(document)
-                .send()
+            let arn = world
+                .register_container_instance(&world.cluster, &ec2_id)
                 .await?;
-            let arn = registered
-                .container_instance()
-                .and_then(|instance| instance.container_instance_arn())
-                .ok_or("no container instance ARN")?
-                .to_owned();
             world.instances.push(Instance {
                 ec2_id,
                 container_instance_arn: arn,
             });
         }
         Ok(world)
+    }
+
+    /// Registers EC2 instance `ec2_id` as a container instance of `cluster`, as its ECS agent
+    /// does (the instance identity document names it). Returns the container instance ARN.
+    pub async fn register_container_instance(
+        &self,
+        cluster: &str,
+        ec2_id: &str,
+    ) -> Result<String, KitError> {
+        let document =
+            json!({ "instanceId": ec2_id, "region": "us-east-1", "accountId": "123456789012" })
+                .to_string();
+        let registered = self
+            .ecs
+            .register_container_instance()
+            .cluster(cluster)
+            .instance_identity_document(document)
+            .send()
+            .await?;
+        Ok(registered
+            .container_instance()
+            .and_then(|instance| instance.container_instance_arn())
+            .ok_or("no container instance ARN")?
+            .to_owned())
     }
 
     async fn create_table(&self) -> Result<(), KitError> {
