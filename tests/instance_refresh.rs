@@ -12,13 +12,13 @@ use std::time::Duration;
 use drain_core::time::Timestamp;
 use drain_testkit::delivery::Bus;
 use drain_testkit::fleet::{
-    FleetAction, add_launch_hook, asg_state, fleet_actions, instance_refresh_status,
+    FleetAction, add_launch_hook, add_warm_pool, asg_state, fleet_actions, instance_refresh_status,
     set_container_instance, set_desired, start_instance_refresh,
 };
 use drain_testkit::invoke::{metric_total, outcomes, respond};
 use drain_testkit::played::{
-    Played, container_instance_of, container_instances, launch_completed_once_joined, of_kind,
-    placed_on, terminate_completed_once_drained,
+    Played, container_instance_of, container_instances, launch_completed_once_joined,
+    launch_ready_deployment, of_kind, placed_on, terminate_completed_once_drained,
 };
 use drain_testkit::stack::StackSpec;
 use drain_testkit::{Deployment, KitError, WorldSpec};
@@ -34,25 +34,16 @@ async fn an_instance_refresh_puts_each_new_instance_in_service_only_once_joined_
 -> TestResult {
     // GIVEN the deployed stack with launch readiness waiting for daemons, a 3-instance group
     // with its launch hook, and web, api (replicas, one per instance) and log-router (daemon)
-    let deployment = Deployment::start_with(WorldSpec::new("refresh", 3), |spec| {
-        spec.with_launch_readiness()
-            .with_parameter("LaunchWaitForDaemons", "true")
-    })
+    let deployment = launch_ready_deployment(
+        WorldSpec::new("refresh", 3),
+        |spec| spec.with_parameter("LaunchWaitForDaemons", "true"),
+        &REPLICAS,
+        DAEMON,
+    )
     .await?;
     let world = &deployment.world;
-    add_launch_hook(world).await?;
-    for service in REPLICAS {
-        world.create_service(service, false, 100, 200).await?;
-    }
-    world.create_service(DAEMON, true, 0, 100).await?;
-    for index in 0..world.instances.len() {
-        for service in REPLICAS.iter().chain([&DAEMON]) {
-            world.start_service_task(service, index).await?;
-        }
-    }
     let old: Vec<String> = world.instances.iter().map(|i| i.ec2_id.clone()).collect();
-    let on_lifecycle = deployment.spawn_on_lifecycle().await?;
-    let on_task_stopped = deployment.spawn_on_task_stopped().await?;
+    let (on_lifecycle, on_task_stopped) = deployment.spawn_functions().await?;
     let mut played = Played::new(
         world,
         Bus::new(&deployment, &on_lifecycle, &on_task_stopped)?,
@@ -163,6 +154,22 @@ async fn an_instance_refresh_puts_each_new_instance_in_service_only_once_joined_
     Ok(())
 }
 
+/// The group scales out to two instances: on-lifecycle finds the new one not yet joined and
+/// waits. Returns its launch action.
+async fn scale_out_to_two(played: &mut Played<'_>) -> Result<FleetAction, KitError> {
+    let world = played.world;
+    set_desired(&world.autoscaling, &world.asg, 2).await?;
+    let seen = played.settle().await?;
+    assert_eq!(
+        of_kind(&seen, "EC2 Instance-launch Lifecycle Action"),
+        vec!["launch_waiting"]
+    );
+    Ok(fleet_actions(world.port, &world.asg)?
+        .into_iter()
+        .find(|a| a.is_launch())
+        .ok_or("no launch action")?)
+}
+
 /// The time of a schedule's `at(...)` expression (UTC).
 fn at_time(expression: &str) -> Option<Timestamp> {
     let inner = expression.strip_prefix("at(")?.strip_suffix(')')?;
@@ -180,8 +187,7 @@ async fn a_launch_that_never_joins_is_abandoned_by_its_one_shot_check_at_the_dea
     .await?;
     let world = &deployment.world;
     add_launch_hook(world).await?;
-    let on_lifecycle = deployment.spawn_on_lifecycle().await?;
-    let on_task_stopped = deployment.spawn_on_task_stopped().await?;
+    let (on_lifecycle, on_task_stopped) = deployment.spawn_functions().await?;
     let mut played = Played::new(
         world,
         Bus::new(&deployment, &on_lifecycle, &on_task_stopped)?,
@@ -190,16 +196,7 @@ async fn a_launch_that_never_joins_is_abandoned_by_its_one_shot_check_at_the_dea
     );
 
     // WHEN the group scales out and the new instance's agent never registers
-    set_desired(&world.autoscaling, &world.asg, 2).await?;
-    let seen = played.settle().await?;
-    assert_eq!(
-        of_kind(&seen, "EC2 Instance-launch Lifecycle Action"),
-        vec!["launch_waiting"]
-    );
-    let action = fleet_actions(world.port, &world.asg)?
-        .into_iter()
-        .find(|a| a.is_launch())
-        .ok_or("no launch action")?;
+    let action = scale_out_to_two(&mut played).await?;
 
     // THEN one check is booked, at the deadline, for the deployed on-lifecycle
     let schedule = deployment.booked_launch_check(&action.instance_id).await?;
@@ -264,26 +261,14 @@ async fn a_warm_pool_round_trip_drains_the_instance_and_brings_it_back_active() 
         Deployment::start_with(WorldSpec::new("warm", 2), StackSpec::with_launch_readiness).await?;
     let world = &deployment.world;
     add_launch_hook(world).await?;
-    world
-        .autoscaling
-        .put_warm_pool()
-        .auto_scaling_group_name(&world.asg)
-        .max_group_prepared_capacity(2)
-        .instance_reuse_policy(
-            aws_sdk_autoscaling::types::InstanceReusePolicy::builder()
-                .reuse_on_scale_in(true)
-                .build(),
-        )
-        .send()
-        .await?;
+    add_warm_pool(world).await?;
     world.create_service("web", false, 50, 200).await?;
     world.create_service(DAEMON, true, 0, 100).await?;
     for index in 0..world.instances.len() {
         world.start_service_task("web", index).await?;
         world.start_service_task(DAEMON, index).await?;
     }
-    let on_lifecycle = deployment.spawn_on_lifecycle().await?;
-    let on_task_stopped = deployment.spawn_on_task_stopped().await?;
+    let (on_lifecycle, on_task_stopped) = deployment.spawn_functions().await?;
     let mut played = Played::new(
         world,
         Bus::new(&deployment, &on_lifecycle, &on_task_stopped)?,
@@ -408,24 +393,14 @@ async fn a_launch_that_joins_a_cluster_the_stack_does_not_watch_is_completed_at_
         .cluster_name(&unwatched)
         .send()
         .await?;
-    let on_lifecycle = deployment.spawn_on_lifecycle().await?;
-    let on_task_stopped = deployment.spawn_on_task_stopped().await?;
+    let (on_lifecycle, on_task_stopped) = deployment.spawn_functions().await?;
     let mut played = Played::new(
         world,
         Bus::new(&deployment, &on_lifecycle, &on_task_stopped)?,
         &REPLICAS,
         DAEMON,
     );
-    set_desired(&world.autoscaling, &world.asg, 2).await?;
-    let seen = played.settle().await?;
-    assert_eq!(
-        of_kind(&seen, "EC2 Instance-launch Lifecycle Action"),
-        vec!["launch_waiting"]
-    );
-    let action = fleet_actions(world.port, &world.asg)?
-        .into_iter()
-        .find(|a| a.is_launch())
-        .ok_or("no launch action")?;
+    let action = scale_out_to_two(&mut played).await?;
 
     // WHEN its agent registers it, ACTIVE and connected, in the unwatched cluster
     world

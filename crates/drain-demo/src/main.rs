@@ -123,18 +123,9 @@ async fn main() -> Result<(), KitError> {
                 short(arn)
             ),
         );
-        world
-            .stop_task(
-                arn,
-                "Task stopped by ECS because the container instance is being drained.",
-            )
-            .await?;
         version += 1;
-        let report = handle_task_stopped(
-            &app.drainer,
-            &task_state_change_event(&world.describe_task(arn).await?, version),
-        )
-        .await?;
+        let stopped = world.stopped_by_drain(arn, version).await?;
+        let report = handle_task_stopped(&app.drainer, &stopped).await?;
         timeline.line(
             "on-task-stopped",
             &format!(

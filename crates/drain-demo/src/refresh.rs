@@ -12,13 +12,11 @@ use std::collections::BTreeSet;
 
 use drain_testkit::delivery::{Bus, EcsChange, ecs_changes};
 use drain_testkit::fleet::{
-    FleetAction, add_launch_hook, asg_state, fleet_actions, instance_refresh_status,
-    start_instance_refresh,
+    FleetAction, asg_state, fleet_actions, instance_refresh_status, start_instance_refresh,
 };
 use drain_testkit::invoke::outcomes;
-use drain_testkit::played::{Move, Played, Settled, container_instances};
-use drain_testkit::stack::StackSpec;
-use drain_testkit::{Deployment, EmulatorWorld, KitError, WorldSpec};
+use drain_testkit::played::{Move, Played, Settled, container_instances, launch_ready_deployment};
+use drain_testkit::{EmulatorWorld, KitError, WorldSpec};
 
 use crate::{Timeline, short};
 
@@ -47,23 +45,12 @@ pub async fn instance_refresh() -> Result<RefreshStory, KitError> {
          instance drains\n"
     );
     println!("building and deploying the functions (the first run builds them) ...");
-    let deployment = Deployment::start_with(
-        WorldSpec::new("refresh", 1),
-        StackSpec::with_launch_readiness,
-    )
-    .await?;
+    let deployment =
+        launch_ready_deployment(WorldSpec::new("refresh", 1), |spec| spec, &REPLICAS, DAEMON)
+            .await?;
     let world = &deployment.world;
-    add_launch_hook(world).await?;
-    for service in REPLICAS {
-        world.create_service(service, false, 100, 200).await?;
-    }
-    world.create_service(DAEMON, true, 0, 100).await?;
-    for service in REPLICAS.iter().chain([&DAEMON]) {
-        world.start_service_task(service, 0).await?;
-    }
     let old = world.instances[0].ec2_id.clone();
-    let on_lifecycle = deployment.spawn_on_lifecycle().await?;
-    let on_task_stopped = deployment.spawn_on_task_stopped().await?;
+    let (on_lifecycle, on_task_stopped) = deployment.spawn_functions().await?;
     let mut played = Played::new(
         world,
         Bus::new(&deployment, &on_lifecycle, &on_task_stopped)?,

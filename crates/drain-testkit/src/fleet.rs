@@ -69,18 +69,24 @@ impl FleetAction {
     }
 }
 
-/// Every lifecycle action of group `asg`, oldest first.
-pub fn fleet_actions(port: u16, asg: &str) -> Result<Vec<FleetAction>, KitError> {
+/// Every lifecycle action the emulator lists, of every group, oldest first, as it lists them
+/// (`GET /_ecs_drain/autoscaling/lifecycle-actions`).
+pub fn lifecycle_action_listing(port: u16) -> Result<Vec<Value>, KitError> {
     let listed = control_request(
         port,
         "GET",
         "/_ecs_drain/autoscaling/lifecycle-actions",
         None,
     )?;
-    let actions = listed["lifecycleActions"]
+    Ok(listed["lifecycleActions"]
         .as_array()
-        .ok_or("lifecycle-actions answered no list")?;
-    actions
+        .ok_or("lifecycle-actions answered no list")?
+        .clone())
+}
+
+/// Every lifecycle action of group `asg`, oldest first.
+pub fn fleet_actions(port: u16, asg: &str) -> Result<Vec<FleetAction>, KitError> {
+    lifecycle_action_listing(port)?
         .iter()
         .map(|value| {
             FleetAction::from_json(value)
@@ -222,6 +228,24 @@ pub async fn add_launch_hook(world: &EmulatorWorld) -> Result<(), KitError> {
         .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
         .heartbeat_timeout(300)
         .default_result("ABANDON")
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// Puts a warm pool on the world's group (up to 2 prepared instances) that takes instances
+/// back on scale-in instead of terminating them.
+pub async fn add_warm_pool(world: &EmulatorWorld) -> Result<(), KitError> {
+    world
+        .autoscaling
+        .put_warm_pool()
+        .auto_scaling_group_name(&world.asg)
+        .max_group_prepared_capacity(2)
+        .instance_reuse_policy(
+            aws_sdk_autoscaling::types::InstanceReusePolicy::builder()
+                .reuse_on_scale_in(true)
+                .build(),
+        )
         .send()
         .await?;
     Ok(())

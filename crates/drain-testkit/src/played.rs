@@ -13,9 +13,10 @@ use aws_sdk_ecs::types::DesiredStatus;
 use serde_json::{Value, json};
 
 use crate::delivery::{Bus, Delivery, EcsChange};
-use crate::fleet::{FleetAction, set_container_instance, set_registration};
+use crate::fleet::{FleetAction, add_launch_hook, set_container_instance, set_registration};
+use crate::stack::StackSpec;
 use crate::world::DRAINED_REASON;
-use crate::{EmulatorWorld, KitError};
+use crate::{Deployment, EmulatorWorld, KitError, WorldSpec};
 
 /// A container instance of the cluster as DescribeContainerInstances reports it.
 #[derive(Clone, Debug)]
@@ -124,6 +125,32 @@ pub async fn place(world: &EmulatorWorld, service: &str, on: &str) -> Result<Str
         .and_then(|task| task.task_arn())
         .ok_or("StartTask returned no task")?
         .to_owned())
+}
+
+/// The deployed stack with launch readiness (then adjusted by `adjust`) for a world of `spec`,
+/// the launch hook on its group, and the services a played scheduler keeps: `replicas`
+/// (minimum healthy 100 %, maximum 200 %, one task per instance) and `daemon`, with a task of
+/// each on every instance of the world.
+pub async fn launch_ready_deployment(
+    spec: WorldSpec,
+    adjust: impl FnOnce(StackSpec) -> StackSpec,
+    replicas: &[&str],
+    daemon: &str,
+) -> Result<Deployment, KitError> {
+    let deployment =
+        Deployment::start_with(spec, |stack| adjust(stack.with_launch_readiness())).await?;
+    let world = &deployment.world;
+    add_launch_hook(world).await?;
+    for service in replicas {
+        world.create_service(service, false, 100, 200).await?;
+    }
+    world.create_service(daemon, true, 0, 100).await?;
+    for index in 0..world.instances.len() {
+        for service in replicas.iter().chain([&daemon]) {
+            world.start_service_task(service, index).await?;
+        }
+    }
+    Ok(deployment)
 }
 
 /// One event AWS put on the bus, and the deliveries the stack's rules made of it (none: no
