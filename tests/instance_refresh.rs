@@ -10,7 +10,6 @@
 use std::time::Duration;
 
 use drain_core::time::Timestamp;
-use drain_testkit::delivery::Bus;
 use drain_testkit::fleet::{
     FleetAction, add_launch_hook, add_warm_pool, asg_state, fleet_actions, instance_refresh_status,
     set_container_instance, set_desired, start_instance_refresh,
@@ -43,13 +42,8 @@ async fn an_instance_refresh_puts_each_new_instance_in_service_only_once_joined_
     .await?;
     let world = &deployment.world;
     let old: Vec<String> = world.instances.iter().map(|i| i.ec2_id.clone()).collect();
-    let (on_lifecycle, on_task_stopped) = deployment.spawn_functions().await?;
-    let mut played = Played::new(
-        world,
-        Bus::new(&deployment, &on_lifecycle, &on_task_stopped)?,
-        &REPLICAS,
-        DAEMON,
-    );
+    let functions = deployment.spawn_functions().await?;
+    let mut played = Played::on(&deployment, &functions, &REPLICAS, DAEMON)?;
 
     // WHEN an instance refresh replaces the group's instances (default preferences: one at a
     // time, each old instance terminated while its replacement launches) and AWS, the agents
@@ -187,13 +181,8 @@ async fn a_launch_that_never_joins_is_abandoned_by_its_one_shot_check_at_the_dea
     .await?;
     let world = &deployment.world;
     add_launch_hook(world).await?;
-    let (on_lifecycle, on_task_stopped) = deployment.spawn_functions().await?;
-    let mut played = Played::new(
-        world,
-        Bus::new(&deployment, &on_lifecycle, &on_task_stopped)?,
-        &REPLICAS,
-        DAEMON,
-    );
+    let functions = deployment.spawn_functions().await?;
+    let mut played = Played::on(&deployment, &functions, &REPLICAS, DAEMON)?;
 
     // WHEN the group scales out and the new instance's agent never registers
     let action = scale_out_to_two(&mut played).await?;
@@ -215,7 +204,7 @@ async fn a_launch_that_never_joins_is_abandoned_by_its_one_shot_check_at_the_dea
     let now = drain_core::time::Clock::now(&drain_core::time::SystemClock);
     let wait = at.seconds_since(now).max(0) as u64 + 1;
     tokio::time::sleep(Duration::from_secs(wait)).await;
-    let report = respond(&on_lifecycle, &input).await?;
+    let report = respond(&functions.0, &input).await?;
 
     // THEN the launch action is ABANDONed: the group terminates the instance and launches a
     // replacement; the deadline is counted for the alarm and the check is gone
@@ -242,7 +231,7 @@ async fn a_launch_that_never_joins_is_abandoned_by_its_one_shot_check_at_the_dea
             .any(|a| a.is_launch() && a.state == "active" && a.instance_id != action.instance_id),
         "a replacement is launching"
     );
-    assert_eq!(metric_total(&on_lifecycle, "LaunchDeadlinesPassed"), 1.0);
+    assert_eq!(metric_total(&functions.0, "LaunchDeadlinesPassed"), 1.0);
     assert!(
         deployment
             .booked_launch_check(&action.instance_id)
@@ -268,13 +257,8 @@ async fn a_warm_pool_round_trip_drains_the_instance_and_brings_it_back_active() 
         world.start_service_task("web", index).await?;
         world.start_service_task(DAEMON, index).await?;
     }
-    let (on_lifecycle, on_task_stopped) = deployment.spawn_functions().await?;
-    let mut played = Played::new(
-        world,
-        Bus::new(&deployment, &on_lifecycle, &on_task_stopped)?,
-        &REPLICAS,
-        DAEMON,
-    );
+    let functions = deployment.spawn_functions().await?;
+    let mut played = Played::on(&deployment, &functions, &REPLICAS, DAEMON)?;
 
     // WHEN the group scales in to the warm pool
     set_desired(&world.autoscaling, &world.asg, 1).await?;
@@ -393,13 +377,8 @@ async fn a_launch_that_joins_a_cluster_the_stack_does_not_watch_is_completed_at_
         .cluster_name(&unwatched)
         .send()
         .await?;
-    let (on_lifecycle, on_task_stopped) = deployment.spawn_functions().await?;
-    let mut played = Played::new(
-        world,
-        Bus::new(&deployment, &on_lifecycle, &on_task_stopped)?,
-        &REPLICAS,
-        DAEMON,
-    );
+    let functions = deployment.spawn_functions().await?;
+    let mut played = Played::on(&deployment, &functions, &REPLICAS, DAEMON)?;
     let action = scale_out_to_two(&mut played).await?;
 
     // WHEN its agent registers it, ACTIVE and connected, in the unwatched cluster
@@ -427,7 +406,8 @@ async fn a_launch_that_joins_a_cluster_the_stack_does_not_watch_is_completed_at_
         ("completed", Some("CONTINUE"), 1)
     );
     assert!(
-        on_lifecycle
+        functions
+            .0
             .logs()
             .contains("the instance joined a cluster ecs-drain does not watch"),
         "the reason is logged"

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use drain_testkit::delivery::{Bus, EcsChange, ecs_changes};
+use drain_testkit::delivery::{EcsChange, ecs_changes};
 use drain_testkit::fleet::{
     FleetAction, asg_state, fleet_actions, instance_refresh_status, start_instance_refresh,
 };
@@ -50,13 +50,8 @@ pub async fn instance_refresh() -> Result<RefreshStory, KitError> {
             .await?;
     let world = &deployment.world;
     let old = world.instances[0].ec2_id.clone();
-    let (on_lifecycle, on_task_stopped) = deployment.spawn_functions().await?;
-    let mut played = Played::new(
-        world,
-        Bus::new(&deployment, &on_lifecycle, &on_task_stopped)?,
-        &REPLICAS,
-        DAEMON,
-    );
+    let functions = deployment.spawn_functions().await?;
+    let mut played = Played::on(&deployment, &functions, &REPLICAS, DAEMON)?;
     println!(
         "AWS emulator : {} (IAM enforced; a second one, for this story)",
         deployment.emulator.endpoint()

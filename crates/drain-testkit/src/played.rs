@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::delivery::{Bus, Delivery, EcsChange};
 use crate::fleet::{FleetAction, add_launch_hook, set_container_instance, set_registration};
+use crate::runtime_api::FunctionProcess;
 use crate::stack::StackSpec;
 use crate::world::DRAINED_REASON;
 use crate::{Deployment, EmulatorWorld, KitError, WorldSpec};
@@ -231,6 +232,18 @@ impl<'a> Played<'a> {
             daemon: daemon.to_owned(),
             steps: 0,
         }
+    }
+
+    /// The played world of `deployment`, its bus delivering to `functions` (on-lifecycle,
+    /// on-task-stopped, as [`Deployment::spawn_functions`] runs them).
+    pub fn on(
+        deployment: &'a Deployment,
+        functions: &'a (FunctionProcess, FunctionProcess),
+        replicas: &[&str],
+        daemon: &str,
+    ) -> Result<Self, KitError> {
+        let bus = Bus::new(deployment, &functions.0, &functions.1)?;
+        Ok(Played::new(&deployment.world, bus, replicas, daemon))
     }
 
     /// Fails when a replica service runs fewer RUNNING tasks than its desired count.
