@@ -47,6 +47,8 @@ async fn main() -> Result<(), KitError> {
         "ecs-drain demo: draining one ECS container instance before its Auto Scaling group \
          terminates it\n"
     );
+    // The refresh story's emulator and stack come up while the scale-in story plays.
+    let refresh_world = tokio::spawn(drain_demo::refresh::prepare());
     let emulator = Emulator::start()?;
     let sdk = emulator.sdk_config();
     let world = EmulatorWorld::build(&emulator, &sdk, &WorldSpec::new("demo", 3)).await?;
@@ -202,7 +204,7 @@ async fn main() -> Result<(), KitError> {
         "\nNo task was cut short: the hook completed only after the last task, then the daemon, \
          had STOPPED."
     );
-    drain_demo::refresh::instance_refresh().await?;
+    drain_demo::refresh::play(refresh_world.await??).await?;
     if keep {
         playground(&emulator, &world, &app).await?;
     }

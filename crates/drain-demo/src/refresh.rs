@@ -16,7 +16,7 @@ use drain_testkit::fleet::{
 };
 use drain_testkit::invoke::outcomes;
 use drain_testkit::played::{Move, Played, Settled, container_instances, launch_ready_deployment};
-use drain_testkit::{EmulatorWorld, KitError, WorldSpec};
+use drain_testkit::{Deployment, EmulatorWorld, KitError, WorldSpec};
 
 use crate::{Timeline, short};
 
@@ -38,18 +38,28 @@ pub struct RefreshStory {
     pub status: Option<String>,
 }
 
-/// Plays the story, printing it as a timeline, and returns what the records say happened.
+/// The story's world, ready to play: the deployed stack in its own emulator, the group with its
+/// launch hook and one instance running web, api and log-router. The demo starts it while the
+/// scale-in story plays, so that the emulator and the stack are up when this story begins.
+pub async fn prepare() -> Result<Deployment, KitError> {
+    launch_ready_deployment(WorldSpec::new("refresh", 1), |spec| spec, &REPLICAS, DAEMON).await
+}
+
+/// Prepares the story's world ([`prepare`]), then plays the story ([`play`]).
 pub async fn instance_refresh() -> Result<RefreshStory, KitError> {
+    play(prepare().await?).await
+}
+
+/// Plays the story on `deployment` (from [`prepare`]), printing it as a timeline, and returns
+/// what the records say happened. The story's emulator stops when it returns.
+pub async fn play(deployment: Deployment) -> Result<RefreshStory, KitError> {
     println!(
         "\necs-drain demo, part 2: an instance refresh — one new instance joins, one old \
          instance drains\n"
     );
-    println!("building and deploying the functions (the first run builds them) ...");
-    let deployment =
-        launch_ready_deployment(WorldSpec::new("refresh", 1), |spec| spec, &REPLICAS, DAEMON)
-            .await?;
     let world = &deployment.world;
     let old = world.instances[0].ec2_id.clone();
+    println!("starting the functions (the first run builds them) ...");
     let functions = deployment.spawn_functions().await?;
     let mut played = Played::on(&deployment, &functions, &REPLICAS, DAEMON)?;
     println!(
