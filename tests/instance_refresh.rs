@@ -10,9 +10,10 @@
 use std::time::Duration;
 
 use drain_core::time::Timestamp;
+use drain_testkit::events::ActionEnd;
 use drain_testkit::fleet::{
-    FleetAction, add_launch_hook, add_warm_pool, asg_state, fleet_actions, instance_refresh_status,
-    set_container_instance, set_desired, start_instance_refresh,
+    FleetAction, add_launch_hook, add_warm_pool, asg_state, fleet_action, fleet_actions,
+    instance_refresh_status, set_container_instance, set_desired, start_instance_refresh,
 };
 use drain_testkit::invoke::{metric_total, outcomes, respond};
 use drain_testkit::played::{
@@ -209,18 +210,8 @@ async fn a_launch_that_never_joins_is_abandoned_by_its_one_shot_check_at_the_dea
     // THEN the launch action is ABANDONed: the group terminates the instance and launches a
     // replacement; the deadline is counted for the alarm and the check is gone
     assert_eq!(outcomes(&report), vec!["launch_abandoned"], "{report}");
-    let done = fleet_actions(world.port, &world.asg)?
-        .into_iter()
-        .find(|a| a.token == action.token)
-        .ok_or("action vanished")?;
-    assert_eq!(
-        (
-            done.state.as_str(),
-            done.result.as_deref(),
-            done.completions
-        ),
-        ("completed", Some("ABANDON"), 1)
-    );
+    let done = fleet_action(world.port, &world.asg, &action.token)?;
+    assert_eq!(done.end(), ActionEnd::completed_once("ABANDON"));
     assert_eq!(
         asg_state(&world.autoscaling, &action.instance_id).await?,
         None
@@ -281,10 +272,7 @@ async fn a_warm_pool_round_trip_drains_the_instance_and_brings_it_back_active() 
         of_kind(&seen, "EC2 Instance-terminate Lifecycle Action"),
         vec!["wait"]
     );
-    let done = fleet_actions(world.port, &world.asg)?
-        .into_iter()
-        .find(|a| a.token == terminate.token)
-        .ok_or("action vanished")?;
+    let done = fleet_action(world.port, &world.asg, &terminate.token)?;
     assert_eq!(
         (done.state.as_str(), done.result.as_deref()),
         ("completed", Some("CONTINUE"))
@@ -393,18 +381,8 @@ async fn a_launch_that_joins_a_cluster_the_stack_does_not_watch_is_completed_at_
         of_kind(&seen, "ECS Container Instance State Change"),
         vec!["launch_continued"]
     );
-    let done = fleet_actions(world.port, &world.asg)?
-        .into_iter()
-        .find(|a| a.token == action.token)
-        .ok_or("action vanished")?;
-    assert_eq!(
-        (
-            done.state.as_str(),
-            done.result.as_deref(),
-            done.completions
-        ),
-        ("completed", Some("CONTINUE"), 1)
-    );
+    let done = fleet_action(world.port, &world.asg, &action.token)?;
+    assert_eq!(done.end(), ActionEnd::completed_once("CONTINUE"));
     assert!(
         functions
             .0

@@ -12,7 +12,7 @@ use drain_core::handler::handle_lifecycle;
 use drain_core::time::Timestamp;
 use drain_testkit::fleet::{
     FleetAction, LAUNCH_HOOK, add_launch_hook, add_warm_pool, asg_state,
-    container_instance_state_change_event, fleet_actions, lifecycle_action_event,
+    container_instance_state_change_event, fleet_action, fleet_actions, lifecycle_action_event,
     set_container_instance, set_desired, set_registration,
 };
 use drain_testkit::invoke::record_attribute;
@@ -40,10 +40,7 @@ fn active(world: &EmulatorWorld, launch: bool) -> Result<FleetAction, KitError> 
 }
 
 fn by_token(world: &EmulatorWorld, token: &str) -> Result<FleetAction, KitError> {
-    fleet_actions(world.port, &world.asg)?
-        .into_iter()
-        .find(|action| action.token == token)
-        .ok_or_else(|| "action not listed".into())
+    fleet_action(world.port, &world.asg, token)
 }
 
 /// The launch record as stored (the `launch` attribute's JSON under `launch#<id>`).

@@ -8,6 +8,7 @@ use drain_core::time::Timestamp;
 use serde_json::{Value, json};
 
 use crate::emulator::control_request;
+use crate::events::ActionEnd;
 use crate::{EmulatorWorld, KitError};
 
 /// A lifecycle action of either transition, as `GET /_ecs_drain/autoscaling/lifecycle-actions`
@@ -67,6 +68,23 @@ impl FleetAction {
     pub fn is_launch(&self) -> bool {
         self.transition == "autoscaling:EC2_INSTANCE_LAUNCHING"
     }
+
+    /// Where it stands: state, result, successful completions.
+    pub fn end(&self) -> ActionEnd {
+        ActionEnd {
+            state: self.state.clone(),
+            result: self.result.clone(),
+            completions: self.completions,
+        }
+    }
+}
+
+/// The lifecycle action of group `asg` with token `token`.
+pub fn fleet_action(port: u16, asg: &str, token: &str) -> Result<FleetAction, KitError> {
+    fleet_actions(port, asg)?
+        .into_iter()
+        .find(|action| action.token == token)
+        .ok_or_else(|| format!("no lifecycle action {token} in {asg}").into())
 }
 
 /// Every lifecycle action the emulator lists, of every group, oldest first, as it lists them

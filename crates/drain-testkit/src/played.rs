@@ -503,12 +503,7 @@ pub fn terminate_completed_once_drained(
 }
 
 fn completed_once_with_continue(action: &FleetAction) -> Result<(), KitError> {
-    let got = (
-        action.state.as_str(),
-        action.result.as_deref(),
-        action.completions,
-    );
-    if got != ("completed", Some("CONTINUE"), 1) {
+    if action.end() != crate::events::ActionEnd::completed_once("CONTINUE") {
         return Err(format!("{action:?}: not completed once with CONTINUE").into());
     }
     Ok(())
