@@ -508,3 +508,99 @@ fn completed_once_with_continue(action: &FleetAction) -> Result<(), KitError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN: &str = "arn:aws:ecs:us-east-1:123456789012:container-instance/c/abc";
+
+    fn instance(at: f64, cause: &str, status: &str, connected: bool) -> EcsChange {
+        EcsChange::ContainerInstance {
+            at,
+            cause: cause.to_owned(),
+            detail: json!({
+                "containerInstanceArn": ARN, "ec2InstanceId": "i-1",
+                "status": status, "agentConnected": connected
+            }),
+        }
+    }
+
+    fn task(at: f64, cause: &str, last_status: &str) -> EcsChange {
+        EcsChange::Task {
+            at,
+            cause: cause.to_owned(),
+            task_arn: "task-1".to_owned(),
+            cluster_arn: "cluster".to_owned(),
+            container_instance_arn: Some(ARN.to_owned()),
+            group: Some("service:web".to_owned()),
+            last_status: last_status.to_owned(),
+        }
+    }
+
+    fn action(launch: bool, completed_at: f64) -> FleetAction {
+        FleetAction {
+            token: "t".to_owned(),
+            asg: "g".to_owned(),
+            hook: "h".to_owned(),
+            instance_id: "i-1".to_owned(),
+            transition: if launch {
+                "autoscaling:EC2_INSTANCE_LAUNCHING"
+            } else {
+                "autoscaling:EC2_INSTANCE_TERMINATING"
+            }
+            .to_owned(),
+            origin: "EC2".to_owned(),
+            destination: "AutoScalingGroup".to_owned(),
+            lifecycle_state: "Pending:Wait".to_owned(),
+            state: "completed".to_owned(),
+            result: Some("CONTINUE".to_owned()),
+            created_at: 0.0,
+            completed_at: Some(completed_at),
+            completions: 1,
+        }
+    }
+
+    #[test]
+    fn a_launch_completed_only_once_the_agent_connected_passes_and_one_completed_before_fails() {
+        let changes = [
+            instance(1.0, "RegisterContainerInstance", "REGISTERING", false),
+            instance(2.0, "ecs", "ACTIVE", false),
+            instance(3.0, "agent", "ACTIVE", true),
+        ];
+        assert_eq!(
+            launch_completed_once_joined(&changes, &action(true, 4.0)).ok(),
+            Some(4.0)
+        );
+        assert!(launch_completed_once_joined(&changes, &action(true, 2.5)).is_err());
+        assert!(launch_completed_once_joined(&changes[..2], &action(true, 4.0)).is_err());
+    }
+
+    #[test]
+    fn a_termination_passes_only_when_drained_and_every_task_stopped_before_it_completed() {
+        let drained = [
+            task(1.0, "StartTask", "RUNNING"),
+            instance(2.0, "UpdateContainerInstancesState", "DRAINING", true),
+            task(3.0, "StopTask", "STOPPED"),
+        ];
+        assert_eq!(
+            terminate_completed_once_drained(&drained, &action(false, 4.0))
+                .map(|placed| placed.len())
+                .ok(),
+            Some(1)
+        );
+        // the task still ran when the action was completed
+        assert!(terminate_completed_once_drained(&drained, &action(false, 2.5)).is_err());
+        // never set DRAINING by the API
+        let undrained = [
+            instance(0.5, "RegisterContainerInstance", "ACTIVE", true),
+            drained[0].clone(),
+            drained[2].clone(),
+        ];
+        assert!(terminate_completed_once_drained(&undrained, &action(false, 4.0)).is_err());
+        // completed twice
+        let mut twice = action(false, 4.0);
+        twice.completions = 2;
+        assert!(terminate_completed_once_drained(&drained, &twice).is_err());
+    }
+}
