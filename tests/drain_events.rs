@@ -517,25 +517,8 @@ impl PublishedDrain {
         function: &drain_testkit::runtime_api::FunctionProcess,
         payload: &Value,
     ) -> Result<Vec<String>, KitError> {
-        let invocation = function.invoke(payload).await?;
-        let report = invocation.response().ok_or_else(|| {
-            format!(
-                "{} answered an error: {:?}\n{}",
-                function.name(),
-                invocation.result,
-                function.logs()
-            )
-        })?;
-        Ok(report["outcomes"]
-            .as_array()
-            .map(|outcomes| {
-                outcomes
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default())
+        let report = drain_testkit::invoke::respond(function, payload).await?;
+        Ok(drain_testkit::invoke::outcomes(&report))
     }
 
     /// Scales in instance 0: on-lifecycle starts the drain.

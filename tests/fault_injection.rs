@@ -19,7 +19,7 @@ use drain_core::ports::DrainStore;
 use drain_core::record::{DrainStatus, LifecycleResult};
 use drain_core::testing::Rng;
 use drain_testkit::emulator::sdk_config_for;
-use drain_testkit::events::{lifecycle_event, task_state_change_event};
+use drain_testkit::events::{ActionEnd, lifecycle_event, task_state_change_event};
 use drain_testkit::proxy::{Fault, FaultPlan, Proxy, ScriptedFault};
 use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 use serde_json::Value;
@@ -422,15 +422,9 @@ async fn drains_complete_once_under(plans: Vec<(u64, FaultPlan)>) -> Result<(), 
             run.panics,
             run.story()
         );
-        let actions = run.world.lifecycle_actions()?;
-        assert_eq!(actions.len(), 1, "{}", run.story());
         assert_eq!(
-            (
-                actions[0].state.as_str(),
-                actions[0].result.as_deref(),
-                actions[0].completions
-            ),
-            ("completed", Some("CONTINUE"), 1),
+            run.world.sole_action_end()?,
+            ActionEnd::completed_once("CONTINUE"),
             "{}",
             run.story()
         );

@@ -7,11 +7,11 @@
 
 use std::time::Instant;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use drain_testkit::events::{
-    LifecycleAction, as_replay, lifecycle_event, lifecycle_sns_event, task_state_change_event,
+    ActionEnd, LifecycleAction, as_replay, lifecycle_event, lifecycle_sns_event,
+    task_state_change_event,
 };
-use drain_testkit::invoke::{outcomes, record_text, respond};
+use drain_testkit::invoke::{outcomes, record_attribute, record_text, respond};
 use drain_testkit::runtime_api::FunctionProcess;
 use drain_testkit::{Deployment, EmulatorWorld, KitError, WorldSpec, project_root};
 use serde_json::{Value, json};
@@ -37,33 +37,6 @@ impl Functions {
 /// The `status` attribute of instance `index`'s drain record, if any.
 async fn record_status(world: &EmulatorWorld, index: usize) -> Result<Option<String>, KitError> {
     record_text(world, index, "status").await
-}
-
-/// What a refused or ignored input must leave untouched.
-#[derive(Debug, PartialEq)]
-struct Snapshot {
-    instance_statuses: Vec<String>,
-    lifecycle_actions: Vec<LifecycleAction>,
-    records: usize,
-}
-
-async fn snapshot(world: &EmulatorWorld) -> Result<Snapshot, KitError> {
-    let mut instance_statuses = Vec::new();
-    for index in 0..world.instances.len() {
-        instance_statuses.push(world.instance_status(index).await?);
-    }
-    let scanned = world
-        .dynamodb
-        .scan()
-        .table_name(&world.table)
-        .consistent_read(true)
-        .send()
-        .await?;
-    Ok(Snapshot {
-        instance_statuses,
-        lifecycle_actions: world.lifecycle_actions()?,
-        records: scanned.items().len(),
-    })
 }
 
 /// Whether `key` holds `expected` anywhere in a JSON log line (fields, span, spans).
@@ -115,19 +88,11 @@ async fn the_running_binaries_drain_a_scaled_in_instance_and_complete_once_loggi
     // task finishes, each STOPPED event reaching on-task-stopped
     let mut version = 10;
     for (position, (service, arn)) in tasks.replicas.iter().enumerate() {
-        world.start_service_task(service, 1 + position % 2).await?;
-        world
-            .stop_task(
-                arn,
-                "Task stopped by ECS because the container instance is being drained.",
-            )
-            .await?;
         version += 1;
-        let report = respond(
-            &functions.on_task_stopped,
-            &task_state_change_event(&world.describe_task(arn).await?, version),
-        )
-        .await?;
+        let stopped = world
+            .replica_moves(service, arn, 1 + position % 2, version)
+            .await?;
+        let report = respond(&functions.on_task_stopped, &stopped).await?;
         assert_eq!(outcomes(&report), ["wait"], "{report}");
     }
     world
@@ -154,15 +119,9 @@ async fn the_running_binaries_drain_a_scaled_in_instance_and_complete_once_loggi
 
     // THEN the lifecycle action is completed exactly once with CONTINUE and the drain is COMPLETED
     assert_eq!(outcomes(&report), ["complete"], "{report}");
-    let actions = world.lifecycle_actions()?;
-    assert_eq!(actions.len(), 1);
     assert_eq!(
-        (
-            actions[0].state.as_str(),
-            actions[0].result.as_deref(),
-            actions[0].completions
-        ),
-        ("completed", Some("CONTINUE"), 1)
+        world.sole_action_end()?,
+        ActionEnd::completed_once("CONTINUE")
     );
     assert_eq!(record_status(world, 0).await?.as_deref(), Some("COMPLETED"));
 
@@ -233,7 +192,7 @@ async fn an_sns_lifecycle_message_starts_the_drain_and_the_test_notification_cha
     assert_eq!(outcomes(&report), ["wait"], "{report}");
     assert_eq!(world.instance_status(0).await?, "DRAINING");
     assert_eq!(record_status(world, 0).await?.as_deref(), Some("DRAINING"));
-    let before = snapshot(world).await?;
+    let before = world.snapshot().await?;
 
     // WHEN the hook's TEST_NOTIFICATION arrives through the same topic
     let fixture = std::fs::read_to_string(
@@ -244,7 +203,7 @@ async fn an_sns_lifecycle_message_starts_the_drain_and_the_test_notification_cha
     // THEN it is acknowledged as ignored and changes nothing
     assert_eq!(outcomes(&report), ["ignored"], "{report}");
     assert_eq!(report.get("refused"), None, "{report}");
-    assert_eq!(snapshot(world).await?, before);
+    assert_eq!(world.snapshot().await?, before);
     Ok(())
 }
 
@@ -255,7 +214,7 @@ async fn malformed_and_unknown_payloads_are_refused_without_changes_and_the_proc
     let (deployment, action) = world_scaling_in_one_busy_instance("bin-bad", 2).await?;
     let world = &deployment.world;
     let functions = Functions::start(&deployment).await?;
-    let before = snapshot(world).await?;
+    let before = world.snapshot().await?;
     let scheduled = json!({
         "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
         "detail-type": "Scheduled Event", "source": "aws.events",
@@ -309,7 +268,7 @@ async fn malformed_and_unknown_payloads_are_refused_without_changes_and_the_proc
     assert!(garbage.error().is_some(), "{:?}", garbage.result);
 
     // THEN nothing changed, both processes are still up and the next valid event is handled
-    assert_eq!(snapshot(world).await?, before);
+    assert_eq!(world.snapshot().await?, before);
     assert!(functions.on_lifecycle.is_running() && functions.on_task_stopped.is_running());
     let report = respond(&functions.on_lifecycle, &lifecycle_event(&action)).await?;
     assert_eq!(outcomes(&report), ["wait"], "{report}");
@@ -327,7 +286,7 @@ async fn a_replayed_lifecycle_event_is_a_dry_run_by_default() -> TestResult {
     let (deployment, action) = world_scaling_in_one_busy_instance("bin-replay", 2).await?;
     let world = &deployment.world;
     let functions = Functions::start(&deployment).await?;
-    let before = snapshot(world).await?;
+    let before = world.snapshot().await?;
 
     // WHEN an archive replay re-sends the lifecycle event
     let report = respond(
@@ -340,7 +299,7 @@ async fn a_replayed_lifecycle_event_is_a_dry_run_by_default() -> TestResult {
     assert_eq!(report["dry_run"], json!(true), "{report}");
     assert_eq!(world.instance_status(0).await?, "ACTIVE");
     assert_eq!(record_status(world, 0).await?, None);
-    assert_eq!(snapshot(world).await?, before);
+    assert_eq!(world.snapshot().await?, before);
     Ok(())
 }
 
@@ -446,22 +405,13 @@ async fn the_check_the_binary_books_invokes_it_back_and_heartbeats_the_hook() ->
         (actions[0].state.as_str(), actions[0].heartbeats),
         ("active", 1)
     );
-    let item = world
-        .dynamodb
-        .get_item()
-        .table_name(&world.table)
-        .key(
-            "container_instance_arn",
-            AttributeValue::S(world.instances[0].container_instance_arn.clone()),
-        )
-        .consistent_read(true)
-        .send()
-        .await?;
-    let heartbeats = item
-        .item()
-        .and_then(|item| item.get("heartbeats_sent"))
-        .and_then(|value| value.as_n().ok())
-        .cloned();
+    let heartbeats = record_attribute(
+        world,
+        &world.instances[0].container_instance_arn,
+        "heartbeats_sent",
+    )
+    .await?
+    .and_then(|value| value.as_n().ok().cloned());
     assert_eq!(heartbeats.as_deref(), Some("1"));
     Ok(())
 }

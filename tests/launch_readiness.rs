@@ -11,9 +11,11 @@ use drain_core::decision::verify::FunctionIdentity;
 use drain_core::handler::handle_lifecycle;
 use drain_core::time::Timestamp;
 use drain_testkit::fleet::{
-    FleetAction, LAUNCH_HOOK, add_launch_hook, asg_state, container_instance_state_change_event,
-    fleet_actions, lifecycle_action_event, set_container_instance, set_desired, set_registration,
+    FleetAction, LAUNCH_HOOK, add_launch_hook, add_warm_pool, asg_state,
+    container_instance_state_change_event, fleet_action, fleet_actions, lifecycle_action_event,
+    set_container_instance, set_desired, set_registration,
 };
+use drain_testkit::invoke::record_attribute;
 use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 use serde_json::{Value, json};
 
@@ -38,28 +40,14 @@ fn active(world: &EmulatorWorld, launch: bool) -> Result<FleetAction, KitError> 
 }
 
 fn by_token(world: &EmulatorWorld, token: &str) -> Result<FleetAction, KitError> {
-    fleet_actions(world.port, &world.asg)?
-        .into_iter()
-        .find(|action| action.token == token)
-        .ok_or_else(|| "action not listed".into())
+    fleet_action(world.port, &world.asg, token)
 }
 
 /// The launch record as stored (the `launch` attribute's JSON under `launch#<id>`).
 async fn launch_record(world: &EmulatorWorld, ec2_id: &str) -> Result<Option<Value>, KitError> {
-    let item = world
-        .dynamodb
-        .get_item()
-        .table_name(&world.table)
-        .key(
-            "container_instance_arn",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("launch#{ec2_id}")),
-        )
-        .consistent_read(true)
-        .send()
-        .await?;
-    Ok(item
-        .item()
-        .and_then(|item| item.get("launch"))
+    let stored = record_attribute(world, &format!("launch#{ec2_id}"), "launch").await?;
+    Ok(stored
+        .as_ref()
         .and_then(|value| value.as_s().ok())
         .map(|text| serde_json::from_str(text))
         .transpose()?)
@@ -112,14 +100,7 @@ async fn a_new_instance_is_put_in_service_only_once_active_with_its_agent_connec
 
     // WHEN the agent registers (REGISTERING, disconnected), then ECS makes it ACTIVE first
     world
-        .ecs
-        .register_container_instance()
-        .cluster(&world.cluster)
-        .instance_identity_document(
-            json!({ "instanceId": ec2_id, "region": "us-east-1", "accountId": "123456789012" })
-                .to_string(),
-        )
-        .send()
+        .register_container_instance(&world.cluster, &ec2_id)
         .await?;
     let changed =
         set_container_instance(world.port, &world.cluster, &ec2_id, Some("ACTIVE"), None)?;
@@ -174,18 +155,7 @@ async fn a_warm_pool_round_trip_ends_with_the_container_instance_active() -> Tes
     let sdk = emulator.sdk_config();
     let world = EmulatorWorld::build(&emulator, &sdk, &WorldSpec::new("warm", 2)).await?;
     add_launch_hook(&world).await?;
-    world
-        .autoscaling
-        .put_warm_pool()
-        .auto_scaling_group_name(&world.asg)
-        .max_group_prepared_capacity(2)
-        .instance_reuse_policy(
-            aws_sdk_autoscaling::types::InstanceReusePolicy::builder()
-                .reuse_on_scale_in(true)
-                .build(),
-        )
-        .send()
-        .await?;
+    add_warm_pool(&world).await?;
     let app = app(&world, &sdk);
 
     // GIVEN a scale-in to the warm pool: the terminate action (Destination WarmPool) drains

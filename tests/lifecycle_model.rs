@@ -4,7 +4,6 @@
 //! shapes, parsed by drain-core and decided by its pure launch / early-drain rules. Each test
 //! applies the decision by hand, as the wiring will, and asserts the emulator's final state.
 
-use aws_sdk_ecs::Client as Ecs;
 use drain_aws::EcsCluster;
 use drain_core::decision::launch::{
     LaunchCompletion, LaunchDecision, LaunchFacts, LaunchPolicy, LaunchWaitingOn, Registration,
@@ -21,11 +20,11 @@ use drain_core::ports::{Cluster, EcsInstanceStatus};
 use drain_core::record::LifecycleResult;
 use drain_core::time::Timestamp;
 use drain_testkit::fleet::{
-    FleetAction, LAUNCH_HOOK, add_launch_hook, asg_state, fleet_actions, lifecycle_action_event,
-    set_container_instance, set_desired, set_registration, spot_interruption_event,
+    FleetAction, LAUNCH_HOOK, add_launch_hook, add_warm_pool, asg_state, fleet_actions,
+    lifecycle_action_event, set_container_instance, set_desired, set_registration,
+    spot_interruption_event,
 };
 use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
-use serde_json::json;
 
 type TestResult = Result<(), KitError>;
 
@@ -60,17 +59,6 @@ async fn complete(
         .lifecycle_hook_name(&action.hook)
         .lifecycle_action_token(&action.token)
         .lifecycle_action_result(result.as_str())
-        .send()
-        .await?;
-    Ok(())
-}
-
-async fn register(ecs: &Ecs, cluster: &str, ec2_id: &str) -> TestResult {
-    let document =
-        json!({ "instanceId": ec2_id, "region": "us-east-1", "accountId": "123456789012" });
-    ecs.register_container_instance()
-        .cluster(cluster)
-        .instance_identity_document(document.to_string())
         .send()
         .await?;
     Ok(())
@@ -169,7 +157,9 @@ async fn a_launch_waits_for_registration_and_agent_and_an_instance_that_never_jo
         decide_launch(&facts(&notice, none), &policy, now),
         wait(LaunchWaitingOn::Registration)
     );
-    register(&world.ecs, &world.cluster, &ec2_id).await?;
+    world
+        .register_container_instance(&world.cluster, &ec2_id)
+        .await?;
     let registering = registration(&world, &ec2_id, false).await?;
     assert_eq!(
         decide_launch(&facts(&notice, registering), &policy, now),
@@ -236,18 +226,7 @@ async fn a_warm_pool_round_trip_ends_with_the_container_instance_active() -> Tes
     )
     .await?;
     add_launch_hook(&world).await?;
-    world
-        .autoscaling
-        .put_warm_pool()
-        .auto_scaling_group_name(&world.asg)
-        .max_group_prepared_capacity(2)
-        .instance_reuse_policy(
-            aws_sdk_autoscaling::types::InstanceReusePolicy::builder()
-                .reuse_on_scale_in(true)
-                .build(),
-        )
-        .send()
-        .await?;
+    add_warm_pool(&world).await?;
     let cluster = EcsCluster::new(world.ecs.clone());
     let policy = LaunchPolicy::default();
 

@@ -8,7 +8,7 @@
 use aws_sdk_autoscaling::Client as AutoScaling;
 use aws_sdk_ecs::Client as Ecs;
 use aws_sdk_ecs::types::ContainerInstanceStatus;
-use drain_testkit::events::{lifecycle_event, task_state_change_event};
+use drain_testkit::events::{ActionEnd, lifecycle_event, task_state_change_event};
 use drain_testkit::runtime_api::Invocation;
 use drain_testkit::stack::StackSpec;
 use drain_testkit::{Deployment, KitError, WorldSpec};
@@ -116,15 +116,9 @@ async fn ten_clusters_and_groups_drain_the_seventh_and_cannot_touch_an_eleventh(
 
     // THEN group 7's lifecycle action is completed once with CONTINUE
     assert_eq!(outcomes(&report), ["complete"], "{report}");
-    let actions = seventh.lifecycle_actions()?;
-    assert_eq!(actions.len(), 1);
     assert_eq!(
-        (
-            actions[0].state.as_str(),
-            actions[0].result.as_deref(),
-            actions[0].completions
-        ),
-        ("completed", Some("CONTINUE"), 1)
+        seventh.sole_action_end()?,
+        ActionEnd::completed_once("CONTINUE")
     );
 
     // AND every call the two roles made was allowed

@@ -5,7 +5,7 @@
 
 use drain_aws::app::App;
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
-use drain_testkit::events::{lifecycle_event, task_state_change_event};
+use drain_testkit::events::{ActionEnd, lifecycle_event, task_state_change_event};
 use drain_testkit::{Emulator, EmulatorWorld, WorldSpec};
 
 type TestResult = Result<(), drain_testkit::KitError>;
@@ -14,24 +14,7 @@ async fn record_status(
     world: &EmulatorWorld,
     index: usize,
 ) -> Result<Option<String>, drain_testkit::KitError> {
-    let item = world
-        .dynamodb
-        .get_item()
-        .table_name(&world.table)
-        .key(
-            "container_instance_arn",
-            aws_sdk_dynamodb::types::AttributeValue::S(
-                world.instances[index].container_instance_arn.clone(),
-            ),
-        )
-        .consistent_read(true)
-        .send()
-        .await?;
-    Ok(item
-        .item()
-        .and_then(|item| item.get("status"))
-        .and_then(|status| status.as_s().ok())
-        .cloned())
+    drain_testkit::invoke::record_text(world, index, "status").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,14 +70,8 @@ async fn completes_the_lifecycle_action_once_after_the_last_task_and_then_the_da
             vec!["not_draining".to_owned()],
             "instance 2 is not draining"
         );
-        world
-            .stop_task(
-                arn,
-                "Task stopped by ECS because the container instance is being drained.",
-            )
-            .await?;
         version += 1;
-        let event = task_state_change_event(&world.describe_task(arn).await?, version);
+        let event = world.stopped_by_drain(arn, version).await?;
         let report = handle_task_stopped(&app.drainer, &event).await?;
         fed_events.push(event);
         // the standalone task and the daemon are still alive
@@ -141,15 +118,9 @@ async fn completes_the_lifecycle_action_once_after_the_last_task_and_then_the_da
 
     // THEN the lifecycle action is completed exactly once with CONTINUE and the drain is COMPLETED
     assert_eq!(report.outcomes, vec!["complete".to_owned()]);
-    let actions = world.lifecycle_actions()?;
-    assert_eq!(actions.len(), 1);
     assert_eq!(
-        (
-            actions[0].state.as_str(),
-            actions[0].result.as_deref(),
-            actions[0].completions
-        ),
-        ("completed", Some("CONTINUE"), 1)
+        world.sole_action_end()?,
+        ActionEnd::completed_once("CONTINUE")
     );
     assert_eq!(
         record_status(&world, 0).await?.as_deref(),

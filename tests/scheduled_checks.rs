@@ -76,34 +76,21 @@ async fn schedule_of(
     world: &EmulatorWorld,
     instance: &ContainerInstanceArn,
 ) -> Result<Option<(String, String)>, KitError> {
-    let scheduler = aws_sdk_scheduler::Client::new(sdk);
-    let found = scheduler
-        .get_schedule()
-        .group_name(&world.schedule_group)
-        .name(EventBridgeCheckScheduler::schedule_name(instance))
-        .send()
-        .await;
-    match found {
-        Ok(schedule) => Ok(Some((
-            schedule
-                .schedule_expression()
-                .unwrap_or_default()
-                .to_owned(),
-            schedule
-                .target()
-                .and_then(|target| target.input())
-                .unwrap_or_default()
-                .to_owned(),
-        ))),
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|service| service.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(error) => Err(error.into()),
-    }
+    Ok(drain_testkit::world::booked_check(sdk, world, instance)
+        .await?
+        .map(|schedule| {
+            (
+                schedule
+                    .schedule_expression()
+                    .unwrap_or_default()
+                    .to_owned(),
+                schedule
+                    .target()
+                    .and_then(|target| target.input())
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        }))
 }
 
 async fn world_with_tasks(

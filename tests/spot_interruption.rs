@@ -6,7 +6,7 @@
 //! managed draining's hook is warned about once while that hook's action is left alone.
 
 use drain_core::time::{Clock, SystemClock};
-use drain_testkit::events::{lifecycle_event, task_state_change_event};
+use drain_testkit::events::{ActionEnd, lifecycle_event, task_state_change_event};
 use drain_testkit::fleet::{rebalance_event, spot_interruption_event};
 use drain_testkit::invoke::{metric_total, outcomes, record_text, respond};
 use drain_testkit::{Deployment, KitError, WorldSpec};
@@ -70,15 +70,9 @@ async fn a_spot_warning_then_the_terminate_action_make_one_drain_and_one_complet
     let report = respond(&on_lifecycle, &lifecycle_event(&action)).await?;
     // THEN the action joins the drain and is completed at once, exactly once
     assert_eq!(outcomes(&report), vec!["complete"], "{report}");
-    let actions = world.lifecycle_actions()?;
-    assert_eq!(actions.len(), 1);
     assert_eq!(
-        (
-            actions[0].state.as_str(),
-            actions[0].result.as_deref(),
-            actions[0].completions
-        ),
-        ("completed", Some("CONTINUE"), 1)
+        world.sole_action_end()?,
+        ActionEnd::completed_once("CONTINUE")
     );
     assert_eq!(
         record_text(world, 0, "status").await?.as_deref(),

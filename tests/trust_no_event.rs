@@ -12,6 +12,7 @@ use drain_core::ports::DrainStore;
 use drain_core::time::{Clock, SystemClock};
 use drain_testkit::events::{LifecycleAction, lifecycle_event, lifecycle_sns_event};
 use drain_testkit::runtime_api::{FunctionProcess, function_binary};
+use drain_testkit::world::{WorldSnapshot, schedule_names};
 use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 use serde_json::{Value, json};
 
@@ -71,37 +72,15 @@ fn outcomes(report: &Value) -> Vec<&str> {
 /// and booked schedules.
 #[derive(Debug, PartialEq)]
 struct Snapshot {
-    instance_statuses: Vec<String>,
-    lifecycle_actions: Vec<LifecycleAction>,
-    records: usize,
+    world: WorldSnapshot,
     schedules: usize,
 }
 
 async fn snapshot(emulator: &Emulator, world: &EmulatorWorld) -> Result<Snapshot, KitError> {
-    let mut instance_statuses = Vec::new();
-    for index in 0..world.instances.len() {
-        instance_statuses.push(world.instance_status(index).await?);
-    }
-    let scanned = world
-        .dynamodb
-        .scan()
-        .table_name(&world.table)
-        .consistent_read(true)
-        .send()
-        .await?;
-    let scheduler = aws_sdk_scheduler::Client::new(&emulator.sdk_config());
-    let schedules = scheduler
-        .list_schedules()
-        .group_name(&world.schedule_group)
-        .send()
-        .await?
-        .schedules()
-        .len();
+    let schedules = schedule_names(&emulator.sdk_config(), &world.schedule_group).await?;
     Ok(Snapshot {
-        instance_statuses,
-        lifecycle_actions: world.lifecycle_actions()?,
-        records: scanned.items().len(),
-        schedules,
+        world: world.snapshot().await?,
+        schedules: schedules.len(),
     })
 }
 
@@ -137,24 +116,11 @@ async fn schedule_exists(
     world: &EmulatorWorld,
     instance: &ContainerInstanceArn,
 ) -> Result<bool, KitError> {
-    let scheduler = aws_sdk_scheduler::Client::new(&emulator.sdk_config());
-    let found = scheduler
-        .get_schedule()
-        .group_name(&world.schedule_group)
-        .name(EventBridgeCheckScheduler::schedule_name(instance))
-        .send()
-        .await;
-    match found {
-        Ok(_) => Ok(true),
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|service| service.is_resource_not_found_exception()) =>
-        {
-            Ok(false)
-        }
-        Err(error) => Err(error.into()),
-    }
+    Ok(
+        drain_testkit::world::booked_check(&emulator.sdk_config(), world, instance)
+            .await?
+            .is_some(),
+    )
 }
 
 async fn world_with_a_task(emulator: &Emulator, name: &str) -> Result<EmulatorWorld, KitError> {

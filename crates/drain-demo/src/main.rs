@@ -1,43 +1,22 @@
 //! The local demo (`make demo`): starts the embedded AWS emulator on 127.0.0.1, builds a
 //! cluster of three container instances in an Auto Scaling group with a terminate hook, scales
 //! one instance in, and drains it with ecs-drain's real handlers and AWS adapters while this
-//! program plays the ECS scheduler. Prints the drain as a timeline.
+//! program plays the ECS scheduler. Prints the drain as a timeline. Then the instance refresh
+//! story (`drain_demo::refresh`): a new instance put in service only once its agent joined, the
+//! old one drained before it goes, with the deployed stack's built functions.
 //!
 //! With `--keep` (`make demo KEEP=1`) it then scales a second instance in and leaves that drain
 //! in flight, prints the endpoint, environment and drainctl commands to try against this world,
 //! and keeps the emulator up until Ctrl-C (or SIGTERM), when it stops the emulator it started.
-
-use std::time::Instant;
 
 use drain_aws::DynamoDrainStore;
 use drain_aws::app::App;
 use drain_core::handler::{Report, handle_lifecycle, handle_task_stopped};
 use drain_core::ids::ContainerInstanceArn;
 use drain_core::ports::DrainStore;
+use drain_demo::{Timeline, short};
 use drain_testkit::events::{lifecycle_event, task_state_change_event};
 use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
-
-struct Timeline {
-    start: Instant,
-}
-
-impl Timeline {
-    fn line(&self, actor: &str, text: &str) {
-        println!(
-            "  t+{:>5.2}s  {actor:<16} {text}",
-            self.start.elapsed().as_secs_f64()
-        );
-    }
-}
-
-fn short(arn: &str) -> String {
-    arn.rsplit('/')
-        .next()
-        .unwrap_or(arn)
-        .chars()
-        .take(8)
-        .collect()
-}
 
 async fn census_line(store: &DynamoDrainStore, instance: &str) -> Result<String, KitError> {
     let record = store
@@ -68,6 +47,8 @@ async fn main() -> Result<(), KitError> {
         "ecs-drain demo: draining one ECS container instance before its Auto Scaling group \
          terminates it\n"
     );
+    // The refresh story's emulator and stack come up while the scale-in story plays.
+    let refresh_world = tokio::spawn(drain_demo::refresh::prepare());
     let emulator = Emulator::start()?;
     let sdk = emulator.sdk_config();
     let world = EmulatorWorld::build(&emulator, &sdk, &WorldSpec::new("demo", 3)).await?;
@@ -94,9 +75,7 @@ async fn main() -> Result<(), KitError> {
         draining.ec2_id
     );
 
-    let timeline = Timeline {
-        start: Instant::now(),
-    };
+    let timeline = Timeline::new();
     let action = world.scale_in(0).await?;
     timeline.line(
         "auto scaling",
@@ -146,18 +125,9 @@ async fn main() -> Result<(), KitError> {
                 short(arn)
             ),
         );
-        world
-            .stop_task(
-                arn,
-                "Task stopped by ECS because the container instance is being drained.",
-            )
-            .await?;
         version += 1;
-        let report = handle_task_stopped(
-            &app.drainer,
-            &task_state_change_event(&world.describe_task(arn).await?, version),
-        )
-        .await?;
+        let stopped = world.stopped_by_drain(arn, version).await?;
+        let report = handle_task_stopped(&app.drainer, &stopped).await?;
         timeline.line(
             "on-task-stopped",
             &format!(
@@ -234,6 +204,7 @@ async fn main() -> Result<(), KitError> {
         "\nNo task was cut short: the hook completed only after the last task, then the daemon, \
          had STOPPED."
     );
+    drain_demo::refresh::play(refresh_world.await??).await?;
     if keep {
         playground(&emulator, &world, &app).await?;
     }

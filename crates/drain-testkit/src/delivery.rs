@@ -11,7 +11,10 @@ use std::collections::{BTreeSet, HashMap};
 use serde_json::{Value, json};
 
 use crate::emulator::control_request;
-use crate::fleet::{FleetAction, container_instance_state_change_event, lifecycle_action_event};
+use crate::fleet::{
+    FleetAction, container_instance_state_change_event, lifecycle_action_event,
+    lifecycle_action_listing,
+};
 use crate::invoke::respond;
 use crate::runtime_api::FunctionProcess;
 use crate::{Deployment, KitError};
@@ -173,15 +176,7 @@ impl<'a> Bus<'a> {
     }
 
     fn actions(&self) -> Result<Vec<FleetAction>, KitError> {
-        let listed = control_request(
-            self.port,
-            "GET",
-            "/_ecs_drain/autoscaling/lifecycle-actions",
-            None,
-        )?;
-        Ok(listed["lifecycleActions"]
-            .as_array()
-            .ok_or("lifecycle-actions answered no list")?
+        Ok(lifecycle_action_listing(self.port)?
             .iter()
             .filter_map(FleetAction::from_json)
             .collect())

@@ -235,6 +235,14 @@ impl Deployment {
         Ok(serde_json::from_str(input)?)
     }
 
+    /// Both functions' built binaries, running as deployed: (on-lifecycle, on-task-stopped).
+    pub async fn spawn_functions(&self) -> Result<(FunctionProcess, FunctionProcess), KitError> {
+        Ok((
+            self.spawn_on_lifecycle().await?,
+            self.spawn_on_task_stopped().await?,
+        ))
+    }
+
     /// on-lifecycle's built binary, running as deployed.
     pub async fn spawn_on_lifecycle(&self) -> Result<FunctionProcess, KitError> {
         FunctionProcess::spawn(

@@ -43,6 +43,39 @@ impl LifecycleAction {
     }
 }
 
+impl LifecycleAction {
+    /// Where it stands: state, result, successful completions.
+    pub fn end(&self) -> ActionEnd {
+        ActionEnd {
+            state: self.state.clone(),
+            result: self.result.clone(),
+            completions: self.completions,
+        }
+    }
+}
+
+/// Where a lifecycle action stands, compared whole so that a failed assertion shows all of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActionEnd {
+    /// active | completed | expired.
+    pub state: String,
+    /// CONTINUE / ABANDON once completed.
+    pub result: Option<String>,
+    /// Successful CompleteLifecycleAction calls.
+    pub completions: u64,
+}
+
+impl ActionEnd {
+    /// Completed exactly once, with `result`.
+    pub fn completed_once(result: &str) -> ActionEnd {
+        ActionEnd {
+            state: "completed".to_owned(),
+            result: Some(result.to_owned()),
+            completions: 1,
+        }
+    }
+}
+
 fn iso(epoch: f64) -> String {
     drain_core::time::Timestamp(epoch as i64).to_rfc3339()
 }

@@ -8,6 +8,7 @@ use drain_core::time::Timestamp;
 use serde_json::{Value, json};
 
 use crate::emulator::control_request;
+use crate::events::ActionEnd;
 use crate::{EmulatorWorld, KitError};
 
 /// A lifecycle action of either transition, as `GET /_ecs_drain/autoscaling/lifecycle-actions`
@@ -67,20 +68,43 @@ impl FleetAction {
     pub fn is_launch(&self) -> bool {
         self.transition == "autoscaling:EC2_INSTANCE_LAUNCHING"
     }
+
+    /// Where it stands: state, result, successful completions.
+    pub fn end(&self) -> ActionEnd {
+        ActionEnd {
+            state: self.state.clone(),
+            result: self.result.clone(),
+            completions: self.completions,
+        }
+    }
 }
 
-/// Every lifecycle action of group `asg`, oldest first.
-pub fn fleet_actions(port: u16, asg: &str) -> Result<Vec<FleetAction>, KitError> {
+/// The lifecycle action of group `asg` with token `token`.
+pub fn fleet_action(port: u16, asg: &str, token: &str) -> Result<FleetAction, KitError> {
+    fleet_actions(port, asg)?
+        .into_iter()
+        .find(|action| action.token == token)
+        .ok_or_else(|| format!("no lifecycle action {token} in {asg}").into())
+}
+
+/// Every lifecycle action the emulator lists, of every group, oldest first, as it lists them
+/// (`GET /_ecs_drain/autoscaling/lifecycle-actions`).
+pub fn lifecycle_action_listing(port: u16) -> Result<Vec<Value>, KitError> {
     let listed = control_request(
         port,
         "GET",
         "/_ecs_drain/autoscaling/lifecycle-actions",
         None,
     )?;
-    let actions = listed["lifecycleActions"]
+    Ok(listed["lifecycleActions"]
         .as_array()
-        .ok_or("lifecycle-actions answered no list")?;
-    actions
+        .ok_or("lifecycle-actions answered no list")?
+        .clone())
+}
+
+/// Every lifecycle action of group `asg`, oldest first.
+pub fn fleet_actions(port: u16, asg: &str) -> Result<Vec<FleetAction>, KitError> {
+    lifecycle_action_listing(port)?
         .iter()
         .map(|value| {
             FleetAction::from_json(value)
@@ -227,6 +251,24 @@ pub async fn add_launch_hook(world: &EmulatorWorld) -> Result<(), KitError> {
     Ok(())
 }
 
+/// Puts a warm pool on the world's group (up to 2 prepared instances) that takes instances
+/// back on scale-in instead of terminating them.
+pub async fn add_warm_pool(world: &EmulatorWorld) -> Result<(), KitError> {
+    world
+        .autoscaling
+        .put_warm_pool()
+        .auto_scaling_group_name(&world.asg)
+        .max_group_prepared_capacity(2)
+        .instance_reuse_policy(
+            aws_sdk_autoscaling::types::InstanceReusePolicy::builder()
+                .reuse_on_scale_in(true)
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(())
+}
+
 /// Sets the group's desired capacity (the emulator opens the launch or terminate actions).
 pub async fn set_desired(
     autoscaling: &aws_sdk_autoscaling::Client,
@@ -257,4 +299,49 @@ pub async fn asg_state(
         .first()
         .and_then(|instance| instance.lifecycle_state())
         .map(str::to_owned))
+}
+
+/// Starts an instance refresh of the world's group; with `preferences` (minimum and maximum
+/// healthy percentage), else AWS's defaults. Returns its id.
+pub async fn start_instance_refresh(
+    world: &EmulatorWorld,
+    preferences: Option<(i32, i32)>,
+) -> Result<String, KitError> {
+    let mut request = world
+        .autoscaling
+        .start_instance_refresh()
+        .auto_scaling_group_name(&world.asg);
+    if let Some((min, max)) = preferences {
+        request = request.preferences(
+            aws_sdk_autoscaling::types::RefreshPreferences::builder()
+                .min_healthy_percentage(min)
+                .max_healthy_percentage(max)
+                .build(),
+        );
+    }
+    let started = request.send().await?;
+    Ok(started
+        .instance_refresh_id()
+        .ok_or("no instance refresh id")?
+        .to_owned())
+}
+
+/// The status of the world's group's instance refresh `id` (Pending, InProgress, Successful,
+/// ...), if the group has it.
+pub async fn instance_refresh_status(
+    world: &EmulatorWorld,
+    id: &str,
+) -> Result<Option<String>, KitError> {
+    let described = world
+        .autoscaling
+        .describe_instance_refreshes()
+        .auto_scaling_group_name(&world.asg)
+        .instance_refresh_ids(id)
+        .send()
+        .await?;
+    Ok(described
+        .instance_refreshes()
+        .first()
+        .and_then(|refresh| refresh.status())
+        .map(|status| status.as_str().to_owned()))
 }

@@ -41,22 +41,28 @@ pub async fn record_text(
     index: usize,
     name: &str,
 ) -> Result<Option<String>, KitError> {
+    let key = &world.instances[index].container_instance_arn;
+    Ok(record_attribute(world, key, name)
+        .await?
+        .and_then(|value| value.as_s().ok().cloned()))
+}
+
+/// Attribute `name` of the drain table's item under `key` (a container instance ARN, or
+/// `launch#<instance id>` for a launch record), consistent read, if both exist.
+pub async fn record_attribute(
+    world: &EmulatorWorld,
+    key: &str,
+    name: &str,
+) -> Result<Option<AttributeValue>, KitError> {
     let item = world
         .dynamodb
         .get_item()
         .table_name(&world.table)
-        .key(
-            "container_instance_arn",
-            AttributeValue::S(world.instances[index].container_instance_arn.clone()),
-        )
+        .key("container_instance_arn", AttributeValue::S(key.to_owned()))
         .consistent_read(true)
         .send()
         .await?;
-    Ok(item
-        .item()
-        .and_then(|item| item.get(name))
-        .and_then(|value| value.as_s().ok())
-        .cloned())
+    Ok(item.item().and_then(|item| item.get(name)).cloned())
 }
 
 /// The sum of the values of `metric` over the EMF lines `function` has logged so far.

@@ -4,7 +4,8 @@
 //! daemon and standalone tasks), and builders for the events AWS would deliver (terminate
 //! actions and task state changes in `events`; launch and warm-pool actions, Spot warnings,
 //! rebalance recommendations and container instance controls in `fleet`; AWS's events from
-//! the emulator's records, routed by the deployed stack's rules, in `delivery`).
+//! the emulator's records, routed by the deployed stack's rules, in `delivery`; the ECS
+//! agent and service scheduler played around a deployed stack in `played`).
 //!
 //! Used by the integration tests in tests/ and by the local demo (`crates/drain-demo`).
 
@@ -14,6 +15,7 @@ pub mod emulator;
 pub mod events;
 pub mod fleet;
 pub mod invoke;
+pub mod played;
 pub mod proxy;
 pub mod runtime_api;
 pub mod stack;

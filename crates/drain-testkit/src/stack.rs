@@ -82,6 +82,15 @@ impl StackSpec {
         self
     }
 
+    /// The same with launch readiness on, for the launch hook [`crate::fleet::LAUNCH_HOOK`]
+    /// that the test puts on the group itself ([`crate::fleet::add_launch_hook`]): moto has no
+    /// CloudFormation model of a lifecycle hook.
+    pub fn with_launch_readiness(self) -> StackSpec {
+        self.with_parameter("LaunchReadiness", "on")
+            .with_parameter("CreateLaunchHooks", "false")
+            .with_parameter("LaunchHookName", crate::fleet::LAUNCH_HOOK)
+    }
+
     /// The parameters that point the stack at several clusters and groups (comma-separated, as
     /// `ClusterNames` and `AutoScalingGroupNames` take them) and one hook.
     pub fn for_many(clusters: &[String], groups: &[String], hook: &str) -> StackSpec {

@@ -220,27 +220,39 @@ impl EmulatorWorld {
             .into());
         }
         for ec2_id in ec2_ids {
-            let document =
-                json!({ "instanceId": ec2_id, "region": "us-east-1", "accountId": "123456789012" })
-                    .to_string();
-            let registered = world
-                .ecs
-                .register_container_instance()
-                .cluster(&world.cluster)
-                .instance_identity_document(document)
-                .send()
+            let arn = world
+                .register_container_instance(&world.cluster, &ec2_id)
                 .await?;
-            let arn = registered
-                .container_instance()
-                .and_then(|instance| instance.container_instance_arn())
-                .ok_or("no container instance ARN")?
-                .to_owned();
             world.instances.push(Instance {
                 ec2_id,
                 container_instance_arn: arn,
             });
         }
         Ok(world)
+    }
+
+    /// Registers EC2 instance `ec2_id` as a container instance of `cluster`, as its ECS agent
+    /// does (the instance identity document names it). Returns the container instance ARN.
+    pub async fn register_container_instance(
+        &self,
+        cluster: &str,
+        ec2_id: &str,
+    ) -> Result<String, KitError> {
+        let document =
+            json!({ "instanceId": ec2_id, "region": "us-east-1", "accountId": "123456789012" })
+                .to_string();
+        let registered = self
+            .ecs
+            .register_container_instance()
+            .cluster(cluster)
+            .instance_identity_document(document)
+            .send()
+            .await?;
+        Ok(registered
+            .container_instance()
+            .and_then(|instance| instance.container_instance_arn())
+            .ok_or("no container instance ARN")?
+            .to_owned())
     }
 
     async fn create_table(&self) -> Result<(), KitError> {
@@ -484,6 +496,16 @@ impl EmulatorWorld {
         version: i64,
     ) -> Result<serde_json::Value, KitError> {
         self.start_service_task(service, to).await?;
+        self.stopped_by_drain(arn, version).await
+    }
+
+    /// ECS stops task `arn` off a draining instance (StopTask with ECS's draining reason).
+    /// Returns the STOPPED event ECS sends about it (`version` is the event's).
+    pub async fn stopped_by_drain(
+        &self,
+        arn: &str,
+        version: i64,
+    ) -> Result<serde_json::Value, KitError> {
         self.stop_task(arn, DRAINED_REASON).await?;
         Ok(crate::events::task_state_change_event(
             &self.describe_task(arn).await?,
@@ -527,22 +549,19 @@ impl EmulatorWorld {
 
     /// Every lifecycle action the emulator has seen for this world's group.
     pub fn lifecycle_actions(&self) -> Result<Vec<LifecycleAction>, KitError> {
-        let listed = crate::emulator::control_request(
-            self.port,
-            "GET",
-            "/_ecs_drain/autoscaling/lifecycle-actions",
-            None,
-        )?;
-        Ok(listed["lifecycleActions"]
-            .as_array()
-            .map(|actions| {
-                actions
-                    .iter()
-                    .filter_map(LifecycleAction::from_json)
-                    .filter(|action| action.asg == self.asg)
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(crate::fleet::lifecycle_action_listing(self.port)?
+            .iter()
+            .filter_map(LifecycleAction::from_json)
+            .filter(|action| action.asg == self.asg)
+            .collect())
+    }
+
+    /// Where the group's one lifecycle action stands; an error when it has none or several.
+    pub fn sole_action_end(&self) -> Result<crate::events::ActionEnd, KitError> {
+        match self.lifecycle_actions()?.as_slice() {
+            [action] => Ok(action.end()),
+            other => Err(format!("expected one lifecycle action, found {other:?}").into()),
+        }
     }
 
     /// The lifecycle state of an instance in the group (InService, Terminating:Wait, ...), or
@@ -566,6 +585,40 @@ impl EmulatorWorld {
             })
             .and_then(|instance| instance.lifecycle_state())
             .map(|state| state.as_str().to_owned()))
+    }
+}
+
+/// What a refused or ignored input must leave untouched in a world: its container instances'
+/// statuses, its group's lifecycle actions and the number of drain records.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorldSnapshot {
+    /// Each instance's container instance status, in group order.
+    pub instance_statuses: Vec<String>,
+    /// The group's lifecycle actions.
+    pub lifecycle_actions: Vec<LifecycleAction>,
+    /// Items in the drain table (consistent scan).
+    pub records: usize,
+}
+
+impl EmulatorWorld {
+    /// The world as a refused input must leave it.
+    pub async fn snapshot(&self) -> Result<WorldSnapshot, KitError> {
+        let mut instance_statuses = Vec::new();
+        for index in 0..self.instances.len() {
+            instance_statuses.push(self.instance_status(index).await?);
+        }
+        let scanned = self
+            .dynamodb
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(WorldSnapshot {
+            instance_statuses,
+            lifecycle_actions: self.lifecycle_actions()?,
+            records: scanned.items().len(),
+        })
     }
 }
 
@@ -681,4 +734,32 @@ pub async fn schedule_names(
         .iter()
         .filter_map(|schedule| schedule.name().map(str::to_owned))
         .collect())
+}
+
+/// The drain check booked for container instance `instance` in `world`'s schedule group
+/// (EventBridge Scheduler GetSchedule with `sdk`), or None when none is booked.
+pub async fn booked_check(
+    sdk: &aws_config::SdkConfig,
+    world: &EmulatorWorld,
+    instance: &drain_core::ids::ContainerInstanceArn,
+) -> Result<Option<aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput>, KitError> {
+    let found = aws_sdk_scheduler::Client::new(sdk)
+        .get_schedule()
+        .group_name(&world.schedule_group)
+        .name(drain_aws::EventBridgeCheckScheduler::schedule_name(
+            instance,
+        ))
+        .send()
+        .await;
+    match found {
+        Ok(schedule) => Ok(Some(schedule)),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|service| service.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(error.into()),
+    }
 }
