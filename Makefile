@@ -1,7 +1,8 @@
 # ecs-drain — the two set-up commands of the README, and the rest.
 .PHONY: demo test bench package deploy undeploy fmt
 
-## Local demo: a scale-in drained on the embedded AWS emulator, printed as a timeline.
+## Local demo: a scale-in drained, then an instance refresh (a new instance joins, the old one
+## drains), on the embedded AWS emulator, printed as timelines.
 ## KEEP=1: then leave the emulator and the world up (one drain done, one in flight) and print
 ## the drainctl commands to try against it, until Ctrl-C.
 demo:
