@@ -9,7 +9,10 @@ use drain_core::record::{DrainStatus, LifecycleResult};
 use drain_core::testing::memory::MemoryStore;
 
 use crate::violation::ViolationKind;
-use crate::world::{SimWorld, StopCause, TaskKind};
+use crate::world::{ActionKind, InstanceStatus, SimAction, SimWorld, StopCause, TaskKind};
+use drain_core::decision::launch::plan_launch;
+use drain_core::event::fleet::Placement;
+use drain_core::launch_record::LaunchStatus;
 use drain_core::time::Timestamp;
 
 /// How one drain went.
@@ -40,6 +43,10 @@ pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSumma
     let mut summaries = Vec::new();
     for index in 0..world.actions.len() {
         let action = world.actions[index].clone();
+        if let ActionKind::Launch { origin } = action.kind {
+            launch_checks(world, store, &action, origin);
+            continue;
+        }
         let instance = action.instance;
         let record = store.get(&world.instances[instance].arn);
         let fail = |world: &mut SimWorld, kind, message: String| {
@@ -180,6 +187,115 @@ pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSumma
         });
     }
     summaries
+}
+
+/// The end-of-run checks of one launch action: it ended through ecs-drain (never the hook's
+/// timeout), exactly once, in time; an instance ready well before the deadline was put in
+/// service (CONTINUE), and one back from the warm pool does not stay DRAINING; the launch
+/// record ends with the result the hook received.
+fn launch_checks(world: &mut SimWorld, store: &MemoryStore, action: &SimAction, origin: Placement) {
+    let instance = action.instance;
+    let fail = |world: &mut SimWorld, kind, message: String| {
+        world.violate(kind, format!("ci-{instance} (launch): {message}"))
+    };
+    if action.drain_started_at.is_none() {
+        fail(
+            world,
+            ViolationKind::Liveness,
+            "the launch notice never reached ecs-drain".into(),
+        );
+        return;
+    }
+    if let Some((at, which)) = action.timed_out {
+        fail(
+            world,
+            ViolationKind::Liveness,
+            format!(
+                "the launch hook's {which} ended the action at t={}s (DefaultResult ABANDON), \
+                 not ecs-drain",
+                at.seconds_since(crate::world::EPOCH)
+            ),
+        );
+    }
+    if action.completions > 1 {
+        fail(
+            world,
+            ViolationKind::ExactlyOnce,
+            format!(
+                "CompleteLifecycleAction (launch) succeeded {} times",
+                action.completions
+            ),
+        );
+    }
+    let policy = world.scenario.launch_policy;
+    let plan = plan_launch(action.began_at, Some(action.heartbeat_timeout), &policy);
+    let crash_slack = if world.counters.crashes > 0 { 360 } else { 0 };
+    let slack = plan.check_interval_seconds + 2 * world.settings.scheduler_latency_max + crash_slack;
+    if let Some(completed_at) = action.completed_at
+        && completed_at > plan.deadline.plus_seconds(slack)
+    {
+        fail(
+            world,
+            ViolationKind::Liveness,
+            format!(
+                "completed at t={}s, after the launch deadline + one check interval (t={}s)",
+                completed_at.seconds_since(crate::world::EPOCH),
+                plan.deadline.plus_seconds(slack).seconds_since(crate::world::EPOCH)
+            ),
+        );
+    }
+    // Ready with a check interval (and the events' delays) to spare: it must go in service.
+    let ready_in_time = world.instances[instance]
+        .ready_at
+        .is_some_and(|ready| ready.plus_seconds(slack) < plan.deadline);
+    if ready_in_time && action.completions == 1 && action.result != Some(LifecycleResult::Continue)
+    {
+        fail(
+            world,
+            ViolationKind::Liveness,
+            format!(
+                "ready at t={}s, long before the launch deadline (t={}s), yet the launch ended {:?}",
+                world.instances[instance]
+                    .ready_at
+                    .map_or(0, |at| at.seconds_since(crate::world::EPOCH)),
+                plan.deadline.seconds_since(crate::world::EPOCH),
+                action.result
+            ),
+        );
+    }
+    let sim = &world.instances[instance];
+    if origin == Placement::WarmPool
+        && sim.status == InstanceStatus::Draining
+        && action.result == Some(LifecycleResult::Continue)
+    {
+        fail(
+            world,
+            ViolationKind::Liveness,
+            "back from the warm pool and in service, but its container instance stays DRAINING"
+                .into(),
+        );
+    }
+    let record = store.launch(&world.instances[instance].ec2);
+    match record {
+        None => fail(world, ViolationKind::Consistency, "no launch record".into()),
+        Some(record) if record.action.token != action.action.token => {}
+        Some(record) => {
+            if action.completions == 1
+                && (record.status != LaunchStatus::Completed || record.result != action.result)
+            {
+                fail(
+                    world,
+                    ViolationKind::Consistency,
+                    format!(
+                        "the launch record ends {} / {:?} but the hook received {:?}",
+                        record.status.as_str(),
+                        record.result,
+                        action.result
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// From the first StopTask ecs-drain sent a daemon task of `instance` to the last of those

@@ -6,6 +6,7 @@ use drain_core::census::{SchedulingStrategy, ServiceFacts, TaskListing, TaskStat
 use drain_core::error::DrainError;
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, TaskArn};
 use drain_core::ports::{CheckScheduler, Cluster, ContainerInstance, DrainStore, WriteOutcome};
+use drain_core::launch_record::LaunchRecord;
 use drain_core::record::DrainRecord;
 use drain_core::testing::memory::MemoryStore;
 use drain_core::time::Timestamp;
@@ -183,6 +184,25 @@ impl<S: DrainStore> DrainStore for FaultyStore<S> {
         self.inner.insert(record).await
     }
 
+    async fn load_launch(
+        &self,
+        instance: &Ec2InstanceId,
+    ) -> Result<Option<LaunchRecord>, DrainError> {
+        self.inner.load_launch(instance).await
+    }
+
+    async fn insert_launch(&self, record: &LaunchRecord) -> Result<WriteOutcome, DrainError> {
+        self.inner.insert_launch(record).await
+    }
+
+    async fn replace_launch(
+        &self,
+        record: &LaunchRecord,
+        expected_revision: u64,
+    ) -> Result<WriteOutcome, DrainError> {
+        self.inner.replace_launch(record, expected_revision).await
+    }
+
     async fn replace(
         &self,
         record: &DrainRecord,
@@ -227,5 +247,20 @@ impl<Q: CheckScheduler> CheckScheduler for FaultyScheduler<Q> {
 
     async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
         self.inner.cancel(instance).await
+    }
+
+    async fn schedule_launch(
+        &self,
+        instance: &Ec2InstanceId,
+        at: Timestamp,
+    ) -> Result<(), DrainError> {
+        if self.fault == Fault::SchedulerLosesChecks {
+            return Ok(());
+        }
+        self.inner.schedule_launch(instance, at).await
+    }
+
+    async fn cancel_launch(&self, instance: &Ec2InstanceId) -> Result<(), DrainError> {
+        self.inner.cancel_launch(instance).await
     }
 }

@@ -15,12 +15,16 @@ use drain_core::ports::{
     ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore,
     LifecycleHooks, LifecycleState, WriteOutcome,
 };
+use drain_core::decision::launch::{LaunchDeadlinePolicy, plan_launch};
+use drain_core::launch_record::LaunchRecord;
 use drain_core::record::{DrainRecord, LifecycleResult};
 use drain_core::testing::memory::MemoryStore;
 use drain_core::time::Timestamp;
 
 use crate::violation::ViolationKind;
-use crate::world::{Event, InstanceStatus, SharedSimWorld, StopCause, TaskKind, lock, pause};
+use crate::world::{
+    ActionKind, Event, InstanceStatus, SharedSimWorld, SimWorld, StopCause, TaskKind, lock, pause,
+};
 
 /// ECS over the simulated world.
 #[derive(Clone, Debug)]
@@ -63,7 +67,7 @@ impl Cluster for SimCluster {
         Ok(world
             .instances
             .iter()
-            .position(|instance| watched && &instance.ec2 == ec2)
+            .position(|instance| watched && instance.registered && &instance.ec2 == ec2)
             .map(|index| world.container_instance(index)))
     }
 
@@ -77,6 +81,12 @@ impl Cluster for SimCluster {
                 Ok(())
             }
             InstanceStatus::Draining => Ok(()),
+            InstanceStatus::Registering | InstanceStatus::RegistrationFailed => Err(
+                DrainError::permanent(
+                    "ecs:UpdateContainerInstancesState",
+                    "container instance is not registered",
+                ),
+            ),
             InstanceStatus::Inactive => Err(DrainError::permanent(
                 "ecs:UpdateContainerInstancesState",
                 "container instance is INACTIVE",
@@ -88,11 +98,17 @@ impl Cluster for SimCluster {
         pause(&self.world).await;
         let mut world = lock(&self.world);
         let index = state_change_target(&world, target)?;
-        // Every simulated drain is of an instance the group is really terminating, so giving
-        // its capacity back is a safety violation.
-        let message =
-            format!("ecs-drain set ci-{index} back to ACTIVE while the group terminates it");
-        world.violate(ViolationKind::Safety, message);
+        // Capacity may come back only on an instance the group launches (back from the warm
+        // pool) or keeps in service: anywhere else it is given to a dying instance.
+        let asg = world.instances[index].asg.clone();
+        if !asg.is_launch_wait() && asg != LifecycleState::InService {
+            let message = format!(
+                "ecs-drain set ci-{index} back to ACTIVE while the group has it {}",
+                asg.as_str()
+            );
+            world.violate(ViolationKind::Safety, message);
+        }
+        world.note(|_| format!("ecs:UpdateContainerInstancesState ci-{index} ACTIVE"));
         match world.instances[index].status {
             InstanceStatus::Inactive => Err(DrainError::permanent(
                 "ecs:UpdateContainerInstancesState",
@@ -100,6 +116,7 @@ impl Cluster for SimCluster {
             )),
             _ => {
                 world.instances[index].status = InstanceStatus::Active;
+                world.became_ready(index);
                 Ok(())
             }
         }
@@ -245,11 +262,14 @@ impl LifecycleHooks for SimHooks {
                 after_unclear_attempt: false,
             });
         }
+        if let ActionKind::Launch { .. } = world.actions[index].kind {
+            judge_launch_completion(&mut world, index, result);
+        }
         // Safety: before the deadline the instance may go only once nothing is alive on it.
         let before_deadline = world
             .deadline_of(instance)
             .is_none_or(|deadline| now < deadline);
-        if before_deadline {
+        if before_deadline && matches!(world.actions[index].kind, ActionKind::Terminate { .. }) {
             let alive: Vec<usize> = (0..world.tasks.len())
                 .filter(|&task| {
                     world.tasks[task].instance == instance && world.tasks[task].is_alive()
@@ -281,7 +301,7 @@ impl LifecycleHooks for SimHooks {
                 result.as_str()
             )
         });
-        world.schedule_termination(instance);
+        world.action_ended(index, result);
         Ok(ActionAnswer::Accepted)
     }
 
@@ -289,7 +309,6 @@ impl LifecycleHooks for SimHooks {
         pause(&self.world).await;
         let mut world = lock(&self.world);
         let now = world.now();
-        let timeout = world.scenario.heartbeat_timeout;
         let Some(index) = world
             .actions
             .iter()
@@ -304,7 +323,7 @@ impl LifecycleHooks for SimHooks {
             });
         };
         let sim = &mut world.actions[index];
-        sim.heartbeat_due = now.plus_seconds(timeout).min(sim.global_due);
+        sim.heartbeat_due = now.plus_seconds(sim.heartbeat_timeout).min(sim.global_due);
         sim.heartbeats += 1;
         let (due, instance) = (sim.heartbeat_due, sim.instance);
         world.push(due, Event::HookTimer { action: index });
@@ -326,26 +345,23 @@ impl LifecycleHooks for SimHooks {
         if world.instances[index].status == InstanceStatus::Inactive {
             return Ok(None);
         }
-        let lifecycle_state = match world
-            .action_of(index)
-            .map(|action| world.actions[action].active)
-        {
-            Some(true) => LifecycleState::TerminatingWait,
-            Some(false) => LifecycleState::TerminatingProceed,
-            None => LifecycleState::InService,
-        };
         Ok(Some(AsgInstanceState {
             group: crate::world::ASG_NAME.to_owned(),
-            lifecycle_state,
+            lifecycle_state: world.instances[index].asg.clone(),
         }))
     }
 
     async fn heartbeat_timeout(&self, hook: &HookRef) -> Result<Option<i64>, DrainError> {
         pause(&self.world).await;
         let world = lock(&self.world);
-        let known = hook.asg_name.as_str() == crate::world::ASG_NAME
-            && hook.hook_name.as_str() == crate::world::HOOK_NAME;
-        Ok(known.then_some(world.scenario.heartbeat_timeout))
+        if hook.asg_name.as_str() != crate::world::ASG_NAME {
+            return Ok(None);
+        }
+        Ok(match hook.hook_name.as_str() {
+            crate::world::HOOK_NAME => Some(world.scenario.heartbeat_timeout),
+            crate::world::LAUNCH_HOOK_NAME => Some(world.scenario.launch_heartbeat_timeout),
+            _ => None,
+        })
     }
 }
 
@@ -394,6 +410,82 @@ impl DrainStore for SimStore {
         });
         Ok(outcome)
     }
+
+    async fn load_launch(
+        &self,
+        instance: &Ec2InstanceId,
+    ) -> Result<Option<LaunchRecord>, DrainError> {
+        pause(&self.world).await;
+        self.inner.load_launch(instance).await
+    }
+
+    async fn insert_launch(&self, record: &LaunchRecord) -> Result<WriteOutcome, DrainError> {
+        pause(&self.world).await;
+        let outcome = self.inner.insert_launch(record).await?;
+        note_launch_write(&self.world, record, None, outcome);
+        Ok(outcome)
+    }
+
+    async fn replace_launch(
+        &self,
+        record: &LaunchRecord,
+        expected_revision: u64,
+    ) -> Result<WriteOutcome, DrainError> {
+        pause(&self.world).await;
+        let outcome = self.inner.replace_launch(record, expected_revision).await?;
+        note_launch_write(&self.world, record, Some(expected_revision), outcome);
+        Ok(outcome)
+    }
+}
+
+/// The event log's line for a launch record write.
+fn note_launch_write(
+    world: &SharedSimWorld,
+    record: &LaunchRecord,
+    expected_revision: Option<u64>,
+    outcome: WriteOutcome,
+) {
+    let expected = expected_revision.map_or_else(|| "none".to_owned(), |rev| rev.to_string());
+    lock(world).note(|_| {
+        format!(
+            "dynamodb:PutItem launch {} {} rev {expected}→{} → {outcome:?}",
+            record.instance_id,
+            record.status.as_str(),
+            record.revision
+        )
+    });
+}
+
+/// The launch-side oracle, at the moment of CompleteLifecycleAction: CONTINUE puts the
+/// instance in service, so it must be ACTIVE with its agent connected, unless the operator's
+/// CONTINUE policy applies (at the deadline, or at once for a registration that failed).
+fn judge_launch_completion(world: &mut SimWorld, action: usize, result: LifecycleResult) {
+    if result != LifecycleResult::Continue {
+        return;
+    }
+    let now = world.now();
+    let sim = &world.actions[action];
+    let instance = &world.instances[sim.instance];
+    if instance.placeable() {
+        return;
+    }
+    let policy = world.scenario.launch_policy;
+    let continue_policy = policy.deadline_policy == LaunchDeadlinePolicy::Continue;
+    let deadline = plan_launch(sim.began_at, Some(sim.heartbeat_timeout), &policy).deadline;
+    let by_policy = continue_policy
+        && (now >= deadline || instance.status == InstanceStatus::RegistrationFailed);
+    if by_policy {
+        return;
+    }
+    let message = format!(
+        "launch action CONTINUE for ci-{} before it was ACTIVE with its agent connected          (registered: {}, {}, agent connected: {}, deadline t={}s)",
+        sim.instance,
+        instance.registered,
+        instance.status.as_str(),
+        instance.agent_connected,
+        deadline.seconds_since(crate::world::EPOCH)
+    );
+    world.violate(ViolationKind::Safety, message);
 }
 
 /// EventBridge Scheduler: one booking per drain; reliable, but it may fire a few seconds late,
@@ -446,6 +538,47 @@ impl CheckScheduler for SimScheduler {
         let mut world = lock(&self.world);
         if let Some(index) = world.instance_index(instance) {
             world.bookings.remove(&index);
+        }
+        Ok(())
+    }
+
+    async fn schedule_launch(
+        &self,
+        instance: &Ec2InstanceId,
+        at: Timestamp,
+    ) -> Result<(), DrainError> {
+        pause(&self.world).await;
+        let mut world = lock(&self.world);
+        let index = world
+            .instances
+            .iter()
+            .position(|sim| &sim.ec2 == instance)
+            .ok_or_else(|| DrainError::permanent("scheduler:CreateSchedule", "unknown instance"))?;
+        let booked = at.max(world.now());
+        let latency_max = world.settings.scheduler_latency_max;
+        let latency = world.fleet.range(0, latency_max);
+        world.launch_bookings.insert(index, booked);
+        world.push(
+            booked.plus_seconds(latency),
+            Event::LaunchCheckFires {
+                instance: index,
+                booked,
+            },
+        );
+        world.note(|_| {
+            format!(
+                "scheduler:CreateSchedule launch ci-{index} at t={}s",
+                booked.seconds_since(crate::world::EPOCH)
+            )
+        });
+        Ok(())
+    }
+
+    async fn cancel_launch(&self, instance: &Ec2InstanceId) -> Result<(), DrainError> {
+        pause(&self.world).await;
+        let mut world = lock(&self.world);
+        if let Some(index) = world.instances.iter().position(|sim| &sim.ec2 == instance) {
+            world.launch_bookings.remove(&index);
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use drain_core::decision::verify::FunctionIdentity;
 use drain_core::drainer::{Drainer, Mode};
 use drain_core::ports::PortSet;
 use drain_core::testing::ManualClock;
@@ -16,6 +17,12 @@ use crate::ports::{SimCluster, SimHooks, SimScheduler, SimStore};
 use crate::violation::{Violation, ViolationKind};
 use crate::world::{Counters, EPOCH, Event, Scenario, SharedSimWorld, SimWorld, lock, pause};
 use drain_core::testing::Rng;
+
+/// The function's own identity: the simulated notices name no account or region.
+const OWN: FunctionIdentity = FunctionIdentity {
+    account: None,
+    region: None,
+};
 
 /// A run gives up (as a harness failure) past this much virtual time.
 const HORIZON_SECONDS: i64 = 7 * 86_400;
@@ -176,10 +183,13 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
     let dies_after = {
         let mut world = lock(world);
         let rate = match event {
-            Event::CheckFires { .. } => 0.0,
+            Event::CheckFires { .. } | Event::LaunchCheckFires { .. } => 0.0,
             // Likewise a notice whose invocations die before one books the first check: the
             // hook must outlast Lambda's two retries (up to three minutes each here).
             Event::DeliverNotice { .. } if world.scenario.heartbeat_timeout < 600 => 0.0,
+            Event::DeliverLaunchNotice { .. } if world.scenario.launch_heartbeat_timeout < 600 => {
+                0.0
+            }
             _ => world.scenario.crash_rate,
         };
         world.rng.chance(rate).then(|| world.rng.below(12) as u32)
@@ -245,6 +255,57 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
                 };
                 Some(drainer.on_check(&arn, Mode::Live).await)
             }
+            Event::DeliverLaunchNotice { action } => {
+                let notice = {
+                    let mut world = lock(world);
+                    let now = world.now();
+                    world.actions[action].drain_started_at.get_or_insert(now);
+                    world.counters.invocations += 1;
+                    world.note(|_| format!("deliver launch notice {action} → on_launch"));
+                    world.launch_notice(action)
+                };
+                Some(drainer.on_launch(&notice, Mode::Live, &OWN).await)
+            }
+            Event::DeliverJoinChange {
+                instance,
+                status,
+                connected,
+                version,
+            } => {
+                let change = {
+                    let mut world = lock(world);
+                    world.counters.invocations += 1;
+                    world.note(|_| {
+                        format!(
+                            "deliver state change ci-{instance} {} connected={connected} → \
+                             on_instance_joined",
+                            status.as_str()
+                        )
+                    });
+                    world.join_change(instance, status, connected, version)
+                };
+                Some(drainer.on_instance_joined(&change, Mode::Live).await)
+            }
+            Event::LaunchCheckFires { instance, booked } => {
+                let ec2 = {
+                    let mut world = lock(world);
+                    if world.launch_bookings.get(&instance) != Some(&booked) {
+                        world.note(|_| {
+                            format!(
+                                "launch check of ci-{instance} booked at t={}s was moved or \
+                                 cancelled",
+                                booked.seconds_since(EPOCH)
+                            )
+                        });
+                        return None;
+                    }
+                    world.launch_bookings.remove(&instance);
+                    world.counters.invocations += 1;
+                    world.note(|_| format!("scheduled launch check ci-{instance} → on_launch_check"));
+                    world.instances[instance].ec2.clone()
+                };
+                Some(drainer.on_launch_check(&ec2, Mode::Live).await)
+            }
             _ => None,
         }
     };
@@ -268,6 +329,9 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
                 if let Event::CheckFires { instance, booked } = event {
                     // The retried check is still this booking unless one was made since.
                     world.bookings.entry(instance).or_insert(booked);
+                }
+                if let Event::LaunchCheckFires { instance, booked } = event {
+                    world.launch_bookings.entry(instance).or_insert(booked);
                 }
                 world.push(at, event);
                 return;
