@@ -263,16 +263,22 @@ fn launch_checks(world: &mut SimWorld, store: &MemoryStore, action: &SimAction, 
             ),
         );
     }
+    // Back from the warm pool: ecs-drain's DRAINING must not outlive the launch, whatever
+    // ended it, once the agent was back in time (a drained instance in service takes no task).
     let sim = &world.instances[instance];
+    let in_service = sim.status != InstanceStatus::Inactive;
     if origin == Placement::WarmPool
-        && sim.status == InstanceStatus::Draining
-        && action.result == Some(LifecycleResult::Continue)
+        && (action.ended_draining || (in_service && sim.status == InstanceStatus::Draining))
+        && (ready_in_time || action.result == Some(LifecycleResult::Continue))
     {
         fail(
             world,
             ViolationKind::Liveness,
-            "back from the warm pool and in service, but its container instance stays DRAINING"
-                .into(),
+            format!(
+                "back from the warm pool (launch ended {:?}), but its container instance stayed \
+                 DRAINING",
+                action.result.or(action.timed_out.map(|_| LifecycleResult::Abandon))
+            ),
         );
     }
     let record = store.launch(&world.instances[instance].ec2);

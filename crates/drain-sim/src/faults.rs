@@ -30,17 +30,28 @@ pub enum Fault {
     /// stops daemons or completes on a stale set (tasks placed after the first census are
     /// never seen).
     CensusTrustsTheSet,
+    /// DescribeContainerInstances reports every agent connected: a launch looks ready as soon
+    /// as its container instance is ACTIVE.
+    AgentLooksConnected,
+    /// UpdateContainerInstancesState to ACTIVE answers OK and changes nothing: a warm-pool
+    /// return stays DRAINING.
+    ReactivationLost,
+    /// A conditional insert overwrites whatever record is already there.
+    InsertOverwrites,
 }
 
 impl Fault {
     /// Every fault, honest first.
-    pub const ALL: [Fault; 6] = [
+    pub const ALL: [Fault; 9] = [
         Fault::None,
         Fault::CensusIgnoresStopping,
         Fault::ServicesLookLikeDaemons,
         Fault::StoreIgnoresRevision,
         Fault::SchedulerLosesChecks,
         Fault::CensusTrustsTheSet,
+        Fault::AgentLooksConnected,
+        Fault::ReactivationLost,
+        Fault::InsertOverwrites,
     ];
 
     /// The command-line name.
@@ -52,6 +63,9 @@ impl Fault {
             Fault::StoreIgnoresRevision => "store-ignores-revision",
             Fault::SchedulerLosesChecks => "scheduler-loses-checks",
             Fault::CensusTrustsTheSet => "census-trusts-the-set",
+            Fault::AgentLooksConnected => "agent-looks-connected",
+            Fault::ReactivationLost => "reactivation-lost",
+            Fault::InsertOverwrites => "insert-overwrites",
         }
     }
 
@@ -95,7 +109,13 @@ impl<C: Cluster> Cluster for FaultyCluster<C> {
         clusters: &[String],
         ec2: &Ec2InstanceId,
     ) -> Result<Option<ContainerInstance>, DrainError> {
-        self.inner.find_container_instance(clusters, ec2).await
+        let mut found = self.inner.find_container_instance(clusters, ec2).await?;
+        if self.fault == Fault::AgentLooksConnected
+            && let Some(found) = found.as_mut()
+        {
+            found.agent_connected = true;
+        }
+        Ok(found)
     }
 
     async fn set_draining(&self, instance: &ContainerInstance) -> Result<(), DrainError> {
@@ -103,6 +123,9 @@ impl<C: Cluster> Cluster for FaultyCluster<C> {
     }
 
     async fn set_active(&self, instance: &ContainerInstance) -> Result<(), DrainError> {
+        if self.fault == Fault::ReactivationLost {
+            return Ok(());
+        }
         self.inner.set_active(instance).await
     }
 
@@ -181,6 +204,9 @@ impl<S: DrainStore> DrainStore for FaultyStore<S> {
     }
 
     async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
+        if self.fault == Fault::InsertOverwrites {
+            return put_anyway(&self.inner, record).await;
+        }
         self.inner.insert(record).await
     }
 
@@ -192,7 +218,13 @@ impl<S: DrainStore> DrainStore for FaultyStore<S> {
     }
 
     async fn insert_launch(&self, record: &LaunchRecord) -> Result<WriteOutcome, DrainError> {
-        self.inner.insert_launch(record).await
+        if self.fault != Fault::InsertOverwrites {
+            return self.inner.insert_launch(record).await;
+        }
+        match self.inner.load_launch(&record.instance_id).await? {
+            Some(stored) => self.inner.replace_launch(record, stored.revision).await,
+            None => self.inner.insert_launch(record).await,
+        }
     }
 
     async fn replace_launch(
@@ -211,11 +243,19 @@ impl<S: DrainStore> DrainStore for FaultyStore<S> {
         if self.fault != Fault::StoreIgnoresRevision {
             return self.inner.replace(record, expected_revision).await;
         }
-        // Whatever revision is stored now is taken as the expected one: an unconditional put.
-        match self.inner.load(&record.container_instance_arn).await? {
-            Some(stored) => self.inner.replace(record, stored.revision).await,
-            None => self.inner.insert(record).await,
-        }
+        put_anyway(&self.inner, record).await
+    }
+}
+
+/// An unconditional put of a drain record: whatever revision is stored now is taken as the
+/// expected one.
+async fn put_anyway<S: DrainStore>(
+    store: &S,
+    record: &DrainRecord,
+) -> Result<WriteOutcome, DrainError> {
+    match store.load(&record.container_instance_arn).await? {
+        Some(stored) => store.replace(record, stored.revision).await,
+        None => store.insert(record).await,
     }
 }
 

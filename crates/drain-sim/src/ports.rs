@@ -478,7 +478,8 @@ fn judge_launch_completion(world: &mut SimWorld, action: usize, result: Lifecycl
         return;
     }
     let message = format!(
-        "launch action CONTINUE for ci-{} before it was ACTIVE with its agent connected          (registered: {}, {}, agent connected: {}, deadline t={}s)",
+        "launch action CONTINUE for ci-{} before it was ACTIVE with its agent connected \
+         (registered: {}, {}, agent connected: {}, deadline t={}s)",
         sim.instance,
         instance.registered,
         instance.status.as_str(),

@@ -300,6 +300,8 @@ pub struct SimAction {
     pub timed_out: Option<(Timestamp, &'static str)>,
     /// Heartbeats recorded.
     pub heartbeats: u32,
+    /// The container instance was DRAINING when the action ended (completed or timed out).
+    pub ended_draining: bool,
 }
 
 /// What happens next in the world.
@@ -1126,6 +1128,7 @@ impl SimWorld {
             completed_at: None,
             timed_out: None,
             heartbeats: 0,
+            ended_draining: false,
         };
         let (heartbeat_due, global_due) = (action.heartbeat_due, action.global_due);
         self.actions.push(action);
@@ -1155,6 +1158,8 @@ impl SimWorld {
     /// what the group does with the instance next.
     pub fn action_ended(&mut self, action: usize, result: LifecycleResult) {
         let instance = self.actions[action].instance;
+        self.actions[action].ended_draining =
+            self.instances[instance].status == InstanceStatus::Draining;
         match (self.actions[action].kind, result) {
             (ActionKind::Terminate { destination: Placement::WarmPool }, _) => {
                 self.instances[instance].asg = LifecycleState::Other("Warmed:Pending".into());

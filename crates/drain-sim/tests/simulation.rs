@@ -216,3 +216,78 @@ fn a_late_duplicate_lifecycle_notice_does_not_skip_the_heartbeat() {
     );
     assert!(report.passed(), "{}", report.render());
 }
+
+#[test]
+fn an_agent_that_only_looks_connected_gets_its_launch_continued_too_early() {
+    // DescribeContainerInstances says every agent is connected: a new instance whose agent is
+    // still connecting (or a warm-pool return set ACTIVE before its agent is back) is put in
+    // service by CONTINUE while ECS could place nothing on it.
+    let settings = Settings {
+        fault: Fault::AgentLooksConnected,
+        ..Settings::default()
+    };
+    let report = first_failure(&settings, 0..200, ViolationKind::Safety)
+        .expect("some seed must catch the planted bug");
+    assert!(
+        report.violations.iter().any(|v| v
+            .message
+            .contains("launch action CONTINUE for ci-")
+            && v.message.contains("agent connected: false")),
+        "{}",
+        report.render()
+    );
+}
+
+#[test]
+fn a_lost_reactivation_leaves_a_warm_pool_return_draining() {
+    // UpdateContainerInstancesState to ACTIVE answers OK and changes nothing: the instance back
+    // from the warm pool keeps the DRAINING ecs-drain left it in.
+    let settings = Settings {
+        fault: Fault::ReactivationLost,
+        ..Settings::default()
+    };
+    let report = first_failure(&settings, 0..200, ViolationKind::Liveness)
+        .expect("some seed must catch the planted bug");
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| v.message.contains("back from the warm pool")
+                && v.message.contains("stayed DRAINING")),
+        "{}",
+        report.render()
+    );
+}
+
+#[test]
+fn a_seed_without_launches_runs_as_the_terminate_only_world() {
+    // Launches and the warm pool draw from their own stream: a seed that draws neither makes
+    // the same run whether they are modelled or not.
+    let with = Settings {
+        trace: true,
+        ..Settings::default()
+    };
+    let without = Settings {
+        launches: false,
+        ..with.clone()
+    };
+    let quiet = (0..50)
+        .map(|seed| (seed, run_seed(seed, &with)))
+        .filter(|(_, report)| {
+            report
+                .trace
+                .iter()
+                .flatten()
+                .all(|line| !line.contains("ASG launches") && !line.contains("warm pool"))
+        })
+        .take(3)
+        .collect::<Vec<_>>();
+    assert!(!quiet.is_empty(), "some of the first 50 seeds draw no launch");
+    for (seed, report) in quiet {
+        assert_eq!(
+            report.trace,
+            run_seed(seed, &without).trace,
+            "seed {seed} changed"
+        );
+    }
+}
