@@ -11,6 +11,7 @@ use drain_core::testing::memory::MemoryStore;
 use crate::violation::ViolationKind;
 use crate::world::{ActionKind, InstanceStatus, SimAction, SimWorld, StopCause, TaskKind};
 use drain_core::decision::launch::plan_launch;
+use drain_core::decision::spot::SPOT_WARNING_LEAD_SECONDS;
 use drain_core::event::fleet::Placement;
 use drain_core::launch_record::LaunchStatus;
 use drain_core::time::Timestamp;
@@ -53,7 +54,12 @@ pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSumma
             world.violate(kind, format!("ci-{instance}: {message}"))
         };
 
-        let Some(started) = action.drain_started_at else {
+        // A Spot warning may have started the drain the terminate action joins.
+        let spot_started = world.spot_delivered.get(&instance).copied();
+        let Some(started) = action
+            .drain_started_at
+            .map(|at| spot_started.map_or(at, |spot| spot.min(at)))
+        else {
             fail(
                 world,
                 ViolationKind::Liveness,
@@ -100,9 +106,24 @@ pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSumma
                 ),
             );
         }
-        let deadline = record
+        let own_deadline = record
             .started_at
             .plus_seconds(world.scenario.deadline_seconds);
+        // A Spot warning that started the drain (before the terminate notice came) set its
+        // deadline to the horizon; one that reached it while it was open may have moved it there.
+        let horizon = world
+            .spot_warned
+            .get(&instance)
+            .map(|sent| sent.plus_seconds(SPOT_WARNING_LEAD_SECONDS));
+        let deadline = match horizon {
+            Some(horizon) if record.started_at < action.drain_started_at.unwrap_or(started) => {
+                horizon
+            }
+            Some(horizon) if record.deadline_at == horizon.min(own_deadline) => {
+                horizon.min(own_deadline)
+            }
+            _ => own_deadline,
+        };
         if let Some(completed_at) = action.completed_at {
             // The check at the deadline and the one an interval later may each fire late.
             // An invocation that died holding the completion claim is taken over once its lease

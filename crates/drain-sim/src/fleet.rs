@@ -55,6 +55,9 @@ impl SimWorld {
     /// reconnect).
     pub fn launch(&mut self, back: Option<usize>, agent: AgentPlan) {
         let (instance, origin) = match back {
+            Some(instance) if self.instances[instance].status == InstanceStatus::Inactive => {
+                return;
+            }
             Some(instance) => (instance, Placement::WarmPool),
             None => {
                 let instance = self.add_instance();

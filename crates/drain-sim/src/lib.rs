@@ -20,6 +20,7 @@ pub mod faults;
 pub mod fleet;
 pub mod ports;
 pub mod sim;
+pub mod spot;
 pub mod violation;
 pub mod world;
 
@@ -47,6 +48,8 @@ pub struct Settings {
     /// Model launches and warm-pool round trips (drawn from their own stream, see
     /// [`fleet`]); off, every seed is the terminate-only world.
     pub launches: bool,
+    /// Model Spot interruption warnings (their own stream, see [`spot`]).
+    pub spot: bool,
     /// The planted bug, if any.
     pub fault: Fault,
     /// Keep the event log (costly: used to replay a failing seed).
@@ -63,6 +66,7 @@ impl Default for Settings {
             late_visibility_max: 0,
             census_rule: drain_core::decision::look::CensusRule::WhenNeeded,
             launches: true,
+            spot: true,
             fault: Fault::None,
             trace: false,
         }

@@ -255,6 +255,17 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
                 };
                 Some(drainer.on_check(&arn, Mode::Live).await)
             }
+            Event::DeliverSpotWarning { instance } => {
+                let warning = {
+                    let mut world = lock(world);
+                    world.counters.invocations += 1;
+                    let now = world.now();
+                    world.spot_delivered.entry(instance).or_insert(now);
+                    world.note(|_| format!("deliver Spot warning ci-{instance} → on_spot_warning"));
+                    world.spot_notice(instance)
+                };
+                Some(drainer.on_spot_warning(&warning, &OWN).await)
+            }
             Event::DeliverLaunchNotice { action } => {
                 let notice = {
                     let mut world = lock(world);

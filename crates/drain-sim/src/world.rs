@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use drain_core::census::{self, SchedulingStrategy, ServiceFacts, TaskSnapshot};
 use drain_core::config::{Config, LaunchSettings, ScheduleSettings};
+use drain_core::decision::spot::SPOT_WARNING_LEAD_SECONDS;
 use drain_core::decision::{DeadlinePolicy, hook_global_timeout_seconds};
 use drain_core::decision::launch::{LaunchDeadlinePolicy, LaunchPolicy};
 use drain_core::event::fleet::Placement;
@@ -46,6 +47,8 @@ pub const LAUNCH_HOOK_NAME: &str = "ecs-drain-launch";
 /// Seeds the launch and warm-pool stream from the run's seed: a stream of its own, so a seed
 /// that draws no launch and no warm pool makes the very draws it made before they existed.
 const FLEET_STREAM: u64 = 0x1A_0C4E_5EED;
+/// Seeds the Spot stream, likewise its own.
+const SPOT_STREAM: u64 = 0x5B07_1A7E;
 
 /// InstanceDrainingRule's filter (infra/template.yaml): runningTasksCount at most this.
 const INSTANCE_RULE_MAX_RUNNING: u32 = 5;
@@ -425,6 +428,21 @@ pub enum Event {
         /// The booked time this firing belongs to.
         booked: Timestamp,
     },
+    /// EC2 sends a Spot interruption warning for an instance.
+    SpotWarning {
+        /// Instance index.
+        instance: usize,
+    },
+    /// EventBridge delivers the Spot warning to on-lifecycle.
+    DeliverSpotWarning {
+        /// Instance index.
+        instance: usize,
+    },
+    /// EC2 reclaims the Spot instance.
+    SpotReclaim {
+        /// Instance index.
+        instance: usize,
+    },
     /// An instance scaled in to the warm pool is stopped there: its tasks die, its agent
     /// disconnects, its container instance stays as ecs-drain left it (DRAINING).
     WarmStop {
@@ -445,6 +463,7 @@ impl Event {
                 | Event::DeliverLaunchNotice { .. }
                 | Event::DeliverJoinChange { .. }
                 | Event::LaunchCheckFires { .. }
+                | Event::DeliverSpotWarning { .. }
         )
     }
 }
@@ -528,6 +547,15 @@ pub struct SimWorld {
     pub rng: Rng,
     /// The launch and warm-pool stream (see `FLEET_STREAM`).
     pub fleet: Rng,
+    /// The Spot interruption stream.
+    pub spot: Rng,
+    /// When a Spot interruption warning was sent for an instance (its drain's horizon counts
+    /// from there).
+    pub spot_warned: BTreeMap<usize, Timestamp>,
+    /// When a Spot warning first reached ecs-drain, by instance.
+    pub spot_delivered: BTreeMap<usize, Timestamp>,
+    /// The instances the run scales in.
+    pub victims: Vec<usize>,
     /// Virtual time, shared with the drainer.
     pub clock: Arc<ManualClock>,
     queue: BinaryHeap<Queued>,
@@ -615,6 +643,10 @@ impl SimWorld {
         let mut world = SimWorld {
             rng,
             fleet,
+            spot: Rng::new(seed ^ SPOT_STREAM),
+            spot_warned: BTreeMap::new(),
+            spot_delivered: BTreeMap::new(),
+            victims: Vec::new(),
             clock: Arc::new(ManualClock::new(EPOCH)),
             queue: BinaryHeap::new(),
             seq: 0,
@@ -636,6 +668,9 @@ impl SimWorld {
         world.populate(instance_count);
         if settings.launches {
             world.plan_launches();
+        }
+        if settings.spot {
+            world.plan_spot();
         }
         (world, config)
     }
@@ -693,6 +728,7 @@ impl SimWorld {
         let mut victims: Vec<usize> = (0..instance_count).collect();
         self.rng.shuffle(&mut victims);
         victims.truncate(self.scenario.drains);
+        self.victims = victims.clone();
         let standalone = self.rng.range(0, 3);
         for _ in 0..standalone {
             // Half of them on an instance that will be drained, where they matter.
@@ -887,12 +923,22 @@ impl SimWorld {
     /// The drain deadline the checks hold ecs-drain to: the drain's start plus the configured
     /// graceful phase. None when no drain started on the instance.
     pub fn deadline_of(&self, instance: usize) -> Option<Timestamp> {
-        let action = &self.actions[self.action_of(instance)?];
-        Some(
-            action
-                .drain_started_at?
-                .plus_seconds(self.scenario.deadline_seconds),
-        )
+        let terminate = self.action_of(instance).and_then(|action| {
+            Some(
+                self.actions[action]
+                    .drain_started_at?
+                    .plus_seconds(self.scenario.deadline_seconds),
+            )
+        });
+        // A Spot warning's drain ends at its horizon, whatever joins it.
+        let horizon = self
+            .spot_warned
+            .get(&instance)
+            .map(|sent| sent.plus_seconds(SPOT_WARNING_LEAD_SECONDS));
+        match (terminate, horizon) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Alive tasks on an instance.
@@ -1049,19 +1095,24 @@ impl SimWorld {
             } => self.agent_registers(instance, status, connected),
             Event::AgentConnects { instance } => self.agent_connects(instance),
             Event::WarmStop { instance } => self.warm_stop(instance),
+            Event::SpotWarning { instance } => self.spot_warning(instance),
+            Event::SpotReclaim { instance } => self.spot_reclaim(instance),
             Event::DeliverNotice { .. }
             | Event::DeliverStopped { .. }
             | Event::DeliverInstanceChange { .. }
             | Event::CheckFires { .. }
             | Event::DeliverLaunchNotice { .. }
             | Event::DeliverJoinChange { .. }
-            | Event::LaunchCheckFires { .. } => {}
+            | Event::LaunchCheckFires { .. }
+            | Event::DeliverSpotWarning { .. } => {}
         }
     }
 
     fn scale_in(&mut self, instance: usize) {
         let token_bits = self.rng.next_u64();
-        let destination = if self.fleet.chance(self.scenario.warm_pool_rate) {
+        // An instance EC2 reclaims (Spot) never goes to the warm pool.
+        let spot = self.spot_warned.contains_key(&instance);
+        let destination = if !spot && self.fleet.chance(self.scenario.warm_pool_rate) {
             Placement::WarmPool
         } else {
             Placement::Ec2
