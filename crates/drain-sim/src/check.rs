@@ -9,7 +9,7 @@ use drain_core::record::{DrainStatus, LifecycleResult};
 use drain_core::testing::memory::MemoryStore;
 
 use crate::violation::ViolationKind;
-use crate::world::{ActionKind, InstanceStatus, SimAction, SimWorld, StopCause, TaskKind};
+use crate::world::{ActionKind, InstanceStatus, SimAction, SimWorld, StopCause, TaskKind, secs};
 use drain_core::decision::launch::plan_launch;
 use drain_core::decision::spot::SPOT_WARNING_LEAD_SECONDS;
 use drain_core::event::fleet::Placement;
@@ -67,28 +67,7 @@ pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSumma
             );
             continue;
         };
-        if let Some((at, which)) = action.timed_out {
-            fail(
-                world,
-                ViolationKind::Liveness,
-                format!(
-                    "the hook's {which} ended the action at t={}s (DefaultResult CONTINUE), not \
-                     ecs-drain",
-                    at.seconds_since(crate::world::EPOCH)
-                ),
-            );
-        }
-        // Zero completions is the hook's timeout, reported above as liveness.
-        if action.completions > 1 {
-            fail(
-                world,
-                ViolationKind::ExactlyOnce,
-                format!(
-                    "CompleteLifecycleAction succeeded {} times",
-                    action.completions
-                ),
-            );
-        }
+        ended_once_by_ecs_drain(world, &action, &format!("ci-{instance}"));
         let Some(record) = record else {
             fail(world, ViolationKind::Consistency, "no drain record".into());
             continue;
@@ -101,8 +80,8 @@ pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSumma
                 ViolationKind::Consistency,
                 format!(
                     "the record started at t={}s, before the notice first arrived (t={}s)",
-                    record.started_at.seconds_since(crate::world::EPOCH),
-                    started.seconds_since(crate::world::EPOCH)
+                    secs(record.started_at),
+                    secs(started)
                 ),
             );
         }
@@ -142,8 +121,8 @@ pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSumma
                     format!(
                         "completed at t={}s, after deadline + one check interval + scheduler \
                          latency (t={}s)",
-                        completed_at.seconds_since(crate::world::EPOCH),
-                        latest.seconds_since(crate::world::EPOCH)
+                        secs(completed_at),
+                        secs(latest)
                     ),
                 );
             }
@@ -154,8 +133,8 @@ pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSumma
                 ViolationKind::Consistency,
                 format!(
                     "record deadline t={}s, expected t={}s",
-                    record.deadline_at.seconds_since(crate::world::EPOCH),
-                    deadline.seconds_since(crate::world::EPOCH)
+                    secs(record.deadline_at),
+                    secs(deadline)
                 ),
             );
         }
@@ -210,6 +189,36 @@ pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSumma
     summaries
 }
 
+/// Liveness and exactly-once of any lifecycle action: the hook's timeout did not end it (its
+/// DefaultResult did not decide), and CompleteLifecycleAction did not succeed twice. (Zero
+/// completions is the hook's timeout, or an instance EC2 reclaimed first.)
+fn ended_once_by_ecs_drain(world: &mut SimWorld, action: &SimAction, whose: &str) {
+    if let Some((at, which)) = action.timed_out {
+        let (hook, default) = match action.kind {
+            ActionKind::Terminate { .. } => ("hook", LifecycleResult::Continue),
+            ActionKind::Launch { .. } => ("launch hook", LifecycleResult::Abandon),
+        };
+        world.violate(
+            ViolationKind::Liveness,
+            format!(
+                "{whose}: the {hook}'s {which} ended the action at t={}s (DefaultResult {}), not \
+                 ecs-drain",
+                secs(at),
+                default.as_str()
+            ),
+        );
+    }
+    if action.completions > 1 {
+        world.violate(
+            ViolationKind::ExactlyOnce,
+            format!(
+                "{whose}: CompleteLifecycleAction succeeded {} times",
+                action.completions
+            ),
+        );
+    }
+}
+
 /// The end-of-run checks of one launch action: it ended through ecs-drain (never the hook's
 /// timeout), exactly once, in time; an instance ready well before the deadline was put in
 /// service (CONTINUE), and one back from the warm pool does not stay DRAINING; the launch
@@ -227,31 +236,12 @@ fn launch_checks(world: &mut SimWorld, store: &MemoryStore, action: &SimAction, 
         );
         return;
     }
-    if let Some((at, which)) = action.timed_out {
-        fail(
-            world,
-            ViolationKind::Liveness,
-            format!(
-                "the launch hook's {which} ended the action at t={}s (DefaultResult ABANDON), \
-                 not ecs-drain",
-                at.seconds_since(crate::world::EPOCH)
-            ),
-        );
-    }
-    if action.completions > 1 {
-        fail(
-            world,
-            ViolationKind::ExactlyOnce,
-            format!(
-                "CompleteLifecycleAction (launch) succeeded {} times",
-                action.completions
-            ),
-        );
-    }
+    ended_once_by_ecs_drain(world, action, &format!("ci-{instance} (launch)"));
     let policy = world.scenario.launch_policy;
     let plan = plan_launch(action.began_at, Some(action.heartbeat_timeout), &policy);
     let crash_slack = if world.counters.crashes > 0 { 360 } else { 0 };
-    let slack = plan.check_interval_seconds + 2 * world.settings.scheduler_latency_max + crash_slack;
+    let slack =
+        plan.check_interval_seconds + 2 * world.settings.scheduler_latency_max + crash_slack;
     if let Some(completed_at) = action.completed_at
         && completed_at > plan.deadline.plus_seconds(slack)
     {
@@ -260,8 +250,8 @@ fn launch_checks(world: &mut SimWorld, store: &MemoryStore, action: &SimAction, 
             ViolationKind::Liveness,
             format!(
                 "completed at t={}s, after the launch deadline + one check interval (t={}s)",
-                completed_at.seconds_since(crate::world::EPOCH),
-                plan.deadline.plus_seconds(slack).seconds_since(crate::world::EPOCH)
+                secs(completed_at),
+                secs(plan.deadline.plus_seconds(slack))
             ),
         );
     }
@@ -276,10 +266,8 @@ fn launch_checks(world: &mut SimWorld, store: &MemoryStore, action: &SimAction, 
             ViolationKind::Liveness,
             format!(
                 "ready at t={}s, long before the launch deadline (t={}s), yet the launch ended {:?}",
-                world.instances[instance]
-                    .ready_at
-                    .map_or(0, |at| at.seconds_since(crate::world::EPOCH)),
-                plan.deadline.seconds_since(crate::world::EPOCH),
+                world.instances[instance].ready_at.map_or(0, secs),
+                secs(plan.deadline),
                 action.result
             ),
         );
@@ -298,7 +286,9 @@ fn launch_checks(world: &mut SimWorld, store: &MemoryStore, action: &SimAction, 
             format!(
                 "back from the warm pool (launch ended {:?}), but its container instance stayed \
                  DRAINING",
-                action.result.or(action.timed_out.map(|_| LifecycleResult::Abandon))
+                action
+                    .result
+                    .or(action.timed_out.map(|_| LifecycleResult::Abandon))
             ),
         );
     }

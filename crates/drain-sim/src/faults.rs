@@ -5,8 +5,8 @@
 use drain_core::census::{SchedulingStrategy, ServiceFacts, TaskListing, TaskStatus};
 use drain_core::error::DrainError;
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, TaskArn};
-use drain_core::ports::{CheckScheduler, Cluster, ContainerInstance, DrainStore, WriteOutcome};
 use drain_core::launch_record::LaunchRecord;
+use drain_core::ports::{CheckScheduler, Cluster, ContainerInstance, DrainStore, WriteOutcome};
 use drain_core::record::DrainRecord;
 use drain_core::testing::memory::MemoryStore;
 use drain_core::time::Timestamp;

@@ -12,9 +12,7 @@ use drain_core::event::fleet::{LaunchNotice, Placement};
 use drain_core::event::launch::ContainerInstanceChange;
 use drain_core::ports::{EcsInstanceStatus, LifecycleState};
 
-use crate::world::{
-    ActionKind, AgentPlan, Event, InstanceStatus, SimWorld, StopCause, notice_delays,
-};
+use crate::world::{ActionKind, AgentPlan, Event, InstanceStatus, SimWorld, notice_delays};
 
 impl SimWorld {
     /// Draws the run's launches (none in half the seeds): new instances the group launches
@@ -87,10 +85,9 @@ impl SimWorld {
         let step = match (back, agent) {
             (_, AgentPlan::Never) => None,
             // A warm-pool instance is registered already: its agent only reconnects.
-            (Some(_), AgentPlan::OnTime | AgentPlan::Fails) => Some((
-                self.fleet.range(10, 120),
-                Event::AgentConnects { instance },
-            )),
+            (Some(_), AgentPlan::OnTime | AgentPlan::Fails) => {
+                Some((self.fleet.range(10, 120), Event::AgentConnects { instance }))
+            }
             (Some(_), AgentPlan::Late) => Some((
                 self.fleet.range(deadline - 60, deadline + 600),
                 Event::AgentConnects { instance },
@@ -198,21 +195,7 @@ impl SimWorld {
         self.instances[instance].asg = LifecycleState::Other("Warmed:Stopped".into());
         self.instances[instance].agent_connected = false;
         self.instances[instance].ready_at = None;
-        let alive: Vec<usize> = (0..self.tasks.len())
-            .filter(|&task| self.tasks[task].instance == instance && self.tasks[task].is_alive())
-            .collect();
-        self.note(|_| {
-            format!(
-                "ci-{instance} stopped in the warm pool; {} task(s) killed",
-                alive.len()
-            )
-        });
-        for task in alive {
-            self.tasks[task]
-                .stop_cause
-                .get_or_insert(StopCause::InstanceTerminated);
-            self.mark_stopped(task);
-        }
+        self.kill_tasks_on(instance, "the warm pool stops");
         let at = self.now().plus_seconds(self.fleet.range(120, 1800));
         let agent = self.draw_agent();
         self.push(

@@ -7,23 +7,24 @@
 //! ecs-drain believed.
 
 use drain_core::census::{ServiceFacts, TaskListing};
+use drain_core::decision::launch::{LaunchDeadlinePolicy, plan_launch};
 use drain_core::error::DrainError;
 use drain_core::ids::{
     ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn,
 };
+use drain_core::launch_record::LaunchRecord;
 use drain_core::ports::{
     ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore,
     LifecycleHooks, LifecycleState, WriteOutcome,
 };
-use drain_core::decision::launch::{LaunchDeadlinePolicy, plan_launch};
-use drain_core::launch_record::LaunchRecord;
 use drain_core::record::{DrainRecord, LifecycleResult};
 use drain_core::testing::memory::MemoryStore;
 use drain_core::time::Timestamp;
 
 use crate::violation::ViolationKind;
 use crate::world::{
-    ActionKind, Event, InstanceStatus, SharedSimWorld, SimWorld, StopCause, TaskKind, lock, pause,
+    ActionKind, CheckKind, Event, InstanceStatus, SharedSimWorld, SimWorld, StopCause, TaskKind,
+    lock, pause, secs,
 };
 
 /// ECS over the simulated world.
@@ -81,12 +82,12 @@ impl Cluster for SimCluster {
                 Ok(())
             }
             InstanceStatus::Draining => Ok(()),
-            InstanceStatus::Registering | InstanceStatus::RegistrationFailed => Err(
-                DrainError::permanent(
+            InstanceStatus::Registering | InstanceStatus::RegistrationFailed => {
+                Err(DrainError::permanent(
                     "ecs:UpdateContainerInstancesState",
                     "container instance is not registered",
-                ),
-            ),
+                ))
+            }
             InstanceStatus::Inactive => Err(DrainError::permanent(
                 "ecs:UpdateContainerInstancesState",
                 "container instance is INACTIVE",
@@ -339,7 +340,7 @@ impl LifecycleHooks for SimHooks {
     ) -> Result<Option<AsgInstanceState>, DrainError> {
         pause(&self.world).await;
         let world = lock(&self.world);
-        let Some(index) = world.instances.iter().position(|sim| &sim.ec2 == instance) else {
+        let Some(index) = world.ec2_index(instance) else {
             return Ok(None);
         };
         if world.instances[index].status == InstanceStatus::Inactive {
@@ -503,44 +504,75 @@ impl SimScheduler {
     }
 }
 
-impl CheckScheduler for SimScheduler {
-    async fn schedule(
+impl SimScheduler {
+    /// Creates or moves the `kind` check of the instance at `index` (None: unknown instance).
+    async fn book(
         &self,
-        instance: &ContainerInstanceArn,
+        kind: CheckKind,
+        index: Option<usize>,
         at: Timestamp,
     ) -> Result<(), DrainError> {
         pause(&self.world).await;
         let mut world = lock(&self.world);
-        let index = world
-            .instance_index(instance)
+        let index = index
             .ok_or_else(|| DrainError::permanent("scheduler:CreateSchedule", "unknown instance"))?;
         let booked = at.max(world.now());
         let latency_max = world.settings.scheduler_latency_max;
-        let latency = world.rng.range(0, latency_max);
-        world.bookings.insert(index, booked);
+        // The launch checks draw from the fleet stream (see `crate::fleet`).
+        let latency = match kind {
+            CheckKind::Drain => world.rng.range(0, latency_max),
+            CheckKind::Launch => world.fleet.range(0, latency_max),
+        };
+        world.bookings.insert((kind, index), booked);
         world.push(
             booked.plus_seconds(latency),
             Event::CheckFires {
+                kind,
                 instance: index,
                 booked,
             },
         );
         world.note(|_| {
             format!(
-                "scheduler:CreateSchedule ci-{index} at t={}s",
-                booked.seconds_since(crate::world::EPOCH)
+                "scheduler:CreateSchedule {}ci-{index} at t={}s",
+                kind.label(),
+                secs(booked)
             )
         });
         Ok(())
     }
 
-    async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
+    /// Deletes the `kind` check of the instance at `index`, if any.
+    async fn unbook(&self, kind: CheckKind, index: Option<usize>) -> Result<(), DrainError> {
         pause(&self.world).await;
-        let mut world = lock(&self.world);
-        if let Some(index) = world.instance_index(instance) {
-            world.bookings.remove(&index);
+        if let Some(index) = index {
+            lock(&self.world).bookings.remove(&(kind, index));
         }
         Ok(())
+    }
+
+    fn drain_index(&self, instance: &ContainerInstanceArn) -> Option<usize> {
+        lock(&self.world).instance_index(instance)
+    }
+
+    fn launch_index(&self, instance: &Ec2InstanceId) -> Option<usize> {
+        lock(&self.world).ec2_index(instance)
+    }
+}
+
+impl CheckScheduler for SimScheduler {
+    async fn schedule(
+        &self,
+        instance: &ContainerInstanceArn,
+        at: Timestamp,
+    ) -> Result<(), DrainError> {
+        self.book(CheckKind::Drain, self.drain_index(instance), at)
+            .await
+    }
+
+    async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
+        self.unbook(CheckKind::Drain, self.drain_index(instance))
+            .await
     }
 
     async fn schedule_launch(
@@ -548,39 +580,12 @@ impl CheckScheduler for SimScheduler {
         instance: &Ec2InstanceId,
         at: Timestamp,
     ) -> Result<(), DrainError> {
-        pause(&self.world).await;
-        let mut world = lock(&self.world);
-        let index = world
-            .instances
-            .iter()
-            .position(|sim| &sim.ec2 == instance)
-            .ok_or_else(|| DrainError::permanent("scheduler:CreateSchedule", "unknown instance"))?;
-        let booked = at.max(world.now());
-        let latency_max = world.settings.scheduler_latency_max;
-        let latency = world.fleet.range(0, latency_max);
-        world.launch_bookings.insert(index, booked);
-        world.push(
-            booked.plus_seconds(latency),
-            Event::LaunchCheckFires {
-                instance: index,
-                booked,
-            },
-        );
-        world.note(|_| {
-            format!(
-                "scheduler:CreateSchedule launch ci-{index} at t={}s",
-                booked.seconds_since(crate::world::EPOCH)
-            )
-        });
-        Ok(())
+        self.book(CheckKind::Launch, self.launch_index(instance), at)
+            .await
     }
 
     async fn cancel_launch(&self, instance: &Ec2InstanceId) -> Result<(), DrainError> {
-        pause(&self.world).await;
-        let mut world = lock(&self.world);
-        if let Some(index) = world.instances.iter().position(|sim| &sim.ec2 == instance) {
-            world.launch_bookings.remove(&index);
-        }
-        Ok(())
+        self.unbook(CheckKind::Launch, self.launch_index(instance))
+            .await
     }
 }

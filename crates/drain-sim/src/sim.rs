@@ -15,7 +15,9 @@ use crate::exec::{Job, block_on, join_all};
 use crate::faults::{Fault, FaultyCluster, FaultyScheduler, FaultyStore};
 use crate::ports::{SimCluster, SimHooks, SimScheduler, SimStore};
 use crate::violation::{Violation, ViolationKind};
-use crate::world::{Counters, EPOCH, Event, Scenario, SharedSimWorld, SimWorld, lock, pause};
+use crate::world::{
+    CheckKind, Counters, EPOCH, Event, Scenario, SharedSimWorld, SimWorld, lock, pause, secs,
+};
 use drain_core::testing::Rng;
 
 /// The function's own identity: the simulated notices name no account or region.
@@ -183,7 +185,7 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
     let dies_after = {
         let mut world = lock(world);
         let rate = match event {
-            Event::CheckFires { .. } | Event::LaunchCheckFires { .. } => 0.0,
+            Event::CheckFires { .. } => 0.0,
             // Likewise a notice whose invocations die before one books the first check: the
             // hook must outlast Lambda's two retries (up to three minutes each here).
             Event::DeliverNotice { .. } if world.scenario.heartbeat_timeout < 600 => 0.0,
@@ -236,24 +238,35 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
                 };
                 Some(drainer.on_instance_changed(&change, Mode::Live).await)
             }
-            Event::CheckFires { instance, booked } => {
-                let arn = {
+            Event::CheckFires {
+                kind,
+                instance,
+                booked,
+            } => {
+                let (arn, ec2) = {
                     let mut world = lock(world);
-                    if world.bookings.get(&instance) != Some(&booked) {
+                    if world.bookings.get(&(kind, instance)) != Some(&booked) {
                         world.note(|_| {
                             format!(
-                                "check of ci-{instance} booked at t={}s was moved or cancelled",
-                                booked.seconds_since(EPOCH)
+                                "{}check of ci-{instance} booked at t={}s was moved or cancelled",
+                                kind.label(),
+                                secs(booked)
                             )
                         });
                         return None;
                     }
-                    world.bookings.remove(&instance);
+                    world.bookings.remove(&(kind, instance));
                     world.counters.invocations += 1;
-                    world.note(|_| format!("scheduled check ci-{instance} → on_check"));
-                    world.instances[instance].arn.clone()
+                    world.note(|_| {
+                        format!("scheduled {}check ci-{instance} → on_check", kind.label())
+                    });
+                    let sim = &world.instances[instance];
+                    (sim.arn.clone(), sim.ec2.clone())
                 };
-                Some(drainer.on_check(&arn, Mode::Live).await)
+                Some(match kind {
+                    CheckKind::Drain => drainer.on_check(&arn, Mode::Live).await,
+                    CheckKind::Launch => drainer.on_launch_check(&ec2, Mode::Live).await,
+                })
             }
             Event::DeliverSpotWarning { instance } => {
                 let warning = {
@@ -297,26 +310,6 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
                 };
                 Some(drainer.on_instance_joined(&change, Mode::Live).await)
             }
-            Event::LaunchCheckFires { instance, booked } => {
-                let ec2 = {
-                    let mut world = lock(world);
-                    if world.launch_bookings.get(&instance) != Some(&booked) {
-                        world.note(|_| {
-                            format!(
-                                "launch check of ci-{instance} booked at t={}s was moved or \
-                                 cancelled",
-                                booked.seconds_since(EPOCH)
-                            )
-                        });
-                        return None;
-                    }
-                    world.launch_bookings.remove(&instance);
-                    world.counters.invocations += 1;
-                    world.note(|_| format!("scheduled launch check ci-{instance} → on_launch_check"));
-                    world.instances[instance].ec2.clone()
-                };
-                Some(drainer.on_launch_check(&ec2, Mode::Live).await)
-            }
             _ => None,
         }
     };
@@ -337,12 +330,14 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
                 });
                 // Lambda retries a failed asynchronous invocation after about one, then two minutes.
                 let at = world.now().plus_seconds(world.rng.range(60, 180));
-                if let Event::CheckFires { instance, booked } = event {
+                if let Event::CheckFires {
+                    kind,
+                    instance,
+                    booked,
+                } = event
+                {
                     // The retried check is still this booking unless one was made since.
-                    world.bookings.entry(instance).or_insert(booked);
-                }
-                if let Event::LaunchCheckFires { instance, booked } = event {
-                    world.launch_bookings.entry(instance).or_insert(booked);
+                    world.bookings.entry((kind, instance)).or_insert(booked);
                 }
                 world.push(at, event);
                 return;

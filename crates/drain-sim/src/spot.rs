@@ -65,7 +65,9 @@ impl SimWorld {
         for action in 0..self.actions.len() {
             if self.actions[action].instance == instance && self.actions[action].active {
                 self.actions[action].active = false;
-                self.note(|_| format!("lifecycle action {action} ends with the reclaimed instance"));
+                self.note(|_| {
+                    format!("lifecycle action {action} ends with the reclaimed instance")
+                });
             }
         }
         self.note(|_| format!("EC2 reclaims Spot instance ci-{instance}"));

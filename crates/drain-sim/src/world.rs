@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use drain_core::census::{self, SchedulingStrategy, ServiceFacts, TaskSnapshot};
 use drain_core::config::{Config, LaunchSettings, ScheduleSettings};
+use drain_core::decision::launch::{LaunchDeadlinePolicy, LaunchPolicy};
 use drain_core::decision::spot::SPOT_WARNING_LEAD_SECONDS;
 use drain_core::decision::{DeadlinePolicy, hook_global_timeout_seconds};
-use drain_core::decision::launch::{LaunchDeadlinePolicy, LaunchPolicy};
 use drain_core::event::fleet::Placement;
 use drain_core::event::{Channel, InstanceStateChange, TaskStateChange, TerminateNotice};
 use drain_core::ids::{
@@ -307,6 +307,31 @@ pub struct SimAction {
     pub ended_draining: bool,
 }
 
+/// Whose one-shot check EventBridge Scheduler holds: each drain and each pending launch has
+/// its own schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CheckKind {
+    /// A drain's check (on-lifecycle's on_check).
+    Drain,
+    /// A pending launch's check (on_launch_check).
+    Launch,
+}
+
+impl CheckKind {
+    /// How the event log names the check ("" for a drain's, "launch " for a launch's).
+    pub fn label(self) -> &'static str {
+        match self {
+            CheckKind::Drain => "",
+            CheckKind::Launch => "launch ",
+        }
+    }
+}
+
+/// Virtual seconds since the run's start, as the event log and the violations show time.
+pub fn secs(at: Timestamp) -> i64 {
+    at.seconds_since(EPOCH)
+}
+
 /// What happens next in the world.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -376,8 +401,10 @@ pub enum Event {
         /// Instance index.
         instance: usize,
     },
-    /// EventBridge Scheduler fires a drain's one-shot check.
+    /// EventBridge Scheduler fires a one-shot check: a drain's or a pending launch's.
     CheckFires {
+        /// Whose check.
+        kind: CheckKind,
         /// Instance index.
         instance: usize,
         /// The booked time this firing belongs to.
@@ -421,13 +448,6 @@ pub enum Event {
         /// The event's `detail.version`.
         version: u64,
     },
-    /// EventBridge Scheduler fires a pending launch's one-shot check.
-    LaunchCheckFires {
-        /// Instance index.
-        instance: usize,
-        /// The booked time this firing belongs to.
-        booked: Timestamp,
-    },
     /// EC2 sends a Spot interruption warning for an instance.
     SpotWarning {
         /// Instance index.
@@ -462,7 +482,6 @@ impl Event {
                 | Event::CheckFires { .. }
                 | Event::DeliverLaunchNotice { .. }
                 | Event::DeliverJoinChange { .. }
-                | Event::LaunchCheckFires { .. }
                 | Event::DeliverSpotWarning { .. }
         )
     }
@@ -572,10 +591,8 @@ pub struct SimWorld {
     pub actions: Vec<SimAction>,
     /// Each container instance's `detail.version` of its state change events.
     pub instance_versions: Vec<u64>,
-    /// EventBridge Scheduler's booked checks, by instance index.
-    pub bookings: BTreeMap<usize, Timestamp>,
-    /// EventBridge Scheduler's booked launch checks, by instance index.
-    pub launch_bookings: BTreeMap<usize, Timestamp>,
+    /// EventBridge Scheduler's booked checks, by kind and instance index.
+    pub bookings: BTreeMap<(CheckKind, usize), Timestamp>,
     /// The run's knobs.
     pub scenario: Scenario,
     /// The run's settings.
@@ -658,7 +675,6 @@ impl SimWorld {
             actions: Vec::new(),
             instance_versions: Vec::new(),
             bookings: BTreeMap::new(),
-            launch_bookings: BTreeMap::new(),
             scenario,
             settings: settings.clone(),
             violations: Vec::new(),
@@ -861,6 +877,13 @@ impl SimWorld {
         self.instances
             .iter()
             .position(|instance| &instance.arn == arn)
+    }
+
+    /// Index of the instance on EC2 instance `ec2`.
+    pub fn ec2_index(&self, ec2: &Ec2InstanceId) -> Option<usize> {
+        self.instances
+            .iter()
+            .position(|instance| &instance.ec2 == ec2)
     }
 
     /// Index of the task with `arn`.
@@ -1103,7 +1126,6 @@ impl SimWorld {
             | Event::CheckFires { .. }
             | Event::DeliverLaunchNotice { .. }
             | Event::DeliverJoinChange { .. }
-            | Event::LaunchCheckFires { .. }
             | Event::DeliverSpotWarning { .. } => {}
         }
     }
@@ -1117,11 +1139,7 @@ impl SimWorld {
         } else {
             Placement::Ec2
         };
-        let action = self.begin_action(
-            ActionKind::Terminate { destination },
-            instance,
-            token_bits,
-        );
+        let action = self.begin_action(ActionKind::Terminate { destination }, instance, token_bits);
         self.instances[instance].asg = LifecycleState::TerminatingWait;
         let heartbeat_timeout = self.scenario.heartbeat_timeout;
         let whither = match destination {
@@ -1212,7 +1230,12 @@ impl SimWorld {
         self.actions[action].ended_draining =
             self.instances[instance].status == InstanceStatus::Draining;
         match (self.actions[action].kind, result) {
-            (ActionKind::Terminate { destination: Placement::WarmPool }, _) => {
+            (
+                ActionKind::Terminate {
+                    destination: Placement::WarmPool,
+                },
+                _,
+            ) => {
                 self.instances[instance].asg = LifecycleState::Other("Warmed:Pending".into());
                 let at = self.now().plus_seconds(self.fleet.range(20, 120));
                 self.push(at, Event::WarmStop { instance });
@@ -1434,15 +1457,16 @@ impl SimWorld {
     /// The EC2 instance goes away: whatever still runs on it dies now.
     pub fn terminate_instance(&mut self, instance: usize) {
         self.instances[instance].status = InstanceStatus::Inactive;
+        self.kill_tasks_on(instance, "EC2 terminates");
+    }
+
+    /// The EC2 instance stops under its tasks (terminated, or stopped in the warm pool): each
+    /// dies now. `what` opens the event log's line.
+    pub fn kill_tasks_on(&mut self, instance: usize, what: &str) {
         let alive: Vec<usize> = (0..self.tasks.len())
             .filter(|&task| self.tasks[task].instance == instance && self.tasks[task].is_alive())
             .collect();
-        self.note(|_| {
-            format!(
-                "EC2 terminates ci-{instance}; {} task(s) killed",
-                alive.len()
-            )
-        });
+        self.note(|_| format!("{what} ci-{instance}; {} task(s) killed", alive.len()));
         for task in alive {
             self.tasks[task]
                 .stop_cause

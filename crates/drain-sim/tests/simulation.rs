@@ -39,6 +39,28 @@ fn first_failure(
     ))
 }
 
+/// The first seed in `seeds` on which `kind` catches the planted `fault` (default settings
+/// otherwise), replayed with its event log.
+fn caught(fault: Fault, seeds: std::ops::Range<u64>, kind: ViolationKind) -> RunReport {
+    let settings = Settings {
+        fault,
+        ..Settings::default()
+    };
+    first_failure(&settings, seeds, kind).expect("some seed must catch the planted bug")
+}
+
+/// Asserts that one of the report's violations names every one of `words`.
+fn assert_reported(report: &RunReport, words: &[&str]) {
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| words.iter().all(|word| v.message.contains(word))),
+        "no violation says {words:?}:\n{}",
+        report.render()
+    );
+}
+
 #[test]
 fn every_seed_keeps_safety_liveness_and_exactly_once() {
     let count = env_number("ECS_DRAIN_SIM_SEEDS", 10_000);
@@ -102,56 +124,28 @@ fn a_census_that_misses_stopping_tasks_completes_too_early() {
 
 #[test]
 fn replicas_taken_for_daemons_are_stopped_before_their_time() {
-    let settings = Settings {
-        fault: Fault::ServicesLookLikeDaemons,
-        ..Settings::default()
-    };
-    let report = first_failure(&settings, 0..200, ViolationKind::Safety)
-        .expect("some seed must catch the planted bug");
-    assert!(
-        report
-            .violations
-            .iter()
-            .any(|v| v.message.contains("stopped non-daemon")),
-        "{}",
-        report.render()
+    let report = caught(
+        Fault::ServicesLookLikeDaemons,
+        0..200,
+        ViolationKind::Safety,
     );
+    assert_reported(&report, &["stopped non-daemon"]);
 }
 
 #[test]
 fn a_store_that_lets_a_stale_record_through_is_caught() {
-    let settings = Settings {
-        fault: Fault::StoreIgnoresRevision,
-        ..Settings::default()
-    };
-    let report = first_failure(&settings, 0..500, ViolationKind::Consistency)
-        .expect("some seed must catch the planted bug");
-    assert!(
-        report
-            .violations
-            .iter()
-            .any(|v| v.message.contains("record ends EXPIRED")),
-        "{}",
-        report.render()
+    let report = caught(
+        Fault::StoreIgnoresRevision,
+        0..500,
+        ViolationKind::Consistency,
     );
+    assert_reported(&report, &["record ends EXPIRED"]);
 }
 
 #[test]
 fn a_scheduler_that_loses_checks_lets_the_hook_time_out() {
-    let settings = Settings {
-        fault: Fault::SchedulerLosesChecks,
-        ..Settings::default()
-    };
-    let report = first_failure(&settings, 0..200, ViolationKind::Liveness)
-        .expect("some seed must catch the planted bug");
-    assert!(
-        report
-            .violations
-            .iter()
-            .any(|v| v.message.contains("DefaultResult CONTINUE")),
-        "{}",
-        report.render()
-    );
+    let report = caught(Fault::SchedulerLosesChecks, 0..200, ViolationKind::Liveness);
+    assert_reported(&report, &["DefaultResult CONTINUE"]);
 }
 
 #[test]
@@ -222,19 +216,10 @@ fn an_agent_that_only_looks_connected_gets_its_launch_continued_too_early() {
     // DescribeContainerInstances says every agent is connected: a new instance whose agent is
     // still connecting (or a warm-pool return set ACTIVE before its agent is back) is put in
     // service by CONTINUE while ECS could place nothing on it.
-    let settings = Settings {
-        fault: Fault::AgentLooksConnected,
-        ..Settings::default()
-    };
-    let report = first_failure(&settings, 0..200, ViolationKind::Safety)
-        .expect("some seed must catch the planted bug");
-    assert!(
-        report.violations.iter().any(|v| v
-            .message
-            .contains("launch action CONTINUE for ci-")
-            && v.message.contains("agent connected: false")),
-        "{}",
-        report.render()
+    let report = caught(Fault::AgentLooksConnected, 0..200, ViolationKind::Safety);
+    assert_reported(
+        &report,
+        &["launch action CONTINUE for ci-", "agent connected: false"],
     );
 }
 
@@ -242,47 +227,38 @@ fn an_agent_that_only_looks_connected_gets_its_launch_continued_too_early() {
 fn a_lost_reactivation_leaves_a_warm_pool_return_draining() {
     // UpdateContainerInstancesState to ACTIVE answers OK and changes nothing: the instance back
     // from the warm pool keeps the DRAINING ecs-drain left it in.
-    let settings = Settings {
-        fault: Fault::ReactivationLost,
-        ..Settings::default()
-    };
-    let report = first_failure(&settings, 0..200, ViolationKind::Liveness)
-        .expect("some seed must catch the planted bug");
-    assert!(
-        report
-            .violations
-            .iter()
-            .any(|v| v.message.contains("back from the warm pool")
-                && v.message.contains("stayed DRAINING")),
-        "{}",
-        report.render()
-    );
+    let report = caught(Fault::ReactivationLost, 0..200, ViolationKind::Liveness);
+    assert_reported(&report, &["back from the warm pool", "stayed DRAINING"]);
 }
 
 #[test]
-fn a_seed_without_launches_runs_as_the_terminate_only_world() {
-    // Launches and the warm pool draw from their own stream: a seed that draws neither makes
-    // the same run whether they are modelled or not.
+fn a_seed_without_launches_or_spot_runs_as_the_terminate_only_world() {
+    // Launches, the warm pool and Spot warnings draw from streams of their own: a seed that
+    // draws none makes the same run whether they are modelled or not.
     let with = Settings {
         trace: true,
         ..Settings::default()
     };
     let without = Settings {
         launches: false,
+        spot: false,
         ..with.clone()
     };
     let quiet = (0..50)
         .map(|seed| (seed, run_seed(seed, &with)))
         .filter(|(_, report)| {
-            report
-                .trace
-                .iter()
-                .flatten()
-                .all(|line| !line.contains("ASG launches") && !line.contains("warm pool"))
+            report.trace.iter().flatten().all(|line| {
+                ["ASG launches", "warm pool", "Spot"]
+                    .iter()
+                    .all(|new| !line.contains(new))
+            })
         })
         .take(3)
         .collect::<Vec<_>>();
-    assert!(!quiet.is_empty(), "some of the first 50 seeds draw no launch");
+    assert!(
+        !quiet.is_empty(),
+        "some of the first 50 seeds draw no launch"
+    );
     for (seed, report) in quiet {
         assert_eq!(
             report.trace,
