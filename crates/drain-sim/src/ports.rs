@@ -391,7 +391,9 @@ impl DrainStore for SimStore {
 
     async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
         pause(&self.world).await;
-        self.inner.insert(record).await
+        let outcome = self.inner.insert(record).await?;
+        written(&self.world, &drain_write(record), None, outcome);
+        Ok(outcome)
     }
 
     async fn replace(
@@ -401,14 +403,12 @@ impl DrainStore for SimStore {
     ) -> Result<WriteOutcome, DrainError> {
         pause(&self.world).await;
         let outcome = self.inner.replace(record, expected_revision).await?;
-        let mut world = lock(&self.world);
-        world.note(|_| {
-            format!(
-                "dynamodb:PutItem {} rev {expected_revision}→{} → {outcome:?}",
-                record.status.as_str(),
-                record.revision
-            )
-        });
+        written(
+            &self.world,
+            &drain_write(record),
+            Some(expected_revision),
+            outcome,
+        );
         Ok(outcome)
     }
 
@@ -423,7 +423,7 @@ impl DrainStore for SimStore {
     async fn insert_launch(&self, record: &LaunchRecord) -> Result<WriteOutcome, DrainError> {
         pause(&self.world).await;
         let outcome = self.inner.insert_launch(record).await?;
-        note_launch_write(&self.world, record, None, outcome);
+        written(&self.world, &launch_write(record), None, outcome);
         Ok(outcome)
     }
 
@@ -434,27 +434,75 @@ impl DrainStore for SimStore {
     ) -> Result<WriteOutcome, DrainError> {
         pause(&self.world).await;
         let outcome = self.inner.replace_launch(record, expected_revision).await?;
-        note_launch_write(&self.world, record, Some(expected_revision), outcome);
+        written(
+            &self.world,
+            &launch_write(record),
+            Some(expected_revision),
+            outcome,
+        );
         Ok(outcome)
     }
 }
 
-/// The event log's line for a launch record write.
-fn note_launch_write(
+/// One record write, as the store oracle and the event log see it.
+struct RecordWrite {
+    /// The item's key (drain and launch records never share one).
+    key: String,
+    /// How the log names the item ("" for a drain record, as before launches).
+    label: String,
+    /// The status written.
+    status: &'static str,
+    /// The revision written.
+    revision: u64,
+}
+
+fn drain_write(record: &DrainRecord) -> RecordWrite {
+    RecordWrite {
+        key: record.container_instance_arn.as_str().to_owned(),
+        label: String::new(),
+        status: record.status.as_str(),
+        revision: record.revision,
+    }
+}
+
+fn launch_write(record: &LaunchRecord) -> RecordWrite {
+    RecordWrite {
+        key: LaunchRecord::key(&record.instance_id),
+        label: format!("launch {} ", record.instance_id),
+        status: record.status.as_str(),
+        revision: record.revision,
+    }
+}
+
+/// Logs a write and holds the store to the conditional-write chain: every write that lands
+/// moves its item to a revision it never had (an insert creates revision 0 once, a replace
+/// goes one up). A write that lands on a revision already written means two writers each
+/// believe they own the record, whatever the record says afterwards.
+fn written(
     world: &SharedSimWorld,
-    record: &LaunchRecord,
+    write: &RecordWrite,
     expected_revision: Option<u64>,
     outcome: WriteOutcome,
 ) {
+    let mut world = lock(world);
     let expected = expected_revision.map_or_else(|| "none".to_owned(), |rev| rev.to_string());
-    lock(world).note(|_| {
+    world.note(|_| {
         format!(
-            "dynamodb:PutItem launch {} {} rev {expected}→{} → {outcome:?}",
-            record.instance_id,
-            record.status.as_str(),
-            record.revision
+            "dynamodb:PutItem {}{} rev {expected}→{} → {outcome:?}",
+            write.label, write.status, write.revision
         )
     });
+    if outcome != WriteOutcome::Written {
+        return;
+    }
+    let before = world.revisions.insert(write.key.clone(), write.revision);
+    if let Some(before) = before.filter(|&before| write.revision <= before) {
+        let message = format!(
+            "a write of revision {} landed on {} at revision {before}: two writers own the record",
+            write.revision, write.key
+        );
+        world.violate(ViolationKind::Consistency, message);
+    }
 }
 
 /// The launch-side oracle, at the moment of CompleteLifecycleAction: CONTINUE puts the

@@ -591,6 +591,8 @@ pub struct SimWorld {
     pub actions: Vec<SimAction>,
     /// Each container instance's `detail.version` of its state change events.
     pub instance_versions: Vec<u64>,
+    /// The highest revision written so far of each stored item, by key (the store oracle).
+    pub revisions: BTreeMap<String, u64>,
     /// EventBridge Scheduler's booked checks, by kind and instance index.
     pub bookings: BTreeMap<(CheckKind, usize), Timestamp>,
     /// The run's knobs.
@@ -675,6 +677,7 @@ impl SimWorld {
             actions: Vec::new(),
             instance_versions: Vec::new(),
             bookings: BTreeMap::new(),
+            revisions: BTreeMap::new(),
             scenario,
             settings: settings.clone(),
             violations: Vec::new(),

@@ -267,3 +267,14 @@ fn a_seed_without_launches_or_spot_runs_as_the_terminate_only_world() {
         );
     }
 }
+
+#[test]
+fn an_insert_that_overwrites_lets_two_writers_own_one_record() {
+    // Two deliveries of one notice both find no record and both insert: with an insert that
+    // overwrites, both writes land, and each invocation goes on believing the record is its own.
+    let report = caught(Fault::InsertOverwrites, 0..500, ViolationKind::Consistency);
+    assert_reported(
+        &report,
+        &["a write of revision 0 landed on", "two writers own"],
+    );
+}
