@@ -20,6 +20,7 @@ use crate::decision::recovery::{
     AfterLostWrite, ClaimRetry, after_lost_claim, after_lost_start, retry_claim,
 };
 use crate::decision::spot::awaiting::{AwaitingLook, awaiting_look};
+use crate::decision::spot::terminate_joins_drain;
 use crate::decision::start::{HeartbeatTimeout, believable_notice_time, heartbeat_timeout};
 use crate::decision::verify::{
     AfterExpiry, FunctionIdentity, Refusal, after_expiry, expired_undrained, verify_origin,
@@ -138,10 +139,7 @@ impl<P: Ports> Drainer<P> {
 
     /// Records a fact for the metrics (at most [`MAX_FACTS`] until taken).
     pub fn note_fact(&self, fact: Fact) {
-        let mut facts = self
-            .facts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut facts = locked(&self.facts);
         if facts.len() < MAX_FACTS {
             facts.push(fact);
         }
@@ -149,12 +147,7 @@ impl<P: Ports> Drainer<P> {
 
     /// The facts recorded since the last call.
     pub fn take_facts(&self) -> Vec<Fact> {
-        std::mem::take(
-            &mut *self
-                .facts
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+        std::mem::take(&mut *locked(&self.facts))
     }
 
     /// A dry run changes nothing, so it counts nothing.
@@ -210,14 +203,26 @@ impl<P: Ports> Drainer<P> {
         mode: Mode,
         own: &FunctionIdentity,
     ) -> Result<Outcome, DrainError> {
-        if let Err(refusal) =
-            verify_origin(notice.account.as_deref(), notice.region.as_deref(), own)
-        {
+        let (account, region) = (notice.account.as_deref(), notice.region.as_deref());
+        let use_case = Box::pin(self.on_terminate(notice, mode));
+        self.if_own_origin(account, region, own, use_case).await
+    }
+
+    /// Runs `use_case` for an input from `account` and `region`, unless they are not the
+    /// function `own`'s: then the input is refused before anything is read (a future does
+    /// nothing until awaited). Callers box the use case: the nested use-case futures are deep
+    /// enough to hit the compiler's layout recursion limit in the binaries otherwise.
+    async fn if_own_origin(
+        &self,
+        account: Option<&str>,
+        region: Option<&str>,
+        own: &FunctionIdentity,
+        use_case: impl Future<Output = Result<Outcome, DrainError>>,
+    ) -> Result<Outcome, DrainError> {
+        if let Err(refusal) = verify_origin(account, region, own) {
             return Ok(refuse(refusal));
         }
-        // Boxed: the nested use-case futures are deep enough to hit the compiler's layout
-        // recursion limit in the binaries otherwise.
-        Box::pin(self.on_terminate(notice, mode)).await
+        use_case.await
     }
 
     /// on-lifecycle: a scheduled check arrived at the function `own`. A check naming a container
@@ -228,14 +233,12 @@ impl<P: Ports> Drainer<P> {
         own: &FunctionIdentity,
     ) -> Result<Outcome, DrainError> {
         let parts = instance.parts();
-        if let Err(refusal) = verify_origin(
+        let (account, region) = (
             parts.map(|parts| parts.account),
             parts.map(|parts| parts.region),
-            own,
-        ) {
-            return Ok(refuse(refusal));
-        }
-        Box::pin(self.on_check(instance, Mode::Live)).await
+        );
+        let use_case = Box::pin(self.on_check(instance, Mode::Live));
+        self.if_own_origin(account, region, own, use_case).await
     }
 
     /// on-lifecycle: a terminate lifecycle action arrived. Nothing changes unless Auto Scaling
@@ -295,7 +298,10 @@ impl<P: Ports> Drainer<P> {
         tracing::Span::current().record("cluster", instance.cluster_arn.as_str());
 
         let existing = self.store().load(&instance.arn).await?;
-        if let Some(early) = existing.as_ref().filter(|record| record.awaiting_action) {
+        if let Some(early) = existing
+            .as_ref()
+            .filter(|record| terminate_joins_drain(record))
+        {
             return self
                 .terminate_joins_early(notice, &instance, early.clone(), mode)
                 .await;
@@ -307,25 +313,10 @@ impl<P: Ports> Drainer<P> {
         {
             return Ok(refused);
         }
-        let record = match admission {
-            Admission::Stale => {
-                info!(
-                    decision = "stale",
-                    "lifecycle notice is older than the drain on record; ignored"
-                );
-                return Ok(Outcome::Stale);
-            }
-            Admission::AlreadyFinished => {
-                info!(
-                    decision = "already_finished",
-                    "this lifecycle action's drain already ended"
-                );
-                return Ok(Outcome::AlreadyFinished);
-            }
-            Admission::Resume => {
-                existing.ok_or_else(|| DrainError::permanent("resume drain", "record vanished"))?
-            }
-            Admission::Start | Admission::Replace => {
+        let record = match admitted(admission, existing.as_ref(), Kept::Drain)? {
+            Admitted::Done(outcome) => return Ok(outcome),
+            Admitted::Resume(record) => record,
+            Admitted::Write => {
                 // Start: no record yet. Replace: a newer action supersedes the one on record.
                 let record = DrainRecord {
                     revision: existing.as_ref().map_or(0, |old| old.revision + 1),
@@ -339,6 +330,13 @@ impl<P: Ports> Drainer<P> {
                     // Either a concurrent delivery recorded it, or this very write took effect and
                     // its answer was lost (the SDK's retry then lost to it). Same action: carry on.
                     let current = self.store().load(&instance.arn).await?;
+                    if let Some(early) = current.clone().filter(terminate_joins_drain) {
+                        // A Spot warning handled at the same moment recorded its drain first.
+                        info!("an early drain was recorded first; the terminate action joins it");
+                        return self
+                            .join_early(notice, &instance, early, &record, mode)
+                            .await;
+                    }
                     match (
                         after_lost_start(current.as_ref(), &notice.action.token),
                         current,
@@ -796,7 +794,14 @@ impl<P: Ports> Drainer<P> {
             {
                 ActionAnswer::Accepted => record.heartbeats_sent += 1,
                 ActionAnswer::NoActiveAction { .. } => {
-                    return self.mark_action_gone(record, mode, now).await.map(Some);
+                    // The one rule for an action found gone: a completion sent before whose
+                    // answer was unclear was done. The heartbeat's own retry tells nothing.
+                    let gone = ActionAnswer::NoActiveAction {
+                        after_unclear_attempt: false,
+                    };
+                    let gone = completion_outcome(gone, Some(&record));
+                    let ended = self.end_at_gone_heartbeat(record, gone, mode, now).await;
+                    return ended.map(Some);
                 }
             }
         }
@@ -880,13 +885,7 @@ impl<P: Ports> Drainer<P> {
         }
         let claimed = record.claimed(now, new_claim_id(now));
         let claim = self
-            .effect(
-                mode,
-                "dynamodb:PutItem",
-                "claim the completion",
-                WriteOutcome::Written,
-                self.store().replace(&claimed, record.revision),
-            )
+            .replace_drain(mode, "claim the completion", &claimed, record.revision)
             .await?;
         if claim == WriteOutcome::LostRace {
             // The claim may be ours after all: written, answer lost, the SDK's retry then lost.
@@ -987,14 +986,8 @@ impl<P: Ports> Drainer<P> {
                 claimed.ended(now, DrainStatus::Expired, None, reason)
             }
         };
-        self.effect(
-            mode,
-            "dynamodb:PutItem",
-            finished.status.as_str(),
-            WriteOutcome::Written,
-            self.store().replace(&finished, claimed.revision),
-        )
-        .await?;
+        self.replace_drain(mode, finished.status.as_str(), &finished, claimed.revision)
+            .await?;
         if self.config.schedule.is_some() {
             self.cancel_check(&finished.container_instance_arn, mode)
                 .await;
@@ -1043,44 +1036,57 @@ impl<P: Ports> Drainer<P> {
         Ok(Outcome::LostRace)
     }
 
-    async fn mark_action_gone(
+    /// A heartbeat found no active lifecycle action: the drain is over. After a completion
+    /// whose answer was lost (`gone` is [`ActionOutcome::DoneUnconfirmed`]) that completion was
+    /// done, and the drain ends COMPLETED; else the action expired, and so does the drain.
+    async fn end_at_gone_heartbeat(
         &self,
         record: DrainRecord,
+        gone: ActionOutcome,
         mode: Mode,
         now: Timestamp,
     ) -> Result<Outcome, DrainError> {
-        warn!(
-            decision = "action_gone",
-            "heartbeat found no active lifecycle action; the drain is over"
-        );
-        let (follow_up, undrained) = self.after_expiry(&record, mode).await?;
-        self.note(mode, expiry_fact(undrained));
-        let expired = record.ended(now, DrainStatus::Expired, None, follow_up);
-        self.announce(
-            mode,
-            &record,
-            None,
-            [crate::decision::announce::Announcement::Expired],
-            now,
-        );
-        self.effect(
-            mode,
-            "dynamodb:PutItem",
-            "EXPIRED",
-            WriteOutcome::Written,
-            self.store().replace(&expired, record.revision),
-        )
-        .await?;
+        let (ended, outcome) = if gone == ActionOutcome::DoneUnconfirmed {
+            info!(
+                decision = "complete",
+                "heartbeat found no active lifecycle action after a completion whose answer was \
+                 lost: that completion was done"
+            );
+            let why = "the lifecycle action is gone after a completion whose answer was lost: \
+                       that completion was done";
+            let completed = record.ended(now, DrainStatus::Completed, None, why.to_owned());
+            let finished = Decision::Finished {
+                status: DrainStatus::Completed,
+            };
+            (completed, Outcome::Decided(finished))
+        } else {
+            warn!(
+                decision = "action_gone",
+                "heartbeat found no active lifecycle action; the drain is over"
+            );
+            let (follow_up, undrained) = self.after_expiry(&record, mode).await?;
+            self.note(mode, expiry_fact(undrained));
+            let expired = record.ended(now, DrainStatus::Expired, None, follow_up);
+            self.announce(
+                mode,
+                &record,
+                None,
+                [crate::decision::announce::Announcement::Expired],
+                now,
+            );
+            (expired, Outcome::ActionGone)
+        };
+        self.replace_drain(mode, ended.status.as_str(), &ended, record.revision)
+            .await?;
         self.cancel_check(&record.container_instance_arn, mode)
             .await;
-        Ok(Outcome::ActionGone)
+        Ok(outcome)
     }
 
     /// The lifecycle action of `record` is gone. If Auto Scaling is not terminating the instance
     /// (the action never existed, or the instance stays in service), the DRAINING container
-    /// instance would never run tasks again: put it back to ACTIVE. Returns the reason to record.
-    /// What follows an expired drain: the reason recorded, and whether the instance goes
-    /// undrained ([`expired_undrained`]).
+    /// instance would never run tasks again: put it back to ACTIVE. Returns the reason to record
+    /// and whether the instance goes undrained ([`expired_undrained`]).
     async fn after_expiry(
         &self,
         record: &DrainRecord,
@@ -1088,8 +1094,31 @@ impl<P: Ports> Drainer<P> {
     ) -> Result<(String, bool), DrainError> {
         let state = self.hooks().instance_state(&record.ec2_instance_id).await?;
         let undrained = expired_undrained(state.as_ref());
-        // Only an instance that stays needs its container instance looked up.
-        let container = match after_expiry(state.as_ref(), Some(&EcsInstanceStatus::Draining)) {
+        let rule = |status: Option<&EcsInstanceStatus>| after_expiry(state.as_ref(), status);
+        match self.restore_active_if_staying(record, mode, rule).await? {
+            AfterExpiry::Leave { reason } => {
+                info!(decision = "leave_instance", reason = %reason, "expired drain: the container instance is left as it is");
+                Ok((reason, undrained))
+            }
+            AfterExpiry::RestoreActive { reason } => {
+                warn!(decision = "restore_active", reason = %reason, "expired drain: the instance stays in service; container instance set back to ACTIVE");
+                Ok((reason, undrained))
+            }
+        }
+    }
+
+    /// A drain that ends without ecs-drain's completion (expired, or an early drain no action
+    /// joined): `rule`, given the container instance's status, says whether an instance that
+    /// stays in service gets its DRAINING container instance back to ACTIVE. The container
+    /// instance is looked up only when that can matter (the rule asked with DRAINING), then set
+    /// ACTIVE when the rule says so for what was found. Returns the rule's answer.
+    async fn restore_active_if_staying(
+        &self,
+        record: &DrainRecord,
+        mode: Mode,
+        rule: impl Fn(Option<&EcsInstanceStatus>) -> AfterExpiry,
+    ) -> Result<AfterExpiry, DrainError> {
+        let container = match rule(Some(&EcsInstanceStatus::Draining)) {
             AfterExpiry::Leave { .. } => None,
             AfterExpiry::RestoreActive { .. } => self
                 .cluster()
@@ -1100,29 +1129,13 @@ impl<P: Ports> Drainer<P> {
                 .await?
                 .filter(|found| found.arn == record.container_instance_arn),
         };
-        match after_expiry(
-            state.as_ref(),
-            container.as_ref().map(|found| &found.status),
-        ) {
-            AfterExpiry::Leave { reason } => {
-                info!(decision = "leave_instance", reason = %reason, "expired drain: the container instance is left as it is");
-                Ok((reason, undrained))
-            }
-            AfterExpiry::RestoreActive { reason } => {
-                if let Some(container) = &container {
-                    self.effect(
-                        mode,
-                        "ecs:UpdateContainerInstancesState",
-                        "set ACTIVE",
-                        (),
-                        self.cluster().set_active(container),
-                    )
-                    .await?;
-                }
-                warn!(decision = "restore_active", reason = %reason, "expired drain: the instance stays in service; container instance set back to ACTIVE");
-                Ok((reason, undrained))
-            }
+        let after = rule(container.as_ref().map(|found| &found.status));
+        if let (AfterExpiry::RestoreActive { .. }, Some(container)) = (&after, &container) {
+            let update = self.cluster().set_active(container);
+            self.update_instance_state(mode, "set ACTIVE", update)
+                .await?;
         }
+        Ok(after)
     }
 
     /// Writes the record's progress; losing the race means a newer look already wrote.
@@ -1134,18 +1147,37 @@ impl<P: Ports> Drainer<P> {
     ) -> Result<WriteOutcome, DrainError> {
         let progressed = record.progressed(now);
         let written = self
-            .effect(
-                mode,
-                "dynamodb:PutItem",
-                "drain progress",
-                WriteOutcome::Written,
-                self.store().replace(&progressed, record.revision),
-            )
+            .replace_drain(mode, "drain progress", &progressed, record.revision)
             .await?;
         if written == WriteOutcome::LostRace {
             info!("drain progress not written: a concurrent invocation wrote first");
         }
         Ok(written)
+    }
+
+    /// A conditional DynamoDB write (`write`, of a drain or launch record), made live or only
+    /// logged in a dry run (as written); `what` names it for the logs.
+    async fn put_item(
+        &self,
+        mode: Mode,
+        what: &str,
+        write: impl Future<Output = Result<WriteOutcome, DrainError>>,
+    ) -> Result<WriteOutcome, DrainError> {
+        self.effect(mode, "dynamodb:PutItem", what, WriteOutcome::Written, write)
+            .await
+    }
+
+    /// Writes `record` if the stored drain record is still at `expected_revision` (a lost race
+    /// is a value); `what` names the write for the logs (a dry run only logs it).
+    async fn replace_drain(
+        &self,
+        mode: Mode,
+        what: &str,
+        record: &DrainRecord,
+        expected_revision: u64,
+    ) -> Result<WriteOutcome, DrainError> {
+        self.put_item(mode, what, self.store().replace(record, expected_revision))
+            .await
     }
 
     /// Books (creates or moves) the drain's check at `at`; `what` says why, for the logs.
@@ -1207,24 +1239,12 @@ impl<P: Ports> Drainer<P> {
     ) -> Result<WriteOutcome, DrainError> {
         match old {
             Some(old) => {
-                self.effect(
-                    mode,
-                    "dynamodb:PutItem",
-                    "replace drain record",
-                    WriteOutcome::Written,
-                    self.store().replace(record, old.revision),
-                )
-                .await
+                self.replace_drain(mode, "replace drain record", record, old.revision)
+                    .await
             }
             None => {
-                self.effect(
-                    mode,
-                    "dynamodb:PutItem",
-                    "insert drain record",
-                    WriteOutcome::Written,
-                    self.store().insert(record),
-                )
-                .await
+                self.put_item(mode, "insert drain record", self.store().insert(record))
+                    .await
             }
         }
     }
@@ -1235,16 +1255,23 @@ impl<P: Ports> Drainer<P> {
         instance: &ContainerInstance,
         mode: Mode,
     ) -> Result<(), DrainError> {
-        self.effect(
-            mode,
-            "ecs:UpdateContainerInstancesState",
-            "set DRAINING",
-            (),
-            self.cluster().set_draining(instance),
-        )
-        .await?;
+        let update = self.cluster().set_draining(instance);
+        self.update_instance_state(mode, "set DRAINING", update)
+            .await?;
         info!(cluster = %instance.cluster_arn, "container instance set to DRAINING");
         Ok(())
+    }
+
+    /// UpdateContainerInstancesState (`update`, to DRAINING or back to ACTIVE), made live or
+    /// only logged in a dry run; `what` names it for the logs.
+    async fn update_instance_state(
+        &self,
+        mode: Mode,
+        what: &str,
+        update: impl Future<Output = Result<(), DrainError>>,
+    ) -> Result<(), DrainError> {
+        self.effect(mode, "ecs:UpdateContainerInstancesState", what, (), update)
+            .await
     }
 
     async fn effect<T>(
@@ -1280,6 +1307,80 @@ fn new_claim_id(now: Timestamp) -> String {
         hasher.finish(),
         COUNTER.load(Ordering::Relaxed)
     )
+}
+
+/// The kind of record a lifecycle action keeps, for [`admitted`]'s logs and error.
+#[derive(Clone, Copy)]
+enum Kept {
+    Drain,
+    Launch,
+}
+
+impl Kept {
+    fn name(self) -> &'static str {
+        match self {
+            Kept::Drain => "drain",
+            Kept::Launch => "launch",
+        }
+    }
+
+    fn resume_operation(self) -> &'static str {
+        match self {
+            Kept::Drain => "resume drain",
+            Kept::Launch => "resume launch",
+        }
+    }
+}
+
+/// What an [`Admission`] leaves to the use case once the arms that a drain and a pending launch
+/// handle alike are applied.
+enum Admitted<R> {
+    /// The notice ends here (stale, or its action already ended), with this outcome.
+    Done(Outcome),
+    /// The same action again: carry on with the record on file.
+    Resume(R),
+    /// Start a record, or replace the one on file: the use case's own arm.
+    Write,
+}
+
+/// Applies the arms of `admission` every lifecycle action shares: a stale notice and an ended
+/// action are logged and end here, a resumed action carries on with `existing` (the record on
+/// file, of the `kept` kind).
+fn admitted<R: Clone>(
+    admission: Admission,
+    existing: Option<&R>,
+    kept: Kept,
+) -> Result<Admitted<R>, DrainError> {
+    let kind = kept.name();
+    match admission {
+        Admission::Stale => {
+            info!(
+                decision = "stale",
+                "lifecycle notice is older than the {kind} on record; ignored"
+            );
+            Ok(Admitted::Done(Outcome::Stale))
+        }
+        Admission::AlreadyFinished => {
+            info!(
+                decision = "already_finished",
+                "this lifecycle action's {kind} already ended"
+            );
+            Ok(Admitted::Done(Outcome::AlreadyFinished))
+        }
+        Admission::Resume => existing
+            .cloned()
+            .map(Admitted::Resume)
+            .ok_or_else(|| DrainError::permanent(kept.resume_operation(), "record vanished")),
+        Admission::Start | Admission::Replace => Ok(Admitted::Write),
+    }
+}
+
+/// The value `mutex` guards, even if a thread panicked holding it: the queues it guards here
+/// (facts, events) stay whole whatever the panic interrupted, and a handler never panics.
+fn locked<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Logs a refused input (with its bounded reason) and says so.

@@ -14,6 +14,7 @@
 use std::collections::BTreeSet;
 
 use crate::census::{TaskSnapshot, TaskStatus};
+use crate::decision::upkeep::Upkeep;
 use crate::decision::{Admission, admit_action};
 use crate::decision::{
     DEADLINE_MERGE_SECONDS, MIN_BOOKING_LEAD_SECONDS, hook_global_timeout_seconds,
@@ -23,7 +24,7 @@ use crate::event::fleet::Placement;
 use crate::ids::{ClusterArn, LifecycleActionRef, LifecycleToken};
 use crate::launch_record::{LaunchRecord, LaunchStatus};
 use crate::ports::EcsInstanceStatus;
-use crate::record::LifecycleResult;
+use crate::record::{DrainRecord, LifecycleResult};
 use crate::time::Timestamp;
 
 /// What a launch action completes with when its deadline passes before the instance is ready.
@@ -222,13 +223,90 @@ pub fn plan_launch(
 /// it is merged into the deadline's), and never less than [`MIN_BOOKING_LEAD_SECONDS`] ahead.
 /// The look that books it heartbeats the hook first, as for drains.
 pub fn next_launch_check_at(plan: &LaunchPlan, now: Timestamp) -> Timestamp {
-    let next = now.plus_seconds(plan.check_interval_seconds);
+    launch_check_after(plan, now, now)
+}
+
+/// When the first safety-net check of a pending launch fires: one interval after the launch
+/// notice was sent (`noticed_at`, the lifecycle action's start, when the hook's heartbeat timer
+/// started), not after `now`: a late or redelivered notice must not push the first check, and
+/// so the first heartbeat, past the hook's heartbeat timeout. Merged into the deadline and
+/// never less than [`MIN_BOOKING_LEAD_SECONDS`] ahead, as [`next_launch_check_at`].
+pub fn first_launch_check_at(
+    plan: &LaunchPlan,
+    noticed_at: Timestamp,
+    now: Timestamp,
+) -> Timestamp {
+    // max/min rather than clamp: a corrupt stored interval must not panic the handler.
+    let base = noticed_at
+        .max(now.plus_seconds(-plan.check_interval_seconds))
+        .min(now);
+    launch_check_after(plan, base, now)
+}
+
+/// One interval after `base`, merged into the deadline, at least the booking lead after `now`.
+fn launch_check_after(plan: &LaunchPlan, base: Timestamp, now: Timestamp) -> Timestamp {
+    let next = base.plus_seconds(plan.check_interval_seconds);
     let at = if now < plan.deadline && next.plus_seconds(DEADLINE_MERGE_SECONDS) >= plan.deadline {
         plan.deadline
     } else {
         next
     };
     at.max(now.plus_seconds(MIN_BOOKING_LEAD_SECONDS))
+}
+
+/// What prompted a look at a pending launch: it decides whether the hook is heartbeated and
+/// the check rebooked ([`launch_upkeep`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LaunchPrompt {
+    /// The launch notice (the first look, or a redelivery).
+    Notice,
+    /// A container instance state change.
+    Change,
+    /// The pending launch's scheduled check.
+    Check,
+}
+
+/// What a look that leaves a pending launch waiting does to keep it alive, decided once per
+/// look at `now`; `books_checks` is whether checks are configured.
+///
+/// A check heartbeats and books the next one. A notice always books (its record may be new to
+/// this look); a state change books only when no check is booked ahead (the booked one was
+/// lost or is late). Whoever moves the check later than the hook would stay alive without a
+/// heartbeat heartbeats first, or the hook applies its default result before the check fires.
+pub fn launch_upkeep(
+    record: &LaunchRecord,
+    policy: &LaunchPolicy,
+    now: Timestamp,
+    prompt: LaunchPrompt,
+    books_checks: bool,
+) -> Upkeep {
+    let plan = plan_launch(record.noticed_at, record.heartbeat_timeout_seconds, policy);
+    let booked_ahead = record.next_check_at.is_some_and(|at| at > now);
+    let book = books_checks && (prompt != LaunchPrompt::Change || !booked_ahead);
+    let book_check_at = book.then(|| match record.next_check_at {
+        None => first_launch_check_at(&plan, record.noticed_at, now),
+        Some(_) => next_launch_check_at(&plan, now),
+    });
+    let heartbeat = prompt == LaunchPrompt::Check
+        || book_check_at.is_some_and(|at| at > launch_hook_alive_until(record, &plan));
+    Upkeep {
+        heartbeat,
+        book_check_at,
+    }
+}
+
+/// The latest the record proves the launch hook alive without another heartbeat: its heartbeat
+/// timeout after the notice or, once a check is booked, after one interval before that check
+/// (every booking heartbeats when [`launch_upkeep`] says so, so the hook was heartbeated no
+/// earlier). An unknown timeout counts as one check interval, the shortest one planned.
+fn launch_hook_alive_until(record: &LaunchRecord, plan: &LaunchPlan) -> Timestamp {
+    let timeout = record
+        .heartbeat_timeout_seconds
+        .unwrap_or(plan.check_interval_seconds);
+    let reset = record.next_check_at.map_or(record.noticed_at, |booked| {
+        booked.plus_seconds(-plan.check_interval_seconds)
+    });
+    reset.plus_seconds(timeout)
 }
 
 /// The daemon services without a RUNNING task on the instance, sorted and without repeats.
@@ -316,6 +394,22 @@ pub fn decide_launch(facts: &LaunchFacts, policy: &LaunchPolicy, now: Timestamp)
         waiting_on,
         deadline,
     }
+}
+
+/// Why a warm-pool return ends the drain its terminate action left open (the record's reason).
+pub const WARM_RETURN_ENDS_DRAIN: &str =
+    "the instance came back from the warm pool: the terminate action of this drain is over";
+
+/// Whether the pending launch `launch` ends the drain on record for its container instance: a
+/// return from the warm pool means the terminate action that sent the instance there is over,
+/// so that drain, if it is still open (its action timed out, or its last write was lost), is
+/// history. Left open, its check would look at an instance back in service, and a later
+/// terminate would meet a stale drain. A drain noticed after the launch is not this one's.
+pub fn warm_return_ends_drain(launch: &LaunchRecord, drain: &DrainRecord) -> bool {
+    launch.origin == Some(Placement::WarmPool)
+        && !drain.status.is_terminal()
+        && drain.ec2_instance_id == launch.instance_id
+        && drain.noticed_at <= launch.noticed_at
 }
 
 /// Whether a launch notice starts, resumes or replaces the pending launch on record, by the

@@ -30,6 +30,41 @@ pub fn after_lost_start(current: Option<&DrainRecord>, token: &LifecycleToken) -
     }
 }
 
+/// How many times the terminate action joins an early drain again after losing the write to
+/// a concurrent one (a look's progress, a duplicate warning) before failing the invocation.
+pub const JOIN_RETRIES: usize = 3;
+
+/// What to do after the terminate action's join of an early drain lost its conditional write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinRetry {
+    /// The stored drain holds this action already (a concurrent delivery, or this very write
+    /// whose answer was lost): go on with it.
+    CarryOn,
+    /// The early drain only moved on: join the stored one again.
+    Retry,
+    /// It kept moving on [`JOIN_RETRIES`] times: fail the invocation so the event is delivered
+    /// again, rather than leave the action unjoined.
+    Exhausted,
+    /// The record is another action's, or gone: it is not this action's to join.
+    GiveUp,
+}
+
+/// The join of the action `token` lost after `retries` retries; `current` is the record stored
+/// now. An early drain still on record (open, or ended meanwhile, which the next join starts
+/// afresh over) is joined again, at most [`JOIN_RETRIES`] times.
+pub fn after_lost_join(
+    current: Option<&DrainRecord>,
+    token: &LifecycleToken,
+    retries: usize,
+) -> JoinRetry {
+    match current {
+        Some(current) if &current.token == token => JoinRetry::CarryOn,
+        Some(current) if current.awaiting_action && retries < JOIN_RETRIES => JoinRetry::Retry,
+        Some(current) if current.awaiting_action => JoinRetry::Exhausted,
+        _ => JoinRetry::GiveUp,
+    }
+}
+
 /// A COMPLETING claim could not be written. It is this invocation's after all when the stored
 /// record is exactly that claim (its write took effect, the answer was lost).
 pub fn after_lost_claim(current: Option<&DrainRecord>, claim: &DrainRecord) -> AfterLostWrite {
@@ -74,5 +109,45 @@ pub fn retry_claim(
             }
         }
         _ => ClaimRetry::GiveUp,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_join_is_retried_over_the_early_drain_at_most_three_times() {
+        let mine = LifecycleToken::new("00000000-0000-4000-8000-000000000001").expect("token");
+        let early = DrainRecord {
+            token: LifecycleToken::none_yet(),
+            awaiting_action: true,
+            ..crate::testing::sample::drain_record()
+        };
+        let ended_early = early.ended(early.started_at, DrainStatus::Completed, None, "-".into());
+        let joined = DrainRecord {
+            token: mine.clone(),
+            awaiting_action: false,
+            ..early.clone()
+        };
+        let other_action = DrainRecord {
+            token: LifecycleToken::new("00000000-0000-4000-8000-000000000002").expect("token"),
+            awaiting_action: false,
+            ..early.clone()
+        };
+        #[rustfmt::skip]
+        let rows = [
+            ("a concurrent delivery (or this write) joined it", Some(&joined), 0, JoinRetry::CarryOn),
+            ("joined, found on the last retry", Some(&joined), JOIN_RETRIES, JoinRetry::CarryOn),
+            ("the early drain only moved on", Some(&early), 0, JoinRetry::Retry),
+            ("it moved on again, third retry", Some(&early), JOIN_RETRIES - 1, JoinRetry::Retry),
+            ("it moved on after three retries", Some(&early), JOIN_RETRIES, JoinRetry::Exhausted),
+            ("it ended meanwhile: join (start afresh) over it", Some(&ended_early), 1, JoinRetry::Retry),
+            ("another action holds it", Some(&other_action), 0, JoinRetry::GiveUp),
+            ("nothing stored", None, 0, JoinRetry::GiveUp),
+        ];
+        for (row, current, retries, expected) in rows {
+            assert_eq!(after_lost_join(current, &mine, retries), expected, "{row}");
+        }
     }
 }

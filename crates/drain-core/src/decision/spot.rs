@@ -13,6 +13,7 @@ use crate::census::ServiceFacts;
 use crate::event::fleet::{InstanceAction, RebalanceRecommendation, SpotInterruption};
 use crate::ids::ClusterArn;
 use crate::ports::EcsInstanceStatus;
+use crate::record::{DrainRecord, DrainStatus};
 use crate::time::Timestamp;
 
 /// How long EC2 waits between a Spot interruption warning and the interruption.
@@ -401,6 +402,24 @@ pub fn decide_early_drain(
         set_draining,
         immovable_services,
     }
+}
+
+/// Whether an early notice that joins the drain on record may rewrite it (move its deadline):
+/// not once its completion is under way, claimed (`COMPLETING`) or sent with an unclear answer
+/// (`completion_sent`). The completion's next write is conditional on the revision it read, so
+/// a rewrite now would make it lose, and an earlier deadline changes nothing for a drain that
+/// is already completing.
+pub fn early_join_rewrites(status: DrainStatus, completion_sent: bool) -> bool {
+    status == DrainStatus::Draining && !completion_sent
+}
+
+/// Whether a terminate action meeting the drain record `record` of its instance joins it, be
+/// it read before writing or found after the action's own insert lost to it: a drain awaiting
+/// a lifecycle action is an early drain (a Spot warning's or a rebalance's, possibly handled at
+/// the same moment), and the action joins it (one drain, one completion, see
+/// [`terminate_meets_early_drain`]) rather than starting a drain of its own or giving up.
+pub fn terminate_joins_drain(record: &DrainRecord) -> bool {
+    record.awaiting_action
 }
 
 /// How a terminate lifecycle action meets an early drain of the same instance.

@@ -13,7 +13,7 @@ use crate::ports::Ports;
 use crate::record::{AliveKind, AliveSet, DrainRecord};
 use crate::time::Timestamp;
 
-use super::{Drainer, Mode};
+use super::{Drainer, Mode, locked};
 
 /// Most events one invocation queues: one PutEvents batch. One input announces at most three
 /// (started, stuck and a completion with its deadline); an overflow is counted as not
@@ -110,10 +110,7 @@ impl<P: Ports> Drainer<P> {
         }
         for announcement in announcements {
             let event = event_of(announcement, record, census, now);
-            let mut queue = self
-                .events
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut queue = locked(&self.events);
             if queue.len() < MAX_QUEUED_EVENTS {
                 queue.push(event);
             } else {
@@ -125,11 +122,6 @@ impl<P: Ports> Drainer<P> {
 
     /// The drain events queued since the last call, oldest first, for the caller to publish.
     pub fn take_events(&self) -> Vec<DrainEvent> {
-        std::mem::take(
-            &mut *self
-                .events
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+        std::mem::take(&mut *locked(&self.events))
     }
 }

@@ -10,14 +10,15 @@ use super::{Drainer, Mode, Outcome, refuse};
 use crate::decision::coexistence::{Coexistence, managed_draining_coexistence};
 use crate::decision::look::Cue;
 use crate::decision::plan_check_interval;
+use crate::decision::recovery::{JOIN_RETRIES, JoinRetry, after_lost_join};
 use crate::decision::spot::awaiting::after_awaiting;
 use crate::decision::spot::{
     EarlyDecision, EarlyDrainKind, EarlyDrainPolicy, EarlyIgnore, EarlyInstance, EarlyNotice,
-    ExistingDrain, TerminateJoin, believe_early_notice, decide_early_drain,
+    ExistingDrain, TerminateJoin, believe_early_notice, decide_early_drain, early_join_rewrites,
     immovable_within_horizon, terminate_meets_early_drain,
 };
 use crate::decision::start::believable_notice_time;
-use crate::decision::verify::{AfterExpiry, FunctionIdentity, Refusal, verify_origin};
+use crate::decision::verify::{AfterExpiry, FunctionIdentity, Refusal};
 use crate::decision::{MIN_BOOKING_LEAD_SECONDS, sets_draining};
 use crate::error::DrainError;
 use crate::event::TerminateNotice;
@@ -44,9 +45,25 @@ const NO_GROUP_YET: &str = "-";
 struct Early<'a> {
     notice: EarlyNotice,
     instance_id: &'a Ec2InstanceId,
-    account: Option<&'a str>,
-    region: Option<&'a str>,
     replay_name: Option<&'a str>,
+}
+
+/// Hands an early notice event (a Spot warning or a rebalance recommendation: the same fields
+/// under the same names) to [`Drainer::on_early`], unless it is from another account or region.
+macro_rules! handle_early {
+    ($drainer:expr, $event:expr, $own:expr) => {{
+        let event = $event;
+        let early = Early {
+            notice: EarlyNotice::from(event),
+            instance_id: &event.instance_id,
+            replay_name: event.replay_name.as_deref(),
+        };
+        let (account, region) = (event.account.as_deref(), event.region.as_deref());
+        let use_case = Box::pin($drainer.on_early(early));
+        $drainer
+            .if_own_origin(account, region, $own, use_case)
+            .await
+    }};
 }
 
 impl<P: Ports> Drainer<P> {
@@ -56,14 +73,7 @@ impl<P: Ports> Drainer<P> {
         warning: &SpotInterruption,
         own: &FunctionIdentity,
     ) -> Result<Outcome, DrainError> {
-        let early = Early {
-            notice: EarlyNotice::from(warning),
-            instance_id: &warning.instance_id,
-            account: warning.account.as_deref(),
-            region: warning.region.as_deref(),
-            replay_name: warning.replay_name.as_deref(),
-        };
-        Box::pin(self.on_early(early, own)).await
+        handle_early!(self, warning, own)
     }
 
     /// on-lifecycle: an EC2 Instance Rebalance Recommendation arrived at the function `own`
@@ -73,14 +83,7 @@ impl<P: Ports> Drainer<P> {
         recommendation: &RebalanceRecommendation,
         own: &FunctionIdentity,
     ) -> Result<Outcome, DrainError> {
-        let early = Early {
-            notice: EarlyNotice::from(recommendation),
-            instance_id: &recommendation.instance_id,
-            account: recommendation.account.as_deref(),
-            region: recommendation.region.as_deref(),
-            replay_name: recommendation.replay_name.as_deref(),
-        };
-        Box::pin(self.on_early(early, own)).await
+        handle_early!(self, recommendation, own)
     }
 
     fn early_policy(&self) -> EarlyDrainPolicy {
@@ -96,14 +99,7 @@ impl<P: Ports> Drainer<P> {
         kind = early.notice.kind.as_str(),
         container_instance_arn = tracing::field::Empty,
     ))]
-    async fn on_early(
-        &self,
-        early: Early<'_>,
-        own: &FunctionIdentity,
-    ) -> Result<Outcome, DrainError> {
-        if let Err(refusal) = verify_origin(early.account, early.region, own) {
-            return Ok(refuse(refusal));
-        }
+    async fn on_early(&self, early: Early<'_>) -> Result<Outcome, DrainError> {
         let mode = self.mode_for(early.replay_name);
         let policy = self.early_policy();
         let now = self.now();
@@ -260,16 +256,19 @@ impl<P: Ports> Drainer<P> {
     }
 
     /// A drain already runs for the instance (a terminate action came first, or this notice
-    /// is a duplicate): keep it, with the earlier deadline, and book its check for it.
+    /// is a duplicate): keep it, with the earlier deadline, and book its check for it; a drain
+    /// whose completion is under way is left as it is ([`early_join_rewrites`]).
     async fn early_joins_drain(
         &self,
         record: DrainRecord,
         deadline: Timestamp,
         mode: Mode,
     ) -> Result<Outcome, DrainError> {
-        if deadline >= record.deadline_at {
+        let rewrites = early_join_rewrites(record.status, record.completion_sent_at.is_some());
+        if deadline >= record.deadline_at || !rewrites {
             info!(
                 decision = "joined",
+                completing = !rewrites,
                 "the instance's drain already runs; nothing changes"
             );
             return Ok(Outcome::Joined {
@@ -298,13 +297,7 @@ impl<P: Ports> Drainer<P> {
             }
         }
         let write = self
-            .effect(
-                mode,
-                "dynamodb:PutItem",
-                "earlier deadline",
-                WriteOutcome::Written,
-                self.store().replace(&joined, record.revision),
-            )
+            .replace_drain(mode, "earlier deadline", &joined, record.revision)
             .await?;
         if write == WriteOutcome::LostRace {
             return Ok(Outcome::LostRace);
@@ -329,42 +322,83 @@ impl<P: Ports> Drainer<P> {
             return Ok(refused);
         }
         let fresh = self.new_record(notice, instance).await?;
-        let known = ExistingDrain {
-            deadline: early.deadline_at,
-            finished: early.status.is_terminal(),
-        };
-        let joined = match terminate_meets_early_drain(&known, fresh.deadline_at) {
-            TerminateJoin::Attach { deadline } => DrainRecord {
-                hook: fresh.hook.clone(),
-                token: fresh.token.clone(),
-                noticed_at: fresh.noticed_at,
-                heartbeat_timeout_seconds: fresh.heartbeat_timeout_seconds,
-                check_interval_seconds: fresh.check_interval_seconds,
-                hook_expires_at: fresh.hook_expires_at,
-                deadline_at: deadline,
-                expires_at: early.expires_at.max(fresh.expires_at),
-                awaiting_action: false,
-                coexistence_warned: fresh.coexistence_warned,
-                ..early.progressed(self.now())
-            },
-            TerminateJoin::StartAfresh => DrainRecord {
-                kind: early.kind,
-                revision: early.revision + 1,
-                ..fresh.clone()
-            },
-        };
-        let write = self
-            .effect(
-                mode,
-                "dynamodb:PutItem",
-                "join the early drain",
-                WriteOutcome::Written,
-                self.store().replace(&joined, early.revision),
-            )
-            .await?;
-        let record = if write == WriteOutcome::LostRace {
-            match self.store().load(&instance.arn).await? {
-                Some(current) if current.token == notice.action.token => current,
+        self.join_early(notice, instance, early, &fresh, mode).await
+    }
+
+    /// Attaches the confirmed terminate action (`fresh`: the drain it would start) to the
+    /// early drain `early`, or starts its drain over one that ended; a lost write joins the
+    /// stored drain again ([`after_lost_join`]).
+    pub(super) async fn join_early(
+        &self,
+        notice: &TerminateNotice,
+        instance: &ContainerInstance,
+        early: DrainRecord,
+        fresh: &DrainRecord,
+        mode: Mode,
+    ) -> Result<Outcome, DrainError> {
+        let mut early = early;
+        let mut retries = 0;
+        let record = loop {
+            let known = ExistingDrain {
+                deadline: early.deadline_at,
+                finished: early.status.is_terminal(),
+            };
+            let joined = match terminate_meets_early_drain(&known, fresh.deadline_at) {
+                TerminateJoin::Attach { deadline } => DrainRecord {
+                    hook: fresh.hook.clone(),
+                    token: fresh.token.clone(),
+                    noticed_at: fresh.noticed_at,
+                    heartbeat_timeout_seconds: fresh.heartbeat_timeout_seconds,
+                    check_interval_seconds: fresh.check_interval_seconds,
+                    hook_expires_at: fresh.hook_expires_at,
+                    deadline_at: deadline,
+                    expires_at: early.expires_at.max(fresh.expires_at),
+                    awaiting_action: false,
+                    coexistence_warned: fresh.coexistence_warned,
+                    ..early.progressed(self.now())
+                },
+                TerminateJoin::StartAfresh => DrainRecord {
+                    kind: early.kind,
+                    revision: early.revision + 1,
+                    ..fresh.clone()
+                },
+            };
+            let write = self
+                .replace_drain(mode, "join the early drain", &joined, early.revision)
+                .await?;
+            if write == WriteOutcome::Written {
+                if known.finished {
+                    self.note(mode, [Fact::DrainStarted]);
+                }
+                if fresh.coexistence_warned {
+                    self.note(mode, [Fact::ManagedDrainingCoexists]);
+                }
+                info!(decision = "joined", kind = early.kind.as_str(), deadline_at = %joined.deadline_at, "the terminate action joins the early drain");
+                break joined;
+            }
+            let current = self.store().load(&instance.arn).await?;
+            match (
+                after_lost_join(current.as_ref(), &notice.action.token, retries),
+                current,
+            ) {
+                (JoinRetry::CarryOn, Some(current)) => break current,
+                (JoinRetry::Retry, Some(current)) => {
+                    retries += 1;
+                    info!(
+                        retry = retries,
+                        "the early drain moved on meanwhile; joining it again"
+                    );
+                    early = current;
+                }
+                (JoinRetry::Exhausted, _) => {
+                    return Err(DrainError::transient(
+                        "dynamodb:PutItem",
+                        format!(
+                            "joining the early drain lost the conditional write, then lost it \
+                             again on each of {JOIN_RETRIES} retries; the delivery is retried"
+                        ),
+                    ));
+                }
                 _ => {
                     info!(
                         decision = "lost_race",
@@ -373,15 +407,6 @@ impl<P: Ports> Drainer<P> {
                     return Ok(Outcome::LostRace);
                 }
             }
-        } else {
-            if known.finished {
-                self.note(mode, [Fact::DrainStarted]);
-            }
-            if fresh.coexistence_warned {
-                self.note(mode, [Fact::ManagedDrainingCoexists]);
-            }
-            info!(decision = "joined", kind = early.kind.as_str(), deadline_at = %joined.deadline_at, "the terminate action joins the early drain");
-            joined
         };
         if sets_draining(&instance.status) {
             self.set_draining(instance, mode).await?;
@@ -397,52 +422,16 @@ impl<P: Ports> Drainer<P> {
         mode: Mode,
     ) -> Result<Outcome, DrainError> {
         let state = self.hooks().instance_state(&record.ec2_instance_id).await?;
-        let container = match after_awaiting(
-            record.kind,
-            state.as_ref(),
-            Some(&EcsInstanceStatus::Draining),
-        ) {
-            AfterExpiry::Leave { .. } => None,
-            AfterExpiry::RestoreActive { .. } => self
-                .cluster()
-                .find_container_instance(
-                    std::slice::from_ref(&record.cluster_arn.to_string()),
-                    &record.ec2_instance_id,
-                )
-                .await?
-                .filter(|found| found.arn == record.container_instance_arn),
+        let rule = |status: Option<&EcsInstanceStatus>| {
+            after_awaiting(record.kind, state.as_ref(), status)
         };
-        let reason = match after_awaiting(
-            record.kind,
-            state.as_ref(),
-            container.as_ref().map(|found| &found.status),
-        ) {
-            AfterExpiry::Leave { reason } => reason,
-            AfterExpiry::RestoreActive { reason } => {
-                if let Some(container) = &container {
-                    self.effect(
-                        mode,
-                        "ecs:UpdateContainerInstancesState",
-                        "set ACTIVE",
-                        (),
-                        self.cluster().set_active(container),
-                    )
-                    .await?;
-                }
-                reason
-            }
-        };
+        let (AfterExpiry::Leave { reason } | AfterExpiry::RestoreActive { reason }) =
+            self.restore_active_if_staying(&record, mode, rule).await?;
         warn!(decision = "ended_without_action", reason = %reason, "no lifecycle action joined the early drain");
         let now = self.now();
         let ended = record.ended(now, DrainStatus::Completed, None, reason);
         let write = self
-            .effect(
-                mode,
-                "dynamodb:PutItem",
-                "end the early drain",
-                WriteOutcome::Written,
-                self.store().replace(&ended, record.revision),
-            )
+            .replace_drain(mode, "end the early drain", &ended, record.revision)
             .await?;
         if write == WriteOutcome::LostRace {
             // The terminate action joined meanwhile: its drain goes on.

@@ -11,14 +11,15 @@
 
 use tracing::{info, warn};
 
-use super::{Drainer, Mode, Outcome, refuse};
+use super::{Admitted, Drainer, Kept, Mode, Outcome, admitted, refuse};
+use crate::decision::ActionOutcome;
 use crate::decision::launch::{
-    LaunchCompletion, LaunchDecision, LaunchFacts, LaunchPolicy, LaunchStart, LaunchWaitingOn,
-    Registration, admit_launch, decide_launch, next_launch_check_at, plan_launch, start_launch,
+    LaunchCompletion, LaunchDecision, LaunchFacts, LaunchPolicy, LaunchPrompt, LaunchStart,
+    LaunchWaitingOn, Registration, WARM_RETURN_ENDS_DRAIN, admit_launch, decide_launch,
+    launch_upkeep, start_launch, warm_return_ends_drain,
 };
 use crate::decision::start::{HeartbeatTimeout, believable_notice_time, heartbeat_timeout};
-use crate::decision::verify::{FunctionIdentity, verify_launch, verify_origin};
-use crate::decision::{ActionOutcome, Admission};
+use crate::decision::verify::{FunctionIdentity, verify_launch};
 use crate::error::{DrainError, error_chain};
 use crate::event::fleet::{LaunchNotice, Placement};
 use crate::event::launch::ContainerInstanceChange;
@@ -30,7 +31,7 @@ use crate::ports::{
     ActionAnswer, CheckScheduler, Cluster, ContainerInstance, DrainStore, EcsInstanceStatus,
     LifecycleHooks, Ports, WriteOutcome,
 };
-use crate::record::LifecycleResult;
+use crate::record::{DrainRecord, DrainStatus, LifecycleResult};
 use crate::time::Timestamp;
 
 /// What a look at a pending launch did.
@@ -75,17 +76,6 @@ impl LaunchOutcome {
     }
 }
 
-/// What prompted a look: it decides whether the hook is heartbeated and the check rebooked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Prompt {
-    /// The launch notice.
-    Notice,
-    /// A container instance state change.
-    Change,
-    /// The pending launch's scheduled check.
-    Check,
-}
-
 impl<P: Ports> Drainer<P> {
     /// on-lifecycle: a launch lifecycle action arrived at the function `own`. A notice for
     /// another account or region is refused before anything is read; a hook other than the
@@ -96,12 +86,9 @@ impl<P: Ports> Drainer<P> {
         mode: Mode,
         own: &FunctionIdentity,
     ) -> Result<Outcome, DrainError> {
-        if let Err(refusal) =
-            verify_origin(notice.account.as_deref(), notice.region.as_deref(), own)
-        {
-            return Ok(refuse(refusal));
-        }
-        Box::pin(self.on_launch_notice(notice, mode)).await
+        let (account, region) = (notice.account.as_deref(), notice.region.as_deref());
+        let use_case = Box::pin(self.on_launch_notice(notice, mode));
+        self.if_own_origin(account, region, own, use_case).await
     }
 
     #[tracing::instrument(skip_all, fields(
@@ -130,25 +117,11 @@ impl<P: Ports> Drainer<P> {
         }
         let instance = &notice.action.instance_id;
         let existing = self.store().load_launch(instance).await?;
-        let record = match admit_launch(existing.as_ref(), &notice.action.token, notice.sent_at) {
-            Admission::Stale => {
-                info!(
-                    decision = "stale",
-                    "launch notice older than the launch on record"
-                );
-                return Ok(Outcome::Stale);
-            }
-            Admission::AlreadyFinished => {
-                info!(
-                    decision = "already_finished",
-                    "this launch action already ended"
-                );
-                return Ok(Outcome::AlreadyFinished);
-            }
-            Admission::Resume => {
-                existing.ok_or_else(|| DrainError::permanent("resume launch", "record vanished"))?
-            }
-            Admission::Start | Admission::Replace => {
+        let admission = admit_launch(existing.as_ref(), &notice.action.token, notice.sent_at);
+        let record = match admitted(admission, existing.as_ref(), Kept::Launch)? {
+            Admitted::Done(outcome) => return Ok(outcome),
+            Admitted::Resume(record) => record,
+            Admitted::Write => {
                 // Trust no notice: nothing is written unless Auto Scaling holds the instance
                 // on a launch hook in the notice's group.
                 let state = self.hooks().instance_state(instance).await?;
@@ -164,7 +137,7 @@ impl<P: Ports> Drainer<P> {
                 }
             }
         };
-        self.look_at_launch(record, None, Prompt::Notice, mode)
+        self.look_at_launch(record, None, LaunchPrompt::Notice, mode)
             .await
     }
 
@@ -205,21 +178,17 @@ impl<P: Ports> Drainer<P> {
         };
         let write = match existing {
             Some(old) => {
-                self.effect(
+                self.put_item(
                     mode,
-                    "dynamodb:PutItem",
                     "replace launch record",
-                    WriteOutcome::Written,
                     self.store().replace_launch(&record, old.revision),
                 )
                 .await?
             }
             None => {
-                self.effect(
+                self.put_item(
                     mode,
-                    "dynamodb:PutItem",
                     "insert launch record",
-                    WriteOutcome::Written,
                     self.store().insert_launch(&record),
                 )
                 .await?
@@ -259,7 +228,8 @@ impl<P: Ports> Drainer<P> {
         }
         match self.store().load_launch(&change.ec2_instance_id).await? {
             Some(record) if !record.status.is_terminal() => {
-                Box::pin(self.look_at_launch(record, Some(change), Prompt::Change, mode)).await
+                Box::pin(self.look_at_launch(record, Some(change), LaunchPrompt::Change, mode))
+                    .await
             }
             _ => Ok(Outcome::Launch(LaunchOutcome::NoPendingLaunch)),
         }
@@ -274,7 +244,7 @@ impl<P: Ports> Drainer<P> {
     ) -> Result<Outcome, DrainError> {
         match self.store().load_launch(instance).await? {
             Some(record) if !record.status.is_terminal() && self.config.launch.is_some() => {
-                Box::pin(self.look_at_launch(record, None, Prompt::Check, mode)).await
+                Box::pin(self.look_at_launch(record, None, LaunchPrompt::Check, mode)).await
             }
             _ => {
                 self.cancel_launch_check(instance, mode).await;
@@ -293,7 +263,7 @@ impl<P: Ports> Drainer<P> {
         &self,
         mut record: LaunchRecord,
         mut change: Option<&ContainerInstanceChange>,
-        prompt: Prompt,
+        prompt: LaunchPrompt,
         mode: Mode,
     ) -> Result<Outcome, DrainError> {
         let policy = self
@@ -304,7 +274,10 @@ impl<P: Ports> Drainer<P> {
             .unwrap_or_default();
         loop {
             let now = self.now();
-            let (registration, found) = self.registration(&record, change).await?;
+            let (registration, found, drain) = self.registration(&record, change).await?;
+            if let Some(drain) = drain.filter(|drain| warm_return_ends_drain(&record, drain)) {
+                self.end_drain_left_open(drain, mode, now).await?;
+            }
             if let Some(found) = &found {
                 record.container_instance_arn = Some(found.arn.clone());
                 record.cluster_arn = Some(found.cluster_arn.clone());
@@ -349,6 +322,17 @@ impl<P: Ports> Drainer<P> {
                             "reactivation without a container instance",
                         ));
                     };
+                    // ACTIVE first, recorded second: an invocation dying between the two leaves
+                    // the record saying "not yet", so the next look sets it ACTIVE again (the
+                    // call is idempotent); the other order could leave it DRAINING in service.
+                    let update = self.cluster().set_active(&found);
+                    self.update_instance_state(
+                        mode,
+                        "set ACTIVE (back from the warm pool)",
+                        update,
+                    )
+                    .await?;
+                    info!(container_instance_arn = %found.arn, "container instance back from the warm pool set ACTIVE");
                     let mut next = record.next(now);
                     next.reactivated = true;
                     if self.save_launch(&next, record.revision, mode).await?
@@ -360,16 +344,7 @@ impl<P: Ports> Drainer<P> {
                         );
                         return Ok(Outcome::LostRace);
                     }
-                    self.effect(
-                        mode,
-                        "ecs:UpdateContainerInstancesState",
-                        "set ACTIVE (back from the warm pool)",
-                        (),
-                        self.cluster().set_active(&found),
-                    )
-                    .await?;
                     self.note(mode, [Fact::Launch(LaunchFact::Reactivated)]);
-                    info!(container_instance_arn = %found.arn, "container instance back from the warm pool set ACTIVE");
                     record = next;
                     // The event described the instance before the change: read it afresh.
                     change = None;
@@ -404,12 +379,20 @@ impl<P: Ports> Drainer<P> {
 
     /// The container instance on the launch's EC2 instance: read in the watched clusters; one
     /// the event reports in an unwatched cluster is taken from the event (no call). Whether
-    /// ecs-drain drained it is read from its drain record only when that can matter.
+    /// ecs-drain drained it is read from its drain record (returned too) only for a warm-pool
+    /// return, where it can matter.
     async fn registration(
         &self,
         record: &LaunchRecord,
         change: Option<&ContainerInstanceChange>,
-    ) -> Result<(Option<Registration>, Option<ContainerInstance>), DrainError> {
+    ) -> Result<
+        (
+            Option<Registration>,
+            Option<ContainerInstance>,
+            Option<DrainRecord>,
+        ),
+        DrainError,
+    > {
         if let Some(change) = change
             && change.ec2_instance_id == record.instance_id
             && !self.config.watches_cluster(&change.cluster_arn)
@@ -421,25 +404,26 @@ impl<P: Ports> Drainer<P> {
                 agent_connected: change.agent_connected,
                 drained_by_ecs_drain: false,
             };
-            return Ok((Some(registration), None));
+            return Ok((Some(registration), None, None));
         }
         let found = self
             .cluster()
             .find_container_instance(&self.config.clusters, &record.instance_id)
             .await?;
         let Some(found) = found else {
-            return Ok((None, None));
+            return Ok((None, None, None));
         };
-        let drained_by_ecs_drain = if found.status == EcsInstanceStatus::Draining
-            && record.origin == Some(Placement::WarmPool)
-        {
-            self.store()
-                .load(&found.arn)
-                .await?
-                .is_some_and(|drain| drain.ec2_instance_id == record.instance_id)
+        // Only a warm-pool return reads the drain record: whether ecs-drain drained the
+        // instance, and whether that drain was left open (see `warm_return_ends_drain`).
+        let drain = if record.origin == Some(Placement::WarmPool) {
+            self.store().load(&found.arn).await?
         } else {
-            false
+            None
         };
+        let drained_by_ecs_drain = found.status == EcsInstanceStatus::Draining
+            && drain
+                .as_ref()
+                .is_some_and(|drain| drain.ec2_instance_id == record.instance_id);
         let registration = Registration {
             cluster_arn: found.cluster_arn.clone(),
             watched: true,
@@ -447,23 +431,24 @@ impl<P: Ports> Drainer<P> {
             agent_connected: found.agent_connected,
             drained_by_ecs_drain,
         };
-        Ok((Some(registration), Some(found)))
+        Ok((Some(registration), Some(found), drain))
     }
 
-    /// Not ready: heartbeat on a check, book the next check unless one is booked ahead, and
-    /// write the record only when something it keeps changed.
+    /// Not ready: heartbeat and book the next check as [`launch_upkeep`] says, and write the
+    /// record only when something it keeps changed.
     async fn keep_launch_waiting(
         &self,
         record: LaunchRecord,
         waiting_on: LaunchWaitingOn,
         policy: &LaunchPolicy,
-        prompt: Prompt,
+        prompt: LaunchPrompt,
         mode: Mode,
         now: Timestamp,
     ) -> Result<Outcome, DrainError> {
         info!(decision = "launch_waiting", waiting_on = ?waiting_on, "launch not ready yet");
         let mut next = record.next(now);
-        if prompt == Prompt::Check {
+        let upkeep = launch_upkeep(&record, policy, now, prompt, self.config.schedule.is_some());
+        if upkeep.heartbeat {
             let answer = self
                 .effect(
                     mode,
@@ -477,10 +462,7 @@ impl<P: Ports> Drainer<P> {
                 return self.expire_launch(record, mode, now).await;
             }
         }
-        let booked_ahead = record.next_check_at.is_some_and(|at| at > now);
-        if self.config.schedule.is_some() && (prompt != Prompt::Change || !booked_ahead) {
-            let plan = plan_launch(record.noticed_at, record.heartbeat_timeout_seconds, policy);
-            let at = next_launch_check_at(&plan, now);
+        if let Some(at) = upkeep.book_check_at {
             self.effect(
                 mode,
                 "scheduler:CreateSchedule",
@@ -498,7 +480,7 @@ impl<P: Ports> Drainer<P> {
         } == record;
         // A state change of a pending launch whose check is booked writes nothing when it learned
         // nothing new; a notice always writes (its record may be new to this look).
-        if (!unchanged || prompt != Prompt::Change)
+        if (!unchanged || prompt != LaunchPrompt::Change)
             && self.save_launch(&next, record.revision, mode).await? == WriteOutcome::LostRace
         {
             return Ok(Outcome::LostRace);
@@ -553,12 +535,7 @@ impl<P: Ports> Drainer<P> {
         self.save_launch(&done, claim.revision, mode).await?;
         self.cancel_launch_check(&record.instance_id, mode).await;
         if action == ActionOutcome::NoActiveAction {
-            self.note(mode, [Fact::Launch(LaunchFact::Expired)]);
-            info!(
-                decision = "launch_expired",
-                "the launch action was already gone"
-            );
-            return Ok(Outcome::Launch(LaunchOutcome::Expired));
+            return Ok(self.launch_expired(mode));
         }
         let mut facts = vec![Fact::Launch(LaunchFact::Completed {
             result,
@@ -608,12 +585,50 @@ impl<P: Ports> Drainer<P> {
             return Ok(Outcome::LostRace);
         }
         self.cancel_launch_check(&record.instance_id, mode).await;
+        Ok(self.launch_expired(mode))
+    }
+
+    /// The launch action was found gone and the launch record says EXPIRED: counted, logged.
+    fn launch_expired(&self, mode: Mode) -> Outcome {
         self.note(mode, [Fact::Launch(LaunchFact::Expired)]);
         info!(
             decision = "launch_expired",
             "the launch action was already gone"
         );
-        Ok(Outcome::Launch(LaunchOutcome::Expired))
+        Outcome::Launch(LaunchOutcome::Expired)
+    }
+
+    /// Ends the drain a warm-pool return's terminate action left open: EXPIRED (the action is
+    /// over, and not by ecs-drain's completion), its check deleted. A lost race is left to the
+    /// next look, which reads the drain afresh.
+    async fn end_drain_left_open(
+        &self,
+        drain: DrainRecord,
+        mode: Mode,
+        now: Timestamp,
+    ) -> Result<(), DrainError> {
+        let ended = drain.ended(
+            now,
+            DrainStatus::Expired,
+            None,
+            WARM_RETURN_ENDS_DRAIN.to_owned(),
+        );
+        let write = self
+            .replace_drain(mode, "end the drain left open", &ended, drain.revision)
+            .await?;
+        if write == WriteOutcome::LostRace {
+            info!("the drain left open was written meanwhile; the next look ends it");
+            return Ok(());
+        }
+        info!(
+            decision = "drain_ended",
+            container_instance_arn = %drain.container_instance_arn,
+            drain_token_prefix = %drain.token.prefix(),
+            reason = WARM_RETURN_ENDS_DRAIN,
+            "the drain of the terminate action that sent the instance to the warm pool ended"
+        );
+        self.cancel_check(&drain.container_instance_arn, mode).await;
+        Ok(())
     }
 
     async fn save_launch(
@@ -622,11 +637,9 @@ impl<P: Ports> Drainer<P> {
         expected_revision: u64,
         mode: Mode,
     ) -> Result<WriteOutcome, DrainError> {
-        self.effect(
+        self.put_item(
             mode,
-            "dynamodb:PutItem",
             "update launch record",
-            WriteOutcome::Written,
             self.store().replace_launch(record, expected_revision),
         )
         .await

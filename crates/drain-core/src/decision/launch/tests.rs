@@ -357,6 +357,250 @@ fn launch_checks_heartbeat_before_the_hook_times_out_and_land_on_the_deadline() 
 }
 
 #[test]
+fn the_first_launch_check_counts_from_the_notice_not_from_its_handling() {
+    let policy = LaunchPolicy::default(); // 900 s
+    let plan = plan_launch(NOTICED, Some(300), &policy); // checks every 240 s
+    // (seconds after the notice it is handled, seconds after the notice the first check fires)
+    let table = [
+        // handled at once: one interval on
+        (0, 240),
+        (1, 240),
+        // handled late: still one interval after the action began, before its 300 s timeout
+        (200, 240),
+        // so late that the interval is nearly over: never less than the booking lead ahead
+        (238, 243),
+        // later than one interval: as soon as can be booked, not one interval after handling
+        (400, 405),
+        // a send time ahead of the clock counts as now (believable_notice_time's rule)
+        (-30, 240 - 30),
+    ];
+    for (handled, expected) in table {
+        let now = NOTICED.plus_seconds(handled);
+        assert_eq!(
+            first_launch_check_at(&plan, NOTICED, now),
+            NOTICED.plus_seconds(expected),
+            "handled {handled} s after the notice"
+        );
+    }
+    // Close to the deadline the first check is the deadline's own, as later ones.
+    let short = plan_launch(
+        NOTICED,
+        Some(300),
+        &LaunchPolicy {
+            deadline_seconds: 250,
+            ..policy
+        },
+    );
+    assert_eq!(
+        first_launch_check_at(&short, NOTICED, NOTICED),
+        short.deadline
+    );
+}
+
+/// A pending launch noticed at `NOTICED` (300 s heartbeat timeout), its check booked at
+/// `booked` seconds after the notice (None: not yet).
+fn pending(booked: Option<i64>, heartbeat_timeout_seconds: Option<i64>) -> LaunchRecord {
+    let action = LifecycleActionRef {
+        hook: crate::ids::HookRef {
+            asg_name: crate::ids::AsgName::new("prod-ecs-asg").expect("group"),
+            hook_name: crate::ids::HookName::new("ecs-drain-launch").expect("hook"),
+        },
+        instance_id: crate::ids::Ec2InstanceId::new("i-0123456789abcdef0").expect("id"),
+        token: LifecycleToken::new("d0c9b1a8-2c41-4d4b-9f7e-3a1b2c3d4e5f").expect("token"),
+    };
+    let record = start_launch(
+        LaunchStart {
+            action,
+            origin: Some(Placement::Ec2),
+            destination: Some(Placement::AutoScalingGroup),
+            noticed_at: NOTICED,
+            started_at: NOTICED,
+            heartbeat_timeout_seconds,
+            retention_seconds: 86_400,
+        },
+        &LaunchPolicy::default(),
+    );
+    LaunchRecord {
+        next_check_at: booked.map(|at| NOTICED.plus_seconds(at)),
+        ..record
+    }
+}
+
+#[test]
+fn a_look_heartbeats_before_it_moves_the_check_past_the_hook_timeout() {
+    use LaunchPrompt::{Change, Check, Notice};
+    let policy = LaunchPolicy::default(); // 900 s; 300 s timeout: checks every 240 s
+    // (story, prompt, booked check, heartbeat timeout, look at, heartbeat, check booked at)
+    let table = [
+        (
+            "the first look books from the notice, inside the timeout",
+            Notice,
+            None,
+            Some(300),
+            1,
+            false,
+            Some(240),
+        ),
+        (
+            "a late first look books one interval after the notice",
+            Notice,
+            None,
+            Some(300),
+            200,
+            false,
+            Some(240),
+        ),
+        (
+            "a first look too late to book inside the timeout heartbeats",
+            Notice,
+            None,
+            Some(300),
+            298,
+            true,
+            Some(303),
+        ),
+        (
+            "a redelivered notice moving the check past the timeout heartbeats",
+            Notice,
+            Some(240),
+            Some(300),
+            200,
+            true,
+            Some(440),
+        ),
+        (
+            "a redelivered notice moving it only within the timeout does not",
+            Notice,
+            Some(240),
+            Some(300),
+            50,
+            false,
+            Some(290),
+        ),
+        (
+            "a state change leaves a check booked ahead alone",
+            Change,
+            Some(240),
+            Some(300),
+            200,
+            false,
+            None,
+        ),
+        (
+            "a state change rebooking a lost check heartbeats first",
+            Change,
+            Some(240),
+            Some(300),
+            250,
+            true,
+            Some(490),
+        ),
+        (
+            "a check always heartbeats and books the next",
+            Check,
+            Some(240),
+            Some(300),
+            240,
+            true,
+            Some(480),
+        ),
+        (
+            "an unknown timeout counts as one interval",
+            Notice,
+            Some(60),
+            None,
+            30,
+            true,
+            Some(90),
+        ),
+    ];
+    for (story, prompt, booked, timeout, at, heartbeat, book) in table {
+        let record = pending(booked, timeout);
+        let upkeep = launch_upkeep(&record, &policy, NOTICED.plus_seconds(at), prompt, true);
+        assert_eq!(
+            (upkeep.heartbeat, upkeep.book_check_at),
+            (heartbeat, book.map(|at| NOTICED.plus_seconds(at))),
+            "{story}"
+        );
+    }
+    // Without checks configured nothing is booked, so nothing needs a heartbeat.
+    let upkeep = launch_upkeep(&pending(None, Some(300)), &policy, NOTICED, Notice, false);
+    assert_eq!((upkeep.heartbeat, upkeep.book_check_at), (false, None));
+}
+
+#[test]
+fn a_warm_pool_return_ends_only_the_older_drain_its_instance_left_open() {
+    use crate::record::{DrainRecord, DrainStart, DrainStatus};
+    let back = LaunchRecord {
+        origin: Some(Placement::WarmPool),
+        ..pending(None, Some(300))
+    };
+    let drain = |noticed: i64, status: DrainStatus, instance: &str| -> DrainRecord {
+        let mut action = back.action.clone();
+        action.instance_id = crate::ids::Ec2InstanceId::new(instance).expect("id");
+        DrainRecord {
+            status,
+            ..crate::decision::start_drain(DrainStart {
+                container_instance_arn: crate::ids::ContainerInstanceArn::new(
+                    "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/3f1e2c5a",
+                )
+                .expect("arn"),
+                cluster_arn: cluster("prod"),
+                action,
+                noticed_at: NOTICED.plus_seconds(noticed),
+                started_at: NOTICED.plus_seconds(noticed),
+                heartbeat_timeout_seconds: Some(300),
+                deadline_seconds: 3600,
+                retention_seconds: 86_400,
+            })
+        }
+    };
+    let own = back.instance_id.as_str().to_owned();
+    // (story, launch, drain, ends it)
+    let table = [
+        (
+            "the terminate-to-warm-pool drain left DRAINING",
+            back.clone(),
+            drain(-1200, DrainStatus::Draining, &own),
+            true,
+        ),
+        (
+            "a claim left COMPLETING",
+            back.clone(),
+            drain(-1200, DrainStatus::Completing, &own),
+            true,
+        ),
+        (
+            "an ended drain stays as it ended",
+            back.clone(),
+            drain(-1200, DrainStatus::Completed, &own),
+            false,
+        ),
+        (
+            "a drain noticed after the return is a new one",
+            back.clone(),
+            drain(30, DrainStatus::Draining, &own),
+            false,
+        ),
+        (
+            "a drain of another EC2 instance",
+            back.clone(),
+            drain(-1200, DrainStatus::Draining, "i-0fedcba9876543210"),
+            false,
+        ),
+        (
+            "a launch not from the warm pool",
+            pending(None, Some(300)),
+            drain(-1200, DrainStatus::Draining, &own),
+            false,
+        ),
+    ];
+    for (story, launch, drain, ends) in table {
+        assert_eq!(warm_return_ends_drain(&launch, &drain), ends, "{story}");
+    }
+}
+
+#[test]
 fn names_are_stable() {
     assert_eq!(LaunchDecision::Reactivate.name(), "reactivate");
     assert_eq!(LaunchCompletion::DeadlinePassed.name(), "deadline_passed");

@@ -295,6 +295,58 @@ fn a_terminate_action_joins_the_early_drain() {
 }
 
 #[test]
+fn an_early_notice_rewrites_a_joined_drain_only_before_its_completion_is_under_way() {
+    let rows = [
+        ("draining", DrainStatus::Draining, false, true),
+        (
+            "draining, a completion sent with an unclear answer",
+            DrainStatus::Draining,
+            true,
+            false,
+        ),
+        (
+            "claimed for completion",
+            DrainStatus::Completing,
+            false,
+            false,
+        ),
+        (
+            "claimed again after an unclear send",
+            DrainStatus::Completing,
+            true,
+            false,
+        ),
+        ("completed", DrainStatus::Completed, true, false),
+        ("expired", DrainStatus::Expired, false, false),
+    ];
+    for (row, status, sent, rewrites) in rows {
+        assert_eq!(early_join_rewrites(status, sent), rewrites, "{row}");
+    }
+}
+
+#[test]
+fn a_terminate_action_joins_only_a_drain_awaiting_an_action() {
+    let lifecycle = crate::testing::sample::drain_record();
+    let early = DrainRecord {
+        awaiting_action: true,
+        ..lifecycle.clone()
+    };
+    let ended_early = early.ended(early.started_at, DrainStatus::Completed, None, "-".into());
+    let rows = [
+        ("an early drain, open", &early, true),
+        (
+            "an early drain that ended (the join starts afresh over it)",
+            &ended_early,
+            true,
+        ),
+        ("a drain holding a lifecycle action", &lifecycle, false),
+    ];
+    for (row, record, joins) in rows {
+        assert_eq!(terminate_joins_drain(record), joins, "{row}");
+    }
+}
+
+#[test]
 fn notices_convert_from_the_parsed_events() {
     let warning = SpotInterruption {
         instance_id: crate::ids::Ec2InstanceId::new("i-0598c7d356eba48d7").expect("id"),

@@ -12,7 +12,7 @@ use crate::census::{SchedulingStrategy, ServiceFacts};
 use crate::config::{LaunchSettings, ScheduleSettings};
 use crate::decision::launch::LaunchDeadlinePolicy;
 use crate::decision::verify::Refusal;
-use crate::event::{LifecycleInput, parse_lifecycle_payload};
+use crate::event::{LifecycleInput, TerminateNotice, parse_lifecycle_payload};
 use crate::handler::handle_lifecycle;
 use crate::ids::{ClusterArn, ContainerInstanceArn, TaskArn};
 use crate::ports::PortSet;
@@ -112,6 +112,23 @@ impl World {
         Drainer::new(
             PortSet {
                 cluster: self.cluster.clone(),
+                hooks: self.hooks.clone(),
+                store: self.store.clone(),
+                scheduler: self.scheduler.clone(),
+                clock: Arc::clone(&self.clock),
+            },
+            self.config.clone(),
+        )
+    }
+
+    /// A drainer whose ECS port is `cluster` (a wrapper around the world's).
+    fn drainer_over<C: Cluster>(
+        &self,
+        cluster: C,
+    ) -> Drainer<PortSet<C, MemoryHooks, MemoryStore, MemoryScheduler, Arc<ManualClock>>> {
+        Drainer::new(
+            PortSet {
+                cluster,
                 hooks: self.hooks.clone(),
                 store: self.store.clone(),
                 scheduler: self.scheduler.clone(),
@@ -498,12 +515,14 @@ async fn another_hook_or_launch_readiness_off_is_ignored() {
     assert!(world.log.calls().is_empty(), "{:?}", world.log.calls());
 }
 
-#[tokio::test]
-async fn a_warm_pool_round_trip_ends_with_the_container_instance_active() {
-    let mut world = World::new();
+/// An instance scaled in to the warm pool: its terminate action drained it as today (DRAINING,
+/// completed at once with nothing running), and in the pool its agent disconnected. Returns its
+/// cluster, container instance and terminate notice.
+async fn drained_into_the_warm_pool(
+    world: &World,
+) -> (ClusterArn, ContainerInstanceArn, TerminateNotice) {
     let cluster = ClusterArn::new(CLUSTER).expect("arn");
     let warm = ContainerInstanceArn::new(WARM_CONTAINER_INSTANCE).expect("arn");
-    // GIVEN an instance scaled in to the warm pool: its terminate action drains it as today
     let terminate = match only_input(&fixture(
         "lifecycle-terminate-eventbridge-to-warm-pool.json",
     )) {
@@ -545,6 +564,14 @@ async fn a_warm_pool_round_trip_ends_with_the_container_instance_active() {
         EcsInstanceStatus::Draining,
         false,
     );
+    (cluster, warm, terminate)
+}
+
+#[tokio::test]
+async fn a_warm_pool_round_trip_ends_with_the_container_instance_active() {
+    let mut world = World::new();
+    // GIVEN an instance ecs-drain drained into the warm pool
+    let (cluster, warm, terminate) = drained_into_the_warm_pool(&world).await;
     // WHEN it comes back (launch action, Origin WarmPool) and its agent reconnects
     let back = launch_notice("lifecycle-launch-eventbridge-from-warm-pool.json");
     assert!(back.returns_from_warm_pool());
@@ -675,4 +702,252 @@ async fn the_handler_routes_launches_state_changes_and_launch_checks() {
         .await
         .expect("check again");
     assert_eq!(report.outcomes, vec!["no_pending_launch"]);
+}
+
+#[tokio::test]
+async fn a_late_launch_notice_books_its_first_check_from_when_the_action_began() {
+    let world = World::new();
+    // GIVEN a launch notice handled 200 s after Auto Scaling sent it (a slow or redelivered
+    // event): the hook's 300 s heartbeat timer runs since the action began
+    world.clock.set(LAUNCH_SENT.plus_seconds(200));
+    // WHEN it is handled
+    assert_eq!(
+        world.notify(&world.notice).await,
+        waiting(LaunchWaitingOn::Registration)
+    );
+    // THEN the first check (which heartbeats) fires one interval (240 s) after the action
+    // began, before the hook times out, not one interval after the late handling
+    let booked = world
+        .scheduler
+        .launch_booked(&world.notice.action.instance_id)
+        .expect("the safety-net check is booked");
+    assert_eq!(booked, LAUNCH_SENT.plus_seconds(240));
+    assert!(booked < LAUNCH_SENT.plus_seconds(HEARTBEAT_TIMEOUT));
+}
+
+#[tokio::test]
+async fn a_look_that_moves_the_check_past_the_hook_timeout_heartbeats_first() {
+    let world = World::new();
+    let instance = world.notice.action.instance_id.clone();
+    // GIVEN a pending launch whose first check (which heartbeats) is booked 240 s after the
+    // action began, inside the hook's 300 s heartbeat timeout
+    world.notify(&world.notice).await;
+    assert_eq!(
+        world.scheduler.launch_booked(&instance),
+        Some(LAUNCH_SENT.plus_seconds(240))
+    );
+    // WHEN the notice is delivered again at 200 s and the look moves the check to 440 s,
+    // past when the hook would time out without a heartbeat
+    world.clock.set(LAUNCH_SENT.plus_seconds(200));
+    assert_eq!(
+        world.notify(&world.notice).await,
+        waiting(LaunchWaitingOn::Registration)
+    );
+    assert_eq!(
+        world.scheduler.launch_booked(&instance),
+        Some(LAUNCH_SENT.plus_seconds(440))
+    );
+    // THEN the look heartbeated the hook first, so it stays alive until that check
+    let action = world
+        .hooks
+        .action(&world.notice.action.token)
+        .expect("action");
+    assert!(action.active);
+    assert_eq!(action.heartbeats, 1);
+}
+
+/// The world's ECS, except that its next UpdateContainerInstancesState to ACTIVE fails (the
+/// invocation dies there, as a timed-out Lambda does) and changes nothing. (No daemon
+/// services: the launches it serves do not wait for daemons.)
+struct ActivationFails {
+    inner: MemoryCluster,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+impl Cluster for ActivationFails {
+    async fn find_container_instance(
+        &self,
+        clusters: &[String],
+        ec2_instance_id: &Ec2InstanceId,
+    ) -> Result<Option<ContainerInstance>, DrainError> {
+        self.inner
+            .find_container_instance(clusters, ec2_instance_id)
+            .await
+    }
+
+    async fn set_draining(&self, instance: &ContainerInstance) -> Result<(), DrainError> {
+        self.inner.set_draining(instance).await
+    }
+
+    async fn set_active(&self, instance: &ContainerInstance) -> Result<(), DrainError> {
+        if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(DrainError::transient(
+                "ecs:UpdateContainerInstancesState",
+                "the invocation timed out",
+            ));
+        }
+        self.inner.set_active(instance).await
+    }
+
+    async fn tasks_on(
+        &self,
+        cluster: &ClusterArn,
+        instance: &ContainerInstanceArn,
+    ) -> Result<crate::census::TaskListing, DrainError> {
+        self.inner.tasks_on(cluster, instance).await
+    }
+
+    async fn services(
+        &self,
+        cluster: &ClusterArn,
+        names: &[String],
+    ) -> Result<Vec<ServiceFacts>, DrainError> {
+        self.inner.services(cluster, names).await
+    }
+
+    async fn stop_tasks(
+        &self,
+        cluster: &ClusterArn,
+        tasks: &[TaskArn],
+        reason: &str,
+    ) -> Result<(), DrainError> {
+        self.inner.stop_tasks(cluster, tasks, reason).await
+    }
+}
+
+#[tokio::test]
+async fn a_warm_pool_return_that_dies_before_setting_active_is_reactivated_on_redelivery() {
+    let world = World::new();
+    // GIVEN an instance ecs-drain drained into the warm pool, back with its launch action
+    let (_, warm, _) = drained_into_the_warm_pool(&world).await;
+    let back = launch_notice("lifecycle-launch-eventbridge-from-warm-pool.json");
+    world.hooks.begin_launch(&back.action, "Pending:Wait");
+    world.clock.set(Timestamp(1_793_646_312));
+    // WHEN the first look's invocation dies setting the container instance ACTIVE
+    let dying = world.drainer_over(ActivationFails {
+        inner: world.cluster.clone(),
+        failed: std::sync::atomic::AtomicBool::new(false),
+    });
+    let died = dying.on_launch(&back, Mode::Live, &World::own()).await;
+    assert!(died.is_err(), "{died:?}");
+    // THEN the record does not say it was reactivated
+    let record = world
+        .store
+        .launch(&back.action.instance_id)
+        .expect("recorded");
+    assert!(!record.reactivated);
+    assert_eq!(
+        world.cluster.instance_status(&warm).as_deref(),
+        Some("DRAINING")
+    );
+    // AND the redelivered notice sets it ACTIVE, so it does not stay DRAINING in service
+    world.clock.set(Timestamp(1_793_646_320));
+    assert_eq!(
+        dying
+            .on_launch(&back, Mode::Live, &World::own())
+            .await
+            .expect("handled"),
+        waiting(LaunchWaitingOn::AgentConnection)
+    );
+    assert_eq!(
+        world.cluster.instance_status(&warm).as_deref(),
+        Some("ACTIVE")
+    );
+    assert!(
+        world
+            .store
+            .launch(&back.action.instance_id)
+            .expect("kept")
+            .reactivated
+    );
+}
+
+#[tokio::test]
+async fn a_warm_pool_return_ends_the_drain_its_terminate_action_left_open() {
+    let world = World::new();
+    let cluster = ClusterArn::new(CLUSTER).expect("arn");
+    let warm = ContainerInstanceArn::new(WARM_CONTAINER_INSTANCE).expect("arn");
+    let terminate = match only_input(&fixture(
+        "lifecycle-terminate-eventbridge-to-warm-pool.json",
+    )) {
+        LifecycleInput::Terminate(notice) => notice,
+        other => panic!("{other:?}"),
+    };
+    // GIVEN an instance scaled in to the warm pool while a task still ran on it: its drain
+    // waits, and its terminate action times out (the check that would have seen it was lost)
+    world
+        .cluster
+        .add_instance(&cluster, &warm, &terminate.action.instance_id);
+    let task = TaskArn::new("arn:aws:ecs:us-east-1:123456789012:task/prod-cluster/0a1b2c3d4e5f")
+        .expect("arn");
+    world.cluster.add_task(&warm, &task, "service:web");
+    world
+        .hooks
+        .add_hook(&terminate.action.hook, HEARTBEAT_TIMEOUT);
+    world.hooks.begin(&terminate.action);
+    world.clock.set(Timestamp(1_793_645_030));
+    let drained = world
+        .drainer()
+        .on_notice(&terminate, Mode::Live, &World::own())
+        .await
+        .expect("terminate handled");
+    assert!(
+        matches!(
+            drained,
+            Outcome::Decided(crate::decision::Decision::Wait { .. })
+        ),
+        "{drained:?}"
+    );
+    world.hooks.expire(&terminate.action.token);
+    world.cluster.set_task_status(&task, "STOPPED");
+    world.cluster.register(
+        &cluster,
+        &warm,
+        &terminate.action.instance_id,
+        EcsInstanceStatus::Draining,
+        false,
+    );
+    assert!(world.scheduler.booked(&warm).is_some());
+    // WHEN it comes back from the warm pool (launch action, Origin WarmPool)
+    let back = launch_notice("lifecycle-launch-eventbridge-from-warm-pool.json");
+    world.hooks.begin_launch(&back.action, "Pending:Wait");
+    world.clock.set(Timestamp(1_793_646_312));
+    assert_eq!(
+        world.notify(&back).await,
+        waiting(LaunchWaitingOn::AgentConnection)
+    );
+    // THEN the drain of its old terminate action is over, its check deleted, and the instance
+    // is ACTIVE
+    let drain = world.store.get(&warm).expect("the drain record is kept");
+    assert_eq!(drain.token, terminate.action.token);
+    assert_eq!(drain.status, crate::record::DrainStatus::Expired);
+    assert!(
+        drain
+            .reason
+            .as_deref()
+            .is_some_and(|why| why.contains("warm pool")),
+        "{:?}",
+        drain.reason
+    );
+    assert_eq!(world.scheduler.booked(&warm), None);
+    assert_eq!(
+        world.cluster.instance_status(&warm).as_deref(),
+        Some("ACTIVE")
+    );
+    // AND a later terminate of the same instance starts a drain of its own
+    let mut later = terminate.clone();
+    later.action.token =
+        crate::ids::LifecycleToken::new("5e0c2b1a-9f8e-4d7c-b6a5-43210fedcba9").expect("token");
+    later.sent_at = Some(Timestamp(1_793_647_000));
+    world.hooks.begin(&later.action);
+    world.clock.set(Timestamp(1_793_647_001));
+    let outcome = world
+        .drainer()
+        .on_notice(&later, Mode::Live, &World::own())
+        .await
+        .expect("later terminate handled");
+    assert!(matches!(outcome, Outcome::Decided(_)), "{outcome:?}");
+    let fresh = world.store.get(&warm).expect("recorded");
+    assert_eq!(fresh.token, later.action.token);
+    assert_eq!(fresh.started_at, Timestamp(1_793_647_001));
 }

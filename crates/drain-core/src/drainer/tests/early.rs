@@ -190,21 +190,10 @@ async fn a_spot_warning_drains_at_once_and_the_terminate_action_joins_for_one_co
 
 #[tokio::test]
 async fn a_terminate_action_joining_a_draining_early_drain_keeps_the_horizon() {
-    // GIVEN an early drain still waiting for a task
-    let world = before_the_group_acts();
-    world.run_task("web-1", "service:web");
-    let warning = spot_warning(&fixture("ec2-spot-interruption-warning.json"));
-    world
-        .drainer()
-        .on_spot_warning(&warning, &own())
-        .await
-        .expect("warning handled");
-    // WHEN the terminate action arrives before the horizon (its own deadline would be an
-    // hour on)
-    world
-        .hooks
-        .set_lifecycle_state(EC2_INSTANCE, "prod-ecs-asg", "Terminating:Wait");
-    world.clock.set(WARNING_SENT.plus_seconds(30));
+    // GIVEN an early drain still waiting for a task, and the group's terminate action begun
+    // before the horizon (its own deadline would be an hour on)
+    let world = early_drain_then_the_group_acts().await;
+    // WHEN the terminate action arrives
     let outcome = world.terminate().await;
     // THEN the drain goes on with the action's token and the earlier deadline, the horizon
     assert!(
@@ -243,6 +232,20 @@ async fn a_terminate_action_joining_a_draining_early_drain_keeps_the_horizon() {
     assert_eq!(world.action().completions, 1);
 }
 
+/// A Spot warning sent 10 s after the lifecycle fixture (its horizon 130 s after the notice)
+/// arrives a second later.
+async fn a_later_warning_arrives(world: &World) -> Outcome {
+    let mut payload = fixture("ec2-spot-interruption-warning.json");
+    payload["time"] = Value::from("2026-11-02T18:43:58Z");
+    let warning = spot_warning(&payload);
+    world.clock.set(NOTICE_SENT.plus_seconds(11));
+    world
+        .drainer()
+        .on_spot_warning(&warning, &own())
+        .await
+        .expect("warning handled")
+}
+
 #[tokio::test]
 async fn a_warning_for_a_drain_already_running_moves_its_deadline_to_the_horizon() {
     // GIVEN a drain started by the terminate action, waiting for a task
@@ -251,15 +254,7 @@ async fn a_warning_for_a_drain_already_running_moves_its_deadline_to_the_horizon
     world.terminate().await;
     let booked = world.booked_check().expect("check booked");
     // WHEN a Spot warning sent after it arrives
-    let mut payload = fixture("ec2-spot-interruption-warning.json");
-    payload["time"] = Value::from("2026-11-02T18:43:58Z");
-    let warning = spot_warning(&payload);
-    world.clock.set(NOTICE_SENT.plus_seconds(11));
-    let outcome = world
-        .drainer()
-        .on_spot_warning(&warning, &own())
-        .await
-        .expect("warning handled");
+    let outcome = a_later_warning_arrives(&world).await;
     // THEN the drain is kept, its deadline and its check pulled to the warning's horizon
     assert_eq!(
         outcome,
@@ -574,4 +569,175 @@ async fn a_group_without_the_managed_hook_is_not_warned_about() {
             .contains(&Fact::ManagedDrainingCoexists)
     );
     assert!(!world.record().coexistence_warned);
+}
+
+/// A store in which a concurrent look writes the early drain's progress just before each of
+/// the first `races` attempts of the terminate action to join it.
+fn join_race_store(inner: &MemoryStore, races: usize) -> impl DrainStore {
+    let races = std::sync::atomic::AtomicUsize::new(races);
+    InterferingStore {
+        inner: inner.clone(),
+        interfere: move |store: &MemoryStore, record: &DrainRecord| {
+            let stored = store
+                .get(&record.container_instance_arn)
+                .filter(|stored| stored.awaiting_action && !record.awaiting_action);
+            if let Some(stored) = stored
+                && races
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                        left.checked_sub(1)
+                    })
+                    .is_ok()
+            {
+                store.put(stored.progressed(stored.updated_at));
+            }
+        },
+    }
+}
+
+/// An early drain (the Spot warning) waiting for a task, and the group's terminate action
+/// begun for the instance 30 s after the warning.
+async fn early_drain_then_the_group_acts() -> World {
+    let world = before_the_group_acts();
+    world.run_task("web-1", "service:web");
+    let warning = spot_warning(&fixture("ec2-spot-interruption-warning.json"));
+    world
+        .drainer()
+        .on_spot_warning(&warning, &own())
+        .await
+        .expect("warning handled");
+    assert!(world.record().awaiting_action);
+    world
+        .hooks
+        .set_lifecycle_state(EC2_INSTANCE, "prod-ecs-asg", "Terminating:Wait");
+    world.clock.set(WARNING_SENT.plus_seconds(30));
+    world
+}
+
+#[tokio::test]
+async fn a_terminate_action_losing_its_join_to_a_concurrent_look_joins_again() {
+    // GIVEN an early drain whose progress a concurrent look writes just as the terminate
+    // action joins it
+    let world = early_drain_then_the_group_acts().await;
+    let drainer = world.drainer_over(join_race_store(&world.store, 1));
+    // WHEN the terminate action arrives
+    let outcome = drainer
+        .on_terminate(&world.notice, Mode::Live)
+        .await
+        .expect("terminate handled");
+    // THEN it re-reads the drain and joins it: one drain, holding the action
+    assert_one_drain_holds_the_action(&world, &outcome);
+}
+
+/// The terminate action joined the early drain: the drain waits for its task, holding the
+/// action, with the warning's horizon as its deadline.
+fn assert_one_drain_holds_the_action(world: &World, outcome: &Outcome) {
+    assert!(
+        matches!(outcome, Outcome::Decided(Decision::Wait { .. })),
+        "{outcome:?}"
+    );
+    let record = world.record();
+    assert_eq!(record.token, world.notice.action.token);
+    assert!(!record.awaiting_action);
+    assert_eq!(record.kind, DrainKind::Interruption);
+    assert_eq!(record.deadline_at, WARNING_SENT.plus_seconds(120));
+}
+
+#[tokio::test]
+async fn a_terminate_action_losing_its_join_again_and_again_fails_with_a_bounded_reason() {
+    // GIVEN an early drain that a concurrent writer moves on before every join attempt
+    let world = early_drain_then_the_group_acts().await;
+    let drainer = world.drainer_over(join_race_store(&world.store, usize::MAX));
+    world.log.clear();
+    // WHEN the terminate action arrives
+    let error = drainer
+        .on_terminate(&world.notice, Mode::Live)
+        .await
+        .expect_err("the join keeps losing");
+    // THEN after three retries it fails retryably (the event is delivered again), saying why
+    // in a bounded reason, and the early drain is not clobbered
+    assert!(error.is_retryable(), "{error}");
+    let reason = error_chain(&error);
+    assert!(reason.contains("each of 3 retries"), "{reason}");
+    assert!(reason.len() < 300, "{reason}");
+    // The join and its three retries, each losing to the concurrent write (not logged).
+    assert_eq!(world.log.count("dynamodb:PutItem"), 4);
+    let record = world.record();
+    assert!(record.awaiting_action);
+    assert!(record.token.is_none_yet());
+}
+
+#[tokio::test]
+async fn a_warning_for_a_drain_whose_completion_was_sent_leaves_it_alone() {
+    // GIVEN a drain of an empty instance whose completion was sent, its answer unclear (the
+    // claim was given back noting the send)
+    let world = World::new();
+    world.hooks.fail_next_complete(DrainError::transient(
+        "autoscaling:CompleteLifecycleAction",
+        "the answer timed out",
+    ));
+    let failed = world.deliver(&world.notice).await;
+    assert!(failed.is_err(), "{failed:?}");
+    let sent = world.record();
+    assert!(sent.completion_sent_at.is_some());
+    // WHEN a Spot warning sent after it arrives, its horizon earlier than the drain's deadline
+    let outcome = a_later_warning_arrives(&world).await;
+    // THEN the drain is not rewritten: whoever finishes the completion writes next
+    assert_eq!(
+        outcome,
+        Outcome::Joined {
+            deadline_moved: false
+        }
+    );
+    assert_eq!(world.record(), sent);
+}
+
+/// A store in which a Spot warning's invocation inserts its early drain (`early`) just before
+/// the first write of this invocation.
+fn early_insert_race_store(inner: &MemoryStore, early: DrainRecord) -> impl DrainStore {
+    let early = std::sync::Mutex::new(Some(early));
+    InterferingStore {
+        inner: inner.clone(),
+        interfere: move |store: &MemoryStore, _: &DrainRecord| {
+            let early = early
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(early) = early {
+                assert!(store.get(&early.container_instance_arn).is_none());
+                store.put(early);
+            }
+        },
+    }
+}
+
+#[tokio::test]
+async fn a_terminate_action_whose_insert_loses_to_a_spot_warning_s_joins_its_drain() {
+    // GIVEN the early drain a Spot warning starts for the instance (recorded by another
+    // invocation: taken from a world of its own)
+    let elsewhere = before_the_group_acts();
+    elsewhere.run_task("web-1", "service:web");
+    let warning = spot_warning(&fixture("ec2-spot-interruption-warning.json"));
+    elsewhere
+        .drainer()
+        .on_spot_warning(&warning, &own())
+        .await
+        .expect("warning handled");
+    let early = elsewhere.record();
+    assert!(early.awaiting_action);
+    // AND the group's terminate action, handled at the same moment, its insert losing to that
+    // early drain's
+    let world = World::new();
+    world.run_task("web-1", "service:web");
+    let mut notice = world.notice.clone();
+    notice.sent_at = Some(WARNING_SENT.plus_seconds(30));
+    world.clock.set(WARNING_SENT.plus_seconds(30));
+    let drainer = world.drainer_over(early_insert_race_store(&world.store, early));
+    // WHEN it finds the early drain there
+    let outcome = drainer
+        .on_terminate(&notice, Mode::Live)
+        .await
+        .expect("terminate handled");
+    // THEN it joins it: one drain, holding the action, with the warning's horizon
+    assert_one_drain_holds_the_action(&world, &outcome);
+    assert_eq!(world.instance_status(), "DRAINING");
 }
