@@ -199,28 +199,28 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
     let invocation = async {
         match event {
             Event::DeliverNotice { action } => {
-                let notice = {
-                    let mut world = lock(world);
-                    let now = world.now();
-                    world.actions[action].drain_started_at.get_or_insert(now);
-                    world.counters.invocations += 1;
-                    world.note(|_| format!("deliver lifecycle notice {action} → on_terminate"));
-                    world.notice(action)
-                };
+                let notice = delivered(
+                    world,
+                    |_| format!("deliver lifecycle notice {action} → on_terminate"),
+                    |world| {
+                        let now = world.now();
+                        world.actions[action].drain_started_at.get_or_insert(now);
+                        world.notice(action)
+                    },
+                );
                 Some(drainer.on_terminate(&notice, Mode::Live).await)
             }
             Event::DeliverStopped { task, version } => {
-                let change = {
-                    let mut world = lock(world);
-                    world.counters.invocations += 1;
-                    world.note(|w| {
+                let change = delivered(
+                    world,
+                    |w| {
                         format!(
                             "deliver STOPPED task {} v{version} → on_task_stopped",
                             w.tasks[task].arn.id()
                         )
-                    });
-                    world.stopped_event(task, version)
-                };
+                    },
+                    |world| world.stopped_event(task, version),
+                );
                 Some(drainer.on_task_stopped(&change, Mode::Live).await)
             }
             Event::DeliverInstanceChange {
@@ -228,14 +228,16 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
                 tasks,
                 version,
             } => {
-                let change = {
-                    let mut world = lock(world);
-                    world.counters.invocations += 1;
-                    world.note(|_| {
-                        format!("deliver instance change ci-{instance} ({tasks} tasks) → on_instance_changed")
-                    });
-                    world.instance_change(instance, tasks, version)
-                };
+                let change = delivered(
+                    world,
+                    |_| {
+                        format!(
+                            "deliver instance change ci-{instance} ({tasks} tasks) → \
+                             on_instance_changed"
+                        )
+                    },
+                    |world| world.instance_change(instance, tasks, version),
+                );
                 Some(drainer.on_instance_changed(&change, Mode::Live).await)
             }
             Event::CheckFires {
@@ -243,7 +245,7 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
                 instance,
                 booked,
             } => {
-                let (arn, ec2) = {
+                {
                     let mut world = lock(world);
                     if world.bookings.get(&(kind, instance)) != Some(&booked) {
                         world.note(|_| {
@@ -256,38 +258,42 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
                         return None;
                     }
                     world.bookings.remove(&(kind, instance));
-                    world.counters.invocations += 1;
-                    world.note(|_| {
-                        format!("scheduled {}check ci-{instance} → on_check", kind.label())
-                    });
-                    let sim = &world.instances[instance];
-                    (sim.arn.clone(), sim.ec2.clone())
-                };
+                }
+                let (arn, ec2) = delivered(
+                    world,
+                    |_| format!("scheduled {}check ci-{instance} → on_check", kind.label()),
+                    |world| {
+                        let sim = &world.instances[instance];
+                        (sim.arn.clone(), sim.ec2.clone())
+                    },
+                );
                 Some(match kind {
                     CheckKind::Drain => drainer.on_check(&arn, Mode::Live).await,
                     CheckKind::Launch => drainer.on_launch_check(&ec2, Mode::Live).await,
                 })
             }
             Event::DeliverSpotWarning { instance } => {
-                let warning = {
-                    let mut world = lock(world);
-                    world.counters.invocations += 1;
-                    let now = world.now();
-                    world.spot_delivered.entry(instance).or_insert(now);
-                    world.note(|_| format!("deliver Spot warning ci-{instance} → on_spot_warning"));
-                    world.spot_notice(instance)
-                };
+                let warning = delivered(
+                    world,
+                    |_| format!("deliver Spot warning ci-{instance} → on_spot_warning"),
+                    |world| {
+                        let now = world.now();
+                        world.spot_delivered.entry(instance).or_insert(now);
+                        world.spot_notice(instance)
+                    },
+                );
                 Some(drainer.on_spot_warning(&warning, &OWN).await)
             }
             Event::DeliverLaunchNotice { action } => {
-                let notice = {
-                    let mut world = lock(world);
-                    let now = world.now();
-                    world.actions[action].drain_started_at.get_or_insert(now);
-                    world.counters.invocations += 1;
-                    world.note(|_| format!("deliver launch notice {action} → on_launch"));
-                    world.launch_notice(action)
-                };
+                let notice = delivered(
+                    world,
+                    |_| format!("deliver launch notice {action} → on_launch"),
+                    |world| {
+                        let now = world.now();
+                        world.actions[action].drain_started_at.get_or_insert(now);
+                        world.launch_notice(action)
+                    },
+                );
                 Some(drainer.on_launch(&notice, Mode::Live, &OWN).await)
             }
             Event::DeliverJoinChange {
@@ -296,18 +302,17 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
                 connected,
                 version,
             } => {
-                let change = {
-                    let mut world = lock(world);
-                    world.counters.invocations += 1;
-                    world.note(|_| {
+                let change = delivered(
+                    world,
+                    |_| {
                         format!(
                             "deliver state change ci-{instance} {} connected={connected} → \
                              on_instance_joined",
                             status.as_str()
                         )
-                    });
-                    world.join_change(instance, status, connected, version)
-                };
+                    },
+                    |world| world.join_change(instance, status, connected, version),
+                );
                 Some(drainer.on_instance_joined(&change, Mode::Live).await)
             }
             _ => None,
@@ -355,6 +360,19 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
             world.violate(ViolationKind::Harness, message);
         }
     }
+}
+
+/// An input reaches ecs-drain: counted, logged with `line`, and built by `input` from the world
+/// as it is at that moment.
+fn delivered<T>(
+    world: &SharedSimWorld,
+    line: impl FnOnce(&SimWorld) -> String,
+    input: impl FnOnce(&mut SimWorld) -> T,
+) -> T {
+    let mut world = lock(world);
+    world.counters.invocations += 1;
+    world.note(line);
+    input(&mut world)
 }
 
 /// Runs seeds `first..first + count` on `threads` threads and sums them up.
