@@ -5,7 +5,7 @@
 //! `ECS_DRAIN_SIM_SEEDS=200000 cargo test -p drain-sim --release` runs the long mode
 //! (`ECS_DRAIN_SIM_START` moves the first seed).
 
-use drain_sim::{Fault, RunReport, Settings, ViolationKind, run_many, run_seed};
+use drain_sim::{Fault, RunReport, Settings, Violation, ViolationKind, run_many, run_seed};
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -39,26 +39,46 @@ fn first_failure(
     ))
 }
 
-/// The first seed in `seeds` on which `kind` catches the planted `fault` (default settings
-/// otherwise), replayed with its event log.
-fn caught(fault: Fault, seeds: std::ops::Range<u64>, kind: ViolationKind) -> RunReport {
+/// Whether `violation` is of `kind` and names every one of `words`.
+fn says(violation: &Violation, kind: ViolationKind, words: &[&str]) -> bool {
+    violation.kind == kind && words.iter().all(|word| violation.message.contains(word))
+}
+
+/// The first seed in `seeds` on which the check of `kind` whose message has `words` catches
+/// the planted `fault` (default settings otherwise), replayed with its event log; the replay
+/// must report it again.
+fn caught(
+    fault: Fault,
+    seeds: std::ops::Range<u64>,
+    kind: ViolationKind,
+    words: &[&str],
+) -> RunReport {
     let settings = Settings {
         fault,
         ..Settings::default()
     };
-    first_failure(&settings, seeds, kind).expect("some seed must catch the planted bug")
-}
-
-/// Asserts that one of the report's violations names every one of `words`.
-fn assert_reported(report: &RunReport, words: &[&str]) {
+    let seed = seeds
+        .into_iter()
+        .find(|&seed| {
+            run_seed(seed, &settings)
+                .violations
+                .iter()
+                .any(|v| says(v, kind, words))
+        })
+        .expect("some seed must catch the planted bug");
+    let report = run_seed(
+        seed,
+        &Settings {
+            trace: true,
+            ..settings
+        },
+    );
     assert!(
-        report
-            .violations
-            .iter()
-            .any(|v| words.iter().all(|word| v.message.contains(word))),
-        "no violation says {words:?}:\n{}",
+        report.violations.iter().any(|v| says(v, kind, words)),
+        "the replay of seed {seed} lost {words:?}:\n{}",
         report.render()
     );
+    report
 }
 
 #[test]
@@ -124,28 +144,32 @@ fn a_census_that_misses_stopping_tasks_completes_too_early() {
 
 #[test]
 fn replicas_taken_for_daemons_are_stopped_before_their_time() {
-    let report = caught(
+    caught(
         Fault::ServicesLookLikeDaemons,
         0..200,
         ViolationKind::Safety,
+        &["stopped non-daemon"],
     );
-    assert_reported(&report, &["stopped non-daemon"]);
 }
 
 #[test]
 fn a_store_that_lets_a_stale_record_through_is_caught() {
-    let report = caught(
+    caught(
         Fault::StoreIgnoresRevision,
         0..500,
         ViolationKind::Consistency,
+        &["record ends EXPIRED"],
     );
-    assert_reported(&report, &["record ends EXPIRED"]);
 }
 
 #[test]
 fn a_scheduler_that_loses_checks_lets_the_hook_time_out() {
-    let report = caught(Fault::SchedulerLosesChecks, 0..200, ViolationKind::Liveness);
-    assert_reported(&report, &["DefaultResult CONTINUE"]);
+    caught(
+        Fault::SchedulerLosesChecks,
+        0..200,
+        ViolationKind::Liveness,
+        &["DefaultResult CONTINUE"],
+    );
 }
 
 #[test]
@@ -216,9 +240,10 @@ fn an_agent_that_only_looks_connected_gets_its_launch_continued_too_early() {
     // DescribeContainerInstances says every agent is connected: a new instance whose agent is
     // still connecting (or a warm-pool return set ACTIVE before its agent is back) is put in
     // service by CONTINUE while ECS could place nothing on it.
-    let report = caught(Fault::AgentLooksConnected, 0..200, ViolationKind::Safety);
-    assert_reported(
-        &report,
+    caught(
+        Fault::AgentLooksConnected,
+        0..200,
+        ViolationKind::Safety,
         &["launch action CONTINUE for ci-", "agent connected: false"],
     );
 }
@@ -227,8 +252,12 @@ fn an_agent_that_only_looks_connected_gets_its_launch_continued_too_early() {
 fn a_lost_reactivation_leaves_a_warm_pool_return_draining() {
     // UpdateContainerInstancesState to ACTIVE answers OK and changes nothing: the instance back
     // from the warm pool keeps the DRAINING ecs-drain left it in.
-    let report = caught(Fault::ReactivationLost, 0..200, ViolationKind::Liveness);
-    assert_reported(&report, &["back from the warm pool", "stayed DRAINING"]);
+    caught(
+        Fault::ReactivationLost,
+        0..200,
+        ViolationKind::Liveness,
+        &["back from the warm pool", "stayed DRAINING"],
+    );
 }
 
 #[test]
@@ -272,9 +301,10 @@ fn a_seed_without_launches_or_spot_runs_as_the_terminate_only_world() {
 fn an_insert_that_overwrites_lets_two_writers_own_one_record() {
     // Two deliveries of one notice both find no record and both insert: with an insert that
     // overwrites, both writes land, and each invocation goes on believing the record is its own.
-    let report = caught(Fault::InsertOverwrites, 0..500, ViolationKind::Consistency);
-    assert_reported(
-        &report,
+    caught(
+        Fault::InsertOverwrites,
+        0..500,
+        ViolationKind::Consistency,
         &["a write of revision 0 landed on", "two writers own"],
     );
 }
