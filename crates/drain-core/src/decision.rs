@@ -243,6 +243,12 @@ pub fn completion_outcome(answer: ActionAnswer, drain: Option<&DrainRecord>) -> 
     let sent_before = drain.is_some_and(|record| {
         record.status == DrainStatus::Completing || record.completion_sent_at.is_some()
     });
+    answer_outcome(answer, sent_before)
+}
+
+/// [`completion_outcome`]'s rule over what any record of a lifecycle action tells (drain or
+/// launch): whether a completion may have been sent before without a clear answer.
+pub fn answer_outcome(answer: ActionAnswer, sent_before: bool) -> ActionOutcome {
     match answer {
         ActionAnswer::Accepted => ActionOutcome::Done,
         ActionAnswer::NoActiveAction {

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 use crate::census::{TaskSnapshot, TaskStatus};
 use crate::decision::upkeep::Upkeep;
-use crate::decision::{Admission, admit_action};
+use crate::decision::{ActionOutcome, Admission, admit_action, answer_outcome};
 use crate::decision::{
     DEADLINE_MERGE_SECONDS, MIN_BOOKING_LEAD_SECONDS, hook_global_timeout_seconds,
     plan_check_interval, plan_deadline,
@@ -23,7 +23,7 @@ use crate::decision::{
 use crate::event::fleet::Placement;
 use crate::ids::{ClusterArn, LifecycleActionRef, LifecycleToken};
 use crate::launch_record::{LaunchRecord, LaunchStatus};
-use crate::ports::EcsInstanceStatus;
+use crate::ports::{ActionAnswer, EcsInstanceStatus};
 use crate::record::{DrainRecord, LifecycleResult};
 use crate::time::Timestamp;
 
@@ -394,6 +394,15 @@ pub fn decide_launch(facts: &LaunchFacts, policy: &LaunchPolicy, now: Timestamp)
         waiting_on,
         deadline,
     }
+}
+
+/// Reads the answer to a pending launch's CompleteLifecycleAction by the drains' rule
+/// ([`crate::decision::completion_outcome`]): "No active Lifecycle Action" after a completion
+/// that may have been sent before without a clear answer (an earlier attempt of this call, or
+/// an invocation whose claim on `record`, the launch before this claim, is `Completing`) means
+/// that completion took effect.
+pub fn launch_completion_outcome(answer: ActionAnswer, record: &LaunchRecord) -> ActionOutcome {
+    answer_outcome(answer, record.status == LaunchStatus::Completing)
 }
 
 /// Why a warm-pool return ends the drain its terminate action left open (the record's reason).

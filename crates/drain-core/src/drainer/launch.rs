@@ -16,7 +16,7 @@ use crate::decision::ActionOutcome;
 use crate::decision::launch::{
     LaunchCompletion, LaunchDecision, LaunchFacts, LaunchPolicy, LaunchPrompt, LaunchStart,
     LaunchWaitingOn, Registration, WARM_RETURN_ENDS_DRAIN, admit_launch, decide_launch,
-    launch_upkeep, start_launch, warm_return_ends_drain,
+    launch_completion_outcome, launch_upkeep, start_launch, warm_return_ends_drain,
 };
 use crate::decision::start::{HeartbeatTimeout, believable_notice_time, heartbeat_timeout};
 use crate::decision::verify::{FunctionIdentity, verify_launch};
@@ -497,7 +497,6 @@ impl<P: Ports> Drainer<P> {
         mode: Mode,
         now: Timestamp,
     ) -> Result<Outcome, DrainError> {
-        let sent_before = record.status == LaunchStatus::Completing;
         let mut claim = record.next(now);
         claim.status = LaunchStatus::Completing;
         claim.result = Some(result);
@@ -518,13 +517,7 @@ impl<P: Ports> Drainer<P> {
                 self.hooks().complete(&claim.action, result),
             )
             .await?;
-        let action = match answer {
-            ActionAnswer::Accepted => ActionOutcome::Done,
-            ActionAnswer::NoActiveAction {
-                after_unclear_attempt,
-            } if after_unclear_attempt || sent_before => ActionOutcome::DoneUnconfirmed,
-            ActionAnswer::NoActiveAction { .. } => ActionOutcome::NoActiveAction,
-        };
+        let action = launch_completion_outcome(answer, &record);
         let mut done = claim.next(now);
         done.status = match action {
             ActionOutcome::NoActiveAction => LaunchStatus::Expired,

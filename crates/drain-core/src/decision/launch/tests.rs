@@ -601,6 +601,28 @@ fn a_warm_pool_return_ends_only_the_older_drain_its_instance_left_open() {
 }
 
 #[test]
+fn a_launch_completion_answer_is_read_by_the_drains_rule() {
+    let pending_launch = pending(Some(240), Some(300));
+    let claimed_before = LaunchRecord {
+        status: LaunchStatus::Completing,
+        ..pending_launch.clone()
+    };
+    let gone = |after_unclear_attempt| ActionAnswer::NoActiveAction {
+        after_unclear_attempt,
+    };
+    #[rustfmt::skip]
+    let rows = [
+        ("accepted", ActionAnswer::Accepted, &pending_launch, ActionOutcome::Done),
+        ("gone, nothing sent before: completed elsewhere or timed out", gone(false), &pending_launch, ActionOutcome::NoActiveAction),
+        ("gone after this call's unclear attempt", gone(true), &pending_launch, ActionOutcome::DoneUnconfirmed),
+        ("gone after an earlier invocation's claim", gone(false), &claimed_before, ActionOutcome::DoneUnconfirmed),
+    ];
+    for (row, answer, record, outcome) in rows {
+        assert_eq!(launch_completion_outcome(answer, record), outcome, "{row}");
+    }
+}
+
+#[test]
 fn names_are_stable() {
     assert_eq!(LaunchDecision::Reactivate.name(), "reactivate");
     assert_eq!(LaunchCompletion::DeadlinePassed.name(), "deadline_passed");
