@@ -202,11 +202,7 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
                 let notice = delivered(
                     world,
                     |_| format!("deliver lifecycle notice {action} → on_terminate"),
-                    |world| {
-                        let now = world.now();
-                        world.actions[action].drain_started_at.get_or_insert(now);
-                        world.notice(action)
-                    },
+                    |world| world.arrives(action).notice(action),
                 );
                 Some(drainer.on_terminate(&notice, Mode::Live).await)
             }
@@ -288,11 +284,7 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
                 let notice = delivered(
                     world,
                     |_| format!("deliver launch notice {action} → on_launch"),
-                    |world| {
-                        let now = world.now();
-                        world.actions[action].drain_started_at.get_or_insert(now);
-                        world.launch_notice(action)
-                    },
+                    |world| world.arrives(action).launch_notice(action),
                 );
                 Some(drainer.on_launch(&notice, Mode::Live, &OWN).await)
             }

@@ -990,6 +990,14 @@ impl SimWorld {
         )
     }
 
+    /// A notice of lifecycle action `action` reaches ecs-drain: the first one starts its drain
+    /// (or pending launch) as the checks count it.
+    pub fn arrives(&mut self, action: usize) -> &mut SimWorld {
+        let now = self.now();
+        self.actions[action].drain_started_at.get_or_insert(now);
+        self
+    }
+
     /// The lifecycle notice of an action, as EventBridge carries it.
     pub fn notice(&self, action: usize) -> TerminateNotice {
         let action = &self.actions[action];
