@@ -42,6 +42,7 @@ pub struct DrainSummary {
 /// with the result the hook received.
 pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSummary> {
     let mut summaries = Vec::new();
+    spot_only_checks(world, store);
     for index in 0..world.actions.len() {
         let action = world.actions[index].clone();
         if let ActionKind::Launch { origin } = action.kind {
@@ -187,6 +188,30 @@ pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSumma
         });
     }
     summaries
+}
+
+/// A Spot drain no terminate action joined must still end: the instance is gone, and a drain
+/// record left open would hold its booked checks (and the operator's view) forever.
+fn spot_only_checks(world: &mut SimWorld, store: &MemoryStore) {
+    let spot_only: Vec<usize> = world
+        .spot_delivered
+        .keys()
+        .copied()
+        .filter(|&instance| world.action_of(instance).is_none())
+        .collect();
+    for instance in spot_only {
+        if let Some(record) = store.get(&world.instances[instance].arn)
+            && !record.status.is_terminal()
+        {
+            world.violate(
+                ViolationKind::Liveness,
+                format!(
+                    "ci-{instance}: the Spot drain no lifecycle action joined ends {}, not ended",
+                    record.status.as_str()
+                ),
+            );
+        }
+    }
 }
 
 /// Liveness and exactly-once of any lifecycle action: the hook's timeout did not end it (its
