@@ -21,6 +21,7 @@ use drain_core::record::{DrainRecord, LifecycleResult};
 use drain_core::testing::memory::MemoryStore;
 use drain_core::time::Timestamp;
 
+use crate::faults::Fault;
 use crate::violation::ViolationKind;
 use crate::world::{
     ActionKind, CheckKind, Event, InstanceStatus, SharedSimWorld, SimWorld, StopCause, TaskKind,
@@ -31,12 +32,14 @@ use crate::world::{
 #[derive(Clone, Debug)]
 pub struct SimCluster {
     world: SharedSimWorld,
+    /// The drain records, for [`Fault::CensusTrustsTheSet`].
+    records: MemoryStore,
 }
 
 impl SimCluster {
-    /// ECS of `world`.
-    pub fn new(world: SharedSimWorld) -> SimCluster {
-        SimCluster { world }
+    /// ECS of `world`; `records` are the drain records (read only by a planted fault).
+    pub fn new(world: SharedSimWorld, records: MemoryStore) -> SimCluster {
+        SimCluster { world, records }
     }
 }
 
@@ -69,7 +72,12 @@ impl Cluster for SimCluster {
             .instances
             .iter()
             .position(|instance| watched && instance.registered && &instance.ec2 == ec2)
-            .map(|index| world.container_instance(index)))
+            .map(|index| {
+                world
+                    .settings
+                    .fault
+                    .container_instance(world.container_instance(index))
+            }))
     }
 
     async fn set_draining(&self, target: &ContainerInstance) -> Result<(), DrainError> {
@@ -96,6 +104,9 @@ impl Cluster for SimCluster {
     }
 
     async fn set_active(&self, target: &ContainerInstance) -> Result<(), DrainError> {
+        if lock(&self.world).settings.fault == Fault::ReactivationLost {
+            return Ok(());
+        }
         pause(&self.world).await;
         let mut world = lock(&self.world);
         let index = state_change_target(&world, target)?;
@@ -139,10 +150,12 @@ impl Cluster for SimCluster {
             .filter(|&task| world.tasks[task].instance == index)
             .map(|task| world.snapshot(task).into())
             .collect();
-        Ok(TaskListing {
+        let listing = TaskListing {
             tasks,
             failures: Vec::new(),
-        })
+        };
+        let record = self.records.get(instance);
+        Ok(world.settings.fault.census(listing, record.as_ref()))
     }
 
     async fn services(
@@ -152,12 +165,13 @@ impl Cluster for SimCluster {
     ) -> Result<Vec<ServiceFacts>, DrainError> {
         pause(&self.world).await;
         let world = lock(&self.world);
-        Ok(world
+        let services = world
             .services
             .iter()
             .filter(|service| names.contains(&service.name))
             .map(|service| world.service_facts(service))
-            .collect())
+            .collect();
+        Ok(world.settings.fault.services(services))
     }
 
     async fn stop_tasks(
@@ -380,23 +394,19 @@ impl SimStore {
     }
 }
 
-impl DrainStore for SimStore {
-    async fn load(
-        &self,
-        instance: &ContainerInstanceArn,
-    ) -> Result<Option<DrainRecord>, DrainError> {
-        pause(&self.world).await;
-        self.inner.load(instance).await
+impl SimStore {
+    fn fault(&self) -> Fault {
+        lock(&self.world).settings.fault
     }
 
-    async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
+    async fn conditional_insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
         pause(&self.world).await;
         let outcome = self.inner.insert(record).await?;
         written(&self.world, &drain_write(record), None, outcome);
         Ok(outcome)
     }
 
-    async fn replace(
+    async fn conditional_replace(
         &self,
         record: &DrainRecord,
         expected_revision: u64,
@@ -412,6 +422,43 @@ impl DrainStore for SimStore {
         Ok(outcome)
     }
 
+    /// The planted unconditional put: whatever revision is stored now is taken as the
+    /// expected one.
+    async fn put_anyway(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
+        match self.load(&record.container_instance_arn).await? {
+            Some(stored) => self.conditional_replace(record, stored.revision).await,
+            None => self.conditional_insert(record).await,
+        }
+    }
+}
+
+impl DrainStore for SimStore {
+    async fn load(
+        &self,
+        instance: &ContainerInstanceArn,
+    ) -> Result<Option<DrainRecord>, DrainError> {
+        pause(&self.world).await;
+        self.inner.load(instance).await
+    }
+
+    async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
+        if self.fault() == Fault::InsertOverwrites {
+            return self.put_anyway(record).await;
+        }
+        self.conditional_insert(record).await
+    }
+
+    async fn replace(
+        &self,
+        record: &DrainRecord,
+        expected_revision: u64,
+    ) -> Result<WriteOutcome, DrainError> {
+        if self.fault() == Fault::StoreIgnoresRevision {
+            return self.put_anyway(record).await;
+        }
+        self.conditional_replace(record, expected_revision).await
+    }
+
     async fn load_launch(
         &self,
         instance: &Ec2InstanceId,
@@ -421,6 +468,11 @@ impl DrainStore for SimStore {
     }
 
     async fn insert_launch(&self, record: &LaunchRecord) -> Result<WriteOutcome, DrainError> {
+        if self.fault() == Fault::InsertOverwrites
+            && let Some(stored) = self.load_launch(&record.instance_id).await?
+        {
+            return self.replace_launch(record, stored.revision).await;
+        }
         pause(&self.world).await;
         let outcome = self.inner.insert_launch(record).await?;
         written(&self.world, &launch_write(record), None, outcome);
@@ -560,6 +612,9 @@ impl SimScheduler {
         index: Option<usize>,
         at: Timestamp,
     ) -> Result<(), DrainError> {
+        if lock(&self.world).settings.fault == Fault::SchedulerLosesChecks {
+            return Ok(()); // answers OK, books nothing
+        }
         pause(&self.world).await;
         let mut world = lock(&self.world);
         let index = index

@@ -12,7 +12,7 @@ use drain_core::testing::memory::{CallLog, MemoryStore};
 use crate::Settings;
 use crate::check::{DrainSummary, Summary, final_checks};
 use crate::exec::{Job, block_on, join_all};
-use crate::faults::{Fault, FaultyCluster, FaultyScheduler, FaultyStore};
+use crate::faults::Fault;
 use crate::ports::{SimCluster, SimHooks, SimScheduler, SimStore};
 use crate::violation::{Violation, ViolationKind};
 use crate::world::{
@@ -29,15 +29,7 @@ const OWN: FunctionIdentity = FunctionIdentity {
 /// A run gives up (as a harness failure) past this much virtual time.
 const HORIZON_SECONDS: i64 = 7 * 86_400;
 
-type SimDrainer = Drainer<
-    PortSet<
-        FaultyCluster<SimCluster>,
-        SimHooks,
-        FaultyStore<SimStore>,
-        FaultyScheduler<SimScheduler>,
-        Arc<ManualClock>,
-    >,
->;
+type SimDrainer = Drainer<PortSet<SimCluster, SimHooks, SimStore, SimScheduler, Arc<ManualClock>>>;
 
 /// What one seed did.
 #[derive(Clone, Debug)]
@@ -109,14 +101,10 @@ pub fn run_seed(seed: u64, settings: &Settings) -> RunReport {
     let store = MemoryStore::new(CallLog::default());
     let drainer: SimDrainer = Drainer::new(
         PortSet {
-            cluster: FaultyCluster::new(SimCluster::new(Arc::clone(&world)), settings.fault)
-                .reading(store.clone()),
+            cluster: SimCluster::new(Arc::clone(&world), store.clone()),
             hooks: SimHooks::new(Arc::clone(&world)),
-            store: FaultyStore::new(
-                SimStore::new(store.clone(), Arc::clone(&world)),
-                settings.fault,
-            ),
-            scheduler: FaultyScheduler::new(SimScheduler::new(Arc::clone(&world)), settings.fault),
+            store: SimStore::new(store.clone(), Arc::clone(&world)),
+            scheduler: SimScheduler::new(Arc::clone(&world)),
             clock: Arc::clone(&clock),
         },
         config,
