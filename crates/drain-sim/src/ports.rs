@@ -399,11 +399,23 @@ impl SimStore {
         lock(&self.world).settings.fault
     }
 
-    async fn conditional_insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
+    /// One conditional write (`put`, expecting `expected_revision`, or no item when None),
+    /// after an interleaving point, then logged and held to the store oracle.
+    async fn write(
+        &self,
+        what: RecordWrite,
+        expected_revision: Option<u64>,
+        put: impl Future<Output = Result<WriteOutcome, DrainError>>,
+    ) -> Result<WriteOutcome, DrainError> {
         pause(&self.world).await;
-        let outcome = self.inner.insert(record).await?;
-        written(&self.world, &drain_write(record), None, outcome);
+        let outcome = put.await?;
+        written(&self.world, &what, expected_revision, outcome);
         Ok(outcome)
+    }
+
+    async fn conditional_insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
+        self.write(drain_write(record), None, self.inner.insert(record))
+            .await
     }
 
     async fn conditional_replace(
@@ -411,15 +423,9 @@ impl SimStore {
         record: &DrainRecord,
         expected_revision: u64,
     ) -> Result<WriteOutcome, DrainError> {
-        pause(&self.world).await;
-        let outcome = self.inner.replace(record, expected_revision).await?;
-        written(
-            &self.world,
-            &drain_write(record),
-            Some(expected_revision),
-            outcome,
-        );
-        Ok(outcome)
+        let put = self.inner.replace(record, expected_revision);
+        self.write(drain_write(record), Some(expected_revision), put)
+            .await
     }
 
     /// The planted unconditional put: whatever revision is stored now is taken as the
@@ -473,10 +479,8 @@ impl DrainStore for SimStore {
         {
             return self.replace_launch(record, stored.revision).await;
         }
-        pause(&self.world).await;
-        let outcome = self.inner.insert_launch(record).await?;
-        written(&self.world, &launch_write(record), None, outcome);
-        Ok(outcome)
+        self.write(launch_write(record), None, self.inner.insert_launch(record))
+            .await
     }
 
     async fn replace_launch(
@@ -484,15 +488,9 @@ impl DrainStore for SimStore {
         record: &LaunchRecord,
         expected_revision: u64,
     ) -> Result<WriteOutcome, DrainError> {
-        pause(&self.world).await;
-        let outcome = self.inner.replace_launch(record, expected_revision).await?;
-        written(
-            &self.world,
-            &launch_write(record),
-            Some(expected_revision),
-            outcome,
-        );
-        Ok(outcome)
+        let put = self.inner.replace_launch(record, expected_revision);
+        self.write(launch_write(record), Some(expected_revision), put)
+            .await
     }
 }
 
