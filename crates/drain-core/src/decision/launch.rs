@@ -271,8 +271,9 @@ pub enum LaunchPrompt {
 ///
 /// A check heartbeats and books the next one. A notice always books (its record may be new to
 /// this look); a state change books only when no check is booked ahead (the booked one was
-/// lost or is late). Whoever moves the check later than the hook would stay alive without a
-/// heartbeat heartbeats first, or the hook applies its default result before the check fires.
+/// lost or is late). Whoever books the check later than the record proves safe
+/// ([`launch_check_safe_until`]) heartbeats first, or the hook applies its default result
+/// before the check fires.
 pub fn launch_upkeep(
     record: &LaunchRecord,
     policy: &LaunchPolicy,
@@ -288,25 +289,23 @@ pub fn launch_upkeep(
         Some(_) => next_launch_check_at(&plan, now),
     });
     let heartbeat = prompt == LaunchPrompt::Check
-        || book_check_at.is_some_and(|at| at > launch_hook_alive_until(record, &plan));
+        || book_check_at.is_some_and(|at| at > launch_check_safe_until(record, &plan));
     Upkeep {
         heartbeat,
         book_check_at,
     }
 }
 
-/// The latest the record proves the launch hook alive without another heartbeat: its heartbeat
-/// timeout after the notice or, once a check is booked, after one interval before that check
-/// (every booking heartbeats when [`launch_upkeep`] says so, so the hook was heartbeated no
-/// earlier). An unknown timeout counts as one check interval, the shortest one planned.
-fn launch_hook_alive_until(record: &LaunchRecord, plan: &LaunchPlan) -> Timestamp {
-    let timeout = record
-        .heartbeat_timeout_seconds
-        .unwrap_or(plan.check_interval_seconds);
-    let reset = record.next_check_at.map_or(record.noticed_at, |booked| {
-        booked.plus_seconds(-plan.check_interval_seconds)
-    });
-    reset.plus_seconds(timeout)
+/// The latest a check of the pending launch may fire without another heartbeat: the booked
+/// check or, before any booking, the first check planned from the notice. Either is at most one
+/// interval (or the deadline merge) after the hook's timer last started, because every later
+/// booking heartbeats first; the plan keeps that interval a margin below the heartbeat timeout
+/// for a late check. A check moved later, even one still inside the timeout, eats that margin:
+/// moved to the timeout itself (simulation seed 58), the hook times out as the check fires.
+fn launch_check_safe_until(record: &LaunchRecord, plan: &LaunchPlan) -> Timestamp {
+    record
+        .next_check_at
+        .unwrap_or_else(|| launch_check_after(plan, record.noticed_at, record.noticed_at))
 }
 
 /// The daemon services without a RUNNING task on the instance, sorted and without repeats.

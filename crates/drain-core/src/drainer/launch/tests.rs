@@ -951,3 +951,34 @@ async fn a_warm_pool_return_ends_the_drain_its_terminate_action_left_open() {
     assert_eq!(fresh.token, later.action.token);
     assert_eq!(fresh.started_at, Timestamp(1_793_647_001));
 }
+
+#[tokio::test]
+async fn a_redelivered_notice_that_moves_the_check_later_inside_the_timeout_heartbeats_first() {
+    let world = World::new();
+    let instance = world.notice.action.instance_id.clone();
+    // GIVEN a pending launch whose first check is booked 240 s after the action began, the
+    // plan's 60 s margin below the hook's 300 s heartbeat timeout (simulation seed 58)
+    world.notify(&world.notice).await;
+    assert_eq!(
+        world.scheduler.launch_booked(&instance),
+        Some(LAUNCH_SENT.plus_seconds(240))
+    );
+    // WHEN the notice is delivered again at 50 s and the look moves the check to 290 s, still
+    // inside the timeout but with only 10 s to spare for a late check
+    world.clock.set(LAUNCH_SENT.plus_seconds(50));
+    assert_eq!(
+        world.notify(&world.notice).await,
+        waiting(LaunchWaitingOn::Registration)
+    );
+    assert_eq!(
+        world.scheduler.launch_booked(&instance),
+        Some(LAUNCH_SENT.plus_seconds(290))
+    );
+    // THEN the look heartbeated the hook first, so the moved check keeps the whole margin
+    let action = world
+        .hooks
+        .action(&world.notice.action.token)
+        .expect("action");
+    assert!(action.active);
+    assert_eq!(action.heartbeats, 1);
+}
