@@ -982,3 +982,50 @@ async fn a_redelivered_notice_that_moves_the_check_later_inside_the_timeout_hear
     assert!(action.active);
     assert_eq!(action.heartbeats, 1);
 }
+
+#[tokio::test]
+async fn a_heartbeat_after_a_claimed_completion_whose_answer_was_lost_records_it_completed() {
+    let world = World::new();
+    let instance = world.notice.action.instance_id.clone();
+    // GIVEN a pending launch whose ABANDON completion (registration failed) was claimed and
+    // accepted by Auto Scaling, and whose invocation died before recording it (seed 38949)
+    world.notify(&world.notice).await;
+    let pending = world.store.launch(&instance).expect("recorded");
+    world.clock.set(LAUNCH_SENT.plus_seconds(10));
+    let mut claim = pending.next(world.clock.now());
+    claim.status = LaunchStatus::Completing;
+    claim.result = Some(LifecycleResult::Abandon);
+    claim.reason = Some(LaunchCompletion::RegistrationFailed.name().to_owned());
+    let claimed = world.store.replace_launch(&claim, pending.revision).await;
+    assert_eq!(claimed.expect("claim written"), WriteOutcome::Written);
+    let answer = world
+        .hooks
+        .complete(&world.notice.action, LifecycleResult::Abandon)
+        .await;
+    assert_eq!(answer.expect("completed"), ActionAnswer::Accepted);
+    // WHEN the launch's check fires, finds no container instance, and heartbeats the hook
+    world.clock.set(LAUNCH_SENT.plus_seconds(240));
+    let outcome = world
+        .drainer()
+        .on_launch_check(&instance, Mode::Live)
+        .await
+        .expect("check handled");
+    // THEN the action found gone is that completion: the launch ends COMPLETED with ABANDON,
+    // the result the hook got, and its check is deleted
+    assert_eq!(
+        outcome,
+        Outcome::Launch(LaunchOutcome::CompletedBefore {
+            result: LifecycleResult::Abandon
+        })
+    );
+    let record = world.store.launch(&instance).expect("recorded");
+    assert_eq!(
+        (record.status, record.result),
+        (LaunchStatus::Completed, Some(LifecycleResult::Abandon))
+    );
+    assert_eq!(
+        world.action_result(&world.notice),
+        (false, 1, Some(LifecycleResult::Abandon))
+    );
+    assert_eq!(world.scheduler.launch_booked(&instance), None);
+}
