@@ -17,7 +17,9 @@ use crate::handler::handle_lifecycle;
 use crate::ids::{ClusterArn, ContainerInstanceArn, TaskArn};
 use crate::ports::PortSet;
 use crate::testing::ManualClock;
-use crate::testing::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore};
+use crate::testing::memory::{
+    CallLog, MemoryAction, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
+};
 use crate::time::Clock;
 
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster";
@@ -725,35 +727,49 @@ async fn a_late_launch_notice_books_its_first_check_from_when_the_action_began()
     assert!(booked < LAUNCH_SENT.plus_seconds(HEARTBEAT_TIMEOUT));
 }
 
-#[tokio::test]
-async fn a_look_that_moves_the_check_past_the_hook_timeout_heartbeats_first() {
-    let world = World::new();
-    let instance = world.notice.action.instance_id.clone();
-    // GIVEN a pending launch whose first check (which heartbeats) is booked 240 s after the
-    // action began, inside the hook's 300 s heartbeat timeout
+/// A pending launch whose first check (which heartbeats) is booked 240 s after the action
+/// began, the plan's 60 s margin inside the hook's 300 s heartbeat timeout, and its notice
+/// delivered again `at` seconds after the action began: the check then booked and the action.
+async fn notice_redelivered_at(world: &World, at: i64) -> (Option<Timestamp>, MemoryAction) {
+    let instance = &world.notice.action.instance_id;
     world.notify(&world.notice).await;
-    assert_eq!(
-        world.scheduler.launch_booked(&instance),
-        Some(LAUNCH_SENT.plus_seconds(240))
-    );
-    // WHEN the notice is delivered again at 200 s and the look moves the check to 440 s,
-    // past when the hook would time out without a heartbeat
-    world.clock.set(LAUNCH_SENT.plus_seconds(200));
-    assert_eq!(
-        world.notify(&world.notice).await,
-        waiting(LaunchWaitingOn::Registration)
-    );
-    assert_eq!(
-        world.scheduler.launch_booked(&instance),
-        Some(LAUNCH_SENT.plus_seconds(440))
-    );
-    // THEN the look heartbeated the hook first, so it stays alive until that check
-    let action = world
-        .hooks
-        .action(&world.notice.action.token)
-        .expect("action");
-    assert!(action.active);
-    assert_eq!(action.heartbeats, 1);
+    let first = world.scheduler.launch_booked(instance);
+    assert_eq!(first, Some(LAUNCH_SENT.plus_seconds(240)));
+    world.clock.set(LAUNCH_SENT.plus_seconds(at));
+    let outcome = world.notify(&world.notice).await;
+    assert_eq!(outcome, waiting(LaunchWaitingOn::Registration));
+    let action = world.hooks.action(&world.notice.action.token);
+    (
+        world.scheduler.launch_booked(instance),
+        action.expect("action"),
+    )
+}
+
+#[tokio::test]
+async fn a_redelivered_notice_that_moves_the_check_later_heartbeats_first() {
+    // (redelivered at, check moved to, story) in seconds after the action began
+    let cases = [
+        (
+            200,
+            440,
+            "past when the hook would time out without a heartbeat",
+        ),
+        (
+            50,
+            290,
+            "inside the timeout, 10 s to spare for a late check (seed 58)",
+        ),
+    ];
+    for (at, moved_to, story) in cases {
+        let world = World::new();
+        // GIVEN a pending launch whose first check is booked 240 s after the action began
+        // WHEN the notice is delivered again and the look moves the check later
+        let (booked, action) = notice_redelivered_at(&world, at).await;
+        assert_eq!(booked, Some(LAUNCH_SENT.plus_seconds(moved_to)), "{story}");
+        // THEN the look heartbeated the hook first: the moved check keeps the whole margin
+        assert!(action.active, "{story}");
+        assert_eq!(action.heartbeats, 1, "{story}");
+    }
 }
 
 /// The world's ECS, except that its next UpdateContainerInstancesState to ACTIVE fails (the
@@ -953,37 +969,6 @@ async fn a_warm_pool_return_ends_the_drain_its_terminate_action_left_open() {
 }
 
 #[tokio::test]
-async fn a_redelivered_notice_that_moves_the_check_later_inside_the_timeout_heartbeats_first() {
-    let world = World::new();
-    let instance = world.notice.action.instance_id.clone();
-    // GIVEN a pending launch whose first check is booked 240 s after the action began, the
-    // plan's 60 s margin below the hook's 300 s heartbeat timeout (simulation seed 58)
-    world.notify(&world.notice).await;
-    assert_eq!(
-        world.scheduler.launch_booked(&instance),
-        Some(LAUNCH_SENT.plus_seconds(240))
-    );
-    // WHEN the notice is delivered again at 50 s and the look moves the check to 290 s, still
-    // inside the timeout but with only 10 s to spare for a late check
-    world.clock.set(LAUNCH_SENT.plus_seconds(50));
-    assert_eq!(
-        world.notify(&world.notice).await,
-        waiting(LaunchWaitingOn::Registration)
-    );
-    assert_eq!(
-        world.scheduler.launch_booked(&instance),
-        Some(LAUNCH_SENT.plus_seconds(290))
-    );
-    // THEN the look heartbeated the hook first, so the moved check keeps the whole margin
-    let action = world
-        .hooks
-        .action(&world.notice.action.token)
-        .expect("action");
-    assert!(action.active);
-    assert_eq!(action.heartbeats, 1);
-}
-
-#[tokio::test]
 async fn a_heartbeat_after_a_claimed_completion_whose_answer_was_lost_records_it_completed() {
     let world = World::new();
     let instance = world.notice.action.instance_id.clone();
@@ -1005,11 +990,8 @@ async fn a_heartbeat_after_a_claimed_completion_whose_answer_was_lost_records_it
     assert_eq!(answer.expect("completed"), ActionAnswer::Accepted);
     // WHEN the launch's check fires, finds no container instance, and heartbeats the hook
     world.clock.set(LAUNCH_SENT.plus_seconds(240));
-    let outcome = world
-        .drainer()
-        .on_launch_check(&instance, Mode::Live)
-        .await
-        .expect("check handled");
+    let checked = world.drainer().on_launch_check(&instance, Mode::Live).await;
+    let outcome = checked.expect("check handled");
     // THEN the action found gone is that completion: the launch ends COMPLETED with ABANDON,
     // the result the hook got, and its check is deleted
     assert_eq!(
