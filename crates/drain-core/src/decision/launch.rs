@@ -120,6 +120,9 @@ pub enum LaunchCompletion {
     RegistrationFailed,
     /// The launch deadline passed first; the deadline policy applies.
     DeadlinePassed,
+    /// A look claimed this completion (COMPLETING) and its invocation ended before recording
+    /// the end: the claimed result is sent again ([`honour_launch_claim`]).
+    SentAgain,
 }
 
 impl LaunchCompletion {
@@ -131,6 +134,7 @@ impl LaunchCompletion {
             LaunchCompletion::UnwatchedCluster { .. } => "unwatched_cluster",
             LaunchCompletion::RegistrationFailed => "registration_failed",
             LaunchCompletion::DeadlinePassed => "deadline_passed",
+            LaunchCompletion::SentAgain => "sent_again",
         }
     }
 }
@@ -392,6 +396,25 @@ pub fn decide_launch(facts: &LaunchFacts, policy: &LaunchPolicy, now: Timestamp)
     LaunchDecision::Wait {
         waiting_on,
         deadline,
+    }
+}
+
+/// The decision of a look at `record`: `decided` from the facts, except that a completion the
+/// record holds a claim of (COMPLETING, its result recorded with the claim) is sent again with
+/// that result, never a new one: it may have reached Auto Scaling before its invocation died,
+/// and a new decision (a ready instance's CONTINUE after the deadline's ABANDON, say) would be
+/// recorded against a result the hook never got. A look that waits instead heartbeats, and the
+/// heartbeat tells whether the claimed completion landed ([`launch_completion_outcome`]).
+pub fn honour_launch_claim(record: &LaunchRecord, decided: LaunchDecision) -> LaunchDecision {
+    let claimed = record
+        .result
+        .filter(|_| record.status == LaunchStatus::Completing);
+    match (decided, claimed) {
+        (LaunchDecision::Complete { .. }, Some(result)) => LaunchDecision::Complete {
+            result,
+            reason: LaunchCompletion::SentAgain,
+        },
+        (decided, _) => decided,
     }
 }
 

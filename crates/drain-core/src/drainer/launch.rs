@@ -16,7 +16,8 @@ use crate::decision::ActionOutcome;
 use crate::decision::launch::{
     LaunchCompletion, LaunchDecision, LaunchFacts, LaunchPolicy, LaunchPrompt, LaunchStart,
     LaunchWaitingOn, Registration, WARM_RETURN_ENDS_DRAIN, admit_launch, decide_launch,
-    launch_completion_outcome, launch_upkeep, start_launch, warm_return_ends_drain,
+    honour_launch_claim, launch_completion_outcome, launch_upkeep, start_launch,
+    warm_return_ends_drain,
 };
 use crate::decision::start::{HeartbeatTimeout, believable_notice_time, heartbeat_timeout};
 use crate::decision::verify::{FunctionIdentity, verify_launch};
@@ -315,7 +316,7 @@ impl<P: Ports> Drainer<P> {
                 daemon_services,
                 tasks,
             };
-            let decision = decide_launch(&facts, &policy, now);
+            let decision = honour_launch_claim(&record, decide_launch(&facts, &policy, now));
             match decision {
                 LaunchDecision::Complete { result, reason } => {
                     return self

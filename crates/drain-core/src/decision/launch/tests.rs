@@ -538,6 +538,63 @@ fn a_look_heartbeats_before_it_moves_the_check_past_the_hook_timeout() {
 }
 
 #[test]
+fn a_look_that_completes_a_claimed_launch_sends_the_claimed_result_again() {
+    let claimed = |status, result| LaunchRecord {
+        status,
+        result,
+        ..pending(Some(240), Some(300))
+    };
+    let ready = LaunchDecision::Complete {
+        result: LifecycleResult::Continue,
+        reason: LaunchCompletion::Ready,
+    };
+    let waiting = LaunchDecision::Wait {
+        waiting_on: LaunchWaitingOn::Registration,
+        deadline: NOTICED.plus_seconds(900),
+    };
+    let sent_again = |result| LaunchDecision::Complete {
+        result,
+        reason: LaunchCompletion::SentAgain,
+    };
+    let abandon = Some(LifecycleResult::Abandon);
+    // (story, record's status, claimed result, decided from the facts, decision)
+    let table = [
+        (
+            "ABANDON claimed, ready now: ABANDON again, not CONTINUE",
+            LaunchStatus::Completing,
+            abandon,
+            ready.clone(),
+            sent_again(LifecycleResult::Abandon),
+        ),
+        (
+            "CONTINUE claimed, ready now: CONTINUE again, as the claim",
+            LaunchStatus::Completing,
+            Some(LifecycleResult::Continue),
+            ready.clone(),
+            sent_again(LifecycleResult::Continue),
+        ),
+        (
+            "a claimed launch that waits heartbeats instead: the decision stands",
+            LaunchStatus::Completing,
+            abandon,
+            waiting.clone(),
+            waiting.clone(),
+        ),
+        (
+            "a pending launch completes as decided",
+            LaunchStatus::Pending,
+            None,
+            ready.clone(),
+            ready.clone(),
+        ),
+    ];
+    for (story, status, result, decided, decision) in table {
+        let record = claimed(status, result);
+        assert_eq!(honour_launch_claim(&record, decided), decision, "{story}");
+    }
+}
+
+#[test]
 fn a_warm_pool_return_ends_only_the_older_drain_its_instance_left_open() {
     use crate::record::{DrainRecord, DrainStart, DrainStatus};
     let back = LaunchRecord {

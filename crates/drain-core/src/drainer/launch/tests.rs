@@ -971,23 +971,10 @@ async fn a_warm_pool_return_ends_the_drain_its_terminate_action_left_open() {
 #[tokio::test]
 async fn a_heartbeat_after_a_claimed_completion_whose_answer_was_lost_records_it_completed() {
     let world = World::new();
-    let instance = world.notice.action.instance_id.clone();
     // GIVEN a pending launch whose ABANDON completion (registration failed) was claimed and
     // accepted by Auto Scaling, and whose invocation died before recording it (seed 38949)
-    world.notify(&world.notice).await;
-    let pending = world.store.launch(&instance).expect("recorded");
-    world.clock.set(LAUNCH_SENT.plus_seconds(10));
-    let mut claim = pending.next(world.clock.now());
-    claim.status = LaunchStatus::Completing;
-    claim.result = Some(LifecycleResult::Abandon);
-    claim.reason = Some(LaunchCompletion::RegistrationFailed.name().to_owned());
-    let claimed = world.store.replace_launch(&claim, pending.revision).await;
-    assert_eq!(claimed.expect("claim written"), WriteOutcome::Written);
-    let answer = world
-        .hooks
-        .complete(&world.notice.action, LifecycleResult::Abandon)
-        .await;
-    assert_eq!(answer.expect("completed"), ActionAnswer::Accepted);
+    let registration_failed = LaunchCompletion::RegistrationFailed;
+    let instance = claimed_and_accepted(&world, 10, registration_failed).await;
     // WHEN the launch's check fires, finds no container instance, and heartbeats the hook
     world.clock.set(LAUNCH_SENT.plus_seconds(240));
     let checked = world.drainer().on_launch_check(&instance, Mode::Live).await;
@@ -1000,7 +987,36 @@ async fn a_heartbeat_after_a_claimed_completion_whose_answer_was_lost_records_it
             result: LifecycleResult::Abandon
         })
     );
-    let record = world.store.launch(&instance).expect("recorded");
+    ended_completed_with_abandon(&world);
+    assert_eq!(world.scheduler.launch_booked(&instance), None);
+}
+
+/// A pending launch whose ABANDON completion (for `reason`) is claimed `at` seconds after the
+/// action began and accepted by Auto Scaling, its invocation dead before recording it; returns
+/// the launch's EC2 instance.
+async fn claimed_and_accepted(world: &World, at: i64, reason: LaunchCompletion) -> Ec2InstanceId {
+    let instance = world.notice.action.instance_id.clone();
+    world.notify(&world.notice).await;
+    let pending = world.store.launch(&instance).expect("recorded");
+    world.clock.set(LAUNCH_SENT.plus_seconds(at));
+    let mut claim = pending.next(world.clock.now());
+    claim.status = LaunchStatus::Completing;
+    claim.result = Some(LifecycleResult::Abandon);
+    claim.reason = Some(reason.name().to_owned());
+    let claimed = world.store.replace_launch(&claim, pending.revision).await;
+    assert_eq!(claimed.expect("claim written"), WriteOutcome::Written);
+    let answer = world
+        .hooks
+        .complete(&world.notice.action, LifecycleResult::Abandon)
+        .await;
+    assert_eq!(answer.expect("completed"), ActionAnswer::Accepted);
+    instance
+}
+
+/// The launch ended COMPLETED with ABANDON, the one result the hook got.
+fn ended_completed_with_abandon(world: &World) {
+    let record = world.store.launch(&world.notice.action.instance_id);
+    let record = record.expect("recorded");
     assert_eq!(
         (record.status, record.result),
         (LaunchStatus::Completed, Some(LifecycleResult::Abandon))
@@ -1009,5 +1025,27 @@ async fn a_heartbeat_after_a_claimed_completion_whose_answer_was_lost_records_it
         world.action_result(&world.notice),
         (false, 1, Some(LifecycleResult::Abandon))
     );
-    assert_eq!(world.scheduler.launch_booked(&instance), None);
+}
+
+#[tokio::test]
+async fn a_look_at_a_claimed_launch_sends_the_claimed_result_not_a_new_decision() {
+    let world = World::new();
+    // GIVEN a pending launch whose deadline passed, its ABANDON completion claimed and
+    // accepted by Auto Scaling, and its invocation dead before recording it
+    claimed_and_accepted(&world, 905, LaunchCompletion::DeadlinePassed).await;
+    // WHEN the agent then connects and the state change shows the instance ready
+    world.clock.set(LAUNCH_SENT.plus_seconds(930));
+    world.register(EcsInstanceStatus::Active, true);
+    let outcome = world
+        .change("ecs-container-instance-state-change-active.json")
+        .await;
+    // THEN the look sends the claimed ABANDON again, not a new CONTINUE, and the launch ends
+    // COMPLETED with the result the hook got
+    let sent_again = Outcome::Launch(LaunchOutcome::Completed {
+        result: LifecycleResult::Abandon,
+        reason: LaunchCompletion::SentAgain,
+        action: ActionOutcome::DoneUnconfirmed,
+    });
+    assert_eq!(outcome, sent_again);
+    ended_completed_with_abandon(&world);
 }
