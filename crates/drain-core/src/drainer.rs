@@ -883,7 +883,7 @@ impl<P: Ports> Drainer<P> {
             )
             .await?;
         }
-        let claimed = record.claimed(now, new_claim_id(now));
+        let claimed = record.claimed(now, new_claim_id(now), result);
         let claim = self
             .replace_drain(mode, "claim the completion", &claimed, record.revision)
             .await?;

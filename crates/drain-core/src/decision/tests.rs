@@ -612,7 +612,7 @@ fn a_lost_start_carries_on_only_with_a_live_drain_of_the_same_action() {
 #[test]
 fn a_lost_claim_is_ours_only_when_the_stored_record_is_exactly_that_claim() {
     let now = START.plus_seconds(120);
-    let claim = record().claimed(now, "c-1".into());
+    let claim = record().claimed(now, "c-1".into(), LifecycleResult::Continue);
     let rows = [
         (
             "the claim itself",
@@ -621,7 +621,7 @@ fn a_lost_claim_is_ours_only_when_the_stored_record_is_exactly_that_claim() {
         ),
         (
             "another invocation's claim",
-            Some(record().claimed(now, "c-2".into())),
+            Some(record().claimed(now, "c-2".into(), LifecycleResult::Continue)),
             recovery::AfterLostWrite::GiveUp,
         ),
         (
@@ -650,7 +650,7 @@ fn a_lost_claim_is_retried_only_over_progress_of_the_same_drain() {
     let now = START.plus_seconds(120);
     let mine = record();
     let progressed = record().progressed(now);
-    let claimed = record().claimed(now, "c-2".into());
+    let claimed = record().claimed(now, "c-2".into(), LifecycleResult::Continue);
     let ended = record().ended(now, DrainStatus::Completed, None, "done".into());
     let other_action = DrainRecord {
         token: token("00000000-0000-4000-8000-000000000002"),
