@@ -126,6 +126,9 @@ pub enum CompletionReason {
     DeadlineAbandoned,
     /// The deadline passed, remaining tasks were stopped one check interval ago.
     DeadlineEnforced,
+    /// A claim whose invocation died (its lease lapsed) was taken over: its result, recorded
+    /// with the claim and perhaps already sent, is sent again.
+    SentAgain,
 }
 
 impl CompletionReason {
@@ -136,6 +139,9 @@ impl CompletionReason {
             CompletionReason::DeadlineAbandoned => "drain deadline passed, policy abandon",
             CompletionReason::DeadlineEnforced => {
                 "drain deadline passed, remaining tasks were stopped"
+            }
+            CompletionReason::SentAgain => {
+                "a lapsed completion claim taken over, its result sent again"
             }
         }
     }

@@ -249,6 +249,66 @@ fn takes_over_a_claim_whose_invocation_died() {
 }
 
 #[test]
+fn a_takeover_of_a_lapsed_claim_sends_the_claimed_result_not_a_new_decision() {
+    let lease = policy().completing_lease_seconds;
+    let claim =
+        |result| record().claimed(START.plus_seconds(100), "dead-invocation".into(), result);
+    let later = START.plus_seconds(100 + lease);
+    let sent_again = |result| Decision::Complete {
+        result,
+        reason: CompletionReason::SentAgain,
+    };
+    let unclaimed = DrainRecord {
+        status: DrainStatus::Completing,
+        updated_at: START.plus_seconds(100),
+        ..record()
+    };
+    let nothing_alive = census(vec![]);
+    let a_task_alive = census(vec![replica("r1")]);
+    // (story, record, census, decision)
+    let table = [
+        (
+            "ABANDON claimed, nothing alive now: ABANDON again, not CONTINUE",
+            claim(LifecycleResult::Abandon),
+            &nothing_alive,
+            sent_again(LifecycleResult::Abandon),
+        ),
+        (
+            "CONTINUE claimed, a task seen alive now: CONTINUE again, no waiting",
+            claim(LifecycleResult::Continue),
+            &a_task_alive,
+            sent_again(LifecycleResult::Continue),
+        ),
+        (
+            "a claim that names no result (written before results were claimed): decided afresh",
+            unclaimed,
+            &nothing_alive,
+            Decision::Complete {
+                result: LifecycleResult::Continue,
+                reason: CompletionReason::Drained,
+            },
+        ),
+    ];
+    for (story, claimed, census, decision) in table {
+        assert_eq!(
+            decide(&claimed, census, later, &policy()),
+            decision,
+            "{story}"
+        );
+    }
+    // A fresh claim stays its invocation's.
+    assert_eq!(
+        decide(
+            &claim(LifecycleResult::Abandon),
+            &nothing_alive,
+            START.plus_seconds(110),
+            &policy()
+        ),
+        Decision::ClaimedElsewhere
+    );
+}
+
+#[test]
 fn at_the_deadline_stops_everything_still_alive() {
     let drain = record();
     let alive = census(vec![replica("r1"), standalone("s1"), daemon("d1")]);
