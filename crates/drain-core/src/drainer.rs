@@ -1181,7 +1181,7 @@ impl<P: Ports> Drainer<P> {
     }
 
     /// Books (creates or moves) the drain's check at `at`; `what` says why, for the logs.
-    async fn book_check(
+    pub(super) async fn book_check(
         &self,
         instance: &ContainerInstanceArn,
         at: Timestamp,

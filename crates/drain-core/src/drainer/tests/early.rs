@@ -741,3 +741,78 @@ async fn a_terminate_action_whose_insert_loses_to_a_spot_warning_s_joins_its_dra
     assert_one_drain_holds_the_action(&world, &outcome);
     assert_eq!(world.instance_status(), "DRAINING");
 }
+
+/// A store whose first insert lands and then the invocation dies (its answer never comes).
+struct DiesAfterInsert {
+    inner: MemoryStore,
+}
+
+impl DrainStore for DiesAfterInsert {
+    async fn load(
+        &self,
+        instance: &ContainerInstanceArn,
+    ) -> Result<Option<DrainRecord>, DrainError> {
+        self.inner.load(instance).await
+    }
+
+    async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
+        self.inner.insert(record).await?;
+        Err(DrainError::transient(
+            "dynamodb:PutItem",
+            "the invocation died after the insert landed",
+        ))
+    }
+
+    async fn replace(
+        &self,
+        record: &DrainRecord,
+        expected_revision: u64,
+    ) -> Result<WriteOutcome, DrainError> {
+        self.inner.replace(record, expected_revision).await
+    }
+}
+
+#[tokio::test]
+async fn a_spot_warning_whose_invocation_dies_after_recording_its_drain_leaves_a_check_that_ends_it()
+ {
+    // GIVEN a live instance with a task, and a Spot warning whose invocation records the
+    // early drain and dies at once
+    let world = before_the_group_acts();
+    world.run_task("web-1", "service:web");
+    let warning = spot_warning(&fixture("ec2-spot-interruption-warning.json"));
+    let died = world
+        .drainer_over(DiesAfterInsert {
+            inner: world.store.clone(),
+        })
+        .on_spot_warning(&warning, &own())
+        .await;
+    assert!(died.is_err(), "{died:?}");
+    assert_eq!(world.record().status, DrainStatus::Draining);
+    // AND Lambda's retry arrives past the warning's horizon: refused as stale, it starts
+    // nothing and changes nothing
+    world.clock.set(WARNING_SENT.plus_seconds(136));
+    let retried = world
+        .drainer()
+        .on_spot_warning(&warning, &own())
+        .await
+        .expect("retry handled");
+    assert!(matches!(retried, Outcome::Refused { .. }), "{retried:?}");
+
+    // WHEN the checks run and no terminate action ever comes
+    let mut ended = false;
+    for _ in 0..20 {
+        if world.booked_check().is_none() {
+            break;
+        }
+        if world.fire_next_check().await == Outcome::EndedWithoutAction {
+            ended = true;
+            break;
+        }
+    }
+
+    // THEN the drain's first check was booked before it died, and the checks end the drain
+    // instead of leaving it DRAINING with nothing to look at it
+    assert!(ended, "{:?}", world.record());
+    assert!(world.record().status.is_terminal());
+    assert_eq!(world.booked_check(), None);
+}
