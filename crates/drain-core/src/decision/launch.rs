@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 use crate::census::{TaskSnapshot, TaskStatus};
 use crate::decision::upkeep::Upkeep;
-use crate::decision::{ActionOutcome, Admission, admit_action, answer_outcome};
+use crate::decision::{ActionOutcome, Admission, admit_action, answer_outcome, completion_outcome};
 use crate::decision::{
     DEADLINE_MERGE_SECONDS, MIN_BOOKING_LEAD_SECONDS, hook_global_timeout_seconds,
     plan_check_interval, plan_deadline,
@@ -24,7 +24,7 @@ use crate::event::fleet::Placement;
 use crate::ids::{ClusterArn, LifecycleActionRef, LifecycleToken};
 use crate::launch_record::{LaunchRecord, LaunchStatus};
 use crate::ports::{ActionAnswer, EcsInstanceStatus};
-use crate::record::{DrainRecord, LifecycleResult};
+use crate::record::{DrainRecord, DrainStatus, LifecycleResult};
 use crate::time::Timestamp;
 
 /// What a launch action completes with when its deadline passes before the instance is ready.
@@ -441,6 +441,29 @@ pub fn warm_return_ends_drain(launch: &LaunchRecord, drain: &DrainRecord) -> boo
         && !drain.status.is_terminal()
         && drain.ec2_instance_id == launch.instance_id
         && drain.noticed_at <= launch.noticed_at
+}
+
+/// Why a warm-pool return ends the drain COMPLETED (the record's reason).
+pub const WARM_RETURN_COMPLETES_DRAIN: &str = "the instance came back from the warm pool after a \
+     completion whose answer was lost: that completion ended the terminate action";
+
+/// How a warm-pool return ends the drain [`warm_return_ends_drain`] says it ends: with the
+/// status and the reason to record. The instance back from the pool says what an answer "no
+/// active lifecycle action" says, that the terminate action is over, so the drains' one rule
+/// for that answer ([`crate::decision::completion_outcome`]) reads it: after a completion
+/// sent without a clear answer (a claim left COMPLETING, an answer lost) that completion ended
+/// the action, COMPLETED with the result on record (the claimed one); otherwise it timed out,
+/// EXPIRED.
+pub fn warm_return_drain_end(drain: &DrainRecord) -> (DrainStatus, &'static str) {
+    let gone = ActionAnswer::NoActiveAction {
+        after_unclear_attempt: false,
+    };
+    match completion_outcome(gone, Some(drain)) {
+        ActionOutcome::DoneUnconfirmed => (DrainStatus::Completed, WARM_RETURN_COMPLETES_DRAIN),
+        ActionOutcome::Done | ActionOutcome::NoActiveAction => {
+            (DrainStatus::Expired, WARM_RETURN_ENDS_DRAIN)
+        }
+    }
 }
 
 /// Whether a launch notice starts, resumes or replaces the pending launch on record, by the

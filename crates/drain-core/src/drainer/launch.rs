@@ -15,8 +15,8 @@ use super::{Admitted, Drainer, Kept, Mode, Outcome, admitted, refuse};
 use crate::decision::ActionOutcome;
 use crate::decision::launch::{
     LaunchCompletion, LaunchDecision, LaunchFacts, LaunchPolicy, LaunchPrompt, LaunchStart,
-    LaunchWaitingOn, Registration, WARM_RETURN_ENDS_DRAIN, admit_launch, decide_launch,
-    honour_launch_claim, launch_completion_outcome, launch_upkeep, start_launch,
+    LaunchWaitingOn, Registration, admit_launch, decide_launch, honour_launch_claim,
+    launch_completion_outcome, launch_upkeep, start_launch, warm_return_drain_end,
     warm_return_ends_drain,
 };
 use crate::decision::start::{HeartbeatTimeout, believable_notice_time, heartbeat_timeout};
@@ -32,7 +32,7 @@ use crate::ports::{
     ActionAnswer, CheckScheduler, Cluster, ContainerInstance, DrainStore, EcsInstanceStatus,
     LifecycleHooks, Ports, WriteOutcome,
 };
-use crate::record::{DrainRecord, DrainStatus, LifecycleResult};
+use crate::record::{DrainRecord, LifecycleResult};
 use crate::time::Timestamp;
 
 /// What a look at a pending launch did.
@@ -633,12 +633,8 @@ impl<P: Ports> Drainer<P> {
         mode: Mode,
         now: Timestamp,
     ) -> Result<(), DrainError> {
-        let ended = drain.ended(
-            now,
-            DrainStatus::Expired,
-            None,
-            WARM_RETURN_ENDS_DRAIN.to_owned(),
-        );
+        let (status, reason) = warm_return_drain_end(&drain);
+        let ended = drain.ended(now, status, None, reason.to_owned());
         let write = self
             .replace_drain(mode, "end the drain left open", &ended, drain.revision)
             .await?;
@@ -650,7 +646,8 @@ impl<P: Ports> Drainer<P> {
             decision = "drain_ended",
             container_instance_arn = %drain.container_instance_arn,
             drain_token_prefix = %drain.token.prefix(),
-            reason = WARM_RETURN_ENDS_DRAIN,
+            status = status.as_str(),
+            reason,
             "the drain of the terminate action that sent the instance to the warm pool ended"
         );
         self.cancel_check(&drain.container_instance_arn, mode).await;

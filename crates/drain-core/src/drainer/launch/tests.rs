@@ -878,9 +878,11 @@ async fn a_warm_pool_return_that_dies_before_setting_active_is_reactivated_on_re
     );
 }
 
-#[tokio::test]
-async fn a_warm_pool_return_ends_the_drain_its_terminate_action_left_open() {
-    let world = World::new();
+/// An instance scaled in to the warm pool while a task still ran on it: its drain waits.
+/// Returns its cluster, container instance, terminate notice and task.
+async fn draining_into_the_warm_pool(
+    world: &World,
+) -> (ClusterArn, ContainerInstanceArn, TerminateNotice, TaskArn) {
     let cluster = ClusterArn::new(CLUSTER).expect("arn");
     let warm = ContainerInstanceArn::new(WARM_CONTAINER_INSTANCE).expect("arn");
     let terminate = match only_input(&fixture(
@@ -889,8 +891,6 @@ async fn a_warm_pool_return_ends_the_drain_its_terminate_action_left_open() {
         LifecycleInput::Terminate(notice) => notice,
         other => panic!("{other:?}"),
     };
-    // GIVEN an instance scaled in to the warm pool while a task still ran on it: its drain
-    // waits, and its terminate action times out (the check that would have seen it was lost)
     world
         .cluster
         .add_instance(&cluster, &warm, &terminate.action.instance_id);
@@ -914,6 +914,15 @@ async fn a_warm_pool_return_ends_the_drain_its_terminate_action_left_open() {
         ),
         "{drained:?}"
     );
+    (cluster, warm, terminate, task)
+}
+
+#[tokio::test]
+async fn a_warm_pool_return_ends_the_drain_its_terminate_action_left_open() {
+    let world = World::new();
+    // GIVEN an instance scaled in to the warm pool while a task still ran on it: its drain
+    // waits, and its terminate action times out (the check that would have seen it was lost)
+    let (cluster, warm, terminate, task) = draining_into_the_warm_pool(&world).await;
     world.hooks.expire(&terminate.action.token);
     world.cluster.set_task_status(&task, "STOPPED");
     world.cluster.register(
@@ -1048,4 +1057,53 @@ async fn a_look_at_a_claimed_launch_sends_the_claimed_result_not_a_new_decision(
     });
     assert_eq!(outcome, sent_again);
     ended_completed_with_abandon(&world);
+}
+
+#[tokio::test]
+async fn a_warm_pool_return_completes_the_drain_whose_claimed_completion_was_accepted() {
+    let world = World::new();
+    // GIVEN an instance draining into the warm pool whose last task stopped, and an invocation
+    // that claimed the completion, had its CONTINUE accepted, and died before recording it
+    let (cluster, warm, terminate, task) = draining_into_the_warm_pool(&world).await;
+    world.cluster.set_task_status(&task, "STOPPED");
+    world.clock.set(Timestamp(1_793_645_100));
+    let draining = world.store.get(&warm).expect("drain recorded");
+    world.store.put(draining.claimed(
+        world.clock.now(),
+        "dead-invocation".into(),
+        LifecycleResult::Continue,
+    ));
+    let accepted = world
+        .hooks
+        .complete(&terminate.action, LifecycleResult::Continue)
+        .await
+        .expect("completion accepted");
+    assert_eq!(accepted, crate::ports::ActionAnswer::Accepted);
+    world.cluster.register(
+        &cluster,
+        &warm,
+        &terminate.action.instance_id,
+        EcsInstanceStatus::Draining,
+        false,
+    );
+    // WHEN it comes back from the warm pool (launch action, Origin WarmPool)
+    let back = launch_notice("lifecycle-launch-eventbridge-from-warm-pool.json");
+    world.hooks.begin_launch(&back.action, "Pending:Wait");
+    world.clock.set(Timestamp(1_793_646_312));
+    assert_eq!(
+        world.notify(&back).await,
+        waiting(LaunchWaitingOn::AgentConnection)
+    );
+    // THEN the drain ends COMPLETED with the result the hook received, not EXPIRED
+    let drain = world.store.get(&warm).expect("the drain record is kept");
+    assert_eq!(drain.status, crate::record::DrainStatus::Completed);
+    assert_eq!(drain.result, Some(LifecycleResult::Continue));
+    assert_eq!(
+        world
+            .hooks
+            .action(&terminate.action.token)
+            .map(|a| (a.completions, a.result)),
+        Some((1, Some(LifecycleResult::Continue)))
+    );
+    assert_eq!(world.scheduler.booked(&warm), None);
 }
