@@ -155,6 +155,15 @@ pub fn decide(
         }
         DrainStatus::Completing | DrainStatus::Draining => {}
     }
+    // A lapsed claim: its result may have reached Auto Scaling before its invocation died, so
+    // the takeover sends (and records) that result, never a new decision. (A claim given back
+    // after an unclear answer is decided afresh: its heartbeat tells whether the send landed.)
+    if let Some(result) = claimed_result(record) {
+        return Decision::Complete {
+            result,
+            reason: CompletionReason::SentAgain,
+        };
+    }
 
     let alive = census.counts();
     if alive.total() == 0 {
@@ -244,6 +253,14 @@ pub fn completion_outcome(answer: ActionAnswer, drain: Option<&DrainRecord>) -> 
         record.status == DrainStatus::Completing || record.completion_sent_at.is_some()
     });
     answer_outcome(answer, sent_before)
+}
+
+/// The result of the completion claim `record` holds (COMPLETING), recorded with the claim:
+/// whoever takes the claim over sends that one again.
+pub fn claimed_result(record: &DrainRecord) -> Option<LifecycleResult> {
+    record
+        .result
+        .filter(|_| record.status == DrainStatus::Completing)
 }
 
 /// [`completion_outcome`]'s rule over what any record of a lifecycle action tells (drain or

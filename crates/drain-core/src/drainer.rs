@@ -883,7 +883,7 @@ impl<P: Ports> Drainer<P> {
             )
             .await?;
         }
-        let claimed = record.claimed(now, new_claim_id(now));
+        let claimed = record.claimed(now, new_claim_id(now), result);
         let claim = self
             .replace_drain(mode, "claim the completion", &claimed, record.revision)
             .await?;
@@ -1181,7 +1181,7 @@ impl<P: Ports> Drainer<P> {
     }
 
     /// Books (creates or moves) the drain's check at `at`; `what` says why, for the logs.
-    async fn book_check(
+    pub(super) async fn book_check(
         &self,
         instance: &ContainerInstanceArn,
         at: Timestamp,

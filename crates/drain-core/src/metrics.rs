@@ -131,6 +131,7 @@ fn reason_name(reason: CompletionReason) -> &'static str {
         CompletionReason::Drained => "Drained",
         CompletionReason::DeadlineAbandoned => "DeadlineAbandoned",
         CompletionReason::DeadlineEnforced => "DeadlineEnforced",
+        CompletionReason::SentAgain => "SentAgain",
     }
 }
 

@@ -126,6 +126,9 @@ pub enum CompletionReason {
     DeadlineAbandoned,
     /// The deadline passed, remaining tasks were stopped one check interval ago.
     DeadlineEnforced,
+    /// A claim whose invocation died (its lease lapsed) was taken over: its result, recorded
+    /// with the claim and perhaps already sent, is sent again.
+    SentAgain,
 }
 
 impl CompletionReason {
@@ -136,6 +139,9 @@ impl CompletionReason {
             CompletionReason::DeadlineAbandoned => "drain deadline passed, policy abandon",
             CompletionReason::DeadlineEnforced => {
                 "drain deadline passed, remaining tasks were stopped"
+            }
+            CompletionReason::SentAgain => {
+                "a lapsed completion claim taken over, its result sent again"
             }
         }
     }
@@ -307,7 +313,8 @@ pub struct DrainRecord {
     pub status: DrainStatus,
     /// Graceful or enforcing.
     pub phase: DrainPhase,
-    /// The result sent, once completed.
+    /// The result sent, once completed; from the completion claim on, the result claimed
+    /// (sent, or about to be: see [`DrainRecord::claimed`]).
     pub result: Option<LifecycleResult>,
     /// Why the drain ended (or what it is waiting on), in words.
     pub reason: Option<String>,
@@ -468,11 +475,20 @@ impl DrainRecord {
         }
     }
 
-    /// The COMPLETING claim of this drain by the invocation `claim_id`.
-    pub fn claimed(&self, now: Timestamp, claim_id: String) -> DrainRecord {
+    /// The COMPLETING claim of this drain by the invocation `claim_id`, to complete with
+    /// `result`. The result is recorded with the claim: once the claim is written, that result
+    /// may reach Auto Scaling, so whoever finishes the drain after this invocation (a takeover
+    /// of a lapsed claim, a warm-pool return) records and sends that one, never a new decision.
+    pub fn claimed(
+        &self,
+        now: Timestamp,
+        claim_id: String,
+        result: LifecycleResult,
+    ) -> DrainRecord {
         DrainRecord {
             status: DrainStatus::Completing,
             claim_id: Some(claim_id),
+            result: Some(result),
             ..self.progressed(now)
         }
     }
@@ -497,7 +513,8 @@ impl DrainRecord {
     }
 
     /// The drain ended at `now` with `status` (COMPLETED or EXPIRED), the result sent (if any)
-    /// and why: no check is booked any more.
+    /// and why: no check is booked any more. COMPLETED without a result given keeps the claimed
+    /// one; EXPIRED keeps none (no completion of this drain ended the action).
     pub fn ended(
         &self,
         now: Timestamp,
@@ -507,7 +524,10 @@ impl DrainRecord {
     ) -> DrainRecord {
         DrainRecord {
             status,
-            result: result.or(self.result),
+            result: match status {
+                DrainStatus::Completed => result.or(self.result),
+                _ => result,
+            },
             reason: Some(reason),
             finished_at: Some(now),
             next_check_at: None,
@@ -593,14 +613,16 @@ mod tests {
     #[test]
     fn a_claim_is_recognised_as_its_own_and_given_back_with_the_send_noted() {
         let now = Timestamp(1_000_500);
-        let claim = sample().claimed(now, "c-1".into());
+        let claim = sample().claimed(now, "c-1".into(), LifecycleResult::Continue);
         assert_eq!(
             (claim.status, claim.revision, claim.updated_at),
             (DrainStatus::Completing, 1, now)
         );
         assert!(claim.holds_claim(&claim));
         assert!(
-            !sample().claimed(now, "c-2".into()).holds_claim(&claim),
+            !sample()
+                .claimed(now, "c-2".into(), LifecycleResult::Continue)
+                .holds_claim(&claim),
             "another invocation's claim"
         );
         assert!(!claim.progressed(now).holds_claim(&claim), "a later write");

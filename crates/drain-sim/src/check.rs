@@ -9,7 +9,11 @@ use drain_core::record::{DrainStatus, LifecycleResult};
 use drain_core::testing::memory::MemoryStore;
 
 use crate::violation::ViolationKind;
-use crate::world::{SimWorld, StopCause, TaskKind};
+use crate::world::{ActionKind, InstanceStatus, SimAction, SimWorld, StopCause, TaskKind, secs};
+use drain_core::decision::launch::plan_launch;
+use drain_core::decision::spot::SPOT_WARNING_LEAD_SECONDS;
+use drain_core::event::fleet::Placement;
+use drain_core::launch_record::LaunchStatus;
 use drain_core::time::Timestamp;
 
 /// How one drain went.
@@ -38,15 +42,25 @@ pub struct DrainSummary {
 /// with the result the hook received.
 pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSummary> {
     let mut summaries = Vec::new();
+    spot_only_checks(world, store);
     for index in 0..world.actions.len() {
         let action = world.actions[index].clone();
+        if let ActionKind::Launch { origin } = action.kind {
+            launch_checks(world, store, &action, origin);
+            continue;
+        }
         let instance = action.instance;
         let record = store.get(&world.instances[instance].arn);
         let fail = |world: &mut SimWorld, kind, message: String| {
             world.violate(kind, format!("ci-{instance}: {message}"))
         };
 
-        let Some(started) = action.drain_started_at else {
+        // A Spot warning may have started the drain the terminate action joins.
+        let spot_started = world.spot_delivered.get(&instance).copied();
+        let Some(started) = action
+            .drain_started_at
+            .map(|at| spot_started.map_or(at, |spot| spot.min(at)))
+        else {
             fail(
                 world,
                 ViolationKind::Liveness,
@@ -54,28 +68,7 @@ pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSumma
             );
             continue;
         };
-        if let Some((at, which)) = action.timed_out {
-            fail(
-                world,
-                ViolationKind::Liveness,
-                format!(
-                    "the hook's {which} ended the action at t={}s (DefaultResult CONTINUE), not \
-                     ecs-drain",
-                    at.seconds_since(crate::world::EPOCH)
-                ),
-            );
-        }
-        // Zero completions is the hook's timeout, reported above as liveness.
-        if action.completions > 1 {
-            fail(
-                world,
-                ViolationKind::ExactlyOnce,
-                format!(
-                    "CompleteLifecycleAction succeeded {} times",
-                    action.completions
-                ),
-            );
-        }
+        ended_once_by_ecs_drain(world, &action, &format!("ci-{instance}"));
         let Some(record) = record else {
             fail(world, ViolationKind::Consistency, "no drain record".into());
             continue;
@@ -88,14 +81,29 @@ pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSumma
                 ViolationKind::Consistency,
                 format!(
                     "the record started at t={}s, before the notice first arrived (t={}s)",
-                    record.started_at.seconds_since(crate::world::EPOCH),
-                    started.seconds_since(crate::world::EPOCH)
+                    secs(record.started_at),
+                    secs(started)
                 ),
             );
         }
-        let deadline = record
+        let own_deadline = record
             .started_at
             .plus_seconds(world.scenario.deadline_seconds);
+        // A Spot warning that started the drain (before the terminate notice came) set its
+        // deadline to the horizon; one that reached it while it was open may have moved it there.
+        let horizon = world
+            .spot_warned
+            .get(&instance)
+            .map(|sent| sent.plus_seconds(SPOT_WARNING_LEAD_SECONDS));
+        let deadline = match horizon {
+            Some(horizon) if record.started_at < action.drain_started_at.unwrap_or(started) => {
+                horizon
+            }
+            Some(horizon) if record.deadline_at == horizon.min(own_deadline) => {
+                horizon.min(own_deadline)
+            }
+            _ => own_deadline,
+        };
         if let Some(completed_at) = action.completed_at {
             // The check at the deadline and the one an interval later may each fire late.
             // An invocation that died holding the completion claim is taken over once its lease
@@ -114,8 +122,8 @@ pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSumma
                     format!(
                         "completed at t={}s, after deadline + one check interval + scheduler \
                          latency (t={}s)",
-                        completed_at.seconds_since(crate::world::EPOCH),
-                        latest.seconds_since(crate::world::EPOCH)
+                        secs(completed_at),
+                        secs(latest)
                     ),
                 );
             }
@@ -126,8 +134,8 @@ pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSumma
                 ViolationKind::Consistency,
                 format!(
                     "record deadline t={}s, expected t={}s",
-                    record.deadline_at.seconds_since(crate::world::EPOCH),
-                    deadline.seconds_since(crate::world::EPOCH)
+                    secs(record.deadline_at),
+                    secs(deadline)
                 ),
             );
         }
@@ -180,6 +188,156 @@ pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSumma
         });
     }
     summaries
+}
+
+/// A Spot drain no terminate action joined must still end: the instance is gone, and a drain
+/// record left open would hold its booked checks (and the operator's view) forever.
+fn spot_only_checks(world: &mut SimWorld, store: &MemoryStore) {
+    let spot_only: Vec<usize> = world
+        .spot_delivered
+        .keys()
+        .copied()
+        .filter(|&instance| world.action_of(instance).is_none())
+        .collect();
+    for instance in spot_only {
+        if let Some(record) = store.get(&world.instances[instance].arn)
+            && !record.status.is_terminal()
+        {
+            world.violate(
+                ViolationKind::Liveness,
+                format!(
+                    "ci-{instance}: the Spot drain no lifecycle action joined ends {}, not ended",
+                    record.status.as_str()
+                ),
+            );
+        }
+    }
+}
+
+/// Liveness and exactly-once of any lifecycle action: the hook's timeout did not end it (its
+/// DefaultResult did not decide), and CompleteLifecycleAction did not succeed twice. (Zero
+/// completions is the hook's timeout, or an instance EC2 reclaimed first.)
+fn ended_once_by_ecs_drain(world: &mut SimWorld, action: &SimAction, whose: &str) {
+    if let Some((at, which)) = action.timed_out {
+        let (hook, default) = match action.kind {
+            ActionKind::Terminate { .. } => ("hook", LifecycleResult::Continue),
+            ActionKind::Launch { .. } => ("launch hook", LifecycleResult::Abandon),
+        };
+        world.violate(
+            ViolationKind::Liveness,
+            format!(
+                "{whose}: the {hook}'s {which} ended the action at t={}s (DefaultResult {}), not \
+                 ecs-drain",
+                secs(at),
+                default.as_str()
+            ),
+        );
+    }
+    if action.completions > 1 {
+        world.violate(
+            ViolationKind::ExactlyOnce,
+            format!(
+                "{whose}: CompleteLifecycleAction succeeded {} times",
+                action.completions
+            ),
+        );
+    }
+}
+
+/// The end-of-run checks of one launch action: it ended through ecs-drain (never the hook's
+/// timeout), exactly once, in time; an instance ready well before the deadline was put in
+/// service (CONTINUE), and one back from the warm pool does not stay DRAINING; the launch
+/// record ends with the result the hook received.
+fn launch_checks(world: &mut SimWorld, store: &MemoryStore, action: &SimAction, origin: Placement) {
+    let instance = action.instance;
+    let fail = |world: &mut SimWorld, kind, message: String| {
+        world.violate(kind, format!("ci-{instance} (launch): {message}"))
+    };
+    if action.drain_started_at.is_none() {
+        fail(
+            world,
+            ViolationKind::Liveness,
+            "the launch notice never reached ecs-drain".into(),
+        );
+        return;
+    }
+    ended_once_by_ecs_drain(world, action, &format!("ci-{instance} (launch)"));
+    let policy = world.scenario.launch_policy;
+    let plan = plan_launch(action.began_at, Some(action.heartbeat_timeout), &policy);
+    let crash_slack = if world.counters.crashes > 0 { 360 } else { 0 };
+    let slack =
+        plan.check_interval_seconds + 2 * world.settings.scheduler_latency_max + crash_slack;
+    if let Some(completed_at) = action.completed_at
+        && completed_at > plan.deadline.plus_seconds(slack)
+    {
+        fail(
+            world,
+            ViolationKind::Liveness,
+            format!(
+                "completed at t={}s, after the launch deadline + one check interval (t={}s)",
+                secs(completed_at),
+                secs(plan.deadline.plus_seconds(slack))
+            ),
+        );
+    }
+    // Ready with a check interval (and the events' delays) to spare: it must go in service.
+    let ready_in_time = world.instances[instance]
+        .ready_at
+        .is_some_and(|ready| ready.plus_seconds(slack) < plan.deadline);
+    if ready_in_time && action.completions == 1 && action.result != Some(LifecycleResult::Continue)
+    {
+        fail(
+            world,
+            ViolationKind::Liveness,
+            format!(
+                "ready at t={}s, long before the launch deadline (t={}s), yet the launch ended {:?}",
+                world.instances[instance].ready_at.map_or(0, secs),
+                secs(plan.deadline),
+                action.result
+            ),
+        );
+    }
+    // Back from the warm pool: ecs-drain's DRAINING must not outlive the launch, whatever
+    // ended it, once the agent was back in time (a drained instance in service takes no task).
+    let sim = &world.instances[instance];
+    let in_service = sim.status != InstanceStatus::Inactive;
+    if origin == Placement::WarmPool
+        && (action.ended_draining || (in_service && sim.status == InstanceStatus::Draining))
+        && (ready_in_time || action.result == Some(LifecycleResult::Continue))
+    {
+        fail(
+            world,
+            ViolationKind::Liveness,
+            format!(
+                "back from the warm pool (launch ended {:?}), but its container instance stayed \
+                 DRAINING",
+                action
+                    .result
+                    .or(action.timed_out.map(|_| LifecycleResult::Abandon))
+            ),
+        );
+    }
+    let record = store.launch(&world.instances[instance].ec2);
+    match record {
+        None => fail(world, ViolationKind::Consistency, "no launch record".into()),
+        Some(record) if record.action.token != action.action.token => {}
+        Some(record) => {
+            if action.completions == 1
+                && (record.status != LaunchStatus::Completed || record.result != action.result)
+            {
+                fail(
+                    world,
+                    ViolationKind::Consistency,
+                    format!(
+                        "the launch record ends {} / {:?} but the hook received {:?}",
+                        record.status.as_str(),
+                        record.result,
+                        action.result
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// From the first StopTask ecs-drain sent a daemon task of `instance` to the last of those

@@ -1,14 +1,10 @@
-//! Deliberately broken port wrappers. They exist to prove the checks have teeth: with one of
-//! these between ecs-drain and the world, some seed must fail. With [`Fault::None`] they pass
-//! every call through untouched.
+//! Deliberately planted bugs. They exist to prove the checks have teeth: with one of them in
+//! the simulated ports ([`crate::ports`] applies them where the call answers), some seed must
+//! fail. With [`Fault::None`] every answer is the world's own.
 
 use drain_core::census::{SchedulingStrategy, ServiceFacts, TaskListing, TaskStatus};
-use drain_core::error::DrainError;
-use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, TaskArn};
-use drain_core::ports::{CheckScheduler, Cluster, ContainerInstance, DrainStore, WriteOutcome};
+use drain_core::ports::ContainerInstance;
 use drain_core::record::DrainRecord;
-use drain_core::testing::memory::MemoryStore;
-use drain_core::time::Timestamp;
 
 /// Which bug to plant.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -29,17 +25,28 @@ pub enum Fault {
     /// stops daemons or completes on a stale set (tasks placed after the first census are
     /// never seen).
     CensusTrustsTheSet,
+    /// DescribeContainerInstances reports every agent connected: a launch looks ready as soon
+    /// as its container instance is ACTIVE.
+    AgentLooksConnected,
+    /// UpdateContainerInstancesState to ACTIVE answers OK and changes nothing: a warm-pool
+    /// return stays DRAINING.
+    ReactivationLost,
+    /// A conditional insert overwrites whatever record is already there.
+    InsertOverwrites,
 }
 
 impl Fault {
     /// Every fault, honest first.
-    pub const ALL: [Fault; 6] = [
+    pub const ALL: [Fault; 9] = [
         Fault::None,
         Fault::CensusIgnoresStopping,
         Fault::ServicesLookLikeDaemons,
         Fault::StoreIgnoresRevision,
         Fault::SchedulerLosesChecks,
         Fault::CensusTrustsTheSet,
+        Fault::AgentLooksConnected,
+        Fault::ReactivationLost,
+        Fault::InsertOverwrites,
     ];
 
     /// The command-line name.
@@ -51,6 +58,9 @@ impl Fault {
             Fault::StoreIgnoresRevision => "store-ignores-revision",
             Fault::SchedulerLosesChecks => "scheduler-loses-checks",
             Fault::CensusTrustsTheSet => "census-trusts-the-set",
+            Fault::AgentLooksConnected => "agent-looks-connected",
+            Fault::ReactivationLost => "reactivation-lost",
+            Fault::InsertOverwrites => "insert-overwrites",
         }
     }
 
@@ -60,64 +70,20 @@ impl Fault {
     }
 }
 
-/// A [`Cluster`] that may lie about the census.
-#[derive(Clone, Debug)]
-pub struct FaultyCluster<C> {
-    inner: C,
-    fault: Fault,
-    /// The drain records, for [`Fault::CensusTrustsTheSet`].
-    records: Option<MemoryStore>,
-}
-
-impl<C> FaultyCluster<C> {
-    /// Wraps `inner`.
-    pub fn new(inner: C, fault: Fault) -> Self {
-        FaultyCluster {
-            inner,
-            fault,
-            records: None,
+impl Fault {
+    /// What DescribeContainerInstances answers under this fault.
+    pub fn container_instance(self, mut found: ContainerInstance) -> ContainerInstance {
+        if self == Fault::AgentLooksConnected {
+            found.agent_connected = true;
         }
+        found
     }
 
-    /// Lets [`Fault::CensusTrustsTheSet`] read the drain records.
-    pub fn reading(self, records: MemoryStore) -> Self {
-        FaultyCluster {
-            records: Some(records),
-            ..self
-        }
-    }
-}
-
-impl<C: Cluster> Cluster for FaultyCluster<C> {
-    async fn find_container_instance(
-        &self,
-        clusters: &[String],
-        ec2: &Ec2InstanceId,
-    ) -> Result<Option<ContainerInstance>, DrainError> {
-        self.inner.find_container_instance(clusters, ec2).await
-    }
-
-    async fn set_draining(&self, instance: &ContainerInstance) -> Result<(), DrainError> {
-        self.inner.set_draining(instance).await
-    }
-
-    async fn set_active(&self, instance: &ContainerInstance) -> Result<(), DrainError> {
-        self.inner.set_active(instance).await
-    }
-
-    async fn tasks_on(
-        &self,
-        cluster: &ClusterArn,
-        instance: &ContainerInstanceArn,
-    ) -> Result<TaskListing, DrainError> {
-        let mut listing = self.inner.tasks_on(cluster, instance).await?;
-        let known = match (self.fault, &self.records) {
-            (Fault::CensusTrustsTheSet, Some(records)) => {
-                records.get(instance).and_then(|record| record.alive)
-            }
-            _ => None,
-        };
-        if let Some(known) = known {
+    /// What the census lists under this fault, given the instance's drain record.
+    pub fn census(self, mut listing: TaskListing, record: Option<&DrainRecord>) -> TaskListing {
+        if self == Fault::CensusTrustsTheSet
+            && let Some(known) = record.and_then(|record| record.alive.as_ref())
+        {
             // Only the tasks the set already knows are looked at.
             listing.tasks.retain(|task| {
                 task.arn
@@ -125,107 +91,21 @@ impl<C: Cluster> Cluster for FaultyCluster<C> {
                     .is_some_and(|arn| known.tasks.iter().any(|t| t.task_arn.as_str() == arn))
             });
         }
-        if self.fault == Fault::CensusIgnoresStopping {
+        if self == Fault::CensusIgnoresStopping {
             listing
                 .tasks
                 .retain(|task| task.desired_status == Some(TaskStatus::Running));
         }
-        Ok(listing)
+        listing
     }
 
-    async fn services(
-        &self,
-        cluster: &ClusterArn,
-        names: &[String],
-    ) -> Result<Vec<ServiceFacts>, DrainError> {
-        let mut services = self.inner.services(cluster, names).await?;
-        if self.fault == Fault::ServicesLookLikeDaemons {
+    /// What DescribeServices answers under this fault.
+    pub fn services(self, mut services: Vec<ServiceFacts>) -> Vec<ServiceFacts> {
+        if self == Fault::ServicesLookLikeDaemons {
             for service in &mut services {
                 service.scheduling_strategy = Some(SchedulingStrategy::Daemon);
             }
         }
-        Ok(services)
-    }
-
-    async fn stop_tasks(
-        &self,
-        cluster: &ClusterArn,
-        tasks: &[TaskArn],
-        reason: &str,
-    ) -> Result<(), DrainError> {
-        self.inner.stop_tasks(cluster, tasks, reason).await
-    }
-}
-
-/// A [`DrainStore`] that may ignore the revision condition.
-#[derive(Clone, Debug)]
-pub struct FaultyStore<S> {
-    inner: S,
-    fault: Fault,
-}
-
-impl<S> FaultyStore<S> {
-    /// Wraps `inner`.
-    pub fn new(inner: S, fault: Fault) -> Self {
-        FaultyStore { inner, fault }
-    }
-}
-
-impl<S: DrainStore> DrainStore for FaultyStore<S> {
-    async fn load(
-        &self,
-        instance: &ContainerInstanceArn,
-    ) -> Result<Option<DrainRecord>, DrainError> {
-        self.inner.load(instance).await
-    }
-
-    async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
-        self.inner.insert(record).await
-    }
-
-    async fn replace(
-        &self,
-        record: &DrainRecord,
-        expected_revision: u64,
-    ) -> Result<WriteOutcome, DrainError> {
-        if self.fault != Fault::StoreIgnoresRevision {
-            return self.inner.replace(record, expected_revision).await;
-        }
-        // Whatever revision is stored now is taken as the expected one: an unconditional put.
-        match self.inner.load(&record.container_instance_arn).await? {
-            Some(stored) => self.inner.replace(record, stored.revision).await,
-            None => self.inner.insert(record).await,
-        }
-    }
-}
-
-/// A [`CheckScheduler`] that may lose every booking.
-#[derive(Clone, Debug)]
-pub struct FaultyScheduler<Q> {
-    inner: Q,
-    fault: Fault,
-}
-
-impl<Q> FaultyScheduler<Q> {
-    /// Wraps `inner`.
-    pub fn new(inner: Q, fault: Fault) -> Self {
-        FaultyScheduler { inner, fault }
-    }
-}
-
-impl<Q: CheckScheduler> CheckScheduler for FaultyScheduler<Q> {
-    async fn schedule(
-        &self,
-        instance: &ContainerInstanceArn,
-        at: Timestamp,
-    ) -> Result<(), DrainError> {
-        if self.fault == Fault::SchedulerLosesChecks {
-            return Ok(());
-        }
-        self.inner.schedule(instance, at).await
-    }
-
-    async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
-        self.inner.cancel(instance).await
+        services
     }
 }

@@ -17,8 +17,10 @@
 pub mod check;
 pub mod exec;
 pub mod faults;
+pub mod fleet;
 pub mod ports;
 pub mod sim;
+pub mod spot;
 pub mod violation;
 pub mod world;
 
@@ -43,6 +45,11 @@ pub struct Settings {
     pub late_visibility_max: i64,
     /// The census rule ecs-drain runs (`every-look` is the rule before issue 11).
     pub census_rule: drain_core::decision::look::CensusRule,
+    /// Model launches and warm-pool round trips (drawn from their own stream, see
+    /// [`fleet`]); off, every seed is the terminate-only world.
+    pub launches: bool,
+    /// Model Spot interruption warnings (their own stream, see [`spot`]).
+    pub spot: bool,
     /// The planted bug, if any.
     pub fault: Fault,
     /// Keep the event log (costly: used to replay a failing seed).
@@ -58,6 +65,8 @@ impl Default for Settings {
             max_crash_rate: 0.05,
             late_visibility_max: 0,
             census_rule: drain_core::decision::look::CensusRule::WhenNeeded,
+            launches: true,
+            spot: true,
             fault: Fault::None,
             trace: false,
         }

@@ -7,10 +7,12 @@
 //! ecs-drain believed.
 
 use drain_core::census::{ServiceFacts, TaskListing};
+use drain_core::decision::launch::{LaunchDeadlinePolicy, plan_launch};
 use drain_core::error::DrainError;
 use drain_core::ids::{
     ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn,
 };
+use drain_core::launch_record::LaunchRecord;
 use drain_core::ports::{
     ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore,
     LifecycleHooks, LifecycleState, WriteOutcome,
@@ -19,19 +21,25 @@ use drain_core::record::{DrainRecord, LifecycleResult};
 use drain_core::testing::memory::MemoryStore;
 use drain_core::time::Timestamp;
 
+use crate::faults::Fault;
 use crate::violation::ViolationKind;
-use crate::world::{Event, InstanceStatus, SharedSimWorld, StopCause, TaskKind, lock, pause};
+use crate::world::{
+    ActionKind, CheckKind, Event, InstanceStatus, SharedSimWorld, SimWorld, StopCause, TaskKind,
+    lock, pause, secs,
+};
 
 /// ECS over the simulated world.
 #[derive(Clone, Debug)]
 pub struct SimCluster {
     world: SharedSimWorld,
+    /// The drain records, for [`Fault::CensusTrustsTheSet`].
+    records: MemoryStore,
 }
 
 impl SimCluster {
-    /// ECS of `world`.
-    pub fn new(world: SharedSimWorld) -> SimCluster {
-        SimCluster { world }
+    /// ECS of `world`; `records` are the drain records (read only by a planted fault).
+    pub fn new(world: SharedSimWorld, records: MemoryStore) -> SimCluster {
+        SimCluster { world, records }
     }
 }
 
@@ -63,8 +71,13 @@ impl Cluster for SimCluster {
         Ok(world
             .instances
             .iter()
-            .position(|instance| watched && &instance.ec2 == ec2)
-            .map(|index| world.container_instance(index)))
+            .position(|instance| watched && instance.registered && &instance.ec2 == ec2)
+            .map(|index| {
+                world
+                    .settings
+                    .fault
+                    .container_instance(world.container_instance(index))
+            }))
     }
 
     async fn set_draining(&self, target: &ContainerInstance) -> Result<(), DrainError> {
@@ -77,6 +90,12 @@ impl Cluster for SimCluster {
                 Ok(())
             }
             InstanceStatus::Draining => Ok(()),
+            InstanceStatus::Registering | InstanceStatus::RegistrationFailed => {
+                Err(DrainError::permanent(
+                    "ecs:UpdateContainerInstancesState",
+                    "container instance is not registered",
+                ))
+            }
             InstanceStatus::Inactive => Err(DrainError::permanent(
                 "ecs:UpdateContainerInstancesState",
                 "container instance is INACTIVE",
@@ -85,14 +104,23 @@ impl Cluster for SimCluster {
     }
 
     async fn set_active(&self, target: &ContainerInstance) -> Result<(), DrainError> {
+        if lock(&self.world).settings.fault == Fault::ReactivationLost {
+            return Ok(());
+        }
         pause(&self.world).await;
         let mut world = lock(&self.world);
         let index = state_change_target(&world, target)?;
-        // Every simulated drain is of an instance the group is really terminating, so giving
-        // its capacity back is a safety violation.
-        let message =
-            format!("ecs-drain set ci-{index} back to ACTIVE while the group terminates it");
-        world.violate(ViolationKind::Safety, message);
+        // Capacity may come back only on an instance the group launches (back from the warm
+        // pool) or keeps in service: anywhere else it is given to a dying instance.
+        let asg = world.instances[index].asg.clone();
+        if !asg.is_launch_wait() && asg != LifecycleState::InService {
+            let message = format!(
+                "ecs-drain set ci-{index} back to ACTIVE while the group has it {}",
+                asg.as_str()
+            );
+            world.violate(ViolationKind::Safety, message);
+        }
+        world.note(|_| format!("ecs:UpdateContainerInstancesState ci-{index} ACTIVE"));
         match world.instances[index].status {
             InstanceStatus::Inactive => Err(DrainError::permanent(
                 "ecs:UpdateContainerInstancesState",
@@ -100,6 +128,7 @@ impl Cluster for SimCluster {
             )),
             _ => {
                 world.instances[index].status = InstanceStatus::Active;
+                world.became_ready(index);
                 Ok(())
             }
         }
@@ -121,10 +150,12 @@ impl Cluster for SimCluster {
             .filter(|&task| world.tasks[task].instance == index)
             .map(|task| world.snapshot(task).into())
             .collect();
-        Ok(TaskListing {
+        let listing = TaskListing {
             tasks,
             failures: Vec::new(),
-        })
+        };
+        let record = self.records.get(instance);
+        Ok(world.settings.fault.census(listing, record.as_ref()))
     }
 
     async fn services(
@@ -134,12 +165,13 @@ impl Cluster for SimCluster {
     ) -> Result<Vec<ServiceFacts>, DrainError> {
         pause(&self.world).await;
         let world = lock(&self.world);
-        Ok(world
+        let services = world
             .services
             .iter()
             .filter(|service| names.contains(&service.name))
             .map(|service| world.service_facts(service))
-            .collect())
+            .collect();
+        Ok(world.settings.fault.services(services))
     }
 
     async fn stop_tasks(
@@ -245,11 +277,14 @@ impl LifecycleHooks for SimHooks {
                 after_unclear_attempt: false,
             });
         }
+        if let ActionKind::Launch { .. } = world.actions[index].kind {
+            judge_launch_completion(&mut world, index, result);
+        }
         // Safety: before the deadline the instance may go only once nothing is alive on it.
         let before_deadline = world
             .deadline_of(instance)
             .is_none_or(|deadline| now < deadline);
-        if before_deadline {
+        if before_deadline && matches!(world.actions[index].kind, ActionKind::Terminate { .. }) {
             let alive: Vec<usize> = (0..world.tasks.len())
                 .filter(|&task| {
                     world.tasks[task].instance == instance && world.tasks[task].is_alive()
@@ -281,7 +316,7 @@ impl LifecycleHooks for SimHooks {
                 result.as_str()
             )
         });
-        world.schedule_termination(instance);
+        world.action_ended(index, result);
         Ok(ActionAnswer::Accepted)
     }
 
@@ -289,7 +324,6 @@ impl LifecycleHooks for SimHooks {
         pause(&self.world).await;
         let mut world = lock(&self.world);
         let now = world.now();
-        let timeout = world.scenario.heartbeat_timeout;
         let Some(index) = world
             .actions
             .iter()
@@ -304,7 +338,7 @@ impl LifecycleHooks for SimHooks {
             });
         };
         let sim = &mut world.actions[index];
-        sim.heartbeat_due = now.plus_seconds(timeout).min(sim.global_due);
+        sim.heartbeat_due = now.plus_seconds(sim.heartbeat_timeout).min(sim.global_due);
         sim.heartbeats += 1;
         let (due, instance) = (sim.heartbeat_due, sim.instance);
         world.push(due, Event::HookTimer { action: index });
@@ -320,32 +354,29 @@ impl LifecycleHooks for SimHooks {
     ) -> Result<Option<AsgInstanceState>, DrainError> {
         pause(&self.world).await;
         let world = lock(&self.world);
-        let Some(index) = world.instances.iter().position(|sim| &sim.ec2 == instance) else {
+        let Some(index) = world.ec2_index(instance) else {
             return Ok(None);
         };
         if world.instances[index].status == InstanceStatus::Inactive {
             return Ok(None);
         }
-        let lifecycle_state = match world
-            .action_of(index)
-            .map(|action| world.actions[action].active)
-        {
-            Some(true) => LifecycleState::TerminatingWait,
-            Some(false) => LifecycleState::TerminatingProceed,
-            None => LifecycleState::InService,
-        };
         Ok(Some(AsgInstanceState {
             group: crate::world::ASG_NAME.to_owned(),
-            lifecycle_state,
+            lifecycle_state: world.instances[index].asg.clone(),
         }))
     }
 
     async fn heartbeat_timeout(&self, hook: &HookRef) -> Result<Option<i64>, DrainError> {
         pause(&self.world).await;
         let world = lock(&self.world);
-        let known = hook.asg_name.as_str() == crate::world::ASG_NAME
-            && hook.hook_name.as_str() == crate::world::HOOK_NAME;
-        Ok(known.then_some(world.scenario.heartbeat_timeout))
+        if hook.asg_name.as_str() != crate::world::ASG_NAME {
+            return Ok(None);
+        }
+        Ok(match hook.hook_name.as_str() {
+            crate::world::HOOK_NAME => Some(world.scenario.heartbeat_timeout),
+            crate::world::LAUNCH_HOOK_NAME => Some(world.scenario.launch_heartbeat_timeout),
+            _ => None,
+        })
     }
 }
 
@@ -363,6 +394,50 @@ impl SimStore {
     }
 }
 
+impl SimStore {
+    fn fault(&self) -> Fault {
+        lock(&self.world).settings.fault
+    }
+
+    /// One conditional write (`put`, expecting `expected_revision`, or no item when None),
+    /// after an interleaving point, then logged and held to the store oracle.
+    async fn write(
+        &self,
+        what: RecordWrite,
+        expected_revision: Option<u64>,
+        put: impl Future<Output = Result<WriteOutcome, DrainError>>,
+    ) -> Result<WriteOutcome, DrainError> {
+        pause(&self.world).await;
+        let outcome = put.await?;
+        written(&self.world, &what, expected_revision, outcome);
+        Ok(outcome)
+    }
+
+    async fn conditional_insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
+        self.write(drain_write(record), None, self.inner.insert(record))
+            .await
+    }
+
+    async fn conditional_replace(
+        &self,
+        record: &DrainRecord,
+        expected_revision: u64,
+    ) -> Result<WriteOutcome, DrainError> {
+        let put = self.inner.replace(record, expected_revision);
+        self.write(drain_write(record), Some(expected_revision), put)
+            .await
+    }
+
+    /// The planted unconditional put: whatever revision is stored now is taken as the
+    /// expected one.
+    async fn put_anyway(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
+        match self.load(&record.container_instance_arn).await? {
+            Some(stored) => self.conditional_replace(record, stored.revision).await,
+            None => self.conditional_insert(record).await,
+        }
+    }
+}
+
 impl DrainStore for SimStore {
     async fn load(
         &self,
@@ -373,8 +448,10 @@ impl DrainStore for SimStore {
     }
 
     async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
-        pause(&self.world).await;
-        self.inner.insert(record).await
+        if self.fault() == Fault::InsertOverwrites {
+            return self.put_anyway(record).await;
+        }
+        self.conditional_insert(record).await
     }
 
     async fn replace(
@@ -382,18 +459,133 @@ impl DrainStore for SimStore {
         record: &DrainRecord,
         expected_revision: u64,
     ) -> Result<WriteOutcome, DrainError> {
-        pause(&self.world).await;
-        let outcome = self.inner.replace(record, expected_revision).await?;
-        let mut world = lock(&self.world);
-        world.note(|_| {
-            format!(
-                "dynamodb:PutItem {} rev {expected_revision}→{} → {outcome:?}",
-                record.status.as_str(),
-                record.revision
-            )
-        });
-        Ok(outcome)
+        if self.fault() == Fault::StoreIgnoresRevision {
+            return self.put_anyway(record).await;
+        }
+        self.conditional_replace(record, expected_revision).await
     }
+
+    async fn load_launch(
+        &self,
+        instance: &Ec2InstanceId,
+    ) -> Result<Option<LaunchRecord>, DrainError> {
+        pause(&self.world).await;
+        self.inner.load_launch(instance).await
+    }
+
+    async fn insert_launch(&self, record: &LaunchRecord) -> Result<WriteOutcome, DrainError> {
+        if self.fault() == Fault::InsertOverwrites
+            && let Some(stored) = self.load_launch(&record.instance_id).await?
+        {
+            return self.replace_launch(record, stored.revision).await;
+        }
+        self.write(launch_write(record), None, self.inner.insert_launch(record))
+            .await
+    }
+
+    async fn replace_launch(
+        &self,
+        record: &LaunchRecord,
+        expected_revision: u64,
+    ) -> Result<WriteOutcome, DrainError> {
+        let put = self.inner.replace_launch(record, expected_revision);
+        self.write(launch_write(record), Some(expected_revision), put)
+            .await
+    }
+}
+
+/// One record write, as the store oracle and the event log see it.
+struct RecordWrite {
+    /// The item's key (drain and launch records never share one).
+    key: String,
+    /// How the log names the item ("" for a drain record, as before launches).
+    label: String,
+    /// The status written.
+    status: &'static str,
+    /// The revision written.
+    revision: u64,
+}
+
+fn drain_write(record: &DrainRecord) -> RecordWrite {
+    RecordWrite {
+        key: record.container_instance_arn.as_str().to_owned(),
+        label: String::new(),
+        status: record.status.as_str(),
+        revision: record.revision,
+    }
+}
+
+fn launch_write(record: &LaunchRecord) -> RecordWrite {
+    RecordWrite {
+        key: LaunchRecord::key(&record.instance_id),
+        label: format!("launch {} ", record.instance_id),
+        status: record.status.as_str(),
+        revision: record.revision,
+    }
+}
+
+/// Logs a write and holds the store to the conditional-write chain: every write that lands
+/// moves its item to a revision it never had (an insert creates revision 0 once, a replace
+/// goes one up). A write that lands on a revision already written means two writers each
+/// believe they own the record, whatever the record says afterwards.
+fn written(
+    world: &SharedSimWorld,
+    write: &RecordWrite,
+    expected_revision: Option<u64>,
+    outcome: WriteOutcome,
+) {
+    let mut world = lock(world);
+    let expected = expected_revision.map_or_else(|| "none".to_owned(), |rev| rev.to_string());
+    world.note(|_| {
+        format!(
+            "dynamodb:PutItem {}{} rev {expected}→{} → {outcome:?}",
+            write.label, write.status, write.revision
+        )
+    });
+    if outcome != WriteOutcome::Written {
+        return;
+    }
+    let before = world.revisions.insert(write.key.clone(), write.revision);
+    if let Some(before) = before.filter(|&before| write.revision <= before) {
+        let message = format!(
+            "a write of revision {} landed on {} at revision {before}: two writers own the record",
+            write.revision, write.key
+        );
+        world.violate(ViolationKind::Consistency, message);
+    }
+}
+
+/// The launch-side oracle, at the moment of CompleteLifecycleAction: CONTINUE puts the
+/// instance in service, so it must be ACTIVE with its agent connected, unless the operator's
+/// CONTINUE policy applies (at the deadline, or at once for a registration that failed).
+fn judge_launch_completion(world: &mut SimWorld, action: usize, result: LifecycleResult) {
+    if result != LifecycleResult::Continue {
+        return;
+    }
+    let now = world.now();
+    let sim = &world.actions[action];
+    let instance = &world.instances[sim.instance];
+    if instance.placeable() {
+        return;
+    }
+    let policy = world.scenario.launch_policy;
+    let continue_policy = policy.deadline_policy == LaunchDeadlinePolicy::Continue;
+    let deadline = plan_launch(sim.began_at, Some(sim.heartbeat_timeout), &policy).deadline;
+    let by_policy = continue_policy
+        && (now >= deadline || instance.status == InstanceStatus::RegistrationFailed);
+    if by_policy {
+        return;
+    }
+    let message = format!(
+        "launch action CONTINUE for ci-{} before it was ACTIVE with its agent connected \
+         (registered: {}, {}, agent connected: {}, deadline t={}s)",
+        sim.instance,
+        instance.registered,
+        instance.status.as_str(),
+        instance.agent_connected,
+        deadline.seconds_since(crate::world::EPOCH)
+    );
+    world.violate(ViolationKind::Safety, message);
 }
 
 /// EventBridge Scheduler: one booking per drain; reliable, but it may fire a few seconds late,
@@ -410,43 +602,91 @@ impl SimScheduler {
     }
 }
 
-impl CheckScheduler for SimScheduler {
-    async fn schedule(
+impl SimScheduler {
+    /// Creates or moves the `kind` check of the instance at `index` (None: unknown instance).
+    async fn book(
         &self,
-        instance: &ContainerInstanceArn,
+        kind: CheckKind,
+        index: Option<usize>,
         at: Timestamp,
     ) -> Result<(), DrainError> {
+        if lock(&self.world).settings.fault == Fault::SchedulerLosesChecks {
+            return Ok(()); // answers OK, books nothing
+        }
         pause(&self.world).await;
         let mut world = lock(&self.world);
-        let index = world
-            .instance_index(instance)
+        let index = index
             .ok_or_else(|| DrainError::permanent("scheduler:CreateSchedule", "unknown instance"))?;
         let booked = at.max(world.now());
         let latency_max = world.settings.scheduler_latency_max;
-        let latency = world.rng.range(0, latency_max);
-        world.bookings.insert(index, booked);
+        // The launch checks draw from the fleet stream (see `crate::fleet`).
+        let latency = match kind {
+            CheckKind::Drain => world.rng.range(0, latency_max),
+            CheckKind::Launch => world.fleet.range(0, latency_max),
+        };
+        world.bookings.insert((kind, index), booked);
         world.push(
             booked.plus_seconds(latency),
             Event::CheckFires {
+                kind,
                 instance: index,
                 booked,
             },
         );
         world.note(|_| {
             format!(
-                "scheduler:CreateSchedule ci-{index} at t={}s",
-                booked.seconds_since(crate::world::EPOCH)
+                "scheduler:CreateSchedule {}ci-{index} at t={}s",
+                kind.label(),
+                secs(booked)
             )
         });
         Ok(())
     }
 
-    async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
+    /// Deletes the `kind` check of the instance at `index`, if any.
+    async fn unbook(&self, kind: CheckKind, index: Option<usize>) -> Result<(), DrainError> {
         pause(&self.world).await;
-        let mut world = lock(&self.world);
-        if let Some(index) = world.instance_index(instance) {
-            world.bookings.remove(&index);
+        if let Some(index) = index {
+            lock(&self.world).bookings.remove(&(kind, index));
         }
         Ok(())
+    }
+
+    fn drain_index(&self, instance: &ContainerInstanceArn) -> Option<usize> {
+        lock(&self.world).instance_index(instance)
+    }
+
+    fn launch_index(&self, instance: &Ec2InstanceId) -> Option<usize> {
+        lock(&self.world).ec2_index(instance)
+    }
+}
+
+impl CheckScheduler for SimScheduler {
+    async fn schedule(
+        &self,
+        instance: &ContainerInstanceArn,
+        at: Timestamp,
+    ) -> Result<(), DrainError> {
+        self.book(CheckKind::Drain, self.drain_index(instance), at)
+            .await
+    }
+
+    async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
+        self.unbook(CheckKind::Drain, self.drain_index(instance))
+            .await
+    }
+
+    async fn schedule_launch(
+        &self,
+        instance: &Ec2InstanceId,
+        at: Timestamp,
+    ) -> Result<(), DrainError> {
+        self.book(CheckKind::Launch, self.launch_index(instance), at)
+            .await
+    }
+
+    async fn cancel_launch(&self, instance: &Ec2InstanceId) -> Result<(), DrainError> {
+        self.unbook(CheckKind::Launch, self.launch_index(instance))
+            .await
     }
 }

@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use drain_core::decision::verify::FunctionIdentity;
 use drain_core::drainer::{Drainer, Mode};
 use drain_core::ports::PortSet;
 use drain_core::testing::ManualClock;
@@ -11,24 +12,24 @@ use drain_core::testing::memory::{CallLog, MemoryStore};
 use crate::Settings;
 use crate::check::{DrainSummary, Summary, final_checks};
 use crate::exec::{Job, block_on, join_all};
-use crate::faults::{Fault, FaultyCluster, FaultyScheduler, FaultyStore};
+use crate::faults::Fault;
 use crate::ports::{SimCluster, SimHooks, SimScheduler, SimStore};
 use crate::violation::{Violation, ViolationKind};
-use crate::world::{Counters, EPOCH, Event, Scenario, SharedSimWorld, SimWorld, lock, pause};
+use crate::world::{
+    CheckKind, Counters, EPOCH, Event, Scenario, SharedSimWorld, SimWorld, lock, pause, secs,
+};
 use drain_core::testing::Rng;
+
+/// The function's own identity: the simulated notices name no account or region.
+const OWN: FunctionIdentity = FunctionIdentity {
+    account: None,
+    region: None,
+};
 
 /// A run gives up (as a harness failure) past this much virtual time.
 const HORIZON_SECONDS: i64 = 7 * 86_400;
 
-type SimDrainer = Drainer<
-    PortSet<
-        FaultyCluster<SimCluster>,
-        SimHooks,
-        FaultyStore<SimStore>,
-        FaultyScheduler<SimScheduler>,
-        Arc<ManualClock>,
-    >,
->;
+type SimDrainer = Drainer<PortSet<SimCluster, SimHooks, SimStore, SimScheduler, Arc<ManualClock>>>;
 
 /// What one seed did.
 #[derive(Clone, Debug)]
@@ -100,14 +101,10 @@ pub fn run_seed(seed: u64, settings: &Settings) -> RunReport {
     let store = MemoryStore::new(CallLog::default());
     let drainer: SimDrainer = Drainer::new(
         PortSet {
-            cluster: FaultyCluster::new(SimCluster::new(Arc::clone(&world)), settings.fault)
-                .reading(store.clone()),
+            cluster: SimCluster::new(Arc::clone(&world), store.clone()),
             hooks: SimHooks::new(Arc::clone(&world)),
-            store: FaultyStore::new(
-                SimStore::new(store.clone(), Arc::clone(&world)),
-                settings.fault,
-            ),
-            scheduler: FaultyScheduler::new(SimScheduler::new(Arc::clone(&world)), settings.fault),
+            store: SimStore::new(store.clone(), Arc::clone(&world)),
+            scheduler: SimScheduler::new(Arc::clone(&world)),
             clock: Arc::clone(&clock),
         },
         config,
@@ -180,6 +177,9 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
             // Likewise a notice whose invocations die before one books the first check: the
             // hook must outlast Lambda's two retries (up to three minutes each here).
             Event::DeliverNotice { .. } if world.scenario.heartbeat_timeout < 600 => 0.0,
+            Event::DeliverLaunchNotice { .. } if world.scenario.launch_heartbeat_timeout < 600 => {
+                0.0
+            }
             _ => world.scenario.crash_rate,
         };
         world.rng.chance(rate).then(|| world.rng.below(12) as u32)
@@ -187,28 +187,24 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
     let invocation = async {
         match event {
             Event::DeliverNotice { action } => {
-                let notice = {
-                    let mut world = lock(world);
-                    let now = world.now();
-                    world.actions[action].drain_started_at.get_or_insert(now);
-                    world.counters.invocations += 1;
-                    world.note(|_| format!("deliver lifecycle notice {action} → on_terminate"));
-                    world.notice(action)
-                };
+                let notice = delivered(
+                    world,
+                    |_| format!("deliver lifecycle notice {action} → on_terminate"),
+                    |world| world.arrives(action).notice(action),
+                );
                 Some(drainer.on_terminate(&notice, Mode::Live).await)
             }
             Event::DeliverStopped { task, version } => {
-                let change = {
-                    let mut world = lock(world);
-                    world.counters.invocations += 1;
-                    world.note(|w| {
+                let change = delivered(
+                    world,
+                    |w| {
                         format!(
                             "deliver STOPPED task {} v{version} → on_task_stopped",
                             w.tasks[task].arn.id()
                         )
-                    });
-                    world.stopped_event(task, version)
-                };
+                    },
+                    |world| world.stopped_event(task, version),
+                );
                 Some(drainer.on_task_stopped(&change, Mode::Live).await)
             }
             Event::DeliverInstanceChange {
@@ -216,34 +212,88 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
                 tasks,
                 version,
             } => {
-                let change = {
-                    let mut world = lock(world);
-                    world.counters.invocations += 1;
-                    world.note(|_| {
-                        format!("deliver instance change ci-{instance} ({tasks} tasks) → on_instance_changed")
-                    });
-                    world.instance_change(instance, tasks, version)
-                };
+                let change = delivered(
+                    world,
+                    |_| {
+                        format!(
+                            "deliver instance change ci-{instance} ({tasks} tasks) → \
+                             on_instance_changed"
+                        )
+                    },
+                    |world| world.instance_change(instance, tasks, version),
+                );
                 Some(drainer.on_instance_changed(&change, Mode::Live).await)
             }
-            Event::CheckFires { instance, booked } => {
-                let arn = {
+            Event::CheckFires {
+                kind,
+                instance,
+                booked,
+            } => {
+                {
                     let mut world = lock(world);
-                    if world.bookings.get(&instance) != Some(&booked) {
+                    if world.bookings.get(&(kind, instance)) != Some(&booked) {
                         world.note(|_| {
                             format!(
-                                "check of ci-{instance} booked at t={}s was moved or cancelled",
-                                booked.seconds_since(EPOCH)
+                                "{}check of ci-{instance} booked at t={}s was moved or cancelled",
+                                kind.label(),
+                                secs(booked)
                             )
                         });
                         return None;
                     }
-                    world.bookings.remove(&instance);
-                    world.counters.invocations += 1;
-                    world.note(|_| format!("scheduled check ci-{instance} → on_check"));
-                    world.instances[instance].arn.clone()
-                };
-                Some(drainer.on_check(&arn, Mode::Live).await)
+                    world.bookings.remove(&(kind, instance));
+                }
+                let (arn, ec2) = delivered(
+                    world,
+                    |_| format!("scheduled {}check ci-{instance} → on_check", kind.label()),
+                    |world| {
+                        let sim = &world.instances[instance];
+                        (sim.arn.clone(), sim.ec2.clone())
+                    },
+                );
+                Some(match kind {
+                    CheckKind::Drain => drainer.on_check(&arn, Mode::Live).await,
+                    CheckKind::Launch => drainer.on_launch_check(&ec2, Mode::Live).await,
+                })
+            }
+            Event::DeliverSpotWarning { instance } => {
+                let warning = delivered(
+                    world,
+                    |_| format!("deliver Spot warning ci-{instance} → on_spot_warning"),
+                    |world| {
+                        let now = world.now();
+                        world.spot_delivered.entry(instance).or_insert(now);
+                        world.spot_notice(instance)
+                    },
+                );
+                Some(drainer.on_spot_warning(&warning, &OWN).await)
+            }
+            Event::DeliverLaunchNotice { action } => {
+                let notice = delivered(
+                    world,
+                    |_| format!("deliver launch notice {action} → on_launch"),
+                    |world| world.arrives(action).launch_notice(action),
+                );
+                Some(drainer.on_launch(&notice, Mode::Live, &OWN).await)
+            }
+            Event::DeliverJoinChange {
+                instance,
+                status,
+                connected,
+                version,
+            } => {
+                let change = delivered(
+                    world,
+                    |_| {
+                        format!(
+                            "deliver state change ci-{instance} {} connected={connected} → \
+                             on_instance_joined",
+                            status.as_str()
+                        )
+                    },
+                    |world| world.join_change(instance, status, connected, version),
+                );
+                Some(drainer.on_instance_joined(&change, Mode::Live).await)
             }
             _ => None,
         }
@@ -265,9 +315,14 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
                 });
                 // Lambda retries a failed asynchronous invocation after about one, then two minutes.
                 let at = world.now().plus_seconds(world.rng.range(60, 180));
-                if let Event::CheckFires { instance, booked } = event {
+                if let Event::CheckFires {
+                    kind,
+                    instance,
+                    booked,
+                } = event
+                {
                     // The retried check is still this booking unless one was made since.
-                    world.bookings.entry(instance).or_insert(booked);
+                    world.bookings.entry((kind, instance)).or_insert(booked);
                 }
                 world.push(at, event);
                 return;
@@ -285,6 +340,19 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
             world.violate(ViolationKind::Harness, message);
         }
     }
+}
+
+/// An input reaches ecs-drain: counted, logged with `line`, and built by `input` from the world
+/// as it is at that moment.
+fn delivered<T>(
+    world: &SharedSimWorld,
+    line: impl FnOnce(&SimWorld) -> String,
+    input: impl FnOnce(&mut SimWorld) -> T,
+) -> T {
+    let mut world = lock(world);
+    world.counters.invocations += 1;
+    world.note(line);
+    input(&mut world)
 }
 
 /// Runs seeds `first..first + count` on `threads` threads and sums them up.

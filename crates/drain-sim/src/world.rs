@@ -13,14 +13,17 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use drain_core::census::{self, SchedulingStrategy, ServiceFacts, TaskSnapshot};
-use drain_core::config::{Config, ScheduleSettings};
+use drain_core::config::{Config, LaunchSettings, ScheduleSettings};
+use drain_core::decision::launch::{LaunchDeadlinePolicy, LaunchPolicy};
+use drain_core::decision::spot::SPOT_WARNING_LEAD_SECONDS;
 use drain_core::decision::{DeadlinePolicy, hook_global_timeout_seconds};
+use drain_core::event::fleet::Placement;
 use drain_core::event::{Channel, InstanceStateChange, TaskStateChange, TerminateNotice};
 use drain_core::ids::{
     AsgName, ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookName, HookRef,
     LifecycleActionRef, LifecycleToken, TaskArn,
 };
-use drain_core::ports::ContainerInstance;
+use drain_core::ports::{ContainerInstance, LifecycleState};
 use drain_core::record::LifecycleResult;
 use drain_core::testing::ManualClock;
 use drain_core::time::{Clock, Timestamp};
@@ -39,6 +42,13 @@ const ARN_PREFIX: &str = "arn:aws:ecs:us-east-1:123456789012";
 pub const ASG_NAME: &str = "sim-asg";
 /// The terminating lifecycle hook ecs-drain handles.
 pub const HOOK_NAME: &str = "ecs-drain-terminate";
+/// The launching lifecycle hook ecs-drain handles.
+pub const LAUNCH_HOOK_NAME: &str = "ecs-drain-launch";
+/// Seeds the launch and warm-pool stream from the run's seed: a stream of its own, so a seed
+/// that draws no launch and no warm pool makes the very draws it made before they existed.
+const FLEET_STREAM: u64 = 0x1A_0C4E_5EED;
+/// Seeds the Spot stream, likewise its own.
+const SPOT_STREAM: u64 = 0x5B07_1A7E;
 
 /// InstanceDrainingRule's filter (infra/template.yaml): runningTasksCount at most this.
 const INSTANCE_RULE_MAX_RUNNING: u32 = 5;
@@ -165,14 +175,21 @@ pub enum InstanceStatus {
     Draining,
     /// The EC2 instance is gone.
     Inactive,
+    /// The agent is registering the instance (not ready yet).
+    Registering,
+    /// The agent's registration failed: it will never join.
+    RegistrationFailed,
 }
 
 impl InstanceStatus {
-    fn as_str(self) -> &'static str {
+    /// ECS's name.
+    pub fn as_str(self) -> &'static str {
         match self {
             InstanceStatus::Active => "ACTIVE",
             InstanceStatus::Draining => "DRAINING",
             InstanceStatus::Inactive => "INACTIVE",
+            InstanceStatus::Registering => "REGISTERING",
+            InstanceStatus::RegistrationFailed => "REGISTRATION_FAILED",
         }
     }
 }
@@ -186,6 +203,25 @@ pub struct SimInstance {
     pub ec2: Ec2InstanceId,
     /// ECS status.
     pub status: InstanceStatus,
+    /// A container instance is registered on the EC2 instance (false: a new instance whose
+    /// agent has not registered yet, invisible to ECS's API).
+    pub registered: bool,
+    /// `agentConnected`: false while a new agent connects, or while the instance is stopped in
+    /// the warm pool.
+    pub agent_connected: bool,
+    /// Where Auto Scaling has the instance (DescribeAutoScalingInstances).
+    pub asg: LifecycleState,
+    /// When the instance was truly ready to serve after a launch: its container instance ACTIVE
+    /// with the agent connected (a warm-pool return: its agent connected again, ecs-drain's to
+    /// set it ACTIVE).
+    pub ready_at: Option<Timestamp>,
+}
+
+impl SimInstance {
+    /// ECS may place tasks on it.
+    pub fn placeable(&self) -> bool {
+        self.status == InstanceStatus::Active && self.registered && self.agent_connected
+    }
 }
 
 /// One ECS service.
@@ -205,9 +241,42 @@ pub struct SimService {
     pub stop_timeout: i64,
 }
 
-/// One lifecycle action: an instance the group is terminating.
+/// Which transition a lifecycle action holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActionKind {
+    /// The group terminates the instance, or scales it in to the warm pool.
+    Terminate {
+        /// `EC2` or `WarmPool`.
+        destination: Placement,
+    },
+    /// The group launches the instance, new or back from the warm pool.
+    Launch {
+        /// `EC2` or `WarmPool`.
+        origin: Placement,
+    },
+}
+
+/// How a launched instance's ECS agent behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgentPlan {
+    /// Registers within two minutes (sometimes REGISTERING first, sometimes connecting a little
+    /// after).
+    OnTime,
+    /// Registers around the launch deadline or after it.
+    Late,
+    /// Never registers.
+    Never,
+    /// Registration fails (REGISTRATION_FAILED).
+    Fails,
+}
+
+/// One lifecycle action: an instance the group is terminating or launching.
 #[derive(Clone, Debug)]
 pub struct SimAction {
+    /// Terminate or launch.
+    pub kind: ActionKind,
+    /// The hook's heartbeat timeout.
+    pub heartbeat_timeout: i64,
     /// Group, hook, instance, token.
     pub action: LifecycleActionRef,
     /// Index of the container instance.
@@ -234,6 +303,33 @@ pub struct SimAction {
     pub timed_out: Option<(Timestamp, &'static str)>,
     /// Heartbeats recorded.
     pub heartbeats: u32,
+    /// The container instance was DRAINING when the action ended (completed or timed out).
+    pub ended_draining: bool,
+}
+
+/// Whose one-shot check EventBridge Scheduler holds: each drain and each pending launch has
+/// its own schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CheckKind {
+    /// A drain's check (on-lifecycle's on_check).
+    Drain,
+    /// A pending launch's check (on_launch_check).
+    Launch,
+}
+
+impl CheckKind {
+    /// How the event log names the check ("" for a drain's, "launch " for a launch's).
+    pub fn label(self) -> &'static str {
+        match self {
+            CheckKind::Drain => "",
+            CheckKind::Launch => "launch ",
+        }
+    }
+}
+
+/// Virtual seconds since the run's start, as the event log and the violations show time.
+pub fn secs(at: Timestamp) -> i64 {
+    at.seconds_since(EPOCH)
 }
 
 /// What happens next in the world.
@@ -305,12 +401,73 @@ pub enum Event {
         /// Instance index.
         instance: usize,
     },
-    /// EventBridge Scheduler fires a drain's one-shot check.
+    /// EventBridge Scheduler fires a one-shot check: a drain's or a pending launch's.
     CheckFires {
+        /// Whose check.
+        kind: CheckKind,
         /// Instance index.
         instance: usize,
         /// The booked time this firing belongs to.
         booked: Timestamp,
+    },
+    /// The group launches an instance through its launch hook: a new one (None), or one back
+    /// from the warm pool.
+    LaunchBegins {
+        /// The warm-pool instance coming back, or None for a new EC2 instance.
+        instance: Option<usize>,
+        /// How its agent behaves.
+        agent: AgentPlan,
+    },
+    /// A launched instance's agent registers it (or fails to).
+    AgentRegisters {
+        /// Instance index.
+        instance: usize,
+        /// ACTIVE, REGISTERING or REGISTRATION_FAILED.
+        status: InstanceStatus,
+        /// `agentConnected` from the start.
+        connected: bool,
+    },
+    /// A registered instance's agent connects; a REGISTERING instance turns ACTIVE with it.
+    AgentConnects {
+        /// Instance index.
+        instance: usize,
+    },
+    /// EventBridge delivers a launch lifecycle notice to on-lifecycle.
+    DeliverLaunchNotice {
+        /// Action index.
+        action: usize,
+    },
+    /// EventBridge delivers an "ECS Container Instance State Change" to launch readiness.
+    DeliverJoinChange {
+        /// Instance index.
+        instance: usize,
+        /// The status it reported.
+        status: InstanceStatus,
+        /// The `agentConnected` it reported.
+        connected: bool,
+        /// The event's `detail.version`.
+        version: u64,
+    },
+    /// EC2 sends a Spot interruption warning for an instance.
+    SpotWarning {
+        /// Instance index.
+        instance: usize,
+    },
+    /// EventBridge delivers the Spot warning to on-lifecycle.
+    DeliverSpotWarning {
+        /// Instance index.
+        instance: usize,
+    },
+    /// EC2 reclaims the Spot instance.
+    SpotReclaim {
+        /// Instance index.
+        instance: usize,
+    },
+    /// An instance scaled in to the warm pool is stopped there: its tasks die, its agent
+    /// disconnects, its container instance stays as ecs-drain left it (DRAINING).
+    WarmStop {
+        /// Instance index.
+        instance: usize,
     },
 }
 
@@ -323,6 +480,9 @@ impl Event {
                 | Event::DeliverStopped { .. }
                 | Event::DeliverInstanceChange { .. }
                 | Event::CheckFires { .. }
+                | Event::DeliverLaunchNotice { .. }
+                | Event::DeliverJoinChange { .. }
+                | Event::DeliverSpotWarning { .. }
         )
     }
 }
@@ -374,6 +534,12 @@ pub struct Scenario {
     pub crash_rate: f64,
     /// Chance a drained instance gets a task placed just before DRAINING took effect.
     pub late_placement_rate: f64,
+    /// The launch hook's heartbeat timeout.
+    pub launch_heartbeat_timeout: i64,
+    /// Configured launch readiness (deadline and its result).
+    pub launch_policy: LaunchPolicy,
+    /// Chance a scale-in goes to the warm pool (the instance comes back later).
+    pub warm_pool_rate: f64,
 }
 
 /// Counters for the summary.
@@ -398,6 +564,17 @@ pub struct Counters {
 pub struct SimWorld {
     /// The run's PRNG (world randomness and interleavings).
     pub rng: Rng,
+    /// The launch and warm-pool stream (see `FLEET_STREAM`).
+    pub fleet: Rng,
+    /// The Spot interruption stream.
+    pub spot: Rng,
+    /// When a Spot interruption warning was sent for an instance (its drain's horizon counts
+    /// from there).
+    pub spot_warned: BTreeMap<usize, Timestamp>,
+    /// When a Spot warning first reached ecs-drain, by instance.
+    pub spot_delivered: BTreeMap<usize, Timestamp>,
+    /// The instances the run scales in.
+    pub victims: Vec<usize>,
     /// Virtual time, shared with the drainer.
     pub clock: Arc<ManualClock>,
     queue: BinaryHeap<Queued>,
@@ -414,8 +591,10 @@ pub struct SimWorld {
     pub actions: Vec<SimAction>,
     /// Each container instance's `detail.version` of its state change events.
     pub instance_versions: Vec<u64>,
-    /// EventBridge Scheduler's booked checks, by instance index.
-    pub bookings: BTreeMap<usize, Timestamp>,
+    /// The highest revision written so far of each stored item, by key (the store oracle).
+    pub revisions: BTreeMap<String, u64>,
+    /// EventBridge Scheduler's booked checks, by kind and instance index.
+    pub bookings: BTreeMap<(CheckKind, usize), Timestamp>,
     /// The run's knobs.
     pub scenario: Scenario,
     /// The run's settings.
@@ -433,6 +612,7 @@ impl SimWorld {
     /// scale-in events to come. Returns it with the ecs-drain configuration of the run.
     pub fn generate(seed: u64, settings: &Settings) -> (SimWorld, Config) {
         let mut rng = Rng::new(seed);
+        let mut fleet = Rng::new(seed ^ FLEET_STREAM);
         let instance_count = rng.range(3, 6) as usize;
         let drains = rng.range(1, 3.min(instance_count as i64 - 1)) as usize;
         let scenario = Scenario {
@@ -449,6 +629,17 @@ impl SimWorld {
             silent_rate: rng.unit() * 0.05,
             crash_rate: rng.unit() * settings.max_crash_rate,
             late_placement_rate: rng.unit() * 0.5,
+            launch_heartbeat_timeout: fleet.pick(&[300, 600, 900, 3600]),
+            launch_policy: LaunchPolicy {
+                deadline_seconds: fleet.pick(&[300, 600, 900, 1800]),
+                deadline_policy: if fleet.chance(0.5) {
+                    LaunchDeadlinePolicy::Abandon
+                } else {
+                    LaunchDeadlinePolicy::Continue
+                },
+                require_daemons: false,
+            },
+            warm_pool_rate: if settings.launches { 0.25 } else { 0.0 },
         };
         let mut config = Config::with_table("ecs-drain-sim");
         config.policy.deadline_seconds = scenario.deadline_seconds;
@@ -463,9 +654,18 @@ impl SimWorld {
         if rng.chance(0.5) {
             config.clusters = vec!["sim".into()];
         }
+        config.launch = Some(LaunchSettings {
+            hook_name: LAUNCH_HOOK_NAME.into(),
+            policy: scenario.launch_policy,
+        });
 
         let mut world = SimWorld {
             rng,
+            fleet,
+            spot: Rng::new(seed ^ SPOT_STREAM),
+            spot_warned: BTreeMap::new(),
+            spot_delivered: BTreeMap::new(),
+            victims: Vec::new(),
             clock: Arc::new(ManualClock::new(EPOCH)),
             queue: BinaryHeap::new(),
             seq: 0,
@@ -477,6 +677,7 @@ impl SimWorld {
             actions: Vec::new(),
             instance_versions: Vec::new(),
             bookings: BTreeMap::new(),
+            revisions: BTreeMap::new(),
             scenario,
             settings: settings.clone(),
             violations: Vec::new(),
@@ -484,6 +685,12 @@ impl SimWorld {
             counters: Counters::default(),
         };
         world.populate(instance_count);
+        if settings.launches {
+            world.plan_launches();
+        }
+        if settings.spot {
+            world.plan_spot();
+        }
         (world, config)
     }
 
@@ -540,6 +747,7 @@ impl SimWorld {
         let mut victims: Vec<usize> = (0..instance_count).collect();
         self.rng.shuffle(&mut victims);
         victims.truncate(self.scenario.drains);
+        self.victims = victims.clone();
         let standalone = self.rng.range(0, 3);
         for _ in 0..standalone {
             // Half of them on an instance that will be drained, where they matter.
@@ -567,7 +775,8 @@ impl SimWorld {
         }
     }
 
-    fn add_instance(&mut self) -> usize {
+    /// Adds a running EC2 instance with its container instance ACTIVE and connected.
+    pub fn add_instance(&mut self) -> usize {
         let index = self.instances.len();
         let arn =
             ContainerInstanceArn::new(format!("{ARN_PREFIX}:container-instance/sim/{index:032x}"))
@@ -579,6 +788,10 @@ impl SimWorld {
             arn,
             ec2,
             status: InstanceStatus::Active,
+            registered: true,
+            agent_connected: true,
+            asg: LifecycleState::InService,
+            ready_at: None,
         });
         index
     }
@@ -669,6 +882,13 @@ impl SimWorld {
             .position(|instance| &instance.arn == arn)
     }
 
+    /// Index of the instance on EC2 instance `ec2`.
+    pub fn ec2_index(&self, ec2: &Ec2InstanceId) -> Option<usize> {
+        self.instances
+            .iter()
+            .position(|instance| &instance.ec2 == ec2)
+    }
+
     /// Index of the task with `arn`.
     pub fn task_index(&self, arn: &TaskArn) -> Option<usize> {
         usize::from_str_radix(arn.id(), 16)
@@ -684,8 +904,7 @@ impl SimWorld {
             cluster_arn: self.cluster_arn.clone(),
             ec2_instance_id: instance.ec2.clone(),
             status: drain_core::ports::EcsInstanceStatus::parse(instance.status.as_str()),
-            // The simulated agents never disconnect: the drain model does not read it.
-            agent_connected: true,
+            agent_connected: instance.agent_connected,
         }
     }
 
@@ -720,22 +939,32 @@ impl SimWorld {
         }
     }
 
-    /// The live lifecycle action (or the last one) of an instance.
+    /// The live terminate lifecycle action (or the last one) of an instance.
     pub fn action_of(&self, instance: usize) -> Option<usize> {
-        self.actions
-            .iter()
-            .rposition(|action| action.instance == instance)
+        self.actions.iter().rposition(|action| {
+            action.instance == instance && matches!(action.kind, ActionKind::Terminate { .. })
+        })
     }
 
     /// The drain deadline the checks hold ecs-drain to: the drain's start plus the configured
     /// graceful phase. None when no drain started on the instance.
     pub fn deadline_of(&self, instance: usize) -> Option<Timestamp> {
-        let action = &self.actions[self.action_of(instance)?];
-        Some(
-            action
-                .drain_started_at?
-                .plus_seconds(self.scenario.deadline_seconds),
-        )
+        let terminate = self.action_of(instance).and_then(|action| {
+            Some(
+                self.actions[action]
+                    .drain_started_at?
+                    .plus_seconds(self.scenario.deadline_seconds),
+            )
+        });
+        // A Spot warning's drain ends at its horizon, whatever joins it.
+        let horizon = self
+            .spot_warned
+            .get(&instance)
+            .map(|sent| sent.plus_seconds(SPOT_WARNING_LEAD_SECONDS));
+        match (terminate, horizon) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Alive tasks on an instance.
@@ -761,14 +990,26 @@ impl SimWorld {
         )
     }
 
+    /// A notice of lifecycle action `action` reaches ecs-drain: the first one starts its drain
+    /// (or pending launch) as the checks count it.
+    pub fn arrives(&mut self, action: usize) -> &mut SimWorld {
+        let now = self.now();
+        self.actions[action].drain_started_at.get_or_insert(now);
+        self
+    }
+
     /// The lifecycle notice of an action, as EventBridge carries it.
     pub fn notice(&self, action: usize) -> TerminateNotice {
         let action = &self.actions[action];
+        let destination = match action.kind {
+            ActionKind::Terminate { destination } => destination,
+            ActionKind::Launch { .. } => Placement::Ec2,
+        };
         TerminateNotice {
             action: action.action.clone(),
             sent_at: Some(action.began_at),
             origin: Some("AutoScalingGroup".into()),
-            destination: Some("EC2".into()),
+            destination: Some(destination.as_str().into()),
             channel: Channel::EventBridge,
             replay_name: None,
             account: None,
@@ -860,27 +1101,77 @@ impl SimWorld {
                     };
                     if let Some(which) = which {
                         let instance = sim.instance;
+                        // infra/template.yaml: CONTINUE for the terminate hook, ABANDON for the
+                        // launch hook.
+                        let default = match sim.kind {
+                            ActionKind::Terminate { .. } => LifecycleResult::Continue,
+                            ActionKind::Launch { .. } => LifecycleResult::Abandon,
+                        };
                         self.actions[action].active = false;
                         self.actions[action].timed_out = Some((now, which));
                         self.note(|_| {
-                            format!("hook {which} on ci-{instance}: DefaultResult CONTINUE applied")
+                            format!(
+                                "hook {which} on ci-{instance}: DefaultResult {} applied",
+                                default.as_str()
+                            )
                         });
-                        self.schedule_termination(instance);
+                        self.action_ended(action, default);
                     }
                 }
             }
             Event::InstanceGone { instance } => self.terminate_instance(instance),
             Event::LatePlacement { instance } => self.late_placement(instance),
+            Event::LaunchBegins { instance, agent } => self.launch(instance, agent),
+            Event::AgentRegisters {
+                instance,
+                status,
+                connected,
+            } => self.agent_registers(instance, status, connected),
+            Event::AgentConnects { instance } => self.agent_connects(instance),
+            Event::WarmStop { instance } => self.warm_stop(instance),
+            Event::SpotWarning { instance } => self.spot_warning(instance),
+            Event::SpotReclaim { instance } => self.spot_reclaim(instance),
             Event::DeliverNotice { .. }
             | Event::DeliverStopped { .. }
             | Event::DeliverInstanceChange { .. }
-            | Event::CheckFires { .. } => {}
+            | Event::CheckFires { .. }
+            | Event::DeliverLaunchNotice { .. }
+            | Event::DeliverJoinChange { .. }
+            | Event::DeliverSpotWarning { .. } => {}
         }
     }
 
     fn scale_in(&mut self, instance: usize) {
-        let now = self.now();
         let token_bits = self.rng.next_u64();
+        // An instance EC2 reclaims (Spot) never goes to the warm pool.
+        let spot = self.spot_warned.contains_key(&instance);
+        let destination = if !spot && self.fleet.chance(self.scenario.warm_pool_rate) {
+            Placement::WarmPool
+        } else {
+            Placement::Ec2
+        };
+        let action = self.begin_action(ActionKind::Terminate { destination }, instance, token_bits);
+        self.instances[instance].asg = LifecycleState::TerminatingWait;
+        let heartbeat_timeout = self.scenario.heartbeat_timeout;
+        let whither = match destination {
+            Placement::WarmPool => " to the warm pool",
+            _ => "",
+        };
+        self.note(|_| {
+            format!(
+                "ASG terminates ci-{instance}{whither}: lifecycle action {action} begins \
+                 (heartbeat timeout {heartbeat_timeout}s)"
+            )
+        });
+        let (drop_rate, dup_rate) = (self.scenario.drop_rate, self.scenario.dup_rate);
+        let delays = notice_delays(&mut self.rng, drop_rate, dup_rate, &mut self.counters);
+        self.deliver_notice_copies(action, &delays, |action| Event::DeliverNotice { action });
+    }
+
+    /// Starts lifecycle action `kind` on `instance` (its token from `token_bits`): the hook's
+    /// timers run from now. Returns the action's index.
+    pub fn begin_action(&mut self, kind: ActionKind, instance: usize, token_bits: u64) -> usize {
+        let now = self.now();
         // UUID form, as Auto Scaling issues tokens: random bits, then the instance index.
         let (high, low) = (token_bits >> 32, token_bits & 0xffff_ffff);
         let token = LifecycleToken::new(format!(
@@ -889,12 +1180,17 @@ impl SimWorld {
             low & 0xfff
         ))
         .unwrap_or_else(|_| unreachable!("valid token"));
-        let heartbeat_timeout = self.scenario.heartbeat_timeout;
+        let (hook_name, heartbeat_timeout) = match kind {
+            ActionKind::Terminate { .. } => (HOOK_NAME, self.scenario.heartbeat_timeout),
+            ActionKind::Launch { .. } => (LAUNCH_HOOK_NAME, self.scenario.launch_heartbeat_timeout),
+        };
         let action = SimAction {
+            kind,
+            heartbeat_timeout,
             action: LifecycleActionRef {
                 hook: HookRef {
                     asg_name: AsgName::new(ASG_NAME).unwrap_or_else(|_| unreachable!("valid name")),
-                    hook_name: HookName::new(HOOK_NAME)
+                    hook_name: HookName::new(hook_name)
                         .unwrap_or_else(|_| unreachable!("valid name")),
                 },
                 instance_id: self.instances[instance].ec2.clone(),
@@ -912,38 +1208,61 @@ impl SimWorld {
             completed_at: None,
             timed_out: None,
             heartbeats: 0,
+            ended_draining: false,
         };
         let (heartbeat_due, global_due) = (action.heartbeat_due, action.global_due);
         self.actions.push(action);
         let action = self.actions.len() - 1;
         self.push(heartbeat_due, Event::HookTimer { action });
         self.push(global_due, Event::HookTimer { action });
-        self.note(|_| {
-            format!(
-                "ASG terminates ci-{instance}: lifecycle action {action} begins (heartbeat timeout \
-                 {heartbeat_timeout}s)"
-            )
-        });
-        // Lifecycle notices are best-effort too, but losing every copy is outside ecs-drain's
-        // reach (the hook's timeout is the only remedy): at least one copy arrives.
-        let copies = self.copies();
-        let mut delivered = 0;
-        for copy in 0..copies {
-            let last_chance = copy + 1 == copies && delivered == 0;
-            if !last_chance && self.rng.chance(self.scenario.drop_rate) {
-                self.counters.dropped += 1;
-                self.note(|_| format!("bus drops a copy of lifecycle notice {action}"));
-                continue;
+        action
+    }
+
+    /// Queues the lifecycle notice copies of `action` that survived the bus, `delays` after now.
+    pub fn deliver_notice_copies(
+        &mut self,
+        action: usize,
+        delays: &[Option<i64>],
+        event: fn(usize) -> Event,
+    ) {
+        let now = self.now();
+        for delay in delays {
+            match delay {
+                Some(delay) => self.push(now.plus_seconds(*delay), event(action)),
+                None => self.note(|_| format!("bus drops a copy of lifecycle notice {action}")),
             }
-            // The first copy comes within seconds; a duplicate may come much later (an
-            // EventBridge retry after a failed or throttled invocation).
-            let delay = if delivered > 0 && self.rng.chance(0.3) {
-                self.rng.range(60, 900)
-            } else {
-                self.rng.range(0, 20)
-            };
-            delivered += 1;
-            self.push(now.plus_seconds(delay), Event::DeliverNotice { action });
+        }
+    }
+
+    /// A lifecycle action ended (completed with `result`, or timed out to the hook's default):
+    /// what the group does with the instance next.
+    pub fn action_ended(&mut self, action: usize, result: LifecycleResult) {
+        let instance = self.actions[action].instance;
+        self.actions[action].ended_draining =
+            self.instances[instance].status == InstanceStatus::Draining;
+        match (self.actions[action].kind, result) {
+            (
+                ActionKind::Terminate {
+                    destination: Placement::WarmPool,
+                },
+                _,
+            ) => {
+                self.instances[instance].asg = LifecycleState::Other("Warmed:Pending".into());
+                let at = self.now().plus_seconds(self.fleet.range(20, 120));
+                self.push(at, Event::WarmStop { instance });
+            }
+            (ActionKind::Launch { .. }, LifecycleResult::Continue) => {
+                self.instances[instance].asg = LifecycleState::InService;
+                for service in 0..self.services.len() {
+                    if !self.services[service].daemon {
+                        self.tick_soon(service);
+                    }
+                }
+            }
+            (ActionKind::Terminate { .. } | ActionKind::Launch { .. }, _) => {
+                self.instances[instance].asg = LifecycleState::TerminatingProceed;
+                self.schedule_termination(instance);
+            }
         }
     }
 
@@ -1016,15 +1335,7 @@ impl SimWorld {
     }
 
     fn copies(&mut self) -> u32 {
-        let mut copies = 1;
-        if self.rng.chance(self.scenario.dup_rate) {
-            copies += 1;
-            if self.rng.chance(0.25) {
-                copies += 1;
-            }
-        }
-        self.counters.duplicated += u64::from(copies - 1);
-        copies
+        copies(&mut self.rng, self.scenario.dup_rate, &mut self.counters)
     }
 
     /// EventBridge publishes a task's STOPPED event: random delay, loss and duplication; a
@@ -1131,7 +1442,7 @@ impl SimWorld {
         }
     }
 
-    fn mark_stopped(&mut self, task: usize) {
+    pub(crate) fn mark_stopped(&mut self, task: usize) {
         let now = self.now();
         let sim = &mut self.tasks[task];
         sim.last = TaskStatus::Stopped;
@@ -1157,15 +1468,16 @@ impl SimWorld {
     /// The EC2 instance goes away: whatever still runs on it dies now.
     pub fn terminate_instance(&mut self, instance: usize) {
         self.instances[instance].status = InstanceStatus::Inactive;
+        self.kill_tasks_on(instance, "EC2 terminates");
+    }
+
+    /// The EC2 instance stops under its tasks (terminated, or stopped in the warm pool): each
+    /// dies now. `what` opens the event log's line.
+    pub fn kill_tasks_on(&mut self, instance: usize, what: &str) {
         let alive: Vec<usize> = (0..self.tasks.len())
             .filter(|&task| self.tasks[task].instance == instance && self.tasks[task].is_alive())
             .collect();
-        self.note(|_| {
-            format!(
-                "EC2 terminates ci-{instance}; {} task(s) killed",
-                alive.len()
-            )
-        });
+        self.note(|_| format!("{what} ci-{instance}; {} task(s) killed", alive.len()));
         for task in alive {
             self.tasks[task]
                 .stop_cause
@@ -1174,7 +1486,7 @@ impl SimWorld {
         }
     }
 
-    fn tick_soon(&mut self, service: usize) {
+    pub(crate) fn tick_soon(&mut self, service: usize) {
         let at = self.now().plus_seconds(self.rng.range(1, 10));
         self.push(at, Event::ServiceTick { service });
     }
@@ -1205,7 +1517,7 @@ impl SimWorld {
             .count() as i64;
         let total = in_service.len() as i64;
         let actives: Vec<usize> = (0..self.instances.len())
-            .filter(|&i| self.instances[i].status == InstanceStatus::Active)
+            .filter(|&i| self.instances[i].placeable())
             .collect();
         let mut to_start = (desired - on_active).min(cap - total);
         while to_start > 0 && !actives.is_empty() {
@@ -1265,4 +1577,49 @@ impl SimWorld {
             }
         }
     }
+}
+
+/// How many copies of an event EventBridge delivers (duplicates counted).
+fn copies(rng: &mut Rng, dup_rate: f64, counters: &mut Counters) -> u32 {
+    let mut copies = 1;
+    if rng.chance(dup_rate) {
+        copies += 1;
+        if rng.chance(0.25) {
+            copies += 1;
+        }
+    }
+    counters.duplicated += u64::from(copies - 1);
+    copies
+}
+
+/// The delivery delay of each copy of a lifecycle notice (None: the bus lost that copy).
+/// Lifecycle notices are best-effort too, but losing every copy is outside ecs-drain's reach
+/// (the hook's timeout is the only remedy): at least one copy arrives. The first comes within
+/// seconds; a duplicate may come much later (an EventBridge retry after a failed or throttled
+/// invocation).
+pub fn notice_delays(
+    rng: &mut Rng,
+    drop_rate: f64,
+    dup_rate: f64,
+    counters: &mut Counters,
+) -> Vec<Option<i64>> {
+    let copies = copies(rng, dup_rate, counters);
+    let mut delays = Vec::new();
+    let mut delivered = 0;
+    for copy in 0..copies {
+        let last_chance = copy + 1 == copies && delivered == 0;
+        if !last_chance && rng.chance(drop_rate) {
+            counters.dropped += 1;
+            delays.push(None);
+            continue;
+        }
+        let delay = if delivered > 0 && rng.chance(0.3) {
+            rng.range(60, 900)
+        } else {
+            rng.range(0, 20)
+        };
+        delivered += 1;
+        delays.push(Some(delay));
+    }
+    delays
 }

@@ -5,7 +5,7 @@
 //! `ECS_DRAIN_SIM_SEEDS=200000 cargo test -p drain-sim --release` runs the long mode
 //! (`ECS_DRAIN_SIM_START` moves the first seed).
 
-use drain_sim::{Fault, RunReport, Settings, ViolationKind, run_many, run_seed};
+use drain_sim::{Fault, RunReport, Settings, Violation, ViolationKind, run_many, run_seed};
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -37,6 +37,48 @@ fn first_failure(
             ..settings.clone()
         },
     ))
+}
+
+/// Whether `violation` is of `kind` and names every one of `words`.
+fn says(violation: &Violation, kind: ViolationKind, words: &[&str]) -> bool {
+    violation.kind == kind && words.iter().all(|word| violation.message.contains(word))
+}
+
+/// The first seed in `seeds` on which the check of `kind` whose message has `words` catches
+/// the planted `fault` (default settings otherwise), replayed with its event log; the replay
+/// must report it again.
+fn caught(
+    fault: Fault,
+    seeds: std::ops::Range<u64>,
+    kind: ViolationKind,
+    words: &[&str],
+) -> RunReport {
+    let settings = Settings {
+        fault,
+        ..Settings::default()
+    };
+    let seed = seeds
+        .into_iter()
+        .find(|&seed| {
+            run_seed(seed, &settings)
+                .violations
+                .iter()
+                .any(|v| says(v, kind, words))
+        })
+        .expect("some seed must catch the planted bug");
+    let report = run_seed(
+        seed,
+        &Settings {
+            trace: true,
+            ..settings
+        },
+    );
+    assert!(
+        report.violations.iter().any(|v| says(v, kind, words)),
+        "the replay of seed {seed} lost {words:?}:\n{}",
+        report.render()
+    );
+    report
 }
 
 #[test]
@@ -102,55 +144,31 @@ fn a_census_that_misses_stopping_tasks_completes_too_early() {
 
 #[test]
 fn replicas_taken_for_daemons_are_stopped_before_their_time() {
-    let settings = Settings {
-        fault: Fault::ServicesLookLikeDaemons,
-        ..Settings::default()
-    };
-    let report = first_failure(&settings, 0..200, ViolationKind::Safety)
-        .expect("some seed must catch the planted bug");
-    assert!(
-        report
-            .violations
-            .iter()
-            .any(|v| v.message.contains("stopped non-daemon")),
-        "{}",
-        report.render()
+    caught(
+        Fault::ServicesLookLikeDaemons,
+        0..200,
+        ViolationKind::Safety,
+        &["stopped non-daemon"],
     );
 }
 
 #[test]
 fn a_store_that_lets_a_stale_record_through_is_caught() {
-    let settings = Settings {
-        fault: Fault::StoreIgnoresRevision,
-        ..Settings::default()
-    };
-    let report = first_failure(&settings, 0..500, ViolationKind::Consistency)
-        .expect("some seed must catch the planted bug");
-    assert!(
-        report
-            .violations
-            .iter()
-            .any(|v| v.message.contains("record ends EXPIRED")),
-        "{}",
-        report.render()
+    caught(
+        Fault::StoreIgnoresRevision,
+        0..500,
+        ViolationKind::Consistency,
+        &["record ends EXPIRED"],
     );
 }
 
 #[test]
 fn a_scheduler_that_loses_checks_lets_the_hook_time_out() {
-    let settings = Settings {
-        fault: Fault::SchedulerLosesChecks,
-        ..Settings::default()
-    };
-    let report = first_failure(&settings, 0..200, ViolationKind::Liveness)
-        .expect("some seed must catch the planted bug");
-    assert!(
-        report
-            .violations
-            .iter()
-            .any(|v| v.message.contains("DefaultResult CONTINUE")),
-        "{}",
-        report.render()
+    caught(
+        Fault::SchedulerLosesChecks,
+        0..200,
+        ViolationKind::Liveness,
+        &["DefaultResult CONTINUE"],
     );
 }
 
@@ -215,4 +233,78 @@ fn a_late_duplicate_lifecycle_notice_does_not_skip_the_heartbeat() {
         },
     );
     assert!(report.passed(), "{}", report.render());
+}
+
+#[test]
+fn an_agent_that_only_looks_connected_gets_its_launch_continued_too_early() {
+    // DescribeContainerInstances says every agent is connected: a new instance whose agent is
+    // still connecting (or a warm-pool return set ACTIVE before its agent is back) is put in
+    // service by CONTINUE while ECS could place nothing on it.
+    caught(
+        Fault::AgentLooksConnected,
+        0..200,
+        ViolationKind::Safety,
+        &["launch action CONTINUE for ci-", "agent connected: false"],
+    );
+}
+
+#[test]
+fn a_lost_reactivation_leaves_a_warm_pool_return_draining() {
+    // UpdateContainerInstancesState to ACTIVE answers OK and changes nothing: the instance back
+    // from the warm pool keeps the DRAINING ecs-drain left it in.
+    caught(
+        Fault::ReactivationLost,
+        0..200,
+        ViolationKind::Liveness,
+        &["back from the warm pool", "stayed DRAINING"],
+    );
+}
+
+#[test]
+fn a_seed_without_launches_or_spot_runs_as_the_terminate_only_world() {
+    // Launches, the warm pool and Spot warnings draw from streams of their own: a seed that
+    // draws none makes the same run whether they are modelled or not.
+    let with = Settings {
+        trace: true,
+        ..Settings::default()
+    };
+    let without = Settings {
+        launches: false,
+        spot: false,
+        ..with.clone()
+    };
+    let quiet = (0..50)
+        .map(|seed| (seed, run_seed(seed, &with)))
+        .filter(|(_, report)| {
+            report.trace.iter().flatten().all(|line| {
+                ["ASG launches", "warm pool", "Spot"]
+                    .iter()
+                    .all(|new| !line.contains(new))
+            })
+        })
+        .take(3)
+        .collect::<Vec<_>>();
+    assert!(
+        !quiet.is_empty(),
+        "some of the first 50 seeds draw no launch"
+    );
+    for (seed, report) in quiet {
+        assert_eq!(
+            report.trace,
+            run_seed(seed, &without).trace,
+            "seed {seed} changed"
+        );
+    }
+}
+
+#[test]
+fn an_insert_that_overwrites_lets_two_writers_own_one_record() {
+    // Two deliveries of one notice both find no record and both insert: with an insert that
+    // overwrites, both writes land, and each invocation goes on believing the record is its own.
+    caught(
+        Fault::InsertOverwrites,
+        0..500,
+        ViolationKind::Consistency,
+        &["a write of revision 0 landed on", "two writers own"],
+    );
 }

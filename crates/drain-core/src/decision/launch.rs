@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 use crate::census::{TaskSnapshot, TaskStatus};
 use crate::decision::upkeep::Upkeep;
-use crate::decision::{ActionOutcome, Admission, admit_action, answer_outcome};
+use crate::decision::{ActionOutcome, Admission, admit_action, answer_outcome, completion_outcome};
 use crate::decision::{
     DEADLINE_MERGE_SECONDS, MIN_BOOKING_LEAD_SECONDS, hook_global_timeout_seconds,
     plan_check_interval, plan_deadline,
@@ -24,7 +24,7 @@ use crate::event::fleet::Placement;
 use crate::ids::{ClusterArn, LifecycleActionRef, LifecycleToken};
 use crate::launch_record::{LaunchRecord, LaunchStatus};
 use crate::ports::{ActionAnswer, EcsInstanceStatus};
-use crate::record::{DrainRecord, LifecycleResult};
+use crate::record::{DrainRecord, DrainStatus, LifecycleResult};
 use crate::time::Timestamp;
 
 /// What a launch action completes with when its deadline passes before the instance is ready.
@@ -120,6 +120,9 @@ pub enum LaunchCompletion {
     RegistrationFailed,
     /// The launch deadline passed first; the deadline policy applies.
     DeadlinePassed,
+    /// A look claimed this completion (COMPLETING) and its invocation ended before recording
+    /// the end: the claimed result is sent again ([`honour_launch_claim`]).
+    SentAgain,
 }
 
 impl LaunchCompletion {
@@ -131,6 +134,7 @@ impl LaunchCompletion {
             LaunchCompletion::UnwatchedCluster { .. } => "unwatched_cluster",
             LaunchCompletion::RegistrationFailed => "registration_failed",
             LaunchCompletion::DeadlinePassed => "deadline_passed",
+            LaunchCompletion::SentAgain => "sent_again",
         }
     }
 }
@@ -271,8 +275,9 @@ pub enum LaunchPrompt {
 ///
 /// A check heartbeats and books the next one. A notice always books (its record may be new to
 /// this look); a state change books only when no check is booked ahead (the booked one was
-/// lost or is late). Whoever moves the check later than the hook would stay alive without a
-/// heartbeat heartbeats first, or the hook applies its default result before the check fires.
+/// lost or is late). Whoever books the check later than the record proves safe
+/// ([`launch_check_safe_until`]) heartbeats first, or the hook applies its default result
+/// before the check fires.
 pub fn launch_upkeep(
     record: &LaunchRecord,
     policy: &LaunchPolicy,
@@ -288,25 +293,23 @@ pub fn launch_upkeep(
         Some(_) => next_launch_check_at(&plan, now),
     });
     let heartbeat = prompt == LaunchPrompt::Check
-        || book_check_at.is_some_and(|at| at > launch_hook_alive_until(record, &plan));
+        || book_check_at.is_some_and(|at| at > launch_check_safe_until(record, &plan));
     Upkeep {
         heartbeat,
         book_check_at,
     }
 }
 
-/// The latest the record proves the launch hook alive without another heartbeat: its heartbeat
-/// timeout after the notice or, once a check is booked, after one interval before that check
-/// (every booking heartbeats when [`launch_upkeep`] says so, so the hook was heartbeated no
-/// earlier). An unknown timeout counts as one check interval, the shortest one planned.
-fn launch_hook_alive_until(record: &LaunchRecord, plan: &LaunchPlan) -> Timestamp {
-    let timeout = record
-        .heartbeat_timeout_seconds
-        .unwrap_or(plan.check_interval_seconds);
-    let reset = record.next_check_at.map_or(record.noticed_at, |booked| {
-        booked.plus_seconds(-plan.check_interval_seconds)
-    });
-    reset.plus_seconds(timeout)
+/// The latest a check of the pending launch may fire without another heartbeat: the booked
+/// check or, before any booking, the first check planned from the notice. Either is at most one
+/// interval (or the deadline merge) after the hook's timer last started, because every later
+/// booking heartbeats first; the plan keeps that interval a margin below the heartbeat timeout
+/// for a late check. A check moved later, even one still inside the timeout, eats that margin:
+/// moved to the timeout itself (simulation seed 58), the hook times out as the check fires.
+fn launch_check_safe_until(record: &LaunchRecord, plan: &LaunchPlan) -> Timestamp {
+    record
+        .next_check_at
+        .unwrap_or_else(|| launch_check_after(plan, record.noticed_at, record.noticed_at))
 }
 
 /// The daemon services without a RUNNING task on the instance, sorted and without repeats.
@@ -396,6 +399,25 @@ pub fn decide_launch(facts: &LaunchFacts, policy: &LaunchPolicy, now: Timestamp)
     }
 }
 
+/// The decision of a look at `record`: `decided` from the facts, except that a completion the
+/// record holds a claim of (COMPLETING, its result recorded with the claim) is sent again with
+/// that result, never a new one: it may have reached Auto Scaling before its invocation died,
+/// and a new decision (a ready instance's CONTINUE after the deadline's ABANDON, say) would be
+/// recorded against a result the hook never got. A look that waits instead heartbeats, and the
+/// heartbeat tells whether the claimed completion landed ([`launch_completion_outcome`]).
+pub fn honour_launch_claim(record: &LaunchRecord, decided: LaunchDecision) -> LaunchDecision {
+    let claimed = record
+        .result
+        .filter(|_| record.status == LaunchStatus::Completing);
+    match (decided, claimed) {
+        (LaunchDecision::Complete { .. }, Some(result)) => LaunchDecision::Complete {
+            result,
+            reason: LaunchCompletion::SentAgain,
+        },
+        (decided, _) => decided,
+    }
+}
+
 /// Reads the answer to a pending launch's CompleteLifecycleAction by the drains' rule
 /// ([`crate::decision::completion_outcome`]): "No active Lifecycle Action" after a completion
 /// that may have been sent before without a clear answer (an earlier attempt of this call, or
@@ -419,6 +441,29 @@ pub fn warm_return_ends_drain(launch: &LaunchRecord, drain: &DrainRecord) -> boo
         && !drain.status.is_terminal()
         && drain.ec2_instance_id == launch.instance_id
         && drain.noticed_at <= launch.noticed_at
+}
+
+/// Why a warm-pool return ends the drain COMPLETED (the record's reason).
+pub const WARM_RETURN_COMPLETES_DRAIN: &str = "the instance came back from the warm pool after a \
+     completion whose answer was lost: that completion ended the terminate action";
+
+/// How a warm-pool return ends the drain [`warm_return_ends_drain`] says it ends: with the
+/// status and the reason to record. The instance back from the pool says what an answer "no
+/// active lifecycle action" says, that the terminate action is over, so the drains' one rule
+/// for that answer ([`crate::decision::completion_outcome`]) reads it: after a completion
+/// sent without a clear answer (a claim left COMPLETING, an answer lost) that completion ended
+/// the action, COMPLETED with the result on record (the claimed one); otherwise it timed out,
+/// EXPIRED.
+pub fn warm_return_drain_end(drain: &DrainRecord) -> (DrainStatus, &'static str) {
+    let gone = ActionAnswer::NoActiveAction {
+        after_unclear_attempt: false,
+    };
+    match completion_outcome(gone, Some(drain)) {
+        ActionOutcome::DoneUnconfirmed => (DrainStatus::Completed, WARM_RETURN_COMPLETES_DRAIN),
+        ActionOutcome::Done | ActionOutcome::NoActiveAction => {
+            (DrainStatus::Expired, WARM_RETURN_ENDS_DRAIN)
+        }
+    }
 }
 
 /// Whether a launch notice starts, resumes or replaces the pending launch on record, by the

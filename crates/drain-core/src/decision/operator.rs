@@ -231,7 +231,7 @@ pub fn plan_operator(
     match action {
         OperatorAction::ForceComplete { result } | OperatorAction::Cancel { result } => {
             Ok(OperatorPlan::Complete {
-                claim: with_audit(record.claimed(now, claim_id), entry),
+                claim: with_audit(record.claimed(now, claim_id, result), entry),
                 result,
                 reactivate: matches!(action, OperatorAction::Cancel { .. }),
             })
@@ -359,7 +359,7 @@ mod tests {
             ..drain()
         };
         let ended = drain().ended(at(10), DrainStatus::Completed, None, "done".into());
-        let claimed = drain().claimed(at(100), "c".into());
+        let claimed = drain().claimed(at(100), "c".into(), LifecycleResult::Continue);
         let cases: Vec<(&str, DrainRecord, i64, Option<Overdue>)> = vec![
             ("check not yet due", checked(240, 0), 200, None),
             ("check due, within grace", checked(240, 0), 240 + 120, None),
@@ -433,7 +433,7 @@ mod tests {
     #[test]
     fn refusals_name_why_and_write_nothing() {
         let ended = drain().ended(at(10), DrainStatus::Expired, None, "gone".into());
-        let claimed = drain().claimed(at(100), "c".into());
+        let claimed = drain().claimed(at(100), "c".into(), LifecycleResult::Continue);
         let enforcing = DrainRecord {
             phase: DrainPhase::Enforcing,
             ..drain()
@@ -529,7 +529,7 @@ mod tests {
 
     #[test]
     fn a_stalled_claim_may_be_taken_over_by_the_operator() {
-        let stalled = drain().claimed(at(100), "dead-invocation".into());
+        let stalled = drain().claimed(at(100), "dead-invocation".into(), LifecycleResult::Continue);
         let plan = plan_operator(
             &stalled,
             OperatorAction::ForceComplete {

@@ -282,7 +282,8 @@ impl UnbelievedNotice {
                 kind,
                 ahead_seconds,
             } => format!(
-                "the {} notice is dated {ahead_seconds} s ahead of this function's clock                  (more than the {CLOCK_SKEW_SECONDS} s skew allowed)",
+                "the {} notice is dated {ahead_seconds} s ahead of this function's clock \
+                 (more than the {CLOCK_SKEW_SECONDS} s skew allowed)",
                 kind.as_str()
             ),
             UnbelievedNotice::Stale {
@@ -290,7 +291,8 @@ impl UnbelievedNotice {
                 age_seconds,
                 horizon_seconds,
             } => format!(
-                "the {} notice is {age_seconds} s old, past its {horizon_seconds} s horizon:                  history, not the instance's present",
+                "the {} notice is {age_seconds} s old, past its {horizon_seconds} s horizon: \
+                 history, not the instance's present",
                 kind.as_str()
             ),
         }

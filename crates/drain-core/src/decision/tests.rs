@@ -249,6 +249,66 @@ fn takes_over_a_claim_whose_invocation_died() {
 }
 
 #[test]
+fn a_takeover_of_a_lapsed_claim_sends_the_claimed_result_not_a_new_decision() {
+    let lease = policy().completing_lease_seconds;
+    let claim =
+        |result| record().claimed(START.plus_seconds(100), "dead-invocation".into(), result);
+    let later = START.plus_seconds(100 + lease);
+    let sent_again = |result| Decision::Complete {
+        result,
+        reason: CompletionReason::SentAgain,
+    };
+    let unclaimed = DrainRecord {
+        status: DrainStatus::Completing,
+        updated_at: START.plus_seconds(100),
+        ..record()
+    };
+    let nothing_alive = census(vec![]);
+    let a_task_alive = census(vec![replica("r1")]);
+    // (story, record, census, decision)
+    let table = [
+        (
+            "ABANDON claimed, nothing alive now: ABANDON again, not CONTINUE",
+            claim(LifecycleResult::Abandon),
+            &nothing_alive,
+            sent_again(LifecycleResult::Abandon),
+        ),
+        (
+            "CONTINUE claimed, a task seen alive now: CONTINUE again, no waiting",
+            claim(LifecycleResult::Continue),
+            &a_task_alive,
+            sent_again(LifecycleResult::Continue),
+        ),
+        (
+            "a claim that names no result (written before results were claimed): decided afresh",
+            unclaimed,
+            &nothing_alive,
+            Decision::Complete {
+                result: LifecycleResult::Continue,
+                reason: CompletionReason::Drained,
+            },
+        ),
+    ];
+    for (story, claimed, census, decision) in table {
+        assert_eq!(
+            decide(&claimed, census, later, &policy()),
+            decision,
+            "{story}"
+        );
+    }
+    // A fresh claim stays its invocation's.
+    assert_eq!(
+        decide(
+            &claim(LifecycleResult::Abandon),
+            &nothing_alive,
+            START.plus_seconds(110),
+            &policy()
+        ),
+        Decision::ClaimedElsewhere
+    );
+}
+
+#[test]
 fn at_the_deadline_stops_everything_still_alive() {
     let drain = record();
     let alive = census(vec![replica("r1"), standalone("s1"), daemon("d1")]);
@@ -612,7 +672,7 @@ fn a_lost_start_carries_on_only_with_a_live_drain_of_the_same_action() {
 #[test]
 fn a_lost_claim_is_ours_only_when_the_stored_record_is_exactly_that_claim() {
     let now = START.plus_seconds(120);
-    let claim = record().claimed(now, "c-1".into());
+    let claim = record().claimed(now, "c-1".into(), LifecycleResult::Continue);
     let rows = [
         (
             "the claim itself",
@@ -621,7 +681,7 @@ fn a_lost_claim_is_ours_only_when_the_stored_record_is_exactly_that_claim() {
         ),
         (
             "another invocation's claim",
-            Some(record().claimed(now, "c-2".into())),
+            Some(record().claimed(now, "c-2".into(), LifecycleResult::Continue)),
             recovery::AfterLostWrite::GiveUp,
         ),
         (
@@ -650,7 +710,7 @@ fn a_lost_claim_is_retried_only_over_progress_of_the_same_drain() {
     let now = START.plus_seconds(120);
     let mine = record();
     let progressed = record().progressed(now);
-    let claimed = record().claimed(now, "c-2".into());
+    let claimed = record().claimed(now, "c-2".into(), LifecycleResult::Continue);
     let ended = record().ended(now, DrainStatus::Completed, None, "done".into());
     let other_action = DrainRecord {
         token: token("00000000-0000-4000-8000-000000000002"),

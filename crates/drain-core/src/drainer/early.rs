@@ -18,6 +18,7 @@ use crate::decision::spot::{
     immovable_within_horizon, terminate_meets_early_drain,
 };
 use crate::decision::start::believable_notice_time;
+use crate::decision::upkeep::{Trigger, upkeep};
 use crate::decision::verify::{AfterExpiry, FunctionIdentity, Refusal};
 use crate::decision::{MIN_BOOKING_LEAD_SECONDS, sets_draining};
 use crate::error::DrainError;
@@ -180,6 +181,19 @@ impl<P: Ports> Drainer<P> {
         if let Some(old) = &finished {
             // A finished drain of an instance back in service: this one replaces it.
             record.revision = old.revision + 1;
+        }
+        // The first check is booked before the record is written: an invocation that dies
+        // between the two leaves a check that finds the drain and carries it on (or ends it
+        // when no action joins), or finds none and cancels itself. The other order could leave
+        // a drain no check ever looks at, and a retry of its warning past the warning's horizon
+        // is refused as stale, so nothing would start it again (sim seed 3604).
+        let now = self.now();
+        let books_checks = self.config.schedule.is_some();
+        if let Some(at) = upkeep(&record, now, Trigger::Lifecycle, books_checks).book_check_at {
+            let why = "book the early drain's first check";
+            self.book_check(&record.container_instance_arn, at, why, mode)
+                .await?;
+            record.next_check_at = Some(at);
         }
         let write = self.write_new(&record, finished.as_ref(), mode).await?;
         if write == WriteOutcome::LostRace {

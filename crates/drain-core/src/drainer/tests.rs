@@ -1279,6 +1279,57 @@ async fn a_completion_claim_left_by_a_crashed_invocation_is_taken_over_after_the
 }
 
 #[tokio::test]
+async fn a_takeover_of_a_claim_whose_abandon_was_accepted_sends_and_records_abandon() {
+    // GIVEN a drain at its deadline (policy abandon) with a task still running, claimed for
+    // ABANDON by an invocation whose completion Auto Scaling accepted before it died
+    let mut world = World::new();
+    world.config.policy.deadline_policy = DeadlinePolicy::Abandon;
+    let web = world.run_task("web-1", "service:web");
+    world.terminate().await;
+    let draining = world.record();
+    world.clock.set(draining.deadline_at);
+    let claimed = draining.claimed(
+        world.clock.now(),
+        "dead-invocation".into(),
+        LifecycleResult::Abandon,
+    );
+    world
+        .store
+        .replace(&claimed, draining.revision)
+        .await
+        .expect("claimed");
+    world
+        .hooks
+        .complete(&world.notice.action, LifecycleResult::Abandon)
+        .await
+        .expect("completion accepted");
+    // AND the instance's task is gone by the time anyone looks again
+    world.task_stops(&web);
+
+    // WHEN the check fires after the claim's lease has run out
+    let lease = world.config.policy.completing_lease_seconds;
+    world
+        .scheduler
+        .schedule(&world.instance, draining.deadline_at.plus_seconds(lease))
+        .await
+        .expect("booked");
+    let outcome = world.fire_next_check().await;
+
+    // THEN it sends the claimed ABANDON, not a new CONTINUE, and records what the hook got
+    assert_eq!(
+        outcome,
+        Outcome::Decided(Decision::Complete {
+            result: LifecycleResult::Abandon,
+            reason: CompletionReason::SentAgain
+        })
+    );
+    assert_eq!(world.action().completions, 1);
+    assert_eq!(world.action().result, Some(LifecycleResult::Abandon));
+    assert_eq!(world.record().status, DrainStatus::Completed);
+    assert_eq!(world.record().result, Some(LifecycleResult::Abandon));
+}
+
+#[tokio::test]
 async fn a_transient_completion_error_is_retried_and_completes_on_the_retry() {
     // GIVEN an empty instance, and Auto Scaling throttling the next completion
     let world = World::new();

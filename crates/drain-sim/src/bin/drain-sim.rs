@@ -1,5 +1,6 @@
 //! Command line of the simulation: `--seed N` replays one seed with its event log,
-//! `--seeds N [--start S]` runs many and prints the summary.
+//! `--seeds N [--start S]` runs many and prints the summary. `--launches off --spot off` runs the
+//! terminate-only world.
 
 use std::process::ExitCode;
 
@@ -7,9 +8,11 @@ use drain_sim::{Fault, Settings, run_many, run_seed};
 
 const USAGE: &str = "usage: drain-sim [--seed N | --seeds N [--start S]] [--fault NAME] \
                      [--drop-rate P] [--crash-rate P] [--census-rule when-needed|every-look] \
-                     [--late-visibility SECONDS] [--scheduler-latency SECONDS]
+                     [--late-visibility SECONDS] [--scheduler-latency SECONDS] \
+                     [--launches on|off] [--spot on|off]
 faults: none, census-ignores-stopping, services-look-like-daemons, store-ignores-revision, \
-                     scheduler-loses-checks, census-trusts-the-set";
+                     scheduler-loses-checks, census-trusts-the-set, agent-looks-connected, \
+                     reactivation-lost, insert-overwrites";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,6 +36,8 @@ fn main() -> ExitCode {
             ("--scheduler-latency", Some(v)) => {
                 v.parse().ok().map(|s| settings.scheduler_latency_max = s)
             }
+            ("--launches", Some(v)) => on_off(v).map(|on| settings.launches = on),
+            ("--spot", Some(v)) => on_off(v).map(|on| settings.spot = on),
             _ => None,
         };
         if parsed.is_none() {
@@ -78,5 +83,14 @@ fn main() -> ExitCode {
             eprintln!("{USAGE}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// `on` or `off`.
+fn on_off(value: &str) -> Option<bool> {
+    match value {
+        "on" => Some(true),
+        "off" => Some(false),
+        _ => None,
     }
 }

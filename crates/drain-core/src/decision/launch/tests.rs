@@ -469,13 +469,22 @@ fn a_look_heartbeats_before_it_moves_the_check_past_the_hook_timeout() {
             Some(440),
         ),
         (
-            "a redelivered notice moving it only within the timeout does not",
+            "a redelivered notice moving it later, even inside the timeout, heartbeats",
             Notice,
             Some(240),
             Some(300),
             50,
-            false,
+            true,
             Some(290),
+        ),
+        (
+            "a redelivered notice booking the check already booked does not",
+            Notice,
+            Some(240),
+            Some(300),
+            0,
+            false,
+            Some(240),
         ),
         (
             "a state change leaves a check booked ahead alone",
@@ -529,32 +538,101 @@ fn a_look_heartbeats_before_it_moves_the_check_past_the_hook_timeout() {
 }
 
 #[test]
-fn a_warm_pool_return_ends_only_the_older_drain_its_instance_left_open() {
-    use crate::record::{DrainRecord, DrainStart, DrainStatus};
-    let back = LaunchRecord {
+fn a_look_that_completes_a_claimed_launch_sends_the_claimed_result_again() {
+    let claimed = |status, result| LaunchRecord {
+        status,
+        result,
+        ..pending(Some(240), Some(300))
+    };
+    let ready = LaunchDecision::Complete {
+        result: LifecycleResult::Continue,
+        reason: LaunchCompletion::Ready,
+    };
+    let waiting = LaunchDecision::Wait {
+        waiting_on: LaunchWaitingOn::Registration,
+        deadline: NOTICED.plus_seconds(900),
+    };
+    let sent_again = |result| LaunchDecision::Complete {
+        result,
+        reason: LaunchCompletion::SentAgain,
+    };
+    let abandon = Some(LifecycleResult::Abandon);
+    // (story, record's status, claimed result, decided from the facts, decision)
+    let table = [
+        (
+            "ABANDON claimed, ready now: ABANDON again, not CONTINUE",
+            LaunchStatus::Completing,
+            abandon,
+            ready.clone(),
+            sent_again(LifecycleResult::Abandon),
+        ),
+        (
+            "CONTINUE claimed, ready now: CONTINUE again, as the claim",
+            LaunchStatus::Completing,
+            Some(LifecycleResult::Continue),
+            ready.clone(),
+            sent_again(LifecycleResult::Continue),
+        ),
+        (
+            "a claimed launch that waits heartbeats instead: the decision stands",
+            LaunchStatus::Completing,
+            abandon,
+            waiting.clone(),
+            waiting.clone(),
+        ),
+        (
+            "a pending launch completes as decided",
+            LaunchStatus::Pending,
+            None,
+            ready.clone(),
+            ready.clone(),
+        ),
+    ];
+    for (story, status, result, decided, decision) in table {
+        let record = claimed(status, result);
+        assert_eq!(honour_launch_claim(&record, decided), decision, "{story}");
+    }
+}
+
+/// A pending launch back from the warm pool.
+fn back_from_the_warm_pool() -> LaunchRecord {
+    LaunchRecord {
         origin: Some(Placement::WarmPool),
         ..pending(None, Some(300))
-    };
-    let drain = |noticed: i64, status: DrainStatus, instance: &str| -> DrainRecord {
-        let mut action = back.action.clone();
-        action.instance_id = crate::ids::Ec2InstanceId::new(instance).expect("id");
-        DrainRecord {
-            status,
-            ..crate::decision::start_drain(DrainStart {
-                container_instance_arn: crate::ids::ContainerInstanceArn::new(
-                    "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/3f1e2c5a",
-                )
-                .expect("arn"),
-                cluster_arn: cluster("prod"),
-                action,
-                noticed_at: NOTICED.plus_seconds(noticed),
-                started_at: NOTICED.plus_seconds(noticed),
-                heartbeat_timeout_seconds: Some(300),
-                deadline_seconds: 3600,
-                retention_seconds: 86_400,
-            })
-        }
-    };
+    }
+}
+
+/// A drain of `instance` noticed `noticed` seconds after the launch `back`, in `status`.
+fn old_drain(
+    back: &LaunchRecord,
+    noticed: i64,
+    status: DrainStatus,
+    instance: &str,
+) -> DrainRecord {
+    let mut action = back.action.clone();
+    action.instance_id = crate::ids::Ec2InstanceId::new(instance).expect("id");
+    DrainRecord {
+        status,
+        ..crate::decision::start_drain(crate::record::DrainStart {
+            container_instance_arn: crate::ids::ContainerInstanceArn::new(
+                "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/3f1e2c5a",
+            )
+            .expect("arn"),
+            cluster_arn: cluster("prod"),
+            action,
+            noticed_at: NOTICED.plus_seconds(noticed),
+            started_at: NOTICED.plus_seconds(noticed),
+            heartbeat_timeout_seconds: Some(300),
+            deadline_seconds: 3600,
+            retention_seconds: 86_400,
+        })
+    }
+}
+
+#[test]
+fn a_warm_pool_return_ends_only_the_older_drain_its_instance_left_open() {
+    let back = back_from_the_warm_pool();
+    let drain = |noticed, status, instance: &str| old_drain(&back, noticed, status, instance);
     let own = back.instance_id.as_str().to_owned();
     // (story, launch, drain, ends it)
     let table = [
@@ -597,6 +675,37 @@ fn a_warm_pool_return_ends_only_the_older_drain_its_instance_left_open() {
     ];
     for (story, launch, drain, ends) in table {
         assert_eq!(warm_return_ends_drain(&launch, &drain), ends, "{story}");
+    }
+}
+
+#[test]
+fn a_warm_pool_return_completes_a_drain_whose_completion_was_sent_and_expires_the_others() {
+    let back = back_from_the_warm_pool();
+    let own = back.instance_id.as_str().to_owned();
+    let waiting = old_drain(&back, -1200, DrainStatus::Draining, &own);
+    let now = NOTICED;
+    let claimed = waiting.claimed(now, "dead-invocation".into(), LifecycleResult::Continue);
+    let released = claimed.released(now);
+    // (story, drain, how it ends)
+    let table = [
+        (
+            "a claim left COMPLETING: its completion ended the action",
+            claimed,
+            (DrainStatus::Completed, WARM_RETURN_COMPLETES_DRAIN),
+        ),
+        (
+            "a claim given back after an unclear answer: its completion ended the action",
+            released,
+            (DrainStatus::Completed, WARM_RETURN_COMPLETES_DRAIN),
+        ),
+        (
+            "a drain never completed: its action timed out",
+            waiting,
+            (DrainStatus::Expired, WARM_RETURN_ENDS_DRAIN),
+        ),
+    ];
+    for (story, drain, end) in table {
+        assert_eq!(warm_return_drain_end(&drain), end, "{story}");
     }
 }
 

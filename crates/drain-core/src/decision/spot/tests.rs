@@ -534,6 +534,7 @@ fn an_unbelieved_notice_says_why_in_a_bounded_line() {
     for reason in &reasons {
         let text = reason.describe();
         assert!(text.len() < 160, "{text}");
+        assert!(!text.contains("  "), "no run of spaces: {text}");
         assert!(
             text.contains(if matches!(reason, UnbelievedNotice::Ahead { .. }) {
                 "rebalance"

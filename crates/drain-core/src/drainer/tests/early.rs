@@ -741,3 +741,57 @@ async fn a_terminate_action_whose_insert_loses_to_a_spot_warning_s_joins_its_dra
     assert_one_drain_holds_the_action(&world, &outcome);
     assert_eq!(world.instance_status(), "DRAINING");
 }
+
+#[tokio::test]
+async fn a_spot_warning_whose_invocation_stops_after_recording_its_drain_leaves_a_check_that_ends_it()
+ {
+    // GIVEN a live instance with a task, and a Spot warning whose invocation stops right
+    // after recording the early drain: its insert lands, its answer is lost and the SDK's
+    // retry loses to it, so the invocation sees a lost race and does nothing more (as one
+    // that dies there)
+    let world = before_the_group_acts();
+    world.run_task("web-1", "service:web");
+    let warning = spot_warning(&fixture("ec2-spot-interruption-warning.json"));
+    let answer_lost = InterferingStore {
+        inner: world.store.clone(),
+        interfere: |store: &MemoryStore, record: &DrainRecord| {
+            if store.get(&record.container_instance_arn).is_none() {
+                store.put(record.clone());
+            }
+        },
+    };
+    let stopped = world
+        .drainer_over(answer_lost)
+        .on_spot_warning(&warning, &own())
+        .await
+        .expect("warning handled");
+    assert_eq!(stopped, Outcome::LostRace);
+    assert_eq!(world.record().status, DrainStatus::Draining);
+    // AND Lambda's retry arrives past the warning's horizon: refused as stale, it starts
+    // nothing and changes nothing
+    world.clock.set(WARNING_SENT.plus_seconds(136));
+    let retried = world
+        .drainer()
+        .on_spot_warning(&warning, &own())
+        .await
+        .expect("retry handled");
+    assert!(matches!(retried, Outcome::Refused { .. }), "{retried:?}");
+
+    // WHEN the checks run and no terminate action ever comes
+    let mut ended = false;
+    for _ in 0..20 {
+        if world.booked_check().is_none() {
+            break;
+        }
+        if world.fire_next_check().await == Outcome::EndedWithoutAction {
+            ended = true;
+            break;
+        }
+    }
+
+    // THEN the drain's first check was booked before it died, and the checks end the drain
+    // instead of leaving it DRAINING with nothing to look at it
+    assert!(ended, "{:?}", world.record());
+    assert!(world.record().status.is_terminal());
+    assert_eq!(world.booked_check(), None);
+}
