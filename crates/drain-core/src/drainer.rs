@@ -714,7 +714,9 @@ impl<P: Ports> Drainer<P> {
                     .complete(record.clone(), *result, *reason, mode)
                     .await?
                 {
-                    Outcome::LostRace => self.retry_lost_claim(record, &census, mode).await,
+                    Outcome::LostRace => {
+                        self.retry_lost_claim(record, &census, mode, trigger).await
+                    }
                     outcome => Ok(outcome),
                 };
             }
@@ -999,24 +1001,30 @@ impl<P: Ports> Drainer<P> {
         })
     }
 
-    /// A lost claim: claim again on the fresh record when [`retry_claim`] says so.
+    /// A lost claim: claim again on the fresh record when [`retry_claim`] says so, or keep another
+    /// invocation's claim of this very drain watched (a check booked for after its lease).
     async fn retry_lost_claim(
         &self,
         mine: DrainRecord,
         census: &Census,
         mode: Mode,
+        trigger: Trigger,
     ) -> Result<Outcome, DrainError> {
         for _ in 0..CLAIM_RETRIES {
             let fresh = self.store().load(&mine.container_instance_arn).await?;
-            let retry = retry_claim(
-                &mine,
-                fresh.as_ref(),
-                census,
-                self.now(),
-                &self.config.policy,
-            );
-            let (ClaimRetry::Claim { result, reason }, Some(fresh)) = (retry, fresh) else {
-                break;
+            let now = self.now();
+            let retry = retry_claim(&mine, fresh.as_ref(), census, now, &self.config.policy);
+            let (result, reason, fresh) = match (retry, fresh) {
+                (ClaimRetry::Claim { result, reason }, Some(fresh)) => (result, reason, fresh),
+                (ClaimRetry::WatchClaim, Some(fresh)) => {
+                    info!(
+                        decision = "claimed_elsewhere",
+                        "another invocation claimed the completion first; its claim stays watched"
+                    );
+                    self.keep_claim_watched(&fresh, mode, trigger, now).await?;
+                    break;
+                }
+                _ => break,
             };
             info!(
                 decision = "retry_claim",

@@ -84,6 +84,11 @@ pub enum ClaimRetry {
         /// Why.
         reason: CompletionReason,
     },
+    /// Another invocation claimed the completion of this very drain first. Its claim is left
+    /// alone, but kept watched: the look that lost may have been the drain's check, and if the
+    /// claim's holder dies before its final write, only a check booked for after the lease
+    /// takes the claim over (decision::upkeep::upkeep_while_claimed).
+    WatchClaim,
     /// The drain moved on in a way this invocation must not override.
     GiveUp,
 }
@@ -107,6 +112,9 @@ pub fn retry_claim(
                 Decision::Complete { result, reason } => ClaimRetry::Claim { result, reason },
                 _ => ClaimRetry::GiveUp,
             }
+        }
+        Some(fresh) if fresh.status == DrainStatus::Completing && fresh.token == mine.token => {
+            ClaimRetry::WatchClaim
         }
         _ => ClaimRetry::GiveUp,
     }

@@ -706,7 +706,7 @@ fn a_lost_claim_is_ours_only_when_the_stored_record_is_exactly_that_claim() {
 }
 
 #[test]
-fn a_lost_claim_is_retried_only_over_progress_of_the_same_drain() {
+fn a_lost_claim_is_retried_only_over_progress_of_the_same_drain_and_watched_over_its_claim() {
     let now = START.plus_seconds(120);
     let mine = record();
     let progressed = record().progressed(now);
@@ -716,6 +716,10 @@ fn a_lost_claim_is_retried_only_over_progress_of_the_same_drain() {
         token: token("00000000-0000-4000-8000-000000000002"),
         ..record().progressed(now)
     };
+    let other_claimed = DrainRecord {
+        token: token("00000000-0000-4000-8000-000000000002"),
+        ..record().claimed(now, "c-3".into(), LifecycleResult::Continue)
+    };
     let drained = ClaimRetry::Claim {
         result: LifecycleResult::Continue,
         reason: CompletionReason::Drained,
@@ -724,9 +728,10 @@ fn a_lost_claim_is_retried_only_over_progress_of_the_same_drain() {
     let rows = [
         ("progress, my census is empty", Some(&progressed), census(vec![]), drained),
         ("progress, my census still sees a task", Some(&progressed), census(vec![replica("r1")]), ClaimRetry::GiveUp),
-        ("another invocation claimed", Some(&claimed), census(vec![]), ClaimRetry::GiveUp),
+        ("another invocation claimed", Some(&claimed), census(vec![]), ClaimRetry::WatchClaim),
         ("the drain ended", Some(&ended), census(vec![]), ClaimRetry::GiveUp),
         ("another action's drain", Some(&other_action), census(vec![]), ClaimRetry::GiveUp),
+        ("another action's claim", Some(&other_claimed), census(vec![]), ClaimRetry::GiveUp),
         ("the record vanished", None, census(vec![]), ClaimRetry::GiveUp),
     ];
     for (row, fresh, census, expected) in rows {

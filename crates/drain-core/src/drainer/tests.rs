@@ -975,6 +975,57 @@ async fn two_concurrent_stopped_events_for_the_last_tasks_complete_once() {
     assert_eq!(world.record().status, DrainStatus::Completed);
 }
 
+/// A store in which another invocation's COMPLETING claim of the same drain lands between this
+/// invocation's read and its own claim; that invocation then dies before completing.
+fn claim_race_store(inner: &MemoryStore) -> impl DrainStore {
+    let raced = AtomicBool::new(false);
+    InterferingStore {
+        inner: inner.clone(),
+        interfere: move |store: &MemoryStore, record: &DrainRecord| {
+            if record.status == DrainStatus::Completing && !raced.swap(true, Ordering::SeqCst) {
+                let current = store
+                    .get(&record.container_instance_arn)
+                    .expect("the record exists");
+                store.put(current.claimed(
+                    record.updated_at,
+                    "a-claim-whose-holder-dies".into(),
+                    LifecycleResult::Continue,
+                ));
+            }
+        },
+    }
+}
+
+#[tokio::test]
+async fn a_check_that_loses_its_claim_books_the_check_that_takes_the_claim_over() {
+    // GIVEN a drain whose last task stopped without an event, so its check is what finds it
+    let world = World::new();
+    let web = world.run_task("web-1", "service:web");
+    world.terminate().await;
+    let _lost = world.task_stops(&web);
+
+    // WHEN the check fires, and another invocation claims the completion between the check's
+    // read and its claim, then dies before completing (seed 63733 of the long simulation)
+    let at = world.booked_check().expect("a check is booked");
+    world.clock.set(at);
+    assert_eq!(world.scheduler.take_due(at), vec![world.instance.clone()]);
+    let outcome = world
+        .drainer_over(claim_race_store(&world.store))
+        .on_check(&world.instance, Mode::Live)
+        .await
+        .expect("check handled");
+
+    // THEN the check leaves the claim alone but books a check for after the claim's lease
+    assert_eq!(outcome, Outcome::LostRace);
+    assert_eq!(world.record().status, DrainStatus::Completing);
+    assert_eq!(world.action().completions, 0);
+    let takeover = world.booked_check().expect("the claim stays watched");
+    assert!(takeover > at, "{takeover} > {at}");
+    // AND that check takes the lapsed claim over and completes with the claimed result
+    let outcome = world.fire_next_check().await;
+    world.assert_completed_once(&outcome, LifecycleResult::Continue);
+}
+
 #[tokio::test]
 async fn a_concurrent_progress_write_does_not_strand_the_completion() {
     // GIVEN a drain whose last task has stopped
