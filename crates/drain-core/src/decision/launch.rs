@@ -120,6 +120,9 @@ pub enum LaunchCompletion {
     RegistrationFailed,
     /// The launch deadline passed first; the deadline policy applies.
     DeadlinePassed,
+    /// A look claimed this completion (COMPLETING) and its invocation ended before recording
+    /// the end: the claimed result is sent again ([`honour_launch_claim`]).
+    SentAgain,
 }
 
 impl LaunchCompletion {
@@ -131,6 +134,7 @@ impl LaunchCompletion {
             LaunchCompletion::UnwatchedCluster { .. } => "unwatched_cluster",
             LaunchCompletion::RegistrationFailed => "registration_failed",
             LaunchCompletion::DeadlinePassed => "deadline_passed",
+            LaunchCompletion::SentAgain => "sent_again",
         }
     }
 }
@@ -271,8 +275,9 @@ pub enum LaunchPrompt {
 ///
 /// A check heartbeats and books the next one. A notice always books (its record may be new to
 /// this look); a state change books only when no check is booked ahead (the booked one was
-/// lost or is late). Whoever moves the check later than the hook would stay alive without a
-/// heartbeat heartbeats first, or the hook applies its default result before the check fires.
+/// lost or is late). Whoever books the check later than the record proves safe
+/// ([`launch_check_safe_until`]) heartbeats first, or the hook applies its default result
+/// before the check fires.
 pub fn launch_upkeep(
     record: &LaunchRecord,
     policy: &LaunchPolicy,
@@ -288,25 +293,23 @@ pub fn launch_upkeep(
         Some(_) => next_launch_check_at(&plan, now),
     });
     let heartbeat = prompt == LaunchPrompt::Check
-        || book_check_at.is_some_and(|at| at > launch_hook_alive_until(record, &plan));
+        || book_check_at.is_some_and(|at| at > launch_check_safe_until(record, &plan));
     Upkeep {
         heartbeat,
         book_check_at,
     }
 }
 
-/// The latest the record proves the launch hook alive without another heartbeat: its heartbeat
-/// timeout after the notice or, once a check is booked, after one interval before that check
-/// (every booking heartbeats when [`launch_upkeep`] says so, so the hook was heartbeated no
-/// earlier). An unknown timeout counts as one check interval, the shortest one planned.
-fn launch_hook_alive_until(record: &LaunchRecord, plan: &LaunchPlan) -> Timestamp {
-    let timeout = record
-        .heartbeat_timeout_seconds
-        .unwrap_or(plan.check_interval_seconds);
-    let reset = record.next_check_at.map_or(record.noticed_at, |booked| {
-        booked.plus_seconds(-plan.check_interval_seconds)
-    });
-    reset.plus_seconds(timeout)
+/// The latest a check of the pending launch may fire without another heartbeat: the booked
+/// check or, before any booking, the first check planned from the notice. Either is at most one
+/// interval (or the deadline merge) after the hook's timer last started, because every later
+/// booking heartbeats first; the plan keeps that interval a margin below the heartbeat timeout
+/// for a late check. A check moved later, even one still inside the timeout, eats that margin:
+/// moved to the timeout itself (simulation seed 58), the hook times out as the check fires.
+fn launch_check_safe_until(record: &LaunchRecord, plan: &LaunchPlan) -> Timestamp {
+    record
+        .next_check_at
+        .unwrap_or_else(|| launch_check_after(plan, record.noticed_at, record.noticed_at))
 }
 
 /// The daemon services without a RUNNING task on the instance, sorted and without repeats.
@@ -393,6 +396,25 @@ pub fn decide_launch(facts: &LaunchFacts, policy: &LaunchPolicy, now: Timestamp)
     LaunchDecision::Wait {
         waiting_on,
         deadline,
+    }
+}
+
+/// The decision of a look at `record`: `decided` from the facts, except that a completion the
+/// record holds a claim of (COMPLETING, its result recorded with the claim) is sent again with
+/// that result, never a new one: it may have reached Auto Scaling before its invocation died,
+/// and a new decision (a ready instance's CONTINUE after the deadline's ABANDON, say) would be
+/// recorded against a result the hook never got. A look that waits instead heartbeats, and the
+/// heartbeat tells whether the claimed completion landed ([`launch_completion_outcome`]).
+pub fn honour_launch_claim(record: &LaunchRecord, decided: LaunchDecision) -> LaunchDecision {
+    let claimed = record
+        .result
+        .filter(|_| record.status == LaunchStatus::Completing);
+    match (decided, claimed) {
+        (LaunchDecision::Complete { .. }, Some(result)) => LaunchDecision::Complete {
+            result,
+            reason: LaunchCompletion::SentAgain,
+        },
+        (decided, _) => decided,
     }
 }
 

@@ -15,8 +15,9 @@ use super::{Admitted, Drainer, Kept, Mode, Outcome, admitted, refuse};
 use crate::decision::ActionOutcome;
 use crate::decision::launch::{
     LaunchCompletion, LaunchDecision, LaunchFacts, LaunchPolicy, LaunchPrompt, LaunchStart,
-    LaunchWaitingOn, Registration, admit_launch, decide_launch, launch_completion_outcome,
-    launch_upkeep, start_launch, warm_return_drain_end, warm_return_ends_drain,
+    LaunchWaitingOn, Registration, admit_launch, decide_launch, honour_launch_claim,
+    launch_completion_outcome, launch_upkeep, start_launch, warm_return_drain_end,
+    warm_return_ends_drain,
 };
 use crate::decision::start::{HeartbeatTimeout, believable_notice_time, heartbeat_timeout};
 use crate::decision::verify::{FunctionIdentity, verify_launch};
@@ -51,6 +52,12 @@ pub enum LaunchOutcome {
         /// What Auto Scaling answered.
         action: ActionOutcome,
     },
+    /// A heartbeat found the action gone after ecs-drain's own completion, claimed before and
+    /// its answer lost: that completion was done, and the record ends COMPLETED with its result.
+    CompletedBefore {
+        /// The claimed result, the one sent.
+        result: LifecycleResult,
+    },
     /// The launch action was gone (completed elsewhere, or timed out) when ecs-drain acted.
     Expired,
     /// The EC2 instance has no pending launch: nothing to do.
@@ -70,6 +77,7 @@ impl LaunchOutcome {
                 result: LifecycleResult::Abandon,
                 ..
             } => "launch_abandoned",
+            LaunchOutcome::CompletedBefore { .. } => "launch_completed_before",
             LaunchOutcome::Expired => "launch_expired",
             LaunchOutcome::NoPendingLaunch => "no_pending_launch",
         }
@@ -308,7 +316,7 @@ impl<P: Ports> Drainer<P> {
                 daemon_services,
                 tasks,
             };
-            let decision = decide_launch(&facts, &policy, now);
+            let decision = honour_launch_claim(&record, decide_launch(&facts, &policy, now));
             match decision {
                 LaunchDecision::Complete { result, reason } => {
                     return self
@@ -459,7 +467,15 @@ impl<P: Ports> Drainer<P> {
                 )
                 .await?;
             if let ActionAnswer::NoActiveAction { .. } = answer {
-                return self.expire_launch(record, mode, now).await;
+                // The one rule for an action found gone: a completion claimed before (its
+                // answer lost with its invocation) was done. The heartbeat's retry tells nothing.
+                let gone = ActionAnswer::NoActiveAction {
+                    after_unclear_attempt: false,
+                };
+                let gone = launch_completion_outcome(gone, &record);
+                return self
+                    .end_launch_at_gone_heartbeat(record, gone, mode, now)
+                    .await;
             }
         }
         if let Some(at) = upkeep.book_check_at {
@@ -564,21 +580,38 @@ impl<P: Ports> Drainer<P> {
         }))
     }
 
-    /// The action was gone at a heartbeat: the launch record ends EXPIRED.
-    async fn expire_launch(
+    /// The action was gone at a heartbeat: the launch record ends COMPLETED with the claimed
+    /// result after a completion whose answer was lost (`gone` is DoneUnconfirmed), else EXPIRED.
+    async fn end_launch_at_gone_heartbeat(
         &self,
         record: LaunchRecord,
+        gone: ActionOutcome,
         mode: Mode,
         now: Timestamp,
     ) -> Result<Outcome, DrainError> {
+        let completed = record
+            .result
+            .filter(|_| gone == ActionOutcome::DoneUnconfirmed);
         let mut done = record.next(now);
-        done.status = LaunchStatus::Expired;
+        done.status = match completed {
+            Some(_) => LaunchStatus::Completed,
+            None => LaunchStatus::Expired,
+        };
         done.next_check_at = None;
         if self.save_launch(&done, record.revision, mode).await? == WriteOutcome::LostRace {
             return Ok(Outcome::LostRace);
         }
         self.cancel_launch_check(&record.instance_id, mode).await;
-        Ok(self.launch_expired(mode))
+        let Some(result) = completed else {
+            return Ok(self.launch_expired(mode));
+        };
+        info!(
+            decision = "launch_completed",
+            result = result.as_str(),
+            "heartbeat found no active launch action after a completion whose answer was lost: \
+             that completion was done"
+        );
+        Ok(Outcome::Launch(LaunchOutcome::CompletedBefore { result }))
     }
 
     /// The launch action was found gone and the launch record says EXPIRED: counted, logged.

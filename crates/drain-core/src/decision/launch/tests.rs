@@ -469,13 +469,22 @@ fn a_look_heartbeats_before_it_moves_the_check_past_the_hook_timeout() {
             Some(440),
         ),
         (
-            "a redelivered notice moving it only within the timeout does not",
+            "a redelivered notice moving it later, even inside the timeout, heartbeats",
             Notice,
             Some(240),
             Some(300),
             50,
-            false,
+            true,
             Some(290),
+        ),
+        (
+            "a redelivered notice booking the check already booked does not",
+            Notice,
+            Some(240),
+            Some(300),
+            0,
+            false,
+            Some(240),
         ),
         (
             "a state change leaves a check booked ahead alone",
@@ -526,6 +535,63 @@ fn a_look_heartbeats_before_it_moves_the_check_past_the_hook_timeout() {
     // Without checks configured nothing is booked, so nothing needs a heartbeat.
     let upkeep = launch_upkeep(&pending(None, Some(300)), &policy, NOTICED, Notice, false);
     assert_eq!((upkeep.heartbeat, upkeep.book_check_at), (false, None));
+}
+
+#[test]
+fn a_look_that_completes_a_claimed_launch_sends_the_claimed_result_again() {
+    let claimed = |status, result| LaunchRecord {
+        status,
+        result,
+        ..pending(Some(240), Some(300))
+    };
+    let ready = LaunchDecision::Complete {
+        result: LifecycleResult::Continue,
+        reason: LaunchCompletion::Ready,
+    };
+    let waiting = LaunchDecision::Wait {
+        waiting_on: LaunchWaitingOn::Registration,
+        deadline: NOTICED.plus_seconds(900),
+    };
+    let sent_again = |result| LaunchDecision::Complete {
+        result,
+        reason: LaunchCompletion::SentAgain,
+    };
+    let abandon = Some(LifecycleResult::Abandon);
+    // (story, record's status, claimed result, decided from the facts, decision)
+    let table = [
+        (
+            "ABANDON claimed, ready now: ABANDON again, not CONTINUE",
+            LaunchStatus::Completing,
+            abandon,
+            ready.clone(),
+            sent_again(LifecycleResult::Abandon),
+        ),
+        (
+            "CONTINUE claimed, ready now: CONTINUE again, as the claim",
+            LaunchStatus::Completing,
+            Some(LifecycleResult::Continue),
+            ready.clone(),
+            sent_again(LifecycleResult::Continue),
+        ),
+        (
+            "a claimed launch that waits heartbeats instead: the decision stands",
+            LaunchStatus::Completing,
+            abandon,
+            waiting.clone(),
+            waiting.clone(),
+        ),
+        (
+            "a pending launch completes as decided",
+            LaunchStatus::Pending,
+            None,
+            ready.clone(),
+            ready.clone(),
+        ),
+    ];
+    for (story, status, result, decided, decision) in table {
+        let record = claimed(status, result);
+        assert_eq!(honour_launch_claim(&record, decided), decision, "{story}");
+    }
 }
 
 /// A pending launch back from the warm pool.

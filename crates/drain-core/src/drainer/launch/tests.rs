@@ -17,7 +17,9 @@ use crate::handler::handle_lifecycle;
 use crate::ids::{ClusterArn, ContainerInstanceArn, TaskArn};
 use crate::ports::PortSet;
 use crate::testing::ManualClock;
-use crate::testing::memory::{CallLog, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore};
+use crate::testing::memory::{
+    CallLog, MemoryAction, MemoryCluster, MemoryHooks, MemoryScheduler, MemoryStore,
+};
 use crate::time::Clock;
 
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster";
@@ -725,35 +727,49 @@ async fn a_late_launch_notice_books_its_first_check_from_when_the_action_began()
     assert!(booked < LAUNCH_SENT.plus_seconds(HEARTBEAT_TIMEOUT));
 }
 
-#[tokio::test]
-async fn a_look_that_moves_the_check_past_the_hook_timeout_heartbeats_first() {
-    let world = World::new();
-    let instance = world.notice.action.instance_id.clone();
-    // GIVEN a pending launch whose first check (which heartbeats) is booked 240 s after the
-    // action began, inside the hook's 300 s heartbeat timeout
+/// A pending launch whose first check (which heartbeats) is booked 240 s after the action
+/// began, the plan's 60 s margin inside the hook's 300 s heartbeat timeout, and its notice
+/// delivered again `at` seconds after the action began: the check then booked and the action.
+async fn notice_redelivered_at(world: &World, at: i64) -> (Option<Timestamp>, MemoryAction) {
+    let instance = &world.notice.action.instance_id;
     world.notify(&world.notice).await;
-    assert_eq!(
-        world.scheduler.launch_booked(&instance),
-        Some(LAUNCH_SENT.plus_seconds(240))
-    );
-    // WHEN the notice is delivered again at 200 s and the look moves the check to 440 s,
-    // past when the hook would time out without a heartbeat
-    world.clock.set(LAUNCH_SENT.plus_seconds(200));
-    assert_eq!(
-        world.notify(&world.notice).await,
-        waiting(LaunchWaitingOn::Registration)
-    );
-    assert_eq!(
-        world.scheduler.launch_booked(&instance),
-        Some(LAUNCH_SENT.plus_seconds(440))
-    );
-    // THEN the look heartbeated the hook first, so it stays alive until that check
-    let action = world
-        .hooks
-        .action(&world.notice.action.token)
-        .expect("action");
-    assert!(action.active);
-    assert_eq!(action.heartbeats, 1);
+    let first = world.scheduler.launch_booked(instance);
+    assert_eq!(first, Some(LAUNCH_SENT.plus_seconds(240)));
+    world.clock.set(LAUNCH_SENT.plus_seconds(at));
+    let outcome = world.notify(&world.notice).await;
+    assert_eq!(outcome, waiting(LaunchWaitingOn::Registration));
+    let action = world.hooks.action(&world.notice.action.token);
+    (
+        world.scheduler.launch_booked(instance),
+        action.expect("action"),
+    )
+}
+
+#[tokio::test]
+async fn a_redelivered_notice_that_moves_the_check_later_heartbeats_first() {
+    // (redelivered at, check moved to, story) in seconds after the action began
+    let cases = [
+        (
+            200,
+            440,
+            "past when the hook would time out without a heartbeat",
+        ),
+        (
+            50,
+            290,
+            "inside the timeout, 10 s to spare for a late check (seed 58)",
+        ),
+    ];
+    for (at, moved_to, story) in cases {
+        let world = World::new();
+        // GIVEN a pending launch whose first check is booked 240 s after the action began
+        // WHEN the notice is delivered again and the look moves the check later
+        let (booked, action) = notice_redelivered_at(&world, at).await;
+        assert_eq!(booked, Some(LAUNCH_SENT.plus_seconds(moved_to)), "{story}");
+        // THEN the look heartbeated the hook first: the moved check keeps the whole margin
+        assert!(action.active, "{story}");
+        assert_eq!(action.heartbeats, 1, "{story}");
+    }
 }
 
 /// The world's ECS, except that its next UpdateContainerInstancesState to ACTIVE fails (the
@@ -970,6 +986,88 @@ async fn a_warm_pool_return_ends_the_drain_its_terminate_action_left_open() {
     let fresh = world.store.get(&warm).expect("recorded");
     assert_eq!(fresh.token, later.action.token);
     assert_eq!(fresh.started_at, Timestamp(1_793_647_001));
+}
+
+#[tokio::test]
+async fn a_heartbeat_after_a_claimed_completion_whose_answer_was_lost_records_it_completed() {
+    let world = World::new();
+    // GIVEN a pending launch whose ABANDON completion (registration failed) was claimed and
+    // accepted by Auto Scaling, and whose invocation died before recording it (seed 38949)
+    let registration_failed = LaunchCompletion::RegistrationFailed;
+    let instance = claimed_and_accepted(&world, 10, registration_failed).await;
+    // WHEN the launch's check fires, finds no container instance, and heartbeats the hook
+    world.clock.set(LAUNCH_SENT.plus_seconds(240));
+    let checked = world.drainer().on_launch_check(&instance, Mode::Live).await;
+    let outcome = checked.expect("check handled");
+    // THEN the action found gone is that completion: the launch ends COMPLETED with ABANDON,
+    // the result the hook got, and its check is deleted
+    assert_eq!(
+        outcome,
+        Outcome::Launch(LaunchOutcome::CompletedBefore {
+            result: LifecycleResult::Abandon
+        })
+    );
+    ended_completed_with_abandon(&world);
+    assert_eq!(world.scheduler.launch_booked(&instance), None);
+}
+
+/// A pending launch whose ABANDON completion (for `reason`) is claimed `at` seconds after the
+/// action began and accepted by Auto Scaling, its invocation dead before recording it; returns
+/// the launch's EC2 instance.
+async fn claimed_and_accepted(world: &World, at: i64, reason: LaunchCompletion) -> Ec2InstanceId {
+    let instance = world.notice.action.instance_id.clone();
+    world.notify(&world.notice).await;
+    let pending = world.store.launch(&instance).expect("recorded");
+    world.clock.set(LAUNCH_SENT.plus_seconds(at));
+    let mut claim = pending.next(world.clock.now());
+    claim.status = LaunchStatus::Completing;
+    claim.result = Some(LifecycleResult::Abandon);
+    claim.reason = Some(reason.name().to_owned());
+    let claimed = world.store.replace_launch(&claim, pending.revision).await;
+    assert_eq!(claimed.expect("claim written"), WriteOutcome::Written);
+    let answer = world
+        .hooks
+        .complete(&world.notice.action, LifecycleResult::Abandon)
+        .await;
+    assert_eq!(answer.expect("completed"), ActionAnswer::Accepted);
+    instance
+}
+
+/// The launch ended COMPLETED with ABANDON, the one result the hook got.
+fn ended_completed_with_abandon(world: &World) {
+    let record = world.store.launch(&world.notice.action.instance_id);
+    let record = record.expect("recorded");
+    assert_eq!(
+        (record.status, record.result),
+        (LaunchStatus::Completed, Some(LifecycleResult::Abandon))
+    );
+    assert_eq!(
+        world.action_result(&world.notice),
+        (false, 1, Some(LifecycleResult::Abandon))
+    );
+}
+
+#[tokio::test]
+async fn a_look_at_a_claimed_launch_sends_the_claimed_result_not_a_new_decision() {
+    let world = World::new();
+    // GIVEN a pending launch whose deadline passed, its ABANDON completion claimed and
+    // accepted by Auto Scaling, and its invocation dead before recording it
+    claimed_and_accepted(&world, 905, LaunchCompletion::DeadlinePassed).await;
+    // WHEN the agent then connects and the state change shows the instance ready
+    world.clock.set(LAUNCH_SENT.plus_seconds(930));
+    world.register(EcsInstanceStatus::Active, true);
+    let outcome = world
+        .change("ecs-container-instance-state-change-active.json")
+        .await;
+    // THEN the look sends the claimed ABANDON again, not a new CONTINUE, and the launch ends
+    // COMPLETED with the result the hook got
+    let sent_again = Outcome::Launch(LaunchOutcome::Completed {
+        result: LifecycleResult::Abandon,
+        reason: LaunchCompletion::SentAgain,
+        action: ActionOutcome::DoneUnconfirmed,
+    });
+    assert_eq!(outcome, sent_again);
+    ended_completed_with_abandon(&world);
 }
 
 #[tokio::test]
