@@ -282,6 +282,33 @@ impl World {
             .expect("task event handled")
     }
 
+    /// Books the drain's check at `at`, then fires it.
+    async fn fire_check_at(&self, at: Timestamp) -> Outcome {
+        self.scheduler
+            .schedule(&self.instance, at)
+            .await
+            .expect("booked");
+        self.fire_next_check().await
+    }
+
+    /// The look completed the action with `result` for `reason`, the only completion, and the
+    /// record says COMPLETED with the result the hook received.
+    fn assert_completed_with(
+        &self,
+        outcome: &Outcome,
+        result: LifecycleResult,
+        reason: CompletionReason,
+    ) {
+        assert_eq!(
+            outcome,
+            &Outcome::Decided(Decision::Complete { result, reason })
+        );
+        assert_eq!(self.action().completions, 1);
+        assert_eq!(self.action().result, Some(result));
+        assert_eq!(self.record().status, DrainStatus::Completed);
+        assert_eq!(self.record().result, Some(result));
+    }
+
     /// Moves the clock to the booked check and lets the scheduler fire it.
     async fn fire_next_check(&self) -> Outcome {
         self.fire_next_check_with(&self.drainer()).await
@@ -1207,25 +1234,14 @@ async fn at_the_deadline_policy_abandon_completes_with_abandon() {
     let deadline = world.record().deadline_at;
 
     // WHEN the scheduled check runs at the deadline
-    world
-        .scheduler
-        .schedule(&world.instance, deadline)
-        .await
-        .expect("booked");
-    let outcome = world.fire_next_check().await;
+    let outcome = world.fire_check_at(deadline).await;
 
     // THEN the action completes with ABANDON and the task is left as it was
-    assert_eq!(
-        outcome,
-        Outcome::Decided(Decision::Complete {
-            result: LifecycleResult::Abandon,
-            reason: CompletionReason::DeadlineAbandoned
-        })
+    world.assert_completed_with(
+        &outcome,
+        LifecycleResult::Abandon,
+        CompletionReason::DeadlineAbandoned,
     );
-    assert_eq!(world.action().completions, 1);
-    assert_eq!(world.action().result, Some(LifecycleResult::Abandon));
-    assert_eq!(world.record().status, DrainStatus::Completed);
-    assert_eq!(world.record().result, Some(LifecycleResult::Abandon));
     assert_eq!(world.task_status(&web), "RUNNING");
     assert_eq!(world.log.count("ecs:StopTask"), 0);
 }
@@ -1359,25 +1375,16 @@ async fn a_takeover_of_a_claim_whose_abandon_was_accepted_sends_and_records_aban
 
     // WHEN the check fires after the claim's lease has run out
     let lease = world.config.policy.completing_lease_seconds;
-    world
-        .scheduler
-        .schedule(&world.instance, draining.deadline_at.plus_seconds(lease))
-        .await
-        .expect("booked");
-    let outcome = world.fire_next_check().await;
+    let outcome = world
+        .fire_check_at(draining.deadline_at.plus_seconds(lease))
+        .await;
 
     // THEN it sends the claimed ABANDON, not a new CONTINUE, and records what the hook got
-    assert_eq!(
-        outcome,
-        Outcome::Decided(Decision::Complete {
-            result: LifecycleResult::Abandon,
-            reason: CompletionReason::SentAgain
-        })
+    world.assert_completed_with(
+        &outcome,
+        LifecycleResult::Abandon,
+        CompletionReason::SentAgain,
     );
-    assert_eq!(world.action().completions, 1);
-    assert_eq!(world.action().result, Some(LifecycleResult::Abandon));
-    assert_eq!(world.record().status, DrainStatus::Completed);
-    assert_eq!(world.record().result, Some(LifecycleResult::Abandon));
 }
 
 #[tokio::test]

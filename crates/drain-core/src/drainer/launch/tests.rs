@@ -917,6 +917,30 @@ async fn draining_into_the_warm_pool(
     (cluster, warm, terminate, task)
 }
 
+/// The instance of `terminate`, stopped in the warm pool (DRAINING, agent disconnected),
+/// comes back: its launch notice (Origin WarmPool) leaves the launch waiting for the agent.
+async fn returns_from_the_warm_pool(
+    world: &World,
+    cluster: &ClusterArn,
+    warm: &ContainerInstanceArn,
+    terminate: &TerminateNotice,
+) {
+    world.cluster.register(
+        cluster,
+        warm,
+        &terminate.action.instance_id,
+        EcsInstanceStatus::Draining,
+        false,
+    );
+    let back = launch_notice("lifecycle-launch-eventbridge-from-warm-pool.json");
+    world.hooks.begin_launch(&back.action, "Pending:Wait");
+    world.clock.set(Timestamp(1_793_646_312));
+    assert_eq!(
+        world.notify(&back).await,
+        waiting(LaunchWaitingOn::AgentConnection)
+    );
+}
+
 #[tokio::test]
 async fn a_warm_pool_return_ends_the_drain_its_terminate_action_left_open() {
     let world = World::new();
@@ -925,22 +949,9 @@ async fn a_warm_pool_return_ends_the_drain_its_terminate_action_left_open() {
     let (cluster, warm, terminate, task) = draining_into_the_warm_pool(&world).await;
     world.hooks.expire(&terminate.action.token);
     world.cluster.set_task_status(&task, "STOPPED");
-    world.cluster.register(
-        &cluster,
-        &warm,
-        &terminate.action.instance_id,
-        EcsInstanceStatus::Draining,
-        false,
-    );
     assert!(world.scheduler.booked(&warm).is_some());
     // WHEN it comes back from the warm pool (launch action, Origin WarmPool)
-    let back = launch_notice("lifecycle-launch-eventbridge-from-warm-pool.json");
-    world.hooks.begin_launch(&back.action, "Pending:Wait");
-    world.clock.set(Timestamp(1_793_646_312));
-    assert_eq!(
-        world.notify(&back).await,
-        waiting(LaunchWaitingOn::AgentConnection)
-    );
+    returns_from_the_warm_pool(&world, &cluster, &warm, &terminate).await;
     // THEN the drain of its old terminate action is over, its check deleted, and the instance
     // is ACTIVE
     let drain = world.store.get(&warm).expect("the drain record is kept");
@@ -1079,21 +1090,8 @@ async fn a_warm_pool_return_completes_the_drain_whose_claimed_completion_was_acc
         .await
         .expect("completion accepted");
     assert_eq!(accepted, crate::ports::ActionAnswer::Accepted);
-    world.cluster.register(
-        &cluster,
-        &warm,
-        &terminate.action.instance_id,
-        EcsInstanceStatus::Draining,
-        false,
-    );
     // WHEN it comes back from the warm pool (launch action, Origin WarmPool)
-    let back = launch_notice("lifecycle-launch-eventbridge-from-warm-pool.json");
-    world.hooks.begin_launch(&back.action, "Pending:Wait");
-    world.clock.set(Timestamp(1_793_646_312));
-    assert_eq!(
-        world.notify(&back).await,
-        waiting(LaunchWaitingOn::AgentConnection)
-    );
+    returns_from_the_warm_pool(&world, &cluster, &warm, &terminate).await;
     // THEN the drain ends COMPLETED with the result the hook received, not EXPIRED
     let drain = world.store.get(&warm).expect("the drain record is kept");
     assert_eq!(drain.status, crate::record::DrainStatus::Completed);
