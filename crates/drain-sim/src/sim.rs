@@ -3,8 +3,10 @@
 
 use std::sync::{Arc, Mutex};
 
+use drain_core::decision::spot::UnbelievedNotice;
 use drain_core::decision::verify::FunctionIdentity;
-use drain_core::drainer::{Drainer, Mode};
+use drain_core::decision::verify::Refusal;
+use drain_core::drainer::{Drainer, Mode, Outcome};
 use drain_core::ports::PortSet;
 use drain_core::testing::ManualClock;
 use drain_core::testing::memory::{CallLog, MemoryStore};
@@ -16,7 +18,8 @@ use crate::faults::Fault;
 use crate::ports::{SimCluster, SimHooks, SimScheduler, SimStore};
 use crate::violation::{Violation, ViolationKind};
 use crate::world::{
-    CheckKind, Counters, EPOCH, Event, Scenario, SharedSimWorld, SimWorld, lock, pause, secs,
+    CheckKind, Counters, EPOCH, Event, InstanceStatus, Scenario, SharedSimWorld, SimWorld, lock,
+    pause, secs,
 };
 use drain_core::testing::Rng;
 
@@ -184,6 +187,17 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
         };
         world.rng.chance(rate).then(|| world.rng.below(12) as u32)
     };
+    // The instance whose terminate notice or Spot warning this invocation handles, if EC2 has
+    // not reclaimed it yet: a survivor of those could have written its drain record.
+    let notice_for = {
+        let world = lock(world);
+        let instance = match event {
+            Event::DeliverNotice { action } => Some(world.actions[action].instance),
+            Event::DeliverSpotWarning { instance } => Some(instance),
+            _ => None,
+        };
+        instance.filter(|&instance| world.instances[instance].status != InstanceStatus::Inactive)
+    };
     let invocation = async {
         match event {
             Event::DeliverNotice { action } => {
@@ -333,6 +347,17 @@ async fn step(world: &SharedSimWorld, drainer: &SimDrainer, event: Event, concur
         return;
     };
     let mut world = lock(world);
+    if let Some(instance) = notice_for {
+        let stale = matches!(
+            outcome,
+            Ok(Outcome::Refused {
+                refusal: Refusal::Unbelieved(UnbelievedNotice::Stale { .. })
+            })
+        );
+        if !stale {
+            *world.notice_survivors.entry(instance).or_insert(0) += 1;
+        }
+    }
     match outcome {
         Ok(outcome) => world.note(|_| format!("  ⇒ {outcome:?}")),
         Err(error) => {

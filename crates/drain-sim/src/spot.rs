@@ -65,6 +65,7 @@ impl SimWorld {
         for action in 0..self.actions.len() {
             if self.actions[action].instance == instance && self.actions[action].active {
                 self.actions[action].active = false;
+                self.actions[action].reclaimed = true;
                 self.note(|_| {
                     format!("lifecycle action {action} ends with the reclaimed instance")
                 });

@@ -305,6 +305,8 @@ pub struct SimAction {
     pub heartbeats: u32,
     /// The container instance was DRAINING when the action ended (completed or timed out).
     pub ended_draining: bool,
+    /// EC2 reclaimed the (Spot) instance while the action was still open, which ended it.
+    pub reclaimed: bool,
 }
 
 /// Whose one-shot check EventBridge Scheduler holds: each drain and each pending launch has
@@ -573,6 +575,10 @@ pub struct SimWorld {
     pub spot_warned: BTreeMap<usize, Timestamp>,
     /// When a Spot warning first reached ecs-drain, by instance.
     pub spot_delivered: BTreeMap<usize, Timestamp>,
+    /// By instance: the invocations for its terminate notice or Spot warning that began before
+    /// EC2 reclaimed it, did not die, and were not refused as stale (past the warning's horizon).
+    /// Each could have written the drain record; without one, a reclaimed instance has none.
+    pub notice_survivors: BTreeMap<usize, u32>,
     /// The instances the run scales in.
     pub victims: Vec<usize>,
     /// Virtual time, shared with the drainer.
@@ -665,6 +671,7 @@ impl SimWorld {
             spot: Rng::new(seed ^ SPOT_STREAM),
             spot_warned: BTreeMap::new(),
             spot_delivered: BTreeMap::new(),
+            notice_survivors: BTreeMap::new(),
             victims: Vec::new(),
             clock: Arc::new(ManualClock::new(EPOCH)),
             queue: BinaryHeap::new(),
@@ -1209,6 +1216,7 @@ impl SimWorld {
             timed_out: None,
             heartbeats: 0,
             ended_draining: false,
+            reclaimed: false,
         };
         let (heartbeat_due, global_due) = (action.heartbeat_due, action.global_due);
         self.actions.push(action);

@@ -235,6 +235,31 @@ fn a_late_duplicate_lifecycle_notice_does_not_skip_the_heartbeat() {
     assert!(report.passed(), "{}", report.render());
 }
 
+/// Seed 140079: ci-2's Spot warning invocation (t=741) and terminate notice invocation (t=755)
+/// both die before any write; the warning's retry (t=869) is 144 s old and refused as stale;
+/// EC2 reclaims ci-2 at t=875, ending its action; the notice's retry (t=900) finds it gone. No
+/// invocation could have written a drain record, so none is asked for.
+#[test]
+fn a_spot_instance_reclaimed_before_any_invocation_for_it_survived_needs_no_drain_record() {
+    let report = run_seed(
+        140079,
+        &Settings {
+            trace: true,
+            ..Settings::default()
+        },
+    );
+    let rendered = report.render();
+    assert!(report.passed(), "{rendered}");
+    assert!(
+        rendered.contains("Stale { kind: Interruption"),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("ci-2: no drain record: EC2 reclaimed it before any invocation"),
+        "{rendered}"
+    );
+}
+
 #[test]
 fn an_agent_that_only_looks_connected_gets_its_launch_continued_too_early() {
     // DescribeContainerInstances says every agent is connected: a new instance whose agent is
