@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use drain_core::DrainError;
 use drain_core::census::{AliveCounts, SchedulingStrategy, ServiceFacts};
 use drain_core::decision::operator::AuditEntry;
@@ -16,7 +17,7 @@ use drain_core::ids::{
     TaskArn,
 };
 use drain_core::launch_record::LaunchRecord;
-use drain_core::ports::{DrainStore, WriteOutcome};
+use drain_core::ports::{DrainStore, InsertOutcome, WriteOutcome};
 use drain_core::record::{
     AliveKind, AliveSet, AliveTask, CensusSummary, DrainKind, DrainPhase, DrainRecord, DrainStatus,
     LifecycleResult,
@@ -136,13 +137,42 @@ impl DrainStore for DynamoDrainStore {
             })
     }
 
-    async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
-        self.put(
-            to_item(record),
-            "attribute_not_exists(container_instance_arn)",
-            None,
-        )
-        .await
+    async fn insert(&self, record: &DrainRecord) -> Result<InsertOutcome, DrainError> {
+        const OPERATION: &str = "dynamodb:PutItem";
+        let answer = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(record)))
+            .condition_expression("attribute_not_exists(container_instance_arn)")
+            // The failed condition answers the item on file: no GetItem to learn it.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let on_file = match answer {
+            Ok(_) => return Ok(InsertOutcome::Inserted),
+            Err(error) => match error.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => failed.item.clone(),
+                _ => return Err(classify(OPERATION, error)),
+            },
+        };
+        let on_file = match on_file {
+            Some(item) => from_item(&item).map_err(|error| DrainError::Permanent {
+                operation: OPERATION,
+                source: Box::new(error),
+            })?,
+            // DynamoDB always returns it with ALL_OLD; a store that does not is read instead.
+            None => self
+                .load(&record.container_instance_arn)
+                .await?
+                .ok_or_else(|| {
+                    DrainError::transient(
+                        OPERATION,
+                        "the conditional insert found a record that was gone when read",
+                    )
+                })?,
+        };
+        Ok(InsertOutcome::Exists(Box::new(on_file)))
     }
 
     async fn replace(

@@ -462,7 +462,7 @@ pub mod start;
 pub mod upkeep;
 pub mod verify;
 
-pub use upkeep::{Trigger, Upkeep, guard_claim, upkeep, upkeep_while_claimed};
+pub use upkeep::{Trigger, Upkeep, guard_claim, resume_booking, upkeep, upkeep_while_claimed};
 
 #[cfg(test)]
 mod tests;

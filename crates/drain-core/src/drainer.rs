@@ -28,7 +28,7 @@ use crate::decision::verify::{
 };
 use crate::decision::{
     ActionOutcome, Admission, CompletionReason, Decision, Trigger, WaitingOn, admit,
-    completion_outcome, decide, guard_claim, sets_draining, start_drain, upkeep,
+    completion_outcome, decide, guard_claim, resume_booking, sets_draining, start_drain, upkeep,
     upkeep_while_claimed,
 };
 use crate::error::{DrainError, error_chain};
@@ -37,7 +37,7 @@ use crate::ids::{ClusterArn, ContainerInstanceArn, LifecycleActionRef};
 use crate::metrics::{Fact, MAX_FACTS};
 use crate::ports::{
     ActionAnswer, CheckScheduler, Cluster, ContainerInstance, DrainStore, EcsInstanceStatus,
-    LifecycleHooks, Ports, WriteOutcome,
+    InsertOutcome, LifecycleHooks, Ports, WriteOutcome,
 };
 use crate::record::{
     AliveSet, CensusSummary, DrainPhase, DrainRecord, DrainStart, DrainStatus, LifecycleResult,
@@ -297,81 +297,228 @@ impl<P: Ports> Drainer<P> {
         tracing::Span::current().record("container_instance_arn", instance.arn.as_str());
         tracing::Span::current().record("cluster", instance.cluster_arn.as_str());
 
-        let existing = self.store().load(&instance.arn).await?;
-        if let Some(early) = existing
-            .as_ref()
-            .filter(|record| terminate_joins_drain(record))
-        {
-            return self
-                .terminate_joins_early(notice, &instance, early.clone(), mode)
-                .await;
-        }
-        let admission = admit(existing.as_ref(), &notice.action.token, notice.sent_at);
-        // Nothing is written below unless Auto Scaling confirms the termination.
-        if admission.needs_confirmation()
-            && let Some(refused) = self.unconfirmed(notice).await?
-        {
+        // Trust no notice: nothing is written unless Auto Scaling confirms the termination. No
+        // record is read first: the conditional insert below answers the one on file, if any.
+        if let Some(refused) = self.unconfirmed(notice).await? {
             return Ok(refused);
         }
-        let record = match admitted(admission, existing.as_ref(), Kept::Drain)? {
-            Admitted::Done(outcome) => return Ok(outcome),
-            Admitted::Resume(record) => record,
-            Admitted::Write => {
-                // Start: no record yet. Replace: a newer action supersedes the one on record.
-                let record = DrainRecord {
-                    revision: existing.as_ref().map_or(0, |old| old.revision + 1),
-                    ..self.new_record(notice, &instance).await?
-                };
-                if let Some(old) = &existing {
-                    info!(old_token_prefix = %old.token.prefix(), old_status = old.status.as_str(), "a newer lifecycle action replaces the drain on record");
-                }
-                let write = self.write_new(&record, existing.as_ref(), mode).await?;
-                if write == WriteOutcome::LostRace {
-                    // Either a concurrent delivery recorded it, or this very write took effect and
-                    // its answer was lost (the SDK's retry then lost to it). Same action: carry on.
-                    let current = self.store().load(&instance.arn).await?;
-                    if let Some(early) = current.clone().filter(terminate_joins_drain) {
-                        // A Spot warning handled at the same moment recorded its drain first.
-                        info!("an early drain was recorded first; the terminate action joins it");
-                        return self
-                            .join_early(notice, &instance, early, &record, mode)
-                            .await;
-                    }
-                    match (
-                        after_lost_start(current.as_ref(), &notice.action.token),
-                        current,
-                    ) {
-                        (AfterLostWrite::CarryOn, Some(current)) => {
-                            info!(
-                                decision = "resume",
-                                "the drain was already recorded for this action; carrying on"
-                            );
-                            current
-                        }
-                        _ => {
-                            info!(
-                                decision = "lost_race",
-                                "another invocation recorded a drain first"
-                            );
-                            return Ok(Outcome::LostRace);
-                        }
-                    }
-                } else {
-                    self.note(mode, [Fact::DrainStarted]);
-                    if record.coexistence_warned {
-                        self.note(mode, [Fact::ManagedDrainingCoexists]);
-                    }
-                    record
-                }
-            }
-        };
-
-        if sets_draining(&instance.status) {
+        let mut fresh = self.new_record(notice, &instance).await?;
+        crate::logs::record_drain(&tracing::Span::current(), &fresh);
+        // Before the insert: an invocation that dies between the two is retried, finds the
+        // instance DRAINING (no second update) and inserts.
+        let instance = if sets_draining(&instance.status) {
             self.set_draining(&instance, mode).await?;
+            ContainerInstance {
+                status: EcsInstanceStatus::Draining,
+                ..instance
+            }
         } else {
             info!(status = %instance.status, "container instance already draining");
+            instance
+        };
+        let census = self.census(&mut fresh).await?;
+        let now = self.now();
+        let decision = decide(&fresh, &census, now, &self.config.policy);
+        let first = self.first_record(&fresh, &census, &decision, now);
+        match self.insert_drain(&first, mode).await? {
+            InsertOutcome::Inserted => {
+                self.started(mode, &first);
+                let first_check = first.next_check_at;
+                self.act_on_first_census(fresh, first_check, census, decision, now, mode)
+                    .await
+            }
+            InsertOutcome::Exists(on_file) => {
+                self.notice_meets_record(notice, &instance, *on_file, fresh, census, mode)
+                    .await
+            }
         }
-        self.evaluate(record, mode, Cue::Lifecycle).await
+    }
+
+    /// The drain record a confirmed notice writes first, before anything of the drain is
+    /// applied: `fresh` with what its first census (`census`, decided `decision` at `now`)
+    /// found and, when the drain waits, the first check it books once the record is written.
+    fn first_record(
+        &self,
+        fresh: &DrainRecord,
+        census: &Census,
+        decision: &Decision,
+        now: Timestamp,
+    ) -> DrainRecord {
+        let mut first = with_census(fresh.clone(), census, now);
+        if let Decision::Wait { waiting_on, .. } = decision {
+            first.reason = Some(waiting_on.describe().to_owned());
+            let books = self.config.schedule.is_some();
+            first.next_check_at = upkeep(&first, now, Trigger::Lifecycle, books).book_check_at;
+        }
+        first
+    }
+
+    /// The new drain `written` is on file: counted, once.
+    fn started(&self, mode: Mode, written: &DrainRecord) {
+        self.note(mode, [Fact::DrainStarted]);
+        if written.coexistence_warned {
+            self.note(mode, [Fact::ManagedDrainingCoexists]);
+        }
+    }
+
+    /// The first census's decision, applied to the drain just written (`fresh`: the record as it
+    /// was before the census, at the written revision). A drain that waits only books the check
+    /// the written record names (`first_check`); any other decision is applied as any look
+    /// applies it.
+    async fn act_on_first_census(
+        &self,
+        fresh: DrainRecord,
+        first_check: Option<Timestamp>,
+        census: Census,
+        decision: Decision,
+        now: Timestamp,
+        mode: Mode,
+    ) -> Result<Outcome, DrainError> {
+        let written = match &decision {
+            Decision::Wait { .. } => Written::Booking(first_check),
+            _ => Written::Progress,
+        };
+        let look = Looked {
+            trigger: Trigger::Lifecycle,
+            reason: CensusReason::DrainStart,
+            now,
+        };
+        self.act_on_census(fresh, census, decision, look, mode, written)
+            .await
+    }
+
+    /// The conditional insert of a new drain record; a dry run reads the record on file
+    /// instead, so it decides as the live insert would and writes nothing.
+    async fn insert_drain(
+        &self,
+        record: &DrainRecord,
+        mode: Mode,
+    ) -> Result<InsertOutcome, DrainError> {
+        match mode {
+            Mode::Live => self.store().insert(record).await,
+            Mode::DryRun => {
+                info!(
+                    would_call = "dynamodb:PutItem",
+                    what = "insert drain record",
+                    "dry run: call not made"
+                );
+                let on_file = self.store().load(&record.container_instance_arn).await?;
+                Ok(on_file.map_or(InsertOutcome::Inserted, |found| {
+                    InsertOutcome::Exists(Box::new(found))
+                }))
+            }
+        }
+    }
+
+    /// The confirmed notice's insert found `on_file`: today's admission of a notice against the
+    /// record it meets. An early drain is joined; the same action carries on (the check it
+    /// names booked again, never moved); a newer action replaces an older drain; a stale
+    /// notice or an ended action ends here. `fresh` (the drain the notice would start, before
+    /// its census) and `census` (taken moments ago) are used, not taken again.
+    async fn notice_meets_record(
+        &self,
+        notice: &TerminateNotice,
+        instance: &ContainerInstance,
+        on_file: DrainRecord,
+        fresh: DrainRecord,
+        census: Census,
+        mode: Mode,
+    ) -> Result<Outcome, DrainError> {
+        if terminate_joins_drain(&on_file) {
+            info!("an early drain is on record; the terminate action joins it");
+            return self
+                .join_early(notice, instance, on_file, &fresh, census, mode)
+                .await;
+        }
+        let admission = admit(Some(&on_file), &notice.action.token, notice.sent_at);
+        match admitted(admission, Some(&on_file), Kept::Drain)? {
+            Admitted::Done(outcome) => Ok(outcome),
+            Admitted::Resume(record) => {
+                info!(
+                    decision = "resume",
+                    "the drain is on record for this action; carrying on"
+                );
+                self.resume_drain(record, &fresh, census, mode).await
+            }
+            Admitted::Write => {
+                // A newer action supersedes the one on record: replace it, conditionally.
+                info!(old_token_prefix = %on_file.token.prefix(), old_status = on_file.status.as_str(), "a newer lifecycle action replaces the drain on record");
+                let fresh = DrainRecord {
+                    revision: on_file.revision + 1,
+                    ..fresh
+                };
+                let now = self.now();
+                let decision = decide(&fresh, &census, now, &self.config.policy);
+                let first = self.first_record(&fresh, &census, &decision, now);
+                let write = self
+                    .replace_drain(mode, "replace drain record", &first, on_file.revision)
+                    .await?;
+                if write == WriteOutcome::Written {
+                    self.started(mode, &first);
+                    let first_check = first.next_check_at;
+                    return self
+                        .act_on_first_census(fresh, first_check, census, decision, now, mode)
+                        .await;
+                }
+                // Either a concurrent delivery recorded it, or this very write took effect and
+                // its answer was lost (the SDK's retry then lost to it). Same action: carry on.
+                let current = self.store().load(&instance.arn).await?;
+                if let Some(early) = current.clone().filter(terminate_joins_drain) {
+                    // A Spot warning handled at the same moment recorded its drain first.
+                    info!("an early drain was recorded first; the terminate action joins it");
+                    return self
+                        .join_early(notice, instance, early, &fresh, census, mode)
+                        .await;
+                }
+                match (
+                    after_lost_start(current.as_ref(), &notice.action.token),
+                    current,
+                ) {
+                    (AfterLostWrite::CarryOn, Some(current)) => {
+                        info!(
+                            decision = "resume",
+                            "the drain was already recorded for this action; carrying on"
+                        );
+                        self.resume_drain(current, &fresh, census, mode).await
+                    }
+                    _ => {
+                        info!(
+                            decision = "lost_race",
+                            "another invocation recorded a drain first"
+                        );
+                        Ok(Outcome::LostRace)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The notice's own action's drain `record` is on file: its recorded check is booked
+    /// again at its own time ([`resume_booking`]: the insert's invocation may have died before
+    /// booking it), then the census just taken is decided on it like any look's.
+    async fn resume_drain(
+        &self,
+        record: DrainRecord,
+        fresh: &DrainRecord,
+        census: Census,
+        mode: Mode,
+    ) -> Result<Outcome, DrainError> {
+        crate::logs::record_drain(&tracing::Span::current(), &record);
+        let now = self.now();
+        if let Some(at) = resume_booking(&record, now, self.config.schedule.is_some()) {
+            let why = "book the recorded check again at its own time";
+            self.book_check(&record.container_instance_arn, at, why, mode)
+                .await?;
+        }
+        let record = with_service_kinds_of(record, fresh);
+        self.look_on_census(
+            record,
+            census,
+            mode,
+            Trigger::Lifecycle,
+            CensusReason::DrainStart,
+        )
+        .await
     }
 
     /// on-task-stopped: a task stopped somewhere.
@@ -659,6 +806,20 @@ impl<P: Ports> Drainer<P> {
         census_reason: CensusReason,
     ) -> Result<Outcome, DrainError> {
         let census = self.census(&mut record).await?;
+        self.look_on_census(record, census, mode, trigger, census_reason)
+            .await
+    }
+
+    /// A look on a census just taken (`census`): decided on `record` (which keeps the facts
+    /// the census learnt) and acted on, the record on file as it is.
+    async fn look_on_census(
+        &self,
+        record: DrainRecord,
+        census: Census,
+        mode: Mode,
+        trigger: Trigger,
+        census_reason: CensusReason,
+    ) -> Result<Outcome, DrainError> {
         let now = self.now();
         let decision = decide(&record, &census, now, &self.config.policy);
         // An early drain has no lifecycle action to complete yet (decision::spot::awaiting).
@@ -666,6 +827,31 @@ impl<P: Ports> Drainer<P> {
             AwaitingLook::Proceed(decision) => decision,
             AwaitingLook::End => return self.end_awaiting(record, mode).await,
         };
+        let look = Looked {
+            trigger,
+            reason: census_reason,
+            now,
+        };
+        self.act_on_census(record, census, decision, look, mode, Written::Progress)
+            .await
+    }
+
+    /// Applies `decision`, taken on `census` at `look.now`, to the drain `record` (as it was
+    /// before the census); `written` says whether the record on file already holds the census.
+    async fn act_on_census(
+        &self,
+        record: DrainRecord,
+        census: Census,
+        decision: Decision,
+        look: Looked,
+        mode: Mode,
+        written: Written,
+    ) -> Result<Outcome, DrainError> {
+        let Looked {
+            trigger,
+            reason: census_reason,
+            now,
+        } = look;
         let alive = census.counts();
         info!(
             decision = decision.name(),
@@ -692,16 +878,10 @@ impl<P: Ports> Drainer<P> {
         if !census.stuck_services.is_empty() {
             warn!(services = %crate::logs::services(&census.stuck_services), "services with minimumHealthyPercent 100 and maximumPercent 100 can never move their tasks off this instance; the drain will wait for its deadline");
         }
-        record.last_census = Some(CensusSummary {
-            taken_at: now,
-            alive,
-            stuck_services: census.stuck_services.clone(),
-        });
-        let set = alive_set(&census, record.alive.as_ref(), now);
-        if !set.tasks.is_empty() {
-            info!(waiting = %set.summary(now, MAX_LOGGED_TASKS), waiting_tasks = %crate::logs::waiting_tasks(&set, now, MAX_LOGGED_TASKS), truncated = set.truncated, "tasks the drain waits for");
+        let mut record = with_census(record, &census, now);
+        if let Some(set) = record.alive.as_ref().filter(|set| !set.tasks.is_empty()) {
+            info!(waiting = %set.summary(now, MAX_LOGGED_TASKS), waiting_tasks = %crate::logs::waiting_tasks(set, now, MAX_LOGGED_TASKS), truncated = set.truncated, "tasks the drain waits for");
         }
-        record.alive = Some(set);
 
         match &decision {
             Decision::Finished { .. } => return Ok(Outcome::Decided(decision)),
@@ -722,6 +902,15 @@ impl<P: Ports> Drainer<P> {
             }
             Decision::Wait { waiting_on, .. } => {
                 record.reason = Some(waiting_on.describe().to_owned());
+                if let Written::Booking(first_check) = written {
+                    // The record on file is this very one: only its check is left to book.
+                    if let Some(at) = first_check {
+                        let why = "book the first check";
+                        self.book_check(&record.container_instance_arn, at, why, mode)
+                            .await?;
+                    }
+                    return Ok(Outcome::Decided(decision));
+                }
             }
             Decision::StopDaemons { tasks } => {
                 self.effect(
@@ -1237,8 +1426,8 @@ impl<P: Ports> Drainer<P> {
         }
     }
 
-    /// Writes a new drain record: an insert, or a replacement of the finished or superseded
-    /// record `old` (conditional on its revision).
+    /// Writes a new early drain record: an insert (a record on file is a lost race), or a
+    /// replacement of the finished record `old` (conditional on its revision).
     async fn write_new(
         &self,
         record: &DrainRecord,
@@ -1251,8 +1440,13 @@ impl<P: Ports> Drainer<P> {
                     .await
             }
             None => {
-                self.put_item(mode, "insert drain record", self.store().insert(record))
-                    .await
+                let insert = async {
+                    Ok(match self.store().insert(record).await? {
+                        InsertOutcome::Inserted => WriteOutcome::Written,
+                        InsertOutcome::Exists(_) => WriteOutcome::LostRace,
+                    })
+                };
+                self.put_item(mode, "insert drain record", insert).await
             }
         }
     }
@@ -1298,6 +1492,54 @@ impl<P: Ports> Drainer<P> {
             }
         }
     }
+}
+
+/// When and why a look decided (its log line and its upkeep).
+#[derive(Clone, Copy)]
+struct Looked {
+    trigger: Trigger,
+    reason: CensusReason,
+    now: Timestamp,
+}
+
+/// Where the drain record a look acts on stands.
+#[derive(Clone, Copy)]
+enum Written {
+    /// On file as it was before the look: a look that keeps waiting writes its progress.
+    Progress,
+    /// Just written with the look's census (a notice's first record): a look that keeps
+    /// waiting only books the check that record names, if any.
+    Booking(Option<Timestamp>),
+}
+
+/// `record` with what the census `census`, taken at `now`, found: its summary and the alive
+/// set (each task's first-seen time carried over from the set it had).
+fn with_census(record: DrainRecord, census: &Census, now: Timestamp) -> DrainRecord {
+    let alive = alive_set(census, record.alive.as_ref(), now);
+    DrainRecord {
+        last_census: Some(CensusSummary {
+            taken_at: now,
+            alive: census.counts(),
+            stuck_services: census.stuck_services.clone(),
+        }),
+        alive: Some(alive),
+        ..record
+    }
+}
+
+/// `record` knowing also the services `fresh` looked up (a census taken for `fresh`, then
+/// used for `record`), so later censuses of the drain do not describe them again.
+fn with_service_kinds_of(mut record: DrainRecord, fresh: &DrainRecord) -> DrainRecord {
+    for facts in &fresh.service_kinds {
+        if !record
+            .service_kinds
+            .iter()
+            .any(|known| known.name == facts.name)
+        {
+            record.service_kinds.push(facts.clone());
+        }
+    }
+    record
 }
 
 /// An id unique to one claim: the time, the process and a counter, hashed with this process's

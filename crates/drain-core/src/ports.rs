@@ -369,6 +369,17 @@ pub enum WriteOutcome {
     LostRace,
 }
 
+/// What a conditional insert of a drain record found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// No record existed for the instance: this one is stored.
+    Inserted,
+    /// A record exists for the instance: nothing was written. This is the record on file, as
+    /// the failed condition returned it (DynamoDB's `ReturnValuesOnConditionCheckFailure`), so
+    /// learning it costs no read.
+    Exists(Box<DrainRecord>),
+}
+
 /// The drain records.
 pub trait DrainStore: Send + Sync {
     /// The record of an instance, if any (one keyed read).
@@ -377,11 +388,12 @@ pub trait DrainStore: Send + Sync {
         instance: &ContainerInstanceArn,
     ) -> impl Future<Output = Result<Option<DrainRecord>, DrainError>> + Send;
 
-    /// Writes a new record, only if none exists for the instance.
+    /// Writes a new record, only if none exists for the instance; otherwise answers the record
+    /// on file (one conditional write either way, no read).
     fn insert(
         &self,
         record: &DrainRecord,
-    ) -> impl Future<Output = Result<WriteOutcome, DrainError>> + Send;
+    ) -> impl Future<Output = Result<InsertOutcome, DrainError>> + Send;
 
     /// Writes `record`, only if the stored record's revision is still `expected_revision`.
     fn replace(

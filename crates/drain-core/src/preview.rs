@@ -31,7 +31,7 @@ use crate::ids::{
 };
 use crate::ports::{
     ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore,
-    LifecycleHooks, PortSet, WriteOutcome,
+    InsertOutcome, LifecycleHooks, PortSet, WriteOutcome,
 };
 use crate::record::{DrainRecord, LifecycleResult, short_task_id};
 use crate::time::{Clock, Timestamp};
@@ -271,13 +271,25 @@ impl<S: DrainStore> DrainStore for Recording<S> {
         self.inner.load(instance).await
     }
 
-    async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
+    async fn insert(&self, record: &DrainRecord) -> Result<InsertOutcome, DrainError> {
+        // The function's conditional insert answers the record on file when there is one: a
+        // read of it here tells the preview the same, and writes nothing.
+        if let Some(stored) = self.inner.load(&record.container_instance_arn).await? {
+            self.calls.push(
+                "dynamodb:PutItem",
+                format!(
+                    "new drain record, refused: the record on file is {}",
+                    record_words(&stored)
+                ),
+            );
+            return Ok(InsertOutcome::Exists(Box::new(stored)));
+        }
         self.calls.push(
             "dynamodb:PutItem",
             format!("new drain record {}", record_words(record)),
         );
         self.calls.wrote(record);
-        Ok(WriteOutcome::Written)
+        Ok(InsertOutcome::Inserted)
     }
 
     async fn replace(

@@ -15,7 +15,7 @@ use drain_core::ids::{
 use drain_core::launch_record::LaunchRecord;
 use drain_core::ports::{
     ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore,
-    LifecycleHooks, LifecycleState, WriteOutcome,
+    InsertOutcome, LifecycleHooks, LifecycleState, WriteOutcome,
 };
 use drain_core::record::{DrainRecord, LifecycleResult};
 use drain_core::testing::memory::MemoryStore;
@@ -413,9 +413,18 @@ impl SimStore {
         Ok(outcome)
     }
 
-    async fn conditional_insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
-        self.write(drain_write(record), None, self.inner.insert(record))
-            .await
+    /// The conditional insert, after an interleaving point, logged and held to the store
+    /// oracle; a record on file is answered as DynamoDB answers it (the failed condition
+    /// returns the item).
+    async fn conditional_insert(&self, record: &DrainRecord) -> Result<InsertOutcome, DrainError> {
+        pause(&self.world).await;
+        let outcome = self.inner.insert(record).await?;
+        let write = match outcome {
+            InsertOutcome::Inserted => WriteOutcome::Written,
+            InsertOutcome::Exists(_) => WriteOutcome::LostRace,
+        };
+        written(&self.world, &drain_write(record), None, write);
+        Ok(outcome)
     }
 
     async fn conditional_replace(
@@ -433,7 +442,10 @@ impl SimStore {
     async fn put_anyway(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
         match self.load(&record.container_instance_arn).await? {
             Some(stored) => self.conditional_replace(record, stored.revision).await,
-            None => self.conditional_insert(record).await,
+            None => Ok(match self.conditional_insert(record).await? {
+                InsertOutcome::Inserted => WriteOutcome::Written,
+                InsertOutcome::Exists(_) => WriteOutcome::LostRace,
+            }),
         }
     }
 }
@@ -447,9 +459,19 @@ impl DrainStore for SimStore {
         self.inner.load(instance).await
     }
 
-    async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
+    async fn insert(&self, record: &DrainRecord) -> Result<InsertOutcome, DrainError> {
         if self.fault() == Fault::InsertOverwrites {
-            return self.put_anyway(record).await;
+            // The planted bug overwrites; a put that still lost answers the record on file.
+            return match self.put_anyway(record).await? {
+                WriteOutcome::Written => Ok(InsertOutcome::Inserted),
+                WriteOutcome::LostRace => self
+                    .inner
+                    .get(&record.container_instance_arn)
+                    .map(|stored| InsertOutcome::Exists(Box::new(stored)))
+                    .ok_or_else(|| {
+                        DrainError::transient("dynamodb:PutItem", "the record on file vanished")
+                    }),
+            };
         }
         self.conditional_insert(record).await
     }

@@ -551,6 +551,30 @@ fn upkeep_heartbeats_whoever_books_and_books_within_the_rules() {
 }
 
 #[test]
+fn a_resumed_notice_books_the_recorded_check_again_at_its_own_time_only() {
+    let at = |seconds: i64| START.plus_seconds(seconds);
+    /// What the row shows, status, books checks, booked check, now ... and the booking expected.
+    #[rustfmt::skip]
+    let rows: [(&str, DrainStatus, bool, Option<Timestamp>, Timestamp, Option<Timestamp>); 7] = [
+        ("the recorded check is booked at its own time", DrainStatus::Draining, true, Some(at(240)), at(10), Some(at(240))),
+        ("no schedule settings: nothing is booked", DrainStatus::Draining, false, Some(at(240)), at(10), None),
+        ("no check on record: the look's first booking books it", DrainStatus::Draining, true, None, at(10), None),
+        ("a check already due is the look's to rescue", DrainStatus::Draining, true, Some(at(240)), at(240), None),
+        ("a check due within the lead is booked at the lead", DrainStatus::Draining, true, Some(at(240)), at(238), Some(at(243))),
+        ("a claimed drain's recorded time is not its booked check's", DrainStatus::Completing, true, Some(at(240)), at(10), None),
+        ("an ended drain books nothing", DrainStatus::Completed, true, Some(at(240)), at(10), None),
+    ];
+    for (row, status, books, next_check, now, booking) in rows {
+        let drain = DrainRecord {
+            status,
+            next_check_at: next_check,
+            ..record()
+        };
+        assert_eq!(resume_booking(&drain, now, books), booking, "{row}");
+    }
+}
+
+#[test]
 fn an_unknown_heartbeat_timeout_gets_the_shortest_interval() {
     assert_eq!(plan_check_interval(None), 60);
     assert_eq!(

@@ -6,7 +6,7 @@
 //! so whoever books a check heartbeats first.
 
 use crate::decision::{MIN_BOOKING_LEAD_SECONDS, next_check_at};
-use crate::record::DrainRecord;
+use crate::record::{DrainRecord, DrainStatus};
 use crate::time::Timestamp;
 
 /// What started this look at a drain.
@@ -70,6 +70,31 @@ pub fn upkeep(
         heartbeat,
         book_check_at,
     }
+}
+
+/// A lifecycle notice found its own action's live drain on file (a duplicate delivery, a
+/// concurrent one, or the retry of an invocation that died after inserting the record and
+/// before booking the check it names): the check is booked again at the very time the record
+/// names, never another, since that time keeps the hook's heartbeat in time. Booking it again
+/// is harmless when it is booked (the same schedule at the same time) and needed when it is
+/// not: nothing tells the two apart without a read.
+///
+/// Only a plainly DRAINING record names its booked check (a claim's guard check is not
+/// recorded). A time already due is the look's to rescue ([`upkeep`]: overdue, with a
+/// heartbeat first); one due within [`MIN_BOOKING_LEAD_SECONDS`] is booked that far ahead,
+/// as every booking is.
+pub fn resume_booking(
+    record: &DrainRecord,
+    now: Timestamp,
+    books_checks: bool,
+) -> Option<Timestamp> {
+    if !books_checks || record.status != DrainStatus::Draining {
+        return None;
+    }
+    record
+        .next_check_at
+        .filter(|at| *at > now)
+        .map(|at| at.max(now.plus_seconds(MIN_BOOKING_LEAD_SECONDS)))
 }
 
 /// The upkeep of a look that finds another invocation's fresh COMPLETING claim. It writes no

@@ -7,8 +7,9 @@
 use tracing::{info, warn};
 
 use super::{Drainer, Mode, Outcome, refuse};
+use crate::census::Census;
 use crate::decision::coexistence::{Coexistence, managed_draining_coexistence};
-use crate::decision::look::Cue;
+use crate::decision::look::{CensusReason, Cue};
 use crate::decision::plan_check_interval;
 use crate::decision::recovery::{JOIN_RETRIES, JoinRetry, after_lost_join};
 use crate::decision::spot::awaiting::after_awaiting;
@@ -322,32 +323,17 @@ impl<P: Ports> Drainer<P> {
         })
     }
 
-    /// on-lifecycle: the group's terminate action for an instance whose early drain is on
-    /// record. Confirmed with Auto Scaling like any notice, then attached to the drain (or, if
-    /// it already ended, the start of a new one over it).
-    pub(super) async fn terminate_joins_early(
-        &self,
-        notice: &TerminateNotice,
-        instance: &ContainerInstance,
-        early: DrainRecord,
-        mode: Mode,
-    ) -> Result<Outcome, DrainError> {
-        if let Some(refused) = self.unconfirmed(notice).await? {
-            return Ok(refused);
-        }
-        let fresh = self.new_record(notice, instance).await?;
-        self.join_early(notice, instance, early, &fresh, mode).await
-    }
-
     /// Attaches the confirmed terminate action (`fresh`: the drain it would start) to the
     /// early drain `early`, or starts its drain over one that ended; a lost write joins the
-    /// stored drain again ([`after_lost_join`]).
+    /// stored drain again ([`after_lost_join`]). The joined drain is decided on `census`, the
+    /// notice's own, taken moments ago.
     pub(super) async fn join_early(
         &self,
         notice: &TerminateNotice,
         instance: &ContainerInstance,
         early: DrainRecord,
         fresh: &DrainRecord,
+        census: Census,
         mode: Mode,
     ) -> Result<Outcome, DrainError> {
         let mut early = early;
@@ -425,7 +411,10 @@ impl<P: Ports> Drainer<P> {
         if sets_draining(&instance.status) {
             self.set_draining(instance, mode).await?;
         }
-        self.evaluate(record, mode, Cue::Lifecycle).await
+        let record = super::with_service_kinds_of(record, fresh);
+        let reason = CensusReason::DrainStart;
+        self.look_on_census(record, census, mode, Trigger::Lifecycle, reason)
+            .await
     }
 
     /// No lifecycle action joined the early drain in time: end it without a completion, and

@@ -15,7 +15,7 @@ use crate::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, Lifec
 use crate::launch_record::LaunchRecord;
 use crate::ports::{
     ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore,
-    GroupHooks, LifecycleHooks, WriteOutcome,
+    GroupHooks, InsertOutcome, LifecycleHooks, WriteOutcome,
 };
 use crate::record::{DrainRecord, LifecycleResult};
 use crate::time::Timestamp;
@@ -113,7 +113,7 @@ impl<H: LifecycleHooks, L: Layer> LifecycleHooks for Layered<H, L> {
 impl<S: DrainStore, L: Layer> DrainStore for Layered<S, L> {
     pass_on! {
         load(instance: &ContainerInstanceArn) -> Option<DrainRecord> = &[GET];
-        insert(record: &DrainRecord) -> WriteOutcome = &[PUT];
+        insert(record: &DrainRecord) -> InsertOutcome = &[PUT];
         replace(record: &DrainRecord, expected_revision: u64) -> WriteOutcome = &[PUT];
         load_launch(instance: &Ec2InstanceId) -> Option<LaunchRecord> = &[GET];
         insert_launch(record: &LaunchRecord) -> WriteOutcome = &[PUT];
@@ -197,9 +197,12 @@ mod tests {
         let first = store.insert(&record).await;
         let second = store.insert(&record).await;
 
-        // THEN the inner store's conditions answer: written once, then a lost race
-        assert!(matches!(first, Ok(WriteOutcome::Written)));
-        assert!(matches!(second, Ok(WriteOutcome::LostRace)));
+        // THEN the inner store's conditions answer: inserted once, then the record on file
+        assert!(matches!(first, Ok(InsertOutcome::Inserted)));
+        assert_eq!(
+            second.ok(),
+            Some(InsertOutcome::Exists(Box::new(record.clone())))
+        );
         assert_eq!(log.count("dynamodb:PutItem"), 2);
         assert_eq!(
             store.inner.get(&record.container_instance_arn),

@@ -14,7 +14,8 @@ use crate::ids::{
 use crate::launch_record::LaunchRecord;
 use crate::ports::{
     ActionAnswer, AsgInstanceState, CheckScheduler, Cluster, ContainerInstance, DrainStore,
-    EcsInstanceStatus, GroupHooks, LifecycleHooks, LifecycleState, PortSet, WriteOutcome,
+    EcsInstanceStatus, GroupHooks, InsertOutcome, LifecycleHooks, LifecycleState, PortSet,
+    WriteOutcome,
 };
 use crate::record::{DrainRecord, LifecycleResult};
 use crate::testing::calls::{CallCounts, add};
@@ -640,6 +641,17 @@ impl<R: Item> Table<R> {
         items.insert(record.key().clone(), record.clone());
         WriteOutcome::Written
     }
+
+    /// Writes only if no item has the key; otherwise answers the stored item, read under the
+    /// same lock (DynamoDB's `ReturnValuesOnConditionCheckFailure=ALL_OLD`).
+    fn insert_or_stored(&self, record: &R) -> Option<R> {
+        let mut items = lock(&self.0);
+        if let Some(stored) = items.get(record.key()) {
+            return Some(stored.clone());
+        }
+        items.insert(record.key().clone(), record.clone());
+        None
+    }
 }
 
 /// In-memory drain and launch records with DynamoDB's conditional-write semantics.
@@ -712,8 +724,12 @@ impl DrainStore for MemoryStore {
         self.read(&self.launches, instance)
     }
 
-    async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
-        self.write(&self.records, record, None)
+    async fn insert(&self, record: &DrainRecord) -> Result<InsertOutcome, DrainError> {
+        self.log.push("dynamodb:PutItem");
+        Ok(match self.records.insert_or_stored(record) {
+            None => InsertOutcome::Inserted,
+            Some(stored) => InsertOutcome::Exists(Box::new(stored)),
+        })
     }
 
     async fn insert_launch(&self, record: &LaunchRecord) -> Result<WriteOutcome, DrainError> {
@@ -878,11 +894,11 @@ mod tests {
         assert!(matches!(store.load(instance).await, Ok(None)));
         assert!(matches!(
             store.insert(&record).await,
-            Ok(WriteOutcome::Written)
+            Ok(InsertOutcome::Inserted)
         ));
         assert!(matches!(
             store.insert(&record).await,
-            Ok(WriteOutcome::LostRace)
+            Ok(InsertOutcome::Exists(_))
         ));
         assert_eq!(
             log.counts(),
