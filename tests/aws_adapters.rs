@@ -7,7 +7,8 @@ use drain_core::config::ReplayMode;
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, LifecycleToken};
 use drain_core::ports::{
-    ActionAnswer, Cluster, DrainStore, EcsInstanceStatus, LifecycleHooks, WriteOutcome,
+    ActionAnswer, Cluster, DrainStore, EcsInstanceStatus, InsertOutcome, LifecycleHooks,
+    WriteOutcome,
 };
 use drain_core::record::{DrainStatus, LifecycleResult};
 use drain_testkit::events::{
@@ -183,7 +184,10 @@ async fn conditional_writes_let_only_the_first_writer_of_a_revision_win() -> Tes
         store.replace(&second, record.revision).await?,
         WriteOutcome::LostRace
     );
-    assert_eq!(store.insert(&record).await?, WriteOutcome::LostRace);
+    assert_eq!(
+        store.insert(&record).await?,
+        InsertOutcome::Exists(Box::new(first.clone()))
+    );
     assert_eq!(
         store
             .load(&instance)
@@ -193,6 +197,56 @@ async fn conditional_writes_let_only_the_first_writer_of_a_revision_win() -> Tes
             .as_deref(),
         Some("first")
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_conditional_insert_answers_the_item_on_file_as_dynamodb_documents() -> TestResult
+{
+    // GIVEN the drain record the lifecycle handler wrote
+    let emulator = Emulator::start()?;
+    let (sdk, world) = world(&emulator, "insert-answer", 1).await?;
+    world.populate_standard(0).await?;
+    let app = App::new(world.config(), &sdk);
+    handle_lifecycle(
+        &app.drainer,
+        &lifecycle_event(&world.scale_in(0).await?),
+        &drain_core::decision::verify::FunctionIdentity::default(),
+    )
+    .await?;
+    let store = DynamoDrainStore::new(world.dynamodb.clone(), &world.table);
+    let instance = ContainerInstanceArn::new(world.instances[0].container_instance_arn.clone())?;
+    let on_file = store.load(&instance).await?.ok_or("no record")?;
+
+    // WHEN the SDK puts an item under the same key, conditional on none existing, asking for
+    // the item on file when the condition fails
+    let answer = world
+        .dynamodb
+        .put_item()
+        .table_name(&world.table)
+        .set_item(Some(drain_aws::dynamodb::to_item(&on_file)))
+        .condition_expression("attribute_not_exists(container_instance_arn)")
+        .return_values_on_condition_check_failure(
+            aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+        )
+        .send()
+        .await;
+
+    // THEN the ConditionalCheckFailedException carries that item (what the store's insert
+    // reads instead of a GetItem)
+    let error = answer.err().ok_or("the conditional put was written")?;
+    let failed = match error.as_service_error() {
+        Some(
+            aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(
+                failed,
+            ),
+        ) => failed,
+        _ => return Err(format!("not a failed condition: {error:?}").into()),
+    };
+    let item = failed
+        .item()
+        .ok_or("the failed condition returned no item")?;
+    assert_eq!(drain_aws::dynamodb::from_item(item)?, on_file);
     Ok(())
 }
 

@@ -15,9 +15,10 @@ use aws_sdk_autoscaling::operation::complete_lifecycle_action::CompleteLifecycle
 use aws_sdk_autoscaling::operation::record_lifecycle_action_heartbeat::{
     RecordLifecycleActionHeartbeatError, RecordLifecycleActionHeartbeatOutput,
 };
+use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
 use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_ecs::operation::describe_container_instances::DescribeContainerInstancesOutput;
 use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
 use aws_sdk_ecs::operation::list_container_instances::ListContainerInstancesOutput;
@@ -27,9 +28,9 @@ use aws_sdk_ecs::types::{ContainerInstanceStatus, DesiredStatus, Task};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use drain_aws::{AsgLifecycleHooks, DynamoDrainStore, EcsCluster};
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId};
-use drain_core::ports::WriteOutcome;
 use drain_core::ports::{ActionAnswer, Cluster, DrainStore, EcsInstanceStatus, LifecycleHooks};
-use drain_core::record::LifecycleResult;
+use drain_core::ports::{InsertOutcome, WriteOutcome};
+use drain_core::record::{DrainRecord, LifecycleResult};
 use drain_core::testing::sample;
 
 fn cluster() -> ClusterArn {
@@ -255,28 +256,44 @@ async fn draining_names_one_instance_of_its_cluster_and_the_draining_status() {
     assert_eq!(update.num_calls(), 1);
 }
 
+/// A put_item rule matching the conditional insert of the sample record that asks for the item
+/// on file when the condition fails.
+fn conditional_insert() -> aws_smithy_mocks::RuleBuilder<
+    aws_sdk_dynamodb::operation::put_item::PutItemInput,
+    PutItemOutput,
+    PutItemError,
+> {
+    mock!(aws_sdk_dynamodb::Client::put_item).match_requests(|request| {
+        request.table_name() == Some("drains")
+            && request.condition_expression()
+                == Some("attribute_not_exists(container_instance_arn)")
+            && request.return_values_on_condition_check_failure()
+                == Some(&ReturnValuesOnConditionCheckFailure::AllOld)
+            && request
+                .item()
+                .and_then(|item| item.get("container_instance_arn"))
+                == Some(&AttributeValue::S(
+                    sample::CONTAINER_INSTANCE_ARN.to_owned(),
+                ))
+    })
+}
+
 #[tokio::test]
-async fn a_new_record_is_written_only_where_none_exists_and_a_lost_race_is_a_value() {
-    // GIVEN a table where another invocation already wrote the instance's record
-    let put = mock!(aws_sdk_dynamodb::Client::put_item)
-        .match_requests(|request| {
-            request.table_name() == Some("drains")
-                && request.condition_expression()
-                    == Some("attribute_not_exists(container_instance_arn)")
-                && request
-                    .item()
-                    .and_then(|item| item.get("container_instance_arn"))
-                    == Some(&AttributeValue::S(
-                        sample::CONTAINER_INSTANCE_ARN.to_owned(),
-                    ))
-        })
-        .then_error(|| {
-            PutItemError::ConditionalCheckFailedException(
-                ConditionalCheckFailedException::builder()
-                    .message("The conditional request failed")
-                    .build(),
-            )
-        });
+async fn a_new_record_is_written_only_where_none_exists_and_the_record_on_file_is_the_answer() {
+    // GIVEN a table where another invocation already wrote the instance's record, at revision 3
+    let on_file = DrainRecord {
+        revision: 3,
+        ..sample::drain_record()
+    };
+    let item = drain_aws::dynamodb::to_item(&on_file);
+    let put = conditional_insert().then_error(move || {
+        PutItemError::ConditionalCheckFailedException(
+            ConditionalCheckFailedException::builder()
+                .message("The conditional request failed")
+                .set_item(Some(item.clone()))
+                .build(),
+        )
+    });
     let dynamodb = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&put]);
 
     // WHEN the drain's first record is inserted
@@ -285,9 +302,45 @@ async fn a_new_record_is_written_only_where_none_exists_and_a_lost_race_is_a_val
         .await
         .expect("an answer");
 
-    // THEN the conditional write lost, and that is an outcome, not an error
-    assert_eq!(outcome, WriteOutcome::LostRace);
+    // THEN the conditional write lost, and its answer is the record on file, read from the
+    // failed condition (the sequential mock refuses any GetItem)
+    assert_eq!(outcome, InsertOutcome::Exists(Box::new(on_file)));
     assert_eq!(put.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_insert_that_returns_no_item_reads_the_record_on_file() {
+    // GIVEN a store whose failed condition does not return the item (DynamoDB always does)
+    let on_file = DrainRecord {
+        revision: 2,
+        ..sample::drain_record()
+    };
+    let item = drain_aws::dynamodb::to_item(&on_file);
+    let put = conditional_insert().then_error(|| {
+        PutItemError::ConditionalCheckFailedException(
+            ConditionalCheckFailedException::builder()
+                .message("The conditional request failed")
+                .build(),
+        )
+    });
+    let get = mock!(aws_sdk_dynamodb::Client::get_item)
+        .match_requests(|request| request.consistent_read() == Some(true))
+        .then_output(move || {
+            GetItemOutput::builder()
+                .set_item(Some(item.clone()))
+                .build()
+        });
+    let dynamodb = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&put, &get]);
+
+    // WHEN the drain's first record is inserted
+    let outcome = DynamoDrainStore::new(dynamodb, "drains")
+        .insert(&sample::drain_record())
+        .await
+        .expect("an answer");
+
+    // THEN the record on file is read consistently and answered
+    assert_eq!(outcome, InsertOutcome::Exists(Box::new(on_file)));
+    assert_eq!((put.num_calls(), get.num_calls()), (1, 1));
 }
 
 #[tokio::test]

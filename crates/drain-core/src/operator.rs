@@ -176,7 +176,7 @@ mod tests {
         fake.hooks.begin(&fake.record.action());
         assert_eq!(
             fake.store.insert(&fake.record).await.ok(),
-            Some(WriteOutcome::Written)
+            Some(crate::ports::InsertOutcome::Inserted)
         );
         assert!(
             fake.scheduler

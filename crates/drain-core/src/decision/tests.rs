@@ -554,8 +554,16 @@ fn upkeep_heartbeats_whoever_books_and_books_within_the_rules() {
 fn a_resumed_notice_books_the_recorded_check_again_at_its_own_time_only() {
     let at = |seconds: i64| START.plus_seconds(seconds);
     /// What the row shows, status, books checks, booked check, now ... and the booking expected.
+    type Row = (
+        &'static str,
+        DrainStatus,
+        bool,
+        Option<Timestamp>,
+        Timestamp,
+        Option<Timestamp>,
+    );
     #[rustfmt::skip]
-    let rows: [(&str, DrainStatus, bool, Option<Timestamp>, Timestamp, Option<Timestamp>); 7] = [
+    let rows: [Row; 7] = [
         ("the recorded check is booked at its own time", DrainStatus::Draining, true, Some(at(240)), at(10), Some(at(240))),
         ("no schedule settings: nothing is booked", DrainStatus::Draining, false, Some(at(240)), at(10), None),
         ("no check on record: the look's first booking books it", DrainStatus::Draining, true, None, at(10), None),

@@ -343,7 +343,7 @@ impl DrainStore for YieldingStore {
         self.0.load(instance).await
     }
 
-    async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
+    async fn insert(&self, record: &DrainRecord) -> Result<InsertOutcome, DrainError> {
         tokio::task::yield_now().await;
         self.0.insert(record).await
     }
@@ -374,7 +374,7 @@ impl<F: Fn(&MemoryStore, &DrainRecord) + Send + Sync> DrainStore for Interfering
         self.inner.load(instance).await
     }
 
-    async fn insert(&self, record: &DrainRecord) -> Result<WriteOutcome, DrainError> {
+    async fn insert(&self, record: &DrainRecord) -> Result<InsertOutcome, DrainError> {
         (self.interfere)(&self.inner, record);
         self.inner.insert(record).await
     }
