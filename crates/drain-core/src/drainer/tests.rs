@@ -466,23 +466,25 @@ async fn starts_a_drain_for_an_instance_with_running_tasks() {
         Some(NOTICE_SENT.plus_seconds(CHECK_INTERVAL))
     );
     assert_eq!(record.next_check_at, world.booked_check());
+    // AND Auto Scaling confirms before anything changes, the census comes before the one
+    // write (the record with the census and its check, inserted conditionally), and the check
+    // is booked only once that insert is in
     assert_eq!(
         world.log.calls(),
         vec![
             "ecs:ListContainerInstances",
-            "dynamodb:GetItem",
             "autoscaling:DescribeAutoScalingInstances",
             "autoscaling:DescribeLifecycleHooks",
-            "dynamodb:PutItem",
             "ecs:UpdateContainerInstancesState",
             "ecs:ListTasks",
             "ecs:ListTasks",
             "ecs:DescribeTasks",
             "ecs:DescribeServices",
-            "scheduler:CreateSchedule",
             "dynamodb:PutItem",
+            "scheduler:CreateSchedule",
         ]
     );
+    assert_eq!(record.revision, 0, "one write: the insert");
 }
 
 #[tokio::test]
@@ -708,21 +710,64 @@ async fn a_duplicate_lifecycle_notice_neither_restarts_nor_completes_twice() {
     assert_eq!(record.deadline_at, first.deadline_at);
     assert!(record.revision > first.revision);
     assert_eq!(world.log.count("ecs:UpdateContainerInstancesState"), 1);
-    assert_eq!(world.log.count("autoscaling:DescribeLifecycleHooks"), 1);
+    // (the redelivery reads the hook again before its insert finds the drain on file)
+    assert_eq!(world.log.count("autoscaling:DescribeLifecycleHooks"), 2);
+    // AND its check stays where the first notice booked it
+    assert_eq!(world.booked_check(), first.next_check_at);
+    assert_eq!(record.next_check_at, first.next_check_at);
 
     // WHEN the task stops, and the notice is delivered a third time after completion
     world.task_stopped(&world.task_stops(&web)).await;
     world.log.clear();
     let outcome = world.terminate().await;
 
-    // THEN the finished drain is left alone: one completion in all, no write
-    assert_eq!(outcome, Outcome::AlreadyFinished);
+    // THEN Auto Scaling, asked first, no longer holds the instance for the action: refused,
+    // one completion in all, no write
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Refused {
+                refusal: Refusal::NotTerminating { .. }
+            }
+        ),
+        "{outcome:?}"
+    );
     assert_eq!(world.action().completions, 1);
     assert_eq!(world.record().status, DrainStatus::Completed);
     assert_eq!(
         world.log.calls(),
-        vec!["ecs:ListContainerInstances", "dynamodb:GetItem"]
+        vec![
+            "ecs:ListContainerInstances",
+            "autoscaling:DescribeAutoScalingInstances"
+        ]
     );
+}
+
+#[tokio::test]
+async fn a_redelivered_notice_of_an_ended_drain_still_held_by_auto_scaling_is_already_finished() {
+    // GIVEN a drain that completed, its instance still reported waiting on the hook (Auto
+    // Scaling's view can lag the completion)
+    let world = World::new();
+    world.terminate().await;
+    let finished = world.record();
+    assert_eq!(finished.status, DrainStatus::Completed);
+    world.hooks.set_lifecycle_state(
+        EC2_INSTANCE,
+        world.notice.action.hook.asg_name.as_str(),
+        "Terminating:Wait",
+    );
+    world.log.clear();
+
+    // WHEN the notice is delivered again
+    let outcome = world.terminate().await;
+
+    // THEN its insert finds the ended drain: nothing more is written or booked
+    assert_eq!(outcome, Outcome::AlreadyFinished);
+    assert_eq!(world.record(), finished);
+    assert_eq!(world.action().completions, 1);
+    assert_eq!(world.log.count("dynamodb:PutItem"), 1, "the failed insert");
+    assert_eq!(world.log.count("scheduler:CreateSchedule"), 0);
+    assert_eq!(world.booked_check(), None);
 }
 
 #[tokio::test]
@@ -743,13 +788,32 @@ async fn a_stale_lifecycle_token_never_restarts_a_finished_drain() {
     let older_outcome = world.deliver(&older).await.expect("handled");
     let undated_outcome = world.deliver(&undated).await.expect("handled");
 
-    // THEN both are stale: the record, the instance and the hooks are untouched
+    // THEN Auto Scaling, asked first, holds the instance for neither: both refused
+    for outcome in [&older_outcome, &undated_outcome] {
+        assert!(
+            matches!(outcome, Outcome::Refused { .. }),
+            "{outcome:?}"
+        );
+    }
+
+    // WHEN the instance waits on the terminate hook again (a newer action, whose notice has
+    // not come) and both old notices are delivered again
+    world.hooks.set_lifecycle_state(
+        EC2_INSTANCE,
+        world.notice.action.hook.asg_name.as_str(),
+        "Terminating:Wait",
+    );
+    let older_outcome = world.deliver(&older).await.expect("handled");
+    let undated_outcome = world.deliver(&undated).await.expect("handled");
+
+    // THEN their inserts find the finished drain and both are stale: the record, the
+    // instance and the hooks are untouched, nothing is written but the two failed inserts
     assert_eq!(older_outcome, Outcome::Stale);
     assert_eq!(undated_outcome, Outcome::Stale);
     assert_eq!(world.record(), finished);
     assert_eq!(world.action().completions, 1);
-    assert_eq!(world.log.count("dynamodb:PutItem"), 0);
-    assert_eq!(world.log.count("ecs:UpdateContainerInstancesState"), 0);
+    assert_eq!(world.log.count("dynamodb:PutItem"), 2);
+    assert_eq!(world.log.count("dynamodb:GetItem"), 0);
     assert_eq!(world.log.count("autoscaling:CompleteLifecycleAction"), 0);
     assert_eq!(world.booked_check(), None);
 }
