@@ -147,10 +147,9 @@ async fn a_previewed_notice_changes_nothing_and_names_the_calls_the_function_the
     assert_eq!(
         named,
         vec![
-            "dynamodb:PutItem",
             "ecs:UpdateContainerInstancesState",
-            "scheduler:CreateSchedule",
             "dynamodb:PutItem",
+            "scheduler:CreateSchedule",
         ]
     );
     let stored = ports.store.get(&instance).expect("stored");
