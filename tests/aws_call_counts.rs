@@ -145,20 +145,23 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
         .await?;
     assert_eq!(report.outcomes, vec!["wait".to_owned()]);
 
-    // THEN it costs 13 calls:
+    // THEN it costs 11 calls:
     // - ListContainerInstances (filter ec2InstanceId == ..., one configured cluster, one page)
     //   and DescribeContainerInstances (status, and a check the filter matched the right
     //   instance); the cluster ARN comes from the long-format container instance ARN, no call;
-    // - GetItem (any drain on record?), DescribeAutoScalingInstances (Auto Scaling confirms the
-    //   instance is Terminating:Wait in the notice's group before anything changes),
-    //   DescribeLifecycleHooks (the heartbeat timeout that plans checks and the deadline),
-    //   PutItem (insert the record, conditional);
+    // - DescribeAutoScalingInstances (Auto Scaling confirms the instance is Terminating:Wait in
+    //   the notice's group before anything changes), DescribeLifecycleHooks (the heartbeat
+    //   timeout that plans checks and the deadline);
     // - UpdateContainerInstancesState (DRAINING);
     // - the census: 4 tasks listed (4 RUNNING, 0 STOPPED: 2 ListTasks), 1 DescribeTasks,
     //   1 DescribeServices (replica and daemon tasks alive);
-    // - CreateSchedule (the drain's first check) and PutItem (progress: census, next check).
+    // - one PutItem: the conditional insert of the record with the census and the next check
+    //   (no GetItem first: a record on file would come back in the failed condition);
+    // - CreateSchedule (the drain's first check), once the insert is in.
     let expected = drain_start(&census(4, 0, true));
-    assert_eq!(total(&expected), 13);
+    assert_eq!(total(&expected), 11);
+    assert_eq!(expected["dynamodb:PutItem"], 1);
+    assert_eq!(expected.get("dynamodb:GetItem"), None);
     // - and after the handler, one PutEvents: the drain's started event (issue 13)
     let mut whole = take_counts(&proxy, "lifecycle");
     assert_eq!(
@@ -255,12 +258,12 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
     );
     whole = merged(&whole, &observed);
 
-    // THEN the whole drain of these 4 tasks cost exactly the sum: 13 + 2 + 2 + 6 + 9 = 32
-    // calls of the drain's own (2N + 24), 14 of them ECS calls (issue 11: one census at the
+    // THEN the whole drain of these 4 tasks cost exactly the sum: 11 + 2 + 2 + 6 + 9 = 30
+    // calls of the drain's own (2N + 22), 14 of them ECS calls (issue 11: one census at the
     // start, one before stopping the daemon, one before completing), and two PutEvents, the
     // started and completed drain events (issue 13; none with DrainEvents=off)
     assert_eq!(whole["events:PutEvents"], 2);
-    assert_eq!(total(&whole), 2 * 4 + 24 + 2);
+    assert_eq!(total(&whole), 2 * 4 + 22 + 2);
     assert_eq!(total(&ecs_only(&whole)), 14);
     assert_eq!(
         whole["ecs:DescribeServices"], 1,
@@ -274,8 +277,9 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
             &drain_core::decision::verify::FunctionIdentity::default(),
         )
         .await?;
-    // THEN finding the instance and reading the record is all it costs
-    assert_eq!(report.outcomes, vec!["already_finished".to_owned()]);
+    // THEN finding the instance and asking Auto Scaling, which no longer has the terminated
+    // instance in any group, is all it costs
+    assert_eq!(report.outcomes, vec!["refused_not_in_any_group".to_owned()]);
     assert_eq!(
         take_counts(&proxy, "duplicate lifecycle"),
         notice_after_the_end()

@@ -790,10 +790,7 @@ async fn a_stale_lifecycle_token_never_restarts_a_finished_drain() {
 
     // THEN Auto Scaling, asked first, holds the instance for neither: both refused
     for outcome in [&older_outcome, &undated_outcome] {
-        assert!(
-            matches!(outcome, Outcome::Refused { .. }),
-            "{outcome:?}"
-        );
+        assert!(matches!(outcome, Outcome::Refused { .. }), "{outcome:?}");
     }
 
     // WHEN the instance waits on the terminate hook again (a newer action, whose notice has

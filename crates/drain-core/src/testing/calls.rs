@@ -9,11 +9,11 @@
 //! drain has not looked up yet (so once per drain).
 //!
 //! A whole drain of N tasks (N - 1 replicas of one service, one daemon) under the default
-//! census rule ([`CensusRule::WhenNeeded`]): the notice (13 calls up to 100 tasks), N - 2
+//! census rule ([`CensusRule::WhenNeeded`]): the notice (11 calls up to 100 tasks), N - 2
 //! STOPPED events of known replicas at GetItem + PutItem each, the last replica's event that
 //! confirms only the daemon is left and stops it (6), and the daemon's event that completes
-//! (9): 13 + 2 (N - 2) + 6 + 9 = **2N + 24** up to 100 tasks, 14 of them ECS calls. Under
-//! [`CensusRule::EveryLook`] every STOPPED event takes a census: 5N + 18.
+//! (9): 11 + 2 (N - 2) + 6 + 9 = **2N + 22** up to 100 tasks, 14 of them ECS calls. Under
+//! [`CensusRule::EveryLook`] every STOPPED event takes a census: 5N + 16.
 
 use std::collections::BTreeMap;
 
@@ -76,22 +76,22 @@ pub fn unrelated_stopped() -> CallCounts {
 }
 
 /// The terminate notice that starts a drain, with the census it takes: ListContainerInstances
-/// and DescribeContainerInstances (find and confirm the instance), GetItem (any drain on
-/// record?), DescribeAutoScalingInstances (the group holds the instance in Terminating:Wait),
-/// DescribeLifecycleHooks (the heartbeat timeout), PutItem (insert),
-/// UpdateContainerInstancesState (DRAINING), the census, CreateSchedule (the first check) and
-/// PutItem (progress).
+/// and DescribeContainerInstances (find and confirm the instance),
+/// DescribeAutoScalingInstances (the group holds the instance in Terminating:Wait),
+/// DescribeLifecycleHooks (the heartbeat timeout), UpdateContainerInstancesState (DRAINING),
+/// the census, one PutItem (the conditional insert of the record with the census and the first
+/// check: a record already on file comes back in its failed condition, so no GetItem) and
+/// CreateSchedule (the first check, once the insert is in).
 pub fn drain_start(census: &CallCounts) -> CallCounts {
     merged(
         census,
         &counts(&[
             ("ecs:ListContainerInstances", 1),
             ("ecs:DescribeContainerInstances", 1),
-            ("dynamodb:GetItem", 1),
             ("autoscaling:DescribeAutoScalingInstances", 1),
             ("autoscaling:DescribeLifecycleHooks", 1),
-            ("dynamodb:PutItem", 2),
             ("ecs:UpdateContainerInstancesState", 1),
+            ("dynamodb:PutItem", 1),
             ("scheduler:CreateSchedule", 1),
         ]),
     )
@@ -126,13 +126,14 @@ pub fn stopped_completing(census: &CallCounts) -> CallCounts {
     )
 }
 
-/// A terminate notice delivered again after its drain ended: finding the instance and reading
-/// the record.
+/// A terminate notice delivered again after its drain ended, while the container instance is
+/// still registered: finding the instance and asking Auto Scaling, which no longer holds it
+/// for the action (refused before anything else is read).
 pub fn notice_after_the_end() -> CallCounts {
     counts(&[
         ("ecs:ListContainerInstances", 1),
         ("ecs:DescribeContainerInstances", 1),
-        ("dynamodb:GetItem", 1),
+        ("autoscaling:DescribeAutoScalingInstances", 1),
     ])
 }
 
@@ -205,10 +206,10 @@ mod tests {
     }
 
     #[test]
-    fn a_whole_drain_of_up_to_a_hundred_tasks_costs_two_calls_per_task_and_twenty_four() {
+    fn a_whole_drain_of_up_to_a_hundred_tasks_costs_two_calls_per_task_and_twenty_two() {
         for tasks in [2u64, 5, 20, 100] {
             let whole = whole_drain(tasks, CensusRule::WhenNeeded);
-            assert_eq!(total(&whole), 2 * tasks + 24, "{tasks} tasks");
+            assert_eq!(total(&whole), 2 * tasks + 22, "{tasks} tasks");
             assert_eq!(total(&ecs_only(&whole)), 14, "{tasks} tasks: ECS calls");
             assert_eq!(whole["autoscaling:CompleteLifecycleAction"], 1);
             assert_eq!(whole["ecs:StopTask"], 1, "the daemon, once");
@@ -222,7 +223,7 @@ mod tests {
             let whole = whole_drain(tasks, CensusRule::EveryLook);
             // GetItem + census (2 ListTasks, 1 DescribeTasks) + PutItem per replica event; the
             // services were looked up once, by the notice's census
-            assert_eq!(total(&whole), 5 * tasks + 18, "{tasks} tasks");
+            assert_eq!(total(&whole), 5 * tasks + 16, "{tasks} tasks");
         }
     }
 
@@ -233,11 +234,24 @@ mod tests {
         let whole = whole_drain(150, CensusRule::WhenNeeded);
         assert_eq!(whole["ecs:ListTasks"], 3 + 3 + 3);
         assert_eq!(whole["ecs:DescribeTasks"], 2 + 2 + 2);
-        assert_eq!(total(&whole), 2 * 150 + 30);
+        assert_eq!(total(&whole), 2 * 150 + 28);
         let whole = whole_drain(1_000, CensusRule::WhenNeeded);
         assert_eq!(whole["ecs:ListTasks"], 11 * 3);
         assert_eq!(whole["ecs:DescribeTasks"], 10 * 3);
-        assert_eq!(total(&whole), 2 * 1_000 + 78);
+        assert_eq!(total(&whole), 2 * 1_000 + 76);
+    }
+
+    #[test]
+    fn a_notice_that_starts_a_drain_of_a_small_instance_costs_eleven_calls() {
+        let notice = drain_start(&census(5, 0, true));
+        assert_eq!(total(&notice), 11);
+        assert_eq!(
+            notice.get("dynamodb:GetItem"),
+            None,
+            "the insert answers the record"
+        );
+        assert_eq!(notice["dynamodb:PutItem"], 1, "one conditional insert");
+        assert_eq!(notice["scheduler:CreateSchedule"], 1);
     }
 
     #[test]
