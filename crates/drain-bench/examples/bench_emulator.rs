@@ -473,9 +473,9 @@ async fn calls() -> BenchResult {
          pages(x) = max(1, ceil(x/100))):\n\
          - unrelated STOPPED = GetItem = 1\n\
          - lifecycle (start of a drain) = ListContainerInstances + DescribeContainerInstances + \
-         GetItem + DescribeAutoScalingInstances + DescribeLifecycleHooks + PutItem (insert) + \
-         UpdateContainerInstancesState + census + CreateSchedule + PutItem (progress) = 9 + \
-         census\n\
+         DescribeAutoScalingInstances + DescribeLifecycleHooks + UpdateContainerInstancesState + \
+         census + PutItem (conditional insert with the census; a record on file comes back in \
+         the failed condition) + CreateSchedule = 7 + census\n\
          - census = pages(running) + pages(stopped) ListTasks + ceil(n/100) DescribeTasks + \
          DescribeServices (1 per ≤ 10 services the drain has not looked up yet: once per drain)\n\
          - STOPPED of a task the record's alive set knows, replica or standalone tasks left = \
@@ -483,10 +483,10 @@ async fn calls() -> BenchResult {
          - STOPPED that leaves only daemons = GetItem + census + StopTask per daemon + PutItem\n\
          - STOPPED that completes = GetItem + census + PutItem (claim) + CompleteLifecycleAction + \
          PutItem (COMPLETED) + GetSchedule + DeleteSchedule = 6 + census\n\
-         - so a whole drain of N ≤ 100 tasks (N - 1 replicas, 1 daemon) = (9 + 4) + 2(N - 2) + \
-         (3 + 3) + (6 + 3) = 2N + 24, 14 of them ECS calls; past 100 tasks each of its three \
+         - so a whole drain of N ≤ 100 tasks (N - 1 replicas, 1 daemon) = (7 + 4) + 2(N - 2) + \
+         (3 + 3) + (6 + 3) = 2N + 22, 14 of them ECS calls; past 100 tasks each of its three \
          censuses adds one DescribeTasks and one ListTasks page per 100 tasks. Every look \
-         (ECS_DRAIN_CENSUS_RULE=every-look) = 5N + 18 up to 100 tasks.\n\
+         (ECS_DRAIN_CENSUS_RULE=every-look) = 5N + 16 up to 100 tasks.\n\
          Scheduled checks (one per check interval, at most 900 s, while a drain waits) add GetItem + census + \
          RecordLifecycleActionHeartbeat + CreateSchedule + PutItem each.",
     );

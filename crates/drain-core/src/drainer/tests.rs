@@ -1875,3 +1875,4 @@ async fn an_instance_change_catches_a_lost_stopped_event() {
 
 mod early;
 mod lost_answer;
+mod notice;
