@@ -320,15 +320,17 @@ impl<P: Ports> Drainer<P> {
         let now = self.now();
         let decision = decide(&fresh, &census, now, &self.config.policy);
         let first = self.first_record(&fresh, &census, &decision, now);
+        // Boxed, both: the look's future is deep, and a debug build's test thread overflows its
+        // stack with it inline.
         match self.insert_drain(&first, mode).await? {
             InsertOutcome::Inserted => {
                 self.started(mode, &first);
                 let first_check = first.next_check_at;
-                self.act_on_first_census(fresh, first_check, census, decision, now, mode)
+                Box::pin(self.act_on_first_census(fresh, first_check, census, decision, now, mode))
                     .await
             }
             InsertOutcome::Exists(on_file) => {
-                self.notice_meets_record(notice, &instance, *on_file, fresh, census, mode)
+                Box::pin(self.notice_meets_record(notice, &instance, *on_file, fresh, census, mode))
                     .await
             }
         }
