@@ -133,10 +133,9 @@ async fn explain_event_changes_nothing_and_names_what_the_function_then_does() -
     assert_eq!(
         calls,
         vec![
-            "dynamodb:PutItem",
             "ecs:UpdateContainerInstancesState",
-            "scheduler:CreateSchedule",
             "dynamodb:PutItem",
+            "scheduler:CreateSchedule",
         ],
         "{explained}"
     );
