@@ -55,10 +55,11 @@ async fn a_table_that_does_not_exist_fails_both_functions_naming_dynamodb() -> T
     .err()
     .ok_or("the invocation must fail")?;
 
-    // THEN it fails as a deployment error of the table read, and says what to fix
+    // THEN it fails as a deployment error of the record's conditional insert (the notice's
+    // first table call, issue 11), and says what to fix
     assert_eq!(
         (error.operation(), error.deployment_problem()),
-        ("dynamodb:GetItem", Some(DeploymentProblem::MissingResource)),
+        ("dynamodb:PutItem", Some(DeploymentProblem::MissingResource)),
         "{error:?}"
     );
     let response = FailedInvocation::new(&error, Function::OnLifecycle, app.drainer.config());
@@ -77,7 +78,16 @@ async fn a_table_that_does_not_exist_fails_both_functions_naming_dynamodb() -> T
         "{}",
         response.error_message()
     );
-    untouched(&world).await?;
+    // AND the instance Auto Scaling confirmed it terminates is DRAINING (set before the insert,
+    // as every drain does first; a retry finds it so), its lifecycle action still waiting
+    assert_eq!(world.instance_status(0).await?, "DRAINING");
+    let actions = world.lifecycle_actions()?;
+    assert!(
+        actions
+            .iter()
+            .all(|action| action.state == "active" && action.completions == 0),
+        "{actions:?}"
+    );
 
     // AND a stopped task on any instance fails on-task-stopped the same way
     world.register_task_definition("batch").await?;
