@@ -243,6 +243,9 @@ impl<P: Ports> Drainer<P> {
 
     /// on-lifecycle: a terminate lifecycle action arrived. Nothing changes unless Auto Scaling
     /// confirms that the instance is in the notice's group and waiting on a terminate hook.
+    /// A drain then starts with one write (issue 11): DRAINING, the census, the conditional
+    /// insert of the record with that census, and only once it is in, the first check. A
+    /// record already on file comes back from the failed insert and is admitted as before.
     #[tracing::instrument(skip_all, fields(
         ec2_instance_id = %notice.action.instance_id,
         asg = %notice.action.hook.asg_name,
