@@ -108,7 +108,9 @@ async fn fire_check(
     let [LifecycleInput::Check(checked)] = inputs.as_slice() else {
         return Err(format!("not a check payload: {payload}").into());
     };
-    Ok(drainer.on_check(&checked.container_instance_arn, Mode::Live).await?)
+    Ok(drainer
+        .on_check(&checked.container_instance_arn, Mode::Live)
+        .await?)
 }
 
 async fn world_with_tasks(
@@ -259,7 +261,12 @@ async fn at_the_deadline_the_check_stops_what_is_left_and_then_continues() -> Te
 
     // WHEN the STOPPED event of a task it stopped arrives (they are STOPPED in the emulator)
     clock.advance(30);
-    let stopped = world.tasks_on(0).await?.into_iter().next().ok_or("no task")?;
+    let stopped = world
+        .tasks_on(0)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or("no task")?;
     let TaskInput::Stopped(change) = parse_task_payload(&task_state_change_event(&stopped, 9))?
     else {
         return Err("not a STOPPED event".into());

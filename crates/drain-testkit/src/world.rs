@@ -777,7 +777,9 @@ pub async fn fire_booked_check(
         return Ok(None);
     };
     let client = aws_sdk_scheduler::Client::new(sdk);
-    Ok(Some(after_firing(&client, &world.schedule_group, &schedule).await?))
+    Ok(Some(
+        after_firing(&client, &world.schedule_group, &schedule).await?,
+    ))
 }
 
 /// What EventBridge Scheduler does with one-shot `schedule` of `group` once it has invoked its
