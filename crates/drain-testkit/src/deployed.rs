@@ -224,17 +224,6 @@ impl Deployment {
         Ok(schedule)
     }
 
-    /// The input of the check booked for instance `index` ([`Deployment::booked_check`]):
-    /// the payload EventBridge Scheduler sends on-lifecycle.
-    pub async fn booked_check_input(&self, index: usize) -> Result<serde_json::Value, KitError> {
-        let schedule = self.booked_check(index).await?;
-        let input = schedule
-            .target()
-            .and_then(|target| target.input())
-            .ok_or("schedule without input")?;
-        Ok(serde_json::from_str(input)?)
-    }
-
     /// EventBridge Scheduler firing the check booked for instance `index` (verified as
     /// [`Deployment::booked_check`] verifies it): its input, the payload on-lifecycle is to be
     /// invoked with, the one-shot schedule then deleted as the scheduler deletes it
