@@ -14,8 +14,8 @@ use aws_config::retry::RetryConfig;
 use drain_aws::app::App;
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
 use drain_core::testing::calls::{
-    CallCounts, census, counts, drain_start, ecs_only, merged, notice_after_the_end,
-    stopped_completing, stopped_known_task, total, unrelated_stopped,
+    CallCounts, census, check_after_the_end, counts, drain_start, ecs_only, merged,
+    notice_after_the_end, stopped_completing, stopped_known_task, total, unrelated_stopped,
 };
 use drain_testkit::emulator::sdk_config_for;
 use drain_testkit::events::{lifecycle_event, task_state_change_event};
@@ -245,9 +245,8 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
         .await?;
     assert_eq!(report.outcomes, vec!["complete".to_owned()]);
     // THEN nothing is alive (4 STOPPED listed, no DescribeServices), and completing costs the
-    // claim PutItem, CompleteLifecycleAction, the COMPLETED PutItem, and GetSchedule (proof the
-    // schedule checks this ARN, issue 9) before DeleteSchedule; then one PutEvents, the
-    // completed event
+    // claim PutItem, CompleteLifecycleAction and the COMPLETED PutItem: 7 calls, no scheduler
+    // call (the drain's pending check is left to fire); then one PutEvents, the completed event
     let observed = take_counts(&proxy, "daemon STOPPED (complete)");
     assert_eq!(
         observed,
@@ -256,14 +255,47 @@ async fn each_event_of_the_standard_drain_costs_a_fixed_set_of_calls() -> TestRe
             &counts(&[("events:PutEvents", 1)])
         )
     );
+    assert_eq!(total(&observed), 7 + 1);
     whole = merged(&whole, &observed);
 
-    // THEN the whole drain of these 4 tasks cost exactly the sum: 11 + 2 + 2 + 6 + 9 = 30
-    // calls of the drain's own (2N + 22), 14 of them ECS calls (issue 11: one census at the
-    // start, one before stopping the daemon, one before completing), and two PutEvents, the
-    // started and completed drain events (issue 13; none with DrainEvents=off)
+    // WHEN EventBridge Scheduler fires the check the notice booked (and, a one-shot schedule
+    // with ActionAfterCompletion=DELETE, deletes it: the test kit plays that, uncounted)
+    let instance = drain_core::ids::ContainerInstanceArn::new(
+        world.instances[0].container_instance_arn.clone(),
+    )?;
+    let check = drain_testkit::world::fire_booked_check(&emulator.sdk_config(), &world, &instance)
+        .await?
+        .ok_or("the drain's check is left booked")?;
+    let report = app
+        .handle_lifecycle(
+            &check,
+            &drain_core::decision::verify::FunctionIdentity::default(),
+        )
+        .await?;
+    // THEN it finds the drain ended with one GetItem and deletes nothing
+    assert_eq!(report.outcomes, vec!["not_draining".to_owned()]);
+    let observed = take_counts(&proxy, "the check after the end");
+    assert_eq!(observed, check_after_the_end());
+    assert_eq!(total(&observed), 1);
+    whole = merged(&whole, &observed);
+    assert_eq!(
+        drain_testkit::world::booked_check(&emulator.sdk_config(), &world, &instance).await?,
+        None,
+        "the fired one-shot check is gone"
+    );
+
+    // THEN the whole drain of these 4 tasks cost exactly the sum: 11 + 2 + 2 + 6 + 7 + 1 = 29
+    // calls of the drain's own (2N + 21), 14 of them ECS calls (issue 11: one census at the
+    // start, one before stopping the daemon, one before completing), no GetSchedule or
+    // DeleteSchedule, and two PutEvents, the started and completed drain events (issue 13;
+    // none with DrainEvents=off)
     assert_eq!(whole["events:PutEvents"], 2);
-    assert_eq!(total(&whole), 2 * 4 + 22 + 2);
+    assert_eq!(total(&whole), 2 * 4 + 21 + 2);
+    assert!(
+        !whole.contains_key("scheduler:GetSchedule")
+            && !whole.contains_key("scheduler:DeleteSchedule"),
+        "{whole:?}"
+    );
     assert_eq!(total(&ecs_only(&whole)), 14);
     assert_eq!(
         whole["ecs:DescribeServices"], 1,

@@ -667,7 +667,7 @@ async fn a_drain_past_its_deadline_publishes_deadline_enforced_with_the_tasks_st
         )
         .send()
         .await?;
-    let check = drain.deployment.booked_check_input(0).await?;
+    let check = drain.deployment.fire_booked_check(0).await?;
     assert_eq!(
         PublishedDrain::outcomes(&drain.on_lifecycle, &check).await?,
         ["enforce_deadline"]

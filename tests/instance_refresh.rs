@@ -201,11 +201,16 @@ async fn a_launch_that_never_joins_is_abandoned_by_its_one_shot_check_at_the_dea
             .ok_or("no input")?,
     )?;
 
-    // WHEN EventBridge Scheduler fires it at its time
+    // WHEN EventBridge Scheduler fires it at its time (the one-shot schedule is gone after its
+    // one invocation: ActionAfterCompletion=DELETE, played by the test kit)
     let now = drain_core::time::Clock::now(&drain_core::time::SystemClock);
     let wait = at.seconds_since(now).max(0) as u64 + 1;
     tokio::time::sleep(Duration::from_secs(wait)).await;
-    let report = respond(&functions.0, &input).await?;
+    let fired = deployment
+        .fire_booked_launch_check(action.instance_id.as_str())
+        .await?;
+    assert_eq!(fired, input, "the scheduler sends the booked input");
+    let report = respond(&functions.0, &fired).await?;
 
     // THEN the launch action is ABANDONed: the group terminates the instance and launches a
     // replacement; the deadline is counted for the alarm and the check is gone
@@ -228,7 +233,7 @@ async fn a_launch_that_never_joins_is_abandoned_by_its_one_shot_check_at_the_dea
             .booked_launch_check(&action.instance_id)
             .await
             .is_err(),
-        "the one-shot check was removed"
+        "the one-shot check is gone after firing"
     );
     Ok(())
 }

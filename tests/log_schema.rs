@@ -134,7 +134,7 @@ async fn every_decision_line_names_the_drain_and_the_readme_queries_find_their_f
         outcomes(&on_lifecycle, &lifecycle_event(&action)).await?,
         ["wait"]
     );
-    let check = deployment.booked_check_input(0).await?;
+    let check = deployment.fire_booked_check(0).await?;
     assert_eq!(outcomes(&on_lifecycle, &check).await?, ["wait"]);
     for (position, (service, arn)) in tasks.replicas.iter().enumerate() {
         let event = world

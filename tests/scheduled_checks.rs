@@ -8,14 +8,14 @@ use drain_aws::{AsgLifecycleHooks, DynamoDrainStore, EcsCluster, EventBridgeChec
 use drain_core::config::ScheduleSettings;
 use drain_core::decision::DeadlinePolicy;
 use drain_core::drainer::{DEADLINE_STOP_REASON, Mode};
-use drain_core::event::{LifecycleInput, parse_lifecycle_payload};
+use drain_core::event::{LifecycleInput, TaskInput, parse_lifecycle_payload, parse_task_payload};
 use drain_core::ids::ContainerInstanceArn;
 use drain_core::ports::{DrainStore, PortSet};
 use drain_core::record::{DrainPhase, DrainStatus};
 use drain_core::testing::ManualClock;
 use drain_core::time::{Clock, SystemClock};
 use drain_core::{Config, Drainer};
-use drain_testkit::events::lifecycle_event;
+use drain_testkit::events::{lifecycle_event, task_state_change_event};
 use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 
 type TestResult = Result<(), KitError>;
@@ -91,6 +91,26 @@ async fn schedule_of(
                     .to_owned(),
             )
         }))
+}
+
+/// EventBridge Scheduler firing the drain's booked check (the played scheduler of the test kit:
+/// the one-shot schedule is gone afterwards), invoking `drainer` with its input.
+async fn fire_check(
+    sdk: &aws_config::SdkConfig,
+    world: &EmulatorWorld,
+    drainer: &AwsDrainer<'_>,
+    instance: &ContainerInstanceArn,
+) -> Result<drain_core::drainer::Outcome, KitError> {
+    let payload = drain_testkit::world::fire_booked_check(sdk, world, instance)
+        .await?
+        .ok_or("no check booked")?;
+    let inputs = parse_lifecycle_payload(&payload)?;
+    let [LifecycleInput::Check(checked)] = inputs.as_slice() else {
+        return Err(format!("not a check payload: {payload}").into());
+    };
+    Ok(drainer
+        .on_check(&checked.container_instance_arn, Mode::Live)
+        .await?)
 }
 
 async fn world_with_tasks(
@@ -219,7 +239,7 @@ async fn at_the_deadline_the_check_stops_what_is_left_and_then_continues() -> Te
             "a graceful check is never booked past the deadline"
         );
         clock.set(next);
-        drainer.on_check(&instance, Mode::Live).await?;
+        fire_check(&sdk, &world, &drainer, &instance).await?;
     }
 
     // THEN every task left was stopped with the deadline reason, the drain is enforcing
@@ -239,20 +259,46 @@ async fn at_the_deadline_the_check_stops_what_is_left_and_then_continues() -> Te
     );
     assert_eq!(world.lifecycle_actions()?[0].state, "active");
 
-    // WHEN the next check fires (the stopped tasks are STOPPED in the emulator)
-    clock.advance(record.check_interval_seconds);
-    drainer.on_check(&instance, Mode::Live).await?;
+    // WHEN the STOPPED event of a task it stopped arrives (they are STOPPED in the emulator)
+    clock.advance(30);
+    let stopped = world
+        .tasks_on(0)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or("no task")?;
+    let TaskInput::Stopped(change) = parse_task_payload(&task_state_change_event(&stopped, 9))?
+    else {
+        return Err("not a STOPPED event".into());
+    };
+    drainer.on_task_stopped(&change, Mode::Live).await?;
 
-    // THEN the action is completed with CONTINUE and its schedule is gone
+    // THEN the action is completed with CONTINUE
     let actions = world.lifecycle_actions()?;
     assert_eq!(
         (actions[0].result.as_deref(), actions[0].completions),
         (Some("CONTINUE"), 1)
     );
+    let ended = store.load(&instance).await?.ok_or("no record")?;
+    assert_eq!(ended.status, DrainStatus::Completed);
+    // AND the check the last look booked is left pending: the completion deletes nothing
+    let (expression, _) = schedule_of(&sdk, &world, &instance)
+        .await?
+        .ok_or("the pending one-shot check is left")?;
+    let pending = record.next_check_at.ok_or("no check booked")?;
     assert_eq!(
-        store.load(&instance).await?.ok_or("no record")?.status,
-        DrainStatus::Completed
+        expression,
+        format!("at({})", pending.to_rfc3339().trim_end_matches('Z'))
     );
+
+    // WHEN EventBridge Scheduler fires it at its time
+    clock.set(pending);
+    let outcome = fire_check(&sdk, &world, &drainer, &instance).await?;
+
+    // THEN it finds the drain ended and changes nothing; the one-shot schedule is gone
+    assert_eq!(outcome, drain_core::drainer::Outcome::NotDraining);
+    assert_eq!(store.load(&instance).await?, Some(ended));
+    assert_eq!(world.lifecycle_actions()?[0].completions, 1);
     assert_eq!(schedule_of(&sdk, &world, &instance).await?, None);
     Ok(())
 }
@@ -305,9 +351,10 @@ async fn a_check_after_the_hook_timed_out_ends_the_drain_as_expired() -> TestRes
 
     // WHEN the check fires
     clock.advance(240);
-    drainer.on_check(&instance, Mode::Live).await?;
+    fire_check(&sdk, &world, &drainer, &instance).await?;
 
-    // THEN the record says EXPIRED (terminal, not retried) and the schedule is deleted
+    // THEN the record says EXPIRED (terminal, not retried), and no check is booked again: the
+    // one that fired was the last
     let record = DynamoDrainStore::new(world.dynamodb.clone(), &world.table)
         .load(&instance)
         .await?

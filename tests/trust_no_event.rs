@@ -397,9 +397,10 @@ async fn huge_identifiers_are_refused_in_short_log_lines() -> TestResult {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_check_never_deletes_a_schedule_whose_input_names_another_arn() -> TestResult {
-    // GIVEN a schedule carrying the name a record-less ARN maps to, but checking the live
-    // drain's ARN (what a name collision would look like)
+async fn a_check_that_finds_no_drain_deletes_no_schedule() -> TestResult {
+    // GIVEN two schedules in the group: one under the name a record-less ARN maps to but
+    // checking the live drain's ARN (what a name collision would look like), and the live ARN's
+    // own check, provably its own
     let emulator = Emulator::start()?;
     let world = world_with_a_task(&emulator, "own").await?;
     let live = ContainerInstanceArn::new(world.instances[0].container_instance_arn.clone())?;
@@ -419,29 +420,39 @@ async fn a_check_never_deletes_a_schedule_whose_input_names_another_arn() -> Tes
         .role_arn("arn:aws:iam::123456789012:role/ecs-drain-scheduler")
         .input(json!({ "ecsDrainCheck": { "containerInstanceArn": live.as_str() } }).to_string())
         .build()?;
-    scheduler
-        .create_schedule()
-        .name(EventBridgeCheckScheduler::schedule_name(&stray))
-        .group_name(&world.schedule_group)
-        .schedule_expression("at(2030-01-01T00:00:00)")
-        .flexible_time_window(window)
-        .target(target)
-        .send()
-        .await?;
+    for name in [&stray, &live].map(EventBridgeCheckScheduler::schedule_name) {
+        scheduler
+            .create_schedule()
+            .name(name)
+            .group_name(&world.schedule_group)
+            .schedule_expression("at(2030-01-01T00:00:00)")
+            .flexible_time_window(window.clone())
+            .target(target.clone())
+            .action_after_completion(aws_sdk_scheduler::types::ActionAfterCompletion::Delete)
+            .send()
+            .await?;
+    }
     let function = on_lifecycle(&emulator, &world)?;
 
-    // WHEN a check for the record-less ARN arrives
-    let report = respond(
-        &function,
-        &json!({ "ecsDrainCheck": { "containerInstanceArn": stray.as_str() } }),
-    )
-    .await?;
-
-    // THEN it finds no drain and leaves the schedule that is not provably its own
-    assert_eq!(outcomes(&report), ["not_draining"], "{report}");
+    // WHEN a check arrives for the record-less ARN, and one for the live ARN, which has no
+    // drain on record either
+    for arn in [&stray, &live] {
+        let report = respond(
+            &function,
+            &json!({ "ecsDrainCheck": { "containerInstanceArn": arn.as_str() } }),
+        )
+        .await?;
+        // THEN each finds no drain and deletes nothing: a one-shot check that fired is deleted
+        // by EventBridge Scheduler itself, never by the function
+        assert_eq!(outcomes(&report), ["not_draining"], "{arn}: {report}");
+    }
     assert!(
         schedule_exists(&emulator, &world, &stray).await?,
         "a schedule checking another ARN was deleted"
+    );
+    assert!(
+        schedule_exists(&emulator, &world, &live).await?,
+        "the function deleted a check schedule"
     );
     Ok(())
 }

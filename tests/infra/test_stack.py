@@ -502,6 +502,10 @@ def test_on_lifecycle_role_least_privilege(client: Any, main_stack: Deployed) ->
     pass_role = [s for s in statements if "iam:PassRole" in as_list(s["Action"])]
     assert len(pass_role) == 1 and as_list(pass_role[0]["Action"]) == ["iam:PassRole"]
     assert pass_role[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+    # Book and move only: an ended drain's one-shot check fires once and EventBridge Scheduler
+    # deletes it (ActionAfterCompletion=DELETE), so the function never reads or deletes one.
+    scheduler = sorted(a for a in g if a.startswith("scheduler:"))
+    assert scheduler == ["scheduler:CreateSchedule", "scheduler:UpdateSchedule"], scheduler
 
 
 def test_on_task_stopped_role_least_privilege(client: Any, main_stack: Deployed) -> None:

@@ -1,5 +1,6 @@
-//! The EventBridge Scheduler adapter: one one-shot schedule per live drain, invoking the
-//! lifecycle function with a check payload. Not a poll: no drain, no schedule.
+//! The EventBridge Scheduler adapter: one one-shot schedule per drain, invoking the
+//! lifecycle function with a check payload. Not a poll: a drain that ends leaves at most its
+//! one pending check, which fires once, finds the drain ended and is deleted by the scheduler.
 
 use std::sync::OnceLock;
 
@@ -65,8 +66,9 @@ impl EventBridgeCheckScheduler {
     /// The schedule's name, derived from the whole container instance ARN so that two ARNs
     /// never share a schedule: `drain-`, 20 hex digits of the ARN's SHA-256, `-`, and the
     /// container instance id (cut to fit). Names allow 64 characters of `[0-9a-zA-Z-_.]`; the
-    /// id is validated to `[A-Za-z0-9-]` at the edge. A check that finds no record deletes only
-    /// this name: the schedule of exactly its ARN, never a live drain's of a look-alike ARN.
+    /// id is validated to `[A-Za-z0-9-]` at the edge. A drain books, moves (and drainctl
+    /// deletes) only this name: the schedule of exactly its ARN, never a live drain's of a
+    /// look-alike ARN.
     pub fn schedule_name(instance: &ContainerInstanceArn) -> String {
         use sha2::{Digest, Sha256};
         const PREFIX: &str = "drain-";
@@ -131,7 +133,12 @@ impl EventBridgeCheckScheduler {
     }
 
     /// Creates the one-shot schedule `name` invoking the function with `input` at `at`, or
-    /// moves it there when it exists.
+    /// moves it there when it exists (CreateSchedule answers 409 Conflict, then
+    /// UpdateSchedule: a new drain of a container instance whose last drain's check is still
+    /// pending moves that schedule). ActionAfterCompletion=DELETE: EventBridge Scheduler
+    /// deletes a one-time schedule after it has invoked its target once (User Guide,
+    /// "Deleting a schedule"; API reference, CreateSchedule `ActionAfterCompletion`), so no
+    /// end of a drain needs to delete its check.
     async fn book(&self, name: &str, input: String, at: Timestamp) -> Result<(), DrainError> {
         let (expression, target, window) = self.request_parts(input, at)?;
         let created = self
@@ -221,7 +228,9 @@ impl CheckScheduler for EventBridgeCheckScheduler {
     }
 
     /// Deletes the drain's check, but only a schedule proved to be its own: the one named for
-    /// this ARN whose stored input checks this very ARN.
+    /// this ARN whose stored input checks this very ARN. drainctl's force-complete and cancel
+    /// use it; the functions never delete a check (an ended drain's check fires once, finds
+    /// the drain ended, and the one-shot schedule deletes itself: see `book`).
     async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
         self.unbook(&Self::schedule_name(instance), |input| {
             checks(input, instance)
@@ -239,23 +248,11 @@ impl CheckScheduler for EventBridgeCheckScheduler {
         self.book(&Self::launch_schedule_name(instance), input, at)
             .await
     }
-
-    async fn cancel_launch(&self, instance: &Ec2InstanceId) -> Result<(), DrainError> {
-        self.unbook(&Self::launch_schedule_name(instance), |input| {
-            checks_launch(input, instance)
-        })
-        .await
-    }
 }
 
 /// Whether a schedule's stored input is the check of exactly `instance`.
 fn checks(input: Option<&str>, instance: &ContainerInstanceArn) -> bool {
     stored_field(input, CHECK_KEY, "containerInstanceArn").as_deref() == Some(instance.as_str())
-}
-
-/// Whether a schedule's stored input is the launch check of exactly `instance`.
-fn checks_launch(input: Option<&str>, instance: &Ec2InstanceId) -> bool {
-    stored_field(input, LAUNCH_CHECK_KEY, "ec2InstanceId").as_deref() == Some(instance.as_str())
 }
 
 /// `input[key][field]` of a schedule's stored JSON input, when it is a string.

@@ -611,11 +611,22 @@ impl<P: Ports> Drainer<P> {
             Some(record) if !record.status.is_terminal() => {
                 self.evaluate(record, mode, Cue::Check).await
             }
-            _ => {
-                self.cancel_check(instance, mode).await;
+            // The drain ended (or was never recorded) before this check's time: the end
+            // no longer deletes the check (that was GetSchedule + DeleteSchedule on every
+            // completion), so it fires once and costs this one GetItem. Nothing is deleted
+            // here either: every check is a one-shot `at(...)` schedule booked with
+            // ActionAfterCompletion=DELETE, which EventBridge Scheduler deletes itself after
+            // its one invocation ("For one-time schedules, this occurs after the schedule has
+            // invoked its target once": EventBridge Scheduler User Guide, "Deleting a
+            // schedule", and CreateSchedule's ActionAfterCompletion in the API reference).
+            ended => {
+                let status = ended
+                    .as_ref()
+                    .map_or("none", |record| record.status.as_str());
                 info!(
                     decision = "not_draining",
-                    "scheduled check for a drain that has ended"
+                    record = status,
+                    "scheduled check for a drain that has ended; nothing to do"
                 );
                 Ok(Outcome::NotDraining)
             }
@@ -1182,12 +1193,12 @@ impl<P: Ports> Drainer<P> {
                 claimed.ended(now, DrainStatus::Expired, None, reason)
             }
         };
+        // The drain's pending check is left to fire: it finds the drain ended and returns
+        // after one GetItem (see `on_check`), and the one-shot schedule deletes itself. So the
+        // completing event costs 7 calls instead of 9 (no GetSchedule + DeleteSchedule), plus
+        // that one GetItem later when the check fires.
         self.replace_drain(mode, finished.status.as_str(), &finished, claimed.revision)
             .await?;
-        if self.config.schedule.is_some() {
-            self.cancel_check(&finished.container_instance_arn, mode)
-                .await;
-        }
         Ok(if outcome == ActionOutcome::NoActiveAction {
             Outcome::ActionGone
         } else {
@@ -1278,10 +1289,10 @@ impl<P: Ports> Drainer<P> {
             );
             (expired, Outcome::ActionGone)
         };
+        // This look is the drain's check or came between two: the check still booked (if
+        // any) fires once and finds the drain ended, as after a completion.
         self.replace_drain(mode, ended.status.as_str(), &ended, record.revision)
             .await?;
-        self.cancel_check(&record.container_instance_arn, mode)
-            .await;
         Ok(outcome)
     }
 
@@ -1398,37 +1409,6 @@ impl<P: Ports> Drainer<P> {
             self.scheduler().schedule(instance, at),
         )
         .await
-    }
-
-    async fn cancel_check(&self, instance: &ContainerInstanceArn, mode: Mode) {
-        self.cancel_booked(mode, "the drain's", self.scheduler().cancel(instance))
-            .await;
-    }
-
-    /// Deletes a booked check (`whose`: the drain's or the launch's) with `cancel`, when checks
-    /// are configured. A failure is only logged: a leftover check finds what it checks ended
-    /// and cancels itself again.
-    pub(super) async fn cancel_booked(
-        &self,
-        mode: Mode,
-        whose: &'static str,
-        cancel: impl Future<Output = Result<(), DrainError>>,
-    ) {
-        if self.config.schedule.is_none() {
-            return;
-        }
-        if let Err(error) = self
-            .effect(
-                mode,
-                "scheduler:DeleteSchedule",
-                "cancel the check",
-                (),
-                cancel,
-            )
-            .await
-        {
-            warn!(error = %error_chain(&error), whose, "could not delete the scheduled check");
-        }
     }
 
     /// Writes a new early drain record: an insert (a record on file is a lost race), or a

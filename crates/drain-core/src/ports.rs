@@ -442,11 +442,17 @@ pub trait CheckScheduler: Send + Sync {
         at: Timestamp,
     ) -> impl Future<Output = Result<(), DrainError>> + Send;
 
-    /// Deletes the drain's check; a missing one is fine.
+    /// Deletes the drain's check; a missing one is fine. Only drainctl's operator actions
+    /// delete a check: the functions leave an ended drain's (or launch's) one-shot check to
+    /// fire once and find it ended, and EventBridge Scheduler deletes it after that invocation
+    /// (ActionAfterCompletion=DELETE).
     fn cancel(
         &self,
         instance: &ContainerInstanceArn,
-    ) -> impl Future<Output = Result<(), DrainError>> + Send;
+    ) -> impl Future<Output = Result<(), DrainError>> + Send {
+        let _ = instance;
+        std::future::ready(Err(unsupported("scheduler:DeleteSchedule")))
+    }
 
     /// Creates or moves the pending launch's one-shot check of `instance` to `at`.
     fn schedule_launch(
@@ -456,15 +462,6 @@ pub trait CheckScheduler: Send + Sync {
     ) -> impl Future<Output = Result<(), DrainError>> + Send {
         let _ = (instance, at);
         std::future::ready(Err(unsupported("scheduler:CreateSchedule")))
-    }
-
-    /// Deletes the pending launch's check; a missing one is fine.
-    fn cancel_launch(
-        &self,
-        instance: &Ec2InstanceId,
-    ) -> impl Future<Output = Result<(), DrainError>> + Send {
-        let _ = instance;
-        std::future::ready(Err(unsupported("scheduler:DeleteSchedule")))
     }
 }
 
@@ -499,13 +496,6 @@ impl<T: CheckScheduler> CheckScheduler for Option<T> {
             None => Ok(()),
         }
     }
-
-    async fn cancel_launch(&self, instance: &Ec2InstanceId) -> Result<(), DrainError> {
-        match self {
-            Some(scheduler) => scheduler.cancel_launch(instance).await,
-            None => Ok(()),
-        }
-    }
 }
 
 /// Ports shared behind an `Arc` (the binaries keep a handle to set the check target).
@@ -528,10 +518,6 @@ impl<T: CheckScheduler> CheckScheduler for std::sync::Arc<T> {
         at: Timestamp,
     ) -> Result<(), DrainError> {
         (**self).schedule_launch(instance, at).await
-    }
-
-    async fn cancel_launch(&self, instance: &Ec2InstanceId) -> Result<(), DrainError> {
-        (**self).cancel_launch(instance).await
     }
 }
 

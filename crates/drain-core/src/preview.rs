@@ -322,12 +322,6 @@ impl<Q: Send + Sync> CheckScheduler for Recording<Q> {
         );
         Ok(())
     }
-
-    async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
-        self.calls
-            .push("scheduler:DeleteSchedule", format!("check of {instance}"));
-        Ok(())
-    }
 }
 
 /// What a function would do with one event.

@@ -665,15 +665,6 @@ impl SimScheduler {
         Ok(())
     }
 
-    /// Deletes the `kind` check of the instance at `index`, if any.
-    async fn unbook(&self, kind: CheckKind, index: Option<usize>) -> Result<(), DrainError> {
-        pause(&self.world).await;
-        if let Some(index) = index {
-            lock(&self.world).bookings.remove(&(kind, index));
-        }
-        Ok(())
-    }
-
     fn drain_index(&self, instance: &ContainerInstanceArn) -> Option<usize> {
         lock(&self.world).instance_index(instance)
     }
@@ -693,22 +684,12 @@ impl CheckScheduler for SimScheduler {
             .await
     }
 
-    async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
-        self.unbook(CheckKind::Drain, self.drain_index(instance))
-            .await
-    }
-
     async fn schedule_launch(
         &self,
         instance: &Ec2InstanceId,
         at: Timestamp,
     ) -> Result<(), DrainError> {
         self.book(CheckKind::Launch, self.launch_index(instance), at)
-            .await
-    }
-
-    async fn cancel_launch(&self, instance: &Ec2InstanceId) -> Result<(), DrainError> {
-        self.unbook(CheckKind::Launch, self.launch_index(instance))
             .await
     }
 }

@@ -224,15 +224,30 @@ impl Deployment {
         Ok(schedule)
     }
 
-    /// The input of the check booked for instance `index` ([`Deployment::booked_check`]):
-    /// the payload EventBridge Scheduler sends on-lifecycle.
-    pub async fn booked_check_input(&self, index: usize) -> Result<serde_json::Value, KitError> {
+    /// EventBridge Scheduler firing the check booked for instance `index` (verified as
+    /// [`Deployment::booked_check`] verifies it): its input, the payload on-lifecycle is to be
+    /// invoked with, the one-shot schedule then deleted as the scheduler deletes it
+    /// ([`crate::world::after_firing`]).
+    pub async fn fire_booked_check(&self, index: usize) -> Result<serde_json::Value, KitError> {
         let schedule = self.booked_check(index).await?;
-        let input = schedule
-            .target()
-            .and_then(|target| target.input())
-            .ok_or("schedule without input")?;
-        Ok(serde_json::from_str(input)?)
+        self.fired(&schedule).await
+    }
+
+    /// [`Deployment::fire_booked_check`] for the check of the pending launch of `ec2_id`.
+    pub async fn fire_booked_launch_check(
+        &self,
+        ec2_id: &str,
+    ) -> Result<serde_json::Value, KitError> {
+        let schedule = self.booked_launch_check(ec2_id).await?;
+        self.fired(&schedule).await
+    }
+
+    async fn fired(
+        &self,
+        schedule: &aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput,
+    ) -> Result<serde_json::Value, KitError> {
+        let scheduler = aws_sdk_scheduler::Client::new(&self.emulator.sdk_config_as(&self.admin));
+        crate::world::after_firing(&scheduler, &self.world.schedule_group, schedule).await
     }
 
     /// Both functions' built binaries, running as deployed: (on-lifecycle, on-task-stopped).

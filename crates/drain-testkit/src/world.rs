@@ -763,3 +763,54 @@ pub async fn booked_check(
         Err(error) => Err(error.into()),
     }
 }
+
+/// EventBridge Scheduler firing the drain check booked for container instance `instance` in
+/// `world`'s schedule group (with `sdk`): the input it would send its target (None when no
+/// check is booked), the schedule then gone as [`after_firing`] says. The caller invokes the
+/// lifecycle handler with that input, as the scheduler would.
+pub async fn fire_booked_check(
+    sdk: &aws_config::SdkConfig,
+    world: &EmulatorWorld,
+    instance: &drain_core::ids::ContainerInstanceArn,
+) -> Result<Option<serde_json::Value>, KitError> {
+    let Some(schedule) = booked_check(sdk, world, instance).await? else {
+        return Ok(None);
+    };
+    let client = aws_sdk_scheduler::Client::new(sdk);
+    Ok(Some(
+        after_firing(&client, &world.schedule_group, &schedule).await?,
+    ))
+}
+
+/// What EventBridge Scheduler does with one-shot `schedule` of `group` once it has invoked its
+/// target: with ActionAfterCompletion=DELETE it deletes it ("For one-time schedules, this
+/// occurs after the schedule has invoked its target once": EventBridge Scheduler User Guide,
+/// "Deleting a schedule"); with NONE it keeps it. Returns the schedule's input, the payload of
+/// that invocation. The deletion is played at the firing, before the target runs, as the
+/// simulation plays it: a booking the invoked function makes is then its own new schedule.
+pub async fn after_firing(
+    client: &aws_sdk_scheduler::Client,
+    group: &str,
+    schedule: &aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput,
+) -> Result<serde_json::Value, KitError> {
+    let expression = schedule.schedule_expression().unwrap_or_default();
+    if !expression.starts_with("at(") {
+        return Err(format!("not a one-shot at(...) schedule: {expression}").into());
+    }
+    let input = schedule
+        .target()
+        .and_then(|target| target.input())
+        .ok_or("schedule without input")?;
+    let payload = serde_json::from_str(input)?;
+    if schedule.action_after_completion()
+        == Some(&aws_sdk_scheduler::types::ActionAfterCompletion::Delete)
+    {
+        client
+            .delete_schedule()
+            .group_name(group)
+            .name(schedule.name().ok_or("schedule without name")?)
+            .send()
+            .await?;
+    }
+    Ok(payload)
+}

@@ -234,7 +234,9 @@ pub(crate) fn json(record: &DrainRecord, now: Timestamp) -> Value {
         "heartbeats_sent": record.heartbeats_sent,
         "started_at": record.started_at.to_rfc3339(),
         "deadline_at": record.deadline_at.to_rfc3339(),
-        "next_check_at": time(record.next_check_at),
+        // An ended drain has no next look: its last booked check may still fire (the functions
+        // leave it to find the drain ended), but that is no sign of life.
+        "next_check_at": time(record.next_check_at.filter(|_| !record.status.is_terminal())),
         "hook_expires_at": time(record.hook_expires_at),
         "enforced_at": time(record.enforced_at),
         "daemons_stopped_at": time(record.daemons_stopped_at),
@@ -433,6 +435,40 @@ pub(crate) mod tests {
         let ended = with_alive_tasks().ended(now, DrainStatus::Completed, None, "done".into());
         assert_eq!(cell(&super::row(&ended, now), "WAITING"), "-");
         assert_eq!(super::json(&ended, now)["waiting"]["tasks"], json!([]));
+    }
+
+    #[test]
+    fn a_completed_drain_whose_check_is_still_pending_looks_ended_not_waiting() {
+        // a drain that completed a minute after its census, with its check still booked for
+        // later (the completion leaves it to fire), even if the record kept the booking
+        let now = Timestamp(1_000_200);
+        let written_by_the_functions = waiting().ended(
+            Timestamp(1_000_160),
+            DrainStatus::Completed,
+            None,
+            "done".into(),
+        );
+        let kept_the_booking = DrainRecord {
+            next_check_at: Some(Timestamp(1_000_240)),
+            ..written_by_the_functions.clone()
+        };
+        for record in [&written_by_the_functions, &kept_the_booking] {
+            let row = row(record, now);
+            assert_eq!(row[1], "COMPLETED", "{row:?}");
+            assert!(cell(&row, "WHEN").starts_with("ended"), "{row:?}");
+            assert_eq!(cell(&row, "WAITING"), "-");
+            let json = json(record, now);
+            assert_eq!(json["next_check_at"], Value::Null);
+            assert_eq!(json["overdue"], Value::Null);
+            assert_eq!(json["waiting"]["tasks"], json!([]));
+            // and long after that check's time, it is not overdue either
+            assert_eq!(
+                super::json(record, Timestamp(1_009_000))["overdue"],
+                Value::Null
+            );
+            let explained = crate::explain::explain(record, now).join("\n");
+            assert!(!explained.contains("next check"), "{explained}");
+        }
     }
 
     #[test]

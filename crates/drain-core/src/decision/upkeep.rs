@@ -130,7 +130,8 @@ pub fn upkeep_while_claimed(
 /// Before claiming a completion, a booking function makes sure a check is booked: a drain
 /// that completes on its first look has none yet, and if the invocation dies between its claim
 /// and its final write, that check (just after the claim's lease) is what takes the claim over
-/// and records how the drain ended. The completion deletes it as usual.
+/// and records how the drain ended. The completion leaves it to fire: it then finds the drain
+/// ended (one GetItem), and the one-shot schedule deletes itself.
 pub fn guard_claim(
     record: &DrainRecord,
     now: Timestamp,

@@ -440,8 +440,7 @@ impl<P: Ports> Drainer<P> {
             // The terminate action joined meanwhile: its drain goes on.
             return Ok(Outcome::LostRace);
         }
-        self.cancel_check(&record.container_instance_arn, mode)
-            .await;
+        // The early drain's check is left to fire and find it ended, as after a completion.
         Ok(Outcome::EndedWithoutAction)
     }
 

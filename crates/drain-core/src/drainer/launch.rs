@@ -254,11 +254,14 @@ impl<P: Ports> Drainer<P> {
             Some(record) if !record.status.is_terminal() && self.config.launch.is_some() => {
                 Box::pin(self.look_at_launch(record, None, LaunchPrompt::Check, mode)).await
             }
+            // The launch ended (or was never recorded): one GetItem, nothing deleted. As for a
+            // drain's check, the launch's end leaves its one-shot check to fire, and
+            // EventBridge Scheduler deletes the schedule itself after that one invocation
+            // (ActionAfterCompletion=DELETE, see `Drainer::on_check`).
             _ => {
-                self.cancel_launch_check(instance, mode).await;
                 info!(
                     decision = "no_pending_launch",
-                    "scheduled check of a launch that ended"
+                    "scheduled check of a launch that ended; nothing to do"
                 );
                 Ok(Outcome::Launch(LaunchOutcome::NoPendingLaunch))
             }
@@ -542,7 +545,7 @@ impl<P: Ports> Drainer<P> {
         done.next_check_at = None;
         // The claim is ours: a lost race here only means a retry of this very write landed.
         self.save_launch(&done, claim.revision, mode).await?;
-        self.cancel_launch_check(&record.instance_id, mode).await;
+        // The launch's pending check is left to fire and find the launch ended (one GetItem).
         if action == ActionOutcome::NoActiveAction {
             return Ok(self.launch_expired(mode));
         }
@@ -601,7 +604,6 @@ impl<P: Ports> Drainer<P> {
         if self.save_launch(&done, record.revision, mode).await? == WriteOutcome::LostRace {
             return Ok(Outcome::LostRace);
         }
-        self.cancel_launch_check(&record.instance_id, mode).await;
         let Some(result) = completed else {
             return Ok(self.launch_expired(mode));
         };
@@ -625,8 +627,9 @@ impl<P: Ports> Drainer<P> {
     }
 
     /// Ends the drain a warm-pool return's terminate action left open: EXPIRED (the action is
-    /// over, and not by ecs-drain's completion), its check deleted. A lost race is left to the
-    /// next look, which reads the drain afresh.
+    /// over, and not by ecs-drain's completion). Its check, if one is still booked, fires once
+    /// and finds the drain ended; a new drain of the instance moves that same schedule. A lost
+    /// race is left to the next look, which reads the drain afresh.
     async fn end_drain_left_open(
         &self,
         drain: DrainRecord,
@@ -650,7 +653,6 @@ impl<P: Ports> Drainer<P> {
             reason,
             "the drain of the terminate action that sent the instance to the warm pool ended"
         );
-        self.cancel_check(&drain.container_instance_arn, mode).await;
         Ok(())
     }
 
@@ -666,15 +668,6 @@ impl<P: Ports> Drainer<P> {
             self.store().replace_launch(record, expected_revision),
         )
         .await
-    }
-
-    async fn cancel_launch_check(&self, instance: &Ec2InstanceId, mode: Mode) {
-        self.cancel_booked(
-            mode,
-            "the launch's",
-            self.scheduler().cancel_launch(instance),
-        )
-        .await;
     }
 }
 

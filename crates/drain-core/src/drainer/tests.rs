@@ -532,11 +532,11 @@ async fn completes_at_once_when_the_instance_is_already_empty() {
     );
     assert_eq!(record.finished_at, Some(world.start));
     assert_eq!(record.next_check_at, None);
-    // AND no check is left behind: the one booked before the claim (to take over a claim
-    // whose invocation dies before recording the end) is deleted with the completion
-    assert_eq!(world.booked_check(), None);
+    // AND the check booked before the claim (to take over a claim whose invocation dies
+    // before recording the end) is left to fire: the completion deletes nothing
+    assert!(world.booked_check().is_some());
     assert_eq!(world.log.count("scheduler:CreateSchedule"), 1);
-    assert_eq!(world.log.count("scheduler:DeleteSchedule"), 1);
+    assert_eq!(world.log.count("scheduler:DeleteSchedule"), 0);
 }
 
 #[tokio::test]
@@ -585,9 +585,11 @@ async fn completes_only_when_the_last_task_has_stopped() {
     assert_eq!(world.record().status, DrainStatus::Draining);
 
     // WHEN web-2 finally reaches STOPPED
+    let pending = world.booked_check();
+    world.log.clear();
     let outcome = world.task_stopped(&world.task_stops(&web_2)).await;
 
-    // THEN the action completes with CONTINUE, once, and the check is cancelled
+    // THEN the action completes with CONTINUE, once
     assert!(
         is_complete(&outcome, LifecycleResult::Continue),
         "{outcome:?}"
@@ -595,9 +597,21 @@ async fn completes_only_when_the_last_task_has_stopped() {
     assert_eq!(world.action().completions, 1);
     assert_eq!(world.action().result, Some(LifecycleResult::Continue));
     assert_eq!(world.record().status, DrainStatus::Completed);
-    assert_eq!(world.booked_check(), None);
-    // AND the STOPPED events only moved the check when it was due: never, here
-    assert_eq!(world.log.count("scheduler:CreateSchedule"), 1);
+    // AND the completion made no scheduler call: 7 calls, the pending check left to fire
+    assert_eq!(
+        world.log.calls(),
+        vec![
+            "dynamodb:GetItem",
+            "ecs:ListTasks",
+            "ecs:ListTasks",
+            "ecs:DescribeTasks",
+            "dynamodb:PutItem",
+            "autoscaling:CompleteLifecycleAction",
+            "dynamodb:PutItem",
+        ]
+    );
+    assert!(pending.is_some());
+    assert_eq!(world.booked_check(), pending);
 }
 
 #[tokio::test]
@@ -756,6 +770,8 @@ async fn a_redelivered_notice_of_an_ended_drain_still_held_by_auto_scaling_is_al
         world.notice.action.hook.asg_name.as_str(),
         "Terminating:Wait",
     );
+    // (the completion left the drain's one-shot check to fire: it stays as it is)
+    let left_booked = world.booked_check();
     world.log.clear();
 
     // WHEN the notice is delivered again
@@ -767,7 +783,7 @@ async fn a_redelivered_notice_of_an_ended_drain_still_held_by_auto_scaling_is_al
     assert_eq!(world.action().completions, 1);
     assert_eq!(world.log.count("dynamodb:PutItem"), 1, "the failed insert");
     assert_eq!(world.log.count("scheduler:CreateSchedule"), 0);
-    assert_eq!(world.booked_check(), None);
+    assert_eq!(world.booked_check(), left_booked);
 }
 
 #[tokio::test]
@@ -812,7 +828,7 @@ async fn a_stale_lifecycle_token_never_restarts_a_finished_drain() {
     assert_eq!(world.log.count("dynamodb:PutItem"), 2);
     assert_eq!(world.log.count("dynamodb:GetItem"), 0);
     assert_eq!(world.log.count("autoscaling:CompleteLifecycleAction"), 0);
-    assert_eq!(world.booked_check(), None);
+    assert_eq!(world.log.count("scheduler:CreateSchedule"), 0);
 }
 
 #[tokio::test]
@@ -1191,31 +1207,120 @@ async fn a_check_after_the_action_expired_ends_the_drain_as_expired() {
     assert_eq!(record.finished_at, Some(world.clock.now()));
     assert_eq!(record.heartbeats_sent, 0);
     assert_eq!(record.next_check_at, None);
-    assert_eq!(world.booked_check(), None);
-    assert_eq!(world.log.count("scheduler:DeleteSchedule"), 1);
+    assert_eq!(
+        world.booked_check(),
+        None,
+        "the check that fired was its last"
+    );
+    assert_eq!(
+        world.log.count("scheduler:CreateSchedule"),
+        1,
+        "the first only"
+    );
+    assert_eq!(world.log.count("scheduler:DeleteSchedule"), 0);
     assert_eq!(world.action().completions, 0);
 }
 
 #[tokio::test]
-async fn a_check_for_an_ended_drain_cancels_itself() {
-    // GIVEN a drain that completed, with a leftover check firing
+async fn the_check_a_completed_drain_left_pending_costs_one_read_and_changes_nothing() {
+    // GIVEN a drain that completed when its last task stopped, its first check still pending
     let world = World::new();
+    let web = world.run_task("web-1", "service:web");
     world.terminate().await;
+    world.task_stopped(&world.task_stops(&web)).await;
+    let ended = world.record();
+    assert_eq!(ended.status, DrainStatus::Completed);
     world.log.clear();
 
-    // WHEN the check fires
+    // WHEN EventBridge Scheduler fires it at its time (and, as a one-shot schedule with
+    // ActionAfterCompletion=DELETE, deletes it after that one invocation)
+    let outcome = world.fire_next_check().await;
+
+    // THEN it reads the record once, finds the drain ended, and deletes or writes nothing
+    assert_eq!(outcome, Outcome::NotDraining);
+    assert_eq!(world.log.calls(), vec!["dynamodb:GetItem"]);
+    assert_eq!(world.record(), ended);
+    assert_eq!(world.action().completions, 1);
+    // AND no check is left
+    assert_eq!(world.booked_check(), None);
+}
+
+#[tokio::test]
+async fn a_check_that_finds_no_record_costs_one_read_and_deletes_nothing() {
+    // GIVEN no drain on record for the instance (its record expired by TTL, say)
+    let world = World::new();
+
+    // WHEN a check for it fires
+    let outcome = world.fire_check_at(world.start.plus_seconds(60)).await;
+
+    // THEN it reads the record once and does nothing else
+    assert_eq!(outcome, Outcome::NotDraining);
+    assert_eq!(
+        world.log.calls(),
+        vec!["scheduler:CreateSchedule", "dynamodb:GetItem"],
+        "the test's own booking, then the check's one read"
+    );
+    assert!(world.store.all().is_empty());
+}
+
+#[tokio::test]
+async fn a_leftover_check_firing_into_a_new_drain_of_the_instance_is_an_ordinary_look() {
+    // GIVEN a drain that completed at once with its check pending, the instance back in
+    // service (a warm pool) and scaled in again: a new drain of the same container instance
+    let world = World::new();
+    world.terminate().await;
+    assert!(
+        world.booked_check().is_some(),
+        "the old drain's check is pending"
+    );
+    world.set_instance_status("ACTIVE");
+    let web = world.run_task("web-1", "service:web");
+    world.clock.advance(60);
+    let newer = world.notice_with(
+        "9e3c5a71-0b2d-4f6e-8a9c-1d2e3f4a5b6c",
+        Some(NOTICE_SENT.plus_seconds(60)),
+    );
+    world.hooks.begin(&newer.action);
+    world.deliver(&newer).await.expect("handled");
+    let started = world.record();
+    assert_eq!(started.status, DrainStatus::Draining);
+    // (the new drain's booking moved the one schedule the instance has: same name)
+    assert_eq!(world.booked_check(), started.next_check_at);
+    world.log.clear();
+
+    // WHEN the old drain's check is delivered anyway (it fired just before the new drain moved
+    // it, and Lambda retried the invocation late)
+    world.clock.advance(30);
     let outcome = world
         .drainer()
         .on_check(&world.instance, Mode::Live)
         .await
         .expect("handled");
 
-    // THEN it reads, finds the drain over, and deletes its schedule
-    assert_eq!(outcome, Outcome::NotDraining);
-    assert_eq!(
-        world.log.calls(),
-        vec!["dynamodb:GetItem", "scheduler:DeleteSchedule"]
+    // THEN it is an ordinary check of the new drain: a census, which finds the task still
+    // running, a heartbeat of the new action, and its one check moved one interval on
+    assert!(
+        matches!(outcome, Outcome::Decided(Decision::Wait { .. })),
+        "{outcome:?}"
     );
+    assert_eq!(world.log.count("ecs:ListTasks"), 2);
+    let new_action = world.hooks.action(&newer.action.token).expect("begun");
+    assert_eq!(new_action.heartbeats, 1);
+    let now = world.clock.now();
+    assert_eq!(world.booked_check(), Some(now.plus_seconds(CHECK_INTERVAL)));
+    // AND nothing else: no completion, no stop, the new drain as it was started
+    assert_eq!(world.log.count("autoscaling:CompleteLifecycleAction"), 0);
+    assert_eq!(world.log.count("ecs:StopTask"), 0);
+    assert!(new_action.active);
+    assert_eq!(new_action.completions, 0);
+    assert_eq!(world.action().completions, 1, "the old action, once");
+    let record = world.record();
+    assert_eq!(record.token, newer.action.token);
+    assert_eq!(record.status, DrainStatus::Draining);
+    assert_eq!(record.started_at, started.started_at);
+    assert_eq!(record.deadline_at, started.deadline_at);
+    assert_eq!(record.next_check_at, world.booked_check());
+    assert_eq!(world.task_status(&web), "RUNNING");
 }
 
 #[tokio::test]

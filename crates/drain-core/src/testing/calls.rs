@@ -11,9 +11,11 @@
 //! A whole drain of N tasks (N - 1 replicas of one service, one daemon) under the default
 //! census rule ([`CensusRule::WhenNeeded`]): the notice (11 calls up to 100 tasks), N - 2
 //! STOPPED events of known replicas at GetItem + PutItem each, the last replica's event that
-//! confirms only the daemon is left and stops it (6), and the daemon's event that completes
-//! (9): 11 + 2 (N - 2) + 6 + 9 = **2N + 22** up to 100 tasks, 14 of them ECS calls. Under
-//! [`CensusRule::EveryLook`] every STOPPED event takes a census: 5N + 16.
+//! confirms only the daemon is left and stops it (6), the daemon's event that completes (7),
+//! and the drain's pending check firing afterwards (1 GetItem: the completion leaves it to
+//! fire instead of deleting it): 11 + 2 (N - 2) + 6 + 7 + 1 = **2N + 21** up to 100 tasks, 14
+//! of them ECS calls. Under [`CensusRule::EveryLook`] every STOPPED event takes a census:
+//! 5N + 15.
 
 use std::collections::BTreeMap;
 
@@ -111,8 +113,8 @@ pub fn stopped_while_waiting(census: &CallCounts, daemons_stopped: u64) -> CallC
 }
 
 /// The STOPPED event that completes a drain: GetItem, the census, the claim PutItem,
-/// CompleteLifecycleAction, the COMPLETED PutItem, and GetSchedule (proof the schedule checks
-/// this instance) before DeleteSchedule.
+/// CompleteLifecycleAction and the COMPLETED PutItem (7 for a small instance). No scheduler
+/// call: the drain's pending check is left to fire ([`check_after_the_end`]).
 pub fn stopped_completing(census: &CallCounts) -> CallCounts {
     merged(
         census,
@@ -120,10 +122,14 @@ pub fn stopped_completing(census: &CallCounts) -> CallCounts {
             ("dynamodb:GetItem", 1),
             ("dynamodb:PutItem", 2),
             ("autoscaling:CompleteLifecycleAction", 1),
-            ("scheduler:GetSchedule", 1),
-            ("scheduler:DeleteSchedule", 1),
         ]),
     )
+}
+
+/// The check an ended drain left pending, when it fires: one GetItem finds the drain ended;
+/// nothing is deleted (the one-shot schedule deletes itself after this invocation).
+pub fn check_after_the_end() -> CallCounts {
+    counts(&[("dynamodb:GetItem", 1)])
 }
 
 /// A terminate notice delivered again after its drain ended, while the container instance is
@@ -176,12 +182,14 @@ pub fn stopped_events_of_a_drain(replicas: u64, rule: CensusRule) -> CallCounts 
 }
 
 /// A whole drain of `tasks` tasks (`tasks - 1` replicas of one service, one daemon) under
-/// `rule`: the notice with its census, then every STOPPED event.
+/// `rule`: the notice with its census, every STOPPED event, and the check the notice booked
+/// firing after the end.
 pub fn whole_drain(tasks: u64, rule: CensusRule) -> CallCounts {
-    merged(
+    let handled = merged(
         &drain_start(&census(tasks, 0, tasks > 0)),
         &stopped_events_of_a_drain(tasks.saturating_sub(1), rule),
-    )
+    );
+    merged(&handled, &check_after_the_end())
 }
 
 #[cfg(test)]
@@ -206,10 +214,18 @@ mod tests {
     }
 
     #[test]
-    fn a_whole_drain_of_up_to_a_hundred_tasks_costs_two_calls_per_task_and_twenty_two() {
+    fn a_whole_drain_of_up_to_a_hundred_tasks_costs_two_calls_per_task_and_twenty_one() {
         for tasks in [2u64, 5, 20, 100] {
             let whole = whole_drain(tasks, CensusRule::WhenNeeded);
-            assert_eq!(total(&whole), 2 * tasks + 22, "{tasks} tasks");
+            assert_eq!(total(&whole), 2 * tasks + 21, "{tasks} tasks");
+            assert!(
+                !whole
+                    .keys()
+                    .any(|operation| operation.starts_with("scheduler:")
+                        && operation != "scheduler:CreateSchedule"),
+                "the drain only books its one check: {whole:?}"
+            );
+            assert_eq!(whole["scheduler:CreateSchedule"], 1);
             assert_eq!(total(&ecs_only(&whole)), 14, "{tasks} tasks: ECS calls");
             assert_eq!(whole["autoscaling:CompleteLifecycleAction"], 1);
             assert_eq!(whole["ecs:StopTask"], 1, "the daemon, once");
@@ -223,7 +239,7 @@ mod tests {
             let whole = whole_drain(tasks, CensusRule::EveryLook);
             // GetItem + census (2 ListTasks, 1 DescribeTasks) + PutItem per replica event; the
             // services were looked up once, by the notice's census
-            assert_eq!(total(&whole), 5 * tasks + 16, "{tasks} tasks");
+            assert_eq!(total(&whole), 5 * tasks + 15, "{tasks} tasks");
         }
     }
 
@@ -234,11 +250,11 @@ mod tests {
         let whole = whole_drain(150, CensusRule::WhenNeeded);
         assert_eq!(whole["ecs:ListTasks"], 3 + 3 + 3);
         assert_eq!(whole["ecs:DescribeTasks"], 2 + 2 + 2);
-        assert_eq!(total(&whole), 2 * 150 + 28);
+        assert_eq!(total(&whole), 2 * 150 + 27);
         let whole = whole_drain(1_000, CensusRule::WhenNeeded);
         assert_eq!(whole["ecs:ListTasks"], 11 * 3);
         assert_eq!(whole["ecs:DescribeTasks"], 10 * 3);
-        assert_eq!(total(&whole), 2 * 1_000 + 76);
+        assert_eq!(total(&whole), 2 * 1_000 + 75);
     }
 
     #[test]
@@ -252,6 +268,18 @@ mod tests {
         );
         assert_eq!(notice["dynamodb:PutItem"], 1, "one conditional insert");
         assert_eq!(notice["scheduler:CreateSchedule"], 1);
+    }
+
+    #[test]
+    fn the_completion_costs_seven_calls_and_its_late_check_one_read() {
+        let completing = stopped_completing(&census(0, 5, false));
+        assert_eq!(total(&completing), 7);
+        assert!(
+            !completing
+                .keys()
+                .any(|operation| operation.starts_with("scheduler:"))
+        );
+        assert_eq!(check_after_the_end(), counts(&[("dynamodb:GetItem", 1)]));
     }
 
     #[test]

@@ -126,7 +126,6 @@ impl<Q: CheckScheduler, L: Layer> CheckScheduler for Layered<Q, L> {
         schedule(instance: &ContainerInstanceArn, at: Timestamp) -> () = &[CREATE_SCHEDULE];
         cancel(instance: &ContainerInstanceArn) -> () = &[DELETE_SCHEDULE];
         schedule_launch(instance: &Ec2InstanceId, at: Timestamp) -> () = &[CREATE_SCHEDULE];
-        cancel_launch(instance: &Ec2InstanceId) -> () = &[DELETE_SCHEDULE];
     }
 }
 

@@ -855,10 +855,6 @@ impl CheckScheduler for MemoryScheduler {
     async fn cancel(&self, instance: &ContainerInstanceArn) -> Result<(), DrainError> {
         self.unbook(&self.schedules, instance)
     }
-
-    async fn cancel_launch(&self, instance: &Ec2InstanceId) -> Result<(), DrainError> {
-        self.unbook(&self.launches, instance)
-    }
 }
 
 /// The in-memory port set over these ports (clones share their state) and `clock`: what a

@@ -256,14 +256,31 @@ async fn a_launch_completes_continue_only_once_its_agent_is_connected() {
             .map(ContainerInstanceArn::as_str),
         Some(NEW_CONTAINER_INSTANCE)
     );
-    assert_eq!(
-        world
-            .scheduler
-            .launch_booked(&world.notice.action.instance_id),
-        None
-    );
+    // AND its safety-net check is left to fire: the completion deletes nothing
+    let instance = &world.notice.action.instance_id;
+    let pending = world
+        .scheduler
+        .launch_booked(instance)
+        .expect("still pending");
+    assert_eq!(world.log.count("scheduler:DeleteSchedule"), 0);
     let facts = world.drainer().take_facts();
     assert!(facts.is_empty(), "facts are per drainer: {facts:?}");
+    // WHEN it fires (a one-shot schedule, gone after its one invocation)
+    world.clock.set(pending);
+    assert_eq!(
+        world.scheduler.take_due_launches(pending),
+        vec![instance.clone()]
+    );
+    world.log.clear();
+    let outcome = world.drainer().on_launch_check(instance, Mode::Live).await;
+    // THEN it reads the launch record once, finds the launch ended, and changes nothing
+    assert_eq!(
+        outcome.expect("check handled"),
+        Outcome::Launch(LaunchOutcome::NoPendingLaunch)
+    );
+    assert_eq!(world.log.calls(), vec!["dynamodb:GetItem"]);
+    assert_eq!(world.store.launch(instance), Some(record));
+    assert_eq!(world.scheduler.launch_booked(instance), None);
 }
 
 #[tokio::test]
@@ -952,8 +969,8 @@ async fn a_warm_pool_return_ends_the_drain_its_terminate_action_left_open() {
     assert!(world.scheduler.booked(&warm).is_some());
     // WHEN it comes back from the warm pool (launch action, Origin WarmPool)
     returns_from_the_warm_pool(&world, &cluster, &warm, &terminate).await;
-    // THEN the drain of its old terminate action is over, its check deleted, and the instance
-    // is ACTIVE
+    // THEN the drain of its old terminate action is over (its check left to fire and find it
+    // ended), and the instance is ACTIVE
     let drain = world.store.get(&warm).expect("the drain record is kept");
     assert_eq!(drain.token, terminate.action.token);
     assert_eq!(drain.status, crate::record::DrainStatus::Expired);
@@ -965,7 +982,8 @@ async fn a_warm_pool_return_ends_the_drain_its_terminate_action_left_open() {
         "{:?}",
         drain.reason
     );
-    assert_eq!(world.scheduler.booked(&warm), None);
+    assert!(world.scheduler.booked(&warm).is_some());
+    assert_eq!(world.log.count("scheduler:DeleteSchedule"), 0);
     assert_eq!(
         world.cluster.instance_status(&warm).as_deref(),
         Some("ACTIVE")
@@ -1000,7 +1018,7 @@ async fn a_heartbeat_after_a_claimed_completion_whose_answer_was_lost_records_it
     let checked = world.drainer().on_launch_check(&instance, Mode::Live).await;
     let outcome = checked.expect("check handled");
     // THEN the action found gone is that completion: the launch ends COMPLETED with ABANDON,
-    // the result the hook got, and its check is deleted
+    // the result the hook got, and nothing is deleted
     assert_eq!(
         outcome,
         Outcome::Launch(LaunchOutcome::CompletedBefore {
@@ -1008,7 +1026,7 @@ async fn a_heartbeat_after_a_claimed_completion_whose_answer_was_lost_records_it
         })
     );
     ended_completed_with_abandon(&world);
-    assert_eq!(world.scheduler.launch_booked(&instance), None);
+    assert_eq!(world.log.count("scheduler:DeleteSchedule"), 0);
 }
 
 /// A pending launch whose ABANDON completion (for `reason`) is claimed `at` seconds after the
@@ -1103,5 +1121,5 @@ async fn a_warm_pool_return_completes_the_drain_whose_claimed_completion_was_acc
             .map(|a| (a.completions, a.result)),
         Some((1, Some(LifecycleResult::Continue)))
     );
-    assert_eq!(world.scheduler.booked(&warm), None);
+    assert_eq!(world.log.count("scheduler:DeleteSchedule"), 0);
 }
