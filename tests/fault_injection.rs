@@ -24,8 +24,10 @@ use drain_testkit::proxy::{Fault, FaultPlan, Proxy, ScriptedFault};
 use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 use serde_json::Value;
 
-/// Seeds run in the normal test run; `FAULT_SEEDS=7` or `FAULT_SEEDS=1..40` runs others.
-const SEEDS: [u64; 5] = [1, 2, 3, 4, 5];
+/// Seeds run in the normal test run; `FAULT_SEEDS=7` or `FAULT_SEEDS=1..40` runs others. Each
+/// must fault at least one call (asserted): seed 2 drew none once the notice lost two calls
+/// (issue 11), so seed 6 stands in for it.
+const SEEDS: [u64; 5] = [1, 3, 4, 5, 6];
 /// Share of AWS calls faulted.
 const FAULT_RATE: f64 = 0.20;
 /// Share of events EventBridge delivers twice.
