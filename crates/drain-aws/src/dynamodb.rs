@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use drain_core::DrainError;
 use drain_core::census::{AliveCounts, SchedulingStrategy, ServiceFacts};
@@ -19,7 +20,7 @@ use drain_core::launch_record::LaunchRecord;
 use drain_core::ports::{DrainStore, WriteOutcome};
 use drain_core::record::{
     AliveKind, AliveSet, AliveTask, CensusSummary, DrainKind, DrainPhase, DrainRecord, DrainStatus,
-    LifecycleResult,
+    KnownStopped, LifecycleResult,
 };
 use drain_core::time::Timestamp;
 
@@ -306,6 +307,12 @@ pub fn to_item(record: &DrainRecord) -> Item {
     if let Some(alive) = &record.alive {
         put_alive_set(&mut item, alive, &record.cluster_arn);
     }
+    if !record.known_stopped.is_empty() {
+        item.insert(
+            STOPPED_TASKS.to_owned(),
+            AttributeValue::B(Blob::new(record.known_stopped.to_bytes())),
+        );
+    }
     if !record.service_kinds.is_empty() {
         item.insert(
             "service_kinds".to_owned(),
@@ -319,6 +326,24 @@ pub fn to_item(record: &DrainRecord) -> Item {
         );
     }
     item
+}
+
+/// The tasks the drain knows are STOPPED: one binary value (B), their 16-byte ids end to end
+/// (`KnownStopped::to_bytes`). One attribute rather than a binary set: a set cannot be empty,
+/// and 16 bytes a task is all the 2,000 ids of a full record need (32 KB).
+const STOPPED_TASKS: &str = "stopped_tasks";
+
+/// Reads [`STOPPED_TASKS`] back: empty when absent (a new drain, or a record written before
+/// the attribute existed).
+fn known_stopped_of(item: &Item) -> Result<KnownStopped, ItemError> {
+    match item.get(STOPPED_TASKS) {
+        None => Ok(KnownStopped::default()),
+        Some(value) => value
+            .as_b()
+            .ok()
+            .and_then(|bytes| KnownStopped::from_bytes(bytes.as_ref()))
+            .ok_or(ItemError::Attribute(STOPPED_TASKS)),
+    }
 }
 
 /// Operator actions (drainctl) as a list of maps `{who, at, what}`.
@@ -658,6 +683,7 @@ pub fn from_item(item: &Item) -> Result<DrainRecord, ItemError> {
         awaiting_action: flag_of(item, "awaiting_action")?,
         coexistence_warned: flag_of(item, "coexistence_warned")?,
         immovable_services: names_of(item, "immovable_services"),
+        known_stopped: known_stopped_of(item)?,
     })
 }
 
