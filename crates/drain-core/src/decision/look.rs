@@ -281,3 +281,6 @@ pub fn known_stopped_after(known: &KnownStopped, described: &[TaskSnapshot]) -> 
             .map(|task| &task.arn),
     )
 }
+
+#[cfg(test)]
+mod tests;

@@ -90,6 +90,9 @@ pub struct EcsState {
     pub tasks: Vec<PlacedTask>,
     /// Services by cluster.
     pub services: Vec<(ClusterArn, ServiceFacts)>,
+    /// The tasks the last census described (its DescribeTasks calls together): what a test
+    /// reads to see which tasks a census described. Only the last, so a long run stays small.
+    pub last_described: Vec<String>,
 }
 
 /// In-memory ECS. StopTask sets desiredStatus STOPPED and lastStatus STOPPING, as ECS does
@@ -324,6 +327,7 @@ impl Cluster for MemoryCluster {
         }
         let mut listing = TaskListing::default();
         self.with_state(|state| {
+            state.last_described = tasks.to_vec();
             for arn in tasks {
                 match state
                     .tasks
