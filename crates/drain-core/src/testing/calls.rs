@@ -256,8 +256,7 @@ mod tests {
     }
 
     #[test]
-    fn past_a_hundred_tasks_each_census_lists_in_hundreds_and_only_the_first_describes_them_all()
-    {
+    fn past_a_hundred_tasks_each_census_lists_in_hundreds_and_only_the_first_describes_them_all() {
         // 150 tasks: the notice's census lists 150 running (2 pages) and describes 150 (2
         // calls); the two confirming censuses list 149-150 stopped (2 pages) and describe only
         // the tasks not known STOPPED (the daemon and the last replica, then the daemon).
