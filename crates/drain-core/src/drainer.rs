@@ -7,7 +7,7 @@
 
 use std::future::Future;
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::census::Census;
 use crate::config::Config;
@@ -556,12 +556,16 @@ impl<P: Ports> Drainer<P> {
             .cluster()
             .list_tasks_on(&record.cluster_arn, &record.container_instance_arn)
             .await?;
+        let described = tasks_to_describe(&listed, &record.known_stopped);
+        debug!(
+            listed = listed.len(),
+            described = described.len(),
+            known_stopped = record.known_stopped.len(),
+            "census: tasks known STOPPED are not described again"
+        );
         let tasks = self
             .cluster()
-            .describe_tasks(
-                &record.cluster_arn,
-                &tasks_to_describe(&listed, &record.known_stopped),
-            )
+            .describe_tasks(&record.cluster_arn, &described)
             .await?
             .read()?;
         record.known_stopped = known_stopped_after(&record.known_stopped, &tasks);
