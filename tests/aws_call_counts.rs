@@ -14,8 +14,9 @@ use aws_config::retry::RetryConfig;
 use drain_aws::app::App;
 use drain_core::handler::{handle_lifecycle, handle_task_stopped};
 use drain_core::testing::calls::{
-    CallCounts, census, check_after_the_end, counts, drain_start, ecs_only, merged,
-    notice_after_the_end, stopped_completing, stopped_known_task, total, unrelated_stopped,
+    CallCounts, census, census_describing, check_after_the_end, counts, drain_start, ecs_only,
+    merged, notice_after_the_end, stopped_completing, stopped_known_task, stopped_while_waiting,
+    total, unrelated_stopped,
 };
 use drain_testkit::emulator::sdk_config_for;
 use drain_testkit::events::{lifecycle_event, task_state_change_event};
@@ -396,10 +397,12 @@ async fn the_census_of_a_busy_instance_describes_its_tasks_in_hundreds() -> Test
     )
     .await?;
     assert_eq!(report.outcomes, vec!["wait".to_owned()]);
-    // THEN the census formula: 2 ListTasks + ceil(110 / 100) = 2 DescribeTasks, no
-    // DescribeServices, plus GetItem and one PutItem of progress
+    // THEN the census lists all 110 (2 ListTasks) but describes only the 58 tasks the record
+    // does not know are STOPPED (the 51 its first census described STOPPED and the one whose
+    // event it kept are left out): ceil(58 / 100) = 1 DescribeTasks, no DescribeServices, plus
+    // GetItem and one PutItem of progress
     let expected = merged(
-        &census(57, 53, false),
+        &census_describing(57, 53, 110 - 51 - 1, false),
         &counts(&[("dynamodb:GetItem", 1), ("dynamodb:PutItem", 1)]),
     );
     assert_eq!(
@@ -407,7 +410,7 @@ async fn the_census_of_a_busy_instance_describes_its_tasks_in_hundreds() -> Test
         counts(&[
             ("dynamodb:GetItem", 1),
             ("dynamodb:PutItem", 1),
-            ("ecs:DescribeTasks", 2),
+            ("ecs:DescribeTasks", 1),
             ("ecs:ListTasks", 2)
         ])
     );
@@ -415,5 +418,137 @@ async fn the_census_of_a_busy_instance_describes_its_tasks_in_hundreds() -> Test
         take_counts(&proxy, "STOPPED, 110 tasks, every look"),
         expected
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirming_census_of_a_large_drain_describes_only_the_tasks_not_known_stopped()
+-> TestResult {
+    // GIVEN an instance with 149 replica tasks of one service and one daemon task (150 listed:
+    // two ListTasks pages of RUNNING tasks, two DescribeTasks), ecs-drain behind the proxy
+    let emulator = Emulator::start()?;
+    let world = EmulatorWorld::build(
+        &emulator,
+        &emulator.sdk_config(),
+        &WorldSpec::new("count-large", 2),
+    )
+    .await?;
+    world.create_service("web", false, 50, 200).await?;
+    world.create_service("log-router", true, 0, 100).await?;
+    let mut replicas = Vec::new();
+    for _ in 0..149 {
+        replicas.push(world.start_service_task("web", 0).await?);
+    }
+    let daemon = world.start_service_task("log-router", 0).await?;
+    let proxy = Proxy::start(emulator.port(), FaultPlan::none())?;
+    let app = app_through(&proxy, &world);
+
+    // WHEN the instance is scaled in
+    let action = world.scale_in(0).await?;
+    let report = handle_lifecycle(
+        &app.drainer,
+        &lifecycle_event(&action),
+        &drain_core::decision::verify::FunctionIdentity::default(),
+    )
+    .await?;
+    assert_eq!(report.outcomes, vec!["wait".to_owned()]);
+    // THEN the first census describes every task: 150 in two DescribeTasks
+    let expected = drain_start(&census(150, 0, true));
+    assert_eq!(expected["ecs:DescribeTasks"], 2);
+    let mut whole = take_counts(&proxy, "lifecycle, 150 tasks");
+    assert_eq!(whole, expected);
+
+    // WHEN 148 replicas leave, one STOPPED event each
+    for (version, replica) in replicas[..148].iter().enumerate() {
+        world
+            .stop_task(
+                replica,
+                "Task stopped by ECS because the container instance is being drained.",
+            )
+            .await?;
+        let event =
+            task_state_change_event(&world.describe_task(replica).await?, version as i64 + 2);
+        let report = handle_task_stopped(&app.drainer, &event).await?;
+        assert_eq!(report.outcomes, vec!["wait".to_owned()]);
+    }
+    // THEN each cost GetItem and one PutItem, no census: the record keeps each task as STOPPED
+    let observed = proxy.counts();
+    proxy.reset_counts();
+    let mut expected = CallCounts::new();
+    for _ in 0..148 {
+        expected = merged(&expected, &stopped_known_task());
+    }
+    assert_eq!(observed, expected);
+    whole = merged(&whole, &observed);
+
+    // WHEN the last replica leaves (only the daemon would be left)
+    let last = &replicas[148];
+    world
+        .stop_task(
+            last,
+            "Task stopped by ECS because the container instance is being drained.",
+        )
+        .await?;
+    let report = handle_task_stopped(
+        &app.drainer,
+        &task_state_change_event(&world.describe_task(last).await?, 200),
+    )
+    .await?;
+    assert_eq!(report.outcomes, vec!["stop_daemons".to_owned()]);
+    // THEN the confirming census lists all 150 (1 RUNNING, 149 STOPPED: 3 ListTasks) and
+    // describes only the daemon and the last replica, the two not known STOPPED: 1
+    // DescribeTasks (2 before issue 11's STOPPED set), then one StopTask for the daemon
+    let expected = stopped_while_waiting(&census_describing(1, 149, 2, false), 1);
+    assert_eq!(expected["ecs:DescribeTasks"], 1);
+    assert_eq!(expected["ecs:ListTasks"], 3);
+    let observed = take_counts(&proxy, "last replica STOPPED, 150 tasks (stop daemons)");
+    assert_eq!(observed, expected);
+    whole = merged(&whole, &observed);
+
+    // WHEN the daemon's STOPPED event arrives
+    let report = handle_task_stopped(
+        &app.drainer,
+        &task_state_change_event(&world.describe_task(&daemon).await?, 300),
+    )
+    .await?;
+    assert_eq!(report.outcomes, vec!["complete".to_owned()]);
+    // THEN the completing census lists 150 STOPPED (an empty RUNNING page and two STOPPED
+    // pages) and describes the daemon alone: 1 DescribeTasks; then the completion (the
+    // handler's own calls: the drain events are published by the App around it)
+    let expected = stopped_completing(&census_describing(0, 150, 1, false));
+    assert_eq!(expected["ecs:DescribeTasks"], 1);
+    let observed = take_counts(&proxy, "daemon STOPPED, 150 tasks (complete)");
+    assert_eq!(observed, expected);
+    whole = merged(&whole, &observed);
+
+    // WHEN EventBridge Scheduler fires the check the drain left booked
+    let instance = drain_core::ids::ContainerInstanceArn::new(
+        world.instances[0].container_instance_arn.clone(),
+    )?;
+    let check = drain_testkit::world::fire_booked_check(&emulator.sdk_config(), &world, &instance)
+        .await?
+        .ok_or("the drain's check is left booked")?;
+    app.handle_lifecycle(
+        &check,
+        &drain_core::decision::verify::FunctionIdentity::default(),
+    )
+    .await?;
+    // THEN it costs one GetItem
+    let observed = take_counts(&proxy, "the check after the end, 150 tasks");
+    assert_eq!(observed, check_after_the_end());
+    whole = merged(&whole, &observed);
+
+    // THEN the whole drain, as the model says: 2 + 1 + 1 DescribeTasks (6 before), 2N + 25
+    // calls, 18 ECS calls
+    assert_eq!(whole["ecs:DescribeTasks"], 4);
+    assert_eq!(total(&whole), 2 * 150 + 25);
+    assert_eq!(
+        whole,
+        drain_core::testing::calls::whole_drain(
+            150,
+            drain_core::decision::look::CensusRule::WhenNeeded
+        )
+    );
+    assert_eq!(total(&ecs_only(&whole)), 18);
     Ok(())
 }

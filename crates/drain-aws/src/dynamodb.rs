@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use drain_core::DrainError;
 use drain_core::census::{AliveCounts, SchedulingStrategy, ServiceFacts};
@@ -20,7 +21,7 @@ use drain_core::launch_record::LaunchRecord;
 use drain_core::ports::{DrainStore, InsertOutcome, WriteOutcome};
 use drain_core::record::{
     AliveKind, AliveSet, AliveTask, CensusSummary, DrainKind, DrainPhase, DrainRecord, DrainStatus,
-    LifecycleResult,
+    KnownStopped, LifecycleResult,
 };
 use drain_core::time::Timestamp;
 
@@ -336,6 +337,12 @@ pub fn to_item(record: &DrainRecord) -> Item {
     if let Some(alive) = &record.alive {
         put_alive_set(&mut item, alive, &record.cluster_arn);
     }
+    if !record.known_stopped.is_empty() {
+        item.insert(
+            STOPPED_TASKS.to_owned(),
+            AttributeValue::B(Blob::new(record.known_stopped.to_bytes())),
+        );
+    }
     if !record.service_kinds.is_empty() {
         item.insert(
             "service_kinds".to_owned(),
@@ -349,6 +356,24 @@ pub fn to_item(record: &DrainRecord) -> Item {
         );
     }
     item
+}
+
+/// The tasks the drain knows are STOPPED: one binary value (B), their 16-byte ids end to end
+/// (`KnownStopped::to_bytes`). One attribute rather than a binary set: a set cannot be empty,
+/// and 16 bytes a task is all the 2,000 ids of a full record need (32 KB).
+const STOPPED_TASKS: &str = "stopped_tasks";
+
+/// Reads [`STOPPED_TASKS`] back: empty when absent (a new drain, or a record written before
+/// the attribute existed).
+fn known_stopped_of(item: &Item) -> Result<KnownStopped, ItemError> {
+    match item.get(STOPPED_TASKS) {
+        None => Ok(KnownStopped::default()),
+        Some(value) => value
+            .as_b()
+            .ok()
+            .and_then(|bytes| KnownStopped::from_bytes(bytes.as_ref()))
+            .ok_or(ItemError::Attribute(STOPPED_TASKS)),
+    }
 }
 
 /// Operator actions (drainctl) as a list of maps `{who, at, what}`.
@@ -688,6 +713,7 @@ pub fn from_item(item: &Item) -> Result<DrainRecord, ItemError> {
         awaiting_action: flag_of(item, "awaiting_action")?,
         coexistence_warned: flag_of(item, "coexistence_warned")?,
         immovable_services: names_of(item, "immovable_services"),
+        known_stopped: known_stopped_of(item)?,
     })
 }
 
@@ -881,13 +907,19 @@ mod tests {
                 .collect(),
             truncated: 0,
         });
-        // DynamoDB counts an item as its attribute names plus their values.
-        let size: usize = to_item(&waiting)
-            .iter()
+        let size = item_size(&to_item(&waiting));
+        assert!(size < 100_000, "{size} bytes at 1,000 tasks");
+        assert_eq!(from_item(&to_item(&waiting)).expect("reads back"), waiting);
+    }
+
+    /// What DynamoDB counts of an item: its attribute names plus their values.
+    fn item_size(item: &Item) -> usize {
+        item.iter()
             .map(|(name, value)| {
                 name.len()
                     + match value {
                         AttributeValue::S(text) | AttributeValue::N(text) => text.len(),
+                        AttributeValue::B(bytes) => bytes.as_ref().len(),
                         AttributeValue::L(list) => list
                             .iter()
                             .map(|entry| entry.as_s().map_or(8, String::len) + 3)
@@ -895,9 +927,76 @@ mod tests {
                         _ => 8,
                     }
             })
-            .sum();
-        assert!(size < 100_000, "{size} bytes at 1,000 tasks");
-        assert_eq!(from_item(&to_item(&waiting)).expect("reads back"), waiting);
+            .sum()
+    }
+
+    fn stopped_tasks(ids: std::ops::Range<usize>) -> KnownStopped {
+        let arns: Vec<TaskArn> = ids
+            .map(|id| alive_task(id, None, AliveKind::Replica).task_arn)
+            .collect();
+        KnownStopped::default().with(&arns)
+    }
+
+    #[test]
+    fn the_known_stopped_tasks_round_trip_as_16_bytes_each_and_an_older_record_knows_none() {
+        let waiting = DrainRecord {
+            known_stopped: stopped_tasks(0..3),
+            ..record()
+        };
+        let item = to_item(&waiting);
+        assert_eq!(
+            item.get(STOPPED_TASKS)
+                .and_then(|value| value.as_b().ok())
+                .map(|bytes| bytes.as_ref().len()),
+            Some(3 * 16)
+        );
+        assert_eq!(from_item(&item).expect("reads back"), waiting);
+        // A record written before the attribute existed (or knowing none) has no attribute.
+        let mut older = item.clone();
+        older.remove(STOPPED_TASKS);
+        assert_eq!(
+            from_item(&older).expect("reads back").known_stopped,
+            KnownStopped::default()
+        );
+        assert!(!to_item(&record()).contains_key(STOPPED_TASKS));
+        let mut torn = item.clone();
+        torn.insert(
+            STOPPED_TASKS.into(),
+            AttributeValue::B(Blob::new(vec![0u8; 17])),
+        );
+        assert_eq!(
+            from_item(&torn).expect_err("refused").to_string(),
+            "drain record attribute stopped_tasks is missing or malformed"
+        );
+        let mut not_binary = item;
+        not_binary.insert(STOPPED_TASKS.into(), text("00"));
+        assert!(from_item(&not_binary).is_err(), "a text value is refused");
+    }
+
+    #[test]
+    fn a_record_at_both_bounds_stays_far_below_the_item_limit() {
+        use drain_core::record::{MAX_ALIVE_TASKS, MAX_KNOWN_STOPPED};
+        let groups = [
+            "service:web-frontend",
+            "service:checkout-api",
+            "family:nightly-batch",
+        ];
+        let full = DrainRecord {
+            alive: Some(AliveSet {
+                taken_at: Timestamp(1_793_645_100),
+                tasks: (0..MAX_ALIVE_TASKS)
+                    .map(|id| alive_task(id, Some(groups[id % 3]), AliveKind::Replica))
+                    .collect(),
+                truncated: 0,
+            }),
+            known_stopped: stopped_tasks(MAX_ALIVE_TASKS..MAX_ALIVE_TASKS + MAX_KNOWN_STOPPED + 10),
+            ..record()
+        };
+        assert_eq!(full.known_stopped.len(), MAX_KNOWN_STOPPED);
+        let size = item_size(&to_item(&full));
+        // About 70 KB of alive set and 32 KB of STOPPED ids: a quarter of the 400 KB limit.
+        assert!(size < 120_000, "{size} bytes at both bounds");
+        assert_eq!(from_item(&to_item(&full)).expect("reads back"), full);
     }
 
     #[test]

@@ -240,11 +240,11 @@ impl Cluster for EcsCluster {
             .await
     }
 
-    async fn tasks_on(
+    async fn list_tasks_on(
         &self,
         cluster: &ClusterArn,
         instance: &ContainerInstanceArn,
-    ) -> Result<TaskListing, DrainError> {
+    ) -> Result<Vec<String>, DrainError> {
         // RUNNING first, then STOPPED: desiredStatus only ever moves RUNNING → STOPPED, so a task
         // that flips between the two listings is caught by the first. The other order could
         // miss it in both.
@@ -261,10 +261,16 @@ impl Cluster for EcsCluster {
                 .map_err(|error| classify("ecs:ListTasks", error))?;
             arns.extend(page);
         }
-        arns.sort();
-        arns.dedup();
+        Ok(arns)
+    }
+
+    async fn describe_tasks(
+        &self,
+        cluster: &ClusterArn,
+        tasks: &[String],
+    ) -> Result<TaskListing, DrainError> {
         let mut listing = TaskListing::default();
-        for chunk in arns.chunks(PAGE) {
+        for chunk in tasks.chunks(PAGE) {
             let described = self
                 .client
                 .describe_tasks()

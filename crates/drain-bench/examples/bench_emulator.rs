@@ -394,8 +394,9 @@ async fn calls() -> BenchResult {
     for tasks in [5u64, 20, 150, 1_000] {
         for rule in [CensusRule::WhenNeeded, CensusRule::EveryLook] {
             if rule == CensusRule::EveryLook && tasks > EVERY_LOOK_MAX_TASKS {
-                // About 23,000 calls, most of them DescribeTasks of 100 tasks: an hour or more of
-                // the emulator's time. The model's figure is shown instead, marked as such.
+                // About 18,500 calls, most of them ListTasks pages and DescribeTasks of the tasks
+                // still running: most of an hour of the emulator's time. The model's figure is
+                // shown instead, marked as such.
                 let predicted = calls::whole_drain(tasks, rule);
                 side_by_side.row(vec![
                     tasks.to_string(),
@@ -472,14 +473,15 @@ async fn calls() -> BenchResult {
         ));
     }
     table.note(
-        "Formula (drain_core::testing::calls; n = tasks listed on the instance, running + stopped; \
+        "Formula (drain_core::testing::calls; d = tasks listed on the instance, running + stopped, \
+         that the drain does not already know are STOPPED: all of them at its first census; \
          pages(x) = max(1, ceil(x/100))):\n\
          - unrelated STOPPED = GetItem = 1\n\
          - lifecycle (start of a drain) = ListContainerInstances + DescribeContainerInstances + \
          DescribeAutoScalingInstances + DescribeLifecycleHooks + UpdateContainerInstancesState + \
          census + PutItem (conditional insert with the census; a record on file comes back in \
          the failed condition) + CreateSchedule = 7 + census\n\
-         - census = pages(running) + pages(stopped) ListTasks + ceil(n/100) DescribeTasks + \
+         - census = pages(running) + pages(stopped) ListTasks + ceil(d/100) DescribeTasks (d = listed tasks the record does not know are STOPPED) + \
          DescribeServices (1 per ≤ 10 services the drain has not looked up yet: once per drain)\n\
          - STOPPED of a task the record's alive set knows, replica or standalone tasks left = \
          GetItem + PutItem = 2, no ECS call\n\
@@ -491,8 +493,9 @@ async fn calls() -> BenchResult {
          one-shot schedule deletes itself)\n\
          - so a whole drain of N ≤ 100 tasks (N - 1 replicas, 1 daemon) = (7 + 4) + 2(N - 2) + \
          (3 + 3) + (4 + 3) + 1 = 2N + 21, 14 of them ECS calls; past 100 tasks each of its three \
-         censuses adds one DescribeTasks and one ListTasks page per 100 tasks. Every look \
-         (ECS_DRAIN_CENSUS_RULE=every-look) = 5N + 15 up to 100 tasks.\n\
+         censuses adds one ListTasks page per 100 tasks, and the first one DescribeTasks per 100 \
+         tasks (the two confirming censuses describe only the 2, then 1, tasks not known \
+         STOPPED). Every look (ECS_DRAIN_CENSUS_RULE=every-look) = 5N + 15 up to 100 tasks.\n\
          Scheduled checks (one per check interval, at most 900 s, while a drain waits) add GetItem + census + \
          RecordLifecycleActionHeartbeat + CreateSchedule + PutItem each.",
     );

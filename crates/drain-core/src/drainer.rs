@@ -7,14 +7,15 @@
 
 use std::future::Future;
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::census::Census;
 use crate::config::Config;
 use crate::decision::announce::{completion_announcements, look_announcements};
 use crate::decision::facts::{completion_fact, expiry_fact, look_facts};
 use crate::decision::look::{
-    CensusReason, Cue, Look, alive_set, census_needed, services_to_describe,
+    CensusReason, Cue, Look, alive_set, census_needed, known_stopped_after, services_to_describe,
+    tasks_to_describe,
 };
 use crate::decision::recovery::{
     AfterLostWrite, ClaimRetry, after_lost_claim, after_lost_start, retry_claim,
@@ -40,7 +41,8 @@ use crate::ports::{
     InsertOutcome, LifecycleHooks, Ports, WriteOutcome,
 };
 use crate::record::{
-    AliveSet, CensusSummary, DrainPhase, DrainRecord, DrainStart, DrainStatus, LifecycleResult,
+    AliveSet, CensusSummary, DrainPhase, DrainRecord, DrainStart, DrainStatus, KnownStopped,
+    LifecycleResult,
 };
 use crate::time::{Clock, Timestamp};
 
@@ -708,15 +710,28 @@ impl<P: Ports> Drainer<P> {
         })
     }
 
-    /// The census: both ListTasks passes described, classified with the services' strategy.
-    /// Services the drain has not looked up yet are described (see
-    /// [`services_to_describe`]); the facts it knows are kept in `record`.
+    /// The census: both ListTasks passes, the listed tasks not known STOPPED described (see
+    /// [`tasks_to_describe`]), classified with the services' strategy. Services the drain has
+    /// not looked up yet are described (see [`services_to_describe`]); the facts it knows, and
+    /// the tasks it saw STOPPED, are kept in `record`.
     async fn census(&self, record: &mut DrainRecord) -> Result<Census, DrainError> {
+        let listed = self
+            .cluster()
+            .list_tasks_on(&record.cluster_arn, &record.container_instance_arn)
+            .await?;
+        let described = tasks_to_describe(&listed, &record.known_stopped);
+        debug!(
+            listed = listed.len(),
+            described = described.len(),
+            known_stopped = record.known_stopped.len(),
+            "census: tasks known STOPPED are not described again"
+        );
         let tasks = self
             .cluster()
-            .tasks_on(&record.cluster_arn, &record.container_instance_arn)
+            .describe_tasks(&record.cluster_arn, &described)
             .await?
             .read()?;
+        record.known_stopped = known_stopped_after(&record.known_stopped, &tasks);
         let names = services_to_describe(&Census::service_names_of(&tasks), &record.service_kinds);
         if !names.is_empty() {
             let described = self.cluster().services(&record.cluster_arn, &names).await?;
@@ -759,20 +774,25 @@ impl<P: Ports> Drainer<P> {
                     waiting_on: WaitingOn::Tasks,
                 }))
             }
-            Look::Skip { alive } => {
-                self.look_without_census(record, alive, mode, trigger, now)
+            Look::Skip {
+                alive,
+                known_stopped,
+            } => {
+                self.look_without_census(record, alive, known_stopped, mode, trigger, now)
                     .await
             }
         }
     }
 
     /// A STOPPED event of a known task with replica or standalone tasks left: one conditional
-    /// write, no ECS call. If another invocation wrote first, its record may still hold the
-    /// task: look again on the fresh record with a census, which is the truth.
+    /// write, no ECS call; the task joins the record's known STOPPED tasks (`known_stopped`), so
+    /// later censuses do not describe it. If another invocation wrote first, its record may
+    /// still hold the task: look again on the fresh record with a census, which is the truth.
     async fn look_without_census(
         &self,
         mut record: DrainRecord,
         alive: AliveSet,
+        known_stopped: KnownStopped,
         mode: Mode,
         trigger: Trigger,
         now: Timestamp,
@@ -794,6 +814,7 @@ impl<P: Ports> Drainer<P> {
             "drain decision"
         );
         record.alive = Some(alive);
+        record.known_stopped = known_stopped;
         record.reason = Some(WaitingOn::Tasks.describe().to_owned());
         let decision = Decision::Wait {
             alive: counts,

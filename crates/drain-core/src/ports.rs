@@ -118,13 +118,37 @@ pub trait Cluster: Send + Sync {
         instance: &ContainerInstance,
     ) -> impl Future<Output = Result<(), DrainError>> + Send;
 
-    /// Every task listed on the instance with desiredStatus RUNNING or STOPPED, described, as
-    /// ECS answered ([`TaskListing::read`] says what the answer means).
+    /// The ARNs of every task listed on the instance with desiredStatus RUNNING, then those
+    /// with desiredStatus STOPPED (ListTasks, every page), as ECS answered: possibly repeated
+    /// (a task can move between the two listings), unchecked.
+    fn list_tasks_on(
+        &self,
+        cluster: &ClusterArn,
+        instance: &ContainerInstanceArn,
+    ) -> impl Future<Output = Result<Vec<String>, DrainError>> + Send;
+
+    /// DescribeTasks of `tasks` (at most 100 per call; no call for none), as ECS answered
+    /// ([`TaskListing::read`] says what the answer means).
+    fn describe_tasks(
+        &self,
+        cluster: &ClusterArn,
+        tasks: &[String],
+    ) -> impl Future<Output = Result<TaskListing, DrainError>> + Send;
+
+    /// Every task listed on the instance ([`Cluster::list_tasks_on`]), each described once: for
+    /// a look that knows nothing of the tasks yet (launch readiness). A drain's census chooses
+    /// what to describe itself (`decision::look::tasks_to_describe`).
     fn tasks_on(
         &self,
         cluster: &ClusterArn,
         instance: &ContainerInstanceArn,
-    ) -> impl Future<Output = Result<TaskListing, DrainError>> + Send;
+    ) -> impl Future<Output = Result<TaskListing, DrainError>> + Send {
+        async move {
+            let listed = self.list_tasks_on(cluster, instance).await?;
+            let all = crate::decision::look::tasks_to_describe(&listed, &Default::default());
+            self.describe_tasks(cluster, &all).await
+        }
+    }
 
     /// Scheduling facts of the named services of `cluster`.
     fn services(

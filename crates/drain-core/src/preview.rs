@@ -161,12 +161,20 @@ impl<C: Cluster> Cluster for Recording<C> {
         Ok(())
     }
 
-    async fn tasks_on(
+    async fn list_tasks_on(
         &self,
         cluster: &ClusterArn,
         instance: &ContainerInstanceArn,
+    ) -> Result<Vec<String>, DrainError> {
+        self.inner.list_tasks_on(cluster, instance).await
+    }
+
+    async fn describe_tasks(
+        &self,
+        cluster: &ClusterArn,
+        tasks: &[String],
     ) -> Result<TaskListing, DrainError> {
-        self.inner.tasks_on(cluster, instance).await
+        self.inner.describe_tasks(cluster, tasks).await
     }
 
     async fn services(

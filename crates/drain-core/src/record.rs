@@ -13,7 +13,9 @@ use crate::ids::{
 use crate::time::Timestamp;
 
 mod kind;
+mod stopped;
 pub use kind::DrainKind;
+pub use stopped::{KnownStopped, MAX_KNOWN_STOPPED, PackedTaskId};
 
 /// Where a drain is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -377,6 +379,11 @@ pub struct DrainRecord {
     /// The drain already warned that the group also carries ECS managed draining's hook.
     #[serde(default)]
     pub coexistence_warned: bool,
+    /// Tasks this drain knows are STOPPED (a census described them so, or their STOPPED event
+    /// took them out of the alive set): later censuses do not describe them again (see
+    /// [`KnownStopped`]). Empty in records written before it existed.
+    #[serde(default)]
+    pub known_stopped: KnownStopped,
 }
 
 /// The facts a new drain starts from.
@@ -463,6 +470,7 @@ impl DrainRecord {
             awaiting_action: false,
             immovable_services: Vec::new(),
             coexistence_warned: false,
+            known_stopped: KnownStopped::default(),
         }
     }
 

@@ -6,7 +6,7 @@
 //! CompleteLifecycleAction is judged against the true state of the world, not against what
 //! ecs-drain believed.
 
-use drain_core::census::{ServiceFacts, TaskListing};
+use drain_core::census::{ServiceFacts, TaskFailure, TaskListing};
 use drain_core::decision::launch::{LaunchDeadlinePolicy, plan_launch};
 use drain_core::error::DrainError;
 use drain_core::ids::{
@@ -134,15 +134,15 @@ impl Cluster for SimCluster {
         }
     }
 
-    async fn tasks_on(
+    async fn list_tasks_on(
         &self,
         _cluster: &ClusterArn,
         instance: &ContainerInstanceArn,
-    ) -> Result<TaskListing, DrainError> {
+    ) -> Result<Vec<String>, DrainError> {
         pause(&self.world).await;
         let world = lock(&self.world);
         let Some(index) = world.instance_index(instance) else {
-            return Ok(TaskListing::default());
+            return Ok(Vec::new());
         };
         // Both ListTasks passes (desiredStatus RUNNING and STOPPED) see every task: stopped
         // tasks stay listed for an hour, longer than any drain here needs them.
@@ -155,7 +155,37 @@ impl Cluster for SimCluster {
             failures: Vec::new(),
         };
         let record = self.records.get(instance);
-        Ok(world.settings.fault.census(listing, record.as_ref()))
+        let listing = world.settings.fault.census(listing, record.as_ref());
+        Ok(listing
+            .tasks
+            .into_iter()
+            .filter_map(|task| task.arn)
+            .collect())
+    }
+
+    async fn describe_tasks(
+        &self,
+        _cluster: &ClusterArn,
+        tasks: &[String],
+    ) -> Result<TaskListing, DrainError> {
+        // No pause of its own: the census yields once, at its listing, as it did when it was one
+        // port call, so every seed keeps the interleavings (and the stories) it had.
+        let world = lock(&self.world);
+        let mut listing = TaskListing::default();
+        for arn in tasks {
+            let found = TaskArn::new(arn.as_str())
+                .ok()
+                .and_then(|arn| world.task_index(&arn));
+            match found {
+                Some(task) => listing.tasks.push(world.snapshot(task).into()),
+                None => listing.failures.push(TaskFailure {
+                    arn: Some(arn.clone()),
+                    reason: Some("MISSING".to_owned()),
+                    detail: None,
+                }),
+            }
+        }
+        Ok(listing)
     }
 
     async fn services(

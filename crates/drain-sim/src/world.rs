@@ -805,7 +805,7 @@ impl SimWorld {
 
     fn add_task(&mut self, instance: usize, kind: TaskKind, last: TaskStatus) -> usize {
         let index = self.tasks.len();
-        let arn = TaskArn::new(format!("{ARN_PREFIX}:task/sim/{index:08x}"))
+        let arn = TaskArn::new(format!("{ARN_PREFIX}:task/sim/{index:032x}"))
             .unwrap_or_else(|_| unreachable!("valid ARN"));
         let (group, stop_timeout) = match kind {
             TaskKind::Replica(service) | TaskKind::Daemon(service) => (

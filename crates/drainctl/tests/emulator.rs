@@ -13,7 +13,7 @@ use drain_aws::app::App;
 use drain_core::ports::{DrainStore, WriteOutcome};
 use drain_core::record::DrainRecord;
 use drain_core::time::{Clock, SystemClock};
-use drain_testkit::events::lifecycle_event;
+use drain_testkit::events::{lifecycle_event, task_state_change_event};
 use drain_testkit::world::schedule_names;
 use drain_testkit::{Emulator, EmulatorWorld, KitError, WorldSpec};
 use serde_json::Value;
@@ -232,6 +232,50 @@ async fn status_and_explain_show_the_real_drain_in_both_formats_and_options_go_a
     )?;
     assert_eq!(code(&output), Some(3));
     assert_one_line_error(&output, "no drain recorded for i-00000000000000000");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_reads_a_drain_that_keeps_tasks_it_knows_are_stopped() -> TestResult {
+    // GIVEN a drain whose record keeps a STOPPED task (a replica's STOPPED event took it out
+    // of the alive set: the record stores its id as binary)
+    let drained = drained("ctl-known-stopped").await?;
+    let world = &drained.world;
+    let web = world
+        .tasks_on(0)
+        .await?
+        .into_iter()
+        .find(|task| task.group() == Some("service:web"))
+        .and_then(|task| task.task_arn().map(str::to_owned))
+        .ok_or("no web task on instance 0")?;
+    world
+        .stop_task(
+            &web,
+            "Task stopped by ECS because the container instance is being drained.",
+        )
+        .await?;
+    let app = App::new(world.config(), &drained.emulator.sdk_config());
+    let report = drain_core::handler::handle_task_stopped(
+        &app.drainer,
+        &task_state_change_event(&world.describe_task(&web).await?, 2),
+    )
+    .await?;
+    assert_eq!(report.outcomes, vec!["wait".to_owned()]);
+    assert_eq!(stored(&drained).await?.known_stopped.len(), 1);
+
+    // WHEN an operator asks drainctl to explain it
+    let endpoint = drained.emulator.endpoint();
+    let ec2 = world.instances[0].ec2_id.as_str();
+    let output = run(
+        &endpoint,
+        &["explain", ec2, "--table", world.table.as_str()],
+    )?;
+
+    // THEN it reads the record and tells its story
+    assert_eq!(code(&output), Some(0), "{}", stderr(&output));
+    let story = stdout(&output);
+    assert!(story.contains(&format!("instance {ec2}")), "{story}");
+    assert!(story.contains("DRAINING"), "{story}");
     Ok(())
 }
 

@@ -9,10 +9,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::census::{Census, ServiceFacts, TaskKind};
+use crate::census::{Census, ServiceFacts, TaskKind, TaskSnapshot, TaskStatus};
 use crate::decision::Trigger;
 use crate::ids::TaskArn;
-use crate::record::{AliveKind, AliveSet, AliveTask, DrainRecord, DrainStatus, MAX_ALIVE_TASKS};
+use crate::record::{
+    AliveKind, AliveSet, AliveTask, DrainRecord, DrainStatus, KnownStopped, MAX_ALIVE_TASKS,
+};
 use crate::time::Timestamp;
 
 /// A census older than this is taken again at the next STOPPED event, even for a known task.
@@ -146,6 +148,9 @@ pub enum Look {
     Skip {
         /// The set once the stopped task left.
         alive: AliveSet,
+        /// The record's known STOPPED tasks with the stopped one added: its event is for
+        /// lastStatus STOPPED, which a task never leaves.
+        known_stopped: KnownStopped,
     },
     /// No census and nothing to write: the instance state change tells nothing the set does not.
     Unchanged,
@@ -186,7 +191,10 @@ pub fn census_needed(record: &DrainRecord, cue: Cue<'_>, now: Timestamp, rule: C
             if left.counts().non_daemon() == 0 {
                 census(CensusReason::OnlyDaemonsLeft)
             } else {
-                Look::Skip { alive: left }
+                Look::Skip {
+                    alive: left,
+                    known_stopped: record.known_stopped.with([stopped]),
+                }
             }
         }
         Cue::InstanceChanged { tasks: Some(tasks) } if tasks <= daemons => {
@@ -246,3 +254,33 @@ pub fn services_to_describe(names: &[String], known: &[ServiceFacts]) -> Vec<Str
         .cloned()
         .collect()
 }
+
+/// The tasks a census describes, of the ARNs `listed` (both ListTasks passes, as ECS answered):
+/// each once, in order, less those `known` to be STOPPED. A known STOPPED task can never be
+/// alive again (see [`KnownStopped`]), so leaving it out changes no census; an ARN that does
+/// not read as a task ARN is described all the same (what DescribeTasks says of it decides).
+pub fn tasks_to_describe(listed: &[String], known: &KnownStopped) -> Vec<String> {
+    let mut described: Vec<String> = listed
+        .iter()
+        .filter(|arn| !TaskArn::new(arn.as_str()).is_ok_and(|arn| known.knows(&arn)))
+        .cloned()
+        .collect();
+    described.sort();
+    described.dedup();
+    described
+}
+
+/// The record's known STOPPED tasks once a census `described` these: every task it saw with
+/// lastStatus STOPPED is added (as far as [`crate::record::MAX_KNOWN_STOPPED`] allows): the
+/// status ECS never moves a task out of. Every other status may still move on.
+pub fn known_stopped_after(known: &KnownStopped, described: &[TaskSnapshot]) -> KnownStopped {
+    known.with(
+        described
+            .iter()
+            .filter(|task| task.last_status == TaskStatus::Stopped)
+            .map(|task| &task.arn),
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -913,7 +913,7 @@ type CensusRow<'a> = (
 
 #[test]
 fn a_census_is_taken_exactly_when_the_set_cannot_be_trusted_or_something_may_act() {
-    use crate::record::{AliveKind, AliveSet};
+    use crate::record::{AliveKind, AliveSet, KnownStopped};
     use look::{CensusReason as Why, CensusRule, Cue, Look, census_needed};
     let now = START.plus_seconds(30);
     let set = |tasks: Vec<crate::record::AliveTask>| AliveSet {
@@ -970,7 +970,10 @@ fn a_census_is_taken_exactly_when_the_set_cannot_be_trusted_or_something_may_act
             left.iter()
                 .any(|id| task.task_arn.as_str().ends_with(&format!("/{id}")))
         });
-        Look::Skip { alive }
+        Look::Skip {
+            alive,
+            known_stopped: KnownStopped::default(),
+        }
     };
     #[rustfmt::skip]
     let rows: Vec<CensusRow<'_>> = vec![
@@ -1000,7 +1003,7 @@ fn a_census_is_taken_exactly_when_the_set_cannot_be_trusted_or_something_may_act
         assert_eq!(census_needed(record, cue, now, rule), expected, "{row}");
     }
     // A standalone task left keeps the drain waiting without a census, like a replica.
-    let Look::Skip { alive } = census_needed(
+    let Look::Skip { alive, .. } = census_needed(
         &standalone_left,
         Cue::TaskStopped(&r1),
         now,

@@ -21,6 +21,7 @@ use crate::testing::memory::{
 };
 
 mod announce;
+mod census;
 
 /// The fixtures' identifiers (see tests/fixtures/README.md).
 const CLUSTER: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/prod-cluster";

@@ -3,10 +3,11 @@
 //! wire and the benchmark that reports calls per event both predict from here, so the two
 //! cannot drift apart; a change here is a change in what every drain pays.
 //!
-//! Census formula (n = tasks listed on the instance, running + stopped;
-//! pages(x) = max(1, ceil(x / 100))): pages(running) + pages(stopped) ListTasks,
-//! ceil(n / 100) DescribeTasks, and one DescribeServices (≤ 10 services) only for services the
-//! drain has not looked up yet (so once per drain).
+//! Census formula (pages(x) = max(1, ceil(x / 100))): pages(running listed) + pages(stopped
+//! listed) ListTasks, ceil(d / 100) DescribeTasks where d counts the listed tasks the drain
+//! does not already know are STOPPED (`decision::look::tasks_to_describe`; every listed task
+//! at the drain's first census), and one DescribeServices (≤ 10 services) only for services
+//! the drain has not looked up yet (so once per drain).
 //!
 //! A whole drain of N tasks (N - 1 replicas of one service, one daemon) under the default
 //! census rule ([`CensusRule::WhenNeeded`]): the notice (11 calls up to 100 tasks), N - 2
@@ -14,8 +15,10 @@
 //! confirms only the daemon is left and stops it (6), the daemon's event that completes (7),
 //! and the drain's pending check firing afterwards (1 GetItem: the completion leaves it to
 //! fire instead of deleting it): 11 + 2 (N - 2) + 6 + 7 + 1 = **2N + 21** up to 100 tasks, 14
-//! of them ECS calls. Under [`CensusRule::EveryLook`] every STOPPED event takes a census:
-//! 5N + 15.
+//! of them ECS calls. Past 100 tasks only the notice's census describes in hundreds: the two
+//! confirming censuses describe the two tasks (then one) not yet known STOPPED, one
+//! DescribeTasks each. Under [`CensusRule::EveryLook`] every STOPPED event takes a census:
+//! 5N + 15 up to 100 tasks.
 
 use std::collections::BTreeMap;
 
@@ -55,18 +58,32 @@ pub fn total(counts: &CallCounts) -> u64 {
     counts.values().sum()
 }
 
-/// One look at the tasks of a draining instance (see the module docs for the formula).
+/// One look at the tasks of a draining instance that knows none of them STOPPED: every
+/// listed task described (see the module docs for the formula).
 pub fn census(running_listed: u64, stopped_listed: u64, service_task_alive: bool) -> CallCounts {
+    census_describing(
+        running_listed,
+        stopped_listed,
+        running_listed + stopped_listed,
+        service_task_alive,
+    )
+}
+
+/// One look at the tasks of a draining instance that describes `described` of the listed
+/// tasks (those its record does not know are STOPPED).
+pub fn census_describing(
+    running_listed: u64,
+    stopped_listed: u64,
+    described: u64,
+    service_task_alive: bool,
+) -> CallCounts {
     let pages = |listed: u64| listed.div_ceil(100).max(1);
     counts(&[
         (
             "ecs:ListTasks",
             pages(running_listed) + pages(stopped_listed),
         ),
-        (
-            "ecs:DescribeTasks",
-            (running_listed + stopped_listed).div_ceil(100),
-        ),
+        ("ecs:DescribeTasks", described.div_ceil(100)),
         ("ecs:DescribeServices", u64::from(service_task_alive)),
     ])
 }
@@ -166,6 +183,11 @@ pub fn ecs_only(counts: &CallCounts) -> CallCounts {
 /// Under [`CensusRule::WhenNeeded`] the alive set knows every replica: their events cost
 /// [`stopped_known_task`] each, except the last one's, which confirms with a census that only
 /// the daemon is left before stopping it.
+///
+/// Under either rule, when the k-th replica's event comes the record knows the k - 1 replicas
+/// before it are STOPPED (from their events, or from the censuses that described them), so a
+/// census then describes only the tasks still running and the k-th replica; the completing
+/// census describes the daemon alone.
 pub fn stopped_events_of_a_drain(replicas: u64, rule: CensusRule) -> CallCounts {
     let listed = replicas + 1;
     let mut out = CallCounts::new();
@@ -174,11 +196,18 @@ pub fn stopped_events_of_a_drain(replicas: u64, rule: CensusRule) -> CallCounts 
         let event = if rule == CensusRule::WhenNeeded && !last {
             stopped_known_task()
         } else {
-            stopped_while_waiting(&census(listed - stopped, stopped, false), u64::from(last))
+            let running = listed - stopped;
+            stopped_while_waiting(
+                &census_describing(running, stopped, running + 1, false),
+                u64::from(last),
+            )
         };
         out = merged(&out, &event);
     }
-    merged(&out, &stopped_completing(&census(0, listed, false)))
+    merged(
+        &out,
+        &stopped_completing(&census_describing(0, listed, 1, false)),
+    )
 }
 
 /// A whole drain of `tasks` tasks (`tasks - 1` replicas of one service, one daemon) under
@@ -244,17 +273,33 @@ mod tests {
     }
 
     #[test]
-    fn past_a_hundred_tasks_each_census_lists_and_describes_in_hundreds() {
+    fn past_a_hundred_tasks_each_census_lists_in_hundreds_and_only_the_first_describes_them_all() {
         // 150 tasks: the notice's census lists 150 running (2 pages) and describes 150 (2
-        // calls); the two confirming censuses list 149-150 stopped (2 pages) and describe 150.
+        // calls); the two confirming censuses list 149-150 stopped (2 pages) and describe only
+        // the tasks not known STOPPED (the daemon and the last replica, then the daemon).
         let whole = whole_drain(150, CensusRule::WhenNeeded);
         assert_eq!(whole["ecs:ListTasks"], 3 + 3 + 3);
-        assert_eq!(whole["ecs:DescribeTasks"], 2 + 2 + 2);
-        assert_eq!(total(&whole), 2 * 150 + 27);
+        assert_eq!(whole["ecs:DescribeTasks"], 2 + 1 + 1);
+        assert_eq!(total(&whole), 2 * 150 + 25);
+        assert_eq!(total(&ecs_only(&whole)), 18);
         let whole = whole_drain(1_000, CensusRule::WhenNeeded);
         assert_eq!(whole["ecs:ListTasks"], 11 * 3);
-        assert_eq!(whole["ecs:DescribeTasks"], 10 * 3);
-        assert_eq!(total(&whole), 2 * 1_000 + 75);
+        assert_eq!(whole["ecs:DescribeTasks"], 10 + 1 + 1);
+        assert_eq!(total(&whole), 2 * 1_000 + 57);
+        assert_eq!(total(&ecs_only(&whole)), 50);
+    }
+
+    #[test]
+    fn a_census_describes_in_hundreds_only_what_it_describes() {
+        assert_eq!(
+            census_describing(1, 999, 2, false),
+            counts(&[("ecs:ListTasks", 11), ("ecs:DescribeTasks", 1)])
+        );
+        assert_eq!(
+            census_describing(0, 4, 0, false),
+            counts(&[("ecs:ListTasks", 2)]),
+            "nothing to describe: no DescribeTasks"
+        );
     }
 
     #[test]

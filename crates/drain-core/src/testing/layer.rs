@@ -81,9 +81,12 @@ impl<C: Cluster, L: Layer> Cluster for Layered<C, L> {
             = &["ecs:ListContainerInstances", "ecs:DescribeContainerInstances"];
         set_draining(instance: &ContainerInstance) -> () = &[UPDATE_STATE];
         set_active(instance: &ContainerInstance) -> () = &[UPDATE_STATE];
-        tasks_on(cluster: &ClusterArn, instance: &ContainerInstanceArn)
+        list_tasks_on(cluster: &ClusterArn, instance: &ContainerInstanceArn)
+            -> Vec<String>
+            = &["ecs:ListTasks"];
+        describe_tasks(cluster: &ClusterArn, tasks: &[String])
             -> TaskListing
-            = &["ecs:ListTasks", "ecs:DescribeTasks"];
+            = &["ecs:DescribeTasks"];
         services(cluster: &ClusterArn, names: &[String])
             -> Vec<ServiceFacts>
             = &["ecs:DescribeServices"];

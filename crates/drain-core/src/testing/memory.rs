@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::census::{SchedulingStrategy, ServiceFacts, TaskListing, TaskSnapshot, TaskStatus};
+use crate::census::{
+    SchedulingStrategy, ServiceFacts, TaskFailure, TaskListing, TaskSnapshot, TaskStatus,
+};
 use crate::error::DrainError;
 use crate::ids::{
     ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, LifecycleToken,
@@ -20,6 +22,9 @@ use crate::ports::{
 use crate::record::{DrainRecord, LifecycleResult};
 use crate::testing::calls::{CallCounts, add};
 use crate::time::Timestamp;
+
+/// ListTasks and DescribeTasks take at most 100 tasks per call.
+const LISTED_PER_CALL: usize = 100;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panicking test thread must not hide the state from the assertions that follow.
@@ -86,6 +91,9 @@ pub struct EcsState {
     pub tasks: Vec<PlacedTask>,
     /// Services by cluster.
     pub services: Vec<(ClusterArn, ServiceFacts)>,
+    /// The tasks the last census described (its DescribeTasks calls together): what a test
+    /// reads to see which tasks a census described. Only the last, so a long run stays small.
+    pub last_described: Vec<String>,
 }
 
 /// In-memory ECS. StopTask sets desiredStatus STOPPED and lastStatus STOPPING, as ECS does
@@ -286,28 +294,57 @@ impl Cluster for MemoryCluster {
         self.set_status(target, EcsInstanceStatus::Active)
     }
 
-    async fn tasks_on(
+    async fn list_tasks_on(
         &self,
         _cluster: &ClusterArn,
         instance: &ContainerInstanceArn,
-    ) -> Result<TaskListing, DrainError> {
-        self.log.push("ecs:ListTasks");
-        self.log.push("ecs:ListTasks");
-        let tasks: Vec<TaskSnapshot> = self.with_state(|state| {
-            state
-                .tasks
-                .iter()
-                .filter(|task| &task.instance == instance)
-                .map(|task| task.snapshot.clone())
-                .collect()
+    ) -> Result<Vec<String>, DrainError> {
+        // RUNNING first, then STOPPED, a ListTasks call per page of 100 (at least one each),
+        // as ECS lists them.
+        let (running, stopped): (Vec<String>, Vec<String>) = self.with_state(|state| {
+            let on_instance = state.tasks.iter().filter(|task| &task.instance == instance);
+            let (running, stopped): (Vec<&PlacedTask>, Vec<&PlacedTask>) =
+                on_instance.partition(|task| task.snapshot.desired_status != TaskStatus::Stopped);
+            let arns = |tasks: Vec<&PlacedTask>| {
+                tasks.iter().map(|t| t.snapshot.arn.to_string()).collect()
+            };
+            (arns(running), arns(stopped))
         });
-        if !tasks.is_empty() {
+        for listed in [&running, &stopped] {
+            for _ in 0..listed.len().div_ceil(LISTED_PER_CALL).max(1) {
+                self.log.push("ecs:ListTasks");
+            }
+        }
+        Ok(running.into_iter().chain(stopped).collect())
+    }
+
+    async fn describe_tasks(
+        &self,
+        _cluster: &ClusterArn,
+        tasks: &[String],
+    ) -> Result<TaskListing, DrainError> {
+        for _ in tasks.chunks(LISTED_PER_CALL) {
             self.log.push("ecs:DescribeTasks");
         }
-        Ok(TaskListing {
-            tasks: tasks.into_iter().map(Into::into).collect(),
-            failures: Vec::new(),
-        })
+        let mut listing = TaskListing::default();
+        self.with_state(|state| {
+            state.last_described = tasks.to_vec();
+            for arn in tasks {
+                match state
+                    .tasks
+                    .iter()
+                    .find(|task| task.snapshot.arn.as_str() == arn)
+                {
+                    Some(task) => listing.tasks.push(task.snapshot.clone().into()),
+                    None => listing.failures.push(TaskFailure {
+                        arn: Some(arn.clone()),
+                        reason: Some("MISSING".to_owned()),
+                        detail: None,
+                    }),
+                }
+            }
+        });
+        Ok(listing)
     }
 
     async fn services(

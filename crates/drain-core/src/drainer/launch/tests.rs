@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::Config;
-use crate::census::{SchedulingStrategy, ServiceFacts};
+use crate::census::{SchedulingStrategy, ServiceFacts, TaskListing};
 use crate::config::{LaunchSettings, ScheduleSettings};
 use crate::decision::launch::LaunchDeadlinePolicy;
 use crate::decision::verify::Refusal;
@@ -822,12 +822,20 @@ impl Cluster for ActivationFails {
         self.inner.set_active(instance).await
     }
 
-    async fn tasks_on(
+    async fn list_tasks_on(
         &self,
         cluster: &ClusterArn,
         instance: &ContainerInstanceArn,
-    ) -> Result<crate::census::TaskListing, DrainError> {
-        self.inner.tasks_on(cluster, instance).await
+    ) -> Result<Vec<String>, DrainError> {
+        self.inner.list_tasks_on(cluster, instance).await
+    }
+
+    async fn describe_tasks(
+        &self,
+        cluster: &ClusterArn,
+        tasks: &[String],
+    ) -> Result<TaskListing, DrainError> {
+        self.inner.describe_tasks(cluster, tasks).await
     }
 
     async fn services(
