@@ -72,6 +72,7 @@ pub fn final_checks(world: &mut SimWorld, store: &MemoryStore) -> Vec<DrainSumma
         let Some(record) = record else {
             let survivors = world.notice_survivors.get(&instance).copied().unwrap_or(0);
             if record_could_not_exist(&action, survivors) {
+                world.counters.reclaimed_before_any_survivor += 1;
                 world.note(|_| {
                     format!(
                         "ci-{instance}: no drain record: EC2 reclaimed it before any invocation \

@@ -559,6 +559,9 @@ pub struct Counters {
     pub crashes: u64,
     /// Tasks that stopped without any STOPPED event.
     pub silent_stops: u64,
+    /// Instances EC2 reclaimed before any invocation for their notices survived, so that no
+    /// drain record could exist (the oracle's `record_could_not_exist`).
+    pub reclaimed_before_any_survivor: u64,
 }
 
 /// Everything that exists in one simulated run.
