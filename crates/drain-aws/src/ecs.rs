@@ -4,7 +4,8 @@ use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{ContainerInstanceStatus, DesiredStatus};
 use drain_core::DrainError;
 use drain_core::census::{
-    DescribedTask, SchedulingStrategy, ServiceFacts, TaskFailure, TaskListing, TaskStatus,
+    DescribedTask, ListedTasks, SchedulingStrategy, ServiceFacts, TaskFailure, TaskListing,
+    TaskStatus,
 };
 use drain_core::error::DeploymentProblem;
 use drain_core::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, TaskArn, quoted};
@@ -244,12 +245,15 @@ impl Cluster for EcsCluster {
         &self,
         cluster: &ClusterArn,
         instance: &ContainerInstanceArn,
-    ) -> Result<Vec<String>, DrainError> {
+    ) -> Result<ListedTasks, DrainError> {
         // RUNNING first, then STOPPED: desiredStatus only ever moves RUNNING → STOPPED, so a task
         // that flips between the two listings is caught by the first. The other order could
         // miss it in both.
-        let mut arns: Vec<String> = Vec::new();
-        for desired in [DesiredStatus::Running, DesiredStatus::Stopped] {
+        let mut listed = ListedTasks::default();
+        for (desired, arns) in [
+            (DesiredStatus::Running, &mut listed.running),
+            (DesiredStatus::Stopped, &mut listed.stopped),
+        ] {
             let request = self
                 .client
                 .list_tasks()
@@ -261,7 +265,7 @@ impl Cluster for EcsCluster {
                 .map_err(|error| classify("ecs:ListTasks", error))?;
             arns.extend(page);
         }
-        Ok(arns)
+        Ok(listed)
     }
 
     async fn describe_tasks(

@@ -39,6 +39,31 @@ impl From<TaskSnapshot> for DescribedTask {
     }
 }
 
+/// The task ARNs ListTasks answered for one instance, its two listings apart (every page of
+/// each), as ECS answered: unchecked, and a task may be in both (its desiredStatus moved from
+/// RUNNING to STOPPED between the two passes). Kept apart because the listings are not worth
+/// the same to a census (`decision::look::tasks_to_describe`): ECS's own word that a task is
+/// desired RUNNING outweighs anything the drain record says of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListedTasks {
+    /// The tasks listed with desiredStatus RUNNING.
+    pub running: Vec<String>,
+    /// The tasks listed with desiredStatus STOPPED.
+    pub stopped: Vec<String>,
+}
+
+impl ListedTasks {
+    /// How many ARNs both listings hold together (a task in both counted twice).
+    pub fn len(&self) -> usize {
+        self.running.len() + self.stopped.len()
+    }
+
+    /// Whether neither listing holds anything.
+    pub fn is_empty(&self) -> bool {
+        self.running.is_empty() && self.stopped.is_empty()
+    }
+}
+
 /// One entry of DescribeTasks' `failures`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskFailure {

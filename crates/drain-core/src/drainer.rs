@@ -710,8 +710,9 @@ impl<P: Ports> Drainer<P> {
         })
     }
 
-    /// The census: both ListTasks passes, the listed tasks not known STOPPED described (see
-    /// [`tasks_to_describe`]), classified with the services' strategy. Services the drain has
+    /// The census: both ListTasks passes, every task of the RUNNING listing described and those
+    /// of the STOPPED listing not known STOPPED (see [`tasks_to_describe`]: the record's word
+    /// never hides a task ECS lists as desired RUNNING), classified with the services' strategy. Services the drain has
     /// not looked up yet are described (see [`services_to_describe`]); the facts it knows, and
     /// the tasks it saw STOPPED, are kept in `record`.
     async fn census(&self, record: &mut DrainRecord) -> Result<Census, DrainError> {
@@ -721,10 +722,11 @@ impl<P: Ports> Drainer<P> {
             .await?;
         let described = tasks_to_describe(&listed, &record.known_stopped);
         debug!(
-            listed = listed.len(),
+            listed_running = listed.running.len(),
+            listed_stopped = listed.stopped.len(),
             described = described.len(),
             known_stopped = record.known_stopped.len(),
-            "census: tasks known STOPPED are not described again"
+            "census: tasks known STOPPED and listed as desired STOPPED are not described again"
         );
         let tasks = self
             .cluster()
@@ -786,7 +788,8 @@ impl<P: Ports> Drainer<P> {
 
     /// A STOPPED event of a known task with replica or standalone tasks left: one conditional
     /// write, no ECS call; the task joins the record's known STOPPED tasks (`known_stopped`), so
-    /// later censuses do not describe it. If another invocation wrote first, its record may
+    /// later censuses do not describe it while ECS lists it as desired STOPPED (a forged event
+    /// for a task still desired RUNNING hides nothing: see [`tasks_to_describe`]). If another invocation wrote first, its record may
     /// still hold the task: look again on the fresh record with a census, which is the truth.
     async fn look_without_census(
         &self,

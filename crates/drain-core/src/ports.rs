@@ -5,7 +5,7 @@
 
 use std::future::Future;
 
-use crate::census::{ServiceFacts, TaskListing};
+use crate::census::{ListedTasks, ServiceFacts, TaskListing};
 use crate::error::DrainError;
 use crate::ids::{
     ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef, TaskArn,
@@ -119,13 +119,14 @@ pub trait Cluster: Send + Sync {
     ) -> impl Future<Output = Result<(), DrainError>> + Send;
 
     /// The ARNs of every task listed on the instance with desiredStatus RUNNING, then those
-    /// with desiredStatus STOPPED (ListTasks, every page), as ECS answered: possibly repeated
-    /// (a task can move between the two listings), unchecked.
+    /// with desiredStatus STOPPED (ListTasks, every page, the RUNNING pass first), each listing
+    /// apart, as ECS answered: possibly in both (a task can move between the two listings),
+    /// unchecked.
     fn list_tasks_on(
         &self,
         cluster: &ClusterArn,
         instance: &ContainerInstanceArn,
-    ) -> impl Future<Output = Result<Vec<String>, DrainError>> + Send;
+    ) -> impl Future<Output = Result<ListedTasks, DrainError>> + Send;
 
     /// DescribeTasks of `tasks` (at most 100 per call; no call for none), as ECS answered
     /// ([`TaskListing::read`] says what the answer means).

@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::Drainer;
-use crate::census::{ServiceFacts, TaskListing};
+use crate::census::{ListedTasks, ServiceFacts, TaskListing};
 use crate::decision::verify::FunctionIdentity;
 use crate::error::DrainError;
 use crate::event::{
@@ -165,7 +165,7 @@ impl<C: Cluster> Cluster for Recording<C> {
         &self,
         cluster: &ClusterArn,
         instance: &ContainerInstanceArn,
-    ) -> Result<Vec<String>, DrainError> {
+    ) -> Result<ListedTasks, DrainError> {
         self.inner.list_tasks_on(cluster, instance).await
     }
 

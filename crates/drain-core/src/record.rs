@@ -380,8 +380,9 @@ pub struct DrainRecord {
     #[serde(default)]
     pub coexistence_warned: bool,
     /// Tasks this drain knows are STOPPED (a census described them so, or their STOPPED event
-    /// took them out of the alive set): later censuses do not describe them again (see
-    /// [`KnownStopped`]). Empty in records written before it existed.
+    /// took them out of the alive set): later censuses do not describe them again while ECS
+    /// lists them as desired STOPPED, and always do while it lists them as desired RUNNING
+    /// (see [`KnownStopped`]). Empty in records written before it existed.
     #[serde(default)]
     pub known_stopped: KnownStopped,
 }

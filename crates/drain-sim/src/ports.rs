@@ -6,7 +6,7 @@
 //! CompleteLifecycleAction is judged against the true state of the world, not against what
 //! ecs-drain believed.
 
-use drain_core::census::{ServiceFacts, TaskFailure, TaskListing};
+use drain_core::census::{ListedTasks, ServiceFacts, TaskFailure, TaskListing, TaskStatus};
 use drain_core::decision::launch::{LaunchDeadlinePolicy, plan_launch};
 use drain_core::error::DrainError;
 use drain_core::ids::{
@@ -138,14 +138,16 @@ impl Cluster for SimCluster {
         &self,
         _cluster: &ClusterArn,
         instance: &ContainerInstanceArn,
-    ) -> Result<Vec<String>, DrainError> {
+    ) -> Result<ListedTasks, DrainError> {
         pause(&self.world).await;
         let world = lock(&self.world);
         let Some(index) = world.instance_index(instance) else {
-            return Ok(Vec::new());
+            return Ok(ListedTasks::default());
         };
-        // Both ListTasks passes (desiredStatus RUNNING and STOPPED) see every task: stopped
-        // tasks stay listed for an hour, longer than any drain here needs them.
+        // Both ListTasks passes (desiredStatus RUNNING and STOPPED) see every task, each in the
+        // listing of its desiredStatus: stopped tasks stay listed for an hour, longer than any
+        // drain here needs them. Both passes are read at once (one yield, as before), so no
+        // task moves between them.
         let tasks = (0..world.tasks.len())
             .filter(|&task| world.tasks[task].instance == index)
             .map(|task| world.snapshot(task).into())
@@ -156,11 +158,16 @@ impl Cluster for SimCluster {
         };
         let record = self.records.get(instance);
         let listing = world.settings.fault.census(listing, record.as_ref());
-        Ok(listing
-            .tasks
-            .into_iter()
-            .filter_map(|task| task.arn)
-            .collect())
+        let mut listed = ListedTasks::default();
+        for task in listing.tasks {
+            let Some(arn) = task.arn else { continue };
+            if task.desired_status == Some(TaskStatus::Stopped) {
+                listed.stopped.push(arn);
+            } else {
+                listed.running.push(arn);
+            }
+        }
+        Ok(listed)
     }
 
     async fn describe_tasks(

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::census::{Census, ServiceFacts, TaskKind, TaskSnapshot, TaskStatus};
+use crate::census::{Census, ListedTasks, ServiceFacts, TaskKind, TaskSnapshot, TaskStatus};
 use crate::decision::Trigger;
 use crate::ids::TaskArn;
 use crate::record::{
@@ -255,14 +255,30 @@ pub fn services_to_describe(names: &[String], known: &[ServiceFacts]) -> Vec<Str
         .collect()
 }
 
-/// The tasks a census describes, of the ARNs `listed` (both ListTasks passes, as ECS answered):
-/// each once, in order, less those `known` to be STOPPED. A known STOPPED task can never be
-/// alive again (see [`KnownStopped`]), so leaving it out changes no census; an ARN that does
-/// not read as a task ARN is described all the same (what DescribeTasks says of it decides).
-pub fn tasks_to_describe(listed: &[String], known: &KnownStopped) -> Vec<String> {
+/// The tasks a census describes, of the ARNs `listed` (both ListTasks passes, as ECS
+/// answered): each once, sorted. Every task of the RUNNING listing is described, whatever
+/// `known` says of it; of the STOPPED listing, only those not `known` to be STOPPED. An ARN
+/// that does not read as a task ARN is described all the same (what DescribeTasks says of it
+/// decides).
+///
+/// Why the listings are not alike: an id joins [`KnownStopped`] either from ECS's own answer
+/// (a census described the task with lastStatus STOPPED) or from a STOPPED event, and an event
+/// is only as true as its sender: a direct invoke of on-task-stopped by a principal of the
+/// account allowed `lambda:InvokeFunction` can forge one for a task that still runs. Were
+/// that enough to skip the task, every later census would miss it and the drain could stop
+/// daemons or complete while it runs. ECS never lists a STOPPED task as desired RUNNING
+/// (desiredStatus only moves RUNNING → STOPPED, before lastStatus can reach STOPPED), so
+/// describing the whole RUNNING listing costs nothing of the saving, and a forged event can at
+/// most make a census skip a task ECS is already stopping (desired STOPPED) — a task whose
+/// shutdown the drain then does not wait for, which again takes an in-account principal
+/// allowed to invoke the function.
+pub fn tasks_to_describe(listed: &ListedTasks, known: &KnownStopped) -> Vec<String> {
+    let not_known_stopped =
+        |arn: &&String| !TaskArn::new(arn.as_str()).is_ok_and(|arn| known.knows(&arn));
     let mut described: Vec<String> = listed
+        .running
         .iter()
-        .filter(|arn| !TaskArn::new(arn.as_str()).is_ok_and(|arn| known.knows(&arn)))
+        .chain(listed.stopped.iter().filter(not_known_stopped))
         .cloned()
         .collect();
     described.sort();

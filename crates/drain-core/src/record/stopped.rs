@@ -8,6 +8,13 @@
 //! reused), so a task once seen STOPPED can never be alive again. A task the record does not
 //! know (not kept, past the bound, or of an id form it cannot pack) is simply described again.
 //!
+//! An id joins the set two ways: a census described the task with lastStatus STOPPED (ECS's
+//! own answer), or a STOPPED event took it out of the alive set. The second is only as true as
+//! the event, and a direct invoke of on-task-stopped can forge one for a task that still runs.
+//! So the set is only ever used on ECS's STOPPED listing: a task ECS lists as desired RUNNING
+//! is described by every census whatever the set says (`decision::look::tasks_to_describe`),
+//! and a forged event can at most hide a task ECS is already stopping.
+//!
 //! Compact: each id is kept as its 16 bytes, sorted, at most [`MAX_KNOWN_STOPPED`] of them;
 //! the DynamoDB adapter stores them as one binary attribute (16 bytes a task, no per-element
 //! overhead as a list or set of strings would have).
@@ -67,6 +74,8 @@ impl PackedTaskId {
 }
 
 /// The STOPPED tasks a drain knows of: sorted, no duplicates, at most [`MAX_KNOWN_STOPPED`].
+/// What a census may leave out of ECS's desired-STOPPED listing, never of its desired-RUNNING
+/// one (see the module's doc).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KnownStopped {
     ids: Vec<PackedTaskId>,

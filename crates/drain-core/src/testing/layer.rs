@@ -8,7 +8,7 @@
 
 use std::future::Future;
 
-use crate::census::{ServiceFacts, TaskListing};
+use crate::census::{ListedTasks, ServiceFacts, TaskListing};
 use crate::error::DrainError;
 use crate::ids::TaskArn;
 use crate::ids::{ClusterArn, ContainerInstanceArn, Ec2InstanceId, HookRef, LifecycleActionRef};
@@ -82,7 +82,7 @@ impl<C: Cluster, L: Layer> Cluster for Layered<C, L> {
         set_draining(instance: &ContainerInstance) -> () = &[UPDATE_STATE];
         set_active(instance: &ContainerInstance) -> () = &[UPDATE_STATE];
         list_tasks_on(cluster: &ClusterArn, instance: &ContainerInstanceArn)
-            -> Vec<String>
+            -> ListedTasks
             = &["ecs:ListTasks"];
         describe_tasks(cluster: &ClusterArn, tasks: &[String])
             -> TaskListing

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::census::{
-    SchedulingStrategy, ServiceFacts, TaskFailure, TaskListing, TaskSnapshot, TaskStatus,
+    ListedTasks, SchedulingStrategy, ServiceFacts, TaskFailure, TaskListing, TaskSnapshot,
+    TaskStatus,
 };
 use crate::error::DrainError;
 use crate::ids::{
@@ -298,7 +299,7 @@ impl Cluster for MemoryCluster {
         &self,
         _cluster: &ClusterArn,
         instance: &ContainerInstanceArn,
-    ) -> Result<Vec<String>, DrainError> {
+    ) -> Result<ListedTasks, DrainError> {
         // RUNNING first, then STOPPED, a ListTasks call per page of 100 (at least one each),
         // as ECS lists them.
         let (running, stopped): (Vec<String>, Vec<String>) = self.with_state(|state| {
@@ -315,7 +316,7 @@ impl Cluster for MemoryCluster {
                 self.log.push("ecs:ListTasks");
             }
         }
-        Ok(running.into_iter().chain(stopped).collect())
+        Ok(ListedTasks { running, stopped })
     }
 
     async fn describe_tasks(

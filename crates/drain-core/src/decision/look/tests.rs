@@ -30,21 +30,39 @@ fn described(id: u128, last: &str) -> TaskSnapshot {
     }
 }
 
+/// Both listings: `running` (desiredStatus RUNNING), then `stopped` (desiredStatus STOPPED).
+fn both(running: &[u128], stopped: &[u128]) -> ListedTasks {
+    ListedTasks {
+        running: listed(running),
+        stopped: listed(stopped),
+    }
+}
+
 #[test]
-fn a_census_describes_each_listed_task_once_less_those_known_stopped() {
+fn a_census_describes_every_running_listed_task_and_the_stopped_listed_ones_not_known_stopped() {
     let not_an_arn = "task/without-its-arn".to_owned();
-    let with_odd = |mut arns: Vec<String>| {
-        arns.push(not_an_arn.clone());
-        arns
+    let with_odd = |arns: Vec<String>| [arns, vec![not_an_arn.clone()]].concat();
+    let odd_in_stopped = ListedTasks {
+        running: listed(&[3]),
+        stopped: with_odd(listed(&[1, 2])),
+    };
+    let odd_in_running = ListedTasks {
+        running: with_odd(listed(&[1])),
+        stopped: listed(&[2]),
     };
     #[rustfmt::skip]
-    let rows: Vec<(&str, Vec<String>, KnownStopped, Vec<String>)> = vec![
-        ("nothing listed", vec![], known(&[1]), vec![]),
-        ("nothing known: every listed task", listed(&[3, 1, 2]), known(&[]), listed(&[1, 2, 3])),
-        ("the known STOPPED ones are left out", listed(&[1, 2, 3, 4]), known(&[2, 4]), listed(&[1, 3])),
-        ("all known: nothing to describe", listed(&[1, 2]), known(&[1, 2, 9]), vec![]),
-        ("a task in both listings is described once", listed(&[5, 1, 5]), known(&[]), listed(&[1, 5])),
-        ("an unreadable ARN is described all the same", with_odd(listed(&[1, 2])), known(&[1]), with_odd(listed(&[2]))),
+    let rows: Vec<(&str, ListedTasks, KnownStopped, Vec<String>)> = vec![
+        ("nothing listed", both(&[], &[]), known(&[1]), vec![]),
+        ("nothing known: every listed task", both(&[3], &[1, 2]), known(&[]), listed(&[1, 2, 3])),
+        ("the known STOPPED ones of the STOPPED listing are left out", both(&[], &[1, 2, 3, 4]), known(&[2, 4]), listed(&[1, 3])),
+        ("all of the STOPPED listing known: nothing to describe", both(&[], &[1, 2]), known(&[1, 2, 9]), vec![]),
+        ("a known-STOPPED id in the RUNNING listing is described", both(&[1, 2], &[]), known(&[2]), listed(&[1, 2])),
+        ("the RUNNING listing is described whole, even all known", both(&[1, 2], &[3]), known(&[1, 2, 3]), listed(&[1, 2])),
+        ("a known task in both listings is described, once", both(&[5], &[5]), known(&[5]), listed(&[5])),
+        ("a task in both listings is described once", both(&[5, 1], &[5]), known(&[]), listed(&[1, 5])),
+        ("a task repeated in one listing is described once", both(&[], &[4, 4]), known(&[]), listed(&[4])),
+        ("an unreadable ARN in the STOPPED listing is described", odd_in_stopped, known(&[1]), with_odd(listed(&[2, 3]))),
+        ("an unreadable ARN in the RUNNING listing is described", odd_in_running, known(&[2]), with_odd(listed(&[1]))),
     ];
     for (row, listed, known, expected) in rows {
         let mut expected = expected;
@@ -78,7 +96,7 @@ fn a_full_record_keeps_what_it_knows_and_describes_new_stopped_tasks_again() {
     let after = known_stopped_after(&full, &[described(late, "STOPPED")]);
     assert_eq!(after, full, "past the bound, a new id is not kept");
     assert_eq!(
-        tasks_to_describe(&listed(&[0, late]), &after),
+        tasks_to_describe(&both(&[], &[0, late]), &after),
         listed(&[late]),
         "so it is described again"
     );

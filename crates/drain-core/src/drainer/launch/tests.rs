@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::Config;
-use crate::census::{SchedulingStrategy, ServiceFacts, TaskListing};
+use crate::census::{ListedTasks, SchedulingStrategy, ServiceFacts, TaskListing};
 use crate::config::{LaunchSettings, ScheduleSettings};
 use crate::decision::launch::LaunchDeadlinePolicy;
 use crate::decision::verify::Refusal;
@@ -826,7 +826,7 @@ impl Cluster for ActivationFails {
         &self,
         cluster: &ClusterArn,
         instance: &ContainerInstanceArn,
-    ) -> Result<Vec<String>, DrainError> {
+    ) -> Result<ListedTasks, DrainError> {
         self.inner.list_tasks_on(cluster, instance).await
     }
 

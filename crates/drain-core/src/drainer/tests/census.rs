@@ -1,4 +1,5 @@
-//! The census of a drain describes only the tasks it does not already know are STOPPED.
+//! The census of a drain describes only the tasks it does not already know are STOPPED, and
+//! always every task ECS lists as desired RUNNING, whatever the record says of it.
 
 use super::*;
 
@@ -108,4 +109,63 @@ async fn a_task_still_shutting_down_is_described_again_until_it_is_stopped() {
     // THEN the completing census describes it again (it was not known STOPPED) and completes
     world.assert_completed_once(&outcome, LifecycleResult::Continue);
     assert_eq!(last_described(&world), vec![first.to_string()]);
+}
+
+#[tokio::test]
+async fn a_forged_stopped_event_for_a_running_replica_cannot_hide_it_from_later_censuses() {
+    // GIVEN a drain of two replica tasks and a daemon task
+    let world = World::new();
+    world.add_daemon_service("log-router");
+    let running = world.run_task(&task_id(1), "service:web");
+    let other = world.run_task(&task_id(2), "service:web");
+    let daemon = world.run_task(&task_id(500), "service:log-router");
+    world.terminate().await;
+
+    // WHEN on-task-stopped is invoked directly with a STOPPED event for the first replica,
+    // which still runs (ECS still lists it as desired RUNNING)
+    let forged = stopped_event(&running, "service:web");
+    world.log.clear();
+    world.task_stopped(&forged).await;
+
+    // THEN the event alone, taking no census, made the record believe it STOPPED
+    assert_eq!(world.log.count("ecs:ListTasks"), 0);
+    assert!(world.record().known_stopped.knows(&running));
+    assert_eq!(world.task_status(&running), "RUNNING");
+
+    // WHEN the other replica really stops (only the daemon would be left: a confirming census)
+    let outcome = world.task_stopped(&world.task_stops(&other)).await;
+
+    // THEN the census describes the running replica all the same, and keeps waiting on it: the
+    // daemon is not stopped and the action not completed
+    assert!(
+        matches!(outcome, Outcome::Decided(Decision::Wait { .. })),
+        "{outcome:?}"
+    );
+    assert!(last_described(&world).contains(&running.to_string()));
+    assert_eq!(world.cluster.stopped_reason(&daemon), None);
+    assert_eq!(world.task_status(&daemon), "RUNNING");
+    assert_eq!(world.action().completions, 0);
+
+    // WHEN the drain's scheduled check fires while the replica still runs
+    let outcome = world.fire_next_check().await;
+
+    // THEN its census describes the replica again and still waits
+    assert!(
+        matches!(outcome, Outcome::Decided(Decision::Wait { .. })),
+        "{outcome:?}"
+    );
+    assert!(last_described(&world).contains(&running.to_string()));
+    assert_eq!(world.cluster.stopped_reason(&daemon), None);
+    assert_eq!(world.action().completions, 0);
+
+    // WHEN the replica really stops
+    let outcome = world.task_stopped(&world.task_stops(&running)).await;
+
+    // THEN only then are the daemons stopped
+    assert_eq!(
+        outcome,
+        Outcome::Decided(Decision::StopDaemons {
+            tasks: vec![daemon.clone()]
+        })
+    );
 }
