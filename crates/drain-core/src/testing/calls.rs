@@ -4,10 +4,11 @@
 //! cannot drift apart; a change here is a change in what every drain pays.
 //!
 //! Census formula (pages(x) = max(1, ceil(x / 100))): pages(running listed) + pages(stopped
-//! listed) ListTasks, ceil(d / 100) DescribeTasks where d counts the listed tasks the drain
-//! does not already know are STOPPED (`decision::look::tasks_to_describe`; every listed task
-//! at the drain's first census), and one DescribeServices (≤ 10 services) only for services
-//! the drain has not looked up yet (so once per drain).
+//! listed) ListTasks, ceil(d / 100) DescribeTasks where d counts every task listed as desired
+//! RUNNING and the desired-STOPPED ones the drain does not already know are STOPPED
+//! (`decision::look::tasks_to_describe`; every listed task at the drain's first census), and
+//! one DescribeServices (≤ 10 services) only for services the drain has not looked up yet (so
+//! once per drain).
 //!
 //! A whole drain of N tasks (N - 1 replicas of one service, one daemon) under the default
 //! census rule ([`CensusRule::WhenNeeded`]): the notice (11 calls up to 100 tasks), N - 2
