@@ -235,29 +235,37 @@ fn a_late_duplicate_lifecycle_notice_does_not_skip_the_heartbeat() {
     assert!(report.passed(), "{}", report.render());
 }
 
-/// Seed 181554 (seed 140079's shape until the terminate notice lost its GetItem, issue 11,
-/// which moved every later interleaving): ci-1's Spot warning invocation (t=536) dies before
-/// any write, and its terminate notice invocation (t=554) dies after DRAINING, before its
-/// insert; the warning's retry (t=663) is 137 s old and refused as stale; EC2 reclaims ci-1 at
-/// t=697, ending its action; the notice's retry (t=710) finds it in no group. No
-/// invocation could have written a drain record, so none is asked for.
+/// The oracle's one exception to "every drain has a record": an instance EC2 reclaimed before
+/// any invocation for its notices survived (each died before its write, and their retries came
+/// too late) could have no drain record, and none is asked for. Such a run is rare at the
+/// default crash rates (about one seed in 200,000, and which one moves whenever the drainer's
+/// calls change), so this test draws invocations that die often (up to 90 %) and takes the first
+/// seed of the range where it happens, then replays it with its event log.
 #[test]
-fn a_spot_instance_reclaimed_before_any_invocation_for_it_survived_needs_no_drain_record() {
+fn an_instance_reclaimed_before_any_invocation_for_it_survived_needs_no_drain_record() {
+    let settings = Settings {
+        max_crash_rate: 0.9,
+        ..Settings::default()
+    };
+    let seed = (0..5_000)
+        .find(|&seed| {
+            run_seed(seed, &settings)
+                .counters
+                .reclaimed_before_any_survivor
+                > 0
+        })
+        .expect("no seed of 0..5000 has an instance reclaimed before any invocation survived");
     let report = run_seed(
-        181554,
+        seed,
         &Settings {
             trace: true,
-            ..Settings::default()
+            ..settings
         },
     );
     let rendered = report.render();
     assert!(report.passed(), "{rendered}");
     assert!(
-        rendered.contains("Stale { kind: Interruption"),
-        "{rendered}"
-    );
-    assert!(
-        rendered.contains("ci-1: no drain record: EC2 reclaimed it before any invocation"),
+        rendered.contains("no drain record: EC2 reclaimed it before any invocation"),
         "{rendered}"
     );
 }
