@@ -512,7 +512,12 @@ impl<P: Ports> Drainer<P> {
     ) -> Result<Outcome, DrainError> {
         crate::logs::record_drain(&tracing::Span::current(), &record);
         let now = self.now();
-        if let Some(at) = resume_booking(&record, now, self.config.schedule.is_some()) {
+        if let Some(at) = resume_booking(
+            &record,
+            now,
+            self.config.schedule.is_some(),
+            self.config.policy.completing_lease_seconds,
+        ) {
             let why = "book the recorded check again at its own time";
             self.book_check(&record.container_instance_arn, at, why, mode)
                 .await?;

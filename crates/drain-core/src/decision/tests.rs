@@ -563,22 +563,27 @@ fn a_resumed_notice_books_the_recorded_check_again_at_its_own_time_only() {
         Option<Timestamp>,
     );
     #[rustfmt::skip]
-    let rows: [Row; 7] = [
+    let rows: [Row; 10] = [
         ("the recorded check is booked at its own time", DrainStatus::Draining, true, Some(at(240)), at(10), Some(at(240))),
         ("no schedule settings: nothing is booked", DrainStatus::Draining, false, Some(at(240)), at(10), None),
         ("no check on record: the look's first booking books it", DrainStatus::Draining, true, None, at(10), None),
         ("a check already due is the look's to rescue", DrainStatus::Draining, true, Some(at(240)), at(240), None),
         ("a check due within the lead is booked at the lead", DrainStatus::Draining, true, Some(at(240)), at(238), Some(at(243))),
-        ("a claimed drain's recorded time is not its booked check's", DrainStatus::Completing, true, Some(at(240)), at(10), None),
+        // a claim's record: the claim was written at START (updated_at), its lease is 180 s
+        ("a claim: its recorded check if that comes before the lease lapses", DrainStatus::Completing, true, Some(at(120)), at(10), Some(at(120))),
+        ("a claim: else just after its lease, for the check that takes it over", DrainStatus::Completing, true, Some(at(900)), at(10), Some(at(181))),
+        ("a claim with no check on record: just after its lease", DrainStatus::Completing, true, None, at(10), Some(at(181))),
+        ("a lapsed claim whose recorded check is past: at the lead", DrainStatus::Completing, true, Some(at(240)), at(300), Some(at(305))),
         ("an ended drain books nothing", DrainStatus::Completed, true, Some(at(240)), at(10), None),
     ];
     for (row, status, books, next_check, now, booking) in rows {
         let drain = DrainRecord {
             status,
             next_check_at: next_check,
+            updated_at: START,
             ..record()
         };
-        assert_eq!(resume_booking(&drain, now, books), booking, "{row}");
+        assert_eq!(resume_booking(&drain, now, books, 180), booking, "{row}");
     }
 }
 

@@ -79,22 +79,41 @@ pub fn upkeep(
 /// is harmless when it is booked (the same schedule at the same time) and needed when it is
 /// not: nothing tells the two apart without a read.
 ///
-/// Only a plainly DRAINING record names its booked check (a claim's guard check is not
-/// recorded). A time already due is the look's to rescue ([`upkeep`]: overdue, with a
-/// heartbeat first); one due within [`MIN_BOOKING_LEAD_SECONDS`] is booked that far ahead,
-/// as every booking is.
+/// A DRAINING record names its booked check. A time already due is the look's to rescue
+/// ([`upkeep`]: overdue, with a heartbeat first); one due within [`MIN_BOOKING_LEAD_SECONDS`]
+/// is booked that far ahead, as every booking is.
+///
+/// A COMPLETING record's recorded time may not be its booked check's: a claim's guard check
+/// (just after the lease) is not recorded, and the look that meets a fresh claim books nothing
+/// ([`upkeep_while_claimed`]). But the record may name a check that was never booked (the
+/// notice's invocation died after its insert, and the claim's holder died too: drain-sim seed
+/// 58379), and then nothing would ever take the lapsed claim over. So the check is booked for
+/// whichever comes first, the recorded time or just after the claim's lease (`lease_seconds`)
+/// lapses, and never in the past. Earlier than any booked check is always heartbeat-safe.
 pub fn resume_booking(
     record: &DrainRecord,
     now: Timestamp,
     books_checks: bool,
+    lease_seconds: i64,
 ) -> Option<Timestamp> {
-    if !books_checks || record.status != DrainStatus::Draining {
+    if !books_checks {
         return None;
     }
-    record
-        .next_check_at
-        .filter(|at| *at > now)
-        .map(|at| at.max(now.plus_seconds(MIN_BOOKING_LEAD_SECONDS)))
+    let lead = now.plus_seconds(MIN_BOOKING_LEAD_SECONDS);
+    match record.status {
+        DrainStatus::Draining => record
+            .next_check_at
+            .filter(|at| *at > now)
+            .map(|at| at.max(lead)),
+        DrainStatus::Completing => {
+            let lapses_at = record.updated_at.plus_seconds(lease_seconds.max(0) + 1);
+            let at = record
+                .next_check_at
+                .map_or(lapses_at, |at| at.min(lapses_at));
+            Some(at.max(lead))
+        }
+        DrainStatus::Completed | DrainStatus::Expired => None,
+    }
 }
 
 /// The upkeep of a look that finds another invocation's fresh COMPLETING claim. It writes no
